@@ -1,0 +1,22 @@
+/* The forkpoint command: one function per subcommand, each returning the
+ * process exit code. Parsing and printing live here; the work is elsewhere. */
+#ifndef FP_CLI_H
+#define FP_CLI_H
+
+#include "fp_error.h"
+#include "hygiene.h"
+
+extern struct fp_inherited_signals fp_cli_inherited;
+
+int cmd_run(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+/* Prints "forkpoint: <msg>" to stderr and returns the error's exit code. */
+int cli_report(const fp_error *err);
+/* Usage error: prints msg and the subcommand's usage, returns 2. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,86 @@
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "helper/session_helper.h"
+
+static const char run_usage[] =
+	"usage: forkpoint run [--name NAME] [--detach] -- CMD [ARGS...]\n"
+	"\n"
+	"Starts CMD with libforkpoint-preload.so loaded, under a session helper that\n"
+	"is its parent. In the foreground CMD keeps its stdio and forkpoint exits with\n"
+	"CMD's status (or dies of CMD's signal). With --detach forkpoint prints the\n"
+	"session name and returns; CMD's output goes to the session's output.log.\n"
+	"\n"
+	"  --name NAME   session name (letters, digits, . _ -); default CMD-N\n"
+	"  --detach, -d  run in the background\n";
+
+/* Ends forkpoint the way the target ended, so a shell sees the same status. */
+static int exit_like(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		struct rlimit no_core = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &no_core); /* the target already dumped, if it was going to */
+		signal(sig, SIG_DFL);
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, sig);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return 1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct fp_run_opts o = { .sigs = &fp_cli_inherited };
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(run_usage, stdout);
+			return 0;
+		}
+		if (!strcmp(a, "--detach") || !strcmp(a, "-d")) {
+			o.detach = 1;
+		} else if (!strcmp(a, "--name") || !strcmp(a, "-n")) {
+			if (++i >= argc)
+				return cli_usage_error(run_usage, "--name needs a value");
+			o.name = argv[i];
+		} else if (!strncmp(a, "--name=", 7)) {
+			o.name = a + 7;
+		} else if (a[0] == '-') {
+			return cli_usage_error(run_usage, "unknown option '%s'", a);
+		} else {
+			break; /* the command starts here; `--` is recommended but optional */
+		}
+	}
+	if (i >= argc)
+		return cli_usage_error(run_usage, "no command given");
+	o.argv = argv + i;
+
+	struct fp_run_result res;
+	fp_error err;
+	fflush(NULL);
+	if (fp_run_session(&o, &res, &err) < 0)
+		return cli_report(&err);
+	if (res.notice[0])
+		fprintf(stderr, "forkpoint: note: %s\n", res.notice);
+	if (o.detach) {
+		printf("%s\n", res.name);
+		return 0;
+	}
+	return exit_like(res.wait_status);
+}

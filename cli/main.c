@@ -1,0 +1,79 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct fp_inherited_signals fp_cli_inherited;
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "run", cmd_run, "start a program under forkpoint (a session)" },
+	{ "ps", cmd_ps, "list live sessions" },
+	{ "stop", cmd_stop, "stop a session's program" },
+	{ "inspect", cmd_inspect, "threads, stacks, mappings, fds and sizes of a process or session" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: forkpoint COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n`forkpoint COMMAND --help` describes each command.\n"
+		     "State lives in $FORKPOINT_HOME (default /var/lib/forkpoint for root,\n"
+		     "~/.local/state/forkpoint otherwise).\n");
+}
+
+int cli_report(const fp_error *err)
+{
+	fprintf(stderr, "forkpoint: %s\n", err->msg[0] ? err->msg : "unknown error");
+	return err->exit_code ? err->exit_code : 1;
+}
+
+int cli_usage_error(const char *use, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("forkpoint: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", use);
+	return FP_EXIT_USAGE;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return 0;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	fp_sanitize_self(&fp_cli_inherited);
+	if (argc < 2) {
+		usage(stderr);
+		return FP_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("forkpoint 0.1.0\n");
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "forkpoint: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return FP_EXIT_USAGE;
+}

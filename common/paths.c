@@ -1,0 +1,185 @@
+#include "paths.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fp_mkdir_p(const char *path, unsigned mode, fp_error *err)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return fp_fail(err, ENAMETOOLONG, "path too long: %s", path);
+	for (char *p = tmp + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+				return fp_fail(err, errno, "cannot create directory %s: %s", tmp,
+					       strerror(errno));
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+int fp_home(char *buf, size_t len, int create, fp_error *err)
+{
+	const char *env = getenv("FORKPOINT_HOME");
+	int n;
+	if (env && *env) {
+		n = snprintf(buf, len, "%s", env);
+	} else if (geteuid() == 0) {
+		n = snprintf(buf, len, "/var/lib/forkpoint");
+	} else {
+		const char *xdg = getenv("XDG_STATE_HOME");
+		const char *home = getenv("HOME");
+		if (xdg && *xdg)
+			n = snprintf(buf, len, "%s/forkpoint", xdg);
+		else if (home && *home)
+			n = snprintf(buf, len, "%s/.local/state/forkpoint", home);
+		else
+			return fp_fail(err, EINVAL,
+				       "cannot choose a state directory: HOME is not set; set FORKPOINT_HOME");
+	}
+	if (n < 0 || (size_t)n >= len)
+		return fp_fail(err, ENAMETOOLONG, "FORKPOINT_HOME path too long");
+	if (create) {
+		if (fp_mkdir_p(buf, 0700, err) < 0)
+			return fp_wrap(err, "state directory (set FORKPOINT_HOME to a writable directory)");
+		/* The tree holds process memory: owner only, even if it pre-existed. */
+		struct stat st;
+		if (stat(buf, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077))
+			chmod(buf, 0700);
+	}
+	return 0;
+}
+
+int fp_exe_dir(char *buf, size_t len, fp_error *err)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return fp_fail(err, errno, "cannot read /proc/self/exe: %s (is /proc mounted?)",
+			       strerror(errno));
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	if (snprintf(buf, len, "%s", exe) >= (int)len)
+		return fp_fail(err, ENAMETOOLONG, "executable path too long");
+	return 0;
+}
+
+int fp_shim_path(char *buf, size_t len, fp_error *err)
+{
+	const char *env = getenv("FORKPOINT_SHIM");
+	if (env && *env) {
+		if (access(env, R_OK) < 0)
+			return fp_fail(err, errno, "FORKPOINT_SHIM=%s: %s", env, strerror(errno));
+		if (env[0] != '/')
+			return fp_fail(err, EINVAL, "FORKPOINT_SHIM must be an absolute path, not %s", env);
+		snprintf(buf, len, "%s", env);
+		return 0;
+	}
+	char dir[PATH_MAX];
+	if (fp_exe_dir(dir, sizeof(dir), err) < 0)
+		return -1;
+	const char *rel[] = { "../lib/forkpoint/libforkpoint-preload.so", "../lib/libforkpoint-preload.so" };
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		char cand[PATH_MAX + 64], real[PATH_MAX];
+		snprintf(cand, sizeof(cand), "%s/%s", dir, rel[i]);
+		if (realpath(cand, real) && access(real, R_OK) == 0) {
+			if (snprintf(buf, len, "%s", real) >= (int)len)
+				return fp_fail(err, ENAMETOOLONG, "shim path too long");
+			return 0;
+		}
+	}
+	return fp_fail(err, ENOENT,
+		       "cannot find libforkpoint-preload.so next to %s (looked in ../lib/forkpoint and ../lib); "
+		       "rebuild with `make` or set FORKPOINT_SHIM", dir);
+}
+
+int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_error *err)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return fp_fail(err, ENAMETOOLONG, "path too long: %s", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot create %s: %s", tmp, strerror(errno));
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+			close(fd);
+			unlink(tmp);
+			return fp_fail(err, e, "cannot write %s: %s", tmp, strerror(e));
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return fp_fail(err, e, "cannot fsync %s: %s", tmp, strerror(e));
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return fp_fail(err, e, "cannot rename %s to %s: %s", tmp, path, strerror(e));
+	}
+	return 0;
+}
+
+long fp_read_file(const char *path, char *buf, size_t len, fp_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	size_t got = 0;
+	while (got + 1 < len) {
+		ssize_t r = read(fd, buf + got, len - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			return fp_fail(err, e, "cannot read %s: %s", path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return (long)got;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int fp_rm_rf(const char *path, fp_error *err)
+{
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
+		return fp_fail(err, errno, "cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}

@@ -1,0 +1,383 @@
+#include "session_helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "elfinfo.h"
+#include "paths.h"
+#include "session_cmds.h"
+
+int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err)
+{
+	if (!cmd || !*cmd)
+		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "no command given");
+	if (strchr(cmd, '/')) {
+		struct stat st;
+		if (stat(cmd, &st) < 0)
+			return fp_fail_code(err, 127, errno, "%s: %s", cmd, strerror(errno));
+		if (S_ISDIR(st.st_mode))
+			return fp_fail_code(err, 126, EISDIR, "%s is a directory, not a program", cmd);
+		if (access(cmd, X_OK) < 0)
+			return fp_fail_code(err, 126, errno, "%s is not executable: %s", cmd, strerror(errno));
+		snprintf(path, len, "%s", cmd);
+		return 0;
+	}
+	const char *pathenv = getenv("PATH");
+	if (!pathenv)
+		pathenv = "/usr/local/bin:/usr/bin:/bin";
+	int found_noexec = 0;
+	for (const char *p = pathenv;;) {
+		const char *colon = strchrnul(p, ':');
+		char cand[PATH_MAX];
+		int dl = (int)(colon - p);
+		snprintf(cand, sizeof(cand), "%.*s%s%s", dl, p, dl ? "/" : "", cmd);
+		struct stat st;
+		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (access(cand, X_OK) == 0) {
+				snprintf(path, len, "%s", cand);
+				return 0;
+			}
+			found_noexec = 1;
+		}
+		if (!*colon)
+			break;
+		p = colon + 1;
+	}
+	if (found_noexec)
+		return fp_fail_code(err, 126, EACCES, "%s: found in PATH but not executable", cmd);
+	return fp_fail_code(err, 127, ENOENT, "command not found: %s (searched PATH=%s)", cmd, pathenv);
+}
+
+/* Builds "LD_PRELOAD=<shim> <old>" without dropping what the user preloads. */
+static void set_preload_env(const char *shim, const char *name)
+{
+	const char *old = getenv("LD_PRELOAD");
+	if (shim) {
+		if (old && *old && !strstr(old, shim)) {
+			size_t n = strlen(shim) + strlen(old) + 2;
+			char *v = malloc(n);
+			if (v) {
+				snprintf(v, n, "%s %s", shim, old);
+				setenv("LD_PRELOAD", v, 1);
+				free(v);
+			}
+		} else if (!old || !strstr(old, shim)) {
+			setenv("LD_PRELOAD", shim, 1);
+		}
+		setenv("FORKPOINT_SHIM", shim, 1);
+	}
+	setenv("FORKPOINT_SESSION", name, 1);
+}
+
+static void child_fail(int fd, int code, const char *fmt, const char *arg)
+{
+	char msg[600];
+	int n = snprintf(msg, sizeof(msg), "%d ", code);
+	n += snprintf(msg + n, sizeof(msg) - (size_t)n, fmt, arg, strerror(errno));
+	if (write(fd, msg, (size_t)n) < 0) {
+		/* nothing left to report to */
+	}
+	_exit(127);
+}
+
+/* Forks the target. Returns its pid, or -1 with err set (exec failures are
+ * reported back through a close-on-exec pipe). */
+static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const char *shim,
+			   const struct fp_session_info *info, fp_error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fp_fail(err, errno, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return fp_fail(err, e, "cannot fork the target: %s", strerror(e));
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (o->detach) {
+			char log[PATH_MAX + 16];
+			snprintf(log, sizeof(log), "%s/output.log", info->dir);
+			int in = open("/dev/null", O_RDONLY);
+			int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			if (in < 0 || out < 0)
+				child_fail(p[1], 1, "cannot open the session log %s: %s", log);
+			dup2(in, 0);
+			dup2(out, 1);
+			dup2(out, 2);
+			if (in > 2)
+				close(in);
+			if (out > 2)
+				close(out);
+		}
+		set_preload_env(shim, info->name);
+		if (o->sigs)
+			fp_restore_inherited_signals(o->sigs);
+		execv(exe, o->argv);
+		child_fail(p[1], errno == ENOENT ? 127 : 126, "cannot execute %s: %s", exe);
+	}
+	close(p[1]);
+	char msg[600];
+	ssize_t n;
+	do
+		n = read(p[0], msg, sizeof(msg) - 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n > 0) {
+		msg[n] = '\0';
+		int code = atoi(msg);
+		char *sp = strchr(msg, ' ');
+		waitpid(pid, NULL, 0);
+		return fp_fail_code(err, code ? code : 1, 0, "%s", sp ? sp + 1 : msg);
+	}
+	return pid;
+}
+
+static volatile sig_atomic_t dummy;
+
+/* The helper's loop: serve requests and forward signals until the target
+ * ends. Returns the target's wait status. */
+static int serve(struct fp_session_info *info, pid_t target, int detached, int lsock)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, target, 0);
+	sigset_t fwd;
+	sigemptyset(&fwd);
+	int forwarded[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGINT, SIGQUIT, SIGWINCH, SIGCONT };
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&fwd, forwarded[i]);
+	sigaddset(&fwd, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &fwd, NULL);
+	int sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	struct fp_session_ctx ctx = { .info = info, .target = target };
+	int status = 0;
+	for (;;) {
+		struct pollfd pf[3] = {
+			{ .fd = pidfd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = lsock, .events = POLLIN },
+		};
+		/* Without a pidfd (old kernel) fall back to a short poll + WNOHANG. */
+		int r = poll(pf, 3, pidfd < 0 ? 100 : -1);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (pidfd < 0 || (pf[0].revents & POLLIN)) {
+			pid_t w = waitpid(target, &status, WNOHANG | __WALL);
+			if (w == target && (WIFEXITED(status) || WIFSIGNALED(status)))
+				break;
+		}
+		if (pf[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				int sig = (int)si.ssi_signo;
+				if (sig == SIGCHLD)
+					continue;
+				/* In the foreground the terminal already sent ^C/^\ to the
+				 * whole process group, the target included. */
+				if (!detached && (sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH))
+					continue;
+				kill(target, sig);
+			}
+		}
+		if (pf[2].revents & POLLIN) {
+			int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0) {
+				fp_session_handle_client(&ctx, c);
+				close(c);
+			}
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (sfd >= 0)
+		close(sfd);
+	(void)dummy;
+	return status;
+}
+
+static void finish_session(struct fp_session_info *info, int status)
+{
+	char sock[PATH_MAX + 16];
+	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
+	unlink(sock);
+	snprintf(info->state, sizeof(info->state), "exited");
+	info->exit_status = status;
+	char snaps[PATH_MAX + 16];
+	snprintf(snaps, sizeof(snaps), "%s/snapshots", info->dir);
+	/* A session that leaves nothing to restore leaves nothing behind. */
+	if (rmdir(snaps) == 0 || errno == ENOENT) {
+		char log[PATH_MAX + 16];
+		snprintf(log, sizeof(log), "%s/output.log", info->dir);
+		struct stat st;
+		if (!info->detached || stat(log, &st) < 0 || st.st_size == 0) {
+			fp_rm_rf(info->dir, NULL);
+			return;
+		}
+	}
+	fp_session_save(info, NULL);
+}
+
+/* Everything after the session directory exists. In detached mode this runs
+ * in the background helper and reports readiness through ready_fd. */
+static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info, const char *exe,
+		      const char *shim, int ready_fd, struct fp_run_result *res, fp_error *err)
+{
+	char sock[PATH_MAX + 16];
+	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
+	int lsock = fp_ctl_listen(sock, err);
+	if (lsock < 0)
+		return -1;
+	info->helper_pid = getpid();
+	info->helper_start = fp_proc_starttime(getpid());
+	info->started = (long long)time(NULL);
+	info->detached = o->detach;
+	info->shim = shim != NULL;
+	snprintf(info->state, sizeof(info->state), "starting");
+	if (!getcwd(info->cwd, sizeof(info->cwd)))
+		info->cwd[0] = '\0';
+	size_t off = 0;
+	for (char *const *a = o->argv; *a && off + 2 < sizeof(info->cmd); a++)
+		off += (size_t)snprintf(info->cmd + off, sizeof(info->cmd) - off, "%s%s",
+					a == o->argv ? "" : " ", *a);
+	if (fp_session_save(info, err) < 0) {
+		close(lsock);
+		return -1;
+	}
+	pid_t target = launch_target(o, exe, shim, info, err);
+	if (target < 0) {
+		close(lsock);
+		fp_rm_rf(info->dir, NULL);
+		return -1;
+	}
+	info->target_pid = target;
+	snprintf(info->state, sizeof(info->state), "running");
+	if (fp_session_save(info, err) < 0) {
+		kill(target, SIGKILL);
+		waitpid(target, NULL, 0);
+		close(lsock);
+		fp_rm_rf(info->dir, NULL);
+		return -1;
+	}
+	res->target_pid = target;
+	snprintf(res->name, sizeof(res->name), "%s", info->name);
+	if (ready_fd >= 0) {
+		char msg[64];
+		int n = snprintf(msg, sizeof(msg), "0 %d", (int)target);
+		if (write(ready_fd, msg, (size_t)n) < 0) {
+			/* the launcher died; the session still runs */
+		}
+		close(ready_fd);
+	}
+	int status = serve(info, target, o->detach, lsock);
+	close(lsock);
+	res->wait_status = status;
+	finish_session(info, status);
+	return 0;
+}
+
+int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_error *err)
+{
+	memset(res, 0, sizeof(*res));
+	if (!o->argv || !o->argv[0])
+		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL,
+				    "no command given; usage: forkpoint run [--name NAME] [--detach] -- CMD [ARGS...]");
+	char exe[PATH_MAX];
+	if (fp_resolve_command(o->argv[0], exe, sizeof(exe), err) < 0)
+		return -1;
+	enum fp_exe_kind kind;
+	if (fp_exe_kind(exe, &kind, err) < 0)
+		return -1;
+	char shimbuf[PATH_MAX];
+	const char *shim = NULL;
+	if (kind == FP_EXE_STATIC) {
+		snprintf(res->notice, sizeof(res->notice),
+			 "%s is statically linked: the shim cannot be loaded into it; running in ptrace-only mode "
+			 "(/proc is the source of truth for its fds and mappings)", exe);
+	} else {
+		if (fp_shim_path(shimbuf, sizeof(shimbuf), err) < 0)
+			return -1;
+		shim = shimbuf;
+	}
+	const char *base = strrchr(o->argv[0], '/');
+	base = base ? base + 1 : o->argv[0];
+	struct fp_session_info info;
+	if (fp_session_reserve(o->name, base, &info, err) < 0)
+		return -1;
+
+	if (!o->detach)
+		return run_helper(o, &info, exe, shim, -1, res, err);
+
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		fp_rm_rf(info.dir, NULL);
+		return fp_fail(err, errno, "pipe: %s", strerror(errno));
+	}
+	pid_t helper = fork();
+	if (helper < 0) {
+		int e = errno;
+		fp_rm_rf(info.dir, NULL);
+		return fp_fail(err, e, "cannot fork the session helper: %s", strerror(e));
+	}
+	if (helper == 0) {
+		close(p[0]);
+		setsid();
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		fp_error herr;
+		struct fp_run_result hres;
+		if (run_helper(o, &info, exe, shim, p[1], &hres, &herr) < 0) {
+			char msg[sizeof(herr.msg) + 16];
+			int n = snprintf(msg, sizeof(msg), "%d %s", herr.exit_code ? herr.exit_code : 1,
+					 herr.msg);
+			if (write(p[1], msg, (size_t)n) < 0) {
+				/* launcher gone */
+			}
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	char msg[sizeof(err->msg) + 16];
+	ssize_t n;
+	do
+		n = read(p[0], msg, sizeof(msg) - 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n <= 0) {
+		waitpid(helper, NULL, 0);
+		return fp_fail(err, EPIPE, "the session helper died while starting the target");
+	}
+	msg[n] = '\0';
+	int code = atoi(msg);
+	char *sp = strchr(msg, ' ');
+	if (code != 0) {
+		waitpid(helper, NULL, 0);
+		return fp_fail_code(err, code, 0, "%s", sp ? sp + 1 : msg);
+	}
+	/* The helper goes on in the background; it is reparented when we exit. */
+	res->target_pid = sp ? atoi(sp + 1) : 0;
+	snprintf(res->name, sizeof(res->name), "%s", info.name);
+	return 0;
+}

@@ -1,0 +1,134 @@
+/* The contract between libforkpoint-preload.so (writer, inside the target)
+ * and the helper (reader, outside it).
+ *
+ * The table is one static object in the shim's .bss, exported as the dynamic
+ * symbol FP_SHIM_TABLE_SYMBOL. The helper finds it with libelf (symbol value +
+ * load bias of the shim's mapping in /proc/PID/maps) and copies it with
+ * process_vm_readv, without stopping the target.
+ *
+ * Because the table is ordinary private memory of the target:
+ *  - fork() gives the child its own copy (the child inherits fds and maps, so
+ *    the copy is right; the shim then fixes pid and the thread list);
+ *  - a dump of the process contains the table, and a restored process finds a
+ *    table that matches its restored fds and mappings.
+ *
+ * Consistency without stopping the target:
+ *  - each fd slot has its own seqlock (`seq` odd while the slot is written);
+ *  - the mapping list and thread list are guarded by `maps_seq`/`threads_seq`
+ *    (odd while a writer holds the list lock).
+ * A reader copies, then re-reads any slot or list whose seq was odd or changed.
+ *
+ * All integers are native-endian; the layout is versioned by FP_SHIM_VERSION
+ * and checked through magic, version and header_size.
+ */
+#ifndef FP_SHIM_TABLE_H
+#define FP_SHIM_TABLE_H
+
+#include <stdint.h>
+
+#define FP_SHIM_MAGIC 0x31304d4948535046ULL /* "FPSHIM01" little-endian */
+#define FP_SHIM_VERSION 1
+#define FP_SHIM_TABLE_SYMBOL "forkpoint_shim_table"
+#define FP_SHIM_SONAME "libforkpoint-preload.so"
+
+#define FP_SHIM_MAX_FDS 8192
+#define FP_SHIM_MAX_MAPS 4096
+#define FP_SHIM_MAX_THREADS 1024
+#define FP_SHIM_PATH_MAX 256
+
+/* Environment the launcher sets and the shim keeps alive across exec, also
+ * when a program clears its environment. */
+#define FP_ENV_SESSION "FORKPOINT_SESSION"   /* session name, informational */
+#define FP_ENV_SHIM "FORKPOINT_SHIM"         /* absolute path of the shim */
+
+enum fp_fd_type {
+	FP_FD_UNKNOWN = 0,
+	FP_FD_REG,
+	FP_FD_DIR,
+	FP_FD_PIPE,
+	FP_FD_FIFO,
+	FP_FD_SOCKET,
+	FP_FD_CHR,
+	FP_FD_BLK,
+	FP_FD_EVENTFD,
+	FP_FD_TIMERFD,
+	FP_FD_SIGNALFD,
+	FP_FD_EPOLL,
+	FP_FD_INOTIFY,
+	FP_FD_MEMFD,
+	FP_FD_PIDFD,
+	FP_FD_OTHER_ANON, /* some other anon_inode */
+};
+
+/* How an entry came to be in the table. */
+enum fp_origin {
+	FP_ORIGIN_NONE = 0,
+	FP_ORIGIN_INHERITED = 1, /* present when the shim started (seeded from /proc) */
+	FP_ORIGIN_PROGRAM = 2,   /* created by a wrapped call of the program */
+	FP_ORIGIN_SHIM = 3,      /* the shim's own: never part of a dump */
+	FP_ORIGIN_RESYNC = 4,    /* found by a resync from /proc after a libc-internal change */
+};
+
+struct fp_shim_fd {
+	uint32_t seq;            /* seqlock; odd while being written */
+	uint8_t used;            /* 1 if fd is open according to the shim */
+	uint8_t type;            /* enum fp_fd_type */
+	uint8_t origin;          /* enum fp_origin */
+	uint8_t path_truncated;  /* path did not fit in FP_SHIM_PATH_MAX */
+	int32_t fd_flags;        /* FD_CLOEXEC or 0 */
+	int32_t open_flags;      /* flags as passed by the program (incl. O_CREAT...) */
+	uint64_t dev;            /* st_dev / st_ino of the open file, from fstat */
+	uint64_t ino;
+	char path[FP_SHIM_PATH_MAX]; /* as the program named it; "" for anon */
+};
+
+struct fp_shim_map {
+	uint64_t start, end;     /* [start, end), page aligned */
+	uint64_t offset;         /* file offset in bytes, 0 for anonymous */
+	uint64_t dev, ino;       /* 0 for anonymous */
+	int32_t prot;            /* PROT_* */
+	int32_t flags;           /* MAP_* as passed (MAP_FIXED dropped) */
+	uint8_t origin;          /* enum fp_origin */
+	uint8_t path_truncated;
+	uint16_t reserved;
+	int32_t fd;              /* fd used to map it, -1 for anonymous */
+	char path[FP_SHIM_PATH_MAX];
+};
+
+struct fp_shim_thread {
+	int32_t tid;
+	uint8_t origin;
+	uint8_t reserved[3];
+};
+
+struct fp_shim_table {
+	uint64_t magic;          /* FP_SHIM_MAGIC once initialised */
+	uint32_t version;        /* FP_SHIM_VERSION */
+	uint32_t header_size;    /* sizeof(struct fp_shim_table) */
+	uint32_t max_fds, max_maps, max_threads, path_max;
+	int32_t pid;             /* the process this copy belongs to */
+	uint32_t init_done;
+
+	uint32_t maps_lock;      /* spinlock word (writers only) */
+	uint32_t maps_seq;       /* odd while maps[] is changed */
+	uint32_t map_count;      /* maps[0, map_count) used, sorted by start */
+	uint32_t map_overflow;   /* mappings that did not fit */
+
+	uint32_t threads_lock;
+	uint32_t threads_seq;
+	uint32_t thread_count;
+	uint32_t thread_overflow;
+
+	uint32_t fd_hwm;         /* fds[0, fd_hwm) may be used */
+	uint32_t fd_overflow;    /* fds >= max_fds that were opened */
+	uint64_t calls;          /* wrapped calls seen (relaxed counter) */
+	uint64_t resyncs;        /* resyncs of the mapping list from /proc */
+
+	char shim_path[FP_SHIM_PATH_MAX];
+
+	struct fp_shim_thread threads[FP_SHIM_MAX_THREADS];
+	struct fp_shim_map maps[FP_SHIM_MAX_MAPS];
+	struct fp_shim_fd fds[FP_SHIM_MAX_FDS];
+};
+
+#endif

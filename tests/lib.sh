@@ -1,0 +1,26 @@
+# Helpers for tests/e2e/*.sh. Source it; it sets FP (the forkpoint binary),
+# a private FORKPOINT_HOME, and cleans up on exit.
+set -u
+ROOT=${FP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BUILD=${FP_BUILD:-$ROOT/build}
+FP=$BUILD/bin/forkpoint
+T=$BUILD/tests/targets
+WORK=$(mktemp -d /tmp/fp-e2e.XXXXXX)
+export FORKPOINT_HOME=$WORK/home
+_fp_cleanup_pids=()
+cleanup() {
+	local p
+	for p in "${_fp_cleanup_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# wait_for DEADLINE_SECONDS CMD...: polls CMD until it succeeds or the deadline passes.
+wait_for() {
+	local deadline=$(($(date +%s%N) + $1 * 1000000000)); shift
+	until "$@"; do
+		(($(date +%s%N) > deadline)) && return 1
+		sleep 0.01
+	done
+}
+track_pid() { _fp_cleanup_pids+=("$1"); }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test and ends with one line CI reads: "N passed, N failed, N skipped".
+#   - build/tests/unit/*       unit and real-process tests in C (plain build)
+#   - build-san/tests/unit/*   the same under ASan+UBSan
+#   - tests/e2e/*.sh           end-to-end tests through the forkpoint command
+# A test passes with exit 0, is skipped with exit 77, fails otherwise.
+# Each test runs under a deadline (FP_TEST_TIMEOUT seconds, default 600) so a
+# hang is a failure, not a stuck CI.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export FP_ROOT=$ROOT
+TIMEOUT=${FP_TEST_TIMEOUT:-600}
+FILTER=${1:-}
+LOGDIR=$(mktemp -d /tmp/forkpoint-tests.XXXXXX)
+pass=0 fail=0 skip=0
+failed=()
+
+run_one() { # name build-dir command...
+	local name=$1 build=$2; shift 2
+	[[ -n $FILTER && $name != *$FILTER* ]] && return
+	local log="$LOGDIR/${name//\//_}.log" start rc
+	start=$(date +%s.%N)
+	FP_BUILD=$ROOT/$build timeout --kill-after=10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	local secs
+	secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')
+	if [[ $rc == 0 ]]; then
+		pass=$((pass + 1)); echo "PASS $name (${secs}s)"
+	elif [[ $rc == 77 ]]; then
+		skip=$((skip + 1)); echo "SKIP $name: $(tail -n 1 "$log")"
+	else
+		fail=$((fail + 1)); failed+=("$name")
+		[[ $rc == 124 ]] && echo "FAIL $name: timed out after ${TIMEOUT}s" || echo "FAIL $name (exit $rc, ${secs}s)"
+		sed 's/^/    | /' "$log" | tail -n 40
+	fi
+}
+
+for t in "$ROOT"/build/tests/unit/*; do
+	[[ -x $t ]] && run_one "unit/$(basename "$t")" build "$t"
+done
+for t in "$ROOT"/build-san/tests/unit/*; do
+	[[ -x $t ]] && run_one "san/$(basename "$t")" build-san "$t"
+done
+for t in "$ROOT"/tests/e2e/*.sh; do
+	[[ -f $t ]] && run_one "e2e/$(basename "$t" .sh)" build bash "$t"
+done
+
+echo "logs: $LOGDIR"
+[[ ${#failed[@]} -gt 0 ]] && echo "failed: ${failed[*]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[[ $fail == 0 && $((pass + fail)) -gt 0 ]]
