@@ -71,6 +71,11 @@ $(BUILD)/tests/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -pthread -o $@ $< -lrt
 
+# static_*.c targets show how forkpoint treats binaries the shim cannot enter.
+$(BUILD)/tests/targets/static_%: tests/targets/static_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -static -pthread -o $@ $<
+
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -pthread -o $@ $<

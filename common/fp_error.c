@@ -62,10 +62,10 @@ int fp_wrap(fp_error *e, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof(old));
-	/* Truncation keeps the start of the old message: the cause. */
-	size_t pl = strnlen(prefix, sizeof(prefix));
-	if (pl + 2 >= sizeof(e->msg))
-		pl = sizeof(e->msg) - 3;
+	old[sizeof(old) - 1] = '\0';
+	/* prefix is at most 511 bytes, so the cause (the old message) keeps at
+	 * least a thousand bytes when the result must be cut. */
+	size_t pl = strnlen(prefix, sizeof(prefix) - 1);
 	memcpy(e->msg, prefix, pl);
 	memcpy(e->msg + pl, ": ", 2);
 	size_t room = sizeof(e->msg) - pl - 3;
