@@ -1,0 +1,426 @@
+#include "images/criu_io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cr_write_one(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d,
+		 const void *msg, fp_error *err)
+{
+	cr_imgw w;
+	cr_imgw_init(&w, name, magic);
+	cr_imgw_msg(&w, d, msg);
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+int cr_read_one(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d, void *msg,
+		fp_error *err)
+{
+	memset(msg, 0, d->size);
+	cr_img img;
+	if (cr_img_open(&img, dirfd, name, magic, err) < 0)
+		return -1;
+	const uint8_t *m;
+	size_t len;
+	int rc = cr_img_next(&img, &m, &len, err);
+	if (rc == 0)
+		rc = fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
+				  "%s: no %s entry after the magic (truncated image)", name, d->name);
+	else if (rc > 0)
+		rc = pb_decode(d, msg, m, len, img.where, err);
+	if (rc == 0) {
+		/* single-entry images: trailing data means corruption */
+		if (cr_img_next(&img, &m, &len, err) != 0) {
+			pb_free(d, msg);
+			rc = fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
+					  "%s: unexpected data after its single %s entry (corrupt "
+					  "image)",
+					  name, d->name);
+		}
+	}
+	cr_img_close(&img);
+	return rc < 0 ? -1 : 0;
+}
+
+int cr_write_array(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d,
+		   const void *arr, size_t n, fp_error *err)
+{
+	cr_imgw w;
+	cr_imgw_init(&w, name, magic);
+	for (size_t i = 0; i < n; i++)
+		cr_imgw_msg(&w, d, (const char *)arr + i * d->size);
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+void cr_free_array(const pb_mdesc *d, void *arr, size_t n)
+{
+	for (size_t i = 0; arr && i < n; i++)
+		pb_free(d, (char *)arr + i * d->size);
+	free(arr);
+}
+
+static void *grow(void *arr, size_t n, size_t es)
+{
+	if (n && (n & (n - 1)))
+		return arr;
+	size_t cap = n ? 2 * n : 8;
+	if (cap > SIZE_MAX / es)
+		return NULL;
+	return realloc(arr, cap * es);
+}
+
+int cr_read_array(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d, void **arrp,
+		  size_t *np, fp_error *err)
+{
+	*arrp = NULL;
+	*np = 0;
+	cr_img img;
+	if (cr_img_open(&img, dirfd, name, magic, err) < 0)
+		return -1;
+	char *arr = NULL;
+	size_t n = 0;
+	const uint8_t *m;
+	size_t len;
+	int rc;
+	while ((rc = cr_img_next(&img, &m, &len, err)) > 0) {
+		char *a = grow(arr, n, d->size);
+		if (!a) {
+			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
+			break;
+		}
+		arr = a;
+		if (pb_decode(d, arr + n * d->size, m, len, img.where, err) < 0) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	cr_img_close(&img);
+	if (rc < 0) {
+		cr_free_array(d, arr, n);
+		return -1;
+	}
+	*arrp = arr;
+	*np = n;
+	return 0;
+}
+
+static const char *fname(char *buf, size_t len, const char *fmt, uint32_t id)
+{
+	snprintf(buf, len, fmt, id);
+	return buf;
+}
+
+int cr_write_inventory(int dirfd, const cr_inventory *inv, fp_error *err)
+{
+	return cr_write_one(dirfd, "inventory.img", CR_INVENTORY_MAGIC, &cr_inventory_desc, inv,
+			    err);
+}
+
+int cr_read_inventory(int dirfd, cr_inventory *inv, fp_error *err)
+{
+	if (cr_read_one(dirfd, "inventory.img", CR_INVENTORY_MAGIC, &cr_inventory_desc, inv,
+			err) < 0)
+		return -1;
+	if (inv->img_version != CR_IMG_VERSION) {
+		uint32_t v = inv->img_version;
+		cr_inventory_free(inv);
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, EINVAL,
+				    "inventory.img: image version %u is not supported (only %d, "
+				    "CRIU 3.x/4.x images)",
+				    v, CR_IMG_VERSION);
+	}
+	return 0;
+}
+
+int cr_write_pstree(int dirfd, const cr_pstree *p, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "pstree.img", CR_PSTREE_MAGIC, &cr_pstree_desc, p, n, err);
+}
+
+int cr_read_pstree(int dirfd, cr_pstree **p, size_t *n, fp_error *err)
+{
+	return cr_read_array(dirfd, "pstree.img", CR_PSTREE_MAGIC, &cr_pstree_desc, (void **)p, n,
+			     err);
+}
+
+int cr_write_ids(int dirfd, uint32_t pid, const cr_ids *ids, fp_error *err)
+{
+	char b[64];
+	return cr_write_one(dirfd, fname(b, sizeof(b), "ids-%u.img", pid), CR_IDS_MAGIC,
+			    &cr_ids_desc, ids, err);
+}
+
+int cr_read_ids(int dirfd, uint32_t pid, cr_ids *ids, fp_error *err)
+{
+	char b[64];
+	return cr_read_one(dirfd, fname(b, sizeof(b), "ids-%u.img", pid), CR_IDS_MAGIC,
+			   &cr_ids_desc, ids, err);
+}
+
+int cr_write_core(int dirfd, uint32_t tid, const cr_core *c, fp_error *err)
+{
+	char b[64];
+	return cr_write_one(dirfd, fname(b, sizeof(b), "core-%u.img", tid), CR_CORE_MAGIC,
+			    &cr_core_desc, c, err);
+}
+
+int cr_read_core(int dirfd, uint32_t tid, cr_core *c, fp_error *err)
+{
+	char b[64];
+	return cr_read_one(dirfd, fname(b, sizeof(b), "core-%u.img", tid), CR_CORE_MAGIC,
+			   &cr_core_desc, c, err);
+}
+
+int cr_write_mm(int dirfd, uint32_t pid, const cr_mm *mm, fp_error *err)
+{
+	char b[64];
+	return cr_write_one(dirfd, fname(b, sizeof(b), "mm-%u.img", pid), CR_MM_MAGIC,
+			    &cr_mm_desc, mm, err);
+}
+
+int cr_read_mm(int dirfd, uint32_t pid, cr_mm *mm, fp_error *err)
+{
+	char b[64];
+	return cr_read_one(dirfd, fname(b, sizeof(b), "mm-%u.img", pid), CR_MM_MAGIC,
+			   &cr_mm_desc, mm, err);
+}
+
+int cr_write_pagemap(int dirfd, uint32_t pid, const cr_pagemap_head *h,
+		     const cr_pagemap_entry *pe, size_t n, fp_error *err)
+{
+	char b[64];
+	cr_imgw w;
+	cr_imgw_init(&w, fname(b, sizeof(b), "pagemap-%u.img", pid), CR_PAGEMAP_MAGIC);
+	cr_imgw_msg(&w, &cr_pagemap_head_desc, h);
+	for (size_t i = 0; i < n; i++) {
+		size_t m = cr_imgw_begin(&w);
+		cr_pagemap_entry_encode(&w.buf, &pe[i]);
+		cr_imgw_end(&w, m);
+	}
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+int cr_read_pagemap(int dirfd, uint32_t pid, cr_pagemap_head *h, cr_pagemap_entry **pep,
+		    size_t *np, fp_error *err)
+{
+	char name[64];
+	fname(name, sizeof(name), "pagemap-%u.img", pid);
+	*pep = NULL;
+	*np = 0;
+	memset(h, 0, sizeof(*h));
+	cr_img img;
+	if (cr_img_open(&img, dirfd, name, CR_PAGEMAP_MAGIC, err) < 0)
+		return -1;
+	const uint8_t *m;
+	size_t len;
+	int rc = cr_img_next(&img, &m, &len, err);
+	if (rc == 0)
+		rc = fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
+				  "%s: no pagemap_head entry (truncated image)", name);
+	else if (rc > 0)
+		rc = pb_decode(&cr_pagemap_head_desc, h, m, len, img.where, err);
+	cr_pagemap_entry *pe = NULL;
+	size_t n = 0;
+	uint64_t next_free = 0;
+	while (rc >= 0 && (rc = cr_img_next(&img, &m, &len, err)) > 0) {
+		cr_pagemap_entry *a = grow(pe, n, sizeof(*pe));
+		if (!a) {
+			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
+			break;
+		}
+		pe = a;
+		if (cr_pagemap_entry_decode(&pe[n], m, len, img.where, err) < 0) {
+			rc = -1;
+			break;
+		}
+		const cr_pagemap_entry *e = &pe[n];
+		if (e->vaddr % CR_PAGE_SIZE || e->nr_pages == 0 ||
+		    e->nr_pages > (UINT64_MAX - e->vaddr) / CR_PAGE_SIZE) {
+			rc = fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
+					  "%s: vaddr 0x%llx with %llu pages is not a valid page "
+					  "range (corrupt image)",
+					  img.where, (unsigned long long)e->vaddr,
+					  (unsigned long long)e->nr_pages);
+			break;
+		}
+		if (e->vaddr < next_free) {
+			rc = fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
+					  "%s: vaddr 0x%llx overlaps or precedes the previous "
+					  "entry (entries must be ascending; corrupt image)",
+					  img.where, (unsigned long long)e->vaddr);
+			break;
+		}
+		next_free = e->vaddr + e->nr_pages * CR_PAGE_SIZE;
+		n++;
+	}
+	cr_img_close(&img);
+	if (rc < 0) {
+		free(pe);
+		return -1;
+	}
+	*pep = pe;
+	*np = n;
+	return 0;
+}
+
+int cr_pagemap_present_pages(const cr_pagemap_entry *pe, size_t n, uint64_t *pages,
+			     fp_error *err)
+{
+	uint64_t t = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!(cr_pagemap_flags(&pe[i]) & CR_PE_PRESENT))
+			continue;
+		if (pe[i].nr_pages > UINT64_MAX / CR_PAGE_SIZE - t)
+			return fp_fail(err, EOVERFLOW, "pagemap: page count overflows");
+		t += pe[i].nr_pages;
+	}
+	*pages = t;
+	return 0;
+}
+
+int cr_write_files(int dirfd, const cr_file *f, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "files.img", CR_FILES_MAGIC, &cr_file_desc, f, n, err);
+}
+
+int cr_read_files(int dirfd, cr_file **f, size_t *n, fp_error *err)
+{
+	return cr_read_array(dirfd, "files.img", CR_FILES_MAGIC, &cr_file_desc, (void **)f, n,
+			     err);
+}
+
+int cr_write_fdinfo(int dirfd, uint32_t files_id, const cr_fdinfo *fi, size_t n,
+		    fp_error *err)
+{
+	char b[64];
+	return cr_write_array(dirfd, fname(b, sizeof(b), "fdinfo-%u.img", files_id),
+			      CR_FDINFO_MAGIC, &cr_fdinfo_desc, fi, n, err);
+}
+
+int cr_read_fdinfo(int dirfd, uint32_t files_id, cr_fdinfo **fi, size_t *n, fp_error *err)
+{
+	char b[64];
+	return cr_read_array(dirfd, fname(b, sizeof(b), "fdinfo-%u.img", files_id),
+			     CR_FDINFO_MAGIC, &cr_fdinfo_desc, (void **)fi, n, err);
+}
+
+int cr_write_fs(int dirfd, uint32_t pid, const cr_fs *fs, fp_error *err)
+{
+	char b[64];
+	return cr_write_one(dirfd, fname(b, sizeof(b), "fs-%u.img", pid), CR_FS_MAGIC,
+			    &cr_fs_desc, fs, err);
+}
+
+int cr_read_fs(int dirfd, uint32_t pid, cr_fs *fs, fp_error *err)
+{
+	char b[64];
+	return cr_read_one(dirfd, fname(b, sizeof(b), "fs-%u.img", pid), CR_FS_MAGIC,
+			   &cr_fs_desc, fs, err);
+}
+
+int cr_write_pipes_data(int dirfd, const cr_pipe_data *pd, size_t n, fp_error *err)
+{
+	cr_imgw w;
+	cr_imgw_init(&w, "pipes-data.img", CR_PIPES_DATA_MAGIC);
+	for (size_t i = 0; i < n; i++) {
+		if (pd[i].bytes && !pd[i].data) {
+			cr_imgw_free(&w);
+			return fp_fail(err, EINVAL,
+				       "pipes-data.img: entry %zu (pipe %u) has %u bytes but no data",
+				       i, pd[i].pipe_id, pd[i].bytes);
+		}
+		cr_imgw_msg(&w, &cr_pipe_data_desc, &pd[i]);
+		cr_imgw_raw(&w, pd[i].data, pd[i].bytes);
+	}
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+void cr_free_pipes_data(cr_pipe_data *pd, size_t n)
+{
+	for (size_t i = 0; pd && i < n; i++)
+		cr_pipe_data_free(&pd[i]);
+	free(pd);
+}
+
+int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
+{
+	*pdp = NULL;
+	*np = 0;
+	cr_img img;
+	if (cr_img_open(&img, dirfd, "pipes-data.img", CR_PIPES_DATA_MAGIC, err) < 0)
+		return -1;
+	cr_pipe_data *pd = NULL;
+	size_t n = 0;
+	const uint8_t *m, *payload;
+	size_t len;
+	int rc;
+	while ((rc = cr_img_next(&img, &m, &len, err)) > 0) {
+		cr_pipe_data *a = grow(pd, n, sizeof(*pd));
+		if (!a) {
+			rc = fp_fail(err, ENOMEM, "pipes-data.img: out of memory");
+			break;
+		}
+		pd = a;
+		if (pb_decode(&cr_pipe_data_desc, &pd[n], m, len, img.where, err) < 0) {
+			rc = -1;
+			break;
+		}
+		n++;
+		if (cr_img_payload(&img, pd[n - 1].bytes, &payload, err) < 0) {
+			rc = -1;
+			break;
+		}
+		pd[n - 1].data = malloc(pd[n - 1].bytes ? pd[n - 1].bytes : 1);
+		if (!pd[n - 1].data) {
+			rc = fp_fail(err, ENOMEM, "pipes-data.img: out of memory");
+			break;
+		}
+		memcpy(pd[n - 1].data, payload, pd[n - 1].bytes);
+	}
+	cr_img_close(&img);
+	if (rc < 0) {
+		cr_free_pipes_data(pd, n);
+		return -1;
+	}
+	*pdp = pd;
+	*np = n;
+	return 0;
+}
+
+int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err)
+{
+	char b[64];
+	return cr_write_one(dirfd, fname(b, sizeof(b), "timens-%u.img", id), CR_TIMENS_MAGIC,
+			    &cr_timens_desc, t, err);
+}
+
+int cr_read_timens(int dirfd, uint32_t id, cr_timens *t, fp_error *err)
+{
+	char b[64];
+	return cr_read_one(dirfd, fname(b, sizeof(b), "timens-%u.img", id), CR_TIMENS_MAGIC,
+			   &cr_timens_desc, t, err);
+}
+
+int cr_write_seccomp(int dirfd, const cr_seccomp *s, fp_error *err)
+{
+	return cr_write_one(dirfd, "seccomp.img", CR_SECCOMP_MAGIC, &cr_seccomp_desc, s, err);
+}
+
+int cr_read_seccomp(int dirfd, cr_seccomp *s, fp_error *err)
+{
+	return cr_read_one(dirfd, "seccomp.img", CR_SECCOMP_MAGIC, &cr_seccomp_desc, s, err);
+}
+
+int cr_write_tty_info(int dirfd, const cr_tty_info *t, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "tty-info.img", CR_TTY_INFO_MAGIC, &cr_tty_info_desc, t, n,
+			      err);
+}
+
+int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err)
+{
+	return cr_read_array(dirfd, "tty-info.img", CR_TTY_INFO_MAGIC, &cr_tty_info_desc,
+			     (void **)t, n, err);
+}

@@ -1,0 +1,130 @@
+/* Tables for files.img, fdinfo-<id>.img, fs-<pid>.img, pipes-data.img and
+ * tty-info.img (criu-image-format.md 3.7, 3.8). */
+#include "images/msg_table.h"
+
+#include <stdlib.h>
+
+#define T cr_fown
+static const pb_fdesc fown_f[] = {
+	F_REQ(1, T, U32, uid), F_REQ(2, T, U32, euid), F_REQ(3, T, U32, signum),
+	F_REQ(4, T, U32, pid_type), F_REQ(5, T, U32, pid),
+};
+DESC(cr_fown_desc, "fown_entry", T, fown_f);
+#undef T
+
+#define T cr_reg_file
+static const pb_fdesc reg_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, flags), F_REQ(3, T, U64, pos),
+	F_MSG_REQ(5, T, fown, cr_fown_desc),
+	{ 6, PB_T_STR, PB_REQ, "name", offsetof(T, name), PB_NONE, 0, 0, NULL, 0 },
+	F_OPTD(7, T, S32, mnt_id, -1),
+	F_OPT(8, T, U64, size), F_OPT(9, T, BOOL, ext), F_OPT(10, T, U32, mode),
+	F_REP_DYN(11, T, U32, build_id),
+	F_OPT(12, T, U32, checksum), F_OPT(13, T, U32, checksum_config),
+	F_OPT(14, T, U32, checksum_parameter),
+};
+DESC(cr_reg_file_desc, "reg_file_entry", T, reg_f);
+#undef T
+
+#define T cr_pipe
+static const pb_fdesc pipe_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, pipe_id), F_REQ(3, T, U32, flags),
+	F_MSG_REQ(4, T, fown, cr_fown_desc),
+};
+DESC(cr_pipe_desc, "pipe_entry", T, pipe_f);
+#undef T
+
+#define T cr_tty_file
+static const pb_fdesc ttyf_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, tty_info_id), F_REQ(3, T, U32, flags),
+	F_MSG_REQ(4, T, fown, cr_fown_desc), F_OPT(6, T, U32, regf_id),
+};
+DESC(cr_tty_file_desc, "tty_file_entry", T, ttyf_f);
+#undef T
+
+#define T cr_file
+static const pb_fdesc file_f[] = {
+	F_REQ(1, T, U32, type), F_REQ(2, T, U32, id),
+	F_MSG_OPT(3, T, reg, cr_reg_file_desc),
+	F_MSG_OPT(18, T, pipe, cr_pipe_desc),
+	F_MSG_OPT(19, T, tty, cr_tty_file_desc),
+};
+DESC(cr_file_desc, "file_entry", T, file_f);
+#undef T
+
+#define T cr_fdinfo
+static const pb_fdesc fdinfo_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, flags), F_REQ(3, T, U32, type),
+	F_REQ(4, T, U32, fd), F_STR(5, T, xattr_security_selinux),
+};
+DESC(cr_fdinfo_desc, "fdinfo_entry", T, fdinfo_f);
+#undef T
+
+#define T cr_fs
+static const pb_fdesc fs_f[] = {
+	F_REQ(1, T, U32, cwd_id), F_REQ(2, T, U32, root_id), F_OPT(3, T, U32, umask),
+};
+DESC(cr_fs_desc, "fs_entry", T, fs_f);
+#undef T
+
+#define T cr_pipe_data
+static const pb_fdesc pdata_f[] = {
+	F_REQ(1, T, U32, pipe_id), F_REQ(2, T, U32, bytes), F_OPT(3, T, U32, size),
+};
+DESC(cr_pipe_data_desc, "pipe_data_entry", T, pdata_f);
+#undef T
+
+#define T cr_termios
+static const pb_fdesc termios_f[] = {
+	F_REQ(1, T, U32, c_iflag), F_REQ(2, T, U32, c_oflag), F_REQ(3, T, U32, c_cflag),
+	F_REQ(4, T, U32, c_lflag), F_REQ(5, T, U32, c_line), F_REQ(6, T, U32, c_ispeed),
+	F_REQ(7, T, U32, c_ospeed), F_REP_FIXED(8, T, U32, c_cc),
+};
+static DESC(termios_desc, "termios_entry", T, termios_f);
+#undef T
+
+#define T cr_winsize
+static const pb_fdesc winsize_f[] = {
+	F_REQ(1, T, U32, ws_row), F_REQ(2, T, U32, ws_col),
+	F_REQ(3, T, U32, ws_xpixel), F_REQ(4, T, U32, ws_ypixel),
+};
+static DESC(winsize_desc, "winsize_entry", T, winsize_f);
+#undef T
+
+#define T cr_tty_pty
+static const pb_fdesc pty_f[] = { F_REQ(1, T, U32, index) };
+static DESC(pty_desc, "tty_pty_entry", T, pty_f);
+#undef T
+
+#define T cr_tty_info
+static const pb_fdesc ttyi_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, type), F_REQ(3, T, BOOL, locked),
+	F_REQ(4, T, BOOL, exclusive), F_REQ(5, T, BOOL, packet_mode),
+	F_REQ(6, T, U32, sid), F_REQ(7, T, U32, pgrp), F_REQ(8, T, U32, rdev),
+	F_MSG_OPT(9, T, termios, termios_desc),
+	F_MSG_OPT(10, T, termios_locked, termios_desc),
+	F_MSG_OPT(11, T, winsize, winsize_desc),
+	F_MSG_OPT(12, T, pty, pty_desc),
+	F_OPT(13, T, U32, dev), F_OPT(14, T, U32, uid), F_OPT(15, T, U32, gid),
+};
+DESC(cr_tty_info_desc, "tty_info_entry", T, ttyi_f);
+#undef T
+
+void cr_file_free(cr_file *f)
+{
+	pb_free(&cr_file_desc, f);
+}
+
+void cr_fdinfo_free(cr_fdinfo *f)
+{
+	pb_free(&cr_fdinfo_desc, f);
+}
+
+void cr_pipe_data_free(cr_pipe_data *p)
+{
+	if (!p)
+		return;
+	free(p->data);
+	p->data = NULL;
+	pb_free(&cr_pipe_data_desc, p);
+}
