@@ -75,8 +75,14 @@ int main(int argc, char **argv)
 		dprintf(fd, "tick %ld\n", count);
 		long lines = count_lines(log);
 		int mem_ok = worker_sum == 0 || worker_sum == want;
-		printf("tick %ld pid %d lines %ld memory %s\n", count, (int)getpid(), lines,
-		       mem_ok && lines == count ? "ok" : "CORRUPT");
+		if (!mem_ok)
+			printf("tick %ld pid %d: BROKEN: the 16 MiB pattern's checksum changed\n", count,
+			       (int)getpid());
+		else if (lines != count)
+			printf("tick %ld pid %d: BROKEN: %s has %ld lines, expected %ld\n", count,
+			       (int)getpid(), log, lines, count);
+		else
+			printf("tick %ld pid %d: memory and log agree\n", count, (int)getpid());
 		fflush(stdout);
 		if (!mem_ok || lines != count)
 			return 2;
