@@ -17,6 +17,16 @@
  *  - the mapping list and thread list are guarded by `maps_seq`/`threads_seq`
  *    (odd while a writer holds the list lock).
  * A reader copies, then re-reads any slot or list whose seq was odd or changed.
+ * Under heavy churn (threads mapping and unmapping in a loop) a list may never
+ * stay still for the length of a copy; the reader can then set `read_gate`
+ * (process_vm_writev): list writers pause, each for at most
+ * FP_SHIM_GATE_MAX_NS and then clear the gate themselves, so a reader that
+ * dies with the gate set costs the target one short pause, not a hang. Writers
+ * already inside a list finish first. Per-fd slots need no gate.
+ *
+ * If the target is stopped (ptrace) while one of its threads holds a list,
+ * that list stays odd: the reader reports "busy" and the caller must let the
+ * target run a little before reading again.
  *
  * All integers are native-endian; the layout is versioned by FP_SHIM_VERSION
  * and checked through magic, version and header_size.
@@ -27,7 +37,7 @@
 #include <stdint.h>
 
 #define FP_SHIM_MAGIC 0x31304d4948535046ULL /* "FPSHIM01" little-endian */
-#define FP_SHIM_VERSION 1
+#define FP_SHIM_VERSION 2 /* 2: read_gate, shim_start/shim_end */
 #define FP_SHIM_TABLE_SYMBOL "forkpoint_shim_table"
 #define FP_SHIM_SONAME "libforkpoint-preload.so"
 
@@ -35,6 +45,7 @@
 #define FP_SHIM_MAX_MAPS 4096
 #define FP_SHIM_MAX_THREADS 1024
 #define FP_SHIM_PATH_MAX 256
+#define FP_SHIM_GATE_MAX_NS 2000000ULL /* 2 ms */
 
 /* Environment the launcher sets and the shim keeps alive across exec, also
  * when a program clears its environment. */
@@ -76,10 +87,18 @@ struct fp_shim_fd {
 	uint8_t origin;          /* enum fp_origin */
 	uint8_t path_truncated;  /* path did not fit in FP_SHIM_PATH_MAX */
 	int32_t fd_flags;        /* FD_CLOEXEC or 0 */
-	int32_t open_flags;      /* flags as passed by the program (incl. O_CREAT...) */
+	int32_t open_flags;      /* flags as passed by the program (incl. O_CREAT...);
+	                          * for fds not made by open: the access mode and
+	                          * status flags the kernel gives them (pipe read
+	                          * end O_RDONLY, socket O_RDWR, | O_NONBLOCK...);
+	                          * for inherited fds: F_GETFL. F_SETFL updates the
+	                          * status bits. */
 	uint64_t dev;            /* st_dev / st_ino of the open file, from fstat */
 	uint64_t ino;
-	char path[FP_SHIM_PATH_MAX]; /* as the program named it; "" for anon */
+	char path[FP_SHIM_PATH_MAX]; /* as the program named it (relative paths stay
+	                              * relative); "" for pipes, sockets and anon
+	                              * inodes; "memfd:NAME" for memfds; for inherited
+	                              * or resynced fds the /proc/self/fd link */
 };
 
 struct fp_shim_map {
@@ -87,12 +106,15 @@ struct fp_shim_map {
 	uint64_t offset;         /* file offset in bytes, 0 for anonymous */
 	uint64_t dev, ino;       /* 0 for anonymous */
 	int32_t prot;            /* PROT_* */
-	int32_t flags;           /* MAP_* as passed (MAP_FIXED dropped) */
+	int32_t flags;           /* MAP_* as passed (MAP_FIXED dropped); for entries
+	                          * from /proc: MAP_PRIVATE or MAP_SHARED, plus
+	                          * MAP_ANONYMOUS when there is no file */
 	uint8_t origin;          /* enum fp_origin */
 	uint8_t path_truncated;
 	uint16_t reserved;
-	int32_t fd;              /* fd used to map it, -1 for anonymous */
-	char path[FP_SHIM_PATH_MAX];
+	int32_t fd;              /* fd used to map it, -1 for anonymous or from /proc */
+	char path[FP_SHIM_PATH_MAX]; /* the fd's path as in fds[]; from /proc: the
+	                              * path or the name ("[heap]", "[anon:x]") */
 };
 
 struct fp_shim_thread {
@@ -112,7 +134,7 @@ struct fp_shim_table {
 	uint32_t maps_lock;      /* spinlock word (writers only) */
 	uint32_t maps_seq;       /* odd while maps[] is changed */
 	uint32_t map_count;      /* maps[0, map_count) used, sorted by start */
-	uint32_t map_overflow;   /* mappings that did not fit */
+	uint32_t map_overflow;   /* mappings that did not fit (recounted by each resync) */
 
 	uint32_t threads_lock;
 	uint32_t threads_seq;
@@ -123,6 +145,11 @@ struct fp_shim_table {
 	uint32_t fd_overflow;    /* fds >= max_fds that were opened */
 	uint64_t calls;          /* wrapped calls seen (relaxed counter) */
 	uint64_t resyncs;        /* resyncs of the mapping list from /proc */
+
+	uint32_t read_gate;      /* written by a reader, see the top of this file */
+	uint32_t reserved0;
+	uint64_t shim_start;     /* [shim_start, shim_end): the shim's own object */
+	uint64_t shim_end;       /* (text, data and .bss, where this table lives) */
 
 	char shim_path[FP_SHIM_PATH_MAX];
 

@@ -1,0 +1,383 @@
+#include "shim_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "procfs.h"
+
+#define HDR_SIZE offsetof(struct fp_shim_table, threads)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A short pause between re-reads of a changing table (a retry backoff, not
+ * synchronisation: the loop re-checks the condition each time). */
+static void backoff(void)
+{
+	struct timespec ts = {0, 50000};
+	nanosleep(&ts, NULL);
+}
+
+static bool ends_with_soname(const char *p)
+{
+	size_t n = strlen(p), s = strlen(FP_SHIM_SONAME);
+	return n >= s && !strcmp(p + n - s, FP_SHIM_SONAME) && (n == s || p[n - s - 1] == '/');
+}
+
+/* The shim's file, opened the way that works across mount namespaces. */
+static int open_shim_file(pid_t pid, const struct fp_map *m)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		 (unsigned long long)m->start, (unsigned long long)m->end);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	snprintf(p, sizeof(p), "/proc/%d/root%s", (int)pid, m->path);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	return open(m->path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Load bias and symbol value from the ELF file. */
+static int elf_lookup(int fd, const char *path, const struct fp_map *m, uint64_t *addr,
+		      fp_error *err)
+{
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return fp_fail(err, ENOSYS, "libelf is too old for this ELF version");
+	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e || elf_kind(e) != ELF_K_ELF) {
+		if (e)
+			elf_end(e);
+		return fp_fail(err, EINVAL, "%s is not an ELF file: %s", path, elf_errmsg(-1));
+	}
+	int rc = -1;
+	size_t nph = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t pmask = ~(uint64_t)(page - 1);
+	bool have_bias = false;
+	uint64_t bias = 0;
+	if (elf_getphdrnum(e, &nph) != 0) {
+		fp_fail(err, EINVAL, "%s: no program headers: %s", path, elf_errmsg(-1));
+		goto out;
+	}
+	for (size_t i = 0; i < nph && !have_bias; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if ((ph.p_offset & pmask) == m->offset) {
+			bias = m->start - (ph.p_vaddr & pmask);
+			have_bias = true;
+		}
+	}
+	if (!have_bias) {
+		fp_fail(err, EINVAL,
+			"%s: no loadable segment at file offset 0x%llx (is the mapped file the "
+			"one on disk? the shim may have been rebuilt while the target ran)",
+			path, (unsigned long long)m->offset);
+		goto out;
+	}
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t n = d ? sh.sh_size / sh.sh_entsize : 0;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym sym;
+			if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+				continue;
+			const char *name = elf_strptr(e, sh.sh_link, sym.st_name);
+			if (name && !strcmp(name, FP_SHIM_TABLE_SYMBOL)) {
+				*addr = bias + sym.st_value;
+				rc = 0;
+				goto out;
+			}
+		}
+	}
+	fp_fail(err, ENOENT, "%s has no dynamic symbol %s: not a forkpoint shim, or a broken build",
+		path, FP_SHIM_TABLE_SYMBOL);
+out:
+	elf_end(e);
+	return rc;
+}
+
+int fp_shim_locate(pid_t pid, uint64_t *addr, char *path, size_t path_len, fp_error *err)
+{
+	struct fp_maps maps;
+	if (fp_proc_read_maps(pid, &maps, err) < 0)
+		return -1;
+	const struct fp_map *first = NULL;
+	for (size_t i = 0; i < maps.n; i++) {
+		const struct fp_map *m = &maps.v[i];
+		if (m->kind == FP_MAP_FILE && m->path && ends_with_soname(m->path) &&
+		    (!first || m->offset < first->offset))
+			first = m;
+	}
+	if (!first) {
+		fp_proc_maps_free(&maps);
+		return 0;
+	}
+	if (path && path_len)
+		snprintf(path, path_len, "%s", first->path);
+	int fd = open_shim_file(pid, first);
+	if (fd < 0) {
+		int e = errno;
+		fp_fail(err, e, "cannot open the shim %s mapped by %d: %s", first->path, (int)pid,
+			strerror(e));
+		fp_proc_maps_free(&maps);
+		return -1;
+	}
+	int rc = elf_lookup(fd, first->path, first, addr, err);
+	close(fd);
+	fp_proc_maps_free(&maps);
+	return rc < 0 ? -1 : 1;
+}
+
+/* ---- copying ---- */
+
+static int vm_read(pid_t pid, uint64_t addr, void *buf, size_t len, fp_error *err)
+{
+	size_t done = 0;
+	while (done < len) {
+		struct iovec local = {(char *)buf + done, len - done};
+		struct iovec remote = {(void *)(uintptr_t)(addr + done), len - done};
+		ssize_t r = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			if (e == ESRCH)
+				return fp_fail(err, ESRCH, "no process %d", (int)pid);
+			if (e == EPERM)
+				return fp_fail(err, EPERM,
+					       "cannot read the memory of %d: not permitted (run as "
+					       "its user with ptrace access, or as root)",
+					       (int)pid);
+			return fp_fail(err, e, "cannot read the shim table of %d at 0x%llx: %s",
+				       (int)pid, (unsigned long long)(addr + done), strerror(e));
+		}
+		if (r == 0)
+			return fp_fail(err, EFAULT, "the shim table of %d at 0x%llx is not mapped",
+				       (int)pid, (unsigned long long)(addr + done));
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+static void gate_write(pid_t pid, uint64_t addr, uint32_t v)
+{
+	struct iovec local = {&v, sizeof(v)};
+	struct iovec remote = {(void *)(uintptr_t)(addr + offsetof(struct fp_shim_table, read_gate)),
+			       sizeof(v)};
+	(void)process_vm_writev(pid, &local, 1, &remote, 1, 0);
+}
+
+struct rd {
+	pid_t pid;
+	uint64_t addr;
+	uint64_t deadline;
+	const struct fp_shim_read_opts *o;
+	struct fp_shim_copy *out;
+	bool gate_set;
+};
+
+static int read_hdr(struct rd *r, struct fp_shim_table *h, fp_error *err)
+{
+	return vm_read(r->pid, r->addr, h, HDR_SIZE, err);
+}
+
+static int check_hdr(const struct fp_shim_table *h, pid_t pid, fp_error *err)
+{
+	if (h->magic != FP_SHIM_MAGIC)
+		return fp_fail(err, EINVAL, "the table of %d has a bad magic 0x%llx: not a forkpoint "
+			       "shim table", (int)pid, (unsigned long long)h->magic);
+	if (h->version != FP_SHIM_VERSION || h->header_size != sizeof(struct fp_shim_table))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, 0,
+				    "process %d runs a forkpoint shim with table version %u (%u "
+				    "bytes); this helper reads version %u (%zu bytes): use the shim "
+				    "and helper of one forkpoint build",
+				    (int)pid, h->version, h->header_size, FP_SHIM_VERSION,
+				    sizeof(struct fp_shim_table));
+	if (h->max_fds != FP_SHIM_MAX_FDS || h->max_maps != FP_SHIM_MAX_MAPS ||
+	    h->max_threads != FP_SHIM_MAX_THREADS || h->path_max != FP_SHIM_PATH_MAX)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, 0,
+				    "the shim table of %d has other limits than this helper's",
+				    (int)pid);
+	return 0;
+}
+
+/* A list (maps or threads) guarded by seq/count in the header. */
+static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t arr_off,
+		     size_t elem, uint32_t max, const char *what, fp_error *err)
+{
+	struct fp_shim_table *t = r->out->t;
+	struct fp_shim_table h1, h2;
+	for (unsigned attempt = 0;; attempt++) {
+		if (attempt > 0) {
+			r->out->retries++;
+			if (now_ms() > r->deadline)
+				return fp_fail(err, EAGAIN,
+					       "the %s list of the shim table of %d stayed busy (a "
+					       "thread of it is stopped while changing it, or it "
+					       "changes too fast); let the target run and read again",
+					       what, (int)r->pid);
+			/* heavy churn: ask the writers to pause for a moment (again
+			 * on every retry: a writer that waited its maximum clears
+			 * the gate) */
+			if (attempt >= 3 && !r->o->no_gate) {
+				gate_write(r->pid, r->addr, 1);
+				if (!r->gate_set)
+					r->out->gated++;
+				r->gate_set = true;
+			}
+			backoff();
+		}
+		if (read_hdr(r, &h1, err) < 0)
+			return -1;
+		uint32_t s1, n1, s2, n2;
+		memcpy(&s1, (char *)&h1 + seq_off, 4);
+		memcpy(&n1, (char *)&h1 + count_off, 4);
+		if (s1 & 1)
+			continue;
+		if (n1 > max)
+			return fp_fail(err, EINVAL, "the shim table of %d is corrupt (%u %s > %u)",
+				       (int)r->pid, n1, what, max);
+		if (n1 && vm_read(r->pid, r->addr + arr_off, (char *)t + arr_off, n1 * elem, err) < 0)
+			return -1;
+		if (read_hdr(r, &h2, err) < 0)
+			return -1;
+		memcpy(&s2, (char *)&h2 + seq_off, 4);
+		memcpy(&n2, (char *)&h2 + count_off, 4);
+		if (s2 != s1 || n2 != n1)
+			continue;
+		memcpy((char *)t + seq_off, &s1, 4);
+		memcpy((char *)t + count_off, &n1, 4);
+		return 0;
+	}
+}
+
+static int read_fds(struct rd *r, uint32_t hwm, fp_error *err)
+{
+	struct fp_shim_fd *a = r->out->t->fds;
+	if (!hwm)
+		return 0;
+	size_t bytes = (size_t)hwm * sizeof(*a);
+	struct fp_shim_fd *b = malloc(bytes);
+	if (!b)
+		return fp_fail(err, ENOMEM, "out of memory copying the shim table");
+	uint64_t base = r->addr + offsetof(struct fp_shim_table, fds);
+	int rc = -1;
+	if (vm_read(r->pid, base, a, bytes, err) < 0 || vm_read(r->pid, base, b, bytes, err) < 0)
+		goto out;
+	for (uint32_t i = 0; i < hwm; i++) {
+		/* a slot is good when even and identical in two copies taken one
+		 * after the other (the second starts after the first ended) */
+		bool good = !(a[i].seq & 1) && !memcmp(&a[i], &b[i], sizeof(a[i]));
+		while (!good) {
+			r->out->retries++;
+			if (now_ms() > r->deadline) {
+				fp_fail(err, EAGAIN,
+					"fd slot %u of the shim table of %d stayed busy (a thread of "
+					"it is stopped while changing it?); let the target run and "
+					"read again",
+					i, (int)r->pid);
+				goto out;
+			}
+			backoff();
+			uint64_t at = base + (uint64_t)i * sizeof(*a);
+			if (vm_read(r->pid, at, &a[i], sizeof(a[i]), err) < 0 ||
+			    vm_read(r->pid, at, &b[i], sizeof(b[i]), err) < 0)
+				goto out;
+			good = !(a[i].seq & 1) && !memcmp(&a[i], &b[i], sizeof(a[i]));
+		}
+	}
+	rc = 0;
+out:
+	free(b);
+	return rc;
+}
+
+int fp_shim_read_at(pid_t pid, uint64_t addr, const struct fp_shim_read_opts *opts,
+		    struct fp_shim_copy *out, fp_error *err)
+{
+	static const struct fp_shim_read_opts defaults = {2000, 0};
+	const struct fp_shim_read_opts *o = opts ? opts : &defaults;
+	out->pid = pid;
+	out->addr = addr;
+	out->state = FP_SHIM_ABSENT;
+	out->t = calloc(1, sizeof(struct fp_shim_table));
+	if (!out->t)
+		return fp_fail(err, ENOMEM, "out of memory for a copy of the shim table");
+	struct rd r = {pid, addr, now_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 2000), o,
+		       out, false};
+	struct fp_shim_table *t = out->t;
+	int rc = -1;
+	if (read_hdr(&r, t, err) < 0)
+		goto fail;
+	if (t->magic == 0) {
+		out->state = FP_SHIM_STARTING;
+		return 0;
+	}
+	if (check_hdr(t, pid, err) < 0)
+		goto fail;
+	uint32_t hwm = t->fd_hwm > FP_SHIM_MAX_FDS ? FP_SHIM_MAX_FDS : t->fd_hwm;
+	if (read_fds(&r, hwm, err) < 0)
+		goto fail;
+	t->fd_hwm = hwm;
+	if (read_list(&r, offsetof(struct fp_shim_table, maps_seq),
+		      offsetof(struct fp_shim_table, map_count), offsetof(struct fp_shim_table, maps),
+		      sizeof(struct fp_shim_map), FP_SHIM_MAX_MAPS, "mapping", err) < 0)
+		goto fail;
+	if (read_list(&r, offsetof(struct fp_shim_table, threads_seq),
+		      offsetof(struct fp_shim_table, thread_count),
+		      offsetof(struct fp_shim_table, threads), sizeof(struct fp_shim_thread),
+		      FP_SHIM_MAX_THREADS, "thread", err) < 0)
+		goto fail;
+	out->state = FP_SHIM_READY;
+	rc = 1;
+fail:
+	if (r.gate_set)
+		gate_write(pid, addr, 0);
+	if (rc < 0) {
+		free(out->t);
+		out->t = NULL;
+		out->state = FP_SHIM_ABSENT;
+	}
+	return rc;
+}
+
+int fp_shim_read(pid_t pid, const struct fp_shim_read_opts *opts, struct fp_shim_copy *out,
+		 fp_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->pid = pid;
+	uint64_t addr;
+	int found = fp_shim_locate(pid, &addr, out->shim_path, sizeof(out->shim_path), err);
+	if (found <= 0)
+		return found;
+	return fp_shim_read_at(pid, addr, opts, out, err);
+}
+
+void fp_shim_copy_free(struct fp_shim_copy *c)
+{
+	if (c) {
+		free(c->t);
+		c->t = NULL;
+	}
+}

@@ -1,0 +1,402 @@
+/* The fd slots.
+ *
+ * Each slot has its own seqlock. A writer makes seq odd with a compare-and-swap
+ * (so two writers of one slot exclude each other), writes, and makes it even
+ * again. The reader outside the process only ever sees a slot whose seq is even
+ * and unchanged across its copy. No signals are blocked here (it would cost two
+ * system calls per open/close): if a signal handler interrupts a slot write and
+ * writes the same slot, it notices through fp_slot_held that its own thread
+ * holds the slot and writes without waiting, instead of deadlocking.
+ *
+ * Identity (dev/ino) comes from fstat right after the fd is made: it lets the
+ * checker compare with /proc independently of how the path was spelled. The
+ * type comes from st_mode, or from the wrapper itself (eventfd() knows it made
+ * an eventfd); only anon inodes of unknown origin cost a readlink. */
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "shim_fdtype.h"
+#include "shim_internal.h"
+
+static FP_TLS int fp_slot_held; /* fd + 1 of the slot this thread is writing */
+
+struct fp_slot_ctx {
+	struct fp_shim_fd *s;
+	int nested;
+	int prev_held;
+};
+
+static void slot_begin(int fd, struct fp_slot_ctx *c)
+{
+	struct fp_shim_fd *s = &FP_T->fds[fd];
+	c->s = s;
+	c->prev_held = fp_slot_held;
+	c->nested = 0;
+	for (unsigned spins = 0;; spins++) {
+		uint32_t v = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+		if (!(v & 1)) {
+			if (__atomic_compare_exchange_n(&s->seq, &v, v + 1, 0, __ATOMIC_ACQUIRE,
+							__ATOMIC_RELAXED))
+				break;
+			continue;
+		}
+		if (fp_slot_held == fd + 1) {
+			/* a handler on top of our own half-written slot */
+			c->nested = 1;
+			return;
+		}
+		if (spins > 1000)
+			fp_sys0(SYS_sched_yield);
+		else
+			fp_cpu_relax();
+	}
+	fp_slot_held = fd + 1;
+}
+
+static void slot_end(struct fp_slot_ctx *c)
+{
+	if (c->nested)
+		return;
+	uint32_t v = __atomic_load_n(&c->s->seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->s->seq, v + 1, __ATOMIC_RELEASE);
+	fp_slot_held = c->prev_held;
+}
+
+/* A consistent copy of a slot, for dup. Returns 0 if the slot never became
+ * stable (a writer stuck in a stopped thread): the caller treats it as
+ * unknown. */
+static int slot_read(int fd, struct fp_shim_fd *out)
+{
+	const struct fp_shim_fd *s = &FP_T->fds[fd];
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t v1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		if (v1 & 1) {
+			if (fp_slot_held == fd + 1)
+				return 0;
+			fp_cpu_relax();
+			continue;
+		}
+		memcpy(out, (const void *)s, sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == v1)
+			return 1;
+	}
+	return 0;
+}
+
+FP_HIDDEN void fp_copy_path(char *dst, const char *src, uint8_t *truncated)
+{
+	size_t i = 0;
+	if (src)
+		for (; src[i] && i < FP_SHIM_PATH_MAX - 1; i++)
+			dst[i] = src[i];
+	dst[i] = '\0';
+	if (truncated)
+		*truncated = src && src[i] != '\0';
+}
+
+static void hwm_raise(int fd)
+{
+	uint32_t want = (uint32_t)fd + 1;
+	uint32_t cur = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_RELAXED);
+	while (cur < want &&
+	       !__atomic_compare_exchange_n(&FP_T->fd_hwm, &cur, want, 0, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+static void slot_write(int fd, const char *path, int open_flags, int fd_flags, int type,
+		       int origin, uint64_t dev, uint64_t ino)
+{
+	hwm_raise(fd);
+	struct fp_slot_ctx c;
+	slot_begin(fd, &c);
+	struct fp_shim_fd *s = c.s;
+	s->used = 1;
+	s->type = (uint8_t)type;
+	s->origin = (uint8_t)origin;
+	s->fd_flags = fd_flags;
+	s->open_flags = open_flags;
+	s->dev = dev;
+	s->ino = ino;
+	fp_copy_path(s->path, path, &s->path_truncated);
+	slot_end(&c);
+}
+
+static int fd_in_table(int fd)
+{
+	if (fd < 0)
+		return 0;
+	if (fd >= FP_SHIM_MAX_FDS) {
+		__atomic_fetch_add(&FP_T->fd_overflow, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return 1;
+}
+
+static long fd_readlink(int fd, char *buf, size_t len)
+{
+	char p[32] = "/proc/self/fd/";
+	char num[12];
+	int n = 0, i = 14;
+	unsigned u = (unsigned)fd;
+	do
+		num[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	while (n)
+		p[i++] = num[--n];
+	p[i] = '\0';
+	long r = fp_sys4(SYS_readlinkat, AT_FDCWD, p, buf, len - 1);
+	if (fp_sys_failed(r))
+		r = 0;
+	buf[r] = '\0';
+	return r;
+}
+
+/* link: the fd's /proc link if the caller has it (seeding), else NULL. */
+static void record(int fd, const char *path, int open_flags, int fd_flags, int type, int origin,
+		   const char *link)
+{
+	if (!fd_in_table(fd))
+		return;
+	struct stat st;
+	uint64_t dev = 0, ino = 0;
+	unsigned mode = 0;
+	if (!fp_sys_failed(fp_sys2(SYS_fstat, fd, &st))) {
+		dev = st.st_dev;
+		ino = st.st_ino;
+		mode = st.st_mode;
+		if (type == FP_FD_UNKNOWN) {
+			char lbuf[FP_SHIM_PATH_MAX];
+			if (!link && (mode & S_IFMT) == 0) {
+				fd_readlink(fd, lbuf, sizeof(lbuf));
+				link = lbuf;
+			}
+			type = fp_fdtype_classify(mode, link, dev, fp_pipefs_dev);
+		}
+	}
+	slot_write(fd, path, open_flags, fd_flags, type, origin, dev, ino);
+}
+
+FP_HIDDEN void fp_fd_record(int fd, const char *path, int open_flags, int fd_flags, int type,
+			    int origin)
+{
+	record(fd, path, open_flags, fd_flags, type, origin, NULL);
+}
+
+FP_HIDDEN void fp_fd_forget(int fd)
+{
+	if (fd < 0 || fd >= FP_SHIM_MAX_FDS)
+		return;
+	struct fp_shim_fd *s = &FP_T->fds[fd];
+	if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED) &&
+	    !(__atomic_load_n(&s->seq, __ATOMIC_RELAXED) & 1))
+		return;
+	struct fp_slot_ctx c;
+	slot_begin(fd, &c);
+	s->used = 0;
+	s->type = FP_FD_UNKNOWN;
+	s->origin = FP_ORIGIN_NONE;
+	s->path[0] = '\0';
+	s->dev = s->ino = 0;
+	slot_end(&c);
+}
+
+FP_HIDDEN void fp_fd_forget_range(unsigned first, unsigned last)
+{
+	uint32_t hwm = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_ACQUIRE);
+	if (hwm == 0 || first >= hwm)
+		return;
+	if (last >= hwm)
+		last = hwm - 1;
+	for (unsigned fd = first; fd <= last; fd++)
+		fp_fd_forget((int)fd);
+}
+
+FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last)
+{
+	uint32_t hwm = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_ACQUIRE);
+	if (hwm == 0 || first >= hwm)
+		return;
+	if (last >= hwm)
+		last = hwm - 1;
+	for (unsigned fd = first; fd <= last; fd++)
+		if (__atomic_load_n(&FP_T->fds[fd].used, __ATOMIC_RELAXED))
+			fp_fd_set_fdflags((int)fd, FD_CLOEXEC);
+}
+
+FP_HIDDEN void fp_fd_dup(int oldfd, int newfd, int fd_flags)
+{
+	if (!fd_in_table(newfd))
+		return;
+	struct fp_shim_fd old;
+	struct stat st;
+	int have_old = oldfd >= 0 && oldfd < FP_SHIM_MAX_FDS && slot_read(oldfd, &old) && old.used;
+	if (have_old && !fp_sys_failed(fp_sys2(SYS_fstat, newfd, &st)) && st.st_dev == old.dev &&
+	    st.st_ino == old.ino) {
+		slot_write(newfd, old.path, old.open_flags, fd_flags, old.type, FP_ORIGIN_PROGRAM,
+			   old.dev, old.ino);
+		return;
+	}
+	/* the old fd was not (or wrongly) known: describe the new one from scratch */
+	long fl = fp_sys3(SYS_fcntl, newfd, F_GETFL, 0);
+	record(newfd, NULL, fp_sys_failed(fl) ? 0 : (int)fl, fd_flags, FP_FD_UNKNOWN,
+	       FP_ORIGIN_PROGRAM, NULL);
+}
+
+FP_HIDDEN void fp_fd_set_fdflags(int fd, int fd_flags)
+{
+	if (fd < 0 || fd >= FP_SHIM_MAX_FDS || !__atomic_load_n(&FP_T->fds[fd].used, __ATOMIC_RELAXED))
+		return;
+	struct fp_slot_ctx c;
+	slot_begin(fd, &c);
+	if (c.s->used)
+		c.s->fd_flags = fd_flags;
+	slot_end(&c);
+}
+
+FP_HIDDEN void fp_fd_set_status(int fd, int status_flags)
+{
+	/* the bits F_SETFL can change */
+	const int mask = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
+	if (fd < 0 || fd >= FP_SHIM_MAX_FDS || !__atomic_load_n(&FP_T->fds[fd].used, __ATOMIC_RELAXED))
+		return;
+	struct fp_slot_ctx c;
+	slot_begin(fd, &c);
+	if (c.s->used)
+		c.s->open_flags = (c.s->open_flags & ~mask) | (status_flags & mask);
+	slot_end(&c);
+}
+
+FP_HIDDEN void fp_fd_path(int fd, char *buf, size_t len, int *truncated)
+{
+	struct fp_shim_fd s;
+	buf[0] = '\0';
+	if (truncated)
+		*truncated = 0;
+	if (fd < 0 || fd >= FP_SHIM_MAX_FDS || !slot_read(fd, &s) || !s.used)
+		return;
+	size_t i = 0;
+	for (; s.path[i] && i + 1 < len && i < FP_SHIM_PATH_MAX - 1; i++)
+		buf[i] = s.path[i];
+	buf[i] = '\0';
+	if (truncated)
+		*truncated = s.path_truncated || (s.path[i] && i < FP_SHIM_PATH_MAX - 1);
+}
+
+FP_HIDDEN int fp_shim_open(const char *path, int flags)
+{
+	long fd = fp_sys4(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0);
+	if (fp_sys_failed(fd))
+		return -1;
+	if (fd < FP_SHIM_MAX_FDS)
+		slot_write((int)fd, path, flags | O_CLOEXEC, FD_CLOEXEC,
+			   (flags & O_DIRECTORY) ? FP_FD_DIR : FP_FD_REG, FP_ORIGIN_SHIM, 0, 0);
+	return (int)fd;
+}
+
+FP_HIDDEN void fp_shim_close(int fd)
+{
+	fp_fd_forget(fd);
+	fp_sys1(SYS_close, fd);
+}
+
+/* ---- seeding from /proc/self/fd ---- */
+
+static uint64_t fp_seen[FP_SHIM_MAX_FDS / 64]; /* only used single-threaded */
+
+static int parse_fd_name(const char *s)
+{
+	int v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 100000000)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+static void seed_one(int fd, int reconcile)
+{
+	char link[FP_SHIM_PATH_MAX];
+	struct stat st;
+	if (fp_sys_failed(fp_sys2(SYS_fstat, fd, &st)))
+		return;
+	if (reconcile) {
+		struct fp_shim_fd cur;
+		if (slot_read(fd, &cur) && cur.used && cur.dev == (uint64_t)st.st_dev &&
+		    cur.ino == (uint64_t)st.st_ino) {
+			long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
+			if (!fp_sys_failed(fdfl) && (int)(fdfl & FD_CLOEXEC) != cur.fd_flags)
+				fp_fd_set_fdflags(fd, (int)(fdfl & FD_CLOEXEC));
+			return; /* the table already knows it */
+		}
+	}
+	fd_readlink(fd, link, sizeof(link));
+	long fl = fp_sys3(SYS_fcntl, fd, F_GETFL, 0);
+	long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
+	record(fd, link, fp_sys_failed(fl) ? 0 : (int)fl,
+	       fp_sys_failed(fdfl) ? 0 : (int)(fdfl & FD_CLOEXEC), FP_FD_UNKNOWN,
+	       reconcile ? FP_ORIGIN_RESYNC : FP_ORIGIN_INHERITED, link);
+}
+
+struct fp_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+FP_HIDDEN void fp_fd_seed(int reconcile)
+{
+	uint32_t hwm = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_ACQUIRE);
+	if (reconcile) {
+		/* a slot left odd by a thread of the parent that was writing it */
+		for (uint32_t fd = 0; fd < hwm; fd++) {
+			struct fp_shim_fd *s = &FP_T->fds[fd];
+			uint32_t v = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+			if (v & 1) {
+				s->used = 0;
+				__atomic_store_n(&s->seq, v + 1, __ATOMIC_RELEASE);
+			}
+		}
+		/* The shim's own short-lived fds belong to operations of parent
+		 * threads that do not exist here: close the inherited copies. */
+		for (uint32_t fd = 0; fd < hwm; fd++)
+			if (FP_T->fds[fd].used && FP_T->fds[fd].origin == FP_ORIGIN_SHIM)
+				fp_shim_close((int)fd);
+		memset(fp_seen, 0, sizeof(fp_seen));
+	}
+	int dfd = fp_shim_open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		return;
+	char buf[4096] __attribute__((aligned(8)));
+	for (;;) {
+		long n = fp_sys3(SYS_getdents64, dfd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct fp_dirent64 *d = (struct fp_dirent64 *)(buf + off);
+			off += d->d_reclen;
+			int fd = parse_fd_name(d->d_name);
+			if (fd < 0 || fd == dfd)
+				continue;
+			if (fd < FP_SHIM_MAX_FDS)
+				fp_seen[fd / 64] |= 1ULL << (fd % 64);
+			seed_one(fd, reconcile);
+		}
+	}
+	fp_shim_close(dfd);
+	if (reconcile) {
+		hwm = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_ACQUIRE);
+		for (uint32_t fd = 0; fd < hwm; fd++)
+			if (FP_T->fds[fd].used && (int)fd != dfd &&
+			    !(fp_seen[fd / 64] & (1ULL << (fd % 64))))
+				fp_fd_forget((int)fd);
+	}
+}

@@ -1,0 +1,178 @@
+/* Internal interface between the shim's files. Nothing here is exported from
+ * libforkpoint-preload.so: the object is built with -fvisibility=hidden and
+ * only the wrappers (FP_EXPORT) and the table are dynamic symbols. Hidden
+ * internal symbols also mean the shim never calls itself through the PLT by
+ * accident.
+ *
+ * Rules every function here follows: async-signal-safe, no heap, raw syscalls
+ * for the shim's own work (shim_sys.h), errno preserved. */
+#ifndef FP_SHIM_INTERNAL_H
+#define FP_SHIM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shim_sys.h"
+#include "shim_table.h"
+
+#define FP_HIDDEN __attribute__((visibility("hidden")))
+#define FP_EXPORT __attribute__((visibility("default")))
+#define FP_TLS __thread __attribute__((tls_model("initial-exec")))
+#define FP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define FP_PAGE 4096UL
+
+extern struct fp_shim_table forkpoint_shim_table;
+#define FP_T (&forkpoint_shim_table)
+
+/* ---- shim_init.c ---- */
+enum { FP_INIT_NONE = 0, FP_INIT_RUNNING = 1, FP_INIT_DONE = 2 };
+FP_HIDDEN extern int fp_init_state;
+FP_HIDDEN int fp_init_slow(void);
+FP_HIDDEN extern uint64_t fp_pipefs_dev;
+/* Environment strings kept for exec: "FORKPOINT_SHIM=...", etc. */
+FP_HIDDEN extern char fp_env_shim[FP_SHIM_PATH_MAX + 32];
+FP_HIDDEN extern char fp_env_session[FP_SHIM_PATH_MAX + 32];
+FP_HIDDEN extern char fp_env_preload[FP_SHIM_PATH_MAX + 32];
+FP_HIDDEN extern int fp_have_session;
+
+/* Called first by every wrapper: makes sure the table is initialised and
+ * counts the call. Returns 1 when the wrapper should record what it does, 0
+ * when it must only do the call (the table is being built by this very thread,
+ * e.g. dlsym inside our constructor reached a wrapper). */
+static inline int fp_enter(void)
+{
+	if (FP_UNLIKELY(__atomic_load_n(&fp_init_state, __ATOMIC_ACQUIRE) != FP_INIT_DONE))
+		if (!fp_init_slow())
+			return 0;
+	__atomic_fetch_add(&FP_T->calls, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* Fix-ups in a new child process (fork, _Fork, vfork emulation). `forced`:
+ * locks may have been held by threads that do not exist in the child, so the
+ * lists are rebuilt from /proc instead of trusted. */
+FP_HIDDEN void fp_child_fixup(int forced);
+
+/* ---- shim_real.c: libc's own functions, found with dlsym(RTLD_NEXT) ---- */
+enum fp_real_id {
+	FP_R_open, FP_R_open64, FP_R_openat, FP_R_openat64, FP_R_creat, FP_R_creat64,
+	FP_R___open_2, FP_R___open64_2, FP_R___openat_2, FP_R___openat64_2,
+	FP_R_close, FP_R_fcntl, FP_R_fcntl64, FP_R_accept, FP_R_accept4, FP_R_recvmsg,
+	FP_R_fopen, FP_R_fopen64, FP_R_fclose, FP_R_freopen, FP_R_freopen64,
+	FP_R_tmpfile, FP_R_tmpfile64, FP_R_fdopen, FP_R_opendir, FP_R_closedir,
+	FP_R_mkstemp, FP_R_mkstemp64, FP_R_mkostemp, FP_R_mkostemp64, FP_R_mkstemps,
+	FP_R_mkostemps,
+	FP_R_pthread_create, FP_R_pthread_join, FP_R_pthread_tryjoin_np,
+	FP_R_pthread_timedjoin_np, FP_R_pthread_clockjoin_np,
+	FP_R_fork, FP_R__Fork, FP_R_execvpe, FP_R_posix_spawn, FP_R_posix_spawnp,
+	FP_R_dlopen, FP_R_dlmopen, FP_R_dlclose,
+	FP_R_COUNT
+};
+FP_HIDDEN extern void *fp_real_fn[FP_R_COUNT];
+FP_HIDDEN void *fp_real_slow(int id);
+FP_HIDDEN void fp_real_resolve_all(void);
+
+/* The real function or NULL if it cannot be resolved right now (a wrapper then
+ * falls back to the raw system call where there is one). */
+static inline void *fp_real(int id)
+{
+	void *p = __atomic_load_n(&fp_real_fn[id], __ATOMIC_ACQUIRE);
+	return p ? p : fp_real_slow(id);
+}
+#define FP_REAL(name) ((__typeof__(&name))fp_real(FP_R_##name))
+
+/* ---- shim_lock.c ---- */
+/* A list lock (maps or threads): all signals blocked, futex lock word, and the
+ * list's seq odd while held. Recursive within one thread (atfork prepare holds
+ * the locks across fork while other prepare handlers may call wrappers). */
+struct fp_list_lock {
+	uint32_t *word;
+	uint32_t *seq;
+	int which; /* index of this thread's nesting depth for this lock */
+};
+FP_HIDDEN void fp_list_lock(const struct fp_list_lock *l, fp_ksigset *old);
+FP_HIDDEN void fp_list_unlock(const struct fp_list_lock *l, const fp_ksigset *old);
+/* In a fork child: nobody else can hold the lock any more. Returns 1 if it was
+ * held (by a thread that is gone) or the list was mid-change. */
+FP_HIDDEN int fp_list_reset(const struct fp_list_lock *l);
+FP_HIDDEN extern const struct fp_list_lock fp_maps_lock, fp_threads_lock;
+FP_HIDDEN void fp_futex_wait(uint32_t *w, uint32_t val, long timeout_ns);
+FP_HIDDEN void fp_futex_wake(uint32_t *w, int n);
+
+/* ---- shim_fds.c ---- */
+/* Records a new fd. path may be NULL/"" (anon). type FP_FD_UNKNOWN: derived
+ * from fstat (and the /proc link for anon inodes). */
+FP_HIDDEN void fp_fd_record(int fd, const char *path, int open_flags, int fd_flags, int type,
+			    int origin);
+/* Clears the slot; called BEFORE closing, so the number cannot be reused by
+ * another thread while the slot still describes the old file. */
+FP_HIDDEN void fp_fd_forget(int fd);
+FP_HIDDEN void fp_fd_forget_range(unsigned first, unsigned last);
+FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last);
+/* newfd becomes a copy of oldfd's slot with its own fd_flags. */
+FP_HIDDEN void fp_fd_dup(int oldfd, int newfd, int fd_flags);
+FP_HIDDEN void fp_fd_set_fdflags(int fd, int fd_flags);
+FP_HIDDEN void fp_fd_set_status(int fd, int status_flags);
+/* Copies the slot's path into buf (NUL-terminated, "" if unknown). */
+FP_HIDDEN void fp_fd_path(int fd, char *buf, size_t len, int *truncated);
+/* From /proc/self/fd: init seeds (INHERITED); reconcile = make the table agree
+ * with /proc (fork child), adding what is missing as RESYNC. */
+FP_HIDDEN void fp_fd_seed(int reconcile);
+/* The shim's own short-lived fds (reading /proc): recorded as SHIM. */
+FP_HIDDEN int fp_shim_open(const char *path, int flags);
+FP_HIDDEN void fp_shim_close(int fd);
+FP_HIDDEN void fp_copy_path(char *dst, const char *src, uint8_t *truncated);
+
+/* ---- shim_maps.c ---- */
+FP_HIDDEN void fp_maps_mapped(uint64_t addr, uint64_t len, int prot, int flags, int fd,
+			      uint64_t off);
+FP_HIDDEN void fp_maps_unmapped(uint64_t addr, uint64_t len);
+FP_HIDDEN void fp_maps_protected(uint64_t addr, uint64_t len, int prot);
+/* mremap: the pieces of the old range are kept on the caller's stack between
+ * the removal (before the syscall) and the insertion (after). */
+#define FP_MREMAP_PIECES 8
+struct fp_mremap_save {
+	int n;         /* pieces saved; -1 if there were more than fit */
+	int removed;   /* the old range was taken out of the table */
+	struct fp_shim_map piece[FP_MREMAP_PIECES];
+};
+FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
+				    struct fp_mremap_save *s);
+FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_addr,
+				  uint64_t new_len, int ok, struct fp_mremap_save *s);
+/* Rebuilds maps[] from /proc/self/maps, keeping what the wrappers recorded
+ * where it still matches. full: discard the old list entirely. origin: for
+ * entries that come from /proc (INHERITED at init, RESYNC later). */
+FP_HIDDEN void fp_maps_resync(int full, int origin);
+FP_HIDDEN uint64_t fp_page_up(uint64_t x);
+
+/* ---- shim_threads.c ---- */
+FP_HIDDEN void fp_threads_seed(void);
+FP_HIDDEN void fp_threads_only_self(void);
+FP_HIDDEN void fp_threads_fork_child(void);
+
+/* ---- shim_env.c ---- */
+/* Exec environment fix-up: see shim_env.c. */
+FP_HIDDEN size_t fp_env_fix_size(char *const envp[], size_t *str_len);
+FP_HIDDEN char *const *fp_env_fix(char *const envp[], char **vec, char *str);
+
+/* ---- small string helpers (no libc string functions that could be
+ * interposed by other preloads; these are trivial) ---- */
+static inline size_t fp_strlen(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static inline int fp_starts(const char *s, const char *p)
+{
+	while (*p)
+		if (*s++ != *p++)
+			return 0;
+	return 1;
+}
+
+#endif

@@ -1,0 +1,515 @@
+/* The mapping list: maps[0, map_count), sorted by start, never overlapping.
+ *
+ * Wrappers change it the way the kernel changes VMAs: a new mapping replaces
+ * whatever it overlaps, munmap and mprotect split entries at the edges of
+ * their range, mremap moves pieces. Adjacent entries are never merged (the
+ * kernel merges compatible VMAs; the checker merges before comparing), so an
+ * entry keeps what the program asked for (its flags, its fd and path).
+ *
+ * Ordering against the kernel: munmap (and the old range of mremap) are taken
+ * out of the list BEFORE the system call, for the same reason close clears its
+ * slot first: once the kernel has freed a range, another thread's mmap can get
+ * it and record it, and a late removal would erase that new entry. mmap,
+ * mprotect and the new range of mremap are recorded after success. Failures
+ * that may have been partly applied (mprotect over a hole, munmap hitting the
+ * map count limit) are repaired by a resync.
+ *
+ * Everything the wrappers cannot see (malloc's mmaps, thread stacks, brk,
+ * ld.so, dlopen) is picked up by fp_maps_resync from /proc/self/maps. */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "shim_internal.h"
+
+#define M (FP_T->maps)
+#define N (FP_T->map_count)
+
+/* Scratch list and read buffer for resync; only used under the maps lock. */
+static struct fp_shim_map fp_scratch[FP_SHIM_MAX_MAPS];
+static char fp_maps_buf[65536];
+
+FP_HIDDEN uint64_t fp_page_up(uint64_t x)
+{
+	return (x + FP_PAGE - 1) & ~(FP_PAGE - 1);
+}
+
+static int is_file(const struct fp_shim_map *m)
+{
+	return !(m->flags & MAP_ANONYMOUS);
+}
+
+/* index of the first entry with end > a */
+static uint32_t first_end_after(uint64_t a)
+{
+	uint32_t lo = 0, hi = N;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (M[mid].end <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void overflow(void)
+{
+	FP_T->map_overflow++;
+}
+
+/* Splits the entry that strictly contains a. Returns 0, or -1 when the list
+ * is full (the caller then loses precision and counts an overflow). */
+static int split_at(uint64_t a)
+{
+	uint32_t i = first_end_after(a);
+	if (i >= N || M[i].start >= a)
+		return 0;
+	if (N >= FP_SHIM_MAX_MAPS) {
+		overflow();
+		return -1;
+	}
+	memmove(&M[i + 1], &M[i], (N - i) * sizeof(M[0]));
+	N++;
+	M[i].end = a;
+	if (is_file(&M[i + 1]))
+		M[i + 1].offset += a - M[i + 1].start;
+	M[i + 1].start = a;
+	return 0;
+}
+
+static void remove_range(uint64_t a, uint64_t b)
+{
+	if (a >= b)
+		return;
+	uint32_t i = first_end_after(a);
+	if (i < N && M[i].start < a) {
+		if (M[i].end > b) {
+			/* [a, b) is inside one entry: cut a hole */
+			if (split_at(b) == 0) {
+				M[i].end = a;
+				return;
+			}
+			M[i].end = a; /* full: lose [b, end), counted */
+			return;
+		}
+		M[i].end = a;
+		i++;
+	}
+	uint32_t j = i;
+	while (j < N && M[j].end <= b)
+		j++;
+	if (j < N && M[j].start < b) {
+		if (is_file(&M[j]))
+			M[j].offset += b - M[j].start;
+		M[j].start = b;
+	}
+	if (j > i) {
+		memmove(&M[i], &M[j], (N - j) * sizeof(M[0]));
+		N -= j - i;
+	}
+}
+
+static void insert(const struct fp_shim_map *m)
+{
+	remove_range(m->start, m->end);
+	if (N >= FP_SHIM_MAX_MAPS) {
+		overflow();
+		return;
+	}
+	uint32_t i = first_end_after(m->start);
+	memmove(&M[i + 1], &M[i], (N - i) * sizeof(M[0]));
+	M[i] = *m;
+	N++;
+}
+
+static uint64_t map_len(uint64_t len, int flags)
+{
+	if (flags & MAP_HUGETLB) {
+		unsigned shift = ((unsigned)flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+		uint64_t hp = shift ? (1ULL << shift) : (2ULL << 20);
+		return (len + hp - 1) & ~(hp - 1);
+	}
+	return fp_page_up(len);
+}
+
+FP_HIDDEN void fp_maps_mapped(uint64_t addr, uint64_t len, int prot, int flags, int fd,
+			      uint64_t off)
+{
+	struct fp_shim_map m;
+	memset(&m, 0, sizeof(m));
+	m.start = addr;
+	m.end = addr + map_len(len, flags);
+	m.prot = prot;
+	m.flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE);
+	m.origin = FP_ORIGIN_PROGRAM;
+	m.fd = -1;
+	struct stat st;
+	if (!(flags & MAP_ANONYMOUS) && fd >= 0 &&
+	    !fp_sys_failed(fp_sys2(SYS_fstat, fd, &st))) {
+		if (S_ISCHR(st.st_mode) && st.st_rdev == ((1 << 8) | 5) && (flags & MAP_SHARED)) {
+			/* shared /dev/zero is a new shmem object, exactly like
+			 * MAP_SHARED|MAP_ANONYMOUS (a private one stays /dev/zero
+			 * in /proc on current kernels) */
+			m.flags |= MAP_ANONYMOUS;
+		} else {
+			m.dev = st.st_dev;
+			m.ino = st.st_ino;
+			m.offset = off;
+			m.fd = fd;
+			int trunc = 0;
+			fp_fd_path(fd, m.path, sizeof(m.path), &trunc);
+			m.path_truncated = (uint8_t)trunc;
+		}
+	} else {
+		m.flags |= MAP_ANONYMOUS;
+	}
+	fp_ksigset old;
+	fp_list_lock(&fp_maps_lock, &old);
+	insert(&m);
+	fp_list_unlock(&fp_maps_lock, &old);
+}
+
+FP_HIDDEN void fp_maps_unmapped(uint64_t addr, uint64_t len)
+{
+	fp_ksigset old;
+	fp_list_lock(&fp_maps_lock, &old);
+	remove_range(addr, addr + fp_page_up(len));
+	fp_list_unlock(&fp_maps_lock, &old);
+}
+
+FP_HIDDEN void fp_maps_protected(uint64_t addr, uint64_t len, int prot)
+{
+	uint64_t a = addr, b = addr + fp_page_up(len);
+	fp_ksigset old;
+	fp_list_lock(&fp_maps_lock, &old);
+	split_at(a);
+	split_at(b);
+	for (uint32_t i = first_end_after(a); i < N && M[i].start < b; i++)
+		M[i].prot = prot;
+	fp_list_unlock(&fp_maps_lock, &old);
+}
+
+FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
+				    struct fp_mremap_save *s)
+{
+	uint64_t a = old, b = old + fp_page_up(old_len);
+	s->n = 0;
+	s->removed = 0;
+	fp_ksigset o;
+	fp_list_lock(&fp_maps_lock, &o);
+	for (uint32_t i = first_end_after(a); i < N && M[i].start < b; i++) {
+		if (s->n >= FP_MREMAP_PIECES) {
+			s->n = -1;
+			break;
+		}
+		struct fp_shim_map *p = &s->piece[s->n++];
+		*p = M[i];
+		if (p->start < a) {
+			if (is_file(p))
+				p->offset += a - p->start;
+			p->start = a;
+		}
+		if (p->end > b)
+			p->end = b;
+	}
+	/* old_len 0 duplicates a shared mapping; DONTUNMAP leaves the old range */
+	if (old_len && !(flags & MREMAP_DONTUNMAP)) {
+		remove_range(a, b);
+		s->removed = 1;
+	}
+	fp_list_unlock(&fp_maps_lock, &o);
+}
+
+FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_addr,
+				  uint64_t new_len, int ok, struct fp_mremap_save *s)
+{
+	uint64_t olen = fp_page_up(old_len), nlen = fp_page_up(new_len);
+	if (!ok) {
+		if (s->removed)
+			fp_maps_resync(0, FP_ORIGIN_RESYNC);
+		return;
+	}
+	/* The pieces must cover the old range exactly (the kernel only moves a
+	 * range within one VMA); otherwise the list was already incomplete. */
+	int exact = s->n > 0 && s->piece[0].start == old;
+	for (int i = 1; exact && i < s->n; i++)
+		exact = s->piece[i].start == s->piece[i - 1].end;
+	if (exact && olen)
+		exact = s->piece[s->n - 1].end == old + olen;
+	if (!exact || olen == 0) {
+		fp_maps_resync(0, FP_ORIGIN_RESYNC);
+		return;
+	}
+	fp_ksigset o;
+	fp_list_lock(&fp_maps_lock, &o);
+	for (int i = 0; i < s->n; i++) {
+		struct fp_shim_map p = s->piece[i];
+		uint64_t delta = p.start - old;
+		if (delta >= nlen)
+			break; /* shrunk away */
+		uint64_t len = p.end - p.start;
+		if (i == s->n - 1 && nlen > olen)
+			len += nlen - olen; /* grown: the last piece extends */
+		if (delta + len > nlen)
+			len = nlen - delta;
+		p.start = new_addr + delta;
+		p.end = p.start + len;
+		insert(&p);
+	}
+	fp_list_unlock(&fp_maps_lock, &o);
+}
+
+/* ---- resync from /proc/self/maps ---- */
+
+struct fp_pvma {
+	uint64_t start, end, off, dev, ino;
+	int prot, shared;
+	const char *path;
+	size_t plen;
+	unsigned id;
+};
+
+struct fp_merge {
+	uint32_t out_n, old_n, j;
+	uint64_t last_end;
+	unsigned last_id; /* pvma id the last scratch entry came from, 0 if old */
+	uint32_t dropped;
+	int origin;
+};
+
+static int pvma_is_file(const struct fp_pvma *v)
+{
+	return v->ino != 0 || (v->plen && v->path[0] == '/');
+}
+
+static int path_eq(const char *tp, const struct fp_pvma *v)
+{
+	size_t i = 0;
+	for (; i < v->plen && i < FP_SHIM_PATH_MAX - 1; i++)
+		if (tp[i] != v->path[i])
+			return 0;
+	return tp[i] == '\0' || i == FP_SHIM_PATH_MAX - 1;
+}
+
+static int is_shared_zero(const struct fp_pvma *v)
+{
+	static const char z[] = "/dev/zero (deleted)";
+	return v->shared && v->plen == sizeof(z) - 1 && memcmp(v->path, z, v->plen) == 0;
+}
+
+/* Does old table entry o still describe /proc's v at address x? */
+static int compatible(const struct fp_shim_map *o, const struct fp_pvma *v, uint64_t x)
+{
+	if (o->prot != v->prot || !!(o->flags & MAP_SHARED) != v->shared)
+		return 0;
+	if (!is_file(o)) {
+		if (!pvma_is_file(v))
+			return path_eq(o->path, v);
+		return is_shared_zero(v) && o->path[0] == '\0';
+	}
+	if (!pvma_is_file(v) || is_shared_zero(v))
+		return 0;
+	/* inode only: st_dev from fstat and the VMA's device can differ on
+	 * stacked filesystems; with equal inode, range and offset it is the file */
+	if (o->ino != v->ino)
+		return 0;
+	return o->offset + (x - o->start) == v->off + (x - v->start);
+}
+
+static struct fp_shim_map *emit_slot(struct fp_merge *ms)
+{
+	if (ms->out_n >= FP_SHIM_MAX_MAPS) {
+		ms->dropped++;
+		return NULL;
+	}
+	return &fp_scratch[ms->out_n++];
+}
+
+static void emit_proc(struct fp_merge *ms, const struct fp_pvma *v, uint64_t x, uint64_t y,
+		      int origin)
+{
+	if (ms->out_n && ms->last_id == v->id && fp_scratch[ms->out_n - 1].end == x &&
+	    fp_scratch[ms->out_n - 1].origin == origin) {
+		fp_scratch[ms->out_n - 1].end = y;
+		return;
+	}
+	struct fp_shim_map *m = emit_slot(ms);
+	if (!m)
+		return;
+	int file = pvma_is_file(v);
+	m->start = x;
+	m->end = y;
+	m->offset = file ? v->off + (x - v->start) : 0;
+	m->dev = file ? v->dev : 0;
+	m->ino = file ? v->ino : 0;
+	m->prot = v->prot;
+	m->flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | (file ? 0 : MAP_ANONYMOUS);
+	m->origin = (uint8_t)origin;
+	m->reserved = 0;
+	m->fd = -1;
+	size_t n = v->plen < FP_SHIM_PATH_MAX - 1 ? v->plen : FP_SHIM_PATH_MAX - 1;
+	memcpy(m->path, v->path, n);
+	m->path[n] = '\0';
+	m->path_truncated = n < v->plen;
+	ms->last_id = v->id;
+}
+
+static void emit_old(struct fp_merge *ms, const struct fp_shim_map *o, uint64_t x, uint64_t y)
+{
+	struct fp_shim_map *m = emit_slot(ms);
+	if (!m)
+		return;
+	*m = *o;
+	if (is_file(o))
+		m->offset += x - o->start;
+	m->start = x;
+	m->end = y;
+	ms->last_id = 0;
+}
+
+static void merge_vma(struct fp_merge *ms, const struct fp_pvma *v)
+{
+	uint64_t x = v->start, e = v->end;
+	const uint64_t ss = FP_T->shim_start, se = FP_T->shim_end;
+	if (x < ms->last_end)
+		x = ms->last_end; /* the kernel's listing moved under our chunked reads */
+	while (x < e) {
+		uint64_t y;
+		if (x >= ss && x < se) {
+			y = e < se ? e : se;
+			emit_proc(ms, v, x, y, FP_ORIGIN_SHIM);
+			x = y;
+			continue;
+		}
+		uint64_t lim = (x < ss && ss < e) ? ss : e;
+		while (ms->j < ms->old_n && M[ms->j].end <= x)
+			ms->j++;
+		if (ms->j < ms->old_n && M[ms->j].start <= x) {
+			const struct fp_shim_map *o = &M[ms->j];
+			y = o->end < lim ? o->end : lim;
+			if (o->origin != FP_ORIGIN_SHIM && compatible(o, v, x))
+				emit_old(ms, o, x, y);
+			else
+				emit_proc(ms, v, x, y, ms->origin);
+		} else {
+			y = lim;
+			if (ms->j < ms->old_n && M[ms->j].start < y)
+				y = M[ms->j].start;
+			emit_proc(ms, v, x, y, ms->origin);
+		}
+		x = y;
+	}
+	if (e > ms->last_end)
+		ms->last_end = e;
+}
+
+static const char *parse_hex(const char *p, const char *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	int any = 0;
+	for (; p < end; p++) {
+		unsigned c = (unsigned char)*p, d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else
+			break;
+		v = v * 16 + d;
+		any = 1;
+	}
+	*out = v;
+	return any ? p : NULL;
+}
+
+static const char *parse_dec(const char *p, const char *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	int any = 0;
+	for (; p < end && *p >= '0' && *p <= '9'; p++, any = 1)
+		v = v * 10 + (uint64_t)(*p - '0');
+	*out = v;
+	return any ? p : NULL;
+}
+
+/* "start-end perms offset maj:min inode   path" */
+static int parse_line(const char *p, const char *end, struct fp_pvma *v)
+{
+	uint64_t maj, min;
+	if (!(p = parse_hex(p, end, &v->start)) || p >= end || *p++ != '-')
+		return 0;
+	if (!(p = parse_hex(p, end, &v->end)) || end - p < 6 || *p++ != ' ')
+		return 0;
+	v->prot = (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) |
+		  (p[2] == 'x' ? PROT_EXEC : 0);
+	v->shared = p[3] == 's';
+	p += 4;
+	if (p >= end || *p++ != ' ' || !(p = parse_hex(p, end, &v->off)))
+		return 0;
+	if (p >= end || *p++ != ' ' || !(p = parse_hex(p, end, &maj)))
+		return 0;
+	if (p >= end || *p++ != ':' || !(p = parse_hex(p, end, &min)))
+		return 0;
+	if (p >= end || *p++ != ' ' || !(p = parse_dec(p, end, &v->ino)))
+		return 0;
+	while (p < end && *p == ' ')
+		p++;
+	v->dev = ((maj & 0xfffff000ULL) << 32) | ((maj & 0xfffULL) << 8) |
+		 ((min & 0xffffff00ULL) << 12) | (min & 0xffULL);
+	v->path = p;
+	v->plen = (size_t)(end - p);
+	return v->end > v->start;
+}
+
+FP_HIDDEN void fp_maps_resync(int full, int origin)
+{
+	fp_ksigset old;
+	fp_list_lock(&fp_maps_lock, &old);
+	int fd = fp_shim_open("/proc/self/maps", O_RDONLY);
+	if (fd < 0) {
+		fp_list_unlock(&fp_maps_lock, &old);
+		return;
+	}
+	struct fp_merge ms = {0, full ? 0 : N, 0, 0, 0, 0, origin};
+	size_t have = 0;
+	unsigned id = 0;
+	int eof = 0;
+	while (!eof) {
+		long r = fp_sys3(SYS_read, fd, fp_maps_buf + have, sizeof(fp_maps_buf) - have);
+		if (r == -EINTR)
+			continue;
+		if (r <= 0) {
+			eof = 1;
+			if (have == 0 || have == sizeof(fp_maps_buf))
+				break;
+			fp_maps_buf[have++] = '\n'; /* last line without newline */
+		} else {
+			have += (size_t)r;
+		}
+		size_t start = 0;
+		for (size_t i = 0; i < have; i++) {
+			if (fp_maps_buf[i] != '\n')
+				continue;
+			struct fp_pvma v;
+			if (parse_line(fp_maps_buf + start, fp_maps_buf + i, &v)) {
+				v.id = ++id;
+				merge_vma(&ms, &v);
+			}
+			start = i + 1;
+		}
+		if (start == 0 && have == sizeof(fp_maps_buf))
+			start = have; /* a line longer than the buffer: skip it */
+		memmove(fp_maps_buf, fp_maps_buf + start, have - start);
+		have -= start;
+	}
+	fp_shim_close(fd);
+	if (id > 0) {
+		memcpy(M, fp_scratch, ms.out_n * sizeof(M[0]));
+		N = ms.out_n;
+		FP_T->map_overflow = ms.dropped;
+		FP_T->resyncs++;
+	}
+	fp_list_unlock(&fp_maps_lock, &old);
+}
