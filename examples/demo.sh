@@ -25,6 +25,19 @@ step "forkpoint ps"
 step "forkpoint inspect demo"
 "$FP" inspect demo
 
+step "forkpoint snap demo: snapshot it twice while it keeps running"
+"$FP" snap demo --json
+"$FP" snap demo after-a-while
+
+step "forkpoint list demo"
+"$FP" list demo
+
+step "crit (CRIU's own decoder) reads forkpoint's images"
+crit decode -i "$FORKPOINT_HOME/sessions/demo/snapshots/snap-1/pstree.img" --pretty | head -n 20
+
+step "the counter kept running and checking itself"
+tail -n 2 "$FORKPOINT_HOME/sessions/demo/output.log"
+
 step "forkpoint stop demo"
 "$FP" stop demo
 echo "the counter's own output (session log):"

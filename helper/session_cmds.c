@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include "control.h"
+#include "helper/dump.h"
+#include "helper/snapshots.h"
 
 static void reply(int c, const char *msg)
 {
@@ -38,12 +40,48 @@ static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, "ok\n");
 }
 
+/* "snap [NAME]": a --leave-running dump of the session's process tree into
+ * the session's snapshots/ directory. The helper does it itself: it is the
+ * target's parent, so ptrace is always allowed, and requests are served one
+ * at a time, so two snapshots never race. */
+static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
+{
+	char name[FP_SNAP_NAME_MAX + 1], dir[4096], buf[FP_CTL_MAX_MSG];
+	fp_error err;
+	const char *want = args && *args ? args : NULL;
+	if (fp_snap_new_path(ctx->info->dir, want, name, sizeof(name), dir, sizeof(dir), &err) < 0) {
+		snprintf(buf, sizeof(buf), "error %d\n%s", err.exit_code ? err.exit_code : 1, err.msg);
+		reply(c, buf);
+		return;
+	}
+	struct fp_dump_opts o = {
+		.pid = ctx->target,
+		.dir = dir,
+		.leave_running = true,
+		.compress = FP_DUMP_ZSTD,
+	};
+	struct fp_dump_stats st;
+	if (fp_dump(&o, &st, &err) < 0) {
+		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' of session '%s' failed: %s",
+			 err.exit_code ? err.exit_code : 1, name, ctx->info->name, err.msg);
+		reply(c, buf);
+		return;
+	}
+	snprintf(buf, sizeof(buf),
+		 "ok\nname=%s\ndir=%s\nprocesses=%d\nthreads=%d\npause_ms=%.3f\ntotal_ms=%.3f\n"
+		 "pages=%llu\nbytes_written=%llu\n",
+		 name, dir, st.nprocs, st.nthreads, st.pause_ms, st.total_ms,
+		 (unsigned long long)st.pages, (unsigned long long)st.bytes_written);
+	reply(c, buf);
+}
+
 static const struct {
 	const char *verb;
 	void (*fn)(struct fp_session_ctx *, int, char *);
 } cmds[] = {
 	{ "status", cmd_status },
 	{ "stop", cmd_stop },
+	{ "snap", cmd_snap },
 };
 
 void fp_session_handle_client(struct fp_session_ctx *ctx, int c)

@@ -1,0 +1,103 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "helper/dump.h"
+
+static const char dump_usage[] =
+	"usage: forkpoint dump -t PID -D DIR [--leave-running] [--compress zstd|none]\n"
+	"                      [-o LOG] [-v] [--timeout MS] [--no-fsync]\n"
+	"\n"
+	"Checkpoints process PID and its children into a new directory DIR as a\n"
+	"CRIU 4.x image set. DIR must not exist or be empty; it appears only when the\n"
+	"snapshot is complete (forkpoint.manifest is written last).\n"
+	"\n"
+	"  -t, --tree PID        the process to dump (with all its descendants)\n"
+	"  -D, --images-dir DIR  the snapshot directory to create\n"
+	"  -R, --leave-running   let the process run on (default: kill it after the dump)\n"
+	"  --compress zstd|none  page compression (default zstd). zstd images need\n"
+	"                        `forkpoint decompress DIR` before plain `criu restore`;\n"
+	"                        none images restore with `criu restore -D DIR` directly\n"
+	"  -o, --log-file LOG    the log (default DIR/dump.log)\n"
+	"  -v                    more detail in the log (every VMA and fd)\n"
+	"  --timeout MS          deadline for each thread to stop (default 2000)\n"
+	"  --no-fsync            do not sync the images to disk (faster, not crash-safe)\n"
+	"\n"
+	"The target should be a session leader (setsid) with stdio on files or\n"
+	"/dev/null; terminals, sockets and other special fds are refused with a\n"
+	"message naming the fd.\n";
+
+int cmd_dump(int argc, char **argv)
+{
+	struct fp_dump_opts o = { 0 };
+	o.compress = FP_DUMP_ZSTD;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(dump_usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "-t") || !strcmp(a, "--tree")) {
+			char *end;
+			if (!val)
+				return cli_usage_error(dump_usage, "%s needs a pid", a);
+			long v = strtol(val, &end, 10);
+			if (*end || v <= 0 || v > 0x7fffffff)
+				return cli_usage_error(dump_usage, "'%s' is not a pid", val);
+			o.pid = (pid_t)v;
+			i++;
+		} else if (!strcmp(a, "-D") || !strcmp(a, "--images-dir")) {
+			if (!val)
+				return cli_usage_error(dump_usage, "%s needs a directory", a);
+			o.dir = val;
+			i++;
+		} else if (!strcmp(a, "-R") || !strcmp(a, "--leave-running")) {
+			o.leave_running = true;
+		} else if (!strcmp(a, "--compress") || !strncmp(a, "--compress=", 11)) {
+			const char *v = a[10] == '=' ? a + 11 : val;
+			if (a[10] != '=')
+				i++;
+			if (!v)
+				return cli_usage_error(dump_usage, "--compress needs zstd or none");
+			if (!strcmp(v, "zstd"))
+				o.compress = FP_DUMP_ZSTD;
+			else if (!strcmp(v, "none"))
+				o.compress = FP_DUMP_NONE;
+			else
+				return cli_usage_error(dump_usage, "unknown compression '%s' (zstd or none)", v);
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--log-file")) {
+			if (!val)
+				return cli_usage_error(dump_usage, "%s needs a file", a);
+			o.log_path = val;
+			i++;
+		} else if (!strcmp(a, "-v") || !strncmp(a, "-v", 2)) {
+			o.verbose = 1;
+		} else if (!strcmp(a, "--timeout")) {
+			if (!val || atoi(val) <= 0)
+				return cli_usage_error(dump_usage, "--timeout needs milliseconds");
+			o.timeout_ms = atoi(val);
+			i++;
+		} else if (!strcmp(a, "--no-fsync")) {
+			o.no_fsync = true;
+		} else {
+			return cli_usage_error(dump_usage, "unknown argument '%s'", a);
+		}
+	}
+	if (!o.pid)
+		return cli_usage_error(dump_usage, "no process given (-t PID)");
+	if (!o.dir)
+		return cli_usage_error(dump_usage, "no snapshot directory given (-D DIR)");
+	struct fp_dump_stats st;
+	fp_error err;
+	fp_error_clear(&err);
+	if (fp_dump(&o, &st, &err))
+		return cli_report(&err);
+	printf("dumped %d (%d process%s, %d thread%s) to %s: %llu pages (%.1f MiB), %.1f MiB written, pause %.3f ms, "
+	       "total %.3f ms\n",
+	       o.pid, st.nprocs, st.nprocs == 1 ? "" : "es", st.nthreads, st.nthreads == 1 ? "" : "s", o.dir,
+	       (unsigned long long)st.pages, (double)st.bytes_pages / 1048576.0, (double)st.bytes_written / 1048576.0,
+	       st.pause_ms, st.total_ms);
+	return 0;
+}

@@ -1,0 +1,137 @@
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "json.h"
+#include "session_client.h"
+#include "helper/snapshots.h"
+
+static const char snap_usage[] =
+	"usage: forkpoint snap SESSION [NAME] [--json]\n"
+	"\n"
+	"Snapshots the session's processes (memory, threads, registers, fds) while\n"
+	"they keep running. The snapshot is kept in the session's directory under\n"
+	"NAME (default snap-N) and appears in `forkpoint list SESSION` once complete.\n"
+	"Prints the snapshot's name.\n";
+
+static const char list_usage[] =
+	"usage: forkpoint list SESSION [--json]\n"
+	"\n"
+	"Lists the session's complete snapshots, oldest first.\n";
+
+int cmd_snap(int argc, char **argv)
+{
+	const char *session = NULL, *name = NULL;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(snap_usage, stdout);
+			return 0;
+		} else if (argv[i][0] == '-')
+			return cli_usage_error(snap_usage, "unknown option '%s'", argv[i]);
+		else if (!session)
+			session = argv[i];
+		else if (!name)
+			name = argv[i];
+		else
+			return cli_usage_error(snap_usage, "too many arguments");
+	}
+	if (!session)
+		return cli_usage_error(snap_usage, "no session given");
+	fp_error err;
+	if (name && fp_snap_name_valid(name, &err) < 0)
+		return cli_report(&err);
+	struct fp_session_info info;
+	if (cli_session_open(session, &info, &err) < 0)
+		return cli_report(&err);
+	char req[128], body[4096], v[256];
+	snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
+	if (cli_session_call(&info, req, body, sizeof(body), 30 * 60 * 1000, &err) < 0)
+		return cli_report(&err);
+	if (json) {
+		fp_json j;
+		fp_json_init(&j, stdout, 1);
+		fp_json_obj_begin(&j, NULL);
+		fp_json_str(&j, "session", session);
+		fp_json_str(&j, "name", cli_kv(body, "name", v, sizeof(v)));
+		fp_json_str(&j, "dir", cli_kv(body, "dir", v, sizeof(v)));
+		fp_json_int(&j, "processes", atoll(cli_kv(body, "processes", v, sizeof(v))));
+		fp_json_int(&j, "threads", atoll(cli_kv(body, "threads", v, sizeof(v))));
+		fp_json_double(&j, "pause_ms", atof(cli_kv(body, "pause_ms", v, sizeof(v))));
+		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
+		fp_json_uint(&j, "pages", strtoull(cli_kv(body, "pages", v, sizeof(v)), NULL, 10));
+		fp_json_uint(&j, "bytes_written", strtoull(cli_kv(body, "bytes_written", v, sizeof(v)), NULL, 10));
+		fp_json_obj_end(&j);
+		fp_json_finish(&j);
+	} else {
+		printf("%s\n", cli_kv(body, "name", v, sizeof(v)));
+	}
+	return 0;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	const char *session = NULL;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(list_usage, stdout);
+			return 0;
+		} else if (argv[i][0] == '-')
+			return cli_usage_error(list_usage, "unknown option '%s'", argv[i]);
+		else if (!session)
+			session = argv[i];
+		else
+			return cli_usage_error(list_usage, "too many arguments");
+	}
+	if (!session)
+		return cli_usage_error(list_usage, "no session given");
+	fp_error err;
+	struct fp_session_info info;
+	if (fp_session_load(session, &info, &err) < 0)
+		return cli_report(&err);
+	struct fp_snap_info *s;
+	size_t n;
+	if (fp_snap_list(info.dir, &s, &n, &err) < 0)
+		return cli_report(&err);
+	if (json) {
+		fp_json j;
+		fp_json_init(&j, stdout, 1);
+		fp_json_arr_begin(&j, NULL);
+		for (size_t k = 0; k < n; k++) {
+			fp_json_obj_begin(&j, NULL);
+			fp_json_str(&j, "name", s[k].name);
+			fp_json_str(&j, "dir", s[k].dir);
+			fp_json_int(&j, "created", s[k].created);
+			fp_json_str(&j, "pids", s[k].pids);
+			fp_json_str(&j, "compress", s[k].compress);
+			fp_json_double(&j, "pause_ms", s[k].pause_ms);
+			fp_json_double(&j, "total_ms", s[k].total_ms);
+			fp_json_uint(&j, "pages", s[k].pages);
+			fp_json_uint(&j, "disk_bytes", s[k].disk_bytes);
+			fp_json_obj_end(&j);
+		}
+		fp_json_arr_end(&j);
+		fp_json_finish(&j);
+	} else {
+		printf("%-20s %-19s %10s %10s %10s %s\n", "NAME", "CREATED", "PAUSE_MS", "PAGES", "DISK_KB",
+		       "PIDS");
+		for (size_t k = 0; k < n; k++) {
+			char when[32];
+			time_t t = (time_t)s[k].created;
+			struct tm tm;
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+			printf("%-20s %-19s %10.2f %10llu %10llu %s\n", s[k].name, when, s[k].pause_ms,
+			       (unsigned long long)s[k].pages, (unsigned long long)(s[k].disk_bytes >> 10),
+			       s[k].pids);
+		}
+	}
+	free(s);
+	return 0;
+}

@@ -1,0 +1,21 @@
+/* Talking to a session's helper from the CLI. */
+#ifndef FP_SESSION_CLIENT_H
+#define FP_SESSION_CLIENT_H
+
+#include <stddef.h>
+
+#include "fp_error.h"
+#include "helper/session_store.h"
+
+/* Loads the session and checks that its helper runs. */
+int cli_session_open(const char *name, struct fp_session_info *info, fp_error *err);
+
+/* Sends a request; on "ok" copies the key=value body into body and returns 0;
+ * on "error CODE" fills err with the helper's message and returns -1. */
+int cli_session_call(const struct fp_session_info *info, const char *req, char *body, size_t len,
+		     int timeout_ms, fp_error *err);
+
+/* The value of key in a key=value body ("" if absent). */
+const char *cli_kv(const char *body, const char *key, char *val, size_t len);
+
+#endif

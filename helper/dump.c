@@ -1,0 +1,424 @@
+/* fp_dump: the order of a dump and its safety rules.
+ *
+ *   1. a private temp directory beside the snapshot's final name
+ *   2. (leave_running) a pre-faulted buffer for the page copy
+ *   3. stop the tree (PTRACE_SEIZE + interrupt, never SIGSTOP)
+ *   4. capture: per-thread state (syscall injection), then, with the
+ *      injection scratch unmapped, VMAs, the pages to dump, fds, cwd/root
+ *   5. (leave_running) copy the pages, resume the tree
+ *   6. write every image and the pages, syncfs, manifest last, rename
+ *   7. (default) kill the tree, now that the snapshot is complete
+ *
+ * Any failure before 7 detaches and leaves the tree running as it was. */
+#include "helper/dump_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helper/pt_mem.h"
+#include "images/criu_img.h"
+#include "paths.h"
+
+int64_t dump_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double ms_since(int64_t t0)
+{
+	return (double)(dump_now_ns() - t0) / 1e6;
+}
+
+static void vlog(struct dump_ctx *c, const char *fmt, va_list ap)
+{
+	if (!c->log)
+		return;
+	fprintf(c->log, "(%9.3f) ", ms_since(c->t0));
+	vfprintf(c->log, fmt, ap);
+	fputc('\n', c->log);
+}
+
+void dlog(struct dump_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(c, fmt, ap);
+	va_end(ap);
+}
+
+void dlogv(struct dump_ctx *c, const char *fmt, ...)
+{
+	if (!c->o->verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(c, fmt, ap);
+	va_end(ap);
+}
+
+/* o->dir must be absent or an empty directory; its parent is created. */
+static int check_target_dir(const char *dir, char *parent, size_t plen, char *base, size_t blen, fp_error *err)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return fp_fail(err, EEXIST, "%s exists and is not a directory; pick a new snapshot directory", dir);
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return fp_fail(err, errno, "cannot open %s: %s", dir, strerror(errno));
+		bool empty = true;
+		int fd2 = dup(fd);
+		DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+		if (d) {
+			struct dirent *e;
+			while ((e = readdir(d)))
+				if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+					empty = false;
+			closedir(d);
+		}
+		close(fd);
+		if (!empty)
+			return fp_fail_code(err, FP_EXIT_FAIL, EEXIST,
+					    "%s already exists and is not empty (a snapshot of that name exists?); choose another "
+					    "directory or remove it first",
+					    dir);
+	} else if (errno != ENOENT)
+		return fp_fail(err, errno, "cannot access %s: %s", dir, strerror(errno));
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	size_t l = strlen(tmp);
+	while (l > 1 && tmp[l - 1] == '/')
+		tmp[--l] = '\0';
+	char t1[PATH_MAX], t2[PATH_MAX];
+	snprintf(t1, sizeof(t1), "%s", tmp);
+	snprintf(t2, sizeof(t2), "%s", tmp);
+	snprintf(parent, plen, "%s", dirname(t1));
+	snprintf(base, blen, "%s", basename(t2));
+	if (!strcmp(base, "/") || !strcmp(base, ".") || !strcmp(base, ".."))
+		return fp_fail(err, EINVAL, "'%s' cannot be a snapshot directory; name a new directory", dir);
+	if (fp_mkdir_p(parent, 0700, err))
+		return fp_wrap(err, "creating the parent of %s", dir);
+	if (access(parent, W_OK | X_OK) < 0)
+		return fp_fail(err, errno, "cannot write into %s (%s); choose a directory you may write to", parent,
+			       strerror(errno));
+	return 0;
+}
+
+static void free_ctx(struct dump_ctx *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		for (size_t t = 0; t < p->nth; t++)
+			cr_core_free(&p->th[t].core);
+		free(p->th);
+		free(p->vmas);
+		cr_mm_free(&p->mm);
+		free(p->pe);
+		free(p->fds);
+	}
+	free(c->procs);
+	for (size_t i = 0; i < c->nfiles; i++)
+		cr_file_free(&c->files[i]);
+	free(c->files);
+	free(c->fkeys);
+	for (size_t i = 0; i < c->npipes; i++)
+		free(c->pipes[i].data);
+	free(c->pipes);
+	if (c->pagebuf)
+		munmap(c->pagebuf, c->pagebuf_res);
+}
+
+/* The CPU a task last ran on (/proc/PID/stat field 39). */
+static int last_cpu(pid_t pid)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	char *q = strrchr(buf, ')');
+	if (!q)
+		return -1;
+	int field = 2;
+	for (char *s = q + 1; *s; s++)
+		if (*s == ' ' && ++field == 39)
+			return atoi(s + 1);
+	return -1;
+}
+
+/* Every injected syscall wakes the stopped thread and waits for its trap:
+ * across vCPUs that is ~50 us per wake-up here, on the same vCPU a few
+ * (machine-limits.md quirk 2). So the dumper moves next to the target
+ * while it drives it, and back afterwards. */
+static void pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinned)
+{
+	*pinned = false;
+	int cpu = last_cpu(pid);
+	if (cpu < 0 || sched_getaffinity(0, sizeof(*saved), saved) || !CPU_ISSET(cpu, saved))
+		return;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) == 0) {
+		*pinned = true;
+		dlogv(c, "dumper pinned to cpu %d (where %d last ran)", cpu, pid);
+	}
+}
+
+/* Step 4: everything read from the stopped tree. */
+static int capture(struct dump_ctx *c, fp_error *err)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		if (dump_proc_cores(c, p, err))
+			return fp_wrap(err, "capturing threads of %d (%s)", p->pid, p->comm);
+		if (dump_proc_mm(c, p, err))
+			return fp_wrap(err, "capturing mm of %d (%s)", p->pid, p->comm);
+		/* The injection page goes before the VMAs are listed. */
+		if (dinj_fini(p, err))
+			return fp_wrap(err, "removing the injection page of %d", p->pid);
+	}
+	dlog(c, "threads captured");
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		p->pages_id = (uint32_t)i + 1;
+		if (dump_proc_vmas(c, p, err) || dump_proc_vma_entries(c, p, err))
+			return fp_wrap(err, "reading the mappings of %d (%s)", p->pid, p->comm);
+		if (dump_proc_pagemap(c, p, err))
+			return fp_wrap(err, "finding the pages of %d (%s)", p->pid, p->comm);
+		if (dump_proc_files(c, p, err))
+			return fp_wrap(err, "reading the fds of %d (%s)", p->pid, p->comm);
+		if (dump_proc_fs(c, p, err))
+			return fp_wrap(err, "reading cwd/root of %d (%s)", p->pid, p->comm);
+		dlog(c, "%d: %zu vmas, %zu page runs, %" PRIu64 " pages, %zu fds", p->pid, p->mm.n_vmas, p->npe, p->npages,
+		     p->nfds);
+		c->st->pages += p->npages;
+		c->st->nthreads += (int)p->nth;
+	}
+	if (dump_tree_ids(c, err))
+		return -1;
+	return 0;
+}
+
+static int write_images(struct dump_ctx *c, fp_error *err)
+{
+	if (dump_write_misc(c, err) || dump_write_tree(c, err))
+		return -1;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		if (dump_write_cores(c, p, err) || dump_write_mm(c, p, err) || dump_write_fdinfo(c, p, err) ||
+		    dump_write_fs(c, p, err))
+			return fp_wrap(err, "writing the images of %d", p->pid);
+		if (dump_write_pages(c, p, err))
+			return fp_wrap(err, "writing the pages of %d", p->pid);
+	}
+	if (dump_write_files(c, err))
+		return -1;
+	return 0;
+}
+
+static int finish_dir(struct dump_ctx *c, const char *final, const char *parent, fp_error *err)
+{
+	if (!c->o->no_fsync && img_sync_dir(c->dirfd, err))
+		return -1;
+	pid_t *pids = calloc(c->nprocs, sizeof(pid_t));
+	uint32_t *ids = calloc(c->nprocs, sizeof(uint32_t));
+	uint64_t *np = calloc(c->nprocs, sizeof(uint64_t)), *hs = calloc(c->nprocs, sizeof(uint64_t));
+	int rc = 0;
+	if (!pids || !ids || !np || !hs)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nprocs && !rc; i++) {
+		pids[i] = c->procs[i].pid;
+		ids[i] = c->procs[i].pages_id;
+		np[i] = c->procs[i].npages;
+		hs[i] = c->procs[i].pages_hash;
+	}
+	c->st->total_ms = ms_since(c->t0);
+	struct dump_manifest_info mi = {
+		.compress = c->o->compress == FP_DUMP_NONE ? "none" : "zstd",
+		.pause_ms = c->o->leave_running ? c->st->pause_ms : c->st->total_ms,
+		.total_ms = c->st->total_ms,
+		.pids = pids,
+		.npids = c->nprocs,
+		.pages_ids = ids,
+		.pages_n = np,
+		.pages_hash = hs,
+		.npages_ids = c->nprocs,
+	};
+	if (!rc)
+		rc = dump_manifest_write(c->dirfd, &mi, &c->st->bytes_written, err);
+	free(pids), free(ids), free(np), free(hs);
+	if (rc)
+		return -1;
+	if (c->log)
+		fflush(c->log);
+	/* rename(2) replaces an empty directory, so an existing empty DIR is fine. */
+	if (rename(c->tmpdir, final) < 0)
+		return fp_fail(err, errno, "cannot move the finished snapshot into place (%s -> %s): %s", c->tmpdir, final,
+			       strerror(errno));
+	c->tmpdir[0] = '\0';
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd >= 0) {
+		if (!c->o->no_fsync)
+			fsync(pfd);
+		close(pfd);
+	}
+	return 0;
+}
+
+int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err)
+{
+	struct fp_dump_stats st_local;
+	if (!st)
+		st = &st_local;
+	memset(st, 0, sizeof(*st));
+	struct dump_ctx c = { 0 };
+	c.o = o;
+	c.st = st;
+	c.t0 = dump_now_ns();
+	c.dirfd = -1;
+	if (!o->dir || !o->dir[0])
+		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "no snapshot directory given (-D DIR)");
+	if (o->pid <= 0)
+		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "no valid pid given (-t PID)");
+
+	char parent[PATH_MAX], base[NAME_MAX + 1], final[PATH_MAX];
+	if (check_target_dir(o->dir, parent, sizeof(parent), base, sizeof(base), err))
+		return -1;
+	snprintf(final, sizeof(final), "%s/%s", parent, base);
+	/* A cheap early check, before anything is created. */
+	if (fp_pt_check_traceable(o->pid, err))
+		return -1;
+	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/.%s.forkpoint-tmp-XXXXXX", parent, base);
+	if (!mkdtemp(c.tmpdir))
+		return fp_fail(err, errno, "cannot create a temporary directory in %s: %s", parent, strerror(errno));
+	c.dirfd = open(c.tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+	if (c.dirfd < 0)
+		rc = fp_fail(err, errno, "cannot open %s: %s", c.tmpdir, strerror(errno));
+	char logpath[PATH_MAX];
+	bool log_in_dir = !o->log_path;
+	if (o->log_path)
+		snprintf(logpath, sizeof(logpath), "%s", o->log_path);
+	else
+		snprintf(logpath, sizeof(logpath), "%s/%s", c.tmpdir, FP_DUMP_LOG_NAME);
+	if (!rc) {
+		int lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		c.log = lfd >= 0 ? fdopen(lfd, "w") : NULL;
+		if (!c.log)
+			rc = fp_fail(err, errno, "cannot create the log %s: %s", logpath, strerror(errno));
+	}
+	if (!rc)
+		dlog(&c, "forkpoint dump -t %d -D %s%s --compress %s", o->pid, o->dir, o->leave_running ? " --leave-running" : "",
+		     o->compress == FP_DUMP_NONE ? "none" : "zstd");
+	const char *step = "preparing";
+	if (!rc && o->leave_running) {
+		int64_t tp = dump_now_ns();
+		uint64_t est = dump_estimate_pages(o->pid);
+		dlogv(&c, "estimate: %" PRIu64 " anonymous pages (%.3f ms)", est, ms_since(tp));
+		rc = dump_pagebuf_prepare(&c, est + 256, err);
+		dlog(&c, "copy buffer pre-faulted for %" PRIu64 " pages in %.3f ms", est + 256, ms_since(tp));
+	}
+	if (!rc) {
+		step = "stopping the process tree";
+		rc = dump_tree_seize(&c, err);
+	}
+	cpu_set_t saved_cpus;
+	bool pinned = false;
+	if (!rc)
+		pin_near(&c, o->pid, &saved_cpus, &pinned);
+	if (!rc) {
+		st->nprocs = (int)c.nprocs;
+		st->freeze_ms = (double)(dump_now_ns() - c.stop_ns) / 1e6;
+		dlog(&c, "tree stopped: %zu process(es) in %.3f ms", c.nprocs, st->freeze_ms);
+		step = "capturing state";
+		rc = capture(&c, err);
+	}
+	if (!rc && o->leave_running) {
+		step = "copying pages";
+		rc = dump_copy_pages(&c, err);
+	}
+	if (!rc)
+		st->capture_ms = (double)(dump_now_ns() - c.stop_ns) / 1e6;
+	if (pinned)
+		sched_setaffinity(0, sizeof(saved_cpus), &saved_cpus);
+	if (rc) {
+		dlog(&c, "FAILED while %s: %s", step, err ? err->msg : "?");
+		dump_log_stacks(&c);
+		dump_tree_release(&c, false);
+		goto fail;
+	}
+	if (o->leave_running) {
+		dump_tree_release(&c, false);
+		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
+		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms)", st->pause_ms, st->capture_ms);
+	}
+	int64_t tw = dump_now_ns();
+	step = "writing images";
+	rc = write_images(&c, err);
+	st->write_ms = ms_since(tw);
+	if (!rc) {
+		dlog(&c, "images written in %.3f ms", st->write_ms);
+		dlog(&c, "stats: procs %d threads %d pages %" PRIu64 " page_bytes %" PRIu64 " freeze_ms %.3f pause_ms %.3f "
+			 "capture_ms %.3f write_ms %.3f total_ms %.3f",
+		     st->nprocs, st->nthreads, st->pages, st->bytes_pages, st->freeze_ms,
+		     o->leave_running ? st->pause_ms : ms_since(c.stop_ns), st->capture_ms, st->write_ms, ms_since(c.t0));
+		fflush(c.log);
+		step = "publishing the snapshot";
+		rc = finish_dir(&c, final, parent, err);
+	}
+	if (rc) {
+		dlog(&c, "FAILED while %s: %s", step, err ? err->msg : "?");
+		if (!o->leave_running) {
+			dump_log_stacks(&c);
+			dump_tree_release(&c, false);
+		}
+		goto fail;
+	}
+	if (!o->leave_running) {
+		dump_tree_release(&c, true);
+		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
+	}
+	st->total_ms = ms_since(c.t0);
+	fclose(c.log);
+	c.log = NULL;
+	close(c.dirfd);
+	free_ctx(&c);
+	return 0;
+
+fail:
+	if (err)
+		fp_wrap(err, "dump of %d failed while %s", o->pid, step);
+	if (c.log) {
+		fclose(c.log);
+		c.log = NULL;
+	}
+	if (c.dirfd >= 0)
+		close(c.dirfd);
+	if (c.tmpdir[0]) {
+		if (log_in_dir) {
+			char kept[PATH_MAX + 16];
+			snprintf(kept, sizeof(kept), "%s.failed.log", final);
+			if (rename(logpath, kept) == 0 && err) {
+				size_t l = strlen(err->msg);
+				snprintf(err->msg + l, sizeof(err->msg) - l, " (log: %s)", kept);
+			}
+		}
+		fp_rm_rf(c.tmpdir, NULL);
+	}
+	free_ctx(&c);
+	return -1;
+}

@@ -1,0 +1,340 @@
+/* Files: one FileEntry per open-file description (files.img), the fd table
+ * of each process (fdinfo-<files_id>.img), and the queued bytes of pipes
+ * (pipes-data.img), read with tee() so the target's pipe keeps them. */
+#include "helper/dump_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/kcmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "images/criu_io.h"
+
+static cr_file *new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err)
+{
+	if (c->nfiles == c->capfiles) {
+		size_t cap = c->capfiles ? c->capfiles * 2 : 64;
+		cr_file *nf = realloc(c->files, cap * sizeof(*nf));
+		if (!nf)
+			return fp_fail(err, ENOMEM, "out of memory"), NULL;
+		c->files = nf;
+		struct dump_fkey *nk = realloc(c->fkeys, cap * sizeof(*nk));
+		if (!nk)
+			return fp_fail(err, ENOMEM, "out of memory"), NULL;
+		c->fkeys = nk;
+		c->capfiles = cap;
+	}
+	cr_file *f = &c->files[c->nfiles];
+	memset(f, 0, sizeof(*f));
+	c->fkeys[c->nfiles] = *k;
+	c->nfiles++;
+	f->id = (uint32_t)c->nfiles; /* ids from 1, in order of discovery */
+	return f;
+}
+
+int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (c->fkeys[i].kind == 0 && c->fkeys[i].flags == flags && !strcmp(c->files[i].reg.name, path)) {
+			*id = c->files[i].id;
+			return 0;
+		}
+	struct dump_fkey k = { .kind = 0, .flags = flags };
+	cr_file *f = new_file(c, &k, err);
+	if (!f)
+		return -1;
+	f->type = CR_FD_REG;
+	f->has_reg = true;
+	f->reg.id = f->id;
+	f->reg.flags = flags;
+	f->reg.name = strdup(path);
+	if (!f->reg.name)
+		return fp_fail(err, ENOMEM, "out of memory");
+	*id = f->id;
+	return 0;
+}
+
+/* An earlier fd (any process) with the same open-file description. */
+static int find_description(struct dump_ctx *c, pid_t pid, int fd, const struct stat *st, uint32_t *id)
+{
+	for (size_t i = 0; i < c->nfiles; i++) {
+		struct dump_fkey *k = &c->fkeys[i];
+		if (k->kind != 1 || k->dev != st->st_dev || k->ino != st->st_ino)
+			continue;
+		if (syscall(SYS_kcmp, pid, k->pid, KCMP_FILE, fd, k->fd) == 0) {
+			*id = c->files[i].id;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int parse_fdinfo(pid_t pid, int fd, uint64_t *pos, uint32_t *flags, fp_error *err)
+{
+	char path[96], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+		return fp_fail(err, errno ? errno : EIO, "cannot read %s", path);
+	char *p = strstr(buf, "pos:");
+	char *f = strstr(buf, "flags:");
+	if (!p || !f)
+		return fp_fail(err, EIO, "malformed %s", path);
+	*pos = strtoull(p + 4, NULL, 10);
+	*flags = (uint32_t)strtoul(f + 6, NULL, 8);
+	return 0;
+}
+
+/* The bytes queued in a pipe, without taking them out: tee() duplicates
+ * the pipe's buffers into a pipe of ours. */
+static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, fp_error *err)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	int pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (pfd < 0)
+		return fp_fail(err, errno, "cannot open %s to read the pipe's queued data: %s", path, strerror(errno));
+	int queued = 0, rc = 0, mine[2] = { -1, -1 };
+	int size = fcntl(pfd, F_GETPIPE_SZ);
+	if (ioctl(pfd, FIONREAD, &queued) < 0)
+		queued = -1;
+	uint8_t *data = NULL;
+	if (queued < 0 || size < 0) {
+		rc = fp_fail(err, errno, "cannot query pipe %" PRIu64 " (fd %d of %d): %s", ino, fd, pid, strerror(errno));
+		goto out;
+	}
+	if (queued > 0) {
+		if (pipe2(mine, O_CLOEXEC | O_NONBLOCK) < 0) {
+			rc = fp_fail(err, errno, "pipe: %s", strerror(errno));
+			goto out;
+		}
+		if (fcntl(mine[1], F_SETPIPE_SZ, size) < size) {
+			rc = fp_fail_code(err, FP_EXIT_UNSUPPORTED, errno,
+					  "pipe %" PRIu64 " (fd %d of %d) has a %d-byte buffer and this process cannot make one that "
+					  "big (no CAP_SYS_RESOURCE; /proc/sys/fs/pipe-max-size): its queued data cannot be copied",
+					  ino, fd, pid, size);
+			goto out;
+		}
+		ssize_t t = tee(pfd, mine[1], (size_t)queued, SPLICE_F_NONBLOCK);
+		if (t != queued) {
+			rc = fp_fail(err, t < 0 ? errno : EIO, "tee from pipe %" PRIu64 " (fd %d of %d) copied %zd of %d bytes%s%s",
+				     ino, fd, pid, t, queued, t < 0 ? ": " : "", t < 0 ? strerror(errno) : "");
+			goto out;
+		}
+		data = malloc((size_t)queued);
+		if (!data) {
+			rc = fp_fail(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		size_t got = 0;
+		while (got < (size_t)queued) {
+			ssize_t r = read(mine[0], data + got, (size_t)queued - got);
+			if (r <= 0) {
+				rc = fp_fail(err, r < 0 ? errno : EIO, "reading back pipe data: %s", r < 0 ? strerror(errno) : "EOF");
+				goto out;
+			}
+			got += (size_t)r;
+		}
+	}
+	if (c->npipes == c->cappipes) {
+		size_t cap = c->cappipes ? c->cappipes * 2 : 8;
+		cr_pipe_data *np = realloc(c->pipes, cap * sizeof(*np));
+		if (!np) {
+			rc = fp_fail(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		c->pipes = np;
+		c->cappipes = cap;
+	}
+	cr_pipe_data *pd = &c->pipes[c->npipes++];
+	memset(pd, 0, sizeof(*pd));
+	pd->pipe_id = (uint32_t)ino;
+	pd->bytes = (uint32_t)queued;
+	pd->has_size = true;
+	pd->size = (uint32_t)size;
+	pd->data = data;
+	data = NULL;
+	dlogv(c, "pipe %" PRIu64 ": %d byte(s) queued, capacity %d", ino, queued, size);
+out:
+	free(data);
+	if (mine[0] >= 0)
+		close(mine[0]), close(mine[1]);
+	close(pfd);
+	return rc;
+}
+
+static bool is_tty_major(unsigned maj)
+{
+	return maj == 4 || maj == 5 || (maj >= 136 && maj <= 143);
+}
+
+static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_fd *out, fp_error *err)
+{
+	pid_t pid = p->pid;
+	char path[96], link[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	link[n] = '\0';
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, pid, link, strerror(errno));
+	uint64_t pos = 0;
+	uint32_t flags = 0;
+	if (parse_fdinfo(pid, fd, &pos, &flags, err))
+		return -1;
+	out->fd = fd;
+	out->fi.fd = (uint32_t)fd;
+	out->fi.flags = (flags & O_CLOEXEC) ? 1 : 0;
+	flags &= ~(uint32_t)O_CLOEXEC;
+
+	uint32_t type;
+	if (S_ISFIFO(st.st_mode) && !strncmp(link, "pipe:[", 6))
+		type = CR_FD_PIPE;
+	else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+		type = CR_FD_REG;
+	else if (S_ISCHR(st.st_mode)) {
+		if (is_tty_major(major(st.st_rdev)))
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+					    "fd %d of %d (%s) is a terminal; forkpoint does not dump terminals yet (CRIU would need "
+					    "--shell-job): start the program with stdin/stdout/stderr on files or /dev/null "
+					    "(e.g. `setsid prog </dev/null >out.log 2>&1`)",
+					    fd, pid, link);
+		type = CR_FD_REG; /* /dev/null, /dev/zero, /dev/urandom: reopened by path */
+	} else {
+		const char *what = S_ISSOCK(st.st_mode) ? "a socket" : S_ISFIFO(st.st_mode) ? "a named FIFO" :
+				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes and devices such "
+				    "as /dev/null only (use `criu dump` for this process, or close the fd)",
+				    fd, pid, link, what);
+	}
+	if (type == CR_FD_REG && strstr(link, " (deleted)"))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "fd %d of %d refers to a deleted file (%s); dumping deleted files is not supported yet", fd, pid,
+				    link);
+	out->fi.type = type;
+
+	uint32_t id;
+	if (find_description(c, pid, fd, &st, &id)) {
+		out->fi.id = id;
+		return 0;
+	}
+	struct dump_fkey k = { .kind = 1, .dev = st.st_dev, .ino = st.st_ino, .flags = flags, .pid = pid, .fd = fd };
+	cr_file *f = new_file(c, &k, err);
+	if (!f)
+		return -1;
+	f->type = type;
+	out->fi.id = f->id;
+	if (type == CR_FD_PIPE) {
+		f->has_pipe = true;
+		f->pipe.id = f->id;
+		f->pipe.pipe_id = (uint32_t)st.st_ino;
+		f->pipe.flags = flags;
+		bool seen = false;
+		for (size_t i = 0; i < c->npipes; i++)
+			seen |= c->pipes[i].pipe_id == (uint32_t)st.st_ino;
+		if (!seen && peek_pipe(c, pid, fd, st.st_ino, err))
+			return -1;
+	} else {
+		f->has_reg = true;
+		f->reg.id = f->id;
+		f->reg.flags = flags;
+		f->reg.pos = pos;
+		/* No size: files that grow (logs) would fail CRIU's check. */
+		f->reg.name = strdup(link);
+		if (!f->reg.name)
+			return fp_fail(err, ENOMEM, "out of memory");
+	}
+	dlogv(c, "%d fd %d -> file %u type %u flags %#o pos %" PRIu64 " %s", pid, fd, f->id, type, flags, pos, link);
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", p->pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return fp_fail(err, errno, "cannot list %s: %s", path, strerror(errno));
+	int *fds = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			int *nf = realloc(fds, cap * sizeof(int));
+			if (!nf) {
+				free(fds);
+				closedir(d);
+				return fp_fail(err, ENOMEM, "out of memory");
+			}
+			fds = nf;
+		}
+		fds[n++] = atoi(e->d_name);
+	}
+	closedir(d);
+	qsort(fds, n, sizeof(int), cmp_int);
+	p->fds = calloc(n ? n : 1, sizeof(*p->fds));
+	if (!p->fds) {
+		free(fds);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = one_fd(c, p, fds[i], &p->fds[p->nfds], err);
+		if (!rc)
+			p->nfds++;
+	}
+	free(fds);
+	return rc;
+}
+
+int dump_write_files(struct dump_ctx *c, fp_error *err)
+{
+	if (cr_write_files(c->dirfd, c->files, c->nfiles, err))
+		return -1;
+	size_t with_data = 0;
+	for (size_t i = 0; i < c->npipes; i++)
+		if (c->pipes[i].bytes)
+			c->pipes[with_data++] = c->pipes[i];
+	/* Entries without data were only markers; their data pointers are NULL. */
+	c->npipes = with_data;
+	if (with_data && cr_write_pipes_data(c->dirfd, c->pipes, with_data, err))
+		return -1;
+	return 0;
+}
+
+int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *q = &c->procs[i];
+		if (q == p)
+			break;
+		if (q->ids.files_id == p->ids.files_id)
+			return 0; /* shared fd table (CLONE_FILES): written once */
+	}
+	cr_fdinfo *fi = calloc(p->nfds ? p->nfds : 1, sizeof(*fi));
+	if (!fi)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->nfds; i++)
+		fi[i] = p->fds[i].fi;
+	int rc = cr_write_fdinfo(c->dirfd, p->ids.files_id, fi, p->nfds, err);
+	free(fi);
+	return rc;
+}

@@ -1,0 +1,184 @@
+/* Internals shared by helper/dump*.c: the state of one dump in progress.
+ * Capture (while the tree is stopped) fills these structs; writing (after
+ * the tree is resumed or while it waits to be killed) turns them into
+ * images. */
+#ifndef FP_DUMP_INT_H
+#define FP_DUMP_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "fp_error.h"
+#include "helper/dump.h"
+#include "helper/inject.h"
+#include "helper/ptrace.h"
+#include "images/criu_msgs.h"
+
+struct dump_ctx;
+
+struct dump_thread {
+	pid_t tid;
+	cr_core core;
+};
+
+/* One mapping as /proc/PID/smaps shows it, plus what the dump does with it. */
+struct dump_vma {
+	uint64_t start, end, pgoff;
+	char perms[5];
+	dev_t dev;
+	uint64_t ino;
+	char path[PATH_MAX];
+	char vmflags[128];
+	bool dump_pages; /* anon private (incl. vdso) or file private: COW'd pages */
+	bool file_private;
+};
+
+struct dump_fd {
+	int fd;
+	cr_fdinfo fi;
+};
+
+struct dump_proc {
+	pid_t pid, ppid, pgid, sid;
+	char comm[32];
+	fp_pt_proc pt;
+	bool seized;
+	fp_inject ij;          /* only for finding a syscall instruction */
+	bool ij_init;
+	uint64_t di_page;      /* dump_inject.c trampoline + data, 0 if none */
+	fp_pt_thread *di_t;    /* thread of the open injection session */
+	struct user_regs_struct di_saved;
+	struct dump_thread *th;
+	size_t nth;
+	cr_ids ids;
+	/* memory */
+	struct dump_vma *vmas;
+	size_t nvmas;
+	cr_mm mm;
+	cr_pagemap_entry *pe;
+	size_t npe;
+	uint64_t npages;
+	uint8_t *pages; /* leave_running: the copied pages, npages * 4096 */
+	uint32_t pages_id;
+	uint64_t pages_hash; /* chain of fp_hash64 over each page, in order */
+	/* files */
+	struct dump_fd *fds;
+	size_t nfds;
+	cr_fs fs;
+};
+
+struct dump_pipe_key {
+	uint64_t ino;
+	bool have_data;
+};
+
+struct dump_ctx {
+	const struct fp_dump_opts *o;
+	FILE *log;
+	int64_t t0;           /* dump start, ns */
+	int dirfd;            /* temp directory being filled */
+	char tmpdir[PATH_MAX];
+	struct dump_proc *procs;
+	size_t nprocs;
+	/* files.img, shared by every process */
+	cr_file *files;
+	size_t nfiles, capfiles;
+	struct dump_fkey *fkeys; /* parallel to files */
+	cr_pipe_data *pipes;
+	size_t npipes, cappipes;
+	/* pages */
+	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
+	size_t pagebuf_len;   /* populated */
+	size_t pagebuf_res;   /* reserved */
+	struct fp_dump_stats *st;
+	int64_t stop_ns, resume_ns;
+};
+
+/* Dedup key of a FileEntry. */
+struct dump_fkey {
+	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description */
+	dev_t dev;
+	uint64_t ino;
+	uint32_t flags;
+	pid_t pid;       /* kind 1: an fd that has this description */
+	int fd;
+};
+
+/* dump.c: logging */
+void dlog(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dlogv(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t dump_now_ns(void);
+
+/* dump_tree.c */
+int dump_tree_seize(struct dump_ctx *c, fp_error *err);
+void dump_tree_release(struct dump_ctx *c, bool kill_it);
+int dump_tree_ids(struct dump_ctx *c, fp_error *err);
+int dump_write_tree(struct dump_ctx *c, fp_error *err);
+/* Appends a description of where every thread is (stacks) to the log. */
+void dump_log_stacks(struct dump_ctx *c);
+
+/* dump_inject.c: kill-safe syscall injection */
+int dinj_init(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dinj_begin(struct dump_proc *p, pid_t tid, fp_error *err);
+int dinj_call(struct dump_proc *p, long nr, const uint64_t a[6], int64_t *ret, fp_error *err);
+int dinj_end(struct dump_proc *p, fp_error *err);
+uint64_t dinj_data(struct dump_proc *p);
+int dinj_fini(struct dump_proc *p, fp_error *err);
+int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err);
+int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
+		    fp_error *err);
+
+/* dump_core.c */
+int dump_proc_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_mm.c */
+int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_proc_vma_entries(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_pages.c */
+int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+uint64_t dump_estimate_pages(pid_t pid);
+int dump_pagebuf_prepare(struct dump_ctx *c, uint64_t pages, fp_error *err);
+int dump_copy_pages(struct dump_ctx *c, fp_error *err);
+int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_files.c */
+int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
+int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_files(struct dump_ctx *c, fp_error *err);
+int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_misc.c */
+int dump_proc_fs(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_misc(struct dump_ctx *c, fp_error *err);
+int dump_write_fs(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_manifest.c */
+struct dump_manifest_info {
+	const char *compress;
+	double pause_ms, total_ms;
+	const pid_t *pids;
+	size_t npids;
+	const uint32_t *pages_ids;
+	const uint64_t *pages_n;
+	const uint64_t *pages_hash;
+	size_t npages_ids;
+};
+int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t *bytes_total,
+			fp_error *err);
+/* Chain hash over 4 KiB pages, the manifest's checksum of page contents
+ * (the same whatever the page store's form). */
+uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages);
+
+/* Small /proc readers (dump_misc.c). */
+long dump_read_proc(const char *path, char *buf, size_t len);
+int dump_status_field(pid_t tid, const char *key, char *out, size_t len);
+
+#endif

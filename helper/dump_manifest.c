@@ -1,0 +1,323 @@
+/* forkpoint.manifest: written last, it marks a snapshot directory complete.
+ *
+ *   forkpoint-snapshot 1
+ *   tool forkpoint 0.1.0
+ *   kernel 6.18.0
+ *   created 1763860000
+ *   compress zstd
+ *   pids 1234 1240
+ *   pause_ms 1.250
+ *   total_ms 40.112
+ *   pages 1 25600 0123456789abcdef     (pages id, page count, chain hash of contents)
+ *   file core-1234.img 1796 0123456789abcdef   (name, size, fp_hash64 of the bytes)
+ *   ...
+ *   end 0123456789abcdef               (fp_hash64 of every line above)
+ *
+ * Page contents are hashed page by page (dump_pages_hash), so the same line
+ * holds for pages-<id>.fpz and the pages-<id>.img that decompress makes. */
+#include "helper/dump_int.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "images/criu_img.h"
+#include "images/hash64.h"
+#include "images/pagestore.h"
+
+#define FP_TOOL_VERSION "0.1.0"
+
+struct sbuf {
+	char *p;
+	size_t n, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static int sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -1;
+		if (b->p && b->n + (size_t)n < b->cap) {
+			b->n += (size_t)n;
+			return 0;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->n + (size_t)n + 1)
+			cap *= 2;
+		char *np = realloc(b->p, cap);
+		if (!np)
+			return -1;
+		b->p = np;
+		b->cap = cap;
+	}
+}
+
+static bool is_pages_file(const char *name)
+{
+	size_t l = strlen(name);
+	return !strncmp(name, "pages-", 6) && ((l > 4 && !strcmp(name + l - 4, ".img")) || (l > 4 && !strcmp(name + l - 4, ".fpz")));
+}
+
+static bool skip_name(const char *name)
+{
+	return name[0] == '.' || !strcmp(name, FP_MANIFEST_NAME) || !strcmp(name, FP_DUMP_LOG_NAME) ||
+	       !strcmp(name, "restore.log");
+}
+
+static int hash_file(int dirfd, const char *name, uint64_t *size, uint64_t *h, fp_error *err)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", name, strerror(errno));
+	static __thread uint8_t buf[1 << 16];
+	uint64_t hh = 0, sz = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			return fp_fail(err, e, "cannot read %s: %s", name, strerror(e));
+		}
+		if (r == 0)
+			break;
+		hh = fp_hash64(buf, (size_t)r, hh);
+		sz += (uint64_t)r;
+	}
+	close(fd);
+	*size = sz;
+	*h = hh;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted list of the snapshot's files. */
+static int list_files(int dirfd, char ***names, size_t *n, fp_error *err)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return fp_fail(err, errno, "cannot list the snapshot directory: %s", strerror(errno));
+	}
+	rewinddir(d);
+	char **v = NULL;
+	size_t k = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (skip_name(e->d_name))
+			continue;
+		if (k == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nv = realloc(v, cap * sizeof(*nv));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[k] = strdup(e->d_name);
+		if (v[k])
+			k++;
+	}
+	closedir(d);
+	qsort(v, k, sizeof(*v), cmp_str);
+	*names = v;
+	*n = k;
+	return 0;
+}
+
+int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t *bytes_total, fp_error *err)
+{
+	struct sbuf b = { 0 };
+	struct utsname u;
+	uname(&u);
+	sb_printf(&b, "forkpoint-snapshot 1\ntool forkpoint %s\nkernel %s\ncreated %lld\ncompress %s\npids", FP_TOOL_VERSION,
+		  u.release, (long long)time(NULL), mi->compress);
+	for (size_t i = 0; i < mi->npids; i++)
+		sb_printf(&b, " %d", (int)mi->pids[i]);
+	sb_printf(&b, "\npause_ms %.3f\ntotal_ms %.3f\n", mi->pause_ms, mi->total_ms);
+	for (size_t i = 0; i < mi->npages_ids; i++)
+		sb_printf(&b, "pages %u %" PRIu64 " %016" PRIx64 "\n", mi->pages_ids[i], mi->pages_n[i], mi->pages_hash[i]);
+	char **names;
+	size_t n;
+	if (list_files(dirfd, &names, &n, err)) {
+		free(b.p);
+		return -1;
+	}
+	int rc = 0;
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		uint64_t size = 0, h = 0;
+		if (is_pages_file(names[i])) {
+			/* Covered by the pages line; hashing it again would read
+			 * every page a second time. */
+			if (fstatat(dirfd, names[i], &st, 0) < 0) {
+				rc = fp_fail(err, errno, "cannot stat %s: %s", names[i], strerror(errno));
+				break;
+			}
+			size = (uint64_t)st.st_size;
+			sb_printf(&b, "file %s %" PRIu64 " -\n", names[i], size);
+		} else {
+			if ((rc = hash_file(dirfd, names[i], &size, &h, err)))
+				break;
+			sb_printf(&b, "file %s %" PRIu64 " %016" PRIx64 "\n", names[i], size, h);
+		}
+		total += size;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (!rc && !b.p)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (!rc) {
+		sb_printf(&b, "end %016" PRIx64 "\n", fp_hash64(b.p, b.n, 0));
+		rc = img_write_atomic(dirfd, FP_MANIFEST_NAME, b.p, b.n, true, err);
+		total += b.n;
+	}
+	free(b.p);
+	if (!rc && bytes_total)
+		*bytes_total = total;
+	return rc;
+}
+
+/* ---- verification ------------------------------------------------------ */
+
+static int verify_pages(int dirfd, uint32_t id, uint64_t npages, uint64_t hash, fp_error *err)
+{
+	pgs_reader *r = pgs_open(dirfd, id, err);
+	if (!r)
+		return -1;
+	uint64_t h = 0, seen = 0;
+	int rc;
+	for (;;) {
+		const void *pg;
+		uint64_t first, n;
+		rc = pgs_next(r, &pg, &first, &n, err);
+		if (rc <= 0)
+			break;
+		h = dump_pages_hash(h, pg, (size_t)n);
+		seen += n;
+	}
+	pgs_close(r);
+	if (rc < 0)
+		return -1;
+	if (seen != npages)
+		return fp_fail(err, EIO, "pages %u holds %" PRIu64 " pages, the manifest says %" PRIu64, id, seen, npages);
+	if (h != hash)
+		return fp_fail(err, EIO, "the contents of pages %u do not match the manifest checksum (corrupt)", id);
+	return 0;
+}
+
+int fp_dump_verify(const char *dir, fp_error *err)
+{
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return fp_fail(err, errno, "cannot open snapshot %s: %s", dir, strerror(errno));
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = img_read_file(dirfd, FP_MANIFEST_NAME, 1 << 24, &data, &len, err);
+	if (rc) {
+		if (err && err->errnum == ENOENT)
+			fp_fail(err, ENOENT, "%s has no %s: it is not a complete snapshot (the dump failed or is still running)",
+				dir, FP_MANIFEST_NAME);
+		close(dirfd);
+		return -1;
+	}
+	char *text = malloc(len + 1);
+	if (!text) {
+		free(data);
+		close(dirfd);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	memcpy(text, data, len);
+	text[len] = '\0';
+	free(data);
+	char *end = strstr(text, "\nend ");
+	if (strncmp(text, "forkpoint-snapshot 1\n", 21) || !end) {
+		rc = fp_fail(err, EIO, "%s/%s is not a forkpoint manifest (or truncated)", dir, FP_MANIFEST_NAME);
+		goto out;
+	}
+	uint64_t want = strtoull(end + 5, NULL, 16);
+	if (fp_hash64(text, (size_t)(end + 1 - text), 0) != want) {
+		rc = fp_fail(err, EIO, "%s/%s is corrupt (its checksum does not match)", dir, FP_MANIFEST_NAME);
+		goto out;
+	}
+	end[1] = '\0';
+	for (char *l = strtok(text, "\n"); l && !rc; l = strtok(NULL, "\n")) {
+		char name[256], hs[32];
+		unsigned id;
+		uint64_t a, size;
+		if (sscanf(l, "pages %u %" SCNu64 " %31s", &id, &a, hs) == 3) {
+			rc = verify_pages(dirfd, id, a, strtoull(hs, NULL, 16), err);
+		} else if (sscanf(l, "file %255s %" SCNu64 " %31s", name, &size, hs) == 3) {
+			if (is_pages_file(name) && !strcmp(hs, "-")) {
+				struct stat st;
+				/* decompress may have swapped .fpz for .img: the pages line decides */
+				if (fstatat(dirfd, name, &st, 0) < 0 && errno != ENOENT)
+					rc = fp_fail(err, errno, "cannot stat %s: %s", name, strerror(errno));
+				continue;
+			}
+			uint64_t got, h;
+			if ((rc = hash_file(dirfd, name, &got, &h, err)))
+				break;
+			if (got != size || h != strtoull(hs, NULL, 16))
+				rc = fp_fail(err, EIO, "%s/%s does not match the manifest (size %" PRIu64 ", expected %" PRIu64 ")", dir,
+					     name, got, size);
+		}
+	}
+out:
+	free(text);
+	close(dirfd);
+	return rc;
+}
+
+int fp_dump_decompress(const char *dir, bool keep_store, fp_error *err)
+{
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return fp_fail(err, errno, "cannot open snapshot %s: %s", dir, strerror(errno));
+	if (faccessat(dirfd, FP_MANIFEST_NAME, F_OK, 0) < 0) {
+		close(dirfd);
+		return fp_fail(err, ENOENT, "%s has no %s: it is not a complete snapshot", dir, FP_MANIFEST_NAME);
+	}
+	char **names;
+	size_t n;
+	if (list_files(dirfd, &names, &n, err)) {
+		close(dirfd);
+		return -1;
+	}
+	int rc = 0, done = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned id;
+		char tail[8];
+		if (!rc && sscanf(names[i], "pages-%u.%7s", &id, tail) == 2 && !strcmp(tail, "fpz")) {
+			rc = pgs_decompress(dirfd, id, !keep_store, err);
+			done++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (!rc)
+		rc = img_sync_dir(dirfd, err);
+	close(dirfd);
+	(void)done;
+	return rc;
+}

@@ -1,0 +1,293 @@
+/* The process tree: finding the target's descendants, stopping them all,
+ * the kernel-object ids that tell CRIU what they share, and pstree.img. */
+#include "helper/dump_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <linux/kcmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "helper/stack.h"
+#include "images/criu_io.h"
+
+/* Fields 4-6 of /proc/PID/stat: ppid, pgrp, session. */
+static int read_stat_ids(pid_t pid, pid_t *ppid, pid_t *pgid, pid_t *sid, char *state)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	char st;
+	int a, b, s;
+	if (sscanf(p + 1, " %c %d %d %d", &st, &a, &b, &s) != 4)
+		return -1;
+	*ppid = a;
+	*pgid = b;
+	*sid = s;
+	if (state)
+		*state = st;
+	return 0;
+}
+
+/* Children of every thread of pid (CONFIG_PROC_CHILDREN). */
+static int list_children(pid_t pid, pid_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char cp[96];
+		snprintf(cp, sizeof(cp), "/proc/%d/task/%s/children", pid, e->d_name);
+		FILE *f = fopen(cp, "re");
+		if (!f)
+			continue;
+		int c;
+		while (fscanf(f, "%d", &c) == 1) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				pid_t *np = realloc(*out, cap * sizeof(pid_t));
+				if (!np) {
+					fclose(f);
+					closedir(d);
+					return -1;
+				}
+				*out = np;
+			}
+			(*out)[(*n)++] = c;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int add_proc(struct dump_ctx *c, pid_t pid, pid_t ppid, fp_error *err)
+{
+	struct dump_proc *np = realloc(c->procs, (c->nprocs + 1) * sizeof(*np));
+	if (!np)
+		return fp_fail(err, ENOMEM, "out of memory");
+	c->procs = np;
+	struct dump_proc *p = &c->procs[c->nprocs];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->ppid = ppid;
+	int64_t t_start = dump_now_ns();
+	if (fp_pt_seize(&p->pt, pid, c->o->timeout_ms, err))
+		return -1;
+	if (!c->stop_ns)
+		c->stop_ns = t_start;
+	p->seized = true;
+	c->nprocs++;
+	snprintf(p->comm, sizeof(p->comm), "%s", p->pt.comm);
+	pid_t pp;
+	char st;
+	if (read_stat_ids(pid, &pp, &p->pgid, &p->sid, &st))
+		return fp_fail(err, ESRCH, "cannot read /proc/%d/stat: the process exited during the dump", pid);
+	/* Threads, leader first (CRIU wants pstree.threads[0] = pid). */
+	size_t live = 0;
+	for (size_t i = 0; i < p->pt.nthreads; i++)
+		if (p->pt.threads[i].state == FP_PT_STOPPED)
+			live++;
+	p->th = calloc(live ? live : 1, sizeof(*p->th));
+	if (!p->th)
+		return fp_fail(err, ENOMEM, "out of memory");
+	p->th[p->nth++].tid = pid;
+	bool leader = false;
+	for (size_t i = 0; i < p->pt.nthreads; i++) {
+		fp_pt_thread *t = &p->pt.threads[i];
+		if (t->state != FP_PT_STOPPED)
+			continue;
+		if (t->tid == pid) {
+			leader = true;
+			continue;
+		}
+		if (p->nth < live)
+			p->th[p->nth++].tid = t->tid;
+	}
+	if (!leader)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "the main thread of %d (%s) has exited while other threads run on; CRIU cannot restore such a process",
+				    pid, p->comm);
+	dlog(c, "seized %d (%s): %zu thread(s), ppid %d pgid %d sid %d", pid, p->comm, p->nth, pp, p->pgid, p->sid);
+	return 0;
+}
+
+int dump_tree_seize(struct dump_ctx *c, fp_error *err)
+{
+	pid_t root = c->o->pid;
+	if (fp_pt_check_traceable(root, err))
+		return -1;
+	if (add_proc(c, root, 0, err))
+		return fp_wrap(err, "stopping %d", root);
+	/* Breadth first: a stopped process cannot fork, so once every known
+	 * process is stopped the list of children is final. */
+	for (size_t i = 0; i < c->nprocs; i++) {
+		pid_t *kids;
+		size_t nk;
+		pid_t ppid = c->procs[i].pid;
+		if (list_children(ppid, &kids, &nk))
+			return fp_fail(err, errno, "cannot list the children of %d: %s", ppid, strerror(errno));
+		for (size_t k = 0; k < nk; k++) {
+			bool known = false;
+			for (size_t j = 0; j < c->nprocs; j++)
+				known |= c->procs[j].pid == kids[k];
+			if (known)
+				continue;
+			pid_t a, b, s;
+			char st = '?';
+			if (read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && (st == 'Z' || st == 'X')) {
+				pid_t z = kids[k];
+				free(kids);
+				return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+						    "child %d of %d is a zombie (exited, not yet reaped by its parent); dumping zombies is not "
+						    "supported: let the parent reap it (waitpid) and try again",
+						    z, ppid);
+			}
+			if (add_proc(c, kids[k], ppid, err)) {
+				pid_t kid = kids[k];
+				free(kids);
+				return fp_wrap(err, "stopping child %d of %d", kid, ppid);
+			}
+		}
+		free(kids);
+	}
+	struct dump_proc *r = &c->procs[0];
+	if (r->sid != r->pid)
+		dlog(c, "WARNING: %d is not a session leader (sid %d): `criu restore` will need --shell-job "
+			"(start the target with setsid to avoid this)", r->pid, r->sid);
+	for (size_t i = 1; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		bool ok = p->sid == r->sid;
+		for (size_t j = 0; j < c->nprocs && !ok; j++)
+			ok = c->procs[j].pid == p->sid;
+		if (!ok)
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+					    "process %d (%s) is in session %d, which no process of the dumped tree leads; CRIU cannot "
+					    "restore that session: dump the session leader instead",
+					    p->pid, p->comm, p->sid);
+	}
+	return 0;
+}
+
+void dump_tree_release(struct dump_ctx *c, bool kill_it)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		if (p->di_page && p->seized) {
+			fp_error e;
+			dinj_end(p, NULL);
+			if (dinj_fini(p, &e))
+				dlog(c, "WARNING: %d: cannot remove the injection page: %s", p->pid, e.msg);
+		}
+	}
+	if (kill_it)
+		for (size_t i = c->nprocs; i-- > 0;)
+			if (c->procs[i].seized)
+				kill(c->procs[i].pid, SIGKILL);
+	for (size_t i = c->nprocs; i-- > 0;) {
+		struct dump_proc *p = &c->procs[i];
+		if (!p->seized)
+			continue;
+		fp_error e;
+		if (fp_pt_detach(&p->pt, &e) && !kill_it)
+			dlog(c, "WARNING: detaching %d: %s", p->pid, e.msg);
+		p->seized = false;
+	}
+	c->resume_ns = dump_now_ns();
+}
+
+static long kcmp(pid_t a, pid_t b, int type)
+{
+	return syscall(SYS_kcmp, a, b, type, 0, 0);
+}
+
+int dump_tree_ids(struct dump_ctx *c, fp_error *err)
+{
+	/* root_ids (the dumper) are 1; tasks count from 2 per kind. */
+	uint32_t next[4] = { 2, 2, 2, 2 };
+	static const int types[4] = { KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND };
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		uint32_t *slot[4] = { &p->ids.vm_id, &p->ids.files_id, &p->ids.fs_id, &p->ids.sighand_id };
+		for (int k = 0; k < 4; k++) {
+			uint32_t id = 0;
+			for (size_t j = 0; j < i && !id; j++) {
+				uint32_t *other[4] = { &c->procs[j].ids.vm_id, &c->procs[j].ids.files_id,
+						       &c->procs[j].ids.fs_id, &c->procs[j].ids.sighand_id };
+				long r = kcmp(p->pid, c->procs[j].pid, types[k]);
+				if (r == 0)
+					id = *other[k];
+			}
+			*slot[k] = id ? id : next[k]++;
+		}
+		if (i > 0 && p->ids.vm_id == c->procs[0].ids.vm_id)
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+					    "process %d shares its memory with %d (CLONE_VM without threads, vfork in progress?); not supported",
+					    p->pid, c->procs[0].pid);
+	}
+	return 0;
+}
+
+int dump_write_tree(struct dump_ctx *c, fp_error *err)
+{
+	cr_pstree *ps = calloc(c->nprocs, sizeof(*ps));
+	if (!ps)
+		return fp_fail(err, ENOMEM, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; i < c->nprocs && !rc; i++) {
+		struct dump_proc *p = &c->procs[i];
+		ps[i].pid = (uint32_t)p->pid;
+		ps[i].ppid = (uint32_t)p->ppid;
+		ps[i].pgid = (uint32_t)p->pgid;
+		ps[i].sid = (uint32_t)p->sid;
+		ps[i].n_threads = p->nth;
+		ps[i].threads = malloc(p->nth * sizeof(uint32_t));
+		if (!ps[i].threads) {
+			rc = fp_fail(err, ENOMEM, "out of memory");
+			break;
+		}
+		for (size_t t = 0; t < p->nth; t++)
+			ps[i].threads[t] = (uint32_t)p->th[t].tid;
+		rc = cr_write_ids(c->dirfd, (uint32_t)p->pid, &p->ids, err);
+	}
+	if (!rc)
+		rc = cr_write_pstree(c->dirfd, ps, c->nprocs, err);
+	for (size_t i = 0; i < c->nprocs; i++)
+		free(ps[i].threads);
+	free(ps);
+	return rc;
+}
+
+void dump_log_stacks(struct dump_ctx *c)
+{
+	if (!c->log)
+		return;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		if (!p->seized)
+			continue;
+		for (size_t t = 0; t < p->pt.nthreads; t++) {
+			fp_pt_thread *th = &p->pt.threads[t];
+			if (th->state != FP_PT_STOPPED)
+				continue;
+			char buf[4096];
+			fp_stack_describe(p->pid, th->tid, buf, sizeof(buf));
+			dlog(c, "where thread %d of %d was:\n%s", th->tid, p->pid, buf);
+		}
+	}
+}
