@@ -69,12 +69,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 # own dumper must see a normal address space), no forkpoint code.
 $(BUILD)/tests/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -pthread -o $@ $< -lrt
+	$(CC) $(BASEFLAGS) -MMD -MP -pthread -o $@ $< -lrt
 
 # static_*.c targets show how forkpoint treats binaries the shim cannot enter.
 $(BUILD)/tests/targets/static_%: tests/targets/static_%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -static -pthread -o $@ $<
+	$(CC) $(BASEFLAGS) -MMD -MP -static -pthread -o $@ $<
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
