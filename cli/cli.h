@@ -12,6 +12,11 @@ int cmd_run(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_snap(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_decompress(int argc, char **argv);
 
 /* Prints "forkpoint: <msg>" to stderr and returns the error's exit code. */
 int cli_report(const fp_error *err);

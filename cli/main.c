@@ -14,6 +14,11 @@ static const struct {
 	{ "run", cmd_run, "start a program under forkpoint (a session)" },
 	{ "ps", cmd_ps, "list live sessions" },
 	{ "stop", cmd_stop, "stop a session's program" },
+	{ "snap", cmd_snap, "snapshot a session's processes while they keep running" },
+	{ "list", cmd_list, "list a session's snapshots" },
+	{ "dump", cmd_dump, "checkpoint a process tree into a CRIU-compatible image directory" },
+	{ "decompress", cmd_decompress, "make a snapshot directory restorable by plain `criu restore`" },
+	{ "restore", cmd_restore, "restore a process from an image directory (native or criu)" },
 	{ "inspect", cmd_inspect, "threads, stacks, mappings, fds and sizes of a process or session" },
 };
 

@@ -32,6 +32,25 @@ static int maps_contain(pid_t pid, uint64_t addr)
 	return found;
 }
 
+/* The echo is written before the target re-enters read(): wait (with a
+ * deadline) until /proc says it sits in read, so the test is not a race. */
+static int wait_in_read(pid_t pid, int timeout_ms)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
+	for (double end = pt_now_us() + timeout_ms * 1000.0; pt_now_us() < end;) {
+		FILE *f = fopen(path, "r");
+		if (f) {
+			int ok = fgets(buf, sizeof(buf), f) && atoi(buf) == SYS_read;
+			fclose(f);
+			if (ok)
+				return 0;
+		}
+		usleep(200);
+	}
+	return -1;
+}
+
 int main(void)
 {
 	pt_child c;
@@ -45,6 +64,7 @@ int main(void)
 	/* Let it get into read(): a first line echoed back proves it. */
 	CHECK(pt_send(&c, "first\n") == 0);
 	CHECK(pt_readline(&c, line + 256, 256, 10000) >= 0 && !strcmp(line + 256, "got first"));
+	CHECK(wait_in_read(c.pid, 10000) == 0);
 
 	fp_pt_proc p;
 	CHECKF(fp_pt_seize(&p, c.pid, 5000, &err) == 0, "%s", err.msg);

@@ -1,0 +1,98 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "restore/restore.h"
+
+static const char restore_usage[] =
+	"usage: forkpoint restore -D DIR [--engine native|criu|auto] [-d] [-o LOG] [-v[N]]\n"
+	"                         [--exact-pids] [--timeout SECONDS]\n"
+	"\n"
+	"Turns an image directory (CRIU's format, pages plain or in forkpoint's\n"
+	"zstd store) back into a running process with the same pid and tids.\n"
+	"\n"
+	"  -D, --images-dir DIR  the image directory\n"
+	"  --engine ENGINE       native: forkpoint's own restorer; criu: `criu restore`\n"
+	"                        (pages decompressed into a private tmpfs copy);\n"
+	"                        auto (default): native, and criu when the native engine\n"
+	"                        cannot restore something in the image (it says what)\n"
+	"  -d, --restore-detached  return once the process runs (it is adopted by init\n"
+	"                        or the nearest subreaper); prints its pid. Without -d,\n"
+	"                        forkpoint waits for it and exits with its status, as\n"
+	"                        `criu restore` does\n"
+	"  -o, --log-file LOG    the restore log (default DIR/restore.log)\n"
+	"  -v[N]                 log verbosity 0-4 (default 4)\n"
+	"  --exact-pids          the pids must be exactly the image's (the only mode for\n"
+	"                        now: a pid in use is an error)\n"
+	"  --timeout SECONDS     deadline for the restore itself (default 60)\n"
+	"\n"
+	"Bad images (corrupt, truncated page data, missing or changed files, another\n"
+	"architecture or image version) are refused before any process is created.\n";
+
+int cmd_restore(int argc, char **argv)
+{
+	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO, .exact_pids = true };
+	bool detach = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(restore_usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "-D") || !strcmp(a, "--images-dir")) {
+			if (!val)
+				return cli_usage_error(restore_usage, "%s needs a directory", a);
+			o.dir = val, i++;
+		} else if (!strcmp(a, "--engine")) {
+			if (!val)
+				return cli_usage_error(restore_usage, "--engine needs native, criu or auto");
+			if (!strcmp(val, "native"))
+				o.engine = FP_RESTORE_NATIVE;
+			else if (!strcmp(val, "criu"))
+				o.engine = FP_RESTORE_CRIU;
+			else if (!strcmp(val, "auto"))
+				o.engine = FP_RESTORE_AUTO;
+			else
+				return cli_usage_error(restore_usage, "unknown engine '%s' (native, criu or auto)", val);
+			i++;
+		} else if (!strcmp(a, "-d") || !strcmp(a, "--restore-detached")) {
+			detach = true;
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--log-file")) {
+			if (!val)
+				return cli_usage_error(restore_usage, "%s needs a file name", a);
+			o.log_path = val, i++;
+		} else if (!strncmp(a, "-v", 2) && (a[2] == 0 || (a[2] >= '0' && a[2] <= '4' && !a[3]))) {
+			o.verbosity = a[2] ? a[2] - '0' : 4;
+		} else if (!strcmp(a, "--exact-pids")) {
+			o.exact_pids = true;
+		} else if (!strcmp(a, "--timeout")) {
+			char *end;
+			double s = val ? strtod(val, &end) : 0;
+			if (!val || *end || s <= 0)
+				return cli_usage_error(restore_usage, "--timeout needs a positive number of seconds");
+			o.timeout_ms = (int)(s * 1000);
+			i++;
+		} else {
+			return cli_usage_error(restore_usage, "unknown argument '%s'", a);
+		}
+	}
+	if (!o.dir)
+		return cli_usage_error(restore_usage, "no image directory given (-D DIR)");
+	o.adopt = !detach; /* to wait for a criu-restored tree it must become our child */
+	struct fp_restore_result r;
+	fp_error err = { 0 };
+	if (fp_restore(&o, &r, &err))
+		return cli_report(&err);
+	if (r.fallback_reason[0])
+		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n",
+			r.fallback_reason);
+	if (detach) {
+		printf("%d\n", (int)r.pid);
+		return 0;
+	}
+	int status;
+	if (fp_restore_wait(r.pid, -1, &status, &err))
+		return cli_report(&err);
+	return status;
+}

@@ -1,0 +1,76 @@
+/* Restoring an image directory (CRIU's format, plus forkpoint's zstd page
+ * store) into live processes.
+ *
+ * Two engines:
+ *   native  forkpoint's own restorer: a tiny stub process created with the
+ *           image's pid (clone3 set_tid) is driven from outside with ptrace
+ *           and injected syscalls until it is the dumped program, then let go.
+ *   criu    `criu restore` on the directory (pages decompressed first into a
+ *           private tmpfs copy made of symlinks, so the snapshot is never
+ *           modified), under a deadline, with its log's errors reported.
+ * The default (FP_RESTORE_AUTO) is native, falling back to CRIU only when the
+ * native engine reports that the image holds something it cannot restore
+ * (the result says what). Bad images (corrupt, truncated pages, missing or
+ * changed files, another architecture or format version) are refused before
+ * any process is created, by both engines.
+ *
+ * The restored root process is a child of the calling process (with the criu
+ * engine the caller becomes a child subreaper so the tree is reparented to
+ * it when criu exits). The caller decides whether to wait for it
+ * (fp_restore_wait) or leave it (detach: when the caller exits, init or the
+ * nearest subreaper adopts it).
+ *
+ * Errors: fp_error.exit_code is FP_EXIT_UNSUPPORTED for images or features
+ * neither engine can restore here, FP_EXIT_FAIL for bad images, FP_EXIT_TIMEOUT
+ * when a deadline expired. A failure never leaves a process behind. */
+#ifndef FP_RESTORE_H
+#define FP_RESTORE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "fp_error.h"
+
+enum fp_restore_engine {
+	FP_RESTORE_AUTO = 0, /* native, CRIU when native cannot */
+	FP_RESTORE_NATIVE,
+	FP_RESTORE_CRIU,
+};
+
+struct fp_restore_opts {
+	const char *dir;                /* image directory (required) */
+	enum fp_restore_engine engine;
+	/* Every pid and tid exactly as in the image (today the only mode: a
+	 * restore whose pid is taken fails naming the pid and its owner).
+	 * Reserved for restoring into a new pid namespace when false. */
+	bool exact_pids;
+	const char *log_path;           /* NULL: DIR/restore.log */
+	int verbosity;                  /* 0..4 as CRIU's -v; 0 means 4 in the log */
+	int timeout_ms;                 /* whole restore; 0: 60 s */
+	/* criu engine only: make the caller a child subreaper so the restored
+	 * root becomes its child (the native engine always makes it one). */
+	bool adopt;
+};
+
+struct fp_restore_result {
+	pid_t pid;                          /* restored root */
+	enum fp_restore_engine engine_used; /* NATIVE or CRIU */
+	char fallback_reason[512];          /* why AUTO used CRIU, "" otherwise */
+	char log_path[4096];
+	double elapsed_ms;
+};
+
+int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_error *err);
+
+/* Only the checks made before anything is created (decoding, pagemap against
+ * VMAs and the page data, files, architecture, format, vDSO, free pids).
+ * native_reason (may be NULL, len bytes) gets why the native engine could not
+ * restore the image, "" if it can. */
+int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error *err);
+
+/* Waits for the restored root (a child of the caller) to end; *status is a
+ * shell-style code: the exit code, or 128 + the signal number. timeout_ms < 0
+ * waits for ever (it is the user's program). */
+int fp_restore_wait(pid_t pid, int timeout_ms, int *status, fp_error *err);
+
+#endif

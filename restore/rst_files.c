@@ -1,0 +1,211 @@
+/* The fd table, cwd, root and umask. The stub starts with no fds at all;
+ * every image fd is created inside it (open or pipe2, injected) and moved
+ * onto its number with dup3, so open file descriptions are the target's own.
+ * fds that shared a description in the image share one again (dup). */
+#include "restore/rst_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "helper/pt_mem.h"
+
+#define SETFL_MASK (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
+
+struct placed {
+	uint32_t id; /* file id */
+	int fd;      /* an fd in the target that holds it */
+};
+
+struct pipe_ends {
+	uint32_t pipe_id;
+	int end[2]; /* temporary fds in the target (above every image fd), -1 once closed */
+};
+
+static int path_arg(rst_proc *p, const char *path, uint64_t *a, fp_error *err)
+{
+	return rst_scratch_put(p, p->scratch_len - 4096, path, strlen(path) + 1, a, err);
+}
+
+/* Puts temporary fd tfd onto fd (closing tfd), with FD_CLOEXEC as asked. */
+static int place(rst_proc *p, int tfd, int fd, bool cloexec, bool keep_tmp, fp_error *err)
+{
+	int64_t r;
+	char what[96];
+	if (tfd == fd) {
+		snprintf(what, sizeof(what), "setting the flags of fd %d", fd);
+		return cloexec ? rst_sys(p, p->pid, what, SYS_fcntl, (uint64_t)fd, F_SETFD, FD_CLOEXEC, 0, 0, 0, &r, err) : 0;
+	}
+	snprintf(what, sizeof(what), "dup3(%d, %d)", tfd, fd);
+	if (rst_sys(p, p->pid, what, SYS_dup3, (uint64_t)tfd, (uint64_t)fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0, &r, err))
+		return -1;
+	if (!keep_tmp)
+		return rst_sys(p, p->pid, "close", SYS_close, (uint64_t)tfd, 0, 0, 0, 0, 0, &r, err);
+	return 0;
+}
+
+static const cr_pipe_data *pipe_data(const rst_image *im, uint32_t pipe_id)
+{
+	for (size_t i = 0; i < im->npd; i++)
+		if (im->pd[i].pipe_id == pipe_id)
+			return &im->pd[i];
+	return NULL;
+}
+
+/* A new pipe in the target, its ends moved above every image fd, refilled
+ * with the bytes it held at dump time. */
+static int make_pipe(rst_proc *p, uint32_t pipe_id, int high, struct pipe_ends *pe, fp_error *err)
+{
+	int64_t r;
+	uint64_t a;
+	int fds[2];
+	if (rst_scratch_put(p, 0, NULL, 0, &a, err) ||
+	    rst_sys(p, p->pid, "pipe2", SYS_pipe2, a, O_CLOEXEC, 0, 0, 0, 0, &r, err) ||
+	    fp_mem_read(p->pid, a, fds, sizeof(fds), err))
+		return -1;
+	pe->pipe_id = pipe_id;
+	for (int i = 0; i < 2; i++) {
+		if (rst_sys(p, p->pid, "moving a pipe end", SYS_fcntl, (uint64_t)fds[i], F_DUPFD_CLOEXEC, (uint64_t)high, 0,
+			    0, 0, &r, err) ||
+		    rst_sys(p, p->pid, "close", SYS_close, (uint64_t)fds[i], 0, 0, 0, 0, 0, NULL, err))
+			return -1;
+		pe->end[i] = (int)r;
+	}
+	const cr_pipe_data *pd = pipe_data(p->im, pipe_id);
+	if (!pd || !pd->bytes)
+		return 0;
+	if (pd->has_size && pd->size > 65536 &&
+	    rst_sys_raw(p, p->pid, SYS_fcntl, (uint64_t)pe->end[1], F_SETPIPE_SZ, pd->size, 0, 0, 0, &r, err))
+		return -1;
+	/* Write the queued bytes from here through a copy of the write end. */
+	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	int local = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, pe->end[1], 0);
+	int e = errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (local < 0)
+		return fp_fail(err, e, "cannot reach the restored pipe %u to refill it: %s", pipe_id, strerror(e));
+	int cap = fcntl(local, F_GETPIPE_SZ);
+	int rc = 0;
+	if (cap >= 0 && (uint32_t)cap < pd->bytes)
+		rc = fp_fail(err, ENOSPC,
+			     "pipe %u held %u bytes but a pipe here holds at most %d (pipe-max-size; CAP_SYS_RESOURCE is "
+			     "missing)", pipe_id, pd->bytes, cap);
+	else if (write(local, pd->data, pd->bytes) != (ssize_t)pd->bytes)
+		rc = fp_fail(err, errno, "refilling pipe %u: %s", pipe_id, strerror(errno));
+	close(local);
+	rst_logf(p->log, 3, "pipe %u refilled with %u bytes", pipe_id, pd->bytes);
+	return rc;
+}
+
+static int restore_fds(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	int high = 0;
+	for (size_t i = 0; i < im->nfdi; i++)
+		if ((int)im->fdi[i].fd >= high)
+			high = (int)im->fdi[i].fd + 1;
+	struct placed *pl = calloc(im->nfdi + 1, sizeof(*pl));
+	struct pipe_ends *pp = calloc(im->nfdi + 1, sizeof(*pp));
+	size_t npl = 0, npp = 0;
+	int rc = -1;
+	if (!pl || !pp) {
+		fp_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < im->nfdi; i++) {
+		const cr_fdinfo *fi = &im->fdi[i];
+		const cr_file *f = rst_file(im, fi->id);
+		int fd = (int)fi->fd;
+		bool cloexec = fi->flags & 1;
+		int64_t r;
+		size_t k;
+		for (k = 0; k < npl && pl[k].id != fi->id; k++)
+			;
+		if (k < npl) { /* the same open file description as an earlier fd */
+			if (place(p, pl[k].fd, fd, cloexec, true, err))
+				goto out;
+			continue;
+		}
+		if (f->type == CR_FD_REG || f->type == CR_FD_TTY) {
+			const char *path = f->type == CR_FD_REG ? f->reg.name : rst_file_path(im, f->tty.regf_id);
+			uint32_t flags = f->type == CR_FD_REG ? f->reg.flags : f->tty.flags;
+			/* never acquire a controlling terminal by accident */
+			flags = (flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY;
+			uint64_t a;
+			char what[4200];
+			snprintf(what, sizeof(what), "opening %s for fd %d", path, fd);
+			if (path_arg(p, path, &a, err) ||
+			    rst_sys(p, p->pid, what, SYS_openat, (uint64_t)AT_FDCWD, a, flags, 0, 0, 0, &r, err) ||
+			    place(p, (int)r, fd, cloexec, false, err))
+				goto out;
+			if (f->type == CR_FD_REG && f->reg.pos) {
+				int64_t off;
+				if (rst_sys_raw(p, p->pid, SYS_lseek, (uint64_t)fd, f->reg.pos, SEEK_SET, 0, 0, 0, &off, err))
+					goto out;
+				if (off != (int64_t)f->reg.pos) {
+					fp_fail(err, EIO, "fd %d (%s): cannot seek to offset %llu", fd, path,
+						(unsigned long long)f->reg.pos);
+					goto out;
+				}
+			}
+		} else if (f->type == CR_FD_PIPE) {
+			size_t j;
+			for (j = 0; j < npp && pp[j].pipe_id != f->pipe.pipe_id; j++)
+				;
+			if (j == npp) {
+				if (make_pipe(p, f->pipe.pipe_id, high, &pp[npp], err))
+					goto out;
+				npp++;
+			}
+			int end = (f->pipe.flags & O_ACCMODE) == O_WRONLY ? 1 : 0;
+			if (place(p, pp[j].end[end], fd, cloexec, true, err))
+				goto out;
+			uint32_t fl = f->pipe.flags & SETFL_MASK;
+			if (fl && rst_sys(p, p->pid, "fcntl(F_SETFL) on a pipe", SYS_fcntl, (uint64_t)fd, F_SETFL, fl, 0, 0, 0,
+					  &r, err))
+				goto out;
+		} else {
+			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "fd %d has a type (%u) the native restorer cannot make",
+				     fd, f->type);
+			goto out;
+		}
+		pl[npl].id = fi->id;
+		pl[npl].fd = fd;
+		npl++;
+	}
+	rc = 0;
+out:
+	for (size_t j = 0; j < npp; j++)
+		for (int e = 0; e < 2; e++)
+			if (pp[j].end[e] >= 0 && rst_sys_raw(p, p->pid, SYS_close, (uint64_t)pp[j].end[e], 0, 0, 0, 0, 0,
+							     &(int64_t){ 0 }, rc ? NULL : err))
+				rc = -1;
+	free(pl);
+	free(pp);
+	return rc;
+}
+
+int rst_files_restore(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	if (restore_fds(p, err))
+		return -1;
+	int64_t r;
+	uint64_t a;
+	const char *root = rst_file_path(im, im->fs.root_id), *cwd = rst_file_path(im, im->fs.cwd_id);
+	if (root && strcmp(root, "/") &&
+	    (path_arg(p, root, &a, err) || rst_sys(p, p->pid, "chroot", SYS_chroot, a, 0, 0, 0, 0, 0, &r, err)))
+		return -1;
+	char what[4200];
+	snprintf(what, sizeof(what), "changing the working directory to %s", cwd);
+	if (path_arg(p, cwd, &a, err) || rst_sys(p, p->pid, what, SYS_chdir, a, 0, 0, 0, 0, 0, &r, err))
+		return -1;
+	if (im->fs.has_umask && rst_sys(p, p->pid, "umask", SYS_umask, im->fs.umask, 0, 0, 0, 0, 0, &r, err))
+		return -1;
+	rst_logf(p->log, 3, "%zu fds, cwd %s", im->nfdi, cwd);
+	return 0;
+}

@@ -1,0 +1,141 @@
+/* Internals of the native restorer, shared by restore/rst_*.c. */
+#ifndef FP_RST_INT_H
+#define FP_RST_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "fp_error.h"
+#include "helper/inject.h"
+#include "helper/ptrace.h"
+#include "images/criu_io.h"
+#include "images/criu_msgs.h"
+#include "images/pagestore.h"
+
+/* The embedded stub executable (restore/stub_blob.c). */
+extern const unsigned char fp_rst_stub_elf[], fp_rst_stub_elf_end[];
+
+/* ---- log ---------------------------------------------------------------- */
+typedef struct rst_log {
+	FILE *f;
+	int level;        /* 1 errors .. 4 debug */
+	long long t0_ns;
+} rst_log;
+
+int rst_log_open(rst_log *l, const char *path, int level, fp_error *err);
+void rst_log_close(rst_log *l);
+void rst_logf(rst_log *l, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+long long rst_now_ns(void);
+
+/* ---- the image ---------------------------------------------------------- */
+typedef struct rst_thread {
+	uint32_t tid;
+	cr_core core;
+} rst_thread;
+
+typedef struct rst_image {
+	int dirfd;
+	char dir[4096];
+	cr_inventory inv;
+	cr_pstree *ps;
+	size_t nps;
+	uint32_t pid;
+	cr_ids ids;
+	rst_thread *th; /* th[0] is the leader */
+	size_t nth;
+	cr_mm mm;
+	cr_pagemap_head pmh;
+	cr_pagemap_entry *pe;
+	size_t npe;
+	uint64_t present_pages;
+	pgs_reader *pages; /* pages-<pages_id>.fpz or .img */
+	cr_file *files;
+	size_t nfiles;
+	cr_fdinfo *fdi;
+	size_t nfdi;
+	cr_fs fs;
+	cr_pipe_data *pd;
+	size_t npd;
+	bool has_timens;
+	cr_timens timens;
+	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
+	int vdso_vma, vvar_vma;
+	/* first reason the native engine cannot restore this image, "" if none */
+	char unsupported[512];
+} rst_image;
+
+/* Loads and validates everything (no process is created). A bad image is
+ * an error; something only the native engine lacks is noted in
+ * im->unsupported and is not an error. */
+int rst_image_load(rst_image *im, const char *dir, fp_error *err);
+void rst_image_free(rst_image *im);
+const cr_file *rst_file(const rst_image *im, uint32_t id);
+const char *rst_file_path(const rst_image *im, uint32_t id);
+/* printf into im->unsupported unless already set. */
+void rst_unsupported(rst_image *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* vDSO: compares the dumped vdso pages with the running kernel's. 0 if they
+ * match; -1 with a message saying what differs. */
+int rst_vdso_check(rst_image *im, fp_error *err);
+
+/* ---- the process being built -------------------------------------------- */
+typedef struct rst_map { /* a line of /proc/PID/maps */
+	uint64_t start, end;
+	char name[64];
+} rst_map;
+
+typedef struct rst_proc {
+	rst_image *im;
+	rst_log *log;
+	pid_t pid;
+	fp_pt_proc pt;
+	fp_inject ij;
+	bool ij_ready;
+	uint64_t stub_start, stub_end; /* the stub's text mapping, 0 once unmapped */
+	uint64_t scratch, scratch_len; /* our scratch mapping in the target */
+	/* the kernel's vDSO/vvar in the stub (after the first move) */
+	uint64_t kvvar_start, kvvar_end, kvdso_start, kvdso_end;
+	uint64_t kvclock_start, kvclock_end; /* 0 when the kernel has none */
+	int64_t deadline_ns;
+} rst_proc;
+
+/* Creates the stub with the image's pid, seized and stopped at its first
+ * instruction, with its stack unmapped and its vDSO parked out of the way. */
+int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err);
+/* Kills and reaps everything created (with a deadline); safe to call twice. */
+void rst_proc_kill(rst_proc *p);
+/* Lets the restored process run (after rst_task_regs). */
+int rst_proc_release(rst_proc *p, fp_error *err);
+
+/* One injected syscall in thread tid; fails if it returns -errno, naming
+ * what. *ret may be NULL. */
+int rst_sys(rst_proc *p, pid_t tid, const char *what, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+	    uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err);
+/* The same returning the raw result (>= 0 or -errno) without failing on it. */
+int rst_sys_raw(rst_proc *p, pid_t tid, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+		uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err);
+/* Copies len bytes to the scratch area at offset off; returns the remote
+ * address in *addr. */
+int rst_scratch_put(rst_proc *p, size_t off, const void *data, size_t len, uint64_t *addr, fp_error *err);
+/* Reads /proc/PID/maps of the target. *maps is malloc'd. */
+int rst_read_maps(pid_t pid, rst_map **maps, size_t *n, fp_error *err);
+/* Creates thread tid (CLONE_THREAD, set_tid) from the leader; it is seized
+ * and stopped afterwards. */
+int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err);
+
+/* ---- steps -------------------------------------------------------------- */
+int rst_mem_restore(rst_proc *p, fp_error *err);     /* VMAs, pages, vDSO */
+int rst_mem_finish(rst_proc *p, fp_error *err);      /* stub gone, mm fields */
+int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
+int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
+int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */
+int rst_task_regs(rst_proc *p, fp_error *err);       /* creds, scratch gone, regs, masks */
+
+/* The CRIU engine. */
+int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int timeout_ms, bool adopt,
+		     pid_t *pid, fp_error *err);
+
+#endif

@@ -1,0 +1,371 @@
+/* The address space: every VMA of the image mapped at its address, the page
+ * data written into it, the kernel's vDSO moved to where the image had it,
+ * and at the end the mm fields (brk, arg/env, auxv, exe) set in one
+ * PR_SET_MM_MAP. */
+#include "restore/rst_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "helper/pt_mem.h"
+
+#define IOV_BATCH 1024
+
+static bool skip_vma(const cr_vma *v)
+{
+	return (v->status & (CR_VMA_AREA_VDSO | CR_VMA_AREA_VVAR)) ||
+	       ((v->status & CR_VMA_AREA_VSYSCALL) && !(v->status & CR_VMA_AREA_REGULAR));
+}
+
+/* Opens a file inside the target; returns its fd there. */
+static int remote_open(rst_proc *p, const char *path, int flags, int *fd, fp_error *err)
+{
+	uint64_t a;
+	/* the last 4 KiB of scratch hold paths */
+	if (rst_scratch_put(p, p->scratch_len - 4096, path, strlen(path) + 1, &a, err))
+		return -1;
+	int64_t r;
+	char what[4200];
+	snprintf(what, sizeof(what), "opening %s", path);
+	if (rst_sys(p, p->pid, what, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)flags, 0, 0, 0, &r, err))
+		return -1;
+	*fd = (int)r;
+	return 0;
+}
+
+struct fdcache {
+	uint64_t id;
+	int fd;
+	int flags;
+};
+
+static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
+{
+	rst_image *im = p->im;
+	struct fdcache *fc = calloc(im->mm.n_vmas + 1, sizeof(*fc));
+	size_t nfc = 0;
+	int rc = -1;
+	if (!fc)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < im->mm.n_vmas; i++) {
+		const cr_vma *v = &im->mm.vmas[i];
+		if (skip_vma(v))
+			continue;
+		uint32_t prot = v->prot | (has_pages[i] ? PROT_WRITE : 0);
+		uint64_t len = v->end - v->start;
+		uint64_t flags = MAP_FIXED | (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE));
+		int64_t fd = -1, r;
+		if (v->status & (CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED)) {
+			bool shared = v->status & CR_VMA_FILE_SHARED;
+			int oflags = v->has_fdflags ? (int)v->fdflags : shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+			oflags = (oflags & (O_ACCMODE | O_LARGEFILE)) | O_CLOEXEC;
+			size_t k;
+			for (k = 0; k < nfc; k++)
+				if (fc[k].id == v->shmid && fc[k].flags == oflags)
+					break;
+			if (k == nfc) {
+				fc[nfc].id = v->shmid;
+				fc[nfc].flags = oflags;
+				if (remote_open(p, rst_file_path(im, (uint32_t)v->shmid), oflags, &fc[nfc].fd, err))
+					goto out;
+				nfc++;
+			}
+			fd = fc[k].fd;
+		} else {
+			flags |= MAP_ANONYMOUS;
+		}
+		char what[160];
+		snprintf(what, sizeof(what), "mapping 0x%llx-0x%llx", (unsigned long long)v->start,
+			 (unsigned long long)v->end);
+		if (rst_sys(p, p->pid, what, SYS_mmap, v->start, len, prot, flags, (uint64_t)fd, v->pgoff, &r, err))
+			goto out;
+		if ((uint64_t)r != v->start) {
+			fp_fail(err, EIO, "%s: the kernel put it at 0x%llx", what, (unsigned long long)r);
+			goto out;
+		}
+		/* madvise advice kept by the image (bit n = advice n); DONTDUMP and
+		 * the like are best effort. */
+		for (int adv = 0; v->has_madv && adv < 64; adv++)
+			if (v->madv & (1ULL << adv)) {
+				int64_t mr;
+				if (rst_sys_raw(p, p->pid, SYS_madvise, v->start, len, (uint64_t)adv, 0, 0, 0, &mr, err))
+					goto out;
+				if (mr < 0)
+					rst_logf(p->log, 2, "madvise(0x%llx, %d) failed: %s", (unsigned long long)v->start, adv,
+						 strerror((int)-mr));
+			}
+	}
+	rc = 0;
+out:
+	for (size_t k = 0; k < nfc; k++) {
+		int64_t r;
+		if (rst_sys_raw(p, p->pid, SYS_close, (uint64_t)fc[k].fd, 0, 0, 0, 0, 0, &r, rc ? NULL : err))
+			rc = -1;
+	}
+	free(fc);
+	return rc;
+}
+
+/* Streams the page data into place: pgs_next hands out runs of pages in
+ * page-index order, which is pagemap order, so a cursor over the PE_PRESENT
+ * entries gives every page its address. */
+static int write_pages(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	size_t ei = 0;          /* current pagemap entry */
+	uint64_t eoff = 0;      /* pages of it already placed */
+	struct iovec *rem = malloc(IOV_BATCH * sizeof(*rem)), *loc = malloc(IOV_BATCH * sizeof(*loc));
+	if (!rem || !loc) {
+		free(rem);
+		free(loc);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	uint64_t done = 0;
+	int rc = -1;
+	for (;;) {
+		const void *pages;
+		uint64_t first, n;
+		int got = pgs_next(im->pages, &pages, &first, &n, err);
+		if (got < 0)
+			goto out;
+		if (got == 0 || done >= im->present_pages)
+			break;
+		if (first != done) {
+			fp_fail(err, EIO, "internal: page data out of order (%llu, expected %llu)", (unsigned long long)first,
+				(unsigned long long)done);
+			goto out;
+		}
+		if (n > im->present_pages - done)
+			n = im->present_pages - done; /* extra pages at the end are ignored */
+		const char *src = pages;
+		uint64_t left = n;
+		uint64_t vd_s = 0, vd_e = 0;
+		if (im->vdso_vma >= 0)
+			vd_s = im->mm.vmas[im->vdso_vma].start, vd_e = im->mm.vmas[im->vdso_vma].end;
+		while (left) {
+			size_t nr = 0;
+			uint64_t bytes = 0;
+			while (left && nr < IOV_BATCH) {
+				while (ei < im->npe && (!(cr_pagemap_flags(&im->pe[ei]) & CR_PE_PRESENT) ||
+							eoff == im->pe[ei].nr_pages)) {
+					ei++;
+					eoff = 0;
+				}
+				if (ei == im->npe) {
+					fp_fail(err, EIO, "internal: more page data than present pagemap entries");
+					goto out;
+				}
+				uint64_t take = im->pe[ei].nr_pages - eoff;
+				if (take > left)
+					take = left;
+				uint64_t addr = im->pe[ei].vaddr + eoff * CR_PAGE_SIZE;
+				/* the vDSO is the kernel's live one now (checked equal) */
+				if (!(addr >= vd_s && addr < vd_e)) {
+					loc[nr].iov_base = (void *)src;
+					rem[nr].iov_base = (void *)(uintptr_t)addr;
+					loc[nr].iov_len = rem[nr].iov_len = (size_t)(take * CR_PAGE_SIZE);
+					bytes += take * CR_PAGE_SIZE;
+					nr++;
+				}
+				src += take * CR_PAGE_SIZE;
+				eoff += take;
+				left -= take;
+			}
+			if (!nr)
+				continue;
+			ssize_t w = process_vm_writev(p->pid, loc, nr, rem, nr, 0);
+			if (w != (ssize_t)bytes) {
+				rst_logf(p->log, 4, "process_vm_writev wrote %zd of %llu bytes (%s); going range by range", w,
+					 (unsigned long long)bytes, w < 0 ? strerror(errno) : "partial");
+				/* a page the kernel would not take through this path:
+				 * go range by range, through /proc/PID/mem if needed */
+				for (size_t k = 0; k < nr; k++)
+					if (fp_mem_write(p->pid, (uint64_t)(uintptr_t)rem[k].iov_base, loc[k].iov_base,
+							 rem[k].iov_len, err))
+						goto out;
+			}
+		}
+		done += n;
+	}
+	if (done < im->present_pages) {
+		fp_fail(err, EIO, "the page data ended after %llu of %llu pages", (unsigned long long)done,
+			(unsigned long long)im->present_pages);
+		goto out;
+	}
+	rst_logf(p->log, 3, "wrote %llu pages", (unsigned long long)done);
+	rc = 0;
+out:
+	free(rem);
+	free(loc);
+	return rc;
+}
+
+static int move_vdso(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	int64_t r;
+	if (!p->kvdso_start)
+		return 0;
+	if (im->vdso_vma < 0) {
+		/* the program had unmapped its vDSO: so does the restored one */
+		uint64_t lo = p->kvvar_start ? p->kvvar_start : p->kvdso_start;
+		return rst_sys(p, p->pid, "unmapping the vDSO", SYS_munmap, lo, p->kvdso_end - lo, 0, 0, 0, 0, &r, err);
+	}
+	const cr_vma *vd = &im->mm.vmas[im->vdso_vma];
+	uint64_t lo = p->kvvar_start ? p->kvvar_start : p->kvdso_start;
+	uint64_t to = vd->start - (p->kvdso_start - lo);
+	struct {
+		uint64_t s, e;
+		const char *what;
+	} parts[] = { { p->kvvar_start, p->kvvar_end, "moving the vvar pages" },
+		      { p->kvclock_start, p->kvclock_end, "moving the vvar_vclock pages" },
+		      { p->kvdso_start, p->kvdso_end, "moving the vDSO" } };
+	for (size_t i = 0; i < 3; i++) {
+		if (!parts[i].s)
+			continue;
+		uint64_t dst = to + (parts[i].s - lo);
+		if (rst_sys(p, p->pid, parts[i].what, SYS_mremap, parts[i].s, parts[i].e - parts[i].s,
+			    parts[i].e - parts[i].s, MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0, &r, err))
+			return -1;
+	}
+	rst_logf(p->log, 3, "vDSO at 0x%llx", (unsigned long long)vd->start);
+	return 0;
+}
+
+/* A `syscall` instruction in the restored program's own code: the vDSO
+ * first (small, always executable), then any executable file mapping. */
+static int find_restored_syscall(rst_proc *p, uint64_t *ip, fp_error *err)
+{
+	rst_image *im = p->im;
+	int order[2] = { im->vdso_vma, -1 };
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < im->mm.n_vmas; i++) {
+			if (pass == 0 && (int)i != order[0])
+				continue;
+			const cr_vma *v = &im->mm.vmas[i];
+			if (!(v->prot & PROT_EXEC) || !(v->prot & PROT_READ) || skip_vma(v) != (pass == 0))
+				continue;
+			uint64_t len = v->end - v->start;
+			if (len > (8u << 20))
+				len = 8u << 20;
+			unsigned char *buf = malloc(len);
+			if (!buf)
+				return fp_fail(err, ENOMEM, "out of memory");
+			if (fp_mem_read(p->pid, v->start, buf, len, NULL) == 0) {
+				unsigned char *hit = memmem(buf, len, "\x0f\x05", 2);
+				if (hit) {
+					*ip = v->start + (uint64_t)(hit - buf);
+					free(buf);
+					return 0;
+				}
+			}
+			free(buf);
+		}
+	return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOENT,
+			    "the restored program has no `syscall` instruction in its code; cannot finish the restore");
+}
+
+int rst_mem_restore(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	bool *has_pages = calloc(im->mm.n_vmas + 1, sizeof(bool));
+	if (!has_pages)
+		return fp_fail(err, ENOMEM, "out of memory");
+	size_t vi = 0;
+	for (size_t i = 0; i < im->npe; i++) {
+		if (!(cr_pagemap_flags(&im->pe[i]) & CR_PE_PRESENT))
+			continue;
+		uint64_t s = im->pe[i].vaddr, e = s + im->pe[i].nr_pages * CR_PAGE_SIZE;
+		while (vi < im->mm.n_vmas && im->mm.vmas[vi].end <= s)
+			vi++;
+		for (size_t k = vi; k < im->mm.n_vmas && im->mm.vmas[k].start < e; k++)
+			has_pages[k] = true;
+	}
+	long long t0 = rst_now_ns();
+	int rc = map_vmas(p, has_pages, err);
+	long long t1 = rst_now_ns();
+	if (!rc)
+		rc = move_vdso(p, err);
+	if (!rc)
+		rc = write_pages(p, err);
+	long long t2 = rst_now_ns();
+	for (size_t i = 0; !rc && i < im->mm.n_vmas; i++) {
+		const cr_vma *v = &im->mm.vmas[i];
+		if (skip_vma(v) || !has_pages[i] || (v->prot & PROT_WRITE))
+			continue;
+		int64_t r;
+		rc = rst_sys(p, p->pid, "mprotect", SYS_mprotect, v->start, v->end - v->start, v->prot, 0, 0, 0, &r, err);
+	}
+	free(has_pages);
+	if (rc)
+		return -1;
+	rst_logf(p->log, 3, "memory: %zu VMAs mapped in %.2f ms, %llu pages written in %.2f ms", im->mm.n_vmas,
+		 (t1 - t0) / 1e6, (unsigned long long)im->present_pages, (t2 - t1) / 1e6);
+	/* From here on syscalls run from the restored code, and the stub's
+	 * text goes (PR_SET_MM_EXE_FILE refuses while the old exe is mapped). */
+	uint64_t ip = 0;
+	if (find_restored_syscall(p, &ip, err))
+		return -1;
+	uint64_t old_ip = p->ij.syscall_ip;
+	int64_t r;
+	fp_inject_set_syscall_ip(&p->ij, ip);
+	if (rst_sys(p, p->pid, "unmapping the restorer stub", SYS_munmap, p->stub_start, p->stub_end - p->stub_start, 0,
+		    0, 0, 0, &r, err)) {
+		fp_inject_set_syscall_ip(&p->ij, old_ip);
+		return -1;
+	}
+	rst_logf(p->log, 3, "stub unmapped; syscalls now run at 0x%llx", (unsigned long long)ip);
+	p->stub_start = p->stub_end = 0;
+	return 0;
+}
+
+int rst_mem_finish(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	const cr_mm *mm = &im->mm;
+	int exe_fd;
+	if (remote_open(p, rst_file_path(im, mm->exe_file_id), O_RDONLY | O_CLOEXEC, &exe_fd, err))
+		return -1;
+	struct prctl_mm_map map;
+	memset(&map, 0, sizeof(map));
+	map.start_code = mm->mm_start_code;
+	map.end_code = mm->mm_end_code;
+	map.start_data = mm->mm_start_data;
+	map.end_data = mm->mm_end_data;
+	map.start_stack = mm->mm_start_stack;
+	map.start_brk = mm->mm_start_brk;
+	map.brk = mm->mm_brk;
+	map.arg_start = mm->mm_arg_start;
+	map.arg_end = mm->mm_arg_end;
+	map.env_start = mm->mm_env_start;
+	map.env_end = mm->mm_env_end;
+	map.exe_fd = (uint32_t)exe_fd;
+	uint64_t auxv_addr = 0, map_addr;
+	if (mm->n_mm_saved_auxv) {
+		if (rst_scratch_put(p, 8192, mm->mm_saved_auxv, mm->n_mm_saved_auxv * 8, &auxv_addr, err))
+			return -1;
+		map.auxv = (__u64 *)(uintptr_t)auxv_addr;
+		map.auxv_size = (uint32_t)(mm->n_mm_saved_auxv * 8);
+	}
+	if (rst_scratch_put(p, 4096, &map, sizeof(map), &map_addr, err))
+		return -1;
+	int64_t r;
+	int rc = rst_sys(p, p->pid, "prctl(PR_SET_MM_MAP) (brk, arguments, environment, auxv, executable)", SYS_prctl,
+			 PR_SET_MM, PR_SET_MM_MAP, map_addr, sizeof(map), 0, 0, &r, err);
+	if (rst_sys_raw(p, p->pid, SYS_close, (uint64_t)exe_fd, 0, 0, 0, 0, 0, &r, rc ? NULL : err))
+		rc = -1;
+	if (!rc && mm->has_dumpable)
+		rc = rst_sys(p, p->pid, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, (uint64_t)mm->dumpable, 0, 0,
+			     0, 0, &r, err);
+	if (!rc && mm->has_thp_disabled && mm->thp_disabled)
+		rc = rst_sys(p, p->pid, "prctl(PR_SET_THP_DISABLE)", SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0, 0, &r, err);
+	return rc;
+}

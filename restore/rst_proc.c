@@ -1,0 +1,468 @@
+/* The process being restored: the stub created with the image's pid, held
+ * with ptrace, and the syscalls we run inside it. */
+#include "restore/rst_int.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helper/pt_internal.h"
+#include "helper/pt_mem.h"
+
+#define SCRATCH_LEN (256 * 1024)
+#define STUB_PREFERRED 0x3d5a00000000ULL
+
+int rst_read_maps(pid_t pid, rst_map **maps, size_t *n, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	size_t cap = 64;
+	*n = 0;
+	*maps = malloc(cap * sizeof(**maps));
+	char *line = NULL;
+	size_t lcap = 0;
+	while (*maps && getline(&line, &lcap, f) > 0) {
+		unsigned long long s, e;
+		int pos = 0;
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &s, &e, &pos) < 2)
+			continue;
+		if (*n == cap) {
+			rst_map *m = realloc(*maps, 2 * cap * sizeof(*m));
+			if (!m)
+				break;
+			*maps = m;
+			cap *= 2;
+		}
+		rst_map *m = &(*maps)[(*n)++];
+		m->start = s;
+		m->end = e;
+		snprintf(m->name, sizeof(m->name), "%s", pos ? line + pos : "");
+		m->name[strcspn(m->name, "\n")] = 0;
+	}
+	free(line);
+	fclose(f);
+	if (!*maps) {
+		*n = 0;
+		return fp_fail(err, ENOMEM, "out of memory reading %s", path);
+	}
+	return 0;
+}
+
+/* ---- injected syscalls --------------------------------------------------- */
+
+/* Keeps one injection session open per thread across many calls: a session
+ * saves and restores registers, which is pointless here (every thread gets
+ * the image's registers at the end) but cheap to keep correct. */
+static int session_on(rst_proc *p, pid_t tid, fp_error *err)
+{
+	if (p->ij.depth > 0 && p->ij.t->tid == tid)
+		return 0;
+	if (p->ij.depth > 0) {
+		p->ij.depth = 1;
+		if (fp_inject_end(&p->ij, err))
+			return -1;
+	}
+	return fp_inject_begin(&p->ij, tid, err);
+}
+
+int rst_sys_raw(rst_proc *p, pid_t tid, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		uint64_t a5, int64_t *ret, fp_error *err)
+{
+	if (rst_now_ns() > p->deadline_ns)
+		return fp_fail_code(err, FP_EXIT_TIMEOUT, ETIMEDOUT, "the restore ran past its deadline");
+	if (session_on(p, tid, err))
+		return -1;
+	uint64_t a[6] = { a0, a1, a2, a3, a4, a5 };
+	if (fp_inject_call(&p->ij, nr, a, ret, err))
+		return -1;
+	rst_logf(p->log, 4, "  [%d] syscall %ld(0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx) = %lld", (int)tid, nr,
+		 (unsigned long long)a0, (unsigned long long)a1, (unsigned long long)a2, (unsigned long long)a3,
+		 (unsigned long long)a4, (unsigned long long)a5, (long long)*ret);
+	return 0;
+}
+
+int rst_sys(rst_proc *p, pid_t tid, const char *what, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+	    uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err)
+{
+	int64_t r;
+	if (rst_sys_raw(p, tid, nr, a0, a1, a2, a3, a4, a5, &r, err))
+		return fp_wrap(err, "%s", what);
+	if (ret)
+		*ret = r;
+	if (r < 0 && r >= -4095)
+		return fp_fail(err, (int)-r, "%s failed in the restored process: %s", what, strerror((int)-r));
+	return 0;
+}
+
+int rst_scratch_put(rst_proc *p, size_t off, const void *data, size_t len, uint64_t *addr, fp_error *err)
+{
+	if (off + len > p->scratch_len)
+		return fp_fail(err, E2BIG, "internal: %zu bytes do not fit the restorer's scratch area", off + len);
+	*addr = p->scratch + off;
+	return len ? fp_mem_write(p->pid, *addr, data, len, err) : 0;
+}
+
+/* ---- creating the stub ----------------------------------------------------- */
+
+static uint64_t stub_entry(void)
+{
+	Elf64_Ehdr eh;
+	memcpy(&eh, fp_rst_stub_elf, sizeof(eh));
+	return eh.e_entry;
+}
+
+/* The child side of clone3: runs in a copy of the restorer and must only
+ * make plain syscalls before exec. */
+static __attribute__((noreturn)) void child_exec(int memfd, int syncfd, bool setsid_, bool setpgid_)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* the restorer died: so do we */
+	char b;
+	if (read(syncfd, &b, 1) != 1) /* wait until seized */
+		_exit(126);
+	if (setsid_)
+		setsid();
+	else if (setpgid_)
+		setpgid(0, 0);
+	/* The stub starts with no fds at all: the image's table is rebuilt. */
+	syscall(SYS_close_range, 0, ~0U, CLOSE_RANGE_CLOEXEC);
+	char *const argv[] = { "fp-restore-stub", NULL }, *const envp[] = { NULL };
+	syscall(SYS_execveat, memfd, "", argv, envp, AT_EMPTY_PATH);
+	_exit(127);
+}
+
+static int wait_stop(rst_proc *p, pid_t tid, int64_t deadline, int *st, const char *what, fp_error *err)
+{
+	int r = fp_pt_wait_one(tid, deadline, st);
+	if (r == 0)
+		return fp_fail_code(err, FP_EXIT_TIMEOUT, ETIMEDOUT, "%s: thread %d did not stop in time", what, (int)tid);
+	if (r < 0)
+		return fp_fail(err, errno, "%s: waiting for %d: %s", what, (int)tid, strerror(errno));
+	if (!WIFSTOPPED(*st)) {
+		if (tid == p->pid)
+			p->pid = -p->pid; /* reaped: nothing left to kill */
+		return fp_fail(err, ESRCH, "%s: %d ended (wait status 0x%x)", what, (int)tid, *st);
+	}
+	return 0;
+}
+
+/* A free place for the stub, our scratch area and the parked vDSO: clear of
+ * every mapping of the image and of the stub's present mappings. */
+static bool range_free(const rst_image *im, const rst_map *m, size_t n, uint64_t s, uint64_t e, uint64_t stub_s)
+{
+	for (size_t i = 0; i < im->mm.n_vmas; i++)
+		if (im->mm.vmas[i].start < e && s < im->mm.vmas[i].end)
+			return false;
+	for (size_t i = 0; i < n; i++)
+		if (m[i].start < e && s < m[i].end && m[i].start != stub_s)
+			return false;
+	return true;
+}
+
+static int find_work_area(rst_proc *p, const rst_map *m, size_t n, uint64_t len, uint64_t *base, fp_error *err)
+{
+	static const uint64_t tries[] = { STUB_PREFERRED, 0x2b3c00000000ULL, 0x1a2b00000000ULL, 0x600000000000ULL,
+					  0x10000000000ULL, 0x100000000ULL };
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++)
+		if (range_free(p->im, m, n, tries[i], tries[i] + len, p->stub_start)) {
+			*base = tries[i];
+			return 0;
+		}
+	return fp_fail(err, ENOSPC, "no free address range for the restorer's stub in the image's address space");
+}
+
+static int move_map(rst_proc *p, uint64_t from, uint64_t len, uint64_t to, const char *what, fp_error *err)
+{
+	if (from == to)
+		return 0;
+	int64_t r;
+	if (rst_sys(p, p->pid, what, SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, &r, err))
+		return -1;
+	return 0;
+}
+
+/* Moves the stub's text (if it is in the image's way), creates the scratch
+ * area, parks the kernel's vDSO/vvar and drops the stub's stack, so that only
+ * the work area remains where the image has nothing. */
+static int prepare_address_space(rst_proc *p, fp_error *err)
+{
+	rst_map *m;
+	size_t n;
+	if (rst_read_maps(p->pid, &m, &n, err))
+		return -1;
+	uint64_t entry = stub_entry();
+	uint64_t vv_s = 0, vv_e = 0, vc_s = 0, vc_e = 0, vd_s = 0, vd_e = 0, st_s = 0, st_e = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].start <= entry && entry < m[i].end)
+			p->stub_start = m[i].start, p->stub_end = m[i].end;
+		else if (!strcmp(m[i].name, "[vvar]"))
+			vv_s = m[i].start, vv_e = m[i].end;
+		else if (!strcmp(m[i].name, "[vvar_vclock]"))
+			vc_s = m[i].start, vc_e = m[i].end;
+		else if (!strcmp(m[i].name, "[vdso]"))
+			vd_s = m[i].start, vd_e = m[i].end;
+		else if (!strcmp(m[i].name, "[stack]"))
+			st_s = m[i].start, st_e = m[i].end;
+	}
+	int rc = -1;
+	uint64_t base = 0;
+	const uint64_t park = 512 * 1024, area = 2 * 1024 * 1024;
+	if (!p->stub_start) {
+		fp_fail(err, EIO, "the restorer stub's text mapping is missing in %d", (int)p->pid);
+		goto out;
+	}
+	if (find_work_area(p, m, n, area, &base, err))
+		goto out;
+	uint64_t insn = entry + 5; /* mov $34,%eax is 5 bytes, then syscall */
+	unsigned char b[2];
+	if (fp_mem_read(p->pid, insn, b, 2, err))
+		goto out;
+	if (b[0] != 0x0f || b[1] != 0x05) {
+		fp_fail(err, EIO, "the restorer stub has no syscall instruction at 0x%llx", (unsigned long long)insn);
+		goto out;
+	}
+	memset(&p->ij, 0, sizeof(p->ij));
+	p->ij.proc = &p->pt;
+	p->ij.timeout_ms = FP_PT_TIMEOUT_MS;
+	fp_inject_set_syscall_ip(&p->ij, insn);
+	p->ij_ready = true;
+	rst_logf(p->log, 3, "stub %d: text 0x%llx-0x%llx, work area at 0x%llx", (int)p->pid,
+		 (unsigned long long)p->stub_start, (unsigned long long)p->stub_end, (unsigned long long)base);
+	if (base != p->stub_start) {
+		if (move_map(p, p->stub_start, p->stub_end - p->stub_start, base, "moving the stub out of the image's way",
+			     err))
+			goto out;
+		fp_inject_set_syscall_ip(&p->ij, insn - p->stub_start + base);
+		p->stub_end = base + (p->stub_end - p->stub_start);
+		p->stub_start = base;
+	}
+	int64_t r;
+	if (rst_sys(p, p->pid, "mapping the restorer's scratch area", SYS_mmap, base + 64 * 1024, SCRATCH_LEN,
+		    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
+		goto out;
+	p->scratch = (uint64_t)r;
+	p->scratch_len = SCRATCH_LEN;
+	/* Park the kernel's vvar/vvar_vclock/vdso in the work area, keeping their
+	 * distances (the vDSO finds its data pages by offset). */
+	if (vd_s) {
+		uint64_t lo = vv_s ? vv_s : vd_s;
+		uint64_t to = base + park;
+		if ((vv_s && move_map(p, vv_s, vv_e - vv_s, to + (vv_s - lo), "parking the kernel's vvar", err)) ||
+		    (vc_s && move_map(p, vc_s, vc_e - vc_s, to + (vc_s - lo), "parking the kernel's vvar_vclock", err)) ||
+		    move_map(p, vd_s, vd_e - vd_s, to + (vd_s - lo), "parking the kernel's vDSO", err))
+			goto out;
+		if (vv_s)
+			p->kvvar_start = to + (vv_s - lo), p->kvvar_end = to + (vv_e - lo);
+		if (vc_s)
+			p->kvclock_start = to + (vc_s - lo), p->kvclock_end = to + (vc_e - lo);
+		p->kvdso_start = to + (vd_s - lo), p->kvdso_end = to + (vd_e - lo);
+	}
+	if (st_s && rst_sys(p, p->pid, "unmapping the stub's stack", SYS_munmap, st_s, st_e - st_s, 0, 0, 0, 0, &r, err))
+		goto out;
+	rc = 0;
+out:
+	free(m);
+	return rc;
+}
+
+int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err)
+{
+	memset(&p->pt, 0, sizeof(p->pt));
+	p->im = im;
+	p->log = log;
+	p->pid = 0;
+	int memfd = -1, sync[2] = { -1, -1 }, rc = -1;
+	size_t len = (size_t)(fp_rst_stub_elf_end - fp_rst_stub_elf);
+	memfd = (int)syscall(SYS_memfd_create, "fp-restore-stub", MFD_CLOEXEC);
+	if (memfd < 0)
+		return fp_fail(err, errno, "memfd_create for the restorer stub: %s", strerror(errno));
+	if (write(memfd, fp_rst_stub_elf, len) != (ssize_t)len) {
+		fp_fail(err, errno, "writing the restorer stub: %s", strerror(errno));
+		goto out;
+	}
+	if (pipe2(sync, O_CLOEXEC) < 0) {
+		fp_fail(err, errno, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	p->pt.cap = im->nth + 1;
+	p->pt.threads = calloc(p->pt.cap, sizeof(*p->pt.threads));
+	if (!p->pt.threads) {
+		fp_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	pid_t want = (pid_t)im->pid;
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&want;
+	ca.set_tid_size = 1;
+	const cr_pstree *root = &im->ps[0];
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0)
+		child_exec(memfd, sync[0], root->sid == root->pid, root->pgid == root->pid);
+	if (pid < 0) {
+		int e = errno;
+		if (e == EEXIST)
+			fp_fail(err, e, "pid %d was taken just now by another process; retry the restore", want);
+		else if (e == EPERM)
+			fp_fail_code(err, FP_EXIT_PERM, e,
+				     "creating pid %d needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (run forkpoint as root)", want);
+		else
+			fp_fail(err, e, "clone3 with pid %d: %s", want, strerror(e));
+		goto out;
+	}
+	p->pid = (pid_t)pid;
+	p->deadline_ns = p->deadline_ns ? p->deadline_ns : rst_now_ns() + 60000000000LL;
+	/* EXITKILL: a restorer that dies half way takes the half-built process
+	 * with it (unlike a dump, where the target must survive us). */
+	if (ptrace(PTRACE_SEIZE, p->pid, 0,
+		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD))) {
+		fp_fail(err, errno, "cannot seize the new process %d: %s", (int)p->pid, strerror(errno));
+		goto out;
+	}
+	close(sync[0]);
+	sync[0] = -1;
+	if (write(sync[1], "g", 1) != 1) {
+		fp_fail(err, errno, "cannot start the new process %d: %s", (int)p->pid, strerror(errno));
+		goto out;
+	}
+	int st;
+	int64_t dl = rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000;
+	if (wait_stop(p, p->pid, dl, &st, "starting the restorer stub", err))
+		goto out;
+	if ((st >> 8) != (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
+		fp_fail(err, EIO, "the restorer stub %d stopped unexpectedly (wait status 0x%x)", (int)p->pid, st);
+		goto out;
+	}
+	/* One step past the exec stop: an injected syscall made from inside
+	 * execve's stop would have its number overwritten by execve's result. */
+	if (ptrace(PTRACE_SINGLESTEP, p->pid, 0, 0) ||
+	    wait_stop(p, p->pid, dl, &st, "stepping the restorer stub", err)) {
+		if (!err->msg[0])
+			fp_fail(err, errno, "PTRACE_SINGLESTEP: %s", strerror(errno));
+		goto out;
+	}
+	p->pt.pid = p->pid;
+	snprintf(p->pt.comm, sizeof(p->pt.comm), "restored %u", im->pid);
+	p->pt.timeout_ms = FP_PT_TIMEOUT_MS;
+	p->pt.threads[0].tid = p->pid;
+	p->pt.threads[0].state = FP_PT_STOPPED;
+	p->pt.nthreads = 1;
+	rc = prepare_address_space(p, err);
+out:
+	if (memfd >= 0)
+		close(memfd);
+	if (sync[0] >= 0)
+		close(sync[0]);
+	if (sync[1] >= 0)
+		close(sync[1]);
+	if (rc)
+		rst_proc_kill(p);
+	return rc;
+}
+
+int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
+{
+	if (p->pt.nthreads >= p->pt.cap)
+		return fp_fail(err, EINVAL, "internal: thread table full");
+	if (session_on(p, p->pid, err))
+		return -1;
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+	pid_t want = (pid_t)tid;
+	uint64_t tid_addr = 0, ca_addr = 0;
+	if (rst_scratch_put(p, 0, &want, sizeof(want), &tid_addr, err))
+		return -1;
+	ca.set_tid = tid_addr;
+	ca.set_tid_size = 1;
+	if (rst_scratch_put(p, 64, &ca, sizeof(ca), &ca_addr, err))
+		return -1;
+	/* By hand rather than fp_inject_call: with PTRACE_O_TRACECLONE the
+	 * syscall stops half way (PTRACE_EVENT_CLONE) and needs a second step. */
+	struct user_regs_struct r = p->ij.saved;
+	r.rip = p->ij.syscall_ip;
+	r.rax = SYS_clone3;
+	r.orig_rax = (unsigned long long)-1;
+	r.rdi = ca_addr;
+	r.rsi = sizeof(ca);
+	fp_pt_thread *t = &p->pt.threads[0];
+	int st;
+	if (fp_pt_set_regs(p->pid, &r, err) || fp_pt_step(&p->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
+		return fp_wrap(err, "creating thread %u", tid);
+	unsigned long newtid = 0;
+	if ((st >> 16) == PTRACE_EVENT_CLONE) {
+		if (ptrace(PTRACE_GETEVENTMSG, p->pid, 0, &newtid))
+			return fp_fail(err, errno, "creating thread %u: PTRACE_GETEVENTMSG: %s", tid, strerror(errno));
+		if (fp_pt_step(&p->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
+			return fp_wrap(err, "creating thread %u", tid);
+	}
+	if (fp_pt_get_regs(p->pid, &r, err))
+		return -1;
+	if ((long long)r.rax < 0)
+		return fp_fail(err, (int)-(long long)r.rax, "creating thread %u with clone3: %s%s", tid,
+			       strerror((int)-(long long)r.rax),
+			       r.rax == (unsigned long long)-EEXIST ? " (the tid is in use)" : "");
+	if (!newtid)
+		newtid = r.rax;
+	if (newtid != tid)
+		return fp_fail(err, EIO, "thread %u was created as %lu", tid, newtid);
+	fp_pt_thread *nt = &p->pt.threads[p->pt.nthreads++];
+	memset(nt, 0, sizeof(*nt));
+	nt->tid = (pid_t)tid;
+	nt->state = FP_PT_RUNNING;
+	if (wait_stop(p, (pid_t)tid, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, &st, "starting a thread", err))
+		return -1;
+	nt->state = FP_PT_STOPPED;
+	rst_logf(p->log, 3, "thread %u created (first stop 0x%x)", tid, st);
+	return 0;
+}
+
+void rst_proc_kill(rst_proc *p)
+{
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		int64_t dl = rst_now_ns() + 5000000000LL;
+		/* Reap the threads (we trace them) and then the process. */
+		for (size_t i = 0; i < p->pt.nthreads; i++) {
+			int st;
+			pid_t tid = p->pt.threads[i].tid;
+			if (tid == p->pid)
+				continue;
+			while (fp_pt_wait_one(tid, dl, &st) == 1 && !WIFEXITED(st) && !WIFSIGNALED(st))
+				;
+		}
+		for (;;) {
+			int st;
+			int r = fp_pt_wait_one(p->pid, dl, &st);
+			if (r != 1 || WIFEXITED(st) || WIFSIGNALED(st))
+				break;
+		}
+		rst_logf(p->log, 2, "killed the half-restored process %d", (int)p->pid);
+	}
+	p->pid = 0;
+	free(p->pt.threads);
+	p->pt.threads = NULL;
+	p->pt.nthreads = p->pt.cap = 0;
+	p->ij_ready = false;
+}
+
+int rst_proc_release(rst_proc *p, fp_error *err)
+{
+	int rc = fp_pt_detach(&p->pt, err);
+	p->ij_ready = false;
+	return rc;
+}

@@ -1,0 +1,263 @@
+/* Per-process and per-thread state: rlimits, signal handlers, itimers,
+ * threads and what each thread carries (name, clear_tid, robust list, rseq,
+ * sigaltstack, scheduling, pending signals, blocked mask, credentials,
+ * registers). */
+#include "restore/rst_int.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "helper/regs_convert.h"
+
+static int restore_rlimits(rst_proc *p, fp_error *err)
+{
+	const cr_task_core *tc = &p->im->th[0].core.tc;
+	if (!tc->has_rlimits)
+		return 0;
+	for (size_t i = 0; i < tc->rlimits.n_rlimits; i++) {
+		struct rlimit want = { tc->rlimits.rlimits[i].cur, tc->rlimits.rlimits[i].max }, now;
+		if (prlimit(p->pid, (int)i, &want, NULL) == 0)
+			continue;
+		/* No CAP_SYS_RESOURCE: a hard limit cannot go above what the
+		 * stub inherited. Keep the soft limit as close as allowed. */
+		if (errno != EPERM && errno != EINVAL)
+			return fp_fail(err, errno, "setting rlimit %zu of %d: %s", i, (int)p->pid, strerror(errno));
+		if (prlimit(p->pid, (int)i, NULL, &now))
+			return fp_fail(err, errno, "reading rlimit %zu of %d: %s", i, (int)p->pid, strerror(errno));
+		struct rlimit cl = { want.rlim_cur < now.rlim_max ? want.rlim_cur : now.rlim_max,
+				     want.rlim_max < now.rlim_max ? want.rlim_max : now.rlim_max };
+		if (cl.rlim_cur > cl.rlim_max)
+			cl.rlim_cur = cl.rlim_max;
+		if (prlimit(p->pid, (int)i, &cl, NULL))
+			return fp_fail(err, errno, "setting rlimit %zu of %d: %s", i, (int)p->pid, strerror(errno));
+		rst_logf(p->log, 2, "rlimit %zu: wanted %llu/%llu, got %llu/%llu (raising a hard limit needs "
+				    "CAP_SYS_RESOURCE)", i, (unsigned long long)want.rlim_cur,
+			 (unsigned long long)want.rlim_max, (unsigned long long)cl.rlim_cur, (unsigned long long)cl.rlim_max);
+	}
+	return 0;
+}
+
+static int restore_sigactions(rst_proc *p, fp_error *err)
+{
+	const cr_task_core *tc = &p->im->th[0].core.tc;
+	size_t k = 0, set = 0;
+	for (int sig = 1; sig <= 64 && k < tc->n_sigactions; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		const cr_sa *sa = &tc->sigactions[k++];
+		if (!sa->sigaction && !sa->flags && !sa->mask)
+			continue; /* the default, as after exec */
+		fp_ksigaction ks = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
+		uint64_t a;
+		int64_t r;
+		char what[64];
+		snprintf(what, sizeof(what), "rt_sigaction(%d)", sig);
+		if (rst_scratch_put(p, 0, &ks, sizeof(ks), &a, err) ||
+		    rst_sys(p, p->pid, what, SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, &r, err))
+			return -1;
+		set++;
+	}
+	rst_logf(p->log, 3, "%zu signal handlers set", set);
+	return 0;
+}
+
+static int restore_itimers(rst_proc *p, fp_error *err)
+{
+	const cr_task_core *tc = &p->im->th[0].core.tc;
+	if (!tc->has_timers)
+		return 0;
+	const cr_itimer *it[3] = { &tc->timers.real, &tc->timers.virt, &tc->timers.prof };
+	for (int w = 0; w < 3; w++) {
+		if (!it[w]->vsec && !it[w]->vusec)
+			continue;
+		struct itimerval v = { { (time_t)it[w]->isec, (suseconds_t)it[w]->iusec },
+				       { (time_t)it[w]->vsec, (suseconds_t)it[w]->vusec } };
+		uint64_t a;
+		int64_t r;
+		if (rst_scratch_put(p, 0, &v, sizeof(v), &a, err) ||
+		    rst_sys(p, p->pid, "setitimer", SYS_setitimer, (uint64_t)w, a, 0, 0, 0, 0, &r, err))
+			return -1;
+	}
+	return 0;
+}
+
+static int restore_thread(rst_proc *p, const rst_thread *t, bool leader, fp_error *err)
+{
+	const cr_core *c = &t->core;
+	const cr_thread_core *tc = &c->thread_core;
+	pid_t tid = (pid_t)t->tid;
+	int64_t r;
+	uint64_t a;
+	const char *name = tc->has_comm ? tc->comm : leader ? c->tc.comm : NULL;
+	if (name && (rst_scratch_put(p, 0, name, strlen(name) + 1, &a, err) ||
+		     rst_sys(p, tid, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, a, 0, 0, 0, 0, &r, err)))
+		return -1;
+	if (rst_sys(p, tid, "set_tid_address", SYS_set_tid_address, c->thread_info.clear_tid_addr, 0, 0, 0, 0, 0, &r,
+		    err))
+		return -1;
+	if (tc->futex_rla_len && rst_sys(p, tid, "set_robust_list", SYS_set_robust_list, tc->futex_rla,
+					 tc->futex_rla_len, 0, 0, 0, 0, &r, err))
+		return -1;
+	if (tc->has_rseq_entry && tc->rseq_entry.rseq_abi_pointer) {
+		const cr_rseq *q = &tc->rseq_entry;
+		if (rst_sys(p, tid, "registering rseq", SYS_rseq, q->rseq_abi_pointer, q->rseq_abi_size, 0, q->signature, 0,
+			    0, &r, err))
+			return -1;
+	}
+	if (tc->has_sas && !(tc->sas.ss_flags & SS_DISABLE)) {
+		stack_t ss = { .ss_sp = (void *)(uintptr_t)tc->sas.ss_sp, .ss_flags = (int)tc->sas.ss_flags,
+			       .ss_size = (size_t)tc->sas.ss_size };
+		if (rst_scratch_put(p, 0, &ss, sizeof(ss), &a, err) ||
+		    rst_sys(p, tid, "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, 0, 0, &r, err))
+			return -1;
+	}
+	if (tc->has_sched_policy) {
+		struct sched_param sp = { .sched_priority = tc->has_sched_prio ? (int)tc->sched_prio : 0 };
+		if (sched_setscheduler(tid, (int)tc->sched_policy, &sp))
+			rst_logf(p->log, 2, "thread %d: scheduling policy %u not restored: %s", (int)tid, tc->sched_policy,
+				 strerror(errno));
+		if (tc->has_sched_nice && setpriority(PRIO_PROCESS, (id_t)tid, tc->sched_nice))
+			rst_logf(p->log, 2, "thread %d: nice %d not restored: %s", (int)tid, tc->sched_nice, strerror(errno));
+	}
+	return 0;
+}
+
+int rst_task_restore(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	if (restore_rlimits(p, err) || restore_sigactions(p, err) || restore_itimers(p, err))
+		return -1;
+	for (size_t i = 1; i < im->nth; i++)
+		if (rst_proc_clone_thread(p, im->th[i].tid, err))
+			return -1;
+	for (size_t i = 0; i < im->nth; i++)
+		if (restore_thread(p, &im->th[i], i == 0, err))
+			return fp_wrap(err, "thread %u", im->th[i].tid);
+	return 0;
+}
+
+static int queue_signals(rst_proc *p, pid_t tid, const cr_sigqueue *q, bool shared, fp_error *err)
+{
+	for (size_t i = 0; i < q->n_signals; i++) {
+		const cr_siginfo *s = &q->signals[i];
+		siginfo_t si;
+		if (s->siginfo_len != sizeof(si))
+			return fp_fail(err, EINVAL, "a pending signal of thread %d has %zu bytes of siginfo (128 expected)",
+				       (int)tid, s->siginfo_len);
+		memcpy(&si, s->siginfo, sizeof(si));
+		uint64_t a;
+		int64_t r;
+		if (rst_scratch_put(p, 0, &si, sizeof(si), &a, err))
+			return -1;
+		/* Sent by the process to itself, so any si_code is accepted. */
+		if (shared ? rst_sys(p, tid, "rt_sigqueueinfo", SYS_rt_sigqueueinfo, (uint64_t)p->pid,
+				     (uint64_t)si.si_signo, a, 0, 0, 0, &r, err)
+			   : rst_sys(p, tid, "rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, (uint64_t)p->pid, (uint64_t)tid,
+				     (uint64_t)si.si_signo, a, 0, 0, &r, err))
+			return -1;
+	}
+	return 0;
+}
+
+int rst_task_finish(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	for (size_t i = 0; i < im->nth; i++) {
+		const cr_core *c = &im->th[i].core;
+		pid_t tid = (pid_t)im->th[i].tid;
+		int64_t r;
+		uint32_t pdeath = c->thread_core.has_pdeath_sig ? c->thread_core.pdeath_sig : 0;
+		if (rst_sys(p, tid, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0, 0, 0, &r, err))
+			return -1;
+		if (i == 0 && c->tc.has_signals_s && queue_signals(p, tid, &c->tc.signals_s, true, err))
+			return -1;
+		if (c->thread_core.has_signals_p && queue_signals(p, tid, &c->thread_core.signals_p, false, err))
+			return -1;
+	}
+	return 0;
+}
+
+/* Credentials go last in every thread: once a thread is no longer root it
+ * could not run the privileged steps. Only ids and groups are restored. */
+static int restore_creds(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	for (size_t i = 0; i < im->nth; i++) {
+		const cr_thread_core *tc = &im->th[i].core.thread_core;
+		if (!tc->has_creds)
+			continue;
+		const cr_creds *cr = &tc->creds;
+		if (cr->uid == getuid() && cr->gid == getgid() && cr->euid == geteuid() && cr->egid == getegid() &&
+		    cr->suid == getuid() && cr->sgid == getgid() && !cr->n_groups)
+			continue;
+		pid_t tid = (pid_t)im->th[i].tid;
+		int64_t r;
+		uint64_t a = 0;
+		if (cr->n_groups && rst_scratch_put(p, 0, cr->groups, cr->n_groups * 4, &a, err))
+			return -1;
+		if (rst_sys(p, tid, "setgroups", SYS_setgroups, cr->n_groups, a, 0, 0, 0, 0, &r, err) ||
+		    rst_sys(p, tid, "setresgid", SYS_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0, 0, &r, err) ||
+		    rst_sys(p, tid, "setresuid", SYS_setresuid, cr->uid, cr->euid, cr->suid, 0, 0, 0, &r, err) ||
+		    rst_sys(p, tid, "setfsgid", SYS_setfsgid, cr->fsgid, 0, 0, 0, 0, 0, &r, err) ||
+		    rst_sys(p, tid, "setfsuid", SYS_setfsuid, cr->fsuid, 0, 0, 0, 0, 0, &r, err))
+			return fp_wrap(err, "credentials of thread %d", (int)tid);
+	}
+	return 0;
+}
+
+/* The last steps: credentials, scratch area gone, then through ptrace only
+ * every thread's registers, FPU/vector state and blocked mask. */
+int rst_task_regs(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	if (restore_creds(p, err))
+		return -1;
+	int64_t r;
+	if (p->scratch && rst_sys(p, p->pid, "unmapping the restorer's scratch area", SYS_munmap, p->scratch,
+				  p->scratch_len, 0, 0, 0, 0, &r, err))
+		return -1;
+	p->scratch = 0;
+	if (p->ij.depth > 0) {
+		p->ij.depth = 1;
+		if (fp_inject_end(&p->ij, err))
+			return -1;
+	}
+	fp_xstate_layout lay;
+	size_t xsize = 0;
+	if (fp_xstate_layout_get(&lay, err) || fp_pt_xstate_size(p->pid, &xsize, err))
+		return -1;
+	void *xbuf = calloc(1, xsize);
+	if (!xbuf)
+		return fp_fail(err, ENOMEM, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; i < im->nth && !rc; i++) {
+		const cr_core *c = &im->th[i].core;
+		pid_t tid = (pid_t)im->th[i].tid;
+		struct user_regs_struct regs;
+		uint64_t mask = i == 0 ? c->tc.blk_sigset
+				       : c->thread_core.has_blk_sigset ? c->thread_core.blk_sigset : im->th[0].core.tc.blk_sigset;
+		if (fp_regs_from_image(&c->thread_info.gpregs, &regs, err) ||
+		    fp_xstate_from_image(&c->thread_info.fpregs, &lay, xbuf, xsize, err) ||
+		    fp_pt_set_xstate(tid, xbuf, xsize, err)) {
+			rc = -1;
+			break;
+		}
+		/* No syscall in progress: the image already holds the
+		 * restart fix-up, so the kernel must not apply its own. */
+		regs.orig_rax = (unsigned long long)-1;
+		if (fp_pt_set_regs(tid, &regs, err) || fp_pt_set_sigmask(tid, mask, err))
+			rc = -1;
+	}
+	free(xbuf);
+	if (!rc)
+		rst_logf(p->log, 3, "registers of %zu threads set", im->nth);
+	return rc;
+}
