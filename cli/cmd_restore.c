@@ -3,11 +3,19 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
+#include "session_client.h"
 #include "restore/restore.h"
 
 static const char restore_usage[] =
 	"usage: forkpoint restore -D DIR [--engine native|criu|auto] [-d] [-o LOG] [-v[N]]\n"
 	"                         [--exact-pids] [--timeout SECONDS]\n"
+	"       forkpoint restore SESSION SNAP [--json]\n"
+	"\n"
+	"SESSION SNAP: the session goes back to its snapshot SNAP: the snapshot is\n"
+	"checked, the session's processes are replaced by the restored ones (same\n"
+	"pids), and the session goes on. A snapshot that cannot be restored leaves\n"
+	"the session untouched.\n"
 	"\n"
 	"Turns an image directory (CRIU's format, pages plain or in forkpoint's\n"
 	"zstd store) back into a running process with the same pid and tids.\n"
@@ -30,10 +38,42 @@ static const char restore_usage[] =
 	"Bad images (corrupt, truncated page data, missing or changed files, another\n"
 	"architecture or image version) are refused before any process is created.\n";
 
+static int restore_session(const char *session, const char *snap, bool json)
+{
+	fp_error err;
+	struct fp_session_info info;
+	if (cli_session_open(session, &info, &err) < 0)
+		return cli_report(&err);
+	char req[128], body[4096], v[512];
+	snprintf(req, sizeof(req), "restore %s", snap);
+	if (cli_session_call(&info, req, body, sizeof(body), 10 * 60 * 1000, &err) < 0)
+		return cli_report(&err);
+	if (cli_kv(body, "fallback", v, sizeof(v))[0])
+		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n", v);
+	if (json) {
+		fp_json j;
+		fp_json_init(&j, stdout, 1);
+		fp_json_obj_begin(&j, NULL);
+		fp_json_str(&j, "session", session);
+		fp_json_str(&j, "snapshot", snap);
+		fp_json_int(&j, "pid", atoll(cli_kv(body, "pid", v, sizeof(v))));
+		fp_json_str(&j, "engine", cli_kv(body, "engine", v, sizeof(v)));
+		fp_json_double(&j, "restore_ms", atof(cli_kv(body, "restore_ms", v, sizeof(v))));
+		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
+		fp_json_obj_end(&j);
+		fp_json_finish(&j);
+	} else {
+		printf("%s\n", cli_kv(body, "pid", v, sizeof(v)));
+	}
+	return 0;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO, .exact_pids = true };
-	bool detach = false;
+	bool detach = false, json = false;
+	const char *pos[2] = { NULL, NULL };
+	int npos = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -73,10 +113,18 @@ int cmd_restore(int argc, char **argv)
 				return cli_usage_error(restore_usage, "--timeout needs a positive number of seconds");
 			o.timeout_ms = (int)(s * 1000);
 			i++;
+		} else if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (a[0] != '-' && npos < 2) {
+			pos[npos++] = a;
 		} else {
 			return cli_usage_error(restore_usage, "unknown argument '%s'", a);
 		}
 	}
+	if (npos == 2 && !o.dir)
+		return restore_session(pos[0], pos[1], json);
+	if (npos)
+		return cli_usage_error(restore_usage, "give either -D DIR or SESSION SNAP");
 	if (!o.dir)
 		return cli_usage_error(restore_usage, "no image directory given (-D DIR)");
 	o.adopt = !detach; /* to wait for a criu-restored tree it must become our child */

@@ -1,6 +1,11 @@
 #include "session_cmds.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +14,7 @@
 #include "control.h"
 #include "helper/dump.h"
 #include "helper/snapshots.h"
+#include "restore/restore.h"
 
 static void reply(int c, const char *msg)
 {
@@ -75,6 +81,127 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, buf);
 }
 
+/* Every descendant of pid (children, their children...), from
+ * /proc/PID/task/TID/children. Returns how many were stored in out. */
+static size_t descendants(pid_t pid, pid_t *out, size_t cap, size_t n)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return n;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < cap) {
+		if (de->d_name[0] == '.')
+			continue;
+		char cpath[128];
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+		FILE *f = fopen(cpath, "re");
+		if (!f)
+			continue;
+		int c;
+		while (n < cap && fscanf(f, "%d", &c) == 1) {
+			out[n++] = c;
+			n = descendants(c, out, cap, n);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Kills the session's process tree and reaps it (the helper is the target's
+ * parent and the tree's subreaper), so every pid is free again. */
+static int kill_tree(struct fp_session_ctx *ctx, fp_error *err)
+{
+	pid_t tree[4096];
+	size_t n = descendants(ctx->target, tree, 4095, 0);
+	tree[n++] = ctx->target;
+	for (size_t i = 0; i < n; i++)
+		kill(tree[i], SIGKILL);
+	long long deadline = now_ms() + 10000;
+	for (size_t i = 0; i < n;) {
+		int st;
+		pid_t w = waitpid(tree[i], &st, WNOHANG | __WALL);
+		if (w == tree[i] || (w < 0 && errno == ECHILD && kill(tree[i], 0) < 0)) {
+			i++;
+			continue;
+		}
+		if (now_ms() > deadline)
+			return fp_fail(err, ETIMEDOUT, "process %d did not die within 10 s of SIGKILL",
+				       (int)tree[i]);
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* "restore SNAP": the session goes back to SNAP. The snapshot is validated
+ * first (all but pid availability), so a bad snapshot leaves the session
+ * running untouched; then the current processes are killed and the snapshot
+ * restored in their place, as children of this helper. */
+static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
+{
+	char buf[FP_CTL_MAX_MSG], dir[4096], why[512];
+	fp_error err;
+	if (!args || !*args || fp_snap_name_valid(args, &err) < 0) {
+		snprintf(buf, sizeof(buf), "error 2\n%s", args && *args ? err.msg : "no snapshot given");
+		reply(c, buf);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/snapshots/%s", ctx->info->dir, args);
+	struct fp_snap_info si;
+	if (fp_snap_read(dir, &si, &err) < 0) {
+		snprintf(buf, sizeof(buf), "error 3\nsession '%s' has no complete snapshot '%s' (see `forkpoint list %s`)",
+			 ctx->info->name, args, ctx->info->name);
+		reply(c, buf);
+		return;
+	}
+	if (fp_restore_check_ex(dir, false, why, sizeof(why), &err) < 0) {
+		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: %s",
+			 err.exit_code ? err.exit_code : 1, args, err.msg);
+		reply(c, buf);
+		return;
+	}
+	long long t0 = now_ms();
+	if (kill_tree(ctx, &err) < 0) {
+		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
+		reply(c, buf);
+		return;
+	}
+	char log[4096];
+	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
+	struct fp_restore_opts o = {
+		.dir = dir,
+		.engine = FP_RESTORE_AUTO,
+		.exact_pids = true,
+		.log_path = log,
+		.adopt = true,
+	};
+	struct fp_restore_result r;
+	if (fp_restore(&o, &r, &err) < 0) {
+		/* The old processes are gone: the session ends with this message. */
+		snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' failed after the session's processes were stopped (log: %s): %s",
+			 err.exit_code ? err.exit_code : 1, args, log, err.msg);
+		ctx->target = -1;
+		reply(c, buf);
+		return;
+	}
+	ctx->target = r.pid;
+	ctx->info->target_pid = r.pid;
+	fp_session_save(ctx->info, NULL);
+	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\ntotal_ms=%lld\n",
+		 (int)r.pid, r.engine_used == FP_RESTORE_CRIU ? "criu" : "native", r.fallback_reason,
+		 r.elapsed_ms, now_ms() - t0);
+	reply(c, buf);
+}
+
 static const struct {
 	const char *verb;
 	void (*fn)(struct fp_session_ctx *, int, char *);
@@ -82,6 +209,7 @@ static const struct {
 	{ "status", cmd_status },
 	{ "stop", cmd_stop },
 	{ "snap", cmd_snap },
+	{ "restore", cmd_restore },
 };
 
 void fp_session_handle_client(struct fp_session_ctx *ctx, int c)

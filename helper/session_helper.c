@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -149,13 +150,27 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 	return pid;
 }
 
-static volatile sig_atomic_t dummy;
+/* Reaps every child that has ended: the target, and orphans of its tree
+ * (the helper is their subreaper). Returns 1 when the current target ended,
+ * with its wait status in *status. */
+static int reap_children(struct fp_session_ctx *ctx, int *status)
+{
+	int done = 0, st;
+	pid_t w;
+	while ((w = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+		if (w == ctx->target && (WIFEXITED(st) || WIFSIGNALED(st))) {
+			*status = st;
+			done = 1;
+		}
+	}
+	return done;
+}
 
 /* The helper's loop: serve requests and forward signals until the target
- * ends. Returns the target's wait status. */
+ * ends. A `restore` request may replace the target meanwhile. Returns the
+ * (last) target's wait status. */
 static int serve(struct fp_session_info *info, pid_t target, int detached, int lsock)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, target, 0);
 	sigset_t fwd;
 	sigemptyset(&fwd);
 	int forwarded[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGINT, SIGQUIT, SIGWINCH, SIGCONT };
@@ -168,21 +183,23 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 	struct fp_session_ctx ctx = { .info = info, .target = target };
 	int status = 0;
 	for (;;) {
-		struct pollfd pf[3] = {
-			{ .fd = pidfd, .events = POLLIN },
+		/* Checked before every wait: a SIGCHLD may have been consumed by a
+		 * request handler's own waits. */
+		if (reap_children(&ctx, &status))
+			break;
+		if (ctx.target < 0) { /* a failed restore left no process */
+			status = 1 << 8;
+			break;
+		}
+		struct pollfd pf[2] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = lsock, .events = POLLIN },
 		};
-		/* Without a pidfd (old kernel) fall back to a short poll + WNOHANG. */
-		int r = poll(pf, 3, pidfd < 0 ? 100 : -1);
+		/* The timeout only bounds how late a missed SIGCHLD is noticed. */
+		int r = poll(pf, 2, 1000);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (pidfd < 0 || (pf[0].revents & POLLIN)) {
-			pid_t w = waitpid(target, &status, WNOHANG | __WALL);
-			if (w == target && (WIFEXITED(status) || WIFSIGNALED(status)))
-				break;
-		}
-		if (pf[1].revents & POLLIN) {
+		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				int sig = (int)si.ssi_signo;
@@ -192,10 +209,10 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 				 * whole process group, the target included. */
 				if (!detached && (sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH))
 					continue;
-				kill(target, sig);
+				kill(ctx.target, sig);
 			}
 		}
-		if (pf[2].revents & POLLIN) {
+		if (pf[1].revents & POLLIN) {
 			int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0) {
 				fp_session_handle_client(&ctx, c);
@@ -203,11 +220,8 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 			}
 		}
 	}
-	if (pidfd >= 0)
-		close(pidfd);
 	if (sfd >= 0)
 		close(sfd);
-	(void)dummy;
 	return status;
 }
 
@@ -240,6 +254,9 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 {
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
+	/* Orphans of the session's tree come to us, so we reap them at once
+	 * (PID 1 here reaps late) and their pids are free for a restore. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	int lsock = fp_ctl_listen(sock, err);
 	if (lsock < 0)
 		return -1;

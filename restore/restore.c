@@ -62,8 +62,13 @@ static int native_restore(rst_image *im, rst_log *log, int timeout_ms, pid_t *pi
 
 int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error *err)
 {
+	return fp_restore_check_ex(dir, true, native_reason, len, err);
+}
+
+int fp_restore_check_ex(const char *dir, bool check_pids, char *native_reason, size_t len, fp_error *err)
+{
 	rst_image im;
-	int rc = rst_image_load(&im, dir, err);
+	int rc = rst_image_load_ex(&im, dir, check_pids, err);
 	if (native_reason && len)
 		snprintf(native_reason, len, "%s", rc ? "" : im.unsupported);
 	rst_image_free(&im);

@@ -67,6 +67,10 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
  * native_reason (may be NULL, len bytes) gets why the native engine could not
  * restore the image, "" if it can. */
 int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error *err);
+/* The same, optionally without the free-pid check: a session validates a
+ * snapshot before it stops the processes that hold the image's pids. */
+int fp_restore_check_ex(const char *dir, bool check_pids, char *native_reason, size_t len,
+			fp_error *err);
 
 /* Waits for the restored root (a child of the caller) to end; *status is a
  * shell-style code: the exit code, or 128 + the signal number. timeout_ms < 0

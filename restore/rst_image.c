@@ -303,7 +303,13 @@ static bool pid_free(uint32_t pid, char *who, size_t len)
 
 int rst_image_load(rst_image *im, const char *dir, fp_error *err)
 {
+	return rst_image_load_ex(im, dir, true, err);
+}
+
+int rst_image_load_ex(rst_image *im, const char *dir, bool check_pids, fp_error *err)
+{
 	memset(im, 0, sizeof(*im));
+	im->skip_pid_check = !check_pids;
 	im->vdso_vma = im->vvar_vma = -1;
 	snprintf(im->dir, sizeof(im->dir), "%s", dir);
 	im->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -365,6 +371,11 @@ int rst_image_load(rst_image *im, const char *dir, fp_error *err)
 		return -1;
 	if (im->vdso_vma >= 0 && rst_vdso_check(im, err))
 		return -1;
+	return im->skip_pid_check ? 0 : rst_image_check_pids(im, err);
+}
+
+int rst_image_check_pids(const rst_image *im, fp_error *err)
+{
 	char who[64];
 	for (size_t i = 0; i < im->nps; i++)
 		for (size_t t = 0; t < im->ps[i].n_threads; t++)

@@ -38,6 +38,7 @@ typedef struct rst_thread {
 
 typedef struct rst_image {
 	int dirfd;
+	bool skip_pid_check; /* the caller frees the pids after validation */
 	char dir[4096];
 	cr_inventory inv;
 	cr_pstree *ps;
@@ -71,6 +72,10 @@ typedef struct rst_image {
  * an error; something only the native engine lacks is noted in
  * im->unsupported and is not an error. */
 int rst_image_load(rst_image *im, const char *dir, fp_error *err);
+/* check_pids false: everything but "are the image's pids free" (a session
+ * validates a snapshot before it stops the processes holding those pids). */
+int rst_image_load_ex(rst_image *im, const char *dir, bool check_pids, fp_error *err);
+int rst_image_check_pids(const rst_image *im, fp_error *err);
 void rst_image_free(rst_image *im);
 const cr_file *rst_file(const rst_image *im, uint32_t id);
 const char *rst_file_path(const rst_image *im, uint32_t id);

@@ -24,3 +24,19 @@ wait_for() {
 	done
 }
 track_pid() { _fp_cleanup_pids+=("$1"); }
+# ct_* target protocol (tests/targets/README.md): ask PID to verify itself and
+# wait for its "verify N ok|FAIL" line in STATUS. Prints the line; fails on FAIL.
+ct_verify() { # STATUS PID
+	local status=$1 pid=$2 before
+	before=$(grep -c '^verify ' "$status")
+	kill -USR2 "$pid" || { echo "cannot signal $pid"; return 1; }
+	wait_for 30 bash -c "(( \$(grep -c '^verify ' '$status') > $before ))" || { echo "no verify line from $pid"; return 1; }
+	local line
+	line=$(grep '^verify ' "$status" | tail -n 1)
+	echo "$line"
+	[[ $line == *" ok "* || $line == *" ok" ]]
+}
+# Session field from `forkpoint ps --json`.
+session_field() { # NAME FIELD
+	"$FP" ps --json | python3 -c "import json,sys; print([s['$2'] for s in json.load(sys.stdin) if s['name']=='$1'][0])"
+}
