@@ -113,6 +113,9 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 	if (pid == 0) {
 		close(p[0]);
 		if (o->detach) {
+			/* Its own session, as a daemon would be: it has no terminal,
+			 * and a session leader restores without --shell-job. */
+			setsid();
 			char log[PATH_MAX + 16];
 			snprintf(log, sizeof(log), "%s/output.log", info->dir);
 			int in = open("/dev/null", O_RDONLY);
