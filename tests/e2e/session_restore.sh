@@ -3,7 +3,7 @@
 source "$(dirname "$0")/../lib.sh"
 st=$WORK/status
 
-"$FP" run --detach --name rs -- "$T/ct_threads" "$st" --setsid >/dev/null || fail "run"
+"$FP" run --detach --name rs -- "$T/ct_threads" "$st" >/dev/null || fail "run"
 track_pid "$(session_field rs helper_pid)"
 wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
 pid=$(session_field rs target_pid)
