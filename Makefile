@@ -82,7 +82,7 @@ $(BUILD)/examples/%: examples/%.c
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(PKG_CFLAGS) -pthread -o $@ $< $(LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -pthread -o $@ $< $(LIB) $(LDLIBS_ALL)
 
 # Installs system packages and a working CRIU 4.x (see scripts/setup.sh).
 setup:

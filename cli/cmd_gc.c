@@ -1,0 +1,105 @@
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "json.h"
+#include "helper/session_store.h"
+#include "overlay/workspace.h"
+
+static const char gc_usage[] =
+	"usage: forkpoint gc [SESSION...] [--json]\n"
+	"\n"
+	"Frees workspace layers that no snapshot and no live session uses (after\n"
+	"`forkpoint rm`, squashes, restores and interrupted snapshots). A layer a\n"
+	"snapshot or the running session still needs is never removed. Without\n"
+	"SESSION, every session directory is collected.\n";
+
+static int gc_one(const char *name, const char *store, fp_json *j, int *failed)
+{
+	fp_error err;
+	struct fp_ws *ws;
+	struct fp_ws_gc_stats st;
+	int r = fp_ws_open(store, NULL, &ws, &err);
+	if (r == 0) {
+		r = fp_ws_gc(ws, &st, &err);
+		fp_ws_close(ws);
+	}
+	if (r < 0) {
+		fprintf(stderr, "forkpoint: gc of session '%s': %s\n", name, err.msg);
+		*failed = 1;
+		return -1;
+	}
+	if (j) {
+		fp_json_obj_begin(j, NULL);
+		fp_json_str(j, "session", name);
+		fp_json_uint(j, "layers_removed", st.layers_removed);
+		fp_json_uint(j, "layers_kept", st.layers_kept);
+		fp_json_uint(j, "workdirs_removed", st.workdirs_removed);
+		fp_json_obj_end(j);
+	} else {
+		printf("%s: removed %u layers, kept %u\n", name, st.layers_removed, st.layers_kept);
+	}
+	return 0;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+	int json = 0, nnamed = 0, failed = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(gc_usage, stdout);
+			return 0;
+		} else if (argv[i][0] == '-')
+			return cli_usage_error(gc_usage, "unknown option '%s'", argv[i]);
+		else
+			nnamed++;
+	}
+	fp_json j;
+	if (json) {
+		fp_json_init(&j, stdout, 1);
+		fp_json_arr_begin(&j, NULL);
+	}
+	fp_error err;
+	char dir[PATH_MAX], store[PATH_MAX + 16];
+	if (nnamed) {
+		for (int i = 1; i < argc; i++) {
+			if (argv[i][0] == '-')
+				continue;
+			if (fp_session_dir(argv[i], dir, sizeof(dir), &err) < 0)
+				return cli_report(&err);
+			snprintf(store, sizeof(store), "%s/workspace", dir);
+			if (access(store, F_OK) < 0) {
+				fprintf(stderr, "forkpoint: session '%s' has no workspace\n", argv[i]);
+				failed = 1;
+				continue;
+			}
+			gc_one(argv[i], store, json ? &j : NULL, &failed);
+		}
+	} else {
+		char root[PATH_MAX];
+		if (fp_sessions_root(root, sizeof(root), 0, &err) < 0)
+			return cli_report(&err);
+		DIR *d = opendir(root);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(store, sizeof(store), "%s/%s/workspace", root, de->d_name);
+			if (access(store, F_OK) == 0)
+				gc_one(de->d_name, store, json ? &j : NULL, &failed);
+		}
+		if (d)
+			closedir(d);
+	}
+	if (json) {
+		fp_json_arr_end(&j);
+		fp_json_finish(&j);
+	}
+	return failed ? FP_EXIT_FAIL : 0;
+}
