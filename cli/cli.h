@@ -18,6 +18,8 @@ int cmd_restore(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
 
+int cmd_diff(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 /* Prints "forkpoint: <msg>" to stderr and returns the error's exit code. */
 int cli_report(const fp_error *err);
 /* Usage error: prints msg and the subcommand's usage, returns 2. */

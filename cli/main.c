@@ -19,6 +19,8 @@ static const struct {
 	{ "dump", cmd_dump, "checkpoint a process tree into a CRIU-compatible image directory" },
 	{ "decompress", cmd_decompress, "make a snapshot directory restorable by plain `criu restore`" },
 	{ "restore", cmd_restore, "restore a process from an image directory (native or criu)" },
+	{ "diff", cmd_diff, "what changed in a session's workspace between two snapshots" },
+	{ "gc", cmd_gc, "free workspace layers no snapshot uses" },
 	{ "inspect", cmd_inspect, "threads, stacks, mappings, fds and sizes of a process or session" },
 };
 
