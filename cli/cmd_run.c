@@ -9,7 +9,7 @@
 #include "helper/session_helper.h"
 
 static const char run_usage[] =
-	"usage: forkpoint run [--name NAME] [--detach] -- CMD [ARGS...]\n"
+	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] -- CMD [ARGS...]\n"
 	"\n"
 	"Starts CMD with libforkpoint-preload.so loaded, under a session helper that\n"
 	"is its parent. In the foreground CMD keeps its stdio and forkpoint exits with\n"
@@ -17,7 +17,10 @@ static const char run_usage[] =
 	"session name and returns; CMD's output goes to the session's output.log.\n"
 	"\n"
 	"  --name NAME   session name (letters, digits, . _ -); default CMD-N\n"
-	"  --detach, -d  run in the background\n";
+	"  --detach, -d  run in the background\n"
+	"  --workdir DIR run CMD (and all it starts) in a private mount namespace where\n"
+	"                DIR is an overlay view: DIR itself is never written, and\n"
+	"                snapshots capture its contents with the memory (root only)\n";
 
 /* Ends forkpoint the way the target ended, so a shell sees the same status. */
 static int exit_like(int status)
@@ -59,6 +62,12 @@ int cmd_run(int argc, char **argv)
 			if (++i >= argc)
 				return cli_usage_error(run_usage, "--name needs a value");
 			o.name = argv[i];
+		} else if (!strcmp(a, "--workdir") || !strcmp(a, "-w")) {
+			if (++i >= argc)
+				return cli_usage_error(run_usage, "--workdir needs a directory");
+			o.workdir = argv[i];
+		} else if (!strncmp(a, "--workdir=", 10)) {
+			o.workdir = a + 10;
 		} else if (!strncmp(a, "--name=", 7)) {
 			o.name = a + 7;
 		} else if (a[0] == '-') {

@@ -20,6 +20,7 @@ static const struct {
 	{ "decompress", cmd_decompress, "make a snapshot directory restorable by plain `criu restore`" },
 	{ "restore", cmd_restore, "restore a process from an image directory (native or criu)" },
 	{ "diff", cmd_diff, "what changed in a session's workspace between two snapshots" },
+	{ "rm", cmd_rm, "delete snapshots of a session" },
 	{ "gc", cmd_gc, "free workspace layers no snapshot uses" },
 	{ "inspect", cmd_inspect, "threads, stacks, mappings, fds and sizes of a process or session" },
 };

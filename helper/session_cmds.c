@@ -15,6 +15,7 @@
 #include "helper/dump.h"
 #include "helper/snapshots.h"
 #include "restore/restore.h"
+#include "overlay/workspace.h"
 
 static void reply(int c, const char *msg)
 {
@@ -163,7 +164,19 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		return;
 	}
+	/* With a workspace, the snapshot's file system goes up first (stacked on
+	 * DIR, the live one still underneath), so the checks and the restored
+	 * processes see the files as they were at the snapshot. */
+	struct fp_ws_switch sw;
+	if (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0) {
+		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: workspace: %s",
+			 err.exit_code ? err.exit_code : 1, args, err.msg);
+		reply(c, buf);
+		return;
+	}
 	if (fp_restore_check_ex(dir, false, why, sizeof(why), &err) < 0) {
+		if (ctx->ws)
+			fp_ws_restore_abort(ctx->ws, &sw);
 		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: %s",
 			 err.exit_code ? err.exit_code : 1, args, err.msg);
 		reply(c, buf);
@@ -171,6 +184,8 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	}
 	long long t0 = now_ms();
 	if (kill_tree(ctx, &err) < 0) {
+		if (ctx->ws)
+			fp_ws_restore_abort(ctx->ws, &sw);
 		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
 		reply(c, buf);
 		return;
@@ -186,12 +201,19 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	};
 	struct fp_restore_result r;
 	if (fp_restore(&o, &r, &err) < 0) {
+		if (ctx->ws)
+			fp_ws_restore_abort(ctx->ws, &sw);
 		/* The old processes are gone: the session ends with this message. */
 		snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' failed after the session's processes were stopped (log: %s): %s",
 			 err.exit_code ? err.exit_code : 1, args, log, err.msg);
 		ctx->target = -1;
 		reply(c, buf);
 		return;
+	}
+	if (ctx->ws && fp_ws_restore_commit(ctx->ws, &sw, &err) < 0) {
+		/* The restored processes already run on the snapshot's files;
+		 * only the record of the switch failed. Say so, keep going. */
+		fprintf(stderr, "forkpoint: warning: workspace restore commit: %s\n", err.msg);
 	}
 	ctx->target = r.pid;
 	ctx->info->target_pid = r.pid;

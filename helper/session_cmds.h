@@ -7,9 +7,12 @@
 
 #include "session_store.h"
 
+struct fp_ws;
+
 struct fp_session_ctx {
 	struct fp_session_info *info;
 	pid_t target;
+	struct fp_ws *ws; /* the workspace (run --workdir), NULL without one */
 };
 
 /* Reads one request from client fd c and answers it. */

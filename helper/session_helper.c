@@ -21,6 +21,7 @@
 #include "elfinfo.h"
 #include "paths.h"
 #include "session_cmds.h"
+#include "overlay/workspace.h"
 
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err)
 {
@@ -172,7 +173,7 @@ static int reap_children(struct fp_session_ctx *ctx, int *status)
 /* The helper's loop: serve requests and forward signals until the target
  * ends. A `restore` request may replace the target meanwhile. Returns the
  * (last) target's wait status. */
-static int serve(struct fp_session_info *info, pid_t target, int detached, int lsock)
+static int serve(struct fp_session_info *info, pid_t target, int detached, int lsock, struct fp_ws *ws)
 {
 	sigset_t fwd;
 	sigemptyset(&fwd);
@@ -183,7 +184,7 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 	sigprocmask(SIG_BLOCK, &fwd, NULL);
 	int sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	struct fp_session_ctx ctx = { .info = info, .target = target };
+	struct fp_session_ctx ctx = { .info = info, .target = target, .ws = ws };
 	int status = 0;
 	for (;;) {
 		/* Checked before every wait: a SIGCHLD may have been consumed by a
@@ -250,6 +251,35 @@ static void finish_session(struct fp_session_info *info, int status)
 	fp_session_save(info, NULL);
 }
 
+/* run --workdir: this helper moves into a private mount namespace where DIR
+ * shows an overlay view (overlay/workspace.h); the target, forked next,
+ * inherits it. DIR itself is never written. */
+static int setup_workspace(const char *dir, struct fp_session_info *info, struct fp_ws **ws,
+			   fp_error *err)
+{
+	char real[PATH_MAX];
+	if (!realpath(dir, real))
+		return fp_fail_code(err, FP_EXIT_NOTFOUND, errno, "--workdir %s: %s", dir, strerror(errno));
+	struct stat st;
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+		return fp_fail_code(err, FP_EXIT_USAGE, ENOTDIR, "--workdir %s is not a directory", dir);
+	if (geteuid() != 0)
+		return fp_fail_code(err, FP_EXIT_PERM, EPERM,
+				    "--workdir needs root (overlay mounts in a private mount namespace)");
+	char store[PATH_MAX + 16];
+	snprintf(store, sizeof(store), "%s/workspace", info->dir);
+	struct fp_ws_opts wo = { .sync = true };
+	if (fp_ws_private_ns(err) < 0 || fp_ws_create(store, real, &wo, ws, err) < 0)
+		return fp_wrap(err, "workspace");
+	if (fp_ws_mount(*ws, err) < 0) {
+		fp_ws_close(*ws);
+		*ws = NULL;
+		return fp_wrap(err, "workspace");
+	}
+	snprintf(info->workdir, sizeof(info->workdir), "%s", real);
+	return 0;
+}
+
 /* Everything after the session directory exists. In detached mode this runs
  * in the background helper and reports readiness through ready_fd. */
 static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info, const char *exe,
@@ -275,13 +305,23 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 	for (char *const *a = o->argv; *a && off + 2 < sizeof(info->cmd); a++)
 		off += (size_t)snprintf(info->cmd + off, sizeof(info->cmd) - off, "%s%s",
 					a == o->argv ? "" : " ", *a);
+	struct fp_ws *ws = NULL;
+	if (o->workdir && setup_workspace(o->workdir, info, &ws, err) < 0) {
+		close(lsock);
+		fp_rm_rf(info->dir, NULL);
+		return -1;
+	}
 	if (fp_session_save(info, err) < 0) {
 		close(lsock);
+		if (ws)
+			fp_ws_close(ws);
 		return -1;
 	}
 	pid_t target = launch_target(o, exe, shim, info, err);
 	if (target < 0) {
 		close(lsock);
+		if (ws)
+			fp_ws_close(ws);
 		fp_rm_rf(info->dir, NULL);
 		return -1;
 	}
@@ -304,7 +344,9 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 		}
 		close(ready_fd);
 	}
-	int status = serve(info, target, o->detach, lsock);
+	int status = serve(info, target, o->detach, lsock, ws);
+	if (ws)
+		fp_ws_close(ws);
 	close(lsock);
 	res->wait_status = status;
 	finish_session(info, status);

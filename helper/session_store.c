@@ -177,10 +177,10 @@ int fp_session_save(const struct fp_session_info *info, fp_error *err)
 	char buf[8192], path[PATH_MAX + 16];
 	int n = snprintf(buf, sizeof(buf),
 			 "name=%s\nhelper_pid=%d\nhelper_start=%llu\ntarget_pid=%d\nstarted=%lld\n"
-			 "detached=%d\nshim=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\n",
+			 "detached=%d\nshim=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n",
 			 info->name, (int)info->helper_pid, info->helper_start, (int)info->target_pid,
 			 info->started, info->detached, info->shim, info->state, info->exit_status,
-			 info->cwd, info->cmd);
+			 info->cwd, info->cmd, info->workdir);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return fp_fail(err, E2BIG, "session metadata too large");
 	snprintf(path, sizeof(path), "%s/session.meta", info->dir);
@@ -229,6 +229,8 @@ int fp_session_load(const char *name, struct fp_session_info *info, fp_error *er
 			snprintf(info->cwd, sizeof(info->cwd), "%s", v);
 		else if (!strcmp(k, "cmd"))
 			snprintf(info->cmd, sizeof(info->cmd), "%s", v);
+		else if (!strcmp(k, "workdir"))
+			snprintf(info->workdir, sizeof(info->workdir), "%s", v);
 	}
 	return 0;
 }

@@ -26,6 +26,7 @@ struct fp_session_info {
 	int exit_status;                 /* wait status once exited */
 	char cwd[PATH_MAX];
 	char cmd[1024];                  /* argv joined by spaces, for display */
+	char workdir[PATH_MAX];          /* run --workdir DIR (absolute), "" if none */
 };
 
 int fp_session_name_valid(const char *name, fp_error *err);
