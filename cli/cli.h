@@ -3,6 +3,8 @@
 #ifndef FP_CLI_H
 #define FP_CLI_H
 
+#include <stddef.h>
+
 #include "fp_error.h"
 #include "hygiene.h"
 
@@ -26,5 +28,7 @@ int cli_report(const fp_error *err);
 /* Usage error: prints msg and the subcommand's usage, returns 2. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_wants_help(int argc, char **argv);
+/* "YYYY-MM-DD HH:MM:SS" in local time. */
+const char *cli_format_time(long long unix_seconds, char *buf, size_t len);
 
 #endif

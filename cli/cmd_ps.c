@@ -44,6 +44,7 @@ int cmd_ps(int argc, char **argv)
 			fp_json_int(&j, "started", s[k].started);
 			fp_json_str(&j, "cwd", s[k].cwd);
 			fp_json_str(&j, "command", s[k].cmd);
+			fp_json_str(&j, "workdir", s[k].workdir[0] ? s[k].workdir : NULL);
 			fp_json_obj_end(&j);
 		}
 		fp_json_arr_end(&j);
@@ -53,9 +54,7 @@ int cmd_ps(int argc, char **argv)
 		       "COMMAND");
 		for (size_t k = 0; k < n; k++) {
 			char when[32];
-			time_t t = (time_t)s[k].started;
-			struct tm tm;
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+			cli_format_time(s[k].started, when, sizeof(when));
 			printf("%-20s %8d %8d %-8s %-19s %s%s\n", s[k].name, s[k].helper_pid,
 			       s[k].target_pid, s[k].state, when, s[k].cmd, s[k].shim ? "" : "  [no shim]");
 		}

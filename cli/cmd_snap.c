@@ -124,9 +124,7 @@ int cmd_list(int argc, char **argv)
 		       "PIDS");
 		for (size_t k = 0; k < n; k++) {
 			char when[32];
-			time_t t = (time_t)s[k].created;
-			struct tm tm;
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+			cli_format_time(s[k].created, when, sizeof(when));
 			printf("%-20s %-19s %10.2f %10llu %10llu %s\n", s[k].name, when, s[k].pause_ms,
 			       (unsigned long long)s[k].pages, (unsigned long long)(s[k].disk_bytes >> 10),
 			       s[k].pids);

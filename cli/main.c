@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -50,6 +51,14 @@ int cli_usage_error(const char *use, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n%s", use);
 	return FP_EXIT_USAGE;
+}
+
+const char *cli_format_time(long long unix_seconds, char *buf, size_t len)
+{
+	time_t t = (time_t)unix_seconds;
+	struct tm tm;
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	return buf;
 }
 
 int cli_wants_help(int argc, char **argv)

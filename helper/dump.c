@@ -1,15 +1,21 @@
 /* fp_dump: the order of a dump and its safety rules.
  *
  *   1. a private temp directory beside the snapshot's final name
- *   2. (leave_running) a pre-faulted buffer for the page copy
+ *   2. (leave_running, --pages copy) a pre-faulted buffer for the page copy
  *   3. stop the tree (PTRACE_SEIZE + interrupt, never SIGSTOP)
- *   4. capture: per-thread state (syscall injection), then, with the
- *      injection scratch unmapped, VMAs, the pages to dump, fds, cwd/root
- *   5. (leave_running) copy the pages, resume the tree
- *   6. write every image and the pages, syncfs, manifest last, rename
- *   7. (default) kill the tree, now that the snapshot is complete
+ *   4. capture: per-thread state (syscall injection); (leave_running) the
+ *      frozen copy-on-write copy of each process (dump_cow.c); then, with
+ *      the injection page unmapped, the VMAs (from maps when there is a
+ *      copy: smaps walks page tables), fds, cwd/root
+ *   5. (leave_running) copy the pages of processes without a copy, resume
+ *      the tree
+ *   6. (copies) VMA flags and the pages to dump, from each copy
+ *   7. write every image and the pages (read from the copy or the stopped
+ *      target, compressed by several threads), (--fsync) syncfs, manifest
+ *      last, rename; kill, wait for and reap the copies
+ *   8. (default) kill the tree, now that the snapshot is complete
  *
- * Any failure before 7 detaches and leaves the tree running as it was. */
+ * Any failure before 8 detaches and leaves the tree running as it was. */
 #include "helper/dump_int.h"
 
 #include <dirent.h>
@@ -45,7 +51,7 @@ static double ms_since(int64_t t0)
 
 static void vlog(struct dump_ctx *c, const char *fmt, va_list ap)
 {
-	if (!c->log)
+	if (!c || !c->log)
 		return;
 	fprintf(c->log, "(%9.3f) ", ms_since(c->t0));
 	vfprintf(c->log, fmt, ap);
@@ -62,7 +68,7 @@ void dlog(struct dump_ctx *c, const char *fmt, ...)
 
 void dlogv(struct dump_ctx *c, const char *fmt, ...)
 {
-	if (!c->o->verbose)
+	if (!c || !c->o->verbose)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -129,6 +135,11 @@ static void free_ctx(struct dump_ctx *c)
 		cr_mm_free(&p->mm);
 		free(p->pe);
 		free(p->fds);
+		for (size_t k = 0; k < p->nfb; k++) {
+			free(p->fb[k].pe);
+			free(p->fb[k].data);
+		}
+		free(p->fb);
 	}
 	free(c->procs);
 	for (size_t i = 0; i < c->nfiles; i++)
@@ -181,36 +192,72 @@ static void pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinn
 /* Step 4: everything read from the stopped tree. */
 static int capture(struct dump_ctx *c, fp_error *err)
 {
+	bool want_cow = c->o->leave_running && c->o->snapshot == FP_DUMP_SNAP_AUTO;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
+		for (unsigned k = 0; k < p->nstale; k++) {
+			fp_error e;
+			if (dinj_reap(c, p, p->stale[k], &e))
+				dlog(c, "WARNING: %d: cannot reap %d: %s", p->pid, p->stale[k], e.msg);
+		}
 		if (dump_proc_cores(c, p, err))
 			return fp_wrap(err, "capturing threads of %d (%s)", p->pid, p->comm);
 		if (dump_proc_mm(c, p, err))
 			return fp_wrap(err, "capturing mm of %d (%s)", p->pid, p->comm);
+		/* The copy is cloned from the injection page (its frames live
+		 * there, not on a stack the copy would keep). */
+		if (want_cow && dump_cow_start(c, p, err))
+			return -1;
 		/* The injection page goes before the VMAs are listed. */
-		if (dinj_fini(p, err))
+		if (dinj_fini(c, p, err))
 			return fp_wrap(err, "removing the injection page of %d", p->pid);
 	}
 	dlog(c, "threads captured");
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
 		p->pages_id = (uint32_t)i + 1;
-		if (dump_proc_vmas(c, p, err) || dump_proc_vma_entries(c, p, err))
-			return fp_wrap(err, "reading the mappings of %d (%s)", p->pid, p->comm);
-		if (dump_proc_pagemap(c, p, err))
-			return fp_wrap(err, "finding the pages of %d (%s)", p->pid, p->comm);
+		if (p->cow) {
+			/* VMA flags and pages come from the copy after the resume. */
+			if (dump_cow_vmas_stopped(c, p, err))
+				return fp_wrap(err, "checking the frozen copy of %d (%s)", p->pid, p->comm);
+		} else {
+			if (dump_proc_vmas(c, p, err) || dump_proc_vma_entries(c, p, err))
+				return fp_wrap(err, "reading the mappings of %d (%s)", p->pid, p->comm);
+			if (dump_proc_pagemap(c, p, err))
+				return fp_wrap(err, "finding the pages of %d (%s)", p->pid, p->comm);
+		}
 		if (dump_proc_files(c, p, err))
 			return fp_wrap(err, "reading the fds of %d (%s)", p->pid, p->comm);
 		if (dump_proc_fs(c, p, err))
 			return fp_wrap(err, "reading cwd/root of %d (%s)", p->pid, p->comm);
-		dlog(c, "%d: %zu vmas, %zu page runs, %" PRIu64 " pages, %zu fds", p->pid, p->mm.n_vmas, p->npe, p->npages,
-		     p->nfds);
-		c->st->pages += p->npages;
+		if (!p->cow) {
+			dlog(c, "%d: %zu vmas, %zu page runs, %" PRIu64 " pages, %zu fds", p->pid, p->mm.n_vmas, p->npe, p->npages,
+			     p->nfds);
+			c->st->pages += p->npages;
+		} else {
+			dlog(c, "%d: %zu fds", p->pid, p->nfds);
+		}
 		c->st->nthreads += (int)p->nth;
 	}
 	if (dump_tree_ids(c, err))
 		return -1;
 	return 0;
+}
+
+/* Before capture (and before any frozen copy is cloned, which would inherit
+ * the fds the caller may be moving). */
+static int run_while_stopped(struct dump_ctx *c, fp_error *err)
+{
+	fp_pt_proc **pp = calloc(c->nprocs ? c->nprocs : 1, sizeof(*pp));
+	if (!pp)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nprocs; i++)
+		pp[i] = &c->procs[i].pt;
+	int64_t t0 = dump_now_ns();
+	int rc = c->o->while_stopped(c->o->while_stopped_arg, pp, c->nprocs, err);
+	free(pp);
+	dlog(c, "caller's work while stopped: %.3f ms%s", (double)(dump_now_ns() - t0) / 1e6, rc ? " (failed)" : "");
+	return rc;
 }
 
 static int write_images(struct dump_ctx *c, fp_error *err)
@@ -232,7 +279,7 @@ static int write_images(struct dump_ctx *c, fp_error *err)
 
 static int finish_dir(struct dump_ctx *c, const char *final, const char *parent, fp_error *err)
 {
-	if (!c->o->no_fsync && img_sync_dir(c->dirfd, err))
+	if (c->o->fsync && img_sync_dir(c->dirfd, err))
 		return -1;
 	pid_t *pids = calloc(c->nprocs, sizeof(pid_t));
 	uint32_t *ids = calloc(c->nprocs, sizeof(uint32_t));
@@ -272,7 +319,7 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 	c->tmpdir[0] = '\0';
 	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd >= 0) {
-		if (!c->o->no_fsync)
+		if (c->o->fsync)
 			fsync(pfd);
 		close(pfd);
 	}
@@ -325,7 +372,14 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		dlog(&c, "forkpoint dump -t %d -D %s%s --compress %s", o->pid, o->dir, o->leave_running ? " --leave-running" : "",
 		     o->compress == FP_DUMP_NONE ? "none" : "zstd");
 	const char *step = "preparing";
-	if (!rc && o->leave_running) {
+	c.nthreads = (unsigned)(o->threads > 0 ? o->threads : 0);
+	if (!c.nthreads) {
+		cpu_set_t cs;
+		c.nthreads = sched_getaffinity(0, sizeof(cs), &cs) == 0 ? (unsigned)CPU_COUNT(&cs) : 1;
+		if (c.nthreads > 4)
+			c.nthreads = 4;
+	}
+	if (!rc && o->leave_running && o->snapshot == FP_DUMP_SNAP_COPY) {
 		int64_t tp = dump_now_ns();
 		uint64_t est = dump_estimate_pages(o->pid);
 		dlogv(&c, "estimate: %" PRIu64 " anonymous pages (%.3f ms)", est, ms_since(tp));
@@ -344,10 +398,22 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		st->nprocs = (int)c.nprocs;
 		st->freeze_ms = (double)(dump_now_ns() - c.stop_ns) / 1e6;
 		dlog(&c, "tree stopped: %zu process(es) in %.3f ms", c.nprocs, st->freeze_ms);
+		if (o->while_stopped) {
+			step = "the caller's work while stopped";
+			rc = run_while_stopped(&c, err);
+		}
+	}
+	if (!rc) {
 		step = "capturing state";
 		rc = capture(&c, err);
 	}
-	if (!rc && o->leave_running) {
+	bool any_copy = false, any_cow = false;
+	for (size_t i = 0; i < c.nprocs; i++) {
+		any_cow |= c.procs[i].cow != 0;
+		any_copy |= c.procs[i].cow == 0;
+	}
+	st->method = !o->leave_running ? "direct" : any_cow && any_copy ? "fork+copy" : any_cow ? "fork" : "copy";
+	if (!rc && o->leave_running && any_copy) {
 		step = "copying pages";
 		rc = dump_copy_pages(&c, err);
 	}
@@ -358,17 +424,25 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 	if (rc) {
 		dlog(&c, "FAILED while %s: %s", step, err ? err->msg : "?");
 		dump_log_stacks(&c);
+		for (size_t i = 0; i < c.nprocs; i++)
+			dump_cow_finish(&c, &c.procs[i]); /* reaped while still stopped */
 		dump_tree_release(&c, false);
 		goto fail;
 	}
 	if (o->leave_running) {
 		dump_tree_release(&c, false);
 		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
-		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms)", st->pause_ms, st->capture_ms);
+		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms, frozen copies %.3f ms), pages by %s", st->pause_ms,
+		     st->capture_ms, st->fork_ms, st->method);
 	}
 	int64_t tw = dump_now_ns();
+	step = "reading the frozen copies";
+	for (size_t i = 0; i < c.nprocs && !rc; i++)
+		if (c.procs[i].cow)
+			rc = dump_cow_after(&c, &c.procs[i], err);
 	step = "writing images";
-	rc = write_images(&c, err);
+	if (!rc)
+		rc = write_images(&c, err);
 	st->write_ms = ms_since(tw);
 	if (!rc) {
 		dlog(&c, "images written in %.3f ms", st->write_ms);
@@ -380,6 +454,8 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		step = "publishing the snapshot";
 		rc = finish_dir(&c, final, parent, err);
 	}
+	for (size_t i = 0; i < c.nprocs; i++)
+		dump_cow_finish(&c, &c.procs[i]);
 	if (rc) {
 		dlog(&c, "FAILED while %s: %s", step, err ? err->msg : "?");
 		if (!o->leave_running) {

@@ -50,6 +50,19 @@ struct dump_proc {
 	fp_inject ij;          /* only for finding a syscall instruction */
 	bool ij_init;
 	uint64_t di_page;      /* dump_inject.c trampoline + data, 0 if none */
+	uint64_t di_gone_start, di_gone_end; /* where it was (the copy keeps it) */
+	unsigned inj_calls;
+	int64_t inj_ns;
+	bool g_searched, g_ok; /* page-less kill-safe calls (dump_inject.c) */
+	uint64_t g_sysret, g_sigret;
+	/* the frozen copy-on-write copy (leave_running, dump_cow.c) */
+	pid_t cow;             /* its pid, 0 if none */
+	pid_t stale[8];        /* copies left by killed dumps, to reap */
+	unsigned nstale;
+	bool cow_exact;        /* VMAs from our own smaps (mlock, MADV_DONTFORK) */
+	bool cow_killed;
+	struct dump_span *fb;  /* ranges copied from the target while stopped */
+	size_t nfb;
 	fp_pt_thread *di_t;    /* thread of the open injection session */
 	struct user_regs_struct di_saved;
 	struct dump_thread *th;
@@ -69,6 +82,16 @@ struct dump_proc {
 	struct dump_fd *fds;
 	size_t nfds;
 	cr_fs fs;
+};
+
+/* Memory copied from the stopped target when the copy cannot show it
+ * (MADV_WIPEONFORK / MADV_DONTFORK areas). */
+struct dump_span {
+	uint64_t start, end;   /* the VMA */
+	cr_pagemap_entry *pe;  /* its page runs */
+	size_t npe;
+	uint64_t npages;
+	uint8_t *data;         /* their pages, back to back */
 };
 
 struct dump_pipe_key {
@@ -95,6 +118,7 @@ struct dump_ctx {
 	size_t pagebuf_len;   /* populated */
 	size_t pagebuf_res;   /* reserved */
 	struct fp_dump_stats *st;
+	unsigned nthreads;    /* compression threads */
 	int64_t stop_ns, resume_ns;
 };
 
@@ -127,7 +151,20 @@ int dinj_begin(struct dump_proc *p, pid_t tid, fp_error *err);
 int dinj_call(struct dump_proc *p, long nr, const uint64_t a[6], int64_t *ret, fp_error *err);
 int dinj_end(struct dump_proc *p, fp_error *err);
 uint64_t dinj_data(struct dump_proc *p);
-int dinj_fini(struct dump_proc *p, fp_error *err);
+/* Clones the stopped process (no CLONE_VM, exit signal 0) from its
+ * injection page; the copy is traced, stopped before its first instruction
+ * and, once dinj_clone_settle saw it stop, dies with the dumper
+ * (PTRACE_O_EXITKILL). *child 0: not possible here
+ * (logged), the caller copies while stopped instead. */
+int dinj_clone(struct dump_ctx *c, struct dump_proc *p, pid_t *child, fp_error *err);
+int dinj_clone_settle(struct dump_proc *p, pid_t kid, fp_error *err);
+int dinj_copy_start(struct dump_proc *p, long nr, const uint64_t a[6], fp_error *err);
+int dinj_copy_finish(struct dump_proc *p, int64_t *ret, fp_error *err);
+uint64_t dinj_copy_scratch(struct dump_proc *p, size_t *len);
+/* wait4(child, __WALL|WNOHANG) inside a stopped thread of p (the copy is its
+ * child: nobody else can reap it). */
+int dinj_reap(struct dump_ctx *c, struct dump_proc *p, pid_t child, fp_error *err);
+int dinj_fini(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err);
 int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
 		    fp_error *err);
@@ -138,6 +175,7 @@ int dump_write_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 
 /* dump_mm.c */
 int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *n, fp_error *err);
 int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_proc_vma_entries(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_write_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
@@ -148,6 +186,15 @@ uint64_t dump_estimate_pages(pid_t pid);
 int dump_pagebuf_prepare(struct dump_ctx *c, uint64_t pages, fp_error *err);
 int dump_copy_pages(struct dump_ctx *c, fp_error *err);
 int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_range_has_pages(pid_t pid, uint64_t start, uint64_t end, bool file_private);
+int dump_copy_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma *v, fp_error *err);
+
+/* dump_cow.c: the frozen copy-on-write copy (leave_running) */
+int dump_cow_start(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_cow_vmas_stopped(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_cow_after(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+void dump_cow_kill(struct dump_ctx *c, struct dump_proc *p);
+void dump_cow_finish(struct dump_ctx *c, struct dump_proc *p);
 
 /* dump_files.c */
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);

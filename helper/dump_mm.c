@@ -30,8 +30,15 @@ static bool has_flag(const char *vmflags, const char *f)
 int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	(void)c;
+	return dump_vmas_read(p->pid, true, &p->vmas, &p->nvmas, err);
+}
+
+/* smaps gives VmFlags but walks every page table to count RSS (40 ms for
+ * 1 GiB here); maps is the same list without flags in 0.1 ms. */
+int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *nout, fp_error *err)
+{
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/smaps", p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, smaps ? "smaps" : "maps");
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
@@ -39,6 +46,10 @@ int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	size_t cap = 0, vcap = 0;
 	struct dump_vma *cur = NULL;
 	int rc = 0;
+	struct {
+		struct dump_vma *vmas;
+		size_t nvmas;
+	} acc = { NULL, 0 }, *p = &acc; /* the list being built */
 	while (getline(&line, &cap, f) > 0) {
 		unsigned long long s, e, off, ino;
 		unsigned maj, mn;
@@ -72,7 +83,13 @@ int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	}
 	free(line);
 	fclose(f);
-	return rc;
+	if (rc) {
+		free(p->vmas);
+		return rc;
+	}
+	*out = p->vmas;
+	*nout = p->nvmas;
+	return 0;
 }
 
 static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, bool *skip, fp_error *err)

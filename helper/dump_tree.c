@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helper/stack.h"
@@ -34,6 +35,23 @@ static int read_stat_ids(pid_t pid, pid_t *ppid, pid_t *pgid, pid_t *sid, char *
 	if (state)
 		*state = st;
 	return 0;
+}
+
+/* Field 38 of /proc/PID/stat, -1 if unknown. */
+static int exit_signal(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	char *q = strrchr(buf, ')');
+	if (!q)
+		return -1;
+	int field = 2;
+	for (char *x = q + 1; *x; x++)
+		if (*x == ' ' && ++field == 38)
+			return atoi(x + 1);
+	return -1;
 }
 
 /* Children of every thread of pid (CONFIG_PROC_CHILDREN). */
@@ -127,11 +145,48 @@ static int add_proc(struct dump_ctx *c, pid_t pid, pid_t ppid, fp_error *err)
 	return 0;
 }
 
+/* A frozen copy left by a killed dump is still dying (its tracer's death
+ * sent it SIGKILL, or it ran into its exit_group frame) while its memory is
+ * torn down. Before anything is stopped, wait for such children (exit signal
+ * 0, exiting) of the tree to become zombies, which the capture reaps. */
+static void settle_leftovers(struct dump_ctx *c, pid_t pid, int depth)
+{
+	pid_t *kids;
+	size_t nk;
+	if (depth > 64 || list_children(pid, &kids, &nk))
+		return;
+	for (size_t k = 0; k < nk; k++) {
+		pid_t a, b, s;
+		char st = '?';
+		if (read_stat_ids(kids[k], &a, &b, &s, &st) || st == 'Z' || st == 'X')
+			continue;
+		char path[64], buf[1024];
+		unsigned long flags = 0;
+		snprintf(path, sizeof(path), "/proc/%d/stat", kids[k]);
+		char *q = dump_read_proc(path, buf, sizeof(buf)) > 0 ? strrchr(buf, ')') : NULL;
+		if (!q || sscanf(q + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+			continue;
+		if (exit_signal(kids[k]) != 0 || !(flags & 0x4 /* PF_EXITING */)) {
+			settle_leftovers(c, kids[k], depth + 1);
+			continue;
+		}
+		int64_t t0 = dump_now_ns(), until = t0 + 5000000000ll;
+		while (dump_now_ns() < until && read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && st != 'Z' && st != 'X') {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+		dlog(c, "%d: waited %.3f ms for the exiting child %d (a frozen copy left by a killed dump)", pid,
+		     (double)(dump_now_ns() - t0) / 1e6, kids[k]);
+	}
+	free(kids);
+}
+
 int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 {
 	pid_t root = c->o->pid;
 	if (fp_pt_check_traceable(root, err))
 		return -1;
+	settle_leftovers(c, root, 0);
 	if (add_proc(c, root, 0, err))
 		return fp_wrap(err, "stopping %d", root);
 	/* Breadth first: a stopped process cannot fork, so once every known
@@ -150,6 +205,28 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 				continue;
 			pid_t a, b, s;
 			char st = '?';
+			if (exit_signal(kids[k]) == 0 && read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && st != 'Z' && st != 'X') {
+				/* Exit signal 0 is what a frozen copy has: one being read by
+				 * another dump (traced) is not part of the tree. */
+				char tr[32] = "0";
+				dump_status_field(kids[k], "TracerPid", tr, sizeof(tr));
+				if (atoi(tr) != 0 && atoi(tr) != getpid()) {
+					dlog(c, "%d: child %d is traced by %s with exit signal 0 (the frozen copy of another dump in "
+						"progress): left out",
+					     ppid, kids[k], tr);
+					continue;
+				}
+			}
+			if (read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && (st == 'Z' || st == 'X') && exit_signal(kids[k]) == 0 &&
+			    c->procs[i].nstale < sizeof(c->procs[i].stale) / sizeof(c->procs[i].stale[0])) {
+				/* A child with exit signal 0 that died: the frozen copy of an
+				 * earlier dump that was killed before reaping it. Reaped
+				 * once the process is stopped (capture). */
+				c->procs[i].stale[c->procs[i].nstale++] = kids[k];
+				dlog(c, "%d: zombie child %d with exit signal 0 (a frozen copy left by a killed dump): reaping it", ppid,
+				     kids[k]);
+				continue;
+			}
 			if (read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && (st == 'Z' || st == 'X')) {
 				pid_t z = kids[k];
 				free(kids);
@@ -191,7 +268,7 @@ void dump_tree_release(struct dump_ctx *c, bool kill_it)
 		if (p->di_page && p->seized) {
 			fp_error e;
 			dinj_end(p, NULL);
-			if (dinj_fini(p, &e))
+			if (dinj_fini(c, p, &e))
 				dlog(c, "WARNING: %d: cannot remove the injection page: %s", p->pid, e.msg);
 		}
 	}

@@ -16,6 +16,7 @@
 #include "helper/snapshots.h"
 #include "restore/restore.h"
 #include "overlay/workspace.h"
+#include "helper/session_ws.h"
 
 static void reply(int c, const char *msg)
 {
@@ -47,6 +48,24 @@ static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, "ok\n");
 }
 
+struct ws_freeze {
+	struct fp_ws *ws;
+	const char *snap;
+	bool committed;
+	double ms;
+};
+
+/* Runs inside the dump's pause: the workspace is frozen at the instant the
+ * memory is captured. */
+static int freeze_workspace(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err)
+{
+	struct ws_freeze *wf = arg;
+	if (fp_session_ws_freeze(wf->ws, wf->snap, procs, n, &wf->ms, err) < 0)
+		return -1;
+	wf->committed = true;
+	return 0;
+}
+
 /* "snap [NAME]": a --leave-running dump of the session's process tree into
  * the session's snapshots/ directory. The helper does it itself: it is the
  * target's parent, so ptrace is always allowed, and requests are served one
@@ -61,14 +80,28 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		return;
 	}
+	struct ws_freeze wf = { .ws = ctx->ws, .snap = name };
 	struct fp_dump_opts o = {
 		.pid = ctx->target,
 		.dir = dir,
 		.leave_running = true,
 		.compress = FP_DUMP_ZSTD,
+		.while_stopped = ctx->ws ? freeze_workspace : NULL,
+		.while_stopped_arg = &wf,
 	};
 	struct fp_dump_stats st;
-	if (fp_dump(&o, &st, &err) < 0) {
+	int drc = fp_dump(&o, &st, &err);
+	if (drc < 0 && wf.committed) {
+		/* The files were frozen but the memory was not written: the
+		 * snapshot does not exist, so neither may its layers' claim. */
+		fp_error e2;
+		fp_ws_rm(ctx->ws, name, &e2);
+	}
+	if (drc == 0 && ctx->ws) {
+		fp_error e2;
+		fp_ws_maintain(ctx->ws, NULL, &e2); /* squash a deep chain, outside the pause */
+	}
+	if (drc < 0) {
 		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' of session '%s' failed: %s",
 			 err.exit_code ? err.exit_code : 1, name, ctx->info->name, err.msg);
 		reply(c, buf);

@@ -131,7 +131,7 @@ static int repoint(fp_pt_proc *p, const struct fp_ws_ref *refs, size_t n, fp_err
 	return rc;
 }
 
-int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc *procs, size_t nprocs,
+int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc **procs, size_t nprocs,
 			 double *ms, fp_error *err)
 {
 	double t0 = now_ms();
@@ -145,9 +145,9 @@ int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc *procs, 
 	/* Scan everything before moving anything: after a move, a ref reads
 	 * back as the new mount. */
 	for (size_t i = 0; rc == 0 && i < nprocs; i++)
-		rc = fp_ws_scan_refs(procs[i].pid, sw.old_mnt_id, fp_ws_base(ws), &refs[i], &nrefs[i], err);
+		rc = fp_ws_scan_refs(procs[i]->pid, sw.old_mnt_id, fp_ws_base(ws), &refs[i], &nrefs[i], err);
 	for (size_t i = 0; rc == 0 && i < nprocs; i++) {
-		rc = repoint(&procs[i], refs[i], nrefs[i], err);
+		rc = repoint(procs[i], refs[i], nrefs[i], err);
 		moved = i + 1; /* a failed one may be half moved: undo it too */
 	}
 	if (rc == 0)
@@ -157,7 +157,7 @@ int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc *procs, 
 		/* The old mount is on DIR again: the same paths lead back. */
 		for (size_t i = 0; i < moved; i++) {
 			fp_error e2;
-			repoint(&procs[i], refs[i], nrefs[i], &e2);
+			repoint(procs[i], refs[i], nrefs[i], &e2);
 		}
 		fp_wrap(err, "workspace freeze (rolled back)");
 	}

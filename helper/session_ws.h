@@ -13,7 +13,7 @@
 /* Freezes the workspace as snapshot `snap`. Every process in procs must be
  * seized and stopped (the caller holds them for the memory dump too). On
  * failure the workspace, its mounts and every process are as before. */
-int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc *procs, size_t nprocs,
+int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc **procs, size_t nprocs,
 			 double *ms, fp_error *err);
 
 #endif

@@ -42,7 +42,13 @@ typedef struct pgs_opts {
 	int level;            /* zstd level; 0 means 1 */
 	unsigned chunk_pages; /* 0 means PGS_DEFAULT_CHUNK_PAGES */
 	bool do_fsync;        /* fsync the file on close (else see img_sync_dir) */
+	unsigned threads;     /* compression threads; 0 or 1: the caller's
+				 thread compresses inline. Chunks are
+				 independent frames, so the file is the same
+				 whatever the number. */
 } pgs_opts;
+
+#define PGS_MAX_THREADS 16u
 
 typedef struct pgs_stats {
 	uint64_t pages;
@@ -63,6 +69,17 @@ typedef struct pgs_writer pgs_writer;
 pgs_writer *pgs_writer_open(int dirfd, uint32_t pages_id, const pgs_opts *opts, fp_error *err);
 /* Appends npages pages (npages * 4096 bytes) in pagemap order. */
 int pgs_writer_add(pgs_writer *w, const void *pages, size_t npages, fp_error *err);
+/* Zero-copy appending: room for up to *max_pages pages (at least 1) to fill
+ * in place, then commit how many were filled. The pointer is valid until
+ * the commit. */
+void *pgs_writer_buf(pgs_writer *w, size_t *max_pages, fp_error *err);
+int pgs_writer_commit(pgs_writer *w, size_t npages, fp_error *err);
+/* Plain (uncompressed) stores only, for pages another process writes into
+ * the file itself: the descriptor being written (-1 for a compressed store)
+ * and the offset of the next page; then pgs_writer_external accounts for
+ * the npages written there (the caller made sure they are). */
+int pgs_writer_plain_fd(pgs_writer *w, uint64_t *offset);
+int pgs_writer_external(pgs_writer *w, size_t npages, fp_error *err);
 /* Flushes, writes index and footer, publishes the file, frees w (also on
  * error). stats may be NULL. */
 int pgs_writer_close(pgs_writer *w, pgs_stats *stats, fp_error *err);

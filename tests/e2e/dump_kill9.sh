@@ -15,7 +15,10 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	delay=$(printf '0.%03d' $((RANDOM % 250)))
 	sleep "$delay"
 	kill -9 "$dp" 2>/dev/null && killed=$((killed + 1))
-	wait "$dp" 2>/dev/null
+	rc=0; wait "$dp" 2>/dev/null || rc=$?
+	# killed (137) or done (0): a dump after a killed one must work too (the
+	# frozen copy the killed one left is dying or a zombie: waited for, reaped)
+	[[ $rc == 0 || $rc == 137 ]] || fail "round $i: the dump failed (exit $rc): $(cat "$d.failed.log" 2>/dev/null | tail -n 3)"
 	alive "$PID" || fail "round $i: the target died"
 	wait_for 10 bash -c "[[ \$(awk '/TracerPid/{print \$2}' /proc/$PID/status) == 0 ]]" ||
 		fail "round $i: the target is still traced after the dumper died"
@@ -33,17 +36,40 @@ for ((i = 1; i <= ROUNDS; i++)); do
 done
 echo "$ROUNDS rounds: $killed killed, $finished finished before the kill"
 
-# Deterministic: the dumper dies (FP_DUMP_TEST_CRASH) just before the N-th
-# resume of an injected syscall, with a thread pointed at the injection
-# trampoline. Points 1-2 and the last two are the creation and removal of the
-# trampoline page itself (a known window of two syscalls, not tested here).
+# Deterministic: the dumper dies (FP_DUMP_TEST_CRASH=N) just before the N-th
+# ptrace resume of an injected syscall, for every N until a dump gets
+# through: the creation and removal of the trampoline page, every call
+# through it, the clone that makes the frozen copy and the wait4 that reaps
+# it. The target must carry on, and the copy must never run: at most a
+# zombie child is left, which the next dump reaps.
 TH=$T/ct_threads; [[ -x $TH ]] || TH=$T/dump_threads
 start_ct th "$TH"
-m=0
-for crash in 3 4 5 9 16 17 40 41 80 81 120 121; do
-	FP_DUMP_TEST_CRASH=$crash "$FP" dump -R -t "$PID" -D "$WORK/c$crash" --compress none >/dev/null 2>&1
+m=0 crash=0
+while :; do
+	crash=$((crash + 1))
+	((crash < 400)) || fail "the dump never got through"
+	rc=0
+	FP_DUMP_TEST_CRASH=$crash "$FP" dump -R -t "$PID" -D "$WORK/c$crash" --compress none >/dev/null 2>&1 || rc=$?
 	alive "$PID" || fail "crash point $crash: the target died"
-	[[ ! -e $WORK/c$crash ]] || fail "crash point $crash: a snapshot directory appeared"
+	wait_for 10 bash -c "[[ \$(awk '/TracerPid/{print \$2}' /proc/$PID/status) == 0 ]]" ||
+		fail "crash point $crash: the target is still traced"
+	# a copy may still be dying (killed with the dumper); it must never run on
+	wait_for 10 bash -c "[[ \$(ps -o stat= --ppid $PID | grep -vc '^Z') == 0 ]]" ||
+		fail "crash point $crash: a copy of the target is running: $(ps -o pid,stat,comm --ppid "$PID")"
 	ct_verify th $((++m))
+	if ((rc == 0)); then
+		[[ -f $WORK/c$crash/forkpoint.manifest ]] || fail "crash point $crash: dump succeeded without a snapshot"
+		break
+	fi
+	# killed while reaping the copy: the snapshot was already published
+	if [[ -e $WORK/c$crash ]]; then
+		[[ -f $WORK/c$crash/forkpoint.manifest ]] || fail "crash point $crash: $WORK/c$crash exists without a manifest"
+		"$FP" decompress --verify "$WORK/c$crash" || fail "crash point $crash: the snapshot does not verify"
+	fi
 done
+echo "$((crash - 1)) crash points survived"
+# A last dump reaps whatever copies the crashes left.
+"$FP" dump -R -t "$PID" -D "$WORK/last" --compress none >/dev/null || fail "the last dump failed"
+[[ -z $(ps -o pid= --ppid "$PID") ]] || fail "children left: $(ps -o pid,stat,comm --ppid "$PID")"
+ct_verify th $((++m))
 echo ok
