@@ -145,15 +145,14 @@ static void __attribute__((noreturn))
 child_exec(const char *exe, const char *const argv[], char *const envp[], const char *cwd,
 	   int devnull, int outw, int errw, int maxfd)
 {
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
 	/* Every signal is blocked (the parent blocked them around fork), so no
-	 * inherited handler can run here before it is reset. */
-	for (int s = 1; s < NSIG; s++)
+	 * inherited handler can run here before it is reset. The raw syscall
+	 * also reaches the two signals glibc reserves for itself (32, 33),
+	 * which sigaction() refuses: a launcher may have left them ignored. */
+	struct { unsigned long handler, flags, restorer, mask; } dfl = { 0, 0, 0, 0 };
+	for (int s = 1; s <= 64; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &dfl, NULL); /* EINVAL for libc-internal ones: fine */
+			syscall(SYS_rt_sigaction, s, &dfl, NULL, 8);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
