@@ -42,6 +42,8 @@ TARGET_BINS := $(patsubst %.c,$(BUILD)/%,$(TARGET_SRCS))
 BENCH_SRCS  := $(wildcard bench/*.c)
 BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
+.DEFAULT_GOAL := all
+
 # The shim and anything else with special build rules add themselves here.
 EXTRA_ALL :=
 include $(wildcard */Makefile.inc)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make bench`: forkpoint against plain CRIU 4.x on the same workloads, side
+# by side (bench/driver.py does the work; see its header for the method).
+#   BENCH_QUICK=1        3 rounds per cell, no 1 GiB workload (a few minutes)
+#   BENCH_RUNS=N         rounds per cell (default 5)
+#   BENCH_WORKLOADS=a,b  only these (heap10M heap100M heap1G threads16 bash
+#                        python200M redis100k redis100k-unix)
+# Results in bench/results/: bench-<time>.{md,csv,json} and
+# bench-<time>-{dump,pause,restore}.png, each also copied to latest*.
+#
+# The driver kills what it starts; as a safety net this script also kills any
+# process still running inside the run's private work directory (every
+# target and restored process has its cwd there) when it exits.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${FP_BUILD:-$ROOT/build}
+PY=/usr/bin/python3
+
+die() { echo "bench: $*" >&2; exit 1; }
+[[ $EUID == 0 ]] || die "must run as root (CRIU and ptrace need it); try \`sudo make bench\`"
+[[ -x $PY ]] || die "$PY not found; run \`make setup\`"
+BINS=("$BUILD/bin/forkpoint" "$BUILD/bench/bench_runwait" "$BUILD/bench/bench_threads"
+	"$BUILD/tests/targets/ct_heap")
+for f in "${BINS[@]}"; do
+	[[ -x $f ]] || die "missing $f; run \`make\` first"
+done
+for c in crit redis-server redis-cli gnuplot; do
+	command -v "$c" >/dev/null || die "$c not found; run \`make setup\`"
+done
+
+WORK=$(mktemp -d "${BENCH_WORKDIR:-/var/tmp}/forkpoint-bench.XXXXXX")
+cleanup() {
+	local p cwd left=()
+	for p in /proc/[0-9]*; do
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		[[ $cwd == "$WORK" || $cwd == "$WORK"/* ]] && left+=("${p#/proc/}")
+	done
+	if ((${#left[@]})); then
+		echo "bench: killing leftover processes ${left[*]}" >&2
+		kill -9 "${left[@]}" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# What is measured is a snapshot of the build: other work may rebuild the
+# tree during a long run. (The shim goes along: forkpoint finds it by its own
+# location, ../lib.)
+mkdir "$WORK/bin" "$WORK/lib"
+cp "${BINS[@]}" "$WORK/bin/"
+[[ ! -e $BUILD/lib/libforkpoint-preload.so ]] || cp "$BUILD/lib/libforkpoint-preload.so" "$WORK/lib/"
+
+# The driver runs in the background so that a signal to this script (Ctrl-C,
+# kill, a closed terminal) is passed on at once: it then kills what it
+# started and exits; cleanup above catches anything left.
+cd "$ROOT"
+PYTHONDONTWRITEBYTECODE=1 BENCH_WORKDIR=$WORK BENCH_BIN=$WORK/bin "$PY" "$ROOT/bench/driver.py" &
+DRIVER=$!
+trap 'kill -TERM $DRIVER 2>/dev/null; wait $DRIVER; exit 130' INT TERM HUP
+wait $DRIVER

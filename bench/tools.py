@@ -1,0 +1,137 @@
+"""The two tools under test: their command lines, and what each reports about
+a dump (forkpoint: pause_ms in forkpoint.manifest; CRIU: freezing and frozen
+time in its stats-dump image, decoded with crit)."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+FP_EXIT_UNSUPPORTED = 4
+
+# forkpoint dump variants: name -> extra flags. "no-fsync" is CRIU's own
+# behaviour (it does not sync images), so it is the like-for-like comparison.
+FP_DUMP_MODES = {
+    "zstd": ["--compress", "zstd"],
+    "none": ["--compress", "none"],
+    "zstd/no-fsync": ["--compress", "zstd", "--no-fsync"],
+    "none/no-fsync": ["--compress", "none", "--no-fsync"],
+}
+# Images restored each round (the fsync'd ones; the bytes are the same).
+FP_RESTORE_IMAGES = ["zstd", "none"]
+FP_ENGINES = ["native", "criu"]
+
+
+def find_criu():
+    """The CRIU forkpoint itself would use (common/criu.h): $FORKPOINT_CRIU,
+    then $FORKPOINT_CRIU_PREFIX/bin/criu (default /opt/forkpoint/criu), then
+    criu on PATH; the first that is 4.x or later. Returns (path, version) or
+    raises RuntimeError saying what was refused."""
+    if os.environ.get("FORKPOINT_CRIU"):
+        candidates = [os.environ["FORKPOINT_CRIU"]]
+    else:
+        prefix = os.environ.get("FORKPOINT_CRIU_PREFIX", "/opt/forkpoint/criu")
+        candidates = [os.path.join(prefix, "bin/criu")]
+        on_path = shutil.which("criu")
+        if on_path:
+            candidates.append(on_path)
+    why = []
+    for c in candidates:
+        if not os.access(c, os.X_OK):
+            why.append("%s: not found" % c)
+            continue
+        try:
+            out = subprocess.run([c, "--version"], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            why.append("%s: %s" % (c, e))
+            continue
+        m = re.search(r"Version:\s*(\d+)\.(\d+)(?:\.(\d+))?", out)
+        if not m or int(m.group(1)) < 4:
+            why.append("%s: version %s, need 4.x" % (c, m.group(0) if m else "unknown"))
+            continue
+        return os.path.abspath(c), "%s.%s.%s" % (m.group(1), m.group(2), m.group(3) or 0)
+    raise RuntimeError("no usable CRIU 4.x (%s); run `make setup`" % "; ".join(why))
+
+
+def fp_dump_argv(fp, pid, img, log, mode, leave_running):
+    argv = [fp, "dump", "-t", str(pid), "-D", img, "-o", log] + FP_DUMP_MODES[mode]
+    return argv + (["--leave-running"] if leave_running else [])
+
+
+def fp_restore_argv(fp, img, log, engine):
+    return [fp, "restore", "-D", img, "-d", "--engine", engine, "-o", log]
+
+
+def criu_dump_argv(criu, pid, img, log, leave_running):
+    argv = [criu, "dump", "-t", str(pid), "-D", img, "-o", log]
+    return argv + (["--leave-running"] if leave_running else [])
+
+
+def criu_restore_argv(criu, img, log):
+    return [criu, "restore", "-d", "-D", img, "-o", log]
+
+
+def fp_pause_ms(img):
+    """pause_ms from the snapshot's manifest, or None."""
+    try:
+        with open(os.path.join(img, "forkpoint.manifest")) as f:
+            for line in f:
+                if line.startswith("pause_ms "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def criu_frozen_ms(img):
+    """CRIU's own (freezing_ms, frozen_ms) from stats-dump, or (None, None).
+    frozen_time runs from "all tasks frozen" to unfreeze (or kill)."""
+    path = os.path.join(img, "stats-dump")
+    if not os.path.exists(path):
+        return None, None
+    try:
+        out = subprocess.run(["crit", "decode", "-i", path], capture_output=True, text=True,
+                             timeout=60)
+        dump = json.loads(out.stdout)["entries"][0]["dump"]
+        return dump["freezing_time"] / 1000.0, dump["frozen_time"] / 1000.0
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, IndexError):
+        return None, None
+
+
+def du_bytes(path):
+    """Disk usage of a directory tree, as du counts it (allocated blocks,
+    hard links once)."""
+    seen, total = set(), 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            st = os.lstat(os.path.join(root, name))
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
+# CRIU logs this on every run here (the hard RLIMIT_NOFILE is below what it
+# asks for) and carries on: not the reason for a failure.
+BENIGN = ("Can't setup RLIMIT_NOFILE",)
+
+
+def error_summary(result, log_path):
+    """One line saying why a tool run failed: its own message, else the
+    first error lines of its log."""
+    if result["timed_out"]:
+        return "timed out (killed)"
+    lines = [l.strip() for l in result["output"].splitlines() if l.strip()]
+    msg = next((l for l in lines if re.search(r"error|fail|cannot|refus|not supported|unsupported", l, re.I)),
+               lines[-1] if lines else "")
+    if not msg or "see" in msg.lower():
+        try:
+            with open(log_path, errors="replace") as f:
+                errs = [l.strip() for l in f if ("Error (" in l or l.startswith("Error"))
+                        and not any(b in l for b in BENIGN)]
+            if errs:
+                msg = (msg + " | " if msg else "") + " / ".join(errs[:2])
+        except OSError:
+            pass
+    return "exit %d: %s" % (result["rc"], msg[:400]) if msg else "exit %d" % result["rc"]
