@@ -166,7 +166,11 @@ static void settle_leftovers(struct dump_ctx *c, pid_t pid, int depth)
 		char *q = dump_read_proc(path, buf, sizeof(buf)) > 0 ? strrchr(buf, ')') : NULL;
 		if (!q || sscanf(q + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
 			continue;
-		if (exit_signal(kids[k]) != 0 || !(flags & 0x4 /* PF_EXITING */)) {
+		char pnd[32] = "0", shd[32] = "0";
+		dump_status_field(kids[k], "SigPnd", pnd, sizeof(pnd));
+		dump_status_field(kids[k], "ShdPnd", shd, sizeof(shd));
+		bool dying = (flags & 0x4 /* PF_EXITING */) || ((strtoull(pnd, NULL, 16) | strtoull(shd, NULL, 16)) & (1ull << (SIGKILL - 1)));
+		if (exit_signal(kids[k]) != 0 || !dying) {
 			settle_leftovers(c, kids[k], depth + 1);
 			continue;
 		}
@@ -235,8 +239,27 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 						    "supported: let the parent reap it (waitpid) and try again",
 						    z, ppid);
 			}
+			bool copy_like = exit_signal(kids[k]) == 0;
+			size_t n_before = c->nprocs;
 			if (add_proc(c, kids[k], ppid, err)) {
 				pid_t kid = kids[k];
+				if (copy_like && err && err->errnum == ESRCH) {
+					if (c->nprocs > n_before) { /* seized, then gone */
+						fp_pt_detach(&c->procs[n_before].pt, NULL);
+						free(c->procs[n_before].th);
+						c->nprocs = n_before;
+					}
+					/* A frozen copy of a killed dump that died just now:
+					 * not part of the tree; its zombie is reaped by the next
+					 * dump (or now, if it already is one). */
+					dlog(c, "%d: child %d with exit signal 0 exited while being seized (a frozen copy left by a killed "
+						"dump): left out",
+					     ppid, kid);
+					if (read_stat_ids(kid, &a, &b, &s, &st) == 0 && (st == 'Z' || st == 'X') &&
+					    c->procs[i].nstale < sizeof(c->procs[i].stale) / sizeof(c->procs[i].stale[0]))
+						c->procs[i].stale[c->procs[i].nstale++] = kid;
+					continue;
+				}
 				free(kids);
 				return fp_wrap(err, "stopping child %d of %d", kid, ppid);
 			}
