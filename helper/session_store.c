@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dir_collect.h"
 #include "paths.h"
 
 int fp_session_name_valid(const char *name, fp_error *err)
@@ -241,6 +242,13 @@ static int by_name(const void *a, const void *b)
 		      ((const struct fp_session_info *)b)->name);
 }
 
+static int load_live(void *ctx, const char *name, void *rec)
+{
+	(void)ctx;
+	struct fp_session_info *info = rec;
+	return fp_session_load(name, info, NULL) == 0 && fp_session_helper_alive(info) ? 0 : -1;
+}
+
 int fp_session_list(struct fp_session_info **out, size_t *n, fp_error *err)
 {
 	char root[PATH_MAX];
@@ -248,32 +256,5 @@ int fp_session_list(struct fp_session_info **out, size_t *n, fp_error *err)
 	*n = 0;
 	if (fp_sessions_root(root, sizeof(root), 0, err) < 0)
 		return -1;
-	DIR *d = opendir(root);
-	if (!d)
-		return errno == ENOENT ? 0 : fp_fail(err, errno, "cannot list %s: %s", root, strerror(errno));
-	size_t cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		struct fp_session_info info;
-		if (fp_session_load(de->d_name, &info, NULL) < 0 || !fp_session_helper_alive(&info))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct fp_session_info *nv = realloc(*out, cap * sizeof(**out));
-			if (!nv) {
-				closedir(d);
-				free(*out);
-				*out = NULL;
-				return fp_fail(err, ENOMEM, "out of memory listing sessions");
-			}
-			*out = nv;
-		}
-		(*out)[(*n)++] = info;
-	}
-	closedir(d);
-	if (*n)
-		qsort(*out, *n, sizeof(**out), by_name);
-	return 0;
+	return fp_dir_collect(root, sizeof(**out), load_live, NULL, by_name, (void **)out, n, err);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "helper/dump.h"
+#include "dir_collect.h"
 #include "paths.h"
 
 int fp_snap_name_valid(const char *name, fp_error *err)
@@ -138,41 +139,16 @@ static int by_created(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+static int load_snap(void *ctx, const char *name, void *rec)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/%s", (const char *)ctx, name);
+	return fp_snap_read(dir, rec, NULL);
+}
+
 int fp_snap_list(const char *session_dir, struct fp_snap_info **out, size_t *n, fp_error *err)
 {
 	char root[PATH_MAX];
 	snprintf(root, sizeof(root), "%s/snapshots", session_dir);
-	*out = NULL;
-	*n = 0;
-	DIR *d = opendir(root);
-	if (!d)
-		return errno == ENOENT ? 0 : fp_fail(err, errno, "cannot list %s: %s", root, strerror(errno));
-	size_t cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s/%s", root, de->d_name);
-		struct fp_snap_info info;
-		if (fp_snap_read(dir, &info, NULL) < 0)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct fp_snap_info *nv = realloc(*out, cap * sizeof(**out));
-			if (!nv) {
-				closedir(d);
-				free(*out);
-				*out = NULL;
-				*n = 0;
-				return fp_fail(err, ENOMEM, "out of memory");
-			}
-			*out = nv;
-		}
-		(*out)[(*n)++] = info;
-	}
-	closedir(d);
-	if (*n)
-		qsort(*out, *n, sizeof(**out), by_created);
-	return 0;
+	return fp_dir_collect(root, sizeof(**out), load_snap, root, by_created, (void **)out, n, err);
 }
