@@ -2,6 +2,7 @@
  * /proc/PID/smaps, classified as CRIU expects (status bits, mmap flags,
  * madvise bits, the FileEntry of mapped files). */
 #include "helper/dump_int.h"
+#include "procfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -212,28 +213,19 @@ int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	(void)c;
 	cr_mm *mm = &p->mm;
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
-		return fp_fail(err, errno, "cannot read %s", path);
-	char *q = strrchr(buf, ')');
-	if (!q)
-		return fp_fail(err, EIO, "malformed %s", path);
-	/* Field 3 (state) is the first after ')'. */
-	uint64_t fld[53] = { 0 };
-	int fi = 3;
-	for (char *tok = strtok(q + 2, " "); tok && fi < 53; tok = strtok(NULL, " "), fi++)
-		fld[fi] = strtoull(tok, NULL, 10);
-	mm->mm_start_code = fld[26];
-	mm->mm_end_code = fld[27];
-	mm->mm_start_stack = fld[28];
-	mm->mm_start_data = fld[45];
-	mm->mm_end_data = fld[46];
-	mm->mm_start_brk = fld[47];
-	mm->mm_arg_start = fld[48];
-	mm->mm_arg_end = fld[49];
-	mm->mm_env_start = fld[50];
-	mm->mm_env_end = fld[51];
+	struct fp_proc_stat st;
+	if (fp_proc_read_stat(p->pid, 0, &st, err) < 0)
+		return -1;
+	mm->mm_start_code = st.startcode;
+	mm->mm_end_code = st.endcode;
+	mm->mm_start_stack = st.startstack;
+	mm->mm_start_data = st.start_data;
+	mm->mm_end_data = st.end_data;
+	mm->mm_start_brk = st.start_brk;
+	mm->mm_arg_start = st.arg_start;
+	mm->mm_arg_end = st.arg_end;
+	mm->mm_env_start = st.env_start;
+	mm->mm_env_end = st.env_end;
 	/* mm_brk and dumpable come from dinj_proc_facts (dump_core.c). */
 	return read_auxv(p->pid, mm, err);
 }

@@ -11,6 +11,7 @@
 
 #include "dir_collect.h"
 #include "paths.h"
+#include "procfs.h"
 
 int fp_session_name_valid(const char *name, fp_error *err)
 {
@@ -61,23 +62,8 @@ int fp_session_dir(const char *name, char *buf, size_t len, fp_error *err)
 
 unsigned long long fp_proc_starttime(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (fp_read_file(path, buf, sizeof(buf), NULL) < 0)
-		return 0;
-	char *p = strrchr(buf, ')'); /* comm may hold spaces and parens */
-	if (!p)
-		return 0;
-	unsigned long long v = 0;
-	/* after ") " comes field 3; starttime is field 22 */
-	int field = 2;
-	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
-		if (++field == 22) {
-			v = strtoull(tok, NULL, 10);
-			break;
-		}
-	}
-	return v;
+	struct fp_proc_stat st;
+	return fp_proc_read_stat(pid, 0, &st, NULL) == 0 ? st.starttime : 0;
 }
 
 int fp_session_helper_alive(const struct fp_session_info *info)
