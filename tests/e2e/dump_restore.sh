@@ -33,10 +33,12 @@ criu_restore "$WORK/files"
 ct_verify files 2
 ct_verify files 3
 
-# An idle bash with a child (process substitution) sharing a pipe with it:
+# An idle bash with a child (process substitution) sharing a pipe with it.
+# A read that meets EOF (a writer that opened and closed the fifo without a
+# full line reaching this open) loops instead of ending bash:
 # a process tree; a variable set before the dump is echoed after restore.
 mkfifo "$WORK/bfifo"
-(cd "$WORK" && exec setsid bash -c 'exec 3> >(exec cat > '"$WORK"'/bash.out); V=hello-bash; while read -r cmd < '"$WORK"'/bfifo; do eval "$cmd"; done' </dev/null >/dev/null 2>&1 &)
+(cd "$WORK" && exec setsid bash -c 'exec 3> >(exec cat > '"$WORK"'/bash.out); V=hello-bash; while :; do read -r cmd < '"$WORK"'/bfifo || continue; eval "$cmd"; done' </dev/null >/dev/null 2>&1 &)
 wait_for 10 pgrep -f "V=hello-bash" >/dev/null || fail "bash did not start"
 BP=$(pgrep -f "V=hello-bash" | head -n 1); track_pid "$BP"
 wait_for 10 grep -q "[0-9]" "/proc/$BP/task/$BP/children" || fail "bash has no child"
