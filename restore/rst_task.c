@@ -10,11 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "helper/pt_mem.h"
 #include "helper/regs_convert.h"
 
 static int restore_rlimits(rst_proc *p, fp_error *err)
@@ -213,6 +216,42 @@ static int restore_creds(rst_proc *p, fp_error *err)
 	return 0;
 }
 
+/* A thread dumped inside a blocking system call was saved at its syscall
+ * instruction, to run it again. Released like that, a signal sent to the
+ * process in the moment before the thread runs would be handled before the
+ * call is made, and the call would then block as if the signal had never
+ * come: a lost wake-up the original process could not have had. So each such
+ * thread is taken into the kernel (to its syscall-entry stop) before the
+ * process is released; a signal arriving later interrupts the call as it
+ * would have interrupted the original. */
+static int enter_interrupted_syscalls(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	int entered = 0;
+	for (size_t i = 0; i < im->nth; i++) {
+		pid_t tid = (pid_t)im->th[i].tid;
+		fp_pt_thread *t = fp_pt_find(&p->pt, tid);
+		struct user_regs_struct regs;
+		unsigned char insn[2];
+		fp_error ignored;
+		if (!t || fp_pt_get_regs(tid, &regs, err))
+			return -1;
+		if ((long long)regs.rax < 0 || fp_mem_read(p->pid, regs.rip, insn, sizeof(insn), &ignored) ||
+		    insn[0] != 0x0f || insn[1] != 0x05)
+			continue;
+		int st = 0;
+		if (fp_pt_step(&p->pt, t, PTRACE_SYSCALL, 0, &st, err))
+			return fp_wrap(err, "taking thread %d back into system call %lld", (int)tid, (long long)regs.rax);
+		if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
+			return fp_fail(err, EPROTO, "thread %d stopped with status 0x%x instead of entering system call %lld",
+				       (int)tid, st, (long long)regs.rax);
+		entered++;
+	}
+	if (entered)
+		rst_logf(p->log, 3, "%d threads taken back into their system calls", entered);
+	return 0;
+}
+
 /* The last steps: credentials, scratch area gone, then through ptrace only
  * every thread's registers, FPU/vector state and blocked mask. */
 int rst_task_regs(rst_proc *p, fp_error *err)
@@ -259,5 +298,5 @@ int rst_task_regs(rst_proc *p, fp_error *err)
 	free(xbuf);
 	if (!rc)
 		rst_logf(p->log, 3, "registers of %zu threads set", im->nth);
-	return rc;
+	return rc || enter_interrupted_syscalls(p, err);
 }

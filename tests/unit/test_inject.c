@@ -41,7 +41,9 @@ static int wait_in_read(pid_t pid, int timeout_ms)
 	for (double end = pt_now_us() + timeout_ms * 1000.0; pt_now_us() < end;) {
 		FILE *f = fopen(path, "r");
 		if (f) {
-			int ok = fgets(buf, sizeof(buf), f) && atoi(buf) == SYS_read;
+			/* A running thread reads "running", and atoi of that is 0,
+			 * which is SYS_read: compare the text itself. */
+			int ok = fgets(buf, sizeof(buf), f) && !strncmp(buf, "0 ", 2);
 			fclose(f);
 			if (ok)
 				return 0;
