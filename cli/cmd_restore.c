@@ -58,6 +58,8 @@ static int restore_session(const char *session, const char *snap, bool json)
 		fp_json_str(&j, "snapshot", snap);
 		fp_json_int(&j, "pid", atoll(cli_kv(body, "pid", v, sizeof(v))));
 		fp_json_str(&j, "engine", cli_kv(body, "engine", v, sizeof(v)));
+		/* save: the state before the restore, kept until it succeeds */
+		fp_json_double(&j, "save_ms", atof(cli_kv(body, "save_ms", v, sizeof(v))));
 		fp_json_double(&j, "restore_ms", atof(cli_kv(body, "restore_ms", v, sizeof(v))));
 		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
 		fp_json_obj_end(&j);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper/pt_internal.h"
 #include "helper/stack.h"
 #include "images/criu_io.h"
 
@@ -295,10 +296,32 @@ void dump_tree_release(struct dump_ctx *c, bool kill_it)
 				dlog(c, "WARNING: %d: cannot remove the injection page: %s", p->pid, e.msg);
 		}
 	}
-	if (kill_it)
+	if (kill_it) {
 		for (size_t i = c->nprocs; i-- > 0;)
 			if (c->procs[i].seized)
 				kill(c->procs[i].pid, SIGKILL);
+		/* Killed threads we trace stay zombies until their tracer
+		 * waits for them, and the process's pid stays taken until then:
+		 * reap them now, so the pids are free when we return. */
+		int64_t deadline = fp_pt_deadline(5000);
+		for (size_t i = c->nprocs; i-- > 0;) {
+			struct dump_proc *p = &c->procs[i];
+			if (!p->seized)
+				continue;
+			/* The leader last: its exit is reported once it is alone. */
+			for (size_t j = 0; j < 2 * p->pt.nthreads; j++) {
+				int st;
+				size_t k = j % p->pt.nthreads;
+				pid_t tid = p->pt.threads[k].tid;
+				bool leader_pass = j >= p->pt.nthreads;
+				if (p->pt.threads[k].state == FP_PT_GONE || leader_pass != (tid == p->pid))
+					continue;
+				while (fp_pt_wait_one(tid, deadline, &st) == 1 && !WIFEXITED(st) && !WIFSIGNALED(st))
+					;
+				p->pt.threads[k].state = FP_PT_GONE;
+			}
+		}
+	}
 	for (size_t i = c->nprocs; i-- > 0;) {
 		struct dump_proc *p = &c->procs[i];
 		if (!p->seized)

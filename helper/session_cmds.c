@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "control.h"
+#include "paths.h"
 #include "helper/dump.h"
 #include "helper/snapshots.h"
 #include "restore/restore.h"
@@ -153,11 +154,24 @@ static long long now_ms(void)
 
 /* Kills the session's process tree and reaps it (the helper is the target's
  * parent and the tree's subreaper), so every pid is free again. */
-static int kill_tree(struct fp_session_ctx *ctx, fp_error *err)
+#define TREE_MAX 4096
+struct proc_tree {
+	pid_t pids[TREE_MAX];
+	size_t n;
+};
+
+static void collect_tree(struct fp_session_ctx *ctx, struct proc_tree *t)
 {
-	pid_t tree[4096];
-	size_t n = descendants(ctx->target, tree, 4095, 0);
-	tree[n++] = ctx->target;
+	t->n = descendants(ctx->target, t->pids, TREE_MAX - 1, 0);
+	t->pids[t->n++] = ctx->target;
+}
+
+/* The tree is collected before anything kills part of it: a dead parent's
+ * children no longer show under it. */
+static int kill_tree(const struct proc_tree *t, fp_error *err)
+{
+	const pid_t *tree = t->pids;
+	size_t n = t->n;
 	for (size_t i = 0; i < n; i++)
 		kill(tree[i], SIGKILL);
 	long long deadline = now_ms() + 10000;
@@ -176,10 +190,43 @@ static int kill_tree(struct fp_session_ctx *ctx, fp_error *err)
 	return 0;
 }
 
+/* The session's processes as they are, dumped (uncompressed, for speed)
+ * and then killed: what a restore that fails half way brings back. They
+ * stay stopped from the dump to their death, so memory and workspace
+ * cannot drift apart in between. */
+static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error *err)
+{
+	fp_rm_rf(rbdir, NULL); /* a leftover from a helper killed mid-restore */
+	struct fp_dump_opts o = {
+		.pid = ctx->target,
+		.dir = rbdir,
+		.leave_running = false,
+		.compress = FP_DUMP_NONE,
+	};
+	struct fp_dump_stats st;
+	if (fp_dump(&o, &st, err) < 0)
+		return fp_wrap(err, "saving the session's current state before the restore");
+	return 0;
+}
+
+static int restore_dir(const char *dir, const char *log, struct fp_restore_result *r, fp_error *err)
+{
+	struct fp_restore_opts o = {
+		.dir = dir,
+		.engine = FP_RESTORE_AUTO,
+		.exact_pids = true,
+		.log_path = log,
+		.adopt = true,
+	};
+	return fp_restore(&o, r, err);
+}
+
 /* "restore SNAP": the session goes back to SNAP. The snapshot is validated
  * first (all but pid availability), so a bad snapshot leaves the session
- * running untouched; then the current processes are killed and the snapshot
- * restored in their place, as children of this helper. */
+ * running untouched. The current processes are then saved (rollback_dump)
+ * and killed, and the snapshot restored in their place, as children of this
+ * helper. If that fails half way, the saved state comes back instead: the
+ * session ends in the snapshot's state or in the one before, never a mix. */
 static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 {
 	char buf[FP_CTL_MAX_MSG], dir[4096], why[512];
@@ -215,34 +262,57 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		return;
 	}
+	/* Validated: the workspace goes back to the live one while the
+	 * current state is saved, so the saved fds name the live files. */
+	if (ctx->ws)
+		fp_ws_restore_abort(ctx->ws, &sw);
 	long long t0 = now_ms();
-	if (kill_tree(ctx, &err) < 0) {
-		if (ctx->ws)
-			fp_ws_restore_abort(ctx->ws, &sw);
-		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
+	static struct proc_tree tree; /* 16 KiB; requests are served one at a time */
+	collect_tree(ctx, &tree);
+	char rbdir[4096], log[4096];
+	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
+	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
+	if (rollback_dump(ctx, rbdir, &err) < 0) {
+		fp_rm_rf(rbdir, NULL);
+		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' was not restored, the session is left as it was: %s",
+			 err.exit_code ? err.exit_code : 1, args, err.msg);
 		reply(c, buf);
 		return;
 	}
-	char log[4096];
-	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
-	struct fp_restore_opts o = {
-		.dir = dir,
-		.engine = FP_RESTORE_AUTO,
-		.exact_pids = true,
-		.log_path = log,
-		.adopt = true,
-	};
-	struct fp_restore_result r;
-	if (fp_restore(&o, &r, &err) < 0) {
-		if (ctx->ws)
-			fp_ws_restore_abort(ctx->ws, &sw);
-		/* The old processes are gone: the session ends with this message. */
-		snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' failed after the session's processes were stopped (log: %s): %s",
-			 err.exit_code ? err.exit_code : 1, args, log, err.msg);
+	long long t_saved = now_ms();
+	if (kill_tree(&tree, &err) < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
+		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
 		ctx->target = -1;
 		reply(c, buf);
 		return;
 	}
+	struct fp_restore_result r;
+	if (restore_dir(dir, log, &r, &err) < 0) {
+		if (ctx->ws)
+			fp_ws_restore_abort(ctx->ws, &sw);
+		fp_error rerr;
+		struct fp_restore_result rr;
+		char rblog[4096];
+		snprintf(rblog, sizeof(rblog), "%s/rollback.log", ctx->info->dir);
+		if (restore_dir(rbdir, rblog, &rr, &rerr) < 0) {
+			snprintf(buf, sizeof(buf),
+				 "error %d\nrestoring snapshot '%s' failed (log: %s): %s; bringing back the state before it failed too, "
+				 "the session ends (log: %s): %s",
+				 err.exit_code ? err.exit_code : 1, args, log, err.msg, rblog, rerr.msg);
+			ctx->target = -1;
+		} else {
+			fp_rm_rf(rbdir, NULL);
+			ctx->target = rr.pid;
+			ctx->info->target_pid = rr.pid;
+			fp_session_save(ctx->info, NULL);
+			snprintf(buf, sizeof(buf),
+				 "error %d\nrestoring snapshot '%s' failed (log: %s): %s; the session is back in its state from before the restore",
+				 err.exit_code ? err.exit_code : 1, args, log, err.msg);
+		}
+		reply(c, buf);
+		return;
+	}
+	fp_rm_rf(rbdir, NULL);
 	if (ctx->ws && fp_ws_restore_commit(ctx->ws, &sw, &err) < 0) {
 		/* The restored processes already run on the snapshot's files;
 		 * only the record of the switch failed. Say so, keep going. */
@@ -251,9 +321,9 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	ctx->target = r.pid;
 	ctx->info->target_pid = r.pid;
 	fp_session_save(ctx->info, NULL);
-	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\ntotal_ms=%lld\n",
+	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n",
 		 (int)r.pid, r.engine_used == FP_RESTORE_CRIU ? "criu" : "native", r.fallback_reason,
-		 r.elapsed_ms, now_ms() - t0);
+		 r.elapsed_ms, t_saved - t0, now_ms() - t0);
 	reply(c, buf);
 }
 

@@ -15,13 +15,15 @@
 
 /* Tests make a restore fail after a given step to check that nothing is
  * left behind (FORKPOINT_RESTORE_FAIL_AT=memory, threads, files, signals,
- * mm, registers). */
+ * mm, registers). It fires once per process. */
 static int fail_at(const char *step, fp_error *err)
 {
 	const char *e = getenv("FORKPOINT_RESTORE_FAIL_AT");
-	if (e && !strcmp(e, step))
-		return fp_fail(err, EIO, "failing on purpose after this step (FORKPOINT_RESTORE_FAIL_AT=%s)", step);
-	return 0;
+	if (!e || strcmp(e, step))
+		return 0;
+	/* Once per process: a session helper's rollback restore must work. */
+	unsetenv("FORKPOINT_RESTORE_FAIL_AT");
+	return fp_fail(err, EIO, "failing on purpose after this step (FORKPOINT_RESTORE_FAIL_AT=%s)", step);
 }
 
 static int native_restore(rst_image *im, rst_log *log, int timeout_ms, pid_t *pid, fp_error *err)

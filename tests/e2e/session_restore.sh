@@ -23,21 +23,40 @@ for round in 1 2 3; do
 	[[ $(ls /proc/$pid/task | wc -l) == 9 ]] || fail "round $round: thread count $(ls /proc/$pid/task | wc -l)"
 done
 
-# A chain: snapshot the restored process, restore that, 30 times. (ct_idle:
-# a chain of 8-thread restores showed an intermittent sleeper-thread hang
-# that is tracked separately; see the open restore issue.)
-ist=$WORK/idle.status
-"$FP" run --detach --name chain -- "$T/ct_idle" "$ist" >/dev/null || fail "run ct_idle"
+# A chain: snapshot the restored process, restore that, 100 times; every
+# thread proves its state at each step.
+cst=$WORK/chain.status
+"$FP" run --detach --name chain -- "$T/ct_threads" "$cst" >/dev/null || fail "run chain"
 track_pid "$(session_field chain helper_pid)"
-wait_for 20 grep -q '^ready' "$ist" || fail "ct_idle not ready"
-ipid=$(session_field chain target_pid)
-for i in $(seq 1 30); do
+wait_for 20 grep -q '^ready' "$cst" || fail "chain target not ready"
+cpid=$(session_field chain target_pid)
+for i in $(seq 1 100); do
 	"$FP" snap chain "c$i" >/dev/null || fail "chain snap $i"
-	"$FP" restore chain "c$i" >/dev/null || fail "chain restore $i"
-	v=$(ct_verify "$ist" "$ipid") || fail "chain $i verify: $v"
+	out=$("$FP" restore chain "c$i" 2>&1) || fail "chain restore $i: $out"
+	v=$(ct_verify "$cst" "$cpid") || fail "chain $i verify: $v"
 	[[ $v == "verify $i ok"* ]] || fail "chain $i: $v"
+	(( i % 10 )) || "$FP" rm chain $(seq -f 'c%g' $((i - 9)) $((i - 1))) >/dev/null
 done
 "$FP" stop chain
+
+# A restore that fails after the processes were stopped brings back the
+# state from before it: same pid, memory from after verify 1.
+fst=$WORK/fail.status
+FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name rb -- "$T/ct_threads" "$fst" >/dev/null || fail "run rb"
+track_pid "$(session_field rb helper_pid)"
+wait_for 20 grep -q '^ready' "$fst" || fail "rb target not ready"
+fpid=$(session_field rb target_pid)
+"$FP" snap rb s0 >/dev/null || fail "snap rb"
+v=$(ct_verify "$fst" "$fpid") || fail "rb verify 1: $v"
+err=$("$FP" restore rb s0 2>&1) && fail "a restore failing on purpose succeeded: $err"
+[[ $err == *"back in its state from before the restore"* ]] || fail "failed restore message: $err"
+[[ $(session_field rb target_pid) == "$fpid" ]] || fail "rollback changed the pid"
+v=$(ct_verify "$fst" "$fpid") || fail "verify after the rollback: $v"
+[[ $v == "verify 2 ok"* ]] || fail "rollback did not keep the state from before the restore: $v"
+"$FP" restore rb s0 >/dev/null || fail "a second restore (no failure armed) failed"
+v=$(ct_verify "$fst" "$fpid") || fail "verify after restore: $v"
+[[ $v == "verify 1 ok"* ]] || fail "restore after rollback: $v"
+"$FP" stop rb
 
 # Bad requests leave the session running untouched.
 err=$("$FP" restore rs no-such-snap 2>&1) && fail "missing snapshot accepted"

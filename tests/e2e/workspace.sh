@@ -50,4 +50,25 @@ v=$(ct_verify "$st" "$pid") || fail "after rm+gc restore s2: $v"
 "$FP" list ws --json | python3 -c 'import json,sys; n=[s["name"] for s in json.load(sys.stdin)]; assert n==["s0","s2"], n' || fail "list after rm"
 
 "$FP" stop ws
+
+# A restore that fails half way (after the processes were stopped) leaves
+# files and memory as they were before it, never a mix.
+st2=$WORK/status2
+dir2=$WORK/project2
+mkdir -p "$dir2"
+FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name wsrb --workdir "$dir2" -- "$T/ct_workspace" "$st2" --dir="$dir2" >/dev/null ||
+	fail "run wsrb"
+track_pid "$(session_field wsrb helper_pid)"
+wait_for 20 grep -q '^ready' "$st2" || fail "wsrb not ready: $(cat "$st2")"
+pid2=$(session_field wsrb target_pid)
+"$FP" snap wsrb s0 >/dev/null || fail "snap wsrb s0"
+v=$(ct_verify "$st2" "$pid2") || fail "wsrb step 0: $v"       # -> step 1
+err=$("$FP" restore wsrb s0 2>&1) && fail "a restore failing on purpose succeeded"
+[[ $err == *"back in its state from before the restore"* ]] || fail "failed restore: $err"
+v=$(ct_verify "$st2" "$pid2") || fail "after the rolled-back restore: $v"
+[[ $v == *step=1* ]] || fail "after the rolled-back restore: expected step 1: $v"
+"$FP" restore wsrb s0 >/dev/null || fail "restore wsrb s0"
+v=$(ct_verify "$st2" "$pid2") || fail "after restore s0: $v"
+[[ $v == *step=0* ]] || fail "after restore s0: expected step 0: $v"
+"$FP" stop wsrb
 echo ok

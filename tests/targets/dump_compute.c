@@ -6,7 +6,8 @@
  * depend on timing, so any corruption by a dump (a register, a page, a
  * lost wake-up) shows as a mismatch. "verify N ok round=R result=H".
  *
- * After --rounds=N rounds (default 20000) the threads idle.
+ * After --rounds=N rounds (default 20000) the threads idle, and the status
+ * file gets "finished round=N".
  *
  *   dump_compute STATUS [--rounds=N] [--sleep-us=N] [common options]
  */
@@ -54,6 +55,8 @@ static void *worker(void *arg)
 		if (++done_in_round == 2) {
 			done_in_round = 0;
 			round_no++;
+			if (round_no == max_rounds)
+				ct_line("finished round=%llu", (unsigned long long)round_no);
 			if (park_req)
 				parked = 1;
 			pthread_cond_broadcast(&cv);
