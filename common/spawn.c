@@ -239,6 +239,16 @@ int fp_spawn(const char *const argv[], const fp_spawn_opts *opts, char *out, siz
 		fp_fail(err, errno, "cannot run `%s`: cannot open /dev/null: %s", desc, strerror(errno));
 		goto out_fds;
 	}
+	for (int fd = 0; opts && opts->stdin_tty && fd < 3; fd++)
+		if (isatty(fd)) {
+			/* `criu restore --shell-job` hands its own terminal on. */
+			int t = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+			if (t >= 0) {
+				close(devnull);
+				devnull = t;
+			}
+			break;
+		}
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		fp_fail(err, errno, "cannot run `%s`: pipe: %s (too many open files?)", desc,
 			strerror(errno));

@@ -11,6 +11,7 @@
 #ifndef FP_SPAWN_H
 #define FP_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fp_error.h"
@@ -21,6 +22,7 @@ typedef struct fp_spawn_opts {
 	int timeout_ms;    /* 0: FP_SPAWN_DEFAULT_TIMEOUT_MS */
 	const char *cwd;   /* NULL: the caller's */
 	char *const *envp; /* NULL: the caller's environment */
+	bool stdin_tty;    /* stdin: the caller's terminal (of fds 0-2), if any */
 } fp_spawn_opts;
 
 typedef struct fp_spawn_result {

@@ -149,6 +149,7 @@ static void free_ctx(struct dump_ctx *c)
 	for (size_t i = 0; i < c->npipes; i++)
 		free(c->pipes[i].data);
 	free(c->pipes);
+	free(c->ttys);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);
 }

@@ -1,6 +1,7 @@
 /* Files: one FileEntry per open-file description (files.img), the fd table
  * of each process (fdinfo-<files_id>.img), and the queued bytes of pipes
- * (pipes-data.img), read with tee() so the target's pipe keeps them. */
+ * (pipes-data.img), read with tee() so the target's pipe keeps them.
+ * Terminals are described in dump_tty.c. */
 #include "helper/dump_int.h"
 
 #include <dirent.h>
@@ -201,12 +202,14 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		type = CR_FD_PIPE;
 	else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
 		type = CR_FD_REG;
+	else if (dump_is_pty_slave(&st))
+		type = CR_FD_TTY;
 	else if (S_ISCHR(st.st_mode)) {
 		if (is_tty_major(major(st.st_rdev)))
 			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-					    "fd %d of %d (%s) is a terminal; forkpoint does not dump terminals yet (CRIU would need "
-					    "--shell-job): start the program with stdin/stdout/stderr on files or /dev/null "
-					    "(e.g. `setsid prog </dev/null >out.log 2>&1`)",
+					    "fd %d of %d (%s) is a console, virtual or serial terminal, or /dev/tty; forkpoint "
+					    "dumps pseudo-terminals (/dev/pts/N) only: give the program a pty (ssh, a terminal "
+					    "emulator, `script`) or files",
 					    fd, pid, link);
 		type = CR_FD_REG; /* /dev/null, /dev/zero, /dev/urandom: reopened by path */
 	} else {
@@ -228,6 +231,9 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		out->fi.id = id;
 		return 0;
 	}
+	uint32_t tty_info_id = 0, tty_regf_id = 0;
+	if (type == CR_FD_TTY && dump_tty_file(c, p, fd, link, &st, flags, &tty_info_id, &tty_regf_id, err))
+		return -1;
 	struct dump_fkey k = { .kind = 1, .dev = st.st_dev, .ino = st.st_ino, .flags = flags, .pid = pid, .fd = fd };
 	cr_file *f = new_file(c, &k, err);
 	if (!f)
@@ -244,6 +250,13 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 			seen |= c->pipes[i].pipe_id == (uint32_t)st.st_ino;
 		if (!seen && peek_pipe(c, pid, fd, st.st_ino, err))
 			return -1;
+	} else if (type == CR_FD_TTY) {
+		f->has_tty = true;
+		f->tty.id = f->id;
+		f->tty.tty_info_id = tty_info_id;
+		f->tty.flags = flags;
+		f->tty.has_regf_id = true;
+		f->tty.regf_id = tty_regf_id;
 	} else {
 		f->has_reg = true;
 		f->reg.id = f->id;
@@ -317,7 +330,7 @@ int dump_write_files(struct dump_ctx *c, fp_error *err)
 	c->npipes = with_data;
 	if (with_data && cr_write_pipes_data(c->dirfd, c->pipes, with_data, err))
 		return -1;
-	return 0;
+	return dump_write_ttys(c, err);
 }
 
 int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err)

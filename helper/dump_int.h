@@ -113,6 +113,8 @@ struct dump_ctx {
 	struct dump_fkey *fkeys; /* parallel to files */
 	cr_pipe_data *pipes;
 	size_t npipes, cappipes;
+	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
+	size_t nttys, capttys;
 	/* pages */
 	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
 	size_t pagebuf_len;   /* populated */
@@ -200,6 +202,12 @@ void dump_cow_finish(struct dump_ctx *c, struct dump_proc *p);
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
+/* dump_tty.c */
+bool dump_is_pty_slave(const struct stat *st);
+/* fd on a pty slave: its tty-info entry and the REG entry of its path. */
+int dump_tty_file(struct dump_ctx *c, struct dump_proc *p, int fd, const char *link, const struct stat *st,
+		  uint32_t flags, uint32_t *info_id, uint32_t *regf_id, fp_error *err);
+int dump_write_ttys(struct dump_ctx *c, fp_error *err);
 int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 
 /* dump_misc.c */

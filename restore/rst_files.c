@@ -130,8 +130,27 @@ static int restore_fds(rst_proc *p, fp_error *err)
 				goto out;
 			continue;
 		}
-		if (f->type == CR_FD_REG || f->type == CR_FD_TTY) {
-			const char *path = f->type == CR_FD_REG ? f->reg.name : rst_file_path(im, f->tty.regf_id);
+		int own = f->type == CR_FD_TTY ? rst_tty_own_fd() : -1;
+		if (own >= 0) {
+			/* The restorer's own terminal, as the very open file
+			 * description it holds: what a process started from
+			 * this terminal inherits (same flags, same file). */
+			int64_t pidfd;
+			if (rst_sys(p, p->pid, "pidfd_open of the restorer", SYS_pidfd_open, (uint64_t)getpid(), 0, 0, 0, 0, 0,
+				    &pidfd, err) ||
+			    rst_sys(p, p->pid, "pidfd_getfd of the restorer's terminal", SYS_pidfd_getfd, (uint64_t)pidfd,
+				    (uint64_t)own, 0, 0, 0, 0, &r, err) ||
+			    rst_sys(p, p->pid, "close", SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0, &(int64_t){ 0 }, err) ||
+			    place(p, (int)r, fd, cloexec, false, err))
+				goto out;
+		} else if (f->type == CR_FD_REG || f->type == CR_FD_TTY) {
+			char ttybuf[64];
+			const char *path = f->type == CR_FD_REG ? f->reg.name : rst_tty_path(im, f, ttybuf, sizeof(ttybuf));
+			if (!path) {
+				fp_fail(err, ENXIO, "fd %d: its terminal %s is gone (run the restore from a terminal)", fd,
+					rst_file_path(im, f->tty.regf_id));
+				goto out;
+			}
 			uint32_t flags = f->type == CR_FD_REG ? f->reg.flags : f->tty.flags;
 			/* never acquire a controlling terminal by accident */
 			flags = (flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY;
@@ -192,7 +211,7 @@ out:
 int rst_files_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	if (restore_fds(p, err))
+	if (restore_fds(p, err) || rst_tty_finish(p, err))
 		return -1;
 	int64_t r;
 	uint64_t a;

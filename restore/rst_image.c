@@ -51,6 +51,8 @@ void rst_image_free(rst_image *im)
 	free(im->pe);
 	if (im->files)
 		cr_free_array(&cr_file_desc, im->files, im->nfiles);
+	if (im->ttys)
+		cr_free_array(&cr_tty_info_desc, im->ttys, im->nttys);
 	if (im->fdi)
 		cr_free_array(&cr_fdinfo_desc, im->fdi, im->nfdi);
 	cr_free_pipes_data(im->pd, im->npd);
@@ -200,17 +202,6 @@ static int check_pagemap(rst_image *im, fp_error *err)
 /* A terminal fd is restored only onto the terminal forkpoint itself runs
  * on (as CRIU's --shell-job does): reopening another user's terminal would
  * be a surprise. */
-static bool our_tty(const char *path)
-{
-	struct stat want, st;
-	if (stat(path, &want) < 0 || !S_ISCHR(want.st_mode))
-		return false;
-	for (int fd = 0; fd < 3; fd++)
-		if (isatty(fd) && fstat(fd, &st) == 0 && st.st_rdev == want.st_rdev)
-			return true;
-	return false;
-}
-
 static int check_fds(rst_image *im, fp_error *err)
 {
 	for (size_t i = 0; i < im->nfdi; i++) {
@@ -240,10 +231,21 @@ static int check_fds(rst_image *im, fp_error *err)
 		case CR_FD_TTY:
 			if (!f->has_tty || !f->tty.has_regf_id || !rst_file_path(im, f->tty.regf_id))
 				return fp_fail(err, EINVAL, "files.img entry %u: a terminal without its device path", fi->id);
-			if (!our_tty(rst_file_path(im, f->tty.regf_id)))
-				rst_unsupported(im, "fd %u is the terminal %s, which is not this restorer's terminal", fi->fd,
-						rst_file_path(im, f->tty.regf_id));
+		{
+			char buf[64];
+			if (!im->ttys && cr_read_tty_info(im->dirfd, &im->ttys, &im->nttys, err))
+				return fp_wrap(err, "fd %u is a terminal", fi->fd);
+			if (!rst_tty_info(im, f))
+				return fp_fail(err, EINVAL, "files.img entry %u: terminal %u is not in tty-info.img; the image is corrupt",
+					       fi->id, f->tty.tty_info_id);
+			if (!rst_tty_path(im, f, buf, sizeof(buf)))
+				return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENXIO,
+						    "fd %u was the terminal %s, which is gone, and this restore runs without a "
+						    "terminal to give it: run the restore from a terminal (the process comes back "
+						    "in it, like criu --shell-job), or dump the program with its stdio on files",
+						    fi->fd, rst_file_path(im, f->tty.regf_id));
 			break;
+		}
 		default:
 			rst_unsupported(im, "fd %u is of type %u (sockets, eventfd, epoll, signalfd, timerfd, inotify, ... are "
 					    "not restored natively yet)", fi->fd, f->type);
@@ -332,8 +334,8 @@ int rst_image_load_ex(rst_image *im, const char *dir, bool check_pids, fp_error 
 	if (root->threads[0] != root->pid)
 		return fp_fail(err, EINVAL, "pstree.img: the first thread of %u is %u; the image is corrupt", root->pid,
 			       root->threads[0]);
-	if (root->sid != root->pid && root->sid != 0)
-		rst_unsupported(im, "the process is not a session leader (sid %u); CRIU needs --shell-job for it", root->sid);
+	/* Not a session leader: it joins the restorer's session (and group,
+	 * unless it led its own), as `criu restore --shell-job` does. */
 	if (cr_read_ids(im->dirfd, im->pid, &im->ids, err))
 		return -1;
 	im->th = calloc(root->n_threads, sizeof(*im->th));

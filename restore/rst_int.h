@@ -62,6 +62,8 @@ typedef struct rst_image {
 	size_t npd;
 	bool has_timens;
 	cr_timens timens;
+	cr_tty_info *ttys; /* tty-info.img, read when an fd is a terminal */
+	size_t nttys;
 	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
 	int vdso_vma, vvar_vma;
 	/* first reason the native engine cannot restore this image, "" if none */
@@ -79,6 +81,11 @@ int rst_image_check_pids(const rst_image *im, fp_error *err);
 void rst_image_free(rst_image *im);
 const cr_file *rst_file(const rst_image *im, uint32_t id);
 const char *rst_file_path(const rst_image *im, uint32_t id);
+/* The terminal a TTY entry comes back on (rst_tty.c), and its tty-info. */
+const char *rst_tty_path(const rst_image *im, const cr_file *f, char *buf, size_t len);
+/* The restorer's own pseudo-terminal among fds 0-2, or -1. */
+int rst_tty_own_fd(void);
+const cr_tty_info *rst_tty_info(const rst_image *im, const cr_file *f);
 /* printf into im->unsupported unless already set. */
 void rst_unsupported(rst_image *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -138,6 +145,7 @@ int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, u
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
 int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */
 int rst_task_regs(rst_proc *p, fp_error *err);       /* creds, scratch gone, regs, masks */
+int rst_tty_finish(rst_proc *p, fp_error *err);      /* termios, controlling terminal */
 
 /* The CRIU engine. */
 int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int timeout_ms, bool adopt,

@@ -1,0 +1,124 @@
+/* Terminals. The dump holds only the slave side of a pseudo-terminal; its
+ * master (a terminal emulator, `script`, sshd) was never part of the
+ * process. As with `criu restore --shell-job`, the process comes back on
+ * the terminal the restore runs in - for a session, the terminal of its
+ * helper, which is the one the program was started from. Without one, the
+ * dumped terminal itself is reopened if it still exists. Its termios (raw
+ * or cooked mode, echo, control characters) is put back; the window size
+ * is left to the terminal, which owns it. */
+#include "restore/rst_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+const cr_tty_info *rst_tty_info(const rst_image *im, const cr_file *f)
+{
+	for (size_t i = 0; f->has_tty && i < im->nttys; i++)
+		if (im->ttys[i].id == f->tty.tty_info_id)
+			return &im->ttys[i];
+	return NULL;
+}
+
+static uint32_t encode_dev(dev_t d)
+{
+	unsigned maj = major(d), min = minor(d);
+	return (min & 0xff) | (maj << 8) | ((min & ~0xffu) << 12);
+}
+
+int rst_tty_own_fd(void)
+{
+	struct stat st;
+	for (int fd = 0; fd < 3; fd++)
+		if (isatty(fd) && fstat(fd, &st) == 0 && major(st.st_rdev) >= 136 && major(st.st_rdev) <= 143)
+			return fd;
+	return -1;
+}
+
+const char *rst_tty_path(const rst_image *im, const cr_file *f, char *buf, size_t len)
+{
+	struct stat st;
+	int own = rst_tty_own_fd();
+	if (own >= 0) {
+		snprintf(buf, len, "/proc/%d/fd/%d", (int)getpid(), own);
+		return buf;
+	}
+	const cr_tty_info *ti = rst_tty_info(im, f);
+	const char *path = rst_file_path(im, f->tty.regf_id);
+	if (ti && path && stat(path, &st) == 0 && S_ISCHR(st.st_mode) && encode_dev(st.st_rdev) == ti->rdev) {
+		snprintf(buf, len, "%s", path);
+		return buf;
+	}
+	return NULL;
+}
+
+/* tcsetattr from a background process group would stop us with SIGTTOU. */
+static int set_termios(const char *path, const cr_termios *ct, rst_log *log)
+{
+	int t = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (t < 0)
+		return -1;
+	struct termios tio;
+	int rc = tcgetattr(t, &tio);
+	if (rc == 0) {
+		tio.c_iflag = ct->c_iflag;
+		tio.c_oflag = ct->c_oflag;
+		tio.c_cflag = ct->c_cflag;
+		tio.c_lflag = ct->c_lflag;
+		tio.c_line = (cc_t)ct->c_line;
+		for (size_t i = 0; i < ct->n_c_cc && i < NCCS; i++)
+			tio.c_cc[i] = (cc_t)ct->c_cc[i];
+		cfsetispeed(&tio, ct->c_ispeed);
+		cfsetospeed(&tio, ct->c_ospeed);
+		struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+		sigaction(SIGTTOU, &ign, &old);
+		rc = tcsetattr(t, TCSANOW, &tio);
+		sigaction(SIGTTOU, &old, NULL);
+	}
+	if (rc)
+		rst_logf(log, 1, "warning: cannot put back the modes of terminal %s: %s", path, strerror(errno));
+	close(t);
+	return rc;
+}
+
+int rst_tty_finish(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	const cr_pstree *root = &im->ps[0];
+	for (size_t i = 0; i < im->nttys; i++) {
+		const cr_tty_info *ti = &im->ttys[i];
+		const cr_file *f = NULL;
+		int fd = -1;
+		for (size_t k = 0; k < im->nfdi && !f; k++) {
+			const cr_file *c = rst_file(im, im->fdi[k].id);
+			if (c && c->type == CR_FD_TTY && c->tty.tty_info_id == ti->id)
+				f = c, fd = (int)im->fdi[k].fd;
+		}
+		char buf[64];
+		const char *path = f ? rst_tty_path(im, f, buf, sizeof(buf)) : NULL;
+		if (!path)
+			continue;
+		if (ti->has_termios)
+			set_termios(path, &ti->termios, p->log);
+		/* A session leader gets its controlling terminal back, if no
+		 * other session holds it. */
+		if (ti->sid && ti->sid == root->pid && root->sid == root->pid) {
+			int64_t r;
+			if (rst_sys_raw(p, p->pid, SYS_ioctl, (uint64_t)fd, TIOCSCTTY, 0, 0, 0, 0, &r, err))
+				return fp_wrap(err, "making fd %d the controlling terminal", fd);
+			if (r < 0)
+				rst_logf(p->log, 1, "warning: terminal %s stays without its session: TIOCSCTTY: %s", path,
+					 strerror((int)-r));
+		}
+		rst_logf(p->log, 3, "fd %d: terminal %s (was pts/%u)", fd, path, ti->has_pty ? ti->pty.index : 0);
+	}
+	return 0;
+}
