@@ -31,8 +31,10 @@ static const char restore_usage[] =
 	"                        `criu restore` does\n"
 	"  -o, --log-file LOG    the restore log (default DIR/restore.log)\n"
 	"  -v[N]                 log verbosity 0-4 (default 4)\n"
-	"  --exact-pids          the pids must be exactly the image's (the only mode for\n"
-	"                        now: a pid in use is an error)\n"
+	"  --exact-pids          the pids must be exactly the image's: a pid in use is an\n"
+	"                        error. Without it, a restore whose pids are taken goes\n"
+	"                        into a new pid namespace (with its own /proc), where the\n"
+	"                        process keeps its pids; the pid printed is its pid outside\n"
 	"  --timeout SECONDS     deadline for the restore itself (default 60)\n"
 	"\n"
 	"Bad images (corrupt, truncated page data, missing or changed files, another\n"
@@ -72,7 +74,7 @@ static int restore_session(const char *session, const char *snap, bool json)
 
 int cmd_restore(int argc, char **argv)
 {
-	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO, .exact_pids = true };
+	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO };
 	bool detach = false, json = false;
 	const char *pos[2] = { NULL, NULL };
 	int npos = 0;
@@ -137,12 +139,18 @@ int cmd_restore(int argc, char **argv)
 	if (r.fallback_reason[0])
 		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n",
 			r.fallback_reason);
+	if (r.ns_init)
+		fprintf(stderr,
+			"forkpoint: the image's pids are taken: restored into a new pid namespace, where it is pid %d "
+			"(%d outside; the namespace's init is %d)\n",
+			(int)r.ns_pid, (int)r.pid, (int)r.ns_init);
 	if (detach) {
 		printf("%d\n", (int)r.pid);
 		return 0;
 	}
 	int status;
-	if (fp_restore_wait(r.pid, -1, &status, &err))
+	/* In a new pid namespace its init reports the root's exit status. */
+	if (fp_restore_wait(r.ns_init ? r.ns_init : r.pid, -1, &status, &err))
 		return cli_report(&err);
 	return status;
 }

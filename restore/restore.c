@@ -92,7 +92,16 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	if (rst_log_open(&log, r->log_path, o->verbosity, err))
 		return -1;
 	rst_image im;
-	int rc = rst_image_load(&im, o->dir, err);
+	int rc = rst_image_load_ex(&im, o->dir, false, err) || rst_image_check_pids(&im, err);
+	if (rc && !o->exact_pids && err->errnum == EEXIST) {
+		rst_logf(&log, 2, "%s: restoring into a new pid namespace", err->msg);
+		rst_image_free(&im);
+		rst_log_close(&log);
+		fp_error_clear(err);
+		rc = rst_pidns_restore(o, r, timeout_ms, err);
+		r->elapsed_ms = (rst_now_ns() - t0) / 1e6;
+		return rc;
+	}
 	if (rc) {
 		rst_logf(&log, 1, "%s", err->msg);
 		goto out;

@@ -40,9 +40,10 @@ enum fp_restore_engine {
 struct fp_restore_opts {
 	const char *dir;                /* image directory (required) */
 	enum fp_restore_engine engine;
-	/* Every pid and tid exactly as in the image (today the only mode: a
-	 * restore whose pid is taken fails naming the pid and its owner).
-	 * Reserved for restoring into a new pid namespace when false. */
+	/* Every pid and tid exactly as in the image, or an error naming the
+	 * pid in use and its owner. When false and a pid is taken, the
+	 * process is restored into a new pid namespace (rst_pidns.c), where
+	 * it keeps its pids; result.ns_init is then the namespace's init. */
 	bool exact_pids;
 	const char *log_path;           /* NULL: DIR/restore.log */
 	int verbosity;                  /* 0..4 as CRIU's -v; 0 means 4 in the log */
@@ -53,7 +54,9 @@ struct fp_restore_opts {
 };
 
 struct fp_restore_result {
-	pid_t pid;                          /* restored root */
+	pid_t pid;                          /* restored root, as this process sees it */
+	pid_t ns_init;                      /* new pid namespace: its init, our child; 0 if none */
+	pid_t ns_pid;                       /* new pid namespace: the root's pid inside it */
 	enum fp_restore_engine engine_used; /* NATIVE or CRIU */
 	char fallback_reason[512];          /* why AUTO used CRIU, "" otherwise */
 	char log_path[4096];

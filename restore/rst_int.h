@@ -147,6 +147,11 @@ int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending 
 int rst_task_regs(rst_proc *p, fp_error *err);       /* creds, scratch gone, regs, masks */
 int rst_tty_finish(rst_proc *p, fp_error *err);      /* termios, controlling terminal */
 
+/* A restore into a new pid namespace, when the image's pids are taken. */
+struct fp_restore_opts;
+struct fp_restore_result;
+int rst_pidns_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, int timeout_ms, fp_error *err);
+
 /* The CRIU engine. */
 int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int timeout_ms, bool adopt,
 		     pid_t *pid, fp_error *err);

@@ -84,7 +84,8 @@ done
 # The good image restores; a second restore of it finds the pid in use.
 pid=$("$FP" restore -D "$WORK/good" --engine native -d -o "$WORK/ok.log") || fail "good image: restore failed"
 [[ $pid == "$TPID" ]] || fail "good image restored as '$pid'"
-out=$("$FP" restore -D "$WORK/good" --engine native -d -o "$WORK/twice.log" 2>&1) && fail "restored a second copy"
+out=$("$FP" restore -D "$WORK/good" --engine native --exact-pids -d -o "$WORK/twice.log" 2>&1) &&
+	fail "restored a second copy with --exact-pids"
 grep -q "pid $TPID is in use" <<<"$out" || fail "pid in use not named: $out"
 kill -USR2 "$TPID"
 wait_for 20 grep -q '^verify 1 ' "$ST" || fail "restored process does not answer"
