@@ -36,9 +36,11 @@ static const char dump_usage[] =
 	"                        rename). Default --no-fsync: a snapshot is still\n"
 	"                        complete or absent if forkpoint is killed\n"
 	"\n"
-	"The target should be a session leader (setsid) with stdio on files or\n"
-	"/dev/null; terminals, sockets and other special fds are refused with a\n"
-	"message naming the fd.\n";
+	"Regular files, pipes, devices such as /dev/null and terminals (/dev/pts)\n"
+	"are dumped; sockets and other special fds are refused with a message\n"
+	"naming the fd. A process that is not a session leader restores into the\n"
+	"restorer's session (criu restore needs --shell-job for it, which\n"
+	"`forkpoint restore --engine criu` passes).\n";
 
 int cmd_dump(int argc, char **argv)
 {

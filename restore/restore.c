@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,40 +27,133 @@ static int fail_at(const char *step, fp_error *err)
 	return fp_fail(err, EIO, "failing on purpose after this step (FORKPOINT_RESTORE_FAIL_AT=%s)", step);
 }
 
-static int native_restore(rst_image *im, rst_log *log, int timeout_ms, pid_t *pid, fp_error *err)
+/* Kills what was created, children before their parents, and - for a
+ * tree, where the restorer is a child subreaper meanwhile - reaps the
+ * children too, so that every pid is free again when the restore returns
+ * (a session's rollback restores right after). */
+static void kill_all(rst_proc *ps, size_t n)
 {
-	rst_proc p;
-	memset(&p, 0, sizeof(p));
-	p.deadline_ns = rst_now_ns() + (int64_t)timeout_ms * 1000000;
+	pid_t *kids = calloc(n, sizeof(*kids));
+	for (size_t i = n; i-- > 0;) {
+		if (kids && i > 0)
+			kids[i] = ps[i].pid;
+		if (ps[i].pid)
+			rst_proc_kill(&ps[i]);
+	}
+	long long dl = rst_now_ns() + 5000000000LL;
+	for (size_t i = 1; kids && i < n; i++) {
+		while (kids[i] > 0 && rst_now_ns() < dl) {
+			pid_t w = waitpid(kids[i], NULL, WNOHANG | __WALL);
+			if (w == kids[i] || (w < 0 && kill(kids[i], 0) < 0))
+				break;
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	free(kids);
+}
+
+/* One process, or a tree: every process is created first (the root by us,
+ * each child forked by its parent's stub, so parents and sessions are as in
+ * the image), then each gets its memory, threads and fds (open files and
+ * pipes the processes share are made once and handed on), and last their
+ * registers; then all run. Any failure kills everything created. */
+static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_t *pid, fp_error *err)
+{
+	size_t n = root_im->nps;
+	rst_image *more = n > 1 ? calloc(n - 1, sizeof(*more)) : NULL;
+	rst_image **im = calloc(n, sizeof(*im));
+	rst_proc *ps = calloc(n, sizeof(*ps));
+	size_t *parent = calloc(n, sizeof(*parent));
+	rst_share share;
+	memset(&share, 0, sizeof(share));
+	int rc = -1, was_subreaper = 1; /* 1: nothing to undo */
+	size_t loaded = 0;
+	const char *step = "images";
+	if (!im || !ps || !parent || (n > 1 && !more)) {
+		fp_fail(err, ENOMEM, "out of memory");
+		goto done;
+	}
+	im[0] = root_im;
+	for (size_t i = 1; i < n; i++) {
+		im[i] = &more[i - 1];
+		loaded = i; /* more[0..i-1] need freeing from here on */
+		if (rst_image_load_proc(im[i], root_im->dir, i, false, err))
+			goto done;
+		if (im[i]->unsupported[0]) {
+			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "process %u: %s", im[i]->pid, im[i]->unsupported);
+			goto done;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (im[j]->pid == im[i]->ps[i].ppid)
+				parent[i] = j;
+	}
+	/* Children whose parent dies in a failed restore come to us to reap. */
+	if (n > 1) {
+		prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+	}
 	long long t0 = rst_now_ns();
-	if (rst_proc_create(&p, im, log, err))
-		return fp_wrap(err, "creating process %u", im->pid);
+	for (size_t i = 0; i < n; i++) {
+		ps[i].deadline_ns = t0 + (int64_t)timeout_ms * 1000000;
+		ps[i].share = n > 1 ? &share : NULL;
+	}
+	step = "processes";
+	if (rst_proc_create(&ps[0], im[0], log, err))
+		goto fail;
+	for (size_t i = 1; i < n; i++) {
+		if (rst_proc_fork(&ps[parent[i]], &ps[i], im[i], err))
+			goto fail;
+		ps[i].share = &share;
+	}
 	long long t1 = rst_now_ns();
-	const char *step = "memory";
-	int rc = rst_mem_restore(&p, err) || fail_at(step, err);
+	for (size_t i = 0; i < n; i++)
+		if ((step = "memory", rst_mem_restore(&ps[i], err) || fail_at(step, err)))
+			goto fail;
 	long long t2 = rst_now_ns();
-	if (!rc && (step = "threads", rst_task_restore(&p, err) || fail_at(step, err)) == 0 &&
-	    (step = "files", rst_files_restore(&p, err) || fail_at(step, err)) == 0 &&
-	    (step = "signals", rst_task_finish(&p, err) || fail_at(step, err)) == 0 &&
-	    (step = "mm", rst_mem_finish(&p, err) || fail_at(step, err)) == 0 &&
-	    (step = "registers", rst_task_regs(&p, err) || fail_at(step, err)) == 0) {
-		*pid = p.pid;
-		step = "release";
-		rc = rst_proc_release(&p, err);
-	} else {
-		rc = -1;
+	for (size_t i = 0; i < n; i++)
+		if ((step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err)) ||
+		    (step = "files", rst_files_restore(&ps[i], err) || fail_at(step, err)))
+			goto fail;
+	if (n > 1) {
+		rst_share_done(&share, err);
+		if (err->msg[0])
+			goto fail;
 	}
-	if (rc) {
-		fp_wrap(err, "restoring the %s of process %u", step, im->pid);
-		rst_logf(log, 1, "%s", err->msg);
-		rst_proc_kill(&p);
-		*pid = 0;
-		return -1;
-	}
-	long long t3 = rst_now_ns();
-	rst_logf(log, 3, "restored %u natively: stub %.2f ms, memory %.2f ms, rest %.2f ms", im->pid, (t1 - t0) / 1e6,
-		 (t2 - t1) / 1e6, (t3 - t2) / 1e6);
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||
+		    (step = "mm", rst_mem_finish(&ps[i], err) || fail_at(step, err)) ||
+		    (step = "registers", rst_task_regs(&ps[i], err) || fail_at(step, err)))
+			goto fail;
+	step = "release";
+	rc = 0;
+	for (size_t i = n; i-- > 0;) /* children first: the root runs last */
+		if (rst_proc_release(&ps[i], rc ? NULL : err))
+			rc = -1;
+	if (rc)
+		goto fail;
+	*pid = ps[0].pid;
+	rst_logf(log, 3, "restored %u natively (%zu process%s): stubs %.2f ms, memory %.2f ms, rest %.2f ms", im[0]->pid, n,
+		 n > 1 ? "es" : "", (t1 - t0) / 1e6, (t2 - t1) / 1e6, (rst_now_ns() - t2) / 1e6);
+	goto done;
+fail:
+	rc = -1;
+	fp_wrap(err, "restoring the %s of process %u", step, im[0]->pid);
+	rst_logf(log, 1, "%s", err->msg);
+	if (n > 1)
+		free(share.files), free(share.pipes);
+	kill_all(ps, n);
+	*pid = 0;
+done:
+	if (n > 1 && !was_subreaper)
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
+	for (size_t i = 0; i < loaded; i++)
+		rst_image_free(&more[i]);
+	free(more);
+	free(im);
+	free(ps);
+	free(parent);
+	return rc;
 }
 
 int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error *err)
@@ -92,7 +186,7 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	if (rst_log_open(&log, r->log_path, o->verbosity, err))
 		return -1;
 	rst_image im;
-	int rc = rst_image_load_ex(&im, o->dir, false, err) || rst_image_check_pids(&im, err);
+	int rc = rst_image_load_ex(&im, o->dir, false, err) || rst_image_check_pids(&im, err) ? -1 : 0;
 	if (rc && !o->exact_pids && err->errnum == EEXIST) {
 		rst_logf(&log, 2, "%s: restoring into a new pid namespace", err->msg);
 		rst_image_free(&im);

@@ -5,6 +5,8 @@
  *   native  forkpoint's own restorer: a tiny stub process created with the
  *           image's pid (clone3 set_tid) is driven from outside with ptrace
  *           and injected syscalls until it is the dumped program, then let go.
+ *           A tree: each child is forked by its parent's stub with its own
+ *           pid, so parents, groups and sessions come back as they were.
  *   criu    `criu restore` on the directory (pages decompressed first into a
  *           private tmpfs copy made of symlinks, so the snapshot is never
  *           modified), under a deadline, with its log's errors reported.

@@ -5,6 +5,7 @@
 #include "restore/rst_int.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct placed {
 struct pipe_ends {
 	uint32_t pipe_id;
 	int end[2]; /* temporary fds in the target (above every image fd), -1 once closed */
+	bool shared; /* the tree's share closes them, once every process has its ends */
 };
 
 static int path_arg(rst_proc *p, const char *path, uint64_t *a, fp_error *err)
@@ -101,6 +103,71 @@ static int make_pipe(rst_proc *p, uint32_t pipe_id, int high, struct pipe_ends *
 	return rc;
 }
 
+/* A copy, in p, of fd `fd` of process pid (same open file description). */
+static int fetch_fd(rst_proc *p, pid_t pid, int fd, int *out, fp_error *err)
+{
+	int64_t pidfd, r;
+	char what[96];
+	snprintf(what, sizeof(what), "pidfd_getfd of fd %d of process %d", fd, (int)pid);
+	if (rst_sys(p, p->pid, "pidfd_open", SYS_pidfd_open, (uint64_t)pid, 0, 0, 0, 0, 0, &pidfd, err))
+		return -1;
+	int rc = rst_sys(p, p->pid, what, SYS_pidfd_getfd, (uint64_t)pidfd, (uint64_t)fd, 0, 0, 0, 0, &r, err);
+	if (rst_sys(p, p->pid, "close", SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0, NULL, rc ? NULL : err))
+		rc = -1;
+	*out = (int)r;
+	return rc;
+}
+
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return arr;
+	size_t nc = *cap ? *cap * 2 : 16;
+	void *a = realloc(arr, nc * size);
+	if (a)
+		*cap = nc;
+	return a;
+}
+
+static int share_note_file(rst_share *sh, uint32_t id, pid_t pid, int fd, fp_error *err)
+{
+	rst_share_file *f = grow(sh->files, &sh->capfiles, sh->nfiles, sizeof(*f));
+	if (!f)
+		return fp_fail(err, ENOMEM, "out of memory");
+	sh->files = f;
+	sh->files[sh->nfiles++] = (rst_share_file){ id, pid, fd };
+	return 0;
+}
+
+static const rst_share_file *share_file(const rst_share *sh, uint32_t id, pid_t not_pid)
+{
+	for (size_t i = 0; sh && i < sh->nfiles; i++)
+		if (sh->files[i].id == id && sh->files[i].pid != not_pid)
+			return &sh->files[i];
+	return NULL;
+}
+
+static const rst_share_pipe *share_pipe(const rst_share *sh, uint32_t pipe_id, const rst_proc *not_p)
+{
+	for (size_t i = 0; sh && i < sh->npipes; i++)
+		if (sh->pipes[i].pipe_id == pipe_id && sh->pipes[i].owner != not_p)
+			return &sh->pipes[i];
+	return NULL;
+}
+
+void rst_share_done(rst_share *sh, fp_error *err)
+{
+	for (size_t i = 0; i < sh->npipes; i++)
+		for (int e = 0; e < 2; e++)
+			if (sh->pipes[i].owner && sh->pipes[i].owner->pid > 0 &&
+			    rst_sys_raw(sh->pipes[i].owner, sh->pipes[i].owner->pid, SYS_close, (uint64_t)sh->pipes[i].end[e], 0,
+					0, 0, 0, 0, &(int64_t){ 0 }, err))
+				err = NULL; /* keep the first error */
+	free(sh->files);
+	free(sh->pipes);
+	memset(sh, 0, sizeof(*sh));
+}
+
 static int restore_fds(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
@@ -128,6 +195,16 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		if (k < npl) { /* the same open file description as an earlier fd */
 			if (place(p, pl[k].fd, fd, cloexec, true, err))
 				goto out;
+			continue;
+		}
+		const rst_share_file *sf = share_file(p->share, fi->id, p->pid);
+		if (sf) { /* another process of the tree holds it: the same description */
+			int tmp;
+			if (fetch_fd(p, sf->pid, sf->fd, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+				goto out;
+			pl[npl].id = fi->id;
+			pl[npl].fd = fd;
+			npl++;
 			continue;
 		}
 		int own = f->type == CR_FD_TTY ? rst_tty_own_fd() : -1;
@@ -172,17 +249,36 @@ static int restore_fds(rst_proc *p, fp_error *err)
 				}
 			}
 		} else if (f->type == CR_FD_PIPE) {
+			int end = (f->pipe.flags & O_ACCMODE) == O_WRONLY ? 1 : 0;
+			const rst_share_pipe *sp = share_pipe(p->share, f->pipe.pipe_id, p);
 			size_t j;
 			for (j = 0; j < npp && pp[j].pipe_id != f->pipe.pipe_id; j++)
 				;
-			if (j == npp) {
-				if (make_pipe(p, f->pipe.pipe_id, high, &pp[npp], err))
+			if (j == npp && sp) { /* made by another process of the tree */
+				int tmp;
+				if (fetch_fd(p, sp->owner->pid, sp->end[end], &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 					goto out;
-				npp++;
+			} else {
+				if (j == npp) {
+					if (make_pipe(p, f->pipe.pipe_id, high, &pp[npp], err))
+						goto out;
+					npp++;
+					if (p->share) { /* its ends stay open for the rest of the tree */
+						rst_share *sh = p->share;
+						rst_share_pipe *np = grow(sh->pipes, &sh->cappipes, sh->npipes, sizeof(*np));
+						if (!np) {
+							fp_fail(err, ENOMEM, "out of memory");
+							goto out;
+						}
+						sh->pipes = np;
+						sh->pipes[sh->npipes++] = (rst_share_pipe){ f->pipe.pipe_id, p,
+											    { pp[j].end[0], pp[j].end[1] } };
+						pp[j].shared = true;
+					}
+				}
+				if (place(p, pp[j].end[end], fd, cloexec, true, err))
+					goto out;
 			}
-			int end = (f->pipe.flags & O_ACCMODE) == O_WRONLY ? 1 : 0;
-			if (place(p, pp[j].end[end], fd, cloexec, true, err))
-				goto out;
 			uint32_t fl = f->pipe.flags & SETFL_MASK;
 			if (fl && rst_sys(p, p->pid, "fcntl(F_SETFL) on a pipe", SYS_fcntl, (uint64_t)fd, F_SETFL, fl, 0, 0, 0,
 					  &r, err))
@@ -196,11 +292,14 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		pl[npl].fd = fd;
 		npl++;
 	}
+	for (size_t k = 0; p->share && k < npl; k++)
+		if (share_note_file(p->share, pl[k].id, p->pid, pl[k].fd, err))
+			goto out;
 	rc = 0;
 out:
 	for (size_t j = 0; j < npp; j++)
 		for (int e = 0; e < 2; e++)
-			if (pp[j].end[e] >= 0 && rst_sys_raw(p, p->pid, SYS_close, (uint64_t)pp[j].end[e], 0, 0, 0, 0, 0,
+			if (pp[j].end[e] >= 0 && !pp[j].shared && rst_sys_raw(p, p->pid, SYS_close, (uint64_t)pp[j].end[e], 0, 0, 0, 0, 0,
 							     &(int64_t){ 0 }, rc ? NULL : err))
 				rc = -1;
 	free(pl);

@@ -310,6 +310,51 @@ int rst_image_load(rst_image *im, const char *dir, fp_error *err)
 
 int rst_image_load_ex(rst_image *im, const char *dir, bool check_pids, fp_error *err)
 {
+	return rst_image_load_proc(im, dir, 0, check_pids, err);
+}
+
+/* What the native engine needs of a tree: every process with its own
+ * memory and fd table (no CLONE_VM/CLONE_FILES sharing between processes),
+ * each child in its parent's session or a session of its own, parents
+ * listed before children. */
+static void check_tree(rst_image *im, fp_error *err)
+{
+	for (size_t i = 1; i < im->nps; i++) {
+		const cr_pstree *c = &im->ps[i];
+		size_t j;
+		for (j = 0; j < i && im->ps[j].pid != c->ppid; j++)
+			;
+		if (j == i) {
+			rst_unsupported(im, "process %u is listed before its parent %u, or its parent is not in the image",
+					c->pid, c->ppid);
+			return;
+		}
+		if (c->sid != c->pid && c->sid != im->ps[j].sid) {
+			rst_unsupported(im, "process %u is in session %u, neither its own nor its parent's", c->pid, c->sid);
+			return;
+		}
+		bool group = c->pgid == c->pid || c->pgid == im->ps[j].pgid;
+		for (size_t k = 0; k < i && !group; k++)
+			group = im->ps[k].pgid == c->pgid && im->ps[k].sid == c->sid;
+		if (!group) {
+			rst_unsupported(im, "process %u is in process group %u, which no process made before it leads or "
+					    "joins", c->pid, c->pgid);
+			return;
+		}
+		cr_ids a, b;
+		fp_error e;
+		if (cr_read_ids(im->dirfd, c->pid, &a, &e) == 0 && cr_read_ids(im->dirfd, c->ppid, &b, &e) == 0 &&
+		    (a.vm_id == b.vm_id || a.files_id == b.files_id || a.sighand_id == b.sighand_id)) {
+			rst_unsupported(im, "process %u shares its memory, fd table or signal handlers with its parent %u "
+					    "(vfork or clone)", c->pid, c->ppid);
+			return;
+		}
+	}
+	(void)err;
+}
+
+int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check_pids, fp_error *err)
+{
 	memset(im, 0, sizeof(*im));
 	im->skip_pid_check = !check_pids;
 	im->vdso_vma = im->vvar_vma = -1;
@@ -327,9 +372,12 @@ int rst_image_load_ex(rst_image *im, const char *dir, bool check_pids, fp_error 
 		return -1;
 	if (!im->nps || !im->ps[0].n_threads)
 		return fp_fail(err, EINVAL, "pstree.img lists no process; the image is corrupt");
-	if (im->nps > 1)
-		rst_unsupported(im, "the image holds a tree of %zu processes (the native engine restores one)", im->nps);
-	const cr_pstree *root = &im->ps[0];
+	if (index >= im->nps)
+		return fp_fail(err, EINVAL, "internal: process %zu of a tree of %zu", index, im->nps);
+	im->index = index;
+	if (index == 0 && im->nps > 1)
+		check_tree(im, err);
+	const cr_pstree *root = &im->ps[index];
 	im->pid = root->pid;
 	if (root->threads[0] != root->pid)
 		return fp_fail(err, EINVAL, "pstree.img: the first thread of %u is %u; the image is corrupt", root->pid,
@@ -373,7 +421,7 @@ int rst_image_load_ex(rst_image *im, const char *dir, bool check_pids, fp_error 
 		return -1;
 	if (im->vdso_vma >= 0 && rst_vdso_check(im, err))
 		return -1;
-	return im->skip_pid_check ? 0 : rst_image_check_pids(im, err);
+	return im->skip_pid_check || index ? 0 : rst_image_check_pids(im, err);
 }
 
 int rst_image_check_pids(const rst_image *im, fp_error *err)

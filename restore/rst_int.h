@@ -44,6 +44,7 @@ typedef struct rst_image {
 	cr_pstree *ps;
 	size_t nps;
 	uint32_t pid;
+	size_t index;   /* of this process in ps[]: 0 is the tree's root */
 	cr_ids ids;
 	rst_thread *th; /* th[0] is the leader */
 	size_t nth;
@@ -78,6 +79,8 @@ int rst_image_load(rst_image *im, const char *dir, fp_error *err);
  * validates a snapshot before it stops the processes holding those pids). */
 int rst_image_load_ex(rst_image *im, const char *dir, bool check_pids, fp_error *err);
 int rst_image_check_pids(const rst_image *im, fp_error *err);
+/* Process ps[index] of the image's tree (no pid check). */
+int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check_pids, fp_error *err);
 void rst_image_free(rst_image *im);
 const cr_file *rst_file(const rst_image *im, uint32_t id);
 const char *rst_file_path(const rst_image *im, uint32_t id);
@@ -99,8 +102,30 @@ typedef struct rst_map { /* a line of /proc/PID/maps */
 	char name[64];
 } rst_map;
 
+/* What the processes of a tree share: open file descriptions (by file id,
+ * where a process already holds one) and pipes (by pipe id, both ends kept
+ * open in the process that made it until every fd table is done). */
+struct rst_proc;
+typedef struct rst_share_file {
+	uint32_t id;
+	pid_t pid;
+	int fd;
+} rst_share_file;
+typedef struct rst_share_pipe {
+	uint32_t pipe_id;
+	struct rst_proc *owner;
+	int end[2];
+} rst_share_pipe;
+typedef struct rst_share {
+	rst_share_file *files;
+	size_t nfiles, capfiles;
+	rst_share_pipe *pipes;
+	size_t npipes, cappipes;
+} rst_share;
+
 typedef struct rst_proc {
 	rst_image *im;
+	rst_share *share; /* NULL for a single process */
 	rst_log *log;
 	pid_t pid;
 	fp_pt_proc pt;
@@ -117,6 +142,8 @@ typedef struct rst_proc {
 /* Creates the stub with the image's pid, seized and stopped at its first
  * instruction, with its stack unmapped and its vDSO parked out of the way. */
 int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err);
+/* A child process of a tree, forked by its parent's stub (both bare stubs). */
+int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err);
 /* Kills and reaps everything created (with a deadline); safe to call twice. */
 void rst_proc_kill(rst_proc *p);
 /* Lets the restored process run (after rst_task_regs). */
@@ -142,6 +169,7 @@ int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err);
 int rst_mem_restore(rst_proc *p, fp_error *err);     /* VMAs, pages, vDSO */
 int rst_mem_finish(rst_proc *p, fp_error *err);      /* stub gone, mm fields */
 int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
+void rst_share_done(rst_share *s, fp_error *err);     /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
 int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */
 int rst_task_regs(rst_proc *p, fp_error *err);       /* creds, scratch gone, regs, masks */

@@ -431,6 +431,112 @@ int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
 	return 0;
 }
 
+/* A child process of the tree: forked by its parent's stub (injected clone3
+ * with the image's pid, so it is the parent's child as in the image) while
+ * both are still bare stubs. It starts as a copy of the stub: same work
+ * area, scratch area and parked vDSO, at the same addresses. */
+int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
+{
+	pid_t want = (pid_t)im->pid;
+	memset(c, 0, sizeof(*c));
+	c->im = im;
+	c->log = parent->log;
+	c->deadline_ns = parent->deadline_ns;
+	/* The work area must be free in the child's image too. */
+	uint64_t lo = parent->stub_start, hi = parent->stub_start + 2 * 1024 * 1024;
+	for (size_t i = 0; i < im->mm.n_vmas; i++)
+		if (im->mm.vmas[i].start < hi && lo < im->mm.vmas[i].end)
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOSPC,
+					    "process %u has a mapping where the restorer works in its parent (0x%llx)", im->pid,
+					    (unsigned long long)lo);
+	if (ptrace(PTRACE_SETOPTIONS, parent->pid, 0,
+		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD |
+				  PTRACE_O_TRACEFORK)))
+		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
+	if (session_on(parent, parent->pid, err))
+		return -1;
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	uint64_t tid_addr = 0, ca_addr = 0;
+	if (rst_scratch_put(parent, 0, &want, sizeof(want), &tid_addr, err))
+		return -1;
+	ca.set_tid = tid_addr;
+	ca.set_tid_size = 1;
+	if (rst_scratch_put(parent, 64, &ca, sizeof(ca), &ca_addr, err))
+		return -1;
+	struct user_regs_struct r = parent->ij.saved;
+	r.rip = parent->ij.syscall_ip;
+	r.rax = SYS_clone3;
+	r.orig_rax = (unsigned long long)-1;
+	r.rdi = ca_addr;
+	r.rsi = sizeof(ca);
+	fp_pt_thread *t = &parent->pt.threads[0];
+	int st;
+	if (fp_pt_set_regs(parent->pid, &r, err) || fp_pt_step(&parent->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
+		return fp_wrap(err, "creating process %u", im->pid);
+	unsigned long newpid = 0;
+	if ((st >> 16) == PTRACE_EVENT_FORK) {
+		if (ptrace(PTRACE_GETEVENTMSG, parent->pid, 0, &newpid))
+			return fp_fail(err, errno, "creating process %u: PTRACE_GETEVENTMSG: %s", im->pid, strerror(errno));
+		if (fp_pt_step(&parent->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
+			return fp_wrap(err, "creating process %u", im->pid);
+	}
+	if (fp_pt_get_regs(parent->pid, &r, err))
+		return -1;
+	if ((long long)r.rax < 0)
+		return fp_fail(err, (int)-(long long)r.rax, "creating process %u with clone3: %s%s", im->pid,
+			       strerror((int)-(long long)r.rax),
+			       r.rax == (unsigned long long)-EEXIST ? " (the pid was taken just now)" : "");
+	if (!newpid)
+		newpid = r.rax;
+	c->pid = (pid_t)newpid;
+	c->pt.pid = c->pid;
+	snprintf(c->pt.comm, sizeof(c->pt.comm), "restored %u", im->pid);
+	c->pt.timeout_ms = FP_PT_TIMEOUT_MS;
+	c->pt.cap = im->nth + 1;
+	c->pt.threads = calloc(c->pt.cap, sizeof(*c->pt.threads));
+	if (!c->pt.threads)
+		return fp_fail(err, ENOMEM, "out of memory");
+	c->pt.threads[0].tid = c->pid;
+	c->pt.threads[0].state = FP_PT_RUNNING;
+	c->pt.nthreads = 1;
+	if (newpid != (unsigned long)want)
+		return fp_fail(err, EIO, "process %u was created as %lu", im->pid, newpid);
+	if (wait_stop(c, c->pid, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, &st, "starting a child process", err))
+		return -1;
+	c->pt.threads[0].state = FP_PT_STOPPED;
+	c->stub_start = parent->stub_start;
+	c->stub_end = parent->stub_end;
+	c->scratch = parent->scratch;
+	c->scratch_len = parent->scratch_len;
+	c->kvvar_start = parent->kvvar_start, c->kvvar_end = parent->kvvar_end;
+	c->kvdso_start = parent->kvdso_start, c->kvdso_end = parent->kvdso_end;
+	c->kvclock_start = parent->kvclock_start, c->kvclock_end = parent->kvclock_end;
+	memset(&c->ij, 0, sizeof(c->ij));
+	c->ij.proc = &c->pt;
+	c->ij.timeout_ms = FP_PT_TIMEOUT_MS;
+	fp_inject_set_syscall_ip(&c->ij, parent->ij.syscall_ip);
+	c->ij_ready = true;
+	/* Session and group: a child starts in its parent's. */
+	const cr_pstree *me = &im->ps[im->index];
+	int64_t rr;
+	if (me->sid == me->pid) {
+		if (rst_sys(c, c->pid, "setsid", SYS_setsid, 0, 0, 0, 0, 0, 0, &rr, err))
+			return -1;
+	} else if (me->pgid == me->pid) {
+		if (rst_sys(c, c->pid, "setpgid", SYS_setpgid, 0, 0, 0, 0, 0, 0, &rr, err))
+			return -1;
+	} else if (rst_sys_raw(c, c->pid, SYS_setpgid, 0, me->pgid, 0, 0, 0, 0, &rr, err)) {
+		return -1;
+	} else if (rr < 0 && getpgid(parent->pid) != (pid_t)me->pgid) {
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, (int)-rr, "process %u cannot join process group %u: %s",
+				    im->pid, me->pgid, strerror((int)-rr));
+	}
+	rst_logf(c->log, 3, "process %u forked by %u (first stop 0x%x)", im->pid, parent->im->pid, st);
+	return 0;
+}
+
 void rst_proc_kill(rst_proc *p)
 {
 	if (p->pid > 0) {

@@ -92,7 +92,7 @@ static int set_termios(const char *path, const cr_termios *ct, rst_log *log)
 int rst_tty_finish(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	const cr_pstree *root = &im->ps[0];
+	const cr_pstree *root = &im->ps[im->index]; /* this process */
 	for (size_t i = 0; i < im->nttys; i++) {
 		const cr_tty_info *ti = &im->ttys[i];
 		const cr_file *f = NULL;

@@ -199,7 +199,7 @@ int main(void)
 		CHECK(fp_restore_check(trunc_dir, NULL, 0, &err) < 0);
 		CHECKF(strstr(err.msg, "truncated") != NULL, "%s", err.msg);
 		o.dir = trunc_dir;
-		CHECK(fp_restore(&o, &r, &err) < 0);
+		CHECKF(fp_restore(&o, &r, &err) < 0, "restored pid %d", (int)r.pid);
 		CHECK(kill(pid, 0) < 0 && errno == ESRCH);
 	}
 	fp_rm_rf(work, NULL);
