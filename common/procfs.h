@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 
 #include "fp_error.h"
@@ -80,6 +81,20 @@ void fp_proc_fds_free(struct fp_fds *f);
 
 /* Thread ids, sorted; *tids is malloc'd (free it). */
 int fp_proc_read_tids(pid_t pid, pid_t **tids, size_t *n, fp_error *err);
+
+/* The kernel's new_encode_dev(): how /proc (stat's tty_nr) and CRIU's
+ * images write a device number. */
+static inline uint32_t fp_dev_encode(dev_t d)
+{
+	unsigned maj = major(d), min = minor(d);
+	return (min & 0xff) | (maj << 8) | ((min & ~0xffu) << 12);
+}
+
+/* A UNIX98 pseudo-terminal slave (/dev/pts/N): majors 136-143. */
+static inline bool fp_dev_is_pty_slave(dev_t rdev)
+{
+	return major(rdev) >= 136 && major(rdev) <= 143;
+}
 
 /* ---- /proc/PID/stat (or /proc/PID/task/TID/stat) ---- */
 

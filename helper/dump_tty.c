@@ -22,17 +22,9 @@
 #include "images/criu_io.h"
 #include "procfs.h"
 
-/* UNIX98 pty slaves: majors 136-143 (linux/major.h UNIX98_PTY_SLAVE_MAJOR). */
 bool dump_is_pty_slave(const struct stat *st)
 {
-	return S_ISCHR(st->st_mode) && major(st->st_rdev) >= 136 && major(st->st_rdev) <= 143;
-}
-
-/* The kernel's new_encode_dev(), the encoding CRIU images and /proc use. */
-static uint32_t encode_dev(dev_t d)
-{
-	unsigned maj = major(d), min = minor(d);
-	return (min & 0xff) | (maj << 8) | ((min & ~0xffu) << 12);
+	return S_ISCHR(st->st_mode) && fp_dev_is_pty_slave(st->st_rdev);
 }
 
 /* The kernel's struct termios (asm/termbits.h), which TCGETS and
@@ -91,7 +83,7 @@ static void read_tty_state(pid_t pid, int fd, cr_tty_info *ti)
 static int tty_info_for(struct dump_ctx *c, struct dump_proc *p, int fd, const struct stat *st, uint32_t *id,
 			fp_error *err)
 {
-	uint32_t rdev = encode_dev(st->st_rdev);
+	uint32_t rdev = fp_dev_encode(st->st_rdev);
 	for (size_t i = 0; i < c->nttys; i++)
 		if (c->ttys[i].rdev == rdev) {
 			*id = c->ttys[i].id;
@@ -107,7 +99,7 @@ static int tty_info_for(struct dump_ctx *c, struct dump_proc *p, int fd, const s
 	}
 	cr_tty_info *ti = &c->ttys[c->nttys];
 	memset(ti, 0, sizeof(*ti));
-	unsigned index = (major(st->st_rdev) - 136) * 256 + minor(st->st_rdev);
+	unsigned index = (major(st->st_rdev) - 136) * 256 + minor(st->st_rdev); /* 136: the first pts major */
 	/* CRIU numbers a pty pair index*2 (slave) and index*2+1 (master). */
 	ti->id = index << 1;
 	ti->type = CR_TTY_PTY;
@@ -115,7 +107,7 @@ static int tty_info_for(struct dump_ctx *c, struct dump_proc *p, int fd, const s
 	ti->has_pty = true;
 	ti->pty.index = index;
 	ti->has_dev = ti->has_uid = ti->has_gid = true;
-	ti->dev = encode_dev(st->st_dev);
+	ti->dev = fp_dev_encode(st->st_dev);
 	ti->uid = st->st_uid;
 	ti->gid = st->st_gid;
 	/* Session and foreground group only if it is the controlling terminal

@@ -374,16 +374,17 @@ out:
 	return rc;
 }
 
-int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
+/* clone3 run in p's main thread with set_tid = want. By hand rather than
+ * fp_inject_call: under PTRACE_O_TRACECLONE/TRACEFORK the syscall stops half
+ * way (PTRACE_EVENT_CLONE/FORK) and needs a second step. */
+static int inject_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, fp_error *err)
 {
-	if (p->pt.nthreads >= p->pt.cap)
-		return fp_fail(err, EINVAL, "internal: thread table full");
 	if (session_on(p, p->pid, err))
 		return -1;
 	struct clone_args ca;
 	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
-	pid_t want = (pid_t)tid;
+	ca.flags = flags;
+	ca.exit_signal = (uint64_t)exit_signal;
 	uint64_t tid_addr = 0, ca_addr = 0;
 	if (rst_scratch_put(p, 0, &want, sizeof(want), &tid_addr, err))
 		return -1;
@@ -391,8 +392,6 @@ int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
 	ca.set_tid_size = 1;
 	if (rst_scratch_put(p, 64, &ca, sizeof(ca), &ca_addr, err))
 		return -1;
-	/* By hand rather than fp_inject_call: with PTRACE_O_TRACECLONE the
-	 * syscall stops half way (PTRACE_EVENT_CLONE) and needs a second step. */
 	struct user_regs_struct r = p->ij.saved;
 	r.rip = p->ij.syscall_ip;
 	r.rax = SYS_clone3;
@@ -402,24 +401,36 @@ int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
 	fp_pt_thread *t = &p->pt.threads[0];
 	int st;
 	if (fp_pt_set_regs(p->pid, &r, err) || fp_pt_step(&p->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
-		return fp_wrap(err, "creating thread %u", tid);
-	unsigned long newtid = 0;
-	if ((st >> 16) == PTRACE_EVENT_CLONE) {
-		if (ptrace(PTRACE_GETEVENTMSG, p->pid, 0, &newtid))
-			return fp_fail(err, errno, "creating thread %u: PTRACE_GETEVENTMSG: %s", tid, strerror(errno));
+		return fp_wrap(err, "creating %s %d", what, (int)want);
+	unsigned long made = 0;
+	int ev = st >> 16;
+	if (ev == PTRACE_EVENT_CLONE || ev == PTRACE_EVENT_FORK) {
+		if (ptrace(PTRACE_GETEVENTMSG, p->pid, 0, &made))
+			return fp_fail(err, errno, "creating %s %d: PTRACE_GETEVENTMSG: %s", what, (int)want, strerror(errno));
 		if (fp_pt_step(&p->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
-			return fp_wrap(err, "creating thread %u", tid);
+			return fp_wrap(err, "creating %s %d", what, (int)want);
 	}
 	if (fp_pt_get_regs(p->pid, &r, err))
 		return -1;
 	if ((long long)r.rax < 0)
-		return fp_fail(err, (int)-(long long)r.rax, "creating thread %u with clone3: %s%s", tid,
+		return fp_fail(err, (int)-(long long)r.rax, "creating %s %d with clone3: %s%s", what, (int)want,
 			       strerror((int)-(long long)r.rax),
-			       r.rax == (unsigned long long)-EEXIST ? " (the tid is in use)" : "");
-	if (!newtid)
-		newtid = r.rax;
-	if (newtid != tid)
-		return fp_fail(err, EIO, "thread %u was created as %lu", tid, newtid);
+			       r.rax == (unsigned long long)-EEXIST ? " (the id is in use)" : "");
+	if (!made)
+		made = r.rax;
+	if (made != (unsigned long)want)
+		return fp_fail(err, EIO, "%s %d was created as %lu", what, (int)want, made);
+	return 0;
+}
+
+int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
+{
+	if (p->pt.nthreads >= p->pt.cap)
+		return fp_fail(err, EINVAL, "internal: thread table full");
+	if (inject_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
+			  (pid_t)tid, "thread", err))
+		return -1;
+	int st;
 	fp_pt_thread *nt = &p->pt.threads[p->pt.nthreads++];
 	memset(nt, 0, sizeof(*nt));
 	nt->tid = (pid_t)tid;
@@ -453,44 +464,10 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD |
 				  PTRACE_O_TRACEFORK)))
 		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
-	if (session_on(parent, parent->pid, err))
+	if (inject_clone3(parent, 0, SIGCHLD, want, "process", err))
 		return -1;
-	struct clone_args ca;
-	memset(&ca, 0, sizeof(ca));
-	ca.exit_signal = SIGCHLD;
-	uint64_t tid_addr = 0, ca_addr = 0;
-	if (rst_scratch_put(parent, 0, &want, sizeof(want), &tid_addr, err))
-		return -1;
-	ca.set_tid = tid_addr;
-	ca.set_tid_size = 1;
-	if (rst_scratch_put(parent, 64, &ca, sizeof(ca), &ca_addr, err))
-		return -1;
-	struct user_regs_struct r = parent->ij.saved;
-	r.rip = parent->ij.syscall_ip;
-	r.rax = SYS_clone3;
-	r.orig_rax = (unsigned long long)-1;
-	r.rdi = ca_addr;
-	r.rsi = sizeof(ca);
-	fp_pt_thread *t = &parent->pt.threads[0];
 	int st;
-	if (fp_pt_set_regs(parent->pid, &r, err) || fp_pt_step(&parent->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
-		return fp_wrap(err, "creating process %u", im->pid);
-	unsigned long newpid = 0;
-	if ((st >> 16) == PTRACE_EVENT_FORK) {
-		if (ptrace(PTRACE_GETEVENTMSG, parent->pid, 0, &newpid))
-			return fp_fail(err, errno, "creating process %u: PTRACE_GETEVENTMSG: %s", im->pid, strerror(errno));
-		if (fp_pt_step(&parent->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
-			return fp_wrap(err, "creating process %u", im->pid);
-	}
-	if (fp_pt_get_regs(parent->pid, &r, err))
-		return -1;
-	if ((long long)r.rax < 0)
-		return fp_fail(err, (int)-(long long)r.rax, "creating process %u with clone3: %s%s", im->pid,
-			       strerror((int)-(long long)r.rax),
-			       r.rax == (unsigned long long)-EEXIST ? " (the pid was taken just now)" : "");
-	if (!newpid)
-		newpid = r.rax;
-	c->pid = (pid_t)newpid;
+	c->pid = want;
 	c->pt.pid = c->pid;
 	snprintf(c->pt.comm, sizeof(c->pt.comm), "restored %u", im->pid);
 	c->pt.timeout_ms = FP_PT_TIMEOUT_MS;
@@ -501,8 +478,6 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 	c->pt.threads[0].tid = c->pid;
 	c->pt.threads[0].state = FP_PT_RUNNING;
 	c->pt.nthreads = 1;
-	if (newpid != (unsigned long)want)
-		return fp_fail(err, EIO, "process %u was created as %lu", im->pid, newpid);
 	if (wait_stop(c, c->pid, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, &st, "starting a child process", err))
 		return -1;
 	c->pt.threads[0].state = FP_PT_STOPPED;

@@ -20,6 +20,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "procfs.h"
+
 const cr_tty_info *rst_tty_info(const rst_image *im, const cr_file *f)
 {
 	for (size_t i = 0; f->has_tty && i < im->nttys; i++)
@@ -28,17 +30,11 @@ const cr_tty_info *rst_tty_info(const rst_image *im, const cr_file *f)
 	return NULL;
 }
 
-static uint32_t encode_dev(dev_t d)
-{
-	unsigned maj = major(d), min = minor(d);
-	return (min & 0xff) | (maj << 8) | ((min & ~0xffu) << 12);
-}
-
 int rst_tty_own_fd(void)
 {
 	struct stat st;
 	for (int fd = 0; fd < 3; fd++)
-		if (isatty(fd) && fstat(fd, &st) == 0 && major(st.st_rdev) >= 136 && major(st.st_rdev) <= 143)
+		if (isatty(fd) && fstat(fd, &st) == 0 && fp_dev_is_pty_slave(st.st_rdev))
 			return fd;
 	return -1;
 }
@@ -53,7 +49,7 @@ const char *rst_tty_path(const rst_image *im, const cr_file *f, char *buf, size_
 	}
 	const cr_tty_info *ti = rst_tty_info(im, f);
 	const char *path = rst_file_path(im, f->tty.regf_id);
-	if (ti && path && stat(path, &st) == 0 && S_ISCHR(st.st_mode) && encode_dev(st.st_rdev) == ti->rdev) {
+	if (ti && path && stat(path, &st) == 0 && S_ISCHR(st.st_mode) && fp_dev_encode(st.st_rdev) == ti->rdev) {
 		snprintf(buf, len, "%s", path);
 		return buf;
 	}
