@@ -774,6 +774,23 @@ int pgs_read(pgs_reader *r, uint64_t first, uint64_t n, void *dst, fp_error *err
 	return 0;
 }
 
+size_t pgs_chunk_count(const pgs_reader *r)
+{
+	return r->plain ? 0 : r->n_recs;
+}
+
+int pgs_chunk(pgs_reader *r, size_t i, const void **pages, uint64_t *first, uint64_t *n, fp_error *err)
+{
+	if (r->plain || i >= r->n_recs)
+		return fp_fail(err, ERANGE, "%s: no chunk %zu", r->name, i);
+	if (load_chunk(r, i, err) < 0)
+		return -1;
+	*pages = r->ubuf;
+	*first = r->recs[i].first_page;
+	*n = r->recs[i].nr_pages;
+	return 0;
+}
+
 int pgs_next(pgs_reader *r, const void **pages, uint64_t *first, uint64_t *n, fp_error *err)
 {
 	if (r->seq >= r->total_pages)

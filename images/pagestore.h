@@ -99,6 +99,11 @@ int pgs_read(pgs_reader *r, uint64_t first, uint64_t n, void *dst, fp_error *err
 /* Sequential access: 1 and a pointer to the next run of pages (valid until
  * the next call), 0 at the end, -1 on error. Starts at page 0. */
 int pgs_next(pgs_reader *r, const void **pages, uint64_t *first, uint64_t *n, fp_error *err);
+/* Chunk access, for decoding in parallel (one reader per thread): the
+ * number of independently decodable chunks (0 for a plain file), and chunk
+ * i decoded (*pages valid until the next call on this reader). */
+size_t pgs_chunk_count(const pgs_reader *r);
+int pgs_chunk(pgs_reader *r, size_t i, const void **pages, uint64_t *first, uint64_t *n, fp_error *err);
 void pgs_close(pgs_reader *r);
 
 /* Makes pages-<id>.img (plain, for `criu restore`) from pages-<id>.fpz,

@@ -168,6 +168,9 @@ int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err);
 /* ---- steps -------------------------------------------------------------- */
 int rst_mem_restore(rst_proc *p, fp_error *err);     /* VMAs, pages, vDSO */
 int rst_mem_finish(rst_proc *p, fp_error *err);      /* stub gone, mm fields */
+/* Compressed pages decoded on several threads (rst_pages.c): 1 done, 0 not
+ * worth it (the caller streams them), -1 error. */
+int rst_pages_parallel(rst_proc *p, fp_error *err);
 int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
 void rst_share_done(rst_share *s, fp_error *err);     /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */

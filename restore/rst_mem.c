@@ -273,6 +273,78 @@ static int find_restored_syscall(rst_proc *p, uint64_t *ip, fp_error *err)
 			    "the restored program has no `syscall` instruction in its code; cannot finish the restore");
 }
 
+/* Uncompressed page data: the restored process reads it itself, with
+ * preadv from the pages file straight into its memory, as CRIU's restorer
+ * does: one copy, from the page cache, and no buffer of ours in between.
+ * Runs of present pages are contiguous in the file, so one call covers many
+ * pagemap entries; the vDSO's pages (the kernel's own now) are skipped.
+ * 1 done, 0 declined (the caller streams the pages instead), -1 error. */
+#define PREADV_IOVS 1024
+static int target_reads_pages(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	if (pgs_is_compressed(im->pages) || !im->present_pages)
+		return 0;
+	char name[64], path[4200];
+	pgs_plain_name(name, sizeof(name), im->pmh.pages_id);
+	snprintf(path, sizeof(path), "%s/%s", im->dir, name);
+	int fd;
+	if (remote_open(p, path, O_RDONLY | O_CLOEXEC, &fd, err))
+		return -1;
+	struct iovec *iov = malloc(PREADV_IOVS * sizeof(*iov));
+	if (!iov)
+		return fp_fail(err, ENOMEM, "out of memory");
+	uint64_t vd_s = 0, vd_e = 0;
+	if (im->vdso_vma >= 0)
+		vd_s = im->mm.vmas[im->vdso_vma].start, vd_e = im->mm.vmas[im->vdso_vma].end;
+	uint64_t page = 0, batch_off = 0, batch_bytes = 0, calls = 0;
+	size_t n = 0;
+	int rc = 1;
+	for (size_t i = 0; i <= im->npe && rc == 1; i++) {
+		bool last = i == im->npe;
+		const cr_pagemap_entry *e = last ? NULL : &im->pe[i];
+		if (e && !(cr_pagemap_flags(e) & CR_PE_PRESENT))
+			continue;
+		uint64_t s = e ? e->vaddr : 0, len = e ? e->nr_pages * CR_PAGE_SIZE : 0;
+		bool skip = e && s >= vd_s && s < vd_e;
+		if (n && (last || skip || n == PREADV_IOVS)) {
+			uint64_t a;
+			int64_t r;
+			if (rst_scratch_put(p, 8192, iov, n * sizeof(*iov), &a, err) ||
+			    rst_sys_raw(p, p->pid, SYS_preadv, (uint64_t)fd, a, n, batch_off, 0, 0, &r, err))
+				rc = -1;
+			else if (r != (int64_t)batch_bytes) {
+				rst_logf(p->log, 2, "preadv of %llu bytes at %llu returned %lld; streaming the pages instead",
+					 (unsigned long long)batch_bytes, (unsigned long long)batch_off, (long long)r);
+				rc = 0;
+			}
+			calls++;
+			n = 0;
+		}
+		if (last)
+			break;
+		if (!n) {
+			batch_off = page * CR_PAGE_SIZE;
+			batch_bytes = 0;
+		}
+		if (!skip) {
+			iov[n].iov_base = (void *)(uintptr_t)s;
+			iov[n].iov_len = (size_t)len;
+			n++;
+			batch_bytes += len;
+		}
+		page += e->nr_pages;
+	}
+	free(iov);
+	int64_t r;
+	if (rst_sys_raw(p, p->pid, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &r, rc < 0 ? NULL : err))
+		rc = -1;
+	if (rc == 1)
+		rst_logf(p->log, 3, "the process read its %llu pages itself (%llu preadv calls)", (unsigned long long)page,
+			 (unsigned long long)calls);
+	return rc;
+}
+
 int rst_mem_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
@@ -294,8 +366,12 @@ int rst_mem_restore(rst_proc *p, fp_error *err)
 	long long t1 = rst_now_ns();
 	if (!rc)
 		rc = move_vdso(p, err);
-	if (!rc)
-		rc = write_pages(p, err);
+	if (!rc) {
+		int done = target_reads_pages(p, err);
+		if (done == 0)
+			done = rst_pages_parallel(p, err);
+		rc = done < 0 ? -1 : done ? 0 : write_pages(p, err);
+	}
 	long long t2 = rst_now_ns();
 	for (size_t i = 0; !rc && i < im->mm.n_vmas; i++) {
 		const cr_vma *v = &im->mm.vmas[i];

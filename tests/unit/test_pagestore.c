@@ -121,6 +121,21 @@ static void check_reads(uint32_t id, const uint8_t *pages, size_t n, bool compre
 		expect = first + cnt;
 	}
 	CHECK(rc == 0 && expect == n && bad == 0);
+	/* chunk by chunk, in reverse (as parallel decoders take them): the
+	 * chunks cover every page once */
+	size_t nc = pgs_chunk_count(r);
+	CHECK(compressed ? nc > 0 : nc == 0);
+	uint64_t covered = 0;
+	bad = 0;
+	for (size_t i = nc; i-- > 0;) {
+		if (pgs_chunk(r, i, &p, &first, &cnt, &e) < 0 || first + cnt > n ||
+		    memcmp(p, pages + first * PS, cnt * PS) != 0)
+			bad++;
+		covered += cnt;
+	}
+	CHECKF(bad == 0 && (!compressed || covered == n), "%d chunks wrong, %llu of %zu pages covered", bad,
+	       (unsigned long long)covered, n);
+	CHECK(pgs_chunk(r, nc, &p, &first, &cnt, &e) < 0);
 	free(buf);
 	pgs_close(r);
 }
