@@ -11,7 +11,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "fp_spawn.h"
 
 #define VERSION_TIMEOUT_MS 20000
 #define CHECK_TIMEOUT_MS 60000

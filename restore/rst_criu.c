@@ -18,7 +18,7 @@
 
 #include "common/criu.h"
 #include "common/paths.h"
-#include "common/spawn.h"
+#include "common/fp_spawn.h"
 
 /* A tmpfs copy of dir with the page stores decompressed, or NULL (and
  * *need = false) when dir has none. */

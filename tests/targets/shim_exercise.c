@@ -49,16 +49,10 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* <spawn.h> is shadowed by the project's common/spawn.h in this build's
- * include path, and this program only needs the two calls with default
- * attributes and file actions. */
-int posix_spawn(pid_t *pid, const char *path, const void *file_actions, const void *attrp,
-		char *const argv[], char *const envp[]);
-int posix_spawnp(pid_t *pid, const char *file, const void *file_actions, const void *attrp,
-		 char *const argv[], char *const envp[]);
 
 extern char **environ;
 

@@ -17,7 +17,7 @@
 #include "fp_test.h"
 #include "common/criu.h"
 #include "common/paths.h"
-#include "common/spawn.h"
+#include "common/fp_spawn.h"
 #include "images/pagestore.h"
 #include "restore/restore.h"
 

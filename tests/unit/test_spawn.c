@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "fp_test.h"
-#include "spawn.h"
+#include "fp_spawn.h"
 
 static double now_s(void)
 {

@@ -1,4 +1,4 @@
-#include "spawn.h"
+#include "fp_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
