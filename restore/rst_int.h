@@ -161,9 +161,11 @@ int rst_sys_raw(rst_proc *p, pid_t tid, long nr, uint64_t a0, uint64_t a1, uint6
 int rst_scratch_put(rst_proc *p, size_t off, const void *data, size_t len, uint64_t *addr, fp_error *err);
 /* Reads /proc/PID/maps of the target. *maps is malloc'd. */
 int rst_read_maps(pid_t pid, rst_map **maps, size_t *n, fp_error *err);
-/* Creates thread tid (CLONE_THREAD, set_tid) from the leader; it is seized
- * and stopped afterwards. */
+/* Creates thread tid (CLONE_THREAD, set_tid) from the leader; it is traced
+ * from its start and stops on its own before running any code:
+ * rst_proc_wait_threads waits until every new thread has. */
 int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err);
+int rst_proc_wait_threads(rst_proc *p, fp_error *err);
 
 /* ---- steps -------------------------------------------------------------- */
 int rst_mem_restore(rst_proc *p, fp_error *err);     /* VMAs, pages, vDSO */

@@ -430,15 +430,28 @@ int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
 	if (inject_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
 			  (pid_t)tid, "thread", err))
 		return -1;
-	int st;
 	fp_pt_thread *nt = &p->pt.threads[p->pt.nthreads++];
 	memset(nt, 0, sizeof(*nt));
 	nt->tid = (pid_t)tid;
 	nt->state = FP_PT_RUNNING;
-	if (wait_stop(p, (pid_t)tid, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, &st, "starting a thread", err))
-		return -1;
-	nt->state = FP_PT_STOPPED;
-	rst_logf(p->log, 3, "thread %u created (first stop 0x%x)", tid, st);
+	return 0;
+}
+
+/* New threads stop on their own once scheduled; waiting for them all after
+ * creating them all overlaps those waits. */
+int rst_proc_wait_threads(rst_proc *p, fp_error *err)
+{
+	int64_t dl = rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000;
+	for (size_t i = 0; i < p->pt.nthreads; i++) {
+		fp_pt_thread *t = &p->pt.threads[i];
+		int st;
+		if (t->state != FP_PT_RUNNING)
+			continue;
+		if (wait_stop(p, t->tid, dl, &st, "starting a thread", err))
+			return -1;
+		t->state = FP_PT_STOPPED;
+		rst_logf(p->log, 3, "thread %d created (first stop 0x%x)", (int)t->tid, st);
+	}
 	return 0;
 }
 

@@ -141,6 +141,8 @@ int rst_task_restore(rst_proc *p, fp_error *err)
 	for (size_t i = 1; i < im->nth; i++)
 		if (rst_proc_clone_thread(p, im->th[i].tid, err))
 			return -1;
+	if (rst_proc_wait_threads(p, err))
+		return -1;
 	for (size_t i = 0; i < im->nth; i++)
 		if (restore_thread(p, &im->th[i], i == 0, err))
 			return fp_wrap(err, "thread %u", im->th[i].tid);
