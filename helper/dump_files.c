@@ -216,8 +216,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		const char *what = S_ISSOCK(st.st_mode) ? "a socket" : S_ISFIFO(st.st_mode) ? "a named FIFO" :
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes and devices such "
-				    "as /dev/null only (use `criu dump` for this process, or close the fd)",
+				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals and "
+				    "devices such as /dev/null only (use `criu dump` for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
 	if (type == CR_FD_REG && strstr(link, " (deleted)"))
