@@ -347,8 +347,9 @@ int main(int argc, char **argv)
 	ct.status_path = argv[1];
 	unsigned long long s = 1;
 	for (int i = 2; i < argc; i++) {
-		if (!strncmp(argv[i], "--dir=", 6))
-			snprintf(dir, sizeof(dir), "%s", argv[i] + 6);
+		const char *d;
+		if (ct_str_arg(argv[i], "--dir", &d))
+			snprintf(dir, sizeof(dir), "%s", d);
 		else if (!strcmp(argv[i], "--shared-anon"))
 			shared_anon = true;
 		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--seed", &s))

@@ -199,6 +199,16 @@ static inline bool ct_num_arg(const char *arg, const char *name, unsigned long l
 	return true;
 }
 
+/* "--NAME=VALUE": true and *out = VALUE (inside arg) if arg is that option. */
+static inline bool ct_str_arg(const char *arg, const char *name, const char **out)
+{
+	size_t len = strlen(name);
+	if (strncmp(arg, name, len) || arg[len] != '=')
+		return false;
+	*out = arg + len + 1;
+	return true;
+}
+
 /* glibc registers an rseq area per thread. Registering the same area again
  * fails with EBUSY only if the kernel still knows it, so this is a precise,
  * side-effect-free probe (if it was lost, it is registered again). */

@@ -136,9 +136,7 @@ int main(int argc, char **argv)
 	ct.status_path = argv[1];
 	const char *dir = NULL;
 	for (int i = 2; i < argc; i++)
-		if (!strncmp(argv[i], "--dir=", 6))
-			dir = argv[i] + 6;
-		else if (!ct_common_arg(argv[i]))
+		if (!ct_str_arg(argv[i], "--dir", &dir) && !ct_common_arg(argv[i]))
 			usage();
 	if (!dir)
 		usage();

@@ -159,12 +159,9 @@ int main(int argc, char **argv)
 	if (argc < 2 || argv[1][0] == '-')
 		usage();
 	ct.status_path = argv[1];
-	for (int i = 2; i < argc; i++) {
-		if (!strncmp(argv[i], "--dir=", 6))
-			dir = argv[i] + 6;
-		else if (!ct_common_arg(argv[i]))
+	for (int i = 2; i < argc; i++)
+		if (!ct_str_arg(argv[i], "--dir", &dir) && !ct_common_arg(argv[i]))
 			usage();
-	}
 	if (!dir)
 		usage();
 	/* The fds made here are part of the state: the generic fd check must not
