@@ -176,11 +176,14 @@ static int check_threads(struct ctx *c, fp_error *err)
 			found = t->threads[j].tid == tids[i];
 		if (found)
 			continue;
-		/* a thread that has ended but not been reaped is not a live thread */
+		/* A thread that is ending is not a live thread: the shim drops it
+		 * before it exits, and pthread_join returns (the kernel clears its
+		 * tid) while /proc still lists it for a moment. PF_EXITING is set
+		 * from the start of its exit; then it turns Z or X. */
 		struct fp_proc_stat st;
 		fp_error e2;
-		if (fp_proc_read_stat(c->pid, tids[i], &st, &e2) < 0 || st.state == 'Z' ||
-		    st.state == 'X')
+		if (fp_proc_read_stat(c->pid, tids[i], &st, &e2) < 0 || st.state == 'Z' || st.state == 'X' ||
+		    (st.flags & 0x4 /* PF_EXITING */))
 			continue;
 		if ((d = add(c, FP_DIS_THREAD_MISSING, "thread %d runs but is not in the table",
 			     (int)tids[i])))
