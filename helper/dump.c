@@ -17,6 +17,7 @@
  *
  * Any failure before 8 detaches and leaves the tree running as it was. */
 #include "helper/dump_int.h"
+#include "procfs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -154,23 +155,6 @@ static void free_ctx(struct dump_ctx *c)
 		munmap(c->pagebuf, c->pagebuf_res);
 }
 
-/* The CPU a task last ran on (/proc/PID/stat field 39). */
-static int last_cpu(pid_t pid)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
-		return -1;
-	char *q = strrchr(buf, ')');
-	if (!q)
-		return -1;
-	int field = 2;
-	for (char *s = q + 1; *s; s++)
-		if (*s == ' ' && ++field == 39)
-			return atoi(s + 1);
-	return -1;
-}
-
 /* Every injected syscall wakes the stopped thread and waits for its trap:
  * across vCPUs that is ~50 us per wake-up here, on the same vCPU a few
  * (machine-limits.md quirk 2). So the dumper moves next to the target
@@ -178,7 +162,9 @@ static int last_cpu(pid_t pid)
 static void pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinned)
 {
 	*pinned = false;
-	int cpu = last_cpu(pid);
+	struct fp_proc_stat st;
+	fp_error e;
+	int cpu = fp_proc_read_stat(pid, 0, &st, &e) == 0 ? st.processor : -1;
 	if (cpu < 0 || sched_getaffinity(0, sizeof(*saved), saved) || !CPU_ISSET(cpu, saved))
 		return;
 	cpu_set_t one;

@@ -15,44 +15,18 @@
 #include "helper/pt_internal.h"
 #include "helper/stack.h"
 #include "images/criu_io.h"
+#include "procfs.h"
 
-/* Fields 4-6 of /proc/PID/stat: ppid, pgrp, session. */
-static int read_stat_ids(pid_t pid, pid_t *ppid, pid_t *pgid, pid_t *sid, char *state)
+/* /proc/PID/stat; false if the process is gone. */
+static bool stat_of(pid_t pid, struct fp_proc_stat *st)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
-		return -1;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	char st;
-	int a, b, s;
-	if (sscanf(p + 1, " %c %d %d %d", &st, &a, &b, &s) != 4)
-		return -1;
-	*ppid = a;
-	*pgid = b;
-	*sid = s;
-	if (state)
-		*state = st;
-	return 0;
+	fp_error e;
+	return fp_proc_read_stat(pid, 0, st, &e) == 0;
 }
 
-/* Field 38 of /proc/PID/stat, -1 if unknown. */
-static int exit_signal(pid_t pid)
+static bool is_dead(const struct fp_proc_stat *st)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
-		return -1;
-	char *q = strrchr(buf, ')');
-	if (!q)
-		return -1;
-	int field = 2;
-	for (char *x = q + 1; *x; x++)
-		if (*x == ' ' && ++field == 38)
-			return atoi(x + 1);
-	return -1;
+	return st->state == 'Z' || st->state == 'X';
 }
 
 /* Children of every thread of pid (CONFIG_PROC_CHILDREN). */
@@ -113,10 +87,11 @@ static int add_proc(struct dump_ctx *c, pid_t pid, pid_t ppid, fp_error *err)
 	p->seized = true;
 	c->nprocs++;
 	snprintf(p->comm, sizeof(p->comm), "%s", p->pt.comm);
-	pid_t pp;
-	char st;
-	if (read_stat_ids(pid, &pp, &p->pgid, &p->sid, &st))
+	struct fp_proc_stat ps;
+	if (!stat_of(pid, &ps))
 		return fp_fail(err, ESRCH, "cannot read /proc/%d/stat: the process exited during the dump", pid);
+	p->pgid = ps.pgrp;
+	p->sid = ps.session;
 	/* Threads, leader first (CRIU wants pstree.threads[0] = pid). */
 	size_t live = 0;
 	for (size_t i = 0; i < p->pt.nthreads; i++)
@@ -142,7 +117,7 @@ static int add_proc(struct dump_ctx *c, pid_t pid, pid_t ppid, fp_error *err)
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "the main thread of %d (%s) has exited while other threads run on; CRIU cannot restore such a process",
 				    pid, p->comm);
-	dlog(c, "seized %d (%s): %zu thread(s), ppid %d pgid %d sid %d", pid, p->comm, p->nth, pp, p->pgid, p->sid);
+	dlog(c, "seized %d (%s): %zu thread(s), ppid %d pgid %d sid %d", pid, p->comm, p->nth, (int)ps.ppid, p->pgid, p->sid);
 	return 0;
 }
 
@@ -157,26 +132,19 @@ static void settle_leftovers(struct dump_ctx *c, pid_t pid, int depth)
 	if (depth > 64 || list_children(pid, &kids, &nk))
 		return;
 	for (size_t k = 0; k < nk; k++) {
-		pid_t a, b, s;
-		char st = '?';
-		if (read_stat_ids(kids[k], &a, &b, &s, &st) || st == 'Z' || st == 'X')
-			continue;
-		char path[64], buf[1024];
-		unsigned long flags = 0;
-		snprintf(path, sizeof(path), "/proc/%d/stat", kids[k]);
-		char *q = dump_read_proc(path, buf, sizeof(buf)) > 0 ? strrchr(buf, ')') : NULL;
-		if (!q || sscanf(q + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		struct fp_proc_stat st;
+		if (!stat_of(kids[k], &st) || is_dead(&st))
 			continue;
 		char pnd[32] = "0", shd[32] = "0";
 		dump_status_field(kids[k], "SigPnd", pnd, sizeof(pnd));
 		dump_status_field(kids[k], "ShdPnd", shd, sizeof(shd));
-		bool dying = (flags & 0x4 /* PF_EXITING */) || ((strtoull(pnd, NULL, 16) | strtoull(shd, NULL, 16)) & (1ull << (SIGKILL - 1)));
-		if (exit_signal(kids[k]) != 0 || !dying) {
+		bool dying = (st.flags & 0x4 /* PF_EXITING */) || ((strtoull(pnd, NULL, 16) | strtoull(shd, NULL, 16)) & (1ull << (SIGKILL - 1)));
+		if (st.exit_signal != 0 || !dying) {
 			settle_leftovers(c, kids[k], depth + 1);
 			continue;
 		}
 		int64_t t0 = dump_now_ns(), until = t0 + 5000000000ll;
-		while (dump_now_ns() < until && read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && st != 'Z' && st != 'X') {
+		while (dump_now_ns() < until && stat_of(kids[k], &st) && !is_dead(&st)) {
 			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 		}
@@ -208,9 +176,11 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 				known |= c->procs[j].pid == kids[k];
 			if (known)
 				continue;
-			pid_t a, b, s;
-			char st = '?';
-			if (exit_signal(kids[k]) == 0 && read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && st != 'Z' && st != 'X') {
+			struct fp_proc_stat st;
+			bool have = stat_of(kids[k], &st);
+			/* Exit signal 0: a frozen copy (ours or another dump's). */
+			bool copy_like = have && st.exit_signal == 0;
+			if (copy_like && !is_dead(&st)) {
 				/* Exit signal 0 is what a frozen copy has: one being read by
 				 * another dump (traced) is not part of the tree. */
 				char tr[32] = "0";
@@ -222,7 +192,7 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 					continue;
 				}
 			}
-			if (read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && (st == 'Z' || st == 'X') && exit_signal(kids[k]) == 0 &&
+			if (copy_like && is_dead(&st) &&
 			    c->procs[i].nstale < sizeof(c->procs[i].stale) / sizeof(c->procs[i].stale[0])) {
 				/* A child with exit signal 0 that died: the frozen copy of an
 				 * earlier dump that was killed before reaping it. Reaped
@@ -232,7 +202,7 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 				     kids[k]);
 				continue;
 			}
-			if (read_stat_ids(kids[k], &a, &b, &s, &st) == 0 && (st == 'Z' || st == 'X')) {
+			if (have && is_dead(&st)) {
 				pid_t z = kids[k];
 				free(kids);
 				return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
@@ -240,7 +210,6 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 						    "supported: let the parent reap it (waitpid) and try again",
 						    z, ppid);
 			}
-			bool copy_like = exit_signal(kids[k]) == 0;
 			size_t n_before = c->nprocs;
 			if (add_proc(c, kids[k], ppid, err)) {
 				pid_t kid = kids[k];
@@ -256,7 +225,7 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 					dlog(c, "%d: child %d with exit signal 0 exited while being seized (a frozen copy left by a killed "
 						"dump): left out",
 					     ppid, kid);
-					if (read_stat_ids(kid, &a, &b, &s, &st) == 0 && (st == 'Z' || st == 'X') &&
+					if (stat_of(kid, &st) && is_dead(&st) &&
 					    c->procs[i].nstale < sizeof(c->procs[i].stale) / sizeof(c->procs[i].stale[0]))
 						c->procs[i].stale[c->procs[i].nstale++] = kid;
 					continue;
