@@ -6,7 +6,8 @@
 #   cli/main.c                                             -> build/bin/forkpoint
 #   preload/*.c                                            -> build/lib/libforkpoint-preload.so
 #   tests/unit/*.c      one test program each, linked with libforkpoint.a
-#   tests/targets/*.c   self-checking target programs (plain, no forkpoint code)
+#   tests/targets/*.c   self-checking target programs (plain, no forkpoint code);
+#                       tests/targets/NAME/*.c is one program NAME made of several files
 #   bench/*.c           benchmark programs
 #
 # `make SAN=1` builds the same tree with ASan+UBSan into build-san/. The shim is
@@ -38,7 +39,8 @@ BIN      := $(BUILD)/bin/forkpoint
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 TARGET_SRCS := $(wildcard tests/targets/*.c) $(wildcard examples/*.c)
-TARGET_BINS := $(patsubst %.c,$(BUILD)/%,$(TARGET_SRCS))
+TARGET_DIRS := $(patsubst %/,%,$(wildcard tests/targets/*/))
+TARGET_BINS := $(patsubst %.c,$(BUILD)/%,$(TARGET_SRCS)) $(patsubst %,$(BUILD)/%,$(TARGET_DIRS))
 BENCH_SRCS  := $(wildcard bench/*.c)
 BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
@@ -72,6 +74,13 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 $(BUILD)/tests/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -MMD -MP -pthread -o $@ $< -lrt
+
+# A target made of several files: every .c of its folder, rebuilt when any
+# of its files changes.
+.SECONDEXPANSION:
+$(patsubst %,$(BUILD)/%,$(TARGET_DIRS)): $(BUILD)/tests/targets/%: $$(wildcard tests/targets/%/*.c tests/targets/%/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -pthread -o $@ $(filter %.c,$^) -lrt
 
 # static_*.c targets show how forkpoint treats binaries the shim cannot enter.
 $(BUILD)/tests/targets/static_%: tests/targets/static_%.c
