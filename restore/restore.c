@@ -117,11 +117,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		if ((step = "files", rst_files_restore(&ps[i], err) || fail_at(step, err)) ||
 		    (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err)))
 			goto fail;
-	if (n > 1) {
-		rst_share_done(&share, err);
-		if (err->msg[0])
-			goto fail;
-	}
+	if (n > 1 && (step = "files", rst_share_done(&share, err)))
+		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||
 		    (step = "mm", rst_mem_finish(&ps[i], err) || fail_at(step, err)) ||
@@ -176,6 +173,7 @@ int fp_restore_check_ex(const char *dir, bool check_pids, char *native_reason, s
 int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_error *err)
 {
 	memset(r, 0, sizeof(*r));
+	fp_error_clear(err);
 	if (!o->dir)
 		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "no image directory given");
 	long long t0 = rst_now_ns();

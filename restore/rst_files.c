@@ -155,17 +155,19 @@ static const rst_share_pipe *share_pipe(const rst_share *sh, uint32_t pipe_id, c
 	return NULL;
 }
 
-void rst_share_done(rst_share *sh, fp_error *err)
+int rst_share_done(rst_share *sh, fp_error *err)
 {
+	int rc = 0;
 	for (size_t i = 0; i < sh->npipes; i++)
 		for (int e = 0; e < 2; e++)
 			if (sh->pipes[i].owner && sh->pipes[i].owner->pid > 0 &&
 			    rst_sys_raw(sh->pipes[i].owner, sh->pipes[i].owner->pid, SYS_close, (uint64_t)sh->pipes[i].end[e], 0,
-					0, 0, 0, 0, &(int64_t){ 0 }, err))
-				err = NULL; /* keep the first error */
+					0, 0, 0, 0, &(int64_t){ 0 }, rc ? NULL : err))
+				rc = -1; /* the first error is kept */
 	free(sh->files);
 	free(sh->pipes);
 	memset(sh, 0, sizeof(*sh));
+	return rc;
 }
 
 static int restore_fds(rst_proc *p, fp_error *err)

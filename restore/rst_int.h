@@ -174,7 +174,7 @@ int rst_mem_finish(rst_proc *p, fp_error *err);      /* stub gone, mm fields */
  * worth it (the caller streams them), -1 error. */
 int rst_pages_parallel(rst_proc *p, fp_error *err);
 int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
-void rst_share_done(rst_share *s, fp_error *err);     /* closes the kept pipe ends, frees */
+int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
 int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */
 int rst_task_regs(rst_proc *p, fp_error *err);       /* creds, scratch gone, regs, masks */

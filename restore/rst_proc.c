@@ -349,12 +349,12 @@ int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err)
 	}
 	/* One step past the exec stop: an injected syscall made from inside
 	 * execve's stop would have its number overwritten by execve's result. */
-	if (ptrace(PTRACE_SINGLESTEP, p->pid, 0, 0) ||
-	    wait_stop(p, p->pid, dl, &st, "stepping the restorer stub", err)) {
-		if (!err->msg[0])
-			fp_fail(err, errno, "PTRACE_SINGLESTEP: %s", strerror(errno));
+	if (ptrace(PTRACE_SINGLESTEP, p->pid, 0, 0)) {
+		fp_fail(err, errno, "stepping the restorer stub %d: PTRACE_SINGLESTEP: %s", (int)p->pid, strerror(errno));
 		goto out;
 	}
+	if (wait_stop(p, p->pid, dl, &st, "stepping the restorer stub", err))
+		goto out;
 	p->pt.pid = p->pid;
 	snprintf(p->pt.comm, sizeof(p->pt.comm), "restored %u", im->pid);
 	p->pt.timeout_ms = FP_PT_TIMEOUT_MS;
