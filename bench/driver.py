@@ -93,7 +93,10 @@ class Bench:
             return self.record(w, rnd, tool, op, mode, **fields), None
         fields["size_bytes"] = tools.du_bytes(img)
         if tool == "forkpoint":
-            fields["pause_ms"] = tools.fp_pause_ms(img)
+            fields["pause_ms"] = tools.fp_manifest_ms(img, "pause_ms")
+            # a pre-copy dump stops the target twice: a short first stop
+            # (its userfaultfd), then the capture (pause_ms)
+            fields["prestop_ms"] = tools.fp_manifest_ms(img, "prestop_ms")
         else:
             fields["freezing_ms"], fields["pause_ms"] = tools.criu_frozen_ms(img)
         if leave_running:

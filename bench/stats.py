@@ -4,7 +4,7 @@ forkpoint/CRIU ratio taken pair by pair (the ratio of the two runs of the
 same round, then the median of those ratios)."""
 import statistics
 
-METRICS = ("wall_ms", "pause_ms", "restore_ms", "verified_ms", "size_bytes", "maxrss_kb")
+METRICS = ("wall_ms", "pause_ms", "prestop_ms", "restore_ms", "verified_ms", "size_bytes", "maxrss_kb")
 # Which metrics are compared with CRIU, per op.
 RATIO_METRICS = {"dump": ("wall_ms", "pause_ms"), "dump -R": ("wall_ms", "pause_ms"),
                  "restore": ("restore_ms", "verified_ms")}

@@ -71,12 +71,13 @@ def criu_restore_argv(criu, img, log):
     return [criu, "restore", "-d", "-D", img, "-o", log]
 
 
-def fp_pause_ms(img):
-    """pause_ms from the snapshot's manifest, or None."""
+def fp_manifest_ms(img, key):
+    """A number from the snapshot's manifest ("pause_ms", "prestop_ms"), or
+    None."""
     try:
         with open(os.path.join(img, "forkpoint.manifest")) as f:
             for line in f:
-                if line.startswith("pause_ms "):
+                if line.startswith(key + " "):
                     return float(line.split()[1])
     except OSError:
         pass

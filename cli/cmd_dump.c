@@ -8,7 +8,7 @@
 
 static const char dump_usage[] =
 	"usage: forkpoint dump -t PID -D DIR [--leave-running] [--compress zstd|none]\n"
-	"                      [--level N] [--threads N] [--pages fork|copy]\n"
+	"                      [--level N] [--threads N] [--pages auto|precopy|fork|copy]\n"
 	"                      [-o LOG] [-v] [--timeout MS] [--fsync|--no-fsync]\n"
 	"\n"
 	"Checkpoints process PID and its children into a new directory DIR as a\n"
@@ -23,11 +23,15 @@ static const char dump_usage[] =
 	"                        none images restore with `criu restore -D DIR` directly\n"
 	"  --level N             zstd level (default -1; 1: ~15 percent slower, ~5-10 percent smaller)\n"
 	"  --threads N           compression threads (default: one per CPU, at most 4)\n"
-	"  --pages fork|copy     with --leave-running, how pages are held while the\n"
-	"                        process runs on: fork (default) clones it into a\n"
-	"                        frozen copy-on-write copy and reads that (pause: a\n"
-	"                        fork, ~17 ms per GiB); copy copies every page while it\n"
-	"                        is stopped. fork falls back to copy when impossible\n"
+	"  --pages MODE          with --leave-running, how pages are taken while the\n"
+	"                        process runs on: precopy copies them while it runs,\n"
+	"                        under write tracking (userfaultfd, Linux 6.7+), and\n"
+	"                        stops it only to read the pages it wrote meanwhile;\n"
+	"                        fork clones it into a frozen copy-on-write copy and\n"
+	"                        reads that (pause: a fork, ~20 ms per GiB); copy\n"
+	"                        copies every page while it is stopped. auto (default):\n"
+	"                        precopy from 64 MiB of anonymous memory on, else fork.\n"
+	"                        precopy falls back to fork, fork to copy\n"
 	"  -o, --log-file LOG    the log (default DIR/dump.log)\n"
 	"  -v                    more detail in the log (every VMA and fd)\n"
 	"  --timeout MS          deadline for each thread to stop (default 2000)\n"
@@ -109,9 +113,16 @@ int cmd_dump(int argc, char **argv)
 			o.threads = atoi(val);
 			i++;
 		} else if (!strcmp(a, "--pages")) {
-			if (!val || (strcmp(val, "fork") && strcmp(val, "copy")))
-				return cli_usage_error(dump_usage, "--pages needs fork or copy");
-			o.snapshot = !strcmp(val, "fork") ? FP_DUMP_SNAP_AUTO : FP_DUMP_SNAP_COPY;
+			static const struct { const char *name; enum fp_dump_snap m; } modes[] = {
+				{ "auto", FP_DUMP_SNAP_AUTO }, { "precopy", FP_DUMP_SNAP_PRECOPY },
+				{ "fork", FP_DUMP_SNAP_FORK }, { "copy", FP_DUMP_SNAP_COPY },
+			};
+			size_t m = 0;
+			while (val && m < sizeof(modes) / sizeof(modes[0]) && strcmp(val, modes[m].name))
+				m++;
+			if (!val || m == sizeof(modes) / sizeof(modes[0]))
+				return cli_usage_error(dump_usage, "--pages needs auto, precopy, fork or copy");
+			o.snapshot = modes[m].m;
 			i++;
 		} else {
 			return cli_usage_error(dump_usage, "unknown argument '%s'", a);

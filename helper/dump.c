@@ -1,14 +1,19 @@
 /* fp_dump: the order of a dump and its safety rules.
  *
  *   1. a private temp directory beside the snapshot's final name
- *   2. (leave_running, --pages copy) a pre-faulted buffer for the page copy
+ *   2. (leave_running, --pages copy) a pre-faulted buffer for the page copy;
+ *      (leave_running, big or --pages precopy) the pre-copy: a short stop
+ *      for a userfaultfd, then write tracking and the page copy while the
+ *      tree runs (dump_precopy.c)
  *   3. stop the tree (PTRACE_SEIZE + interrupt, never SIGSTOP)
  *   4. capture: per-thread state (syscall injection); (leave_running) the
- *      frozen copy-on-write copy of each process (dump_cow.c); then, with
- *      the injection page unmapped, the VMAs (from maps when there is a
- *      copy: smaps walks page tables), fds, cwd/root
+ *      frozen copy-on-write copy of each process not pre-copied
+ *      (dump_cow.c); then, with the injection page unmapped, the VMAs (from
+ *      maps when there is a copy or a pre-copy: smaps walks page tables),
+ *      fds, cwd/root; (pre-copy) the pages written since they were copied
  *   5. (leave_running) copy the pages of processes without a copy, resume
- *      the tree
+ *      the tree; (pre-copy) drop the write tracking, check no VmFlags
+ *      changed meanwhile (else the dump is done again with a fork copy)
  *   6. (copies) VMA flags and the pages to dump, from each copy
  *   7. write every image and the pages (read from the copy or the stopped
  *      target, compressed by several threads), (--fsync) syncfs, manifest
@@ -125,7 +130,7 @@ static int check_target_dir(const char *dir, char *parent, size_t plen, char *ba
 	return 0;
 }
 
-static void free_ctx(struct dump_ctx *c)
+void dump_ctx_free(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
@@ -141,8 +146,10 @@ static void free_ctx(struct dump_ctx *c)
 			free(p->fb[k].data);
 		}
 		free(p->fb);
+		free(p->segs);
 	}
 	free(c->procs);
+	dump_precopy_end(c);
 	for (size_t i = 0; i < c->nfiles; i++)
 		cr_file_free(&c->files[i]);
 	free(c->files);
@@ -179,9 +186,12 @@ static void pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinn
 /* Step 4: everything read from the stopped tree. */
 static int capture(struct dump_ctx *c, fp_error *err)
 {
-	bool want_cow = c->o->leave_running && c->o->snapshot == FP_DUMP_SNAP_AUTO;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
+		for (size_t k = 0; k < c->npre && !p->pre; k++)
+			if (c->pre[k].pid == p->pid && c->pre[k].uffd >= 0)
+				p->pre = &c->pre[k];
+		bool want_cow = c->o->leave_running && c->o->snapshot != FP_DUMP_SNAP_COPY && !p->pre;
 		for (unsigned k = 0; k < p->nstale; k++) {
 			fp_error e;
 			if (dinj_reap(c, p, p->stale[k], &e))
@@ -208,10 +218,13 @@ static int capture(struct dump_ctx *c, fp_error *err)
 			if (dump_cow_vmas_stopped(c, p, err))
 				return fp_wrap(err, "checking the frozen copy of %d (%s)", p->pid, p->comm);
 		} else {
-			if (dump_proc_vmas(c, p, err) || dump_proc_vma_entries(c, p, err))
+			if ((p->pre ? dump_precopy_vmas(c, p, err) : dump_proc_vmas(c, p, err)) ||
+			    dump_proc_vma_entries(c, p, err))
 				return fp_wrap(err, "reading the mappings of %d (%s)", p->pid, p->comm);
 			if (dump_proc_pagemap(c, p, err))
 				return fp_wrap(err, "finding the pages of %d (%s)", p->pid, p->comm);
+			if (p->pre && dump_precopy_final(c, p, err))
+				return fp_wrap(err, "reading what %d (%s) wrote since its pre-copy", p->pid, p->comm);
 		}
 		if (dump_proc_files(c, p, err))
 			return fp_wrap(err, "reading the fds of %d (%s)", p->pid, p->comm);
@@ -285,6 +298,7 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 		.compress = c->o->compress == FP_DUMP_NONE ? "none" : "zstd",
 		.pause_ms = c->o->leave_running ? c->st->pause_ms : c->st->total_ms,
 		.total_ms = c->st->total_ms,
+		.prestop_ms = c->st->prestop_ms,
 		.pids = pids,
 		.npids = c->nprocs,
 		.pages_ids = ids,
@@ -313,7 +327,32 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 	return 0;
 }
 
-int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err)
+/* Pre-copy (dump_precopy.c) pays off from tens of MiB on, and needs room in
+ * the dumper for a copy of the process's memory. */
+static bool want_precopy(struct dump_ctx *c)
+{
+	const struct fp_dump_opts *o = c->o;
+	if (!o->leave_running || o->snapshot == FP_DUMP_SNAP_COPY || o->snapshot == FP_DUMP_SNAP_FORK)
+		return false;
+	char v[64];
+	uint64_t anon = 0, avail = 0;
+	if (dump_status_field(o->pid, "RssAnon", v, sizeof(v)) == 0)
+		anon = strtoull(v, NULL, 10) << 10;
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "MemAvailable:", 13))
+			avail = strtoull(line + 13, NULL, 10) << 10;
+	if (f)
+		fclose(f);
+	if (anon > avail / 2) {
+		dlog(c, "no pre-copy: %" PRIu64 " MiB of anonymous memory, %" PRIu64 " MiB available", anon >> 20, avail >> 20);
+		return false;
+	}
+	return o->snapshot == FP_DUMP_SNAP_PRECOPY || anon >= FP_PRECOPY_MIN_BYTES;
+}
+
+static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, bool *redo, fp_error *err)
 {
 	struct fp_dump_stats st_local;
 	if (!st)
@@ -373,6 +412,14 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		rc = dump_pagebuf_prepare(&c, est + 256, err);
 		dlog(&c, "copy buffer pre-faulted for %" PRIu64 " pages in %.3f ms", est + 256, ms_since(tp));
 	}
+	if (!rc && want_precopy(&c)) {
+		fp_error pe;
+		int64_t tp = dump_now_ns();
+		if (dump_precopy_run(&c, &pe))
+			dlog(&c, "no pre-copy (%s): a frozen copy instead", pe.msg);
+		else
+			dlog(&c, "pre-copy done in %.3f ms", ms_since(tp));
+	}
 	if (!rc) {
 		step = "stopping the process tree";
 		rc = dump_tree_seize(&c, err);
@@ -394,12 +441,15 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		step = "capturing state";
 		rc = capture(&c, err);
 	}
-	bool any_copy = false, any_cow = false;
+	bool any_copy = false, any_cow = false, any_pre = false;
 	for (size_t i = 0; i < c.nprocs; i++) {
 		any_cow |= c.procs[i].cow != 0;
-		any_copy |= c.procs[i].cow == 0;
+		any_pre |= c.procs[i].pre != NULL;
+		any_copy |= c.procs[i].cow == 0 && !c.procs[i].pre;
 	}
-	st->method = !o->leave_running ? "direct" : any_cow && any_copy ? "fork+copy" : any_cow ? "fork" : "copy";
+	static const char *const methods[8] = { "none", "copy", "fork", "fork+copy",
+						"precopy", "precopy+copy", "precopy+fork", "precopy+fork+copy" };
+	st->method = !o->leave_running ? "direct" : methods[any_copy | any_cow << 1 | any_pre << 2];
 	if (!rc && o->leave_running && any_copy) {
 		step = "copying pages";
 		rc = dump_copy_pages(&c, err);
@@ -421,6 +471,14 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
 		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms, frozen copies %.3f ms), pages by %s", st->pause_ms,
 		     st->capture_ms, st->fork_ms, st->method);
+		dump_precopy_unprotect(&c);
+		if (any_pre && dump_precopy_flags_changed(&c)) {
+			/* the flags it has were read before the stop: no longer sure */
+			*redo = true;
+			rc = fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
+			step = "checking the mappings after the pre-copy";
+			goto fail;
+		}
 	}
 	int64_t tw = dump_now_ns();
 	step = "reading the frozen copies";
@@ -443,6 +501,7 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 	}
 	for (size_t i = 0; i < c.nprocs; i++)
 		dump_cow_finish(&c, &c.procs[i]);
+	dump_precopy_end(&c);
 	if (rc) {
 		dlog(&c, "FAILED while %s: %s", step, err ? err->msg : "?");
 		if (!o->leave_running) {
@@ -459,7 +518,7 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 	fclose(c.log);
 	c.log = NULL;
 	close(c.dirfd);
-	free_ctx(&c);
+	dump_ctx_free(&c);
 	return 0;
 
 fail:
@@ -482,6 +541,23 @@ fail:
 		}
 		fp_rm_rf(c.tmpdir, NULL);
 	}
-	free_ctx(&c);
+	dump_ctx_free(&c);
 	return -1;
+}
+
+int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err)
+{
+	bool redo = false;
+	int rc = dump_once(o, st, &redo, err);
+	if (rc && redo) {
+		/* Rare: the process changed a mapping's flags (madvise, mlock)
+		 * during a pre-copy dump. A frozen copy shows them exactly. */
+		struct fp_dump_opts again = *o;
+		again.snapshot = FP_DUMP_SNAP_FORK;
+		char failed[PATH_MAX + 16];
+		snprintf(failed, sizeof(failed), "%s.failed.log", o->dir);
+		unlink(failed);
+		rc = dump_once(&again, st, &redo, err);
+	}
+	return rc;
 }

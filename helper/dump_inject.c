@@ -104,6 +104,28 @@ static size_t build_code(uint8_t *out)
 	return e.n;
 }
 
+/* The second entry (dinj_call_closing): the call, then close(its result),
+ * then the same way back as the first entry:
+ *
+ *     syscall; mov rdi, rax; mov eax, SYS_close; syscall; jmp <tail>
+ *
+ * so an fd the call creates in the target is gone again whatever happens
+ * to the dumper between the two calls. */
+#define DI_ENTRY2 1024u
+#define DI_ENTRY2_CLOSE_END (DI_ENTRY2 + 12u) /* ip after the close's syscall */
+
+static void build_closing(uint8_t *out)
+{
+	static const uint8_t seq[] = { 0x0f, 0x05,                   /* syscall */
+				       0x48, 0x89, 0xc7,             /* mov rdi, rax */
+				       0xb8, SYS_close, 0, 0, 0,     /* mov eax, SYS_close */
+				       0x0f, 0x05,                   /* syscall */
+				       0xe9 };                       /* jmp rel32 */
+	memcpy(out + DI_ENTRY2, seq, sizeof(seq));
+	int32_t rel = 2 - (int32_t)(DI_ENTRY2 + sizeof(seq) + 4); /* to the tail after the first syscall */
+	memcpy(out + DI_ENTRY2 + sizeof(seq), &rel, 4);
+}
+
 /* The registers the thread must continue with if we vanish: what the
  * kernel's syscall-restart logic would have made of r. */
 static void continuation(const struct user_regs_struct *r, uint64_t s[S_N])
@@ -619,6 +641,7 @@ int dinj_init(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	uint8_t code[DI_SAVE];
 	memset(code, 0xcc, sizeof(code));
 	size_t n = build_code(code);
+	build_closing(code);
 	if (fp_mem_write(p->pid, p->di_page, code, sizeof(code), err))
 		return -1;
 	dlogv(c, "%d: injection page at 0x%" PRIx64 " (%zu bytes of trampoline)", p->pid, p->di_page, n);
@@ -640,6 +663,36 @@ int dinj_begin(struct dump_proc *p, pid_t tid, fp_error *err)
 int dinj_call(struct dump_proc *p, long nr, const uint64_t a[6], int64_t *ret, fp_error *err)
 {
 	return run_at(p, p->di_t, &p->di_saved, p->di_page, nr, a, ret, err);
+}
+
+int dinj_call_closing(struct dump_proc *p, long nr, const uint64_t a[6], int (*take)(void *arg, int64_t ret, fp_error *err),
+		      void *arg, fp_error *err)
+{
+	fp_pt_thread *t = p->di_t;
+	int64_t ret = 0;
+	if (run_at(p, t, &p->di_saved, p->di_page + DI_ENTRY2, nr, a, &ret, err))
+		return -1;
+	int rc = take(arg, ret, err);
+	/* The close runs whatever take did: nothing of ours stays in the
+	 * target's fd table. */
+	for (int stop = 0; stop < 2; stop++) {
+		int st = 0;
+		crash_point(stop);
+		if (fp_pt_step(&p->pt, t, PTRACE_SYSCALL, p->pt.timeout_ms, &st, rc ? NULL : err))
+			return rc ? -1 : fp_wrap(err, "closing fd %" PRId64 " in thread %d", ret, t->tid);
+		if (!WIFSTOPPED(st) || WSTOPSIG(st) != SYSCALL_STOP)
+			return rc ? -1 : fp_fail(err, EIO, "closing fd %" PRId64 " in thread %d: unexpected stop (0x%x)", ret,
+						 t->tid, st);
+	}
+	struct user_regs_struct out;
+	if (fp_pt_get_regs(t->tid, &out, rc ? NULL : err))
+		return -1;
+	if (!rc && out.rip != p->di_page + DI_ENTRY2_CLOSE_END)
+		rc = fp_fail(err, EIO, "closing fd %" PRId64 " in thread %d ended at 0x%llx", ret, t->tid, out.rip);
+	if (!rc && ret >= 0 && out.rax != 0)
+		rc = fp_fail(err, EIO, "close(%" PRId64 ") in thread %d failed: %s", ret, t->tid, strerror((int)-(int64_t)out.rax));
+	p->inj_calls++;
+	return rc;
 }
 
 int dinj_end(struct dump_proc *p, fp_error *err)

@@ -35,6 +35,7 @@ struct dump_vma {
 	char vmflags[128];
 	bool dump_pages; /* anon private (incl. vdso) or file private: COW'd pages */
 	bool file_private;
+	bool flags_early; /* vmflags read before the stop (dump_precopy.c) */
 };
 
 struct dump_fd {
@@ -76,6 +77,9 @@ struct dump_proc {
 	size_t npe;
 	uint64_t npages;
 	uint8_t *pages; /* leave_running: the copied pages, npages * 4096 */
+	struct dump_precopy *pre; /* its pre-copy (dump_precopy.c), NULL if none */
+	struct dump_seg *segs;    /* with pre: where each piece of p->pe is, in order */
+	size_t nsegs;
 	uint32_t pages_id;
 	uint64_t pages_hash; /* chain of fp_hash64 over each page, in order */
 	/* files */
@@ -92,6 +96,35 @@ struct dump_span {
 	size_t npe;
 	uint64_t npages;
 	uint8_t *data;         /* their pages, back to back */
+};
+
+/* A pre-copied piece of a process's memory (dump_precopy.c). */
+struct dump_pre_piece {
+	uint64_t vaddr, npages;
+	uint64_t off; /* in buf */
+	bool ok;      /* read; false: unmapped while it was read */
+};
+
+struct dump_precopy {
+	pid_t pid;
+	int uffd;             /* the process's userfaultfd, -1 once closed */
+	struct { uint64_t start, end; } *reg; /* write-tracked ranges */
+	size_t nreg;
+	struct dump_pre_piece *piece; /* sorted by address */
+	size_t npiece;
+	uint64_t npages;
+	uint8_t *buf;         /* the pre-copied pages */
+	size_t buf_len;
+	uint8_t *dirty;       /* pages read during the stop */
+	size_t dirty_len;
+	struct dump_vma *fv;  /* smaps read just before the stop, for VmFlags */
+	size_t nfv;
+};
+
+/* npages pages at vaddr, whose data is at data (pre-copy or dirty buffer). */
+struct dump_seg {
+	uint64_t vaddr, npages;
+	const uint8_t *data;
 };
 
 struct dump_pipe_key {
@@ -120,6 +153,8 @@ struct dump_ctx {
 	size_t pagebuf_len;   /* populated */
 	size_t pagebuf_res;   /* reserved */
 	struct fp_dump_stats *st;
+	struct dump_precopy *pre; /* leave_running pre-copies, one per process */
+	size_t npre;
 	unsigned nthreads;    /* compression threads */
 	int64_t stop_ns, resume_ns;
 };
@@ -134,7 +169,8 @@ struct dump_fkey {
 	int fd;
 };
 
-/* dump.c: logging */
+/* dump.c: logging; freeing a context's captured state */
+void dump_ctx_free(struct dump_ctx *c);
 void dlog(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dlogv(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t dump_now_ns(void);
@@ -151,6 +187,11 @@ void dump_log_stacks(struct dump_ctx *c);
 int dinj_init(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dinj_begin(struct dump_proc *p, pid_t tid, fp_error *err);
 int dinj_call(struct dump_proc *p, long nr, const uint64_t a[6], int64_t *ret, fp_error *err);
+/* Runs syscall nr, hands its result to take() at the call's exit stop, then
+ * lets the target close(result): an fd the call made lives in the target
+ * only while take() runs (pidfd_getfd it there), also if the dumper dies. */
+int dinj_call_closing(struct dump_proc *p, long nr, const uint64_t a[6], int (*take)(void *arg, int64_t ret, fp_error *err),
+		      void *arg, fp_error *err);
 int dinj_end(struct dump_proc *p, fp_error *err);
 uint64_t dinj_data(struct dump_proc *p);
 /* Clones the stopped process (no CLONE_VM, exit signal 0) from its
@@ -198,6 +239,22 @@ int dump_cow_after(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 void dump_cow_kill(struct dump_ctx *c, struct dump_proc *p);
 void dump_cow_finish(struct dump_ctx *c, struct dump_proc *p);
 
+/* dump_precopy.c: pages copied while running, under write tracking.
+ * run: a short stop of its own, then protect + copy (c->pre); -1 leaves
+ * nothing behind (the caller uses a fork copy instead). final: during the
+ * capture, for a p with p->pre, after dump_proc_pagemap: fills p->segs.
+ * unprotect: after the resume; end: frees everything (also on failure). */
+int dump_precopy_run(struct dump_ctx *c, fp_error *err);
+int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+/* During the stop, instead of dump_proc_vmas (whose smaps walk takes ~25 ms
+ * per GiB): the cheap maps list, with VmFlags from the smaps read before. */
+int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+/* After the resume: 0 if every VmFlags taken early is still what smaps
+ * says, 1 if one changed meanwhile (the dump is redone with a fork copy). */
+int dump_precopy_flags_changed(struct dump_ctx *c);
+void dump_precopy_unprotect(struct dump_ctx *c);
+void dump_precopy_end(struct dump_ctx *c);
+
 /* dump_files.c */
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
@@ -219,6 +276,7 @@ int dump_write_fs(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 struct dump_manifest_info {
 	const char *compress;
 	double pause_ms, total_ms;
+	double prestop_ms; /* 0: none */
 	const pid_t *pids;
 	size_t npids;
 	const uint32_t *pages_ids;

@@ -8,6 +8,7 @@
  *   pids 1234 1240
  *   pause_ms 1.250
  *   total_ms 40.112
+ *   prestop_ms 1.100                   (pre-copy dumps: their first, short stop)
  *   pages 1 25600 0123456789abcdef     (pages id, page count, chain hash of contents)
  *   file core-1234.img 1796 0123456789abcdef   (name, size, fp_hash64 of the bytes)
  *   ...
@@ -153,6 +154,8 @@ int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t
 	for (size_t i = 0; i < mi->npids; i++)
 		sb_printf(&b, " %d", (int)mi->pids[i]);
 	sb_printf(&b, "\npause_ms %.3f\ntotal_ms %.3f\n", mi->pause_ms, mi->total_ms);
+	if (mi->prestop_ms > 0)
+		sb_printf(&b, "prestop_ms %.3f\n", mi->prestop_ms);
 	for (size_t i = 0; i < mi->npages_ids; i++)
 		sb_printf(&b, "pages %u %" PRIu64 " %016" PRIx64 "\n", mi->pages_ids[i], mi->pages_n[i], mi->pages_hash[i]);
 	char **names;

@@ -379,7 +379,7 @@ int dump_copy_pages(struct dump_ctx *c, fp_error *err)
 {
 	uint64_t total = 0;
 	for (size_t i = 0; i < c->nprocs; i++)
-		total += c->procs[i].cow ? 0 : c->procs[i].npages;
+		total += c->procs[i].cow || c->procs[i].pre ? 0 : c->procs[i].npages;
 	if (dump_pagebuf_prepare(c, total, err))
 		return -1;
 	uint64_t off = 0;
@@ -387,7 +387,7 @@ int dump_copy_pages(struct dump_ctx *c, fp_error *err)
 	size_t cap = 0;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
-		if (p->cow)
+		if (p->cow || p->pre)
 			continue;
 		p->pages = c->pagebuf + off;
 		size_t n = 0;
@@ -700,7 +700,17 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		return -1;
 	p->pages_hash = 0;
 	int rc = 0;
-	if (p->pages) {
+	if (p->segs) {
+		/* Pre-copied (dump_precopy.c): the pieces in pagemap order. */
+		for (size_t k = 0; k < p->nsegs && !rc; k++)
+			for (uint64_t i = 0; i < p->segs[k].npages && !rc;) {
+				uint64_t n = p->segs[k].npages - i > 1024 ? 1024 : p->segs[k].npages - i;
+				const uint8_t *d = p->segs[k].data + i * CR_PAGE_SIZE;
+				p->pages_hash = dump_pages_hash(p->pages_hash, d, n);
+				rc = pgs_writer_add(w, d, n, err);
+				i += n;
+			}
+	} else if (p->pages) {
 		/* Already copied (leave_running): feed it in 4 MiB pieces. */
 		for (uint64_t i = 0; i < p->npages && !rc;) {
 			uint64_t n = p->npages - i > 1024 ? 1024 : p->npages - i;

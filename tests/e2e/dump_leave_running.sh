@@ -1,5 +1,7 @@
 # --leave-running: a computation dumped 1000 times goes on unharmed and ends
 # with the same result as an untouched run of it; one of the dumps restores.
+# Every other dump pre-copies (--pages precopy) while the threads write, the
+# others use a frozen copy; the kept one (N/2) is a pre-copy.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 ROUNDS=${DUMP_TEST_ROUNDS:-30000}
@@ -10,7 +12,8 @@ start_ct dut "$CT" --rounds=$ROUNDS --sleep-us=1000; DUT=$PID
 
 fails=0
 for ((i = 1; i <= N; i++)); do
-	if ! "$FP" dump -R -t "$DUT" -D "$WORK/d" --compress none --no-fsync >/dev/null 2>"$WORK/err"; then
+	mode=fork; ((i % 2)) || mode=precopy
+	if ! "$FP" dump -R -t "$DUT" -D "$WORK/d" --compress none --no-fsync --pages $mode >/dev/null 2>"$WORK/err"; then
 		fails=$((fails + 1)); cat "$WORK/err"
 	fi
 	# keep one snapshot to restore at the end; drop the others
@@ -18,6 +21,7 @@ for ((i = 1; i <= N; i++)); do
 	alive "$DUT" || fail "the target died after dump $i"
 done
 ((fails == 0)) || fail "$fails of $N dumps failed"
+grep -q 'pages by precopy' "$WORK/keep/dump.log" || fail "the kept dump did not pre-copy"
 grep -h pause_ms "$WORK/keep/dump.log" || true
 
 # Both runs finish their rounds; one verification each then reports the

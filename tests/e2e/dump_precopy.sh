@@ -1,0 +1,45 @@
+# --pages precopy: pages copied while the process runs under write tracking,
+# then only the written ones during the stop. The target (ct_churn) rewrites
+# memory, drops pages (MADV_DONTNEED), unmaps, maps and moves mappings
+# (mremap) without pause; snapshots taken meanwhile must restore to a state
+# its replay accepts, natively and with plain CRIU, and the target must go on
+# unharmed.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/dump_common.inc"
+N=${PRECOPY_DUMPS:-12}
+start_ct c "$T/ct_churn" --mib=96
+ct_verify c 1
+v=1 written=0
+for ((i = 1; i <= N; i++)); do
+	# zstd and none alternate: both page stores take the pre-copied pieces
+	comp=none; ((i % 2)) && comp=zstd
+	"$FP" dump -R -t "$PID" -D "$WORK/d$i" --pages precopy --compress $comp >/dev/null ||
+		fail "dump $i failed: $(tail -n 5 "$WORK/d$i.failed.log" 2>/dev/null)"
+	grep -q 'pages by precopy' "$WORK/d$i/dump.log" || fail "dump $i did not pre-copy: $(grep -E 'pre-copy|resumed' "$WORK/d$i/dump.log")"
+	n=$(sed -n 's/.*: \([0-9]*\) pages read while stopped.*/\1/p' "$WORK/d$i/dump.log")
+	((n > 0)) && written=$((written + 1))
+	"$FP" decompress --verify "$WORK/d$i" >/dev/null || fail "dump $i does not verify"
+	ct_verify c $((++v))
+done
+# The churn runs during every dump: pages written after their pre-copy must
+# have been read again during the stop (else this test proves nothing).
+((written > 0)) || fail "no dump saw a page written after its pre-copy"
+echo "$N pre-copy dumps, $written with pages written during the pre-copy"
+
+# Each kept snapshot restores into a process whose replay matches. Snapshot
+# i was taken after verification i, so its process answers i+1 next (the
+# status file starts afresh for each; the process appends to it).
+kill -9 "$PID"; wait_gone "$PID"
+for i in 1 2 $N; do
+	echo "ready $PID" >"$WORK/c.st"
+	"$FP" restore -D "$WORK/d$i" -d >"$WORK/r$i.out" || fail "native restore of d$i failed: $(cat "$WORK/r$i.out")"
+	alive "$PID" || fail "restored d$i is not running"
+	ct_verify c $((i + 1))
+	kill -9 "$PID"; wait_gone "$PID"
+done
+# Plain CRIU restores a pre-copy snapshot too (d2: uncompressed).
+echo "ready $PID" >"$WORK/c.st"
+criu_restore "$WORK/d2"
+ct_verify c 3
+kill -9 "$PID"; wait_gone "$PID"
+echo ok

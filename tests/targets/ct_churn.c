@@ -1,0 +1,245 @@
+/* ct_churn: a target whose memory map keeps changing while it is dumped, for
+ * the pre-copy dump (pages copied while the process runs, under write
+ * tracking). A worker thread runs numbered rounds without pause; each round
+ * does one thing to one of 16 slots of 1 MiB, chosen by the round number:
+ *
+ *   0  overwrite the slot with a new pattern
+ *   1  MADV_DONTNEED the slot, refill only its first half
+ *   2  munmap the slot and map a new one (often elsewhere), fill it
+ *   3  mremap the slot to another address, rewrite its first page
+ *
+ * and rewrites a few pages of a big heap (--mib, default 128). Everything a
+ * round leaves behind is a function of the round number, so a verification
+ * (at a round boundary, the worker parked) replays the rounds on a small
+ * model and compares every byte: a page taken from before a write, a page
+ * kept after MADV_DONTNEED, munmap or mremap, shows as a mismatch.
+ * "verify N ok round=R".
+ *
+ *   ct_churn STATUS [--mib=N] [--sleep-us=N] [common options]
+ */
+#include "ct_proto.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#define SLOTS 16
+#define SLOT_SZ (1u << 20)
+#define HEAP_WRITES 4 /* heap pages rewritten per round */
+
+struct slot_model {
+	uint64_t seed;  /* pattern of the whole slot, or of its first half */
+	bool half;      /* second half zero (after DONTNEED) */
+	uint64_t page0; /* nonzero: first page rewritten with this seed */
+};
+
+static unsigned char *slot[SLOTS];
+static unsigned char *heap;
+static size_t heap_pages;
+static uint64_t round_no;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int parked, park_req;
+static unsigned long long sleep_us;
+
+static uint64_t heap_seed(size_t page) { return 0x4ea9ull << 32 | page; }
+static uint64_t round_seed(uint64_t r) { return ct_mix(r + 77); }
+static size_t heap_page_of(uint64_t r, int k) { return ct_mix(r * 8 + (uint64_t)k) % heap_pages; }
+
+static void *map_slot(void)
+{
+	void *m = mmap(NULL, SLOT_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		ct_die("mmap: %s", strerror(errno));
+	return m;
+}
+
+static void do_round(uint64_t r)
+{
+	int k = (int)(r % SLOTS);
+	uint64_t s = round_seed(r);
+	switch ((r / SLOTS) % 4) {
+	case 0:
+		ct_fill(slot[k], SLOT_SZ, s);
+		break;
+	case 1:
+		madvise(slot[k], SLOT_SZ, MADV_DONTNEED);
+		ct_fill(slot[k], SLOT_SZ / 2, s);
+		break;
+	case 2: {
+		munmap(slot[k], SLOT_SZ);
+		slot[k] = map_slot();
+		ct_fill(slot[k], SLOT_SZ, s);
+		break;
+	}
+	case 3: {
+		/* to a fresh address: reserve one, move over it */
+		void *to = mmap(NULL, SLOT_SZ, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (to == MAP_FAILED)
+			ct_die("mmap: %s", strerror(errno));
+		void *m = mremap(slot[k], SLOT_SZ, SLOT_SZ, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		if (m == MAP_FAILED)
+			ct_die("mremap: %s", strerror(errno));
+		slot[k] = m;
+		ct_fill(slot[k], 4096, s ^ 1);
+		break;
+	}
+	}
+	for (int i = 0; i < HEAP_WRITES; i++) {
+		size_t pg = heap_page_of(r, i);
+		ct_fill(heap + pg * 4096, 4096, s + (uint64_t)i);
+	}
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		do_round(round_no);
+		if (sleep_us) {
+			struct timespec ts = { (time_t)(sleep_us / 1000000), (long)(sleep_us % 1000000) * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		pthread_mutex_lock(&mu);
+		round_no++;
+		if (park_req) {
+			parked = 1;
+			pthread_cond_broadcast(&cv);
+			while (parked)
+				pthread_cond_wait(&cv, &mu);
+		}
+		pthread_mutex_unlock(&mu);
+	}
+	return NULL;
+}
+
+static long zero_check(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return (long)i;
+	return -1;
+}
+
+static void check_memory(uint64_t rounds)
+{
+	struct slot_model m[SLOTS];
+	for (int k = 0; k < SLOTS; k++)
+		m[k] = (struct slot_model){ .seed = 1000 + (uint64_t)k };
+	uint64_t *last = malloc(heap_pages * sizeof(uint64_t)); /* seed of each heap page */
+	if (!last) {
+		ct_fail("out of memory");
+		return;
+	}
+	for (size_t pg = 0; pg < heap_pages; pg++)
+		last[pg] = heap_seed(pg);
+	for (uint64_t r = 0; r < rounds; r++) {
+		int k = (int)(r % SLOTS);
+		uint64_t s = round_seed(r);
+		switch ((r / SLOTS) % 4) {
+		case 0:
+		case 2:
+			m[k] = (struct slot_model){ .seed = s };
+			break;
+		case 1:
+			m[k] = (struct slot_model){ .seed = s, .half = true };
+			break;
+		case 3:
+			m[k].page0 = s ^ 1;
+			break;
+		}
+		for (int i = 0; i < HEAP_WRITES; i++)
+			last[heap_page_of(r, i)] = s + (uint64_t)i;
+	}
+	for (int k = 0; k < SLOTS; k++) {
+		size_t fill = m[k].half ? SLOT_SZ / 2 : SLOT_SZ;
+		size_t from = m[k].page0 ? 4096 : 0;
+		unsigned char *want = malloc(SLOT_SZ);
+		if (!want) {
+			ct_fail("out of memory");
+			break;
+		}
+		ct_fill(want, fill, m[k].seed);
+		/* the pattern depends on the offset: compare against a fresh fill */
+		long bad = memcmp(slot[k] + from, want + from, fill - from) ? 1 : -1;
+		if (m[k].page0) {
+			ct_fill(want, 4096, m[k].page0);
+			if (memcmp(slot[k], want, 4096))
+				bad = 1;
+		}
+		free(want);
+		if (bad >= 0)
+			ct_fail("round %llu: slot %d (%p) differs from the replay", (unsigned long long)rounds, k, (void *)slot[k]);
+		else if (m[k].half && zero_check(slot[k] + SLOT_SZ / 2, SLOT_SZ / 2) >= 0)
+			ct_fail("round %llu: slot %d kept data after MADV_DONTNEED", (unsigned long long)rounds, k);
+	}
+	size_t badpages = 0;
+	for (size_t pg = 0; pg < heap_pages; pg++)
+		if (ct_check_fill(heap + pg * 4096, 4096, last[pg]) >= 0)
+			badpages++;
+	if (badpages)
+		ct_fail("round %llu: %zu heap pages differ from the replay", (unsigned long long)rounds, badpages);
+	free(last);
+}
+
+static void verify(void)
+{
+	ct_verify_begin();
+	pthread_mutex_lock(&mu);
+	park_req = 1;
+	while (!parked)
+		pthread_cond_wait(&cv, &mu);
+	uint64_t rounds = round_no;
+	check_memory(rounds);
+	park_req = 0;
+	parked = 0;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	char extra[64];
+	snprintf(extra, sizeof(extra), "round=%llu", (unsigned long long)rounds);
+	ct_verify_end(extra);
+}
+
+int main(int argc, char **argv)
+{
+	ct.prog = "ct_churn";
+	unsigned long long mib = 128;
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: ct_churn STATUS [--mib=N] [--sleep-us=N] [options]\n%s", ct_common_usage);
+		return 2;
+	}
+	ct.status_path = argv[1];
+	for (int i = 2; i < argc; i++)
+		if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--mib", &mib) &&
+		    !ct_num_arg(argv[i], "--sleep-us", &sleep_us)) {
+			fprintf(stderr, "ct_churn: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	ct_setup();
+	ct.nthreads = 2;
+	heap_pages = (size_t)mib << 8;
+	heap = mmap(NULL, heap_pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (heap == MAP_FAILED)
+		ct_die("mmap of %llu MiB: %s", mib, strerror(errno));
+	for (size_t pg = 0; pg < heap_pages; pg++)
+		ct_fill(heap + pg * 4096, 4096, heap_seed(pg));
+	for (int k = 0; k < SLOTS; k++) {
+		slot[k] = map_slot();
+		ct_fill(slot[k], SLOT_SZ, 1000 + (uint64_t)k);
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_t th;
+	if (pthread_create(&th, NULL, worker, NULL))
+		ct_die("pthread_create failed");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ct_ready();
+	for (;;) {
+		enum ct_event ev = ct_wait();
+		if (ev == CT_EV_TERM)
+			break;
+		verify();
+	}
+	ct_line("exit");
+	return 0;
+}
