@@ -17,24 +17,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "helper/pagemap_scan.h"
 #include "helper/pt_mem.h"
 #include "images/criu_io.h"
 #include "images/hash64.h"
 #include "images/pagestore.h"
 
-/* PAGEMAP_SCAN (linux/fs.h of 6.7+; the build headers may be older). */
-struct fp_page_region {
-	uint64_t start, end, categories;
-};
-struct fp_pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define FP_PAGEMAP_SCAN _IOWR('f', 16, struct fp_pm_scan_arg)
-#define FP_PAGE_IS_FILE (1u << 2)
-#define FP_PAGE_IS_PRESENT (1u << 3)
-#define FP_PAGE_IS_SWAPPED (1u << 4)
-#define FP_PAGE_IS_PFNZERO (1u << 5)
 
 #define PM_PRESENT (1ull << 63)
 #define PM_SWAP (1ull << 62)
@@ -76,37 +64,36 @@ static int add_run(struct runs *r, uint64_t start, uint64_t end, fp_error *err)
 	return 0;
 }
 
+struct run_sink {
+	struct runs *r;
+	fp_error *err;
+};
+
+static int add_run_cb(void *arg, uint64_t start, uint64_t end)
+{
+	struct run_sink *s = arg;
+	return add_run(s->r, start, end, s->err);
+}
+
 /* 1: scanned; 0: PAGEMAP_SCAN not available; -1: error. */
 static int scan_vma(int fd, const struct dump_vma *v, struct runs *r, struct fp_page_region *vec, fp_error *err)
 {
-	uint64_t start = v->start;
-	while (start < v->end) {
-		struct fp_pm_scan_arg a = { 0 };
-		a.size = sizeof(a);
-		a.start = start;
-		a.end = v->end;
-		a.vec = (uint64_t)(uintptr_t)vec;
-		a.vec_len = SCAN_VEC;
-		a.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-		a.category_inverted = FP_PAGE_IS_PFNZERO | (v->file_private ? FP_PAGE_IS_FILE : 0);
-		a.category_mask = a.category_inverted;
-		a.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-		long n = ioctl(fd, FP_PAGEMAP_SCAN, &a);
-		if (n < 0) {
-			if (errno == ENOTTY || errno == EINVAL)
-				return 0;
-			return fp_fail(err, errno, "PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", v->start, v->end,
-				       strerror(errno));
-		}
-		for (long i = 0; i < n; i++)
-			if (add_run(r, vec[i].start, vec[i].end, err))
-				return -1;
-		if (n < SCAN_VEC)
-			break; /* complete (walk_end is unreliable here, machine-limits §5) */
-		uint64_t next = vec[n - 1].end;
-		start = a.walk_end > next ? a.walk_end : next;
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.category_inverted = FP_PAGE_IS_PFNZERO | (v->file_private ? FP_PAGE_IS_FILE : 0);
+	m.category_mask = m.category_inverted;
+	m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	fp_error e = { 0 };
+	struct run_sink s = { r, &e };
+	int rc = fp_pagemap_scan(fd, v->start, v->end, &m, vec, SCAN_VEC, add_run_cb, &s);
+	if (rc < 0 && e.msg[0]) {
+		*err = e;
+		return -1;
 	}
-	return 1;
+	if (rc < 0)
+		return fp_fail(err, errno, "PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", v->start, v->end,
+			       strerror(errno));
+	return rc;
 }
 
 static uint64_t zero_pfn(void)

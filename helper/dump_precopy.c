@@ -10,8 +10,9 @@
  *      takes it with pidfd_getfd and the process closes its own fd again in
  *      the same injected sequence (dinj_call_closing: also if the dumper
  *      dies in between). The process runs on.
- *   2. While it runs: every private mapping is registered for asynchronous
- *      write protection (UFFD_FEATURE_WP_ASYNC, Linux 6.7+) and protected;
+ *   2. While it runs: every anonymous private mapping is registered for
+ *      asynchronous write protection (UFFD_FEATURE_WP_ASYNC, Linux 6.7+)
+ *      and protected;
  *      the kernel then clears a page's protection at its first write, at the
  *      cost of one minor fault (~0.7 us, like the first write after a fork
  *      copy is gone), and nothing waits for the dumper. Then every present
@@ -26,9 +27,11 @@
  * the kernel still shows our protection bit on it at the stop. Any write
  * (by the process, the kernel on its behalf, ptrace or process_vm_writev)
  * goes through the fault that clears the bit; a page mapped anew (munmap +
- * mmap, MADV_DONTNEED + refault, mremap, a new mapping, exec) has no bit.
- * Such pages are read during the stop, like written ones. The kernel keeps
- * the bit across swap-out, migration and THP splits.
+ * mmap, MADV_DONTNEED + refault, mremap, a new mapping, exec) has no bit
+ * (mremap drops it also when it moves whole page tables: checked on 6.18).
+ * Such pages are read during the stop, like written ones, and so are the
+ * copied-on-write pages of file mappings, which are not tracked. The
+ * kernel keeps the bit across swap-out, migration and THP splits.
  *
  * What the process can notice, only while a dump runs: its first write to
  * each page takes a minor fault; registering its own userfaultfd on a
@@ -54,24 +57,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "helper/pagemap_scan.h"
 #include "helper/pt_mem.h"
 #include "images/criu_io.h"
 
 /* Linux 6.7+ uapi, newer than the build headers may be. */
-#define FP_UFFD_FEATURE_WP_UNPOPULATED (1ull << 13)
 #define FP_UFFD_FEATURE_WP_ASYNC (1ull << 15)
 #define FP_UFFD_USER_MODE_ONLY 1
-struct fp_scan_region {
-	uint64_t start, end, categories;
-};
-struct fp_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define FP_PAGEMAP_SCAN_IOC _IOWR('f', 16, struct fp_scan_arg)
-#define FP_PAGE_IS_WRITTEN (1u << 1)
-#define FP_PAGE_IS_PRESENT_ (1u << 3)
-#define FP_PAGE_IS_SWAPPED_ (1u << 4)
 
 /* Unregistering a whole GiB holds the process's mmap lock for ~25 ms while
  * it walks the page tables; in 2 MiB steps each hold is ~60 us. */
@@ -131,16 +123,23 @@ static int make_uffd(struct dump_ctx *c, struct dump_proc *p, int *fd, fp_error 
 
 /* ---- 2. protect and copy while the process runs ------------------------- */
 
+/* Anonymous private mappings only. In a file mapping, zapping a protected
+ * page (MADV_DONTNEED) leaves a marker that PAGEMAP_SCAN shows as a swapped,
+ * unwritten page, though the page is the file's again; their copied-on-write
+ * pages (data sections: a few pages each) are read during the stop. */
 static bool protectable(const struct dump_vma *v)
 {
-	return v->perms[3] == 'p' && strcmp(v->path, "[vsyscall]") && strncmp(v->path, "[vvar", 5) &&
+	return v->perms[3] == 'p' && v->ino == 0 && strcmp(v->path, "[vsyscall]") && strncmp(v->path, "[vvar", 5) &&
 	       strcmp(v->path, "[uprobes]") && strcmp(v->path, "[vdso]");
 }
 
 static int protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv, fp_error *err)
 {
-	struct uffdio_api api = { .api = UFFD_API,
-				  .features = FP_UFFD_FEATURE_WP_ASYNC | FP_UFFD_FEATURE_WP_UNPOPULATED };
+	/* Not WP_UNPOPULATED: it would give every never-touched page a marker
+	 * (page tables for whole sparse reservations), and PAGEMAP_SCAN
+	 * reports markers as swapped pages. A page first touched after the
+	 * protection has no bit, so it counts as written: exact without it. */
+	struct uffdio_api api = { .api = UFFD_API, .features = FP_UFFD_FEATURE_WP_ASYNC };
 	if (ioctl(pc->uffd, UFFDIO_API, &api))
 		return fp_fail(err, errno,
 			       "userfaultfd asynchronous write protection is not available (%s; it needs Linux 6.7+)",
@@ -173,7 +172,6 @@ static int protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma 
 		pc->nreg++;
 		(*regv)[*nregv] = v[i];
 		(*regv)[*nregv].dump_pages = true;
-		(*regv)[*nregv].file_private = v[i].ino != 0;
 		(*nregv)++;
 	}
 	free(v);
@@ -479,6 +477,17 @@ static int ranges_add(struct ranges *w, uint64_t s, uint64_t e, fp_error *err)
 	return 0;
 }
 
+struct written_sink {
+	struct ranges *w;
+	fp_error *err;
+};
+
+static int add_written(void *arg, uint64_t start, uint64_t end)
+{
+	struct written_sink *s = arg;
+	return ranges_add(s->w, start, end, s->err);
+}
+
 /* Pages of p's dumped mappings without our protection: written since. */
 static int written_pages(struct dump_proc *p, struct ranges *w, fp_error *err)
 {
@@ -488,35 +497,24 @@ static int written_pages(struct dump_proc *p, struct ranges *w, fp_error *err)
 	if (fd < 0)
 		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 	enum { VEC = 1024 };
-	struct fp_scan_region *vec = malloc(VEC * sizeof(*vec));
+	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
 	int rc = vec ? 0 : fp_fail(err, ENOMEM, "out of memory");
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_mask = FP_PAGE_IS_WRITTEN;
+	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.return_mask = FP_PAGE_IS_WRITTEN;
+	fp_error e = { 0 };
+	struct written_sink s = { w, &e };
 	for (size_t i = 0; i < p->nvmas && !rc; i++) {
 		const struct dump_vma *v = &p->vmas[i];
 		if (!v->dump_pages)
 			continue;
-		uint64_t start = v->start;
-		while (start < v->end && !rc) {
-			struct fp_scan_arg a = { 0 };
-			a.size = sizeof(a);
-			a.start = start;
-			a.end = v->end;
-			a.vec = (uint64_t)(uintptr_t)vec;
-			a.vec_len = VEC;
-			a.category_mask = FP_PAGE_IS_WRITTEN;
-			a.category_anyof_mask = FP_PAGE_IS_PRESENT_ | FP_PAGE_IS_SWAPPED_;
-			a.return_mask = FP_PAGE_IS_WRITTEN;
-			long n = ioctl(fd, FP_PAGEMAP_SCAN_IOC, &a);
-			if (n < 0) {
-				rc = fp_fail(err, errno, "PAGEMAP_SCAN of %d for written pages: %s", p->pid, strerror(errno));
-				break;
-			}
-			for (long k = 0; k < n && !rc; k++)
-				rc = ranges_add(w, vec[k].start, vec[k].end, err);
-			if (n < VEC)
-				break;
-			uint64_t next = vec[n - 1].end;
-			start = a.walk_end > next ? a.walk_end : next;
-		}
+		int r = fp_pagemap_scan(fd, v->start, v->end, &m, vec, VEC, add_written, &s);
+		if (r < 0 && e.msg[0])
+			rc = fp_fail(err, e.errnum, "%s", e.msg);
+		else if (r <= 0)
+			rc = fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN of %d for written pages: %s", p->pid,
+				     r ? strerror(errno) : "not supported by this kernel");
 	}
 	free(vec);
 	close(fd);

@@ -233,13 +233,5 @@ int main(int argc, char **argv)
 	if (pthread_create(&th, NULL, worker, NULL))
 		ct_die("pthread_create failed");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	ct_ready();
-	for (;;) {
-		enum ct_event ev = ct_wait();
-		if (ev == CT_EV_TERM)
-			break;
-		verify();
-	}
-	ct_line("exit");
-	return 0;
+	return ct_serve(verify);
 }

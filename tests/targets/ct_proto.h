@@ -533,6 +533,20 @@ static inline enum ct_event ct_wait(void)
 	}
 }
 
+/* The main loop of a target whose verify() writes its own verify line:
+ * one verification per SIGUSR2 until SIGTERM, then "exit". */
+static inline int ct_serve(void (*verify)(void))
+{
+	ct_ready();
+	for (;;) {
+		if (ct_wait() == CT_EV_TERM)
+			break;
+		verify();
+	}
+	ct_line("exit");
+	return 0;
+}
+
 /* Pattern helpers shared by the targets: an address-independent function of
  * (seed, index), so a restored process can recompute what it must hold. */
 static inline uint64_t ct_mix(uint64_t x)

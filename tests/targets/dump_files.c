@@ -130,13 +130,5 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 4096; i++)
 		priv[i] = (unsigned char)(i * 7 + 1);
 	fd_null = open("/dev/null", O_RDONLY);
-	ct_ready();
-	for (;;) {
-		enum ct_event ev = ct_wait();
-		if (ev == CT_EV_TERM)
-			break;
-		verify();
-	}
-	ct_line("exit");
-	return 0;
+	return ct_serve(verify);
 }

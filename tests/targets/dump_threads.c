@@ -146,13 +146,5 @@ int main(int argc, char **argv)
 			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 		}
-	ct_ready();
-	for (;;) {
-		enum ct_event ev = ct_wait();
-		if (ev == CT_EV_TERM)
-			break;
-		verify();
-	}
-	ct_line("exit");
-	return 0;
+	return ct_serve(verify);
 }
