@@ -42,4 +42,38 @@ echo "ready $PID" >"$WORK/c.st"
 criu_restore "$WORK/d2"
 ct_verify c 3
 kill -9 "$PID"; wait_gone "$PID"
+
+# The mappings dump_forkcases makes hard for a fork copy (MADV_WIPEONFORK,
+# MADV_DONTFORK, mlock) pre-copy like any other: restored, they verify.
+start_ct fc "$T/dump_forkcases"
+ct_verify fc 1
+"$FP" dump -R -t "$PID" -D "$WORK/fc" --pages precopy --compress none >/dev/null || fail "pre-copy of dump_forkcases"
+grep -q 'pages by precopy' "$WORK/fc/dump.log" || fail "dump_forkcases was not pre-copied"
+ct_verify fc 2
+kill -9 "$PID"; wait_gone "$PID"
+echo "ready $PID" >"$WORK/fc.st"
+"$FP" restore -D "$WORK/fc" -d >/dev/null || fail "restore of the dump_forkcases pre-copy"
+ct_verify fc 2
+kill -9 "$PID"; wait_gone "$PID"
+
+# A session's snap takes the same way once the program is big enough (64
+# MiB by default), and restore SESSION brings the churn back to it.
+sst=$WORK/s.st
+"$FP" run --detach --name pc -- "$T/ct_churn" "$sst" --mib=96 >/dev/null || fail "run"
+track_pid "$(session_field pc helper_pid)"
+wait_for 20 grep -q '^ready' "$sst" || fail "session target not ready: $(cat "$sst")"
+spid=$(session_field pc target_pid)
+track_pid "$spid"
+"$FP" snap pc s1 >/dev/null || fail "snap of the session"
+grep -q 'pages by precopy' "$FORKPOINT_HOME/sessions/pc/snapshots/s1/dump.log" ||
+	fail "the session's snapshot was not pre-copied: $(grep -E 'pre-copy|resumed' "$FORKPOINT_HOME/sessions/pc/snapshots/s1/dump.log")"
+kill -USR2 "$spid"
+wait_for 30 grep -q '^verify 1 ' "$sst" || fail "session target gave no verification 1"
+grep -q '^verify 1 ok' "$sst" || fail "session target: $(grep '^verify 1 ' "$sst")"
+"$FP" restore pc s1 >/dev/null || fail "restore of the session"
+# back to before verification 1: it answers 1 again
+kill -USR2 "$spid"
+wait_for 30 bash -c "(( \$(grep -c '^verify 1 ' '$sst') == 2 ))" || fail "restored session gave no verification"
+[[ $(grep '^verify 1 ' "$sst" | tail -n 1) == "verify 1 ok"* ]] || fail "restored session: $(grep '^verify 1 ' "$sst" | tail -n 1)"
+"$FP" stop pc
 echo ok
