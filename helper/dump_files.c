@@ -212,12 +212,15 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 					    "emulator, `script`) or files",
 					    fd, pid, link);
 		type = CR_FD_REG; /* /dev/null, /dev/zero, /dev/urandom: reopened by path */
+	} else if (dump_event_kind(link)) {
+		type = (uint32_t)dump_event_kind(link);
 	} else {
 		const char *what = S_ISSOCK(st.st_mode) ? "a socket" : S_ISFIFO(st.st_mode) ? "a named FIFO" :
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals and "
-				    "devices such as /dev/null only (use `criu dump` for this process, or close the fd)",
+				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals, "
+				    "devices such as /dev/null, eventfd, epoll, signalfd and timerfd only (use `criu dump` "
+				    "for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
 	if (type == CR_FD_REG && strstr(link, " (deleted)"))
@@ -257,6 +260,9 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		f->tty.flags = flags;
 		f->tty.has_regf_id = true;
 		f->tty.regf_id = tty_regf_id;
+	} else if (type != CR_FD_REG) {
+		if (dump_event_file(pid, fd, flags, f, err))
+			return -1;
 	} else {
 		f->has_reg = true;
 		f->reg.id = f->id;

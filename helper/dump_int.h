@@ -259,6 +259,10 @@ void dump_precopy_end(struct dump_ctx *c);
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
+/* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
+ * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
+int dump_event_kind(const char *link);
+int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
 /* dump_tty.c */
 bool dump_is_pty_slave(const struct stat *st);
 /* fd on a pty slave: its tty-info entry and the REG entry of its path. */

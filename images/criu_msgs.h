@@ -473,6 +473,44 @@ typedef struct cr_tty_file { /* tty_file_entry */
 	uint32_t regf_id;
 } cr_tty_file;
 
+typedef struct cr_eventfd { /* eventfd_file_entry */
+	uint32_t id, flags;
+	cr_fown fown;
+	uint64_t counter;
+} cr_eventfd;
+
+typedef struct cr_epoll_tfd { /* eventpoll_tfd_entry: one watched fd */
+	uint32_t id;  /* the epoll's FileEntry id */
+	uint32_t tfd; /* the watched fd's number */
+	uint32_t events;
+	uint64_t data;
+	bool has_dev, has_inode, has_pos;
+	uint32_t dev;
+	uint64_t inode, pos;
+} cr_epoll_tfd;
+
+typedef struct cr_eventpoll { /* eventpoll_file_entry */
+	uint32_t id, flags;
+	cr_fown fown;
+	cr_epoll_tfd *tfd;
+	size_t n_tfd;
+} cr_eventpoll;
+
+typedef struct cr_signalfd { /* signalfd_entry */
+	uint32_t id, flags;
+	cr_fown fown;
+	uint64_t sigmask;
+} cr_signalfd;
+
+typedef struct cr_timerfd { /* timerfd_entry */
+	uint32_t id, flags;
+	cr_fown fown;
+	uint32_t clockid;
+	uint64_t ticks;
+	uint32_t settime_flags;
+	uint64_t vsec, vnsec, isec, insec; /* it_value (time left), it_interval */
+} cr_timerfd;
+
 typedef struct cr_file { /* file_entry */
 	uint32_t type; /* enum cr_fd_type */
 	uint32_t id;   /* must equal the inner id */
@@ -482,7 +520,15 @@ typedef struct cr_file { /* file_entry */
 	cr_pipe pipe;
 	bool has_tty;
 	cr_tty_file tty;
-	/* other kinds (sockets, eventfd, ...) decode with only type and id */
+	bool has_efd;
+	cr_eventfd efd;
+	bool has_epfd;
+	cr_eventpoll epfd;
+	bool has_sgfd;
+	cr_signalfd sgfd;
+	bool has_tfd;
+	cr_timerfd tfd;
+	/* other kinds (sockets, inotify, ...) decode with only type and id */
 } cr_file;
 
 typedef struct cr_fdinfo { /* fdinfo_entry */

@@ -42,10 +42,55 @@ static const pb_fdesc ttyf_f[] = {
 DESC(cr_tty_file_desc, "tty_file_entry", T, ttyf_f);
 #undef T
 
+#define T cr_eventfd
+static const pb_fdesc efd_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, flags), F_MSG_REQ(3, T, fown, cr_fown_desc),
+	F_REQ(4, T, U64, counter),
+};
+static DESC(efd_desc, "eventfd_file_entry", T, efd_f);
+#undef T
+
+#define T cr_epoll_tfd
+static const pb_fdesc eptfd_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, tfd), F_REQ(3, T, U32, events), F_REQ(4, T, U64, data),
+	F_OPT(5, T, U32, dev), F_OPT(6, T, U64, inode), F_OPT(7, T, U64, pos),
+};
+static DESC(eptfd_desc, "eventpoll_tfd_entry", T, eptfd_f);
+#undef T
+
+#define T cr_eventpoll
+static const pb_fdesc epfd_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, flags), F_MSG_REQ(3, T, fown, cr_fown_desc),
+	F_REPMSG_DYN(4, T, tfd, eptfd_desc),
+};
+static DESC(epfd_desc, "eventpoll_file_entry", T, epfd_f);
+#undef T
+
+#define T cr_signalfd
+static const pb_fdesc sgfd_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, flags), F_MSG_REQ(3, T, fown, cr_fown_desc),
+	F_REQ(4, T, U64, sigmask),
+};
+static DESC(sgfd_desc, "signalfd_entry", T, sgfd_f);
+#undef T
+
+#define T cr_timerfd
+static const pb_fdesc tfd_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, flags), F_MSG_REQ(3, T, fown, cr_fown_desc),
+	F_REQ(4, T, U32, clockid), F_REQ(5, T, U64, ticks), F_REQ(6, T, U32, settime_flags),
+	F_REQ(7, T, U64, vsec), F_REQ(8, T, U64, vnsec), F_REQ(9, T, U64, isec), F_REQ(10, T, U64, insec),
+};
+static DESC(tfd_desc, "timerfd_entry", T, tfd_f);
+#undef T
+
 #define T cr_file
 static const pb_fdesc file_f[] = {
 	F_REQ(1, T, U32, type), F_REQ(2, T, U32, id),
 	F_MSG_OPT(3, T, reg, cr_reg_file_desc),
+	F_MSG_OPT(8, T, efd, efd_desc),
+	F_MSG_OPT(9, T, epfd, epfd_desc),
+	F_MSG_OPT(10, T, sgfd, sgfd_desc),
+	F_MSG_OPT(12, T, tfd, tfd_desc),
 	F_MSG_OPT(18, T, pipe, cr_pipe_desc),
 	F_MSG_OPT(19, T, tty, cr_tty_file_desc),
 };
