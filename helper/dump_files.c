@@ -214,12 +214,15 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		type = CR_FD_REG; /* /dev/null, /dev/zero, /dev/urandom: reopened by path */
 	} else if (dump_event_kind(link)) {
 		type = (uint32_t)dump_event_kind(link);
+	} else if (S_ISSOCK(st.st_mode)) {
+		type = CR_FD_INETSK; /* or UNIXSK: dump_socket_file tells */
 	} else {
-		const char *what = S_ISSOCK(st.st_mode) ? "a socket" : S_ISFIFO(st.st_mode) ? "a named FIFO" :
+		const char *what = S_ISFIFO(st.st_mode) ? "a named FIFO" :
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals, "
-				    "devices such as /dev/null, eventfd, epoll, signalfd and timerfd only (use `criu dump` "
+				    "devices such as /dev/null, eventfd, epoll, signalfd, timerfd and sockets without a "
+				    "connection only (use `criu dump` "
 				    "for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
@@ -260,6 +263,10 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		f->tty.flags = flags;
 		f->tty.has_regf_id = true;
 		f->tty.regf_id = tty_regf_id;
+	} else if (type == CR_FD_INETSK) {
+		if (dump_socket_file(pid, fd, st.st_ino, flags, f, err))
+			return -1;
+		out->fi.type = type = f->type;
 	} else if (type != CR_FD_REG) {
 		if (dump_event_file(pid, fd, flags, f, err))
 			return -1;

@@ -263,6 +263,9 @@ int dump_write_files(struct dump_ctx *c, fp_error *err);
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
 int dump_event_kind(const char *link);
 int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
+/* dump_sock.c: a socket without connection state (listening or unconnected
+ * TCP, listening unix stream), or a clear refusal; sets f->type. */
+int dump_socket_file(pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err);
 /* dump_tty.c */
 bool dump_is_pty_slave(const struct stat *st);
 /* fd on a pty slave: its tty-info entry and the REG entry of its path. */

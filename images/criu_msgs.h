@@ -511,6 +511,43 @@ typedef struct cr_timerfd { /* timerfd_entry */
 	uint64_t vsec, vnsec, isec, insec; /* it_value (time left), it_interval */
 } cr_timerfd;
 
+typedef struct cr_sk_opts { /* sk_opts_entry */
+	uint32_t so_sndbuf, so_rcvbuf;
+	uint64_t so_snd_tmo_sec, so_snd_tmo_usec, so_rcv_tmo_sec, so_rcv_tmo_usec;
+	bool has_reuseaddr, reuseaddr;
+	bool has_so_priority, has_so_rcvlowat, has_so_mark;
+	uint32_t so_priority, so_rcvlowat, so_mark;
+	bool has_so_passcred, so_passcred;
+	bool has_so_reuseport, so_reuseport;
+	bool has_so_broadcast, so_broadcast;
+	bool has_so_keepalive, so_keepalive;
+	bool has_tcp_keepcnt, has_tcp_keepidle, has_tcp_keepintvl;
+	uint32_t tcp_keepcnt, tcp_keepidle, tcp_keepintvl;
+	bool has_so_oobinline;
+	uint32_t so_oobinline;
+	bool has_so_linger;
+	uint32_t so_linger;
+} cr_sk_opts;
+
+typedef struct cr_inet_sk { /* inet_sk_entry */
+	uint32_t id, ino, family, type, proto, state, src_port, dst_port, flags, backlog;
+	uint32_t src_addr[4]; /* network order; 1 word for IPv4, 4 for IPv6 */
+	size_t n_src_addr;
+	uint32_t dst_addr[4];
+	size_t n_dst_addr;
+	cr_fown fown;
+	cr_sk_opts opts;
+	bool has_v6only, v6only;
+} cr_inet_sk;
+
+typedef struct cr_unix_sk { /* unix_sk_entry */
+	uint32_t id, ino, type, state, flags, uflags, backlog, peer;
+	cr_fown fown;
+	cr_sk_opts opts;
+	uint8_t *name; /* sun_path bytes (abstract: leading NUL) */
+	size_t name_len;
+} cr_unix_sk;
+
 typedef struct cr_file { /* file_entry */
 	uint32_t type; /* enum cr_fd_type */
 	uint32_t id;   /* must equal the inner id */
@@ -528,7 +565,11 @@ typedef struct cr_file { /* file_entry */
 	cr_signalfd sgfd;
 	bool has_tfd;
 	cr_timerfd tfd;
-	/* other kinds (sockets, inotify, ...) decode with only type and id */
+	bool has_isk;
+	cr_inet_sk isk;
+	bool has_usk;
+	cr_unix_sk usk;
+	/* other kinds (inotify, memfd, ...) decode with only type and id */
 } cr_file;
 
 typedef struct cr_fdinfo { /* fdinfo_entry */

@@ -83,14 +83,52 @@ static const pb_fdesc tfd_f[] = {
 static DESC(tfd_desc, "timerfd_entry", T, tfd_f);
 #undef T
 
+#define T cr_sk_opts
+static const pb_fdesc skopts_f[] = {
+	F_REQ(1, T, U32, so_sndbuf), F_REQ(2, T, U32, so_rcvbuf),
+	F_REQ(3, T, U64, so_snd_tmo_sec), F_REQ(4, T, U64, so_snd_tmo_usec),
+	F_REQ(5, T, U64, so_rcv_tmo_sec), F_REQ(6, T, U64, so_rcv_tmo_usec),
+	F_OPT(7, T, BOOL, reuseaddr), F_OPT(8, T, U32, so_priority), F_OPT(9, T, U32, so_rcvlowat),
+	F_OPT(10, T, U32, so_mark), F_OPT(11, T, BOOL, so_passcred),
+	F_OPT(17, T, BOOL, so_reuseport), F_OPT(18, T, BOOL, so_broadcast), F_OPT(19, T, BOOL, so_keepalive),
+	F_OPT(20, T, U32, tcp_keepcnt), F_OPT(21, T, U32, tcp_keepidle), F_OPT(22, T, U32, tcp_keepintvl),
+	F_OPT(23, T, U32, so_oobinline), F_OPT(24, T, U32, so_linger),
+};
+static DESC(skopts_desc, "sk_opts_entry", T, skopts_f);
+#undef T
+
+#define T cr_inet_sk
+static const pb_fdesc isk_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, ino), F_REQ(3, T, U32, family), F_REQ(4, T, U32, type),
+	F_REQ(5, T, U32, proto), F_REQ(6, T, U32, state), F_REQ(7, T, U32, src_port), F_REQ(8, T, U32, dst_port),
+	F_REQ(9, T, U32, flags), F_REQ(10, T, U32, backlog),
+	F_REP_FIXED(11, T, U32, src_addr), F_REP_FIXED(12, T, U32, dst_addr),
+	F_MSG_REQ(13, T, fown, cr_fown_desc), F_MSG_REQ(14, T, opts, skopts_desc),
+	F_OPT(15, T, BOOL, v6only),
+};
+static DESC(isk_desc, "inet_sk_entry", T, isk_f);
+#undef T
+
+#define T cr_unix_sk
+static const pb_fdesc usk_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, ino), F_REQ(3, T, U32, type), F_REQ(4, T, U32, state),
+	F_REQ(5, T, U32, flags), F_REQ(6, T, U32, uflags), F_REQ(7, T, U32, backlog), F_REQ(8, T, U32, peer),
+	F_MSG_REQ(9, T, fown, cr_fown_desc), F_MSG_REQ(10, T, opts, skopts_desc),
+	F_BYTES_REQ(11, T, name),
+};
+static DESC(usk_desc, "unix_sk_entry", T, usk_f);
+#undef T
+
 #define T cr_file
 static const pb_fdesc file_f[] = {
 	F_REQ(1, T, U32, type), F_REQ(2, T, U32, id),
 	F_MSG_OPT(3, T, reg, cr_reg_file_desc),
+	F_MSG_OPT(4, T, isk, isk_desc),
 	F_MSG_OPT(8, T, efd, efd_desc),
 	F_MSG_OPT(9, T, epfd, epfd_desc),
 	F_MSG_OPT(10, T, sgfd, sgfd_desc),
 	F_MSG_OPT(12, T, tfd, tfd_desc),
+	F_MSG_OPT(16, T, usk, usk_desc),
 	F_MSG_OPT(18, T, pipe, cr_pipe_desc),
 	F_MSG_OPT(19, T, tty, cr_tty_file_desc),
 };
