@@ -93,6 +93,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	}
+	/* Our tracees' stops are waited for asleep (rst_wait.c). */
+	rst_wait_begin();
 	long long t0 = rst_now_ns();
 	for (size_t i = 0; i < n; i++) {
 		ps[i].deadline_ns = t0 + (int64_t)timeout_ms * 1000000;
@@ -144,6 +146,7 @@ fail:
 	kill_all(ps, n);
 	*pid = 0;
 done:
+	rst_wait_end();
 	if (n > 1 && !was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 	for (size_t i = 0; i < loaded; i++)
