@@ -101,6 +101,10 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		ps[i].share = n > 1 ? &share : NULL;
 	}
 	step = "processes";
+	/* The root's page data starts decoding now, while its stub is made
+	 * (rst_pages.c); the other processes' starts at their memory step. */
+	if (rst_pages_start(&ps[0], im[0], err) < 0)
+		goto fail;
 	if (rst_proc_create(&ps[0], im[0], log, err))
 		goto fail;
 	for (size_t i = 1; i < n; i++) {
@@ -143,6 +147,8 @@ fail:
 	rst_logf(log, 1, "%s", err->msg);
 	if (n > 1)
 		free(share.files), free(share.pipes);
+	for (size_t i = 0; i < n; i++)
+		rst_pages_abort(&ps[i]); /* also where no process was made */
 	kill_all(ps, n);
 	*pid = 0;
 done:

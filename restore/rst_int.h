@@ -134,6 +134,7 @@ typedef struct rst_proc {
 	uint64_t sys_ip;               /* a `syscall` instruction for single steps */
 	uint64_t runner;               /* the syscall-list runner's page, 0 until mapped */
 	struct rst_batch *batch;       /* queued system calls, NULL until the first */
+	struct rst_pw *pw;             /* page data being written, NULL when none */
 	uint64_t stub_start, stub_end; /* the stub's text mapping, 0 once unmapped */
 	uint64_t scratch, scratch_len; /* our scratch mapping in the target */
 	/* the kernel's vDSO/vvar in the stub (after the first move) */
@@ -227,9 +228,18 @@ int rst_proc_wait_threads(rst_proc *p, fp_error *err);
 /* ---- steps -------------------------------------------------------------- */
 int rst_mem_restore(rst_proc *p, fp_error *err);     /* VMAs, pages, vDSO */
 int rst_mem_finish(rst_proc *p, fp_error *err);      /* stub gone, mm fields */
-/* Compressed pages decoded on several threads (rst_pages.c): 1 done, 0 not
- * worth it (the caller streams them), -1 error. */
-int rst_pages_parallel(rst_proc *p, fp_error *err);
+/* Page data written by threads of ours, alongside the restore (rst_pages.c).
+ * start: 1 started (the threads decode, then wait for go), 0 not worth it
+ * (one CPU or one chunk: rst_mem_restore writes the pages itself), -1
+ * error. go: the VMAs are mapped, write. wait: helps, joins, reports. abort:
+ * stops and joins them (failure paths). */
+int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err);
+void rst_pages_go(rst_proc *p);
+int rst_pages_wait(rst_proc *p, fp_error *err);
+void rst_pages_abort(rst_proc *p);
+/* Waits for the page data (rst_pages_wait) and gives the VMAs their
+ * protection back: before anything reads the memory (rseq registration). */
+int rst_mem_pages_done(rst_proc *p, fp_error *err);
 int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
 int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */

@@ -342,12 +342,15 @@ static int target_reads_pages(rst_proc *p, fp_error *err)
 	return rc;
 }
 
-int rst_mem_restore(rst_proc *p, fp_error *err)
+/* has[i]: VMA i holds pages of the image (it is mapped writable until they
+ * are written). */
+static bool *vmas_with_pages(const rst_image *im, fp_error *err)
 {
-	rst_image *im = p->im;
-	bool *has_pages = calloc(im->mm.n_vmas + 1, sizeof(bool));
-	if (!has_pages)
-		return fp_fail(err, ENOMEM, "out of memory");
+	bool *has = calloc(im->mm.n_vmas + 1, sizeof(bool));
+	if (!has) {
+		fp_fail(err, ENOMEM, "out of memory");
+		return NULL;
+	}
 	size_t vi = 0;
 	for (size_t i = 0; i < im->npe; i++) {
 		if (!(cr_pagemap_flags(&im->pe[i]) & CR_PE_PRESENT))
@@ -356,20 +359,20 @@ int rst_mem_restore(rst_proc *p, fp_error *err)
 		while (vi < im->mm.n_vmas && im->mm.vmas[vi].end <= s)
 			vi++;
 		for (size_t k = vi; k < im->mm.n_vmas && im->mm.vmas[k].start < e; k++)
-			has_pages[k] = true;
+			has[k] = true;
 	}
-	long long t0 = rst_now_ns();
-	int rc = map_vmas(p, has_pages, err);
-	long long t1 = rst_now_ns();
-	if (!rc)
-		rc = move_vdso(p, err);
-	if (!rc) {
-		int done = target_reads_pages(p, err);
-		if (done == 0)
-			done = rst_pages_parallel(p, err);
-		rc = done < 0 ? -1 : done ? 0 : write_pages(p, err);
-	}
-	long long t2 = rst_now_ns();
+	return has;
+}
+
+int rst_mem_pages_done(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	if (rst_pages_wait(p, err))
+		return -1;
+	bool *has_pages = vmas_with_pages(im, err);
+	if (!has_pages)
+		return -1;
+	int rc = 0;
 	for (size_t i = 0; !rc && i < im->mm.n_vmas; i++) {
 		const cr_vma *v = &im->mm.vmas[i];
 		if (skip_vma(v) || !has_pages[i] || (v->prot & PROT_WRITE))
@@ -378,10 +381,39 @@ int rst_mem_restore(rst_proc *p, fp_error *err)
 			   err);
 	}
 	free(has_pages);
+	return rc ? -1 : rst_flush(p, err);
+}
+
+int rst_mem_restore(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	bool *has_pages = vmas_with_pages(im, err);
+	if (!has_pages)
+		return -1;
+	long long t0 = rst_now_ns();
+	int rc = map_vmas(p, has_pages, err);
+	free(has_pages);
+	long long t1 = rst_now_ns();
+	if (!rc)
+		rc = move_vdso(p, err);
+	if (!rc && !p->pw && rst_pages_start(p, im, err) < 0)
+		rc = -1;
+	if (!rc && p->pw) {
+		/* Written by our threads while the restore goes on;
+		 * rst_mem_pages_done waits for them. */
+		if (rst_flush(p, err))
+			rc = -1;
+		else
+			rst_pages_go(p);
+	} else if (!rc) {
+		int done = target_reads_pages(p, err);
+		rc = done < 0 ? -1 : done ? 0 : write_pages(p, err);
+	}
+	long long t2 = rst_now_ns();
 	if (rc)
 		return -1;
-	rst_logf(p->log, 3, "memory: %zu VMAs mapped in %.2f ms, %llu pages written in %.2f ms", im->mm.n_vmas,
-		 (t1 - t0) / 1e6, (unsigned long long)im->present_pages, (t2 - t1) / 1e6);
+	rst_logf(p->log, 3, "memory: %zu VMAs mapped in %.2f ms, %llu pages %s in %.2f ms", im->mm.n_vmas, (t1 - t0) / 1e6,
+		 (unsigned long long)im->present_pages, p->pw ? "being written" : "written", (t2 - t1) / 1e6);
 	/* The stub's text goes (PR_SET_MM_EXE_FILE refuses while the old exe
 	 * is mapped); the runner has its own page. */
 	if (rst_q(p, p->pid, "unmapping the restorer stub", RST_MUST, SYS_munmap, p->stub_start, p->stub_end - p->stub_start,
@@ -390,7 +422,7 @@ int rst_mem_restore(rst_proc *p, fp_error *err)
 		return -1;
 	rst_logf(p->log, 3, "stub unmapped");
 	p->stub_start = p->stub_end = 0;
-	return 0;
+	return p->pw ? 0 : rst_mem_pages_done(p, err);
 }
 
 int rst_mem_finish(rst_proc *p, fp_error *err)

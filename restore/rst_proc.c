@@ -495,6 +495,7 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 
 void rst_proc_kill(rst_proc *p)
 {
+	rst_pages_abort(p); /* its threads write into the process */
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
 		int64_t dl = rst_now_ns() + 5000000000LL;

@@ -140,6 +140,10 @@ int rst_task_restore(rst_proc *p, fp_error *err)
 			return -1;
 	if (rst_proc_wait_threads(p, err))
 		return -1;
+	/* Registering rseq makes the kernel write the thread's cpu id into
+	 * that memory: the page data must be in place first. */
+	if (rst_mem_pages_done(p, err))
+		return -1;
 	for (size_t i = 0; i < im->nth; i++)
 		if (restore_thread(p, &im->th[i], i == 0, err))
 			return fp_wrap(err, "thread %u", im->th[i].tid);
