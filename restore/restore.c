@@ -93,12 +93,18 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	}
+	/* Our tracees' stops are waited for asleep (rst_wait.c). */
+	rst_wait_begin();
 	long long t0 = rst_now_ns();
 	for (size_t i = 0; i < n; i++) {
 		ps[i].deadline_ns = t0 + (int64_t)timeout_ms * 1000000;
 		ps[i].share = n > 1 ? &share : NULL;
 	}
 	step = "processes";
+	/* The root's page data starts decoding now, while its stub is made
+	 * (rst_pages.c); the other processes' starts at their memory step. */
+	if (rst_pages_start(&ps[0], im[0], err) < 0)
+		goto fail;
 	if (rst_proc_create(&ps[0], im[0], log, err))
 		goto fail;
 	for (size_t i = 1; i < n; i++) {
@@ -141,9 +147,12 @@ fail:
 	rst_logf(log, 1, "%s", err->msg);
 	if (n > 1)
 		free(share.files), free(share.pipes);
+	for (size_t i = 0; i < n; i++)
+		rst_pages_abort(&ps[i]); /* also where no process was made */
 	kill_all(ps, n);
 	*pid = 0;
 done:
+	rst_wait_end();
 	if (n > 1 && !was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 	for (size_t i = 0; i < loaded; i++)

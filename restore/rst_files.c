@@ -27,25 +27,36 @@ struct pipe_ends {
 	bool shared; /* the tree's share closes them, once every process has its ends */
 };
 
-static int path_arg(rst_proc *p, const char *path, uint64_t *a, fp_error *err)
+/* Opens path in the target now (its fd number is needed for the calls
+ * queued after it); what was queued before runs in the same round trip. */
+static int open_now(rst_proc *p, const char *what, const char *path, uint32_t flags, int *fd, fp_error *err)
 {
-	return rst_scratch_put(p, p->scratch_len - 4096, path, strlen(path) + 1, a, err);
+	int64_t r = -1;
+	if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_openat, (uint64_t)AT_FDCWD, 0, flags, 0, 0, 0, 1, path,
+		      strlen(path) + 1, &r, err) ||
+	    rst_flush(p, err))
+		return -1;
+	*fd = (int)r;
+	return 0;
 }
 
-/* Puts temporary fd tfd onto fd (closing tfd), with FD_CLOEXEC as asked. */
+/* Queues putting temporary fd tfd onto fd (closing tfd), with FD_CLOEXEC as
+ * asked. */
 static int place(rst_proc *p, int tfd, int fd, bool cloexec, bool keep_tmp, fp_error *err)
 {
-	int64_t r;
 	char what[96];
 	if (tfd == fd) {
 		snprintf(what, sizeof(what), "setting the flags of fd %d", fd);
-		return cloexec ? rst_sys(p, p->pid, what, SYS_fcntl, (uint64_t)fd, F_SETFD, FD_CLOEXEC, 0, 0, 0, &r, err) : 0;
+		return cloexec ? rst_q(p, p->pid, what, RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFD, FD_CLOEXEC, 0, 0, 0, NULL,
+				       err)
+			       : 0;
 	}
 	snprintf(what, sizeof(what), "dup3(%d, %d)", tfd, fd);
-	if (rst_sys(p, p->pid, what, SYS_dup3, (uint64_t)tfd, (uint64_t)fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0, &r, err))
+	if (rst_q(p, p->pid, what, RST_MUST, SYS_dup3, (uint64_t)tfd, (uint64_t)fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0, NULL,
+		  err))
 		return -1;
 	if (!keep_tmp)
-		return rst_sys(p, p->pid, "close", SYS_close, (uint64_t)tfd, 0, 0, 0, 0, 0, &r, err);
+		return rst_q(p, p->pid, "close", RST_MUST, SYS_close, (uint64_t)tfd, 0, 0, 0, 0, 0, NULL, err);
 	return 0;
 }
 
@@ -69,13 +80,16 @@ static int make_pipe(rst_proc *p, uint32_t pipe_id, int high, struct pipe_ends *
 	    fp_mem_read(p->pid, a, fds, sizeof(fds), err))
 		return -1;
 	pe->pipe_id = pipe_id;
-	for (int i = 0; i < 2; i++) {
-		if (rst_sys(p, p->pid, "moving a pipe end", SYS_fcntl, (uint64_t)fds[i], F_DUPFD_CLOEXEC, (uint64_t)high, 0,
-			    0, 0, &r, err) ||
-		    rst_sys(p, p->pid, "close", SYS_close, (uint64_t)fds[i], 0, 0, 0, 0, 0, NULL, err))
+	int64_t moved[2] = { -1, -1 };
+	for (int i = 0; i < 2; i++)
+		if (rst_q(p, p->pid, "moving a pipe end", RST_MUST, SYS_fcntl, (uint64_t)fds[i], F_DUPFD_CLOEXEC, (uint64_t)high,
+			  0, 0, 0, &moved[i], err) ||
+		    rst_q(p, p->pid, "close", RST_MUST, SYS_close, (uint64_t)fds[i], 0, 0, 0, 0, 0, NULL, err))
 			return -1;
-		pe->end[i] = (int)r;
-	}
+	if (rst_flush(p, err))
+		return -1;
+	pe->end[0] = (int)moved[0];
+	pe->end[1] = (int)moved[1];
 	const cr_pipe_data *pd = pipe_data(p->im, pipe_id);
 	if (!pd || !pd->bytes)
 		return 0;
@@ -106,16 +120,16 @@ static int make_pipe(rst_proc *p, uint32_t pipe_id, int high, struct pipe_ends *
 /* A copy, in p, of fd `fd` of process pid (same open file description). */
 static int fetch_fd(rst_proc *p, pid_t pid, int fd, int *out, fp_error *err)
 {
-	int64_t pidfd, r;
+	int64_t r = -1;
 	char what[96];
 	snprintf(what, sizeof(what), "pidfd_getfd of fd %d of process %d", fd, (int)pid);
-	if (rst_sys(p, p->pid, "pidfd_open", SYS_pidfd_open, (uint64_t)pid, 0, 0, 0, 0, 0, &pidfd, err))
+	if (rst_q_room(p, 3, 0, err) ||
+	    rst_q(p, p->pid, "pidfd_open", RST_MUST, SYS_pidfd_open, (uint64_t)pid, 0, 0, 0, 0, 0, NULL, err) ||
+	    rst_q(p, p->pid, what, RST_MUST | RST_REF(0, 1), SYS_pidfd_getfd, 0, (uint64_t)fd, 0, 0, 0, 0, &r, err) ||
+	    rst_q(p, p->pid, "close", RST_MUST | RST_REF(0, 2), SYS_close, 0, 0, 0, 0, 0, 0, NULL, err) || rst_flush(p, err))
 		return -1;
-	int rc = rst_sys(p, p->pid, what, SYS_pidfd_getfd, (uint64_t)pidfd, (uint64_t)fd, 0, 0, 0, 0, &r, err);
-	if (rst_sys(p, p->pid, "close", SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0, NULL, rc ? NULL : err))
-		rc = -1;
 	*out = (int)r;
-	return rc;
+	return 0;
 }
 
 static void *grow(void *arr, size_t *cap, size_t n, size_t size)
@@ -179,9 +193,13 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			high = (int)im->fdi[i].fd + 1;
 	struct placed *pl = calloc(im->nfdi + 1, sizeof(*pl));
 	struct pipe_ends *pp = calloc(im->nfdi + 1, sizeof(*pp));
-	size_t npl = 0, npp = 0;
+	struct {
+		int fd;
+		int64_t want, got;
+	} *seek = calloc(im->nfdi + 1, sizeof(*seek));
+	size_t npl = 0, npp = 0, nseek = 0;
 	int rc = -1;
-	if (!pl || !pp) {
+	if (!pl || !pp || !seek) {
 		fp_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -190,7 +208,6 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		const cr_file *f = rst_file(im, fi->id);
 		int fd = (int)fi->fd;
 		bool cloexec = fi->flags & 1;
-		int64_t r;
 		size_t k;
 		for (k = 0; k < npl && pl[k].id != fi->id; k++)
 			;
@@ -214,13 +231,8 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			/* The restorer's own terminal, as the very open file
 			 * description it holds: what a process started from
 			 * this terminal inherits (same flags, same file). */
-			int64_t pidfd;
-			if (rst_sys(p, p->pid, "pidfd_open of the restorer", SYS_pidfd_open, (uint64_t)getpid(), 0, 0, 0, 0, 0,
-				    &pidfd, err) ||
-			    rst_sys(p, p->pid, "pidfd_getfd of the restorer's terminal", SYS_pidfd_getfd, (uint64_t)pidfd,
-				    (uint64_t)own, 0, 0, 0, 0, &r, err) ||
-			    rst_sys(p, p->pid, "close", SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0, &(int64_t){ 0 }, err) ||
-			    place(p, (int)r, fd, cloexec, false, err))
+			int tmp;
+			if (fetch_fd(p, getpid(), own, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
 		} else if (f->type == CR_FD_REG || f->type == CR_FD_TTY) {
 			char ttybuf[64];
@@ -233,22 +245,20 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			uint32_t flags = f->type == CR_FD_REG ? f->reg.flags : f->tty.flags;
 			/* never acquire a controlling terminal by accident */
 			flags = (flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY;
-			uint64_t a;
 			char what[4200];
+			int tmp;
 			snprintf(what, sizeof(what), "opening %s for fd %d", path, fd);
-			if (path_arg(p, path, &a, err) ||
-			    rst_sys(p, p->pid, what, SYS_openat, (uint64_t)AT_FDCWD, a, flags, 0, 0, 0, &r, err) ||
-			    place(p, (int)r, fd, cloexec, false, err))
+			if (open_now(p, what, path, flags, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
 			if (f->type == CR_FD_REG && f->reg.pos) {
-				int64_t off;
-				if (rst_sys_raw(p, p->pid, SYS_lseek, (uint64_t)fd, f->reg.pos, SEEK_SET, 0, 0, 0, &off, err))
+				snprintf(what, sizeof(what), "fd %d (%s): seeking to offset %llu", fd, path,
+					 (unsigned long long)f->reg.pos);
+				seek[nseek].fd = fd;
+				seek[nseek].want = (int64_t)f->reg.pos;
+				if (rst_q(p, p->pid, what, RST_MUST, SYS_lseek, (uint64_t)fd, f->reg.pos, SEEK_SET, 0, 0, 0,
+					  &seek[nseek].got, err))
 					goto out;
-				if (off != (int64_t)f->reg.pos) {
-					fp_fail(err, EIO, "fd %d (%s): cannot seek to offset %llu", fd, path,
-						(unsigned long long)f->reg.pos);
-					goto out;
-				}
+				nseek++;
 			}
 		} else if (f->type == CR_FD_PIPE) {
 			int end = (f->pipe.flags & O_ACCMODE) == O_WRONLY ? 1 : 0;
@@ -282,8 +292,8 @@ static int restore_fds(rst_proc *p, fp_error *err)
 					goto out;
 			}
 			uint32_t fl = f->pipe.flags & SETFL_MASK;
-			if (fl && rst_sys(p, p->pid, "fcntl(F_SETFL) on a pipe", SYS_fcntl, (uint64_t)fd, F_SETFL, fl, 0, 0, 0,
-					  &r, err))
+			if (fl && rst_q(p, p->pid, "fcntl(F_SETFL) on a pipe", RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFL, fl, 0, 0,
+					0, NULL, err))
 				goto out;
 		} else {
 			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "fd %d has a type (%u) the native restorer cannot make",
@@ -294,6 +304,14 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		pl[npl].fd = fd;
 		npl++;
 	}
+	if (rst_flush(p, err))
+		goto out;
+	for (size_t k = 0; k < nseek; k++)
+		if (seek[k].got != seek[k].want) {
+			fp_fail(err, EIO, "fd %d: cannot seek to offset %lld (got %lld)", seek[k].fd, (long long)seek[k].want,
+				(long long)seek[k].got);
+			goto out;
+		}
 	for (size_t k = 0; p->share && k < npl; k++)
 		if (share_note_file(p->share, pl[k].id, p->pid, pl[k].fd, err))
 			goto out;
@@ -301,11 +319,14 @@ static int restore_fds(rst_proc *p, fp_error *err)
 out:
 	for (size_t j = 0; j < npp; j++)
 		for (int e = 0; e < 2; e++)
-			if (pp[j].end[e] >= 0 && !pp[j].shared && rst_sys_raw(p, p->pid, SYS_close, (uint64_t)pp[j].end[e], 0, 0, 0, 0, 0,
-							     &(int64_t){ 0 }, rc ? NULL : err))
+			if (pp[j].end[e] >= 0 && !pp[j].shared &&
+			    rst_q(p, p->pid, NULL, 0, SYS_close, (uint64_t)pp[j].end[e], 0, 0, 0, 0, 0, NULL, rc ? NULL : err))
 				rc = -1;
+	if (rst_flush(p, rc ? NULL : err))
+		rc = -1;
 	free(pl);
 	free(pp);
+	free(seek);
 	return rc;
 }
 
@@ -314,17 +335,18 @@ int rst_files_restore(rst_proc *p, fp_error *err)
 	rst_image *im = p->im;
 	if (restore_fds(p, err) || rst_tty_finish(p, err))
 		return -1;
-	int64_t r;
-	uint64_t a;
 	const char *root = rst_file_path(im, im->fs.root_id), *cwd = rst_file_path(im, im->fs.cwd_id);
 	if (root && strcmp(root, "/") &&
-	    (path_arg(p, root, &a, err) || rst_sys(p, p->pid, "chroot", SYS_chroot, a, 0, 0, 0, 0, 0, &r, err)))
+	    rst_q_mem(p, p->pid, "chroot", RST_MUST, SYS_chroot, 0, 0, 0, 0, 0, 0, 0, root, strlen(root) + 1, NULL, err))
 		return -1;
 	char what[4200];
 	snprintf(what, sizeof(what), "changing the working directory to %s", cwd);
-	if (path_arg(p, cwd, &a, err) || rst_sys(p, p->pid, what, SYS_chdir, a, 0, 0, 0, 0, 0, &r, err))
+	if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_chdir, 0, 0, 0, 0, 0, 0, 0, cwd, strlen(cwd) + 1, NULL, err))
 		return -1;
-	if (im->fs.has_umask && rst_sys(p, p->pid, "umask", SYS_umask, im->fs.umask, 0, 0, 0, 0, 0, &r, err))
+	if (im->fs.has_umask &&
+	    rst_q(p, p->pid, "umask", RST_MUST, SYS_umask, im->fs.umask, 0, 0, 0, 0, 0, NULL, err))
+		return -1;
+	if (rst_flush(p, err))
 		return -1;
 	rst_logf(p->log, 3, "%zu fds, cwd %s", im->nfdi, cwd);
 	return 0;

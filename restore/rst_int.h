@@ -9,7 +9,6 @@
 #include <sys/types.h>
 
 #include "fp_error.h"
-#include "helper/inject.h"
 #include "helper/ptrace.h"
 #include "images/criu_io.h"
 #include "images/criu_msgs.h"
@@ -129,8 +128,13 @@ typedef struct rst_proc {
 	rst_log *log;
 	pid_t pid;
 	fp_pt_proc pt;
-	fp_inject ij;
-	bool ij_ready;
+	/* Registers of the stub at its first stop: the segments and flags every
+	 * injected call (rst_batch.c) starts from. */
+	struct user_regs_struct base_regs;
+	uint64_t sys_ip;               /* a `syscall` instruction for single steps */
+	uint64_t runner;               /* the syscall-list runner's page, 0 until mapped */
+	struct rst_batch *batch;       /* queued system calls, NULL until the first */
+	struct rst_pw *pw;             /* page data being written, NULL when none */
 	uint64_t stub_start, stub_end; /* the stub's text mapping, 0 once unmapped */
 	uint64_t scratch, scratch_len; /* our scratch mapping in the target */
 	/* the kernel's vDSO/vvar in the stub (after the first move) */
@@ -149,8 +153,62 @@ void rst_proc_kill(rst_proc *p);
 /* Lets the restored process run (after rst_task_regs). */
 int rst_proc_release(rst_proc *p, fp_error *err);
 
-/* One injected syscall in thread tid; fails if it returns -errno, naming
- * what. *ret may be NULL. */
+/* ---- system calls in the process being built (rst_batch.c) --------------- */
+
+/* The runner's list entry (rst_runner.c). */
+typedef struct rst_ent {
+	uint64_t nr;
+	uint64_t ctl; /* RST_CTL_* */
+	uint64_t a[6];
+	int64_t ret;
+} rst_ent;
+#define RST_CTL_STOP 1u /* a result of -4095..-1 ends the list */
+#define RST_CTL_REF 2u  /* a[(ctl >> 8) & 7] = ret of the entry (ctl >> 16) earlier */
+extern const unsigned char fp_rst_runner[], fp_rst_runner_syscall[], fp_rst_runner_end[], fp_rst_runner_stop[];
+
+/* The scratch area made in every stub (rst_proc.c): fixed places for
+ * rst_scratch_put below 32 KiB and in the last 4 KiB, the batch between. */
+#define RST_SCRATCH_LEN (256 * 1024)
+
+/* rst_q flags: RST_MUST fails the flush (and ends that thread's list) on a
+ * result of -4095..-1; RST_REF(slot, back) makes argument slot the result
+ * of this thread's call `back` calls earlier, in the same flush. */
+#define RST_MUST RST_CTL_STOP
+#define RST_REF(slot, back) (RST_CTL_REF | (unsigned)(slot) << 8 | (unsigned)(back) << 16)
+
+/* Queues a system call for thread tid (see rst_batch.c for the rules).
+ * what names it in a failure message (may be NULL for unchecked calls);
+ * *ret (may be NULL) is filled by the flush that runs it. */
+int rst_q(rst_proc *p, pid_t tid, const char *what, unsigned flags, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+	  uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err);
+/* The same with argument `slot` pointing to a copy of len bytes of data. */
+int rst_q_mem(rst_proc *p, pid_t tid, const char *what, unsigned flags, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+	      uint64_t a3, uint64_t a4, uint64_t a5, int slot, const void *data, size_t len, int64_t *ret, fp_error *err);
+/* len zeroed bytes of the batch's data area, to fill before the flush;
+ * *remote is their address in the target. NULL on error. */
+void *rst_q_data(rst_proc *p, size_t len, uint64_t *remote, fp_error *err);
+/* Flushes now unless `entries` calls with `bytes` of data fit the queue. */
+int rst_q_room(rst_proc *p, size_t entries, size_t bytes, fp_error *err);
+/* Runs everything queued: each thread's calls in one round trip, all
+ * threads at once. Fails naming the first RST_MUST call that failed. */
+int rst_flush(rst_proc *p, fp_error *err);
+void rst_batch_free(rst_proc *p);
+/* One call by single-stepping the `syscall` at p->sys_ip (before the
+ * runner exists, and for the call that unmaps it). */
+int rst_step_sys(rst_proc *p, pid_t tid, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		 uint64_t a5, int64_t *ret, fp_error *err);
+/* Resumes the threads (stopped at a `syscall` instruction) into their
+ * syscall-entry stops, all at once. */
+int rst_resume_to_syscall(rst_proc *p, const pid_t *tids, size_t n, fp_error *err);
+
+/* Blocking waits for our tracees' stops (rst_wait.c): between begin and
+ * end, rst_wait sleeps until a stop or the deadline, as fp_pt_wait_one. */
+void rst_wait_begin(void);
+void rst_wait_end(void);
+int rst_wait(pid_t tid, int64_t deadline_ns, int *status);
+
+/* One syscall in thread tid (queue + flush); fails if it returns -errno,
+ * naming what. *ret may be NULL. */
 int rst_sys(rst_proc *p, pid_t tid, const char *what, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 	    uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err);
 /* The same returning the raw result (>= 0 or -errno) without failing on it. */
@@ -170,9 +228,18 @@ int rst_proc_wait_threads(rst_proc *p, fp_error *err);
 /* ---- steps -------------------------------------------------------------- */
 int rst_mem_restore(rst_proc *p, fp_error *err);     /* VMAs, pages, vDSO */
 int rst_mem_finish(rst_proc *p, fp_error *err);      /* stub gone, mm fields */
-/* Compressed pages decoded on several threads (rst_pages.c): 1 done, 0 not
- * worth it (the caller streams them), -1 error. */
-int rst_pages_parallel(rst_proc *p, fp_error *err);
+/* Page data written by threads of ours, alongside the restore (rst_pages.c).
+ * start: 1 started (the threads decode, then wait for go), 0 not worth it
+ * (one CPU or one chunk: rst_mem_restore writes the pages itself), -1
+ * error. go: the VMAs are mapped, write. wait: helps, joins, reports. abort:
+ * stops and joins them (failure paths). */
+int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err);
+void rst_pages_go(rst_proc *p);
+int rst_pages_wait(rst_proc *p, fp_error *err);
+void rst_pages_abort(rst_proc *p);
+/* Waits for the page data (rst_pages_wait) and gives the VMAs their
+ * protection back: before anything reads the memory (rseq registration). */
+int rst_mem_pages_done(rst_proc *p, fp_error *err);
 int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
 int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */

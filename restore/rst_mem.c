@@ -28,14 +28,12 @@ static bool skip_vma(const cr_vma *v)
 /* Opens a file inside the target; returns its fd there. */
 static int remote_open(rst_proc *p, const char *path, int flags, int *fd, fp_error *err)
 {
-	uint64_t a;
-	/* the last 4 KiB of scratch hold paths */
-	if (rst_scratch_put(p, p->scratch_len - 4096, path, strlen(path) + 1, &a, err))
-		return -1;
-	int64_t r;
+	int64_t r = -1;
 	char what[4200];
 	snprintf(what, sizeof(what), "opening %s", path);
-	if (rst_sys(p, p->pid, what, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)flags, 0, 0, 0, &r, err))
+	if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_openat, (uint64_t)AT_FDCWD, 0, (uint64_t)flags, 0, 0, 0, 1, path,
+		      strlen(path) + 1, &r, err) ||
+	    rst_flush(p, err))
 		return -1;
 	*fd = (int)r;
 	return 0;
@@ -43,74 +41,106 @@ static int remote_open(rst_proc *p, const char *path, int flags, int *fd, fp_err
 
 struct fdcache {
 	uint64_t id;
-	int fd;
 	int flags;
+	int64_t fd;
 };
 
+/* Two round trips whatever the number of VMAs: every file the mappings
+ * need is opened, then every mmap, madvise and close is queued at once. */
 static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
 {
 	rst_image *im = p->im;
-	struct fdcache *fc = calloc(im->mm.n_vmas + 1, sizeof(*fc));
-	size_t nfc = 0;
+	size_t n = im->mm.n_vmas;
+	struct fdcache *fc = calloc(n + 1, sizeof(*fc));
+	size_t *fdof = calloc(n + 1, sizeof(*fdof));
+	int64_t *got = calloc(n + 1, sizeof(*got));
+	uint64_t *adv = calloc(n * 64 + 1, sizeof(*adv)); /* (vma << 6 | advice) of each madvise */
+	int64_t *adv_ret = calloc(n * 64 + 1, sizeof(*adv_ret));
+	size_t nfc = 0, nadv = 0;
 	int rc = -1;
-	if (!fc)
-		return fp_fail(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < im->mm.n_vmas; i++) {
+	if (!fc || !fdof || !got || !adv || !adv_ret) {
+		fp_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
 		const cr_vma *v = &im->mm.vmas[i];
+		if (skip_vma(v) || !(v->status & (CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED)))
+			continue;
+		bool shared = v->status & CR_VMA_FILE_SHARED;
+		int oflags = v->has_fdflags ? (int)v->fdflags : shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+		oflags = (oflags & (O_ACCMODE | O_LARGEFILE)) | O_CLOEXEC;
+		size_t k;
+		for (k = 0; k < nfc; k++)
+			if (fc[k].id == v->shmid && fc[k].flags == oflags)
+				break;
+		if (k == nfc) {
+			fc[nfc].id = v->shmid;
+			fc[nfc].flags = oflags;
+			fc[nfc].fd = -1;
+			const char *path = rst_file_path(im, (uint32_t)v->shmid);
+			char what[4200];
+			snprintf(what, sizeof(what), "opening %s", path);
+			if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_openat, (uint64_t)AT_FDCWD, 0, (uint64_t)oflags, 0, 0, 0, 1,
+				      path, strlen(path) + 1, &fc[nfc].fd, err))
+				goto out;
+			nfc++;
+		}
+		fdof[i] = k;
+	}
+	if (rst_flush(p, err))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const cr_vma *v = &im->mm.vmas[i];
+		got[i] = (int64_t)v->start;
 		if (skip_vma(v))
 			continue;
 		uint32_t prot = v->prot | (has_pages[i] ? PROT_WRITE : 0);
 		uint64_t len = v->end - v->start;
 		uint64_t flags = MAP_FIXED | (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE));
-		int64_t fd = -1, r;
-		if (v->status & (CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED)) {
-			bool shared = v->status & CR_VMA_FILE_SHARED;
-			int oflags = v->has_fdflags ? (int)v->fdflags : shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
-			oflags = (oflags & (O_ACCMODE | O_LARGEFILE)) | O_CLOEXEC;
-			size_t k;
-			for (k = 0; k < nfc; k++)
-				if (fc[k].id == v->shmid && fc[k].flags == oflags)
-					break;
-			if (k == nfc) {
-				fc[nfc].id = v->shmid;
-				fc[nfc].flags = oflags;
-				if (remote_open(p, rst_file_path(im, (uint32_t)v->shmid), oflags, &fc[nfc].fd, err))
-					goto out;
-				nfc++;
-			}
-			fd = fc[k].fd;
-		} else {
+		int64_t fd = -1;
+		if (v->status & (CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED))
+			fd = fc[fdof[i]].fd;
+		else
 			flags |= MAP_ANONYMOUS;
-		}
 		char what[160];
 		snprintf(what, sizeof(what), "mapping 0x%llx-0x%llx", (unsigned long long)v->start,
 			 (unsigned long long)v->end);
-		if (rst_sys(p, p->pid, what, SYS_mmap, v->start, len, prot, flags, (uint64_t)fd, v->pgoff, &r, err))
+		if (rst_q(p, p->pid, what, RST_MUST, SYS_mmap, v->start, len, prot, flags, (uint64_t)fd, v->pgoff, &got[i],
+			  err))
 			goto out;
-		if ((uint64_t)r != v->start) {
-			fp_fail(err, EIO, "%s: the kernel put it at 0x%llx", what, (unsigned long long)r);
-			goto out;
-		}
 		/* madvise advice kept by the image (bit n = advice n); DONTDUMP and
 		 * the like are best effort. */
-		for (int adv = 0; v->has_madv && adv < 64; adv++)
-			if (v->madv & (1ULL << adv)) {
-				int64_t mr;
-				if (rst_sys_raw(p, p->pid, SYS_madvise, v->start, len, (uint64_t)adv, 0, 0, 0, &mr, err))
+		for (int a = 0; v->has_madv && a < 64; a++)
+			if (v->madv & (1ULL << a)) {
+				adv[nadv] = (uint64_t)i << 6 | (uint64_t)a;
+				if (rst_q(p, p->pid, NULL, 0, SYS_madvise, v->start, len, (uint64_t)a, 0, 0, 0, &adv_ret[nadv], err))
 					goto out;
-				if (mr < 0)
-					rst_logf(p->log, 2, "madvise(0x%llx, %d) failed: %s", (unsigned long long)v->start, adv,
-						 strerror((int)-mr));
+				nadv++;
 			}
 	}
+	for (size_t k = 0; k < nfc; k++)
+		if (rst_q(p, p->pid, NULL, 0, SYS_close, (uint64_t)fc[k].fd, 0, 0, 0, 0, 0, NULL, err))
+			goto out;
+	if (rst_flush(p, err))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != (int64_t)im->mm.vmas[i].start) {
+			fp_fail(err, EIO, "mapping 0x%llx-0x%llx: the kernel put it at 0x%llx",
+				(unsigned long long)im->mm.vmas[i].start, (unsigned long long)im->mm.vmas[i].end,
+				(unsigned long long)got[i]);
+			goto out;
+		}
+	for (size_t k = 0; k < nadv; k++)
+		if (adv_ret[k] < 0)
+			rst_logf(p->log, 2, "madvise(0x%llx, %d) failed: %s", (unsigned long long)im->mm.vmas[adv[k] >> 6].start,
+				 (int)(adv[k] & 63), strerror((int)-adv_ret[k]));
 	rc = 0;
 out:
-	for (size_t k = 0; k < nfc; k++) {
-		int64_t r;
-		if (rst_sys_raw(p, p->pid, SYS_close, (uint64_t)fc[k].fd, 0, 0, 0, 0, 0, &r, rc ? NULL : err))
-			rc = -1;
-	}
 	free(fc);
+	free(fdof);
+	free(got);
+	free(adv);
+	free(adv_ret);
 	return rc;
 }
 
@@ -232,45 +262,12 @@ static int move_vdso(rst_proc *p, fp_error *err)
 		if (!parts[i].s)
 			continue;
 		uint64_t dst = to + (parts[i].s - lo);
-		if (rst_sys(p, p->pid, parts[i].what, SYS_mremap, parts[i].s, parts[i].e - parts[i].s,
-			    parts[i].e - parts[i].s, MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0, &r, err))
+		if (rst_q(p, p->pid, parts[i].what, RST_MUST, SYS_mremap, parts[i].s, parts[i].e - parts[i].s,
+			  parts[i].e - parts[i].s, MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0, NULL, err))
 			return -1;
 	}
 	rst_logf(p->log, 3, "vDSO at 0x%llx", (unsigned long long)vd->start);
 	return 0;
-}
-
-/* A `syscall` instruction in the restored program's own code: the vDSO
- * first (small, always executable), then any executable file mapping. */
-static int find_restored_syscall(rst_proc *p, uint64_t *ip, fp_error *err)
-{
-	rst_image *im = p->im;
-	int order[2] = { im->vdso_vma, -1 };
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < im->mm.n_vmas; i++) {
-			if (pass == 0 && (int)i != order[0])
-				continue;
-			const cr_vma *v = &im->mm.vmas[i];
-			if (!(v->prot & PROT_EXEC) || !(v->prot & PROT_READ) || skip_vma(v) != (pass == 0))
-				continue;
-			uint64_t len = v->end - v->start;
-			if (len > (8u << 20))
-				len = 8u << 20;
-			unsigned char *buf = malloc(len);
-			if (!buf)
-				return fp_fail(err, ENOMEM, "out of memory");
-			if (fp_mem_read(p->pid, v->start, buf, len, NULL) == 0) {
-				unsigned char *hit = memmem(buf, len, "\x0f\x05", 2);
-				if (hit) {
-					*ip = v->start + (uint64_t)(hit - buf);
-					free(buf);
-					return 0;
-				}
-			}
-			free(buf);
-		}
-	return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOENT,
-			    "the restored program has no `syscall` instruction in its code; cannot finish the restore");
 }
 
 /* Uncompressed page data: the restored process reads it itself, with
@@ -345,12 +342,15 @@ static int target_reads_pages(rst_proc *p, fp_error *err)
 	return rc;
 }
 
-int rst_mem_restore(rst_proc *p, fp_error *err)
+/* has[i]: VMA i holds pages of the image (it is mapped writable until they
+ * are written). */
+static bool *vmas_with_pages(const rst_image *im, fp_error *err)
 {
-	rst_image *im = p->im;
-	bool *has_pages = calloc(im->mm.n_vmas + 1, sizeof(bool));
-	if (!has_pages)
-		return fp_fail(err, ENOMEM, "out of memory");
+	bool *has = calloc(im->mm.n_vmas + 1, sizeof(bool));
+	if (!has) {
+		fp_fail(err, ENOMEM, "out of memory");
+		return NULL;
+	}
 	size_t vi = 0;
 	for (size_t i = 0; i < im->npe; i++) {
 		if (!(cr_pagemap_flags(&im->pe[i]) & CR_PE_PRESENT))
@@ -359,48 +359,70 @@ int rst_mem_restore(rst_proc *p, fp_error *err)
 		while (vi < im->mm.n_vmas && im->mm.vmas[vi].end <= s)
 			vi++;
 		for (size_t k = vi; k < im->mm.n_vmas && im->mm.vmas[k].start < e; k++)
-			has_pages[k] = true;
+			has[k] = true;
 	}
-	long long t0 = rst_now_ns();
-	int rc = map_vmas(p, has_pages, err);
-	long long t1 = rst_now_ns();
-	if (!rc)
-		rc = move_vdso(p, err);
-	if (!rc) {
-		int done = target_reads_pages(p, err);
-		if (done == 0)
-			done = rst_pages_parallel(p, err);
-		rc = done < 0 ? -1 : done ? 0 : write_pages(p, err);
-	}
-	long long t2 = rst_now_ns();
+	return has;
+}
+
+int rst_mem_pages_done(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	if (rst_pages_wait(p, err))
+		return -1;
+	bool *has_pages = vmas_with_pages(im, err);
+	if (!has_pages)
+		return -1;
+	int rc = 0;
 	for (size_t i = 0; !rc && i < im->mm.n_vmas; i++) {
 		const cr_vma *v = &im->mm.vmas[i];
 		if (skip_vma(v) || !has_pages[i] || (v->prot & PROT_WRITE))
 			continue;
-		int64_t r;
-		rc = rst_sys(p, p->pid, "mprotect", SYS_mprotect, v->start, v->end - v->start, v->prot, 0, 0, 0, &r, err);
+		rc = rst_q(p, p->pid, "mprotect", RST_MUST, SYS_mprotect, v->start, v->end - v->start, v->prot, 0, 0, 0, NULL,
+			   err);
 	}
 	free(has_pages);
+	return rc ? -1 : rst_flush(p, err);
+}
+
+int rst_mem_restore(rst_proc *p, fp_error *err)
+{
+	rst_image *im = p->im;
+	bool *has_pages = vmas_with_pages(im, err);
+	if (!has_pages)
+		return -1;
+	long long t0 = rst_now_ns();
+	int rc = map_vmas(p, has_pages, err);
+	free(has_pages);
+	long long t1 = rst_now_ns();
+	if (!rc)
+		rc = move_vdso(p, err);
+	if (!rc && !p->pw && rst_pages_start(p, im, err) < 0)
+		rc = -1;
+	if (!rc && p->pw) {
+		/* Written by our threads while the restore goes on;
+		 * rst_mem_pages_done waits for them. */
+		if (rst_flush(p, err))
+			rc = -1;
+		else
+			rst_pages_go(p);
+	} else if (!rc) {
+		int done = target_reads_pages(p, err);
+		rc = done < 0 ? -1 : done ? 0 : write_pages(p, err);
+	}
+	long long t2 = rst_now_ns();
 	if (rc)
 		return -1;
-	rst_logf(p->log, 3, "memory: %zu VMAs mapped in %.2f ms, %llu pages written in %.2f ms", im->mm.n_vmas,
-		 (t1 - t0) / 1e6, (unsigned long long)im->present_pages, (t2 - t1) / 1e6);
-	/* From here on syscalls run from the restored code, and the stub's
-	 * text goes (PR_SET_MM_EXE_FILE refuses while the old exe is mapped). */
-	uint64_t ip = 0;
-	if (find_restored_syscall(p, &ip, err))
+	rst_logf(p->log, 3, "memory: %zu VMAs mapped in %.2f ms, %llu pages %s in %.2f ms", im->mm.n_vmas, (t1 - t0) / 1e6,
+		 (unsigned long long)im->present_pages, p->pw ? "being written" : "written", (t2 - t1) / 1e6);
+	/* The stub's text goes (PR_SET_MM_EXE_FILE refuses while the old exe
+	 * is mapped); the runner has its own page. */
+	if (rst_q(p, p->pid, "unmapping the restorer stub", RST_MUST, SYS_munmap, p->stub_start, p->stub_end - p->stub_start,
+		  0, 0, 0, 0, NULL, err) ||
+	    rst_flush(p, err))
 		return -1;
-	uint64_t old_ip = p->ij.syscall_ip;
-	int64_t r;
-	fp_inject_set_syscall_ip(&p->ij, ip);
-	if (rst_sys(p, p->pid, "unmapping the restorer stub", SYS_munmap, p->stub_start, p->stub_end - p->stub_start, 0,
-		    0, 0, 0, &r, err)) {
-		fp_inject_set_syscall_ip(&p->ij, old_ip);
-		return -1;
-	}
-	rst_logf(p->log, 3, "stub unmapped; syscalls now run at 0x%llx", (unsigned long long)ip);
+	rst_logf(p->log, 3, "stub unmapped");
 	p->stub_start = p->stub_end = 0;
-	return 0;
+	return p->pw ? 0 : rst_mem_pages_done(p, err);
 }
 
 int rst_mem_finish(rst_proc *p, fp_error *err)
@@ -425,23 +447,30 @@ int rst_mem_finish(rst_proc *p, fp_error *err)
 	map.env_end = mm->mm_env_end;
 	map.exe_fd = (uint32_t)exe_fd;
 	uint64_t auxv_addr = 0, map_addr;
-	if (mm->n_mm_saved_auxv) {
-		if (rst_scratch_put(p, 8192, mm->mm_saved_auxv, mm->n_mm_saved_auxv * 8, &auxv_addr, err))
-			return -1;
-		map.auxv = (__u64 *)(uintptr_t)auxv_addr;
-		map.auxv_size = (uint32_t)(mm->n_mm_saved_auxv * 8);
-	}
-	if (rst_scratch_put(p, 4096, &map, sizeof(map), &map_addr, err))
+	size_t auxv_len = mm->n_mm_saved_auxv * 8;
+	if (rst_q_room(p, 4, auxv_len + sizeof(map) + 32, err))
 		return -1;
-	int64_t r;
-	int rc = rst_sys(p, p->pid, "prctl(PR_SET_MM_MAP) (brk, arguments, environment, auxv, executable)", SYS_prctl,
-			 PR_SET_MM, PR_SET_MM_MAP, map_addr, sizeof(map), 0, 0, &r, err);
-	if (rst_sys_raw(p, p->pid, SYS_close, (uint64_t)exe_fd, 0, 0, 0, 0, 0, &r, rc ? NULL : err))
-		rc = -1;
-	if (!rc && mm->has_dumpable)
-		rc = rst_sys(p, p->pid, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, (uint64_t)mm->dumpable, 0, 0,
-			     0, 0, &r, err);
-	if (!rc && mm->has_thp_disabled && mm->thp_disabled)
-		rc = rst_sys(p, p->pid, "prctl(PR_SET_THP_DISABLE)", SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0, 0, &r, err);
-	return rc;
+	if (auxv_len) {
+		void *a = rst_q_data(p, auxv_len, &auxv_addr, err);
+		if (!a)
+			return -1;
+		memcpy(a, mm->mm_saved_auxv, auxv_len);
+		map.auxv = (__u64 *)(uintptr_t)auxv_addr;
+		map.auxv_size = (uint32_t)auxv_len;
+	}
+	void *m = rst_q_data(p, sizeof(map), &map_addr, err);
+	if (!m)
+		return -1;
+	memcpy(m, &map, sizeof(map));
+	if (rst_q(p, p->pid, "prctl(PR_SET_MM_MAP) (brk, arguments, environment, auxv, executable)", RST_MUST, SYS_prctl,
+		  PR_SET_MM, PR_SET_MM_MAP, map_addr, sizeof(map), 0, 0, NULL, err) ||
+	    rst_q(p, p->pid, NULL, 0, SYS_close, (uint64_t)exe_fd, 0, 0, 0, 0, 0, NULL, err))
+		return -1;
+	if (mm->has_dumpable && rst_q(p, p->pid, "prctl(PR_SET_DUMPABLE)", RST_MUST, SYS_prctl, PR_SET_DUMPABLE,
+				      (uint64_t)mm->dumpable, 0, 0, 0, 0, NULL, err))
+		return -1;
+	if (mm->has_thp_disabled && mm->thp_disabled &&
+	    rst_q(p, p->pid, "prctl(PR_SET_THP_DISABLE)", RST_MUST, SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0, 0, NULL, err))
+		return -1;
+	return rst_flush(p, err);
 }

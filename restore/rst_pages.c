@@ -1,10 +1,24 @@
-/* Compressed page data, decoded on several threads. Each thread has its own
- * reader of the page store and takes whole chunks (each decodes on its own)
- * in turn: it decodes one and writes its pages into the stopped process
- * with process_vm_writev. Decoding is most of the cost, so two cores make
- * it nearly twice as fast. The page index -> address map comes from the
- * pagemap's present entries, in order; the vDSO's pages are skipped (the
- * kernel's own, checked equal). */
+/* Page data written into the stopped process on several threads, each
+ * taking whole chunks in turn and writing their pages with
+ * process_vm_writev.
+ *
+ * Compressed stores: each thread has its own reader and decodes a chunk (an
+ * independent zstd frame) before writing it.
+ * Plain pages-<id>.img: a chunk is 1 MiB of the file, mapped read-only
+ * (page cache, no copy of ours) for the write. Here the cost is the target's
+ * page faults - each first write of a page allocates it, about 1.5 µs per
+ * 4 KiB page on this machine (machine-limits.md §6) - and faults on two
+ * cores go nearly twice as fast as one (measured: 1 GiB in 0.4 s instead of
+ * 0.7-0.8 s), which is why the target no longer reads its pages itself.
+ *
+ * The work overlaps the rest of the restore: the threads start (and decode
+ * their first chunks) before the stub exists, write once the target's VMAs
+ * are mapped (rst_pages_go), and are joined (rst_pages_wait, the calling
+ * thread helping) only before anything reads that memory. While they run,
+ * the restorer's own thread mostly sleeps in ptrace round trips.
+ *
+ * The page index -> address map comes from the pagemap's present entries,
+ * in order; the vDSO's pages are skipped (the kernel's own, checked equal). */
 #include "restore/rst_int.h"
 
 #include <errno.h>
@@ -12,12 +26,15 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "helper/pt_mem.h"
 
-#define MIN_CHUNKS 8 /* below this one thread is as fast */
+#define MIN_CHUNKS 2 /* one chunk: one thread is as fast */
+#define PLAIN_CHUNK_PAGES 256
 #define MAX_THREADS 4
 #define IOVS 512
 
@@ -28,17 +45,26 @@ struct run {
 	bool skip;      /* the vDSO */
 };
 
-struct pw {
-	rst_proc *p;
-	const struct run *runs;
+struct rst_pw {
+	rst_proc *p;          /* its pid is read only after go */
+	rst_image *im;
+	struct run *runs;
 	size_t nruns, nchunks;
+	int plain_fd;         /* the plain pages file, -1 for a compressed store */
+	uint64_t total_pages; /* in the plain file */
+	uint64_t mapped;      /* present pages in the runs */
 	atomic_size_t next;
 	atomic_bool failed;
 	pthread_mutex_t mu;
-	fp_error err; /* the first failure */
+	pthread_cond_t cv;
+	bool go;              /* the target's VMAs are there (under mu) */
+	fp_error err;         /* the first failure */
+	pthread_t th[MAX_THREADS];
+	size_t started;
+	long long t0;
 };
 
-static void pw_fail(struct pw *w, const fp_error *e)
+static void pw_fail(struct rst_pw *w, const fp_error *e)
 {
 	pthread_mutex_lock(&w->mu);
 	if (!atomic_exchange(&w->failed, true))
@@ -46,8 +72,16 @@ static void pw_fail(struct pw *w, const fp_error *e)
 	pthread_mutex_unlock(&w->mu);
 }
 
+static void wait_go(struct rst_pw *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->go)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* The run holding page index `page` (runs are sorted by first). */
-static size_t run_of(const struct pw *w, uint64_t page)
+static size_t run_of(const struct rst_pw *w, uint64_t page)
 {
 	size_t lo = 0, hi = w->nruns;
 	while (hi - lo > 1) {
@@ -60,7 +94,7 @@ static size_t run_of(const struct pw *w, uint64_t page)
 	return lo;
 }
 
-static int put_chunk(struct pw *w, const uint8_t *pages, uint64_t first, uint64_t n, struct iovec *loc,
+static int put_chunk(struct rst_pw *w, const uint8_t *pages, uint64_t first, uint64_t n, struct iovec *loc,
 		     struct iovec *rem, fp_error *err)
 {
 	pid_t pid = w->p->pid;
@@ -104,24 +138,49 @@ static int put_chunk(struct pw *w, const uint8_t *pages, uint64_t first, uint64_
 
 static void *pw_worker(void *arg)
 {
-	struct pw *w = arg;
-	rst_image *im = w->p->im;
+	struct rst_pw *w = arg;
+	rst_image *im = w->im;
 	fp_error e;
 	fp_error_clear(&e);
 	struct iovec *loc = malloc(IOVS * sizeof(*loc)), *rem = malloc(IOVS * sizeof(*rem));
-	pgs_reader *r = loc && rem ? pgs_open(im->dirfd, im->pmh.pages_id, &e) : NULL;
+	pgs_reader *r = loc && rem && w->plain_fd < 0 ? pgs_open(im->dirfd, im->pmh.pages_id, &e) : NULL;
+	bool ready = loc && rem && (r || w->plain_fd >= 0);
 	if (!loc || !rem)
 		fp_fail(&e, ENOMEM, "out of memory");
-	if (!r)
+	if (!ready)
 		pw_fail(w, &e);
-	while (r && !atomic_load(&w->failed)) {
+	while (ready && !atomic_load(&w->failed)) {
 		size_t i = atomic_fetch_add(&w->next, 1);
 		if (i >= w->nchunks)
 			break;
 		const void *pages;
 		uint64_t first, n;
-		if (pgs_chunk(r, i, &pages, &first, &n, &e) || put_chunk(w, pages, first, n, loc, rem, &e))
+		void *m = NULL;
+		if (r) {
+			if (pgs_chunk(r, i, &pages, &first, &n, &e)) {
+				pw_fail(w, &e);
+				break;
+			}
+		} else {
+			first = (uint64_t)i * PLAIN_CHUNK_PAGES;
+			n = w->total_pages - first;
+			if (n > PLAIN_CHUNK_PAGES)
+				n = PLAIN_CHUNK_PAGES;
+			m = mmap(NULL, n * CR_PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_POPULATE, w->plain_fd,
+				 (off_t)(first * CR_PAGE_SIZE));
+			if (m == MAP_FAILED) {
+				fp_fail(&e, errno, "mapping the page data (pages %llu-%llu): %s", (unsigned long long)first,
+					(unsigned long long)(first + n), strerror(errno));
+				pw_fail(w, &e);
+				break;
+			}
+			pages = m;
+		}
+		wait_go(w);
+		if (!atomic_load(&w->failed) && put_chunk(w, pages, first, n, loc, rem, &e))
 			pw_fail(w, &e);
+		if (m)
+			munmap(m, n * CR_PAGE_SIZE);
 	}
 	if (r)
 		pgs_close(r);
@@ -130,17 +189,48 @@ static void *pw_worker(void *arg)
 	return NULL;
 }
 
-int rst_pages_parallel(rst_proc *p, fp_error *err)
+static void pw_free(rst_proc *p)
 {
-	rst_image *im = p->im;
-	size_t nchunks = pgs_chunk_count(im->pages);
+	struct rst_pw *w = p->pw;
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w->runs);
+	if (w->plain_fd >= 0)
+		close(w->plain_fd);
+	free(w);
+	p->pw = NULL;
+}
+
+int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err)
+{
+	bool plain = !pgs_is_compressed(im->pages);
+	uint64_t total = pgs_total_pages(im->pages);
+	if (total > im->present_pages)
+		total = im->present_pages; /* pages past the pagemap's are unused */
+	size_t nchunks = plain ? (size_t)((total + PLAIN_CHUNK_PAGES - 1) / PLAIN_CHUNK_PAGES) : pgs_chunk_count(im->pages);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t nthreads = cpus > MAX_THREADS ? MAX_THREADS : cpus > 1 ? (size_t)cpus : 1;
-	if (nchunks < MIN_CHUNKS || nthreads < 2)
+	if (p->pw || nchunks < MIN_CHUNKS || nthreads < 2)
 		return 0;
+	struct rst_pw *w = calloc(1, sizeof(*w));
 	struct run *runs = calloc(im->npe + 1, sizeof(*runs));
-	if (!runs)
+	if (!w || !runs) {
+		free(w);
+		free(runs);
 		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	w->plain_fd = -1;
+	if (plain) {
+		char name[64];
+		pgs_plain_name(name, sizeof(name), im->pmh.pages_id);
+		w->plain_fd = openat(im->dirfd, name, O_RDONLY | O_CLOEXEC);
+		if (w->plain_fd < 0) {
+			int e = errno;
+			free(w);
+			free(runs);
+			return fp_fail(err, e, "cannot open the page data %s/%s: %s", im->dir, name, strerror(e));
+		}
+	}
 	uint64_t vd_s = 0, vd_e = 0;
 	if (im->vdso_vma >= 0)
 		vd_s = im->mm.vmas[im->vdso_vma].start, vd_e = im->mm.vmas[im->vdso_vma].end;
@@ -153,29 +243,72 @@ int rst_pages_parallel(rst_proc *p, fp_error *err)
 		runs[nruns++] = (struct run){ page, e->vaddr, e->nr_pages, e->vaddr >= vd_s && e->vaddr < vd_e };
 		page += e->nr_pages;
 	}
-	struct pw w = { .p = p, .runs = runs, .nruns = nruns, .nchunks = nchunks };
-	atomic_init(&w.next, 0);
-	atomic_init(&w.failed, false);
-	pthread_mutex_init(&w.mu, NULL);
-	fp_error_clear(&w.err);
-	pthread_t th[MAX_THREADS];
-	size_t started = 0;
+	w->p = p;
+	w->im = im;
+	w->runs = runs;
+	w->nruns = nruns;
+	w->nchunks = nchunks;
+	w->total_pages = total;
+	w->mapped = page;
+	w->t0 = rst_now_ns();
+	atomic_init(&w->next, 0);
+	atomic_init(&w->failed, false);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	fp_error_clear(&w->err);
+	p->pw = w;
+	/* All but one now; the calling thread is the last, in rst_pages_wait
+	 * (until then it has the ptrace work to do). */
 	for (size_t t = 1; t < nthreads; t++)
-		if (pthread_create(&th[started], NULL, pw_worker, &w) == 0)
-			started++;
-	pw_worker(&w); /* this thread works too */
-	for (size_t t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	pthread_mutex_destroy(&w.mu);
-	free(runs);
-	if (atomic_load(&w.failed)) {
-		*err = w.err;
-		return -1;
-	}
-	if (page < im->present_pages)
-		return fp_fail(err, EIO, "the pagemap has %llu present pages but says %llu", (unsigned long long)page,
-			       (unsigned long long)im->present_pages);
-	rst_logf(p->log, 3, "wrote %llu pages from %zu chunks on %zu threads", (unsigned long long)page, nchunks,
-		 started + 1);
+		if (pthread_create(&w->th[w->started], NULL, pw_worker, w) == 0)
+			w->started++;
 	return 1;
+}
+
+void rst_pages_go(rst_proc *p)
+{
+	struct rst_pw *w = p->pw;
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->go = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int rst_pages_wait(rst_proc *p, fp_error *err)
+{
+	struct rst_pw *w = p->pw;
+	if (!w)
+		return 0;
+	rst_pages_go(p);
+	pw_worker(w);
+	for (size_t t = 0; t < w->started; t++)
+		pthread_join(w->th[t], NULL);
+	int rc = 0;
+	rst_image *im = w->im;
+	if (atomic_load(&w->failed)) {
+		*err = w->err;
+		rc = -1;
+	} else if (w->mapped < im->present_pages) {
+		rc = fp_fail(err, EIO, "the pagemap has %llu present pages but says %llu", (unsigned long long)w->mapped,
+			     (unsigned long long)im->present_pages);
+	} else {
+		rst_logf(p->log, 3, "wrote %llu pages from %zu chunks on %zu threads in %.2f ms", (unsigned long long)w->mapped,
+			 w->nchunks, w->started + 1, (rst_now_ns() - w->t0) / 1e6);
+	}
+	pw_free(p);
+	return rc;
+}
+
+void rst_pages_abort(rst_proc *p)
+{
+	struct rst_pw *w = p->pw;
+	if (!w)
+		return;
+	atomic_store(&w->failed, true);
+	rst_pages_go(p);
+	for (size_t t = 0; t < w->started; t++)
+		pthread_join(w->th[t], NULL);
+	pw_free(p);
 }

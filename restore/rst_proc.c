@@ -20,7 +20,6 @@
 #include "helper/pt_internal.h"
 #include "helper/pt_mem.h"
 
-#define SCRATCH_LEN (256 * 1024)
 #define STUB_PREFERRED 0x3d5a00000000ULL
 
 int rst_read_maps(pid_t pid, rst_map **maps, size_t *n, fp_error *err)
@@ -62,51 +61,7 @@ int rst_read_maps(pid_t pid, rst_map **maps, size_t *n, fp_error *err)
 	return 0;
 }
 
-/* ---- injected syscalls --------------------------------------------------- */
-
-/* Keeps one injection session open per thread across many calls: a session
- * saves and restores registers, which is pointless here (every thread gets
- * the image's registers at the end) but cheap to keep correct. */
-static int session_on(rst_proc *p, pid_t tid, fp_error *err)
-{
-	if (p->ij.depth > 0 && p->ij.t->tid == tid)
-		return 0;
-	if (p->ij.depth > 0) {
-		p->ij.depth = 1;
-		if (fp_inject_end(&p->ij, err))
-			return -1;
-	}
-	return fp_inject_begin(&p->ij, tid, err);
-}
-
-int rst_sys_raw(rst_proc *p, pid_t tid, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-		uint64_t a5, int64_t *ret, fp_error *err)
-{
-	if (rst_now_ns() > p->deadline_ns)
-		return fp_fail_code(err, FP_EXIT_TIMEOUT, ETIMEDOUT, "the restore ran past its deadline");
-	if (session_on(p, tid, err))
-		return -1;
-	uint64_t a[6] = { a0, a1, a2, a3, a4, a5 };
-	if (fp_inject_call(&p->ij, nr, a, ret, err))
-		return -1;
-	rst_logf(p->log, 4, "  [%d] syscall %ld(0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx) = %lld", (int)tid, nr,
-		 (unsigned long long)a0, (unsigned long long)a1, (unsigned long long)a2, (unsigned long long)a3,
-		 (unsigned long long)a4, (unsigned long long)a5, (long long)*ret);
-	return 0;
-}
-
-int rst_sys(rst_proc *p, pid_t tid, const char *what, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
-	    uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err)
-{
-	int64_t r;
-	if (rst_sys_raw(p, tid, nr, a0, a1, a2, a3, a4, a5, &r, err))
-		return fp_wrap(err, "%s", what);
-	if (ret)
-		*ret = r;
-	if (r < 0 && r >= -4095)
-		return fp_fail(err, (int)-r, "%s failed in the restored process: %s", what, strerror((int)-r));
-	return 0;
-}
+/* ---- scratch ------------------------------------------------------------ */
 
 int rst_scratch_put(rst_proc *p, size_t off, const void *data, size_t len, uint64_t *addr, fp_error *err)
 {
@@ -130,6 +85,16 @@ static uint64_t stub_entry(void)
 static __attribute__((noreturn)) void child_exec(int memfd, int syncfd, bool setsid_, bool setpgid_)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* the restorer died: so do we */
+	/* Every signal blocked until rst_task_regs sets the image's masks: a
+	 * pending signal the image had (queued by rst_task_finish), or one sent
+	 * to the half-built process, then waits in its queue with its siginfo
+	 * instead of stopping our injected calls. Not SIGTRAP: the runner's int3
+	 * and single steps raise it, and the kernel would unblock it and reset
+	 * its handler to the default. */
+	sigset_t all;
+	sigfillset(&all);
+	sigdelset(&all, SIGTRAP);
+	sigprocmask(SIG_SETMASK, &all, NULL);
 	char b;
 	if (read(syncfd, &b, 1) != 1) /* wait until seized */
 		_exit(126);
@@ -146,7 +111,7 @@ static __attribute__((noreturn)) void child_exec(int memfd, int syncfd, bool set
 
 static int wait_stop(rst_proc *p, pid_t tid, int64_t deadline, int *st, const char *what, fp_error *err)
 {
-	int r = fp_pt_wait_one(tid, deadline, st);
+	int r = rst_wait(tid, deadline, st);
 	if (r == 0)
 		return fp_fail_code(err, FP_EXIT_TIMEOUT, ETIMEDOUT, "%s: thread %d did not stop in time", what, (int)tid);
 	if (r < 0)
@@ -188,9 +153,26 @@ static int move_map(rst_proc *p, uint64_t from, uint64_t len, uint64_t to, const
 {
 	if (from == to)
 		return 0;
+	return rst_q(p, p->pid, what, RST_MUST, SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, NULL, err);
+}
+
+/* The runner (rst_runner.c) gets its own executable page in the work area,
+ * below the scratch area, unmapped with it at the end (rst_task_regs). */
+static int map_runner(rst_proc *p, uint64_t at, fp_error *err)
+{
+	size_t len = (size_t)(fp_rst_runner_stop - fp_rst_runner);
 	int64_t r;
-	if (rst_sys(p, p->pid, what, SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, &r, err))
+	if (rst_step_sys(p, p->pid, SYS_mmap, at, 4096, PROT_READ | PROT_EXEC,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
 		return -1;
+	if (r != (int64_t)at)
+		return fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "mapping the restorer's runner page at 0x%llx: %s",
+			       (unsigned long long)at, r < 0 && r >= -4095 ? strerror((int)-r) : "placed elsewhere");
+	/* Through /proc/PID/mem: the page is not writable. */
+	if (fp_mem_write(p->pid, at, fp_rst_runner, len, err))
+		return -1;
+	p->runner = at;
+	p->sys_ip = at + (uint64_t)(fp_rst_runner_syscall - fp_rst_runner);
 	return 0;
 }
 
@@ -234,27 +216,35 @@ static int prepare_address_space(rst_proc *p, fp_error *err)
 		fp_fail(err, EIO, "the restorer stub has no syscall instruction at 0x%llx", (unsigned long long)insn);
 		goto out;
 	}
-	memset(&p->ij, 0, sizeof(p->ij));
-	p->ij.proc = &p->pt;
-	p->ij.timeout_ms = FP_PT_TIMEOUT_MS;
-	fp_inject_set_syscall_ip(&p->ij, insn);
-	p->ij_ready = true;
+	if (fp_pt_get_regs(p->pid, &p->base_regs, err))
+		goto out;
+	p->sys_ip = insn;
 	rst_logf(p->log, 3, "stub %d: text 0x%llx-0x%llx, work area at 0x%llx", (int)p->pid,
 		 (unsigned long long)p->stub_start, (unsigned long long)p->stub_end, (unsigned long long)base);
+	int64_t r;
 	if (base != p->stub_start) {
-		if (move_map(p, p->stub_start, p->stub_end - p->stub_start, base, "moving the stub out of the image's way",
-			     err))
+		if (rst_step_sys(p, p->pid, SYS_mremap, p->stub_start, p->stub_end - p->stub_start,
+				 p->stub_end - p->stub_start, MREMAP_MAYMOVE | MREMAP_FIXED, base, 0, &r, err))
 			goto out;
-		fp_inject_set_syscall_ip(&p->ij, insn - p->stub_start + base);
+		if (r != (int64_t)base) {
+			fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "moving the stub out of the image's way failed");
+			goto out;
+		}
+		p->sys_ip = insn - p->stub_start + base;
 		p->stub_end = base + (p->stub_end - p->stub_start);
 		p->stub_start = base;
 	}
-	int64_t r;
-	if (rst_sys(p, p->pid, "mapping the restorer's scratch area", SYS_mmap, base + 64 * 1024, SCRATCH_LEN,
-		    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
+	if (rst_step_sys(p, p->pid, SYS_mmap, base + 64 * 1024, RST_SCRATCH_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
 		goto out;
+	if (r != (int64_t)(base + 64 * 1024)) {
+		fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "mapping the restorer's scratch area failed");
+		goto out;
+	}
 	p->scratch = (uint64_t)r;
-	p->scratch_len = SCRATCH_LEN;
+	p->scratch_len = RST_SCRATCH_LEN;
+	if (map_runner(p, base + 32 * 1024, err))
+		goto out;
 	/* Park the kernel's vvar/vvar_vclock/vdso in the work area, keeping their
 	 * distances (the vDSO finds its data pages by offset). */
 	if (vd_s) {
@@ -270,9 +260,10 @@ static int prepare_address_space(rst_proc *p, fp_error *err)
 			p->kvclock_start = to + (vc_s - lo), p->kvclock_end = to + (vc_e - lo);
 		p->kvdso_start = to + (vd_s - lo), p->kvdso_end = to + (vd_e - lo);
 	}
-	if (st_s && rst_sys(p, p->pid, "unmapping the stub's stack", SYS_munmap, st_s, st_e - st_s, 0, 0, 0, 0, &r, err))
+	if (st_s && rst_q(p, p->pid, "unmapping the stub's stack", RST_MUST, SYS_munmap, st_s, st_e - st_s, 0, 0, 0, 0,
+			  NULL, err))
 		goto out;
-	rc = 0;
+	rc = rst_flush(p, err);
 out:
 	free(m);
 	return rc;
@@ -374,73 +365,46 @@ out:
 	return rc;
 }
 
-/* clone3 run in p's main thread with set_tid = want. By hand rather than
- * fp_inject_call: under PTRACE_O_TRACECLONE/TRACEFORK the syscall stops half
- * way (PTRACE_EVENT_CLONE/FORK) and needs a second step. */
-static int inject_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, fp_error *err)
+/* Queues clone3 in p's main thread with set_tid = want. Under
+ * PTRACE_O_TRACECLONE/TRACEFORK the new task is traced from its creation and
+ * stops before it runs any code; the flush notes new threads in p->pt. */
+static int queue_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, int64_t *ret,
+			fp_error *err)
 {
-	if (session_on(p, p->pid, err))
+	struct blob {
+		struct clone_args ca;
+		pid_t tid;
+	};
+	uint64_t remote;
+	if (rst_q_room(p, 1, sizeof(struct blob) + 16, err))
 		return -1;
-	struct clone_args ca;
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = flags;
-	ca.exit_signal = (uint64_t)exit_signal;
-	uint64_t tid_addr = 0, ca_addr = 0;
-	if (rst_scratch_put(p, 0, &want, sizeof(want), &tid_addr, err))
+	struct blob *b = rst_q_data(p, sizeof(*b), &remote, err);
+	if (!b)
 		return -1;
-	ca.set_tid = tid_addr;
-	ca.set_tid_size = 1;
-	if (rst_scratch_put(p, 64, &ca, sizeof(ca), &ca_addr, err))
-		return -1;
-	struct user_regs_struct r = p->ij.saved;
-	r.rip = p->ij.syscall_ip;
-	r.rax = SYS_clone3;
-	r.orig_rax = (unsigned long long)-1;
-	r.rdi = ca_addr;
-	r.rsi = sizeof(ca);
-	fp_pt_thread *t = &p->pt.threads[0];
-	int st;
-	if (fp_pt_set_regs(p->pid, &r, err) || fp_pt_step(&p->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
-		return fp_wrap(err, "creating %s %d", what, (int)want);
-	unsigned long made = 0;
-	int ev = st >> 16;
-	if (ev == PTRACE_EVENT_CLONE || ev == PTRACE_EVENT_FORK) {
-		if (ptrace(PTRACE_GETEVENTMSG, p->pid, 0, &made))
-			return fp_fail(err, errno, "creating %s %d: PTRACE_GETEVENTMSG: %s", what, (int)want, strerror(errno));
-		if (fp_pt_step(&p->pt, t, PTRACE_SINGLESTEP, 0, &st, err))
-			return fp_wrap(err, "creating %s %d", what, (int)want);
-	}
-	if (fp_pt_get_regs(p->pid, &r, err))
-		return -1;
-	if ((long long)r.rax < 0)
-		return fp_fail(err, (int)-(long long)r.rax, "creating %s %d with clone3: %s%s", what, (int)want,
-			       strerror((int)-(long long)r.rax),
-			       r.rax == (unsigned long long)-EEXIST ? " (the id is in use)" : "");
-	if (!made)
-		made = r.rax;
-	if (made != (unsigned long)want)
-		return fp_fail(err, EIO, "%s %d was created as %lu", what, (int)want, made);
-	return 0;
+	b->ca.flags = flags;
+	b->ca.exit_signal = (uint64_t)exit_signal;
+	b->ca.set_tid = remote + offsetof(struct blob, tid);
+	b->ca.set_tid_size = 1;
+	b->tid = want;
+	char w[96];
+	snprintf(w, sizeof(w), "creating %s %d with clone3 (EEXIST: the id is in use)", what, (int)want);
+	return rst_q(p, p->pid, w, RST_MUST, SYS_clone3, remote, sizeof(b->ca), 0, 0, 0, 0, ret, err);
 }
 
 int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
 {
 	if (p->pt.nthreads >= p->pt.cap)
 		return fp_fail(err, EINVAL, "internal: thread table full");
-	if (inject_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
-			  (pid_t)tid, "thread", err))
-		return -1;
-	fp_pt_thread *nt = &p->pt.threads[p->pt.nthreads++];
-	memset(nt, 0, sizeof(*nt));
-	nt->tid = (pid_t)tid;
-	nt->state = FP_PT_RUNNING;
-	return 0;
+	return queue_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
+			    (pid_t)tid, "thread", NULL, err);
 }
 
 /* New threads stop on their own once scheduled; waiting for them all after
  * creating them all overlaps those waits. */
 int rst_proc_wait_threads(rst_proc *p, fp_error *err)
 {
+	if (rst_flush(p, err))
+		return -1;
 	int64_t dl = rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000;
 	for (size_t i = 0; i < p->pt.nthreads; i++) {
 		fp_pt_thread *t = &p->pt.threads[i];
@@ -452,6 +416,9 @@ int rst_proc_wait_threads(rst_proc *p, fp_error *err)
 		t->state = FP_PT_STOPPED;
 		rst_logf(p->log, 3, "thread %d created (first stop 0x%x)", (int)t->tid, st);
 	}
+	for (size_t i = 1; i < p->im->nth; i++)
+		if (!fp_pt_find(&p->pt, (pid_t)p->im->th[i].tid))
+			return fp_fail(err, EIO, "thread %u was not created", p->im->th[i].tid);
 	return 0;
 }
 
@@ -477,8 +444,11 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD |
 				  PTRACE_O_TRACEFORK)))
 		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
-	if (inject_clone3(parent, 0, SIGCHLD, want, "process", err))
+	int64_t made = 0;
+	if (queue_clone3(parent, 0, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
 		return -1;
+	if (made != want)
+		return fp_fail(err, EIO, "process %d was created as %lld", (int)want, (long long)made);
 	int st;
 	c->pid = want;
 	c->pt.pid = c->pid;
@@ -501,11 +471,9 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 	c->kvvar_start = parent->kvvar_start, c->kvvar_end = parent->kvvar_end;
 	c->kvdso_start = parent->kvdso_start, c->kvdso_end = parent->kvdso_end;
 	c->kvclock_start = parent->kvclock_start, c->kvclock_end = parent->kvclock_end;
-	memset(&c->ij, 0, sizeof(c->ij));
-	c->ij.proc = &c->pt;
-	c->ij.timeout_ms = FP_PT_TIMEOUT_MS;
-	fp_inject_set_syscall_ip(&c->ij, parent->ij.syscall_ip);
-	c->ij_ready = true;
+	c->base_regs = parent->base_regs;
+	c->sys_ip = parent->sys_ip;
+	c->runner = parent->runner;
 	/* Session and group: a child starts in its parent's. */
 	const cr_pstree *me = &im->ps[im->index];
 	int64_t rr;
@@ -527,6 +495,7 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 
 void rst_proc_kill(rst_proc *p)
 {
+	rst_pages_abort(p); /* its threads write into the process */
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
 		int64_t dl = rst_now_ns() + 5000000000LL;
@@ -536,12 +505,12 @@ void rst_proc_kill(rst_proc *p)
 			pid_t tid = p->pt.threads[i].tid;
 			if (tid == p->pid)
 				continue;
-			while (fp_pt_wait_one(tid, dl, &st) == 1 && !WIFEXITED(st) && !WIFSIGNALED(st))
+			while (rst_wait(tid, dl, &st) == 1 && !WIFEXITED(st) && !WIFSIGNALED(st))
 				;
 		}
 		for (;;) {
 			int st;
-			int r = fp_pt_wait_one(p->pid, dl, &st);
+			int r = rst_wait(p->pid, dl, &st);
 			if (r != 1 || WIFEXITED(st) || WIFSIGNALED(st))
 				break;
 		}
@@ -551,12 +520,12 @@ void rst_proc_kill(rst_proc *p)
 	free(p->pt.threads);
 	p->pt.threads = NULL;
 	p->pt.nthreads = p->pt.cap = 0;
-	p->ij_ready = false;
+	rst_batch_free(p);
 }
 
 int rst_proc_release(rst_proc *p, fp_error *err)
 {
 	int rc = fp_pt_detach(&p->pt, err);
-	p->ij_ready = false;
+	rst_batch_free(p);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helper/inject.h"
 #include "helper/pt_mem.h"
 #include "helper/regs_convert.h"
 
@@ -59,12 +60,10 @@ static int restore_sigactions(rst_proc *p, fp_error *err)
 		if (!sa->sigaction && !sa->flags && !sa->mask)
 			continue; /* the default, as after exec */
 		fp_ksigaction ks = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
-		uint64_t a;
-		int64_t r;
 		char what[64];
 		snprintf(what, sizeof(what), "rt_sigaction(%d)", sig);
-		if (rst_scratch_put(p, 0, &ks, sizeof(ks), &a, err) ||
-		    rst_sys(p, p->pid, what, SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, &r, err))
+		if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_rt_sigaction, (uint64_t)sig, 0, 0, 8, 0, 0, 1, &ks, sizeof(ks), NULL,
+			      err))
 			return -1;
 		set++;
 	}
@@ -83,43 +82,41 @@ static int restore_itimers(rst_proc *p, fp_error *err)
 			continue;
 		struct itimerval v = { { (time_t)it[w]->isec, (suseconds_t)it[w]->iusec },
 				       { (time_t)it[w]->vsec, (suseconds_t)it[w]->vusec } };
-		uint64_t a;
-		int64_t r;
-		if (rst_scratch_put(p, 0, &v, sizeof(v), &a, err) ||
-		    rst_sys(p, p->pid, "setitimer", SYS_setitimer, (uint64_t)w, a, 0, 0, 0, 0, &r, err))
+		if (rst_q_mem(p, p->pid, "setitimer", RST_MUST, SYS_setitimer, (uint64_t)w, 0, 0, 0, 0, 0, 1, &v, sizeof(v),
+			      NULL, err))
 			return -1;
 	}
 	return 0;
 }
 
+/* Queues what thread t carries; rst_task_restore runs every thread's
+ * calls at once. */
 static int restore_thread(rst_proc *p, const rst_thread *t, bool leader, fp_error *err)
 {
 	const cr_core *c = &t->core;
 	const cr_thread_core *tc = &c->thread_core;
 	pid_t tid = (pid_t)t->tid;
-	int64_t r;
-	uint64_t a;
 	const char *name = tc->has_comm ? tc->comm : leader ? c->tc.comm : NULL;
-	if (name && (rst_scratch_put(p, 0, name, strlen(name) + 1, &a, err) ||
-		     rst_sys(p, tid, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, a, 0, 0, 0, 0, &r, err)))
+	if (name && rst_q_mem(p, tid, "prctl(PR_SET_NAME)", RST_MUST, SYS_prctl, PR_SET_NAME, 0, 0, 0, 0, 0, 1, name,
+			      strlen(name) + 1, NULL, err))
 		return -1;
-	if (rst_sys(p, tid, "set_tid_address", SYS_set_tid_address, c->thread_info.clear_tid_addr, 0, 0, 0, 0, 0, &r,
-		    err))
+	if (rst_q(p, tid, "set_tid_address", RST_MUST, SYS_set_tid_address, c->thread_info.clear_tid_addr, 0, 0, 0, 0, 0,
+		  NULL, err))
 		return -1;
-	if (tc->futex_rla_len && rst_sys(p, tid, "set_robust_list", SYS_set_robust_list, tc->futex_rla,
-					 tc->futex_rla_len, 0, 0, 0, 0, &r, err))
+	if (tc->futex_rla_len && rst_q(p, tid, "set_robust_list", RST_MUST, SYS_set_robust_list, tc->futex_rla,
+				       tc->futex_rla_len, 0, 0, 0, 0, NULL, err))
 		return -1;
 	if (tc->has_rseq_entry && tc->rseq_entry.rseq_abi_pointer) {
 		const cr_rseq *q = &tc->rseq_entry;
-		if (rst_sys(p, tid, "registering rseq", SYS_rseq, q->rseq_abi_pointer, q->rseq_abi_size, 0, q->signature, 0,
-			    0, &r, err))
+		if (rst_q(p, tid, "registering rseq", RST_MUST, SYS_rseq, q->rseq_abi_pointer, q->rseq_abi_size, 0,
+			  q->signature, 0, 0, NULL, err))
 			return -1;
 	}
 	if (tc->has_sas && !(tc->sas.ss_flags & SS_DISABLE)) {
 		stack_t ss = { .ss_sp = (void *)(uintptr_t)tc->sas.ss_sp, .ss_flags = (int)tc->sas.ss_flags,
 			       .ss_size = (size_t)tc->sas.ss_size };
-		if (rst_scratch_put(p, 0, &ss, sizeof(ss), &a, err) ||
-		    rst_sys(p, tid, "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, 0, 0, &r, err))
+		if (rst_q_mem(p, tid, "sigaltstack", RST_MUST, SYS_sigaltstack, 0, 0, 0, 0, 0, 0, 0, &ss, sizeof(ss), NULL,
+			      err))
 			return -1;
 	}
 	if (tc->has_sched_policy) {
@@ -143,10 +140,14 @@ int rst_task_restore(rst_proc *p, fp_error *err)
 			return -1;
 	if (rst_proc_wait_threads(p, err))
 		return -1;
+	/* Registering rseq makes the kernel write the thread's cpu id into
+	 * that memory: the page data must be in place first. */
+	if (rst_mem_pages_done(p, err))
+		return -1;
 	for (size_t i = 0; i < im->nth; i++)
 		if (restore_thread(p, &im->th[i], i == 0, err))
 			return fp_wrap(err, "thread %u", im->th[i].tid);
-	return 0;
+	return rst_flush(p, err);
 }
 
 static int queue_signals(rst_proc *p, pid_t tid, const cr_sigqueue *q, bool shared, fp_error *err)
@@ -158,15 +159,13 @@ static int queue_signals(rst_proc *p, pid_t tid, const cr_sigqueue *q, bool shar
 			return fp_fail(err, EINVAL, "a pending signal of thread %d has %zu bytes of siginfo (128 expected)",
 				       (int)tid, s->siginfo_len);
 		memcpy(&si, s->siginfo, sizeof(si));
-		uint64_t a;
-		int64_t r;
-		if (rst_scratch_put(p, 0, &si, sizeof(si), &a, err))
-			return -1;
-		/* Sent by the process to itself, so any si_code is accepted. */
-		if (shared ? rst_sys(p, tid, "rt_sigqueueinfo", SYS_rt_sigqueueinfo, (uint64_t)p->pid,
-				     (uint64_t)si.si_signo, a, 0, 0, 0, &r, err)
-			   : rst_sys(p, tid, "rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, (uint64_t)p->pid, (uint64_t)tid,
-				     (uint64_t)si.si_signo, a, 0, 0, &r, err))
+		/* Sent by the process to itself, so any si_code is accepted. They
+		 * stay queued: the stub blocks every signal but SIGTRAP until the
+		 * image's masks are set. */
+		if (shared ? rst_q_mem(p, tid, "rt_sigqueueinfo", RST_MUST, SYS_rt_sigqueueinfo, (uint64_t)p->pid,
+				       (uint64_t)si.si_signo, 0, 0, 0, 0, 2, &si, sizeof(si), NULL, err)
+			   : rst_q_mem(p, tid, "rt_tgsigqueueinfo", RST_MUST, SYS_rt_tgsigqueueinfo, (uint64_t)p->pid,
+				       (uint64_t)tid, (uint64_t)si.si_signo, 0, 0, 0, 3, &si, sizeof(si), NULL, err))
 			return -1;
 	}
 	return 0;
@@ -178,16 +177,16 @@ int rst_task_finish(rst_proc *p, fp_error *err)
 	for (size_t i = 0; i < im->nth; i++) {
 		const cr_core *c = &im->th[i].core;
 		pid_t tid = (pid_t)im->th[i].tid;
-		int64_t r;
 		uint32_t pdeath = c->thread_core.has_pdeath_sig ? c->thread_core.pdeath_sig : 0;
-		if (rst_sys(p, tid, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0, 0, 0, &r, err))
+		if (rst_q(p, tid, "prctl(PR_SET_PDEATHSIG)", RST_MUST, SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0, 0, 0, NULL,
+			  err))
 			return -1;
 		if (i == 0 && c->tc.has_signals_s && queue_signals(p, tid, &c->tc.signals_s, true, err))
 			return -1;
 		if (c->thread_core.has_signals_p && queue_signals(p, tid, &c->thread_core.signals_p, false, err))
 			return -1;
 	}
-	return 0;
+	return rst_flush(p, err);
 }
 
 /* Credentials go last in every thread: once a thread is no longer root it
@@ -204,18 +203,20 @@ static int restore_creds(rst_proc *p, fp_error *err)
 		    cr->suid == getuid() && cr->sgid == getgid() && !cr->n_groups)
 			continue;
 		pid_t tid = (pid_t)im->th[i].tid;
-		int64_t r;
-		uint64_t a = 0;
-		if (cr->n_groups && rst_scratch_put(p, 0, cr->groups, cr->n_groups * 4, &a, err))
+		char what[5][64];
+		const char *names[5] = { "setgroups", "setresgid", "setresuid", "setfsgid", "setfsuid" };
+		for (int k = 0; k < 5; k++)
+			snprintf(what[k], sizeof(what[k]), "%s (credentials of thread %d)", names[k], (int)tid);
+		uint32_t none = 0;
+		if (rst_q_mem(p, tid, what[0], RST_MUST, SYS_setgroups, cr->n_groups, 0, 0, 0, 0, 0, 1,
+			      cr->n_groups ? (const void *)cr->groups : &none, cr->n_groups ? cr->n_groups * 4 : 4, NULL, err) ||
+		    rst_q(p, tid, what[1], RST_MUST, SYS_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0, 0, NULL, err) ||
+		    rst_q(p, tid, what[2], RST_MUST, SYS_setresuid, cr->uid, cr->euid, cr->suid, 0, 0, 0, NULL, err) ||
+		    rst_q(p, tid, what[3], RST_MUST, SYS_setfsgid, cr->fsgid, 0, 0, 0, 0, 0, NULL, err) ||
+		    rst_q(p, tid, what[4], RST_MUST, SYS_setfsuid, cr->fsuid, 0, 0, 0, 0, 0, NULL, err))
 			return -1;
-		if (rst_sys(p, tid, "setgroups", SYS_setgroups, cr->n_groups, a, 0, 0, 0, 0, &r, err) ||
-		    rst_sys(p, tid, "setresgid", SYS_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0, 0, &r, err) ||
-		    rst_sys(p, tid, "setresuid", SYS_setresuid, cr->uid, cr->euid, cr->suid, 0, 0, 0, &r, err) ||
-		    rst_sys(p, tid, "setfsgid", SYS_setfsgid, cr->fsgid, 0, 0, 0, 0, 0, &r, err) ||
-		    rst_sys(p, tid, "setfsuid", SYS_setfsuid, cr->fsuid, 0, 0, 0, 0, 0, &r, err))
-			return fp_wrap(err, "credentials of thread %d", (int)tid);
 	}
-	return 0;
+	return rst_flush(p, err);
 }
 
 /* A thread dumped inside a blocking system call was saved at its syscall
@@ -229,29 +230,26 @@ static int restore_creds(rst_proc *p, fp_error *err)
 static int enter_interrupted_syscalls(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	int entered = 0;
+	pid_t *tids = calloc(im->nth + 1, sizeof(*tids));
+	size_t n = 0;
+	if (!tids)
+		return fp_fail(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < im->nth; i++) {
-		pid_t tid = (pid_t)im->th[i].tid;
-		fp_pt_thread *t = fp_pt_find(&p->pt, tid);
 		struct user_regs_struct regs;
 		unsigned char insn[2];
 		fp_error ignored;
-		if (!t || fp_pt_get_regs(tid, &regs, err))
-			return -1;
+		if (fp_regs_from_image(&im->th[i].core.thread_info.gpregs, &regs, &ignored))
+			continue;
 		if ((long long)regs.rax < 0 || fp_mem_read(p->pid, regs.rip, insn, sizeof(insn), &ignored) ||
 		    insn[0] != 0x0f || insn[1] != 0x05)
 			continue;
-		int st = 0;
-		if (fp_pt_step(&p->pt, t, PTRACE_SYSCALL, 0, &st, err))
-			return fp_wrap(err, "taking thread %d back into system call %lld", (int)tid, (long long)regs.rax);
-		if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
-			return fp_fail(err, EPROTO, "thread %d stopped with status 0x%x instead of entering system call %lld",
-				       (int)tid, st, (long long)regs.rax);
-		entered++;
+		tids[n++] = (pid_t)im->th[i].tid;
 	}
-	if (entered)
-		rst_logf(p->log, 3, "%d threads taken back into their system calls", entered);
-	return 0;
+	int rc = n ? rst_resume_to_syscall(p, tids, n, err) : 0;
+	free(tids);
+	if (!rc && n)
+		rst_logf(p->log, 3, "%zu threads taken back into their system calls", n);
+	return rc;
 }
 
 /* The last steps: credentials, scratch area gone, then through ptrace only
@@ -261,16 +259,19 @@ int rst_task_regs(rst_proc *p, fp_error *err)
 	rst_image *im = p->im;
 	if (restore_creds(p, err))
 		return -1;
+	/* The runner's page and the scratch area in one call, single-stepped:
+	 * the runner cannot go on past unmapping itself. */
 	int64_t r;
-	if (p->scratch && rst_sys(p, p->pid, "unmapping the restorer's scratch area", SYS_munmap, p->scratch,
-				  p->scratch_len, 0, 0, 0, 0, &r, err))
-		return -1;
-	p->scratch = 0;
-	if (p->ij.depth > 0) {
-		p->ij.depth = 1;
-		if (fp_inject_end(&p->ij, err))
+	uint64_t lo = p->runner ? p->runner : p->scratch;
+	if (p->scratch) {
+		if (rst_step_sys(p, p->pid, SYS_munmap, lo, p->scratch + p->scratch_len - lo, 0, 0, 0, 0, &r, err))
 			return -1;
+		if (r < 0)
+			return fp_fail(err, (int)-r, "unmapping the restorer's scratch area failed in the restored process: %s",
+				       strerror((int)-r));
 	}
+	p->scratch = 0;
+	p->runner = 0;
 	fp_xstate_layout lay;
 	size_t xsize = 0;
 	if (fp_xstate_layout_get(&lay, err) || fp_pt_xstate_size(p->pid, &xsize, err))
