@@ -295,6 +295,13 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			if (fl && rst_q(p, p->pid, "fcntl(F_SETFL) on a pipe", RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFL, fl, 0, 0,
 					0, NULL, err))
 				goto out;
+		} else if (f->type == CR_FD_EVENTFD || f->type == CR_FD_SIGNALFD || f->type == CR_FD_TIMERFD ||
+			   f->type == CR_FD_EVENTPOLL || f->type == CR_FD_INETSK || f->type == CR_FD_UNIXSK) {
+			int tmp;
+			bool sock = f->type == CR_FD_INETSK || f->type == CR_FD_UNIXSK;
+			if ((sock ? rst_sock_make(p, f, &tmp, err) : rst_evfd_make(p, f, &tmp, err)) ||
+			    place(p, tmp, fd, cloexec, false, err))
+				goto out;
 		} else {
 			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "fd %d has a type (%u) the native restorer cannot make",
 				     fd, f->type);
@@ -304,7 +311,8 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		pl[npl].fd = fd;
 		npl++;
 	}
-	if (rst_flush(p, err))
+	/* every fd is in place: epoll watches name them by number */
+	if (rst_flush(p, err) || rst_evfd_watches(p, err))
 		goto out;
 	for (size_t k = 0; k < nseek; k++)
 		if (seek[k].got != seek[k].want) {

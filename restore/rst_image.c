@@ -6,6 +6,8 @@
 #include "restore/rst_int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -246,9 +248,36 @@ static int check_fds(rst_image *im, fp_error *err)
 						    fi->fd, rst_file_path(im, f->tty.regf_id));
 			break;
 		}
+		case CR_FD_EVENTFD:
+		case CR_FD_SIGNALFD:
+		case CR_FD_TIMERFD:
+			if (!f->has_efd && !f->has_sgfd && !f->has_tfd)
+				return fp_fail(err, EINVAL, "files.img entry %u: an event fd without its data", fi->id);
+			break;
+		case CR_FD_EVENTPOLL:
+			if (!f->has_epfd)
+				return fp_fail(err, EINVAL, "files.img entry %u: an epoll without its data", fi->id);
+			for (size_t k = 0; k < f->epfd.n_tfd; k++) {
+				bool open_fd = false;
+				for (size_t j = 0; j < im->nfdi && !open_fd; j++)
+					open_fd = im->fdi[j].fd == f->epfd.tfd[k].tfd;
+				if (!open_fd)
+					rst_unsupported(im, "epoll fd %u watches fd %u, which the process does not have", fi->fd,
+							f->epfd.tfd[k].tfd);
+			}
+			break;
+		case CR_FD_INETSK:
+			if (!f->has_isk || f->isk.type != SOCK_STREAM || f->isk.proto != IPPROTO_TCP ||
+			    (f->isk.state != 10 && f->isk.state != 7) || (f->isk.family != AF_INET && f->isk.family != AF_INET6))
+				rst_unsupported(im, "fd %u is a socket other than a listening or unconnected TCP socket", fi->fd);
+			break;
+		case CR_FD_UNIXSK:
+			if (!f->has_usk || f->usk.type != SOCK_STREAM || f->usk.state != 10 || f->usk.peer)
+				rst_unsupported(im, "fd %u is a unix socket other than a stream listener", fi->fd);
+			break;
 		default:
-			rst_unsupported(im, "fd %u is of type %u (sockets, eventfd, epoll, signalfd, timerfd, inotify, ... are "
-					    "not restored natively yet)", fi->fd, f->type);
+			rst_unsupported(im, "fd %u is of type %u (connected sockets, inotify, memfd, ... are not restored "
+					    "natively yet)", fi->fd, f->type);
 		}
 	}
 	return 0;

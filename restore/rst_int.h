@@ -153,6 +153,16 @@ void rst_proc_kill(rst_proc *p);
 /* Lets the restored process run (after rst_task_regs). */
 int rst_proc_release(rst_proc *p, fp_error *err);
 
+/* ---- event fds and sockets (rst_evfd.c, rst_sock.c) ---------------------- */
+
+/* Makes the file of an eventfd, signalfd, timerfd or epoll entry (without
+ * its watches) in p; *fd is its temporary number there. */
+int rst_evfd_make(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+/* Adds every epoll watch, once every fd of p is in place. */
+int rst_evfd_watches(rst_proc *p, fp_error *err);
+/* Makes a listening or unconnected TCP socket, or a unix stream listener. */
+int rst_sock_make(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+
 /* ---- system calls in the process being built (rst_batch.c) --------------- */
 
 /* The runner's list entry (rst_runner.c). */

@@ -1,8 +1,8 @@
 # Sockets without connection state: TCP listeners (IPv4, IPv6), a bound TCP
 # socket and a unix listener are dumped as CRIU's INETSK/UNIXSK entries and
-# restored listening on the same addresses (through CRIU; the native engine
-# says why); a connected socket is refused with a clear error and the target
-# runs on. Then redis, idle, is checkpointed and comes back with its data.
+# restored listening on the same addresses, by the native engine and by
+# CRIU; a connected socket is refused with a clear error and the target runs
+# on. Then redis, idle, is checkpointed and comes back natively with its data.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 start_ct sk "$T/ct_sockets" --dir="$WORK"
@@ -22,10 +22,12 @@ assert sorted(i["family"] for i in inet) == ["INET", "INET", "INET6"], inet
 assert all(i["backlog"] == 7 for i in inet if i["state"] == "LISTEN"), inet
 assert len(unix) == 1 and unix[0]["state"] == "LISTEN", unix
 PY
-echo "ready $PID" >"$WORK/sk.st"
-out=$("$FP" restore -D "$WORK/d" -d 2>&1) || fail "restore: $out"
-ct_verify sk 3
-kill -9 "$PID"; wait_gone "$PID"
+for engine in native criu; do
+	echo "ready $PID" >"$WORK/sk.st"
+	out=$("$FP" restore -D "$WORK/d" -d --engine $engine 2>&1) || fail "restore --engine $engine: $out"
+	ct_verify sk 3
+	kill -9 "$PID"; wait_gone "$PID"
+done
 
 # A connected socket: refused, named, and the target untouched.
 start_ct cn "$T/ct_sockets" --dir="$WORK" --connected
@@ -48,7 +50,8 @@ if command -v redis-server >/dev/null; then
 	wait_for 10 bash -c "[[ \$(ls -l /proc/$rp/fd | grep -c socket) == 1 ]]" || fail "redis kept a client connection"
 	"$FP" dump -t "$rp" -D "$WORK/redis" >/dev/null || fail "dump of redis: $(tail -n 3 "$WORK/redis.failed.log" 2>/dev/null)"
 	wait_gone "$rp"
-	"$FP" restore -D "$WORK/redis" -d >/dev/null 2>&1 || fail "restore of redis"
+	out=$("$FP" restore -D "$WORK/redis" -d -o "$WORK/redis-restore.log" 2>&1) || fail "restore of redis: $out"
+	grep -q natively "$WORK/redis-restore.log" || fail "redis was not restored natively: $out"
 	[[ $(redis-cli -p "$port" get fp-key) == fp-value ]] || fail "restored redis lost its key"
 	redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 	wait_gone "$rp"
