@@ -75,6 +75,7 @@ class Bench:
     # ---------------------------------------------------------------- dump
 
     def dump(self, w, rnd, t, tool, mode, leave_running):
+        w.before_dump(t)
         img = self.next_dir("img")
         logf = img + ".log"
         if tool == "forkpoint":

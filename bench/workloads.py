@@ -55,6 +55,9 @@ class Workload:
     def _spawn(self, work, status):
         return procs.start_target(self.argv(status), work)
 
+    def before_dump(self, t):
+        """Called before every dump of t (both tools)."""
+
     def check_identity(self, t):
         """None if pid runs the workload's program, else why not."""
         if not procs.alive(t.pid):
@@ -190,6 +193,22 @@ class Redis(Workload):
             raise RuntimeError("filling redis failed: %s, DBSIZE %s" % (fill.stdout.decode()[-200:], size))
         t.exe = procs.exe_of(t.pid)
         return t
+
+    def before_dump(self, t):
+        """The workload is an idle server: wait (1 s at most) until the
+        connections of earlier redis-cli runs are closed on the server's side
+        too (that happens asynchronously), leaving only the listener.
+        forkpoint does not dump connected sockets."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                socks = sum(1 for fd in os.listdir("/proc/%d/fd" % t.pid)
+                            if os.readlink("/proc/%d/fd/%s" % (t.pid, fd)).startswith("socket:"))
+            except OSError:
+                return
+            if socks <= 1:
+                return
+            time.sleep(0.01)
 
     def _cli_argv(self, t):
         where = ["-s", t.addr] if self.unix else ["-h", "127.0.0.1", "-p", str(t.addr)]
