@@ -166,7 +166,7 @@ void dump_ctx_free(struct dump_ctx *c)
  * across vCPUs that is ~50 us per wake-up here, on the same vCPU a few
  * (machine-limits.md quirk 2). So the dumper moves next to the target
  * while it drives it, and back afterwards. */
-static void pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinned)
+void dump_pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinned)
 {
 	*pinned = false;
 	struct fp_proc_stat st;
@@ -427,7 +427,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	cpu_set_t saved_cpus;
 	bool pinned = false;
 	if (!rc)
-		pin_near(&c, o->pid, &saved_cpus, &pinned);
+		dump_pin_near(&c, o->pid, &saved_cpus, &pinned);
 	if (!rc) {
 		st->nprocs = (int)c.nprocs;
 		st->freeze_ms = (double)(dump_now_ns() - c.stop_ns) / 1e6;

@@ -6,6 +6,7 @@
 #define FP_DUMP_INT_H
 
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,8 +170,11 @@ struct dump_fkey {
 	int fd;
 };
 
-/* dump.c: logging; freeing a context's captured state */
+/* dump.c: logging; freeing a context's captured state; moving the dumper
+ * to the CPU pid last ran on while it drives pid (*saved: the mask to put
+ * back with sched_setaffinity when *pinned) */
 void dump_ctx_free(struct dump_ctx *c);
+void dump_pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinned);
 void dlog(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dlogv(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t dump_now_ns(void);

@@ -289,6 +289,10 @@ int dump_precopy_run(struct dump_ctx *c, fp_error *err)
 	s.t0 = c->t0;
 	s.dirfd = -1;
 	int rc = dump_tree_seize(&s, err);
+	cpu_set_t saved;
+	bool pinned = false;
+	if (!rc)
+		dump_pin_near(c, c->o->pid, &saved, &pinned);
 	if (!rc) {
 		c->pre = calloc(s.nprocs, sizeof(*c->pre));
 		if (!c->pre)
@@ -304,6 +308,8 @@ int dump_precopy_run(struct dump_ctx *c, fp_error *err)
 			c->npre++;
 	}
 	dump_tree_release(&s, false);
+	if (pinned)
+		sched_setaffinity(0, sizeof(saved), &saved);
 	if (s.stop_ns)
 		c->st->prestop_ms = (double)(s.resume_ns - s.stop_ns) / 1e6;
 	dump_ctx_free(&s);
