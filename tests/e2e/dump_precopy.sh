@@ -56,6 +56,17 @@ echo "ready $PID" >"$WORK/fc.st"
 ct_verify fc 2
 kill -9 "$PID"; wait_gone "$PID"
 
+# A process that cannot take one more fd (its RLIMIT_NOFILE is reached) has
+# no room for the userfaultfd: it is dumped through a fork copy instead, and
+# the log says why.
+start_ct nu "$T/ct_heap" --mib=80 --no-spare-fds
+"$FP" dump -R -t "$PID" -D "$WORK/nu" --compress none >/dev/null || fail "dump without userfaultfd: $(tail -n 3 "$WORK/nu.failed.log" 2>/dev/null)"
+grep -q 'no pre-copy (.*userfaultfd() in .* failed: Too many open files' "$WORK/nu/dump.log" ||
+	fail "the fallback is not explained: $(grep -E 'pre-copy|resumed' "$WORK/nu/dump.log")"
+grep -q 'pages by fork' "$WORK/nu/dump.log" || fail "not through a fork copy: $(grep resumed "$WORK/nu/dump.log")"
+ct_verify nu 1
+kill -9 "$PID"; wait_gone "$PID"
+
 # A session's snap takes the same way once the program is big enough (64
 # MiB by default), and restore SESSION brings the churn back to it.
 sst=$WORK/s.st

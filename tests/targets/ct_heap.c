@@ -11,6 +11,7 @@
 #include "ct_proto.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define CHUNK (1u << 20)
 #define NODES 8192
@@ -58,8 +59,27 @@ static inline void heap_block(uint64_t b, unsigned char out[64])
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ct_heap STATUS [--mib=N] [--seed=N] [options]\n%s", ct_common_usage);
+	fprintf(stderr,
+		"usage: ct_heap STATUS [--mib=N] [--seed=N] [--no-spare-fds] [options]\n"
+		"  --no-spare-fds    RLIMIT_NOFILE at the fds it has: no new fd can be made in it\n"
+		"                    (raised only while it verifies)\n%s",
+		ct_common_usage);
 	exit(2);
+}
+
+/* Soft RLIMIT_NOFILE: at the lowest free fd (tight), or back at the hard
+ * limit. Lowering and raising up to the hard limit needs no privilege. */
+static void fd_limit(bool tight)
+{
+	struct rlimit r;
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		ct_die("getrlimit: %s", strerror(errno));
+	int fd = tight ? dup(0) : -1;
+	if (fd >= 0)
+		close(fd);
+	r.rlim_cur = tight ? (rlim_t)fd : r.rlim_max;
+	if ((tight && fd < 0) || setrlimit(RLIMIT_NOFILE, &r))
+		ct_die("setrlimit: %s", strerror(errno));
 }
 
 static void setup_heap(unsigned long long mib)
@@ -170,9 +190,12 @@ int main(int argc, char **argv)
 		usage();
 	ct.status_path = argv[1];
 	unsigned long long mib = 100, s = 1;
+	bool tight = false;
 	for (int i = 2; i < argc; i++)
-		if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--mib", &mib) &&
-		    !ct_num_arg(argv[i], "--seed", &s))
+		if (!strcmp(argv[i], "--no-spare-fds"))
+			tight = true;
+		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--mib", &mib) &&
+			 !ct_num_arg(argv[i], "--seed", &s))
 			usage();
 	seed = s;
 	ct_setup();
@@ -189,12 +212,18 @@ int main(int argc, char **argv)
 	ct_info("zero_map %p %u", (void *)zero_map, ZERO_MAP);
 	ct_info("stack %p %zu", (void *)stack, sizeof(stack));
 	ct_ready();
+	if (tight)
+		fd_limit(true);
 
 	for (;;) {
 		enum ct_event ev = ct_wait();
+		if (tight)
+			fd_limit(false);
 		ct_verify_begin();
 		verify_heap(stack, sizeof(stack));
 		bool ok = ct_verify_end(NULL);
+		if (tight)
+			fd_limit(true);
 		if (ev == CT_EV_TERM)
 			return ok ? 0 : 1;
 	}
