@@ -100,6 +100,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		ps[i].deadline_ns = t0 + (int64_t)timeout_ms * 1000000;
 		ps[i].share = n > 1 ? &share : NULL;
 	}
+	ps[0].pages_async = n == 1;
 	step = "processes";
 	/* The root's page data starts decoding now, while its stub is made
 	 * (rst_pages.c); the other processes' starts at their memory step. */

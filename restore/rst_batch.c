@@ -196,8 +196,8 @@ static int resume(fp_pt_thread *t, int req, fp_error *err)
 }
 
 /* Waits until t (resumed with req) stops where we want it: a SIGTRAP with ip
- * at `ip`, or a syscall-entry stop. On the way, signals are held, new tasks
- * are noted (threads go into p->pt) and group-stops are passed by. */
+ * at `ip`, or a syscall-entry stop. On the way, signals are held, and
+ * fork events and group-stops are passed by. */
 static int wait_for(rst_proc *p, fp_pt_thread *t, int req, enum want want, uint64_t ip, int64_t deadline,
 		    fp_error *err)
 {
@@ -219,15 +219,7 @@ static int wait_for(rst_proc *p, fp_pt_thread *t, int req, enum want want, uint6
 		t->state = FP_PT_STOPPED;
 		int ev = st >> 16, sig = WSTOPSIG(st);
 		if (ev == PTRACE_EVENT_CLONE || ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK) {
-			unsigned long born = 0;
-			ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &born);
-			if (ev == PTRACE_EVENT_CLONE && born && p->pt.nthreads < p->pt.cap) {
-				/* Known at once, so that a failure reaps it too. */
-				fp_pt_thread *nt = &p->pt.threads[p->pt.nthreads++];
-				memset(nt, 0, sizeof(*nt));
-				nt->tid = (pid_t)born;
-				nt->state = FP_PT_RUNNING;
-			}
+			/* a traced child: its caller learns of it from the result */
 		} else if (want == WANT_SYSCALL_STOP && ev == 0 && sig == (SIGTRAP | 0x80)) {
 			return 0;
 		} else if (want == WANT_TRAP_AT && ev == 0 && sig == SIGTRAP) {

@@ -135,6 +135,11 @@ typedef struct rst_proc {
 	uint64_t runner;               /* the syscall-list runner's page, 0 until mapped */
 	struct rst_batch *batch;       /* queued system calls, NULL until the first */
 	struct rst_pw *pw;             /* page data being written, NULL when none */
+	/* The page data may still be written after rst_mem_restore returns (a
+	 * single process; in a tree each process's writers end in its memory
+	 * step, so that no more than one set runs at a time). pages_pending:
+	 * rst_mem_pages_done is still to be called. */
+	bool pages_async, pages_pending;
 	uint64_t stub_start, stub_end; /* the stub's text mapping, 0 once unmapped */
 	uint64_t scratch, scratch_len; /* our scratch mapping in the target */
 	/* the kernel's vDSO/vvar in the stub (after the first move) */
@@ -229,11 +234,9 @@ int rst_sys_raw(rst_proc *p, pid_t tid, long nr, uint64_t a0, uint64_t a1, uint6
 int rst_scratch_put(rst_proc *p, size_t off, const void *data, size_t len, uint64_t *addr, fp_error *err);
 /* Reads /proc/PID/maps of the target. *maps is malloc'd. */
 int rst_read_maps(pid_t pid, rst_map **maps, size_t *n, fp_error *err);
-/* Creates thread tid (CLONE_THREAD, set_tid) from the leader; it is traced
- * from its start and stops on its own before running any code:
- * rst_proc_wait_threads waits until every new thread has. */
-int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err);
-int rst_proc_wait_threads(rst_proc *p, fp_error *err);
+/* Creates the image's other threads (CLONE_THREAD, set_tid) from the
+ * leader, each seized and stopped before it runs any image code. */
+int rst_proc_make_threads(rst_proc *p, fp_error *err);
 
 /* ---- steps -------------------------------------------------------------- */
 int rst_mem_restore(rst_proc *p, fp_error *err);     /* VMAs, pages, vDSO */

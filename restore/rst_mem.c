@@ -54,8 +54,11 @@ static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
 	struct fdcache *fc = calloc(n + 1, sizeof(*fc));
 	size_t *fdof = calloc(n + 1, sizeof(*fdof));
 	int64_t *got = calloc(n + 1, sizeof(*got));
-	uint64_t *adv = calloc(n * 64 + 1, sizeof(*adv)); /* (vma << 6 | advice) of each madvise */
-	int64_t *adv_ret = calloc(n * 64 + 1, sizeof(*adv_ret));
+	size_t nadv_max = 0;
+	for (size_t i = 0; i < n; i++)
+		nadv_max += im->mm.vmas[i].has_madv ? (size_t)__builtin_popcountll(im->mm.vmas[i].madv) : 0;
+	uint64_t *adv = calloc(nadv_max + 1, sizeof(*adv)); /* (vma << 6 | advice) of each madvise */
+	int64_t *adv_ret = calloc(nadv_max + 1, sizeof(*adv_ret));
 	size_t nfc = 0, nadv = 0;
 	int rc = -1;
 	if (!fc || !fdof || !got || !adv || !adv_ret) {
@@ -367,6 +370,7 @@ static bool *vmas_with_pages(const rst_image *im, fp_error *err)
 int rst_mem_pages_done(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
+	p->pages_pending = false;
 	if (rst_pages_wait(p, err))
 		return -1;
 	bool *has_pages = vmas_with_pages(im, err);
@@ -422,7 +426,8 @@ int rst_mem_restore(rst_proc *p, fp_error *err)
 		return -1;
 	rst_logf(p->log, 3, "stub unmapped");
 	p->stub_start = p->stub_end = 0;
-	return p->pw ? 0 : rst_mem_pages_done(p, err);
+	p->pages_pending = true;
+	return p->pw && p->pages_async ? 0 : rst_mem_pages_done(p, err);
 }
 
 int rst_mem_finish(rst_proc *p, fp_error *err)

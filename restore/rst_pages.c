@@ -60,7 +60,7 @@ struct rst_pw {
 	bool go;              /* the target's VMAs are there (under mu) */
 	fp_error err;         /* the first failure */
 	pthread_t th[MAX_THREADS];
-	size_t started;
+	size_t started, cpus;
 	long long t0;
 };
 
@@ -250,6 +250,7 @@ int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err)
 	w->nchunks = nchunks;
 	w->total_pages = total;
 	w->mapped = page;
+	w->cpus = nthreads;
 	w->t0 = rst_now_ns();
 	atomic_init(&w->next, 0);
 	atomic_init(&w->failed, false);
@@ -257,9 +258,10 @@ int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err)
 	pthread_cond_init(&w->cv, NULL);
 	fp_error_clear(&w->err);
 	p->pw = w;
-	/* All but one now; the calling thread is the last, in rst_pages_wait
-	 * (until then it has the ptrace work to do). */
-	for (size_t t = 1; t < nthreads; t++)
+	/* One per CPU: meanwhile the calling thread mostly sleeps in ptrace
+	 * round trips (it helps in rst_pages_wait only if one could not be
+	 * started). */
+	for (size_t t = 0; t < nthreads; t++)
 		if (pthread_create(&w->th[w->started], NULL, pw_worker, w) == 0)
 			w->started++;
 	return 1;
@@ -282,7 +284,8 @@ int rst_pages_wait(rst_proc *p, fp_error *err)
 	if (!w)
 		return 0;
 	rst_pages_go(p);
-	pw_worker(w);
+	if (w->started < w->cpus) /* a CPU without a writer: help */
+		pw_worker(w);
 	for (size_t t = 0; t < w->started; t++)
 		pthread_join(w->th[t], NULL);
 	int rc = 0;
@@ -295,7 +298,7 @@ int rst_pages_wait(rst_proc *p, fp_error *err)
 			     (unsigned long long)im->present_pages);
 	} else {
 		rst_logf(p->log, 3, "wrote %llu pages from %zu chunks on %zu threads in %.2f ms", (unsigned long long)w->mapped,
-			 w->nchunks, w->started + 1, (rst_now_ns() - w->t0) / 1e6);
+			 w->nchunks, w->started + (w->started < w->cpus), (rst_now_ns() - w->t0) / 1e6);
 	}
 	pw_free(p);
 	return rc;

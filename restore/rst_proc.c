@@ -319,8 +319,7 @@ int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err)
 	p->deadline_ns = p->deadline_ns ? p->deadline_ns : rst_now_ns() + 60000000000LL;
 	/* EXITKILL: a restorer that dies half way takes the half-built process
 	 * with it (unlike a dump, where the target must survive us). */
-	if (ptrace(PTRACE_SEIZE, p->pid, 0,
-		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD))) {
+	if (ptrace(PTRACE_SEIZE, p->pid, 0, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD))) {
 		fp_fail(err, errno, "cannot seize the new process %d: %s", (int)p->pid, strerror(errno));
 		goto out;
 	}
@@ -366,8 +365,8 @@ out:
 }
 
 /* Queues clone3 in p's main thread with set_tid = want. Under
- * PTRACE_O_TRACECLONE/TRACEFORK the new task is traced from its creation and
- * stops before it runs any code; the flush notes new threads in p->pt. */
+ * PTRACE_O_TRACEFORK a new process is traced from its creation and stops
+ * before it runs any code. */
 static int queue_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, int64_t *ret,
 			fp_error *err)
 {
@@ -391,35 +390,63 @@ static int queue_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want
 	return rst_q(p, p->pid, w, RST_MUST, SYS_clone3, remote, sizeof(b->ca), 0, 0, 0, 0, ret, err);
 }
 
-int rst_proc_clone_thread(rst_proc *p, uint32_t tid, fp_error *err)
+/* Every thread of the image but the leader, in one round trip: the clone3
+ * calls run in one list, without PTRACE_O_TRACECLONE (its event stop would
+ * cost a round trip per thread); each new thread parks in the runner's
+ * pause loop (every signal is blocked), and is then seized and stopped, all
+ * of them at once. If the restorer dies meanwhile, EXITKILL on the leader
+ * takes the whole process. */
+int rst_proc_make_threads(rst_proc *p, fp_error *err)
 {
-	if (p->pt.nthreads >= p->pt.cap)
+	rst_image *im = p->im;
+	if (im->nth < 2)
+		return 0;
+	if (p->pt.nthreads + im->nth - 1 > p->pt.cap)
 		return fp_fail(err, EINVAL, "internal: thread table full");
-	return queue_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
-			    (pid_t)tid, "thread", NULL, err);
-}
-
-/* New threads stop on their own once scheduled; waiting for them all after
- * creating them all overlaps those waits. */
-int rst_proc_wait_threads(rst_proc *p, fp_error *err)
-{
+	int64_t *made = calloc(im->nth, sizeof(*made));
+	if (!made)
+		return fp_fail(err, ENOMEM, "out of memory");
+	int rc = -1;
+	for (size_t i = 1; i < im->nth; i++)
+		if (queue_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
+				 (pid_t)im->th[i].tid, "thread", &made[i], err))
+			goto out;
 	if (rst_flush(p, err))
-		return -1;
+		goto out;
+	for (size_t i = 1; i < im->nth; i++) {
+		pid_t tid = (pid_t)im->th[i].tid;
+		if (made[i] != tid) {
+			fp_fail(err, EIO, "thread %d was created as %lld", (int)tid, (long long)made[i]);
+			goto out;
+		}
+		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD))) {
+			fp_fail(err, errno, "cannot seize the new thread %d: %s", (int)tid, strerror(errno));
+			goto out;
+		}
+		fp_pt_thread *t = &p->pt.threads[p->pt.nthreads++];
+		memset(t, 0, sizeof(*t));
+		t->tid = tid;
+		t->state = FP_PT_RUNNING;
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+			fp_fail(err, errno, "cannot stop the new thread %d: %s", (int)tid, strerror(errno));
+			goto out;
+		}
+	}
 	int64_t dl = rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000;
 	for (size_t i = 0; i < p->pt.nthreads; i++) {
 		fp_pt_thread *t = &p->pt.threads[i];
 		int st;
 		if (t->state != FP_PT_RUNNING)
 			continue;
-		if (wait_stop(p, t->tid, dl, &st, "starting a thread", err))
-			return -1;
+		if (wait_stop(p, t->tid, dl, &st, "stopping a new thread", err))
+			goto out;
 		t->state = FP_PT_STOPPED;
 		rst_logf(p->log, 3, "thread %d created (first stop 0x%x)", (int)t->tid, st);
 	}
-	for (size_t i = 1; i < p->im->nth; i++)
-		if (!fp_pt_find(&p->pt, (pid_t)p->im->th[i].tid))
-			return fp_fail(err, EIO, "thread %u was not created", p->im->th[i].tid);
-	return 0;
+	rc = 0;
+out:
+	free(made);
+	return rc;
 }
 
 /* A child process of the tree: forked by its parent's stub (injected clone3
@@ -441,8 +468,7 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 					    "process %u has a mapping where the restorer works in its parent (0x%llx)", im->pid,
 					    (unsigned long long)lo);
 	if (ptrace(PTRACE_SETOPTIONS, parent->pid, 0,
-		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD |
-				  PTRACE_O_TRACEFORK)))
+		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK)))
 		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
 	int64_t made = 0;
 	if (queue_clone3(parent, 0, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))

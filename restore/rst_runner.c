@@ -15,9 +15,10 @@
  *
  * A thread or process created by a clone3/clone/fork/vfork in the list
  * returns 0 into this code too. It must not run the rest of the list (nor
- * write into it: a thread shares this memory), so it parks in pause(). The
- * restorer traces new tasks from their creation (PTRACE_O_TRACECLONE/FORK)
- * and sets their registers before they run, so this is only a safety net.
+ * write into it: a thread shares this memory), so it parks in pause(): new
+ * threads wait there (every signal blocked) until the restorer seizes and
+ * stops them; new processes are traced from their creation
+ * (PTRACE_O_TRACEFORK) and never get here.
  *
  * No stack is used: the stub has none. Only rax, rcx, rdx, rdi, rsi, r8-r11
  * and r12, r13 change. fp_rst_runner_syscall is also a plain `syscall`

@@ -135,14 +135,11 @@ int rst_task_restore(rst_proc *p, fp_error *err)
 	rst_image *im = p->im;
 	if (restore_rlimits(p, err) || restore_sigactions(p, err) || restore_itimers(p, err))
 		return -1;
-	for (size_t i = 1; i < im->nth; i++)
-		if (rst_proc_clone_thread(p, im->th[i].tid, err))
-			return -1;
-	if (rst_proc_wait_threads(p, err))
+	if (rst_proc_make_threads(p, err))
 		return -1;
 	/* Registering rseq makes the kernel write the thread's cpu id into
 	 * that memory: the page data must be in place first. */
-	if (rst_mem_pages_done(p, err))
+	if (p->pages_pending && rst_mem_pages_done(p, err))
 		return -1;
 	for (size_t i = 0; i < im->nth; i++)
 		if (restore_thread(p, &im->th[i], i == 0, err))
