@@ -354,10 +354,24 @@ void rst_pages_abort(rst_proc *p)
 	pw_free(p);
 }
 
+static bool thp_mode_always(void)
+{
+	char buf[128] = "";
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return strstr(buf, "[always]") != NULL;
+}
+
 /* Which pages go by UFFDIO_COPY: those of private anonymous VMAs, each
  * registered whole (runs never cross a VMA boundary, see rst_pages_start).
- * Not being able to use a userfaultfd is no error: everything goes by
- * process_vm_writev then. */
+ * Not where transparent huge pages would be used (THP "always", or a VMA
+ * with MADV_HUGEPAGE): there a first write faults in a huge page, which
+ * UFFDIO_COPY would not. Not being able to use a userfaultfd is no error:
+ * everything goes by process_vm_writev then. */
 int rst_pages_uffd(rst_proc *p, fp_error *err)
 {
 	struct rst_pw *w = p->pw;
@@ -372,12 +386,16 @@ int rst_pages_uffd(rst_proc *p, fp_error *err)
 		free(reg);
 		return fp_fail(err, ENOMEM, "out of memory");
 	}
-	bool any = false;
-	for (size_t i = 0; i < w->nruns; i++) {
+	bool any = false, thp_always = thp_mode_always();
+	for (size_t i = 0; i < w->nruns && !thp_always; i++) {
 		const struct run *r = &w->runs[i];
 		if (r->skip || r->vma < 0)
 			continue;
 		const cr_vma *m = &im->mm.vmas[r->vma];
+		/* UFFDIO_COPY maps 4 KiB pages; where faults would have given
+		 * huge pages, they still do. */
+		if (m->has_madv && (m->madv & (1ULL << MADV_HUGEPAGE)))
+			continue;
 		if ((m->status & CR_VMA_ANON_PRIVATE) &&
 		    !(m->status & (CR_VMA_ANON_SHARED | CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED | CR_VMA_AREA_VDSO |
 				   CR_VMA_AREA_VVAR | CR_VMA_AREA_VSYSCALL)))
