@@ -250,6 +250,13 @@ int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err);
 void rst_pages_go(rst_proc *p);
 int rst_pages_wait(rst_proc *p, fp_error *err);
 void rst_pages_abort(rst_proc *p);
+/* Before go: the private anonymous VMAs are registered with a userfaultfd
+ * and their pages put in with UFFDIO_COPY (rst_uffd.c). */
+int rst_pages_uffd(rst_proc *p, fp_error *err);
+int rst_uffd_open(rst_proc *p, int *fd, fp_error *err);
+int rst_uffd_register(int fd, uint64_t start, uint64_t len);
+void rst_uffd_unregister(int fd, uint64_t start, uint64_t len);
+int rst_uffd_copy(int fd, uint64_t dst, const void *src, uint64_t len, fp_error *err);
 /* Waits for the page data (rst_pages_wait) and gives the VMAs their
  * protection back: before anything reads the memory (rseq registration). */
 int rst_mem_pages_done(rst_proc *p, fp_error *err);

@@ -405,7 +405,7 @@ int rst_mem_restore(rst_proc *p, fp_error *err)
 	if (!rc && p->pw) {
 		/* Written by our threads while the restore goes on;
 		 * rst_mem_pages_done waits for them. */
-		if (rst_flush(p, err))
+		if (rst_pages_uffd(p, err) || rst_flush(p, err))
 			rc = -1;
 		else
 			rst_pages_go(p);

@@ -43,6 +43,8 @@ struct run {
 	uint64_t vaddr;
 	uint64_t n;
 	bool skip;      /* the vDSO */
+	bool uffd;      /* in a VMA registered with the userfaultfd */
+	long vma;       /* index of the VMA holding it, -1 if none */
 };
 
 struct rst_pw {
@@ -61,6 +63,9 @@ struct rst_pw {
 	fp_error err;         /* the first failure */
 	pthread_t th[MAX_THREADS];
 	size_t started, cpus;
+	int uffd;             /* on the target's memory (rst_uffd.c), -1 if none */
+	uint64_t (*reg)[2];   /* the ranges registered with it */
+	size_t nreg;
 	long long t0;
 };
 
@@ -114,7 +119,11 @@ static int put_chunk(struct rst_pw *w, const uint8_t *pages, uint64_t first, uin
 			uint64_t in = page - r->first, take = r->n - in;
 			if (take > end - page)
 				take = end - page;
-			if (!r->skip) {
+			if (!r->skip && r->uffd) {
+				if (rst_uffd_copy(w->uffd, r->vaddr + in * CR_PAGE_SIZE, pages + (page - first) * CR_PAGE_SIZE,
+						  take * CR_PAGE_SIZE, err))
+					return -1;
+			} else if (!r->skip) {
 				loc[nr].iov_base = (void *)(pages + (page - first) * CR_PAGE_SIZE);
 				rem[nr].iov_base = (void *)(uintptr_t)(r->vaddr + in * CR_PAGE_SIZE);
 				loc[nr].iov_len = rem[nr].iov_len = (size_t)(take * CR_PAGE_SIZE);
@@ -192,6 +201,11 @@ static void *pw_worker(void *arg)
 static void pw_free(rst_proc *p)
 {
 	struct rst_pw *w = p->pw;
+	for (size_t i = 0; i < w->nreg; i++)
+		rst_uffd_unregister(w->uffd, w->reg[i][0], w->reg[i][1] - w->reg[i][0]);
+	if (w->uffd >= 0)
+		close(w->uffd);
+	free(w->reg);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	free(w->runs);
@@ -220,6 +234,7 @@ int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err)
 		return fp_fail(err, ENOMEM, "out of memory");
 	}
 	w->plain_fd = -1;
+	w->uffd = -1;
 	if (plain) {
 		char name[64];
 		pgs_plain_name(name, sizeof(name), im->pmh.pages_id);
@@ -234,14 +249,37 @@ int rst_pages_start(rst_proc *p, rst_image *im, fp_error *err)
 	uint64_t vd_s = 0, vd_e = 0;
 	if (im->vdso_vma >= 0)
 		vd_s = im->mm.vmas[im->vdso_vma].start, vd_e = im->mm.vmas[im->vdso_vma].end;
-	size_t nruns = 0;
+	/* One run per pagemap entry and VMA: an entry may span adjacent VMAs,
+	 * and each VMA is written its own way (rst_pages_uffd). */
+	size_t nruns = 0, capruns = im->npe + 1, v = 0;
 	uint64_t page = 0;
 	for (size_t i = 0; i < im->npe; i++) {
 		const cr_pagemap_entry *e = &im->pe[i];
 		if (!(cr_pagemap_flags(e) & CR_PE_PRESENT) || !e->nr_pages)
 			continue;
-		runs[nruns++] = (struct run){ page, e->vaddr, e->nr_pages, e->vaddr >= vd_s && e->vaddr < vd_e };
-		page += e->nr_pages;
+		uint64_t s = e->vaddr, end = e->vaddr + e->nr_pages * CR_PAGE_SIZE;
+		while (s < end) {
+			while (v < im->mm.n_vmas && im->mm.vmas[v].end <= s)
+				v++;
+			bool inside = v < im->mm.n_vmas && im->mm.vmas[v].start <= s;
+			uint64_t to = inside && im->mm.vmas[v].end < end ? im->mm.vmas[v].end : end;
+			if (nruns == capruns) {
+				struct run *nr = realloc(runs, 2 * capruns * sizeof(*runs));
+				if (!nr) {
+					if (w->plain_fd >= 0)
+						close(w->plain_fd);
+					free(runs);
+					free(w);
+					return fp_fail(err, ENOMEM, "out of memory");
+				}
+				runs = nr;
+				capruns *= 2;
+			}
+			runs[nruns++] = (struct run){ page, s, (to - s) / CR_PAGE_SIZE, s >= vd_s && s < vd_e, false,
+						      inside ? (long)v : -1 };
+			page += (to - s) / CR_PAGE_SIZE;
+			s = to;
+		}
 	}
 	w->p = p;
 	w->im = im;
@@ -314,4 +352,81 @@ void rst_pages_abort(rst_proc *p)
 	for (size_t t = 0; t < w->started; t++)
 		pthread_join(w->th[t], NULL);
 	pw_free(p);
+}
+
+static bool thp_mode_always(void)
+{
+	char buf[128] = "";
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return strstr(buf, "[always]") != NULL;
+}
+
+/* Which pages go by UFFDIO_COPY: those of private anonymous VMAs, each
+ * registered whole (runs never cross a VMA boundary, see rst_pages_start).
+ * Not where transparent huge pages would be used (THP "always", or a VMA
+ * with MADV_HUGEPAGE): there a first write faults in a huge page, which
+ * UFFDIO_COPY would not. Not being able to use a userfaultfd is no error:
+ * everything goes by process_vm_writev then. */
+int rst_pages_uffd(rst_proc *p, fp_error *err)
+{
+	struct rst_pw *w = p->pw;
+	rst_image *im = w ? w->im : NULL;
+	if (!w || !im->mm.n_vmas)
+		return 0;
+	size_t nv = im->mm.n_vmas;
+	bool *want = calloc(nv, sizeof(bool)), *reg = calloc(nv, sizeof(bool));
+	w->reg = calloc(nv, sizeof(*w->reg));
+	if (!want || !reg || !w->reg) {
+		free(want);
+		free(reg);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	bool any = false, thp_always = thp_mode_always();
+	for (size_t i = 0; i < w->nruns && !thp_always; i++) {
+		const struct run *r = &w->runs[i];
+		if (r->skip || r->vma < 0)
+			continue;
+		const cr_vma *m = &im->mm.vmas[r->vma];
+		/* UFFDIO_COPY maps 4 KiB pages; where faults would have given
+		 * huge pages, they still do. */
+		if (m->has_madv && (m->madv & (1ULL << MADV_HUGEPAGE)))
+			continue;
+		if ((m->status & CR_VMA_ANON_PRIVATE) &&
+		    !(m->status & (CR_VMA_ANON_SHARED | CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED | CR_VMA_AREA_VDSO |
+				   CR_VMA_AREA_VVAR | CR_VMA_AREA_VSYSCALL)))
+			want[r->vma] = any = true;
+	}
+	int fd = -1;
+	fp_error e;
+	if (any && rst_uffd_open(p, &fd, &e)) {
+		rst_logf(p->log, 2, "no userfaultfd for the page data (%s); writing it with process_vm_writev", e.msg);
+		any = false;
+	}
+	for (size_t k = 0; any && k < nv; k++) {
+		const cr_vma *m = &im->mm.vmas[k];
+		if (!want[k] || rst_uffd_register(fd, m->start, m->end - m->start))
+			continue;
+		reg[k] = true;
+		w->reg[w->nreg][0] = m->start;
+		w->reg[w->nreg][1] = m->end;
+		w->nreg++;
+	}
+	size_t by_uffd = 0;
+	for (size_t i = 0; i < w->nruns; i++) {
+		struct run *r = &w->runs[i];
+		r->uffd = !r->skip && r->vma >= 0 && reg[r->vma];
+		by_uffd += r->uffd ? r->n : 0;
+	}
+	w->uffd = fd;
+	if (any)
+		rst_logf(p->log, 3, "%zu VMAs registered with a userfaultfd: %zu of %llu pages by UFFDIO_COPY", w->nreg, by_uffd,
+			 (unsigned long long)w->mapped);
+	free(want);
+	free(reg);
+	return 0;
 }
