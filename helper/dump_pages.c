@@ -7,6 +7,7 @@
 #include "helper/dump_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -672,6 +673,16 @@ static int copy_writes_itself(struct dump_ctx *c, struct dump_proc *p, pgs_write
 	return rc ? -1 : 1;
 }
 
+static void *hash_segs(void *arg)
+{
+	struct dump_proc *p = arg;
+	uint64_t h = 0;
+	for (size_t k = 0; k < p->nsegs; k++)
+		h = dump_pages_hash(h, p->segs[k].data, p->segs[k].npages);
+	p->pages_hash = h;
+	return NULL;
+}
+
 int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	cr_pagemap_head h = { .pages_id = p->pages_id };
@@ -688,15 +699,22 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	p->pages_hash = 0;
 	int rc = 0;
 	if (p->segs) {
-		/* Pre-copied (dump_precopy.c): the pieces in pagemap order. */
+		/* Pre-copied (dump_precopy.c): the pieces in pagemap order. The
+		 * manifest's hash is computed by a second thread meanwhile: the
+		 * pages are in our memory already, and hashing 1 GiB costs as much
+		 * as writing it. */
+		pthread_t ht;
+		bool hashing = pthread_create(&ht, NULL, hash_segs, p) == 0;
 		for (size_t k = 0; k < p->nsegs && !rc; k++)
 			for (uint64_t i = 0; i < p->segs[k].npages && !rc;) {
 				uint64_t n = p->segs[k].npages - i > 1024 ? 1024 : p->segs[k].npages - i;
-				const uint8_t *d = p->segs[k].data + i * CR_PAGE_SIZE;
-				p->pages_hash = dump_pages_hash(p->pages_hash, d, n);
-				rc = pgs_writer_add(w, d, n, err);
+				rc = pgs_writer_add(w, p->segs[k].data + i * CR_PAGE_SIZE, n, err);
 				i += n;
 			}
+		if (hashing)
+			pthread_join(ht, NULL);
+		else
+			hash_segs(p);
 	} else if (p->pages) {
 		/* Already copied (leave_running): feed it in 4 MiB pieces. */
 		for (uint64_t i = 0; i < p->npages && !rc;) {
