@@ -40,9 +40,11 @@ static const char dump_usage[] =
 	"                        rename). Default --no-fsync: a snapshot is still\n"
 	"                        complete or absent if forkpoint is killed\n"
 	"\n"
-	"Regular files, pipes, devices such as /dev/null and terminals (/dev/pts)\n"
-	"are dumped; sockets and other special fds are refused with a message\n"
-	"naming the fd. A process that is not a session leader restores into the\n"
+	"Regular files, pipes, devices such as /dev/null, terminals (/dev/pts),\n"
+	"eventfd, epoll, signalfd, timerfd, and sockets without a connection (TCP\n"
+	"listeners and unconnected TCP sockets, unix stream listeners) are dumped;\n"
+	"connected sockets and other special fds are refused with a message naming\n"
+	"the fd. A process that is not a session leader restores into the\n"
 	"restorer's session (criu restore needs --shell-job for it, which\n"
 	"`forkpoint restore --engine criu` passes).\n";
 
