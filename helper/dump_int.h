@@ -77,9 +77,9 @@ struct dump_proc {
 	cr_pagemap_entry *pe;
 	size_t npe;
 	uint64_t npages;
-	uint8_t *pages; /* leave_running: the copied pages, npages * 4096 */
 	struct dump_precopy *pre; /* its pre-copy (dump_precopy.c), NULL if none */
-	struct dump_seg *segs;    /* with pre: where each piece of p->pe is, in order */
+	struct dump_seg *segs;    /* pages copied into the dumper (pre-copy or
+				     --pages copy): where each piece of p->pe is */
 	size_t nsegs;
 	uint32_t pages_id;
 	uint64_t pages_hash; /* chain of fp_hash64 over each page, in order */

@@ -377,7 +377,16 @@ int dump_copy_pages(struct dump_ctx *c, fp_error *err)
 		struct dump_proc *p = &c->procs[i];
 		if (p->cow || p->pre)
 			continue;
-		p->pages = c->pagebuf + off;
+		/* one piece: the pages in pagemap order, back to back */
+		if (p->npages) {
+			p->segs = malloc(sizeof(*p->segs));
+			if (!p->segs) {
+				free(rg);
+				return fp_fail(err, ENOMEM, "out of memory");
+			}
+			p->segs[0] = (struct dump_seg){ p->npe ? p->pe[0].vaddr : 0, p->npages, c->pagebuf + off };
+			p->nsegs = 1;
+		}
 		size_t n = 0;
 		uint64_t o = off;
 		for (size_t k = 0; k < p->npe; k++) {
@@ -699,10 +708,10 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	p->pages_hash = 0;
 	int rc = 0;
 	if (p->segs) {
-		/* Pre-copied (dump_precopy.c): the pieces in pagemap order. The
-		 * manifest's hash is computed by a second thread meanwhile: the
-		 * pages are in our memory already, and hashing 1 GiB costs as much
-		 * as writing it. */
+		/* Copied already (pre-copy, or --pages copy): the pieces in
+		 * pagemap order. The manifest's hash is computed by a second
+		 * thread meanwhile: the pages are in our memory already, and
+		 * hashing 1 GiB costs as much as writing it. */
 		pthread_t ht;
 		bool hashing = pthread_create(&ht, NULL, hash_segs, p) == 0;
 		for (size_t k = 0; k < p->nsegs && !rc; k++)
@@ -715,15 +724,6 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			pthread_join(ht, NULL);
 		else
 			hash_segs(p);
-	} else if (p->pages) {
-		/* Already copied (leave_running): feed it in 4 MiB pieces. */
-		for (uint64_t i = 0; i < p->npages && !rc;) {
-			uint64_t n = p->npages - i > 1024 ? 1024 : p->npages - i;
-			const uint8_t *d = p->pages + i * CR_PAGE_SIZE;
-			p->pages_hash = dump_pages_hash(p->pages_hash, d, n);
-			rc = pgs_writer_add(w, d, n, err);
-			i += n;
-		}
 	} else if (p->npe) {
 		/* From the copy through /proc/PID/mem: process_vm_readv pins pages
 		 * (FOLL_PIN), and pinning a page shared copy-on-write makes the
