@@ -334,10 +334,7 @@ static bool want_precopy(struct dump_ctx *c)
 	const struct fp_dump_opts *o = c->o;
 	if (!o->leave_running || o->snapshot == FP_DUMP_SNAP_COPY || o->snapshot == FP_DUMP_SNAP_FORK)
 		return false;
-	char v[64];
-	uint64_t anon = 0, avail = 0;
-	if (dump_status_field(o->pid, "RssAnon", v, sizeof(v)) == 0)
-		anon = strtoull(v, NULL, 10) << 10;
+	uint64_t anon = dump_estimate_pages(o->pid) * 4096, avail = 0;
 	FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
 	while (f && fgets(line, sizeof(line), f))

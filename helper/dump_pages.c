@@ -309,18 +309,14 @@ int dump_copy_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma
 	return 0;
 }
 
-/* Anonymous memory of pid (smaps_rollup), to pre-fault the copy buffer
- * before the target is stopped. */
+/* Anonymous pages of pid: the kernel's RssAnon counter (smaps_rollup
+ * would walk every page table for the same number). */
 uint64_t dump_estimate_pages(pid_t pid)
 {
-	char path[64], buf[4096];
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+	char v[64];
+	if (dump_status_field(pid, "RssAnon", v, sizeof(v)))
 		return 0;
-	char *a = strstr(buf, "\nAnonymous:");
-	if (!a)
-		return 0;
-	return strtoull(a + 11, NULL, 10) / 4;
+	return strtoull(v, NULL, 10) / 4;
 }
 
 int dump_pagebuf_prepare(struct dump_ctx *c, uint64_t pages, fp_error *err)
