@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kill_tree.h"
+
 extern char **environ;
 
 /* How long a child may take to disappear after SIGKILL before we give up on
@@ -354,7 +356,7 @@ int fp_spawn(const char *const argv[], const fp_spawn_opts *opts, char *out, siz
 	if (!exited) {
 		/* Deadline (or poll failure): kill it, then reap within a grace period. */
 		r.timed_out = !poll_errno;
-		kill(pid, SIGKILL);
+		fp_kill_tree(pid);
 		long long grace_end = now_ms() + KILL_GRACE_MS;
 		for (;;) {
 			siginfo_t si;
@@ -411,7 +413,7 @@ int fp_spawn(const char *const argv[], const fp_spawn_opts *opts, char *out, siz
 			strerror(poll_errno));
 	} else if (r.timed_out) {
 		fp_fail_code(err, FP_EXIT_TIMEOUT, ETIMEDOUT,
-			     "`%s` did not finish within %.1f s; killed it (pid %d)", desc,
+			     "`%s` did not finish within %.1f s; killed it and all it started (pid %d)", desc,
 			     timeout_ms / 1000.0, pid);
 	} else if (exec_errno) {
 		fp_fail(err, exec_errno, "cannot run %s: %s%s", exe, strerror(exec_errno),

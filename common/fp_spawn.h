@@ -4,7 +4,8 @@
  * closed stdio or stray fds, and those are the known causes of CRIU hangs. So
  * every child gets: stdin on /dev/null, stdout and stderr into one pipe that we
  * read, no other inherited fd, an empty signal mask and default dispositions.
- * Every wait has a deadline; on expiry the child is killed with SIGKILL and
+ * Every wait has a deadline; on expiry the child and all it started are killed
+ * with SIGKILL (fp_kill_tree) and the child is
  * reaped. If the caller ignores SIGCHLD (which makes the kernel discard exit
  * statuses), SIGCHLD is set to SIG_DFL for the duration of the call and then
  * restored. */

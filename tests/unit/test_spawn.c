@@ -125,6 +125,28 @@ static void test_exec_failures(void)
 	CHECK(fp_spawn(NULL, NULL, out, sizeof(out), &r, &err) < 0);
 }
 
+/* Gone, or a zombie waiting for pid 1 (which reaps slowly here). */
+static int wait_dead(int pid, int secs)
+{
+	double end = now_s() + secs;
+	while (now_s() < end) {
+		char path[64], stat[512] = "";
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			return 1;
+		size_t got = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		stat[got] = '\0';
+		char *rp = strrchr(stat, ')');
+		if (rp && rp[1] == ' ' && rp[2] == 'Z')
+			return 1;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 static void test_timeout(void)
 {
 	char out[256];
@@ -157,6 +179,26 @@ static void test_timeout(void)
 	int grandchild = atoi(out);
 	if (grandchild > 1)
 		kill(grandchild, SIGKILL);
+
+	/* A program that ignores SIGTERM and hangs with children of its own (a
+	 * stuck CRIU, a wrapper script): at the deadline all of it dies. */
+	const char *tree[] = {"/bin/sh", "-c",
+			      "trap '' TERM; sleep 100 & sh -c 'sleep 100 & echo $!; wait' & "
+			      "echo $!; wait",
+			      NULL};
+	fp_spawn_opts tree_opts = {.timeout_ms = 1000};
+	CHECK(fp_spawn(tree, &tree_opts, out, sizeof(out), &r, &err) < 0 && r.timed_out);
+	int pids[3], n = 0;
+	for (char *p = out; n < 3 && *p;) {
+		pids[n++] = atoi(p);
+		p = strchr(p, '\n');
+		if (!p)
+			break;
+		p++;
+	}
+	CHECKF(n == 2, "expected two pids, got '%s'", out);
+	for (int i = 0; i < n; i++)
+		CHECKF(wait_dead(pids[i], 10), "pid %d outlived the timed-out program", pids[i]);
 }
 
 /* The state a container agent or a language runtime may hand us. */
