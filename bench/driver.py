@@ -261,7 +261,7 @@ def main():
         sys.exit("bench: run me through bench/run.sh (`make bench`), which sets BENCH_BIN")
     out_dir = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench/results"))
     fp = os.path.join(bins, "forkpoint")
-    criu, criu_version = tools.find_criu()
+    criu, criu_version = tools.find_criu(fp)
     ws = workloads.all_workloads(ROOT, bins, quick)
     if os.environ.get("BENCH_WORKLOADS"):
         want = os.environ["BENCH_WORKLOADS"].split(",")

@@ -36,8 +36,12 @@ def cell_mib(s, kib=False):
     return "%.1f" % v if v < 10 else "%.0f" % v
 
 
+# The baseline's column names the CRIU that ran ("CRIU 4.2.1"); set by tables().
+CRIU_LABEL = "CRIU"
+
+
 def who(row):
-    return "CRIU" if row["tool"] == "criu" else "forkpoint " + row["mode"]
+    return CRIU_LABEL if row["tool"] == "criu" else "forkpoint " + row["mode"]
 
 
 def ok_cell(row):
@@ -77,7 +81,9 @@ def problem_lines(rows):
     return out
 
 
-def tables(rows):
+def tables(rows, info):
+    global CRIU_LABEL
+    CRIU_LABEL = "CRIU " + str(info.get("criu", "")).split(" ")[0]
     out = ["### Dump (ms: median [min–max]; ×CRIU: median of the per-round forkpoint/CRIU ratios)", "",
            "`dump` kills the target after the dump; `dump -R` is --leave-running, whose pause is "
            "the tool's own figure (forkpoint: manifest pause_ms; CRIU: stats-dump frozen_time). "
@@ -154,7 +160,7 @@ def write_json(info, rows, records, path):
 def render(rows, info, base):
     """Writes base.md, base.csv and the plots from the summary; returns the
     paths and the text."""
-    text = header(info) + "\n" + tables(rows)
+    text = header(info) + "\n" + tables(rows, info)
     with open(base + ".md", "w") as f:
         f.write(text)
     write_csv(rows, base + ".csv")

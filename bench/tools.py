@@ -4,7 +4,6 @@ time in its stats-dump image, decoded with crit)."""
 import json
 import os
 import re
-import shutil
 import subprocess
 
 FP_EXIT_UNSUPPORTED = 4
@@ -22,35 +21,20 @@ FP_RESTORE_IMAGES = ["zstd", "none"]
 FP_ENGINES = ["native", "criu"]
 
 
-def find_criu():
-    """The CRIU forkpoint itself would use (common/criu.h): $FORKPOINT_CRIU,
-    then $FORKPOINT_CRIU_PREFIX/bin/criu (default /opt/forkpoint/criu), then
-    criu on PATH; the first that is 4.x or later. Returns (path, version) or
-    raises RuntimeError saying what was refused."""
-    if os.environ.get("FORKPOINT_CRIU"):
-        candidates = [os.environ["FORKPOINT_CRIU"]]
-    else:
-        prefix = os.environ.get("FORKPOINT_CRIU_PREFIX", "/opt/forkpoint/criu")
-        candidates = [os.path.join(prefix, "bin/criu")]
-        on_path = shutil.which("criu")
-        if on_path:
-            candidates.append(on_path)
-    why = []
-    for c in candidates:
-        if not os.access(c, os.X_OK):
-            why.append("%s: not found" % c)
-            continue
-        try:
-            out = subprocess.run([c, "--version"], capture_output=True, text=True, timeout=20).stdout
-        except (OSError, subprocess.TimeoutExpired) as e:
-            why.append("%s: %s" % (c, e))
-            continue
-        m = re.search(r"Version:\s*(\d+)\.(\d+)(?:\.(\d+))?", out)
-        if not m or int(m.group(1)) < 4:
-            why.append("%s: version %s, need 4.x" % (c, m.group(0) if m else "unknown"))
-            continue
-        return os.path.abspath(c), "%s.%s.%s" % (m.group(1), m.group(2), m.group(3) or 0)
-    raise RuntimeError("no usable CRIU 4.x (%s); run `make setup`" % "; ".join(why))
+def find_criu(fp):
+    """The CRIU forkpoint itself uses, as `forkpoint doctor` decides it (4.x,
+    `criu check`, and a dump and restore that finish in time). Returns (path,
+    version) or raises RuntimeError saying why every candidate was refused."""
+    r = subprocess.run([fp, "doctor", "--cached", "--json"], capture_output=True, text=True,
+                       timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError("forkpoint doctor failed: %s" % (r.stderr.strip() or r.returncode))
+    d = json.loads(r.stdout)
+    for c in d["candidates"]:
+        if c["in_use"]:
+            return c["path"], c["version"]
+    why = "; ".join(c["refused_because"] or "" for c in d["candidates"])
+    raise RuntimeError("no usable CRIU (%s); run `make setup`, see `forkpoint doctor`" % why)
 
 
 def fp_dump_argv(fp, pid, img, log, mode, leave_running):

@@ -23,6 +23,7 @@ int cmd_decompress(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 /* Prints "forkpoint: <msg>" to stderr and returns the error's exit code. */
 int cli_report(const fp_error *err);
 /* Usage error: prints msg and the subcommand's usage, returns 2. */

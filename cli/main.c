@@ -23,6 +23,7 @@ static const struct {
 	{ "diff", cmd_diff, "what changed in a session's workspace between two snapshots" },
 	{ "rm", cmd_rm, "delete snapshots of a session" },
 	{ "gc", cmd_gc, "free workspace layers no snapshot uses" },
+	{ "doctor", cmd_doctor, "which CRIU forkpoint uses, and why others were refused" },
 	{ "inspect", cmd_inspect, "threads, stacks, mappings, fds and sizes of a process or session" },
 };
 

@@ -11,13 +11,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "criu_probe.h"
 #include "fp_spawn.h"
 
 #define VERSION_TIMEOUT_MS 20000
 #define CHECK_TIMEOUT_MS 60000
 #define CACHE_MAX_ENTRIES 16
 #define CACHE_MAX_BYTES 16384
-#define CACHE_TAG "fpcriu1"
+#define CACHE_TAG "fpcriu2"
 
 /* What a cached verdict is keyed by. stat() follows symlinks, so replacing
  * the file behind an alternatives link changes the key too. */
@@ -200,19 +201,37 @@ static long cache_read(char *buf, size_t len)
 	return total;
 }
 
-/* One line: tag dev ino size mtime_s mtime_ns boot major.minor.patch path */
-static int parse_entry(const char *line, struct bin_key *k, struct criu_version *v, char *path,
-		       size_t plen)
+/* One line, fields split by tabs (the reason has spaces):
+ * tag dev ino size mtime_s mtime_ns boot major.minor.patch ok|bad path reason */
+struct cache_entry {
+	struct bin_key key;
+	struct criu_version v;
+	int ok;
+	char path[PATH_MAX];
+	char reason[700];
+};
+
+static int parse_entry(char *line, struct cache_entry *e)
 {
-	char tag[16];
-	int off = 0;
-	if (sscanf(line, "%15s %llu %llu %llu %lld %ld %63s %d.%d.%d %n", tag, &k->dev, &k->ino,
-		   &k->size, &k->mtime_s, &k->mtime_ns, k->boot, &v->major, &v->minor, &v->patch,
-		   &off) < 10 ||
-	    strcmp(tag, CACHE_TAG) || off == 0)
+	char *f[11];
+	int n = 0;
+	for (char *save = NULL, *t = strtok_r(line, "\t", &save); t && n < 11;
+	     t = strtok_r(NULL, "\t", &save))
+		f[n++] = t;
+	if (n < 10 || strcmp(f[0], CACHE_TAG))
 		return -1;
-	copy_line(path, plen, line + off);
-	return path[0] ? 0 : -1;
+	e->key.dev = strtoull(f[1], NULL, 10);
+	e->key.ino = strtoull(f[2], NULL, 10);
+	e->key.size = strtoull(f[3], NULL, 10);
+	e->key.mtime_s = strtoll(f[4], NULL, 10);
+	e->key.mtime_ns = strtol(f[5], NULL, 10);
+	snprintf(e->key.boot, sizeof(e->key.boot), "%s", f[6]);
+	if (sscanf(f[7], "%d.%d.%d", &e->v.major, &e->v.minor, &e->v.patch) != 3)
+		return -1;
+	e->ok = !strcmp(f[8], "ok");
+	copy_line(e->path, sizeof(e->path), f[9]);
+	copy_line(e->reason, sizeof(e->reason), n > 10 ? f[10] : "");
+	return e->path[0] ? 0 : -1;
 }
 
 static int same_key(const struct bin_key *a, const struct bin_key *b)
@@ -221,16 +240,16 @@ static int same_key(const struct bin_key *a, const struct bin_key *b)
 	       a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns && !strcmp(a->boot, b->boot);
 }
 
-static int cache_lookup(const char *path, const struct bin_key *want, struct criu_version *v)
+static int cache_lookup(const char *path, const struct bin_key *want, struct cache_entry *out)
 {
 	char buf[CACHE_MAX_BYTES];
 	if (cache_read(buf, sizeof(buf)) < 0)
 		return -1;
 	for (char *l = buf; l && *l;) {
 		char *nl = strchr(l, '\n');
-		struct bin_key k;
-		char p[PATH_MAX];
-		if (parse_entry(l, &k, v, p, sizeof(p)) == 0 && !strcmp(p, path) && same_key(&k, want))
+		if (nl)
+			*nl = '\0';
+		if (parse_entry(l, out) == 0 && !strcmp(out->path, path) && same_key(&out->key, want))
 			return 0;
 		l = nl ? nl + 1 : NULL;
 	}
@@ -238,12 +257,12 @@ static int cache_lookup(const char *path, const struct bin_key *want, struct cri
 }
 
 /* Best effort: a cache we cannot write only costs time. */
-static void cache_store(const char *path, const struct bin_key *k, const struct criu_version *v)
+static void cache_store(const struct cache_entry *ne)
 {
-	if (strchr(path, '\n') || strlen(path) >= PATH_MAX)
+	if (strpbrk(ne->path, "\n\t") || strlen(ne->path) >= PATH_MAX)
 		return;
 	char old[CACHE_MAX_BYTES], cp[PATH_MAX], tmp[PATH_MAX + 16];
-	size_t next_len = CACHE_MAX_BYTES + PATH_MAX + 256, used = 0;
+	size_t next_len = CACHE_MAX_BYTES + PATH_MAX + 1024, used = 0;
 	char *next = malloc(next_len);
 	if (!next)
 		return;
@@ -256,10 +275,10 @@ static void cache_store(const char *path, const struct bin_key *k, const struct 
 		char *nl = strchr(l, '\n');
 		if (nl)
 			*nl = '\0';
-		struct bin_key ek;
-		struct criu_version ev;
-		char p[PATH_MAX];
-		if (parse_entry(l, &ek, &ev, p, sizeof(p)) == 0 && strcmp(p, path)) {
+		char copy[CACHE_MAX_BYTES];
+		snprintf(copy, sizeof(copy), "%s", l);
+		struct cache_entry e;
+		if (parse_entry(copy, &e) == 0 && strcmp(e.path, ne->path)) {
 			if (nkeep == CACHE_MAX_ENTRIES - 1) {
 				memmove(keepers, keepers + 1, sizeof(keepers[0]) * (size_t)(nkeep - 1));
 				nkeep--;
@@ -270,9 +289,16 @@ static void cache_store(const char *path, const struct bin_key *k, const struct 
 	}
 	for (int i = 0; i < nkeep; i++)
 		used += (size_t)snprintf(next + used, next_len - used, "%s\n", keepers[i]);
-	int n = snprintf(next + used, next_len - used, "%s %llu %llu %llu %lld %ld %s %d.%d.%d %s\n",
-			 CACHE_TAG, k->dev, k->ino, k->size, k->mtime_s, k->mtime_ns, k->boot,
-			 v->major, v->minor, v->patch, path);
+	char reason[700];
+	snprintf(reason, sizeof(reason), "%s", ne->reason);
+	for (char *c = reason; *c; c++)
+		if (*c == '\t' || *c == '\n')
+			*c = ' ';
+	const struct bin_key *k = &ne->key;
+	int n = snprintf(next + used, next_len - used,
+			 "%s\t%llu\t%llu\t%llu\t%lld\t%ld\t%s\t%d.%d.%d\t%s\t%s\t%s\n", CACHE_TAG,
+			 k->dev, k->ino, k->size, k->mtime_s, k->mtime_ns, k->boot, ne->v.major,
+			 ne->v.minor, ne->v.patch, ne->ok ? "ok" : "bad", ne->path, reason);
 	if (n < 0 || (size_t)n >= next_len - used || cache_path(cp, sizeof(cp)) < 0) {
 		free(next);
 		return;
@@ -301,130 +327,158 @@ static void __attribute__((format(printf, 3, 4))) say(char *buf, size_t len, con
 	va_end(ap);
 }
 
-/* Decides about one binary. On refusal, reason says why (one line). */
-static int try_candidate(const char *path, struct criu_version *v, char *reason, size_t rlen,
-			 int *missing)
+/* Decides about one binary: version, `criu check`, then a real dump and
+ * restore (fp_criu_probe). Verdicts are cached either way, so a CRIU that
+ * hangs costs its deadline once per boot, not on every restore; fresh skips
+ * the cached verdict (and replaces it). */
+static void decide(fp_criu_candidate *c, bool fresh)
 {
 	struct stat st;
-	*missing = 0;
-	if (stat(path, &st) < 0) {
-		*missing = 1;
-		say(reason, rlen, "%s: %s", path,
-			 errno == ENOENT ? "does not exist" : strerror(errno));
-		return -1;
+	c->usable = 0;
+	c->exists = 0;
+	if (stat(c->path, &st) < 0) {
+		say(c->why, sizeof(c->why), "%s: %s", c->path,
+		    errno == ENOENT ? "does not exist" : strerror(errno));
+		return;
 	}
+	c->exists = 1;
 	if (!S_ISREG(st.st_mode)) {
-		say(reason, rlen, "%s: not a regular file", path);
-		return -1;
+		say(c->why, sizeof(c->why), "%s: not a regular file", c->path);
+		return;
 	}
-	if (access(path, X_OK) < 0) {
-		say(reason, rlen, "%s: not executable (%s)", path, strerror(errno));
-		return -1;
+	if (access(c->path, X_OK) < 0) {
+		say(c->why, sizeof(c->why), "%s: not executable (%s)", c->path, strerror(errno));
+		return;
 	}
-	struct bin_key key;
-	int have_key = key_for(path, &key) == 0;
-	if (have_key && cache_lookup(path, &key, v) == 0 && v->major >= FP_CRIU_MIN_MAJOR)
-		return 0;
+	struct cache_entry ce;
+	memset(&ce, 0, sizeof(ce));
+	int have_key = key_for(c->path, &ce.key) == 0;
+	struct cache_entry hit;
+	if (have_key && !fresh && cache_lookup(c->path, &ce.key, &hit) == 0) {
+		c->cached = 1;
+		c->major = hit.v.major;
+		c->minor = hit.v.minor;
+		c->patch = hit.v.patch;
+		c->usable = hit.ok && hit.v.major >= FP_CRIU_MIN_MAJOR;
+		if (!c->usable)
+			say(c->why, sizeof(c->why),
+			    "%s (found earlier since this boot; `forkpoint doctor` tests it again)",
+			    hit.reason);
+		return;
+	}
 
 	fp_error e;
 	fp_error_clear(&e);
-	if (fp_criu_version(path, &v->major, &v->minor, &v->patch, &e) < 0) {
-		say(reason, rlen, "%s: %s", path, e.msg);
-		return -1;
+	if (fp_criu_version(c->path, &c->major, &c->minor, &c->patch, &e) < 0) {
+		say(c->why, sizeof(c->why), "%s: %s", c->path, e.msg);
+		return;
 	}
-	if (v->major < FP_CRIU_MIN_MAJOR) {
-		say(reason, rlen, "%s is version %d.%d.%d, need %d.x or later", path, v->major,
-			 v->minor, v->patch, FP_CRIU_MIN_MAJOR);
-		return -1;
+	if (c->major < FP_CRIU_MIN_MAJOR) {
+		say(c->why, sizeof(c->why), "%s is version %d.%d.%d, need %d.x or later", c->path,
+		    c->major, c->minor, c->patch, FP_CRIU_MIN_MAJOR);
+		return;
 	}
 
 	char out[16384];
 	fp_spawn_result res;
 	fp_spawn_opts opts = {.timeout_ms = CHECK_TIMEOUT_MS};
-	const char *argv[] = {path, "check", NULL};
+	const char *argv[] = {c->path, "check", NULL};
 	if (fp_spawn(argv, &opts, out, sizeof(out), &res, &e) < 0) {
-		say(reason, rlen, "%s (version %d.%d.%d): `criu check` failed: %s", path,
-			 v->major, v->minor, v->patch, e.msg);
-		return -1;
-	}
-	if (res.exit_code != 0) {
+		say(c->why, sizeof(c->why), "%s (version %d.%d.%d): `criu check` failed: %s",
+		    c->path, c->major, c->minor, c->patch, e.msg);
+	} else if (res.exit_code != 0) {
 		char summary[700];
 		summarize_output(out, summary, sizeof(summary));
-		say(reason, rlen, "%s (version %d.%d.%d): `criu check` failed (exit %d)%s: %s",
-			 path, v->major, v->minor, v->patch, res.exit_code,
-			 geteuid() ? ", and it must run as root" : "", summary);
-		return -1;
+		say(c->why, sizeof(c->why), "%s (version %d.%d.%d): `criu check` failed (exit %d)%s: %s",
+		    c->path, c->major, c->minor, c->patch, res.exit_code,
+		    geteuid() ? ", and it must run as root" : "", summary);
+	} else if (fp_criu_probe(c->path, c->why, sizeof(c->why)) == 0) {
+		c->usable = 1;
 	}
-	if (have_key)
-		cache_store(path, &key, v);
-	return 0;
+	if (have_key) {
+		ce.v = (struct criu_version){c->major, c->minor, c->patch};
+		ce.ok = c->usable;
+		snprintf(ce.path, sizeof(ce.path), "%s", c->path);
+		snprintf(ce.reason, sizeof(ce.reason), "%s", c->usable ? "" : c->why);
+		cache_store(&ce);
+	}
 }
 
-static int use_candidate(const char *cand, char *path, size_t len, fp_error *err)
+static int set_path(fp_criu_candidate *c, const char *path, const char *source)
 {
-	if (snprintf(path, len, "%s", cand) >= (int)len)
-		return fp_fail(err, ENAMETOOLONG, "CRIU path too long: %s", cand);
-	return 0;
+	memset(c, 0, sizeof(*c));
+	c->source = source;
+	return snprintf(c->path, sizeof(c->path), "%s", path) < (int)sizeof(c->path) ? 0 : -1;
+}
+
+int fp_criu_survey(fp_criu_candidate *c, int max, bool all, bool fresh)
+{
+	int n = 0;
+	const char *env = getenv("FORKPOINT_CRIU");
+	if (env && *env) {
+		/* An explicit choice is the only candidate: never silently replaced. */
+		if (max < 1 || set_path(&c[0], env, "FORKPOINT_CRIU") < 0)
+			return 0;
+		decide(&c[0], fresh);
+		return 1;
+	}
+	const char *prefix = getenv("FORKPOINT_CRIU_PREFIX");
+	if (!prefix || !*prefix)
+		prefix = FP_CRIU_DEFAULT_PREFIX;
+	char prefixed[PATH_MAX];
+	snprintf(prefixed, sizeof(prefixed), "%s/bin/criu", prefix);
+	if (n < max && set_path(&c[n], prefixed, "setup prefix") == 0) {
+		decide(&c[n], fresh);
+		if (c[n++].usable && !all)
+			return n;
+	}
+	char onpath[PATH_MAX];
+	fp_error e;
+	if (n < max && fp_which("criu", onpath, sizeof(onpath), &e) == 0) {
+		char a[PATH_MAX], b[PATH_MAX];
+		if (!(realpath(onpath, a) && realpath(prefixed, b) && !strcmp(a, b)) &&
+		    set_path(&c[n], onpath, "PATH") == 0) {
+			decide(&c[n], fresh);
+			n++;
+		}
+	}
+	return n;
 }
 
 int fp_criu_find(char *path, size_t len, fp_error *err)
 {
-	struct criu_version v;
-	char reason[700];
-	int missing;
-
-	const char *env = getenv("FORKPOINT_CRIU");
-	if (env && *env) {
-		if (try_candidate(env, &v, reason, sizeof(reason), &missing) == 0)
-			return use_candidate(env, path, len, err);
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, missing ? ENOENT : ENOEXEC,
+	fp_criu_candidate c[FP_CRIU_MAX_CANDIDATES];
+	int n = fp_criu_survey(c, FP_CRIU_MAX_CANDIDATES, false, false);
+	for (int i = 0; i < n; i++)
+		if (c[i].usable) {
+			if (snprintf(path, len, "%s", c[i].path) >= (int)len)
+				return fp_fail(err, ENAMETOOLONG, "CRIU path too long: %s", c[i].path);
+			return 0;
+		}
+	if (n == 1 && !strcmp(c[0].source, "FORKPOINT_CRIU"))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, c[0].exists ? ENOEXEC : ENOENT,
 				    "FORKPOINT_CRIU is set but refused: %s; point FORKPOINT_CRIU at a "
-				    "CRIU 4.x binary that passes `criu check`, or unset it to use the "
-				    "one `make setup` installs",
-				    reason);
-	}
-
-	char prefixed[PATH_MAX];
-	const char *prefix = getenv("FORKPOINT_CRIU_PREFIX");
-	if (!prefix || !*prefix)
-		prefix = FP_CRIU_DEFAULT_PREFIX;
-	if (snprintf(prefixed, sizeof(prefixed), "%s/bin/criu", prefix) >= (int)sizeof(prefixed))
-		return fp_fail(err, ENAMETOOLONG, "FORKPOINT_CRIU_PREFIX too long");
-
+				    "CRIU 4.x binary that passes `criu check` and dumps and restores "
+				    "here, or unset it to use the one `make setup` installs",
+				    c[0].why);
 	char reasons[1200];
 	size_t used = 0;
 	int any_exists = 0;
-#define ADD_REASON(...)                                                                    \
-	do {                                                                               \
-		if (used < sizeof(reasons)) {                                              \
-			int n_ = snprintf(reasons + used, sizeof(reasons) - used, __VA_ARGS__); \
-			if (n_ > 0)                                                        \
-				used += (size_t)n_;                                        \
-		}                                                                          \
-	} while (0)
-
-	if (try_candidate(prefixed, &v, reason, sizeof(reason), &missing) == 0)
-		return use_candidate(prefixed, path, len, err);
-	any_exists |= !missing;
-	ADD_REASON("\n  - %s%s", reason, missing ? " (`make setup` creates it)" : "");
-
-	char onpath[PATH_MAX];
-	fp_error e;
-	if (fp_which("criu", onpath, sizeof(onpath), &e) < 0) {
-		ADD_REASON("\n  - no `criu` on PATH");
-	} else {
-		char a[PATH_MAX], b[PATH_MAX];
-		int same = realpath(onpath, a) && realpath(prefixed, b) && !strcmp(a, b);
-		if (!same) {
-			any_exists = 1;
-			if (try_candidate(onpath, &v, reason, sizeof(reason), &missing) == 0)
-				return use_candidate(onpath, path, len, err);
-			ADD_REASON("\n  - %s", reason);
-		}
+	for (int i = 0; i < n && used < sizeof(reasons); i++) {
+		any_exists |= c[i].exists;
+		int k = snprintf(reasons + used, sizeof(reasons) - used, "\n  - %s%s", c[i].why,
+				 !c[i].exists && !strcmp(c[i].source, "setup prefix")
+					 ? " (`make setup` creates it when a CRIU works here)"
+					 : "");
+		if (k > 0)
+			used += (size_t)k;
 	}
-#undef ADD_REASON
+	if (n < 2 && used < sizeof(reasons))
+		snprintf(reasons + used, sizeof(reasons) - used, "\n  - no `criu` on PATH");
 	return fp_fail_code(err, FP_EXIT_UNSUPPORTED, any_exists ? ENOEXEC : ENOENT,
-			    "no usable CRIU 4.x found:%s\nrun `make setup` (it installs CRIU 4.x "
-			    "under %s), or set FORKPOINT_CRIU to a CRIU 4.x binary",
-			    reasons, prefix);
+			    "no usable CRIU 4.x found (the CRIU fallback is off; forkpoint's own "
+			    "dump and restore do not need it):%s\nrun `make setup` (it tries the "
+			    "system's CRIU and Debian's 4.x builds), `forkpoint doctor` for details, "
+			    "or set FORKPOINT_CRIU to a CRIU 4.x binary",
+			    reasons);
 }

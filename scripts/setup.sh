@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
 # `make setup`: installs what forkpoint needs to build, test and benchmark on
-# Debian 12 (x86_64), and a CRIU 4.x that passes `criu check` on this kernel.
+# Debian 12 (x86_64), and looks for a CRIU 4.x that really works on this
+# kernel, for forkpoint's restore fallback and the benchmark baseline.
 # Safe to run again: when everything is in place it only checks (well under a
-# second) and changes nothing.
+# second, verdicts are cached) and changes nothing.
 #
-# Debian 12's criu (3.17) cannot initialise on recent kernels; it is installed
-# only for its `crit` image decoder. A working CRIU comes from, in order:
-#   1. the system's criu, if it is 4.x and passes `criu check`;
-#   2. $FORKPOINT_CRIU_PREFIX (default /opt/forkpoint/criu), provisioned here
-#      from Debian 13 (trixie): criu and the libraries it needs, down to libc,
-#      are unpacked (dpkg -x) into the prefix, never installed into the
-#      system, and $PREFIX/bin/criu runs that criu with the prefix's own
-#      dynamic loader. The trixie archive is added to apt pinned at priority
-#      1, so nothing on the system is ever upgraded from it.
+# A CRIU is kept only if `forkpoint doctor --probe` accepts it: version 4.x,
+# `criu check`, and a dump and a restore of a test process, each step under a
+# deadline after which CRIU and all it started are killed (4.1.1 passes its
+# check but hangs in dump on kernels whose hardware breakpoints do not trap).
+# Candidates, in order; the first that works is kept:
+#   1. the system's `criu` (Debian 12's 3.17 is installed anyway, for `crit`);
+#   2. the prefix an earlier run provisioned ($FORKPOINT_CRIU_PREFIX, default
+#      /opt/forkpoint/criu);
+#   3. Debian 13 (trixie)'s criu, then Debian sid's: the package and its
+#      libraries, down to libc, are fetched with `apt-get download` through a
+#      private apt state directory (the system's apt configuration is never
+#      touched), unpacked with dpkg -x into a staging prefix, and run through
+#      that prefix's own dynamic loader. A staging prefix that works becomes
+#      the prefix.
+# No candidate working is not an error: setup says why, loudly, and
+# forkpoint's own dump and restore work without CRIU. What was found is kept
+# in $(dirname PREFIX)/criu-setup.txt, which `forkpoint doctor` shows.
 set -euo pipefail
 
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PREFIX=${FORKPOINT_CRIU_PREFIX:-/opt/forkpoint/criu}
+REPORT=$(dirname "$PREFIX")/criu-setup.txt
+APT_STATE=${FORKPOINT_APT_STATE:-/var/cache/forkpoint/apt}
+# Debian suites to fetch CRIU from when no installed one works; empty: try
+# only what is installed.
+SUITES=${FORKPOINT_CRIU_SUITES-trixie sid}
 PACKAGES=(build-essential pkg-config libzstd-dev libelf-dev libunwind-dev zstd python3
 	gnuplot-nox redis-server criu)
 SYSTEM_SOURCES=/etc/apt/sources.list.d/debian.sources
-TRIXIE_SOURCES=/etc/apt/sources.list.d/forkpoint-trixie.sources
-TRIXIE_PIN=/etc/apt/preferences.d/forkpoint-trixie
-CHECK_TIMEOUT=60
+FP=$ROOT/build/bin/forkpoint
 export DEBIAN_FRONTEND=noninteractive
 
 say() { echo "setup: $*"; }
@@ -34,7 +47,6 @@ die() {
 }
 
 CLEANUP=()
-SMOKE_PID=
 APT_LOG= # apt's chatter, kept only when something fails
 cleanup() {
 	local c
@@ -100,129 +112,86 @@ install_packages() {
 	say "packages: installed"
 }
 
-# ---------------------------------------------------------------- CRIU checks
+# ---------------------------------------------------------------- CRIU candidates
 
-criu_major() { # prints the major version of criu binary $1, or nothing
-	timeout -k 5 20 "$1" --version 2>/dev/null </dev/null | sed -n 's/^Version: *\([0-9][0-9]*\)\..*/\1/p' | head -n 1
+REFUSED=() # "candidate: reason" lines for the report
+CHOSEN_DESC=
+
+# criu_works PATH LABEL: 0 when forkpoint's probe accepts PATH.
+criu_works() {
+	local out rc=0
+	out=$("$FP" doctor --probe "$1" 2>&1) || rc=$?
+	if ((rc == 0)); then
+		CHOSEN_DESC="$2: $out"
+		return 0
+	fi
+	REFUSED+=("$2: ${out:-forkpoint doctor --probe exited $rc}")
+	say "criu: refused $2: ${out:-exit $rc}"
+	return 1
 }
 
-criu_version() {
-	timeout -k 5 20 "$1" --version 2>/dev/null </dev/null | sed -n 's/^Version: *\([0-9.]*\).*/\1/p' | head -n 1
-}
-
-# criu_good PATH: 0 when PATH is CRIU >= 4 and `criu check` passes; on
-# failure CRIU_WHY says why.
-CRIU_WHY=
-criu_good() {
-	local c=$1 major out
-	if [[ ! -e $c ]]; then
-		CRIU_WHY="$c does not exist"
-		return 1
-	elif [[ ! -x $c ]]; then
-		CRIU_WHY="$c is not executable"
-		return 1
-	fi
-	major=$(criu_major "$c")
-	if [[ -z $major ]]; then
-		CRIU_WHY="$c --version printed no version"
-		return 1
-	fi
-	if ((major < 4)); then
-		CRIU_WHY="$c is version $(criu_version "$c"), need 4.x"
-		return 1
-	fi
-	if ! out=$(timeout -k 5 "$CHECK_TIMEOUT" "$c" check </dev/null 2>&1); then
-		CRIU_WHY="\`$c check\` failed: $(grep -m1 '^Error' <<<"$out" || head -n 1 <<<"$out")"
-		return 1
-	fi
-	return 0
-}
-
-# ---------------------------------------------------------------- provisioning
-
-# Prints the system's Debian source entry for the running release, rewritten
-# for trixie: same URIs, Signed-By and components, Suites: trixie.
-trixie_sources_text() {
-	local codename
+# Prints the system's Debian source entry for the running release rewritten
+# for suite $1 as a one-line sources.list entry: same URI and keyring.
+debian_source_line() {
+	local suite=$1 codename
 	# shellcheck disable=SC1091
 	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-	[[ -n $codename ]] || die "cannot tell the Debian release from /etc/os-release"
-	[[ -r $SYSTEM_SOURCES ]] || die "$SYSTEM_SOURCES not found: cannot derive the trixie archive from it" \
-		"fix: provide a deb822 $SYSTEM_SOURCES for Debian $codename, or set FORKPOINT_CRIU to a CRIU 4.x"
-	# deb822: stanzas split by blank lines, continuation lines start with a
-	# space (a Signed-By can be an inline key block), '#' lines are comments.
-	awk -v want="$codename" '
-	function flush(   ok, n, i, s) {
-		if (cur != "" && !done) {
+	[[ -n $codename && -r $SYSTEM_SOURCES ]] || return 1
+	# deb822: stanzas split by blank lines, '#' lines are comments.
+	awk -v want="$codename" -v suite="$suite" '
+	function flush(   n, i, s, u, ok) {
+		if (!done && f["uris"] != "") {
 			n = split(f["suites"], s, /[ \t]+/)
-			ok = 0
 			for (i = 1; i <= n; i++) if (s[i] == want) ok = 1
-			if (f["types"] !~ /(^|[ \t])deb([ \t]|$)/) ok = 0
-			if (tolower(f["enabled"]) == "no") ok = 0
-			if (ok && f["uris"] != "") {
-				print "Types: deb"
-				print "URIs: " f["uris"]
-				print "Suites: trixie"
-				print "Components: " (f["components"] != "" ? f["components"] : "main")
-				if (f["signed-by"] != "") print "Signed-By: " f["signed-by"]
+			if (f["types"] !~ /(^|[ \t])deb([ \t]|$)/ || tolower(f["enabled"]) == "no") ok = 0
+			if (ok) {
+				split(f["uris"], u, /[ \t]+/)
+				printf "deb [%s] %s %s main\n", \
+					(f["signed-by"] != "" ? "signed-by=" f["signed-by"] : ""), u[1], suite
 				done = 1
 			}
 		}
-		delete f; cur = ""
+		delete f
 	}
 	/^#/ { next }
 	/^[ \t]*$/ { flush(); next }
-	/^[ \t]/ { if (cur != "") f[cur] = f[cur] "\n" $0; next }
-	{
-		i = index($0, ":"); if (!i) next
-		cur = tolower(substr($0, 1, i - 1))
-		f[cur] = substr($0, i + 1)
-		sub(/^[ \t]+/, "", f[cur]); sub(/[ \t]+$/, "", f[cur])
-	}
+	/^[ \t]/ { next }
+	{ i = index($0, ":"); if (i) { k = tolower(substr($0, 1, i - 1)); v = substr($0, i + 1)
+	  sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); f[k] = v } }
 	END { flush(); if (!done) exit 1 }
-	' "$SYSTEM_SOURCES" ||
-		die "no entry for suite '$codename' in $SYSTEM_SOURCES: cannot derive the trixie archive" \
-			"fix: set FORKPOINT_CRIU to a CRIU 4.x binary that passes \`criu check\`"
+	' "$SYSTEM_SOURCES"
 }
 
-write_if_changed() { # path content
-	if [[ ! -f $1 || $(cat "$1") != "$2" ]]; then
-		printf '%s\n' "$2" >"$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"
-	fi
-}
-
-# apt run against the trixie entry alone: the system's other sources, pins
-# and package cache are left out, so candidates are trixie's versions and the
-# system lists are neither refreshed nor cleaned.
-trixie_apt() {
-	local tool=$1
-	shift
-	"$tool" -q -o Dir::Etc::sourcelist="$TRIXIE_SOURCES" -o Dir::Etc::sourceparts=- \
-		-o Dir::Etc::preferences=/dev/null -o Dir::Etc::preferencesparts=- \
-		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
-		-o APT::Get::List-Cleanup=0 "$@"
+# apt against one suite alone, with its own lists, cache and an empty status
+# file: the system's sources, pins, lists and dpkg state are neither read nor
+# written, and every dependency down to libc comes from that suite.
+suite_apt() {
+	local suite=$1 tool=$2
+	shift 2
+	local d=$APT_STATE/$suite
+	"$tool" -q -o Dir::Etc::SourceList="$d/sources.list" -o Dir::Etc::SourceParts="$d/empty" \
+		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$d/empty" \
+		-o Dir::State="$d/state" -o Dir::State::status="$d/state/status" \
+		-o Dir::Cache="$d/cache" -o APT::Sandbox::User=root -o Debug::NoLocking=1 "$@"
 }
 
 # Checks that the prefix's loader resolves every library of its criu inside
-# the prefix: a library missing there would silently come from the system
-# (through /etc/ld.so.cache) and mix two glibc generations.
-check_libs_in_prefix() {
-	local root=$1 ldso=$2 libpath=$3 listing bad
-	listing=$("$ldso" --library-path "$libpath" --list "$root/usr/sbin/criu" 2>&1) ||
-		die "the trixie loader cannot load criu" "$listing"
-	bad=$(awk -v root="$root/" '
-		/not found/ { print; next }
-		/=>/ { if (index($3, root) != 1) print }' <<<"$listing")
-	[[ -z $bad ]] || die "criu from trixie needs libraries that were not unpacked into the prefix:" \
-		"$bad" "fix: add their packages to the download list in scripts/setup.sh"
+# the prefix: one missing there would come from the system (through
+# /etc/ld.so.cache) and mix two glibc generations.
+libs_in_prefix() {
+	local root=$1 ldso=$2 listing bad
+	listing=$("$ldso" --library-path "$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu" \
+		--list "$root/usr/sbin/criu" 2>&1) || { echo "its loader cannot load criu: $listing"; return 1; }
+	bad=$(awk -v root="$root/" '/not found/ { print; next } /=>/ { if (index($3, root) != 1) print }' <<<"$listing")
+	[[ -z $bad ]] || { echo "libraries not in the prefix: $(tr '\n' ' ' <<<"$bad")"; return 1; }
 }
 
-write_wrapper() { # root ldso-relative
+write_wrapper() { # root ldso-relative suite version
 	local root=$1 ldso_rel=$2
 	mkdir -p "$root/bin"
 	cat >"$root/bin/criu.tmp" <<EOF
 #!/bin/sh
-# CRIU from Debian 13, run with the loader and libraries unpacked beside it
+# CRIU $4 from Debian $3, run with the loader and libraries unpacked beside it
 # (written by forkpoint's scripts/setup.sh). The prefix is found from this
 # script's own location, so the tree can be moved.
 self=\$(readlink -f -- "\$0") || exit 127
@@ -235,99 +204,37 @@ EOF
 	mv -f "$root/bin/criu.tmp" "$root/bin/criu"
 }
 
-# A real dump and restore of a trivial process, then `crit decode` of an image.
-smoke_test() {
-	local criu=$1 dir pid i
-	dir=$(mktemp -d /tmp/forkpoint-setup-smoke.XXXXXX)
-	CLEANUP+=("rm -rf '$dir'")
-	# Our own child, so that bash reaps it as soon as the dump kills it (the
-	# pid must be free for restore); disowned, so bash does not announce that
-	# death. setsid gives it a session of its own. No job control here, so the
-	# child is no group leader and setsid does not fork: $! is the target.
-	setsid sleep 1000 </dev/null >/dev/null 2>&1 &
-	pid=$!
-	disown "$pid"
-	SMOKE_PID=$pid
-	# shellcheck disable=SC2016 # expanded when the cleanup runs
-	CLEANUP+=('[[ -n $SMOKE_PID ]] && kill -9 "$SMOKE_PID" 2>/dev/null')
-	for ((i = 0; i < 500; i++)); do
-		[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */sleep ]] && break
-		sleep 0.01
-	done
-	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */sleep ]] ||
-		die "smoke test: could not start a target process"
-	mkdir "$dir/img"
-	timeout -k 5 60 "$criu" dump -t "$pid" -D "$dir/img" -o dump.log </dev/null >/dev/null 2>&1 ||
-		die "smoke test: \`criu dump\` of a sleeping process failed" \
-			"$(grep -m3 '^Error' "$dir/img/dump.log" 2>/dev/null)"
-	for ((i = 0; i < 1000; i++)); do
-		[[ -e /proc/$pid ]] || break
-		sleep 0.01
-	done
-	timeout -k 5 60 "$criu" restore -d -D "$dir/img" -o restore.log </dev/null >/dev/null 2>&1 ||
-		die "smoke test: \`criu restore\` failed" \
-			"$(grep -m3 '^Error' "$dir/img/restore.log" 2>/dev/null)"
-	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */sleep ]] ||
-		die "smoke test: criu restore returned 0 but process $pid is not running"
-	kill -9 "$pid" 2>/dev/null || true
-	# shellcheck disable=SC2034 # read by cleanup
-	SMOKE_PID=
-	if command -v crit >/dev/null; then
-		crit decode -i "$dir/img/inventory.img" >/dev/null 2>&1 ||
-			die "smoke test: \`crit decode\` cannot read an image written by $criu" \
-				"fix: reinstall Debian's criu package (it provides crit)"
-	fi
-}
-
-provision_criu() {
-	say "criu: provisioning CRIU 4.x from Debian 13 (trixie) into $PREFIX"
-	local text
-	text=$(trixie_sources_text)
-	write_if_changed "$TRIXIE_SOURCES" "# Added by forkpoint's scripts/setup.sh: CRIU 4.x is taken from here.
-# Pinned to priority 1 in $TRIXIE_PIN: nothing is installed or upgraded from it.
-$text"
-	write_if_changed "$TRIXIE_PIN" "# Added by forkpoint's scripts/setup.sh: never install or upgrade from trixie.
-Package: *
-Pin: release n=trixie
-Pin-Priority: 1"
+# stage_suite SUITE: downloads SUITE's criu with its dependencies, unpacks
+# them into a staging prefix and prints its path; on failure prints why.
+stage_suite() {
+	local suite=$1 d=$APT_STATE/$1 line
+	line=$(debian_source_line "$suite") ||
+		{ echo "no Debian entry in $SYSTEM_SOURCES to derive $suite's archive from"; return 1; }
+	mkdir -p "$d/empty" "$d/state/lists/partial" "$d/cache/archives/partial"
+	: >"$d/state/status"
+	printf '%s\n' "$line" >"$d/sources.list"
 	apt_log
-	trixie_apt apt-get update >>"$APT_LOG" 2>&1 ||
-		die "apt-get update of the trixie archive failed (log: $APT_LOG)" \
-			"fix: check that Debian's archive is reachable; see $TRIXIE_SOURCES"
-
-	# criu plus everything it depends on, down to libc (dependencies of the
-	# trixie versions: the system's are too old for it).
-	local pkgs
-	pkgs=$(trixie_apt apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-		--no-breaks --no-replaces --no-enhances criu 2>/dev/null | grep -v '^[ <]' | sort -u) ||
-		true
-	if ! grep -qx criu <<<"$pkgs" || ! grep -qx libc6 <<<"$pkgs"; then
-		die "cannot resolve criu's dependencies in trixie" \
-			"fix: run \`apt-cache policy criu\` and check $TRIXIE_SOURCES"
-	fi
-	local pkg_line=${pkgs//$'\n'/ }
-
-	local work stage old
+	suite_apt "$suite" apt-get update >>"$APT_LOG" 2>&1 ||
+		{ echo "apt-get update of $suite failed (log: $APT_LOG)"; return 1; }
+	local pkgs version
+	version=$(suite_apt "$suite" apt-cache policy criu 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+	[[ -n $version && $version != "(none)" ]] || { echo "$suite has no criu package"; return 1; }
+	pkgs=$(suite_apt "$suite" apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+		--no-breaks --no-replaces --no-enhances criu 2>/dev/null | grep -v '^[ <]' | sort -u) || true
+	grep -qx libc6 <<<"$pkgs" || { echo "cannot resolve criu's dependencies in $suite"; return 1; }
+	local work stage
 	work=$(mktemp -d /tmp/forkpoint-setup-debs.XXXXXX)
 	CLEANUP+=("rm -rf '$work'")
-	# apt fetches as _apt; let it write here.
-	id _apt >/dev/null 2>&1 && chown _apt "$work"
 	# shellcheck disable=SC2086
-	(cd "$work" && trixie_apt apt-get download $pkgs) >>"$APT_LOG" 2>&1 ||
-		die "apt-get download of $pkg_line from trixie failed (log: $APT_LOG)"
-	local debs=("$work"/*.deb)
-	say "criu: unpacking ${#debs[@]} packages: $pkg_line"
-
-	# Build the new tree beside the old one, test it, then swap: a failed run
-	# leaves a working prefix alone.
-	mkdir -p "$(dirname "$PREFIX")"
-	stage=$PREFIX.new.$$
+	(cd "$work" && suite_apt "$suite" apt-get download $pkgs) >>"$APT_LOG" 2>&1 ||
+		{ echo "apt-get download from $suite failed (log: $APT_LOG)"; return 1; }
+	stage=$PREFIX.stage-$suite.$$
 	rm -rf "$stage"
 	CLEANUP+=("rm -rf '$stage'")
 	mkdir -p "$stage"
 	local deb
-	for deb in "${debs[@]}"; do
-		dpkg -x "$deb" "$stage" || die "dpkg -x $deb failed"
+	for deb in "$work"/*.deb; do
+		dpkg -x "$deb" "$stage" || { echo "dpkg -x $(basename "$deb") failed"; return 1; }
 	done
 	local ldso_rel
 	for ldso_rel in usr/lib64/ld-linux-x86-64.so.2 lib64/ld-linux-x86-64.so.2 \
@@ -335,33 +242,87 @@ Pin-Priority: 1"
 		[[ -e $stage/$ldso_rel ]] && break
 	done
 	[[ -e $stage/$ldso_rel && -x $stage/usr/sbin/criu ]] ||
-		die "the unpacked trixie packages have no loader or no usr/sbin/criu"
-	check_libs_in_prefix "$stage" "$stage/$ldso_rel" \
-		"$stage/usr/lib/x86_64-linux-gnu:$stage/lib/x86_64-linux-gnu"
-	write_wrapper "$stage" "$ldso_rel"
-	criu_good "$stage/bin/criu" || die "the provisioned CRIU does not work: $CRIU_WHY"
+		{ echo "the unpacked packages have no loader or no usr/sbin/criu"; return 1; }
+	libs_in_prefix "$stage" "$stage/$ldso_rel" || return 1
+	write_wrapper "$stage" "$ldso_rel" "$suite" "$version"
+	echo "$stage"
+}
 
-	old=$PREFIX.old.$$
-	[[ -e $PREFIX ]] && mv "$PREFIX" "$old"
-	mv "$stage" "$PREFIX"
-	rm -rf "$old"
-	smoke_test "$PREFIX/bin/criu"
-	say "criu: $PREFIX/bin/criu $(criu_version "$PREFIX/bin/criu") passes criu check, dump and restore"
+# An earlier setup wrote a trixie entry into the system's apt configuration;
+# this one keeps its own apt state, so those files go.
+forget_old_apt_entries() {
+	local f
+	for f in /etc/apt/sources.list.d/forkpoint-trixie.sources /etc/apt/preferences.d/forkpoint-trixie; do
+		if [[ -f $f ]] && grep -q "forkpoint's scripts/setup.sh" "$f"; then
+			rm -f "$f"
+			say "removed $f (setup now keeps its apt state in $APT_STATE)"
+		fi
+	done
+}
+
+write_report() { # chosen-description
+	mkdir -p "$(dirname "$REPORT")"
+	{
+		echo "# written by forkpoint's make setup, $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r)"
+		echo "chosen: $1"
+		local r
+		for r in "${REFUSED[@]}"; do echo "refused: $r"; done
+	} >"$REPORT.tmp" && mv -f "$REPORT.tmp" "$REPORT"
+}
+
+chose() { # description
+	write_report "$1"
+	say "criu: using $1"
 }
 
 setup_criu() {
+	make -s -C "$ROOT" build/bin/forkpoint >/dev/null || die "cannot build forkpoint (its doctor tests each CRIU)"
+	forget_old_apt_entries
 	local sys
-	if sys=$(command -v criu) && criu_good "$sys"; then
-		say "criu: $sys $(criu_version "$sys") passes criu check"
+	if sys=$(command -v criu) && criu_works "$sys" "system criu ($sys)"; then
+		chose "$CHOSEN_DESC"
 		return
 	fi
-	local sys_why=${CRIU_WHY:-no criu on PATH}
-	if criu_good "$PREFIX/bin/criu"; then
-		say "criu: $PREFIX/bin/criu $(criu_version "$PREFIX/bin/criu") passes criu check"
-		return
+	if [[ -e $PREFIX/bin/criu ]]; then
+		if criu_works "$PREFIX/bin/criu" "provisioned $PREFIX"; then
+			chose "$CHOSEN_DESC"
+			return
+		fi
+		# Proven not to work here: out of the way, so that forkpoint does
+		# not test it again after every boot.
+		rm -rf "$PREFIX"
 	fi
-	say "criu: system criu not usable ($sys_why); $CRIU_WHY"
-	provision_criu
+	local suite stage
+	for suite in $SUITES; do
+		say "criu: fetching Debian $suite's criu into a staging prefix"
+		if ! stage=$(stage_suite "$suite"); then
+			REFUSED+=("Debian $suite: $stage")
+			say "criu: refused Debian $suite: $stage"
+			continue
+		fi
+		if criu_works "$stage/bin/criu" "Debian $suite"; then
+			mkdir -p "$(dirname "$PREFIX")"
+			rm -rf "$PREFIX"
+			mv "$stage" "$PREFIX"
+			# The verdict was cached under the staging path; prove the final one.
+			criu_works "$PREFIX/bin/criu" "Debian $suite in $PREFIX" ||
+				die "CRIU from $suite worked in its staging prefix but not in $PREFIX"
+			chose "$CHOSEN_DESC"
+			return
+		fi
+		rm -rf "$stage"
+	done
+	write_report "none"
+	{
+		echo "setup: ======================================================================"
+		echo "setup: NO WORKING CRIU on this machine. forkpoint's own dump and restore work;"
+		echo "setup: its CRIU fallback (restore --engine criu) refuses, and tests that need"
+		echo "setup: CRIU are skipped. Why each candidate was refused:"
+		local r
+		for r in "${REFUSED[@]}"; do echo "setup:   - $r"; done
+		echo "setup: (kept in $REPORT; \`forkpoint doctor\` shows it)"
+		echo "setup: ======================================================================"
+	} >&2
 }
 
 install_packages

@@ -40,3 +40,30 @@ ct_verify() { # STATUS PID
 session_field() { # NAME FIELD
 	"$FP" ps --json | python3 -c "import json,sys; print([s['$2'] for s in json.load(sys.stdin) if s['name']=='$1'][0])"
 }
+
+# The CRIU forkpoint itself would use (`forkpoint doctor --criu-path`: the
+# same candidates and verdicts as the product, so a CRIU that passes `criu
+# check` but hangs is never used by a test). Sets CRIU; when there is none,
+# CRIU is empty and CRIU_WHY says why.
+CRIU= CRIU_WHY=
+find_criu() {
+	local out
+	if out=$("$FP" doctor --criu-path 2>&1); then
+		CRIU=$out CRIU_WHY=
+		return 0
+	fi
+	CRIU= CRIU_WHY=$(tr '\n' ' ' <<<"$out")
+	return 1
+}
+# need_criu: the whole test needs a working CRIU; without one it is skipped
+# (exit 77) with the reason.
+need_criu() { find_criu || { echo "no working CRIU: $CRIU_WHY"; exit 77; }; }
+# skip_part WHAT: one part of a test needs CRIU and there is none; tests/run.sh
+# counts each such part as skipped.
+skip_part() {
+	echo "$1: no working CRIU" >>"${FP_SKIP_PARTS:-/dev/null}"
+	echo "skipped: $1 (no working CRIU: $CRIU_WHY)"
+}
+# criu_run ARGS...: CRIU under a deadline that ends in SIGKILL (CRIU 4.1.1
+# ignores SIGTERM while it hangs).
+criu_run() { timeout -s KILL "${FP_CRIU_TIMEOUT:-120}" "$CRIU" "$@"; }

@@ -3,7 +3,9 @@
 #   - build/tests/unit/*       unit and real-process tests in C (plain build)
 #   - build-san/tests/unit/*   the same under ASan+UBSan
 #   - tests/e2e/*.sh           end-to-end tests through the forkpoint command
-# A test passes with exit 0, is skipped with exit 77, fails otherwise.
+# A test passes with exit 0, is skipped with exit 77, fails otherwise. A part
+# of a test that cannot run here (tests/lib.sh skip_part: no working CRIU)
+# is counted as skipped too, beside the test's own verdict.
 # Each test runs under a deadline (FP_TEST_TIMEOUT seconds, default 600) so a
 # hang is a failure, not a stuck CI.
 set -u
@@ -20,10 +22,17 @@ run_one() { # name build-dir command...
 	[[ -n $FILTER && $name != *$FILTER* ]] && return
 	local log="$LOGDIR/${name//\//_}.log" start rc
 	start=$(date +%s.%N)
-	FP_BUILD=$ROOT/$build timeout --kill-after=10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
+	local parts="$LOGDIR/${name//\//_}.skipped-parts"
+	FP_SKIP_PARTS=$parts FP_BUILD=$ROOT/$build timeout --kill-after=10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	local secs
 	secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')
+	if [[ -s $parts ]]; then
+		local part
+		while IFS= read -r part; do
+			skip=$((skip + 1)); echo "SKIP $name, part: $part"
+		done <"$parts"
+	fi
 	if [[ $rc == 0 ]]; then
 		pass=$((pass + 1)); echo "PASS $name (${secs}s)"
 	elif [[ $rc == 77 ]]; then

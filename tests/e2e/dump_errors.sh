@@ -2,6 +2,7 @@
 # and leaves the target running untouched; it works when started by a daemon.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
+need_criu
 
 expect_fail() { # expect_fail WHAT REGEX CMD...
 	local what=$1 re=$2 out rc; shift 2

@@ -5,6 +5,7 @@
 # --pages copy still works and gives the same pages.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
+need_criu
 start_ct fc "$T/dump_forkcases"
 ct_verify fc 1
 "$FP" dump -R -v -t "$PID" -D "$WORK/f1" >"$WORK/out1" || fail "dump failed: $(cat "$WORK/out1")"

@@ -4,6 +4,7 @@
 # others use a frozen copy; the kept one (N/2) is a pre-copy.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
+need_criu
 ROUNDS=${DUMP_TEST_ROUNDS:-30000}
 N=${DUMP_TEST_DUMPS:-1000}
 CT=$T/dump_compute

@@ -6,6 +6,7 @@
 # unharmed.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
+need_criu
 N=${PRECOPY_DUMPS:-12}
 start_ct c "$T/ct_churn" --mib=96
 ct_verify c 1

@@ -1,6 +1,7 @@
 # forkpoint dump -> criu restore: each target proves its own state afterwards.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
+need_criu
 
 # ct_heap, 100 MiB, uncompressed: plain criu restore straight away.
 start_ct heap "$T/ct_heap" --mib=100

@@ -4,8 +4,7 @@
 # process without -d, and the default engine falls back to CRIU, saying why,
 # when the native engine cannot restore something.
 source "$(dirname "$0")/../lib.sh"
-CRIU=${FORKPOINT_CRIU:-/opt/forkpoint/criu/bin/criu}
-[[ -x $CRIU ]] || { echo "no criu at $CRIU"; exit 77; }
+need_criu
 [[ $(id -u) == 0 ]] || { echo "needs root"; exit 77; }
 
 start() {
@@ -17,7 +16,7 @@ start() {
 }
 dump() {
 	mkdir -p "$WORK/$1"
-	"$CRIU" dump -t "$TPID" -D "$WORK/$1" -o dump.log -v4 || fail "criu dump of $1 failed"
+	criu_run dump -t "$TPID" -D "$WORK/$1" -o dump.log -v4 || fail "criu dump of $1 failed"
 	wait "$TPID" 2>/dev/null
 	wait_for 10 bash -c "! kill -0 $TPID 2>/dev/null" || fail "$TPID still alive after the dump"
 }
@@ -80,7 +79,7 @@ TPID=$!; track_pid "$TPID"
 exec 8<&-
 wait_for 20 grep -qs '^ready' "$WORK/sh.status" || fail "bash did not get ready"
 mkdir -p "$WORK/sh"
-"$CRIU" dump -t "$TPID" -D "$WORK/sh" -o dump.log -v4 || fail "criu dump of bash failed"
+criu_run dump -t "$TPID" -D "$WORK/sh" -o dump.log -v4 || fail "criu dump of bash failed"
 wait "$TPID" 2>/dev/null
 timeout 60 "$FP" restore -D "$WORK/sh" --engine criu -o "$WORK/sh.log"; rc=$?
 [[ $rc == 7 ]] || fail "criu-restored bash should exit 7 through forkpoint, got $rc"

@@ -3,8 +3,7 @@
 # a missing or changed file, another architecture, another image version, a
 # pid in use. A restore that fails half way leaves nothing behind.
 source "$(dirname "$0")/../lib.sh"
-CRIU=${FORKPOINT_CRIU:-/opt/forkpoint/criu/bin/criu}
-[[ -x $CRIU ]] || { echo "no criu at $CRIU"; exit 77; }
+need_criu
 [[ $(id -u) == 0 ]] || { echo "needs root (clone3 set_tid)"; exit 77; }
 command -v crit >/dev/null || { echo "no crit (pycriu) to edit images"; exit 77; }
 
@@ -17,7 +16,7 @@ ST=$WORK/heap.status
 TPID=$!; track_pid "$TPID"
 wait_for 20 grep -q '^ready' "$ST" || fail "target did not get ready"
 mkdir "$WORK/good"
-"$CRIU" dump -t "$TPID" -D "$WORK/good" -o dump.log -v4 || fail "criu dump failed"
+criu_run dump -t "$TPID" -D "$WORK/good" -o dump.log -v4 || fail "criu dump failed"
 wait "$TPID" 2>/dev/null
 
 children() { pgrep -P $$ | wc -l; }

@@ -2,8 +2,7 @@
 # python3 and bash come back with their pid, memory, threads and fds, and
 # prove it themselves (SIGUSR2 -> "verify N ok"); forkpoint's own dumps chain.
 source "$(dirname "$0")/../lib.sh"
-CRIU=${FORKPOINT_CRIU:-/opt/forkpoint/criu/bin/criu}
-[[ -x $CRIU ]] || { echo "no criu at $CRIU"; exit 77; }
+need_criu
 [[ $(id -u) == 0 ]] || { echo "needs root (clone3 set_tid)"; exit 77; }
 
 # start NAME CMD...: runs a self-checking target; sets TPID, ST (status file).
@@ -17,7 +16,7 @@ start() {
 # dump NAME: criu dump of TPID into $WORK/NAME, then waits until the pid is free.
 dump() {
 	mkdir -p "$WORK/$1"
-	"$CRIU" dump -t "$TPID" -D "$WORK/$1" -o dump.log -v4 || fail "criu dump of $1 failed"
+	criu_run dump -t "$TPID" -D "$WORK/$1" -o dump.log -v4 || fail "criu dump of $1 failed"
 	wait "$TPID" 2>/dev/null
 	! kill -0 "$TPID" 2>/dev/null || fail "$TPID still alive after the dump"
 }
@@ -69,7 +68,7 @@ PY
 start py setsid python3 "$WORK/idle.py" "$WORK/py.status"
 TPID=$(awk '/^ready/{print $2}' "$ST"); track_pid "$TPID"
 mkdir -p "$WORK/py"
-"$CRIU" dump -t "$TPID" -D "$WORK/py" -o dump.log -v4 || fail "criu dump of python3 failed"
+criu_run dump -t "$TPID" -D "$WORK/py" -o dump.log -v4 || fail "criu dump of python3 failed"
 wait "$TPID" 2>/dev/null
 ! kill -0 "$TPID" 2>/dev/null || fail "python3 $TPID still alive after the dump"
 restore_native py; verify 1
@@ -85,7 +84,7 @@ TPID=$!; track_pid "$TPID"
 exec 8<&-
 wait_for 20 grep -qs '^ready' "$WORK/sh.status" || fail "bash did not get ready"
 mkdir -p "$WORK/sh"
-"$CRIU" dump -t "$TPID" -D "$WORK/sh" -o dump.log -v4 || fail "criu dump of bash failed"
+criu_run dump -t "$TPID" -D "$WORK/sh" -o dump.log -v4 || fail "criu dump of bash failed"
 wait "$TPID" 2>/dev/null
 ! kill -0 "$TPID" 2>/dev/null || fail "bash $TPID still alive after the dump"
 timeout 30 "$FP" restore -D "$WORK/sh" --engine native -o "$WORK/sh.restore.log"; rc=$?

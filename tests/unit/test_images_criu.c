@@ -1,7 +1,6 @@
 /* Our decoders read what real CRIU 4.x writes: dump a small process with
- * CRIU and decode every image. Skips (77) when no CRIU 4.x is installed
- * (scripts/setup.sh provisions /opt/forkpoint/criu; $FORKPOINT_CRIU
- * overrides). */
+ * CRIU and decode every image. Skips (77), saying why, when this machine has
+ * no CRIU that works (`forkpoint doctor`). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,30 +16,19 @@
 
 #include "fp_test.h"
 #include "images/criu_io.h"
+#include "criu.h"
 #include "images/pagestore.h"
 
 static char dir[256];
 static int dfd = -1;
 
+/* The CRIU forkpoint itself would use: 4.x, `criu check`, and a dump and
+ * restore that finish in time (common/criu.h). */
+static char criu_path[4096];
+static fp_error criu_err;
 static const char *find_criu(void)
 {
-	const char *c = getenv("FORKPOINT_CRIU");
-	if (!c)
-		c = "/opt/forkpoint/criu/bin/criu";
-	if (access(c, X_OK) != 0)
-		return NULL;
-	char cmd[600], line[256] = "";
-	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", c);
-	FILE *p = popen(cmd, "r");
-	bool ok = false;
-	while (p && fgets(line, sizeof(line), p)) {
-		int major = 0;
-		if (sscanf(line, "Version: %d", &major) == 1 && major >= 4)
-			ok = true;
-	}
-	if (p)
-		pclose(p);
-	return ok ? c : NULL;
+	return fp_criu_find(criu_path, sizeof(criu_path), &criu_err) == 0 ? criu_path : NULL;
 }
 
 /* A session leader sleeping with stdio on /dev/null and a pipe holding data,
@@ -240,7 +228,7 @@ int main(void)
 {
 	const char *criu = find_criu();
 	if (!criu)
-		SKIP("no CRIU 4.x at /opt/forkpoint/criu/bin/criu or $FORKPOINT_CRIU (make setup)");
+		SKIP("%s", criu_err.msg);
 	if (geteuid() != 0)
 		SKIP("criu dump needs root");
 	snprintf(dir, sizeof(dir), "/tmp/fp-test-criu-img.%d", (int)getpid());
