@@ -158,6 +158,7 @@ void dump_ctx_free(struct dump_ctx *c)
 		free(c->pipes[i].data);
 	free(c->pipes);
 	free(c->ttys);
+	free(c->locks);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);
 }

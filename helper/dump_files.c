@@ -78,11 +78,13 @@ static int find_description(struct dump_ctx *c, pid_t pid, int fd, const struct 
 	return 0;
 }
 
-static int parse_fdinfo(pid_t pid, int fd, uint64_t *pos, uint32_t *flags, fp_error *err)
+/* Reads fd's fdinfo into buf (kept for its "lock:" lines) and parses it. */
+static int parse_fdinfo(pid_t pid, int fd, char *buf, size_t len, uint64_t *pos, uint32_t *flags,
+			fp_error *err)
 {
-	char path[96], buf[4096];
+	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+	if (dump_read_proc(path, buf, len) <= 0)
 		return fp_fail(err, errno ? errno : EIO, "cannot read %s", path);
 	char *p = strstr(buf, "pos:");
 	char *f = strstr(buf, "flags:");
@@ -190,7 +192,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, pid, link, strerror(errno));
 	uint64_t pos = 0;
 	uint32_t flags = 0;
-	if (parse_fdinfo(pid, fd, &pos, &flags, err))
+	char info[16384];
+	if (parse_fdinfo(pid, fd, info, sizeof(info), &pos, &flags, err))
 		return -1;
 	out->fd = fd;
 	out->fi.fd = (uint32_t)fd;
@@ -235,7 +238,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	uint32_t id;
 	if (find_description(c, pid, fd, &st, &id)) {
 		out->fi.id = id;
-		return 0;
+		return dump_fd_locks(c, pid, fd, id, info, err);
 	}
 	uint32_t tty_info_id = 0, tty_regf_id = 0;
 	if (type == CR_FD_TTY && dump_tty_file(c, p, fd, link, &st, flags, &tty_info_id, &tty_regf_id, err))
@@ -281,7 +284,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 			return fp_fail(err, ENOMEM, "out of memory");
 	}
 	dlogv(c, "%d fd %d -> file %u type %u flags %#o pos %" PRIu64 " %s", pid, fd, f->id, type, flags, pos, link);
-	return 0;
+	return dump_fd_locks(c, pid, fd, f->id, info, err);
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -343,7 +346,7 @@ int dump_write_files(struct dump_ctx *c, fp_error *err)
 	c->npipes = with_data;
 	if (with_data && cr_write_pipes_data(c->dirfd, c->pipes, with_data, err))
 		return -1;
-	return dump_write_ttys(c, err);
+	return dump_write_ttys(c, err) || dump_write_locks(c, err) ? -1 : 0;
 }
 
 int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err)

@@ -1,9 +1,11 @@
 #include "images/criu_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cr_write_one(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d,
 		 const void *msg, fp_error *err)
@@ -423,4 +425,21 @@ int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err)
 {
 	return cr_read_array(dirfd, "tty-info.img", CR_TTY_INFO_MAGIC, &cr_tty_info_desc,
 			     (void **)t, n, err);
+}
+
+int cr_write_file_locks(int dirfd, const cr_file_lock *l, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "filelocks.img", CR_FILE_LOCKS_MAGIC, &cr_file_lock_desc, l, n,
+			      err);
+}
+
+int cr_read_file_locks(int dirfd, cr_file_lock **l, size_t *n, fp_error *err)
+{
+	if (faccessat(dirfd, "filelocks.img", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+		*l = NULL;
+		*n = 0;
+		return 0;
+	}
+	return cr_read_array(dirfd, "filelocks.img", CR_FILE_LOCKS_MAGIC, &cr_file_lock_desc,
+			     (void **)l, n, err);
 }

@@ -71,5 +71,8 @@ int cr_read_seccomp(int dirfd, cr_seccomp *s, fp_error *err);
 
 int cr_write_tty_info(int dirfd, const cr_tty_info *t, size_t n, fp_error *err);
 int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err);
+/* filelocks.img; reading a directory without one gives no locks. */
+int cr_write_file_locks(int dirfd, const cr_file_lock *l, size_t n, fp_error *err);
+int cr_read_file_locks(int dirfd, cr_file_lock **l, size_t *n, fp_error *err);
 
 #endif

@@ -650,6 +650,17 @@ typedef struct cr_tty_info { /* tty_info_entry */
 	uint32_t dev, uid, gid;
 } cr_tty_info;
 
+/* filelocks.img: one entry per lock a dumped process holds. */
+enum cr_lock_kind { CR_FL_POSIX = 1, CR_FL_FLOCK = 2, CR_FL_OFD = 4 };
+typedef struct cr_file_lock { /* file_lock_entry */
+	uint32_t flag;  /* enum cr_lock_kind */
+	uint32_t type;  /* F_RDLCK 0, F_WRLCK 1 (flock locks too: CRIU's convention) */
+	int32_t pid;    /* the process that holds it, or takes it back */
+	int32_t fd;     /* an fd of that process on the locked file */
+	uint64_t start; /* int64 on the wire; never negative here */
+	uint64_t len;   /* 0: to the end of the file */
+} cr_file_lock;
+
 /* ---- descriptors ------------------------------------------------------ */
 extern const pb_mdesc cr_ids_desc, cr_inventory_desc, cr_pstree_desc;
 extern const pb_mdesc cr_core_desc, cr_thread_info_desc, cr_task_core_desc;
@@ -658,7 +669,7 @@ extern const pb_mdesc cr_fpregs_desc, cr_xsave_desc, cr_sa_desc;
 extern const pb_mdesc cr_mm_desc, cr_vma_desc, cr_pagemap_head_desc;
 extern const pb_mdesc cr_file_desc, cr_reg_file_desc, cr_pipe_desc, cr_tty_file_desc;
 extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_desc;
-extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc;
+extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
 
 /* pagemap_entry is coded by hand (the nr_pages pair). */
 void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);

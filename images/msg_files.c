@@ -1,5 +1,5 @@
 /* Tables for files.img, fdinfo-<id>.img, fs-<pid>.img, pipes-data.img and
- * tty-info.img (criu-image-format.md 3.7, 3.8). */
+ * tty-info.img (criu-image-format.md 3.7, 3.8), and filelocks.img. */
 #include "images/msg_table.h"
 
 #include <stdlib.h>
@@ -191,6 +191,14 @@ static const pb_fdesc ttyi_f[] = {
 	F_OPT(13, T, U32, dev), F_OPT(14, T, U32, uid), F_OPT(15, T, U32, gid),
 };
 DESC(cr_tty_info_desc, "tty_info_entry", T, ttyi_f);
+#undef T
+
+#define T cr_file_lock
+static const pb_fdesc flock_f[] = {
+	F_REQ(1, T, U32, flag), F_REQ(2, T, U32, type), F_REQ(3, T, I32, pid),
+	F_REQ(4, T, I32, fd), F_REQ(5, T, U64, start), F_REQ(6, T, U64, len),
+};
+DESC(cr_file_lock_desc, "file_lock_entry", T, flock_f);
 #undef T
 
 void cr_file_free(cr_file *f)

@@ -84,6 +84,14 @@ static int stage_dir(const char *dir, char *out, size_t len, bool *need, fp_erro
 	return rc;
 }
 
+static bool has_file_locks(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/filelocks.img", dir);
+	return stat(path, &st) == 0 && st.st_size > 8;
+}
+
 /* The first error lines of a CRIU log, for the message. */
 static void log_errors(const char *log, char *out, size_t len)
 {
@@ -149,6 +157,10 @@ int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int t
 	argv[n++] = alog;
 	if (shell_job)
 		argv[n++] = "--shell-job";
+	/* CRIU takes file locks back only when told to (it dumps them only
+	 * when told to, too). */
+	if (has_file_locks(need ? staged : dir))
+		argv[n++] = "--file-locks";
 	argv[n] = NULL;
 	if (adopt)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -46,10 +46,11 @@ static int place(rst_proc *p, int tfd, int fd, bool cloexec, bool keep_tmp, fp_e
 {
 	char what[96];
 	if (tfd == fd) {
+		/* Temporary fds are made close-on-exec: it must go if the image's fd
+		 * had none. */
 		snprintf(what, sizeof(what), "setting the flags of fd %d", fd);
-		return cloexec ? rst_q(p, p->pid, what, RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFD, FD_CLOEXEC, 0, 0, 0, NULL,
-				       err)
-			       : 0;
+		return rst_q(p, p->pid, what, RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFD, cloexec ? FD_CLOEXEC : 0, 0, 0, 0,
+			     NULL, err);
 	}
 	snprintf(what, sizeof(what), "dup3(%d, %d)", tfd, fd);
 	if (rst_q(p, p->pid, what, RST_MUST, SYS_dup3, (uint64_t)tfd, (uint64_t)fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0, NULL,
@@ -341,7 +342,7 @@ out:
 int rst_files_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	if (restore_fds(p, err) || rst_tty_finish(p, err))
+	if (restore_fds(p, err) || rst_tty_finish(p, err) || rst_locks_take(p, err))
 		return -1;
 	const char *root = rst_file_path(im, im->fs.root_id), *cwd = rst_file_path(im, im->fs.cwd_id);
 	if (root && strcmp(root, "/") &&

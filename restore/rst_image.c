@@ -58,6 +58,8 @@ void rst_image_free(rst_image *im)
 	if (im->fdi)
 		cr_free_array(&cr_fdinfo_desc, im->fdi, im->nfdi);
 	cr_free_pipes_data(im->pd, im->npd);
+	if (im->locks)
+		cr_free_array(&cr_file_lock_desc, im->locks, im->nlocks);
 	if (im->dirfd > 0)
 		close(im->dirfd);
 	memset(im, 0, sizeof(*im));
@@ -430,6 +432,8 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 	    cr_read_fdinfo(im->dirfd, im->ids.files_id, &im->fdi, &im->nfdi, err) ||
 	    cr_read_fs(im->dirfd, im->pid, &im->fs, err) ||
 	    cr_read_pagemap(im->dirfd, im->pid, &im->pmh, &im->pe, &im->npe, err))
+		return -1;
+	if (cr_read_file_locks(im->dirfd, &im->locks, &im->nlocks, err))
 		return -1;
 	fp_error e2;
 	if (cr_read_pipes_data(im->dirfd, &im->pd, &im->npd, &e2)) {

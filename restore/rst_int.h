@@ -64,6 +64,8 @@ typedef struct rst_image {
 	cr_timens timens;
 	cr_tty_info *ttys; /* tty-info.img, read when an fd is a terminal */
 	size_t nttys;
+	cr_file_lock *locks; /* filelocks.img: every process's, each takes its own */
+	size_t nlocks;
 	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
 	int vdso_vma, vvar_vma;
 	/* first reason the native engine cannot restore this image, "" if none */
@@ -260,7 +262,9 @@ int rst_uffd_copy(int fd, uint64_t dst, const void *src, uint64_t len, fp_error 
 /* Waits for the page data (rst_pages_wait) and gives the VMAs their
  * protection back: before anything reads the memory (rseq registration). */
 int rst_mem_pages_done(rst_proc *p, fp_error *err);
-int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
+int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask, locks */
+/* rst_locks.c: takes back p's file locks; its fds must be in place. */
+int rst_locks_take(rst_proc *p, fp_error *err);
 int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
 int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */
