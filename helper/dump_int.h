@@ -172,6 +172,9 @@ struct dump_fkey {
 	int fd;
 };
 
+/* dump_timers.c: the process's POSIX timers into t (injects; p stopped). */
+int dump_posix_timers(struct dump_ctx *c, struct dump_proc *p, cr_timers *t, fp_error *err);
+
 /* dump_locks.c: the locks fdinfo text lists for fd of pid (whose open file
  * description is file_id), once each; filelocks.img when any. */
 int dump_fd_locks(struct dump_ctx *c, pid_t pid, int fd, uint32_t file_id, const char *fdinfo,

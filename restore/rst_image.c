@@ -311,8 +311,10 @@ static int check_core(rst_image *im, rst_thread *t, bool leader, fp_error *err)
 		if (k->n_sigactions != CR_SIGACTIONS && k->n_sigactions != 0)
 			return fp_fail(err, EINVAL, "core-%u.img: %zu signal actions (62 expected); the image is corrupt", t->tid,
 				       k->n_sigactions);
-		if (k->has_timers && k->timers.n_posix)
-			rst_unsupported(im, "the process has %zu POSIX timers", k->timers.n_posix);
+		if (k->has_timers && k->timers.n_posix && !rst_timers_supported())
+			rst_unsupported(im, "the process has %zu POSIX timers, and this kernel cannot give a new timer "
+					"its old id (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15+)",
+					k->timers.n_posix);
 	}
 	return 0;
 }

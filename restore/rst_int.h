@@ -263,6 +263,10 @@ int rst_uffd_copy(int fd, uint64_t dst, const void *src, uint64_t len, fp_error 
  * protection back: before anything reads the memory (rseq registration). */
 int rst_mem_pages_done(rst_proc *p, fp_error *err);
 int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask, locks */
+/* rst_timers.c: p's POSIX timers, with their ids, once its threads exist;
+ * whether this kernel can give a timer a chosen id. */
+int rst_posix_timers(rst_proc *p, fp_error *err);
+bool rst_timers_supported(void);
 /* rst_locks.c: takes back p's file locks; its fds must be in place. */
 int rst_locks_take(rst_proc *p, fp_error *err);
 int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */

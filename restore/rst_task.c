@@ -135,7 +135,7 @@ int rst_task_restore(rst_proc *p, fp_error *err)
 	rst_image *im = p->im;
 	if (restore_rlimits(p, err) || restore_sigactions(p, err) || restore_itimers(p, err))
 		return -1;
-	if (rst_proc_make_threads(p, err))
+	if (rst_proc_make_threads(p, err) || rst_posix_timers(p, err))
 		return -1;
 	/* Registering rseq makes the kernel write the thread's cpu id into
 	 * that memory: the page data must be in place first. */
