@@ -132,6 +132,7 @@ int cmd_restore(int argc, char **argv)
 	if (!o.dir)
 		return cli_usage_error(restore_usage, "no image directory given (-D DIR)");
 	o.adopt = !detach; /* to wait for a criu-restored tree it must become our child */
+	o.foreground = !detach;
 	struct fp_restore_result r;
 	fp_error err = { 0 };
 	if (fp_restore(&o, &r, &err))

@@ -80,6 +80,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		loaded = i; /* more[0..i-1] need freeing from here on */
 		if (rst_image_load_proc(im[i], root_im->dir, i, false, err))
 			goto done;
+		im[i]->take_foreground = root_im->take_foreground;
 		if (im[i]->unsupported[0]) {
 			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "process %u: %s", im[i]->pid, im[i]->unsupported);
 			goto done;
@@ -225,6 +226,7 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	}
 	if (eng != FP_RESTORE_CRIU) {
 		r->engine_used = FP_RESTORE_NATIVE;
+		im.take_foreground = o->foreground;
 		rc = native_restore(&im, &log, timeout_ms, &r->pid, err);
 		if (rc == 0 || eng == FP_RESTORE_NATIVE || err->exit_code != FP_EXIT_UNSUPPORTED)
 			goto out;

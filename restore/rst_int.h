@@ -68,6 +68,7 @@ typedef struct rst_image {
 	size_t nlocks;
 	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
 	int vdso_vma, vvar_vma;
+	bool take_foreground; /* fp_restore_opts.foreground */
 	/* first reason the native engine cannot restore this image, "" if none */
 	char unsupported[512];
 } rst_image;
@@ -269,6 +270,9 @@ int rst_posix_timers(rst_proc *p, fp_error *err);
 bool rst_timers_supported(void);
 /* rst_locks.c: takes back p's file locks; its fds must be in place. */
 int rst_locks_take(rst_proc *p, fp_error *err);
+/* rst_tty.c: gives the terminal's foreground back to p's group if it had it
+ * (p must still have every signal blocked). */
+int rst_tty_foreground(rst_proc *p, fp_error *err);
 int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
 int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */

@@ -171,6 +171,8 @@ static int queue_signals(rst_proc *p, pid_t tid, const cr_sigqueue *q, bool shar
 int rst_task_finish(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
+	if (rst_tty_foreground(p, err))
+		return -1;
 	for (size_t i = 0; i < im->nth; i++) {
 		const cr_core *c = &im->th[i].core;
 		pid_t tid = (pid_t)im->th[i].tid;
