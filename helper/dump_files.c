@@ -97,7 +97,7 @@ static int parse_fdinfo(pid_t pid, int fd, char *buf, size_t len, uint64_t *pos,
 
 /* The bytes queued in a pipe, without taking them out: tee() duplicates
  * the pipe's buffers into a pipe of ours. */
-static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, fp_error *err)
+static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool fifo, fp_error *err)
 {
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
@@ -159,6 +159,7 @@ static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, fp_err
 	cr_pipe_data *pd = &c->pipes[c->npipes++];
 	memset(pd, 0, sizeof(*pd));
 	pd->pipe_id = (uint32_t)ino;
+	pd->fifo = fifo;
 	pd->bytes = (uint32_t)queued;
 	pd->has_size = true;
 	pd->size = (uint32_t)size;
@@ -203,6 +204,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	uint32_t type;
 	if (S_ISFIFO(st.st_mode) && !strncmp(link, "pipe:[", 6))
 		type = CR_FD_PIPE;
+	else if (S_ISFIFO(st.st_mode) && link[0] == '/' && !strstr(link, " (deleted)"))
+		type = CR_FD_FIFO;
 	else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
 		type = CR_FD_REG;
 	else if (dump_is_pty_slave(&st))
@@ -220,7 +223,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	} else if (S_ISSOCK(st.st_mode)) {
 		type = CR_FD_INETSK; /* or UNIXSK: dump_socket_file tells */
 	} else {
-		const char *what = S_ISFIFO(st.st_mode) ? "a named FIFO" :
+		const char *what = S_ISFIFO(st.st_mode) ? "a deleted named FIFO" :
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals, "
@@ -257,7 +260,25 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		bool seen = false;
 		for (size_t i = 0; i < c->npipes; i++)
 			seen |= c->pipes[i].pipe_id == (uint32_t)st.st_ino;
-		if (!seen && peek_pipe(c, pid, fd, st.st_ino, err))
+		if (!seen && peek_pipe(c, pid, fd, st.st_ino, false, err))
+			return -1;
+	} else if (type == CR_FD_FIFO) {
+		/* CRIU's shape: a FIFO entry naming a REG entry that has the path
+		 * and the open flags; its queued bytes go to fifo-data.img. */
+		size_t at = (size_t)(f - c->files); /* dump_file_path may move c->files */
+		uint32_t regf_id;
+		if (dump_file_path(c, link, flags, &regf_id, err))
+			return -1;
+		f = &c->files[at];
+		f->has_fifo = true;
+		f->fifo.id = f->id;
+		f->fifo.pipe_id = (uint32_t)st.st_ino;
+		f->fifo.has_regf_id = true;
+		f->fifo.regf_id = regf_id;
+		bool seen = false;
+		for (size_t i = 0; i < c->npipes; i++)
+			seen |= c->pipes[i].pipe_id == (uint32_t)st.st_ino && c->pipes[i].fifo;
+		if (!seen && peek_pipe(c, pid, fd, st.st_ino, true, err))
 			return -1;
 	} else if (type == CR_FD_TTY) {
 		f->has_tty = true;

@@ -322,21 +322,35 @@ int cr_read_fs(int dirfd, uint32_t pid, cr_fs *fs, fp_error *err)
 			   &cr_fs_desc, fs, err);
 }
 
-int cr_write_pipes_data(int dirfd, const cr_pipe_data *pd, size_t n, fp_error *err)
+/* pipes-data.img and fifo-data.img: the same entries, each followed by its
+ * bytes. Only entries whose `fifo` matches go into the file. */
+static int write_queued(int dirfd, const char *name, uint32_t magic, bool fifo, const cr_pipe_data *pd,
+			size_t n, fp_error *err)
 {
 	cr_imgw w;
-	cr_imgw_init(&w, "pipes-data.img", CR_PIPES_DATA_MAGIC);
+	cr_imgw_init(&w, name, magic);
 	for (size_t i = 0; i < n; i++) {
+		if (pd[i].fifo != fifo)
+			continue;
 		if (pd[i].bytes && !pd[i].data) {
 			cr_imgw_free(&w);
-			return fp_fail(err, EINVAL,
-				       "pipes-data.img: entry %zu (pipe %u) has %u bytes but no data",
-				       i, pd[i].pipe_id, pd[i].bytes);
+			return fp_fail(err, EINVAL, "%s: entry %zu (pipe %u) has %u bytes but no data", name, i,
+				       pd[i].pipe_id, pd[i].bytes);
 		}
 		cr_imgw_msg(&w, &cr_pipe_data_desc, &pd[i]);
 		cr_imgw_raw(&w, pd[i].data, pd[i].bytes);
 	}
 	return cr_imgw_commit(&w, dirfd, err);
+}
+
+int cr_write_pipes_data(int dirfd, const cr_pipe_data *pd, size_t n, fp_error *err)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += pd[i].fifo;
+	if (k < n && write_queued(dirfd, "pipes-data.img", CR_PIPES_DATA_MAGIC, false, pd, n, err))
+		return -1;
+	return k ? write_queued(dirfd, "fifo-data.img", CR_FIFO_DATA_MAGIC, true, pd, n, err) : 0;
 }
 
 void cr_free_pipes_data(cr_pipe_data *pd, size_t n)
@@ -346,12 +360,13 @@ void cr_free_pipes_data(cr_pipe_data *pd, size_t n)
 	free(pd);
 }
 
-int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
+static int read_queued(int dirfd, const char *name, uint32_t magic, bool fifo, cr_pipe_data **pdp, size_t *np,
+		       fp_error *err)
 {
 	*pdp = NULL;
 	*np = 0;
 	cr_img img;
-	if (cr_img_open(&img, dirfd, "pipes-data.img", CR_PIPES_DATA_MAGIC, err) < 0)
+	if (cr_img_open(&img, dirfd, name, magic, err) < 0)
 		return -1;
 	cr_pipe_data *pd = NULL;
 	size_t n = 0;
@@ -361,7 +376,7 @@ int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
 	while ((rc = cr_img_next(&img, &m, &len, err)) > 0) {
 		cr_pipe_data *a = grow(pd, n, sizeof(*pd));
 		if (!a) {
-			rc = fp_fail(err, ENOMEM, "pipes-data.img: out of memory");
+			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
 			break;
 		}
 		pd = a;
@@ -374,9 +389,10 @@ int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
 			rc = -1;
 			break;
 		}
+		pd[n - 1].fifo = fifo;
 		pd[n - 1].data = malloc(pd[n - 1].bytes ? pd[n - 1].bytes : 1);
 		if (!pd[n - 1].data) {
-			rc = fp_fail(err, ENOMEM, "pipes-data.img: out of memory");
+			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
 			break;
 		}
 		memcpy(pd[n - 1].data, payload, pd[n - 1].bytes);
@@ -389,6 +405,16 @@ int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
 	*pdp = pd;
 	*np = n;
 	return 0;
+}
+
+int cr_read_pipes_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err)
+{
+	return read_queued(dirfd, "pipes-data.img", CR_PIPES_DATA_MAGIC, false, pd, n, err);
+}
+
+int cr_read_fifo_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err)
+{
+	return read_queued(dirfd, "fifo-data.img", CR_FIFO_DATA_MAGIC, true, pd, n, err);
 }
 
 int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err)

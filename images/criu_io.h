@@ -58,9 +58,13 @@ int cr_read_fdinfo(int dirfd, uint32_t files_id, cr_fdinfo **fi, size_t *n, fp_e
 int cr_write_fs(int dirfd, uint32_t pid, const cr_fs *fs, fp_error *err);
 int cr_read_fs(int dirfd, uint32_t pid, cr_fs *fs, fp_error *err);
 
-/* pipes-data.img: each entry followed by its `bytes` of data (from ->data). */
+/* pipes-data.img: each entry followed by its `bytes` of data (from ->data);
+ * entries marked fifo go to fifo-data.img. */
 int cr_write_pipes_data(int dirfd, const cr_pipe_data *pd, size_t n, fp_error *err);
 int cr_read_pipes_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err);
+/* fifo-data.img: the same for named FIFOs (pd[i].fifo); cr_write_pipes_data
+ * writes the entries marked fifo there. */
+int cr_read_fifo_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err);
 void cr_free_pipes_data(cr_pipe_data *pd, size_t n);
 
 int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err);

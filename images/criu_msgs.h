@@ -466,6 +466,13 @@ typedef struct cr_pipe { /* pipe_entry */
 	cr_fown fown;
 } cr_pipe;
 
+typedef struct cr_fifo { /* fifo_entry */
+	uint32_t id, pipe_id; /* pipe_id: the FIFO's inode number */
+	bool has_regf_id;
+	uint32_t regf_id;     /* a REG entry: the FIFO's path and open flags */
+	bool has_wait_writer, wait_writer;
+} cr_fifo;
+
 typedef struct cr_tty_file { /* tty_file_entry */
 	uint32_t id, tty_info_id, flags;
 	cr_fown fown;
@@ -557,6 +564,8 @@ typedef struct cr_file { /* file_entry */
 	cr_pipe pipe;
 	bool has_tty;
 	cr_tty_file tty;
+	bool has_fifo;
+	cr_fifo fifo;
 	bool has_efd;
 	cr_eventfd efd;
 	bool has_epfd;
@@ -594,6 +603,7 @@ typedef struct cr_pipe_data {
 	bool has_size;
 	uint32_t size; /* pipe capacity, F_GETPIPE_SZ */
 	uint8_t *data; /* not part of the message */
+	bool fifo;     /* neither: a named FIFO's, for fifo-data.img */
 } cr_pipe_data;
 
 /* ---- misc ------------------------------------------------------------- */

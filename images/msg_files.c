@@ -119,6 +119,14 @@ static const pb_fdesc usk_f[] = {
 static DESC(usk_desc, "unix_sk_entry", T, usk_f);
 #undef T
 
+#define T cr_fifo
+static const pb_fdesc fifo_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, pipe_id), F_OPT(3, T, U32, regf_id),
+	F_OPT(4, T, BOOL, wait_writer),
+};
+static DESC(fifo_desc, "fifo_entry", T, fifo_f);
+#undef T
+
 #define T cr_file
 static const pb_fdesc file_f[] = {
 	F_REQ(1, T, U32, type), F_REQ(2, T, U32, id),
@@ -129,6 +137,7 @@ static const pb_fdesc file_f[] = {
 	F_MSG_OPT(10, T, sgfd, sgfd_desc),
 	F_MSG_OPT(12, T, tfd, tfd_desc),
 	F_MSG_OPT(16, T, usk, usk_desc),
+	F_MSG_OPT(17, T, fifo, fifo_desc),
 	F_MSG_OPT(18, T, pipe, cr_pipe_desc),
 	F_MSG_OPT(19, T, tty, cr_tty_file_desc),
 };

@@ -58,6 +58,7 @@ void rst_image_free(rst_image *im)
 	if (im->fdi)
 		cr_free_array(&cr_fdinfo_desc, im->fdi, im->nfdi);
 	cr_free_pipes_data(im->pd, im->npd);
+	cr_free_pipes_data(im->fifod, im->nfifod);
 	if (im->locks)
 		cr_free_array(&cr_file_lock_desc, im->locks, im->nlocks);
 	if (im->dirfd > 0)
@@ -273,6 +274,17 @@ static int check_fds(rst_image *im, fp_error *err)
 			    (f->isk.state != 10 && f->isk.state != 7) || (f->isk.family != AF_INET && f->isk.family != AF_INET6))
 				rst_unsupported(im, "fd %u is a socket other than a listening or unconnected TCP socket", fi->fd);
 			break;
+		case CR_FD_FIFO: {
+			const cr_file *reg = f->has_fifo && f->fifo.has_regf_id ? rst_file(im, f->fifo.regf_id) : NULL;
+			struct stat st;
+			if (!reg || !reg->has_reg || !reg->reg.name)
+				return fp_fail(err, EINVAL, "fd %u: FIFO entry %u names no path; the image is corrupt", fi->fd,
+					       f->id);
+			if (stat(reg->reg.name, &st) < 0 || !S_ISFIFO(st.st_mode))
+				return fp_fail(err, ENOENT, "fd %u is the FIFO %s, which %s; make it again (mkfifo) first",
+					       fi->fd, reg->reg.name, errno == ENOENT ? "no longer exists" : "is no FIFO now");
+			break;
+		}
 		case CR_FD_UNIXSK:
 			if (!f->has_usk || f->usk.type != SOCK_STREAM || f->usk.state != 10 || f->usk.peer)
 				rst_unsupported(im, "fd %u is a unix socket other than a stream listener", fi->fd);
@@ -438,6 +450,13 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 	if (cr_read_file_locks(im->dirfd, &im->locks, &im->nlocks, err))
 		return -1;
 	fp_error e2;
+	if (cr_read_fifo_data(im->dirfd, &im->fifod, &im->nfifod, &e2)) {
+		if (e2.errnum != ENOENT) {
+			*err = e2;
+			return -1;
+		}
+		im->fifod = NULL, im->nfifod = 0;
+	}
 	if (cr_read_pipes_data(im->dirfd, &im->pd, &im->npd, &e2)) {
 		if (e2.errnum != ENOENT) {
 			*err = e2;

@@ -60,6 +60,8 @@ typedef struct rst_image {
 	cr_fs fs;
 	cr_pipe_data *pd;
 	size_t npd;
+	cr_pipe_data *fifod; /* fifo-data.img */
+	size_t nfifod;
 	bool has_timens;
 	cr_timens timens;
 	cr_tty_info *ttys; /* tty-info.img, read when an fd is a terminal */
@@ -270,6 +272,12 @@ int rst_posix_timers(rst_proc *p, fp_error *err);
 bool rst_timers_supported(void);
 /* rst_locks.c: takes back p's file locks; its fds must be in place. */
 int rst_locks_take(rst_proc *p, fp_error *err);
+/* rst_files.c: an injected open(path, flags) whose fd is needed now; refills
+ * a pipe (or FIFO) through its write end wfd with the bytes it held. */
+int rst_open_now(rst_proc *p, const char *what, const char *path, uint32_t flags, int *fd, fp_error *err);
+int rst_pipe_refill(rst_proc *p, int wfd, const cr_pipe_data *pd, fp_error *err);
+/* rst_fifo.c: opens the named FIFO of entry f in p, without blocking. */
+int rst_fifo_open(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* rst_tty.c: gives the terminal's foreground back to p's group if it had it
  * (p must still have every signal blocked). */
 int rst_tty_foreground(rst_proc *p, fp_error *err);
