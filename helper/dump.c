@@ -159,6 +159,8 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->pipes);
 	free(c->ttys);
 	free(c->locks);
+	free(c->ghosts);
+	free(c->remaps);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);
 }

@@ -232,10 +232,13 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 				    "for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
-	if (type == CR_FD_REG && strstr(link, " (deleted)"))
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d refers to a deleted file (%s); dumping deleted files is not supported yet", fd, pid,
-				    link);
+	/* A deleted file keeps its old path in the entry; its bytes go into a
+	 * ghost file (dump_ghost.c). */
+	char *deleted = type == CR_FD_REG ? strstr(link, " (deleted)") : NULL;
+	if (deleted && deleted[10] == '\0')
+		*deleted = '\0';
+	else
+		deleted = NULL;
 	out->fi.type = type;
 
 	uint32_t id;
@@ -303,6 +306,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		f->reg.name = strdup(link);
 		if (!f->reg.name)
 			return fp_fail(err, ENOMEM, "out of memory");
+		if (deleted && dump_ghost_file(c, pid, fd, &st, f->id, err))
+			return -1;
 	}
 	dlogv(c, "%d fd %d -> file %u type %u flags %#o pos %" PRIu64 " %s", pid, fd, f->id, type, flags, pos, link);
 	return dump_fd_locks(c, pid, fd, f->id, info, err);
@@ -367,7 +372,7 @@ int dump_write_files(struct dump_ctx *c, fp_error *err)
 	c->npipes = with_data;
 	if (with_data && cr_write_pipes_data(c->dirfd, c->pipes, with_data, err))
 		return -1;
-	return dump_write_ttys(c, err) || dump_write_locks(c, err) ? -1 : 0;
+	return dump_write_ttys(c, err) || dump_write_locks(c, err) || dump_write_remaps(c, err) ? -1 : 0;
 }
 
 int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err)

@@ -469,3 +469,80 @@ int cr_read_file_locks(int dirfd, cr_file_lock **l, size_t *n, fp_error *err)
 	return cr_read_array(dirfd, "filelocks.img", CR_FILE_LOCKS_MAGIC, &cr_file_lock_desc,
 			     (void **)l, n, err);
 }
+
+int cr_write_remaps(int dirfd, const cr_remap_fpath *r, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "remap-fpath.img", CR_REMAP_FPATH_MAGIC, &cr_remap_fpath_desc, r, n, err);
+}
+
+int cr_read_remaps(int dirfd, cr_remap_fpath **r, size_t *n, fp_error *err)
+{
+	if (faccessat(dirfd, "remap-fpath.img", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+		*r = NULL;
+		*n = 0;
+		return 0;
+	}
+	return cr_read_array(dirfd, "remap-fpath.img", CR_REMAP_FPATH_MAGIC, &cr_remap_fpath_desc, (void **)r, n,
+			     err);
+}
+
+int cr_write_ghost(int dirfd, uint32_t id, const cr_ghost_file *g, const void *data, fp_error *err)
+{
+	char b[64];
+	cr_imgw w;
+	cr_imgw_init(&w, fname(b, sizeof(b), "ghost-file-%x.img", id), CR_GHOST_FILE_MAGIC);
+	cr_imgw_msg(&w, &cr_ghost_file_desc, g);
+	cr_imgw_raw(&w, data, g->size);
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+int cr_read_ghost(int dirfd, uint32_t id, uint64_t max_size, cr_ghost_file *g, uint8_t **data, fp_error *err)
+{
+	char b[64];
+	cr_img img;
+	*data = NULL;
+	memset(g, 0, sizeof(*g));
+	if (cr_img_open(&img, dirfd, fname(b, sizeof(b), "ghost-file-%x.img", id), CR_GHOST_FILE_MAGIC, err) < 0)
+		return -1;
+	const uint8_t *m, *p;
+	size_t len;
+	int rc = cr_img_next(&img, &m, &len, err);
+	if (rc == 0)
+		rc = fp_fail(err, EINVAL, "%s has no entry", img.name);
+	if (rc > 0)
+		rc = pb_decode(&cr_ghost_file_desc, g, m, len, img.where, err);
+	/* Without chunks the bytes run to the end of the file. */
+	uint64_t size = g->has_size ? g->size : g->chunks ? 0 : img.size - img.off;
+	if (rc >= 0 && size > max_size)
+		rc = fp_fail(err, EFBIG, "%s holds a %llu-byte file, more than the %llu this restore accepts", img.name,
+			     (unsigned long long)size, (unsigned long long)max_size);
+	if (rc >= 0 && !(*data = calloc(1, size ? size : 1)))
+		rc = fp_fail(err, ENOMEM, "%s: out of memory", img.name);
+	if (rc >= 0 && !g->chunks) {
+		if (cr_img_payload(&img, size, &p, err) < 0)
+			rc = -1;
+		else
+			memcpy(*data, p, size);
+	}
+	while (rc >= 0 && g->chunks && (rc = cr_img_next(&img, &m, &len, err)) > 0) {
+		cr_ghost_chunk ch;
+		if (pb_decode(&cr_ghost_chunk_desc, &ch, m, len, img.where, err) < 0 ||
+		    cr_img_payload(&img, ch.len, &p, err) < 0)
+			rc = -1;
+		else if (ch.off > size || ch.len > size - ch.off)
+			rc = fp_fail(err, EINVAL, "%s: a chunk at %llu (%llu bytes) lies past the file's %llu bytes",
+				     img.name, (unsigned long long)ch.off, (unsigned long long)ch.len,
+				     (unsigned long long)size);
+		else
+			memcpy(*data + ch.off, p, ch.len);
+	}
+	cr_img_close(&img);
+	if (rc < 0) {
+		free(*data);
+		*data = NULL;
+		return -1;
+	}
+	g->size = size;
+	g->has_size = true;
+	return 0;
+}

@@ -75,6 +75,14 @@ int cr_read_seccomp(int dirfd, cr_seccomp *s, fp_error *err);
 
 int cr_write_tty_info(int dirfd, const cr_tty_info *t, size_t n, fp_error *err);
 int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err);
+/* remap-fpath.img; reading a directory without one gives none. */
+int cr_write_remaps(int dirfd, const cr_remap_fpath *r, size_t n, fp_error *err);
+int cr_read_remaps(int dirfd, cr_remap_fpath **r, size_t *n, fp_error *err);
+/* ghost-file-<id>.img with the file's size bytes of data (written whole, no
+ * chunks). Reading takes both layouts and gives the contents with holes as
+ * zeros in *data (malloc'd, g->size bytes; at most max_size). */
+int cr_write_ghost(int dirfd, uint32_t id, const cr_ghost_file *g, const void *data, fp_error *err);
+int cr_read_ghost(int dirfd, uint32_t id, uint64_t max_size, cr_ghost_file *g, uint8_t **data, fp_error *err);
 /* filelocks.img; reading a directory without one gives no locks. */
 int cr_write_file_locks(int dirfd, const cr_file_lock *l, size_t n, fp_error *err);
 int cr_read_file_locks(int dirfd, cr_file_lock **l, size_t *n, fp_error *err);

@@ -660,6 +660,39 @@ typedef struct cr_tty_info { /* tty_info_entry */
 	uint32_t dev, uid, gid;
 } cr_tty_info;
 
+/* remap-fpath.img: a file entry whose path is gone stands for a copy kept
+ * in the image (GHOST: ghost-file-<remap_id in hex>.img). */
+enum cr_remap_type { CR_REMAP_LINKED = 0, CR_REMAP_GHOST = 1, CR_REMAP_PROCFS = 2 };
+typedef struct cr_remap_fpath { /* remap_file_path_entry */
+	uint32_t orig_id, remap_id;
+	bool has_remap_type;
+	uint32_t remap_type;
+} cr_remap_fpath;
+
+typedef struct cr_timeval {
+	uint64_t tv_sec, tv_usec;
+} cr_timeval;
+
+/* ghost-file-<id>.img: this entry, then the file's bytes: all of them
+ * (chunks false), or ghost_chunk_entry {len, off} entries each followed by
+ * len bytes (chunks true: holes left out). */
+typedef struct cr_ghost_file { /* ghost_file_entry */
+	uint32_t uid, gid, mode;
+	bool has_dev, has_ino, has_rdev;
+	uint32_t dev;
+	uint64_t ino;
+	uint32_t rdev;
+	bool has_atim, has_mtim;
+	cr_timeval atim, mtim;
+	bool has_chunks, chunks;
+	bool has_size;
+	uint64_t size;
+} cr_ghost_file;
+
+typedef struct cr_ghost_chunk { /* ghost_chunk_entry */
+	uint64_t len, off;
+} cr_ghost_chunk;
+
 /* filelocks.img: one entry per lock a dumped process holds. */
 enum cr_lock_kind { CR_FL_POSIX = 1, CR_FL_FLOCK = 2, CR_FL_OFD = 4 };
 typedef struct cr_file_lock { /* file_lock_entry */
@@ -680,6 +713,7 @@ extern const pb_mdesc cr_mm_desc, cr_vma_desc, cr_pagemap_head_desc;
 extern const pb_mdesc cr_file_desc, cr_reg_file_desc, cr_pipe_desc, cr_tty_file_desc;
 extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_desc;
 extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
+extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
 
 /* pagemap_entry is coded by hand (the nr_pages pair). */
 void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);

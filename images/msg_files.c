@@ -202,6 +202,33 @@ static const pb_fdesc ttyi_f[] = {
 DESC(cr_tty_info_desc, "tty_info_entry", T, ttyi_f);
 #undef T
 
+#define T cr_remap_fpath
+static const pb_fdesc remap_f[] = {
+	F_REQ(1, T, U32, orig_id), F_REQ(2, T, U32, remap_id), F_OPT(3, T, U32, remap_type),
+};
+DESC(cr_remap_fpath_desc, "remap_file_path_entry", T, remap_f);
+#undef T
+
+#define T cr_timeval
+static const pb_fdesc timeval_f[] = { F_REQ(1, T, U64, tv_sec), F_REQ(2, T, U64, tv_usec) };
+static DESC(timeval_desc, "timeval", T, timeval_f);
+#undef T
+
+#define T cr_ghost_file
+static const pb_fdesc ghost_f[] = {
+	F_REQ(1, T, U32, uid), F_REQ(2, T, U32, gid), F_REQ(3, T, U32, mode),
+	F_OPT(4, T, U32, dev), F_OPT(5, T, U64, ino), F_OPT(6, T, U32, rdev),
+	F_MSG_OPT(7, T, atim, timeval_desc), F_MSG_OPT(8, T, mtim, timeval_desc),
+	F_OPT(9, T, BOOL, chunks), F_OPT(10, T, U64, size),
+};
+DESC(cr_ghost_file_desc, "ghost_file_entry", T, ghost_f);
+#undef T
+
+#define T cr_ghost_chunk
+static const pb_fdesc gchunk_f[] = { F_REQ(1, T, U64, len), F_REQ(2, T, U64, off) };
+DESC(cr_ghost_chunk_desc, "ghost_chunk_entry", T, gchunk_f);
+#undef T
+
 #define T cr_file_lock
 static const pb_fdesc flock_f[] = {
 	F_REQ(1, T, U32, flag), F_REQ(2, T, U32, type), F_REQ(3, T, I32, pid),

@@ -243,7 +243,10 @@ static int restore_fds(rst_proc *p, fp_error *err)
 				goto out;
 		} else if (f->type == CR_FD_REG || f->type == CR_FD_TTY) {
 			char ttybuf[64];
-			const char *path = f->type == CR_FD_REG ? f->reg.name : rst_tty_path(im, f, ttybuf, sizeof(ttybuf));
+			const char *path = f->type == CR_FD_REG ? rst_ghost_path(p, f, err)
+							       : rst_tty_path(im, f, ttybuf, sizeof(ttybuf));
+			if (!path && f->type == CR_FD_REG)
+				goto out;
 			if (!path) {
 				fp_fail(err, ENXIO, "fd %d: its terminal %s is gone (run the restore from a terminal)", fd,
 					rst_file_path(im, f->tty.regf_id));
@@ -352,7 +355,9 @@ out:
 int rst_files_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	if (restore_fds(p, err) || rst_tty_finish(p, err) || rst_locks_take(p, err))
+	int rc = restore_fds(p, err);
+	rst_ghosts_unlink(im); /* open now, or never */
+	if (rc || rst_tty_finish(p, err) || rst_locks_take(p, err))
 		return -1;
 	const char *root = rst_file_path(im, im->fs.root_id), *cwd = rst_file_path(im, im->fs.cwd_id);
 	if (root && strcmp(root, "/") &&

@@ -6,6 +6,7 @@
 #include "restore/rst_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -59,6 +60,9 @@ void rst_image_free(rst_image *im)
 		cr_free_array(&cr_fdinfo_desc, im->fdi, im->nfdi);
 	cr_free_pipes_data(im->pd, im->npd);
 	cr_free_pipes_data(im->fifod, im->nfifod);
+	rst_ghosts_unlink(im);
+	if (im->remaps)
+		cr_free_array(&cr_remap_fpath_desc, im->remaps, im->nremaps);
 	if (im->locks)
 		cr_free_array(&cr_file_lock_desc, im->locks, im->nlocks);
 	if (im->dirfd > 0)
@@ -82,6 +86,28 @@ static int check_reg(rst_image *im, uint32_t id, const char *use, fp_error *err)
 		return fp_fail(err, EINVAL, "files.img entry %u (the %s) has a relative path '%s'", id, use, r->name);
 	if (r->has_ext && r->ext) {
 		rst_unsupported(im, "%s %s is an external (inherited) file", use, r->name);
+		return 0;
+	}
+	const cr_remap_fpath *remap = rst_remap(im, id);
+	if (remap && !rst_remap_is_ghost(remap)) {
+		rst_unsupported(im, "%s %s is remapped (CRIU --link-remap or a /proc path), which forkpoint cannot follow",
+				use, r->name);
+		return 0;
+	}
+	if (remap) {
+		if (strncmp(use, "file of fd", 10)) {
+			rst_unsupported(im, "%s %s was deleted before the dump and is mapped or is the cwd", use, r->name);
+			return 0;
+		}
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", r->name);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		struct stat dst;
+		if (stat(dir, &dst) < 0 || !S_ISDIR(dst.st_mode))
+			return fp_fail(err, ENOENT, "%s %s was deleted before the dump, and its directory %s is gone too",
+				       use, r->name, dir);
 		return 0;
 	}
 	struct stat st;
@@ -447,7 +473,8 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 	    cr_read_fs(im->dirfd, im->pid, &im->fs, err) ||
 	    cr_read_pagemap(im->dirfd, im->pid, &im->pmh, &im->pe, &im->npe, err))
 		return -1;
-	if (cr_read_file_locks(im->dirfd, &im->locks, &im->nlocks, err))
+	if (cr_read_file_locks(im->dirfd, &im->locks, &im->nlocks, err) ||
+	    cr_read_remaps(im->dirfd, &im->remaps, &im->nremaps, err))
 		return -1;
 	fp_error e2;
 	if (cr_read_fifo_data(im->dirfd, &im->fifod, &im->nfifod, &e2)) {

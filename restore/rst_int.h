@@ -62,6 +62,10 @@ typedef struct rst_image {
 	size_t npd;
 	cr_pipe_data *fifod; /* fifo-data.img */
 	size_t nfifod;
+	cr_remap_fpath *remaps; /* remap-fpath.img */
+	size_t nremaps;
+	struct rst_ghost *ghosts_made; /* rst_ghost.c: files made for ghosts */
+	size_t nghosts_made;
 	bool has_timens;
 	cr_timens timens;
 	cr_tty_info *ttys; /* tty-info.img, read when an fd is a terminal */
@@ -276,6 +280,14 @@ int rst_locks_take(rst_proc *p, fp_error *err);
  * a pipe (or FIFO) through its write end wfd with the bytes it held. */
 int rst_open_now(rst_proc *p, const char *what, const char *path, uint32_t flags, int *fd, fp_error *err);
 int rst_pipe_refill(rst_proc *p, int wfd, const cr_pipe_data *pd, fp_error *err);
+/* rst_ghost.c: the remap of file entry file_id, if any, and whether it is
+ * a ghost (a deleted file kept in the image); the path to open for REG
+ * entry f (a ghost's bytes written to a new file first; NULL on error);
+ * unlinking those files once the fds that need them are open. */
+const cr_remap_fpath *rst_remap(const rst_image *im, uint32_t file_id);
+bool rst_remap_is_ghost(const cr_remap_fpath *r);
+const char *rst_ghost_path(rst_proc *p, const cr_file *f, fp_error *err);
+void rst_ghosts_unlink(rst_image *im);
 /* rst_fifo.c: opens the named FIFO of entry f in p, without blocking. */
 int rst_fifo_open(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* rst_tty.c: gives the terminal's foreground back to p's group if it had it
