@@ -274,7 +274,12 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	cr_task_core *tc = &core->tc;
 	char path[64], buf[1024];
 
+	/* A job-control stopped process (SIGSTOP, ^Z) stays stopped after a
+	 * restore: CRIU's TASK_STOPPED. */
 	tc->task_state = CR_TASK_ALIVE;
+	for (size_t i = 0; i < p->pt.nthreads; i++)
+		if (p->pt.threads[i].tid == pid && p->pt.threads[i].group_stop)
+			tc->task_state = CR_TASK_STOPPED;
 	snprintf(path, sizeof(path), "/proc/%d/personality", pid);
 	tc->personality = (uint32_t)read_hex_file(path, 0);
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);

@@ -132,6 +132,14 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		    (step = "mm", rst_mem_finish(&ps[i], err) || fail_at(step, err)) ||
 		    (step = "registers", rst_task_regs(&ps[i], err) || fail_at(step, err)))
 			goto fail;
+	/* A process stopped at dump time stops again: SIGSTOP is queued while
+	 * it is still in its ptrace-stop, and taken as a job-control stop as
+	 * soon as the detach lets it run, before any of its own code. */
+	for (size_t i = 0; i < n; i++)
+		if (im[i]->th[0].core.tc.task_state == CR_TASK_STOPPED && kill(ps[i].pid, SIGSTOP)) {
+			fp_fail(err, errno, "cannot stop %d again: %s", (int)ps[i].pid, strerror(errno));
+			goto fail;
+		}
 	step = "release";
 	rc = 0;
 	for (size_t i = n; i-- > 0;) /* children first: the root runs last */

@@ -344,8 +344,8 @@ static int check_core(rst_image *im, rst_thread *t, bool leader, fp_error *err)
 		rst_unsupported(im, "thread %u runs under seccomp", t->tid);
 	if (leader) {
 		const cr_task_core *k = &c->tc;
-		if (k->task_state != CR_TASK_ALIVE)
-			rst_unsupported(im, "the process was %s at dump time", k->task_state == CR_TASK_STOPPED ? "stopped" : "dead");
+		if (k->task_state != CR_TASK_ALIVE && k->task_state != CR_TASK_STOPPED)
+			rst_unsupported(im, "the process was dead (a zombie) at dump time");
 		if (k->n_sigactions != CR_SIGACTIONS && k->n_sigactions != 0)
 			return fp_fail(err, EINVAL, "core-%u.img: %zu signal actions (62 expected); the image is corrupt", t->tid,
 				       k->n_sigactions);
