@@ -37,18 +37,6 @@ check_holder() { # WHAT
 wait_gone "$HP"
 "$FP" restore -D "$WORK/h" -d --engine native >/dev/null || fail "native restore of the FIFO holder"
 check_holder "native restore"
-if [[ -n $CRIU ]]; then
-	kill -9 "$HP"; wait_gone "$HP"
-	"$FP" restore -D "$WORK/h" -d --engine criu -o "$WORK/criu.log" >/dev/null ||
-		fail "criu restore: $(grep Error "$WORK/criu.log" | head -n 3)"
-	check_holder "criu restore"
-	mkdir "$WORK/c"
-	criu_run dump -t "$HP" -D "$WORK/c" -o dump.log || fail "criu dump: $(grep Error "$WORK/c/dump.log" | head -n 3)"
-	wait_gone "$HP"
-	"$FP" restore -D "$WORK/c" -d --engine native >/dev/null || fail "native restore of CRIU's image"
-	check_holder "native restore of CRIU's image"
-else
-	skip_part "criu restore of forkpoint's image, and native restore of CRIU's"
-fi
+PID=$HP criu_both_ways "$WORK/h" check_holder
 exec 3>&-
 echo ok

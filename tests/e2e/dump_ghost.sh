@@ -26,19 +26,7 @@ crit decode -i "$WORK/r/remap-fpath.img" --pretty | grep -q GHOST || fail "no GH
 wait_gone "$GP"
 "$FP" restore -D "$WORK/d" -d --engine native >/dev/null || fail "native restore"
 check "native restore"
-if [[ -n $CRIU ]]; then
-	kill -9 "$GP"; wait_gone "$GP"
-	"$FP" restore -D "$WORK/d" -d --engine criu -o "$WORK/criu.log" >/dev/null ||
-		fail "criu restore: $(grep Error "$WORK/criu.log" | head -n 3)"
-	check "criu restore"
-	mkdir "$WORK/c"
-	criu_run dump -t "$GP" -D "$WORK/c" -o dump.log || fail "criu dump: $(grep Error "$WORK/c/dump.log" | head -n 3)"
-	wait_gone "$GP"
-	"$FP" restore -D "$WORK/c" -d --engine native >/dev/null || fail "native restore of CRIU's ghost image"
-	check "native restore of CRIU's image"
-else
-	skip_part "criu restore of forkpoint's image, and native restore of CRIU's"
-fi
+PID=$GP criu_both_ways "$WORK/d" check
 # A deleted file larger than --ghost-limit is refused, by name, and the
 # process runs on untouched.
 rc=0; out=$("$FP" dump -R -t "$GP" -D "$WORK/small" --ghost-limit 8 2>&1) || rc=$?

@@ -24,19 +24,15 @@ restored() { # WHAT N
 }
 "$FP" restore -D "$WORK/d" -d --engine native >/dev/null || fail "native restore"
 restored "native restore" 2
-if [[ -n $CRIU ]]; then
-	kill -9 "$PID"; wait_gone "$PID"
-	echo "ready $PID" >"$WORK/st.st" # the image answers verification 2 again
-	"$FP" restore -D "$WORK/d" -d --engine criu -o "$WORK/criu.log" >/dev/null ||
-		fail "criu restore: $(grep Error "$WORK/criu.log" | head -n 3)"
-	restored "criu restore" 2
-	kill -STOP "$PID"; wait_for 10 stopped "$PID" || fail "no stop"
-	mkdir "$WORK/c"
-	criu_run dump -t "$PID" -D "$WORK/c" -o dump.log || fail "criu dump: $(grep Error "$WORK/c/dump.log" | head -n 3)"
-	wait_gone "$PID"
-	"$FP" restore -D "$WORK/c" -d --engine native >/dev/null || fail "native restore of CRIU's image"
-	restored "native restore of CRIU's image" 3
-else
-	skip_part "criu restore of forkpoint's image, and native restore of CRIU's"
-fi
+st_again() {
+	if [[ $1 == "criu restore" ]]; then
+		echo "ready $PID" >"$WORK/st.st" # the image answers verification 2 again
+		restored "$1" 2
+		kill -STOP "$PID" # for CRIU's dump
+		wait_for 10 stopped "$PID" || fail "no stop"
+	else
+		restored "$1" 3
+	fi
+}
+criu_both_ways "$WORK/d" st_again
 echo ok
