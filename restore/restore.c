@@ -246,7 +246,7 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	rst_log_close(&log);
 	r->engine_used = FP_RESTORE_CRIU;
 	fp_error_clear(err);
-	rc = rst_criu_restore(o->dir, r->log_path, o->verbosity, timeout_ms, o->adopt, &r->pid, err);
+	rc = rst_criu_restore(o, r->log_path, timeout_ms, &r->pid, err);
 	r->elapsed_ms = (rst_now_ns() - t0) / 1e6;
 	return rc;
 out:

@@ -57,6 +57,10 @@ struct fp_restore_opts {
 	 * job when it had it at dump time (not for a detached restore from an
 	 * interactive shell, which takes its terminal back). */
 	bool foreground;
+	/* CRIU flags given by the user (--file-locks, ...), passed on to
+	 * `criu restore` when the criu engine runs. */
+	const char *const *criu_flags;
+	size_t ncriu_flags;
 };
 
 struct fp_restore_result {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/criu.h"
+#include "restore/restore.h"
 #include "common/paths.h"
 #include "common/fp_spawn.h"
 
@@ -113,9 +114,12 @@ static void log_errors(const char *log, char *out, size_t len)
 	fclose(f);
 }
 
-int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int timeout_ms, bool adopt, pid_t *pid,
+int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int timeout_ms, pid_t *pid,
 		     fp_error *err)
 {
+	const char *dir = o->dir;
+	int verbosity = o->verbosity;
+	bool adopt = o->adopt;
 	char criu[PATH_MAX], staged[PATH_MAX] = "";
 	if (fp_criu_find(criu, sizeof(criu), err))
 		return -1;
@@ -145,7 +149,7 @@ int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int t
 	}
 	char vflag[8];
 	snprintf(vflag, sizeof(vflag), "-v%d", verbosity > 0 && verbosity <= 4 ? verbosity : 4);
-	const char *argv[16];
+	const char *argv[24];
 	int n = 0;
 	argv[n++] = criu;
 	argv[n++] = "restore";
@@ -161,6 +165,13 @@ int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int t
 	 * when told to, too). */
 	if (has_file_locks(need ? staged : dir))
 		argv[n++] = "--file-locks";
+	for (size_t i = 0; i < o->ncriu_flags && i < 8; i++) {
+		bool dup = false;
+		for (int k = 1; k < n && !dup; k++)
+			dup = !strcmp(argv[k], o->criu_flags[i]);
+		if (!dup)
+			argv[n++] = o->criu_flags[i];
+	}
 	argv[n] = NULL;
 	if (adopt)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -305,7 +305,7 @@ struct fp_restore_result;
 int rst_pidns_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, int timeout_ms, fp_error *err);
 
 /* The CRIU engine. */
-int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int timeout_ms, bool adopt,
-		     pid_t *pid, fp_error *err);
+int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int timeout_ms, pid_t *pid,
+		     fp_error *err);
 
 #endif

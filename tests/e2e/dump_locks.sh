@@ -25,7 +25,8 @@ rc=0; out=$("$FP" restore -D "$WORK/r" -d 2>&1) || rc=$?
 [[ $out == *"taking back the"*"lock"* ]] || fail "the refusal does not name the lock: $out"
 ct_verify lk 3
 
-"$FP" dump -t "$PID" -D "$WORK/d" >/dev/null || fail "dump: $(tail -n 3 "$WORK/d.failed.log" 2>/dev/null)"
+# CRIU's flags are accepted as they are in CRIU scripts.
+"$FP" dump -t "$PID" -D "$WORK/d" --file-locks --shell-job >/dev/null || fail "dump: $(tail -n 3 "$WORK/d.failed.log" 2>/dev/null)"
 wait_gone "$PID"
 "$FP" restore -D "$WORK/d" -d --engine native >/dev/null || fail "native restore"
 ct_verify lk 4
