@@ -160,6 +160,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->ttys);
 	free(c->locks);
 	free(c->ghosts);
+	free(c->zombies);
 	free(c->remaps);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);
