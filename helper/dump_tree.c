@@ -202,7 +202,7 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 				     kids[k]);
 				continue;
 			}
-			if (have && st.state == 'Z') {
+			if (have && !copy_like && st.state == 'Z') {
 				if (dump_add_zombie(c, &st, ppid, err)) {
 					free(kids);
 					return -1;
