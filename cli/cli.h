@@ -11,6 +11,7 @@
 extern struct fp_inherited_signals fp_cli_inherited;
 
 int cmd_run(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

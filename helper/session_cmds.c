@@ -18,6 +18,7 @@
 #include "restore/restore.h"
 #include "overlay/workspace.h"
 #include "helper/session_ws.h"
+#include "helper/session_exec.h"
 
 static void reply(int c, const char *msg)
 {
@@ -337,13 +338,36 @@ static const struct {
 	{ "restore", cmd_restore },
 };
 
-void fp_session_handle_client(struct fp_session_ctx *ctx, int c)
+int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 {
-	char req[FP_CTL_MAX_MSG];
-	ssize_t n = recv(c, req, sizeof(req) - 1, 0);
-	if (n <= 0)
-		return;
+	char *req = malloc(FP_CTL_MAX_MSG + 1);
+	int fds[8], nfds = 0;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} cm;
+	struct iovec iov = { .iov_base = req, .iov_len = FP_CTL_MAX_MSG };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm.buf) };
+	ssize_t n = req ? recvmsg(c, &mh, MSG_CMSG_CLOEXEC) : -1;
+	for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; h; h = CMSG_NXTHDR(&mh, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < k && nfds < 8; i++)
+				memcpy(&fds[nfds++], CMSG_DATA(h) + (size_t)i * sizeof(int), sizeof(int));
+		}
+	if (n <= 0) {
+		free(req);
+		return 0;
+	}
 	req[n] = '\0';
+	if (!strncmp(req, "exec\n", 5)) {
+		fp_exec_request(ctx, c, req, (size_t)n, fds, nfds);
+		free(req);
+		return 1;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
 	req[strcspn(req, "\n")] = '\0';
 	char *args = strchr(req, ' ');
 	if (args)
@@ -351,10 +375,13 @@ void fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(req, cmds[i].verb)) {
 			cmds[i].fn(ctx, c, args);
-			return;
+			free(req);
+			return 0;
 		}
 	char buf[256];
 	snprintf(buf, sizeof(buf), "error 2\nunknown request '%.64s' (forkpoint and its helper differ in version?)",
 		 req);
 	reply(c, buf);
+	free(req);
+	return 0;
 }

@@ -164,9 +164,9 @@ int fp_session_save(const struct fp_session_info *info, fp_error *err)
 	char buf[8192], path[PATH_MAX + 16];
 	int n = snprintf(buf, sizeof(buf),
 			 "name=%s\nhelper_pid=%d\nhelper_start=%llu\ntarget_pid=%d\nstarted=%lld\n"
-			 "detached=%d\nshim=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n",
+			 "detached=%d\nshim=%d\nshell=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n",
 			 info->name, (int)info->helper_pid, info->helper_start, (int)info->target_pid,
-			 info->started, info->detached, info->shim, info->state, info->exit_status,
+			 info->started, info->detached, info->shim, info->shell, info->state, info->exit_status,
 			 info->cwd, info->cmd, info->workdir);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return fp_fail(err, E2BIG, "session metadata too large");
@@ -208,6 +208,8 @@ int fp_session_load(const char *name, struct fp_session_info *info, fp_error *er
 			info->detached = atoi(v);
 		else if (!strcmp(k, "shim"))
 			info->shim = atoi(v);
+		else if (!strcmp(k, "shell"))
+			info->shell = atoi(v);
 		else if (!strcmp(k, "state"))
 			snprintf(info->state, sizeof(info->state), "%s", v);
 		else if (!strcmp(k, "exit_status"))

@@ -22,6 +22,7 @@ struct fp_session_info {
 	long long started;               /* unix seconds */
 	int detached;
 	int shim;                        /* 1 if the target runs under the shim */
+	int shell;                       /* run --shell: the target is bash on the helper's pty */
 	char state[16];                  /* starting, running, exited */
 	int exit_status;                 /* wait status once exited */
 	char cwd[PATH_MAX];
