@@ -19,6 +19,8 @@
 #include "overlay/workspace.h"
 #include "helper/session_ws.h"
 #include "helper/session_exec.h"
+#include "helper/session_reap.h"
+#include "helper/session_shell.h"
 
 static void reply(int c, const char *msg)
 {
@@ -33,21 +35,6 @@ static void cmd_status(struct fp_session_ctx *ctx, int c, char *args)
 		 ctx->info->name, (int)ctx->info->helper_pid, (int)ctx->target, ctx->info->state,
 		 ctx->info->shim, ctx->info->cmd);
 	reply(c, buf);
-}
-
-static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
-{
-	int sig = SIGTERM;
-	if (args && !strcmp(args, "kill"))
-		sig = SIGKILL;
-	if (kill(ctx->target, sig) < 0) {
-		char buf[256];
-		snprintf(buf, sizeof(buf), "error 1\ncannot signal target %d: %s", (int)ctx->target,
-			 strerror(errno));
-		reply(c, buf);
-		return;
-	}
-	reply(c, "ok\n");
 }
 
 struct ws_freeze {
@@ -117,40 +104,36 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, buf);
 }
 
-/* Every descendant of pid (children, their children...), from
- * /proc/PID/task/TID/children. Returns how many were stored in out. */
-static size_t descendants(pid_t pid, pid_t *out, size_t cap, size_t n)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return n;
-	struct dirent *de;
-	while ((de = readdir(d)) && n < cap) {
-		if (de->d_name[0] == '.')
-			continue;
-		char cpath[128];
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-		FILE *f = fopen(cpath, "re");
-		if (!f)
-			continue;
-		int c;
-		while (n < cap && fscanf(f, "%d", &c) == 1) {
-			out[n++] = c;
-			n = descendants(c, out, cap, n);
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* "stop [kill]": SIGTERM to the program (SIGHUP to a shell session's bash,
+ * which ignores SIGTERM), and if it has not ended within STOP_GRACE_MS
+ * (or at once with "kill"), SIGKILL to every process of the session. When
+ * the program ends, whatever it left behind is killed too (serve()). */
+#define STOP_GRACE_MS 5000
+static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
+{
+	if (args && !strcmp(args, "kill")) {
+		fp_session_signal_all(SIGKILL);
+		reply(c, "ok\n");
+		return;
+	}
+	int sig = ctx->shell ? SIGHUP : SIGTERM;
+	if (kill(ctx->target, sig) < 0) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "error 1\ncannot signal target %d: %s", (int)ctx->target,
+			 strerror(errno));
+		reply(c, buf);
+		return;
+	}
+	if (!ctx->stop_deadline_ms)
+		ctx->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+	reply(c, "ok\n");
 }
 
 /* Kills the session's process tree and reaps it (the helper is the target's
@@ -163,7 +146,7 @@ struct proc_tree {
 
 static void collect_tree(struct fp_session_ctx *ctx, struct proc_tree *t)
 {
-	t->n = descendants(ctx->target, t->pids, TREE_MAX - 1, 0);
+	t->n = fp_proc_descendants(ctx->target, t->pids, TREE_MAX - 1, 0);
 	t->pids[t->n++] = ctx->target;
 }
 

@@ -22,6 +22,7 @@
 #include "paths.h"
 #include "session_cmds.h"
 #include "session_exec.h"
+#include "session_reap.h"
 #include "session_shell.h"
 #include "overlay/workspace.h"
 
@@ -215,6 +216,17 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 		/* The timeout only bounds how late a missed SIGCHLD is noticed,
 		 * unless an exec has a deadline sooner. */
 		int timeout = 1000;
+		if (ctx.stop_deadline_ms) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			long long left = ctx.stop_deadline_ms - (ts.tv_sec * 1000LL + ts.tv_nsec / 1000000);
+			if (left <= 0) {
+				fp_session_signal_all(SIGKILL); /* the program outlived `stop` */
+				left = 100;
+			}
+			if (left < timeout)
+				timeout = (int)left;
+		}
 		int nx = fp_exec_pollfds(&ctx, pf + 2, FP_EXEC_MAX_POLLFDS, &timeout);
 		int r = poll(pf, 2 + (nfds_t)nx, timeout);
 		if (r < 0 && errno != EINTR)
@@ -241,6 +253,9 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 			fp_exec_events(&ctx, pf + 2, nx);
 	}
 	fp_exec_shutdown(&ctx, status);
+	/* The session is its whole tree: nothing outlives it, holding the
+	 * workspace's mounts or its ports. */
+	fp_session_kill_all(10000);
 	if (sfd >= 0)
 		close(sfd);
 	return status;

@@ -151,10 +151,18 @@ int fp_session_reserve(const char *name, const char *base, struct fp_session_inf
 			snprintf(info->dir, sizeof(info->dir), "%s", dir);
 			return 0;
 		}
-		if (name)
+		if (name) {
+			struct fp_session_info old;
+			fp_error e;
+			if (fp_session_load(name, &old, &e) == 0 && !fp_session_helper_alive(&old))
+				return fp_fail_code(err, FP_EXIT_FAIL, EEXIST,
+						    "session '%s' has ended but keeps its snapshots (`forkpoint list %s`); "
+						    "delete them with `forkpoint rm %s SNAP...`, or pick another --name",
+						    name, name, name);
 			return fp_fail_code(err, FP_EXIT_FAIL, EEXIST,
 					    "session '%s' already exists; pick another --name, or stop it with `forkpoint stop %s`",
 					    name, name);
+		}
 	}
 	return fp_fail(err, EEXIST, "too many sessions named after '%s'", base);
 }
