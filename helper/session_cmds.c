@@ -49,6 +49,13 @@ struct ws_freeze {
 static int freeze_workspace(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err)
 {
 	struct ws_freeze *wf = arg;
+	if (wf->committed) {
+		/* fp_dump tries again after a child ended mid-dump (a busy
+		 * shell): the first attempt's layer goes, the files freeze anew. */
+		fp_error e2;
+		fp_ws_rm(wf->ws, wf->snap, &e2);
+		wf->committed = false;
+	}
 	if (fp_session_ws_freeze(wf->ws, wf->snap, procs, n, &wf->ms, err) < 0)
 		return -1;
 	wf->committed = true;
@@ -136,42 +143,27 @@ static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, "ok\n");
 }
 
-/* Kills the session's process tree and reaps it (the helper is the target's
- * parent and the tree's subreaper), so every pid is free again. */
-#define TREE_MAX 4096
-struct proc_tree {
-	pid_t pids[TREE_MAX];
-	size_t n;
-};
-
-static void collect_tree(struct fp_session_ctx *ctx, struct proc_tree *t)
+/* Kills every process of the session and reaps it (the helper is the
+ * target's parent and the subreaper of its tree), so every pid is free
+ * again: zombies of killed parents come to us, and a pid is taken until
+ * its zombie is reaped. An exec's own process is answered as killed. */
+static int kill_session(struct fp_session_ctx *ctx, fp_error *err)
 {
-	t->n = fp_proc_descendants(ctx->target, t->pids, TREE_MAX - 1, 0);
-	t->pids[t->n++] = ctx->target;
-}
-
-/* The tree is collected before anything kills part of it: a dead parent's
- * children no longer show under it. */
-static int kill_tree(const struct proc_tree *t, fp_error *err)
-{
-	const pid_t *tree = t->pids;
-	size_t n = t->n;
-	for (size_t i = 0; i < n; i++)
-		kill(tree[i], SIGKILL);
 	long long deadline = now_ms() + 10000;
-	for (size_t i = 0; i < n;) {
+	for (;;) {
+		fp_session_signal_all(SIGKILL);
 		int st;
-		pid_t w = waitpid(tree[i], &st, WNOHANG | __WALL);
-		if (w == tree[i] || (w < 0 && errno == ECHILD && kill(tree[i], 0) < 0)) {
-			i++;
-			continue;
-		}
+		pid_t w;
+		while ((w = waitpid(-1, &st, WNOHANG | __WALL)) > 0)
+			if (w != ctx->target)
+				fp_exec_reaped(ctx, w, st);
+		if (w < 0 && errno == ECHILD)
+			return 0;
 		if (now_ms() > deadline)
-			return fp_fail(err, ETIMEDOUT, "process %d did not die within 10 s of SIGKILL",
-				       (int)tree[i]);
+			return fp_fail(err, ETIMEDOUT, "the session's processes did not all die within 10 s of SIGKILL "
+				       "(stuck in the kernel? see `ps -o pid,stat,wchan --ppid %d`)", (int)getpid());
 		usleep(1000);
 	}
-	return 0;
 }
 
 /* The session's processes as they are, dumped (uncompressed, for speed)
@@ -251,8 +243,6 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	if (ctx->ws)
 		fp_ws_restore_abort(ctx->ws, &sw);
 	long long t0 = now_ms();
-	static struct proc_tree tree; /* 16 KiB; requests are served one at a time */
-	collect_tree(ctx, &tree);
 	char rbdir[4096], log[4096];
 	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
 	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
@@ -264,7 +254,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		return;
 	}
 	long long t_saved = now_ms();
-	if (kill_tree(&tree, &err) < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
+	if (kill_session(ctx, &err) < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
 		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
 		ctx->target = -1;
 		reply(c, buf);
