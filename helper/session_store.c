@@ -254,3 +254,24 @@ int fp_session_list(struct fp_session_info **out, size_t *n, fp_error *err)
 		return -1;
 	return fp_dir_collect(root, sizeof(**out), load_live, NULL, by_name, (void **)out, n, err);
 }
+
+static int load_any(void *ctx, const char *name, void *rec)
+{
+	(void)ctx;
+	struct fp_session_info *info = rec;
+	if (fp_session_load(name, info, NULL) < 0)
+		return -1;
+	if (!fp_session_helper_alive(info) && strcmp(info->state, "exited"))
+		snprintf(info->state, sizeof(info->state), "dead"); /* its helper was killed */
+	return 0;
+}
+
+int fp_session_list_all(struct fp_session_info **out, size_t *n, fp_error *err)
+{
+	char root[PATH_MAX];
+	*out = NULL;
+	*n = 0;
+	if (fp_sessions_root(root, sizeof(root), 0, err) < 0)
+		return -1;
+	return fp_dir_collect(root, sizeof(**out), load_any, NULL, by_name, (void **)out, n, err);
+}
