@@ -270,15 +270,13 @@ static void finish_session(struct fp_session_info *info, int status)
 	info->exit_status = status;
 	char snaps[PATH_MAX + 16];
 	snprintf(snaps, sizeof(snaps), "%s/snapshots", info->dir);
-	/* A session that leaves nothing to restore leaves nothing behind. */
-	if (rmdir(snaps) == 0 || errno == ENOENT) {
-		char log[PATH_MAX + 16];
-		snprintf(log, sizeof(log), "%s/output.log", info->dir);
-		struct stat st;
-		if (!info->detached || stat(log, &st) < 0 || st.st_size == 0) {
-			fp_rm_rf(info->dir, NULL);
-			return;
-		}
+	/* A session that leaves nothing to restore or read leaves nothing
+	 * behind. A detached one keeps its output.log, even empty (it says
+	 * the program wrote nothing): a new session of that name reclaims
+	 * the directory. */
+	if ((rmdir(snaps) == 0 || errno == ENOENT) && !info->detached) {
+		fp_rm_rf(info->dir, NULL);
+		return;
 	}
 	fp_session_save(info, NULL);
 }

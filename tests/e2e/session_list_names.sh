@@ -33,5 +33,16 @@ done
 	fail "bad names left something: $(ls -a "$FORKPOINT_HOME/sessions")"
 [[ $(ls "$FORKPOINT_HOME/sessions/alive/snapshots" | tr '\n' ' ') == "a1 a2 " ]] ||
 	fail "bad snapshot names left something: $(ls -a "$FORKPOINT_HOME/sessions/alive/snapshots")"
+# A detached program that ends at once keeps its (empty) log, and its name
+# can be taken again.
+"$FP" run --detach --name quick -- true >/dev/null || fail "run quick"
+wait_for 20 grep -q '^state=exited' "$FORKPOINT_HOME/sessions/quick/session.meta" || fail "quick did not end"
+qh=$(awk -F= '/^helper_pid=/{print $2}' "$FORKPOINT_HOME/sessions/quick/session.meta")
+wait_for 20 test ! -e "/proc/$qh" || fail "the helper of quick did not exit"
+[[ -e $FORKPOINT_HOME/sessions/quick/output.log ]] || fail "the log of an ended detached session was deleted"
+"$FP" list | grep -Eq '^quick +exited' || fail "list misses the ended session quick"
+"$FP" run --detach --name quick -- sleep 1000 >/dev/null || fail "the name of an ended session is still taken"
+track_pid "$(session_field quick helper_pid)"
+"$FP" stop quick
 "$FP" stop alive
 echo ok
