@@ -14,6 +14,7 @@
 
 #include "session_cmds.h"
 #include "session_shell.h"
+#include "session_store.h"
 
 #define QUEUE_MAX 16
 /* How long an interrupted command gets before its process group is killed. */
@@ -30,6 +31,7 @@ struct exec_job {
 	size_t blen;
 	/* running */
 	pid_t shell;       /* shell mode: the shell it was typed into */
+	unsigned long long shell_start; /* its start time: a restore brings back the pid, not the process */
 	pid_t child;       /* process mode: the command's process (and group) */
 	int st_r, st_w;    /* shell mode: the shell writes "TAG STATUS" here */
 	int cmd_r, rc_r;   /* shell mode: the command text; "return LAST_STATUS" */
@@ -37,7 +39,7 @@ struct exec_job {
 	char stbuf[64];
 	size_t stlen;
 	long long t0, deadline, next_kill;
-	int interrupted, timed_out;
+	int interrupted, timed_out, kills;
 };
 
 struct fp_exec_srv {
@@ -190,6 +192,7 @@ static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error 
 		 " \\builtin printf '%s %%s\\n' \"$?\" >/proc/%d/fd/%d\n",
 		 h, j->rc_r, h, j->cmd_r, in, h, j->fds[FD_OUT], h, j->fds[FD_ERR], j->tag, h, j->st_w);
 	j->shell = ctx->target;
+	j->shell_start = fp_proc_starttime(j->shell);
 	fp_shell_flush_input(ctx->shell);
 	return fp_shell_type(ctx->shell, line, err);
 }
@@ -342,6 +345,7 @@ static void interrupt(struct fp_session_ctx *ctx, struct exec_job *j, int hard)
 			killpg(fg, sig);
 	}
 	j->interrupted = 1;
+	j->kills += hard;
 	j->next_kill = now_ms() + GRACE_MS;
 }
 
@@ -354,7 +358,7 @@ int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int 
 	if (!s)
 		return n;
 	struct exec_job *j = s->cur;
-	if (j && j->shell && j->shell != ctx->target) {
+	if (j && j->shell && (j->shell != ctx->target || fp_proc_starttime(j->shell) != j->shell_start)) {
 		/* A restore replaced the shell: the command's outcome is gone
 		 * with it, and its status line must not reach the new shell. */
 		fp_shell_flush_input(ctx->shell);
@@ -371,6 +375,13 @@ int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int 
 			j->timed_out = 1;
 			interrupt(ctx, j, 0);
 		} else if (j->interrupted && now >= j->next_kill) {
+			if (j->kills >= 5) {
+				/* Nothing ended it (a command reading the terminal ate
+				 * the status line?): answer, and free the session. */
+				finish(ctx, 128 + SIGKILL, "the command did not report its end after SIGINT and SIGKILL; "
+							   "the shell may still run it");
+				return fp_exec_pollfds(ctx, pf, max, timeout_ms);
+			}
 			interrupt(ctx, j, 1);
 		}
 		long long next = j->interrupted ? j->next_kill : j->deadline;
