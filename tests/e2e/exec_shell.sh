@@ -119,5 +119,17 @@ x -c 'kill %1; wait' 2>/dev/null
 [[ -e /proc/$jpid ]] || fail "the job's process $jpid is not back"
 [[ $(x -c 'echo $secret; greet me') == $'42\nhi me' ]] || fail "state after restore"
 
-"$FP" stop cl
+# A restore while a command runs answers that exec at once; the next works.
+rm -f "$WORK/started"
+"$FP" exec cl -c "touch $WORK/started; sleep 600" 2>"$WORK/restored.err" & client=$!
+wait_for 20 test -e "$WORK/started" || fail "command did not start"
+"$FP" restore cl with-job >/dev/null || fail "restore during an exec"
+wait $client && fail "the exec interrupted by a restore succeeded"
+grep -q "restored to a snapshot while this command ran" "$WORK/restored.err" || fail "message: $(cat "$WORK/restored.err")"
+[[ $(x -c 'echo $secret') == 42 ]] || fail "exec after a restore during an exec"
+
+# `exit` ends the shell, and with it the session.
+x -c 'exit 3' 2>/dev/null; [[ $? == 3 ]] || fail "exit 3 in the shell"
+helper=$(awk -F= '/^helper_pid=/{print $2}' "$FORKPOINT_HOME/sessions/cl/session.meta")
+wait_for 20 test ! -e "/proc/$helper" || fail "the session outlived its shell"
 echo ok
