@@ -319,6 +319,11 @@ int cmd_exec(int argc, char **argv)
 	size_t rlen;
 	char *req = build_request(&o, &rlen);
 	int fds[3] = { p[0][1], p[1][1], p[2][0] };
+	if (req && rlen >= FP_CTL_MAX_MSG) {
+		fprintf(stderr, "forkpoint: the command is too long (%zu bytes, at most %d with the request); "
+				"put it in a script file and run that\n", rlen, FP_CTL_MAX_MSG - 1);
+		return FP_EXIT_USAGE;
+	}
 	if (!req || send_request(c, req, rlen, fds, o.use_stdin ? 3 : 2, &err) < 0)
 		return cli_report(&err);
 	free(req);

@@ -9,7 +9,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-char *const fp_shell_argv[] = { "bash", "--norc", "--noprofile", "--noediting", "-i", NULL };
+/* +o history: the helper's typed lines stay out of `history` and out of
+ * ~/.bash_history. */
+char *const fp_shell_argv[] = { "bash", "--norc", "--noprofile", "--noediting", "+o", "history", "-i", NULL };
 
 int fp_shell_pty_open(struct fp_shell *sh, fp_error *err)
 {

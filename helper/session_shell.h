@@ -18,8 +18,8 @@ struct fp_shell {
 	char slave_path[64]; /* /dev/pts/N */
 };
 
-/* The shell's command line: an interactive bash without rc files and
- * without line editing (input comes from the helper, not a person). */
+/* The shell's command line: an interactive bash without rc files, line
+ * editing or history (input comes from the helper, not a person). */
 extern char *const fp_shell_argv[];
 
 int fp_shell_pty_open(struct fp_shell *sh, fp_error *err);
