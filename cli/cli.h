@@ -12,11 +12,14 @@
 extern struct fp_inherited_signals fp_cli_inherited;
 
 int cmd_run(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_snap(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+/* `list` without a session: every session and its snapshots. */
+int cli_list_all(int json);
 int cmd_restore(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);

@@ -10,6 +10,7 @@
 
 static const char run_usage[] =
 	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] -- CMD [ARGS...]\n"
+	"       forkpoint run --shell [--name NAME] [--workdir DIR]\n"
 	"\n"
 	"Starts CMD with libforkpoint-preload.so loaded, under a session helper that\n"
 	"is its parent. In the foreground CMD keeps its stdio and forkpoint exits with\n"
@@ -20,7 +21,10 @@ static const char run_usage[] =
 	"  --detach, -d  run in the background\n"
 	"  --workdir DIR run CMD (and all it starts) in a private mount namespace where\n"
 	"                DIR is an overlay view: DIR itself is never written, and\n"
-	"                snapshots capture its contents with the memory (root only)\n";
+	"                snapshots capture its contents with the memory (root only)\n"
+	"  --shell       start a session whose program is bash on a pseudo-terminal\n"
+	"                (in DIR with --workdir); prints its name. Send it commands\n"
+	"                with `forkpoint exec NAME -- CMD` or `-c 'STRING'`.\n";
 
 /* Ends forkpoint the way the target ended, so a shell sees the same status. */
 static int exit_like(int status)
@@ -58,6 +62,8 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(a, "--detach") || !strcmp(a, "-d")) {
 			o.detach = 1;
+		} else if (!strcmp(a, "--shell")) {
+			o.shell = 1;
 		} else if (!strcmp(a, "--name") || !strcmp(a, "-n")) {
 			if (++i >= argc)
 				return cli_usage_error(run_usage, "--name needs a value");
@@ -76,9 +82,9 @@ int cmd_run(int argc, char **argv)
 			break; /* the command starts here; `--` is recommended but optional */
 		}
 	}
-	if (i >= argc)
+	if (i >= argc && !o.shell)
 		return cli_usage_error(run_usage, "no command given");
-	o.argv = argv + i;
+	o.argv = i < argc ? argv + i : NULL;
 
 	struct fp_run_result res;
 	fp_error err;
@@ -87,7 +93,7 @@ int cmd_run(int argc, char **argv)
 		return cli_report(&err);
 	if (res.notice[0])
 		fprintf(stderr, "forkpoint: note: %s\n", res.notice);
-	if (o.detach) {
+	if (o.detach || o.shell) {
 		printf("%s\n", res.name);
 		return 0;
 	}

@@ -17,9 +17,11 @@ static const char snap_usage[] =
 	"Prints the snapshot's name.\n";
 
 static const char list_usage[] =
-	"usage: forkpoint list SESSION [--json]\n"
+	"usage: forkpoint list [SESSION] [--json]\n"
 	"\n"
-	"Lists the session's complete snapshots, oldest first.\n";
+	"Lists the session's complete snapshots, oldest first. Without SESSION:\n"
+	"every session (running, exited, or dead: its helper was killed) with\n"
+	"its snapshots.\n";
 
 int cmd_snap(int argc, char **argv)
 {
@@ -91,7 +93,7 @@ int cmd_list(int argc, char **argv)
 			return cli_usage_error(list_usage, "too many arguments");
 	}
 	if (!session)
-		return cli_usage_error(list_usage, "no session given");
+		return cli_list_all(json);
 	fp_error err;
 	struct fp_session_info info;
 	if (fp_session_load(session, &info, &err) < 0)

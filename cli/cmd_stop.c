@@ -1,6 +1,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "helper/control.h"
@@ -9,8 +10,11 @@
 static const char stop_usage[] =
 	"usage: forkpoint stop [--kill] SESSION\n"
 	"\n"
-	"Sends SIGTERM (or SIGKILL with --kill) to the session's program. The\n"
-	"session ends when the program has exited.\n";
+	"Sends SIGTERM (SIGHUP to a shell session's bash) to the session's program,\n"
+	"and SIGKILL to every process of the session if it has not ended within\n"
+	"5 s (at once with --kill). The session ends with its program: whatever it\n"
+	"started (children, grandchildren, setsid daemons) is killed too. Returns\n"
+	"when the session has ended.\n";
 
 int cmd_stop(int argc, char **argv)
 {
@@ -46,6 +50,16 @@ int cmd_stop(int argc, char **argv)
 	if (strncmp(resp, "ok", 2)) {
 		fprintf(stderr, "forkpoint: %s\n", strchr(resp, '\n') ? strchr(resp, '\n') + 1 : resp);
 		return 1;
+	}
+	/* The helper kills the rest of the tree within 5 s, then reaps it
+	 * (up to 10 s for processes stuck in the kernel). */
+	struct timespec pause = { 0, 2000000 };
+	for (int i = 0; i < 10000 && fp_session_helper_alive(&info); i++)
+		nanosleep(&pause, NULL);
+	if (fp_session_helper_alive(&info)) {
+		fprintf(stderr, "forkpoint: session '%s' (helper %d) has not ended within 20 s; "
+				"see `forkpoint inspect %s` for what still runs\n", name, (int)info.helper_pid, name);
+		return FP_EXIT_TIMEOUT;
 	}
 	return 0;
 }

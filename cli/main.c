@@ -13,6 +13,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{ "run", cmd_run, "start a program under forkpoint (a session)" },
+	{ "exec", cmd_exec, "run a command in a session (in its shell with run --shell)" },
 	{ "ps", cmd_ps, "list live sessions" },
 	{ "stop", cmd_stop, "stop a session's program" },
 	{ "snap", cmd_snap, "snapshot a session's processes while they keep running" },

@@ -353,7 +353,8 @@ static bool want_precopy(struct dump_ctx *c)
 	return o->snapshot == FP_DUMP_SNAP_PRECOPY || anon >= FP_PRECOPY_MIN_BYTES;
 }
 
-static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, bool *redo, fp_error *err)
+static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, bool *redo, bool *raced,
+		     fp_error *err)
 {
 	struct fp_dump_stats st_local;
 	if (!st)
@@ -461,6 +462,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		sched_setaffinity(0, sizeof(saved_cpus), &saved_cpus);
 	if (rc) {
 		dlog(&c, "FAILED while %s: %s", step, err ? err->msg : "?");
+		if (!c.raced && dump_tree_any_exiting(&c)) {
+			c.raced = true;
+			dlog(&c, "a process of the tree was caught exiting: the dump is tried again");
+		}
 		dump_log_stacks(&c);
 		for (size_t i = 0; i < c.nprocs; i++)
 			dump_cow_finish(&c, &c.procs[i]); /* reaped while still stopped */
@@ -523,6 +528,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	return 0;
 
 fail:
+	*raced = c.raced;
 	if (err)
 		fp_wrap(err, "dump of %d failed while %s", o->pid, step);
 	if (c.log) {
@@ -546,19 +552,33 @@ fail:
 	return -1;
 }
 
+/* A busy tree (a shell running a pipeline every few ms) has short-lived
+ * children that end while the tree is stopped: a zombie its stopped parent
+ * cannot reap, a child caught in its exit. The snapshot is of the tree
+ * without them, a moment later: everything resumes and the dump starts
+ * over. */
+#define DUMP_RACE_TRIES 20
+
 int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err)
 {
-	bool redo = false;
-	int rc = dump_once(o, st, &redo, err);
+	bool redo = false, raced = false;
+	int rc = dump_once(o, st, &redo, &raced, err);
+	char failed[PATH_MAX + 16];
+	snprintf(failed, sizeof(failed), "%s.failed.log", o->dir);
+	for (int i = 1; rc && raced && !redo && i < DUMP_RACE_TRIES; i++) {
+		struct timespec ts = { 0, 200000L * i }; /* for the parent to reap what ended */
+		nanosleep(&ts, NULL);
+		unlink(failed);
+		raced = false;
+		rc = dump_once(o, st, &redo, &raced, err);
+	}
 	if (rc && redo) {
 		/* Rare: the process changed a mapping's flags (madvise, mlock)
 		 * during a pre-copy dump. A frozen copy shows them exactly. */
 		struct fp_dump_opts again = *o;
 		again.snapshot = FP_DUMP_SNAP_FORK;
-		char failed[PATH_MAX + 16];
-		snprintf(failed, sizeof(failed), "%s.failed.log", o->dir);
 		unlink(failed);
-		rc = dump_once(&again, st, &redo, err);
+		rc = dump_once(&again, st, &redo, &raced, err);
 	}
 	return rc;
 }

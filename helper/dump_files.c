@@ -179,6 +179,25 @@ static bool is_tty_major(unsigned maj)
 	return maj == 4 || maj == 5 || (maj >= 136 && maj <= 143);
 }
 
+/* The preload shim opens /proc/self/fd, /proc/self/task or /proc/self/maps
+ * (close-on-exec, read-only) for a moment to resync its table, in a freshly
+ * forked child for example. A dump that stops it then must not keep that
+ * fd: it names a /proc entry of a process that may be gone at restore. The
+ * shim sees its read fail after a restore and carries on. */
+static bool is_shim_transient(const char *link, uint32_t flags)
+{
+	if (!(flags & O_CLOEXEC) || (flags & O_ACCMODE) != O_RDONLY || strncmp(link, "/proc/", 6))
+		return false;
+	/* Of any pid: a child forked while its parent's shim held one
+	 * inherits it for a moment, until the child's shim closes it. */
+	const char *p = link + 6;
+	if (*p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return !strcmp(p, "/fd") || !strcmp(p, "/task") || !strcmp(p, "/maps");
+}
+
 static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_fd *out, fp_error *err)
 {
 	pid_t pid = p->pid;
@@ -188,14 +207,18 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	if (n < 0)
 		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
 	link[n] = '\0';
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, pid, link, strerror(errno));
 	uint64_t pos = 0;
 	uint32_t flags = 0;
 	char info[16384];
 	if (parse_fdinfo(pid, fd, info, sizeof(info), &pos, &flags, err))
 		return -1;
+	if (is_shim_transient(link, flags)) {
+		dlog(c, "%d fd %d (%s): the shim's own short-lived fd, not dumped", pid, fd, link);
+		return 1;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, pid, link, strerror(errno));
 	out->fd = fd;
 	out->fi.fd = (uint32_t)fd;
 	out->fi.flags = (flags & O_CLOEXEC) ? 1 : 0;
@@ -353,7 +376,9 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		rc = one_fd(c, p, fds[i], &p->fds[p->nfds], err);
-		if (!rc)
+		if (rc == 1)
+			rc = 0; /* left out */
+		else if (!rc)
 			p->nfds++;
 	}
 	free(fds);

@@ -47,6 +47,7 @@ struct dump_fd {
 struct dump_proc {
 	pid_t pid, ppid, pgid, sid;
 	char comm[32];
+	char exe[PATH_MAX];    /* read while stopped: a short-lived process may be gone when its VMAs are written */
 	fp_pt_proc pt;
 	bool seized;
 	fp_inject ij;          /* only for finding a syscall instruction */
@@ -134,6 +135,7 @@ struct dump_pipe_key {
 };
 
 struct dump_ctx {
+	bool raced; /* a process of the tree exited while it was being stopped or read: try again */
 	const struct fp_dump_opts *o;
 	FILE *log;
 	int64_t t0;           /* dump start, ns */
@@ -210,6 +212,8 @@ int64_t dump_now_ns(void);
 
 /* dump_tree.c */
 int dump_tree_seize(struct dump_ctx *c, fp_error *err);
+/* True if a seized process is exiting or gone (it was caught in its exit). */
+bool dump_tree_any_exiting(struct dump_ctx *c);
 void dump_tree_release(struct dump_ctx *c, bool kill_it);
 int dump_tree_ids(struct dump_ctx *c, fp_error *err);
 int dump_write_tree(struct dump_ctx *c, fp_error *err);

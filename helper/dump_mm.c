@@ -227,6 +227,12 @@ int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	mm->mm_env_start = st.env_start;
 	mm->mm_env_end = st.env_end;
 	/* mm_brk and dumpable come from dinj_proc_facts (dump_core.c). */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/exe", p->pid);
+	ssize_t n = readlink(path, p->exe, sizeof(p->exe) - 1);
+	if (n <= 0)
+		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	p->exe[n] = '\0';
 	return read_auxv(p->pid, mm, err);
 }
 
@@ -234,12 +240,7 @@ int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 static int build_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	cr_mm *mm = &p->mm;
-	char exe[PATH_MAX], path[64];
-	snprintf(path, sizeof(path), "/proc/%d/exe", p->pid);
-	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
-	exe[n] = '\0';
+	const char *exe = p->exe;
 	if (strstr(exe, " (deleted)"))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "the executable of %d (%s) was deleted or replaced since it started; CRIU cannot restore it",

@@ -154,6 +154,16 @@ static void settle_leftovers(struct dump_ctx *c, pid_t pid, int depth)
 	free(kids);
 }
 
+bool dump_tree_any_exiting(struct dump_ctx *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct fp_proc_stat st;
+		if (!stat_of(c->procs[i].pid, &st) || is_dead(&st) || (st.flags & 0x4 /* PF_EXITING */))
+			return true;
+	}
+	return false;
+}
+
 int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 {
 	pid_t root = c->o->pid;
@@ -209,6 +219,14 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 				}
 				continue;
 			}
+			if (have && is_dead(&st)) {
+				/* Being reaped this very moment ('X'): the dump starts over. */
+				pid_t z = kids[k];
+				free(kids);
+				c->raced = true;
+				return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ESRCH,
+						    "child %d of %d ended while the tree was being stopped", z, ppid);
+			}
 			size_t n_before = c->nprocs;
 			if (add_proc(c, kids[k], ppid, err)) {
 				pid_t kid = kids[k];
@@ -230,10 +248,16 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 					continue;
 				}
 				free(kids);
+				if (err && err->errnum == ESRCH)
+					c->raced = true; /* a short-lived child ended just now */
 				return fp_wrap(err, "stopping child %d of %d", kid, ppid);
 			}
 		}
 		free(kids);
+	}
+	if (dump_tree_any_exiting(c)) {
+		c->raced = true;
+		return fp_fail(err, ESRCH, "a process of the tree was exiting while it was stopped");
 	}
 	struct dump_proc *r = &c->procs[0];
 	if (r->sid != r->pid)

@@ -18,6 +18,9 @@
 #include "restore/restore.h"
 #include "overlay/workspace.h"
 #include "helper/session_ws.h"
+#include "helper/session_exec.h"
+#include "helper/session_reap.h"
+#include "helper/session_shell.h"
 
 static void reply(int c, const char *msg)
 {
@@ -34,21 +37,6 @@ static void cmd_status(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, buf);
 }
 
-static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
-{
-	int sig = SIGTERM;
-	if (args && !strcmp(args, "kill"))
-		sig = SIGKILL;
-	if (kill(ctx->target, sig) < 0) {
-		char buf[256];
-		snprintf(buf, sizeof(buf), "error 1\ncannot signal target %d: %s", (int)ctx->target,
-			 strerror(errno));
-		reply(c, buf);
-		return;
-	}
-	reply(c, "ok\n");
-}
-
 struct ws_freeze {
 	struct fp_ws *ws;
 	const char *snap;
@@ -61,6 +49,13 @@ struct ws_freeze {
 static int freeze_workspace(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err)
 {
 	struct ws_freeze *wf = arg;
+	if (wf->committed) {
+		/* fp_dump tries again after a child ended mid-dump (a busy
+		 * shell): the first attempt's layer goes, the files freeze anew. */
+		fp_error e2;
+		fp_ws_rm(wf->ws, wf->snap, &e2);
+		wf->committed = false;
+	}
 	if (fp_session_ws_freeze(wf->ws, wf->snap, procs, n, &wf->ms, err) < 0)
 		return -1;
 	wf->committed = true;
@@ -116,35 +111,6 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, buf);
 }
 
-/* Every descendant of pid (children, their children...), from
- * /proc/PID/task/TID/children. Returns how many were stored in out. */
-static size_t descendants(pid_t pid, pid_t *out, size_t cap, size_t n)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return n;
-	struct dirent *de;
-	while ((de = readdir(d)) && n < cap) {
-		if (de->d_name[0] == '.')
-			continue;
-		char cpath[128];
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-		FILE *f = fopen(cpath, "re");
-		if (!f)
-			continue;
-		int c;
-		while (n < cap && fscanf(f, "%d", &c) == 1) {
-			out[n++] = c;
-			n = descendants(c, out, cap, n);
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -152,42 +118,52 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* Kills the session's process tree and reaps it (the helper is the target's
- * parent and the tree's subreaper), so every pid is free again. */
-#define TREE_MAX 4096
-struct proc_tree {
-	pid_t pids[TREE_MAX];
-	size_t n;
-};
-
-static void collect_tree(struct fp_session_ctx *ctx, struct proc_tree *t)
+/* "stop [kill]": SIGTERM to the program (SIGHUP to a shell session's bash,
+ * which ignores SIGTERM), and if it has not ended within STOP_GRACE_MS
+ * (or at once with "kill"), SIGKILL to every process of the session. When
+ * the program ends, whatever it left behind is killed too (serve()). */
+#define STOP_GRACE_MS 5000
+static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
 {
-	t->n = descendants(ctx->target, t->pids, TREE_MAX - 1, 0);
-	t->pids[t->n++] = ctx->target;
+	if (args && !strcmp(args, "kill")) {
+		fp_session_signal_all(SIGKILL);
+		reply(c, "ok\n");
+		return;
+	}
+	int sig = ctx->shell ? SIGHUP : SIGTERM;
+	if (kill(ctx->target, sig) < 0) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "error 1\ncannot signal target %d: %s", (int)ctx->target,
+			 strerror(errno));
+		reply(c, buf);
+		return;
+	}
+	if (!ctx->stop_deadline_ms)
+		ctx->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+	reply(c, "ok\n");
 }
 
-/* The tree is collected before anything kills part of it: a dead parent's
- * children no longer show under it. */
-static int kill_tree(const struct proc_tree *t, fp_error *err)
+/* Kills every process of the session and reaps it (the helper is the
+ * target's parent and the subreaper of its tree), so every pid is free
+ * again: zombies of killed parents come to us, and a pid is taken until
+ * its zombie is reaped. An exec's own process is answered as killed. */
+static int kill_session(struct fp_session_ctx *ctx, fp_error *err)
 {
-	const pid_t *tree = t->pids;
-	size_t n = t->n;
-	for (size_t i = 0; i < n; i++)
-		kill(tree[i], SIGKILL);
 	long long deadline = now_ms() + 10000;
-	for (size_t i = 0; i < n;) {
+	for (;;) {
+		fp_session_signal_all(SIGKILL);
 		int st;
-		pid_t w = waitpid(tree[i], &st, WNOHANG | __WALL);
-		if (w == tree[i] || (w < 0 && errno == ECHILD && kill(tree[i], 0) < 0)) {
-			i++;
-			continue;
-		}
+		pid_t w;
+		while ((w = waitpid(-1, &st, WNOHANG | __WALL)) > 0)
+			if (w != ctx->target)
+				fp_exec_reaped(ctx, w, st);
+		if (w < 0 && errno == ECHILD)
+			return 0;
 		if (now_ms() > deadline)
-			return fp_fail(err, ETIMEDOUT, "process %d did not die within 10 s of SIGKILL",
-				       (int)tree[i]);
+			return fp_fail(err, ETIMEDOUT, "the session's processes did not all die within 10 s of SIGKILL "
+				       "(stuck in the kernel? see `ps -o pid,stat,wchan --ppid %d`)", (int)getpid());
 		usleep(1000);
 	}
-	return 0;
 }
 
 /* The session's processes as they are, dumped (uncompressed, for speed)
@@ -268,8 +244,6 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	if (ctx->ws)
 		fp_ws_restore_abort(ctx->ws, &sw);
 	long long t0 = now_ms();
-	static struct proc_tree tree; /* 16 KiB; requests are served one at a time */
-	collect_tree(ctx, &tree);
 	char rbdir[4096], log[4096];
 	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
 	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
@@ -281,7 +255,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		return;
 	}
 	long long t_saved = now_ms();
-	if (kill_tree(&tree, &err) < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
+	if (kill_session(ctx, &err) < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
 		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
 		ctx->target = -1;
 		reply(c, buf);
@@ -338,13 +312,36 @@ static const struct {
 	{ "restore", cmd_restore },
 };
 
-void fp_session_handle_client(struct fp_session_ctx *ctx, int c)
+int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 {
-	char req[FP_CTL_MAX_MSG];
-	ssize_t n = recv(c, req, sizeof(req) - 1, 0);
-	if (n <= 0)
-		return;
+	char *req = malloc(FP_CTL_MAX_MSG + 1);
+	int fds[8], nfds = 0;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} cm;
+	struct iovec iov = { .iov_base = req, .iov_len = FP_CTL_MAX_MSG };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm.buf) };
+	ssize_t n = req ? recvmsg(c, &mh, MSG_CMSG_CLOEXEC) : -1;
+	for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; h; h = CMSG_NXTHDR(&mh, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < k && nfds < 8; i++)
+				memcpy(&fds[nfds++], CMSG_DATA(h) + (size_t)i * sizeof(int), sizeof(int));
+		}
+	if (n <= 0) {
+		free(req);
+		return 0;
+	}
 	req[n] = '\0';
+	if (!strncmp(req, "exec\n", 5)) {
+		fp_exec_request(ctx, c, req, (size_t)n, fds, nfds);
+		free(req);
+		return 1;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
 	req[strcspn(req, "\n")] = '\0';
 	char *args = strchr(req, ' ');
 	if (args)
@@ -352,10 +349,13 @@ void fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(req, cmds[i].verb)) {
 			cmds[i].fn(ctx, c, args);
-			return;
+			free(req);
+			return 0;
 		}
 	char buf[256];
 	snprintf(buf, sizeof(buf), "error 2\nunknown request '%.64s' (forkpoint and its helper differ in version?)",
 		 req);
 	reply(c, buf);
+	free(req);
+	return 0;
 }

@@ -8,14 +8,20 @@
 #include "session_store.h"
 
 struct fp_ws;
+struct fp_shell;
+struct fp_exec_srv;
 
 struct fp_session_ctx {
 	struct fp_session_info *info;
 	pid_t target;
-	struct fp_ws *ws; /* the workspace (run --workdir), NULL without one */
+	struct fp_ws *ws;          /* the workspace (run --workdir), NULL without one */
+	struct fp_shell *shell;    /* run --shell: the shell's terminal, else NULL */
+	struct fp_exec_srv *exec;  /* running and queued `exec` requests (session_exec.h) */
+	long long stop_deadline_ms; /* CLOCK_MONOTONIC ms after which `stop` kills everything, 0 if none */
 };
 
-/* Reads one request from client fd c and answers it. */
-void fp_session_handle_client(struct fp_session_ctx *ctx, int c);
+/* Reads one request from client fd c and answers it. Returns 1 if the
+ * request keeps c (exec), 0 if the caller closes it. */
+int fp_session_handle_client(struct fp_session_ctx *ctx, int c);
 
 #endif

@@ -21,6 +21,9 @@
 #include "elfinfo.h"
 #include "paths.h"
 #include "session_cmds.h"
+#include "session_exec.h"
+#include "session_reap.h"
+#include "session_shell.h"
 #include "overlay/workspace.h"
 
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err)
@@ -99,7 +102,7 @@ static void child_fail(int fd, int code, const char *fmt, const char *arg)
 /* Forks the target. Returns its pid, or -1 with err set (exec failures are
  * reported back through a close-on-exec pipe). */
 static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const char *shim,
-			   const struct fp_session_info *info, fp_error *err)
+			   const struct fp_session_info *info, const struct fp_shell *sh, fp_error *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -113,7 +116,15 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 	}
 	if (pid == 0) {
 		close(p[0]);
-		if (o->detach) {
+		if (sh) {
+			/* The shell owns its terminal (job control) and starts in
+			 * the workspace. */
+			if (fp_shell_child_attach(sh) < 0)
+				child_fail(p[1], 1, "cannot give the shell its terminal %s: %s", sh->slave_path);
+			const char *cwd = info->workdir[0] ? info->workdir : info->cwd;
+			if (cwd[0] && chdir(cwd) < 0)
+				child_fail(p[1], 1, "cannot enter %s: %s", cwd);
+		} else if (o->detach) {
 			/* Its own session, as a daemon would be: it has no terminal,
 			 * and a session leader restores without --shell-job. */
 			setsid();
@@ -165,6 +176,8 @@ static int reap_children(struct fp_session_ctx *ctx, int *status)
 		if (w == ctx->target && (WIFEXITED(st) || WIFSIGNALED(st))) {
 			*status = st;
 			done = 1;
+		} else if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			fp_exec_reaped(ctx, w, st);
 		}
 	}
 	return done;
@@ -173,7 +186,8 @@ static int reap_children(struct fp_session_ctx *ctx, int *status)
 /* The helper's loop: serve requests and forward signals until the target
  * ends. A `restore` request may replace the target meanwhile. Returns the
  * (last) target's wait status. */
-static int serve(struct fp_session_info *info, pid_t target, int detached, int lsock, struct fp_ws *ws)
+static int serve(struct fp_session_info *info, pid_t target, int detached, int lsock, struct fp_ws *ws,
+		 struct fp_shell *sh)
 {
 	sigset_t fwd;
 	sigemptyset(&fwd);
@@ -184,7 +198,7 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 	sigprocmask(SIG_BLOCK, &fwd, NULL);
 	int sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	struct fp_session_ctx ctx = { .info = info, .target = target, .ws = ws };
+	struct fp_session_ctx ctx = { .info = info, .target = target, .ws = ws, .shell = sh };
 	int status = 0;
 	for (;;) {
 		/* Checked before every wait: a SIGCHLD may have been consumed by a
@@ -195,12 +209,26 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 			status = 1 << 8;
 			break;
 		}
-		struct pollfd pf[2] = {
+		struct pollfd pf[2 + FP_EXEC_MAX_POLLFDS] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = lsock, .events = POLLIN },
 		};
-		/* The timeout only bounds how late a missed SIGCHLD is noticed. */
-		int r = poll(pf, 2, 1000);
+		/* The timeout only bounds how late a missed SIGCHLD is noticed,
+		 * unless an exec has a deadline sooner. */
+		int timeout = 1000;
+		if (ctx.stop_deadline_ms) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			long long left = ctx.stop_deadline_ms - (ts.tv_sec * 1000LL + ts.tv_nsec / 1000000);
+			if (left <= 0) {
+				fp_session_signal_all(SIGKILL); /* the program outlived `stop` */
+				left = 100;
+			}
+			if (left < timeout)
+				timeout = (int)left;
+		}
+		int nx = fp_exec_pollfds(&ctx, pf + 2, FP_EXEC_MAX_POLLFDS, &timeout);
+		int r = poll(pf, 2 + (nfds_t)nx, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (pf[0].revents & POLLIN) {
@@ -218,12 +246,16 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 		}
 		if (pf[1].revents & POLLIN) {
 			int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
-			if (c >= 0) {
-				fp_session_handle_client(&ctx, c);
+			if (c >= 0 && !fp_session_handle_client(&ctx, c))
 				close(c);
-			}
 		}
+		if (r > 0)
+			fp_exec_events(&ctx, pf + 2, nx);
 	}
+	fp_exec_shutdown(&ctx, status);
+	/* The session is its whole tree: nothing outlives it, holding the
+	 * workspace's mounts or its ports. */
+	fp_session_kill_all(10000);
 	if (sfd >= 0)
 		close(sfd);
 	return status;
@@ -238,15 +270,13 @@ static void finish_session(struct fp_session_info *info, int status)
 	info->exit_status = status;
 	char snaps[PATH_MAX + 16];
 	snprintf(snaps, sizeof(snaps), "%s/snapshots", info->dir);
-	/* A session that leaves nothing to restore leaves nothing behind. */
-	if (rmdir(snaps) == 0 || errno == ENOENT) {
-		char log[PATH_MAX + 16];
-		snprintf(log, sizeof(log), "%s/output.log", info->dir);
-		struct stat st;
-		if (!info->detached || stat(log, &st) < 0 || st.st_size == 0) {
-			fp_rm_rf(info->dir, NULL);
-			return;
-		}
+	/* A session that leaves nothing to restore or read leaves nothing
+	 * behind. A detached one keeps its output.log, even empty (it says
+	 * the program wrote nothing): a new session of that name reclaims
+	 * the directory. */
+	if ((rmdir(snaps) == 0 || errno == ENOENT) && !info->detached) {
+		fp_rm_rf(info->dir, NULL);
+		return;
 	}
 	fp_session_save(info, NULL);
 }
@@ -311,14 +341,24 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 		fp_rm_rf(info->dir, NULL);
 		return -1;
 	}
+	struct fp_shell shell = { .master = -1, .slave = -1 };
+	info->shell = o->shell;
+	if (o->shell && fp_shell_pty_open(&shell, err) < 0) {
+		close(lsock);
+		if (ws)
+			fp_ws_close(ws);
+		fp_rm_rf(info->dir, NULL);
+		return -1;
+	}
 	if (fp_session_save(info, err) < 0) {
 		close(lsock);
 		if (ws)
 			fp_ws_close(ws);
 		return -1;
 	}
-	pid_t target = launch_target(o, exe, shim, info, err);
+	pid_t target = launch_target(o, exe, shim, info, o->shell ? &shell : NULL, err);
 	if (target < 0) {
+		fp_shell_close(&shell);
 		close(lsock);
 		if (ws)
 			fp_ws_close(ws);
@@ -344,7 +384,8 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 		}
 		close(ready_fd);
 	}
-	int status = serve(info, target, o->detach, lsock, ws);
+	int status = serve(info, target, o->detach, lsock, ws, o->shell ? &shell : NULL);
+	fp_shell_close(&shell);
 	if (ws)
 		fp_ws_close(ws);
 	close(lsock);
@@ -356,6 +397,17 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_error *err)
 {
 	memset(res, 0, sizeof(*res));
+	struct fp_run_opts shell_opts;
+	if (o->shell) {
+		if (o->argv && o->argv[0])
+			return fp_fail_code(err, FP_EXIT_USAGE, EINVAL,
+					    "run --shell starts bash itself; give no command (send commands with `forkpoint exec`)");
+		/* A shell session is a server: it runs in the background. */
+		shell_opts = *o;
+		shell_opts.argv = fp_shell_argv;
+		shell_opts.detach = 1;
+		o = &shell_opts;
+	}
 	if (!o->argv || !o->argv[0])
 		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL,
 				    "no command given; usage: forkpoint run [--name NAME] [--detach] -- CMD [ARGS...]");

@@ -14,6 +14,7 @@ struct fp_run_opts {
 	const char *name;                        /* NULL: derived from the command */
 	char *const *argv;                       /* the command, argv[0] searched in PATH */
 	int detach;
+	int shell;                               /* run --shell: bash on a pty, driven by `exec` (argv NULL) */
 	const char *workdir;                     /* run in an overlay view of this directory */
 	const struct fp_inherited_signals *sigs; /* the user's signal state, given to the target */
 };

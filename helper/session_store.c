@@ -151,10 +151,18 @@ int fp_session_reserve(const char *name, const char *base, struct fp_session_inf
 			snprintf(info->dir, sizeof(info->dir), "%s", dir);
 			return 0;
 		}
-		if (name)
+		if (name) {
+			struct fp_session_info old;
+			fp_error e;
+			if (fp_session_load(name, &old, &e) == 0 && !fp_session_helper_alive(&old))
+				return fp_fail_code(err, FP_EXIT_FAIL, EEXIST,
+						    "session '%s' has ended but keeps its snapshots (`forkpoint list %s`); "
+						    "delete them with `forkpoint rm %s SNAP...`, or pick another --name",
+						    name, name, name);
 			return fp_fail_code(err, FP_EXIT_FAIL, EEXIST,
 					    "session '%s' already exists; pick another --name, or stop it with `forkpoint stop %s`",
 					    name, name);
+		}
 	}
 	return fp_fail(err, EEXIST, "too many sessions named after '%s'", base);
 }
@@ -164,9 +172,9 @@ int fp_session_save(const struct fp_session_info *info, fp_error *err)
 	char buf[8192], path[PATH_MAX + 16];
 	int n = snprintf(buf, sizeof(buf),
 			 "name=%s\nhelper_pid=%d\nhelper_start=%llu\ntarget_pid=%d\nstarted=%lld\n"
-			 "detached=%d\nshim=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n",
+			 "detached=%d\nshim=%d\nshell=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n",
 			 info->name, (int)info->helper_pid, info->helper_start, (int)info->target_pid,
-			 info->started, info->detached, info->shim, info->state, info->exit_status,
+			 info->started, info->detached, info->shim, info->shell, info->state, info->exit_status,
 			 info->cwd, info->cmd, info->workdir);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return fp_fail(err, E2BIG, "session metadata too large");
@@ -208,6 +216,8 @@ int fp_session_load(const char *name, struct fp_session_info *info, fp_error *er
 			info->detached = atoi(v);
 		else if (!strcmp(k, "shim"))
 			info->shim = atoi(v);
+		else if (!strcmp(k, "shell"))
+			info->shell = atoi(v);
 		else if (!strcmp(k, "state"))
 			snprintf(info->state, sizeof(info->state), "%s", v);
 		else if (!strcmp(k, "exit_status"))
@@ -243,4 +253,25 @@ int fp_session_list(struct fp_session_info **out, size_t *n, fp_error *err)
 	if (fp_sessions_root(root, sizeof(root), 0, err) < 0)
 		return -1;
 	return fp_dir_collect(root, sizeof(**out), load_live, NULL, by_name, (void **)out, n, err);
+}
+
+static int load_any(void *ctx, const char *name, void *rec)
+{
+	(void)ctx;
+	struct fp_session_info *info = rec;
+	if (fp_session_load(name, info, NULL) < 0)
+		return -1;
+	if (!fp_session_helper_alive(info) && strcmp(info->state, "exited"))
+		snprintf(info->state, sizeof(info->state), "dead"); /* its helper was killed */
+	return 0;
+}
+
+int fp_session_list_all(struct fp_session_info **out, size_t *n, fp_error *err)
+{
+	char root[PATH_MAX];
+	*out = NULL;
+	*n = 0;
+	if (fp_sessions_root(root, sizeof(root), 0, err) < 0)
+		return -1;
+	return fp_dir_collect(root, sizeof(**out), load_any, NULL, by_name, (void **)out, n, err);
 }

@@ -22,6 +22,7 @@ struct fp_session_info {
 	long long started;               /* unix seconds */
 	int detached;
 	int shim;                        /* 1 if the target runs under the shim */
+	int shell;                       /* run --shell: the target is bash on the helper's pty */
 	char state[16];                  /* starting, running, exited */
 	int exit_status;                 /* wait status once exited */
 	char cwd[PATH_MAX];
@@ -41,6 +42,10 @@ int fp_session_reserve(const char *name, const char *base, struct fp_session_inf
 
 int fp_session_save(const struct fp_session_info *info, fp_error *err);
 int fp_session_load(const char *name, struct fp_session_info *info, fp_error *err);
+
+/* Every session directory, live or not (state "exited", or "dead" when its
+ * helper is gone without saying so), sorted by name. *out is malloc'd. */
+int fp_session_list_all(struct fp_session_info **out, size_t *n, fp_error *err);
 
 /* True if the helper process recorded in info still runs. */
 int fp_session_helper_alive(const struct fp_session_info *info);

@@ -61,9 +61,10 @@ static int repoint_one(fp_inject *ij, pid_t pid, uint64_t scratch, const struct 
 		if (fd < 0)
 			return fp_fail(err, (int)-fd, "process %d: cannot reopen fd %d (%s) in the new workspace: %s",
 				       (int)pid, r->fd, r->path, strerror((int)-fd));
-		rc = 0;
-		if (!(r->open_flags & O_APPEND) &&
-		    call(ij, SYS_lseek, (uint64_t)fd, (uint64_t)r->pos, SEEK_SET, 0, 0, 0, &rc, err) < 0)
+		/* O_APPEND too: writes go to the end anyway, but reads and
+		 * lseek(fd, 0, SEEK_CUR) see the offset, which a snapshot must
+		 * not move. */
+		if (call(ij, SYS_lseek, (uint64_t)fd, (uint64_t)r->pos, SEEK_SET, 0, 0, 0, &rc, err) < 0)
 			return -1;
 		int64_t rc2 = 0;
 		if (rc >= 0 && call(ij, SYS_dup3, (uint64_t)fd, (uint64_t)r->fd,

@@ -1,0 +1,508 @@
+#include "session_exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "session_cmds.h"
+#include "session_shell.h"
+#include "session_store.h"
+
+#define QUEUE_MAX 16
+/* How long an interrupted command gets before its process group is killed. */
+#define GRACE_MS 2000
+
+enum { FD_OUT, FD_ERR, FD_IN, FD_N };
+
+struct exec_job {
+	int conn;          /* the caller's connection, -1 once it went away */
+	int fds[FD_N];     /* the caller's pipes: stdout, stderr (write ends), stdin (read end) */
+	int argv_form;     /* body is NUL-separated argv, not a shell string */
+	long long timeout_ms;
+	char *body;
+	size_t blen;
+	/* running */
+	pid_t shell;       /* shell mode: the shell it was typed into */
+	unsigned long long shell_start; /* its start time: a restore brings back the pid, not the process */
+	pid_t child;       /* process mode: the command's process (and group) */
+	int st_r, st_w;    /* shell mode: the shell writes "TAG STATUS" here */
+	int cmd_r, rc_r;   /* shell mode: the command text; "return LAST_STATUS" */
+	char tag[32];
+	char stbuf[64];
+	size_t stlen;
+	long long t0, deadline, next_kill;
+	int interrupted, timed_out, kills;
+};
+
+struct fp_exec_srv {
+	struct exec_job *cur;
+	struct exec_job *queue[QUEUE_MAX];
+	int nq;
+	int last_status;   /* the shell's $? after the previous exec */
+	unsigned seq;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void send_msg(int c, const char *msg)
+{
+	if (c >= 0)
+		send(c, msg, strlen(msg), MSG_NOSIGNAL);
+}
+
+static void job_free(struct exec_job *j)
+{
+	closep(&j->conn);
+	for (int i = 0; i < FD_N; i++)
+		closep(&j->fds[i]);
+	closep(&j->st_r);
+	closep(&j->st_w);
+	closep(&j->cmd_r);
+	closep(&j->rc_r);
+	free(j->body);
+	free(j);
+}
+
+static void job_fail(struct exec_job *j, int code, const char *fmt, const char *arg)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof(buf), "error %d\n", code);
+	snprintf(buf + n, sizeof(buf) - (size_t)n, fmt, arg);
+	send_msg(j->conn, buf);
+	job_free(j);
+}
+
+static struct fp_exec_srv *srv_of(struct fp_session_ctx *ctx)
+{
+	if (!ctx->exec)
+		ctx->exec = calloc(1, sizeof(*ctx->exec));
+	return ctx->exec;
+}
+
+/* "'a' 'b c' 'it'\''s'": argv as one shell string. */
+static char *quote_argv(const char *body, size_t blen, size_t *outlen)
+{
+	size_t cap = blen * 4 + 16, n = 0;
+	char *s = malloc(cap);
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < blen;) {
+		size_t l = strnlen(body + i, blen - i);
+		if (n)
+			s[n++] = ' ';
+		s[n++] = '\'';
+		for (size_t k = 0; k < l; k++) {
+			if (body[i + k] == '\'') {
+				memcpy(s + n, "'\\''", 4);
+				n += 4;
+			} else {
+				s[n++] = body[i + k];
+			}
+		}
+		s[n++] = '\'';
+		i += l + 1;
+	}
+	*outlen = n;
+	return s;
+}
+
+/* A pipe that already holds `len` bytes of text, read end returned. */
+static int text_pipe(const char *text, size_t len, fp_error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return fp_fail(err, errno, "pipe: %s", strerror(errno));
+	if (len >= 65536)
+		fcntl(p[1], F_SETPIPE_SZ, (int)len + 1);
+	ssize_t n = len ? write(p[1], text, len) : 0;
+	close(p[1]);
+	if (n < 0 || (size_t)n != len) {
+		close(p[0]);
+		return fp_fail(err, E2BIG, "the command (%zu bytes) does not fit in a pipe; "
+			       "put it in a script file and run that", len);
+	}
+	return p[0];
+}
+
+static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error *err)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	size_t tl;
+	char *text = j->argv_form ? quote_argv(j->body, j->blen, &tl) : NULL;
+	if (j->argv_form && !text)
+		return fp_fail(err, ENOMEM, "out of memory");
+	if (!text) {
+		text = j->body;
+		tl = j->blen;
+		j->body = NULL;
+	}
+	/* A final newline ends a last line or a here-document. */
+	char *nl = realloc(text, tl + 1);
+	if (!nl) {
+		free(text);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	nl[tl++] = '\n';
+	j->cmd_r = text_pipe(nl, tl, err);
+	free(nl);
+	char rc[32];
+	int rl = snprintf(rc, sizeof(rc), "return %d\n", s->last_status);
+	if (j->cmd_r < 0 || (j->rc_r = text_pipe(rc, (size_t)rl, err)) < 0)
+		return -1;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return fp_fail(err, errno, "pipe: %s", strerror(errno));
+	j->st_r = p[0];
+	j->st_w = p[1];
+	snprintf(j->tag, sizeof(j->tag), "fp%u.%lld", ++s->seq, now_ms());
+
+	/* Two lines, typed together. The first sets $? to the previous exec's
+	 * status and sources the command with its redirections, in the shell
+	 * itself, so cd, variables and jobs stay. The second reports $?: it
+	 * runs even when an interrupt aborted the first line. \builtin
+	 * escapes the user's aliases and functions. */
+	int h = (int)getpid();
+	char in[64], line[1024];
+	if (j->fds[FD_IN] >= 0)
+		snprintf(in, sizeof(in), "/proc/%d/fd/%d", h, j->fds[FD_IN]);
+	else
+		snprintf(in, sizeof(in), "/dev/null");
+	snprintf(line, sizeof(line),
+		 " \\builtin . /proc/%d/fd/%d; \\builtin . /proc/%d/fd/%d <%s >/proc/%d/fd/%d 2>/proc/%d/fd/%d\n"
+		 " \\builtin printf '%s %%s\\n' \"$?\" >/proc/%d/fd/%d\n",
+		 h, j->rc_r, h, j->cmd_r, in, h, j->fds[FD_OUT], h, j->fds[FD_ERR], j->tag, h, j->st_w);
+	j->shell = ctx->target;
+	j->shell_start = fp_proc_starttime(j->shell);
+	fp_shell_flush_input(ctx->shell);
+	return fp_shell_type(ctx->shell, line, err);
+}
+
+static int start_process(struct fp_session_ctx *ctx, struct exec_job *j, fp_error *err)
+{
+	char **argv;
+	size_t argc = 0;
+	if (j->argv_form) {
+		for (size_t i = 0; i < j->blen; i += strnlen(j->body + i, j->blen - i) + 1)
+			argc++;
+	}
+	argv = calloc(argc + 4, sizeof(*argv));
+	if (!argv)
+		return fp_fail(err, ENOMEM, "out of memory");
+	if (j->argv_form) {
+		size_t k = 0;
+		for (size_t i = 0; i < j->blen; i += strlen(j->body + i) + 1)
+			argv[k++] = j->body + i;
+	} else {
+		argv[0] = "/bin/sh";
+		argv[1] = "-c";
+		argv[2] = j->body;
+	}
+	const char *cwd = ctx->info->workdir[0] ? ctx->info->workdir : ctx->info->cwd;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		free(argv);
+		return fp_fail(err, e, "cannot fork: %s", strerror(e));
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		int in = j->fds[FD_IN] >= 0 ? j->fds[FD_IN] : open("/dev/null", O_RDONLY);
+		dup2(in, 0);
+		dup2(j->fds[FD_OUT], 1);
+		dup2(j->fds[FD_ERR], 2);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (cwd[0] && chdir(cwd) < 0)
+			dprintf(2, "forkpoint exec: cannot enter %s: %s\n", cwd, strerror(errno));
+		execvp(argv[0], argv);
+		int e = errno;
+		dprintf(2, "forkpoint exec: %s: %s\n", argv[0], strerror(e));
+		_exit(e == ENOENT ? 127 : 126);
+	}
+	free(argv);
+	setpgid(pid, pid);
+	j->child = pid;
+	return 0;
+}
+
+static void start_next(struct fp_session_ctx *ctx)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	while (!s->cur && s->nq > 0) {
+		struct exec_job *j = s->queue[0];
+		memmove(s->queue, s->queue + 1, (size_t)(--s->nq) * sizeof(s->queue[0]));
+		j->t0 = now_ms();
+		j->deadline = j->timeout_ms > 0 ? j->t0 + j->timeout_ms : 0;
+		fp_error err;
+		int rc = ctx->shell ? start_shell(ctx, j, &err) : start_process(ctx, j, &err);
+		if (rc < 0) {
+			job_fail(j, err.exit_code ? err.exit_code : 1, "%s", err.msg);
+			continue;
+		}
+		s->cur = j;
+	}
+}
+
+static void finish(struct fp_session_ctx *ctx, int exit_code, const char *note)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	struct exec_job *j = s->cur;
+	s->cur = NULL;
+	char buf[512];
+	snprintf(buf, sizeof(buf), "ok\nexit_code=%d\nduration_ms=%lld\ntimed_out=%d\ninterrupted=%d\nnote=%s\n",
+		 j->timed_out ? FP_EXEC_TIMEOUT_CODE : exit_code, now_ms() - j->t0, j->timed_out,
+		 j->interrupted, note ? note : "");
+	send_msg(j->conn, buf);
+	job_free(j);
+	start_next(ctx);
+}
+
+void fp_exec_request(struct fp_session_ctx *ctx, int c, const char *msg, size_t len, int *fds, int nfds)
+{
+	struct exec_job *j = calloc(1, sizeof(*j));
+	struct fp_exec_srv *s = srv_of(ctx);
+	if (!j || !s) {
+		send_msg(c, "error 1\nthe session helper is out of memory");
+		close(c);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		free(j);
+		return;
+	}
+	j->conn = c;
+	j->st_r = j->st_w = j->cmd_r = j->rc_r = -1;
+	for (int i = 0; i < FD_N; i++)
+		j->fds[i] = i < nfds ? fds[i] : -1;
+	for (int i = FD_N; i < nfds; i++)
+		close(fds[i]);
+	const char *body = memmem(msg, len, "\n\n", 2);
+	if (nfds < 2 || !body) {
+		job_fail(j, 2, "%s", "malformed exec request (forkpoint and its helper differ in version?)");
+		return;
+	}
+	body += 2;
+	for (const char *p = msg; p < body;) {
+		const char *e = memchr(p, '\n', (size_t)(body - p));
+		if (!strncmp(p, "timeout_ms=", 11))
+			j->timeout_ms = atoll(p + 11);
+		else if (!strncmp(p, "form=argv", 9))
+			j->argv_form = 1;
+		p = e ? e + 1 : body;
+	}
+	j->blen = len - (size_t)(body - msg);
+	j->body = malloc(j->blen + 1);
+	if (!j->body || (j->argv_form && j->blen == 0)) {
+		job_fail(j, 2, "%s", j->body ? "no command given" : "the session helper is out of memory");
+		return;
+	}
+	memcpy(j->body, body, j->blen);
+	j->body[j->blen] = '\0';
+	if (s->nq >= QUEUE_MAX) {
+		char n[32];
+		snprintf(n, sizeof(n), "%d", QUEUE_MAX);
+		job_fail(j, FP_EXIT_FAIL,
+			 "session is busy: one command runs and %s more wait; try again when they are done", n);
+		return;
+	}
+	s->queue[s->nq++] = j;
+	start_next(ctx);
+}
+
+/* Sends the running command SIGINT, as ^C would; later rounds kill its
+ * process group. A shell's own builtin loop only ever gets SIGINT. */
+static void interrupt(struct fp_session_ctx *ctx, struct exec_job *j, int hard)
+{
+	int sig = hard ? SIGKILL : SIGINT;
+	if (j->child > 0) {
+		killpg(j->child, sig);
+	} else if (ctx->shell) {
+		pid_t fg = fp_shell_foreground(ctx->shell);
+		if (fg <= 0 || fg == j->shell)
+			kill(j->shell, SIGINT);
+		else
+			killpg(fg, sig);
+	}
+	j->interrupted = 1;
+	j->kills += hard;
+	j->next_kill = now_ms() + GRACE_MS;
+}
+
+int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int *timeout_ms)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	int n = 0;
+	if (ctx->shell && n < max)
+		pf[n++] = (struct pollfd){ .fd = ctx->shell->master, .events = POLLIN };
+	if (!s)
+		return n;
+	struct exec_job *j = s->cur;
+	if (j && j->shell && (j->shell != ctx->target || fp_proc_starttime(j->shell) != j->shell_start)) {
+		/* A restore replaced the shell: the command's outcome is gone
+		 * with it, and its status line must not reach the new shell. */
+		fp_shell_flush_input(ctx->shell);
+		send_msg(j->conn, "error 1\nthe session was restored to a snapshot while this command ran; "
+				  "its exit status is unknown");
+		s->cur = NULL;
+		job_free(j);
+		start_next(ctx);
+		j = s->cur;
+	}
+	long long now = now_ms();
+	if (j) {
+		if (j->deadline && now >= j->deadline && !j->timed_out) {
+			j->timed_out = 1;
+			interrupt(ctx, j, 0);
+		} else if (j->interrupted && now >= j->next_kill) {
+			if (j->kills >= 5) {
+				/* Nothing ended it (a command reading the terminal ate
+				 * the status line?): answer, and free the session. */
+				finish(ctx, 128 + SIGKILL, "the command did not report its end after SIGINT and SIGKILL; "
+							   "the shell may still run it");
+				return fp_exec_pollfds(ctx, pf, max, timeout_ms);
+			}
+			interrupt(ctx, j, 1);
+		}
+		long long next = j->interrupted ? j->next_kill : j->deadline;
+		if (next) {
+			long long left = next - now;
+			if (left < 0)
+				left = 0;
+			if (left < *timeout_ms)
+				*timeout_ms = (int)left;
+		}
+		if (j->st_r >= 0 && n < max)
+			pf[n++] = (struct pollfd){ .fd = j->st_r, .events = POLLIN };
+	}
+	if (j && j->conn >= 0 && n < max)
+		pf[n++] = (struct pollfd){ .fd = j->conn, .events = POLLIN };
+	for (int i = 0; i < s->nq && n < max; i++)
+		pf[n++] = (struct pollfd){ .fd = s->queue[i]->conn, .events = POLLIN };
+	return n;
+}
+
+static void on_status(struct fp_session_ctx *ctx, struct exec_job *j)
+{
+	ssize_t r = read(j->st_r, j->stbuf + j->stlen, sizeof(j->stbuf) - 1 - j->stlen);
+	if (r <= 0)
+		return;
+	j->stlen += (size_t)r;
+	j->stbuf[j->stlen] = '\0';
+	char *nl = strchr(j->stbuf, '\n');
+	if (!nl)
+		return;
+	size_t tl = strlen(j->tag);
+	if (strncmp(j->stbuf, j->tag, tl) || j->stbuf[tl] != ' ') {
+		j->stlen = 0; /* not ours */
+		return;
+	}
+	int st = atoi(j->stbuf + tl + 1);
+	ctx->exec->last_status = st;
+	finish(ctx, st, NULL);
+}
+
+/* A message or a hangup from a caller: "interrupt", or it went away. */
+static int on_conn(struct fp_session_ctx *ctx, struct exec_job *j, short rev)
+{
+	char buf[64];
+	ssize_t r = (rev & POLLIN) ? recv(j->conn, buf, sizeof(buf), MSG_DONTWAIT) : 0;
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (r <= 0)
+		closep(&j->conn);
+	if (j == ctx->exec->cur && !j->interrupted)
+		interrupt(ctx, j, 0);
+	return j->conn < 0;
+}
+
+void fp_exec_events(struct fp_session_ctx *ctx, const struct pollfd *pf, int n)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	struct exec_job *cur0 = s ? s->cur : NULL;
+	int nq0 = s ? s->nq : 0;
+	for (int i = 0; i < n; i++) {
+		/* A finished or dropped request closed fds that later entries
+		 * may name, now reused: the next poll sees the rest. */
+		if (s && (s->cur != cur0 || s->nq != nq0))
+			return;
+		if (!pf[i].revents)
+			continue;
+		if (ctx->shell && pf[i].fd == ctx->shell->master) {
+			fp_shell_drain(ctx->shell);
+			continue;
+		}
+		if (!s)
+			continue;
+		struct exec_job *j = s->cur;
+		if (j && pf[i].fd == j->st_r) {
+			on_status(ctx, j);
+			continue;
+		}
+		if (j && pf[i].fd == j->conn) {
+			on_conn(ctx, j, pf[i].revents);
+			continue;
+		}
+		for (int q = 0; q < s->nq; q++) {
+			if (s->queue[q]->conn != pf[i].fd)
+				continue;
+			/* A waiting caller that leaves (or interrupts) drops its
+			 * request: it never started. */
+			job_free(s->queue[q]);
+			memmove(s->queue + q, s->queue + q + 1, (size_t)(s->nq - q - 1) * sizeof(s->queue[0]));
+			s->nq--;
+			break;
+		}
+	}
+}
+
+int fp_exec_reaped(struct fp_session_ctx *ctx, pid_t pid, int status)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	if (!s || !s->cur || s->cur->child != pid)
+		return 0;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+	finish(ctx, code, NULL);
+	return 1;
+}
+
+void fp_exec_shutdown(struct fp_session_ctx *ctx, int status)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	if (!s)
+		return;
+	struct exec_job *q[QUEUE_MAX];
+	int nq = s->nq;
+	memcpy(q, s->queue, sizeof(q));
+	s->nq = 0; /* finish() must not start the queued ones */
+	if (s->cur) {
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (s->cur->child > 0)
+			killpg(s->cur->child, SIGKILL);
+		finish(ctx, code, ctx->shell ? "the session's shell exited; the session has ended" : "the session ended");
+	}
+	for (int i = 0; i < nq; i++)
+		job_fail(q[i], 1, "%s", "the session ended before this command ran");
+	free(s);
+	ctx->exec = NULL;
+}
