@@ -74,7 +74,7 @@ static bool is_pages_file(const char *name)
 static bool skip_name(const char *name)
 {
 	return name[0] == '.' || !strcmp(name, FP_MANIFEST_NAME) || !strcmp(name, FP_DUMP_LOG_NAME) ||
-	       !strcmp(name, "restore.log");
+	       !strcmp(name, "restore.log") || !strcmp(name, "parent");
 }
 
 static int hash_file(int dirfd, const char *name, uint64_t *size, uint64_t *h, fp_error *err)
