@@ -111,3 +111,32 @@ size_t fp_ranges_find(const struct fp_range *r, size_t n, uint64_t a)
 	}
 	return lo;
 }
+
+int fp_ranges_cut(struct fp_range **r, size_t *n, uint64_t start, uint64_t end)
+{
+	size_t k = fp_ranges_find(*r, *n, start);
+	if (k == *n || (*r)[k].start >= end)
+		return 0; /* nothing there: the common case */
+	struct fp_range *out = NULL;
+	size_t o = 0, cap = 0;
+	for (size_t i = 0; i < *n; i++) {
+		struct fp_range x = (*r)[i];
+		int rc = 0;
+		if (x.end <= start || x.start >= end) {
+			rc = fp_ranges_push(&out, &o, &cap, x.start, x.end);
+		} else {
+			if (x.start < start)
+				rc = fp_ranges_push(&out, &o, &cap, x.start, start);
+			if (!rc && x.end > end)
+				rc = fp_ranges_push(&out, &o, &cap, end, x.end);
+		}
+		if (rc) {
+			free(out);
+			return -1;
+		}
+	}
+	free(*r);
+	*r = out;
+	*n = o;
+	return 0;
+}

@@ -61,6 +61,8 @@ void fp_track_proc_free(struct fp_track_proc *tp);
 
 /* Ranges: sorted, non-overlapping [start, end) lists. */
 int fp_ranges_push(struct fp_range **r, size_t *n, size_t *cap, uint64_t start, uint64_t end);
+/* Removes [start, end) from *r (a new list when something is cut). */
+int fp_ranges_cut(struct fp_range **r, size_t *n, uint64_t start, uint64_t end);
 /* Index of the first range ending after a (n if none). */
 size_t fp_ranges_find(const struct fp_range *r, size_t n, uint64_t a);
 

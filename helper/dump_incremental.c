@@ -136,7 +136,11 @@ static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error 
 		struct uffdio_writeprotect w = { .range = { v->start, v->end - v->start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
 		if (ioctl(pc->uffd, UFFDIO_WRITEPROTECT, &w))
 			dlogv(c, "%d: protecting %" PRIx64 "-%" PRIx64 ": %s", pc->pid, v->start, v->end, strerror(errno));
-		if (fp_ranges_push(&reg, &n, &cap, v->start, v->end))
+		/* Its pages are protected now, before the stop, so they will look
+		 * unwritten: whatever the parent had at these addresses (another
+		 * mapping, since unmapped or moved over) is not their content. */
+		if (fp_ranges_push(&reg, &n, &cap, v->start, v->end) ||
+		    fp_ranges_cut(&pc->cov, &pc->ncov, v->start, v->end))
 			goto oom;
 		added++;
 		dlogv(c, "%d: new mapping %" PRIx64 "-%" PRIx64 " %s tracked from now on", pc->pid, v->start, v->end, v->path);

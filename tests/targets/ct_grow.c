@@ -10,9 +10,9 @@
  *       N == 1: munmap Y and mremap X onto Y's old address (MREMAP_FIXED):
  *               X's content now sits where Y's was, a page an incremental
  *               snapshot must not take from its parent;
- *       every N: mremap that region 1 MiB longer (it may move) and fill
- *               the new MiB; mmap a new 1 MiB region and fill it; grow the
- *               brk heap by 256 KiB (sbrk) and fill that.
+ *       N > 1:  mremap X 1 MiB longer (it may move) and fill the new MiB;
+ *       every N: mmap a new 1 MiB region and fill it; grow the brk heap by
+ *               256 KiB (sbrk) and fill that.
  *     and reports each new range as "info grown KIND ADDR LEN" (hex).
  *
  * All patterns are functions of the verification number, so a process
@@ -87,22 +87,24 @@ static void step(void)
 		ct_fill(heap + i * PAGE, PAGE, page_seed(steps, i));
 	if (!grow)
 		return;
-	size_t len = (size_t)steps * MIB; /* X before this step */
 	if (steps == 1) {
-		/* X onto Y's address: content moved, not written */
+		/* X onto Y's address: content moved, not written; it stays there
+		 * until the next step */
 		munmap(y_addr, MIB);
 		void *m = mremap(x_addr, MIB, MIB, MREMAP_MAYMOVE | MREMAP_FIXED, y_addr);
 		if (m == MAP_FAILED)
 			ct_die("mremap onto Y: %s", strerror(errno));
 		x_addr = m;
 		ct_info("grown moved %lx %x", (unsigned long)(uintptr_t)m, MIB);
+	} else {
+		size_t len = (size_t)(steps - 1) * MIB; /* X before this step */
+		void *m = mremap(x_addr, len, len + MIB, MREMAP_MAYMOVE);
+		if (m == MAP_FAILED)
+			ct_die("mremap: %s", strerror(errno));
+		x_addr = m;
+		ct_fill(x_addr + len, MIB, x_seed(steps - 1));
+		ct_info("grown mremap %lx %zx", (unsigned long)(uintptr_t)m, len + MIB);
 	}
-	void *m = mremap(x_addr, len, len + MIB, MREMAP_MAYMOVE);
-	if (m == MAP_FAILED)
-		ct_die("mremap: %s", strerror(errno));
-	x_addr = m;
-	ct_fill(x_addr + len, MIB, x_seed(steps));
-	ct_info("grown mremap %lx %zx", (unsigned long)(uintptr_t)m, len + MIB);
 	add_region(map(MIB), MIB, ct_mix(steps + 1000), "mmap");
 	void *b = sbrk(256 * 1024);
 	if (b == (void *)-1)
@@ -112,7 +114,7 @@ static void step(void)
 
 static void check_x(void)
 {
-	for (unsigned s = 0; s <= (grow ? steps : 0); s++) {
+	for (unsigned s = 0; s <= (grow && steps > 1 ? steps - 1 : 0); s++) {
 		long off = ct_check_fill(x_addr + (size_t)s * MIB, MIB, x_seed(s));
 		if (off >= 0)
 			ct_fail("X (at %p) MiB %u differs at offset %ld", (void *)x_addr, s, off);
