@@ -352,7 +352,7 @@ int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				     strerror(errno));
 	}
 	close(fd);
-	dlogv(c, "%d: written pages re-protected in %.3f ms", p->pid, ms_since(t0));
+	dlog(c, "%d: written pages re-protected in %.3f ms", p->pid, ms_since(t0));
 	return rc;
 }
 
@@ -435,6 +435,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
 	}
 	free(rg);
+	double read_ms = ms_since(t0) - scan_ms;
 	if (!rc && c->keep_track && alive)
 		rc = dump_incr_rearm(c, p, err);
 	struct dump_seg *seg = rc ? NULL : calloc(1, sizeof(*seg));
@@ -457,8 +458,8 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	p->nsegs = present ? 1 : 0;
 	c->st->pages_parent += parent;
 	dlog(c, "%d: %" PRIu64 " pages read while stopped (written or new), %" PRIu64 " left in the parent; scan %.3f ms, "
-		"total %.3f ms",
-	     p->pid, present, parent, scan_ms, ms_since(t0));
+		"read %.3f ms, total %.3f ms",
+	     p->pid, present, parent, scan_ms, read_ms, ms_since(t0));
 	return 0;
 }
 
