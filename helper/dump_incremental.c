@@ -26,7 +26,6 @@
  * and `criu restore` restores any (after `forkpoint decompress`). */
 #include "helper/dump_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -72,25 +71,13 @@ static size_t tree_pids(pid_t pid, pid_t *out, size_t cap, size_t n)
 {
 	if (n < cap)
 		out[n++] = pid;
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
+	pid_t *kids;
+	size_t nk;
+	if (dump_list_children(pid, &kids, &nk))
 		return n;
-	struct dirent *de;
-	while ((de = readdir(d)) && n < cap) {
-		if (de->d_name[0] == '.')
-			continue;
-		char cpath[128];
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-		FILE *f = fopen(cpath, "re");
-		int kid;
-		while (f && n < cap && fscanf(f, "%d", &kid) == 1)
-			n = tree_pids(kid, out, cap, n);
-		if (f)
-			fclose(f);
-	}
-	closedir(d);
+	for (size_t i = 0; i < nk; i++)
+		n = tree_pids(kids[i], out, cap, n);
+	free(kids);
 	return n;
 }
 

@@ -190,6 +190,8 @@ int64_t dump_now_ns(void);
 
 /* dump_tree.c */
 int dump_tree_seize(struct dump_ctx *c, fp_error *err);
+/* The children of every thread of pid (malloc'd *out). */
+int dump_list_children(pid_t pid, pid_t **out, size_t *n);
 void dump_tree_release(struct dump_ctx *c, bool kill_it);
 int dump_tree_ids(struct dump_ctx *c, fp_error *err);
 int dump_write_tree(struct dump_ctx *c, fp_error *err);
