@@ -104,20 +104,21 @@ static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error 
 		const struct dump_vma *v = &pc->fv[i];
 		if (!dump_precopy_protectable(v))
 			continue;
-		if (has_vmflag(v->vmflags, "uw")) {
-			size_t k = fp_ranges_find(pc->reg, pc->nreg, v->start);
-			if (k < pc->nreg && pc->reg[k].start < v->end) {
-				if (fp_ranges_push(&reg, &n, &cap, v->start, v->end))
-					goto oom;
-			} else {
-				foreign++; /* the process's own userfaultfd has it: never trusted */
-			}
-			continue;
-		}
+		/* Registering again with our own userfaultfd changes nothing; one
+		 * that another userfaultfd holds (the process's own) says EBUSY:
+		 * so "registered" plus "uw" means ours, exactly. */
+		bool had = has_vmflag(v->vmflags, "uw");
 		struct uffdio_register r = { .range = { v->start, v->end - v->start }, .mode = UFFDIO_REGISTER_MODE_WP };
 		if (ioctl(pc->uffd, UFFDIO_REGISTER, &r)) {
+			if (errno == EBUSY)
+				foreign++;
 			dlogv(c, "%d: %" PRIx64 "-%" PRIx64 " %s not write-tracked: %s", pc->pid, v->start, v->end, v->path,
 			      strerror(errno));
+			continue;
+		}
+		if (had) {
+			if (fp_ranges_push(&reg, &n, &cap, v->start, v->end))
+				goto oom;
 			continue;
 		}
 		struct uffdio_writeprotect w = { .range = { v->start, v->end - v->start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
