@@ -14,7 +14,11 @@ static const char snap_usage[] =
 	"Snapshots the session's processes (memory, threads, registers, fds) while\n"
 	"they keep running. The snapshot is kept in the session's directory under\n"
 	"NAME (default snap-N) and appears in `forkpoint list SESSION` once complete.\n"
-	"Prints the snapshot's name.\n";
+	"Prints the snapshot's name.\n"
+	"\n"
+	"After the first, a session's snapshots are incremental: they hold the pages\n"
+	"written since the snapshot before and leave the rest to it (CRIU's parent\n"
+	"images). --json says \"full\": true and \"why\" when one could not be.\n";
 
 static const char list_usage[] =
 	"usage: forkpoint list SESSION [--json]\n"
