@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,8 @@
 #include "images/criu_io.h"
 
 struct level {
-	int dirfd;
+	int dirfd;            /* while resolving */
+	char *path;           /* after: the directory, reopened when read */
 	uint32_t pages_id;
 	cr_pagemap_entry *pe; /* while resolving */
 	uint64_t *first;      /* page index of each PE_PRESENT entry's first page */
@@ -35,9 +37,19 @@ struct map {
 	uint64_t total;
 };
 
+/* A chain of hundreds of snapshots must not hold hundreds of open files
+ * and chunk buffers per reader: at most this many levels stay open, the
+ * least recently read one is closed to make room. Pages are read in address
+ * order, which is each level's own order, so a level that is closed and
+ * opened again decodes at most one chunk twice. */
+#define OPEN_LEVELS 16
+
 struct pgs_chain {
 	struct map *m;
-	pgs_reader **rd; /* per level, opened when first read */
+	pgs_reader **rd;   /* per level, opened when first read */
+	uint64_t *used;    /* per level: when it was last read */
+	uint64_t clock;
+	size_t nopen;
 };
 
 int pgs_chain_has_parent(const cr_pagemap_entry *pe, size_t npe)
@@ -55,6 +67,7 @@ static void map_put(struct map *m)
 	for (size_t i = 0; i < m->nlv; i++) {
 		if (m->lv[i].dirfd >= 0)
 			close(m->lv[i].dirfd);
+		free(m->lv[i].path);
 		free(m->lv[i].pe);
 		free(m->lv[i].first);
 	}
@@ -210,6 +223,25 @@ static int resolve(struct resolver *rs, size_t L, uint64_t s, uint64_t e, fp_err
 	return 0;
 }
 
+static struct pgs_chain *chain_new(struct map *m)
+{
+	struct pgs_chain *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->rd = calloc(m->nlv, sizeof(*c->rd));
+		c->used = calloc(m->nlv, sizeof(*c->used));
+	}
+	if (!c || !c->rd || !c->used) {
+		if (c) {
+			free(c->rd);
+			free(c->used);
+		}
+		free(c);
+		return NULL;
+	}
+	c->m = m;
+	return c;
+}
+
 int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_entry *pe, size_t npe,
 		   cr_pagemap_entry **flat, size_t *nflat, pgs_reader **reader, fp_error *err)
 {
@@ -244,27 +276,35 @@ int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_
 		else if (fl & CR_PE_PARENT)
 			rc = resolve(&rs, 1, s, e, err);
 	}
-	/* the pagemaps are not needed any more, the fds are */
+	/* the pagemaps are not needed any more; the directories are, by path */
 	for (size_t i = 0; rs.m->lv && i < rs.m->nlv; i++) {
-		free(rs.m->lv[i].pe);
-		free(rs.m->lv[i].first);
-		rs.m->lv[i].pe = NULL;
-		rs.m->lv[i].first = NULL;
+		struct level *l = &rs.m->lv[i];
+		free(l->pe);
+		free(l->first);
+		l->pe = NULL;
+		l->first = NULL;
+		char proc[64], path[PATH_MAX];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", l->dirfd);
+		ssize_t n = l->dirfd >= 0 ? readlink(proc, path, sizeof(path) - 1) : -1;
+		if (!rc && n <= 0)
+			rc = fp_fail(err, errno, "cannot name the snapshot directory of level %zu: %s", i, strerror(errno));
+		if (!rc) {
+			path[n] = '\0';
+			if (!(l->path = strdup(path)))
+				rc = fp_fail(err, ENOMEM, "out of memory");
+		}
+		if (l->dirfd >= 0)
+			close(l->dirfd);
+		l->dirfd = -1;
 	}
-	struct pgs_chain *ch = rc ? NULL : calloc(1, sizeof(*ch));
-	if (!rc && ch)
-		ch->rd = calloc(rs.m->nlv, sizeof(*ch->rd));
-	if (!rc && (!ch || !ch->rd))
+	struct pgs_chain *ch = rc ? NULL : chain_new(rs.m);
+	if (!rc && !ch)
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	if (rc) {
-		if (ch)
-			free(ch->rd);
-		free(ch);
 		free(rs.flat);
 		map_put(rs.m);
 		return -1;
 	}
-	ch->m = rs.m;
 	pgs_reader *r = pgs_reader_of_chain(ch, err);
 	if (!r) {
 		free(rs.flat);
@@ -279,6 +319,29 @@ int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_
 uint64_t pgs_chain_total(const struct pgs_chain *ch)
 {
 	return ch->m->total;
+}
+
+static int open_level(struct pgs_chain *ch, uint32_t level, fp_error *err)
+{
+	const struct level *l = &ch->m->lv[level];
+	if (ch->nopen == OPEN_LEVELS) {
+		size_t lru = SIZE_MAX;
+		for (size_t i = 0; i < ch->m->nlv; i++)
+			if (ch->rd[i] && (lru == SIZE_MAX || ch->used[i] < ch->used[lru]))
+				lru = i;
+		pgs_close(ch->rd[lru]);
+		ch->rd[lru] = NULL;
+		ch->nopen--;
+	}
+	int fd = open(l->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open the parent snapshot %s (level %u): %s", l->path, level, strerror(errno));
+	ch->rd[level] = pgs_open(fd, l->pages_id, err);
+	close(fd);
+	if (!ch->rd[level])
+		return fp_wrap(err, "the page data of the parent snapshot %s (level %u)", l->path, level);
+	ch->nopen++;
+	return 0;
 }
 
 int pgs_chain_read(struct pgs_chain *ch, uint64_t first, uint64_t n, void *dst, fp_error *err)
@@ -299,11 +362,9 @@ int pgs_chain_read(struct pgs_chain *ch, uint64_t first, uint64_t n, void *dst, 
 	for (size_t i = lo; n; i++) {
 		const struct run *r = &m->runs[i];
 		uint64_t in = first - r->flat_first, take = r->n - in < n ? r->n - in : n;
-		if (!ch->rd[r->level]) {
-			ch->rd[r->level] = pgs_open(m->lv[r->level].dirfd, m->lv[r->level].pages_id, err);
-			if (!ch->rd[r->level])
-				return fp_wrap(err, "the page data of the parent snapshot (level %u)", r->level);
-		}
+		if (!ch->rd[r->level] && open_level(ch, r->level, err))
+			return -1;
+		ch->used[r->level] = ++ch->clock;
 		if (pgs_read(ch->rd[r->level], r->src_first + in, take, d, err))
 			return -1;
 		d += take * CR_PAGE_SIZE;
@@ -315,16 +376,12 @@ int pgs_chain_read(struct pgs_chain *ch, uint64_t first, uint64_t n, void *dst, 
 
 struct pgs_chain *pgs_chain_dup(const struct pgs_chain *ch, fp_error *err)
 {
-	struct pgs_chain *c = calloc(1, sizeof(*c));
-	if (c)
-		c->rd = calloc(ch->m->nlv, sizeof(*c->rd));
-	if (!c || !c->rd) {
-		free(c);
+	struct pgs_chain *c = chain_new(ch->m);
+	if (!c) {
 		fp_fail(err, ENOMEM, "out of memory");
 		return NULL;
 	}
 	atomic_fetch_add(&ch->m->refs, 1);
-	c->m = ch->m;
 	return c;
 }
 
@@ -335,6 +392,7 @@ void pgs_chain_free(struct pgs_chain *ch)
 	for (size_t i = 0; i < ch->m->nlv; i++)
 		pgs_close(ch->rd[i]);
 	free(ch->rd);
+	free(ch->used);
 	map_put(ch->m);
 	free(ch);
 }
