@@ -555,7 +555,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 fail:
 	if (err)
 		fp_wrap(err, "dump of %d failed while %s", o->pid, step);
-	if (o->track && (c.incr || c.keep_track))
+	if (o->track && (c.incr || c.keep_track) && !*redo)
 		fp_track_drop(o->track, "the snapshot before failed"); /* its tracking went with it */
 	if (c.log) {
 		fclose(c.log);
