@@ -119,8 +119,10 @@ def run_size(mib, pct, steps, rollbacks):
             step()
             last = f"r{j}b"
             res["after_rollback"].append(snap(last))
-        fp("stop", "--kill", name, env=env)
     finally:
+        # also when a step failed: no session is left behind
+        subprocess.run([FP, "stop", "--kill", name], env=env, capture_output=True)
+        time.sleep(0.5)
         shutil.rmtree(home, ignore_errors=True)
     return res
 
