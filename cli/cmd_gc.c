@@ -8,15 +8,17 @@
 #include "cli.h"
 #include "json.h"
 #include "helper/session_store.h"
+#include "helper/snap_chain.h"
 #include "overlay/workspace.h"
 
 static const char gc_usage[] =
 	"usage: forkpoint gc [SESSION...] [--json]\n"
 	"\n"
 	"Frees workspace layers that no snapshot and no live session uses (after\n"
-	"`forkpoint rm`, squashes, restores and interrupted snapshots). A layer a\n"
-	"snapshot or the running session still needs is never removed. Without\n"
-	"SESSION, every session directory is collected.\n";
+	"`forkpoint rm`, squashes, restores and interrupted snapshots), and the page\n"
+	"data of removed snapshots that no incremental snapshot relies on any more.\n"
+	"A layer a snapshot or the running session still needs is never removed.\n"
+	"Without SESSION, every session directory is collected.\n";
 
 static int gc_one(const char *name, const char *store, fp_json *j, int *failed)
 {
@@ -46,6 +48,20 @@ static int gc_one(const char *name, const char *store, fp_json *j, int *failed)
 	return 0;
 }
 
+/* Kept parents of incremental snapshots that nothing uses any more
+ * (helper/snap_chain.h). */
+static void gc_snaps(const char *name, const char *dir, int json, int *failed)
+{
+	fp_error err;
+	unsigned removed, kept;
+	if (fp_snap_chain_gc(dir, &removed, &kept, &err) < 0) {
+		fprintf(stderr, "forkpoint: gc of session '%s': %s\n", name, err.msg);
+		*failed = 1;
+	} else if (!json && (removed || kept)) {
+		printf("%s: removed %u unused parent snapshots, kept %u\n", name, removed, kept);
+	}
+}
+
 int cmd_gc(int argc, char **argv)
 {
 	int json = 0, nnamed = 0, failed = 0;
@@ -73,12 +89,10 @@ int cmd_gc(int argc, char **argv)
 				continue;
 			if (fp_session_dir(argv[i], dir, sizeof(dir), &err) < 0)
 				return cli_report(&err);
+			gc_snaps(argv[i], dir, json, &failed);
 			snprintf(store, sizeof(store), "%s/workspace", dir);
-			if (access(store, F_OK) < 0) {
-				fprintf(stderr, "forkpoint: session '%s' has no workspace\n", argv[i]);
-				failed = 1;
-				continue;
-			}
+			if (access(store, F_OK) < 0)
+				continue; /* no layers: its snapshots were collected above */
 			gc_one(argv[i], store, json ? &j : NULL, &failed);
 		}
 	} else {
@@ -90,6 +104,8 @@ int cmd_gc(int argc, char **argv)
 		while (d && (de = readdir(d))) {
 			if (de->d_name[0] == '.')
 				continue;
+			snprintf(dir, sizeof(dir), "%s/%s", root, de->d_name);
+			gc_snaps(de->d_name, dir, json, &failed);
 			snprintf(store, sizeof(store), "%s/%s/workspace", root, de->d_name);
 			if (access(store, F_OK) == 0)
 				gc_one(de->d_name, store, json ? &j : NULL, &failed);

@@ -8,13 +8,16 @@
 #include "paths.h"
 #include "helper/session_store.h"
 #include "helper/snapshots.h"
+#include "helper/snap_chain.h"
 #include "overlay/workspace.h"
 
 static const char rm_usage[] =
 	"usage: forkpoint rm SESSION SNAP...\n"
 	"\n"
 	"Deletes snapshots of a session: their images, and the workspace layers\n"
-	"that no other snapshot (and not the running session) still uses.\n";
+	"that no other snapshot (and not the running session) still uses. The page\n"
+	"data of a snapshot that a later (incremental) snapshot relies on is kept,\n"
+	"hidden, until `forkpoint gc` finds no snapshot using it.\n";
 
 static int rm_one(const struct fp_session_info *info, const char *snap, fp_error *err)
 {
@@ -28,10 +31,11 @@ static int rm_one(const struct fp_session_info *info, const char *snap, fp_error
 		return fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT, "session '%s' has no snapshot '%s'",
 				    info->name, snap);
 	/* Out of every listing first (one rename), then freed at leisure: an
-	 * interruption leaves a hidden leftover, never half a snapshot. */
-	snprintf(gone, sizeof(gone), "%s/snapshots/.rm-%s-%d", info->dir, snap, (int)getpid());
-	if (rename(dir, gone) < 0)
-		return fp_fail(err, errno, "cannot remove %s: %s", dir, strerror(errno));
+	 * interruption leaves a hidden leftover, never half a snapshot. A
+	 * snapshot that is another's parent keeps its data (helper/snap_chain.h). */
+	int kept = 0;
+	if (fp_snap_retire(info->dir, snap, gone, sizeof(gone), &kept, err) < 0)
+		return -1;
 	if (has_ws) {
 		struct fp_ws *ws;
 		if (fp_ws_open(store, NULL, &ws, err) < 0)
@@ -44,7 +48,7 @@ static int rm_one(const struct fp_session_info *info, const char *snap, fp_error
 		if (rc < 0)
 			return fp_wrap(err, "workspace of '%s'", info->name);
 	}
-	return fp_rm_rf(gone, err);
+	return kept ? 0 : fp_rm_rf(gone, err);
 }
 
 int cmd_rm(int argc, char **argv)

@@ -14,7 +14,11 @@ static const char snap_usage[] =
 	"Snapshots the session's processes (memory, threads, registers, fds) while\n"
 	"they keep running. The snapshot is kept in the session's directory under\n"
 	"NAME (default snap-N) and appears in `forkpoint list SESSION` once complete.\n"
-	"Prints the snapshot's name.\n";
+	"Prints the snapshot's name.\n"
+	"\n"
+	"After the first, a session's snapshots are incremental: they hold the pages\n"
+	"written since the snapshot before and leave the rest to it (CRIU's parent\n"
+	"images). --json says \"full\": true and \"why\" when one could not be.\n";
 
 static const char list_usage[] =
 	"usage: forkpoint list [SESSION] [--json]\n"
@@ -67,6 +71,11 @@ int cmd_snap(int argc, char **argv)
 		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
 		fp_json_uint(&j, "pages", strtoull(cli_kv(body, "pages", v, sizeof(v)), NULL, 10));
 		fp_json_uint(&j, "bytes_written", strtoull(cli_kv(body, "bytes_written", v, sizeof(v)), NULL, 10));
+		/* incremental snapshots (helper/dump_incremental.c) */
+		int incr = atoi(cli_kv(body, "incremental", v, sizeof(v)));
+		fp_json_bool(&j, "full", !incr);
+		fp_json_uint(&j, "pages_parent", strtoull(cli_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));
+		fp_json_str(&j, "why", cli_kv(body, "why", v, sizeof(v)));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else {

@@ -227,7 +227,9 @@ static int capture(struct dump_ctx *c, fp_error *err)
 				return fp_wrap(err, "reading the mappings of %d (%s)", p->pid, p->comm);
 			if (dump_proc_pagemap(c, p, err))
 				return fp_wrap(err, "finding the pages of %d (%s)", p->pid, p->comm);
-			if (p->pre && dump_precopy_final(c, p, err))
+			if (p->pre && c->incr && dump_incr_final(c, p, err))
+				return fp_wrap(err, "reading what %d (%s) wrote since the last snapshot", p->pid, p->comm);
+			if (p->pre && !c->incr && (dump_precopy_final(c, p, err) || (c->keep_track && dump_incr_rearm(c, p, err))))
 				return fp_wrap(err, "reading what %d (%s) wrote since its pre-copy", p->pid, p->comm);
 		}
 		if (dump_proc_files(c, p, err))
@@ -350,7 +352,7 @@ static bool want_precopy(struct dump_ctx *c)
 		dlog(c, "no pre-copy: %" PRIu64 " MiB of anonymous memory, %" PRIu64 " MiB available", anon >> 20, avail >> 20);
 		return false;
 	}
-	return o->snapshot == FP_DUMP_SNAP_PRECOPY || anon >= FP_PRECOPY_MIN_BYTES;
+	return o->snapshot == FP_DUMP_SNAP_PRECOPY || anon >= FP_PRECOPY_MIN_BYTES || o->track;
 }
 
 static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, bool *redo, bool *raced,
@@ -414,13 +416,35 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		rc = dump_pagebuf_prepare(&c, est + 256, err);
 		dlog(&c, "copy buffer pre-faulted for %" PRIu64 " pages in %.3f ms", est + 256, ms_since(tp));
 	}
-	if (!rc && want_precopy(&c)) {
+	int incr = 0;
+	if (!rc && o->track) {
+		fp_error ie;
+		int64_t tp = dump_now_ns();
+		incr = dump_incr_prepare(&c, &ie);
+		if (incr < 0) {
+			/* the tracking is gone with it: a full dump, said so */
+			dlog(&c, "no incremental snapshot: %s", ie.msg);
+			dump_precopy_end(&c);
+			c.incr = c.keep_track = false;
+			snprintf(st->full_why, sizeof(st->full_why), "the write tracking failed: %s", ie.msg);
+			fp_track_drop(o->track, st->full_why);
+		} else if (incr > 0) {
+			dlog(&c, "incremental against %s, prepared in %.3f ms", c.parent_dir, ms_since(tp));
+		}
+	}
+	if (!rc && incr <= 0 && want_precopy(&c)) {
 		fp_error pe;
 		int64_t tp = dump_now_ns();
-		if (dump_precopy_run(&c, &pe))
+		if (dump_precopy_run(&c, &pe)) {
 			dlog(&c, "no pre-copy (%s): a frozen copy instead", pe.msg);
-		else
+			if (o->track) {
+				snprintf(st->full_why, sizeof(st->full_why), "no write tracking possible: %s", pe.msg);
+				fp_track_drop(o->track, st->full_why);
+			}
+		} else {
 			dlog(&c, "pre-copy done in %.3f ms", ms_since(tp));
+			c.keep_track = o->track != NULL;
+		}
 	}
 	if (!rc) {
 		step = "stopping the process tree";
@@ -477,10 +501,13 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
 		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms, frozen copies %.3f ms), pages by %s", st->pause_ms,
 		     st->capture_ms, st->fork_ms, st->method);
-		dump_precopy_unprotect(&c);
+		if (!c.keep_track)
+			dump_precopy_unprotect(&c);
 		if (any_pre && dump_precopy_flags_changed(&c)) {
 			/* the flags it has were read before the stop: no longer sure */
 			*redo = true;
+			if (o->track)
+				fp_track_drop(o->track, "a mapping's flags changed during the snapshot before");
 			rc = fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
 			step = "checking the mappings after the pre-copy";
 			goto fail;
@@ -502,8 +529,15 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		     st->nprocs, st->nthreads, st->pages, st->bytes_pages, st->freeze_ms,
 		     o->leave_running ? st->pause_ms : ms_since(c.stop_ns), st->capture_ms, st->write_ms, ms_since(c.t0));
 		fflush(c.log);
+		step = "linking the snapshot to its parent";
+		rc = dump_incr_link_parent(&c, final, err);
+		if (!rc && o->track && !st->incremental && !st->full_why[0])
+			snprintf(st->full_why, sizeof(st->full_why), "every page was written since the parent");
 		step = "publishing the snapshot";
-		rc = finish_dir(&c, final, parent, err);
+		if (!rc)
+			rc = finish_dir(&c, final, parent, err);
+		if (!rc && c.keep_track)
+			dump_incr_keep(&c, final);
 	}
 	for (size_t i = 0; i < c.nprocs; i++)
 		dump_cow_finish(&c, &c.procs[i]);
@@ -531,6 +565,8 @@ fail:
 	*raced = c.raced;
 	if (err)
 		fp_wrap(err, "dump of %d failed while %s", o->pid, step);
+	if (o->track && (c.incr || c.keep_track) && !*redo)
+		fp_track_drop(o->track, "the snapshot before failed"); /* its tracking went with it */
 	if (c.log) {
 		fclose(c.log);
 		c.log = NULL;
@@ -577,6 +613,7 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		 * during a pre-copy dump. A frozen copy shows them exactly. */
 		struct fp_dump_opts again = *o;
 		again.snapshot = FP_DUMP_SNAP_FORK;
+		again.track = NULL; /* dropped, with the reason, by the first try */
 		unlink(failed);
 		rc = dump_once(&again, st, &redo, &raced, err);
 	}

@@ -62,6 +62,7 @@
 #include "fp_error.h"
 
 struct fp_pt_proc;
+struct fp_track;
 
 #define FP_MANIFEST_NAME "forkpoint.manifest"
 #define FP_DUMP_LOG_NAME "dump.log"
@@ -112,6 +113,15 @@ struct fp_dump_opts {
 	 * resumed untouched. procs[i] are the seized processes. */
 	int (*while_stopped)(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err);
 	void *while_stopped_arg;
+	/* A session's write tracking (helper/dirty_tracker.h), kept between
+	 * its snapshots. When it is active, the dump is incremental: pages not
+	 * written since track->parent_dir stay there (a `parent` link and
+	 * PE_PARENT pagemap entries, as CRIU's own incremental dumps).
+	 * Otherwise the dump is full and, with leave_running, starts the
+	 * tracking (a pre-copy whose userfaultfd is kept). On success the
+	 * tracking names this snapshot as the next one's parent; on failure
+	 * it is dropped (the next snapshot is full). */
+	struct fp_track *track;
 };
 
 struct fp_dump_stats {
@@ -128,6 +138,10 @@ struct fp_dump_stats {
 	uint64_t pages;            /* pages dumped (4 KiB) */
 	uint64_t bytes_pages;      /* uncompressed page bytes */
 	uint64_t bytes_written;    /* every file of the snapshot */
+	/* with o->track */
+	bool incremental;          /* some pages are left in the parent */
+	uint64_t pages_parent;     /* how many */
+	char full_why[256];        /* why it is full (or partly full), "" if not */
 };
 
 int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err);

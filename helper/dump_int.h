@@ -18,6 +18,7 @@
 #include "helper/inject.h"
 #include "helper/ptrace.h"
 #include "images/criu_msgs.h"
+#include "helper/dirty_tracker.h"
 
 struct dump_ctx;
 
@@ -110,7 +111,7 @@ struct dump_pre_piece {
 struct dump_precopy {
 	pid_t pid;
 	int uffd;             /* the process's userfaultfd, -1 once closed */
-	struct { uint64_t start, end; } *reg; /* write-tracked ranges */
+	struct fp_range *reg; /* write-tracked ranges */
 	size_t nreg;
 	struct dump_pre_piece *piece; /* sorted by address */
 	size_t npiece;
@@ -121,6 +122,11 @@ struct dump_precopy {
 	size_t dirty_len;
 	struct dump_vma *fv;  /* smaps read just before the stop, for VmFlags */
 	size_t nfv;
+	/* incremental (dump_incremental.c): the pages the parent snapshot
+	 * holds; a page in them still write-protected is left in the parent */
+	struct fp_range *cov;
+	size_t ncov;
+	bool tracked;         /* the tracking ran since the parent */
 };
 
 /* npages pages at vaddr, whose data is at data (pre-copy or dirty buffer). */
@@ -167,6 +173,9 @@ struct dump_ctx {
 	struct dump_precopy *pre; /* leave_running pre-copies, one per process */
 	size_t npre;
 	unsigned nthreads;    /* compression threads */
+	bool incr;            /* o->track: pages against the parent (dump_incremental.c) */
+	bool keep_track;      /* o->track: c->pre's tracking goes to o->track */
+	char parent_dir[PATH_MAX]; /* c->incr: the parent snapshot */
 	int64_t stop_ns, resume_ns;
 };
 
@@ -214,6 +223,8 @@ int64_t dump_now_ns(void);
 int dump_tree_seize(struct dump_ctx *c, fp_error *err);
 /* True if a seized process is exiting or gone (it was caught in its exit). */
 bool dump_tree_any_exiting(struct dump_ctx *c);
+/* The children of every thread of pid (malloc'd *out). */
+int dump_list_children(pid_t pid, pid_t **out, size_t *n);
 void dump_tree_release(struct dump_ctx *c, bool kill_it);
 int dump_tree_ids(struct dump_ctx *c, fp_error *err);
 int dump_write_tree(struct dump_ctx *c, fp_error *err);
@@ -282,6 +293,14 @@ void dump_cow_finish(struct dump_ctx *c, struct dump_proc *p);
  * capture, for a p with p->pre, after dump_proc_pagemap: fills p->segs.
  * unprotect: after the resume; end: frees everything (also on failure). */
 int dump_precopy_run(struct dump_ctx *c, fp_error *err);
+/* The short stop of the pre-copy alone: a userfaultfd for every process of
+ * the tree that has no entry in c->pre yet. */
+int dump_precopy_take(struct dump_ctx *c, fp_error *err);
+/* Registers and write-protects every protectable mapping of pc->pid (regv:
+ * what was registered, as dump VMAs). */
+int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv,
+			 fp_error *err);
+bool dump_precopy_protectable(const struct dump_vma *v);
 int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 /* During the stop, instead of dump_proc_vmas (whose smaps walk takes ~25 ms
  * per GiB): the cheap maps list, with VmFlags from the smaps read before. */
@@ -291,6 +310,20 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_precopy_flags_changed(struct dump_ctx *c);
 void dump_precopy_unprotect(struct dump_ctx *c);
 void dump_precopy_end(struct dump_ctx *c);
+
+/* dump_incremental.c: snapshots against a parent, with o->track.
+ * prepare: before the stop; 1 incremental (c->pre holds the tracking), 0
+ * not (a full dump that starts tracking; st->full_why says why), -1 error.
+ * final: during the stop, for p with p->pre when c->incr (after
+ * dump_proc_pagemap): PE_PARENT for the pages not written, reads the others.
+ * rearm: during the stop, re-protects what was written (keep_track).
+ * link_parent: the `parent` symlink, when a page is in the parent.
+ * keep: after the snapshot is published, the tracking goes to o->track. */
+int dump_incr_prepare(struct dump_ctx *c, fp_error *err);
+int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
+void dump_incr_keep(struct dump_ctx *c, const char *final);
 
 /* dump_files.c */
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);

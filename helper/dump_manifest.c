@@ -74,7 +74,7 @@ static bool is_pages_file(const char *name)
 static bool skip_name(const char *name)
 {
 	return name[0] == '.' || !strcmp(name, FP_MANIFEST_NAME) || !strcmp(name, FP_DUMP_LOG_NAME) ||
-	       !strcmp(name, "restore.log");
+	       !strcmp(name, "restore.log") || !strcmp(name, "parent");
 }
 
 static int hash_file(int dirfd, const char *name, uint64_t *size, uint64_t *h, fp_error *err)
@@ -229,8 +229,45 @@ static int verify_pages(int dirfd, uint32_t id, uint64_t npages, uint64_t hash, 
 	return 0;
 }
 
+/* An incremental snapshot is only whole with its parents: they are
+ * verified (and decompressed) with it. */
+static int with_parents(const char *dir, bool keep, int (*fn)(const char *, bool, fp_error *), fp_error *err)
+{
+	char cur[PATH_MAX];
+	snprintf(cur, sizeof(cur), "%s", dir);
+	for (int depth = 0;; depth++) {
+		if (depth > 4096)
+			return fp_fail(err, ELOOP, "%s: the chain of parent snapshots is too deep (a loop of `parent` links?)", dir);
+		if (fn(cur, keep, err))
+			return depth ? fp_wrap(err, "parent snapshot %s of %s", cur, dir) : -1;
+		char next[PATH_MAX + 8];
+		snprintf(next, sizeof(next), "%s/parent", cur);
+		struct stat st;
+		if (lstat(next, &st) < 0)
+			return 0;
+		if (!realpath(next, cur))
+			return fp_fail(err, errno,
+				       "%s is an incremental snapshot but its parent %s is missing (%s): it cannot be restored",
+				       dir, next, strerror(errno));
+	}
+}
+
+static int verify_one(const char *dir, bool keep, fp_error *err);
+static int decompress_one(const char *dir, bool keep_store, fp_error *err);
+
 int fp_dump_verify(const char *dir, fp_error *err)
 {
+	return with_parents(dir, false, verify_one, err);
+}
+
+int fp_dump_decompress(const char *dir, bool keep_store, fp_error *err)
+{
+	return with_parents(dir, keep_store, decompress_one, err);
+}
+
+static int verify_one(const char *dir, bool keep, fp_error *err)
+{
+	(void)keep;
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return fp_fail(err, errno, "cannot open snapshot %s: %s", dir, strerror(errno));
@@ -292,7 +329,7 @@ out:
 	return rc;
 }
 
-int fp_dump_decompress(const char *dir, bool keep_store, fp_error *err)
+static int decompress_one(const char *dir, bool keep_store, fp_error *err)
 {
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)

@@ -127,13 +127,13 @@ static int make_uffd(struct dump_ctx *c, struct dump_proc *p, int *fd, fp_error 
  * page (MADV_DONTNEED) leaves a marker that PAGEMAP_SCAN shows as a swapped,
  * unwritten page, though the page is the file's again; their copied-on-write
  * pages (data sections: a few pages each) are read during the stop. */
-static bool protectable(const struct dump_vma *v)
+bool dump_precopy_protectable(const struct dump_vma *v)
 {
 	return v->perms[3] == 'p' && v->ino == 0 && strcmp(v->path, "[vsyscall]") && strncmp(v->path, "[vvar", 5) &&
 	       strcmp(v->path, "[uprobes]") && strcmp(v->path, "[vdso]");
 }
 
-static int protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv, fp_error *err)
+int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv, fp_error *err)
 {
 	/* Not WP_UNPOPULATED: it would give every never-touched page a marker
 	 * (page tables for whole sparse reservations), and PAGEMAP_SCAN
@@ -156,7 +156,7 @@ static int protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma 
 	}
 	size_t skipped = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!protectable(&v[i]))
+		if (!dump_precopy_protectable(&v[i]))
 			continue;
 		struct uffdio_register r = { .range = { v[i].start, v[i].end - v[i].start }, .mode = UFFDIO_REGISTER_MODE_WP };
 		if (ioctl(pc->uffd, UFFDIO_REGISTER, &r)) {
@@ -275,11 +275,22 @@ static void pre_free(struct dump_precopy *pc)
 	pc->reg = NULL;
 	free(pc->fv);
 	pc->fv = NULL;
+	free(pc->cov);
+	pc->cov = NULL;
+	pc->ncov = 0;
 	pc->nfv = 0;
 	pc->nreg = pc->npiece = 0;
 }
 
-int dump_precopy_run(struct dump_ctx *c, fp_error *err)
+static bool has_pre(const struct dump_ctx *c, pid_t pid)
+{
+	for (size_t k = 0; k < c->npre; k++)
+		if (c->pre[k].pid == pid)
+			return true;
+	return false;
+}
+
+int dump_precopy_take(struct dump_ctx *c, fp_error *err)
 {
 	struct fp_dump_stats scratch = { 0 };
 	struct dump_ctx s = { 0 };
@@ -294,31 +305,43 @@ int dump_precopy_run(struct dump_ctx *c, fp_error *err)
 	if (!rc)
 		dump_pin_near(c, c->o->pid, &saved, &pinned);
 	if (!rc) {
-		c->pre = calloc(s.nprocs, sizeof(*c->pre));
-		if (!c->pre)
+		struct dump_precopy *np = realloc(c->pre, (c->npre + s.nprocs + 1) * sizeof(*c->pre));
+		if (!np)
 			rc = fp_fail(err, ENOMEM, "out of memory");
+		else
+			c->pre = np;
 	}
+	size_t taken = 0;
 	for (size_t i = 0; i < s.nprocs && !rc; i++) {
+		if (has_pre(c, s.procs[i].pid))
+			continue;
 		struct dump_precopy *pc = &c->pre[c->npre];
+		memset(pc, 0, sizeof(*pc));
 		pc->pid = s.procs[i].pid;
 		pc->uffd = -1;
 		if (make_uffd(&s, &s.procs[i], &pc->uffd, err))
-			rc = fp_wrap(err, "preparing the pre-copy of %d", pc->pid);
+			rc = fp_wrap(err, "preparing the write tracking of %d", pc->pid);
 		else
-			c->npre++;
+			c->npre++, taken++;
 	}
 	dump_tree_release(&s, false);
 	if (pinned)
 		sched_setaffinity(0, sizeof(saved), &saved);
 	if (s.stop_ns)
-		c->st->prestop_ms = (double)(s.resume_ns - s.stop_ns) / 1e6;
+		c->st->prestop_ms += (double)(s.resume_ns - s.stop_ns) / 1e6;
 	dump_ctx_free(&s);
-	dlog(c, "pre-copy: userfaultfd taken from %zu process(es), stopped %.3f ms", c->npre, c->st->prestop_ms);
+	dlog(c, "userfaultfd taken from %zu process(es), stopped %.3f ms", taken, c->st->prestop_ms);
+	return rc;
+}
+
+int dump_precopy_run(struct dump_ctx *c, fp_error *err)
+{
+	int rc = dump_precopy_take(c, err);
 	for (size_t i = 0; i < c->npre && !rc; i++) {
 		struct dump_precopy *pc = &c->pre[i];
 		struct dump_vma *regv = NULL;
 		size_t nregv = 0;
-		rc = protect(c, pc, &regv, &nregv, err);
+		rc = dump_precopy_protect(c, pc, &regv, &nregv, err);
 		if (!rc)
 			rc = precopy(c, pc, regv, nregv, err);
 		free(regv);

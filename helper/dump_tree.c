@@ -30,7 +30,7 @@ static bool is_dead(const struct fp_proc_stat *st)
 }
 
 /* Children of every thread of pid (CONFIG_PROC_CHILDREN). */
-static int list_children(pid_t pid, pid_t **out, size_t *n)
+int dump_list_children(pid_t pid, pid_t **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -129,7 +129,7 @@ static void settle_leftovers(struct dump_ctx *c, pid_t pid, int depth)
 {
 	pid_t *kids;
 	size_t nk;
-	if (depth > 64 || list_children(pid, &kids, &nk))
+	if (depth > 64 || dump_list_children(pid, &kids, &nk))
 		return;
 	for (size_t k = 0; k < nk; k++) {
 		struct fp_proc_stat st;
@@ -178,7 +178,7 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 		pid_t *kids;
 		size_t nk;
 		pid_t ppid = c->procs[i].pid;
-		if (list_children(ppid, &kids, &nk))
+		if (dump_list_children(ppid, &kids, &nk))
 			return fp_fail(err, errno, "cannot list the children of %d: %s", ppid, strerror(errno));
 		for (size_t k = 0; k < nk; k++) {
 			bool known = false;

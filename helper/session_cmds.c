@@ -14,6 +14,7 @@
 #include "control.h"
 #include "paths.h"
 #include "helper/dump.h"
+#include "helper/dirty_tracker.h"
 #include "helper/snapshots.h"
 #include "restore/restore.h"
 #include "overlay/workspace.h"
@@ -84,6 +85,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		.compress = FP_DUMP_ZSTD,
 		.while_stopped = ctx->ws ? freeze_workspace : NULL,
 		.while_stopped_arg = &wf,
+		.track = fp_track_session(),
 	};
 	struct fp_dump_stats st;
 	int drc = fp_dump(&o, &st, &err);
@@ -105,9 +107,10 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	}
 	snprintf(buf, sizeof(buf),
 		 "ok\nname=%s\ndir=%s\nprocesses=%d\nthreads=%d\npause_ms=%.3f\ntotal_ms=%.3f\n"
-		 "pages=%llu\nbytes_written=%llu\n",
+		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\nwhy=%s\n",
 		 name, dir, st.nprocs, st.nthreads, st.pause_ms, st.total_ms,
-		 (unsigned long long)st.pages, (unsigned long long)st.bytes_written);
+		 (unsigned long long)st.pages, (unsigned long long)st.bytes_written, st.incremental,
+		 (unsigned long long)st.pages_parent, st.full_why);
 	reply(c, buf);
 }
 
@@ -178,9 +181,13 @@ static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error
 		.dir = rbdir,
 		.leave_running = false,
 		.compress = FP_DUMP_NONE,
+		.track = fp_track_session(), /* only what changed since the last snapshot */
 	};
 	struct fp_dump_stats st;
-	if (fp_dump(&o, &st, err) < 0)
+	int rc = fp_dump(&o, &st, err);
+	/* the processes it tracked are killed next */
+	fp_track_drop(o.track, "the session was restored from a snapshot (new processes)");
+	if (rc < 0)
 		return fp_wrap(err, "saving the session's current state before the restore");
 	return 0;
 }

@@ -105,6 +105,9 @@ int pgs_next(pgs_reader *r, const void **pages, uint64_t *first, uint64_t *n, fp
 size_t pgs_chunk_count(const pgs_reader *r);
 int pgs_chunk(pgs_reader *r, size_t i, const void **pages, uint64_t *first, uint64_t *n, fp_error *err);
 void pgs_close(pgs_reader *r);
+/* Another reader of the same pages (for another thread): r's own pages-<id>
+ * in dirfd, or the same snapshot chain (pagestore_chain.h). */
+pgs_reader *pgs_dup(const pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err);
 
 /* Makes pages-<id>.img (plain, for `criu restore`) from pages-<id>.fpz,
  * atomically; with remove_store the .fpz is deleted afterwards. A directory

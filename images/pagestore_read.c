@@ -13,6 +13,7 @@
 
 #include "images/criu_img.h"
 #include "images/hash64.h"
+#include "images/pagestore_chain.h"
 #include "images/pagestore_fmt.h"
 
 /* ---- reader ----------------------------------------------------------- */
@@ -30,6 +31,9 @@ struct pgs_reader {
 	uint8_t *ubuf;  /* decoded chunk */
 	size_t cached;  /* index of the chunk in ubuf, or SIZE_MAX */
 	uint64_t seq;   /* next page for pgs_next */
+	struct pgs_chain *chain; /* pages resolved through parent snapshots
+				    (pagestore_chain.c), in chunks of
+				    chunk_pages assembled in ubuf */
 };
 
 static int pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name,
@@ -199,7 +203,35 @@ uint64_t pgs_total_pages(const pgs_reader *r)
 
 bool pgs_is_compressed(const pgs_reader *r)
 {
-	return !r->plain;
+	return !r->plain; /* a chain counts as compressed: it is no one file */
+}
+
+pgs_reader *pgs_reader_of_chain(struct pgs_chain *ch, fp_error *err)
+{
+	pgs_reader *r = calloc(1, sizeof(*r));
+	if (r)
+		r->ubuf = malloc((size_t)PGS_DEFAULT_CHUNK_PAGES * PGS_PAGE_SIZE);
+	if (!r || !r->ubuf) {
+		free(r);
+		pgs_chain_free(ch);
+		fp_fail(err, ENOMEM, "page store: out of memory");
+		return NULL;
+	}
+	r->fd = -1;
+	r->chain = ch;
+	r->cached = SIZE_MAX;
+	r->chunk_pages = PGS_DEFAULT_CHUNK_PAGES;
+	r->total_pages = pgs_chain_total(ch);
+	snprintf(r->name, sizeof(r->name), "pages of a snapshot chain");
+	return r;
+}
+
+pgs_reader *pgs_dup(const pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err)
+{
+	if (!r->chain)
+		return pgs_open(dirfd, pages_id, err);
+	struct pgs_chain *ch = pgs_chain_dup(r->chain, err);
+	return ch ? pgs_reader_of_chain(ch, err) : NULL;
 }
 
 void pgs_close(pgs_reader *r)
@@ -208,6 +240,7 @@ void pgs_close(pgs_reader *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
+	pgs_chain_free(r->chain);
 	ZSTD_freeDCtx(r->dctx);
 	free(r->recs);
 	free(r->cbuf);
@@ -273,6 +306,8 @@ int pgs_read(pgs_reader *r, uint64_t first, uint64_t n, void *dst, fp_error *err
 			       (unsigned long long)(first + n - 1),
 			       (unsigned long long)r->total_pages);
 	uint8_t *d = dst;
+	if (r->chain)
+		return pgs_chain_read(r->chain, first, n, dst, err);
 	if (r->plain)
 		return pread_full(r->fd, d, (size_t)n * PGS_PAGE_SIZE, first * PGS_PAGE_SIZE,
 				  r->name, err);
@@ -295,11 +330,34 @@ int pgs_read(pgs_reader *r, uint64_t first, uint64_t n, void *dst, fp_error *err
 
 size_t pgs_chunk_count(const pgs_reader *r)
 {
+	if (r->chain)
+		return (size_t)((r->total_pages + r->chunk_pages - 1) / r->chunk_pages);
 	return r->plain ? 0 : r->n_recs;
+}
+
+/* Chunk i of a chain: chunk_pages pages assembled in ubuf. */
+static int chain_chunk(pgs_reader *r, size_t i, const void **pages, uint64_t *first, uint64_t *n, fp_error *err)
+{
+	uint64_t f = (uint64_t)i * r->chunk_pages;
+	if (f >= r->total_pages)
+		return fp_fail(err, ERANGE, "%s: no chunk %zu", r->name, i);
+	uint64_t k = r->total_pages - f < r->chunk_pages ? r->total_pages - f : r->chunk_pages;
+	if (r->cached != i) {
+		r->cached = SIZE_MAX;
+		if (pgs_chain_read(r->chain, f, k, r->ubuf, err))
+			return -1;
+		r->cached = i;
+	}
+	*pages = r->ubuf;
+	*first = f;
+	*n = k;
+	return 0;
 }
 
 int pgs_chunk(pgs_reader *r, size_t i, const void **pages, uint64_t *first, uint64_t *n, fp_error *err)
 {
+	if (r->chain)
+		return chain_chunk(r, i, pages, first, n, err);
 	if (r->plain || i >= r->n_recs)
 		return fp_fail(err, ERANGE, "%s: no chunk %zu", r->name, i);
 	if (load_chunk(r, i, err) < 0)
@@ -314,6 +372,13 @@ int pgs_next(pgs_reader *r, const void **pages, uint64_t *first, uint64_t *n, fp
 {
 	if (r->seq >= r->total_pages)
 		return 0;
+	if (r->chain) {
+		size_t i = (size_t)(r->seq / r->chunk_pages);
+		if (chain_chunk(r, i, pages, first, n, err))
+			return -1;
+		r->seq = *first + *n;
+		return 1;
+	}
 	if (r->plain) {
 		uint64_t take = r->total_pages - r->seq;
 		if (take > r->chunk_pages)

@@ -21,44 +21,37 @@
 #include "common/paths.h"
 #include "common/fp_spawn.h"
 
-/* A tmpfs copy of dir with the page stores decompressed, or NULL (and
- * *need = false) when dir has none. */
-static int stage_dir(const char *dir, char *out, size_t len, bool *need, fp_error *err)
+/* Fills the directory out (open as sfd) with symlinks to dir's images and
+ * the decompressed pages. An incremental snapshot's parent (its `parent`
+ * link) is staged the same way into out/.parent, recursively: CRIU reads
+ * the parents' plain pages too. */
+static int stage_into(const char *dir, const char *out, int depth, fp_error *err)
 {
-	*need = false;
-	DIR *d = opendir(dir);
-	if (!d)
-		return fp_fail(err, errno, "cannot read %s: %s", dir, strerror(errno));
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "pages-", 6) && strstr(e->d_name, ".fpz")) {
-			char plain[300];
-			snprintf(plain, sizeof(plain), "%.*s.img", (int)(strstr(e->d_name, ".fpz") - e->d_name), e->d_name);
-			if (faccessat(dirfd(d), plain, F_OK, 0) != 0)
-				*need = true;
-		}
-	if (!*need) {
-		closedir(d);
-		return 0;
-	}
-	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(out, len, "%s/forkpoint-restore-XXXXXX", tmp);
-	if (!mkdtemp(out)) {
-		closedir(d);
-		return fp_fail(err, errno, "cannot create a staging directory in %s: %s", tmp, strerror(errno));
-	}
+	if (depth > 4096)
+		return fp_fail(err, ELOOP, "%s: the chain of parent snapshots is too deep (a loop?)", dir);
 	char adir[PATH_MAX];
-	if (!realpath(dir, adir)) {
-		closedir(d);
+	if (!realpath(dir, adir))
 		return fp_fail(err, errno, "%s: %s", dir, strerror(errno));
-	}
+	DIR *d = opendir(adir);
+	if (!d)
+		return fp_fail(err, errno, "cannot read %s: %s", adir, strerror(errno));
 	int sfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = sfd < 0 ? fp_fail(err, errno, "%s: %s", out, strerror(errno)) : 0;
-	rewinddir(d);
+	struct dirent *e;
 	while (!rc && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		char target[PATH_MAX + 300];
+		if (!strcmp(e->d_name, "parent")) {
+			char pin[PATH_MAX + 16], pout[PATH_MAX + 16];
+			snprintf(pin, sizeof(pin), "%s/parent", adir);
+			snprintf(pout, sizeof(pout), "%s/.parent", out);
+			if (mkdir(pout, 0700) < 0)
+				rc = fp_fail(err, errno, "staging the parent of %s: %s", adir, strerror(errno));
+			else if (!(rc = stage_into(pin, pout, depth + 1, err)) && symlinkat(pout, sfd, "parent"))
+				rc = fp_fail(err, errno, "staging the parent link: %s", strerror(errno));
+			continue;
+		}
 		snprintf(target, sizeof(target), "%s/%s", adir, e->d_name);
 		if (symlinkat(target, sfd, e->d_name))
 			rc = fp_fail(err, errno, "staging %s: %s", e->d_name, strerror(errno));
@@ -80,6 +73,36 @@ static int stage_dir(const char *dir, char *out, size_t len, bool *need, fp_erro
 	if (sfd >= 0)
 		close(sfd);
 	closedir(d);
+	return rc;
+}
+
+/* A tmpfs copy of dir with the page stores decompressed, or NULL (and
+ * *need = false) when dir has none and no parent. */
+static int stage_dir(const char *dir, char *out, size_t len, bool *need, fp_error *err)
+{
+	*need = false;
+	DIR *d = opendir(dir);
+	if (!d)
+		return fp_fail(err, errno, "cannot read %s: %s", dir, strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, "parent"))
+			*need = true; /* the parents may hold compressed pages */
+		if (!strncmp(e->d_name, "pages-", 6) && strstr(e->d_name, ".fpz")) {
+			char plain[300];
+			snprintf(plain, sizeof(plain), "%.*s.img", (int)(strstr(e->d_name, ".fpz") - e->d_name), e->d_name);
+			if (faccessat(dirfd(d), plain, F_OK, 0) != 0)
+				*need = true;
+		}
+	}
+	closedir(d);
+	if (!*need)
+		return 0;
+	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(out, len, "%s/forkpoint-restore-XXXXXX", tmp);
+	if (!mkdtemp(out))
+		return fp_fail(err, errno, "cannot create a staging directory in %s: %s", tmp, strerror(errno));
+	int rc = stage_into(dir, out, 0, err);
 	if (rc)
 		fp_rm_rf(out, NULL);
 	return rc;

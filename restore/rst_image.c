@@ -4,6 +4,7 @@
  * format version, architecture, pagemap entries against the VMAs, the
  * length of the page data, and the files the image refers to. */
 #include "restore/rst_int.h"
+#include "images/pagestore_chain.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -192,11 +193,19 @@ static int check_vmas(rst_image *im, fp_error *err)
 static int check_pagemap(rst_image *im, fp_error *err)
 {
 	size_t hint = 0;
+	/* An incremental snapshot: the flat pagemap and its pages, through
+	 * the parents (images/pagestore_chain.h). */
+	if (pgs_chain_has_parent(im->pe, im->npe)) {
+		cr_pagemap_entry *flat;
+		size_t nflat;
+		if (pgs_chain_open(im->dirfd, im->pid, im->pmh.pages_id, im->pe, im->npe, &flat, &nflat, &im->pages, err))
+			return fp_wrap(err, "pages of process %u", im->pid);
+		free(im->pe);
+		im->pe = flat;
+		im->npe = nflat;
+	}
 	for (size_t i = 0; i < im->npe; i++) {
 		const cr_pagemap_entry *pe = &im->pe[i];
-		uint32_t fl = cr_pagemap_flags(pe);
-		if (fl & CR_PE_PARENT)
-			rst_unsupported(im, "pagemap entry %zu refers to a parent (incremental) image", i);
 		if (pe->nr_pages > (1ULL << 36))
 			return fp_fail(err, EINVAL, "pagemap-%u.img entry %zu: %llu pages is impossible; the image is corrupt",
 				       im->pid, i, (unsigned long long)pe->nr_pages);
@@ -218,7 +227,8 @@ static int check_pagemap(rst_image *im, fp_error *err)
 	}
 	if (cr_pagemap_present_pages(im->pe, im->npe, &im->present_pages, err))
 		return -1;
-	im->pages = pgs_open(im->dirfd, im->pmh.pages_id, err);
+	if (!im->pages)
+		im->pages = pgs_open(im->dirfd, im->pmh.pages_id, err);
 	if (!im->pages)
 		return fp_wrap(err, "page data of pagemap-%u.img", im->pid);
 	uint64_t have = pgs_total_pages(im->pages);

@@ -152,7 +152,7 @@ static void *pw_worker(void *arg)
 	fp_error e;
 	fp_error_clear(&e);
 	struct iovec *loc = malloc(IOVS * sizeof(*loc)), *rem = malloc(IOVS * sizeof(*rem));
-	pgs_reader *r = loc && rem && w->plain_fd < 0 ? pgs_open(im->dirfd, im->pmh.pages_id, &e) : NULL;
+	pgs_reader *r = loc && rem && w->plain_fd < 0 ? pgs_dup(im->pages, im->dirfd, im->pmh.pages_id, &e) : NULL;
 	bool ready = loc && rem && (r || w->plain_fd >= 0);
 	if (!loc || !rem)
 		fp_fail(&e, ENOMEM, "out of memory");

@@ -1,0 +1,40 @@
+/* Page data of an incremental snapshot: pagemap entries marked PE_PARENT
+ * name pages whose data is in the parent snapshot (the directory's
+ * `parent` symlink, relative to it, as CRIU writes and reads it), which may
+ * in turn leave them to its own parent.
+ *
+ * pgs_chain_open resolves such a pagemap into the flat one a restorer
+ * needs (every page present, in address order) and a page store reader
+ * over their data in that order, as if one pages file held them all. Its
+ * pages are read from each level's own store (compressed or plain, one
+ * decoded chunk cached per level), so nothing is expanded on disk. */
+#ifndef FP_PAGESTORE_CHAIN_H
+#define FP_PAGESTORE_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fp_error.h"
+#include "images/criu_msgs.h"
+#include "images/pagestore.h"
+
+#define PGS_CHAIN_MAX_DEPTH 4096
+
+/* pe/npe, pages_id: pagemap-<pid>.img of the directory dirfd. On success *flat (all
+ * PE_PRESENT, malloc'd) and *reader replace them. */
+int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_entry *pe, size_t npe,
+		   cr_pagemap_entry **flat, size_t *nflat, pgs_reader **reader, fp_error *err);
+
+/* Whether a pagemap names its parent. */
+int pgs_chain_has_parent(const cr_pagemap_entry *pe, size_t npe);
+
+/* Internal to images/ (the reader's side of a chain). */
+struct pgs_chain;
+uint64_t pgs_chain_total(const struct pgs_chain *ch);
+int pgs_chain_read(struct pgs_chain *ch, uint64_t first, uint64_t n, void *dst, fp_error *err);
+struct pgs_chain *pgs_chain_dup(const struct pgs_chain *ch, fp_error *err);
+void pgs_chain_free(struct pgs_chain *ch);
+/* pagestore_read.c: a reader whose pages come from ch (it owns ch). */
+pgs_reader *pgs_reader_of_chain(struct pgs_chain *ch, fp_error *err);
+
+#endif
