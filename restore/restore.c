@@ -14,6 +14,10 @@
 
 #include "restore/rst_int.h"
 
+#include <fcntl.h>
+
+#include "images/img_verify.h"
+
 /* Tests make a restore fail after a given step to check that nothing is
  * left behind (FORKPOINT_RESTORE_FAIL_AT=memory, threads, files, signals,
  * mm, registers). It fires once per process. */
@@ -165,6 +169,30 @@ done:
 	return rc;
 }
 
+/* Every byte of the image against its manifest, before anything else
+ * reads it. */
+static int verify_image(const char *dir, struct fp_restore_result *r, fp_error *err)
+{
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return fp_fail_code(err, errno == ENOENT ? FP_EXIT_NOTFOUND : FP_EXIT_FAIL, errno,
+				    "cannot open the image directory %s: %s", dir, strerror(errno));
+	struct img_verify_info vi;
+	int rc = img_verify(dirfd, dir, IMG_VERIFY_FULL, &vi, err);
+	close(dirfd);
+	if (rc)
+		return fp_wrap(err, "refused before creating any process");
+	if (r) {
+		r->verify_ms = vi.ms;
+		if (vi.trust == IMG_TRUST_CRIU)
+			snprintf(r->verify_note, sizeof(r->verify_note),
+				 "%s was written by CRIU and has no manifest: restored unverified (only its structure "
+				 "was checked)",
+				 dir);
+	}
+	return 0;
+}
+
 int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error *err)
 {
 	return fp_restore_check_ex(dir, true, native_reason, len, err);
@@ -173,6 +201,8 @@ int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error 
 int fp_restore_check_ex(const char *dir, bool check_pids, char *native_reason, size_t len, fp_error *err)
 {
 	rst_image im;
+	if (verify_image(dir, NULL, err))
+		return -1;
 	int rc = rst_image_load_ex(&im, dir, check_pids, err);
 	if (native_reason && len)
 		snprintf(native_reason, len, "%s", rc ? "" : im.unsupported);
@@ -187,6 +217,8 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	if (!o->dir)
 		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "no image directory given");
 	long long t0 = rst_now_ns();
+	if (!o->no_verify && verify_image(o->dir, r, err))
+		return -1;
 	int timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
 	if (o->log_path)
 		snprintf(r->log_path, sizeof(r->log_path), "%s", o->log_path);
