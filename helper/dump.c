@@ -386,10 +386,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	else
 		snprintf(logpath, sizeof(logpath), "%s/%s", c.tmpdir, FP_DUMP_LOG_NAME);
 	if (!rc) {
-		int lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		int lfd = fp_open_write(logpath, o->log_path != NULL, err);
 		c.log = lfd >= 0 ? fdopen(lfd, "w") : NULL;
 		if (!c.log)
-			rc = fp_fail(err, errno, "cannot create the log %s: %s", logpath, strerror(errno));
+			rc = lfd < 0 ? fp_wrap(err, "the dump log") : fp_fail(err, errno, "cannot create the log %s: %s", logpath, strerror(errno));
 	}
 	if (!rc)
 		dlog(&c, "forkpoint dump -t %d -D %s%s --compress %s", o->pid, o->dir, o->leave_running ? " --leave-running" : "",

@@ -223,9 +223,9 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	if (o->log_path)
 		snprintf(r->log_path, sizeof(r->log_path), "%s", o->log_path);
 	else
-		snprintf(r->log_path, sizeof(r->log_path), "%s/restore.log", o->dir);
+		rst_log_default(r->log_path, sizeof(r->log_path));
 	rst_log log;
-	if (rst_log_open(&log, r->log_path, o->verbosity, err))
+	if (rst_log_open(&log, r->log_path, o->log_path != NULL, o->verbosity, err))
 		return -1;
 	rst_image im;
 	int rc = rst_image_load_ex(&im, o->dir, false, err) || rst_image_check_pids(&im, err) ? -1 : 0;
@@ -234,7 +234,9 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 		rst_image_free(&im);
 		rst_log_close(&log);
 		fp_error_clear(err);
-		rc = rst_pidns_restore(o, r, timeout_ms, err);
+		struct fp_restore_opts in = *o; /* the namespace's restore logs here too */
+		in.log_path = r->log_path[0] ? r->log_path : NULL;
+		rc = rst_pidns_restore(&in, r, timeout_ms, err);
 		r->elapsed_ms = (rst_now_ns() - t0) / 1e6;
 		return rc;
 	}
