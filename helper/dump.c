@@ -372,7 +372,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	/* A cheap early check, before anything is created. */
 	if (fp_pt_check_traceable(o->pid, err))
 		return -1;
-	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/.%s.forkpoint-tmp-XXXXXX", parent, base);
+	st->reaped = dump_tmp_reap(parent, st->reaped_names, sizeof(st->reaped_names));
+	dump_tmp_template(c.tmpdir, sizeof(c.tmpdir), parent, base);
 	if (!mkdtemp(c.tmpdir))
 		return fp_fail(err, errno, "cannot create a temporary directory in %s: %s", parent, strerror(errno));
 	c.dirfd = open(c.tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -391,6 +392,9 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		if (!c.log)
 			rc = lfd < 0 ? fp_wrap(err, "the dump log") : fp_fail(err, errno, "cannot create the log %s: %s", logpath, strerror(errno));
 	}
+	if (!rc && st->reaped)
+		dlog(&c, "removed %d left-over temporary director%s of dumps that died: %s", st->reaped,
+		     st->reaped == 1 ? "y" : "ies", st->reaped_names);
 	if (!rc)
 		dlog(&c, "forkpoint dump -t %d -D %s%s --compress %s", o->pid, o->dir, o->leave_running ? " --leave-running" : "",
 		     o->compress == FP_DUMP_NONE ? "none" : "zstd");

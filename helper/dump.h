@@ -122,6 +122,8 @@ struct fp_dump_stats {
 	uint64_t pages;            /* pages dumped (4 KiB) */
 	uint64_t bytes_pages;      /* uncompressed page bytes */
 	uint64_t bytes_written;    /* every file of the snapshot */
+	int reaped;                /* left-over temporary directories of dead dumps removed */
+	char reaped_names[512];
 };
 
 int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err);

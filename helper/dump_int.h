@@ -301,6 +301,12 @@ int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t
  * (the same whatever the page store's form). */
 uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages);
 
+/* dump_tmp.c: the mkdtemp template of a dump's temporary directory (it
+ * names its owner), and the removal of those in parent whose owner is gone:
+ * their number, and their names in note. */
+void dump_tmp_template(char *buf, size_t len, const char *parent, const char *base);
+int dump_tmp_reap(const char *parent, char *note, size_t len);
+
 /* Small /proc readers (dump_misc.c). */
 long dump_read_proc(const char *path, char *buf, size_t len);
 int dump_status_field(pid_t tid, const char *key, char *out, size_t len);
