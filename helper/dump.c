@@ -154,6 +154,7 @@ void dump_ctx_free(struct dump_ctx *c)
 		cr_file_free(&c->files[i]);
 	free(c->files);
 	free(c->fkeys);
+	dump_findex_free(c);
 	for (size_t i = 0; i < c->npipes; i++)
 		free(c->pipes[i].data);
 	free(c->pipes);
