@@ -38,7 +38,6 @@ static const char restore_usage[] =
 	"                        into a new pid namespace (with its own /proc), where the\n"
 	"                        process keeps its pids; the pid printed is its pid outside\n"
 	"  --timeout SECONDS     deadline for the restore itself (default 60)\n"
-	"\n"
 	"  --no-verify           skip the check against the image's manifest (below);\n"
 	"                        at your own risk: a damaged image may come back wrong\n"
 	"\n"

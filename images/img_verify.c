@@ -333,10 +333,12 @@ static int check_pages(int dirfd, const char *dir, const struct manifest *m, con
 		if (have != pl->n)
 			return BAD(err, "%s/%s holds %" PRIu64 " pages, the manifest says %" PRIu64 ": the snapshot is damaged",
 				   dir, fpz, have, pl->n);
-		return 0;
-	}
-	if (errno != ENOENT)
+		/* `decompress --keep` leaves both, and CRIU reads the plain one. */
+		if (fstatat(dirfd, img, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0;
+	} else if (errno != ENOENT) {
 		return fp_fail(err, errno, "cannot stat %s/%s: %s", dir, fpz, strerror(errno));
+	}
 	int fd = open_regular(dirfd, img, &st, err);
 	if (fd < 0)
 		return err && err->errnum == ENOENT

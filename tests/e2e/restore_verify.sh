@@ -11,10 +11,15 @@ st=$WORK/status
 hpid=$(session_field vs helper_pid); track_pid "$hpid"
 wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
 tpid=$(session_field vs target_pid); track_pid "$tpid"
-for s in good flip swap noman; do "$FP" snap vs $s >/dev/null || fail "snap $s"; done
+"$FP" snap vs good >/dev/null || fail "snap good"
+# A verification changes the target's memory (its count), so the next
+# snapshots' page data differs from good's.
+v=$(ct_verify "$st" "$tpid") || fail "target broken before the snapshots: $v"
+for s in flip swap noman; do "$FP" snap vs $s >/dev/null || fail "snap $s"; done
 S=$FORKPOINT_HOME/sessions/vs/snapshots
 flip() { printf '\xa5' | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 store=$(cd "$S/flip" && ls pages-*.* | head -n 1)
+cmp -s "$S/good/$store" "$S/swap/$store" && fail "good and swap have the same page data: the swap would test nothing"
 flip "$S/flip/$store" $(( $(stat -c %s "$S/flip/$store") / 2 ))
 cp "$S/good/$store" "$S/swap/$store"
 rm "$S/noman/forkpoint.manifest"
@@ -42,6 +47,13 @@ out=$("$FP" restore -D "$S/flip" -d -o "$WORK/r.log" 2>&1) && fail "restore -D o
 [[ $out == *"before creating any process"* ]] || fail "restore -D flip: $out"
 out=$("$FP" restore -D "$S/swap" --engine criu -d -o "$WORK/r.log" 2>&1) && fail "criu engine restored a swapped store: $out"
 [[ $out == *"before creating any process"* ]] || fail "restore -D --engine criu swap: $out"
+
+# decompress --keep leaves both page files; CRIU would read the plain one.
+cp -a "$S/good" "$WORK/kept"
+"$FP" decompress --keep "$WORK/kept" || fail "decompress --keep"
+flip "$WORK/kept/pages-1.img" 4096
+out=$("$FP" restore -D "$WORK/kept" --engine criu -d -o "$WORK/r.log" 2>&1) && fail "a flipped plain copy next to its store was restored: $out"
+[[ $out == *"pages-1.img"* ]] || fail "restore of a flipped pages-1.img: $out"
 
 "$FP" restore vs good >/dev/null || fail "intact snapshot refused"
 v=$(ct_verify "$st" "$tpid") || fail "restored target broken: $v"
