@@ -153,7 +153,11 @@ int cmd_dump(int argc, char **argv)
 	struct fp_dump_stats st;
 	fp_error err;
 	fp_error_clear(&err);
-	if (fp_dump(&o, &st, &err))
+	int rc = fp_dump(&o, &st, &err);
+	if (st.reaped)
+		fprintf(stderr, "forkpoint: removed %d left-over temporary director%s of dumps that died (killed or crashed): %s\n",
+			st.reaped, st.reaped == 1 ? "y" : "ies", st.reaped_names);
+	if (rc)
 		return cli_report(&err);
 	printf("dumped %d (%d process%s, %d thread%s) to %s: %llu pages (%.1f MiB), %.1f MiB written, pause %.3f ms, "
 	       "total %.3f ms, pages by %s\n",

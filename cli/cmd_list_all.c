@@ -26,7 +26,7 @@ int cli_list_all(int json)
 		const struct fp_session_info *s = &ss[i];
 		struct fp_snap_info *sn = NULL;
 		size_t nn = 0;
-		if (fp_snap_list(s->dir, &sn, &nn, &err) < 0)
+		if (fp_snap_list(s->dir, false, &sn, &nn, &err) < 0)
 			nn = 0; /* listed without them; `forkpoint list NAME` says why */
 		if (json) {
 			fp_json_obj_begin(&j, NULL);
@@ -42,6 +42,7 @@ int cli_list_all(int json)
 				fp_json_str(&j, "name", sn[k].name);
 				fp_json_int(&j, "created", sn[k].created);
 				fp_json_uint(&j, "disk_bytes", sn[k].disk_bytes);
+				fp_json_bool(&j, "damaged", sn[k].damaged);
 				fp_json_obj_end(&j);
 			}
 			fp_json_arr_end(&j);
@@ -49,7 +50,7 @@ int cli_list_all(int json)
 		} else {
 			printf("%-20s %-8s %8d %-5s", s->name, s->state, (int)s->target_pid, s->shell ? "yes" : "no");
 			for (size_t k = 0; k < nn; k++)
-				printf("%s%s", k ? ", " : " ", sn[k].name);
+				printf("%s%s%s", k ? ", " : " ", sn[k].name, sn[k].damaged ? " (DAMAGED)" : "");
 			printf("%s\n", nn ? "" : " -");
 		}
 		free(sn);

@@ -9,7 +9,8 @@
 
 static const char restore_usage[] =
 	"usage: forkpoint restore -D DIR [--engine native|criu|auto] [-d] [-o LOG] [-v[N]]\n"
-	"                         [--exact-pids] [--timeout SECONDS] [CRIU flags]\n"
+	"                         [--exact-pids] [--timeout SECONDS] [--no-verify]\n"
+	"                         [CRIU flags]\n"
 	"       forkpoint restore SESSION SNAP [--json]\n"
 	"\n"
 	"SESSION SNAP: the session goes back to its snapshot SNAP: the snapshot is\n"
@@ -29,17 +30,29 @@ static const char restore_usage[] =
 	"                        or the nearest subreaper); prints its pid. Without -d,\n"
 	"                        forkpoint waits for it and exits with its status, as\n"
 	"                        `criu restore` does\n"
-	"  -o, --log-file LOG    the restore log (default DIR/restore.log)\n"
+	"  -o, --log-file LOG    the restore log (default $FORKPOINT_HOME/logs/restore-PID.log,\n"
+	"                        kept a day; never the image directory, which may be anyone's).\n"
+	"                        A LOG that is a symbolic link made by another user is refused\n"
 	"  -v[N]                 log verbosity 0-4 (default 4)\n"
 	"  --exact-pids          the pids must be exactly the image's: a pid in use is an\n"
 	"                        error. Without it, a restore whose pids are taken goes\n"
 	"                        into a new pid namespace (with its own /proc), where the\n"
 	"                        process keeps its pids; the pid printed is its pid outside\n"
 	"  --timeout SECONDS     deadline for the restore itself (default 60)\n"
-	CLI_CRIU_FLAGS_HELP
-	"\n"
+	"  --no-verify           skip the check against the image's manifest (below);\n"
+	"                        at your own risk: a damaged image may come back wrong\n"
+	CLI_CRIU_FLAGS_HELP	"\n"
+	"Before any process is created, the image is verified: every file's size and\n"
+	"hash against forkpoint.manifest (a compressed page store by the hash of its\n"
+	"file, plain page data by the hash of its pages), no image file the manifest\n"
+	"does not list, no file that is a symbolic link, and the pagemap against the\n"
+	"page data (it must place exactly the pages stored). An image without a\n"
+	"valid manifest is refused, with one exception: an image written by CRIU\n"
+	"(its inventory.img is CRIU's, and it has no forkpoint page store) is\n"
+	"restored with structural checks only, and forkpoint says it is unverified.\n"
 	"Bad images (corrupt, truncated page data, missing or changed files, another\n"
-	"architecture or image version) are refused before any process is created.\n";
+	"architecture or image version) are refused before any process is created.\n"
+	"A session's snapshots (SESSION SNAP) are always verified.\n";
 
 static int restore_session(const char *session, const char *snap, bool json)
 {
@@ -119,6 +132,8 @@ int cmd_restore(int argc, char **argv)
 				return cli_usage_error(restore_usage, "--timeout needs a positive number of seconds");
 			o.timeout_ms = (int)(s * 1000);
 			i++;
+		} else if (!strcmp(a, "--no-verify")) {
+			o.no_verify = true;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (cli_criu_flag(a, &cf)) {
@@ -143,6 +158,10 @@ int cmd_restore(int argc, char **argv)
 	fp_error err = { 0 };
 	if (fp_restore(&o, &r, &err))
 		return cli_report(&err);
+	if (r.verify_note[0])
+		fprintf(stderr, "forkpoint: note: %s\n", r.verify_note);
+	else if (o.no_verify)
+		fprintf(stderr, "forkpoint: note: %s restored without verification (--no-verify)\n", o.dir);
 	if (r.fallback_reason[0])
 		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n",
 			r.fallback_reason);

@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,11 +22,14 @@ static const char snap_usage[] =
 	"images). --json says \"full\": true and \"why\" when one could not be.\n";
 
 static const char list_usage[] =
-	"usage: forkpoint list [SESSION] [--json]\n"
+	"usage: forkpoint list [SESSION] [--verify] [--json]\n"
 	"\n"
-	"Lists the session's complete snapshots, oldest first. Without SESSION:\n"
-	"every session (running, exited, or dead: its helper was killed) with\n"
-	"its snapshots.\n";
+	"Lists the session's snapshots, oldest first. Without SESSION: every\n"
+	"session (running, exited, or dead: its helper was killed) with its\n"
+	"snapshots. Each snapshot is checked against its manifest (every file\n"
+	"there, with its size); one that fails is listed as DAMAGED with the\n"
+	"reason, and `restore` refuses it.\n"
+	"  --verify  also check every file's hash (reads every byte of every snapshot)\n";
 
 int cmd_snap(int argc, char **argv)
 {
@@ -88,9 +92,12 @@ int cmd_list(int argc, char **argv)
 {
 	const char *session = NULL;
 	int json = 0;
+	bool full = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--verify"))
+			full = true;
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(list_usage, stdout);
 			return 0;
@@ -109,7 +116,7 @@ int cmd_list(int argc, char **argv)
 		return cli_report(&err);
 	struct fp_snap_info *s;
 	size_t n;
-	if (fp_snap_list(info.dir, &s, &n, &err) < 0)
+	if (fp_snap_list(info.dir, full, &s, &n, &err) < 0)
 		return cli_report(&err);
 	if (json) {
 		fp_json j;
@@ -126,6 +133,9 @@ int cmd_list(int argc, char **argv)
 			fp_json_double(&j, "total_ms", s[k].total_ms);
 			fp_json_uint(&j, "pages", s[k].pages);
 			fp_json_uint(&j, "disk_bytes", s[k].disk_bytes);
+			fp_json_bool(&j, "damaged", s[k].damaged);
+			if (s[k].damaged)
+				fp_json_str(&j, "damage", s[k].damage);
 			fp_json_obj_end(&j);
 		}
 		fp_json_arr_end(&j);
@@ -134,6 +144,10 @@ int cmd_list(int argc, char **argv)
 		printf("%-20s %-19s %10s %10s %10s %s\n", "NAME", "CREATED", "PAUSE_MS", "PAGES", "DISK_KB",
 		       "PIDS");
 		for (size_t k = 0; k < n; k++) {
+			if (s[k].damaged) {
+				printf("%-20s DAMAGED: %s\n", s[k].name, s[k].damage);
+				continue;
+			}
 			char when[32];
 			cli_format_time(s[k].created, when, sizeof(when));
 			printf("%-20s %-19s %10.2f %10llu %10llu %s\n", s[k].name, when, s[k].pause_ms,

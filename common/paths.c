@@ -51,15 +51,69 @@ int fp_home(char *buf, size_t len, int create, fp_error *err)
 	}
 	if (n < 0 || (size_t)n >= len)
 		return fp_fail(err, ENAMETOOLONG, "FORKPOINT_HOME path too long");
-	if (create) {
-		if (fp_mkdir_p(buf, 0700, err) < 0)
-			return fp_wrap(err, "state directory (set FORKPOINT_HOME to a writable directory)");
-		/* The tree holds process memory: owner only, even if it pre-existed. */
-		struct stat st;
-		if (stat(buf, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077))
-			chmod(buf, 0700);
-	}
+	if (create && fp_mkdir_p(buf, 0700, err) < 0)
+		return fp_wrap(err, "state directory (set FORKPOINT_HOME to a writable directory)");
+	/* The tree holds process memory and is written by root: owner only. */
+	struct stat st;
+	if ((create || lstat(buf, &st) == 0) && fp_check_private_dir(buf, "FORKPOINT_HOME", true, err) < 0)
+		return -1;
 	return 0;
+}
+
+int fp_check_private_dir(const char *path, const char *what, bool follow_link, fp_error *err)
+{
+	struct stat st;
+	uid_t me = geteuid();
+	if (lstat(path, &st) < 0)
+		return fp_fail(err, errno, "%s %s: %s", what, path, strerror(errno));
+	if (S_ISLNK(st.st_mode)) {
+		if (!follow_link || (st.st_uid != me && st.st_uid != 0))
+			return fp_fail_code(err, FP_EXIT_PERM, ELOOP,
+					    "%s %s is a symbolic link (owned by uid %u): refusing to keep state through "
+					    "it; use the directory itself",
+					    what, path, (unsigned)st.st_uid);
+		if (stat(path, &st) < 0)
+			return fp_fail(err, errno, "%s %s: %s", what, path, strerror(errno));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return fp_fail(err, ENOTDIR, "%s %s is not a directory", what, path);
+	if (st.st_uid != me)
+		return fp_fail_code(err, FP_EXIT_PERM, EPERM,
+				    "%s %s belongs to uid %u, not to you (uid %u): someone else controls what is in it, so "
+				    "forkpoint refuses it; use a directory of your own (FORKPOINT_HOME)",
+				    what, path, (unsigned)st.st_uid, (unsigned)me);
+	if (st.st_mode & 022)
+		return fp_fail_code(err, FP_EXIT_PERM, EPERM,
+				    "%s %s is writable by others (mode %03o): anyone could plant links in it, so forkpoint "
+				    "refuses it; check what is in it, then chmod 700 it",
+				    what, path, (unsigned)(st.st_mode & 0777));
+	if ((st.st_mode & 077) && chmod(path, 0700) < 0)
+		return fp_fail(err, errno, "cannot make %s %s private (chmod 700): %s", what, path, strerror(errno));
+	return 0;
+}
+
+int fp_open_write(const char *path, bool user_named, fp_error *err)
+{
+	const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK;
+	int fd = open(path, flags | O_NOFOLLOW, 0600);
+	struct stat st;
+	if (fd < 0 && errno == ELOOP) {
+		bool own = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid == geteuid();
+		if (!user_named || !own)
+			return fp_fail_code(err, FP_EXIT_PERM, ELOOP,
+					    "%s is a symbolic link%s: forkpoint does not write through it (it could point "
+					    "anywhere); remove it or name another file",
+					    path, own ? "" : ", made by another user");
+		fd = open(path, flags, 0600);
+	}
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot create %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+		close(fd);
+		return fp_fail(err, EINVAL, "%s is not a regular file: refusing to write to it", path);
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
 }
 
 int fp_exe_dir(char *buf, size_t len, fp_error *err)
@@ -112,7 +166,8 @@ int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_erro
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return fp_fail(err, ENAMETOOLONG, "path too long: %s", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	unlink(tmp); /* ours, left by a crash; never written through */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fp_fail(err, errno, "cannot create %s: %s", tmp, strerror(errno));
 	const char *p = data;

@@ -2,6 +2,7 @@
 #ifndef FP_PATHS_H
 #define FP_PATHS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fp_error.h"
@@ -25,6 +26,19 @@ int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_erro
 
 /* Reads a whole small file (NUL-terminated); returns length or -1. */
 long fp_read_file(const char *path, char *buf, size_t len, fp_error *err);
+
+/* Opens path for writing (created 0600, truncated) without following a
+ * symbolic link someone else planted there: a link is refused, except, when
+ * user_named (a path the user gave, such as -o LOG), one the caller owns.
+ * Only regular files and character devices (/dev/null) are written. */
+int fp_open_write(const char *path, bool user_named, fp_error *err);
+
+/* A directory forkpoint keeps state in must be the caller's and writable by
+ * no one else, or anyone could plant links in it. Refuses it otherwise (what
+ * names it in the message); a symlink to it is accepted only for
+ * $FORKPOINT_HOME itself (follow_link) and only if the caller or root owns
+ * the link. Read and search bits for others are dropped (chmod 0700). */
+int fp_check_private_dir(const char *path, const char *what, bool follow_link, fp_error *err);
 
 /* Removes a directory tree; missing is fine. */
 int fp_rm_rf(const char *path, fp_error *err);

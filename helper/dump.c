@@ -154,6 +154,7 @@ void dump_ctx_free(struct dump_ctx *c)
 		cr_file_free(&c->files[i]);
 	free(c->files);
 	free(c->fkeys);
+	dump_findex_free(c);
 	for (size_t i = 0; i < c->npipes; i++)
 		free(c->pipes[i].data);
 	free(c->pipes);
@@ -379,7 +380,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	/* A cheap early check, before anything is created. */
 	if (fp_pt_check_traceable(o->pid, err))
 		return -1;
-	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/.%s.forkpoint-tmp-XXXXXX", parent, base);
+	st->reaped = dump_tmp_reap(parent, st->reaped_names, sizeof(st->reaped_names));
+	dump_tmp_template(c.tmpdir, sizeof(c.tmpdir), parent, base);
 	if (!mkdtemp(c.tmpdir))
 		return fp_fail(err, errno, "cannot create a temporary directory in %s: %s", parent, strerror(errno));
 	c.dirfd = open(c.tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -393,11 +395,14 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	else
 		snprintf(logpath, sizeof(logpath), "%s/%s", c.tmpdir, FP_DUMP_LOG_NAME);
 	if (!rc) {
-		int lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		int lfd = fp_open_write(logpath, o->log_path != NULL, err);
 		c.log = lfd >= 0 ? fdopen(lfd, "w") : NULL;
 		if (!c.log)
-			rc = fp_fail(err, errno, "cannot create the log %s: %s", logpath, strerror(errno));
+			rc = lfd < 0 ? fp_wrap(err, "the dump log") : fp_fail(err, errno, "cannot create the log %s: %s", logpath, strerror(errno));
 	}
+	if (!rc && st->reaped)
+		dlog(&c, "removed %d left-over temporary director%s of dumps that died: %s", st->reaped,
+		     st->reaped == 1 ? "y" : "ies", st->reaped_names);
 	if (!rc)
 		dlog(&c, "forkpoint dump -t %d -D %s%s --compress %s", o->pid, o->dir, o->leave_running ? " --leave-running" : "",
 		     o->compress == FP_DUMP_NONE ? "none" : "zstd");

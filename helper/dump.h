@@ -142,6 +142,8 @@ struct fp_dump_stats {
 	bool incremental;          /* some pages are left in the parent */
 	uint64_t pages_parent;     /* how many */
 	char full_why[256];        /* why it is full (or partly full), "" if not */
+	int reaped;                /* left-over temporary directories of dead dumps removed */
+	char reaped_names[512];
 };
 
 int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err);

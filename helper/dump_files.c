@@ -43,11 +43,8 @@ static cr_file *new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error
 
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err)
 {
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (c->fkeys[i].kind == 0 && c->fkeys[i].flags == flags && !strcmp(c->files[i].reg.name, path)) {
-			*id = c->files[i].id;
-			return 0;
-		}
+	if (dump_findex_path(c, path, flags, id))
+		return 0;
 	struct dump_fkey k = { .kind = 0, .flags = flags };
 	cr_file *f = new_file(c, &k, err);
 	if (!f)
@@ -60,22 +57,7 @@ int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_
 	if (!f->reg.name)
 		return fp_fail(err, ENOMEM, "out of memory");
 	*id = f->id;
-	return 0;
-}
-
-/* An earlier fd (any process) with the same open-file description. */
-static int find_description(struct dump_ctx *c, pid_t pid, int fd, const struct stat *st, uint32_t *id)
-{
-	for (size_t i = 0; i < c->nfiles; i++) {
-		struct dump_fkey *k = &c->fkeys[i];
-		if (k->kind != 1 || k->dev != st->st_dev || k->ino != st->st_ino)
-			continue;
-		if (syscall(SYS_kcmp, pid, k->pid, KCMP_FILE, fd, k->fd) == 0) {
-			*id = c->files[i].id;
-			return 1;
-		}
-	}
-	return 0;
+	return dump_findex_add_path(c, path, flags, c->nfiles - 1, err);
 }
 
 /* Reads fd's fdinfo into buf (kept for its "lock:" lines) and parses it. */
@@ -84,8 +66,16 @@ static int parse_fdinfo(pid_t pid, int fd, char *buf, size_t len, uint64_t *pos,
 {
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	if (dump_read_proc(path, buf, len) <= 0)
-		return fp_fail(err, errno ? errno : EIO, "cannot read %s", path);
+	/* One read: pos and flags come first, and this runs for every fd while
+	 * the process is stopped. */
+	int f0 = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = f0 < 0 ? -1 : read(f0, buf, len - 1);
+	int e = errno;
+	if (f0 >= 0)
+		close(f0);
+	if (got <= 0)
+		return fp_fail(err, got < 0 ? e : EIO, "cannot read %s: %s", path, got < 0 ? strerror(e) : "empty");
+	buf[got] = '\0';
 	char *p = strstr(buf, "pos:");
 	char *f = strstr(buf, "flags:");
 	if (!p || !f)
@@ -172,6 +162,14 @@ out:
 		close(mine[0]), close(mine[1]);
 	close(pfd);
 	return rc;
+}
+
+/* fds of one open file description agree on the inode, the offset and the
+ * status flags (O_CLOEXEC, per fd, is not among them): only fds that agree
+ * on all of them are told apart with kcmp. */
+static uint64_t desc_key(const struct stat *st, uint64_t pos, uint32_t flags)
+{
+	return (uint64_t)st->st_dev ^ (pos * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)flags << 40);
 }
 
 static bool is_tty_major(unsigned maj)
@@ -265,7 +263,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	out->fi.type = type;
 
 	uint32_t id;
-	if (find_description(c, pid, fd, &st, &id)) {
+	size_t slot;
+	if (dump_findex_desc(c, pid, fd, desc_key(&st, pos, flags), st.st_ino, &id, &slot)) {
 		out->fi.id = id;
 		return dump_fd_locks(c, pid, fd, id, info, err);
 	}
@@ -274,7 +273,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		return -1;
 	struct dump_fkey k = { .kind = 1, .dev = st.st_dev, .ino = st.st_ino, .flags = flags, .pid = pid, .fd = fd };
 	cr_file *f = new_file(c, &k, err);
-	if (!f)
+	if (!f || dump_findex_add_desc(c, desc_key(&st, pos, flags), st.st_ino, slot, c->nfiles - 1, err))
 		return -1;
 	f->type = type;
 	out->fi.id = f->id;

@@ -153,6 +153,7 @@ struct dump_ctx {
 	cr_file *files;
 	size_t nfiles, capfiles;
 	struct dump_fkey *fkeys; /* parallel to files */
+	struct dump_findex *findex; /* files by path and by description (dump_findex.c) */
 	cr_pipe_data *pipes;
 	size_t npipes, cappipes;
 	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
@@ -366,6 +367,23 @@ int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t
 /* Chain hash over 4 KiB pages, the manifest's checksum of page contents
  * (the same whatever the page store's form). */
 uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages);
+
+/* dump_findex.c: finding a FileEntry in (amortised) constant time. _path:
+ * 1 and its id if (path, flags) has one. _desc: 1 and its id if fd of pid
+ * shares an open file description with an entry of inode ino and key (the
+ * device, offset and flags, which such fds share), else
+ * 0 and *pos, where the new entry goes (pass it to _add_desc). */
+int dump_findex_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id);
+int dump_findex_add_path(struct dump_ctx *c, const char *path, uint32_t flags, size_t file, fp_error *err);
+int dump_findex_desc(struct dump_ctx *c, pid_t pid, int fd, uint64_t key, uint64_t ino, uint32_t *id, size_t *pos);
+int dump_findex_add_desc(struct dump_ctx *c, uint64_t key, uint64_t ino, size_t pos, size_t file, fp_error *err);
+void dump_findex_free(struct dump_ctx *c);
+
+/* dump_tmp.c: the mkdtemp template of a dump's temporary directory (it
+ * names its owner), and the removal of those in parent whose owner is gone:
+ * their number, and their names in note. */
+void dump_tmp_template(char *buf, size_t len, const char *parent, const char *base);
+int dump_tmp_reap(const char *parent, char *note, size_t len);
 
 /* Small /proc readers (dump_misc.c). */
 long dump_read_proc(const char *path, char *buf, size_t len);

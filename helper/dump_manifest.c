@@ -15,7 +15,10 @@
  *   end 0123456789abcdef               (fp_hash64 of every line above)
  *
  * Page contents are hashed page by page (dump_pages_hash), so the same line
- * holds for pages-<id>.fpz and the pages-<id>.img that decompress makes. */
+ * holds for pages-<id>.fpz and the pages-<id>.img that decompress makes. A
+ * pages-<id>.fpz is also hashed as a file, so that a restore checks it
+ * without decoding it (images/img_verify.c); a plain pages-<id>.img only
+ * by its pages line ("-"). */
 #include "helper/dump_int.h"
 
 #include <dirent.h>
@@ -32,6 +35,7 @@
 
 #include "images/criu_img.h"
 #include "images/hash64.h"
+#include "images/img_verify.h"
 #include "images/pagestore.h"
 
 #define FP_TOOL_VERSION "0.1.0"
@@ -75,33 +79,6 @@ static bool skip_name(const char *name)
 {
 	return name[0] == '.' || !strcmp(name, FP_MANIFEST_NAME) || !strcmp(name, FP_DUMP_LOG_NAME) ||
 	       !strcmp(name, "restore.log") || !strcmp(name, "parent");
-}
-
-static int hash_file(int dirfd, const char *name, uint64_t *size, uint64_t *h, fp_error *err)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", name, strerror(errno));
-	static __thread uint8_t buf[1 << 16];
-	uint64_t hh = 0, sz = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			close(fd);
-			return fp_fail(err, e, "cannot read %s: %s", name, strerror(e));
-		}
-		if (r == 0)
-			break;
-		hh = fp_hash64(buf, (size_t)r, hh);
-		sz += (uint64_t)r;
-	}
-	close(fd);
-	*size = sz;
-	*h = hh;
-	return 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -169,17 +146,19 @@ int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		uint64_t size = 0, h = 0;
-		if (is_pages_file(names[i])) {
+		if (is_pages_file(names[i]) && strstr(names[i], ".img")) {
 			/* Covered by the pages line; hashing it again would read
-			 * every page a second time. */
-			if (fstatat(dirfd, names[i], &st, 0) < 0) {
+			 * every page a second time. A compressed store is hashed
+			 * as a file: its bytes are a fraction of the pages, and
+			 * a restore can then check it without decoding it. */
+			if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				rc = fp_fail(err, errno, "cannot stat %s: %s", names[i], strerror(errno));
 				break;
 			}
 			size = (uint64_t)st.st_size;
 			sb_printf(&b, "file %s %" PRIu64 " -\n", names[i], size);
 		} else {
-			if ((rc = hash_file(dirfd, names[i], &size, &h, err)))
+			if ((rc = img_hash_file(dirfd, names[i], &size, &h, err)))
 				break;
 			sb_printf(&b, "file %s %" PRIu64 " %016" PRIx64 "\n", names[i], size, h);
 		}
@@ -202,32 +181,6 @@ int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t
 }
 
 /* ---- verification ------------------------------------------------------ */
-
-static int verify_pages(int dirfd, uint32_t id, uint64_t npages, uint64_t hash, fp_error *err)
-{
-	pgs_reader *r = pgs_open(dirfd, id, err);
-	if (!r)
-		return -1;
-	uint64_t h = 0, seen = 0;
-	int rc;
-	for (;;) {
-		const void *pg;
-		uint64_t first, n;
-		rc = pgs_next(r, &pg, &first, &n, err);
-		if (rc <= 0)
-			break;
-		h = dump_pages_hash(h, pg, (size_t)n);
-		seen += n;
-	}
-	pgs_close(r);
-	if (rc < 0)
-		return -1;
-	if (seen != npages)
-		return fp_fail(err, EIO, "pages %u holds %" PRIu64 " pages, the manifest says %" PRIu64, id, seen, npages);
-	if (h != hash)
-		return fp_fail(err, EIO, "the contents of pages %u do not match the manifest checksum (corrupt)", id);
-	return 0;
-}
 
 /* An incremental snapshot is only whole with its parents: they are
  * verified (and decompressed) with it. */
@@ -271,61 +224,12 @@ static int verify_one(const char *dir, bool keep, fp_error *err)
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return fp_fail(err, errno, "cannot open snapshot %s: %s", dir, strerror(errno));
-	uint8_t *data = NULL;
-	size_t len = 0;
-	int rc = img_read_file(dirfd, FP_MANIFEST_NAME, 1 << 24, &data, &len, err);
-	if (rc) {
-		if (err && err->errnum == ENOENT)
-			fp_fail(err, ENOENT, "%s has no %s: it is not a complete snapshot (the dump failed or is still running)",
-				dir, FP_MANIFEST_NAME);
-		close(dirfd);
-		return -1;
-	}
-	char *text = malloc(len + 1);
-	if (!text) {
-		free(data);
-		close(dirfd);
-		return fp_fail(err, ENOMEM, "out of memory");
-	}
-	memcpy(text, data, len);
-	text[len] = '\0';
-	free(data);
-	char *end = strstr(text, "\nend ");
-	if (strncmp(text, "forkpoint-snapshot 1\n", 21) || !end) {
-		rc = fp_fail(err, EIO, "%s/%s is not a forkpoint manifest (or truncated)", dir, FP_MANIFEST_NAME);
-		goto out;
-	}
-	uint64_t want = strtoull(end + 5, NULL, 16);
-	if (fp_hash64(text, (size_t)(end + 1 - text), 0) != want) {
-		rc = fp_fail(err, EIO, "%s/%s is corrupt (its checksum does not match)", dir, FP_MANIFEST_NAME);
-		goto out;
-	}
-	end[1] = '\0';
-	for (char *l = strtok(text, "\n"); l && !rc; l = strtok(NULL, "\n")) {
-		char name[256], hs[32];
-		unsigned id;
-		uint64_t a, size;
-		if (sscanf(l, "pages %u %" SCNu64 " %31s", &id, &a, hs) == 3) {
-			rc = verify_pages(dirfd, id, a, strtoull(hs, NULL, 16), err);
-		} else if (sscanf(l, "file %255s %" SCNu64 " %31s", name, &size, hs) == 3) {
-			if (is_pages_file(name) && !strcmp(hs, "-")) {
-				struct stat st;
-				/* decompress may have swapped .fpz for .img: the pages line decides */
-				if (fstatat(dirfd, name, &st, 0) < 0 && errno != ENOENT)
-					rc = fp_fail(err, errno, "cannot stat %s: %s", name, strerror(errno));
-				continue;
-			}
-			uint64_t got, h;
-			if ((rc = hash_file(dirfd, name, &got, &h, err)))
-				break;
-			if (got != size || h != strtoull(hs, NULL, 16))
-				rc = fp_fail(err, EIO, "%s/%s does not match the manifest (size %" PRIu64 ", expected %" PRIu64 ")", dir,
-					     name, got, size);
-		}
-	}
-out:
-	free(text);
+	struct img_verify_info vi;
+	int rc = img_verify(dirfd, dir, IMG_VERIFY_FULL, &vi, err);
 	close(dirfd);
+	if (!rc && vi.trust != IMG_TRUST_VERIFIED)
+		rc = fp_fail(err, ENOENT, "%s has no %s: written by CRIU, it carries no checksums to verify", dir,
+			     FP_MANIFEST_NAME);
 	return rc;
 }
 

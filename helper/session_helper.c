@@ -131,7 +131,7 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 			char log[PATH_MAX + 16];
 			snprintf(log, sizeof(log), "%s/output.log", info->dir);
 			int in = open("/dev/null", O_RDONLY);
-			int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
 			if (in < 0 || out < 0)
 				child_fail(p[1], 1, "cannot open the session log %s: %s", log);
 			dup2(in, 0);

@@ -47,6 +47,9 @@ int fp_sessions_root(char *buf, size_t len, int create, fp_error *err)
 		return fp_fail(err, ENAMETOOLONG, "FORKPOINT_HOME path too long");
 	if (create && mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return fp_fail(err, errno, "cannot create %s: %s", buf, strerror(errno));
+	struct stat st;
+	if ((create || lstat(buf, &st) == 0) && fp_check_private_dir(buf, "the sessions directory", false, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -57,6 +60,9 @@ int fp_session_dir(const char *name, char *buf, size_t len, fp_error *err)
 		return -1;
 	if (snprintf(buf, len, "%s/%s", root, name) >= (int)len)
 		return fp_fail(err, ENAMETOOLONG, "session path too long");
+	struct stat st;
+	if (lstat(buf, &st) == 0 && fp_check_private_dir(buf, "the session directory", false, err) < 0)
+		return -1;
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "helper/dump.h"
+#include "images/img_verify.h"
 #include "dir_collect.h"
 #include "paths.h"
 
@@ -139,16 +140,48 @@ static int by_created(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int load_snap(void *ctx, const char *name, void *rec)
+struct list_ctx {
+	const char *root;
+	bool full;
+};
+
+static int load_snap(void *vctx, const char *name, void *rec)
 {
+	const struct list_ctx *ctx = vctx;
+	struct fp_snap_info *si = rec;
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s/%s", (const char *)ctx, name);
-	return fp_snap_read(dir, rec, NULL);
+	snprintf(dir, sizeof(dir), "%s/%s", ctx->root, name);
+	struct stat st;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -1;
+	fp_error e;
+	if (fp_snap_read(dir, si, &e) < 0) {
+		memset(si, 0, sizeof(*si));
+		snprintf(si->name, sizeof(si->name), "%s", name);
+		snprintf(si->dir, sizeof(si->dir), "%s", dir);
+		si->created_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct img_verify_info vi = { 0 };
+	if (dfd < 0) {
+		si->damaged = true;
+		snprintf(si->damage, sizeof(si->damage), "cannot open %s: %s", dir, strerror(errno));
+	} else if (img_verify(dfd, dir, ctx->full ? IMG_VERIFY_FULL : IMG_VERIFY_SIZES, &vi, &e) < 0) {
+		si->damaged = true;
+		snprintf(si->damage, sizeof(si->damage), "%s", e.msg);
+	} else if (vi.trust != IMG_TRUST_VERIFIED) {
+		si->damaged = true;
+		snprintf(si->damage, sizeof(si->damage), "%s has no %s", dir, FP_MANIFEST_NAME);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return 0;
 }
 
-int fp_snap_list(const char *session_dir, struct fp_snap_info **out, size_t *n, fp_error *err)
+int fp_snap_list(const char *session_dir, bool full_verify, struct fp_snap_info **out, size_t *n, fp_error *err)
 {
 	char root[PATH_MAX];
 	snprintf(root, sizeof(root), "%s/snapshots", session_dir);
-	return fp_dir_collect(root, sizeof(**out), load_snap, root, by_created, (void **)out, n, err);
+	struct list_ctx ctx = { root, full_verify };
+	return fp_dir_collect(root, sizeof(**out), load_snap, &ctx, by_created, (void **)out, n, err);
 }

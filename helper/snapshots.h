@@ -1,11 +1,14 @@
 /* A session's snapshots: $SESSION/snapshots/NAME/, each a CRIU-format image
  * directory made complete by its forkpoint.manifest (see helper/dump.h).
- * Directories without a manifest are leftovers of a failed or interrupted
- * snapshot and are never listed or restored. */
+ * A snapshot is written in a dot-named temporary directory and renamed into
+ * place with its manifest, so a listed directory that does not match its
+ * manifest (or has none) is damaged: it is listed as such, and never
+ * restored. */
 #ifndef FP_SNAPSHOTS_H
 #define FP_SNAPSHOTS_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +26,8 @@ struct fp_snap_info {
 	uint64_t disk_bytes;     /* bytes of the files in the directory */
 	char compress[16];
 	char pids[128];
+	bool damaged;            /* fails img_verify (see damage) */
+	char damage[512];
 };
 
 int fp_snap_name_valid(const char *name, fp_error *err);
@@ -36,7 +41,9 @@ int fp_snap_new_path(const char *session_dir, const char *name, char *out_name, 
 /* Reads one snapshot's manifest summary. ENOENT if it has no manifest. */
 int fp_snap_read(const char *snap_dir, struct fp_snap_info *info, fp_error *err);
 
-/* Complete snapshots of a session, oldest first. *out is malloc'd. */
-int fp_snap_list(const char *session_dir, struct fp_snap_info **out, size_t *n, fp_error *err);
+/* A session's snapshots, oldest first, each checked: by the manifest, file
+ * presence and sizes, or with full_verify every hash too (it reads every
+ * byte). Damaged ones are in the list with damaged set. *out is malloc'd. */
+int fp_snap_list(const char *session_dir, bool full_verify, struct fp_snap_info **out, size_t *n, fp_error *err);
 
 #endif

@@ -274,7 +274,8 @@ int img_afile_open(img_afile *f, int dirfd, const char *name, fp_error *err)
 		return fp_fail(err, EINVAL, "bad image file name '%s'", name);
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	snprintf(f->tmp, sizeof(f->tmp), ".%s.tmp%d", name, (int)getpid());
-	f->fd = openat(dirfd, f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	unlinkat(dirfd, f->tmp, 0); /* a crashed writer's; never written through */
+	f->fd = openat(dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (f->fd < 0)
 		return write_fail(err, errno, "create", f->tmp);
 	/* umask can only take bits away; make the mode exact anyway */

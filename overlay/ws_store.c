@@ -73,7 +73,7 @@ static int write_small(struct fp_ws *ws, const char *path, const char *data, fp_
 		return fp_write_file_atomic(path, data, strlen(data), err);
 	char tmp[PATH_MAX + 16];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fp_fail(err, errno, "cannot create %s: %s", tmp, strerror(errno));
 	size_t len = strlen(data);
@@ -245,7 +245,7 @@ static int open_common(struct fp_ws *ws, fp_error *err)
 {
 	char path[PATH_MAX + 8];
 	snprintf(path, sizeof(path), "%s/lock", ws->store);
-	ws->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ws->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (ws->lock_fd < 0)
 		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s/base", ws->store);
@@ -303,7 +303,7 @@ int fp_ws_create(const char *store, const char *base, const struct fp_ws_opts *o
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/lock", store);
-	ws->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ws->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (ws->lock_fd < 0) {
 		fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 		goto fail;

@@ -14,6 +14,10 @@
 
 #include "restore/rst_int.h"
 
+#include <fcntl.h>
+
+#include "images/img_verify.h"
+
 /* Tests make a restore fail after a given step to check that nothing is
  * left behind (FORKPOINT_RESTORE_FAIL_AT=memory, threads, files, signals,
  * mm, registers). It fires once per process. */
@@ -176,6 +180,30 @@ done:
 	return rc;
 }
 
+/* Every byte of the image against its manifest, before anything else
+ * reads it. */
+static int verify_image(const char *dir, struct fp_restore_result *r, fp_error *err)
+{
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return fp_fail_code(err, errno == ENOENT ? FP_EXIT_NOTFOUND : FP_EXIT_FAIL, errno,
+				    "cannot open the image directory %s: %s", dir, strerror(errno));
+	struct img_verify_info vi;
+	int rc = img_verify(dirfd, dir, IMG_VERIFY_FULL, &vi, err);
+	close(dirfd);
+	if (rc)
+		return fp_wrap(err, "refused before creating any process");
+	if (r) {
+		r->verify_ms = vi.ms;
+		if (vi.trust == IMG_TRUST_CRIU)
+			snprintf(r->verify_note, sizeof(r->verify_note),
+				 "%s was written by CRIU and has no manifest: restored unverified (only its structure "
+				 "was checked)",
+				 dir);
+	}
+	return 0;
+}
+
 int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error *err)
 {
 	return fp_restore_check_ex(dir, true, native_reason, len, err);
@@ -184,6 +212,8 @@ int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error 
 int fp_restore_check_ex(const char *dir, bool check_pids, char *native_reason, size_t len, fp_error *err)
 {
 	rst_image im;
+	if (verify_image(dir, NULL, err))
+		return -1;
 	int rc = rst_image_load_ex(&im, dir, check_pids, err);
 	if (native_reason && len)
 		snprintf(native_reason, len, "%s", rc ? "" : im.unsupported);
@@ -198,13 +228,15 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	if (!o->dir)
 		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "no image directory given");
 	long long t0 = rst_now_ns();
+	if (!o->no_verify && verify_image(o->dir, r, err))
+		return -1;
 	int timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
 	if (o->log_path)
 		snprintf(r->log_path, sizeof(r->log_path), "%s", o->log_path);
 	else
-		snprintf(r->log_path, sizeof(r->log_path), "%s/restore.log", o->dir);
+		rst_log_default(r->log_path, sizeof(r->log_path));
 	rst_log log;
-	if (rst_log_open(&log, r->log_path, o->verbosity, err))
+	if (rst_log_open(&log, r->log_path, o->log_path != NULL, o->verbosity, err))
 		return -1;
 	rst_image im;
 	int rc = rst_image_load_ex(&im, o->dir, false, err) || rst_image_check_pids(&im, err) ? -1 : 0;
@@ -213,7 +245,9 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 		rst_image_free(&im);
 		rst_log_close(&log);
 		fp_error_clear(err);
-		rc = rst_pidns_restore(o, r, timeout_ms, err);
+		struct fp_restore_opts in = *o; /* the namespace's restore logs here too */
+		in.log_path = r->log_path[0] ? r->log_path : NULL;
+		rc = rst_pidns_restore(&in, r, timeout_ms, err);
 		r->elapsed_ms = (rst_now_ns() - t0) / 1e6;
 		return rc;
 	}

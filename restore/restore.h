@@ -14,7 +14,10 @@
  * native engine reports that the image holds something it cannot restore
  * (the result says what). Bad images (corrupt, truncated pages, missing or
  * changed files, another architecture or format version) are refused before
- * any process is created, by both engines.
+ * any process is created, by both engines: first every file is checked
+ * against forkpoint.manifest (images/img_verify.h; an image without one is
+ * refused unless it is CRIU's own, restored unverified with a note), then
+ * the images are decoded and checked against each other.
  *
  * The restored root process is a child of the calling process (with the criu
  * engine the caller becomes a child subreaper so the tree is reparented to
@@ -61,6 +64,9 @@ struct fp_restore_opts {
 	 * `criu restore` when the criu engine runs. */
 	const char *const *criu_flags;
 	size_t ncriu_flags;
+	/* Skip the check of the image against its forkpoint.manifest (sizes
+	 * and hashes of every file, the page data): the user's own risk. */
+	bool no_verify;
 };
 
 struct fp_restore_result {
@@ -71,12 +77,15 @@ struct fp_restore_result {
 	char fallback_reason[512];          /* why AUTO used CRIU, "" otherwise */
 	char log_path[4096];
 	double elapsed_ms;
+	double verify_ms;                   /* checking the image against its manifest */
+	char verify_note[256];              /* why the image was not verified, "" if it was */
 };
 
 int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_error *err);
 
-/* Only the checks made before anything is created (decoding, pagemap against
- * VMAs and the page data, files, architecture, format, vDSO, free pids).
+/* Only the checks made before anything is created (the image against its
+ * manifest, decoding, pagemap against VMAs and the page data, files,
+ * architecture, format, vDSO, free pids).
  * native_reason (may be NULL, len bytes) gets why the native engine could not
  * restore the image, "" if it can. */
 int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error *err);

@@ -162,7 +162,9 @@ int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int 
 	if (stage_dir(dir, staged, sizeof(staged), &need, err))
 		return -1;
 	char alog[PATH_MAX];
-	if (log_path[0] == '/')
+	if (!log_path[0]) /* no state directory for a log (see rst_log_default) */
+		snprintf(alog, sizeof(alog), "/dev/null");
+	else if (log_path[0] == '/')
 		snprintf(alog, sizeof(alog), "%s", log_path);
 	else {
 		char cwd[PATH_MAX];

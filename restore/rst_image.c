@@ -204,12 +204,19 @@ static int check_pagemap(rst_image *im, fp_error *err)
 		im->pe = flat;
 		im->npe = nflat;
 	}
+	uint64_t prev_end = 0;
 	for (size_t i = 0; i < im->npe; i++) {
 		const cr_pagemap_entry *pe = &im->pe[i];
 		if (pe->nr_pages > (1ULL << 36))
 			return fp_fail(err, EINVAL, "pagemap-%u.img entry %zu: %llu pages is impossible; the image is corrupt",
 				       im->pid, i, (unsigned long long)pe->nr_pages);
 		uint64_t a = pe->vaddr, end = pe->vaddr + pe->nr_pages * CR_PAGE_SIZE;
+		if (a % CR_PAGE_SIZE || !pe->nr_pages || end < a || end > 0x800000000000ULL || (i && a < prev_end))
+			return fp_fail(err, EINVAL,
+				       "pagemap-%u.img entry %zu (0x%llx, %llu pages) is empty, unaligned, out of order or "
+				       "overlaps the one before; the image is corrupt",
+				       im->pid, i, (unsigned long long)a, (unsigned long long)pe->nr_pages);
+		prev_end = end;
 		while (a < end) {
 			const cr_vma *v = vma_of(im, a, &hint);
 			if (!v)
@@ -232,10 +239,12 @@ static int check_pagemap(rst_image *im, fp_error *err)
 	if (!im->pages)
 		return fp_wrap(err, "page data of pagemap-%u.img", im->pid);
 	uint64_t have = pgs_total_pages(im->pages);
-	if (have < im->present_pages)
+	/* Exactly: pages the pagemap does not place mean the two files are
+	 * not of the same dump. */
+	if (have != im->present_pages)
 		return fp_fail(err, EINVAL,
-			       "the page data for pagemap-%u.img holds %llu pages but the pagemap needs %llu: the pages file is "
-			       "truncated (an interrupted copy or dump?)",
+			       "the page data for pagemap-%u.img holds %llu pages but the pagemap places %llu: the pages file "
+			       "is truncated or is not this pagemap's (an interrupted copy, or files of two dumps)",
 			       im->pid, (unsigned long long)have, (unsigned long long)im->present_pages);
 	return 0;
 }

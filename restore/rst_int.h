@@ -24,7 +24,13 @@ typedef struct rst_log {
 	long long t0_ns;
 } rst_log;
 
-int rst_log_open(rst_log *l, const char *path, int level, fp_error *err);
+/* user_named: path came from the user (-o), who may point it through a
+ * link of their own; the default path is never followed through a link. */
+int rst_log_open(rst_log *l, const char *path, bool user_named, int level, fp_error *err);
+/* The default log: $FORKPOINT_HOME/logs/restore-<pid>.log (a private
+ * directory; never the image directory, which may be anyone's). "" if
+ * there is no state directory. Logs older than a day are removed. */
+void rst_log_default(char *buf, size_t len);
 void rst_log_close(rst_log *l);
 void rst_logf(rst_log *l, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 long long rst_now_ns(void);

@@ -69,6 +69,7 @@ static __attribute__((noreturn)) void ns_init(const struct fp_restore_opts *o, i
 	}
 	struct fp_restore_opts in = *o;
 	in.exact_pids = true;
+	in.no_verify = true; /* verified outside, before this process existed */
 	in.adopt = true; /* a criu-restored root must become our child too */
 	struct fp_restore_result r;
 	rep.rc = fp_restore(&in, &r, &err);
