@@ -128,6 +128,25 @@ struct dump_seg {
 	const uint8_t *data;
 };
 
+/* A shared memory object: shared anonymous memory (maps: "/dev/zero
+ * (deleted)") or a memfd. Read once for the whole tree, while it is stopped
+ * (dump_shmem.c); written as pagemap-shmem-<shmid>.img and its pages. */
+struct dump_shmem {
+	uint64_t shmid;       /* its inode number (CRIU's shmid) */
+	uint64_t size;        /* bytes: largest pgoff + length of its mappings */
+	bool memfd;
+	pid_t pid;            /* where to open it: a mapping, or an fd */
+	uint64_t start, end;
+	int fd;               /* -1: through the mapping */
+	bool read;            /* contents taken */
+	cr_pagemap_entry *pe; /* offsets in the object */
+	size_t npe;
+	uint64_t npages;
+	uint8_t *data;
+	uint32_t pages_id;
+	uint64_t hash;
+};
+
 struct dump_pipe_key {
 	uint64_t ino;
 	bool have_data;
@@ -157,6 +176,8 @@ struct dump_ctx {
 	struct dump_precopy *pre; /* leave_running pre-copies, one per process */
 	size_t npre;
 	unsigned nthreads;    /* compression threads */
+	struct dump_shmem *shm; /* shared memory objects (dump_shmem.c) */
+	size_t nshm, capshm;
 	int64_t stop_ns, resume_ns;
 };
 
@@ -258,6 +279,17 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_precopy_flags_changed(struct dump_ctx *c);
 void dump_precopy_unprotect(struct dump_ctx *c);
 void dump_precopy_end(struct dump_ctx *c);
+
+/* dump_shmem.c: shared anonymous memory. capture: while the tree is
+ * stopped, before the VMA entries are built: finds every shared object the
+ * tree maps and reads its pages. vma: fills the entry of a mapping of one
+ * (1), or 0 if v is not shared anonymous memory. write: the pagemap-shmem
+ * and pages images. */
+bool dump_shmem_is_anon(const struct dump_vma *v);
+int dump_shmem_capture(struct dump_ctx *c, fp_error *err);
+int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma *v, cr_vma *o, fp_error *err);
+int dump_shmem_write(struct dump_ctx *c, fp_error *err);
+void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_files.c */
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);

@@ -141,6 +141,9 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 		v->dump_pages = true;
 		return 0;
 	}
+	int sh = dump_shmem_vma(c, p, v, o, err);
+	if (sh)
+		return sh < 0 ? -1 : 0;
 	bool anon = v->ino == 0 && (path[0] == '\0' || path[0] == '[');
 	if (anon) {
 		if (shared || !strncmp(path, "[anon_shmem:", 12))

@@ -67,6 +67,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	size_t *parent = calloc(n, sizeof(*parent));
 	rst_share share;
 	memset(&share, 0, sizeof(share));
+	rst_shm shm; /* shared memory objects, one for the tree */
+	memset(&shm, 0, sizeof(shm));
 	int rc = -1, was_subreaper = 1; /* 1: nothing to undo */
 	size_t loaded = 0;
 	const char *step = "images";
@@ -99,6 +101,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	for (size_t i = 0; i < n; i++) {
 		ps[i].deadline_ns = t0 + (int64_t)timeout_ms * 1000000;
 		ps[i].share = n > 1 ? &share : NULL;
+		ps[i].shm = &shm;
 	}
 	ps[0].pages_async = n == 1;
 	step = "processes";
@@ -112,11 +115,14 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		if (rst_proc_fork(&ps[parent[i]], &ps[i], im[i], err))
 			goto fail;
 		ps[i].share = &share;
+		ps[i].shm = &shm;
 	}
 	long long t1 = rst_now_ns();
 	for (size_t i = 0; i < n; i++)
 		if ((step = "memory", rst_mem_restore(&ps[i], err) || fail_at(step, err)))
 			goto fail;
+	if ((step = "memory", rst_shm_seal(&shm, err)))
+		goto fail;
 	long long t2 = rst_now_ns();
 	/* Files before threads: growing an fd table that threads share waits
 	 * for an RCU grace period (about 10 ms here) each time. */
@@ -153,6 +159,7 @@ fail:
 	kill_all(ps, n);
 	*pid = 0;
 done:
+	rst_shm_free(&shm);
 	rst_wait_end();
 	if (n > 1 && !was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
