@@ -134,7 +134,9 @@ struct dump_seg {
 struct dump_shmem {
 	uint64_t shmid;       /* its inode number (CRIU's shmid) */
 	uint64_t size;        /* bytes: largest pgoff + length of its mappings */
-	bool memfd;
+	bool memfd;           /* memfd.img entry: name (without "memfd:"), owner, seals */
+	char *name;
+	uint32_t inode_id, uid, gid, seals;
 	pid_t pid;            /* where to open it: a mapping, or an fd */
 	uint64_t start, end;
 	int fd;               /* -1: through the mapping */
@@ -183,7 +185,8 @@ struct dump_ctx {
 
 /* Dedup key of a FileEntry. */
 struct dump_fkey {
-	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description */
+	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description,
+			    2 memfd mapping (dev, ino, flags) */
 	dev_t dev;
 	uint64_t ino;
 	uint32_t flags;
@@ -287,11 +290,16 @@ void dump_precopy_end(struct dump_ctx *c);
  * and pages images. */
 bool dump_shmem_is_anon(const struct dump_vma *v);
 int dump_shmem_capture(struct dump_ctx *c, fp_error *err);
-int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma *v, cr_vma *o, fp_error *err);
+int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err);
+/* An fd on a memfd (link "/memfd:NAME (deleted)"): f becomes its MEMFD
+ * FileEntry, the memfd's contents are read (the tree is stopped). */
+int dump_shmem_memfd_fd(struct dump_ctx *c, pid_t pid, int fd, const char *link, uint32_t flags, uint64_t pos,
+			cr_file *f, fp_error *err);
 int dump_shmem_write(struct dump_ctx *c, fp_error *err);
 void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_files.c */
+cr_file *dump_new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err);
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_write_files(struct dump_ctx *c, fp_error *err);

@@ -28,6 +28,11 @@ bool dump_shmem_is_anon(const struct dump_vma *v)
 	return v->perms[3] == 's' && (!strcmp(v->path, "/dev/zero (deleted)") || !strncmp(v->path, "[anon_shmem:", 12));
 }
 
+static bool is_memfd_path(const char *path)
+{
+	return !strncmp(path, "/memfd:", 7);
+}
+
 static struct dump_shmem *find(struct dump_ctx *c, uint64_t shmid)
 {
 	for (size_t i = 0; i < c->nshm; i++)
@@ -65,6 +70,21 @@ static struct dump_shmem *note(struct dump_ctx *c, uint64_t shmid, uint64_t size
 	}
 	return s;
 }
+
+/* "/memfd:NAME (deleted)" -> "NAME" */
+static char *memfd_name(const char *path)
+{
+	const char *b = path + 7;
+	size_t l = strlen(b);
+	if (l >= 10 && !strcmp(b + l - 10, " (deleted)"))
+		l -= 10;
+	return strndup(b, l);
+}
+
+/* Registers memfd ino, first seen at (pid, fd) or (pid, start-end), and
+ * reads it now (the tree is stopped). */
+static struct dump_shmem *note_memfd(struct dump_ctx *c, uint64_t ino, const char *path, pid_t pid, int fd,
+				     uint64_t start, uint64_t end, fp_error *err);
 
 static int add_run(struct dump_shmem *s, uint64_t off, uint64_t np, fp_error *err)
 {
@@ -133,6 +153,22 @@ static int read_object(struct dump_shmem *s, int fd, fp_error *err)
 	return 0;
 }
 
+/* A memfd's own facts, from any open file of it. */
+static int memfd_facts(struct dump_shmem *s, int fd, fp_error *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return fp_fail(err, errno, "cannot stat memfd %" PRIu64 ": %s", s->shmid, strerror(errno));
+	s->size = (uint64_t)st.st_size;
+	s->uid = st.st_uid;
+	s->gid = st.st_gid;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0)
+		return fp_fail(err, errno, "F_GET_SEALS on memfd %s: %s", s->name, strerror(errno));
+	s->seals = (uint32_t)seals;
+	return 0;
+}
+
 static int open_object(const struct dump_shmem *s, fp_error *err)
 {
 	char path[96];
@@ -147,6 +183,59 @@ static int open_object(const struct dump_shmem *s, fp_error *err)
 	return fd;
 }
 
+static struct dump_shmem *note_memfd(struct dump_ctx *c, uint64_t ino, const char *path, pid_t pid, int fd,
+				     uint64_t start, uint64_t end, fp_error *err)
+{
+	struct dump_shmem *s = note(c, ino, 0, err);
+	if (!s || s->read)
+		return s;
+	s->memfd = true;
+	s->pid = pid;
+	s->fd = fd;
+	s->start = start;
+	s->end = end;
+	uint32_t next = 1;
+	for (size_t i = 0; i < c->nshm; i++)
+		if (c->shm[i].memfd && c->shm[i].inode_id >= next)
+			next = c->shm[i].inode_id + 1;
+	s->inode_id = next;
+	s->name = memfd_name(path);
+	if (!s->name) {
+		fp_fail(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	int ofd = open_object(s, err);
+	if (ofd < 0)
+		return NULL;
+	int rc = memfd_facts(s, ofd, err) || read_object(s, ofd, err) ? -1 : 0;
+	close(ofd);
+	if (rc)
+		return NULL;
+	dlogv(c, "memfd %s (inode %" PRIu64 "): %" PRIu64 " bytes, %" PRIu64 " pages held, seals %#x", s->name, s->shmid,
+	      s->size, s->npages, s->seals);
+	return s;
+}
+
+int dump_shmem_memfd_fd(struct dump_ctx *c, pid_t pid, int fd, const char *link, uint32_t flags, uint64_t pos,
+			cr_file *f, fp_error *err)
+{
+	char path[96];
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	if (stat(path, &st) < 0)
+		return fp_fail(err, errno, "cannot stat %s: %s", path, strerror(errno));
+	const struct dump_shmem *s = note_memfd(c, st.st_ino, link, pid, fd, 0, 0, err);
+	if (!s)
+		return fp_wrap(err, "fd %d of %d (%s)", fd, pid, link);
+	f->type = CR_FD_MEMFD;
+	f->has_memfd = true;
+	f->memfd.id = f->id;
+	f->memfd.flags = flags;
+	f->memfd.pos = pos;
+	f->memfd.inode_id = s->inode_id;
+	return 0;
+}
+
 int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 {
 	for (size_t i = 0; i < c->nprocs; i++) {
@@ -157,6 +246,11 @@ int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 			return fp_wrap(err, "listing the shared memory of %d", p->pid);
 		int rc = 0;
 		for (size_t k = 0; k < n && !rc; k++) {
+			if (is_memfd_path(v[k].path)) {
+				if (!note_memfd(c, v[k].ino, v[k].path, p->pid, -1, v[k].start, v[k].end, err))
+					rc = -1;
+				continue;
+			}
 			if (!dump_shmem_is_anon(&v[k]))
 				continue;
 			struct dump_shmem *s = note(c, v[k].ino, v[k].pgoff + (v[k].end - v[k].start), err);
@@ -188,8 +282,49 @@ int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 	return 0;
 }
 
-int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma *v, cr_vma *o, fp_error *err)
+/* A memfd mapping: a MEMFD FileEntry per (memfd, open flags), as CRIU. */
+static int memfd_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err)
 {
+	const struct dump_shmem *s = find(c, v->ino);
+	if (!s || !s->memfd || !s->read)
+		return fp_fail(err, EAGAIN, "%d maps memfd %s at 0x%" PRIx64 " that was not there while the tree was stopped",
+			       p->pid, v->path, v->start);
+	bool shared = v->perms[3] == 's';
+	uint32_t fflags = shared && strstr(v->vmflags, "mw") ? O_RDWR : O_RDONLY;
+	if (!v->vmflags[0] && shared) /* maps without VmFlags: writable now means writable */
+		fflags = v->perms[1] == 'w' ? O_RDWR : O_RDONLY;
+	uint32_t id = 0;
+	for (size_t i = 0; i < c->nfiles && !id; i++)
+		if (c->fkeys[i].kind == 2 && c->fkeys[i].ino == v->ino && c->fkeys[i].flags == fflags)
+			id = c->files[i].id;
+	if (!id) {
+		struct dump_fkey k = { .kind = 2, .dev = v->dev, .ino = v->ino, .flags = fflags, .pid = p->pid, .fd = -1 };
+		cr_file *f = dump_new_file(c, &k, err);
+		if (!f)
+			return -1;
+		f->type = CR_FD_MEMFD;
+		f->has_memfd = true;
+		f->memfd.id = f->id;
+		f->memfd.flags = fflags;
+		f->memfd.inode_id = s->inode_id;
+		id = f->id;
+	}
+	o->shmid = id;
+	o->pgoff = v->pgoff;
+	o->has_fdflags = true;
+	o->fdflags = fflags;
+	o->status = CR_VMA_AREA_REGULAR | CR_VMA_AREA_MEMFD | (shared ? CR_VMA_FILE_SHARED : CR_VMA_FILE_PRIVATE);
+	if (!shared) { /* its pages copied on write are the process's own */
+		v->dump_pages = true;
+		v->file_private = true;
+	}
+	return 1;
+}
+
+int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err)
+{
+	if (is_memfd_path(v->path))
+		return memfd_vma(c, p, v, o, err);
 	if (!dump_shmem_is_anon(v))
 		return 0;
 	const struct dump_shmem *s = find(c, v->ino);
@@ -231,7 +366,31 @@ int dump_shmem_write(struct dump_ctx *c, fp_error *err)
 		c->st->bytes_pages += ps.bytes_in;
 		c->st->pages += s->npages;
 	}
-	return 0;
+	size_t nm = 0;
+	for (size_t i = 0; i < c->nshm; i++)
+		nm += c->shm[i].memfd;
+	if (!nm)
+		return 0;
+	cr_memfd_inode *mi = calloc(nm, sizeof(*mi));
+	if (!mi)
+		return fp_fail(err, ENOMEM, "out of memory");
+	nm = 0;
+	for (size_t i = 0; i < c->nshm; i++) {
+		const struct dump_shmem *s = &c->shm[i];
+		if (!s->memfd)
+			continue;
+		cr_memfd_inode *m = &mi[nm++];
+		m->name = s->name;
+		m->uid = s->uid;
+		m->gid = s->gid;
+		m->size = s->size;
+		m->shmid = (uint32_t)s->shmid;
+		m->seals = s->seals;
+		m->inode_id = s->inode_id;
+	}
+	int rc = cr_write_memfd_inodes(c->dirfd, mi, nm, err);
+	free(mi);
+	return rc;
 }
 
 void dump_shmem_free(struct dump_ctx *c)
@@ -239,6 +398,7 @@ void dump_shmem_free(struct dump_ctx *c)
 	for (size_t i = 0; i < c->nshm; i++) {
 		free(c->shm[i].pe);
 		free(c->shm[i].data);
+		free(c->shm[i].name);
 	}
 	free(c->shm);
 	c->shm = NULL;

@@ -121,8 +121,6 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	for (size_t i = 0; i < n; i++)
 		if ((step = "memory", rst_mem_restore(&ps[i], err) || fail_at(step, err)))
 			goto fail;
-	if ((step = "memory", rst_shm_seal(&shm, err)))
-		goto fail;
 	long long t2 = rst_now_ns();
 	/* Files before threads: growing an fd table that threads share waits
 	 * for an RCU grace period (about 10 ms here) each time. */
@@ -131,6 +129,9 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		    (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err)))
 			goto fail;
 	if (n > 1 && (step = "files", rst_share_done(&share, err)))
+		goto fail;
+	/* memfd seals last: a write seal forbids the shared writable maps */
+	if ((step = "files", rst_shm_seal(&shm, err)))
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||

@@ -74,7 +74,8 @@ static int fill(const rst_image *im, uint64_t shmid, int fd, uint8_t *map, uint6
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (!(cr_pagemap_flags(&pe[i]) & CR_PE_PRESENT))
 			continue;
-		if (pe[i].vaddr + pe[i].nr_pages * CR_PAGE_SIZE > size) {
+		uint64_t room = (size + CR_PAGE_SIZE - 1) / CR_PAGE_SIZE * CR_PAGE_SIZE;
+		if (pe[i].vaddr + pe[i].nr_pages * CR_PAGE_SIZE > room) {
 			rc = fp_fail(err, EINVAL, "pagemap-shmem-%" PRIu64 ".img: pages past the object's %" PRIu64 " bytes",
 				     shmid, size);
 			break;
@@ -85,7 +86,8 @@ static int fill(const rst_image *im, uint64_t shmid, int fd, uint8_t *map, uint6
 			if (map) {
 				rc = pgs_read(r, idx, m, map + off, err);
 			} else if (!(rc = pgs_read(r, idx, m, buf, err))) {
-				size_t len = (size_t)(m * CR_PAGE_SIZE);
+				/* the last page may pass the end: the size stays */
+				size_t len = (size_t)(off + m * CR_PAGE_SIZE > size ? size - off : m * CR_PAGE_SIZE);
 				if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
 					rc = fp_fail(err, errno, "filling memfd %" PRIu64 ": %s", shmid, strerror(errno));
 			}
