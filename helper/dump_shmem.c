@@ -96,12 +96,7 @@ static int add_run(struct dump_shmem *s, uint64_t off, uint64_t np, fp_error *er
 	if (!n)
 		return fp_fail(err, ENOMEM, "out of memory");
 	s->pe = n;
-	cr_pagemap_entry *e = &s->pe[s->npe++];
-	memset(e, 0, sizeof(*e));
-	e->vaddr = off;
-	e->nr_pages = np;
-	e->has_flags = true;
-	e->flags = CR_PE_PRESENT;
+	s->pe[s->npe++] = (cr_pagemap_entry){ .vaddr = off, .nr_pages = np, .has_flags = true, .flags = CR_PE_PRESENT };
 	return 0;
 }
 

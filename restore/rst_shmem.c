@@ -102,8 +102,27 @@ static int fill(const rst_image *im, uint64_t shmid, int fd, uint8_t *map, uint6
 	return rc;
 }
 
+/* Where the object's saved pages end: another process may map further
+ * than the one that makes it. */
+static int pages_end(const rst_image *im, uint64_t shmid, uint64_t *end, fp_error *err)
+{
+	cr_pagemap_head h;
+	cr_pagemap_entry *pe = NULL;
+	size_t n = 0;
+	if (cr_read_pagemap_shmem(im->dirfd, shmid, &h, &pe, &n, err))
+		return fp_wrap(err, "the pages of shared memory %" PRIu64, shmid);
+	*end = n ? pe[n - 1].vaddr + pe[n - 1].nr_pages * CR_PAGE_SIZE : 0;
+	free(pe);
+	return 0;
+}
+
 static int make_anon(const rst_image *im, rst_shm_obj *o, rst_log *log, fp_error *err)
 {
+	uint64_t end = 0;
+	if (pages_end(im, o->shmid, &end, err))
+		return -1;
+	if (end > o->size)
+		o->size = end;
 	uint8_t *m = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return fp_fail(err, errno, "cannot make %" PRIu64 " bytes of shared memory: %s", o->size, strerror(errno));

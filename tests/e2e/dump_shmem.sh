@@ -36,7 +36,7 @@ grep -q '^pages .*' "$WORK/d1/forkpoint.manifest" || fail "no pages lines"
 ls "$WORK"/d1/pagemap-shmem-*.img >/dev/null || fail "no pagemap-shmem images"
 [[ -e $WORK/d1/memfd.img ]] || fail "no memfd.img"
 n=$(ls "$WORK"/d1/pagemap-shmem-*.img | wc -l)
-((n == 4)) || fail "expected 4 shared objects (2 anonymous, 2 memfds), got $n: each dumped once for the tree"
+((n == 5)) || fail "expected 5 shared objects (3 anonymous, 2 memfds), got $n: each dumped once for the tree"
 out=$("$FP" restore -D "$WORK/d1" --engine native -d -o "$WORK/native1.log" 2>&1) || fail "native restore: $out"
 [[ $out == "$pid" ]] || fail "native restore printed '$out'"
 grep -q "natively (2 processes)" "$WORK/native1.log" || fail "not restored natively: $(tail -n 3 "$WORK/native1.log")"

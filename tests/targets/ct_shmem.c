@@ -3,7 +3,8 @@
  * Before forking, main maps 1 MiB of shared anonymous memory (patterned
  * first 768 KiB, 192 KiB never touched, a 64 KiB mailbox) and 512 KiB more
  * of which it unmaps the first 128 KiB (a mapping at offset 128 KiB of its
- * object). With --memfd it also makes a memfd (sealing allowed) of 320 KiB:
+ * object), and 256 KiB of which it unmaps the second half after the fork
+ * (the child keeps all of it). With --memfd it also makes a memfd (sealing allowed) of 320 KiB:
  * 256 KiB patterned, written through the fd, which stays open at offset
  * 12345; 64 KiB of it mapped shared at offset 64 KiB and 64 KiB mapped
  * private at offset 128 KiB with its odd pages written (copied on write);
@@ -30,6 +31,7 @@
 #define MAIL_OFF (SHM_PAT + SHM_ZERO)
 #define OFF_LEN (512u << 10)
 #define OFF_CUT (128u << 10)
+#define TAIL_LEN (256u << 10) /* main keeps only the first half after the fork */
 #define MFD_LEN (320u << 10)
 #define MFD_PAT (256u << 10)
 #define MFD_POS 12345
@@ -49,7 +51,8 @@ struct reply {
 };
 
 static const uint64_t seed = 0x5eed;
-static unsigned char *shm, *shm_off, *mfd_sh, *mfd_priv;
+static unsigned char *shm, *shm_off, *tail, *mfd_sh, *mfd_priv;
+static bool is_kid;
 static int mfd = -1, mfd2 = -1;
 static bool with_memfd;
 static int req[2], rep[2];
@@ -97,6 +100,9 @@ static void check_shared_view(char *why, size_t cap, size_t *len)
 	off = ct_check_fill(shm_off, OFF_LEN - OFF_CUT, seed + 1);
 	if (off >= 0)
 		WHY("shared memory at offset %u differs at %ld; ", OFF_CUT, off);
+	off = ct_check_fill(tail, is_kid ? TAIL_LEN : TAIL_LEN / 2, seed + 3);
+	if (off >= 0)
+		WHY("shared memory mapped further by the child differs at %ld; ", off);
 	if (with_memfd) {
 		/* the shared map shows bytes [64K, 128K) of the file's pattern */
 		static unsigned char file_pat[MFD_PAT];
@@ -109,6 +115,7 @@ static void check_shared_view(char *why, size_t cap, size_t *len)
 
 static void kid_loop(void)
 {
+	is_kid = true;
 	signal(SIGUSR2, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
 	for (;;) {
@@ -247,6 +254,10 @@ int main(int argc, char **argv)
 	if (munmap(big, OFF_CUT) < 0)
 		ct_die("munmap: %s", strerror(errno));
 	shm_off = big + OFF_CUT;
+	tail = mmap(NULL, TAIL_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (tail == MAP_FAILED)
+		ct_die("mmap: %s", strerror(errno));
+	ct_fill(tail, TAIL_LEN, seed + 3);
 	if (with_memfd)
 		setup_memfd();
 	if (pipe(req) < 0 || pipe(rep) < 0)
@@ -256,6 +267,10 @@ int main(int argc, char **argv)
 		ct_die("fork: %s", strerror(errno));
 	if (kid == 0)
 		kid_loop();
+	/* main maps less of this object than the child: whoever makes it on
+	 * restore must make all of it */
+	if (munmap(tail + TAIL_LEN / 2, TAIL_LEN / 2) < 0)
+		ct_die("munmap: %s", strerror(errno));
 	ct_info("child pid %d", (int)kid);
 	ct_info("map shm %p %u", (void *)shm, SHM_LEN);
 	ct_ready();
