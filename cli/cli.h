@@ -3,6 +3,7 @@
 #ifndef FP_CLI_H
 #define FP_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fp_error.h"
@@ -24,6 +25,22 @@ int cmd_diff(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+/* criu_flags.c: CRIU's two-sided flags (--tcp-established, --file-locks,
+ * --link-remap, --shell-job, --ext-unix-sk): true when arg is one; it is
+ * then added to f (each once). */
+struct cli_criu_flags {
+	const char *v[5];
+	size_t n;
+};
+bool cli_criu_flag(const char *arg, struct cli_criu_flags *f);
+#define CLI_CRIU_FLAGS_HELP \
+	"  --tcp-established, --file-locks, --link-remap, --shell-job, --ext-unix-sk\n" \
+	"                        CRIU's flags, accepted so that CRIU scripts work: locks,\n" \
+	"                        terminals and deleted files are always handled; a restore\n" \
+	"                        by CRIU gets them passed on. Established TCP connections\n" \
+	"                        and unix sockets with an outside peer are still refused\n" \
+	"                        by forkpoint's own dump\n"
+
 /* Prints "forkpoint: <msg>" to stderr and returns the error's exit code. */
 int cli_report(const fp_error *err);
 /* Usage error: prints msg and the subcommand's usage, returns 2. */

@@ -10,6 +10,7 @@ static const char dump_usage[] =
 	"usage: forkpoint dump -t PID -D DIR [--leave-running] [--compress zstd|none]\n"
 	"                      [--level N] [--threads N] [--pages auto|precopy|fork|copy]\n"
 	"                      [-o LOG] [-v] [--timeout MS] [--fsync|--no-fsync]\n"
+	"                      [--ghost-limit SIZE] [CRIU flags]\n"
 	"\n"
 	"Checkpoints process PID and its children into a new directory DIR as a\n"
 	"CRIU 4.x image set. DIR must not exist or be empty; it appears only when the\n"
@@ -32,6 +33,9 @@ static const char dump_usage[] =
 	"                        copies every page while it is stopped. auto (default):\n"
 	"                        precopy from 64 MiB of anonymous memory on, else fork.\n"
 	"                        precopy falls back to fork, fork to copy\n"
+	"  --ghost-limit SIZE    the largest file deleted while open that the image may\n"
+	"                        carry whole (K, M, G suffixes; default 64M)\n"
+	CLI_CRIU_FLAGS_HELP
 	"  -o, --log-file LOG    the log (default DIR/dump.log)\n"
 	"  -v                    more detail in the log (every VMA and fd)\n"
 	"  --timeout MS          deadline for each thread to stop (default 2000)\n"
@@ -54,6 +58,7 @@ int cmd_dump(int argc, char **argv)
 {
 	struct fp_dump_opts o = { 0 };
 	o.compress = FP_DUMP_ZSTD;
+	struct cli_criu_flags cf = { .n = 0 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -88,6 +93,17 @@ int cmd_dump(int argc, char **argv)
 				o.compress = FP_DUMP_NONE;
 			else
 				return cli_usage_error(dump_usage, "unknown compression '%s' (zstd or none)", v);
+		} else if (cli_criu_flag(a, &cf)) {
+			continue;
+		} else if (!strcmp(a, "--ghost-limit")) {
+			char *end;
+			unsigned long long v = val ? strtoull(val, &end, 10) : 0;
+			int shift = !val ? -1 : !*end ? 0 : !strcmp(end, "K") ? 10 : !strcmp(end, "M") ? 20 :
+								  !strcmp(end, "G") ? 30 : -1;
+			if (shift < 0 || !v || v > (1ull << 40) >> shift)
+				return cli_usage_error(dump_usage, "--ghost-limit needs a size such as 512K, 64M or 2G");
+			o.ghost_limit = v << shift;
+			i++;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "--log-file")) {
 			if (!val)
 				return cli_usage_error(dump_usage, "%s needs a file", a);

@@ -9,7 +9,7 @@
 
 static const char restore_usage[] =
 	"usage: forkpoint restore -D DIR [--engine native|criu|auto] [-d] [-o LOG] [-v[N]]\n"
-	"                         [--exact-pids] [--timeout SECONDS]\n"
+	"                         [--exact-pids] [--timeout SECONDS] [CRIU flags]\n"
 	"       forkpoint restore SESSION SNAP [--json]\n"
 	"\n"
 	"SESSION SNAP: the session goes back to its snapshot SNAP: the snapshot is\n"
@@ -36,6 +36,7 @@ static const char restore_usage[] =
 	"                        into a new pid namespace (with its own /proc), where the\n"
 	"                        process keeps its pids; the pid printed is its pid outside\n"
 	"  --timeout SECONDS     deadline for the restore itself (default 60)\n"
+	CLI_CRIU_FLAGS_HELP
 	"\n"
 	"Bad images (corrupt, truncated page data, missing or changed files, another\n"
 	"architecture or image version) are refused before any process is created.\n";
@@ -75,6 +76,7 @@ static int restore_session(const char *session, const char *snap, bool json)
 int cmd_restore(int argc, char **argv)
 {
 	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO };
+	struct cli_criu_flags cf = { .n = 0 };
 	bool detach = false, json = false;
 	const char *pos[2] = { NULL, NULL };
 	int npos = 0;
@@ -119,6 +121,8 @@ int cmd_restore(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (cli_criu_flag(a, &cf)) {
+			continue;
 		} else if (a[0] != '-' && npos < 2) {
 			pos[npos++] = a;
 		} else {
@@ -132,6 +136,9 @@ int cmd_restore(int argc, char **argv)
 	if (!o.dir)
 		return cli_usage_error(restore_usage, "no image directory given (-D DIR)");
 	o.adopt = !detach; /* to wait for a criu-restored tree it must become our child */
+	o.foreground = !detach;
+	o.criu_flags = cf.v;
+	o.ncriu_flags = cf.n;
 	struct fp_restore_result r;
 	fp_error err = { 0 };
 	if (fp_restore(&o, &r, &err))

@@ -158,6 +158,9 @@ void dump_ctx_free(struct dump_ctx *c)
 		free(c->pipes[i].data);
 	free(c->pipes);
 	free(c->ttys);
+	free(c->locks);
+	free(c->ghosts);
+	free(c->remaps);
 	dump_shmem_free(c);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);

@@ -84,6 +84,10 @@ enum fp_dump_snap {
 /* zstd level when zstd_level is 0 (see the numbers above). */
 #define FP_DUMP_DEFAULT_LEVEL (-1)
 
+/* CRIU's default is 1 MiB (--ghost-limit); temporary files are often
+ * bigger, and a snapshot carries pages of that size anyway. */
+#define FP_DUMP_GHOST_LIMIT (64ull << 20)
+
 struct fp_dump_opts {
 	pid_t pid;                 /* root of the tree to dump */
 	const char *dir;           /* snapshot directory to create */
@@ -97,6 +101,8 @@ struct fp_dump_opts {
 				      its log as <dir>.failed.log) */
 	int verbose;               /* 0 info, 1 debug (per VMA, per fd) */
 	int timeout_ms;            /* per ptrace wait; 0: FP_PT_TIMEOUT_MS */
+	uint64_t ghost_limit;      /* the largest deleted-but-open file the
+				      image carries; 0: FP_DUMP_GHOST_LIMIT */
 	bool fsync;                /* durable against power loss: syncfs the
 				      images before the manifest, fsync the
 				      parent after the rename (see above) */

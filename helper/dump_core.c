@@ -274,7 +274,12 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	cr_task_core *tc = &core->tc;
 	char path[64], buf[1024];
 
+	/* A job-control stopped process (SIGSTOP, ^Z) stays stopped after a
+	 * restore: CRIU's TASK_STOPPED. */
 	tc->task_state = CR_TASK_ALIVE;
+	for (size_t i = 0; i < p->pt.nthreads; i++)
+		if (p->pt.threads[i].tid == pid && p->pt.threads[i].group_stop)
+			tc->task_state = CR_TASK_STOPPED;
 	snprintf(path, sizeof(path), "/proc/%d/personality", pid);
 	tc->personality = (uint32_t)read_hex_file(path, 0);
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
@@ -287,12 +292,8 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	tc->blk_sigset = core->thread_core.blk_sigset;
 	snprintf(tc->comm, sizeof(tc->comm), "%s", core->thread_core.comm[0] ? core->thread_core.comm : p->comm);
 
-	/* Posix timers need timer_gettime in the target for each; not yet. */
-	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
-	long n = dump_read_proc(path, buf, sizeof(buf));
-	if (n > 0 && strstr(buf, "ID:"))
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "%d (%s) has POSIX timers (timer_create); dumping them is not supported yet", pid, p->comm);
+	if (dump_posix_timers(c, p, &tc->timers, err))
+		return fp_wrap(err, "%d (%s): POSIX timers", pid, p->comm);
 
 	struct itimerval it[3];
 	fp_ksigaction sa[64];

@@ -78,11 +78,13 @@ static int find_description(struct dump_ctx *c, pid_t pid, int fd, const struct 
 	return 0;
 }
 
-static int parse_fdinfo(pid_t pid, int fd, uint64_t *pos, uint32_t *flags, fp_error *err)
+/* Reads fd's fdinfo into buf (kept for its "lock:" lines) and parses it. */
+static int parse_fdinfo(pid_t pid, int fd, char *buf, size_t len, uint64_t *pos, uint32_t *flags,
+			fp_error *err)
 {
-	char path[96], buf[4096];
+	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+	if (dump_read_proc(path, buf, len) <= 0)
 		return fp_fail(err, errno ? errno : EIO, "cannot read %s", path);
 	char *p = strstr(buf, "pos:");
 	char *f = strstr(buf, "flags:");
@@ -95,7 +97,7 @@ static int parse_fdinfo(pid_t pid, int fd, uint64_t *pos, uint32_t *flags, fp_er
 
 /* The bytes queued in a pipe, without taking them out: tee() duplicates
  * the pipe's buffers into a pipe of ours. */
-static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, fp_error *err)
+static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool fifo, fp_error *err)
 {
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
@@ -157,6 +159,7 @@ static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, fp_err
 	cr_pipe_data *pd = &c->pipes[c->npipes++];
 	memset(pd, 0, sizeof(*pd));
 	pd->pipe_id = (uint32_t)ino;
+	pd->fifo = fifo;
 	pd->bytes = (uint32_t)queued;
 	pd->has_size = true;
 	pd->size = (uint32_t)size;
@@ -190,7 +193,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, pid, link, strerror(errno));
 	uint64_t pos = 0;
 	uint32_t flags = 0;
-	if (parse_fdinfo(pid, fd, &pos, &flags, err))
+	char info[16384];
+	if (parse_fdinfo(pid, fd, info, sizeof(info), &pos, &flags, err))
 		return -1;
 	out->fd = fd;
 	out->fi.fd = (uint32_t)fd;
@@ -202,6 +206,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		type = CR_FD_PIPE;
 	else if (S_ISREG(st.st_mode) && !strncmp(link, "/memfd:", 7))
 		type = CR_FD_MEMFD; /* dump_shmem.c */
+	else if (S_ISFIFO(st.st_mode) && link[0] == '/' && !strstr(link, " (deleted)"))
+		type = CR_FD_FIFO;
 	else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
 		type = CR_FD_REG;
 	else if (dump_is_pty_slave(&st))
@@ -219,7 +225,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	} else if (S_ISSOCK(st.st_mode)) {
 		type = CR_FD_INETSK; /* or UNIXSK: dump_socket_file tells */
 	} else {
-		const char *what = S_ISFIFO(st.st_mode) ? "a named FIFO" :
+		const char *what = S_ISFIFO(st.st_mode) ? "a deleted named FIFO" :
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals, "
@@ -228,16 +234,19 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 				    "for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
-	if (type == CR_FD_REG && strstr(link, " (deleted)"))
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d refers to a deleted file (%s); dumping deleted files is not supported yet", fd, pid,
-				    link);
+	/* A deleted file keeps its old path in the entry; its bytes go into a
+	 * ghost file (dump_ghost.c). */
+	char *deleted = type == CR_FD_REG ? strstr(link, " (deleted)") : NULL;
+	if (deleted && deleted[10] == '\0')
+		*deleted = '\0';
+	else
+		deleted = NULL;
 	out->fi.type = type;
 
 	uint32_t id;
 	if (find_description(c, pid, fd, &st, &id)) {
 		out->fi.id = id;
-		return 0;
+		return dump_fd_locks(c, pid, fd, id, info, err);
 	}
 	uint32_t tty_info_id = 0, tty_regf_id = 0;
 	if (type == CR_FD_TTY && dump_tty_file(c, p, fd, link, &st, flags, &tty_info_id, &tty_regf_id, err))
@@ -256,7 +265,25 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		bool seen = false;
 		for (size_t i = 0; i < c->npipes; i++)
 			seen |= c->pipes[i].pipe_id == (uint32_t)st.st_ino;
-		if (!seen && peek_pipe(c, pid, fd, st.st_ino, err))
+		if (!seen && peek_pipe(c, pid, fd, st.st_ino, false, err))
+			return -1;
+	} else if (type == CR_FD_FIFO) {
+		/* CRIU's shape: a FIFO entry naming a REG entry that has the path
+		 * and the open flags; its queued bytes go to fifo-data.img. */
+		size_t at = (size_t)(f - c->files); /* dump_file_path may move c->files */
+		uint32_t regf_id;
+		if (dump_file_path(c, link, flags, &regf_id, err))
+			return -1;
+		f = &c->files[at];
+		f->has_fifo = true;
+		f->fifo.id = f->id;
+		f->fifo.pipe_id = (uint32_t)st.st_ino;
+		f->fifo.has_regf_id = true;
+		f->fifo.regf_id = regf_id;
+		bool seen = false;
+		for (size_t i = 0; i < c->npipes; i++)
+			seen |= c->pipes[i].pipe_id == (uint32_t)st.st_ino && c->pipes[i].fifo;
+		if (!seen && peek_pipe(c, pid, fd, st.st_ino, true, err))
 			return -1;
 	} else if (type == CR_FD_TTY) {
 		f->has_tty = true;
@@ -284,9 +311,11 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		f->reg.name = strdup(link);
 		if (!f->reg.name)
 			return fp_fail(err, ENOMEM, "out of memory");
+		if (deleted && dump_ghost_file(c, pid, fd, &st, f->id, err))
+			return -1;
 	}
 	dlogv(c, "%d fd %d -> file %u type %u flags %#o pos %" PRIu64 " %s", pid, fd, f->id, type, flags, pos, link);
-	return 0;
+	return dump_fd_locks(c, pid, fd, f->id, info, err);
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -348,7 +377,7 @@ int dump_write_files(struct dump_ctx *c, fp_error *err)
 	c->npipes = with_data;
 	if (with_data && cr_write_pipes_data(c->dirfd, c->pipes, with_data, err))
 		return -1;
-	return dump_write_ttys(c, err);
+	return dump_write_ttys(c, err) || dump_write_locks(c, err) || dump_write_remaps(c, err) ? -1 : 0;
 }
 
 int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err)

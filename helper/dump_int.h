@@ -170,6 +170,12 @@ struct dump_ctx {
 	size_t npipes, cappipes;
 	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
 	size_t nttys, capttys;
+	struct dump_held_lock *locks; /* filelocks.img (dump_locks.c) */
+	size_t nlocks, caplocks;
+	struct dump_ghost *ghosts;    /* deleted files kept (dump_ghost.c) */
+	size_t nghosts;
+	cr_remap_fpath *remaps;       /* remap-fpath.img */
+	size_t nremaps;
 	/* pages */
 	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
 	size_t pagebuf_len;   /* populated */
@@ -193,6 +199,20 @@ struct dump_fkey {
 	pid_t pid;       /* kind 1: an fd that has this description */
 	int fd;
 };
+
+/* dump_timers.c: the process's POSIX timers into t (injects; p stopped). */
+int dump_posix_timers(struct dump_ctx *c, struct dump_proc *p, cr_timers *t, fp_error *err);
+
+/* dump_ghost.c: the deleted file behind fd of pid (its file entry file_id)
+ * into the image; remap-fpath.img. */
+int dump_ghost_file(struct dump_ctx *c, pid_t pid, int fd, const struct stat *st, uint32_t file_id, fp_error *err);
+int dump_write_remaps(struct dump_ctx *c, fp_error *err);
+
+/* dump_locks.c: the locks fdinfo text lists for fd of pid (whose open file
+ * description is file_id), once each; filelocks.img when any. */
+int dump_fd_locks(struct dump_ctx *c, pid_t pid, int fd, uint32_t file_id, const char *fdinfo,
+		  fp_error *err);
+int dump_write_locks(struct dump_ctx *c, fp_error *err);
 
 /* dump.c: logging; freeing a context's captured state; moving the dumper
  * to the CPU pid last ran on while it drives pid (*saved: the mask to put

@@ -217,6 +217,7 @@ static int restore_dir(const char *dir, const char *log, struct fp_restore_resul
 		.exact_pids = true,
 		.log_path = log,
 		.adopt = true,
+		.foreground = true,
 	};
 	return fp_restore(&o, r, err);
 }

@@ -1,9 +1,11 @@
 #include "images/criu_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cr_write_one(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d,
 		 const void *msg, fp_error *err)
@@ -347,21 +349,35 @@ int cr_read_fs(int dirfd, uint32_t pid, cr_fs *fs, fp_error *err)
 			   &cr_fs_desc, fs, err);
 }
 
-int cr_write_pipes_data(int dirfd, const cr_pipe_data *pd, size_t n, fp_error *err)
+/* pipes-data.img and fifo-data.img: the same entries, each followed by its
+ * bytes. Only entries whose `fifo` matches go into the file. */
+static int write_queued(int dirfd, const char *name, uint32_t magic, bool fifo, const cr_pipe_data *pd,
+			size_t n, fp_error *err)
 {
 	cr_imgw w;
-	cr_imgw_init(&w, "pipes-data.img", CR_PIPES_DATA_MAGIC);
+	cr_imgw_init(&w, name, magic);
 	for (size_t i = 0; i < n; i++) {
+		if (pd[i].fifo != fifo)
+			continue;
 		if (pd[i].bytes && !pd[i].data) {
 			cr_imgw_free(&w);
-			return fp_fail(err, EINVAL,
-				       "pipes-data.img: entry %zu (pipe %u) has %u bytes but no data",
-				       i, pd[i].pipe_id, pd[i].bytes);
+			return fp_fail(err, EINVAL, "%s: entry %zu (pipe %u) has %u bytes but no data", name, i,
+				       pd[i].pipe_id, pd[i].bytes);
 		}
 		cr_imgw_msg(&w, &cr_pipe_data_desc, &pd[i]);
 		cr_imgw_raw(&w, pd[i].data, pd[i].bytes);
 	}
 	return cr_imgw_commit(&w, dirfd, err);
+}
+
+int cr_write_pipes_data(int dirfd, const cr_pipe_data *pd, size_t n, fp_error *err)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += pd[i].fifo;
+	if (k < n && write_queued(dirfd, "pipes-data.img", CR_PIPES_DATA_MAGIC, false, pd, n, err))
+		return -1;
+	return k ? write_queued(dirfd, "fifo-data.img", CR_FIFO_DATA_MAGIC, true, pd, n, err) : 0;
 }
 
 void cr_free_pipes_data(cr_pipe_data *pd, size_t n)
@@ -371,12 +387,13 @@ void cr_free_pipes_data(cr_pipe_data *pd, size_t n)
 	free(pd);
 }
 
-int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
+static int read_queued(int dirfd, const char *name, uint32_t magic, bool fifo, cr_pipe_data **pdp, size_t *np,
+		       fp_error *err)
 {
 	*pdp = NULL;
 	*np = 0;
 	cr_img img;
-	if (cr_img_open(&img, dirfd, "pipes-data.img", CR_PIPES_DATA_MAGIC, err) < 0)
+	if (cr_img_open(&img, dirfd, name, magic, err) < 0)
 		return -1;
 	cr_pipe_data *pd = NULL;
 	size_t n = 0;
@@ -386,7 +403,7 @@ int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
 	while ((rc = cr_img_next(&img, &m, &len, err)) > 0) {
 		cr_pipe_data *a = grow(pd, n, sizeof(*pd));
 		if (!a) {
-			rc = fp_fail(err, ENOMEM, "pipes-data.img: out of memory");
+			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
 			break;
 		}
 		pd = a;
@@ -399,9 +416,10 @@ int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
 			rc = -1;
 			break;
 		}
+		pd[n - 1].fifo = fifo;
 		pd[n - 1].data = malloc(pd[n - 1].bytes ? pd[n - 1].bytes : 1);
 		if (!pd[n - 1].data) {
-			rc = fp_fail(err, ENOMEM, "pipes-data.img: out of memory");
+			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
 			break;
 		}
 		memcpy(pd[n - 1].data, payload, pd[n - 1].bytes);
@@ -414,6 +432,16 @@ int cr_read_pipes_data(int dirfd, cr_pipe_data **pdp, size_t *np, fp_error *err)
 	*pdp = pd;
 	*np = n;
 	return 0;
+}
+
+int cr_read_pipes_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err)
+{
+	return read_queued(dirfd, "pipes-data.img", CR_PIPES_DATA_MAGIC, false, pd, n, err);
+}
+
+int cr_read_fifo_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err)
+{
+	return read_queued(dirfd, "fifo-data.img", CR_FIFO_DATA_MAGIC, true, pd, n, err);
 }
 
 int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err)
@@ -460,4 +488,98 @@ int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err)
 {
 	return cr_read_array(dirfd, "tty-info.img", CR_TTY_INFO_MAGIC, &cr_tty_info_desc,
 			     (void **)t, n, err);
+}
+
+int cr_write_file_locks(int dirfd, const cr_file_lock *l, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "filelocks.img", CR_FILE_LOCKS_MAGIC, &cr_file_lock_desc, l, n,
+			      err);
+}
+
+int cr_read_file_locks(int dirfd, cr_file_lock **l, size_t *n, fp_error *err)
+{
+	if (faccessat(dirfd, "filelocks.img", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+		*l = NULL;
+		*n = 0;
+		return 0;
+	}
+	return cr_read_array(dirfd, "filelocks.img", CR_FILE_LOCKS_MAGIC, &cr_file_lock_desc,
+			     (void **)l, n, err);
+}
+
+int cr_write_remaps(int dirfd, const cr_remap_fpath *r, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "remap-fpath.img", CR_REMAP_FPATH_MAGIC, &cr_remap_fpath_desc, r, n, err);
+}
+
+int cr_read_remaps(int dirfd, cr_remap_fpath **r, size_t *n, fp_error *err)
+{
+	if (faccessat(dirfd, "remap-fpath.img", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+		*r = NULL;
+		*n = 0;
+		return 0;
+	}
+	return cr_read_array(dirfd, "remap-fpath.img", CR_REMAP_FPATH_MAGIC, &cr_remap_fpath_desc, (void **)r, n,
+			     err);
+}
+
+int cr_write_ghost(int dirfd, uint32_t id, const cr_ghost_file *g, const void *data, fp_error *err)
+{
+	char b[64];
+	cr_imgw w;
+	cr_imgw_init(&w, fname(b, sizeof(b), "ghost-file-%x.img", id), CR_GHOST_FILE_MAGIC);
+	cr_imgw_msg(&w, &cr_ghost_file_desc, g);
+	cr_imgw_raw(&w, data, g->size);
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+int cr_read_ghost(int dirfd, uint32_t id, uint64_t max_size, cr_ghost_file *g, uint8_t **data, fp_error *err)
+{
+	char b[64];
+	cr_img img;
+	*data = NULL;
+	memset(g, 0, sizeof(*g));
+	if (cr_img_open(&img, dirfd, fname(b, sizeof(b), "ghost-file-%x.img", id), CR_GHOST_FILE_MAGIC, err) < 0)
+		return -1;
+	const uint8_t *m, *p;
+	size_t len;
+	int rc = cr_img_next(&img, &m, &len, err);
+	if (rc == 0)
+		rc = fp_fail(err, EINVAL, "%s has no entry", img.name);
+	if (rc > 0)
+		rc = pb_decode(&cr_ghost_file_desc, g, m, len, img.where, err);
+	/* Without chunks the bytes run to the end of the file. */
+	uint64_t size = g->has_size ? g->size : g->chunks ? 0 : img.size - img.off;
+	if (rc >= 0 && size > max_size)
+		rc = fp_fail(err, EFBIG, "%s holds a %llu-byte file, more than the %llu this restore accepts", img.name,
+			     (unsigned long long)size, (unsigned long long)max_size);
+	if (rc >= 0 && !(*data = calloc(1, size ? size : 1)))
+		rc = fp_fail(err, ENOMEM, "%s: out of memory", img.name);
+	if (rc >= 0 && !g->chunks) {
+		if (cr_img_payload(&img, size, &p, err) < 0)
+			rc = -1;
+		else
+			memcpy(*data, p, size);
+	}
+	while (rc >= 0 && g->chunks && (rc = cr_img_next(&img, &m, &len, err)) > 0) {
+		cr_ghost_chunk ch;
+		if (pb_decode(&cr_ghost_chunk_desc, &ch, m, len, img.where, err) < 0 ||
+		    cr_img_payload(&img, ch.len, &p, err) < 0)
+			rc = -1;
+		else if (ch.off > size || ch.len > size - ch.off)
+			rc = fp_fail(err, EINVAL, "%s: a chunk at %llu (%llu bytes) lies past the file's %llu bytes",
+				     img.name, (unsigned long long)ch.off, (unsigned long long)ch.len,
+				     (unsigned long long)size);
+		else
+			memcpy(*data + ch.off, p, ch.len);
+	}
+	cr_img_close(&img);
+	if (rc < 0) {
+		free(*data);
+		*data = NULL;
+		return -1;
+	}
+	g->size = size;
+	g->has_size = true;
+	return 0;
 }

@@ -64,9 +64,13 @@ int cr_read_fdinfo(int dirfd, uint32_t files_id, cr_fdinfo **fi, size_t *n, fp_e
 int cr_write_fs(int dirfd, uint32_t pid, const cr_fs *fs, fp_error *err);
 int cr_read_fs(int dirfd, uint32_t pid, cr_fs *fs, fp_error *err);
 
-/* pipes-data.img: each entry followed by its `bytes` of data (from ->data). */
+/* pipes-data.img: each entry followed by its `bytes` of data (from ->data);
+ * entries marked fifo go to fifo-data.img. */
 int cr_write_pipes_data(int dirfd, const cr_pipe_data *pd, size_t n, fp_error *err);
 int cr_read_pipes_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err);
+/* fifo-data.img: the same for named FIFOs (pd[i].fifo); cr_write_pipes_data
+ * writes the entries marked fifo there. */
+int cr_read_fifo_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err);
 void cr_free_pipes_data(cr_pipe_data *pd, size_t n);
 
 int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err);
@@ -82,5 +86,16 @@ int cr_read_memfd_inodes(int dirfd, cr_memfd_inode **m, size_t *n, fp_error *err
 
 int cr_write_tty_info(int dirfd, const cr_tty_info *t, size_t n, fp_error *err);
 int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err);
+/* remap-fpath.img; reading a directory without one gives none. */
+int cr_write_remaps(int dirfd, const cr_remap_fpath *r, size_t n, fp_error *err);
+int cr_read_remaps(int dirfd, cr_remap_fpath **r, size_t *n, fp_error *err);
+/* ghost-file-<id>.img with the file's size bytes of data (written whole, no
+ * chunks). Reading takes both layouts and gives the contents with holes as
+ * zeros in *data (malloc'd, g->size bytes; at most max_size). */
+int cr_write_ghost(int dirfd, uint32_t id, const cr_ghost_file *g, const void *data, fp_error *err);
+int cr_read_ghost(int dirfd, uint32_t id, uint64_t max_size, cr_ghost_file *g, uint8_t **data, fp_error *err);
+/* filelocks.img; reading a directory without one gives no locks. */
+int cr_write_file_locks(int dirfd, const cr_file_lock *l, size_t n, fp_error *err);
+int cr_read_file_locks(int dirfd, cr_file_lock **l, size_t *n, fp_error *err);
 
 #endif

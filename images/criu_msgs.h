@@ -466,6 +466,13 @@ typedef struct cr_pipe { /* pipe_entry */
 	cr_fown fown;
 } cr_pipe;
 
+typedef struct cr_fifo { /* fifo_entry */
+	uint32_t id, pipe_id; /* pipe_id: the FIFO's inode number */
+	bool has_regf_id;
+	uint32_t regf_id;     /* a REG entry: the FIFO's path and open flags */
+	bool has_wait_writer, wait_writer;
+} cr_fifo;
+
 typedef struct cr_tty_file { /* tty_file_entry */
 	uint32_t id, tty_info_id, flags;
 	cr_fown fown;
@@ -573,6 +580,8 @@ typedef struct cr_file { /* file_entry */
 	cr_pipe pipe;
 	bool has_tty;
 	cr_tty_file tty;
+	bool has_fifo;
+	cr_fifo fifo;
 	bool has_efd;
 	cr_eventfd efd;
 	bool has_epfd;
@@ -612,6 +621,7 @@ typedef struct cr_pipe_data {
 	bool has_size;
 	uint32_t size; /* pipe capacity, F_GETPIPE_SZ */
 	uint8_t *data; /* not part of the message */
+	bool fifo;     /* neither: a named FIFO's, for fifo-data.img */
 } cr_pipe_data;
 
 /* ---- misc ------------------------------------------------------------- */
@@ -668,6 +678,50 @@ typedef struct cr_tty_info { /* tty_info_entry */
 	uint32_t dev, uid, gid;
 } cr_tty_info;
 
+/* remap-fpath.img: a file entry whose path is gone stands for a copy kept
+ * in the image (GHOST: ghost-file-<remap_id in hex>.img). */
+enum cr_remap_type { CR_REMAP_LINKED = 0, CR_REMAP_GHOST = 1, CR_REMAP_PROCFS = 2 };
+typedef struct cr_remap_fpath { /* remap_file_path_entry */
+	uint32_t orig_id, remap_id;
+	bool has_remap_type;
+	uint32_t remap_type;
+} cr_remap_fpath;
+
+typedef struct cr_timeval {
+	uint64_t tv_sec, tv_usec;
+} cr_timeval;
+
+/* ghost-file-<id>.img: this entry, then the file's bytes: all of them
+ * (chunks false), or ghost_chunk_entry {len, off} entries each followed by
+ * len bytes (chunks true: holes left out). */
+typedef struct cr_ghost_file { /* ghost_file_entry */
+	uint32_t uid, gid, mode;
+	bool has_dev, has_ino, has_rdev;
+	uint32_t dev;
+	uint64_t ino;
+	uint32_t rdev;
+	bool has_atim, has_mtim;
+	cr_timeval atim, mtim;
+	bool has_chunks, chunks;
+	bool has_size;
+	uint64_t size;
+} cr_ghost_file;
+
+typedef struct cr_ghost_chunk { /* ghost_chunk_entry */
+	uint64_t len, off;
+} cr_ghost_chunk;
+
+/* filelocks.img: one entry per lock a dumped process holds. */
+enum cr_lock_kind { CR_FL_POSIX = 1, CR_FL_FLOCK = 2, CR_FL_OFD = 4 };
+typedef struct cr_file_lock { /* file_lock_entry */
+	uint32_t flag;  /* enum cr_lock_kind */
+	uint32_t type;  /* F_RDLCK 0, F_WRLCK 1 (flock locks too: CRIU's convention) */
+	int32_t pid;    /* the process that holds it, or takes it back */
+	int32_t fd;     /* an fd of that process on the locked file */
+	uint64_t start; /* int64 on the wire; never negative here */
+	uint64_t len;   /* 0: to the end of the file */
+} cr_file_lock;
+
 /* ---- descriptors ------------------------------------------------------ */
 extern const pb_mdesc cr_ids_desc, cr_inventory_desc, cr_pstree_desc;
 extern const pb_mdesc cr_core_desc, cr_thread_info_desc, cr_task_core_desc;
@@ -676,7 +730,8 @@ extern const pb_mdesc cr_fpregs_desc, cr_xsave_desc, cr_sa_desc;
 extern const pb_mdesc cr_mm_desc, cr_vma_desc, cr_pagemap_head_desc;
 extern const pb_mdesc cr_file_desc, cr_reg_file_desc, cr_pipe_desc, cr_tty_file_desc;
 extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_desc;
-extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc;
+extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
+extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
 extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc;
 
 /* pagemap_entry is coded by hand (the nr_pages pair). */

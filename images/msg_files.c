@@ -1,5 +1,5 @@
 /* Tables for files.img, fdinfo-<id>.img, fs-<pid>.img, pipes-data.img and
- * tty-info.img (criu-image-format.md 3.7, 3.8). */
+ * tty-info.img (criu-image-format.md 3.7, 3.8), and filelocks.img. */
 #include "images/msg_table.h"
 
 #include <stdlib.h>
@@ -119,6 +119,14 @@ static const pb_fdesc usk_f[] = {
 static DESC(usk_desc, "unix_sk_entry", T, usk_f);
 #undef T
 
+#define T cr_fifo
+static const pb_fdesc fifo_f[] = {
+	F_REQ(1, T, U32, id), F_REQ(2, T, U32, pipe_id), F_OPT(3, T, U32, regf_id),
+	F_OPT(4, T, BOOL, wait_writer),
+};
+static DESC(fifo_desc, "fifo_entry", T, fifo_f);
+#undef T
+
 #define T cr_file
 static const pb_fdesc file_f[] = {
 	F_REQ(1, T, U32, type), F_REQ(2, T, U32, id),
@@ -129,6 +137,7 @@ static const pb_fdesc file_f[] = {
 	F_MSG_OPT(10, T, sgfd, sgfd_desc),
 	F_MSG_OPT(12, T, tfd, tfd_desc),
 	F_MSG_OPT(16, T, usk, usk_desc),
+	F_MSG_OPT(17, T, fifo, fifo_desc),
 	F_MSG_OPT(18, T, pipe, cr_pipe_desc),
 	F_MSG_OPT(19, T, tty, cr_tty_file_desc),
 	F_MSG_OPT(20, T, memfd, cr_memfd_file_desc),
@@ -192,6 +201,41 @@ static const pb_fdesc ttyi_f[] = {
 	F_OPT(13, T, U32, dev), F_OPT(14, T, U32, uid), F_OPT(15, T, U32, gid),
 };
 DESC(cr_tty_info_desc, "tty_info_entry", T, ttyi_f);
+#undef T
+
+#define T cr_remap_fpath
+static const pb_fdesc remap_f[] = {
+	F_REQ(1, T, U32, orig_id), F_REQ(2, T, U32, remap_id), F_OPT(3, T, U32, remap_type),
+};
+DESC(cr_remap_fpath_desc, "remap_file_path_entry", T, remap_f);
+#undef T
+
+#define T cr_timeval
+static const pb_fdesc timeval_f[] = { F_REQ(1, T, U64, tv_sec), F_REQ(2, T, U64, tv_usec) };
+static DESC(timeval_desc, "timeval", T, timeval_f);
+#undef T
+
+#define T cr_ghost_file
+static const pb_fdesc ghost_f[] = {
+	F_REQ(1, T, U32, uid), F_REQ(2, T, U32, gid), F_REQ(3, T, U32, mode),
+	F_OPT(4, T, U32, dev), F_OPT(5, T, U64, ino), F_OPT(6, T, U32, rdev),
+	F_MSG_OPT(7, T, atim, timeval_desc), F_MSG_OPT(8, T, mtim, timeval_desc),
+	F_OPT(9, T, BOOL, chunks), F_OPT(10, T, U64, size),
+};
+DESC(cr_ghost_file_desc, "ghost_file_entry", T, ghost_f);
+#undef T
+
+#define T cr_ghost_chunk
+static const pb_fdesc gchunk_f[] = { F_REQ(1, T, U64, len), F_REQ(2, T, U64, off) };
+DESC(cr_ghost_chunk_desc, "ghost_chunk_entry", T, gchunk_f);
+#undef T
+
+#define T cr_file_lock
+static const pb_fdesc flock_f[] = {
+	F_REQ(1, T, U32, flag), F_REQ(2, T, U32, type), F_REQ(3, T, I32, pid),
+	F_REQ(4, T, I32, fd), F_REQ(5, T, U64, start), F_REQ(6, T, U64, len),
+};
+DESC(cr_file_lock_desc, "file_lock_entry", T, flock_f);
 #undef T
 
 void cr_file_free(cr_file *f)

@@ -82,6 +82,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		loaded = i; /* more[0..i-1] need freeing from here on */
 		if (rst_image_load_proc(im[i], root_im->dir, i, false, err))
 			goto done;
+		im[i]->take_foreground = root_im->take_foreground;
 		if (im[i]->unsupported[0]) {
 			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "process %u: %s", im[i]->pid, im[i]->unsupported);
 			goto done;
@@ -138,6 +139,14 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		    (step = "mm", rst_mem_finish(&ps[i], err) || fail_at(step, err)) ||
 		    (step = "registers", rst_task_regs(&ps[i], err) || fail_at(step, err)))
 			goto fail;
+	/* A process stopped at dump time stops again: SIGSTOP is queued while
+	 * it is still in its ptrace-stop, and taken as a job-control stop as
+	 * soon as the detach lets it run, before any of its own code. */
+	for (size_t i = 0; i < n; i++)
+		if (im[i]->th[0].core.tc.task_state == CR_TASK_STOPPED && kill(ps[i].pid, SIGSTOP)) {
+			fp_fail(err, errno, "cannot stop %d again: %s", (int)ps[i].pid, strerror(errno));
+			goto fail;
+		}
 	step = "release";
 	rc = 0;
 	for (size_t i = n; i-- > 0;) /* children first: the root runs last */
@@ -233,6 +242,7 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	}
 	if (eng != FP_RESTORE_CRIU) {
 		r->engine_used = FP_RESTORE_NATIVE;
+		im.take_foreground = o->foreground;
 		rc = native_restore(&im, &log, timeout_ms, &r->pid, err);
 		if (rc == 0 || eng == FP_RESTORE_NATIVE || err->exit_code != FP_EXIT_UNSUPPORTED)
 			goto out;
@@ -244,7 +254,7 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	rst_log_close(&log);
 	r->engine_used = FP_RESTORE_CRIU;
 	fp_error_clear(err);
-	rc = rst_criu_restore(o->dir, r->log_path, o->verbosity, timeout_ms, o->adopt, &r->pid, err);
+	rc = rst_criu_restore(o, r->log_path, timeout_ms, &r->pid, err);
 	r->elapsed_ms = (rst_now_ns() - t0) / 1e6;
 	return rc;
 out:

@@ -53,6 +53,14 @@ struct fp_restore_opts {
 	/* criu engine only: make the caller a child subreaper so the restored
 	 * root becomes its child (the native engine always makes it one). */
 	bool adopt;
+	/* The terminal's foreground process group goes back to the restored
+	 * job when it had it at dump time (not for a detached restore from an
+	 * interactive shell, which takes its terminal back). */
+	bool foreground;
+	/* CRIU flags given by the user (--file-locks, ...), passed on to
+	 * `criu restore` when the criu engine runs. */
+	const char *const *criu_flags;
+	size_t ncriu_flags;
 };
 
 struct fp_restore_result {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/criu.h"
+#include "restore/restore.h"
 #include "common/paths.h"
 #include "common/fp_spawn.h"
 
@@ -84,6 +85,14 @@ static int stage_dir(const char *dir, char *out, size_t len, bool *need, fp_erro
 	return rc;
 }
 
+static bool has_file_locks(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/filelocks.img", dir);
+	return stat(path, &st) == 0 && st.st_size > 8;
+}
+
 /* The first error lines of a CRIU log, for the message. */
 static void log_errors(const char *log, char *out, size_t len)
 {
@@ -105,9 +114,12 @@ static void log_errors(const char *log, char *out, size_t len)
 	fclose(f);
 }
 
-int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int timeout_ms, bool adopt, pid_t *pid,
+int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int timeout_ms, pid_t *pid,
 		     fp_error *err)
 {
+	const char *dir = o->dir;
+	int verbosity = o->verbosity;
+	bool adopt = o->adopt;
 	char criu[PATH_MAX], staged[PATH_MAX] = "";
 	if (fp_criu_find(criu, sizeof(criu), err))
 		return -1;
@@ -137,7 +149,7 @@ int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int t
 	}
 	char vflag[8];
 	snprintf(vflag, sizeof(vflag), "-v%d", verbosity > 0 && verbosity <= 4 ? verbosity : 4);
-	const char *argv[16];
+	const char *argv[24];
 	int n = 0;
 	argv[n++] = criu;
 	argv[n++] = "restore";
@@ -149,6 +161,17 @@ int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int t
 	argv[n++] = alog;
 	if (shell_job)
 		argv[n++] = "--shell-job";
+	/* CRIU takes file locks back only when told to (it dumps them only
+	 * when told to, too). */
+	if (has_file_locks(need ? staged : dir))
+		argv[n++] = "--file-locks";
+	for (size_t i = 0; i < o->ncriu_flags && i < 8; i++) {
+		bool dup = false;
+		for (int k = 1; k < n && !dup; k++)
+			dup = !strcmp(argv[k], o->criu_flags[i]);
+		if (!dup)
+			argv[n++] = o->criu_flags[i];
+	}
 	argv[n] = NULL;
 	if (adopt)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -41,12 +41,27 @@ static int make_timerfd(rst_proc *p, const cr_timerfd *t, int *fd, fp_error *err
 	if (make_now(p, "timerfd_create", SYS_timerfd_create, t->clockid, O_CLOEXEC | (t->flags & O_NONBLOCK), 0, 0, 0,
 		     NULL, 0, fd, err))
 		return -1;
-	/* fdinfo gives the time left, relative: never as an absolute time */
+	/* fdinfo gives the time left, relative. A timer set with an absolute
+	 * time gets one again (its flag shows in fdinfo, and a clock change
+	 * must still move it): the time left from now on this clock, which is
+	 * the target's too (the native restore makes no time namespace). */
 	struct itimerspec its = { .it_interval = { (time_t)t->isec, (long)t->insec },
 				  .it_value = { (time_t)t->vsec, (long)t->vnsec } };
-	if ((its.it_value.tv_sec || its.it_value.tv_nsec) &&
-	    rst_q_mem(p, p->pid, "timerfd_settime", RST_MUST, SYS_timerfd_settime, (uint64_t)*fd,
-		      t->settime_flags & ~(uint32_t)FP_TFD_TIMER_ABSTIME, 0, 0, 0, 0, 2, &its, sizeof(its), NULL, err))
+	uint32_t flags = t->settime_flags;
+	struct timespec now;
+	if ((flags & FP_TFD_TIMER_ABSTIME) && clock_gettime((clockid_t)t->clockid, &now) == 0) {
+		its.it_value.tv_sec += now.tv_sec;
+		its.it_value.tv_nsec += now.tv_nsec;
+		if (its.it_value.tv_nsec >= 1000000000L) {
+			its.it_value.tv_sec++;
+			its.it_value.tv_nsec -= 1000000000L;
+		}
+	} else {
+		flags &= ~(uint32_t)FP_TFD_TIMER_ABSTIME;
+	}
+	if ((t->vsec || t->vnsec) &&
+	    rst_q_mem(p, p->pid, "timerfd_settime", RST_MUST, SYS_timerfd_settime, (uint64_t)*fd, flags, 0, 0, 0, 0, 2,
+		      &its, sizeof(its), NULL, err))
 		return -1;
 	if (t->ticks &&
 	    rst_q_mem(p, p->pid, "setting a timerfd's expirations (TFD_IOC_SET_TICKS)", RST_MUST, SYS_ioctl,

@@ -29,7 +29,7 @@ struct pipe_ends {
 
 /* Opens path in the target now (its fd number is needed for the calls
  * queued after it); what was queued before runs in the same round trip. */
-static int open_now(rst_proc *p, const char *what, const char *path, uint32_t flags, int *fd, fp_error *err)
+int rst_open_now(rst_proc *p, const char *what, const char *path, uint32_t flags, int *fd, fp_error *err)
 {
 	int64_t r = -1;
 	if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_openat, (uint64_t)AT_FDCWD, 0, flags, 0, 0, 0, 1, path,
@@ -46,10 +46,11 @@ static int place(rst_proc *p, int tfd, int fd, bool cloexec, bool keep_tmp, fp_e
 {
 	char what[96];
 	if (tfd == fd) {
+		/* Temporary fds are made close-on-exec: it must go if the image's fd
+		 * had none. */
 		snprintf(what, sizeof(what), "setting the flags of fd %d", fd);
-		return cloexec ? rst_q(p, p->pid, what, RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFD, FD_CLOEXEC, 0, 0, 0, NULL,
-				       err)
-			       : 0;
+		return rst_q(p, p->pid, what, RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFD, cloexec ? FD_CLOEXEC : 0, 0, 0, 0,
+			     NULL, err);
 	}
 	snprintf(what, sizeof(what), "dup3(%d, %d)", tfd, fd);
 	if (rst_q(p, p->pid, what, RST_MUST, SYS_dup3, (uint64_t)tfd, (uint64_t)fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0, NULL,
@@ -90,15 +91,21 @@ static int make_pipe(rst_proc *p, uint32_t pipe_id, int high, struct pipe_ends *
 		return -1;
 	pe->end[0] = (int)moved[0];
 	pe->end[1] = (int)moved[1];
-	const cr_pipe_data *pd = pipe_data(p->im, pipe_id);
+	return rst_pipe_refill(p, pe->end[1], pipe_data(p->im, pipe_id), err);
+}
+
+int rst_pipe_refill(rst_proc *p, int wfd, const cr_pipe_data *pd, fp_error *err)
+{
+	int64_t r;
 	if (!pd || !pd->bytes)
 		return 0;
+	uint32_t pipe_id = pd->pipe_id;
 	if (pd->has_size && pd->size > 65536 &&
-	    rst_sys_raw(p, p->pid, SYS_fcntl, (uint64_t)pe->end[1], F_SETPIPE_SZ, pd->size, 0, 0, 0, &r, err))
+	    rst_sys_raw(p, p->pid, SYS_fcntl, (uint64_t)wfd, F_SETPIPE_SZ, pd->size, 0, 0, 0, &r, err))
 		return -1;
 	/* Write the queued bytes from here through a copy of the write end. */
 	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	int local = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, pe->end[1], 0);
+	int local = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, wfd, 0);
 	int e = errno;
 	if (pidfd >= 0)
 		close(pidfd);
@@ -236,7 +243,10 @@ static int restore_fds(rst_proc *p, fp_error *err)
 				goto out;
 		} else if (f->type == CR_FD_REG || f->type == CR_FD_TTY) {
 			char ttybuf[64];
-			const char *path = f->type == CR_FD_REG ? f->reg.name : rst_tty_path(im, f, ttybuf, sizeof(ttybuf));
+			const char *path = f->type == CR_FD_REG ? rst_ghost_path(p, f, err)
+							       : rst_tty_path(im, f, ttybuf, sizeof(ttybuf));
+			if (!path && f->type == CR_FD_REG)
+				goto out;
 			if (!path) {
 				fp_fail(err, ENXIO, "fd %d: its terminal %s is gone (run the restore from a terminal)", fd,
 					rst_file_path(im, f->tty.regf_id));
@@ -248,7 +258,7 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			char what[4200];
 			int tmp;
 			snprintf(what, sizeof(what), "opening %s for fd %d", path, fd);
-			if (open_now(p, what, path, flags, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+			if (rst_open_now(p, what, path, flags, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
 			if (f->type == CR_FD_REG && f->reg.pos) {
 				snprintf(what, sizeof(what), "fd %d (%s): seeking to offset %llu", fd, path,
@@ -294,6 +304,10 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			uint32_t fl = f->pipe.flags & SETFL_MASK;
 			if (fl && rst_q(p, p->pid, "fcntl(F_SETFL) on a pipe", RST_MUST, SYS_fcntl, (uint64_t)fd, F_SETFL, fl, 0, 0,
 					0, NULL, err))
+				goto out;
+		} else if (f->type == CR_FD_FIFO) {
+			int tmp;
+			if (rst_fifo_open(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
 		} else if (f->type == CR_FD_EVENTFD || f->type == CR_FD_SIGNALFD || f->type == CR_FD_TIMERFD ||
 			   f->type == CR_FD_EVENTPOLL || f->type == CR_FD_INETSK || f->type == CR_FD_UNIXSK) {
@@ -345,7 +359,9 @@ out:
 int rst_files_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	if (restore_fds(p, err) || rst_tty_finish(p, err))
+	int rc = restore_fds(p, err);
+	rst_ghosts_unlink(im); /* open now, or never */
+	if (rc || rst_tty_finish(p, err) || rst_locks_take(p, err))
 		return -1;
 	const char *root = rst_file_path(im, im->fs.root_id), *cwd = rst_file_path(im, im->fs.cwd_id);
 	if (root && strcmp(root, "/") &&

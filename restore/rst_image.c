@@ -6,6 +6,7 @@
 #include "restore/rst_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -58,6 +59,12 @@ void rst_image_free(rst_image *im)
 	if (im->fdi)
 		cr_free_array(&cr_fdinfo_desc, im->fdi, im->nfdi);
 	cr_free_pipes_data(im->pd, im->npd);
+	cr_free_pipes_data(im->fifod, im->nfifod);
+	rst_ghosts_unlink(im);
+	if (im->remaps)
+		cr_free_array(&cr_remap_fpath_desc, im->remaps, im->nremaps);
+	if (im->locks)
+		cr_free_array(&cr_file_lock_desc, im->locks, im->nlocks);
 	if (im->dirfd > 0)
 		close(im->dirfd);
 	memset(im, 0, sizeof(*im));
@@ -79,6 +86,28 @@ static int check_reg(rst_image *im, uint32_t id, const char *use, fp_error *err)
 		return fp_fail(err, EINVAL, "files.img entry %u (the %s) has a relative path '%s'", id, use, r->name);
 	if (r->has_ext && r->ext) {
 		rst_unsupported(im, "%s %s is an external (inherited) file", use, r->name);
+		return 0;
+	}
+	const cr_remap_fpath *remap = rst_remap(im, id);
+	if (remap && !rst_remap_is_ghost(remap)) {
+		rst_unsupported(im, "%s %s is remapped (CRIU --link-remap or a /proc path), which forkpoint cannot follow",
+				use, r->name);
+		return 0;
+	}
+	if (remap) {
+		if (strncmp(use, "file of fd", 10)) {
+			rst_unsupported(im, "%s %s was deleted before the dump and is mapped or is the cwd", use, r->name);
+			return 0;
+		}
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", r->name);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		struct stat dst;
+		if (stat(dir, &dst) < 0 || !S_ISDIR(dst.st_mode))
+			return fp_fail(err, ENOENT, "%s %s was deleted before the dump, and its directory %s is gone too",
+				       use, r->name, dir);
 		return 0;
 	}
 	struct stat st;
@@ -281,6 +310,17 @@ static int check_fds(rst_image *im, fp_error *err)
 			    (f->isk.state != 10 && f->isk.state != 7) || (f->isk.family != AF_INET && f->isk.family != AF_INET6))
 				rst_unsupported(im, "fd %u is a socket other than a listening or unconnected TCP socket", fi->fd);
 			break;
+		case CR_FD_FIFO: {
+			const cr_file *reg = f->has_fifo && f->fifo.has_regf_id ? rst_file(im, f->fifo.regf_id) : NULL;
+			struct stat st;
+			if (!reg || !reg->has_reg || !reg->reg.name)
+				return fp_fail(err, EINVAL, "fd %u: FIFO entry %u names no path; the image is corrupt", fi->fd,
+					       f->id);
+			if (stat(reg->reg.name, &st) < 0 || !S_ISFIFO(st.st_mode))
+				return fp_fail(err, ENOENT, "fd %u is the FIFO %s, which %s; make it again (mkfifo) first",
+					       fi->fd, reg->reg.name, errno == ENOENT ? "no longer exists" : "is no FIFO now");
+			break;
+		}
 		case CR_FD_UNIXSK:
 			if (!f->has_usk || f->usk.type != SOCK_STREAM || f->usk.state != 10 || f->usk.peer)
 				rst_unsupported(im, "fd %u is a unix socket other than a stream listener", fi->fd);
@@ -318,13 +358,15 @@ static int check_core(rst_image *im, rst_thread *t, bool leader, fp_error *err)
 		rst_unsupported(im, "thread %u runs under seccomp", t->tid);
 	if (leader) {
 		const cr_task_core *k = &c->tc;
-		if (k->task_state != CR_TASK_ALIVE)
-			rst_unsupported(im, "the process was %s at dump time", k->task_state == CR_TASK_STOPPED ? "stopped" : "dead");
+		if (k->task_state != CR_TASK_ALIVE && k->task_state != CR_TASK_STOPPED)
+			rst_unsupported(im, "the process was dead (a zombie) at dump time");
 		if (k->n_sigactions != CR_SIGACTIONS && k->n_sigactions != 0)
 			return fp_fail(err, EINVAL, "core-%u.img: %zu signal actions (62 expected); the image is corrupt", t->tid,
 				       k->n_sigactions);
-		if (k->has_timers && k->timers.n_posix)
-			rst_unsupported(im, "the process has %zu POSIX timers", k->timers.n_posix);
+		if (k->has_timers && k->timers.n_posix && !rst_timers_supported())
+			rst_unsupported(im, "the process has %zu POSIX timers, and this kernel cannot give a new timer "
+					"its old id (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15+)",
+					k->timers.n_posix);
 	}
 	return 0;
 }
@@ -445,7 +487,17 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 	    cr_read_fs(im->dirfd, im->pid, &im->fs, err) ||
 	    cr_read_pagemap(im->dirfd, im->pid, &im->pmh, &im->pe, &im->npe, err))
 		return -1;
+	if (cr_read_file_locks(im->dirfd, &im->locks, &im->nlocks, err) ||
+	    cr_read_remaps(im->dirfd, &im->remaps, &im->nremaps, err))
+		return -1;
 	fp_error e2;
+	if (cr_read_fifo_data(im->dirfd, &im->fifod, &im->nfifod, &e2)) {
+		if (e2.errnum != ENOENT) {
+			*err = e2;
+			return -1;
+		}
+		im->fifod = NULL, im->nfifod = 0;
+	}
 	if (cr_read_pipes_data(im->dirfd, &im->pd, &im->npd, &e2)) {
 		if (e2.errnum != ENOENT) {
 			*err = e2;

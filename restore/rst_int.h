@@ -60,12 +60,21 @@ typedef struct rst_image {
 	cr_fs fs;
 	cr_pipe_data *pd;
 	size_t npd;
+	cr_pipe_data *fifod; /* fifo-data.img */
+	size_t nfifod;
+	cr_remap_fpath *remaps; /* remap-fpath.img */
+	size_t nremaps;
+	struct rst_ghost *ghosts_made; /* rst_ghost.c: files made for ghosts */
+	size_t nghosts_made;
 	bool has_timens;
 	cr_timens timens;
 	cr_tty_info *ttys; /* tty-info.img, read when an fd is a terminal */
 	size_t nttys;
+	cr_file_lock *locks; /* filelocks.img: every process's, each takes its own */
+	size_t nlocks;
 	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
 	int vdso_vma, vvar_vma;
+	bool take_foreground; /* fp_restore_opts.foreground */
 	/* first reason the native engine cannot restore this image, "" if none */
 	char unsupported[512];
 } rst_image;
@@ -284,7 +293,30 @@ int rst_uffd_copy(int fd, uint64_t dst, const void *src, uint64_t len, fp_error 
 /* Waits for the page data (rst_pages_wait) and gives the VMAs their
  * protection back: before anything reads the memory (rseq registration). */
 int rst_mem_pages_done(rst_proc *p, fp_error *err);
-int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask */
+int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask, locks */
+/* rst_timers.c: p's POSIX timers, with their ids, once its threads exist;
+ * whether this kernel can give a timer a chosen id. */
+int rst_posix_timers(rst_proc *p, fp_error *err);
+bool rst_timers_supported(void);
+/* rst_locks.c: takes back p's file locks; its fds must be in place. */
+int rst_locks_take(rst_proc *p, fp_error *err);
+/* rst_files.c: an injected open(path, flags) whose fd is needed now; refills
+ * a pipe (or FIFO) through its write end wfd with the bytes it held. */
+int rst_open_now(rst_proc *p, const char *what, const char *path, uint32_t flags, int *fd, fp_error *err);
+int rst_pipe_refill(rst_proc *p, int wfd, const cr_pipe_data *pd, fp_error *err);
+/* rst_ghost.c: the remap of file entry file_id, if any, and whether it is
+ * a ghost (a deleted file kept in the image); the path to open for REG
+ * entry f (a ghost's bytes written to a new file first; NULL on error);
+ * unlinking those files once the fds that need them are open. */
+const cr_remap_fpath *rst_remap(const rst_image *im, uint32_t file_id);
+bool rst_remap_is_ghost(const cr_remap_fpath *r);
+const char *rst_ghost_path(rst_proc *p, const cr_file *f, fp_error *err);
+void rst_ghosts_unlink(rst_image *im);
+/* rst_fifo.c: opens the named FIFO of entry f in p, without blocking. */
+int rst_fifo_open(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+/* rst_tty.c: gives the terminal's foreground back to p's group if it had it
+ * (p must still have every signal blocked). */
+int rst_tty_foreground(rst_proc *p, fp_error *err);
 int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
 int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */
@@ -297,7 +329,7 @@ struct fp_restore_result;
 int rst_pidns_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, int timeout_ms, fp_error *err);
 
 /* The CRIU engine. */
-int rst_criu_restore(const char *dir, const char *log_path, int verbosity, int timeout_ms, bool adopt,
-		     pid_t *pid, fp_error *err);
+int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int timeout_ms, pid_t *pid,
+		     fp_error *err);
 
 #endif

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/prctl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -399,6 +401,17 @@ int rst_mem_pages_done(rst_proc *p, fp_error *err)
 			continue;
 		rc = rst_q(p, p->pid, "mprotect", RST_MUST, SYS_mprotect, v->start, v->end - v->start, v->prot, 0, 0, 0, NULL,
 			   err);
+	}
+	/* Locked memory is locked only now: MAP_LOCKED at mmap time would fault
+	 * in every page before the page writers' UFFDIO_COPY, which then fails. */
+	for (size_t i = 0; !rc && i < im->mm.n_vmas; i++) {
+		const cr_vma *v = &im->mm.vmas[i];
+		if (skip_vma(v) || !(v->flags & MAP_LOCKED))
+			continue;
+		char what[128];
+		snprintf(what, sizeof(what), "mlock of %#" PRIx64 "-%#" PRIx64 " (locked at dump time; RLIMIT_MEMLOCK?)",
+			 v->start, v->end);
+		rc = rst_q(p, p->pid, what, RST_MUST, SYS_mlock, v->start, v->end - v->start, 0, 0, 0, 0, NULL, err);
 	}
 	free(has_pages);
 	return rc ? -1 : rst_flush(p, err);

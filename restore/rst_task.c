@@ -135,7 +135,7 @@ int rst_task_restore(rst_proc *p, fp_error *err)
 	rst_image *im = p->im;
 	if (restore_rlimits(p, err) || restore_sigactions(p, err) || restore_itimers(p, err))
 		return -1;
-	if (rst_proc_make_threads(p, err))
+	if (rst_proc_make_threads(p, err) || rst_posix_timers(p, err))
 		return -1;
 	/* Registering rseq makes the kernel write the thread's cpu id into
 	 * that memory: the page data must be in place first. */
@@ -171,6 +171,8 @@ static int queue_signals(rst_proc *p, pid_t tid, const cr_sigqueue *q, bool shar
 int rst_task_finish(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
+	if (rst_tty_foreground(p, err))
+		return -1;
 	for (size_t i = 0; i < im->nth; i++) {
 		const cr_core *c = &im->th[i].core;
 		pid_t tid = (pid_t)im->th[i].tid;

@@ -32,7 +32,7 @@ APT_STATE=${FORKPOINT_APT_STATE:-/var/cache/forkpoint/apt}
 # only what is installed.
 SUITES=${FORKPOINT_CRIU_SUITES-trixie sid}
 PACKAGES=(build-essential pkg-config libzstd-dev libelf-dev libunwind-dev zstd python3
-	gnuplot-nox redis-server criu)
+	gnuplot-nox redis-server criu tmux vim less)
 SYSTEM_SOURCES=/etc/apt/sources.list.d/debian.sources
 FP=$ROOT/build/bin/forkpoint
 export DEBIAN_FRONTEND=noninteractive

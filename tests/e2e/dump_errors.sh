@@ -20,9 +20,11 @@ expect_fail "no such pid" "no such process" "$FP" dump -t 99999999 -D "$WORK/x1"
 expect_fail "kernel thread" "kernel thread" "$FP" dump -t 2 -D "$WORK/x2"
 
 # A zombie: the child of a parent that never waits.
-(exec setsid bash -c 'sleep 0 & exec sleep 300' </dev/null >/dev/null 2>&1 &)
-wait_for 10 pgrep -f "^sleep 300$" >/dev/null || fail "zombie parent did not start"
-ZP=$(pgrep -f "^sleep 300$" | head -n 1); track_pid "$ZP"
+# Its pid from $! (no job control here, so setsid does not fork): a
+# pgrep by name could pick another test's sleep.
+(exec setsid bash -c 'sleep 0 & exec sleep 300' </dev/null >/dev/null 2>&1 & echo $! >"$WORK/zp")
+ZP=$(cat "$WORK/zp"); track_pid "$ZP"
+wait_for 10 bash -c "[[ \$(readlink /proc/$ZP/exe) == */sleep ]]" || fail "zombie parent did not start"
 wait_for 10 grep -q "[0-9]" "/proc/$ZP/task/$ZP/children" || fail "no zombie child"
 Z=$(tr -d ' \n' < "/proc/$ZP/task/$ZP/children")
 wait_for 10 bash -c "[[ \$(awk '{print \$3}' /proc/$Z/stat) == Z ]]" || fail "child $Z is not a zombie"

@@ -43,6 +43,7 @@ enum ct_event { CT_EV_NONE, CT_EV_VERIFY, CT_EV_TERM };
 struct ct_fdinfo {
 	int fd, fdflags, flflags;
 	char kind[PATH_MAX + 64];
+	char locks[256]; /* the file locks held through it, as the kernel lists them */
 };
 
 struct ct_state {
@@ -292,10 +293,37 @@ static inline void ct_setup(void)
 	ct.have_kcmp = syscall(SYS_kcmp, ct.pid0, ct.pid0, KCMP_FILE, ct.status_fd, ct.status_fd) == 0;
 }
 
+/* The locks /proc/self/fdinfo/FD lists as held through fd, as "KIND MODE
+ * TYPE START END" each (the lock's number and pid left out: a restore into a
+ * pid namespace changes the pid as this process sees it). */
+static inline void ct_fd_locks(int fd, char *out, size_t len)
+{
+	char path[64], buf[8192];
+	out[0] = 0;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return;
+	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	buf[n < 0 ? 0 : n] = 0;
+	size_t used = 0;
+	for (char *l = strstr(buf, "lock:"); l; l = strstr(l + 1, "\nlock:")) {
+		char kind[16], mode[16], rw[16], start[32], end[32];
+		if (sscanf(l + (l[0] == '\n') + 5, "%*d: %15s %15s %15s %*d %*s %31s %31s", kind, mode, rw, start,
+			   end) == 5)
+			used += (size_t)snprintf(out + used, len - used, "%s%s %s %s %s-%s", used ? "; " : "", kind,
+						 mode, rw, start, end);
+		if (used >= len)
+			break;
+	}
+}
+
 /* The identity of every open fd: number, fd flags, file flags, what it points
  * at, with pipe/socket inode numbers replaced by "which of the fds shares
  * this inode" and "which fds share this open file description" (kcmp), so
- * the description survives a restore that allocates new inodes. */
+ * the description survives a restore that allocates new inodes, and the
+ * file locks held through it. */
 static inline int ct_scan_fds(struct ct_fdinfo *out)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -331,6 +359,7 @@ static inline int ct_scan_fds(struct ct_fdinfo *out)
 			br[1] = 0; /* "pipe:[1234]" -> "pipe:[" */
 		out[i].fdflags = fcntl(fd, F_GETFD);
 		out[i].flflags = fcntl(fd, F_GETFL);
+		ct_fd_locks(fd, out[i].locks, sizeof(out[i].locks));
 		if (fstat(fd, &st[i]) < 0)
 			memset(&st[i], 0, sizeof(st[i]));
 		int same_ino = i, same_ofd = i;
@@ -369,6 +398,9 @@ static inline void ct_check_fds(void)
 			if (want->fdflags != got->fdflags || want->flflags != got->flflags || strcmp(want->kind, got->kind))
 				ct_fail("fd %d was fdflags %#x flags %#o %s, now fdflags %#x flags %#o %s", want->fd,
 					want->fdflags, want->flflags, want->kind, got->fdflags, got->flflags, got->kind),
+					reported++;
+			else if (strcmp(want->locks, got->locks))
+				ct_fail("fd %d held the locks [%s], now [%s]", want->fd, want->locks, got->locks),
 					reported++;
 			i++, j++;
 		}

@@ -1,0 +1,103 @@
+/* Files deleted while open (CRIU's "ghost files"). The path is gone, so the
+ * file's bytes go into the image (ghost-file-<id>.img) and remap-fpath.img
+ * says that the file entry, which keeps the old path, stands for that copy.
+ * The bytes are read through the process's own fd (/proc/PID/fd/N opens the
+ * deleted inode), while it is stopped. One copy per inode, whatever number
+ * of descriptions or processes have it open. Files larger than the limit
+ * are refused: the image would carry them whole. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dump_int.h"
+#include "images/criu_io.h"
+
+struct dump_ghost {
+	dev_t dev;
+	uint64_t ino;
+	uint32_t id;
+};
+
+static int add_remap(struct dump_ctx *c, uint32_t orig_id, uint32_t ghost_id, fp_error *err)
+{
+	cr_remap_fpath *n = realloc(c->remaps, (c->nremaps + 1) * sizeof(*n));
+	if (!n)
+		return fp_fail(err, ENOMEM, "out of memory");
+	c->remaps = n;
+	c->remaps[c->nremaps++] = (cr_remap_fpath){ .orig_id = orig_id, .remap_id = ghost_id, .has_remap_type = true,
+						     .remap_type = CR_REMAP_GHOST };
+	return 0;
+}
+
+static int read_all(int fd, uint8_t *buf, uint64_t size)
+{
+	uint64_t got = 0;
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got > (1 << 20) ? (1 << 20) : size - got, (off_t)got);
+		if (n <= 0)
+			return -1;
+		got += (uint64_t)n;
+	}
+	return 0;
+}
+
+int dump_ghost_file(struct dump_ctx *c, pid_t pid, int fd, const struct stat *st, uint32_t file_id, fp_error *err)
+{
+	for (size_t i = 0; i < c->nghosts; i++)
+		if (c->ghosts[i].dev == st->st_dev && c->ghosts[i].ino == st->st_ino)
+			return add_remap(c, file_id, c->ghosts[i].id, err);
+	uint64_t limit = c->o->ghost_limit ? c->o->ghost_limit : FP_DUMP_GHOST_LIMIT;
+	if (!S_ISREG(st->st_mode))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "fd %d of %d is a deleted file that is not a regular file (mode 0%o)", fd, (int)pid,
+				    (unsigned)st->st_mode);
+	if ((uint64_t)st->st_size > limit)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, EFBIG,
+				    "fd %d of %d is a deleted file of %lld bytes, more than the %" PRIu64
+				    " the image may carry (raise --ghost-limit)",
+				    fd, (int)pid, (long long)st->st_size, limit);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	int rfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (rfd < 0)
+		return fp_fail(err, errno, "cannot read the deleted file behind fd %d of %d: %s", fd, (int)pid,
+			       strerror(errno));
+	uint8_t *data = malloc(st->st_size ? (size_t)st->st_size : 1);
+	int rc = 0;
+	if (!data)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	else if (read_all(rfd, data, (uint64_t)st->st_size))
+		rc = fp_fail(err, errno ? errno : EIO, "reading the deleted file behind fd %d of %d: %s", fd, (int)pid,
+			     errno ? strerror(errno) : "it shrank");
+	close(rfd);
+	struct dump_ghost *ng = rc ? NULL : realloc(c->ghosts, (c->nghosts + 1) * sizeof(*ng));
+	if (!rc && !ng)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (!rc) {
+		c->ghosts = ng;
+		uint32_t id = (uint32_t)c->nghosts + 1;
+		c->ghosts[c->nghosts++] = (struct dump_ghost){ st->st_dev, st->st_ino, id };
+		cr_ghost_file g = {
+			.uid = st->st_uid, .gid = st->st_gid, .mode = st->st_mode,
+			.has_ino = true, .ino = st->st_ino,
+			.has_atim = true, .atim = { (uint64_t)st->st_atim.tv_sec, (uint64_t)st->st_atim.tv_nsec / 1000 },
+			.has_mtim = true, .mtim = { (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec / 1000 },
+			.has_chunks = true, .chunks = false,
+			.has_size = true, .size = (uint64_t)st->st_size,
+		};
+		rc = cr_write_ghost(c->dirfd, id, &g, data, err) || add_remap(c, file_id, id, err) ? -1 : 0;
+		dlogv(c, "%d fd %d: deleted file kept as ghost %u (%lld bytes)", (int)pid, fd, id, (long long)st->st_size);
+	}
+	free(data);
+	return rc;
+}
+
+int dump_write_remaps(struct dump_ctx *c, fp_error *err)
+{
+	return c->nremaps ? cr_write_remaps(c->dirfd, c->remaps, c->nremaps, err) : 0;
+}

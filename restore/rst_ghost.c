@@ -1,0 +1,127 @@
+/* Files that were deleted while open (ghost files: remap-fpath.img plus
+ * ghost-file-<id>.img, from forkpoint or CRIU). The restorer writes the
+ * kept bytes to a new file beside the old path (at the old path itself when
+ * nothing is there now, so /proc names it as before), with the old mode,
+ * owner and times; the process opens it like any file; once its fds are in
+ * place the file is unlinked again. Each process makes its own copy: two
+ * processes of a tree that opened one deleted file separately get two
+ * files (a limitation, said in the README). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rst_int.h"
+
+#define GHOST_MAX_BYTES (1ull << 32)
+
+struct rst_ghost {
+	uint32_t id;
+	char path[PATH_MAX];
+};
+
+const cr_remap_fpath *rst_remap(const rst_image *im, uint32_t file_id)
+{
+	for (size_t i = 0; i < im->nremaps; i++)
+		if (im->remaps[i].orig_id == file_id)
+			return &im->remaps[i];
+	return NULL;
+}
+
+bool rst_remap_is_ghost(const cr_remap_fpath *r)
+{
+	/* Without a type, CRIU's older images mark a ghost in the id's top bit. */
+	return r->has_remap_type ? r->remap_type == CR_REMAP_GHOST : (r->remap_id & (1u << 31)) != 0;
+}
+
+static uint32_t ghost_id(const cr_remap_fpath *r)
+{
+	return r->has_remap_type ? r->remap_id : r->remap_id & ~(1u << 31);
+}
+
+static int write_all(int fd, const uint8_t *p, uint64_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+		if (w <= 0)
+			return -1;
+		p += w, n -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Makes the file for ghost r (once per process) and gives its path. */
+static int make_ghost(rst_proc *p, const cr_remap_fpath *r, const char *orig, const char **path, fp_error *err)
+{
+	rst_image *im = p->im;
+	uint32_t id = ghost_id(r);
+	for (size_t i = 0; i < im->nghosts_made; i++)
+		if (im->ghosts_made[i].id == id) {
+			*path = im->ghosts_made[i].path;
+			return 0;
+		}
+	struct rst_ghost *ng = realloc(im->ghosts_made, (im->nghosts_made + 1) * sizeof(*ng));
+	if (!ng)
+		return fp_fail(err, ENOMEM, "out of memory");
+	im->ghosts_made = ng;
+	struct rst_ghost *g = &ng[im->nghosts_made];
+	cr_ghost_file gf;
+	uint8_t *data;
+	if (cr_read_ghost(im->dirfd, id, GHOST_MAX_BYTES, &gf, &data, err))
+		return -1;
+	int fd = -1;
+	snprintf(g->path, sizeof(g->path), "%s", orig);
+	for (unsigned k = 0; fd < 0 && k < 100; k++) {
+		if (k)
+			snprintf(g->path, sizeof(g->path), "%s.forkpoint-ghost.%d.%u.%u", orig, (int)getpid(), id, k);
+		fd = open(g->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	int rc = 0;
+	if (fd < 0)
+		rc = fp_fail(err, errno, "cannot recreate the deleted file %s: %s (its directory must exist)", orig,
+			     strerror(errno));
+	else if (write_all(fd, data, gf.size) || fchown(fd, gf.uid, gf.gid) || fchmod(fd, gf.mode & 07777))
+		rc = fp_fail(err, errno, "recreating the deleted file %s: %s", orig, strerror(errno));
+	if (!rc && (gf.has_atim || gf.has_mtim)) {
+		struct timespec ts[2] = { { (time_t)gf.atim.tv_sec, (long)gf.atim.tv_usec * 1000 },
+					  { (time_t)gf.mtim.tv_sec, (long)gf.mtim.tv_usec * 1000 } };
+		futimens(fd, ts);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	if (rc) {
+		if (fd >= 0)
+			unlink(g->path);
+		return -1;
+	}
+	g->id = id;
+	im->nghosts_made++;
+	*path = g->path;
+	rst_logf(p->log, 3, "ghost %u (%s): %llu bytes at %s", id, orig, (unsigned long long)gf.size, g->path);
+	return 0;
+}
+
+const char *rst_ghost_path(rst_proc *p, const cr_file *f, fp_error *err)
+{
+	const cr_remap_fpath *r = rst_remap(p->im, f->id);
+	if (!r || !rst_remap_is_ghost(r))
+		return f->reg.name;
+	const char *path = NULL;
+	return make_ghost(p, r, f->reg.name, &path, err) ? NULL : path;
+}
+
+void rst_ghosts_unlink(rst_image *im)
+{
+	for (size_t i = 0; i < im->nghosts_made; i++)
+		unlink(im->ghosts_made[i].path);
+	free(im->ghosts_made);
+	im->ghosts_made = NULL;
+	im->nghosts_made = 0;
+}
