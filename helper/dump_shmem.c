@@ -101,7 +101,10 @@ static int add_run(struct dump_shmem *s, uint64_t off, uint64_t np, fp_error *er
 }
 
 /* The pages the object holds (SEEK_DATA: holes were never written and read
- * as zeros), up to its size. */
+ * as zeros), up to its size. The tree is stopped meanwhile: the runs are
+ * found first, so that the copy goes into one buffer faulted in at once
+ * (MAP_POPULATE), about twice as fast here as faulting it page by page
+ * under pread. */
 static int read_object(struct dump_shmem *s, int fd, fp_error *err)
 {
 	uint64_t end = (s->size + CR_PAGE_SIZE - 1) / CR_PAGE_SIZE * CR_PAGE_SIZE, off = 0;
@@ -120,31 +123,35 @@ static int read_object(struct dump_shmem *s, int fd, fp_error *err)
 			b = end;
 		if (a >= b)
 			break;
-		uint64_t np = (b - a) / CR_PAGE_SIZE;
-		uint8_t *nd = realloc(s->data, (s->npages + np) * CR_PAGE_SIZE);
-		if (!nd)
-			return fp_fail(err, ENOMEM, "out of memory for %" PRIu64 " pages of shared memory", np);
-		s->data = nd;
-		uint8_t *dst = nd + s->npages * CR_PAGE_SIZE;
-		for (uint64_t got = 0; got < b - a;) {
-			ssize_t r = pread(fd, dst + got, b - a - got, (off_t)(a + got));
+		if (add_run(s, a, (b - a) / CR_PAGE_SIZE, err))
+			return -1;
+		s->npages += (b - a) / CR_PAGE_SIZE;
+		off = b;
+	}
+	if (s->npages) {
+		void *m = mmap(NULL, s->npages * CR_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+			       -1, 0);
+		if (m == MAP_FAILED)
+			return fp_fail(err, errno, "no memory for %" PRIu64 " pages of shared memory: %s", s->npages,
+				       strerror(errno));
+		s->data = m;
+	}
+	uint8_t *dst = s->data;
+	for (size_t i = 0; i < s->npe; i++) {
+		uint64_t a = s->pe[i].vaddr, len = s->pe[i].nr_pages * CR_PAGE_SIZE;
+		for (uint64_t got = 0; got < len;) {
+			ssize_t r = pread(fd, dst + got, len - got, (off_t)(a + got));
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
 				return fp_fail(err, errno, "reading shared memory %" PRIu64 ": %s", s->shmid, strerror(errno));
-			if (r == 0) { /* past the end of the object: zeros */
-				memset(dst + got, 0, b - a - got);
+			if (r == 0) /* past the end of the object: zeros (the buffer is) */
 				break;
-			}
 			got += (uint64_t)r;
 		}
-		if (add_run(s, a, np, err))
-			return -1;
-		s->npages += np;
-		off = b;
+		dst += len;
 	}
-	s->read = true;
-	s->hash = dump_pages_hash(0, s->data, s->npages);
+	s->read = true; /* hashed when written, after the resume */
 	return 0;
 }
 
@@ -345,6 +352,7 @@ int dump_shmem_write(struct dump_ctx *c, fp_error *err)
 		struct dump_shmem *s = &c->shm[i];
 		/* after the processes' own pages ids (1..nprocs) */
 		s->pages_id = (uint32_t)(c->nprocs + 1 + i);
+		s->hash = dump_pages_hash(0, s->data, s->npages);
 		cr_pagemap_head h = { .pages_id = s->pages_id };
 		if (cr_write_pagemap_shmem(c->dirfd, s->shmid, &h, s->pe, s->npe, err))
 			return -1;
@@ -392,7 +400,8 @@ void dump_shmem_free(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->nshm; i++) {
 		free(c->shm[i].pe);
-		free(c->shm[i].data);
+		if (c->shm[i].data)
+			munmap(c->shm[i].data, c->shm[i].npages * CR_PAGE_SIZE);
 		free(c->shm[i].name);
 	}
 	free(c->shm);
