@@ -160,6 +160,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->ttys);
 	free(c->locks);
 	free(c->ghosts);
+	free(c->zombies);
 	free(c->remaps);
 	dump_shmem_free(c);
 	if (c->pagebuf)

@@ -172,6 +172,8 @@ struct dump_ctx {
 	size_t nttys, capttys;
 	struct dump_held_lock *locks; /* filelocks.img (dump_locks.c) */
 	size_t nlocks, caplocks;
+	struct dump_zombie *zombies;  /* unreaped children (dump_zombies.c) */
+	size_t nzombies;
 	struct dump_ghost *ghosts;    /* deleted files kept (dump_ghost.c) */
 	size_t nghosts;
 	cr_remap_fpath *remaps;       /* remap-fpath.img */
@@ -202,6 +204,13 @@ struct dump_fkey {
 
 /* dump_timers.c: the process's POSIX timers into t (injects; p stopped). */
 int dump_posix_timers(struct dump_ctx *c, struct dump_proc *p, cr_timers *t, fp_error *err);
+
+struct fp_proc_stat;
+/* dump_zombies.c: a zombie child of ppid (its /proc stat) joins the tree;
+ * their pstree entries (into ps, dump_zombie_count of them) and cores. */
+int dump_add_zombie(struct dump_ctx *c, const struct fp_proc_stat *st, pid_t ppid, fp_error *err);
+size_t dump_zombie_count(const struct dump_ctx *c);
+int dump_write_zombies(struct dump_ctx *c, cr_pstree *ps, fp_error *err);
 
 /* dump_ghost.c: the deleted file behind fd of pid (its file entry file_id)
  * into the image; remap-fpath.img. */

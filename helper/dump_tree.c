@@ -202,13 +202,12 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 				     kids[k]);
 				continue;
 			}
-			if (have && is_dead(&st)) {
-				pid_t z = kids[k];
-				free(kids);
-				return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-						    "child %d of %d is a zombie (exited, not yet reaped by its parent); dumping zombies is not "
-						    "supported: let the parent reap it (waitpid) and try again",
-						    z, ppid);
+			if (have && !copy_like && st.state == 'Z') {
+				if (dump_add_zombie(c, &st, ppid, err)) {
+					free(kids);
+					return -1;
+				}
+				continue;
 			}
 			size_t n_before = c->nprocs;
 			if (add_proc(c, kids[k], ppid, err)) {
@@ -337,7 +336,9 @@ int dump_tree_ids(struct dump_ctx *c, fp_error *err)
 
 int dump_write_tree(struct dump_ctx *c, fp_error *err)
 {
-	cr_pstree *ps = calloc(c->nprocs, sizeof(*ps));
+	/* Zombies last: each comes after its parent, as CRIU's order wants. */
+	size_t nz = dump_zombie_count(c), n = c->nprocs + nz;
+	cr_pstree *ps = calloc(n, sizeof(*ps));
 	if (!ps)
 		return fp_fail(err, ENOMEM, "out of memory");
 	int rc = 0;
@@ -358,8 +359,10 @@ int dump_write_tree(struct dump_ctx *c, fp_error *err)
 		rc = cr_write_ids(c->dirfd, (uint32_t)p->pid, &p->ids, err);
 	}
 	if (!rc)
-		rc = cr_write_pstree(c->dirfd, ps, c->nprocs, err);
-	for (size_t i = 0; i < c->nprocs; i++)
+		rc = dump_write_zombies(c, ps + c->nprocs, err);
+	if (!rc)
+		rc = cr_write_pstree(c->dirfd, ps, n, err);
+	for (size_t i = 0; i < n; i++)
 		free(ps[i].threads);
 	free(ps);
 	return rc;

@@ -117,17 +117,19 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 			goto fail;
 		ps[i].share = &share;
 		ps[i].shm = &shm;
+		if (im[i]->zombie && (step = "zombies", rst_zombie_end(&ps[parent[i]], &ps[i], err)))
+			goto fail;
 	}
 	long long t1 = rst_now_ns();
 	for (size_t i = 0; i < n; i++)
-		if ((step = "memory", rst_mem_restore(&ps[i], err) || fail_at(step, err)))
+		if (!im[i]->zombie && (step = "memory", rst_mem_restore(&ps[i], err) || fail_at(step, err)))
 			goto fail;
 	long long t2 = rst_now_ns();
 	/* Files before threads: growing an fd table that threads share waits
 	 * for an RCU grace period (about 10 ms here) each time. */
 	for (size_t i = 0; i < n; i++)
-		if ((step = "files", rst_files_restore(&ps[i], err) || fail_at(step, err)) ||
-		    (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err)))
+		if (!im[i]->zombie && ((step = "files", rst_files_restore(&ps[i], err) || fail_at(step, err)) ||
+				       (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err))))
 			goto fail;
 	if (n > 1 && (step = "files", rst_share_done(&share, err)))
 		goto fail;
@@ -135,9 +137,9 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	if ((step = "files", rst_shm_seal(&shm, err)))
 		goto fail;
 	for (size_t i = 0; i < n; i++)
-		if ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||
-		    (step = "mm", rst_mem_finish(&ps[i], err) || fail_at(step, err)) ||
-		    (step = "registers", rst_task_regs(&ps[i], err) || fail_at(step, err)))
+		if (!im[i]->zombie && ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||
+				       (step = "mm", rst_mem_finish(&ps[i], err) || fail_at(step, err)) ||
+				       (step = "registers", rst_task_regs(&ps[i], err) || fail_at(step, err))))
 			goto fail;
 	/* A process stopped at dump time stops again: SIGSTOP is queued while
 	 * it is still in its ptrace-stop, and taken as a job-control stop as
@@ -150,7 +152,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	step = "release";
 	rc = 0;
 	for (size_t i = n; i-- > 0;) /* children first: the root runs last */
-		if (rst_proc_release(&ps[i], rc ? NULL : err))
+		if (!im[i]->zombie && rst_proc_release(&ps[i], rc ? NULL : err))
 			rc = -1;
 	if (rc)
 		goto fail;

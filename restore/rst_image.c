@@ -464,9 +464,31 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 		check_tree(im, err);
 	const cr_pstree *root = &im->ps[index];
 	im->pid = root->pid;
-	if (root->threads[0] != root->pid)
+	/* A zombie child has a core (its wait status) and nothing else. Its
+	 * core says so; its pstree thread list cannot be trusted. */
+	if (index > 0) {
+		im->th = calloc(1, sizeof(*im->th));
+		if (!im->th)
+			return fp_fail(err, ENOMEM, "out of memory");
+		im->th[0].tid = root->pid;
+		if (cr_read_core(im->dirfd, root->pid, &im->th[0].core, err))
+			return -1;
+		im->nth = 1;
+		if (im->th[0].core.has_tc && im->th[0].core.tc.task_state == CR_TASK_DEAD) {
+			im->zombie = true;
+			return 0;
+		}
+
+		cr_core_free(&im->th[0].core);
+		free(im->th);
+		im->th = NULL;
+		im->nth = 0;
+	}
+	/* A zombie's thread list means nothing (CRIU 4.2 writes garbage there);
+	 * a live process's starts with itself. */
+	if (!root->n_threads || root->threads[0] != root->pid)
 		return fp_fail(err, EINVAL, "pstree.img: the first thread of %u is %u; the image is corrupt", root->pid,
-			       root->threads[0]);
+			       root->n_threads ? root->threads[0] : 0);
 	/* Not a session leader: it joins the restorer's session (and group,
 	 * unless it led its own), as `criu restore --shell-job` does. */
 	if (cr_read_ids(im->dirfd, im->pid, &im->ids, err))
@@ -522,12 +544,19 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 int rst_image_check_pids(const rst_image *im, fp_error *err)
 {
 	char who[64];
-	for (size_t i = 0; i < im->nps; i++)
-		for (size_t t = 0; t < im->ps[i].n_threads; t++)
-			if (!pid_free(im->ps[i].threads[t], who, sizeof(who)))
+	for (size_t i = 0; i < im->nps; i++) {
+		const cr_pstree *p = &im->ps[i];
+		/* A thread list that does not start with the pid is a zombie's
+		 * (CRIU writes garbage there): only its pid counts. */
+		bool zombie_like = !p->n_threads || p->threads[0] != p->pid;
+		for (size_t t = 0; t < (zombie_like ? 1 : p->n_threads); t++) {
+			uint32_t tid = zombie_like ? p->pid : p->threads[t];
+			if (!pid_free(tid, who, sizeof(who)))
 				return fp_fail(err, EEXIST,
 					       "pid %u is in use (by '%s'); the image's pids must be free to restore it exactly "
 					       "(stop that process, or wait until the dumped one has been reaped)",
-					       im->ps[i].threads[t], who);
+					       tid, who);
+		}
+	}
 	return 0;
 }

@@ -75,6 +75,7 @@ typedef struct rst_image {
 	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
 	int vdso_vma, vvar_vma;
 	bool take_foreground; /* fp_restore_opts.foreground */
+	bool zombie;          /* only pstree and core: a child not yet reaped */
 	/* first reason the native engine cannot restore this image, "" if none */
 	char unsupported[512];
 } rst_image;
@@ -298,6 +299,9 @@ int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, u
  * whether this kernel can give a timer a chosen id. */
 int rst_posix_timers(rst_proc *p, fp_error *err);
 bool rst_timers_supported(void);
+/* rst_zombie.c: z, just forked by parent's stub, ends with its image's wait
+ * status and stays a zombie of parent. */
+int rst_zombie_end(rst_proc *parent, rst_proc *z, fp_error *err);
 /* rst_locks.c: takes back p's file locks; its fds must be in place. */
 int rst_locks_take(rst_proc *p, fp_error *err);
 /* rst_files.c: an injected open(path, flags) whose fd is needed now; refills
