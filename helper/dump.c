@@ -163,6 +163,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->ghosts);
 	free(c->zombies);
 	free(c->remaps);
+	dump_shmem_free(c);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);
 }
@@ -215,6 +216,8 @@ static int capture(struct dump_ctx *c, fp_error *err)
 			return fp_wrap(err, "removing the injection page of %d", p->pid);
 	}
 	dlog(c, "threads captured");
+	if (dump_shmem_capture(c, err))
+		return fp_wrap(err, "reading the shared memory of the tree");
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
 		p->pages_id = (uint32_t)i + 1;
@@ -279,7 +282,7 @@ static int write_images(struct dump_ctx *c, fp_error *err)
 		if (dump_write_pages(c, p, err))
 			return fp_wrap(err, "writing the pages of %d", p->pid);
 	}
-	if (dump_write_files(c, err))
+	if (dump_write_files(c, err) || dump_shmem_write(c, err))
 		return -1;
 	return 0;
 }
@@ -288,9 +291,10 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 {
 	if (c->o->fsync && img_sync_dir(c->dirfd, err))
 		return -1;
+	size_t nids = c->nprocs + c->nshm; /* shared memory objects have pages files too */
 	pid_t *pids = calloc(c->nprocs, sizeof(pid_t));
-	uint32_t *ids = calloc(c->nprocs, sizeof(uint32_t));
-	uint64_t *np = calloc(c->nprocs, sizeof(uint64_t)), *hs = calloc(c->nprocs, sizeof(uint64_t));
+	uint32_t *ids = calloc(nids, sizeof(uint32_t));
+	uint64_t *np = calloc(nids, sizeof(uint64_t)), *hs = calloc(nids, sizeof(uint64_t));
 	int rc = 0;
 	if (!pids || !ids || !np || !hs)
 		rc = fp_fail(err, ENOMEM, "out of memory");
@@ -299,6 +303,11 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 		ids[i] = c->procs[i].pages_id;
 		np[i] = c->procs[i].npages;
 		hs[i] = c->procs[i].pages_hash;
+	}
+	for (size_t i = 0; i < c->nshm && !rc; i++) {
+		ids[c->nprocs + i] = c->shm[i].pages_id;
+		np[c->nprocs + i] = c->shm[i].npages;
+		hs[c->nprocs + i] = c->shm[i].hash;
 	}
 	c->st->total_ms = ms_since(c->t0);
 	struct dump_manifest_info mi = {
@@ -311,7 +320,7 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 		.pages_ids = ids,
 		.pages_n = np,
 		.pages_hash = hs,
-		.npages_ids = c->nprocs,
+		.npages_ids = nids,
 	};
 	if (!rc)
 		rc = dump_manifest_write(c->dirfd, &mi, &c->st->bytes_written, err);

@@ -19,7 +19,7 @@
 
 #include "images/criu_io.h"
 
-static cr_file *new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err)
+cr_file *dump_new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err)
 {
 	if (c->nfiles == c->capfiles) {
 		size_t cap = c->capfiles ? c->capfiles * 2 : 64;
@@ -46,7 +46,7 @@ int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_
 	if (dump_findex_path(c, path, flags, id))
 		return 0;
 	struct dump_fkey k = { .kind = 0, .flags = flags };
-	cr_file *f = new_file(c, &k, err);
+	cr_file *f = dump_new_file(c, &k, err);
 	if (!f)
 		return -1;
 	f->type = CR_FD_REG;
@@ -225,6 +225,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	uint32_t type;
 	if (S_ISFIFO(st.st_mode) && !strncmp(link, "pipe:[", 6))
 		type = CR_FD_PIPE;
+	else if (S_ISREG(st.st_mode) && !strncmp(link, "/memfd:", 7))
+		type = CR_FD_MEMFD; /* dump_shmem.c */
 	else if (S_ISFIFO(st.st_mode) && link[0] == '/' && !strstr(link, " (deleted)"))
 		type = CR_FD_FIFO;
 	else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
@@ -272,7 +274,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	if (type == CR_FD_TTY && dump_tty_file(c, p, fd, link, &st, flags, &tty_info_id, &tty_regf_id, err))
 		return -1;
 	struct dump_fkey k = { .kind = 1, .dev = st.st_dev, .ino = st.st_ino, .flags = flags, .pid = pid, .fd = fd };
-	cr_file *f = new_file(c, &k, err);
+	cr_file *f = dump_new_file(c, &k, err);
 	if (!f || dump_findex_add_desc(c, desc_key(&st, pos, flags), st.st_ino, slot, c->nfiles - 1, err))
 		return -1;
 	f->type = type;
@@ -312,6 +314,9 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		f->tty.flags = flags;
 		f->tty.has_regf_id = true;
 		f->tty.regf_id = tty_regf_id;
+	} else if (type == CR_FD_MEMFD) {
+		if (dump_shmem_memfd_fd(c, pid, fd, link, flags, pos, f, err))
+			return -1;
 	} else if (type == CR_FD_INETSK) {
 		if (dump_socket_file(pid, fd, st.st_ino, flags, f, err))
 			return -1;

@@ -135,6 +135,27 @@ struct dump_seg {
 	const uint8_t *data;
 };
 
+/* A shared memory object: shared anonymous memory (maps: "/dev/zero
+ * (deleted)") or a memfd. Read once for the whole tree, while it is stopped
+ * (dump_shmem.c); written as pagemap-shmem-<shmid>.img and its pages. */
+struct dump_shmem {
+	uint64_t shmid;       /* its inode number (CRIU's shmid) */
+	uint64_t size;        /* bytes: largest pgoff + length of its mappings */
+	bool memfd;           /* memfd.img entry: name (without "memfd:"), owner, seals */
+	char *name;
+	uint32_t inode_id, uid, gid, seals;
+	pid_t pid;            /* where to open it: a mapping, or an fd */
+	uint64_t start, end;
+	int fd;               /* -1: through the mapping */
+	bool read;            /* contents taken */
+	cr_pagemap_entry *pe; /* offsets in the object */
+	size_t npe;
+	uint64_t npages;
+	uint8_t *data;
+	uint32_t pages_id;
+	uint64_t hash;
+};
+
 struct dump_pipe_key {
 	uint64_t ino;
 	bool have_data;
@@ -177,12 +198,15 @@ struct dump_ctx {
 	bool incr;            /* o->track: pages against the parent (dump_incremental.c) */
 	bool keep_track;      /* o->track: c->pre's tracking goes to o->track */
 	char parent_dir[PATH_MAX]; /* c->incr: the parent snapshot */
+	struct dump_shmem *shm; /* shared memory objects (dump_shmem.c) */
+	size_t nshm, capshm;
 	int64_t stop_ns, resume_ns;
 };
 
 /* Dedup key of a FileEntry. */
 struct dump_fkey {
-	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description */
+	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description,
+			    2 memfd mapping (dev, ino, flags) */
 	dev_t dev;
 	uint64_t ino;
 	uint32_t flags;
@@ -325,8 +349,23 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
 void dump_incr_keep(struct dump_ctx *c, const char *final);
+/* dump_shmem.c: shared anonymous memory. capture: while the tree is
+ * stopped, before the VMA entries are built: finds every shared object the
+ * tree maps and reads its pages. vma: fills the entry of a mapping of one
+ * (1), or 0 if v is not shared anonymous memory. write: the pagemap-shmem
+ * and pages images. */
+bool dump_shmem_is_anon(const struct dump_vma *v);
+int dump_shmem_capture(struct dump_ctx *c, fp_error *err);
+int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err);
+/* An fd on a memfd (link "/memfd:NAME (deleted)"): f becomes its MEMFD
+ * FileEntry, the memfd's contents are read (the tree is stopped). */
+int dump_shmem_memfd_fd(struct dump_ctx *c, pid_t pid, int fd, const char *link, uint32_t flags, uint64_t pos,
+			cr_file *f, fp_error *err);
+int dump_shmem_write(struct dump_ctx *c, fp_error *err);
+void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_files.c */
+cr_file *dump_new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err);
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_write_files(struct dump_ctx *c, fp_error *err);

@@ -141,6 +141,9 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 		v->dump_pages = true;
 		return 0;
 	}
+	int sh = dump_shmem_vma(c, p, v, o, err);
+	if (sh)
+		return sh < 0 ? -1 : 0;
 	bool anon = v->ino == 0 && (path[0] == '\0' || path[0] == '[');
 	if (anon) {
 		if (shared || !strncmp(path, "[anon_shmem:", 12))
@@ -155,10 +158,16 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 		v->dump_pages = true;
 		return 0;
 	}
-	if (strstr(path, " (deleted)") || !strncmp(path, "/memfd:", 7) || !strncmp(path, "/SYSV", 5) ||
+	if (!strncmp(path, "/SYSV", 5))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "%d has SysV shared memory (shmget, segment %" PRIu64 ") attached at 0x%" PRIx64
+				    "; not supported (CRIU dumps it only with the IPC namespace it lives in): use "
+				    "MAP_SHARED|MAP_ANONYMOUS or a memfd, which forkpoint dumps",
+				    p->pid, v->ino, v->start);
+	if (strstr(path, " (deleted)") || !strncmp(path, "/memfd:", 7) ||
 	    path[0] != '/')
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "%d maps '%s' at 0x%" PRIx64 " (a deleted file, memfd or SysV shared memory); not supported yet",
+				    "%d maps '%s' at 0x%" PRIx64 " (a deleted file); not supported yet",
 				    p->pid, path, v->start);
 	if (has_flag(vf, "io") || has_flag(vf, "pf"))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,

@@ -189,12 +189,11 @@ int cr_read_mm(int dirfd, uint32_t pid, cr_mm *mm, fp_error *err)
 			   &cr_mm_desc, mm, err);
 }
 
-int cr_write_pagemap(int dirfd, uint32_t pid, const cr_pagemap_head *h,
-		     const cr_pagemap_entry *pe, size_t n, fp_error *err)
+static int write_pagemap_named(int dirfd, const char *name, const cr_pagemap_head *h,
+			       const cr_pagemap_entry *pe, size_t n, fp_error *err)
 {
-	char b[64];
 	cr_imgw w;
-	cr_imgw_init(&w, fname(b, sizeof(b), "pagemap-%u.img", pid), CR_PAGEMAP_MAGIC);
+	cr_imgw_init(&w, name, CR_PAGEMAP_MAGIC);
 	cr_imgw_msg(&w, &cr_pagemap_head_desc, h);
 	for (size_t i = 0; i < n; i++) {
 		size_t m = cr_imgw_begin(&w);
@@ -204,11 +203,24 @@ int cr_write_pagemap(int dirfd, uint32_t pid, const cr_pagemap_head *h,
 	return cr_imgw_commit(&w, dirfd, err);
 }
 
-int cr_read_pagemap(int dirfd, uint32_t pid, cr_pagemap_head *h, cr_pagemap_entry **pep,
-		    size_t *np, fp_error *err)
+int cr_write_pagemap(int dirfd, uint32_t pid, const cr_pagemap_head *h,
+		     const cr_pagemap_entry *pe, size_t n, fp_error *err)
 {
-	char name[64];
-	fname(name, sizeof(name), "pagemap-%u.img", pid);
+	char b[64];
+	return write_pagemap_named(dirfd, fname(b, sizeof(b), "pagemap-%u.img", pid), h, pe, n, err);
+}
+
+int cr_write_pagemap_shmem(int dirfd, uint64_t shmid, const cr_pagemap_head *h,
+			   const cr_pagemap_entry *pe, size_t n, fp_error *err)
+{
+	char b[64];
+	snprintf(b, sizeof(b), "pagemap-shmem-%llu.img", (unsigned long long)shmid);
+	return write_pagemap_named(dirfd, b, h, pe, n, err);
+}
+
+static int read_pagemap_named(int dirfd, const char *name, cr_pagemap_head *h, cr_pagemap_entry **pep,
+			      size_t *np, fp_error *err)
+{
 	*pep = NULL;
 	*np = 0;
 	memset(h, 0, sizeof(*h));
@@ -265,6 +277,21 @@ int cr_read_pagemap(int dirfd, uint32_t pid, cr_pagemap_head *h, cr_pagemap_entr
 	*pep = pe;
 	*np = n;
 	return 0;
+}
+
+int cr_read_pagemap(int dirfd, uint32_t pid, cr_pagemap_head *h, cr_pagemap_entry **pep,
+		    size_t *np, fp_error *err)
+{
+	char name[64];
+	return read_pagemap_named(dirfd, fname(name, sizeof(name), "pagemap-%u.img", pid), h, pep, np, err);
+}
+
+int cr_read_pagemap_shmem(int dirfd, uint64_t shmid, cr_pagemap_head *h, cr_pagemap_entry **pep,
+			  size_t *np, fp_error *err)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "pagemap-shmem-%llu.img", (unsigned long long)shmid);
+	return read_pagemap_named(dirfd, name, h, pep, np, err);
 }
 
 int cr_pagemap_present_pages(const cr_pagemap_entry *pe, size_t n, uint64_t *pages,
@@ -439,6 +466,16 @@ int cr_write_seccomp(int dirfd, const cr_seccomp *s, fp_error *err)
 int cr_read_seccomp(int dirfd, cr_seccomp *s, fp_error *err)
 {
 	return cr_read_one(dirfd, "seccomp.img", CR_SECCOMP_MAGIC, &cr_seccomp_desc, s, err);
+}
+
+int cr_write_memfd_inodes(int dirfd, const cr_memfd_inode *m, size_t n, fp_error *err)
+{
+	return cr_write_array(dirfd, "memfd.img", CR_MEMFD_INODE_MAGIC, &cr_memfd_inode_desc, m, n, err);
+}
+
+int cr_read_memfd_inodes(int dirfd, cr_memfd_inode **m, size_t *n, fp_error *err)
+{
+	return cr_read_array(dirfd, "memfd.img", CR_MEMFD_INODE_MAGIC, &cr_memfd_inode_desc, (void **)m, n, err);
 }
 
 int cr_write_tty_info(int dirfd, const cr_tty_info *t, size_t n, fp_error *err)

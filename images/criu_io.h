@@ -43,6 +43,12 @@ int cr_write_pagemap(int dirfd, uint32_t pid, const cr_pagemap_head *h,
 		     const cr_pagemap_entry *pe, size_t n, fp_error *err);
 int cr_read_pagemap(int dirfd, uint32_t pid, cr_pagemap_head *h, cr_pagemap_entry **pe,
 		    size_t *n, fp_error *err);
+/* pagemap-shmem-<shmid>.img: the same layout for a shared memory object
+ * (shared anonymous memory, memfd, SysV); vaddr is the byte offset in it. */
+int cr_write_pagemap_shmem(int dirfd, uint64_t shmid, const cr_pagemap_head *h,
+			   const cr_pagemap_entry *pe, size_t n, fp_error *err);
+int cr_read_pagemap_shmem(int dirfd, uint64_t shmid, cr_pagemap_head *h, cr_pagemap_entry **pe,
+			  size_t *n, fp_error *err);
 /* Pages that a pages-<id>.img must hold for these entries (PE_PRESENT ones);
  * -1 on overflow. */
 int cr_pagemap_present_pages(const cr_pagemap_entry *pe, size_t n, uint64_t *pages,
@@ -72,6 +78,11 @@ int cr_read_timens(int dirfd, uint32_t id, cr_timens *t, fp_error *err);
 
 int cr_write_seccomp(int dirfd, const cr_seccomp *s, fp_error *err);
 int cr_read_seccomp(int dirfd, cr_seccomp *s, fp_error *err);
+
+/* memfd.img: one memfd_inode_entry per memfd (FileEntries name them by
+ * inode_id). */
+int cr_write_memfd_inodes(int dirfd, const cr_memfd_inode *m, size_t n, fp_error *err);
+int cr_read_memfd_inodes(int dirfd, cr_memfd_inode **m, size_t *n, fp_error *err);
 
 int cr_write_tty_info(int dirfd, const cr_tty_info *t, size_t n, fp_error *err);
 int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err);

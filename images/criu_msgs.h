@@ -555,6 +555,22 @@ typedef struct cr_unix_sk { /* unix_sk_entry */
 	size_t name_len;
 } cr_unix_sk;
 
+typedef struct cr_memfd_file { /* memfd_file_entry: an fd (or mapping) on a memfd */
+	uint32_t id, flags;
+	uint64_t pos;
+	cr_fown fown;
+	uint32_t inode_id; /* the memfd_inode_entry in memfd.img */
+} cr_memfd_file;
+
+typedef struct cr_memfd_inode { /* memfd_inode_entry (memfd.img) */
+	char *name;        /* without the "memfd:" prefix */
+	uint32_t uid, gid;
+	uint64_t size;
+	uint32_t shmid;    /* its pages: pagemap-shmem-<shmid>.img */
+	uint32_t seals;    /* F_GET_SEALS */
+	uint64_t inode_id;
+} cr_memfd_inode;
+
 typedef struct cr_file { /* file_entry */
 	uint32_t type; /* enum cr_fd_type */
 	uint32_t id;   /* must equal the inner id */
@@ -578,7 +594,9 @@ typedef struct cr_file { /* file_entry */
 	cr_inet_sk isk;
 	bool has_usk;
 	cr_unix_sk usk;
-	/* other kinds (inotify, memfd, ...) decode with only type and id */
+	bool has_memfd;
+	cr_memfd_file memfd;
+	/* other kinds (inotify, ...) decode with only type and id */
 } cr_file;
 
 typedef struct cr_fdinfo { /* fdinfo_entry */
@@ -714,6 +732,7 @@ extern const pb_mdesc cr_file_desc, cr_reg_file_desc, cr_pipe_desc, cr_tty_file_
 extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_desc;
 extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
 extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
+extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc;
 
 /* pagemap_entry is coded by hand (the nr_pages pair). */
 void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);

@@ -140,6 +140,7 @@ static const pb_fdesc file_f[] = {
 	F_MSG_OPT(17, T, fifo, fifo_desc),
 	F_MSG_OPT(18, T, pipe, cr_pipe_desc),
 	F_MSG_OPT(19, T, tty, cr_tty_file_desc),
+	F_MSG_OPT(20, T, memfd, cr_memfd_file_desc),
 };
 DESC(cr_file_desc, "file_entry", T, file_f);
 #undef T

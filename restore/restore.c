@@ -71,6 +71,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	size_t *parent = calloc(n, sizeof(*parent));
 	rst_share share;
 	memset(&share, 0, sizeof(share));
+	rst_shm shm; /* shared memory objects, one for the tree */
+	memset(&shm, 0, sizeof(shm));
 	int rc = -1, was_subreaper = 1; /* 1: nothing to undo */
 	size_t loaded = 0;
 	const char *step = "images";
@@ -104,6 +106,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	for (size_t i = 0; i < n; i++) {
 		ps[i].deadline_ns = t0 + (int64_t)timeout_ms * 1000000;
 		ps[i].share = n > 1 ? &share : NULL;
+		ps[i].shm = &shm;
 	}
 	ps[0].pages_async = n == 1;
 	step = "processes";
@@ -117,6 +120,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		if (rst_proc_fork(&ps[parent[i]], &ps[i], im[i], err))
 			goto fail;
 		ps[i].share = &share;
+		ps[i].shm = &shm;
 		if (im[i]->zombie && (step = "zombies", rst_zombie_end(&ps[parent[i]], &ps[i], err)))
 			goto fail;
 	}
@@ -132,6 +136,9 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 				       (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err))))
 			goto fail;
 	if (n > 1 && (step = "files", rst_share_done(&share, err)))
+		goto fail;
+	/* memfd seals last: a write seal forbids the shared writable maps */
+	if ((step = "files", rst_shm_seal(&shm, err)))
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (!im[i]->zombie && ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||
@@ -168,6 +175,7 @@ fail:
 	kill_all(ps, n);
 	*pid = 0;
 done:
+	rst_shm_free(&shm);
 	rst_wait_end();
 	if (n > 1 && !was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, 0);

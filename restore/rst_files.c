@@ -316,6 +316,10 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			if ((sock ? rst_sock_make(p, f, &tmp, err) : rst_evfd_make(p, f, &tmp, err)) ||
 			    place(p, tmp, fd, cloexec, false, err))
 				goto out;
+		} else if (f->type == CR_FD_MEMFD) {
+			int tmp;
+			if (rst_shm_file_fd(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+				goto out;
 		} else {
 			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "fd %d has a type (%u) the native restorer cannot make",
 				     fd, f->type);

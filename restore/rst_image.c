@@ -166,6 +166,16 @@ static int check_vmas(rst_image *im, fp_error *err)
 			im->vvar_vma = (int)i;
 			continue;
 		}
+		if ((s & CR_VMA_ANON_SHARED) && !(s & CR_VMA_AREA_SYSVIPC))
+			continue; /* rst_shmem.c */
+		if (s & CR_VMA_AREA_MEMFD) {
+			const cr_file *mf = rst_file(im, (uint32_t)v->shmid);
+			if (!mf || mf->type != CR_FD_MEMFD || !mf->has_memfd)
+				return fp_fail(err, EINVAL, "mm-%u.img: memfd mapping 0x%llx names file %llu, which is not a "
+						   "memfd in files.img; the image is corrupt",
+					       im->pid, (unsigned long long)v->start, (unsigned long long)v->shmid);
+			continue;
+		}
 		const uint32_t odd = CR_VMA_ANON_SHARED | CR_VMA_AREA_SYSVIPC | CR_VMA_AREA_SOCKET | CR_VMA_AREA_AIORING |
 				     CR_VMA_AREA_MEMFD | CR_VMA_AREA_SHSTK | CR_VMA_AREA_GUARD | CR_VMA_AREA_UPROBES;
 		if (s & odd) {
@@ -333,6 +343,10 @@ static int check_fds(rst_image *im, fp_error *err)
 		case CR_FD_UNIXSK:
 			if (!f->has_usk || f->usk.type != SOCK_STREAM || f->usk.state != 10 || f->usk.peer)
 				rst_unsupported(im, "fd %u is a unix socket other than a stream listener", fi->fd);
+			break;
+		case CR_FD_MEMFD:
+			if (!f->has_memfd)
+				return fp_fail(err, EINVAL, "files.img entry %u: a memfd without its data", fi->id);
 			break;
 		default:
 			rst_unsupported(im, "fd %u is of type %u (connected sockets, inotify, memfd, ... are not restored "

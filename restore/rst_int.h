@@ -138,9 +138,21 @@ typedef struct rst_share {
 	size_t npipes, cappipes;
 } rst_share;
 
+/* Shared memory objects of a restore (rst_shmem.c), made once for the
+ * whole tree. */
+struct rst_shm_obj;
+typedef struct rst_shm {
+	struct rst_shm_obj *o;
+	size_t n;
+	cr_memfd_inode *mi; /* memfd.img, read on first use */
+	size_t nmi;
+	bool mi_loaded;
+} rst_shm;
+
 typedef struct rst_proc {
 	rst_image *im;
 	rst_share *share; /* NULL for a single process */
+	rst_shm *shm;     /* shared memory and memfds of the restore */
 	rst_log *log;
 	pid_t pid;
 	fp_pt_proc pt;
@@ -183,6 +195,18 @@ int rst_evfd_make(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 int rst_evfd_watches(rst_proc *p, fp_error *err);
 /* Makes a listening or unconnected TCP socket, or a unix stream listener. */
 int rst_sock_make(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+
+/* ---- shared memory and memfds (rst_shmem.c) ------------------------------ */
+
+/* Queues, in p, the fd to map shared anonymous memory or memfd VMA v from
+ * (its number lands in *out at the flush). */
+int rst_shm_map_fd(rst_proc *p, const cr_vma *v, int64_t *out, fp_error *err);
+/* A memfd FileEntry's fd in p: its own open file description, flags and
+ * offset; *fd is its temporary number there. */
+int rst_shm_file_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+/* The memfds' seals, once every mapping of the tree is made. */
+int rst_shm_seal(rst_shm *s, fp_error *err);
+void rst_shm_free(rst_shm *s);
 
 /* ---- system calls in the process being built (rst_batch.c) --------------- */
 

@@ -69,6 +69,22 @@ static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const cr_vma *v = &im->mm.vmas[i];
+		if (!skip_vma(v) && (v->status & (CR_VMA_ANON_SHARED | CR_VMA_AREA_MEMFD))) {
+			/* one object for the tree (rst_shmem.c), keyed apart from files */
+			uint64_t key = v->shmid | (v->status & CR_VMA_ANON_SHARED ? 1ull << 62 : 1ull << 61);
+			size_t k;
+			for (k = 0; k < nfc && fc[k].id != key; k++)
+				;
+			if (k == nfc) {
+				fc[nfc].id = key;
+				fc[nfc].fd = -1;
+				if (rst_shm_map_fd(p, v, &fc[nfc].fd, err))
+					goto out;
+				nfc++;
+			}
+			fdof[i] = k;
+			continue;
+		}
 		if (skip_vma(v) || !(v->status & (CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED)))
 			continue;
 		bool shared = v->status & CR_VMA_FILE_SHARED;
@@ -103,7 +119,7 @@ static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
 		uint64_t len = v->end - v->start;
 		uint64_t flags = MAP_FIXED | (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE));
 		int64_t fd = -1;
-		if (v->status & (CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED))
+		if (v->status & (CR_VMA_FILE_PRIVATE | CR_VMA_FILE_SHARED | CR_VMA_ANON_SHARED))
 			fd = fc[fdof[i]].fd;
 		else
 			flags |= MAP_ANONYMOUS;

@@ -45,15 +45,36 @@ start files "$T/ct_files" "$WORK/files.status" --dir="$WORK/fdir" --setsid --qui
 dump files; restore files criu; verify 1
 kill -9 "$TPID"
 
-# Shared anonymous memory: the native engine cannot, so auto uses criu.
+# Shared anonymous memory: CRIU's dump restores natively (rst_shmem.c).
 mkdir -p "$WORK/fdir2"
 start shanon "$T/ct_files" "$WORK/shanon.status" --dir="$WORK/fdir2" --shared-anon --setsid --quiet-stdio --same-pid
-dump shanon
-out=$("$FP" restore -D "$WORK/shanon" --engine native -d -o "$WORK/sa.log" 2>&1) && fail "native restored shared anonymous memory"
+dump shanon; restore shanon native; verify 1
+kill -9 "$TPID"
+
+# A unix socket pair with a queued message: the native engine cannot, so
+# auto uses criu and says why.
+start sockpair python3 -S -c '
+import os, signal, socket, sys
+os.setsid()
+st = open(sys.argv[1], "a", buffering=1)
+a, b = socket.socketpair()
+a.send(b"queued")
+n = 0
+def verify(sig, frame):
+    global n
+    n += 1
+    ok = b.recv(6, socket.MSG_PEEK) == b"queued"
+    st.write("verify %d %s pid=%d\n" % (n, "ok" if ok else "FAIL", os.getpid()))
+signal.signal(signal.SIGUSR2, verify)
+st.write("ready %d\n" % os.getpid())
+while True: signal.pause()
+' "$WORK/sockpair.status"
+dump sockpair
+out=$("$FP" restore -D "$WORK/sockpair" --engine native -d -o "$WORK/sp.log" 2>&1) && fail "native restored a socket pair"
 grep -q "native engine cannot restore" <<<"$out" || fail "native refusal unclear: $out"
 ! kill -0 "$TPID" 2>/dev/null || fail "a refused native restore left pid $TPID"
-restore shanon auto; verify 1
-grep -q "restored with criu: .*shared anonymous" "$WORK/shanon.auto.err" || fail "no fallback notice: $(cat "$WORK/shanon.auto.err")"
+restore sockpair auto; verify 1
+grep -q "restored with criu: .*unix socket" "$WORK/sockpair.auto.err" || fail "no fallback notice: $(cat "$WORK/sockpair.auto.err")"
 kill -9 "$TPID"
 
 # forkpoint's zstd page store: criu gets a decompressed private copy.
