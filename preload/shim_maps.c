@@ -26,8 +26,44 @@
 #include "shim_fdtype.h"
 #include "shim_internal.h"
 
-#define M (FP_T->maps)
+#define MAXM FP_SHIM_MAX_MAPS
 #define N (FP_T->map_count)
+#define LO (FP_T->map_lo)
+
+/* Logical entry i of the gap buffer (see shim_table.h). A change moves only
+ * the entries between the gap and where it happens: none when a program maps
+ * and unmaps in one place, as malloc and most loops do. */
+static inline struct fp_shim_map *E(uint32_t i)
+{
+	return &FP_T->maps[i < LO ? i : i + (MAXM - N)];
+}
+
+static void gap_to(uint32_t i)
+{
+	struct fp_shim_map *a = FP_T->maps;
+	uint32_t gap = MAXM - N;
+	if (i < LO)
+		memmove(&a[i + gap], &a[i], (LO - i) * sizeof(*a));
+	else if (i > LO)
+		memmove(&a[LO], &a[LO + gap], (i - LO) * sizeof(*a));
+	LO = i;
+}
+
+/* m becomes logical entry i (the caller checked there is room) */
+static void put_at(uint32_t i, const struct fp_shim_map *m)
+{
+	gap_to(i);
+	FP_T->maps[LO] = *m;
+	LO++;
+	N++;
+}
+
+/* removes logical entries [i, j): they become part of the gap */
+static void drop(uint32_t i, uint32_t j)
+{
+	gap_to(i);
+	N -= j - i;
+}
 
 /* Scratch list and read buffer for resync; only used under the maps lock. */
 static struct fp_shim_map fp_scratch[FP_SHIM_MAX_MAPS];
@@ -66,7 +102,7 @@ static uint32_t first_end_after(uint64_t a)
 	uint32_t lo = 0, hi = N;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (M[mid].end <= a)
+		if (E(mid)->end <= a)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -84,18 +120,18 @@ static void overflow(void)
 static int split_at(uint64_t a)
 {
 	uint32_t i = first_end_after(a);
-	if (i >= N || M[i].start >= a)
+	if (i >= N || E(i)->start >= a)
 		return 0;
-	if (N >= FP_SHIM_MAX_MAPS) {
+	if (N >= MAXM) {
 		overflow();
 		return -1;
 	}
-	memmove(&M[i + 1], &M[i], (N - i) * sizeof(M[0]));
-	N++;
-	M[i].end = a;
-	if (is_file(&M[i + 1]))
-		M[i + 1].offset += a - M[i + 1].start;
-	M[i + 1].start = a;
+	struct fp_shim_map upper = *E(i);
+	E(i)->end = a;
+	if (is_file(&upper))
+		upper.offset += a - upper.start;
+	upper.start = a;
+	put_at(i + 1, &upper);
 	return 0;
 }
 
@@ -104,44 +140,38 @@ static void remove_range(uint64_t a, uint64_t b)
 	if (a >= b)
 		return;
 	uint32_t i = first_end_after(a);
-	if (i < N && M[i].start < a) {
-		if (M[i].end > b) {
-			/* [a, b) is inside one entry: cut a hole */
-			if (split_at(b) == 0) {
-				M[i].end = a;
-				return;
-			}
-			M[i].end = a; /* full: lose [b, end), counted */
+	if (i < N && E(i)->start < a) {
+		if (E(i)->end > b) {
+			/* [a, b) is inside one entry: cut a hole (when the list
+			 * is full, [b, end) is lost, counted) */
+			split_at(b);
+			E(i)->end = a;
 			return;
 		}
-		M[i].end = a;
+		E(i)->end = a;
 		i++;
 	}
 	uint32_t j = i;
-	while (j < N && M[j].end <= b)
+	while (j < N && E(j)->end <= b)
 		j++;
-	if (j < N && M[j].start < b) {
-		if (is_file(&M[j]))
-			M[j].offset += b - M[j].start;
-		M[j].start = b;
+	if (j < N && E(j)->start < b) {
+		struct fp_shim_map *m = E(j);
+		if (is_file(m))
+			m->offset += b - m->start;
+		m->start = b;
 	}
-	if (j > i) {
-		memmove(&M[i], &M[j], (N - j) * sizeof(M[0]));
-		N -= j - i;
-	}
+	if (j > i)
+		drop(i, j);
 }
 
 static void insert(const struct fp_shim_map *m)
 {
 	remove_range(m->start, m->end);
-	if (N >= FP_SHIM_MAX_MAPS) {
+	if (N >= MAXM) {
 		overflow();
 		return;
 	}
-	uint32_t i = first_end_after(m->start);
-	memmove(&M[i + 1], &M[i], (N - i) * sizeof(M[0]));
-	M[i] = *m;
-	N++;
+	put_at(first_end_after(m->start), m);
 }
 
 static uint64_t map_len(uint64_t len, int flags)
@@ -212,8 +242,8 @@ FP_HIDDEN void fp_maps_protected(uint64_t addr, uint64_t len, int prot)
 		return;
 	split_at(a);
 	split_at(b);
-	for (uint32_t i = first_end_after(a); i < N && M[i].start < b; i++)
-		M[i].prot = prot;
+	for (uint32_t i = first_end_after(a); i < N && E(i)->start < b; i++)
+		E(i)->prot = prot;
 	maps_unlock();
 }
 
@@ -227,13 +257,13 @@ FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
 		s->n = -1;
 		return;
 	}
-	for (uint32_t i = first_end_after(a); i < N && M[i].start < b; i++) {
+	for (uint32_t i = first_end_after(a); i < N && E(i)->start < b; i++) {
 		if (s->n >= FP_MREMAP_PIECES) {
 			s->n = -1;
 			break;
 		}
 		struct fp_shim_map *p = &s->piece[s->n++];
-		*p = M[i];
+		*p = *E(i);
 		if (p->start < a) {
 			if (is_file(p))
 				p->offset += a - p->start;
@@ -313,7 +343,7 @@ static char fp_probe_buf[FP_STACKS];
 static int known(uint64_t a)
 {
 	uint32_t i = first_end_after(a);
-	return i < N && M[i].start <= a && M[i].origin != FP_ORIGIN_SHIM;
+	return i < N && E(i)->start <= a && E(i)->origin != FP_ORIGIN_SHIM;
 }
 
 /* Drops the addresses that are no longer in a mapping (after a resync). */
@@ -541,10 +571,10 @@ static void merge_vma(struct fp_merge *ms, const struct fp_pvma *v)
 			continue;
 		}
 		uint64_t lim = (x < ss && ss < e) ? ss : e;
-		while (ms->j < ms->old_n && M[ms->j].end <= x)
+		while (ms->j < ms->old_n && E(ms->j)->end <= x)
 			ms->j++;
-		if (ms->j < ms->old_n && M[ms->j].start <= x) {
-			const struct fp_shim_map *o = &M[ms->j];
+		if (ms->j < ms->old_n && E(ms->j)->start <= x) {
+			const struct fp_shim_map *o = E(ms->j);
 			y = o->end < lim ? o->end : lim;
 			if (o->origin != FP_ORIGIN_SHIM && compatible(o, v, x))
 				emit_old(ms, o, v, x, y);
@@ -552,8 +582,8 @@ static void merge_vma(struct fp_merge *ms, const struct fp_pvma *v)
 				emit_proc(ms, v, x, y, ms->origin);
 		} else {
 			y = lim;
-			if (ms->j < ms->old_n && M[ms->j].start < y)
-				y = M[ms->j].start;
+			if (ms->j < ms->old_n && E(ms->j)->start < y)
+				y = E(ms->j)->start;
 			emit_proc(ms, v, x, y, ms->origin);
 		}
 		x = y;
@@ -663,8 +693,9 @@ FP_HIDDEN void fp_maps_resync(int full, int origin)
 	}
 	fp_shim_close(fd);
 	if (id > 0) {
-		memcpy(M, fp_scratch, ms.out_n * sizeof(M[0]));
+		memcpy(FP_T->maps, fp_scratch, ms.out_n * sizeof(fp_scratch[0]));
 		N = ms.out_n;
+		LO = ms.out_n;
 		FP_T->map_overflow = ms.dropped;
 		FP_T->resyncs++;
 	}
