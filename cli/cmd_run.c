@@ -9,7 +9,7 @@
 #include "helper/session_helper.h"
 
 static const char run_usage[] =
-	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] -- CMD [ARGS...]\n"
+	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] [--no-shim] -- CMD [ARGS...]\n"
 	"\n"
 	"Starts CMD with libforkpoint-preload.so loaded, under a session helper that\n"
 	"is its parent. In the foreground CMD keeps its stdio and forkpoint exits with\n"
@@ -20,7 +20,9 @@ static const char run_usage[] =
 	"  --detach, -d  run in the background\n"
 	"  --workdir DIR run CMD (and all it starts) in a private mount namespace where\n"
 	"                DIR is an overlay view: DIR itself is never written, and\n"
-	"                snapshots capture its contents with the memory (root only)\n";
+	"                snapshots capture its contents with the memory (root only)\n"
+	"  --no-shim     do not load the shim: ptrace-only mode, /proc is the only\n"
+	"                source for fds and mappings (as for static binaries)\n";
 
 /* Ends forkpoint the way the target ended, so a shell sees the same status. */
 static int exit_like(int status)
@@ -58,6 +60,8 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(a, "--detach") || !strcmp(a, "-d")) {
 			o.detach = 1;
+		} else if (!strcmp(a, "--no-shim")) {
+			o.no_shim = 1;
 		} else if (!strcmp(a, "--name") || !strcmp(a, "-n")) {
 			if (++i >= argc)
 				return cli_usage_error(run_usage, "--name needs a value");

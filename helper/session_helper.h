@@ -15,6 +15,7 @@ struct fp_run_opts {
 	char *const *argv;                       /* the command, argv[0] searched in PATH */
 	int detach;
 	const char *workdir;                     /* run in an overlay view of this directory */
+	int no_shim;                             /* ptrace-only mode: no LD_PRELOAD shim */
 	const struct fp_inherited_signals *sigs; /* the user's signal state, given to the target */
 };
 
