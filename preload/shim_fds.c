@@ -325,23 +325,36 @@ static int parse_fd_name(const char *s)
 	return v;
 }
 
+/* Does the slot still describe the open file? By identity when the slot
+ * has one, else (a wrapper recorded it without fstat) by name or type. */
+static int slot_matches(const struct fp_shim_fd *cur, const struct stat *st, const char *link)
+{
+	if (cur->ino)
+		return cur->dev == (uint64_t)st->st_dev && cur->ino == (uint64_t)st->st_ino;
+	if (cur->path[0])
+		return fp_same_basename(cur->path, fp_strlen(cur->path), link, fp_strlen(link));
+	int t = fp_fdtype_classify(st->st_mode, link, st->st_dev, fp_pipefs_dev);
+	return cur->type == FP_FD_UNKNOWN || cur->type == t;
+}
+
 static void seed_one(int fd, int reconcile)
 {
 	char link[FP_SHIM_PATH_MAX];
 	struct stat st;
 	if (fp_sys_failed(fp_sys2(SYS_fstat, fd, &st)))
 		return;
+	fd_readlink(fd, link, sizeof(link));
 	if (reconcile) {
 		struct fp_shim_fd cur;
-		if (slot_read(fd, &cur) && cur.used && cur.dev == (uint64_t)st.st_dev &&
-		    cur.ino == (uint64_t)st.st_ino) {
+		if (slot_read(fd, &cur) && cur.used && slot_matches(&cur, &st, link)) {
 			long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
-			if (!fp_sys_failed(fdfl) && (int)(fdfl & FD_CLOEXEC) != cur.fd_flags)
-				fp_fd_set_fdflags(fd, (int)(fdfl & FD_CLOEXEC));
-			return; /* the table already knows it */
+			int fdflags = fp_sys_failed(fdfl) ? cur.fd_flags : (int)(fdfl & FD_CLOEXEC);
+			/* keep what the program said; learn the identity */
+			slot_write(fd, cur.path, cur.open_flags, fdflags, cur.type, cur.origin,
+				   (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+			return;
 		}
 	}
-	fd_readlink(fd, link, sizeof(link));
 	long fl = fp_sys3(SYS_fcntl, fd, F_GETFL, 0);
 	long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
 	record_stat(fd, link, fp_sys_failed(fl) ? 0 : (int)fl,
