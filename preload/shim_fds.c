@@ -8,10 +8,13 @@
  * writes the same slot, it notices through fp_slot_held that its own thread
  * holds the slot and writes without waiting, instead of deadlocking.
  *
- * Identity (dev/ino) comes from fstat right after the fd is made: it lets the
- * checker compare with /proc independently of how the path was spelled. The
- * type comes from st_mode, or from the wrapper itself (eventfd() knows it made
- * an eventfd); only anon inodes of unknown origin cost a readlink. */
+ * A wrapper makes no system call of its own: it records the path as the
+ * program named it, the flags it asked for, that the fd is the program's, and
+ * the type when it knows it (eventfd() made an eventfd). Identity (dev/ino)
+ * and the type of a file from open() are left 0/UNKNOWN: /proc/PID/fd gives
+ * them back at any time, and the checker matches the name instead. Only the
+ * slow paths (seeding from /proc at start and after fork, an fd the table did
+ * not know being dup'ed, SCM_RIGHTS) fstat, and they learn the identity. */
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>

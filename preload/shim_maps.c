@@ -58,10 +58,16 @@ static void put_at(uint32_t i, const struct fp_shim_map *m)
 	N++;
 }
 
-/* removes logical entries [i, j): they become part of the gap */
+/* removes logical entries [i, j): they become part of the gap, and only
+ * entries between the gap and the range move (none when the gap touches it,
+ * as after inserting the entry that is now removed) */
 static void drop(uint32_t i, uint32_t j)
 {
-	gap_to(i);
+	if (LO > j)
+		gap_to(j);
+	else if (LO < i)
+		gap_to(i);
+	LO = i;
 	N -= j - i;
 }
 
