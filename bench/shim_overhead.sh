@@ -47,7 +47,7 @@ if command -v strace >/dev/null; then
 	}
 	plain=$(count "")
 	echo
-	echo "system calls of a whole --loop $n run (7 pairs x $n iterations, thread pair $((n / 10 + 1)))"
+	echo "system calls of a whole --loop $n run (every pair $n times, the thread pair $((n / 10 + 1)))"
 	printf '%-8s %8s %10s\n' variant calls "+calls"
 	printf '%-8s %8s %10s\n' plain "$plain" -
 	for v in ${BEFORE:+before} after; do
