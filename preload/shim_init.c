@@ -178,6 +178,7 @@ static void fp_do_init(void)
 	fp_fd_seed(0);
 	fp_threads_seed();
 	fp_maps_libs_seen();
+	fp_maps_stacks_init();
 	fp_maps_resync(1, FP_ORIGIN_INHERITED);
 	learn_shim_path();
 	pthread_atfork(fp_atfork_prepare, fp_atfork_parent, fp_atfork_child);

@@ -163,6 +163,7 @@ FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_a
  * new thread's descriptor address, and after a successful join. */
 FP_HIDDEN void fp_maps_thread_stack(uint64_t at);
 FP_HIDDEN void fp_maps_check_stacks(void);
+FP_HIDDEN void fp_maps_stacks_init(void);
 /* Remembers which libraries are loaded (at init and after dlopen/dlclose). */
 FP_HIDDEN void fp_maps_libs_seen(void);
 /* Rebuilds maps[] from /proc/self/maps, keeping what the wrappers recorded

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "shim_fdtype.h"
 #include "shim_internal.h"
@@ -335,44 +336,73 @@ FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_a
  * descriptor, pthread_t, which glibc puts at the top of the stack block):
  *  - after pthread_create: a descriptor inside a mapping of the table means a
  *    stack from the cache (already known); otherwise a resync;
- *  - after a join: one process_vm_readv of a byte at each known descriptor
- *    tells whether any stack went away; only then a resync (also when glibc
+ *  - after a join: glibc unmaps cached stacks only when the cache holds more
+ *    than its limit (40 MiB unless the glibc.pthread.stack_cache_size tunable
+ *    says otherwise). While the known stacks add up to less than
+ *    FP_STACK_CACHE_SAFE nothing can have gone; beyond that (or with the
+ *    tunable set), one process_vm_readv of a byte at each known descriptor
+ *    tells whether any stack went away. Only then a resync (also when glibc
  *    loaded a library for itself, see libs_changed). */
 
 #define FP_STACKS 256
+#define FP_STACK_CACHE_SAFE (32ULL << 20) /* below glibc's 40 MiB, for guard pages */
 static uint64_t fp_stack_at[FP_STACKS]; /* under the maps lock */
+static uint64_t fp_stack_len[FP_STACKS];
+static uint64_t fp_stack_bytes; /* sum of fp_stack_len */
+static int fp_cache_tuned;      /* GLIBC_TUNABLES sets the stack cache size */
 static uint32_t fp_nstacks;
 static int fp_stacks_lost; /* more stacks than fit: every join resyncs */
 static struct iovec fp_probe_local[FP_STACKS], fp_probe_remote[FP_STACKS];
 static char fp_probe_buf[FP_STACKS];
 
-static int known(uint64_t a)
+/* The size of the table's mapping that holds a, 0 if none. */
+static uint64_t known(uint64_t a)
 {
 	uint32_t i = first_end_after(a);
-	return i < N && E(i)->start <= a && E(i)->origin != FP_ORIGIN_SHIM;
+	if (i < N && E(i)->start <= a && E(i)->origin != FP_ORIGIN_SHIM)
+		return E(i)->end - E(i)->start;
+	return 0;
+}
+
+FP_HIDDEN void fp_maps_stacks_init(void)
+{
+	for (char **e = environ; e && *e; e++)
+		if (fp_starts(*e, "GLIBC_TUNABLES=")) {
+			for (const char *p = *e; *p; p++)
+				if (fp_starts(p, "stack_cache_size"))
+					fp_cache_tuned = 1;
+		}
 }
 
 /* Drops the addresses that are no longer in a mapping (after a resync). */
 static void stacks_prune(void)
 {
 	uint32_t w = 0;
+	fp_stack_bytes = 0;
 	for (uint32_t i = 0; i < fp_nstacks; i++)
-		if (known(fp_stack_at[i]))
-			fp_stack_at[w++] = fp_stack_at[i];
+		if (known(fp_stack_at[i])) {
+			fp_stack_at[w] = fp_stack_at[i];
+			fp_stack_len[w] = fp_stack_len[i];
+			fp_stack_bytes += fp_stack_len[w++];
+		}
 	fp_nstacks = w;
 }
 
 static int stack_note(uint64_t at)
 {
-	if (!known(at))
+	uint64_t len = known(at);
+	if (!len)
 		return 0;
 	for (uint32_t i = 0; i < fp_nstacks; i++)
 		if (fp_stack_at[i] == at)
 			return 1;
-	if (fp_nstacks < FP_STACKS)
-		fp_stack_at[fp_nstacks++] = at;
-	else
+	if (fp_nstacks < FP_STACKS) {
+		fp_stack_at[fp_nstacks] = at;
+		fp_stack_len[fp_nstacks++] = len;
+		fp_stack_bytes += len;
+	} else {
 		fp_stacks_lost = 1;
+	}
 	return 1;
 }
 
@@ -424,6 +454,9 @@ FP_HIDDEN void fp_maps_libs_seen(void)
 FP_HIDDEN void fp_maps_check_stacks(void)
 {
 	int libs = libs_changed();
+	if (!libs && !fp_stacks_lost && !fp_cache_tuned &&
+	    __atomic_load_n(&fp_stack_bytes, __ATOMIC_RELAXED) <= FP_STACK_CACHE_SAFE)
+		return; /* glibc's cache cannot have overflowed */
 	if (!maps_lock())
 		return;
 	uint32_t n = fp_nstacks;
