@@ -17,7 +17,8 @@
  * thread): a new thread whose descriptor (pthread_t, at the top of its stack)
  * lies in a mapping the table knows got a stack from glibc's cache, and only
  * a thread on a new stack costs a resync. A join may let glibc unmap cached
- * stacks; one system call probes the known stacks (shim_maps.c). */
+ * stacks once its cache is full; then one system call probes the known
+ * stacks (shim_maps.c). */
 #include <fcntl.h>
 #include <pthread.h>
 
@@ -106,7 +107,6 @@ static int tid_of(pthread_t th)
 	int tid = ~(cid >> 3);
 	return tid > 0 ? tid : 0;
 }
-
 
 /* Start records handed to the trampoline: a fixed pool (no malloc), one per
  * live thread. Two references: the creator drops its own after recording the
