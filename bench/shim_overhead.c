@@ -1,17 +1,23 @@
 /* Overhead of libforkpoint-preload.so on a syscall-heavy loop. Measures, never
  * asserts.
  *
- *   shim_overhead [--shim PATH] [--runs R] [--iters N]
- *       runs itself R times without and R times with LD_PRELOAD=PATH
- *       (interleaved), and prints per operation pair the median ns per
- *       iteration of each and their ratio
+ *   shim_overhead [--shim PATH] [--before PATH] [--runs R] [--iters N]
+ *       runs itself R times without the shim, R times with LD_PRELOAD=PATH and,
+ *       with --before, R times with an older shim (interleaved), and prints per
+ *       operation pair two tables of medians over the runs: of each run's mean
+ *       ns per iteration (what issue 16 quoted), and of each run's median ns
+ *       per iteration (robust against the preemptions of a shared machine)
  *   shim_overhead --loop N
- *       one run: N iterations of each pair, prints "name ns" lines
+ *       one run: N iterations of each pair, prints "pair mean median" lines
  *
  * Pairs: open+close of a file, dup+close, mmap+munmap of one anonymous page,
- * mmap+munmap of one file page, pipe+close+close, socket+close, and
- * pthread_create+join (where the shim resyncs its mapping list from
- * /proc/self/maps twice). */
+ * mmap+munmap of one file page, pipe+close+close, socket+close,
+ * pthread_create+join, and mmap+munmap of one anonymous page into a hole this
+ * program made between two read-only pages: the same neighbours with and
+ * without the shim. The kernel's own cost of mmap depends on what lies next to
+ * the new page (merging with a neighbour or not), and the shim's object shifts
+ * where the kernel puts it, so "(hole)" is the pair that shows the shim's
+ * bookkeeping alone. */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -24,10 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NPAIRS 7
+#define NPAIRS 8
 static const char *const pair_names[NPAIRS] = {
-	"open+close",   "dup+close",    "mmap+munmap(anon)",  "mmap+munmap(file)",
-	"pipe+2*close", "socket+close", "pthread_create+join"};
+	"open+close",   "dup+close",    "mmap+munmap(anon)",   "mmap+munmap(file)",
+	"pipe+2*close", "socket+close", "pthread_create+join", "mmap+munmap(hole)"};
 
 static void *nothing(void *arg)
 {
@@ -41,67 +47,107 @@ static double now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static int run_loop(long n)
+static int cmp_d(const void *a, const void *b)
 {
-	char path[] = "/tmp/fp-shim-bench.XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0 || ftruncate(fd, 4096) < 0) {
-		perror("mkstemp");
-		return 1;
-	}
-	double t[NPAIRS];
-	double t0 = now_ns();
-	for (long i = 0; i < n; i++)
-		close(open(path, O_RDONLY | O_CLOEXEC));
-	t[0] = now_ns() - t0;
-	t0 = now_ns();
-	for (long i = 0; i < n; i++)
-		close(dup(fd));
-	t[1] = now_ns() - t0;
-	t0 = now_ns();
-	for (long i = 0; i < n; i++) {
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct loop {
+	char path[32];
+	int fd;
+	char *hole;
+};
+
+static void one(int k, const struct loop *l)
+{
+	switch (k) {
+	case 0:
+		close(open(l->path, O_RDONLY | O_CLOEXEC));
+		break;
+	case 1:
+		close(dup(l->fd));
+		break;
+	case 2: {
 		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		munmap(p, 4096);
+		break;
 	}
-	t[2] = now_ns() - t0;
-	t0 = now_ns();
-	for (long i = 0; i < n; i++) {
-		void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	case 3: {
+		void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, l->fd, 0);
 		munmap(p, 4096);
+		break;
 	}
-	t[3] = now_ns() - t0;
-	t0 = now_ns();
-	for (long i = 0; i < n; i++) {
+	case 4: {
 		int p[2];
 		if (pipe(p) == 0) {
 			close(p[0]);
 			close(p[1]);
 		}
+		break;
 	}
-	t[4] = now_ns() - t0;
-	t0 = now_ns();
-	for (long i = 0; i < n; i++)
+	case 5:
 		close(socket(AF_UNIX, SOCK_STREAM, 0));
-	t[5] = now_ns() - t0;
-	/* thread creation costs the shim two resyncs of its mapping list (the
-	 * stack is mapped inside libc): fewer iterations */
-	long nt = n / 10 + 1;
-	t0 = now_ns();
-	for (long i = 0; i < nt; i++) {
+		break;
+	case 6: {
 		pthread_t th;
 		if (pthread_create(&th, NULL, nothing, NULL) == 0)
 			pthread_join(th, NULL);
+		break;
 	}
-	t[6] = (now_ns() - t0) * (double)n / (double)nt;
-	close(fd);
-	unlink(path);
-	for (int k = 0; k < NPAIRS; k++)
-		printf("%d %.1f\n", k, t[k] / (double)n);
+	case 7: {
+		void *p = mmap(l->hole, 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		munmap(p, 4096);
+		break;
+	}
+	}
+}
+
+static int run_loop(long n)
+{
+	struct loop l = {"/tmp/fp-shim-bench.XXXXXX", -1, NULL};
+	char *region = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (region == MAP_FAILED || munmap(region + 4096, 4096) < 0) {
+		perror("mmap");
+		return 1;
+	}
+	l.hole = region + 4096;
+	l.fd = mkstemp(l.path);
+	if (l.fd < 0 || ftruncate(l.fd, 4096) < 0) {
+		perror("mkstemp");
+		return 1;
+	}
+	double *dt = malloc((size_t)n * sizeof(*dt));
+	if (!dt)
+		return 1;
+	for (int k = 0; k < NPAIRS; k++) {
+		/* a thread costs ~20x a system call: fewer iterations */
+		long m = k == 6 ? n / 10 + 1 : n;
+		double total = 0;
+		for (long i = 0; i < m; i++) {
+			double t0 = now_ns();
+			one(k, &l);
+			dt[i] = now_ns() - t0;
+			total += dt[i];
+		}
+		printf("%d %.1f %.1f\n", k, total / (double)m, median(dt, (int)m));
+	}
+	free(dt);
+	close(l.fd);
+	unlink(l.path);
 	return 0;
 }
 
-/* Runs "self --loop n", with LD_PRELOAD=shim if shim; fills ns[NPAIRS]. */
-static int run_child(const char *self, const char *shim, long n, double *ns)
+/* Runs "self --loop n", with LD_PRELOAD=shim if shim; fills mean[NPAIRS]
+ * and med[NPAIRS]. */
+static int run_child(const char *self, const char *shim, long n, double *mean, double *med)
 {
 	int p[2];
 	if (pipe(p) < 0)
@@ -128,10 +174,11 @@ static int run_child(const char *self, const char *shim, long n, double *ns)
 	close(p[1]);
 	FILE *f = fdopen(p[0], "r");
 	int got = 0, k;
-	double v;
-	while (f && fscanf(f, "%d %lf", &k, &v) == 2)
+	double v, w;
+	while (f && fscanf(f, "%d %lf %lf", &k, &v, &w) == 3)
 		if (k >= 0 && k < NPAIRS) {
-			ns[k] = v;
+			mean[k] = v;
+			med[k] = w;
 			got++;
 		}
 	if (f)
@@ -141,21 +188,43 @@ static int run_child(const char *self, const char *shim, long n, double *ns)
 	return (got == NPAIRS && WIFEXITED(st) && WEXITSTATUS(st) == 0) ? 0 : -1;
 }
 
-static int cmp_d(const void *a, const void *b)
+/* results[variant][stat][pair][run]; variants: plain, shim, before */
+#define MAXRUNS 99
+static double res[3][2][NPAIRS][MAXRUNS];
+
+static void table(int stat, int nvar, int runs, const char *title)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	printf("\n%s\n", title);
+	if (nvar == 3) {
+		printf("%-20s %9s %9s %9s %7s %7s %9s %9s\n", "pair", "plain", "before", "after",
+		       "before", "after", "+before", "+after");
+	} else {
+		printf("%-20s %10s %10s %8s %10s\n", "pair", "plain", "shim", "ratio", "+ns");
+	}
+	for (int k = 0; k < NPAIRS; k++) {
+		double p = median(res[0][stat][k], runs), a = median(res[1][stat][k], runs);
+		if (nvar == 3) {
+			double b = median(res[2][stat][k], runs);
+			printf("%-20s %9.1f %9.1f %9.1f %6.2fx %6.2fx %9.1f %9.1f\n", pair_names[k], p, b,
+			       a, b / p, a / p, b - p, a - p);
+		} else {
+			printf("%-20s %10.1f %10.1f %7.2fx %10.1f\n", pair_names[k], p, a, a / p, a - p);
+		}
+	}
 }
 
-static double median(double *v, int n)
+static int abs_path(const char *in, char *out, const char *what)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	if (realpath(in, out))
+		return 0;
+	fprintf(stderr, "shim_overhead: no %s at %s: %s (build it with make)\n", what, in,
+		strerror(errno));
+	return -1;
 }
 
 int main(int argc, char **argv)
 {
-	const char *shim = NULL;
+	const char *shim = NULL, *before = NULL;
 	int runs = 9;
 	long iters = 20000;
 	for (int i = 1; i < argc; i++) {
@@ -163,12 +232,15 @@ int main(int argc, char **argv)
 			return run_loop(atol(argv[i + 1]));
 		if (!strcmp(argv[i], "--shim") && i + 1 < argc)
 			shim = argv[++i];
+		else if (!strcmp(argv[i], "--before") && i + 1 < argc)
+			before = argv[++i];
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
 			runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
 			iters = atol(argv[++i]);
 		else {
-			fprintf(stderr, "usage: %s [--shim PATH] [--runs R] [--iters N] | --loop N\n",
+			fprintf(stderr,
+				"usage: %s [--shim PATH] [--before PATH] [--runs R] [--iters N] | --loop N\n",
 				argv[0]);
 			return 2;
 		}
@@ -179,36 +251,38 @@ int main(int argc, char **argv)
 		snprintf(fallback, sizeof(fallback), "%s/lib/libforkpoint-preload.so", b ? b : "build");
 		shim = fallback;
 	}
-	char shim_abs[4096], self[4096];
-	if (!realpath(shim, shim_abs)) {
-		fprintf(stderr, "shim_overhead: no shim at %s: %s (build it with make)\n", shim,
-			strerror(errno));
+	char shim_abs[4096], before_abs[4096], self[4096];
+	if (abs_path(shim, shim_abs, "shim") < 0 || (before && abs_path(before, before_abs, "shim") < 0))
 		return 1;
-	}
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (sl < 0)
 		return 1;
 	self[sl] = '\0';
-	if (runs < 1 || runs > 99)
+	if (runs < 1 || runs > MAXRUNS)
 		runs = 9;
-	double plain[NPAIRS][99], shimmed[NPAIRS][99];
+	if (iters < 10)
+		iters = 10;
+	int nvar = before ? 3 : 2;
+	const char *var[3] = {NULL, shim_abs, before ? before_abs : NULL};
 	for (int r = 0; r < runs; r++) {
-		double a[NPAIRS], b[NPAIRS];
-		if (run_child(self, NULL, iters, a) < 0 || run_child(self, shim_abs, iters, b) < 0) {
-			fprintf(stderr, "shim_overhead: a run failed\n");
-			return 1;
-		}
-		for (int k = 0; k < NPAIRS; k++) {
-			plain[k][r] = a[k];
-			shimmed[k][r] = b[k];
+		for (int v = 0; v < nvar; v++) {
+			double mean[NPAIRS], med[NPAIRS];
+			if (run_child(self, var[v], iters, mean, med) < 0) {
+				fprintf(stderr, "shim_overhead: a run failed\n");
+				return 1;
+			}
+			for (int k = 0; k < NPAIRS; k++) {
+				res[v][0][k][r] = mean[k];
+				res[v][1][k][r] = med[k];
+			}
 		}
 	}
 	printf("shim overhead: %s\n", shim_abs);
-	printf("%d runs x %ld iterations each, median ns per iteration\n", runs, iters);
-	printf("%-20s %10s %10s %8s %10s\n", "pair", "plain", "shim", "ratio", "+ns");
-	for (int k = 0; k < NPAIRS; k++) {
-		double p = median(plain[k], runs), s = median(shimmed[k], runs);
-		printf("%-20s %10.1f %10.1f %7.2fx %10.1f\n", pair_names[k], p, s, s / p, s - p);
-	}
+	if (before)
+		printf("before: %s\n", before_abs);
+	printf("%d runs x %ld iterations each (pthread_create+join: %ld), interleaved\n", runs,
+	       iters, iters / 10 + 1);
+	table(0, nvar, runs, "ns per iteration, median over the runs of each run's mean");
+	table(1, nvar, runs, "ns per iteration, median over the runs of each run's median");
 	return 0;
 }

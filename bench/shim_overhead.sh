@@ -1,15 +1,59 @@
 #!/usr/bin/env bash
 # Overhead of the LD_PRELOAD shim on a syscall-heavy loop (open/close,
-# dup/close, mmap/munmap, pipe, socket), with and without the shim: median of
-# repeated runs and the ratio. Measures only; never fails on a number.
-#   bench/shim_overhead.sh [RUNS] [ITERATIONS]
+# dup/close, mmap/munmap, pipe, socket, pthread_create/join), with and without
+# the shim: medians of repeated runs and the ratio; with --before, an older
+# shim in the same interleaved runs (the before/after table of issue 16).
+# Then, if strace is installed, the system calls per iteration with and
+# without the shim (the shim should add none on these paths).
+# Measures only; never fails on a number.
+#   bench/shim_overhead.sh [--before GIT-REV|SO-PATH] [RUNS] [ITERATIONS]
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${FP_BUILD:-$ROOT/build}
 BIN=$BUILD/bench/shim_overhead
 SHIM=$BUILD/lib/libforkpoint-preload.so
+BEFORE=
+if [[ ${1:-} == --before ]]; then
+	BEFORE=$2
+	shift 2
+fi
 for f in "$BIN" "$SHIM"; do
 	[[ -e $f ]] || { echo "missing $f: run make first" >&2; exit 1; }
 done
-echo "kernel $(uname -r), $(nproc) CPUs, $(ldd --version | head -n 1)"
-exec "$BIN" --shim "$SHIM" --runs "${1:-11}" --iters "${2:-20000}"
+TMP=$(mktemp -d /tmp/fp-shim-bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# An older shim from a git revision, built with the flags of
+# preload/Makefile.inc (the shim needs nothing outside preload/).
+if [[ -n $BEFORE && ! -f $BEFORE ]]; then
+	rev=$BEFORE
+	mkdir -p "$TMP/src"
+	git -C "$ROOT" archive "$rev" preload | tar -x -C "$TMP/src"
+	BEFORE=$TMP/before-$(git -C "$ROOT" rev-parse --short "$rev")/libforkpoint-preload.so
+	mkdir -p "$(dirname "$BEFORE")"
+	${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -fPIC -fvisibility=hidden -U_FORTIFY_SOURCE -pthread \
+		-I"$TMP/src" -shared -Wl,-z,defs -Wl,-z,now -o "$BEFORE" "$TMP"/src/preload/*.c
+	echo "before: the shim of $rev"
+fi
+
+echo "kernel $(uname -r), $(nproc) CPUs, $(ldd --version | head -n 1), load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$BIN" --shim "$SHIM" ${BEFORE:+--before "$BEFORE"} --runs "${1:-11}" --iters "${2:-20000}"
+
+if command -v strace >/dev/null; then
+	n=1000
+	count() { # prints the total number of system calls of one --loop run
+		env ${1:+LD_PRELOAD=$1} strace -f -c -o "$TMP/st" "$BIN" --loop $n >/dev/null
+		awk '$NF == "total" { print $(NF-2) }' "$TMP/st"
+	}
+	plain=$(count "")
+	echo
+	echo "system calls of a whole --loop $n run (every pair $n times, the thread pair $((n / 10 + 1)))"
+	printf '%-8s %8s %10s\n' variant calls "+calls"
+	printf '%-8s %8s %10s\n' plain "$plain" -
+	for v in ${BEFORE:+before} after; do
+		so=$SHIM
+		[[ $v == before ]] && so=$BEFORE
+		c=$(count "$so")
+		printf '%-8s %8s %10s\n' "$v" "$c" "+$((c - plain))"
+	done
+fi

@@ -9,7 +9,7 @@
 #include "helper/session_helper.h"
 
 static const char run_usage[] =
-	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] -- CMD [ARGS...]\n"
+	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] [--no-shim] -- CMD [ARGS...]\n"
 	"       forkpoint run --shell [--name NAME] [--workdir DIR]\n"
 	"\n"
 	"Starts CMD with libforkpoint-preload.so loaded, under a session helper that\n"
@@ -24,7 +24,9 @@ static const char run_usage[] =
 	"                snapshots capture its contents with the memory (root only)\n"
 	"  --shell       start a session whose program is bash on a pseudo-terminal\n"
 	"                (in DIR with --workdir); prints its name. Send it commands\n"
-	"                with `forkpoint exec NAME -- CMD` or `-c 'STRING'`.\n";
+	"                with `forkpoint exec NAME -- CMD` or `-c 'STRING'`.\n"
+	"  --no-shim     do not load the shim: ptrace-only mode, /proc is the only\n"
+	"                source for fds and mappings (as for static binaries)\n";
 
 /* Ends forkpoint the way the target ended, so a shell sees the same status. */
 static int exit_like(int status)
@@ -64,6 +66,8 @@ int cmd_run(int argc, char **argv)
 			o.detach = 1;
 		} else if (!strcmp(a, "--shell")) {
 			o.shell = 1;
+		} else if (!strcmp(a, "--no-shim")) {
+			o.no_shim = 1;
 		} else if (!strcmp(a, "--name") || !strcmp(a, "-n")) {
 			if (++i >= argc)
 				return cli_usage_error(run_usage, "--name needs a value");

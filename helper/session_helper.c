@@ -423,7 +423,7 @@ int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_er
 		snprintf(res->notice, sizeof(res->notice),
 			 "%s is statically linked: the shim cannot be loaded into it; running in ptrace-only mode "
 			 "(/proc is the source of truth for its fds and mappings)", exe);
-	} else {
+	} else if (!o->no_shim) {
 		if (fp_shim_path(shimbuf, sizeof(shimbuf), err) < 0)
 			return -1;
 		shim = shimbuf;

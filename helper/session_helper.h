@@ -16,6 +16,7 @@ struct fp_run_opts {
 	int detach;
 	int shell;                               /* run --shell: bash on a pty, driven by `exec` (argv NULL) */
 	const char *workdir;                     /* run in an overlay view of this directory */
+	int no_shim;                             /* ptrace-only mode: no LD_PRELOAD shim */
 	const struct fp_inherited_signals *sigs; /* the user's signal state, given to the target */
 };
 

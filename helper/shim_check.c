@@ -83,7 +83,15 @@ static void check_fd(struct ctx *c, const struct fp_fd *p, const struct fp_shim_
 {
 	const int fd = p->fd;
 	struct fp_shim_dis *d;
-	if (p->stat_ok && (s->dev != (uint64_t)p->dev || s->ino != (uint64_t)p->ino) &&
+	/* the wrappers record no identity (no fstat per open): then the name the
+	 * program used must still name the file the fd has */
+	if (s->dev == 0 && s->ino == 0) {
+		if (s->path[0] && p->target &&
+		    !fp_same_basename(s->path, strlen(s->path), p->target, strlen(p->target)) &&
+		    (d = add(c, FP_DIS_FD_IDENTITY, "fd %d is %s but the table has \"%s\"", fd,
+			     p->target, s->path)))
+			d->fd = fd;
+	} else if (p->stat_ok && (s->dev != (uint64_t)p->dev || s->ino != (uint64_t)p->ino) &&
 	    (d = add(c, FP_DIS_FD_IDENTITY,
 		     "fd %d is %s (dev %u:%u ino %llu) but the table has \"%s\" (dev %u:%u ino %llu)",
 		     fd, p->target, major(p->dev), minor(p->dev), (unsigned long long)p->ino,
@@ -333,6 +341,9 @@ static bool same_file(struct ctx *c, const struct cm *pm, const struct cm *tm, u
 {
 	if (pm->ino == tm->ino)
 		return true;
+	if (tm->ino == 0) /* recorded without identity: the name must agree */
+		return !tm->name[0] ||
+		       fp_same_basename(tm->name, strlen(tm->name), pm->name, strlen(pm->name));
 	char p[128];
 	struct stat st;
 	snprintf(p, sizeof(p), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)c->pid, pm->start,

@@ -7,12 +7,14 @@
  *
  * What is compared:
  *  - fds: open in /proc but not in the table and the reverse; identity
- *    (dev/ino of the open file), close-on-exec, access mode and the
- *    O_APPEND/O_NONBLOCK status flags, type;
+ *    (dev/ino of the open file where the table has it, else the last
+ *    component of the name the program used against the fd's link),
+ *    close-on-exec, access mode and the O_APPEND/O_NONBLOCK status flags,
+ *    type (where the table has it);
  *  - mappings: after merging adjacent compatible entries on both sides (the
  *    kernel merges VMAs, the table keeps what the program asked for), ranges
  *    in /proc not covered by the table and the reverse, then prot, sharing,
- *    file identity and offset where both have the range;
+ *    file identity (or name, as for fds) and offset where both have the range;
  *  - threads: in /proc but not in the table (zombies ignored) and the reverse;
  *  - the table's pid (a copy inherited by a child that did not go through
  *    fork's fix-up).

@@ -222,9 +222,24 @@ static int check_hdr(const struct fp_shim_table *h, pid_t pid, fp_error *err)
 	return 0;
 }
 
-/* A list (maps or threads) guarded by seq/count in the header. */
-static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t arr_off,
-		     size_t elem, uint32_t max, const char *what, fp_error *err)
+/* Copies n entries of a list whose first lo are at the start of the array
+ * and the rest at its end (lo == n: no gap), compacted into t. */
+static int read_entries(struct rd *r, size_t arr_off, size_t elem, uint32_t max, uint32_t n,
+			uint32_t lo, fp_error *err)
+{
+	char *dst = (char *)r->out->t + arr_off;
+	if (lo && vm_read(r->pid, r->addr + arr_off, dst, lo * elem, err) < 0)
+		return -1;
+	if (n > lo && vm_read(r->pid, r->addr + arr_off + (uint64_t)(max - (n - lo)) * elem,
+			      dst + lo * elem, (n - lo) * elem, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* A list (maps or threads) guarded by seq/count in the header; lo_off: the
+ * header's gap position (maps), 0 for a list without a gap. */
+static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t lo_off,
+		     size_t arr_off, size_t elem, uint32_t max, const char *what, fp_error *err)
 {
 	struct fp_shim_table *t = r->out->t;
 	struct fp_shim_table h1, h2;
@@ -250,24 +265,32 @@ static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t arr_
 		}
 		if (read_hdr(r, &h1, err) < 0)
 			return -1;
-		uint32_t s1, n1, s2, n2;
+		uint32_t s1, n1, s2, n2, lo1, lo2;
 		memcpy(&s1, (char *)&h1 + seq_off, 4);
 		memcpy(&n1, (char *)&h1 + count_off, 4);
+		lo1 = n1;
+		if (lo_off)
+			memcpy(&lo1, (char *)&h1 + lo_off, 4);
 		if (s1 & 1)
 			continue;
-		if (n1 > max)
+		if (n1 > max || lo1 > n1)
 			return fp_fail(err, EINVAL, "the shim table of %d is corrupt (%u %s > %u)",
-				       (int)r->pid, n1, what, max);
-		if (n1 && vm_read(r->pid, r->addr + arr_off, (char *)t + arr_off, n1 * elem, err) < 0)
+				       (int)r->pid, n1, what, lo1 > n1 ? n1 : max);
+		if (read_entries(r, arr_off, elem, max, n1, lo1, err) < 0)
 			return -1;
 		if (read_hdr(r, &h2, err) < 0)
 			return -1;
 		memcpy(&s2, (char *)&h2 + seq_off, 4);
 		memcpy(&n2, (char *)&h2 + count_off, 4);
-		if (s2 != s1 || n2 != n1)
+		lo2 = n2;
+		if (lo_off)
+			memcpy(&lo2, (char *)&h2 + lo_off, 4);
+		if (s2 != s1 || n2 != n1 || lo2 != lo1)
 			continue;
 		memcpy((char *)t + seq_off, &s1, 4);
 		memcpy((char *)t + count_off, &n1, 4);
+		if (lo_off)
+			memcpy((char *)t + lo_off, &n1, 4); /* the copy is compacted */
 		return 0;
 	}
 }
@@ -341,11 +364,12 @@ int fp_shim_read_at(pid_t pid, uint64_t addr, const struct fp_shim_read_opts *op
 		goto fail;
 	t->fd_hwm = hwm;
 	if (read_list(&r, offsetof(struct fp_shim_table, maps_seq),
-		      offsetof(struct fp_shim_table, map_count), offsetof(struct fp_shim_table, maps),
+		      offsetof(struct fp_shim_table, map_count), offsetof(struct fp_shim_table, map_lo),
+		      offsetof(struct fp_shim_table, maps),
 		      sizeof(struct fp_shim_map), FP_SHIM_MAX_MAPS, "mapping", err) < 0)
 		goto fail;
 	if (read_list(&r, offsetof(struct fp_shim_table, threads_seq),
-		      offsetof(struct fp_shim_table, thread_count),
+		      offsetof(struct fp_shim_table, thread_count), 0,
 		      offsetof(struct fp_shim_table, threads), sizeof(struct fp_shim_thread),
 		      FP_SHIM_MAX_THREADS, "thread", err) < 0)
 		goto fail;

@@ -8,10 +8,13 @@
  * writes the same slot, it notices through fp_slot_held that its own thread
  * holds the slot and writes without waiting, instead of deadlocking.
  *
- * Identity (dev/ino) comes from fstat right after the fd is made: it lets the
- * checker compare with /proc independently of how the path was spelled. The
- * type comes from st_mode, or from the wrapper itself (eventfd() knows it made
- * an eventfd); only anon inodes of unknown origin cost a readlink. */
+ * A wrapper makes no system call of its own: it records the path as the
+ * program named it, the flags it asked for, that the fd is the program's, and
+ * the type when it knows it (eventfd() made an eventfd). Identity (dev/ino)
+ * and the type of a file from open() are left 0/UNKNOWN: /proc/PID/fd gives
+ * them back at any time, and the checker matches the name instead. Only the
+ * slow paths (seeding from /proc at start and after fork, an fd the table did
+ * not know being dup'ed, SCM_RIGHTS) fstat, and they learn the identity. */
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
@@ -155,35 +158,43 @@ static long fd_readlink(int fd, char *buf, size_t len)
 	return r;
 }
 
-/* link: the fd's /proc link if the caller has it (seeding), else NULL. */
-static void record(int fd, const char *path, int open_flags, int fd_flags, int type, int origin,
-		   const char *link)
+/* What the kernel cannot give back later is recorded: the path as the program
+ * named it, the flags it asked for, and that the fd is the program's own. The
+ * type is recorded when the wrapper knows it (pipe(), socket(), eventfd()...);
+ * identity (dev/ino) and the type of a file from open() are the kernel's to
+ * tell (/proc/PID/fd, fdinfo), so a wrapper makes no fstat for them. */
+FP_HIDDEN void fp_fd_record(int fd, const char *path, int open_flags, int fd_flags, int type,
+			    int origin)
+{
+	if (!fd_in_table(fd))
+		return;
+	if (type == FP_FD_UNKNOWN && (open_flags & O_DIRECTORY) &&
+	    (open_flags & O_TMPFILE) != O_TMPFILE)
+		type = FP_FD_DIR;
+	slot_write(fd, path, open_flags, fd_flags, type, origin, 0, 0);
+}
+
+/* Seeding and the slow paths: the full description from fstat (and the /proc
+ * link for anon inodes). link: the fd's /proc link if the caller has it. */
+static void record_stat(int fd, const char *path, int open_flags, int fd_flags, int origin,
+			const char *link)
 {
 	if (!fd_in_table(fd))
 		return;
 	struct stat st;
 	uint64_t dev = 0, ino = 0;
-	unsigned mode = 0;
+	int type = FP_FD_UNKNOWN;
 	if (!fp_sys_failed(fp_sys2(SYS_fstat, fd, &st))) {
 		dev = st.st_dev;
 		ino = st.st_ino;
-		mode = st.st_mode;
-		if (type == FP_FD_UNKNOWN) {
-			char lbuf[FP_SHIM_PATH_MAX];
-			if (!link && (mode & S_IFMT) == 0) {
-				fd_readlink(fd, lbuf, sizeof(lbuf));
-				link = lbuf;
-			}
-			type = fp_fdtype_classify(mode, link, dev, fp_pipefs_dev);
+		char lbuf[FP_SHIM_PATH_MAX];
+		if (!link && (st.st_mode & S_IFMT) == 0) {
+			fd_readlink(fd, lbuf, sizeof(lbuf));
+			link = lbuf;
 		}
+		type = fp_fdtype_classify(st.st_mode, link, dev, fp_pipefs_dev);
 	}
 	slot_write(fd, path, open_flags, fd_flags, type, origin, dev, ino);
-}
-
-FP_HIDDEN void fp_fd_record(int fd, const char *path, int open_flags, int fd_flags, int type,
-			    int origin)
-{
-	record(fd, path, open_flags, fd_flags, type, origin, NULL);
 }
 
 FP_HIDDEN void fp_fd_forget(int fd)
@@ -227,23 +238,21 @@ FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last)
 			fp_fd_set_fdflags((int)fd, FD_CLOEXEC);
 }
 
+/* The new fd shares the old one's open file: same path, flags and identity.
+ * Only an fd the table does not know (made behind its back) costs system
+ * calls, to describe it from scratch. */
 FP_HIDDEN void fp_fd_dup(int oldfd, int newfd, int fd_flags)
 {
 	if (!fd_in_table(newfd))
 		return;
 	struct fp_shim_fd old;
-	struct stat st;
-	int have_old = oldfd >= 0 && oldfd < FP_SHIM_MAX_FDS && slot_read(oldfd, &old) && old.used;
-	if (have_old && !fp_sys_failed(fp_sys2(SYS_fstat, newfd, &st)) && st.st_dev == old.dev &&
-	    st.st_ino == old.ino) {
+	if (oldfd >= 0 && oldfd < FP_SHIM_MAX_FDS && slot_read(oldfd, &old) && old.used) {
 		slot_write(newfd, old.path, old.open_flags, fd_flags, old.type, FP_ORIGIN_PROGRAM,
 			   old.dev, old.ino);
 		return;
 	}
-	/* the old fd was not (or wrongly) known: describe the new one from scratch */
 	long fl = fp_sys3(SYS_fcntl, newfd, F_GETFL, 0);
-	record(newfd, NULL, fp_sys_failed(fl) ? 0 : (int)fl, fd_flags, FP_FD_UNKNOWN,
-	       FP_ORIGIN_PROGRAM, NULL);
+	record_stat(newfd, NULL, fp_sys_failed(fl) ? 0 : (int)fl, fd_flags, FP_ORIGIN_PROGRAM, NULL);
 }
 
 FP_HIDDEN void fp_fd_set_fdflags(int fd, int fd_flags)
@@ -270,20 +279,19 @@ FP_HIDDEN void fp_fd_set_status(int fd, int status_flags)
 	slot_end(&c);
 }
 
-FP_HIDDEN void fp_fd_path(int fd, char *buf, size_t len, int *truncated)
+FP_HIDDEN void fp_fd_describe(int fd, char path[FP_SHIM_PATH_MAX], uint64_t *dev, uint64_t *ino,
+			      int *truncated)
 {
 	struct fp_shim_fd s;
-	buf[0] = '\0';
-	if (truncated)
-		*truncated = 0;
+	path[0] = '\0';
+	*dev = *ino = 0;
+	*truncated = 0;
 	if (fd < 0 || fd >= FP_SHIM_MAX_FDS || !slot_read(fd, &s) || !s.used)
 		return;
-	size_t i = 0;
-	for (; s.path[i] && i + 1 < len && i < FP_SHIM_PATH_MAX - 1; i++)
-		buf[i] = s.path[i];
-	buf[i] = '\0';
-	if (truncated)
-		*truncated = s.path_truncated || (s.path[i] && i < FP_SHIM_PATH_MAX - 1);
+	fp_copy_path(path, s.path, NULL);
+	*dev = s.dev;
+	*ino = s.ino;
+	*truncated = s.path_truncated;
 }
 
 FP_HIDDEN int fp_shim_open(const char *path, int flags)
@@ -320,28 +328,41 @@ static int parse_fd_name(const char *s)
 	return v;
 }
 
+/* Does the slot still describe the open file? By identity when the slot
+ * has one, else (a wrapper recorded it without fstat) by name or type. */
+static int slot_matches(const struct fp_shim_fd *cur, const struct stat *st, const char *link)
+{
+	if (cur->ino)
+		return cur->dev == (uint64_t)st->st_dev && cur->ino == (uint64_t)st->st_ino;
+	if (cur->path[0])
+		return fp_same_basename(cur->path, fp_strlen(cur->path), link, fp_strlen(link));
+	int t = fp_fdtype_classify(st->st_mode, link, st->st_dev, fp_pipefs_dev);
+	return cur->type == FP_FD_UNKNOWN || cur->type == t;
+}
+
 static void seed_one(int fd, int reconcile)
 {
 	char link[FP_SHIM_PATH_MAX];
 	struct stat st;
 	if (fp_sys_failed(fp_sys2(SYS_fstat, fd, &st)))
 		return;
+	fd_readlink(fd, link, sizeof(link));
 	if (reconcile) {
 		struct fp_shim_fd cur;
-		if (slot_read(fd, &cur) && cur.used && cur.dev == (uint64_t)st.st_dev &&
-		    cur.ino == (uint64_t)st.st_ino) {
+		if (slot_read(fd, &cur) && cur.used && slot_matches(&cur, &st, link)) {
 			long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
-			if (!fp_sys_failed(fdfl) && (int)(fdfl & FD_CLOEXEC) != cur.fd_flags)
-				fp_fd_set_fdflags(fd, (int)(fdfl & FD_CLOEXEC));
-			return; /* the table already knows it */
+			int fdflags = fp_sys_failed(fdfl) ? cur.fd_flags : (int)(fdfl & FD_CLOEXEC);
+			/* keep what the program said; learn the identity */
+			slot_write(fd, cur.path, cur.open_flags, fdflags, cur.type, cur.origin,
+				   (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+			return;
 		}
 	}
-	fd_readlink(fd, link, sizeof(link));
 	long fl = fp_sys3(SYS_fcntl, fd, F_GETFL, 0);
 	long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
-	record(fd, link, fp_sys_failed(fl) ? 0 : (int)fl,
-	       fp_sys_failed(fdfl) ? 0 : (int)(fdfl & FD_CLOEXEC), FP_FD_UNKNOWN,
-	       reconcile ? FP_ORIGIN_RESYNC : FP_ORIGIN_INHERITED, link);
+	record_stat(fd, link, fp_sys_failed(fl) ? 0 : (int)fl,
+		    fp_sys_failed(fdfl) ? 0 : (int)(fdfl & FD_CLOEXEC),
+		    reconcile ? FP_ORIGIN_RESYNC : FP_ORIGIN_INHERITED, link);
 }
 
 struct fp_dirent64 {

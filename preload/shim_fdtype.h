@@ -74,6 +74,29 @@ static inline enum fp_fd_type fp_fdtype_classify(unsigned mode, const char *link
 	}
 }
 
+/* Do two names of a file end in the same last component (ignoring the
+ * kernel's " (deleted)")? How the path a program named, maybe relative, is
+ * matched with the kernel's absolute one when the file's identity (dev/ino)
+ * was not recorded. a is the program's name. */
+static inline int fp_same_basename(const char *a, size_t al, const char *b, size_t bl)
+{
+	static const char del[] = " (deleted)";
+	const size_t dl = sizeof(del) - 1;
+	if (al >= dl && !memcmp(a + al - dl, del, dl))
+		al -= dl;
+	if (bl >= dl && !memcmp(b + bl - dl, del, dl))
+		bl -= dl;
+	size_t ab = al, bb = bl;
+	while (ab && a[ab - 1] != '/')
+		ab--;
+	while (bb && b[bb - 1] != '/')
+		bb--;
+	/* "." and ".." (opendir(".")) name a directory by where it is */
+	if ((al - ab == 1 && a[ab] == '.') || (al - ab == 2 && a[ab] == '.' && a[ab + 1] == '.'))
+		return 1;
+	return al - ab == bl - bb && !memcmp(a + ab, b + bb, al - ab);
+}
+
 static inline const char *fp_fdtype_name(int t)
 {
 	static const char *const names[] = {

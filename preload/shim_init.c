@@ -30,6 +30,7 @@ FP_HIDDEN char fp_env_shim[FP_SHIM_PATH_MAX + 32];
 FP_HIDDEN char fp_env_session[FP_SHIM_PATH_MAX + 32];
 FP_HIDDEN char fp_env_preload[FP_SHIM_PATH_MAX + 32];
 FP_HIDDEN int fp_have_session;
+FP_HIDDEN FP_TLS uint32_t fp_calls_pending;
 
 /* Linker-defined bounds of this object (hidden: our own, not the program's). */
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
@@ -96,35 +97,46 @@ static void learn_shim_path(void)
 
 /* ---- fork ---- */
 
-static int fp_fork_locked;
-static fp_ksigset fp_fork_mask_maps, fp_fork_mask_threads;
+static int fp_fork_locked; /* 1: both held; 2: fork from a handler on top of a change */
 
 static void fp_atfork_prepare(void)
 {
 	if (__atomic_load_n(&fp_init_state, __ATOMIC_ACQUIRE) != FP_INIT_DONE)
 		return;
-	fp_list_lock(&fp_maps_lock, &fp_fork_mask_maps);
-	fp_list_lock(&fp_threads_lock, &fp_fork_mask_threads);
+	if (!fp_list_lock(&fp_maps_lock)) {
+		fp_fork_locked = 2;
+		return;
+	}
+	if (!fp_list_lock(&fp_threads_lock)) {
+		fp_list_unlock(&fp_maps_lock);
+		fp_fork_locked = 2;
+		return;
+	}
+	fp_list_fork_hold(&fp_maps_lock);
+	fp_list_fork_hold(&fp_threads_lock);
 	fp_fork_locked = 1;
 }
 
 static void fp_atfork_parent(void)
 {
-	if (!fp_fork_locked)
-		return;
+	int held = fp_fork_locked;
 	fp_fork_locked = 0;
-	fp_list_unlock(&fp_threads_lock, &fp_fork_mask_threads);
-	fp_list_unlock(&fp_maps_lock, &fp_fork_mask_maps);
+	if (held != 1)
+		return;
+	fp_list_unlock(&fp_threads_lock);
+	fp_list_unlock(&fp_maps_lock);
 }
 
 static void fp_atfork_child(void)
 {
-	if (!fp_fork_locked)
-		return;
+	int held = fp_fork_locked;
 	fp_fork_locked = 0;
-	fp_list_unlock(&fp_threads_lock, &fp_fork_mask_threads);
-	fp_list_unlock(&fp_maps_lock, &fp_fork_mask_maps);
-	fp_child_fixup(0);
+	if (held == 1) {
+		fp_list_unlock(&fp_threads_lock);
+		fp_list_unlock(&fp_maps_lock);
+	}
+	if (held)
+		fp_child_fixup(held == 2);
 }
 
 FP_HIDDEN void fp_child_fixup(int forced)
@@ -165,6 +177,8 @@ static void fp_do_init(void)
 	fp_real_resolve_all();
 	fp_fd_seed(0);
 	fp_threads_seed();
+	fp_maps_libs_seen();
+	fp_maps_stacks_init();
 	fp_maps_resync(1, FP_ORIGIN_INHERITED);
 	learn_shim_path();
 	pthread_atfork(fp_atfork_prepare, fp_atfork_parent, fp_atfork_child);

@@ -40,12 +40,20 @@ FP_HIDDEN extern int fp_have_session;
  * counts the call. Returns 1 when the wrapper should record what it does, 0
  * when it must only do the call (the table is being built by this very thread,
  * e.g. dlsym inside our constructor reached a wrapper). */
+/* The call counter is kept per thread and added to the shared one every
+ * FP_CALLS_BATCH calls: one shared atomic per call would be a cache line that
+ * every thread of the program writes. */
+#define FP_CALLS_BATCH 64
+FP_HIDDEN extern FP_TLS uint32_t fp_calls_pending;
 static inline int fp_enter(void)
 {
 	if (FP_UNLIKELY(__atomic_load_n(&fp_init_state, __ATOMIC_ACQUIRE) != FP_INIT_DONE))
 		if (!fp_init_slow())
 			return 0;
-	__atomic_fetch_add(&FP_T->calls, 1, __ATOMIC_RELAXED);
+	if (FP_UNLIKELY(++fp_calls_pending >= FP_CALLS_BATCH)) {
+		fp_calls_pending = 0;
+		__atomic_fetch_add(&FP_T->calls, FP_CALLS_BATCH, __ATOMIC_RELAXED);
+	}
 	return 1;
 }
 
@@ -83,16 +91,24 @@ static inline void *fp_real(int id)
 #define FP_REAL(name) ((__typeof__(&name))fp_real(FP_R_##name))
 
 /* ---- shim_lock.c ---- */
-/* A list lock (maps or threads): all signals blocked, futex lock word, and the
- * list's seq odd while held. Recursive within one thread (atfork prepare holds
- * the locks across fork while other prepare handlers may call wrappers). */
+/* A list lock (maps or threads): futex lock word, and the list's seq odd while
+ * held; no system call when uncontended, no signals blocked (see
+ * shim_lock.c). fp_list_lock returns 0 when the caller runs in a signal
+ * handler on top of its own thread's change of the list: it must not touch
+ * the list and calls fp_list_missed() instead; the interrupted writer then
+ * resyncs (fp_list_take_missed). Held recursively across fork (atfork prepare
+ * takes it, then fp_list_fork_hold: other prepare handlers may call
+ * wrappers). */
 struct fp_list_lock {
 	uint32_t *word;
 	uint32_t *seq;
-	int which; /* index of this thread's nesting depth for this lock */
+	int which; /* index of this thread's state for this lock */
 };
-FP_HIDDEN void fp_list_lock(const struct fp_list_lock *l, fp_ksigset *old);
-FP_HIDDEN void fp_list_unlock(const struct fp_list_lock *l, const fp_ksigset *old);
+FP_HIDDEN int fp_list_lock(const struct fp_list_lock *l);
+FP_HIDDEN void fp_list_unlock(const struct fp_list_lock *l);
+FP_HIDDEN void fp_list_fork_hold(const struct fp_list_lock *l);
+FP_HIDDEN void fp_list_missed(const struct fp_list_lock *l);
+FP_HIDDEN int fp_list_take_missed(const struct fp_list_lock *l);
 /* In a fork child: nobody else can hold the lock any more. Returns 1 if it was
  * held (by a thread that is gone) or the list was mid-change. */
 FP_HIDDEN int fp_list_reset(const struct fp_list_lock *l);
@@ -101,8 +117,9 @@ FP_HIDDEN void fp_futex_wait(uint32_t *w, uint32_t val, long timeout_ns);
 FP_HIDDEN void fp_futex_wake(uint32_t *w, int n);
 
 /* ---- shim_fds.c ---- */
-/* Records a new fd. path may be NULL/"" (anon). type FP_FD_UNKNOWN: derived
- * from fstat (and the /proc link for anon inodes). */
+/* Records a new fd, without a system call. path may be NULL/"" (anon). type
+ * FP_FD_UNKNOWN: the wrapper does not know it (a file from open()); the reader
+ * takes it from /proc. dev/ino are left 0 (unknown). */
 FP_HIDDEN void fp_fd_record(int fd, const char *path, int open_flags, int fd_flags, int type,
 			    int origin);
 /* Clears the slot; called BEFORE closing, so the number cannot be reused by
@@ -114,8 +131,9 @@ FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last);
 FP_HIDDEN void fp_fd_dup(int oldfd, int newfd, int fd_flags);
 FP_HIDDEN void fp_fd_set_fdflags(int fd, int fd_flags);
 FP_HIDDEN void fp_fd_set_status(int fd, int status_flags);
-/* Copies the slot's path into buf (NUL-terminated, "" if unknown). */
-FP_HIDDEN void fp_fd_path(int fd, char *buf, size_t len, int *truncated);
+/* The slot's path ("" if unknown) and identity (0 if unknown). */
+FP_HIDDEN void fp_fd_describe(int fd, char path[FP_SHIM_PATH_MAX], uint64_t *dev, uint64_t *ino,
+			      int *truncated);
 /* From /proc/self/fd: init seeds (INHERITED); reconcile = make the table agree
  * with /proc (fork child), adding what is missing as RESYNC. */
 FP_HIDDEN void fp_fd_seed(int reconcile);
@@ -141,6 +159,13 @@ FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
 				    struct fp_mremap_save *s);
 FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_addr,
 				  uint64_t new_len, int ok, struct fp_mremap_save *s);
+/* Thread stacks (glibc maps them inside libc): after pthread_create with the
+ * new thread's descriptor address, and after a successful join. */
+FP_HIDDEN void fp_maps_thread_stack(uint64_t at);
+FP_HIDDEN void fp_maps_check_stacks(void);
+FP_HIDDEN void fp_maps_stacks_init(void);
+/* Remembers which libraries are loaded (at init and after dlopen/dlclose). */
+FP_HIDDEN void fp_maps_libs_seen(void);
 /* Rebuilds maps[] from /proc/self/maps, keeping what the wrappers recorded
  * where it still matches. full: discard the old list entirely. origin: for
  * entries that come from /proc (INHERITED at init, RESYNC later). */

@@ -1,10 +1,25 @@
 /* Locks for the mapping and thread lists.
  *
- * A writer blocks every signal (so a handler that calls mmap cannot run on top
- * of a half-changed list in the same thread), takes a futex lock word (the
- * critical sections are short, but a resync reads /proc and must not make
- * other threads burn CPU), and makes the list's seq odd until it is done, which
- * is what the out-of-process reader checks.
+ * A writer takes a futex lock word (the critical sections are short, but a
+ * resync reads /proc and must not make other threads burn CPU) and makes the
+ * list's seq odd until it is done, which is what the out-of-process reader
+ * checks. Uncontended, that is two atomic instructions and no system call.
+ *
+ * Signals are not blocked (that was two system calls per change, more than
+ * the change itself). Instead each thread knows, in thread-local state,
+ * whether it is in the middle of changing a list. A signal handler that calls
+ * a wrapper on top of such a change gets 0 from fp_list_lock: it must not
+ * touch the list (it would see it half changed, or wait for itself forever),
+ * and calls fp_list_missed() instead. The interrupted writer finds that mark
+ * when it unlocks and resyncs the list from /proc, so what the handler did is
+ * in the table before the wrapper it interrupted returns.
+ *
+ * The thread-local state is set before the lock word is taken and cleared
+ * after it is released, so a handler can never wait for a lock its own thread
+ * holds. What this gives up: a handler that leaves with longjmp while its
+ * thread is inside a change (a window of a few hundred ns) leaves the lock
+ * held; POSIX does not allow calling mmap & co. after such a jump either, and
+ * asynchronous cancellation inside a wrapper is undefined for the same reason.
  *
  * Before taking the lock a writer honours the reader's gate (see
  * shim_table.h): it pauses while the gate is set, at most FP_SHIM_GATE_MAX_NS,
@@ -15,7 +30,10 @@
 
 #include "shim_internal.h"
 
+/* per lock: how deep this thread holds it, and whether it is changing it */
 static FP_TLS int fp_depth[2];
+static FP_TLS int fp_changing[2];
+static FP_TLS int fp_missed[2]; /* a handler on top of a change skipped its own */
 
 FP_HIDDEN const struct fp_list_lock fp_maps_lock = {
 	&forkpoint_shim_table.maps_lock, &forkpoint_shim_table.maps_seq, 0};
@@ -74,33 +92,79 @@ static void fp_word_unlock(uint32_t *w)
 		fp_futex_wake(w, 1);
 }
 
-FP_HIDDEN void fp_list_lock(const struct fp_list_lock *l, fp_ksigset *old)
+/* A compiler barrier: a signal handler runs in this thread, so ordering
+ * against it needs no fence, only that the compiler keeps the order. */
+#define FP_SIGNAL_FENCE() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+FP_HIDDEN int fp_list_lock(const struct fp_list_lock *l)
 {
-	if (fp_depth[l->which] > 0) {
-		/* this thread already holds it (signals are blocked since) */
-		(fp_depth[l->which])++;
-		return;
+	const int w = l->which;
+	if (fp_depth[w] > 0) {
+		if (fp_changing[w])
+			return 0; /* a handler on top of this thread's own change */
+		/* held across fork by this thread (atfork), not being changed */
+		fp_depth[w]++;
+		fp_changing[w] = 1;
+		FP_SIGNAL_FENCE();
+		return 1;
 	}
 	uint32_t gate = __atomic_load_n(&FP_T->read_gate, __ATOMIC_RELAXED);
 	if (FP_UNLIKELY(gate))
 		fp_gate_wait(gate);
-	fp_block_all_signals(old);
+	fp_depth[w] = 1;
+	fp_changing[w] = 1;
+	FP_SIGNAL_FENCE();
 	fp_word_lock(l->word);
-	fp_depth[l->which] = 1;
 	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
 	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELAXED);
-	/* the odd seq must be visible before any change to the list */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* The odd seq must be visible before any change to the list. The reader
+	 * is another process copying memory, so what counts is the hardware
+	 * order: x86 makes stores visible in program order, a release fence
+	 * (no instruction) keeps the compiler from moving the list's stores
+	 * above this one. An mfence here cost more than the rest of a change. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return 1;
 }
 
-FP_HIDDEN void fp_list_unlock(const struct fp_list_lock *l, const fp_ksigset *old)
+FP_HIDDEN void fp_list_unlock(const struct fp_list_lock *l)
 {
-	if (--(fp_depth[l->which]) > 0)
+	const int w = l->which;
+	if (fp_depth[w] > 1) {
+		fp_depth[w]--;
+		FP_SIGNAL_FENCE();
+		fp_changing[w] = 0; /* back to the atfork hold */
 		return;
+	}
 	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
 	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELEASE);
 	fp_word_unlock(l->word);
-	fp_restore_signals(old);
+	FP_SIGNAL_FENCE();
+	fp_changing[w] = 0;
+	fp_depth[w] = 0;
+}
+
+FP_HIDDEN void fp_list_fork_hold(const struct fp_list_lock *l)
+{
+	FP_SIGNAL_FENCE();
+	fp_changing[l->which] = 0;
+}
+
+/* Thread-local on purpose: only the interrupted thread takes the mark, and
+ * its handler has finished (system call included) when it does. */
+FP_HIDDEN void fp_list_missed(const struct fp_list_lock *l)
+{
+	fp_missed[l->which] = 1;
+	FP_SIGNAL_FENCE();
+}
+
+FP_HIDDEN int fp_list_take_missed(const struct fp_list_lock *l)
+{
+	if (FP_UNLIKELY(fp_missed[l->which]) && fp_depth[l->which] == 0) {
+		fp_missed[l->which] = 0;
+		FP_SIGNAL_FENCE();
+		return 1;
+	}
+	return 0;
 }
 
 FP_HIDDEN int fp_list_reset(const struct fp_list_lock *l)
@@ -113,5 +177,7 @@ FP_HIDDEN int fp_list_reset(const struct fp_list_lock *l)
 	if (s & 1)
 		__atomic_store_n(l->seq, s + 1, __ATOMIC_RELEASE);
 	fp_depth[l->which] = 0;
+	fp_changing[l->which] = 0;
+	fp_missed[l->which] = 0;
 	return was_busy;
 }

@@ -17,14 +17,60 @@
  * Everything the wrappers cannot see (malloc's mmaps, thread stacks, brk,
  * ld.so, dlopen) is picked up by fp_maps_resync from /proc/self/maps. */
 #include <fcntl.h>
+#include <link.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include "shim_fdtype.h"
 #include "shim_internal.h"
 
-#define M (FP_T->maps)
+#define MAXM FP_SHIM_MAX_MAPS
 #define N (FP_T->map_count)
+#define LO (FP_T->map_lo)
+
+/* Logical entry i of the gap buffer (see shim_table.h). A change moves only
+ * the entries between the gap and where it happens: none when a program maps
+ * and unmaps in one place, as malloc and most loops do. */
+static inline struct fp_shim_map *E(uint32_t i)
+{
+	return &FP_T->maps[i < LO ? i : i + (MAXM - N)];
+}
+
+static void gap_to(uint32_t i)
+{
+	struct fp_shim_map *a = FP_T->maps;
+	uint32_t gap = MAXM - N;
+	if (i < LO)
+		memmove(&a[i + gap], &a[i], (LO - i) * sizeof(*a));
+	else if (i > LO)
+		memmove(&a[LO], &a[LO + gap], (i - LO) * sizeof(*a));
+	LO = i;
+}
+
+/* m becomes logical entry i (the caller checked there is room) */
+static void put_at(uint32_t i, const struct fp_shim_map *m)
+{
+	gap_to(i);
+	FP_T->maps[LO] = *m;
+	LO++;
+	N++;
+}
+
+/* removes logical entries [i, j): they become part of the gap, and only
+ * entries between the gap and the range move (none when the gap touches it,
+ * as after inserting the entry that is now removed) */
+static void drop(uint32_t i, uint32_t j)
+{
+	if (LO > j)
+		gap_to(j);
+	else if (LO < i)
+		gap_to(i);
+	LO = i;
+	N -= j - i;
+}
 
 /* Scratch list and read buffer for resync; only used under the maps lock. */
 static struct fp_shim_map fp_scratch[FP_SHIM_MAX_MAPS];
@@ -33,6 +79,23 @@ static char fp_maps_buf[65536];
 FP_HIDDEN uint64_t fp_page_up(uint64_t x)
 {
 	return (x + FP_PAGE - 1) & ~(FP_PAGE - 1);
+}
+
+/* 0: a signal handler on top of this thread's own change of the list; the
+ * change is left to the resync the interrupted writer then makes. */
+static int maps_lock(void)
+{
+	if (fp_list_lock(&fp_maps_lock))
+		return 1;
+	fp_list_missed(&fp_maps_lock);
+	return 0;
+}
+
+static void maps_unlock(void)
+{
+	fp_list_unlock(&fp_maps_lock);
+	if (FP_UNLIKELY(fp_list_take_missed(&fp_maps_lock)))
+		fp_maps_resync(0, FP_ORIGIN_RESYNC);
 }
 
 static int is_file(const struct fp_shim_map *m)
@@ -46,7 +109,7 @@ static uint32_t first_end_after(uint64_t a)
 	uint32_t lo = 0, hi = N;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (M[mid].end <= a)
+		if (E(mid)->end <= a)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -64,18 +127,18 @@ static void overflow(void)
 static int split_at(uint64_t a)
 {
 	uint32_t i = first_end_after(a);
-	if (i >= N || M[i].start >= a)
+	if (i >= N || E(i)->start >= a)
 		return 0;
-	if (N >= FP_SHIM_MAX_MAPS) {
+	if (N >= MAXM) {
 		overflow();
 		return -1;
 	}
-	memmove(&M[i + 1], &M[i], (N - i) * sizeof(M[0]));
-	N++;
-	M[i].end = a;
-	if (is_file(&M[i + 1]))
-		M[i + 1].offset += a - M[i + 1].start;
-	M[i + 1].start = a;
+	struct fp_shim_map upper = *E(i);
+	E(i)->end = a;
+	if (is_file(&upper))
+		upper.offset += a - upper.start;
+	upper.start = a;
+	put_at(i + 1, &upper);
 	return 0;
 }
 
@@ -84,44 +147,38 @@ static void remove_range(uint64_t a, uint64_t b)
 	if (a >= b)
 		return;
 	uint32_t i = first_end_after(a);
-	if (i < N && M[i].start < a) {
-		if (M[i].end > b) {
-			/* [a, b) is inside one entry: cut a hole */
-			if (split_at(b) == 0) {
-				M[i].end = a;
-				return;
-			}
-			M[i].end = a; /* full: lose [b, end), counted */
+	if (i < N && E(i)->start < a) {
+		if (E(i)->end > b) {
+			/* [a, b) is inside one entry: cut a hole (when the list
+			 * is full, [b, end) is lost, counted) */
+			split_at(b);
+			E(i)->end = a;
 			return;
 		}
-		M[i].end = a;
+		E(i)->end = a;
 		i++;
 	}
 	uint32_t j = i;
-	while (j < N && M[j].end <= b)
+	while (j < N && E(j)->end <= b)
 		j++;
-	if (j < N && M[j].start < b) {
-		if (is_file(&M[j]))
-			M[j].offset += b - M[j].start;
-		M[j].start = b;
+	if (j < N && E(j)->start < b) {
+		struct fp_shim_map *m = E(j);
+		if (is_file(m))
+			m->offset += b - m->start;
+		m->start = b;
 	}
-	if (j > i) {
-		memmove(&M[i], &M[j], (N - j) * sizeof(M[0]));
-		N -= j - i;
-	}
+	if (j > i)
+		drop(i, j);
 }
 
 static void insert(const struct fp_shim_map *m)
 {
 	remove_range(m->start, m->end);
-	if (N >= FP_SHIM_MAX_MAPS) {
+	if (N >= MAXM) {
 		overflow();
 		return;
 	}
-	uint32_t i = first_end_after(m->start);
-	memmove(&M[i + 1], &M[i], (N - i) * sizeof(M[0]));
-	M[i] = *m;
-	N++;
+	put_at(first_end_after(m->start), m);
 }
 
 static uint64_t map_len(uint64_t len, int flags)
@@ -134,61 +191,67 @@ static uint64_t map_len(uint64_t len, int flags)
 	return fp_page_up(len);
 }
 
+/* Where a file mapping came from is the fd's slot: the path as the program
+ * named it, and the file's identity when the slot knows it (inherited fds).
+ * No fstat: the kernel gives the inode back at any time (/proc/PID/maps), and
+ * a resync or the checker fills it in. */
 FP_HIDDEN void fp_maps_mapped(uint64_t addr, uint64_t len, int prot, int flags, int fd,
 			      uint64_t off)
 {
 	struct fp_shim_map m;
-	memset(&m, 0, sizeof(m));
 	m.start = addr;
 	m.end = addr + map_len(len, flags);
+	m.offset = 0;
+	m.dev = m.ino = 0;
 	m.prot = prot;
 	m.flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE);
 	m.origin = FP_ORIGIN_PROGRAM;
+	m.path_truncated = 0;
+	m.reserved = 0;
 	m.fd = -1;
-	struct stat st;
-	if (!(flags & MAP_ANONYMOUS) && fd >= 0 &&
-	    !fp_sys_failed(fp_sys2(SYS_fstat, fd, &st))) {
-		if (S_ISCHR(st.st_mode) && st.st_rdev == ((1 << 8) | 5) && (flags & MAP_SHARED)) {
+	m.path[0] = '\0';
+	if (!(flags & MAP_ANONYMOUS) && fd >= 0) {
+		int trunc = 0;
+		fp_fd_describe(fd, m.path, &m.dev, &m.ino, &trunc);
+		if ((flags & MAP_SHARED) && !__builtin_strcmp(m.path, "/dev/zero")) {
 			/* shared /dev/zero is a new shmem object, exactly like
 			 * MAP_SHARED|MAP_ANONYMOUS (a private one stays /dev/zero
 			 * in /proc on current kernels) */
 			m.flags |= MAP_ANONYMOUS;
+			m.path[0] = '\0';
+			m.dev = m.ino = 0;
 		} else {
-			m.dev = st.st_dev;
-			m.ino = st.st_ino;
 			m.offset = off;
 			m.fd = fd;
-			int trunc = 0;
-			fp_fd_path(fd, m.path, sizeof(m.path), &trunc);
 			m.path_truncated = (uint8_t)trunc;
 		}
 	} else {
 		m.flags |= MAP_ANONYMOUS;
 	}
-	fp_ksigset old;
-	fp_list_lock(&fp_maps_lock, &old);
+	if (!maps_lock())
+		return;
 	insert(&m);
-	fp_list_unlock(&fp_maps_lock, &old);
+	maps_unlock();
 }
 
 FP_HIDDEN void fp_maps_unmapped(uint64_t addr, uint64_t len)
 {
-	fp_ksigset old;
-	fp_list_lock(&fp_maps_lock, &old);
+	if (!maps_lock())
+		return;
 	remove_range(addr, addr + fp_page_up(len));
-	fp_list_unlock(&fp_maps_lock, &old);
+	maps_unlock();
 }
 
 FP_HIDDEN void fp_maps_protected(uint64_t addr, uint64_t len, int prot)
 {
 	uint64_t a = addr, b = addr + fp_page_up(len);
-	fp_ksigset old;
-	fp_list_lock(&fp_maps_lock, &old);
+	if (!maps_lock())
+		return;
 	split_at(a);
 	split_at(b);
-	for (uint32_t i = first_end_after(a); i < N && M[i].start < b; i++)
-		M[i].prot = prot;
-	fp_list_unlock(&fp_maps_lock, &old);
+	for (uint32_t i = first_end_after(a); i < N && E(i)->start < b; i++)
+		E(i)->prot = prot;
+	maps_unlock();
 }
 
 FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
@@ -197,15 +260,17 @@ FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
 	uint64_t a = old, b = old + fp_page_up(old_len);
 	s->n = 0;
 	s->removed = 0;
-	fp_ksigset o;
-	fp_list_lock(&fp_maps_lock, &o);
-	for (uint32_t i = first_end_after(a); i < N && M[i].start < b; i++) {
+	if (!maps_lock()) {
+		s->n = -1;
+		return;
+	}
+	for (uint32_t i = first_end_after(a); i < N && E(i)->start < b; i++) {
 		if (s->n >= FP_MREMAP_PIECES) {
 			s->n = -1;
 			break;
 		}
 		struct fp_shim_map *p = &s->piece[s->n++];
-		*p = M[i];
+		*p = *E(i);
 		if (p->start < a) {
 			if (is_file(p))
 				p->offset += a - p->start;
@@ -219,7 +284,7 @@ FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
 		remove_range(a, b);
 		s->removed = 1;
 	}
-	fp_list_unlock(&fp_maps_lock, &o);
+	maps_unlock();
 }
 
 FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_addr,
@@ -242,8 +307,8 @@ FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_a
 		fp_maps_resync(0, FP_ORIGIN_RESYNC);
 		return;
 	}
-	fp_ksigset o;
-	fp_list_lock(&fp_maps_lock, &o);
+	if (!maps_lock())
+		return;
 	for (int i = 0; i < s->n; i++) {
 		struct fp_shim_map p = s->piece[i];
 		uint64_t delta = p.start - old;
@@ -258,7 +323,159 @@ FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_a
 		p.end = p.start + len;
 		insert(&p);
 	}
-	fp_list_unlock(&fp_maps_lock, &o);
+	maps_unlock();
+}
+
+/* ---- thread stacks ----
+ *
+ * glibc maps a thread's stack inside libc (no wrapper sees it), keeps the
+ * stacks of ended threads in a cache for the next pthread_create, and unmaps
+ * cached stacks when the cache grows too big, at a join or when a detached
+ * thread ends. Instead of reading /proc at every pthread_create and join, the
+ * shim remembers one address inside each thread stack it knows (the thread's
+ * descriptor, pthread_t, which glibc puts at the top of the stack block):
+ *  - after pthread_create: a descriptor inside a mapping of the table means a
+ *    stack from the cache (already known); otherwise a resync;
+ *  - after a join: glibc unmaps cached stacks only when the cache holds more
+ *    than its limit (40 MiB unless the glibc.pthread.stack_cache_size tunable
+ *    says otherwise). While the known stacks add up to less than
+ *    FP_STACK_CACHE_SAFE nothing can have gone; beyond that (or with the
+ *    tunable set), one process_vm_readv of a byte at each known descriptor
+ *    tells whether any stack went away. Only then a resync (also when glibc
+ *    loaded a library for itself, see libs_changed). */
+
+#define FP_STACKS 256
+#define FP_STACK_CACHE_SAFE (32ULL << 20) /* below glibc's 40 MiB, for guard pages */
+static uint64_t fp_stack_at[FP_STACKS]; /* under the maps lock */
+static uint64_t fp_stack_len[FP_STACKS];
+static uint64_t fp_stack_bytes; /* sum of fp_stack_len */
+static int fp_cache_tuned;      /* GLIBC_TUNABLES sets the stack cache size */
+static uint32_t fp_nstacks;
+static int fp_stacks_lost; /* more stacks than fit: every join resyncs */
+static struct iovec fp_probe_local[FP_STACKS], fp_probe_remote[FP_STACKS];
+static char fp_probe_buf[FP_STACKS];
+
+/* The size of the table's mapping that holds a, 0 if none. */
+static uint64_t known(uint64_t a)
+{
+	uint32_t i = first_end_after(a);
+	if (i < N && E(i)->start <= a && E(i)->origin != FP_ORIGIN_SHIM)
+		return E(i)->end - E(i)->start;
+	return 0;
+}
+
+FP_HIDDEN void fp_maps_stacks_init(void)
+{
+	for (char **e = environ; e && *e; e++)
+		if (fp_starts(*e, "GLIBC_TUNABLES=")) {
+			for (const char *p = *e; *p; p++)
+				if (fp_starts(p, "stack_cache_size"))
+					fp_cache_tuned = 1;
+		}
+}
+
+/* Drops the addresses that are no longer in a mapping (after a resync). */
+static void stacks_prune(void)
+{
+	uint32_t w = 0;
+	fp_stack_bytes = 0;
+	for (uint32_t i = 0; i < fp_nstacks; i++)
+		if (known(fp_stack_at[i])) {
+			fp_stack_at[w] = fp_stack_at[i];
+			fp_stack_len[w] = fp_stack_len[i];
+			fp_stack_bytes += fp_stack_len[w++];
+		}
+	fp_nstacks = w;
+}
+
+static int stack_note(uint64_t at)
+{
+	uint64_t len = known(at);
+	if (!len)
+		return 0;
+	for (uint32_t i = 0; i < fp_nstacks; i++)
+		if (fp_stack_at[i] == at)
+			return 1;
+	if (fp_nstacks < FP_STACKS) {
+		fp_stack_at[fp_nstacks] = at;
+		fp_stack_len[fp_nstacks++] = len;
+		fp_stack_bytes += len;
+	} else {
+		fp_stacks_lost = 1;
+	}
+	return 1;
+}
+
+FP_HIDDEN void fp_maps_thread_stack(uint64_t at)
+{
+	if (!maps_lock())
+		return;
+	int ok = stack_note(at);
+	maps_unlock();
+	if (ok)
+		return;
+	fp_maps_resync(0, FP_ORIGIN_RESYNC);
+	if (!maps_lock())
+		return;
+	stack_note(at);
+	maps_unlock();
+}
+
+/* glibc loads libraries for itself (libgcc_s for pthread_exit and
+ * cancellation) without the dlopen wrapper; its counters of loads and unloads
+ * (dl_iterate_phdr's dlpi_adds/dlpi_subs) show that without a system call. */
+static unsigned long long fp_dl_adds, fp_dl_subs;
+
+static int dl_counts(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	unsigned long long *v = data;
+	v[0] = info->dlpi_adds;
+	v[1] = info->dlpi_subs;
+	return 1;
+}
+
+static int libs_changed(void)
+{
+	unsigned long long v[2] = {fp_dl_adds, fp_dl_subs};
+	dl_iterate_phdr(dl_counts, v);
+	int changed = v[0] != __atomic_load_n(&fp_dl_adds, __ATOMIC_RELAXED) ||
+		      v[1] != __atomic_load_n(&fp_dl_subs, __ATOMIC_RELAXED);
+	__atomic_store_n(&fp_dl_adds, v[0], __ATOMIC_RELAXED);
+	__atomic_store_n(&fp_dl_subs, v[1], __ATOMIC_RELAXED);
+	return changed;
+}
+
+FP_HIDDEN void fp_maps_libs_seen(void)
+{
+	libs_changed();
+}
+
+FP_HIDDEN void fp_maps_check_stacks(void)
+{
+	int libs = libs_changed();
+	if (!libs && !fp_stacks_lost && !fp_cache_tuned &&
+	    __atomic_load_n(&fp_stack_bytes, __ATOMIC_RELAXED) <= FP_STACK_CACHE_SAFE)
+		return; /* glibc's cache cannot have overflowed */
+	if (!maps_lock())
+		return;
+	uint32_t n = fp_nstacks;
+	for (uint32_t i = 0; i < n; i++) {
+		fp_probe_local[i] = (struct iovec){&fp_probe_buf[i], 1};
+		fp_probe_remote[i] = (struct iovec){(void *)(uintptr_t)fp_stack_at[i], 1};
+	}
+	long r = n ? fp_sys6(SYS_process_vm_readv, FP_T->pid, (long)fp_probe_local, n,
+			     (long)fp_probe_remote, n, 0)
+		   : 0;
+	int gone = libs || fp_stacks_lost || r != (long)n;
+	maps_unlock();
+	if (!gone)
+		return;
+	fp_maps_resync(0, FP_ORIGIN_RESYNC);
+	if (!maps_lock())
+		return;
+	stacks_prune();
+	maps_unlock();
 }
 
 /* ---- resync from /proc/self/maps ---- */
@@ -311,6 +528,10 @@ static int compatible(const struct fp_shim_map *o, const struct fp_pvma *v, uint
 	}
 	if (!pvma_is_file(v) || is_shared_zero(v))
 		return 0;
+	if (o->ino == 0) /* recorded without fstat: the name must not contradict */
+		return (o->path[0] == '\0' ||
+			fp_same_basename(o->path, fp_strlen(o->path), v->path, v->plen)) &&
+		       o->offset + (x - o->start) == v->off + (x - v->start);
 	/* inode only: st_dev from fstat and the VMA's device can differ on
 	 * stacked filesystems; with equal inode, range and offset it is the file */
 	if (o->ino != v->ino)
@@ -356,7 +577,8 @@ static void emit_proc(struct fp_merge *ms, const struct fp_pvma *v, uint64_t x, 
 	ms->last_id = v->id;
 }
 
-static void emit_old(struct fp_merge *ms, const struct fp_shim_map *o, uint64_t x, uint64_t y)
+static void emit_old(struct fp_merge *ms, const struct fp_shim_map *o, const struct fp_pvma *v,
+		     uint64_t x, uint64_t y)
 {
 	struct fp_shim_map *m = emit_slot(ms);
 	if (!m)
@@ -364,6 +586,10 @@ static void emit_old(struct fp_merge *ms, const struct fp_shim_map *o, uint64_t 
 	*m = *o;
 	if (is_file(o))
 		m->offset += x - o->start;
+	if (is_file(o) && o->ino == 0 && v) {
+		m->dev = v->dev; /* learnt from the kernel */
+		m->ino = v->ino;
+	}
 	m->start = x;
 	m->end = y;
 	ms->last_id = 0;
@@ -384,19 +610,19 @@ static void merge_vma(struct fp_merge *ms, const struct fp_pvma *v)
 			continue;
 		}
 		uint64_t lim = (x < ss && ss < e) ? ss : e;
-		while (ms->j < ms->old_n && M[ms->j].end <= x)
+		while (ms->j < ms->old_n && E(ms->j)->end <= x)
 			ms->j++;
-		if (ms->j < ms->old_n && M[ms->j].start <= x) {
-			const struct fp_shim_map *o = &M[ms->j];
+		if (ms->j < ms->old_n && E(ms->j)->start <= x) {
+			const struct fp_shim_map *o = E(ms->j);
 			y = o->end < lim ? o->end : lim;
 			if (o->origin != FP_ORIGIN_SHIM && compatible(o, v, x))
-				emit_old(ms, o, x, y);
+				emit_old(ms, o, v, x, y);
 			else
 				emit_proc(ms, v, x, y, ms->origin);
 		} else {
 			y = lim;
-			if (ms->j < ms->old_n && M[ms->j].start < y)
-				y = M[ms->j].start;
+			if (ms->j < ms->old_n && E(ms->j)->start < y)
+				y = E(ms->j)->start;
 			emit_proc(ms, v, x, y, ms->origin);
 		}
 		x = y;
@@ -465,11 +691,11 @@ static int parse_line(const char *p, const char *end, struct fp_pvma *v)
 
 FP_HIDDEN void fp_maps_resync(int full, int origin)
 {
-	fp_ksigset old;
-	fp_list_lock(&fp_maps_lock, &old);
+	if (!maps_lock())
+		return;
 	int fd = fp_shim_open("/proc/self/maps", O_RDONLY);
 	if (fd < 0) {
-		fp_list_unlock(&fp_maps_lock, &old);
+		maps_unlock();
 		return;
 	}
 	struct fp_merge ms = {0, full ? 0 : N, 0, 0, 0, 0, origin};
@@ -506,10 +732,11 @@ FP_HIDDEN void fp_maps_resync(int full, int origin)
 	}
 	fp_shim_close(fd);
 	if (id > 0) {
-		memcpy(M, fp_scratch, ms.out_n * sizeof(M[0]));
+		memcpy(FP_T->maps, fp_scratch, ms.out_n * sizeof(fp_scratch[0]));
 		N = ms.out_n;
+		LO = ms.out_n;
 		FP_T->map_overflow = ms.dropped;
 		FP_T->resyncs++;
 	}
-	fp_list_unlock(&fp_maps_lock, &old);
+	maps_unlock();
 }

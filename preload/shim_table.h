@@ -16,6 +16,11 @@
  *  - each fd slot has its own seqlock (`seq` odd while the slot is written);
  *  - the mapping list and thread list are guarded by `maps_seq`/`threads_seq`
  *    (odd while a writer holds the list lock).
+ * The mapping list is a gap buffer, so that a change where the last one was
+ * (a program mapping and unmapping in one place) moves no entries: the first
+ * `map_lo` entries are at maps[0, map_lo), the other map_count - map_lo at the
+ * end of the array, maps[FP_SHIM_MAX_MAPS - (map_count - map_lo), MAX). The
+ * reader's copy is compacted (map_lo == map_count).
  * A reader copies, then re-reads any slot or list whose seq was odd or changed.
  * Under heavy churn (threads mapping and unmapping in a loop) a list may never
  * stay still for the length of a copy; the reader can then set `read_gate`
@@ -37,7 +42,7 @@
 #include <stdint.h>
 
 #define FP_SHIM_MAGIC 0x31304d4948535046ULL /* "FPSHIM01" little-endian */
-#define FP_SHIM_VERSION 2 /* 2: read_gate, shim_start/shim_end */
+#define FP_SHIM_VERSION 3 /* 2: read_gate, shim_start/shim_end; 3: map_lo (gap) */
 #define FP_SHIM_TABLE_SYMBOL "forkpoint_shim_table"
 #define FP_SHIM_SONAME "libforkpoint-preload.so"
 
@@ -83,7 +88,8 @@ enum fp_origin {
 struct fp_shim_fd {
 	uint32_t seq;            /* seqlock; odd while being written */
 	uint8_t used;            /* 1 if fd is open according to the shim */
-	uint8_t type;            /* enum fp_fd_type */
+	uint8_t type;            /* enum fp_fd_type; UNKNOWN for files from open()
+	                          * (the kernel's st_mode tells) */
 	uint8_t origin;          /* enum fp_origin */
 	uint8_t path_truncated;  /* path did not fit in FP_SHIM_PATH_MAX */
 	int32_t fd_flags;        /* FD_CLOEXEC or 0 */
@@ -93,7 +99,9 @@ struct fp_shim_fd {
 	                          * end O_RDONLY, socket O_RDWR, | O_NONBLOCK...);
 	                          * for inherited fds: F_GETFL. F_SETFL updates the
 	                          * status bits. */
-	uint64_t dev;            /* st_dev / st_ino of the open file, from fstat */
+	uint64_t dev;            /* st_dev / st_ino of the open file for fds seeded
+	                          * from /proc; 0 for the fds wrappers record (no
+	                          * fstat per call: /proc/PID/fd has it) */
 	uint64_t ino;
 	char path[FP_SHIM_PATH_MAX]; /* as the program named it (relative paths stay
 	                              * relative); "" for pipes, sockets and anon
@@ -104,7 +112,9 @@ struct fp_shim_fd {
 struct fp_shim_map {
 	uint64_t start, end;     /* [start, end), page aligned */
 	uint64_t offset;         /* file offset in bytes, 0 for anonymous */
-	uint64_t dev, ino;       /* 0 for anonymous */
+	uint64_t dev, ino;       /* 0 for anonymous, and for a file mapping made
+	                          * through an fd whose identity the table has not
+	                          * learnt (filled in by the next resync) */
 	int32_t prot;            /* PROT_* */
 	int32_t flags;           /* MAP_* as passed (MAP_FIXED dropped); for entries
 	                          * from /proc: MAP_PRIVATE or MAP_SHARED, plus
@@ -133,7 +143,7 @@ struct fp_shim_table {
 
 	uint32_t maps_lock;      /* spinlock word (writers only) */
 	uint32_t maps_seq;       /* odd while maps[] is changed */
-	uint32_t map_count;      /* maps[0, map_count) used, sorted by start */
+	uint32_t map_count;      /* entries in maps[], sorted by start (see map_lo) */
 	uint32_t map_overflow;   /* mappings that did not fit (recounted by each resync) */
 
 	uint32_t threads_lock;
@@ -147,7 +157,7 @@ struct fp_shim_table {
 	uint64_t resyncs;        /* resyncs of the mapping list from /proc */
 
 	uint32_t read_gate;      /* written by a reader, see the top of this file */
-	uint32_t reserved0;
+	uint32_t map_lo;         /* entries before the gap in maps[], see above */
 	uint64_t shim_start;     /* [shim_start, shim_end): the shim's own object */
 	uint64_t shim_end;       /* (text, data and .bss, where this table lives) */
 

@@ -12,18 +12,20 @@
  * short time after a thread removed itself and before the kernel has
  * finished it (the checker waits for joins, and skips zombie tasks).
  *
- * After pthread_create and the joins the mapping list is resynced: the new
- * stack (and the stacks glibc frees from its cache) are mapped and unmapped
- * inside libc, where no wrapper sees them. */
+ * Thread stacks are mapped and unmapped inside libc, where no wrapper sees
+ * them, but without a resync from /proc each time (that cost more than the
+ * thread): a new thread whose descriptor (pthread_t, at the top of its stack)
+ * lies in a mapping the table knows got a stack from glibc's cache, and only
+ * a thread on a new stack costs a resync. A join may let glibc unmap cached
+ * stacks once its cache is full; then one system call probes the known
+ * stacks (shim_maps.c). */
 #include <fcntl.h>
 #include <pthread.h>
 
 #include "shim_internal.h"
 
-static void threads_add(int tid, int origin)
+static void threads_add_locked(int tid, int origin)
 {
-	fp_ksigset old;
-	fp_list_lock(&fp_threads_lock, &old);
 	uint32_t n = FP_T->thread_count, i;
 	for (i = 0; i < n && FP_T->threads[i].tid != tid; i++)
 		;
@@ -36,18 +38,28 @@ static void threads_add(int tid, int origin)
 			FP_T->thread_overflow++;
 		}
 	}
-	fp_list_unlock(&fp_threads_lock, &old);
+}
+
+/* A thread-list change in a signal handler on top of one of this thread's
+ * own is dropped (the pthread calls are not async-signal-safe anyway). */
+static void threads_add(int tid, int origin)
+{
+	if (!fp_list_lock(&fp_threads_lock))
+		return;
+	threads_add_locked(tid, origin);
+	fp_list_unlock(&fp_threads_lock);
 }
 
 FP_HIDDEN void fp_threads_only_self(void)
 {
-	fp_ksigset old;
-	fp_list_lock(&fp_threads_lock, &old);
-	FP_T->threads[0].tid = fp_gettid();
+	int tid = fp_gettid();
+	if (!fp_list_lock(&fp_threads_lock))
+		return;
+	FP_T->threads[0].tid = tid;
 	FP_T->threads[0].origin = FP_ORIGIN_INHERITED;
 	FP_T->thread_count = 1;
 	FP_T->thread_overflow = 0;
-	fp_list_unlock(&fp_threads_lock, &old);
+	fp_list_unlock(&fp_threads_lock);
 }
 
 struct fp_dirent64 {
@@ -84,6 +96,17 @@ FP_HIDDEN void fp_threads_seed(void)
 }
 
 /* ---- pthread_create ---- */
+
+/* A thread's tid through public API and without a system call (gettid would
+ * be one): a thread CPU clock id encodes the tid (kernel ABI: ~tid << 3 | 6). */
+static int tid_of(pthread_t th)
+{
+	clockid_t cid;
+	if (pthread_getcpuclockid(th, &cid) != 0 || (cid & 7) != 6)
+		return 0;
+	int tid = ~(cid >> 3);
+	return tid > 0 ? tid : 0;
+}
 
 /* Start records handed to the trampoline: a fixed pool (no malloc), one per
  * live thread. Two references: the creator drops its own after recording the
@@ -132,9 +155,12 @@ FP_HIDDEN void fp_threads_fork_child(void)
 static void fp_thread_gone(void *arg)
 {
 	struct fp_start *s = arg;
-	int tid = fp_gettid();
-	fp_ksigset old;
-	fp_list_lock(&fp_threads_lock, &old);
+	int tid = tid_of(pthread_self());
+	if (!fp_list_lock(&fp_threads_lock)) {
+		fp_my_start = NULL;
+		start_put(s);
+		return;
+	}
 	uint32_t n = FP_T->thread_count;
 	for (uint32_t i = 0; i < n; i++) {
 		if (FP_T->threads[i].tid == tid) {
@@ -144,7 +170,7 @@ static void fp_thread_gone(void *arg)
 		}
 	}
 	s->finished = 1;
-	fp_list_unlock(&fp_threads_lock, &old);
+	fp_list_unlock(&fp_threads_lock);
 	fp_my_start = NULL;
 	start_put(s);
 }
@@ -155,23 +181,12 @@ static void *fp_trampoline(void *p)
 	void *(*fn)(void *) = s->fn;
 	void *arg = s->arg;
 	fp_my_start = s;
-	threads_add(fp_gettid(), FP_ORIGIN_PROGRAM);
+	threads_add(tid_of(pthread_self()), FP_ORIGIN_PROGRAM);
 	void *ret;
 	pthread_cleanup_push(fp_thread_gone, s);
 	ret = fn(arg);
 	pthread_cleanup_pop(1);
 	return ret;
-}
-
-/* The new thread's tid, from the creator's side, through public API: a
- * thread CPU clock id encodes the tid (kernel ABI: ~tid << 3 | 6). */
-static int tid_of(pthread_t th)
-{
-	clockid_t cid;
-	if (pthread_getcpuclockid(th, &cid) != 0 || (cid & 7) != 6)
-		return 0;
-	int tid = ~(cid >> 3);
-	return tid > 0 ? tid : 0;
 }
 
 FP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
@@ -188,7 +203,8 @@ FP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
 		/* more live threads than the table holds: untracked */
 		__atomic_fetch_add(&FP_T->thread_overflow, 1, __ATOMIC_RELAXED);
 		int rc = real(th, attr, fn, arg);
-		fp_maps_resync(0, FP_ORIGIN_RESYNC);
+		if (rc == 0)
+			fp_maps_thread_stack((uint64_t)(uintptr_t)*th);
 		return rc;
 	}
 	s->fn = fn;
@@ -201,15 +217,13 @@ FP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
 	/* Record it now rather than when it first runs, so the list is right
 	 * as soon as pthread_create returns (the thread records itself too). */
 	int tid = tid_of(*th);
-	if (tid) {
-		fp_ksigset old;
-		fp_list_lock(&fp_threads_lock, &old);
+	if (tid && fp_list_lock(&fp_threads_lock)) {
 		if (!s->finished)
-			threads_add(tid, FP_ORIGIN_PROGRAM);
-		fp_list_unlock(&fp_threads_lock, &old);
+			threads_add_locked(tid, FP_ORIGIN_PROGRAM);
+		fp_list_unlock(&fp_threads_lock);
 	}
 	start_put(s);
-	fp_maps_resync(0, FP_ORIGIN_RESYNC);
+	fp_maps_thread_stack((uint64_t)(uintptr_t)*th);
 	return rc;
 }
 
@@ -222,7 +236,7 @@ FP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
 			return ENOSYS;                               \
 		int rc = real args;                                  \
 		if (track && rc == 0)                                \
-			fp_maps_resync(0, FP_ORIGIN_RESYNC);         \
+			fp_maps_check_stacks();                      \
 		return rc;                                           \
 	}
 

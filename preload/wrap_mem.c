@@ -312,6 +312,7 @@ FP_EXPORT void *dlopen(const char *file, int mode)
 	void *h = dlopen_for(ret_addr, file, mode, LM_ID_BASE, 0);
 	if (track) {
 		int saved = errno;
+		fp_maps_libs_seen();
 		fp_maps_resync(0, FP_ORIGIN_RESYNC);
 		errno = saved;
 	}
@@ -325,6 +326,7 @@ FP_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
 	void *h = dlopen_for(ret_addr, file, mode, lmid, 1);
 	if (track) {
 		int saved = errno;
+		fp_maps_libs_seen();
 		fp_maps_resync(0, FP_ORIGIN_RESYNC);
 		errno = saved;
 	}
@@ -338,6 +340,7 @@ FP_EXPORT int dlclose(void *h)
 	int r = real ? real(h) : -1;
 	if (track) {
 		int saved = errno;
+		fp_maps_libs_seen();
 		fp_maps_resync(0, FP_ORIGIN_RESYNC);
 		errno = saved;
 	}

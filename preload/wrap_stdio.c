@@ -101,8 +101,11 @@ FP_EXPORT int fclose(FILE *f)
 			int fd = fileno(f);                                         \
 			errno = saved;                                              \
 			if (fd >= 0) {                                              \
-				if (!path)                                          \
-					fp_fd_path(fd, old_path, sizeof(old_path), 0); \
+				if (!path) {                                        \
+					uint64_t d_, i_;                            \
+					int t_;                                     \
+					fp_fd_describe(fd, old_path, &d_, &i_, &t_); \
+				}                                                   \
 				fp_fd_forget(fd);                                   \
 			}                                                           \
 		}                                                                   \
