@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/paths.h"
-#include "helper/dump.h"
+#include "dump/dump.h"
 
 static pid_t start_child(int n, const char *file)
 {

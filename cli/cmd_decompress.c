@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "helper/dump.h"
+#include "dump/dump.h"
 
 static const char decompress_usage[] =
 	"usage: forkpoint decompress [--keep] [--verify] DIR\n"

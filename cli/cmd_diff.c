@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "json.h"
-#include "helper/session_store.h"
+#include "session/session_store.h"
 #include "overlay/workspace.h"
 
 static const char diff_usage[] =

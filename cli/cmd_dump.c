@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "helper/dump.h"
+#include "dump/dump.h"
 
 static const char dump_usage[] =
 	"usage: forkpoint dump -t PID -D DIR [--leave-running] [--compress zstd|none]\n"

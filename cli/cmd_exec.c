@@ -18,8 +18,8 @@
 
 #include "cli.h"
 #include "cli/session_client.h"
-#include "helper/control.h"
-#include "helper/session_exec.h"
+#include "session/control.h"
+#include "session/session_exec.h"
 
 static const char exec_usage[] =
 	"usage: forkpoint exec SESSION [OPTIONS] -- CMD [ARGS...]\n"

@@ -7,8 +7,8 @@
 
 #include "cli.h"
 #include "json.h"
-#include "helper/session_store.h"
-#include "helper/snap_chain.h"
+#include "session/session_store.h"
+#include "dump/snap_chain.h"
 #include "overlay/workspace.h"
 
 static const char gc_usage[] =
@@ -49,7 +49,7 @@ static int gc_one(const char *name, const char *store, fp_json *j, int *failed)
 }
 
 /* Kept parents of incremental snapshots that nothing uses any more
- * (helper/snap_chain.h). */
+ * (dump/snap_chain.h). */
 static void gc_snaps(const char *name, const char *dir, int json, int *failed)
 {
 	fp_error err;

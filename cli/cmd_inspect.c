@@ -12,11 +12,11 @@
 #include "elfinfo.h"
 #include "json.h"
 #include "procfs.h"
-#include "helper/ptrace.h"
-#include "helper/session_store.h"
-#include "helper/shim_check.h"
-#include "helper/shim_reader.h"
-#include "helper/stack.h"
+#include "ptrace/ptrace.h"
+#include "session/session_store.h"
+#include "dump/shim_check.h"
+#include "dump/shim_reader.h"
+#include "ptrace/stack.h"
 
 static const char inspect_usage[] =
 	"usage: forkpoint inspect PID|SESSION [--json] [--no-stacks]\n"

@@ -5,8 +5,8 @@
 
 #include "cli.h"
 #include "json.h"
-#include "helper/session_store.h"
-#include "helper/snapshots.h"
+#include "session/session_store.h"
+#include "session/snapshots.h"
 
 int cli_list_all(int json)
 {

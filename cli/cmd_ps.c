@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "json.h"
-#include "helper/session_store.h"
+#include "session/session_store.h"
 
 static const char ps_usage[] =
 	"usage: forkpoint ps [--json]\n"

@@ -6,9 +6,9 @@
 
 #include "cli.h"
 #include "paths.h"
-#include "helper/session_store.h"
-#include "helper/snapshots.h"
-#include "helper/snap_chain.h"
+#include "session/session_store.h"
+#include "session/snapshots.h"
+#include "dump/snap_chain.h"
 #include "overlay/workspace.h"
 
 static const char rm_usage[] =
@@ -32,7 +32,7 @@ static int rm_one(const struct fp_session_info *info, const char *snap, fp_error
 				    info->name, snap);
 	/* Out of every listing first (one rename), then freed at leisure: an
 	 * interruption leaves a hidden leftover, never half a snapshot. A
-	 * snapshot that is another's parent keeps its data (helper/snap_chain.h). */
+	 * snapshot that is another's parent keeps its data (dump/snap_chain.h). */
 	int kept = 0;
 	if (fp_snap_retire(info->dir, snap, gone, sizeof(gone), &kept, err) < 0)
 		return -1;

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "helper/session_helper.h"
+#include "session/session_helper.h"
 
 static const char run_usage[] =
 	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] [--no-shim] -- CMD [ARGS...]\n"

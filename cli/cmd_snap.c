@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "json.h"
 #include "session_client.h"
-#include "helper/snapshots.h"
+#include "session/snapshots.h"
 
 static const char snap_usage[] =
 	"usage: forkpoint snap SESSION [NAME] [--json]\n"
@@ -75,7 +75,7 @@ int cmd_snap(int argc, char **argv)
 		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
 		fp_json_uint(&j, "pages", strtoull(cli_kv(body, "pages", v, sizeof(v)), NULL, 10));
 		fp_json_uint(&j, "bytes_written", strtoull(cli_kv(body, "bytes_written", v, sizeof(v)), NULL, 10));
-		/* incremental snapshots (helper/dump_incremental.c) */
+		/* incremental snapshots (dump/dump_incremental.c) */
 		int incr = atoi(cli_kv(body, "incremental", v, sizeof(v)));
 		fp_json_bool(&j, "full", !incr);
 		fp_json_uint(&j, "pages_parent", strtoull(cli_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));

@@ -4,8 +4,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "helper/control.h"
-#include "helper/session_store.h"
+#include "session/control.h"
+#include "session/session_store.h"
 
 static const char stop_usage[] =
 	"usage: forkpoint stop [--kill] SESSION\n"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/control.h"
+#include "session/control.h"
 
 int cli_session_open(const char *name, struct fp_session_info *info, fp_error *err)
 {

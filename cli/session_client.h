@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "fp_error.h"
-#include "helper/session_store.h"
+#include "session/session_store.h"
 
 /* Loads the session and checks that its helper runs. */
 int cli_session_open(const char *name, struct fp_session_info *info, fp_error *err);

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "helper/dump.h"
 #include "images/criu_io.h"
 #include "images/criu_msgs.h"
 #include "images/hash64.h"

@@ -1,6 +1,6 @@
 /* Proving an image directory before anything is restored from it.
  *
- * A forkpoint snapshot carries forkpoint.manifest (helper/dump_manifest.c):
+ * A forkpoint snapshot carries forkpoint.manifest (dump/dump_manifest.c):
  * every file's size and hash, and for each page store the page count and a
  * hash of the page contents. img_verify checks all of it against the
  * directory: every listed file is there, is a regular file (not a link) and
@@ -26,6 +26,10 @@
 #include <stdint.h>
 
 #include "fp_error.h"
+
+/* Written last by the dumper (dump/dump_manifest.c): its presence makes a
+ * directory a snapshot. */
+#define FP_MANIFEST_NAME "forkpoint.manifest"
 
 enum img_trust {
 	IMG_TRUST_VERIFIED = 0, /* every byte checked against the manifest */

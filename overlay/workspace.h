@@ -31,7 +31,7 @@
  * survives snapshot and restore as it was.
  *
  * ---------------------------------------------------------------------------
- * Integration into the session helper (helper/session_*.c)
+ * Integration into the session helper (session/session_*.c)
  *
  * run --workdir DIR (in the helper, before forking the target):
  *     fp_ws_private_ns(&err)               unshare(CLONE_NEWNS), / rslave

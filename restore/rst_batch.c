@@ -33,7 +33,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
-#include "helper/pt_mem.h"
+#include "ptrace/pt_mem.h"
 
 #define BATCH_OFF (32 * 1024) /* in the scratch area: below are rst_scratch_put's fixed places */
 #define LIST_LEN (64 * 1024)

@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 #include "fp_error.h"
-#include "helper/ptrace.h"
+#include "ptrace/ptrace.h"
 #include "images/criu_io.h"
 #include "images/criu_msgs.h"
 #include "images/pagestore.h"

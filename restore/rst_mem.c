@@ -17,7 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "helper/pt_mem.h"
+#include "ptrace/pt_mem.h"
 
 #define IOV_BATCH 1024
 

@@ -31,7 +31,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "helper/pt_mem.h"
+#include "ptrace/pt_mem.h"
 
 #define MIN_CHUNKS 2 /* one chunk: one thread is as fast */
 #define PLAIN_CHUNK_PAGES 256

@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helper/pt_internal.h"
-#include "helper/pt_mem.h"
+#include "ptrace/pt_internal.h"
+#include "ptrace/pt_mem.h"
 
 #define STUB_PREFERRED 0x3d5a00000000ULL
 

@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helper/inject.h"
-#include "helper/pt_mem.h"
-#include "helper/regs_convert.h"
+#include "ptrace/inject.h"
+#include "ptrace/pt_mem.h"
+#include "ptrace/regs_convert.h"
 
 static int restore_rlimits(rst_proc *p, fp_error *err)
 {

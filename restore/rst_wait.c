@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "helper/pt_internal.h"
+#include "ptrace/pt_internal.h"
 
 #define RECHECK_NS 2000000LL
 

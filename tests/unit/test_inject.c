@@ -3,9 +3,9 @@
  * pdeathsig, dumpable, umask, userfaultfd + close must return what the
  * target reports about itself; registers must be restored exactly, and the
  * interrupted read must go on reading correctly afterwards. */
-#include "helper/inject.h"
-#include "helper/pt_mem.h"
-#include "helper/ptrace.h"
+#include "ptrace/inject.h"
+#include "ptrace/pt_mem.h"
+#include "ptrace/ptrace.h"
 #include "test_ptrace_util.h"
 
 #include <sys/syscall.h>

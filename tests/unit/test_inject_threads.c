@@ -2,8 +2,8 @@
  * nanosleep, read): gettid must return each thread's own id, registers
  * come back exactly, and afterwards no thread has seen an EINTR or a wrong
  * result (the target checks itself). Repeated to catch restart bugs. */
-#include "helper/inject.h"
-#include "helper/ptrace.h"
+#include "ptrace/inject.h"
+#include "ptrace/ptrace.h"
 #include "test_ptrace_util.h"
 
 #include <sys/syscall.h>

@@ -33,7 +33,7 @@
 #include "fp_test.h"
 #include "target_ctl.h"
 #include "common/paths.h"
-#include "helper/dump.h"
+#include "dump/dump.h"
 #include "images/criu_io.h"
 #include "images/hash64.h"
 #include "images/img_verify.h"

@@ -1,7 +1,7 @@
 /* Remote memory: one big read, many scattered ranges, the chunked stream
  * (crossing a PROT_NONE page, which process_vm_readv refuses and
  * /proc/PID/mem reads), writes, and a clear error for an unmapped address. */
-#include "helper/pt_mem.h"
+#include "ptrace/pt_mem.h"
 #include "test_ptrace_util.h"
 
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* Refusals with messages that name the cause: no such pid, this process, a
  * thread id, a zombie, a kernel thread, a process traced by someone else
  * (named). A refused target must be left exactly as it was. */
-#include "helper/ptrace.h"
+#include "ptrace/ptrace.h"
 #include "test_ptrace_util.h"
 
 #include <dirent.h>

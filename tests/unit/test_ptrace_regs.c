@@ -1,7 +1,7 @@
 /* Registers and XSAVE round trips on a spinning thread: read a known ymm3
  * pattern, write xmm0 / the upper half of ymm0 / r12, and let the target
  * observe the new values (its loop ends only when it sees all three). */
-#include "helper/ptrace.h"
+#include "ptrace/ptrace.h"
 #include "test_ptrace_util.h"
 
 #define MAGIC1 0x1111222233334444ULL

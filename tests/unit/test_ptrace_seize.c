@@ -3,7 +3,7 @@
  * keep running and compute the same results without ever seeing EINTR.
  * Also resume/interrupt while staying attached, and the per-thread state
  * reads (regs, xstate) on every thread. Prints the measured costs. */
-#include "helper/ptrace.h"
+#include "ptrace/ptrace.h"
 #include "test_ptrace_util.h"
 
 #include <dirent.h>

@@ -4,8 +4,8 @@
  *  - signals racing with the seize itself are each delivered exactly once;
  *  - blocked pending signals show in PTRACE_PEEKSIGINFO (private and shared
  *    queues) and the blocked mask; rseq and robust list are readable. */
-#include "helper/inject.h"
-#include "helper/ptrace.h"
+#include "ptrace/inject.h"
+#include "ptrace/ptrace.h"
 #include "test_ptrace_util.h"
 
 #include <sys/syscall.h>

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "fp_test.h"
-#include "helper/shim_check.h"
-#include "helper/shim_reader.h"
+#include "dump/shim_check.h"
+#include "dump/shim_reader.h"
 
 #define TGT_TIMEOUT_MS 20000
 

@@ -1,8 +1,8 @@
 /* Stack traces of stopped threads: a thread blocked in read() shows the libc
  * read and the program's own function; every thread of the 8-thread target
  * unwinds to something; the formatter prints the documented shape. */
-#include "helper/ptrace.h"
-#include "helper/stack.h"
+#include "ptrace/ptrace.h"
+#include "ptrace/stack.h"
 #include "test_ptrace_util.h"
 
 static int has_sym(const fp_frame *f, int n, const char *const *names)

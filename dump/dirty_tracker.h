@@ -1,0 +1,69 @@
+/* Write tracking that a session keeps between its snapshots, so that each
+ * snapshot after the first writes only the pages written since the one
+ * before (an incremental snapshot: CRIU's `parent` link and PE_PARENT
+ * pagemap entries, see dump/dump_incremental.c).
+ *
+ * Per process it holds the userfaultfd that the first snapshot's pre-copy
+ * made inside the process (dump/dump_precopy.c), the ranges registered
+ * with it for asynchronous write protection, and the pages the last
+ * snapshot holds (its "coverage"). The kernel clears a page's protection at
+ * its first write; a snapshot re-protects exactly the pages it saw written
+ * (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING) while the process is stopped, so
+ * between two snapshots "still protected" means "unchanged".
+ *
+ * Only the session helper holds these fds: if it dies, the kernel drops
+ * every registration with the last reference, and a new helper starts
+ * over with a full snapshot. */
+#ifndef FP_DIRTY_TRACKER_H
+#define FP_DIRTY_TRACKER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct fp_range {
+	uint64_t start, end;
+};
+
+struct fp_track_proc {
+	pid_t pid;
+	unsigned long long start_time; /* /proc/PID/stat field 22: the same process */
+	int uffd;                      /* -1 once handed to a dump or closed */
+	struct fp_range *reg;          /* registered with uffd, sorted */
+	size_t nreg;
+	struct fp_range *cov;          /* pages of the last snapshot, sorted */
+	size_t ncov;
+};
+
+struct fp_track {
+	struct fp_track_proc *procs;
+	size_t n;
+	bool active;               /* procs hold tracking since parent_dir */
+	char parent_dir[PATH_MAX]; /* the last snapshot taken with it */
+	char lost[256];            /* why the next snapshot is full, "" if never tracked */
+};
+
+/* The session helper's tracking (one session per helper process). */
+struct fp_track *fp_track_session(void);
+
+/* The process start time (0 if it is gone). */
+unsigned long long fp_track_start_time(pid_t pid);
+
+/* Drops every process's tracking (unregistering in small steps so the
+ * process's mmap lock is never held long) and says why the next snapshot
+ * will be full. */
+void fp_track_drop(struct fp_track *t, const char *why);
+
+/* Frees one process's tracking (fds and lists). */
+void fp_track_proc_free(struct fp_track_proc *tp);
+
+/* Ranges: sorted, non-overlapping [start, end) lists. */
+int fp_ranges_push(struct fp_range **r, size_t *n, size_t *cap, uint64_t start, uint64_t end);
+/* Removes [start, end) from *r (a new list when something is cut). */
+int fp_ranges_cut(struct fp_range **r, size_t *n, uint64_t start, uint64_t end);
+/* Index of the first range ending after a (n if none). */
+size_t fp_ranges_find(const struct fp_range *r, size_t n, uint64_t a);
+
+#endif

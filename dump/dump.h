@@ -1,0 +1,159 @@
+/* The dumper: writes a CRIU-compatible image set (CRIU 4.1.1 restores it)
+ * for a process and its children, through ptrace and /proc only.
+ *
+ *     struct fp_dump_opts o = { .pid = 1234, .dir = "/snaps/a" };
+ *     struct fp_dump_stats st;
+ *     fp_error err;
+ *     if (fp_dump(&o, &st, &err)) ... err.msg names the step and the cause
+ *
+ * What it guarantees:
+ *   - The snapshot appears atomically: everything is written into a sibling
+ *     temp directory, a manifest (forkpoint.manifest) is written last, and
+ *     the directory is renamed to o->dir. A directory without the manifest
+ *     is not a snapshot. o->dir must not exist or be empty. This holds
+ *     against the dumper being killed at any moment, with or without fsync.
+ *   - Durability (o->fsync): by default nothing is synced, like `criu dump`:
+ *     after a power loss or kernel crash a snapshot may be missing or, rarely,
+ *     fail `forkpoint decompress --verify` (the manifest checksums every
+ *     file). With fsync, syncfs runs before the manifest and the parent is
+ *     fsync'ed after the rename. Measured here (ct_heap, ext4 on virtio,
+ *     busy shared VM): 10 MiB dumps 30-90 ms without, +10-25 ms with it;
+ *     100 MiB uncompressed 130-150 ms without, 220-500 ms with; 1 GiB
+ *     uncompressed 0.8-1.3 s (quiet moments) without, 3.7-4 s with. That
+ *     can double a dump, and `criu dump` does not sync either: opt-in.
+ *   - The target is only ever held with PTRACE_SEIZE: if the dumper dies the
+ *     kernel lets it go. On any error it is detached and runs on untouched.
+ *     Every syscall run inside it is kill-safe (dump_inject.c): a kill -9 of
+ *     the dumper at any point leaves every thread going on where it was.
+ *     Without leave_running it is killed (SIGKILL) only after every image is
+ *     written.
+ *   - With leave_running the pause is short. From FP_PRECOPY_MIN_BYTES of
+ *     anonymous memory on (o->snapshot AUTO) or with PRECOPY, the pages are
+ *     copied while the process runs, under userfaultfd write tracking, and
+ *     the stop reads only the pages written meanwhile (dump_precopy.c: a
+ *     1 GiB process pauses ~8-15 ms here instead of ~30 with a fork copy;
+ *     the userfaultfd is made in a first stop of ~1-2 ms). Otherwise the
+ *     target is stopped while its
+ *     registers and per-thread/per-process state are captured and a frozen
+ *     copy-on-write copy of it is made (a clone without CLONE_VM, ~17 ms per
+ *     GiB of page tables; dump_cow.c), then resumed; its pages are read from
+ *     the copy, compressed and written afterwards, and the copy is killed and
+ *     reaped. When no copy can be made (no clone possible, no `syscall; ret`
+ *     in the process, o->snapshot COPY) every page is copied into the
+ *     dumper while stopped instead (~0.15 s per GiB). The log says which.
+ *     Areas a fork does not copy (MADV_DONTFORK, MADV_WIPEONFORK) are copied
+ *     while stopped.
+ *   - Without leave_running pages are read straight from the stopped target.
+ *
+ * Compression: FP_DUMP_ZSTD writes pages-<id>.fpz (images/pagestore.h);
+ * `forkpoint decompress DIR` (fp_dump_decompress) turns the directory into
+ * one plain `criu restore` accepts. FP_DUMP_NONE writes pages-<id>.img.
+ * Chunks are compressed by o->threads threads. Level -1 by default: on
+ * python heap memory it runs ~15% faster than level 1 for ~10% more bytes
+ * (machine-limits.md §2), on ct_heap's half-random data 20% faster for 1%
+ * more; compression is most of a dump's wall time. */
+#ifndef FP_DUMP_H
+#define FP_DUMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fp_error.h"
+#include "images/img_verify.h" /* FP_MANIFEST_NAME */
+
+struct fp_pt_proc;
+struct fp_track;
+
+#define FP_DUMP_LOG_NAME "dump.log"
+
+enum fp_dump_compress { FP_DUMP_ZSTD = 0, FP_DUMP_NONE = 1 };
+
+/* How a leave_running dump holds the pages while the process runs on. */
+enum fp_dump_snap {
+	FP_DUMP_SNAP_AUTO = 0,    /* PRECOPY from FP_PRECOPY_MIN_BYTES of anonymous
+				     memory on (if the dumper may hold a copy), else FORK */
+	FP_DUMP_SNAP_COPY = 1,    /* copy every page into the dumper while stopped */
+	FP_DUMP_SNAP_FORK = 2,    /* a frozen copy-on-write copy when possible, else COPY */
+	FP_DUMP_SNAP_PRECOPY = 3, /* copy while running under write tracking, then
+				     only the written pages while stopped; FORK if
+				     the kernel or the process does not allow it */
+};
+
+#define FP_PRECOPY_MIN_BYTES (64ull << 20)
+
+/* zstd level when zstd_level is 0 (see the numbers above). */
+#define FP_DUMP_DEFAULT_LEVEL (-1)
+
+/* CRIU's default is 1 MiB (--ghost-limit); temporary files are often
+ * bigger, and a snapshot carries pages of that size anyway. */
+#define FP_DUMP_GHOST_LIMIT (64ull << 20)
+
+struct fp_dump_opts {
+	pid_t pid;                 /* root of the tree to dump */
+	const char *dir;           /* snapshot directory to create */
+	bool leave_running;        /* default: kill the tree after the dump */
+	enum fp_dump_compress compress;
+	int zstd_level;            /* 0: FP_DUMP_DEFAULT_LEVEL */
+	int threads;               /* compression threads; 0: one per CPU we may
+				      run on, at most 4 */
+	enum fp_dump_snap snapshot;
+	const char *log_path;      /* NULL: <dir>/dump.log (a failed dump keeps
+				      its log as <dir>.failed.log) */
+	int verbose;               /* 0 info, 1 debug (per VMA, per fd) */
+	int timeout_ms;            /* per ptrace wait; 0: FP_PT_TIMEOUT_MS */
+	uint64_t ghost_limit;      /* the largest deleted-but-open file the
+				      image carries; 0: FP_DUMP_GHOST_LIMIT */
+	bool fsync;                /* durable against power loss: syncfs the
+				      images before the manifest, fsync the
+				      parent after the rename (see above) */
+	/* Called once every thread of the tree is stopped, before anything is
+	 * read: a session freezes its workspace here, so files and memory are
+	 * captured at one instant. A failure aborts the dump and the tree is
+	 * resumed untouched. procs[i] are the seized processes. */
+	int (*while_stopped)(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err);
+	void *while_stopped_arg;
+	/* A session's write tracking (dump/dirty_tracker.h), kept between
+	 * its snapshots. When it is active, the dump is incremental: pages not
+	 * written since track->parent_dir stay there (a `parent` link and
+	 * PE_PARENT pagemap entries, as CRIU's own incremental dumps).
+	 * Otherwise the dump is full and, with leave_running, starts the
+	 * tracking (a pre-copy whose userfaultfd is kept). On success the
+	 * tracking names this snapshot as the next one's parent; on failure
+	 * it is dropped (the next snapshot is full). */
+	struct fp_track *track;
+};
+
+struct fp_dump_stats {
+	int nprocs, nthreads;
+	double freeze_ms;          /* seize + stop of every thread */
+	double pause_ms;           /* first thread stopped -> last resumed/killed */
+	double fork_ms;            /* making the frozen copies (inside the pause) */
+	double reap_pause_ms;      /* the second short stop that reaps the copies */
+	double prestop_ms;         /* precopy: the short stop that takes the userfaultfd */
+	const char *method;        /* "precopy", "fork", "copy", "fork+copy", ... or "direct" */
+	double capture_ms;         /* state + page copy while stopped */
+	double write_ms;           /* images + pages written */
+	double total_ms;
+	uint64_t pages;            /* pages dumped (4 KiB) */
+	uint64_t bytes_pages;      /* uncompressed page bytes */
+	uint64_t bytes_written;    /* every file of the snapshot */
+	/* with o->track */
+	bool incremental;          /* some pages are left in the parent */
+	uint64_t pages_parent;     /* how many */
+	char full_why[256];        /* why it is full (or partly full), "" if not */
+	int reaped;                /* left-over temporary directories of dead dumps removed */
+	char reaped_names[512];
+};
+
+int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err);
+
+/* Makes a snapshot directory restorable by plain `criu restore`: expands
+ * every pages-<id>.fpz into pages-<id>.img (keep_store: keep the .fpz). */
+int fp_dump_decompress(const char *dir, bool keep_store, fp_error *err);
+
+/* Checks a snapshot against its manifest (sizes, checksums, page counts).
+ * 0 when complete and intact. */
+int fp_dump_verify(const char *dir, fp_error *err);
+
+#endif

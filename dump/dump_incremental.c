@@ -1,0 +1,546 @@
+/* Incremental snapshots: a session's snapshot after the first writes only
+ * the pages written since the snapshot before (its parent).
+ *
+ * The tracking (dump/dirty_tracker.h) is the pre-copy's write protection
+ * (dump_precopy.c), kept instead of dropped: the userfaultfd stays in the
+ * session helper, and every snapshot re-protects the pages it saw written
+ * while the processes are stopped. So at the next stop:
+ *
+ *   - a page that still carries our protection bit and was in the parent
+ *     (its "coverage") is unchanged: its pagemap entry is PE_PARENT and its
+ *     data stays in the parent;
+ *   - every other dumped page (written, faulted in anew, in a mapping that
+ *     is not tracked, or in no tracked process) is read now and written as
+ *     PE_PRESENT, exactly as in a full dump.
+ *
+ * The protection bit is positive evidence: only our userfaultfd sets it on
+ * the mappings registered with it, and any write clears it (the process,
+ * the kernel on its behalf, ptrace). A mapping replaced meanwhile (munmap +
+ * mmap, mremap, brk growth) has no bit and no registration: its pages are
+ * read, and before the stop it is registered and protected for the next
+ * snapshot. A process whose memory is not the tracked one any more (exec,
+ * exit and pid reuse) is read in full and tracked anew.
+ *
+ * On disk this is CRIU's own format: a relative `parent` symlink to the
+ * parent's directory and PE_PARENT entries, so `crit` shows every member
+ * and `criu restore` restores any (after `forkpoint decompress`). */
+#include "dump/dump_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/userfaultfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ptrace/pagemap_scan.h"
+#include "ptrace/pt_mem.h"
+#include "images/criu_io.h"
+
+#define FP_PM_SCAN_WP_MATCHING 1ull
+
+static double ms_since(int64_t t0)
+{
+	return (double)(dump_now_ns() - t0) / 1e6;
+}
+
+static void say_full(struct dump_ctx *c, const char *why)
+{
+	if (!c->st->full_why[0])
+		snprintf(c->st->full_why, sizeof(c->st->full_why), "%s", why);
+	dlog(c, "full: %s", why);
+}
+
+/* Whether the userfaultfd still belongs to the process's memory: after an
+ * exec or an exit its mm is gone and the ioctl says ESRCH. The probe
+ * unprotects one page, which then counts as written (read again). */
+static bool uffd_alive(int uffd, const struct fp_range *reg, size_t nreg)
+{
+	if (uffd < 0 || !nreg)
+		return false;
+	struct uffdio_writeprotect w = { .range = { reg[0].start, CR_PAGE_SIZE }, .mode = 0 };
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0 || errno != ESRCH;
+}
+
+/* Every process of the tree, from /proc (the tree runs: it is a hint;
+ * the stop lists it again exactly). */
+static size_t tree_pids(pid_t pid, pid_t *out, size_t cap, size_t n)
+{
+	if (n < cap)
+		out[n++] = pid;
+	pid_t *kids;
+	size_t nk;
+	if (dump_list_children(pid, &kids, &nk))
+		return n;
+	for (size_t i = 0; i < nk; i++)
+		n = tree_pids(kids[i], out, cap, n);
+	free(kids);
+	return n;
+}
+
+static bool has_vmflag(const char *vmflags, const char *f)
+{
+	size_t l = strlen(f);
+	for (const char *s = vmflags; (s = strstr(s, f)); s += l)
+		if ((s == vmflags || s[-1] == ' ') && (s[l] == ' ' || s[l] == '\0'))
+			return true;
+	return false;
+}
+
+/* Keeps the registrations that are still there and registers the mappings
+ * that are new since the last snapshot (their pages are read in full this
+ * time). Also reads smaps: the VmFlags the stop takes (as a pre-copy). */
+static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error *err)
+{
+	if (dump_vmas_read(pc->pid, true, &pc->fv, &pc->nfv, err))
+		return -1;
+	struct fp_range *reg = NULL;
+	size_t n = 0, cap = 0, added = 0, foreign = 0;
+	int64_t t0 = dump_now_ns();
+	for (size_t i = 0; i < pc->nfv; i++) {
+		const struct dump_vma *v = &pc->fv[i];
+		if (!dump_precopy_protectable(v))
+			continue;
+		/* Registering again with our own userfaultfd changes nothing; one
+		 * that another userfaultfd holds (the process's own) says EBUSY:
+		 * so "registered" plus "uw" means ours, exactly. */
+		bool had = has_vmflag(v->vmflags, "uw");
+		struct uffdio_register r = { .range = { v->start, v->end - v->start }, .mode = UFFDIO_REGISTER_MODE_WP };
+		if (ioctl(pc->uffd, UFFDIO_REGISTER, &r)) {
+			if (errno == EBUSY)
+				foreign++;
+			dlogv(c, "%d: %" PRIx64 "-%" PRIx64 " %s not write-tracked: %s", pc->pid, v->start, v->end, v->path,
+			      strerror(errno));
+			continue;
+		}
+		if (had) {
+			if (fp_ranges_push(&reg, &n, &cap, v->start, v->end))
+				goto oom;
+			continue;
+		}
+		struct uffdio_writeprotect w = { .range = { v->start, v->end - v->start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+		if (ioctl(pc->uffd, UFFDIO_WRITEPROTECT, &w))
+			dlogv(c, "%d: protecting %" PRIx64 "-%" PRIx64 ": %s", pc->pid, v->start, v->end, strerror(errno));
+		/* Its pages are protected now, before the stop, so they will look
+		 * unwritten: whatever the parent had at these addresses (another
+		 * mapping, since unmapped or moved over) is not their content. */
+		if (fp_ranges_push(&reg, &n, &cap, v->start, v->end) ||
+		    fp_ranges_cut(&pc->cov, &pc->ncov, v->start, v->end))
+			goto oom;
+		added++;
+		dlogv(c, "%d: new mapping %" PRIx64 "-%" PRIx64 " %s tracked from now on", pc->pid, v->start, v->end, v->path);
+	}
+	free(pc->reg);
+	pc->reg = reg;
+	pc->nreg = n;
+	dlog(c, "%d: %zu mappings tracked, %zu new (registered in %.3f ms)%s", pc->pid, n, added, ms_since(t0),
+	     foreign ? ", some registered by the process itself (read in full)" : "");
+	return 0;
+oom:
+	free(reg);
+	return fp_fail(err, ENOMEM, "out of memory");
+}
+
+int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
+{
+	struct fp_track *t = c->o->track;
+	if (!t->active) {
+		say_full(c, t->lost[0] ? t->lost : "the first snapshot: write tracking starts with it");
+		return 0;
+	}
+	char man[PATH_MAX + 32];
+	snprintf(man, sizeof(man), "%s/%s", t->parent_dir, FP_MANIFEST_NAME);
+	if (access(man, F_OK) < 0) {
+		char why[PATH_MAX + 64];
+		snprintf(why, sizeof(why), "the parent snapshot %s was removed", t->parent_dir);
+		fp_track_drop(t, why);
+		say_full(c, t->lost);
+		return 0;
+	}
+	snprintf(c->parent_dir, sizeof(c->parent_dir), "%s", t->parent_dir);
+	c->pre = calloc(t->n + 1, sizeof(*c->pre));
+	if (!c->pre)
+		return fp_fail(err, ENOMEM, "out of memory");
+	/* The tracking moves into this dump; it comes back only if it succeeds. */
+	for (size_t i = 0; i < t->n; i++) {
+		struct fp_track_proc *tp = &t->procs[i];
+		bool same = fp_track_start_time(tp->pid) == tp->start_time;
+		if (!same || !uffd_alive(tp->uffd, tp->reg, tp->nreg)) {
+			char why[128];
+			snprintf(why, sizeof(why), "process %d %s since the last snapshot: its memory is written in full", tp->pid,
+				 same ? "ran exec" : "exited");
+			say_full(c, why);
+			fp_track_proc_free(tp);
+			continue;
+		}
+		struct dump_precopy *pc = &c->pre[c->npre++];
+		memset(pc, 0, sizeof(*pc));
+		pc->pid = tp->pid;
+		pc->uffd = tp->uffd;
+		pc->reg = tp->reg;
+		pc->nreg = tp->nreg;
+		pc->cov = tp->cov;
+		pc->ncov = tp->ncov;
+		pc->tracked = true;
+		tp->uffd = -1;
+		tp->reg = tp->cov = NULL;
+		tp->nreg = tp->ncov = 0;
+	}
+	free(t->procs);
+	t->procs = NULL;
+	t->n = 0;
+	t->active = false;
+	snprintf(t->lost, sizeof(t->lost), "the previous snapshot failed");
+	/* New processes (children forked since) get a userfaultfd now: their
+	 * memory is read in full at the stop, tracked from then on. */
+	pid_t pids[256];
+	size_t np = tree_pids(c->o->pid, pids, 256, 0), missing = 0;
+	for (size_t i = 0; i < np; i++) {
+		bool have = false;
+		for (size_t k = 0; k < c->npre; k++)
+			have |= c->pre[k].pid == pids[i];
+		missing += !have;
+	}
+	if (missing && dump_precopy_take(c, err))
+		return fp_wrap(err, "tracking the writes of new processes");
+	for (size_t i = 0; i < c->npre; i++) {
+		struct dump_precopy *pc = &c->pre[i];
+		if (!pc->tracked) {
+			struct dump_vma *regv = NULL;
+			size_t nregv = 0;
+			char why[96];
+			snprintf(why, sizeof(why), "process %d is new to the write tracking: its memory is written in full", pc->pid);
+			say_full(c, why);
+			int rc = dump_precopy_protect(c, pc, &regv, &nregv, err);
+			free(regv);
+			if (rc || dump_vmas_read(pc->pid, true, &pc->fv, &pc->nfv, err))
+				return fp_wrap(err, "tracking the writes of %d", pc->pid);
+		} else if (track_new_vmas(c, pc, err)) {
+			return fp_wrap(err, "tracking the new mappings of %d", pc->pid);
+		}
+	}
+	c->incr = true;
+	c->keep_track = true;
+	return 1;
+}
+
+/* ---- during the stop ------------------------------------------------------ */
+
+struct rsink {
+	struct fp_range *r;
+	size_t n, cap;
+	bool oom;
+};
+
+static int rsink_add(void *arg, uint64_t s, uint64_t e)
+{
+	struct rsink *k = arg;
+	if (fp_ranges_push(&k->r, &k->n, &k->cap, s, e))
+		k->oom = true;
+	return k->oom;
+}
+
+/* Pages in the registered ranges that are present (or swapped) and still
+ * carry our protection: not written since the last snapshot. */
+static int clean_pages(struct dump_precopy *pc, int pmfd, struct rsink *out, fp_error *err)
+{
+	enum { VEC = 1024 };
+	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
+	if (!vec)
+		return fp_fail(err, ENOMEM, "out of memory");
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_inverted = FP_PAGE_IS_WRITTEN;
+	m.category_mask = FP_PAGE_IS_WRITTEN;
+	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	int rc = 0;
+	for (size_t i = 0; i < pc->nreg && !rc; i++) {
+		int r = fp_pagemap_scan(pmfd, pc->reg[i].start, pc->reg[i].end, &m, vec, VEC, rsink_add, out);
+		if (out->oom)
+			rc = fp_fail(err, ENOMEM, "out of memory");
+		else if (r <= 0)
+			rc = fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN of %d for unwritten pages: %s", pc->pid,
+				     r ? strerror(errno) : "not supported by this kernel");
+	}
+	free(vec);
+	return rc;
+}
+
+/* a ∩ b, both sorted. */
+static int intersect(const struct fp_range *a, size_t na, const struct fp_range *b, size_t nb, struct rsink *out)
+{
+	size_t i = 0, j = 0;
+	while (i < na && j < nb) {
+		uint64_t s = a[i].start > b[j].start ? a[i].start : b[j].start;
+		uint64_t e = a[i].end < b[j].end ? a[i].end : b[j].end;
+		if (s < e && rsink_add(out, s, e))
+			return -1;
+		if (a[i].end < b[j].end)
+			i++;
+		else
+			j++;
+	}
+	return 0;
+}
+
+static int pe_push(cr_pagemap_entry **pe, size_t *n, size_t *cap, uint64_t s, uint64_t e, uint32_t flags)
+{
+	if (e <= s)
+		return 0;
+	uint64_t np = (e - s) / CR_PAGE_SIZE;
+	if (*n) {
+		cr_pagemap_entry *l = &(*pe)[*n - 1];
+		if (l->flags == flags && l->vaddr + l->nr_pages * CR_PAGE_SIZE == s) {
+			l->nr_pages += np;
+			return 0;
+		}
+	}
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		cr_pagemap_entry *x = realloc(*pe, nc * sizeof(*x));
+		if (!x)
+			return -1;
+		*pe = x;
+		*cap = nc;
+	}
+	cr_pagemap_entry *x = &(*pe)[(*n)++];
+	memset(x, 0, sizeof(*x));
+	x->vaddr = s;
+	x->nr_pages = np;
+	x->has_flags = true;
+	x->flags = flags;
+	return 0;
+}
+
+int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	struct dump_precopy *pc = p->pre;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	int64_t t0 = dump_now_ns();
+	int rc = 0;
+	for (size_t i = 0; i < pc->nreg && !rc; i++) {
+		/* No output vector: the kernel only re-protects what it finds
+		 * written (its fast path). */
+		struct fp_pm_scan_arg a = { 0 };
+		a.size = sizeof(a);
+		a.flags = FP_PM_SCAN_WP_MATCHING;
+		a.start = pc->reg[i].start;
+		a.end = pc->reg[i].end;
+		a.category_mask = FP_PAGE_IS_WRITTEN;
+		a.return_mask = FP_PAGE_IS_WRITTEN;
+		if (ioctl(fd, FP_PAGEMAP_SCAN, &a) < 0)
+			rc = fp_fail(err, errno, "re-protecting the written pages of %d (PAGEMAP_SCAN): %s", p->pid,
+				     strerror(errno));
+	}
+	close(fd);
+	dlog(c, "%d: written pages re-protected in %.3f ms", p->pid, ms_since(t0));
+	return rc;
+}
+
+int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	struct dump_precopy *pc = p->pre;
+	int64_t t0 = dump_now_ns();
+	struct rsink clean = { 0 }, keep = { 0 };
+	int rc = 0;
+	bool alive = uffd_alive(pc->uffd, pc->reg, pc->nreg);
+	if (!alive) {
+		char why[128];
+		snprintf(why, sizeof(why), "process %d ran exec or lost its tracking just before the stop", p->pid);
+		say_full(c, why);
+	}
+	if (alive && pc->ncov) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		rc = clean_pages(pc, fd, &clean, err);
+		close(fd);
+		if (!rc && intersect(clean.r, clean.n, pc->cov, pc->ncov, &keep))
+			rc = fp_fail(err, ENOMEM, "out of memory");
+	}
+	double scan_ms = ms_since(t0);
+	/* Split the dumped runs: pages in `keep` are the parent's. */
+	cr_pagemap_entry *pe = NULL;
+	size_t npe = 0, cap = 0, ki = 0;
+	uint64_t present = 0, parent = 0;
+	fp_mem_range *rg = NULL;
+	size_t nrg = 0, caprg = 0;
+	for (size_t k = 0; k < p->npe && !rc; k++) {
+		uint64_t a = p->pe[k].vaddr, end = a + p->pe[k].nr_pages * CR_PAGE_SIZE;
+		while (a < end && !rc) {
+			while (ki < keep.n && keep.r[ki].end <= a)
+				ki++;
+			bool in = ki < keep.n && keep.r[ki].start <= a;
+			uint64_t stop = in ? (keep.r[ki].end < end ? keep.r[ki].end : end)
+					   : (ki < keep.n && keep.r[ki].start < end ? keep.r[ki].start : end);
+			if (pe_push(&pe, &npe, &cap, a, stop, in ? CR_PE_PARENT : CR_PE_PRESENT)) {
+				rc = fp_fail(err, ENOMEM, "out of memory");
+				break;
+			}
+			if (in) {
+				parent += (stop - a) / CR_PAGE_SIZE;
+			} else {
+				if (nrg == caprg) {
+					caprg = caprg ? caprg * 2 : 256;
+					fp_mem_range *x = realloc(rg, caprg * sizeof(*rg));
+					if (!x) {
+						rc = fp_fail(err, ENOMEM, "out of memory");
+						break;
+					}
+					rg = x;
+				}
+				rg[nrg++] = (fp_mem_range){ a, (size_t)(stop - a), (void *)(uintptr_t)(present * CR_PAGE_SIZE) };
+				present += (stop - a) / CR_PAGE_SIZE;
+			}
+			a = stop;
+		}
+	}
+	free(clean.r);
+	free(keep.r);
+	/* The pages written (or new) are read now, in pagemap order. */
+	if (!rc && present) {
+		size_t len = (size_t)present * CR_PAGE_SIZE;
+		pc->dirty = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (pc->dirty == MAP_FAILED) {
+			pc->dirty = NULL;
+			rc = fp_fail(err, errno, "cannot map %zu MiB for the written pages: %s", len >> 20, strerror(errno));
+		} else {
+			pc->dirty_len = len;
+		}
+		for (size_t i = 0; i < nrg && !rc; i++)
+			rg[i].local = pc->dirty + (uintptr_t)rg[i].local;
+		for (size_t i = 0; i < nrg && !rc; i += 256)
+			if (fp_mem_read_ranges(p->pid, rg + i, nrg - i < 256 ? nrg - i : 256, err))
+				rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
+	}
+	free(rg);
+	double read_ms = ms_since(t0) - scan_ms;
+	if (!rc && c->keep_track && alive)
+		rc = dump_incr_rearm(c, p, err);
+	struct dump_seg *seg = rc ? NULL : calloc(1, sizeof(*seg));
+	if (!rc && !seg)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (rc) {
+		free(pe);
+		return -1;
+	}
+	/* One piece: the present pages back to back (an empty one says "copied
+	 * already" to dump_write_pages, which must not read the process). */
+	seg->vaddr = npe ? pe[0].vaddr : 0;
+	seg->npages = present;
+	seg->data = pc->dirty;
+	free(p->pe);
+	p->pe = pe;
+	p->npe = npe;
+	p->npages = present;
+	p->segs = seg;
+	p->nsegs = present ? 1 : 0;
+	c->st->pages_parent += parent;
+	dlog(c, "%d: %" PRIu64 " pages read while stopped (written or new), %" PRIu64 " left in the parent; scan %.3f ms, "
+		"read %.3f ms, total %.3f ms",
+	     p->pid, present, parent, scan_ms, read_ms, ms_since(t0));
+	return 0;
+}
+
+/* ---- after the stop --------------------------------------------------------- */
+
+/* The path of `to` relative to the directory that holds `from` (both
+ * absolute, without "." or ".." parts): "../snap-1" for siblings. */
+static void relpath(const char *from, const char *to, char *out, size_t len)
+{
+	size_t common = 0;
+	for (size_t i = 0; from[i] && from[i] == to[i]; i++)
+		if (from[i] == '/')
+			common = i + 1;
+	size_t o = 0;
+	out[0] = '\0';
+	for (const char *s = from + common; (s = strchr(s, '/')); s++)
+		o += (size_t)snprintf(out + o, o < len ? len - o : 0, "../");
+	snprintf(out + (o < len ? o : len - 1), o < len ? len - o : 1, "%s", to + common);
+}
+
+int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err)
+{
+	if (!c->incr || !c->st->pages_parent)
+		return 0;
+	const char *parent = c->parent_dir;
+	char abs_final[PATH_MAX], abs_parent[PATH_MAX], rel[PATH_MAX];
+	char *dir = strdup(final);
+	if (!dir)
+		return fp_fail(err, ENOMEM, "out of memory");
+	/* final does not exist yet: resolve its directory */
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : dir;
+	if (slash)
+		*slash = '\0';
+	if (!realpath(slash ? (dir[0] ? dir : "/") : ".", abs_final) || !realpath(parent, abs_parent)) {
+		int e = errno;
+		free(dir);
+		return fp_fail(err, e, "cannot resolve the path of the parent snapshot %s: %s", parent, strerror(e));
+	}
+	size_t l = strlen(abs_final);
+	/* the link lives inside final: relative to a name in it */
+	snprintf(abs_final + l, sizeof(abs_final) - l, "%s%s/parent", l > 1 ? "/" : "", base);
+	free(dir);
+	relpath(abs_final, abs_parent, rel, sizeof(rel));
+	if (symlinkat(rel, c->dirfd, "parent") < 0)
+		return fp_fail(err, errno, "cannot link the snapshot to its parent %s: %s", parent, strerror(errno));
+	c->st->incremental = true;
+	dlog(c, "parent: %s (%" PRIu64 " pages left there)", rel, c->st->pages_parent);
+	return 0;
+}
+
+void dump_incr_keep(struct dump_ctx *c, const char *final)
+{
+	struct fp_track *t = c->o->track;
+	fp_track_drop(t, "");
+	t->procs = calloc(c->npre ? c->npre : 1, sizeof(*t->procs));
+	if (!t->procs) {
+		snprintf(t->lost, sizeof(t->lost), "out of memory for the write tracking");
+		return;
+	}
+	for (size_t i = 0; i < c->npre; i++) {
+		struct dump_precopy *pc = &c->pre[i];
+		struct dump_proc *p = NULL;
+		for (size_t k = 0; k < c->nprocs && !p; k++)
+			if (c->procs[k].pre == pc)
+				p = &c->procs[k];
+		if (!p || pc->uffd < 0)
+			continue; /* not dumped with it (gone meanwhile): dropped */
+		struct fp_track_proc *tp = &t->procs[t->n];
+		memset(tp, 0, sizeof(*tp));
+		tp->uffd = -1;
+		size_t cap = 0;
+		bool ok = true;
+		for (size_t k = 0; k < p->npe && ok; k++)
+			ok = !fp_ranges_push(&tp->cov, &tp->ncov, &cap, p->pe[k].vaddr,
+					     p->pe[k].vaddr + p->pe[k].nr_pages * CR_PAGE_SIZE);
+		if (!ok) {
+			fp_track_proc_free(tp);
+			continue;
+		}
+		tp->pid = pc->pid;
+		tp->start_time = fp_track_start_time(pc->pid);
+		tp->uffd = pc->uffd;
+		tp->reg = pc->reg;
+		tp->nreg = pc->nreg;
+		pc->uffd = -1;
+		pc->reg = NULL;
+		pc->nreg = 0;
+		t->n++;
+	}
+	t->active = t->n > 0;
+	snprintf(t->parent_dir, sizeof(t->parent_dir), "%s", final);
+	if (!t->active)
+		snprintf(t->lost, sizeof(t->lost), "no process could be write-tracked");
+	dlog(c, "write tracking kept for %zu process(es)", t->n);
+}

@@ -1,0 +1,285 @@
+/* Page-less kill-safe calls for the dumper: a syscall run at an existing
+ * `syscall; ret` with a signal frame below the thread's red zone, so that
+ * it needs no memory of ours in the target. */
+#include "dump/dump_inject_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#include "ptrace/pt_internal.h"
+#include "ptrace/pt_mem.h"
+
+/* ---- page-less kill-safe calls (a signal frame on the stack) ----------
+ *
+ * Creating and removing the trampoline page, cloning the process and
+ * reaping the clone cannot use the page itself. For those the thread is
+ * pointed at a `syscall; ret` sequence that already exists in the target
+ * (ld.so and libc have one), with rsp at a frame we write below the red zone
+ * of its stack, exactly where a signal delivery would put one:
+ *
+ *     [rsp] -> a `mov rax, 15; syscall` (libc's __restore_rt: rt_sigreturn)
+ *     then an rt_sigframe: ucontext with the thread's continuation registers,
+ *     its signal mask and its full XSAVE state (fpstate, with the magic words
+ *     the kernel checks)
+ *
+ * With the dumper alive we stop at the syscall's exit, take the result and
+ * put the registers back (and the stack bytes the frame covered); `ret`
+ * never runs. If the dumper dies at any moment, the thread finishes the
+ * syscall, returns into rt_sigreturn and is back where it was, with every
+ * register, its signal mask and its FPU state: the same as after a signal
+ * handler. uc_stack holds an invalid ss_flags so that the sigaltstack
+ * setting is left as it is. */
+
+#define SF_UC 8u
+#define SF_MCTX 48u
+#define SF_MASK 304u
+#define SF_FP 448u /* 64-byte aligned for XRSTOR when the frame is */
+#define FP_MAGIC1 0x46505853u
+#define FP_MAGIC2 0x46505845u
+
+static bool gadget_search(pid_t pid, uint64_t start, uint64_t end, uint64_t *sysret, uint64_t *sigret)
+{
+	size_t len = (size_t)(end - start);
+	if (len > (64u << 20))
+		return false;
+	uint8_t *b = malloc(len);
+	if (!b)
+		return false;
+	if (fp_mem_read(pid, start, b, len, NULL)) {
+		free(b);
+		return false;
+	}
+	static const uint8_t sr[] = { 0x0f, 0x05, 0xc3 };
+	static const uint8_t rt1[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+	static const uint8_t rt2[] = { 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+	uint8_t *h;
+	if (!*sysret && (h = memmem(b, len, sr, sizeof(sr))))
+		*sysret = start + (uint64_t)(h - b);
+	if (!*sigret && ((h = memmem(b, len, rt1, sizeof(rt1))) || (h = memmem(b, len, rt2, sizeof(rt2)))))
+		*sigret = start + (uint64_t)(h - b);
+	free(b);
+	return *sysret && *sigret;
+}
+
+/* Finds the two sequences, ld.so and libc first (small, always there in a
+ * dynamic program), then any other text. Not with a shadow stack (`ret`
+ * to a foreign address would fault). */
+static void find_gadgets(struct dump_ctx *c, struct dump_proc *p)
+{
+	if (p->g_searched)
+		return;
+	p->g_searched = true;
+	char feat[256] = "";
+	if (dump_status_field(p->pid, "x86_Thread_features", feat, sizeof(feat)) == 0 && strstr(feat, "shstk")) {
+		dlog(c, "%d: shadow stack enabled: page creation uses the plain injection", p->pid);
+		return;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	struct { uint64_t s, e; int rank; } m[256];
+	size_t n = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0 && n < 256) {
+		unsigned long long s, e;
+		char perms[8];
+		int pos = 0;
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &s, &e, perms, &pos) < 3 || perms[0] != 'r' ||
+		    perms[2] != 'x')
+			continue;
+		const char *pth = pos ? line + pos : "";
+		if (!strncmp(pth, "[vsyscall]", 10))
+			continue;
+		int rank = strstr(pth, "/ld-linux") || strstr(pth, "/ld-musl") ? 0 : strstr(pth, "/libc.so") || strstr(pth, "/libc-") ? 1 : 2;
+		m[n].s = s, m[n].e = e, m[n].rank = rank;
+		n++;
+	}
+	free(line);
+	fclose(f);
+	uint64_t sysret = 0, sigret = 0;
+	for (int rank = 0; rank < 3 && !(sysret && sigret); rank++)
+		for (size_t i = 0; i < n && !(sysret && sigret); i++)
+			if (m[i].rank == rank)
+				gadget_search(p->pid, m[i].s, m[i].e, &sysret, &sigret);
+	if (sysret && sigret) {
+		p->g_sysret = sysret;
+		p->g_sigret = sigret;
+		p->g_ok = true;
+		dlogv(c, "%d: syscall;ret at 0x%" PRIx64 ", rt_sigreturn at 0x%" PRIx64, p->pid, sysret, sigret);
+	} else {
+		dlog(c, "%d: no `syscall; ret` / rt_sigreturn sequence found: page creation uses the plain injection", p->pid);
+	}
+}
+
+static void put64le(uint8_t *b, size_t off, uint64_t v)
+{
+	memcpy(b + off, &v, 8);
+}
+
+/* Builds at f (remote address `at`, 64-byte aligned) a frame whose
+ * rt_sigreturn resumes with regs `s` (continuation slots), mask and xstate
+ * (NULL: FPU reset; for a doomed clone only). Returns its size, 0 if the
+ * XSAVE data is not in the form the kernel accepts. */
+static size_t frame_build(uint8_t *f, size_t cap, uint64_t at, const uint64_t s[S_N], uint16_t cs, uint16_t ss,
+			  uint64_t mask, const uint8_t *xs, size_t xslen, uint64_t sigret)
+{
+	size_t size = SF_FP;
+	uint32_t xsize = 0;
+	if (xs) {
+		/* NT_X86_XSTATE is the standard (uncompacted) XSAVE form a
+		 * signal frame holds too; ptrace puts only the feature mask in
+		 * the software bytes, the frame needs the full _fpx_sw_bytes. */
+		xsize = (uint32_t)xslen;
+		if (xsize < 576)
+			return 0;
+		size += xsize + 4;
+	}
+	size = (size + 63) & ~(size_t)63;
+	if (size > cap)
+		return 0;
+	memset(f, 0, size);
+	put64le(f, 0, sigret);                                   /* pretcode: where `ret` goes */
+	put64le(f, SF_UC, 1 | 2 | 4);                            /* UC_FP_XSTATE|SIGCONTEXT_SS|STRICT_RESTORE_SS */
+	int bad_flags = 3;                                       /* uc_stack.ss_flags: invalid, altstack kept */
+	memcpy(f + SF_UC + 16 + 8, &bad_flags, 4);
+	uint8_t *m = f + SF_MCTX;
+	static const int order[] = { S_R8, S_R9, S_R10, S_R11, S_R12, S_R13, S_R14, S_R15, S_RDI,
+				     S_RSI, S_RBP, S_RBX, S_RDX, S_RAX, S_RCX, S_RSP, S_RIP, S_FLAGS };
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		put64le(m, i * 8, s[order[i]]);
+	memcpy(m + 144, &cs, 2);
+	memcpy(m + 150, &ss, 2);
+	if (xs) {
+		put64le(m, 184, at + SF_FP);
+		memcpy(f + SF_FP, xs, xsize);
+		uint64_t feats;
+		memcpy(&feats, xs + 464, 8);
+		if (!feats)
+			feats = 3; /* x87 | SSE */
+		uint8_t *sw = f + SF_FP + 464;
+		memset(sw, 0, 48);
+		uint32_t magic1 = FP_MAGIC1, ext = xsize + 4;
+		memcpy(sw, &magic1, 4);
+		memcpy(sw + 4, &ext, 4);
+		memcpy(sw + 8, &feats, 8);
+		memcpy(sw + 16, &xsize, 4);
+		uint32_t magic2 = FP_MAGIC2;
+		memcpy(f + SF_FP + xsize, &magic2, 4);
+	}
+	put64le(f, SF_MASK, mask);
+	return size;
+}
+
+/* Runs one syscall in stopped thread t, kill-safely, with no memory of
+ * ours in the target: the frame goes below t's red zone (frame_at 0) or at
+ * frame_at. child != NULL: the call is a clone; the child gets its own
+ * frame (right after) that makes it exit_group(0) at once should it ever
+ * run untraced. Returns 1 done (*ret), 0 not possible here (the caller
+ * falls back), -1 error. */
+int dinj_safe_call(struct dump_ctx *c, struct dump_proc *p, fp_pt_thread *t, uint64_t frame_at, long nr,
+		     const uint64_t a[6], int64_t *ret, pid_t *child, fp_error *err)
+{
+	find_gadgets(c, p);
+	if (p->g_ok) {
+		/* The process may have exec'd since the search (reaping runs after
+		 * the target ran on): check the bytes are still there. */
+		uint8_t b1[3], b2[9];
+		if (fp_mem_read(p->pid, p->g_sysret, b1, 3, NULL) || memcmp(b1, "\x0f\x05\xc3", 3) ||
+		    fp_mem_read(p->pid, p->g_sigret, b2, 7, NULL) ||
+		    (memcmp(b2, "\xb8\x0f\x00\x00\x00\x0f\x05", 7) &&
+		     (fp_mem_read(p->pid, p->g_sigret, b2, 9, NULL) ||
+		      memcmp(b2, "\x48\xc7\xc0\x0f\x00\x00\x00\x0f\x05", 9)))) {
+			p->g_ok = p->g_searched = false;
+			find_gadgets(c, p);
+		}
+	}
+	if (!p->g_ok)
+		return 0;
+	struct user_regs_struct r0;
+	uint64_t mask = 0;
+	size_t xs = 0, got = 0;
+	if (fp_pt_get_regs(t->tid, &r0, err) || fp_pt_get_sigmask(t->tid, &mask, err) || fp_pt_xstate_size(t->tid, &xs, err))
+		return -1;
+	size_t cap = SF_FP + xs + 64 + 1024;
+	uint8_t *x = calloc(1, xs), *fr = malloc(cap), *orig = NULL;
+	int rc = -1;
+	if (!x || !fr) {
+		fp_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (fp_pt_get_xstate(t->tid, x, xs, &got, err))
+		goto out;
+	uint64_t s[S_N];
+	dinj_continuation(&r0, s);
+	/* The size first (xstate checks), then the address. */
+	size_t size = frame_build(fr, cap, 0, s, (uint16_t)r0.cs, (uint16_t)r0.ss, mask, x, got, p->g_sigret);
+	if (!size) {
+		dlog(c, "thread %d: XSAVE area of %zu bytes not usable in a signal frame: plain injection", t->tid, got);
+		rc = 0;
+		goto out;
+	}
+	bool on_stack = !frame_at;
+	uint64_t at = on_stack ? ((r0.rsp - 128 - size - 512) & ~63ull) : frame_at;
+	frame_build(fr, cap, at, s, (uint16_t)r0.cs, (uint16_t)r0.ss, mask, x, got, p->g_sigret);
+	size_t total = size;
+	if (child) {
+		/* The clone's own frame: exit_group(0) with every signal blocked. */
+		uint64_t cs_[S_N] = { 0 };
+		cs_[S_RAX] = SYS_exit_group;
+		cs_[S_RIP] = p->g_sysret;
+		cs_[S_RSP] = at + size + 64;
+		cs_[S_FLAGS] = 0x202;
+		size_t cz = frame_build(fr + size, cap - size, at + size, cs_, (uint16_t)r0.cs, (uint16_t)r0.ss, ~0ull, NULL, 0,
+					p->g_sigret);
+		if (!cz) {
+			rc = 0;
+			goto out;
+		}
+		total += cz;
+	}
+	if (on_stack) {
+		orig = malloc(total);
+		if (!orig) {
+			fp_fail(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		if (fp_mem_read(p->pid, at, orig, total, NULL)) {
+			dlog(c, "thread %d: stack below 0x%llx not readable: plain injection", t->tid, r0.rsp);
+			free(orig);
+			orig = NULL;
+			rc = 0;
+			goto out;
+		}
+	}
+	if (fp_mem_write(p->pid, at, fr, total, err))
+		goto out;
+	if (child && ptrace(PTRACE_SETOPTIONS, t->tid, 0, (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE))) {
+		fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", t->tid, strerror(errno));
+		goto restore;
+	}
+	struct user_regs_struct r = r0;
+	uint64_t a2[6];
+	memcpy(a2, a, sizeof(a2));
+	if (child)
+		a2[1] = at + size; /* newsp: the clone's `ret` pops its own frame */
+	rc = dinj_run_at_sp(p, t, &r, p->g_sysret, at, nr, a2, ret, child, err) ? -1 : 1;
+	if (child)
+		ptrace(PTRACE_SETOPTIONS, t->tid, 0, (void *)(long)PTRACE_O_TRACESYSGOOD);
+restore:
+	if (fp_pt_set_regs(t->tid, &r0, rc < 0 ? NULL : err))
+		rc = -1;
+	if (orig && fp_mem_write(p->pid, at, orig, total, rc < 0 ? NULL : err))
+		rc = -1;
+out:
+	free(x);
+	free(fr);
+	free(orig);
+	return rc;
+}

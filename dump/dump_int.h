@@ -1,0 +1,431 @@
+/* Internals shared by dump/dump*.c: the state of one dump in progress.
+ * Capture (while the tree is stopped) fills these structs; writing (after
+ * the tree is resumed or while it waits to be killed) turns them into
+ * images. */
+#ifndef FP_DUMP_INT_H
+#define FP_DUMP_INT_H
+
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "fp_error.h"
+#include "dump/dump.h"
+#include "ptrace/inject.h"
+#include "ptrace/ptrace.h"
+#include "images/criu_msgs.h"
+#include "dump/dirty_tracker.h"
+
+struct dump_ctx;
+
+struct dump_thread {
+	pid_t tid;
+	cr_core core;
+};
+
+/* One mapping as /proc/PID/smaps shows it, plus what the dump does with it. */
+struct dump_vma {
+	uint64_t start, end, pgoff;
+	char perms[5];
+	dev_t dev;
+	uint64_t ino;
+	char path[PATH_MAX];
+	char vmflags[128];
+	bool dump_pages; /* anon private (incl. vdso) or file private: COW'd pages */
+	bool file_private;
+	bool flags_early; /* vmflags read before the stop (dump_precopy.c) */
+};
+
+struct dump_fd {
+	int fd;
+	cr_fdinfo fi;
+};
+
+struct dump_proc {
+	pid_t pid, ppid, pgid, sid;
+	char comm[32];
+	char exe[PATH_MAX];    /* read while stopped: a short-lived process may be gone when its VMAs are written */
+	fp_pt_proc pt;
+	bool seized;
+	fp_inject ij;          /* only for finding a syscall instruction */
+	bool ij_init;
+	uint64_t di_page;      /* dump_inject.c trampoline + data, 0 if none */
+	uint64_t di_gone_start, di_gone_end; /* where it was (the copy keeps it) */
+	unsigned inj_calls;
+	int64_t inj_ns;
+	bool g_searched, g_ok; /* page-less kill-safe calls (dump_inject.c) */
+	uint64_t g_sysret, g_sigret;
+	/* the frozen copy-on-write copy (leave_running, dump_cow.c) */
+	pid_t cow;             /* its pid, 0 if none */
+	pid_t stale[8];        /* copies left by killed dumps, to reap */
+	unsigned nstale;
+	bool cow_exact;        /* VMAs from our own smaps (mlock, MADV_DONTFORK) */
+	bool cow_killed;
+	struct dump_span *fb;  /* ranges copied from the target while stopped */
+	size_t nfb;
+	fp_pt_thread *di_t;    /* thread of the open injection session */
+	struct user_regs_struct di_saved;
+	struct dump_thread *th;
+	size_t nth;
+	cr_ids ids;
+	/* memory */
+	struct dump_vma *vmas;
+	size_t nvmas;
+	cr_mm mm;
+	cr_pagemap_entry *pe;
+	size_t npe;
+	uint64_t npages;
+	struct dump_precopy *pre; /* its pre-copy (dump_precopy.c), NULL if none */
+	struct dump_seg *segs;    /* pages copied into the dumper (pre-copy or
+				     --pages copy): where each piece of p->pe is */
+	size_t nsegs;
+	uint32_t pages_id;
+	uint64_t pages_hash; /* chain of fp_hash64 over each page, in order */
+	/* files */
+	struct dump_fd *fds;
+	size_t nfds;
+	cr_fs fs;
+};
+
+/* Memory copied from the stopped target when the copy cannot show it
+ * (MADV_WIPEONFORK / MADV_DONTFORK areas). */
+struct dump_span {
+	uint64_t start, end;   /* the VMA */
+	cr_pagemap_entry *pe;  /* its page runs */
+	size_t npe;
+	uint64_t npages;
+	uint8_t *data;         /* their pages, back to back */
+};
+
+/* A pre-copied piece of a process's memory (dump_precopy.c). */
+struct dump_pre_piece {
+	uint64_t vaddr, npages;
+	uint64_t off; /* in buf */
+	bool ok;      /* read; false: unmapped while it was read */
+};
+
+struct dump_precopy {
+	pid_t pid;
+	int uffd;             /* the process's userfaultfd, -1 once closed */
+	struct fp_range *reg; /* write-tracked ranges */
+	size_t nreg;
+	struct dump_pre_piece *piece; /* sorted by address */
+	size_t npiece;
+	uint64_t npages;
+	uint8_t *buf;         /* the pre-copied pages */
+	size_t buf_len;
+	uint8_t *dirty;       /* pages read during the stop */
+	size_t dirty_len;
+	struct dump_vma *fv;  /* smaps read just before the stop, for VmFlags */
+	size_t nfv;
+	/* incremental (dump_incremental.c): the pages the parent snapshot
+	 * holds; a page in them still write-protected is left in the parent */
+	struct fp_range *cov;
+	size_t ncov;
+	bool tracked;         /* the tracking ran since the parent */
+};
+
+/* npages pages at vaddr, whose data is at data (pre-copy or dirty buffer). */
+struct dump_seg {
+	uint64_t vaddr, npages;
+	const uint8_t *data;
+};
+
+/* A shared memory object: shared anonymous memory (maps: "/dev/zero
+ * (deleted)") or a memfd. Read once for the whole tree, while it is stopped
+ * (dump_shmem.c); written as pagemap-shmem-<shmid>.img and its pages. */
+struct dump_shmem {
+	uint64_t shmid;       /* its inode number (CRIU's shmid) */
+	uint64_t size;        /* bytes: largest pgoff + length of its mappings */
+	bool memfd;           /* memfd.img entry: name (without "memfd:"), owner, seals */
+	char *name;
+	uint32_t inode_id, uid, gid, seals;
+	pid_t pid;            /* where to open it: a mapping, or an fd */
+	uint64_t start, end;
+	int fd;               /* -1: through the mapping */
+	bool read;            /* contents taken */
+	cr_pagemap_entry *pe; /* offsets in the object */
+	size_t npe;
+	uint64_t npages;
+	uint8_t *data;
+	uint32_t pages_id;
+	uint64_t hash;
+};
+
+struct dump_pipe_key {
+	uint64_t ino;
+	bool have_data;
+};
+
+struct dump_ctx {
+	bool raced; /* a process of the tree exited while it was being stopped or read: try again */
+	const struct fp_dump_opts *o;
+	FILE *log;
+	int64_t t0;           /* dump start, ns */
+	int dirfd;            /* temp directory being filled */
+	char tmpdir[PATH_MAX];
+	struct dump_proc *procs;
+	size_t nprocs;
+	/* files.img, shared by every process */
+	cr_file *files;
+	size_t nfiles, capfiles;
+	struct dump_fkey *fkeys; /* parallel to files */
+	struct dump_findex *findex; /* files by path and by description (dump_findex.c) */
+	cr_pipe_data *pipes;
+	size_t npipes, cappipes;
+	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
+	size_t nttys, capttys;
+	struct dump_held_lock *locks; /* filelocks.img (dump_locks.c) */
+	size_t nlocks, caplocks;
+	struct dump_zombie *zombies;  /* unreaped children (dump_zombies.c) */
+	size_t nzombies;
+	struct dump_ghost *ghosts;    /* deleted files kept (dump_ghost.c) */
+	size_t nghosts;
+	cr_remap_fpath *remaps;       /* remap-fpath.img */
+	size_t nremaps;
+	/* pages */
+	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
+	size_t pagebuf_len;   /* populated */
+	size_t pagebuf_res;   /* reserved */
+	struct fp_dump_stats *st;
+	struct dump_precopy *pre; /* leave_running pre-copies, one per process */
+	size_t npre;
+	unsigned nthreads;    /* compression threads */
+	bool incr;            /* o->track: pages against the parent (dump_incremental.c) */
+	bool keep_track;      /* o->track: c->pre's tracking goes to o->track */
+	char parent_dir[PATH_MAX]; /* c->incr: the parent snapshot */
+	struct dump_shmem *shm; /* shared memory objects (dump_shmem.c) */
+	size_t nshm, capshm;
+	int64_t stop_ns, resume_ns;
+};
+
+/* Dedup key of a FileEntry. */
+struct dump_fkey {
+	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description,
+			    2 memfd mapping (dev, ino, flags) */
+	dev_t dev;
+	uint64_t ino;
+	uint32_t flags;
+	pid_t pid;       /* kind 1: an fd that has this description */
+	int fd;
+};
+
+/* dump_timers.c: the process's POSIX timers into t (injects; p stopped). */
+int dump_posix_timers(struct dump_ctx *c, struct dump_proc *p, cr_timers *t, fp_error *err);
+
+struct fp_proc_stat;
+/* dump_zombies.c: a zombie child of ppid (its /proc stat) joins the tree;
+ * their pstree entries (into ps, dump_zombie_count of them) and cores. */
+int dump_add_zombie(struct dump_ctx *c, const struct fp_proc_stat *st, pid_t ppid, fp_error *err);
+size_t dump_zombie_count(const struct dump_ctx *c);
+int dump_write_zombies(struct dump_ctx *c, cr_pstree *ps, fp_error *err);
+
+/* dump_ghost.c: the deleted file behind fd of pid (its file entry file_id)
+ * into the image; remap-fpath.img. */
+int dump_ghost_file(struct dump_ctx *c, pid_t pid, int fd, const struct stat *st, uint32_t file_id, fp_error *err);
+int dump_write_remaps(struct dump_ctx *c, fp_error *err);
+
+/* dump_locks.c: the locks fdinfo text lists for fd of pid (whose open file
+ * description is file_id), once each; filelocks.img when any. */
+int dump_fd_locks(struct dump_ctx *c, pid_t pid, int fd, uint32_t file_id, const char *fdinfo,
+		  fp_error *err);
+int dump_write_locks(struct dump_ctx *c, fp_error *err);
+
+/* dump.c: logging; freeing a context's captured state; moving the dumper
+ * to the CPU pid last ran on while it drives pid (*saved: the mask to put
+ * back with sched_setaffinity when *pinned) */
+void dump_ctx_free(struct dump_ctx *c);
+void dump_pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinned);
+void dlog(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dlogv(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t dump_now_ns(void);
+
+/* dump_tree.c */
+int dump_tree_seize(struct dump_ctx *c, fp_error *err);
+/* True if a seized process is exiting or gone (it was caught in its exit). */
+bool dump_tree_any_exiting(struct dump_ctx *c);
+/* The children of every thread of pid (malloc'd *out). */
+int dump_list_children(pid_t pid, pid_t **out, size_t *n);
+void dump_tree_release(struct dump_ctx *c, bool kill_it);
+int dump_tree_ids(struct dump_ctx *c, fp_error *err);
+int dump_write_tree(struct dump_ctx *c, fp_error *err);
+/* Appends a description of where every thread is (stacks) to the log. */
+void dump_log_stacks(struct dump_ctx *c);
+
+/* dump_inject.c: kill-safe syscall injection */
+int dinj_init(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dinj_begin(struct dump_proc *p, pid_t tid, fp_error *err);
+int dinj_call(struct dump_proc *p, long nr, const uint64_t a[6], int64_t *ret, fp_error *err);
+/* Runs syscall nr, hands its result to take() at the call's exit stop, then
+ * lets the target close(result): an fd the call made lives in the target
+ * only while take() runs (pidfd_getfd it there), also if the dumper dies. */
+int dinj_call_closing(struct dump_proc *p, long nr, const uint64_t a[6], int (*take)(void *arg, int64_t ret, fp_error *err),
+		      void *arg, fp_error *err);
+int dinj_end(struct dump_proc *p, fp_error *err);
+uint64_t dinj_data(struct dump_proc *p);
+/* Clones the stopped process (no CLONE_VM, exit signal 0) from its
+ * injection page; the copy is traced, stopped before its first instruction
+ * and, once dinj_clone_settle saw it stop, dies with the dumper
+ * (PTRACE_O_EXITKILL). *child 0: not possible here
+ * (logged), the caller copies while stopped instead. */
+int dinj_clone(struct dump_ctx *c, struct dump_proc *p, pid_t *child, fp_error *err);
+int dinj_clone_settle(struct dump_proc *p, pid_t kid, fp_error *err);
+int dinj_copy_start(struct dump_proc *p, long nr, const uint64_t a[6], fp_error *err);
+int dinj_copy_finish(struct dump_proc *p, int64_t *ret, fp_error *err);
+uint64_t dinj_copy_scratch(struct dump_proc *p, size_t *len);
+/* wait4(child, __WALL|WNOHANG) inside a stopped thread of p (the copy is its
+ * child: nobody else can reap it). */
+int dinj_reap(struct dump_ctx *c, struct dump_proc *p, pid_t child, fp_error *err);
+int dinj_fini(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err);
+int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
+		    fp_error *err);
+
+/* dump_core.c */
+int dump_proc_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_mm.c */
+int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *n, fp_error *err);
+int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_proc_vma_entries(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_pages.c */
+int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+uint64_t dump_estimate_pages(pid_t pid);
+int dump_pagebuf_prepare(struct dump_ctx *c, uint64_t pages, fp_error *err);
+int dump_copy_pages(struct dump_ctx *c, fp_error *err);
+int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_range_has_pages(pid_t pid, uint64_t start, uint64_t end, bool file_private);
+int dump_copy_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma *v, fp_error *err);
+
+/* dump_cow.c: the frozen copy-on-write copy (leave_running) */
+int dump_cow_start(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_cow_vmas_stopped(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_cow_after(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+void dump_cow_kill(struct dump_ctx *c, struct dump_proc *p);
+void dump_cow_finish(struct dump_ctx *c, struct dump_proc *p);
+
+/* dump_precopy.c: pages copied while running, under write tracking.
+ * run: a short stop of its own, then protect + copy (c->pre); -1 leaves
+ * nothing behind (the caller uses a fork copy instead). final: during the
+ * capture, for a p with p->pre, after dump_proc_pagemap: fills p->segs.
+ * unprotect: after the resume; end: frees everything (also on failure). */
+int dump_precopy_run(struct dump_ctx *c, fp_error *err);
+/* The short stop of the pre-copy alone: a userfaultfd for every process of
+ * the tree that has no entry in c->pre yet. */
+int dump_precopy_take(struct dump_ctx *c, fp_error *err);
+/* Registers and write-protects every protectable mapping of pc->pid (regv:
+ * what was registered, as dump VMAs). */
+int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv,
+			 fp_error *err);
+bool dump_precopy_protectable(const struct dump_vma *v);
+int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+/* During the stop, instead of dump_proc_vmas (whose smaps walk takes ~25 ms
+ * per GiB): the cheap maps list, with VmFlags from the smaps read before. */
+int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+/* After the resume: 0 if every VmFlags taken early is still what smaps
+ * says, 1 if one changed meanwhile (the dump is redone with a fork copy). */
+int dump_precopy_flags_changed(struct dump_ctx *c);
+void dump_precopy_unprotect(struct dump_ctx *c);
+void dump_precopy_end(struct dump_ctx *c);
+
+/* dump_incremental.c: snapshots against a parent, with o->track.
+ * prepare: before the stop; 1 incremental (c->pre holds the tracking), 0
+ * not (a full dump that starts tracking; st->full_why says why), -1 error.
+ * final: during the stop, for p with p->pre when c->incr (after
+ * dump_proc_pagemap): PE_PARENT for the pages not written, reads the others.
+ * rearm: during the stop, re-protects what was written (keep_track).
+ * link_parent: the `parent` symlink, when a page is in the parent.
+ * keep: after the snapshot is published, the tracking goes to o->track. */
+int dump_incr_prepare(struct dump_ctx *c, fp_error *err);
+int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
+void dump_incr_keep(struct dump_ctx *c, const char *final);
+/* dump_shmem.c: shared anonymous memory. capture: while the tree is
+ * stopped, before the VMA entries are built: finds every shared object the
+ * tree maps and reads its pages. vma: fills the entry of a mapping of one
+ * (1), or 0 if v is not shared anonymous memory. write: the pagemap-shmem
+ * and pages images. */
+bool dump_shmem_is_anon(const struct dump_vma *v);
+int dump_shmem_capture(struct dump_ctx *c, fp_error *err);
+int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err);
+/* An fd on a memfd (link "/memfd:NAME (deleted)"): f becomes its MEMFD
+ * FileEntry, the memfd's contents are read (the tree is stopped). */
+int dump_shmem_memfd_fd(struct dump_ctx *c, pid_t pid, int fd, const char *link, uint32_t flags, uint64_t pos,
+			cr_file *f, fp_error *err);
+int dump_shmem_write(struct dump_ctx *c, fp_error *err);
+void dump_shmem_free(struct dump_ctx *c);
+
+/* dump_files.c */
+cr_file *dump_new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err);
+int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
+int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_files(struct dump_ctx *c, fp_error *err);
+/* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
+ * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
+int dump_event_kind(const char *link);
+int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
+/* dump_sock.c: a socket without connection state (listening or unconnected
+ * TCP, listening unix stream), or a clear refusal; sets f->type. */
+int dump_socket_file(pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err);
+/* dump_tty.c */
+bool dump_is_pty_slave(const struct stat *st);
+/* fd on a pty slave: its tty-info entry and the REG entry of its path. */
+int dump_tty_file(struct dump_ctx *c, struct dump_proc *p, int fd, const char *link, const struct stat *st,
+		  uint32_t flags, uint32_t *info_id, uint32_t *regf_id, fp_error *err);
+int dump_write_ttys(struct dump_ctx *c, fp_error *err);
+int dump_write_fdinfo(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_misc.c */
+int dump_proc_fs(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_write_misc(struct dump_ctx *c, fp_error *err);
+int dump_write_fs(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+
+/* dump_manifest.c */
+struct dump_manifest_info {
+	const char *compress;
+	double pause_ms, total_ms;
+	double prestop_ms; /* 0: none */
+	const pid_t *pids;
+	size_t npids;
+	const uint32_t *pages_ids;
+	const uint64_t *pages_n;
+	const uint64_t *pages_hash;
+	size_t npages_ids;
+};
+int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t *bytes_total,
+			fp_error *err);
+/* Chain hash over 4 KiB pages, the manifest's checksum of page contents
+ * (the same whatever the page store's form). */
+uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages);
+
+/* dump_findex.c: finding a FileEntry in (amortised) constant time. _path:
+ * 1 and its id if (path, flags) has one. _desc: 1 and its id if fd of pid
+ * shares an open file description with an entry of inode ino and key (the
+ * device, offset and flags, which such fds share), else
+ * 0 and *pos, where the new entry goes (pass it to _add_desc). */
+int dump_findex_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id);
+int dump_findex_add_path(struct dump_ctx *c, const char *path, uint32_t flags, size_t file, fp_error *err);
+int dump_findex_desc(struct dump_ctx *c, pid_t pid, int fd, uint64_t key, uint64_t ino, uint32_t *id, size_t *pos);
+int dump_findex_add_desc(struct dump_ctx *c, uint64_t key, uint64_t ino, size_t pos, size_t file, fp_error *err);
+void dump_findex_free(struct dump_ctx *c);
+
+/* dump_tmp.c: the mkdtemp template of a dump's temporary directory (it
+ * names its owner), and the removal of those in parent whose owner is gone:
+ * their number, and their names in note. */
+void dump_tmp_template(char *buf, size_t len, const char *parent, const char *base);
+int dump_tmp_reap(const char *parent, char *note, size_t len);
+
+/* Small /proc readers (dump_misc.c). */
+long dump_read_proc(const char *path, char *buf, size_t len);
+int dump_status_field(pid_t tid, const char *key, char *out, size_t len);
+
+#endif

@@ -1,0 +1,293 @@
+/* Memory layout (mm-<pid>.img): the mm fields and every VMA from
+ * /proc/PID/smaps, classified as CRIU expects (status bits, mmap flags,
+ * madvise bits, the FileEntry of mapped files). */
+#include "dump/dump_int.h"
+#include "procfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "images/criu_io.h"
+
+static bool has_flag(const char *vmflags, const char *f)
+{
+	for (const char *s = vmflags; *s;) {
+		while (*s == ' ')
+			s++;
+		if (s[0] == f[0] && s[1] == f[1] && (s[2] == ' ' || s[2] == '\0' || s[2] == '\n'))
+			return true;
+		while (*s && *s != ' ')
+			s++;
+	}
+	return false;
+}
+
+int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	(void)c;
+	return dump_vmas_read(p->pid, true, &p->vmas, &p->nvmas, err);
+}
+
+/* smaps gives VmFlags but walks every page table to count RSS (40 ms for
+ * 1 GiB here); maps is the same list without flags in 0.1 ms. */
+int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *nout, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, smaps ? "smaps" : "maps");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	char *line = NULL;
+	size_t cap = 0, vcap = 0;
+	struct dump_vma *cur = NULL;
+	int rc = 0;
+	struct {
+		struct dump_vma *vmas;
+		size_t nvmas;
+	} acc = { NULL, 0 }, *p = &acc; /* the list being built */
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long long s, e, off, ino;
+		unsigned maj, mn;
+		char perms[8];
+		int pos = 0;
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &s, &e, perms, &off, &maj, &mn, &ino, &pos) >= 7 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			if (p->nvmas == vcap) {
+				vcap = vcap ? vcap * 2 : 64;
+				struct dump_vma *nv = realloc(p->vmas, vcap * sizeof(*nv));
+				if (!nv) {
+					rc = fp_fail(err, ENOMEM, "out of memory");
+					break;
+				}
+				p->vmas = nv;
+			}
+			cur = &p->vmas[p->nvmas++];
+			memset(cur, 0, sizeof(*cur));
+			cur->start = s;
+			cur->end = e;
+			cur->pgoff = off;
+			memcpy(cur->perms, perms, 4);
+			cur->dev = makedev(maj, mn);
+			cur->ino = ino;
+			snprintf(cur->path, sizeof(cur->path), "%s", pos ? line + pos : "");
+			cur->path[strcspn(cur->path, "\n")] = '\0';
+		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(cur->vmflags, sizeof(cur->vmflags), "%s", line + 8);
+			cur->vmflags[strcspn(cur->vmflags, "\n")] = '\0';
+		}
+	}
+	free(line);
+	fclose(f);
+	if (rc) {
+		free(p->vmas);
+		return rc;
+	}
+	*out = p->vmas;
+	*nout = p->nvmas;
+	return 0;
+}
+
+static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, bool *skip, fp_error *err)
+{
+	*skip = false;
+	memset(o, 0, sizeof(*o));
+	o->start = v->start;
+	o->end = v->end;
+	o->fd = -1;
+	o->prot = (v->perms[0] == 'r' ? PROT_READ : 0) | (v->perms[1] == 'w' ? PROT_WRITE : 0) |
+		  (v->perms[2] == 'x' ? PROT_EXEC : 0);
+	bool shared = v->perms[3] == 's';
+	o->flags = shared ? MAP_SHARED : MAP_PRIVATE;
+	const char *vf = v->vmflags;
+	if (has_flag(vf, "gd"))
+		o->flags |= MAP_GROWSDOWN;
+	if (has_flag(vf, "lo"))
+		o->flags |= MAP_LOCKED;
+	if (has_flag(vf, "nr"))
+		o->flags |= MAP_NORESERVE;
+	static const struct { const char *f; int adv; } madv[] = {
+		{ "sr", MADV_SEQUENTIAL }, { "rr", MADV_RANDOM }, { "dc", MADV_DONTFORK }, { "mg", MADV_MERGEABLE },
+		{ "hg", MADV_HUGEPAGE },   { "nh", MADV_NOHUGEPAGE }, { "dd", MADV_DONTDUMP },
+	};
+	for (size_t i = 0; i < sizeof(madv) / sizeof(madv[0]); i++)
+		if (has_flag(vf, madv[i].f))
+			o->madv |= 1ull << madv[i].adv;
+	o->has_madv = o->madv != 0;
+	const char *path = v->path;
+
+	if (!strcmp(path, "[vsyscall]") || !strcmp(path, "[uprobes]")) {
+		*skip = true;
+		return 0;
+	}
+	if (has_flag(vf, "ht"))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "%d has a hugetlbfs mapping at 0x%" PRIx64 " (%s); not supported", p->pid, v->start, path);
+	if (!strcmp(path, "[vvar]") || !strcmp(path, "[vvar_vclock]")) {
+		o->flags |= MAP_ANONYMOUS;
+		o->status = CR_VMA_AREA_REGULAR | CR_VMA_ANON_PRIVATE | CR_VMA_AREA_VVAR;
+		o->has_madv = true;
+		o->madv |= 1ull << MADV_DONTDUMP;
+		return 0;
+	}
+	if (!strcmp(path, "[vdso]")) {
+		o->flags |= MAP_ANONYMOUS;
+		o->status = CR_VMA_AREA_REGULAR | CR_VMA_ANON_PRIVATE | CR_VMA_AREA_VDSO;
+		v->dump_pages = true;
+		return 0;
+	}
+	int sh = dump_shmem_vma(c, p, v, o, err);
+	if (sh)
+		return sh < 0 ? -1 : 0;
+	bool anon = v->ino == 0 && (path[0] == '\0' || path[0] == '[');
+	if (anon) {
+		if (shared || !strncmp(path, "[anon_shmem:", 12))
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+					    "%d has a shared anonymous mapping at 0x%" PRIx64 "-0x%" PRIx64
+					    "; dumping shared anonymous memory is not supported yet",
+					    p->pid, v->start, v->end);
+		o->flags |= MAP_ANONYMOUS;
+		o->status = CR_VMA_AREA_REGULAR | CR_VMA_ANON_PRIVATE;
+		if (!strcmp(path, "[heap]"))
+			o->status |= CR_VMA_AREA_HEAP;
+		v->dump_pages = true;
+		return 0;
+	}
+	if (!strncmp(path, "/SYSV", 5))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "%d has SysV shared memory (shmget, segment %" PRIu64 ") attached at 0x%" PRIx64
+				    "; not supported (CRIU dumps it only with the IPC namespace it lives in): use "
+				    "MAP_SHARED|MAP_ANONYMOUS or a memfd, which forkpoint dumps",
+				    p->pid, v->ino, v->start);
+	if (strstr(path, " (deleted)") || !strncmp(path, "/memfd:", 7) ||
+	    path[0] != '/')
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "%d maps '%s' at 0x%" PRIx64 " (a deleted file); not supported yet",
+				    p->pid, path, v->start);
+	if (has_flag(vf, "io") || has_flag(vf, "pf"))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "%d maps device memory '%s' at 0x%" PRIx64 "; not supported", p->pid, path, v->start);
+	uint32_t fflags = O_RDONLY;
+	if (shared && has_flag(vf, "mw"))
+		fflags = O_RDWR;
+	uint32_t id;
+	if (dump_file_path(c, path, fflags, &id, err))
+		return -1;
+	o->shmid = id;
+	o->pgoff = v->pgoff;
+	o->has_fdflags = true;
+	o->fdflags = fflags;
+	if (shared) {
+		o->status = CR_VMA_AREA_REGULAR | CR_VMA_FILE_SHARED;
+	} else {
+		o->status = CR_VMA_AREA_REGULAR | CR_VMA_FILE_PRIVATE;
+		v->dump_pages = true;
+		v->file_private = true;
+	}
+	return 0;
+}
+
+static int read_auxv(pid_t pid, cr_mm *mm, fp_error *err)
+{
+	char path[64];
+	uint64_t w[128];
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	ssize_t n = read(fd, w, sizeof(w));
+	close(fd);
+	if (n < 0)
+		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	size_t words = (size_t)n / 8, keep = 0;
+	while (keep + 1 < words && w[keep] != 0)
+		keep += 2; /* pairs before AT_NULL */
+	if (keep > CR_AUXV_MAX)
+		keep = CR_AUXV_MAX;
+	mm->mm_saved_auxv = malloc((keep ? keep : 1) * sizeof(uint64_t));
+	if (!mm->mm_saved_auxv)
+		return fp_fail(err, ENOMEM, "out of memory");
+	memcpy(mm->mm_saved_auxv, w, keep * sizeof(uint64_t));
+	mm->n_mm_saved_auxv = keep;
+	return 0;
+}
+
+/* mm fields that need the process stopped and syscall injection. */
+int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	(void)c;
+	cr_mm *mm = &p->mm;
+	struct fp_proc_stat st;
+	if (fp_proc_read_stat(p->pid, 0, &st, err) < 0)
+		return -1;
+	mm->mm_start_code = st.startcode;
+	mm->mm_end_code = st.endcode;
+	mm->mm_start_stack = st.startstack;
+	mm->mm_start_data = st.start_data;
+	mm->mm_end_data = st.end_data;
+	mm->mm_start_brk = st.start_brk;
+	mm->mm_arg_start = st.arg_start;
+	mm->mm_arg_end = st.arg_end;
+	mm->mm_env_start = st.env_start;
+	mm->mm_env_end = st.env_end;
+	/* mm_brk and dumpable come from dinj_proc_facts (dump_core.c). */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/exe", p->pid);
+	ssize_t n = readlink(path, p->exe, sizeof(p->exe) - 1);
+	if (n <= 0)
+		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	p->exe[n] = '\0';
+	return read_auxv(p->pid, mm, err);
+}
+
+/* The VMA entries and the exe file; needs dump_proc_vmas first. */
+static int build_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	cr_mm *mm = &p->mm;
+	const char *exe = p->exe;
+	if (strstr(exe, " (deleted)"))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "the executable of %d (%s) was deleted or replaced since it started; CRIU cannot restore it",
+				    p->pid, exe);
+	if (dump_file_path(c, exe, O_RDONLY, &mm->exe_file_id, err))
+		return -1;
+	mm->vmas = calloc(p->nvmas ? p->nvmas : 1, sizeof(cr_vma));
+	if (!mm->vmas)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->nvmas; i++) {
+		struct dump_vma *v = &p->vmas[i];
+		cr_vma o;
+		bool skip;
+		if (classify(c, p, v, &o, &skip, err))
+			return -1;
+		if (skip)
+			continue;
+		/* [vvar] and [vvar_vclock] are one entry for CRIU (kernels >= 6.13). */
+		if (mm->n_vmas && (o.status & CR_VMA_AREA_VVAR)) {
+			cr_vma *prev = &mm->vmas[mm->n_vmas - 1];
+			if ((prev->status & CR_VMA_AREA_VVAR) && prev->end == o.start) {
+				prev->end = o.end;
+				continue;
+			}
+		}
+		mm->vmas[mm->n_vmas++] = o;
+		dlogv(c, "%d vma %" PRIx64 "-%" PRIx64 " %s status %#x flags %#x shmid %" PRIu64 " %s%s", p->pid, o.start,
+		      o.end, v->perms, o.status, o.flags, o.shmid, v->path, v->dump_pages ? " (pages)" : "");
+	}
+	return 0;
+}
+
+int dump_write_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	return cr_write_mm(c->dirfd, (uint32_t)p->pid, &p->mm, err);
+}
+
+int dump_proc_vma_entries(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	return build_vmas(c, p, err);
+}

@@ -1,0 +1,756 @@
+/* Which pages to dump (pagemap-<pid>.img) and their contents
+ * (pages-<id>.img or .fpz). CRIU's rule: anonymous private VMAs (and the
+ * vDSO) give every present or swapped page except the shared zero page;
+ * file-private VMAs give only the pages that were copied on write. Present
+ * pages are found with the PAGEMAP_SCAN ioctl (Linux 6.7+), else by reading
+ * /proc/PID/pagemap. */
+#include "dump/dump_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ptrace/pagemap_scan.h"
+#include "ptrace/pt_mem.h"
+#include "images/criu_io.h"
+#include "images/hash64.h"
+#include "images/pagestore.h"
+
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAP (1ull << 62)
+#define PM_FILE (1ull << 61)
+#define PM_PFN_MASK ((1ull << 55) - 1)
+
+#define SCAN_VEC 4096
+
+struct runs {
+	cr_pagemap_entry *pe;
+	size_t n, cap;
+	uint64_t pages;
+};
+
+static int add_run(struct runs *r, uint64_t start, uint64_t end, fp_error *err)
+{
+	if (end <= start)
+		return 0;
+	uint64_t np = (end - start) / CR_PAGE_SIZE;
+	if (r->n && r->pe[r->n - 1].vaddr + r->pe[r->n - 1].nr_pages * CR_PAGE_SIZE == start) {
+		r->pe[r->n - 1].nr_pages += np; /* adjacent (may span VMAs: CRIU allows it) */
+		r->pages += np;
+		return 0;
+	}
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 256;
+		cr_pagemap_entry *n = realloc(r->pe, r->cap * sizeof(*n));
+		if (!n)
+			return fp_fail(err, ENOMEM, "out of memory");
+		r->pe = n;
+	}
+	cr_pagemap_entry *e = &r->pe[r->n++];
+	memset(e, 0, sizeof(*e));
+	e->vaddr = start;
+	e->nr_pages = np;
+	e->has_flags = true;
+	e->flags = CR_PE_PRESENT;
+	r->pages += np;
+	return 0;
+}
+
+struct run_sink {
+	struct runs *r;
+	fp_error *err;
+};
+
+static int add_run_cb(void *arg, uint64_t start, uint64_t end)
+{
+	struct run_sink *s = arg;
+	return add_run(s->r, start, end, s->err);
+}
+
+/* 1: scanned; 0: PAGEMAP_SCAN not available; -1: error. */
+static int scan_vma(int fd, const struct dump_vma *v, struct runs *r, struct fp_page_region *vec, fp_error *err)
+{
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.category_inverted = FP_PAGE_IS_PFNZERO | (v->file_private ? FP_PAGE_IS_FILE : 0);
+	m.category_mask = m.category_inverted;
+	m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	fp_error e = { 0 };
+	struct run_sink s = { r, &e };
+	int rc = fp_pagemap_scan(fd, v->start, v->end, &m, vec, SCAN_VEC, add_run_cb, &s);
+	if (rc < 0 && e.msg[0]) {
+		*err = e;
+		return -1;
+	}
+	if (rc < 0)
+		return fp_fail(err, errno, "PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", v->start, v->end,
+			       strerror(errno));
+	return rc;
+}
+
+static uint64_t zero_pfn(void)
+{
+	static uint64_t pfn = UINT64_MAX;
+	if (pfn != UINT64_MAX)
+		return pfn;
+	void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return pfn = 0;
+	volatile char x = *(volatile char *)m; /* read fault: maps the zero page */
+	(void)x;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+	if (fd >= 0) {
+		if (pread(fd, &e, 8, (off_t)((uintptr_t)m / 4096 * 8)) != 8)
+			e = 0;
+		close(fd);
+	}
+	munmap(m, 4096);
+	pfn = (e & PM_PRESENT) ? (e & PM_PFN_MASK) : 0;
+	return pfn;
+}
+
+static int read_vma(int fd, const struct dump_vma *v, struct runs *r, fp_error *err)
+{
+	uint64_t zpfn = zero_pfn();
+	uint64_t buf[4096];
+	uint64_t run = 0;
+	bool in = false;
+	for (uint64_t a = v->start; a < v->end;) {
+		size_t n = (size_t)((v->end - a) / CR_PAGE_SIZE);
+		if (n > 4096)
+			n = 4096;
+		ssize_t got = pread(fd, buf, n * 8, (off_t)(a / CR_PAGE_SIZE * 8));
+		if (got <= 0)
+			return fp_fail(err, got < 0 ? errno : EIO, "reading pagemap at 0x%" PRIx64 ": %s", a,
+				       got < 0 ? strerror(errno) : "short read");
+		n = (size_t)got / 8;
+		for (size_t i = 0; i < n; i++, a += CR_PAGE_SIZE) {
+			uint64_t e = buf[i];
+			bool want = (e & (PM_PRESENT | PM_SWAP)) != 0;
+			if (want && (e & PM_PRESENT) && zpfn && (e & PM_PFN_MASK) == zpfn)
+				want = false;
+			if (want && v->file_private && (e & PM_FILE))
+				want = false;
+			if (want && !in) {
+				run = a;
+				in = true;
+			} else if (!want && in) {
+				if (add_run(r, run, a, err))
+					return -1;
+				in = false;
+			}
+		}
+	}
+	if (in && add_run(r, run, v->end, err))
+		return -1;
+	return 0;
+}
+
+static const struct dump_span *span_at(const struct dump_proc *p, uint64_t a)
+{
+	for (size_t i = 0; i < p->nfb; i++)
+		if (a >= p->fb[i].start && a < p->fb[i].end)
+			return &p->fb[i];
+	return NULL;
+}
+
+/* Pages come from the frozen copy when there is one: its pagemap shows the
+ * target's pages as they were at the clone (present and shared copy-on-write),
+ * except for the areas in p->fb, copied from the target itself. */
+int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->cow ? p->cow : p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	struct fp_page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
+	if (!vec) {
+		close(fd);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	struct runs r = { 0 };
+	static int use_scan = 1;
+	int rc = 0;
+	for (size_t i = 0; i < p->nvmas && !rc; i++) {
+		struct dump_vma *v = &p->vmas[i];
+		if (!v->dump_pages)
+			continue;
+		const struct dump_span *fb = span_at(p, v->start);
+		if (fb) {
+			for (size_t k = 0; k < fb->npe && !rc; k++)
+				rc = add_run(&r, fb->pe[k].vaddr, fb->pe[k].vaddr + fb->pe[k].nr_pages * CR_PAGE_SIZE, err);
+			continue;
+		}
+		int s = 0;
+		if (use_scan) {
+			s = scan_vma(fd, v, &r, vec, err);
+			if (s < 0)
+				rc = -1;
+			else if (s == 0) {
+				use_scan = 0;
+				dlog(c, "PAGEMAP_SCAN not available; reading /proc/%d/pagemap", p->pid);
+			}
+		}
+		if (!rc && s == 0)
+			rc = read_vma(fd, v, &r, err);
+	}
+	free(vec);
+	close(fd);
+	if (rc) {
+		free(r.pe);
+		return -1;
+	}
+	p->pe = r.pe;
+	p->npe = r.n;
+	p->npages = r.pages;
+	return 0;
+}
+
+/* 1 if [start, end) of pid has a present or swapped page, 0 if none, -1 if
+ * it cannot tell. A probe (max_pages 1): it stops at the first page. */
+int dump_range_has_pages(pid_t pid, uint64_t start, uint64_t end, bool file_private)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct fp_page_region vec[1];
+	struct fp_pm_scan_arg a = { 0 };
+	a.size = sizeof(a);
+	a.start = start;
+	a.end = end;
+	a.vec = (uint64_t)(uintptr_t)vec;
+	a.vec_len = 1;
+	a.max_pages = 1;
+	a.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	/* the pages a dump takes: not the zero page, not file pages of a
+	 * file-private mapping (only its copied-on-write ones) */
+	a.category_inverted = FP_PAGE_IS_PFNZERO | (file_private ? FP_PAGE_IS_FILE : 0);
+	a.category_mask = a.category_inverted;
+	a.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	long n = ioctl(fd, FP_PAGEMAP_SCAN, &a);
+	if (n < 0) {
+		/* No PAGEMAP_SCAN: read the entries (slow for big areas, old kernels only). */
+		uint64_t buf[512];
+		n = 0;
+		for (uint64_t x = start; x < end && !n;) {
+			size_t k = (size_t)((end - x) / CR_PAGE_SIZE);
+			if (k > 512)
+				k = 512;
+			ssize_t got = pread(fd, buf, k * 8, (off_t)(x / CR_PAGE_SIZE * 8));
+			if (got <= 0) {
+				n = -1;
+				break;
+			}
+			for (size_t i = 0; i < (size_t)got / 8; i++)
+				if ((buf[i] & (PM_PRESENT | PM_SWAP)) && !(file_private && (buf[i] & PM_FILE)) &&
+				    !((buf[i] & PM_PRESENT) && zero_pfn() && (buf[i] & PM_PFN_MASK) == zero_pfn()))
+					n = 1;
+			x += (uint64_t)got / 8 * CR_PAGE_SIZE;
+		}
+	}
+	close(fd);
+	return n < 0 ? -1 : n > 0;
+}
+
+/* Copies the dump pages of VMA v from the stopped target itself (for an area
+ * the frozen copy does not have: MADV_WIPEONFORK, MADV_DONTFORK). */
+int dump_copy_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma *v, fp_error *err)
+{
+	(void)c;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	struct fp_page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
+	struct runs r = { 0 };
+	int rc = vec ? 0 : fp_fail(err, ENOMEM, "out of memory");
+	if (!rc) {
+		int s = scan_vma(fd, v, &r, vec, err);
+		if (s < 0)
+			rc = -1;
+		else if (s == 0)
+			rc = read_vma(fd, v, &r, err);
+	}
+	free(vec);
+	close(fd);
+	struct dump_span sp = { .start = v->start, .end = v->end, .pe = r.pe, .npe = r.n, .npages = r.pages };
+	if (!rc && r.pages && !(sp.data = malloc(r.pages * CR_PAGE_SIZE)))
+		rc = fp_fail(err, ENOMEM, "out of memory for %" PRIu64 " pages", r.pages);
+	uint64_t off = 0;
+	for (size_t k = 0; k < r.n && !rc; k++) {
+		size_t len = r.pe[k].nr_pages * CR_PAGE_SIZE;
+		rc = fp_mem_read(p->pid, r.pe[k].vaddr, sp.data + off, len, err);
+		off += len;
+	}
+	struct dump_span *nfb = rc ? NULL : realloc(p->fb, (p->nfb + 1) * sizeof(*nfb));
+	if (!rc && !nfb)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (rc) {
+		free(r.pe);
+		free(sp.data);
+		return -1;
+	}
+	p->fb = nfb;
+	p->fb[p->nfb++] = sp;
+	return 0;
+}
+
+/* Anonymous pages of pid: the kernel's RssAnon counter (smaps_rollup
+ * would walk every page table for the same number). */
+uint64_t dump_estimate_pages(pid_t pid)
+{
+	char v[64];
+	if (dump_status_field(pid, "RssAnon", v, sizeof(v)))
+		return 0;
+	return strtoull(v, NULL, 10) / 4;
+}
+
+int dump_pagebuf_prepare(struct dump_ctx *c, uint64_t pages, fp_error *err)
+{
+	size_t len = (size_t)pages * CR_PAGE_SIZE;
+	if (len <= c->pagebuf_len)
+		return 0;
+	/* Reserve generously (address space is cheap), populate what we need:
+	 * a destination that faults during the copy runs at 1-2 GB/s instead of
+	 * 8-10 (machine-limits.md §1). */
+	size_t reserve = len + (len >> 2) + (64u << 20);
+	uint8_t *m = c->pagebuf;
+	if (!m) {
+		m = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
+			return fp_fail(err, errno, "cannot reserve %zu MiB for the page copy: %s", reserve >> 20, strerror(errno));
+		madvise(m, reserve, MADV_HUGEPAGE);
+		c->pagebuf = m;
+		c->pagebuf_len = 0;
+		c->pagebuf_res = reserve;
+	} else if (len > c->pagebuf_res) {
+		/* Grow: rare (the process grew while we prepared); mremap keeps it. */
+		void *n = mremap(m, c->pagebuf_res, reserve, MREMAP_MAYMOVE);
+		if (n == MAP_FAILED)
+			return fp_fail(err, errno, "cannot grow the page copy buffer to %zu MiB: %s", reserve >> 20,
+				       strerror(errno));
+		c->pagebuf = n;
+		c->pagebuf_res = reserve;
+	}
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+	if (madvise(c->pagebuf + c->pagebuf_len, len - c->pagebuf_len, MADV_POPULATE_WRITE)) {
+		/* Older kernels: touch each page. */
+		for (size_t o = c->pagebuf_len; o < len; o += CR_PAGE_SIZE)
+			c->pagebuf[o] = 0;
+	}
+	c->pagebuf_len = len;
+	return 0;
+}
+
+/* Copies every process's dump pages into c->pagebuf while stopped. */
+int dump_copy_pages(struct dump_ctx *c, fp_error *err)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < c->nprocs; i++)
+		total += c->procs[i].cow || c->procs[i].pre ? 0 : c->procs[i].npages;
+	if (dump_pagebuf_prepare(c, total, err))
+		return -1;
+	uint64_t off = 0;
+	fp_mem_range *rg = NULL;
+	size_t cap = 0;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		if (p->cow || p->pre)
+			continue;
+		/* one piece: the pages in pagemap order, back to back */
+		if (p->npages) {
+			p->segs = malloc(sizeof(*p->segs));
+			if (!p->segs) {
+				free(rg);
+				return fp_fail(err, ENOMEM, "out of memory");
+			}
+			p->segs[0] = (struct dump_seg){ p->npe ? p->pe[0].vaddr : 0, p->npages, c->pagebuf + off };
+			p->nsegs = 1;
+		}
+		size_t n = 0;
+		uint64_t o = off;
+		for (size_t k = 0; k < p->npe; k++) {
+			/* Pieces of at most 4 MiB keep each iovec cache friendly. */
+			uint64_t a = p->pe[k].vaddr, left = p->pe[k].nr_pages * CR_PAGE_SIZE;
+			while (left) {
+				size_t take = left > (4u << 20) ? (4u << 20) : (size_t)left;
+				if (n == cap) {
+					cap = cap ? cap * 2 : 1024;
+					fp_mem_range *nr = realloc(rg, cap * sizeof(*nr));
+					if (!nr) {
+						free(rg);
+						return fp_fail(err, ENOMEM, "out of memory");
+					}
+					rg = nr;
+				}
+				rg[n++] = (fp_mem_range){ a, take, c->pagebuf + o };
+				a += take;
+				o += take;
+				left -= take;
+			}
+		}
+		if (n && fp_mem_read_ranges(p->pid, rg, n, err)) {
+			free(rg);
+			return fp_wrap(err, "copying the pages of %d", p->pid);
+		}
+		off = o;
+	}
+	free(rg);
+	return 0;
+}
+
+uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages)
+{
+	const uint8_t *b = pages;
+	for (size_t i = 0; i < npages; i++)
+		h = fp_hash64(b + (size_t)i * CR_PAGE_SIZE, CR_PAGE_SIZE, h);
+	return h;
+}
+
+/* Streams p's dump pages into w, in pagemap order, straight into the
+ * writer's chunk buffers: from the frozen copy (or the stopped target), and
+ * from p->fb for the areas copied while stopped. */
+static int stream_pages(struct dump_proc *p, pid_t src, int memfd, pgs_writer *w, fp_error *err)
+{
+	enum { MAXR = 256 };
+	fp_mem_range rg[MAXR];
+	size_t k = 0;
+	uint64_t off = 0; /* bytes of run k done */
+	while (k < p->npe) {
+		size_t room;
+		uint8_t *buf = pgs_writer_buf(w, &room, err);
+		if (!buf)
+			return -1;
+		size_t filled = 0, nr = 0;
+		while (k < p->npe && filled < room && nr < MAXR) {
+			uint64_t rlen = p->pe[k].nr_pages * CR_PAGE_SIZE;
+			uint64_t a = p->pe[k].vaddr + off;
+			uint64_t take = rlen - off;
+			if (take > (room - filled) * CR_PAGE_SIZE)
+				take = (room - filled) * CR_PAGE_SIZE;
+			const struct dump_span *fb = span_at(p, a);
+			if (fb) {
+				if (take > fb->end - a)
+					take = fb->end - a;
+				/* offset of a in fb->data: its runs are back to back */
+				uint64_t doff = 0;
+				bool found = false;
+				for (size_t j = 0; j < fb->npe && !found; j++) {
+					uint64_t s0 = fb->pe[j].vaddr, l = fb->pe[j].nr_pages * CR_PAGE_SIZE;
+					if (a >= s0 && a < s0 + l) {
+						if (take > s0 + l - a)
+							take = s0 + l - a;
+						doff += a - s0;
+						found = true;
+					} else {
+						doff += l;
+					}
+				}
+				if (!found)
+					return fp_fail(err, EIO, "internal: page 0x%" PRIx64 " not in its copied area", a);
+				memcpy(buf + filled * CR_PAGE_SIZE, fb->data + doff, take);
+			} else {
+				for (size_t j = 0; j < p->nfb; j++)
+					if (p->fb[j].start > a && p->fb[j].start - a < take)
+						take = p->fb[j].start - a;
+				rg[nr++] = (fp_mem_range){ a, (size_t)take, buf + filled * CR_PAGE_SIZE };
+			}
+			filled += take / CR_PAGE_SIZE;
+			off += take;
+			if (off == rlen) {
+				k++;
+				off = 0;
+			}
+		}
+		if (nr && memfd >= 0) {
+			for (size_t j = 0; j < nr; j++) {
+				size_t got = 0;
+				while (got < rg[j].len) {
+					ssize_t n = pread(memfd, (uint8_t *)rg[j].local + got, rg[j].len - got, (off_t)(rg[j].addr + got));
+					if (n < 0 && errno == EINTR)
+						continue;
+					if (n <= 0)
+						return fp_fail(err, n < 0 ? errno : EIO,
+							       "reading the pages of %d from its frozen copy %d at 0x%" PRIx64 ": %s", p->pid,
+							       src, rg[j].addr + got, n < 0 ? strerror(errno) : "short read");
+					got += (size_t)n;
+				}
+			}
+		} else if (nr && fp_mem_read_ranges(src, rg, nr, err)) {
+			return fp_wrap(err, "reading the pages of %d", p->pid);
+		}
+		p->pages_hash = dump_pages_hash(p->pages_hash, buf, filled);
+		if (pgs_writer_commit(w, filled, err))
+			return -1;
+	}
+	return 0;
+}
+
+/* Uncompressed pages of a frozen copy: the copy writes them itself
+ * (injected pwritev of its own memory into the image file, reopened through
+ * /proc/<dumper>/fd): one copy of each page, from the copy's memory into the
+ * page cache, on the copy's CPU, and no pinning (nothing is unshared). The
+ * dumper meanwhile reads back what the previous call wrote (page cache) for
+ * the manifest's hash. Areas copied while stopped (p->fb) are written by the
+ * dumper. 1 done, 0 not possible (the caller streams instead), -1 error. */
+struct cw_batch {
+	uint64_t off, len; /* file range */
+	bool live;
+};
+
+static int hash_back(struct dump_proc *p, int rfd, uint8_t *buf, size_t cap, const struct cw_batch *b, fp_error *err)
+{
+	for (uint64_t o = b->off; o < b->off + b->len;) {
+		size_t n = b->off + b->len - o > cap ? cap : (size_t)(b->off + b->len - o);
+		ssize_t got = pread(rfd, buf, n, (off_t)o);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0 || got % CR_PAGE_SIZE)
+			return fp_fail(err, got < 0 ? errno : EIO, "reading back the pages of %d at %" PRIu64 ": %s", p->pid, o,
+				       got < 0 ? strerror(errno) : "short read");
+		p->pages_hash = dump_pages_hash(p->pages_hash, buf, (size_t)got / CR_PAGE_SIZE);
+		o += (uint64_t)got;
+	}
+	return 0;
+}
+
+static int copy_writes_itself(struct dump_ctx *c, struct dump_proc *p, pgs_writer *w, fp_error *err)
+{
+	uint64_t base = 0;
+	int wfd = pgs_writer_plain_fd(w, &base);
+	size_t slen = 0;
+	uint64_t scratch = dinj_copy_scratch(p, &slen);
+	if (wfd < 0 || !scratch || !p->g_ok || slen < 3 * 4096)
+		return 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), wfd);
+	if (fp_mem_write(p->cow, scratch, path, strlen(path) + 1, NULL))
+		return 0;
+	uint64_t oa[6] = { (uint64_t)AT_FDCWD, scratch, O_WRONLY | O_CLOEXEC, 0, 0, 0 };
+	int64_t cfd = -1;
+	if (dinj_copy_start(p, SYS_openat, oa, err) || dinj_copy_finish(p, &cfd, err))
+		return -1;
+	if (cfd < 0) {
+		dlog(c, "%d: the frozen copy cannot open %s (%s): pages go through the dumper", p->pid, path,
+		     strerror((int)-cfd));
+		return 0;
+	}
+	int rfd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4u << 20;
+	uint8_t *buf = rfd >= 0 ? malloc(cap) : NULL;
+	if (!buf) {
+		if (rfd >= 0)
+			close(rfd);
+		return 0;
+	}
+	/* two iovec arrays in the copy's scratch: one is read by the call in
+	 * flight while the next is written */
+	size_t half = (slen - 4096) / 2;
+	size_t maxiov = half / 16 > 1024 ? 1024 : half / 16;
+	uint64_t area[2] = { scratch + 4096, scratch + 4096 + half };
+	struct { uint64_t base, len; } *iov = malloc(maxiov * 16);
+	int rc = iov ? 0 : fp_fail(err, ENOMEM, "out of memory");
+	const uint64_t max_call = 64u << 20;
+	uint64_t off = base;
+	struct cw_batch prev = { 0 };
+	size_t k = 0, nb = 0;
+	uint64_t roff = 0; /* bytes of run k done */
+	while (!rc && k < p->npe) {
+		/* next batch: pages of the copy up to max_call, or one copied area */
+		size_t n = 0;
+		uint64_t blen = 0;
+		const struct dump_span *fb = NULL;
+		uint64_t fb_a = 0, fb_len = 0;
+		while (k < p->npe && n < maxiov && blen < max_call) {
+			uint64_t rlen = p->pe[k].nr_pages * CR_PAGE_SIZE;
+			uint64_t a = p->pe[k].vaddr + roff, take = rlen - roff;
+			if (take > max_call - blen)
+				take = max_call - blen;
+			const struct dump_span *f = span_at(p, a);
+			if (f) {
+				if (n) /* finish this batch first */
+					break;
+				fb = f;
+				fb_a = a;
+				fb_len = take > f->end - a ? f->end - a : take;
+				roff += fb_len;
+				if (roff == rlen)
+					k++, roff = 0;
+				break;
+			}
+			for (size_t j = 0; j < p->nfb; j++)
+				if (p->fb[j].start > a && p->fb[j].start - a < take)
+					take = p->fb[j].start - a;
+			iov[n].base = a;
+			iov[n].len = take;
+			n++;
+			blen += take;
+			roff += take;
+			if (roff == rlen)
+				k++, roff = 0;
+		}
+		if (fb) {
+			/* ours to write: previous batch hashed first (page order) */
+			if (prev.live && (rc = hash_back(p, rfd, buf, cap, &prev, err)))
+				break;
+			prev.live = false;
+			uint64_t doff = 0;
+			for (size_t j = 0; j < fb->npe; j++) {
+				uint64_t s0 = fb->pe[j].vaddr, l = fb->pe[j].nr_pages * CR_PAGE_SIZE;
+				if (fb_a >= s0 && fb_a < s0 + l) {
+					doff += fb_a - s0;
+					/* inside a copied area the runs are that area's runs */
+					if (fb_len > s0 + l - fb_a)
+						rc = fp_fail(err, EIO, "internal: page run crosses a copied run at 0x%" PRIx64, fb_a);
+					break;
+				}
+				doff += l;
+			}
+			if (rc)
+				break;
+			const uint8_t *d = fb->data + doff;
+			for (uint64_t done = 0; done < fb_len && !rc;) {
+				ssize_t wr = pwrite(wfd, d + done, fb_len - done, (off_t)(off + done));
+				if (wr < 0 && errno == EINTR)
+					continue;
+				if (wr <= 0)
+					rc = fp_fail(err, wr < 0 ? errno : EIO, "cannot write the pages of %d: %s", p->pid,
+						     wr < 0 ? strerror(errno) : "short write");
+				else
+					done += (uint64_t)wr;
+			}
+			p->pages_hash = dump_pages_hash(p->pages_hash, d, fb_len / CR_PAGE_SIZE);
+			off += fb_len;
+			continue;
+		}
+		if (!n)
+			break;
+		uint64_t at = area[nb++ % 2];
+		if ((rc = fp_mem_write(p->cow, at, iov, n * 16, err)))
+			break;
+		uint64_t wa[6] = { (uint64_t)cfd, at, n, off, 0, 0 };
+		if ((rc = dinj_copy_start(p, SYS_pwritev, wa, err)))
+			break;
+		if (prev.live && (rc = hash_back(p, rfd, buf, cap, &prev, err)))
+			break;
+		int64_t ret = 0;
+		if ((rc = dinj_copy_finish(p, &ret, err)))
+			break;
+		if (ret != (int64_t)blen) {
+			/* a short write is how a full disk shows first */
+			struct statvfs vs;
+			int e = ret < 0 ? (int)-ret : EIO;
+			if (ret >= 0 && fstatvfs(wfd, &vs) == 0 && (uint64_t)vs.f_bavail * vs.f_bsize < blen - (uint64_t)ret)
+				e = ENOSPC;
+			rc = fp_fail(err, e, "cannot write pages-%u.img: %s%s", p->pages_id, strerror(e),
+				     e == ENOSPC ? "; free some space in the image directory" : "");
+			break;
+		}
+		prev = (struct cw_batch){ off, blen, true };
+		off += blen;
+	}
+	if (!rc && prev.live)
+		rc = hash_back(p, rfd, buf, cap, &prev, err);
+	if (!rc)
+		rc = pgs_writer_external(w, (size_t)((off - base) / CR_PAGE_SIZE), err);
+	free(iov);
+	free(buf);
+	close(rfd);
+	if (!rc)
+		dlogv(c, "%d: the frozen copy wrote its own %" PRIu64 " pages in %zu calls", p->pid, (off - base) / CR_PAGE_SIZE,
+		      nb);
+	return rc ? -1 : 1;
+}
+
+static void *hash_segs(void *arg)
+{
+	struct dump_proc *p = arg;
+	uint64_t h = 0;
+	for (size_t k = 0; k < p->nsegs; k++)
+		h = dump_pages_hash(h, p->segs[k].data, p->segs[k].npages);
+	p->pages_hash = h;
+	return NULL;
+}
+
+int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	cr_pagemap_head h = { .pages_id = p->pages_id };
+	if (cr_write_pagemap(c->dirfd, (uint32_t)p->pid, &h, p->pe, p->npe, err))
+		return -1;
+	pgs_opts po = { 0 };
+	po.compress = c->o->compress == FP_DUMP_NONE ? PGS_COMPRESS_NONE : PGS_COMPRESS_ZSTD;
+	po.level = c->o->zstd_level ? c->o->zstd_level : FP_DUMP_DEFAULT_LEVEL;
+	po.threads = c->nthreads;
+	po.do_fsync = false; /* one syncfs before the manifest covers it */
+	pgs_writer *w = pgs_writer_open(c->dirfd, p->pages_id, &po, err);
+	if (!w)
+		return -1;
+	p->pages_hash = 0;
+	int rc = 0;
+	if (p->segs) {
+		/* Copied already (pre-copy, or --pages copy): the pieces in
+		 * pagemap order. The manifest's hash is computed by a second
+		 * thread meanwhile: the pages are in our memory already, and
+		 * hashing 1 GiB costs as much as writing it. */
+		pthread_t ht;
+		bool hashing = pthread_create(&ht, NULL, hash_segs, p) == 0;
+		for (size_t k = 0; k < p->nsegs && !rc; k++)
+			for (uint64_t i = 0; i < p->segs[k].npages && !rc;) {
+				uint64_t n = p->segs[k].npages - i > 1024 ? 1024 : p->segs[k].npages - i;
+				rc = pgs_writer_add(w, p->segs[k].data + i * CR_PAGE_SIZE, n, err);
+				i += n;
+			}
+		if (hashing)
+			pthread_join(ht, NULL);
+		else
+			hash_segs(p);
+	} else if (p->npe) {
+		/* From the copy through /proc/PID/mem: process_vm_readv pins pages
+		 * (FOLL_PIN), and pinning a page shared copy-on-write makes the
+		 * kernel unshare it, i.e. copy every page into the copy (seen:
+		 * do_wp_page under pin_user_pages_remote). /proc/PID/mem takes
+		 * plain references and copies nothing. */
+		int memfd = -1;
+		int cw = p->cow && c->o->compress == FP_DUMP_NONE ? copy_writes_itself(c, p, w, err) : 0;
+		if (cw)
+			rc = cw < 0 ? -1 : 0;
+		else if (p->cow) {
+			char mp[64];
+			snprintf(mp, sizeof(mp), "/proc/%d/mem", p->cow);
+			memfd = open(mp, O_RDONLY | O_CLOEXEC);
+			if (memfd < 0)
+				rc = fp_fail(err, errno, "cannot open %s: %s", mp, strerror(errno));
+		}
+		if (!rc && !cw)
+			rc = stream_pages(p, p->cow ? p->cow : p->pid, memfd, w, err);
+		if (memfd >= 0)
+			close(memfd);
+	}
+	if (p->cow) /* every page read: its teardown can start meanwhile */
+		dump_cow_kill(c, p);
+	if (rc) {
+		pgs_writer_abort(w);
+		return -1;
+	}
+	pgs_stats ps;
+	if (pgs_writer_close(w, &ps, err))
+		return -1;
+	c->st->bytes_pages += ps.bytes_in;
+	return 0;
+}

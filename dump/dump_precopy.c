@@ -1,0 +1,731 @@
+/* Short pauses for big processes: copy the pages while the process runs,
+ * under write tracking, then stop it only to copy what it wrote meanwhile.
+ *
+ * A frozen fork copy (dump_cow.c) costs its page-table copy inside the
+ * pause: ~25 ms per GiB here, whatever the process does. This method moves
+ * the bulk copy out of the pause:
+ *
+ *   1. A short stop (injected calls only): the process creates a userfaultfd
+ *      (the dumper cannot make one for another process's memory); the dumper
+ *      takes it with pidfd_getfd and the process closes its own fd again in
+ *      the same injected sequence (dinj_call_closing: also if the dumper
+ *      dies in between). The process runs on.
+ *   2. While it runs: every anonymous private mapping is registered for
+ *      asynchronous write protection (UFFD_FEATURE_WP_ASYNC, Linux 6.7+)
+ *      and protected;
+ *      the kernel then clears a page's protection at its first write, at the
+ *      cost of one minor fault (~0.7 us, like the first write after a fork
+ *      copy is gone), and nothing waits for the dumper. Then every present
+ *      page is copied into the dumper.
+ *   3. The real stop (the capture): PAGEMAP_SCAN lists the pages whose
+ *      protection is gone ("written"); only those, and pages that were not
+ *      copied before, are read now. Every other dumped page is still
+ *      protected, so it has not been written since it was protected, and
+ *      the copy made after that is its content.
+ *
+ * Why this is exact and not a heuristic: a page counts as unchanged only if
+ * the kernel still shows our protection bit on it at the stop. Any write
+ * (by the process, the kernel on its behalf, ptrace or process_vm_writev)
+ * goes through the fault that clears the bit; a page mapped anew (munmap +
+ * mmap, MADV_DONTNEED + refault, mremap, a new mapping, exec) has no bit
+ * (mremap drops it also when it moves whole page tables: checked on 6.18).
+ * Such pages are read during the stop, like written ones, and so are the
+ * copied-on-write pages of file mappings, which are not tracked. The
+ * kernel keeps the bit across swap-out, migration and THP splits.
+ *
+ * What the process can notice, only while a dump runs: its first write to
+ * each page takes a minor fault; registering its own userfaultfd on a
+ * mapping fails with EBUSY (mappings it has already registered are simply
+ * not pre-copied). Write protection is dropped when the dump ends (in
+ * pieces, so the mmap lock is never held long), or by the kernel when the
+ * dumper dies (the last reference to the userfaultfd is the dumper's).
+ *
+ * The pre-copy needs memory in the dumper for every page (the caller checks
+ * it is available) and costs a second short stop; for small processes a
+ * fork copy is as quick, so FP_DUMP_SNAP_AUTO uses it only from
+ * FP_PRECOPY_MIN_BYTES of anonymous memory on. */
+#include "dump/dump_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/userfaultfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ptrace/pagemap_scan.h"
+#include "ptrace/pt_mem.h"
+#include "images/criu_io.h"
+
+/* Linux 6.7+ uapi, newer than the build headers may be. */
+#define FP_UFFD_FEATURE_WP_ASYNC (1ull << 15)
+#define FP_UFFD_USER_MODE_ONLY 1
+
+/* Unregistering a whole GiB holds the process's mmap lock for ~25 ms while
+ * it walks the page tables; in 2 MiB steps each hold is ~60 us. */
+#define UNREG_STEP (2u << 20)
+#define COPY_PIECE (4u << 20)
+
+static double ms_since(int64_t t0)
+{
+	return (double)(dump_now_ns() - t0) / 1e6;
+}
+
+/* ---- 1. the userfaultfd, made inside the process ------------------------ */
+
+struct take_arg {
+	pid_t pid;
+	int pidfd;
+	int fd;
+};
+
+static int take_fd(void *arg, int64_t ret, fp_error *err)
+{
+	struct take_arg *a = arg;
+	if (ret < 0)
+		return fp_fail(err, (int)-ret, "userfaultfd() in %d failed: %s", a->pid, strerror((int)-ret));
+	a->fd = (int)syscall(SYS_pidfd_getfd, a->pidfd, (int)ret, 0);
+	if (a->fd < 0)
+		return fp_fail(err, errno, "cannot take the userfaultfd of %d (pidfd_getfd): %s", a->pid, strerror(errno));
+	return 0;
+}
+
+static int make_uffd(struct dump_ctx *c, struct dump_proc *p, int *fd, fp_error *err)
+{
+	struct take_arg a = { .pid = p->pid, .pidfd = -1, .fd = -1 };
+	a.pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	if (a.pidfd < 0)
+		return fp_fail(err, errno, "pidfd_open(%d): %s", p->pid, strerror(errno));
+	/* User-mode-only needs no privilege; asynchronous protection never
+	 * delivers a fault to us, so it changes nothing else. */
+	uint64_t args[6] = { O_CLOEXEC | O_NONBLOCK | FP_UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0 };
+	int rc = dinj_init(c, p, err);
+	if (!rc)
+		rc = dinj_begin(p, p->pid, err);
+	if (!rc) {
+		rc = dinj_call_closing(p, SYS_userfaultfd, args, take_fd, &a, err);
+		if (dinj_end(p, rc ? NULL : err))
+			rc = -1;
+	}
+	close(a.pidfd);
+	if (rc) {
+		if (a.fd >= 0)
+			close(a.fd);
+		return -1;
+	}
+	*fd = a.fd;
+	return 0;
+}
+
+/* ---- 2. protect and copy while the process runs ------------------------- */
+
+/* Anonymous private mappings only. In a file mapping, zapping a protected
+ * page (MADV_DONTNEED) leaves a marker that PAGEMAP_SCAN shows as a swapped,
+ * unwritten page, though the page is the file's again; their copied-on-write
+ * pages (data sections: a few pages each) are read during the stop. */
+bool dump_precopy_protectable(const struct dump_vma *v)
+{
+	return v->perms[3] == 'p' && v->ino == 0 && strcmp(v->path, "[vsyscall]") && strncmp(v->path, "[vvar", 5) &&
+	       strcmp(v->path, "[uprobes]") && strcmp(v->path, "[vdso]");
+}
+
+int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv, fp_error *err)
+{
+	/* Not WP_UNPOPULATED: it would give every never-touched page a marker
+	 * (page tables for whole sparse reservations), and PAGEMAP_SCAN
+	 * reports markers as swapped pages. A page first touched after the
+	 * protection has no bit, so it counts as written: exact without it. */
+	struct uffdio_api api = { .api = UFFD_API, .features = FP_UFFD_FEATURE_WP_ASYNC };
+	if (ioctl(pc->uffd, UFFDIO_API, &api))
+		return fp_fail(err, errno,
+			       "userfaultfd asynchronous write protection is not available (%s; it needs Linux 6.7+)",
+			       strerror(errno));
+	struct dump_vma *v = NULL;
+	size_t n = 0;
+	if (dump_vmas_read(pc->pid, false, &v, &n, err))
+		return -1;
+	pc->reg = calloc(n ? n : 1, sizeof(*pc->reg));
+	*regv = calloc(n ? n : 1, sizeof(**regv));
+	if (!pc->reg || !*regv) {
+		free(v);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	size_t skipped = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!dump_precopy_protectable(&v[i]))
+			continue;
+		struct uffdio_register r = { .range = { v[i].start, v[i].end - v[i].start }, .mode = UFFDIO_REGISTER_MODE_WP };
+		if (ioctl(pc->uffd, UFFDIO_REGISTER, &r)) {
+			/* e.g. EBUSY: the process's own userfaultfd has it. Its
+			 * pages are read during the stop. */
+			dlogv(c, "%d: %" PRIx64 "-%" PRIx64 " %s not write-tracked: %s", pc->pid, v[i].start, v[i].end, v[i].path,
+			      strerror(errno));
+			skipped++;
+			continue;
+		}
+		pc->reg[pc->nreg].start = v[i].start;
+		pc->reg[pc->nreg].end = v[i].end;
+		pc->nreg++;
+		(*regv)[*nregv] = v[i];
+		(*regv)[*nregv].dump_pages = true;
+		(*nregv)++;
+	}
+	free(v);
+	int64_t t0 = dump_now_ns();
+	for (size_t i = 0; i < pc->nreg; i++) {
+		struct uffdio_writeprotect w = { .range = { pc->reg[i].start, pc->reg[i].end - pc->reg[i].start },
+						 .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+		/* A failure (the mapping changed meanwhile) leaves pages
+		 * unprotected: they count as written at the stop. */
+		if (ioctl(pc->uffd, UFFDIO_WRITEPROTECT, &w))
+			dlogv(c, "%d: protecting %" PRIx64 "-%" PRIx64 ": %s", pc->pid, pc->reg[i].start, pc->reg[i].end,
+			      strerror(errno));
+	}
+	dlog(c, "%d: %zu mappings write-tracked (%zu not) and protected in %.3f ms", pc->pid, pc->nreg, skipped,
+	     ms_since(t0));
+	return 0;
+}
+
+/* Copies the present pages of the tracked mappings. A piece that cannot be
+ * read (unmapped meanwhile) is simply not pre-copied. */
+static int precopy(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma *regv, size_t nregv, fp_error *err)
+{
+	struct dump_proc tmp = { 0 };
+	tmp.pid = pc->pid;
+	tmp.vmas = regv;
+	tmp.nvmas = nregv;
+	if (dump_proc_pagemap(c, &tmp, err))
+		return -1;
+	int rc = 0;
+	size_t len = (size_t)tmp.npages * CR_PAGE_SIZE;
+	size_t npieces = 0;
+	for (size_t k = 0; k < tmp.npe; k++)
+		npieces += (tmp.pe[k].nr_pages * CR_PAGE_SIZE + COPY_PIECE - 1) / COPY_PIECE;
+	if (len) {
+		pc->buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (pc->buf == MAP_FAILED) {
+			pc->buf = NULL;
+			rc = fp_fail(err, errno, "cannot map %zu MiB for the pre-copy: %s", len >> 20, strerror(errno));
+		} else {
+			pc->buf_len = len;
+			madvise(pc->buf, len, MADV_HUGEPAGE);
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+			/* faulting while copying would halve the copy rate */
+			madvise(pc->buf, len, MADV_POPULATE_WRITE);
+		}
+	}
+	pc->piece = rc ? NULL : calloc(npieces ? npieces : 1, sizeof(*pc->piece));
+	if (!rc && !pc->piece)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	uint64_t off = 0;
+	for (size_t k = 0; k < tmp.npe && !rc; k++) {
+		uint64_t a = tmp.pe[k].vaddr, left = tmp.pe[k].nr_pages * CR_PAGE_SIZE;
+		while (left) {
+			uint64_t take = left > COPY_PIECE ? COPY_PIECE : left;
+			pc->piece[pc->npiece++] = (struct dump_pre_piece){ a, take / CR_PAGE_SIZE, off, false };
+			a += take, off += take, left -= take;
+		}
+	}
+	free(tmp.pe);
+	if (rc)
+		return -1;
+	int64_t t0 = dump_now_ns();
+	uint64_t lost = 0;
+	enum { BATCH = 64 };
+	fp_mem_range rg[BATCH];
+	for (size_t i = 0; i < pc->npiece; i += BATCH) {
+		size_t n = pc->npiece - i < BATCH ? pc->npiece - i : BATCH;
+		for (size_t j = 0; j < n; j++) {
+			struct dump_pre_piece *q = &pc->piece[i + j];
+			rg[j] = (fp_mem_range){ q->vaddr, (size_t)q->npages * CR_PAGE_SIZE, pc->buf + q->off };
+		}
+		bool ok = fp_mem_read_ranges(pc->pid, rg, n, NULL) == 0;
+		for (size_t j = 0; j < n; j++) {
+			pc->piece[i + j].ok = ok;
+			if (!ok)
+				lost += pc->piece[i + j].npages;
+		}
+	}
+	pc->npages = off / CR_PAGE_SIZE;
+	dlog(c, "%d: pre-copied %" PRIu64 " pages (%" PRIu64 " MiB) while running in %.3f ms%s", pc->pid, pc->npages - lost,
+	     (pc->npages - lost) >> 8, ms_since(t0), lost ? " (some were unmapped meanwhile)" : "");
+	return 0;
+}
+
+static void pre_free(struct dump_precopy *pc)
+{
+	if (pc->uffd >= 0)
+		close(pc->uffd);
+	pc->uffd = -1;
+	if (pc->buf)
+		munmap(pc->buf, pc->buf_len);
+	pc->buf = NULL;
+	if (pc->dirty)
+		munmap(pc->dirty, pc->dirty_len);
+	pc->dirty = NULL;
+	free(pc->piece);
+	pc->piece = NULL;
+	free(pc->reg);
+	pc->reg = NULL;
+	free(pc->fv);
+	pc->fv = NULL;
+	free(pc->cov);
+	pc->cov = NULL;
+	pc->ncov = 0;
+	pc->nfv = 0;
+	pc->nreg = pc->npiece = 0;
+}
+
+static bool has_pre(const struct dump_ctx *c, pid_t pid)
+{
+	for (size_t k = 0; k < c->npre; k++)
+		if (c->pre[k].pid == pid)
+			return true;
+	return false;
+}
+
+int dump_precopy_take(struct dump_ctx *c, fp_error *err)
+{
+	struct fp_dump_stats scratch = { 0 };
+	struct dump_ctx s = { 0 };
+	s.o = c->o;
+	s.log = c->log;
+	s.st = &scratch;
+	s.t0 = c->t0;
+	s.dirfd = -1;
+	int rc = dump_tree_seize(&s, err);
+	cpu_set_t saved;
+	bool pinned = false;
+	if (!rc)
+		dump_pin_near(c, c->o->pid, &saved, &pinned);
+	if (!rc) {
+		struct dump_precopy *np = realloc(c->pre, (c->npre + s.nprocs + 1) * sizeof(*c->pre));
+		if (!np)
+			rc = fp_fail(err, ENOMEM, "out of memory");
+		else
+			c->pre = np;
+	}
+	size_t taken = 0;
+	for (size_t i = 0; i < s.nprocs && !rc; i++) {
+		if (has_pre(c, s.procs[i].pid))
+			continue;
+		struct dump_precopy *pc = &c->pre[c->npre];
+		memset(pc, 0, sizeof(*pc));
+		pc->pid = s.procs[i].pid;
+		pc->uffd = -1;
+		if (make_uffd(&s, &s.procs[i], &pc->uffd, err))
+			rc = fp_wrap(err, "preparing the write tracking of %d", pc->pid);
+		else
+			c->npre++, taken++;
+	}
+	dump_tree_release(&s, false);
+	if (pinned)
+		sched_setaffinity(0, sizeof(saved), &saved);
+	if (s.stop_ns)
+		c->st->prestop_ms += (double)(s.resume_ns - s.stop_ns) / 1e6;
+	dump_ctx_free(&s);
+	dlog(c, "userfaultfd taken from %zu process(es), stopped %.3f ms", taken, c->st->prestop_ms);
+	return rc;
+}
+
+int dump_precopy_run(struct dump_ctx *c, fp_error *err)
+{
+	int rc = dump_precopy_take(c, err);
+	for (size_t i = 0; i < c->npre && !rc; i++) {
+		struct dump_precopy *pc = &c->pre[i];
+		struct dump_vma *regv = NULL;
+		size_t nregv = 0;
+		rc = dump_precopy_protect(c, pc, &regv, &nregv, err);
+		if (!rc)
+			rc = precopy(c, pc, regv, nregv, err);
+		free(regv);
+		if (rc)
+			fp_wrap(err, "pre-copying %d", pc->pid);
+	}
+	/* Last, closest to the stop: the flags the stop will take from here. */
+	for (size_t i = 0; i < c->npre && !rc; i++) {
+		int64_t t0 = dump_now_ns();
+		rc = dump_vmas_read(c->pre[i].pid, true, &c->pre[i].fv, &c->pre[i].nfv, err);
+		dlogv(c, "%d: smaps read in %.3f ms", c->pre[i].pid, ms_since(t0));
+	}
+	if (rc)
+		dump_precopy_end(c);
+	return rc;
+}
+
+/* ---- VmFlags without walking the page tables during the stop ----------- */
+
+static bool same_vma(const struct dump_vma *a, const struct dump_vma *b)
+{
+	return a->start == b->start && a->end == b->end && !memcmp(a->perms, b->perms, 4) && a->pgoff == b->pgoff &&
+	       a->dev == b->dev && a->ino == b->ino && !strcmp(a->path, b->path);
+}
+
+/* Both lists are sorted by address. */
+static const struct dump_vma *find_vma(const struct dump_vma *v, size_t n, const struct dump_vma *want)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid].start < want->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && same_vma(&v[lo], want) ? &v[lo] : NULL;
+}
+
+/* VmFlags without our own "uw" (write tracking), which comes and goes. */
+static void flags_norm(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (const char *s = in; *s;) {
+		while (*s == ' ')
+			s++;
+		const char *e = s;
+		while (*e && *e != ' ')
+			e++;
+		if (e > s && !(e - s == 2 && s[0] == 'u' && s[1] == 'w') && o + (size_t)(e - s) + 2 < len) {
+			memcpy(out + o, s, (size_t)(e - s));
+			o += (size_t)(e - s);
+			out[o++] = ' ';
+			out[o] = '\0';
+		}
+		s = e;
+	}
+}
+
+int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	struct dump_precopy *pc = p->pre;
+	struct dump_vma *v = NULL;
+	size_t n = 0;
+	if (dump_vmas_read(p->pid, false, &v, &n, err))
+		return -1;
+	size_t missing = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct dump_vma *f = find_vma(pc->fv, pc->nfv, &v[i]);
+		if (f) {
+			memcpy(v[i].vmflags, f->vmflags, sizeof(v[i].vmflags));
+			v[i].flags_early = true;
+		} else {
+			missing++;
+		}
+	}
+	if (missing) {
+		/* A mapping that is new or changed since: the exact way. */
+		free(v);
+		dlog(c, "%d: %zu mapping(s) changed since the pre-copy: VmFlags read now", p->pid, missing);
+		return dump_proc_vmas(c, p, err);
+	}
+	p->vmas = v;
+	p->nvmas = n;
+	return 0;
+}
+
+int dump_precopy_flags_changed(struct dump_ctx *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		if (!p->pre)
+			continue;
+		struct dump_vma *now = NULL;
+		size_t n = 0;
+		if (dump_vmas_read(p->pid, true, &now, &n, NULL))
+			continue; /* gone: its snapshot is what it was */
+		int changed = 0;
+		for (size_t k = 0; k < p->nvmas && !changed; k++) {
+			if (!p->vmas[k].flags_early)
+				continue;
+			const struct dump_vma *f = find_vma(now, n, &p->vmas[k]);
+			char a[sizeof(f->vmflags)], b[sizeof(f->vmflags)];
+			if (!f)
+				continue; /* unmapped or merged since: not a flag change */
+			flags_norm(p->vmas[k].vmflags, a, sizeof(a));
+			flags_norm(f->vmflags, b, sizeof(b));
+			if (strcmp(a, b)) {
+				dlog(c, "%d: VmFlags of %" PRIx64 "-%" PRIx64 " changed during the dump ('%s' -> '%s')", p->pid,
+				     f->start, f->end, a, b);
+				changed = 1;
+			}
+		}
+		free(now);
+		if (changed)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- 3. during the stop -------------------------------------------------- */
+
+/* The pre-copied piece holding page a, or NULL. */
+static const struct dump_pre_piece *piece_at(const struct dump_precopy *pc, uint64_t a)
+{
+	size_t lo = 0, hi = pc->npiece;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct dump_pre_piece *q = &pc->piece[mid];
+		if (a < q->vaddr)
+			hi = mid;
+		else if (a >= q->vaddr + q->npages * CR_PAGE_SIZE)
+			lo = mid + 1;
+		else
+			return q->ok ? q : NULL;
+	}
+	return NULL;
+}
+
+struct ranges {
+	struct { uint64_t start, end; } *r;
+	size_t n, cap;
+};
+
+static int ranges_add(struct ranges *w, uint64_t s, uint64_t e, fp_error *err)
+{
+	if (w->n && w->r[w->n - 1].end == s) {
+		w->r[w->n - 1].end = e;
+		return 0;
+	}
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		void *n = realloc(w->r, w->cap * sizeof(*w->r));
+		if (!n)
+			return fp_fail(err, ENOMEM, "out of memory");
+		w->r = n;
+	}
+	w->r[w->n].start = s;
+	w->r[w->n].end = e;
+	w->n++;
+	return 0;
+}
+
+struct written_sink {
+	struct ranges *w;
+	fp_error *err;
+};
+
+static int add_written(void *arg, uint64_t start, uint64_t end)
+{
+	struct written_sink *s = arg;
+	return ranges_add(s->w, start, end, s->err);
+}
+
+/* Pages of p's dumped mappings without our protection: written since. */
+static int written_pages(struct dump_proc *p, struct ranges *w, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	enum { VEC = 1024 };
+	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
+	int rc = vec ? 0 : fp_fail(err, ENOMEM, "out of memory");
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_mask = FP_PAGE_IS_WRITTEN;
+	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.return_mask = FP_PAGE_IS_WRITTEN;
+	fp_error e = { 0 };
+	struct written_sink s = { w, &e };
+	for (size_t i = 0; i < p->nvmas && !rc; i++) {
+		const struct dump_vma *v = &p->vmas[i];
+		if (!v->dump_pages)
+			continue;
+		int r = fp_pagemap_scan(fd, v->start, v->end, &m, vec, VEC, add_written, &s);
+		if (r < 0 && e.msg[0])
+			rc = fp_fail(err, e.errnum, "%s", e.msg);
+		else if (r <= 0)
+			rc = fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN of %d for written pages: %s", p->pid,
+				     r ? strerror(errno) : "not supported by this kernel");
+	}
+	free(vec);
+	close(fd);
+	return rc;
+}
+
+/* Whether the userfaultfd still belongs to p's memory: after an exec (or an
+ * exit) its mm is gone and the ioctl says ESRCH. The probe unprotects one
+ * page, which is then read again below (it is taken before the scan). */
+static bool uffd_alive(struct dump_precopy *pc)
+{
+	if (!pc->nreg)
+		return false;
+	struct uffdio_writeprotect w = { .range = { pc->reg[0].start, CR_PAGE_SIZE }, .mode = 0 };
+	return ioctl(pc->uffd, UFFDIO_WRITEPROTECT, &w) == 0 || errno != ESRCH;
+}
+
+/* Start of the first usable pre-copied piece after a and before stop, else
+ * stop. */
+static uint64_t next_piece(const struct dump_precopy *pc, uint64_t a, uint64_t stop)
+{
+	size_t lo = 0, hi = pc->npiece;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (pc->piece[mid].vaddr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t j = lo; j < pc->npiece && pc->piece[j].vaddr < stop; j++)
+		if (pc->piece[j].ok)
+			return pc->piece[j].vaddr;
+	return stop;
+}
+
+int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	struct dump_precopy *pc = p->pre;
+	int64_t t0 = dump_now_ns();
+	struct ranges w = { 0 };
+	bool alive = uffd_alive(pc);
+	if (!alive)
+		dlog(c, "%d: its memory is not the one pre-copied (exec?): every page is read now", p->pid);
+	if (alive && written_pages(p, &w, err)) {
+		free(w.r);
+		return -1;
+	}
+	double scan_ms = ms_since(t0);
+	/* Walk the dumped runs against the written ranges (both sorted): a page
+	 * comes from the pre-copy if it is not written and was pre-copied. */
+	size_t cap = p->npe + 16, ns = 0, wi = 0;
+	struct dump_seg *seg = malloc(cap * sizeof(*seg));
+	struct ranges now = { 0 };
+	int rc = seg ? 0 : fp_fail(err, ENOMEM, "out of memory");
+	for (size_t k = 0; k < p->npe && !rc; k++) {
+		uint64_t a = p->pe[k].vaddr, end = a + p->pe[k].nr_pages * CR_PAGE_SIZE;
+		while (a < end && !rc) {
+			while (wi < w.n && w.r[wi].end <= a)
+				wi++;
+			bool written = !alive || (wi < w.n && w.r[wi].start <= a);
+			uint64_t stop = end;
+			const uint8_t *data = NULL;
+			if (written) {
+				if (alive && w.r[wi].end < stop)
+					stop = w.r[wi].end;
+			} else {
+				if (wi < w.n && w.r[wi].start < stop)
+					stop = w.r[wi].start;
+				const struct dump_pre_piece *q = piece_at(pc, a);
+				if (q) {
+					uint64_t qe = q->vaddr + q->npages * CR_PAGE_SIZE;
+					if (qe < stop)
+						stop = qe;
+					data = pc->buf + q->off + (a - q->vaddr);
+				} else {
+					stop = next_piece(pc, a, stop); /* not pre-copied up to there */
+				}
+			}
+			if (stop <= a) {
+				rc = fp_fail(err, EIO, "internal: empty page piece at 0x%" PRIx64 " of %d", a, p->pid);
+				break;
+			}
+			if (!data)
+				rc = ranges_add(&now, a, stop, err);
+			if (!rc && ns == cap) {
+				cap *= 2;
+				struct dump_seg *n2 = realloc(seg, cap * sizeof(*seg));
+				if (!n2)
+					rc = fp_fail(err, ENOMEM, "out of memory");
+				else
+					seg = n2;
+			}
+			if (!rc) {
+				/* data NULL: filled in below from the dirty buffer */
+				seg[ns++] = (struct dump_seg){ a, (stop - a) / CR_PAGE_SIZE, data };
+			}
+			a = stop;
+		}
+	}
+	free(w.r);
+	uint64_t dirty = 0;
+	for (size_t i = 0; i < now.n; i++)
+		dirty += now.r[i].end - now.r[i].start;
+	if (!rc && dirty) {
+		pc->dirty = mmap(NULL, dirty, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (pc->dirty == MAP_FAILED) {
+			pc->dirty = NULL;
+			rc = fp_fail(err, errno, "cannot map %" PRIu64 " MiB for the written pages: %s", dirty >> 20,
+				     strerror(errno));
+		} else {
+			pc->dirty_len = dirty;
+		}
+	}
+	uint64_t off = 0;
+	for (size_t i = 0; i < ns && !rc; i++)
+		if (!seg[i].data) {
+			seg[i].data = pc->dirty + off;
+			off += seg[i].npages * CR_PAGE_SIZE;
+		}
+	/* Read them in batches of the iovec limit. */
+	fp_mem_range rg[256];
+	size_t nr = 0;
+	off = 0;
+	for (size_t i = 0; i <= now.n && !rc; i++) {
+		if (nr == 256 || (i == now.n && nr)) {
+			if (fp_mem_read_ranges(p->pid, rg, nr, err))
+				rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
+			nr = 0;
+		}
+		if (i < now.n) {
+			size_t l = (size_t)(now.r[i].end - now.r[i].start);
+			rg[nr++] = (fp_mem_range){ now.r[i].start, l, pc->dirty + off };
+			off += l;
+		}
+	}
+	free(now.r);
+	if (rc) {
+		free(seg);
+		return -1;
+	}
+	p->segs = seg;
+	p->nsegs = ns;
+	dlog(c, "%d: %" PRIu64 " pages read while stopped (written or new), %" PRIu64 " from the pre-copy; scan %.3f ms, "
+		"total %.3f ms",
+	     p->pid, dirty / CR_PAGE_SIZE, p->npages - dirty / CR_PAGE_SIZE, scan_ms, ms_since(t0));
+	return 0;
+}
+
+/* ---- the end -------------------------------------------------------------- */
+
+void dump_precopy_unprotect(struct dump_ctx *c)
+{
+	int64_t t0 = dump_now_ns();
+	size_t n = 0;
+	bool any = false;
+	for (size_t i = 0; i < c->npre; i++) {
+		struct dump_precopy *pc = &c->pre[i];
+		if (pc->uffd < 0)
+			continue;
+		any = true;
+		for (size_t r = 0; r < pc->nreg; r++)
+			for (uint64_t a = pc->reg[r].start; a < pc->reg[r].end; a += UNREG_STEP) {
+				uint64_t e = a + UNREG_STEP < pc->reg[r].end ? a + UNREG_STEP : pc->reg[r].end;
+				struct uffdio_range rg = { a, e - a };
+				/* ENOENT/EINVAL: that part was unmapped or remapped */
+				if (ioctl(pc->uffd, UFFDIO_UNREGISTER, &rg) && errno == ESRCH)
+					break;
+				n++;
+			}
+		close(pc->uffd);
+		pc->uffd = -1;
+	}
+	if (any)
+		dlog(c, "write tracking removed in %.3f ms (%zu steps)", ms_since(t0), n);
+}
+
+void dump_precopy_end(struct dump_ctx *c)
+{
+	dump_precopy_unprotect(c);
+	for (size_t i = 0; i < c->npre; i++)
+		pre_free(&c->pre[i]);
+	free(c->pre);
+	c->pre = NULL;
+	c->npre = 0;
+}

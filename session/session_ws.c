@@ -1,0 +1,172 @@
+#include "session_ws.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "ptrace/inject.h"
+#include "ptrace/pt_mem.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int call(fp_inject *ij, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+		uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err)
+{
+	const uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+	return fp_inject_call(ij, nr, args, ret, err);
+}
+
+/* Re-opens one reference inside the process, through the path it had: the
+ * path now resolves in the new mount. */
+static int repoint_one(fp_inject *ij, pid_t pid, uint64_t scratch, const struct fp_ws_ref *r,
+		       fp_error *err)
+{
+	if (r->flags & FP_WS_REF_DELETED)
+		return 0; /* unlinked: in no layer's namespace, nothing to freeze */
+	if (r->kind == FP_WS_REF_MAP && !(r->flags & FP_WS_REF_MAP_SHARED_W))
+		return 0; /* never writes back to its file */
+	if (fp_mem_write(pid, scratch, r->path, strlen(r->path) + 1, err) < 0)
+		return -1;
+	int64_t fd, rc;
+	switch (r->kind) {
+	case FP_WS_REF_CWD:
+		if (call(ij, SYS_chdir, scratch, 0, 0, 0, 0, 0, &rc, err) < 0)
+			return -1;
+		if (rc < 0)
+			return fp_fail(err, (int)-rc, "process %d: chdir(%s): %s", (int)pid, r->path,
+				       strerror((int)-rc));
+		return 0;
+	case FP_WS_REF_ROOT:
+		if (call(ij, SYS_chroot, scratch, 0, 0, 0, 0, 0, &rc, err) < 0)
+			return -1;
+		if (rc < 0)
+			return fp_fail(err, (int)-rc, "process %d: chroot(%s): %s", (int)pid, r->path,
+				       strerror((int)-rc));
+		return 0;
+	case FP_WS_REF_FD: {
+		int flags = r->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+		if (call(ij, SYS_openat, (uint64_t)AT_FDCWD, scratch, (uint64_t)(flags | O_CLOEXEC), 0, 0, 0,
+			 &fd, err) < 0)
+			return -1;
+		if (fd < 0)
+			return fp_fail(err, (int)-fd, "process %d: cannot reopen fd %d (%s) in the new workspace: %s",
+				       (int)pid, r->fd, r->path, strerror((int)-fd));
+		/* O_APPEND too: writes go to the end anyway, but reads and
+		 * lseek(fd, 0, SEEK_CUR) see the offset, which a snapshot must
+		 * not move. */
+		if (call(ij, SYS_lseek, (uint64_t)fd, (uint64_t)r->pos, SEEK_SET, 0, 0, 0, &rc, err) < 0)
+			return -1;
+		int64_t rc2 = 0;
+		if (rc >= 0 && call(ij, SYS_dup3, (uint64_t)fd, (uint64_t)r->fd,
+				    (r->open_flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0, &rc2, err) < 0)
+			return -1;
+		int64_t ignored;
+		if (call(ij, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &ignored, err) < 0)
+			return -1;
+		if (rc < 0 || rc2 < 0)
+			return fp_fail(err, (int)-(rc < 0 ? rc : rc2), "process %d: cannot move fd %d (%s): %s",
+				       (int)pid, r->fd, r->path, strerror((int)-(rc < 0 ? rc : rc2)));
+		return 0;
+	}
+	case FP_WS_REF_MAP: {
+		if (call(ij, SYS_openat, (uint64_t)AT_FDCWD, scratch, O_RDWR | O_CLOEXEC, 0, 0, 0, &fd, err) < 0)
+			return -1;
+		if (fd < 0)
+			return fp_fail(err, (int)-fd, "process %d: cannot reopen mapped %s: %s", (int)pid, r->path,
+				       strerror((int)-fd));
+		if (call(ij, SYS_mmap, r->start, r->end - r->start, (uint64_t)r->prot, MAP_SHARED | MAP_FIXED,
+			 (uint64_t)fd, r->offset, &rc, err) < 0)
+			return -1;
+		int64_t ignored;
+		if (call(ij, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &ignored, err) < 0)
+			return -1;
+		if (rc < 0)
+			return fp_fail(err, (int)-rc, "process %d: cannot remap %s at 0x%llx: %s", (int)pid, r->path,
+				       (unsigned long long)r->start, strerror((int)-rc));
+		return 0;
+	}
+	}
+	return 0;
+}
+
+static pid_t stopped_thread(fp_pt_proc *p)
+{
+	for (size_t i = 0; i < p->nthreads; i++)
+		if (p->threads[i].state == FP_PT_STOPPED)
+			return p->threads[i].tid;
+	return 0;
+}
+
+/* Re-points refs[0, n) of process p. */
+static int repoint(fp_pt_proc *p, const struct fp_ws_ref *refs, size_t n, fp_error *err)
+{
+	if (n == 0)
+		return 0;
+	pid_t tid = stopped_thread(p);
+	if (!tid)
+		return fp_fail(err, ESRCH, "process %d has no stopped thread to work in", (int)p->pid);
+	fp_inject ij;
+	if (fp_inject_init(&ij, p, err) < 0)
+		return -1;
+	int rc = fp_inject_begin(&ij, tid, err);
+	uint64_t scratch = 0;
+	if (rc == 0)
+		rc = fp_inject_scratch(&ij, 4200, &scratch, err);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = repoint_one(&ij, p->pid, scratch, &refs[i], err);
+	fp_error e2;
+	if (ij.depth > 0 && fp_inject_end(&ij, rc == 0 ? err : &e2) < 0)
+		rc = -1;
+	if (fp_inject_fini(&ij, rc == 0 ? err : &e2) < 0)
+		rc = -1;
+	return rc;
+}
+
+int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc **procs, size_t nprocs,
+			 double *ms, fp_error *err)
+{
+	double t0 = now_ms();
+	struct fp_ws_switch sw;
+	if (fp_ws_freeze_begin(ws, &sw, err) < 0)
+		return fp_wrap(err, "workspace freeze");
+	struct fp_ws_ref **refs = calloc(nprocs ? nprocs : 1, sizeof(*refs));
+	size_t *nrefs = calloc(nprocs ? nprocs : 1, sizeof(*nrefs));
+	size_t moved = 0; /* processes whose refs were re-pointed */
+	int rc = refs && nrefs ? 0 : fp_fail(err, ENOMEM, "out of memory");
+	/* Scan everything before moving anything: after a move, a ref reads
+	 * back as the new mount. */
+	for (size_t i = 0; rc == 0 && i < nprocs; i++)
+		rc = fp_ws_scan_refs(procs[i]->pid, sw.old_mnt_id, fp_ws_base(ws), &refs[i], &nrefs[i], err);
+	for (size_t i = 0; rc == 0 && i < nprocs; i++) {
+		rc = repoint(procs[i], refs[i], nrefs[i], err);
+		moved = i + 1; /* a failed one may be half moved: undo it too */
+	}
+	if (rc == 0)
+		rc = fp_ws_freeze_commit(ws, &sw, snap, err);
+	if (rc < 0) {
+		fp_ws_freeze_abort(ws, &sw);
+		/* The old mount is on DIR again: the same paths lead back. */
+		for (size_t i = 0; i < moved; i++) {
+			fp_error e2;
+			repoint(procs[i], refs[i], nrefs[i], &e2);
+		}
+		fp_wrap(err, "workspace freeze (rolled back)");
+	}
+	for (size_t i = 0; i < nprocs && refs; i++)
+		free(refs[i]);
+	free(refs);
+	free(nrefs);
+	if (ms)
+		*ms = now_ms() - t0;
+	return rc;
+}
