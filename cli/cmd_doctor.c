@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "criu.h"
 #include "criu_probe.h"
 #include "json.h"
@@ -33,7 +34,8 @@ static const char doctor_usage[] =
  * builds that are not candidates here). */
 static void setup_report_path(char *buf, size_t len)
 {
-	const char *prefix = getenv("FORKPOINT_CRIU_PREFIX");
+	struct fp_config_value cv;
+	const char *prefix = fp_setting("criu_prefix", &cv);
 	char copy[PATH_MAX];
 	snprintf(copy, sizeof(copy), "%s", prefix && *prefix ? prefix : FP_CRIU_DEFAULT_PREFIX);
 	snprintf(buf, len, "%s/criu-setup.txt", dirname(copy));

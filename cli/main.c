@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "config.h"
 
 struct fp_inherited_signals fp_cli_inherited;
 
@@ -24,6 +25,7 @@ static const struct {
 	{ "diff", cmd_diff, "what changed in a session's workspace between two snapshots" },
 	{ "rm", cmd_rm, "delete snapshots of a session" },
 	{ "gc", cmd_gc, "free workspace layers no snapshot uses" },
+	{ "config", cmd_config, "every setting, its value and where it came from" },
 	{ "doctor", cmd_doctor, "which CRIU forkpoint uses, and why others were refused" },
 	{ "inspect", cmd_inspect, "threads, stacks, mappings, fds and sizes of a process or session" },
 };
@@ -89,9 +91,16 @@ int main(int argc, char **argv)
 		printf("forkpoint 0.1.0\n");
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		/* A broken config file stops every command, so that no setting is
+		 * ever ignored in silence. */
+		fp_error err;
+		if (fp_config_check(&err) < 0)
+			return cli_report(&err);
+		return commands[i].fn(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "forkpoint: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return FP_EXIT_USAGE;

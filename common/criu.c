@@ -1,4 +1,5 @@
 #include "criu.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,7 +163,8 @@ static int key_for(const char *path, struct bin_key *k)
 
 static int cache_path(char *buf, size_t len)
 {
-	const char *home = getenv("FORKPOINT_HOME");
+	struct fp_config_value cv;
+	const char *home = fp_setting("home", &cv);
 	struct stat st;
 	int n;
 	if (home && *home && stat(home, &st) == 0 && S_ISDIR(st.st_mode))
@@ -414,15 +416,16 @@ static int set_path(fp_criu_candidate *c, const char *path, const char *source)
 int fp_criu_survey(fp_criu_candidate *c, int max, bool all, bool fresh)
 {
 	int n = 0;
-	const char *env = getenv("FORKPOINT_CRIU");
+	struct fp_config_value cv, pv;
+	const char *env = fp_setting("criu", &cv);
 	if (env && *env) {
 		/* An explicit choice is the only candidate: never silently replaced. */
-		if (max < 1 || set_path(&c[0], env, "FORKPOINT_CRIU") < 0)
+		if (max < 1 || set_path(&c[0], env, strncmp(cv.source, "FORKPOINT_", 10) ? "the criu setting in a config file" : "FORKPOINT_CRIU") < 0)
 			return 0;
 		decide(&c[0], fresh);
 		return 1;
 	}
-	const char *prefix = getenv("FORKPOINT_CRIU_PREFIX");
+	const char *prefix = fp_setting("criu_prefix", &pv);
 	if (!prefix || !*prefix)
 		prefix = FP_CRIU_DEFAULT_PREFIX;
 	char prefixed[PATH_MAX];

@@ -1,4 +1,5 @@
 #include "criu_probe.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +32,8 @@ static void nap_ms(int ms)
 
 int fp_criu_probe_timeout_ms(void)
 {
-	const char *s = getenv("FORKPOINT_CRIU_PROBE_TIMEOUT");
+	struct fp_config_value cv;
+	const char *s = fp_setting("criu_probe_timeout", &cv);
 	char *end;
 	if (s && *s) {
 		double secs = strtod(s, &end);

@@ -1,4 +1,5 @@
 #include "paths.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,8 @@ int fp_mkdir_p(const char *path, unsigned mode, fp_error *err)
 
 int fp_home(char *buf, size_t len, int create, fp_error *err)
 {
-	const char *env = getenv("FORKPOINT_HOME");
+	struct fp_config_value cv;
+	const char *env = fp_setting("home", &cv);
 	int n;
 	if (env && *env) {
 		n = snprintf(buf, len, "%s", env);
@@ -134,7 +136,8 @@ int fp_exe_dir(char *buf, size_t len, fp_error *err)
 
 int fp_shim_path(char *buf, size_t len, fp_error *err)
 {
-	const char *env = getenv("FORKPOINT_SHIM");
+	struct fp_config_value cv;
+	const char *env = fp_setting("shim", &cv);
 	if (env && *env) {
 		if (access(env, R_OK) < 0)
 			return fp_fail(err, errno, "FORKPOINT_SHIM=%s: %s", env, strerror(errno));
