@@ -14,6 +14,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{ "run", cmd_run, "start a program under forkpoint (a session)" },
+	{ "build", cmd_build, "build a Dockerfile with buildah and start a shell session inside it" },
 	{ "exec", cmd_exec, "run a command in a session (in its shell with run --shell)" },
 	{ "ps", cmd_ps, "list live sessions" },
 	{ "stop", cmd_stop, "stop a session's program" },

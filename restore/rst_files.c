@@ -364,12 +364,15 @@ int rst_files_restore(rst_proc *p, fp_error *err)
 	if (rc || rst_tty_finish(p, err) || rst_locks_take(p, err))
 		return -1;
 	const char *root = rst_file_path(im, im->fs.root_id), *cwd = rst_file_path(im, im->fs.cwd_id);
-	if (root && strcmp(root, "/") &&
-	    rst_q_mem(p, p->pid, "chroot", RST_MUST, SYS_chroot, 0, 0, 0, 0, 0, 0, 0, root, strlen(root) + 1, NULL, err))
-		return -1;
+	/* Both paths are the dumper's view, so the working directory is entered
+	 * first: chroot() keeps it, and after chroot the path would resolve
+	 * below the new root. */
 	char what[4200];
 	snprintf(what, sizeof(what), "changing the working directory to %s", cwd);
 	if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_chdir, 0, 0, 0, 0, 0, 0, 0, cwd, strlen(cwd) + 1, NULL, err))
+		return -1;
+	if (root && strcmp(root, "/") &&
+	    rst_q_mem(p, p->pid, "chroot", RST_MUST, SYS_chroot, 0, 0, 0, 0, 0, 0, 0, root, strlen(root) + 1, NULL, err))
 		return -1;
 	if (im->fs.has_umask &&
 	    rst_q(p, p->pid, "umask", RST_MUST, SYS_umask, im->fs.umask, 0, 0, 0, 0, 0, NULL, err))

@@ -464,7 +464,14 @@ int rst_mem_finish(rst_proc *p, fp_error *err)
 	rst_image *im = p->im;
 	const cr_mm *mm = &im->mm;
 	int exe_fd;
-	if (remote_open(p, rst_file_path(im, mm->exe_file_id), O_RDONLY | O_CLOEXEC, &exe_fd, err))
+	/* The process is in its own root by now (rst_files_restore), and the
+	 * image's paths are the dumper's view: look from inside that root. */
+	const char *exe = rst_file_path(im, mm->exe_file_id);
+	const char *root = rst_file_path(im, im->fs.root_id);
+	size_t rl = root ? strlen(root) : 0;
+	if (exe && rl > 1 && !strncmp(exe, root, rl) && exe[rl] == '/')
+		exe += rl;
+	if (remote_open(p, exe, O_RDONLY | O_CLOEXEC, &exe_fd, err))
 		return -1;
 	struct prctl_mm_map map;
 	memset(&map, 0, sizeof(map));

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -88,6 +89,41 @@ static void set_preload_env(const char *shim, const char *name)
 	setenv("FORKPOINT_SESSION", name, 1);
 }
 
+/* Finds cmd as the image would: in its own /usr/bin, /bin... Returns the
+ * path inside the root (what the chrooted target executes). */
+static int resolve_in_root(const char *root, const char *cmd, char *path, size_t len, fp_error *err)
+{
+	static const char *const dirs[] = { "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin" };
+	char full[PATH_MAX];
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (strchr(cmd, '/'))
+			snprintf(path, len, "%s", cmd);
+		else
+			snprintf(path, len, "%s/%s", dirs[i], cmd);
+		snprintf(full, sizeof(full), "%s%s", root, path);
+		if (access(full, X_OK) == 0)
+			return 0;
+		if (strchr(cmd, '/'))
+			break;
+	}
+	return fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT,
+			    "the image has no %s (looked in /usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin of %s); "
+			    "install it in the Dockerfile", cmd, root);
+}
+
+/* In the target's child: the image's root, its WORKDIR and its ENV. */
+static int enter_root(const struct fp_run_opts *o)
+{
+	if (chroot(o->root) < 0 || chdir(o->cwd && *o->cwd ? o->cwd : "/") < 0)
+		return -1;
+	if (o->env) {
+		clearenv();
+		for (char *const *e = o->env; *e; e++)
+			putenv(*e);
+	}
+	return 0;
+}
+
 static void child_fail(int fd, int code, const char *fmt, const char *arg)
 {
 	char msg[600];
@@ -122,7 +158,7 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 			if (fp_shell_child_attach(sh) < 0)
 				child_fail(p[1], 1, "cannot give the shell its terminal %s: %s", sh->slave_path);
 			const char *cwd = info->workdir[0] ? info->workdir : info->cwd;
-			if (cwd[0] && chdir(cwd) < 0)
+			if (!o->root && cwd[0] && chdir(cwd) < 0)
 				child_fail(p[1], 1, "cannot enter %s: %s", cwd);
 		} else if (o->detach) {
 			/* Its own session, as a daemon would be: it has no terminal,
@@ -142,6 +178,8 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 			if (out > 2)
 				close(out);
 		}
+		if (o->root && enter_root(o) < 0)
+			child_fail(p[1], 1, "cannot enter the image's root %s: %s", o->root);
 		set_preload_env(shim, info->name);
 		if (o->sigs)
 			fp_restore_inherited_signals(o->sigs);
@@ -310,6 +348,27 @@ static int setup_workspace(const char *dir, struct fp_session_info *info, struct
 	return 0;
 }
 
+/* A built image gets /proc (exec's redirections go through
+ * /proc/HELPER/fd), /dev (its terminal) and /tmp, in the helper's private
+ * mount namespace only. */
+static int mount_image_fs(const char *root, fp_error *err)
+{
+	char p[PATH_MAX + 8];
+	static const char *const dirs[] = { "proc", "dev", "tmp" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
+		if (mkdir(p, i == 2 ? 01777 : 0755) < 0 && errno != EEXIST)
+			return fp_fail(err, errno, "cannot create %s in the image: %s", p, strerror(errno));
+	}
+	snprintf(p, sizeof(p), "%s/proc", root);
+	if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fp_fail(err, errno, "cannot mount /proc in the image at %s: %s", p, strerror(errno));
+	snprintf(p, sizeof(p), "%s/dev", root);
+	if (mount("/dev", p, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fp_fail(err, errno, "cannot bind /dev into the image at %s: %s", p, strerror(errno));
+	return 0;
+}
+
 /* Everything after the session directory exists. In detached mode this runs
  * in the background helper and reports readiness through ready_fd. */
 static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info, const char *exe,
@@ -338,6 +397,13 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 	struct fp_ws *ws = NULL;
 	if (o->workdir && setup_workspace(o->workdir, info, &ws, err) < 0) {
 		close(lsock);
+		fp_rm_rf(info->dir, NULL);
+		return -1;
+	}
+	if (o->root && mount_image_fs(o->root, err) < 0) {
+		close(lsock);
+		if (ws)
+			fp_ws_close(ws);
 		fp_rm_rf(info->dir, NULL);
 		return -1;
 	}
@@ -411,15 +477,23 @@ int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_er
 	if (!o->argv || !o->argv[0])
 		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL,
 				    "no command given; usage: forkpoint run [--name NAME] [--detach] -- CMD [ARGS...]");
+	if (o->root && !o->workdir)
+		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "a session in an image needs its workspace (workdir)");
 	char exe[PATH_MAX];
-	if (fp_resolve_command(o->argv[0], exe, sizeof(exe), err) < 0)
+	if (o->root) {
+		if (resolve_in_root(o->root, o->argv[0], exe, sizeof(exe), err) < 0)
+			return -1;
+	} else if (fp_resolve_command(o->argv[0], exe, sizeof(exe), err) < 0) {
 		return -1;
-	enum fp_exe_kind kind;
-	if (fp_exe_kind(exe, &kind, err) < 0)
+	}
+	enum fp_exe_kind kind = FP_EXE_DYNAMIC;
+	if (!o->root && fp_exe_kind(exe, &kind, err) < 0)
 		return -1;
 	char shimbuf[PATH_MAX];
 	const char *shim = NULL;
-	if (kind == FP_EXE_STATIC) {
+	if (o->root) {
+		/* the shim lives outside the image: ptrace-only mode */
+	} else if (kind == FP_EXE_STATIC) {
 		snprintf(res->notice, sizeof(res->notice),
 			 "%s is statically linked: the shim cannot be loaded into it; running in ptrace-only mode "
 			 "(/proc is the source of truth for its fds and mappings)", exe);

@@ -18,6 +18,13 @@ struct fp_run_opts {
 	const char *workdir;                     /* run in an overlay view of this directory */
 	int no_shim;                             /* ptrace-only mode: no LD_PRELOAD shim */
 	const struct fp_inherited_signals *sigs; /* the user's signal state, given to the target */
+	/* A built image (forkpoint build): the target is chrooted into root,
+	 * which holds workdir, starts in cwd (a path inside root) and gets env
+	 * instead of our environment. The shim is not loaded (it is not in
+	 * the image). */
+	const char *root;
+	const char *cwd;
+	char *const *env;
 };
 
 struct fp_run_result {

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ptrace/inject.h"
 #include "ptrace/pt_mem.h"
@@ -28,14 +30,20 @@ static int call(fp_inject *ij, long nr, uint64_t a0, uint64_t a1, uint64_t a2, u
 
 /* Re-opens one reference inside the process, through the path it had: the
  * path now resolves in the new mount. */
-static int repoint_one(fp_inject *ij, pid_t pid, uint64_t scratch, const struct fp_ws_ref *r,
-		       fp_error *err)
+static int repoint_one(fp_inject *ij, pid_t pid, uint64_t scratch, const char *root,
+		       const struct fp_ws_ref *r, fp_error *err)
 {
 	if (r->flags & FP_WS_REF_DELETED)
 		return 0; /* unlinked: in no layer's namespace, nothing to freeze */
 	if (r->kind == FP_WS_REF_MAP && !(r->flags & FP_WS_REF_MAP_SHARED_W))
 		return 0; /* never writes back to its file */
-	if (fp_mem_write(pid, scratch, r->path, strlen(r->path) + 1, err) < 0)
+	/* The paths are ours; a chrooted process (a built image) resolves
+	 * them below its own root. */
+	const char *path = r->path;
+	size_t rl = strlen(root);
+	if (rl > 1 && !strncmp(path, root, rl) && (path[rl] == '/' || path[rl] == '\0'))
+		path = path[rl] ? path + rl : "/";
+	if (fp_mem_write(pid, scratch, path, strlen(path) + 1, err) < 0)
 		return -1;
 	int64_t fd, rc;
 	switch (r->kind) {
@@ -122,8 +130,12 @@ static int repoint(fp_pt_proc *p, const struct fp_ws_ref *refs, size_t n, fp_err
 	uint64_t scratch = 0;
 	if (rc == 0)
 		rc = fp_inject_scratch(&ij, 4200, &scratch, err);
+	char link[64], root[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/%d/root", (int)p->pid);
+	ssize_t rl = readlink(link, root, sizeof(root) - 1);
+	root[rl > 0 ? rl : 0] = '\0';
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = repoint_one(&ij, p->pid, scratch, &refs[i], err);
+		rc = repoint_one(&ij, p->pid, scratch, root, &refs[i], err);
 	fp_error e2;
 	if (ij.depth > 0 && fp_inject_end(&ij, rc == 0 ? err : &e2) < 0)
 		rc = -1;
