@@ -307,6 +307,9 @@ static int setup_workspace(const char *dir, struct fp_session_info *info, struct
 		return fp_wrap(err, "workspace");
 	}
 	snprintf(info->workdir, sizeof(info->workdir), "%s", real);
+	struct stat ns;
+	if (stat("/proc/self/ns/mnt", &ns) == 0)
+		info->mnt_ns = (unsigned long long)ns.st_ino;
 	return 0;
 }
 
@@ -325,6 +328,7 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 		return -1;
 	info->helper_pid = getpid();
 	info->helper_start = fp_proc_starttime(getpid());
+	setenv(FP_SESSION_MARK, info->dir, 1); /* inherited by all the session starts */
 	info->started = (long long)time(NULL);
 	info->detached = o->detach;
 	info->shim = shim != NULL;
