@@ -99,6 +99,26 @@ static void child_fail(int fd, int code, const char *fmt, const char *arg)
 	_exit(127);
 }
 
+int fp_session_stdin_hold(const struct fp_session_info *info, fp_error *err)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/stdin", info->dir);
+	if (mkfifo(path, 0600) < 0 && errno != EEXIST)
+		return fp_fail(err, errno, "cannot make the session's stdin %s: %s", path, strerror(errno));
+	/* Read-write: opening never blocks, and the pipe has a writer (us) for
+	 * the session's lifetime, so its reader never sees end-of-file. */
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		int e = fd < 0 ? errno : EINVAL;
+		if (fd >= 0)
+			close(fd);
+		return fp_fail(err, e, "cannot open the session's stdin %s: %s", path,
+			       fd < 0 ? strerror(e) : "not a named pipe");
+	}
+	return fd;
+}
+
 /* Forks the target. Returns its pid, or -1 with err set (exec failures are
  * reported back through a close-on-exec pipe). */
 static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const char *shim,
@@ -130,9 +150,15 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 			setsid();
 			char log[PATH_MAX + 16];
 			snprintf(log, sizeof(log), "%s/output.log", info->dir);
-			int in = open("/dev/null", O_RDONLY);
+			char fifo[PATH_MAX + 16];
+			snprintf(fifo, sizeof(fifo), "%s/stdin", info->dir);
+			/* The helper holds the pipe open, so this does not block
+			 * and a reader waits for input instead of reading EOF. */
+			int in = open(fifo, O_RDONLY | O_NOFOLLOW);
+			if (in < 0)
+				child_fail(p[1], 1, "cannot open the session's stdin %s: %s", fifo);
 			int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
-			if (in < 0 || out < 0)
+			if (out < 0)
 				child_fail(p[1], 1, "cannot open the session log %s: %s", log);
 			dup2(in, 0);
 			dup2(out, 1);
@@ -347,6 +373,14 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 	}
 	struct fp_shell shell = { .master = -1, .slave = -1 };
 	info->shell = o->shell;
+	int stdin_fd = -1;
+	if (o->detach && !o->shell && (stdin_fd = fp_session_stdin_hold(info, err)) < 0) {
+		close(lsock);
+		if (ws)
+			fp_ws_close(ws);
+		fp_rm_rf(info->dir, NULL);
+		return -1;
+	}
 	if (o->shell && fp_shell_pty_open(&shell, err) < 0) {
 		close(lsock);
 		if (ws)
@@ -390,6 +424,8 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 	}
 	int status = serve(info, target, o->detach, lsock, ws, o->shell ? &shell : NULL);
 	fp_shell_close(&shell);
+	if (stdin_fd >= 0)
+		close(stdin_fd);
 	if (ws)
 		fp_ws_close(ws);
 	close(lsock);

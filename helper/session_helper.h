@@ -32,6 +32,11 @@ struct fp_run_result {
  * in err: 127 command not found, 126 not executable. */
 int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_error *err);
 
+/* A detached session's stdin: the named pipe SESSION_DIR/stdin, made if
+ * missing and held open read-write by the helper (returned fd), so the
+ * program waits for input (`echo CMD > .../stdin`) instead of reading EOF. */
+int fp_session_stdin_hold(const struct fp_session_info *info, fp_error *err);
+
 /* Resolves a command like execvp would; fills `path`. */
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err);
 
