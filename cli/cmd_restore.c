@@ -11,12 +11,13 @@ static const char restore_usage[] =
 	"usage: forkpoint restore -D DIR [--engine native|criu|auto] [-d] [-o LOG] [-v[N]]\n"
 	"                         [--exact-pids] [--timeout SECONDS] [--no-verify]\n"
 	"                         [CRIU flags]\n"
-	"       forkpoint restore SESSION SNAP [--json]\n"
+	"       forkpoint restore SESSION SNAP [--json | --quiet]\n"
 	"\n"
 	"SESSION SNAP: the session goes back to its snapshot SNAP: the snapshot is\n"
 	"checked, the session's processes are replaced by the restored ones (same\n"
 	"pids), and the session goes on. A snapshot that cannot be restored leaves\n"
-	"the session untouched.\n"
+	"the session untouched. --quiet prints SESSION,WORKDIR,PID (WORKDIR empty\n"
+	"without --workdir), --json more.\n"
 	"\n"
 	"Turns an image directory (CRIU's format, pages plain or in forkpoint's\n"
 	"zstd store) back into a running process with the same pid and tids.\n"
@@ -54,7 +55,7 @@ static const char restore_usage[] =
 	"architecture or image version) are refused before any process is created.\n"
 	"A session's snapshots (SESSION SNAP) are always verified.\n";
 
-static int restore_session(const char *session, const char *snap, bool json)
+static int restore_session(const char *session, const char *snap, bool json, bool quiet)
 {
 	fp_error err;
 	struct fp_session_info info;
@@ -80,6 +81,8 @@ static int restore_session(const char *session, const char *snap, bool json)
 		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
+	} else if (quiet) {
+		printf("%s,%s,%s\n", session, info.workdir, cli_kv(body, "pid", v, sizeof(v)));
 	} else {
 		printf("%s\n", cli_kv(body, "pid", v, sizeof(v)));
 	}
@@ -90,7 +93,7 @@ int cmd_restore(int argc, char **argv)
 {
 	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO };
 	struct cli_criu_flags cf = { .n = 0 };
-	bool detach = false, json = false;
+	bool detach = false, json = false, quiet = false;
 	const char *pos[2] = { NULL, NULL };
 	int npos = 0;
 	for (int i = 1; i < argc; i++) {
@@ -136,6 +139,8 @@ int cmd_restore(int argc, char **argv)
 			o.no_verify = true;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+			quiet = true;
 		} else if (cli_criu_flag(a, &cf)) {
 			continue;
 		} else if (a[0] != '-' && npos < 2) {
@@ -145,7 +150,7 @@ int cmd_restore(int argc, char **argv)
 		}
 	}
 	if (npos == 2 && !o.dir)
-		return restore_session(pos[0], pos[1], json);
+		return restore_session(pos[0], pos[1], json, quiet);
 	if (npos)
 		return cli_usage_error(restore_usage, "give either -D DIR or SESSION SNAP");
 	if (!o.dir)

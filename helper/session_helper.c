@@ -530,8 +530,12 @@ int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_er
 		waitpid(helper, NULL, 0);
 		return fp_fail_code(err, code, 0, "%s", sp ? sp + 1 : msg);
 	}
-	/* The helper goes on in the background; it is reparented when we exit. */
+	/* The helper goes on in the background; it is reparented when we exit.
+	 * Its metadata says where the workspace is. */
 	res->target_pid = sp ? atoi(sp + 1) : 0;
+	struct fp_session_info now;
+	if (fp_session_load(info.name, &now, NULL) == 0)
+		snprintf(res->workdir, sizeof(res->workdir), "%s", now.workdir);
 	snprintf(res->name, sizeof(res->name), "%s", info.name);
 	return 0;
 }

@@ -22,6 +22,7 @@ struct fp_run_opts {
 
 struct fp_run_result {
 	char name[FP_SESSION_NAME_MAX + 1];
+	char workdir[PATH_MAX];  /* the --workdir DIR as resolved, "" if none */
 	int target_pid;
 	int wait_status;   /* foreground only: the target's wait status */
 	char notice[512];  /* something the user should know (e.g. static binary) */
