@@ -414,24 +414,106 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 	}
 	res->target_pid = target;
 	snprintf(res->name, sizeof(res->name), "%s", info->name);
-	if (ready_fd >= 0) {
-		char msg[64];
-		int n = snprintf(msg, sizeof(msg), "0 %d", (int)target);
-		if (write(ready_fd, msg, (size_t)n) < 0) {
-			/* the launcher died; the session still runs */
-		}
-		close(ready_fd);
-	}
-	int status = serve(info, target, o->detach, lsock, ws, o->shell ? &shell : NULL);
-	fp_shell_close(&shell);
+	if (ready_fd >= 0)
+		fp_session_ready(ready_fd, target);
+	res->wait_status = fp_session_serve(info, target, lsock, ws, &shell);
 	if (stdin_fd >= 0)
 		close(stdin_fd);
+	return 0;
+}
+
+int fp_session_spawn(int (*body)(void *arg, int ready_fd, fp_error *err), void *arg, int *target,
+		     fp_error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fp_fail(err, errno, "pipe: %s", strerror(errno));
+	pid_t helper = fork();
+	if (helper < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return fp_fail(err, e, "cannot fork the session helper: %s", strerror(e));
+	}
+	if (helper == 0) {
+		close(p[0]);
+		setsid();
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		fp_error herr;
+		if (body(arg, p[1], &herr) < 0) {
+			char msg[sizeof(herr.msg) + 16];
+			int n = snprintf(msg, sizeof(msg), "%d %s", herr.exit_code ? herr.exit_code : 1,
+					 herr.msg);
+			if (write(p[1], msg, (size_t)n) < 0) {
+				/* launcher gone */
+			}
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	char msg[sizeof(err->msg) + 16];
+	ssize_t n;
+	do
+		n = read(p[0], msg, sizeof(msg) - 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n <= 0) {
+		waitpid(helper, NULL, 0);
+		return fp_fail(err, EPIPE, "the session helper died while starting the target");
+	}
+	msg[n] = '\0';
+	int code = atoi(msg);
+	char *sp = strchr(msg, ' ');
+	if (code != 0) {
+		waitpid(helper, NULL, 0);
+		return fp_fail_code(err, code, 0, "%s", sp ? sp + 1 : msg);
+	}
+	*target = sp ? atoi(sp + 1) : 0;
+	return 0;
+}
+
+void fp_session_ready(int ready_fd, pid_t target)
+{
+	char msg[64];
+	int n = snprintf(msg, sizeof(msg), "0 %d", (int)target);
+	if (write(ready_fd, msg, (size_t)n) < 0) {
+		/* the launcher died; the session still runs */
+	}
+	close(ready_fd);
+}
+
+int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, struct fp_ws *ws,
+		     struct fp_shell *sh)
+{
+	int status = serve(info, target, info->detached, lsock, ws, sh && sh->master >= 0 ? sh : NULL);
+	if (sh)
+		fp_shell_close(sh);
 	if (ws)
 		fp_ws_close(ws);
 	close(lsock);
-	res->wait_status = status;
 	finish_session(info, status);
-	return 0;
+	return status;
+}
+
+struct run_arg {
+	const struct fp_run_opts *o;
+	struct fp_session_info *info;
+	const char *exe, *shim;
+};
+
+static int run_body(void *arg, int ready_fd, fp_error *err)
+{
+	struct run_arg *a = arg;
+	struct fp_run_result hres;
+	return run_helper(a->o, a->info, a->exe, a->shim, ready_fd, &hres, err);
 }
 
 int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_error *err)
@@ -477,62 +559,13 @@ int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_er
 	if (!o->detach)
 		return run_helper(o, &info, exe, shim, -1, res, err);
 
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	struct run_arg ra = { o, &info, exe, shim };
+	if (fp_session_spawn(run_body, &ra, &res->target_pid, err) < 0) {
 		fp_rm_rf(info.dir, NULL);
-		return fp_fail(err, errno, "pipe: %s", strerror(errno));
-	}
-	pid_t helper = fork();
-	if (helper < 0) {
-		int e = errno;
-		fp_rm_rf(info.dir, NULL);
-		return fp_fail(err, e, "cannot fork the session helper: %s", strerror(e));
-	}
-	if (helper == 0) {
-		close(p[0]);
-		setsid();
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-			if (nul > 2)
-				close(nul);
-		}
-		fp_error herr;
-		struct fp_run_result hres;
-		if (run_helper(o, &info, exe, shim, p[1], &hres, &herr) < 0) {
-			char msg[sizeof(herr.msg) + 16];
-			int n = snprintf(msg, sizeof(msg), "%d %s", herr.exit_code ? herr.exit_code : 1,
-					 herr.msg);
-			if (write(p[1], msg, (size_t)n) < 0) {
-				/* launcher gone */
-			}
-			_exit(1);
-		}
-		_exit(0);
-	}
-	close(p[1]);
-	char msg[sizeof(err->msg) + 16];
-	ssize_t n;
-	do
-		n = read(p[0], msg, sizeof(msg) - 1);
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	if (n <= 0) {
-		waitpid(helper, NULL, 0);
-		return fp_fail(err, EPIPE, "the session helper died while starting the target");
-	}
-	msg[n] = '\0';
-	int code = atoi(msg);
-	char *sp = strchr(msg, ' ');
-	if (code != 0) {
-		waitpid(helper, NULL, 0);
-		return fp_fail_code(err, code, 0, "%s", sp ? sp + 1 : msg);
+		return -1;
 	}
 	/* The helper goes on in the background; it is reparented when we exit.
 	 * Its metadata says where the workspace is. */
-	res->target_pid = sp ? atoi(sp + 1) : 0;
 	struct fp_session_info now;
 	if (fp_session_load(info.name, &now, NULL) == 0)
 		snprintf(res->workdir, sizeof(res->workdir), "%s", now.workdir);

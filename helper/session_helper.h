@@ -38,6 +38,23 @@ int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_er
  * program waits for input (`echo CMD > .../stdin`) instead of reading EOF. */
 int fp_session_stdin_hold(const struct fp_session_info *info, fp_error *err);
 
+/* Starts a session helper in the background (its own session, stdio on
+ * /dev/null): body runs in it, calls fp_session_ready(ready_fd, target) once
+ * the target runs, then serves; a body that returns -1 before that fails
+ * this call with its error. *target gets the target's pid. */
+int fp_session_spawn(int (*body)(void *arg, int ready_fd, fp_error *err), void *arg, int *target,
+		     fp_error *err);
+void fp_session_ready(int ready_fd, pid_t target);
+
+struct fp_ws;
+struct fp_shell;
+/* The helper's life after the target runs: serves requests until the
+ * session ends, kills what is left of its tree, closes the shell's
+ * terminal, the workspace and the socket, and records the end. Returns the
+ * target's wait status. */
+int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, struct fp_ws *ws,
+		     struct fp_shell *sh);
+
 /* Resolves a command like execvp would; fills `path`. */
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err);
 
