@@ -83,32 +83,54 @@ static bool listed(const pid_t *v, size_t n, pid_t p)
 	return false;
 }
 
-size_t fp_session_find_procs(const struct fp_session_info *info, pid_t *out, size_t cap)
+static bool zombie(pid_t pid)
 {
-	char mark[PATH_MAX + 64];
-	snprintf(mark, sizeof(mark), "%s=%s", FP_SESSION_MARK, info->dir);
-	/* A namespace equal to ours is not the session's own (it had none). */
-	unsigned long long ns = info->mnt_ns != mnt_ns_of(getpid()) ? info->mnt_ns : 0;
-	size_t n = 0;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (fp_read_file(path, buf, sizeof(buf), NULL) < 0)
+		return true;
+	char *rp = strrchr(buf, ')');
+	return !rp || !rp[1] || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+static size_t scan(const char *mark, unsigned long long ns, pid_t *out, size_t n, size_t cap)
+{
 	DIR *d = opendir("/proc");
 	if (!d)
-		return 0;
+		return n;
 	struct dirent *de;
 	while ((de = readdir(d)) && n < cap) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		pid_t p = atoi(de->d_name);
-		if (p == getpid() || listed(out, n, p))
+		if (p == getpid() || listed(out, n, p) || zombie(p))
 			continue;
-		if ((ns && mnt_ns_of(p) == ns) || environ_has(p, mark))
+		if (ns ? mnt_ns_of(p) == ns : environ_has(p, mark))
 			out[n++] = p;
 	}
 	closedir(d);
+	return n;
+}
+
+size_t fp_session_find_procs(const struct fp_session_info *info, pid_t *out, size_t cap)
+{
+	char mark[PATH_MAX + 64];
+	snprintf(mark, sizeof(mark), "%s=%s", FP_SESSION_MARK, info->dir);
+	size_t n = scan(mark, 0, out, 0, cap);
+	/* The recorded mount namespace counts only while a process of the
+	 * session is in it (its number may since have gone to another one),
+	 * and never when it is ours (the session had none of its own). */
+	unsigned long long ns = info->mnt_ns;
+	bool seen = fp_session_helper_alive(info) && mnt_ns_of(info->helper_pid) == ns;
+	for (size_t i = 0; i < n && !seen; i++)
+		seen = mnt_ns_of(out[i]) == ns;
+	if (ns && seen && ns != mnt_ns_of(getpid()))
+		n = scan(NULL, ns, out, n, cap);
 	pid_t *sub = malloc(PROCS_MAX * sizeof(*sub));
 	for (size_t i = 0, top = n; sub && i < top; i++) {
 		size_t k = fp_proc_descendants(out[i], sub, PROCS_MAX, 0);
 		for (size_t j = 0; j < k && n < cap; j++)
-			if (sub[j] != getpid() && !listed(out, n, sub[j]))
+			if (sub[j] != getpid() && !listed(out, n, sub[j]) && !zombie(sub[j]))
 				out[n++] = sub[j];
 	}
 	free(sub);

@@ -12,10 +12,11 @@
 #include "fp_error.h"
 #include "session_store.h"
 
-/* The session's processes, wherever they are now: those whose environment
- * carries its FP_SESSION_MARK, those in its private mount namespace, and
- * their descendants. The caller itself is never listed. Returns the count
- * (at most cap). */
+/* The session's live processes (zombies hold nothing), wherever they are
+ * now: those whose environment carries its FP_SESSION_MARK, those in its
+ * private mount namespace (while one of them is in it too), and their
+ * descendants. The caller itself is never listed. Returns the count (at
+ * most cap). */
 size_t fp_session_find_procs(const struct fp_session_info *info, pid_t *out, size_t cap);
 
 struct fp_cleanup_result {
