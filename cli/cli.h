@@ -15,6 +15,7 @@ int cmd_run(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
+int cmd_cleanup(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_snap(int argc, char **argv);
 int cmd_list(int argc, char **argv);

@@ -5,18 +5,22 @@
 #include "cli.h"
 #include "json.h"
 #include "session_client.h"
+#include "session/session_revive.h"
 #include "restore/restore.h"
 
 static const char restore_usage[] =
 	"usage: forkpoint restore -D DIR [--engine native|criu|auto] [-d] [-o LOG] [-v[N]]\n"
 	"                         [--exact-pids] [--timeout SECONDS] [--no-verify]\n"
 	"                         [CRIU flags]\n"
-	"       forkpoint restore SESSION SNAP [--json]\n"
+	"       forkpoint restore SESSION SNAP [--json | --quiet]\n"
 	"\n"
 	"SESSION SNAP: the session goes back to its snapshot SNAP: the snapshot is\n"
 	"checked, the session's processes are replaced by the restored ones (same\n"
 	"pids), and the session goes on. A snapshot that cannot be restored leaves\n"
-	"the session untouched.\n"
+	"the session untouched. A session that has ended (its program exited, or\n"
+	"it was stopped) comes back from any of its snapshots under a new helper\n"
+	"(in the background). --quiet prints SESSION,WORKDIR,PID (WORKDIR empty\n"
+	"without --workdir), --json more.\n"
 	"\n"
 	"Turns an image directory (CRIU's format, pages plain or in forkpoint's\n"
 	"zstd store) back into a running process with the same pid and tids.\n"
@@ -54,12 +58,39 @@ static const char restore_usage[] =
 	"architecture or image version) are refused before any process is created.\n"
 	"A session's snapshots (SESSION SNAP) are always verified.\n";
 
-static int restore_session(const char *session, const char *snap, bool json)
+/* The session has ended: a new helper restores the snapshot. */
+static int revive_session(const char *session, const char *snap, bool json, bool quiet)
+{
+	fp_error err;
+	struct fp_revive_result r;
+	if (fp_session_revive(session, snap, &r, &err) < 0)
+		return cli_report(&err);
+	if (json) {
+		fp_json j;
+		fp_json_init(&j, stdout, 1);
+		fp_json_obj_begin(&j, NULL);
+		fp_json_str(&j, "session", session);
+		fp_json_str(&j, "snapshot", snap);
+		fp_json_int(&j, "pid", r.pid);
+		fp_json_bool(&j, "revived", true);
+		fp_json_obj_end(&j);
+		fp_json_finish(&j);
+	} else if (quiet) {
+		printf("%s,%s,%d\n", session, r.workdir, r.pid);
+	} else {
+		printf("%d\n", r.pid);
+	}
+	return 0;
+}
+
+static int restore_session(const char *session, const char *snap, bool json, bool quiet)
 {
 	fp_error err;
 	struct fp_session_info info;
-	if (cli_session_open(session, &info, &err) < 0)
+	if (fp_session_load(session, &info, &err) < 0)
 		return cli_report(&err);
+	if (!fp_session_helper_alive(&info))
+		return revive_session(session, snap, json, quiet);
 	char req[128], body[4096], v[512];
 	snprintf(req, sizeof(req), "restore %s", snap);
 	if (cli_session_call(&info, req, body, sizeof(body), 10 * 60 * 1000, &err) < 0)
@@ -80,6 +111,8 @@ static int restore_session(const char *session, const char *snap, bool json)
 		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
+	} else if (quiet) {
+		printf("%s,%s,%s\n", session, info.workdir, cli_kv(body, "pid", v, sizeof(v)));
 	} else {
 		printf("%s\n", cli_kv(body, "pid", v, sizeof(v)));
 	}
@@ -90,7 +123,7 @@ int cmd_restore(int argc, char **argv)
 {
 	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO };
 	struct cli_criu_flags cf = { .n = 0 };
-	bool detach = false, json = false;
+	bool detach = false, json = false, quiet = false;
 	const char *pos[2] = { NULL, NULL };
 	int npos = 0;
 	for (int i = 1; i < argc; i++) {
@@ -136,6 +169,8 @@ int cmd_restore(int argc, char **argv)
 			o.no_verify = true;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+			quiet = true;
 		} else if (cli_criu_flag(a, &cf)) {
 			continue;
 		} else if (a[0] != '-' && npos < 2) {
@@ -145,7 +180,7 @@ int cmd_restore(int argc, char **argv)
 		}
 	}
 	if (npos == 2 && !o.dir)
-		return restore_session(pos[0], pos[1], json);
+		return restore_session(pos[0], pos[1], json, quiet);
 	if (npos)
 		return cli_usage_error(restore_usage, "give either -D DIR or SESSION SNAP");
 	if (!o.dir)

@@ -9,8 +9,8 @@
 #include "session/session_helper.h"
 
 static const char run_usage[] =
-	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] [--no-shim] -- CMD [ARGS...]\n"
-	"       forkpoint run --shell [--name NAME] [--workdir DIR]\n"
+	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] [--no-shim] [--quiet] -- CMD [ARGS...]\n"
+	"       forkpoint run --shell [--name NAME] [--workdir DIR] [--quiet]\n"
 	"\n"
 	"Starts CMD with libforkpoint-preload.so loaded, under a session helper that\n"
 	"is its parent. In the foreground CMD keeps its stdio and forkpoint exits with\n"
@@ -26,7 +26,10 @@ static const char run_usage[] =
 	"                (in DIR with --workdir); prints its name. Send it commands\n"
 	"                with `forkpoint exec NAME -- CMD` or `-c 'STRING'`.\n"
 	"  --no-shim     do not load the shim: ptrace-only mode, /proc is the only\n"
-	"                source for fds and mappings (as for static binaries)\n";
+	"                source for fds and mappings (as for static binaries)\n"
+	"  --quiet, -q   print only SESSION,WORKDIR,PID (WORKDIR empty without\n"
+	"                --workdir; PID the program's), and no notes; in the\n"
+	"                foreground nothing\n";
 
 /* Ends forkpoint the way the target ended, so a shell sees the same status. */
 static int exit_like(int status)
@@ -51,6 +54,7 @@ static int exit_like(int status)
 int cmd_run(int argc, char **argv)
 {
 	struct fp_run_opts o = { .sigs = &fp_cli_inherited };
+	int quiet = 0;
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -66,6 +70,8 @@ int cmd_run(int argc, char **argv)
 			o.detach = 1;
 		} else if (!strcmp(a, "--shell")) {
 			o.shell = 1;
+		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+			quiet = 1;
 		} else if (!strcmp(a, "--no-shim")) {
 			o.no_shim = 1;
 		} else if (!strcmp(a, "--name") || !strcmp(a, "-n")) {
@@ -95,10 +101,13 @@ int cmd_run(int argc, char **argv)
 	fflush(NULL);
 	if (fp_run_session(&o, &res, &err) < 0)
 		return cli_report(&err);
-	if (res.notice[0])
+	if (res.notice[0] && !quiet)
 		fprintf(stderr, "forkpoint: note: %s\n", res.notice);
 	if (o.detach || o.shell) {
-		printf("%s\n", res.name);
+		if (quiet)
+			printf("%s,%s,%d\n", res.name, res.workdir, res.target_pid);
+		else
+			printf("%s\n", res.name);
 		return 0;
 	}
 	return exit_like(res.wait_status);

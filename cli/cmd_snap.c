@@ -10,12 +10,12 @@
 #include "session/snapshots.h"
 
 static const char snap_usage[] =
-	"usage: forkpoint snap SESSION [NAME] [--json]\n"
+	"usage: forkpoint snap SESSION [NAME] [--json | --quiet]\n"
 	"\n"
 	"Snapshots the session's processes (memory, threads, registers, fds) while\n"
 	"they keep running. The snapshot is kept in the session's directory under\n"
 	"NAME (default snap-N) and appears in `forkpoint list SESSION` once complete.\n"
-	"Prints the snapshot's name.\n"
+	"Prints the snapshot's name (--quiet: SESSION,SNAP).\n"
 	"\n"
 	"After the first, a session's snapshots are incremental: they hold the pages\n"
 	"written since the snapshot before and leave the rest to it (CRIU's parent\n"
@@ -34,10 +34,12 @@ static const char list_usage[] =
 int cmd_snap(int argc, char **argv)
 {
 	const char *session = NULL, *name = NULL;
-	int json = 0;
+	int json = 0, quiet = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
+			quiet = 1;
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(snap_usage, stdout);
 			return 0;
@@ -82,6 +84,8 @@ int cmd_snap(int argc, char **argv)
 		fp_json_str(&j, "why", cli_kv(body, "why", v, sizeof(v)));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
+	} else if (quiet) {
+		printf("%s,%s\n", session, cli_kv(body, "name", v, sizeof(v)));
 	} else {
 		printf("%s\n", cli_kv(body, "name", v, sizeof(v)));
 	}

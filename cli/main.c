@@ -18,6 +18,7 @@ static const struct {
 	{ "exec", cmd_exec, "run a command in a session (in its shell with run --shell)" },
 	{ "ps", cmd_ps, "list live sessions" },
 	{ "stop", cmd_stop, "stop a session's program" },
+	{ "cleanup", cmd_cleanup, "remove a session: processes, mounts, files (--force: also a half-dead one)" },
 	{ "snap", cmd_snap, "snapshot a session's processes while they keep running" },
 	{ "list", cmd_list, "list a session's snapshots" },
 	{ "dump", cmd_dump, "checkpoint a process tree into a CRIU-compatible image directory" },

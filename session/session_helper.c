@@ -135,6 +135,26 @@ static void child_fail(int fd, int code, const char *fmt, const char *arg)
 	_exit(127);
 }
 
+int fp_session_stdin_hold(const struct fp_session_info *info, fp_error *err)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/stdin", info->dir);
+	if (mkfifo(path, 0600) < 0 && errno != EEXIST)
+		return fp_fail(err, errno, "cannot make the session's stdin %s: %s", path, strerror(errno));
+	/* Read-write: opening never blocks, and the pipe has a writer (us) for
+	 * the session's lifetime, so its reader never sees end-of-file. */
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		int e = fd < 0 ? errno : EINVAL;
+		if (fd >= 0)
+			close(fd);
+		return fp_fail(err, e, "cannot open the session's stdin %s: %s", path,
+			       fd < 0 ? strerror(e) : "not a named pipe");
+	}
+	return fd;
+}
+
 /* Forks the target. Returns its pid, or -1 with err set (exec failures are
  * reported back through a close-on-exec pipe). */
 static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const char *shim,
@@ -166,9 +186,15 @@ static pid_t launch_target(const struct fp_run_opts *o, const char *exe, const c
 			setsid();
 			char log[PATH_MAX + 16];
 			snprintf(log, sizeof(log), "%s/output.log", info->dir);
-			int in = open("/dev/null", O_RDONLY);
+			char fifo[PATH_MAX + 16];
+			snprintf(fifo, sizeof(fifo), "%s/stdin", info->dir);
+			/* The helper holds the pipe open, so this does not block
+			 * and a reader waits for input instead of reading EOF. */
+			int in = open(fifo, O_RDONLY | O_NOFOLLOW);
+			if (in < 0)
+				child_fail(p[1], 1, "cannot open the session's stdin %s: %s", fifo);
 			int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
-			if (in < 0 || out < 0)
+			if (out < 0)
 				child_fail(p[1], 1, "cannot open the session log %s: %s", log);
 			dup2(in, 0);
 			dup2(out, 1);
@@ -345,6 +371,9 @@ static int setup_workspace(const char *dir, struct fp_session_info *info, struct
 		return fp_wrap(err, "workspace");
 	}
 	snprintf(info->workdir, sizeof(info->workdir), "%s", real);
+	struct stat ns;
+	if (stat("/proc/self/ns/mnt", &ns) == 0)
+		info->mnt_ns = (unsigned long long)ns.st_ino;
 	return 0;
 }
 
@@ -384,6 +413,7 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 		return -1;
 	info->helper_pid = getpid();
 	info->helper_start = fp_proc_starttime(getpid());
+	setenv(FP_SESSION_MARK, info->dir, 1); /* inherited by all the session starts */
 	info->started = (long long)time(NULL);
 	info->detached = o->detach;
 	info->shim = shim != NULL;
@@ -409,6 +439,14 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 	}
 	struct fp_shell shell = { .master = -1, .slave = -1 };
 	info->shell = o->shell;
+	int stdin_fd = -1;
+	if (o->detach && !o->shell && (stdin_fd = fp_session_stdin_hold(info, err)) < 0) {
+		close(lsock);
+		if (ws)
+			fp_ws_close(ws);
+		fp_rm_rf(info->dir, NULL);
+		return -1;
+	}
 	if (o->shell && fp_shell_pty_open(&shell, err) < 0) {
 		close(lsock);
 		if (ws)
@@ -442,22 +480,106 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 	}
 	res->target_pid = target;
 	snprintf(res->name, sizeof(res->name), "%s", info->name);
-	if (ready_fd >= 0) {
-		char msg[64];
-		int n = snprintf(msg, sizeof(msg), "0 %d", (int)target);
-		if (write(ready_fd, msg, (size_t)n) < 0) {
-			/* the launcher died; the session still runs */
-		}
-		close(ready_fd);
+	if (ready_fd >= 0)
+		fp_session_ready(ready_fd, target);
+	res->wait_status = fp_session_serve(info, target, lsock, ws, &shell);
+	if (stdin_fd >= 0)
+		close(stdin_fd);
+	return 0;
+}
+
+int fp_session_spawn(int (*body)(void *arg, int ready_fd, fp_error *err), void *arg, int *target,
+		     fp_error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fp_fail(err, errno, "pipe: %s", strerror(errno));
+	pid_t helper = fork();
+	if (helper < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return fp_fail(err, e, "cannot fork the session helper: %s", strerror(e));
 	}
-	int status = serve(info, target, o->detach, lsock, ws, o->shell ? &shell : NULL);
-	fp_shell_close(&shell);
+	if (helper == 0) {
+		close(p[0]);
+		setsid();
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		fp_error herr;
+		if (body(arg, p[1], &herr) < 0) {
+			char msg[sizeof(herr.msg) + 16];
+			int n = snprintf(msg, sizeof(msg), "%d %s", herr.exit_code ? herr.exit_code : 1,
+					 herr.msg);
+			if (write(p[1], msg, (size_t)n) < 0) {
+				/* launcher gone */
+			}
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	char msg[sizeof(err->msg) + 16];
+	ssize_t n;
+	do
+		n = read(p[0], msg, sizeof(msg) - 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n <= 0) {
+		waitpid(helper, NULL, 0);
+		return fp_fail(err, EPIPE, "the session helper died while starting the target");
+	}
+	msg[n] = '\0';
+	int code = atoi(msg);
+	char *sp = strchr(msg, ' ');
+	if (code != 0) {
+		waitpid(helper, NULL, 0);
+		return fp_fail_code(err, code, 0, "%s", sp ? sp + 1 : msg);
+	}
+	*target = sp ? atoi(sp + 1) : 0;
+	return 0;
+}
+
+void fp_session_ready(int ready_fd, pid_t target)
+{
+	char msg[64];
+	int n = snprintf(msg, sizeof(msg), "0 %d", (int)target);
+	if (write(ready_fd, msg, (size_t)n) < 0) {
+		/* the launcher died; the session still runs */
+	}
+	close(ready_fd);
+}
+
+int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, struct fp_ws *ws,
+		     struct fp_shell *sh)
+{
+	int status = serve(info, target, info->detached, lsock, ws, sh && sh->master >= 0 ? sh : NULL);
+	if (sh)
+		fp_shell_close(sh);
 	if (ws)
 		fp_ws_close(ws);
 	close(lsock);
-	res->wait_status = status;
 	finish_session(info, status);
-	return 0;
+	return status;
+}
+
+struct run_arg {
+	const struct fp_run_opts *o;
+	struct fp_session_info *info;
+	const char *exe, *shim;
+};
+
+static int run_body(void *arg, int ready_fd, fp_error *err)
+{
+	struct run_arg *a = arg;
+	struct fp_run_result hres;
+	return run_helper(a->o, a->info, a->exe, a->shim, ready_fd, &hres, err);
 }
 
 int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_error *err)
@@ -511,61 +633,16 @@ int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_er
 	if (!o->detach)
 		return run_helper(o, &info, exe, shim, -1, res, err);
 
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	struct run_arg ra = { o, &info, exe, shim };
+	if (fp_session_spawn(run_body, &ra, &res->target_pid, err) < 0) {
 		fp_rm_rf(info.dir, NULL);
-		return fp_fail(err, errno, "pipe: %s", strerror(errno));
+		return -1;
 	}
-	pid_t helper = fork();
-	if (helper < 0) {
-		int e = errno;
-		fp_rm_rf(info.dir, NULL);
-		return fp_fail(err, e, "cannot fork the session helper: %s", strerror(e));
-	}
-	if (helper == 0) {
-		close(p[0]);
-		setsid();
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-			if (nul > 2)
-				close(nul);
-		}
-		fp_error herr;
-		struct fp_run_result hres;
-		if (run_helper(o, &info, exe, shim, p[1], &hres, &herr) < 0) {
-			char msg[sizeof(herr.msg) + 16];
-			int n = snprintf(msg, sizeof(msg), "%d %s", herr.exit_code ? herr.exit_code : 1,
-					 herr.msg);
-			if (write(p[1], msg, (size_t)n) < 0) {
-				/* launcher gone */
-			}
-			_exit(1);
-		}
-		_exit(0);
-	}
-	close(p[1]);
-	char msg[sizeof(err->msg) + 16];
-	ssize_t n;
-	do
-		n = read(p[0], msg, sizeof(msg) - 1);
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	if (n <= 0) {
-		waitpid(helper, NULL, 0);
-		return fp_fail(err, EPIPE, "the session helper died while starting the target");
-	}
-	msg[n] = '\0';
-	int code = atoi(msg);
-	char *sp = strchr(msg, ' ');
-	if (code != 0) {
-		waitpid(helper, NULL, 0);
-		return fp_fail_code(err, code, 0, "%s", sp ? sp + 1 : msg);
-	}
-	/* The helper goes on in the background; it is reparented when we exit. */
-	res->target_pid = sp ? atoi(sp + 1) : 0;
+	/* The helper goes on in the background; it is reparented when we exit.
+	 * Its metadata says where the workspace is. */
+	struct fp_session_info now;
+	if (fp_session_load(info.name, &now, NULL) == 0)
+		snprintf(res->workdir, sizeof(res->workdir), "%s", now.workdir);
 	snprintf(res->name, sizeof(res->name), "%s", info.name);
 	return 0;
 }

@@ -29,6 +29,7 @@ struct fp_run_opts {
 
 struct fp_run_result {
 	char name[FP_SESSION_NAME_MAX + 1];
+	char workdir[PATH_MAX];  /* the --workdir DIR as resolved, "" if none */
 	int target_pid;
 	int wait_status;   /* foreground only: the target's wait status */
 	char notice[512];  /* something the user should know (e.g. static binary) */
@@ -38,6 +39,28 @@ struct fp_run_result {
  * calling process as soon as the target runs; the helper lives on. Exit codes
  * in err: 127 command not found, 126 not executable. */
 int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_error *err);
+
+/* A detached session's stdin: the named pipe SESSION_DIR/stdin, made if
+ * missing and held open read-write by the helper (returned fd), so the
+ * program waits for input (`echo CMD > .../stdin`) instead of reading EOF. */
+int fp_session_stdin_hold(const struct fp_session_info *info, fp_error *err);
+
+/* Starts a session helper in the background (its own session, stdio on
+ * /dev/null): body runs in it, calls fp_session_ready(ready_fd, target) once
+ * the target runs, then serves; a body that returns -1 before that fails
+ * this call with its error. *target gets the target's pid. */
+int fp_session_spawn(int (*body)(void *arg, int ready_fd, fp_error *err), void *arg, int *target,
+		     fp_error *err);
+void fp_session_ready(int ready_fd, pid_t target);
+
+struct fp_ws;
+struct fp_shell;
+/* The helper's life after the target runs: serves requests until the
+ * session ends, kills what is left of its tree, closes the shell's
+ * terminal, the workspace and the socket, and records the end. Returns the
+ * target's wait status. */
+int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, struct fp_ws *ws,
+		     struct fp_shell *sh);
 
 /* Resolves a command like execvp would; fills `path`. */
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err);

@@ -76,8 +76,11 @@ int fp_session_helper_alive(const struct fp_session_info *info)
 {
 	if (info->helper_pid <= 0)
 		return 0;
-	unsigned long long st = fp_proc_starttime(info->helper_pid);
-	return st != 0 && st == info->helper_start;
+	struct fp_proc_stat st;
+	/* A killed helper nobody reaped (its parent, init here, may be slow to)
+	 * is a zombie: it serves nothing. */
+	return fp_proc_read_stat(info->helper_pid, 0, &st, NULL) == 0 && st.starttime == info->helper_start &&
+	       st.state != 'Z' && st.state != 'X';
 }
 
 static int dir_has_snapshots(const char *dir)
@@ -178,10 +181,11 @@ int fp_session_save(const struct fp_session_info *info, fp_error *err)
 	char buf[8192], path[PATH_MAX + 16];
 	int n = snprintf(buf, sizeof(buf),
 			 "name=%s\nhelper_pid=%d\nhelper_start=%llu\ntarget_pid=%d\nstarted=%lld\n"
-			 "detached=%d\nshim=%d\nshell=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n",
+			 "detached=%d\nshim=%d\nshell=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n"
+			 "mnt_ns=%llu\n",
 			 info->name, (int)info->helper_pid, info->helper_start, (int)info->target_pid,
 			 info->started, info->detached, info->shim, info->shell, info->state, info->exit_status,
-			 info->cwd, info->cmd, info->workdir);
+			 info->cwd, info->cmd, info->workdir, info->mnt_ns);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return fp_fail(err, E2BIG, "session metadata too large");
 	snprintf(path, sizeof(path), "%s/session.meta", info->dir);
@@ -234,6 +238,8 @@ int fp_session_load(const char *name, struct fp_session_info *info, fp_error *er
 			snprintf(info->cmd, sizeof(info->cmd), "%s", v);
 		else if (!strcmp(k, "workdir"))
 			snprintf(info->workdir, sizeof(info->workdir), "%s", v);
+		else if (!strcmp(k, "mnt_ns"))
+			info->mnt_ns = strtoull(v, NULL, 10);
 	}
 	return 0;
 }

@@ -28,7 +28,14 @@ struct fp_session_info {
 	char cwd[PATH_MAX];
 	char cmd[1024];                  /* argv joined by spaces, for display */
 	char workdir[PATH_MAX];          /* run --workdir DIR (absolute), "" if none */
+	unsigned long long mnt_ns;       /* inode of the helper's private mount namespace, 0 if none */
 };
+
+/* Every process a session starts carries FP_SESSION_MARK=<session dir> in its
+ * environment (restored ones too: it is in their memory), so `cleanup
+ * --force` finds them after the helper was killed and they were scattered
+ * to other parents. */
+#define FP_SESSION_MARK "FORKPOINT_SESSION_DIR"
 
 int fp_session_name_valid(const char *name, fp_error *err);
 int fp_sessions_root(char *buf, size_t len, int create, fp_error *err);

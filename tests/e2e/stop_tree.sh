@@ -33,7 +33,9 @@ for round in plain shell; do
 	for p in $(cat "$pids"); do track_pid "$p"; done
 	# The program ignores SIGTERM: stop must still end everything.
 	"$FP" stop tree || fail "$round: stop"
-	[[ ! -e /proc/$helper ]] || fail "$round: the helper $helper still runs after stop returned"
+	# Gone, or a zombie its new parent (init) has not reaped yet.
+	[[ ! -e /proc/$helper || $(awk '{print $3}' "/proc/$helper/stat" 2>/dev/null) == Z ]] ||
+		fail "$round: the helper $helper still runs after stop returned"
 	all_gone || fail "$round: processes left after stop: $(for p in $(cat "$pids"); do [[ -e /proc/$p ]] && ps -o pid,ppid,cmd -p "$p" | tail -n1; done)"
 	# The name is free again.
 	"$FP" run --detach --name tree -- sleep 1000 >/dev/null || fail "$round: the name of a stopped session is still taken"
