@@ -14,6 +14,7 @@
 #include "json.h"
 #include "paths.h"
 #include "session/session_helper.h"
+#include "session/session_image.h"
 #include "session/session_store.h"
 
 static const char build_usage[] =
@@ -150,16 +151,12 @@ static int build_and_run(const char *dir, const char *dockerfile, const char *na
 	fflush(NULL);
 	if (fp_run_session(&o, &res, err) < 0)
 		goto done;
-	/* Which container holds the session's root, for whoever cleans up. */
-	char sdir[PATH_MAX], rec[PATH_MAX + 32];
-	if (fp_session_dir(res.name, sdir, sizeof(sdir), err) == 0) {
-		snprintf(rec, sizeof(rec), "%s/buildah-container", sdir);
-		FILE *f = fopen(rec, "wx");
-		if (f) {
-			fprintf(f, "%s\n%s\n", ctr, image);
-			fclose(f);
-		}
-	}
+	/* Which container holds the session's root, for `forkpoint cleanup`. */
+	char sdir[PATH_MAX];
+	fp_error e2;
+	if (fp_session_dir(res.name, sdir, sizeof(sdir), &e2) < 0 ||
+	    fp_session_image_record(sdir, ctr, image, &e2) < 0)
+		fprintf(stderr, "forkpoint: warning: %s; `buildah rm %s` frees the image's container\n", e2.msg, ctr);
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 0);

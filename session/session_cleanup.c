@@ -1,4 +1,5 @@
 #include "session_cleanup.h"
+#include "session_image.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -365,6 +366,10 @@ int fp_session_cleanup(const char *name, bool force, struct fp_cleanup_result *r
 		describe_mounts(mounts, stuck, what, 8192);
 		fp_fail_code(err, FP_EXIT_FAIL, EBUSY, "session '%s': cannot detach %s: %s; its directory %s is kept",
 			     name, what, strerror(errno), dir);
+		goto out;
+	}
+	if (fp_session_image_release(dir, err) < 0) {
+		fp_wrap(err, "session '%s': its directory %s is kept", name, dir);
 		goto out;
 	}
 	fp_error rerr;

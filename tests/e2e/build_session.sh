@@ -1,7 +1,8 @@
 # forkpoint build: a FROM-scratch image made by buildah from files the test
 # supplies (bash, sleep and their libraries), and a shell session inside it:
 # the image's root, ENV and WORKDIR; its workspace goes back with the memory
-# on restore, jobs included; the image's own WORKDIR is never written.
+# on restore, jobs included; the image's own WORKDIR is never written;
+# cleanup removes the container.
 source "$(dirname "$0")/../lib.sh"
 command -v buildah >/dev/null || { echo "buildah is not installed (make setup installs it)"; exit 77; }
 [[ $EUID == 0 ]] || { echo "forkpoint build needs root"; exit 77; }
@@ -46,5 +47,7 @@ out=$("$FP" exec img -c 'echo "$X $(pwd) $(<notes)"; [[ -e more ]] && echo more-
 [[ $out == "one /app first"*"sleep 300"* ]] || fail "the session did not come back to s1: '$out'"
 [[ $out != *more-exists* ]] || fail "a file made after s1 survived the restore: '$out'"
 [[ ! -e $root/app/notes && $(<"$root/app/seed") == from-the-image ]] || fail "the image's WORKDIR was written"
-"$FP" stop img >/dev/null || fail "stop"
+"$FP" cleanup img >/dev/null || fail "cleanup"
+buildah --storage-driver vfs containers --quiet --filter "name=$ctr" | grep -q . && fail "cleanup left the container $ctr"
+[[ ! -d $FORKPOINT_HOME/sessions/img ]] || fail "cleanup left the session directory"
 echo ok
