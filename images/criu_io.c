@@ -195,11 +195,8 @@ static int write_pagemap_named(int dirfd, const char *name, const cr_pagemap_hea
 	cr_imgw w;
 	cr_imgw_init(&w, name, CR_PAGEMAP_MAGIC);
 	cr_imgw_msg(&w, &cr_pagemap_head_desc, h);
-	for (size_t i = 0; i < n; i++) {
-		size_t m = cr_imgw_begin(&w);
-		cr_pagemap_entry_encode(&w.buf, &pe[i]);
-		cr_imgw_end(&w, m);
-	}
+	for (size_t i = 0; i < n; i++)
+		cr_imgw_msg(&w, &cr_pagemap_entry_desc, &pe[i]);
 	return cr_imgw_commit(&w, dirfd, err);
 }
 
@@ -245,7 +242,7 @@ static int read_pagemap_named(int dirfd, const char *name, cr_pagemap_head *h, c
 			break;
 		}
 		pe = a;
-		if (cr_pagemap_entry_decode(&pe[n], m, len, img.where, err) < 0) {
+		if (pb_decode(&cr_pagemap_entry_desc, &pe[n], m, len, img.where, err) < 0) {
 			rc = -1;
 			break;
 		}

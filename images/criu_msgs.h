@@ -11,8 +11,9 @@
  *    malloc'd arrays with an `n_<name>` count;
  *  - cr_X_free() releases what a decoder (or the caller, with malloc) hung off
  *    a struct. Structs that own nothing need no free but accept one.
- * Encoding and decoding are table-driven (images/pb.h): cr_X_desc describes
- * message X; pb_encode/pb_decode/pb_free do the work, and images/criu_io.h
+ * The wire codec is libprotobuf-c's, generated from images/proto/NAME.proto;
+ * cr_X_desc (images/conv_*.c) maps struct X onto the generated one, and
+ * pb_encode/pb_decode/pb_free (images/pb.h) do the work. images/criu_io.h
  * reads and writes whole image files. */
 #ifndef FP_CRIU_MSGS_H
 #define FP_CRIU_MSGS_H
@@ -732,12 +733,7 @@ extern const pb_mdesc cr_file_desc, cr_reg_file_desc, cr_pipe_desc, cr_tty_file_
 extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_desc;
 extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
 extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
-extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc;
-
-/* pagemap_entry is coded by hand (the nr_pages pair). */
-void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);
-int cr_pagemap_entry_decode(cr_pagemap_entry *pe, const void *data, size_t len,
-			    const char *where, fp_error *err);
+extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc, cr_pagemap_entry_desc;
 
 /* Frees for the messages that own memory. */
 void cr_pstree_free(cr_pstree *p);

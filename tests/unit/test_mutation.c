@@ -243,12 +243,8 @@ static const char *edit_pagemap(const char *dir)
 	cr_imgw w;
 	cr_imgw_init(&w, name, CR_PAGEMAP_MAGIC);
 	cr_imgw_msg(&w, &cr_pagemap_head_desc, &h);
-	for (size_t k = 0; k < m; k++) {
-		pb_buf b = { 0 };
-		cr_pagemap_entry_encode(&b, &v[k]);
-		cr_imgw_entry(&w, b.data, b.len);
-		free(b.data);
-	}
+	for (size_t k = 0; k < m; k++)
+		cr_imgw_msg(&w, &cr_pagemap_entry_desc, &v[k]);
 	if (cr_imgw_commit(&w, dfd, &err) < 0)
 		what = NULL;
 	cr_imgw_free(&w);

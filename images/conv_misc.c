@@ -1,30 +1,20 @@
-/* Tables for timens-<id>.img and seccomp.img (criu-image-format.md 3.8),
- * and names of magics for error messages. */
-#include "images/msg_table.h"
+/* timens and seccomp messages (criu-image-format.md 3.8) between
+ * criu_msgs.h and the code protoc-c generates from proto/misc.proto; and the
+ * names of image magics, for error messages. */
+#include "images/pb_conv.h"
+#include "images/proto/misc.pb-c.h"
 
-#define T cr_timespec
-static const pb_fdesc ts_f[] = { F_REQ(1, T, U64, tv_sec), F_REQ(2, T, U64, tv_nsec) };
-static DESC(ts_desc, "timespec", T, ts_f);
-#undef T
+#define TS(X) X(VAL, tv_sec) X(VAL, tv_nsec)
+PB_CONV(cr_timespec, cr_timespec, Fp__Timespec, fp__timespec, TS);
 
-#define T cr_timens
-static const pb_fdesc timens_f[] = {
-	F_MSG_REQ(1, T, monotonic, ts_desc), F_MSG_REQ(2, T, boottime, ts_desc),
-};
-DESC(cr_timens_desc, "timens_entry", T, timens_f);
-#undef T
+#define TIMENS(X) X(MSG, monotonic, cr_timespec) X(MSG, boottime, cr_timespec)
+PB_CONV(cr_timens, cr_timens, Fp__TimensEntry, fp__timens_entry, TIMENS);
 
-#define T cr_seccomp_filter
-static const pb_fdesc sf_f[] = {
-	F_BYTES_REQ(1, T, filter), F_OPT(2, T, U32, prev), F_OPT(3, T, U32, flags),
-};
-static DESC(sf_desc, "seccomp_filter", T, sf_f);
-#undef T
+#define SFILTER(X) X(BYTES, filter) X(OPT, prev) X(OPT, flags)
+PB_CONV(cr_seccomp_filter, cr_seccomp_filter, Fp__SeccompFilter, fp__seccomp_filter, SFILTER);
 
-#define T cr_seccomp
-static const pb_fdesc seccomp_f[] = { F_REPMSG_DYN(1, T, seccomp_filters, sf_desc) };
-DESC(cr_seccomp_desc, "seccomp_entry", T, seccomp_f);
-#undef T
+#define SECCOMP(X) X(MDYN, seccomp_filters, cr_seccomp_filter)
+PB_CONV(cr_seccomp, cr_seccomp, Fp__SeccompEntry, fp__seccomp_entry, SECCOMP);
 
 void cr_seccomp_free(cr_seccomp *s)
 {
