@@ -66,6 +66,17 @@ static void pagemap_entry_free(void *cv)
 const pb_mdesc cr_pagemap_entry_desc = { "pagemap_entry", sizeof(cr_pagemap_entry), &fp__pagemap_entry__descriptor,
 					 pagemap_entry_to_pb, pagemap_entry_from_pb, pagemap_entry_free };
 
+void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe)
+{
+	pb_encode(b, &cr_pagemap_entry_desc, pe);
+}
+
+int cr_pagemap_entry_decode(cr_pagemap_entry *pe, const void *data, size_t len, const char *where,
+			    fp_error *err)
+{
+	return pb_decode(&cr_pagemap_entry_desc, pe, data, len, where, err);
+}
+
 void cr_mm_free(cr_mm *m)
 {
 	pb_free(&cr_mm_desc, m);

@@ -735,6 +735,11 @@ extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file
 extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
 extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc, cr_pagemap_entry_desc;
 
+/* pagemap_entry alone (pb_encode/pb_decode with cr_pagemap_entry_desc). */
+void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);
+int cr_pagemap_entry_decode(cr_pagemap_entry *pe, const void *data, size_t len,
+			    const char *where, fp_error *err);
+
 /* Frees for the messages that own memory. */
 void cr_pstree_free(cr_pstree *p);
 void cr_core_free(cr_core *c);
