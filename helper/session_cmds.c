@@ -22,6 +22,7 @@
 #include "helper/session_exec.h"
 #include "helper/session_reap.h"
 #include "helper/session_shell.h"
+#include "helper/session_hold.h"
 
 static void reply(int c, const char *msg)
 {
@@ -182,6 +183,7 @@ static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error
 		.leave_running = false,
 		.compress = FP_DUMP_NONE,
 		.track = fp_track_session(), /* only what changed since the last snapshot */
+		.while_stopped = fp_session_save_fault, /* session_hold.c: tests only */
 	};
 	struct fp_dump_stats st;
 	int rc = fp_dump(&o, &st, err);
@@ -250,6 +252,14 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	 * current state is saved, so the saved fds name the live files. */
 	if (ctx->ws)
 		fp_ws_restore_abort(ctx->ws, &sw);
+	/* session_hold.c: what would make this restore and its rollback
+	 * fail is checked while the session still runs untouched. */
+	if (fp_session_restore_preflight(dir, &err) < 0) {
+		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: %s",
+			 err.exit_code ? err.exit_code : 1, args, err.msg);
+		reply(c, buf);
+		return;
+	}
 	long long t0 = now_ms();
 	char rbdir[4096], log[4096];
 	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
@@ -269,7 +279,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		return;
 	}
 	struct fp_restore_result r;
-	if (restore_dir(dir, log, &r, &err) < 0) {
+	if (fp_session_fault("session-restore", &err) < 0 || restore_dir(dir, log, &r, &err) < 0) {
 		if (ctx->ws)
 			fp_ws_restore_abort(ctx->ws, &sw);
 		fp_error rerr;
