@@ -184,6 +184,7 @@ static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error
 		.compress = FP_DUMP_NONE,
 		.track = fp_track_session(), /* only what changed since the last snapshot */
 		.while_stopped = fp_session_save_fault, /* session_hold.c: tests only */
+		.before_kill = fp_session_save_check,   /* session_hold.c */
 	};
 	struct fp_dump_stats st;
 	int rc = fp_dump(&o, &st, err);

@@ -25,16 +25,22 @@
  *     reused on a busy machine) is refused here, not after the kill;
  *   - the image against its manifest, decoding, and what the engines can
  *     restore (fp_restore_check_ex, called before this).
+ * Then the live state is saved while the processes are held (stopped), and
+ * the saved image is itself checked (decoded, verified, restorable by an
+ * engine that works here) before they are killed; if it fails they are let
+ * go, untouched.
  * The saved state's pids are the live processes' own, freed by the kill and
- * taken again at once; the snapshot's are proved free or ours. What is left
- * is a failure of the kernel in the middle of both restores, or a pid
- * reused by another process in the instant between the kill and the
- * clone (pids are handed out in a cycle, so only after a wrap).
+ * taken again at once (pids are handed out in a cycle: a freed one comes
+ * back only after pid_max others); the snapshot's are proved free or ours.
+ * What is left is a failure of the kernel in the middle of both restores
+ * (out of memory, say), or a full cycle of pids within the instant between
+ * the kill and the clone.
  *
  * Faults for tests (FORKPOINT_FAULT, a comma-separated list, read by the
  * session helper at each restore):
  *   session-save     the save of the live state fails (the held processes
  *                    are let go, untouched);
+ *   session-save-check  the saved state is found unrestorable (the same);
  *   session-restore  the snapshot's restore fails after the swap (the
  *                    saved state is restored). */
 #include "helper/session_hold.h"
@@ -49,8 +55,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "criu.h"
 #include "helper/session_reap.h"
 #include "images/criu_io.h"
+#include "restore/restore.h"
 
 #define HOLD_MAX_PROCS 8192
 
@@ -182,4 +190,21 @@ int fp_session_restore_preflight(const char *snapdir, fp_error *err)
 	free(ours);
 	cr_free_array(&cr_pstree_desc, ps, nps);
 	return rc;
+}
+
+int fp_session_save_check(void *arg, const char *dir, fp_error *err)
+{
+	(void)arg;
+	char why[512];
+	if (fp_session_fault("session-save-check", err) < 0 ||
+	    fp_restore_check_ex(dir, false, why, sizeof(why), err) < 0)
+		return fp_wrap(err, "the saved state of the session could not be proved restorable");
+	if (why[0]) {
+		char criu[4096];
+		if (fp_criu_find(criu, sizeof(criu), err) < 0)
+			return fp_fail(err, ENOTSUP,
+				       "the session's current state holds what only CRIU restores (%s), and there is no "
+				       "working CRIU to bring it back should the restore fail", why);
+	}
+	return 0;
 }

@@ -22,4 +22,8 @@ int fp_session_fault(const char *point, fp_error *err);
 struct fp_pt_proc;
 int fp_session_save_fault(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err);
 
+/* The save's before_kill hook: the saved image at dir must decode, verify
+ * and be restorable here, or the held processes are let go. */
+int fp_session_save_check(void *arg, const char *dir, fp_error *err);
+
 #endif

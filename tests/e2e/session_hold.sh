@@ -2,7 +2,8 @@
 #   - as a user who may not choose pids, the restore is refused while the
 #     session runs untouched, and its target still passes its own check with
 #     the state it had (not the snapshot's);
-#   - a save that fails while the processes are held lets them go untouched;
+#   - a save that fails while the processes are held, or whose image is not
+#     proved restorable, lets them go untouched;
 #   - a snapshot's restore that fails after the swap brings back the state
 #     from before it;
 #   - a snapshot whose pid another process took since is refused before
@@ -54,6 +55,14 @@ out=$("$FP" restore fs s0 2>&1) && fail "a restore with a failing save succeeded
 [[ $out == *"left as it was"* && $out == *FORKPOINT_FAULT* ]] || fail "failing save message: $out"
 same_as_before fs "failing save"
 "$FP" stop fs >/dev/null
+
+# --- root: the saved state is found unrestorable before the kill ---------
+start fc session-save-check
+out=$("$FP" restore fc s0 2>&1) && fail "a restore with an unrestorable save succeeded"
+[[ $out == *"left as it was"* && $out == *"proved restorable"* ]] || fail "failing save check message: $out"
+same_as_before fc "failing save check"
+[[ ! -e $FORKPOINT_HOME/sessions/fc/rollback ]] || fail "the unusable saved state was left behind"
+"$FP" stop fc >/dev/null
 
 # --- root: the snapshot's restore fails after the swap -------------------
 start fr session-restore
