@@ -10,6 +10,8 @@
  *   build/bench/maps_pause [N...]   (default: 1000 60000; needs root;
  *                                     vm.max_map_count must allow N)
  *   MAPS_BIG_MIB=118 (default) the heap besides the mappings
+ *   MAPS_KEEP=1 keeps the images (and their dump.log, with the time of
+ *   each step) in the printed directory
  *
  * Prints one line per N: pause_ms, total_ms (median of 3), dumper max RSS
  * (the largest of the 3). */
@@ -155,7 +157,8 @@ int main(int argc, char **argv)
 			if (res.maxrss_kib > rss)
 				rss = res.maxrss_kib;
 			ok++;
-			fp_rm_rf(dir, NULL);
+			if (!getenv("MAPS_KEEP"))
+				fp_rm_rf(dir, NULL);
 		}
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -167,6 +170,9 @@ int main(int argc, char **argv)
 		       big_mib, pause[ok / 2], total[ok / 2], ok, rss / 1024.0);
 		fflush(stdout);
 	}
-	fp_rm_rf(work, NULL);
+	if (getenv("MAPS_KEEP"))
+		printf("images kept in %s\n", work);
+	else
+		fp_rm_rf(work, NULL);
 	return 0;
 }

@@ -6,7 +6,7 @@
 # input's path (kept in build-fuzz/artifacts/; replay it with
 # `build-fuzz/fuzz_images PATH`).
 source "$(dirname "$0")/../lib.sh"
-FZ=$ROOT/build-fuzz/fuzz_images
+FZ=${FP_FUZZ_BIN:-$ROOT/build-fuzz/fuzz_images} # another target: a test of this script
 [[ -x $FZ ]] || { echo "build-fuzz/fuzz_images is not built (make fuzz)"; exit 77; }
 [[ $(id -u) == 0 ]] || { echo "needs root (dumps the seed processes)"; exit 77; }
 secs=${FUZZ_SECONDS:-60}
