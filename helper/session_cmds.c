@@ -287,7 +287,9 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		struct fp_restore_result rr;
 		char rblog[4096];
 		snprintf(rblog, sizeof(rblog), "%s/rollback.log", ctx->info->dir);
-		if (restore_dir(rbdir, rblog, &rr, &rerr) < 0) {
+		/* Whatever the failed restore left (a CRIU-restored tree is
+		 * reparented to us) would hold the pids the saved state needs. */
+		if (kill_session(ctx, &rerr) < 0 || restore_dir(rbdir, rblog, &rr, &rerr) < 0) {
 			snprintf(buf, sizeof(buf),
 				 "error %d\nrestoring snapshot '%s' failed (log: %s): %s; bringing back the state before it failed too, "
 				 "the session ends (log: %s): %s",
