@@ -33,8 +33,12 @@
  * taken again at once (pids are handed out in a cycle: a freed one comes
  * back only after pid_max others); the snapshot's are proved free or ours.
  * What is left is a failure of the kernel in the middle of both restores
- * (out of memory, say), or a full cycle of pids within the instant between
- * the kill and the clone.
+ * (out of memory, say), or a full cycle of pids between the kill and the
+ * clone: with pid_max 32768 and a machine forking thousands of processes
+ * a second, seconds are enough (seen under a load average of 28: another
+ * suite's bash took a freed pid, and the session ended). Closing that
+ * needs the pids held until the new processes exist, i.e. a pid namespace
+ * per session from its start, with the dumper reading pids inside it. */
  *
  * Faults for tests (FORKPOINT_FAULT, a comma-separated list, read by the
  * session helper at each restore):
