@@ -73,7 +73,7 @@ $(BUILD)/compat/helper/%.h: $(1)/%.h
 endef
 $(foreach d,$(MOVED_DIRS),$(eval $(call compat_rule,$(d))))
 
-.PHONY: all setup check check-san demo install bench clean
+.PHONY: all setup check check-san demo install bench clean fuzz fuzz-run
 all: $(BIN) $(EXTRA_ALL) $(UNIT_BINS) $(TARGET_BINS) $(BENCH_BINS)
 
 $(BUILD)/obj/%.o: %.c | $(COMPAT_HDRS)
@@ -136,6 +136,7 @@ setup:
 check: setup
 	$(MAKE) all
 	$(MAKE) SAN=1 all
+	$(MAKE) fuzz
 	bash tests/run.sh
 
 demo: setup all
@@ -150,7 +151,33 @@ install: all
 	install -m 0755 $(BUILD)/lib/libforkpoint-preload.so $(DESTDIR)$(PREFIX)/lib/forkpoint/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/forkpoint.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forkpoint.pc
 
+# libFuzzer target of the image decoders and the page store
+# (tests/fuzz/fuzz_images.c), with clang: images/ and common/ are compiled
+# again into build-fuzz/ with coverage and ASan+UBSan. `make fuzz-run` runs
+# it for FUZZ_SECONDS (60) from seeds made of real dumps; tests/run.sh runs
+# the same as the test fuzz/images.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wshadow -Wno-duplicate-decl-specifier -Icommon -I. \
+	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS    := $(wildcard images/*.c) $(wildcard common/*.c)
+FUZZ_OBJS    := $(patsubst %.c,build-fuzz/obj/%.o,$(FUZZ_SRCS))
+
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+build-fuzz/fuzz_images: tests/fuzz/fuzz_images.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+fuzz: build-fuzz/fuzz_images
+
+fuzz-run: fuzz all
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/fuzz_images.sh
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find build-fuzz -name '*.d' 2>/dev/null)

@@ -565,8 +565,18 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		goto fail;
 	}
 	if (!o->leave_running) {
-		dump_tree_release(&c, true);
+		/* The snapshot is in place; the caller may still keep the tree
+		 * (a session proving its saved state restorable). */
+		bool keep = o->before_kill && o->before_kill(o->before_kill_arg, final, err) < 0;
+		dump_tree_release(&c, !keep);
 		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
+		if (keep) {
+			dlog(&c, "not killed, let go: %s", err ? err->msg : "?");
+			fclose(c.log);
+			close(c.dirfd);
+			dump_ctx_free(&c);
+			return -1;
+		}
 	}
 	st->total_ms = ms_since(c.t0);
 	fclose(c.log);

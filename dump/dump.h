@@ -113,6 +113,13 @@ struct fp_dump_opts {
 	 * resumed untouched. procs[i] are the seized processes. */
 	int (*while_stopped)(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err);
 	void *while_stopped_arg;
+	/* Without leave_running: called once the snapshot is in place at
+	 * `dir`, before the tree is killed. A failure lets the tree go
+	 * untouched instead (the snapshot stays) and the dump fails with it:
+	 * a session proves its saved state restorable here before it gives
+	 * up the live processes. */
+	int (*before_kill)(void *arg, const char *dir, fp_error *err);
+	void *before_kill_arg;
 	/* A session's write tracking (dump/dirty_tracker.h), kept between
 	 * its snapshots. When it is active, the dump is incremental: pages not
 	 * written since track->parent_dir stay there (a `parent` link and

@@ -33,7 +33,7 @@ struct dump_vma {
 	char perms[5];
 	dev_t dev;
 	uint64_t ino;
-	char path[PATH_MAX];
+	const char *path;  /* never NULL; shared, from dump_path_intern */
 	char vmflags[128];
 	bool dump_pages; /* anon private (incl. vdso) or file private: COW'd pages */
 	bool file_private;
@@ -292,6 +292,9 @@ int dump_write_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 /* dump_mm.c */
 int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *n, fp_error *err);
+/* dump_paths.c: the one copy of a mapping's path (len bytes of s), valid
+ * for the life of the process; NULL when out of memory. */
+const char *dump_path_intern(const char *s, size_t len);
 int dump_proc_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_proc_vma_entries(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_write_mm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);

@@ -75,8 +75,12 @@ int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *nout, f
 			memcpy(cur->perms, perms, 4);
 			cur->dev = makedev(maj, mn);
 			cur->ino = ino;
-			snprintf(cur->path, sizeof(cur->path), "%s", pos ? line + pos : "");
-			cur->path[strcspn(cur->path, "\n")] = '\0';
+			const char *name = pos ? line + pos : "";
+			cur->path = dump_path_intern(name, strcspn(name, "\n"));
+			if (!cur->path) {
+				rc = fp_fail(err, ENOMEM, "out of memory");
+				break;
+			}
 		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
 			snprintf(cur->vmflags, sizeof(cur->vmflags), "%s", line + 8);
 			cur->vmflags[strcspn(cur->vmflags, "\n")] = '\0';

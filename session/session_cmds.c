@@ -22,6 +22,7 @@
 #include "session/session_exec.h"
 #include "session/session_reap.h"
 #include "session/session_shell.h"
+#include "session/session_hold.h"
 
 static void reply(int c, const char *msg)
 {
@@ -182,6 +183,8 @@ static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error
 		.leave_running = false,
 		.compress = FP_DUMP_NONE,
 		.track = fp_track_session(), /* only what changed since the last snapshot */
+		.while_stopped = fp_session_save_fault, /* session_hold.c: tests only */
+		.before_kill = fp_session_save_check,   /* session_hold.c */
 	};
 	struct fp_dump_stats st;
 	int rc = fp_dump(&o, &st, err);
@@ -250,6 +253,14 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	 * current state is saved, so the saved fds name the live files. */
 	if (ctx->ws)
 		fp_ws_restore_abort(ctx->ws, &sw);
+	/* session_hold.c: what would make this restore and its rollback
+	 * fail is checked while the session still runs untouched. */
+	if (fp_session_restore_preflight(dir, &err) < 0) {
+		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: %s",
+			 err.exit_code ? err.exit_code : 1, args, err.msg);
+		reply(c, buf);
+		return;
+	}
 	long long t0 = now_ms();
 	char rbdir[4096], log[4096];
 	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
@@ -269,14 +280,16 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		return;
 	}
 	struct fp_restore_result r;
-	if (restore_dir(dir, log, &r, &err) < 0) {
+	if (fp_session_fault("session-restore", &err) < 0 || restore_dir(dir, log, &r, &err) < 0) {
 		if (ctx->ws)
 			fp_ws_restore_abort(ctx->ws, &sw);
 		fp_error rerr;
 		struct fp_restore_result rr;
 		char rblog[4096];
 		snprintf(rblog, sizeof(rblog), "%s/rollback.log", ctx->info->dir);
-		if (restore_dir(rbdir, rblog, &rr, &rerr) < 0) {
+		/* Whatever the failed restore left (a CRIU-restored tree is
+		 * reparented to us) would hold the pids the saved state needs. */
+		if (kill_session(ctx, &rerr) < 0 || restore_dir(rbdir, rblog, &rr, &rerr) < 0) {
 			snprintf(buf, sizeof(buf),
 				 "error %d\nrestoring snapshot '%s' failed (log: %s): %s; bringing back the state before it failed too, "
 				 "the session ends (log: %s): %s",

@@ -3,6 +3,8 @@
 #   - build/tests/unit/*       unit and real-process tests in C (plain build)
 #   - build-san/tests/unit/*   the same under ASan+UBSan
 #   - tests/e2e/*.sh           end-to-end tests through the forkpoint command
+#   - tests/fuzz/*.sh          libFuzzer targets (`make fuzz`), FUZZ_SECONDS
+#                              each (60); a crash prints the input's path
 # A test passes with exit 0, is skipped with exit 77, fails otherwise. A part
 # of a test that cannot run here (tests/lib.sh skip_part: no working CRIU)
 # is counted as skipped too, beside the test's own verdict.
@@ -52,6 +54,10 @@ for t in "$ROOT"/build-san/tests/unit/*; do
 done
 for t in "$ROOT"/tests/e2e/*.sh; do
 	[[ -f $t ]] && run_one "e2e/$(basename "$t" .sh)" build bash "$t"
+done
+
+for t in "$ROOT"/tests/fuzz/*.sh; do
+	[[ -f $t ]] && run_one "fuzz/$(basename "$t" .sh)" build bash "$t"
 done
 
 echo "logs: $LOGDIR"

@@ -1,0 +1,214 @@
+/* What keeps a failed session restore from costing the session.
+ *
+ * Design. A session restore gives the snapshot's processes their pids back
+ * (clone3 set_tid), and those are mostly the live processes' own pids. Two
+ * processes cannot hold one pid in one pid namespace, so the new processes
+ * cannot exist while the old ones are kept alive, unless one of the two
+ * trees lives in another pid namespace. We do not restore sessions into a
+ * namespace: every later snapshot would record the outside pids (the
+ * dumper reads the host's /proc), the processes would see their pids change
+ * at the next restore, and a shell session's exec reaches the helper
+ * through /proc/HELPER/fd, which a namespace's own /proc does not show.
+ *
+ * So the live tree is held (ptrace-stopped by the save, the state saved)
+ * and killed only at the swap, and the swap is made only once nothing that
+ * can be known in advance stands in the way. Everything that would make
+ * both the snapshot's restore and the saved state's restore fail is checked
+ * here first, while the session runs untouched:
+ *   - permission to choose pids: a real clone3 with set_tid of our own pid.
+ *     The kernel checks CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN before it looks
+ *     at the pid, so EPERM means no restore can work (a non-root user),
+ *     EEXIST means it can; no process is ever created;
+ *   - every pid and tid of the snapshot is free or belongs to the session
+ *     itself (it is freed at the swap). One held by another process (pids
+ *     wrap at pid_max: a short-lived child's pid of an old snapshot is
+ *     reused on a busy machine) is refused here, not after the kill;
+ *   - the image against its manifest, decoding, and what the engines can
+ *     restore (fp_restore_check_ex, called before this).
+ * Then the live state is saved while the processes are held (stopped), and
+ * the saved image is itself checked (decoded, verified, restorable by an
+ * engine that works here) before they are killed; if it fails they are let
+ * go, untouched.
+ * The saved state's pids are the live processes' own, freed by the kill and
+ * taken again at once (pids are handed out in a cycle: a freed one comes
+ * back only after pid_max others); the snapshot's are proved free or ours.
+ * What is left is a failure of the kernel in the middle of both restores
+ * (out of memory, say), or a full cycle of pids between the kill and the
+ * clone: with pid_max 32768 and a machine forking thousands of processes
+ * a second, seconds are enough (seen under a load average of 28: another
+ * suite's bash took a freed pid, and the session ended). Closing that
+ * needs the pids held until the new processes exist, i.e. a pid namespace
+ * per session from its start, with the dumper reading pids inside it.
+ *
+ * Faults for tests (FORKPOINT_FAULT, a comma-separated list, read by the
+ * session helper at each restore):
+ *   session-save     the save of the live state fails (the held processes
+ *                    are let go, untouched);
+ *   session-save-check  the saved state is found unrestorable (the same);
+ *   session-restore  the snapshot's restore fails after the swap (the
+ *                    saved state is restored). */
+#include "session/session_hold.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "criu.h"
+#include "session/session_reap.h"
+#include "images/criu_io.h"
+#include "restore/restore.h"
+
+#define HOLD_MAX_PROCS 8192
+
+int fp_session_fault(const char *point, fp_error *err)
+{
+	const char *e = getenv("FORKPOINT_FAULT");
+	size_t n = strlen(point);
+	for (const char *p = e ? e : ""; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == n && !strncmp(p, point, n))
+			return fp_fail(err, EIO, "failing on purpose (FORKPOINT_FAULT=%s)", e);
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+int fp_session_save_fault(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err)
+{
+	(void)arg;
+	(void)procs;
+	(void)n;
+	return fp_session_fault("session-save", err);
+}
+
+/* clone3 with set_tid = our own pid: EPERM without the capability, EEXIST
+ * with it. Should it ever create a process, the child leaves at once. */
+static int probe_set_tid(fp_error *err)
+{
+	pid_t self = getpid();
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&self;
+	ca.set_tid_size = 1;
+	long r = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (r == 0)
+		_exit(0);
+	if (r > 0)
+		return fp_fail(err, EINVAL, "clone3 gave us pid %ld, our own pid %d (kernel bug?)", r, (int)self);
+	if (errno == EEXIST)
+		return 0;
+	if (errno == EPERM)
+		return fp_fail_code(err, FP_EXIT_PERM, EPERM,
+				    "a session restore gives the processes their pids back, which needs "
+				    "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (run the session as root)");
+	if (errno == ENOSYS || errno == E2BIG || errno == EINVAL)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, errno,
+				    "this kernel cannot create a process with a chosen pid (clone3 set_tid: %s)",
+				    strerror(errno));
+	return fp_fail(err, errno, "cannot probe clone3 set_tid: %s", strerror(errno));
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	pid_t tgid = -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Tgid:", 5)) {
+			tgid = (pid_t)atoi(line + 5);
+			break;
+		}
+	fclose(f);
+	return tgid;
+}
+
+static bool in_list(const pid_t *l, size_t n, pid_t p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] == p)
+			return true;
+	return false;
+}
+
+/* A pid of the image is fine when free or when a process of this session
+ * (a descendant of the helper) has it as its pid or one of its tids. */
+static int check_pid(uint32_t id, const pid_t *ours, size_t nours, fp_error *err)
+{
+	pid_t p = (pid_t)id;
+	if (kill(p, 0) < 0 && errno == ESRCH)
+		return 0;
+	pid_t tgid = tgid_of(p);
+	if (tgid < 0 || in_list(ours, nours, tgid))
+		return 0; /* gone since, or ours */
+	char path[64], comm[64] = "";
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)tgid);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+	}
+	comm[strcspn(comm, "\n")] = 0;
+	return fp_fail(err, EEXIST,
+		       "pid %d of the snapshot is used by process %d ('%s') outside the session; the snapshot's "
+		       "processes need their pids back (end that process, or restore another snapshot)",
+		       (int)p, (int)tgid, comm);
+}
+
+int fp_session_restore_preflight(const char *snapdir, fp_error *err)
+{
+	if (probe_set_tid(err) < 0)
+		return -1;
+	int dfd = open(snapdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return fp_fail(err, errno, "cannot open snapshot %s: %s", snapdir, strerror(errno));
+	cr_pstree *ps = NULL;
+	size_t nps = 0;
+	int rc = cr_read_pstree(dfd, &ps, &nps, err);
+	close(dfd);
+	if (rc < 0)
+		return fp_wrap(err, "reading the snapshot's process tree");
+	pid_t *ours = malloc(HOLD_MAX_PROCS * sizeof(*ours));
+	if (!ours) {
+		cr_free_array(&cr_pstree_desc, ps, nps);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	size_t nours = fp_proc_descendants(getpid(), ours, HOLD_MAX_PROCS, 0);
+	for (size_t i = 0; i < nps && !rc; i++) {
+		/* A zombie's thread list is not its own (see rst_image.c). */
+		bool zombie_like = !ps[i].n_threads || ps[i].threads[0] != ps[i].pid;
+		rc = check_pid(ps[i].pid, ours, nours, err);
+		for (size_t t = 0; !zombie_like && t < ps[i].n_threads && !rc; t++)
+			rc = check_pid(ps[i].threads[t], ours, nours, err);
+	}
+	free(ours);
+	cr_free_array(&cr_pstree_desc, ps, nps);
+	return rc;
+}
+
+int fp_session_save_check(void *arg, const char *dir, fp_error *err)
+{
+	(void)arg;
+	char why[512];
+	if (fp_session_fault("session-save-check", err) < 0 ||
+	    fp_restore_check_ex(dir, false, why, sizeof(why), err) < 0)
+		return fp_wrap(err, "the saved state of the session could not be proved restorable");
+	if (why[0]) {
+		char criu[4096];
+		if (fp_criu_find(criu, sizeof(criu), err) < 0)
+			return fp_fail(err, ENOTSUP,
+				       "the session's current state holds what only CRIU restores (%s), and there is no "
+				       "working CRIU to bring it back should the restore fail", why);
+	}
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* A failed session restore never costs the session: what can be known
+ * before the live processes are stopped is checked first (session_hold.c
+ * says why the live tree is not kept alive beside the new one). */
+#ifndef FP_SESSION_HOLD_H
+#define FP_SESSION_HOLD_H
+
+#include <stddef.h>
+
+#include "fp_error.h"
+
+/* Checks, with the session running untouched, that nothing stops a
+ * same-pid restore of snapdir: permission to choose pids, and every pid
+ * and tid of the snapshot free or held by this helper's own descendants. */
+int fp_session_restore_preflight(const char *snapdir, fp_error *err);
+
+/* -1 with err set when FORKPOINT_FAULT (comma-separated) names point: a
+ * test asks this step to fail. */
+int fp_session_fault(const char *point, fp_error *err);
+
+/* The save's while_stopped hook: fails while the tree is held when
+ * FORKPOINT_FAULT names session-save. */
+struct fp_pt_proc;
+int fp_session_save_fault(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err);
+
+/* The save's before_kill hook: the saved image at dir must decode, verify
+ * and be restorable here, or the held processes are let go. */
+int fp_session_save_check(void *arg, const char *dir, fp_error *err);
+
+#endif
