@@ -22,6 +22,7 @@
 #include "helper/session_exec.h"
 #include "helper/session_reap.h"
 #include "helper/session_shell.h"
+#include "helper/rollback_inplace.h"
 
 static void reply(int c, const char *msg)
 {
@@ -251,6 +252,24 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	if (ctx->ws)
 		fp_ws_restore_abort(ctx->ws, &sw);
 	long long t0 = now_ms();
+	/* The same processes as SNAP's: back in place, no new processes. */
+	struct fp_rb_result rb;
+	int irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), &rb, &err);
+	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
+		if (irc == FP_RB_DONE)
+			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
+				 "total_ms=%lld\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\n", (int)ctx->target, rb.ms,
+				 now_ms() - t0, (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops,
+				 (unsigned long long)rb.fd_ops);
+		else
+			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
+				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);
+		reply(c, buf);
+		return;
+	}
+	if (irc == FP_RB_BROKEN)
+		fprintf(stderr, "forkpoint: rollback in place of '%s' failed and could not be undone (%s): restoring it in full\n",
+			args, err.msg);
 	char rbdir[4096], log[4096];
 	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
 	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
@@ -303,9 +322,11 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	ctx->target = r.pid;
 	ctx->info->target_pid = r.pid;
 	fp_session_save(ctx->info, NULL);
-	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n",
+	fp_rollback_arm(r.pid, dir, fp_track_session()); /* the next rollback can be in place */
+	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n"
+		 "in_place=0\nwhy=%s\n",
 		 (int)r.pid, r.engine_used == FP_RESTORE_CRIU ? "criu" : "native", r.fallback_reason,
-		 r.elapsed_ms, t_saved - t0, now_ms() - t0);
+		 r.elapsed_ms, t_saved - t0, now_ms() - t0, rb.why);
 	reply(c, buf);
 }
 
