@@ -277,6 +277,12 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 			return -1;
 		break;
 	case RB_REOPEN:
+		if (undo && !o->old_path[0]) { /* it was closed */
+			int64_t r;
+			if (rb_inject(p, SYS_close, (uint64_t)o->fd, 0, 0, 0, 0, 0, &r, err))
+				return -1;
+			break;
+		}
 		if (reopen(p, o->fd, undo ? o->old_path : o->path, o->flags, undo ? o->old_pos : o->pos, err))
 			return -1;
 		break;

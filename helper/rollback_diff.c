@@ -370,25 +370,6 @@ static int diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why
 			add_symdiff(&d, &p->snap_pages, &cov) || add_symdiff(&d, &p->snap_pages, &present) ||
 			fp_rlist_minus(&p->keep, &reg, &untracked) || fp_rlist_merge(&d, &untracked)))
 		rc = fp_fail(err, ENOMEM, "out of memory");
-	FILE *dbg = getenv("FP_RB_DEBUG") ? fopen(getenv("FP_RB_DEBUG"), "a") : NULL;
-	if (dbg) {
-		struct fp_rlist a1 = { 0 }, a2 = { 0 };
-		add_symdiff(&a1, &p->snap_pages, &cov);
-		add_symdiff(&a2, &p->snap_pages, &present);
-		fprintf(dbg, "rbdebug %d: written %llu path %llu snap^cov %llu snap^present %llu untracked %llu keep %llu snap %llu cov %llu present %llu\n",
-			(int)p->pid, (unsigned long long)fp_rlist_bytes(&written) >> 12, (unsigned long long)fp_rlist_bytes(&p->path_pages) >> 12,
-			(unsigned long long)fp_rlist_bytes(&a1) >> 12, (unsigned long long)fp_rlist_bytes(&a2) >> 12,
-			(unsigned long long)fp_rlist_bytes(&untracked) >> 12, (unsigned long long)fp_rlist_bytes(&p->keep) >> 12,
-			(unsigned long long)fp_rlist_bytes(&p->snap_pages) >> 12, (unsigned long long)fp_rlist_bytes(&cov) >> 12,
-			(unsigned long long)fp_rlist_bytes(&present) >> 12);
-		for (size_t i = 0; i < a2.n && i < 10; i++)
-			fprintf(dbg, "  snap^present %llx-%llx\n", (unsigned long long)a2.r[i].start, (unsigned long long)a2.r[i].end);
-		for (size_t i = 0; i < untracked.n && i < 10; i++)
-			fprintf(dbg, "  untracked %llx-%llx\n", (unsigned long long)untracked.r[i].start, (unsigned long long)untracked.r[i].end);
-		fp_rlist_free(&a1);
-		fp_rlist_free(&a2);
-		fclose(dbg);
-	}
 	/* written back: SNAP's pages, and zeros where SNAP has none but a
 	 * page is there now */
 	struct fp_rlist sp = { 0 };
@@ -518,9 +499,23 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 		}
 	}
 	closedir(d);
-	for (size_t k = 0; k < p->nfdi && rc == 1; k++)
-		if (p->fdi[k].fd >= 4096 || !seen[p->fdi[k].fd])
+	/* closed since: a regular file is opened again (as its own open file
+	 * description), anything else makes it a full restore */
+	for (size_t k = 0; k < p->nfdi && rc == 1; k++) {
+		if (p->fdi[k].fd < 4096 && seen[p->fdi[k].fd])
+			continue;
+		const cr_file *f = rb_file(c, p->fdi[k].id);
+		if (!f || p->fdi[k].type != CR_FD_REG || !f->has_reg) {
 			rc = NOT("process %d: fd %u of SNAP was closed since", (int)p->pid, p->fdi[k].fd);
+			break;
+		}
+		struct rb_fd_op *o = fop_new(p);
+		if (!o)
+			return fp_fail(err, ENOMEM, "out of memory");
+		o->kind = RB_REOPEN, o->fd = (int)p->fdi[k].fd, o->pos = f->reg.pos;
+		o->flags = (int)f->reg.flags | ((p->fdi[k].flags & 1) ? O_CLOEXEC : 0);
+		snprintf(o->path, sizeof(o->path), "%s", f->reg.name); /* old_path "": undone by closing it */
+	}
 	/* cwd */
 	const cr_file *cw = rb_file(c, p->fs.cwd_id);
 	char cwd[PATH_MAX], lp[64];
