@@ -85,6 +85,7 @@ static int restore_session(const char *session, const char *snap, bool json)
 			fp_json_int(&j, "pages", atoll(cli_kv(body, "pages", v, sizeof(v))));
 			fp_json_int(&j, "vma_ops", atoll(cli_kv(body, "vma_ops", v, sizeof(v))));
 			fp_json_int(&j, "fd_ops", atoll(cli_kv(body, "fd_ops", v, sizeof(v))));
+			fp_json_str(&j, "phases_ms", cli_kv(body, "phases", v, sizeof(v)));
 		} else {
 			fp_json_str(&j, "why", cli_kv(body, "why", v, sizeof(v)));
 		}

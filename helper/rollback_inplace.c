@@ -114,6 +114,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	char *why = r->why;
 	size_t len = sizeof(r->why);
 	fp_error le;
+	double tl = now_ms();
 	if (rb_load_snapshot(c, &le) < 0) {
 		snprintf(why, len, "%s", le.msg);
 		return FP_RB_NOT_POSSIBLE;
@@ -124,6 +125,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	if (rc != 1)
 		return rc < 0 ? (snprintf(why, len, "%s", err->msg), FP_RB_NOT_POSSIBLE) : FP_RB_NOT_POSSIBLE;
 	double t0 = now_ms();
+	r->load_ms = t0 - tl;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct rb_proc *p = &c->procs[i];
 		if (fp_pt_seize(&p->pt, p->pid, 0, &le) < 0) {
@@ -132,10 +134,16 @@ static int run(struct rb_ctx *c, fp_error *err)
 		}
 		p->seized = true;
 	}
+	double ts = now_ms();
+	r->stop_ms = ts - t0;
 	for (size_t i = 0; i < c->nprocs; i++) {
+		double td = now_ms();
 		rc = rb_diff(c, &c->procs[i], why, len, &le);
+		r->diff_ms += now_ms() - td;
+		td = now_ms();
 		if (rc == 1)
 			rc = rb_save(c, &c->procs[i], &le) ? -1 : 1;
+		r->save_ms += now_ms() - td;
 		if (rc != 1) {
 			if (rc < 0)
 				snprintf(why, len, "%s", le.msg);
@@ -150,6 +158,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	}
 	size_t applied = 0;
 	rc = 0;
+	double ta = now_ms();
 	for (; applied < c->nprocs && !rc; applied++)
 		rc = rb_apply(c, &c->procs[applied], err);
 	if (rc) {
@@ -174,6 +183,8 @@ static int run(struct rb_ctx *c, fp_error *err)
 			fprintf(stderr, "forkpoint: warning: rollback of %d: closing the fds opened since: %s\n", (int)p->pid,
 				le.msg);
 	}
+	double tr = now_ms();
+	r->apply_ms = tr - ta;
 	/* the tracking follows SNAP now */
 	bool tracked = true;
 	for (size_t i = 0; i < c->nprocs && tracked; i++)
@@ -190,6 +201,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	for (size_t i = 0; i < c->nprocs; i++)
 		r->nthreads += (unsigned)c->procs[i].nth;
 	release(c);
+	r->rearm_ms = now_ms() - tr;
 	r->ms = now_ms() - t0;
 	r->in_place = true;
 	return FP_RB_DONE;

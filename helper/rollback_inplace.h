@@ -38,6 +38,10 @@ struct fp_rb_result {
 	uint64_t vma_ops;       /* mmap/munmap/mprotect/brk injected */
 	uint64_t fd_ops;        /* lseek/close/reopen/chdir injected */
 	unsigned nprocs, nthreads;
+	/* where the time went (ms): reading SNAP's images, stopping, comparing,
+	 * saving what is overwritten (and reading SNAP's pages), writing back,
+	 * re-arming the tracking and resuming */
+	double load_ms, stop_ms, diff_ms, save_ms, apply_ms, rearm_ms;
 };
 
 enum fp_rb_rc {

@@ -63,7 +63,7 @@ err=$("$FP" restore rs no-such-snap 2>&1) && fail "missing snapshot accepted"
 [[ $err == *"no complete snapshot"* ]] || fail "missing snapshot message: $err"
 dir=$FORKPOINT_HOME/sessions/rs/snapshots/base
 cp -a "$dir" "$dir-corrupt" && mv "$dir-corrupt" "$FORKPOINT_HOME/sessions/rs/snapshots/corrupt"
-f=$(ls "$FORKPOINT_HOME/sessions/rs/snapshots/corrupt"/pages-*.fpz | head -n1)
+f=$(ls "$FORKPOINT_HOME/sessions/rs/snapshots/corrupt"/pages-*.img | head -n1)
 truncate -s $(( $(stat -c %s "$f") / 2 )) "$f"
 err=$("$FP" restore rs corrupt 2>&1) && fail "corrupt snapshot accepted"
 [[ $err == *"left as it was"* ]] || fail "corrupt snapshot message: $err"
