@@ -32,15 +32,20 @@ static pid_t stopped_tid(struct rb_proc *p)
 	return 0;
 }
 
-int rb_inject(struct rb_proc *p, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-	      uint64_t a5, int64_t *ret, fp_error *err)
+static int session(struct rb_proc *p, fp_error *err)
 {
 	if (!p->ij_init) {
 		if (fp_inject_init(&p->ij, &p->pt, err))
 			return -1;
 		p->ij_init = true;
 	}
-	if (!p->ij.depth && fp_inject_begin(&p->ij, stopped_tid(p), err))
+	return !p->ij.depth && fp_inject_begin(&p->ij, stopped_tid(p), err) ? -1 : 0;
+}
+
+int rb_inject(struct rb_proc *p, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, int64_t *ret, fp_error *err)
+{
+	if (session(p, err))
 		return -1;
 	const uint64_t a[6] = { a0, a1, a2, a3, a4, a5 };
 	return fp_inject_call(&p->ij, nr, a, ret, err);
@@ -66,7 +71,7 @@ static int inject_end(struct rb_proc *p, fp_error *err)
 
 static int scratch_path(struct rb_proc *p, const char *path, uint64_t *addr, fp_error *err)
 {
-	if (fp_inject_scratch(&p->ij, PATH_MAX + 16, addr, err))
+	if (session(p, err) || fp_inject_scratch(&p->ij, PATH_MAX + 16, addr, err))
 		return -1;
 	return fp_mem_write(p->pid, *addr, path, strlen(path) + 1, err);
 }
