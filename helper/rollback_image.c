@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "images/criu_io.h"
+#include "images/img_verify.h"
 #include "images/pagestore_chain.h"
 
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id)
@@ -62,8 +63,36 @@ static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	return fp_rlist_normalize(&p->snap_pages) ? fp_fail(err, ENOMEM, "out of memory") : 0;
 }
 
+static int chain_of(const char *dir, char (**out)[PATH_MAX], size_t *n, fp_error *err);
+
+/* SNAP and every snapshot its pages come from, against their manifests by
+ * presence and size: hashing every page (what a full restore does) would
+ * cost a read of the whole process; the pages read are checked as they
+ * are placed by the chain's pagemaps. */
+static int check_chain(const char *dir, fp_error *err)
+{
+	char(*ch)[PATH_MAX] = NULL;
+	size_t n = 0;
+	if (chain_of(dir, &ch, &n, err))
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		int fd = open(ch[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			rc = fp_fail(err, errno, "cannot open %s: %s", ch[i], strerror(errno));
+		else
+			rc = img_verify(fd, ch[i], IMG_VERIFY_SIZES, NULL, err);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(ch);
+	return rc;
+}
+
 int rb_load_snapshot(struct rb_ctx *c, fp_error *err)
 {
+	if (check_chain(c->snap_dir, err))
+		return -1;
 	c->snap_dirfd = open(c->snap_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->snap_dirfd < 0)
 		return fp_fail(err, errno, "cannot open %s: %s", c->snap_dir, strerror(errno));
