@@ -5,6 +5,7 @@
 # without the fault, is in place and complete.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
+source "$(dirname "$0")/explore_common.inc"
 st=$WORK/status
 FORKPOINT_FAULT=rollback-after-40-pages "$FP" run --detach --name rf -- "$T/ct_explore" "$st" --mib=16 >/dev/null ||
 	fail "run"
@@ -13,19 +14,6 @@ wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
 pid=$(session_field rf target_pid)
 track_pid "$pid"
 
-step() {
-	local i n
-	for ((i = 0; i < $1; i++)); do
-		n=$(grep -c '^stepped' "$st")
-		kill -USR1 "$pid"
-		wait_for 20 bash -c "(( \$(grep -c '^stepped' '$st') > $n ))" || fail "no step: $(tail -n 3 "$st")"
-	done
-}
-at() {
-	local v
-	v=$(ct_verify "$st" "$pid") || fail "verify (want step $1): $v"
-	[[ $v == *"step=$1" ]] || fail "want step $1: $v"
-}
 
 step 1
 "$FP" snap rf s1 >/dev/null || fail "snap s1"

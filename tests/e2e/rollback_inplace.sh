@@ -6,6 +6,7 @@
 # one and says why.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
+source "$(dirname "$0")/explore_common.inc"
 ws=$WORK/ws
 mkdir -p "$ws"
 st=$WORK/status
@@ -17,19 +18,6 @@ pid=$(session_field ex target_pid)
 track_pid "$pid"
 kid=$(awk '/^info kid/ {print $3}' "$st")
 
-step() { # N: N steps, each waited for
-	local i n
-	for ((i = 0; i < $1; i++)); do
-		n=$(grep -c '^stepped' "$st")
-		kill -USR1 "$pid"
-		wait_for 20 bash -c "(( \$(grep -c '^stepped' '$st') > $n ))" || fail "no step: $(tail -n 3 "$st")"
-	done
-}
-at() { # S: verify says step=S
-	local v
-	v=$(ct_verify "$st" "$pid") || fail "verify (want step $1): $v"
-	[[ $v == *"step=$1" ]] || fail "want step $1: $v"
-}
 restore() { # SNAP: in place, json into $WORK/r.json
 	"$FP" restore ex "$1" --json >"$WORK/r.json" || fail "restore $1: $(cat "$WORK/r.json")"
 	[[ $(json_field "$WORK/r.json" in_place) == True ]] || fail "restore $1 not in place: $(cat "$WORK/r.json")"
