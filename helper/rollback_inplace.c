@@ -211,6 +211,11 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 			struct fp_rb_result *r, fp_error *err)
 {
 	memset(r, 0, sizeof(*r));
+	const char *f = getenv("FORKPOINT_FAULT");
+	if (f && !strcmp(f, "rollback-full")) { /* tests of the full restore's own recovery */
+		snprintf(r->why, sizeof(r->why), "FORKPOINT_FAULT=rollback-full");
+		return FP_RB_NOT_POSSIBLE;
+	}
 	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,
 			    .snap_dirfd = -1, .fault_after = fault_after() };
 	int rc = run(&c, err);

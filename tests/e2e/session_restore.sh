@@ -39,10 +39,11 @@ for i in $(seq 1 100); do
 done
 "$FP" stop chain
 
-# A restore that fails after the processes were stopped brings back the
-# state from before it: same pid, memory from after verify 1.
+# A full restore (not in place: FORKPOINT_FAULT=rollback-full) that fails
+# after the processes were stopped brings back the state from before it:
+# same pid, memory from after verify 1.
 fst=$WORK/fail.status
-FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name rb -- "$T/ct_threads" "$fst" >/dev/null || fail "run rb"
+FORKPOINT_FAULT=rollback-full FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name rb -- "$T/ct_threads" "$fst" >/dev/null || fail "run rb"
 track_pid "$(session_field rb helper_pid)"
 wait_for 20 grep -q '^ready' "$fst" || fail "rb target not ready"
 fpid=$(session_field rb target_pid)
