@@ -7,13 +7,19 @@ pages at random). For each size it measures, per step:
   snap pause   the processes' stop (snap --json pause_ms)
   snap wall    the `forkpoint snap` command, as the caller waits for it
   disk         bytes of the new snapshot's directory (its own files only)
-  rollback     `forkpoint restore SESSION SNAP` as the caller waits for it,
-               with its save (save_ms) and restore (restore_ms) parts
+  rollback     `forkpoint restore SESSION SNAP` as the caller waits for it
+               (in place: the same processes, only what changed written
+               back; restore_ms is the stop-to-resume time inside)
+
+and, on the same target started alone, CRIU per step: `criu dump -R`
+(wall, disk) and `criu restore -d` of that dump (wall), so that an
+exploration step (snap + rollback) compares with CRIU's (dump -R +
+restore) in the same run.
 
 Medians over the runs. Not run by the tests (speed is measured here only).
 
   bench/incremental.py [--sizes 100,1024] [--pct 1] [--steps 10]
-                       [--rollbacks 3] [--out FILE.md]
+                       [--rollbacks 3] [--criu-rounds 3] [--out FILE.md]
 
 Needs root and a built tree (make all build/bench/bench_dirty).
 """
@@ -112,18 +118,73 @@ def run_size(mib, pct, steps, rollbacks):
             d["wall_ms"] = wall
             res["rollbacks"].append(d)
             n = at[last]
-            # tracking starts over after a restore (new processes): the
-            # next snapshot is full, the one after incremental again
+            # after a rollback in place the tracking goes on from it: the
+            # next snapshot is incremental against the one rolled back to
             step()
-            res["after_rollback"].append(snap(f"r{j}a"))
-            step()
-            last = f"r{j}b"
+            last = f"r{j}"
             res["after_rollback"].append(snap(last))
     finally:
         # also when a step failed: no session is left behind
         subprocess.run([FP, "stop", "--kill", name], env=env, capture_output=True)
         time.sleep(0.5)
         shutil.rmtree(home, ignore_errors=True)
+    return res
+
+
+def criu_path():
+    r = subprocess.run([FP, "doctor", "--criu-path"], capture_output=True, text=True)
+    p = r.stdout.strip()
+    return p if r.returncode == 0 and p and os.access(p, os.X_OK) else None
+
+
+def run_criu(criu, mib, pct, rounds):
+    """CRIU on the same target alone: per round a step, `criu dump -R`,
+    then the process killed and `criu restore -d` of that dump."""
+    work = tempfile.mkdtemp(prefix="fp-bench-criu.")
+    status = os.path.join(work, "status")
+    res = {"dumps": [], "restores": [], "disk": []}
+    dn = open(os.devnull, "r+")
+    proc = subprocess.Popen([TARGET, status, f"--mib={mib}", f"--pct={pct}"], stdin=dn, stdout=dn, stderr=dn,
+                            start_new_session=True)
+    pid = proc.pid
+    try:
+        wait_line(status, "ready")
+        for k in range(1, rounds + 1):
+            off = os.path.getsize(status)
+            os.kill(pid, signal.SIGUSR1)
+            wait_line(status, f"step {k}\n", off)
+            d = os.path.join(work, f"d{k}")
+            os.mkdir(d)
+            t0 = time.monotonic()
+            r = subprocess.run(["timeout", "-s", "KILL", "600", criu, "dump", "-t", str(pid), "-D", d, "-R",
+                                "-o", "dump.log"], capture_output=True, text=True)
+            if r.returncode:
+                raise SystemExit(f"criu dump failed: {r.stderr.strip()} (log {d}/dump.log)")
+            res["dumps"].append((time.monotonic() - t0) * 1000)
+            res["disk"].append(dir_bytes(d))
+            os.kill(pid, signal.SIGKILL)
+            if k == 1:
+                proc.wait()
+            else:
+                # not our child: its new parent reaps it, and the pid is
+                # free only then
+                deadline = time.monotonic() + 30
+                while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                    time.sleep(0.002)
+            t0 = time.monotonic()
+            r = subprocess.run(["timeout", "-s", "KILL", "600", criu, "restore", "-D", d, "-d", "-o", "restore.log"],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise SystemExit(f"criu restore failed: {r.stderr.strip()} (log {d}/restore.log)")
+            res["restores"].append((time.monotonic() - t0) * 1000)
+            shutil.rmtree(os.path.join(work, f"d{k - 1}"), ignore_errors=True)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        time.sleep(0.3)
+        shutil.rmtree(work, ignore_errors=True)
     return res
 
 
@@ -145,11 +206,28 @@ def report(results):
     row("disk per incremental snapshot (median)", lambda r: f"{med([s['disk'] for s in r['snaps']]) / 2**20:.2f} MiB")
     row("pages written per snapshot (median)", lambda r: f"{med([s['pages'] for s in r['snaps']]):.0f}")
     row("all incremental", lambda r: str(all(not s["full"] for s in r["snaps"])))
+    row("rollbacks in place", lambda r: f"{sum(bool(x.get('in_place')) for x in r['rollbacks'])} of {len(r['rollbacks'])}")
     row("rollback wall (median)", lambda r: f"{med([x['wall_ms'] for x in r['rollbacks']]):.0f} ms")
-    row("  its save / restore (median)",
-        lambda r: f"{med([x['save_ms'] for x in r['rollbacks']]):.0f} / {med([x['restore_ms'] for x in r['rollbacks']]):.0f} ms")
-    row("first snap after a rollback (full): wall",
-        lambda r: f"{med([s['wall_ms'] for s in r['after_rollback'][0::2]]):.0f} ms")
+    row("  stop to resume, in the helper (median)",
+        lambda r: f"{med([x['restore_ms'] for x in r['rollbacks']]):.1f} ms")
+    row("  pages written back (median)", lambda r: f"{med([x.get('pages', 0) for x in r['rollbacks']]):.0f}")
+    row("snap after a rollback: incremental, wall",
+        lambda r: f"{all(not s['full'] for s in r['after_rollback'])}, {med([s['wall_ms'] for s in r['after_rollback']]):.0f} ms")
+
+    def step_fp(r):
+        return med([s['wall_ms'] for s in r['snaps']]) + med([x['wall_ms'] for x in r['rollbacks']])
+
+    def step_criu(r):
+        c = r.get("criu")
+        return med(c["dumps"]) + med(c["restores"]) if c and c["dumps"] else float("nan")
+
+    row("CRIU dump -R wall / disk (median)",
+        lambda r: f"{med(r['criu']['dumps']):.0f} ms / {med(r['criu']['disk']) / 2**20:.1f} MiB" if r.get("criu") else "n/a")
+    row("CRIU restore -d wall (median)",
+        lambda r: f"{med(r['criu']['restores']):.0f} ms" if r.get("criu") else "n/a")
+    row("exploration step: snap + rollback wall", lambda r: f"{step_fp(r):.0f} ms")
+    row("CRIU's step: dump -R + restore wall", lambda r: f"{step_criu(r):.0f} ms")
+    row("CRIU / forkpoint", lambda r: f"{step_criu(r) / step_fp(r):.1f}x")
     return "\n".join(lines)
 
 
@@ -159,6 +237,7 @@ def main():
     ap.add_argument("--pct", type=float, default=1)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rollbacks", type=int, default=3)
+    ap.add_argument("--criu-rounds", type=int, default=3)
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
@@ -166,10 +245,17 @@ def main():
     for p in (FP, TARGET):
         if not os.access(p, os.X_OK):
             raise SystemExit(f"{p} missing: make all {os.path.relpath(TARGET, ROOT)}")
-    results = [run_size(int(s), a.pct, a.steps, a.rollbacks) for s in a.sizes.split(",")]
+    criu = criu_path() if a.criu_rounds else None
+    results = []
+    for size in a.sizes.split(","):
+        r = run_size(int(size), a.pct, a.steps, a.rollbacks)
+        if criu:
+            r["criu"] = run_criu(criu, int(size), a.pct, a.criu_rounds)
+        results.append(r)
     text = report(results)
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-            f"{os.cpu_count()} CPUs, kernel {os.uname().release}; {a.steps} steps, {a.rollbacks} rollbacks per size\n\n")
+            f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
+            f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size; CRIU: {criu or 'none'}\n\n")
     print(head + text)
     if a.out:
         with open(a.out, "w") as f:

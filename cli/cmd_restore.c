@@ -109,6 +109,17 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 		fp_json_double(&j, "save_ms", atof(cli_kv(body, "save_ms", v, sizeof(v))));
 		fp_json_double(&j, "restore_ms", atof(cli_kv(body, "restore_ms", v, sizeof(v))));
 		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
+		/* in place: the same processes, only what changed written back */
+		bool in_place = atoi(cli_kv(body, "in_place", v, sizeof(v))) == 1;
+		fp_json_bool(&j, "in_place", in_place);
+		if (in_place) {
+			fp_json_int(&j, "pages", atoll(cli_kv(body, "pages", v, sizeof(v))));
+			fp_json_int(&j, "vma_ops", atoll(cli_kv(body, "vma_ops", v, sizeof(v))));
+			fp_json_int(&j, "fd_ops", atoll(cli_kv(body, "fd_ops", v, sizeof(v))));
+			fp_json_str(&j, "phases_ms", cli_kv(body, "phases", v, sizeof(v)));
+		} else {
+			fp_json_str(&j, "why", cli_kv(body, "why", v, sizeof(v)));
+		}
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {

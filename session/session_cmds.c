@@ -23,6 +23,7 @@
 #include "session/session_reap.h"
 #include "session/session_shell.h"
 #include "session/session_hold.h"
+#include "session/rollback_inplace.h"
 
 static void reply(int c, const char *msg)
 {
@@ -83,7 +84,9 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		.pid = ctx->target,
 		.dir = dir,
 		.leave_running = true,
-		.compress = FP_DUMP_ZSTD,
+		/* plain pages: a rollback reads the few it needs in place,
+		 * where a compressed store decodes whole chunks */
+		.compress = FP_DUMP_NONE,
 		.while_stopped = ctx->ws ? freeze_workspace : NULL,
 		.while_stopped_arg = &wf,
 		.track = fp_track_session(),
@@ -231,6 +234,26 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		return;
 	}
+	long long t_in = now_ms();
+	/* The same processes as SNAP's: back in place, no new processes. */
+	struct fp_rb_result rb;
+	int irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), &rb, &err);
+	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
+		if (irc == FP_RB_DONE)
+			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
+				 "total_ms=%lld\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nphases=load %.1f stop %.1f diff %.1f "
+				 "save %.1f apply %.1f rearm %.1f\n", (int)ctx->target, rb.ms, now_ms() - t_in,
+				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
+				 rb.load_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms);
+		else
+			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
+				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);
+		reply(c, buf);
+		return;
+	}
+	if (irc == FP_RB_BROKEN)
+		fprintf(stderr, "forkpoint: rollback in place of '%s' failed and could not be undone (%s): restoring it in full\n",
+			args, err.msg);
 	/* With a workspace, the snapshot's file system goes up first (stacked on
 	 * DIR, the live one still underneath), so the checks and the restored
 	 * processes see the files as they were at the snapshot. */
@@ -316,9 +339,11 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	ctx->target = r.pid;
 	ctx->info->target_pid = r.pid;
 	fp_session_save(ctx->info, NULL);
-	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n",
+	fp_rollback_arm(r.pid, dir, fp_track_session()); /* the next rollback can be in place */
+	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n"
+		 "in_place=0\nwhy=%s\n",
 		 (int)r.pid, r.engine_used == FP_RESTORE_CRIU ? "criu" : "native", r.fallback_reason,
-		 r.elapsed_ms, t_saved - t0, now_ms() - t0);
+		 r.elapsed_ms, t_saved - t0, now_ms() - t0, rb.why);
 	reply(c, buf);
 }
 

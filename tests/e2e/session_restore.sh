@@ -39,10 +39,11 @@ for i in $(seq 1 100); do
 done
 "$FP" stop chain
 
-# A restore that fails after the processes were stopped brings back the
-# state from before it: same pid, memory from after verify 1.
+# A full restore (not in place: FORKPOINT_FAULT=rollback-full) that fails
+# after the processes were stopped brings back the state from before it:
+# same pid, memory from after verify 1.
 fst=$WORK/fail.status
-FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name rb -- "$T/ct_threads" "$fst" >/dev/null || fail "run rb"
+FORKPOINT_FAULT=rollback-full FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name rb -- "$T/ct_threads" "$fst" >/dev/null || fail "run rb"
 track_pid "$(session_field rb helper_pid)"
 wait_for 20 grep -q '^ready' "$fst" || fail "rb target not ready"
 fpid=$(session_field rb target_pid)
@@ -63,7 +64,7 @@ err=$("$FP" restore rs no-such-snap 2>&1) && fail "missing snapshot accepted"
 [[ $err == *"no complete snapshot"* ]] || fail "missing snapshot message: $err"
 dir=$FORKPOINT_HOME/sessions/rs/snapshots/base
 cp -a "$dir" "$dir-corrupt" && mv "$dir-corrupt" "$FORKPOINT_HOME/sessions/rs/snapshots/corrupt"
-f=$(ls "$FORKPOINT_HOME/sessions/rs/snapshots/corrupt"/pages-*.fpz | head -n1)
+f=$(ls "$FORKPOINT_HOME/sessions/rs/snapshots/corrupt"/pages-*.img | head -n1)
 truncate -s $(( $(stat -c %s "$f") / 2 )) "$f"
 err=$("$FP" restore rs corrupt 2>&1) && fail "corrupt snapshot accepted"
 [[ $err == *"left as it was"* ]] || fail "corrupt snapshot message: $err"

@@ -35,8 +35,10 @@ dir=$FORKPOINT_HOME/sessions/sn/snapshots/snap-1
 for f in "$dir"/*; do
 	[[ $(stat -c %a "$f") == 600 ]] || fail "$f not 0600"
 done
-# crit (Debian 12's) decodes every image the snapshot holds.
+# crit (Debian 12's) decodes every image the snapshot holds (pages-N.img is
+# raw page data, as CRIU's own: crit does not decode those).
 for img in "$dir"/*.img; do
+	[[ $(basename "$img") == pages-*.img ]] && continue
 	crit decode -i "$img" >/dev/null 2>"$WORK/crit.err" || fail "crit cannot decode $(basename "$img"): $(cat "$WORK/crit.err")"
 done
 

@@ -51,12 +51,13 @@ v=$(ct_verify "$st" "$pid") || fail "after rm+gc restore s2: $v"
 
 "$FP" stop ws
 
-# A restore that fails half way (after the processes were stopped) leaves
+# A full restore (FORKPOINT_FAULT=rollback-full: never in place) that fails
+# half way (after the processes were stopped) leaves
 # files and memory as they were before it, never a mix.
 st2=$WORK/status2
 dir2=$WORK/project2
 mkdir -p "$dir2"
-FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name wsrb --workdir "$dir2" -- "$T/ct_workspace" "$st2" --dir="$dir2" >/dev/null ||
+FORKPOINT_FAULT=rollback-full FORKPOINT_RESTORE_FAIL_AT=registers "$FP" run --detach --name wsrb --workdir "$dir2" -- "$T/ct_workspace" "$st2" --dir="$dir2" >/dev/null ||
 	fail "run wsrb"
 track_pid "$(session_field wsrb helper_pid)"
 wait_for 20 grep -q '^ready' "$st2" || fail "wsrb not ready: $(cat "$st2")"

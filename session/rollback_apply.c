@@ -1,0 +1,438 @@
+/* Rollback in place: saving what is overwritten, writing SNAP's state
+ * back, and undoing it (rollback_int.h). Order of the writes: injected
+ * calls first (brk, munmap, mmap, mprotect, lseek, reopen, chdir), then the
+ * pages, then the registers; undo goes the other way. Closing the fds
+ * opened since SNAP is the one step that cannot be undone: it comes last
+ * (rb_commit), once everything else succeeded. */
+#include "session/rollback_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ptrace/pagemap_scan.h"
+#include "ptrace/pt_mem.h"
+#include "ptrace/regs_convert.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+static pid_t stopped_tid(struct rb_proc *p)
+{
+	for (size_t i = 0; i < p->pt.nthreads; i++)
+		if (p->pt.threads[i].state == FP_PT_STOPPED)
+			return p->pt.threads[i].tid;
+	return 0;
+}
+
+static int session(struct rb_proc *p, fp_error *err)
+{
+	if (!p->ij_init) {
+		if (fp_inject_init(&p->ij, &p->pt, err))
+			return -1;
+		p->ij_init = true;
+	}
+	return !p->ij.depth && fp_inject_begin(&p->ij, stopped_tid(p), err) ? -1 : 0;
+}
+
+int rb_inject(struct rb_proc *p, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, int64_t *ret, fp_error *err)
+{
+	if (session(p, err))
+		return -1;
+	const uint64_t a[6] = { a0, a1, a2, a3, a4, a5 };
+	return fp_inject_call(&p->ij, nr, a, ret, err);
+}
+
+static int inject_ok(struct rb_proc *p, const char *what, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+		     uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err)
+{
+	int64_t r;
+	if (rb_inject(p, nr, a0, a1, a2, a3, a4, a5, &r, err))
+		return -1;
+	if (r < 0)
+		return fp_fail(err, (int)-r, "process %d: %s failed: %s", (int)p->pid, what, strerror((int)-r));
+	if (ret)
+		*ret = r;
+	return 0;
+}
+
+static int inject_end(struct rb_proc *p, fp_error *err)
+{
+	return p->ij_init && p->ij.depth ? fp_inject_end(&p->ij, err) : 0;
+}
+
+static int scratch_path(struct rb_proc *p, const char *path, uint64_t *addr, fp_error *err)
+{
+	if (session(p, err) || fp_inject_scratch(&p->ij, PATH_MAX + 16, addr, err))
+		return -1;
+	return fp_mem_write(p->pid, *addr, path, strlen(path) + 1, err);
+}
+
+/* ---- pages -------------------------------------------------------------- */
+
+static int write_ranges(pid_t pid, const struct fp_rlist *l, const uint8_t *data, uint64_t limit, uint64_t *done,
+			fp_error *err)
+{
+	enum { BATCH = 512 };
+	struct iovec liov[BATCH], riov[BATCH];
+	size_t off = 0, i = 0;
+	*done = 0;
+	while (i < l->n && *done < limit) {
+		size_t k = 0, total = 0;
+		for (; i < l->n && k < BATCH; i++) {
+			size_t len = l->r[i].end - l->r[i].start;
+			if (*done + (total + len) / CR_PAGE_SIZE > limit)
+				len = (limit - *done) * CR_PAGE_SIZE - total;
+			if (!len)
+				break;
+			liov[k] = (struct iovec){ (void *)(data + off + total), len };
+			riov[k] = (struct iovec){ (void *)(uintptr_t)l->r[i].start, len };
+			total += len;
+			k++;
+			if (len < l->r[i].end - l->r[i].start) {
+				i = l->n; /* the limit ends here */
+				break;
+			}
+		}
+		ssize_t got = process_vm_writev(pid, liov, k, riov, k, 0);
+		if (got != (ssize_t)total) {
+			/* read-only or protected pages: one by one, with the
+			 * /proc/PID/mem fallback */
+			for (size_t j = 0; j < k; j++)
+				if (fp_mem_write(pid, (uint64_t)(uintptr_t)riov[j].iov_base, liov[j].iov_base, riov[j].iov_len,
+						 err))
+					return -1;
+		}
+		off += total;
+		*done += total / CR_PAGE_SIZE;
+	}
+	return 0;
+}
+
+static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error *err)
+{
+	enum { BATCH = 1024 };
+	fp_mem_range rg[BATCH];
+	size_t off = 0;
+	for (size_t i = 0; i < l->n; i += BATCH) {
+		size_t n = l->n - i < BATCH ? l->n - i : BATCH;
+		for (size_t j = 0; j < n; j++) {
+			size_t len = l->r[i + j].end - l->r[i + j].start;
+			rg[j] = (fp_mem_range){ l->r[i + j].start, len, dst + off };
+			off += len;
+		}
+		if (fp_mem_read_ranges(pid, rg, n, err))
+			return -1;
+	}
+	return 0;
+}
+
+static int present_in(pid_t pid, uint64_t s, uint64_t e, struct fp_rlist *out, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	enum { VEC = 512 };
+	struct fp_page_region vec[VEC];
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.return_mask = m.category_anyof_mask;
+	int r = fp_pagemap_scan(fd, s, e, &m, vec, VEC, (fp_pm_range_fn)fp_rlist_add, out);
+	close(fd);
+	return r <= 0 ? fp_fail(err, errno, "PAGEMAP_SCAN of %d: %s", (int)pid, strerror(errno)) : 0;
+}
+
+static int save_area(struct rb_proc *p, struct rb_vma_op *o, uint64_t s, uint64_t e, fp_error *err)
+{
+	if (s >= e)
+		return 0;
+	if (present_in(p->pid, s, e, &o->saved, err))
+		return -1;
+	size_t len = fp_rlist_bytes(&o->saved);
+	if (!len)
+		return 0;
+	o->data = malloc(len);
+	if (!o->data)
+		return fp_fail(err, ENOMEM, "out of memory (%zu MiB to keep a removed mapping)", len >> 20);
+	return read_list(p->pid, &o->saved, o->data, err);
+}
+
+/* ---- save --------------------------------------------------------------- */
+
+int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
+{
+	(void)c;
+	size_t lw = fp_rlist_bytes(&p->wr), ln = fp_rlist_bytes(&p->wr_new);
+	p->old = malloc(lw ? lw : 1);
+	p->newd = malloc(lw + ln ? lw + ln : 1);
+	p->newd_len = lw + ln;
+	if (!p->old || !p->newd)
+		return fp_fail(err, ENOMEM, "out of memory (%zu MiB of pages)", (lw + ln) >> 19);
+	if (read_list(p->pid, &p->wr, p->old, err))
+		return fp_wrap(err, "saving the pages of %d that the rollback overwrites", (int)p->pid);
+	size_t off = 0;
+	for (size_t i = 0; i < p->wr.n; i++) {
+		size_t len = p->wr.r[i].end - p->wr.r[i].start;
+		if (rb_snap_read(p, p->wr.r[i].start, len, p->newd + off, err))
+			return -1;
+		off += len;
+	}
+	for (size_t i = 0; i < p->wr_new.n; i++) {
+		size_t len = p->wr_new.r[i].end - p->wr_new.r[i].start;
+		if (rb_snap_read(p, p->wr_new.r[i].start, len, p->newd + off, err))
+			return -1;
+		off += len;
+	}
+	for (size_t i = 0; i < p->nvops; i++) {
+		struct rb_vma_op *o = &p->vops[i];
+		if (o->kind == RB_MUNMAP && save_area(p, o, o->start, o->end, err))
+			return -1;
+	}
+	for (size_t i = 0; i < p->nth; i++) {
+		struct rb_thread *t = &p->th[i];
+		size_t xs;
+		if (fp_pt_get_regs(t->tid, &t->old, err) || fp_pt_xstate_size(t->tid, &xs, err))
+			return -1;
+		t->old_xs = malloc(xs);
+		if (!t->old_xs)
+			return fp_fail(err, ENOMEM, "out of memory");
+		if (fp_pt_get_xstate(t->tid, t->old_xs, xs, &t->old_xs_len, err) || fp_pt_get_sigmask(t->tid, &t->old_mask, err))
+			return -1;
+		t->saved = true;
+	}
+	return 0;
+}
+
+/* ---- apply -------------------------------------------------------------- */
+
+static int vma_op(struct rb_proc *p, struct rb_vma_op *o, fp_error *err)
+{
+	int64_t r;
+	switch (o->kind) {
+	case RB_BRK: {
+		if (inject_ok(p, "brk(0)", SYS_brk, 0, 0, 0, 0, 0, 0, &r, err))
+			return -1;
+		o->old_brk = (uint64_t)r;
+		uint64_t old_end = (o->old_brk + CR_PAGE_SIZE - 1) & ~(uint64_t)(CR_PAGE_SIZE - 1);
+		uint64_t new_end = o->end ? o->end : o->brk;
+		if (old_end > new_end && save_area(p, o, new_end, old_end, err))
+			return -1;
+		if (inject_ok(p, "brk", SYS_brk, o->brk, 0, 0, 0, 0, 0, &r, err))
+			return -1;
+		if ((uint64_t)r != o->brk)
+			return fp_fail(err, ENOMEM, "process %d: brk(0x%llx) gave 0x%llx", (int)p->pid,
+				       (unsigned long long)o->brk, (unsigned long long)r);
+		break;
+	}
+	case RB_MUNMAP:
+		if (inject_ok(p, "munmap", SYS_munmap, o->start, o->end - o->start, 0, 0, 0, 0, NULL, err))
+			return -1;
+		break;
+	case RB_MMAP:
+		if (inject_ok(p, "mmap", SYS_mmap, o->start, o->end - o->start, (uint64_t)o->prot,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
+			return -1;
+		if ((uint64_t)r != o->start)
+			return fp_fail(err, EEXIST, "process %d: mmap at 0x%llx landed at 0x%llx", (int)p->pid,
+				       (unsigned long long)o->start, (unsigned long long)r);
+		break;
+	case RB_MPROTECT:
+		if (inject_ok(p, "mprotect", SYS_mprotect, o->start, o->end - o->start, (uint64_t)o->prot, 0, 0, 0, NULL,
+			      err))
+			return -1;
+		break;
+	}
+	o->done = true;
+	return 0;
+}
+
+static int reopen(struct rb_proc *p, int fd, const char *path, int flags, uint64_t pos, fp_error *err)
+{
+	uint64_t a;
+	int64_t nfd, r;
+	if (scratch_path(p, path, &a, err) ||
+	    inject_ok(p, path, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)((flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC),
+		      0, 0, 0, &nfd, err))
+		return -1;
+	int rc = inject_ok(p, "lseek", SYS_lseek, (uint64_t)nfd, pos, SEEK_SET, 0, 0, 0, NULL, err);
+	if (!rc)
+		rc = inject_ok(p, "dup3", SYS_dup3, (uint64_t)nfd, (uint64_t)fd, (flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0,
+			       NULL, err);
+	if (rb_inject(p, SYS_close, (uint64_t)nfd, 0, 0, 0, 0, 0, &r, rc ? NULL : err))
+		rc = -1;
+	return rc;
+}
+
+static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err)
+{
+	uint64_t a;
+	switch (o->kind) {
+	case RB_SEEK:
+		if (inject_ok(p, "lseek", SYS_lseek, (uint64_t)o->fd, undo ? o->old_pos : o->pos, SEEK_SET, 0, 0, 0, NULL, err))
+			return -1;
+		break;
+	case RB_REOPEN:
+		if (undo && !o->old_path[0]) { /* it was closed */
+			int64_t r;
+			if (rb_inject(p, SYS_close, (uint64_t)o->fd, 0, 0, 0, 0, 0, &r, err))
+				return -1;
+			break;
+		}
+		if (reopen(p, o->fd, undo ? o->old_path : o->path, o->flags, undo ? o->old_pos : o->pos, err))
+			return -1;
+		break;
+	case RB_CHDIR:
+		if (scratch_path(p, undo ? o->old_path : o->path, &a, err) ||
+		    inject_ok(p, "chdir", SYS_chdir, a, 0, 0, 0, 0, 0, NULL, err))
+			return -1;
+		break;
+	case RB_CLOSE:
+		return 0; /* rb_commit */
+	}
+	o->done = !undo;
+	return 0;
+}
+
+static int set_thread(struct rb_thread *t, fp_error *err)
+{
+	static fp_xstate_layout lay;
+	static bool have_lay;
+	if (!have_lay && fp_xstate_layout_get(&lay, err))
+		return -1;
+	have_lay = true;
+	struct user_regs_struct r;
+	const cr_thread_info *ti = &t->core.thread_info;
+	if (!t->core.has_thread_info || fp_regs_from_image(&ti->gpregs, &r, err))
+		return t->core.has_thread_info ? -1 : fp_fail(err, EINVAL, "thread %d: no registers in SNAP", (int)t->tid);
+	/* As a restore does: a thread that SNAP caught in a system call
+	 * makes it again (or sees EINTR), and the kernel must not restart
+	 * the live thread's own call on top of that. */
+	if (fp_regs_fixup_restart(&r) != FP_RESTART_NONE)
+		r.orig_rax = (unsigned long long)-1;
+	size_t xs = t->old_xs_len;
+	uint8_t *buf = calloc(1, xs);
+	if (!buf)
+		return fp_fail(err, ENOMEM, "out of memory");
+	int rc = fp_xstate_from_image(&ti->fpregs, &lay, buf, xs, err);
+	t->written = true;
+	if (!rc)
+		rc = fp_pt_set_regs(t->tid, &r, err);
+	if (!rc)
+		rc = fp_pt_set_xstate(t->tid, buf, xs, err);
+	if (!rc && t->core.has_thread_core && t->core.thread_core.has_blk_sigset)
+		rc = fp_pt_set_sigmask(t->tid, t->core.thread_core.blk_sigset, err);
+	free(buf);
+	return rc;
+}
+
+int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
+{
+	for (size_t i = 0; i < p->nvops; i++)
+		if (vma_op(p, &p->vops[i], err))
+			return -1;
+	for (size_t i = 0; i < p->nfops; i++)
+		if (fd_op(p, &p->fops[i], false, err))
+			return -1;
+	if (inject_end(p, err))
+		return -1;
+	c->r->vma_ops += p->nvops;
+	c->r->fd_ops += p->nfops;
+	uint64_t npages = fp_rlist_bytes(&p->wr) / CR_PAGE_SIZE;
+	uint64_t limit = c->fault_after >= 0 && (uint64_t)c->fault_after < npages ? (uint64_t)c->fault_after : npages;
+	if (write_ranges(p->pid, &p->wr, p->newd, limit, &p->pages_done, err))
+		return fp_wrap(err, "writing SNAP's pages back into %d", (int)p->pid);
+	c->r->pages += p->pages_done;
+	if (c->fault_after >= 0) {
+		c->fault_after -= (long)p->pages_done;
+		if (p->pages_done < npages || c->fault_after <= 0) {
+			c->fault_after = -1;
+			return fp_fail(err, EIO, "failing on purpose after %llu pages (FORKPOINT_FAULT=rollback-after-N-pages)",
+				       (unsigned long long)c->r->pages);
+		}
+	}
+	uint64_t nn;
+	if (write_ranges(p->pid, &p->wr_new, p->newd + fp_rlist_bytes(&p->wr), UINT64_MAX, &nn, err))
+		return fp_wrap(err, "writing SNAP's pages into the mappings of %d made again", (int)p->pid);
+	c->r->pages += nn;
+	for (size_t i = 0; i < p->nth; i++)
+		if (set_thread(&p->th[i], err))
+			return fp_wrap(err, "setting the registers of thread %d", (int)p->th[i].tid);
+	return 0;
+}
+
+/* ---- undo --------------------------------------------------------------- */
+
+static int undo_vma(struct rb_proc *p, struct rb_vma_op *o, fp_error *err)
+{
+	int64_t r;
+	uint64_t done;
+	switch (o->kind) {
+	case RB_BRK:
+		if (inject_ok(p, "brk", SYS_brk, o->old_brk, 0, 0, 0, 0, 0, &r, err))
+			return -1;
+		break;
+	case RB_MMAP:
+		return inject_ok(p, "munmap", SYS_munmap, o->start, o->end - o->start, 0, 0, 0, 0, NULL, err);
+	case RB_MUNMAP:
+		if (inject_ok(p, "mmap", SYS_mmap, o->start, o->end - o->start, (uint64_t)o->old_prot,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
+			return -1;
+		break;
+	case RB_MPROTECT:
+		return inject_ok(p, "mprotect", SYS_mprotect, o->start, o->end - o->start, (uint64_t)o->old_prot, 0, 0, 0,
+				 NULL, err);
+	}
+	return o->saved.n ? write_ranges(p->pid, &o->saved, o->data, UINT64_MAX, &done, err) : 0;
+}
+
+int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
+{
+	(void)c;
+	int rc = 0;
+	fp_error e2;
+	for (size_t i = p->nth; i-- > 0;) {
+		struct rb_thread *t = &p->th[i];
+		if (!t->written)
+			continue;
+		if (fp_pt_set_regs(t->tid, &t->old, rc ? &e2 : err) ||
+		    fp_pt_set_xstate(t->tid, t->old_xs, t->old_xs_len, rc ? &e2 : err) ||
+		    fp_pt_set_sigmask(t->tid, t->old_mask, rc ? &e2 : err))
+			rc = -1;
+	}
+	uint64_t done;
+	if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, p->pages_done, &done, rc ? &e2 : err))
+		rc = -1;
+	for (size_t i = p->nfops; i-- > 0;)
+		if (p->fops[i].done && fd_op(p, &p->fops[i], true, rc ? &e2 : err))
+			rc = -1;
+	for (size_t i = p->nvops; i-- > 0;)
+		if (p->vops[i].done && undo_vma(p, &p->vops[i], rc ? &e2 : err))
+			rc = -1;
+	if (inject_end(p, rc ? &e2 : err))
+		rc = -1;
+	return rc;
+}
+
+int rb_commit(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
+{
+	(void)c;
+	int rc = 0;
+	for (size_t i = 0; i < p->nfops && !rc; i++)
+		if (p->fops[i].kind == RB_CLOSE) {
+			int64_t r;
+			rc = rb_inject(p, SYS_close, (uint64_t)p->fops[i].fd, 0, 0, 0, 0, 0, &r, err);
+		}
+	if (inject_end(p, rc ? NULL : err))
+		rc = -1;
+	return rc;
+}

@@ -1,0 +1,620 @@
+/* Rollback in place: whether the live processes are the ones SNAP was
+ * taken of, and what differs between them and SNAP (rollback_int.h). A
+ * difference this code does not undo makes the rollback a full restore,
+ * with the reason: shared memory, file mappings added or removed, fds
+ * closed or pointing elsewhere, other signal handlers or POSIX timers. */
+#include "session/rollback_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dump/dump_int.h"
+#include "ptrace/pagemap_scan.h"
+#include "overlay/workspace.h"
+
+#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
+
+static void tree(pid_t pid, pid_t *out, size_t cap, size_t *n)
+{
+	if (*n < cap)
+		out[(*n)++] = pid;
+	pid_t *kids;
+	size_t nk;
+	if (dump_list_children(pid, &kids, &nk))
+		return;
+	for (size_t i = 0; i < nk; i++)
+		tree(kids[i], out, cap, n);
+	free(kids);
+}
+
+static size_t count_tasks(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	size_t n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+int rb_check_tree(struct rb_ctx *c, char *why, size_t len, fp_error *err)
+{
+	(void)err;
+	struct fp_track *t = c->t;
+	if (!t->active)
+		return NOT("no write tracking: %s", t->lost[0] ? t->lost : "no snapshot was taken since the session started");
+	pid_t live[512];
+	size_t nlive = 0;
+	tree(c->root, live, 512, &nlive);
+	if (nlive != c->nprocs)
+		return NOT("the process tree changed since SNAP (%zu processes, SNAP has %zu)", nlive, c->nprocs);
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct rb_proc *p = &c->procs[i];
+		bool found = false;
+		for (size_t k = 0; k < nlive; k++)
+			found |= live[k] == p->pid;
+		if (!found)
+			return NOT("process %d of SNAP is gone (the process tree changed)", (int)p->pid);
+		for (size_t k = 0; k < t->n && !p->tp; k++)
+			if (t->procs[k].pid == p->pid)
+				p->tp = &t->procs[k];
+		if (!p->tp || p->tp->uffd < 0)
+			return NOT("process %d is not write-tracked", (int)p->pid);
+		if (fp_track_start_time(p->pid) != p->tp->start_time)
+			return NOT("process %d is another process than the tracked one (pid reused)", (int)p->pid);
+		/* after an exec the userfaultfd's memory is gone: ESRCH */
+		struct uffdio_writeprotect w = { .range = { p->tp->nreg ? p->tp->reg[0].start : 0, CR_PAGE_SIZE }, .mode = 0 };
+		if (!p->tp->nreg || (ioctl(p->tp->uffd, UFFDIO_WRITEPROTECT, &w) && errno == ESRCH))
+			return NOT("process %d ran exec since SNAP", (int)p->pid);
+		cr_core *lc = p->nth ? &p->th[0].core : NULL;
+		if (lc && lc->has_tc && lc->tc.task_state != CR_TASK_ALIVE)
+			return NOT("process %d was stopped or dead in SNAP", (int)p->pid);
+		size_t nt = count_tasks(p->pid);
+		if (nt != p->nth)
+			return NOT("process %d has %zu threads, SNAP has %zu", (int)p->pid, nt, p->nth);
+	}
+	return 1;
+}
+
+/* ---- mappings ----------------------------------------------------------- */
+
+static int perms_prot(const char *perms)
+{
+	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
+}
+
+static bool special(const char *path)
+{
+	return !strcmp(path, "[vdso]") || !strncmp(path, "[vvar", 5) || !strcmp(path, "[vsyscall]") ||
+	       !strcmp(path, "[uprobes]");
+}
+
+static bool live_anon(const struct dump_vma *v)
+{
+	return v->perms[3] == 'p' && v->ino == 0 && !special(v->path);
+}
+
+static bool snap_special(const cr_vma *v)
+{
+	return v->status & (CR_VMA_AREA_VDSO | CR_VMA_AREA_VVAR | CR_VMA_AREA_VSYSCALL | CR_VMA_AREA_UPROBES);
+}
+
+static bool snap_anon(const cr_vma *v)
+{
+	return (v->status & CR_VMA_ANON_PRIVATE) && !snap_special(v);
+}
+
+/* Left out of the comparison: the kernel's own mappings (vDSO, vvar), the
+ * same in the same process whatever the image lists of them. */
+static bool live_skip(const struct dump_vma *v)
+{
+	return live_anon(v) || special(v->path);
+}
+
+static bool snap_skip(const cr_vma *v)
+{
+	return snap_anon(v) || snap_special(v);
+}
+
+struct seg {
+	uint64_t s, e;
+	int prot;
+};
+
+static int prot_at(const struct seg *v, size_t n, uint64_t a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].s <= a && a < v[i].e)
+			return v[i].prot;
+	return -1;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+static struct rb_vma_op *vop_new(struct rb_proc *p)
+{
+	struct rb_vma_op *x = realloc(p->vops, (p->nvops + 1) * sizeof(*x));
+	if (!x)
+		return NULL;
+	p->vops = x;
+	memset(&x[p->nvops], 0, sizeof(*x));
+	return &x[p->nvops++];
+}
+
+/* Segments of the address space by (live prot, SNAP prot): munmap where
+ * only live maps, mmap where only SNAP does, mprotect where both differ. */
+static int anon_ops(struct rb_proc *p, const struct seg *L, size_t nl, const struct seg *S, size_t ns, fp_error *err)
+{
+	size_t nb = 2 * (nl + ns);
+	uint64_t *b = malloc((nb ? nb : 1) * sizeof(*b));
+	if (!b)
+		return fp_fail(err, ENOMEM, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < nl; i++)
+		b[k++] = L[i].s, b[k++] = L[i].e;
+	for (size_t i = 0; i < ns; i++)
+		b[k++] = S[i].s, b[k++] = S[i].e;
+	qsort(b, nb, sizeof(*b), cmp_u64);
+	for (size_t i = 0; i + 1 < nb; i++) {
+		uint64_t s = b[i], e = b[i + 1];
+		if (s == e)
+			continue;
+		int lp = prot_at(L, nl, s), sp = prot_at(S, ns, s);
+		if (lp < 0 && sp < 0)
+			continue;
+		if (lp >= 0 && sp >= 0 && fp_rlist_add(&p->keep, s, e)) {
+			free(b);
+			return fp_fail(err, ENOMEM, "out of memory");
+		}
+		if (lp == sp)
+			continue;
+		enum rb_vma_kind kind = lp < 0 ? RB_MMAP : sp < 0 ? RB_MUNMAP : RB_MPROTECT;
+		struct rb_vma_op *last = p->nvops ? &p->vops[p->nvops - 1] : NULL;
+		if (last && last->kind == kind && last->end == s && last->prot == sp && last->old_prot == lp) {
+			last->end = e;
+			continue;
+		}
+		struct rb_vma_op *o = vop_new(p);
+		if (!o) {
+			free(b);
+			return fp_fail(err, ENOMEM, "out of memory");
+		}
+		o->kind = kind, o->start = s, o->end = e, o->prot = sp, o->old_prot = lp;
+	}
+	free(b);
+	return 0;
+}
+
+static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv, char *why, size_t len,
+		     fp_error *err)
+{
+	(void)c;
+	struct dump_vma *lv = NULL;
+	size_t nlv = 0;
+	if (dump_vmas_read(p->pid, false, &lv, &nlv, err))
+		return -1;
+	struct seg *L = calloc(nlv + 1, sizeof(*L)), *S = calloc(p->mm.n_vmas + 1, sizeof(*S));
+	size_t nl = 0, ns = 0, lo = 0, so = 0;
+	int rc = L && S ? 1 : fp_fail(err, ENOMEM, "out of memory");
+	uint64_t lheap_s = 0, lheap_e = 0, sheap_s = 0, sheap_e = 0;
+	/* everything that is not private anonymous memory must be as in SNAP */
+	for (size_t i = 0; i < p->mm.n_vmas && rc == 1; i++) {
+		const cr_vma *v = &p->mm.vmas[i];
+		if (v->status & CR_VMA_AREA_HEAP)
+			sheap_s = v->start, sheap_e = v->end;
+		if (v->status & (CR_VMA_ANON_SHARED | CR_VMA_AREA_MEMFD | CR_VMA_AREA_SYSVIPC) ||
+		    ((v->status & CR_VMA_FILE_SHARED) && (v->prot & PROT_WRITE)))
+			rc = NOT("process %d has shared writable memory at 0x%llx (not rolled back in place)", (int)p->pid,
+				 (unsigned long long)v->start);
+		else if (snap_anon(v))
+			S[ns++] = (struct seg){ v->start, v->end, (int)v->prot };
+	}
+	for (size_t i = 0; i < nlv && rc == 1; i++) {
+		const struct dump_vma *v = &lv[i];
+		if (!strcmp(v->path, "[heap]"))
+			lheap_s = v->start, lheap_e = v->end;
+		if (live_anon(v))
+			L[nl++] = (struct seg){ v->start, v->end, perms_prot(v->perms) };
+		else if (v->perms[3] == 's' && v->perms[1] == 'w')
+			rc = NOT("process %d has shared writable memory at 0x%llx (not rolled back in place)", (int)p->pid,
+				 (unsigned long long)v->start);
+	}
+	/* the others, in order: the same ranges and protections */
+	for (; rc == 1; lo++, so++) {
+		while (lo < nlv && live_skip(&lv[lo]))
+			lo++;
+		while (so < p->mm.n_vmas && snap_skip(&p->mm.vmas[so]))
+			so++;
+		if (lo == nlv || so == p->mm.n_vmas) {
+			if (lo != nlv || so != p->mm.n_vmas)
+				rc = NOT("process %d has file or special mappings that SNAP does not (or the reverse)",
+					 (int)p->pid);
+			break;
+		}
+		const struct dump_vma *l = &lv[lo];
+		const cr_vma *s = &p->mm.vmas[so];
+		if (l->start != s->start || l->end != s->end || perms_prot(l->perms) != (int)s->prot)
+			rc = NOT("process %d: mapping %s at 0x%llx changed since SNAP", (int)p->pid,
+				 l->path[0] ? l->path : "(anonymous)", (unsigned long long)l->start);
+		else if ((s->status & CR_VMA_FILE_PRIVATE) && fp_rlist_add(fpriv, s->start, s->end))
+			rc = fp_fail(err, ENOMEM, "out of memory");
+	}
+	/* the heap moves with brk, never with munmap/mmap: brk(SNAP's) first,
+	 * then the heap is where SNAP has it */
+	if (rc == 1 && (lheap_s != sheap_s || lheap_e != sheap_e)) {
+		if (lheap_s && sheap_s && lheap_s != sheap_s)
+			rc = NOT("process %d: the heap starts elsewhere than in SNAP", (int)p->pid);
+		struct rb_vma_op *o = rc == 1 ? vop_new(p) : NULL;
+		if (rc == 1 && !o)
+			rc = fp_fail(err, ENOMEM, "out of memory");
+		if (o) {
+			o->kind = RB_BRK, o->brk = p->mm.mm_brk, o->start = sheap_s, o->end = sheap_e;
+			for (size_t i = 0; i < nl; i++)
+				if (L[i].s == lheap_s && lheap_s) { /* becomes SNAP's heap */
+					if (sheap_s) {
+						L[i].e = sheap_e;
+					} else {
+						L[i] = L[--nl];
+					}
+				}
+			if (!lheap_s && sheap_s) {
+				L[nl++] = (struct seg){ sheap_s, sheap_e, PROT_READ | PROT_WRITE };
+				/* its pages are new: written in full */
+				if (fp_rlist_add(&p->wr_new, sheap_s, sheap_e))
+					rc = fp_fail(err, ENOMEM, "out of memory");
+			} else if (sheap_e > lheap_e && fp_rlist_add(&p->wr_new, lheap_e, sheap_e)) {
+				rc = fp_fail(err, ENOMEM, "out of memory");
+			}
+		}
+	}
+	if (rc == 1 && anon_ops(p, L, nl, S, ns, err))
+		rc = -1;
+	/* re-made mappings get SNAP's pages */
+	for (size_t i = 0; i < p->nvops && rc == 1; i++)
+		if (p->vops[i].kind == RB_MMAP && fp_rlist_add(&p->wr_new, p->vops[i].start, p->vops[i].end))
+			rc = fp_fail(err, ENOMEM, "out of memory");
+	if (rc == 1 && fp_rlist_normalize(&p->wr_new))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	free(L);
+	free(S);
+	free(lv);
+	return rc;
+}
+
+/* ---- pages -------------------------------------------------------------- */
+
+struct scan_sink {
+	struct fp_rlist *l;
+	bool oom;
+};
+
+static int sink_add(void *arg, uint64_t s, uint64_t e)
+{
+	struct scan_sink *k = arg;
+	k->oom = fp_rlist_add(k->l, s, e) != 0;
+	return k->oom;
+}
+
+/* Pages of ranges in the categories: present or swapped (anyof), and
+ * (written) without our write protection, or (cow) not the file's. A
+ * never-touched page under our protection carries a marker that reads as
+ * swapped: "present" alone leaves those out. */
+static int scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, uint64_t must_not,
+		struct fp_rlist *out, fp_error *err)
+{
+	enum { VEC = 1024 };
+	static struct fp_page_region vec[VEC];
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_mask = must | must_not;
+	m.category_inverted = must_not;
+	m.category_anyof_mask = anyof;
+	m.return_mask = anyof;
+	struct scan_sink k = { out, false };
+	for (size_t i = 0; i < in->n; i++) {
+		int r = fp_pagemap_scan(fd, in->r[i].start, in->r[i].end, &m, vec, VEC, sink_add, &k);
+		if (k.oom)
+			return fp_fail(err, ENOMEM, "out of memory");
+		if (r <= 0)
+			return fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN: %s",
+				       r ? strerror(errno) : "not supported by this kernel");
+	}
+	return 0;
+}
+
+/* a := a ∪ (x △ y) */
+static int add_symdiff(struct fp_rlist *a, const struct fp_rlist *x, const struct fp_rlist *y)
+{
+	struct fp_rlist d1 = { 0 }, d2 = { 0 };
+	int rc = fp_rlist_minus(x, y, &d1) || fp_rlist_minus(y, x, &d2) || fp_rlist_merge(a, &d1) ||
+		 fp_rlist_merge(a, &d2);
+	fp_rlist_free(&d1);
+	fp_rlist_free(&d2);
+	return rc ? -1 : 0;
+}
+
+static int diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, size_t len, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg }, cov = { p->tp->cov, p->tp->ncov, p->tp->ncov };
+	struct fp_rlist written = { 0 }, present = { 0 }, d = { 0 }, untracked = { 0 }, cow = { 0 }, x = { 0 },
+			y = { 0 };
+	int rc = 1;
+	const uint64_t ps = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	if (scan(fd, &reg, ps, FP_PAGE_IS_WRITTEN, 0, &written, err) ||
+	    scan(fd, &p->keep, FP_PAGE_IS_PRESENT, 0, FP_PAGE_IS_PFNZERO, &present, err) || scan(fd, fpriv, ps, 0, FP_PAGE_IS_FILE, &cow, err))
+		rc = -1;
+	close(fd);
+	/* what differs from SNAP in the mappings that stay: written since the
+	 * tracking's snapshot, different between that one and SNAP, present
+	 * in one of SNAP and now only, and all of the untracked memory */
+	if (rc == 1 && (fp_rlist_merge(&d, &written) || fp_rlist_merge(&d, &p->path_pages) ||
+			add_symdiff(&d, &p->snap_pages, &cov) || add_symdiff(&d, &p->snap_pages, &present) ||
+			fp_rlist_minus(&p->keep, &reg, &untracked) || fp_rlist_merge(&d, &untracked)))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	/* written back: SNAP's pages, and zeros where SNAP has none but a
+	 * page is there now */
+	struct fp_rlist sp = { 0 };
+	if (rc == 1 && (fp_rlist_union(&p->snap_pages, &present, &sp) || fp_rlist_merge(&sp, &written) ||
+			fp_rlist_inter(&d, &sp, &x) ||
+			fp_rlist_inter(&x, &p->keep, &p->wr)))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	/* private file mappings: SNAP's copied-on-write pages; a page copied
+	 * since would need the file's bytes back */
+	fp_rlist_free(&x);
+	if (rc == 1 && (fp_rlist_minus(&cow, &p->snap_pages, &y)))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (rc == 1 && y.n)
+		rc = NOT("process %d wrote to a private file mapping at 0x%llx since SNAP", (int)p->pid,
+			 (unsigned long long)y.r[0].start);
+	if (rc == 1 && (fp_rlist_inter(&p->snap_pages, fpriv, &x) || fp_rlist_merge(&p->wr, &x)))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	fp_rlist_free(&sp);
+	fp_rlist_free(&x);
+	fp_rlist_free(&y);
+	fp_rlist_free(&written);
+	fp_rlist_free(&present);
+	fp_rlist_free(&d);
+	fp_rlist_free(&untracked);
+	fp_rlist_free(&cow);
+	/* the new mappings: only the pages SNAP has there */
+	struct fp_rlist wn = { 0 };
+	if (rc == 1 && fp_rlist_inter(&p->wr_new, &p->snap_pages, &wn))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	fp_rlist_free(&p->wr_new);
+	p->wr_new = wn;
+	return rc;
+}
+
+/* ---- fds, cwd, signals, timers ------------------------------------------ */
+
+static struct rb_fd_op *fop_new(struct rb_proc *p)
+{
+	struct rb_fd_op *x = realloc(p->fops, (p->nfops + 1) * sizeof(*x));
+	if (!x)
+		return NULL;
+	p->fops = x;
+	memset(&x[p->nfops], 0, sizeof(*x));
+	return &x[p->nfops++];
+}
+
+static uint64_t fd_pos(pid_t pid, int fd)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+	if (f >= 0)
+		close(f);
+	if (n <= 0)
+		return UINT64_MAX;
+	buf[n] = '\0';
+	char *s = strstr(buf, "pos:");
+	return s ? strtoull(s + 4, NULL, 10) : UINT64_MAX;
+}
+
+static bool under(const char *path, const char *base)
+{
+	size_t l = base ? strlen(base) : 0;
+	return l && !strncmp(path, base, l) && (path[l] == '/' || path[l] == '\0');
+}
+
+static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return fp_fail(err, errno, "cannot list %s: %s", path, strerror(errno));
+	const char *base = c->ws ? fp_ws_base(c->ws) : NULL;
+	int rc = 1;
+	bool seen[4096] = { false };
+	for (struct dirent *e; rc == 1 && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		char lp[80], link[PATH_MAX];
+		snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
+		ssize_t n = readlink(lp, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		const cr_fdinfo *fi = NULL;
+		for (size_t k = 0; k < p->nfdi && !fi; k++)
+			if ((int)p->fdi[k].fd == fd)
+				fi = &p->fdi[k];
+		if (!fi) { /* opened since SNAP: closed at the end */
+			struct rb_fd_op *o = fop_new(p);
+			if (!o)
+				rc = fp_fail(err, ENOMEM, "out of memory");
+			else
+				o->kind = RB_CLOSE, o->fd = fd, snprintf(o->old_path, sizeof(o->old_path), "%s", link);
+			continue;
+		}
+		if (fd < 4096)
+			seen[fd] = true;
+		const cr_file *f = rb_file(c, fi->id);
+		if (!f || fi->type != CR_FD_REG || !f->has_reg)
+			continue; /* pipes, terminals, sockets, event fds: the same object */
+		uint64_t pos = fd_pos(p->pid, fd);
+		if (under(f->reg.name, base)) {
+			/* the workspace goes back to SNAP's files: open them again */
+			struct rb_fd_op *o = fop_new(p);
+			if (!o) {
+				rc = fp_fail(err, ENOMEM, "out of memory");
+				continue;
+			}
+			o->kind = RB_REOPEN, o->fd = fd, o->pos = f->reg.pos, o->old_pos = pos;
+			o->flags = (int)f->reg.flags | ((fi->flags & 1) ? O_CLOEXEC : 0);
+			snprintf(o->path, sizeof(o->path), "%s", f->reg.name);
+			snprintf(o->old_path, sizeof(o->old_path), "%s", link);
+			continue;
+		}
+		if (strcmp(link, f->reg.name)) {
+			rc = NOT("process %d: fd %d is %s, SNAP has %s", (int)p->pid, fd, link, f->reg.name);
+			continue;
+		}
+		if (pos != f->reg.pos) {
+			struct rb_fd_op *o = fop_new(p);
+			if (!o)
+				rc = fp_fail(err, ENOMEM, "out of memory");
+			else
+				o->kind = RB_SEEK, o->fd = fd, o->pos = f->reg.pos, o->old_pos = pos;
+		}
+	}
+	closedir(d);
+	/* closed since: a regular file is opened again (as its own open file
+	 * description), anything else makes it a full restore */
+	for (size_t k = 0; k < p->nfdi && rc == 1; k++) {
+		if (p->fdi[k].fd < 4096 && seen[p->fdi[k].fd])
+			continue;
+		const cr_file *f = rb_file(c, p->fdi[k].id);
+		if (!f || p->fdi[k].type != CR_FD_REG || !f->has_reg) {
+			rc = NOT("process %d: fd %u of SNAP was closed since", (int)p->pid, p->fdi[k].fd);
+			break;
+		}
+		struct rb_fd_op *o = fop_new(p);
+		if (!o)
+			return fp_fail(err, ENOMEM, "out of memory");
+		o->kind = RB_REOPEN, o->fd = (int)p->fdi[k].fd, o->pos = f->reg.pos;
+		o->flags = (int)f->reg.flags | ((p->fdi[k].flags & 1) ? O_CLOEXEC : 0);
+		snprintf(o->path, sizeof(o->path), "%s", f->reg.name); /* old_path "": undone by closing it */
+	}
+	/* cwd */
+	const cr_file *cw = rb_file(c, p->fs.cwd_id);
+	char cwd[PATH_MAX], lp[64];
+	snprintf(lp, sizeof(lp), "/proc/%d/cwd", (int)p->pid);
+	ssize_t n = readlink(lp, cwd, sizeof(cwd) - 1);
+	cwd[n > 0 ? n : 0] = '\0';
+	if (rc == 1 && cw && cw->has_reg && (strcmp(cwd, cw->reg.name) || under(cw->reg.name, base))) {
+		struct rb_fd_op *o = fop_new(p);
+		if (!o)
+			return fp_fail(err, ENOMEM, "out of memory");
+		o->kind = RB_CHDIR;
+		snprintf(o->path, sizeof(o->path), "%s", cw->reg.name);
+		snprintf(o->old_path, sizeof(o->old_path), "%s", cwd);
+	}
+	return rc;
+}
+
+static uint64_t status_mask(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	uint64_t v = 0;
+	size_t l = strlen(key);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, l))
+			v = strtoull(line + l, NULL, 16);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int count_timers(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/timers", (int)pid);
+	FILE *f = fopen(path, "re");
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		n += !strncmp(line, "ID:", 3);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int diff_signals(struct rb_proc *p, char *why, size_t len)
+{
+	const cr_core *lc = NULL;
+	for (size_t i = 0; i < p->nth && !lc; i++)
+		if (p->th[i].core.has_tc)
+			lc = &p->th[i].core;
+	if (!lc)
+		return 1;
+	uint64_t ign = 0, cgt = 0;
+	/* sigactions[] holds 1..64 without SIGKILL and SIGSTOP */
+	for (size_t i = 0, sig = 1; i < lc->tc.n_sigactions; i++, sig++) {
+		if (sig == 9 || sig == 19)
+			sig++;
+		if (sig == 9 || sig == 19)
+			sig++;
+		uint64_t h = lc->tc.sigactions[i].sigaction;
+		if (h == 1)
+			ign |= 1ull << (sig - 1);
+		else if (h > 1)
+			cgt |= 1ull << (sig - 1);
+	}
+	if (status_mask(p->pid, "SigIgn:") != ign || status_mask(p->pid, "SigCgt:") != cgt)
+		return NOT("process %d changed its signal handlers since SNAP", (int)p->pid);
+	int nt = count_timers(p->pid);
+	if (nt != (int)(lc->tc.has_timers ? lc->tc.timers.n_posix : 0))
+		return NOT("process %d has %d POSIX timers, SNAP has %zu", (int)p->pid, nt,
+			   lc->tc.has_timers ? lc->tc.timers.n_posix : 0);
+	return 1;
+}
+
+int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err)
+{
+	/* the threads, now that they are stopped */
+	size_t live = 0;
+	for (size_t i = 0; i < p->pt.nthreads; i++) {
+		if (p->pt.threads[i].state != FP_PT_STOPPED)
+			continue;
+		live++;
+		bool in = false;
+		for (size_t k = 0; k < p->nth; k++)
+			in |= p->th[k].tid == p->pt.threads[i].tid;
+		if (!in)
+			return NOT("process %d: thread %d is new since SNAP", (int)p->pid, (int)p->pt.threads[i].tid);
+	}
+	if (live != p->nth)
+		return NOT("process %d has %zu threads, SNAP has %zu", (int)p->pid, live, p->nth);
+	struct fp_rlist fpriv = { 0 };
+	int rc = diff_signals(p, why, len);
+	if (rc == 1)
+		rc = diff_vmas(c, p, &fpriv, why, len, err);
+	if (rc == 1)
+		rc = diff_pages(p, &fpriv, why, len, err);
+	if (rc == 1)
+		rc = diff_fds(c, p, why, len, err);
+	fp_rlist_free(&fpriv);
+	return rc;
+}

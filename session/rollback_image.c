@@ -1,0 +1,279 @@
+/* Rollback in place: what SNAP's images say (rollback_int.h), and the
+ * pages that the snapshots between the tracking's last snapshot and SNAP
+ * hold themselves. */
+#include "session/rollback_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "images/criu_io.h"
+#include "images/img_verify.h"
+#include "images/pagestore_chain.h"
+
+const cr_file *rb_file(const struct rb_ctx *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (c->files[i].id == id)
+			return &c->files[i];
+	return NULL;
+}
+
+static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
+{
+	int d = c->snap_dirfd;
+	if (cr_read_mm(d, (uint32_t)p->pid, &p->mm, err))
+		return -1;
+	p->have_mm = true;
+	p->th = calloc(p->ps->n_threads ? p->ps->n_threads : 1, sizeof(*p->th));
+	if (!p->th)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->ps->n_threads; i++) {
+		p->th[i].tid = (pid_t)p->ps->threads[i];
+		if (cr_read_core(d, p->ps->threads[i], &p->th[i].core, err))
+			return -1;
+		p->nth++;
+	}
+	cr_ids ids;
+	if (cr_read_ids(d, (uint32_t)p->pid, &ids, err) || cr_read_fdinfo(d, ids.files_id, &p->fdi, &p->nfdi, err) ||
+	    cr_read_fs(d, (uint32_t)p->pid, &p->fs, err))
+		return -1;
+	cr_pagemap_head h;
+	cr_pagemap_entry *pe = NULL;
+	size_t npe = 0;
+	if (cr_read_pagemap(d, (uint32_t)p->pid, &h, &pe, &npe, err))
+		return -1;
+	int rc = pgs_chain_open(d, (uint32_t)p->pid, h.pages_id, pe, npe, &p->flat, &p->nflat, &p->rd, err);
+	free(pe);
+	if (rc)
+		return -1;
+	p->flat_first = calloc(p->nflat + 1, sizeof(*p->flat_first));
+	if (!p->flat_first)
+		return fp_fail(err, ENOMEM, "out of memory");
+	uint64_t first = 0;
+	for (size_t i = 0; i < p->nflat; i++) {
+		p->flat_first[i] = first;
+		first += p->flat[i].nr_pages;
+		if (fp_rlist_add(&p->snap_pages, p->flat[i].vaddr, p->flat[i].vaddr + p->flat[i].nr_pages * CR_PAGE_SIZE))
+			return fp_fail(err, ENOMEM, "out of memory");
+	}
+	return fp_rlist_normalize(&p->snap_pages) ? fp_fail(err, ENOMEM, "out of memory") : 0;
+}
+
+static int chain_of(const char *dir, char (**out)[PATH_MAX], size_t *n, fp_error *err);
+
+/* SNAP and every snapshot its pages come from, against their manifests by
+ * presence and size: hashing every page (what a full restore does) would
+ * cost a read of the whole process; the pages read are checked as they
+ * are placed by the chain's pagemaps. */
+static int check_chain(const char *dir, fp_error *err)
+{
+	char(*ch)[PATH_MAX] = NULL;
+	size_t n = 0;
+	if (chain_of(dir, &ch, &n, err))
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		int fd = open(ch[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			rc = fp_fail(err, errno, "cannot open %s: %s", ch[i], strerror(errno));
+		else
+			rc = img_verify(fd, ch[i], IMG_VERIFY_SIZES, NULL, err);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(ch);
+	return rc;
+}
+
+int rb_load_snapshot(struct rb_ctx *c, fp_error *err)
+{
+	if (check_chain(c->snap_dir, err))
+		return -1;
+	c->snap_dirfd = open(c->snap_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->snap_dirfd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", c->snap_dir, strerror(errno));
+	if (cr_read_pstree(c->snap_dirfd, &c->ps, &c->nps, err) ||
+	    cr_read_files(c->snap_dirfd, &c->files, &c->nfiles, err))
+		return fp_wrap(err, "reading snapshot %s", c->snap_dir);
+	c->procs = calloc(c->nps ? c->nps : 1, sizeof(*c->procs));
+	if (!c->procs)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nps; i++) {
+		struct rb_proc *p = &c->procs[c->nprocs++];
+		p->pid = (pid_t)c->ps[i].pid;
+		p->ps = &c->ps[i];
+		if (load_proc(c, p, err))
+			return fp_wrap(err, "reading process %d of snapshot %s", (int)p->pid, c->snap_dir);
+	}
+	return 0;
+}
+
+int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err)
+{
+	uint64_t end = addr + len;
+	size_t lo = 0, hi = p->nflat;
+	while (lo < hi) { /* first entry ending after addr */
+		size_t mid = (lo + hi) / 2;
+		if (p->flat[mid].vaddr + p->flat[mid].nr_pages * CR_PAGE_SIZE <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (addr < end) {
+		const cr_pagemap_entry *e = lo < p->nflat ? &p->flat[lo] : NULL;
+		uint64_t es = e ? e->vaddr : end, ee = e ? e->vaddr + e->nr_pages * CR_PAGE_SIZE : end;
+		if (es > addr) { /* not in SNAP: an anonymous page it did not have reads as zeros */
+			uint64_t z = (es < end ? es : end) - addr;
+			memset(dst, 0, z);
+			dst += z, addr += z;
+			continue;
+		}
+		uint64_t take = (ee < end ? ee : end) - addr;
+		if (pgs_read(p->rd, p->flat_first[lo] + (addr - es) / CR_PAGE_SIZE, take / CR_PAGE_SIZE, dst, err))
+			return fp_wrap(err, "reading the snapshot's pages of %d at 0x%llx", (int)p->pid,
+				       (unsigned long long)addr);
+		dst += take, addr += take;
+		lo++;
+	}
+	return 0;
+}
+
+/* dir, its parent, its parent's parent...: real paths, *n of them. */
+static int chain_of(const char *dir, char (**out)[PATH_MAX], size_t *n, fp_error *err)
+{
+	char cur[PATH_MAX];
+	if (!realpath(dir, cur))
+		return fp_fail(err, errno, "cannot resolve %s: %s", dir, strerror(errno));
+	size_t cap = 8;
+	*out = malloc(cap * PATH_MAX);
+	*n = 0;
+	while (*out) {
+		if (*n == cap) {
+			char(*x)[PATH_MAX] = realloc(*out, 2 * cap * PATH_MAX);
+			if (!x)
+				break;
+			*out = x, cap *= 2;
+		}
+		memcpy((*out)[(*n)++], cur, PATH_MAX);
+		char link[PATH_MAX + 8];
+		snprintf(link, sizeof(link), "%s/parent", cur);
+		if (access(link, F_OK) < 0 || *n > PGS_CHAIN_MAX_DEPTH)
+			return 0;
+		if (!realpath(link, cur))
+			return fp_fail(err, errno, "cannot resolve %s: %s", link, strerror(errno));
+	}
+	free(*out);
+	*out = NULL;
+	return fp_fail(err, ENOMEM, "out of memory");
+}
+
+/* The pages each process's pagemap in dir holds itself (PE_PRESENT). */
+static int add_present(struct rb_ctx *c, const char *dir, char *why, size_t len, fp_error *err)
+{
+	int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", dir, strerror(errno));
+	int rc = 1;
+	for (size_t i = 0; i < c->nprocs && rc == 1; i++) {
+		struct rb_proc *p = &c->procs[i];
+		cr_pagemap_head h;
+		cr_pagemap_entry *pe = NULL;
+		size_t npe = 0;
+		fp_error e2;
+		if (cr_read_pagemap(d, (uint32_t)p->pid, &h, &pe, &npe, &e2)) {
+			snprintf(why, len, "snapshot %s between SNAP and the last one has no pages of process %d", dir,
+				 (int)p->pid);
+			rc = 0;
+			break;
+		}
+		struct fp_rlist add = { 0 };
+		for (size_t k = 0; k < npe && rc == 1; k++)
+			if ((cr_pagemap_flags(&pe[k]) & CR_PE_PRESENT) &&
+			    fp_rlist_add(&add, pe[k].vaddr, pe[k].vaddr + pe[k].nr_pages * CR_PAGE_SIZE))
+				rc = fp_fail(err, ENOMEM, "out of memory");
+		if (rc == 1 && (fp_rlist_normalize(&add) || fp_rlist_merge(&p->path_pages, &add)))
+			rc = fp_fail(err, ENOMEM, "out of memory");
+		fp_rlist_free(&add);
+		free(pe);
+	}
+	close(d);
+	return rc;
+}
+
+int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err)
+{
+	char(*a)[PATH_MAX] = NULL, (*b)[PATH_MAX] = NULL;
+	size_t na = 0, nb = 0;
+	if (access(c->t->parent_dir, F_OK) < 0) {
+		snprintf(why, len, "the last snapshot %s was removed since", c->t->parent_dir);
+		return 0;
+	}
+	if (chain_of(c->t->parent_dir, &a, &na, err) || chain_of(c->snap_dir, &b, &nb, err)) {
+		free(a);
+		return -1;
+	}
+	/* the closest common ancestor: pages differ only in the snapshots
+	 * below it, on either side */
+	size_t ia = na, ib = nb;
+	for (size_t j = 0; j < nb && ib == nb; j++)
+		for (size_t i = 0; i < na; i++)
+			if (!strcmp(a[i], b[j])) {
+				ia = i, ib = j;
+				break;
+			}
+	/* no common ancestor (two full snapshots): every page either chain
+	 * holds may differ */
+	int rc = 1;
+	for (size_t i = 0; i < ia && rc == 1; i++)
+		rc = add_present(c, a[i], why, len, err);
+	for (size_t j = 0; j < ib && rc == 1; j++)
+		rc = add_present(c, b[j], why, len, err);
+	free(a);
+	free(b);
+	return rc;
+}
+
+void rb_free(struct rb_ctx *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct rb_proc *p = &c->procs[i];
+		if (p->have_mm)
+			cr_mm_free(&p->mm);
+		for (size_t k = 0; k < p->nth; k++) {
+			cr_core_free(&p->th[k].core);
+			free(p->th[k].old_xs);
+		}
+		free(p->th);
+		for (size_t k = 0; k < p->nfdi; k++)
+			cr_fdinfo_free(&p->fdi[k]);
+		free(p->fdi);
+		free(p->flat);
+		free(p->flat_first);
+		if (p->rd)
+			pgs_close(p->rd);
+		fp_rlist_free(&p->snap_pages);
+		fp_rlist_free(&p->path_pages);
+		fp_rlist_free(&p->keep);
+		fp_rlist_free(&p->wr);
+		fp_rlist_free(&p->wr_new);
+		for (size_t k = 0; k < p->nvops; k++) {
+			fp_rlist_free(&p->vops[k].saved);
+			free(p->vops[k].data);
+		}
+		free(p->vops);
+		free(p->fops);
+		free(p->old);
+		free(p->newd);
+	}
+	free(c->procs);
+	if (c->ps)
+		cr_free_array(&cr_pstree_desc, c->ps, c->nps);
+	if (c->files)
+		cr_free_array(&cr_file_desc, c->files, c->nfiles);
+	if (c->snap_dirfd > 0)
+		close(c->snap_dirfd);
+}

@@ -1,0 +1,267 @@
+/* Rollback in place (rollback_inplace.h): stop, compare, save, write back,
+ * re-arm the write tracking, resume; or undo. */
+#include "session/rollback_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dump/dump_int.h"
+#include "ptrace/pagemap_scan.h"
+#include "overlay/workspace.h"
+
+#define FP_PM_SCAN_WP_MATCHING 1ull
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* FORKPOINT_FAULT=rollback-after-N-pages, once per helper. */
+static long fault_after(void)
+{
+	const char *e = getenv("FORKPOINT_FAULT");
+	long n;
+	if (!e || sscanf(e, "rollback-after-%ld-pages", &n) != 1 || n < 0)
+		return -1;
+	unsetenv("FORKPOINT_FAULT");
+	return n;
+}
+
+static void release(struct rb_ctx *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct rb_proc *p = &c->procs[i];
+		fp_error e2;
+		if (p->ij_init)
+			fp_inject_fini(&p->ij, &e2);
+		p->ij_init = false;
+		if (p->seized)
+			fp_pt_detach(&p->pt, &e2);
+		p->seized = false;
+	}
+}
+
+/* The tracking goes on from SNAP: every mapping registered, what was
+ * written (by the process since the last snapshot, or by us just now)
+ * protected again, and SNAP's pages as what the next snapshot's parent
+ * holds. */
+static int rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
+{
+	struct fp_track_proc *tp = p->tp;
+	struct dump_vma *v = NULL;
+	size_t n = 0;
+	if (dump_vmas_read(p->pid, false, &v, &n, err))
+		return -1;
+	struct fp_range *reg = NULL;
+	size_t nreg = 0, cap = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!dump_precopy_protectable(&v[i]))
+			continue;
+		struct uffdio_register r = { .range = { v[i].start, v[i].end - v[i].start }, .mode = UFFDIO_REGISTER_MODE_WP };
+		if (ioctl(tp->uffd, UFFDIO_REGISTER, &r))
+			continue; /* the process's own userfaultfd: read in full by snapshots */
+		if (fp_ranges_push(&reg, &nreg, &cap, v[i].start, v[i].end))
+			rc = fp_fail(err, ENOMEM, "out of memory");
+	}
+	free(v);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->pid);
+	int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	if (!rc && fd < 0)
+		rc = fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	for (size_t i = 0; i < nreg && !rc; i++) {
+		struct fp_pm_scan_arg a = { 0 };
+		a.size = sizeof(a);
+		a.flags = FP_PM_SCAN_WP_MATCHING;
+		a.start = reg[i].start;
+		a.end = reg[i].end;
+		a.category_mask = FP_PAGE_IS_WRITTEN;
+		a.return_mask = FP_PAGE_IS_WRITTEN;
+		if (ioctl(fd, FP_PAGEMAP_SCAN, &a) < 0)
+			rc = fp_fail(err, errno, "re-protecting the pages of %d: %s", (int)p->pid, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	struct fp_range *cov = rc ? NULL : malloc((p->snap_pages.n ? p->snap_pages.n : 1) * sizeof(*cov));
+	if (!rc && !cov)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (rc) {
+		free(reg);
+		return -1;
+	}
+	memcpy(cov, p->snap_pages.r, p->snap_pages.n * sizeof(*cov));
+	free(tp->reg);
+	free(tp->cov);
+	tp->reg = reg, tp->nreg = nreg;
+	tp->cov = cov, tp->ncov = p->snap_pages.n;
+	(void)c;
+	return 0;
+}
+
+static int run(struct rb_ctx *c, fp_error *err)
+{
+	struct fp_rb_result *r = c->r;
+	char *why = r->why;
+	size_t len = sizeof(r->why);
+	fp_error le;
+	double tl = now_ms();
+	if (rb_load_snapshot(c, &le) < 0) {
+		snprintf(why, len, "%s", le.msg);
+		return FP_RB_NOT_POSSIBLE;
+	}
+	int rc = rb_check_tree(c, why, len, err);
+	if (rc == 1)
+		rc = rb_load_path(c, why, len, err);
+	if (rc != 1)
+		return rc < 0 ? (snprintf(why, len, "%s", err->msg), FP_RB_NOT_POSSIBLE) : FP_RB_NOT_POSSIBLE;
+	double t0 = now_ms();
+	r->load_ms = t0 - tl;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct rb_proc *p = &c->procs[i];
+		if (fp_pt_seize(&p->pt, p->pid, 0, &le) < 0) {
+			snprintf(why, len, "cannot stop process %d: %s", (int)p->pid, le.msg);
+			return FP_RB_NOT_POSSIBLE;
+		}
+		p->seized = true;
+	}
+	double ts = now_ms();
+	r->stop_ms = ts - t0;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		double td = now_ms();
+		rc = rb_diff(c, &c->procs[i], why, len, &le);
+		r->diff_ms += now_ms() - td;
+		td = now_ms();
+		if (rc == 1)
+			rc = rb_save(c, &c->procs[i], &le) ? -1 : 1;
+		r->save_ms += now_ms() - td;
+		if (rc != 1) {
+			if (rc < 0)
+				snprintf(why, len, "%s", le.msg);
+			return FP_RB_NOT_POSSIBLE;
+		}
+	}
+	/* From here on the processes change: every failure undoes. */
+	struct fp_ws_switch sw;
+	if (c->ws && fp_ws_restore_begin(c->ws, c->snap, &sw, &le) < 0) {
+		snprintf(why, len, "workspace: %s", le.msg);
+		return FP_RB_NOT_POSSIBLE;
+	}
+	size_t applied = 0;
+	rc = 0;
+	double ta = now_ms();
+	for (; applied < c->nprocs && !rc; applied++)
+		rc = rb_apply(c, &c->procs[applied], err);
+	if (rc) {
+		if (c->ws)
+			fp_ws_restore_abort(c->ws, &sw);
+		int urc = 0;
+		fp_error ue;
+		for (size_t i = applied; i-- > 0;)
+			if (rb_undo(c, &c->procs[i], urc ? &le : &ue))
+				urc = -1;
+		if (urc) {
+			fp_wrap(err, "and bringing back the state before failed too: %s", ue.msg);
+			return FP_RB_BROKEN;
+		}
+		return FP_RB_UNDONE;
+	}
+	if (c->ws && fp_ws_restore_commit(c->ws, &sw, &le) < 0)
+		fprintf(stderr, "forkpoint: warning: workspace restore commit: %s\n", le.msg);
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct rb_proc *p = &c->procs[i];
+		if (rb_commit(c, p, &le))
+			fprintf(stderr, "forkpoint: warning: rollback of %d: closing the fds opened since: %s\n", (int)p->pid,
+				le.msg);
+	}
+	double tr = now_ms();
+	r->apply_ms = tr - ta;
+	/* the tracking follows SNAP now */
+	bool tracked = true;
+	for (size_t i = 0; i < c->nprocs && tracked; i++)
+		if (rearm(c, &c->procs[i], &le))
+			tracked = false;
+	if (tracked) {
+		snprintf(c->t->parent_dir, sizeof(c->t->parent_dir), "%s", c->snap_dir);
+	} else {
+		char w[300];
+		snprintf(w, sizeof(w), "the write tracking could not follow a rollback: %s", le.msg);
+		fp_track_drop(c->t, w);
+	}
+	r->nprocs = (unsigned)c->nprocs;
+	for (size_t i = 0; i < c->nprocs; i++)
+		r->nthreads += (unsigned)c->procs[i].nth;
+	release(c);
+	r->rearm_ms = now_ms() - tr;
+	r->ms = now_ms() - t0;
+	r->in_place = true;
+	return FP_RB_DONE;
+}
+
+int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, struct fp_ws *ws, struct fp_track *t,
+			struct fp_rb_result *r, fp_error *err)
+{
+	memset(r, 0, sizeof(*r));
+	const char *f = getenv("FORKPOINT_FAULT");
+	if (f && !strcmp(f, "rollback-full")) { /* tests of the full restore's own recovery */
+		snprintf(r->why, sizeof(r->why), "FORKPOINT_FAULT=rollback-full");
+		return FP_RB_NOT_POSSIBLE;
+	}
+	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,
+			    .snap_dirfd = -1, .fault_after = fault_after() };
+	int rc = run(&c, err);
+	release(&c);
+	rb_free(&c);
+	return rc;
+}
+
+void fp_rollback_arm(pid_t root, const char *snap_dir, struct fp_track *t)
+{
+	fp_track_drop(t, "");
+	struct fp_dump_opts o = { .pid = root };
+	struct fp_dump_stats st = { 0 };
+	struct dump_ctx c = { 0 };
+	c.o = &o, c.st = &st, c.dirfd = -1, c.t0 = dump_now_ns();
+	fp_error err;
+	int rc = dump_precopy_take(&c, &err);
+	t->procs = rc ? NULL : calloc(c.npre ? c.npre : 1, sizeof(*t->procs));
+	for (size_t i = 0; t->procs && i < c.npre; i++) {
+		struct dump_precopy *pc = &c.pre[i];
+		struct dump_vma *regv = NULL;
+		size_t nregv = 0;
+		if (dump_precopy_protect(&c, pc, &regv, &nregv, &err)) {
+			free(regv);
+			rc = -1;
+			break;
+		}
+		free(regv);
+		struct fp_track_proc *tp = &t->procs[t->n++];
+		tp->pid = pc->pid;
+		tp->start_time = fp_track_start_time(pc->pid);
+		tp->uffd = pc->uffd;
+		tp->reg = pc->reg;
+		tp->nreg = pc->nreg;
+		/* nothing is known to equal SNAP: the processes ran before this */
+		tp->cov = NULL;
+		tp->ncov = 0;
+		pc->uffd = -1;
+		pc->reg = NULL;
+		pc->nreg = 0;
+	}
+	dump_ctx_free(&c);
+	if (rc || !t->procs || !t->n) {
+		fp_track_drop(t, rc ? "the write tracking could not start after a restore" : "no process could be write-tracked");
+		return;
+	}
+	t->active = true;
+	snprintf(t->parent_dir, sizeof(t->parent_dir), "%s", snap_dir);
+}

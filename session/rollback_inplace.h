@@ -1,0 +1,67 @@
+/* Rollback in place: `forkpoint restore SESSION SNAP` brings the session's
+ * live processes back to SNAP without creating them again, when they are
+ * the processes SNAP was taken of (same pids and threads, no exec since,
+ * tracked by the session's write tracking since a snapshot of SNAP's
+ * chain).
+ *
+ * What changed since SNAP is the union of what the write tracking saw
+ * written since its last snapshot (PAGEMAP_SCAN), the pages every snapshot
+ * between that one and SNAP holds itself (their PE_PRESENT entries, along
+ * the chain through the snapshots' common ancestor), and the mapping, fd,
+ * cwd and register state compared with SNAP's images. Only that is written
+ * back; the processes stay stopped meanwhile.
+ *
+ * Before anything is overwritten, what is overwritten is saved in the
+ * helper (the live contents of those pages and of the mappings removed,
+ * registers, fd offsets, cwd): if a step fails, the saved state is written
+ * back, so the session ends in SNAP's state or in the one before.
+ *
+ * FORKPOINT_FAULT=rollback-after-N-pages makes the rollback fail on purpose
+ * once N pages were written back (once per helper process), for tests. */
+#ifndef FP_ROLLBACK_INPLACE_H
+#define FP_ROLLBACK_INPLACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fp_error.h"
+#include "dump/dirty_tracker.h"
+
+struct fp_ws;
+
+struct fp_rb_result {
+	bool in_place;          /* done in place */
+	char why[512];          /* why not (nothing was changed then) */
+	double ms;              /* stop to resume */
+	uint64_t pages;         /* pages written back */
+	uint64_t vma_ops;       /* mmap/munmap/mprotect/brk injected */
+	uint64_t fd_ops;        /* lseek/close/reopen/chdir injected */
+	unsigned nprocs, nthreads;
+	/* where the time went (ms): reading SNAP's images, stopping, comparing,
+	 * saving what is overwritten (and reading SNAP's pages), writing back,
+	 * re-arming the tracking and resuming */
+	double load_ms, stop_ms, diff_ms, save_ms, apply_ms, rearm_ms;
+};
+
+enum fp_rb_rc {
+	FP_RB_DONE = 1,         /* the processes are in SNAP's state */
+	FP_RB_NOT_POSSIBLE = 0, /* r->why says why; nothing changed */
+	FP_RB_UNDONE = -1,      /* failed half way, the state before is back (err) */
+	FP_RB_BROKEN = -2,      /* failed, and so did bringing the state back (err):
+				   the caller must restore SNAP in full */
+};
+
+/* root: the session's target; snap_dir: SNAP's directory; ws: the
+ * session's workspace or NULL; snap: SNAP's name (for the workspace). */
+int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, struct fp_ws *ws, struct fp_track *t,
+			struct fp_rb_result *r, fp_error *err);
+
+/* After a full restore of snap_dir: write tracking for the new processes,
+ * so that the next rollback can be in place. Nothing is assumed about
+ * their pages (they ran before the tracking started): the next rollback
+ * writes back every page of the snapshot once, the next snapshot reads
+ * every page once. Failure only means no tracking (t->lost says why). */
+void fp_rollback_arm(pid_t root, const char *snap_dir, struct fp_track *t);
+
+#endif

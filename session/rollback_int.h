@@ -1,0 +1,127 @@
+/* Internals of rollback in place (rollback_inplace.h), shared by
+ * rollback_image.c (SNAP's images), rollback_diff.c (what differs),
+ * rollback_apply.c (write back, undo) and rollback_inplace.c. */
+#ifndef FP_ROLLBACK_INT_H
+#define FP_ROLLBACK_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/user.h>
+
+#include "ptrace/inject.h"
+#include "ptrace/ptrace.h"
+#include "session/ranges_ops.h"
+#include "session/rollback_inplace.h"
+#include "images/criu_msgs.h"
+#include "images/pagestore.h"
+
+struct rb_thread {
+	pid_t tid;
+	cr_core core;                   /* SNAP's */
+	struct user_regs_struct old;    /* live, saved before writing */
+	uint8_t *old_xs;
+	size_t old_xs_len;
+	uint64_t old_mask;
+	bool saved, written;
+};
+
+enum rb_vma_kind { RB_MUNMAP, RB_MMAP, RB_MPROTECT, RB_BRK };
+
+struct rb_vma_op {
+	enum rb_vma_kind kind;
+	uint64_t start, end;
+	int prot, old_prot;             /* mmap/mprotect: SNAP's; undo: live */
+	uint64_t brk, old_brk;
+	struct fp_rlist saved;          /* munmap: the live pages there, */
+	uint8_t *data;                  /* and their contents */
+	bool done;
+};
+
+enum rb_fd_kind { RB_SEEK, RB_CLOSE, RB_REOPEN, RB_CHDIR };
+
+struct rb_fd_op {
+	enum rb_fd_kind kind;
+	int fd;
+	uint64_t pos, old_pos;
+	int flags;                      /* reopen: open flags (O_CLOEXEC as fd flag) */
+	char path[PATH_MAX];            /* reopen, chdir: SNAP's */
+	char old_path[PATH_MAX];        /* chdir undo; reopen undo */
+	bool done;
+};
+
+struct rb_proc {
+	pid_t pid;
+	fp_pt_proc pt;
+	bool seized;
+	fp_inject ij;
+	bool ij_init;
+	struct fp_track_proc *tp;       /* its write tracking */
+	/* SNAP's images */
+	cr_pstree *ps;
+	cr_mm mm;
+	bool have_mm;
+	struct rb_thread *th;
+	size_t nth;
+	cr_fdinfo *fdi;
+	size_t nfdi;
+	cr_fs fs;
+	cr_pagemap_entry *flat;         /* every page of SNAP, PE_PRESENT */
+	size_t nflat;
+	uint64_t *flat_first;           /* index of flat[i]'s first page in rd */
+	pgs_reader *rd;
+	struct fp_rlist snap_pages;     /* flat as ranges */
+	struct fp_rlist path_pages;     /* held by the snapshots between */
+	/* what differs */
+	struct fp_rlist keep;           /* SNAP's anon mappings that stay */
+	struct fp_rlist wr;             /* pages to write back in kept mappings */
+	struct fp_rlist wr_new;         /* pages to write into re-made mappings */
+	struct rb_vma_op *vops;
+	size_t nvops;
+	struct rb_fd_op *fops;
+	size_t nfops;
+	uint8_t *old;                   /* live contents of wr */
+	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new */
+	size_t newd_len;
+	uint64_t pages_done;            /* of wr, written so far */
+};
+
+struct rb_ctx {
+	pid_t root;
+	const char *snap_dir, *snap;
+	struct fp_ws *ws;
+	struct fp_track *t;
+	struct fp_rb_result *r;
+	int snap_dirfd;
+	cr_pstree *ps;
+	size_t nps;
+	cr_file *files;
+	size_t nfiles;
+	struct rb_proc *procs;
+	size_t nprocs;
+	long fault_after;               /* FORKPOINT_FAULT pages, -1 none */
+};
+
+/* rollback_image.c */
+int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
+/* 1 and path_pages filled: SNAP and the tracking's snapshot share a chain;
+ * 0 with why: they do not. */
+int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
+const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
+int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
+void rb_free(struct rb_ctx *c);
+
+/* rollback_diff.c: before the stop, whether in place is possible (0 with
+ * why); during it, what differs (0 with why: not in place after all). */
+int rb_check_tree(struct rb_ctx *c, char *why, size_t len, fp_error *err);
+int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err);
+
+/* rollback_apply.c */
+int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
+int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
+int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
+int rb_commit(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
+int rb_inject(struct rb_proc *p, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, int64_t *ret, fp_error *err);
+
+#endif
