@@ -186,8 +186,8 @@ static int reap_children(struct fp_session_ctx *ctx, int *status)
 /* The helper's loop: serve requests and forward signals until the target
  * ends. A `restore` request may replace the target meanwhile. Returns the
  * (last) target's wait status. */
-static int serve(struct fp_session_info *info, pid_t target, int detached, int lsock, struct fp_ws *ws,
-		 struct fp_shell *sh)
+int fp_session_serve(struct fp_session_info *info, pid_t target, int detached, int lsock, struct fp_ws *ws,
+		     struct fp_shell *sh)
 {
 	sigset_t fwd;
 	sigemptyset(&fwd);
@@ -261,7 +261,7 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 	return status;
 }
 
-static void finish_session(struct fp_session_info *info, int status)
+void fp_session_finish(struct fp_session_info *info, int status)
 {
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
@@ -274,7 +274,10 @@ static void finish_session(struct fp_session_info *info, int status)
 	 * behind. A detached one keeps its output.log, even empty (it says
 	 * the program wrote nothing): a new session of that name reclaims
 	 * the directory. */
-	if ((rmdir(snaps) == 0 || errno == ENOENT) && !info->detached) {
+	char store[PATH_MAX + 16];
+	snprintf(store, sizeof(store), "%s/workspace", info->dir);
+	/* A branch's workspace may stand on this session's layers (pinned). */
+	if ((rmdir(snaps) == 0 || errno == ENOENT) && !info->detached && !fp_ws_pinned(store)) {
 		fp_rm_rf(info->dir, NULL);
 		return;
 	}
@@ -384,13 +387,13 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 		}
 		close(ready_fd);
 	}
-	int status = serve(info, target, o->detach, lsock, ws, o->shell ? &shell : NULL);
+	int status = fp_session_serve(info, target, o->detach, lsock, ws, o->shell ? &shell : NULL);
 	fp_shell_close(&shell);
 	if (ws)
 		fp_ws_close(ws);
 	close(lsock);
 	res->wait_status = status;
-	finish_session(info, status);
+	fp_session_finish(info, status);
 	return 0;
 }
 

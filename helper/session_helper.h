@@ -5,6 +5,7 @@
 #define FP_SESSION_HELPER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "fp_error.h"
 #include "hygiene.h"
@@ -31,6 +32,16 @@ struct fp_run_result {
  * calling process as soon as the target runs; the helper lives on. Exit codes
  * in err: 127 command not found, 126 not executable. */
 int fp_run_session(const struct fp_run_opts *o, struct fp_run_result *res, fp_error *err);
+
+struct fp_ws;
+struct fp_shell;
+/* The helper's loop (also a branch's helper, helper/session_branch.c): serves
+ * requests until the target ends; returns its wait status. */
+int fp_session_serve(struct fp_session_info *info, pid_t target, int detached, int lsock, struct fp_ws *ws,
+		     struct fp_shell *sh);
+/* After serve: the session is marked exited, its directory removed when it
+ * keeps nothing (no snapshots, no output log, no layer a branch stands on). */
+void fp_session_finish(struct fp_session_info *info, int status);
 
 /* Resolves a command like execvp would; fills `path`. */
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err);
