@@ -143,7 +143,7 @@ def op_snap_branch():
         return op_snap()
     name = rng.choice(b)
     snap = new_snap(name)
-    return "snap %s %s" % (name, snap)
+    return "snap-in-branch %s %s" % (name, snap)
 
 
 def op_rollback():
