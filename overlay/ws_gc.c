@@ -108,7 +108,7 @@ int fp_ws_gc(struct fp_ws *ws, struct fp_ws_gc_stats *st, fp_error *err)
 	size_t npinned;
 	if (ws_pinned_ids(ws->store, &pinned, &npinned, err) < 0)
 		goto out;
-	int a = idset_add(&refs, pinned, npinned);
+	int a = npinned ? idset_add(&refs, pinned, npinned) : 0;
 	free(pinned);
 	if (a < 0)
 		goto oom;
