@@ -41,7 +41,10 @@ struct fp_branch_info {
 };
 
 /* Starts o->count branches of SNAP, all or none: if one fails, the others
- * are ended and err says why. out has room for count entries. Root only. */
+ * are ended and err says why. out has room for count entries. Root only.
+ * Each branch's helper is created as a child of the calling process (the
+ * CLI exits at once, so they go to init); a long-lived caller should reap
+ * them (SIGCHLD) when they end. Returns once every branch runs. */
 int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out, fp_error *err);
 
 /* Where session directory dir was branched from: 1 and parent/snap filled

@@ -89,13 +89,38 @@ assert x3["branches"][0]["branch_of"] == {"session": "ws-b1", "snapshot": "x3"}
 ' || fail "tree --json: $("$FP" tree ws --json)"
 "$FP" tree ws | grep -q "branch from x3: ws-b1-b1" || fail "tree: $("$FP" tree ws)"
 
-# Stopping the original leaves its branches running; rm + gc of s0 keeps
-# the layers its branches stand on.
+# Errors leave nothing behind: a missing snapshot, and a restore that
+# fails inside the new namespaces (all or none with -n).
+err=$("$FP" branch ws nosuch 2>&1); rc=$?
+[[ $rc == 3 && $err == *"no complete snapshot 'nosuch'"* ]] || fail "branch of a missing snapshot: exit $rc: $err"
+err=$(FORKPOINT_RESTORE_FAIL_AT=registers "$FP" branch ws s0 -n 2 --name broken 2>&1) && fail "a branch failing on purpose succeeded"
+[[ $err == *"branch 'broken-"* ]] || fail "failed branch message: $err"
+[[ ! -e $FORKPOINT_HOME/sessions/broken-1 && ! -e $FORKPOINT_HOME/sessions/broken-2 ]] ||
+	fail "a failed branch left its directory: $(ls "$FORKPOINT_HOME/sessions")"
+# A --shell session's bash would share the original's terminal: refused.
+"$FP" run --shell --name sh >/dev/null || fail "run --shell"
+track_pid "$(session_field sh helper_pid)"
+"$FP" snap sh s0 >/dev/null || fail "snap sh"
+err=$("$FP" branch sh s0 2>&1); rc=$?
+[[ $rc == 4 && $err == *"--shell session"* ]] || fail "branch of a shell session: exit $rc: $err"
+"$FP" stop --kill sh
+
+# Stopping the original leaves its branches running, and its snapshots can
+# still be branched; rm + gc of s0 keeps the layers its branches stand on.
 oh=$(session_field ws helper_pid)
 "$FP" stop ws || fail "stop ws"
 wait_for 20 bash -c "! kill -0 $oh 2>/dev/null" || fail "the original's helper did not end"
+out=$("$FP" branch ws s0 --name late --json) || fail "branch of a stopped session: $out"
+read -r lp lh < <(python3 -c 'import json,sys; b=json.load(sys.stdin)[0]; print(b["pid"], b["helper_pid"])' <<<"$out")
+track_pid "$lh"
+expect "$lp" 0 "a branch of the stopped original"
+"$FP" stop --kill late || fail "stop late"
+wait_for 20 bash -c "! kill -0 $lh 2>/dev/null" || fail "late's helper did not end"
 "$FP" rm ws s0 || fail "rm s0"
 "$FP" gc >/dev/null || fail "gc"
+# The failed branches' pins went with their stores; the live ones stay.
+pins=$(ls "$FORKPOINT_HOME/sessions/ws/workspace/pins")
+[[ $pins == *ws-b2* && $pins != *broken* && $pins != *late* ]] || fail "pins after gc: $pins"
 expect "${bp[ws-b2]}" 2 "ws-b2 after the original stopped"              # -> 3
 "$FP" snap ws-b2 y3 >/dev/null || fail "snap ws-b2 after rm+gc of s0"
 expect "${bp[ws-b2]}" 3 "ws-b2"                                         # -> 4
