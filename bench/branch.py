@@ -25,27 +25,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FP = os.path.join(ROOT, "build/bin/forkpoint")
-TARGET = os.path.join(ROOT, "build/bench/bench_dirty")
-
-
-def fp(*args, env):
-    t0 = time.monotonic()
-    r = subprocess.run([FP, *args], env=env, capture_output=True, text=True)
-    wall = (time.monotonic() - t0) * 1000
-    if r.returncode:
-        raise SystemExit(f"forkpoint {' '.join(args)} failed: {r.stderr.strip()}")
-    return r.stdout, wall
-
-
-def wait_ready(path, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(path) and any(l.startswith("ready") for l in open(path)):
-            return
-        time.sleep(0.01)
-    raise SystemExit(f"target not ready within {timeout} s")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from incremental import FP, TARGET, fp, wait_line  # noqa: E402
 
 
 def stop(env, names):
@@ -65,7 +46,7 @@ def run_size(mib, runs):
     res = {"mib": mib, "one": [], "three": []}
     try:
         fp("run", "--detach", "--name", name, "--", TARGET, status, f"--mib={mib}", env=env)
-        wait_ready(status)
+        wait_line(status, "ready")
         fp("snap", name, "s0", env=env)
         for _ in range(runs):
             out, wall = fp("branch", name, "s0", "--json", env=env)
