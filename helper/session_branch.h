@@ -44,7 +44,10 @@ struct fp_branch_info {
  * are ended and err says why. out has room for count entries. Root only.
  * Each branch's helper is created as a child of the calling process (the
  * CLI exits at once, so they go to init); a long-lived caller should reap
- * them (SIGCHLD) when they end. Returns once every branch runs. */
+ * them (SIGCHLD) when they end. Returns once every branch runs. The
+ * helpers are forked from the caller and go on running its code: call this
+ * from a single-threaded process (as the CLI is), or a lock that another of
+ * its threads holds at that instant (malloc's) stays held in them. */
 int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out, fp_error *err);
 
 /* Where session directory dir was branched from: 1 and parent/snap filled
