@@ -31,6 +31,8 @@ int cmd_rm(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_build(int argc, char **argv);
+int cmd_branch(int argc, char **argv);
+int cmd_tree(int argc, char **argv);
 /* criu_flags.c: CRIU's two-sided flags (--tcp-established, --file-locks,
  * --link-remap, --shell-job, --ext-unix-sk): true when arg is one; it is
  * then added to f (each once). */

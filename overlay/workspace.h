@@ -178,6 +178,17 @@ struct fp_ws_gc_stats {
 };
 int fp_ws_gc(struct fp_ws *ws, struct fp_ws_gc_stats *st, fp_error *err);
 
+/* Branches (helper/session_branch.c): a new store `store` whose live state
+ * is snapshot `snap` of `from_store` with a fresh empty upper. The snapshot's
+ * layers are not copied: the new store's layers/<id> are symbolic links to
+ * the real layer directories, and every store that owns one of them gets a
+ * pin (pins/<branch>: the branch store and the layer ids), which its gc
+ * honours for as long as the branch store exists. Does not mount. */
+int fp_ws_create_branch(const char *store, const char *from_store, const char *snap,
+			const struct fp_ws_opts *o, struct fp_ws **out, fp_error *err);
+/* True when a store that still exists pins layers of `store`. */
+bool fp_ws_pinned(const char *store);
+
 /* diff: what changed from snapshot A to snapshot B (B's view against A's). */
 enum fp_ws_change { FP_WS_ADDED = 'A', FP_WS_MODIFIED = 'M', FP_WS_DELETED = 'D' };
 #define FP_WS_D_CONTENT 0x01   /* file bytes, or symlink target */

@@ -103,6 +103,15 @@ int fp_ws_gc(struct fp_ws *ws, struct fp_ws_gc_stats *st, fp_error *err)
 		if (a < 0)
 			goto oom;
 	}
+	/* Layers that branches of this session stand on (ws_branch.c). */
+	unsigned *pinned;
+	size_t npinned;
+	if (ws_pinned_ids(ws->store, &pinned, &npinned, err) < 0)
+		goto out;
+	int a = npinned ? idset_add(&refs, pinned, npinned) : 0;
+	free(pinned);
+	if (a < 0)
+		goto oom;
 	qsort(refs.v, refs.n, sizeof(unsigned), cmp_u);
 	const char *sub[] = { "layers", "work" };
 	for (int k = 0; k < 2; k++) {

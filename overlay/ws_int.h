@@ -63,6 +63,11 @@ unsigned ws_alloc_id(struct fp_ws *ws);
 int ws_inject(const char *step, fp_error *err);
 double ws_now_ms(void);
 
+/* ---- ws_branch.c ---- */
+/* The layer ids that pins of live branch stores name (malloc'd); pins
+ * whose branch store is gone are removed. */
+int ws_pinned_ids(const char *store, unsigned **ids, size_t *n, fp_error *err);
+
 /* ---- ovl_layers.c: reading layers the way overlayfs does ---- */
 bool ovl_is_whiteout(const struct stat *st);
 bool ovl_is_opaque(int dirfd, const char *name);

@@ -325,7 +325,7 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 	return status;
 }
 
-static void finish_session(struct fp_session_info *info, int status)
+void fp_session_finish(struct fp_session_info *info, int status)
 {
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
@@ -338,7 +338,10 @@ static void finish_session(struct fp_session_info *info, int status)
 	 * behind. A detached one keeps its output.log, even empty (it says
 	 * the program wrote nothing): a new session of that name reclaims
 	 * the directory. */
-	if ((rmdir(snaps) == 0 || errno == ENOENT) && !info->detached) {
+	char store[PATH_MAX + 16];
+	snprintf(store, sizeof(store), "%s/workspace", info->dir);
+	/* A branch's workspace may stand on this session's layers (pinned). */
+	if ((rmdir(snaps) == 0 || errno == ENOENT) && !info->detached && !fp_ws_pinned(store)) {
 		fp_rm_rf(info->dir, NULL);
 		return;
 	}
@@ -565,7 +568,7 @@ int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, stru
 	if (ws)
 		fp_ws_close(ws);
 	close(lsock);
-	finish_session(info, status);
+	fp_session_finish(info, status);
 	return status;
 }
 

@@ -5,6 +5,7 @@
 #define FP_SESSION_HELPER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "fp_error.h"
 #include "hygiene.h"
@@ -61,6 +62,10 @@ struct fp_shell;
  * target's wait status. */
 int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, struct fp_ws *ws,
 		     struct fp_shell *sh);
+/* The end of a session (part of fp_session_serve): marked exited, its
+ * directory removed when it keeps nothing (no snapshots, no output log, no
+ * layer a branch stands on). */
+void fp_session_finish(struct fp_session_info *info, int status);
 
 /* Resolves a command like execvp would; fills `path`. */
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err);

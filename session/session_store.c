@@ -176,14 +176,22 @@ int fp_session_reserve(const char *name, const char *base, struct fp_session_inf
 	return fp_fail(err, EEXIST, "too many sessions named after '%s'", base);
 }
 
+static pid_t (*pid_view)(pid_t);
+
+void fp_session_set_pid_view(pid_t (*view)(pid_t))
+{
+	pid_view = view;
+}
+
 int fp_session_save(const struct fp_session_info *info, fp_error *err)
 {
 	char buf[8192], path[PATH_MAX + 16];
+	pid_t target = pid_view && info->target_pid > 0 ? pid_view(info->target_pid) : info->target_pid;
 	int n = snprintf(buf, sizeof(buf),
 			 "name=%s\nhelper_pid=%d\nhelper_start=%llu\ntarget_pid=%d\nstarted=%lld\n"
 			 "detached=%d\nshim=%d\nshell=%d\nstate=%s\nexit_status=%d\ncwd=%s\ncmd=%s\nworkdir=%s\n"
 			 "mnt_ns=%llu\n",
-			 info->name, (int)info->helper_pid, info->helper_start, (int)info->target_pid,
+			 info->name, (int)info->helper_pid, info->helper_start, (int)target,
 			 info->started, info->detached, info->shim, info->shell, info->state, info->exit_status,
 			 info->cwd, info->cmd, info->workdir, info->mnt_ns);
 	if (n < 0 || (size_t)n >= sizeof(buf))

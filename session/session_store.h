@@ -48,6 +48,9 @@ int fp_session_reserve(const char *name, const char *base, struct fp_session_inf
 		       fp_error *err);
 
 int fp_session_save(const struct fp_session_info *info, fp_error *err);
+/* A helper in its own pid namespace (a branch) knows its processes by their
+ * inner pids; session.meta is read from outside, so saves translate. */
+void fp_session_set_pid_view(pid_t (*view)(pid_t));
 int fp_session_load(const char *name, struct fp_session_info *info, fp_error *err);
 
 /* Every session directory, live or not (state "exited", or "dead" when its

@@ -1,0 +1,402 @@
+/* fp_session_branch: see session_branch.h.
+ *
+ * The caller (the CLI, or libforkpoint) creates each branch's helper with
+ * clone3(CLONE_NEWPID | CLONE_NEWNS): the child is pid 1 of its namespace,
+ * sets up /proc and the workspace there, restores the snapshot as its own
+ * child (every pid free, so exact pids), reports through a pipe and then
+ * serves the session like any helper (fp_session_serve). As pid 1 it reaps
+ * everything in the branch, and when it ends the kernel ends the branch. */
+#include "session_branch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "paths.h"
+#include "session/session_helper.h"
+#include "session/snapshots.h"
+#include "overlay/workspace.h"
+#include "restore/restore.h"
+
+struct branch_report {
+	int rc;
+	int exit_code;
+	pid_t pid, ns_pid, helper_pid;
+	double ms, restore_ms;
+	int engine_criu;
+	char msg[1024];
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int fp_session_branch_of(const char *dir, char *parent, size_t plen, char *snap, size_t slen)
+{
+	char path[PATH_MAX + 16], buf[512];
+	snprintf(path, sizeof(path), "%s/branch", dir);
+	if (fp_read_file(path, buf, sizeof(buf), NULL) < 0)
+		return 0;
+	parent[0] = snap[0] = '\0';
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!strncmp(line, "parent=", 7))
+			snprintf(parent, plen, "%s", line + 7);
+		else if (!strncmp(line, "snap=", 5))
+			snprintf(snap, slen, "%s", line + 5);
+	}
+	return parent[0] != '\0';
+}
+
+/* ---- inside the branch (pid 1 of its namespace) ---- */
+
+static int outer_proc = -1; /* the /proc of the caller's namespace */
+static pid_t outer_self;    /* this helper's pid there */
+
+/* A child's pid outside, from its pid inside (NSpid: OUTER ... INNER). */
+static pid_t outer_view(pid_t inner)
+{
+	char path[96], buf[4096];
+	snprintf(path, sizeof(path), "%d/task/%d/children", (int)outer_self, (int)outer_self);
+	int fd = openat(outer_proc, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+		char sp[64], st[4096];
+		snprintf(sp, sizeof(sp), "%s/status", tok);
+		int sfd = openat(outer_proc, sp, O_RDONLY | O_CLOEXEC);
+		if (sfd < 0)
+			continue;
+		ssize_t m = read(sfd, st, sizeof(st) - 1);
+		close(sfd);
+		if (m <= 0)
+			continue;
+		st[m] = '\0';
+		char *ns = strstr(st, "NSpid:");
+		if (!ns)
+			continue;
+		ns[strcspn(ns, "\n")] = '\0';
+		char *last = strrchr(ns, '\t');
+		if (last && atoi(last + 1) == (int)inner)
+			return (pid_t)atoi(tok);
+	}
+	return 0;
+}
+
+/* Nothing of the caller's (a test's pipe, a terminal) may stay open in a
+ * helper that outlives it. */
+static void close_inherited(int keep)
+{
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3 && nul >= 0; fd++)
+		dup2(nul, fd);
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int dfd = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] != '.' && fd > 2 && fd != keep && fd != dfd)
+			close(fd);
+	}
+	closedir(d);
+}
+
+struct branch_job {
+	const struct fp_session_info *from;
+	const char *snap;
+	char snap_dir[PATH_MAX];
+	struct fp_session_info info; /* reserved for the branch */
+	double t0;
+	int timeout_ms;
+};
+
+static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid_t *target,
+			struct branch_report *rep, fp_error *err)
+{
+	struct fp_session_info *info = &j->info;
+	char self[32];
+	ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+	if (n <= 0)
+		return fp_fail(err, errno, "cannot read /proc/self: %s", strerror(errno));
+	self[n] = '\0';
+	outer_self = (pid_t)atoi(self);
+	info->helper_pid = outer_self;
+	info->helper_start = fp_proc_starttime(outer_self);
+	outer_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* Mounts made here never reach the caller's namespace; then a /proc
+	 * of this pid namespace, which the dumper and restorer read. */
+	if (outer_proc < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fp_fail(err, errno, "cannot set up the branch's mount namespace and /proc: %s",
+			       strerror(errno));
+	char sock[PATH_MAX + 16];
+	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
+	*lsock = fp_ctl_listen(sock, err);
+	if (*lsock < 0)
+		return -1;
+	info->started = (long long)time(NULL);
+	info->detached = 0; /* nothing of its own to keep: no output.log */
+	info->shim = j->from->shim;
+	snprintf(info->state, sizeof(info->state), "starting");
+	snprintf(info->cwd, sizeof(info->cwd), "%s", j->from->cwd);
+	snprintf(info->cmd, sizeof(info->cmd), "%s", j->from->cmd);
+	char rec[512], path[PATH_MAX + 16];
+	int rl = snprintf(rec, sizeof(rec), "parent=%s\nsnap=%s\n", j->from->name, j->snap);
+	snprintf(path, sizeof(path), "%s/branch", info->dir);
+	if (fp_write_file_atomic(path, rec, (size_t)rl, err) < 0)
+		return -1;
+	if (j->from->workdir[0]) {
+		char store[PATH_MAX + 16], from_store[PATH_MAX + 16];
+		snprintf(store, sizeof(store), "%s/workspace", info->dir);
+		snprintf(from_store, sizeof(from_store), "%s/workspace", j->from->dir);
+		struct fp_ws_opts wo = { .sync = true };
+		if (fp_ws_create_branch(store, from_store, j->snap, &wo, ws, err) < 0)
+			return -1;
+		if (fp_ws_mount(*ws, err) < 0)
+			return fp_wrap(err, "workspace");
+		snprintf(info->workdir, sizeof(info->workdir), "%s", j->from->workdir);
+	}
+	if (fp_session_save(info, err) < 0)
+		return -1;
+	char log[PATH_MAX + 16];
+	snprintf(log, sizeof(log), "%s/restore.log", info->dir);
+	struct fp_restore_opts ro = {
+		.dir = j->snap_dir,
+		.engine = FP_RESTORE_AUTO,
+		.exact_pids = true,
+		.log_path = log,
+		.adopt = true,
+		.timeout_ms = j->timeout_ms,
+	};
+	struct fp_restore_result r;
+	if (fp_restore(&ro, &r, err) < 0)
+		return fp_wrap(err, "restoring snapshot '%s' of session '%s' in a new pid namespace", j->snap,
+			       j->from->name);
+	*target = r.pid;
+	rep->restore_ms = r.elapsed_ms;
+	rep->engine_criu = r.engine_used == FP_RESTORE_CRIU;
+	rep->ns_pid = r.pid;
+	rep->pid = outer_view(r.pid);
+	info->target_pid = r.pid;
+	snprintf(info->state, sizeof(info->state), "running");
+	fp_session_set_pid_view(outer_view);
+	return fp_session_save(info, err);
+}
+
+static __attribute__((noreturn)) void branch_main(struct branch_job *j, int wfd)
+{
+	setsid();
+	close_inherited(wfd);
+	struct branch_report rep;
+	memset(&rep, 0, sizeof(rep));
+	fp_error err;
+	fp_error_clear(&err);
+	struct fp_ws *ws = NULL;
+	int lsock = -1;
+	pid_t target = -1;
+	rep.rc = branch_setup(j, &ws, &lsock, &target, &rep, &err);
+	rep.exit_code = err.exit_code;
+	rep.helper_pid = outer_self;
+	rep.ms = now_ms() - j->t0;
+	snprintf(rep.msg, sizeof(rep.msg), "%s", err.msg);
+	ssize_t w = write(wfd, &rep, sizeof(rep));
+	close(wfd);
+	if (rep.rc < 0 || w != (ssize_t)sizeof(rep)) {
+		/* Nothing was restored, or the caller is gone and will report
+		 * this branch as failed: leave nothing behind. */
+		if (target > 0)
+			kill(target, SIGKILL);
+		fp_ws_close(ws);
+		fp_rm_rf(j->info.dir, NULL);
+		_exit(1);
+	}
+	fp_session_serve(&j->info, target, lsock, ws, NULL); /* closes ws and lsock, records the end */
+	_exit(0);
+}
+
+/* ---- in the caller ---- */
+
+static int reserve_name(const struct fp_branch_opts *o, int i, int count, struct fp_session_info *info,
+			fp_error *err)
+{
+	char cand[FP_SESSION_NAME_MAX + 16];
+	if (o->name) {
+		if (count > 1)
+			snprintf(cand, sizeof(cand), "%s-%d", o->name, i + 1);
+		else
+			snprintf(cand, sizeof(cand), "%s", o->name);
+		return fp_session_reserve(cand, NULL, info, err);
+	}
+	for (int k = 1; k < 10000; k++) {
+		if (snprintf(cand, sizeof(cand), "%s-b%d", o->session, k) > FP_SESSION_NAME_MAX)
+			return fp_fail_code(err, FP_EXIT_USAGE, ENAMETOOLONG,
+					    "the branch name %s is longer than %d characters; give --name", cand,
+					    FP_SESSION_NAME_MAX);
+		if (fp_session_reserve(cand, NULL, info, err) == 0)
+			return 0;
+		if (err->errnum != EEXIST)
+			return -1;
+	}
+	return fp_fail(err, EEXIST, "no free branch name for session '%s'", o->session);
+}
+
+/* Ends a branch that started (its helper takes the namespace with it). */
+static void end_branch(pid_t helper, const char *dir)
+{
+	kill(helper, SIGKILL);
+	waitpid(helper, NULL, 0);
+	fp_rm_rf(dir, NULL);
+}
+
+int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out, fp_error *err)
+{
+	double t0 = now_ms();
+	int count = o->count ? o->count : 1;
+	if (count < 1 || count > FP_BRANCH_MAX)
+		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "-n must be 1 to %d", FP_BRANCH_MAX);
+	if (geteuid() != 0)
+		return fp_fail_code(err, FP_EXIT_PERM, EPERM,
+				    "branch needs root (each branch gets its own pid and mount namespace)");
+	struct fp_session_info from;
+	if (fp_session_load(o->session, &from, err) < 0)
+		return -1;
+	if (from.shell)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "session '%s' is a --shell session: branching one is not supported yet "
+				    "(its bash needs a terminal of its own)", o->session);
+	if (fp_snap_name_valid(o->snap, err) < 0)
+		return -1;
+	struct branch_job *jobs = calloc((size_t)count, sizeof(*jobs));
+	pid_t *helpers = calloc((size_t)count, sizeof(*helpers));
+	int *rfd = calloc((size_t)count, sizeof(*rfd));
+	if (!jobs || !helpers || !rfd) {
+		free(jobs), free(helpers), free(rfd);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	int started = 0, rc = 0;
+	char snap_dir[PATH_MAX + 80];
+	snprintf(snap_dir, sizeof(snap_dir), "%s/snapshots/%s", from.dir, o->snap);
+	struct fp_snap_info si;
+	if (fp_snap_read(snap_dir, &si, err) < 0) {
+		rc = fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT,
+				  "session '%s' has no complete snapshot '%s' (see `forkpoint list %s`)", o->session,
+				  o->snap, o->session);
+		goto out;
+	}
+	fflush(NULL);
+	for (; started < count; started++) {
+		struct branch_job *j = &jobs[started];
+		j->from = &from;
+		j->snap = o->snap;
+		snprintf(j->snap_dir, sizeof(j->snap_dir), "%s", snap_dir);
+		j->t0 = t0;
+		j->timeout_ms = o->timeout_ms ? o->timeout_ms : 120000;
+		if (reserve_name(o, started, count, &j->info, err) < 0) {
+			rc = -1;
+			break;
+		}
+		/* A directory without session.meta counts as a crashed start
+		 * that the next reservation may reclaim: claim it at once, as
+		 * ours until the branch's helper takes over. */
+		j->info.helper_pid = getpid();
+		j->info.helper_start = fp_proc_starttime(getpid());
+		snprintf(j->info.state, sizeof(j->info.state), "starting");
+		if (fp_session_save(&j->info, err) < 0) {
+			fp_rm_rf(j->info.dir, NULL);
+			rc = -1;
+			break;
+		}
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			rc = fp_fail(err, errno, "pipe: %s", strerror(errno));
+			fp_rm_rf(j->info.dir, NULL);
+			break;
+		}
+		struct clone_args ca;
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = CLONE_NEWPID | CLONE_NEWNS;
+		ca.exit_signal = SIGCHLD;
+		long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid == 0) {
+			close(p[0]);
+			branch_main(j, p[1]);
+		}
+		close(p[1]);
+		if (pid < 0) {
+			int e = errno;
+			close(p[0]);
+			fp_rm_rf(j->info.dir, NULL);
+			rc = fp_fail_code(err, e == EPERM ? FP_EXIT_PERM : FP_EXIT_FAIL, e,
+					  "cannot create the branch's pid namespace: %s", strerror(e));
+			break;
+		}
+		helpers[started] = (pid_t)pid;
+		rfd[started] = p[0];
+	}
+	for (int i = 0; i < started; i++) {
+		struct branch_report rep;
+		memset(&rep, 0, sizeof(rep));
+		struct pollfd pf = { .fd = rfd[i], .events = POLLIN };
+		int left = (int)(t0 + jobs[i].timeout_ms + 5000 - now_ms()), pr;
+		do
+			pr = poll(&pf, 1, left > 0 ? left : 0);
+		while (pr < 0 && errno == EINTR);
+		ssize_t n = pr > 0 ? read(rfd[i], &rep, sizeof(rep)) : -1;
+		close(rfd[i]);
+		rfd[i] = -1;
+		if (n != (ssize_t)sizeof(rep) || rep.rc < 0) {
+			if (rc == 0) {
+				if (n != (ssize_t)sizeof(rep))
+					fp_fail_code(err, pr == 0 ? FP_EXIT_TIMEOUT : FP_EXIT_FAIL, EIO,
+						     "branch '%s' %s before it ran", jobs[i].info.name,
+						     pr == 0 ? "timed out" : "died");
+				else
+					fp_fail_code(err, rep.exit_code ? rep.exit_code : FP_EXIT_FAIL, EIO,
+						     "branch '%s': %s", jobs[i].info.name, rep.msg);
+			}
+			rc = -1;
+			end_branch(helpers[i], jobs[i].info.dir);
+			helpers[i] = 0;
+			continue;
+		}
+		struct fp_branch_info *b = &out[i];
+		snprintf(b->name, sizeof(b->name), "%s", jobs[i].info.name);
+		b->pid = rep.pid;
+		b->ns_pid = rep.ns_pid;
+		b->helper_pid = rep.helper_pid;
+		b->ms = rep.ms;
+		b->restore_ms = rep.restore_ms;
+		b->engine_criu = rep.engine_criu;
+	}
+	if (rc < 0) /* all or none */
+		for (int i = 0; i < started; i++)
+			if (helpers[i] > 0)
+				end_branch(helpers[i], jobs[i].info.dir);
+out:
+	for (int i = 0; i < started; i++)
+		if (rfd[i] > 0)
+			close(rfd[i]);
+	free(jobs), free(helpers), free(rfd);
+	return rc;
+}
