@@ -34,6 +34,19 @@ PKGS     := libzstd libelf libunwind-ptrace libunwind-generic libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS_ALL := $(PKG_LIBS) -lpthread
+# The forkpoint command links its libraries statically when their archives
+# are there: every `forkpoint exec` is a new process, and the loader's
+# mapping and relocating of eight shared objects was most of its start-up
+# (bench/exec_latency.sh). libunwind-ptrace.a is not built for PIE, hence
+# -no-pie. The sanitizer build stays dynamic.
+STATIC_LIBS := $(shell pkg-config --libs --static $(PKGS) 2>/dev/null | tr ' ' '\n' | grep '^-l' | grep -v pthread | awk '!seen[$$0]++' | tr '\n' ' ')
+STATIC_OK   := $(shell for l in $(patsubst -l%,%,$(STATIC_LIBS)); do [ -e /usr/lib/x86_64-linux-gnu/lib$$l.a ] || { echo no; break; }; done)
+ifeq ($(SAN)$(STATIC_OK),0)
+BIN_LDFLAGS := -no-pie
+BIN_LIBS    := -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -lpthread
+else
+BIN_LIBS    := $(LDLIBS_ALL)
+endif
 
 # helper/ is empty since the split into ptrace/ dump/ session/ (docs/hacking.md)
 # but stays here, so a file another branch adds there still builds.
@@ -97,7 +110,7 @@ $(LIB): $(LIB_OBJS)
 
 $(BIN): $(BUILD)/obj/cli/main.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(BIN_LDFLAGS) -o $@ $^ $(BIN_LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) | $(COMPAT_HDRS)
 	@mkdir -p $(dir $@)

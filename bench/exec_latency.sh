@@ -3,38 +3,59 @@
 # published figures: an empty exec (`true`), a snapshot of an idle shell
 # session, a restore of it, and the exec right after. Medians over N rounds
 # (EXEC_BENCH_RUNS, default 30), wall clock of the forkpoint command as a
-# caller sees it. Writes bench/results/exec-latency-<time>.md.
+# caller sees it, taken with bash's $EPOCHREALTIME (no process of its own
+# inside the interval). Wall clock depends on the machine's load (printed);
+# the CPU time each step costs (the command, the helper, the shell) does
+# not, so it is reported too. Writes bench/results/exec-latency-<time>.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FP=${FP_BUILD:-$ROOT/build}/bin/forkpoint
 N=${EXEC_BENCH_RUNS:-30}
 [[ -x $FP ]] || { echo "bench: build first (make)" >&2; exit 1; }
 export FORKPOINT_HOME=$(mktemp -d /tmp/fp-exec-bench.XXXXXX)
-trap '"$FP" stop --kill xb >/dev/null 2>&1 || true; rm -rf "$FORKPOINT_HOME"' EXIT
+trap '"$FP" cleanup --force xb >/dev/null 2>&1 || true; rm -rf "$FORKPOINT_HOME"' EXIT
+TCK=$(getconf CLK_TCK)
 
-ms() { local t0=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - t0) / 1000 )); }
+now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+us() { local t0 t1; t0=$(now_us); "$@" >/dev/null; t1=$(now_us); echo $((t1 - t0)); }
 med() { sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; p=a[int(NR*0.9)>0?int(NR*0.9):1]; printf "%.2f %.2f", m/1000, p/1000}'; }
-
+# CPU ticks (user+system) of a process and its reaped children.
+ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 "$FP" run --shell --name xb >/dev/null
 "$FP" exec xb -c 'cd /tmp; export A=1' >/dev/null
-exec_us=() snap_us=() rest_us=() after_us=() inner_us=() ps_us=()
+helper=$(awk -F= '/^helper_pid=/{print $2}' "$FORKPOINT_HOME/sessions/xb/session.meta")
+shell=$(awk -F= '/^target_pid=/{print $2}' "$FORKPOINT_HOME/sessions/xb/session.meta")
+# CPU per exec: N execs in a row (the helper's and the shell's in clock
+# ticks over all of them; the command's own from perf stat when there is perf).
+h0=$(ticks "$helper") s0=$(ticks "$shell")
+exec_us=()
+for i in $(seq 1 "$N"); do exec_us+=("$(us "$FP" exec xb -- true)"); done
+h1=$(ticks "$helper") s1=$(ticks "$shell")
+cpu() { awk -v d="$1" -v n="$N" -v t="$TCK" 'BEGIN {printf "%.2f", d * 1000 / t / n}'; }
+cli_cpu=-
+if command -v perf >/dev/null && perf stat -x, -e task-clock true >/dev/null 2>&1; then
+	cli_cpu=$(for i in $(seq 1 "$N"); do perf stat -x, -e task-clock -- "$FP" exec xb -- true 2>&1 >/dev/null | cut -d, -f1; done |
+		sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
+fi
+true_us=() inner_us=() snap_us=() rest_us=() after_us=()
 for i in $(seq 1 "$N"); do
-	exec_us+=("$(ms "$FP" exec xb -- true)")
-	ps_us+=("$(ms "$FP" ps)")
+	true_us+=("$(us /bin/true)")
 	# the helper's own measure: from typing the command to its status
 	d=$("$FP" exec xb --json -- true | sed 's/.*"duration_ms": \([0-9]*\).*/\1/')
 	inner_us+=("$((d * 1000))")
-	snap_us+=("$(ms "$FP" snap xb "s$i")")
-	rest_us+=("$(ms "$FP" restore xb "s$i")")
-	after_us+=("$(ms "$FP" exec xb -- true)")
+	snap_us+=("$(us "$FP" snap xb "s$i")")
+	rest_us+=("$(us "$FP" restore xb "s$i")")
+	after_us+=("$(us "$FP" exec xb -- true)")
 	"$FP" rm xb "s$i" >/dev/null
 done
 read -r e50 e90 <<<"$(printf '%s\n' "${exec_us[@]}" | med)"
+read -r t50 t90 <<<"$(printf '%s\n' "${true_us[@]}" | med)"
 read -r s50 s90 <<<"$(printf '%s\n' "${snap_us[@]}" | med)"
 read -r r50 r90 <<<"$(printf '%s\n' "${rest_us[@]}" | med)"
 read -r a50 a90 <<<"$(printf '%s\n' "${after_us[@]}" | med)"
 read -r i50 i90 <<<"$(printf '%s\n' "${inner_us[@]}" | med)"
-read -r p50 p90 <<<"$(printf '%s\n' "${ps_us[@]}" | med)"
+sr=$(paste -d+ <(printf '%s\n' "${snap_us[@]}") <(printf '%s\n' "${rest_us[@]}") | bc | med)
+read -r sr50 sr90 <<<"$sr"
 out=$ROOT/bench/results/exec-latency-$(date -u +%Y%m%d-%H%M%S).md
 {
 	echo "# Shell session latencies ($(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$ROOT" rev-parse --short HEAD), $N rounds, $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg))"
@@ -42,9 +63,11 @@ out=$ROOT/bench/results/exec-latency-$(date -u +%Y%m%d-%H%M%S).md
 	echo "| step | forkpoint median ms | p90 ms | checkpoint-lite (published) |"
 	echo "|---|---|---|---|"
 	echo "| exec \`true\` (round trip, whole command) | $e50 | $e90 | - |"
+	echo "| CPU per exec: the command / the helper / the shell (ms, load-independent) | $cli_cpu / $(cpu $((h1 - h0))) / $(cpu $((s1 - s0))) | - | - |"
 	echo "| of which in the helper and the shell (--json duration_ms, 1 ms steps) | $i50 | $i90 | - |"
-	echo "| for scale: \`forkpoint ps\` (start-up of the command alone) | $p50 | $p90 | - |"
+	echo "| for scale: \`/bin/true\` started the same way | $t50 | $t90 | - |"
 	echo "| snap of an idle shell session | $s50 | $s90 | ~56 (snapshot of a bash shell); Waypoint fork ~137 |"
 	echo "| restore of it (incl. saving the state it replaces) | $r50 | $r90 | - |"
+	echo "| snap + restore | $sr50 | $sr90 | - |"
 	echo "| exec \`true\` right after the restore | $a50 | $a90 | - |"
 } | tee "$out"

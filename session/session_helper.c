@@ -401,10 +401,7 @@ static int mount_image_fs(const char *root, fp_error *err)
 	return 0;
 }
 
-/* Everything after the session directory exists. In detached mode this runs
- * in the background helper and reports readiness through ready_fd. */
-static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info, const char *exe,
-		      const char *shim, int ready_fd, struct fp_run_result *res, fp_error *err)
+int fp_session_helper_begin(struct fp_session_info *info, fp_error *err)
 {
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
@@ -416,8 +413,19 @@ static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info,
 		return -1;
 	info->helper_pid = getpid();
 	info->helper_start = fp_proc_starttime(getpid());
-	setenv(FP_SESSION_MARK, info->dir, 1); /* inherited by all the session starts */
 	info->started = (long long)time(NULL);
+	setenv(FP_SESSION_MARK, info->dir, 1); /* inherited by all the session starts */
+	return lsock;
+}
+
+/* Everything after the session directory exists. In detached mode this runs
+ * in the background helper and reports readiness through ready_fd. */
+static int run_helper(const struct fp_run_opts *o, struct fp_session_info *info, const char *exe,
+		      const char *shim, int ready_fd, struct fp_run_result *res, fp_error *err)
+{
+	int lsock = fp_session_helper_begin(info, err);
+	if (lsock < 0)
+		return -1;
 	info->detached = o->detach;
 	info->shim = shim != NULL;
 	snprintf(info->state, sizeof(info->state), "starting");

@@ -54,6 +54,11 @@ int fp_session_spawn(int (*body)(void *arg, int ready_fd, fp_error *err), void *
 		     fp_error *err);
 void fp_session_ready(int ready_fd, pid_t target);
 
+/* The helper's first steps, in the process that will be it: subreaper,
+ * control socket (returned), its pid and start in info, the session mark
+ * in its environment. */
+int fp_session_helper_begin(struct fp_session_info *info, fp_error *err);
+
 struct fp_ws;
 struct fp_shell;
 /* The helper's life after the target runs: serves requests until the

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,16 +72,11 @@ static int revive_body(void *arg, int ready_fd, fp_error *err)
 	char sock[PATH_MAX + 16], log[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
 	snprintf(log, sizeof(log), "%s/restore.log", info->dir);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	int lsock = fp_ctl_listen(sock, err);
+	int lsock = fp_session_helper_begin(info, err);
 	if (lsock < 0)
 		return -1;
-	info->helper_pid = getpid();
-	info->helper_start = fp_proc_starttime(getpid());
-	info->started = (long long)time(NULL);
 	info->detached = 1; /* whatever it was: there is no caller to wait for it */
 	info->exit_status = 0;
-	setenv(FP_SESSION_MARK, info->dir, 1);
 	snprintf(info->state, sizeof(info->state), "starting");
 	struct fp_ws *ws = NULL;
 	struct fp_ws_switch sw;
