@@ -318,7 +318,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		if (dump_shmem_memfd_fd(c, pid, fd, link, flags, pos, f, err))
 			return -1;
 	} else if (type == CR_FD_INETSK) {
-		if (dump_socket_file(pid, fd, st.st_ino, flags, f, err))
+		if (dump_socket_file(c, pid, fd, st.st_ino, flags, f, err))
 			return -1;
 		out->fi.type = type = f->type;
 	} else if (type != CR_FD_REG) {

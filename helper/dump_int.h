@@ -187,6 +187,8 @@ struct dump_ctx {
 	size_t nghosts;
 	cr_remap_fpath *remaps;       /* remap-fpath.img */
 	size_t nremaps;
+	cr_sk_packet *skq;            /* sk-queues.img (dump_usk.c) */
+	size_t nskq, capskq;
 	/* pages */
 	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
 	size_t pagebuf_len;   /* populated */
@@ -373,9 +375,22 @@ int dump_write_files(struct dump_ctx *c, fp_error *err);
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
 int dump_event_kind(const char *link);
 int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
-/* dump_sock.c: a socket without connection state (listening or unconnected
- * TCP, listening unix stream), or a clear refusal; sets f->type. */
-int dump_socket_file(pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err);
+/* dump_sock.c: a TCP socket without connection state (listening or
+ * unconnected) or a unix socket, or a clear refusal; sets f->type. One
+ * sock_diag request (the reply for inode ino goes to fn; 1 found, 0 not,
+ * -1 error with errno); the options every socket has. */
+int dump_socket_file(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err);
+struct nlmsghdr;
+int dump_sock_diag(const void *req, size_t len, uint32_t ino,
+		   int (*fn)(const struct nlmsghdr *h, uint32_t ino, void *arg), void *arg);
+void dump_sock_opts(int s, bool tcp, cr_sk_opts *o);
+/* dump_usk.c: unix socket s (a copy of fd of pid) into f->usk, its queued
+ * messages into sk-queues.img; every peer is in the tree (after all the
+ * processes are read). */
+int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, fp_error *err);
+int dump_usk_check(struct dump_ctx *c, fp_error *err);
+int dump_usk_write(struct dump_ctx *c, fp_error *err);
+void dump_usk_free(struct dump_ctx *c);
 /* dump_tty.c */
 bool dump_is_pty_slave(const struct stat *st);
 /* fd on a pty slave: its tty-info entry and the REG entry of its path. */

@@ -114,7 +114,7 @@ static const pb_fdesc usk_f[] = {
 	F_REQ(1, T, U32, id), F_REQ(2, T, U32, ino), F_REQ(3, T, U32, type), F_REQ(4, T, U32, state),
 	F_REQ(5, T, U32, flags), F_REQ(6, T, U32, uflags), F_REQ(7, T, U32, backlog), F_REQ(8, T, U32, peer),
 	F_MSG_REQ(9, T, fown, cr_fown_desc), F_MSG_REQ(10, T, opts, skopts_desc),
-	F_BYTES_REQ(11, T, name),
+	F_BYTES_REQ(11, T, name), F_OPT(12, T, U32, shutdown), F_OPT(15, T, BOOL, deleted),
 };
 static DESC(usk_desc, "unix_sk_entry", T, usk_f);
 #undef T
