@@ -189,6 +189,8 @@ struct dump_ctx {
 	size_t nremaps;
 	cr_sk_packet *skq;            /* sk-queues.img (dump_usk.c) */
 	size_t nskq, capskq;
+	struct dump_inflight *inflight; /* fds in flight, ours until the end */
+	size_t ninflight;
 	/* pages */
 	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
 	size_t pagebuf_len;   /* populated */
@@ -205,10 +207,17 @@ struct dump_ctx {
 	int64_t stop_ns, resume_ns;
 };
 
+/* An fd in flight in a unix socket's queue (dump_usk.c): the dumper's copy,
+ * and where its file id goes: skq[pkt].scm[0].rights[slot]. */
+struct dump_inflight {
+	int fd;
+	size_t pkt, slot;
+};
+
 /* Dedup key of a FileEntry. */
 struct dump_fkey {
 	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description,
-			    2 memfd mapping (dev, ino, flags) */
+			    2 memfd mapping (dev, ino, flags), 3 in flight only */
 	dev_t dev;
 	uint64_t ino;
 	uint32_t flags;

@@ -8,10 +8,15 @@
  * is read through the dumper's own reference to the socket with MSG_PEEK
  * and a peek offset (SO_PEEK_OFF), which takes nothing out of it; the
  * socket's own peek offset is put back afterwards. A peer must be in the
- * dumped tree too (checked once every process is read: dump_usk_check). */
+ * dumped tree too (checked once every process is read: dump_usk_check).
+ * Fds in flight (SCM_RIGHTS) come to the dumper with the peek; each is
+ * the file entry of the process that holds the same open file, or a new
+ * one when it is a regular file no process holds. */
 #include "helper/dump_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -80,8 +86,7 @@ static int usk_query(uint32_t ino, struct usk_diag *d)
 	return dump_sock_diag(&req, sizeof(req), ino, usk_reply, d);
 }
 
-static int add_packet(struct dump_ctx *c, uint32_t id, const uint8_t *data, size_t len, const struct ucred *cr,
-		      fp_error *err)
+static int add_packet(struct dump_ctx *c, uint32_t id, const uint8_t *data, size_t len, fp_error *err)
 {
 	if (c->nskq == c->capskq) {
 		size_t cap = c->capskq ? c->capskq * 2 : 16;
@@ -99,31 +104,61 @@ static int add_packet(struct dump_ctx *c, uint32_t id, const uint8_t *data, size
 	memcpy(pk->data, data, len);
 	pk->id_for = id;
 	pk->length = (uint32_t)len;
-	if (cr) {
-		pk->has_ucred = true;
-		pk->ucred = (cr_sk_ucred){ cr->uid, cr->gid, (uint32_t)cr->pid };
-	}
 	c->nskq++;
 	return 0;
 }
 
-/* The fds a peeked message carried, now ours: closed. 1 if there were any. */
-static int drop_rights(struct msghdr *mh, const struct ucred **cr)
+/* The fds a peeked message carried are ours now: each is kept until every
+ * process is read, when its file entry is found (dump_usk_check). */
+static int keep_rights(struct dump_ctx *c, cr_sk_packet *pk, const int *fds, size_t n, fp_error *err)
 {
-	int any = 0;
+	cr_scm *scm = calloc(1, sizeof(*scm));
+	uint32_t *ids = calloc(n ? n : 1, sizeof(*ids));
+	struct dump_inflight *fl = realloc(c->inflight, (c->ninflight + n) * sizeof(*fl));
+	if (fl)
+		c->inflight = fl;
+	if (!scm || !ids || !fl) {
+		free(scm), free(ids);
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	scm->type = SCM_RIGHTS;
+	scm->rights = ids;
+	scm->n_rights = n;
+	pk->scm = scm;
+	pk->n_scm = 1;
+	for (size_t i = 0; i < n; i++)
+		c->inflight[c->ninflight++] = (struct dump_inflight){ fds[i], (size_t)(pk - c->skq), i };
+	return 0;
+}
+
+/* The control data of a peeked message: its fds in flight (SCM_RIGHTS) into
+ * the packet, the sender's credentials (with SO_PASSCRED). */
+static int take_control(struct dump_ctx *c, struct msghdr *mh, fp_error *err)
+{
+	cr_sk_packet *pk = &c->skq[c->nskq - 1];
+	int rc = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET)
 			continue;
 		if (cm->cmsg_type == SCM_RIGHTS) {
 			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < n; i++)
-				close(((int *)CMSG_DATA(cm))[i]);
-			any = 1;
+			int fds[253];
+			memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+			if (rc || pk->n_scm) { /* (one SCM_RIGHTS per message) */
+				for (size_t i = 0; i < n; i++)
+					close(fds[i]);
+				continue;
+			}
+			rc = keep_rights(c, pk, fds, n, err);
 		} else if (cm->cmsg_type == SCM_CREDENTIALS) {
-			*cr = (const struct ucred *)CMSG_DATA(cm);
+			const struct ucred *cr = (const struct ucred *)CMSG_DATA(cm);
+			pk->has_ucred = true;
+			pk->ucred = (cr_sk_ucred){ cr->uid, cr->gid, (uint32_t)cr->pid };
 		}
 	}
-	return any;
+	return rc;
 }
 
 /* Every message queued for socket s (entry id), oldest first, left where
@@ -148,7 +183,7 @@ static int peek_queue(struct dump_ctx *c, pid_t pid, int fd, int s, const struct
 	for (unsigned n = 0; !rc && n < MAX_MSGS; n++) {
 		struct iovec iov = { buf, cap };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
-		ssize_t r = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | (stream ? 0 : MSG_TRUNC));
+		ssize_t r = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (stream ? 0 : MSG_TRUNC));
 		if (r < 0 && errno == EINTR) {
 			n--;
 			continue;
@@ -159,13 +194,9 @@ static int peek_queue(struct dump_ctx *c, pid_t pid, int fd, int s, const struct
 			rc = fp_fail(err, errno, "peeking at the queue of unix socket fd %d of %d: %s", fd, pid, strerror(errno));
 			break;
 		}
-		const struct ucred *cr = NULL;
-		if (drop_rights(&mh, &cr) || (mh.msg_flags & MSG_CTRUNC)) {
-			rc = fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-					  "unix socket fd %d of %d has file descriptors in flight (SCM_RIGHTS) in its queue, "
-					  "which forkpoint does not save yet: let the program receive them first, or use "
-					  "`criu dump`",
-					  fd, pid);
+		if (mh.msg_flags & MSG_CTRUNC) {
+			rc = fp_fail(err, EMSGSIZE, "a message queued on unix socket fd %d of %d carries more control data "
+				     "than a message can (over 253 fds?)", fd, pid);
 			break;
 		}
 		/* 0: the end of a stream, or of a seqpacket connection whose peer
@@ -173,6 +204,9 @@ static int peek_queue(struct dump_ctx *c, pid_t pid, int fd, int s, const struct
 		if (r == 0 && (stream || (d->shutdown & 1)))
 			break;
 		if ((size_t)r > cap) { /* a datagram bigger than the buffer: again, whole */
+			for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+				for (size_t i = 0; cm->cmsg_type == SCM_RIGHTS && i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+					close(((int *)CMSG_DATA(cm))[i]);
 			free(buf);
 			cap = (size_t)r;
 			buf = malloc(cap);
@@ -183,7 +217,10 @@ static int peek_queue(struct dump_ctx *c, pid_t pid, int fd, int s, const struct
 			continue;
 		}
 		pos += (size_t)r;
-		rc = add_packet(c, id, buf, (size_t)r, cr, err);
+		if (add_packet(c, id, buf, (size_t)r, err))
+			rc = -1;
+		else
+			rc = take_control(c, &mh, err);
 	}
 	free(buf);
 	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &old, sizeof(old)) && !rc)
@@ -254,8 +291,67 @@ static const cr_file *usk_by_ino(const struct dump_ctx *c, uint32_t ino)
 	return NULL;
 }
 
+/* The file entry of an fd in flight: the open file description a process
+ * of the tree holds (kcmp), or else, for a regular file or a directory, a
+ * new entry with its path, flags and offset. */
+static int inflight_id(struct dump_ctx *c, int fd, uint32_t *id, fp_error *err)
+{
+	struct stat st;
+	if (fstat(fd, &st))
+		return fp_fail(err, errno, "fstat of an fd in flight: %s", strerror(errno));
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct dump_fkey *k = &c->fkeys[i];
+		if (k->kind == 1 && k->dev == st.st_dev && k->ino == st.st_ino &&
+		    syscall(SYS_kcmp, getpid(), k->pid, KCMP_FILE, fd, k->fd) == 0) {
+			*id = c->files[i].id;
+			return 0;
+		}
+	}
+	char path[64], link[PATH_MAX], info[4096];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = 0;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "a unix socket's queue holds an fd in flight (%s) that no process of the tree has open; "
+				    "forkpoint saves such fds only for regular files and directories: let the program "
+				    "receive it first, or use `criu dump`", link);
+	if (n <= 0 || link[0] != '/' || strstr(link, " (deleted)"))
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "a unix socket's queue holds an fd in flight on a file without a path (%s)", link);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	int f0 = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = f0 < 0 ? -1 : read(f0, info, sizeof(info) - 1);
+	if (f0 >= 0)
+		close(f0);
+	info[got > 0 ? got : 0] = 0;
+	const char *pp = strstr(info, "pos:"), *fp = strstr(info, "flags:");
+	if (!pp || !fp)
+		return fp_fail(err, EIO, "cannot read the offset and flags of an fd in flight (%s)", link);
+	struct dump_fkey k = { .kind = 3, .dev = st.st_dev, .ino = st.st_ino };
+	cr_file *f = dump_new_file(c, &k, err);
+	if (!f)
+		return -1;
+	f->type = CR_FD_REG;
+	f->has_reg = true;
+	f->reg.id = f->id;
+	f->reg.flags = (uint32_t)strtoul(fp + 6, NULL, 8) & ~(uint32_t)O_CLOEXEC;
+	f->reg.pos = strtoull(pp + 4, NULL, 10);
+	f->reg.name = strdup(link);
+	if (!f->reg.name)
+		return fp_fail(err, ENOMEM, "out of memory");
+	*id = f->id;
+	dlogv(c, "fd in flight: %s -> file %u (held by no process)", link, f->id);
+	return 0;
+}
+
 int dump_usk_check(struct dump_ctx *c, fp_error *err)
 {
+	for (size_t i = 0; i < c->ninflight; i++) {
+		struct dump_inflight *fl = &c->inflight[i];
+		if (inflight_id(c, fl->fd, &c->skq[fl->pkt].scm[0].rights[fl->slot], err))
+			return -1;
+	}
 	for (size_t i = 0; i < c->nfiles; i++) {
 		const cr_file *f = &c->files[i];
 		if (f->type != CR_FD_UNIXSK || !f->has_usk || !f->usk.peer || usk_by_ino(c, f->usk.peer))
@@ -277,6 +373,11 @@ int dump_usk_write(struct dump_ctx *c, fp_error *err)
 
 void dump_usk_free(struct dump_ctx *c)
 {
+	for (size_t i = 0; i < c->ninflight; i++)
+		close(c->inflight[i].fd);
+	free(c->inflight);
+	c->inflight = NULL;
+	c->ninflight = 0;
 	cr_free_sk_queues(c->skq, c->nskq);
 	c->skq = NULL;
 	c->nskq = c->capskq = 0;

@@ -139,6 +139,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		if (!im[i]->zombie && ((step = "files", rst_files_restore(&ps[i], err) || fail_at(step, err)) ||
 				       (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err))))
 			goto fail;
+	if ((step = "files", rst_usk_finish(&usk, ps, n, err)))
+		goto fail;
 	if (n > 1 && (step = "files", rst_share_done(&share, err)))
 		goto fail;
 	/* memfd seals last: a write seal forbids the shared writable maps */

@@ -565,9 +565,6 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 		}
 		im->skq = NULL, im->nskq = 0;
 	}
-	for (size_t i = 0; i < im->nskq; i++)
-		if (im->skq[i].n_scm)
-			rst_unsupported(im, "a unix socket has file descriptors in flight (SCM_RIGHTS)");
 	if (cr_read_timens(im->dirfd, 0, &im->timens, &e2) == 0)
 		im->has_timens = true;
 	else if (e2.errnum != ENOENT) {

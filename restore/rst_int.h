@@ -215,6 +215,9 @@ void rst_unix_clear_stale(const char *path, int type);
  * temporary number); the first call makes all of them. */
 bool rst_usk_is_listener(const cr_file *f);
 int rst_usk_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+/* Once every process's fds are in place: the queued messages (with their
+ * fds in flight), the closed peers, shutdowns, flags, unlinked names. */
+int rst_usk_finish(rst_usks *s, const rst_proc *ps, size_t n, fp_error *err);
 void rst_usk_free(rst_usks *s);
 /* rst_files.c: a copy in p of fd of process pid (same open file
  * description), *out its number in p. */

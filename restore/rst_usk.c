@@ -14,9 +14,11 @@
  * rst_sock.c). A connected socket whose peer had closed becomes a
  * socketpair whose other end is closed once its queue is refilled, so it
  * reads its data, then the end. A socket bound to a path that was unlinked
- * is bound again, then its path unlinked. Queued messages are sent again
- * in their order from the other end of the pair, or, for a bound datagram
- * socket, to its name from a socket of ours. */
+ * is bound again, then its path unlinked. Once every process has its fds
+ * (rst_usk_finish), queued messages are sent again in their order from the
+ * other end of the pair, or, for a bound datagram socket, to its name from
+ * a socket of ours; an fd in flight is taken from the process that holds
+ * its file, or a regular file that none holds is opened again. */
 #include "restore/rst_int.h"
 
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -152,20 +155,85 @@ static int send_to_name(rst_usks *s, const rst_usk_sk *k, const cr_sk_packet *pk
 	return 0;
 }
 
-static int refill(rst_usks *s, const rst_image *im, fp_error *err)
+/* An fd of ours on file entry id, for a message in flight: the open file
+ * of the process that holds it, or the regular file opened again. */
+static int inflight_fd(const rst_proc *ps, size_t n, uint32_t id, fp_error *err)
 {
+	for (size_t i = 0; i < n; i++) {
+		const rst_image *im = ps[i].im;
+		for (size_t j = 0; !im->zombie && j < im->nfdi; j++) {
+			if (im->fdi[j].id != id)
+				continue;
+			int pidfd = (int)syscall(SYS_pidfd_open, ps[i].pid, 0);
+			int fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)im->fdi[j].fd, 0);
+			int e = errno;
+			if (pidfd >= 0)
+				close(pidfd);
+			if (fd < 0)
+				return fp_fail(err, e, "taking fd %u of %d for a message in flight: %s", im->fdi[j].fd, (int)ps[i].pid,
+					       strerror(e));
+			return fd;
+		}
+	}
+	const cr_file *f = rst_file(ps[0].im, id);
+	if (!f || f->type != CR_FD_REG || !f->has_reg || !f->reg.name)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "a unix socket's queue holds file %u in flight, which no process holds and which is "
+				    "not a regular file", id);
+	int fd = open(f->reg.name, (int)(f->reg.flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || lseek(fd, (off_t)f->reg.pos, SEEK_SET) != (off_t)f->reg.pos) {
+		fp_fail(err, errno, "opening %s again for a message in flight: %s", f->reg.name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends one message with its fds in flight from `from`. */
+static int send_rights(const rst_proc *ps, size_t n, int from, const cr_sk_packet *pk, fp_error *err)
+{
+	int fds[253];
+	size_t nf = pk->scm[0].n_rights;
+	if (pk->n_scm != 1 || pk->scm[0].type != SCM_RIGHTS || nf > 253)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "a queued message has control data of a kind the native "
+				    "restorer cannot send again");
+	size_t got = 0;
+	int rc = 0;
+	for (; got < nf && !rc; got++)
+		if ((fds[got] = inflight_fd(ps, n, pk->scm[0].rights[got], err)) < 0)
+			rc = -1;
+	if (rc)
+		got--;
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 253)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { pk->data, pk->length };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = CMSG_SPACE(sizeof(int) * nf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nf);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nf);
+	if (!rc && sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)pk->length)
+		rc = fp_fail(err, errno, "putting back a queued message with %zu fds in flight: %s", nf, strerror(errno));
+	for (size_t i = 0; i < got; i++)
+		close(fds[i]);
+	return rc;
+}
+
+static int refill(rst_usks *s, const rst_proc *ps, size_t nps, fp_error *err)
+{
+	const rst_image *im = ps[0].im;
 	for (size_t i = 0; i < im->nskq; i++) {
 		const cr_sk_packet *pk = &im->skq[i];
 		rst_usk_sk *k = find_id(s, pk->id_for);
 		if (!k)
 			return fp_fail(err, EINVAL, "sk-queues.img: messages for file %u, which is no unix socket of the image",
 				       pk->id_for);
-		if (pk->n_scm)
-			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-					    "unix socket %u has file descriptors in flight, which the native restorer cannot "
-					    "put back yet", k->u->ino);
 		if (k->other < 0) {
-			if (k->u->type != SOCK_DGRAM || !k->u->name_len)
+			if (k->u->type != SOCK_DGRAM || !k->u->name_len || pk->n_scm)
 				return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 						    "unix socket %u has queued messages but no peer to send them again",
 						    k->u->ino);
@@ -177,7 +245,10 @@ static int refill(rst_usks *s, const rst_image *im, fp_error *err)
 		 * default; the image's own size is set when a process takes it. */
 		int big = 64 << 20;
 		setsockopt(k->other, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
-		if (send(k->other, pk->data, pk->length, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)pk->length)
+		if (pk->n_scm) {
+			if (send_rights(ps, nps, k->other, pk, err))
+				return -1;
+		} else if (send(k->other, pk->data, pk->length, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)pk->length)
 			return fp_fail(err, errno, "putting back %u queued bytes of unix socket %u: %s", pk->length, k->u->ino,
 				       strerror(errno));
 	}
@@ -209,13 +280,22 @@ int rst_usk_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err)
 	if (!s->made) {
 		s->made = true;
 		s->sender = -1;
-		if (make_all(s, p->im, err) || refill(s, p->im, err) || finish(s, p->im, err))
+		if (make_all(s, p->im, err))
 			return fp_wrap(err, "making the unix sockets of the tree");
 	}
 	rst_usk_sk *k = find_id(s, f->id);
 	if (!k || k->fd < 0)
 		return fp_fail(err, EINVAL, "internal: unix socket file %u was not made", f->id);
 	return rst_fetch_fd(p, getpid(), k->fd, fd, err) || rst_sock_opts(p, *fd, &f->usk.opts, false, err) ? -1 : 0;
+}
+
+int rst_usk_finish(rst_usks *s, const rst_proc *ps, size_t n, fp_error *err)
+{
+	if (!s->made)
+		return 0;
+	if (refill(s, ps, n, err) || finish(s, ps[0].im, err))
+		return fp_wrap(err, "refilling the queues of the unix sockets");
+	return 0;
 }
 
 void rst_usk_free(rst_usks *s)

@@ -2,9 +2,12 @@
 # their queues (ct_unix: stream, datagram and seqpacket socket pairs, an
 # accepted connection on a path listener, a datagram socket connected to an
 # abstract name, a shut-down pair, a pair whose other end was closed, a
-# listener whose path was unlinked). Four ways: `dump --leave-running`
-# with the original still passing its check; dump and native restore;
-# `criu restore` of forkpoint's image; `criu dump` and native restore.
+# listener whose path was unlinked, fds in flight). Four ways: `dump
+# --leave-running` with the original still passing its check; dump and
+# native restore; `criu restore` of forkpoint's image; `criu dump` and
+# native restore. CRIU's dump loses datagrams of no bytes, and CRIU 4.2's
+# restore of forkpoint's image brings the queues of a pair with fds in
+# flight back empty: those parts run without them.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 
@@ -16,7 +19,7 @@ start_tree() { # NAME ARGS...
 tree_gone() { wait_gone "$PID"; wait_gone "$KID"; }
 kill_tree() { kill -9 "$PID" "$KID" 2>/dev/null; tree_gone; }
 
-start_tree ux "$T/ct_unix" --empty-datagrams
+start_tree ux "$T/ct_unix" --empty-datagrams --rights
 ct_verify ux 1
 "$FP" dump -R -t "$PID" -D "$WORK/r" >/dev/null || fail "dump -R: $(tail -n 3 "$WORK/r.failed.log" 2>/dev/null)"
 ct_verify ux 2
@@ -35,9 +38,17 @@ assert len(gone) == 1 and gone[0]["state"] == "LISTEN" and gone[0]["name"].endsw
 assert sorted(u.get("shutdown", "NONE") for u in usk.values() if u.get("shutdown")) == ["BOTH", "READ", "WRITE"], usk
 q = json.load(open(sys.argv[2]))["entries"]
 assert all(p["id_for"] in usk for p in q), q
-# channel 1 towards the child: 33, 100000, 0 and 7 bytes, in that order
+# channel 1 towards the child: 33, 100000, 0 and 7 bytes, in that order,
+# then a message with two fds in flight: main's open file, and a regular
+# file no process holds (a file entry of its own, at its offset)
 lens = [[p["length"] for p in q if p["id_for"] == i] for i in usk]
-assert [33, 100000, 0, 7] in lens, lens
+assert [33, 100000, 0, 7, 6] in lens, lens
+scm = [p["scm"] for p in q if p.get("scm")]
+assert len(scm) == 1 and len(scm[0][0]["rights"]) == 2, scm
+reg = {e["id"]: e["reg"] for e in es if e["type"] == "REG"}
+held, loose = scm[0][0]["rights"]
+assert reg[held]["name"].endswith("ct-unix.held") and reg[loose]["name"].endswith("ct-unix.loose"), scm
+assert reg[loose]["pos"] == 11, reg[loose]
 PY
 "$FP" dump -t "$PID" -D "$WORK/d" >/dev/null || fail "dump: $(tail -n 3 "$WORK/d.failed.log" 2>/dev/null)"
 tree_gone
@@ -48,16 +59,18 @@ ct_verify ux 5
 kill_tree
 
 if [[ -n $CRIU ]]; then
-	# the image of the live dump (taken after verification 1) through CRIU
-	echo "ready $PID" >"$WORK/ux.st"
-	"$FP" restore -D "$WORK/r" -d --engine criu -o "$WORK/r.criu.log" >/dev/null ||
-		fail "criu restore: $(grep Error "$WORK/r.criu.log" | head -n 3)"
-	ct_verify ux 2
-	ct_verify ux 3
+	# forkpoint's image through CRIU (no fds in flight)
+	start_tree ur "$T/ct_unix" --empty-datagrams
+	ct_verify ur 1
+	"$FP" dump -t "$PID" -D "$WORK/f" >/dev/null || fail "dump: $(tail -n 3 "$WORK/f.failed.log" 2>/dev/null)"
+	tree_gone
+	"$FP" restore -D "$WORK/f" -d --engine criu -o "$WORK/f.criu.log" >/dev/null ||
+		fail "criu restore: $(grep Error "$WORK/f.criu.log" | head -n 3)"
+	ct_verify ur 2
+	ct_verify ur 3
 	kill_tree
-	# CRIU's dump, restored natively (without datagrams of no bytes, which
-	# CRIU's dump loses)
-	start_tree uc "$T/ct_unix"
+	# CRIU's dump, restored natively (no datagrams of no bytes)
+	start_tree uc "$T/ct_unix" --rights
 	ct_verify uc 1
 	mkdir "$WORK/c"
 	criu_run dump -t "$PID" -D "$WORK/c" -o dump.log || fail "criu dump: $(grep Error "$WORK/c/dump.log" | head -n 3)"

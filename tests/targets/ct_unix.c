@@ -28,7 +28,12 @@
  * (CRIU 4.2's dump takes a datagram of no bytes for the end of the queue
  * and loses it and every message after it: hence the option.)
  *
- *   ct_unix STATUS --dir=DIR [--empty-datagrams] [common options]
+ * With --rights, main's last message on channel 1 carries two fds in
+ * flight (SCM_RIGHTS): a file main keeps open (DIR/ct-unix.held) and one
+ * it opened only to send it (DIR/ct-unix.loose at offset 11); the child
+ * checks with kcmp that the first is main's open file.
+ *
+ *   ct_unix STATUS --dir=DIR [--empty-datagrams] [--rights] [common options]
  */
 #include "ct_proto.h"
 
@@ -48,6 +53,67 @@ static int listener = -1, gone = -1, widow = -1;
 static struct sockaddr_un lis_addr, gone_addr;
 static const char widow_words[] = "the last words of a closed peer";
 static bool empty_dgrams; /* --empty-datagrams: send the datagrams of no bytes */
+static bool rights;       /* --rights: fds in flight on channel 1 */
+static int held = -1;     /* main's file, also in flight */
+static char held_path[PATH_MAX], loose_path[PATH_MAX];
+#define HELD_POS 7
+#define LOOSE_POS 11
+
+/* Main, after its messages on channel 1: one more carrying two fds, its
+ * own file and a file it opens for this and closes. */
+static void send_rights(void)
+{
+	int loose = open(loose_path, O_RDONLY | O_CLOEXEC);
+	if (loose < 0 || lseek(loose, LOOSE_POS, SEEK_SET) != LOOSE_POS) {
+		ct_fail("opening %s: %s", loose_path, strerror(errno));
+		return;
+	}
+	int fds[2] = { held, loose };
+	union {
+		char b[CMSG_SPACE(sizeof(fds))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { (void *)"rights", 6 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET, cm->cmsg_type = SCM_RIGHTS, cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	if (sendmsg(mine[1], &mh, MSG_NOSIGNAL) != 6)
+		ct_fail("sending fds in flight: %s", strerror(errno));
+	close(loose);
+}
+
+/* The child: the fds in flight are main's open file and the loose file at
+ * its offset. */
+static void check_rights(void)
+{
+	char b[16];
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+	ssize_t r = recvmsg(mine[1], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (r != 6 || memcmp(b, "rights", 6) || !cm || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(2 * sizeof(int))) {
+		ct_fail("channel 1: no message with two fds in flight (%zd)", r);
+		return;
+	}
+	int fds[2];
+	memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	if (syscall(SYS_kcmp, getppid(), getpid(), KCMP_FILE, held, fds[0]) != 0)
+		ct_fail("the first fd in flight is not main's open file");
+	char link[PATH_MAX], path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[1]);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = 0;
+	if (strcmp(link, loose_path) || lseek(fds[1], 0, SEEK_CUR) != LOOSE_POS || (fcntl(fds[1], F_GETFL) & O_ACCMODE) != O_RDONLY)
+		ct_fail("the second fd in flight is %s at %lld, not %s at %d", link, (long long)lseek(fds[1], 0, SEEK_CUR),
+			loose_path, LOOSE_POS);
+	close(fds[0]), close(fds[1]);
+}
 
 /* The messages one side sends on channel ch: sizes, and contents from a
  * seed. Nothing flows main -> child on channel 4, nor on 5 (shut down). */
@@ -74,6 +140,8 @@ static void send_all(void)
 			if (send(mine[ch], buf, len, MSG_NOSIGNAL) != (ssize_t)len)
 				ct_fail("channel %d: sending message %zu: %s", ch, i, strerror(errno));
 		}
+		if (ch == 1 && rights && !is_kid)
+			send_rights();
 	}
 }
 
@@ -117,6 +185,8 @@ static void check_queues(void)
 					break;
 				}
 			}
+			if (ch == 1 && rights && is_kid)
+				check_rights();
 		}
 		ssize_t r = recv(mine[ch], buf, sizeof(buf), MSG_DONTWAIT);
 		if (ch == 5 && is_kid) {
@@ -273,6 +343,8 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++)
 		if (!strcmp(argv[i], "--empty-datagrams"))
 			empty_dgrams = true;
+		else if (!strcmp(argv[i], "--rights"))
+			rights = true;
 		else if (!ct_common_arg(argv[i]) && !ct_str_arg(argv[i], "--dir", &dir)) {
 			fprintf(stderr, "ct_unix: unknown option %s\n", argv[i]);
 			return 2;
@@ -280,6 +352,16 @@ int main(int argc, char **argv)
 	if (!dir)
 		ct_die("--dir=DIR is needed (for the socket files)");
 	ct_setup();
+	snprintf(held_path, sizeof(held_path), "%s/ct-unix.held", dir);
+	snprintf(loose_path, sizeof(loose_path), "%s/ct-unix.loose", dir);
+	if (rights) {
+		int lf = open(loose_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		held = open(held_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (lf < 0 || held < 0 || write(lf, "0123456789abcdef", 16) != 16 || write(held, "held file", 9) != 9 ||
+		    lseek(held, HELD_POS, SEEK_SET) != HELD_POS)
+			ct_die("files for the fds in flight: %s", strerror(errno));
+		close(lf);
+	}
 	int other[NCH];
 	for (int ch = 0; ch < NCH; ch++) {
 		if (ch == 3 || ch == 4)
@@ -323,6 +405,8 @@ int main(int argc, char **argv)
 		for (int ch = 0; ch < NCH; ch++)
 			close(mine[ch]), mine[ch] = other[ch];
 		close(listener), close(gone), close(widow);
+		if (held >= 0)
+			close(held); /* (its number is main's, for kcmp) */
 		close(req[1]), close(rep[0]);
 		send_all();
 		kid_reply(1, "");
