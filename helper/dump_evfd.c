@@ -1,5 +1,5 @@
 /* Event fds: eventfd, epoll, signalfd and timerfd, as CRIU's EVENTFD,
- * EVENTPOLL, SIGNALFD and TIMERFD file entries. Everything comes from
+ * EVENTPOLL, SIGNALFD and TIMERFD file entries (inotify: dump_inotify.c). Everything comes from
  * /proc/PID/fdinfo/FD, which the kernel fills for exactly this purpose:
  *
  *   eventfd   eventfd-count (hex), eventfd-semaphore
@@ -181,6 +181,7 @@ int dump_event_kind(const char *link)
 		{ "anon_inode:[eventpoll]", CR_FD_EVENTPOLL },
 		{ "anon_inode:[signalfd]", CR_FD_SIGNALFD },
 		{ "anon_inode:[timerfd]", CR_FD_TIMERFD },
+		{ "anon_inode:inotify", CR_FD_INOTIFY },
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(link, kinds[i].name))
@@ -188,7 +189,7 @@ int dump_event_kind(const char *link)
 	return 0;
 }
 
-int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err)
+int dump_event_file(struct dump_ctx *c, pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err)
 {
 	char *info = read_fdinfo(pid, fd, err);
 	if (!info)
@@ -210,6 +211,10 @@ int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err
 	case CR_FD_TIMERFD:
 		rc = timerfd_entry(pid, fd, info, f, err);
 		f->tfd.id = f->id, f->tfd.flags = flags;
+		break;
+	case CR_FD_INOTIFY:
+		f->ify.id = f->id, f->ify.flags = flags;
+		rc = dump_inotify_entry(c, pid, fd, info, f, err);
 		break;
 	default:
 		rc = fp_fail(err, EINVAL, "internal: fd %d of %d is not an event fd", fd, pid);

@@ -250,8 +250,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals, "
-				    "devices such as /dev/null, eventfd, epoll, signalfd, timerfd and sockets without a "
-				    "connection only (use `criu dump` "
+				    "devices such as /dev/null, eventfd, epoll, signalfd, timerfd, inotify and sockets only "
+				    "(use `criu dump` "
 				    "for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
@@ -322,7 +322,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 			return -1;
 		out->fi.type = type = f->type;
 	} else if (type != CR_FD_REG) {
-		if (dump_event_file(pid, fd, flags, f, err))
+		if (dump_event_file(c, pid, fd, flags, f, err))
 			return -1;
 	} else {
 		f->has_reg = true;

@@ -383,7 +383,9 @@ int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
 int dump_event_kind(const char *link);
-int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
+int dump_event_file(struct dump_ctx *c, pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
+/* dump_inotify.c: an inotify fd's watches (from its fdinfo text) into f. */
+int dump_inotify_entry(struct dump_ctx *c, pid_t pid, int fd, const char *info, cr_file *f, fp_error *err);
 /* dump_sock.c: a TCP socket without connection state (listening or
  * unconnected) or a unix socket, or a clear refusal; sets f->type. One
  * sock_diag request (the reply for inode ino goes to fn; 1 found, 0 not,

@@ -600,6 +600,34 @@ typedef struct cr_memfd_inode { /* memfd_inode_entry (memfd.img) */
 	uint64_t inode_id;
 } cr_memfd_inode;
 
+/* inotify (CRIU's fsnotify.proto and fh.proto): a watch names its inode by
+ * a file handle (open_by_handle_at), and by path when one is known. */
+#define CR_FH_WORDS 16 /* handle words CRIU writes: 128 bytes, MAX_HANDLE_SZ */
+typedef struct cr_fh { /* fh_entry */
+	uint32_t bytes, type;
+	uint64_t handle[CR_FH_WORDS]; /* the handle's bytes, little-endian words */
+	size_t n_handle;
+	char *path;
+	bool has_mnt_id;
+	uint32_t mnt_id;
+} cr_fh;
+
+typedef struct cr_inotify_wd { /* inotify_wd_entry */
+	uint32_t id; /* the inotify's file entry */
+	uint64_t i_ino;
+	uint32_t mask, ignored_mask;
+	uint32_t s_dev; /* the kernel's encoding, as fdinfo shows it: major << 20 | minor */
+	uint32_t wd;
+	cr_fh f_handle;
+} cr_inotify_wd;
+
+typedef struct cr_inotify { /* inotify_file_entry */
+	uint32_t id, flags;
+	cr_fown fown;
+	cr_inotify_wd *wd;
+	size_t n_wd;
+} cr_inotify;
+
 typedef struct cr_file { /* file_entry */
 	uint32_t type; /* enum cr_fd_type */
 	uint32_t id;   /* must equal the inner id */
@@ -625,7 +653,9 @@ typedef struct cr_file { /* file_entry */
 	cr_unix_sk usk;
 	bool has_memfd;
 	cr_memfd_file memfd;
-	/* other kinds (inotify, ...) decode with only type and id */
+	bool has_ify;
+	cr_inotify ify;
+	/* other kinds (fanotify, ...) decode with only type and id */
 } cr_file;
 
 typedef struct cr_fdinfo { /* fdinfo_entry */
@@ -761,7 +791,7 @@ extern const pb_mdesc cr_file_desc, cr_reg_file_desc, cr_pipe_desc, cr_tty_file_
 extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_desc;
 extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
 extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
-extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc, cr_sk_packet_desc;
+extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc, cr_sk_packet_desc, cr_inotify_desc;
 
 /* pagemap_entry is coded by hand (the nr_pages pair). */
 void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);

@@ -136,6 +136,7 @@ static const pb_fdesc file_f[] = {
 	F_MSG_OPT(9, T, epfd, epfd_desc),
 	F_MSG_OPT(10, T, sgfd, sgfd_desc),
 	F_MSG_OPT(12, T, tfd, tfd_desc),
+	F_MSG_OPT(13, T, ify, cr_inotify_desc),
 	F_MSG_OPT(16, T, usk, usk_desc),
 	F_MSG_OPT(17, T, fifo, fifo_desc),
 	F_MSG_OPT(18, T, pipe, cr_pipe_desc),

@@ -308,9 +308,10 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			int tmp;
 			if (rst_fifo_open(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
-		} else if (f->type == CR_FD_UNIXSK && !rst_usk_is_listener(f)) {
+		} else if ((f->type == CR_FD_UNIXSK && !rst_usk_is_listener(f)) || f->type == CR_FD_INOTIFY) {
 			int tmp;
-			if (rst_usk_fd(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+			if ((f->type == CR_FD_INOTIFY ? rst_inotify_fd(p, f, &tmp, err) : rst_usk_fd(p, f, &tmp, err)) ||
+			    place(p, tmp, fd, cloexec, false, err))
 				goto out;
 		} else if (f->type == CR_FD_EVENTFD || f->type == CR_FD_SIGNALFD || f->type == CR_FD_TIMERFD ||
 			   f->type == CR_FD_EVENTPOLL || f->type == CR_FD_INETSK || f->type == CR_FD_UNIXSK) {

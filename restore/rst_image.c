@@ -356,6 +356,10 @@ static int check_fds(rst_image *im, fp_error *err)
 				rst_unsupported(im, "fd %u is a unix socket connected to one outside the image", fi->fd);
 			break;
 		}
+		case CR_FD_INOTIFY:
+			if (!f->has_ify)
+				return fp_fail(err, EINVAL, "files.img entry %u: an inotify without its data", fi->id);
+			break;
 		case CR_FD_MEMFD:
 			if (!f->has_memfd)
 				return fp_fail(err, EINVAL, "files.img entry %u: a memfd without its data", fi->id);

@@ -219,6 +219,9 @@ int rst_usk_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
  * fds in flight), the closed peers, shutdowns, flags, unlinked names. */
 int rst_usk_finish(rst_usks *s, const rst_proc *ps, size_t n, fp_error *err);
 void rst_usk_free(rst_usks *s);
+/* rst_inotify.c: an inotify with its watches, in p (*fd its temporary
+ * number). */
+int rst_inotify_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* rst_files.c: a copy in p of fd of process pid (same open file
  * description), *out its number in p. */
 int rst_fetch_fd(rst_proc *p, pid_t pid, int fd, int *out, fp_error *err);
