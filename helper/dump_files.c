@@ -268,6 +268,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	size_t slot;
 	if (dump_findex_desc(c, pid, fd, desc_key(&st, pos, flags), st.st_ino, &id, &slot)) {
 		out->fi.id = id;
+		out->fi.type = c->files[id - 1].type; /* a socket's kind is known once its entry is made */
 		return dump_fd_locks(c, pid, fd, id, info, err);
 	}
 	uint32_t tty_info_id = 0, tty_regf_id = 0;
