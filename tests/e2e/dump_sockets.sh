@@ -2,7 +2,8 @@
 # socket and a unix listener are dumped as CRIU's INETSK/UNIXSK entries and
 # restored listening on the same addresses, by the native engine and by
 # CRIU; a unix socket connected outside the tree is refused with a clear
-# error and the target runs on. Then redis, idle, is checkpointed and comes back natively with its data.
+# error and the target runs on. Then redis, idle, is checkpointed and
+# comes back natively with its data.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 start_ct sk "$T/ct_sockets" --dir="$WORK"
