@@ -363,7 +363,7 @@ out:
 int rst_files_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	int rc = restore_fds(p, err);
+	int rc = p->files_shared ? 0 : restore_fds(p, err); /* (the parent filled the shared table) */
 	rst_ghosts_unlink(im); /* open now, or never */
 	if (rc || rst_tty_finish(p, err) || rst_locks_take(p, err))
 		return -1;

@@ -464,9 +464,9 @@ static void check_tree(rst_image *im, fp_error *err)
 		cr_ids a, b;
 		fp_error e;
 		if (cr_read_ids(im->dirfd, c->pid, &a, &e) == 0 && cr_read_ids(im->dirfd, c->ppid, &b, &e) == 0 &&
-		    (a.vm_id == b.vm_id || a.files_id == b.files_id || a.sighand_id == b.sighand_id)) {
-			rst_unsupported(im, "process %u shares its memory, fd table or signal handlers with its parent %u "
-					    "(vfork or clone)", c->pid, c->ppid);
+		    (a.vm_id == b.vm_id || a.sighand_id == b.sighand_id)) {
+			rst_unsupported(im, "process %u shares its memory or signal handlers with its parent %u (vfork or "
+					    "clone)", c->pid, c->ppid);
 			return;
 		}
 	}

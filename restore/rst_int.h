@@ -165,6 +165,7 @@ typedef struct rst_proc {
 	rst_share *share; /* NULL for a single process */
 	rst_shm *shm;     /* shared memory and memfds of the restore */
 	rst_usks *usk;    /* unix sockets of the restore */
+	bool files_shared; /* its fd table is its parent's (CLONE_FILES) */
 	rst_log *log;
 	pid_t pid;
 	fp_pt_proc pt;
