@@ -164,6 +164,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->zombies);
 	free(c->remaps);
 	dump_shmem_free(c);
+	dump_usk_free(c);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);
 }
@@ -249,7 +250,7 @@ static int capture(struct dump_ctx *c, fp_error *err)
 		}
 		c->st->nthreads += (int)p->nth;
 	}
-	if (dump_tree_ids(c, err))
+	if (dump_tree_ids(c, err) || dump_usk_check(c, err))
 		return -1;
 	return 0;
 }
@@ -282,7 +283,7 @@ static int write_images(struct dump_ctx *c, fp_error *err)
 		if (dump_write_pages(c, p, err))
 			return fp_wrap(err, "writing the pages of %d", p->pid);
 	}
-	if (dump_write_files(c, err) || dump_shmem_write(c, err))
+	if (dump_write_files(c, err) || dump_shmem_write(c, err) || dump_usk_write(c, err))
 		return -1;
 	return 0;
 }

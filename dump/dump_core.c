@@ -16,6 +16,31 @@
 #include "ptrace/regs_convert.h"
 #include "images/criu_io.h"
 
+/* Limit r of pid from /proc/PID/limits (one line per limit, in RLIMIT_*
+ * order after a heading): 0, or -1 with errno. */
+static int proc_limit(pid_t pid, int r, struct rlimit *rl)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/limits", pid);
+	FILE *f = fopen(path, "re");
+	int rc = -1, n = -2; /* the heading is line -1 */
+	while (f && n < r && fgets(line, sizeof(line), f))
+		n++;
+	if (f && n == r && strlen(line) > 26) {
+		char cur[32], max[32];
+		if (sscanf(line + 26, "%31s %31s", cur, max) == 2) {
+			rl->rlim_cur = strcmp(cur, "unlimited") ? strtoull(cur, NULL, 10) : RLIM_INFINITY;
+			rl->rlim_max = strcmp(max, "unlimited") ? strtoull(max, NULL, 10) : RLIM_INFINITY;
+			rc = 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (rc)
+		errno = EPERM;
+	return rc;
+}
+
 static fp_xstate_layout g_layout;
 static bool g_layout_ok;
 
@@ -315,7 +340,9 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	tc->rlimits.n_rlimits = CR_RLIMITS;
 	for (int r = 0; r < CR_RLIMITS; r++) {
 		struct rlimit rl;
-		if (prlimit(pid, (__rlimit_resource_t)r, NULL, &rl))
+		/* prlimit on another user's process needs CAP_SYS_RESOURCE;
+		 * /proc/PID/limits tells anyone */
+		if (prlimit(pid, (__rlimit_resource_t)r, NULL, &rl) && (errno != EPERM || proc_limit(pid, r, &rl)))
 			return fp_fail(err, errno, "prlimit(%d, %d): %s", pid, r, strerror(errno));
 		tc->rlimits.rlimits[r].cur = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
 		tc->rlimits.rlimits[r].max = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max;

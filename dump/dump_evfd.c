@@ -1,5 +1,5 @@
 /* Event fds: eventfd, epoll, signalfd and timerfd, as CRIU's EVENTFD,
- * EVENTPOLL, SIGNALFD and TIMERFD file entries. Everything comes from
+ * EVENTPOLL, SIGNALFD and TIMERFD file entries (inotify: dump_inotify.c). Everything comes from
  * /proc/PID/fdinfo/FD, which the kernel fills for exactly this purpose:
  *
  *   eventfd   eventfd-count (hex), eventfd-semaphore
@@ -9,15 +9,21 @@
  *             it_value (time left, relative) and it_interval
  *
  * An epoll watch names the watched file by the fd number it had when it was
- * added; the dump checks that this fd still is that file (inode and device)
- * and refuses otherwise, since a restorer re-adds each watch by number. */
+ * added, which may have been closed (or reused) since while the file stays
+ * open under another number. The watch lives on the open file: the dump
+ * finds an fd of the process on that very file (kcmp KCMP_EPOLL_TFD) and
+ * writes that number, as CRIU does, since a restorer re-adds each watch by
+ * number. A watched file the process no longer holds is refused. */
 #include "dump/dump_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/kcmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 /* A watch list can be long: fdinfo is read whole. */
@@ -96,6 +102,35 @@ static int timerfd_entry(pid_t pid, int fd, const char *info, cr_file *f, fp_err
 	return 0;
 }
 
+static bool is_watched(pid_t pid, int epfd, int tfd, int cand, unsigned long long ino, unsigned sdev)
+{
+	char path[96];
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, cand);
+	if (stat(path, &st) < 0 || st.st_ino != ino || st.st_dev != (dev_t)sdev)
+		return false;
+	struct kcmp_epoll_slot slot = { (uint32_t)epfd, (uint32_t)tfd, 0 };
+	return syscall(SYS_kcmp, pid, pid, KCMP_EPOLL_TFD, cand, &slot) == 0;
+}
+
+/* An fd of pid on the file epfd watches as tfd: tfd itself if it still is
+ * that open file, else any that is; -1 if none. */
+static int watched_fd(pid_t pid, int epfd, int tfd, unsigned long long ino, unsigned sdev)
+{
+	if (is_watched(pid, epfd, tfd, tfd, ino, sdev))
+		return tfd;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	int found = -1;
+	for (struct dirent *e; d && found < 0 && (e = readdir(d));)
+		if (e->d_name[0] != '.' && is_watched(pid, epfd, tfd, atoi(e->d_name), ino, sdev))
+			found = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	return found;
+}
+
 static int epoll_entry(pid_t pid, int fd, const char *info, cr_file *f, fp_error *err)
 {
 	size_t cap = 0;
@@ -109,15 +144,13 @@ static int epoll_entry(pid_t pid, int fd, const char *info, cr_file *f, fp_error
 		if (sscanf(p, "tfd: %d events: %x data: %llx pos:%lli ino:%llx sdev:%x", &tfd, &events, &data, &pos, &ino,
 			   &sdev) != 6)
 			return fp_fail(err, EIO, "malformed watch in the fdinfo of epoll %d of %d: %.60s", fd, pid, p);
-		char path[96];
-		struct stat st;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, tfd);
-		if (stat(path, &st) < 0 || st.st_ino != ino || st.st_dev != (dev_t)sdev)
+		int now = watched_fd(pid, fd, tfd, ino, sdev);
+		if (now < 0)
 			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-					    "epoll fd %d of %d watches a file added as fd %d that is no longer open as fd %d "
-					    "(closed or replaced since); forkpoint can dump a watch only through the fd it was "
-					    "added with",
-					    fd, pid, tfd, tfd);
+					    "epoll fd %d of %d watches a file (added as fd %d, inode %llu) that the process no "
+					    "longer holds open; forkpoint re-adds a watch through an fd on its file",
+					    fd, pid, tfd, ino);
+		tfd = now;
 		if (f->epfd.n_tfd == cap) {
 			cap = cap ? cap * 2 : 8;
 			cr_epoll_tfd *n = realloc(f->epfd.tfd, cap * sizeof(*n));
@@ -148,6 +181,7 @@ int dump_event_kind(const char *link)
 		{ "anon_inode:[eventpoll]", CR_FD_EVENTPOLL },
 		{ "anon_inode:[signalfd]", CR_FD_SIGNALFD },
 		{ "anon_inode:[timerfd]", CR_FD_TIMERFD },
+		{ "anon_inode:inotify", CR_FD_INOTIFY },
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(link, kinds[i].name))
@@ -155,7 +189,7 @@ int dump_event_kind(const char *link)
 	return 0;
 }
 
-int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err)
+int dump_event_file(struct dump_ctx *c, pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err)
 {
 	char *info = read_fdinfo(pid, fd, err);
 	if (!info)
@@ -177,6 +211,10 @@ int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err
 	case CR_FD_TIMERFD:
 		rc = timerfd_entry(pid, fd, info, f, err);
 		f->tfd.id = f->id, f->tfd.flags = flags;
+		break;
+	case CR_FD_INOTIFY:
+		f->ify.id = f->id, f->ify.flags = flags;
+		rc = dump_inotify_entry(c, pid, fd, info, f, err);
 		break;
 	default:
 		rc = fp_fail(err, EINVAL, "internal: fd %d of %d is not an event fd", fd, pid);

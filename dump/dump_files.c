@@ -250,8 +250,8 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals, "
-				    "devices such as /dev/null, eventfd, epoll, signalfd, timerfd and sockets without a "
-				    "connection only (use `criu dump` "
+				    "devices such as /dev/null, eventfd, epoll, signalfd, timerfd, inotify and sockets only "
+				    "(use `criu dump` "
 				    "for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
@@ -268,6 +268,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	size_t slot;
 	if (dump_findex_desc(c, pid, fd, desc_key(&st, pos, flags), st.st_ino, &id, &slot)) {
 		out->fi.id = id;
+		out->fi.type = c->files[id - 1].type; /* a socket's kind is known once its entry is made */
 		return dump_fd_locks(c, pid, fd, id, info, err);
 	}
 	uint32_t tty_info_id = 0, tty_regf_id = 0;
@@ -318,11 +319,11 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		if (dump_shmem_memfd_fd(c, pid, fd, link, flags, pos, f, err))
 			return -1;
 	} else if (type == CR_FD_INETSK) {
-		if (dump_socket_file(pid, fd, st.st_ino, flags, f, err))
+		if (dump_socket_file(c, pid, fd, st.st_ino, flags, f, err))
 			return -1;
 		out->fi.type = type = f->type;
 	} else if (type != CR_FD_REG) {
-		if (dump_event_file(pid, fd, flags, f, err))
+		if (dump_event_file(c, pid, fd, flags, f, err))
 			return -1;
 	} else {
 		f->has_reg = true;

@@ -187,6 +187,10 @@ struct dump_ctx {
 	size_t nghosts;
 	cr_remap_fpath *remaps;       /* remap-fpath.img */
 	size_t nremaps;
+	cr_sk_packet *skq;            /* sk-queues.img (dump_usk.c) */
+	size_t nskq, capskq;
+	struct dump_inflight *inflight; /* fds in flight, ours until the end */
+	size_t ninflight;
 	/* pages */
 	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
 	size_t pagebuf_len;   /* populated */
@@ -203,10 +207,17 @@ struct dump_ctx {
 	int64_t stop_ns, resume_ns;
 };
 
+/* An fd in flight in a unix socket's queue (dump_usk.c): the dumper's copy,
+ * and where its file id goes: skq[pkt].scm[0].rights[slot]. */
+struct dump_inflight {
+	int fd;
+	size_t pkt, slot;
+};
+
 /* Dedup key of a FileEntry. */
 struct dump_fkey {
 	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description,
-			    2 memfd mapping (dev, ino, flags) */
+			    2 memfd mapping (dev, ino, flags), 3 in flight only */
 	dev_t dev;
 	uint64_t ino;
 	uint32_t flags;
@@ -375,10 +386,25 @@ int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
 int dump_event_kind(const char *link);
-int dump_event_file(pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
-/* dump_sock.c: a socket without connection state (listening or unconnected
- * TCP, listening unix stream), or a clear refusal; sets f->type. */
-int dump_socket_file(pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err);
+int dump_event_file(struct dump_ctx *c, pid_t pid, int fd, uint32_t flags, cr_file *f, fp_error *err);
+/* dump_inotify.c: an inotify fd's watches (from its fdinfo text) into f. */
+int dump_inotify_entry(struct dump_ctx *c, pid_t pid, int fd, const char *info, cr_file *f, fp_error *err);
+/* dump_sock.c: a TCP socket without connection state (listening or
+ * unconnected) or a unix socket, or a clear refusal; sets f->type. One
+ * sock_diag request (the reply for inode ino goes to fn; 1 found, 0 not,
+ * -1 error with errno); the options every socket has. */
+int dump_socket_file(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err);
+struct nlmsghdr;
+int dump_sock_diag(const void *req, size_t len, uint32_t ino,
+		   int (*fn)(const struct nlmsghdr *h, uint32_t ino, void *arg), void *arg);
+void dump_sock_opts(int s, bool tcp, cr_sk_opts *o);
+/* dump_usk.c: unix socket s (a copy of fd of pid) into f->usk, its queued
+ * messages into sk-queues.img; every peer is in the tree (after all the
+ * processes are read). */
+int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, fp_error *err);
+int dump_usk_check(struct dump_ctx *c, fp_error *err);
+int dump_usk_write(struct dump_ctx *c, fp_error *err);
+void dump_usk_free(struct dump_ctx *c);
 /* dump_tty.c */
 bool dump_is_pty_slave(const struct stat *st);
 /* fd on a pty slave: its tty-info entry and the REG entry of its path. */

@@ -1,6 +1,5 @@
-/* Sockets that carry no connection state: TCP sockets that listen or are
- * not connected (IPv4, IPv6) and listening unix stream sockets, as CRIU's
- * INETSK and UNIXSK file entries.
+/* Sockets: TCP sockets that listen or are not connected (IPv4, IPv6), as
+ * CRIU's INETSK file entries; unix sockets are dump_usk.c's.
  *
  * The dumper takes its own reference to the socket (pidfd_getfd) and asks
  * it directly: getsockname and getsockopt, as the process itself would. The
@@ -30,9 +29,7 @@
 #define TCP_STATE_CLOSE 7
 #define TCP_STATE_LISTEN 10
 
-/* One sock_diag request; the reply message for inode ino is handed to fn.
- * 1 found, 0 not found, -1 error (errno). */
-static int diag_query(const void *req, size_t len, uint32_t ino,
+int dump_sock_diag(const void *req, size_t len, uint32_t ino,
 		      int (*fn)(const struct nlmsghdr *h, uint32_t ino, void *arg), void *arg)
 {
 	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -103,41 +100,7 @@ static int inet_backlog(int family, uint32_t ino, struct backlog *b)
 	req.r.sdiag_family = (uint8_t)family;
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = 1u << TCP_STATE_LISTEN;
-	return diag_query(&req, sizeof(req), ino, inet_reply, b);
-}
-
-static int unix_reply(const struct nlmsghdr *h, uint32_t ino, void *arg)
-{
-	const struct unix_diag_msg *m = NLMSG_DATA(h);
-	if (m->udiag_ino != ino)
-		return 0;
-	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
-	for (const struct rtattr *a = (const struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
-		if (a->rta_type == UNIX_DIAG_RQLEN) {
-			const struct unix_diag_rqlen *q = RTA_DATA(a);
-			struct backlog *b = arg;
-			b->waiting = q->udiag_rqueue;
-			b->max = q->udiag_wqueue;
-			return 1;
-		}
-	return 0;
-}
-
-static int unix_backlog(uint32_t ino, struct backlog *b)
-{
-	struct {
-		struct nlmsghdr h;
-		struct unix_diag_req r;
-	} req = { 0 };
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.h.nlmsg_flags = NLM_F_REQUEST;
-	req.r.sdiag_family = AF_UNIX;
-	req.r.udiag_states = ~0u;
-	req.r.udiag_ino = ino;
-	req.r.udiag_show = UDIAG_SHOW_RQLEN;
-	req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u; /* any */
-	return diag_query(&req, sizeof(req), ino, unix_reply, b);
+	return dump_sock_diag(&req, sizeof(req), ino, inet_reply, b);
 }
 
 static int opt_int(int s, int level, int name)
@@ -147,7 +110,7 @@ static int opt_int(int s, int level, int name)
 	return getsockopt(s, level, name, &v, &l) == 0 ? v : 0;
 }
 
-static void sock_opts(int s, bool tcp, cr_sk_opts *o)
+void dump_sock_opts(int s, bool tcp, cr_sk_opts *o)
 {
 	o->so_sndbuf = (uint32_t)opt_int(s, SOL_SOCKET, SO_SNDBUF);
 	o->so_rcvbuf = (uint32_t)opt_int(s, SOL_SOCKET, SO_RCVBUF);
@@ -183,7 +146,7 @@ static int inet_entry(pid_t pid, int fd, int s, int family, cr_file *f, fp_error
 	if (type != SOCK_STREAM || proto != IPPROTO_TCP)
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d is a %s socket (type %d, protocol %d); forkpoint dumps TCP sockets that "
-				    "listen or are not connected, and listening unix sockets",
+				    "listen or are not connected, and unix sockets",
 				    fd, pid, family == AF_INET ? "IPv4" : "IPv6", type, proto);
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof(peer);
@@ -231,57 +194,11 @@ static int inet_entry(pid_t pid, int fd, int s, int family, cr_file *f, fp_error
 					    fd, pid, b.waiting);
 		k->backlog = b.max;
 	}
-	sock_opts(s, true, &k->opts);
+	dump_sock_opts(s, true, &k->opts);
 	return 0;
 }
 
-static int unix_entry(pid_t pid, int fd, int s, cr_file *f, fp_error *err)
-{
-	int type = opt_int(s, SOL_SOCKET, SO_TYPE);
-	bool listening = opt_int(s, SOL_SOCKET, SO_ACCEPTCONN) != 0;
-	if (type != SOCK_STREAM || !listening)
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d is a unix socket that is %s; forkpoint dumps listening unix stream "
-				    "sockets only (queued messages and peers are not saved yet)",
-				    fd, pid, type != SOCK_STREAM ? "not a stream socket" : "not listening");
-	struct sockaddr_un me;
-	socklen_t ml = sizeof(me);
-	if (getsockname(s, (struct sockaddr *)&me, &ml) < 0)
-		return fp_fail(err, errno, "getsockname of fd %d of %d: %s", fd, pid, strerror(errno));
-	size_t nl = ml > offsetof(struct sockaddr_un, sun_path) ? ml - offsetof(struct sockaddr_un, sun_path) : 0;
-	if (nl && me.sun_path[0] && me.sun_path[nl - 1] == '\0')
-		nl--; /* a path's terminating NUL is not part of the name */
-	if (nl && me.sun_path[0] && me.sun_path[0] != '/')
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d listens on a relative unix socket path (%.*s); only absolute paths and "
-				    "abstract names are supported",
-				    fd, pid, (int)nl, me.sun_path);
-	cr_unix_sk *u = &f->usk;
-	f->has_usk = true;
-	u->type = SOCK_STREAM;
-	u->state = TCP_STATE_LISTEN;
-	struct backlog b = { 0 };
-	int r = unix_backlog(u->ino, &b);
-	if (r <= 0)
-		return fp_fail(err, r < 0 ? errno : ENOENT, "cannot find unix socket %u (fd %d of %d) through sock_diag%s%s",
-			       u->ino, fd, pid, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
-	if (b.waiting)
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, EAGAIN,
-				    "listening unix socket fd %d of %d has %u connection(s) waiting to be accepted, which a "
-				    "snapshot would drop; dump again once they are accepted",
-				    fd, pid, b.waiting);
-	u->backlog = b.max;
-	u->name = malloc(nl + 1);
-	if (!u->name)
-		return fp_fail(err, ENOMEM, "out of memory");
-	memcpy(u->name, me.sun_path, nl);
-	u->name[nl] = 0;
-	u->name_len = nl;
-	sock_opts(s, false, &u->opts);
-	return 0;
-}
-
-int dump_socket_file(pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err)
+int dump_socket_file(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f, fp_error *err)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	int s = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
@@ -299,7 +216,7 @@ int dump_socket_file(pid_t pid, int fd, uint64_t ino, uint32_t flags, cr_file *f
 	} else if (family == AF_UNIX) {
 		f->type = CR_FD_UNIXSK;
 		f->usk.id = f->id, f->usk.ino = (uint32_t)ino, f->usk.flags = flags;
-		rc = unix_entry(pid, fd, s, f, err);
+		rc = dump_unix_socket(c, pid, fd, s, f, err);
 	} else {
 		rc = fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				  "fd %d of %d is a socket of family %d; forkpoint dumps TCP (IPv4, IPv6) and unix sockets only",

@@ -2,6 +2,7 @@
  * memfd inodes, remaps, ghost files and file locks (criu-image-format.md
  * 3.7, 3.8), between criu_msgs.h and the code protoc-c generates from
  * proto/files.proto. */
+#include <stdlib.h>
 #include "images/pb_conv.h"
 #include "images/proto/files.pb-c.h"
 
@@ -49,8 +50,38 @@ PB_CONV(cr_sk_opts, cr_sk_opts, Fp__SkOptsEntry, fp__sk_opts_entry, SKOPTS);
 PB_CONV(cr_inet_sk, cr_inet_sk, Fp__InetSkEntry, fp__inet_sk_entry, ISK);
 
 #define USK(X) X(VAL, id) X(VAL, ino) X(VAL, type) X(VAL, state) X(VAL, flags) X(VAL, uflags) \
-	X(VAL, backlog) X(VAL, peer) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(BYTES, name)
+	X(VAL, backlog) X(VAL, peer) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(BYTES, name) \
+	X(OPT, shutdown) X(OPT, deleted)
 PB_CONV(cr_unix_sk, cr_unix_sk, Fp__UnixSkEntry, fp__unix_sk_entry, USK);
+
+#define SCM(X) X(VAL, type) X(ADYN, rights)
+PB_CONV(cr_scm, cr_scm, Fp__ScmEntry, fp__scm_entry, SCM);
+
+#define UCRED(X) X(VAL, uid) X(VAL, gid) X(VAL, pid)
+PB_CONV(cr_sk_ucred, cr_sk_ucred, Fp__SkUcredEntry, fp__sk_ucred_entry, UCRED);
+
+/* The message's bytes (data) follow the entry in the file: not a field. */
+#define SKPKT(X) X(VAL, id_for) X(VAL, length) X(MDYN, scm, cr_scm) X(OMSG, ucred, cr_sk_ucred)
+PB_CONV(cr_sk_packet, cr_sk_packet, Fp__SkPacketEntry, fp__sk_packet_entry, SKPKT);
+
+void cr_sk_packet_free(cr_sk_packet *p)
+{
+	if (!p)
+		return;
+	free(p->data);
+	p->data = NULL;
+	pb_free(&cr_sk_packet_desc, p);
+}
+
+#define FH(X) X(VAL, bytes) X(VAL, type) X(AFIX, handle) X(STR, path) X(OPT, mnt_id)
+PB_CONV(cr_fh, cr_fh, Fp__FhEntry, fp__fh_entry, FH);
+
+#define INOTIFY_WD(X) X(VAL, id) X(VAL, i_ino) X(VAL, mask) X(VAL, ignored_mask) X(VAL, s_dev) \
+	X(VAL, wd) X(MSG, f_handle, cr_fh)
+PB_CONV(cr_inotify_wd, cr_inotify_wd, Fp__InotifyWdEntry, fp__inotify_wd_entry, INOTIFY_WD);
+
+#define INOTIFY(X) X(VAL, id) X(VAL, flags) X(MSG, fown, cr_fown) X(MDYN, wd, cr_inotify_wd)
+PB_CONV(cr_inotify, cr_inotify, Fp__InotifyFileEntry, fp__inotify_file_entry, INOTIFY);
 
 #define FIFO(X) X(VAL, id) X(VAL, pipe_id) X(OPT, regf_id) X(OPT, wait_writer)
 PB_CONV(cr_fifo, cr_fifo, Fp__FifoEntry, fp__fifo_entry, FIFO);
@@ -65,7 +96,8 @@ PB_CONV(cr_memfd_inode, cr_memfd_inode, Fp__MemfdInodeEntry, fp__memfd_inode_ent
 #define FILE_ENTRY(X) X(VAL, type) X(VAL, id) X(OMSG, reg, cr_reg_file) X(OMSG, isk, cr_inet_sk) \
 	X(OMSG, efd, cr_eventfd) X(OMSG, epfd, cr_eventpoll) X(OMSG, sgfd, cr_signalfd) \
 	X(OMSG, tfd, cr_timerfd) X(OMSG, usk, cr_unix_sk) X(OMSG, fifo, cr_fifo) \
-	X(OMSG, pipe, cr_pipe) X(OMSG, tty, cr_tty_file) X(OMSG, memfd, cr_memfd_file)
+	X(OMSG, pipe, cr_pipe) X(OMSG, tty, cr_tty_file) X(OMSG, memfd, cr_memfd_file) \
+	X(OMSG, ify, cr_inotify)
 PB_CONV(cr_file, cr_file, Fp__FileEntry, fp__file_entry, FILE_ENTRY);
 
 #define FDINFO(X) X(VAL, id) X(VAL, flags) X(VAL, type) X(VAL, fd) X(STR, xattr_security_selinux)

@@ -441,6 +441,68 @@ int cr_read_fifo_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err)
 	return read_queued(dirfd, "fifo-data.img", CR_FIFO_DATA_MAGIC, true, pd, n, err);
 }
 
+int cr_write_sk_queues(int dirfd, const cr_sk_packet *pk, size_t n, fp_error *err)
+{
+	cr_imgw w;
+	cr_imgw_init(&w, "sk-queues.img", CR_SK_QUEUES_MAGIC);
+	for (size_t i = 0; i < n; i++) {
+		cr_imgw_msg(&w, &cr_sk_packet_desc, &pk[i]);
+		cr_imgw_raw(&w, pk[i].data, pk[i].length);
+	}
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+void cr_free_sk_queues(cr_sk_packet *pk, size_t n)
+{
+	for (size_t i = 0; pk && i < n; i++)
+		cr_sk_packet_free(&pk[i]);
+	free(pk);
+}
+
+int cr_read_sk_queues(int dirfd, cr_sk_packet **pkp, size_t *np, fp_error *err)
+{
+	*pkp = NULL;
+	*np = 0;
+	cr_img img;
+	if (cr_img_open(&img, dirfd, "sk-queues.img", CR_SK_QUEUES_MAGIC, err) < 0)
+		return -1;
+	cr_sk_packet *pk = NULL;
+	size_t n = 0, len;
+	const uint8_t *m, *payload;
+	int rc;
+	while ((rc = cr_img_next(&img, &m, &len, err)) > 0) {
+		cr_sk_packet *a = grow(pk, n, sizeof(*pk));
+		if (!a) {
+			rc = fp_fail(err, ENOMEM, "sk-queues.img: out of memory");
+			break;
+		}
+		pk = a;
+		if (pb_decode(&cr_sk_packet_desc, &pk[n], m, len, img.where, err) < 0) {
+			rc = -1;
+			break;
+		}
+		n++;
+		if (cr_img_payload(&img, pk[n - 1].length, &payload, err) < 0) {
+			rc = -1;
+			break;
+		}
+		pk[n - 1].data = malloc(pk[n - 1].length ? pk[n - 1].length : 1);
+		if (!pk[n - 1].data) {
+			rc = fp_fail(err, ENOMEM, "sk-queues.img: out of memory");
+			break;
+		}
+		memcpy(pk[n - 1].data, payload, pk[n - 1].length);
+	}
+	cr_img_close(&img);
+	if (rc < 0) {
+		cr_free_sk_queues(pk, n);
+		return -1;
+	}
+	*pkp = pk;
+	*np = n;
+	return 0;
+}
+
 int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err)
 {
 	char b[64];

@@ -72,6 +72,11 @@ int cr_read_pipes_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err);
  * writes the entries marked fifo there. */
 int cr_read_fifo_data(int dirfd, cr_pipe_data **pd, size_t *n, fp_error *err);
 void cr_free_pipes_data(cr_pipe_data *pd, size_t n);
+/* sk-queues.img: every socket's queued messages, each entry followed by
+ * its bytes. Reading a missing file is an error with errnum ENOENT. */
+int cr_write_sk_queues(int dirfd, const cr_sk_packet *pk, size_t n, fp_error *err);
+int cr_read_sk_queues(int dirfd, cr_sk_packet **pk, size_t *n, fp_error *err);
+void cr_free_sk_queues(cr_sk_packet *pk, size_t n);
 
 int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err);
 int cr_read_timens(int dirfd, uint32_t id, cr_timens *t, fp_error *err);

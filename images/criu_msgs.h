@@ -554,7 +554,36 @@ typedef struct cr_unix_sk { /* unix_sk_entry */
 	cr_sk_opts opts;
 	uint8_t *name; /* sun_path bytes (abstract: leading NUL) */
 	size_t name_len;
+	bool has_shutdown;
+	uint32_t shutdown; /* enum cr_sk_shutdown */
+	bool has_deleted, deleted; /* its socket file was unlinked since the bind */
 } cr_unix_sk;
+
+/* sk_shutdown (CRIU's sk-opts.proto): which ways shutdown() closed. */
+enum cr_sk_shutdown { CR_SK_SHUT_NONE = 0, CR_SK_SHUT_READ = 1, CR_SK_SHUT_WRITE = 2, CR_SK_SHUT_BOTH = 3 };
+
+/* sk-queues.img: the messages waiting in a socket's receive queue, oldest
+ * first; each entry is followed by `length` bytes (data, not part of the
+ * message). */
+typedef struct cr_scm { /* scm_entry: control data of one message */
+	uint32_t type;    /* SCM_RIGHTS 1 */
+	uint32_t *rights; /* file entry ids of the fds in flight */
+	size_t n_rights;
+} cr_scm;
+
+typedef struct cr_sk_ucred { /* sk_ucred_entry */
+	uint32_t uid, gid, pid;
+} cr_sk_ucred;
+
+typedef struct cr_sk_packet { /* sk_packet_entry */
+	uint32_t id_for; /* the file entry id of the socket that will read it */
+	uint32_t length;
+	cr_scm *scm;
+	size_t n_scm;
+	bool has_ucred;
+	cr_sk_ucred ucred;
+	uint8_t *data;   /* not part of the message */
+} cr_sk_packet;
 
 typedef struct cr_memfd_file { /* memfd_file_entry: an fd (or mapping) on a memfd */
 	uint32_t id, flags;
@@ -571,6 +600,34 @@ typedef struct cr_memfd_inode { /* memfd_inode_entry (memfd.img) */
 	uint32_t seals;    /* F_GET_SEALS */
 	uint64_t inode_id;
 } cr_memfd_inode;
+
+/* inotify (CRIU's fsnotify.proto and fh.proto): a watch names its inode by
+ * a file handle (open_by_handle_at), and by path when one is known. */
+#define CR_FH_WORDS 16 /* handle words CRIU writes: 128 bytes, MAX_HANDLE_SZ */
+typedef struct cr_fh { /* fh_entry */
+	uint32_t bytes, type;
+	uint64_t handle[CR_FH_WORDS]; /* the handle's bytes, little-endian words */
+	size_t n_handle;
+	char *path;
+	bool has_mnt_id;
+	uint32_t mnt_id;
+} cr_fh;
+
+typedef struct cr_inotify_wd { /* inotify_wd_entry */
+	uint32_t id; /* the inotify's file entry */
+	uint64_t i_ino;
+	uint32_t mask, ignored_mask;
+	uint32_t s_dev; /* the kernel's encoding, as fdinfo shows it: major << 20 | minor */
+	uint32_t wd;
+	cr_fh f_handle;
+} cr_inotify_wd;
+
+typedef struct cr_inotify { /* inotify_file_entry */
+	uint32_t id, flags;
+	cr_fown fown;
+	cr_inotify_wd *wd;
+	size_t n_wd;
+} cr_inotify;
 
 typedef struct cr_file { /* file_entry */
 	uint32_t type; /* enum cr_fd_type */
@@ -597,7 +654,9 @@ typedef struct cr_file { /* file_entry */
 	cr_unix_sk usk;
 	bool has_memfd;
 	cr_memfd_file memfd;
-	/* other kinds (inotify, ...) decode with only type and id */
+	bool has_ify;
+	cr_inotify ify;
+	/* other kinds (fanotify, ...) decode with only type and id */
 } cr_file;
 
 typedef struct cr_fdinfo { /* fdinfo_entry */
@@ -734,6 +793,7 @@ extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_des
 extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
 extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
 extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc, cr_pagemap_entry_desc;
+extern const pb_mdesc cr_sk_packet_desc, cr_inotify_desc;
 
 /* pagemap_entry alone (pb_encode/pb_decode with cr_pagemap_entry_desc). */
 void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);
@@ -749,6 +809,7 @@ void cr_fdinfo_free(cr_fdinfo *f);
 void cr_inventory_free(cr_inventory *i);
 void cr_pipe_data_free(cr_pipe_data *p);
 void cr_seccomp_free(cr_seccomp *s);
+void cr_sk_packet_free(cr_sk_packet *p);
 
 /* Fills the fields CRIU requires to be present with neutral values:
  * core: mtype x86_64, gpregs mode NATIVE, 32/64 FPU words, cwd 0x37f,

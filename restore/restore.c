@@ -73,6 +73,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	memset(&share, 0, sizeof(share));
 	rst_shm shm; /* shared memory objects, one for the tree */
 	memset(&shm, 0, sizeof(shm));
+	rst_usks usk; /* unix sockets, made once for the tree */
+	memset(&usk, 0, sizeof(usk));
 	int rc = -1, was_subreaper = 1; /* 1: nothing to undo */
 	size_t loaded = 0;
 	const char *step = "images";
@@ -107,6 +109,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		ps[i].deadline_ns = t0 + (int64_t)timeout_ms * 1000000;
 		ps[i].share = n > 1 ? &share : NULL;
 		ps[i].shm = &shm;
+		ps[i].usk = &usk;
 	}
 	ps[0].pages_async = n == 1;
 	step = "processes";
@@ -121,6 +124,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 			goto fail;
 		ps[i].share = &share;
 		ps[i].shm = &shm;
+		ps[i].usk = &usk;
 		if (im[i]->zombie && (step = "zombies", rst_zombie_end(&ps[parent[i]], &ps[i], err)))
 			goto fail;
 	}
@@ -135,6 +139,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		if (!im[i]->zombie && ((step = "files", rst_files_restore(&ps[i], err) || fail_at(step, err)) ||
 				       (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err))))
 			goto fail;
+	if ((step = "files", rst_usk_finish(&usk, ps, n, err)))
+		goto fail;
 	if (n > 1 && (step = "files", rst_share_done(&share, err)))
 		goto fail;
 	/* memfd seals last: a write seal forbids the shared writable maps */
@@ -176,6 +182,7 @@ fail:
 	*pid = 0;
 done:
 	rst_shm_free(&shm);
+	rst_usk_free(&usk);
 	rst_wait_end();
 	if (n > 1 && !was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, 0);

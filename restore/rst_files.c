@@ -124,8 +124,7 @@ int rst_pipe_refill(rst_proc *p, int wfd, const cr_pipe_data *pd, fp_error *err)
 	return rc;
 }
 
-/* A copy, in p, of fd `fd` of process pid (same open file description). */
-static int fetch_fd(rst_proc *p, pid_t pid, int fd, int *out, fp_error *err)
+int rst_fetch_fd(rst_proc *p, pid_t pid, int fd, int *out, fp_error *err)
 {
 	int64_t r = -1;
 	char what[96];
@@ -226,7 +225,7 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		const rst_share_file *sf = share_file(p->share, fi->id, p->pid);
 		if (sf) { /* another process of the tree holds it: the same description */
 			int tmp;
-			if (fetch_fd(p, sf->pid, sf->fd, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+			if (rst_fetch_fd(p, sf->pid, sf->fd, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
 			pl[npl].id = fi->id;
 			pl[npl].fd = fd;
@@ -239,7 +238,7 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			 * description it holds: what a process started from
 			 * this terminal inherits (same flags, same file). */
 			int tmp;
-			if (fetch_fd(p, getpid(), own, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+			if (rst_fetch_fd(p, getpid(), own, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
 		} else if (f->type == CR_FD_REG || f->type == CR_FD_TTY) {
 			char ttybuf[64];
@@ -278,7 +277,7 @@ static int restore_fds(rst_proc *p, fp_error *err)
 				;
 			if (j == npp && sp) { /* made by another process of the tree */
 				int tmp;
-				if (fetch_fd(p, sp->owner->pid, sp->end[end], &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+				if (rst_fetch_fd(p, sp->owner->pid, sp->end[end], &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 					goto out;
 			} else {
 				if (j == npp) {
@@ -308,6 +307,11 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		} else if (f->type == CR_FD_FIFO) {
 			int tmp;
 			if (rst_fifo_open(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+				goto out;
+		} else if ((f->type == CR_FD_UNIXSK && !rst_usk_is_listener(f)) || f->type == CR_FD_INOTIFY) {
+			int tmp;
+			if ((f->type == CR_FD_INOTIFY ? rst_inotify_fd(p, f, &tmp, err) : rst_usk_fd(p, f, &tmp, err)) ||
+			    place(p, tmp, fd, cloexec, false, err))
 				goto out;
 		} else if (f->type == CR_FD_EVENTFD || f->type == CR_FD_SIGNALFD || f->type == CR_FD_TIMERFD ||
 			   f->type == CR_FD_EVENTPOLL || f->type == CR_FD_INETSK || f->type == CR_FD_UNIXSK) {
@@ -359,7 +363,7 @@ out:
 int rst_files_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	int rc = restore_fds(p, err);
+	int rc = p->files_shared ? 0 : restore_fds(p, err); /* (the parent filled the shared table) */
 	rst_ghosts_unlink(im); /* open now, or never */
 	if (rc || rst_tty_finish(p, err) || rst_locks_take(p, err))
 		return -1;

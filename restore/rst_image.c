@@ -61,6 +61,7 @@ void rst_image_free(rst_image *im)
 		cr_free_array(&cr_fdinfo_desc, im->fdi, im->nfdi);
 	cr_free_pipes_data(im->pd, im->npd);
 	cr_free_pipes_data(im->fifod, im->nfifod);
+	cr_free_sk_queues(im->skq, im->nskq);
 	rst_ghosts_unlink(im);
 	if (im->remaps)
 		cr_free_array(&cr_remap_fpath_desc, im->remaps, im->nremaps);
@@ -340,9 +341,24 @@ static int check_fds(rst_image *im, fp_error *err)
 					       fi->fd, reg->reg.name, errno == ENOENT ? "no longer exists" : "is no FIFO now");
 			break;
 		}
-		case CR_FD_UNIXSK:
-			if (!f->has_usk || f->usk.type != SOCK_STREAM || f->usk.state != 10 || f->usk.peer)
-				rst_unsupported(im, "fd %u is a unix socket other than a stream listener", fi->fd);
+		case CR_FD_UNIXSK: {
+			if (!f->has_usk)
+				return fp_fail(err, EINVAL, "files.img entry %u: a unix socket without its data", fi->id);
+			const cr_unix_sk *u = &f->usk;
+			bool known_peer = !u->peer;
+			for (size_t j = 0; j < im->nfiles && !known_peer; j++)
+				known_peer = im->files[j].has_usk && im->files[j].usk.ino == u->peer;
+			if (u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET)
+				rst_unsupported(im, "fd %u is a unix socket of type %u", fi->fd, u->type);
+			else if (u->uflags)
+				rst_unsupported(im, "fd %u is a unix socket with CRIU flags %#x (external, ...)", fi->fd, u->uflags);
+			else if (!known_peer)
+				rst_unsupported(im, "fd %u is a unix socket connected to one outside the image", fi->fd);
+			break;
+		}
+		case CR_FD_INOTIFY:
+			if (!f->has_ify)
+				return fp_fail(err, EINVAL, "files.img entry %u: an inotify without its data", fi->id);
 			break;
 		case CR_FD_MEMFD:
 			if (!f->has_memfd)
@@ -448,9 +464,9 @@ static void check_tree(rst_image *im, fp_error *err)
 		cr_ids a, b;
 		fp_error e;
 		if (cr_read_ids(im->dirfd, c->pid, &a, &e) == 0 && cr_read_ids(im->dirfd, c->ppid, &b, &e) == 0 &&
-		    (a.vm_id == b.vm_id || a.files_id == b.files_id || a.sighand_id == b.sighand_id)) {
-			rst_unsupported(im, "process %u shares its memory, fd table or signal handlers with its parent %u "
-					    "(vfork or clone)", c->pid, c->ppid);
+		    (a.vm_id == b.vm_id || a.sighand_id == b.sighand_id)) {
+			rst_unsupported(im, "process %u shares its memory or signal handlers with its parent %u (vfork or "
+					    "clone)", c->pid, c->ppid);
 			return;
 		}
 	}
@@ -545,6 +561,13 @@ int rst_image_load_proc(rst_image *im, const char *dir, size_t index, bool check
 			return -1;
 		}
 		im->pd = NULL, im->npd = 0;
+	}
+	if (cr_read_sk_queues(im->dirfd, &im->skq, &im->nskq, &e2)) {
+		if (e2.errnum != ENOENT) {
+			*err = e2;
+			return -1;
+		}
+		im->skq = NULL, im->nskq = 0;
 	}
 	if (cr_read_timens(im->dirfd, 0, &im->timens, &e2) == 0)
 		im->has_timens = true;

@@ -78,6 +78,8 @@ typedef struct rst_image {
 	size_t nttys;
 	cr_file_lock *locks; /* filelocks.img: every process's, each takes its own */
 	size_t nlocks;
+	cr_sk_packet *skq; /* sk-queues.img */
+	size_t nskq;
 	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
 	int vdso_vma, vvar_vma;
 	bool take_foreground; /* fp_restore_opts.foreground */
@@ -149,10 +151,21 @@ typedef struct rst_shm {
 	bool mi_loaded;
 } rst_shm;
 
+/* Unix sockets other than listeners (rst_usk.c), made once for the tree. */
+struct rst_usk_sk;
+typedef struct rst_usks {
+	bool made;
+	struct rst_usk_sk *sk;
+	size_t n;
+	int sender; /* a datagram socket of ours, -1 until needed */
+} rst_usks;
+
 typedef struct rst_proc {
 	rst_image *im;
 	rst_share *share; /* NULL for a single process */
 	rst_shm *shm;     /* shared memory and memfds of the restore */
+	rst_usks *usk;    /* unix sockets of the restore */
+	bool files_shared; /* its fd table is its parent's (CLONE_FILES) */
 	rst_log *log;
 	pid_t pid;
 	fp_pt_proc pt;
@@ -193,8 +206,26 @@ int rst_proc_release(rst_proc *p, fp_error *err);
 int rst_evfd_make(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* Adds every epoll watch, once every fd of p is in place. */
 int rst_evfd_watches(rst_proc *p, fp_error *err);
-/* Makes a listening or unconnected TCP socket, or a unix stream listener. */
+/* Makes a listening or unconnected TCP socket, or a unix listener. */
 int rst_sock_make(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+/* The options of a socket, set on fd of p (queued). */
+int rst_sock_opts(rst_proc *p, int fd, const cr_sk_opts *o, bool tcp, fp_error *err);
+/* Removes a socket file at path that no socket is bound to any more. */
+void rst_unix_clear_stale(const char *path, int type);
+/* rst_usk.c: a unix socket entry other than a listener, in p (*fd its
+ * temporary number); the first call makes all of them. */
+bool rst_usk_is_listener(const cr_file *f);
+int rst_usk_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+/* Once every process's fds are in place: the queued messages (with their
+ * fds in flight), the closed peers, shutdowns, flags, unlinked names. */
+int rst_usk_finish(rst_usks *s, const rst_proc *ps, size_t n, fp_error *err);
+void rst_usk_free(rst_usks *s);
+/* rst_inotify.c: an inotify with its watches, in p (*fd its temporary
+ * number). */
+int rst_inotify_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+/* rst_files.c: a copy in p of fd of process pid (same open file
+ * description), *out its number in p. */
+int rst_fetch_fd(rst_proc *p, pid_t pid, int fd, int *out, fp_error *err);
 
 /* ---- shared memory and memfds (rst_shmem.c) ------------------------------ */
 

@@ -471,7 +471,15 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK)))
 		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
 	int64_t made = 0;
-	if (queue_clone3(parent, 0, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
+	/* an fd table or fs info (cwd, root, umask) shared with the parent
+	 * (clone CLONE_FILES, CLONE_FS) is shared again: the parent's, filled
+	 * when the parent's files are restored */
+	uint64_t share = 0;
+	if (im->ids.files_id == parent->im->ids.files_id)
+		share |= CLONE_FILES, c->files_shared = true;
+	if (im->ids.fs_id == parent->im->ids.fs_id)
+		share |= CLONE_FS;
+	if (queue_clone3(parent, share, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
 		return -1;
 	if (made != want)
 		return fp_fail(err, EIO, "process %d was created as %lld", (int)want, (long long)made);

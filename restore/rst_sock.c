@@ -28,7 +28,7 @@ static int q_opt(rst_proc *p, int fd, int level, int name, int v, fp_error *err)
 /* The options as they were; best effort like the process's own setsockopt
  * calls (a value the kernel clamps differently is not an error). The
  * buffer sizes were read back doubled by the kernel: half is asked. */
-static int q_opts(rst_proc *p, int fd, const cr_sk_opts *o, bool tcp, fp_error *err)
+int rst_sock_opts(rst_proc *p, int fd, const cr_sk_opts *o, bool tcp, fp_error *err)
 {
 	int rc = 0;
 	rc |= q_opt(p, fd, SOL_SOCKET, SO_SNDBUF, (int)(o->so_sndbuf / 2), err);
@@ -81,7 +81,7 @@ static int inet_sock(rst_proc *p, const cr_inet_sk *k, int *fd, fp_error *err)
 	*fd = (int)r;
 	if (k->family == AF_INET6 && k->has_v6only && k->v6only && q_opt(p, *fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, err))
 		return -1;
-	if (q_opts(p, *fd, &k->opts, true, err))
+	if (rst_sock_opts(p, *fd, &k->opts, true, err))
 		return -1;
 	struct sockaddr_storage a = { 0 };
 	socklen_t al;
@@ -114,12 +114,12 @@ static int inet_sock(rst_proc *p, const cr_inet_sk *k, int *fd, fp_error *err)
 /* A socket file left at path by the dumped process (which no longer
  * listens): removed, as a restarted server does. One that still answers
  * belongs to a live listener: left alone, and the bind reports it. */
-static void clear_stale(const char *path)
+void rst_unix_clear_stale(const char *path, int type)
 {
 	struct stat st;
 	if (lstat(path, &st) || !S_ISSOCK(st.st_mode))
 		return;
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == ECONNREFUSED)
@@ -136,7 +136,7 @@ static int unix_sock(rst_proc *p, const cr_unix_sk *u, int *fd, fp_error *err)
 	    rst_flush(p, err))
 		return -1;
 	*fd = (int)r;
-	if (q_opts(p, *fd, &u->opts, false, err))
+	if (rst_sock_opts(p, *fd, &u->opts, false, err))
 		return -1;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	if (u->name_len > sizeof(a.sun_path))
@@ -144,13 +144,18 @@ static int unix_sock(rst_proc *p, const cr_unix_sk *u, int *fd, fp_error *err)
 	memcpy(a.sun_path, u->name, u->name_len);
 	socklen_t al = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + u->name_len);
 	if (u->name_len && u->name[0])
-		clear_stale(a.sun_path);
+		rst_unix_clear_stale(a.sun_path, (int)u->type);
 	char what[200];
 	snprintf(what, sizeof(what), "binding a unix socket to %.*s again", (int)(u->name_len && u->name[0] ? u->name_len : 0),
 		 (const char *)u->name);
 	if (u->name_len && rst_q_mem(p, p->pid, what, RST_MUST, SYS_bind, (uint64_t)*fd, 0, al, 0, 0, 0, 1, &a, al, NULL, err))
 		return -1;
-	return rst_q(p, p->pid, "listen", RST_MUST, SYS_listen, (uint64_t)*fd, u->backlog, 0, 0, 0, 0, NULL, err);
+	if (rst_q(p, p->pid, "listen", RST_MUST, SYS_listen, (uint64_t)*fd, u->backlog, 0, 0, 0, 0, NULL, err))
+		return -1;
+	/* a listener whose path was unlinked: bound again, then unlinked */
+	if (u->has_deleted && u->deleted && u->name_len && u->name[0] && (rst_flush(p, err) || (unlink(a.sun_path), 0)))
+		return -1;
+	return 0;
 }
 
 int rst_sock_make(rst_proc *p, const cr_file *f, int *fd, fp_error *err)

@@ -1,8 +1,9 @@
 # Sockets without connection state: TCP listeners (IPv4, IPv6), a bound TCP
 # socket and a unix listener are dumped as CRIU's INETSK/UNIXSK entries and
 # restored listening on the same addresses, by the native engine and by
-# CRIU; a connected socket is refused with a clear error and the target runs
-# on. Then redis, idle, is checkpointed and comes back natively with its data.
+# CRIU; a unix socket connected outside the tree is refused with a clear
+# error and the target runs on. Then redis, idle, is checkpointed and
+# comes back natively with its data.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 start_ct sk "$T/ct_sockets" --dir="$WORK"
@@ -31,14 +32,21 @@ for engine in "${engines[@]}"; do
 	kill -9 "$PID"; wait_gone "$PID"
 done
 
-# A connected socket: refused, named, and the target untouched.
-start_ct cn "$T/ct_sockets" --dir="$WORK" --connected
+# A unix socket connected to a program outside the dumped tree: refused,
+# named, and the target untouched.
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept(); c.recv(1)' "$WORK/outside.sock" &
+outside=$!
+track_pid "$outside"
+wait_for 10 test -S "$WORK/outside.sock" || fail "the outside listener did not start"
+start_ct cn "$T/ct_sockets" --dir="$WORK" --connect="$WORK/outside.sock"
 rc=0; err=$("$FP" dump -t "$PID" -D "$WORK/c" 2>&1) || rc=$?
-((rc != 0)) || fail "a connected socket was dumped"
-[[ $err == *"unix socket"*"not listening"* ]] || fail "the refusal does not name the socket: $err"
+((rc != 0)) || fail "a socket connected outside the tree was dumped"
+[[ $err == *"unix socket fd"*"no process of the dumped tree"* ]] || fail "the refusal does not name the socket: $err"
 [[ ! -e $WORK/c ]] || fail "a refused dump left $WORK/c"
 ct_verify cn 1
-kill -9 "$PID"; wait_gone "$PID"
+kill -9 "$PID" "$outside"; wait_gone "$PID"
 
 # redis, idle (no client connected), with a key: dumped and restored.
 if command -v redis-server >/dev/null; then

@@ -14,7 +14,12 @@
  * sigpending, and the counters the kernel shows in /proc/self/fdinfo.
  * "verify N ok".
  *
- *   ct_events STATUS [common options]
+ * --moved: once watched, the eventfd and the pipe's read end are moved to
+ * other fd numbers (dup, then close): the watches stay on the open files,
+ * under numbers no longer open. A verification also empties the eventfd,
+ * which must drop it (and only it) from epoll_wait, and fills it again.
+ *
+ *   ct_events STATUS [--moved] [common options]
  */
 #include "ct_proto.h"
 
@@ -25,6 +30,7 @@
 
 static int efd, sfd, tarmed, tfired, epfd, pipefd[2];
 static int sig;
+static bool moved;
 
 /* A number from /proc/self/fdinfo/FD after "key", or -1. */
 static long long fdinfo_num(int fd, const char *key, int base)
@@ -59,6 +65,21 @@ static void check_epoll(void)
 	}
 	if (seen != 7)
 		ct_fail("epoll data values wrong (seen mask %#x)", seen);
+	if (!moved)
+		return;
+	/* the watch is on the eventfd's open file: empty, it is not ready */
+	uint64_t c = 0;
+	if (read(efd, &c, 8) != 8 || c != 5)
+		ct_fail("cannot empty the eventfd (%llu)", (unsigned long long)c);
+	n = epoll_wait(epfd, ev, 8, 0);
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u64 == 0x1234)
+			ct_fail("an empty eventfd is reported ready");
+	if (n != 2)
+		ct_fail("epoll_wait reports %d ready fds with the eventfd empty, expected 2", n);
+	c = 5;
+	if (write(efd, &c, 8) != 8)
+		ct_fail("cannot refill the eventfd: %s", strerror(errno));
 }
 
 static void verify(void)
@@ -101,7 +122,9 @@ int main(int argc, char **argv)
 	}
 	ct.status_path = argv[1];
 	for (int i = 2; i < argc; i++)
-		if (!ct_common_arg(argv[i])) {
+		if (!strcmp(argv[i], "--moved"))
+			moved = true;
+		else if (!ct_common_arg(argv[i])) {
 			fprintf(stderr, "ct_events: unknown option %s\n", argv[i]);
 			return 2;
 		}
@@ -130,6 +153,12 @@ int main(int argc, char **argv)
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &e1) || epoll_ctl(epfd, EPOLL_CTL_ADD, pipefd[0], &e2) ||
 	    epoll_ctl(epfd, EPOLL_CTL_ADD, tfired, &e3))
 		ct_die("epoll_ctl: %s", strerror(errno));
+	if (moved) { /* the watched files go to other numbers: 40 and 41 */
+		if (dup3(efd, 40, O_CLOEXEC) != 40 || dup2(pipefd[0], 41) != 41)
+			ct_die("dup: %s", strerror(errno));
+		close(efd), close(pipefd[0]);
+		efd = 40, pipefd[0] = 41;
+	}
 	union sigval v = { .sival_int = 42 };
 	if (sigqueue(getpid(), sig, v))
 		ct_die("sigqueue: %s", strerror(errno));

@@ -6,9 +6,10 @@
  * and passes a byte through, then closes both ends (so the state it checks
  * is the same every time). "verify N ok".
  *
- * --connected adds a connected unix socket pair, which a dump must refuse.
+ * --connect=PATH adds a unix stream socket connected to a listener at PATH
+ * of another program: a dump of this process alone must refuse it.
  *
- *   ct_sockets STATUS --dir=DIR [--connected] [common options]
+ *   ct_sockets STATUS --dir=DIR [--connect=PATH] [common options]
  */
 #include "ct_proto.h"
 
@@ -106,17 +107,15 @@ static void verify(void)
 int main(int argc, char **argv)
 {
 	ct.prog = "ct_sockets";
-	const char *dir = NULL;
-	bool connected = false;
+	const char *dir = NULL, *connect_to = NULL;
 	if (argc < 2 || argv[1][0] == '-') {
 		fprintf(stderr, "usage: ct_sockets STATUS --dir=DIR [options]\n%s", ct_common_usage);
 		return 2;
 	}
 	ct.status_path = argv[1];
 	for (int i = 2; i < argc; i++)
-		if (!strcmp(argv[i], "--connected"))
-			connected = true;
-		else if (!ct_common_arg(argv[i]) && !ct_str_arg(argv[i], "--dir", &dir)) {
+		if (!ct_common_arg(argv[i]) && !ct_str_arg(argv[i], "--dir", &dir) &&
+		    !ct_str_arg(argv[i], "--connect", &connect_to)) {
 			fprintf(stderr, "ct_sockets: unknown option %s\n", argv[i]);
 			return 2;
 		}
@@ -134,12 +133,16 @@ int main(int argc, char **argv)
 		ct_die("bound socket: %s", strerror(errno));
 	lu = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	au.sun_family = AF_UNIX;
-	snprintf(au.sun_path, sizeof(au.sun_path), "%s/ct%s.sock", dir, connected ? "-c" : "");
+	snprintf(au.sun_path, sizeof(au.sun_path), "%s/ct%s.sock", dir, connect_to ? "-c" : "");
 	unlink(au.sun_path);
 	if (lu < 0 || bind(lu, (struct sockaddr *)&au, sizeof(au)) || listen(lu, 5))
 		ct_die("unix listener at %s: %s", au.sun_path, strerror(errno));
-	int pair[2];
-	if (connected && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair))
-		ct_die("socketpair: %s", strerror(errno));
+	struct sockaddr_un out = { .sun_family = AF_UNIX };
+	int c = connect_to ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+	if (connect_to) {
+		snprintf(out.sun_path, sizeof(out.sun_path), "%s", connect_to);
+		if (c < 0 || connect(c, (struct sockaddr *)&out, sizeof(out)))
+			ct_die("connecting to %s: %s", connect_to, strerror(errno));
+	}
 	return ct_serve(verify);
 }
