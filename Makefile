@@ -2,8 +2,9 @@
 #
 # Layout (one folder per component, discovered by wildcard so adding a .c file
 # needs no Makefile edit):
-#   common/ images/ ptrace/ dump/ session/ restore/ overlay/ cli/ helper/
+#   common/ images/ ptrace/ dump/ session/ restore/ overlay/ api/ cli/ helper/
 #                                                          -> build/lib/libforkpoint.a
+#   the same but cli/, exporting include/forkpoint.h only  -> build/lib/libforkpoint.so.0
 #   cli/main.c                                             -> build/bin/forkpoint
 #   preload/*.c                                            -> build/lib/libforkpoint-preload.so
 #   tests/unit/*.c      one test program each, linked with libforkpoint.a
@@ -26,7 +27,8 @@ COMPAT_INC := -iquote $(BUILD)/compat -iquote ptrace -iquote dump -iquote sessio
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
-CFLAGS_ALL := $(BASEFLAGS) $(COMPAT_INC) $(SANFLAGS) $(CFLAGS)
+# -fPIC: the same objects make libforkpoint.a and libforkpoint.so (api/Makefile.inc).
+CFLAGS_ALL := $(BASEFLAGS) $(COMPAT_INC) -fPIC $(SANFLAGS) $(CFLAGS)
 
 PKGS     := libzstd libelf libunwind-ptrace libunwind-generic
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -35,7 +37,7 @@ LDLIBS_ALL := $(PKG_LIBS) -lpthread
 
 # helper/ is empty since the split into ptrace/ dump/ session/ (docs/hacking.md)
 # but stays here, so a file another branch adds there still builds.
-LIB_DIRS := common images ptrace dump session restore overlay cli helper
+LIB_DIRS := common images ptrace dump session restore overlay api cli helper
 LIB_SRCS := $(filter-out cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB      := $(BUILD)/lib/libforkpoint.a
@@ -67,11 +69,17 @@ $(BUILD)/compat/helper/%.h: $(1)/%.h
 	@printf '#include "$(1)/%s"\n' $$(notdir $$<) > $$@
 endef
 $(foreach d,$(MOVED_DIRS),$(eval $(call compat_rule,$(d))))
+.SECONDARY: $(COMPAT_HDRS)
 
 .PHONY: all setup check check-san demo install bench clean
 all: $(BIN) $(EXTRA_ALL) $(UNIT_BINS) $(TARGET_BINS) $(BENCH_BINS)
 
-$(BUILD)/obj/%.o: %.c | $(COMPAT_HDRS)
+# Objects are rebuilt when the flags change (e.g. -fPIC was added for
+# libforkpoint.so): make itself only compares times.
+FLAGS_STAMP := $(BUILD)/.cflags
+$(shell mkdir -p $(BUILD) && (echo '$(CFLAGS_ALL)' | cmp -s - $(FLAGS_STAMP) || echo '$(CFLAGS_ALL)' > $(FLAGS_STAMP)))
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(COMPAT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -128,11 +136,17 @@ demo: setup all
 bench: setup all
 	bash bench/run.sh
 
+# PREFIX is where it will live (compiled into forkpoint.pc), DESTDIR a
+# staging root for packaging: files go to $(DESTDIR)$(PREFIX)/...
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/forkpoint $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/forkpoint $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/forkpoint
 	install -m 0755 $(BUILD)/lib/libforkpoint-preload.so $(DESTDIR)$(PREFIX)/lib/forkpoint/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/forkpoint.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forkpoint.pc
+	install -m 0755 $(SO_REAL) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(SO_REAL)) $(DESTDIR)$(PREFIX)/lib/$(SO_NAME)
+	ln -sf $(SO_NAME) $(DESTDIR)$(PREFIX)/lib/libforkpoint.so
+	install -m 0644 include/forkpoint.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(SO_VERSION)|g' scripts/forkpoint.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forkpoint.pc
 
 clean:
 	rm -rf build build-san

@@ -4,7 +4,7 @@
 
 #include "cli.h"
 #include "json.h"
-#include "session_client.h"
+#include "include/forkpoint.h"
 #include "restore/restore.h"
 
 static const char restore_usage[] =
@@ -56,32 +56,34 @@ static const char restore_usage[] =
 
 static int restore_session(const char *session, const char *snap, bool json)
 {
-	fp_error err;
-	struct fp_session_info info;
-	if (cli_session_open(session, &info, &err) < 0)
-		return cli_report(&err);
-	char req[128], body[4096], v[512];
-	snprintf(req, sizeof(req), "restore %s", snap);
-	if (cli_session_call(&info, req, body, sizeof(body), 10 * 60 * 1000, &err) < 0)
-		return cli_report(&err);
-	if (cli_kv(body, "fallback", v, sizeof(v))[0])
-		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n", v);
+	forkpoint_session *s;
+	forkpoint_restore_result r;
+	forkpoint_error err;
+	if (forkpoint_session_open(session, &s, &err) < 0)
+		return cli_report_api(&err);
+	int rc = forkpoint_session_restore(s, snap, &r, &err);
+	forkpoint_session_close(s);
+	if (rc < 0)
+		return cli_report_api(&err);
+	if (r.fallback[0])
+		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n",
+			r.fallback);
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
 		fp_json_obj_begin(&j, NULL);
 		fp_json_str(&j, "session", session);
 		fp_json_str(&j, "snapshot", snap);
-		fp_json_int(&j, "pid", atoll(cli_kv(body, "pid", v, sizeof(v))));
-		fp_json_str(&j, "engine", cli_kv(body, "engine", v, sizeof(v)));
+		fp_json_int(&j, "pid", r.pid);
+		fp_json_str(&j, "engine", r.engine);
 		/* save: the state before the restore, kept until it succeeds */
-		fp_json_double(&j, "save_ms", atof(cli_kv(body, "save_ms", v, sizeof(v))));
-		fp_json_double(&j, "restore_ms", atof(cli_kv(body, "restore_ms", v, sizeof(v))));
-		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
+		fp_json_double(&j, "save_ms", r.save_ms);
+		fp_json_double(&j, "restore_ms", r.restore_ms);
+		fp_json_double(&j, "total_ms", r.total_ms);
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else {
-		printf("%s\n", cli_kv(body, "pid", v, sizeof(v)));
+		printf("%d\n", (int)r.pid);
 	}
 	return 0;
 }

@@ -6,7 +6,8 @@
 
 #include "cli.h"
 #include "json.h"
-#include "session_client.h"
+#include "include/forkpoint.h"
+#include "session/session_store.h"
 #include "session/snapshots.h"
 
 static const char snap_usage[] =
@@ -52,38 +53,36 @@ int cmd_snap(int argc, char **argv)
 	}
 	if (!session)
 		return cli_usage_error(snap_usage, "no session given");
-	fp_error err;
-	if (name && fp_snap_name_valid(name, &err) < 0)
-		return cli_report(&err);
-	struct fp_session_info info;
-	if (cli_session_open(session, &info, &err) < 0)
-		return cli_report(&err);
-	char req[128], body[4096], v[256];
-	snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
-	if (cli_session_call(&info, req, body, sizeof(body), 30 * 60 * 1000, &err) < 0)
-		return cli_report(&err);
+	forkpoint_session *s;
+	forkpoint_snap_result r;
+	forkpoint_error err;
+	if (forkpoint_session_open(session, &s, &err) < 0)
+		return cli_report_api(&err);
+	int rc = forkpoint_session_snap(s, name, &r, &err);
+	forkpoint_session_close(s);
+	if (rc < 0)
+		return cli_report_api(&err);
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
 		fp_json_obj_begin(&j, NULL);
 		fp_json_str(&j, "session", session);
-		fp_json_str(&j, "name", cli_kv(body, "name", v, sizeof(v)));
-		fp_json_str(&j, "dir", cli_kv(body, "dir", v, sizeof(v)));
-		fp_json_int(&j, "processes", atoll(cli_kv(body, "processes", v, sizeof(v))));
-		fp_json_int(&j, "threads", atoll(cli_kv(body, "threads", v, sizeof(v))));
-		fp_json_double(&j, "pause_ms", atof(cli_kv(body, "pause_ms", v, sizeof(v))));
-		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
-		fp_json_uint(&j, "pages", strtoull(cli_kv(body, "pages", v, sizeof(v)), NULL, 10));
-		fp_json_uint(&j, "bytes_written", strtoull(cli_kv(body, "bytes_written", v, sizeof(v)), NULL, 10));
+		fp_json_str(&j, "name", r.name);
+		fp_json_str(&j, "dir", r.dir);
+		fp_json_int(&j, "processes", r.processes);
+		fp_json_int(&j, "threads", r.threads);
+		fp_json_double(&j, "pause_ms", r.pause_ms);
+		fp_json_double(&j, "total_ms", r.total_ms);
+		fp_json_uint(&j, "pages", r.pages);
+		fp_json_uint(&j, "bytes_written", r.bytes_written);
 		/* incremental snapshots (dump/dump_incremental.c) */
-		int incr = atoi(cli_kv(body, "incremental", v, sizeof(v)));
-		fp_json_bool(&j, "full", !incr);
-		fp_json_uint(&j, "pages_parent", strtoull(cli_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));
-		fp_json_str(&j, "why", cli_kv(body, "why", v, sizeof(v)));
+		fp_json_bool(&j, "full", !r.incremental);
+		fp_json_uint(&j, "pages_parent", r.pages_parent);
+		fp_json_str(&j, "why", r.why_full);
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else {
-		printf("%s\n", cli_kv(body, "name", v, sizeof(v)));
+		printf("%s\n", r.name);
 	}
 	return 0;
 }
