@@ -1,45 +1,26 @@
 /* The session layer of include/forkpoint.h: starting and attaching, and the
  * requests that are one message to the helper and one answer (snap,
- * restore). exec is api_exec.c; rm, stop and cleanup are api_session_end.c. */
+ * restore). Starting is api_start.c, exec api_exec.c; rm, stop and cleanup
+ * are api_session_end.c. */
 #include "api/api_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "api/session_client.h"
-#include "hygiene.h"
 #include "session/session_helper.h"
 #include "session/snapshots.h"
 
-/* What the starter child reports back. */
-struct start_report {
-	int rc;
-	fp_error err;
-	char name[FP_SESSION_NAME_MAX + 1];
-};
-
-/* In the starter child: a clean process (default signal state, none of the
- * caller's fds but stdio and the report pipe) starts the helper, which it
- * leaves behind when it exits. */
-static __attribute__((noreturn)) void starter(const struct fp_run_opts *o, int wfd)
+static int start_run(void *arg, struct api_started *st, fp_error *err)
 {
-	fp_sanitize_self(NULL);
-	if (wfd > 3)
-		close_range(3, (unsigned)wfd - 1, 0);
-	close_range((unsigned)wfd + 1, ~0U, 0);
-	struct start_report rep = { 0 };
 	struct fp_run_result res;
-	rep.rc = fp_run_session(o, &res, &rep.err);
-	if (rep.rc == 0)
-		snprintf(rep.name, sizeof(rep.name), "%s", res.name);
-	ssize_t w = write(wfd, &rep, sizeof(rep));
-	_exit(w == (ssize_t)sizeof(rep) ? 0 : 1);
+	if (fp_run_session(arg, &res, err) < 0)
+		return -1;
+	st->n = 1;
+	snprintf(st->names[0], sizeof(st->names[0]), "%s", res.name);
+	return 0;
 }
 
 int forkpoint_session_create(const char *name, const char *workdir, unsigned flags, char *const argv[],
@@ -61,39 +42,10 @@ int forkpoint_session_create(const char *name, const char *workdir, unsigned fla
 		.workdir = workdir,
 		.no_shim = !!(flags & FORKPOINT_SESSION_NO_SHIM),
 	};
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return api_fail(err, FORKPOINT_EFAIL, errno, "pipe: %s", strerror(errno));
-	pid_t c = fork();
-	if (c < 0) {
-		int e = errno;
-		close(p[0]);
-		close(p[1]);
-		return api_fail(err, FORKPOINT_EFAIL, e, "cannot fork to start the session: %s", strerror(e));
-	}
-	if (c == 0) {
-		close(p[0]);
-		starter(&o, p[1]);
-	}
-	close(p[1]);
-	struct start_report rep;
-	size_t got = 0;
-	while (got < sizeof(rep)) {
-		ssize_t n = read(p[0], (char *)&rep + got, sizeof(rep) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(p[0]);
-	while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
-		;
-	if (got != sizeof(rep))
-		return api_fail(err, FORKPOINT_EFAIL, EPIPE, "the process starting the session died before it said how it went");
-	if (rep.rc < 0)
-		return api_error(err, &rep.err);
-	return forkpoint_session_open(rep.name, out, err);
+	struct api_started st;
+	if (api_start(start_run, &o, &st, err) < 0)
+		return -1;
+	return api_open_all(&st, out, err);
 }
 
 int forkpoint_session_open(const char *name, forkpoint_session **out, forkpoint_error *err)

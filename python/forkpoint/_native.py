@@ -31,19 +31,27 @@ def _pkgconfig(var: str) -> Optional[str]:
 
 
 def _find() -> Tuple[str, Path]:
-    """The library and its header: $FORKPOINT_LIB (and $FORKPOINT_HEADER),
-    else this source tree's build, else an installation pkg-config knows."""
-    candidates = []
-    if os.environ.get("FORKPOINT_LIB"):
-        lib = Path(os.environ["FORKPOINT_LIB"])
-        candidates.append((lib, lib.parent.parent / "include" / "forkpoint.h"))
-    candidates.append((_REPO / "build" / "lib" / "libforkpoint.so.0", _REPO / "include" / "forkpoint.h"))
+    """The library and its header: $FORKPOINT_LIB (header: $FORKPOINT_HEADER,
+    else ../include/ from it, else this source tree's), else this source
+    tree's build, else an installation pkg-config knows."""
+    header_env = os.environ.get("FORKPOINT_HEADER")
+    lib_env = os.environ.get("FORKPOINT_LIB")
+    if lib_env:
+        lib = Path(lib_env)
+        headers = [Path(header_env)] if header_env else \
+            [lib.resolve().parent.parent / "include" / "forkpoint.h", _REPO / "include" / "forkpoint.h"]
+        header = next((h for h in headers if h.exists()), None)
+        if not lib.exists() or header is None:
+            raise ImportError(f"FORKPOINT_LIB={lib_env}: " + ("no such file" if not lib.exists() else
+                              f"no forkpoint.h found for it (looked at {', '.join(map(str, headers))}); "
+                              "set FORKPOINT_HEADER"))
+        return str(lib), header
+    candidates = [(_REPO / "build" / "lib" / "libforkpoint.so.0", _REPO / "include" / "forkpoint.h")]
     libdir, incdir = _pkgconfig("libdir"), _pkgconfig("includedir")
     if libdir and incdir:
         candidates.append((Path(libdir) / "libforkpoint.so.0", Path(incdir) / "forkpoint.h"))
     for lib, header in candidates:
-        if os.environ.get("FORKPOINT_HEADER"):
-            header = Path(os.environ["FORKPOINT_HEADER"])
+        header = Path(header_env) if header_env else header
         if lib.exists() and header.exists():
             return str(lib), header
     looked = ", ".join(str(lib) for lib, _ in candidates)
