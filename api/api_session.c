@@ -155,20 +155,6 @@ int forkpoint_session_restore(forkpoint_session *s, const char *snap, forkpoint_
 	return 0;
 }
 
-int forkpoint_session_branch(forkpoint_session *s, const char *snap, int n, forkpoint_session **out,
-			     forkpoint_error *err)
-{
-	(void)snap;
-	(void)out;
-	if (!s || n < 1)
-		return api_fail(err, FORKPOINT_EINVAL, 0, "forkpoint_session_branch needs a session and n >= 1");
-	/* Wired to session/session_branch.c once that is merged. */
-	return api_fail(err, FORKPOINT_EUNAVAILABLE, ENOSYS,
-			"branch is not available in this build of libforkpoint %s (session '%s'); "
-			"restore the snapshot in turn instead (forkpoint_session_restore)",
-			FORKPOINT_VERSION, s->info.name);
-}
-
 int forkpoint_session_snapshots(forkpoint_session *s, forkpoint_snapshot **out, forkpoint_error *err)
 {
 	if (!s || !out)

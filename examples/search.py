@@ -55,7 +55,8 @@ def main() -> int:
             s.snap("base")
             try:
                 branches: List[forkpoint.Session] = s.branch("base", n=len(CANDIDATES))
-            except forkpoint.NotAvailableError as e:
+            except (forkpoint.NotAvailableError, forkpoint.UnsupportedError) as e:
+                # a library without branch, or one that cannot branch a shell session yet
                 print(f"{e.message.split(';')[0]}: running the "
                       f"{len(CANDIDATES)} candidates one after another, restoring 'base' before each")
                 for name, cmd in CANDIDATES.items():

@@ -243,8 +243,9 @@ int forkpoint_session_restore(forkpoint_session *s, const char *snap, forkpoint_
 
 /* Starts n branches of snapshot snap (all or none): each a new session of
  * its own (a handle in out[0..n-1], to be closed), running from the
- * snapshot in its own pid and mount namespaces, while s runs on.
- * In this build: fails with FORKPOINT_EUNAVAILABLE. */
+ * snapshot in its own pid and mount namespaces, while s runs on (root
+ * only). A library built without the session library's branch fails with
+ * FORKPOINT_EUNAVAILABLE ("not available in this build"). */
 int forkpoint_session_branch(forkpoint_session *s, const char *snap, int n, forkpoint_session **out,
 			     forkpoint_error *err);
 

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence
 
+from . import errors as forkpoint_errors
 from ._call import call, ffi, lib, string, text
 
 
@@ -182,9 +183,12 @@ class Session:
 
     def branch(self, name: str, n: int = 1) -> List["Session"]:
         """Starts ``n`` new sessions from snapshot ``name`` while this one runs
-        on, each in its own pid and mount namespaces. Raises
-        NotAvailableError where the library has no branch yet."""
-        out = ffi.new("forkpoint_session *[]", max(n, 1))
+        on, each in its own pid and mount namespaces (root only). Raises
+        NotAvailableError where the library was built without branch, and
+        n must be 1 to 64."""
+        if not 1 <= n <= 64:
+            raise forkpoint_errors.InvalidArgumentError(f"n must be 1 to 64, not {n}", 2)
+        out = ffi.new("forkpoint_session *[]", n)
         with self._lock:
             call(lib.forkpoint_session_branch, self._handle(), text(name), n, out)
         return [Session(ffi.gc(out[i], lib.forkpoint_session_close)) for i in range(n)]

@@ -60,22 +60,37 @@ def test_errors_carry_forkpoint_messages() -> None:
         forkpoint.Session.create(shell=False)
 
 
-def test_branch_is_clear_about_itself() -> None:
-    with forkpoint.Session.create(shell=True) as s:
-        s.exec("z=5")
+def test_branch_or_a_clear_error() -> None:
+    """Branches of a program session, where the library has branch; a clear
+    NotAvailableError where it has not."""
+    s = forkpoint.Session.create(shell=False, argv=["sleep", "600"], name="py-br")
+    try:
         s.snap("a")
         try:
             branches = s.branch("a", n=2)
         except forkpoint.NotAvailableError as e:
             assert "not available in this build" in str(e) and e.code == 7
             return
-        try:  # a library with branch wired in
-            assert len(branches) == 2
+        try:
+            assert len(branches) == 2 and len({b.name for b in branches} | {s.name}) == 3
             for b in branches:
-                assert b.exec("echo $z").stdout == "5\n"
+                r = b.exec("echo in-branch")
+                assert (r.exit_code, r.stdout) == (0, "in-branch\n")
         finally:
             for b in branches:
                 b.cleanup()
+    finally:
+        s.cleanup()
+
+
+def test_branch_of_a_shell_session_says_why() -> None:
+    with forkpoint.Session.create(shell=True) as s:
+        s.snap("a")
+        with pytest.raises((forkpoint.NotAvailableError, forkpoint.UnsupportedError)) as e:
+            s.branch("a", n=2)
+        assert e.value.message
+        with pytest.raises(forkpoint.InvalidArgumentError):
+            s.branch("a", n=0)
 
 
 def test_cleanup_ends_the_session_and_removes_it(fp_home) -> None:
