@@ -51,6 +51,10 @@ bool cli_criu_flag(const char *arg, struct cli_criu_flags *f);
 
 /* Prints "forkpoint: <msg>" to stderr and returns the error's exit code. */
 int cli_report(const fp_error *err);
+/* The same for an error of the public API (include/forkpoint.h), whose
+ * codes are the command's exit codes. */
+struct forkpoint_error;
+int cli_report_api(const struct forkpoint_error *err);
 /* Usage error: prints msg and the subcommand's usage, returns 2. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_wants_help(int argc, char **argv);

@@ -1,25 +1,15 @@
-/* forkpoint exec: sends one command to a session and relays its output.
- * The command writes into pipes made here (their other ends go to the
- * session helper with the request), so stdout and stderr stay apart and
- * byte-exact, and the helper never carries the data. */
+/* forkpoint exec: sends one command to a session and relays its output,
+ * through forkpoint_session_exec_with (api/api_exec.c). */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "cli/session_client.h"
-#include "session/control.h"
-#include "session/session_exec.h"
+#include "include/forkpoint.h"
 
 static const char exec_usage[] =
 	"usage: forkpoint exec SESSION [OPTIONS] -- CMD [ARGS...]\n"
@@ -46,7 +36,7 @@ struct buf {
 	size_t n, cap;
 };
 
-static int buf_add(struct buf *b, const char *d, size_t n)
+static void buf_add(struct buf *b, const char *d, size_t n)
 {
 	if (b->n + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 65536;
@@ -54,13 +44,12 @@ static int buf_add(struct buf *b, const char *d, size_t n)
 			cap *= 2;
 		char *p = realloc(b->p, cap);
 		if (!p)
-			return -1;
+			return; /* --json then shows what fitted */
 		b->p = p;
 		b->cap = cap;
 	}
 	memcpy(b->p + b->n, d, n);
 	b->n += n;
-	return 0;
 }
 
 static void write_all(int fd, const char *d, size_t n)
@@ -76,37 +65,19 @@ static void write_all(int fd, const char *d, size_t n)
 	}
 }
 
-struct exec_io {
+/* --json collects; otherwise output goes straight to our stdout/stderr. */
+struct out_sink {
 	int json;
-	int rd[2];        /* read ends of the stdout and stderr pipes, -1 at EOF */
-	struct buf out[2]; /* --json: what was read */
-	char *chunk;
+	struct buf out[2];
 };
 
-/* Reads what is there from pipe k; returns 0 at EOF (or nothing more now
- * when drain is set). */
-static int pump(struct exec_io *io, int k, int drain)
+static void on_output(void *arg, int stream, const char *data, size_t len)
 {
-	for (;;) {
-		ssize_t n = read(io->rd[k], io->chunk, 1 << 20);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 1;
-		if (n <= 0) {
-			close(io->rd[k]);
-			io->rd[k] = -1;
-			return 0;
-		}
-		if (io->json) {
-			if (buf_add(&io->out[k], io->chunk, (size_t)n) < 0)
-				return -1;
-		} else {
-			write_all(k == 0 ? 1 : 2, io->chunk, (size_t)n);
-		}
-		if (!drain)
-			return 1;
-	}
+	struct out_sink *o = arg;
+	if (o->json)
+		buf_add(&o->out[stream - 1], data, len);
+	else
+		write_all(stream, data, len);
 }
 
 /* A JSON string of arbitrary bytes: valid UTF-8 passes, other bytes and
@@ -138,42 +109,6 @@ static void json_bytes(FILE *f, const unsigned char *s, size_t n)
 		i++;
 	}
 	fputc('"', f);
-}
-
-static int connect_helper(const struct fp_session_info *info, fp_error *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", info->dir) >= (int)sizeof(sa.sun_path))
-		return fp_fail(err, ENAMETOOLONG, "session path too long for a unix socket; use a shorter FORKPOINT_HOME");
-	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		if (c >= 0)
-			close(c);
-		return fp_fail(err, e, "cannot reach the helper of session '%s': %s", info->name, strerror(e));
-	}
-	return c;
-}
-
-static int send_request(int c, const char *msg, size_t len, const int *fds, int nfds, fp_error *err)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			     .msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int)) };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-	memcpy(CMSG_DATA(h), fds, (size_t)nfds * sizeof(int));
-	if (sendmsg(c, &mh, MSG_NOSIGNAL) < 0)
-		return fp_fail(err, errno, "cannot send the command to the session helper: %s%s", strerror(errno),
-			       errno == EMSGSIZE ? " (the command is too long; put it in a script file)" : "");
-	return 0;
 }
 
 struct exec_opts {
@@ -228,74 +163,6 @@ static int parse(int argc, char **argv, struct exec_opts *o)
 	return 0;
 }
 
-/* The request: header lines, a blank line, then the shell string or argv
- * as NUL-separated words. */
-static char *build_request(const struct exec_opts *o, size_t *len)
-{
-	struct buf b = { 0 };
-	char hdr[128];
-	int n = snprintf(hdr, sizeof(hdr), "exec\ntimeout_ms=%lld\nform=%s\n\n", o->timeout_ms,
-			 o->argv ? "argv" : "sh");
-	buf_add(&b, hdr, (size_t)n);
-	if (o->argv)
-		for (char **a = o->argv; *a; a++)
-			buf_add(&b, *a, strlen(*a) + 1);
-	else
-		buf_add(&b, o->shell_string, strlen(o->shell_string));
-	*len = b.n;
-	return b.p;
-}
-
-static int make_pipes(int p[3][2], int use_stdin, fp_error *err)
-{
-	for (int k = 0; k < 3; k++)
-		p[k][0] = p[k][1] = -1;
-	for (int k = 0; k < (use_stdin ? 3 : 2); k++)
-		if (pipe2(p[k], O_CLOEXEC) < 0)
-			return fp_fail(err, errno, "pipe: %s", strerror(errno));
-	/* Fewer wake-ups for large outputs. */
-	fcntl(p[0][0], F_SETPIPE_SZ, 1 << 20);
-	fcntl(p[1][0], F_SETPIPE_SZ, 1 << 20);
-	fcntl(p[0][0], F_SETFL, O_NONBLOCK);
-	fcntl(p[1][0], F_SETFL, O_NONBLOCK);
-	return 0;
-}
-
-/* Copies our stdin into the command's, a chunk at a time, without ever
- * blocking the output side. */
-struct stdin_copy {
-	int in, out; /* -1 when done */
-	char buf[65536];
-	size_t off, len;
-};
-
-static void stdin_step(struct stdin_copy *sc, short in_rev, short out_rev)
-{
-	if (sc->len == 0 && (in_rev & (POLLIN | POLLHUP | POLLERR))) {
-		ssize_t n = read(sc->in, sc->buf, sizeof(sc->buf));
-		if (n <= 0 && !(n < 0 && errno == EINTR)) {
-			sc->in = -1;
-			close(sc->out);
-			sc->out = -1;
-			return;
-		}
-		sc->off = 0;
-		sc->len = n > 0 ? (size_t)n : 0;
-	}
-	if (sc->len && (out_rev & (POLLOUT | POLLERR))) {
-		ssize_t n = write(sc->out, sc->buf + sc->off, sc->len);
-		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			close(sc->out); /* the command closed its stdin */
-			sc->out = sc->in = -1;
-			return;
-		}
-		if (n > 0) {
-			sc->off += (size_t)n;
-			sc->len -= (size_t)n;
-		}
-	}
-}
-
 int cmd_exec(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv) && (argc < 3 || strcmp(argv[2], "--"))) {
@@ -306,104 +173,42 @@ int cmd_exec(int argc, char **argv)
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;
-	struct fp_session_info info;
-	fp_error err;
-	if (cli_session_open(o.session, &info, &err) < 0)
-		return cli_report(&err);
-	int p[3][2];
-	if (make_pipes(p, o.use_stdin, &err) < 0)
-		return cli_report(&err);
-	int c = connect_helper(&info, &err);
-	if (c < 0)
-		return cli_report(&err);
-	size_t rlen;
-	char *req = build_request(&o, &rlen);
-	int fds[3] = { p[0][1], p[1][1], p[2][0] };
-	if (req && rlen >= FP_CTL_MAX_MSG) {
-		fprintf(stderr, "forkpoint: the command is too long (%zu bytes, at most %d with the request); "
-				"put it in a script file and run that\n", rlen, FP_CTL_MAX_MSG - 1);
-		return FP_EXIT_USAGE;
-	}
-	if (!req || send_request(c, req, rlen, fds, o.use_stdin ? 3 : 2, &err) < 0)
-		return cli_report(&err);
-	free(req);
-	for (int k = 0; k < 3; k++)
-		if (fds[k] >= 0)
-			close(fds[k]);
-
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct exec_io io = { .json = o.json, .rd = { p[0][0], p[1][0] }, .chunk = malloc(1 << 20) };
-	struct stdin_copy sc = { .in = o.use_stdin ? 0 : -1, .out = p[2][1] };
-	if (sc.out >= 0)
-		fcntl(sc.out, F_SETFL, O_NONBLOCK);
-	char resp[4096];
-	ssize_t rn = -1;
-	while (io.chunk) {
-		struct pollfd pf[6] = {
-			{ .fd = io.rd[0], .events = POLLIN },
-			{ .fd = io.rd[1], .events = POLLIN },
-			{ .fd = c, .events = POLLIN },
-			{ .fd = sfd, .events = POLLIN },
-			{ .fd = sc.len ? -1 : sc.in, .events = POLLIN },
-			{ .fd = sc.len ? sc.out : -1, .events = POLLOUT },
-		};
-		if (poll(pf, 6, -1) < 0 && errno != EINTR)
-			break;
-		for (int k = 0; k < 2; k++)
-			if (pf[k].revents && io.rd[k] >= 0)
-				pump(&io, k, 0);
-		if (sc.out >= 0 && (pf[4].revents || pf[5].revents))
-			stdin_step(&sc, pf[4].revents, pf[5].revents);
-		if (pf[3].revents) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				send(c, "interrupt", 9, MSG_NOSIGNAL);
-		}
-		if (pf[2].revents) {
-			rn = recv(c, resp, sizeof(resp) - 1, 0);
-			break;
-		}
+	struct out_sink sink = { .json = o.json };
+	forkpoint_exec_options xo;
+	forkpoint_exec_options_init(&xo);
+	xo.command = o.shell_string;
+	xo.argv = o.argv;
+	xo.timeout_ms = (int)o.timeout_ms;
+	xo.stdin_fd = o.use_stdin ? 0 : -1;
+	xo.interrupt_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	xo.output = on_output;
+	xo.output_arg = &sink;
+	forkpoint_session *s;
+	forkpoint_exec_result r;
+	forkpoint_error err;
+	if (forkpoint_session_open(o.session, &s, &err) < 0 || forkpoint_session_exec_with(s, &xo, &r, &err) < 0) {
+		return cli_report_api(&err);
 	}
-	/* Everything the command wrote before it ended is in the pipes now;
-	 * a background job may hold them open, so no waiting for EOF. */
-	for (int k = 0; k < 2; k++)
-		if (io.rd[k] >= 0)
-			pump(&io, k, 1);
-	free(io.chunk);
-	if (rn <= 0) {
-		fprintf(stderr, "forkpoint: the helper of session '%s' went away before the command ended\n", o.session);
-		return FP_EXIT_FAIL;
-	}
-	resp[rn] = '\0';
-	char *body = strchr(resp, '\n');
-	body = body ? body + 1 : resp + rn;
-	if (strncmp(resp, "ok", 2)) {
-		fprintf(stderr, "forkpoint: %s\n", body);
-		return strncmp(resp, "error ", 6) ? 1 : (atoi(resp + 6) ? atoi(resp + 6) : 1);
-	}
-	char v[512];
-	int code = atoi(cli_kv(body, "exit_code", v, sizeof(v)));
-	long long ms = atoll(cli_kv(body, "duration_ms", v, sizeof(v)));
-	int timed_out = atoi(cli_kv(body, "timed_out", v, sizeof(v)));
+	forkpoint_session_close(s);
 	if (o.json) {
-		printf("{\"exit_code\": %d, \"stdout\": ", code);
-		json_bytes(stdout, (unsigned char *)io.out[0].p, io.out[0].n);
+		printf("{\"exit_code\": %d, \"stdout\": ", r.exit_code);
+		json_bytes(stdout, (unsigned char *)sink.out[0].p, sink.out[0].n);
 		printf(", \"stderr\": ");
-		json_bytes(stdout, (unsigned char *)io.out[1].p, io.out[1].n);
-		printf(", \"duration_ms\": %lld, \"timed_out\": %s}\n", ms, timed_out ? "true" : "false");
-	} else if (timed_out) {
+		json_bytes(stdout, (unsigned char *)sink.out[1].p, sink.out[1].n);
+		printf(", \"duration_ms\": %lld, \"timed_out\": %s}\n", r.duration_ms, r.timed_out ? "true" : "false");
+	} else if (r.timed_out) {
 		fprintf(stderr, "forkpoint: the command timed out after %.3g s and was ended; the session goes on\n",
 			(double)o.timeout_ms / 1000);
 	}
-	if (cli_kv(body, "note", v, sizeof(v))[0])
-		fprintf(stderr, "forkpoint: %s\n", v);
-	return code;
+	if (r.note[0])
+		fprintf(stderr, "forkpoint: %s\n", r.note);
+	return r.exit_code;
 }

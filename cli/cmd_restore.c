@@ -4,7 +4,7 @@
 
 #include "cli.h"
 #include "json.h"
-#include "session_client.h"
+#include "api/session_client.h"
 #include "session/session_revive.h"
 #include "restore/restore.h"
 
@@ -93,9 +93,9 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 		return revive_session(session, snap, json, quiet);
 	char req[128], body[4096], v[512];
 	snprintf(req, sizeof(req), "restore %s", snap);
-	if (cli_session_call(&info, req, body, sizeof(body), 10 * 60 * 1000, &err) < 0)
+	if (api_session_call(&info, req, body, sizeof(body), 10 * 60 * 1000, &err) < 0)
 		return cli_report(&err);
-	if (cli_kv(body, "fallback", v, sizeof(v))[0])
+	if (api_kv(body, "fallback", v, sizeof(v))[0])
 		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n", v);
 	if (json) {
 		fp_json j;
@@ -103,29 +103,29 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 		fp_json_obj_begin(&j, NULL);
 		fp_json_str(&j, "session", session);
 		fp_json_str(&j, "snapshot", snap);
-		fp_json_int(&j, "pid", atoll(cli_kv(body, "pid", v, sizeof(v))));
-		fp_json_str(&j, "engine", cli_kv(body, "engine", v, sizeof(v)));
+		fp_json_int(&j, "pid", atoll(api_kv(body, "pid", v, sizeof(v))));
+		fp_json_str(&j, "engine", api_kv(body, "engine", v, sizeof(v)));
 		/* save: the state before the restore, kept until it succeeds */
-		fp_json_double(&j, "save_ms", atof(cli_kv(body, "save_ms", v, sizeof(v))));
-		fp_json_double(&j, "restore_ms", atof(cli_kv(body, "restore_ms", v, sizeof(v))));
-		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
+		fp_json_double(&j, "save_ms", atof(api_kv(body, "save_ms", v, sizeof(v))));
+		fp_json_double(&j, "restore_ms", atof(api_kv(body, "restore_ms", v, sizeof(v))));
+		fp_json_double(&j, "total_ms", atof(api_kv(body, "total_ms", v, sizeof(v))));
 		/* in place: the same processes, only what changed written back */
-		bool in_place = atoi(cli_kv(body, "in_place", v, sizeof(v))) == 1;
+		bool in_place = atoi(api_kv(body, "in_place", v, sizeof(v))) == 1;
 		fp_json_bool(&j, "in_place", in_place);
 		if (in_place) {
-			fp_json_int(&j, "pages", atoll(cli_kv(body, "pages", v, sizeof(v))));
-			fp_json_int(&j, "vma_ops", atoll(cli_kv(body, "vma_ops", v, sizeof(v))));
-			fp_json_int(&j, "fd_ops", atoll(cli_kv(body, "fd_ops", v, sizeof(v))));
-			fp_json_str(&j, "phases_ms", cli_kv(body, "phases", v, sizeof(v)));
+			fp_json_int(&j, "pages", atoll(api_kv(body, "pages", v, sizeof(v))));
+			fp_json_int(&j, "vma_ops", atoll(api_kv(body, "vma_ops", v, sizeof(v))));
+			fp_json_int(&j, "fd_ops", atoll(api_kv(body, "fd_ops", v, sizeof(v))));
+			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
 		} else {
-			fp_json_str(&j, "why", cli_kv(body, "why", v, sizeof(v)));
+			fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
 		}
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {
-		printf("%s,%s,%s\n", session, info.workdir, cli_kv(body, "pid", v, sizeof(v)));
+		printf("%s,%s,%s\n", session, info.workdir, api_kv(body, "pid", v, sizeof(v)));
 	} else {
-		printf("%s\n", cli_kv(body, "pid", v, sizeof(v)));
+		printf("%s\n", api_kv(body, "pid", v, sizeof(v)));
 	}
 	return 0;
 }

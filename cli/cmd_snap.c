@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "json.h"
-#include "session_client.h"
+#include "api/session_client.h"
 #include "session/snapshots.h"
 
 static const char snap_usage[] =
@@ -58,36 +58,36 @@ int cmd_snap(int argc, char **argv)
 	if (name && fp_snap_name_valid(name, &err) < 0)
 		return cli_report(&err);
 	struct fp_session_info info;
-	if (cli_session_open(session, &info, &err) < 0)
+	if (api_session_open(session, &info, &err) < 0)
 		return cli_report(&err);
 	char req[128], body[4096], v[256];
 	snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
-	if (cli_session_call(&info, req, body, sizeof(body), 30 * 60 * 1000, &err) < 0)
+	if (api_session_call(&info, req, body, sizeof(body), 30 * 60 * 1000, &err) < 0)
 		return cli_report(&err);
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
 		fp_json_obj_begin(&j, NULL);
 		fp_json_str(&j, "session", session);
-		fp_json_str(&j, "name", cli_kv(body, "name", v, sizeof(v)));
-		fp_json_str(&j, "dir", cli_kv(body, "dir", v, sizeof(v)));
-		fp_json_int(&j, "processes", atoll(cli_kv(body, "processes", v, sizeof(v))));
-		fp_json_int(&j, "threads", atoll(cli_kv(body, "threads", v, sizeof(v))));
-		fp_json_double(&j, "pause_ms", atof(cli_kv(body, "pause_ms", v, sizeof(v))));
-		fp_json_double(&j, "total_ms", atof(cli_kv(body, "total_ms", v, sizeof(v))));
-		fp_json_uint(&j, "pages", strtoull(cli_kv(body, "pages", v, sizeof(v)), NULL, 10));
-		fp_json_uint(&j, "bytes_written", strtoull(cli_kv(body, "bytes_written", v, sizeof(v)), NULL, 10));
+		fp_json_str(&j, "name", api_kv(body, "name", v, sizeof(v)));
+		fp_json_str(&j, "dir", api_kv(body, "dir", v, sizeof(v)));
+		fp_json_int(&j, "processes", atoll(api_kv(body, "processes", v, sizeof(v))));
+		fp_json_int(&j, "threads", atoll(api_kv(body, "threads", v, sizeof(v))));
+		fp_json_double(&j, "pause_ms", atof(api_kv(body, "pause_ms", v, sizeof(v))));
+		fp_json_double(&j, "total_ms", atof(api_kv(body, "total_ms", v, sizeof(v))));
+		fp_json_uint(&j, "pages", strtoull(api_kv(body, "pages", v, sizeof(v)), NULL, 10));
+		fp_json_uint(&j, "bytes_written", strtoull(api_kv(body, "bytes_written", v, sizeof(v)), NULL, 10));
 		/* incremental snapshots (dump/dump_incremental.c) */
-		int incr = atoi(cli_kv(body, "incremental", v, sizeof(v)));
+		int incr = atoi(api_kv(body, "incremental", v, sizeof(v)));
 		fp_json_bool(&j, "full", !incr);
-		fp_json_uint(&j, "pages_parent", strtoull(cli_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));
-		fp_json_str(&j, "why", cli_kv(body, "why", v, sizeof(v)));
+		fp_json_uint(&j, "pages_parent", strtoull(api_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));
+		fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {
-		printf("%s,%s\n", session, cli_kv(body, "name", v, sizeof(v)));
+		printf("%s,%s\n", session, api_kv(body, "name", v, sizeof(v)));
 	} else {
-		printf("%s\n", cli_kv(body, "name", v, sizeof(v)));
+		printf("%s\n", api_kv(body, "name", v, sizeof(v)));
 	}
 	return 0;
 }

@@ -1,11 +1,8 @@
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
-#include "session/control.h"
-#include "session/session_store.h"
+#include "include/forkpoint.h"
 
 static const char stop_usage[] =
 	"usage: forkpoint stop [--kill] SESSION\n"
@@ -35,31 +32,11 @@ int cmd_stop(int argc, char **argv)
 	}
 	if (!name)
 		return cli_usage_error(stop_usage, "no session given");
-	struct fp_session_info info;
-	fp_error err;
-	if (fp_session_load(name, &info, &err) < 0)
-		return cli_report(&err);
-	if (!fp_session_helper_alive(&info)) {
-		fprintf(stderr, "forkpoint: session '%s' is not running\n", name);
-		return FP_EXIT_NOTFOUND;
-	}
-	char sock[PATH_MAX + 16], resp[FP_CTL_MAX_MSG];
-	snprintf(sock, sizeof(sock), "%s/control.sock", info.dir);
-	if (fp_ctl_request(sock, hard ? "stop kill" : "stop", resp, sizeof(resp), 5000, &err) < 0)
-		return cli_report(&err);
-	if (strncmp(resp, "ok", 2)) {
-		fprintf(stderr, "forkpoint: %s\n", strchr(resp, '\n') ? strchr(resp, '\n') + 1 : resp);
-		return 1;
-	}
-	/* The helper kills the rest of the tree within 5 s, then reaps it
-	 * (up to 10 s for processes stuck in the kernel). */
-	struct timespec pause = { 0, 2000000 };
-	for (int i = 0; i < 10000 && fp_session_helper_alive(&info); i++)
-		nanosleep(&pause, NULL);
-	if (fp_session_helper_alive(&info)) {
-		fprintf(stderr, "forkpoint: session '%s' (helper %d) has not ended within 20 s; "
-				"see `forkpoint inspect %s` for what still runs\n", name, (int)info.helper_pid, name);
-		return FP_EXIT_TIMEOUT;
-	}
-	return 0;
+	forkpoint_session *s;
+	forkpoint_error err;
+	if (forkpoint_session_open(name, &s, &err) < 0)
+		return cli_report_api(&err);
+	int rc = forkpoint_session_stop(s, hard, &err);
+	forkpoint_session_close(s);
+	return rc < 0 ? cli_report_api(&err) : 0;
 }

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "include/forkpoint.h"
 
 struct fp_inherited_signals fp_cli_inherited;
 
@@ -48,6 +49,12 @@ int cli_report(const fp_error *err)
 {
 	fprintf(stderr, "forkpoint: %s\n", err->msg[0] ? err->msg : "unknown error");
 	return err->exit_code ? err->exit_code : 1;
+}
+
+int cli_report_api(const forkpoint_error *err)
+{
+	fprintf(stderr, "forkpoint: %s\n", err->message[0] ? err->message : "unknown error");
+	return err->code ? err->code : 1;
 }
 
 int cli_usage_error(const char *use, const char *fmt, ...)

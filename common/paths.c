@@ -1,6 +1,7 @@
 #include "paths.h"
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -146,22 +147,33 @@ int fp_shim_path(char *buf, size_t len, fp_error *err)
 		snprintf(buf, len, "%s", env);
 		return 0;
 	}
-	char dir[PATH_MAX];
-	if (fp_exe_dir(dir, sizeof(dir), err) < 0)
+	/* Next to the program (bin/../lib), or, when this code runs inside
+	 * libforkpoint.so in someone else's program (a Python interpreter),
+	 * next to the library (lib/forkpoint/, or lib/ in the build tree). */
+	char dirs[2][PATH_MAX];
+	if (fp_exe_dir(dirs[0], sizeof(dirs[0]), err) < 0)
 		return -1;
-	const char *rel[] = { "../lib/forkpoint/libforkpoint-preload.so", "../lib/libforkpoint-preload.so" };
-	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		char cand[PATH_MAX + 64], real[PATH_MAX];
-		snprintf(cand, sizeof(cand), "%s/%s", dir, rel[i]);
-		if (realpath(cand, real) && access(real, R_OK) == 0) {
-			if (snprintf(buf, len, "%s", real) >= (int)len)
-				return fp_fail(err, ENAMETOOLONG, "shim path too long");
-			return 0;
-		}
+	dirs[1][0] = '\0';
+	Dl_info dl;
+	if (dladdr((void *)fp_shim_path, &dl) && dl.dli_fname && strchr(dl.dli_fname, '/')) {
+		snprintf(dirs[1], sizeof(dirs[1]), "%s", dl.dli_fname);
+		*strrchr(dirs[1], '/') = '\0';
 	}
+	const char *rel[2][2] = { { "../lib/forkpoint/libforkpoint-preload.so", "../lib/libforkpoint-preload.so" },
+				  { "forkpoint/libforkpoint-preload.so", "libforkpoint-preload.so" } };
+	for (size_t d = 0; d < 2; d++)
+		for (size_t i = 0; dirs[d][0] && i < 2; i++) {
+			char cand[PATH_MAX + 64], real[PATH_MAX];
+			snprintf(cand, sizeof(cand), "%s/%s", dirs[d], rel[d][i]);
+			if (realpath(cand, real) && access(real, R_OK) == 0) {
+				if (snprintf(buf, len, "%s", real) >= (int)len)
+					return fp_fail(err, ENAMETOOLONG, "shim path too long");
+				return 0;
+			}
+		}
 	return fp_fail(err, ENOENT,
-		       "cannot find libforkpoint-preload.so next to %s (looked in ../lib/forkpoint and ../lib); "
-		       "rebuild with `make` or set FORKPOINT_SHIM", dir);
+		       "cannot find libforkpoint-preload.so next to %s (looked in ../lib/forkpoint and ../lib)%s%s; "
+		       "rebuild with `make` or set FORKPOINT_SHIM", dirs[0], dirs[1][0] ? " or next to " : "", dirs[1]);
 }
 
 int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_error *err)

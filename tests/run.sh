@@ -5,6 +5,8 @@
 #   - tests/e2e/*.sh           end-to-end tests through the forkpoint command
 #   - tests/fuzz/*.sh          libFuzzer targets (`make fuzz`), FUZZ_SECONDS
 #                              each (60); a crash prints the input's path
+#   - python/tests/            pytest tests of the Python binding, each counted
+#                              as a test named py/FILE::TEST
 # A test passes with exit 0, is skipped with exit 77, fails otherwise. A part
 # of a test that cannot run here (tests/lib.sh skip_part: no working CRIU)
 # is counted as skipped too, beside the test's own verdict.
@@ -59,6 +61,56 @@ done
 for t in "$ROOT"/tests/fuzz/*.sh; do
 	[[ -f $t ]] && run_one "fuzz/$(basename "$t" .sh)" build bash "$t"
 done
+# The Python binding's tests: one pytest run, each of its tests counted here.
+# They need a python3 with pytest and cffi (Debian's python3-pytest and
+# python3-cffi live in /usr/bin/python3, which may not be the first python3).
+run_pytest() {
+	[[ -n $FILTER && py/ != *$FILTER* && $FILTER != py/* ]] && return
+	[[ -d $ROOT/python/tests ]] || return
+	local py xml=$LOGDIR/pytest.xml log=$LOGDIR/pytest.log
+	for py in python3 /usr/bin/python3; do
+		"$py" -c 'import pytest, cffi' 2>/dev/null && break
+		py=
+	done
+	if [[ -z $py ]]; then
+		skip=$((skip + 1)); echo "SKIP py: no python3 with pytest and cffi (Debian: python3-pytest python3-cffi)"
+		return
+	fi
+	FP_BUILD=$ROOT/build timeout --kill-after=10 "$TIMEOUT" "$py" -m pytest -p no:cacheprovider -q \
+		--junitxml="$xml" "$ROOT/python/tests" >"$log" 2>&1 </dev/null
+	local rc=$? line
+	if [[ ! -s $xml ]]; then
+		fail=$((fail + 1)); failed+=("py"); echo "FAIL py: pytest ran no tests (exit $rc)"
+		sed 's/^/    | /' "$log" | tail -n 40
+		return
+	fi
+	# one line per test: verdict name seconds [reason]
+	while IFS=$'\t' read -r verdict name secs why; do
+		[[ -n $FILTER && $name != *$FILTER* ]] && continue
+		case $verdict in
+		pass) pass=$((pass + 1)); echo "PASS $name (${secs}s)" ;;
+		skip) skip=$((skip + 1)); echo "SKIP $name: $why" ;;
+		*) fail=$((fail + 1)); failed+=("$name"); echo "FAIL $name (${secs}s)"
+		   printf "%b\n" "$why" | sed "s/^/    | /" | tail -n 40 ;;
+		esac
+	done < <("$py" - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    name = "py/" + case.get("classname", "").split(".")[-1] + ".py::" + case.get("name", "")
+    secs = "%.1f" % float(case.get("time", 0))
+    bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+    skipped = case.find("skipped")
+    if bad is not None:
+        why = (bad.get("message", "") + "\n" + (bad.text or "")).replace("\t", " ")
+        print("fail", name, secs, why.replace("\n", "\\n"), sep="\t")
+    elif skipped is not None:
+        print("skip", name, secs, skipped.get("message", "").replace("\n", " "), sep="\t")
+    else:
+        print("pass", name, secs, "", sep="\t")
+PY
+)
+}
+run_pytest
 
 echo "logs: $LOGDIR"
 [[ ${#failed[@]} -gt 0 ]] && echo "failed: ${failed[*]}"

@@ -1,4 +1,4 @@
-/* Talking to a session's helper from the CLI. */
+/* Talking to a session's helper over its control socket (session/control.h). */
 #ifndef FP_SESSION_CLIENT_H
 #define FP_SESSION_CLIENT_H
 
@@ -8,14 +8,14 @@
 #include "session/session_store.h"
 
 /* Loads the session and checks that its helper runs. */
-int cli_session_open(const char *name, struct fp_session_info *info, fp_error *err);
+int api_session_open(const char *name, struct fp_session_info *info, fp_error *err);
 
 /* Sends a request; on "ok" copies the key=value body into body and returns 0;
  * on "error CODE" fills err with the helper's message and returns -1. */
-int cli_session_call(const struct fp_session_info *info, const char *req, char *body, size_t len,
+int api_session_call(const struct fp_session_info *info, const char *req, char *body, size_t len,
 		     int timeout_ms, fp_error *err);
 
 /* The value of key in a key=value body ("" if absent). */
-const char *cli_kv(const char *body, const char *key, char *val, size_t len);
+const char *api_kv(const char *body, const char *key, char *val, size_t len);
 
 #endif

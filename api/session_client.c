@@ -1,4 +1,4 @@
-#include "session_client.h"
+#include "api/session_client.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -8,7 +8,7 @@
 
 #include "session/control.h"
 
-int cli_session_open(const char *name, struct fp_session_info *info, fp_error *err)
+int api_session_open(const char *name, struct fp_session_info *info, fp_error *err)
 {
 	if (fp_session_load(name, info, err) < 0)
 		return -1;
@@ -18,7 +18,7 @@ int cli_session_open(const char *name, struct fp_session_info *info, fp_error *e
 	return 0;
 }
 
-int cli_session_call(const struct fp_session_info *info, const char *req, char *body, size_t len,
+int api_session_call(const struct fp_session_info *info, const char *req, char *body, size_t len,
 		     int timeout_ms, fp_error *err)
 {
 	char sock[PATH_MAX + 16];
@@ -45,7 +45,7 @@ int cli_session_call(const struct fp_session_info *info, const char *req, char *
 	return -1;
 }
 
-const char *cli_kv(const char *body, const char *key, char *val, size_t len)
+const char *api_kv(const char *body, const char *key, char *val, size_t len)
 {
 	size_t kl = strlen(key);
 	val[0] = '\0';

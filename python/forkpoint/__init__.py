@@ -1,0 +1,26 @@
+"""forkpoint for Python: checkpoint, restore and branch running Linux
+processes, through libforkpoint.so.0 (include/forkpoint.h).
+
+    import forkpoint
+    with forkpoint.Session.create(shell=True) as s:   # cleaned up at the end
+        s.exec("cd /tmp && x=41")
+        s.snap("a")
+        s.exec("x=0")
+        s.restore("a")
+        assert s.exec("echo $((x+1))").stdout == "42\\n"
+
+Failures raise ForkpointError subclasses carrying forkpoint's message.
+"""
+from __future__ import annotations
+
+from .errors import (ForkpointError, ForkpointPermissionError, ForkpointTimeoutError, InvalidArgumentError,
+                     NotAvailableError, NotFoundError, UnsupportedError)
+from .images import dump, restore, verify, wait
+from .session import ExecResult, RestoreResult, Session, SnapResult, Snapshot, library_version
+
+__all__ = [
+    "Session", "ExecResult", "SnapResult", "RestoreResult", "Snapshot",
+    "dump", "restore", "wait", "verify", "library_version",
+    "ForkpointError", "InvalidArgumentError", "NotFoundError", "UnsupportedError",
+    "ForkpointTimeoutError", "ForkpointPermissionError", "NotAvailableError",
+]
