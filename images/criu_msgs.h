@@ -562,29 +562,6 @@ typedef struct cr_unix_sk { /* unix_sk_entry */
 /* sk_shutdown (CRIU's sk-opts.proto): which ways shutdown() closed. */
 enum cr_sk_shutdown { CR_SK_SHUT_NONE = 0, CR_SK_SHUT_READ = 1, CR_SK_SHUT_WRITE = 2, CR_SK_SHUT_BOTH = 3 };
 
-/* sk-queues.img: the messages waiting in a socket's receive queue, oldest
- * first; each entry is followed by `length` bytes (data, not part of the
- * message). */
-typedef struct cr_scm { /* scm_entry: control data of one message */
-	uint32_t type;    /* SCM_RIGHTS 1 */
-	uint32_t *rights; /* file entry ids of the fds in flight */
-	size_t n_rights;
-} cr_scm;
-
-typedef struct cr_sk_ucred { /* sk_ucred_entry */
-	uint32_t uid, gid, pid;
-} cr_sk_ucred;
-
-typedef struct cr_sk_packet { /* sk_packet_entry */
-	uint32_t id_for; /* the file entry id of the socket that will read it */
-	uint32_t length;
-	cr_scm *scm;
-	size_t n_scm;
-	bool has_ucred;
-	cr_sk_ucred ucred;
-	uint8_t *data;   /* not part of the message */
-} cr_sk_packet;
-
 typedef struct cr_memfd_file { /* memfd_file_entry: an fd (or mapping) on a memfd */
 	uint32_t id, flags;
 	uint64_t pos;
@@ -793,7 +770,7 @@ extern const pb_mdesc cr_fown_desc, cr_fdinfo_desc, cr_fs_desc, cr_pipe_data_des
 extern const pb_mdesc cr_timens_desc, cr_seccomp_desc, cr_tty_info_desc, cr_file_lock_desc;
 extern const pb_mdesc cr_remap_fpath_desc, cr_ghost_file_desc, cr_ghost_chunk_desc;
 extern const pb_mdesc cr_memfd_file_desc, cr_memfd_inode_desc, cr_pagemap_entry_desc;
-extern const pb_mdesc cr_sk_packet_desc, cr_inotify_desc;
+extern const pb_mdesc cr_inotify_desc;
 
 /* pagemap_entry alone (pb_encode/pb_decode with cr_pagemap_entry_desc). */
 void cr_pagemap_entry_encode(pb_buf *b, const cr_pagemap_entry *pe);
@@ -809,7 +786,6 @@ void cr_fdinfo_free(cr_fdinfo *f);
 void cr_inventory_free(cr_inventory *i);
 void cr_pipe_data_free(cr_pipe_data *p);
 void cr_seccomp_free(cr_seccomp *s);
-void cr_sk_packet_free(cr_sk_packet *p);
 
 /* Fills the fields CRIU requires to be present with neutral values:
  * core: mtype x86_64, gpregs mode NATIVE, 32/64 FPU words, cwd 0x37f,
@@ -817,5 +793,7 @@ void cr_sk_packet_free(cr_sk_packet *p);
  * alive, 62 default sigactions, 16 infinite rlimits, timers, loginuid unset.
  * The dumper then overwrites what it captured. */
 void cr_core_init(cr_core *c, bool leader);
+
+#include "images/criu_msgs_skq.h"
 
 #endif
