@@ -185,12 +185,19 @@ install: all
 # the same as the test fuzz/images.
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wshadow -Wno-duplicate-decl-specifier -Icommon -I. \
+# CRIU's messages: the C code protoc-c generates for the plain build
+# (build/gen), compiled again here.
+FUZZ_GEN     := $(patsubst %.proto,build/gen/%.pb-c.c,$(PROTOS))
+FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wshadow -Icommon -I. -Ibuild/gen \
 	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRCS    := $(wildcard images/*.c) $(wildcard common/*.c)
-FUZZ_OBJS    := $(patsubst %.c,build-fuzz/obj/%.o,$(FUZZ_SRCS))
+FUZZ_OBJS    := $(patsubst %.c,build-fuzz/obj/%.o,$(FUZZ_SRCS)) $(patsubst build/gen/%.c,build-fuzz/obj/gen/%.o,$(FUZZ_GEN))
 
-build-fuzz/obj/%.o: %.c
+build-fuzz/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+
+build-fuzz/obj/%.o: %.c | $(FUZZ_GEN:.c=.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 

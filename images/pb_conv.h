@@ -202,7 +202,7 @@ void *pb_conv_calloc(size_t n, size_t es, const char *where, const char *field, 
 		(void)c; \
 		FIELDS(PB_FRE) \
 	} \
-	const pb_mdesc name##_desc = { #pbname + 4, sizeof(T), &pbname##__descriptor, name##_pb_out, \
+	const pb_mdesc name##_desc = { &(#pbname)[4], sizeof(T), &pbname##__descriptor, name##_pb_out, \
 				       name##_pb_in, name##_pb_free }
 
 #endif
