@@ -18,7 +18,9 @@ nr=$WORK/nr; mkdir -m 700 "$nr"; chown nobody "$nr"
 as_nobody() { # COMMAND...: as nobody, with only stdio open (no fd of root's)
 	su -s /bin/bash nobody -c 'for f in /proc/$$/fd/*; do f=${f##*/}; ((f > 2)) && eval "exec $f>&-"; done; '"export FORKPOINT_HOME=$nr/home; cd $nr; $*"
 }
-as_nobody "$FP" run --detach --name nr -- "$T/ct_threads" "$nr/st" >/dev/null || fail "non-root run"
+# rollback-full: a rollback in place needs no right to choose pids and
+# would succeed (e2e/rollback_inplace); this part is about the full restore.
+as_nobody FORKPOINT_FAULT=rollback-full "$FP" run --detach --name nr -- "$T/ct_threads" "$nr/st" >/dev/null || fail "non-root run"
 wait_for 20 grep -q '^ready' "$nr/st" || fail "non-root target not ready: $(cat "$nr/st")"
 npid=$(awk '/^ready/{print $2; exit}' "$nr/st"); track_pid "$npid"
 nhelper=$(awk '/^PPid:/{print $2}' "/proc/$npid/status"); track_pid "$nhelper"
@@ -36,7 +38,7 @@ as_nobody "$FP" stop nr >/dev/null || fail "non-root stop"
 
 # --- root: the save fails while the processes are held ------------------
 start() { # NAME FAULT: a ct_threads session with FORKPOINT_FAULT=FAULT
-	FORKPOINT_FAULT=$2 "$FP" run --detach --name "$1" -- "$T/ct_threads" "$WORK/$1.st" >/dev/null || fail "run $1"
+	FORKPOINT_FAULT=rollback-full,$2 "$FP" run --detach --name "$1" -- "$T/ct_threads" "$WORK/$1.st" >/dev/null || fail "run $1"
 	track_pid "$(session_field "$1" helper_pid)"
 	wait_for 20 grep -q '^ready' "$WORK/$1.st" || fail "$1 not ready"
 	spid=$(session_field "$1" target_pid); track_pid "$spid"
