@@ -470,8 +470,13 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 		if (fd < 4096)
 			seen[fd] = true;
 		const cr_file *f = rb_file(c, fi->id);
+		if (fi->type == CR_FD_TTY) {
+			/* Its modes (termios, window size) are not rolled back here. */
+			rc = NOT("fd %d of %d is a terminal: its modes go back with a full restore", fd, (int)p->pid);
+			continue;
+		}
 		if (!f || fi->type != CR_FD_REG || !f->has_reg)
-			continue; /* pipes, terminals, sockets, event fds: the same object */
+			continue; /* pipes, sockets, event fds: the same object */
 		uint64_t pos = fd_pos(p->pid, fd);
 		if (under(f->reg.name, base)) {
 			/* the workspace goes back to SNAP's files: open them again */
