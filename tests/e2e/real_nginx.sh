@@ -29,7 +29,16 @@ http {
 	server { listen 127.0.0.1:$port; root $ng/html; }
 }
 CONF
-answers() { [[ $(curl -s -m 5 "http://127.0.0.1:$port/") == "$token" ]]; }
+# The page's body, through bash's own TCP (no HTTP client is installed).
+page() {
+	local body
+	body=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && cat <&3' _ "$port" 2>&1) || {
+		echo "no answer: $body"
+		return 1
+	}
+	sed '1,/^\r$/d' <<<"$body"
+}
+answers() { [[ $(page) == "$token" ]]; }
 workers() { pgrep -P "$PID" | wc -l; }
 # (criu_both_ways kills the master only: workers outlive it)
 tree_gone() {
@@ -43,7 +52,7 @@ ready() { # WHAT: the master, two workers, answering
 	wait_for 10 test "$(workers)" -eq 2 || fail "$1: nginx has $(workers) workers"
 	KIDS=$(pgrep -P "$PID" | tr '\n' ' ')
 	for k in $KIDS; do track_pid "$k"; done
-	answers || fail "$1: nginx does not answer: $(curl -s -m 5 "http://127.0.0.1:$port/" 2>&1 | head -c 200) $(tail -n 3 "$ng/logs/error.log")"
+	answers || fail "$1: nginx does not answer: $(page | head -c 200) $(tail -n 3 "$ng/logs/error.log")"
 }
 
 (cd "$ng" && exec nginx -p "$ng" -c conf/nginx.conf </dev/null >/dev/null 2>&1)
