@@ -15,6 +15,7 @@
 #include "dump/dump_int.h"
 #include "ptrace/pagemap_scan.h"
 #include "overlay/workspace.h"
+#include "session/session_hold.h"
 
 #define FP_PM_SCAN_WP_MATCHING 1ull
 
@@ -28,11 +29,11 @@ static double now_ms(void)
 /* FORKPOINT_FAULT=rollback-after-N-pages, once per helper. */
 static long fault_after(void)
 {
-	const char *e = getenv("FORKPOINT_FAULT");
+	static bool fired;
 	long n;
-	if (!e || sscanf(e, "rollback-after-%ld-pages", &n) != 1 || n < 0)
+	if (fired || !fp_session_fault_num("rollback-after-%ld-pages%n", &n) || n < 0)
 		return -1;
-	unsetenv("FORKPOINT_FAULT");
+	fired = true;
 	return n;
 }
 
@@ -211,11 +212,8 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 			struct fp_rb_result *r, fp_error *err)
 {
 	memset(r, 0, sizeof(*r));
-	/* FORKPOINT_FAULT is a comma-separated list (docs/hacking.md). */
-	const char *f = getenv("FORKPOINT_FAULT");
-	char list[256];
-	snprintf(list, sizeof(list), ",%s,", f ? f : "");
-	if (strstr(list, ",rollback-full,")) { /* tests of the full restore's own recovery */
+	fp_error fault;
+	if (fp_session_fault("rollback-full", &fault) < 0) { /* tests of the full restore's own recovery */
 		snprintf(r->why, sizeof(r->why), "FORKPOINT_FAULT=rollback-full");
 		return FP_RB_NOT_POSSIBLE;
 	}

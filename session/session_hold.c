@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,17 +67,56 @@
 
 #define HOLD_MAX_PROCS 8192
 
-int fp_session_fault(const char *point, fp_error *err)
+/* Calls match(token, arg) for each token of FORKPOINT_FAULT (a
+ * comma-separated list) until one matches. */
+static bool fault_any(bool (*match)(const char *tok, void *arg), void *arg)
 {
 	const char *e = getenv("FORKPOINT_FAULT");
-	size_t n = strlen(point);
 	for (const char *p = e ? e : ""; *p;) {
 		size_t len = strcspn(p, ",");
-		if (len == n && !strncmp(p, point, n))
-			return fp_fail(err, EIO, "failing on purpose (FORKPOINT_FAULT=%s)", e);
+		char tok[128];
+		if (len < sizeof(tok)) {
+			memcpy(tok, p, len);
+			tok[len] = '\0';
+			if (match(tok, arg))
+				return true;
+		}
 		p += len + (p[len] == ',');
 	}
+	return false;
+}
+
+static bool same(const char *tok, void *arg)
+{
+	return !strcmp(tok, arg);
+}
+
+int fp_session_fault(const char *point, fp_error *err)
+{
+	if (fault_any(same, (void *)point))
+		return fp_fail(err, EIO, "failing on purpose (FORKPOINT_FAULT=%s)", getenv("FORKPOINT_FAULT"));
 	return 0;
+}
+
+struct num_match {
+	const char *pattern;
+	long n;
+};
+
+static bool numbered(const char *tok, void *arg)
+{
+	struct num_match *m = arg;
+	int end = -1;
+	return sscanf(tok, m->pattern, &m->n, &end) == 1 && end == (int)strlen(tok);
+}
+
+bool fp_session_fault_num(const char *pattern, long *n)
+{
+	struct num_match m = { pattern, 0 };
+	if (!fault_any(numbered, &m))
+		return false;
+	*n = m.n;
+	return true;
 }
 
 int fp_session_save_fault(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err)

@@ -4,6 +4,7 @@
 #ifndef FP_SESSION_HOLD_H
 #define FP_SESSION_HOLD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fp_error.h"
@@ -16,6 +17,11 @@ int fp_session_restore_preflight(const char *snapdir, fp_error *err);
 /* -1 with err set when FORKPOINT_FAULT (comma-separated) names point: a
  * test asks this step to fail. */
 int fp_session_fault(const char *point, fp_error *err);
+
+/* A numbered fault point: true when a token of FORKPOINT_FAULT matches
+ * pattern (a scanf format with one %ld, then %n: the whole token), with
+ * its number in *n. */
+bool fp_session_fault_num(const char *pattern, long *n);
 
 /* The save's while_stopped hook: fails while the tree is held when
  * FORKPOINT_FAULT names session-save. */
