@@ -214,6 +214,24 @@ static fp_pt_thread *a_stopped_thread(struct dump_proc *p)
 	return NULL;
 }
 
+/* A system call that makes or removes the injection page itself: in a
+ * safe frame when one can be made, else the old way, at a foreign
+ * `syscall` (a kill -9 during this one call would crash the target). */
+static int page_syscall(struct dump_ctx *c, struct dump_proc *p, fp_pt_thread *t, long nr, const uint64_t a[6],
+			int64_t *ret, fp_error *err)
+{
+	struct user_regs_struct saved;
+	if (fp_pt_get_regs(t->tid, &saved, err))
+		return -1;
+	int rc = dinj_safe_call(c, p, t, 0, nr, a, ret, NULL, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	rc = run_at(p, t, &saved, p->ij.syscall_ip, nr, a, ret, err);
+	if (fp_pt_set_regs(t->tid, &saved, rc ? NULL : err))
+		rc = -1;
+	return rc;
+}
+
 int dinj_clone(struct dump_ctx *c, struct dump_proc *p, pid_t *child, fp_error *err)
 {
 	*child = 0;
@@ -337,21 +355,11 @@ int dinj_init(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		p->ij_init = true;
 	}
 	fp_pt_thread *t = fp_pt_find(&p->pt, p->pid);
-	struct user_regs_struct saved;
-	if (!t || fp_pt_get_regs(p->pid, &saved, err))
-		return -1;
+	if (!t)
+		return fp_fail(err, ESRCH, "process %d has no stopped main thread", p->pid);
 	uint64_t a[6] = { 0, DI_LEN, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
 	int64_t ret = 0;
-	int rc = dinj_safe_call(c, p, t, 0, SYS_mmap, a, &ret, NULL, err);
-	if (rc == 0) {
-		/* No frame possible: the old way, at a foreign `syscall` (a kill
-		 * -9 during this one call would crash the target). */
-		rc = run_at(p, t, &saved, p->ij.syscall_ip, SYS_mmap, a, &ret, err);
-		if (fp_pt_set_regs(p->pid, &saved, rc ? NULL : err))
-			rc = -1;
-	} else {
-		rc = rc < 0 ? -1 : 0;
-	}
+	int rc = page_syscall(c, p, t, SYS_mmap, a, &ret, err);
 	if (rc)
 		return fp_wrap(err, "creating the injection page in %d", p->pid);
 	if (ret < 0 && ret > -4096)
@@ -438,19 +446,9 @@ int dinj_fini(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			t = &p->pt.threads[i];
 	if (!t)
 		return 0;
-	struct user_regs_struct saved;
-	if (fp_pt_get_regs(t->tid, &saved, err))
-		return -1;
 	uint64_t a[6] = { p->di_page, DI_LEN, 0, 0, 0, 0 };
 	int64_t ret = 0;
-	int rc = dinj_safe_call(c, p, t, 0, SYS_munmap, a, &ret, NULL, err);
-	if (rc == 0) {
-		rc = run_at(p, t, &saved, p->ij.syscall_ip, SYS_munmap, a, &ret, err);
-		if (fp_pt_set_regs(t->tid, &saved, rc ? NULL : err))
-			rc = -1;
-	} else {
-		rc = rc < 0 ? -1 : 0;
-	}
+	int rc = page_syscall(c, p, t, SYS_munmap, a, &ret, err);
 	if (!rc && ret)
 		rc = fp_fail(err, (int)-ret, "munmap of the injection page in %d failed", p->pid);
 	if (!rc) {
