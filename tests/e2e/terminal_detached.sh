@@ -8,14 +8,7 @@
 # first key, and `fg` cannot bring it back. Without -d (terminal_jobs.sh)
 # each keeps its terminal and its foreground.
 source "$(dirname "$0")/../lib.sh"
-[[ $(id -u) == 0 ]] || { echo "needs root"; exit 77; }
-command -v tmux >/dev/null || { echo "no tmux"; exit 77; }
-TM=(tmux -L "fp-test-$$" -f /dev/null)
-cleanup_tmux() { "${TM[@]}" kill-server 2>/dev/null; cleanup; }
-trap cleanup_tmux EXIT
-screen() { "${TM[@]}" capture-pane -p -t "$1" -S -100; }
-shows() { wait_for 20 bash -c "$(printf '%q ' "${TM[@]}") capture-pane -p -t $1 -S -100 | grep -qF -- $(printf '%q' "$2")"; }
-keys() { "${TM[@]}" send-keys -t "$@"; }
+source "$(dirname "$0")/tmux.inc"
 field() { awk -v f="$2" '{sub(/^.*\) /, ""); print $(f - 2)}' "/proc/$1/stat"; } # stat field N (after comm)
 # The job's process group has the terminal's foreground (tpgid).
 fg_is() { [[ $(field "$1" 8) == "$(field "$1" 5)" ]]; }

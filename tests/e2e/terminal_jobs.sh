@@ -7,15 +7,7 @@
 #     the pane's shell gets its prompt back;
 #   - vim (it holds a POSIX timer), restored the same way, edits and writes.
 source "$(dirname "$0")/../lib.sh"
-[[ $(id -u) == 0 ]] || { echo "needs root"; exit 77; }
-command -v tmux >/dev/null || { echo "no tmux"; exit 77; }
-TM=(tmux -L "fp-test-$$" -f /dev/null)
-cleanup_tmux() { "${TM[@]}" kill-server 2>/dev/null; cleanup; }
-trap cleanup_tmux EXIT
-screen() { "${TM[@]}" capture-pane -p -t "$1" -S -100; }
-# shows PANE TEXT: waits until the pane shows TEXT.
-shows() { wait_for 20 bash -c "$(printf '%q ' "${TM[@]}") capture-pane -p -t $1 -S -100 | grep -qF -- $(printf '%q' "$2")"; }
-keys() { "${TM[@]}" send-keys -t "$@"; }
+source "$(dirname "$0")/tmux.inc"
 
 # 1. A session's bash, restored to a snapshot while it sits at its prompt.
 "${TM[@]}" new-session -d -s s1 -x 120 -y 30 "env PS1='fp\$ ' '$FP' run --name tj -- bash --norc --noprofile -i; sleep 600"
