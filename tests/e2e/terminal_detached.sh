@@ -19,8 +19,11 @@ start_pane() { # NAME: a pane whose shell prompts "sh$ "
 }
 # restored_d PANE DIR: restore -d from the pane's shell; prints the pid.
 restore_d() {
-	keys "$1" "'$FP' restore -D '$2' -d >'$WORK/$1.pid' 2>'$WORK/$1.err'; echo rc=\$?" Enter
-	shows "$1" 'rc=0' || fail "$1: restore -d failed: $(cat "$WORK/$1.err"; screen "$1")"
+	# The exit status goes to a file: the restored job may redraw the
+	# screen (less does) over what the shell prints.
+	keys "$1" "'$FP' restore -D '$2' -d >'$WORK/$1.pid' 2>'$WORK/$1.err'; echo \$? >'$WORK/$1.rc'" Enter
+	wait_for 30 test -s "$WORK/$1.rc" || fail "$1: restore -d did not end: $(screen "$1")"
+	[[ $(<"$WORK/$1.rc") == 0 ]] || fail "$1: restore -d failed: $(cat "$WORK/$1.err"; screen "$1")"
 	cat "$WORK/$1.pid"
 }
 # The pane's shell has its keyboard while the job sits in the background.
