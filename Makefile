@@ -24,13 +24,11 @@ BUILD    := $(if $(filter 1,$(SAN)),build-san,build)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 BASEFLAGS := -std=c17 -D_GNU_SOURCE -g -O2 $(WARN) -Icommon -I.
 GEN      := $(BUILD)/gen
-# Transitional, see "Headers moved out of helper/" below.
-COMPAT_INC := -iquote $(BUILD)/compat -iquote ptrace -iquote dump -iquote session
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 # -fPIC: the same objects make libforkpoint.a and libforkpoint.so (api/Makefile.inc).
-CFLAGS_ALL := $(BASEFLAGS) -I$(GEN) $(COMPAT_INC) -fPIC $(SANFLAGS) $(CFLAGS)
+CFLAGS_ALL := $(BASEFLAGS) -I$(GEN) -fPIC $(SANFLAGS) $(CFLAGS)
 
 PKGS     := libzstd libelf libunwind-ptrace libunwind-generic libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -75,20 +73,6 @@ BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 EXTRA_ALL :=
 include $(wildcard */Makefile.inc)
 
-# Headers moved out of helper/: code written before the split (other
-# branches) includes "helper/X.h" or, from inside helper/, a bare "X.h".
-# $(BUILD)/compat/helper/X.h forwards to X.h's new folder and the -iquote
-# folders above find the bare names. Drop both once no branch predates it.
-MOVED_DIRS  := ptrace dump session
-COMPAT_HDRS := $(foreach d,$(MOVED_DIRS),$(patsubst $(d)/%.h,$(BUILD)/compat/helper/%.h,$(wildcard $(d)/*.h)))
-define compat_rule
-$(BUILD)/compat/helper/%.h: $(1)/%.h
-	@mkdir -p $$(dir $$@)
-	@printf '#include "$(1)/%s"\n' $$(notdir $$<) > $$@
-endef
-$(foreach d,$(MOVED_DIRS),$(eval $(call compat_rule,$(d))))
-.SECONDARY: $(COMPAT_HDRS)
-
 .PHONY: all setup check check-san demo install bench clean fuzz fuzz-run
 all: $(BIN) $(EXTRA_ALL) $(UNIT_BINS) $(TARGET_BINS) $(BENCH_BINS)
 
@@ -97,7 +81,7 @@ all: $(BIN) $(EXTRA_ALL) $(UNIT_BINS) $(TARGET_BINS) $(BENCH_BINS)
 FLAGS_STAMP := $(BUILD)/.cflags
 $(shell mkdir -p $(BUILD) && (echo '$(CFLAGS_ALL)' | cmp -s - $(FLAGS_STAMP) || echo '$(CFLAGS_ALL)' > $(FLAGS_STAMP)))
 
-$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(COMPAT_HDRS)
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -120,7 +104,7 @@ $(BIN): $(BUILD)/obj/cli/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(BIN_LDFLAGS) -o $@ $^ $(BIN_LIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) | $(COMPAT_HDRS)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDLIBS_ALL)
 
@@ -146,7 +130,7 @@ $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -pthread -o $@ $<
 
-$(BUILD)/bench/%: bench/%.c $(LIB) | $(COMPAT_HDRS)
+$(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -pthread -o $@ $< $(LIB) $(LDLIBS_ALL)
 

@@ -13,7 +13,7 @@
 #include "session/session_branch.h"
 #define API_HAVE_BRANCH 1
 #elif __has_include("helper/session_branch.h")
-#include "helper/session_branch.h"
+#include "session/session_branch.h"
 #define API_HAVE_BRANCH 1
 #endif
 

@@ -263,6 +263,26 @@ typedef struct forkpoint_snapshot {
 int forkpoint_session_snapshots(forkpoint_session *s, forkpoint_snapshot **out, forkpoint_error *err);
 void forkpoint_snapshots_free(forkpoint_snapshot *list);
 
+/* One session as forkpoint_sessions lists it. */
+typedef struct forkpoint_session_info {
+	char name[65];
+	char state[16];          /* starting, running, exited, dead (helper gone) */
+	pid_t helper_pid, target_pid;
+	long long started;       /* unix seconds */
+	int detached, shim, shell;
+	char command[1024];      /* argv joined by spaces, for display */
+	char cwd[4096];          /* the target's, at its start */
+	char workdir[4096];      /* run --workdir DIR, "" if none */
+} forkpoint_session_info;
+
+/* Sessions of the caller's FORKPOINT_HOME, sorted by name: those with a
+ * live helper, or every session directory with FORKPOINT_SESSIONS_ALL.
+ * Returns the count, *out (free with forkpoint_sessions_free) holding them;
+ * open one with forkpoint_session_open(info.name). */
+enum { FORKPOINT_SESSIONS_ALL = 1 };
+int forkpoint_sessions(unsigned flags, forkpoint_session_info **out, forkpoint_error *err);
+void forkpoint_sessions_free(forkpoint_session_info *list);
+
 /* Deletes one snapshot (and workspace layers nothing else uses). */
 int forkpoint_session_rm(forkpoint_session *s, const char *snap, forkpoint_error *err);
 

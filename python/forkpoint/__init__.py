@@ -16,10 +16,11 @@ from __future__ import annotations
 from .errors import (ForkpointError, ForkpointPermissionError, ForkpointTimeoutError, InvalidArgumentError,
                      NotAvailableError, NotFoundError, UnsupportedError)
 from .images import dump, restore, verify, wait
-from .session import ExecResult, RestoreResult, Session, SnapResult, Snapshot, library_version
+from .session import (ExecResult, RestoreResult, Session, SessionInfo, SnapResult, Snapshot, library_version,
+                      sessions)
 
 __all__ = [
-    "Session", "ExecResult", "SnapResult", "RestoreResult", "Snapshot",
+    "Session", "SessionInfo", "sessions", "ExecResult", "SnapResult", "RestoreResult", "Snapshot",
     "dump", "restore", "wait", "verify", "library_version",
     "ForkpointError", "InvalidArgumentError", "NotFoundError", "UnsupportedError",
     "ForkpointTimeoutError", "ForkpointPermissionError", "NotAvailableError",

@@ -69,6 +69,37 @@ class Snapshot:
     damage: str
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as :func:`sessions` lists it."""
+    name: str
+    state: str            #: starting, running, exited, or dead (its helper is gone)
+    helper_pid: int
+    pid: int              #: the session's program
+    started: int          #: unix seconds
+    detached: bool
+    shim: bool
+    shell: bool
+    command: str
+    cwd: str
+    workdir: str          #: "" when the session has no workspace
+
+
+def sessions(*, all: bool = False) -> List[SessionInfo]:
+    """The sessions of this FORKPOINT_HOME, sorted by name: those running,
+    or with ``all`` every session kept, ended ones too. Open one with
+    :meth:`Session.open`."""
+    out = ffi.new("forkpoint_session_info **")
+    n = call(lib.forkpoint_sessions, lib.FORKPOINT_SESSIONS_ALL if all else 0, out)
+    try:
+        return [SessionInfo(string(s.name), string(s.state), int(s.helper_pid), int(s.target_pid),
+                            int(s.started), bool(s.detached), bool(s.shim), bool(s.shell),
+                            string(s.command), string(s.cwd), string(s.workdir))
+                for s in (out[0][i] for i in range(n))]
+    finally:
+        lib.forkpoint_sessions_free(out[0])
+
+
 class Session:
     """A handle on a forkpoint session. The session itself lives in its
     helper process: dropping the handle leaves it running; :meth:`cleanup`

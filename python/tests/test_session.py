@@ -121,3 +121,21 @@ def test_program_session_and_stop() -> None:
             s.exec("true")
     finally:
         s.cleanup()
+
+
+def test_sessions_lists_running_and_ended() -> None:
+    s = forkpoint.Session.create(shell=False, argv=["sleep", "600"], name="py-list")
+    try:
+        s.snap("a")
+        running = {i.name: i for i in forkpoint.sessions()}
+        assert "py-list" in running
+        info = running["py-list"]
+        assert info.pid == s.pid and info.state == "running" and not info.shell
+        assert info.command.startswith("sleep 600") and info.helper_pid > 0
+        s.stop()
+        assert "py-list" not in {i.name for i in forkpoint.sessions()}
+        ended = {i.name: i for i in forkpoint.sessions(all=True)}
+        assert ended["py-list"].state in ("exited", "dead")
+        assert [x.name for x in forkpoint.Session.open("py-list").list()] == ["a"]
+    finally:
+        s.cleanup()

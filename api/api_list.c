@@ -1,0 +1,48 @@
+/* forkpoint_sessions: the session directories of FORKPOINT_HOME as the
+ * public struct. */
+#include "api/api_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int forkpoint_sessions(unsigned flags, forkpoint_session_info **out, forkpoint_error *err)
+{
+	if (!out)
+		return api_fail(err, FORKPOINT_EINVAL, 0, "forkpoint_sessions needs a place for the list");
+	*out = NULL;
+	if (flags & ~(unsigned)FORKPOINT_SESSIONS_ALL)
+		return api_fail(err, FORKPOINT_EINVAL, 0, "forkpoint_sessions: unknown flags 0x%x", flags);
+	struct fp_session_info *si;
+	size_t n;
+	fp_error e = { 0 };
+	int rc = (flags & FORKPOINT_SESSIONS_ALL) ? fp_session_list_all(&si, &n, &e) : fp_session_list(&si, &n, &e);
+	if (rc < 0)
+		return api_error(err, &e);
+	forkpoint_session_info *l = calloc(n ? n : 1, sizeof(*l));
+	if (!l) {
+		free(si);
+		return api_fail(err, FORKPOINT_EFAIL, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(l[i].name, sizeof(l[i].name), "%s", si[i].name);
+		snprintf(l[i].state, sizeof(l[i].state), "%s", si[i].state);
+		l[i].helper_pid = si[i].helper_pid;
+		l[i].target_pid = si[i].target_pid;
+		l[i].started = si[i].started;
+		l[i].detached = si[i].detached;
+		l[i].shim = si[i].shim;
+		l[i].shell = si[i].shell;
+		snprintf(l[i].command, sizeof(l[i].command), "%s", si[i].cmd);
+		snprintf(l[i].cwd, sizeof(l[i].cwd), "%s", si[i].cwd);
+		snprintf(l[i].workdir, sizeof(l[i].workdir), "%s", si[i].workdir);
+	}
+	free(si);
+	*out = l;
+	return (int)n;
+}
+
+void forkpoint_sessions_free(forkpoint_session_info *list)
+{
+	free(list);
+}
