@@ -2,7 +2,7 @@
 #
 # Layout (one folder per component, discovered by wildcard so adding a .c file
 # needs no Makefile edit):
-#   common/ images/ ptrace/ dump/ session/ restore/ overlay/ api/ cli/ helper/
+#   common/ images/ helper/{ptrace,dump,session}/ restore/ overlay/ api/ cli/
 #                                                          -> build/lib/libforkpoint.a
 #   the same but cli/, exporting include/forkpoint.h only  -> build/lib/libforkpoint.so.0
 #   cli/main.c                                             -> build/bin/forkpoint
@@ -22,7 +22,9 @@ SAN      ?= 0
 BUILD    := $(if $(filter 1,$(SAN)),build-san,build)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
-BASEFLAGS := -std=c17 -D_GNU_SOURCE -g -O2 $(WARN) -Icommon -I.
+# -Ihelper: the helper's three parts are included as "ptrace/X.h",
+# "dump/X.h" and "session/X.h", the names of their layers.
+BASEFLAGS := -std=c17 -D_GNU_SOURCE -g -O2 $(WARN) -Icommon -I. -Ihelper
 GEN      := $(BUILD)/gen
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -48,9 +50,7 @@ else
 BIN_LIBS    := $(LDLIBS_ALL)
 endif
 
-# helper/ is empty since the split into ptrace/ dump/ session/ (docs/hacking.md)
-# but stays here, so a file another branch adds there still builds.
-LIB_DIRS := common images ptrace dump session restore overlay api cli helper
+LIB_DIRS := common images helper/ptrace helper/dump helper/session restore overlay api cli
 LIB_SRCS := $(filter-out cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 PROTOS   := $(wildcard images/proto/*.proto)
 GEN_SRCS := $(patsubst %.proto,$(GEN)/%.pb-c.c,$(PROTOS))
@@ -172,7 +172,7 @@ FUZZ_SECONDS ?= 60
 # CRIU's messages: the C code protoc-c generates for the plain build
 # (build/gen), compiled again here.
 FUZZ_GEN     := $(patsubst %.proto,build/gen/%.pb-c.c,$(PROTOS))
-FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wshadow -Icommon -I. -Ibuild/gen \
+FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wshadow -Icommon -I. -Ihelper -Ibuild/gen \
 	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRCS    := $(wildcard images/*.c) $(wildcard common/*.c)
 FUZZ_OBJS    := $(patsubst %.c,build-fuzz/obj/%.o,$(FUZZ_SRCS)) $(patsubst build/gen/%.c,build-fuzz/obj/gen/%.o,$(FUZZ_GEN))

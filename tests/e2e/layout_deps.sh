@@ -4,12 +4,15 @@
 source "$(dirname "$0")/../lib.sh"
 
 obj=$BUILD/obj
-[[ -d $obj/restore && -d $obj/ptrace && -d $obj/dump ]] || { echo "no build in $BUILD: run make all first"; exit 77; }
+[[ -d $obj/restore && -d $obj/helper/ptrace && -d $obj/helper/dump ]] || { echo "no build in $BUILD: run make all first"; exit 77; }
 
-# forbid FOLDER PATTERN WHY: no object of FOLDER depends on a header matching PATTERN.
+# forbid FOLDER PATTERN WHY: no object of FOLDER depends on a header matching
+# PATTERN (a folder of helper/ is matched with or without its helper/ prefix).
 forbid() {
-	local bad
-	bad=$(grep -lE "(^| )$2" "$obj/$1"/*.d 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
+	local bad d=$obj/$1
+	[[ -d $d ]] || d=$obj/helper/$1
+	[[ -d $d ]] || fail "no objects of $1/ in $obj"
+	bad=$(grep -lE "(^| )(helper/)?$2" "$d"/*.d 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
 	[[ -z $bad ]] || fail "$1/ includes $2 headers ($bad): $3"
 }
 forbid restore 'dump/' "the restorer must not depend on the dumper; move the shared declaration to ptrace/ or images/"

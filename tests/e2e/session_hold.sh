@@ -1,4 +1,4 @@
-# A failed session restore never costs the session (session/session_hold.c):
+# A failed session restore never costs the session (helper/session/session_hold.c):
 #   - as a user who may not choose pids, the restore is refused while the
 #     session runs untouched, and its target still passes its own check with
 #     the state it had (not the snapshot's);
