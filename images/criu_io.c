@@ -114,6 +114,52 @@ static const char *fname(char *buf, size_t len, const char *fmt, uint32_t id)
 	return buf;
 }
 
+/* Images that are one message per process (or per id), named by a pattern
+ * of the id: their write and read differ only in name, magic and type. */
+#define CR_IO_PER_ID(kind, ctype, pattern, magic)                                                  \
+	int cr_write_##kind(int dirfd, uint32_t id, const ctype *m, fp_error *err)                  \
+	{                                                                                           \
+		char b[64];                                                                         \
+		return cr_write_one(dirfd, fname(b, sizeof(b), pattern, id), magic, &ctype##_desc, m, \
+				    err);                                                           \
+	}                                                                                           \
+	int cr_read_##kind(int dirfd, uint32_t id, ctype *m, fp_error *err)                         \
+	{                                                                                           \
+		char b[64];                                                                         \
+		return cr_read_one(dirfd, fname(b, sizeof(b), pattern, id), magic, &ctype##_desc, m, \
+				   err);                                                            \
+	}
+
+CR_IO_PER_ID(ids, cr_ids, "ids-%u.img", CR_IDS_MAGIC)
+CR_IO_PER_ID(core, cr_core, "core-%u.img", CR_CORE_MAGIC)
+CR_IO_PER_ID(mm, cr_mm, "mm-%u.img", CR_MM_MAGIC)
+CR_IO_PER_ID(fs, cr_fs, "fs-%u.img", CR_FS_MAGIC)
+CR_IO_PER_ID(timens, cr_timens, "timens-%u.img", CR_TIMENS_MAGIC)
+
+/* Images that are an array of one message type. An optional one that is
+ * absent reads as empty (images of older writers have no such file). */
+#define CR_IO_ARRAY(kind, ctype, file, magic, optional)                                             \
+	int cr_write_##kind(int dirfd, const ctype *a, size_t n, fp_error *err)                     \
+	{                                                                                           \
+		return cr_write_array(dirfd, file, magic, &ctype##_desc, a, n, err);                \
+	}                                                                                           \
+	int cr_read_##kind(int dirfd, ctype **a, size_t *n, fp_error *err)                          \
+	{                                                                                           \
+		if ((optional) && faccessat(dirfd, file, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) { \
+			*a = NULL;                                                                  \
+			*n = 0;                                                                     \
+			return 0;                                                                   \
+		}                                                                                   \
+		return cr_read_array(dirfd, file, magic, &ctype##_desc, (void **)a, n, err);        \
+	}
+
+CR_IO_ARRAY(pstree, cr_pstree, "pstree.img", CR_PSTREE_MAGIC, 0)
+CR_IO_ARRAY(files, cr_file, "files.img", CR_FILES_MAGIC, 0)
+CR_IO_ARRAY(memfd_inodes, cr_memfd_inode, "memfd.img", CR_MEMFD_INODE_MAGIC, 0)
+CR_IO_ARRAY(tty_info, cr_tty_info, "tty-info.img", CR_TTY_INFO_MAGIC, 0)
+CR_IO_ARRAY(file_locks, cr_file_lock, "filelocks.img", CR_FILE_LOCKS_MAGIC, 1)
+CR_IO_ARRAY(remaps, cr_remap_fpath, "remap-fpath.img", CR_REMAP_FPATH_MAGIC, 1)
+
 int cr_write_inventory(int dirfd, const cr_inventory *inv, fp_error *err)
 {
 	return cr_write_one(dirfd, "inventory.img", CR_INVENTORY_MAGIC, &cr_inventory_desc, inv,
@@ -134,59 +180,6 @@ int cr_read_inventory(int dirfd, cr_inventory *inv, fp_error *err)
 				    v, CR_IMG_VERSION);
 	}
 	return 0;
-}
-
-int cr_write_pstree(int dirfd, const cr_pstree *p, size_t n, fp_error *err)
-{
-	return cr_write_array(dirfd, "pstree.img", CR_PSTREE_MAGIC, &cr_pstree_desc, p, n, err);
-}
-
-int cr_read_pstree(int dirfd, cr_pstree **p, size_t *n, fp_error *err)
-{
-	return cr_read_array(dirfd, "pstree.img", CR_PSTREE_MAGIC, &cr_pstree_desc, (void **)p, n,
-			     err);
-}
-
-int cr_write_ids(int dirfd, uint32_t pid, const cr_ids *ids, fp_error *err)
-{
-	char b[64];
-	return cr_write_one(dirfd, fname(b, sizeof(b), "ids-%u.img", pid), CR_IDS_MAGIC,
-			    &cr_ids_desc, ids, err);
-}
-
-int cr_read_ids(int dirfd, uint32_t pid, cr_ids *ids, fp_error *err)
-{
-	char b[64];
-	return cr_read_one(dirfd, fname(b, sizeof(b), "ids-%u.img", pid), CR_IDS_MAGIC,
-			   &cr_ids_desc, ids, err);
-}
-
-int cr_write_core(int dirfd, uint32_t tid, const cr_core *c, fp_error *err)
-{
-	char b[64];
-	return cr_write_one(dirfd, fname(b, sizeof(b), "core-%u.img", tid), CR_CORE_MAGIC,
-			    &cr_core_desc, c, err);
-}
-
-int cr_read_core(int dirfd, uint32_t tid, cr_core *c, fp_error *err)
-{
-	char b[64];
-	return cr_read_one(dirfd, fname(b, sizeof(b), "core-%u.img", tid), CR_CORE_MAGIC,
-			   &cr_core_desc, c, err);
-}
-
-int cr_write_mm(int dirfd, uint32_t pid, const cr_mm *mm, fp_error *err)
-{
-	char b[64];
-	return cr_write_one(dirfd, fname(b, sizeof(b), "mm-%u.img", pid), CR_MM_MAGIC,
-			    &cr_mm_desc, mm, err);
-}
-
-int cr_read_mm(int dirfd, uint32_t pid, cr_mm *mm, fp_error *err)
-{
-	char b[64];
-	return cr_read_one(dirfd, fname(b, sizeof(b), "mm-%u.img", pid), CR_MM_MAGIC,
-			   &cr_mm_desc, mm, err);
 }
 
 static int write_pagemap_named(int dirfd, const char *name, const cr_pagemap_head *h,
@@ -306,17 +299,6 @@ int cr_pagemap_present_pages(const cr_pagemap_entry *pe, size_t n, uint64_t *pag
 	return 0;
 }
 
-int cr_write_files(int dirfd, const cr_file *f, size_t n, fp_error *err)
-{
-	return cr_write_array(dirfd, "files.img", CR_FILES_MAGIC, &cr_file_desc, f, n, err);
-}
-
-int cr_read_files(int dirfd, cr_file **f, size_t *n, fp_error *err)
-{
-	return cr_read_array(dirfd, "files.img", CR_FILES_MAGIC, &cr_file_desc, (void **)f, n,
-			     err);
-}
-
 int cr_write_fdinfo(int dirfd, uint32_t files_id, const cr_fdinfo *fi, size_t n,
 		    fp_error *err)
 {
@@ -330,20 +312,6 @@ int cr_read_fdinfo(int dirfd, uint32_t files_id, cr_fdinfo **fi, size_t *n, fp_e
 	char b[64];
 	return cr_read_array(dirfd, fname(b, sizeof(b), "fdinfo-%u.img", files_id),
 			     CR_FDINFO_MAGIC, &cr_fdinfo_desc, (void **)fi, n, err);
-}
-
-int cr_write_fs(int dirfd, uint32_t pid, const cr_fs *fs, fp_error *err)
-{
-	char b[64];
-	return cr_write_one(dirfd, fname(b, sizeof(b), "fs-%u.img", pid), CR_FS_MAGIC,
-			    &cr_fs_desc, fs, err);
-}
-
-int cr_read_fs(int dirfd, uint32_t pid, cr_fs *fs, fp_error *err)
-{
-	char b[64];
-	return cr_read_one(dirfd, fname(b, sizeof(b), "fs-%u.img", pid), CR_FS_MAGIC,
-			   &cr_fs_desc, fs, err);
 }
 
 /* pipes-data.img and fifo-data.img: the same entries, each followed by its
@@ -503,20 +471,6 @@ int cr_read_sk_queues(int dirfd, cr_sk_packet **pkp, size_t *np, fp_error *err)
 	return 0;
 }
 
-int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err)
-{
-	char b[64];
-	return cr_write_one(dirfd, fname(b, sizeof(b), "timens-%u.img", id), CR_TIMENS_MAGIC,
-			    &cr_timens_desc, t, err);
-}
-
-int cr_read_timens(int dirfd, uint32_t id, cr_timens *t, fp_error *err)
-{
-	char b[64];
-	return cr_read_one(dirfd, fname(b, sizeof(b), "timens-%u.img", id), CR_TIMENS_MAGIC,
-			   &cr_timens_desc, t, err);
-}
-
 int cr_write_seccomp(int dirfd, const cr_seccomp *s, fp_error *err)
 {
 	return cr_write_one(dirfd, "seccomp.img", CR_SECCOMP_MAGIC, &cr_seccomp_desc, s, err);
@@ -525,61 +479,6 @@ int cr_write_seccomp(int dirfd, const cr_seccomp *s, fp_error *err)
 int cr_read_seccomp(int dirfd, cr_seccomp *s, fp_error *err)
 {
 	return cr_read_one(dirfd, "seccomp.img", CR_SECCOMP_MAGIC, &cr_seccomp_desc, s, err);
-}
-
-int cr_write_memfd_inodes(int dirfd, const cr_memfd_inode *m, size_t n, fp_error *err)
-{
-	return cr_write_array(dirfd, "memfd.img", CR_MEMFD_INODE_MAGIC, &cr_memfd_inode_desc, m, n, err);
-}
-
-int cr_read_memfd_inodes(int dirfd, cr_memfd_inode **m, size_t *n, fp_error *err)
-{
-	return cr_read_array(dirfd, "memfd.img", CR_MEMFD_INODE_MAGIC, &cr_memfd_inode_desc, (void **)m, n, err);
-}
-
-int cr_write_tty_info(int dirfd, const cr_tty_info *t, size_t n, fp_error *err)
-{
-	return cr_write_array(dirfd, "tty-info.img", CR_TTY_INFO_MAGIC, &cr_tty_info_desc, t, n,
-			      err);
-}
-
-int cr_read_tty_info(int dirfd, cr_tty_info **t, size_t *n, fp_error *err)
-{
-	return cr_read_array(dirfd, "tty-info.img", CR_TTY_INFO_MAGIC, &cr_tty_info_desc,
-			     (void **)t, n, err);
-}
-
-int cr_write_file_locks(int dirfd, const cr_file_lock *l, size_t n, fp_error *err)
-{
-	return cr_write_array(dirfd, "filelocks.img", CR_FILE_LOCKS_MAGIC, &cr_file_lock_desc, l, n,
-			      err);
-}
-
-int cr_read_file_locks(int dirfd, cr_file_lock **l, size_t *n, fp_error *err)
-{
-	if (faccessat(dirfd, "filelocks.img", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
-		*l = NULL;
-		*n = 0;
-		return 0;
-	}
-	return cr_read_array(dirfd, "filelocks.img", CR_FILE_LOCKS_MAGIC, &cr_file_lock_desc,
-			     (void **)l, n, err);
-}
-
-int cr_write_remaps(int dirfd, const cr_remap_fpath *r, size_t n, fp_error *err)
-{
-	return cr_write_array(dirfd, "remap-fpath.img", CR_REMAP_FPATH_MAGIC, &cr_remap_fpath_desc, r, n, err);
-}
-
-int cr_read_remaps(int dirfd, cr_remap_fpath **r, size_t *n, fp_error *err)
-{
-	if (faccessat(dirfd, "remap-fpath.img", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
-		*r = NULL;
-		*n = 0;
-		return 0;
-	}
-	return cr_read_array(dirfd, "remap-fpath.img", CR_REMAP_FPATH_MAGIC, &cr_remap_fpath_desc, (void **)r, n,
-			     err);
 }
 
 int cr_write_ghost(int dirfd, uint32_t id, const cr_ghost_file *g, const void *data, fp_error *err)
