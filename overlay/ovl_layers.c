@@ -99,6 +99,30 @@ int ovl_view_open(struct ovl_view *v, const char *const *paths, unsigned n, fp_e
 	return 0;
 }
 
+int ws_view_open(const struct fp_ws *ws, const unsigned *ids, unsigned n, int base, struct ovl_view *v,
+		 fp_error *err)
+{
+	char **paths = calloc(n + 1, sizeof(char *));
+	if (!paths)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (unsigned i = 0; i < n; i++) {
+		paths[i] = malloc(PATH_MAX);
+		if (paths[i])
+			ws_layer_path(ws, ids[i], paths[i], PATH_MAX);
+	}
+	if (base && (paths[n] = malloc(PATH_MAX))) {
+		if (ws->base_fd >= 0)
+			snprintf(paths[n], PATH_MAX, "/proc/self/fd/%d", ws->base_fd);
+		else
+			snprintf(paths[n], PATH_MAX, "%s", ws->base);
+	}
+	int r = ovl_view_open(v, (const char *const *)paths, n + 1, err);
+	for (unsigned i = 0; i <= n; i++)
+		free(paths[i]);
+	free(paths);
+	return r;
+}
+
 void ovl_view_close(struct ovl_view *v)
 {
 	for (unsigned i = 0; v->root && i < v->n; i++)

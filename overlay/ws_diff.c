@@ -227,29 +227,6 @@ static unsigned compare(const struct side *a, const struct side *b)
 	return w;
 }
 
-static int open_view(struct fp_ws *ws, const unsigned *ids, unsigned n, struct ovl_view *v,
-		     fp_error *err)
-{
-	char **paths = calloc(n + 1, sizeof(char *));
-	if (!paths)
-		return fp_fail(err, ENOMEM, "out of memory");
-	for (unsigned i = 0; i < n; i++) {
-		paths[i] = malloc(PATH_MAX);
-		if (paths[i])
-			ws_layer_path(ws, ids[i], paths[i], PATH_MAX);
-	}
-	paths[n] = malloc(PATH_MAX);
-	if (paths[n] && ws->base_fd >= 0)
-		snprintf(paths[n], PATH_MAX, "/proc/self/fd/%d", ws->base_fd);
-	else if (paths[n])
-		snprintf(paths[n], PATH_MAX, "%s", ws->base);
-	int r = ovl_view_open(v, (const char *const *)paths, n + 1, err);
-	for (unsigned i = 0; i <= n; i++)
-		free(paths[i]);
-	free(paths);
-	return r;
-}
-
 int fp_ws_diff(struct fp_ws *ws, const char *snap_a, const char *snap_b,
 	       struct fp_ws_diff_entry **out, size_t *nout, fp_error *err)
 {
@@ -265,7 +242,7 @@ int fp_ws_diff(struct fp_ws *ws, const char *snap_a, const char *snap_b,
 	unsigned shared = 0;
 	while (shared < na && shared < nb && a[na - 1 - shared] == b[nb - 1 - shared])
 		shared++;
-	if (open_view(ws, a, na, &va, err) < 0 || open_view(ws, b, nb, &vb, err) < 0)
+	if (ws_view_open(ws, a, na, 1, &va, err) < 0 || ws_view_open(ws, b, nb, 1, &vb, err) < 0)
 		goto out;
 	for (unsigned i = 0; i + shared < na; i++)
 		if (walk_layer(va.root[i], "", &cand, &deep) < 0)

@@ -82,6 +82,11 @@ struct ovl_view {
 };
 int ovl_view_open(struct ovl_view *v, const char *const *paths, unsigned n, fp_error *err);
 void ovl_view_close(struct ovl_view *v);
+/* A view of the workspace's layers ids[0..n-1] (newest first) with one more
+ * root below them: the workspace's base with `base` set, else a
+ * continuation (-1). */
+int ws_view_open(const struct fp_ws *ws, const unsigned *ids, unsigned n, int base, struct ovl_view *v,
+		 fp_error *err);
 
 /* Where a merged directory's content comes from in each layer. */
 struct ovl_dirstate {

@@ -120,19 +120,8 @@ static int merge_dir(struct sq *q, const struct ovl_dirstate *d, const char *out
 static int squash_into(struct fp_ws *ws, const unsigned *ids, unsigned n, const char *out,
 		       fp_error *err)
 {
-	char **paths = calloc(n + 1, sizeof(char *));
-	if (!paths)
-		return fp_fail(err, ENOMEM, "out of memory");
-	for (unsigned i = 0; i < n; i++) {
-		paths[i] = malloc(PATH_MAX);
-		if (paths[i])
-			ws_layer_path(ws, ids[i], paths[i], PATH_MAX);
-	}
 	struct ovl_view v;
-	int r = ovl_view_open(&v, (const char *const *)paths, n + 1, err);
-	for (unsigned i = 0; i <= n; i++)
-		free(paths[i]);
-	free(paths);
+	int r = ws_view_open(ws, ids, n, 0, &v, err);
 	if (r < 0)
 		return -1;
 	struct sq q = { .v = &v, .cont = n, .err = err };

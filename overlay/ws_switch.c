@@ -74,6 +74,22 @@ fail:
 	return -1;
 }
 
+/* The end of a begin: the new mount, or the undo of what begin did. */
+static int sw_begin_mount(struct fp_ws *ws, struct fp_ws_switch *sw, double t0, fp_error *err)
+{
+	if (sw_mount(ws, sw, err) < 0)
+		return -1;
+	sw->begin_ms = ws_now_ms() - t0;
+	return 0;
+}
+
+static void sw_begin_undo(struct fp_ws *ws, struct fp_ws_switch *sw)
+{
+	free(sw->lowers);
+	sw_reset(sw);
+	ws_unlock(ws);
+}
+
 int fp_ws_freeze_begin(struct fp_ws *ws, struct fp_ws_switch *sw, fp_error *err)
 {
 	double t0 = ws_now_ms();
@@ -120,14 +136,10 @@ int fp_ws_freeze_begin(struct fp_ws *ws, struct fp_ws_switch *sw, fp_error *err)
 		}
 		close(fd);
 	}
-	if (sw_mount(ws, sw, err) < 0)
-		goto fail;
-	sw->begin_ms = ws_now_ms() - t0;
-	return 0;
+	if (sw_begin_mount(ws, sw, t0, err) == 0)
+		return 0;
 fail:
-	free(sw->lowers);
-	sw_reset(sw);
-	ws_unlock(ws);
+	sw_begin_undo(ws, sw);
 	return fp_wrap(err, "workspace freeze");
 }
 
@@ -242,14 +254,10 @@ int fp_ws_restore_begin(struct fp_ws *ws, const char *snap, struct fp_ws_switch 
 			goto fail;
 		}
 	}
-	if (sw_mount(ws, sw, err) < 0)
-		goto fail;
-	sw->begin_ms = ws_now_ms() - t0;
-	return 0;
+	if (sw_begin_mount(ws, sw, t0, err) == 0)
+		return 0;
 fail:
-	free(sw->lowers);
-	sw_reset(sw);
-	ws_unlock(ws);
+	sw_begin_undo(ws, sw);
 	return fp_wrap(err, "workspace restore of '%s'", snap);
 }
 
