@@ -141,15 +141,25 @@ static const char *find_key(const char *text, const char *key)
 	return NULL;
 }
 
+/* Two buffers big enough for a list of n layer ids and a line around it. */
+static int ids_buffers(unsigned n, size_t *len, char **buf, char **ids, fp_error *err)
+{
+	*len = 64 + (size_t)n * 12;
+	*buf = malloc(*len);
+	*ids = malloc(*len);
+	if (*buf && *ids)
+		return 0;
+	free(*buf), free(*ids);
+	return fp_fail(err, ENOMEM, "out of memory");
+}
+
 int ws_save_state(struct fp_ws *ws, unsigned upper, const unsigned *lowers, unsigned n,
 		  unsigned next, fp_error *err)
 {
-	size_t len = 64 + (size_t)n * 12;
-	char *buf = malloc(len), *ids = malloc(len);
-	if (!buf || !ids) {
-		free(buf), free(ids);
-		return fp_fail(err, ENOMEM, "out of memory");
-	}
+	size_t len;
+	char *buf, *ids;
+	if (ids_buffers(n, &len, &buf, &ids, err) < 0)
+		return -1;
 	fmt_ids(ids, len, lowers, n);
 	int o = snprintf(buf, len, "upper=%u\nlowers=%s\nnext=%u\n", upper, ids, next);
 	if (ws->sq_id)
@@ -164,12 +174,10 @@ int ws_save_state(struct fp_ws *ws, unsigned upper, const unsigned *lowers, unsi
 int ws_write_chain(struct fp_ws *ws, const char *snap, const unsigned *ids, unsigned n,
 		   fp_error *err)
 {
-	size_t len = 64 + (size_t)n * 12;
-	char *buf = malloc(len), *s = malloc(len);
-	if (!buf || !s) {
-		free(buf), free(s);
-		return fp_fail(err, ENOMEM, "out of memory");
-	}
+	size_t len;
+	char *buf, *s;
+	if (ids_buffers(n, &len, &buf, &s, err) < 0)
+		return -1;
 	fmt_ids(s, len, ids, n);
 	snprintf(buf, len, "layers=%s\n", s);
 	char path[PATH_MAX + 80];

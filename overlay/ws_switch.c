@@ -74,6 +74,18 @@ fail:
 	return -1;
 }
 
+/* The start of a begin: the mounted workspace, locked for this switch. */
+static int sw_begin_lock(struct fp_ws *ws, struct fp_ws_switch *sw, int kind, fp_error *err)
+{
+	sw_reset(sw);
+	if (ws->mnt_fd < 0)
+		return fp_fail(err, EINVAL, "the workspace is not mounted (fp_ws_mount first)");
+	if (ws_lock(ws, err) < 0)
+		return -1;
+	sw->kind = kind;
+	return 0;
+}
+
 /* The end of a begin: the new mount, or the undo of what begin did. */
 static int sw_begin_mount(struct fp_ws *ws, struct fp_ws_switch *sw, double t0, fp_error *err)
 {
@@ -93,12 +105,8 @@ static void sw_begin_undo(struct fp_ws *ws, struct fp_ws_switch *sw)
 int fp_ws_freeze_begin(struct fp_ws *ws, struct fp_ws_switch *sw, fp_error *err)
 {
 	double t0 = ws_now_ms();
-	sw_reset(sw);
-	if (ws->mnt_fd < 0)
-		return fp_fail(err, EINVAL, "the workspace is not mounted (fp_ws_mount first)");
-	if (ws_lock(ws, err) < 0)
+	if (sw_begin_lock(ws, sw, SW_FREEZE, err) < 0)
 		return -1;
-	sw->kind = SW_FREEZE;
 	/* The frozen upper goes on top; a finished squash replaces the oldest. */
 	unsigned keep = ws->nlowers;
 	if (ws->sq_id && ws->sq_n <= ws->nlowers)
@@ -237,12 +245,8 @@ void fp_ws_freeze_abort(struct fp_ws *ws, struct fp_ws_switch *sw)
 int fp_ws_restore_begin(struct fp_ws *ws, const char *snap, struct fp_ws_switch *sw, fp_error *err)
 {
 	double t0 = ws_now_ms();
-	sw_reset(sw);
-	if (ws->mnt_fd < 0)
-		return fp_fail(err, EINVAL, "the workspace is not mounted (fp_ws_mount first)");
-	if (ws_lock(ws, err) < 0)
+	if (sw_begin_lock(ws, sw, SW_RESTORE, err) < 0)
 		return -1;
-	sw->kind = SW_RESTORE;
 	if (fp_ws_chain(ws->store, snap, &sw->lowers, &sw->nlowers, err) < 0)
 		goto fail;
 	for (unsigned i = 0; i < sw->nlowers; i++) {
