@@ -33,7 +33,7 @@ static bool is_memfd_path(const char *path)
 	return !strncmp(path, "/memfd:", 7);
 }
 
-static struct dump_shmem *find(struct dump_ctx *c, uint64_t shmid)
+struct dump_shmem *dump_shmem_find(struct dump_ctx *c, uint64_t shmid)
 {
 	for (size_t i = 0; i < c->nshm; i++)
 		if (c->shm[i].shmid == shmid)
@@ -41,10 +41,11 @@ static struct dump_shmem *find(struct dump_ctx *c, uint64_t shmid)
 	return NULL;
 }
 
+
 /* The object shmid, known or new, at least size bytes long. */
-static struct dump_shmem *note(struct dump_ctx *c, uint64_t shmid, uint64_t size, fp_error *err)
+struct dump_shmem *dump_shmem_note(struct dump_ctx *c, uint64_t shmid, uint64_t size, fp_error *err)
 {
-	struct dump_shmem *s = find(c, shmid);
+	struct dump_shmem *s = dump_shmem_find(c, shmid);
 	if (!s) {
 		if (c->nshm == c->capshm) {
 			size_t cap = c->capshm ? c->capshm * 2 : 8;
@@ -188,7 +189,7 @@ static int open_object(const struct dump_shmem *s, fp_error *err)
 static struct dump_shmem *note_memfd(struct dump_ctx *c, uint64_t ino, const char *path, pid_t pid, int fd,
 				     uint64_t start, uint64_t end, fp_error *err)
 {
-	struct dump_shmem *s = note(c, ino, 0, err);
+	struct dump_shmem *s = dump_shmem_note(c, ino, 0, err);
 	if (!s || s->read)
 		return s;
 	s->memfd = true;
@@ -253,11 +254,20 @@ int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 					rc = -1;
 				continue;
 			}
+			if (dump_sysvshm_is(&v[k])) {
+				rc = dump_sysvshm_note(c, p, &v[k], err);
+				continue;
+			}
 			if (!dump_shmem_is_anon(&v[k]))
 				continue;
-			struct dump_shmem *s = note(c, v[k].ino, v[k].pgoff + (v[k].end - v[k].start), err);
+			struct dump_shmem *s = dump_shmem_note(c, v[k].ino, v[k].pgoff + (v[k].end - v[k].start), err);
 			if (!s) {
 				rc = -1;
+			} else if (s->sysv) {
+				rc = fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+						  "%d: shared memory %" PRIu64 " has the number of a SysV segment of the tree; "
+						  "the image cannot tell them apart",
+						  p->pid, v[k].ino);
 			} else if (!s->pid) {
 				s->pid = p->pid;
 				s->start = v[k].start;
@@ -287,7 +297,7 @@ int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 /* A memfd mapping: a MEMFD FileEntry per (memfd, open flags), as CRIU. */
 static int memfd_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err)
 {
-	const struct dump_shmem *s = find(c, v->ino);
+	const struct dump_shmem *s = dump_shmem_find(c, v->ino);
 	if (!s || !s->memfd || !s->read)
 		return fp_fail(err, EAGAIN, "%d maps memfd %s at 0x%" PRIx64 " that was not there while the tree was stopped",
 			       p->pid, v->path, v->start);
@@ -327,9 +337,11 @@ int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, 
 {
 	if (is_memfd_path(v->path))
 		return memfd_vma(c, p, v, o, err);
+	if (dump_sysvshm_is(v))
+		return dump_sysvshm_vma(c, p, v, o, err);
 	if (!dump_shmem_is_anon(v))
 		return 0;
-	const struct dump_shmem *s = find(c, v->ino);
+	const struct dump_shmem *s = dump_shmem_find(c, v->ino);
 	if (!s || !s->read || v->pgoff + (v->end - v->start) > s->size)
 		return fp_fail(err, EAGAIN,
 			       "%d maps shared memory %" PRIu64 " at 0x%" PRIx64 " that was not there while the tree was "
@@ -369,6 +381,8 @@ int dump_shmem_write(struct dump_ctx *c, fp_error *err)
 		c->st->bytes_pages += ps.bytes_in;
 		c->st->pages += s->npages;
 	}
+	if (dump_sysvshm_write(c, err))
+		return -1;
 	size_t nm = 0;
 	for (size_t i = 0; i < c->nshm; i++)
 		nm += c->shm[i].memfd;
