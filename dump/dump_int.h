@@ -155,6 +155,8 @@ struct dump_shmem {
 	uint32_t pages_id;
 	uint64_t hash;
 	bool sysv;            /* a SysV segment (dump_sysvshm.c): shmid is its id */
+	bool file_obj;        /* a deleted tmpfs file mapped shared, dumped as a memfd */
+	dev_t dev;            /* memfds and file_obj: the file system of the inode */
 	uint32_t key, cuid, cgid, mode;
 };
 
@@ -382,6 +384,9 @@ int dump_shmem_write(struct dump_ctx *c, fp_error *err);
  * least size bytes long; NULL (err set) if it grew after being read. */
 struct dump_shmem *dump_shmem_note(struct dump_ctx *c, uint64_t shmid, uint64_t size, fp_error *err);
 struct dump_shmem *dump_shmem_find(struct dump_ctx *c, uint64_t shmid);
+/* An fd on (dev, ino) is on a deleted tmpfs file the tree maps shared,
+ * which is dumped as a memfd (dump_shmem.c). */
+bool dump_shmem_file_obj(struct dump_ctx *c, dev_t dev, uint64_t ino);
 /* dump_sysvshm.c: SysV shared memory (shmget/shmat). note: while the tree
  * is stopped, a segment mapped at v (its id and state; the pages are read
  * with the other shared objects). vma: the vma_entry of an attach (1), or

@@ -256,7 +256,8 @@ int rst_shm_file_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err)
 	 * new open of the memfd gives. */
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
-	int own = open(path, (int)(f->memfd.flags & ~(uint32_t)(O_CREAT | O_TRUNC | O_EXCL)) | O_CLOEXEC);
+	/* O_NOFOLLOW (kept from a file opened by name) would refuse the /proc link */
+	int own = open(path, (int)(f->memfd.flags & ~(uint32_t)(O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
 	if (own < 0)
 		return fp_fail(err, errno, "reopening memfd %s: %s", mi->name, strerror(errno));
 	int64_t r = -1;
