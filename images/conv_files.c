@@ -49,9 +49,12 @@ PB_CONV(cr_sk_opts, cr_sk_opts, Fp__SkOptsEntry, fp__sk_opts_entry, SKOPTS);
 	X(AFIX, dst_addr) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(OPT, v6only)
 PB_CONV(cr_inet_sk, cr_inet_sk, Fp__InetSkEntry, fp__inet_sk_entry, ISK);
 
+#define FPERMS(X) X(VAL, mode) X(VAL, uid) X(VAL, gid)
+PB_CONV(cr_file_perms, cr_file_perms, Fp__FilePermsEntry, fp__file_perms_entry, FPERMS);
+
 #define USK(X) X(VAL, id) X(VAL, ino) X(VAL, type) X(VAL, state) X(VAL, flags) X(VAL, uflags) \
 	X(VAL, backlog) X(VAL, peer) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(BYTES, name) \
-	X(OPT, shutdown) X(OPT, deleted)
+	X(OPT, shutdown) X(OMSG, file_perms, cr_file_perms) X(OPT, deleted)
 PB_CONV(cr_unix_sk, cr_unix_sk, Fp__UnixSkEntry, fp__unix_sk_entry, USK);
 
 #define SCM(X) X(VAL, type) X(ADYN, rights)

@@ -2,6 +2,7 @@
  * criu_msgs.h and the code protoc-c generates from proto/misc.proto; and the
  * names of image magics, for error messages. */
 #include "images/pb_conv.h"
+#include "images/criu_msgs_ipc.h"
 #include "images/proto/misc.pb-c.h"
 
 #define TS(X) X(VAL, tv_sec) X(VAL, tv_nsec)
@@ -37,7 +38,8 @@ const char *cr_magic_name(uint32_t magic)
 		{ CR_TTY_INFO_MAGIC, "TTY_INFO" }, { CR_TTY_DATA_MAGIC, "TTY_DATA" },
 		{ CR_SECCOMP_MAGIC, "SECCOMP" }, { CR_TIMENS_MAGIC, "TIMENS" },
 		{ CR_CGROUP_MAGIC, "CGROUP" }, { CR_UTSNS_MAGIC, "UTSNS" },
-		{ CR_IPCNS_VAR_MAGIC, "IPCNS_VAR" }, { CR_MNTS_MAGIC, "MNTS" },
+		{ CR_IPCNS_VAR_MAGIC, "IPCNS_VAR" }, { CR_IPCNS_SHM_MAGIC, "IPCNS_SHM" },
+		{ CR_MNTS_MAGIC, "MNTS" },
 		{ CR_NETDEV_MAGIC, "NETDEV" }, { CR_NETNS_MAGIC, "NETNS" },
 		{ CR_USERNS_MAGIC, "USERNS" }, { CR_PIDNS_MAGIC, "PIDNS" },
 		{ CR_REMAP_FPATH_MAGIC, "REMAP_FPATH" }, { CR_GHOST_FILE_MAGIC, "GHOST_FILE" },

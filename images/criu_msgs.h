@@ -548,6 +548,10 @@ typedef struct cr_inet_sk { /* inet_sk_entry */
 	bool has_v6only, v6only;
 } cr_inet_sk;
 
+typedef struct cr_file_perms { /* file_perms_entry: a socket file's mode and owner */
+	uint32_t mode, uid, gid;
+} cr_file_perms;
+
 typedef struct cr_unix_sk { /* unix_sk_entry */
 	uint32_t id, ino, type, state, flags, uflags, backlog, peer;
 	cr_fown fown;
@@ -557,6 +561,8 @@ typedef struct cr_unix_sk { /* unix_sk_entry */
 	bool has_shutdown;
 	uint32_t shutdown; /* enum cr_sk_shutdown */
 	bool has_deleted, deleted; /* its socket file was unlinked since the bind */
+	bool has_file_perms;
+	cr_file_perms file_perms;
 } cr_unix_sk;
 
 /* sk_shutdown (CRIU's sk-opts.proto): which ways shutdown() closed. */

@@ -117,6 +117,9 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	 * (rst_pages.c); the other processes' starts at their memory step. */
 	if (rst_pages_start(&ps[0], im[0], err) < 0)
 		goto fail;
+	if ((step = "SysV shared memory", rst_sysv_prepare(&shm, im[0], log, err)))
+		goto fail;
+	step = "processes";
 	if (rst_proc_create(&ps[0], im[0], log, err))
 		goto fail;
 	for (size_t i = 1; i < n; i++) {
@@ -145,6 +148,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		goto fail;
 	/* memfd seals last: a write seal forbids the shared writable maps */
 	if ((step = "files", rst_shm_seal(&shm, err)))
+		goto fail;
+	if ((step = "SysV shared memory", rst_sysv_finish(&shm, err)))
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (!im[i]->zombie && ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||

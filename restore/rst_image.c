@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -169,6 +170,8 @@ static int check_vmas(rst_image *im, fp_error *err)
 		}
 		if ((s & CR_VMA_ANON_SHARED) && !(s & CR_VMA_AREA_SYSVIPC))
 			continue; /* rst_shmem.c */
+		if ((s & CR_VMA_AREA_SYSVIPC) && (v->flags & MAP_SHARED) && !(s & CR_VMA_AREA_MEMFD))
+			continue; /* rst_sysvshm.c */
 		if (s & CR_VMA_AREA_MEMFD) {
 			const cr_file *mf = rst_file(im, (uint32_t)v->shmid);
 			if (!mf || mf->type != CR_FD_MEMFD || !mf->has_memfd)

@@ -149,6 +149,7 @@ typedef struct rst_shm {
 	cr_memfd_inode *mi; /* memfd.img, read on first use */
 	size_t nmi;
 	bool mi_loaded;
+	struct rst_sysv *sysv; /* SysV segments (rst_sysvshm.c), NULL when none */
 } rst_shm;
 
 /* Unix sockets other than listeners (rst_usk.c), made once for the tree. */
@@ -238,6 +239,22 @@ int rst_shm_file_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* The memfds' seals, once every mapping of the tree is made. */
 int rst_shm_seal(rst_shm *s, fp_error *err);
 void rst_shm_free(rst_shm *s);
+/* Copies shared object shmid's pages from the image into map (else into fd
+ * with pwrite), size bytes. */
+int rst_shm_fill(const rst_image *im, uint64_t shmid, int fd, uint8_t *map, uint64_t size, fp_error *err);
+
+/* ---- SysV shared memory (rst_sysvshm.c) ----------------------------------- */
+
+/* Before any process exists: every segment of ipcns-shm-*.img with its id,
+ * key, owner, mode and pages (in a new IPC namespace when one is taken). */
+int rst_sysv_prepare(rst_shm *s, const rst_image *im, rst_log *log, fp_error *err);
+/* Queues, in p, the attach of SysV vma v at its address (*got: the result). */
+int rst_sysv_attach(rst_proc *p, const cr_vma *v, int64_t *got, fp_error *err);
+/* Once every process has attached: segments removed at dump time are removed
+ * again (they go with their last attach). */
+int rst_sysv_finish(rst_shm *s, fp_error *err);
+/* After a failure: the segments made here are removed. */
+void rst_sysv_free(rst_shm *s);
 
 /* ---- system calls in the process being built (rst_batch.c) --------------- */
 

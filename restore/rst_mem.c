@@ -69,6 +69,8 @@ static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const cr_vma *v = &im->mm.vmas[i];
+		if (v->status & CR_VMA_AREA_SYSVIPC)
+			continue; /* attached by id (rst_sysvshm.c) */
 		if (!skip_vma(v) && (v->status & (CR_VMA_ANON_SHARED | CR_VMA_AREA_MEMFD))) {
 			/* one object for the tree (rst_shmem.c), keyed apart from files */
 			uint64_t key = v->shmid | (v->status & CR_VMA_ANON_SHARED ? 1ull << 62 : 1ull << 61);
@@ -126,9 +128,13 @@ static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
 		char what[160];
 		snprintf(what, sizeof(what), "mapping 0x%llx-0x%llx", (unsigned long long)v->start,
 			 (unsigned long long)v->end);
-		if (rst_q(p, p->pid, what, RST_MUST, SYS_mmap, v->start, len, prot, flags, (uint64_t)fd, v->pgoff, &got[i],
-			  err))
+		if (v->status & CR_VMA_AREA_SYSVIPC) {
+			if (rst_sysv_attach(p, v, &got[i], err))
+				goto out;
+		} else if (rst_q(p, p->pid, what, RST_MUST, SYS_mmap, v->start, len, prot, flags, (uint64_t)fd, v->pgoff,
+				 &got[i], err)) {
 			goto out;
+		}
 		/* madvise advice kept by the image (bit n = advice n); DONTDUMP and
 		 * the like are best effort. */
 		for (int a = 0; v->has_madv && a < 64; a++)

@@ -49,7 +49,7 @@ static const cr_memfd_inode *memfd_inode(rst_shm *s, const rst_image *im, uint32
 
 /* Copies the object's pages from the image into it: through the mapping
  * at `map` when there is one, else with pwrite. */
-static int fill(const rst_image *im, uint64_t shmid, int fd, uint8_t *map, uint64_t size, fp_error *err)
+int rst_shm_fill(const rst_image *im, uint64_t shmid, int fd, uint8_t *map, uint64_t size, fp_error *err)
 {
 	cr_pagemap_head h;
 	cr_pagemap_entry *pe = NULL;
@@ -126,7 +126,7 @@ static int make_anon(const rst_image *im, rst_shm_obj *o, rst_log *log, fp_error
 	uint8_t *m = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return fp_fail(err, errno, "cannot make %" PRIu64 " bytes of shared memory: %s", o->size, strerror(errno));
-	int rc = fill(im, o->shmid, -1, m, o->size, err);
+	int rc = rst_shm_fill(im, o->shmid, -1, m, o->size, err);
 	if (!rc) {
 		char path[96];
 		snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIxPTR "-%" PRIxPTR, (uintptr_t)m,
@@ -154,7 +154,7 @@ static int make_memfd(const rst_image *im, rst_shm_obj *o, const cr_memfd_inode 
 		return fp_fail(err, errno, "memfd_create(%s): %s", mi->name, strerror(errno));
 	if (ftruncate(o->fd, (off_t)mi->size) < 0)
 		return fp_fail(err, errno, "sizing memfd %s to %" PRIu64 " bytes: %s", mi->name, mi->size, strerror(errno));
-	if (fill(im, mi->shmid, o->fd, NULL, mi->size, err))
+	if (rst_shm_fill(im, mi->shmid, o->fd, NULL, mi->size, err))
 		return -1;
 	if (fchown(o->fd, mi->uid, mi->gid) < 0 && errno != EPERM)
 		return fp_fail(err, errno, "fchown of memfd %s: %s", mi->name, strerror(errno));
@@ -256,7 +256,8 @@ int rst_shm_file_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err)
 	 * new open of the memfd gives. */
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
-	int own = open(path, (int)(f->memfd.flags & ~(uint32_t)(O_CREAT | O_TRUNC | O_EXCL)) | O_CLOEXEC);
+	/* O_NOFOLLOW (kept from a file opened by name) would refuse the /proc link */
+	int own = open(path, (int)(f->memfd.flags & ~(uint32_t)(O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
 	if (own < 0)
 		return fp_fail(err, errno, "reopening memfd %s: %s", mi->name, strerror(errno));
 	int64_t r = -1;
@@ -282,6 +283,7 @@ int rst_shm_seal(rst_shm *s, fp_error *err)
 
 void rst_shm_free(rst_shm *s)
 {
+	rst_sysv_free(s);
 	for (size_t i = 0; i < s->n; i++)
 		close(s->o[i].fd);
 	free(s->o);

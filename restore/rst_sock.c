@@ -152,6 +152,16 @@ static int unix_sock(rst_proc *p, const cr_unix_sk *u, int *fd, fp_error *err)
 		return -1;
 	if (rst_q(p, p->pid, "listen", RST_MUST, SYS_listen, (uint64_t)*fd, u->backlog, 0, 0, 0, 0, NULL, err))
 		return -1;
+	/* the file's mode and owner say who may connect (a server running as
+	 * another user, or one that chmods its socket, as PostgreSQL does) */
+	if (u->has_file_perms && u->name_len && u->name[0] && !(u->has_deleted && u->deleted)) {
+		if (rst_flush(p, err))
+			return -1;
+		if (lchown(a.sun_path, u->file_perms.uid, u->file_perms.gid) < 0 ||
+		    chmod(a.sun_path, u->file_perms.mode & 07777) < 0)
+			return fp_fail(err, errno, "cannot give the socket file %s its owner %u:%u and mode %#o: %s", a.sun_path,
+				       u->file_perms.uid, u->file_perms.gid, u->file_perms.mode & 07777, strerror(errno));
+	}
 	/* a listener whose path was unlinked: bound again, then unlinked */
 	if (u->has_deleted && u->deleted && u->name_len && u->name[0] && (rst_flush(p, err) || (unlink(a.sun_path), 0)))
 		return -1;

@@ -225,7 +225,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	uint32_t type;
 	if (S_ISFIFO(st.st_mode) && !strncmp(link, "pipe:[", 6))
 		type = CR_FD_PIPE;
-	else if (S_ISREG(st.st_mode) && !strncmp(link, "/memfd:", 7))
+	else if (S_ISREG(st.st_mode) && (!strncmp(link, "/memfd:", 7) || dump_shmem_file_obj(c, st.st_dev, st.st_ino)))
 		type = CR_FD_MEMFD; /* dump_shmem.c */
 	else if (S_ISFIFO(st.st_mode) && link[0] == '/' && !strstr(link, " (deleted)"))
 		type = CR_FD_FIFO;

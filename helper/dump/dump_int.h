@@ -154,6 +154,10 @@ struct dump_shmem {
 	uint8_t *data;
 	uint32_t pages_id;
 	uint64_t hash;
+	bool sysv;            /* a SysV segment (dump_sysvshm.c): shmid is its id */
+	bool file_obj;        /* a deleted tmpfs file mapped shared, dumped as a memfd */
+	dev_t dev;            /* memfds and file_obj: the file system of the inode */
+	uint32_t key, cuid, cgid, mode;
 };
 
 struct dump_pipe_key {
@@ -376,6 +380,21 @@ int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, 
 int dump_shmem_memfd_fd(struct dump_ctx *c, pid_t pid, int fd, const char *link, uint32_t flags, uint64_t pos,
 			cr_file *f, fp_error *err);
 int dump_shmem_write(struct dump_ctx *c, fp_error *err);
+/* dump_shmem.c, for dump_sysvshm.c: the object shmid, known or new, at
+ * least size bytes long; NULL (err set) if it grew after being read. */
+struct dump_shmem *dump_shmem_note(struct dump_ctx *c, uint64_t shmid, uint64_t size, fp_error *err);
+struct dump_shmem *dump_shmem_find(struct dump_ctx *c, uint64_t shmid);
+/* An fd on (dev, ino) is on a deleted tmpfs file the tree maps shared,
+ * which is dumped as a memfd (dump_shmem.c). */
+bool dump_shmem_file_obj(struct dump_ctx *c, dev_t dev, uint64_t ino);
+/* dump_sysvshm.c: SysV shared memory (shmget/shmat). note: while the tree
+ * is stopped, a segment mapped at v (its id and state; the pages are read
+ * with the other shared objects). vma: the vma_entry of an attach (1), or
+ * 0 if v is not one. write: ipcns-shm-<ns>.img. */
+bool dump_sysvshm_is(const struct dump_vma *v);
+int dump_sysvshm_note(struct dump_ctx *c, const struct dump_proc *p, const struct dump_vma *v, fp_error *err);
+int dump_sysvshm_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err);
+int dump_sysvshm_write(struct dump_ctx *c, fp_error *err);
 void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_files.c */

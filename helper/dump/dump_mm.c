@@ -162,12 +162,6 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 		v->dump_pages = true;
 		return 0;
 	}
-	if (!strncmp(path, "/SYSV", 5))
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "%d has SysV shared memory (shmget, segment %" PRIu64 ") attached at 0x%" PRIx64
-				    "; not supported (CRIU dumps it only with the IPC namespace it lives in): use "
-				    "MAP_SHARED|MAP_ANONYMOUS or a memfd, which forkpoint dumps",
-				    p->pid, v->ino, v->start);
 	if (strstr(path, " (deleted)") || !strncmp(path, "/memfd:", 7) ||
 	    path[0] != '/')
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,

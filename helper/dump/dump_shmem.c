@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "images/criu_io.h"
@@ -33,7 +35,7 @@ static bool is_memfd_path(const char *path)
 	return !strncmp(path, "/memfd:", 7);
 }
 
-static struct dump_shmem *find(struct dump_ctx *c, uint64_t shmid)
+struct dump_shmem *dump_shmem_find(struct dump_ctx *c, uint64_t shmid)
 {
 	for (size_t i = 0; i < c->nshm; i++)
 		if (c->shm[i].shmid == shmid)
@@ -41,10 +43,11 @@ static struct dump_shmem *find(struct dump_ctx *c, uint64_t shmid)
 	return NULL;
 }
 
+
 /* The object shmid, known or new, at least size bytes long. */
-static struct dump_shmem *note(struct dump_ctx *c, uint64_t shmid, uint64_t size, fp_error *err)
+struct dump_shmem *dump_shmem_note(struct dump_ctx *c, uint64_t shmid, uint64_t size, fp_error *err)
 {
-	struct dump_shmem *s = find(c, shmid);
+	struct dump_shmem *s = dump_shmem_find(c, shmid);
 	if (!s) {
 		if (c->nshm == c->capshm) {
 			size_t cap = c->capshm ? c->capshm * 2 : 8;
@@ -71,10 +74,10 @@ static struct dump_shmem *note(struct dump_ctx *c, uint64_t shmid, uint64_t size
 	return s;
 }
 
-/* "/memfd:NAME (deleted)" -> "NAME" */
+/* "/memfd:NAME (deleted)" -> "NAME"; "/dev/shm/x (deleted)" -> "/dev/shm/x" */
 static char *memfd_name(const char *path)
 {
-	const char *b = path + 7;
+	const char *b = is_memfd_path(path) ? path + 7 : path;
 	size_t l = strlen(b);
 	if (l >= 10 && !strcmp(b + l - 10, " (deleted)"))
 		l -= 10;
@@ -83,7 +86,7 @@ static char *memfd_name(const char *path)
 
 /* Registers memfd ino, first seen at (pid, fd) or (pid, start-end), and
  * reads it now (the tree is stopped). */
-static struct dump_shmem *note_memfd(struct dump_ctx *c, uint64_t ino, const char *path, pid_t pid, int fd,
+static struct dump_shmem *note_memfd(struct dump_ctx *c, uint64_t ino, dev_t dev, const char *path, pid_t pid, int fd,
 				     uint64_t start, uint64_t end, fp_error *err);
 
 static int add_run(struct dump_shmem *s, uint64_t off, uint64_t np, fp_error *err)
@@ -185,13 +188,21 @@ static int open_object(const struct dump_shmem *s, fp_error *err)
 	return fd;
 }
 
-static struct dump_shmem *note_memfd(struct dump_ctx *c, uint64_t ino, const char *path, pid_t pid, int fd,
+static struct dump_shmem *note_memfd(struct dump_ctx *c, uint64_t ino, dev_t dev, const char *path, pid_t pid, int fd,
 				     uint64_t start, uint64_t end, fp_error *err)
 {
-	struct dump_shmem *s = note(c, ino, 0, err);
+	struct dump_shmem *s = dump_shmem_note(c, ino, 0, err);
+	if (s && s->memfd && s->dev != dev) {
+		fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+			     "%d: two shared memory objects of the tree have inode %" PRIu64 " (%s and another); the image "
+			     "cannot tell them apart",
+			     pid, ino, path);
+		return NULL;
+	}
 	if (!s || s->read)
 		return s;
 	s->memfd = true;
+	s->dev = dev;
 	s->pid = pid;
 	s->fd = fd;
 	s->start = start;
@@ -226,7 +237,7 @@ int dump_shmem_memfd_fd(struct dump_ctx *c, pid_t pid, int fd, const char *link,
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
 	if (stat(path, &st) < 0)
 		return fp_fail(err, errno, "cannot stat %s: %s", path, strerror(errno));
-	const struct dump_shmem *s = note_memfd(c, st.st_ino, link, pid, fd, 0, 0, err);
+	const struct dump_shmem *s = note_memfd(c, st.st_ino, st.st_dev, link, pid, fd, 0, 0, err);
 	if (!s)
 		return fp_wrap(err, "fd %d of %d (%s)", fd, pid, link);
 	f->type = CR_FD_MEMFD;
@@ -236,6 +247,52 @@ int dump_shmem_memfd_fd(struct dump_ctx *c, pid_t pid, int fd, const char *link,
 	f->memfd.pos = pos;
 	f->memfd.inode_id = s->inode_id;
 	return 0;
+}
+
+/* A shared mapping of a file deleted since (POSIX shared memory, or a
+ * temporary file unlinked once mapped, as Python's multiprocessing makes
+ * its shared values and semaphores): on tmpfs its pages are all it has, so
+ * it is dumped as a memfd named after its old path, its mappings and fds
+ * on it as that memfd's, and a restore makes one object for all of them.
+ * Elsewhere it is left to dump_mm.c, which refuses it. */
+static bool deleted_file_path(const char *path)
+{
+	size_t l = strlen(path);
+	return path[0] == '/' && !is_memfd_path(path) && strncmp(path, "/SYSV", 5) &&
+	       strcmp(path, "/dev/zero (deleted)") && l > 10 && !strcmp(path + l - 10, " (deleted)");
+}
+
+static int note_deleted_file(struct dump_ctx *c, pid_t pid, const struct dump_vma *v, fp_error *err)
+{
+	struct dump_shmem *s = dump_shmem_find(c, v->ino);
+	if (s && s->file_obj && s->dev == v->dev)
+		return 0;
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct statfs sf;
+	bool tmpfs = fd >= 0 && fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+	if (fd >= 0)
+		close(fd);
+	if (!tmpfs)
+		return 0;
+	if (s)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "%d maps %s, whose inode %" PRIu64 " is also another shared memory object's; the image "
+				    "cannot tell them apart",
+				    pid, v->path, v->ino);
+	s = note_memfd(c, v->ino, v->dev, v->path, pid, -1, v->start, v->end, err);
+	if (!s)
+		return -1;
+	s->file_obj = true;
+	dlogv(c, "%d maps deleted tmpfs file %s: dumped as a memfd", pid, v->path);
+	return 0;
+}
+
+bool dump_shmem_file_obj(struct dump_ctx *c, dev_t dev, uint64_t ino)
+{
+	const struct dump_shmem *s = dump_shmem_find(c, ino);
+	return s && s->file_obj && s->dev == dev;
 }
 
 int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
@@ -249,15 +306,28 @@ int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 		int rc = 0;
 		for (size_t k = 0; k < n && !rc; k++) {
 			if (is_memfd_path(v[k].path)) {
-				if (!note_memfd(c, v[k].ino, v[k].path, p->pid, -1, v[k].start, v[k].end, err))
+				if (!note_memfd(c, v[k].ino, v[k].dev, v[k].path, p->pid, -1, v[k].start, v[k].end, err))
 					rc = -1;
+				continue;
+			}
+			if (v[k].perms[3] == 's' && deleted_file_path(v[k].path)) {
+				rc = note_deleted_file(c, p->pid, &v[k], err);
+				continue;
+			}
+			if (dump_sysvshm_is(&v[k])) {
+				rc = dump_sysvshm_note(c, p, &v[k], err);
 				continue;
 			}
 			if (!dump_shmem_is_anon(&v[k]))
 				continue;
-			struct dump_shmem *s = note(c, v[k].ino, v[k].pgoff + (v[k].end - v[k].start), err);
+			struct dump_shmem *s = dump_shmem_note(c, v[k].ino, v[k].pgoff + (v[k].end - v[k].start), err);
 			if (!s) {
 				rc = -1;
+			} else if (s->sysv || s->file_obj) {
+				rc = fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+						  "%d: shared memory %" PRIu64 " has the number of a SysV segment or a deleted file of the tree; "
+						  "the image cannot tell them apart",
+						  p->pid, v[k].ino);
 			} else if (!s->pid) {
 				s->pid = p->pid;
 				s->start = v[k].start;
@@ -287,7 +357,7 @@ int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 /* A memfd mapping: a MEMFD FileEntry per (memfd, open flags), as CRIU. */
 static int memfd_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err)
 {
-	const struct dump_shmem *s = find(c, v->ino);
+	const struct dump_shmem *s = dump_shmem_find(c, v->ino);
 	if (!s || !s->memfd || !s->read)
 		return fp_fail(err, EAGAIN, "%d maps memfd %s at 0x%" PRIx64 " that was not there while the tree was stopped",
 			       p->pid, v->path, v->start);
@@ -325,11 +395,13 @@ static int memfd_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v
 
 int dump_shmem_vma(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v, cr_vma *o, fp_error *err)
 {
-	if (is_memfd_path(v->path))
+	if (is_memfd_path(v->path) || dump_shmem_file_obj(c, v->dev, v->ino))
 		return memfd_vma(c, p, v, o, err);
+	if (dump_sysvshm_is(v))
+		return dump_sysvshm_vma(c, p, v, o, err);
 	if (!dump_shmem_is_anon(v))
 		return 0;
-	const struct dump_shmem *s = find(c, v->ino);
+	const struct dump_shmem *s = dump_shmem_find(c, v->ino);
 	if (!s || !s->read || v->pgoff + (v->end - v->start) > s->size)
 		return fp_fail(err, EAGAIN,
 			       "%d maps shared memory %" PRIu64 " at 0x%" PRIx64 " that was not there while the tree was "
@@ -369,6 +441,8 @@ int dump_shmem_write(struct dump_ctx *c, fp_error *err)
 		c->st->bytes_pages += ps.bytes_in;
 		c->st->pages += s->npages;
 	}
+	if (dump_sysvshm_write(c, err))
+		return -1;
 	size_t nm = 0;
 	for (size_t i = 0; i < c->nshm; i++)
 		nm += c->shm[i].memfd;

@@ -268,6 +268,10 @@ int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, f
 	struct stat st;
 	if (nl && me.sun_path[0] && d.has_vfs && (stat((char *)u->name, &st) || st.st_ino != d.vfs_ino))
 		u->has_deleted = u->deleted = true;
+	else if (nl && me.sun_path[0] && d.has_vfs) { /* who may connect: the file's mode and owner */
+		u->has_file_perms = true;
+		u->file_perms = (cr_file_perms){ .mode = st.st_mode, .uid = st.st_uid, .gid = st.st_gid };
+	}
 	dump_sock_opts(s, false, &u->opts);
 	if (d.state == TCP_STATE_LISTEN) {
 		if (d.type != SOCK_STREAM && d.type != SOCK_SEQPACKET)
