@@ -17,7 +17,9 @@
  * /proc files are dumped at once (their state is read now: dump_fd_now).
  * Files reopened by path wait: only fds that share (inode, offset, flags)
  * with another can share a description, and only those are pinned with
- * pidfd_getfd (dump_fds_pin), the other ones are their own description.
+ * pidfd_getfd (dump_fds_pin), the other ones are their own description;
+ * a process with a frozen copy (dump_cow.c) is pinned from the copy after
+ * the resume instead: the copy's fd table is the process's at the stop.
  *
  * After the resume (dump_fds_finish): their entries, descriptions told
  * apart with kcmp on the pinned copies, and each path that came from the
@@ -57,6 +59,7 @@ struct later_fd {
 	char *locks; /* the fdinfo text when it lists locks */
 	int pin;     /* pidfd_getfd copy, -1 if it shares with no other fd */
 	bool check;  /* the link came from the look */
+	bool share;  /* another fd has the same inode, offset and flags */
 	bool done;
 };
 
@@ -494,7 +497,17 @@ int dump_fds_pin(struct dump_ctx *c, fp_error *err)
 			;
 		if (b - a < 2)
 			continue;
-		bool ok = (long)(pinned + (b - a)) <= budget;
+		bool ok = (long)(pinned + (b - a)) <= budget, from_copy = true;
+		for (size_t k = a; k < b; k++) {
+			s->later[ix[k]].share = true;
+			from_copy &= c->procs[s->later[ix[k]].proc].cow != 0;
+		}
+		if (ok && from_copy) {
+			/* The frozen copies have the fd tables as they are now:
+			 * pinned from them after the resume. */
+			pinned += b - a;
+			continue;
+		}
 		for (size_t k = a; k < b && ok; k++) {
 			struct later_fd *w = &s->later[ix[k]];
 			if (pidfd[w->proc] < 0)
@@ -536,6 +549,35 @@ static bool path_holds(struct dump_ctx *c, const struct later_fd *w)
 	return stat(path, &st) == 0 && st.st_dev == w->st.st_dev && st.st_ino == w->st.st_ino;
 }
 
+static int pin_from_copies(struct dump_ctx *c, fp_error *err)
+{
+	struct dump_fdscan *s = c->fdscan;
+	int pidfd = -1;
+	size_t proc = (size_t)-1;
+	for (size_t i = 0; i < s->nlater; i++) {
+		struct later_fd *w = &s->later[i];
+		if (!w->share || w->done || w->pin >= 0)
+			continue;
+		if (proc != w->proc) {
+			if (pidfd >= 0)
+				close(pidfd);
+			proc = w->proc;
+			pidfd = (int)syscall(SYS_pidfd_open, c->procs[proc].cow, 0);
+		}
+		w->pin = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, w->fd, 0);
+		if (w->pin < 0) {
+			int e = errno;
+			if (pidfd >= 0)
+				close(pidfd);
+			return fp_fail(err, e, "cannot take fd %d from the frozen copy %d of %d: %s", w->fd,
+				       c->procs[w->proc].cow, c->procs[w->proc].pid, strerror(e));
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return 0;
+}
+
 int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 {
 	struct dump_fdscan *s = c->fdscan;
@@ -560,6 +602,8 @@ int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 		}
 		last = w->link, last_dev = w->st.st_dev, last_ino = w->st.st_ino;
 	}
+	if (pin_from_copies(c, err))
+		return -1;
 	pid_t self = getpid();
 	for (size_t i = 0; i < s->nlater; i++) {
 		struct later_fd *w = &s->later[i];
