@@ -156,6 +156,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->fkeys);
 	dump_findex_free(c);
 	dump_fds_free(c);
+	dump_shim_fds_free(c);
 	for (size_t i = 0; i < c->npipes; i++)
 		free(c->pipes[i].data);
 	free(c->pipes);
@@ -534,6 +535,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	}
 	step = "making the fds' entries after the resume";
 	rc = dump_fds_finish(&c, fds_stale, err);
+	if (!rc)
+		dump_shim_fds_check(&c);
 	int64_t tw = dump_now_ns();
 	if (!rc)
 		step = "reading the frozen copies";

@@ -43,6 +43,7 @@
 struct look_fd {
 	int fd;
 	int info; /* its fdinfo file, kept open; -1 if none */
+	uint32_t flags;
 	int mnt_id;
 	uint64_t ino;
 	struct stat st;
@@ -214,9 +215,11 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 		kept += l->info >= 0;
 		l->mnt_id = sn.mnt_id;
 		l->ino = sn.ino;
+		l->flags = sn.flags;
 		s->nlook++;
 	}
 	s->look_pid = pid;
+	dump_shim_fds_read(c, pid);
 	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, in %.3f ms", pid, s->nlook, kept,
 	     (double)(dump_now_ns() - t0) / 1e6);
 out:
@@ -615,6 +618,15 @@ int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 	}
 	dlog(c, "%zu fd entries made after the resume in %.3f ms", s->nlater, (double)(dump_now_ns() - t0) / 1e6);
 	return 0;
+}
+
+bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec)
+{
+	const struct dump_fdscan *s = c->fdscan;
+	const struct look_fd *l = s && s->look_pid == pid ? find_look(s, fd) : NULL;
+	if (l)
+		*cloexec = (l->flags & O_CLOEXEC) != 0;
+	return l != NULL;
 }
 
 void dump_fds_free(struct dump_ctx *c)

@@ -176,6 +176,7 @@ struct dump_ctx {
 	struct dump_fkey *fkeys; /* parallel to files */
 	struct dump_findex *findex; /* files by path and by description (dump_findex.c) */
 	struct dump_fdscan *fdscan; /* fd capture state (dump_fdscan.c) */
+	struct fp_shim_copy *shimfds; /* the shim's table, as a check (dump_shim_fds.c) */
 	cr_pipe_data *pipes;
 	size_t npipes, cappipes;
 	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
@@ -402,6 +403,13 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_fds_pin(struct dump_ctx *c, fp_error *err);
 int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err);
 void dump_fds_free(struct dump_ctx *c);
+/* Whether the look saw fd of pid open (and its close-on-exec flag). */
+bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec);
+/* dump_shim_fds.c: the shim's fd table copied before the stop (pid under
+ * the shim), compared after the resume with what the stop read. */
+void dump_shim_fds_read(struct dump_ctx *c, pid_t pid);
+void dump_shim_fds_check(struct dump_ctx *c);
+void dump_shim_fds_free(struct dump_ctx *c);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
