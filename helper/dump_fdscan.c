@@ -281,6 +281,11 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, const struct look_fd 
 		if (n < 0)
 			return fp_fail(err, errno, "cannot read /proc/%d/fd/%d: %s", p->pid, fd, strerror(errno));
 		link[n] = '\0';
+		/* Its /proc directory may be gone with its process: no stat. */
+		if (dump_fd_shim_transient(link, sn.flags)) {
+			dlog(c, "%d fd %d (%s): the shim's own short-lived fd, not dumped", p->pid, fd, link);
+			return 0;
+		}
 		if (fstatat(fddir, name, &sn.st, 0))
 			return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, p->pid, link, strerror(errno));
 		sn.link = link;

@@ -157,7 +157,7 @@ static bool is_tty_major(unsigned maj)
  * forked child for example. A dump that stops it then must not keep that
  * fd: it names a /proc entry of a process that may be gone at restore. The
  * shim sees its read fail after a restore and carries on. */
-static bool is_shim_transient(const char *link, uint32_t flags)
+bool dump_fd_shim_transient(const char *link, uint32_t flags)
 {
 	if (!(flags & O_CLOEXEC) || (flags & O_ACCMODE) != O_RDONLY || strncmp(link, "/proc/", 6))
 		return false;
@@ -226,7 +226,7 @@ int dump_fd_now(struct dump_ctx *c, struct dump_proc *p, const struct dump_fd_se
 	uint64_t pos = s->pos;
 	uint32_t flags = s->flags;
 	const char *info = s->info;
-	if (is_shim_transient(link, flags)) {
+	if (dump_fd_shim_transient(link, flags)) {
 		dlog(c, "%d fd %d (%s): the shim's own short-lived fd, not dumped", pid, fd, link);
 		return 1;
 	}

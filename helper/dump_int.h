@@ -387,6 +387,8 @@ struct dump_fd_seen {
  * now (1: the shim's transient fd, left out). */
 int dump_fd_type(pid_t pid, int fd, const char *link, const struct stat *st, uint32_t *out, fp_error *err);
 bool dump_fd_plain(uint32_t type, const char *link);
+/* The shim's own short-lived /proc fd (left out of a dump). */
+bool dump_fd_shim_transient(const char *link, uint32_t flags);
 int dump_fd_now(struct dump_ctx *c, struct dump_proc *p, const struct dump_fd_seen *s, struct dump_fd *out,
 		fp_error *err);
 uint64_t dump_desc_key(const struct stat *st, uint64_t pos, uint32_t flags);
