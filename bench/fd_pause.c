@@ -1,8 +1,8 @@
-/* The dump pause against the number of open fds: a child opens N fds (a
- * third separate opens of /dev/null, a third separate opens of one regular
- * file at distinct offsets, a third dups) and waits; it is dumped with
- * --leave-running (fp_dump) and the pause reported. The pause should grow
- * linearly with N.
+/* The dump pause against the number of open fds: a child (bench_many fds)
+ * opens N fds (a third separate opens of /dev/null, a third separate opens
+ * of one regular file at distinct offsets, a third dups) and waits; it is
+ * dumped with --leave-running (fp_dump) and the pause reported. The pause
+ * should grow linearly with N.
  *
  *   build/bench/fd_pause [N...]      (default: 1000 10000; needs root)
  *
@@ -19,43 +19,37 @@
 #include "common/paths.h"
 #include "dump/dump.h"
 
-static pid_t start_child(int n, const char *file)
+/* bench_many (next to this program) with n fds; its pid once it is ready. */
+static pid_t start_child(const char *self, int n, const char *status)
 {
-	int ready[2];
-	if (pipe(ready) < 0)
-		return -1;
+	char exe[4096], num[16];
+	snprintf(exe, sizeof(exe), "%s", self);
+	char *slash = strrchr(exe, '/');
+	snprintf(slash ? slash + 1 : exe, sizeof(exe) - (size_t)(slash ? slash + 1 - exe : 0), "bench_many");
+	snprintf(num, sizeof(num), "%d", n);
+	unlink(status);
 	pid_t pid = fork();
 	if (pid == 0) {
-		close(ready[0]);
-		struct rlimit rl = { (rlim_t)n + 64, (rlim_t)n + 64 };
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			_exit(2);
-		int first = -1;
-		for (int i = 0; i < n; i++) {
-			int fd;
-			if (i % 3 == 0)
-				fd = open("/dev/null", O_RDWR);
-			else if (i % 3 == 1) {
-				fd = open(file, O_RDONLY);
-				if (fd >= 0)
-					lseek(fd, i, SEEK_SET);
-			} else
-				fd = dup(first);
-			if (fd < 0)
-				_exit(3);
-			if (first < 0)
-				first = fd;
-		}
-		if (write(ready[1], "r", 1) != 1)
-			_exit(4);
-		for (;;)
-			pause();
+		execl(exe, exe, "fds", num, status, (char *)NULL);
+		_exit(127);
 	}
-	close(ready[1]);
-	char c;
-	ssize_t r = read(ready[0], &c, 1);
-	close(ready[0]);
-	return r == 1 ? pid : -1;
+	for (int i = 0; pid > 0 && i < 6000; i++) {
+		char line[64] = "";
+		FILE *f = fopen(status, "r");
+		if (f) {
+			if (!fgets(line, sizeof(line), f))
+				line[0] = '\0';
+			fclose(f);
+		}
+		int ready = !strncmp(line, "ready ", 6);
+		if (ready)
+			return pid;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return -1;
+		usleep(10000);
+	}
+	return -1;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -71,15 +65,11 @@ int main(int argc, char **argv)
 	char work[] = "/tmp/fp-bench-fds.XXXXXX";
 	if (!mkdtemp(work))
 		return 1;
-	char file[600];
-	snprintf(file, sizeof(file), "%s/data", work);
-	int fd = open(file, O_WRONLY | O_CREAT, 0600);
-	if (fd < 0 || ftruncate(fd, 1 << 20) < 0)
-		return 1;
-	close(fd);
+	char status[600];
+	snprintf(status, sizeof(status), "%s/status", work);
 	for (int k = 0; k < nn; k++) {
 		int n = argc > 1 ? atoi(argv[k + 1]) : defaults[k];
-		pid_t pid = start_child(n, file);
+		pid_t pid = start_child(argv[0], n, status);
 		if (pid < 0) {
 			fprintf(stderr, "cannot start a child with %d fds\n", n);
 			return 1;
