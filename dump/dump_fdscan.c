@@ -573,13 +573,15 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 			continue;
 		}
 		/* No copies (fd limit, old kernel): told apart now, by kcmp of
-		 * the stopped processes' own fds. */
+		 * the stopped processes' own fds, or after the resume of their
+		 * frozen copies' (whose fd tables are the ones of the stop). */
 		for (size_t k = a; k < b && !rc; k++) {
 			struct later_fd *w = &s->later[ix[k]];
 			if (w->pin >= 0)
 				close(w->pin);
 			w->pin = -1;
-			rc = make_entry(c, w, 1, c->procs[w->proc].pid, w->fd, true, err);
+			const struct dump_proc *p = &c->procs[w->proc];
+			rc = make_entry(c, w, 1, s->group_after ? p->cow : p->pid, w->fd, true, err);
 			now++;
 		}
 	}
