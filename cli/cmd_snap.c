@@ -82,6 +82,10 @@ int cmd_snap(int argc, char **argv)
 		fp_json_bool(&j, "full", !incr);
 		fp_json_uint(&j, "pages_parent", strtoull(api_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));
 		fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
+		/* the shim's fd table checked against /proc (dump_shim_fds.c) */
+		fp_json_bool(&j, "shim_checked", atoi(api_kv(body, "shim_checked", v, sizeof(v))) != 0);
+		fp_json_uint(&j, "shim_disagree", strtoull(api_kv(body, "shim_disagree", v, sizeof(v)), NULL, 10));
+		fp_json_str(&j, "shim_note", api_kv(body, "shim_note", v, sizeof(v)));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {

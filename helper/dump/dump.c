@@ -155,6 +155,8 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->files);
 	free(c->fkeys);
 	dump_findex_free(c);
+	dump_fds_free(c);
+	dump_shim_fds_free(c);
 	for (size_t i = 0; i < c->npipes; i++)
 		free(c->pipes[i].data);
 	free(c->pipes);
@@ -250,6 +252,8 @@ static int capture(struct dump_ctx *c, fp_error *err)
 		}
 		c->st->nthreads += (int)p->nth;
 	}
+	if (dump_fds_pin(c, err))
+		return fp_wrap(err, "taking copies of the fds");
 	if (dump_tree_ids(c, err) || dump_usk_check(c, err))
 		return -1;
 	return 0;
@@ -367,7 +371,7 @@ static bool want_precopy(struct dump_ctx *c)
 }
 
 static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, bool *redo, bool *raced,
-		     fp_error *err)
+		     bool *fds_stale, fp_error *err)
 {
 	struct fp_dump_stats st_local;
 	if (!st)
@@ -461,6 +465,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			c.keep_track = o->track != NULL;
 		}
 	}
+	if (!rc && !*fds_stale)
+		dump_fds_look(&c, o->pid);
 	if (!rc) {
 		step = "stopping the process tree";
 		rc = dump_tree_seize(&c, err);
@@ -528,14 +534,20 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			goto fail;
 		}
 	}
+	step = "making the fds' entries after the resume";
+	rc = dump_fds_finish(&c, fds_stale, err);
+	if (!rc)
+		dump_shim_fds_check(&c);
 	int64_t tw = dump_now_ns();
-	step = "reading the frozen copies";
+	if (!rc)
+		step = "reading the frozen copies";
 	for (size_t i = 0; i < c.nprocs && !rc; i++)
 		if (c.procs[i].cow)
 			rc = dump_cow_after(&c, &c.procs[i], err);
-	step = "writing images";
-	if (!rc)
+	if (!rc) {
+		step = "writing images";
 		rc = write_images(&c, err);
+	}
 	st->write_ms = ms_since(tw);
 	if (!rc) {
 		dlog(&c, "images written in %.3f ms", st->write_ms);
@@ -622,16 +634,22 @@ fail:
 
 int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err)
 {
-	bool redo = false, raced = false;
-	int rc = dump_once(o, st, &redo, &raced, err);
+	bool redo = false, raced = false, fds_stale = false;
+	int rc = dump_once(o, st, &redo, &raced, &fds_stale, err);
 	char failed[PATH_MAX + 16];
 	snprintf(failed, sizeof(failed), "%s.failed.log", o->dir);
+	if (rc && fds_stale) {
+		/* A path read before the stop went stale: every path is read
+		 * while stopped this time. */
+		unlink(failed);
+		rc = dump_once(o, st, &redo, &raced, &fds_stale, err);
+	}
 	for (int i = 1; rc && raced && !redo && i < DUMP_RACE_TRIES; i++) {
 		struct timespec ts = { 0, 200000L * i }; /* for the parent to reap what ended */
 		nanosleep(&ts, NULL);
 		unlink(failed);
 		raced = false;
-		rc = dump_once(o, st, &redo, &raced, err);
+		rc = dump_once(o, st, &redo, &raced, &fds_stale, err);
 	}
 	if (rc && redo) {
 		/* Rare: the process changed a mapping's flags (madvise, mlock)
@@ -640,7 +658,7 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		again.snapshot = FP_DUMP_SNAP_FORK;
 		again.track = NULL; /* dropped, with the reason, by the first try */
 		unlink(failed);
-		rc = dump_once(&again, st, &redo, &raced, err);
+		rc = dump_once(&again, st, &redo, &raced, &fds_stale, err);
 	}
 	return rc;
 }

@@ -149,6 +149,9 @@ struct fp_dump_stats {
 	bool incremental;          /* some pages are left in the parent */
 	uint64_t pages_parent;     /* how many */
 	char full_why[256];        /* why it is full (or partly full), "" if not */
+	bool shim_checked;         /* the shim's fd table was compared with /proc */
+	unsigned shim_disagree;    /* fds where they disagree (/proc was kept) */
+	char shim_note[256];       /* the first disagreement, "" if none */
 	int reaped;                /* left-over temporary directories of dead dumps removed */
 	char reaped_names[512];
 };

@@ -60,31 +60,6 @@ int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_
 	return dump_findex_add_path(c, path, flags, c->nfiles - 1, err);
 }
 
-/* Reads fd's fdinfo into buf (kept for its "lock:" lines) and parses it. */
-static int parse_fdinfo(pid_t pid, int fd, char *buf, size_t len, uint64_t *pos, uint32_t *flags,
-			fp_error *err)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	/* One read: pos and flags come first, and this runs for every fd while
-	 * the process is stopped. */
-	int f0 = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t got = f0 < 0 ? -1 : read(f0, buf, len - 1);
-	int e = errno;
-	if (f0 >= 0)
-		close(f0);
-	if (got <= 0)
-		return fp_fail(err, got < 0 ? e : EIO, "cannot read %s: %s", path, got < 0 ? strerror(e) : "empty");
-	buf[got] = '\0';
-	char *p = strstr(buf, "pos:");
-	char *f = strstr(buf, "flags:");
-	if (!p || !f)
-		return fp_fail(err, EIO, "malformed %s", path);
-	*pos = strtoull(p + 4, NULL, 10);
-	*flags = (uint32_t)strtoul(f + 6, NULL, 8);
-	return 0;
-}
-
 /* The bytes queued in a pipe, without taking them out: tee() duplicates
  * the pipe's buffers into a pipe of ours. */
 static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool fifo, fp_error *err)
@@ -167,7 +142,7 @@ out:
 /* fds of one open file description agree on the inode, the offset and the
  * status flags (O_CLOEXEC, per fd, is not among them): only fds that agree
  * on all of them are told apart with kcmp. */
-static uint64_t desc_key(const struct stat *st, uint64_t pos, uint32_t flags)
+uint64_t dump_desc_key(const struct stat *st, uint64_t pos, uint32_t flags)
 {
 	return (uint64_t)st->st_dev ^ (pos * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)flags << 40);
 }
@@ -182,7 +157,7 @@ static bool is_tty_major(unsigned maj)
  * forked child for example. A dump that stops it then must not keep that
  * fd: it names a /proc entry of a process that may be gone at restore. The
  * shim sees its read fail after a restore and carries on. */
-static bool is_shim_transient(const char *link, uint32_t flags)
+bool dump_fd_shim_transient(const char *link, uint32_t flags)
 {
 	if (!(flags & O_CLOEXEC) || (flags & O_ACCMODE) != O_RDONLY || strncmp(link, "/proc/", 6))
 		return false;
@@ -196,45 +171,21 @@ static bool is_shim_transient(const char *link, uint32_t flags)
 	return !strcmp(p, "/fd") || !strcmp(p, "/task") || !strcmp(p, "/maps");
 }
 
-static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_fd *out, fp_error *err)
+int dump_fd_type(struct dump_ctx *c, pid_t pid, int fd, const char *link, const struct stat *st, uint32_t *out, fp_error *err)
 {
-	pid_t pid = p->pid;
-	char path[96], link[PATH_MAX];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
-	link[n] = '\0';
-	uint64_t pos = 0;
-	uint32_t flags = 0;
-	char info[16384];
-	if (parse_fdinfo(pid, fd, info, sizeof(info), &pos, &flags, err))
-		return -1;
-	if (is_shim_transient(link, flags)) {
-		dlog(c, "%d fd %d (%s): the shim's own short-lived fd, not dumped", pid, fd, link);
-		return 1;
-	}
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, pid, link, strerror(errno));
-	out->fd = fd;
-	out->fi.fd = (uint32_t)fd;
-	out->fi.flags = (flags & O_CLOEXEC) ? 1 : 0;
-	flags &= ~(uint32_t)O_CLOEXEC;
-
 	uint32_t type;
-	if (S_ISFIFO(st.st_mode) && !strncmp(link, "pipe:[", 6))
+	if (S_ISFIFO(st->st_mode) && !strncmp(link, "pipe:[", 6))
 		type = CR_FD_PIPE;
-	else if (S_ISREG(st.st_mode) && (!strncmp(link, "/memfd:", 7) || dump_shmem_file_obj(c, st.st_dev, st.st_ino)))
+	else if (S_ISREG(st->st_mode) && (!strncmp(link, "/memfd:", 7) || dump_shmem_file_obj(c, st->st_dev, st->st_ino)))
 		type = CR_FD_MEMFD; /* dump_shmem.c */
-	else if (S_ISFIFO(st.st_mode) && link[0] == '/' && !strstr(link, " (deleted)"))
+	else if (S_ISFIFO(st->st_mode) && link[0] == '/' && !strstr(link, " (deleted)"))
 		type = CR_FD_FIFO;
-	else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+	else if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))
 		type = CR_FD_REG;
-	else if (dump_is_pty_slave(&st))
+	else if (dump_is_pty_slave(st))
 		type = CR_FD_TTY;
-	else if (S_ISCHR(st.st_mode)) {
-		if (is_tty_major(major(st.st_rdev)))
+	else if (S_ISCHR(st->st_mode)) {
+		if (is_tty_major(major(st->st_rdev)))
 			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 					    "fd %d of %d (%s) is a console, virtual or serial terminal, or /dev/tty; forkpoint "
 					    "dumps pseudo-terminals (/dev/pts/N) only: give the program a pty (ssh, a terminal "
@@ -243,10 +194,10 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		type = CR_FD_REG; /* /dev/null, /dev/zero, /dev/urandom: reopened by path */
 	} else if (dump_event_kind(link)) {
 		type = (uint32_t)dump_event_kind(link);
-	} else if (S_ISSOCK(st.st_mode)) {
+	} else if (S_ISSOCK(st->st_mode)) {
 		type = CR_FD_INETSK; /* or UNIXSK: dump_socket_file tells */
 	} else {
-		const char *what = S_ISFIFO(st.st_mode) ? "a deleted named FIFO" :
+		const char *what = S_ISFIFO(st->st_mode) ? "a deleted named FIFO" :
 				   !strncmp(link, "anon_inode:", 11) ? link + 11 : "of an unsupported kind";
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d (%s) is %s; forkpoint dumps regular files, directories, pipes, terminals, "
@@ -255,6 +206,39 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 				    "for this process, or close the fd)",
 				    fd, pid, link, what);
 	}
+	*out = type;
+	return 0;
+}
+
+bool dump_fd_plain(uint32_t type, const char *link)
+{
+	size_t n = strlen(link);
+	return type == CR_FD_REG && strncmp(link, "/proc/", 6) && !(n >= 10 && !strcmp(link + n - 10, " (deleted)"));
+}
+
+int dump_fd_now(struct dump_ctx *c, struct dump_proc *p, const struct dump_fd_seen *s, struct dump_fd *out,
+		fp_error *err)
+{
+	pid_t pid = p->pid;
+	int fd = s->fd;
+	char link[PATH_MAX];
+	snprintf(link, sizeof(link), "%s", s->link);
+	uint64_t pos = s->pos;
+	uint32_t flags = s->flags;
+	const char *info = s->info;
+	if (dump_fd_shim_transient(link, flags)) {
+		dlog(c, "%d fd %d (%s): the shim's own short-lived fd, not dumped", pid, fd, link);
+		return 1;
+	}
+	struct stat st = s->st;
+	out->fd = fd;
+	out->fi.fd = (uint32_t)fd;
+	out->fi.flags = (flags & O_CLOEXEC) ? 1 : 0;
+	flags &= ~(uint32_t)O_CLOEXEC;
+
+	uint32_t type;
+	if (dump_fd_type(c, pid, fd, link, &st, &type, err))
+		return -1;
 	/* A deleted file keeps its old path in the entry; its bytes go into a
 	 * ghost file (dump_ghost.c). */
 	char *deleted = type == CR_FD_REG ? strstr(link, " (deleted)") : NULL;
@@ -266,7 +250,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 
 	uint32_t id;
 	size_t slot;
-	if (dump_findex_desc(c, pid, fd, desc_key(&st, pos, flags), st.st_ino, &id, &slot)) {
+	if (dump_findex_desc(c, 1, pid, fd, dump_desc_key(&st, pos, flags), st.st_ino, &id, &slot)) {
 		out->fi.id = id;
 		out->fi.type = c->files[id - 1].type; /* a socket's kind is known once its entry is made */
 		return dump_fd_locks(c, pid, fd, id, info, err);
@@ -276,7 +260,7 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 		return -1;
 	struct dump_fkey k = { .kind = 1, .dev = st.st_dev, .ino = st.st_ino, .flags = flags, .pid = pid, .fd = fd };
 	cr_file *f = dump_new_file(c, &k, err);
-	if (!f || dump_findex_add_desc(c, desc_key(&st, pos, flags), st.st_ino, slot, c->nfiles - 1, err))
+	if (!f || dump_findex_add_desc(c, 1, dump_desc_key(&st, pos, flags), st.st_ino, slot, c->nfiles - 1, err))
 		return -1;
 	f->type = type;
 	out->fi.id = f->id;
@@ -339,55 +323,6 @@ static int one_fd(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_f
 	}
 	dlogv(c, "%d fd %d -> file %u type %u flags %#o pos %" PRIu64 " %s", pid, fd, f->id, type, flags, pos, link);
 	return dump_fd_locks(c, pid, fd, f->id, info, err);
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
-int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", p->pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return fp_fail(err, errno, "cannot list %s: %s", path, strerror(errno));
-	int *fds = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			int *nf = realloc(fds, cap * sizeof(int));
-			if (!nf) {
-				free(fds);
-				closedir(d);
-				return fp_fail(err, ENOMEM, "out of memory");
-			}
-			fds = nf;
-		}
-		fds[n++] = atoi(e->d_name);
-	}
-	closedir(d);
-	qsort(fds, n, sizeof(int), cmp_int);
-	p->fds = calloc(n ? n : 1, sizeof(*p->fds));
-	if (!p->fds) {
-		free(fds);
-		return fp_fail(err, ENOMEM, "out of memory");
-	}
-	int rc = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		rc = one_fd(c, p, fds[i], &p->fds[p->nfds], err);
-		if (rc == 1)
-			rc = 0; /* left out */
-		else if (!rc)
-			p->nfds++;
-	}
-	free(fds);
-	return rc;
 }
 
 int dump_write_files(struct dump_ctx *c, fp_error *err)

@@ -7,7 +7,9 @@
  * (which the fds of one description share); the descriptions of one group
  * (10,000 opens of /dev/null are 10,000 descriptions) are kept
  * sorted in kcmp(KCMP_FILE) order, the kernel's total order of open files,
- * so an fd finds its description, or where it goes, with log k kcmp calls. */
+ * so an fd finds its description, or where it goes, with log k kcmp calls.
+ * Kind 1 compares the target's own fds (while it is stopped); kind 3 the
+ * dumper's pidfd_getfd copies of them (dump_fdscan.c), after it resumed. */
 #include "dump/dump_int.h"
 
 #include <errno.h>
@@ -126,10 +128,11 @@ int dump_findex_add_path(struct dump_ctx *c, const char *path, uint32_t flags, s
 	return 0;
 }
 
-int dump_findex_desc(struct dump_ctx *c, pid_t pid, int fd, uint64_t key, uint64_t ino, uint32_t *id, size_t *pos)
+int dump_findex_desc(struct dump_ctx *c, int kind, pid_t pid, int fd, uint64_t key, uint64_t ino, uint32_t *id,
+		     size_t *pos)
 {
 	*pos = 0;
-	struct bucket *b = bucket(c, 1, key, ino, false);
+	struct bucket *b = bucket(c, kind, key, ino, false);
 	if (!b)
 		return 0;
 	size_t lo = 0, hi = b->n;
@@ -161,9 +164,10 @@ int dump_findex_desc(struct dump_ctx *c, pid_t pid, int fd, uint64_t key, uint64
 	return 0;
 }
 
-int dump_findex_add_desc(struct dump_ctx *c, uint64_t key, uint64_t ino, size_t pos, size_t file, fp_error *err)
+int dump_findex_add_desc(struct dump_ctx *c, int kind, uint64_t key, uint64_t ino, size_t pos, size_t file,
+			 fp_error *err)
 {
-	struct bucket *b = bucket(c, 1, key, ino, true);
+	struct bucket *b = bucket(c, kind, key, ino, true);
 	if (!b || insert_at(b, pos <= b->n ? pos : b->n, (uint32_t)file) < 0)
 		return fp_fail(err, ENOMEM, "out of memory");
 	return 0;

@@ -179,6 +179,8 @@ struct dump_ctx {
 	size_t nfiles, capfiles;
 	struct dump_fkey *fkeys; /* parallel to files */
 	struct dump_findex *findex; /* files by path and by description (dump_findex.c) */
+	struct dump_fdscan *fdscan; /* fd capture state (dump_fdscan.c) */
+	struct fp_shim_copy *shimfds; /* the shim's table, as a check (dump_shim_fds.c) */
 	cr_pipe_data *pipes;
 	size_t npipes, cappipes;
 	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
@@ -400,7 +402,49 @@ void dump_shmem_free(struct dump_ctx *c);
 /* dump_files.c */
 cr_file *dump_new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err);
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
+/* An fd as read while its process is stopped: link and st may come from
+ * the look before the stop (dump_fdscan.c) when the inode is the same. */
+struct dump_fd_seen {
+	int fd;
+	uint64_t pos;
+	uint32_t flags; /* status flags and O_CLOEXEC, from fdinfo */
+	int mnt_id;
+	uint64_t ino;
+	struct stat st;
+	const char *link;
+	const char *info; /* the whole fdinfo text (lock lines) */
+};
+/* dump_files.c: an fd's CR_FD_* type (an error for kinds not dumped);
+ * whether it is a file reopened by path that nothing else is read for
+ * (its entry can be made after the tree resumes); the entry of an fd made
+ * now (1: the shim's transient fd, left out). */
+int dump_fd_type(struct dump_ctx *c, pid_t pid, int fd, const char *link, const struct stat *st, uint32_t *out, fp_error *err);
+bool dump_fd_plain(uint32_t type, const char *link);
+/* The shim's own short-lived /proc fd (left out of a dump). */
+bool dump_fd_shim_transient(const char *link, uint32_t flags);
+int dump_fd_now(struct dump_ctx *c, struct dump_proc *p, const struct dump_fd_seen *s, struct dump_fd *out,
+		fp_error *err);
+uint64_t dump_desc_key(const struct stat *st, uint64_t pos, uint32_t flags);
+/* dump_fdscan.c: fd capture in one pass. _look: before the stop, what
+ * cannot change while pid runs (paths, inodes, fdinfo files kept open),
+ * best effort; _files: while stopped, one fdinfo read per fd, the kinds
+ * whose state is read at once done at once; _pin: still stopped, a
+ * pidfd_getfd copy of each fd that may share its description; _finish:
+ * after the resume, the rest of the entries (kcmp on the copies), each
+ * path checked against its inode (*stale: a path no longer names it, the
+ * dump must be done again without the look). */
+void dump_fds_look(struct dump_ctx *c, pid_t pid);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_fds_pin(struct dump_ctx *c, fp_error *err);
+int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err);
+void dump_fds_free(struct dump_ctx *c);
+/* Whether the look saw fd of pid open (and its close-on-exec flag). */
+bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec);
+/* dump_shim_fds.c: the shim's fd table copied before the stop (pid under
+ * the shim), compared after the resume with what the stop read. */
+void dump_shim_fds_read(struct dump_ctx *c, pid_t pid);
+void dump_shim_fds_check(struct dump_ctx *c);
+void dump_shim_fds_free(struct dump_ctx *c);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
@@ -462,8 +506,10 @@ uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages);
  * 0 and *pos, where the new entry goes (pass it to _add_desc). */
 int dump_findex_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id);
 int dump_findex_add_path(struct dump_ctx *c, const char *path, uint32_t flags, size_t file, fp_error *err);
-int dump_findex_desc(struct dump_ctx *c, pid_t pid, int fd, uint64_t key, uint64_t ino, uint32_t *id, size_t *pos);
-int dump_findex_add_desc(struct dump_ctx *c, uint64_t key, uint64_t ino, size_t pos, size_t file, fp_error *err);
+int dump_findex_desc(struct dump_ctx *c, int kind, pid_t pid, int fd, uint64_t key, uint64_t ino, uint32_t *id,
+		     size_t *pos);
+int dump_findex_add_desc(struct dump_ctx *c, int kind, uint64_t key, uint64_t ino, size_t pos, size_t file,
+			 fp_error *err);
 void dump_findex_free(struct dump_ctx *c);
 
 /* dump_tmp.c: the mkdtemp template of a dump's temporary directory (it

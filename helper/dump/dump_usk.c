@@ -243,8 +243,8 @@ int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, f
 	if (getsockname(s, (struct sockaddr *)&me, &ml) < 0)
 		return fp_fail(err, errno, "getsockname of fd %d of %d: %s", fd, pid, strerror(errno));
 	size_t nl = ml > offsetof(struct sockaddr_un, sun_path) ? ml - offsetof(struct sockaddr_un, sun_path) : 0;
-	if (nl && me.sun_path[0] && me.sun_path[nl - 1] == '\0')
-		nl--; /* a path's terminating NUL is not part of the name */
+	/* A path keeps its terminating NUL, as the kernel (and CRIU's image)
+	 * has it: CRIU's restore uses the name as a C string (unlink, bind). */
 	if (nl && me.sun_path[0] && me.sun_path[0] != '/')
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d is a unix socket bound to a relative path (%.*s); only absolute paths and "

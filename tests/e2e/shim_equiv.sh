@@ -24,6 +24,7 @@ snapshot() { # MODE (shim|noshim): runs ct_files, snaps it, leaves the images in
 	wait_for 20 grep -q '^ready ' "$WORK/status" || fail "$mode: ct_files never got ready: $(cat "$WORK/status")"
 	pid=$(awk '/^ready /{print $2}' "$WORK/status")
 	track_pid "$pid"
+	echo "$pid" >"$WORK/$mode.pid"
 	if [[ $mode == shim ]]; then
 		grep -q libforkpoint-preload "/proc/$pid/maps" || fail "shim run: the shim is not loaded"
 	else
@@ -40,9 +41,21 @@ snapshot() { # MODE (shim|noshim): runs ct_files, snaps it, leaves the images in
 snapshot shim
 snapshot noshim
 
-python3 - "$WORK/shim.json" "$WORK/noshim.json" <<'PY' || fail "the snapshots differ"
+python3 - "$WORK/shim.json" "$WORK/noshim.json" "$(cat "$WORK/shim.pid")" "$(cat "$WORK/noshim.pid")" <<'PY' || fail "the snapshots differ"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
+# the status file starts with "ready PID": its offset counts the pid's digits
+def unpid(o, digits):
+    if isinstance(o, dict):
+        if str(o.get('name', '')).endswith('/status') and isinstance(o.get('pos'), int):
+            o['pos'] -= digits
+        for v in o.values():
+            unpid(v, digits)
+    elif isinstance(o, list):
+        for v in o:
+            unpid(v, digits)
+unpid(a, len(sys.argv[3]))
+unpid(b, len(sys.argv[4]))
 obj = [o for p in a['processes'] for o in p.pop('shim_object')]
 for p in b['processes']:
     assert not p.pop('shim_object'), 'the run without the shim has a shim object'

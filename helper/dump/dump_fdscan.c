@@ -1,0 +1,706 @@
+/* fd capture with as little as possible done while the tree is stopped
+ * (issue 11: the pause grows linearly with the fd count, and stays small).
+ *
+ * Before the stop (dump_fds_look, the root process): each fd's path and
+ * stat, and its /proc/PID/fdinfo/N opened and kept. An open fdinfo file
+ * shows the fd as it is at each read (pread at 0 reads it again, with no
+ * path walk). An inode never changes its kind, so what the look found
+ * holds as long as the fd names the same inode; what can change while the
+ * process runs (which description an fd has, its offset, status flags,
+ * close-on-exec, locks) is exactly what fdinfo shows at the stop.
+ *
+ * While stopped (dump_proc_files): the fd count (the size of /proc/PID/fd,
+ * Linux 6.2+) against the look's, so the directory is listed again only
+ * when fds came or went; one fdinfo read per fd; the look's path and stat
+ * kept when fdinfo names the same inode (mnt_id and ino), else read now.
+ * Pipes, FIFOs, terminals, memfds, sockets, event fds, deleted files and
+ * /proc files are dumped at once (their state is read now: dump_fd_now).
+ * Files reopened by path wait: only fds that share (inode, offset, flags)
+ * with another can share a description, and only those are pinned with
+ * pidfd_getfd (dump_fds_pin), the other ones are their own description;
+ * a process with a frozen copy (dump_cow.c) is pinned from the copy after
+ * the resume instead: the copy's fd table is the process's at the stop.
+ *
+ * After the resume (dump_fds_finish): their entries, descriptions told
+ * apart with kcmp on the pinned copies, and each path that came from the
+ * look checked to still name its inode (else the dump is done again
+ * without the look: a file renamed or deleted just before the stop). */
+#include "dump/dump_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "images/criu_io.h"
+
+struct look_fd {
+	int fd;
+	int info; /* its fdinfo file, kept open; -1 if none */
+	uint32_t flags;
+	int mnt_id;
+	uint64_t ino;
+	struct stat st;
+	char *link;
+};
+
+struct later_fd {
+	size_t proc;
+	int fd;
+	uint64_t pos;
+	uint32_t flags; /* without O_CLOEXEC */
+	struct stat st;
+	char *link;            /* read at the stop, or NULL: look_link */
+	const char *look_link; /* the look's (kept until the dump ends) */
+	char *locks; /* the fdinfo text when it lists locks */
+	int pin;     /* pidfd_getfd copy, -1 if it shares with no other fd */
+	bool check;  /* the link came from the look */
+	bool share;  /* another fd has the same inode, offset and flags */
+	bool done;
+};
+
+struct dump_fdscan {
+	pid_t look_pid;
+	struct look_fd *look;
+	size_t nlook;
+	struct later_fd *later;
+	size_t nlater, caplater;
+	struct rlimit saved;
+	bool raised;
+	bool group_after; /* every process has a frozen copy: fds grouped after the resume */
+};
+
+static const char *wlink(const struct later_fd *w)
+{
+	return w->link ? w->link : w->look_link;
+}
+
+static struct dump_fdscan *scan(struct dump_ctx *c)
+{
+	if (!c->fdscan)
+		c->fdscan = calloc(1, sizeof(*c->fdscan));
+	return c->fdscan;
+}
+
+/* A look keeps one fdinfo file per fd and pins take one more each: the
+ * soft limit goes up to the hard one for the dump (put back after). */
+static long fd_budget(struct dump_fdscan *s)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (!s->raised && rl.rlim_cur < rl.rlim_max) {
+		s->saved = rl;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			s->raised = true;
+		else
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	struct stat st;
+	long open_now = stat("/proc/self/fd", &st) == 0 ? (long)st.st_size : 1024;
+	long room = (long)(rl.rlim_cur > 1L << 30 ? 1L << 30 : rl.rlim_cur) - open_now - 256;
+	return room > 0 ? room : 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* The fd numbers in /proc/PID/fd (dirfd: that directory), sorted. */
+static int list_fds(int dirfd, int **out, size_t *nout)
+{
+	int d2 = dup(dirfd);
+	DIR *d = d2 < 0 ? NULL : fdopendir(d2);
+	if (!d) {
+		if (d2 >= 0)
+			close(d2);
+		return -1;
+	}
+	rewinddir(d);
+	int *fds = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			int *nf = realloc(fds, cap * sizeof(int));
+			if (!nf) {
+				free(fds);
+				closedir(d);
+				errno = ENOMEM;
+				return -1;
+			}
+			fds = nf;
+		}
+		fds[n++] = atoi(e->d_name);
+	}
+	closedir(d);
+	qsort(fds, n, sizeof(int), cmp_int);
+	*out = fds;
+	*nout = n;
+	return 0;
+}
+
+static int parse_info(const char *buf, struct dump_fd_seen *sn)
+{
+	const char *p = strstr(buf, "pos:"), *f = strstr(buf, "flags:");
+	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "ino:");
+	if (!p || !f)
+		return -1;
+	sn->pos = strtoull(p + 4, NULL, 10);
+	sn->flags = (uint32_t)strtoul(f + 6, NULL, 8);
+	sn->mnt_id = m ? atoi(m + 7) : -1;
+	sn->ino = i ? strtoull(i + 4, NULL, 10) : 0;
+	return 0;
+}
+
+/* fd's fdinfo into buf: through the kept file when there is one. */
+static ssize_t read_info(int infodir, int kept, int fd, char *buf, size_t len)
+{
+	if (kept >= 0)
+		return pread(kept, buf, len - 1, 0);
+	char name[16];
+	snprintf(name, sizeof(name), "%d", fd);
+	int f = openat(infodir, name, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	ssize_t got = read(f, buf, len - 1);
+	int e = errno;
+	close(f);
+	errno = e;
+	return got;
+}
+
+static void open_dirs(pid_t pid, int *fddir, int *infodir)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	*fddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	*infodir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+void dump_fds_look(struct dump_ctx *c, pid_t pid)
+{
+	int64_t t0 = dump_now_ns();
+	struct dump_fdscan *s = scan(c);
+	if (!s)
+		return;
+	long keep = fd_budget(s) / 2;
+	int fddir, infodir, *fds = NULL;
+	size_t n = 0, kept = 0;
+	open_dirs(pid, &fddir, &infodir);
+	if (fddir < 0 || infodir < 0 || list_fds(fddir, &fds, &n) || !(s->look = calloc(n ? n : 1, sizeof(*s->look))))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct look_fd *l = &s->look[s->nlook];
+		char name[16], link[PATH_MAX], buf[4096];
+		snprintf(name, sizeof(name), "%d", fds[i]);
+		ssize_t k = readlinkat(fddir, name, link, sizeof(link) - 1);
+		if (k < 0 || fstatat(fddir, name, &l->st, 0))
+			continue;
+		link[k] = '\0';
+		l->fd = fds[i];
+		l->info = (long)kept < keep ? openat(infodir, name, O_RDONLY | O_CLOEXEC) : -1;
+		struct dump_fd_seen sn = { 0 };
+		ssize_t got = read_info(infodir, l->info, fds[i], buf, sizeof(buf));
+		if (got <= 0 || (buf[got] = '\0', parse_info(buf, &sn)) || !(l->link = strdup(link))) {
+			if (l->info >= 0)
+				close(l->info);
+			continue;
+		}
+		kept += l->info >= 0;
+		l->mnt_id = sn.mnt_id;
+		l->ino = sn.ino;
+		l->flags = sn.flags;
+		s->nlook++;
+	}
+	s->look_pid = pid;
+	dump_shim_fds_read(c, pid);
+	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, in %.3f ms", pid, s->nlook, kept,
+	     (double)(dump_now_ns() - t0) / 1e6);
+out:
+	free(fds);
+	if (fddir >= 0)
+		close(fddir);
+	if (infodir >= 0)
+		close(infodir);
+}
+
+static const struct look_fd *find_look(const struct dump_fdscan *s, int fd)
+{
+	size_t lo = 0, hi = s->nlook;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->look[mid].fd == fd)
+			return &s->look[mid];
+		if (s->look[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int later_push(struct dump_fdscan *s, struct later_fd **out)
+{
+	if (s->nlater == s->caplater) {
+		size_t cap = s->caplater ? s->caplater * 2 : 256;
+		struct later_fd *n = realloc(s->later, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		s->later = n;
+		s->caplater = cap;
+	}
+	*out = &s->later[s->nlater++];
+	memset(*out, 0, sizeof(**out));
+	(*out)->pin = -1;
+	return 0;
+}
+
+/* One fd of p (stopped), its fdinfo text in buf. */
+static int one_fd(struct dump_ctx *c, struct dump_proc *p, const struct look_fd *l, int fddir, int fd, char *buf,
+		  fp_error *err)
+{
+	struct dump_fdscan *s = c->fdscan;
+	struct dump_fd_seen sn = { .fd = fd, .info = buf };
+	if (parse_info(buf, &sn))
+		return fp_fail(err, EIO, "malformed /proc/%d/fdinfo/%d", p->pid, fd);
+	char link[PATH_MAX];
+	bool from_look = l && sn.mnt_id >= 0 && l->mnt_id == sn.mnt_id && l->ino == sn.ino;
+	if (from_look) {
+		sn.link = l->link;
+		sn.st = l->st;
+	} else {
+		char name[16];
+		snprintf(name, sizeof(name), "%d", fd);
+		ssize_t n = readlinkat(fddir, name, link, sizeof(link) - 1);
+		if (n < 0)
+			return fp_fail(err, errno, "cannot read /proc/%d/fd/%d: %s", p->pid, fd, strerror(errno));
+		link[n] = '\0';
+		/* Its /proc directory may be gone with its process: no stat. */
+		if (dump_fd_shim_transient(link, sn.flags)) {
+			dlog(c, "%d fd %d (%s): the shim's own short-lived fd, not dumped", p->pid, fd, link);
+			return 0;
+		}
+		if (fstatat(fddir, name, &sn.st, 0))
+			return fp_fail(err, errno, "cannot stat fd %d of %d (%s): %s", fd, p->pid, link, strerror(errno));
+		sn.link = link;
+	}
+	uint32_t type;
+	if (dump_fd_type(c, p->pid, fd, sn.link, &sn.st, &type, err))
+		return -1;
+	struct dump_fd *o = &p->fds[p->nfds];
+	if (!dump_fd_plain(type, sn.link)) {
+		int r = dump_fd_now(c, p, &sn, o, err);
+		p->nfds += r == 0;
+		return r < 0 ? -1 : 0;
+	}
+	struct later_fd *w;
+	if (later_push(s, &w))
+		return fp_fail(err, ENOMEM, "out of memory");
+	w->proc = (size_t)(p - c->procs);
+	w->fd = fd;
+	w->pos = sn.pos;
+	w->flags = sn.flags & ~(uint32_t)O_CLOEXEC;
+	w->st = sn.st;
+	w->check = from_look;
+	/* Nothing copied while stopped that the look already holds. */
+	w->look_link = from_look ? l->link : NULL;
+	w->link = from_look ? NULL : strdup(sn.link);
+	w->locks = strstr(buf, "lock:") ? strdup(buf) : NULL;
+	if (!wlink(w) || (strstr(buf, "lock:") && !w->locks))
+		return fp_fail(err, ENOMEM, "out of memory");
+	*o = (struct dump_fd){ .fd = fd, .fi = { .fd = (uint32_t)fd, .flags = (sn.flags & O_CLOEXEC) ? 1 : 0, .type = CR_FD_REG } };
+	p->nfds++;
+	return 0;
+}
+
+static int cmp_dump_fd(const void *a, const void *b)
+{
+	return ((const struct dump_fd *)a)->fd - ((const struct dump_fd *)b)->fd;
+}
+
+/* Sized for n more fds. */
+static int fds_room(struct dump_proc *p, size_t *cap, size_t n)
+{
+	if (p->nfds + n <= *cap)
+		return 0;
+	size_t ncap = p->nfds + n + 16;
+	struct dump_fd *nf = realloc(p->fds, ncap * sizeof(*nf));
+	if (!nf)
+		return -1;
+	memset(nf + *cap, 0, (ncap - *cap) * sizeof(*nf));
+	p->fds = nf;
+	*cap = ncap;
+	return 0;
+}
+
+int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	struct dump_fdscan *s = scan(c);
+	if (!s)
+		return fp_fail(err, ENOMEM, "out of memory");
+	int fddir, infodir, rc = -1, *fds = NULL;
+	size_t n = 0, cap = 0, gone = 0;
+	int64_t read_ns = 0;
+	char *buf = malloc(16384);
+	open_dirs(p->pid, &fddir, &infodir);
+	if (!buf) {
+		fp_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (fddir < 0 || infodir < 0) {
+		fp_fail(err, errno, "cannot open /proc/%d/fd or fdinfo: %s", p->pid, strerror(errno));
+		goto out;
+	}
+	/* The directory's size is its fd count: when it is the look's, the
+	 * look's list holds unless one of its fds is gone. */
+	struct stat dst;
+	bool use_look = s->look_pid == p->pid && fstat(fddir, &dst) == 0 && (size_t)dst.st_size == s->nlook;
+	if (!use_look && list_fds(fddir, &fds, &n)) {
+		fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
+		goto out;
+	}
+	size_t total = use_look ? s->nlook : n;
+	if (fds_room(p, &cap, total))
+		goto oom;
+	for (size_t i = 0; i < total; i++) {
+		int fd = use_look ? s->look[i].fd : fds[i];
+		const struct look_fd *l = use_look ? &s->look[i] : s->look_pid == p->pid ? find_look(s, fd) : NULL;
+		int64_t tr = dump_now_ns();
+		ssize_t got = read_info(infodir, l ? l->info : -1, fd, buf, 16384);
+		read_ns += dump_now_ns() - tr;
+		if (got <= 0 && use_look && (got == 0 || errno == ENOENT)) {
+			gone++; /* closed since the look: others may have come */
+			continue;
+		}
+		if (got <= 0) {
+			fp_fail(err, got < 0 ? errno : EIO, "cannot read /proc/%d/fdinfo/%d: %s", p->pid, fd,
+				got < 0 ? strerror(errno) : "empty");
+			goto out;
+		}
+		buf[got] = '\0';
+		if (one_fd(c, p, l, fddir, fd, buf, err))
+			goto out;
+	}
+	if (gone) {
+		if (list_fds(fddir, &fds, &n)) {
+			fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
+			goto out;
+		}
+		if (fds_room(p, &cap, n))
+			goto oom;
+		for (size_t i = 0; i < n; i++) {
+			if (find_look(s, fds[i]))
+				continue; /* read above (or gone) */
+			ssize_t got = read_info(infodir, -1, fds[i], buf, 16384);
+			if (got <= 0) {
+				fp_fail(err, got < 0 ? errno : EIO, "cannot read /proc/%d/fdinfo/%d", p->pid, fds[i]);
+				goto out;
+			}
+			buf[got] = '\0';
+			if (one_fd(c, p, NULL, fddir, fds[i], buf, err))
+				goto out;
+		}
+		qsort(p->fds, p->nfds, sizeof(*p->fds), cmp_dump_fd);
+	}
+	dlog(c, "%d: %zu fds read while stopped (%s), %.3f ms of it reading fdinfo", p->pid, p->nfds,
+	     use_look ? (gone ? "the look's list, then listed again" : "the look's list") : "listed",
+	     (double)read_ns / 1e6);
+	rc = 0;
+	goto out;
+oom:
+	fp_fail(err, ENOMEM, "out of memory");
+out:
+	free(buf);
+	free(fds);
+	if (fddir >= 0)
+		close(fddir);
+	if (infodir >= 0)
+		close(infodir);
+	return rc;
+}
+
+static const struct dump_fdscan *sort_scan; /* qsort has no argument */
+
+static int cmp_later(const void *a, const void *b)
+{
+	const struct later_fd *x = &sort_scan->later[*(const size_t *)a], *y = &sort_scan->later[*(const size_t *)b];
+	if (x->st.st_dev != y->st.st_dev)
+		return x->st.st_dev < y->st.st_dev ? -1 : 1;
+	if (x->st.st_ino != y->st.st_ino)
+		return x->st.st_ino < y->st.st_ino ? -1 : 1;
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	return x->flags < y->flags ? -1 : x->flags > y->flags;
+}
+
+static bool same_key(const struct later_fd *x, const struct later_fd *y)
+{
+	return x->st.st_dev == y->st.st_dev && x->st.st_ino == y->st.st_ino && x->pos == y->pos && x->flags == y->flags;
+}
+
+static struct dump_fd *fd_slot(struct dump_proc *p, int fd)
+{
+	struct dump_fd key = { .fd = fd };
+	return bsearch(&key, p->fds, p->nfds, sizeof(*p->fds), cmp_dump_fd);
+}
+
+/* w's entry: looked up (kcmp of kpid's kfd) among those of kind when
+ * index, else new. */
+static int make_entry(struct dump_ctx *c, struct later_fd *w, int kind, pid_t kpid, int kfd, bool index,
+		      fp_error *err)
+{
+	struct dump_proc *p = &c->procs[w->proc];
+	uint64_t key = dump_desc_key(&w->st, w->pos, w->flags);
+	uint32_t id;
+	size_t at = 0;
+	if (!index || !dump_findex_desc(c, kind, kpid, kfd, key, w->st.st_ino, &id, &at)) {
+		struct dump_fkey k = { .kind = kind, .dev = w->st.st_dev, .ino = w->st.st_ino, .flags = w->flags,
+				       .pid = kpid, .fd = kfd };
+		cr_file *f = dump_new_file(c, &k, err);
+		if (!f || (index && dump_findex_add_desc(c, kind, key, w->st.st_ino, at, c->nfiles - 1, err)))
+			return -1;
+		f->type = CR_FD_REG;
+		f->has_reg = true;
+		f->reg.id = f->id;
+		f->reg.flags = w->flags;
+		f->reg.pos = w->pos;
+		f->reg.name = w->link ? w->link : strdup(w->look_link); /* No size: files that grow (logs) would fail CRIU's check. */
+		w->link = NULL;
+		if (!f->reg.name)
+			return fp_fail(err, ENOMEM, "out of memory");
+		id = f->id;
+		dlogv(c, "%d fd %d -> file %u flags %#o pos %" PRIu64 " %s", p->pid, w->fd, id, w->flags, w->pos,
+		      f->reg.name);
+	}
+	struct dump_fd *o = fd_slot(p, w->fd);
+	if (!o)
+		return fp_fail(err, EIO, "fd %d of %d: lost from its fd table", w->fd, p->pid);
+	o->fi.id = id;
+	w->done = true;
+	return w->locks ? dump_fd_locks(c, p->pid, w->fd, id, w->locks, err) : 0;
+}
+
+static int group_fds(struct dump_ctx *c, fp_error *err);
+
+int dump_fds_pin(struct dump_ctx *c, fp_error *err)
+{
+	struct dump_fdscan *s = c->fdscan;
+	if (s && s->nlater && c->ninflight) {
+		/* fds in flight in a unix socket's queue are matched to the
+		 * tree's open files (dump_usk_check) while it is stopped: every
+		 * entry is made now, from the stopped processes' own fds. */
+		for (size_t i = 0; i < s->nlater; i++)
+			if (make_entry(c, &s->later[i], 1, c->procs[s->later[i].proc].pid, s->later[i].fd, true, err))
+				return -1;
+		dlog(c, "fds with entries made while stopped (fds in flight): %zu", s->nlater);
+		return 0;
+	}
+	if (!s || s->nlater < 2)
+		return 0;
+	bool all_copies = true;
+	for (size_t i = 0; i < c->nprocs; i++)
+		all_copies &= c->procs[i].cow != 0;
+	if (all_copies) {
+		/* Every fd is pinned from a frozen copy after the resume: the
+		 * sort that finds the fds that may share waits until then. */
+		s->group_after = true;
+		return 0;
+	}
+	return group_fds(c, err);
+}
+
+/* Groups the later fds by (inode, offset, flags): fds alone in their
+ * group are their own description; the others are pinned (now, or from
+ * the frozen copies after the resume) for kcmp. */
+static int group_fds(struct dump_ctx *c, fp_error *err)
+{
+	struct dump_fdscan *s = c->fdscan;
+	int64_t t0 = dump_now_ns();
+	size_t *ix = malloc(s->nlater * sizeof(*ix));
+	int *pidfd = malloc(c->nprocs * sizeof(*pidfd));
+	if (!ix || !pidfd) {
+		free(ix);
+		free(pidfd);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < s->nlater; i++)
+		ix[i] = i;
+	for (size_t i = 0; i < c->nprocs; i++)
+		pidfd[i] = -1;
+	sort_scan = s;
+	qsort(ix, s->nlater, sizeof(*ix), cmp_later);
+	long budget = fd_budget(s);
+	size_t pinned = 0, now = 0;
+	int rc = 0;
+	for (size_t a = 0, b; a < s->nlater && !rc; a = b) {
+		for (b = a + 1; b < s->nlater && same_key(&s->later[ix[a]], &s->later[ix[b]]); b++)
+			;
+		if (b - a < 2)
+			continue;
+		bool ok = (long)(pinned + (b - a)) <= budget, from_copy = true;
+		for (size_t k = a; k < b; k++) {
+			s->later[ix[k]].share = true;
+			from_copy &= c->procs[s->later[ix[k]].proc].cow != 0;
+		}
+		if (ok && from_copy) {
+			/* The frozen copies have the fd tables as they are now:
+			 * pinned from them after the resume. */
+			pinned += b - a;
+			continue;
+		}
+		for (size_t k = a; k < b && ok; k++) {
+			struct later_fd *w = &s->later[ix[k]];
+			if (pidfd[w->proc] < 0)
+				pidfd[w->proc] = (int)syscall(SYS_pidfd_open, c->procs[w->proc].pid, 0);
+			w->pin = pidfd[w->proc] < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd[w->proc], w->fd, 0);
+			ok = w->pin >= 0;
+		}
+		if (ok) {
+			pinned += b - a;
+			continue;
+		}
+		/* No copies (fd limit, old kernel): told apart now, by kcmp of
+		 * the stopped processes' own fds, or after the resume of their
+		 * frozen copies' (whose fd tables are the ones of the stop). */
+		for (size_t k = a; k < b && !rc; k++) {
+			struct later_fd *w = &s->later[ix[k]];
+			if (w->pin >= 0)
+				close(w->pin);
+			w->pin = -1;
+			const struct dump_proc *p = &c->procs[w->proc];
+			rc = make_entry(c, w, 1, s->group_after ? p->cow : p->pid, w->fd, true, err);
+			now++;
+		}
+	}
+	for (size_t i = 0; i < c->nprocs; i++)
+		if (pidfd[i] >= 0)
+			close(pidfd[i]);
+	free(pidfd);
+	free(ix);
+	dlog(c, "fds for after the resume: %zu, %zu of them pinned (may share a description), %zu done now, in %.3f ms",
+	     s->nlater, pinned, now, (double)(dump_now_ns() - t0) / 1e6);
+	return rc;
+}
+
+/* Whether link, as the process sees it (its root), still names w's inode. */
+static bool path_holds(struct dump_ctx *c, const struct later_fd *w)
+{
+	char path[PATH_MAX + 32];
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%d/root%s", c->procs[w->proc].pid, wlink(w));
+	return stat(path, &st) == 0 && st.st_dev == w->st.st_dev && st.st_ino == w->st.st_ino;
+}
+
+static int pin_from_copies(struct dump_ctx *c, fp_error *err)
+{
+	struct dump_fdscan *s = c->fdscan;
+	int pidfd = -1;
+	size_t proc = (size_t)-1;
+	for (size_t i = 0; i < s->nlater; i++) {
+		struct later_fd *w = &s->later[i];
+		if (!w->share || w->done || w->pin >= 0)
+			continue;
+		if (proc != w->proc) {
+			if (pidfd >= 0)
+				close(pidfd);
+			proc = w->proc;
+			pidfd = (int)syscall(SYS_pidfd_open, c->procs[proc].cow, 0);
+		}
+		w->pin = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, w->fd, 0);
+		if (w->pin < 0) {
+			int e = errno;
+			if (pidfd >= 0)
+				close(pidfd);
+			return fp_fail(err, e, "cannot take fd %d from the frozen copy %d of %d: %s", w->fd,
+				       c->procs[w->proc].cow, c->procs[w->proc].pid, strerror(e));
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return 0;
+}
+
+int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
+{
+	struct dump_fdscan *s = c->fdscan;
+	if (!s || !s->nlater)
+		return 0;
+	int64_t t0 = dump_now_ns();
+	const char *last = NULL; /* fds of one file come in runs: checked once per run */
+	dev_t last_dev = 0;
+	ino_t last_ino = 0;
+	for (size_t i = 0; i < s->nlater; i++) {
+		struct later_fd *w = &s->later[i];
+		if (w->done || !w->check)
+			continue;
+		if (last && w->st.st_dev == last_dev && w->st.st_ino == last_ino && !strcmp(last, wlink(w)))
+			continue;
+		if (!path_holds(c, w)) {
+			*stale = true;
+			return fp_fail(err, EAGAIN,
+				       "fd %d of %d: %s no longer names the file it had (renamed or deleted as the dump "
+				       "began); done again, reading every path while stopped",
+				       w->fd, c->procs[w->proc].pid, wlink(w));
+		}
+		last = wlink(w), last_dev = w->st.st_dev, last_ino = w->st.st_ino;
+	}
+	if ((s->group_after && group_fds(c, err)) || pin_from_copies(c, err))
+		return -1;
+	pid_t self = getpid();
+	for (size_t i = 0; i < s->nlater; i++) {
+		struct later_fd *w = &s->later[i];
+		if (w->done)
+			continue;
+		if (w->pin >= 0 ? make_entry(c, w, 3, self, w->pin, true, err) :
+				  make_entry(c, w, 1, c->procs[w->proc].pid, w->fd, false, err))
+			return -1;
+	}
+	dlog(c, "%zu fd entries made after the resume in %.3f ms", s->nlater, (double)(dump_now_ns() - t0) / 1e6);
+	return 0;
+}
+
+bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec)
+{
+	const struct dump_fdscan *s = c->fdscan;
+	const struct look_fd *l = s && s->look_pid == pid ? find_look(s, fd) : NULL;
+	if (l)
+		*cloexec = (l->flags & O_CLOEXEC) != 0;
+	return l != NULL;
+}
+
+void dump_fds_free(struct dump_ctx *c)
+{
+	struct dump_fdscan *s = c->fdscan;
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nlook; i++) {
+		if (s->look[i].info >= 0)
+			close(s->look[i].info);
+		free(s->look[i].link);
+	}
+	for (size_t i = 0; i < s->nlater; i++) {
+		if (s->later[i].pin >= 0)
+			close(s->later[i].pin);
+		free(s->later[i].link);
+		free(s->later[i].locks);
+	}
+	free(s->look);
+	free(s->later);
+	if (s->raised)
+		setrlimit(RLIMIT_NOFILE, &s->saved);
+	free(s);
+	c->fdscan = NULL;
+}
