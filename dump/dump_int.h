@@ -18,6 +18,7 @@
 #include "ptrace/inject.h"
 #include "ptrace/ptrace.h"
 #include "images/criu_msgs.h"
+#include "images/pagehash.h"
 #include "dump/dirty_tracker.h"
 
 struct dump_ctx;
@@ -85,6 +86,7 @@ struct dump_proc {
 	size_t nsegs;
 	uint32_t pages_id;
 	uint64_t pages_hash; /* chain of fp_hash64 over each page, in order */
+	pgh_list ph;         /* every link of that chain (pagehash-<id>.fph) */
 	/* files */
 	struct dump_fd *fds;
 	size_t nfds;

@@ -171,13 +171,15 @@ static int save_area(struct rb_proc *p, struct rb_vma_op *o, uint64_t s, uint64_
 
 int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
-	(void)c;
 	size_t lw = fp_rlist_bytes(&p->wr), ln = fp_rlist_bytes(&p->wr_new);
-	p->old = malloc(lw ? lw : 1);
-	p->newd = malloc(lw + ln ? lw + ln : 1);
+	unsigned slot = (unsigned)(p - c->procs) * 2;
+	p->old = rb_buf_get(slot, lw ? lw : 1, err);
+	p->newd = p->old ? rb_buf_get(slot + 1, lw + ln ? lw + ln : 1, err) : NULL;
 	p->newd_len = lw + ln;
 	if (!p->old || !p->newd)
-		return fp_fail(err, ENOMEM, "out of memory (%zu MiB of pages)", (lw + ln) >> 19);
+		return -1;
+	if (c->per_page) /* each page proven as it is read */
+		c->r->verified_bytes += lw + ln;
 	if (read_list(p->pid, &p->wr, p->old, err))
 		return fp_wrap(err, "saving the pages of %d that the rollback overwrites", (int)p->pid);
 	size_t off = 0;

@@ -222,6 +222,7 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 	int rc = run(&c, err);
 	release(&c);
 	rb_free(&c);
+	rb_bufs_trim();
 	return rc;
 }
 

@@ -36,6 +36,9 @@ struct fp_rb_result {
 	double ms;              /* stop to resume */
 	uint64_t pages;         /* pages written back */
 	uint64_t vma_ops;       /* mmap/munmap/mprotect/brk injected */
+	uint64_t verified_bytes; /* hashed to prove SNAP: its image files, and
+				    the pages read (or its whole chain, for
+				    snapshots without per-page hashes) */
 	uint64_t fd_ops;        /* lseek/close/reopen/chdir injected */
 	unsigned nprocs, nthreads;
 	/* where the time went (ms): reading SNAP's images, stopping, comparing,
