@@ -416,14 +416,6 @@ int dump_copy_pages(struct dump_ctx *c, fp_error *err)
 	return 0;
 }
 
-uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages)
-{
-	const uint8_t *b = pages;
-	for (size_t i = 0; i < npages; i++)
-		h = fp_hash64(b + (size_t)i * CR_PAGE_SIZE, CR_PAGE_SIZE, h);
-	return h;
-}
-
 /* Streams p's dump pages into w, in pagemap order, straight into the
  * writer's chunk buffers: from the frozen copy (or the stopped target), and
  * from p->fb for the areas copied while stopped. */

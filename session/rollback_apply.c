@@ -102,14 +102,19 @@ static int write_ranges(pid_t pid, const struct fp_rlist *l, const uint8_t *data
 				break;
 			}
 		}
-		ssize_t got = process_vm_writev(pid, liov, k, riov, k, 0);
-		if (got != (ssize_t)total) {
-			/* read-only or protected pages: one by one, with the
-			 * /proc/PID/mem fallback */
-			for (size_t j = 0; j < k; j++)
-				if (fp_mem_write(pid, (uint64_t)(uintptr_t)riov[j].iov_base, liov[j].iov_base, riov[j].iov_len,
-						 err))
-					return -1;
+		for (size_t j = 0; j < k;) { /* j: the first range not written yet */
+			ssize_t got = process_vm_writev(pid, liov + j, k - j, riov + j, k - j, 0);
+			size_t g = got > 0 ? (size_t)got : 0;
+			while (j < k && g >= liov[j].iov_len)
+				g -= liov[j++].iov_len;
+			if (j == k)
+				break;
+			/* it stopped in range j (a read-only or protected page):
+			 * that one through the /proc/PID/mem fallback, then on */
+			if (fp_mem_write(pid, (uint64_t)(uintptr_t)riov[j].iov_base + g, (const uint8_t *)liov[j].iov_base + g,
+					 liov[j].iov_len - g, err))
+				return -1;
+			j++;
 		}
 		off += total;
 		*done += total / CR_PAGE_SIZE;
