@@ -450,15 +450,7 @@ int img_verify(int dirfd, const char *dir, enum img_verify_depth depth, struct i
 	}
 	size_t len = (size_t)st.st_size;
 	char *text = malloc(len + 1);
-	size_t got = 0;
-	while (text && got < len) {
-		ssize_t r = read(fd, text + got, len - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	size_t got = text ? img_pread_all(fd, text, len, 0) : 0;
 	close(fd);
 	if (!text)
 		return fp_fail(err, ENOMEM, "out of memory");

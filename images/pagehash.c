@@ -96,7 +96,7 @@ static int open_checked(int dirfd, uint32_t pages_id, uint64_t *n, char *name, s
 		return fp_fail(err, errno, "cannot open %s: %s", name, strerror(errno));
 	struct stat st;
 	uint8_t h[PGH_HDR_SIZE], want[PGH_HDR_SIZE];
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || img_pread_all(fd, h, sizeof(h), 0) != sizeof(h)) {
 		close(fd);
 		return fp_fail_code(err, FP_EXIT_FAIL, EIO, "%s is not a regular file with a header (damaged)", name);
 	}
@@ -118,7 +118,7 @@ int pgh_tail(int dirfd, uint32_t pages_id, uint64_t *npages, uint64_t *last, fp_
 		return -1;
 	*last = 0;
 	int rc = 0;
-	if (*npages && pread(fd, last, 8, (off_t)(PGH_HDR_SIZE + (*npages - 1) * 8)) != 8)
+	if (*npages && img_pread_all(fd, last, 8, PGH_HDR_SIZE + (*npages - 1) * 8) != 8)
 		rc = fp_fail(err, EIO, "cannot read %s: %s", name, strerror(errno));
 	close(fd);
 	return rc;
@@ -138,21 +138,13 @@ int pgh_load(int dirfd, uint32_t pages_id, uint64_t npages, uint64_t **v, fp_err
 	}
 	size_t len = (size_t)n * 8;
 	uint64_t *b = malloc(len ? len : 1);
-	size_t got = 0;
-	while (b && got < len) {
-		ssize_t r = pread(fd, (uint8_t *)b + got, len - got, (off_t)(PGH_HDR_SIZE + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	size_t got = b ? img_pread_all(fd, b, len, PGH_HDR_SIZE) : 0;
 	close(fd);
 	if (!b)
 		return fp_fail(err, ENOMEM, "out of memory");
 	if (got != len) {
 		free(b);
-		return fp_fail(err, EIO, "cannot read %s: short read", name);
+		return fp_fail(err, errno ? errno : EIO, "cannot read %s: %s", name, errno ? strerror(errno) : "short read");
 	}
 	*v = b;
 	return 0;
