@@ -211,6 +211,16 @@ def report(results):
     row("  stop to resume, in the helper (median)",
         lambda r: f"{med([x['restore_ms'] for x in r['rollbacks']]):.1f} ms")
     row("  pages written back (median)", lambda r: f"{med([x.get('pages', 0) for x in r['rollbacks']]):.0f}")
+    # the helper's CPU time: what a rollback costs apart from waiting for
+    # a CPU on a loaded machine; and where the median one spent its time
+    row("  helper CPU (median)", lambda r: f"{med([x.get('cpu_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
+    row("  bytes hashed to prove SNAP (median)",
+        lambda r: f"{med([x.get('verified_bytes', 0) for x in r['rollbacks']]) / 2**20:.1f} MiB")
+
+    def median_phases(r):
+        rb = sorted(r["rollbacks"], key=lambda x: x.get("restore_ms", 0))
+        return rb[len(rb) // 2].get("phases_ms", "n/a") if rb else "n/a"
+    row("  phases of the median rollback (ms)", median_phases)
     row("snap after a rollback: incremental, wall",
         lambda r: f"{all(not s['full'] for s in r['after_rollback'])}, {med([s['wall_ms'] for s in r['after_rollback']]):.0f} ms")
 

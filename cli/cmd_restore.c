@@ -117,6 +117,10 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 			fp_json_int(&j, "vma_ops", atoll(api_kv(body, "vma_ops", v, sizeof(v))));
 			fp_json_int(&j, "fd_ops", atoll(api_kv(body, "fd_ops", v, sizeof(v))));
 			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
+			/* the helper's CPU time in it: less dependent on the load */
+			fp_json_double(&j, "cpu_ms", atof(api_kv(body, "cpu_ms", v, sizeof(v))));
+			/* what was hashed to prove SNAP: not its whole chain */
+			fp_json_int(&j, "verified_bytes", atoll(api_kv(body, "verified_bytes", v, sizeof(v))));
 		} else {
 			fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
 		}

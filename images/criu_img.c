@@ -61,6 +61,21 @@ static int check_magics(cr_img *img, fp_error *err)
 	return 0;
 }
 
+size_t img_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+	errno = 0;
+	while (got < len) {
+		ssize_t r = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
 int img_read_file(int dirfd, const char *name, size_t max, uint8_t **data, size_t *len,
 		 fp_error *err)
 {

@@ -93,6 +93,9 @@ int img_mkdir_private(const char *path, fp_error *err);
  * then the directory itself: call before writing the manifest, which is
  * written last with do_fsync. */
 int img_sync_dir(int dirfd, fp_error *err);
+/* pread until len bytes, the end of the file or an error (errno then):
+ * the bytes read. */
+size_t img_pread_all(int fd, void *buf, size_t len, uint64_t off);
 /* Reads a whole file (at most max bytes) into a malloc'd buffer. */
 int img_read_file(int dirfd, const char *name, size_t max, uint8_t **data, size_t *len,
 		 fp_error *err);

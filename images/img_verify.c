@@ -17,6 +17,7 @@
 #include "images/criu_io.h"
 #include "images/criu_msgs.h"
 #include "images/hash64.h"
+#include "images/pagehash.h"
 #include "images/pagestore.h"
 
 #define HASH_BLOCK (64u << 10)
@@ -290,9 +291,35 @@ static int hash_store_contents(int dirfd, uint32_t id, uint64_t *n, uint64_t *ou
 	return rc;
 }
 
-static int check_pages(int dirfd, const char *dir, const struct manifest *m, const struct mf_pages *pl,
-		       enum img_verify_depth depth, uint64_t *hashed, fp_error *err)
+/* IMG_VERIFY_READS: 1 if the store's pages can be proven as they are read
+ * (its pagehash file is listed, and agrees with the pages line), 0 if it
+ * has none (checked in full then), -1 if it is there but disagrees. */
+static int pages_by_reads(int dirfd, const char *dir, const struct manifest *m, const struct mf_pages *pl,
+			  fp_error *err)
 {
+	char name[64];
+	pgh_name(name, sizeof(name), pl->id);
+	if (!mf_find(m, name))
+		return 0;
+	uint64_t n, last;
+	if (pgh_tail(dirfd, pl->id, &n, &last, err))
+		return fp_wrap(err, "snapshot %s is damaged", dir);
+	if (n != pl->n || last != pl->hash)
+		return BAD(err, "%s/%s does not match the manifest's pages line: the snapshot is damaged", dir, name);
+	return 1;
+}
+
+static int check_pages(int dirfd, const char *dir, const struct manifest *m, const struct mf_pages *pl,
+		       enum img_verify_depth depth, bool *per_page, uint64_t *hashed, fp_error *err)
+{
+	if (depth == IMG_VERIFY_READS) {
+		int br = pages_by_reads(dirfd, dir, m, pl, err);
+		if (br < 0)
+			return -1;
+		if (!br)
+			*per_page = false;
+		depth = br ? IMG_VERIFY_SIZES : IMG_VERIFY_FULL;
+	}
 	char fpz[64], img[64];
 	pgs_store_name(fpz, sizeof(fpz), pl->id);
 	pgs_plain_name(img, sizeof(img), pl->id);
@@ -423,15 +450,7 @@ int img_verify(int dirfd, const char *dir, enum img_verify_depth depth, struct i
 	}
 	size_t len = (size_t)st.st_size;
 	char *text = malloc(len + 1);
-	size_t got = 0;
-	while (text && got < len) {
-		ssize_t r = read(fd, text + got, len - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	size_t got = text ? img_pread_all(fd, text, len, 0) : 0;
 	close(fd);
 	if (!text)
 		return fp_fail(err, ENOMEM, "out of memory");
@@ -443,16 +462,23 @@ int img_verify(int dirfd, const char *dir, enum img_verify_depth depth, struct i
 		rc = BAD(err, "%s/%s lists no page data: the snapshot is damaged", dir, FP_MANIFEST_NAME);
 	if (!rc)
 		rc = check_unlisted(dirfd, dir, &m, err);
-	for (size_t i = 0; !rc && i < m.nfiles; i++)
-		if (!is_pages_name(m.files[i].name))
-			rc = check_file(dirfd, dir, &m.files[i], depth, &hashed, err);
+	bool per_page = depth == IMG_VERIFY_READS;
+	for (size_t i = 0; !rc && i < m.nfiles; i++) {
+		const char *n = m.files[i].name;
+		enum img_verify_depth d = depth;
+		if (depth == IMG_VERIFY_READS) /* a pagehash file: bound by pages_by_reads */
+			d = !strncmp(n, "pagehash-", 9) && ends_with(n, ".fph") ? IMG_VERIFY_SIZES : IMG_VERIFY_FULL;
+		if (!is_pages_name(n))
+			rc = check_file(dirfd, dir, &m.files[i], d, &hashed, err);
+	}
 	for (size_t i = 0; !rc && i < m.npages; i++)
-		rc = check_pages(dirfd, dir, &m, &m.pages[i], depth, &hashed, err);
+		rc = check_pages(dirfd, dir, &m, &m.pages[i], depth, &per_page, &hashed, err);
 	mf_free(&m);
 	free(text);
 	if (info) {
 		info->bytes_hashed = hashed;
 		info->ms = now_ms() - t0;
+		info->per_page = per_page && !rc;
 	}
 	return rc;
 }

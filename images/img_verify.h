@@ -39,12 +39,22 @@ enum img_trust {
 enum img_verify_depth {
 	IMG_VERIFY_FULL = 0,  /* sizes and hashes of everything */
 	IMG_VERIFY_SIZES = 1, /* the manifest itself, presence and sizes: cheap, for listings */
+	/* As FULL, except for the pages of a store that has its per-page
+	 * hashes (pagehash.h): they are proven as they are read, by a reader
+	 * given those hashes (pgs_chain_check_pages). Its pagehash file is
+	 * bound to the manifest by size and last link. For a rollback in
+	 * place, which reads a few pages of a chain of big stores. */
+	IMG_VERIFY_READS = 2,
 };
 
 struct img_verify_info {
 	enum img_trust trust;
 	uint64_t bytes_hashed;
 	double ms;
+	/* IMG_VERIFY_READS: every page store has per-page hashes; false: some
+	 * were hashed in full instead, and a reader that checks pages one by
+	 * one cannot read them */
+	bool per_page;
 };
 
 /* 0 if dir (opened as dirfd; dir names it in messages) is a complete,

@@ -105,6 +105,13 @@ int pgs_next(pgs_reader *r, const void **pages, uint64_t *first, uint64_t *n, fp
 size_t pgs_chunk_count(const pgs_reader *r);
 int pgs_chunk(pgs_reader *r, size_t i, const void **pages, uint64_t *first, uint64_t *n, fp_error *err);
 void pgs_close(pgs_reader *r);
+/* From now on pgs_read proves every page it returns against the store's
+ * per-page hashes (pagehash-<id>.fph in dirfd, images/pagehash.h), and
+ * fails on the first that does not match. For a chain reader
+ * (pagestore_chain.h) dirfd and pages_id are unused: each snapshot's store
+ * is given its own hashes when it is opened, and a store without them
+ * cannot be read. */
+int pgs_check_pages(pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err);
 /* Another reader of the same pages (for another thread): r's own pages-<id>
  * in dirfd, or the same snapshot chain (pagestore_chain.h). */
 pgs_reader *pgs_dup(const pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err);

@@ -50,6 +50,7 @@ struct pgs_chain {
 	uint64_t *used;    /* per level: when it was last read */
 	uint64_t clock;
 	size_t nopen;
+	bool check;        /* pgs_check_pages: levels get their page hashes */
 };
 
 int pgs_chain_has_parent(const cr_pagemap_entry *pe, size_t npe)
@@ -337,6 +338,10 @@ static int open_level(struct pgs_chain *ch, uint32_t level, fp_error *err)
 	if (fd < 0)
 		return fp_fail(err, errno, "cannot open the parent snapshot %s (level %u): %s", l->path, level, strerror(errno));
 	ch->rd[level] = pgs_open(fd, l->pages_id, err);
+	if (ch->rd[level] && ch->check && pgs_check_pages(ch->rd[level], fd, l->pages_id, err)) {
+		pgs_close(ch->rd[level]);
+		ch->rd[level] = NULL;
+	}
 	close(fd);
 	if (!ch->rd[level])
 		return fp_wrap(err, "the page data of the parent snapshot %s (level %u)", l->path, level);
@@ -383,6 +388,17 @@ struct pgs_chain *pgs_chain_dup(const struct pgs_chain *ch, fp_error *err)
 	}
 	atomic_fetch_add(&ch->m->refs, 1);
 	return c;
+}
+
+void pgs_chain_check(struct pgs_chain *ch)
+{
+	for (size_t i = 0; i < ch->m->nlv; i++) /* opened unchecked: again when needed */
+		if (ch->rd[i] && !ch->check) {
+			pgs_close(ch->rd[i]);
+			ch->rd[i] = NULL;
+			ch->nopen--;
+		}
+	ch->check = true;
 }
 
 void pgs_chain_free(struct pgs_chain *ch)

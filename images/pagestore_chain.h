@@ -33,6 +33,8 @@ struct pgs_chain;
 uint64_t pgs_chain_total(const struct pgs_chain *ch);
 int pgs_chain_read(struct pgs_chain *ch, uint64_t first, uint64_t n, void *dst, fp_error *err);
 struct pgs_chain *pgs_chain_dup(const struct pgs_chain *ch, fp_error *err);
+/* pgs_check_pages of a chain reader: every level opened from now on. */
+void pgs_chain_check(struct pgs_chain *ch);
 void pgs_chain_free(struct pgs_chain *ch);
 /* pagestore_read.c: a reader whose pages come from ch (it owns ch). */
 pgs_reader *pgs_reader_of_chain(struct pgs_chain *ch, fp_error *err);

@@ -13,6 +13,7 @@
 
 #include "images/criu_img.h"
 #include "images/hash64.h"
+#include "images/pagehash.h"
 #include "images/pagestore_chain.h"
 #include "images/pagestore_fmt.h"
 
@@ -31,6 +32,7 @@ struct pgs_reader {
 	uint8_t *ubuf;  /* decoded chunk */
 	size_t cached;  /* index of the chunk in ubuf, or SIZE_MAX */
 	uint64_t seq;   /* next page for pgs_next */
+	uint64_t *hv;   /* pgs_check_pages: the store's hash chain, h_1..h_n */
 	struct pgs_chain *chain; /* pages resolved through parent snapshots
 				    (pagestore_chain.c), in chunks of
 				    chunk_pages assembled in ubuf */
@@ -242,6 +244,7 @@ void pgs_close(pgs_reader *r)
 		close(r->fd);
 	pgs_chain_free(r->chain);
 	ZSTD_freeDCtx(r->dctx);
+	free(r->hv);
 	free(r->recs);
 	free(r->cbuf);
 	free(r->ubuf);
@@ -283,6 +286,17 @@ static int load_chunk(pgs_reader *r, size_t i, fp_error *err)
 	return 0;
 }
 
+/* pgs_check_pages: pages [first, first+n) just read into d. */
+static int check_read(const pgs_reader *r, uint64_t first, uint64_t n, const uint8_t *d, fp_error *err)
+{
+	uint64_t bad = r->hv ? pgh_check(r->hv, first, n, d) : 0;
+	if (bad)
+		return CORRUPT(r, err, "%s: page %llu does not match its hash in the snapshot's pagehash file: the "
+				       "snapshot is damaged",
+			       r->name, (unsigned long long)(first + bad - 1));
+	return 0;
+}
+
 static size_t find_chunk(const pgs_reader *r, uint64_t page)
 {
 	size_t lo = 0, hi = r->n_recs;
@@ -308,9 +322,12 @@ int pgs_read(pgs_reader *r, uint64_t first, uint64_t n, void *dst, fp_error *err
 	uint8_t *d = dst;
 	if (r->chain)
 		return pgs_chain_read(r->chain, first, n, dst, err);
-	if (r->plain)
-		return pread_full(r->fd, d, (size_t)n * PGS_PAGE_SIZE, first * PGS_PAGE_SIZE,
-				  r->name, err);
+	if (r->plain) {
+		if (pread_full(r->fd, d, (size_t)n * PGS_PAGE_SIZE, first * PGS_PAGE_SIZE, r->name, err) < 0)
+			return -1;
+		return check_read(r, first, n, d, err);
+	}
+	uint64_t first0 = first, n0 = n;
 	while (n) {
 		size_t i = find_chunk(r, first);
 		if (load_chunk(r, i, err) < 0)
@@ -325,6 +342,19 @@ int pgs_read(pgs_reader *r, uint64_t first, uint64_t n, void *dst, fp_error *err
 		first += take;
 		n -= take;
 	}
+	return check_read(r, first0, n0, dst, err);
+}
+
+int pgs_check_pages(pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err)
+{
+	if (r->chain) {
+		pgs_chain_check(r->chain);
+		return 0;
+	}
+	free(r->hv);
+	r->hv = NULL;
+	if (pgh_load(dirfd, pages_id, r->total_pages, &r->hv, err))
+		return fp_wrap(err, "%s: its pages cannot be checked one by one", r->name);
 	return 0;
 }
 

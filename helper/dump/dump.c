@@ -147,6 +147,7 @@ void dump_ctx_free(struct dump_ctx *c)
 		}
 		free(p->fb);
 		free(p->segs);
+		pgh_free(&p->ph);
 	}
 	free(c->procs);
 	dump_precopy_end(c);

@@ -18,6 +18,7 @@
 #include "ptrace/inject.h"
 #include "ptrace/ptrace.h"
 #include "images/criu_msgs.h"
+#include "images/pagehash.h"
 #include "dump/dirty_tracker.h"
 
 struct dump_ctx;
@@ -85,6 +86,7 @@ struct dump_proc {
 	size_t nsegs;
 	uint32_t pages_id;
 	uint64_t pages_hash; /* chain of fp_hash64 over each page, in order */
+	pgh_list ph;         /* every link of that chain (pagehash-<id>.fph) */
 	/* files */
 	struct dump_fd *fds;
 	size_t nfds;
@@ -495,10 +497,6 @@ struct dump_manifest_info {
 };
 int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t *bytes_total,
 			fp_error *err);
-/* Chain hash over 4 KiB pages, the manifest's checksum of page contents
- * (the same whatever the page store's form). */
-uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages);
-
 /* dump_findex.c: finding a FileEntry in (amortised) constant time. _path:
  * 1 and its id if (path, flags) has one. _desc: 1 and its id if fd of pid
  * shares an open file description with an entry of inode ino and key (the

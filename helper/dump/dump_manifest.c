@@ -14,7 +14,8 @@
  *   ...
  *   end 0123456789abcdef               (fp_hash64 of every line above)
  *
- * Page contents are hashed page by page (dump_pages_hash), so the same line
+ * Page contents are hashed page by page (pgh_add, which also keeps every
+ * link of that chain in pagehash-<id>.fph for checks page by page), so the same line
  * holds for pages-<id>.fpz and the pages-<id>.img that decompress makes. A
  * pages-<id>.fpz is also hashed as a file, so that a restore checks it
  * without decoding it (images/img_verify.c); a plain pages-<id>.img only

@@ -22,6 +22,7 @@
 #include "ptrace/pt_mem.h"
 #include "images/criu_io.h"
 #include "images/hash64.h"
+#include "images/pagehash.h"
 #include "images/pagestore.h"
 
 
@@ -415,14 +416,6 @@ int dump_copy_pages(struct dump_ctx *c, fp_error *err)
 	return 0;
 }
 
-uint64_t dump_pages_hash(uint64_t h, const void *pages, size_t npages)
-{
-	const uint8_t *b = pages;
-	for (size_t i = 0; i < npages; i++)
-		h = fp_hash64(b + (size_t)i * CR_PAGE_SIZE, CR_PAGE_SIZE, h);
-	return h;
-}
-
 /* Streams p's dump pages into w, in pagemap order, straight into the
  * writer's chunk buffers: from the frozen copy (or the stopped target), and
  * from p->fb for the areas copied while stopped. */
@@ -495,7 +488,7 @@ static int stream_pages(struct dump_proc *p, pid_t src, int memfd, pgs_writer *w
 		} else if (nr && fp_mem_read_ranges(src, rg, nr, err)) {
 			return fp_wrap(err, "reading the pages of %d", p->pid);
 		}
-		p->pages_hash = dump_pages_hash(p->pages_hash, buf, filled);
+		p->pages_hash = pgh_add(&p->ph, buf, filled);
 		if (pgs_writer_commit(w, filled, err))
 			return -1;
 	}
@@ -524,7 +517,7 @@ static int hash_back(struct dump_proc *p, int rfd, uint8_t *buf, size_t cap, con
 		if (got <= 0 || got % CR_PAGE_SIZE)
 			return fp_fail(err, got < 0 ? errno : EIO, "reading back the pages of %d at %" PRIu64 ": %s", p->pid, o,
 				       got < 0 ? strerror(errno) : "short read");
-		p->pages_hash = dump_pages_hash(p->pages_hash, buf, (size_t)got / CR_PAGE_SIZE);
+		p->pages_hash = pgh_add(&p->ph, buf, (size_t)got / CR_PAGE_SIZE);
 		o += (uint64_t)got;
 	}
 	return 0;
@@ -635,7 +628,7 @@ static int copy_writes_itself(struct dump_ctx *c, struct dump_proc *p, pgs_write
 				else
 					done += (uint64_t)wr;
 			}
-			p->pages_hash = dump_pages_hash(p->pages_hash, d, fb_len / CR_PAGE_SIZE);
+			p->pages_hash = pgh_add(&p->ph, d, fb_len / CR_PAGE_SIZE);
 			off += fb_len;
 			continue;
 		}
@@ -681,10 +674,8 @@ static int copy_writes_itself(struct dump_ctx *c, struct dump_proc *p, pgs_write
 static void *hash_segs(void *arg)
 {
 	struct dump_proc *p = arg;
-	uint64_t h = 0;
 	for (size_t k = 0; k < p->nsegs; k++)
-		h = dump_pages_hash(h, p->segs[k].data, p->segs[k].npages);
-	p->pages_hash = h;
+		p->pages_hash = pgh_add(&p->ph, p->segs[k].data, p->segs[k].npages);
 	return NULL;
 }
 
@@ -702,6 +693,7 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	if (!w)
 		return -1;
 	p->pages_hash = 0;
+	pgh_reset(&p->ph);
 	int rc = 0;
 	if (p->segs) {
 		/* Copied already (pre-copy, or --pages copy): the pieces in
@@ -750,6 +742,10 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	}
 	pgs_stats ps;
 	if (pgs_writer_close(w, &ps, err))
+		return -1;
+	/* every link of the manifest's chain: a rollback checks the pages it
+	 * reads one by one (images/pagehash.h) */
+	if (pgh_write(c->dirfd, p->pages_id, &p->ph, err))
 		return -1;
 	c->st->bytes_pages += ps.bytes_in;
 	return 0;

@@ -424,19 +424,26 @@ int dump_shmem_write(struct dump_ctx *c, fp_error *err)
 		struct dump_shmem *s = &c->shm[i];
 		/* after the processes' own pages ids (1..nprocs) */
 		s->pages_id = (uint32_t)(c->nprocs + 1 + i);
-		s->hash = dump_pages_hash(0, s->data, s->npages);
+		pgh_list ph = { 0 }; /* per-page hashes too, as for a process's pages */
+		s->hash = pgh_add(&ph, s->data, s->npages);
 		cr_pagemap_head h = { .pages_id = s->pages_id };
-		if (cr_write_pagemap_shmem(c->dirfd, s->shmid, &h, s->pe, s->npe, err))
+		pgs_writer *w = NULL;
+		if (cr_write_pagemap_shmem(c->dirfd, s->shmid, &h, s->pe, s->npe, err) ||
+		    !(w = pgs_writer_open(c->dirfd, s->pages_id, &po, err))) {
+			pgh_free(&ph);
 			return -1;
-		pgs_writer *w = pgs_writer_open(c->dirfd, s->pages_id, &po, err);
-		if (!w)
-			return -1;
+		}
 		if (s->npages && pgs_writer_add(w, s->data, s->npages, err)) {
 			pgs_writer_abort(w);
+			pgh_free(&ph);
 			return -1;
 		}
 		pgs_stats ps;
-		if (pgs_writer_close(w, &ps, err))
+		int rc = pgs_writer_close(w, &ps, err);
+		if (!rc)
+			rc = pgh_write(c->dirfd, s->pages_id, &ph, err);
+		pgh_free(&ph);
+		if (rc)
 			return -1;
 		c->st->bytes_pages += ps.bytes_in;
 		c->st->pages += s->npages;

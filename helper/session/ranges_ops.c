@@ -97,7 +97,11 @@ int fp_rlist_normalize(struct fp_rlist *l)
 {
 	if (l->n < 2)
 		return 0;
-	qsort(l->r, l->n, sizeof(*l->r), cmp_start);
+	size_t k = 1; /* mostly built in address order already: no sort then */
+	while (k < l->n && l->r[k - 1].start <= l->r[k].start)
+		k++;
+	if (k < l->n)
+		qsort(l->r, l->n, sizeof(*l->r), cmp_start);
 	struct fp_rlist empty = { 0 }, o = { 0 };
 	if (fp_rlist_union(l, &empty, &o)) {
 		fp_rlist_free(&o);

@@ -102,14 +102,19 @@ static int write_ranges(pid_t pid, const struct fp_rlist *l, const uint8_t *data
 				break;
 			}
 		}
-		ssize_t got = process_vm_writev(pid, liov, k, riov, k, 0);
-		if (got != (ssize_t)total) {
-			/* read-only or protected pages: one by one, with the
-			 * /proc/PID/mem fallback */
-			for (size_t j = 0; j < k; j++)
-				if (fp_mem_write(pid, (uint64_t)(uintptr_t)riov[j].iov_base, liov[j].iov_base, riov[j].iov_len,
-						 err))
-					return -1;
+		for (size_t j = 0; j < k;) { /* j: the first range not written yet */
+			ssize_t got = process_vm_writev(pid, liov + j, k - j, riov + j, k - j, 0);
+			size_t g = got > 0 ? (size_t)got : 0;
+			while (j < k && g >= liov[j].iov_len)
+				g -= liov[j++].iov_len;
+			if (j == k)
+				break;
+			/* it stopped in range j (a read-only or protected page):
+			 * that one through the /proc/PID/mem fallback, then on */
+			if (fp_mem_write(pid, (uint64_t)(uintptr_t)riov[j].iov_base + g, (const uint8_t *)liov[j].iov_base + g,
+					 liov[j].iov_len - g, err))
+				return -1;
+			j++;
 		}
 		off += total;
 		*done += total / CR_PAGE_SIZE;
@@ -171,13 +176,15 @@ static int save_area(struct rb_proc *p, struct rb_vma_op *o, uint64_t s, uint64_
 
 int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
-	(void)c;
 	size_t lw = fp_rlist_bytes(&p->wr), ln = fp_rlist_bytes(&p->wr_new);
-	p->old = malloc(lw ? lw : 1);
-	p->newd = malloc(lw + ln ? lw + ln : 1);
+	unsigned slot = (unsigned)(p - c->procs) * 2;
+	p->old = rb_buf_get(slot, lw ? lw : 1, err);
+	p->newd = p->old ? rb_buf_get(slot + 1, lw + ln ? lw + ln : 1, err) : NULL;
 	p->newd_len = lw + ln;
 	if (!p->old || !p->newd)
-		return fp_fail(err, ENOMEM, "out of memory (%zu MiB of pages)", (lw + ln) >> 19);
+		return -1;
+	if (c->per_page) /* each page proven as it is read */
+		c->r->verified_bytes += lw + ln;
 	if (read_list(p->pid, &p->wr, p->old, err))
 		return fp_wrap(err, "saving the pages of %d that the rollback overwrites", (int)p->pid);
 	size_t off = 0;

@@ -48,6 +48,8 @@ static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		return -1;
 	int rc = pgs_chain_open(d, (uint32_t)p->pid, h.pages_id, pe, npe, &p->flat, &p->nflat, &p->rd, err);
 	free(pe);
+	if (!rc && c->per_page)
+		rc = pgs_check_pages(p->rd, d, h.pages_id, err);
 	if (rc)
 		return -1;
 	p->flat_first = calloc(p->nflat + 1, sizeof(*p->flat_first));
@@ -66,33 +68,50 @@ static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 static int chain_of(const char *dir, char (**out)[PATH_MAX], size_t *n, fp_error *err);
 
 /* SNAP and every snapshot its pages come from, against their manifests,
- * sizes and hashes, as a full restore checks them: a flipped byte in a
- * page file must be refused, not written into the live process. This reads
- * the whole chain on every rollback; hashes per page run, so that only the
- * pages written back need reading, would make it cheap (not done yet). */
-static int check_chain(const char *dir, fp_error *err)
+ * before anything is read from them: a flipped byte must be refused, not
+ * written into the live process. Every file is hashed but the page stores:
+ * their pages are proven one by one as the rollback reads them (their
+ * pagehash files, IMG_VERIFY_READS), which costs what is written back, not
+ * the size of the chain. A chain with a store that has no per-page hashes
+ * (written before them) is hashed in full, as a restore does. */
+static int check_chain_at(char (*ch)[PATH_MAX], size_t n, enum img_verify_depth depth, bool *per_page,
+			  uint64_t *hashed, fp_error *err)
 {
-	char(*ch)[PATH_MAX] = NULL;
-	size_t n = 0;
-	if (chain_of(dir, &ch, &n, err))
-		return -1;
 	int rc = 0;
+	*per_page = depth == IMG_VERIFY_READS;
 	for (size_t i = 0; i < n && !rc; i++) {
 		int fd = open(ch[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct img_verify_info vi;
 		if (fd < 0)
 			rc = fp_fail(err, errno, "cannot open %s: %s", ch[i], strerror(errno));
 		else
-			rc = img_verify(fd, ch[i], IMG_VERIFY_FULL, NULL, err);
+			rc = img_verify(fd, ch[i], depth, &vi, err);
 		if (fd >= 0)
 			close(fd);
+		if (!rc && !vi.per_page)
+			*per_page = false;
+		if (!rc)
+			*hashed += vi.bytes_hashed;
 	}
+	return rc;
+}
+
+static int check_chain(struct rb_ctx *c, fp_error *err)
+{
+	char(*ch)[PATH_MAX] = NULL;
+	size_t n = 0;
+	if (chain_of(c->snap_dir, &ch, &n, err))
+		return -1;
+	int rc = check_chain_at(ch, n, IMG_VERIFY_READS, &c->per_page, &c->r->verified_bytes, err);
+	if (!rc && !c->per_page)
+		rc = check_chain_at(ch, n, IMG_VERIFY_FULL, &c->per_page, &c->r->verified_bytes, err);
 	free(ch);
 	return rc;
 }
 
 int rb_load_snapshot(struct rb_ctx *c, fp_error *err)
 {
-	if (check_chain(c->snap_dir, err))
+	if (check_chain(c, err))
 		return -1;
 	c->snap_dirfd = open(c->snap_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->snap_dirfd < 0)
@@ -267,8 +286,6 @@ void rb_free(struct rb_ctx *c)
 		}
 		free(p->vops);
 		free(p->fops);
-		free(p->old);
-		free(p->newd);
 	}
 	free(c->procs);
 	if (c->ps)

@@ -26,6 +26,15 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* The helper's own CPU time: what a rollback costs, apart from waiting
+ * for a CPU on a loaded machine. */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 /* FORKPOINT_FAULT=rollback-after-N-pages, once per helper. */
 static long fault_after(void)
 {
@@ -115,7 +124,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	char *why = r->why;
 	size_t len = sizeof(r->why);
 	fp_error le;
-	double tl = now_ms();
+	double tl = now_ms(), cpu0 = cpu_ms();
 	if (rb_load_snapshot(c, &le) < 0) {
 		snprintf(why, len, "%s", le.msg);
 		return FP_RB_NOT_POSSIBLE;
@@ -201,9 +210,12 @@ static int run(struct rb_ctx *c, fp_error *err)
 	r->nprocs = (unsigned)c->nprocs;
 	for (size_t i = 0; i < c->nprocs; i++)
 		r->nthreads += (unsigned)c->procs[i].nth;
+	double tq = now_ms();
+	r->rearm_ms = tq - tr;
 	release(c);
-	r->rearm_ms = now_ms() - tr;
+	r->resume_ms = now_ms() - tq;
 	r->ms = now_ms() - t0;
+	r->cpu_ms = cpu_ms() - cpu0;
 	r->in_place = true;
 	return FP_RB_DONE;
 }
@@ -222,6 +234,7 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 	int rc = run(&c, err);
 	release(&c);
 	rb_free(&c);
+	rb_bufs_trim();
 	return rc;
 }
 

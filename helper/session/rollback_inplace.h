@@ -34,14 +34,18 @@ struct fp_rb_result {
 	bool in_place;          /* done in place */
 	char why[512];          /* why not (nothing was changed then) */
 	double ms;              /* stop to resume */
+	double cpu_ms;          /* CPU time of the helper, load to resume */
 	uint64_t pages;         /* pages written back */
 	uint64_t vma_ops;       /* mmap/munmap/mprotect/brk injected */
+	uint64_t verified_bytes; /* hashed to prove SNAP: its image files, and
+				    the pages read (or its whole chain, for
+				    snapshots without per-page hashes) */
 	uint64_t fd_ops;        /* lseek/close/reopen/chdir injected */
 	unsigned nprocs, nthreads;
 	/* where the time went (ms): reading SNAP's images, stopping, comparing,
 	 * saving what is overwritten (and reading SNAP's pages), writing back,
-	 * re-arming the tracking and resuming */
-	double load_ms, stop_ms, diff_ms, save_ms, apply_ms, rearm_ms;
+	 * re-arming the tracking, resuming */
+	double load_ms, stop_ms, diff_ms, save_ms, apply_ms, rearm_ms, resume_ms;
 };
 
 enum fp_rb_rc {

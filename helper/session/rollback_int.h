@@ -80,7 +80,7 @@ struct rb_proc {
 	size_t nvops;
 	struct rb_fd_op *fops;
 	size_t nfops;
-	uint8_t *old;                   /* live contents of wr */
+	uint8_t *old;                   /* live contents of wr (rb_buf_get) */
 	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new */
 	size_t newd_len;
 	uint64_t pages_done;            /* of wr, written so far */
@@ -100,6 +100,7 @@ struct rb_ctx {
 	struct rb_proc *procs;
 	size_t nprocs;
 	long fault_after;               /* FORKPOINT_FAULT pages, -1 none */
+	bool per_page;                  /* SNAP's pages are proven as read (rollback_image.c) */
 };
 
 /* rollback_image.c */
@@ -110,6 +111,11 @@ int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
 void rb_free(struct rb_ctx *c);
+
+/* rollback_bufs.c: buffer `slot` (two per process) of at least len bytes,
+ * kept from one rollback to the next; rb_bufs_trim after a rollback. */
+uint8_t *rb_buf_get(unsigned slot, size_t len, fp_error *err);
+void rb_bufs_trim(void);
 
 /* rollback_diff.c: before the stop, whether in place is possible (0 with
  * why); during it, what differs (0 with why: not in place after all). */

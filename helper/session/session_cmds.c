@@ -242,10 +242,10 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
-				 "total_ms=%lld\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nphases=load %.1f stop %.1f diff %.1f "
-				 "save %.1f apply %.1f rearm %.1f\n", (int)ctx->target, rb.ms, now_ms() - t_in,
+				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\nphases=load %.1f stop %.1f diff %.1f "
+				 "save %.1f apply %.1f rearm %.1f resume %.1f\n", (int)ctx->target, rb.ms, now_ms() - t_in, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
-				 rb.load_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms);
+				 (unsigned long long)rb.verified_bytes, rb.load_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms);
 		else
 			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
 				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);

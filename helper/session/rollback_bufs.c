@@ -1,0 +1,62 @@
+/* Page buffers of rollbacks in place (rollback_int.h), kept by the session
+ * helper from one rollback to the next. Fresh memory costs a page fault per
+ * 4 KiB page here (1.5 µs, machine-limits.md), more than copying the page:
+ * a rollback that writes back 10 MiB spent more on faulting in its two
+ * buffers than on moving the pages. So the buffers stay mapped between
+ * rollbacks, as transparent huge pages where the kernel gives them (THP is
+ * `madvise` here), and only what exceeds RB_BUF_KEEP is given back after a
+ * rollback. */
+#include "session/rollback_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define RB_BUF_SLOTS 64
+#define RB_BUF_ALIGN (2u << 20)
+#define RB_BUF_KEEP (256u << 20)
+
+static struct {
+	uint8_t *p;
+	size_t cap;
+} bufs[RB_BUF_SLOTS];
+
+uint8_t *rb_buf_get(unsigned slot, size_t len, fp_error *err)
+{
+	if (slot >= RB_BUF_SLOTS) {
+		fp_fail(err, E2BIG, "a rollback in place of more than %d processes is not supported", RB_BUF_SLOTS / 2);
+		return NULL;
+	}
+	if (len > bufs[slot].cap) {
+		if (bufs[slot].p)
+			munmap(bufs[slot].p, bufs[slot].cap);
+		bufs[slot].p = NULL;
+		bufs[slot].cap = 0;
+		size_t cap = (len + RB_BUF_ALIGN - 1) & ~(size_t)(RB_BUF_ALIGN - 1);
+		void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			fp_fail(err, ENOMEM, "out of memory (%zu MiB of pages)", cap >> 20);
+			return NULL;
+		}
+		madvise(p, cap, MADV_HUGEPAGE);
+		bufs[slot].p = p;
+		bufs[slot].cap = cap;
+	}
+	return bufs[slot].p;
+}
+
+void rb_bufs_trim(void)
+{
+	size_t kept = 0;
+	for (unsigned i = 0; i < RB_BUF_SLOTS; i++) {
+		if (!bufs[i].p)
+			continue;
+		if (kept + bufs[i].cap <= RB_BUF_KEEP) {
+			kept += bufs[i].cap;
+			continue;
+		}
+		munmap(bufs[i].p, bufs[i].cap);
+		bufs[i].p = NULL;
+		bufs[i].cap = 0;
+	}
+}
