@@ -1,4 +1,5 @@
-# Interactive programs restored with -d on a real terminal (a tmux pane).
+# Interactive programs (bash, less, vim, sqlite3) restored with -d on a real
+# terminal (a tmux pane).
 # The shell the restore was typed in keeps its keyboard and its foreground;
 # a job that had the terminal's foreground comes back stopped, as after ^Z,
 # before any of its own code runs (a running bash would take the terminal
@@ -124,4 +125,25 @@ fg_start v "$vp"
 keys v 'A, after restore' Escape ':wq' Enter
 fg_ended v 0
 [[ $(cat "$WORK/file.txt") == "before dump, after restore" ]] || fail "vim wrote: $(cat "$WORK/file.txt")"
+
+# 4. sqlite3's prompt: the query typed after fg is its, not the shell's.
+if command -v sqlite3 >/dev/null; then
+	start_pane q
+	keys q "sqlite3 -interactive '$WORK/q.db'" Enter
+	wait_for 20 pgrep -f "^sqlite3 -interactive $WORK/q.db" >/dev/null || fail "sqlite3 did not start"
+	qp=$(pgrep -f "^sqlite3 -interactive $WORK/q.db")
+	# (a final ; would end the tmux command: a space after it)
+	keys q 'create table t(x); insert into t values(21); ' Enter
+	wait_for 20 bash -c "sqlite3 '$WORK/q.db' 'select x from t' 2>/dev/null | grep -qx 21" || fail "sqlite3 did not take the insert"
+	"$FP" dump -t "$qp" -D "$WORK/sqlite" >/dev/null || fail "dump of sqlite3"
+	wait_for 15 test ! -e "/proc/$qp" || fail "sqlite3 still runs after the dump"
+	typed q true
+	[[ $(restore_d q "$WORK/sqlite") == "$qp" ]] || fail "restored sqlite3 pid"
+	detached_stopped q "$qp" >/dev/null || exit 1
+	fg_start q "$qp"
+	keys q ".once $WORK/q.out" Enter 'select x * 2 from t; ' Enter
+	wait_for 20 grep -qx 42 "$WORK/q.out" 2>/dev/null || fail "the restored sqlite3 does not answer: $(screen q)"
+	keys q '.quit' Enter
+	fg_ended q 0
+fi
 echo ok
