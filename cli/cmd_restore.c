@@ -124,6 +124,7 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
 		} else {
 			fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
+			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
 		}
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
