@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "procfs.h"
 
 void cli_job_fork(int *keep_fd)
 {
@@ -91,18 +92,8 @@ static const char fg_usage[] =
 
 static char proc_state(pid_t pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *e = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	return e && e[1] == ' ' ? e[2] : 0;
+	struct fp_proc_stat st;
+	return fp_proc_read_stat(pid, 0, &st, NULL) < 0 ? 0 : st.state;
 }
 
 int cmd_fg(int argc, char **argv)

@@ -156,7 +156,11 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	 * it is still in its ptrace-stop, and taken as a job-control stop as
 	 * soon as the detach lets it run, before any of its own code. */
 	for (size_t i = 0; i < n; i++) {
-		bool fg_job = im[i]->stop_foreground && !im[i]->zombie && rst_tty_had_foreground(im[i]);
+		/* A session leader stays in a session of its own, where it
+		 * shares no keys with the restorer's shell. */
+		const cr_pstree *me = &im[i]->ps[im[i]->index];
+		bool fg_job = im[i]->stop_foreground && !im[i]->zombie && me->sid != me->pid &&
+			      rst_tty_had_foreground(im[i]);
 		if ((im[i]->th[0].core.tc.task_state == CR_TASK_STOPPED || fg_job) && kill(ps[i].pid, SIGSTOP)) {
 			fp_fail(err, errno, "cannot stop %d again: %s", (int)ps[i].pid, strerror(errno));
 			goto fail;
