@@ -37,14 +37,19 @@ if command -v perf >/dev/null && perf stat -x, -e task-clock true >/dev/null 2>&
 	cli_cpu=$(for i in $(seq 1 "$N"); do perf stat -x, -e task-clock -- "$FP" exec xb -- true 2>&1 >/dev/null | cut -d, -f1; done |
 		sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
 fi
-true_us=() inner_us=() snap_us=() rest_us=() after_us=()
+true_us=() inner_us=() snap_us=() rest_us=() rin_us=() after_us=() phases=
 for i in $(seq 1 "$N"); do
 	true_us+=("$(us /bin/true)")
 	# the helper's own measure: from typing the command to its status
 	d=$("$FP" exec xb --json -- true | sed 's/.*"duration_ms": \([0-9]*\).*/\1/')
 	inner_us+=("$((d * 1000))")
 	snap_us+=("$(us "$FP" snap xb "s$i")")
-	rest_us+=("$(us "$FP" restore xb "s$i")")
+	t0=$(now_us)
+	"$FP" restore xb "s$i" --json >"$FORKPOINT_HOME/r.json"
+	rest_us+=("$(($(now_us) - t0))")
+	# the helper's own measure of the restore, and where it went
+	rin_us+=("$(sed -n 's/.*"total_ms": \([0-9.]*\).*/\1/p' "$FORKPOINT_HOME/r.json" | awk '{printf "%d", $1 * 1000}')")
+	phases=$(sed -n 's/.*"phases_ms": "\([^"]*\)".*/\1/p' "$FORKPOINT_HOME/r.json")
 	after_us+=("$(us "$FP" exec xb -- true)")
 	"$FP" rm xb "s$i" >/dev/null
 done
@@ -52,6 +57,7 @@ read -r e50 e90 <<<"$(printf '%s\n' "${exec_us[@]}" | med)"
 read -r t50 t90 <<<"$(printf '%s\n' "${true_us[@]}" | med)"
 read -r s50 s90 <<<"$(printf '%s\n' "${snap_us[@]}" | med)"
 read -r r50 r90 <<<"$(printf '%s\n' "${rest_us[@]}" | med)"
+read -r ri50 ri90 <<<"$(printf '%s\n' "${rin_us[@]}" | med)"
 read -r a50 a90 <<<"$(printf '%s\n' "${after_us[@]}" | med)"
 read -r i50 i90 <<<"$(printf '%s\n' "${inner_us[@]}" | med)"
 sr=$(paste -d+ <(printf '%s\n' "${snap_us[@]}") <(printf '%s\n' "${rest_us[@]}") | bc | med)
@@ -68,6 +74,7 @@ out=$ROOT/bench/results/exec-latency-$(date -u +%Y%m%d-%H%M%S).md
 	echo "| for scale: \`/bin/true\` started the same way | $t50 | $t90 | - |"
 	echo "| snap of an idle shell session | $s50 | $s90 | ~56 (snapshot of a bash shell); Waypoint fork ~137 |"
 	echo "| restore of it (incl. saving the state it replaces) | $r50 | $r90 | - |"
-	echo "| snap + restore | $sr50 | $sr90 | - |"
+	echo "| of which in the helper (its total_ms; last round's phases: $phases) | $ri50 | $ri90 | - |"
+	echo "| snap + restore | $sr50 | $sr90 | Waypoint fork ~137 |"
 	echo "| exec \`true\` right after the restore | $a50 | $a90 | - |"
 } | tee "$out"

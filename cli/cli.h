@@ -22,6 +22,12 @@ int cmd_list(int argc, char **argv);
 /* `list` without a session: every session and its snapshots. */
 int cli_list_all(int json);
 int cmd_restore(int argc, char **argv);
+int cmd_fg(int argc, char **argv);
+/* cmd_fg.c: `restore -d` on a terminal forks; the parent exits with the
+ * child's status, or once the child keeps a job it left stopped
+ * (cli_job_keep, which returns only when there is no such job). */
+void cli_job_fork(int *keep_fd);
+void cli_job_keep(int keep_fd, bool job_stopped);
 int cmd_dump(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
 

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "json.h"
@@ -33,7 +34,11 @@ static const char restore_usage[] =
 	"  -d, --restore-detached  return once the process runs (it is adopted by init\n"
 	"                        or the nearest subreaper); prints its pid. Without -d,\n"
 	"                        forkpoint waits for it and exits with its status, as\n"
-	"                        `criu restore` does\n"
+	"                        `criu restore` does. On a terminal, a job that had\n"
+	"                        the terminal's foreground comes back stopped (as after\n"
+	"                        ^Z) so it shares no keys with this shell: `forkpoint fg\n"
+	"                        PID` continues it (a forkpoint process stays its parent\n"
+	"                        until it ends, so that it keeps its job control)\n"
 	"  -o, --log-file LOG    the restore log (default $FORKPOINT_HOME/logs/restore-PID.log,\n"
 	"                        kept a day; never the image directory, which may be anyone's).\n"
 	"                        A LOG that is a symbolic link made by another user is refused\n"
@@ -123,6 +128,7 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 			fp_json_int(&j, "verified_bytes", atoll(api_kv(body, "verified_bytes", v, sizeof(v))));
 		} else {
 			fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
+			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
 		}
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
@@ -202,6 +208,11 @@ int cmd_restore(int argc, char **argv)
 		return cli_usage_error(restore_usage, "no image directory given (-D DIR)");
 	o.adopt = !detach; /* to wait for a criu-restored tree it must become our child */
 	o.foreground = !detach;
+	int keep_fd = -1;
+	if (detach && isatty(STDIN_FILENO)) {
+		o.stop_foreground_job = true;
+		cli_job_fork(&keep_fd);
+	}
 	o.criu_flags = cf.v;
 	o.ncriu_flags = cf.n;
 	struct fp_restore_result r;
@@ -222,6 +233,12 @@ int cmd_restore(int argc, char **argv)
 			(int)r.ns_pid, (int)r.pid, (int)r.ns_init);
 	if (detach) {
 		printf("%d\n", (int)r.pid);
+		if (r.job_stopped)
+			fprintf(stderr,
+				"forkpoint: %d had its terminal's foreground: it waits stopped, as after ^Z; "
+				"`forkpoint fg %d` continues it\n",
+				(int)r.pid, (int)r.pid);
+		cli_job_keep(keep_fd, r.job_stopped);
 		return 0;
 	}
 	int status;

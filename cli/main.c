@@ -25,6 +25,7 @@ static const struct {
 	{ "dump", cmd_dump, "checkpoint a process tree into a CRIU-compatible image directory" },
 	{ "decompress", cmd_decompress, "make a snapshot directory restorable by plain `criu restore`" },
 	{ "restore", cmd_restore, "restore a process from an image directory (native or criu)" },
+	{ "fg", cmd_fg, "continue a job that `restore -d` left stopped, in this terminal's foreground" },
 	{ "branch", cmd_branch, "start live sessions from a snapshot while the session runs on" },
 	{ "tree", cmd_tree, "a session's snapshots and branches as a tree" },
 	{ "diff", cmd_diff, "what changed in a session's workspace between two snapshots" },

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -176,7 +177,7 @@ int fp_shim_path(char *buf, size_t len, fp_error *err)
 		       "rebuild with `make` or set FORKPOINT_SHIM", dirs[0], dirs[1][0] ? " or next to " : "", dirs[1]);
 }
 
-int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_error *err)
+static int write_replace(const char *path, const void *data, size_t len, bool durable, fp_error *err)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
@@ -200,7 +201,7 @@ int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_erro
 		p += w;
 		left -= (size_t)w;
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		int e = errno;
 		close(fd);
 		unlink(tmp);
@@ -213,6 +214,16 @@ int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_erro
 		return fp_fail(err, e, "cannot rename %s to %s: %s", tmp, path, strerror(e));
 	}
 	return 0;
+}
+
+int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_error *err)
+{
+	return write_replace(path, data, len, true, err);
+}
+
+int fp_write_file_replace(const char *path, const void *data, size_t len, fp_error *err)
+{
+	return write_replace(path, data, len, false, err);
 }
 
 long fp_read_file(const char *path, char *buf, size_t len, fp_error *err)

@@ -23,6 +23,11 @@ int fp_shim_path(char *buf, size_t len, fp_error *err);
 
 /* Writes data to path atomically (temp file + fsync + rename), mode 0600. */
 int fp_write_file_atomic(const char *path, const void *data, size_t len, fp_error *err);
+/* The same without the fsync: readers see the old or the new file whole,
+ * but a power loss may leave the old one. For records of running
+ * processes, which a power loss ends anyway (an fsync costs tens of ms on
+ * a busy disk, on every restore of a session). */
+int fp_write_file_replace(const char *path, const void *data, size_t len, fp_error *err);
 
 /* Reads a whole small file (NUL-terminated); returns length or -1. */
 long fp_read_file(const char *path, char *buf, size_t len, fp_error *err);

@@ -89,6 +89,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		if (rst_image_load_proc(im[i], root_im->dir, i, false, err))
 			goto done;
 		im[i]->take_foreground = root_im->take_foreground;
+		im[i]->stop_foreground = root_im->stop_foreground;
 		if (im[i]->unsupported[0]) {
 			fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP, "process %u: %s", im[i]->pid, im[i]->unsupported);
 			goto done;
@@ -159,11 +160,18 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	/* A process stopped at dump time stops again: SIGSTOP is queued while
 	 * it is still in its ptrace-stop, and taken as a job-control stop as
 	 * soon as the detach lets it run, before any of its own code. */
-	for (size_t i = 0; i < n; i++)
-		if (im[i]->th[0].core.tc.task_state == CR_TASK_STOPPED && kill(ps[i].pid, SIGSTOP)) {
+	for (size_t i = 0; i < n; i++) {
+		/* A session leader stays in a session of its own, where it
+		 * shares no keys with the restorer's shell. */
+		const cr_pstree *me = &im[i]->ps[im[i]->index];
+		bool fg_job = im[i]->stop_foreground && !im[i]->zombie && me->sid != me->pid &&
+			      rst_tty_had_foreground(im[i]);
+		if ((im[i]->th[0].core.tc.task_state == CR_TASK_STOPPED || fg_job) && kill(ps[i].pid, SIGSTOP)) {
 			fp_fail(err, errno, "cannot stop %d again: %s", (int)ps[i].pid, strerror(errno));
 			goto fail;
 		}
+		root_im->job_stopped |= fg_job;
+	}
 	step = "release";
 	rc = 0;
 	for (size_t i = n; i-- > 0;) /* children first: the root runs last */
@@ -291,7 +299,9 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 	if (eng != FP_RESTORE_CRIU) {
 		r->engine_used = FP_RESTORE_NATIVE;
 		im.take_foreground = o->foreground;
+		im.stop_foreground = o->stop_foreground_job;
 		rc = native_restore(&im, &log, timeout_ms, &r->pid, err);
+		r->job_stopped = rc == 0 && im.job_stopped;
 		if (rc == 0 || eng == FP_RESTORE_NATIVE || err->exit_code != FP_EXIT_UNSUPPORTED)
 			goto out;
 		snprintf(r->fallback_reason, sizeof(r->fallback_reason), "%s", err->msg);

@@ -60,6 +60,14 @@ struct fp_restore_opts {
 	 * job when it had it at dump time (not for a detached restore from an
 	 * interactive shell, which takes its terminal back). */
 	bool foreground;
+	/* A detached restore on a terminal (-d): a job that had the terminal's
+	 * foreground comes back stopped, as after ^Z, before any of its own
+	 * code runs. Running in the background it would read the keys of the
+	 * shell the restore was typed in, or fail its reads with EIO and exit
+	 * (an interactive bash), or take the terminal itself (bash does so
+	 * before each prompt). `forkpoint fg PID` continues it in the
+	 * foreground. Native engine only. */
+	bool stop_foreground_job;
 	/* CRIU flags given by the user (--file-locks, ...), passed on to
 	 * `criu restore` when the criu engine runs. */
 	const char *const *criu_flags;
@@ -79,6 +87,7 @@ struct fp_restore_result {
 	double elapsed_ms;
 	double verify_ms;                   /* checking the image against its manifest */
 	char verify_note[256];              /* why the image was not verified, "" if it was */
+	bool job_stopped;                   /* stop_foreground_job stopped a process */
 };
 
 int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_error *err);

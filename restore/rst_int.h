@@ -83,6 +83,8 @@ typedef struct rst_image {
 	/* index of the vdso / vvar VMAs in mm.vmas, -1 if none */
 	int vdso_vma, vvar_vma;
 	bool take_foreground; /* fp_restore_opts.foreground */
+	bool stop_foreground; /* fp_restore_opts.stop_foreground_job */
+	bool job_stopped;     /* root image: a process was stopped for it */
 	bool zombie;          /* only pstree and core: a child not yet reaped */
 	/* first reason the native engine cannot restore this image, "" if none */
 	char unsupported[512];
@@ -375,6 +377,8 @@ int rst_fifo_open(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* rst_tty.c: gives the terminal's foreground back to p's group if it had it
  * (p must still have every signal blocked). */
 int rst_tty_foreground(rst_proc *p, fp_error *err);
+/* The process's group had the foreground of one of its terminals. */
+bool rst_tty_had_foreground(const rst_image *im);
 int rst_share_done(rst_share *s, fp_error *err);      /* closes the kept pipe ends, frees */
 int rst_task_restore(rst_proc *p, fp_error *err);    /* sigactions, rlimits, timers, threads */
 int rst_task_finish(rst_proc *p, fp_error *err);     /* pdeath signals, pending signals */

@@ -31,6 +31,7 @@ struct ns_report {
 	int exit_code;
 	int engine_used;
 	pid_t inner_pid;
+	bool job_stopped;
 	double elapsed_ms;
 	char fallback_reason[512];
 	char msg[1024];
@@ -76,6 +77,7 @@ static __attribute__((noreturn)) void ns_init(const struct fp_restore_opts *o, i
 	rep.exit_code = err.exit_code;
 	rep.engine_used = (int)r.engine_used;
 	rep.inner_pid = r.pid;
+	rep.job_stopped = r.job_stopped;
 	rep.elapsed_ms = r.elapsed_ms;
 	snprintf(rep.fallback_reason, sizeof(rep.fallback_reason), "%s", r.fallback_reason);
 	snprintf(rep.msg, sizeof(rep.msg), "%s", err.msg);
@@ -160,6 +162,7 @@ int rst_pidns_restore(const struct fp_restore_opts *o, struct fp_restore_result 
 	r->pid = child_of((pid_t)init);
 	r->ns_init = (pid_t)init;
 	r->ns_pid = rep.inner_pid;
+	r->job_stopped = rep.job_stopped; /* init, our child, keeps its group from orphaning */
 	r->engine_used = (enum fp_restore_engine)rep.engine_used;
 	r->elapsed_ms = rep.elapsed_ms;
 	snprintf(r->fallback_reason, sizeof(r->fallback_reason), "%s", rep.fallback_reason);

@@ -119,6 +119,29 @@ int rst_tty_finish(rst_proc *p, fp_error *err)
 	return 0;
 }
 
+/* The fd of a terminal whose foreground was this process's group at dump
+ * time, -1 if none. */
+static int fg_tty_fd(const rst_image *im)
+{
+	const cr_pstree *me = &im->ps[im->index];
+	for (size_t i = 0; i < im->nttys; i++) {
+		const cr_tty_info *ti = &im->ttys[i];
+		if (ti->pgrp != me->pgid)
+			continue;
+		for (size_t k = 0; k < im->nfdi; k++) {
+			const cr_file *c = rst_file(im, im->fdi[k].id);
+			if (c && c->type == CR_FD_TTY && c->tty.tty_info_id == ti->id)
+				return (int)im->fdi[k].fd;
+		}
+	}
+	return -1;
+}
+
+bool rst_tty_had_foreground(const rst_image *im)
+{
+	return fg_tty_fd(im) >= 0;
+}
+
 /* The terminal keeps a reference to its foreground group even after every
  * process of it is gone, so the restored group, though it has the same
  * number, is a background group until someone says otherwise: the job's
@@ -132,29 +155,18 @@ int rst_tty_foreground(rst_proc *p, fp_error *err)
 	const cr_pstree *me = &im->ps[im->index];
 	if (!im->take_foreground || me->pgid != me->pid)
 		return 0;
-	for (size_t i = 0; i < im->nttys; i++) {
-		const cr_tty_info *ti = &im->ttys[i];
-		if (ti->pgrp != me->pgid)
-			continue;
-		int fd = -1;
-		for (size_t k = 0; k < im->nfdi && fd < 0; k++) {
-			const cr_file *c = rst_file(im, im->fdi[k].id);
-			if (c && c->type == CR_FD_TTY && c->tty.tty_info_id == ti->id)
-				fd = (int)im->fdi[k].fd;
-		}
-		if (fd < 0)
-			continue;
-		int32_t pgrp = (int32_t)me->pgid;
-		int64_t r = 0;
-		if (rst_q_mem(p, p->pid, NULL, 0, SYS_ioctl, (uint64_t)fd, TIOCSPGRP, 0, 0, 0, 0, 2, &pgrp, sizeof(pgrp), &r,
-			      err) ||
-		    rst_flush(p, err))
-			return fp_wrap(err, "giving the terminal's foreground back to group %d", (int)pgrp);
-		if (r < 0)
-			rst_logf(p->log, 1, "warning: group %d does not get the terminal's foreground back: TIOCSPGRP: %s",
-				 (int)pgrp, strerror((int)-r));
-		else
-			rst_logf(p->log, 3, "fd %d: the terminal's foreground group is %d again", fd, (int)pgrp);
-	}
+	int fd = fg_tty_fd(im);
+	if (fd < 0)
+		return 0;
+	int32_t pgrp = (int32_t)me->pgid;
+	int64_t r = 0;
+	if (rst_q_mem(p, p->pid, NULL, 0, SYS_ioctl, (uint64_t)fd, TIOCSPGRP, 0, 0, 0, 0, 2, &pgrp, sizeof(pgrp), &r, err) ||
+	    rst_flush(p, err))
+		return fp_wrap(err, "giving the terminal's foreground back to group %d", (int)pgrp);
+	if (r < 0)
+		rst_logf(p->log, 1, "warning: group %d does not get the terminal's foreground back: TIOCSPGRP: %s", (int)pgrp,
+			 strerror((int)-r));
+	else
+		rst_logf(p->log, 3, "fd %d: the terminal's foreground group is %d again", fd, (int)pgrp);
 	return 0;
 }

@@ -199,6 +199,9 @@ static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error
 	return 0;
 }
 
+/* Both images it restores were checked moments before by this helper,
+ * in the session's own directory (the snapshot by fp_restore_check_ex,
+ * the saved state as it was written), so they are not hashed again. */
 static int restore_dir(const char *dir, const char *log, struct fp_restore_result *r, fp_error *err)
 {
 	struct fp_restore_opts o = {
@@ -208,6 +211,7 @@ static int restore_dir(const char *dir, const char *log, struct fp_restore_resul
 		.log_path = log,
 		.adopt = true,
 		.foreground = true,
+		.no_verify = true,
 	};
 	return fp_restore(&o, r, err);
 }
@@ -238,7 +242,17 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	long long t_in = now_ms();
 	/* The same processes as SNAP's: back in place, no new processes. */
 	struct fp_rb_result rb;
-	int irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), &rb, &err);
+	int irc = FP_RB_NOT_POSSIBLE;
+	if (ctx->shell) {
+		/* A shell session's bash reads its pty: the rollback in place
+		 * refuses terminals (rollback_diff.c) after loading SNAP and
+		 * stopping the shell, a third of a restore's fixed cost, for
+		 * nothing. */
+		memset(&rb, 0, sizeof(rb));
+		snprintf(rb.why, sizeof(rb.why), "the shell's terminal: its modes go back with a full restore");
+	} else {
+		irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), &rb, &err);
+	}
 	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
@@ -297,7 +311,9 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		return;
 	}
 	long long t_saved = now_ms();
-	if (kill_session(ctx, &err) < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
+	int kill_rc = kill_session(ctx, &err);
+	long long t_killed = now_ms();
+	if (kill_rc < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
 		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
 		ctx->target = -1;
 		reply(c, buf);
@@ -331,7 +347,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		return;
 	}
-	fp_rm_rf(rbdir, NULL);
+	long long t_restored = now_ms();
 	if (ctx->ws && fp_ws_restore_commit(ctx->ws, &sw, &err) < 0) {
 		/* The restored processes already run on the snapshot's files;
 		 * only the record of the switch failed. Say so, keep going. */
@@ -340,12 +356,19 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	ctx->target = r.pid;
 	ctx->info->target_pid = r.pid;
 	fp_session_save(ctx->info, NULL);
-	fp_rollback_arm(r.pid, dir, fp_track_session()); /* the next rollback can be in place */
+	long long t_end = now_ms();
 	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n"
-		 "in_place=0\nwhy=%s\n",
+		 "in_place=0\nwhy=%s\nphases=check %lld save %lld kill %lld restore %lld record %lld\n",
 		 (int)r.pid, r.engine_used == FP_RESTORE_CRIU ? "criu" : "native", r.fallback_reason,
-		 r.elapsed_ms, t_saved - t0, now_ms() - t0, rb.why);
+		 r.elapsed_ms, t_saved - t0, t_end - t_in, rb.why, t0 - t_in, t_saved - t0, t_killed - t_saved,
+		 t_restored - t_killed, t_end - t_restored);
 	reply(c, buf);
+	/* After the answer, before the next request (one at a time): the
+	 * saved state's files (deleting them takes tens of ms on a busy
+	 * disk; a leftover is removed by the next rollback_dump) and the
+	 * arming of the next rollback in place. */
+	fp_rm_rf(rbdir, NULL);
+	fp_rollback_arm(r.pid, dir, fp_track_session()); /* the next rollback can be in place */
 }
 
 static const struct {

@@ -197,7 +197,7 @@ int fp_session_save(const struct fp_session_info *info, fp_error *err)
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return fp_fail(err, E2BIG, "session metadata too large");
 	snprintf(path, sizeof(path), "%s/session.meta", info->dir);
-	return fp_write_file_atomic(path, buf, (size_t)n, err);
+	return fp_write_file_replace(path, buf, (size_t)n, err);
 }
 
 int fp_session_load(const char *name, struct fp_session_info *info, fp_error *err)
