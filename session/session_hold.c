@@ -58,12 +58,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "criu.h"
 #include "session/session_reap.h"
 #include "images/criu_io.h"
 #include "restore/restore.h"
+#include "session/session_pidns.h"
 
 #define HOLD_MAX_PROCS 8192
 
@@ -205,10 +207,10 @@ static int check_pid(uint32_t id, const pid_t *ours, size_t nours, fp_error *err
 		       (int)p, (int)tgid, comm);
 }
 
-int fp_session_restore_preflight(const char *snapdir, fp_error *err)
+/* Every pid and tid of the snapshot free or ours: 0, else -1 with err
+ * naming the first one taken and its owner. */
+static int pids_free(const char *snapdir, fp_error *err)
 {
-	if (probe_set_tid(err) < 0)
-		return -1;
 	int dfd = open(snapdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return fp_fail(err, errno, "cannot open snapshot %s: %s", snapdir, strerror(errno));
@@ -234,6 +236,45 @@ int fp_session_restore_preflight(const char *snapdir, fp_error *err)
 	free(ours);
 	cr_free_array(&cr_pstree_desc, ps, nps);
 	return rc;
+}
+
+bool fp_session_pids_free(const char *snapdir, char *why, size_t len)
+{
+	fp_error e;
+	fp_error_clear(&e);
+	if (pids_free(snapdir, &e) == 0)
+		return true;
+	if (why)
+		snprintf(why, len, "%s", e.msg);
+	return false;
+}
+
+int fp_session_restore_preflight(const char *snapdir, bool *here, char *why, size_t len, fp_error *err)
+{
+	if (probe_set_tid(err) < 0)
+		return -1;
+	*here = fp_session_pids_free(snapdir, why, len);
+	if (*here || fp_session_in_own_pidns() || fp_session_pidns_allowed())
+		return 0;
+	return fp_fail(err, EEXIST, "%s; and this helper may not make a pid namespace where the pids are free "
+		       "(CAP_SYS_ADMIN)", why);
+}
+
+void fp_session_fault_pause(const char *point, const char *dir)
+{
+	if (!fault_any(same, (void *)point))
+		return;
+	char paused[4096], go[4096];
+	snprintf(paused, sizeof(paused), "%s/%s.paused", dir, point);
+	snprintf(go, sizeof(go), "%s/%s.go", dir, point);
+	int fd = open(paused, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	struct timespec step = { 0, 5000000 };
+	for (int i = 0; i < 60 * 200 && access(go, F_OK) < 0; i++)
+		nanosleep(&step, NULL); /* a test's deadline, not synchronisation */
+	unlink(go);
+	unlink(paused);
 }
 
 int fp_session_save_check(void *arg, const char *dir, fp_error *err)

@@ -1,0 +1,87 @@
+# A session's full restore cannot lose the session to a taken pid
+# (session/session_pidns.c): between the kill of the live processes and
+# the restore, an unrelated process takes the target's pid (pid_taker,
+# clone3 set_tid), at a pause the helper makes for the test
+# (FORKPOINT_FAULT=session-pause-before-restore). Before, both the
+# snapshot's restore and the roll-back failed and the session ended.
+#   - the snapshot's restore: the session ends in SNAP's state, in a pid
+#     namespace of its own where the target has its pid and tids back;
+#     snapshots taken there restore there again;
+#   - the roll-back (the snapshot's restore fails on purpose): the session
+#     ends in its state from before, in a namespace of its own likewise.
+# The outsider is never touched. No sleeps: the test waits for the pause's
+# file and releases the helper with another.
+source "$(dirname "$0")/../lib.sh"
+[[ $(id -u) == 0 ]] || { echo "needs root (clone3 set_tid, pid namespaces)"; exit 77; }
+
+start() { # NAME FAULTS: a ct_threads session (pids checked at verify)
+	FORKPOINT_FAULT=rollback-full,$2 "$FP" run --detach --name "$1" -- "$T/ct_threads" "$WORK/$1.st" --same-pid >/dev/null ||
+		fail "run $1"
+	track_pid "$(session_field "$1" helper_pid)"
+	wait_for 20 grep -q '^ready' "$WORK/$1.st" || fail "$1 not ready"
+	spid=$(session_field "$1" target_pid); track_pid "$spid"
+	"$FP" snap "$1" s0 >/dev/null || fail "snap $1"
+	v=$(ct_verify "$WORK/$1.st" "$spid") || fail "$1 verify 1: $v"
+	sdir=$FORKPOINT_HOME/sessions/$1
+}
+# restore NAME SNAP in the background; at the pause, an outsider takes pid
+# $spid. Sets out (stdout+stderr), rrc (exit status), taker.
+restore_racing() { # NAME SNAP
+	"$FP" restore "$1" "$2" >"$WORK/$1.out" 2>&1 &
+	local r=$!
+	wait_for 60 test -e "$sdir/session-pause-before-restore.paused" || fail "$1: the helper never paused"
+	[[ ! -e /proc/$spid ]] || fail "$1: pid $spid still taken at the pause (the old target lives)"
+	taker=$("$T/pid_taker" "$spid") || fail "$1: could not take the freed pid $spid"
+	track_pid "$taker"
+	[[ $taker == "$spid" ]] || fail "$1: pid_taker got $taker"
+	touch "$sdir/session-pause-before-restore.go"
+	wait "$r"; rrc=$?
+	out=$(cat "$WORK/$1.out")
+}
+in_own_ns() { # NAME WHY: the session's target runs in a namespace, as $spid there
+	npid=$(session_field "$1" target_pid)
+	track_pid "$npid"
+	[[ $npid != "$spid" && -d /proc/$npid ]] || fail "$2: target $npid"
+	grep -q "^NSpid:[[:space:]]*$npid[[:space:]]*$spid\$" "/proc/$npid/status" ||
+		fail "$2: NSpid of $npid: $(grep NSpid "/proc/$npid/status")"
+	[[ $(session_field "$1" state) == running ]] || fail "$2: session state $(session_field "$1" state)"
+	[[ $(ls "/proc/$npid/task" | wc -l) == 9 ]] || fail "$2: thread count $(ls "/proc/$npid/task" | wc -l)"
+	grep -q '^State:.*S' "/proc/$taker/status" || fail "$2: the outsider $taker was touched"
+}
+
+# --- the snapshot's restore meets the taken pid -------------------------
+start sr session-pause-before-restore
+restore_racing sr s0
+((rrc == 0)) || fail "restore with a pid taken meanwhile failed ($rrc): $out"
+[[ $out == *"pid namespace of its own"* ]] || fail "no note of the move: $out"
+in_own_ns sr "snapshot's restore"
+v=$(ct_verify "$WORK/sr.st" "$npid") || fail "after the move: $v"
+[[ $v == "verify 1 ok pid=$spid "* ]] || fail "not SNAP's state (or not its pid) after the move: $v"
+# The session goes on there: a snapshot records the pids inside, and
+# restores inside (no outside process can take a pid there).
+"$FP" snap sr s1 >/dev/null || fail "snap in the namespace"
+v=$(ct_verify "$WORK/sr.st" "$npid") || fail "verify after s1: $v"
+[[ $v == "verify 2 ok pid=$spid "* ]] || fail "verify after s1: $v"
+out=$("$FP" restore sr s1 2>&1) || fail "restore s1 in the namespace: $out"
+npid2=$(session_field sr target_pid); track_pid "$npid2"
+grep -q "^NSpid:[[:space:]]*$npid2[[:space:]]*$spid\$" "/proc/$npid2/status" ||
+	fail "s1's restore: NSpid of $npid2: $(grep NSpid "/proc/$npid2/status")"
+v=$(ct_verify "$WORK/sr.st" "$npid2") || fail "after restoring s1: $v"
+[[ $v == "verify 2 ok pid=$spid "* ]] || fail "not s1's state after its restore: $v"
+"$FP" stop sr >/dev/null || fail "stop sr"
+wait_for 20 test ! -e "/proc/$npid2" || fail "the namespace's target outlived stop"
+[[ -d /proc/$taker ]] || fail "stop killed the outsider"
+kill -9 "$taker"
+
+# --- the roll-back meets the taken pid ----------------------------------
+start rb session-restore,session-pause-before-restore
+restore_racing rb s0
+((rrc != 0)) || fail "a restore failing on purpose succeeded: $out"
+[[ $out == *"back in its state from before the restore, in a pid namespace of its own"* ]] ||
+	fail "roll-back message: $out"
+in_own_ns rb "roll-back"
+v=$(ct_verify "$WORK/rb.st" "$npid") || fail "after the roll-back: $v"
+[[ $v == "verify 2 ok pid=$spid "* ]] || fail "not the state from before after the roll-back: $v"
+"$FP" stop rb >/dev/null || fail "stop rb"
+kill -9 "$taker"
+echo ok
