@@ -83,19 +83,6 @@ static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error
 	return 0;
 }
 
-static int restore_dir(const char *dir, const char *log, struct fp_restore_result *r, fp_error *err)
-{
-	struct fp_restore_opts o = {
-		.dir = dir,
-		.engine = FP_RESTORE_AUTO,
-		.exact_pids = true,
-		.log_path = log,
-		.adopt = true,
-		.foreground = true,
-	};
-	return fp_restore(&o, r, err);
-}
-
 /* Restores dir as the session's processes, the old ones dead: with the
  * image's pids here when they are all free (or the helper's namespace is
  * the session's own, where no one else takes a pid), else in a new pid
@@ -112,7 +99,7 @@ static int restore_somewhere(struct fp_session_ctx *ctx, int c, const char *dir,
 	if (own || fp_session_pids_free(dir, why, sizeof(why))) {
 		/* tests: an outside process takes a pid of the image here */
 		fp_session_fault_pause("session-pause-before-restore", ctx->info->dir);
-		if (restore_dir(dir, log, r, err) == 0)
+		if (fp_session_restore_exact(dir, log, r, err) == 0)
 			return 0;
 		fp_error kerr;
 		if (kill_session(ctx, &kerr) < 0) /* what the failed restore left holds pids */

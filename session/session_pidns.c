@@ -106,10 +106,50 @@ static pid_t outer_pid_of(pid_t inner)
 	return 0;
 }
 
+int fp_session_restore_exact(const char *dir, const char *log, struct fp_restore_result *r, fp_error *err)
+{
+	struct fp_restore_opts o = {
+		.dir = dir,
+		.engine = FP_RESTORE_AUTO,
+		.exact_pids = true,
+		.log_path = log,
+		.adopt = true,
+		.foreground = true,
+	};
+	return fp_restore(&o, r, err);
+}
+
 pid_t fp_session_pidns_outer(pid_t pid)
 {
 	pid_t o = outer_proc >= 0 ? outer_pid_of(pid) : 0;
 	return o > 0 ? o : pid;
+}
+
+/* Every other proc mount of the session (a built image's root/proc, where
+ * a shell's exec finds the helper's fds) shows the new namespace too; the
+ * ones under /proc are hidden by the new /proc already. Mount points with
+ * spaces or escapes are not ours. */
+static int remount_other_procs(fp_error *err)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return fp_fail(err, errno, "cannot read /proc/self/mountinfo: %s", strerror(errno));
+	/* All read before any is mounted: a new mount joins the list. */
+	char line[4096], type[64], at[8][1024];
+	int n = 0;
+	while (n < 8 && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+		if (sep && sscanf(sep + 3, "%63s", type) == 1 && !strcmp(type, "proc") &&
+		    sscanf(line, "%*s %*s %*s %*s %1023s", at[n]) == 1 && strcmp(at[n], "/proc") && strncmp(at[n], "/proc/", 6) &&
+		    !strchr(at[n], '\\'))
+			n++;
+	}
+	fclose(f);
+	for (int i = 0; i < n; i++)
+		if (mount("proc", at[i], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			return fp_fail(err, errno, "cannot mount the new pid namespace's /proc on %s: %s", at[i],
+				       strerror(errno));
+	return 0;
 }
 
 /* In the new helper, pid 1 of its namespace: its own /proc, then the
@@ -129,15 +169,9 @@ static int ns_restore(struct fp_session_info *info, const char *dir, const char 
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return fp_fail(err, errno, "cannot set up the new pid namespace's mounts and /proc: %s",
 			       strerror(errno));
-	struct fp_restore_opts o = {
-		.dir = dir,
-		.engine = FP_RESTORE_AUTO,
-		.exact_pids = true,
-		.log_path = log,
-		.adopt = true,
-		.foreground = true,
-	};
-	if (fp_restore(&o, r, err) < 0)
+	if (remount_other_procs(err) < 0)
+		return -1;
+	if (fp_session_restore_exact(dir, log, r, err) < 0)
 		return fp_wrap(err, "in a new pid namespace");
 	info->helper_pid = outer_self;
 	info->helper_start = start;

@@ -11,6 +11,10 @@
 #include "restore/restore.h"
 #include "session/session_store.h"
 
+/* A session's restore of dir: the image's pids exactly, the root a child of
+ * this helper, the terminal's foreground back to it. */
+int fp_session_restore_exact(const char *dir, const char *log, struct fp_restore_result *r, fp_error *err);
+
 /* True when this helper is pid 1 of a pid namespace of its own (a branch,
  * or a session moved by fp_session_pidns_restore): nothing outside the
  * session allocates pids there, so a freed pid cannot be taken. */

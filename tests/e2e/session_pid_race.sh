@@ -9,6 +9,7 @@
 #     snapshots taken there restore there again;
 #   - the roll-back (the snapshot's restore fails on purpose): the session
 #     ends in its state from before, in a namespace of its own likewise.
+#   - a shell session moves, and `exec` still reaches its bash.
 # The outsider is never touched. No sleeps: the test waits for the pause's
 # file and releases the helper with another.
 source "$(dirname "$0")/../lib.sh"
@@ -83,5 +84,28 @@ in_own_ns rb "roll-back"
 v=$(ct_verify "$WORK/rb.st" "$npid") || fail "after the roll-back: $v"
 [[ $v == "verify 2 ok pid=$spid "* ]] || fail "not the state from before after the roll-back: $v"
 "$FP" stop rb >/dev/null || fail "stop rb"
+kill -9 "$taker"
+
+# --- a shell session moves, and exec still reaches its bash -------------
+# exec types into the shell, which reads the helper's pipes through
+# /proc/HELPER/fd: in the namespace, that is its own /proc and pid 1.
+FORKPOINT_FAULT=rollback-full "$FP" run --shell --name sh >/dev/null || fail "run --shell"
+track_pid "$(session_field sh helper_pid)"
+bpid=$(session_field sh target_pid); track_pid "$bpid"
+"$FP" exec sh -c "sleep 1000 & echo \$! >$WORK/shkid" || fail "exec in the shell"
+kid=$(cat "$WORK/shkid"); track_pid "$kid"
+"$FP" snap sh s0 >/dev/null || fail "snap sh"
+kill -9 "$kid"; wait_for 15 test ! -e "/proc/$kid" || fail "the shell's job $kid not reaped"
+taker=$("$T/pid_taker" "$kid") || fail "could not take pid $kid"
+track_pid "$taker"
+out=$("$FP" restore sh s0 2>&1) || fail "restore of the shell session: $out"
+[[ $out == *"pid namespace of its own"* ]] || fail "the shell session did not move: $out"
+nb=$(session_field sh target_pid); track_pid "$nb"
+grep -q "^NSpid:[[:space:]]*$nb[[:space:]]*$bpid\$" "/proc/$nb/status" ||
+	fail "the shell is not $bpid in a namespace: $(grep NSpid "/proc/$nb/status" 2>&1)"
+j=$("$FP" exec sh -c 'echo in-ns $$; jobs' 2>&1) || fail "exec after the move: $j"
+[[ $j == *"in-ns $bpid"* && $j == *Running*"sleep 1000"* ]] || fail "exec after the move: $j"
+grep -q '^State:.*S' "/proc/$taker/status" || fail "the outsider $taker was touched"
+"$FP" stop sh >/dev/null || fail "stop sh"
 kill -9 "$taker"
 echo ok
