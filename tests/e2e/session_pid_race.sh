@@ -9,6 +9,7 @@
 #     snapshots taken there restore there again;
 #   - the roll-back (the snapshot's restore fails on purpose): the session
 #     ends in its state from before, in a namespace of its own likewise.
+#   - an ended session revived while its pid is taken moves likewise;
 #   - a shell session moves, and `exec` still reaches its bash.
 # The outsider is never touched. No sleeps: the test waits for the pause's
 # file and releases the helper with another.
@@ -86,6 +87,20 @@ v=$(ct_verify "$WORK/rb.st" "$npid") || fail "after the roll-back: $v"
 "$FP" stop rb >/dev/null || fail "stop rb"
 kill -9 "$taker"
 
+
+# --- an ended session revived while its pid is another process's ----------
+start rv none
+"$FP" stop rv >/dev/null || fail "stop rv"
+wait_for 20 test ! -e "/proc/$spid" || fail "rv's target outlived stop"
+taker=$("$T/pid_taker" "$spid") || fail "could not take pid $spid"
+track_pid "$taker"
+out=$("$FP" restore rv s0 2>&1) || fail "revive with its pid taken: $out"
+in_own_ns rv "revive"
+[[ $out == "$npid" ]] || fail "revive printed $out, the target is $npid"
+v=$(ct_verify "$WORK/rv.st" "$npid") || fail "after the revive: $v"
+[[ $v == "verify 1 ok pid=$spid "* ]] || fail "not SNAP's state after the revive: $v"
+"$FP" stop rv >/dev/null || fail "stop rv"
+kill -9 "$taker"
 # --- a shell session moves, and exec still reaches its bash -------------
 # exec types into the shell, which reads the helper's pipes through
 # /proc/HELPER/fd: in the namespace, that is its own /proc and pid 1.
