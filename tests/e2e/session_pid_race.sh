@@ -10,14 +10,15 @@
 #   - the roll-back (the snapshot's restore fails on purpose): the session
 #     ends in its state from before, in a namespace of its own likewise.
 #   - an ended session revived while its pid is taken moves likewise;
+#   - a session with a workspace moves and runs on the snapshot's files;
 #   - a shell session moves, and `exec` still reaches its bash.
 # The outsider is never touched. No sleeps: the test waits for the pause's
 # file and releases the helper with another.
 source "$(dirname "$0")/../lib.sh"
 [[ $(id -u) == 0 ]] || { echo "needs root (clone3 set_tid, pid namespaces)"; exit 77; }
 
-start() { # NAME FAULTS: a ct_threads session (pids checked at verify)
-	FORKPOINT_FAULT=rollback-full,$2 "$FP" run --detach --name "$1" -- "$T/ct_threads" "$WORK/$1.st" --same-pid >/dev/null ||
+start() { # NAME FAULTS [RUN OPTIONS]: a ct_threads session (pids checked at verify)
+	FORKPOINT_FAULT=rollback-full,$2 "$FP" run --detach --name "$1" "${@:3}" -- "$T/ct_threads" "$WORK/$1.st" --same-pid >/dev/null ||
 		fail "run $1"
 	track_pid "$(session_field "$1" helper_pid)"
 	wait_for 20 grep -q '^ready' "$WORK/$1.st" || fail "$1 not ready"
@@ -100,6 +101,22 @@ in_own_ns rv "revive"
 v=$(ct_verify "$WORK/rv.st" "$npid") || fail "after the revive: $v"
 [[ $v == "verify 1 ok pid=$spid "* ]] || fail "not SNAP's state after the revive: $v"
 "$FP" stop rv >/dev/null || fail "stop rv"
+kill -9 "$taker"
+
+# --- a session with a workspace moves, on the snapshot's files ----------
+wd=$WORK/wd; mkdir "$wd"; echo before >"$wd/f"
+start ws session-pause-before-restore --workdir "$wd"
+"$FP" rm ws s0 >/dev/null || fail "rm ws s0"
+echo snap >"/proc/$spid/root$wd/f" || fail "write in the workspace"
+"$FP" snap ws s0 >/dev/null || fail "snap ws"
+echo after >"/proc/$spid/root$wd/f"
+restore_racing ws s0
+((rrc == 0)) || fail "workspace session: restore with a pid taken meanwhile failed ($rrc): $out"
+in_own_ns ws "workspace session"
+[[ $(cat "/proc/$npid/root$wd/f") == snap ]] || fail "the moved session sees $(cat "/proc/$npid/root$wd/f"), not the snapshot's file"
+[[ $(cat "$wd/f") == before ]] || fail "the workspace's directory itself was written"
+v=$(ct_verify "$WORK/ws.st" "$npid") || fail "workspace session after the move: $v"
+"$FP" stop ws >/dev/null || fail "stop ws"
 kill -9 "$taker"
 # --- a shell session moves, and exec still reaches its bash -------------
 # exec types into the shell, which reads the helper's pipes through
