@@ -102,6 +102,11 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 		return cli_report(&err);
 	if (api_kv(body, "fallback", v, sizeof(v))[0])
 		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n", v);
+	bool moved = atoi(api_kv(body, "moved", v, sizeof(v))) == 1;
+	if (moved)
+		fprintf(stderr, "forkpoint: some pids of snapshot '%s' were taken by other processes: session '%s' now runs "
+			"in a pid namespace of its own, where its processes have their pids (the root is %s there)\n",
+			snap, session, api_kv(body, "ns_pid", v, sizeof(v)));
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
@@ -129,6 +134,11 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 		} else {
 			fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
 			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
+			/* the session runs in a pid namespace of its own (moved:
+			 * by this restore, as the snapshot's pids were taken) */
+			fp_json_bool(&j, "pid_namespace", atoi(api_kv(body, "pidns", v, sizeof(v))) == 1);
+			fp_json_bool(&j, "moved", moved);
+			fp_json_int(&j, "ns_pid", atoll(api_kv(body, "ns_pid", v, sizeof(v))));
 		}
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);

@@ -22,7 +22,8 @@
 #include "session/session_exec.h"
 #include "session/session_reap.h"
 #include "session/session_shell.h"
-#include "session/session_hold.h"
+#include "session/session_full_restore.h"
+#include "session/session_pidns.h"
 #include "session/rollback_inplace.h"
 
 static void reply(int c, const char *msg)
@@ -151,80 +152,13 @@ static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, "ok\n");
 }
 
-/* Kills every process of the session and reaps it (the helper is the
- * target's parent and the subreaper of its tree), so every pid is free
- * again: zombies of killed parents come to us, and a pid is taken until
- * its zombie is reaped. An exec's own process is answered as killed. */
-static int kill_session(struct fp_session_ctx *ctx, fp_error *err)
-{
-	long long deadline = now_ms() + 10000;
-	for (;;) {
-		fp_session_signal_all(SIGKILL);
-		int st;
-		pid_t w;
-		while ((w = waitpid(-1, &st, WNOHANG | __WALL)) > 0)
-			if (w != ctx->target)
-				fp_exec_reaped(ctx, w, st);
-		if (w < 0 && errno == ECHILD)
-			return 0;
-		if (now_ms() > deadline)
-			return fp_fail(err, ETIMEDOUT, "the session's processes did not all die within 10 s of SIGKILL "
-				       "(stuck in the kernel? see `ps -o pid,stat,wchan --ppid %d`)", (int)getpid());
-		usleep(1000);
-	}
-}
-
-/* The session's processes as they are, dumped (uncompressed, for speed)
- * and then killed: what a restore that fails half way brings back. They
- * stay stopped from the dump to their death, so memory and workspace
- * cannot drift apart in between. */
-static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error *err)
-{
-	fp_rm_rf(rbdir, NULL); /* a leftover from a helper killed mid-restore */
-	struct fp_dump_opts o = {
-		.pid = ctx->target,
-		.dir = rbdir,
-		.leave_running = false,
-		.compress = FP_DUMP_NONE,
-		.track = fp_track_session(), /* only what changed since the last snapshot */
-		.while_stopped = fp_session_save_fault, /* session_hold.c: tests only */
-		.before_kill = fp_session_save_check,   /* session_hold.c */
-	};
-	struct fp_dump_stats st;
-	int rc = fp_dump(&o, &st, err);
-	/* the processes it tracked are killed next */
-	fp_track_drop(o.track, "the session was restored from a snapshot (new processes)");
-	if (rc < 0)
-		return fp_wrap(err, "saving the session's current state before the restore");
-	return 0;
-}
-
-/* Both images it restores were checked moments before by this helper,
- * in the session's own directory (the snapshot by fp_restore_check_ex,
- * the saved state as it was written), so they are not hashed again. */
-static int restore_dir(const char *dir, const char *log, struct fp_restore_result *r, fp_error *err)
-{
-	struct fp_restore_opts o = {
-		.dir = dir,
-		.engine = FP_RESTORE_AUTO,
-		.exact_pids = true,
-		.log_path = log,
-		.adopt = true,
-		.foreground = true,
-		.no_verify = true,
-	};
-	return fp_restore(&o, r, err);
-}
-
-/* "restore SNAP": the session goes back to SNAP. The snapshot is validated
- * first (all but pid availability), so a bad snapshot leaves the session
- * running untouched. The current processes are then saved (rollback_dump)
- * and killed, and the snapshot restored in their place, as children of this
- * helper. If that fails half way, the saved state comes back instead: the
- * session ends in the snapshot's state or in the one before, never a mix. */
+/* "restore SNAP": the session goes back to SNAP, in place when its
+ * processes are SNAP's (rollback_inplace.h), else in full
+ * (session_full_restore.h). Either way it ends in SNAP's state or in the
+ * one before, never in neither. */
 static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 {
-	char buf[FP_CTL_MAX_MSG], dir[4096], why[512];
+	char buf[FP_CTL_MAX_MSG], dir[4096];
 	fp_error err;
 	if (!args || !*args || fp_snap_name_valid(args, &err) < 0) {
 		snprintf(buf, sizeof(buf), "error 2\n%s", args && *args ? err.msg : "no snapshot given");
@@ -257,7 +191,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
 				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\nphases=load %.1f stop %.1f diff %.1f "
-				 "save %.1f apply %.1f rearm %.1f resume %.1f\n", (int)ctx->target, rb.ms, now_ms() - t_in, rb.cpu_ms,
+				 "save %.1f apply %.1f rearm %.1f resume %.1f\n", (int)fp_session_pidns_outer(ctx->target), rb.ms, now_ms() - t_in, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
 				 (unsigned long long)rb.verified_bytes, rb.load_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms);
 		else
@@ -269,106 +203,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	if (irc == FP_RB_BROKEN)
 		fprintf(stderr, "forkpoint: rollback in place of '%s' failed and could not be undone (%s): restoring it in full\n",
 			args, err.msg);
-	/* With a workspace, the snapshot's file system goes up first (stacked on
-	 * DIR, the live one still underneath), so the checks and the restored
-	 * processes see the files as they were at the snapshot. */
-	struct fp_ws_switch sw;
-	if (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0) {
-		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: workspace: %s",
-			 err.exit_code ? err.exit_code : 1, args, err.msg);
-		reply(c, buf);
-		return;
-	}
-	if (fp_restore_check_ex(dir, false, why, sizeof(why), &err) < 0) {
-		if (ctx->ws)
-			fp_ws_restore_abort(ctx->ws, &sw);
-		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: %s",
-			 err.exit_code ? err.exit_code : 1, args, err.msg);
-		reply(c, buf);
-		return;
-	}
-	/* Validated: the workspace goes back to the live one while the
-	 * current state is saved, so the saved fds name the live files. */
-	if (ctx->ws)
-		fp_ws_restore_abort(ctx->ws, &sw);
-	/* session_hold.c: what would make this restore and its rollback
-	 * fail is checked while the session still runs untouched. */
-	if (fp_session_restore_preflight(dir, &err) < 0) {
-		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' cannot be restored, the session is left as it was: %s",
-			 err.exit_code ? err.exit_code : 1, args, err.msg);
-		reply(c, buf);
-		return;
-	}
-	long long t0 = now_ms();
-	char rbdir[4096], log[4096];
-	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
-	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
-	if (rollback_dump(ctx, rbdir, &err) < 0) {
-		fp_rm_rf(rbdir, NULL);
-		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' was not restored, the session is left as it was: %s",
-			 err.exit_code ? err.exit_code : 1, args, err.msg);
-		reply(c, buf);
-		return;
-	}
-	long long t_saved = now_ms();
-	int kill_rc = kill_session(ctx, &err);
-	long long t_killed = now_ms();
-	if (kill_rc < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, args, &sw, &err) < 0)) {
-		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
-		ctx->target = -1;
-		reply(c, buf);
-		return;
-	}
-	struct fp_restore_result r;
-	if (fp_session_fault("session-restore", &err) < 0 || restore_dir(dir, log, &r, &err) < 0) {
-		if (ctx->ws)
-			fp_ws_restore_abort(ctx->ws, &sw);
-		fp_error rerr;
-		struct fp_restore_result rr;
-		char rblog[4096];
-		snprintf(rblog, sizeof(rblog), "%s/rollback.log", ctx->info->dir);
-		/* Whatever the failed restore left (a CRIU-restored tree is
-		 * reparented to us) would hold the pids the saved state needs. */
-		if (kill_session(ctx, &rerr) < 0 || restore_dir(rbdir, rblog, &rr, &rerr) < 0) {
-			snprintf(buf, sizeof(buf),
-				 "error %d\nrestoring snapshot '%s' failed (log: %s): %s; bringing back the state before it failed too, "
-				 "the session ends (log: %s): %s",
-				 err.exit_code ? err.exit_code : 1, args, log, err.msg, rblog, rerr.msg);
-			ctx->target = -1;
-		} else {
-			fp_rm_rf(rbdir, NULL);
-			ctx->target = rr.pid;
-			ctx->info->target_pid = rr.pid;
-			fp_session_save(ctx->info, NULL);
-			snprintf(buf, sizeof(buf),
-				 "error %d\nrestoring snapshot '%s' failed (log: %s): %s; the session is back in its state from before the restore",
-				 err.exit_code ? err.exit_code : 1, args, log, err.msg);
-		}
-		reply(c, buf);
-		return;
-	}
-	long long t_restored = now_ms();
-	if (ctx->ws && fp_ws_restore_commit(ctx->ws, &sw, &err) < 0) {
-		/* The restored processes already run on the snapshot's files;
-		 * only the record of the switch failed. Say so, keep going. */
-		fprintf(stderr, "forkpoint: warning: workspace restore commit: %s\n", err.msg);
-	}
-	ctx->target = r.pid;
-	ctx->info->target_pid = r.pid;
-	fp_session_save(ctx->info, NULL);
-	long long t_end = now_ms();
-	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n"
-		 "in_place=0\nwhy=%s\nphases=check %lld save %lld kill %lld restore %lld record %lld\n",
-		 (int)r.pid, r.engine_used == FP_RESTORE_CRIU ? "criu" : "native", r.fallback_reason,
-		 r.elapsed_ms, t_saved - t0, t_end - t_in, rb.why, t0 - t_in, t_saved - t0, t_killed - t_saved,
-		 t_restored - t_killed, t_end - t_restored);
-	reply(c, buf);
-	/* After the answer, before the next request (one at a time): the
-	 * saved state's files (deleting them takes tens of ms on a busy
-	 * disk; a leftover is removed by the next rollback_dump) and the
-	 * arming of the next rollback in place. */
-	fp_rm_rf(rbdir, NULL);
-	fp_rollback_arm(r.pid, dir, fp_track_session()); /* the next rollback can be in place */
+	fp_session_full_restore(ctx, c, args, dir, rb.why); /* session_full_restore.c */
 }
 
 static const struct {

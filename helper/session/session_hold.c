@@ -2,43 +2,38 @@
  *
  * Design. A session restore gives the snapshot's processes their pids back
  * (clone3 set_tid), and those are mostly the live processes' own pids. Two
- * processes cannot hold one pid in one pid namespace, so the new processes
- * cannot exist while the old ones are kept alive, unless one of the two
- * trees lives in another pid namespace. We do not restore sessions into a
- * namespace: every later snapshot would record the outside pids (the
- * dumper reads the host's /proc), the processes would see their pids change
- * at the next restore, and a shell session's exec reaches the helper
- * through /proc/HELPER/fd, which a namespace's own /proc does not show.
+ * processes cannot hold one pid in one pid namespace, and the new ones
+ * often need what the old ones hold (a listening port, a unix socket's
+ * path), so the live tree is saved, held (ptrace-stopped by the save) and
+ * killed at the swap, and the snapshot's made in its place. If that
+ * restore fails, the saved state is restored instead. Both need pids that
+ * the kill freed, and in the host's pid namespace any process of the
+ * machine may take a freed pid before we ask for it (a busy machine, a
+ * shell forking short-lived children). That can no longer cost the
+ * session: a restore that cannot have its pids here, known before or
+ * learned by failing, is made in a new pid namespace instead, where every
+ * pid is free by construction, and the session lives there from then on
+ * (session_pidns.c). A session already in a namespace of its own (moved,
+ * or a branch) restores there, where no outside process allocates pids.
  *
- * So the live tree is held (ptrace-stopped by the save, the state saved)
- * and killed only at the swap, and the swap is made only once nothing that
- * can be known in advance stands in the way. Everything that would make
- * both the snapshot's restore and the saved state's restore fail is checked
- * here first, while the session runs untouched:
+ * What can be known in advance is checked here first, while the session
+ * runs untouched:
  *   - permission to choose pids: a real clone3 with set_tid of our own pid.
  *     The kernel checks CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN before it looks
- *     at the pid, so EPERM means no restore can work (a non-root user),
- *     EEXIST means it can; no process is ever created;
- *   - every pid and tid of the snapshot is free or belongs to the session
- *     itself (it is freed at the swap). One held by another process (pids
- *     wrap at pid_max: a short-lived child's pid of an old snapshot is
- *     reused on a busy machine) is refused here, not after the kill;
+ *     at the pid, so EPERM means no restore can work (a non-root user): it
+ *     is refused and the session goes on as it was; EEXIST means it can; no
+ *     process is ever created;
+ *   - whether every pid and tid of the snapshot is free or belongs to the
+ *     session itself (it is freed at the swap); if not, the restore goes
+ *     straight to a new namespace (refused if we may not make one);
  *   - the image against its manifest, decoding, and what the engines can
  *     restore (fp_restore_check_ex, called before this).
  * Then the live state is saved while the processes are held (stopped), and
  * the saved image is itself checked (decoded, verified, restorable by an
  * engine that works here) before they are killed; if it fails they are let
  * go, untouched.
- * The saved state's pids are the live processes' own, freed by the kill and
- * taken again at once (pids are handed out in a cycle: a freed one comes
- * back only after pid_max others); the snapshot's are proved free or ours.
  * What is left is a failure of the kernel in the middle of both restores
- * (out of memory, say), or a full cycle of pids between the kill and the
- * clone: with pid_max 32768 and a machine forking thousands of processes
- * a second, seconds are enough (seen under a load average of 28: another
- * suite's bash took a freed pid, and the session ended). Closing that
- * needs the pids held until the new processes exist, i.e. a pid namespace
- * per session from its start, with the dumper reading pids inside it.
+ * (out of memory, say), which a namespace does not help.
  *
  * Faults for tests (FORKPOINT_FAULT, a comma-separated list, read by the
  * session helper at each restore):
@@ -46,7 +41,10 @@
  *                    are let go, untouched);
  *   session-save-check  the saved state is found unrestorable (the same);
  *   session-restore  the snapshot's restore fails after the swap (the
- *                    saved state is restored). */
+ *                    saved state is restored);
+ *   session-pause-before-restore  the helper waits, right before a
+ *                    restore with the host's pids, for the test to take
+ *                    one (fp_session_fault_pause). */
 #include "session/session_hold.h"
 
 #include <errno.h>
@@ -58,12 +56,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "criu.h"
 #include "session/session_reap.h"
 #include "images/criu_io.h"
 #include "restore/restore.h"
+#include "session/session_pidns.h"
 
 #define HOLD_MAX_PROCS 8192
 
@@ -205,10 +205,10 @@ static int check_pid(uint32_t id, const pid_t *ours, size_t nours, fp_error *err
 		       (int)p, (int)tgid, comm);
 }
 
-int fp_session_restore_preflight(const char *snapdir, fp_error *err)
+/* Every pid and tid of the snapshot free or ours: 0, else -1 with err
+ * naming the first one taken and its owner. */
+static int pids_free(const char *snapdir, fp_error *err)
 {
-	if (probe_set_tid(err) < 0)
-		return -1;
 	int dfd = open(snapdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return fp_fail(err, errno, "cannot open snapshot %s: %s", snapdir, strerror(errno));
@@ -234,6 +234,45 @@ int fp_session_restore_preflight(const char *snapdir, fp_error *err)
 	free(ours);
 	cr_free_array(&cr_pstree_desc, ps, nps);
 	return rc;
+}
+
+bool fp_session_pids_free(const char *snapdir, char *why, size_t len)
+{
+	fp_error e;
+	fp_error_clear(&e);
+	if (pids_free(snapdir, &e) == 0)
+		return true;
+	if (why)
+		snprintf(why, len, "%s", e.msg);
+	return false;
+}
+
+int fp_session_restore_preflight(const char *snapdir, bool *here, char *why, size_t len, fp_error *err)
+{
+	if (probe_set_tid(err) < 0)
+		return -1;
+	*here = fp_session_pids_free(snapdir, why, len);
+	if (*here || fp_session_in_own_pidns() || fp_session_pidns_allowed())
+		return 0;
+	return fp_fail(err, EEXIST, "%s; and this helper may not make a pid namespace where the pids are free "
+		       "(CAP_SYS_ADMIN)", why);
+}
+
+void fp_session_fault_pause(const char *point, const char *dir)
+{
+	if (!fault_any(same, (void *)point))
+		return;
+	char paused[4096], go[4096];
+	snprintf(paused, sizeof(paused), "%s/%s.paused", dir, point);
+	snprintf(go, sizeof(go), "%s/%s.go", dir, point);
+	int fd = open(paused, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	struct timespec step = { 0, 5000000 };
+	for (int i = 0; i < 60 * 200 && access(go, F_OK) < 0; i++)
+		nanosleep(&step, NULL); /* a test's deadline, not synchronisation */
+	unlink(go);
+	unlink(paused);
 }
 
 int fp_session_save_check(void *arg, const char *dir, fp_error *err)

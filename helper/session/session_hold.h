@@ -1,6 +1,6 @@
 /* A failed session restore never costs the session: what can be known
  * before the live processes are stopped is checked first (session_hold.c
- * says why the live tree is not kept alive beside the new one). */
+ * says how the rest is made impossible). */
 #ifndef FP_SESSION_HOLD_H
 #define FP_SESSION_HOLD_H
 
@@ -9,10 +9,21 @@
 
 #include "fp_error.h"
 
-/* Checks, with the session running untouched, that nothing stops a
- * same-pid restore of snapdir: permission to choose pids, and every pid
- * and tid of the snapshot free or held by this helper's own descendants. */
-int fp_session_restore_preflight(const char *snapdir, fp_error *err);
+/* Checks, with the session running untouched, that a same-pid restore of
+ * snapdir can be made somewhere: permission to choose pids (else -1), and
+ * *here set when every pid and tid of the snapshot is free or held by
+ * this helper's own descendants (else why says which is not, and the
+ * restore goes to a new pid namespace: -1 if this helper may not make one). */
+int fp_session_restore_preflight(const char *snapdir, bool *here, char *why, size_t len, fp_error *err);
+
+/* The same pid check alone, at any time: true when all are free or ours,
+ * else false with why (of len bytes, may be NULL) naming the first taken. */
+bool fp_session_pids_free(const char *snapdir, char *why, size_t len);
+
+/* When FORKPOINT_FAULT names point (tests only): creates DIR/POINT.paused
+ * and waits (at most 60 s) until DIR/POINT.go exists, so a test can act at
+ * this exact step. */
+void fp_session_fault_pause(const char *point, const char *dir);
 
 /* -1 with err set when FORKPOINT_FAULT (comma-separated) names point: a
  * test asks this step to fail. */

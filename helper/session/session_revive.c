@@ -17,6 +17,8 @@
 #include "procfs.h"
 #include "session_cleanup.h"
 #include "session_helper.h"
+#include "session_hold.h"
+#include "session_pidns.h"
 #include "session_shell.h"
 #include "snapshots.h"
 #include "overlay/workspace.h"
@@ -65,6 +67,28 @@ static void take_terminal_back(int saved)
 	}
 }
 
+/* The snapshot's processes with their pids: here, or, when some are
+ * taken, in a pid namespace of their own (session_pidns.h), where this
+ * helper's copy goes on as the session's helper. */
+static int revive_restore(struct revive *rv, const char *log, struct fp_restore_result *r, fp_error *err)
+{
+	if (fp_session_restore_exact(rv->snapdir, log, false, r, err) == 0)
+		return 0;
+	char why[1024];
+	if (fp_session_pids_free(rv->snapdir, why, sizeof(why)) || !fp_session_pidns_allowed())
+		return -1;
+	pid_t nh;
+	switch (fp_session_pidns_restore(rv->info, rv->snapdir, log, r, &nh, err)) {
+	case FP_PIDNS_FAILED:
+		return fp_wrap(err, "restoring in a new pid namespace, as %s", why);
+	case FP_PIDNS_HANDED_OVER:
+		fp_session_pidns_relay(nh, false); /* the new helper reports ready */
+	case FP_PIDNS_NEW_HELPER:
+		break;
+	}
+	return 0;
+}
+
 static int revive_body(void *arg, int ready_fd, fp_error *err)
 {
 	struct revive *rv = arg;
@@ -94,16 +118,8 @@ static int revive_body(void *arg, int ready_fd, fp_error *err)
 		goto fail;
 	if (fp_session_save(info, err) < 0)
 		goto fail;
-	struct fp_restore_opts o = {
-		.dir = rv->snapdir,
-		.engine = FP_RESTORE_AUTO,
-		.exact_pids = true,
-		.log_path = log,
-		.adopt = true,
-		.foreground = true,
-	};
 	struct fp_restore_result r;
-	if (fp_restore(&o, &r, err) < 0) {
+	if (revive_restore(rv, log, &r, err) < 0) {
 		fp_wrap(err, "restoring snapshot '%s' of ended session '%s' (log: %s)", rv->snap, info->name, log);
 		goto fail;
 	}
@@ -117,7 +133,7 @@ static int revive_body(void *arg, int ready_fd, fp_error *err)
 	info->target_pid = r.pid;
 	snprintf(info->state, sizeof(info->state), "running");
 	fp_session_save(info, NULL);
-	fp_session_ready(ready_fd, r.pid);
+	fp_session_ready(ready_fd, fp_session_pidns_outer(r.pid));
 	fp_session_serve(info, r.pid, lsock, ws, &shell);
 	if (stdin_fd >= 0)
 		close(stdin_fd);
