@@ -327,7 +327,12 @@ int dump_fd_now(struct dump_ctx *c, struct dump_proc *p, const struct dump_fd_se
 
 int dump_write_files(struct dump_ctx *c, fp_error *err)
 {
-	if (cr_write_files(c->dirfd, c->files, c->nfiles, err))
+	cr_file *ordered = NULL;
+	if (dump_usk_file_order(c, &ordered, err))
+		return -1;
+	int wrc = cr_write_files(c->dirfd, ordered ? ordered : c->files, c->nfiles, err);
+	free(ordered);
+	if (wrc)
 		return -1;
 	size_t with_data = 0;
 	for (size_t i = 0; i < c->npipes; i++)

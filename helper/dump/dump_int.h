@@ -469,6 +469,9 @@ void dump_sock_opts(int s, bool tcp, cr_sk_opts *o);
 int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, fp_error *err);
 int dump_usk_check(struct dump_ctx *c, fp_error *err);
 int dump_usk_write(struct dump_ctx *c, fp_error *err);
+/* dump_usk_order.c: files.img's entries in the order CRIU's restore of fds
+ * in flight needs (*out: shallow copies, NULL when c->files is in order). */
+int dump_usk_file_order(struct dump_ctx *c, cr_file **out, fp_error *err);
 void dump_usk_free(struct dump_ctx *c);
 /* dump_tty.c */
 bool dump_is_pty_slave(const struct stat *st);

@@ -19,6 +19,7 @@
 
 #include "fp_test.h"
 #include "images/criu_io.h"
+#include "images/criu_msgs_ipc.h"
 
 static char golden[512];
 
@@ -231,7 +232,8 @@ static void fill_files(cr_file f[NFILES])
 	f[6].type = CR_FD_UNIXSK, f[6].has_usk = true;
 	f[6].usk = (cr_unix_sk){ .id = 7, .ino = 444, .type = 1, .state = 1, .flags = 2, .uflags = 3,
 				 .backlog = 4, .peer = 445, .fown = fown(7), .opts = skopts(),
-				 .name_len = 6 };
+				 .name_len = 6, .has_file_perms = true,
+				 .file_perms = { .mode = 0140777, .uid = 106, .gid = 112 } };
 	f[6].usk.name = malloc(6);
 	memcpy(f[6].usk.name, "\0abs-x", 6);
 	f[7].type = CR_FD_FIFO, f[7].has_fifo = true;
@@ -341,6 +343,13 @@ static void write_set(int dfd)
 				   .seals = 0xf, .inode_id = 3 },
 				 { .name = "", .inode_id = 1ull << 40 } };
 	CHECKF(cr_write_memfd_inodes(dfd, mi, 2, &e) == 0, "%s", e.msg);
+
+	cr_ipc_shm shm[2] = { { .desc = { .key = 0x46500917, .uid = 1, .gid = 2, .cuid = 3, .cgid = 4, .mode = 0640,
+					  .id = 6 },
+				.size = 262144, .has_in_pagemaps = true, .in_pagemaps = true },
+			      { .desc = { .mode = 01600, .id = 1u << 31 >> 1 }, .size = 56, .has_in_pagemaps = true,
+				.in_pagemaps = true, .has_hugetlb_flag = true, .hugetlb_flag = 0 } };
+	CHECKF(cr_write_ipc_shm(dfd, "ipcns-shm-4026531839.img", shm, 2, &e) == 0, "%s", e.msg);
 
 	cr_tty_info ti[2] = { { .id = 9, .type = CR_TTY_PTY, .locked = true, .exclusive = true,
 				.packet_mode = true, .sid = 4242, .pgrp = 4243, .rdev = 0x8800,
@@ -477,6 +486,13 @@ static int rewrite(int src, int dst, const char *name, fp_error *e)
 			return -1;
 		rc = cr_write_memfd_inodes(dst, m, n, e) ? -1 : 1;
 		cr_free_array(&cr_memfd_inode_desc, m, n);
+	} else if (PFX("ipcns-shm-")) {
+		cr_ipc_shm *m;
+		size_t n;
+		if (cr_read_ipc_shm(src, name, &m, &n, e))
+			return -1;
+		rc = cr_write_ipc_shm(dst, name, m, n, e) ? -1 : 1;
+		cr_free_array(&cr_ipc_shm_desc, m, n);
 	} else if (!strcmp(name, "tty-info.img")) {
 		cr_tty_info *t;
 		size_t n;
@@ -603,7 +619,7 @@ int main(void)
 	}
 	if (d)
 		closedir(d);
-	CHECKF(n == 20, "%d images written, 20 expected", n);
+	CHECKF(n == 21, "%d images written, 21 expected", n);
 
 	/* what the readers give back is written to the same bytes */
 	snprintf(tmp, sizeof(tmp), "%s.again", dir);
