@@ -26,6 +26,7 @@
 #include "control.h"
 #include "paths.h"
 #include "session/session_helper.h"
+#include "session/session_shell.h"
 #include "session/snapshots.h"
 #include "overlay/workspace.h"
 #include "restore/restore.h"
@@ -131,8 +132,29 @@ struct branch_job {
 	int timeout_ms;
 };
 
+/* A shell session's bash comes back on a terminal of the branch's own: the
+ * restore gives a terminal job the pty slave it finds on the restorer's fd
+ * 0 (rst_tty.c), so the branch's new pty is lent there meanwhile. */
+static int lend_terminal(struct fp_shell *sh, fp_error *err)
+{
+	if (fp_shell_pty_open(sh, err) < 0)
+		return fp_wrap(err, "the branch's terminal");
+	if (dup2(sh->slave, 0) < 0)
+		return fp_fail(err, errno, "cannot lend the branch's terminal to the restore: %s", strerror(errno));
+	return 0;
+}
+
+static void take_terminal_back(void)
+{
+	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		close(nul);
+	}
+}
+
 static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid_t *target,
-			struct branch_report *rep, fp_error *err)
+			struct fp_shell *sh, struct branch_report *rep, fp_error *err)
 {
 	struct fp_session_info *info = &j->info;
 	char self[32];
@@ -158,6 +180,7 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 	info->started = (long long)time(NULL);
 	info->detached = 0; /* nothing of its own to keep: no output.log */
 	info->shim = j->from->shim;
+	info->shell = j->from->shell;
 	snprintf(info->state, sizeof(info->state), "starting");
 	snprintf(info->cwd, sizeof(info->cwd), "%s", j->from->cwd);
 	snprintf(info->cmd, sizeof(info->cmd), "%s", j->from->cmd);
@@ -179,6 +202,8 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 	}
 	if (fp_session_save(info, err) < 0)
 		return -1;
+	if (info->shell && lend_terminal(sh, err) < 0)
+		return -1;
 	char log[PATH_MAX + 16];
 	snprintf(log, sizeof(log), "%s/restore.log", info->dir);
 	struct fp_restore_opts ro = {
@@ -187,10 +212,14 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 		.exact_pids = true,
 		.log_path = log,
 		.adopt = true,
+		.foreground = info->shell != 0,
 		.timeout_ms = j->timeout_ms,
 	};
 	struct fp_restore_result r;
-	if (fp_restore(&ro, &r, err) < 0)
+	int rrc = fp_restore(&ro, &r, err);
+	if (info->shell)
+		take_terminal_back();
+	if (rrc < 0)
 		return fp_wrap(err, "restoring snapshot '%s' of session '%s' in a new pid namespace", j->snap,
 			       j->from->name);
 	*target = r.pid;
@@ -215,7 +244,8 @@ static __attribute__((noreturn)) void branch_main(struct branch_job *j, int wfd)
 	struct fp_ws *ws = NULL;
 	int lsock = -1;
 	pid_t target = -1;
-	rep.rc = branch_setup(j, &ws, &lsock, &target, &rep, &err);
+	struct fp_shell shell = { .master = -1, .slave = -1 };
+	rep.rc = branch_setup(j, &ws, &lsock, &target, &shell, &rep, &err);
 	rep.exit_code = err.exit_code;
 	rep.helper_pid = outer_self;
 	rep.ms = now_ms() - j->t0;
@@ -228,10 +258,11 @@ static __attribute__((noreturn)) void branch_main(struct branch_job *j, int wfd)
 		if (target > 0)
 			kill(target, SIGKILL);
 		fp_ws_close(ws);
+		fp_shell_close(&shell);
 		fp_rm_rf(j->info.dir, NULL);
 		_exit(1);
 	}
-	fp_session_serve(&j->info, target, lsock, ws, NULL); /* closes ws and lsock, records the end */
+	fp_session_serve(&j->info, target, lsock, ws, &shell); /* closes ws and lsock, records the end */
 	_exit(0);
 }
 
@@ -281,10 +312,6 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 	struct fp_session_info from;
 	if (fp_session_load(o->session, &from, err) < 0)
 		return -1;
-	if (from.shell)
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "session '%s' is a --shell session: branching one is not supported yet "
-				    "(its bash needs a terminal of its own)", o->session);
 	if (fp_snap_name_valid(o->snap, err) < 0)
 		return -1;
 	struct branch_job *jobs = calloc((size_t)count, sizeof(*jobs));
