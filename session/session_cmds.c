@@ -24,6 +24,7 @@
 #include "session/session_shell.h"
 #include "session/session_hold.h"
 #include "session/rollback_inplace.h"
+#include "session/session_hot.h"
 
 static void reply(int c, const char *msg)
 {
@@ -73,7 +74,15 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 {
 	char name[FP_SNAP_NAME_MAX + 1], dir[4096], buf[FP_CTL_MAX_MSG];
 	fp_error err;
-	const char *want = args && *args ? args : NULL;
+	/* "snap [NAME] [--hot=LIMIT]" */
+	const char *want = NULL;
+	int hot_limit = 0;
+	for (char *tok = args ? strtok(args, " ") : NULL; tok; tok = strtok(NULL, " ")) {
+		if (!strncmp(tok, "--hot=", 6))
+			hot_limit = atoi(tok + 6);
+		else
+			want = tok;
+	}
 	if (fp_snap_new_path(ctx->info->dir, want, name, sizeof(name), dir, sizeof(dir), &err) < 0) {
 		snprintf(buf, sizeof(buf), "error %d\n%s", err.exit_code ? err.exit_code : 1, err.msg);
 		reply(c, buf);
@@ -91,8 +100,16 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		.while_stopped_arg = &wf,
 		.track = fp_track_session(),
 	};
+	struct fp_dump_hot hot;
+	memset(&hot, 0, sizeof(hot));
+	if (hot_limit > 0)
+		o.hot = &hot;
 	struct fp_dump_stats st;
 	int drc = fp_dump(&o, &st, &err);
+	if (drc == 0 && hot.n)
+		fp_hot_keep(ctx->info->dir, name, &hot, hot_limit);
+	else if (drc == 0 && hot_limit > 0 && !hot.why[0])
+		snprintf(hot.why, sizeof(hot.why), "no frozen copy was made");
 	if (drc < 0 && wf.committed) {
 		/* The files were frozen but the memory was not written: the
 		 * snapshot does not exist, so neither may its layers' claim. */
@@ -111,10 +128,10 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	}
 	snprintf(buf, sizeof(buf),
 		 "ok\nname=%s\ndir=%s\nprocesses=%d\nthreads=%d\npause_ms=%.3f\ntotal_ms=%.3f\n"
-		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\nwhy=%s\n",
+		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\nwhy=%s\nhot=%d\nhot_why=%s\n",
 		 name, dir, st.nprocs, st.nthreads, st.pause_ms, st.total_ms,
 		 (unsigned long long)st.pages, (unsigned long long)st.bytes_written, st.incremental,
-		 (unsigned long long)st.pages_parent, st.full_why);
+		 (unsigned long long)st.pages_parent, st.full_why, hot.n > 0, hot.n ? "" : hot.why);
 	reply(c, buf);
 }
 
@@ -347,6 +364,13 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, buf);
 }
 
+/* "unhot NAME": `rm` of a hot snapshot lets its copies go. */
+static void cmd_unhot(struct fp_session_ctx *ctx, int c, char *args)
+{
+	bool was = args && fp_hot_release(ctx->info->dir, args);
+	reply(c, was ? "ok\nreleased=1\n" : "ok\nreleased=0\n");
+}
+
 static const struct {
 	const char *verb;
 	void (*fn)(struct fp_session_ctx *, int, char *);
@@ -355,6 +379,7 @@ static const struct {
 	{ "stop", cmd_stop },
 	{ "snap", cmd_snap },
 	{ "restore", cmd_restore },
+	{ "unhot", cmd_unhot },
 };
 
 int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
