@@ -150,6 +150,7 @@ struct fp_dump_hot_copy {
 	uint64_t scratch;      /* writable memory in the copy only (the old injection page) */
 	uint32_t scratch_len;
 	uint64_t sysret;       /* a `syscall; ret` in the copy, to run system calls there */
+	uint64_t area, area_len; /* the whole of that memory (not in the image: unmap it in a fork) */
 };
 struct fp_dump_hot {
 	size_t n;

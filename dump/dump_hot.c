@@ -94,6 +94,8 @@ void dump_hot_hand_over(struct dump_ctx *c)
 		k->scratch = dinj_copy_scratch(p, &len);
 		k->scratch_len = (uint32_t)len;
 		k->sysret = p->g_sysret;
+		k->area = p->di_gone_start;
+		k->area_len = p->di_gone_end - p->di_gone_start;
 		p->hot = 0;
 	}
 	dlog(c, "%zu hot cop%s handed over", h->n, h->n == 1 ? "y" : "ies");

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
@@ -27,6 +28,7 @@
 #include "paths.h"
 #include "session/session_helper.h"
 #include "session/session_shell.h"
+#include "session/session_hot.h"
 #include "session/snapshots.h"
 #include "overlay/workspace.h"
 #include "restore/restore.h"
@@ -37,6 +39,8 @@ struct branch_report {
 	pid_t pid, ns_pid, helper_pid;
 	double ms, restore_ms;
 	int engine_criu;
+	int hot;
+	char hot_why[256];
 	char msg[1024];
 };
 
@@ -130,6 +134,8 @@ struct branch_job {
 	struct fp_session_info info; /* reserved for the branch */
 	double t0;
 	int timeout_ms;
+	bool hot;        /* SNAP is hot: try forking its frozen copy first */
+	pid_t hot_pid;   /* the image's pid */
 };
 
 /* A shell session's bash comes back on a terminal of the branch's own: the
@@ -150,6 +156,38 @@ static void take_terminal_back(void)
 	if (nul >= 0) {
 		dup2(nul, 0);
 		close(nul);
+	}
+}
+
+/* The snapshot's process forked from its frozen copy by the helper that
+ * keeps it (session_hot_fork.c), then everything but memory restored. */
+static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, struct fp_restore_result *r,
+		     fp_error *err)
+{
+	char sock[PATH_MAX + 16], req[256], resp[1024];
+	snprintf(sock, sizeof(sock), "%s/control.sock", j->from->dir);
+	snprintf(req, sizeof(req), "hotfork %s %d %d", j->snap, (int)outer_self, (int)j->hot_pid);
+	if (fp_ctl_request(sock, req, resp, sizeof(resp), j->timeout_ms, err) < 0)
+		return fp_wrap(err, "asking session '%s' for a fork of its hot snapshot", j->from->name);
+	if (strncmp(resp, "ok", 2)) {
+		const char *m = strchr(resp, '\n');
+		return fp_fail(err, EIO, "%s", m ? m + 1 : resp);
+	}
+	const char *ip = strstr(resp, "sysret=");
+	if (!ip)
+		return fp_fail(err, EIO, "session '%s' answered the fork without its details", j->from->name);
+	return fp_restore_adopt(ro, j->hot_pid, strtoull(ip + 7, NULL, 10), r, err);
+}
+
+/* After a failed hot start: the fork, if one was made, is gone before the
+ * snapshot's pid is asked for again. */
+static void free_pid(pid_t pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (waitpid(pid, NULL, WNOHANG | __WALL) == pid || (kill(pid, 0) < 0 && errno == ESRCH))
+			return;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
 	}
 }
 
@@ -216,7 +254,19 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 		.timeout_ms = j->timeout_ms,
 	};
 	struct fp_restore_result r;
-	int rrc = fp_restore(&ro, &r, err);
+	int rrc = -1;
+	if (j->hot) {
+		fp_error he;
+		fp_error_clear(&he);
+		rrc = hot_start(j, &ro, &r, &he);
+		rep->hot = rrc == 0;
+		if (rrc < 0) {
+			snprintf(rep->hot_why, sizeof(rep->hot_why), "%s", he.msg);
+			free_pid(j->hot_pid);
+		}
+	}
+	if (rrc < 0)
+		rrc = fp_restore(&ro, &r, err);
 	if (info->shell)
 		take_terminal_back();
 	if (rrc < 0)
@@ -331,6 +381,23 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 				  o->snap, o->session);
 		goto out;
 	}
+	/* A hot snapshot is forked from memory when its helper runs here and
+	 * the image allows it; else the branch says why it was not. */
+	bool hot = false;
+	char hot_why[256] = "";
+	pid_t hot_pid = 0;
+	if (fp_session_helper_alive(&from) && fp_hot_listed(from.dir, o->snap)) {
+		char parent[FP_SESSION_NAME_MAX + 1], psnap[FP_SNAP_NAME_MAX + 1];
+		fp_error ce;
+		int ipid = fp_restore_adopt_check(snap_dir, hot_why, sizeof(hot_why), &ce);
+		if (ipid < 0)
+			snprintf(hot_why, sizeof(hot_why), "%s", ce.msg);
+		else if (fp_session_branch_of(from.dir, parent, sizeof(parent), psnap, sizeof(psnap)))
+			snprintf(hot_why, sizeof(hot_why),
+				 "session '%s' is itself a branch: its frozen copies are in another pid namespace", o->session);
+		else if (!hot_why[0])
+			hot = true, hot_pid = ipid;
+	}
 	fflush(NULL);
 	for (; started < count; started++) {
 		struct branch_job *j = &jobs[started];
@@ -339,6 +406,8 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		snprintf(j->snap_dir, sizeof(j->snap_dir), "%s", snap_dir);
 		j->t0 = t0;
 		j->timeout_ms = o->timeout_ms ? o->timeout_ms : 120000;
+		j->hot = hot;
+		j->hot_pid = hot_pid;
 		if (reserve_name(o, started, count, &j->info, err) < 0) {
 			rc = -1;
 			break;
@@ -407,6 +476,8 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 			helpers[i] = 0;
 			continue;
 		}
+		if (!jobs[i].hot && hot_why[0])
+			snprintf(rep.hot_why, sizeof(rep.hot_why), "%s", hot_why);
 		struct fp_branch_info *b = &out[i];
 		snprintf(b->name, sizeof(b->name), "%s", jobs[i].info.name);
 		b->pid = rep.pid;
@@ -415,6 +486,8 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		b->ms = rep.ms;
 		b->restore_ms = rep.restore_ms;
 		b->engine_criu = rep.engine_criu;
+		b->hot = rep.hot;
+		snprintf(b->hot_why, sizeof(b->hot_why), "%s", rep.hot_why);
 	}
 	if (rc < 0) /* all or none */
 		for (int i = 0; i < started; i++)

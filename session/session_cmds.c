@@ -25,6 +25,7 @@
 #include "session/session_hold.h"
 #include "session/rollback_inplace.h"
 #include "session/session_hot.h"
+#include "session/session_hot_fork.h"
 
 static void reply(int c, const char *msg)
 {
@@ -371,6 +372,12 @@ static void cmd_unhot(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, was ? "ok\nreleased=1\n" : "ok\nreleased=0\n");
 }
 
+static void cmd_hotfork(struct fp_session_ctx *ctx, int c, char *args)
+{
+	(void)ctx;
+	fp_hot_fork_request(args, c);
+}
+
 static const struct {
 	const char *verb;
 	void (*fn)(struct fp_session_ctx *, int, char *);
@@ -380,6 +387,7 @@ static const struct {
 	{ "snap", cmd_snap },
 	{ "restore", cmd_restore },
 	{ "unhot", cmd_unhot },
+	{ "hotfork", cmd_hotfork },
 };
 
 int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
