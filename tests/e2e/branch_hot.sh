@@ -97,6 +97,10 @@ left=$(copies cm)
 
 all="$(copies th) $(copies cm)"
 "$FP" stop th || fail "stop th"
+# (a branch's processes carry the original's session mark in their
+# environment, as restored ones do: cleanup of the original would take them
+# for its own)
+for n in "${!kp[@]}"; do "$FP" cleanup "$n" >/dev/null || fail "cleanup $n"; done
 "$FP" cleanup cm >/dev/null || fail "cleanup cm"
 for c in $all; do
 	wait_for 10 bash -c "! [[ -e /proc/$c/stat && \$(awk '{print \$3}' /proc/$c/stat) != Z ]]" || fail "frozen copy $c left behind"
@@ -104,7 +108,8 @@ done
 
 # --- a process tree: hot, but branched from disk ------------------------------
 ts=$WORK/tree.status
-"$FP" run --detach --name tr -- "$T/ct_tree" "$ts" >/dev/null || fail "run ct_tree"
+mkdir -p "$WORK/tree"
+"$FP" run --detach --name tr -- "$T/ct_tree" "$ts" --dir="$WORK/tree" >/dev/null || fail "run ct_tree"
 track_pid "$(session_field tr helper_pid)"
 wait_for 20 grep -q '^ready' "$ts" || fail "ct_tree not ready: $(cat "$ts")"
 "$FP" snap tr s --hot >/dev/null || fail "snap tr --hot"
