@@ -177,6 +177,20 @@ static int map_runner(rst_proc *p, uint64_t at, fp_error *err)
 	return 0;
 }
 
+/* The scratch area and the runner's page in the work area at base. */
+static int map_work_area(rst_proc *p, uint64_t base, fp_error *err)
+{
+	int64_t r;
+	if (rst_step_sys(p, p->pid, SYS_mmap, base + 64 * 1024, RST_SCRATCH_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
+		return -1;
+	if (r != (int64_t)(base + 64 * 1024))
+		return fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "mapping the restorer's scratch area failed");
+	p->scratch = (uint64_t)r;
+	p->scratch_len = RST_SCRATCH_LEN;
+	return map_runner(p, base + 32 * 1024, err);
+}
+
 /* Moves the stub's text (if it is in the image's way), creates the scratch
  * area, parks the kernel's vDSO/vvar and drops the stub's stack, so that only
  * the work area remains where the image has nothing. */
@@ -235,16 +249,7 @@ static int prepare_address_space(rst_proc *p, fp_error *err)
 		p->stub_end = base + (p->stub_end - p->stub_start);
 		p->stub_start = base;
 	}
-	if (rst_step_sys(p, p->pid, SYS_mmap, base + 64 * 1024, RST_SCRATCH_LEN, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
-		goto out;
-	if (r != (int64_t)(base + 64 * 1024)) {
-		fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "mapping the restorer's scratch area failed");
-		goto out;
-	}
-	p->scratch = (uint64_t)r;
-	p->scratch_len = RST_SCRATCH_LEN;
-	if (map_runner(p, base + 32 * 1024, err))
+	if (map_work_area(p, base, err))
 		goto out;
 	/* Park the kernel's vvar/vvar_vclock/vdso in the work area, keeping their
 	 * distances (the vDSO finds its data pages by offset). */
@@ -415,16 +420,7 @@ int rst_proc_adopt(rst_proc *p, rst_image *im, rst_log *log, pid_t pid, uint64_t
 	free(m);
 	if (rc)
 		goto fail;
-	if (rst_step_sys(p, pid, SYS_mmap, base + 64 * 1024, RST_SCRATCH_LEN, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
-		goto fail;
-	if (r != (int64_t)(base + 64 * 1024)) {
-		fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "mapping the restorer's scratch area failed");
-		goto fail;
-	}
-	p->scratch = (uint64_t)r;
-	p->scratch_len = RST_SCRATCH_LEN;
-	if (map_runner(p, base + 32 * 1024, err))
+	if (map_work_area(p, base, err))
 		goto fail;
 	/* The SIGCONT that ended the group stop a detach leaves (session_hot_fork.c)
 	 * waits, blocked: taken out, not delivered later. */
