@@ -9,8 +9,8 @@ branch stopped before the next), and once with -n 3. Reports medians of:
   wall      the command, as the caller waits for it
   ms        the branch's own report: from the call until its processes run
   restore   the restore inside the branch's new namespaces (for a hot
-            branch: the fork of the frozen copy and the restore of all
-            but memory)
+            branch: the restore of all but memory onto the fork)
+  fork      hot only: the fork of the frozen copy in the original's helper
 
 Not run by the tests (speed is measured here only).
 
@@ -88,7 +88,8 @@ def report(results, runs):
             if kind == "hot" and why:
                 note += " why not: " + "; ".join(sorted(why))
             lines.append(f"| {r['mib']} MiB | {kind}{note} | {med([b['wall'] for b in k['one']]):.0f} ms | {med(ms):.0f} ms "
-                         f"[{min(ms):.0f}-{max(ms):.0f}] | {med([b['restore_ms'] for b in k['one']]):.0f} ms | "
+                         f"[{min(ms):.0f}-{max(ms):.0f}] | {med([b['restore_ms'] for b in k['one']]):.0f} ms"
+                         + (f" + fork {med([b.get('fork_ms', 0) for b in k['one']]):.0f} ms" if kind == "hot" else "") + " | "
                          f"{k['three_wall']:.0f} ms / " + ", ".join(f"{b['ms']:.0f}" for b in k["three"]) + " ms |")
     return "\n".join(lines)
 

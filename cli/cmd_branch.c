@@ -85,6 +85,8 @@ int cmd_branch(int argc, char **argv)
 			fp_json_double(&j, "restore_ms", b[i].restore_ms);
 			fp_json_str(&j, "engine", b[i].engine_criu ? "criu" : "native");
 			fp_json_bool(&j, "hot", b[i].hot);
+			if (b[i].hot)
+				fp_json_double(&j, "fork_ms", b[i].fork_ms);
 			if (b[i].hot_why[0])
 				fp_json_str(&j, "hot_why", b[i].hot_why);
 			fp_json_obj_end(&j);

@@ -40,6 +40,7 @@ struct branch_report {
 	double ms, restore_ms;
 	int engine_criu;
 	int hot;
+	double fork_ms;
 	char hot_why[256];
 	char msg[1024];
 };
@@ -162,8 +163,9 @@ static void take_terminal_back(void)
 /* The snapshot's process forked from its frozen copy by the helper that
  * keeps it (session_hot_fork.c), then everything but memory restored. */
 static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, struct fp_restore_result *r,
-		     fp_error *err)
+		     double *fork_ms, fp_error *err)
 {
+	double t0 = now_ms();
 	char sock[PATH_MAX + 16], req[256], resp[1024];
 	snprintf(sock, sizeof(sock), "%s/control.sock", j->from->dir);
 	snprintf(req, sizeof(req), "hotfork %s %d %d", j->snap, (int)outer_self, (int)j->hot_pid);
@@ -173,6 +175,7 @@ static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, str
 		const char *m = strchr(resp, '\n');
 		return fp_fail(err, EIO, "%s", m ? m + 1 : resp);
 	}
+	*fork_ms = now_ms() - t0;
 	const char *ip = strstr(resp, "sysret=");
 	if (!ip)
 		return fp_fail(err, EIO, "session '%s' answered the fork without its details", j->from->name);
@@ -258,7 +261,7 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 	if (j->hot) {
 		fp_error he;
 		fp_error_clear(&he);
-		rrc = hot_start(j, &ro, &r, &he);
+		rrc = hot_start(j, &ro, &r, &rep->fork_ms, &he);
 		rep->hot = rrc == 0;
 		if (rrc < 0) {
 			snprintf(rep->hot_why, sizeof(rep->hot_why), "%s", he.msg);
@@ -487,6 +490,7 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		b->restore_ms = rep.restore_ms;
 		b->engine_criu = rep.engine_criu;
 		b->hot = rep.hot;
+		b->fork_ms = rep.fork_ms;
 		snprintf(b->hot_why, sizeof(b->hot_why), "%s", rep.hot_why);
 	}
 	if (rc < 0) /* all or none */

@@ -7,7 +7,8 @@
  * copied. System calls run in the copy and in its forks at a `syscall;
  * ret` found by the dump, their data in the copy's old injection page:
  *   1. the copy joins HOLDER's pid namespace for its children (setns) and
- *      forks X there (exit signal 0, no pid asked for);
+ *      makes X there (CLONE_VM: no page table copied; exit signal 0, no
+ *      pid asked for);
  *   2. X forks P with set_tid = the snapshot's pid, and exits: P is
  *      orphaned to the namespace's init, HOLDER (the zombie X is reaped
  *      by a wait4 in the copy);
@@ -146,6 +147,9 @@ int fp_hot_fork(const char *snap, pid_t holder, pid_t want, pid_t *out_pid, uint
 	L.want = want;
 	L.all_signals = ~0ULL;
 	uint64_t at = k->scratch;
+	/* X shares the copy's memory (CLONE_VM, no thread): only P's fork
+	 * copies the page tables. X runs none of its code. */
+	L.x.flags = CLONE_VM;
 	L.x.exit_signal = 0;
 	L.p.exit_signal = SIGCHLD;
 	L.p.set_tid = at + offsetof(struct layout, want);
