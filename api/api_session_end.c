@@ -14,6 +14,7 @@
 #include "paths.h"
 #include "session/control.h"
 #include "session/snapshots.h"
+#include "session/session_hot.h"
 
 static int rm_one(const struct fp_session_info *info, const char *snap, fp_error *err)
 {
@@ -29,6 +30,14 @@ static int rm_one(const struct fp_session_info *info, const char *snap, fp_error
 	/* Out of every listing first (one rename), then freed at leisure: an
 	 * interruption leaves a hidden leftover, never half a snapshot. A
 	 * snapshot that is another's parent keeps its data (dump/snap_chain.h). */
+	/* A hot snapshot's copies go first (the helper holds them). */
+	if (fp_hot_listed(info->dir, snap) && fp_session_helper_alive(info)) {
+		char sock[PATH_MAX + 16], req[FP_SNAP_NAME_MAX + 16], resp[256];
+		snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
+		snprintf(req, sizeof(req), "unhot %s", snap);
+		if (fp_ctl_request(sock, req, resp, sizeof(resp), 30000, err) < 0)
+			return fp_wrap(err, "releasing the frozen copies of hot snapshot '%s'", snap);
+	}
 	int kept = 0;
 	if (fp_snap_retire(info->dir, snap, gone, sizeof(gone), &kept, err) < 0)
 		return -1;

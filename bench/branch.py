@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Time from `forkpoint branch` to running.
 
-A session runs bench_dirty (N MiB of data), snapshot s0 is taken, then
-`forkpoint branch SESSION s0 --json` is timed RUNS times (each branch
-stopped before the next), and once with -n 3. Reports medians of:
+A session runs bench_dirty (N MiB of data); a cold snapshot s0 and a hot
+one h0 (`snap --hot`: the process kept frozen in memory) are taken, then
+`forkpoint branch SESSION SNAP --json` is timed RUNS times for each (each
+branch stopped before the next), and once with -n 3. Reports medians of:
 
   wall      the command, as the caller waits for it
   ms        the branch's own report: from the call until its processes run
-  restore   the restore inside the branch's new namespaces
+  restore   the restore inside the branch's new namespaces (for a hot
+            branch: the restore of all but memory onto the fork)
+  fork      hot only: the fork of the frozen copy in the original's helper
 
 Not run by the tests (speed is measured here only).
 
-  bench/branch.py [--sizes 100,1024] [--runs 5] [--out FILE.md]
+  bench/branch.py [--sizes 100,1024] [--runs 3] [--out FILE.md]
 
 Needs root and a built tree (make all).
 """
@@ -43,21 +46,24 @@ def run_size(mib, runs):
     env = dict(os.environ, FORKPOINT_HOME=home)
     status = os.path.join(home, "status")
     name = f"m{mib}"
-    res = {"mib": mib, "one": [], "three": []}
+    res = {"mib": mib}
     try:
         fp("run", "--detach", "--name", name, "--", TARGET, status, f"--mib={mib}", env=env)
         wait_line(status, "ready")
         fp("snap", name, "s0", env=env)
-        for _ in range(runs):
-            out, wall = fp("branch", name, "s0", "--json", env=env)
-            b = json.loads(out)[0]
-            b["wall"] = wall
-            res["one"].append(b)
-            stop(env, [b["name"]])
-        out, wall = fp("branch", name, "s0", "-n", "3", "--json", env=env)
-        res["three"] = json.loads(out)
-        res["three_wall"] = wall
-        stop(env, [b["name"] for b in res["three"]])
+        fp("snap", name, "h0", "--hot", env=env)
+        for kind, snap in (("cold", "s0"), ("hot", "h0")):
+            one = []
+            for _ in range(runs):
+                out, wall = fp("branch", name, snap, "--json", env=env)
+                b = json.loads(out)[0]
+                b["wall"] = wall
+                one.append(b)
+                stop(env, [b["name"]])
+            out, wall = fp("branch", name, snap, "-n", "3", "--json", env=env)
+            three = json.loads(out)
+            stop(env, [b["name"] for b in three])
+            res[kind] = {"one": one, "three": three, "three_wall": wall}
     finally:
         subprocess.run([FP, "stop", "--kill", name], env=env, capture_output=True)
         time.sleep(0.5)
@@ -70,20 +76,28 @@ def med(v):
 
 
 def report(results, runs):
-    lines = ["| target | branch wall (median) | to running, `ms` (median) [min-max] | restore in the branch (median) | -n 3: wall / each branch's `ms` |",
-             "|---|---|---|---|---|"]
+    lines = ["| target | snapshot | branch wall (median) | to running, `ms` (median) [min-max] | restore in the branch (median) | -n 3: wall / each branch's `ms` |",
+             "|---|---|---|---|---|---|"]
     for r in results:
-        ms = [b["ms"] for b in r["one"]]
-        lines.append(f"| {r['mib']} MiB | {med([b['wall'] for b in r['one']]):.0f} ms | {med(ms):.0f} ms "
-                     f"[{min(ms):.0f}-{max(ms):.0f}] | {med([b['restore_ms'] for b in r['one']]):.0f} ms | "
-                     f"{r['three_wall']:.0f} ms / " + ", ".join(f"{b['ms']:.0f}" for b in r["three"]) + " ms |")
+        for kind in ("cold", "hot"):
+            k = r[kind]
+            ms = [b["ms"] for b in k["one"]]
+            hot = sum(1 for b in k["one"] + k["three"] if b.get("hot"))
+            note = "" if kind == "cold" else f" ({hot}/{len(k['one']) + len(k['three'])} forked)"
+            why = {b["hot_why"] for b in k["one"] + k["three"] if b.get("hot_why")}
+            if kind == "hot" and why:
+                note += " why not: " + "; ".join(sorted(why))
+            lines.append(f"| {r['mib']} MiB | {kind}{note} | {med([b['wall'] for b in k['one']]):.0f} ms | {med(ms):.0f} ms "
+                         f"[{min(ms):.0f}-{max(ms):.0f}] | {med([b['restore_ms'] for b in k['one']]):.0f} ms"
+                         + (f" + fork {med([b.get('fork_ms', 0) for b in k['one']]):.0f} ms" if kind == "hot" else "") + " | "
+                         f"{k['three_wall']:.0f} ms / " + ", ".join(f"{b['ms']:.0f}" for b in k["three"]) + " ms |")
     return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1024")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():

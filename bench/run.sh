@@ -58,3 +58,12 @@ PYTHONDONTWRITEBYTECODE=1 BENCH_WORKDIR=$WORK BENCH_BIN=$WORK/bin "$PY" "$ROOT/b
 DRIVER=$!
 trap 'kill -TERM $DRIVER 2>/dev/null; wait $DRIVER; exit 130' INT TERM HUP
 wait $DRIVER
+rc=$?
+# Branch time to running, from a cold and from a hot snapshot (root only:
+# branches need namespaces).
+if [[ $(id -u) == 0 ]]; then
+	PYTHONDONTWRITEBYTECODE=1 "$PY" "$ROOT/bench/branch.py" --sizes 100,1024 --runs 3 &
+	DRIVER=$!
+	wait $DRIVER || rc=$?
+fi
+exit $rc

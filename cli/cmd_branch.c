@@ -19,6 +19,12 @@ static const char branch_usage[] =
 	"Prints each branch's name (with --json its name, pid, the pid inside its\n"
 	"namespace, and the time from the command to running). Root only.\n"
 	"\n"
+	"From a hot snapshot (`snap --hot`) of a running session, each branch's\n"
+	"process is forked from the snapshot's frozen copy instead of restored from\n"
+	"disk: no page is copied. --json says \"hot\": true, or \"hot_why\" when the\n"
+	"snapshot is hot but the branch was restored from disk (a process tree,\n"
+	"writable shared memory, a session that is itself a branch).\n"
+	"\n"
 	"  --name NAME  name of the branch (NAME-1.. with -n K > 1)\n"
 	"  -n K         start K branches at once (1..64); all or none\n"
 	"  --json       machine-readable output\n";
@@ -78,6 +84,11 @@ int cmd_branch(int argc, char **argv)
 			fp_json_double(&j, "ms", b[i].ms);
 			fp_json_double(&j, "restore_ms", b[i].restore_ms);
 			fp_json_str(&j, "engine", b[i].engine_criu ? "criu" : "native");
+			fp_json_bool(&j, "hot", b[i].hot);
+			if (b[i].hot)
+				fp_json_double(&j, "fork_ms", b[i].fork_ms);
+			if (b[i].hot_why[0])
+				fp_json_str(&j, "hot_why", b[i].hot_why);
 			fp_json_obj_end(&j);
 		}
 		fp_json_arr_end(&j);

@@ -8,9 +8,10 @@
 #include "json.h"
 #include "api/session_client.h"
 #include "session/snapshots.h"
+#include "session/session_hot.h"
 
 static const char snap_usage[] =
-	"usage: forkpoint snap SESSION [NAME] [--json | --quiet]\n"
+	"usage: forkpoint snap SESSION [NAME] [--hot] [--hot-limit N] [--json | --quiet]\n"
 	"\n"
 	"Snapshots the session's processes (memory, threads, registers, fds) while\n"
 	"they keep running. The snapshot is kept in the session's directory under\n"
@@ -19,7 +20,15 @@ static const char snap_usage[] =
 	"\n"
 	"After the first, a session's snapshots are incremental: they hold the pages\n"
 	"written since the snapshot before and leave the rest to it (CRIU's parent\n"
-	"images). --json says \"full\": true and \"why\" when one could not be.\n";
+	"images). --json says \"full\": true and \"why\" when one could not be.\n"
+	"\n"
+	"  --hot          also keep the processes as they are now, frozen in memory\n"
+	"                 (copy-on-write), so that `forkpoint branch` from this\n"
+	"                 snapshot forks them instead of restoring from disk. Costs\n"
+	"                 the memory that either side writes afterwards.\n"
+	"  --hot-limit N  keep at most N hot snapshots in this session (default 2,\n"
+	"                 at most 8): the oldest is released first. Implies --hot.\n"
+	"--json says \"hot\": false and \"hot_why\" when no frozen copy could be kept.\n";
 
 static const char list_usage[] =
 	"usage: forkpoint list [SESSION] [--verify] [--json]\n"
@@ -34,10 +43,17 @@ static const char list_usage[] =
 int cmd_snap(int argc, char **argv)
 {
 	const char *session = NULL, *name = NULL;
-	int json = 0, quiet = 0;
+	int json = 0, quiet = 0, hot = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--hot"))
+			hot = hot ? hot : FP_HOT_DEFAULT_LIMIT;
+		else if (!strcmp(argv[i], "--hot-limit")) {
+			if (i + 1 >= argc || atoi(argv[i + 1]) < 1 || atoi(argv[i + 1]) > FP_HOT_MAX)
+				return cli_usage_error(snap_usage, "--hot-limit needs a number from 1 to %d", FP_HOT_MAX);
+			hot = atoi(argv[++i]);
+		}
 		else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
 			quiet = 1;
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -60,8 +76,10 @@ int cmd_snap(int argc, char **argv)
 	struct fp_session_info info;
 	if (api_session_open(session, &info, &err) < 0)
 		return cli_report(&err);
-	char req[128], body[4096], v[256];
-	snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
+	char req[160], body[4096], v[256];
+	int rl = snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
+	if (hot)
+		snprintf(req + rl, sizeof(req) - (size_t)rl, " --hot=%d", hot);
 	if (api_session_call(&info, req, body, sizeof(body), 30 * 60 * 1000, &err) < 0)
 		return cli_report(&err);
 	if (json) {
@@ -86,6 +104,9 @@ int cmd_snap(int argc, char **argv)
 		fp_json_bool(&j, "shim_checked", atoi(api_kv(body, "shim_checked", v, sizeof(v))) != 0);
 		fp_json_uint(&j, "shim_disagree", strtoull(api_kv(body, "shim_disagree", v, sizeof(v)), NULL, 10));
 		fp_json_str(&j, "shim_note", api_kv(body, "shim_note", v, sizeof(v)));
+		fp_json_bool(&j, "hot", atoi(api_kv(body, "hot", v, sizeof(v))) == 1);
+		if (hot)
+			fp_json_str(&j, "hot_why", api_kv(body, "hot_why", v, sizeof(v)));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {

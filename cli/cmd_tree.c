@@ -8,6 +8,7 @@
 #include "json.h"
 #include "session/session_branch.h"
 #include "session/snapshots.h"
+#include "session/session_hot.h"
 
 static const char tree_usage[] =
 	"usage: forkpoint tree SESSION [--json]\n"
@@ -15,7 +16,8 @@ static const char tree_usage[] =
 	"SESSION's snapshots (oldest first, each with its incremental parent and its\n"
 	"size on disk) and the branches started from each (`forkpoint branch`), with\n"
 	"their own snapshots and branches, as a tree. Snapshots are all cold (on\n"
-	"disk); \"hot\" is false for each.\n";
+	"disk), and a snapshot taken with `snap --hot` is also \"hot\" (its\n"
+	"processes kept frozen in memory by the session's helper, for fast branches).\n";
 
 struct forest {
 	struct fp_session_info *s;
@@ -71,6 +73,7 @@ static void print_session(const struct forest *f, size_t k, int json, fp_json *j
 	fp_error err;
 	if (fp_snap_list(s->dir, false, &snaps, &nsnaps, &err) < 0)
 		nsnaps = 0;
+	bool alive = fp_session_helper_alive(s);
 	if (json) {
 		fp_json_obj_begin(j, NULL);
 		fp_json_str(j, "name", s->name);
@@ -92,6 +95,7 @@ static void print_session(const struct forest *f, size_t k, int json, fp_json *j
 	for (size_t i = 0; i < nsnaps; i++) {
 		char parent[PATH_MAX];
 		snap_parent(snaps[i].dir, parent, sizeof(parent));
+		bool hot = alive && fp_hot_listed(s->dir, snaps[i].name);
 		if (json) {
 			fp_json_obj_begin(j, NULL);
 			fp_json_str(j, "name", snaps[i].name);
@@ -99,13 +103,13 @@ static void print_session(const struct forest *f, size_t k, int json, fp_json *j
 			fp_json_uint(j, "bytes", snaps[i].disk_bytes);
 			fp_json_uint(j, "pages", snaps[i].pages);
 			fp_json_int(j, "created", snaps[i].created);
-			fp_json_bool(j, "hot", 0);
+			fp_json_bool(j, "hot", hot);
 			fp_json_bool(j, "damaged", snaps[i].damaged);
 			fp_json_arr_begin(j, "branches");
 		} else {
-			printf("%*s%s  %.1f MiB%s%s%s\n", depth * 2 + 2, "", snaps[i].name,
+			printf("%*s%s  %.1f MiB%s%s%s%s\n", depth * 2 + 2, "", snaps[i].name,
 			       (double)snaps[i].disk_bytes / 1048576.0, parent[0] ? "  parent " : "", parent,
-			       snaps[i].damaged ? "  DAMAGED" : "");
+			       hot ? "  hot" : "", snaps[i].damaged ? "  DAMAGED" : "");
 		}
 		print_branches(f, k, snaps[i].name, snaps, nsnaps, json, j, depth + 2);
 		if (json) {

@@ -8,8 +8,10 @@ game, four prompts of an agent. Here the state is a shell in a workspace
 holding a data file, with a variable and a function defined, and each
 candidate finds the smallest number of the file in its own way, then
 damages the state (removes the file, changes the variable). Each candidate
-still starts from the intact state: branches are separate copies of it;
-without branch, the session is restored to the snapshot before each one.
+still starts from the intact state: four branches of the snapshot run side
+by side, each a separate copy of the shell on a terminal of its own. Where
+branch is impossible (not root: no namespaces), the session is restored to
+the snapshot before each candidate instead.
 
     sudo python3 examples/search.py      (root: the workspace is an overlay)
 """
@@ -55,8 +57,8 @@ def main() -> int:
             s.snap("base")
             try:
                 branches: List[forkpoint.Session] = s.branch("base", n=len(CANDIDATES))
-            except (forkpoint.NotAvailableError, forkpoint.UnsupportedError) as e:
-                # a library without branch, or one that cannot branch a shell session yet
+            except (forkpoint.NotAvailableError, forkpoint.ForkpointPermissionError) as e:
+                # branch needs root (pid and mount namespaces) and a library that has it
                 print(f"{e.message.split(';')[0]}: running the "
                       f"{len(CANDIDATES)} candidates one after another, restoring 'base' before each")
                 for name, cmd in CANDIDATES.items():

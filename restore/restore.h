@@ -32,6 +32,8 @@
 #define FP_RESTORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "fp_error.h"
@@ -102,6 +104,18 @@ int fp_restore_check(const char *dir, char *native_reason, size_t len, fp_error 
  * snapshot before it stops the processes that hold the image's pids. */
 int fp_restore_check_ex(const char *dir, bool check_pids, char *native_reason, size_t len,
 			fp_error *err);
+
+/* Restores one process whose memory is in place already: pid, our child,
+ * untraced, in pause() with every signal blocked, single-threaded, without fds, a fork of
+ * a hot snapshot's frozen copy with the image's pid (session_hot_fork.h);
+ * sys_ip a `syscall` in it. Everything else (fds, cwd, threads, signals,
+ * timers, credentials, registers) comes from o->dir's images, as in the
+ * native engine. On failure pid is killed. */
+int fp_restore_adopt(const struct fp_restore_opts *o, pid_t pid, uint64_t sys_ip, struct fp_restore_result *r,
+		     fp_error *err);
+/* Whether dir's image can be restored that way: its root pid, why[] ""
+ * if it can, else why not. */
+int fp_restore_adopt_check(const char *dir, char *why, size_t len, fp_error *err);
 
 /* Waits for the restored root (a child of the caller) to end; *status is a
  * shell-style code: the exit code, or 128 + the signal number. timeout_ms < 0

@@ -195,6 +195,8 @@ typedef struct rst_proc {
 /* Creates the stub with the image's pid, seized and stopped at its first
  * instruction, with its stack unmapped and its vDSO parked out of the way. */
 int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err);
+/* A process that holds the image's memory already (restore.h, fp_restore_adopt). */
+int rst_proc_adopt(rst_proc *p, rst_image *im, rst_log *log, pid_t pid, uint64_t sys_ip, fp_error *err);
 /* A child process of a tree, forked by its parent's stub (both bare stubs). */
 int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err);
 /* Kills and reaps everything created (with a deadline); safe to call twice. */

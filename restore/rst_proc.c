@@ -3,6 +3,7 @@
 #include "restore/rst_int.h"
 
 #include <elf.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -176,6 +177,20 @@ static int map_runner(rst_proc *p, uint64_t at, fp_error *err)
 	return 0;
 }
 
+/* The scratch area and the runner's page in the work area at base. */
+static int map_work_area(rst_proc *p, uint64_t base, fp_error *err)
+{
+	int64_t r;
+	if (rst_step_sys(p, p->pid, SYS_mmap, base + 64 * 1024, RST_SCRATCH_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
+		return -1;
+	if (r != (int64_t)(base + 64 * 1024))
+		return fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "mapping the restorer's scratch area failed");
+	p->scratch = (uint64_t)r;
+	p->scratch_len = RST_SCRATCH_LEN;
+	return map_runner(p, base + 32 * 1024, err);
+}
+
 /* Moves the stub's text (if it is in the image's way), creates the scratch
  * area, parks the kernel's vDSO/vvar and drops the stub's stack, so that only
  * the work area remains where the image has nothing. */
@@ -234,16 +249,7 @@ static int prepare_address_space(rst_proc *p, fp_error *err)
 		p->stub_end = base + (p->stub_end - p->stub_start);
 		p->stub_start = base;
 	}
-	if (rst_step_sys(p, p->pid, SYS_mmap, base + 64 * 1024, RST_SCRATCH_LEN, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &r, err))
-		goto out;
-	if (r != (int64_t)(base + 64 * 1024)) {
-		fp_fail(err, r < 0 && r >= -4095 ? (int)-r : EIO, "mapping the restorer's scratch area failed");
-		goto out;
-	}
-	p->scratch = (uint64_t)r;
-	p->scratch_len = RST_SCRATCH_LEN;
-	if (map_runner(p, base + 32 * 1024, err))
+	if (map_work_area(p, base, err))
 		goto out;
 	/* Park the kernel's vvar/vvar_vclock/vdso in the work area, keeping their
 	 * distances (the vDSO finds its data pages by offset). */
@@ -362,6 +368,92 @@ out:
 	if (rc)
 		rst_proc_kill(p);
 	return rc;
+}
+
+/* A process that already holds the image's memory (a fork of a hot
+ * snapshot's frozen copy, session/session_hot_fork.c): in pause() with
+ * every signal blocked, our child, single-threaded, no fds. It gets the work area (scratch and
+ * runner) where the image has nothing; the rest of its memory stays. Its
+ * `syscall` is the one at sys_ip (a `syscall; ret` of its own code). */
+int rst_proc_adopt(rst_proc *p, rst_image *im, rst_log *log, pid_t pid, uint64_t sys_ip, fp_error *err)
+{
+	memset(&p->pt, 0, sizeof(p->pt));
+	p->im = im;
+	p->log = log;
+	p->pid = 0;
+	p->pt.cap = im->nth + 1;
+	p->pt.threads = calloc(p->pt.cap, sizeof(*p->pt.threads));
+	if (!p->pt.threads)
+		return fp_fail(err, ENOMEM, "out of memory");
+	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD))) {
+		int e = errno;
+		free(p->pt.threads);
+		p->pt.threads = NULL;
+		kill(pid, SIGKILL);
+		return fp_fail(err, e, "cannot seize the forked process %d: %s", (int)pid, strerror(e));
+	}
+	p->pid = pid;
+	p->deadline_ns = p->deadline_ns ? p->deadline_ns : rst_now_ns() + 60000000000LL;
+	int st;
+	int64_t dl = rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000;
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) || wait_stop(p, pid, dl, &st, "stopping the forked process", err)) {
+		if (!err->msg[0])
+			fp_fail(err, errno, "PTRACE_INTERRUPT %d: %s", (int)pid, strerror(errno));
+		goto fail;
+	}
+	p->pt.pid = pid;
+	snprintf(p->pt.comm, sizeof(p->pt.comm), "restored %u", im->pid);
+	p->pt.timeout_ms = FP_PT_TIMEOUT_MS;
+	p->pt.threads[0].tid = pid;
+	p->pt.threads[0].state = FP_PT_STOPPED;
+	p->pt.nthreads = 1;
+	if (fp_pt_get_regs(pid, &p->base_regs, err))
+		goto fail;
+	p->sys_ip = sys_ip;
+	rst_map *m;
+	size_t n;
+	uint64_t base = 0;
+	int64_t r;
+	if (rst_read_maps(pid, &m, &n, err))
+		goto fail;
+	int rc = find_work_area(p, m, n, 2 * 1024 * 1024, &base, err);
+	free(m);
+	if (rc)
+		goto fail;
+	if (map_work_area(p, base, err))
+		goto fail;
+	/* The SIGCONT that ended the group stop a detach leaves (session_hot_fork.c)
+	 * waits, blocked: taken out, not delivered later. */
+	struct {
+		uint64_t set;
+		struct timespec zero;
+	} cont = { 1ULL << (SIGCONT - 1), { 0, 0 } };
+	if (fp_mem_write(pid, p->scratch, &cont, sizeof(cont), err) ||
+	    rst_step_sys(p, pid, SYS_rt_sigtimedwait, p->scratch, 0, p->scratch + offsetof(__typeof__(cont), zero), 8, 0, 0,
+			 &r, err))
+		goto fail;
+	/* The fork is registered for rseq already (the copy's thread was):
+	 * unregistered, so that the image's registration does not fail. */
+	for (size_t i = 0; i < im->nth; i++) {
+		const cr_thread_core *tc = &im->th[i].core.thread_core;
+		if (tc->has_rseq_entry && tc->rseq_entry.rseq_abi_pointer &&
+		    rst_step_sys(p, pid, SYS_rseq, tc->rseq_entry.rseq_abi_pointer, tc->rseq_entry.rseq_abi_size,
+				 1 /* RSEQ_FLAG_UNREGISTER */, tc->rseq_entry.signature, 0, 0, &r, err) == 0 && r == 0)
+			break;
+	}
+	const cr_pstree *root = &im->ps[0];
+	if (root->sid == root->pid || root->pgid == root->pid) {
+		if (rst_step_sys(p, pid, root->sid == root->pid ? SYS_setsid : SYS_setpgid, 0, 0, 0, 0, 0, 0, &r, err))
+			goto fail;
+		if (r < 0)
+			rst_logf(log, 2, "%s in the forked process: %s", root->sid == root->pid ? "setsid" : "setpgid",
+				 strerror((int)-r));
+	}
+	rst_logf(log, 3, "adopted the forked process %d (work area at 0x%llx)", (int)pid, (unsigned long long)base);
+	return 0;
+fail:
+	rst_proc_kill(p);
+	return -1;
 }
 
 /* Queues clone3 in p's main thread with set_tid = want. Under

@@ -215,6 +215,8 @@ static int capture(struct dump_ctx *c, fp_error *err)
 		 * there, not on a stack the copy would keep). */
 		if (want_cow && dump_cow_start(c, p, err))
 			return -1;
+		if (dump_hot_start(c, p, err))
+			return -1;
 		/* The injection page goes before the VMAs are listed. */
 		if (dinj_fini(c, p, err))
 			return fp_wrap(err, "removing the injection page of %d", p->pid);
@@ -515,6 +517,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		dump_log_stacks(&c);
 		for (size_t i = 0; i < c.nprocs; i++)
 			dump_cow_finish(&c, &c.procs[i]); /* reaped while still stopped */
+		dump_hot_drop(&c);
 		dump_tree_release(&c, false);
 		goto fail;
 	}
@@ -523,6 +526,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
 		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms, frozen copies %.3f ms), pages by %s", st->pause_ms,
 		     st->capture_ms, st->fork_ms, st->method);
+		dump_hot_settle(&c);
 		if (!c.keep_track)
 			dump_precopy_unprotect(&c);
 		if (any_pre && dump_precopy_flags_changed(&c)) {
@@ -569,6 +573,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	}
 	for (size_t i = 0; i < c.nprocs; i++)
 		dump_cow_finish(&c, &c.procs[i]);
+	if (rc)
+		dump_hot_drop(&c);
+	else
+		dump_hot_hand_over(&c);
 	dump_precopy_end(&c);
 	if (rc) {
 		dlog(&c, "FAILED while %s: %s", step, err ? err->msg : "?");

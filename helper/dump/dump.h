@@ -129,8 +129,34 @@ struct fp_dump_opts {
 	 * tracking names this snapshot as the next one's parent; on failure
 	 * it is dropped (the next snapshot is full). */
 	struct fp_track *track;
+	/* Non-NULL (with leave_running): keep a frozen copy of every process
+	 * (see struct fp_dump_hot); filled on success. A tree of more than
+	 * FP_DUMP_HOT_MAX processes, or a process where no copy can be made,
+	 * keeps none (hot->why). */
+	struct fp_dump_hot *hot;
 };
 
+/* A hot snapshot (o->hot): a frozen copy-on-write copy of each process,
+ * made while the tree is stopped (as the fork copy of dump_cow.c), kept
+ * stopped after the dump and handed to the caller, who becomes its owner:
+ * it is traced by the calling thread and dies with it (PTRACE_O_EXITKILL).
+ * The copy is a child of its process with exit signal 0: once killed it
+ * stays a zombie there, invisible to the process's wait(), until the next
+ * dump reaps it or the process exits. */
+#define FP_DUMP_HOT_MAX 16
+struct fp_dump_hot_copy {
+	pid_t pid;             /* the process */
+	pid_t copy;            /* its frozen copy, stopped, traced by us */
+	uint64_t scratch;      /* writable memory in the copy only (the old injection page) */
+	uint32_t scratch_len;
+	uint64_t sysret;       /* a `syscall; ret` in the copy, to run system calls there */
+	uint64_t area, area_len; /* the whole of that memory (not in the image: unmap it in a fork) */
+};
+struct fp_dump_hot {
+	size_t n;
+	struct fp_dump_hot_copy c[FP_DUMP_HOT_MAX];
+	char why[256];         /* why no copies were kept (n == 0), "" if they were */
+};
 struct fp_dump_stats {
 	int nprocs, nthreads;
 	double freeze_ms;          /* seize + stop of every thread */

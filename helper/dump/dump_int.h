@@ -62,6 +62,7 @@ struct dump_proc {
 	uint64_t g_sysret, g_sigret;
 	/* the frozen copy-on-write copy (leave_running, dump_cow.c) */
 	pid_t cow;             /* its pid, 0 if none */
+	pid_t hot;             /* the copy kept for the caller (o->hot, dump_hot.c), 0 if none */
 	pid_t stale[8];        /* copies left by killed dumps, to reap */
 	unsigned nstale;
 	bool cow_exact;        /* VMAs from our own smaps (mlock, MADV_DONTFORK) */
@@ -333,6 +334,12 @@ int dump_cow_vmas_stopped(struct dump_ctx *c, struct dump_proc *p, fp_error *err
 int dump_cow_after(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 void dump_cow_kill(struct dump_ctx *c, struct dump_proc *p);
 void dump_cow_finish(struct dump_ctx *c, struct dump_proc *p);
+
+/* dump_hot.c: the frozen copies kept for a hot snapshot (o->hot) */
+int dump_hot_start(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+void dump_hot_settle(struct dump_ctx *c);
+void dump_hot_hand_over(struct dump_ctx *c);
+void dump_hot_drop(struct dump_ctx *c);
 
 /* dump_precopy.c: pages copied while running, under write tracking.
  * run: a short stop of its own, then protect + copy (c->pre); -1 leaves

@@ -195,9 +195,11 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 				 * another dump (traced) is not part of the tree. */
 				char tr[32] = "0";
 				dump_status_field(kids[k], "TracerPid", tr, sizeof(tr));
-				if (atoi(tr) != 0 && atoi(tr) != getpid()) {
+				/* One traced by us: a hot snapshot's copy that a session
+				 * helper keeps (dump_hot.c). */
+				if (atoi(tr) != 0) {
 					dlog(c, "%d: child %d is traced by %s with exit signal 0 (the frozen copy of another dump in "
-						"progress): left out",
+						"progress, or of a hot snapshot): left out",
 					     ppid, kids[k], tr);
 					continue;
 				}

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
@@ -26,6 +27,8 @@
 #include "control.h"
 #include "paths.h"
 #include "session/session_helper.h"
+#include "session/session_shell.h"
+#include "session/session_hot.h"
 #include "session/snapshots.h"
 #include "overlay/workspace.h"
 #include "restore/restore.h"
@@ -36,6 +39,9 @@ struct branch_report {
 	pid_t pid, ns_pid, helper_pid;
 	double ms, restore_ms;
 	int engine_criu;
+	int hot;
+	double fork_ms;
+	char hot_why[256];
 	char msg[1024];
 };
 
@@ -129,10 +135,67 @@ struct branch_job {
 	struct fp_session_info info; /* reserved for the branch */
 	double t0;
 	int timeout_ms;
+	bool hot;        /* SNAP is hot: try forking its frozen copy first */
+	pid_t hot_pid;   /* the image's pid */
 };
 
+/* A shell session's bash comes back on a terminal of the branch's own: the
+ * restore gives a terminal job the pty slave it finds on the restorer's fd
+ * 0 (rst_tty.c), so the branch's new pty is lent there meanwhile. */
+static int lend_terminal(struct fp_shell *sh, fp_error *err)
+{
+	if (fp_shell_pty_open(sh, err) < 0)
+		return fp_wrap(err, "the branch's terminal");
+	if (dup2(sh->slave, 0) < 0)
+		return fp_fail(err, errno, "cannot lend the branch's terminal to the restore: %s", strerror(errno));
+	return 0;
+}
+
+static void take_terminal_back(void)
+{
+	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		close(nul);
+	}
+}
+
+/* The snapshot's process forked from its frozen copy by the helper that
+ * keeps it (session_hot_fork.c), then everything but memory restored. */
+static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, struct fp_restore_result *r,
+		     double *fork_ms, fp_error *err)
+{
+	double t0 = now_ms();
+	char sock[PATH_MAX + 16], req[256], resp[1024];
+	snprintf(sock, sizeof(sock), "%s/control.sock", j->from->dir);
+	snprintf(req, sizeof(req), "hotfork %s %d %d", j->snap, (int)outer_self, (int)j->hot_pid);
+	if (fp_ctl_request(sock, req, resp, sizeof(resp), j->timeout_ms, err) < 0)
+		return fp_wrap(err, "asking session '%s' for a fork of its hot snapshot", j->from->name);
+	if (strncmp(resp, "ok", 2)) {
+		const char *m = strchr(resp, '\n');
+		return fp_fail(err, EIO, "%s", m ? m + 1 : resp);
+	}
+	*fork_ms = now_ms() - t0;
+	const char *ip = strstr(resp, "sysret=");
+	if (!ip)
+		return fp_fail(err, EIO, "session '%s' answered the fork without its details", j->from->name);
+	return fp_restore_adopt(ro, j->hot_pid, strtoull(ip + 7, NULL, 10), r, err);
+}
+
+/* After a failed hot start: the fork, if one was made, is gone before the
+ * snapshot's pid is asked for again. */
+static void free_pid(pid_t pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (waitpid(pid, NULL, WNOHANG | __WALL) == pid || (kill(pid, 0) < 0 && errno == ESRCH))
+			return;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+}
+
 static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid_t *target,
-			struct branch_report *rep, fp_error *err)
+			struct fp_shell *sh, struct branch_report *rep, fp_error *err)
 {
 	struct fp_session_info *info = &j->info;
 	char self[32];
@@ -158,6 +221,7 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 	info->started = (long long)time(NULL);
 	info->detached = 0; /* nothing of its own to keep: no output.log */
 	info->shim = j->from->shim;
+	info->shell = j->from->shell;
 	snprintf(info->state, sizeof(info->state), "starting");
 	snprintf(info->cwd, sizeof(info->cwd), "%s", j->from->cwd);
 	snprintf(info->cmd, sizeof(info->cmd), "%s", j->from->cmd);
@@ -179,6 +243,8 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 	}
 	if (fp_session_save(info, err) < 0)
 		return -1;
+	if (info->shell && lend_terminal(sh, err) < 0)
+		return -1;
 	char log[PATH_MAX + 16];
 	snprintf(log, sizeof(log), "%s/restore.log", info->dir);
 	struct fp_restore_opts ro = {
@@ -187,10 +253,26 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 		.exact_pids = true,
 		.log_path = log,
 		.adopt = true,
+		.foreground = info->shell != 0,
 		.timeout_ms = j->timeout_ms,
 	};
 	struct fp_restore_result r;
-	if (fp_restore(&ro, &r, err) < 0)
+	int rrc = -1;
+	if (j->hot) {
+		fp_error he;
+		fp_error_clear(&he);
+		rrc = hot_start(j, &ro, &r, &rep->fork_ms, &he);
+		rep->hot = rrc == 0;
+		if (rrc < 0) {
+			snprintf(rep->hot_why, sizeof(rep->hot_why), "%s", he.msg);
+			free_pid(j->hot_pid);
+		}
+	}
+	if (rrc < 0)
+		rrc = fp_restore(&ro, &r, err);
+	if (info->shell)
+		take_terminal_back();
+	if (rrc < 0)
 		return fp_wrap(err, "restoring snapshot '%s' of session '%s' in a new pid namespace", j->snap,
 			       j->from->name);
 	*target = r.pid;
@@ -215,7 +297,8 @@ static __attribute__((noreturn)) void branch_main(struct branch_job *j, int wfd)
 	struct fp_ws *ws = NULL;
 	int lsock = -1;
 	pid_t target = -1;
-	rep.rc = branch_setup(j, &ws, &lsock, &target, &rep, &err);
+	struct fp_shell shell = { .master = -1, .slave = -1 };
+	rep.rc = branch_setup(j, &ws, &lsock, &target, &shell, &rep, &err);
 	rep.exit_code = err.exit_code;
 	rep.helper_pid = outer_self;
 	rep.ms = now_ms() - j->t0;
@@ -228,10 +311,11 @@ static __attribute__((noreturn)) void branch_main(struct branch_job *j, int wfd)
 		if (target > 0)
 			kill(target, SIGKILL);
 		fp_ws_close(ws);
+		fp_shell_close(&shell);
 		fp_rm_rf(j->info.dir, NULL);
 		_exit(1);
 	}
-	fp_session_serve(&j->info, target, lsock, ws, NULL); /* closes ws and lsock, records the end */
+	fp_session_serve(&j->info, target, lsock, ws, &shell); /* closes ws and lsock, records the end */
 	_exit(0);
 }
 
@@ -281,10 +365,6 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 	struct fp_session_info from;
 	if (fp_session_load(o->session, &from, err) < 0)
 		return -1;
-	if (from.shell)
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "session '%s' is a --shell session: branching one is not supported yet "
-				    "(its bash needs a terminal of its own)", o->session);
 	if (fp_snap_name_valid(o->snap, err) < 0)
 		return -1;
 	struct branch_job *jobs = calloc((size_t)count, sizeof(*jobs));
@@ -304,6 +384,23 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 				  o->snap, o->session);
 		goto out;
 	}
+	/* A hot snapshot is forked from memory when its helper runs here and
+	 * the image allows it; else the branch says why it was not. */
+	bool hot = false;
+	char hot_why[256] = "";
+	pid_t hot_pid = 0;
+	if (fp_session_helper_alive(&from) && fp_hot_listed(from.dir, o->snap)) {
+		char parent[FP_SESSION_NAME_MAX + 1], psnap[FP_SNAP_NAME_MAX + 1];
+		fp_error ce;
+		int ipid = fp_restore_adopt_check(snap_dir, hot_why, sizeof(hot_why), &ce);
+		if (ipid < 0)
+			snprintf(hot_why, sizeof(hot_why), "%s", ce.msg);
+		else if (fp_session_branch_of(from.dir, parent, sizeof(parent), psnap, sizeof(psnap)))
+			snprintf(hot_why, sizeof(hot_why),
+				 "session '%s' is itself a branch: its frozen copies are in another pid namespace", o->session);
+		else if (!hot_why[0])
+			hot = true, hot_pid = ipid;
+	}
 	fflush(NULL);
 	for (; started < count; started++) {
 		struct branch_job *j = &jobs[started];
@@ -312,6 +409,8 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		snprintf(j->snap_dir, sizeof(j->snap_dir), "%s", snap_dir);
 		j->t0 = t0;
 		j->timeout_ms = o->timeout_ms ? o->timeout_ms : 120000;
+		j->hot = hot;
+		j->hot_pid = hot_pid;
 		if (reserve_name(o, started, count, &j->info, err) < 0) {
 			rc = -1;
 			break;
@@ -380,6 +479,8 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 			helpers[i] = 0;
 			continue;
 		}
+		if (!jobs[i].hot && hot_why[0])
+			snprintf(rep.hot_why, sizeof(rep.hot_why), "%s", hot_why);
 		struct fp_branch_info *b = &out[i];
 		snprintf(b->name, sizeof(b->name), "%s", jobs[i].info.name);
 		b->pid = rep.pid;
@@ -388,6 +489,9 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		b->ms = rep.ms;
 		b->restore_ms = rep.restore_ms;
 		b->engine_criu = rep.engine_criu;
+		b->hot = rep.hot;
+		b->fork_ms = rep.fork_ms;
+		snprintf(b->hot_why, sizeof(b->hot_why), "%s", rep.hot_why);
 	}
 	if (rc < 0) /* all or none */
 		for (int i = 0; i < started; i++)

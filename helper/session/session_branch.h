@@ -38,6 +38,9 @@ struct fp_branch_info {
 	double ms;             /* from the call to running */
 	double restore_ms;     /* the restore alone */
 	int engine_criu;       /* restored by CRIU (fallback) instead of natively */
+	int hot;               /* forked from SNAP's frozen copy (a hot snapshot) */
+	double fork_ms;        /* hot: the fork in the original's helper (part of ms, not of restore_ms) */
+	char hot_why[256];     /* SNAP is hot but the branch was restored from disk: why */
 };
 
 /* Starts o->count branches of SNAP, all or none: if one fails, the others

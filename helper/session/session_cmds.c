@@ -25,6 +25,8 @@
 #include "session/session_full_restore.h"
 #include "session/session_pidns.h"
 #include "session/rollback_inplace.h"
+#include "session/session_hot.h"
+#include "session/session_hot_fork.h"
 
 static void reply(int c, const char *msg)
 {
@@ -74,7 +76,15 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 {
 	char name[FP_SNAP_NAME_MAX + 1], dir[4096], buf[FP_CTL_MAX_MSG];
 	fp_error err;
-	const char *want = args && *args ? args : NULL;
+	/* "snap [NAME] [--hot=LIMIT]" */
+	const char *want = NULL;
+	int hot_limit = 0;
+	for (char *tok = args ? strtok(args, " ") : NULL; tok; tok = strtok(NULL, " ")) {
+		if (!strncmp(tok, "--hot=", 6))
+			hot_limit = atoi(tok + 6);
+		else
+			want = tok;
+	}
 	if (fp_snap_new_path(ctx->info->dir, want, name, sizeof(name), dir, sizeof(dir), &err) < 0) {
 		snprintf(buf, sizeof(buf), "error %d\n%s", err.exit_code ? err.exit_code : 1, err.msg);
 		reply(c, buf);
@@ -92,8 +102,16 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		.while_stopped_arg = &wf,
 		.track = fp_track_session(),
 	};
+	struct fp_dump_hot hot;
+	memset(&hot, 0, sizeof(hot));
+	if (hot_limit > 0)
+		o.hot = &hot;
 	struct fp_dump_stats st;
 	int drc = fp_dump(&o, &st, &err);
+	if (drc == 0 && hot.n)
+		fp_hot_keep(ctx->info->dir, name, &hot, hot_limit);
+	else if (drc == 0 && hot_limit > 0 && !hot.why[0])
+		snprintf(hot.why, sizeof(hot.why), "no frozen copy was made");
 	if (drc < 0 && wf.committed) {
 		/* The files were frozen but the memory was not written: the
 		 * snapshot does not exist, so neither may its layers' claim. */
@@ -113,10 +131,11 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	snprintf(buf, sizeof(buf),
 		 "ok\nname=%s\ndir=%s\nprocesses=%d\nthreads=%d\npause_ms=%.3f\ntotal_ms=%.3f\n"
 		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\nwhy=%s\n"
-		 "shim_checked=%d\nshim_disagree=%u\nshim_note=%s\n",
+		 "shim_checked=%d\nshim_disagree=%u\nshim_note=%s\nhot=%d\nhot_why=%s\n",
 		 name, dir, st.nprocs, st.nthreads, st.pause_ms, st.total_ms,
 		 (unsigned long long)st.pages, (unsigned long long)st.bytes_written, st.incremental,
-		 (unsigned long long)st.pages_parent, st.full_why, st.shim_checked, st.shim_disagree, st.shim_note);
+		 (unsigned long long)st.pages_parent, st.full_why, st.shim_checked, st.shim_disagree, st.shim_note,
+		 hot.n > 0, hot.n ? "" : hot.why);
 	reply(c, buf);
 }
 
@@ -206,6 +225,19 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	fp_session_full_restore(ctx, c, args, dir, rb.why); /* session_full_restore.c */
 }
 
+/* "unhot NAME": `rm` of a hot snapshot lets its copies go. */
+static void cmd_unhot(struct fp_session_ctx *ctx, int c, char *args)
+{
+	bool was = args && fp_hot_release(ctx->info->dir, args);
+	reply(c, was ? "ok\nreleased=1\n" : "ok\nreleased=0\n");
+}
+
+static void cmd_hotfork(struct fp_session_ctx *ctx, int c, char *args)
+{
+	(void)ctx;
+	fp_hot_fork_request(args, c);
+}
+
 static const struct {
 	const char *verb;
 	void (*fn)(struct fp_session_ctx *, int, char *);
@@ -214,6 +246,8 @@ static const struct {
 	{ "stop", cmd_stop },
 	{ "snap", cmd_snap },
 	{ "restore", cmd_restore },
+	{ "unhot", cmd_unhot },
+	{ "hotfork", cmd_hotfork },
 };
 
 int fp_session_handle_client(struct fp_session_ctx *ctx, int c)

@@ -97,14 +97,6 @@ err=$(FORKPOINT_RESTORE_FAIL_AT=registers "$FP" branch ws s0 -n 2 --name broken 
 [[ $err == *"branch 'broken-"* ]] || fail "failed branch message: $err"
 [[ ! -e $FORKPOINT_HOME/sessions/broken-1 && ! -e $FORKPOINT_HOME/sessions/broken-2 ]] ||
 	fail "a failed branch left its directory: $(ls "$FORKPOINT_HOME/sessions")"
-# A --shell session's bash would share the original's terminal: refused.
-"$FP" run --shell --name sh >/dev/null || fail "run --shell"
-track_pid "$(session_field sh helper_pid)"
-"$FP" snap sh s0 >/dev/null || fail "snap sh"
-err=$("$FP" branch sh s0 2>&1); rc=$?
-[[ $rc == 4 && $err == *"--shell session"* ]] || fail "branch of a shell session: exit $rc: $err"
-"$FP" stop --kill sh
-
 # Stopping the original leaves its branches running, and its snapshots can
 # still be branched; rm + gc of s0 keeps the layers its branches stand on.
 oh=$(session_field ws helper_pid)

@@ -1,5 +1,5 @@
 # examples/search.py: a session, one snapshot, four candidates from it
-# (branches, or restores in turn while branch is not in the library),
+# (branches as root, restores in turn otherwise),
 # answers compared, everything cleaned up afterwards.
 source "$(dirname "$0")/../lib.sh"
 py=
@@ -11,6 +11,8 @@ out=$(FORKPOINT_LIB=$BUILD/lib/libforkpoint.so.0 timeout 300 "$py" "$ROOT/exampl
 echo "$out"
 [[ $out == *"all 4 agree"* && $out == *"each started from the same state"* ]] || fail "no agreement"
 [[ $out == *"branches of 'base'"* || $out == *"restoring 'base' before each"* ]] || fail "says neither how it ran"
+# As root a shell session can be branched: the fallback must not be taken.
+[[ $(id -u) != 0 || $out == *"4 branches of 'base'"* ]] || fail "root, but the candidates did not run in branches"
 left=$(ls "$FORKPOINT_HOME/sessions" 2>/dev/null)
 [[ -z $left ]] || fail "sessions left behind: $left"
 echo ok

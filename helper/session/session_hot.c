@@ -1,0 +1,148 @@
+/* The session helper's hot snapshots: see session_hot.h. */
+#include "session_hot.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "paths.h"
+#include "session/snapshots.h"
+
+struct hot_snap {
+	char name[FP_SNAP_NAME_MAX + 1];
+	struct fp_dump_hot h;
+	unsigned long long seq; /* 0: free */
+};
+
+static struct hot_snap hots[FP_HOT_MAX];
+static unsigned long long hot_seq;
+
+static void write_list(const char *session_dir)
+{
+	char path[PATH_MAX + 8], buf[FP_HOT_MAX * (FP_SNAP_NAME_MAX + 2 + FP_DUMP_HOT_MAX * 24)];
+	size_t off = 0;
+	for (size_t i = 0; i < FP_HOT_MAX; i++) {
+		if (!hots[i].seq)
+			continue;
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s", hots[i].name);
+		for (size_t k = 0; k < hots[i].h.n; k++)
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off, " %d:%d", (int)hots[i].h.c[k].pid,
+						(int)hots[i].h.c[k].copy);
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "\n");
+	}
+	snprintf(path, sizeof(path), "%s/hot", session_dir);
+	if (off == 0) {
+		unlink(path);
+		return;
+	}
+	fp_error e;
+	if (fp_write_file_atomic(path, buf, off, &e) < 0)
+		fprintf(stderr, "forkpoint: warning: cannot record the hot snapshots: %s\n", e.msg);
+}
+
+/* The copy is ours (its tracer): once killed, our wait takes its exit and
+ * its parent, the process, keeps a zombie that it never sees (exit signal
+ * 0) until the next snapshot reaps it or the process ends. */
+static void kill_copies(struct hot_snap *s)
+{
+	for (size_t k = 0; k < s->h.n; k++)
+		kill(s->h.c[k].copy, SIGKILL);
+	for (size_t k = 0; k < s->h.n; k++) {
+		struct timespec t0, t;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			pid_t w = waitpid(s->h.c[k].copy, NULL, __WALL | WNOHANG);
+			if (w == s->h.c[k].copy || (w < 0 && errno == ECHILD))
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec > 10)
+				break;
+			struct timespec ms = { 0, 1000000 };
+			nanosleep(&ms, NULL);
+		}
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+void fp_hot_keep(const char *session_dir, const char *snap, const struct fp_dump_hot *h, int limit)
+{
+	if (limit < 1)
+		limit = 1;
+	if (limit > FP_HOT_MAX)
+		limit = FP_HOT_MAX;
+	for (;;) {
+		int n = 0;
+		struct hot_snap *oldest = NULL;
+		for (size_t i = 0; i < FP_HOT_MAX; i++)
+			if (hots[i].seq) {
+				n++;
+				if (!oldest || hots[i].seq < oldest->seq)
+					oldest = &hots[i];
+			}
+		if (n < limit)
+			break;
+		kill_copies(oldest);
+	}
+	for (size_t i = 0; i < FP_HOT_MAX; i++)
+		if (!hots[i].seq) {
+			snprintf(hots[i].name, sizeof(hots[i].name), "%s", snap);
+			hots[i].h = *h;
+			hots[i].seq = ++hot_seq;
+			break;
+		}
+	write_list(session_dir);
+}
+
+static struct hot_snap *find(const char *snap)
+{
+	for (size_t i = 0; i < FP_HOT_MAX; i++)
+		if (hots[i].seq && !strcmp(hots[i].name, snap))
+			return &hots[i];
+	return NULL;
+}
+
+const struct fp_dump_hot *fp_hot_find(const char *snap)
+{
+	struct hot_snap *s = find(snap);
+	return s ? &s->h : NULL;
+}
+
+bool fp_hot_release(const char *session_dir, const char *snap)
+{
+	struct hot_snap *s = find(snap);
+	if (!s)
+		return false;
+	kill_copies(s);
+	write_list(session_dir);
+	return true;
+}
+
+void fp_hot_release_all(const char *session_dir)
+{
+	bool any = false;
+	for (size_t i = 0; i < FP_HOT_MAX; i++)
+		if (hots[i].seq) {
+			kill_copies(&hots[i]);
+			any = true;
+		}
+	if (any)
+		write_list(session_dir);
+}
+
+bool fp_hot_listed(const char *session_dir, const char *snap)
+{
+	char path[PATH_MAX + 8], buf[8192];
+	snprintf(path, sizeof(path), "%s/hot", session_dir);
+	if (fp_read_file(path, buf, sizeof(buf), NULL) < 0)
+		return false;
+	size_t len = strlen(snap);
+	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (!strncmp(line, snap, len) && (line[len] == ' ' || line[len] == '\n' || !line[len]))
+			return true;
+	return false;
+}
