@@ -60,7 +60,7 @@ int cmd_snap(int argc, char **argv)
 	struct fp_session_info info;
 	if (api_session_open(session, &info, &err) < 0)
 		return cli_report(&err);
-	char req[128], body[4096], v[256];
+	char req[128], body[4096], v[1024];
 	snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
 	if (api_session_call(&info, req, body, sizeof(body), 30 * 60 * 1000, &err) < 0)
 		return cli_report(&err);
@@ -82,6 +82,8 @@ int cmd_snap(int argc, char **argv)
 		fp_json_bool(&j, "full", !incr);
 		fp_json_uint(&j, "pages_parent", strtoull(api_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));
 		fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
+		/* where the time went: "name ms name ms ..." (dump/dump.c) */
+		fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {

@@ -149,6 +149,7 @@ struct fp_dump_stats {
 	bool incremental;          /* some pages are left in the parent */
 	uint64_t pages_parent;     /* how many */
 	char full_why[256];        /* why it is full (or partly full), "" if not */
+	char phases[512];          /* "name ms name ms ...": where the time went */
 	int reaped;                /* left-over temporary directories of dead dumps removed */
 	char reaped_names[512];
 };
