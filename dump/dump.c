@@ -25,6 +25,7 @@
 #include "procfs.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -380,6 +381,40 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 	return 0;
 }
 
+/* The VmFlags check after the resume (dump_precopy_flags_changed) walks
+ * every page table through smaps, ~40 ms per GiB: it runs beside the
+ * writing of the images, which does not need it. */
+struct flags_check {
+	struct dump_ctx *c;
+	pthread_t th;
+	bool started;
+	int changed;
+};
+
+static void *flags_check_run(void *arg)
+{
+	struct flags_check *fc = arg;
+	fc->changed = dump_precopy_flags_changed(fc->c);
+	return NULL;
+}
+
+static void flags_check_start(struct flags_check *fc, struct dump_ctx *c)
+{
+	fc->c = c;
+	fc->changed = 0;
+	fc->started = pthread_create(&fc->th, NULL, flags_check_run, fc) == 0;
+	if (!fc->started)
+		flags_check_run(fc); /* no thread: in line */
+}
+
+static int flags_check_end(struct flags_check *fc)
+{
+	if (fc->started)
+		pthread_join(fc->th, NULL);
+	fc->started = false;
+	return fc->changed;
+}
+
 /* Pre-copy (dump_precopy.c) pays off from tens of MiB on, and needs room in
  * the dumper for a copy of the process's memory. */
 static bool want_precopy(struct dump_ctx *c)
@@ -523,6 +558,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		rc = capture(&c, err);
 	}
 	bool any_copy = false, any_cow = false, any_pre = false;
+	struct flags_check fcheck = { 0 };
 	for (size_t i = 0; i < c.nprocs; i++) {
 		any_cow |= c.procs[i].cow != 0;
 		any_pre |= c.procs[i].pre != NULL;
@@ -560,17 +596,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		     st->capture_ms, st->fork_ms, st->method);
 		if (!c.keep_track)
 			dump_precopy_unprotect(&c);
-		bool changed = any_pre && dump_precopy_flags_changed(&c);
-		dump_phase(&c, DPH_FLAGS_CHECK, &tph);
-		if (changed) {
-			/* the flags it has were read before the stop: no longer sure */
-			*redo = true;
-			if (o->track)
-				fp_track_drop(o->track, "a mapping's flags changed during the snapshot before");
-			rc = fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
-			step = "checking the mappings after the pre-copy";
-			goto fail;
-		}
+		if (any_pre)
+			flags_check_start(&fcheck, &c);
 	}
 	int64_t tw = dump_now_ns();
 	step = "reading the frozen copies";
@@ -583,6 +610,16 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	st->write_ms = ms_since(tw);
 	c.ph[DPH_WRITE] += st->write_ms;
 	tph = dump_now_ns();
+	if (fcheck.c && flags_check_end(&fcheck) && !rc) {
+		/* the flags it has were read before the stop: no longer sure */
+		*redo = true;
+		if (o->track)
+			fp_track_drop(o->track, "a mapping's flags changed during the snapshot before");
+		rc = fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
+		step = "checking the mappings after the pre-copy";
+		goto fail;
+	}
+	dump_phase(&c, DPH_FLAGS_CHECK, &tph); /* what the check took beyond the writing */
 	if (!rc) {
 		dlog(&c, "images written in %.3f ms", st->write_ms);
 		dlog(&c, "stats: procs %d threads %d pages %" PRIu64 " page_bytes %" PRIu64 " freeze_ms %.3f pause_ms %.3f "
