@@ -81,9 +81,11 @@ static void vlog(struct dump_ctx *c, const char *fmt, va_list ap)
 {
 	if (!c || !c->log)
 		return;
+	flockfile(c->log); /* one line at a time: the VmFlags check logs from its thread */
 	fprintf(c->log, "(%9.3f) ", ms_since(c->t0));
 	vfprintf(c->log, fmt, ap);
 	fputc('\n', c->log);
+	funlockfile(c->log);
 }
 
 void dlog(struct dump_ctx *c, const char *fmt, ...)
