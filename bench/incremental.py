@@ -2,7 +2,9 @@
 """Exploration steps on a session: incremental snapshots and rollbacks.
 
 A session runs bench_dirty (N MiB of data; each step writes P% of its
-pages at random). For each size it measures, per step:
+pages at random) or, with --python MIB, a python3 process of MIB MiB of
+objects that replaces P% of them per step (bench/target_python_steps.py).
+For each size and percentage it measures, per step:
 
   snap pause   the processes' stop (snap --json pause_ms)
   snap wall    the `forkpoint snap` command, as the caller waits for it
@@ -18,8 +20,12 @@ restore) in the same run.
 
 Medians over the runs. Not run by the tests (speed is measured here only).
 
-  bench/incremental.py [--sizes 100,1024] [--pct 1] [--steps 10]
-                       [--rollbacks 3] [--criu-rounds 3] [--out FILE.md]
+  bench/incremental.py [--sizes 100,1024] [--pct 0.1,1,10] [--python 200]
+                       [--steps 10] [--rollbacks 3] [--criu-rounds 3]
+                       [--out FILE.md]
+
+The snapshot's phases (snap --json phases_ms: where its pause and wall
+went) are reported as medians for each column.
 
 Needs root and a built tree (make all build/bench/bench_dirty).
 """
@@ -37,6 +43,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FP = os.path.join(ROOT, "build/bin/forkpoint")
 TARGET = os.path.join(ROOT, "build/bench/bench_dirty")
+PY_TARGET = os.path.join(ROOT, "bench/target_python_steps.py")
+
+
+def target_cmd(kind, mib, pct, status):
+    if kind == "python":
+        return [sys.executable, PY_TARGET, status, str(mib), str(pct)]
+    return [TARGET, status, f"--mib={mib}", f"--pct={pct}"]
 
 
 def fp(*args, env):
@@ -78,15 +91,15 @@ def session_pid(env, name):
     return [s["target_pid"] for s in json.loads(out) if s["name"] == name][0]
 
 
-def run_size(mib, pct, steps, rollbacks):
+def run_size(kind, mib, pct, steps, rollbacks):
     home = tempfile.mkdtemp(prefix="fp-bench-incr.")
     env = dict(os.environ, FORKPOINT_HOME=home)
     status = os.path.join(home, "status")
     name = f"b{mib}"
-    res = {"mib": mib, "pct": pct, "snaps": [], "rollbacks": [], "after_rollback": []}
+    res = {"kind": kind, "mib": mib, "pct": pct, "snaps": [], "rollbacks": [], "after_rollback": []}
     try:
-        fp("run", "--detach", "--name", name, "--", TARGET, status, f"--mib={mib}", f"--pct={pct}", env=env)
-        wait_line(status, "ready")
+        fp("run", "--detach", "--name", name, "--", *target_cmd(kind, mib, pct, status), env=env)
+        wait_line(status, "ready", timeout=600)
         snapdir = os.path.join(home, "sessions", name, "snapshots")
         n = 0
         at = {}  # the target's step counter in each snapshot
@@ -137,18 +150,18 @@ def criu_path():
     return p if r.returncode == 0 and p and os.access(p, os.X_OK) else None
 
 
-def run_criu(criu, mib, pct, rounds):
+def run_criu(criu, kind, mib, pct, rounds):
     """CRIU on the same target alone: per round a step, `criu dump -R`,
     then the process killed and `criu restore -d` of that dump."""
     work = tempfile.mkdtemp(prefix="fp-bench-criu.")
     status = os.path.join(work, "status")
     res = {"dumps": [], "restores": [], "disk": []}
     dn = open(os.devnull, "r+")
-    proc = subprocess.Popen([TARGET, status, f"--mib={mib}", f"--pct={pct}"], stdin=dn, stdout=dn, stderr=dn,
+    proc = subprocess.Popen(target_cmd(kind, mib, pct, status), stdin=dn, stdout=dn, stderr=dn,
                             start_new_session=True)
     pid = proc.pid
     try:
-        wait_line(status, "ready")
+        wait_line(status, "ready", timeout=600)
         for k in range(1, rounds + 1):
             off = os.path.getsize(status)
             os.kill(pid, signal.SIGUSR1)
@@ -192,8 +205,21 @@ def med(v):
     return statistics.median(v) if v else float("nan")
 
 
+def phases(snaps):
+    """Median ms per phase over the snapshots, in the order first seen."""
+    per = {}
+    for s in snaps:
+        words = (s.get("phases_ms") or "").split()
+        for name, ms in zip(words[::2], words[1::2]):
+            per.setdefault(name, []).append(float(ms))
+    return per
+
+
 def report(results):
-    lines = ["| per step | " + " | ".join(f"{r['mib']} MiB, {r['pct']}%" for r in results) + " |",
+    def label(r):
+        return f"{'python3 ' if r['kind'] == 'python' else ''}{r['mib']} MiB, {r['pct']}%"
+
+    lines = ["| per step | " + " | ".join(label(r) for r in results) + " |",
              "|---|" + "---|" * len(results)]
 
     def row(label, fn):
@@ -238,13 +264,23 @@ def report(results):
     row("exploration step: snap + rollback wall", lambda r: f"{step_fp(r):.0f} ms")
     row("CRIU's step: dump -R + restore wall", lambda r: f"{step_criu(r):.0f} ms")
     row("CRIU / forkpoint", lambda r: f"{step_criu(r) / step_fp(r):.1f}x")
+    names = []
+    for r in results:
+        for n in phases(r["snaps"]):
+            if n not in names:
+                names.append(n)
+    for n in names:
+        row(f"  snap phase {n} (median ms)",
+            lambda r, n=n: f"{med(phases(r['snaps']).get(n, [])):.2f}" if n in phases(r["snaps"]) else "-")
     return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1024")
-    ap.add_argument("--pct", type=float, default=1)
+    ap.add_argument("--pct", default="1", help="percent of pages written per step, a list: 0.1,1,10")
+    ap.add_argument("--python", type=int, default=0, metavar="MIB",
+                    help="also a python3 process of MIB MiB of objects (0: none)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rollbacks", type=int, default=3)
     ap.add_argument("--criu-rounds", type=int, default=3)
@@ -256,11 +292,14 @@ def main():
         if not os.access(p, os.X_OK):
             raise SystemExit(f"{p} missing: make all {os.path.relpath(TARGET, ROOT)}")
     criu = criu_path() if a.criu_rounds else None
+    cells = [("dirty", int(size), float(p)) for size in a.sizes.split(",") if size for p in a.pct.split(",")]
+    if a.python:
+        cells += [("python", a.python, float(p)) for p in a.pct.split(",")]
     results = []
-    for size in a.sizes.split(","):
-        r = run_size(int(size), a.pct, a.steps, a.rollbacks)
+    for kind, size, pct in cells:
+        r = run_size(kind, size, pct, a.steps, a.rollbacks)
         if criu:
-            r["criu"] = run_criu(criu, int(size), a.pct, a.criu_rounds)
+            r["criu"] = run_criu(criu, kind, size, pct, a.criu_rounds)
         results.append(r)
     text = report(results)
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "

@@ -5,6 +5,11 @@
 #   BENCH_RUNS=N         rounds per cell (default 5)
 #   BENCH_WORKLOADS=a,b  only these (heap10M heap100M heap1G threads16 bash
 #                        python200M redis100k redis100k-unix)
+#   BENCH_EXPLORE=0      skip the exploration workload (bench/incremental.py:
+#                        incremental snap + rollback per step at 100 MiB and
+#                        1 GiB with 0.1, 1 and 10% written, and a python3
+#                        process of 200 MiB; then bench/branch.py), written
+#                        to bench/results/explore-<time>.md
 # Results in bench/results/: bench-<time>.{md,csv,json} and
 # bench-<time>-{dump,pause,restore}.png, each also copied to latest*.
 #
@@ -59,11 +64,24 @@ DRIVER=$!
 trap 'kill -TERM $DRIVER 2>/dev/null; wait $DRIVER; exit 130' INT TERM HUP
 wait $DRIVER
 rc=$?
-# Branch time to running, from a cold and from a hot snapshot (root only:
-# branches need namespaces).
-if [[ $(id -u) == 0 ]]; then
-	PYTHONDONTWRITEBYTECODE=1 "$PY" "$ROOT/bench/branch.py" --sizes 100,1024 --runs 3 &
-	DRIVER=$!
-	wait $DRIVER || rc=$?
+
+# The exploration workload: snapshots, rollbacks and branches of one
+# session, per step, beside CRIU's dump -R + restore of the same target
+# (branches, cold and hot, need root: namespaces).
+if [[ ${BENCH_EXPLORE:-1} != 0 ]]; then
+	OUT=$ROOT/bench/results/explore-$(date -u +%Y%m%d-%H%M%S).md
+	if [[ -n ${BENCH_QUICK:-} ]]; then
+		EXPLORE=(--sizes 100 --pct 1 --python 200 --steps 5 --rollbacks 2 --criu-rounds 1)
+		BRANCH=(--sizes 100 --runs 3)
+	else
+		EXPLORE=(--sizes 100,1024 --pct 0.1,1,10 --python 200)
+		BRANCH=(--sizes 100,1024 --runs 3)
+	fi
+	"$PY" "$ROOT/bench/incremental.py" "${EXPLORE[@]}" --out "$OUT" || rc=$?
+	if [[ $(id -u) == 0 ]]; then
+		"$PY" "$ROOT/bench/branch.py" "${BRANCH[@]}" --out "$OUT.branch" || rc=$?
+		cat "$OUT.branch" >>"$OUT" && rm -f "$OUT.branch"
+	fi
+	cp "$OUT" "$ROOT/bench/results/explore-latest.md"
 fi
 exit $rc

@@ -76,7 +76,7 @@ int cmd_snap(int argc, char **argv)
 	struct fp_session_info info;
 	if (api_session_open(session, &info, &err) < 0)
 		return cli_report(&err);
-	char req[160], body[4096], v[256];
+	char req[160], body[4096], v[1024];
 	int rl = snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
 	if (hot)
 		snprintf(req + rl, sizeof(req) - (size_t)rl, " --hot=%d", hot);
@@ -107,6 +107,8 @@ int cmd_snap(int argc, char **argv)
 		fp_json_bool(&j, "hot", atoi(api_kv(body, "hot", v, sizeof(v))) == 1);
 		if (hot)
 			fp_json_str(&j, "hot_why", api_kv(body, "hot_why", v, sizeof(v)));
+		/* where the time went: "name ms name ms ..." (dump/dump.c) */
+		fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {

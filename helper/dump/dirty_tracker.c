@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* Unregistering a whole GiB holds the process's mmap lock for ~25 ms; in
@@ -61,8 +62,10 @@ void fp_track_proc_free(struct fp_track_proc *tp)
 	tp->uffd = -1;
 	free(tp->reg);
 	free(tp->cov);
+	free(tp->vmas);
 	tp->reg = tp->cov = NULL;
-	tp->nreg = tp->ncov = 0;
+	tp->vmas = NULL;
+	tp->nreg = tp->ncov = tp->nvmas = 0;
 }
 
 void fp_track_drop(struct fp_track *t, const char *why)
@@ -75,6 +78,14 @@ void fp_track_drop(struct fp_track *t, const char *why)
 	t->active = false;
 	t->parent_dir[0] = '\0';
 	snprintf(t->lost, sizeof(t->lost), "%s", why ? why : "");
+	/* "" is a hand-over to new tracking (dump_incr_keep, a rollback):
+	 * the buffer stays for it; with tracking lost it has no use. */
+	bool handover = why && !why[0];
+	if (t->pool && !handover) {
+		munmap(t->pool, t->pool_len);
+		t->pool = NULL;
+		t->pool_len = 0;
+	}
 }
 
 int fp_ranges_push(struct fp_range **r, size_t *n, size_t *cap, uint64_t start, uint64_t end)

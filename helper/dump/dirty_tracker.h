@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct dump_vma;
+
 struct fp_range {
 	uint64_t start, end;
 };
@@ -35,6 +37,8 @@ struct fp_track_proc {
 	size_t nreg;
 	struct fp_range *cov;          /* pages of the last snapshot, sorted */
 	size_t ncov;
+	struct dump_vma *vmas;         /* its mappings and their VmFlags then (smaps) */
+	size_t nvmas;
 };
 
 struct fp_track {
@@ -43,7 +47,13 @@ struct fp_track {
 	bool active;               /* procs hold tracking since parent_dir */
 	char parent_dir[PATH_MAX]; /* the last snapshot taken with it */
 	char lost[256];            /* why the next snapshot is full, "" if never tracked */
+	/* The buffer the last snapshot read the written pages into, kept
+	 * (faulted in) for the next one: up to FP_TRACK_POOL_MAX bytes. */
+	uint8_t *pool;
+	size_t pool_len;
 };
+
+#define FP_TRACK_POOL_MAX (64u << 20)
 
 /* The session helper's tracking (one session per helper process). */
 struct fp_track *fp_track_session(void);

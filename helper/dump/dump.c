@@ -25,6 +25,7 @@
 #include "procfs.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -55,13 +56,36 @@ static double ms_since(int64_t t0)
 	return (double)(dump_now_ns() - t0) / 1e6;
 }
 
+void dump_phase(struct dump_ctx *c, enum dump_phase ph, int64_t *t0)
+{
+	int64_t now = dump_now_ns();
+	c->ph[ph] += (double)(now - *t0) / 1e6;
+	*t0 = now;
+}
+
+static void phases_format(struct dump_ctx *c)
+{
+	static const char *const names[DPH_N] = {
+		"prepare", "seize", "while_stopped", "cores", "mm", "uninject", "vmas", "pagemap", "dirty_scan",
+		"dirty_read", "reprotect", "files", "ids", "resume", "flags_check", "write", "publish", "keep",
+	};
+	size_t o = 0;
+	c->st->phases[0] = '\0';
+	for (int i = 0; i < DPH_N; i++)
+		if (c->ph[i] > 0 && o < sizeof(c->st->phases))
+			o += (size_t)snprintf(c->st->phases + o, sizeof(c->st->phases) - o, "%s%s %.3f", o ? " " : "",
+					      names[i], c->ph[i]);
+}
+
 static void vlog(struct dump_ctx *c, const char *fmt, va_list ap)
 {
 	if (!c || !c->log)
 		return;
+	flockfile(c->log); /* one line at a time: the VmFlags check logs from its thread */
 	fprintf(c->log, "(%9.3f) ", ms_since(c->t0));
 	vfprintf(c->log, fmt, ap);
 	fputc('\n', c->log);
+	funlockfile(c->log);
 }
 
 void dlog(struct dump_ctx *c, const char *fmt, ...)
@@ -207,10 +231,13 @@ static int capture(struct dump_ctx *c, fp_error *err)
 			if (dinj_reap(c, p, p->stale[k], &e))
 				dlog(c, "WARNING: %d: cannot reap %d: %s", p->pid, p->stale[k], e.msg);
 		}
+		int64_t tp = dump_now_ns();
 		if (dump_proc_cores(c, p, err))
 			return fp_wrap(err, "capturing threads of %d (%s)", p->pid, p->comm);
+		dump_phase(c, DPH_CORES, &tp);
 		if (dump_proc_mm(c, p, err))
 			return fp_wrap(err, "capturing mm of %d (%s)", p->pid, p->comm);
+		dump_phase(c, DPH_MM, &tp);
 		/* The copy is cloned from the injection page (its frames live
 		 * there, not on a stack the copy would keep). */
 		if (want_cow && dump_cow_start(c, p, err))
@@ -220,6 +247,7 @@ static int capture(struct dump_ctx *c, fp_error *err)
 		/* The injection page goes before the VMAs are listed. */
 		if (dinj_fini(c, p, err))
 			return fp_wrap(err, "removing the injection page of %d", p->pid);
+		dump_phase(c, DPH_UNINJECT, &tp);
 	}
 	dlog(c, "threads captured");
 	if (dump_shmem_capture(c, err))
@@ -227,6 +255,7 @@ static int capture(struct dump_ctx *c, fp_error *err)
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
 		p->pages_id = (uint32_t)i + 1;
+		int64_t tp = dump_now_ns();
 		if (p->cow) {
 			/* VMA flags and pages come from the copy after the resume. */
 			if (dump_cow_vmas_stopped(c, p, err))
@@ -235,17 +264,24 @@ static int capture(struct dump_ctx *c, fp_error *err)
 			if ((p->pre ? dump_precopy_vmas(c, p, err) : dump_proc_vmas(c, p, err)) ||
 			    dump_proc_vma_entries(c, p, err))
 				return fp_wrap(err, "reading the mappings of %d (%s)", p->pid, p->comm);
+			dump_phase(c, DPH_VMAS, &tp);
 			if (dump_proc_pagemap(c, p, err))
 				return fp_wrap(err, "finding the pages of %d (%s)", p->pid, p->comm);
+			dump_phase(c, DPH_PAGEMAP, &tp);
 			if (p->pre && c->incr && dump_incr_final(c, p, err))
 				return fp_wrap(err, "reading what %d (%s) wrote since the last snapshot", p->pid, p->comm);
 			if (p->pre && !c->incr && (dump_precopy_final(c, p, err) || (c->keep_track && dump_incr_rearm(c, p, err))))
 				return fp_wrap(err, "reading what %d (%s) wrote since its pre-copy", p->pid, p->comm);
+			if (c->incr)
+				tp = dump_now_ns(); /* dump_incr_final times its own parts */
+			else
+				dump_phase(c, DPH_DIRTY_READ, &tp);
 		}
 		if (dump_proc_files(c, p, err))
 			return fp_wrap(err, "reading the fds of %d (%s)", p->pid, p->comm);
 		if (dump_proc_fs(c, p, err))
 			return fp_wrap(err, "reading cwd/root of %d (%s)", p->pid, p->comm);
+		dump_phase(c, DPH_FILES, &tp);
 		if (!p->cow) {
 			dlog(c, "%d: %zu vmas, %zu page runs, %" PRIu64 " pages, %zu fds", p->pid, p->mm.n_vmas, p->npe, p->npages,
 			     p->nfds);
@@ -255,10 +291,12 @@ static int capture(struct dump_ctx *c, fp_error *err)
 		}
 		c->st->nthreads += (int)p->nth;
 	}
+	int64_t tp = dump_now_ns();
 	if (dump_fds_pin(c, err))
 		return fp_wrap(err, "taking copies of the fds");
 	if (dump_tree_ids(c, err) || dump_usk_check(c, err))
 		return -1;
+	dump_phase(c, DPH_IDS, &tp);
 	return 0;
 }
 
@@ -329,6 +367,7 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 		.pages_n = np,
 		.pages_hash = hs,
 		.npages_ids = nids,
+		.fsync = c->o->fsync,
 	};
 	if (!rc)
 		rc = dump_manifest_write(c->dirfd, &mi, &c->st->bytes_written, err);
@@ -349,6 +388,40 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 		close(pfd);
 	}
 	return 0;
+}
+
+/* The VmFlags check after the resume (dump_precopy_flags_changed) walks
+ * every page table through smaps, ~40 ms per GiB: it runs beside the
+ * writing of the images, which does not need it. */
+struct flags_check {
+	struct dump_ctx *c;
+	pthread_t th;
+	bool started;
+	int changed;
+};
+
+static void *flags_check_run(void *arg)
+{
+	struct flags_check *fc = arg;
+	fc->changed = dump_precopy_flags_changed(fc->c);
+	return NULL;
+}
+
+static void flags_check_start(struct flags_check *fc, struct dump_ctx *c)
+{
+	fc->c = c;
+	fc->changed = 0;
+	fc->started = pthread_create(&fc->th, NULL, flags_check_run, fc) == 0;
+	if (!fc->started)
+		flags_check_run(fc); /* no thread: in line */
+}
+
+static int flags_check_end(struct flags_check *fc)
+{
+	if (fc->started)
+		pthread_join(fc->th, NULL);
+	fc->started = false;
+	return fc->changed;
 }
 
 /* Pre-copy (dump_precopy.c) pays off from tens of MiB on, and needs room in
@@ -439,6 +512,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		dlog(&c, "copy buffer pre-faulted for %" PRIu64 " pages in %.3f ms", est + 256, ms_since(tp));
 	}
 	int incr = 0;
+	int64_t tph = dump_now_ns();
 	if (!rc && o->track) {
 		fp_error ie;
 		int64_t tp = dump_now_ns();
@@ -470,10 +544,12 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	}
 	if (!rc && !*fds_stale)
 		dump_fds_look(&c, o->pid);
+	dump_phase(&c, DPH_PREPARE, &tph);
 	if (!rc) {
 		step = "stopping the process tree";
 		rc = dump_tree_seize(&c, err);
 	}
+	dump_phase(&c, DPH_SEIZE, &tph);
 	cpu_set_t saved_cpus;
 	bool pinned = false;
 	if (!rc)
@@ -485,6 +561,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		if (o->while_stopped) {
 			step = "the caller's work while stopped";
 			rc = run_while_stopped(&c, err);
+			dump_phase(&c, DPH_WHILE_STOPPED, &tph);
 		}
 	}
 	if (!rc) {
@@ -492,6 +569,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		rc = capture(&c, err);
 	}
 	bool any_copy = false, any_cow = false, any_pre = false;
+	struct flags_check fcheck = { 0 };
 	for (size_t i = 0; i < c.nprocs; i++) {
 		any_cow |= c.procs[i].cow != 0;
 		any_pre |= c.procs[i].pre != NULL;
@@ -522,22 +600,17 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		goto fail;
 	}
 	if (o->leave_running) {
+		tph = dump_now_ns();
 		dump_tree_release(&c, false);
+		dump_phase(&c, DPH_RESUME, &tph);
 		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
 		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms, frozen copies %.3f ms), pages by %s", st->pause_ms,
 		     st->capture_ms, st->fork_ms, st->method);
 		dump_hot_settle(&c);
 		if (!c.keep_track)
 			dump_precopy_unprotect(&c);
-		if (any_pre && dump_precopy_flags_changed(&c)) {
-			/* the flags it has were read before the stop: no longer sure */
-			*redo = true;
-			if (o->track)
-				fp_track_drop(o->track, "a mapping's flags changed during the snapshot before");
-			rc = fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
-			step = "checking the mappings after the pre-copy";
-			goto fail;
-		}
+		if (any_pre)
+			flags_check_start(&fcheck, &c);
 	}
 	step = "making the fds' entries after the resume";
 	rc = dump_fds_finish(&c, fds_stale, err);
@@ -554,6 +627,18 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		rc = write_images(&c, err);
 	}
 	st->write_ms = ms_since(tw);
+	c.ph[DPH_WRITE] += st->write_ms;
+	tph = dump_now_ns();
+	if (fcheck.c && flags_check_end(&fcheck) && !rc) {
+		/* the flags it has were read before the stop: no longer sure */
+		*redo = true;
+		if (o->track)
+			fp_track_drop(o->track, "a mapping's flags changed during the snapshot before");
+		rc = fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
+		step = "checking the mappings after the pre-copy";
+		goto fail;
+	}
+	dump_phase(&c, DPH_FLAGS_CHECK, &tph); /* what the check took beyond the writing */
 	if (!rc) {
 		dlog(&c, "images written in %.3f ms", st->write_ms);
 		dlog(&c, "stats: procs %d threads %d pages %" PRIu64 " page_bytes %" PRIu64 " freeze_ms %.3f pause_ms %.3f "
@@ -568,8 +653,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		step = "publishing the snapshot";
 		if (!rc)
 			rc = finish_dir(&c, final, parent, err);
+		dump_phase(&c, DPH_PUBLISH, &tph);
 		if (!rc && c.keep_track)
 			dump_incr_keep(&c, final);
+		dump_phase(&c, DPH_KEEP, &tph);
 	}
 	for (size_t i = 0; i < c.nprocs; i++)
 		dump_cow_finish(&c, &c.procs[i]);
@@ -601,6 +688,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		}
 	}
 	st->total_ms = ms_since(c.t0);
+	phases_format(&c);
+	dlog(&c, "phases (ms): %s", st->phases);
 	fclose(c.log);
 	c.log = NULL;
 	close(c.dirfd);

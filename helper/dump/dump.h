@@ -178,6 +178,7 @@ struct fp_dump_stats {
 	bool shim_checked;         /* the shim's fd table was compared with /proc */
 	unsigned shim_disagree;    /* fds where they disagree (/proc was kept) */
 	char shim_note[256];       /* the first disagreement, "" if none */
+	char phases[512];          /* "name ms name ms ...": where the time went */
 	int reaped;                /* left-over temporary directories of dead dumps removed */
 	char reaped_names[512];
 };

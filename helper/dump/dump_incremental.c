@@ -95,8 +95,19 @@ static bool has_vmflag(const char *vmflags, const char *f)
  * time). Also reads smaps: the VmFlags the stop takes (as a pre-copy). */
 static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error *err)
 {
-	if (dump_vmas_read(pc->pid, true, &pc->fv, &pc->nfv, err))
+	/* smaps walks every page table (~40 ms per GiB): when every mapping
+	 * is one the last snapshot saw, its VmFlags come from there (read
+	 * after its resume); the check after this one's resume covers the
+	 * time since, as it covers a pre-copy's. */
+	if (dump_vmas_read(pc->pid, !pc->fv_now, &pc->fv, &pc->nfv, err))
 		return -1;
+	if (pc->fv_now && dump_vmas_flags_from(pc->fv, pc->nfv, pc->fv_now, pc->nfv_now)) {
+		free(pc->fv);
+		pc->fv = NULL;
+		dlog(c, "%d: mappings changed since the last snapshot: VmFlags read anew", pc->pid);
+		if (dump_vmas_read(pc->pid, true, &pc->fv, &pc->nfv, err))
+			return -1;
+	}
 	struct fp_range *reg = NULL;
 	size_t n = 0, cap = 0, added = 0, foreign = 0;
 	int64_t t0 = dump_now_ns();
@@ -184,10 +195,13 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		pc->nreg = tp->nreg;
 		pc->cov = tp->cov;
 		pc->ncov = tp->ncov;
+		pc->fv_now = tp->vmas;
+		pc->nfv_now = tp->nvmas;
 		pc->tracked = true;
 		tp->uffd = -1;
 		tp->reg = tp->cov = NULL;
-		tp->nreg = tp->ncov = 0;
+		tp->vmas = NULL;
+		tp->nreg = tp->ncov = tp->nvmas = 0;
 	}
 	free(t->procs);
 	t->procs = NULL;
@@ -243,30 +257,52 @@ static int rsink_add(void *arg, uint64_t s, uint64_t e)
 	return k->oom;
 }
 
-/* Pages in the registered ranges that are present (or swapped) and still
- * carry our protection: not written since the last snapshot. */
-static int clean_pages(struct dump_precopy *pc, int pmfd, struct rsink *out, fp_error *err)
+/* The pages written since the last snapshot, re-protected by the same
+ * PAGEMAP_SCAN (PM_SCAN_WP_MATCHING) for the next one: one walk of the
+ * page tables while the process is stopped, where a scan for the clean
+ * pages and a second walk to re-protect took two. The dump fails as a
+ * whole if anything after it fails, and the tracking goes with it. */
+static int written_pages(struct dump_precopy *pc, int pmfd, struct rsink *out, fp_error *err)
 {
-	enum { VEC = 1024 };
+	enum { VEC = 4096 };
 	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
 	if (!vec)
 		return fp_fail(err, ENOMEM, "out of memory");
 	struct fp_pm_scan_arg m = { 0 };
-	m.category_inverted = FP_PAGE_IS_WRITTEN;
+	m.flags = FP_PM_SCAN_WP_MATCHING;
 	m.category_mask = FP_PAGE_IS_WRITTEN;
-	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.return_mask = FP_PAGE_IS_WRITTEN;
 	int rc = 0;
 	for (size_t i = 0; i < pc->nreg && !rc; i++) {
 		int r = fp_pagemap_scan(pmfd, pc->reg[i].start, pc->reg[i].end, &m, vec, VEC, rsink_add, out);
 		if (out->oom)
 			rc = fp_fail(err, ENOMEM, "out of memory");
 		else if (r <= 0)
-			rc = fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN of %d for unwritten pages: %s", pc->pid,
+			rc = fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN of %d for written pages: %s", pc->pid,
 				     r ? strerror(errno) : "not supported by this kernel");
 	}
 	free(vec);
 	return rc;
+}
+
+/* a - b, both sorted. */
+static int subtract(const struct fp_range *a, size_t na, const struct fp_range *b, size_t nb, struct rsink *out)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < na; i++) {
+		uint64_t s = a[i].start;
+		while (j < nb && b[j].end <= s)
+			j++;
+		for (size_t k = j; k < nb && b[k].start < a[i].end && s < a[i].end; k++) {
+			if (b[k].start > s && rsink_add(out, s, b[k].start))
+				return -1;
+			if (b[k].end > s)
+				s = b[k].end;
+		}
+		if (s < a[i].end && rsink_add(out, s, a[i].end))
+			return -1;
+	}
+	return 0;
 }
 
 /* a ∩ b, both sorted. */
@@ -348,7 +384,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
 	int64_t t0 = dump_now_ns();
-	struct rsink clean = { 0 }, keep = { 0 };
+	struct rsink written = { 0 }, covreg = { 0 }, keep = { 0 };
 	int rc = 0;
 	bool alive = uffd_alive(pc->uffd, pc->reg, pc->nreg);
 	if (!alive) {
@@ -356,18 +392,23 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		snprintf(why, sizeof(why), "process %d ran exec or lost its tracking just before the stop", p->pid);
 		say_full(c, why);
 	}
-	if (alive && pc->ncov) {
+	if (alive) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
-		rc = clean_pages(pc, fd, &clean, err);
+		rc = written_pages(pc, fd, &written, err);
 		close(fd);
-		if (!rc && intersect(clean.r, clean.n, pc->cov, pc->ncov, &keep))
+		/* Left in the parent: what it holds, in a tracked range, not
+		 * written since (and dumped now: present or swapped, below). */
+		if (!rc && (intersect(pc->cov, pc->ncov, pc->reg, pc->nreg, &covreg) ||
+			    subtract(covreg.r, covreg.n, written.r, written.n, &keep)))
 			rc = fp_fail(err, ENOMEM, "out of memory");
 	}
 	double scan_ms = ms_since(t0);
+	int64_t tph = t0;
+	dump_phase(c, DPH_DIRTY_SCAN, &tph);
 	/* Split the dumped runs: pages in `keep` are the parent's. */
 	cr_pagemap_entry *pe = NULL;
 	size_t npe = 0, cap = 0, ki = 0;
@@ -404,17 +445,28 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			a = stop;
 		}
 	}
-	free(clean.r);
+	free(written.r);
+	free(covreg.r);
 	free(keep.r);
 	/* The pages written (or new) are read now, in pagemap order. */
 	if (!rc && present) {
 		size_t len = (size_t)present * CR_PAGE_SIZE;
-		pc->dirty = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (pc->dirty == MAP_FAILED) {
-			pc->dirty = NULL;
-			rc = fp_fail(err, errno, "cannot map %zu MiB for the written pages: %s", len >> 20, strerror(errno));
+		struct fp_track *t = c->o->track;
+		if (t->pool && t->pool_len >= len) {
+			/* the last snapshot's buffer: its pages are faulted in already */
+			pc->dirty = t->pool;
+			pc->dirty_len = t->pool_len;
+			t->pool = NULL;
+			t->pool_len = 0;
 		} else {
-			pc->dirty_len = len;
+			size_t want = len + len / 4; /* room for the next steps' variation */
+			pc->dirty = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			if (pc->dirty == MAP_FAILED) {
+				pc->dirty = NULL;
+				rc = fp_fail(err, errno, "cannot map %zu MiB for the written pages: %s", want >> 20, strerror(errno));
+			} else {
+				pc->dirty_len = want;
+			}
 		}
 		for (size_t i = 0; i < nrg && !rc; i++)
 			rg[i].local = pc->dirty + (uintptr_t)rg[i].local;
@@ -424,8 +476,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	}
 	free(rg);
 	double read_ms = ms_since(t0) - scan_ms;
-	if (!rc && c->keep_track && alive)
-		rc = dump_incr_rearm(c, p, err);
+	dump_phase(c, DPH_DIRTY_READ, &tph);
 	struct dump_seg *seg = rc ? NULL : calloc(1, sizeof(*seg));
 	if (!rc && !seg)
 		rc = fp_fail(err, ENOMEM, "out of memory");
@@ -533,13 +584,30 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 		tp->uffd = pc->uffd;
 		tp->reg = pc->reg;
 		tp->nreg = pc->nreg;
+		tp->vmas = pc->fv_now;
+		tp->nvmas = pc->nfv_now;
 		pc->uffd = -1;
 		pc->reg = NULL;
 		pc->nreg = 0;
+		pc->fv_now = NULL;
+		pc->nfv_now = 0;
 		t->n++;
 	}
 	t->active = t->n > 0;
 	snprintf(t->parent_dir, sizeof(t->parent_dir), "%s", final);
+	/* The largest buffer of written pages stays for the next snapshot,
+	 * unless it is big: the helper's memory stays bounded. */
+	for (size_t i = 0; i < c->npre; i++) {
+		struct dump_precopy *pc = &c->pre[i];
+		if (!pc->dirty || pc->dirty_len > FP_TRACK_POOL_MAX || pc->dirty_len <= t->pool_len)
+			continue;
+		if (t->pool)
+			munmap(t->pool, t->pool_len);
+		t->pool = pc->dirty;
+		t->pool_len = pc->dirty_len;
+		pc->dirty = NULL;
+		pc->dirty_len = 0;
+	}
 	if (!t->active)
 		snprintf(t->lost, sizeof(t->lost), "no process could be write-tracked");
 	dlog(c, "write tracking kept for %zu process(es)", t->n);

@@ -12,6 +12,7 @@
 
 #include "ptrace/pt_internal.h"
 #include "ptrace/pt_mem.h"
+#include "dump/dirty_tracker.h"
 
 /* ---- page-less kill-safe calls (a signal frame on the stack) ----------
  *
@@ -65,6 +66,15 @@ static bool gadget_search(pid_t pid, uint64_t start, uint64_t end, uint64_t *sys
 	return *sysret && *sigret;
 }
 
+#define GADGET_CACHE 16
+struct gadget_memo {
+	pid_t pid;
+	unsigned long long born; /* start time: the same process */
+	uint64_t sysret, sigret;
+};
+static struct gadget_memo g_memo[GADGET_CACHE];
+static unsigned g_memo_next;
+
 /* Finds the two sequences, ld.so and libc first (small, always there in a
  * dynamic program), then any other text. Not with a shadow stack (`ret`
  * to a foreign address would fault). */
@@ -104,6 +114,22 @@ static void find_gadgets(struct dump_ctx *c, struct dump_proc *p)
 	free(line);
 	fclose(f);
 	uint64_t sysret = 0, sigret = 0;
+	/* A session snapshots the same process again and again: the sequences
+	 * found last time, if still in its executable text (their bytes are
+	 * checked before each use), spare reading ld.so and libc anew. */
+	unsigned long long born = fp_track_start_time(p->pid);
+	for (size_t k = 0; k < GADGET_CACHE; k++) {
+		const struct gadget_memo *g = &g_memo[k];
+		if (g->pid != p->pid || g->born != born || !born)
+			continue;
+		bool in1 = false, in2 = false;
+		for (size_t i = 0; i < n; i++) {
+			in1 |= g->sysret >= m[i].s && g->sysret + 3 <= m[i].e;
+			in2 |= g->sigret >= m[i].s && g->sigret + 9 <= m[i].e;
+		}
+		if (in1 && in2)
+			sysret = g->sysret, sigret = g->sigret;
+	}
 	for (int rank = 0; rank < 3 && !(sysret && sigret); rank++)
 		for (size_t i = 0; i < n && !(sysret && sigret); i++)
 			if (m[i].rank == rank)
@@ -113,6 +139,11 @@ static void find_gadgets(struct dump_ctx *c, struct dump_proc *p)
 		p->g_sigret = sigret;
 		p->g_ok = true;
 		dlogv(c, "%d: syscall;ret at 0x%" PRIx64 ", rt_sigreturn at 0x%" PRIx64, p->pid, sysret, sigret);
+		struct gadget_memo *slot = &g_memo[g_memo_next++ % GADGET_CACHE];
+		for (size_t k = 0; k < GADGET_CACHE; k++)
+			if (g_memo[k].pid == p->pid)
+				slot = &g_memo[k];
+		*slot = (struct gadget_memo){ p->pid, born, sysret, sigret };
 	} else {
 		dlog(c, "%d: no `syscall; ret` / rt_sigreturn sequence found: page creation uses the plain injection", p->pid);
 	}
@@ -197,6 +228,9 @@ int dinj_safe_call(struct dump_ctx *c, struct dump_proc *p, fp_pt_thread *t, uin
 		     (fp_mem_read(p->pid, p->g_sigret, b2, 9, NULL) ||
 		      memcmp(b2, "\x48\xc7\xc0\x0f\x00\x00\x00\x0f\x05", 9)))) {
 			p->g_ok = p->g_searched = false;
+			for (size_t k = 0; k < GADGET_CACHE; k++)
+				if (g_memo[k].pid == p->pid)
+					g_memo[k].pid = 0; /* not there any more: search */
 			find_gadgets(c, p);
 		}
 	}

@@ -125,6 +125,8 @@ struct dump_precopy {
 	size_t dirty_len;
 	struct dump_vma *fv;  /* smaps read just before the stop, for VmFlags */
 	size_t nfv;
+	struct dump_vma *fv_now; /* (tracking) smaps read after the resume */
+	size_t nfv_now;
 	/* incremental (dump_incremental.c): the pages the parent snapshot
 	 * holds; a page in them still write-protected is left in the parent */
 	struct fp_range *cov;
@@ -166,6 +168,13 @@ struct dump_shmem {
 struct dump_pipe_key {
 	uint64_t ino;
 	bool have_data;
+};
+
+/* Phases of a dump, timed for st->phases (snap --json phases_ms). */
+enum dump_phase {
+	DPH_PREPARE, DPH_SEIZE, DPH_WHILE_STOPPED, DPH_CORES, DPH_MM, DPH_UNINJECT, DPH_VMAS, DPH_PAGEMAP,
+	DPH_DIRTY_SCAN, DPH_DIRTY_READ, DPH_REPROTECT, DPH_FILES, DPH_IDS, DPH_RESUME, DPH_FLAGS_CHECK,
+	DPH_WRITE, DPH_PUBLISH, DPH_KEEP, DPH_N
 };
 
 struct dump_ctx {
@@ -214,6 +223,7 @@ struct dump_ctx {
 	struct dump_shmem *shm; /* shared memory objects (dump_shmem.c) */
 	size_t nshm, capshm;
 	int64_t stop_ns, resume_ns;
+	double ph[DPH_N];     /* ms per phase (st->phases) */
 };
 
 /* An fd in flight in a unix socket's queue (dump_usk.c): the dumper's copy,
@@ -263,6 +273,8 @@ void dump_pin_near(struct dump_ctx *c, pid_t pid, cpu_set_t *saved, bool *pinned
 void dlog(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dlogv(struct dump_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t dump_now_ns(void);
+/* Adds the time since *t0 to phase ph and restarts *t0. */
+void dump_phase(struct dump_ctx *c, enum dump_phase ph, int64_t *t0);
 
 /* dump_tree.c */
 int dump_tree_seize(struct dump_ctx *c, fp_error *err);
@@ -362,6 +374,9 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 /* After the resume: 0 if every VmFlags taken early is still what smaps
  * says, 1 if one changed meanwhile (the dump is redone with a fork copy). */
 int dump_precopy_flags_changed(struct dump_ctx *c);
+/* Copies into v[] the VmFlags of the same mappings in known[] (both sorted);
+ * returns how many v[] has that known[] has not. */
+size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma *known, size_t nknown);
 void dump_precopy_unprotect(struct dump_ctx *c);
 void dump_precopy_end(struct dump_ctx *c);
 
@@ -504,6 +519,7 @@ struct dump_manifest_info {
 	const uint64_t *pages_n;
 	const uint64_t *pages_hash;
 	size_t npages_ids;
+	bool fsync; /* o->fsync: the durability asked for (atomic either way) */
 };
 int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t *bytes_total,
 			fp_error *err);

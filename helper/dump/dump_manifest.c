@@ -172,7 +172,10 @@ int dump_manifest_write(int dirfd, const struct dump_manifest_info *mi, uint64_t
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	if (!rc) {
 		sb_printf(&b, "end %016" PRIx64 "\n", fp_hash64(b.p, b.n, 0));
-		rc = img_write_atomic(dirfd, FP_MANIFEST_NAME, b.p, b.n, true, err);
+		/* Its rename makes the snapshot whole against a killed dumper;
+		 * an fsync (here it costs a journal commit of every page just
+		 * written) only when durability was asked for, like the rest. */
+		rc = img_write_atomic(dirfd, FP_MANIFEST_NAME, b.p, b.n, mi->fsync, err);
 		total += b.n;
 	}
 	free(b.p);

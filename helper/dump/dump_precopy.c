@@ -275,6 +275,9 @@ static void pre_free(struct dump_precopy *pc)
 	pc->reg = NULL;
 	free(pc->fv);
 	pc->fv = NULL;
+	free(pc->fv_now);
+	pc->fv_now = NULL;
+	pc->nfv_now = 0;
 	free(pc->cov);
 	pc->cov = NULL;
 	pc->ncov = 0;
@@ -456,11 +459,31 @@ int dump_precopy_flags_changed(struct dump_ctx *c)
 				changed = 1;
 			}
 		}
-		free(now);
+		if (c->keep_track && !changed) {
+			/* the flags as of this snapshot: the next one starts from them */
+			free(p->pre->fv_now);
+			p->pre->fv_now = now;
+			p->pre->nfv_now = n;
+		} else {
+			free(now);
+		}
 		if (changed)
 			return 1;
 	}
 	return 0;
+}
+
+size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma *known, size_t nknown)
+{
+	size_t missing = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct dump_vma *f = find_vma(known, nknown, &v[i]);
+		if (f)
+			memcpy(v[i].vmflags, f->vmflags, sizeof(v[i].vmflags));
+		else
+			missing++;
+	}
+	return missing;
 }
 
 /* ---- 3. during the stop -------------------------------------------------- */
