@@ -1,6 +1,8 @@
 #include "hygiene.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,4 +51,19 @@ void fp_restore_inherited_signals(const struct fp_inherited_signals *saved)
 		sigaction(sig, &sa, NULL);
 	}
 	sigprocmask(SIG_SETMASK, &saved->blocked, NULL);
+}
+
+void fp_close_fds_above_stdio(int keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int dfd = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] != '.' && fd > 2 && fd != keep && fd != dfd)
+			close(fd);
+	}
+	closedir(d);
 }

@@ -21,4 +21,8 @@ void fp_sanitize_self(struct fp_inherited_signals *saved);
 /* In a freshly forked child: re-applies an inherited signal state. */
 void fp_restore_inherited_signals(const struct fp_inherited_signals *saved);
 
+/* Closes every fd above 2 but keep (-1: none): what a long-lived process
+ * (a session helper) must not hold of whoever started it. */
+void fp_close_fds_above_stdio(int keep);
+
 #endif

@@ -25,10 +25,12 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "hygiene.h"
 #include "paths.h"
 #include "session/session_helper.h"
 #include "session/session_shell.h"
 #include "session/session_hot.h"
+#include "session/session_pidns.h"
 #include "session/snapshots.h"
 #include "overlay/workspace.h"
 #include "restore/restore.h"
@@ -76,36 +78,7 @@ static pid_t outer_self;    /* this helper's pid there */
 /* A child's pid outside, from its pid inside (NSpid: OUTER ... INNER). */
 static pid_t outer_view(pid_t inner)
 {
-	char path[96], buf[4096];
-	snprintf(path, sizeof(path), "%d/task/%d/children", (int)outer_self, (int)outer_self);
-	int fd = openat(outer_proc, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
-		char sp[64], st[4096];
-		snprintf(sp, sizeof(sp), "%s/status", tok);
-		int sfd = openat(outer_proc, sp, O_RDONLY | O_CLOEXEC);
-		if (sfd < 0)
-			continue;
-		ssize_t m = read(sfd, st, sizeof(st) - 1);
-		close(sfd);
-		if (m <= 0)
-			continue;
-		st[m] = '\0';
-		char *ns = strstr(st, "NSpid:");
-		if (!ns)
-			continue;
-		ns[strcspn(ns, "\n")] = '\0';
-		char *last = strrchr(ns, '\t');
-		if (last && atoi(last + 1) == (int)inner)
-			return (pid_t)atoi(tok);
-	}
-	return 0;
+	return fp_pidns_child_outside(outer_proc, outer_self, inner);
 }
 
 /* Nothing of the caller's (a test's pipe, a terminal) may stay open in a
@@ -115,17 +88,7 @@ static void close_inherited(int keep)
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int fd = 0; fd < 3 && nul >= 0; fd++)
 		dup2(nul, fd);
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return;
-	int dfd = dirfd(d);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		if (de->d_name[0] != '.' && fd > 2 && fd != keep && fd != dfd)
-			close(fd);
-	}
-	closedir(d);
+	fp_close_fds_above_stdio(keep);
 }
 
 struct branch_job {

@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hygiene.h"
 #include "paths.h"
 #include "session/session_store.h"
 
@@ -65,13 +66,13 @@ struct ns_report {
 static int outer_proc = -1; /* the /proc of the namespace the session came from */
 static pid_t outer_self;    /* the new helper's pid there */
 
-/* The last field of the NSpid line of outer_proc/PATH/status: the pid as
- * the innermost namespace sees it, or -1. */
-static pid_t innermost(const char *path)
+/* The last field of the NSpid line of proc/PATH/status: the pid as the
+ * innermost namespace sees it, or -1. */
+static pid_t innermost(int proc, const char *path)
 {
 	char sp[96], st[4096];
 	snprintf(sp, sizeof(sp), "%s/status", path);
-	int fd = openat(outer_proc, sp, O_RDONLY | O_CLOEXEC);
+	int fd = openat(proc, sp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	ssize_t m = read(fd, st, sizeof(st) - 1);
@@ -87,13 +88,11 @@ static pid_t innermost(const char *path)
 	return last ? (pid_t)atoi(last + 1) : -1;
 }
 
-/* A child's pid outside, from its pid inside: the session's target is
- * always a child of its helper. */
-static pid_t outer_pid_of(pid_t inner)
+pid_t fp_pidns_child_outside(int proc, pid_t self, pid_t inner)
 {
 	char path[96], buf[4096];
-	snprintf(path, sizeof(path), "%d/task/%d/children", (int)outer_self, (int)outer_self);
-	int fd = openat(outer_proc, path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%d/task/%d/children", (int)self, (int)self);
+	int fd = openat(proc, path, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 	if (fd >= 0)
 		close(fd);
@@ -101,9 +100,16 @@ static pid_t outer_pid_of(pid_t inner)
 		return 0;
 	buf[n] = '\0';
 	for (char *save, *tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
-		if (innermost(tok) == inner)
+		if (innermost(proc, tok) == inner)
 			return (pid_t)atoi(tok);
 	return 0;
+}
+
+/* A child's pid outside, from its pid inside: the session's target is
+ * always a child of its helper. */
+static pid_t outer_pid_of(pid_t inner)
+{
+	return fp_pidns_child_outside(outer_proc, outer_self, inner);
 }
 
 int fp_session_restore_exact(const char *dir, const char *log, bool checked, struct fp_restore_result *r,
@@ -251,24 +257,9 @@ enum fp_pidns_outcome fp_session_pidns_restore(struct fp_session_info *info, con
 	return FP_PIDNS_HANDED_OVER;
 }
 
-static void close_all_but_stdio(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return;
-	int dfd = dirfd(d);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		if (de->d_name[0] != '.' && fd > 2 && fd != dfd)
-			close(fd);
-	}
-	closedir(d);
-}
-
 void fp_session_pidns_relay(pid_t new_helper, bool foreground)
 {
-	close_all_but_stdio();
+	fp_close_fds_above_stdio(-1);
 	if (!foreground)
 		_exit(0);
 	sigset_t set;

@@ -54,4 +54,10 @@ pid_t fp_session_pidns_outer(pid_t pid);
  * it the signals it gets, and exits as it does. Never returns. */
 __attribute__((noreturn)) void fp_session_pidns_relay(pid_t new_helper, bool foreground);
 
+/* For a helper that is pid 1 of its own pid namespace (a branch's, or a
+ * session's that moved): the pid outside of its child whose pid inside is
+ * inner, read through proc (an fd on the outside's /proc) where the helper
+ * is self; 0 if none. */
+pid_t fp_pidns_child_outside(int proc, pid_t self, pid_t inner);
+
 #endif
