@@ -139,9 +139,9 @@ static int fd_in_table(int fd)
 	return 1;
 }
 
-static long fd_readlink(int fd, char *buf, size_t len)
+FP_HIDDEN void fp_fd_proc_path(int fd, char p[32])
 {
-	char p[32] = "/proc/self/fd/";
+	memcpy(p, "/proc/self/fd/", 14);
 	char num[12];
 	int n = 0, i = 14;
 	unsigned u = (unsigned)fd;
@@ -151,6 +151,12 @@ static long fd_readlink(int fd, char *buf, size_t len)
 	while (n)
 		p[i++] = num[--n];
 	p[i] = '\0';
+}
+
+static long fd_readlink(int fd, char *buf, size_t len)
+{
+	char p[32];
+	fp_fd_proc_path(fd, p);
 	long r = fp_sys4(SYS_readlinkat, AT_FDCWD, p, buf, len - 1);
 	if (fp_sys_failed(r))
 		r = 0;
@@ -215,24 +221,29 @@ FP_HIDDEN void fp_fd_forget(int fd)
 	slot_end(&c);
 }
 
-FP_HIDDEN void fp_fd_forget_range(unsigned first, unsigned last)
+/* [first, last] cut to the fds the table has seen; false if none. */
+static int range_seen(unsigned first, unsigned *last)
 {
 	uint32_t hwm = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_ACQUIRE);
 	if (hwm == 0 || first >= hwm)
+		return 0;
+	if (*last >= hwm)
+		*last = hwm - 1;
+	return 1;
+}
+
+FP_HIDDEN void fp_fd_forget_range(unsigned first, unsigned last)
+{
+	if (!range_seen(first, &last))
 		return;
-	if (last >= hwm)
-		last = hwm - 1;
 	for (unsigned fd = first; fd <= last; fd++)
 		fp_fd_forget((int)fd);
 }
 
 FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last)
 {
-	uint32_t hwm = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_ACQUIRE);
-	if (hwm == 0 || first >= hwm)
+	if (!range_seen(first, &last))
 		return;
-	if (last >= hwm)
-		last = hwm - 1;
 	for (unsigned fd = first; fd <= last; fd++)
 		if (__atomic_load_n(&FP_T->fds[fd].used, __ATOMIC_RELAXED))
 			fp_fd_set_fdflags((int)fd, FD_CLOEXEC);

@@ -200,4 +200,8 @@ static inline int fp_starts(const char *s, const char *p)
 	return 1;
 }
 
+/* "/proc/self/fd/FD" into p, without snprintf (async-signal-safe, no
+ * locale): for system calls that take a path where the program gave an fd. */
+void fp_fd_proc_path(int fd, char p[32]);
+
 #endif

@@ -305,11 +305,12 @@ static void *dlopen_for(void *ret_addr, const char *file, int mode, Lmid_t lmid,
 	return dl_open(&c, file, mode);
 }
 
-FP_EXPORT void *dlopen(const char *file, int mode)
+/* ret_addr is the caller's (dlopen's own return address): the library is
+ * searched for as that caller's, with its RUNPATH. */
+static void *dlopen_tracked(void *ret_addr, const char *file, int mode, Lmid_t lmid, int m)
 {
-	void *ret_addr = __builtin_return_address(0);
 	int track = fp_enter();
-	void *h = dlopen_for(ret_addr, file, mode, LM_ID_BASE, 0);
+	void *h = dlopen_for(ret_addr, file, mode, lmid, m);
 	if (track) {
 		int saved = errno;
 		fp_maps_libs_seen();
@@ -319,18 +320,14 @@ FP_EXPORT void *dlopen(const char *file, int mode)
 	return h;
 }
 
+FP_EXPORT void *dlopen(const char *file, int mode)
+{
+	return dlopen_tracked(__builtin_return_address(0), file, mode, LM_ID_BASE, 0);
+}
+
 FP_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
 {
-	void *ret_addr = __builtin_return_address(0);
-	int track = fp_enter();
-	void *h = dlopen_for(ret_addr, file, mode, lmid, 1);
-	if (track) {
-		int saved = errno;
-		fp_maps_libs_seen();
-		fp_maps_resync(0, FP_ORIGIN_RESYNC);
-		errno = saved;
-	}
-	return h;
+	return dlopen_tracked(__builtin_return_address(0), file, mode, lmid, 1);
 }
 
 FP_EXPORT int dlclose(void *h)

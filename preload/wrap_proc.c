@@ -163,16 +163,8 @@ FP_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	FP_ENV_BEGIN(envp, env);
 	long r = fp_sys5(SYS_execveat, fd, "", argv, env, AT_EMPTY_PATH);
 	if (r == -ENOSYS) {
-		char p[32] = "/proc/self/fd/";
-		char num[12];
-		int n = 0, i = 14;
-		unsigned u = (unsigned)fd;
-		do
-			num[n++] = (char)('0' + u % 10);
-		while ((u /= 10) != 0);
-		while (n)
-			p[i++] = num[--n];
-		p[i] = '\0';
+		char p[32];
+		fp_fd_proc_path(fd, p);
 		r = fp_sys3(SYS_execve, p, argv, env);
 	}
 	errno = (int)-r;
