@@ -67,4 +67,9 @@ int cli_wants_help(int argc, char **argv);
 /* "YYYY-MM-DD HH:MM:SS" in local time. */
 const char *cli_format_time(long long unix_seconds, char *buf, size_t len);
 
+/* The start of a session command's --json answer on stdout: the object
+ * with "session" and, when key is not NULL, key: value. */
+struct fp_json;
+void cli_json_session(struct fp_json *j, const char *session, const char *key, const char *value);
+
 #endif

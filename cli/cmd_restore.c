@@ -72,10 +72,7 @@ static int revive_session(const char *session, const char *snap, bool json, bool
 		return cli_report(&err);
 	if (json) {
 		fp_json j;
-		fp_json_init(&j, stdout, 1);
-		fp_json_obj_begin(&j, NULL);
-		fp_json_str(&j, "session", session);
-		fp_json_str(&j, "snapshot", snap);
+		cli_json_session(&j, session, "snapshot", snap);
 		fp_json_int(&j, "pid", r.pid);
 		fp_json_bool(&j, "revived", true);
 		fp_json_obj_end(&j);
@@ -109,10 +106,7 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 			snap, session, api_kv(body, "ns_pid", v, sizeof(v)));
 	if (json) {
 		fp_json j;
-		fp_json_init(&j, stdout, 1);
-		fp_json_obj_begin(&j, NULL);
-		fp_json_str(&j, "session", session);
-		fp_json_str(&j, "snapshot", snap);
+		cli_json_session(&j, session, "snapshot", snap);
 		fp_json_int(&j, "pid", atoll(api_kv(body, "pid", v, sizeof(v))));
 		fp_json_str(&j, "engine", api_kv(body, "engine", v, sizeof(v)));
 		/* save: the state before the restore, kept until it succeeds */

@@ -84,10 +84,7 @@ int cmd_snap(int argc, char **argv)
 		return cli_report(&err);
 	if (json) {
 		fp_json j;
-		fp_json_init(&j, stdout, 1);
-		fp_json_obj_begin(&j, NULL);
-		fp_json_str(&j, "session", session);
-		fp_json_str(&j, "name", api_kv(body, "name", v, sizeof(v)));
+		cli_json_session(&j, session, "name", api_kv(body, "name", v, sizeof(v)));
 		fp_json_str(&j, "dir", api_kv(body, "dir", v, sizeof(v)));
 		fp_json_int(&j, "processes", atoll(api_kv(body, "processes", v, sizeof(v))));
 		fp_json_int(&j, "threads", atoll(api_kv(body, "threads", v, sizeof(v))));

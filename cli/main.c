@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "json.h"
 #include "config.h"
 #include "include/forkpoint.h"
 
@@ -67,6 +68,15 @@ int cli_usage_error(const char *use, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n%s", use);
 	return FP_EXIT_USAGE;
+}
+
+void cli_json_session(struct fp_json *j, const char *session, const char *key, const char *value)
+{
+	fp_json_init(j, stdout, 1);
+	fp_json_obj_begin(j, NULL);
+	fp_json_str(j, "session", session);
+	if (key)
+		fp_json_str(j, key, value);
 }
 
 const char *cli_format_time(long long unix_seconds, char *buf, size_t len)
