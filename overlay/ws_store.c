@@ -197,21 +197,38 @@ static int snap_name_ok(const char *s)
 	return 1;
 }
 
+/* The whole small file at path, NUL-terminated (malloc'd), or NULL: with
+ * *missing set to errno when it cannot be stat'ed (the caller says what
+ * that means), else with err filled. */
+static char *read_whole(const char *path, int *missing, fp_error *err)
+{
+	*missing = 0;
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		*missing = errno;
+		return NULL;
+	}
+	size_t cap = (size_t)st.st_size + 2;
+	char *buf = malloc(cap);
+	if (!buf) {
+		fp_fail(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (fp_read_file(path, buf, cap, err) < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 int ws_load_state(struct fp_ws *ws, fp_error *err)
 {
 	char path[PATH_MAX + 8];
 	snprintf(path, sizeof(path), "%s/state", ws->store);
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return fp_fail(err, errno, "%s: %s (not a workspace store?)", path, strerror(errno));
-	size_t cap = (size_t)st.st_size + 2;
-	char *buf = malloc(cap);
+	int missing;
+	char *buf = read_whole(path, &missing, err);
 	if (!buf)
-		return fp_fail(err, ENOMEM, "out of memory");
-	if (fp_read_file(path, buf, cap, err) < 0) {
-		free(buf);
-		return -1;
-	}
+		return missing ? fp_fail(err, missing, "%s: %s (not a workspace store?)", path, strerror(missing)) : -1;
 	const char *u = find_key(buf, "upper"), *l = find_key(buf, "lowers"), *nx = find_key(buf, "next");
 	free(ws->lowers);
 	ws->lowers = NULL;
@@ -498,18 +515,12 @@ int fp_ws_chain(const char *store, const char *snap, unsigned **ids, unsigned *n
 		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "invalid snapshot name '%s'", snap);
 	char path[PATH_MAX + 80];
 	snprintf(path, sizeof(path), "%s/chains/%s", store, snap);
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return fp_fail(err, errno, "snapshot '%s' has no workspace record (%s: %s)", snap, path,
-			       strerror(errno));
-	size_t cap = (size_t)st.st_size + 2;
-	char *buf = malloc(cap);
+	int missing;
+	char *buf = read_whole(path, &missing, err);
 	if (!buf)
-		return fp_fail(err, ENOMEM, "out of memory");
-	if (fp_read_file(path, buf, cap, err) < 0) {
-		free(buf);
-		return -1;
-	}
+		return missing ? fp_fail(err, missing, "snapshot '%s' has no workspace record (%s: %s)", snap, path,
+					 strerror(missing))
+			       : -1;
 	const char *l = find_key(buf, "layers");
 	int r = 0;
 	if (!l || ws_read_ids(l, ids, n) < 0)
