@@ -431,6 +431,18 @@ int dinj_end(struct dump_proc *p, fp_error *err)
 	return rc;
 }
 
+/* After injected calls that left their results at d: those results read
+ * back (unless rc says a call failed), and the injection ended either way. */
+static int results_and_end(struct dump_proc *p, uint64_t d, void *buf, size_t len, int rc, fp_error *err)
+{
+	if (!rc)
+		rc = fp_mem_read(p->pid, d, buf, len, err);
+	if (dinj_end(p, rc ? NULL : err))
+		rc = -1;
+	return rc ? -1 : 0;
+}
+
+
 uint64_t dinj_data(struct dump_proc *p)
 {
 	return p->di_page + DI_PAGE;
@@ -483,11 +495,7 @@ int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_
 		 dinj_call(p, SYS_sigaltstack, a2, &r2, err) || check("sigaltstack", tid, r2, err) ||
 		 dinj_call(p, SYS_prctl, a3, &r3, err) || check("prctl(PR_GET_PDEATHSIG)", tid, r3, err) ? -1 : 0;
 	uint8_t buf[256];
-	if (!rc)
-		rc = fp_mem_read(p->pid, d, buf, sizeof(buf), err);
-	if (dinj_end(p, rc ? NULL : err))
-		rc = -1;
-	if (rc)
+	if (results_and_end(p, d, buf, sizeof(buf), rc, err))
 		return -1;
 	memcpy(tid_addr, buf, 8);
 	memcpy(ss, buf + 64, sizeof(*ss));
@@ -545,11 +553,7 @@ int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval 
 		*dumpable = (int)r;
 	}
 	uint8_t buf[4096];
-	if (!rc)
-		rc = fp_mem_read(p->pid, d, buf, sizeof(buf), err);
-	if (dinj_end(p, rc ? NULL : err))
-		rc = -1;
-	if (rc)
+	if (results_and_end(p, d, buf, sizeof(buf), rc, err))
 		return -1;
 	memcpy(sa, buf, 64 * sizeof(fp_ksigaction));
 	memset(&sa[SIGKILL - 1], 0, sizeof(sa[0]));
