@@ -376,14 +376,6 @@ static void seed_one(int fd, int reconcile)
 		    reconcile ? FP_ORIGIN_RESYNC : FP_ORIGIN_INHERITED, link);
 }
 
-struct fp_dirent64 {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
 FP_HIDDEN void fp_fd_seed(int reconcile)
 {
 	uint32_t hwm = __atomic_load_n(&FP_T->fd_hwm, __ATOMIC_ACQUIRE);

@@ -204,4 +204,13 @@ static inline int fp_starts(const char *s, const char *p)
  * locale): for system calls that take a path where the program gave an fd. */
 void fp_fd_proc_path(int fd, char p[32]);
 
+/* A getdents64 record (the shim reads /proc directories without libc). */
+struct fp_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
 #endif

@@ -62,14 +62,6 @@ FP_HIDDEN void fp_threads_only_self(void)
 	fp_list_unlock(&fp_threads_lock);
 }
 
-struct fp_dirent64 {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
 FP_HIDDEN void fp_threads_seed(void)
 {
 	int dfd = fp_shim_open("/proc/self/task", O_RDONLY | O_DIRECTORY);

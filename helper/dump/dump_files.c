@@ -41,21 +41,33 @@ cr_file *dump_new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *
 	return f;
 }
 
+cr_file *dump_new_reg_file(struct dump_ctx *c, const struct dump_fkey *k, const char *path, uint32_t flags,
+			   uint64_t pos, fp_error *err)
+{
+	cr_file *f = dump_new_file(c, k, err);
+	if (!f)
+		return NULL;
+	f->type = CR_FD_REG;
+	f->has_reg = true;
+	f->reg.id = f->id;
+	f->reg.flags = flags;
+	f->reg.pos = pos;
+	f->reg.name = strdup(path);
+	if (!f->reg.name) {
+		fp_fail(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	return f;
+}
+
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err)
 {
 	if (dump_findex_path(c, path, flags, id))
 		return 0;
 	struct dump_fkey k = { .kind = 0, .flags = flags };
-	cr_file *f = dump_new_file(c, &k, err);
+	cr_file *f = dump_new_reg_file(c, &k, path, flags, 0, err);
 	if (!f)
 		return -1;
-	f->type = CR_FD_REG;
-	f->has_reg = true;
-	f->reg.id = f->id;
-	f->reg.flags = flags;
-	f->reg.name = strdup(path);
-	if (!f->reg.name)
-		return fp_fail(err, ENOMEM, "out of memory");
 	*id = f->id;
 	return dump_findex_add_path(c, path, flags, c->nfiles - 1, err);
 }

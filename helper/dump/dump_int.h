@@ -425,6 +425,9 @@ void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_files.c */
 cr_file *dump_new_file(struct dump_ctx *c, const struct dump_fkey *k, fp_error *err);
+/* A new regular-file entry for path (strdup'ed), opened with flags at pos. */
+cr_file *dump_new_reg_file(struct dump_ctx *c, const struct dump_fkey *k, const char *path, uint32_t flags,
+			   uint64_t pos, fp_error *err);
 int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_t *id, fp_error *err);
 /* An fd as read while its process is stopped: link and st may come from
  * the look before the stop (dump_fdscan.c) when the inode is the same. */

@@ -333,17 +333,10 @@ static int inflight_id(struct dump_ctx *c, int fd, uint32_t *id, fp_error *err)
 	if (!pp || !fp)
 		return fp_fail(err, EIO, "cannot read the offset and flags of an fd in flight (%s)", link);
 	struct dump_fkey k = { .kind = 3, .dev = st.st_dev, .ino = st.st_ino };
-	cr_file *f = dump_new_file(c, &k, err);
+	cr_file *f = dump_new_reg_file(c, &k, link, (uint32_t)strtoul(fp + 6, NULL, 8) & ~(uint32_t)O_CLOEXEC,
+				       strtoull(pp + 4, NULL, 10), err);
 	if (!f)
 		return -1;
-	f->type = CR_FD_REG;
-	f->has_reg = true;
-	f->reg.id = f->id;
-	f->reg.flags = (uint32_t)strtoul(fp + 6, NULL, 8) & ~(uint32_t)O_CLOEXEC;
-	f->reg.pos = strtoull(pp + 4, NULL, 10);
-	f->reg.name = strdup(link);
-	if (!f->reg.name)
-		return fp_fail(err, ENOMEM, "out of memory");
 	*id = f->id;
 	dlogv(c, "fd in flight: %s -> file %u (held by no process)", link, f->id);
 	return 0;
