@@ -395,11 +395,7 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 			fp_rm_rf(j->info.dir, NULL);
 			break;
 		}
-		struct clone_args ca;
-		memset(&ca, 0, sizeof(ca));
-		ca.flags = CLONE_NEWPID | CLONE_NEWNS;
-		ca.exit_signal = SIGCHLD;
-		long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		long pid = fp_fork_new_pidns();
 		if (pid == 0) {
 			close(p[0]);
 			branch_main(j, p[1]);

@@ -197,6 +197,15 @@ static int ns_restore(struct fp_session_info *info, const char *dir, const char 
 	return 0;
 }
 
+long fp_fork_new_pidns(void)
+{
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_NEWPID | CLONE_NEWNS;
+	ca.exit_signal = SIGCHLD;
+	return syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
 enum fp_pidns_outcome fp_session_pidns_restore(struct fp_session_info *info, const char *dir, const char *log,
 					       struct fp_restore_result *r, pid_t *new_helper, fp_error *err)
 {
@@ -207,11 +216,7 @@ enum fp_pidns_outcome fp_session_pidns_restore(struct fp_session_info *info, con
 		return FP_PIDNS_FAILED;
 	}
 	fflush(NULL);
-	struct clone_args ca;
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_NEWPID | CLONE_NEWNS;
-	ca.exit_signal = SIGCHLD;
-	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	long pid = fp_fork_new_pidns();
 	if (pid == 0) {
 		close(p[0]);
 		struct ns_report rep;

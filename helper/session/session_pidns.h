@@ -54,6 +54,10 @@ pid_t fp_session_pidns_outer(pid_t pid);
  * it the signals it gets, and exits as it does. Never returns. */
 __attribute__((noreturn)) void fp_session_pidns_relay(pid_t new_helper, bool foreground);
 
+/* fork() into new pid and mount namespaces: the child is pid 1 there
+ * (0 returned in it), the parent gets its pid outside, or -1 (errno). */
+long fp_fork_new_pidns(void);
+
 /* For a helper that is pid 1 of its own pid namespace (a branch's, or a
  * session's that moved): the pid outside of its child whose pid inside is
  * inner, read through proc (an fd on the outside's /proc) where the helper
