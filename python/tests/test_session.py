@@ -83,14 +83,30 @@ def test_branch_or_a_clear_error() -> None:
         s.cleanup()
 
 
-def test_branch_of_a_shell_session_says_why() -> None:
+def test_branch_of_a_shell_session_keeps_its_state() -> None:
+    """Each branch of a shell session is a shell of its own, on its own
+    terminal, with the snapshot's variables and cwd; what one branch does,
+    the others and the original do not see."""
     with forkpoint.Session.create(shell=True) as s:
+        s.exec("cd /tmp && v=at-snap")
         s.snap("a")
-        with pytest.raises((forkpoint.NotAvailableError, forkpoint.UnsupportedError)) as e:
-            s.branch("a", n=2)
-        assert e.value.message
+        s.exec("v=after-snap")
         with pytest.raises(forkpoint.InvalidArgumentError):
             s.branch("a", n=0)
+        try:
+            branches = s.branch("a", n=2)
+        except forkpoint.NotAvailableError as e:
+            assert "not available in this build" in str(e)
+            return
+        try:
+            for i, b in enumerate(branches):
+                assert b.exec("echo $v $(pwd)").stdout == "at-snap /tmp\n"
+                b.exec(f"v=branch-{i}")
+            assert [b.exec("echo $v").stdout for b in branches] == ["branch-0\n", "branch-1\n"]
+            assert s.exec("echo $v").stdout == "after-snap\n"
+        finally:
+            for b in branches:
+                b.cleanup()
 
 
 def test_cleanup_ends_the_session_and_removes_it(fp_home) -> None:
