@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -352,50 +353,83 @@ void cr_free_pipes_data(cr_pipe_data *pd, size_t n)
 	free(pd);
 }
 
-static int read_queued(int dirfd, const char *name, uint32_t magic, bool fifo, cr_pipe_data **pdp, size_t *np,
-		       fp_error *err)
+/* Images whose entries are each followed by a payload (pipes-data,
+ * fifo-data, sk-queues): es-byte messages of desc d, the payload's length
+ * in the uint32_t at len_off and its copy kept in the uint8_t * at
+ * data_off. On failure what was read is given to free_all. */
+struct payload_layout {
+	const pb_mdesc *d;
+	size_t es, len_off, data_off;
+	void (*free_all)(void *arr, size_t n);
+};
+
+static int read_with_payloads(int dirfd, const char *name, uint32_t magic, const struct payload_layout *l,
+			      void **arrp, size_t *np, fp_error *err)
 {
-	*pdp = NULL;
+	*arrp = NULL;
 	*np = 0;
 	cr_img img;
 	if (cr_img_open(&img, dirfd, name, magic, err) < 0)
 		return -1;
-	cr_pipe_data *pd = NULL;
-	size_t n = 0;
+	uint8_t *arr = NULL;
+	size_t n = 0, len;
 	const uint8_t *m, *payload;
-	size_t len;
 	int rc;
 	while ((rc = cr_img_next(&img, &m, &len, err)) > 0) {
-		cr_pipe_data *a = grow(pd, n, sizeof(*pd));
+		uint8_t *a = grow(arr, n, l->es);
 		if (!a) {
 			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
 			break;
 		}
-		pd = a;
-		if (pb_decode(&cr_pipe_data_desc, &pd[n], m, len, img.where, err) < 0) {
+		arr = a;
+		uint8_t *e = arr + n * l->es;
+		if (pb_decode(l->d, e, m, len, img.where, err) < 0) {
 			rc = -1;
 			break;
 		}
 		n++;
-		if (cr_img_payload(&img, pd[n - 1].bytes, &payload, err) < 0) {
+		uint32_t bytes;
+		memcpy(&bytes, e + l->len_off, sizeof(bytes));
+		if (cr_img_payload(&img, bytes, &payload, err) < 0) {
 			rc = -1;
 			break;
 		}
-		pd[n - 1].fifo = fifo;
-		pd[n - 1].data = malloc(pd[n - 1].bytes ? pd[n - 1].bytes : 1);
-		if (!pd[n - 1].data) {
+		uint8_t *data = malloc(bytes ? bytes : 1);
+		if (!data) {
 			rc = fp_fail(err, ENOMEM, "%s: out of memory", name);
 			break;
 		}
-		memcpy(pd[n - 1].data, payload, pd[n - 1].bytes);
+		memcpy(data, payload, bytes);
+		memcpy(e + l->data_off, &data, sizeof(data));
 	}
 	cr_img_close(&img);
 	if (rc < 0) {
-		cr_free_pipes_data(pd, n);
+		l->free_all(arr, n);
 		return -1;
 	}
-	*pdp = pd;
+	*arrp = arr;
 	*np = n;
+	return 0;
+}
+
+static void free_pipes_data(void *arr, size_t n)
+{
+	cr_free_pipes_data(arr, n);
+}
+
+static int read_queued(int dirfd, const char *name, uint32_t magic, bool fifo, cr_pipe_data **pdp, size_t *np,
+		       fp_error *err)
+{
+	static const struct payload_layout pipes = {
+		&cr_pipe_data_desc, sizeof(cr_pipe_data), offsetof(cr_pipe_data, bytes), offsetof(cr_pipe_data, data),
+		free_pipes_data,
+	};
+	void *arr;
+	if (read_with_payloads(dirfd, name, magic, &pipes, &arr, np, err) < 0)
+		return -1;
+	*pdp = arr;
+	for (size_t i = 0; i < *np; i++)
+		(*pdp)[i].fifo = fifo;
 	return 0;
 }
 
@@ -427,47 +461,23 @@ void cr_free_sk_queues(cr_sk_packet *pk, size_t n)
 	free(pk);
 }
 
+static void free_sk_queues(void *arr, size_t n)
+{
+	cr_free_sk_queues(arr, n);
+}
+
 int cr_read_sk_queues(int dirfd, cr_sk_packet **pkp, size_t *np, fp_error *err)
 {
-	*pkp = NULL;
-	*np = 0;
-	cr_img img;
-	if (cr_img_open(&img, dirfd, "sk-queues.img", CR_SK_QUEUES_MAGIC, err) < 0)
-		return -1;
-	cr_sk_packet *pk = NULL;
-	size_t n = 0, len;
-	const uint8_t *m, *payload;
-	int rc;
-	while ((rc = cr_img_next(&img, &m, &len, err)) > 0) {
-		cr_sk_packet *a = grow(pk, n, sizeof(*pk));
-		if (!a) {
-			rc = fp_fail(err, ENOMEM, "sk-queues.img: out of memory");
-			break;
-		}
-		pk = a;
-		if (pb_decode(&cr_sk_packet_desc, &pk[n], m, len, img.where, err) < 0) {
-			rc = -1;
-			break;
-		}
-		n++;
-		if (cr_img_payload(&img, pk[n - 1].length, &payload, err) < 0) {
-			rc = -1;
-			break;
-		}
-		pk[n - 1].data = malloc(pk[n - 1].length ? pk[n - 1].length : 1);
-		if (!pk[n - 1].data) {
-			rc = fp_fail(err, ENOMEM, "sk-queues.img: out of memory");
-			break;
-		}
-		memcpy(pk[n - 1].data, payload, pk[n - 1].length);
-	}
-	cr_img_close(&img);
-	if (rc < 0) {
-		cr_free_sk_queues(pk, n);
+	static const struct payload_layout packets = {
+		&cr_sk_packet_desc, sizeof(cr_sk_packet), offsetof(cr_sk_packet, length), offsetof(cr_sk_packet, data),
+		free_sk_queues,
+	};
+	void *arr;
+	if (read_with_payloads(dirfd, "sk-queues.img", CR_SK_QUEUES_MAGIC, &packets, &arr, np, err) < 0) {
+		*pkp = NULL;
 		return -1;
 	}
-	*pkp = pk;
-	*np = n;
+	*pkp = arr;
 	return 0;
 }
 
