@@ -161,21 +161,9 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 			struct fp_shell *sh, struct branch_report *rep, fp_error *err)
 {
 	struct fp_session_info *info = &j->info;
-	char self[32];
-	ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
-	if (n <= 0)
-		return fp_fail(err, errno, "cannot read /proc/self: %s", strerror(errno));
-	self[n] = '\0';
-	outer_self = (pid_t)atoi(self);
+	if (fp_pidns_own_proc(&outer_self, &info->helper_start, &outer_proc, "the branch", err) < 0)
+		return -1;
 	info->helper_pid = outer_self;
-	info->helper_start = fp_proc_starttime(outer_self);
-	outer_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	/* Mounts made here never reach the caller's namespace; then a /proc
-	 * of this pid namespace, which the dumper and restorer read. */
-	if (outer_proc < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
-	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return fp_fail(err, errno, "cannot set up the branch's mount namespace and /proc: %s",
-			       strerror(errno));
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
 	*lsock = fp_ctl_listen(sock, err);

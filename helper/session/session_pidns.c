@@ -165,18 +165,9 @@ static int remount_other_procs(fp_error *err)
 static int ns_restore(struct fp_session_info *info, const char *dir, const char *log, struct fp_restore_result *r,
 		      struct ns_report *rep, fp_error *err)
 {
-	char self[32];
-	ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
-	if (n <= 0)
-		return fp_fail(err, errno, "cannot read /proc/self: %s", strerror(errno));
-	self[n] = '\0';
-	outer_self = (pid_t)atoi(self);
-	unsigned long long start = fp_proc_starttime(outer_self);
-	outer_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (outer_proc < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
-	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return fp_fail(err, errno, "cannot set up the new pid namespace's mounts and /proc: %s",
-			       strerror(errno));
+	unsigned long long start;
+	if (fp_pidns_own_proc(&outer_self, &start, &outer_proc, "the new pid namespace", err) < 0)
+		return -1;
 	if (remount_other_procs(err) < 0)
 		return -1;
 	if (fp_session_restore_exact(dir, log, false, r, err) < 0)
@@ -194,6 +185,24 @@ static int ns_restore(struct fp_session_info *info, const char *dir, const char 
 	rep->elapsed_ms = r->elapsed_ms;
 	snprintf(rep->fallback, sizeof(rep->fallback), "%s", r->fallback_reason);
 	fp_session_set_pid_view(outer_pid_of);
+	return 0;
+}
+
+int fp_pidns_own_proc(pid_t *self, unsigned long long *start, int *outer_proc_fd, const char *what, fp_error *err)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return fp_fail(err, errno, "cannot read /proc/self: %s", strerror(errno));
+	buf[n] = '\0';
+	*self = (pid_t)atoi(buf);
+	*start = fp_proc_starttime(*self);
+	*outer_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* Mounts made here never reach the parent's namespace; then a /proc
+	 * of this pid namespace, which the dumper and restorer read. */
+	if (*outer_proc_fd < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fp_fail(err, errno, "cannot set up %s's mounts and /proc: %s", what, strerror(errno));
 	return 0;
 }
 

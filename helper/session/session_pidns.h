@@ -58,6 +58,12 @@ __attribute__((noreturn)) void fp_session_pidns_relay(pid_t new_helper, bool for
  * (0 returned in it), the parent gets its pid outside, or -1 (errno). */
 long fp_fork_new_pidns(void);
 
+/* In the child of fp_fork_new_pidns: its pid and start time as the
+ * parent's namespace sees them, an fd on that namespace's /proc, and then
+ * a /proc of its own (mounts made after it stay in its mount namespace).
+ * what names the namespace in errors. */
+int fp_pidns_own_proc(pid_t *self, unsigned long long *start, int *outer_proc_fd, const char *what, fp_error *err);
+
 /* For a helper that is pid 1 of its own pid namespace (a branch's, or a
  * session's that moved): the pid outside of its child whose pid inside is
  * inner, read through proc (an fd on the outside's /proc) where the helper
