@@ -8,6 +8,15 @@
 
 #include "shim_internal.h"
 
+/* real: libc's function; without it (a static program, a broken loader)
+ * the call fails as a system call the kernel lacks would. */
+#define REAL_OR_ENOSYS(name, fail)                       \
+	__typeof__(&name) real = FP_REAL(name);          \
+	if (!real) {                                     \
+		errno = ENOSYS;                          \
+		return fail;                             \
+	}
+
 /* open(2) flags for an fopen mode string, as glibc reads it */
 static int mode_flags(const char *mode)
 {
@@ -52,11 +61,7 @@ static void stream_opened(FILE *f, const char *path, const char *mode)
 	FP_EXPORT FILE *name(const char *path, const char *mode)         \
 	{                                                                \
 		int track = fp_enter();                                  \
-		__typeof__(&name) real = FP_REAL(name);                  \
-		if (!real) {                                             \
-			errno = ENOSYS;                                  \
-			return NULL;                                     \
-		}                                                        \
+		REAL_OR_ENOSYS(name, NULL);                  \
 		FILE *f = real(path, mode);                              \
 		if (track && f) {                                        \
 			int saved = errno;                               \
@@ -77,11 +82,7 @@ FP_EXPORT int fclose(FILE *f)
 		if (fd >= 0)
 			fp_fd_forget(fd);
 	}
-	__typeof__(&fclose) real = FP_REAL(fclose);
-	if (!real) {
-		errno = ENOSYS;
-		return EOF;
-	}
+	REAL_OR_ENOSYS(fclose, EOF);
 	return real(f);
 }
 
@@ -89,11 +90,7 @@ FP_EXPORT int fclose(FILE *f)
 	FP_EXPORT FILE *name(const char *path, const char *mode, FILE *f)           \
 	{                                                                           \
 		int track = fp_enter();                                             \
-		__typeof__(&name) real = FP_REAL(name);                             \
-		if (!real) {                                                        \
-			errno = ENOSYS;                                             \
-			return NULL;                                                \
-		}                                                                   \
+		REAL_OR_ENOSYS(name, NULL);                             \
 		char old_path[FP_SHIM_PATH_MAX];                                    \
 		old_path[0] = '\0';                                                 \
 		if (track && f) {                                                   \
@@ -124,11 +121,7 @@ FREOPEN_WRAPPER(freopen64)
 	FP_EXPORT FILE *name(void)                                      \
 	{                                                               \
 		int track = fp_enter();                                 \
-		__typeof__(&name) real = FP_REAL(name);                 \
-		if (!real) {                                            \
-			errno = ENOSYS;                                 \
-			return NULL;                                    \
-		}                                                       \
+		REAL_OR_ENOSYS(name, NULL);                 \
 		FILE *f = real();                                       \
 		if (track && f) {                                       \
 			int saved = errno;                              \
@@ -144,11 +137,7 @@ TMPFILE_WRAPPER(tmpfile64)
 FP_EXPORT FILE *fdopen(int fd, const char *mode)
 {
 	int track = fp_enter();
-	__typeof__(&fdopen) real = FP_REAL(fdopen);
-	if (!real) {
-		errno = ENOSYS;
-		return NULL;
-	}
+	REAL_OR_ENOSYS(fdopen, NULL);
 	FILE *f = real(fd, mode);
 	if (track && f) {
 		long fl = fp_sys3(SYS_fcntl, fd, F_GETFL, 0);
@@ -164,11 +153,7 @@ FP_EXPORT FILE *fdopen(int fd, const char *mode)
 FP_EXPORT DIR *opendir(const char *path)
 {
 	int track = fp_enter();
-	__typeof__(&opendir) real = FP_REAL(opendir);
-	if (!real) {
-		errno = ENOSYS;
-		return NULL;
-	}
+	REAL_OR_ENOSYS(opendir, NULL);
 	DIR *d = real(path);
 	if (track && d) {
 		int saved = errno;
@@ -189,11 +174,7 @@ FP_EXPORT int closedir(DIR *d)
 		if (fd >= 0)
 			fp_fd_forget(fd);
 	}
-	__typeof__(&closedir) real = FP_REAL(closedir);
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
-	}
+	REAL_OR_ENOSYS(closedir, -1);
 	return real(d);
 }
 
@@ -208,11 +189,7 @@ static void temp_made(int fd, const char *tmpl, int flags)
 	FP_EXPORT int name params                                        \
 	{                                                                \
 		int track = fp_enter();                                  \
-		__typeof__(&name) real = FP_REAL(name);                  \
-		if (!real) {                                             \
-			errno = ENOSYS;                                  \
-			return -1;                                       \
-		}                                                        \
+		REAL_OR_ENOSYS(name, -1);                  \
 		int fd = real args;                                      \
 		if (track && fd >= 0)                                    \
 			temp_made(fd, tmpl, flags);                      \
