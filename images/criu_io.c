@@ -17,6 +17,19 @@ int cr_write_one(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d,
 	return cr_imgw_commit(&w, dirfd, err);
 }
 
+/* The image's first entry decoded into msg: 0, or -1 with err (a missing
+ * one is a truncated image). */
+static int read_first(cr_img *img, const char *name, const pb_mdesc *d, void *msg, fp_error *err)
+{
+	const uint8_t *m;
+	size_t len;
+	int rc = cr_img_next(img, &m, &len, err);
+	if (rc == 0)
+		return fp_fail_code(err, FP_EXIT_FAIL, EINVAL, "%s: no %s entry after the magic (truncated image)", name,
+				    d->name);
+	return rc < 0 ? -1 : pb_decode(d, msg, m, len, img->where, err);
+}
+
 int cr_read_one(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d, void *msg,
 		fp_error *err)
 {
@@ -26,12 +39,7 @@ int cr_read_one(int dirfd, const char *name, uint32_t magic, const pb_mdesc *d, 
 		return -1;
 	const uint8_t *m;
 	size_t len;
-	int rc = cr_img_next(&img, &m, &len, err);
-	if (rc == 0)
-		rc = fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
-				  "%s: no %s entry after the magic (truncated image)", name, d->name);
-	else if (rc > 0)
-		rc = pb_decode(d, msg, m, len, img.where, err);
+	int rc = read_first(&img, name, d, msg, err);
 	if (rc == 0) {
 		/* single-entry images: trailing data means corruption */
 		if (cr_img_next(&img, &m, &len, err) != 0) {
@@ -220,12 +228,7 @@ static int read_pagemap_named(int dirfd, const char *name, cr_pagemap_head *h, c
 		return -1;
 	const uint8_t *m;
 	size_t len;
-	int rc = cr_img_next(&img, &m, &len, err);
-	if (rc == 0)
-		rc = fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
-				  "%s: no pagemap_head entry (truncated image)", name);
-	else if (rc > 0)
-		rc = pb_decode(&cr_pagemap_head_desc, h, m, len, img.where, err);
+	int rc = read_first(&img, name, &cr_pagemap_head_desc, h, err);
 	cr_pagemap_entry *pe = NULL;
 	size_t n = 0;
 	uint64_t next_free = 0;
