@@ -122,12 +122,8 @@ struct exec_opts {
 static int parse(int argc, char **argv, struct exec_opts *o)
 {
 	int i = 1;
-	for (; i < argc; i++) {
+	for (; i < argc && strcmp(argv[i], "--"); i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
 		if (!strcmp(a, "--timeout") || !strncmp(a, "--timeout=", 10)) {
 			const char *v = a[9] == '=' ? a + 10 : (++i < argc ? argv[i] : NULL);
 			char *end;
@@ -153,6 +149,8 @@ static int parse(int argc, char **argv, struct exec_opts *o)
 			break;
 		}
 	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++; /* the end of the options */
 	if (!o->session)
 		return cli_usage_error(exec_usage, "no session given");
 	if (i < argc)

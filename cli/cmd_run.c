@@ -56,12 +56,8 @@ int cmd_run(int argc, char **argv)
 	struct fp_run_opts o = { .sigs = &fp_cli_inherited };
 	int quiet = 0;
 	int i = 1;
-	for (; i < argc; i++) {
+	for (; i < argc && strcmp(argv[i], "--"); i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(run_usage, stdout);
 			return 0;
@@ -92,6 +88,8 @@ int cmd_run(int argc, char **argv)
 			break; /* the command starts here; `--` is recommended but optional */
 		}
 	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++; /* the end of the options */
 	if (i >= argc && !o.shell)
 		return cli_usage_error(run_usage, "no command given");
 	o.argv = i < argc ? argv + i : NULL;
