@@ -28,6 +28,7 @@
 #include <sys/rseq.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -609,6 +610,34 @@ static inline long ct_check_fill(const unsigned char *p, size_t len, uint64_t se
 					return (long)(i + b);
 	}
 	return -1;
+}
+
+/* For a target with one helper child (kid, asked through the pipe fd req):
+ * the verdict of a verification, and on SIGTERM the child told to quit
+ * with the message quit (killed if it cannot be told) and reaped. -1: go
+ * on; else the target's exit status. */
+static inline int ct_verify_end_with_child(enum ct_event ev, pid_t kid, int req, const void *quit, size_t quit_len)
+{
+	char extra[32];
+	snprintf(extra, sizeof(extra), "kid=%d", (int)kid);
+	bool ok = ct_verify_end(extra);
+	if (ev != CT_EV_TERM)
+		return -1;
+	if (write(req, quit, quit_len) != (ssize_t)quit_len)
+		kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	return ok ? 0 : 1;
+}
+
+/* A helper child's answer of len bytes on fd, waited for at most ms. */
+static inline bool ct_read_answer(int fd, void *buf, size_t len, int ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	int pr;
+	do
+		pr = poll(&pf, 1, ms);
+	while (pr < 0 && errno == EINTR);
+	return pr > 0 && read(fd, buf, len) == (ssize_t)len;
 }
 
 #endif

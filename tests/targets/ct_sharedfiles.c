@@ -126,15 +126,9 @@ int main(int argc, char **argv)
 		enum ct_event ev = ct_wait();
 		ct_verify_begin();
 		verify();
-		char extra[32];
-		snprintf(extra, sizeof(extra), "kid=%d", (int)kid);
-		bool ok = ct_verify_end(extra);
-		if (ev == CT_EV_TERM) {
-			struct ask q = { .cmd = 'q' };
-			if (write(req[1], &q, sizeof(q)) != (ssize_t)sizeof(q))
-				kill(kid, SIGKILL);
-			waitpid(kid, NULL, 0);
-			return ok ? 0 : 1;
-		}
+		struct ask q = { .cmd = 'q' };
+		int status = ct_verify_end_with_child(ev, kid, req[1], &q, sizeof(q));
+		if (status >= 0)
+			return status;
 	}
 }

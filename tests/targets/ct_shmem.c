@@ -153,16 +153,6 @@ static void kid_loop(void)
 	}
 }
 
-static bool read_reply(struct reply *r)
-{
-	struct pollfd pf = { .fd = rep[0], .events = POLLIN };
-	int pr;
-	do
-		pr = poll(&pf, 1, REPLY_TIMEOUT_MS);
-	while (pr < 0 && errno == EINTR);
-	return pr > 0 && read(rep[0], r, sizeof(*r)) == (ssize_t)sizeof(*r);
-}
-
 static void check_memfds(void)
 {
 	int seals = fcntl(mfd, F_GET_SEALS);
@@ -292,7 +282,7 @@ int main(int argc, char **argv)
 			memcpy(mfd_sh + MAP_LEN - 4096, &token, 8);
 		struct request rq = { .cmd = 'v', .token = token };
 		struct reply r;
-		if (write(req[1], &rq, sizeof(rq)) != sizeof(rq) || !read_reply(&r)) {
+		if (write(req[1], &rq, sizeof(rq)) != sizeof(rq) || !ct_read_answer(rep[0], &r, sizeof(r), REPLY_TIMEOUT_MS)) {
 			ct_fail("child %d does not answer", (int)kid);
 		} else {
 			if (!r.ok)
@@ -313,15 +303,9 @@ int main(int argc, char **argv)
 						(unsigned long long)map_inode(mfd_sh));
 			}
 		}
-		char extra[32];
-		snprintf(extra, sizeof(extra), "kid=%d", (int)kid);
-		bool ok = ct_verify_end(extra);
-		if (ev == CT_EV_TERM) {
-			struct request q = { .cmd = 'q' };
-			if (write(req[1], &q, sizeof(q)) != sizeof(q))
-				kill(kid, SIGKILL);
-			waitpid(kid, NULL, 0);
-			return ok ? 0 : 1;
-		}
+		struct request q = { .cmd = 'q' };
+		int status = ct_verify_end_with_child(ev, kid, req[1], &q, sizeof(q));
+		if (status >= 0)
+			return status;
 	}
 }

@@ -194,16 +194,6 @@ static void kid_loop(void)
 	}
 }
 
-static bool read_reply(struct reply *r)
-{
-	struct pollfd pf = { .fd = rep[0], .events = POLLIN };
-	int pr;
-	do
-		pr = poll(&pf, 1, REPLY_TIMEOUT_MS);
-	while (pr < 0 && errno == EINTR);
-	return pr > 0 && read(rep[0], r, sizeof(*r)) == (ssize_t)sizeof(*r);
-}
-
 static void remove_all(void)
 {
 	for (int i = 0; i < NSEG; i++)
@@ -293,7 +283,7 @@ int main(int argc, char **argv)
 				memcpy(seg[i].rw + seg[i].mail, &token, 8);
 		struct request rq = { .cmd = 'v', .token = token };
 		struct reply r;
-		if (write(req[1], &rq, sizeof(rq)) != sizeof(rq) || !read_reply(&r)) {
+		if (write(req[1], &rq, sizeof(rq)) != sizeof(rq) || !ct_read_answer(rep[0], &r, sizeof(r), REPLY_TIMEOUT_MS)) {
 			ct_fail("child %d does not answer", (int)kid);
 		} else {
 			if (!r.ok)
@@ -309,16 +299,11 @@ int main(int argc, char **argv)
 						(unsigned long long)got);
 			}
 		}
-		char extra[32];
-		snprintf(extra, sizeof(extra), "kid=%d", (int)kid);
-		bool ok = ct_verify_end(extra);
-		if (ev == CT_EV_TERM) {
-			struct request q = { .cmd = 'q' };
-			if (write(req[1], &q, sizeof(q)) != sizeof(q))
-				kill(kid, SIGKILL);
-			waitpid(kid, NULL, 0);
+		struct request q = { .cmd = 'q' };
+		int status = ct_verify_end_with_child(ev, kid, req[1], &q, sizeof(q));
+		if (status >= 0) {
 			remove_all();
-			return ok ? 0 : 1;
+			return status;
 		}
 	}
 }

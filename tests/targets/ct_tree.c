@@ -111,17 +111,6 @@ static __attribute__((noreturn)) void kid_main(int k)
 	}
 }
 
-static bool read_reply(int k, struct reply *r)
-{
-	struct pollfd pf = { .fd = rep[k][0], .events = POLLIN };
-	int pr;
-	do
-		pr = poll(&pf, 1, REPLY_TIMEOUT_MS);
-	while (pr < 0 && errno == EINTR);
-	ssize_t n = pr > 0 ? read(rep[k][0], r, sizeof(*r)) : -1;
-	return n == (ssize_t)sizeof(*r);
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: ct_tree STATUS --dir=DIR [options]\n%s", ct_common_usage);
@@ -163,7 +152,7 @@ int main(int argc, char **argv)
 	}
 	for (int k = 0; k < NKIDS; k++) {
 		struct reply hello;
-		if (!read_reply(k, &hello) || hello.ok != 2)
+		if (!ct_read_answer(rep[k][0], &hello, sizeof(hello), REPLY_TIMEOUT_MS) || hello.ok != 2)
 			ct_die("child %s did not start", kid_names[k]);
 		kid_pid[k] = atoi(hello.why);
 		ct_info("child %s pid %d", kid_names[k], (int)kid_pid[k]);
@@ -182,7 +171,7 @@ int main(int argc, char **argv)
 		struct request rq = { .cmd = 'v', .offset = lseek(shared_fd, 0, SEEK_CUR) };
 		for (int k = 0; k < NKIDS; k++) {
 			struct reply r;
-			if (write(req[k][1], &rq, sizeof(rq)) != sizeof(rq) || !read_reply(k, &r))
+			if (write(req[k][1], &rq, sizeof(rq)) != sizeof(rq) || !ct_read_answer(rep[k][0], &r, sizeof(r), REPLY_TIMEOUT_MS))
 				ct_fail("child %s (%d) does not answer", kid_names[k], (int)kid_pid[k]);
 			else if (!r.ok)
 				ct_fail("child %s: %s", kid_names[k], r.why);

@@ -289,12 +289,6 @@ static void check_widow(void)
 		ct_fail("the closed pair's end can still send (%s)", strerror(errno));
 }
 
-static bool read_reply(char *b, size_t len)
-{
-	struct pollfd p = { .fd = rep[0], .events = POLLIN };
-	return poll(&p, 1, REPLY_TIMEOUT_MS) == 1 && read(rep[0], b, len) == (ssize_t)len;
-}
-
 static void verify(void)
 {
 	check_queues();
@@ -303,7 +297,7 @@ static void verify(void)
 	if (send(mine[5], "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE)
 		ct_fail("channel 5: main's shut-down end can still send (%s)", strerror(errno));
 	char b[256];
-	if (write(req[1], "v", 1) != 1 || !read_reply(b, sizeof(b))) {
+	if (write(req[1], "v", 1) != 1 || !ct_read_answer(rep[0], b, sizeof(b), REPLY_TIMEOUT_MS)) {
 		ct_fail("child %d does not answer", (int)kid);
 		return;
 	}
@@ -313,7 +307,7 @@ static void verify(void)
 	for (int ch = 0; ch < 4; ch++)
 		if (send(mine[ch], &token, 8, MSG_NOSIGNAL) != 8)
 			ct_fail("channel %d: sending the token: %s", ch, strerror(errno));
-	if (write(req[1], "t", 1) != 1 || !read_reply(b, sizeof(b))) {
+	if (write(req[1], "t", 1) != 1 || !ct_read_answer(rep[0], b, sizeof(b), REPLY_TIMEOUT_MS)) {
 		ct_fail("child %d does not answer", (int)kid);
 		return;
 	}
@@ -416,7 +410,7 @@ int main(int argc, char **argv)
 		close(other[ch]);
 	close(req[0]), close(rep[1]);
 	char b[256];
-	if (!read_reply(b, sizeof(b)))
+	if (!ct_read_answer(rep[0], b, sizeof(b), REPLY_TIMEOUT_MS))
 		ct_die("the child did not start");
 	send_all();
 	if (ct.nfail)
@@ -427,14 +421,8 @@ int main(int argc, char **argv)
 		enum ct_event ev = ct_wait();
 		ct_verify_begin();
 		verify();
-		char extra[32];
-		snprintf(extra, sizeof(extra), "kid=%d", (int)kid);
-		bool ok = ct_verify_end(extra);
-		if (ev == CT_EV_TERM) {
-			if (write(req[1], "q", 1) != 1)
-				kill(kid, SIGKILL);
-			waitpid(kid, NULL, 0);
-			return ok ? 0 : 1;
-		}
+		int status = ct_verify_end_with_child(ev, kid, req[1], "q", 1);
+		if (status >= 0)
+			return status;
 	}
 }
