@@ -1,4 +1,5 @@
 #include "criu_probe.h"
+#include "fp_clock.h"
 #include "config.h"
 
 #include <errno.h>
@@ -16,13 +17,6 @@
 
 #include "fp_spawn.h"
 #include "paths.h"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void nap_ms(int ms)
 {
@@ -134,12 +128,12 @@ static int run_step(const char *criu, const char *step, const char *const argv[]
 /* Waits (with a deadline) until pid, our child, is gone; reaps it. */
 static int reap_within(pid_t pid, int ms)
 {
-	long long end = now_ms() + ms;
+	long long end = fp_mono_ms() + ms;
 	for (;;) {
 		pid_t w = waitpid(pid, NULL, WNOHANG);
 		if (w == pid || (w < 0 && errno == ECHILD))
 			return 0;
-		if (now_ms() > end)
+		if (fp_mono_ms() > end)
 			return -1;
 		nap_ms(5);
 	}
@@ -159,8 +153,8 @@ int fp_criu_probe(const char *criu, char *why, size_t wlen)
 			 strerror(errno));
 		goto out;
 	}
-	long long end = now_ms() + 5000;
-	while (!exe_is_sleep(pid) && now_ms() < end)
+	long long end = fp_mono_ms() + 5000;
+	while (!exe_is_sleep(pid) && fp_mono_ms() < end)
 		nap_ms(2);
 	if (!exe_is_sleep(pid)) {
 		snprintf(why, wlen, "%s: cannot test it: /bin/sleep did not start", criu);

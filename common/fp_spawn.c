@@ -1,4 +1,5 @@
 #include "fp_spawn.h"
+#include "fp_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,13 +64,6 @@ static void chld_release(void)
 		chld_changed = 0;
 	}
 	pthread_mutex_unlock(&chld_lock);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* If the caller runs with fds 0-2 closed, pipe() can hand those out; they
@@ -293,7 +287,7 @@ int fp_spawn(const char *const argv[], const fp_spawn_opts *opts, char *out, siz
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 
 	int exec_errno = 0, poll_errno = 0;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = fp_mono_ms() + timeout_ms;
 	int exited = 0;
 	for (;;) {
 		struct pollfd pf[3];
@@ -310,7 +304,7 @@ int fp_spawn(const char *const argv[], const fp_spawn_opts *opts, char *out, siz
 			i_pid = nfds;
 			pf[nfds++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
 		}
-		long long left = deadline - now_ms();
+		long long left = deadline - fp_mono_ms();
 		if (left <= 0)
 			break;
 		int wait_ms = left > INT_MAX ? INT_MAX : (int)left;
@@ -357,14 +351,14 @@ int fp_spawn(const char *const argv[], const fp_spawn_opts *opts, char *out, siz
 		/* Deadline (or poll failure): kill it, then reap within a grace period. */
 		r.timed_out = !poll_errno;
 		fp_kill_tree(pid);
-		long long grace_end = now_ms() + KILL_GRACE_MS;
+		long long grace_end = fp_mono_ms() + KILL_GRACE_MS;
 		for (;;) {
 			siginfo_t si;
 			memset(&si, 0, sizeof(si));
 			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
 			    si.si_pid == pid)
 				break;
-			if (now_ms() > grace_end) {
+			if (fp_mono_ms() > grace_end) {
 				fp_fail_code(err, FP_EXIT_TIMEOUT, ETIMEDOUT,
 					     "`%s` did not finish within %.1f s and did not die after "
 					     "SIGKILL (pid %d is stuck in the kernel)",

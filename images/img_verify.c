@@ -1,6 +1,7 @@
 /* img_verify: an image directory checked against its forkpoint.manifest
  * (see img_verify.h for what is checked and why it is cheap). */
 #include "images/img_verify.h"
+#include "fp_clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -434,17 +435,10 @@ static int no_manifest(int dirfd, const char *dir, struct img_verify_info *info,
 	return 0;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 int img_verify(int dirfd, const char *dir, enum img_verify_depth depth, struct img_verify_info *info,
 	       fp_error *err)
 {
-	double t0 = now_ms();
+	double t0 = fp_mono_ms_f();
 	if (info)
 		memset(info, 0, sizeof(*info));
 	struct stat st;
@@ -487,7 +481,7 @@ int img_verify(int dirfd, const char *dir, enum img_verify_depth depth, struct i
 	free(text);
 	if (info) {
 		info->bytes_hashed = hashed;
-		info->ms = now_ms() - t0;
+		info->ms = fp_mono_ms_f() - t0;
 		info->per_page = per_page && !rc;
 	}
 	return rc;

@@ -1,4 +1,5 @@
 #include "shim_reader.h"
+#include "fp_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,13 +16,6 @@
 #include "procfs.h"
 
 #define HDR_SIZE offsetof(struct fp_shim_table, threads)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* A short pause between re-reads of a changing table (a retry backoff, not
  * synchronisation: the loop re-checks the condition each time). */
@@ -246,7 +240,7 @@ static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t lo_o
 	for (unsigned attempt = 0;; attempt++) {
 		if (attempt > 0) {
 			r->out->retries++;
-			if (now_ms() > r->deadline)
+			if ((uint64_t)fp_mono_ms() > r->deadline)
 				return fp_fail(err, EAGAIN,
 					       "the %s list of the shim table of %d stayed busy (a "
 					       "thread of it is stopped while changing it, or it "
@@ -314,7 +308,7 @@ static int read_fds(struct rd *r, uint32_t hwm, fp_error *err)
 		bool good = !(a[i].seq & 1) && !memcmp(&a[i], &b[i], sizeof(a[i]));
 		while (!good) {
 			r->out->retries++;
-			if (now_ms() > r->deadline) {
+			if ((uint64_t)fp_mono_ms() > r->deadline) {
 				fp_fail(err, EAGAIN,
 					"fd slot %u of the shim table of %d stayed busy (a thread of "
 					"it is stopped while changing it?); let the target run and "
@@ -347,7 +341,7 @@ int fp_shim_read_at(pid_t pid, uint64_t addr, const struct fp_shim_read_opts *op
 	out->t = calloc(1, sizeof(struct fp_shim_table));
 	if (!out->t)
 		return fp_fail(err, ENOMEM, "out of memory for a copy of the shim table");
-	struct rd r = {pid, addr, now_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 2000), o,
+	struct rd r = {pid, addr, (uint64_t)fp_mono_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 2000), o,
 		       out, false};
 	struct fp_shim_table *t = out->t;
 	int rc = -1;

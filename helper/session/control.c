@@ -1,4 +1,5 @@
 #include "control.h"
+#include "fp_clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -42,13 +43,6 @@ int fp_ctl_listen(const char *sock_path, fp_error *err)
 	return fd;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 int fp_ctl_request(const char *sock_path, const char *req, char *resp, size_t len,
 		   int timeout_ms, fp_error *err)
 {
@@ -69,9 +63,9 @@ int fp_ctl_request(const char *sock_path, const char *req, char *resp, size_t le
 		close(fd);
 		return fp_fail(err, e, "cannot send to the session helper: %s", strerror(e));
 	}
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = fp_mono_ms() + timeout_ms;
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - fp_mono_ms();
 		if (left <= 0) {
 			close(fd);
 			return fp_fail(err, ETIMEDOUT,

@@ -1,6 +1,7 @@
 /* Rollback in place (rollback_inplace.h): stop, compare, save, write back,
  * re-arm the write tracking, resume; or undo. */
 #include "session/rollback_int.h"
+#include "fp_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,13 +19,6 @@
 #include "session/session_hold.h"
 
 #define FP_PM_SCAN_WP_MATCHING 1ull
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* The helper's own CPU time: what a rollback costs, apart from waiting
  * for a CPU on a loaded machine. */
@@ -124,7 +118,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	char *why = r->why;
 	size_t len = sizeof(r->why);
 	fp_error le;
-	double tl = now_ms(), cpu0 = cpu_ms();
+	double tl = fp_mono_ms_f(), cpu0 = cpu_ms();
 	if (rb_load_snapshot(c, &le) < 0) {
 		snprintf(why, len, "%s", le.msg);
 		return FP_RB_NOT_POSSIBLE;
@@ -134,7 +128,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 		rc = rb_load_path(c, why, len, err);
 	if (rc != 1)
 		return rc < 0 ? (snprintf(why, len, "%s", err->msg), FP_RB_NOT_POSSIBLE) : FP_RB_NOT_POSSIBLE;
-	double t0 = now_ms();
+	double t0 = fp_mono_ms_f();
 	r->load_ms = t0 - tl;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct rb_proc *p = &c->procs[i];
@@ -144,16 +138,16 @@ static int run(struct rb_ctx *c, fp_error *err)
 		}
 		p->seized = true;
 	}
-	double ts = now_ms();
+	double ts = fp_mono_ms_f();
 	r->stop_ms = ts - t0;
 	for (size_t i = 0; i < c->nprocs; i++) {
-		double td = now_ms();
+		double td = fp_mono_ms_f();
 		rc = rb_diff(c, &c->procs[i], why, len, &le);
-		r->diff_ms += now_ms() - td;
-		td = now_ms();
+		r->diff_ms += fp_mono_ms_f() - td;
+		td = fp_mono_ms_f();
 		if (rc == 1)
 			rc = rb_save(c, &c->procs[i], &le) ? -1 : 1;
-		r->save_ms += now_ms() - td;
+		r->save_ms += fp_mono_ms_f() - td;
 		if (rc != 1) {
 			if (rc < 0)
 				snprintf(why, len, "%s", le.msg);
@@ -168,7 +162,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	}
 	size_t applied = 0;
 	rc = 0;
-	double ta = now_ms();
+	double ta = fp_mono_ms_f();
 	for (; applied < c->nprocs && !rc; applied++)
 		rc = rb_apply(c, &c->procs[applied], err);
 	if (rc) {
@@ -193,7 +187,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 			fprintf(stderr, "forkpoint: warning: rollback of %d: closing the fds opened since: %s\n", (int)p->pid,
 				le.msg);
 	}
-	double tr = now_ms();
+	double tr = fp_mono_ms_f();
 	r->apply_ms = tr - ta;
 	/* the tracking follows SNAP now */
 	bool tracked = true;
@@ -210,11 +204,11 @@ static int run(struct rb_ctx *c, fp_error *err)
 	r->nprocs = (unsigned)c->nprocs;
 	for (size_t i = 0; i < c->nprocs; i++)
 		r->nthreads += (unsigned)c->procs[i].nth;
-	double tq = now_ms();
+	double tq = fp_mono_ms_f();
 	r->rearm_ms = tq - tr;
 	release(c);
-	r->resume_ms = now_ms() - tq;
-	r->ms = now_ms() - t0;
+	r->resume_ms = fp_mono_ms_f() - tq;
+	r->ms = fp_mono_ms_f() - t0;
 	r->cpu_ms = cpu_ms() - cpu0;
 	r->in_place = true;
 	return FP_RB_DONE;

@@ -7,6 +7,7 @@
  * serves the session like any helper (fp_session_serve). As pid 1 it reaps
  * everything in the branch, and when it ends the kernel ends the branch. */
 #include "session_branch.h"
+#include "fp_clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,13 +47,6 @@ struct branch_report {
 	char hot_why[256];
 	char msg[1024];
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 int fp_session_branch_of(const char *dir, char *parent, size_t plen, char *snap, size_t slen)
 {
@@ -128,7 +122,7 @@ static void take_terminal_back(void)
 static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, struct fp_restore_result *r,
 		     double *fork_ms, fp_error *err)
 {
-	double t0 = now_ms();
+	double t0 = fp_mono_ms_f();
 	char sock[PATH_MAX + 16], req[256], resp[1024];
 	snprintf(sock, sizeof(sock), "%s/control.sock", j->from->dir);
 	snprintf(req, sizeof(req), "hotfork %s %d %d", j->snap, (int)outer_self, (int)j->hot_pid);
@@ -138,7 +132,7 @@ static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, str
 		const char *m = strchr(resp, '\n');
 		return fp_fail(err, EIO, "%s", m ? m + 1 : resp);
 	}
-	*fork_ms = now_ms() - t0;
+	*fork_ms = fp_mono_ms_f() - t0;
 	const char *ip = strstr(resp, "sysret=");
 	if (!ip)
 		return fp_fail(err, EIO, "session '%s' answered the fork without its details", j->from->name);
@@ -252,7 +246,7 @@ static __attribute__((noreturn)) void branch_main(struct branch_job *j, int wfd)
 	rep.rc = branch_setup(j, &ws, &lsock, &target, &shell, &rep, &err);
 	rep.exit_code = err.exit_code;
 	rep.helper_pid = outer_self;
-	rep.ms = now_ms() - j->t0;
+	rep.ms = fp_mono_ms_f() - j->t0;
 	snprintf(rep.msg, sizeof(rep.msg), "%s", err.msg);
 	ssize_t w = write(wfd, &rep, sizeof(rep));
 	close(wfd);
@@ -306,7 +300,7 @@ static void end_branch(pid_t helper, const char *dir)
 
 int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out, fp_error *err)
 {
-	double t0 = now_ms();
+	double t0 = fp_mono_ms_f();
 	int count = o->count ? o->count : 1;
 	if (count < 1 || count > FP_BRANCH_MAX)
 		return fp_fail_code(err, FP_EXIT_USAGE, EINVAL, "-n must be 1 to %d", FP_BRANCH_MAX);
@@ -404,7 +398,7 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		struct branch_report rep;
 		memset(&rep, 0, sizeof(rep));
 		struct pollfd pf = { .fd = rfd[i], .events = POLLIN };
-		int left = (int)(t0 + jobs[i].timeout_ms + 5000 - now_ms()), pr;
+		int left = (int)(t0 + jobs[i].timeout_ms + 5000 - fp_mono_ms_f()), pr;
 		do
 			pr = poll(&pf, 1, left > 0 ? left : 0);
 		while (pr < 0 && errno == EINTR);

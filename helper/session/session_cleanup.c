@@ -1,4 +1,5 @@
 #include "session_cleanup.h"
+#include "fp_clock.h"
 #include "session_image.h"
 
 #include <ctype.h>
@@ -21,13 +22,6 @@
 
 #define PROCS_MAX 4096
 #define MOUNTS_MAX 256
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static void pause_ms(long ms)
 {
@@ -184,7 +178,7 @@ static bool alive(pid_t pid)
  * the survivors in v. */
 static size_t kill_procs(const struct fp_session_info *info, pid_t *v, size_t n, int deadline_ms)
 {
-	long long end = now_ms() + deadline_ms;
+	long long end = fp_mono_ms() + deadline_ms;
 	for (;;) {
 		for (size_t i = 0; i < n; i++)
 			kill(v[i], SIGKILL);
@@ -193,7 +187,7 @@ static size_t kill_procs(const struct fp_session_info *info, pid_t *v, size_t n,
 		for (size_t i = 0; i < found; i++)
 			if (alive(v[i]))
 				v[n++] = v[i];
-		if (n == 0 || now_ms() > end)
+		if (n == 0 || fp_mono_ms() > end)
 			return n;
 		pause_ms(5);
 	}
@@ -272,9 +266,9 @@ static int stop_helper(const struct fp_session_info *info, int wait_ms, fp_error
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
 	if (fp_ctl_request(sock, "stop kill", resp, sizeof(resp), 3000, err) < 0)
 		return -1;
-	long long end = now_ms() + wait_ms;
+	long long end = fp_mono_ms() + wait_ms;
 	while (fp_session_helper_alive(info)) {
-		if (now_ms() > end)
+		if (fp_mono_ms() > end)
 			return fp_fail(err, ETIMEDOUT, "its helper %d did not exit within %d s of `stop --kill`",
 				       (int)info->helper_pid, wait_ms / 1000);
 		pause_ms(2);
@@ -309,7 +303,7 @@ int fp_session_cleanup(const char *name, bool force, struct fp_cleanup_result *r
 						    name, e2.msg, name);
 			if (fp_session_helper_alive(&info) && kill(info.helper_pid, SIGKILL) == 0)
 				res->helper_killed = true;
-			for (long long end = now_ms() + 5000; fp_session_helper_alive(&info) && now_ms() < end;)
+			for (long long end = fp_mono_ms() + 5000; fp_session_helper_alive(&info) && fp_mono_ms() < end;)
 				pause_ms(2);
 		}
 	}

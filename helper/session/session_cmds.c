@@ -1,4 +1,5 @@
 #include "session_cmds.h"
+#include "fp_clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -139,13 +140,6 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, buf);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* "stop [kill]": SIGTERM to the program (SIGHUP to a shell session's bash,
  * which ignores SIGTERM), and if it has not ended within STOP_GRACE_MS
  * (or at once with "kill"), SIGKILL to every process of the session. When
@@ -167,7 +161,7 @@ static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
 		return;
 	}
 	if (!ctx->stop_deadline_ms)
-		ctx->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+		ctx->stop_deadline_ms = fp_mono_ms() + STOP_GRACE_MS;
 	reply(c, "ok\n");
 }
 
@@ -192,7 +186,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		return;
 	}
-	long long t_in = now_ms();
+	long long t_in = fp_mono_ms();
 	/* The same processes as SNAP's: back in place, no new processes. */
 	struct fp_rb_result rb;
 	int irc = FP_RB_NOT_POSSIBLE;
@@ -210,7 +204,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
 				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\nphases=load %.1f stop %.1f diff %.1f "
-				 "save %.1f apply %.1f rearm %.1f resume %.1f\n", (int)fp_session_pidns_outer(ctx->target), rb.ms, now_ms() - t_in, rb.cpu_ms,
+				 "save %.1f apply %.1f rearm %.1f resume %.1f\n", (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms() - t_in, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
 				 (unsigned long long)rb.verified_bytes, rb.load_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms);
 		else

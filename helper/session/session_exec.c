@@ -1,4 +1,5 @@
 #include "session_exec.h"
+#include "fp_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,13 +50,6 @@ struct fp_exec_srv {
 	int last_status;   /* the shell's $? after the previous exec */
 	unsigned seq;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static void closep(int *fd)
 {
@@ -174,7 +168,7 @@ static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error 
 		return fp_fail(err, errno, "pipe: %s", strerror(errno));
 	j->st_r = p[0];
 	j->st_w = p[1];
-	snprintf(j->tag, sizeof(j->tag), "fp%u.%lld", ++s->seq, now_ms());
+	snprintf(j->tag, sizeof(j->tag), "fp%u.%lld", ++s->seq, fp_mono_ms());
 
 	/* Two lines, typed together. The first sets $? to the previous exec's
 	 * status and sources the command with its redirections, in the shell
@@ -253,7 +247,7 @@ static void start_next(struct fp_session_ctx *ctx)
 	while (!s->cur && s->nq > 0) {
 		struct exec_job *j = s->queue[0];
 		memmove(s->queue, s->queue + 1, (size_t)(--s->nq) * sizeof(s->queue[0]));
-		j->t0 = now_ms();
+		j->t0 = fp_mono_ms();
 		j->deadline = j->timeout_ms > 0 ? j->t0 + j->timeout_ms : 0;
 		fp_error err;
 		int rc = ctx->shell ? start_shell(ctx, j, &err) : start_process(ctx, j, &err);
@@ -272,7 +266,7 @@ static void finish(struct fp_session_ctx *ctx, int exit_code, const char *note)
 	s->cur = NULL;
 	char buf[512];
 	snprintf(buf, sizeof(buf), "ok\nexit_code=%d\nduration_ms=%lld\ntimed_out=%d\ninterrupted=%d\nnote=%s\n",
-		 j->timed_out ? FP_EXEC_TIMEOUT_CODE : exit_code, now_ms() - j->t0, j->timed_out,
+		 j->timed_out ? FP_EXEC_TIMEOUT_CODE : exit_code, fp_mono_ms() - j->t0, j->timed_out,
 		 j->interrupted, note ? note : "");
 	send_msg(j->conn, buf);
 	job_free(j);
@@ -346,7 +340,7 @@ static void interrupt(struct fp_session_ctx *ctx, struct exec_job *j, int hard)
 	}
 	j->interrupted = 1;
 	j->kills += hard;
-	j->next_kill = now_ms() + GRACE_MS;
+	j->next_kill = fp_mono_ms() + GRACE_MS;
 }
 
 int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int *timeout_ms)
@@ -369,7 +363,7 @@ int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int 
 		start_next(ctx);
 		j = s->cur;
 	}
-	long long now = now_ms();
+	long long now = fp_mono_ms();
 	if (j) {
 		if (j->deadline && now >= j->deadline && !j->timed_out) {
 			j->timed_out = 1;

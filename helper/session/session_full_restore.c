@@ -2,6 +2,7 @@
  * session_full_restore.h, and session_hold.c for why it cannot cost the
  * session. */
 #include "session/session_full_restore.h"
+#include "fp_clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,20 +29,13 @@ static void reply(int c, const char *msg)
 	send(c, msg, strlen(msg), MSG_NOSIGNAL);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Kills every process of the session and reaps it (the helper is the
  * target's parent and the subreaper of its tree), so every pid is free
  * again: zombies of killed parents come to us, and a pid is taken until
  * its zombie is reaped. An exec's own process is answered as killed. */
 static int kill_session(struct fp_session_ctx *ctx, fp_error *err)
 {
-	long long deadline = now_ms() + 10000;
+	long long deadline = fp_mono_ms() + 10000;
 	for (;;) {
 		fp_session_signal_all(SIGKILL);
 		int st;
@@ -51,7 +45,7 @@ static int kill_session(struct fp_session_ctx *ctx, fp_error *err)
 				fp_exec_reaped(ctx, w, st);
 		if (w < 0 && errno == ECHILD)
 			return 0;
-		if (now_ms() > deadline)
+		if (fp_mono_ms() > deadline)
 			return fp_fail(err, ETIMEDOUT, "the session's processes did not all die within 10 s of SIGKILL "
 				       "(stuck in the kernel? see `ps -o pid,stat,wchan --ppid %d`)", (int)getpid());
 		usleep(1000);
@@ -171,7 +165,7 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 {
 	char buf[FP_CTL_MAX_MSG], why[1024];
 	fp_error err;
-	long long t_in = now_ms();
+	long long t_in = fp_mono_ms();
 	/* With a workspace, the snapshot's file system goes up first (stacked on
 	 * DIR, the live one still underneath), so the checks and the restored
 	 * processes see the files as they were at the snapshot. */
@@ -198,7 +192,7 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 		refuse(c, snap, "cannot be restored", &err);
 		return;
 	}
-	long long t0 = now_ms();
+	long long t0 = fp_mono_ms();
 	char rbdir[4096], log[4096];
 	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
 	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
@@ -207,9 +201,9 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 		refuse(c, snap, "was not restored", &err);
 		return;
 	}
-	long long t_saved = now_ms();
+	long long t_saved = fp_mono_ms();
 	int kill_rc = kill_session(ctx, &err);
-	long long t_killed = now_ms();
+	long long t_killed = fp_mono_ms();
 	if (kill_rc < 0 || (ctx->ws && fp_ws_restore_begin(ctx->ws, snap, &sw, &err) < 0)) {
 		snprintf(buf, sizeof(buf), "error 1\n%s", err.msg);
 		ctx->target = -1;
@@ -224,7 +218,7 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 		roll_back(ctx, c, snap, rbdir, log, &err);
 		return;
 	}
-	long long t_restored = now_ms();
+	long long t_restored = fp_mono_ms();
 	if (ctx->ws && fp_ws_restore_commit(ctx->ws, &sw, &err) < 0) {
 		/* The restored processes already run on the snapshot's files;
 		 * only the record of the switch failed. Say so, keep going. */
@@ -232,7 +226,7 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	}
 	adopt(ctx, &r);
 	pid_t shown = fp_session_pidns_outer(r.pid);
-	long long t_end = now_ms();
+	long long t_end = fp_mono_ms();
 	snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=%s\nfallback=%s\nrestore_ms=%.3f\nsave_ms=%lld\ntotal_ms=%lld\n"
 		 "in_place=0\nwhy=%s\npidns=%d\nmoved=%d\nns_pid=%d\n"
 		 "phases=check %lld save %lld kill %lld restore %lld record %lld\n",

@@ -1,4 +1,5 @@
 #include "session_reap.h"
+#include "fp_clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -51,16 +52,9 @@ size_t fp_session_signal_all(int sig)
 	return n;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 int fp_session_kill_all(int deadline_ms)
 {
-	long long end = now_ms() + deadline_ms;
+	long long end = fp_mono_ms() + deadline_ms;
 	for (;;) {
 		fp_session_signal_all(SIGKILL);
 		int st;
@@ -69,7 +63,7 @@ int fp_session_kill_all(int deadline_ms)
 			;
 		if (w < 0 && errno == ECHILD)
 			return 0;
-		if (now_ms() > end)
+		if (fp_mono_ms() > end)
 			return -1;
 		usleep(1000);
 	}

@@ -1,4 +1,5 @@
 #include "session_ws.h"
+#include "fp_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,13 +14,6 @@
 
 #include "ptrace/inject.h"
 #include "ptrace/pt_mem.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int call(fp_inject *ij, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
 		uint64_t a4, uint64_t a5, int64_t *ret, fp_error *err)
@@ -147,7 +141,7 @@ static int repoint(fp_pt_proc *p, const struct fp_ws_ref *refs, size_t n, fp_err
 int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc **procs, size_t nprocs,
 			 double *ms, fp_error *err)
 {
-	double t0 = now_ms();
+	double t0 = fp_mono_ms_f();
 	struct fp_ws_switch sw;
 	if (fp_ws_freeze_begin(ws, &sw, err) < 0)
 		return fp_wrap(err, "workspace freeze");
@@ -179,6 +173,6 @@ int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc **procs,
 	free(refs);
 	free(nrefs);
 	if (ms)
-		*ms = now_ms() - t0;
+		*ms = fp_mono_ms_f() - t0;
 	return rc;
 }
