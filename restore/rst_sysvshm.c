@@ -152,6 +152,85 @@ static int fill(const rst_image *im, const cr_ipc_shm *e, bool reused, fp_error 
 	return rc ? fp_wrap(err, "SysV segment %d", id) : 0;
 }
 
+/* The tree had an IPC namespace of its own (its ids differ from the
+ * dumper's root_ids, as dump/dump_ipcns.c and CRIU write them): it gets a new
+ * one again, before any segment is made. */
+static bool own_namespace(const rst_image *im)
+{
+	return im->ids.has_ipc_ns_id && im->inv.has_root_ids && im->inv.root_ids.has_ipc_ns_id &&
+	       im->ids.ipc_ns_id != im->inv.root_ids.ipc_ns_id;
+}
+
+static int write_sysctl(const char *name, const char *val, rst_log *log, fp_error *err)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/sys/%s", name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		rst_logf(log, 2, "%s: not on this kernel; left out", path);
+		return 0;
+	}
+	size_t n = strlen(val);
+	if (fd < 0 || write(fd, val, n) != (ssize_t)n) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fp_fail(err, e, "cannot set %s to %s in the new IPC namespace: %s", path, val, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+/* ipcns-var-<id>.img's sysctls, into the new namespace; an image without it
+ * (a CRIU image that carries none) keeps the kernel's defaults. */
+static int set_sysctls(const rst_image *im, rst_log *log, fp_error *err)
+{
+	char name[64], val[80];
+	snprintf(name, sizeof(name), "ipcns-var-%u.img", im->ids.ipc_ns_id);
+	if (faccessat(im->dirfd, name, F_OK, 0) < 0)
+		return 0;
+	cr_ipc_var x = { 0 };
+	if (cr_read_ipc_var(im->dirfd, name, &x, err))
+		return -1;
+	int rc = 0;
+	if (x.n_sem_ctls == 4) {
+		snprintf(val, sizeof(val), "%u %u %u %u", x.sem_ctls[0], x.sem_ctls[1], x.sem_ctls[2], x.sem_ctls[3]);
+		rc = write_sysctl("kernel/sem", val, log, err);
+	}
+#define SET(path, fmt, v) \
+	if (!rc) { \
+		snprintf(val, sizeof(val), fmt, v); \
+		rc = write_sysctl(path, val, log, err); \
+	}
+	SET("kernel/msgmax", "%u", x.msg_ctlmax)
+	SET("kernel/msgmnb", "%u", x.msg_ctlmnb)
+	SET("kernel/msgmni", "%u", x.msg_ctlmni)
+	SET("kernel/shmmax", "%" PRIu64, x.shm_ctlmax)
+	SET("kernel/shmall", "%" PRIu64, x.shm_ctlall)
+	SET("kernel/shmmni", "%u", x.shm_ctlmni)
+	SET("kernel/shm_rmid_forced", "%u", x.shm_rmid_forced)
+	SET("fs/mqueue/queues_max", "%u", x.mq_queues_max)
+	SET("fs/mqueue/msg_max", "%u", x.mq_msg_max)
+	SET("fs/mqueue/msgsize_max", "%u", x.mq_msgsize_max)
+	if (x.has_mq_msg_default)
+		SET("fs/mqueue/msg_default", "%u", x.mq_msg_default)
+	if (x.has_mq_msgsize_default)
+		SET("fs/mqueue/msgsize_default", "%u", x.mq_msgsize_default)
+#undef SET
+	return rc ? fp_wrap(err, "%s", name) : 0;
+}
+
+static int enter_new_namespace(const rst_image *im, rst_log *log, fp_error *err)
+{
+	if (unshare(CLONE_NEWIPC) < 0)
+		return fp_fail(err, errno, "the tree had an IPC namespace of its own, and a new one cannot be made: %s "
+					   "(restore as root)",
+			       strerror(errno));
+	rst_logf(log, 2, "the tree had an IPC namespace of its own (id %u): restoring into a new IPC namespace",
+		 im->ids.ipc_ns_id);
+	return set_sysctls(im, log, err);
+}
+
 int rst_sysv_prepare(rst_shm *s, const rst_image *im, rst_log *log, fp_error *err)
 {
 	struct rst_sysv *v = calloc(1, sizeof(*v));
@@ -159,6 +238,9 @@ int rst_sysv_prepare(rst_shm *s, const rst_image *im, rst_log *log, fp_error *er
 		return fp_fail(err, ENOMEM, "out of memory");
 	s->sysv = v;
 	if (load(v, im, err))
+		return -1;
+	bool own_ns = own_namespace(im);
+	if (own_ns && enter_new_namespace(im, log, err))
 		return -1;
 	if (!v->n)
 		return 0;
@@ -172,7 +254,7 @@ int rst_sysv_prepare(rst_shm *s, const rst_image *im, rst_log *log, fp_error *er
 	for (size_t i = 0; i < v->n; i++)
 		if ((st[i] = state(&v->e[i])) < 0 && taken == v->n)
 			taken = i;
-	if (taken < v->n) {
+	if (taken < v->n && !own_ns) {
 		if (unshare(CLONE_NEWIPC) < 0) {
 			int e2 = errno;
 			free(st);

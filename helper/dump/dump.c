@@ -250,6 +250,8 @@ static int capture(struct dump_ctx *c, fp_error *err)
 		dump_phase(c, DPH_UNINJECT, &tp);
 	}
 	dlog(c, "threads captured");
+	if (dump_ipcns_probe(c, err))
+		return -1;
 	if (dump_shmem_capture(c, err))
 		return fp_wrap(err, "reading the shared memory of the tree");
 	for (size_t i = 0; i < c->nprocs; i++) {

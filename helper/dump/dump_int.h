@@ -222,6 +222,8 @@ struct dump_ctx {
 	char parent_dir[PATH_MAX]; /* c->incr: the parent snapshot */
 	struct dump_shmem *shm; /* shared memory objects (dump_shmem.c) */
 	size_t nshm, capshm;
+	uint64_t ipcns_ino;   /* the tree's IPC namespace (dump_ipcns.c) */
+	bool ipcns_own;       /* ... and it is not the dumper's */
 	int64_t stop_ns, resume_ns;
 	double ph[DPH_N];     /* ms per phase (st->phases) */
 };
@@ -413,6 +415,16 @@ struct dump_shmem *dump_shmem_find(struct dump_ctx *c, uint64_t shmid);
 /* An fd on (dev, ino) is on a deleted tmpfs file the tree maps shared,
  * which is dumped as a memfd (dump_shmem.c). */
 bool dump_shmem_file_obj(struct dump_ctx *c, dev_t dev, uint64_t ino);
+/* dump_ipcns.c: the tree's IPC namespace. probe: before the mappings, sets
+ * ipcns_own and the tasks' ipc_ns_id; enter/leave: this thread into the
+ * tree's namespace and back (nothing when it is ours); write: after the
+ * segments are known, ipcns-var and the check that nothing is left out. */
+#define DUMP_IPCNS_ID 2u
+int dump_ipcns_probe(struct dump_ctx *c, fp_error *err);
+int dump_ipcns_enter(struct dump_ctx *c, int *saved, fp_error *err);
+void dump_ipcns_leave(struct dump_ctx *c, int saved);
+int dump_ipcns_write(struct dump_ctx *c, size_t segs, fp_error *err);
+
 /* dump_sysvshm.c: SysV shared memory (shmget/shmat). note: while the tree
  * is stopped, a segment mapped at v (its id and state; the pages are read
  * with the other shared objects). vma: the vma_entry of an attach (1), or

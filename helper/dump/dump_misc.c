@@ -120,6 +120,11 @@ int dump_write_misc(struct dump_ctx *c, fp_error *err)
 	inv.fdinfo_per_id = true;
 	inv.has_root_ids = true;
 	inv.root_ids.vm_id = inv.root_ids.files_id = inv.root_ids.fs_id = inv.root_ids.sighand_id = 1;
+	if (c->ipcns_own) { /* dump_ipcns.c: the tasks' namespace differs from the dumper's 1 */
+		inv.root_ids.has_ipc_ns_id = true;
+		inv.root_ids.ipc_ns_id = 1;
+		inv.has_ns_per_id = inv.ns_per_id = true;
+	}
 	if (cr_write_inventory(c->dirfd, &inv, err))
 		return -1;
 	cr_timens tn;

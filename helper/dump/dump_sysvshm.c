@@ -3,7 +3,8 @@
  *
  * CRIU dumps a segment only with the IPC namespace it lives in, and refuses
  * a tree that shares the host's. forkpoint dumps the segments the tree has
- * attached, from the dumper's IPC namespace (the tree's): each segment once,
+ * attached, in the tree's IPC namespace (the dumper's, or one of the tree's
+ * own, read from inside: dump_ipcns.c): each segment once,
  * as CRIU lays out a namespace's segments (ipcns-shm-<ns>.img: key, owner,
  * mode, id, size; its pages in pagemap-shmem-<id>.img like any shared
  * object, read while the tree is stopped), and each attach as CRIU's
@@ -29,34 +30,21 @@ bool dump_sysvshm_is(const struct dump_vma *v)
 	return v->perms[3] == 's' && !strncmp(v->path, "/SYSV", 5);
 }
 
-static int ns_ino(const char *path, uint64_t *ino, fp_error *err)
-{
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return fp_fail(err, errno, "cannot stat %s: %s", path, strerror(errno));
-	*ino = st.st_ino;
-	return 0;
-}
-
 int dump_sysvshm_note(struct dump_ctx *c, const struct dump_proc *p, const struct dump_vma *v, fp_error *err)
 {
-	char path[64];
-	uint64_t ours, theirs;
-	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", p->pid);
-	if (ns_ino("/proc/self/ns/ipc", &ours, err) || ns_ino(path, &theirs, err))
-		return -1;
-	if (ours != theirs)
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "%d has SysV shared memory (segment %" PRIu64 ") of an IPC namespace other than "
-				    "forkpoint's; run the dump inside that namespace (nsenter --ipc --target %d)",
-				    p->pid, v->ino, p->pid);
 	if (v->ino > INT32_MAX)
 		return fp_fail(err, EINVAL, "%d: SysV segment number %" PRIu64 " is out of range", p->pid, v->ino);
 	struct shmid_ds ds;
-	if (shmctl((int)v->ino, IPC_STAT, &ds) < 0)
-		return fp_fail(err, errno, "%d has SysV segment %" PRIu64 " attached at 0x%" PRIx64 ", but IPC_STAT "
+	int saved, rc = dump_ipcns_enter(c, &saved, err);
+	if (rc)
+		return -1;
+	rc = shmctl((int)v->ino, IPC_STAT, &ds);
+	int e = errno;
+	dump_ipcns_leave(c, saved);
+	if (rc < 0)
+		return fp_fail(err, e, "%d has SysV segment %" PRIu64 " attached at 0x%" PRIx64 ", but IPC_STAT "
 					   "on it fails: %s",
-			       p->pid, v->ino, v->start, strerror(errno));
+			       p->pid, v->ino, v->start, strerror(e));
 	struct dump_shmem *s = dump_shmem_find(c, v->ino);
 	if (s && !s->sysv)
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
@@ -111,6 +99,8 @@ int dump_sysvshm_write(struct dump_ctx *c, fp_error *err)
 	size_t n = 0;
 	for (size_t i = 0; i < c->nshm; i++)
 		n += c->shm[i].sysv;
+	if (dump_ipcns_write(c, n, err))
+		return -1;
 	if (!n)
 		return 0;
 	cr_ipc_shm *e = calloc(n, sizeof(*e));
@@ -127,12 +117,12 @@ int dump_sysvshm_write(struct dump_ctx *c, fp_error *err)
 		x->size = s->size;
 		x->has_in_pagemaps = x->in_pagemaps = true;
 	}
-	uint64_t ns = 0;
 	char name[64];
-	int rc = ns_ino("/proc/self/ns/ipc", &ns, err);
-	snprintf(name, sizeof(name), "ipcns-shm-%" PRIu64 ".img", ns);
-	if (!rc)
-		rc = cr_write_ipc_shm(c->dirfd, name, e, n, err);
+	if (c->ipcns_own)
+		snprintf(name, sizeof(name), "ipcns-shm-%u.img", DUMP_IPCNS_ID);
+	else
+		snprintf(name, sizeof(name), "ipcns-shm-%" PRIu64 ".img", c->ipcns_ino);
+	int rc = cr_write_ipc_shm(c->dirfd, name, e, n, err);
 	free(e);
 	return rc;
 }
