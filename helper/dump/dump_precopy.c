@@ -40,8 +40,9 @@
  * pieces, so the mmap lock is never held long), or by the kernel when the
  * dumper dies (the last reference to the userfaultfd is the dumper's).
  *
- * The pre-copy needs memory in the dumper for every page (the caller checks
- * it is available) and costs a second short stop; for small processes a
+ * The pre-copy needs room for every page (precopy_buffer: page cache of an
+ * unlinked file beside the image, not the dumper's anonymous memory) and
+ * costs a second short stop; for small processes a
  * fork copy is as quick, so FP_DUMP_SNAP_AUTO uses it only from
  * FP_PRECOPY_MIN_BYTES of anonymous memory on. */
 #include "dump/dump_int.h"
@@ -190,6 +191,47 @@ int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dum
 	return 0;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* The pre-copy's room: an unlinked file beside the image (O_TMPFILE), mapped
+ * shared, so that a copy of a big process is page cache the kernel can write
+ * out and reclaim under pressure, not anonymous memory of forkpoint's that
+ * only the OOM killer can take back. Its blocks are allocated first: a full
+ * disk is an error here, not a SIGBUS in the middle of the copy. Where the
+ * file system has no O_TMPFILE or no room, anonymous memory as before. */
+static uint8_t *precopy_buffer(struct dump_ctx *c, size_t len, fp_error *err)
+{
+	const char *why = NULL;
+	int fd = openat(c->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		why = "no O_TMPFILE here";
+	else if ((errno = posix_fallocate(fd, 0, (off_t)len)) != 0)
+		why = errno == ENOSPC ? "no room on the image's file system" : "cannot allocate it";
+	uint8_t *b = MAP_FAILED;
+	if (!why) {
+		b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (b == MAP_FAILED)
+			why = "cannot map it";
+	}
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (why) {
+		dlog(c, "pre-copy of %zu MiB in anonymous memory: a file beside the image failed (%s: %s)", len >> 20, why,
+		     strerror(e));
+		b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (b == MAP_FAILED)
+			return fp_fail(err, errno, "cannot map %zu MiB for the pre-copy: %s", len >> 20, strerror(errno)),
+			       NULL;
+		madvise(b, len, MADV_HUGEPAGE);
+	}
+	/* faulting while copying would halve the copy rate */
+	madvise(b, len, MADV_POPULATE_WRITE);
+	return b;
+}
+
 /* Copies the present pages of the tracked mappings. A piece that cannot be
  * read (unmapped meanwhile) is simply not pre-copied. */
 static int precopy(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma *regv, size_t nregv, fp_error *err)
@@ -205,21 +247,10 @@ static int precopy(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma 
 	size_t npieces = 0;
 	for (size_t k = 0; k < tmp.npe; k++)
 		npieces += (tmp.pe[k].nr_pages * CR_PAGE_SIZE + COPY_PIECE - 1) / COPY_PIECE;
-	if (len) {
-		pc->buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (pc->buf == MAP_FAILED) {
-			pc->buf = NULL;
-			rc = fp_fail(err, errno, "cannot map %zu MiB for the pre-copy: %s", len >> 20, strerror(errno));
-		} else {
-			pc->buf_len = len;
-			madvise(pc->buf, len, MADV_HUGEPAGE);
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-			/* faulting while copying would halve the copy rate */
-			madvise(pc->buf, len, MADV_POPULATE_WRITE);
-		}
-	}
+	if (len && !(pc->buf = precopy_buffer(c, len, err)))
+		rc = -1;
+	else if (len)
+		pc->buf_len = len;
 	pc->piece = rc ? NULL : calloc(npieces ? npieces : 1, sizeof(*pc->piece));
 	if (!rc && !pc->piece)
 		rc = fp_fail(err, ENOMEM, "out of memory");
