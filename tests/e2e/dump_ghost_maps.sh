@@ -48,4 +48,28 @@ kill -9 "$PID"; wait_gone "$PID"
 "$FP" restore -D "$WORK/d" -d --engine native >/dev/null || fail "second native restore"
 check "second native restore" 3
 PID=$PID criu_both_ways "$WORK/d" check
+kill -9 "$PID"
+
+# A session: the rollback in place keeps the deleted files when they hold
+# SNAP's bytes (the fd's file compared with the ghost), and a full restore
+# brings them back when they changed.
+mkdir "$WORK/sd"
+"$FP" run --detach --name gs -- "$T/ct_ghostmap" "$WORK/gs.st" --dir="$WORK/sd" >/dev/null || fail "run"
+track_pid "$(session_field gs helper_pid)"
+wait_for 20 grep -q '^ready' "$WORK/gs.st" || fail "session target not ready: $(cat "$WORK/gs.st")"
+PID=$(session_field gs target_pid); track_pid "$PID"
+"$FP" snap gs s0 >/dev/null || fail "snap"
+ct_verify gs 1
+"$FP" restore gs s0 --json >"$WORK/r1.json" || fail "restore: $(cat "$WORK/r1.json")"
+grep -q '"in_place": true' "$WORK/r1.json" || fail "not in place: $(cat "$WORK/r1.json")"
+ct_verify gs 1
+fd=$(awk '/^info map both/{print $NF}' "$WORK/gs.st")
+printf X | dd of="/proc/$PID/fd/$fd" bs=1 seek=100 conv=notrunc status=none || fail "writing the deleted file"
+"$FP" restore gs s0 --json >"$WORK/r2.json" || fail "restore after the write: $(cat "$WORK/r2.json")"
+grep -q '"in_place": false' "$WORK/r2.json" || fail "in place over a changed deleted file: $(cat "$WORK/r2.json")"
+grep -q 'whose bytes SNAP kept' "$WORK/r2.json" || fail "why not in place: $(cat "$WORK/r2.json")"
+PID=$(session_field gs target_pid); track_pid "$PID"
+ct_verify gs 1
+[[ -z $(ls -A "$WORK/sd") ]] || fail "session: left behind: $(ls -A "$WORK/sd")"
+"$FP" stop --kill gs >/dev/null
 echo ok
