@@ -364,7 +364,6 @@ int rst_files_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
 	int rc = p->files_shared ? 0 : restore_fds(p, err); /* (the parent filled the shared table) */
-	rst_ghosts_unlink(im); /* open now, or never */
 	if (rc || rst_tty_finish(p, err) || rst_locks_take(p, err))
 		return -1;
 	const char *root = rst_file_path(im, im->fs.root_id), *cwd = rst_file_path(im, im->fs.cwd_id);

@@ -3,7 +3,10 @@
  * kept bytes to a new file beside the old path (at the old path itself when
  * nothing is there now, so /proc names it as before), with the old mode,
  * owner and times; the process opens it like any file; once its fds are in
- * place the file is unlinked again. Each process makes its own copy: two
+ * place, and its mappings and executable too, the file is unlinked again:
+ * the process holds the deleted file as it did. A private mapping's pages
+ * copied on write come from the page store over the file's bytes. Each
+ * process makes its own copy: two
  * processes of a tree that opened one deleted file separately get two
  * files (a limitation, said in the README). */
 #include <errno.h>
@@ -115,6 +118,14 @@ const char *rst_ghost_path(rst_proc *p, const cr_file *f, fp_error *err)
 		return f->reg.name;
 	const char *path = NULL;
 	return make_ghost(p, r, f->reg.name, &path, err) ? NULL : path;
+}
+
+const char *rst_reg_path(rst_proc *p, uint32_t id, fp_error *err)
+{
+	const cr_file *f = rst_file(p->im, id);
+	if (!f || f->type != CR_FD_REG || !f->has_reg || !f->reg.name)
+		return fp_fail(err, EINVAL, "files.img has no regular file entry %u; the image is corrupt", id), NULL;
+	return rst_ghost_path(p, f, err);
 }
 
 void rst_ghosts_unlink(rst_image *im)

@@ -98,8 +98,8 @@ static int check_reg(rst_image *im, uint32_t id, const char *use, fp_error *err)
 		return 0;
 	}
 	if (remap) {
-		if (strncmp(use, "file of fd", 10)) {
-			rst_unsupported(im, "%s %s was deleted before the dump and is mapped or is the cwd", use, r->name);
+		if (strncmp(use, "file of fd", 10) && strcmp(use, "mapped file") && strcmp(use, "executable")) {
+			rst_unsupported(im, "%s %s was deleted before the dump", use, r->name);
 			return 0;
 		}
 		char dir[PATH_MAX];

@@ -373,6 +373,11 @@ int rst_pipe_refill(rst_proc *p, int wfd, const cr_pipe_data *pd, fp_error *err)
 const cr_remap_fpath *rst_remap(const rst_image *im, uint32_t file_id);
 bool rst_remap_is_ghost(const cr_remap_fpath *r);
 const char *rst_ghost_path(rst_proc *p, const cr_file *f, fp_error *err);
+/* The path to open for REG entry id (a ghost's file made first), NULL with
+ * err on error or when id is no REG entry. The ghosts' files are unlinked
+ * once the mappings, the fds and the executable are in place
+ * (rst_mem_finish), or when the image is freed. */
+const char *rst_reg_path(rst_proc *p, uint32_t id, fp_error *err);
 void rst_ghosts_unlink(rst_image *im);
 /* rst_fifo.c: opens the named FIFO of entry f in p, without blocking. */
 int rst_fifo_open(rst_proc *p, const cr_file *f, int *fd, fp_error *err);

@@ -100,7 +100,9 @@ static int map_vmas(rst_proc *p, const bool *has_pages, fp_error *err)
 			fc[nfc].id = v->shmid;
 			fc[nfc].flags = oflags;
 			fc[nfc].fd = -1;
-			const char *path = rst_file_path(im, (uint32_t)v->shmid);
+			const char *path = rst_reg_path(p, (uint32_t)v->shmid, err); /* a ghost's file first */
+			if (!path)
+				goto out;
 			char what[4200];
 			snprintf(what, sizeof(what), "opening %s", path);
 			if (rst_q_mem(p, p->pid, what, RST_MUST, SYS_openat, (uint64_t)AT_FDCWD, 0, (uint64_t)oflags, 0, 0, 0, 1,
@@ -472,7 +474,9 @@ int rst_mem_finish(rst_proc *p, fp_error *err)
 	int exe_fd;
 	/* The process is in its own root by now (rst_files_restore), and the
 	 * image's paths are the dumper's view: look from inside that root. */
-	const char *exe = rst_file_path(im, mm->exe_file_id);
+	const char *exe = rst_reg_path(p, mm->exe_file_id, err);
+	if (!exe)
+		return -1;
 	const char *root = rst_file_path(im, im->fs.root_id);
 	size_t rl = root ? strlen(root) : 0;
 	if (exe && rl > 1 && !strncmp(exe, root, rl) && exe[rl] == '/')
@@ -513,6 +517,8 @@ int rst_mem_finish(rst_proc *p, fp_error *err)
 		  PR_SET_MM, PR_SET_MM_MAP, map_addr, sizeof(map), 0, 0, NULL, err) ||
 	    rst_q(p, p->pid, NULL, 0, SYS_close, (uint64_t)exe_fd, 0, 0, 0, 0, 0, NULL, err))
 		return -1;
+	/* mappings, fds and the executable hold the ghosts' files now */
+	rst_ghosts_unlink(im);
 	if (mm->has_dumpable && rst_q(p, p->pid, "prctl(PR_SET_DUMPABLE)", RST_MUST, SYS_prctl, PR_SET_DUMPABLE,
 				      (uint64_t)mm->dumpable, 0, 0, 0, 0, NULL, err))
 		return -1;

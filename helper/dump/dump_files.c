@@ -72,6 +72,17 @@ int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_
 	return dump_findex_add_path(c, path, flags, c->nfiles - 1, err);
 }
 
+/* The file behind fd FD of PID, as a new fd of ours, -1 if it cannot be had. */
+static int pidfd_getfd_of(pid_t pid, int fd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -1;
+	int got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	return got;
+}
+
 /* The bytes queued in a pipe, without taking them out: tee() duplicates
  * the pipe's buffers into a pipe of ours. */
 static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool fifo, fp_error *err)
@@ -79,7 +90,20 @@ static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool f
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
 	int pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (pfd < 0)
+	bool readable = true;
+	if (pfd < 0 && (errno == EACCES || errno == EPERM)) {
+		/* A pipe made by another user (one the process inherited from
+		 * root, say) is 0600 to its maker: a non-root dumper cannot
+		 * reopen it, but may take the process's own file, which can be
+		 * queried and, when it is a read end, tee'd. */
+		int open_errno = errno;
+		pfd = pidfd_getfd_of(pid, fd);
+		if (pfd < 0)
+			return fp_fail(err, open_errno, "cannot open %s to read the pipe's queued data: %s", path,
+				       strerror(open_errno));
+		int fl = fcntl(pfd, F_GETFL);
+		readable = fl >= 0 && (fl & O_ACCMODE) != O_WRONLY;
+	} else if (pfd < 0)
 		return fp_fail(err, errno, "cannot open %s to read the pipe's queued data: %s", path, strerror(errno));
 	int queued = 0, rc = 0, mine[2] = { -1, -1 };
 	int size = fcntl(pfd, F_GETPIPE_SZ);
@@ -88,6 +112,13 @@ static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool f
 	uint8_t *data = NULL;
 	if (queued < 0 || size < 0) {
 		rc = fp_fail(err, errno, "cannot query pipe %" PRIu64 " (fd %d of %d): %s", ino, fd, pid, strerror(errno));
+		goto out;
+	}
+	if (queued > 0 && !readable) {
+		rc = fp_fail(err, EACCES,
+			     "pipe %" PRIu64 " (fd %d of %d, its write end) holds %d queued byte(s) and belongs to another "
+			     "user: this user cannot open it to read them (dump as root, or let its reader drain it)",
+			     ino, fd, pid, queued);
 		goto out;
 	}
 	if (queued > 0) {

@@ -238,7 +238,8 @@ struct dump_inflight {
 /* Dedup key of a FileEntry. */
 struct dump_fkey {
 	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description,
-			    2 memfd mapping (dev, ino, flags), 3 in flight only */
+			    2 memfd mapping (dev, ino, flags), 3 in flight only,
+			    4 deleted file mapped or executed (dev, ino, flags) */
 	dev_t dev;
 	uint64_t ino;
 	uint32_t flags;
@@ -259,6 +260,11 @@ int dump_write_zombies(struct dump_ctx *c, cr_pstree *ps, fp_error *err);
 /* dump_ghost.c: the deleted file behind fd of pid (its file entry file_id)
  * into the image; remap-fpath.img. */
 int dump_ghost_file(struct dump_ctx *c, pid_t pid, int fd, const struct stat *st, uint32_t file_id, fp_error *err);
+/* A deleted file mapped by pid (or its executable), read through src (a
+ * /proc/PID/map_files or /proc/PID/exe path), link its path in maps:
+ * *file_id is its file entry, opened with flags, with a ghost remap. */
+int dump_ghost_mapped(struct dump_ctx *c, pid_t pid, const char *src, const char *link, uint32_t flags, const char *what,
+		      uint32_t *file_id, fp_error *err);
 int dump_write_remaps(struct dump_ctx *c, fp_error *err);
 
 /* dump_locks.c: the locks fdinfo text lists for fd of pid (whose open file

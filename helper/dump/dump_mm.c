@@ -162,11 +162,11 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 		v->dump_pages = true;
 		return 0;
 	}
-	if (strstr(path, " (deleted)") || !strncmp(path, "/memfd:", 7) ||
-	    path[0] != '/')
+	bool deleted = strstr(path, " (deleted)") != NULL;
+	if (!strncmp(path, "/memfd:", 7) || path[0] != '/' || (deleted && shared))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "%d maps '%s' at 0x%" PRIx64 " (a deleted file); not supported yet",
-				    p->pid, path, v->start);
+				    "%d maps '%s' at 0x%" PRIx64 " (%s); not supported yet", p->pid, path, v->start,
+				    deleted ? "a deleted file, shared, not on tmpfs" : "a file without a path");
 	if (has_flag(vf, "io") || has_flag(vf, "pf"))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "%d maps device memory '%s' at 0x%" PRIx64 "; not supported", p->pid, path, v->start);
@@ -174,8 +174,16 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 	if (shared && has_flag(vf, "mw"))
 		fflags = O_RDWR;
 	uint32_t id;
-	if (dump_file_path(c, path, fflags, &id, err))
+	if (deleted) {
+		/* private: the file's bytes as a ghost file, the pages copied
+		 * on write as any private mapping's (below) */
+		char src[96];
+		snprintf(src, sizeof(src), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, p->pid, v->start, v->end);
+		if (dump_ghost_mapped(c, p->pid, src, path, fflags, "a mapping", &id, err))
+			return -1;
+	} else if (dump_file_path(c, path, fflags, &id, err)) {
 		return -1;
+	}
 	o->shmid = id;
 	o->pgoff = v->pgoff;
 	o->has_fdflags = true;
@@ -248,12 +256,15 @@ static int build_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	cr_mm *mm = &p->mm;
 	const char *exe = p->exe;
-	if (strstr(exe, " (deleted)"))
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "the executable of %d (%s) was deleted or replaced since it started; CRIU cannot restore it",
-				    p->pid, exe);
-	if (dump_file_path(c, exe, O_RDONLY, &mm->exe_file_id, err))
+	if (strstr(exe, " (deleted)")) {
+		/* deleted or replaced since it started: its old bytes travel */
+		char src[64];
+		snprintf(src, sizeof(src), "/proc/%d/exe", p->pid);
+		if (dump_ghost_mapped(c, p->pid, src, exe, O_RDONLY, "the executable", &mm->exe_file_id, err))
+			return -1;
+	} else if (dump_file_path(c, exe, O_RDONLY, &mm->exe_file_id, err)) {
 		return -1;
+	}
 	mm->vmas = calloc(p->nvmas ? p->nvmas : 1, sizeof(cr_vma));
 	if (!mm->vmas)
 		return fp_fail(err, ENOMEM, "out of memory");

@@ -491,8 +491,12 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 			snprintf(o->old_path, sizeof(o->old_path), "%s", link);
 			continue;
 		}
-		if (strcmp(link, f->reg.name)) {
-			rc = NOT("process %d: fd %d is %s, SNAP has %s", (int)p->pid, fd, link, f->reg.name);
+		if (strcmp(link, f->reg.name) && !rb_ghost_unchanged(c, p->pid, fd, f, link)) {
+			if (strstr(link, " (deleted)"))
+				rc = NOT("process %d: fd %d is %s, whose bytes SNAP kept: it is another file now or was "
+					 "written since", (int)p->pid, fd, link);
+			else
+				rc = NOT("process %d: fd %d is %s, SNAP has %s", (int)p->pid, fd, link, f->reg.name);
 			continue;
 		}
 		if (pos != f->reg.pos) {

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include "dump/dump.h"
 
 #include "images/criu_io.h"
 #include "images/img_verify.h"
@@ -294,4 +296,44 @@ void rb_free(struct rb_ctx *c)
 		cr_free_array(&cr_file_desc, c->files, c->nfiles);
 	if (c->snap_dirfd > 0)
 		close(c->snap_dirfd);
+}
+
+/* A file SNAP kept as a ghost (deleted while open) is the live fd's file
+ * when the fd names it "PATH (deleted)", has the ghost's inode and holds
+ * exactly its bytes: the file itself is not written back in place. */
+bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file *f, const char *link)
+{
+	size_t l = strlen(f->reg.name);
+	if (strncmp(link, f->reg.name, l) || strcmp(link + l, " (deleted)"))
+		return false;
+	fp_error err;
+	cr_remap_fpath *r = NULL;
+	size_t nr = 0;
+	if (cr_read_remaps(c->snap_dirfd, &r, &nr, &err))
+		return false;
+	uint32_t gid = 0;
+	for (size_t i = 0; i < nr && !gid; i++)
+		if (r[i].orig_id == f->id && r[i].has_remap_type && r[i].remap_type == CR_REMAP_GHOST)
+			gid = r[i].remap_id;
+	if (r)
+		cr_free_array(&cr_remap_fpath_desc, r, nr);
+	cr_ghost_file g;
+	uint8_t *want = NULL;
+	if (!gid || cr_read_ghost(c->snap_dirfd, gid, FP_DUMP_GHOST_LIMIT, &g, &want, &err))
+		return false;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	int rfd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	bool same = rfd >= 0 && !fstat(rfd, &st) && (!g.has_ino || st.st_ino == g.ino) && (uint64_t)st.st_size == g.size;
+	uint8_t buf[65536];
+	for (uint64_t at = 0; same && at < g.size;) {
+		ssize_t n = pread(rfd, buf, sizeof(buf), (off_t)at);
+		same = n > 0 && !memcmp(buf, want + at, (size_t)n);
+		at += n > 0 ? (uint64_t)n : 0;
+	}
+	if (rfd >= 0)
+		close(rfd);
+	free(want);
+	return same;
 }

@@ -109,6 +109,7 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
  * 0 with why: they do not. */
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
+bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file *f, const char *link);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
 void rb_free(struct rb_ctx *c);
 

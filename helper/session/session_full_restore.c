@@ -152,11 +152,15 @@ static void roll_back(struct fp_session_ctx *ctx, int c, const char *snap, const
 	reply(c, buf);
 }
 
-static void refuse(int c, const char *snap, const char *how, const fp_error *err)
+/* A full restore is the second choice: the user also learns why the first,
+ * the rollback in place, could not be had (what to change to get it). */
+static void refuse(int c, const char *snap, const char *how, const char *inplace_why, const fp_error *err)
 {
 	char buf[FP_CTL_MAX_MSG];
-	snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' %s, the session is left as it was: %s",
-		 err->exit_code ? err->exit_code : 1, snap, how, err->msg);
+	snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' %s, the session is left as it was: %s%s%s%s",
+		 err->exit_code ? err->exit_code : 1, snap, how, err->msg,
+		 inplace_why && *inplace_why ? " (a rollback in place was not possible either: " : "",
+		 inplace_why && *inplace_why ? inplace_why : "", inplace_why && *inplace_why ? ")" : "");
 	reply(c, buf);
 }
 
@@ -172,13 +176,13 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	struct fp_ws_switch sw;
 	if (ctx->ws && fp_ws_restore_begin(ctx->ws, snap, &sw, &err) < 0) {
 		fp_wrap(&err, "workspace");
-		refuse(c, snap, "cannot be restored", &err);
+		refuse(c, snap, "cannot be restored", inplace_why, &err);
 		return;
 	}
 	if (fp_restore_check_ex(dir, false, why, sizeof(why), &err) < 0) {
 		if (ctx->ws)
 			fp_ws_restore_abort(ctx->ws, &sw);
-		refuse(c, snap, "cannot be restored", &err);
+		refuse(c, snap, "cannot be restored", inplace_why, &err);
 		return;
 	}
 	/* Validated: the workspace goes back to the live one while the
@@ -189,7 +193,7 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	 * made is checked while the session still runs untouched. */
 	bool pids_here;
 	if (fp_session_restore_preflight(dir, &pids_here, why, sizeof(why), &err) < 0) {
-		refuse(c, snap, "cannot be restored", &err);
+		refuse(c, snap, "cannot be restored", inplace_why, &err);
 		return;
 	}
 	long long t0 = fp_mono_ms();
@@ -198,7 +202,7 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
 	if (rollback_dump(ctx, rbdir, &err) < 0) {
 		fp_rm_rf(rbdir, NULL);
-		refuse(c, snap, "was not restored", &err);
+		refuse(c, snap, "was not restored", inplace_why, &err);
 		return;
 	}
 	long long t_saved = fp_mono_ms();

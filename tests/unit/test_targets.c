@@ -387,11 +387,60 @@ static void test_compute(void)
 	tc_cleanup(&t);
 }
 
+/* ct_ghostmap: the private mappings' own pages and the file's, and the
+ * deleted file held by an fd (its bytes, its offset). */
+static void test_ghostmap(void)
+{
+	struct tc_target t;
+	char path[PATH_MAX], dir[PATH_MAX], dir_arg[PATH_MAX + 8];
+	if (tc_init(&t) < 0) {
+		CHECKF(0, "%s", t.err);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/gm", t.dir);
+	snprintf(dir_arg, sizeof(dir_arg), "--dir=%s", dir);
+	char *argv[] = { (char *)target_path("ct_ghostmap", path, sizeof(path)), t.status, dir_arg, "--setsid",
+			 "--deleted-exe", NULL };
+	if (mkdir(dir, 0700) < 0 || tc_spawn(&t, argv, 0) < 0 || tc_wait_ready(&t, T_MS) < 0) {
+		CHECKF(0, "ct_ghostmap did not start: %s", t.err);
+		tc_cleanup(&t);
+		return;
+	}
+	VERIFY_OK(&t, "ct_ghostmap");
+	VERIFY_OK(&t, "ct_ghostmap");
+	uintptr_t priv = info_addr(&t, "map priv", NULL), ro = info_addr(&t, "map ro", NULL);
+	damage_memory(&t, priv + 4096 + 77, "a page the process copied on write");
+	damage_memory(&t, ro + 2 * 4096 + 5, "a read-only page of a deleted file");
+	char val[128];
+	int bfd = -1;
+	if (tc_info(&t, "map both", val, sizeof(val)) == 0)
+		sscanf(val, "%*s %*s fd %d", &bfd);
+	int fd = bfd < 0 ? -1 : steal_fd(t.pid, bfd);
+	CHECKF(fd >= 0, "the deleted file's fd: %s", strerror(errno));
+	if (fd >= 0) {
+		unsigned char b, nb;
+		CHECK(pread(fd, &b, 1, 2 * 4096 + 9) == 1);
+		nb = (unsigned char)~b;
+		CHECK(pwrite(fd, &nb, 1, 2 * 4096 + 9) == 1);
+		VERIFY_FAILS(&t, "a changed byte of a deleted file");
+		CHECK(pwrite(fd, &b, 1, 2 * 4096 + 9) == 1);
+		VERIFY_OK(&t, "the deleted file put back");
+		lseek(fd, 1235, SEEK_SET);
+		VERIFY_FAILS(&t, "a moved offset of a deleted file");
+		lseek(fd, 1234, SEEK_SET);
+		VERIFY_OK(&t, "its offset moved back");
+		close(fd);
+	}
+	int r = tc_stop(&t, T_MS);
+	CHECKF(r == 0, "stop ct_ghostmap: %s", r < 0 ? t.err : t.line);
+	tc_cleanup(&t);
+}
+
 int main(void)
 {
 	char probe[PATH_MAX];
 	fp_test_build_path(bin_dir, sizeof(bin_dir), "tests/targets");
-	const char *names[] = { "ct_idle", "ct_heap", "ct_threads", "ct_files", "ct_compute" };
+	const char *names[] = { "ct_idle", "ct_heap", "ct_threads", "ct_files", "ct_compute", "ct_ghostmap" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (access(target_path(names[i], probe, sizeof(probe)), X_OK) < 0) {
 			fprintf(stderr, "%s is not built (make %s)\n", probe, probe);
@@ -403,5 +452,6 @@ int main(void)
 	test_files(false);
 	test_files(true);
 	test_compute();
+	test_ghostmap();
 	return fp_test_done();
 }
