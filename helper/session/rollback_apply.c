@@ -222,7 +222,7 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	size_t lw = fp_rlist_bytes(&p->wr), ln = fp_rlist_bytes(&p->wr_new);
 	unsigned slot = (unsigned)(p - c->procs) * 2;
-	p->resident = lw + ln <= c->window;
+	p->resident = lw + ln <= c->resident_max;
 	p->newd_len = p->resident ? lw + ln : c->window;
 	p->old = rb_old_buf(c, p, lw, err);
 	p->newd = p->old ? rb_buf_get(slot + 1, p->newd_len ? p->newd_len : 1, err) : NULL;

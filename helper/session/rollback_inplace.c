@@ -43,12 +43,15 @@ static long fault_after(void)
 
 /* FORKPOINT_FAULT=rollback-window-N-pages: small targets take the
  * streamed path of big rollbacks (rb_save). */
-static size_t window(void)
+static void window(struct rb_ctx *c)
 {
 	long n;
-	if (fp_session_fault_num("rollback-window-%ld-pages%n", &n) && n > 0 && (size_t)n < RB_CHUNK / CR_PAGE_SIZE)
-		return (size_t)n * CR_PAGE_SIZE;
-	return RB_CHUNK;
+	c->resident_max = RB_RESIDENT_MAX;
+	c->window = RB_CHUNK;
+	if (fp_session_fault_num("rollback-window-%ld-pages%n", &n) && n > 0 && (size_t)n < RB_CHUNK / CR_PAGE_SIZE) {
+		c->resident_max = 0;
+		c->window = (size_t)n * CR_PAGE_SIZE;
+	}
 }
 
 static void release(struct rb_ctx *c)
@@ -235,7 +238,8 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 		return FP_RB_NOT_POSSIBLE;
 	}
 	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,
-			    .snap_dirfd = -1, .fault_after = fault_after(), .window = window() };
+			    .snap_dirfd = -1, .fault_after = fault_after() };
+	window(&c);
 	/* the snapshots' page buffer, faulted in already: one process's saved
 	 * pages go there (rb_old_buf), and it is theirs again afterwards */
 	c.pool = t->pool, c.pool_len = t->pool_len;

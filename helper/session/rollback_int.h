@@ -101,7 +101,8 @@ struct rb_ctx {
 	struct rb_proc *procs;
 	size_t nprocs;
 	long fault_after;               /* FORKPOINT_FAULT pages, -1 none */
-	size_t window;                  /* RB_CHUNK, or FORKPOINT_FAULT's */
+	size_t resident_max;            /* RB_RESIDENT_MAX, or 0 with */
+	size_t window;                  /* FORKPOINT_FAULT's window; RB_CHUNK */
 	uint8_t *pool;                  /* the tracking's page buffer, lent to */
 	size_t pool_len;                /* one process's `old` (rb_old_buf) */
 	bool pool_lent;
@@ -125,10 +126,14 @@ void rb_bufs_trim(void);
  * tracking's (faulted in by the snapshots) when it is free and fits, else
  * p's slot. */
 uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *err);
-/* SNAP's pages are streamed through a window of this size when they do
- * not fit in it: read and proven once before anything is written, then
- * again, window by window, as they are written back.
- * FORKPOINT_FAULT=rollback-window-N-pages makes it N pages (tests). */
+/* SNAP's pages are held in one buffer (kept between rollbacks) up to
+ * RB_RESIDENT_MAX bytes. Beyond, they are streamed through a window of
+ * RB_CHUNK bytes: read and proven once before anything is written, then
+ * again, window by window, as they are written back; scattered pages
+ * cost a pread each, so reading them twice is kept for big rollbacks.
+ * FORKPOINT_FAULT=rollback-window-N-pages streams any rollback through
+ * N pages (tests). */
+#define RB_RESIDENT_MAX (128u << 20)
 #define RB_CHUNK (16u << 20)
 
 /* rollback_diff.c: before the stop, whether in place is possible (0 with
