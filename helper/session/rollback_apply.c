@@ -112,8 +112,13 @@ static int write_ranges(pid_t pid, const struct fp_rlist *l, const uint8_t *data
 			/* it stopped in range j (a read-only or protected page):
 			 * that one through the /proc/PID/mem fallback, then on */
 			if (fp_mem_write(pid, (uint64_t)(uintptr_t)riov[j].iov_base + g, (const uint8_t *)liov[j].iov_base + g,
-					 liov[j].iov_len - g, err))
+					 liov[j].iov_len - g, err)) {
+				/* some of this batch may be written: all of it
+				 * counts, so that an undo covers it (writing the
+				 * saved page over an unchanged one is harmless) */
+				*done += total / CR_PAGE_SIZE;
 				return -1;
+			}
 			j++;
 		}
 		off += total;
@@ -174,27 +179,73 @@ static int save_area(struct rb_proc *p, struct rb_vma_op *o, uint64_t s, uint64_
 
 /* ---- save --------------------------------------------------------------- */
 
+/* SNAP's pages of l through the window buf (cap bytes): each window read
+ * (and proven, rollback_image.c), then, if `write`, written into the
+ * process, until `limit` pages are written (*done). Windows keep the
+ * helper's memory at cap however many pages a rollback writes back:
+ * fresh memory costs more here than reading the page cache twice. */
+static int stream_snap(struct rb_proc *p, const struct fp_rlist *l, uint8_t *buf, size_t cap, bool write,
+		       uint64_t limit, uint64_t *done, fp_error *err)
+{
+	struct fp_range *sub = malloc(cap / CR_PAGE_SIZE * sizeof(*sub));
+	if (!sub)
+		return fp_fail(err, ENOMEM, "out of memory");
+	*done = 0;
+	size_t i = 0;
+	uint64_t at = l->n ? l->r[0].start : 0;
+	int rc = 0;
+	while (i < l->n && !rc && *done < limit) {
+		size_t k = 0, fill = 0;
+		while (i < l->n && fill < cap && !rc) {
+			uint64_t e = l->r[i].end;
+			if (e - at > cap - fill)
+				e = at + (cap - fill);
+			sub[k++] = (struct fp_range){ at, e };
+			rc = rb_snap_read(p, at, e - at, buf + fill, err);
+			fill += e - at;
+			at = e;
+			if (at == l->r[i].end && ++i < l->n)
+				at = l->r[i].start;
+		}
+		if (rc || !write)
+			continue;
+		struct fp_rlist w = { sub, k, k };
+		uint64_t d = 0;
+		rc = write_ranges(p->pid, &w, buf, limit - *done, &d, err);
+		*done += d;
+	}
+	free(sub);
+	return rc;
+}
+
 int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	size_t lw = fp_rlist_bytes(&p->wr), ln = fp_rlist_bytes(&p->wr_new);
 	unsigned slot = (unsigned)(p - c->procs) * 2;
-	p->old = rb_buf_get(slot, lw ? lw : 1, err);
-	p->newd = p->old ? rb_buf_get(slot + 1, lw + ln ? lw + ln : 1, err) : NULL;
-	p->newd_len = lw + ln;
+	p->resident = lw + ln <= c->resident_max;
+	p->newd_len = p->resident ? lw + ln : c->window;
+	p->old = rb_old_buf(c, p, lw, err);
+	p->newd = p->old ? rb_buf_get(slot + 1, p->newd_len ? p->newd_len : 1, err) : NULL;
 	if (!p->old || !p->newd)
 		return -1;
 	if (c->per_page) /* each page proven as it is read */
 		c->r->verified_bytes += lw + ln;
 	if (read_list(p->pid, &p->wr, p->old, err))
 		return fp_wrap(err, "saving the pages of %d that the rollback overwrites", (int)p->pid);
+	if (!p->resident) { /* proven now, before anything is written; read again then */
+		uint64_t d;
+		if (stream_snap(p, &p->wr, p->newd, c->window, false, UINT64_MAX, &d, err) ||
+		    stream_snap(p, &p->wr_new, p->newd, c->window, false, UINT64_MAX, &d, err))
+			return -1;
+	}
 	size_t off = 0;
-	for (size_t i = 0; i < p->wr.n; i++) {
+	for (size_t i = 0; p->resident && i < p->wr.n; i++) {
 		size_t len = p->wr.r[i].end - p->wr.r[i].start;
 		if (rb_snap_read(p, p->wr.r[i].start, len, p->newd + off, err))
 			return -1;
 		off += len;
 	}
-	for (size_t i = 0; i < p->wr_new.n; i++) {
+	for (size_t i = 0; p->resident && i < p->wr_new.n; i++) {
 		size_t len = p->wr_new.r[i].end - p->wr_new.r[i].start;
 		if (rb_snap_read(p, p->wr_new.r[i].start, len, p->newd + off, err))
 			return -1;
@@ -356,7 +407,10 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	c->r->fd_ops += p->nfops;
 	uint64_t npages = fp_rlist_bytes(&p->wr) / CR_PAGE_SIZE;
 	uint64_t limit = c->fault_after >= 0 && (uint64_t)c->fault_after < npages ? (uint64_t)c->fault_after : npages;
-	if (write_ranges(p->pid, &p->wr, p->newd, limit, &p->pages_done, err))
+	if (!p->resident && c->per_page)
+		c->r->verified_bytes += fp_rlist_bytes(&p->wr) + fp_rlist_bytes(&p->wr_new);
+	if (p->resident ? write_ranges(p->pid, &p->wr, p->newd, limit, &p->pages_done, err)
+			: stream_snap(p, &p->wr, p->newd, c->window, true, limit, &p->pages_done, err))
 		return fp_wrap(err, "writing SNAP's pages back into %d", (int)p->pid);
 	c->r->pages += p->pages_done;
 	if (c->fault_after >= 0) {
@@ -368,7 +422,8 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		}
 	}
 	uint64_t nn;
-	if (write_ranges(p->pid, &p->wr_new, p->newd + fp_rlist_bytes(&p->wr), UINT64_MAX, &nn, err))
+	if (p->resident ? write_ranges(p->pid, &p->wr_new, p->newd + fp_rlist_bytes(&p->wr), UINT64_MAX, &nn, err)
+			: stream_snap(p, &p->wr_new, p->newd, c->window, true, UINT64_MAX, &nn, err))
 		return fp_wrap(err, "writing SNAP's pages into the mappings of %d made again", (int)p->pid);
 	c->r->pages += nn;
 	for (size_t i = 0; i < p->nth; i++)

@@ -60,3 +60,12 @@ void rb_bufs_trim(void)
 		bufs[i].cap = 0;
 	}
 }
+
+uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *err)
+{
+	if (len && c->pool && !c->pool_lent && c->pool_len >= len) {
+		c->pool_lent = true;
+		return c->pool;
+	}
+	return rb_buf_get((unsigned)(p - c->procs) * 2, len ? len : 1, err);
+}

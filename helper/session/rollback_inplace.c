@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,19 @@ static long fault_after(void)
 		return -1;
 	fired = true;
 	return n;
+}
+
+/* FORKPOINT_FAULT=rollback-window-N-pages: small targets take the
+ * streamed path of big rollbacks (rb_save). */
+static void window(struct rb_ctx *c)
+{
+	long n;
+	c->resident_max = RB_RESIDENT_MAX;
+	c->window = RB_CHUNK;
+	if (fp_session_fault_num("rollback-window-%ld-pages%n", &n) && n > 0 && (size_t)n < RB_CHUNK / CR_PAGE_SIZE) {
+		c->resident_max = 0;
+		c->window = (size_t)n * CR_PAGE_SIZE;
+	}
 }
 
 static void release(struct rb_ctx *c)
@@ -225,10 +239,19 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 	}
 	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,
 			    .snap_dirfd = -1, .fault_after = fault_after() };
+	window(&c);
+	/* the snapshots' page buffer, faulted in already: one process's saved
+	 * pages go there (rb_old_buf), and it is theirs again afterwards */
+	c.pool = t->pool, c.pool_len = t->pool_len;
+	t->pool = NULL, t->pool_len = 0;
 	int rc = run(&c, err);
 	release(&c);
 	rb_free(&c);
 	rb_bufs_trim();
+	if (c.pool && t->active && !t->pool)
+		t->pool = c.pool, t->pool_len = c.pool_len;
+	else if (c.pool)
+		munmap(c.pool, c.pool_len);
 	return rc;
 }
 

@@ -80,9 +80,10 @@ struct rb_proc {
 	size_t nvops;
 	struct rb_fd_op *fops;
 	size_t nfops;
-	uint8_t *old;                   /* live contents of wr (rb_buf_get) */
-	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new */
-	size_t newd_len;
+	uint8_t *old;                   /* live contents of wr (rb_old_buf) */
+	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new, */
+	size_t newd_len;                /* all of them when resident, else a */
+	bool resident;                  /* window of RB_CHUNK bytes (streamed) */
 	uint64_t pages_done;            /* of wr, written so far */
 };
 
@@ -100,6 +101,11 @@ struct rb_ctx {
 	struct rb_proc *procs;
 	size_t nprocs;
 	long fault_after;               /* FORKPOINT_FAULT pages, -1 none */
+	size_t resident_max;            /* RB_RESIDENT_MAX, or 0 with */
+	size_t window;                  /* FORKPOINT_FAULT's window; RB_CHUNK */
+	uint8_t *pool;                  /* the tracking's page buffer, lent to */
+	size_t pool_len;                /* one process's `old` (rb_old_buf) */
+	bool pool_lent;
 	bool per_page;                  /* SNAP's pages are proven as read (rollback_image.c) */
 };
 
@@ -117,6 +123,19 @@ void rb_free(struct rb_ctx *c);
  * kept from one rollback to the next; rb_bufs_trim after a rollback. */
 uint8_t *rb_buf_get(unsigned slot, size_t len, fp_error *err);
 void rb_bufs_trim(void);
+/* The buffer for the live pages that process p's rollback overwrites: the
+ * tracking's (faulted in by the snapshots) when it is free and fits, else
+ * p's slot. */
+uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *err);
+/* SNAP's pages are held in one buffer (kept between rollbacks) up to
+ * RB_RESIDENT_MAX bytes. Beyond, they are streamed through a window of
+ * RB_CHUNK bytes: read and proven once before anything is written, then
+ * again, window by window, as they are written back; scattered pages
+ * cost a pread each, so reading them twice is kept for big rollbacks.
+ * FORKPOINT_FAULT=rollback-window-N-pages streams any rollback through
+ * N pages (tests). */
+#define RB_RESIDENT_MAX (128u << 20)
+#define RB_CHUNK (16u << 20)
 
 /* rollback_diff.c: before the stop, whether in place is possible (0 with
  * why); during it, what differs (0 with why: not in place after all). */
