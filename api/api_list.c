@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "session/snapshots.h"
+
 int forkpoint_sessions(unsigned flags, forkpoint_session_info **out, forkpoint_error *err)
 {
 	if (!out)
@@ -45,4 +47,38 @@ int forkpoint_sessions(unsigned flags, forkpoint_session_info **out, forkpoint_e
 void forkpoint_sessions_free(forkpoint_session_info *list)
 {
 	free(list);
+}
+
+int forkpoint_snapshots_with(const char *name, unsigned flags, forkpoint_info **res, forkpoint_error *err)
+{
+	if (res)
+		*res = NULL;
+	if (!name)
+		return api_fail(err, FORKPOINT_EINVAL, 0, "forkpoint_snapshots_with needs a session name");
+	struct fp_session_info info;
+	struct fp_snap_info *si;
+	size_t n;
+	fp_error e = { 0 };
+	if (fp_session_load(name, &info, &e) < 0 ||
+	    fp_snap_list(info.dir, flags & FORKPOINT_SNAPSHOTS_VERIFY, &si, &n, &e) < 0)
+		return api_error(err, &e);
+	forkpoint_info *all = api_info_new();
+	for (size_t k = 0; all && k < n; k++) {
+		forkpoint_info *i = api_info_add_item(all);
+		if (!i || api_info_set(i, "name", "%s", si[k].name) < 0 || api_info_set(i, "dir", "%s", si[k].dir) < 0 ||
+		    api_info_set(i, "created", "%lld", si[k].created) < 0 ||
+		    api_info_set(i, "pids", "%s", si[k].pids) < 0 ||
+		    api_info_set(i, "compress", "%s", si[k].compress) < 0 ||
+		    api_info_set(i, "pause_ms", "%.17g", si[k].pause_ms) < 0 ||
+		    api_info_set(i, "total_ms", "%.17g", si[k].total_ms) < 0 ||
+		    api_info_set(i, "pages", "%llu", (unsigned long long)si[k].pages) < 0 ||
+		    api_info_set(i, "disk_bytes", "%llu", (unsigned long long)si[k].disk_bytes) < 0 ||
+		    api_info_set(i, "damaged", "%d", si[k].damaged) < 0 ||
+		    api_info_set(i, "damage", "%s", si[k].damage) < 0) {
+			forkpoint_info_free(all);
+			all = NULL;
+		}
+	}
+	free(si);
+	return api_info_out(all, res, err);
 }
