@@ -3,7 +3,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "json.h"
+#include "cli_internal.h"
+#include "cli_json.h"
 #include "session/session_branch.h"
 
 static const char branch_usage[] =

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_internal.h"
 #include "session/session_cleanup.h"
 
 static const char cleanup_usage[] =

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_internal.h"
 #include "dump/dump.h"
 
 static const char dump_usage[] =

@@ -6,7 +6,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "json.h"
+#include "cli_internal.h"
+#include "cli_json.h"
 #include "session/session_store.h"
 #include "dump/snap_chain.h"
 #include "overlay/workspace.h"

@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_internal.h"
 #include "elfinfo.h"
-#include "json.h"
+#include "cli_json.h"
 #include "procfs.h"
 #include "ptrace/ptrace.h"
 #include "session/session_store.h"

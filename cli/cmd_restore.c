@@ -4,7 +4,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "json.h"
+#include "cli_internal.h"
+#include "cli_json.h"
 #include "api/session_client.h"
 #include "session/session_revive.h"
 #include "restore/restore.h"

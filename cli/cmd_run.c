@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_internal.h"
+#include "api/api_int.h"
 #include "session/session_helper.h"
 
 static const char run_usage[] =
@@ -53,7 +55,7 @@ static int exit_like(int status)
 
 int cmd_run(int argc, char **argv)
 {
-	struct fp_run_opts o = { .sigs = &fp_cli_inherited };
+	struct fp_run_opts o = { .sigs = api_signals(cli_signals) };
 	int quiet = 0;
 	int i = 1;
 	for (; i < argc && strcmp(argv[i], "--"); i++) {

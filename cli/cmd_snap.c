@@ -5,7 +5,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "json.h"
+#include "cli_internal.h"
+#include "cli_json.h"
 #include "api/session_client.h"
 #include "session/snapshots.h"
 #include "session/session_hot.h"

@@ -5,7 +5,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "json.h"
+#include "cli_internal.h"
+#include "cli_json.h"
 #include "session/session_branch.h"
 #include "session/snapshots.h"
 #include "session/session_hot.h"
