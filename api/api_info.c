@@ -110,6 +110,14 @@ const char *forkpoint_info_get(const forkpoint_info *r, const char *key)
 	return "";
 }
 
+int forkpoint_info_has(const forkpoint_info *r, const char *key)
+{
+	for (size_t i = 0; r && key && i < r->n; i++)
+		if (!strcmp(r->key[i], key))
+			return 1;
+	return 0;
+}
+
 long long forkpoint_info_int(const forkpoint_info *r, const char *key)
 {
 	return strtoll(forkpoint_info_get(r, key), NULL, 10);

@@ -1,5 +1,5 @@
 /* For the commands that still call forkpoint's internal layers directly
- * (doctor, config, inspect, tree, build): reporting an internal error.
+ * (doctor, config, build): reporting an internal error.
  * Every other command is a client of include/forkpoint.h only, and
  * tests/e2e/layout_deps.sh keeps it so; this header goes when the last
  * of these does. */

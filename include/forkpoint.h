@@ -345,6 +345,8 @@ const char *forkpoint_info_value(const forkpoint_info *r, size_t i);
 /* Records of a list (branches, sessions collected, changes), in order. */
 size_t forkpoint_info_items(const forkpoint_info *r);
 const forkpoint_info *forkpoint_info_item(const forkpoint_info *r, size_t i);
+/* 1 if key was set (a key absent and a key set to "" read alike). */
+int forkpoint_info_has(const forkpoint_info *r, const char *key);
 /* NULL is fine. */
 void forkpoint_info_free(forkpoint_info *r);
 
@@ -442,9 +444,8 @@ int forkpoint_decompress(const char *dir, unsigned flags, forkpoint_error *err);
 
 /* -- Sessions with every option ----------------------------------------- */
 
-#define FORKPOINT_HOT_DEFAULT_LIMIT 2
-#define FORKPOINT_HOT_MAX 8
-#define FORKPOINT_BRANCH_MAX 64
+/* (enums, not macros: bindings that read this header see them too) */
+enum { FORKPOINT_HOT_DEFAULT_LIMIT = 2, FORKPOINT_HOT_MAX = 8, FORKPOINT_BRANCH_MAX = 64 };
 
 enum {
 	FORKPOINT_RUN_DETACH = 1 << 2, /* return once the program runs (as create does) */
@@ -479,8 +480,16 @@ enum { FORKPOINT_SNAPSHOTS_VERIFY = 1 << 0 };
  * VERIFY every file's hash is checked too (reads every byte), else sizes.
  * One item per snapshot in *res: name, dir, created (unix seconds), pids,
  * compress, pause_ms, total_ms, pages, disk_bytes, damaged (1: it fails
- * its manifest check, damage says how; it is never restored). */
+ * its manifest check, damage says how; it is never restored), parent (the
+ * incremental parent's name, "" for a full one), hot (1: its processes are
+ * kept frozen by the running session's helper, for fast branches). */
 int forkpoint_snapshots_with(const char *name, unsigned flags, forkpoint_info **res, forkpoint_error *err);
+
+/* forkpoint_sessions as a list of records (flags: FORKPOINT_SESSIONS_ALL):
+ * name, state, pid, helper_pid, started, command, workdir, and branch_of,
+ * branch_snap (the session and snapshot a branch was started from, "" for
+ * a session that is no branch). */
+int forkpoint_sessions_with(unsigned flags, forkpoint_info **res, forkpoint_error *err);
 
 /* forkpoint_session_restore that also brings back a session whose program
  * has ended (or whose helper is gone): a new helper restores the snapshot
@@ -520,6 +529,27 @@ int forkpoint_gc(const char *name, forkpoint_info **res, forkpoint_error *err);
  * xattr, mtime; for M). */
 int forkpoint_session_diff(const char *name, const char *a, const char *b, forkpoint_info **res,
 			   forkpoint_error *err);
+
+enum { FORKPOINT_INSPECT_NO_STACKS = 1 << 0 };
+/* A process (what: a pid) or a session's program (what: its name) as seen
+ * from outside, read without harming it: its threads' stacks through a
+ * short ptrace stop (not with NO_STACKS, nor for a zombie), its mappings,
+ * fds and memory sizes from /proc, and, under the shim, the shim's table
+ * checked against /proc. *res gets: pid, session, note (e.g. a zombie),
+ * comm, exe, static, state, ppid, threads, tracer_pid, vm_size_kb,
+ * vm_rss_kb, rss_anon, rss_file, rss_shmem, vm_swap (as /proc says them),
+ * stacks_note, shim_state (1 under the shim, 0 not, -1 unreadable),
+ * shim_note, and under the shim shim_path, shim_addr, shim_calls,
+ * shim_resyncs, shim_fd_hwm, shim_map_count, shim_thread_count,
+ * shim_*_overflow, report_ok, report_fds, report_maps, report_threads,
+ * report_shim_fds, report_shim_maps. Its items, each with a kind: thread
+ * (tid, comm, state, stack_error; items: frames with ip, symbol, offset,
+ * module, module_offset), map (start, end, prot, offset, map_kind, path,
+ * deleted), fd (fd, target, flags, pos), shim_fd, shim_map, shim_thread,
+ * disagreement (what, message). Numbers are decimal. A thread's id (not a
+ * process's) fails with FORKPOINT_EINVAL, a kernel thread with
+ * FORKPOINT_EUNSUPPORTED. */
+int forkpoint_inspect(const char *what, unsigned flags, forkpoint_info **res, forkpoint_error *err);
 
 #ifdef __cplusplus
 }
