@@ -1,5 +1,6 @@
-/* The image layer of include/forkpoint.h: dump/dump.h and
- * restore/restore.h behind flags instead of option structs. */
+/* The image layer of include/forkpoint.h in its first, flags-only form
+ * (over the option handles of api_image_with.c), and the calls that take
+ * no options. */
 #include "api/api_int.h"
 
 #include "dump/dump.h"
@@ -9,39 +10,33 @@ int forkpoint_dump(pid_t pid, const char *dir, unsigned flags, forkpoint_error *
 {
 	if (pid <= 0 || !dir || !*dir)
 		return api_fail(err, FORKPOINT_EINVAL, 0, "forkpoint_dump needs a pid > 0 and a directory");
-	struct fp_dump_opts o = {
-		.pid = pid,
-		.dir = dir,
-		.leave_running = flags & FORKPOINT_DUMP_LEAVE_RUNNING,
-		.compress = (flags & FORKPOINT_DUMP_NO_COMPRESS) ? FP_DUMP_NONE : FP_DUMP_ZSTD,
-		.fsync = flags & FORKPOINT_DUMP_FSYNC,
-	};
-	struct fp_dump_stats st;
-	fp_error e = { 0 };
-	return fp_dump(&o, &st, &e) < 0 ? api_error(err, &e) : 0;
+	forkpoint_dump_options *o;
+	if (forkpoint_dump_options_new(pid, dir, &o, err) < 0)
+		return -1;
+	int rc = forkpoint_dump_options_set(o, FORKPOINT_DUMP_OPT_FLAGS, flags, err);
+	if (rc == 0)
+		rc = forkpoint_dump_with(o, NULL, err);
+	forkpoint_dump_options_free(o);
+	return rc;
 }
 
 int forkpoint_restore(const char *dir, unsigned flags, pid_t *pid, forkpoint_error *err)
 {
 	if (!dir || !*dir || !pid)
 		return api_fail(err, FORKPOINT_EINVAL, 0, "forkpoint_restore needs a directory and a place for the pid");
-	if ((flags & FORKPOINT_RESTORE_NATIVE) && (flags & FORKPOINT_RESTORE_CRIU))
-		return api_fail(err, FORKPOINT_EINVAL, 0, "give FORKPOINT_RESTORE_NATIVE or _CRIU, not both");
-	struct fp_restore_opts o = {
-		.dir = dir,
-		.engine = (flags & FORKPOINT_RESTORE_NATIVE) ? FP_RESTORE_NATIVE
-			  : (flags & FORKPOINT_RESTORE_CRIU) ? FP_RESTORE_CRIU
-							      : FP_RESTORE_AUTO,
-		.exact_pids = flags & FORKPOINT_RESTORE_EXACT_PIDS,
-		.adopt = true, /* the root is the caller's child, whichever engine */
-	};
-	struct fp_restore_result r;
-	fp_error e = { 0 };
-	if (fp_restore(&o, &r, &e) < 0)
-		return api_error(err, &e);
+	forkpoint_restore_options *o;
+	forkpoint_info *r = NULL;
+	if (forkpoint_restore_options_new(dir, &o, err) < 0)
+		return -1;
+	int rc = forkpoint_restore_options_set(o, FORKPOINT_RESTORE_OPT_FLAGS, flags, err);
+	if (rc == 0)
+		rc = forkpoint_restore_with(o, &r, err);
+	forkpoint_restore_options_free(o);
 	/* In a new pid namespace its init (our child) reports the root's end. */
-	*pid = r.ns_init ? r.ns_init : r.pid;
-	return 0;
+	if (rc == 0)
+		*pid = (pid_t)forkpoint_info_int(r, "wait_pid");
+	forkpoint_info_free(r);
+	return rc;
 }
 
 int forkpoint_wait(pid_t pid, int timeout_ms, int *status, forkpoint_error *err)

@@ -1,6 +1,6 @@
 /* The session layer of include/forkpoint.h: starting and attaching, and the
  * requests that are one message to the helper and one answer (snap,
- * restore). Starting is api_start.c, exec api_exec.c; rm, stop and cleanup
+ * restore, in their first forms; api_session_with.c has their later ones). Starting is api_start.c, exec api_exec.c; rm, stop and cleanup
  * are api_session_end.c. */
 #include "api/api_int.h"
 
@@ -80,8 +80,7 @@ pid_t forkpoint_session_pid(const forkpoint_session *s)
 	return s ? s->info.target_pid : 0;
 }
 
-/* One request to the running helper; body gets the key=value answer. */
-static int call(forkpoint_session *s, const char *req, char *body, size_t len, int timeout_ms,
+int api_session_request(forkpoint_session *s, const char *req, char *body, size_t len, int timeout_ms,
 		forkpoint_error *err)
 {
 	if (!s)
@@ -93,65 +92,46 @@ static int call(forkpoint_session *s, const char *req, char *body, size_t len, i
 	return 0;
 }
 
-static uint64_t kv_u64(const char *body, const char *key)
-{
-	char v[64];
-	return strtoull(api_kv(body, key, v, sizeof(v)), NULL, 10);
-}
-
-static double kv_double(const char *body, const char *key)
-{
-	char v[64];
-	return atof(api_kv(body, key, v, sizeof(v)));
-}
-
 int forkpoint_session_snap(forkpoint_session *s, const char *name, forkpoint_snap_result *res,
 			   forkpoint_error *err)
 {
-	fp_error e = { 0 };
-	if (name && fp_snap_name_valid(name, &e) < 0)
-		return api_error(err, &e);
-	char req[128], body[4096];
-	snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
-	if (call(s, req, body, sizeof(body), 30 * 60 * 1000, err) < 0)
+	forkpoint_info *i;
+	if (forkpoint_session_snap_with(s, name, 0, &i, err) < 0)
 		return -1;
 	if (res) {
 		memset(res, 0, sizeof(*res));
-		api_kv(body, "name", res->name, sizeof(res->name));
-		api_kv(body, "dir", res->dir, sizeof(res->dir));
-		res->processes = (int)kv_u64(body, "processes");
-		res->threads = (int)kv_u64(body, "threads");
-		res->pause_ms = kv_double(body, "pause_ms");
-		res->total_ms = kv_double(body, "total_ms");
-		res->pages = kv_u64(body, "pages");
-		res->bytes_written = kv_u64(body, "bytes_written");
-		res->incremental = (int)kv_u64(body, "incremental");
-		res->pages_parent = kv_u64(body, "pages_parent");
-		api_kv(body, "why", res->why_full, sizeof(res->why_full));
+		snprintf(res->name, sizeof(res->name), "%s", forkpoint_info_get(i, "name"));
+		snprintf(res->dir, sizeof(res->dir), "%s", forkpoint_info_get(i, "dir"));
+		res->processes = (int)forkpoint_info_int(i, "processes");
+		res->threads = (int)forkpoint_info_int(i, "threads");
+		res->pause_ms = forkpoint_info_double(i, "pause_ms");
+		res->total_ms = forkpoint_info_double(i, "total_ms");
+		res->pages = strtoull(forkpoint_info_get(i, "pages"), NULL, 10);
+		res->bytes_written = strtoull(forkpoint_info_get(i, "bytes_written"), NULL, 10);
+		res->incremental = (int)forkpoint_info_int(i, "incremental");
+		res->pages_parent = strtoull(forkpoint_info_get(i, "pages_parent"), NULL, 10);
+		snprintf(res->why_full, sizeof(res->why_full), "%s", forkpoint_info_get(i, "why"));
 	}
+	forkpoint_info_free(i);
 	return 0;
 }
 
 int forkpoint_session_restore(forkpoint_session *s, const char *snap, forkpoint_restore_result *res,
 			      forkpoint_error *err)
 {
-	fp_error e = { 0 };
-	if (!snap || fp_snap_name_valid(snap, &e) < 0)
-		return snap ? api_error(err, &e) : api_fail(err, FORKPOINT_EINVAL, 0, "which snapshot? (none given)");
-	char req[128], body[4096];
-	snprintf(req, sizeof(req), "restore %s", snap);
-	if (call(s, req, body, sizeof(body), 10 * 60 * 1000, err) < 0)
+	forkpoint_info *i;
+	if (api_session_restore_live(s, snap, &i, err) < 0)
 		return -1;
-	s->info.target_pid = (pid_t)kv_u64(body, "pid");
 	if (res) {
 		memset(res, 0, sizeof(*res));
-		res->pid = s->info.target_pid;
-		api_kv(body, "engine", res->engine, sizeof(res->engine));
-		api_kv(body, "fallback", res->fallback, sizeof(res->fallback));
-		res->save_ms = kv_double(body, "save_ms");
-		res->restore_ms = kv_double(body, "restore_ms");
-		res->total_ms = kv_double(body, "total_ms");
+		res->pid = (pid_t)forkpoint_info_int(i, "pid");
+		snprintf(res->engine, sizeof(res->engine), "%s", forkpoint_info_get(i, "engine"));
+		snprintf(res->fallback, sizeof(res->fallback), "%s", forkpoint_info_get(i, "fallback"));
+		res->save_ms = forkpoint_info_double(i, "save_ms");
+		res->restore_ms = forkpoint_info_double(i, "restore_ms");
+		res->total_ms = forkpoint_info_double(i, "total_ms");
 	}
+	forkpoint_info_free(i);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "paths.h"
 #include "session/control.h"
 #include "session/snapshots.h"
+#include "session/session_cleanup.h"
 #include "session/session_hot.h"
 
 static int rm_one(const struct fp_session_info *info, const char *snap, fp_error *err)
@@ -106,4 +107,23 @@ int forkpoint_session_cleanup(forkpoint_session *s, forkpoint_error *err)
 	if (fp_rm_rf(s->info.dir, &e) < 0)
 		return api_error(err, &e);
 	return 0;
+}
+
+int forkpoint_cleanup(const char *name, unsigned flags, forkpoint_info **res, forkpoint_error *err)
+{
+	if (res)
+		*res = NULL;
+	if (!name)
+		return api_fail(err, FORKPOINT_EINVAL, 0, "forkpoint_cleanup needs a session name");
+	struct fp_cleanup_result r;
+	fp_error e = { 0 };
+	if (fp_session_cleanup(name, flags & FORKPOINT_CLEANUP_FORCE, &r, &e) < 0)
+		return api_error(err, &e);
+	forkpoint_info *i = api_info_new();
+	if (i && (api_info_set(i, "killed", "%d", r.killed) < 0 || api_info_set(i, "unmounted", "%d", r.unmounted) < 0 ||
+		  api_info_set(i, "helper_killed", "%d", r.helper_killed) < 0)) {
+		forkpoint_info_free(i);
+		i = NULL;
+	}
+	return api_info_out(i, res, err);
 }

@@ -6,10 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fp_error.h"
-#include "hygiene.h"
+#include "include/forkpoint.h"
 
-extern struct fp_inherited_signals fp_cli_inherited;
+/* The exit code of a bad command line (the public API's EINVAL). */
+#define CLI_EXIT_USAGE FORKPOINT_EINVAL
+
+/* The signal state forkpoint was started with (main.c), given back to the
+ * programs it starts. */
+extern forkpoint_signals *cli_signals;
 
 int cmd_run(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
@@ -55,12 +59,9 @@ bool cli_criu_flag(const char *arg, struct cli_criu_flags *f);
 	"                        and unix sockets with an outside peer are still refused\n" \
 	"                        by forkpoint's own dump\n"
 
-/* Prints "forkpoint: <msg>" to stderr and returns the error's exit code. */
-int cli_report(const fp_error *err);
-/* The same for an error of the public API (include/forkpoint.h), whose
- * codes are the command's exit codes. */
-struct forkpoint_error;
-int cli_report_api(const struct forkpoint_error *err);
+/* Prints "forkpoint: <msg>" to stderr and returns the error's code, which
+ * is the command's exit code. */
+int cli_report_api(const forkpoint_error *err);
 /* Usage error: prints msg and the subcommand's usage, returns 2. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_wants_help(int argc, char **argv);

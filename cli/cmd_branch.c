@@ -3,8 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "json.h"
-#include "session/session_branch.h"
+#include "cli_json.h"
 
 static const char branch_usage[] =
 	"usage: forkpoint branch SESSION SNAP [--name NAME] [-n K] [--json]\n"
@@ -31,8 +30,8 @@ static const char branch_usage[] =
 
 int cmd_branch(int argc, char **argv)
 {
-	struct fp_branch_opts o = { .count = 1 };
-	int json = 0;
+	const char *session = NULL, *snap = NULL, *name = NULL;
+	int count = 1, json = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -43,60 +42,64 @@ int cmd_branch(int argc, char **argv)
 		} else if (!strcmp(a, "--name")) {
 			if (++i >= argc)
 				return cli_usage_error(branch_usage, "--name needs a value");
-			o.name = argv[i];
+			name = argv[i];
 		} else if (!strncmp(a, "--name=", 7)) {
-			o.name = a + 7;
+			name = a + 7;
 		} else if (!strcmp(a, "-n")) {
 			char *end;
-			if (++i >= argc || (o.count = (int)strtol(argv[i], &end, 10), *end) || o.count < 1 ||
-			    o.count > FP_BRANCH_MAX)
-				return cli_usage_error(branch_usage, "-n needs a number from 1 to %d", FP_BRANCH_MAX);
+			if (++i >= argc || (count = (int)strtol(argv[i], &end, 10), *end) || count < 1 ||
+			    count > FORKPOINT_BRANCH_MAX)
+				return cli_usage_error(branch_usage, "-n needs a number from 1 to %d", FORKPOINT_BRANCH_MAX);
 		} else if (a[0] == '-') {
 			return cli_usage_error(branch_usage, "unknown option '%s'", a);
-		} else if (!o.session) {
-			o.session = a;
-		} else if (!o.snap) {
-			o.snap = a;
+		} else if (!session) {
+			session = a;
+		} else if (!snap) {
+			snap = a;
 		} else {
 			return cli_usage_error(branch_usage, "too many arguments");
 		}
 	}
-	if (!o.session || !o.snap)
+	if (!session || !snap)
 		return cli_usage_error(branch_usage, "give a session and one of its snapshots");
-	struct fp_branch_info *b = calloc((size_t)o.count, sizeof(*b));
-	if (!b)
-		return 1;
-	fp_error err;
-	if (fp_session_branch(&o, b, &err) < 0) {
-		free(b);
-		return cli_report(&err);
-	}
+	forkpoint_error err;
+	forkpoint_session *s;
+	forkpoint_info *all;
+	if (forkpoint_session_open(session, &s, &err) < 0)
+		return cli_report_api(&err);
+	int rc = forkpoint_session_branch_with(s, snap, name, count, &all, &err);
+	forkpoint_session_close(s);
+	if (rc < 0)
+		return cli_report_api(&err);
+	size_t n = forkpoint_info_items(all);
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
 		fp_json_arr_begin(&j, NULL);
-		for (int i = 0; i < o.count; i++) {
+		for (size_t i = 0; i < n; i++) {
+			const forkpoint_info *b = forkpoint_info_item(all, i);
 			fp_json_obj_begin(&j, NULL);
-			fp_json_str(&j, "name", b[i].name);
-			fp_json_int(&j, "pid", b[i].pid);
-			fp_json_int(&j, "ns_pid", b[i].ns_pid);
-			fp_json_int(&j, "helper_pid", b[i].helper_pid);
-			fp_json_double(&j, "ms", b[i].ms);
-			fp_json_double(&j, "restore_ms", b[i].restore_ms);
-			fp_json_str(&j, "engine", b[i].engine_criu ? "criu" : "native");
-			fp_json_bool(&j, "hot", b[i].hot);
-			if (b[i].hot)
-				fp_json_double(&j, "fork_ms", b[i].fork_ms);
-			if (b[i].hot_why[0])
-				fp_json_str(&j, "hot_why", b[i].hot_why);
+			fp_json_str(&j, "name", forkpoint_info_get(b, "name"));
+			fp_json_int(&j, "pid", forkpoint_info_int(b, "pid"));
+			fp_json_int(&j, "ns_pid", forkpoint_info_int(b, "ns_pid"));
+			fp_json_int(&j, "helper_pid", forkpoint_info_int(b, "helper_pid"));
+			fp_json_double(&j, "ms", forkpoint_info_double(b, "ms"));
+			fp_json_double(&j, "restore_ms", forkpoint_info_double(b, "restore_ms"));
+			fp_json_str(&j, "engine", forkpoint_info_get(b, "engine"));
+			int hot = forkpoint_info_int(b, "hot") != 0;
+			fp_json_bool(&j, "hot", hot);
+			if (hot)
+				fp_json_double(&j, "fork_ms", forkpoint_info_double(b, "fork_ms"));
+			if (forkpoint_info_get(b, "hot_why")[0])
+				fp_json_str(&j, "hot_why", forkpoint_info_get(b, "hot_why"));
 			fp_json_obj_end(&j);
 		}
 		fp_json_arr_end(&j);
 		fp_json_finish(&j);
 	} else {
-		for (int i = 0; i < o.count; i++)
-			printf("%s\n", b[i].name);
+		for (size_t i = 0; i < n; i++)
+			printf("%s\n", forkpoint_info_get(forkpoint_info_item(all, i), "name"));
 	}
-	free(b);
+	forkpoint_info_free(all);
 	return 0;
 }

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_internal.h"
+#include "api/api_int.h"
 #include "fp_spawn.h"
-#include "json.h"
+#include "cli_json.h"
 #include "paths.h"
 #include "session/session_helper.h"
 #include "session/session_image.h"
@@ -146,7 +148,7 @@ static int build_and_run(const char *dir, const char *dockerfile, const char *na
 		goto done;
 
 	struct fp_run_opts o = { .name = name, .shell = 1, .workdir = workdir, .root = root, .cwd = wd,
-				 .env = env, .sigs = &fp_cli_inherited };
+				 .env = env, .sigs = api_signals(cli_signals) };
 	struct fp_run_result res;
 	fflush(NULL);
 	if (fp_run_session(&o, &res, err) < 0)

@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "session/session_cleanup.h"
 
 static const char cleanup_usage[] =
 	"usage: forkpoint cleanup [--force] [--quiet] SESSION\n"
@@ -44,15 +43,18 @@ int cmd_cleanup(int argc, char **argv)
 	}
 	if (!name)
 		return cli_usage_error(cleanup_usage, "no session given");
-	struct fp_cleanup_result r;
-	fp_error err;
-	if (fp_session_cleanup(name, force, &r, &err) < 0)
-		return cli_report(&err);
+	forkpoint_info *r;
+	forkpoint_error err;
+	if (forkpoint_cleanup(name, force ? FORKPOINT_CLEANUP_FORCE : 0, &r, &err) < 0)
+		return cli_report_api(&err);
+	int helper_killed = forkpoint_info_int(r, "helper_killed") != 0;
+	int killed = (int)forkpoint_info_int(r, "killed"), unmounted = (int)forkpoint_info_int(r, "unmounted");
+	forkpoint_info_free(r);
 	if (!quiet) {
 		printf("%s removed", name);
-		if (r.helper_killed || r.killed || r.unmounted)
+		if (helper_killed || killed || unmounted)
 			printf(" (%s%d leftover processes killed, %d mounts detached)",
-			       r.helper_killed ? "helper killed, " : "", r.killed, r.unmounted);
+			       helper_killed ? "helper killed, " : "", killed, unmounted);
 		printf("\n");
 	}
 	return 0;

@@ -2,8 +2,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_internal.h"
 #include "config.h"
-#include "json.h"
+#include "cli_json.h"
 
 static const char config_usage[] =
 	"usage: forkpoint config [KEY] [--json]\n"

@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dump/dump.h"
 
 static const char decompress_usage[] =
 	"usage: forkpoint decompress [--keep] [--verify] DIR\n"
@@ -34,11 +33,7 @@ int cmd_decompress(int argc, char **argv)
 	}
 	if (!dir)
 		return cli_usage_error(decompress_usage, "no snapshot directory given");
-	fp_error err;
-	fp_error_clear(&err);
-	if (verify && fp_dump_verify(dir, &err))
-		return cli_report(&err);
-	if (fp_dump_decompress(dir, keep, &err))
-		return cli_report(&err);
-	return 0;
+	forkpoint_error err;
+	unsigned flags = (keep ? FORKPOINT_DECOMPRESS_KEEP : 0) | (verify ? FORKPOINT_DECOMPRESS_VERIFY : 0);
+	return forkpoint_decompress(dir, flags, &err) < 0 ? cli_report_api(&err) : 0;
 }

@@ -1,14 +1,8 @@
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "json.h"
-#include "session/session_store.h"
-#include "overlay/workspace.h"
+#include "cli_json.h"
 
 static const char diff_usage[] =
 	"usage: forkpoint diff SESSION A B [--json]\n"
@@ -19,23 +13,6 @@ static const char diff_usage[] =
 	"  M  modified, with what: content (bytes or symlink target), mode, owner,\n"
 	"     xattr, type (e.g. a file became a directory), mtime (nothing else)\n"
 	"Only the layers the two snapshots do not share are read.\n";
-
-/* $SESSION_DIR/workspace, with a clear error when the session has none. */
-static int store_of(const char *session, char *buf, size_t len, fp_error *err)
-{
-	char dir[PATH_MAX];
-	if (fp_session_dir(session, dir, sizeof(dir), err) < 0)
-		return -1;
-	if (access(dir, F_OK) < 0)
-		return fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT, "no session '%s' (see `forkpoint ps`)",
-				    session);
-	snprintf(buf, len, "%s/workspace", dir);
-	if (access(buf, F_OK) < 0)
-		return fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT,
-				    "session '%s' has no workspace (it was not started with --workdir)",
-				    session);
-	return 0;
-}
 
 int cmd_diff(int argc, char **argv)
 {
@@ -56,24 +33,12 @@ int cmd_diff(int argc, char **argv)
 	}
 	if (nargs < 3)
 		return cli_usage_error(diff_usage, "need SESSION, A and B");
-	fp_error err;
-	char store[PATH_MAX + 16];
-	struct fp_ws *ws;
-	if (store_of(arg[0], store, sizeof(store), &err) < 0 || fp_ws_open(store, NULL, &ws, &err) < 0)
-		return cli_report(&err);
-	struct fp_ws_diff_entry *e;
-	size_t n;
-	int r = fp_ws_diff(ws, arg[1], arg[2], &e, &n, &err);
-	fp_ws_close(ws);
-	if (r < 0)
-		return cli_report(&err);
+	forkpoint_error err;
+	forkpoint_info *all;
+	if (forkpoint_session_diff(arg[0], arg[1], arg[2], &all, &err) < 0)
+		return cli_report_api(&err);
+	size_t n = forkpoint_info_items(all);
 	if (json) {
-		static const struct {
-			unsigned bit;
-			const char *name;
-		} what[] = { { FP_WS_D_TYPE, "type" },   { FP_WS_D_CONTENT, "content" },
-			     { FP_WS_D_MODE, "mode" },   { FP_WS_D_OWNER, "owner" },
-			     { FP_WS_D_XATTR, "xattr" }, { FP_WS_D_MTIME, "mtime" } };
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
 		fp_json_obj_begin(&j, NULL);
@@ -82,15 +47,16 @@ int cmd_diff(int argc, char **argv)
 		fp_json_str(&j, "to", arg[2]);
 		fp_json_arr_begin(&j, "changes");
 		for (size_t i = 0; i < n; i++) {
-			char c[2] = { e[i].change, 0 }, t[2] = { e[i].type, 0 };
+			const forkpoint_info *e = forkpoint_info_item(all, i);
 			fp_json_obj_begin(&j, NULL);
-			fp_json_str(&j, "change", c);
-			fp_json_str(&j, "type", t);
-			fp_json_str(&j, "path", e[i].path);
+			fp_json_str(&j, "change", forkpoint_info_get(e, "change"));
+			fp_json_str(&j, "type", forkpoint_info_get(e, "type"));
+			fp_json_str(&j, "path", forkpoint_info_get(e, "path"));
 			fp_json_arr_begin(&j, "what");
-			for (size_t k = 0; k < sizeof(what) / sizeof(what[0]); k++)
-				if (e[i].what & what[k].bit)
-					fp_json_str(&j, NULL, what[k].name);
+			char what[64];
+			snprintf(what, sizeof(what), "%s", forkpoint_info_get(e, "what"));
+			for (char *save, *w = strtok_r(what, ",", &save); w; w = strtok_r(NULL, ",", &save))
+				fp_json_str(&j, NULL, w);
 			fp_json_arr_end(&j);
 			fp_json_obj_end(&j);
 		}
@@ -98,8 +64,12 @@ int cmd_diff(int argc, char **argv)
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else {
-		fp_ws_diff_print(stdout, e, n);
+		for (size_t i = 0; i < n; i++) {
+			const forkpoint_info *e = forkpoint_info_item(all, i);
+			printf("%s %-20s %s%s\n", forkpoint_info_get(e, "change"), forkpoint_info_get(e, "what"),
+			       forkpoint_info_get(e, "path"), !strcmp(forkpoint_info_get(e, "type"), "d") ? "/" : "");
+		}
 	}
-	fp_ws_diff_free(e, n);
+	forkpoint_info_free(all);
 	return 0;
 }

@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_internal.h"
 #include "config.h"
 #include "criu.h"
 #include "criu_probe.h"
-#include "json.h"
+#include "cli_json.h"
 
 static const char doctor_usage[] =
 	"usage: forkpoint doctor [--json] [--cached] [--criu-path] [--probe PATH]\n"

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dump/dump.h"
 
 static const char dump_usage[] =
 	"usage: forkpoint dump -t PID -D DIR [--leave-running] [--compress zstd|none]\n"
@@ -56,8 +55,13 @@ static const char dump_usage[] =
 
 int cmd_dump(int argc, char **argv)
 {
-	struct fp_dump_opts o = { 0 };
-	o.compress = FP_DUMP_ZSTD;
+	/* what is given, set on the options once pid and directory are known */
+	struct {
+		pid_t pid;
+		const char *dir, *log_path;
+		unsigned flags;
+		long long zstd_level, threads, ghost_limit, timeout_ms, verbose, pages;
+	} o = { 0 };
 	struct cli_criu_flags cf = { .n = 0 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -80,7 +84,7 @@ int cmd_dump(int argc, char **argv)
 			o.dir = val;
 			i++;
 		} else if (!strcmp(a, "-R") || !strcmp(a, "--leave-running")) {
-			o.leave_running = true;
+			o.flags |= FORKPOINT_DUMP_LEAVE_RUNNING;
 		} else if (!strcmp(a, "--compress") || !strncmp(a, "--compress=", 11)) {
 			const char *v = a[10] == '=' ? a + 11 : val;
 			if (a[10] != '=')
@@ -88,9 +92,9 @@ int cmd_dump(int argc, char **argv)
 			if (!v)
 				return cli_usage_error(dump_usage, "--compress needs zstd or none");
 			if (!strcmp(v, "zstd"))
-				o.compress = FP_DUMP_ZSTD;
+				o.flags &= ~(unsigned)FORKPOINT_DUMP_NO_COMPRESS;
 			else if (!strcmp(v, "none"))
-				o.compress = FP_DUMP_NONE;
+				o.flags |= FORKPOINT_DUMP_NO_COMPRESS;
 			else
 				return cli_usage_error(dump_usage, "unknown compression '%s' (zstd or none)", v);
 		} else if (cli_criu_flag(a, &cf)) {
@@ -117,15 +121,15 @@ int cmd_dump(int argc, char **argv)
 			o.timeout_ms = atoi(val);
 			i++;
 		} else if (!strcmp(a, "--no-fsync")) {
-			o.fsync = false;
+			o.flags &= ~(unsigned)FORKPOINT_DUMP_FSYNC;
 		} else if (!strcmp(a, "--fsync")) {
-			o.fsync = true;
+			o.flags |= FORKPOINT_DUMP_FSYNC;
 		} else if (!strcmp(a, "--level")) {
 			char *end;
 			long v = val ? strtol(val, &end, 10) : 0;
 			if (!val || *end || v < -7 || v > 19 || v == 0)
 				return cli_usage_error(dump_usage, "--level needs a zstd level (-7..-1, 1..19)");
-			o.zstd_level = (int)v;
+			o.zstd_level = v;
 			i++;
 		} else if (!strcmp(a, "--threads")) {
 			if (!val || atoi(val) <= 0 || atoi(val) > 16)
@@ -133,16 +137,16 @@ int cmd_dump(int argc, char **argv)
 			o.threads = atoi(val);
 			i++;
 		} else if (!strcmp(a, "--pages")) {
-			static const struct { const char *name; enum fp_dump_snap m; } modes[] = {
-				{ "auto", FP_DUMP_SNAP_AUTO }, { "precopy", FP_DUMP_SNAP_PRECOPY },
-				{ "fork", FP_DUMP_SNAP_FORK }, { "copy", FP_DUMP_SNAP_COPY },
+			static const struct { const char *name; int m; } modes[] = {
+				{ "auto", FORKPOINT_PAGES_AUTO }, { "precopy", FORKPOINT_PAGES_PRECOPY },
+				{ "fork", FORKPOINT_PAGES_FORK }, { "copy", FORKPOINT_PAGES_COPY },
 			};
 			size_t m = 0;
 			while (val && m < sizeof(modes) / sizeof(modes[0]) && strcmp(val, modes[m].name))
 				m++;
 			if (!val || m == sizeof(modes) / sizeof(modes[0]))
 				return cli_usage_error(dump_usage, "--pages needs auto, precopy, fork or copy");
-			o.snapshot = modes[m].m;
+			o.pages = modes[m].m;
 			i++;
 		} else {
 			return cli_usage_error(dump_usage, "unknown argument '%s'", a);
@@ -152,19 +156,44 @@ int cmd_dump(int argc, char **argv)
 		return cli_usage_error(dump_usage, "no process given (-t PID)");
 	if (!o.dir)
 		return cli_usage_error(dump_usage, "no snapshot directory given (-D DIR)");
-	struct fp_dump_stats st;
-	fp_error err;
-	fp_error_clear(&err);
-	int rc = fp_dump(&o, &st, &err);
-	if (st.reaped)
+	forkpoint_error err;
+	forkpoint_dump_options *d;
+	if (forkpoint_dump_options_new(o.pid, o.dir, &d, &err) < 0)
+		return cli_report_api(&err);
+	const struct {
+		int opt;
+		long long v;
+	} set[] = { { FORKPOINT_DUMP_OPT_FLAGS, o.flags },		{ FORKPOINT_DUMP_OPT_ZSTD_LEVEL, o.zstd_level },
+		    { FORKPOINT_DUMP_OPT_THREADS, o.threads },		{ FORKPOINT_DUMP_OPT_GHOST_LIMIT, o.ghost_limit },
+		    { FORKPOINT_DUMP_OPT_TIMEOUT_MS, o.timeout_ms },	{ FORKPOINT_DUMP_OPT_VERBOSE, o.verbose },
+		    { FORKPOINT_DUMP_OPT_PAGES, o.pages } };
+	int rc = 0;
+	for (size_t k = 0; rc == 0 && k < sizeof(set) / sizeof(set[0]); k++)
+		if (set[k].v || set[k].opt == FORKPOINT_DUMP_OPT_FLAGS) /* 0: the default */
+			rc = forkpoint_dump_options_set(d, set[k].opt, set[k].v, &err);
+	if (rc == 0 && o.log_path)
+		rc = forkpoint_dump_options_set_str(d, FORKPOINT_DUMP_OPT_LOG, o.log_path, &err);
+	forkpoint_info *st = NULL;
+	if (rc == 0)
+		rc = forkpoint_dump_with(d, &st, &err);
+	forkpoint_dump_options_free(d);
+	int reaped = (int)forkpoint_info_int(st, "reaped");
+	if (reaped)
 		fprintf(stderr, "forkpoint: removed %d left-over temporary director%s of dumps that died (killed or crashed): %s\n",
-			st.reaped, st.reaped == 1 ? "y" : "ies", st.reaped_names);
-	if (rc)
-		return cli_report(&err);
+			reaped, reaped == 1 ? "y" : "ies", forkpoint_info_get(st, "reaped_names"));
+	if (rc < 0) {
+		forkpoint_info_free(st);
+		return cli_report_api(&err);
+	}
+	int nprocs = (int)forkpoint_info_int(st, "processes"), nthreads = (int)forkpoint_info_int(st, "threads");
+	const char *method = forkpoint_info_get(st, "method");
 	printf("dumped %d (%d process%s, %d thread%s) to %s: %llu pages (%.1f MiB), %.1f MiB written, pause %.3f ms, "
 	       "total %.3f ms, pages by %s\n",
-	       o.pid, st.nprocs, st.nprocs == 1 ? "" : "es", st.nthreads, st.nthreads == 1 ? "" : "s", o.dir,
-	       (unsigned long long)st.pages, (double)st.bytes_pages / 1048576.0, (double)st.bytes_written / 1048576.0,
-	       st.pause_ms, st.total_ms, st.method ? st.method : "?");
+	       o.pid, nprocs, nprocs == 1 ? "" : "es", nthreads, nthreads == 1 ? "" : "s", o.dir,
+	       strtoull(forkpoint_info_get(st, "pages"), NULL, 10),
+	       (double)strtoull(forkpoint_info_get(st, "bytes_pages"), NULL, 10) / 1048576.0,
+	       (double)strtoull(forkpoint_info_get(st, "bytes_written"), NULL, 10) / 1048576.0,
+	       forkpoint_info_double(st, "pause_ms"), forkpoint_info_double(st, "total_ms"), method[0] ? method : "?");
+	forkpoint_info_free(st);
 	return 0;
 }

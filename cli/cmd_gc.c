@@ -1,15 +1,9 @@
-#include <dirent.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "json.h"
-#include "session/session_store.h"
-#include "dump/snap_chain.h"
-#include "overlay/workspace.h"
+#include "cli_json.h"
 
 static const char gc_usage[] =
 	"usage: forkpoint gc [SESSION...] [--json]\n"
@@ -20,46 +14,48 @@ static const char gc_usage[] =
 	"A layer a snapshot or the running session still needs is never removed.\n"
 	"Without SESSION, every session directory is collected.\n";
 
-static int gc_one(const char *name, const char *store, fp_json *j, int *failed)
+/* What gc did to one session (an item of forkpoint_gc), said as before:
+ * its parent snapshots, then its layers. */
+static void gc_print(const forkpoint_info *it, fp_json *j, int *failed)
 {
-	fp_error err;
-	struct fp_ws *ws;
-	struct fp_ws_gc_stats st;
-	int r = fp_ws_open(store, NULL, &ws, &err);
-	if (r == 0) {
-		r = fp_ws_gc(ws, &st, &err);
-		fp_ws_close(ws);
-	}
-	if (r < 0) {
-		fprintf(stderr, "forkpoint: gc of session '%s': %s\n", name, err.msg);
+	const char *name = forkpoint_info_get(it, "session");
+	unsigned long removed = strtoul(forkpoint_info_get(it, "snaps_removed"), NULL, 10);
+	unsigned long kept = strtoul(forkpoint_info_get(it, "snaps_kept"), NULL, 10);
+	if (forkpoint_info_get(it, "snaps_error")[0]) {
+		fprintf(stderr, "forkpoint: gc of session '%s': %s\n", name, forkpoint_info_get(it, "snaps_error"));
 		*failed = 1;
-		return -1;
+	} else if (!j && (removed || kept)) {
+		printf("%s: removed %lu unused parent snapshots, kept %lu\n", name, removed, kept);
 	}
-	if (j) {
+	if (!forkpoint_info_int(it, "workspace"))
+		return;
+	if (forkpoint_info_get(it, "error")[0]) {
+		fprintf(stderr, "forkpoint: gc of session '%s': %s\n", name, forkpoint_info_get(it, "error"));
+		*failed = 1;
+	} else if (j) {
 		fp_json_obj_begin(j, NULL);
 		fp_json_str(j, "session", name);
-		fp_json_uint(j, "layers_removed", st.layers_removed);
-		fp_json_uint(j, "layers_kept", st.layers_kept);
-		fp_json_uint(j, "workdirs_removed", st.workdirs_removed);
+		fp_json_uint(j, "layers_removed", strtoull(forkpoint_info_get(it, "layers_removed"), NULL, 10));
+		fp_json_uint(j, "layers_kept", strtoull(forkpoint_info_get(it, "layers_kept"), NULL, 10));
+		fp_json_uint(j, "workdirs_removed", strtoull(forkpoint_info_get(it, "workdirs_removed"), NULL, 10));
 		fp_json_obj_end(j);
 	} else {
-		printf("%s: removed %u layers, kept %u\n", name, st.layers_removed, st.layers_kept);
+		printf("%s: removed %s layers, kept %s\n", name, forkpoint_info_get(it, "layers_removed"),
+		       forkpoint_info_get(it, "layers_kept"));
 	}
-	return 0;
 }
 
-/* Kept parents of incremental snapshots that nothing uses any more
- * (dump/snap_chain.h). */
-static void gc_snaps(const char *name, const char *dir, int json, int *failed)
+/* name NULL: every session. -1 when it could not start at all. */
+static int gc_all(const char *name, fp_json *j, int *failed)
 {
-	fp_error err;
-	unsigned removed, kept;
-	if (fp_snap_chain_gc(dir, &removed, &kept, &err) < 0) {
-		fprintf(stderr, "forkpoint: gc of session '%s': %s\n", name, err.msg);
-		*failed = 1;
-	} else if (!json && (removed || kept)) {
-		printf("%s: removed %u unused parent snapshots, kept %u\n", name, removed, kept);
-	}
+	forkpoint_error err;
+	forkpoint_info *all;
+	if (forkpoint_gc(name, &all, &err) < 0)
+		return cli_report_api(&err);
+	for (size_t i = 0; i < forkpoint_info_items(all); i++)
+		gc_print(forkpoint_info_item(all, i), j, failed);
+	forkpoint_info_free(all);
+	return 0;
 }
 
 int cmd_gc(int argc, char **argv)
@@ -81,41 +77,17 @@ int cmd_gc(int argc, char **argv)
 		fp_json_init(&j, stdout, 1);
 		fp_json_arr_begin(&j, NULL);
 	}
-	fp_error err;
-	char dir[PATH_MAX], store[PATH_MAX + 16];
-	if (nnamed) {
-		for (int i = 1; i < argc; i++) {
-			if (argv[i][0] == '-')
-				continue;
-			if (fp_session_dir(argv[i], dir, sizeof(dir), &err) < 0)
-				return cli_report(&err);
-			gc_snaps(argv[i], dir, json, &failed);
-			snprintf(store, sizeof(store), "%s/workspace", dir);
-			if (access(store, F_OK) < 0)
-				continue; /* no layers: its snapshots were collected above */
-			gc_one(argv[i], store, json ? &j : NULL, &failed);
-		}
-	} else {
-		char root[PATH_MAX];
-		if (fp_sessions_root(root, sizeof(root), 0, &err) < 0)
-			return cli_report(&err);
-		DIR *d = opendir(root);
-		struct dirent *de;
-		while (d && (de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(dir, sizeof(dir), "%s/%s", root, de->d_name);
-			gc_snaps(de->d_name, dir, json, &failed);
-			snprintf(store, sizeof(store), "%s/%s/workspace", root, de->d_name);
-			if (access(store, F_OK) == 0)
-				gc_one(de->d_name, store, json ? &j : NULL, &failed);
-		}
-		if (d)
-			closedir(d);
-	}
+	int rc = 0;
+	for (int i = 1; nnamed && rc == 0 && i < argc; i++)
+		if (argv[i][0] != '-')
+			rc = gc_all(argv[i], json ? &j : NULL, &failed);
+	if (!nnamed)
+		rc = gc_all(NULL, json ? &j : NULL, &failed);
+	if (rc)
+		return rc;
 	if (json) {
 		fp_json_arr_end(&j);
 		fp_json_finish(&j);
 	}
-	return failed ? FP_EXIT_FAIL : 0;
+	return failed ? FORKPOINT_EFAIL : 0;
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "json.h"
+#include "cli_json.h"
 #include "include/forkpoint.h"
 
 /* The session's snapshots, or none (count 0) when it cannot be read:

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "json.h"
+#include "cli_json.h"
 #include "include/forkpoint.h"
 
 static const char ps_usage[] =

@@ -4,10 +4,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "json.h"
-#include "api/session_client.h"
-#include "session/session_revive.h"
-#include "restore/restore.h"
+#include "cli_json.h"
 
 static const char restore_usage[] =
 	"usage: forkpoint restore -D DIR [--engine native|criu|auto] [-d] [-o LOG] [-v[N]]\n"
@@ -63,90 +60,80 @@ static const char restore_usage[] =
 	"architecture or image version) are refused before any process is created.\n"
 	"A session's snapshots (SESSION SNAP) are always verified.\n";
 
-/* The session has ended: a new helper restores the snapshot. */
-static int revive_session(const char *session, const char *snap, bool json, bool quiet)
-{
-	fp_error err;
-	struct fp_revive_result r;
-	if (fp_session_revive(session, snap, &r, &err) < 0)
-		return cli_report(&err);
-	if (json) {
-		fp_json j;
-		cli_json_session(&j, session, "snapshot", snap);
-		fp_json_int(&j, "pid", r.pid);
-		fp_json_bool(&j, "revived", true);
-		fp_json_obj_end(&j);
-		fp_json_finish(&j);
-	} else if (quiet) {
-		printf("%s,%s,%d\n", session, r.workdir, r.pid);
-	} else {
-		printf("%d\n", r.pid);
-	}
-	return 0;
-}
-
 static int restore_session(const char *session, const char *snap, bool json, bool quiet)
 {
-	fp_error err;
-	struct fp_session_info info;
-	if (fp_session_load(session, &info, &err) < 0)
-		return cli_report(&err);
-	if (!fp_session_helper_alive(&info))
-		return revive_session(session, snap, json, quiet);
-	char req[128], body[4096], v[512];
-	snprintf(req, sizeof(req), "restore %s", snap);
-	if (api_session_call(&info, req, body, sizeof(body), 10 * 60 * 1000, &err) < 0)
-		return cli_report(&err);
-	if (api_kv(body, "fallback", v, sizeof(v))[0])
-		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n", v);
-	bool moved = atoi(api_kv(body, "moved", v, sizeof(v))) == 1;
+	forkpoint_error err;
+	forkpoint_session *s;
+	forkpoint_info *r;
+	if (forkpoint_session_open(session, &s, &err) < 0)
+		return cli_report_api(&err);
+	int rc = forkpoint_session_restore_with(s, snap, &r, &err);
+	forkpoint_session_close(s);
+	if (rc < 0)
+		return cli_report_api(&err);
+#define GET(k) forkpoint_info_get(r, k)
+	bool revived = forkpoint_info_int(r, "revived") == 1;
+	if (GET("fallback")[0])
+		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n",
+			GET("fallback"));
+	bool moved = forkpoint_info_int(r, "moved") == 1;
 	if (moved)
 		fprintf(stderr, "forkpoint: some pids of snapshot '%s' were taken by other processes: session '%s' now runs "
 			"in a pid namespace of its own, where its processes have their pids (the root is %s there)\n",
-			snap, session, api_kv(body, "ns_pid", v, sizeof(v)));
+			snap, session, GET("ns_pid"));
 	if (json) {
 		fp_json j;
 		cli_json_session(&j, session, "snapshot", snap);
-		fp_json_int(&j, "pid", atoll(api_kv(body, "pid", v, sizeof(v))));
-		fp_json_str(&j, "engine", api_kv(body, "engine", v, sizeof(v)));
-		/* save: the state before the restore, kept until it succeeds */
-		fp_json_double(&j, "save_ms", atof(api_kv(body, "save_ms", v, sizeof(v))));
-		fp_json_double(&j, "restore_ms", atof(api_kv(body, "restore_ms", v, sizeof(v))));
-		fp_json_double(&j, "total_ms", atof(api_kv(body, "total_ms", v, sizeof(v))));
-		/* in place: the same processes, only what changed written back */
-		bool in_place = atoi(api_kv(body, "in_place", v, sizeof(v))) == 1;
-		fp_json_bool(&j, "in_place", in_place);
-		if (in_place) {
-			fp_json_int(&j, "pages", atoll(api_kv(body, "pages", v, sizeof(v))));
-			fp_json_int(&j, "vma_ops", atoll(api_kv(body, "vma_ops", v, sizeof(v))));
-			fp_json_int(&j, "fd_ops", atoll(api_kv(body, "fd_ops", v, sizeof(v))));
-			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
-			/* the helper's CPU time in it: less dependent on the load */
-			fp_json_double(&j, "cpu_ms", atof(api_kv(body, "cpu_ms", v, sizeof(v))));
-			/* what was hashed to prove SNAP: not its whole chain */
-			fp_json_int(&j, "verified_bytes", atoll(api_kv(body, "verified_bytes", v, sizeof(v))));
+		fp_json_int(&j, "pid", forkpoint_info_int(r, "pid"));
+		if (revived) {
+			fp_json_bool(&j, "revived", true);
 		} else {
-			fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
-			fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
-			/* the session runs in a pid namespace of its own (moved:
-			 * by this restore, as the snapshot's pids were taken) */
-			fp_json_bool(&j, "pid_namespace", atoi(api_kv(body, "pidns", v, sizeof(v))) == 1);
-			fp_json_bool(&j, "moved", moved);
-			fp_json_int(&j, "ns_pid", atoll(api_kv(body, "ns_pid", v, sizeof(v))));
+			fp_json_str(&j, "engine", GET("engine"));
+			/* save: the state before the restore, kept until it succeeds */
+			fp_json_double(&j, "save_ms", forkpoint_info_double(r, "save_ms"));
+			fp_json_double(&j, "restore_ms", forkpoint_info_double(r, "restore_ms"));
+			fp_json_double(&j, "total_ms", forkpoint_info_double(r, "total_ms"));
+			/* in place: the same processes, only what changed written back */
+			bool in_place = forkpoint_info_int(r, "in_place") == 1;
+			fp_json_bool(&j, "in_place", in_place);
+			if (in_place) {
+				fp_json_int(&j, "pages", forkpoint_info_int(r, "pages"));
+				fp_json_int(&j, "vma_ops", forkpoint_info_int(r, "vma_ops"));
+				fp_json_int(&j, "fd_ops", forkpoint_info_int(r, "fd_ops"));
+				fp_json_str(&j, "phases_ms", GET("phases"));
+				/* the helper's CPU time in it: less dependent on the load */
+				fp_json_double(&j, "cpu_ms", forkpoint_info_double(r, "cpu_ms"));
+				/* what was hashed to prove SNAP: not its whole chain */
+				fp_json_int(&j, "verified_bytes", forkpoint_info_int(r, "verified_bytes"));
+			} else {
+				fp_json_str(&j, "why", GET("why"));
+				fp_json_str(&j, "phases_ms", GET("phases"));
+				/* the session runs in a pid namespace of its own (moved:
+				 * by this restore, as the snapshot's pids were taken) */
+				fp_json_bool(&j, "pid_namespace", forkpoint_info_int(r, "pidns") == 1);
+				fp_json_bool(&j, "moved", moved);
+				fp_json_int(&j, "ns_pid", forkpoint_info_int(r, "ns_pid"));
+			}
 		}
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {
-		printf("%s,%s,%s\n", session, info.workdir, api_kv(body, "pid", v, sizeof(v)));
+		printf("%s,%s,%s\n", session, GET("workdir"), GET("pid"));
 	} else {
-		printf("%s\n", api_kv(body, "pid", v, sizeof(v)));
+		printf("%s\n", GET("pid"));
 	}
+#undef GET
+	forkpoint_info_free(r);
 	return 0;
 }
 
 int cmd_restore(int argc, char **argv)
 {
-	struct fp_restore_opts o = { .engine = FP_RESTORE_AUTO };
+	struct {
+		const char *dir, *log_path;
+		unsigned flags; /* FORKPOINT_RESTORE_* */
+		int verbosity, timeout_ms;
+	} o = { 0 };
 	struct cli_criu_flags cf = { .n = 0 };
 	bool detach = false, json = false, quiet = false;
 	const char *pos[2] = { NULL, NULL };
@@ -164,12 +151,13 @@ int cmd_restore(int argc, char **argv)
 		} else if (!strcmp(a, "--engine")) {
 			if (!val)
 				return cli_usage_error(restore_usage, "--engine needs native, criu or auto");
+			o.flags &= ~(unsigned)(FORKPOINT_RESTORE_NATIVE | FORKPOINT_RESTORE_CRIU);
 			if (!strcmp(val, "native"))
-				o.engine = FP_RESTORE_NATIVE;
+				o.flags |= FORKPOINT_RESTORE_NATIVE;
 			else if (!strcmp(val, "criu"))
-				o.engine = FP_RESTORE_CRIU;
+				o.flags |= FORKPOINT_RESTORE_CRIU;
 			else if (!strcmp(val, "auto"))
-				o.engine = FP_RESTORE_AUTO;
+				;
 			else
 				return cli_usage_error(restore_usage, "unknown engine '%s' (native, criu or auto)", val);
 			i++;
@@ -182,7 +170,7 @@ int cmd_restore(int argc, char **argv)
 		} else if (!strncmp(a, "-v", 2) && (a[2] == 0 || (a[2] >= '0' && a[2] <= '4' && !a[3]))) {
 			o.verbosity = a[2] ? a[2] - '0' : 4;
 		} else if (!strcmp(a, "--exact-pids")) {
-			o.exact_pids = true;
+			o.flags |= FORKPOINT_RESTORE_EXACT_PIDS;
 		} else if (!strcmp(a, "--timeout")) {
 			char *end;
 			double s = val ? strtod(val, &end) : 0;
@@ -191,7 +179,7 @@ int cmd_restore(int argc, char **argv)
 			o.timeout_ms = (int)(s * 1000);
 			i++;
 		} else if (!strcmp(a, "--no-verify")) {
-			o.no_verify = true;
+			o.flags |= FORKPOINT_RESTORE_NO_VERIFY;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -210,44 +198,61 @@ int cmd_restore(int argc, char **argv)
 		return cli_usage_error(restore_usage, "give either -D DIR or SESSION SNAP");
 	if (!o.dir)
 		return cli_usage_error(restore_usage, "no image directory given (-D DIR)");
-	o.adopt = !detach; /* to wait for a criu-restored tree it must become our child */
-	o.foreground = !detach;
 	int keep_fd = -1;
+	o.flags |= detach ? FORKPOINT_RESTORE_DETACHED : FORKPOINT_RESTORE_FOREGROUND;
 	if (detach && isatty(STDIN_FILENO)) {
-		o.stop_foreground_job = true;
+		o.flags |= FORKPOINT_RESTORE_STOP_FOREGROUND_JOB;
 		cli_job_fork(&keep_fd);
 	}
-	o.criu_flags = cf.v;
-	o.ncriu_flags = cf.n;
-	struct fp_restore_result r;
-	fp_error err = { 0 };
-	if (fp_restore(&o, &r, &err))
-		return cli_report(&err);
-	if (r.verify_note[0])
-		fprintf(stderr, "forkpoint: note: %s\n", r.verify_note);
-	else if (o.no_verify)
+	forkpoint_error err;
+	forkpoint_restore_options *ro;
+	if (forkpoint_restore_options_new(o.dir, &ro, &err) < 0)
+		return cli_report_api(&err);
+	int rc = forkpoint_restore_options_set(ro, FORKPOINT_RESTORE_OPT_FLAGS, o.flags, &err);
+	if (rc == 0 && o.verbosity)
+		rc = forkpoint_restore_options_set(ro, FORKPOINT_RESTORE_OPT_VERBOSITY, o.verbosity, &err);
+	if (rc == 0 && o.timeout_ms)
+		rc = forkpoint_restore_options_set(ro, FORKPOINT_RESTORE_OPT_TIMEOUT_MS, o.timeout_ms, &err);
+	if (rc == 0 && o.log_path)
+		rc = forkpoint_restore_options_set_str(ro, FORKPOINT_RESTORE_OPT_LOG, o.log_path, &err);
+	for (size_t k = 0; rc == 0 && k < cf.n; k++)
+		rc = forkpoint_restore_options_set_str(ro, FORKPOINT_RESTORE_OPT_CRIU_FLAG, cf.v[k], &err);
+	forkpoint_info *r = NULL;
+	if (rc == 0)
+		rc = forkpoint_restore_with(ro, &r, &err);
+	forkpoint_restore_options_free(ro);
+	if (rc < 0)
+		return cli_report_api(&err);
+#define GET(k) forkpoint_info_get(r, k)
+	if (GET("verify_note")[0])
+		fprintf(stderr, "forkpoint: note: %s\n", GET("verify_note"));
+	else if (o.flags & FORKPOINT_RESTORE_NO_VERIFY)
 		fprintf(stderr, "forkpoint: note: %s restored without verification (--no-verify)\n", o.dir);
-	if (r.fallback_reason[0])
+	if (GET("fallback")[0])
 		fprintf(stderr, "forkpoint: restored with criu: the native engine cannot restore this image: %s\n",
-			r.fallback_reason);
-	if (r.ns_init)
+			GET("fallback"));
+	int pid = (int)forkpoint_info_int(r, "pid"), wait_pid = (int)forkpoint_info_int(r, "wait_pid");
+	if (forkpoint_info_int(r, "ns_init"))
 		fprintf(stderr,
-			"forkpoint: the image's pids are taken: restored into a new pid namespace, where it is pid %d "
-			"(%d outside; the namespace's init is %d)\n",
-			(int)r.ns_pid, (int)r.pid, (int)r.ns_init);
+			"forkpoint: the image's pids are taken: restored into a new pid namespace, where it is pid %s "
+			"(%d outside; the namespace's init is %s)\n",
+			GET("ns_pid"), pid, GET("ns_init"));
+	bool job_stopped = forkpoint_info_int(r, "job_stopped") != 0;
+#undef GET
+	forkpoint_info_free(r);
 	if (detach) {
-		printf("%d\n", (int)r.pid);
-		if (r.job_stopped)
+		printf("%d\n", pid);
+		if (job_stopped)
 			fprintf(stderr,
 				"forkpoint: %d had its terminal's foreground: it waits stopped, as after ^Z; "
 				"`forkpoint fg %d` continues it\n",
-				(int)r.pid, (int)r.pid);
-		cli_job_keep(keep_fd, r.job_stopped);
+				pid, pid);
+		cli_job_keep(keep_fd, job_stopped);
 		return 0;
 	}
 	int status;
 	/* In a new pid namespace its init reports the root's exit status. */
-	if (fp_restore_wait(r.ns_init ? r.ns_init : r.pid, -1, &status, &err))
-		return cli_report(&err);
+	if (forkpoint_wait(wait_pid, -1, &status, &err) < 0)
+		return cli_report_api(&err);
 	return status;
 }

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "session/session_helper.h"
 
 static const char run_usage[] =
 	"usage: forkpoint run [--name NAME] [--detach] [--workdir DIR] [--no-shim] [--quiet] -- CMD [ARGS...]\n"
@@ -53,7 +52,8 @@ static int exit_like(int status)
 
 int cmd_run(int argc, char **argv)
 {
-	struct fp_run_opts o = { .sigs = &fp_cli_inherited };
+	const char *name = NULL, *workdir = NULL;
+	unsigned flags = 0;
 	int quiet = 0;
 	int i = 1;
 	for (; i < argc && strcmp(argv[i], "--"); i++) {
@@ -63,25 +63,25 @@ int cmd_run(int argc, char **argv)
 			return 0;
 		}
 		if (!strcmp(a, "--detach") || !strcmp(a, "-d")) {
-			o.detach = 1;
+			flags |= FORKPOINT_RUN_DETACH;
 		} else if (!strcmp(a, "--shell")) {
-			o.shell = 1;
+			flags |= FORKPOINT_SESSION_SHELL;
 		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
 			quiet = 1;
 		} else if (!strcmp(a, "--no-shim")) {
-			o.no_shim = 1;
+			flags |= FORKPOINT_SESSION_NO_SHIM;
 		} else if (!strcmp(a, "--name") || !strcmp(a, "-n")) {
 			if (++i >= argc)
 				return cli_usage_error(run_usage, "--name needs a value");
-			o.name = argv[i];
+			name = argv[i];
 		} else if (!strcmp(a, "--workdir") || !strcmp(a, "-w")) {
 			if (++i >= argc)
 				return cli_usage_error(run_usage, "--workdir needs a directory");
-			o.workdir = argv[i];
+			workdir = argv[i];
 		} else if (!strncmp(a, "--workdir=", 10)) {
-			o.workdir = a + 10;
+			workdir = a + 10;
 		} else if (!strncmp(a, "--name=", 7)) {
-			o.name = a + 7;
+			name = a + 7;
 		} else if (a[0] == '-') {
 			return cli_usage_error(run_usage, "unknown option '%s'", a);
 		} else {
@@ -90,23 +90,30 @@ int cmd_run(int argc, char **argv)
 	}
 	if (i < argc && !strcmp(argv[i], "--"))
 		i++; /* the end of the options */
-	if (i >= argc && !o.shell)
+	if (i >= argc && !(flags & FORKPOINT_SESSION_SHELL))
 		return cli_usage_error(run_usage, "no command given");
-	o.argv = i < argc ? argv + i : NULL;
 
-	struct fp_run_result res;
-	fp_error err;
-	fflush(NULL);
-	if (fp_run_session(&o, &res, &err) < 0)
-		return cli_report(&err);
-	if (res.notice[0] && !quiet)
-		fprintf(stderr, "forkpoint: note: %s\n", res.notice);
-	if (o.detach || o.shell) {
-		if (quiet)
-			printf("%s,%s,%d\n", res.name, res.workdir, res.target_pid);
-		else
-			printf("%s\n", res.name);
-		return 0;
+	forkpoint_info *res;
+	forkpoint_error err;
+	if (forkpoint_run(name, workdir, flags, i < argc ? argv + i : NULL, cli_signals, &res, &err) < 0) {
+		/* 127 and 126 as a shell says them: not found, not executable */
+		int code = (int)forkpoint_info_int(res, "exit_code");
+		forkpoint_info_free(res);
+		int rc = cli_report_api(&err);
+		return code ? code : rc;
 	}
-	return exit_like(res.wait_status);
+	const char *notice = forkpoint_info_get(res, "notice");
+	if (notice[0] && !quiet)
+		fprintf(stderr, "forkpoint: note: %s\n", notice);
+	int status = (int)forkpoint_info_int(res, "wait_status");
+	if (flags & (FORKPOINT_RUN_DETACH | FORKPOINT_SESSION_SHELL)) {
+		if (quiet)
+			printf("%s,%s,%s\n", forkpoint_info_get(res, "name"), forkpoint_info_get(res, "workdir"),
+			       forkpoint_info_get(res, "pid"));
+		else
+			printf("%s\n", forkpoint_info_get(res, "name"));
+		status = -1;
+	}
+	forkpoint_info_free(res);
+	return status < 0 ? 0 : exit_like(status);
 }

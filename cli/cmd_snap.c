@@ -5,10 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "json.h"
-#include "api/session_client.h"
-#include "session/snapshots.h"
-#include "session/session_hot.h"
+#include "cli_json.h"
 
 static const char snap_usage[] =
 	"usage: forkpoint snap SESSION [NAME] [--hot] [--hot-limit N] [--json | --quiet]\n"
@@ -48,10 +45,10 @@ int cmd_snap(int argc, char **argv)
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else if (!strcmp(argv[i], "--hot"))
-			hot = hot ? hot : FP_HOT_DEFAULT_LIMIT;
+			hot = hot ? hot : FORKPOINT_HOT_DEFAULT_LIMIT;
 		else if (!strcmp(argv[i], "--hot-limit")) {
-			if (i + 1 >= argc || atoi(argv[i + 1]) < 1 || atoi(argv[i + 1]) > FP_HOT_MAX)
-				return cli_usage_error(snap_usage, "--hot-limit needs a number from 1 to %d", FP_HOT_MAX);
+			if (i + 1 >= argc || atoi(argv[i + 1]) < 1 || atoi(argv[i + 1]) > FORKPOINT_HOT_MAX)
+				return cli_usage_error(snap_usage, "--hot-limit needs a number from 1 to %d", FORKPOINT_HOT_MAX);
 			hot = atoi(argv[++i]);
 		}
 		else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
@@ -70,49 +67,48 @@ int cmd_snap(int argc, char **argv)
 	}
 	if (!session)
 		return cli_usage_error(snap_usage, "no session given");
-	fp_error err;
-	if (name && fp_snap_name_valid(name, &err) < 0)
-		return cli_report(&err);
-	struct fp_session_info info;
-	if (api_session_open(session, &info, &err) < 0)
-		return cli_report(&err);
-	char req[160], body[4096], v[1024];
-	int rl = snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
-	if (hot)
-		snprintf(req + rl, sizeof(req) - (size_t)rl, " --hot=%d", hot);
-	if (api_session_call(&info, req, body, sizeof(body), 30 * 60 * 1000, &err) < 0)
-		return cli_report(&err);
+	forkpoint_error err;
+	forkpoint_session *s;
+	forkpoint_info *r;
+	if (forkpoint_session_open(session, &s, &err) < 0)
+		return cli_report_api(&err);
+	int rc = forkpoint_session_snap_with(s, name, hot, &r, &err);
+	forkpoint_session_close(s);
+	if (rc < 0)
+		return cli_report_api(&err);
+#define GET(k) forkpoint_info_get(r, k)
 	if (json) {
 		fp_json j;
-		cli_json_session(&j, session, "name", api_kv(body, "name", v, sizeof(v)));
-		fp_json_str(&j, "dir", api_kv(body, "dir", v, sizeof(v)));
-		fp_json_int(&j, "processes", atoll(api_kv(body, "processes", v, sizeof(v))));
-		fp_json_int(&j, "threads", atoll(api_kv(body, "threads", v, sizeof(v))));
-		fp_json_double(&j, "pause_ms", atof(api_kv(body, "pause_ms", v, sizeof(v))));
-		fp_json_double(&j, "total_ms", atof(api_kv(body, "total_ms", v, sizeof(v))));
-		fp_json_uint(&j, "pages", strtoull(api_kv(body, "pages", v, sizeof(v)), NULL, 10));
-		fp_json_uint(&j, "bytes_written", strtoull(api_kv(body, "bytes_written", v, sizeof(v)), NULL, 10));
+		cli_json_session(&j, session, "name", GET("name"));
+		fp_json_str(&j, "dir", GET("dir"));
+		fp_json_int(&j, "processes", forkpoint_info_int(r, "processes"));
+		fp_json_int(&j, "threads", forkpoint_info_int(r, "threads"));
+		fp_json_double(&j, "pause_ms", forkpoint_info_double(r, "pause_ms"));
+		fp_json_double(&j, "total_ms", forkpoint_info_double(r, "total_ms"));
+		fp_json_uint(&j, "pages", strtoull(GET("pages"), NULL, 10));
+		fp_json_uint(&j, "bytes_written", strtoull(GET("bytes_written"), NULL, 10));
 		/* incremental snapshots (dump/dump_incremental.c) */
-		int incr = atoi(api_kv(body, "incremental", v, sizeof(v)));
-		fp_json_bool(&j, "full", !incr);
-		fp_json_uint(&j, "pages_parent", strtoull(api_kv(body, "pages_parent", v, sizeof(v)), NULL, 10));
-		fp_json_str(&j, "why", api_kv(body, "why", v, sizeof(v)));
+		fp_json_bool(&j, "full", !forkpoint_info_int(r, "incremental"));
+		fp_json_uint(&j, "pages_parent", strtoull(GET("pages_parent"), NULL, 10));
+		fp_json_str(&j, "why", GET("why"));
 		/* the shim's fd table checked against /proc (dump_shim_fds.c) */
-		fp_json_bool(&j, "shim_checked", atoi(api_kv(body, "shim_checked", v, sizeof(v))) != 0);
-		fp_json_uint(&j, "shim_disagree", strtoull(api_kv(body, "shim_disagree", v, sizeof(v)), NULL, 10));
-		fp_json_str(&j, "shim_note", api_kv(body, "shim_note", v, sizeof(v)));
-		fp_json_bool(&j, "hot", atoi(api_kv(body, "hot", v, sizeof(v))) == 1);
+		fp_json_bool(&j, "shim_checked", forkpoint_info_int(r, "shim_checked") != 0);
+		fp_json_uint(&j, "shim_disagree", strtoull(GET("shim_disagree"), NULL, 10));
+		fp_json_str(&j, "shim_note", GET("shim_note"));
+		fp_json_bool(&j, "hot", forkpoint_info_int(r, "hot") == 1);
 		if (hot)
-			fp_json_str(&j, "hot_why", api_kv(body, "hot_why", v, sizeof(v)));
+			fp_json_str(&j, "hot_why", GET("hot_why"));
 		/* where the time went: "name ms name ms ..." (dump/dump.c) */
-		fp_json_str(&j, "phases_ms", api_kv(body, "phases", v, sizeof(v)));
+		fp_json_str(&j, "phases_ms", GET("phases"));
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {
-		printf("%s,%s\n", session, api_kv(body, "name", v, sizeof(v)));
+		printf("%s,%s\n", session, GET("name"));
 	} else {
-		printf("%s\n", api_kv(body, "name", v, sizeof(v)));
+		printf("%s\n", GET("name"));
 	}
+#undef GET
+	forkpoint_info_free(r);
 	return 0;
 }
 
@@ -138,32 +134,32 @@ int cmd_list(int argc, char **argv)
 	}
 	if (!session)
 		return cli_list_all(json);
-	fp_error err;
-	struct fp_session_info info;
-	if (fp_session_load(session, &info, &err) < 0)
-		return cli_report(&err);
-	struct fp_snap_info *s;
-	size_t n;
-	if (fp_snap_list(info.dir, full, &s, &n, &err) < 0)
-		return cli_report(&err);
+	forkpoint_error err;
+	forkpoint_info *all;
+	if (forkpoint_snapshots_with(session, full ? FORKPOINT_SNAPSHOTS_VERIFY : 0, &all, &err) < 0)
+		return cli_report_api(&err);
+	size_t n = forkpoint_info_items(all);
+#define GET(k) forkpoint_info_get(s, k)
+#define U64(k) strtoull(GET(k), NULL, 10)
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
 		fp_json_arr_begin(&j, NULL);
 		for (size_t k = 0; k < n; k++) {
+			const forkpoint_info *s = forkpoint_info_item(all, k);
 			fp_json_obj_begin(&j, NULL);
-			fp_json_str(&j, "name", s[k].name);
-			fp_json_str(&j, "dir", s[k].dir);
-			fp_json_int(&j, "created", s[k].created);
-			fp_json_str(&j, "pids", s[k].pids);
-			fp_json_str(&j, "compress", s[k].compress);
-			fp_json_double(&j, "pause_ms", s[k].pause_ms);
-			fp_json_double(&j, "total_ms", s[k].total_ms);
-			fp_json_uint(&j, "pages", s[k].pages);
-			fp_json_uint(&j, "disk_bytes", s[k].disk_bytes);
-			fp_json_bool(&j, "damaged", s[k].damaged);
-			if (s[k].damaged)
-				fp_json_str(&j, "damage", s[k].damage);
+			fp_json_str(&j, "name", GET("name"));
+			fp_json_str(&j, "dir", GET("dir"));
+			fp_json_int(&j, "created", forkpoint_info_int(s, "created"));
+			fp_json_str(&j, "pids", GET("pids"));
+			fp_json_str(&j, "compress", GET("compress"));
+			fp_json_double(&j, "pause_ms", forkpoint_info_double(s, "pause_ms"));
+			fp_json_double(&j, "total_ms", forkpoint_info_double(s, "total_ms"));
+			fp_json_uint(&j, "pages", U64("pages"));
+			fp_json_uint(&j, "disk_bytes", U64("disk_bytes"));
+			fp_json_bool(&j, "damaged", forkpoint_info_int(s, "damaged") != 0);
+			if (forkpoint_info_int(s, "damaged"))
+				fp_json_str(&j, "damage", GET("damage"));
 			fp_json_obj_end(&j);
 		}
 		fp_json_arr_end(&j);
@@ -172,17 +168,19 @@ int cmd_list(int argc, char **argv)
 		printf("%-20s %-19s %10s %10s %10s %s\n", "NAME", "CREATED", "PAUSE_MS", "PAGES", "DISK_KB",
 		       "PIDS");
 		for (size_t k = 0; k < n; k++) {
-			if (s[k].damaged) {
-				printf("%-20s DAMAGED: %s\n", s[k].name, s[k].damage);
+			const forkpoint_info *s = forkpoint_info_item(all, k);
+			if (forkpoint_info_int(s, "damaged")) {
+				printf("%-20s DAMAGED: %s\n", GET("name"), GET("damage"));
 				continue;
 			}
 			char when[32];
-			cli_format_time(s[k].created, when, sizeof(when));
-			printf("%-20s %-19s %10.2f %10llu %10llu %s\n", s[k].name, when, s[k].pause_ms,
-			       (unsigned long long)s[k].pages, (unsigned long long)(s[k].disk_bytes >> 10),
-			       s[k].pids);
+			cli_format_time(forkpoint_info_int(s, "created"), when, sizeof(when));
+			printf("%-20s %-19s %10.2f %10llu %10llu %s\n", GET("name"), when,
+			       forkpoint_info_double(s, "pause_ms"), U64("pages"), U64("disk_bytes") >> 10, GET("pids"));
 		}
 	}
-	free(s);
+#undef GET
+#undef U64
+	forkpoint_info_free(all);
 	return 0;
 }

@@ -4,11 +4,9 @@
 #include <time.h>
 
 #include "cli.h"
-#include "json.h"
-#include "config.h"
-#include "include/forkpoint.h"
+#include "cli_json.h"
 
-struct fp_inherited_signals fp_cli_inherited;
+forkpoint_signals *cli_signals;
 
 static const struct {
 	const char *name;
@@ -47,12 +45,6 @@ static void usage(FILE *out)
 		     "~/.local/state/forkpoint otherwise).\n");
 }
 
-int cli_report(const fp_error *err)
-{
-	fprintf(stderr, "forkpoint: %s\n", err->msg[0] ? err->msg : "unknown error");
-	return err->exit_code ? err->exit_code : 1;
-}
-
 int cli_report_api(const forkpoint_error *err)
 {
 	fprintf(stderr, "forkpoint: %s\n", err->message[0] ? err->message : "unknown error");
@@ -67,7 +59,7 @@ int cli_usage_error(const char *use, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n%s", use);
-	return FP_EXIT_USAGE;
+	return CLI_EXIT_USAGE;
 }
 
 void cli_json_session(struct fp_json *j, const char *session, const char *key, const char *value)
@@ -100,10 +92,12 @@ int cli_wants_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	fp_sanitize_self(&fp_cli_inherited);
+	forkpoint_error err;
+	if (forkpoint_sanitize_self(&cli_signals, &err) < 0)
+		return cli_report_api(&err);
 	if (argc < 2) {
 		usage(stderr);
-		return FP_EXIT_USAGE;
+		return CLI_EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
@@ -118,12 +112,11 @@ int main(int argc, char **argv)
 			continue;
 		/* A broken config file stops every command, so that no setting is
 		 * ever ignored in silence. */
-		fp_error err;
-		if (fp_config_check(&err) < 0)
-			return cli_report(&err);
+		if (forkpoint_config_check(&err) < 0)
+			return cli_report_api(&err);
 		return commands[i].fn(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "forkpoint: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
-	return FP_EXIT_USAGE;
+	return CLI_EXIT_USAGE;
 }

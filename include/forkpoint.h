@@ -65,6 +65,23 @@
  *    handle may be used from one thread at a time, different handles from
  *    different threads.
  *
+ * 3. Every option, and results that grow (version 0.2): the calls named
+ *    *_with take option handles or more arguments and give their results
+ *    as a forkpoint_info, named values that a later version may add to:
+ *
+ *        forkpoint_dump_options *o;                    // new: pid and dir
+ *        forkpoint_dump_options_new(pid, "/tmp/img", &o, &e);
+ *        forkpoint_dump_options_set(o, FORKPOINT_DUMP_OPT_FLAGS, FORKPOINT_DUMP_LEAVE_RUNNING, &e);
+ *        forkpoint_dump_options_set(o, FORKPOINT_DUMP_OPT_ZSTD_LEVEL, 3, &e);  // checked here
+ *        forkpoint_info *st;
+ *        if (forkpoint_dump_with(o, &st, &e) == 0)     // as often as wanted
+ *                printf("pause %.1f ms\n", forkpoint_info_double(st, "pause_ms"));
+ *        forkpoint_info_free(st);                      // NULL is fine
+ *        forkpoint_dump_options_free(o);               // always, once
+ *
+ *    The `forkpoint` command is written on these calls only: whatever it
+ *    does, a program can do through this header.
+ *
  * Conventions:
  *   - Every call that can fail returns 0 (or a count) on success and -1 on
  *     failure, and then fills the caller's forkpoint_error (if not NULL):
@@ -91,7 +108,7 @@
 extern "C" {
 #endif
 
-#define FORKPOINT_VERSION "0.1.0"
+#define FORKPOINT_VERSION "0.2.0"
 
 /* forkpoint_error.code: the kind of failure. */
 enum forkpoint_code {
@@ -111,7 +128,8 @@ typedef struct forkpoint_error {
 	char message[1536];
 } forkpoint_error;
 
-/* The library's version ("0.1.0"); its soname is libforkpoint.so.0. */
+/* The library's version ("0.2.0"); its soname is libforkpoint.so.0. Calls
+ * marked "Version 0.2" below are new in 0.2.0 (symbol version FORKPOINT_0.2). */
 const char *forkpoint_version(void);
 
 /* ---- Images ---------------------------------------------------------- */
@@ -133,7 +151,9 @@ enum {
 };
 
 /* Restores the tree in dir; *pid gets its root (a child of the caller) as
- * the caller sees it. Images are verified against their manifest first. */
+ * the caller sees it (in a new pid namespace: that namespace's init, whose
+ * end is the root's). Images are verified against their manifest first.
+ * flags: any FORKPOINT_RESTORE_* (forkpoint_restore_with's too). */
 int forkpoint_restore(const char *dir, unsigned flags, pid_t *pid, forkpoint_error *err);
 
 /* Waits for a restored root to end: *status is its exit code, or 128+N
@@ -244,8 +264,8 @@ int forkpoint_session_restore(forkpoint_session *s, const char *snap, forkpoint_
 /* Starts n branches of snapshot snap (all or none): each a new session of
  * its own (a handle in out[0..n-1], to be closed), running from the
  * snapshot in its own pid and mount namespaces, while s runs on (root
- * only). A library built without the session library's branch fails with
- * FORKPOINT_EUNAVAILABLE ("not available in this build"). */
+ * only). forkpoint_session_branch_with names them and says what each
+ * took. */
 int forkpoint_session_branch(forkpoint_session *s, const char *snap, int n, forkpoint_session **out,
 			     forkpoint_error *err);
 
@@ -294,6 +314,242 @@ int forkpoint_session_stop(forkpoint_session *s, int kill, forkpoint_error *err)
 /* Stops the session (with kill) and removes its directory: snapshots,
  * workspace layers, log. The handle must still be closed. */
 int forkpoint_session_cleanup(forkpoint_session *s, forkpoint_error *err);
+
+/* ---- Version 0.2: results that grow, options, the whole command ------ */
+
+/* forkpoint_info: what a call found or did, as named values (and, for
+ * calls about several things, a list of such records). A result that gains
+ * a value later keeps every program built before working: no struct
+ * changes size. Keys are documented at each call; a key that is absent
+ * reads as "" (forkpoint_info_get) or 0.
+ *
+ *        forkpoint_info *r;
+ *        if (forkpoint_session_snap_with(s, "a", 0, &r, &e) == 0) {
+ *                printf("%s paused %.1f ms\n", forkpoint_info_get(r, "name"),
+ *                       forkpoint_info_double(r, "pause_ms"));
+ *                forkpoint_info_free(r);
+ *        }
+ *
+ * Lifecycle: the call that fills it allocates it (*out is NULL after a
+ * failure unless the call says otherwise) -> any number of reads -> free,
+ * exactly once. The strings returned point into it and live as long. */
+typedef struct forkpoint_info forkpoint_info; /* opaque */
+
+const char *forkpoint_info_get(const forkpoint_info *r, const char *key); /* "" if absent */
+long long forkpoint_info_int(const forkpoint_info *r, const char *key);
+double forkpoint_info_double(const forkpoint_info *r, const char *key);
+/* Every key and value in the order they were set, i in 0..size-1. */
+size_t forkpoint_info_size(const forkpoint_info *r);
+const char *forkpoint_info_key(const forkpoint_info *r, size_t i);
+const char *forkpoint_info_value(const forkpoint_info *r, size_t i);
+/* Records of a list (branches, sessions collected, changes), in order. */
+size_t forkpoint_info_items(const forkpoint_info *r);
+const forkpoint_info *forkpoint_info_item(const forkpoint_info *r, size_t i);
+/* 1 if key was set (a key absent and a key set to "" read alike). */
+int forkpoint_info_has(const forkpoint_info *r, const char *key);
+/* NULL is fine. */
+void forkpoint_info_free(forkpoint_info *r);
+
+/* Reads $FORKPOINT_HOME/config (and the environment's FORKPOINT_*
+ * settings): an error names a setting that is wrong, so that none is ever
+ * ignored in silence. The command checks it before every subcommand. */
+int forkpoint_config_check(forkpoint_error *err);
+
+/* A process that starts programs for its user (the command does) may have
+ * been started with blocked or ignored signals, closed stdio or stray fds:
+ * the known causes of CRIU hanging. forkpoint_sanitize_self records that
+ * state, then unblocks every signal, sets every disposition to SIG_DFL and
+ * opens fds 0-2 on /dev/null where closed. *saved (free with
+ * forkpoint_signals_free) gives a program started by forkpoint_run the
+ * user's original signal state back. Call it early, single-threaded. */
+typedef struct forkpoint_signals forkpoint_signals; /* opaque */
+int forkpoint_sanitize_self(forkpoint_signals **saved, forkpoint_error *err);
+void forkpoint_signals_free(forkpoint_signals *saved);
+
+/* -- Images with every option: dump, restore, decompress ---------------- */
+
+/* Lifecycle: new (pid and directory) -> set any options -> dump_with, as
+ * often as wanted -> free. Each set checks its value and fails with
+ * FORKPOINT_EINVAL naming the allowed range. */
+typedef struct forkpoint_dump_options forkpoint_dump_options; /* opaque */
+enum forkpoint_dump_option {
+	FORKPOINT_DUMP_OPT_FLAGS = 1,    /* FORKPOINT_DUMP_* bits (int) */
+	FORKPOINT_DUMP_OPT_ZSTD_LEVEL,   /* -7..-1, 1..19 (int; default -1) */
+	FORKPOINT_DUMP_OPT_THREADS,      /* compression threads 1..16 (int; default one per CPU, at most 4) */
+	FORKPOINT_DUMP_OPT_PAGES,        /* how pages are taken, FORKPOINT_PAGES_* (int) */
+	FORKPOINT_DUMP_OPT_GHOST_LIMIT,  /* bytes of a deleted file the image may carry (int) */
+	FORKPOINT_DUMP_OPT_TIMEOUT_MS,   /* each thread's deadline to stop (int; default 2000) */
+	FORKPOINT_DUMP_OPT_VERBOSE,      /* 1: every VMA and fd in the log (int) */
+	FORKPOINT_DUMP_OPT_LOG,          /* the log's path (string; default DIR/dump.log) */
+};
+enum {
+	FORKPOINT_PAGES_AUTO = 0, /* precopy from 64 MiB of anonymous memory on, else fork */
+	FORKPOINT_PAGES_PRECOPY,  /* copied while it runs, under userfaultfd write tracking */
+	FORKPOINT_PAGES_FORK,     /* read from a frozen copy-on-write clone */
+	FORKPOINT_PAGES_COPY,     /* copied while it is stopped */
+};
+int forkpoint_dump_options_new(pid_t pid, const char *dir, forkpoint_dump_options **out, forkpoint_error *err);
+int forkpoint_dump_options_set(forkpoint_dump_options *o, int option, long long value, forkpoint_error *err);
+int forkpoint_dump_options_set_str(forkpoint_dump_options *o, int option, const char *value, forkpoint_error *err);
+void forkpoint_dump_options_free(forkpoint_dump_options *o);
+/* forkpoint_dump with options. *stats (may be NULL) gets: processes,
+ * threads, pages, bytes_pages, bytes_written, pause_ms, total_ms, method
+ * (how the pages were taken), and reaped, reaped_names (temporary
+ * directories of dumps that died, removed on the way). *stats is filled
+ * after a failure too (reaped is worth saying either way). */
+int forkpoint_dump_with(const forkpoint_dump_options *o, forkpoint_info **stats, forkpoint_error *err);
+
+/* Lifecycle as forkpoint_dump_options. */
+typedef struct forkpoint_restore_options forkpoint_restore_options; /* opaque */
+enum forkpoint_restore_option {
+	FORKPOINT_RESTORE_OPT_FLAGS = 1, /* FORKPOINT_RESTORE_* bits (int) */
+	FORKPOINT_RESTORE_OPT_VERBOSITY, /* of the log, 0..4 (int; default 4) */
+	FORKPOINT_RESTORE_OPT_TIMEOUT_MS,/* of the restore itself (int; default 60000) */
+	FORKPOINT_RESTORE_OPT_LOG,       /* the log's path (string) */
+	FORKPOINT_RESTORE_OPT_CRIU_FLAG, /* a flag passed on to `criu restore` (string; once per flag) */
+};
+enum {
+	FORKPOINT_RESTORE_NO_VERIFY = 1 << 3, /* skip the manifest check: the caller's own risk */
+	/* The root is not made the caller's child (it is adopted by init or
+	 * the nearest subreaper) and the terminal's foreground stays here. */
+	FORKPOINT_RESTORE_DETACHED = 1 << 4,
+	/* With DETACHED, on a terminal: a job that had the terminal's
+	 * foreground comes back stopped, as after ^Z (native engine only). */
+	FORKPOINT_RESTORE_STOP_FOREGROUND_JOB = 1 << 5,
+	/* Without DETACHED: the terminal's foreground process group goes
+	 * back to the restored job if it had it when dumped (as for a
+	 * program the caller's user started from this terminal). */
+	FORKPOINT_RESTORE_FOREGROUND = 1 << 6,
+};
+int forkpoint_restore_options_new(const char *dir, forkpoint_restore_options **out, forkpoint_error *err);
+int forkpoint_restore_options_set(forkpoint_restore_options *o, int option, long long value, forkpoint_error *err);
+int forkpoint_restore_options_set_str(forkpoint_restore_options *o, int option, const char *value,
+				      forkpoint_error *err);
+void forkpoint_restore_options_free(forkpoint_restore_options *o);
+/* forkpoint_restore with options. *res gets: pid (the root as the caller
+ * sees it), wait_pid (what forkpoint_wait takes: the root, or the init of
+ * its new pid namespace), ns_init and ns_pid (0 without a new namespace),
+ * engine, fallback (why CRIU restored it, "" if native), verify_note
+ * (why it is unverified, "" if verified), job_stopped (1: waiting as after
+ * ^Z for `forkpoint fg`). */
+int forkpoint_restore_with(const forkpoint_restore_options *o, forkpoint_info **res, forkpoint_error *err);
+
+enum {
+	FORKPOINT_DECOMPRESS_KEEP = 1 << 0,   /* keep the zstd page stores as well */
+	FORKPOINT_DECOMPRESS_VERIFY = 1 << 1, /* verify every file against the manifest first */
+};
+/* Expands dir's zstd page stores into plain pages-N.img, so that plain
+ * `criu restore -D dir` restores it. */
+int forkpoint_decompress(const char *dir, unsigned flags, forkpoint_error *err);
+
+/* -- Sessions with every option ----------------------------------------- */
+
+/* (enums, not macros: bindings that read this header see them too) */
+enum { FORKPOINT_HOT_DEFAULT_LIMIT = 2, FORKPOINT_HOT_MAX = 8, FORKPOINT_BRANCH_MAX = 64 };
+
+enum {
+	FORKPOINT_RUN_DETACH = 1 << 2, /* return once the program runs (as create does) */
+};
+/* Starts a session from the calling process, as `forkpoint run` does:
+ * flags FORKPOINT_SESSION_SHELL, _NO_SHIM, FORKPOINT_RUN_DETACH. Without
+ * DETACH (and SHELL) the program keeps the caller's stdio and the call
+ * returns when it has ended. sigs (may be NULL): the signal state the
+ * program gets (forkpoint_sanitize_self). Unlike forkpoint_session_create
+ * the helper is forked from the caller itself: call it from a
+ * single-threaded process. *res gets: name, workdir (resolved, "" if
+ * none), pid, wait_status (foreground: the program's wait status, as
+ * waitpid gives it), notice (something the user should know, "" if
+ * nothing). After a failure *res (when res is not NULL) is set too, with
+ * exit_code: what a shell would exit with (127: the command is not found,
+ * err's code FORKPOINT_ENOTFOUND; 126: not executable, FORKPOINT_EPERM). */
+int forkpoint_run(const char *name, const char *workdir, unsigned flags, char *const argv[],
+		  const forkpoint_signals *sigs, forkpoint_info **res, forkpoint_error *err);
+
+/* forkpoint_session_snap, with a frozen copy kept in memory when
+ * hot_limit > 0 (so that branches fork it instead of restoring from disk;
+ * at most hot_limit of them in the session, 1..FORKPOINT_HOT_MAX, the
+ * oldest released first). *res gets: name, dir, processes, threads,
+ * pause_ms, total_ms, pages, bytes_written, incremental (1, else why says
+ * why not), pages_parent, shim_checked, shim_disagree, shim_note, hot
+ * (1: a frozen copy is kept, else hot_why), phases ("name ms name ms ..."). */
+int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_limit, forkpoint_info **res,
+				forkpoint_error *err);
+
+enum { FORKPOINT_SNAPSHOTS_VERIFY = 1 << 0 };
+/* Session name's snapshots, oldest first, whether it runs or not; with
+ * VERIFY every file's hash is checked too (reads every byte), else sizes.
+ * One item per snapshot in *res: name, dir, created (unix seconds), pids,
+ * compress, pause_ms, total_ms, pages, disk_bytes, damaged (1: it fails
+ * its manifest check, damage says how; it is never restored), parent (the
+ * incremental parent's name, "" for a full one), hot (1: its processes are
+ * kept frozen by the running session's helper, for fast branches). */
+int forkpoint_snapshots_with(const char *name, unsigned flags, forkpoint_info **res, forkpoint_error *err);
+
+/* forkpoint_sessions as a list of records (flags: FORKPOINT_SESSIONS_ALL):
+ * name, state, pid, helper_pid, started, command, workdir, and branch_of,
+ * branch_snap (the session and snapshot a branch was started from, "" for
+ * a session that is no branch). */
+int forkpoint_sessions_with(unsigned flags, forkpoint_info **res, forkpoint_error *err);
+
+/* forkpoint_session_restore that also brings back a session whose program
+ * has ended (or whose helper is gone): a new helper restores the snapshot
+ * (revived 1). *res gets: pid, workdir, revived, and for a live session
+ * engine, fallback, save_ms, restore_ms, total_ms, in_place (1: the same
+ * processes, what changed written back: pages, vma_ops, fd_ops, cpu_ms,
+ * verified_bytes; else why, pidns, moved, ns_pid), phases. */
+int forkpoint_session_restore_with(forkpoint_session *s, const char *snap, forkpoint_info **res,
+				   forkpoint_error *err);
+
+/* forkpoint_session_branch by name, with what each branch took: name NULL
+ * gives SESSION-bN, else NAME (NAME-1..NAME-n for n > 1); s may have
+ * ended. One item per branch in *res: name, pid, ns_pid, helper_pid, ms,
+ * restore_ms, engine, hot, fork_ms, hot_why. Open a branch with
+ * forkpoint_session_open(its name). Root only. */
+int forkpoint_session_branch_with(forkpoint_session *s, const char *snap, const char *name, int n,
+				  forkpoint_info **res, forkpoint_error *err);
+
+enum { FORKPOINT_CLEANUP_FORCE = 1 << 0 };
+/* Removes a session by name, also a half-dead one with FORCE (a helper
+ * that does not answer killed, processes it left behind killed, mounts
+ * detached); without FORCE such leftovers are named and nothing removed.
+ * *res (may be NULL) gets: killed, unmounted, helper_killed. */
+int forkpoint_cleanup(const char *name, unsigned flags, forkpoint_info **res, forkpoint_error *err);
+
+/* Frees the workspace layers and parent snapshots nothing uses, of one
+ * session (name) or, name NULL, of every session directory. One item per
+ * session in *res: session, snaps_removed, snaps_kept, workspace (1 if it
+ * has one: layers_removed, layers_kept, workdirs_removed), and error (a
+ * message, "" if none) for a session that could not be collected: the
+ * others are collected anyway, the call succeeds. */
+int forkpoint_gc(const char *name, forkpoint_info **res, forkpoint_error *err);
+
+/* What changed in a session's workspace from snapshot a to snapshot b. One
+ * item per path in *res: change (A added, D deleted, M modified), type (f,
+ * d, l, ...), path, what ("content,mode,...": type, content, mode, owner,
+ * xattr, mtime; for M). */
+int forkpoint_session_diff(const char *name, const char *a, const char *b, forkpoint_info **res,
+			   forkpoint_error *err);
+
+enum { FORKPOINT_INSPECT_NO_STACKS = 1 << 0 };
+/* A process (what: a pid) or a session's program (what: its name) as seen
+ * from outside, read without harming it: its threads' stacks through a
+ * short ptrace stop (not with NO_STACKS, nor for a zombie), its mappings,
+ * fds and memory sizes from /proc, and, under the shim, the shim's table
+ * checked against /proc. *res gets: pid, session, note (e.g. a zombie),
+ * comm, exe, static, state, ppid, threads, tracer_pid, vm_size_kb,
+ * vm_rss_kb, rss_anon, rss_file, rss_shmem, vm_swap (as /proc says them),
+ * stacks_note, shim_state (1 under the shim, 0 not, -1 unreadable),
+ * shim_note, and under the shim shim_path, shim_addr, shim_calls,
+ * shim_resyncs, shim_fd_hwm, shim_map_count, shim_thread_count,
+ * shim_*_overflow, report_ok, report_fds, report_maps, report_threads,
+ * report_shim_fds, report_shim_maps. Its items, each with a kind: thread
+ * (tid, comm, state, stack_error; items: frames with ip, symbol, offset,
+ * module, module_offset), map (start, end, prot, offset, map_kind, path,
+ * deleted), fd (fd, target, flags, pos), shim_fd, shim_map, shim_thread,
+ * disagreement (what, message). Numbers are decimal. A thread's id (not a
+ * process's) fails with FORKPOINT_EINVAL, a kernel thread with
+ * FORKPOINT_EUNSUPPORTED. */
+int forkpoint_inspect(const char *what, unsigned flags, forkpoint_info **res, forkpoint_error *err);
 
 #ifdef __cplusplus
 }

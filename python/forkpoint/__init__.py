@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from .errors import (ForkpointError, ForkpointPermissionError, ForkpointTimeoutError, InvalidArgumentError,
                      NotAvailableError, NotFoundError, UnsupportedError)
-from .images import dump, restore, verify, wait
-from .session import (ExecResult, RestoreResult, Session, SessionInfo, SnapResult, Snapshot, library_version,
-                      sessions)
+from .images import decompress, dump, restore, restore_with, verify, wait
+from .session import (Change, ExecResult, RestoreResult, Session, SessionInfo, SnapResult, Snapshot, cleanup, gc,
+                      library_version, sessions)
 
 __all__ = [
-    "Session", "SessionInfo", "sessions", "ExecResult", "SnapResult", "RestoreResult", "Snapshot",
-    "dump", "restore", "wait", "verify", "library_version",
+    "Session", "SessionInfo", "sessions", "ExecResult", "SnapResult", "RestoreResult", "Snapshot", "Change",
+    "cleanup", "gc", "dump", "restore", "restore_with", "wait", "verify", "decompress", "library_version",
     "ForkpointError", "InvalidArgumentError", "NotFoundError", "UnsupportedError",
     "ForkpointTimeoutError", "ForkpointPermissionError", "NotAvailableError",
 ]

@@ -1,7 +1,7 @@
 """Calling the C API: a forkpoint_error per call, raised as an exception."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Dict, List
 
 from ._native import ffi, lib
 from .errors import from_code
@@ -24,4 +24,33 @@ def string(cdata: Any) -> str:
     return ffi.string(cdata).decode(errors="replace")
 
 
-__all__ = ["call", "text", "string", "ffi", "lib"]
+Info = Dict[str, str]
+
+
+def _info_dict(r: Any) -> Info:
+    return {string(lib.forkpoint_info_key(r, i)): string(lib.forkpoint_info_value(r, i))
+            for i in range(lib.forkpoint_info_size(r))}
+
+
+def call_info(fn: Callable[..., int], *args: Any) -> Info:
+    """fn(*args, &info, &err) for a call whose result is a forkpoint_info:
+    its named values as a dict (of strings, as the C API gives them)."""
+    out = ffi.new("forkpoint_info **")
+    try:
+        call(fn, *args, out)
+        return _info_dict(out[0])
+    finally:
+        lib.forkpoint_info_free(out[0])
+
+
+def call_items(fn: Callable[..., int], *args: Any) -> List[Info]:
+    """The same for a result that is a list of records."""
+    out = ffi.new("forkpoint_info **")
+    try:
+        call(fn, *args, out)
+        return [_info_dict(lib.forkpoint_info_item(out[0], i)) for i in range(lib.forkpoint_info_items(out[0]))]
+    finally:
+        lib.forkpoint_info_free(out[0])
+
+
+__all__ = ["call", "call_info", "call_items", "Info", "text", "string", "ffi", "lib"]

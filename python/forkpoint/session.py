@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import errors as forkpoint_errors
-from ._call import call, ffi, lib, string, text
+from ._call import Info, call, call_info, call_items, ffi, lib, string, text
 
 
 def library_version() -> str:
@@ -46,6 +46,10 @@ class SnapResult:
     bytes_written: int
     incremental: bool
     why_full: str
+    hot: bool = False     #: a frozen copy is kept in memory for branches (snap(hot=...))
+    hot_why: str = ""     #: why no frozen copy was kept, when one was asked for
+    phases: str = ""      #: where the time went: "name ms name ms ..."
+    info: Dict[str, str] = field(default_factory=dict)  #: everything forkpoint said, as strings
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class RestoreResult:
     engine: str           #: "native" or "criu"
     fallback: str         #: why CRIU restored it, "" if native
     total_ms: float
+    revived: bool = False   #: the session had ended: a new helper restored it
+    in_place: bool = False  #: the same processes, only what changed written back
+    info: Dict[str, str] = field(default_factory=dict)  #: everything forkpoint said, as strings
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,17 @@ class Snapshot:
     disk_bytes: int
     damaged: bool         #: fails its manifest check: never restored
     damage: str
+    dir: str = ""
+    pids: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path that differs between two snapshots' workspaces (:meth:`Session.diff`)."""
+    change: str           #: "A" added, "D" deleted, "M" modified
+    type: str             #: "f" file, "d" directory, "l" symbolic link, "o" other
+    path: str             #: relative to the workspace
+    what: Tuple[str, ...] #: for "M": of type, content, mode, owner, xattr, mtime
 
 
 @dataclass(frozen=True)
@@ -111,6 +129,7 @@ class Session:
         """Use :meth:`create` or :meth:`open`."""
         self._h = handle
         self._lock = threading.Lock()
+        self.started: Info = {}  #: for a branch: what starting it took (see branch)
 
     # -- life cycle ------------------------------------------------------
 
@@ -195,45 +214,66 @@ class Session:
         return ExecResult(int(res.exit_code), out.decode(errors="replace"), err.decode(errors="replace"),
                           int(res.duration_ms), bool(res.timed_out), out, err, string(res.note))
 
-    def snap(self, name: Optional[str] = None) -> SnapResult:
+    def snap(self, name: Optional[str] = None, *, hot: Union[bool, int] = False) -> SnapResult:
         """Snapshots the session while it runs (memory, threads, fds, and
-        its workspace's files). ``name`` default: "snap-N"."""
-        r = ffi.new("forkpoint_snap_result *")
+        its workspace's files). ``name`` default: "snap-N". ``hot``: also
+        keep the processes frozen in memory (copy-on-write), so that
+        :meth:`branch` forks them instead of restoring from disk; True keeps
+        at most 2 hot snapshots in the session, a number 1..8 that many
+        (the oldest is released first)."""
+        limit = int(lib.FORKPOINT_HOT_DEFAULT_LIMIT) if hot is True else int(hot)
         with self._lock:
-            call(lib.forkpoint_session_snap, self._handle(), text(name) if name else ffi.NULL, r)
-        return SnapResult(string(r.name), string(r.dir), r.processes, r.threads, r.pause_ms, r.total_ms,
-                          int(r.pages), int(r.bytes_written), bool(r.incremental), string(r.why_full))
+            i = call_info(lib.forkpoint_session_snap_with, self._handle(), text(name) if name else ffi.NULL, limit)
+        n = _numbers(i)
+        return SnapResult(i.get("name", ""), i.get("dir", ""), int(n("processes")), int(n("threads")),
+                          n("pause_ms"), n("total_ms"), int(n("pages")), int(n("bytes_written")),
+                          n("incremental") == 1, i.get("why", ""), n("hot") == 1, i.get("hot_why", ""),
+                          i.get("phases", ""), i)
 
     def restore(self, name: str) -> RestoreResult:
         """Sends the session back to snapshot ``name`` (same pids). If that
-        fails half way, the session is as it was before."""
-        r = ffi.new("forkpoint_restore_result *")
+        fails half way, the session is as it was before. A session that has
+        ended (stopped, or its program exited) comes back from the snapshot
+        under a new helper (``revived``)."""
         with self._lock:
-            call(lib.forkpoint_session_restore, self._handle(), text(name), r)
-        return RestoreResult(int(r.pid), string(r.engine), string(r.fallback), r.total_ms)
+            i = call_info(lib.forkpoint_session_restore_with, self._handle(), text(name))
+        n = _numbers(i)
+        return RestoreResult(int(n("pid")), i.get("engine", ""), i.get("fallback", ""), n("total_ms"),
+                             n("revived") == 1, n("in_place") == 1, i)
 
-    def branch(self, name: str, n: int = 1) -> List["Session"]:
+    def diff(self, a: str, b: str) -> List[Change]:
+        """What changed in the session's workspace from snapshot ``a`` to
+        snapshot ``b`` (a session started with ``workdir``), sorted by path."""
+        items = call_items(lib.forkpoint_session_diff, text(self.name), text(a), text(b))
+        return [Change(x["change"], x["type"], x["path"], tuple(w for w in x["what"].split(",") if w))
+                for x in items]
+
+    def branch(self, name: str, n: int = 1, *, branch_name: Optional[str] = None) -> List["Session"]:
         """Starts ``n`` new sessions from snapshot ``name`` while this one runs
-        on, each in its own pid and mount namespaces (root only). Raises
-        NotAvailableError where the library was built without branch, and
-        n must be 1 to 64."""
-        if not 1 <= n <= 64:
+        on, each in its own pid and mount namespaces (root only), all or
+        none; ``n`` must be 1 to 64. ``branch_name``: their name (NAME-1..
+        NAME-n for n > 1), default SESSION-bN. What each branch took (pid,
+        ms, hot, ...) is in its ``started`` dict."""
+        if not 1 <= n <= int(lib.FORKPOINT_BRANCH_MAX):
             raise forkpoint_errors.InvalidArgumentError(f"n must be 1 to 64, not {n}", 2)
-        out = ffi.new("forkpoint_session *[]", n)
         with self._lock:
-            call(lib.forkpoint_session_branch, self._handle(), text(name), n, out)
-        return [Session(ffi.gc(out[i], lib.forkpoint_session_close)) for i in range(n)]
+            items = call_items(lib.forkpoint_session_branch_with, self._handle(), text(name),
+                               text(branch_name) if branch_name else ffi.NULL, n)
+        out = []
+        for x in items:
+            b = Session.open(x["name"])
+            b.started = x
+            out.append(b)
+        return out
 
-    def list(self) -> List[Snapshot]:
-        """The session's snapshots, oldest first."""
-        out = ffi.new("forkpoint_snapshot **")
-        with self._lock:
-            n = call(lib.forkpoint_session_snapshots, self._handle(), out)
-        try:
-            return [Snapshot(string(s.name), int(s.created), s.pause_ms, int(s.pages), int(s.disk_bytes),
-                             bool(s.damaged), string(s.damage)) for s in (out[0][i] for i in range(n))]
-        finally:
-            lib.forkpoint_snapshots_free(out[0])
+    def list(self, *, verify: bool = False) -> List[Snapshot]:
+        """The session's snapshots, oldest first (of an ended session too).
+        ``verify`` checks every file's hash, not only its size (reads every
+        byte of every snapshot); one that fails is listed ``damaged``."""
+        items = call_items(lib.forkpoint_snapshots_with, text(self.name),
+                           lib.FORKPOINT_SNAPSHOTS_VERIFY if verify else 0)
+        return [Snapshot(x["name"], int(x["created"]), float(x["pause_ms"]), int(x["pages"]), int(x["disk_bytes"]),
+                         x["damaged"] == "1", x["damage"], x["dir"], x["pids"]) for x in items]
 
     def rm(self, name: str) -> None:
         """Deletes snapshot ``name``."""
@@ -251,3 +291,29 @@ class Session:
         workspace layers and log. The handle stays usable for ``name``."""
         with self._lock:
             call(lib.forkpoint_session_cleanup, self._handle())
+
+
+def _numbers(i: Info) -> Any:
+    """A reader of i's numbers: absent or empty reads as 0."""
+    def n(key: str) -> float:
+        v = i.get(key, "")
+        return float(v) if v else 0.0
+    return n
+
+
+def cleanup(name: str, *, force: bool = False) -> Info:
+    """Removes session ``name`` completely: processes, mounts, directory.
+    ``force`` also for a half-dead session (a helper that does not answer
+    is killed, processes it left behind too, mounts detached); without it
+    such leftovers are named in the error and nothing is removed. Returns
+    killed, unmounted, helper_killed (strings)."""
+    return call_info(lib.forkpoint_cleanup, text(name), lib.FORKPOINT_CLEANUP_FORCE if force else 0)
+
+
+def gc(name: Optional[str] = None) -> List[Info]:
+    """Frees the workspace layers and parent snapshots nothing uses, of
+    session ``name`` or of every session. One dict per session: session,
+    snaps_removed, snaps_kept, workspace, layers_removed, layers_kept, and
+    error / snaps_error for what could not be collected (the others are
+    collected anyway)."""
+    return call_items(lib.forkpoint_gc, text(name) if name else ffi.NULL)

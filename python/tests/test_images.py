@@ -25,6 +25,15 @@ def wait_line(status: Path, prefix: str, deadline_s: float = 30) -> str:
     raise AssertionError(f"no '{prefix}' line in {status} within {deadline_s} s")
 
 
+def verify_and_end(pid: int, status: Path) -> None:
+    """Has a restored ct_heap check its memory (SIGUSR2), then ends it and
+    waits for its exit code 0."""
+    os.kill(pid, signal.SIGUSR2)
+    assert " ok " in wait_line(status, "verify 1") + " "
+    os.kill(pid, signal.SIGTERM)
+    assert forkpoint.wait(pid, timeout=30) == 0
+
+
 def test_dump_kill_restore_verify(targets: Path, tmp_path: Path) -> None:
     status = tmp_path / "status"
     p = subprocess.Popen([str(targets / "ct_heap"), str(status), "--setsid", "--quiet-stdio", "--same-pid"])
@@ -38,10 +47,7 @@ def test_dump_kill_restore_verify(targets: Path, tmp_path: Path) -> None:
         forkpoint.verify(img)
         pid = forkpoint.restore(img, exact_pids=True)
         assert pid == p.pid
-        os.kill(pid, signal.SIGUSR2)
-        assert " ok " in wait_line(status, "verify 1") + " "
-        os.kill(pid, signal.SIGTERM)
-        assert forkpoint.wait(pid, timeout=30) == 0
+        verify_and_end(pid, status)
     finally:
         if p.poll() is None:
             p.kill()

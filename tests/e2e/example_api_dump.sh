@@ -7,19 +7,33 @@ command -v pkg-config >/dev/null || { echo "no pkg-config"; exit 77; }
 
 prefix=$WORK/prefix
 make -s -C "$ROOT" install PREFIX="$prefix" >"$WORK/install.log" 2>&1 || fail "make install: $(tail -5 "$WORK/install.log")"
-for f in lib/libforkpoint.so.0.1.0 lib/libforkpoint.so.0 lib/libforkpoint.so include/forkpoint.h lib/pkgconfig/forkpoint.pc; do
+for f in lib/libforkpoint.so.0.2.0 lib/libforkpoint.so.0 lib/libforkpoint.so include/forkpoint.h lib/pkgconfig/forkpoint.pc; do
 	[[ -e $prefix/$f ]] || fail "make install did not install $f"
 done
 [[ $(ls "$prefix/include") == forkpoint.h ]] || fail "installed headers: $(ls "$prefix/include") (only forkpoint.h is public)"
-soname=$(readelf -d "$prefix/lib/libforkpoint.so.0.1.0" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+soname=$(readelf -d "$prefix/lib/libforkpoint.so.0.2.0" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 [[ $soname == libforkpoint.so.0 ]] || fail "soname is '$soname'"
 # Only the public API is exported.
-other=$(nm -D --defined-only "$prefix/lib/libforkpoint.so.0" | awk '$3 !~ /^forkpoint_/ && $3 != "FORKPOINT_0" {print $3}')
+other=$(nm -D --defined-only "$prefix/lib/libforkpoint.so.0" | awk '$3 !~ /^forkpoint_/ && $3 !~ /^FORKPOINT_[0-9.]+$/ {print $3}')
 [[ -z $other ]] || fail "libforkpoint.so exports more than forkpoint_*: $(head -c 300 <<<"$other")"
+# 0.1's calls keep their symbol version, 0.2's have the new one (api/forkpoint.map).
+syms=$(objdump -T "$prefix/lib/libforkpoint.so.0")
+grep -qE 'FORKPOINT_0 +forkpoint_dump$' <<<"$syms" || fail "forkpoint_dump is not at FORKPOINT_0: $(grep ' forkpoint_dump$' <<<"$syms")"
+grep -qE 'FORKPOINT_0\.2 +forkpoint_dump_with$' <<<"$syms" || fail "forkpoint_dump_with is not at FORKPOINT_0.2: $(grep forkpoint_dump_with <<<"$syms")"
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 flags=$(pkg-config --cflags --libs forkpoint) || fail "pkg-config forkpoint"
 [[ $flags == *"-I$prefix/include"* && $flags == *-lforkpoint* ]] || fail "pkg-config gives '$flags'"
+[[ $(pkg-config --modversion forkpoint) == 0.2.0 ]] || fail "pkg-config version $(pkg-config --modversion forkpoint), not 0.2.0"
+# A 0.2 call through the installed header and library: its error names the range.
+printf '%s\n' '#include <stdio.h>' '#include <unistd.h>' '#include <forkpoint.h>' \
+	'int main(void) { forkpoint_error e; forkpoint_dump_options *o;' \
+	'if (forkpoint_dump_options_new(getpid(), "/tmp/never", &o, &e) < 0) return 1;' \
+	'int rc = forkpoint_dump_options_set(o, FORKPOINT_DUMP_OPT_THREADS, 99, &e);' \
+	'forkpoint_dump_options_free(o); printf("%d %d %s\n", rc, e.code, e.message); return 0; }' >"$WORK/v02.c"
+cc -Wall -Wextra -Werror -o "$WORK/v02" "$WORK/v02.c" $flags 2>"$WORK/cc02.log" || fail "a 0.2 call does not build: $(cat "$WORK/cc02.log")"
+out=$(LD_LIBRARY_PATH=$prefix/lib "$WORK/v02") || fail "v02: $out"
+[[ $out == "-1 2 compression threads 99 is out of range: give 1..16" ]] || fail "v02 said: $out"
 cc -Wall -Wextra -Werror -o "$WORK/api_dump" "$ROOT/examples/api_dump.c" $flags 2>"$WORK/cc.log" ||
 	fail "examples/api_dump.c does not build against the installed library: $(cat "$WORK/cc.log")"
 LD_LIBRARY_PATH=$prefix/lib ldd "$WORK/api_dump" | grep -q "$prefix/lib/libforkpoint.so.0" || fail "not linked with the installed library"

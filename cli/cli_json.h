@@ -1,7 +1,7 @@
 /* A small streaming JSON writer for --json output. It tracks nesting so
  * callers never place commas by hand. */
-#ifndef FP_JSON_H
-#define FP_JSON_H
+#ifndef FP_CLI_JSON_H
+#define FP_CLI_JSON_H
 
 #include <stdint.h>
 #include <stdio.h>
