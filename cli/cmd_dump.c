@@ -94,6 +94,7 @@ int cmd_dump(int argc, char **argv)
 			else
 				return cli_usage_error(dump_usage, "unknown compression '%s' (zstd or none)", v);
 		} else if (cli_criu_flag(a, &cf)) {
+			o.tcp_established |= !strcmp(a, "--tcp-established");
 			continue;
 		} else if (!strcmp(a, "--ghost-limit")) {
 			char *end;

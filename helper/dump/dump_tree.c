@@ -281,6 +281,9 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 
 void dump_tree_release(struct dump_ctx *c, bool kill_it)
 {
+	/* before anything runs again: a socket in repair mode would take the
+	 * process's own writes into its queue unsent */
+	dump_tcp_release(c, kill_it);
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
 		if (p->di_page && p->seized) {
