@@ -1,5 +1,6 @@
 #include "images/criu_io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -594,4 +595,16 @@ int cr_read_tcp_stream(int dirfd, uint32_t ino, cr_tcp_stream *t, fp_error *err)
 	if (rc < 0)
 		cr_tcp_stream_free(t);
 	return rc < 0 ? -1 : 0;
+}
+
+bool cr_has_tcp_streams(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+	while (d && !found && (e = readdir(d)))
+		found = !strncmp(e->d_name, "tcp-stream-", 11);
+	if (d)
+		closedir(d);
+	return found;
 }

@@ -116,20 +116,6 @@ static bool has_file_locks(const char *dir)
 	return stat(path, &st) == 0 && st.st_size > 8;
 }
 
-/* A dump with --tcp-established holds tcp-stream images: CRIU restores
- * them only when given the flag too. */
-static bool has_tcp_streams(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	bool found = false;
-	while (d && !found && (e = readdir(d)))
-		found = !strncmp(e->d_name, "tcp-stream-", 11);
-	if (d)
-		closedir(d);
-	return found;
-}
-
 /* The first error lines of a CRIU log, for the message. */
 static void log_errors(const char *log, char *out, size_t len)
 {
@@ -204,7 +190,8 @@ int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int 
 	 * when told to, too). */
 	if (has_file_locks(need ? staged : dir))
 		argv[n++] = "--file-locks";
-	if (has_tcp_streams(need ? staged : dir))
+	/* CRIU restores established connections only when told to */
+	if (cr_has_tcp_streams(need ? staged : dir))
 		argv[n++] = "--tcp-established";
 	for (size_t i = 0; i < o->ncriu_flags && i < 8; i++) {
 		bool dup = false;
