@@ -2,10 +2,12 @@
 # with two connections inside the tree (127.0.0.1 with bytes never sent in
 # a send queue, and ::1), unread bytes queued both ways, is refused without
 # the flag, dumped with --leave-running (it runs on and the network lock is
-# lifted), dumped, restored natively and by `criu restore --tcp-established`,
-# and its streams carry on byte-exact. Then a connection to a peer outside
-# the tree, which sends while its other end is dumped: nothing is reset, the
-# bytes arrive after the restore. Then redis with a client of its tree.
+# lifted), dumped, restored by `criu restore --tcp-established`, dumped
+# again and restored natively, and its streams carry on byte-exact. Then a
+# connection to a peer outside the tree, which sends while its other end is
+# dumped: nothing is reset, the bytes arrive after the restore. Then a
+# session (snap --tcp-established, restore SESSION SNAP), and redis with a
+# client of its tree.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 command -v iptables-restore >/dev/null || { echo "no iptables-restore (Debian: iptables)"; exit 77; }
@@ -76,14 +78,14 @@ touch "$WORK/peer.st"
 python3 "$ROOT/tests/e2e/tcp_peer.py" "$WORK/peer.st" </dev/null >/dev/null 2>&1 &
 peer=$!
 track_pid "$peer"
-wait_for 10 grep -q '^port ' "$WORK/peer.st" || fail "the peer did not start"
+wait_for 60 grep -q "^port " "$WORK/peer.st" || fail "the peer did not start"
 start_ct out "$T/ct_tcp" --peer="$(awk '/^port /{print $2}' "$WORK/peer.st")" --gap-file="$WORK/gap"
 ct_verify out 1
 "$FP" dump --tcp-established -t "$PID" -D "$WORK/o" >/dev/null || fail "dump with a peer outside: $(tail -n 3 "$WORK/o.failed.log")"
 wait_gone "$PID"
 sent=$(awk '/^tx /{n=$2} END{print n}' "$WORK/peer.st")
 kill -USR1 "$peer"
-wait_for 10 grep -q "^tx $((sent + 3000))\$" "$WORK/peer.st" || fail "the peer did not send during the gap"
+wait_for 60 grep -q "^tx $((sent + 3000))\$" "$WORK/peer.st" || fail "the peer did not send during the gap"
 echo 3000 >"$WORK/gap"
 out=$("$FP" restore -D "$WORK/o" -d --engine native 2>&1) || fail "native restore with a peer outside: $out"
 ct_verify out 2
@@ -95,6 +97,26 @@ rx=$(sed -n 's/.* rx=\([0-9]*\).*/\1/p' <<<"$line"); tx=$(sed -n 's/.* tx=\([0-9
 ct_verify out 3
 ! grep -q '^closed\|^bad' "$WORK/peer.st" || fail "the peer saw: $(grep '^closed\|^bad' "$WORK/peer.st")"
 kill -9 "$PID" "$peer"; wait_gone "$PID"
+
+# A session: snap refuses the connections without --tcp-established, keeps
+# them with it, and a restore of the session brings them back (in full).
+"$FP" run --detach --name tcps -- "$T/ct_tcp" "$WORK/ses.st" --quiet-stdio >/dev/null || fail "run"
+hpid=$("$FP" ps --json | python3 -c 'import json,sys; print([s["helper_pid"] for s in json.load(sys.stdin) if s["name"]=="tcps"][0])')
+track_pid "$hpid"
+wait_for 20 grep -q '^ready ' "$WORK/ses.st" || fail "the session's ct_tcp did not get ready"
+ct_verify ses 1
+err=$("$FP" snap tcps 2>&1) && fail "a session snapshot took TCP connections without --tcp-established"
+[[ $err == *"--tcp-established"* ]] || fail "the snap refusal does not name --tcp-established: $err"
+"$FP" snap tcps s1 --tcp-established >/dev/null || fail "snap --tcp-established"
+SP=$(ports "$FORKPOINT_HOME/sessions/tcps/snapshots/s1")
+[[ $(rules $SP) == 0 ]] || fail "the session snapshot left lock rules"
+ct_verify ses 2
+spid=$(awk '/^ready /{print $2; exit}' "$WORK/ses.st")
+echo "ready $spid" >"$WORK/ses.st"
+"$FP" restore tcps s1 >/dev/null || fail "restore tcps s1"
+ct_verify ses 2
+[[ $(rules $SP) == 0 ]] || fail "the session restore left lock rules"
+"$FP" stop --kill tcps >/dev/null 2>&1
 
 # redis with a connected client, both in one tree.
 if command -v redis-server >/dev/null; then
