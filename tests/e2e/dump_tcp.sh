@@ -3,7 +3,8 @@
 # a send queue, and ::1), unread bytes queued both ways, is refused without
 # the flag, dumped with --leave-running (it runs on and the network lock is
 # lifted), dumped, restored by `criu restore --tcp-established`, dumped
-# again and restored natively, and its streams carry on byte-exact. Then a
+# again and restored natively, dumped by `criu dump --tcp-established` and
+# restored natively, and its streams carry on byte-exact. Then a
 # connection to a peer outside the tree, which sends while its other end is
 # dumped: nothing is reset, the bytes arrive after the restore. Then a
 # session (snap --tcp-established, restore SESSION SNAP), and redis with a
@@ -71,6 +72,18 @@ fi
 out=$("$FP" restore -D "$WORK/d2" -d --engine native 2>&1) || fail "native restore: $out"
 [[ $(rules $P) == 0 ]] || fail "the native restore left lock rules"
 ct_verify tcp $n
+if [[ -n $CRIU ]]; then
+	# CRIU's own dump, restored natively
+	mkdir "$WORK/c"
+	criu_run dump -t "$PID" -D "$WORK/c" -o dump.log --tcp-established ||
+		fail "criu dump --tcp-established: $(grep Error "$WORK/c/dump.log" | head -n 3)"
+	wait_gone "$PID"
+	out=$("$FP" restore -D "$WORK/c" -d --engine native 2>&1) || fail "native restore of CRIU's dump: $out"
+	[[ $(rules $P) == 0 ]] || fail "the native restore left the lock rules of CRIU's dump"
+	ct_verify tcp $((n + 1))
+else
+	skip_part "native restore of criu dump --tcp-established"
+fi
 kill -9 "$PID"; wait_gone "$PID"
 
 # One end outside the tree: the peer sends while the other end is dumped.
