@@ -500,6 +500,7 @@ int dump_tcp_conn(struct dump_ctx *c, pid_t pid, int fd, int s, cr_inet_sk *k, f
 int dump_tcp_capture(struct dump_ctx *c, fp_error *err);
 int dump_tcp_write(struct dump_ctx *c, fp_error *err);
 void dump_tcp_release(struct dump_ctx *c, bool killed);
+void dump_tcp_unlock(struct dump_ctx *c);
 void dump_tcp_free(struct dump_ctx *c);
 /* dump_usk.c: unix socket s (a copy of fd of pid) into f->usk, its queued
  * messages into sk-queues.img; every peer is in the tree (after all the

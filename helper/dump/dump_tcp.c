@@ -13,7 +13,8 @@
  * lock in place until the restore), and a --leave-running dump, or any
  * dump that lets the tree go, takes every socket out of repair mode
  * without a window probe and with its SO_REUSEADDR as it was (leaving
- * repair clears it), then lifts the lock: the peer sees a short silence. */
+ * repair clears it) before the tree runs again, and lifts the lock right
+ * after (dump_tcp_unlock): the peer sees a short silence. */
 #include "dump/dump_int.h"
 
 #include <arpa/inet.h>
@@ -245,19 +246,25 @@ void dump_tcp_release(struct dump_ctx *c, bool killed)
 		close(t->sk);
 		t->sk = -1;
 	}
-	if (!any || !c->tcp_locked)
-		return;
-	if (killed) {
+	if (any && c->tcp_locked && killed) {
 		dlog(c, "%zu TCP connection(s) closed in repair mode; their network lock stays until they are restored", c->ntcp);
 		c->tcp_locked = false;
-		return;
 	}
+}
+
+void dump_tcp_unlock(struct dump_ctx *c)
+{
+	if (!c->tcp_locked)
+		return;
+	int64_t t0 = dump_now_ns();
 	fp_tcp_conn *conns = calloc(c->ntcp, sizeof(*conns));
 	fp_error e;
 	for (size_t i = 0; conns && i < c->ntcp; i++)
 		conns[i] = c->tcp[i].conn;
 	if (!conns || fp_netlock(conns, c->ntcp, false, &e))
 		dlog(c, "WARNING: cannot lift the network lock of the TCP connections: %s", conns ? e.msg : "out of memory");
+	else
+		dlog(c, "network lock of %zu TCP connection(s) lifted in %.3f ms", c->ntcp, (double)(dump_now_ns() - t0) / 1e6);
 	free(conns);
 	c->tcp_locked = false;
 }
@@ -265,6 +272,7 @@ void dump_tcp_release(struct dump_ctx *c, bool killed)
 void dump_tcp_free(struct dump_ctx *c)
 {
 	dump_tcp_release(c, false);
+	dump_tcp_unlock(c);
 	for (size_t i = 0; i < c->ntcp; i++)
 		cr_tcp_stream_free(&c->tcp[i].ts);
 	free(c->tcp);

@@ -329,6 +329,8 @@ void dump_tree_release(struct dump_ctx *c, bool kill_it)
 		p->seized = false;
 	}
 	c->resume_ns = dump_now_ns();
+	/* the lock goes after the resume: what it dropped meanwhile is sent again */
+	dump_tcp_unlock(c);
 }
 
 static long kcmp(pid_t a, pid_t b, int type)
