@@ -33,6 +33,7 @@ struct rst_tcp_sk {
 	uint32_t id;
 	int fd; /* ours */
 	bool repaired;
+	bool reuseaddr; /* leaving repair mode clears SO_REUSEADDR: set again after */
 	fp_tcp_conn conn;
 	cr_tcp_stream ts;
 };
@@ -168,6 +169,7 @@ int rst_tcp_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err)
 		k->id = f->id;
 		k->fd = -1;
 		const cr_inet_sk *ik = &f->isk;
+		k->reuseaddr = ik->opts.has_reuseaddr && ik->opts.reuseaddr;
 		k->conn.family = (int)ik->family;
 		memcpy(k->conn.src, ik->src_addr, ik->n_src_addr * 4);
 		memcpy(k->conn.dst, ik->dst_addr, ik->n_dst_addr * 4);
@@ -196,6 +198,8 @@ int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err)
 				       k->conn.dport, strerror(errno));
 		}
 		k->repaired = false;
+		if (k->reuseaddr)
+			set(k->fd, SOL_SOCKET, SO_REUSEADDR, 1);
 		uint32_t unsent = k->ts.has_unsq_len ? k->ts.unsq_len : 0;
 		const uint8_t *u = k->ts.outq + (k->ts.outq_len - unsent);
 		if (unsent && send(k->fd, u, unsent, MSG_DONTWAIT) != (ssize_t)unsent) {
