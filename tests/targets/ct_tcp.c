@@ -4,8 +4,9 @@
  * knows exactly which bytes must come next.
  *
  * Default: two connections with both ends in this process, one over
- * 127.0.0.1 with small buffers (its client writes until the socket is full,
- * so its send queue holds bytes never sent), one over ::1. --peer=PORT: one
+ * 127.0.0.1 with small buffers (its client, with SO_REUSEADDR, writes until
+ * the socket is full, so its send queue holds bytes never sent), one over
+ * ::1. --peer=PORT: one
  * connection to a program outside the tree on 127.0.0.1:PORT that answers
  * every byte it receives with one byte of stream 9 (and may send more of it
  * on its own: the number of those bytes is in the file --gap-file names);
@@ -44,6 +45,7 @@ struct end {
 	int fd;
 	unsigned out_stream, in_stream;
 	uint64_t tx, rx;
+	int reuseaddr; /* set on the first client end */
 	struct sockaddr_storage me, peer; /* as at setup */
 };
 
@@ -140,6 +142,11 @@ static void check_addrs(struct end *e)
 	l = sizeof(ti);
 	if (getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ti.tcpi_state != 1)
 		ct_fail("fd %d: not ESTABLISHED", e->fd);
+	int v = 0;
+	l = sizeof(v);
+	getsockopt(e->fd, SOL_SOCKET, SO_REUSEADDR, &v, &l);
+	if (!v != !e->reuseaddr)
+		ct_fail("fd %d: SO_REUSEADDR is %d, was %d", e->fd, v, e->reuseaddr);
 }
 
 /* Bytes left unread in every direction for the next dump. */
@@ -230,6 +237,10 @@ static void pair(int family, int bufsz)
 	int port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&a)->sin_port : ((struct sockaddr_in6 *)&a)->sin6_port);
 	struct end *c = &ends[nends], *s = &ends[nends + 1];
 	connect_end(c, family, port, bufsz);
+	if (!nends) {
+		c->reuseaddr = 1;
+		setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, sizeof(c->reuseaddr));
+	}
 	s->fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
 	if (s->fd < 0)
 		ct_die("accept: %s", strerror(errno));
