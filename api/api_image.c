@@ -15,6 +15,7 @@ int forkpoint_dump(pid_t pid, const char *dir, unsigned flags, forkpoint_error *
 		.leave_running = flags & FORKPOINT_DUMP_LEAVE_RUNNING,
 		.compress = (flags & FORKPOINT_DUMP_NO_COMPRESS) ? FP_DUMP_NONE : FP_DUMP_ZSTD,
 		.fsync = flags & FORKPOINT_DUMP_FSYNC,
+		.tcp_established = flags & FORKPOINT_DUMP_TCP_ESTABLISHED,
 	};
 	struct fp_dump_stats st;
 	fp_error e = { 0 };

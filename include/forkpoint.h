@@ -120,6 +120,8 @@ enum {
 	FORKPOINT_DUMP_LEAVE_RUNNING = 1 << 0, /* the tree runs on (default: killed after the dump) */
 	FORKPOINT_DUMP_NO_COMPRESS = 1 << 1,   /* pages-N.img as plain CRIU writes (default: zstd store) */
 	FORKPOINT_DUMP_FSYNC = 1 << 2,         /* durable against power loss before it returns */
+	FORKPOINT_DUMP_TCP_ESTABLISHED = 1 << 3, /* save established TCP connections (TCP repair
+						    mode, `criu dump --tcp-established`); default: refused */
 };
 
 /* Dumps the process tree rooted at pid into dir (which must not exist or be

@@ -10,13 +10,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def dump(pid: int, directory: PathLike, *, leave_running: bool = True, compress: bool = True,
-         fsync: bool = False) -> None:
+         fsync: bool = False, tcp_established: bool = False) -> None:
     """Dumps the process tree rooted at ``pid`` into ``directory`` (which must
     not exist, or be empty). With ``leave_running=False`` the tree is killed
-    once everything is written. The calling process is the tree's tracer
-    meanwhile."""
+    once everything is written. ``tcp_established`` saves established TCP
+    connections (TCP repair mode; root). The calling process is the tree's
+    tracer meanwhile."""
     flags = (lib.FORKPOINT_DUMP_LEAVE_RUNNING if leave_running else 0) | \
-        (0 if compress else lib.FORKPOINT_DUMP_NO_COMPRESS) | (lib.FORKPOINT_DUMP_FSYNC if fsync else 0)
+        (0 if compress else lib.FORKPOINT_DUMP_NO_COMPRESS) | (lib.FORKPOINT_DUMP_FSYNC if fsync else 0) | \
+        (lib.FORKPOINT_DUMP_TCP_ESTABLISHED if tcp_established else 0)
     call(lib.forkpoint_dump, pid, text(os.fspath(directory)), flags)
 
 
