@@ -117,6 +117,7 @@ kill -9 "$PID" "$peer"; wait_gone "$PID"
 hpid=$("$FP" ps --json | python3 -c 'import json,sys; print([s["helper_pid"] for s in json.load(sys.stdin) if s["name"]=="tcps"][0])')
 track_pid "$hpid"
 wait_for 20 grep -q '^ready ' "$WORK/ses.st" || fail "the session's ct_tcp did not get ready"
+track_pid "$(awk '/^ready /{print $2; exit}' "$WORK/ses.st")" # a session restore keeps the pid
 ct_verify ses 1
 err=$("$FP" snap tcps 2>&1) && fail "a session snapshot took TCP connections without --tcp-established"
 [[ $err == *"--tcp-established"* ]] || fail "the snap refusal does not name --tcp-established: $err"
