@@ -96,7 +96,7 @@ int forkpoint_session_snap(forkpoint_session *s, const char *name, forkpoint_sna
 			   forkpoint_error *err)
 {
 	forkpoint_info *i;
-	if (forkpoint_session_snap_with(s, name, 0, &i, err) < 0)
+	if (forkpoint_session_snap_with(s, name, 0, 0, &i, err) < 0)
 		return -1;
 	if (res) {
 		memset(res, 0, sizeof(*res));

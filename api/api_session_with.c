@@ -30,8 +30,8 @@ static int body_out(const char *body, forkpoint_info **out, forkpoint_error *err
 	return api_info_out(i, out, err);
 }
 
-int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_limit, forkpoint_info **res,
-				forkpoint_error *err)
+int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_limit, unsigned flags,
+				forkpoint_info **res, forkpoint_error *err)
 {
 	if (res)
 		*res = NULL;
@@ -43,8 +43,12 @@ int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_
 				FORKPOINT_HOT_MAX, hot_limit);
 	char req[160], body[4096];
 	int rl = snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
+	if (flags & ~(unsigned)FORKPOINT_SNAP_TCP_ESTABLISHED)
+		return api_fail(err, FORKPOINT_EINVAL, 0, "unknown snap flags %#x", flags & ~(unsigned)FORKPOINT_SNAP_TCP_ESTABLISHED);
 	if (hot_limit)
-		snprintf(req + rl, sizeof(req) - (size_t)rl, " --hot=%d", hot_limit);
+		rl += snprintf(req + rl, sizeof(req) - (size_t)rl, " --hot=%d", hot_limit);
+	if (flags & FORKPOINT_SNAP_TCP_ESTABLISHED)
+		snprintf(req + rl, sizeof(req) - (size_t)rl, " --tcp-established");
 	if (api_session_request(s, req, body, sizeof(body), 30 * 60 * 1000, err) < 0)
 		return -1;
 	return body_out(body, res, err);

@@ -55,9 +55,10 @@ bool cli_criu_flag(const char *arg, struct cli_criu_flags *f);
 	"  --tcp-established, --file-locks, --link-remap, --shell-job, --ext-unix-sk\n" \
 	"                        CRIU's flags, accepted so that CRIU scripts work: locks,\n" \
 	"                        terminals and deleted files are always handled; a restore\n" \
-	"                        by CRIU gets them passed on. Established TCP connections\n" \
-	"                        and unix sockets with an outside peer are still refused\n" \
-	"                        by forkpoint's own dump\n"
+	"                        by CRIU gets them passed on. --tcp-established saves\n" \
+	"                        established TCP connections with TCP repair mode (root,\n" \
+	"                        iptables); without it the dump refuses them. Unix\n" \
+	"                        sockets with an outside peer are still refused\n"
 
 /* Prints "forkpoint: <msg>" to stderr and returns the error's code, which
  * is the command's exit code. */

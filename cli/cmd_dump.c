@@ -44,8 +44,10 @@ static const char dump_usage[] =
 	"                        complete or absent if forkpoint is killed\n"
 	"\n"
 	"Regular files, pipes, devices such as /dev/null, terminals (/dev/pts),\n"
-	"eventfd, epoll, signalfd, timerfd, and sockets without a connection (TCP\n"
-	"listeners and unconnected TCP sockets, unix stream listeners), memfds\n"
+	"eventfd, epoll, signalfd, timerfd, sockets without a connection (TCP\n"
+	"listeners and unconnected TCP sockets, unix stream listeners), unix\n"
+	"connections inside the tree, established TCP connections (with\n"
+	"--tcp-established), memfds\n"
 	"(fds and mappings, with their seals) and shared anonymous memory (once\n"
 	"for the whole tree, read while it is stopped) are dumped;\n"
 	"connected sockets and other special fds are refused with a message naming\n"
@@ -98,6 +100,8 @@ int cmd_dump(int argc, char **argv)
 			else
 				return cli_usage_error(dump_usage, "unknown compression '%s' (zstd or none)", v);
 		} else if (cli_criu_flag(a, &cf)) {
+			if (!strcmp(a, "--tcp-established"))
+				o.flags |= FORKPOINT_DUMP_TCP_ESTABLISHED;
 			continue;
 		} else if (!strcmp(a, "--ghost-limit")) {
 			char *end;

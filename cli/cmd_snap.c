@@ -8,7 +8,8 @@
 #include "cli_json.h"
 
 static const char snap_usage[] =
-	"usage: forkpoint snap SESSION [NAME] [--hot] [--hot-limit N] [--json | --quiet]\n"
+	"usage: forkpoint snap SESSION [NAME] [--hot] [--hot-limit N] [--tcp-established]\n"
+	"                      [--json | --quiet]\n"
 	"\n"
 	"Snapshots the session's processes (memory, threads, registers, fds) while\n"
 	"they keep running. The snapshot is kept in the session's directory under\n"
@@ -25,6 +26,10 @@ static const char snap_usage[] =
 	"                 the memory that either side writes afterwards.\n"
 	"  --hot-limit N  keep at most N hot snapshots in this session (default 2,\n"
 	"                 at most 8): the oldest is released first. Implies --hot.\n"
+	"  --tcp-established  save established TCP connections (TCP repair mode, as\n"
+	"                 `criu dump --tcp-established`); without it (or the setting\n"
+	"                 tcp_established = yes, FORKPOINT_TCP_ESTABLISHED=yes in the\n"
+	"                 session's environment) a session with one is refused\n"
 	"--json says \"hot\": false and \"hot_why\" when no frozen copy could be kept.\n";
 
 static const char list_usage[] =
@@ -40,7 +45,7 @@ static const char list_usage[] =
 int cmd_snap(int argc, char **argv)
 {
 	const char *session = NULL, *name = NULL;
-	int json = 0, quiet = 0, hot = 0;
+	int json = 0, quiet = 0, hot = 0, tcp = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
@@ -51,6 +56,8 @@ int cmd_snap(int argc, char **argv)
 				return cli_usage_error(snap_usage, "--hot-limit needs a number from 1 to %d", FORKPOINT_HOT_MAX);
 			hot = atoi(argv[++i]);
 		}
+		else if (!strcmp(argv[i], "--tcp-established"))
+			tcp = 1;
 		else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
 			quiet = 1;
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -72,7 +79,7 @@ int cmd_snap(int argc, char **argv)
 	forkpoint_info *r;
 	if (forkpoint_session_open(session, &s, &err) < 0)
 		return cli_report_api(&err);
-	int rc = forkpoint_session_snap_with(s, name, hot, &r, &err);
+	int rc = forkpoint_session_snap_with(s, name, hot, tcp ? FORKPOINT_SNAP_TCP_ESTABLISHED : 0, &r, &err);
 	forkpoint_session_close(s);
 	if (rc < 0)
 		return cli_report_api(&err);

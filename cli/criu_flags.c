@@ -2,10 +2,11 @@
  * accepted by forkpoint's dump and restore so that scripts written for CRIU
  * work unchanged. forkpoint always does what --file-locks, --shell-job and
  * --link-remap ask for (locks are dumped, terminals handled as shell jobs,
- * deleted files kept as ghost copies); --tcp-established and --ext-unix-sk
- * only take effect on the CRIU side: forkpoint's own dump still refuses
- * established TCP connections and unix sockets whose peer is outside. On a
- * restore that goes to CRIU, every flag given is passed on. */
+ * deleted files kept as ghost copies); --tcp-established makes forkpoint's
+ * dump save established TCP connections (dump_tcp.c; without it they are
+ * refused); --ext-unix-sk only takes effect on the CRIU side: forkpoint's
+ * own dump still refuses unix sockets whose peer is outside. On a restore
+ * that goes to CRIU, every flag given is passed on. */
 #include <string.h>
 
 #include "cli.h"

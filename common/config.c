@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,9 @@ const struct fp_config_key fp_config_keys[] = {
 	  "seconds a CRIU candidate gets to prove it dumps and restores", "20" },
 	{ "shim", "FORKPOINT_SHIM", "the LD_PRELOAD shim library",
 	  "libforkpoint-preload.so next to the forkpoint binary" },
+	{ "tcp_established", "FORKPOINT_TCP_ESTABLISHED",
+	  "a session's snapshots save established TCP connections (TCP repair mode, as `criu dump --tcp-established`): yes or no",
+	  "no (connections are refused; `snap --tcp-established` for one snapshot)" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -209,4 +213,11 @@ int fp_config_check(fp_error *err)
 			return -1;
 	}
 	return 0;
+}
+
+bool fp_setting_yes(const char *key)
+{
+	struct fp_config_value cv;
+	const char *v = fp_setting(key, &cv);
+	return v && (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"));
 }

@@ -43,6 +43,9 @@ int fp_config_get(const char *key, struct fp_config_value *out, fp_error *err);
  * broken: fp_config_check() has refused those before any command runs). */
 const char *fp_setting(const char *key, struct fp_config_value *buf);
 
+/* A yes/no setting: true for yes, true, on or 1; false when unset. */
+bool fp_setting_yes(const char *key);
+
 /* Parses every config file that exists; fails on the first problem with its
  * file, line and fix. */
 int fp_config_check(fp_error *err);

@@ -76,6 +76,23 @@ void cr_sk_packet_free(cr_sk_packet *p)
 	pb_free(&cr_sk_packet_desc, p);
 }
 
+/* The queues' bytes follow the entry in the file: not fields. */
+#define TCPS(X) X(VAL, inq_len) X(VAL, inq_seq) X(VAL, outq_len) X(VAL, outq_seq) X(VAL, opt_mask) \
+	X(VAL, snd_wscale) X(VAL, mss_clamp) X(OPT, rcv_wscale) X(OPT, timestamp) X(OPT, cork) \
+	X(OPT, nodelay) X(OPT, unsq_len) X(OPT, snd_wl1) X(OPT, snd_wnd) X(OPT, max_window) \
+	X(OPT, rcv_wnd) X(OPT, rcv_wup)
+PB_CONV(cr_tcp_stream, cr_tcp_stream, Fp__TcpStreamEntry, fp__tcp_stream_entry, TCPS);
+
+void cr_tcp_stream_free(cr_tcp_stream *t)
+{
+	if (!t)
+		return;
+	free(t->inq);
+	free(t->outq);
+	t->inq = t->outq = NULL;
+	pb_free(&cr_tcp_stream_desc, t);
+}
+
 #define FH(X) X(VAL, bytes) X(VAL, type) X(AFIX, handle) X(STR, path) X(OPT, mnt_id)
 PB_CONV(cr_fh, cr_fh, Fp__FhEntry, fp__fh_entry, FH);
 

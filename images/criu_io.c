@@ -1,5 +1,6 @@
 #include "images/criu_io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -553,4 +554,57 @@ int cr_read_ghost(int dirfd, uint32_t id, uint64_t max_size, cr_ghost_file *g, u
 	g->size = size;
 	g->has_size = true;
 	return 0;
+}
+
+int cr_write_tcp_stream(int dirfd, uint32_t ino, const cr_tcp_stream *t, fp_error *err)
+{
+	char b[64];
+	if ((t->inq_len && !t->inq) || (t->outq_len && !t->outq))
+		return fp_fail(err, EINVAL, "tcp stream %x: %u+%u queued bytes but no data", ino, t->inq_len, t->outq_len);
+	cr_imgw w;
+	cr_imgw_init(&w, fname(b, sizeof(b), "tcp-stream-%x.img", ino), CR_TCP_STREAM_MAGIC);
+	cr_imgw_msg(&w, &cr_tcp_stream_desc, t);
+	cr_imgw_raw(&w, t->inq, t->inq_len);
+	cr_imgw_raw(&w, t->outq, t->outq_len);
+	return cr_imgw_commit(&w, dirfd, err);
+}
+
+int cr_read_tcp_stream(int dirfd, uint32_t ino, cr_tcp_stream *t, fp_error *err)
+{
+	char b[64];
+	memset(t, 0, sizeof(*t));
+	cr_img img;
+	if (cr_img_open(&img, dirfd, fname(b, sizeof(b), "tcp-stream-%x.img", ino), CR_TCP_STREAM_MAGIC, err) < 0)
+		return -1;
+	const uint8_t *p;
+	int rc = read_first(&img, img.name, &cr_tcp_stream_desc, t, err);
+	if (rc == 0 && t->has_unsq_len && t->unsq_len > t->outq_len)
+		rc = fp_fail(err, EINVAL, "%s: %u unsent bytes of a %u-byte send queue (corrupt image)", img.name,
+			     t->unsq_len, t->outq_len);
+	if (rc == 0 && (!(t->inq = malloc((size_t)t->inq_len + 1)) || !(t->outq = malloc((size_t)t->outq_len + 1))))
+		rc = fp_fail(err, ENOMEM, "%s: out of memory", img.name);
+	if (rc == 0 && cr_img_payload(&img, t->inq_len, &p, err) == 0)
+		memcpy(t->inq, p, t->inq_len);
+	else if (rc == 0)
+		rc = -1;
+	if (rc == 0 && cr_img_payload(&img, t->outq_len, &p, err) == 0)
+		memcpy(t->outq, p, t->outq_len);
+	else if (rc == 0)
+		rc = -1;
+	cr_img_close(&img);
+	if (rc < 0)
+		cr_tcp_stream_free(t);
+	return rc < 0 ? -1 : 0;
+}
+
+bool cr_has_tcp_streams(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+	while (d && !found && (e = readdir(d)))
+		found = !strncmp(e->d_name, "tcp-stream-", 11);
+	if (d)
+		closedir(d);
+	return found;
 }

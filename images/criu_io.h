@@ -77,6 +77,13 @@ void cr_free_pipes_data(cr_pipe_data *pd, size_t n);
 int cr_write_sk_queues(int dirfd, const cr_sk_packet *pk, size_t n, fp_error *err);
 int cr_read_sk_queues(int dirfd, cr_sk_packet **pk, size_t *n, fp_error *err);
 void cr_free_sk_queues(cr_sk_packet *pk, size_t n);
+/* tcp-stream-<ino in hex>.img with its queues; a missing one fails with
+ * errnum ENOENT. The read checks the queues' lengths against the file. */
+int cr_write_tcp_stream(int dirfd, uint32_t ino, const cr_tcp_stream *t, fp_error *err);
+int cr_read_tcp_stream(int dirfd, uint32_t ino, cr_tcp_stream *t, fp_error *err);
+/* Whether image directory dir holds a tcp-stream image (a dump made with
+ * --tcp-established that found established connections). */
+bool cr_has_tcp_streams(const char *dir);
 
 int cr_write_timens(int dirfd, uint32_t id, const cr_timens *t, fp_error *err);
 int cr_read_timens(int dirfd, uint32_t id, cr_timens *t, fp_error *err);

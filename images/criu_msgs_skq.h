@@ -35,4 +35,31 @@ typedef struct cr_sk_packet { /* sk_packet_entry */
 extern const pb_mdesc cr_sk_packet_desc;
 void cr_sk_packet_free(cr_sk_packet *p);
 
+/* tcp-stream-<ino>.img (CRIU's tcp_stream_entry): an established TCP
+ * connection's state as TCP repair mode reads and sets it. The sequence
+ * numbers are those at the END of each queue (rcv_nxt, write_seq); the
+ * queues' bytes follow the entry in the file (inq, then outq), not part of
+ * the message. unsq_len of outq were never sent. */
+#define CR_TCPI_OPT_TIMESTAMPS 1u
+#define CR_TCPI_OPT_SACK 2u
+#define CR_TCPI_OPT_WSCALE 4u
+typedef struct cr_tcp_stream { /* tcp_stream_entry */
+	uint32_t inq_len, inq_seq, outq_len, outq_seq;
+	uint32_t opt_mask; /* CR_TCPI_OPT_* */
+	uint32_t snd_wscale, mss_clamp;
+	bool has_rcv_wscale;
+	uint32_t rcv_wscale;
+	bool has_timestamp;
+	uint32_t timestamp;
+	bool has_cork, cork, has_nodelay, nodelay;
+	bool has_unsq_len;
+	uint32_t unsq_len;
+	bool has_snd_wl1, has_snd_wnd, has_max_window, has_rcv_wnd, has_rcv_wup;
+	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+	uint8_t *inq, *outq; /* not part of the message */
+} cr_tcp_stream;
+
+extern const pb_mdesc cr_tcp_stream_desc;
+void cr_tcp_stream_free(cr_tcp_stream *t);
+
 #endif

@@ -138,6 +138,8 @@ enum {
 	FORKPOINT_DUMP_LEAVE_RUNNING = 1 << 0, /* the tree runs on (default: killed after the dump) */
 	FORKPOINT_DUMP_NO_COMPRESS = 1 << 1,   /* pages-N.img as plain CRIU writes (default: zstd store) */
 	FORKPOINT_DUMP_FSYNC = 1 << 2,         /* durable against power loss before it returns */
+	FORKPOINT_DUMP_TCP_ESTABLISHED = 1 << 3, /* save established TCP connections (TCP repair
+						    mode, `criu dump --tcp-established`); default: refused */
 };
 
 /* Dumps the process tree rooted at pid into dir (which must not exist or be
@@ -324,7 +326,7 @@ int forkpoint_session_cleanup(forkpoint_session *s, forkpoint_error *err);
  * reads as "" (forkpoint_info_get) or 0.
  *
  *        forkpoint_info *r;
- *        if (forkpoint_session_snap_with(s, "a", 0, &r, &e) == 0) {
+ *        if (forkpoint_session_snap_with(s, "a", 0, 0, &r, &e) == 0) {
  *                printf("%s paused %.1f ms\n", forkpoint_info_get(r, "name"),
  *                       forkpoint_info_double(r, "pause_ms"));
  *                forkpoint_info_free(r);
@@ -468,12 +470,16 @@ int forkpoint_run(const char *name, const char *workdir, unsigned flags, char *c
 /* forkpoint_session_snap, with a frozen copy kept in memory when
  * hot_limit > 0 (so that branches fork it instead of restoring from disk;
  * at most hot_limit of them in the session, 1..FORKPOINT_HOT_MAX, the
- * oldest released first). *res gets: name, dir, processes, threads,
+ * oldest released first); flags: FORKPOINT_SNAP_*. *res gets: name, dir, processes, threads,
  * pause_ms, total_ms, pages, bytes_written, incremental (1, else why says
  * why not), pages_parent, shim_checked, shim_disagree, shim_note, hot
  * (1: a frozen copy is kept, else hot_why), phases ("name ms name ms ..."). */
-int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_limit, forkpoint_info **res,
-				forkpoint_error *err);
+enum {
+	FORKPOINT_SNAP_TCP_ESTABLISHED = 1 << 0, /* save established TCP connections (TCP repair mode, root;
+						    as `criu dump --tcp-established`) */
+};
+int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_limit, unsigned flags,
+				forkpoint_info **res, forkpoint_error *err);
 
 enum { FORKPOINT_SNAPSHOTS_VERIFY = 1 << 0 };
 /* Session name's snapshots, oldest first, whether it runs or not; with

@@ -75,6 +75,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	memset(&shm, 0, sizeof(shm));
 	rst_usks usk; /* unix sockets, made once for the tree */
 	memset(&usk, 0, sizeof(usk));
+	rst_tcps tcp; /* established TCP connections */
+	memset(&tcp, 0, sizeof(tcp));
 	int rc = -1, was_subreaper = 1; /* 1: nothing to undo */
 	size_t loaded = 0;
 	const char *step = "images";
@@ -111,6 +113,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		ps[i].share = n > 1 ? &share : NULL;
 		ps[i].shm = &shm;
 		ps[i].usk = &usk;
+		ps[i].tcp = &tcp;
 	}
 	ps[0].pages_async = n == 1;
 	step = "processes";
@@ -129,6 +132,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		ps[i].share = &share;
 		ps[i].shm = &shm;
 		ps[i].usk = &usk;
+		ps[i].tcp = &tcp;
 		if (im[i]->zombie && (step = "zombies", rst_zombie_end(&ps[parent[i]], &ps[i], err)))
 			goto fail;
 	}
@@ -144,6 +148,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 				       (step = "threads", rst_task_restore(&ps[i], err) || fail_at(step, err))))
 			goto fail;
 	if ((step = "files", rst_usk_finish(&usk, ps, n, err)))
+		goto fail;
+	if ((step = "TCP connections", rst_tcp_finish(&tcp, log, err)))
 		goto fail;
 	if (n > 1 && (step = "files", rst_share_done(&share, err)))
 		goto fail;
@@ -196,6 +202,7 @@ fail:
 done:
 	rst_shm_free(&shm);
 	rst_usk_free(&usk);
+	rst_tcp_free(&tcp);
 	rst_wait_end();
 	if (n > 1 && !was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, 0);

@@ -190,6 +190,9 @@ int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int 
 	 * when told to, too). */
 	if (has_file_locks(need ? staged : dir))
 		argv[n++] = "--file-locks";
+	/* CRIU restores established connections only when told to */
+	if (cr_has_tcp_streams(need ? staged : dir))
+		argv[n++] = "--tcp-established";
 	for (size_t i = 0; i < o->ncriu_flags && i < 8; i++) {
 		bool dup = false;
 		for (int k = 1; k < n && !dup; k++)

@@ -15,6 +15,7 @@
 #include "ptrace/pt_mem.h"
 
 #define SETFL_MASK (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
+#define TCP_STATE_ESTABLISHED 1
 
 struct placed {
 	uint32_t id; /* file id */
@@ -307,6 +308,15 @@ static int restore_fds(rst_proc *p, fp_error *err)
 		} else if (f->type == CR_FD_FIFO) {
 			int tmp;
 			if (rst_fifo_open(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
+				goto out;
+		} else if (f->type == CR_FD_INETSK && f->has_isk && f->isk.state == TCP_STATE_ESTABLISHED) {
+			int tmp;
+			if (!p->tcp) {
+				fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+					     "fd %d is an established TCP connection, which this kind of restore cannot make", fd);
+				goto out;
+			}
+			if (rst_tcp_fd(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
 		} else if ((f->type == CR_FD_UNIXSK && !rst_usk_is_listener(f)) || f->type == CR_FD_INOTIFY) {
 			int tmp;

@@ -330,8 +330,10 @@ static int check_fds(rst_image *im, fp_error *err)
 			break;
 		case CR_FD_INETSK:
 			if (!f->has_isk || f->isk.type != SOCK_STREAM || f->isk.proto != IPPROTO_TCP ||
-			    (f->isk.state != 10 && f->isk.state != 7) || (f->isk.family != AF_INET && f->isk.family != AF_INET6))
-				rst_unsupported(im, "fd %u is a socket other than a listening or unconnected TCP socket", fi->fd);
+			    (f->isk.state != 10 && f->isk.state != 7 && f->isk.state != 1) ||
+			    (f->isk.family != AF_INET && f->isk.family != AF_INET6))
+				rst_unsupported(im, "fd %u is a socket other than a TCP socket that listens, is not connected or "
+						"is an established connection", fi->fd);
 			break;
 		case CR_FD_FIFO: {
 			const cr_file *reg = f->has_fifo && f->fifo.has_regf_id ? rst_file(im, f->fifo.regf_id) : NULL;

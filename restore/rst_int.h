@@ -163,11 +163,19 @@ typedef struct rst_usks {
 	int sender; /* a datagram socket of ours, -1 until needed */
 } rst_usks;
 
+/* Established TCP connections (rst_tcp.c), made in repair mode by us. */
+struct rst_tcp_sk;
+typedef struct rst_tcps {
+	struct rst_tcp_sk *sk;
+	size_t n;
+} rst_tcps;
+
 typedef struct rst_proc {
 	rst_image *im;
 	rst_share *share; /* NULL for a single process */
 	rst_shm *shm;     /* shared memory and memfds of the restore */
 	rst_usks *usk;    /* unix sockets of the restore */
+	rst_tcps *tcp;    /* established TCP connections of the restore; NULL: none allowed */
 	bool files_shared; /* its fd table is its parent's (CLONE_FILES) */
 	rst_log *log;
 	pid_t pid;
@@ -225,6 +233,12 @@ int rst_usk_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
  * fds in flight), the closed peers, shutdowns, flags, unlinked names. */
 int rst_usk_finish(rst_usks *s, const rst_proc *ps, size_t n, fp_error *err);
 void rst_usk_free(rst_usks *s);
+/* rst_tcp.c: an established TCP connection in p (*fd its temporary number),
+ * made in repair mode; once every process has its fds, every connection
+ * leaves repair mode and the dump's network lock is lifted. */
+int rst_tcp_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err);
+void rst_tcp_free(rst_tcps *s);
 /* rst_inotify.c: an inotify with its watches, in p (*fd its temporary
  * number). */
 int rst_inotify_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);

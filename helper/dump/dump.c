@@ -192,6 +192,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->remaps);
 	dump_shmem_free(c);
 	dump_usk_free(c);
+	dump_tcp_free(c);
 	if (c->pagebuf)
 		munmap(c->pagebuf, c->pagebuf_res);
 }
@@ -296,7 +297,7 @@ static int capture(struct dump_ctx *c, fp_error *err)
 	int64_t tp = dump_now_ns();
 	if (dump_fds_pin(c, err))
 		return fp_wrap(err, "taking copies of the fds");
-	if (dump_tree_ids(c, err) || dump_usk_check(c, err))
+	if (dump_tree_ids(c, err) || dump_usk_check(c, err) || dump_tcp_capture(c, err))
 		return -1;
 	dump_phase(c, DPH_IDS, &tp);
 	return 0;
@@ -330,7 +331,8 @@ static int write_images(struct dump_ctx *c, fp_error *err)
 		if (dump_write_pages(c, p, err))
 			return fp_wrap(err, "writing the pages of %d", p->pid);
 	}
-	if (dump_write_files(c, err) || dump_shmem_write(c, err) || dump_usk_write(c, err))
+	if (dump_write_files(c, err) || dump_shmem_write(c, err) || dump_usk_write(c, err) ||
+	    dump_tcp_write(c, err))
 		return -1;
 	return 0;
 }

@@ -104,6 +104,10 @@ struct fp_dump_opts {
 	int timeout_ms;            /* per ptrace wait; 0: FP_PT_TIMEOUT_MS */
 	uint64_t ghost_limit;      /* the largest deleted-but-open file the
 				      image carries; 0: FP_DUMP_GHOST_LIMIT */
+	bool tcp_established;      /* save established TCP connections with TCP
+				      repair mode (`criu dump --tcp-established`;
+				      needs iptables and CAP_NET_ADMIN); without
+				      it they are refused */
 	bool fsync;                /* durable against power loss: syncfs the
 				      images before the manifest, fsync the
 				      parent after the rename (see above) */

@@ -209,6 +209,9 @@ struct dump_ctx {
 	size_t nskq, capskq;
 	struct dump_inflight *inflight; /* fds in flight, ours until the end */
 	size_t ninflight;
+	struct dump_tcp *tcp;         /* established TCP connections (dump_tcp.c) */
+	size_t ntcp;
+	bool tcp_locked;              /* their network lock is taken */
 	/* pages */
 	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
 	size_t pagebuf_len;   /* populated */
@@ -506,6 +509,17 @@ struct nlmsghdr;
 int dump_sock_diag(const void *req, size_t len, uint32_t ino,
 		   int (*fn)(const struct nlmsghdr *h, uint32_t ino, void *arg), void *arg);
 void dump_sock_opts(int s, bool tcp, cr_sk_opts *o);
+/* dump_tcp.c: an established TCP connection (o->tcp_established), socket s
+ * (a copy of fd of pid): its entry now, its state once every fd is seen
+ * (dump_tcp_capture: network lock, repair mode, queues, while stopped),
+ * its tcp-stream image, and its repair mode left (or kept for the kill)
+ * when the tree is let go. */
+int dump_tcp_conn(struct dump_ctx *c, pid_t pid, int fd, int s, cr_inet_sk *k, fp_error *err);
+int dump_tcp_capture(struct dump_ctx *c, fp_error *err);
+int dump_tcp_write(struct dump_ctx *c, fp_error *err);
+void dump_tcp_release(struct dump_ctx *c, bool killed);
+void dump_tcp_unlock(struct dump_ctx *c);
+void dump_tcp_free(struct dump_ctx *c);
 /* dump_usk.c: unix socket s (a copy of fd of pid) into f->usk, its queued
  * messages into sk-queues.img; every peer is in the tree (after all the
  * processes are read). */

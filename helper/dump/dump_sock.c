@@ -6,8 +6,7 @@
  * two facts a socket does not tell about itself come from sock_diag: the
  * backlog given to listen() and the connections waiting to be accepted.
  * Those waiting connections would be lost (a restored socket is a new one),
- * so such a socket is refused, as are connected sockets (their state lives
- * in the kernel's TCP machinery; CRIU needs TCP repair mode for it). */
+ * so such a socket is refused. Established connections are dump_tcp.c's. */
 #include "dump/dump_int.h"
 
 #include <arpa/inet.h>
@@ -140,7 +139,7 @@ void dump_sock_opts(int s, bool tcp, cr_sk_opts *o)
 	}
 }
 
-static int inet_entry(pid_t pid, int fd, int s, int family, cr_file *f, fp_error *err)
+static int inet_entry(struct dump_ctx *c, pid_t pid, int fd, int s, int family, cr_file *f, fp_error *err)
 {
 	int type = opt_int(s, SOL_SOCKET, SO_TYPE), proto = opt_int(s, SOL_SOCKET, SO_PROTOCOL);
 	if (type != SOCK_STREAM || proto != IPPROTO_TCP)
@@ -151,14 +150,17 @@ static int inet_entry(pid_t pid, int fd, int s, int family, cr_file *f, fp_error
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof(peer);
 	bool listening = opt_int(s, SOL_SOCKET, SO_ACCEPTCONN) != 0;
-	if (!listening && getpeername(s, (struct sockaddr *)&peer, &pl) == 0)
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d is a connected TCP socket; its connection cannot be saved (that needs "
-				    "TCP repair mode, `criu dump --tcp-established`): close the connection first",
-				    fd, pid);
 	cr_inet_sk *k = &f->isk;
 	f->has_isk = true;
 	k->family = (uint32_t)family, k->type = (uint32_t)type, k->proto = (uint32_t)proto;
+	if (!listening && getpeername(s, (struct sockaddr *)&peer, &pl) == 0) {
+		if (dump_tcp_conn(c, pid, fd, s, k, err))
+			return -1;
+		if (family == AF_INET6)
+			k->has_v6only = true, k->v6only = opt_int(s, IPPROTO_IPV6, IPV6_V6ONLY) != 0;
+		dump_sock_opts(s, true, &k->opts);
+		return 0;
+	}
 	k->state = listening ? TCP_STATE_LISTEN : TCP_STATE_CLOSE;
 	struct sockaddr_storage me;
 	socklen_t ml = sizeof(me);
@@ -212,7 +214,7 @@ int dump_socket_file(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, uint32
 	if (family == AF_INET || family == AF_INET6) {
 		f->type = CR_FD_INETSK;
 		f->isk.id = f->id, f->isk.ino = (uint32_t)ino, f->isk.flags = flags;
-		rc = inet_entry(pid, fd, s, family, f, err);
+		rc = inet_entry(c, pid, fd, s, family, f, err);
 	} else if (family == AF_UNIX) {
 		f->type = CR_FD_UNIXSK;
 		f->usk.id = f->id, f->usk.ino = (uint32_t)ino, f->usk.flags = flags;

@@ -281,6 +281,9 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err)
 
 void dump_tree_release(struct dump_ctx *c, bool kill_it)
 {
+	/* before anything runs again: a socket in repair mode would take the
+	 * process's own writes into its queue unsent */
+	dump_tcp_release(c, kill_it);
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
 		if (p->di_page && p->seized) {
@@ -326,6 +329,8 @@ void dump_tree_release(struct dump_ctx *c, bool kill_it)
 		p->seized = false;
 	}
 	c->resume_ns = dump_now_ns();
+	/* the lock goes after the resume: what it dropped meanwhile is sent again */
+	dump_tcp_unlock(c);
 }
 
 static long kcmp(pid_t a, pid_t b, int type)

@@ -2,6 +2,7 @@
  * re-arm the write tracking, resume; or undo. */
 #include "session/rollback_int.h"
 #include "fp_clock.h"
+#include "images/criu_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -235,6 +236,12 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 	fp_error fault;
 	if (fp_session_fault("rollback-full", &fault) < 0) { /* tests of the full restore's own recovery */
 		snprintf(r->why, sizeof(r->why), "FORKPOINT_FAULT=rollback-full");
+		return FP_RB_NOT_POSSIBLE;
+	}
+	/* the live sockets have moved on: only sockets made anew in repair
+	 * mode (a full restore) take a snapshot's connections back */
+	if (cr_has_tcp_streams(snap_dir)) {
+		snprintf(r->why, sizeof(r->why), "the snapshot holds established TCP connections (made anew by a full restore)");
 		return FP_RB_NOT_POSSIBLE;
 	}
 	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,

@@ -1,4 +1,5 @@
 #include "session_cmds.h"
+#include "config.h"
 #include "fp_clock.h"
 
 #include <dirent.h>
@@ -77,12 +78,15 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 {
 	char name[FP_SNAP_NAME_MAX + 1], dir[4096], buf[FP_CTL_MAX_MSG];
 	fp_error err;
-	/* "snap [NAME] [--hot=LIMIT]" */
+	/* "snap [NAME] [--hot=LIMIT] [--tcp-established]" */
 	const char *want = NULL;
 	int hot_limit = 0;
+	bool tcp = fp_setting_yes("tcp_established");
 	for (char *tok = args ? strtok(args, " ") : NULL; tok; tok = strtok(NULL, " ")) {
 		if (!strncmp(tok, "--hot=", 6))
 			hot_limit = atoi(tok + 6);
+		else if (!strcmp(tok, "--tcp-established"))
+			tcp = true;
 		else
 			want = tok;
 	}
@@ -96,6 +100,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		.pid = ctx->target,
 		.dir = dir,
 		.leave_running = true,
+		.tcp_established = tcp,
 		/* plain pages: a rollback reads the few it needs in place,
 		 * where a compressed store decodes whole chunks */
 		.compress = FP_DUMP_NONE,

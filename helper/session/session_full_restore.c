@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "config.h"
 #include "paths.h"
+#include "images/criu_io.h"
 #include "dump/dump.h"
 #include "dump/dirty_tracker.h"
 #include "overlay/workspace.h"
@@ -56,13 +58,14 @@ static int kill_session(struct fp_session_ctx *ctx, fp_error *err)
  * and then killed: what a restore that fails half way brings back. They
  * stay stopped from the dump to their death, so memory and workspace
  * cannot drift apart in between. */
-static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, fp_error *err)
+static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, bool tcp, fp_error *err)
 {
 	fp_rm_rf(rbdir, NULL); /* a leftover from a helper killed mid-restore */
 	struct fp_dump_opts o = {
 		.pid = ctx->target,
 		.dir = rbdir,
 		.leave_running = false,
+		.tcp_established = tcp,
 		.compress = FP_DUMP_NONE,
 		.track = fp_track_session(), /* only what changed since the last snapshot */
 		.while_stopped = fp_session_save_fault, /* session_hold.c: tests only */
@@ -200,7 +203,10 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	char rbdir[4096], log[4096];
 	snprintf(rbdir, sizeof(rbdir), "%s/rollback", ctx->info->dir);
 	snprintf(log, sizeof(log), "%s/restore.log", ctx->info->dir);
-	if (rollback_dump(ctx, rbdir, &err) < 0) {
+	/* a snapshot with TCP connections was taken of a session that has them:
+	 * the live ones are saved the same way (closed silently, locked) */
+	bool tcp = fp_setting_yes("tcp_established") || cr_has_tcp_streams(dir);
+	if (rollback_dump(ctx, rbdir, tcp, &err) < 0) {
 		fp_rm_rf(rbdir, NULL);
 		refuse(c, snap, "was not restored", inplace_why, &err);
 		return;

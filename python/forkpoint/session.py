@@ -214,16 +214,20 @@ class Session:
         return ExecResult(int(res.exit_code), out.decode(errors="replace"), err.decode(errors="replace"),
                           int(res.duration_ms), bool(res.timed_out), out, err, string(res.note))
 
-    def snap(self, name: Optional[str] = None, *, hot: Union[bool, int] = False) -> SnapResult:
+    def snap(self, name: Optional[str] = None, *, hot: Union[bool, int] = False,
+             tcp_established: bool = False) -> SnapResult:
         """Snapshots the session while it runs (memory, threads, fds, and
         its workspace's files). ``name`` default: "snap-N". ``hot``: also
         keep the processes frozen in memory (copy-on-write), so that
         :meth:`branch` forks them instead of restoring from disk; True keeps
         at most 2 hot snapshots in the session, a number 1..8 that many
-        (the oldest is released first)."""
+        (the oldest is released first). ``tcp_established``: save its
+        established TCP connections (TCP repair mode; root)."""
         limit = int(lib.FORKPOINT_HOT_DEFAULT_LIMIT) if hot is True else int(hot)
+        flags = int(lib.FORKPOINT_SNAP_TCP_ESTABLISHED) if tcp_established else 0
         with self._lock:
-            i = call_info(lib.forkpoint_session_snap_with, self._handle(), text(name) if name else ffi.NULL, limit)
+            i = call_info(lib.forkpoint_session_snap_with, self._handle(), text(name) if name else ffi.NULL, limit,
+                          flags)
         n = _numbers(i)
         return SnapResult(i.get("name", ""), i.get("dir", ""), int(n("processes")), int(n("threads")),
                           n("pause_ms"), n("total_ms"), int(n("pages")), int(n("bytes_written")),

@@ -177,8 +177,8 @@ static void test_session_with(void)
 	if (!s)
 		return;
 	forkpoint_info *r;
-	CHECK(forkpoint_session_snap_with(s, "a", FORKPOINT_HOT_MAX + 1, &r, &e) == -1 && e.code == FORKPOINT_EINVAL);
-	CHECKF(forkpoint_session_snap_with(s, "a", 0, &r, &e) == 0, "%s", e.message);
+	CHECK(forkpoint_session_snap_with(s, "a", FORKPOINT_HOT_MAX + 1, 0, &r, &e) == -1 && e.code == FORKPOINT_EINVAL);
+	CHECKF(forkpoint_session_snap_with(s, "a", 0, 0, &r, &e) == 0, "%s", e.message);
 	CHECK(!strcmp(forkpoint_info_get(r, "name"), "a") && forkpoint_info_int(r, "processes") >= 1);
 	CHECK(forkpoint_info_double(r, "pause_ms") > 0 && forkpoint_info_get(r, "phases")[0]);
 	size_t n = forkpoint_info_size(r), seen = 0;

@@ -380,6 +380,16 @@ static void write_set(int dfd)
 			       { .flag = CR_FL_OFD, .type = 1, .pid = -1, .fd = 5, .start = 1ull << 40,
 				 .len = 4096 } };
 	CHECKF(cr_write_file_locks(dfd, fl, 3, &e) == 0, "%s", e.msg);
+
+	uint8_t inq[] = "bytes to read", outq[] = "sent, then unsent";
+	cr_tcp_stream ts = { .inq_len = 13, .inq_seq = 0xfedcba98u, .outq_len = 17, .outq_seq = 0x12345678u,
+			     .opt_mask = 7, .snd_wscale = 9, .mss_clamp = 65495, .has_rcv_wscale = true, .rcv_wscale = 10,
+			     .has_timestamp = true, .timestamp = 0x89abcdefu, .has_cork = true, .cork = true,
+			     .has_nodelay = true, .nodelay = true, .has_unsq_len = true, .unsq_len = 6,
+			     .has_snd_wl1 = true, .snd_wl1 = 0xfedcba80u, .has_snd_wnd = true, .snd_wnd = 65536,
+			     .has_max_window = true, .max_window = 131072, .has_rcv_wnd = true, .rcv_wnd = 65535,
+			     .has_rcv_wup = true, .rcv_wup = 0xfedcba90u, .inq = inq, .outq = outq };
+	CHECKF(cr_write_tcp_stream(dfd, 0x201c6ac, &ts, &e) == 0, "%s", e.msg);
 }
 
 /* ---- reading back and writing again ----------------------------------- */
@@ -515,6 +525,13 @@ static int rewrite(int src, int dst, const char *name, fp_error *e)
 			return -1;
 		rc = cr_write_ghost(dst, id, &g, data, e) ? -1 : 1;
 		free(data);
+	} else if (PFX("tcp-stream-")) {
+		cr_tcp_stream t;
+		uint32_t ino = (uint32_t)parse_id(name, "tcp-stream-", 16);
+		if (cr_read_tcp_stream(src, ino, &t, e))
+			return -1;
+		rc = cr_write_tcp_stream(dst, ino, &t, e) ? -1 : 1;
+		cr_tcp_stream_free(&t);
 	} else if (!strcmp(name, "filelocks.img")) {
 		cr_file_lock *l;
 		size_t n;
@@ -619,7 +636,7 @@ int main(void)
 	}
 	if (d)
 		closedir(d);
-	CHECKF(n == 21, "%d images written, 21 expected", n);
+	CHECKF(n == 22, "%d images written, 22 expected", n);
 
 	/* what the readers give back is written to the same bytes */
 	snprintf(tmp, sizeof(tmp), "%s.again", dir);

@@ -1,0 +1,281 @@
+/* Established TCP connections (`--tcp-established`, CRIU's meaning): the
+ * socket's state is read through TCP repair mode, on the dumper's own
+ * reference to it (pidfd_getfd), while the tree is stopped.
+ *
+ * Order, for every connection of the tree at once: the network lock
+ * (fp_netlock.h: its packets are dropped both ways, so nothing arrives or
+ * leaves behind the dumper's back), repair mode, then what a restore needs
+ * to rebuild the connection exactly: both queues (peeked, not read), the
+ * sequence numbers at their ends, the options agreed at the handshake
+ * (mss, window scaling, SACK, timestamps), the windows and the timestamp
+ * clock. A socket in repair mode sends nothing, not even when it is closed:
+ * so the dump that kills the tree leaves the peer a silent path (and the
+ * lock in place until the restore), and a --leave-running dump, or any
+ * dump that lets the tree go, takes every socket out of repair mode
+ * without a window probe and with its SO_REUSEADDR as it was (leaving
+ * repair clears it) before the tree runs again, and lifts the lock right
+ * after (dump_tcp_unlock): the peer sees a short silence. */
+#include "dump/dump_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fp_netlock.h"
+#include "images/criu_io.h"
+
+#define TCP_STATE_ESTABLISHED 1
+
+struct dump_tcp {
+	int sk;         /* our reference; -1 once let go */
+	bool repaired;  /* in repair mode by us */
+	int reuseaddr;  /* SO_REUSEADDR before repair mode */
+	pid_t pid;
+	int fd;
+	uint32_t ino;
+	fp_tcp_conn conn;
+	cr_tcp_stream ts;
+};
+
+static const char *const tcp_states[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+					  "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING" };
+
+static void addr_of(const struct sockaddr_storage *a, uint32_t *w, size_t *n, uint16_t *port)
+{
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
+		w[0] = s4->sin_addr.s_addr;
+		*n = 1;
+		*port = ntohs(s4->sin_port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
+		memcpy(w, &s6->sin6_addr, 16);
+		*n = 4;
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
+int dump_tcp_conn(struct dump_ctx *c, pid_t pid, int fd, int s, cr_inet_sk *k, fp_error *err)
+{
+	if (!c->o->tcp_established)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "fd %d of %d is an established TCP connection; dump with --tcp-established to save it "
+				    "(TCP repair mode, as `criu dump --tcp-established`; restore needs the same flag with "
+				    "criu), or close the connection first",
+				    fd, pid);
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+		return fp_fail(err, errno, "TCP_INFO of fd %d of %d: %s", fd, pid, strerror(errno));
+	if (ti.tcpi_state != TCP_STATE_ESTABLISHED)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "fd %d of %d is a TCP connection in state %s; forkpoint saves ESTABLISHED ones only "
+				    "(a connection being closed: dump again once it is gone)",
+				    fd, pid, ti.tcpi_state < 12 ? tcp_states[ti.tcpi_state] : "?");
+	struct sockaddr_storage me, peer;
+	socklen_t ml = sizeof(me), pl = sizeof(peer);
+	if (getsockname(s, (struct sockaddr *)&me, &ml) < 0 || getpeername(s, (struct sockaddr *)&peer, &pl) < 0)
+		return fp_fail(err, errno, "the addresses of TCP connection fd %d of %d: %s", fd, pid, strerror(errno));
+	struct dump_tcp *a = realloc(c->tcp, (c->ntcp + 1) * sizeof(*a));
+	if (!a)
+		return fp_fail(err, ENOMEM, "out of memory");
+	c->tcp = a;
+	struct dump_tcp *t = &a[c->ntcp];
+	memset(t, 0, sizeof(*t));
+	t->sk = fcntl(s, F_DUPFD_CLOEXEC, 3);
+	if (t->sk < 0)
+		return fp_fail(err, errno, "cannot keep a reference to TCP connection fd %d of %d: %s", fd, pid,
+			       strerror(errno));
+	c->ntcp++;
+	t->pid = pid, t->fd = fd, t->ino = k->ino;
+	t->conn.family = me.ss_family;
+	uint16_t sport, dport;
+	addr_of(&me, k->src_addr, &k->n_src_addr, &sport);
+	addr_of(&peer, k->dst_addr, &k->n_dst_addr, &dport);
+	memcpy(t->conn.src, k->src_addr, k->n_src_addr * 4);
+	memcpy(t->conn.dst, k->dst_addr, k->n_dst_addr * 4);
+	t->conn.sport = sport, t->conn.dport = dport;
+	k->src_port = sport, k->dst_port = dport;
+	k->state = TCP_STATE_ESTABLISHED;
+	return 0;
+}
+
+static int opt(int s, int level, int name, int *v)
+{
+	socklen_t l = sizeof(*v);
+	*v = 0;
+	return getsockopt(s, level, name, v, &l);
+}
+
+/* A queue's bytes and the sequence number at its end, peeked. */
+static int read_queue(struct dump_tcp *t, int q, uint32_t len, uint32_t *seq, uint8_t **data, fp_error *err)
+{
+	int v;
+	if (setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 || opt(t->sk, IPPROTO_TCP, TCP_QUEUE_SEQ, &v))
+		return fp_fail(err, errno, "the %s queue of TCP connection fd %d of %d: %s",
+			       q == TCP_RECV_QUEUE ? "receive" : "send", t->fd, t->pid, strerror(errno));
+	*seq = (uint32_t)v;
+	*data = malloc(len ? len : 1);
+	if (!*data)
+		return fp_fail(err, ENOMEM, "out of memory for a %u-byte TCP queue", len);
+	ssize_t n = len ? recv(t->sk, *data, len, MSG_PEEK | MSG_DONTWAIT) : 0;
+	if (n != (ssize_t)len)
+		return fp_fail(err, n < 0 ? errno : EIO, "peeking the %u-byte %s queue of TCP connection fd %d of %d: %s", len,
+			       q == TCP_RECV_QUEUE ? "receive" : "send", t->fd, t->pid,
+			       n < 0 ? strerror(errno) : "short read");
+	return 0;
+}
+
+static int capture_one(struct dump_tcp *t, fp_error *err)
+{
+	cr_tcp_stream *ts = &t->ts;
+	int on = TCP_REPAIR_ON;
+	opt(t->sk, SOL_SOCKET, SO_REUSEADDR, &t->reuseaddr);
+	if (setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+		return fp_fail(err, errno, "cannot put TCP connection fd %d of %d into repair mode: %s%s", t->fd, t->pid,
+			       strerror(errno), errno == EPERM ? " (it needs CAP_NET_ADMIN: dump as root)" : "");
+	t->repaired = true;
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	int inq = 0, outq = 0, unsq = 0, mss = 0, v = 0;
+	if (getsockopt(t->sk, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 || ioctl(t->sk, SIOCINQ, &inq) < 0 ||
+	    ioctl(t->sk, SIOCOUTQ, &outq) < 0 || ioctl(t->sk, SIOCOUTQNSD, &unsq) < 0 ||
+	    opt(t->sk, IPPROTO_TCP, TCP_MAXSEG, &mss))
+		return fp_fail(err, errno, "the state of TCP connection fd %d of %d: %s", t->fd, t->pid, strerror(errno));
+	if (ti.tcpi_state != TCP_STATE_ESTABLISHED)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+				    "TCP connection fd %d of %d left ESTABLISHED (now %s) as it was dumped; dump again", t->fd,
+				    t->pid, ti.tcpi_state < 12 ? tcp_states[ti.tcpi_state] : "?");
+	ts->inq_len = (uint32_t)inq, ts->outq_len = (uint32_t)outq;
+	ts->has_unsq_len = true, ts->unsq_len = (uint32_t)unsq;
+	ts->mss_clamp = (uint32_t)mss;
+	ts->opt_mask = ti.tcpi_options & (CR_TCPI_OPT_TIMESTAMPS | CR_TCPI_OPT_SACK | CR_TCPI_OPT_WSCALE);
+	if (ts->opt_mask & CR_TCPI_OPT_WSCALE) {
+		ts->snd_wscale = ti.tcpi_snd_wscale;
+		ts->has_rcv_wscale = true, ts->rcv_wscale = ti.tcpi_rcv_wscale;
+	}
+	if (ts->opt_mask & CR_TCPI_OPT_TIMESTAMPS) {
+		if (opt(t->sk, IPPROTO_TCP, TCP_TIMESTAMP, &v))
+			return fp_fail(err, errno, "the timestamp of TCP connection fd %d of %d: %s", t->fd, t->pid,
+				       strerror(errno));
+		ts->has_timestamp = true, ts->timestamp = (uint32_t)v;
+	}
+	struct tcp_repair_window w;
+	l = sizeof(w);
+	if (getsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &l) == 0 && l == sizeof(w)) {
+		ts->has_snd_wl1 = ts->has_snd_wnd = ts->has_max_window = ts->has_rcv_wnd = ts->has_rcv_wup = true;
+		ts->snd_wl1 = w.snd_wl1, ts->snd_wnd = w.snd_wnd, ts->max_window = w.max_window;
+		ts->rcv_wnd = w.rcv_wnd, ts->rcv_wup = w.rcv_wup;
+	}
+	if (opt(t->sk, IPPROTO_TCP, TCP_NODELAY, &v) == 0 && v)
+		ts->has_nodelay = ts->nodelay = true;
+	if (opt(t->sk, IPPROTO_TCP, TCP_CORK, &v) == 0 && v)
+		ts->has_cork = ts->cork = true;
+	if (read_queue(t, TCP_RECV_QUEUE, ts->inq_len, &ts->inq_seq, &ts->inq, err) ||
+	    read_queue(t, TCP_SEND_QUEUE, ts->outq_len, &ts->outq_seq, &ts->outq, err))
+		return -1;
+	int none = TCP_NO_QUEUE;
+	setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));
+	return 0;
+}
+
+int dump_tcp_capture(struct dump_ctx *c, fp_error *err)
+{
+	if (!c->ntcp)
+		return 0;
+	int64_t t0 = dump_now_ns();
+	fp_tcp_conn *conns = calloc(c->ntcp, sizeof(*conns));
+	if (!conns)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->ntcp; i++)
+		conns[i] = c->tcp[i].conn;
+	int rc = fp_netlock(conns, c->ntcp, true, err);
+	free(conns);
+	if (rc)
+		return fp_wrap(err, "locking the network of %zu TCP connection(s)", c->ntcp);
+	c->tcp_locked = true;
+	int64_t t1 = dump_now_ns();
+	for (size_t i = 0; i < c->ntcp; i++) {
+		struct dump_tcp *t = &c->tcp[i];
+		if (capture_one(t, err))
+			return -1;
+		dlog(c, "%d fd %d: TCP connection %u -> %u: %u bytes to read (seq %u), %u to send (%u unsent, seq %u)", t->pid,
+		     t->fd, t->conn.sport, t->conn.dport, t->ts.inq_len, t->ts.inq_seq, t->ts.outq_len, t->ts.unsq_len,
+		     t->ts.outq_seq);
+	}
+	dlog(c, "%zu TCP connection(s): network locked in %.3f ms, read in %.3f ms", c->ntcp, (double)(t1 - t0) / 1e6,
+	     (double)(dump_now_ns() - t1) / 1e6);
+	return 0;
+}
+
+int dump_tcp_write(struct dump_ctx *c, fp_error *err)
+{
+	for (size_t i = 0; i < c->ntcp; i++)
+		if (cr_write_tcp_stream(c->dirfd, c->tcp[i].ino, &c->tcp[i].ts, err))
+			return -1;
+	return 0;
+}
+
+void dump_tcp_release(struct dump_ctx *c, bool killed)
+{
+	bool any = false;
+	for (size_t i = 0; i < c->ntcp; i++) {
+		struct dump_tcp *t = &c->tcp[i];
+		if (t->sk < 0)
+			continue;
+		any = true;
+		if (t->repaired && !killed) {
+			int off = TCP_REPAIR_OFF_NO_WP, off_probe = TCP_REPAIR_OFF;
+			if (setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 &&
+			    setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR, &off_probe, sizeof(off_probe)) < 0)
+				dlog(c, "WARNING: %d fd %d: cannot take the TCP connection out of repair mode: %s", t->pid, t->fd,
+				     strerror(errno));
+			if (t->reuseaddr)
+				setsockopt(t->sk, SOL_SOCKET, SO_REUSEADDR, &t->reuseaddr, sizeof(t->reuseaddr));
+		}
+		close(t->sk);
+		t->sk = -1;
+	}
+	if (any && c->tcp_locked && killed) {
+		dlog(c, "%zu TCP connection(s) closed in repair mode; their network lock stays until they are restored", c->ntcp);
+		c->tcp_locked = false;
+	}
+}
+
+void dump_tcp_unlock(struct dump_ctx *c)
+{
+	if (!c->tcp_locked)
+		return;
+	int64_t t0 = dump_now_ns();
+	fp_tcp_conn *conns = calloc(c->ntcp, sizeof(*conns));
+	fp_error e;
+	for (size_t i = 0; conns && i < c->ntcp; i++)
+		conns[i] = c->tcp[i].conn;
+	if (!conns || fp_netlock(conns, c->ntcp, false, &e))
+		dlog(c, "WARNING: cannot lift the network lock of the TCP connections: %s", conns ? e.msg : "out of memory");
+	else
+		dlog(c, "network lock of %zu TCP connection(s) lifted in %.3f ms", c->ntcp, (double)(dump_now_ns() - t0) / 1e6);
+	free(conns);
+	c->tcp_locked = false;
+}
+
+void dump_tcp_free(struct dump_ctx *c)
+{
+	dump_tcp_release(c, false);
+	dump_tcp_unlock(c);
+	for (size_t i = 0; i < c->ntcp; i++)
+		cr_tcp_stream_free(&c->tcp[i].ts);
+	free(c->tcp);
+	c->tcp = NULL;
+	c->ntcp = 0;
+}

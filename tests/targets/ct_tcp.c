@@ -1,0 +1,282 @@
+/* ct_tcp: established TCP connections whose byte streams are checked end to
+ * end. Every stream carries ct_tcp_byte(stream, i) at offset i, and each end
+ * counts in its own memory what it sent and received, so a restored copy
+ * knows exactly which bytes must come next.
+ *
+ * Default: two connections with both ends in this process, one over
+ * 127.0.0.1 with small buffers (its client, with SO_REUSEADDR, writes until
+ * the socket is full, so its send queue holds bytes never sent), one over
+ * ::1. --peer=PORT: one
+ * connection to a program outside the tree on 127.0.0.1:PORT that answers
+ * every byte it receives with one byte of stream 9 (and may send more of it
+ * on its own: the number of those bytes is in the file --gap-file names);
+ * this process sends stream 8.
+ *
+ * A verification reads every stream up to what its sender sent (waiting
+ * for the kernel to move what is still queued), checks each byte, passes a
+ * round trip both ways, then leaves bytes queued and unread in every
+ * direction again for the next dump. "verify N ok ... rx=R tx=T" (the
+ * totals of the first connection, or of the outside one, before that).
+ *
+ *   ct_tcp STATUS [--peer=PORT [--gap-file=PATH]] [common options]
+ */
+#include "ct_proto.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#define DEADLINE_MS 60000 /* a peer's retransmission after a long dump gap backs off */
+
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static inline unsigned char ct_tcp_byte(unsigned stream, uint64_t i)
+{
+	return (unsigned char)(((i * 131) + (i >> 9) * 7 + stream * 29) ^ (i >> 17));
+}
+
+struct end {
+	int fd;
+	unsigned out_stream, in_stream;
+	uint64_t tx, rx;
+	int reuseaddr; /* set on the first client end */
+	struct sockaddr_storage me, peer; /* as at setup */
+};
+
+static struct end ends[4];
+static int nends;
+static bool outside;
+static const char *gap_file;
+
+/* What the outside peer sent on its own (the test writes the total). */
+static uint64_t unsolicited(void)
+{
+	FILE *f = gap_file ? fopen(gap_file, "re") : NULL;
+	unsigned long long n = 0;
+	if (f && fscanf(f, "%llu", &n) != 1)
+		n = 0;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void send_bytes(struct end *e, size_t n, bool until_full)
+{
+	unsigned char buf[4096];
+	while (n || until_full) {
+		size_t k = n && n < sizeof(buf) ? n : sizeof(buf);
+		for (size_t i = 0; i < k; i++)
+			buf[i] = ct_tcp_byte(e->out_stream, e->tx + i);
+		ssize_t w = send(e->fd, buf, k, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EAGAIN && until_full)
+			return;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = e->fd, .events = POLLOUT };
+			poll(&p, 1, 1000);
+			continue;
+		}
+		if (w <= 0) {
+			ct_fail("fd %d: send: %s", e->fd, w < 0 ? strerror(errno) : "0");
+			return;
+		}
+		e->tx += (uint64_t)w;
+		n -= n ? (size_t)w : 0;
+	}
+}
+
+/* Reads until e has received `until` bytes (then whatever else is there
+ * now), checking each. */
+static void recv_bytes(struct end *e, uint64_t until)
+{
+	unsigned char buf[65536];
+	long long deadline = now_ms() + DEADLINE_MS;
+	for (;;) {
+		ssize_t r = recv(e->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r > 0) {
+			for (ssize_t i = 0; i < r; i++)
+				if (buf[i] != ct_tcp_byte(e->in_stream, e->rx + (uint64_t)i)) {
+					ct_fail("fd %d: byte %llu of stream %u is %#x, not %#x", e->fd,
+						(unsigned long long)(e->rx + (uint64_t)i), e->in_stream, buf[i],
+						ct_tcp_byte(e->in_stream, e->rx + (uint64_t)i));
+					return;
+				}
+			e->rx += (uint64_t)r;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			ct_fail("fd %d: stream %u ended after %llu bytes: %s", e->fd, e->in_stream,
+				(unsigned long long)e->rx, r ? strerror(errno) : "EOF");
+			return;
+		}
+		if (e->rx >= until)
+			return;
+		long long left = deadline - now_ms();
+		if (left <= 0) {
+			ct_fail("fd %d: stream %u stopped at %llu of %llu bytes", e->fd, e->in_stream,
+				(unsigned long long)e->rx, (unsigned long long)until);
+			return;
+		}
+		struct pollfd p = { .fd = e->fd, .events = POLLIN };
+		poll(&p, 1, (int)(left < 1000 ? left : 1000));
+	}
+}
+
+static void check_addrs(struct end *e)
+{
+	struct sockaddr_storage a;
+	socklen_t l = sizeof(a);
+	memset(&a, 0, sizeof(a));
+	if (getsockname(e->fd, (struct sockaddr *)&a, &l) || memcmp(&a, &e->me, l))
+		ct_fail("fd %d: its address changed", e->fd);
+	l = sizeof(a);
+	memset(&a, 0, sizeof(a));
+	if (getpeername(e->fd, (struct sockaddr *)&a, &l) || memcmp(&a, &e->peer, l))
+		ct_fail("fd %d: its peer changed (or it is not connected: %s)", e->fd, strerror(errno));
+	struct tcp_info ti;
+	l = sizeof(ti);
+	if (getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ti.tcpi_state != 1)
+		ct_fail("fd %d: not ESTABLISHED", e->fd);
+	int v = 0;
+	l = sizeof(v);
+	getsockopt(e->fd, SOL_SOCKET, SO_REUSEADDR, &v, &l);
+	if (!v != !e->reuseaddr)
+		ct_fail("fd %d: SO_REUSEADDR is %d, was %d", e->fd, v, e->reuseaddr);
+}
+
+/* Bytes left unread in every direction for the next dump. */
+static void queue_more(void)
+{
+	if (outside) {
+		send_bytes(&ends[0], 1500, false); /* answered into our receive queue */
+		return;
+	}
+	for (int i = 0; i < nends; i++)
+		send_bytes(&ends[i], 3000 + 1000 * (unsigned)i, i == 0); /* 0: until its queue is full */
+}
+
+static void verify(void)
+{
+	ct_verify_begin();
+	for (int i = 0; i < nends && !ct.nfail; i++)
+		check_addrs(&ends[i]);
+	if (outside) {
+		struct end *e = &ends[0];
+		recv_bytes(e, e->rx); /* what is there */
+		send_bytes(e, 2000, false);
+		recv_bytes(e, e->tx + unsolicited()); /* the peer answers byte for byte */
+	} else {
+		for (int i = 0; i < nends && !ct.nfail; i++)
+			recv_bytes(&ends[i], ends[i ^ 1].tx);
+		for (int i = 0; i < nends && !ct.nfail; i++) {
+			send_bytes(&ends[i], 100, false);
+			recv_bytes(&ends[i ^ 1], ends[i].tx);
+		}
+	}
+	char extra[64]; /* before more is queued */
+	snprintf(extra, sizeof(extra), "rx=%llu tx=%llu", (unsigned long long)ends[0].rx, (unsigned long long)ends[0].tx);
+	if (!ct.nfail)
+		queue_more();
+	ct_verify_end(extra);
+}
+
+static void connect_end(struct end *e, int family, int port, int sndbuf)
+{
+	e->fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (e->fd < 0)
+		ct_die("socket: %s", strerror(errno));
+	if (sndbuf)
+		setsockopt(e->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	struct sockaddr_storage a;
+	memset(&a, 0, sizeof(a));
+	socklen_t l;
+	if (family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&a;
+		s4->sin_family = AF_INET, s4->sin_port = htons((uint16_t)port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		l = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a;
+		s6->sin6_family = AF_INET6, s6->sin6_port = htons((uint16_t)port);
+		s6->sin6_addr = in6addr_loopback;
+		l = sizeof(*s6);
+	}
+	if (connect(e->fd, (struct sockaddr *)&a, l))
+		ct_die("connect to port %d: %s", port, strerror(errno));
+}
+
+static void record(struct end *e)
+{
+	socklen_t l = sizeof(e->me);
+	getsockname(e->fd, (struct sockaddr *)&e->me, &l);
+	l = sizeof(e->peer);
+	getpeername(e->fd, (struct sockaddr *)&e->peer, &l);
+}
+
+/* A connection with both ends here: ends[k] the client, ends[k+1] the server. */
+static void pair(int family, int bufsz)
+{
+	int ls = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_storage a;
+	memset(&a, 0, sizeof(a));
+	a.ss_family = (sa_family_t)family;
+	if (family == AF_INET)
+		((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		((struct sockaddr_in6 *)&a)->sin6_addr = in6addr_loopback;
+	socklen_t l = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	if (bufsz)
+		setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, l) || listen(ls, 1) || getsockname(ls, (struct sockaddr *)&a, &l))
+		ct_die("listener: %s", strerror(errno));
+	int port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&a)->sin_port : ((struct sockaddr_in6 *)&a)->sin6_port);
+	struct end *c = &ends[nends], *s = &ends[nends + 1];
+	connect_end(c, family, port, bufsz);
+	if (!nends) {
+		c->reuseaddr = 1;
+		setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, sizeof(c->reuseaddr));
+	}
+	s->fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	if (s->fd < 0)
+		ct_die("accept: %s", strerror(errno));
+	close(ls);
+	c->out_stream = s->in_stream = (unsigned)nends + 1;
+	s->out_stream = c->in_stream = (unsigned)nends + 2;
+	record(c), record(s);
+	nends += 2;
+}
+
+int main(int argc, char **argv)
+{
+	ct.prog = "ct_tcp";
+	unsigned long long peer = 0;
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: ct_tcp STATUS [--peer=PORT] [options]\n%s", ct_common_usage);
+		return 2;
+	}
+	ct.status_path = argv[1];
+	for (int i = 2; i < argc; i++)
+		if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
+		    !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
+			fprintf(stderr, "ct_tcp: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	ct_setup();
+	if (peer) {
+		outside = true;
+		connect_end(&ends[0], AF_INET, (int)peer, 0);
+		ends[0].out_stream = 8, ends[0].in_stream = 9;
+		record(&ends[0]);
+		nends = 1;
+	} else {
+		pair(AF_INET, 4096);
+		pair(AF_INET6, 0);
+	}
+	queue_more();
+	return ct_serve(verify);
+}
