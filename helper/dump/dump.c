@@ -545,6 +545,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	}
 	if (!rc && !*fds_stale)
 		dump_fds_look(&c, o->pid);
+	else if (!rc && err)
+		dlog(&c, "every fd read while stopped, without the look: %s", err->msg);
 	dump_phase(&c, DPH_PREPARE, &tph);
 	if (!rc) {
 		step = "stopping the process tree";

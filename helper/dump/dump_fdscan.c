@@ -247,6 +247,7 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 	}
 	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, %zu followed by the shim's shortcut, "
 		"in %.3f ms", pid, s->nlook, kept, offered, (double)(dump_now_ns() - t0) / 1e6);
+	dump_fdshort_fault_pause(c);
 out:
 	free(fds);
 	if (fddir >= 0)

@@ -495,6 +495,7 @@ bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_see
 int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd);
 int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err);
 void dump_fdshort_free(struct dump_ctx *c);
+void dump_fdshort_fault_pause(const struct dump_ctx *c);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
