@@ -42,10 +42,10 @@
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dump/shim_reader.h"
+#include "fp_fault_pause.h"
 
 enum { FS_NONE = 0, FS_OFFERED, FS_TAKEN };
 
@@ -109,7 +109,10 @@ void dump_fdshort_free(struct dump_ctx *c)
 
 void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
 {
-	if (getenv("FORKPOINT_NO_FD_SHORTCUT") || maxfd < 0)
+	/* A caller's work while stopped (a workspace's freeze) re-points fds
+	 * behind the table, and must find no copy of a writable file of its
+	 * mount in the dumper: every fd is read at the stop then. */
+	if (getenv("FORKPOINT_NO_FD_SHORTCUT") || maxfd < 0 || c->o->while_stopped)
 		return;
 	uint64_t addr;
 	fp_error e;
@@ -142,26 +145,16 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
  * fails nothing, and a dump done again has no look. */
 void dump_fdshort_fault_pause(const struct dump_ctx *c)
 {
-	const char *e = getenv("FORKPOINT_FAULT");
-	if (!e || !strstr(e, "dump-pause-after-look") || !c->o->dir)
+	if (!c->o->dir)
 		return;
-	char dir[PATH_MAX], paused[PATH_MAX + 32], go[PATH_MAX + 32];
+	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", c->o->dir);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
 	else
 		snprintf(dir, sizeof(dir), ".");
-	snprintf(paused, sizeof(paused), "%s/dump-pause-after-look.paused", dir);
-	snprintf(go, sizeof(go), "%s/dump-pause-after-look.go", dir);
-	int fd = open(paused, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
-	struct timespec step = { 0, 5000000 };
-	for (int i = 0; i < 60 * 200 && access(go, F_OK) < 0; i++)
-		nanosleep(&step, NULL); /* a test's deadline, not synchronisation */
-	unlink(go);
-	unlink(paused);
+	fp_fault_pause("dump-pause-after-look", dir);
 }
 
 static bool same_name(const char *a, const char *b)
