@@ -55,6 +55,7 @@ struct short_fd {
 	int mnt_id;
 	uint32_t flags; /* fdinfo flags at the look, with O_CLOEXEC */
 	uint64_t ino;
+	dev_t dev;    /* st_dev, for the shared-memory files found at the stop */
 	uint64_t pos; /* the look's (files without an offset) */
 };
 
@@ -129,12 +130,12 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
 	s->seq_look = malloc(s->n * sizeof(uint32_t));
 	s->seq_stop = malloc(s->n * sizeof(uint32_t));
 	s->fd = calloc(s->n, sizeof(*s->fd));
+	for (uint32_t i = 0; s->fd && i < s->n; i++)
+		s->fd[i].pin = -1;
 	if (s->pidfd < 0 || !s->seq_look || !s->seq_stop || !s->fd) {
 		dump_fdshort_free(c);
 		return;
 	}
-	for (uint32_t i = 0; i < s->n; i++)
-		s->fd[i].pin = -1;
 	read_seqs(s, s->seq_look);
 }
 
@@ -213,6 +214,7 @@ int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const 
 	f->state = FS_OFFERED;
 	f->mnt_id = sn->mnt_id;
 	f->ino = sn->ino;
+	f->dev = st->st_dev;
 	f->flags = sn->flags;
 	f->pos = sn->pos;
 	s->offered++;
@@ -275,9 +277,11 @@ bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_see
 	struct dump_fdshort *s = c->fdshort;
 	if (!s || s->pid != pid || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_OFFERED ||
 	    s->seq_stop[fd] != s->seq_look[fd] ||
-	    bsearch(&s->fd[fd].ino, s->locked, s->nlocked, sizeof(uint64_t), cmp_u64))
+	    (s->nlocked && bsearch(&s->fd[fd].ino, s->locked, s->nlocked, sizeof(uint64_t), cmp_u64)))
 		return false;
 	struct short_fd *f = &s->fd[fd];
+	if (dump_shmem_file_obj(c, f->dev, f->ino))
+		return false; /* a file mapped shared: dumped as memory, from fdinfo */
 	*sn = (struct dump_fd_seen){ .fd = fd, .pos = f->pos, .flags = f->flags, .mnt_id = f->mnt_id, .ino = f->ino };
 	if (f->pin >= 0) {
 		off_t o = lseek(f->pin, 0, SEEK_CUR);
