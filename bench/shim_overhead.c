@@ -9,6 +9,13 @@
  *       per iteration (robust against the preemptions of a shared machine)
  *   shim_overhead --loop N
  *       one run: N iterations of each pair, prints "pair mean median" lines
+ *   shim_overhead --paired N
+ *       one run of N iterations, each doing a pair through libc (so through
+ *       the shim when it is preloaded) and the same pair as raw syscall()s
+ *       (past any shim) back to back, in alternating order; prints per pair
+ *       the median and the 25th percentile of the differences. With and
+ *       without the shim, the difference of the two is the shim's own cost:
+ *       the kernel's share and most of a loaded machine's noise cancel out.
  *
  * Pairs: open+close of a file, dup+close, mmap+munmap of one anonymous page,
  * mmap+munmap of one file page, pipe+close+close, socket+close,
@@ -26,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,6 +116,68 @@ static void one(int k, const struct loop *l)
 		break;
 	}
 	}
+}
+
+/* The raw twin of pair k (0, 1, 2, 4, 5): past libc and any shim. */
+static void one_raw(int k, const struct loop *l)
+{
+	switch (k) {
+	case 0:
+		syscall(SYS_close, syscall(SYS_openat, AT_FDCWD, l->path, O_RDONLY | O_CLOEXEC, 0));
+		break;
+	case 1:
+		syscall(SYS_close, syscall(SYS_dup, l->fd));
+		break;
+	case 2: {
+		long p = syscall(SYS_mmap, NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		syscall(SYS_munmap, p, 4096);
+		break;
+	}
+	case 4: {
+		int p[2];
+		if (syscall(SYS_pipe2, p, 0) == 0) {
+			syscall(SYS_close, p[0]);
+			syscall(SYS_close, p[1]);
+		}
+		break;
+	}
+	case 5:
+		syscall(SYS_close, syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0));
+		break;
+	}
+}
+
+static int run_paired(long n)
+{
+	static const int pairs[] = { 0, 1, 2, 4, 5 };
+	struct loop l = { "/tmp/fp-shim-bench.XXXXXX", -1, NULL };
+	l.fd = mkstemp(l.path);
+	double *d = malloc((size_t)n * sizeof(*d));
+	if (l.fd < 0 || !d)
+		return 1;
+	for (size_t j = 0; j < sizeof(pairs) / sizeof(pairs[0]); j++) {
+		int k = pairs[j];
+		for (long i = 0; i < n; i++) {
+			double t0 = now_ns();
+			if (i & 1)
+				one_raw(k, &l);
+			else
+				one(k, &l);
+			double t1 = now_ns();
+			if (i & 1)
+				one(k, &l);
+			else
+				one_raw(k, &l);
+			double t2 = now_ns();
+			d[i] = (i & 1) ? (t2 - t1) - (t1 - t0) : (t1 - t0) - (t2 - t1);
+		}
+		double med = median(d, (int)n); /* sorts d */
+		printf("%d %.1f %.1f\n", k, med, d[n / 4]);
+	}
+	free(d);
+	close(l.fd);
+	unlink(l.path);
+	return 0;
 }
 
 static int run_loop(long n)
@@ -230,6 +300,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--loop") && i + 1 < argc)
 			return run_loop(atol(argv[i + 1]));
+		if (!strcmp(argv[i], "--paired") && i + 1 < argc)
+			return run_paired(atol(argv[i + 1]));
 		if (!strcmp(argv[i], "--shim") && i + 1 < argc)
 			shim = argv[++i];
 		else if (!strcmp(argv[i], "--before") && i + 1 < argc)

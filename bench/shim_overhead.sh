@@ -39,6 +39,30 @@ fi
 echo "kernel $(uname -r), $(nproc) CPUs, $(ldd --version | head -n 1), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BIN" --shim "$SHIM" ${BEFORE:+--before "$BEFORE"} --runs "${1:-11}" --iters "${2:-20000}"
 
+# The shim's own cost per pair, in one process: libc's call minus the raw
+# system call, with the shim preloaded minus without it (see --paired).
+echo
+echo "the shim's own ns per pair: (libc - raw syscall) with the shim minus without it, medians of ${2:-20000} paired iterations"
+paired() { env ${1:+LD_PRELOAD=$1} "$BIN" --paired "${2:-20000}"; }
+paired "" "${2:-20000}" >"$TMP/p.plain"
+paired "$SHIM" "${2:-20000}" >"$TMP/p.after"
+[[ -n $BEFORE ]] && paired "$BEFORE" "${2:-20000}" >"$TMP/p.before"
+python3 - "$TMP" ${BEFORE:+before} <<'PY'
+import sys
+tmp, vs = sys.argv[1], sys.argv[2:] + ["after"]
+names = {0: "open+close", 1: "dup+close", 2: "mmap+munmap(anon)", 4: "pipe+2*close", 5: "socket+close"}
+def load(v):
+    return {int(a): (float(b), float(c)) for a, b, c in (l.split() for l in open(f"{tmp}/p.{v}"))}
+plain = load("plain")
+print("%-20s %12s" % ("pair", "plain") + "".join(" %12s %10s" % (v, "+" + v) for v in vs))
+for k, n in names.items():
+    row = "%-20s %12.1f" % (n, plain[k][0])
+    for v in vs:
+        d = load(v)[k][0]
+        row += " %12.1f %10.1f" % (d, d - plain[k][0])
+    print(row)
+PY
+
 if command -v strace >/dev/null; then
 	n=1000
 	count() { # prints the total number of system calls of one --loop run

@@ -3,7 +3,10 @@
 # and `run --no-shim`), for a process with many fds and one with many
 # mappings (build/bench/bench_many): the median pause_ms of RUNS `snap
 # --json` (the first is full, the others incremental) of each, and what the
-# dump said about the shim's table. Measures only; never fails on a number.
+# dump said about the shim's table. "shim-noshort" is the shim with the
+# table's shortcut at the stop turned off (FORKPOINT_NO_FD_SHORTCUT=1: every
+# fd read from fdinfo while stopped, as before the shortcut).
+# Measures only; never fails on a number.
 #   bench/shim_pause.sh [N] [RUNS]        (default 10000 5; needs root)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,13 +23,14 @@ export FORKPOINT_HOME=$TMP/home
 trap '"$FP" stop --kill sp >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 
 echo "kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $N each, $RUNS snaps per row"
-printf '%-6s %-8s %12s %12s %12s  %s\n' kind shim "pause first" "pause incr" "total incr" "shim table"
+printf '%-6s %-12s %12s %12s %12s  %s\n' kind shim "pause first" "pause incr" "total incr" "shim table"
 for kind in fds maps; do
-	for mode in shim noshim; do
-		opt=()
+	for mode in shim shim-noshort noshim; do
+		opt=() env=()
 		[[ $mode == noshim ]] && opt=(--no-shim)
+		[[ $mode == shim-noshort ]] && env=(FORKPOINT_NO_FD_SHORTCUT=1)
 		rm -f "$TMP/st"
-		"$FP" run --detach --name sp "${opt[@]}" -- "$TGT" "$kind" "$N" "$TMP/st" >/dev/null
+		env "${env[@]}" "$FP" run --detach --name sp "${opt[@]}" -- "$TGT" "$kind" "$N" "$TMP/st" >/dev/null
 		for _ in $(seq 600); do grep -q '^ready ' "$TMP/st" 2>/dev/null && break; sleep 0.1; done
 		grep -q '^ready ' "$TMP/st" || { echo "$kind $mode: target not ready" >&2; exit 1; }
 		for r in $(seq "$RUNS"); do
@@ -39,7 +43,7 @@ kind, mode, tmp, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 d = [json.load(open(f"{tmp}/s{r}.json")) for r in range(1, runs + 1)]
 rest = d[1:] or d
 shim = ("checked, %d disagree" % max(x["shim_disagree"] for x in d)) if d[0]["shim_checked"] else "-"
-print("%-6s %-8s %9.1f ms %9.1f ms %9.1f ms  %s" % (kind, mode, d[0]["pause_ms"],
+print("%-6s %-12s %9.1f ms %9.1f ms %9.1f ms  %s" % (kind, mode, d[0]["pause_ms"],
       statistics.median(x["pause_ms"] for x in rest), statistics.median(x["total_ms"] for x in rest), shim))
 PY
 		rm -rf "$FORKPOINT_HOME/sessions/sp"

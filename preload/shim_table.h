@@ -42,11 +42,15 @@
 #include <stdint.h>
 
 #define FP_SHIM_MAGIC 0x31304d4948535046ULL /* "FPSHIM01" little-endian */
-#define FP_SHIM_VERSION 3 /* 2: read_gate, shim_start/shim_end; 3: map_lo (gap) */
+#define FP_SHIM_VERSION 4 /* 2: read_gate, shim_start/shim_end; 3: map_lo (gap);
+                           * 4: 20480 fd slots */
 #define FP_SHIM_TABLE_SYMBOL "forkpoint_shim_table"
 #define FP_SHIM_SONAME "libforkpoint-preload.so"
 
-#define FP_SHIM_MAX_FDS 8192
+/* Above the usual NOFILE hard limit (20000 here). The slots are .bss: only
+ * the pages of fds the program used are ever touched, and a reader copies
+ * fds[0, fd_hwm) only. */
+#define FP_SHIM_MAX_FDS 20480
 #define FP_SHIM_MAX_MAPS 4096
 #define FP_SHIM_MAX_THREADS 1024
 #define FP_SHIM_PATH_MAX 256
@@ -86,7 +90,11 @@ enum fp_origin {
 };
 
 struct fp_shim_fd {
-	uint32_t seq;            /* seqlock; odd while being written */
+	uint32_t seq;            /* seqlock; odd while being written. Every write
+	                          * of the slot adds 2, so an unchanged even seq
+	                          * between two reads means no wrapper touched the
+	                          * fd in between (the dump's shortcut at the stop,
+	                          * helper/dump/dump_fdshort.c) */
 	uint8_t used;            /* 1 if fd is open according to the shim */
 	uint8_t type;            /* enum fp_fd_type; UNKNOWN for files from open()
 	                          * (the kernel's st_mode tells) */

@@ -182,6 +182,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	dump_findex_free(c);
 	dump_fds_free(c);
 	dump_shim_fds_free(c);
+	dump_fdshort_free(c);
 	for (size_t i = 0; i < c->npipes; i++)
 		free(c->pipes[i].data);
 	free(c->pipes);
@@ -548,6 +549,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	}
 	if (!rc && !*fds_stale)
 		dump_fds_look(&c, o->pid);
+	else if (!rc && err)
+		dlog(&c, "every fd read while stopped, without the look: %s", err->msg);
 	dump_phase(&c, DPH_PREPARE, &tph);
 	if (!rc) {
 		step = "stopping the process tree";
@@ -744,7 +747,14 @@ int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *er
 		/* A path read before the stop went stale: every path is read
 		 * while stopped this time. */
 		unlink(failed);
+		struct fp_dump_stats first = st ? *st : (struct fp_dump_stats){ 0 };
 		rc = dump_once(o, st, &redo, &raced, &fds_stale, err);
+		if (st && first.shim_disagree) {
+			/* the table's lie that sent the dump back to /proc */
+			st->shim_checked = true;
+			st->shim_disagree += first.shim_disagree;
+			memcpy(st->shim_note, first.shim_note, sizeof(st->shim_note));
+		}
 	}
 	for (int i = 1; rc && raced && !redo && i < DUMP_RACE_TRIES; i++) {
 		struct timespec ts = { 0, 200000L * i }; /* for the parent to reap what ended */

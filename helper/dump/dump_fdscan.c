@@ -46,6 +46,7 @@ struct look_fd {
 	uint32_t flags;
 	int mnt_id;
 	uint64_t ino;
+	uint64_t pos;
 	struct stat st;
 	char *link;
 };
@@ -60,6 +61,7 @@ struct later_fd {
 	const char *look_link; /* the look's (kept until the dump ends) */
 	char *locks; /* the fdinfo text when it lists locks */
 	int pin;     /* pidfd_getfd copy, -1 if it shares with no other fd */
+	bool borrowed; /* pin is the shortcut's (dump_fdshort.c), not closed here */
 	bool check;  /* the link came from the look */
 	bool share;  /* another fd has the same inode, offset and flags */
 	bool done;
@@ -151,7 +153,7 @@ static int list_fds(int dirfd, int **out, size_t *nout)
 	return 0;
 }
 
-static int parse_info(const char *buf, struct dump_fd_seen *sn)
+int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn)
 {
 	const char *p = strstr(buf, "pos:"), *f = strstr(buf, "flags:");
 	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "ino:");
@@ -202,6 +204,8 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 	open_dirs(pid, &fddir, &infodir);
 	if (fddir < 0 || infodir < 0 || list_fds(fddir, &fds, &n) || !(s->look = calloc(n ? n : 1, sizeof(*s->look))))
 		goto out;
+	/* The table's seqs before any fd is read: see dump_fdshort.c. */
+	dump_fdshort_begin(c, pid, n ? fds[n - 1] : -1);
 	for (size_t i = 0; i < n; i++) {
 		struct look_fd *l = &s->look[s->nlook];
 		char name[16], link[PATH_MAX], buf[4096];
@@ -214,7 +218,7 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 		l->info = (long)kept < keep ? openat(infodir, name, O_RDONLY | O_CLOEXEC) : -1;
 		struct dump_fd_seen sn = { 0 };
 		ssize_t got = read_info(infodir, l->info, fds[i], buf, sizeof(buf));
-		if (got <= 0 || (buf[got] = '\0', parse_info(buf, &sn)) || !(l->link = strdup(link))) {
+		if (got <= 0 || (buf[got] = '\0', dump_fdinfo_parse(buf, &sn)) || !(l->link = strdup(link))) {
 			if (l->info >= 0)
 				close(l->info);
 			continue;
@@ -223,12 +227,27 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 		l->mnt_id = sn.mnt_id;
 		l->ino = sn.ino;
 		l->flags = sn.flags;
+		l->pos = sn.pos;
 		s->nlook++;
 	}
 	s->look_pid = pid;
 	dump_shim_fds_read(c, pid);
-	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, in %.3f ms", pid, s->nlook, kept,
-	     (double)(dump_now_ns() - t0) / 1e6);
+	size_t offered = 0;
+	for (size_t i = 0; i < s->nlook; i++) {
+		/* An fd the shortcut follows keeps a copy instead of its fdinfo. */
+		struct look_fd *l = &s->look[i];
+		struct dump_fd_seen sn = { .fd = l->fd, .pos = l->pos, .flags = l->flags, .mnt_id = l->mnt_id, .ino = l->ino };
+		int r = dump_fdshort_offer(c, l->fd, &l->st, l->link, &sn, l->info >= 0);
+		if (r && l->info >= 0) {
+			close(l->info);
+			l->info = -1;
+			kept--;
+		}
+		offered += r != 0;
+	}
+	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, %zu followed by the shim's shortcut, "
+		"in %.3f ms", pid, s->nlook, kept, offered, (double)(dump_now_ns() - t0) / 1e6);
+	dump_fdshort_fault_pause(c);
 out:
 	free(fds);
 	if (fddir >= 0)
@@ -269,12 +288,14 @@ static int later_push(struct dump_fdscan *s, struct later_fd **out)
 }
 
 /* One fd of p (stopped), its fdinfo text in buf. */
-static int one_fd(struct dump_ctx *c, struct dump_proc *p, const struct look_fd *l, int fddir, int fd, char *buf,
-		  fp_error *err)
+static int one_fd(struct dump_ctx *c, struct dump_proc *p, const struct look_fd *l, int fddir, int fd,
+		  const char *buf, const struct dump_fd_seen *parsed, fp_error *err)
 {
 	struct dump_fdscan *s = c->fdscan;
 	struct dump_fd_seen sn = { .fd = fd, .info = buf };
-	if (parse_info(buf, &sn))
+	if (parsed) /* by the shim's shortcut: no fdinfo text, so no locks */
+		sn.pos = parsed->pos, sn.flags = parsed->flags, sn.mnt_id = parsed->mnt_id, sn.ino = parsed->ino;
+	else if (dump_fdinfo_parse(buf, &sn))
 		return fp_fail(err, EIO, "malformed /proc/%d/fdinfo/%d", p->pid, fd);
 	char link[PATH_MAX];
 	bool from_look = l && sn.mnt_id >= 0 && l->mnt_id == sn.mnt_id && l->ino == sn.ino;
@@ -353,7 +374,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		return fp_fail(err, ENOMEM, "out of memory");
 	int fddir, infodir, rc = -1, *fds = NULL;
 	size_t n = 0, cap = 0, gone = 0;
-	int64_t read_ns = 0;
+	int64_t read_ns = 0, one_ns = 0;
 	char *buf = malloc(16384);
 	open_dirs(p->pid, &fddir, &infodir);
 	if (!buf) {
@@ -372,13 +393,32 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
 		goto out;
 	}
-	size_t total = use_look ? s->nlook : n;
+	size_t total = use_look ? s->nlook : n, taken = 0;
 	if (fds_room(p, &cap, total))
 		goto oom;
+	if (s->caplater < s->nlater + total) {
+		/* sized once: no copy of a growing array while stopped */
+		struct later_fd *nl = realloc(s->later, (s->nlater + total) * sizeof(*nl));
+		if (!nl)
+			goto oom;
+		s->later = nl;
+		s->caplater = s->nlater + total;
+	}
+	dump_fdshort_stop(c, p->pid);
 	for (size_t i = 0; i < total; i++) {
 		int fd = use_look ? s->look[i].fd : fds[i];
 		const struct look_fd *l = use_look ? &s->look[i] : s->look_pid == p->pid ? find_look(s, fd) : NULL;
 		int64_t tr = dump_now_ns();
+		struct dump_fd_seen sn;
+		if (l && dump_fdshort_take(c, p->pid, fd, &sn)) {
+			int64_t to = dump_now_ns();
+			read_ns += to - tr;
+			taken++;
+			if (one_fd(c, p, l, fddir, fd, "", &sn, err))
+				goto out;
+			one_ns += dump_now_ns() - to;
+			continue;
+		}
 		ssize_t got = read_info(infodir, l ? l->info : -1, fd, buf, 16384);
 		read_ns += dump_now_ns() - tr;
 		if (got <= 0 && use_look && (got == 0 || errno == ENOENT)) {
@@ -391,8 +431,10 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			goto out;
 		}
 		buf[got] = '\0';
-		if (one_fd(c, p, l, fddir, fd, buf, err))
+		int64_t to = dump_now_ns();
+		if (one_fd(c, p, l, fddir, fd, buf, NULL, err))
 			goto out;
+		one_ns += dump_now_ns() - to;
 	}
 	if (gone) {
 		if (list_fds(fddir, &fds, &n)) {
@@ -410,14 +452,15 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				goto out;
 			}
 			buf[got] = '\0';
-			if (one_fd(c, p, NULL, fddir, fds[i], buf, err))
+			if (one_fd(c, p, NULL, fddir, fds[i], buf, NULL, err))
 				goto out;
 		}
 		qsort(p->fds, p->nfds, sizeof(*p->fds), cmp_dump_fd);
 	}
-	dlog(c, "%d: %zu fds read while stopped (%s), %.3f ms of it reading fdinfo", p->pid, p->nfds,
-	     use_look ? (gone ? "the look's list, then listed again" : "the look's list") : "listed",
-	     (double)read_ns / 1e6);
+	dlog(c, "%d: %zu fds read while stopped (%s), %zu of them by the shim's shortcut, %.3f ms of it reading fdinfo "
+		"or offsets, %.3f ms making entries", p->pid, p->nfds,
+	     use_look ? (gone ? "the look's list, then listed again" : "the look's list") : "listed", taken,
+	     (double)read_ns / 1e6, (double)one_ns / 1e6);
 	rc = 0;
 	goto out;
 oom:
@@ -550,11 +593,18 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 			;
 		if (b - a < 2)
 			continue;
-		bool ok = (long)(pinned + (b - a)) <= budget, from_copy = true;
+		bool from_copy = true;
+		size_t need = 0;
 		for (size_t k = a; k < b; k++) {
-			s->later[ix[k]].share = true;
-			from_copy &= c->procs[s->later[ix[k]].proc].cow != 0;
+			struct later_fd *w = &s->later[ix[k]];
+			w->share = true;
+			from_copy &= c->procs[w->proc].cow != 0;
+			/* the shortcut's copy, taken before the stop */
+			w->pin = dump_fdshort_pin(c, c->procs[w->proc].pid, w->fd);
+			w->borrowed = w->pin >= 0;
+			need += !w->borrowed;
 		}
+		bool ok = (long)(pinned + need) <= budget;
 		if (ok && from_copy) {
 			/* The frozen copies have the fd tables as they are now:
 			 * pinned from them after the resume. */
@@ -563,13 +613,15 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 		}
 		for (size_t k = a; k < b && ok; k++) {
 			struct later_fd *w = &s->later[ix[k]];
+			if (w->borrowed)
+				continue;
 			if (pidfd[w->proc] < 0)
 				pidfd[w->proc] = (int)syscall(SYS_pidfd_open, c->procs[w->proc].pid, 0);
 			w->pin = pidfd[w->proc] < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd[w->proc], w->fd, 0);
 			ok = w->pin >= 0;
 		}
 		if (ok) {
-			pinned += b - a;
+			pinned += need;
 			continue;
 		}
 		/* No copies (fd limit, old kernel): told apart now, by kcmp of
@@ -577,9 +629,10 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 		 * frozen copies' (whose fd tables are the ones of the stop). */
 		for (size_t k = a; k < b && !rc; k++) {
 			struct later_fd *w = &s->later[ix[k]];
-			if (w->pin >= 0)
+			if (w->pin >= 0 && !w->borrowed)
 				close(w->pin);
 			w->pin = -1;
+			w->borrowed = false;
 			const struct dump_proc *p = &c->procs[w->proc];
 			rc = make_entry(c, w, 1, s->group_after ? p->cow : p->pid, w->fd, true, err);
 			now++;
@@ -636,6 +689,8 @@ static int pin_from_copies(struct dump_ctx *c, fp_error *err)
 int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 {
 	struct dump_fdscan *s = c->fdscan;
+	if (dump_fdshort_verify(c, stale, err))
+		return -1;
 	if (!s || !s->nlater)
 		return 0;
 	int64_t t0 = dump_now_ns();
@@ -692,7 +747,7 @@ void dump_fds_free(struct dump_ctx *c)
 		free(s->look[i].link);
 	}
 	for (size_t i = 0; i < s->nlater; i++) {
-		if (s->later[i].pin >= 0)
+		if (s->later[i].pin >= 0 && !s->later[i].borrowed)
 			close(s->later[i].pin);
 		free(s->later[i].link);
 		free(s->later[i].locks);

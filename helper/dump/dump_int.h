@@ -193,6 +193,7 @@ struct dump_ctx {
 	struct dump_findex *findex; /* files by path and by description (dump_findex.c) */
 	struct dump_fdscan *fdscan; /* fd capture state (dump_fdscan.c) */
 	struct fp_shim_copy *shimfds; /* the shim's table, as a check (dump_shim_fds.c) */
+	struct dump_fdshort *fdshort; /* the table as a shortcut at the stop (dump_fdshort.c) */
 	cr_pipe_data *pipes;
 	size_t npipes, cappipes;
 	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
@@ -493,6 +494,29 @@ bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec)
 void dump_shim_fds_read(struct dump_ctx *c, pid_t pid);
 void dump_shim_fds_check(struct dump_ctx *c);
 void dump_shim_fds_free(struct dump_ctx *c);
+/* One disagreement of the table with /proc: dump.log and the statistics. */
+void dump_shim_disagree_note(struct dump_ctx *c, const char *line);
+/* fdinfo text: pos, flags, mnt_id, ino (dump_fdscan.c). */
+int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn);
+/* dump_fdshort.c: the shim's fd table as a shortcut at the stop. _begin
+ * (the look, before any fd of pid is read): the slots' seqs; _offer (after
+ * the look and the table's copy): fd may take the shortcut (1: with a copy
+ * of the fd, taken when may_pin; 2: no copy needed; 0: no); _stop (stopped,
+ * before the fds): the seqs again and the locks; _take: fd's fdinfo facts
+ * (pos, flags, mnt_id, ino) without reading /proc when no wrapper touched
+ * it since the look (false: read fdinfo); _pin: the copy of a taken fd (owned here, -1 if none); _verify
+ * (after the resume): every taken fd against /proc (*stale and -1 when one
+ * differs: the dump is done again without the look). */
+struct dump_fdshort;
+void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd);
+int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const char *link,
+		       const struct dump_fd_seen *sn, bool may_pin);
+void dump_fdshort_stop(struct dump_ctx *c, pid_t pid);
+bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_seen *sn);
+int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd);
+int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err);
+void dump_fdshort_free(struct dump_ctx *c);
+void dump_fdshort_fault_pause(const struct dump_ctx *c);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */

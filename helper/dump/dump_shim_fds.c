@@ -39,13 +39,18 @@ void dump_shim_fds_read(struct dump_ctx *c, pid_t pid)
 	c->shimfds = cp;
 }
 
+void dump_shim_disagree_note(struct dump_ctx *c, const char *line)
+{
+	if (!c->st->shim_disagree++)
+		snprintf(c->st->shim_note, sizeof(c->st->shim_note), "%s", line);
+	dlog(c, "shim table and /proc disagree (/proc kept): %s", line);
+}
+
 static void disagree(struct dump_ctx *c, const char *fmt, int fd, const char *what)
 {
 	char line[256];
 	snprintf(line, sizeof(line), fmt, fd, what);
-	if (!c->st->shim_disagree++)
-		snprintf(c->st->shim_note, sizeof(c->st->shim_note), "%s", line);
-	dlog(c, "shim table and /proc disagree (/proc kept): %s", line);
+	dump_shim_disagree_note(c, line);
 }
 
 void dump_shim_fds_check(struct dump_ctx *c)

@@ -236,7 +236,9 @@ static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t lo_o
 		     size_t arr_off, size_t elem, uint32_t max, const char *what, fp_error *err)
 {
 	struct fp_shim_table *t = r->out->t;
-	struct fp_shim_table h1, h2;
+	/* headers only: the whole table is megabytes, too big for a stack */
+	_Alignas(struct fp_shim_table) unsigned char b1[HDR_SIZE], b2[HDR_SIZE];
+	struct fp_shim_table *h1p = (struct fp_shim_table *)b1, *h2p = (struct fp_shim_table *)b2;
 	for (unsigned attempt = 0;; attempt++) {
 		if (attempt > 0) {
 			r->out->retries++;
@@ -257,14 +259,14 @@ static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t lo_o
 			}
 			backoff();
 		}
-		if (read_hdr(r, &h1, err) < 0)
+		if (read_hdr(r, h1p, err) < 0)
 			return -1;
 		uint32_t s1, n1, s2, n2, lo1, lo2;
-		memcpy(&s1, (char *)&h1 + seq_off, 4);
-		memcpy(&n1, (char *)&h1 + count_off, 4);
+		memcpy(&s1, (char *)b1 + seq_off, 4);
+		memcpy(&n1, (char *)b1 + count_off, 4);
 		lo1 = n1;
 		if (lo_off)
-			memcpy(&lo1, (char *)&h1 + lo_off, 4);
+			memcpy(&lo1, (char *)b1 + lo_off, 4);
 		if (s1 & 1)
 			continue;
 		if (n1 > max || lo1 > n1)
@@ -272,13 +274,13 @@ static int read_list(struct rd *r, size_t seq_off, size_t count_off, size_t lo_o
 				       (int)r->pid, n1, what, lo1 > n1 ? n1 : max);
 		if (read_entries(r, arr_off, elem, max, n1, lo1, err) < 0)
 			return -1;
-		if (read_hdr(r, &h2, err) < 0)
+		if (read_hdr(r, h2p, err) < 0)
 			return -1;
-		memcpy(&s2, (char *)&h2 + seq_off, 4);
-		memcpy(&n2, (char *)&h2 + count_off, 4);
+		memcpy(&s2, (char *)b2 + seq_off, 4);
+		memcpy(&n2, (char *)b2 + count_off, 4);
 		lo2 = n2;
 		if (lo_off)
-			memcpy(&lo2, (char *)&h2 + lo_off, 4);
+			memcpy(&lo2, (char *)b2 + lo_off, 4);
 		if (s2 != s1 || n2 != n1 || lo2 != lo1)
 			continue;
 		memcpy((char *)t + seq_off, &s1, 4);

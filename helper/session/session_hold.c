@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "criu.h"
+#include "fp_fault_pause.h"
 #include "session/session_reap.h"
 #include "images/criu_io.h"
 #include "restore/restore.h"
@@ -260,19 +261,7 @@ int fp_session_restore_preflight(const char *snapdir, bool *here, char *why, siz
 
 void fp_session_fault_pause(const char *point, const char *dir)
 {
-	if (!fault_any(same, (void *)point))
-		return;
-	char paused[4096], go[4096];
-	snprintf(paused, sizeof(paused), "%s/%s.paused", dir, point);
-	snprintf(go, sizeof(go), "%s/%s.go", dir, point);
-	int fd = open(paused, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
-	struct timespec step = { 0, 5000000 };
-	for (int i = 0; i < 60 * 200 && access(go, F_OK) < 0; i++)
-		nanosleep(&step, NULL); /* a test's deadline, not synchronisation */
-	unlink(go);
-	unlink(paused);
+	fp_fault_pause(point, dir);
 }
 
 int fp_session_save_check(void *arg, const char *dir, fp_error *err)

@@ -1,5 +1,6 @@
 # A snapshot of a program run with the shim equals one of the same program run
-# without it (`forkpoint run --no-shim`), taken at the same point: every image
+# without it (`forkpoint run --no-shim`), taken at the same point (the shim's
+# one takes fds through the table's shortcut at the stop, dump_fdshort.c): every image
 # decoded with crit, then pids, addresses, dumper ids, pipe inodes, the
 # session home and the environment normalised (tests/e2e/shim_equiv.py says
 # exactly what). The shim adds no fd, no mapping and no file of its own; its
@@ -32,6 +33,13 @@ snapshot() { # MODE (shim|noshim): runs ct_files, snaps it, leaves the images in
 	fi
 	FORKPOINT_HOME=$home "$FP" snap eq >/dev/null || fail "$mode: snap"
 	cp -r "$home/sessions/eq/snapshots/snap-1" "$WORK/img-$mode"
+	if [[ $mode == shim ]]; then
+		# the images below come through the table's shortcut at the stop
+		grep -Eq "fds read while stopped .*, [1-9][0-9]* of them by the shim's shortcut" "$WORK/img-$mode/dump.log" ||
+			fail "shim run: the shortcut took no fd: $(grep -E 'shortcut|while stopped' "$WORK/img-$mode/dump.log")"
+		grep -q "shim table and /proc disagree" "$WORK/img-$mode/dump.log" &&
+			fail "shim run: the table disagreed: $(grep disagree "$WORK/img-$mode/dump.log")"
+	fi
 	ct_verify "$WORK/status" "$pid" >/dev/null || fail "$mode: the target is harmed after the snapshot"
 	FORKPOINT_HOME=$home "$FP" stop --kill eq >/dev/null 2>&1
 	python3 "$ROOT/tests/e2e/shim_equiv.py" "$WORK/img-$mode" "$home" "$SHIM_REAL" \

@@ -1,0 +1,10 @@
+/* A test's hold on one step of forkpoint (FORKPOINT_FAULT, docs/hacking.md). */
+#ifndef FP_FAULT_PAUSE_H
+#define FP_FAULT_PAUSE_H
+
+/* When FORKPOINT_FAULT (a comma-separated list) names point: creates
+ * DIR/POINT.paused and waits (at most 60 s) until DIR/POINT.go exists, then
+ * removes both, so a test can act at this exact step. Else returns at once. */
+void fp_fault_pause(const char *point, const char *dir);
+
+#endif

@@ -1,0 +1,369 @@
+/* The shim's fd table as a shortcut at the stop (issue 16), with /proc as
+ * the check.
+ *
+ * The look before the stop reads every fd from /proc (link, stat, fdinfo).
+ * What the stop must add is what may have changed since. Every wrapped
+ * call that touches an fd writes its slot, and every write adds 2 to the
+ * slot's seq (shim_table.h). So an fd whose seq read before the look's
+ * /proc reads is the one read while stopped was changed by no wrapper in
+ * between: the look's reading holds, but for what moves without a wrapped
+ * call. For a regular file that is its offset (read, write): the look took
+ * a copy of the fd (pidfd_getfd, the same open file description), and the
+ * stop reads the offset through it with one lseek(SEEK_CUR) instead of the
+ * fdinfo text. /dev/null, /dev/zero, /dev/full, /dev/random and
+ * /dev/urandom have no offset that anything moves: nothing is read. Locks
+ * are not in the table: an fd on an inode that /proc/locks lists at the
+ * stop is read from fdinfo. Everything else is read from fdinfo as before.
+ *
+ * The table is never trusted blindly:
+ *  - an fd is offered to the shortcut only when the table agreed with /proc
+ *    at the look (the slot in use, the program's, the same close-on-exec,
+ *    the same file by identity or name) and its copy is the same inode;
+ *  - after the resume, every fd taken by the shortcut is checked against
+ *    /proc: its copy is still its open file description (kcmp) and fdinfo
+ *    shows the inode and flags the look saw. A difference means the fd
+ *    changed behind the table's back (a raw system call) around the stop, or
+ *    right after it: the dump says so (dump.log, shim_disagree when the
+ *    table still claims no change) and is done again from /proc alone.
+ * The images are the same as without the shim: the shortcut only replaces
+ * one read of the same fact by a cheaper one. */
+#include "dump/dump_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/kcmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "dump/shim_reader.h"
+#include "fp_fault_pause.h"
+
+enum { FS_NONE = 0, FS_OFFERED, FS_TAKEN };
+
+struct short_fd {
+	uint8_t state;
+	int pin;      /* copy of the fd (regular files), -1 if none */
+	int mnt_id;
+	uint32_t flags; /* fdinfo flags at the look, with O_CLOEXEC */
+	uint64_t ino;
+	dev_t dev;    /* st_dev, for the shared-memory files found at the stop */
+	uint64_t pos; /* the look's (files without an offset) */
+};
+
+struct dump_fdshort {
+	pid_t pid;
+	int pidfd;
+	uint64_t addr; /* the table in the target */
+	uint32_t n;    /* slots followed: fds [0, n) */
+	uint32_t *seq_look, *seq_stop;
+	struct short_fd *fd;
+	uint64_t *locked; /* inodes with locks at the stop, sorted */
+	size_t nlocked;
+	size_t offered, taken;
+};
+
+/* The seq of fds [0, n): odd (never equal to a read one) where unreadable.
+ * The slots are copied whole, in runs: one remote range per run costs far
+ * less than one per slot. */
+static void read_seqs(struct dump_fdshort *s, uint32_t *out)
+{
+	enum { RUN = 512 };
+	struct fp_shim_fd *buf = malloc(RUN * sizeof(*buf));
+	for (uint32_t at = 0; at < s->n; at += RUN) {
+		uint32_t k = s->n - at < RUN ? s->n - at : RUN;
+		uint64_t a = s->addr + offsetof(struct fp_shim_table, fds) + (uint64_t)at * sizeof(struct fp_shim_fd);
+		struct iovec local = { buf, k * sizeof(*buf) }, remote = { (void *)(uintptr_t)a, k * sizeof(*buf) };
+		ssize_t r = buf ? process_vm_readv(s->pid, &local, 1, &remote, 1, 0) : -1;
+		uint32_t got = r > 0 ? (uint32_t)((size_t)r / sizeof(*buf)) : 0;
+		for (uint32_t i = 0; i < k; i++)
+			out[at + i] = i < got ? buf[i].seq : 1;
+	}
+	free(buf);
+}
+
+void dump_fdshort_free(struct dump_ctx *c)
+{
+	struct dump_fdshort *s = c->fdshort;
+	if (!s)
+		return;
+	for (uint32_t i = 0; s->fd && i < s->n; i++)
+		if (s->fd[i].pin >= 0)
+			close(s->fd[i].pin);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	free(s->seq_look);
+	free(s->seq_stop);
+	free(s->fd);
+	free(s->locked);
+	free(s);
+	c->fdshort = NULL;
+}
+
+void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
+{
+	/* A caller's work while stopped (a workspace's freeze) re-points fds
+	 * behind the table, and must find no copy of a writable file of its
+	 * mount in the dumper: every fd is read at the stop then. */
+	if (getenv("FORKPOINT_NO_FD_SHORTCUT") || maxfd < 0 || c->o->while_stopped)
+		return;
+	uint64_t addr;
+	fp_error e;
+	if (fp_shim_locate(pid, &addr, NULL, 0, &e) != 1)
+		return;
+	struct dump_fdshort *s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	c->fdshort = s;
+	s->pid = pid;
+	s->addr = addr;
+	s->n = (uint32_t)maxfd + 1 < FP_SHIM_MAX_FDS ? (uint32_t)maxfd + 1 : FP_SHIM_MAX_FDS;
+	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	s->seq_look = malloc(s->n * sizeof(uint32_t));
+	s->seq_stop = malloc(s->n * sizeof(uint32_t));
+	s->fd = calloc(s->n, sizeof(*s->fd));
+	for (uint32_t i = 0; s->fd && i < s->n; i++)
+		s->fd[i].pin = -1;
+	if (s->pidfd < 0 || !s->seq_look || !s->seq_stop || !s->fd) {
+		dump_fdshort_free(c);
+		return;
+	}
+	read_seqs(s, s->seq_look);
+}
+
+/* FORKPOINT_FAULT=dump-pause-after-look (tests): after the look, before
+ * the stop, the dumper creates DIR/dump-pause-after-look.paused beside the
+ * snapshot and waits (60 s at most) for ….go, so a test can change an fd
+ * behind the table's back in that very window. Every dump, not once: it
+ * fails nothing, and a dump done again has no look. */
+void dump_fdshort_fault_pause(const struct dump_ctx *c)
+{
+	if (!c->o->dir)
+		return;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", c->o->dir);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	fp_fault_pause("dump-pause-after-look", dir);
+}
+
+static bool same_name(const char *a, const char *b)
+{
+	const char *x = strrchr(a, '/'), *y = strrchr(b, '/');
+	x = x ? x + 1 : a;
+	y = y ? y + 1 : b;
+	return !strcmp(x, y);
+}
+
+/* Devices whose offset nothing moves (mem major 1). */
+static bool fixed_chr(const struct stat *st)
+{
+	unsigned mi = minor(st->st_rdev);
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && (mi == 3 || mi == 5 || mi == 7 || mi == 8 || mi == 9);
+}
+
+/* The table's slot agrees with what /proc said at the look. */
+static bool table_agrees(const struct fp_shim_fd *t, uint32_t seq, const struct stat *st, const char *link,
+			 uint32_t flags)
+{
+	if (t->seq != seq || !t->used || (t->origin != FP_ORIGIN_PROGRAM && t->origin != FP_ORIGIN_INHERITED &&
+					  t->origin != FP_ORIGIN_RESYNC))
+		return false;
+	if (((t->fd_flags & FD_CLOEXEC) != 0) != ((flags & O_CLOEXEC) != 0))
+		return false;
+	if (t->ino)
+		return t->dev == (uint64_t)st->st_dev && t->ino == (uint64_t)st->st_ino;
+	return t->path[0] && !t->path_truncated && same_name(t->path, link);
+}
+
+int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const char *link,
+		       const struct dump_fd_seen *sn, bool may_pin)
+{
+	struct dump_fdshort *s = c->fdshort;
+	const struct fp_shim_table *t = c->shimfds ? c->shimfds->t : NULL;
+	if (!s || !t || c->shimfds->addr != s->addr || fd < 0 || (uint32_t)fd >= s->n || (uint32_t)fd >= t->fd_hwm ||
+	    (s->seq_look[fd] & 1) || link[0] != '/' || !strncmp(link, "/proc/", 6) || strstr(link, " (deleted)") ||
+	    !strncmp(link, "/memfd:", 7) || !table_agrees(&t->fds[fd], s->seq_look[fd], st, link, sn->flags))
+		return 0;
+	struct short_fd *f = &s->fd[fd];
+	if (S_ISREG(st->st_mode)) {
+		if (!may_pin)
+			return 0;
+		struct stat pst;
+		f->pin = (int)syscall(SYS_pidfd_getfd, s->pidfd, fd, 0);
+		if (f->pin >= 0 && (fstat(f->pin, &pst) || pst.st_dev != st->st_dev || pst.st_ino != st->st_ino)) {
+			close(f->pin);
+			f->pin = -1;
+		}
+		if (f->pin < 0)
+			return 0;
+	} else if (!fixed_chr(st)) {
+		return 0;
+	}
+	f->state = FS_OFFERED;
+	f->mnt_id = sn->mnt_id;
+	f->ino = sn->ino;
+	f->dev = st->st_dev;
+	f->flags = sn->flags;
+	f->pos = sn->pos;
+	s->offered++;
+	return f->pin >= 0 ? 1 : 2;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The inodes of every lock in the system (a lock line's MAJ:MIN:INO). */
+static void read_locks(struct dump_fdshort *s)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	size_t cap = 0;
+	char line[512];
+	while (f && fgets(line, sizeof(line), f)) {
+		char *tok = strtok(line, " \t\n");
+		for (int i = 0; tok && i < 5; i++)
+			tok = strtok(NULL, " \t\n");
+		if (tok && !strcmp(tok, "->"))
+			tok = NULL; /* a waiter: its lock's own line says the same */
+		unsigned maj, mi;
+		unsigned long long ino;
+		if (!tok || sscanf(tok, "%x:%x:%llu", &maj, &mi, &ino) != 3)
+			continue;
+		if (s->nlocked == cap) {
+			cap = cap ? cap * 2 : 64;
+			uint64_t *n = realloc(s->locked, cap * sizeof(*n));
+			if (!n) {
+				s->nlocked = 0;
+				break;
+			}
+			s->locked = n;
+		}
+		s->locked[s->nlocked++] = ino;
+	}
+	if (f)
+		fclose(f);
+	if (s->locked)
+		qsort(s->locked, s->nlocked, sizeof(*s->locked), cmp_u64);
+}
+
+void dump_fdshort_stop(struct dump_ctx *c, pid_t pid)
+{
+	struct dump_fdshort *s = c->fdshort;
+	if (!s || s->pid != pid || !s->offered)
+		return;
+	int64_t t0 = dump_now_ns();
+	read_seqs(s, s->seq_stop);
+	read_locks(s);
+	dlog(c, "%d: the shim's table read again while stopped (%u slots, %zu locks in the system) in %.3f ms", pid, s->n,
+	     s->nlocked, (double)(dump_now_ns() - t0) / 1e6);
+}
+
+bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_seen *sn)
+{
+	struct dump_fdshort *s = c->fdshort;
+	if (!s || s->pid != pid || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_OFFERED ||
+	    s->seq_stop[fd] != s->seq_look[fd] ||
+	    (s->nlocked && bsearch(&s->fd[fd].ino, s->locked, s->nlocked, sizeof(uint64_t), cmp_u64)))
+		return false;
+	struct short_fd *f = &s->fd[fd];
+	if (dump_shmem_file_obj(c, f->dev, f->ino))
+		return false; /* a file mapped shared: dumped as memory, from fdinfo */
+	*sn = (struct dump_fd_seen){ .fd = fd, .pos = f->pos, .flags = f->flags, .mnt_id = f->mnt_id, .ino = f->ino };
+	if (f->pin >= 0) {
+		off_t o = lseek(f->pin, 0, SEEK_CUR);
+		if (o < 0)
+			return false;
+		sn->pos = (uint64_t)o;
+	}
+	f->state = FS_TAKEN;
+	s->taken++;
+	return true;
+}
+
+int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd)
+{
+	const struct dump_fdshort *s = c->fdshort;
+	if (!s || s->pid != pid || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_TAKEN)
+		return -1;
+	return s->fd[fd].pin;
+}
+
+/* fd's fdinfo now, by name. */
+static int fdinfo_now(pid_t pid, int fd, struct dump_fd_seen *sn)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return dump_fdinfo_parse(buf, sn);
+}
+
+int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err)
+{
+	struct dump_fdshort *s = c->fdshort;
+	if (!s || !s->offered)
+		return 0;
+	dlog(c, "the shim's table as a shortcut for %d: %zu fds offered at the look, %zu taken at the stop", s->pid,
+	     s->offered, s->taken);
+	if (!s->taken)
+		return 0;
+	int64_t t0 = dump_now_ns();
+	uint32_t *seq_now = s->seq_look; /* the look's are not needed any more */
+	uint32_t *was = malloc(s->n * sizeof(uint32_t));
+	if (!was)
+		return fp_fail(err, ENOMEM, "out of memory");
+	memcpy(was, s->seq_look, s->n * sizeof(uint32_t));
+	read_seqs(s, seq_now);
+	pid_t self = getpid();
+	int bad = -1;
+	bool lied = false;
+	for (uint32_t fd = 0; fd < s->n && bad < 0; fd++) {
+		const struct short_fd *f = &s->fd[fd];
+		if (f->state != FS_TAKEN)
+			continue;
+		struct dump_fd_seen sn = { 0 };
+		bool same = fdinfo_now(s->pid, (int)fd, &sn) == 0 && sn.mnt_id == f->mnt_id && sn.ino == f->ino &&
+			    sn.flags == f->flags &&
+			    (f->pin < 0 || syscall(SYS_kcmp, self, s->pid, KCMP_FILE, f->pin, (int)fd) == 0);
+		if (!same) {
+			bad = (int)fd;
+			lied = seq_now[fd] == was[fd];
+		}
+	}
+	free(was);
+	dlog(c, "%zu fds taken by the shortcut checked against /proc after the resume in %.3f ms", s->taken,
+	     (double)(dump_now_ns() - t0) / 1e6);
+	if (bad < 0)
+		return 0;
+	char line[256];
+	if (lied) {
+		snprintf(line, sizeof(line), "fd %d changed behind the table's back at the stop", bad);
+		dump_shim_disagree_note(c, line);
+	} else {
+		snprintf(line, sizeof(line), "fd %d changed right after the stop", bad);
+		dlog(c, "%s: not provably the same at the stop", line);
+	}
+	*stale = true;
+	return fp_fail(err, EAGAIN, "the shim's table and /proc disagree (%s of %d); the snapshot is taken again from /proc alone",
+		       line, s->pid);
+}

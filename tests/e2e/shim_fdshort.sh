@@ -1,0 +1,98 @@
+# The shim's fd table as a shortcut at the stop (helper/dump/dump_fdshort.c),
+# and /proc as its check. A program under the shim opens three files through
+# libc (the table knows them). The dump is held between its look and its
+# stop (FORKPOINT_FAULT=dump-pause-after-look), and in that window:
+#   s1: the program reads 3 bytes from one file (its offset moves, no
+#       wrapper sees it): the shortcut takes every file, reads the offset at
+#       the stop through its copy of the fd, and the restored fd has it;
+#   s2: the program moves another file onto fd A with a raw dup2 system call
+#       (the table still says A is the first file: it lies). The check after
+#       the resume finds it, says so (snap --json shim_disagree, shim_note;
+#       dump.log) and the snapshot is taken again from /proc: the restored
+#       fd A is the other file at its offset.
+source "$(dirname "$0")/../lib.sh"
+
+st=$WORK/short.st
+printf 'aaaaaaaaaaaaaaaa\n' >"$WORK/a"
+printf 'bbbbbbbbbbbbbbbb\n' >"$WORK/b"
+printf 'cccccccccccccccc\n' >"$WORK/c"
+cat >"$WORK/short.py" <<'PY'
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+status, a, b, c = sys.argv[1:5]
+fa, fb, fc = os.open(a, os.O_RDONLY), os.open(b, os.O_RDONLY), os.open(c, os.O_RDONLY)
+os.lseek(fa, 5, os.SEEK_SET)
+os.lseek(fb, 7, os.SEEK_SET)
+def say(line):
+    with open(status, "a") as f:
+        f.write(line + "\n")
+def read3(*_):
+    os.read(fc, 3)
+    say("read")
+def lie(*_):
+    assert libc.syscall(33, fb, fa) == fa, ctypes.get_errno()  # raw dup2(fb, fa)
+    say("swapped")
+signal.signal(signal.SIGUSR1, read3)
+signal.signal(signal.SIGUSR2, lie)
+say("ready %d %d %d %d" % (os.getpid(), fa, fb, fc))
+while True:
+    time.sleep(1)
+PY
+FORKPOINT_FAULT=dump-pause-after-look "$FP" run --detach --name short -- \
+	python3 "$WORK/short.py" "$st" "$WORK/a" "$WORK/b" "$WORK/c" >/dev/null || fail "run"
+track_pid "$(session_field short helper_pid)"
+wait_for 20 grep -q '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+read -r _ pid fa fb fc < <(grep '^ready ' "$st")
+track_pid "$pid"
+grep -q libforkpoint-preload "/proc/$pid/maps" || fail "the shim is not loaded"
+SNAPS=$FORKPOINT_HOME/sessions/short/snapshots
+
+held_snap() { # NAME SIGNAL WORD: a snap held after its look while the target gets SIGNAL
+	local name=$1 sig=$2 word=$3
+	"$FP" snap short "$name" --json >"$WORK/$name.json" 2>"$WORK/$name.err" &
+	local snap=$!
+	wait_for 30 test -e "$SNAPS/dump-pause-after-look.paused" || fail "$name: the dump never paused after its look"
+	kill "-$sig" "$pid"
+	wait_for 20 grep -q "^$word" "$st" || fail "$name: the target did not $word"
+	touch "$SNAPS/dump-pause-after-look.go"
+	wait "$snap" || fail "$name: snap failed: $(cat "$WORK/$name.json" "$WORK/$name.err")"
+}
+
+held_snap s1 USR1 read
+python3 - "$WORK/s1.json" <<'PY' || fail "s1: $(cat "$WORK/s1.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["shim_checked"] is True and d["shim_disagree"] == 0, d
+PY
+grep -Eq "fds read while stopped .*, [1-9][0-9]* of them by the shim's shortcut" "$SNAPS/s1/dump.log" ||
+	fail "s1: the shortcut took no fd: $(grep -E 'shortcut|while stopped' "$SNAPS/s1/dump.log")"
+grep -q "fds taken by the shortcut checked against /proc after the resume" "$SNAPS/s1/dump.log" ||
+	fail "s1: the fds taken by the shortcut were not checked"
+
+held_snap s2 USR2 swapped
+python3 - "$WORK/s2.json" "$fa" <<'PY' || fail "s2 does not report the table's lie: $(cat "$WORK/s2.json")"
+import json, sys
+d, fa = json.load(open(sys.argv[1])), sys.argv[2]
+assert d["shim_disagree"] >= 1, d
+assert d["shim_note"] == "fd %s changed behind the table's back at the stop" % fa, d
+PY
+grep -q "without the look: .*the shim's table and /proc disagree (fd $fa changed behind the table's back" \
+	"$SNAPS/s2/dump.log" || fail "s2: dump.log does not say why every fd was read again"
+
+check_fd() { # FD PATH POS
+	[[ $(readlink "/proc/$pid/fd/$1") == "$2" ]] || fail "fd $1 is not $2: $(ls -l "/proc/$pid/fd")"
+	grep -q "^pos:[[:space:]]*$3\$" "/proc/$pid/fdinfo/$1" || fail "fd $1 offset, not $3: $(cat "/proc/$pid/fdinfo/$1")"
+}
+"$FP" restore short s1 >/dev/null || fail "restore s1"
+pid=$(session_field short target_pid)
+track_pid "$pid"
+check_fd "$fa" "$WORK/a" 5
+check_fd "$fc" "$WORK/c" 3
+"$FP" restore short s2 >/dev/null || fail "restore s2"
+pid=$(session_field short target_pid)
+track_pid "$pid"
+check_fd "$fa" "$WORK/b" 7
+check_fd "$fb" "$WORK/b" 7
+check_fd "$fc" "$WORK/c" 3
+"$FP" stop --kill short >/dev/null 2>&1
+echo ok
