@@ -316,6 +316,27 @@ int dinj_fini(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err);
 int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
 		    fp_error *err);
+/* The signals whose action must be asked (handled, ignored, and SIGCHLD):
+ * the others are SIG_DFL, whose flags and mask never take effect. */
+uint64_t dinj_sigactions_wanted(pid_t pid);
+
+/* dump_inject_blob.c: a thread's facts (and with proc the process's, from
+ * the leader) in one run of the thread, call by call where that is not
+ * possible. blocked: the thread's signal mask. */
+struct dinj_facts {
+	uint64_t tid_addr; /* clear_child_tid */
+	stack_t ss;
+	int pdeath;
+	fp_ksigaction sa[64];
+	struct itimerval it[3];
+	uint64_t brk;
+	int dumpable;
+};
+int dinj_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t blocked, bool proc, struct dinj_facts *f,
+	       fp_error *err);
+/* The same, in one run only: 1 done, 0 not possible here, -1 error. */
+int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t blocked, bool proc, struct dinj_facts *f,
+		    fp_error *err);
 
 /* dump_core.c */
 int dump_proc_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
