@@ -399,7 +399,7 @@ int dump_proc_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		return fp_wrap(err, "preparing syscall injection in %d", p->pid);
 	dlog(c, "%d: injection page ready in %.3f ms (syscall at 0x%" PRIx64 " in %s)", p->pid,
 	     (double)(dump_now_ns() - t0) / 1e6, p->ij.syscall_ip, p->ij.syscall_where);
-	static struct dinj_facts lf, tf; /* big (sigactions): not on the stack */
+	struct dinj_facts lf, tf; /* the leader's, the others' */
 	for (size_t i = 0; i < p->nth; i++)
 		if (thread_state(c, p, i, i == 0 ? &lf : &tf, err))
 			return fp_wrap(err, "state of thread %d of %d", p->th[i].tid, p->pid);

@@ -189,7 +189,7 @@ int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t
 		return 0;
 	}
 	uint64_t want = proc ? dinj_sigactions_wanted(p->pid) : 0;
-	static struct blob e; /* 4 KiB: not on the stack */
+	struct blob e; /* ~5 KiB; no static: dumps may run in several threads of a caller */
 	memset(&e, 0, sizeof(e));
 	e.at = p->di_page + BLOB_AT;
 	uint64_t d = dinj_data(p);
@@ -240,7 +240,7 @@ int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t
 		return -1;
 	int64_t t0 = dump_now_ns();
 	int rc = run_blob(p, t, e.at, stop_ip, sig, err);
-	static uint8_t buf[DI_PAGE];
+	uint8_t buf[DI_PAGE];
 	if (!rc)
 		rc = fp_mem_read(p->pid, d, buf, sizeof(buf), err);
 	if (dinj_end(p, rc ? NULL : err))
