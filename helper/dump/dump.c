@@ -614,6 +614,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms, frozen copies %.3f ms), pages by %s", st->pause_ms,
 		     st->capture_ms, st->fork_ms, st->method);
 		dump_hot_settle(&c);
+		if (c.incr) {
+			dump_incr_after_resume(&c);
+			dump_phase(&c, DPH_REPROTECT, &tph);
+		}
 		if (!c.keep_track)
 			dump_precopy_unprotect(&c);
 		if (any_pre)

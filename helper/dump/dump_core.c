@@ -177,7 +177,7 @@ static int to_sigqueue(const siginfo_t *si, size_t n, cr_sigqueue *q, fp_error *
 	return 0;
 }
 
-static int thread_state(struct dump_ctx *c, struct dump_proc *p, size_t idx, fp_error *err)
+static int thread_state(struct dump_ctx *c, struct dump_proc *p, size_t idx, struct dinj_facts *f, fp_error *err)
 {
 	struct dump_thread *t = &p->th[idx];
 	pid_t tid = t->tid;
@@ -251,10 +251,12 @@ static int thread_state(struct dump_ctx *c, struct dump_proc *p, size_t idx, fp_
 	tc->futex_rla = head;
 	tc->futex_rla_len = (uint32_t)hlen;
 
-	stack_t ss;
-	int pds = 0;
-	if (dinj_thread_facts(p, tid, &ti->clear_tid_addr, &ss, &pds, err))
+	/* the leader's run also reads the process's facts (leader_state) */
+	if (dinj_facts(c, p, tid, mask, leader, f, err))
 		return -1;
+	ti->clear_tid_addr = f->tid_addr;
+	stack_t ss = f->ss;
+	int pds = f->pdeath;
 	tc->has_sas = true;
 	tc->sas.ss_sp = (uint64_t)(uintptr_t)ss.ss_sp;
 	tc->sas.ss_size = ss.ss_size;
@@ -292,7 +294,7 @@ static uint64_t read_hex_file(const char *path, uint64_t dflt)
 	return strtoull(buf, NULL, 16);
 }
 
-static int leader_state(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+static int leader_state(struct dump_ctx *c, struct dump_proc *p, const struct dinj_facts *f, fp_error *err)
 {
 	pid_t pid = p->pid;
 	cr_core *core = &p->th[0].core;
@@ -320,13 +322,11 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	if (dump_posix_timers(c, p, &tc->timers, err))
 		return fp_wrap(err, "%d (%s): POSIX timers", pid, p->comm);
 
-	struct itimerval it[3];
-	fp_ksigaction sa[64];
-	dlogv(c, "%d: reading sigactions, itimers, brk", pid);
-	if (dinj_proc_facts(p, sa, it, &p->mm.mm_brk, &p->mm.dumpable, err))
-		return -1;
+	const struct itimerval *it = f->it;
+	const fp_ksigaction *sa = f->sa;
+	p->mm.mm_brk = f->brk;
+	p->mm.dumpable = f->dumpable;
 	p->mm.has_dumpable = true;
-	dlogv(c, "%d: sigactions read", pid);
 	cr_itimer *dst[3] = { &tc->timers.real, &tc->timers.virt, &tc->timers.prof };
 	for (int i = 0; i < 3; i++) {
 		dst[i]->isec = (uint64_t)it[i].it_interval.tv_sec;
@@ -394,13 +394,16 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 
 int dump_proc_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
+	int64_t t0 = dump_now_ns();
 	if (dinj_init(c, p, err))
 		return fp_wrap(err, "preparing syscall injection in %d", p->pid);
-	dlogv(c, "%d: injection ready (syscall at 0x%" PRIx64 " in %s)", p->pid, p->ij.syscall_ip, p->ij.syscall_where);
+	dlog(c, "%d: injection page ready in %.3f ms (syscall at 0x%" PRIx64 " in %s)", p->pid,
+	     (double)(dump_now_ns() - t0) / 1e6, p->ij.syscall_ip, p->ij.syscall_where);
+	struct dinj_facts lf, tf; /* the leader's, the others' */
 	for (size_t i = 0; i < p->nth; i++)
-		if (thread_state(c, p, i, err))
+		if (thread_state(c, p, i, i == 0 ? &lf : &tf, err))
 			return fp_wrap(err, "state of thread %d of %d", p->th[i].tid, p->pid);
-	if (leader_state(c, p, err))
+	if (leader_state(c, p, &lf, err))
 		return fp_wrap(err, "task state of %d", p->pid);
 	return 0;
 }

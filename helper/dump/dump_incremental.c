@@ -4,7 +4,8 @@
  * The tracking (dump/dirty_tracker.h) is the pre-copy's write protection
  * (dump_precopy.c), kept instead of dropped: the userfaultfd stays in the
  * session helper, and every snapshot re-protects the pages it saw written
- * while the processes are stopped. So at the next stop:
+ * (just after the processes resume: dump_incr_recheck.c). So at the next
+ * stop:
  *
  *   - a page that still carries our protection bit and was in the parent
  *     (its "coverage") is unchanged: its pagemap entry is PE_PARENT and its
@@ -269,7 +270,8 @@ static int written_pages(struct dump_precopy *pc, int pmfd, struct rsink *out, f
 	if (!vec)
 		return fp_fail(err, ENOMEM, "out of memory");
 	struct fp_pm_scan_arg m = { 0 };
-	m.flags = FP_PM_SCAN_WP_MATCHING;
+	/* deferred: found only, re-protected after the resume (dump_incr_recheck.c) */
+	m.flags = pc->deferred ? 0 : FP_PM_SCAN_WP_MATCHING;
 	m.category_mask = FP_PAGE_IS_WRITTEN;
 	m.return_mask = FP_PAGE_IS_WRITTEN;
 	int rc = 0;
@@ -398,6 +400,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		pc->deferred = c->o->leave_running && dump_incr_defer();
 		rc = written_pages(pc, fd, &written, err);
 		close(fd);
 		/* Left in the parent: what it holds, in a tracked range, not
@@ -445,7 +448,12 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			a = stop;
 		}
 	}
-	free(written.r);
+	if (pc->deferred) {
+		pc->written = written.r; /* for the check after the resume */
+		pc->nwritten = written.n;
+	} else {
+		free(written.r);
+	}
 	free(covreg.r);
 	free(keep.r);
 	/* The pages written (or new) are read now, in pagemap order. */
@@ -474,7 +482,12 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			if (fp_mem_read_ranges(p->pid, rg + i, nrg - i < 256 ? nrg - i : 256, err))
 				rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
 	}
-	free(rg);
+	if (pc->deferred && !rc) {
+		pc->rd = rg; /* the stop's copy, compared after the resume */
+		pc->nrd = nrg;
+	} else {
+		free(rg);
+	}
 	double read_ms = ms_since(t0) - scan_ms;
 	dump_phase(c, DPH_DIRTY_READ, &tph);
 	struct dump_seg *seg = rc ? NULL : calloc(1, sizeof(*seg));
@@ -565,8 +578,8 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 		for (size_t k = 0; k < c->nprocs && !p; k++)
 			if (c->procs[k].pre == pc)
 				p = &c->procs[k];
-		if (!p || pc->uffd < 0)
-			continue; /* not dumped with it (gone meanwhile): dropped */
+		if (!p || pc->uffd < 0 || pc->untrusted)
+			continue; /* not dumped with it (gone meanwhile) or not sure: dropped */
 		struct fp_track_proc *tp = &t->procs[t->n];
 		memset(tp, 0, sizeof(*tp));
 		tp->uffd = -1;

@@ -142,14 +142,13 @@ void dinj_continuation(const struct user_regs_struct *r, uint64_t s[S_N])
 /* Tests only: FP_DUMP_TEST_CRASH=N kills the dumper (SIGKILL) just before
  * the N-th ptrace resume of an injected syscall, so a test can prove that a
  * thread left mid-injection carries on correctly. */
-static void crash_point(int stop)
+void dinj_crash_point(void)
 {
 	static long n = -1, count;
 	if (n < 0) {
 		const char *e = getenv("FP_DUMP_TEST_CRASH");
 		n = e ? atol(e) : 0;
 	}
-	(void)stop;
 	if (n > 0 && ++count == n)
 		raise(SIGKILL);
 }
@@ -171,7 +170,7 @@ int dinj_run_at_sp(struct dump_proc *p, fp_pt_thread *t, const struct user_regs_
 		return -1;
 	for (int stop = 0; stop < 2; stop++) {
 		int st = 0;
-		crash_point(stop);
+		dinj_crash_point();
 		if (fp_pt_step(&p->pt, t, PTRACE_SYSCALL, p->pt.timeout_ms, &st, err))
 			return fp_wrap(err, "injected syscall %ld in thread %d", nr, t->tid);
 		if (child && WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_CLONE) {
@@ -404,7 +403,7 @@ int dinj_call_closing(struct dump_proc *p, long nr, const uint64_t a[6], int (*t
 	 * target's fd table. */
 	for (int stop = 0; stop < 2; stop++) {
 		int st = 0;
-		crash_point(stop);
+		dinj_crash_point();
 		if (fp_pt_step(&p->pt, t, PTRACE_SYSCALL, p->pt.timeout_ms, &st, rc ? NULL : err))
 			return rc ? -1 : fp_wrap(err, "closing fd %" PRId64 " in thread %d", ret, t->tid);
 		if (!WIFSTOPPED(st) || WSTOPSIG(st) != SYSCALL_STOP)
@@ -503,6 +502,19 @@ int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_
 	return 0;
 }
 
+uint64_t dinj_sigactions_wanted(pid_t pid)
+{
+	/* One injected call costs ~50-100 us of pause: only the signals that
+	 * can differ from the default are asked. */
+	char v[64];
+	if (dump_status_field(pid, "SigCgt", v, sizeof(v)))
+		return ~0ull;
+	uint64_t want = strtoull(v, NULL, 16);
+	if (dump_status_field(pid, "SigIgn", v, sizeof(v)))
+		return ~0ull;
+	return want | strtoull(v, NULL, 16) | 1ull << (SIGCHLD - 1);
+}
+
 /* Process facts, from the leader: sigactions, itimers, brk, dumpable. */
 int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
 		    fp_error *err)
@@ -513,20 +525,7 @@ int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval 
 	uint64_t d = dinj_data(p);
 	int rc = 0;
 	int64_t r = 0;
-	/* Only signals with a handler or ignored (SigCgt/SigIgn) and SIGCHLD
-	 * (whose flags matter even at SIG_DFL) need asking: the others are
-	 * SIG_DFL, and flags or mask of a default action never take effect.
-	 * One injected call costs ~50-100 us of pause. */
-	uint64_t want = ~0ull;
-	char v[64];
-	if (dump_status_field(p->pid, "SigCgt", v, sizeof(v)) == 0) {
-		want = strtoull(v, NULL, 16);
-		if (dump_status_field(p->pid, "SigIgn", v, sizeof(v)) == 0)
-			want |= strtoull(v, NULL, 16);
-		else
-			want = ~0ull;
-		want |= 1ull << (SIGCHLD - 1);
-	}
+	uint64_t want = dinj_sigactions_wanted(p->pid);
 	memset(sa, 0, 64 * sizeof(fp_ksigaction));
 	uint8_t zero[64 * 32];
 	memset(zero, 0, sizeof(zero));

@@ -27,6 +27,9 @@ void dinj_continuation(const struct user_regs_struct *r, uint64_t s[S_N]);
  * caller restores the registers. child: the call is a clone. */
 int dinj_run_at_sp(struct dump_proc *p, fp_pt_thread *t, const struct user_regs_struct *base, uint64_t at,
 		   uint64_t sp, long nr, const uint64_t a[6], int64_t *ret, pid_t *child, fp_error *err);
+/* Tests only: FP_DUMP_TEST_CRASH=N kills the dumper just before the N-th
+ * resume of the target for injected code. */
+void dinj_crash_point(void);
 /* One syscall without our page: 1 done (*ret), 0 not possible here (the
  * caller falls back), -1 error. */
 int dinj_safe_call(struct dump_ctx *c, struct dump_proc *p, fp_pt_thread *t, uint64_t frame_at, long nr,

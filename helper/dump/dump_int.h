@@ -16,6 +16,7 @@
 #include "fp_error.h"
 #include "dump/dump.h"
 #include "ptrace/inject.h"
+#include "ptrace/pt_mem.h"
 #include "ptrace/ptrace.h"
 #include "images/criu_msgs.h"
 #include "images/pagehash.h"
@@ -132,6 +133,14 @@ struct dump_precopy {
 	struct fp_range *cov;
 	size_t ncov;
 	bool tracked;         /* the tracking ran since the parent */
+	/* (dump_incr_recheck.c) the written pages are re-protected after the
+	 * resume, not during the stop: until then they stay unprotected. */
+	bool deferred;
+	bool untrusted;       /* the check after the resume failed: tracking dropped */
+	struct fp_range *written; /* written since the parent (at the stop), sorted */
+	size_t nwritten;
+	fp_mem_range *rd;     /* what the stop read, into `dirty`, sorted */
+	size_t nrd;
 };
 
 /* npages pages at vaddr, whose data is at data (pre-copy or dirty buffer). */
@@ -328,6 +337,27 @@ int dinj_fini(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err);
 int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
 		    fp_error *err);
+/* The signals whose action must be asked (handled, ignored, and SIGCHLD):
+ * the others are SIG_DFL, whose flags and mask never take effect. */
+uint64_t dinj_sigactions_wanted(pid_t pid);
+
+/* dump_inject_blob.c: a thread's facts (and with proc the process's, from
+ * the leader) in one run of the thread, call by call where that is not
+ * possible. blocked: the thread's signal mask. */
+struct dinj_facts {
+	uint64_t tid_addr; /* clear_child_tid */
+	stack_t ss;
+	int pdeath;
+	fp_ksigaction sa[64];
+	struct itimerval it[3];
+	uint64_t brk;
+	int dumpable;
+};
+int dinj_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t blocked, bool proc, struct dinj_facts *f,
+	       fp_error *err);
+/* The same, in one run only: 1 done, 0 not possible here, -1 error. */
+int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t blocked, bool proc, struct dinj_facts *f,
+		    fp_error *err);
 
 /* dump_core.c */
 int dump_proc_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
@@ -405,6 +435,16 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
 void dump_incr_keep(struct dump_ctx *c, const char *final);
+/* dump_incr_recheck.c: after the resume, for every process whose written
+ * pages stayed unprotected through the stop (pc->deferred): re-protects
+ * them, then unprotects again those that the running process changed
+ * before their protection was back, so the next snapshot sees them as
+ * written. A process whose check fails loses its tracking (the next
+ * snapshot reads it in full). Never fails the snapshot. */
+void dump_incr_after_resume(struct dump_ctx *c);
+/* Whether the written pages are re-protected after the resume
+ * (FP_DUMP_REPROTECT_STOPPED=1: during the stop, as before). */
+bool dump_incr_defer(void);
 /* dump_shmem.c: shared anonymous memory. capture: while the tree is
  * stopped, before the VMA entries are built: finds every shared object the
  * tree maps and reads its pages. vma: fills the entry of a mapping of one

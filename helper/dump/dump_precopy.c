@@ -312,6 +312,12 @@ static void pre_free(struct dump_precopy *pc)
 	free(pc->cov);
 	pc->cov = NULL;
 	pc->ncov = 0;
+	free(pc->written);
+	pc->written = NULL;
+	pc->nwritten = 0;
+	free(pc->rd);
+	pc->rd = NULL;
+	pc->nrd = 0;
 	pc->nfv = 0;
 	pc->nreg = pc->npiece = 0;
 }

@@ -471,6 +471,11 @@ int fp_pt_detach(fp_pt_proc *p, fp_error *err)
 
 int fp_pt_step(fp_pt_proc *p, fp_pt_thread *t, int req, int timeout_ms, int *status, fp_error *err)
 {
+	return fp_pt_step_to(p, t, req, 0, timeout_ms, status, err);
+}
+
+int fp_pt_step_to(fp_pt_proc *p, fp_pt_thread *t, int req, int want_sig, int timeout_ms, int *status, fp_error *err)
+{
 	int64_t deadline = fp_pt_deadline(timeout_ms > 0 ? timeout_ms : p->timeout_ms);
 	if (t->state != FP_PT_STOPPED)
 		return fp_fail(err, EINVAL, "thread %d of %d is not stopped", t->tid, p->pid);
@@ -498,7 +503,7 @@ int fp_pt_step(fp_pt_proc *p, fp_pt_thread *t, int req, int timeout_ms, int *sta
 		if (!WIFSTOPPED(st))
 			continue;
 		int sig = WSTOPSIG(st);
-		if (stop_event(st) == 0 && sig != SIGTRAP && sig != SYSCALL_STOP) {
+		if (stop_event(st) == 0 && sig != SIGTRAP && sig != SYSCALL_STOP && sig != want_sig) {
 			/* The kernel delivers a pending signal before running our
 			 * code: hold it and go on. */
 			if (hold_signal(t)) {

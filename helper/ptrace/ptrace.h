@@ -113,6 +113,11 @@ size_t fp_pt_nstopped(const fp_pt_proc *p);
  * wait status of the stop. Used by inject.c; exposed for tests and tools. */
 int fp_pt_step(fp_pt_proc *p, fp_pt_thread *t, int req, int timeout_ms,
 	       int *status, fp_error *err);
+/* The same, but a signal-delivery-stop of want_sig (nonzero) is returned
+ * as the stop instead of held: code run in the thread that ends by sending
+ * itself want_sig stops there (dump_inject_blob.c). */
+int fp_pt_step_to(fp_pt_proc *p, fp_pt_thread *t, int req, int want_sig, int timeout_ms,
+		  int *status, fp_error *err);
 
 /* ---- per-thread state (the thread must be FP_PT_STOPPED) ---------------- */
 
