@@ -198,7 +198,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), tty, &rb, &err);
 	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
 		if (irc == FP_RB_DONE)
-			ctx->rollbacks++; /* the same shell, back at SNAP: a running exec's command is gone */
+			ctx->restores++; /* the same shell, back at SNAP: a running exec's command is gone */
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
 				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\nphases=load %.1f stop %.1f diff %.1f "
@@ -214,6 +214,8 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	if (irc == FP_RB_BROKEN)
 		fprintf(stderr, "forkpoint: rollback in place of '%s' failed and could not be undone (%s): restoring it in full\n",
 			args, err.msg);
+	/* new processes, SNAP's or (failed) those from before: either way */
+	ctx->restores++;
 	fp_session_full_restore(ctx, c, args, dir, rb.why); /* session_full_restore.c */
 }
 

@@ -40,8 +40,7 @@ struct exec_job {
 	size_t blen;
 	/* running */
 	pid_t shell;       /* shell mode: the shell it was typed into */
-	unsigned long long shell_start; /* its start time: a restore brings back the pid, not the process */
-	unsigned rollbacks; /* the session's count when it started: a rollback in place keeps the process */
+	unsigned restores; /* the session's count when it started (a restore keeps the pid, in place the process too) */
 	pid_t child;       /* process mode: the command's process (and group) */
 	int cmd_r, rc_r;   /* shell mode: the command text; "return LAST_STATUS" */
 	char tag[32];
@@ -212,8 +211,7 @@ static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error 
 			  h, j->rc_r, h, j->cmd_r, in, h, j->fds[FD_OUT], h, j->fds[FD_ERR]);
 	status_line(line + ll, sizeof(line) - (size_t)ll, j->tag, s->st_w);
 	j->shell = ctx->target;
-	j->shell_start = fp_proc_starttime(j->shell);
-	j->rollbacks = ctx->rollbacks;
+	j->restores = ctx->restores;
 	fp_shell_flush_input(ctx->shell);
 	return fp_shell_type(ctx->shell, line, err);
 }
@@ -458,8 +456,7 @@ int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int 
 	if (s->st_r >= 0 && n < max)
 		pf[n++] = (struct pollfd){ .fd = s->st_r, .events = POLLIN };
 	struct exec_job *j = s->cur;
-	if (j && j->shell && (j->shell != ctx->target || fp_proc_starttime(j->shell) != j->shell_start ||
-			      j->rollbacks != ctx->rollbacks)) {
+	if (j && j->shell && (j->shell != ctx->target || j->restores != ctx->restores)) {
 		/* A restore replaced the shell: the command's outcome is gone
 		 * with it, and its status line must not reach the new shell. */
 		fp_shell_flush_input(ctx->shell);
