@@ -183,9 +183,11 @@ static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error 
 	nl[tl++] = '\n';
 	j->cmd_r = text_pipe(nl, tl, err);
 	free(nl);
+	/* $? is the status line's own, 0, when the line starts: the previous
+	 * status needs a file of its own only when it was not 0. */
 	char rc[32];
 	int rl = snprintf(rc, sizeof(rc), "return %d\n", s->last_status);
-	if (j->cmd_r < 0 || (j->rc_r = text_pipe(rc, (size_t)rl, err)) < 0)
+	if (j->cmd_r < 0 || (s->last_status && (j->rc_r = text_pipe(rc, (size_t)rl, err)) < 0))
 		return -1;
 	int p[2];
 	if (s->st_r < 0) {
@@ -201,14 +203,16 @@ static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error 
 	 * itself, so cd, variables and jobs stay. The second is the status
 	 * line. \builtin escapes the user's aliases and functions. */
 	int h = (int)getpid();
-	char in[64], line[1024];
+	char in[64], rcs[64] = "", line[1024];
 	if (j->fds[FD_IN] >= 0)
 		snprintf(in, sizeof(in), "/proc/%d/fd/%d", h, j->fds[FD_IN]);
 	else
 		snprintf(in, sizeof(in), "/dev/null");
+	if (j->rc_r >= 0)
+		snprintf(rcs, sizeof(rcs), " \\builtin . /proc/%d/fd/%d;", h, j->rc_r);
 	int ll = snprintf(line, sizeof(line),
-			  " \\builtin . /proc/%d/fd/%d; \\builtin . /proc/%d/fd/%d <%s >/proc/%d/fd/%d 2>/proc/%d/fd/%d\n",
-			  h, j->rc_r, h, j->cmd_r, in, h, j->fds[FD_OUT], h, j->fds[FD_ERR]);
+			  "%s \\builtin . /proc/%d/fd/%d <%s >/proc/%d/fd/%d 2>/proc/%d/fd/%d\n",
+			  rcs, h, j->cmd_r, in, h, j->fds[FD_OUT], h, j->fds[FD_ERR]);
 	status_line(line + ll, sizeof(line) - (size_t)ll, j->tag, s->st_w);
 	j->shell = ctx->target;
 	j->restores = ctx->restores;
