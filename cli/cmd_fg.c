@@ -11,13 +11,11 @@
  * process that restored the job stays behind as its keeper, silent and
  * off the terminal, until the job ends. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -25,60 +23,6 @@
 
 #include "cli.h"
 #include "procfs.h"
-
-void cli_job_fork(int *keep_fd)
-{
-	int p[2];
-	*keep_fd = -1;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return; /* restore without a keeper, as before */
-	fflush(NULL);
-	pid_t c = fork();
-	if (c < 0) {
-		close(p[0]), close(p[1]);
-		return;
-	}
-	if (c == 0) {
-		close(p[0]);
-		*keep_fd = p[1];
-		return;
-	}
-	/* The command the shell waits for: it ends when the restore has (the
-	 * child's status), or once the child has become the job's keeper. */
-	close(p[1]);
-	char b;
-	ssize_t n;
-	while ((n = read(p[0], &b, 1)) < 0 && errno == EINTR)
-		;
-	if (n == 1)
-		_exit(0);
-	int st;
-	while (waitpid(c, &st, 0) < 0)
-		if (errno != EINTR)
-			_exit(1);
-	if (WIFSIGNALED(st)) {
-		signal(WTERMSIG(st), SIG_DFL);
-		raise(WTERMSIG(st));
-	}
-	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
-}
-
-void cli_job_keep(int keep_fd, bool job_stopped)
-{
-	if (keep_fd < 0 || !job_stopped)
-		return; /* the restored processes go to init, as with any -d */
-	fflush(NULL);
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int fd = 0; fd < 3 && null >= 0; fd++)
-		dup2(null, fd); /* $(forkpoint restore -d) ends; nothing reads the terminal */
-	prctl(PR_SET_NAME, "fp-job-keeper");
-	while (write(keep_fd, "k", 1) < 0 && errno == EINTR)
-		;
-	close(keep_fd);
-	while (waitpid(-1, NULL, 0) >= 0 || errno == EINTR)
-		;
-	_exit(0);
-}
 
 static const char fg_usage[] =
 	"usage: forkpoint fg PID\n"
@@ -88,7 +32,8 @@ static const char fg_usage[] =
 	"`forkpoint restore -d` brought back on a terminal: one that had its\n"
 	"terminal's foreground when it was dumped comes back stopped, so that it\n"
 	"shares no keys with the shell the restore was typed in. Run it from that\n"
-	"terminal's shell. Exits 0 when PID has ended, 148 when it stopped again.\n";
+	"terminal's shell. Exits with PID's status when it has ended (128+N when\n"
+	"signal N ended it), 148 when it stopped again.\n";
 
 static char proc_state(pid_t pid)
 {
@@ -123,6 +68,7 @@ int cmd_fg(int argc, char **argv)
 		return 1;
 	}
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int keeper = cli_job_status_open(pid);
 	signal(SIGTTOU, SIG_IGN); /* taking the terminal back from the background */
 	if (tcsetpgrp(STDIN_FILENO, pgid) < 0) {
 		fprintf(stderr, "forkpoint: cannot give the terminal to group %d: %s\n", (int)pgid, strerror(errno));
@@ -144,8 +90,19 @@ int cmd_fg(int argc, char **argv)
 	}
 	tcsetpgrp(STDIN_FILENO, getpgrp());
 	if (s == 'T') {
+		if (keeper >= 0)
+			close(keeper);
 		fprintf(stderr, "\nforkpoint: %d stopped; `forkpoint fg %d` continues it\n", (int)pid, (int)pid);
 		return 128 + SIGTSTP;
 	}
-	return 0;
+	int st;
+	int known = keeper >= 0 && cli_job_status_wait(keeper, 5000, &st) == 0;
+	if (keeper >= 0)
+		close(keeper);
+	if (!known) {
+		fprintf(stderr, "forkpoint: %d has ended; its exit status is unknown (its parent is not the keeper "
+				"that `restore -d` leaves)\n", (int)pid);
+		return 0;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
 }

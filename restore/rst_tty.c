@@ -20,6 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "images/tty_modes.h"
 #include "procfs.h"
 
 const cr_tty_info *rst_tty_info(const rst_image *im, const cr_file *f)
@@ -65,15 +66,7 @@ static int set_termios(const char *path, const cr_termios *ct, rst_log *log)
 	struct termios tio;
 	int rc = tcgetattr(t, &tio);
 	if (rc == 0) {
-		tio.c_iflag = ct->c_iflag;
-		tio.c_oflag = ct->c_oflag;
-		tio.c_cflag = ct->c_cflag;
-		tio.c_lflag = ct->c_lflag;
-		tio.c_line = (cc_t)ct->c_line;
-		for (size_t i = 0; i < ct->n_c_cc && i < NCCS; i++)
-			tio.c_cc[i] = (cc_t)ct->c_cc[i];
-		cfsetispeed(&tio, ct->c_ispeed);
-		cfsetospeed(&tio, ct->c_ospeed);
+		cr_termios_to_kernel(ct, &tio);
 		struct sigaction ign = { .sa_handler = SIG_IGN }, old;
 		sigaction(SIGTTOU, &ign, &old);
 		rc = tcsetattr(t, TCSANOW, &tio);

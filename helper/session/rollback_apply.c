@@ -331,6 +331,24 @@ static int reopen(struct rb_proc *p, int fd, const char *path, int flags, uint64
 	return rc;
 }
 
+/* Set by the helper on the terminal itself (through the process's fd),
+ * not injected: the helper is in no session of that terminal, so no
+ * SIGTTOU applies. */
+static int tty_modes(pid_t pid, int fd, const struct termios *tio, fp_error *err)
+{
+	char lp[64];
+	snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)pid, fd);
+	int t = open(lp, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (t < 0 || tcsetattr(t, TCSANOW, tio) < 0) {
+		int e = errno;
+		if (t >= 0)
+			close(t);
+		return fp_fail(err, e, "cannot put back the modes of %d's terminal (fd %d): %s", (int)pid, fd, strerror(e));
+	}
+	close(t);
+	return 0;
+}
+
 static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err)
 {
 	uint64_t a;
@@ -352,6 +370,10 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 	case RB_CHDIR:
 		if (scratch_path(p, undo ? o->old_path : o->path, &a, err) ||
 		    inject_ok(p, "chdir", SYS_chdir, a, 0, 0, 0, 0, 0, NULL, err))
+			return -1;
+		break;
+	case RB_TTY_MODES:
+		if (tty_modes(p->pid, o->fd, undo ? &o->old_tio : &o->tio, err))
 			return -1;
 		break;
 	case RB_CLOSE:

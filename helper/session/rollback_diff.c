@@ -14,9 +14,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dump/dump_int.h"
+#include "images/tty_modes.h"
+#include "procfs.h"
 #include "ptrace/pagemap_scan.h"
 #include "overlay/workspace.h"
 
@@ -437,6 +440,54 @@ static bool under(const char *path, const char *base)
 	return l && !strncmp(path, base, l) && (path[l] == '/' || path[l] == '\0');
 }
 
+/* A terminal stays in place only if it is the session's own (a shell
+ * session's pty, which the helper holds: nobody else changes it behind
+ * the session's back) and SNAP had that same one. Its foreground group
+ * must be SNAP's; its modes are put back by the helper. Any other terminal
+ * belongs to someone else: a full restore decides what to do with it. */
+static int diff_tty(struct rb_ctx *c, struct rb_proc *p, int fd, const cr_file *f, char *why, size_t len,
+		    fp_error *err)
+{
+	char lp[64];
+	struct stat st;
+	snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
+	if (!c->tty || stat(lp, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != c->tty)
+		return NOT("fd %d of %d is a terminal that is not the session's own: its modes go back with a full restore",
+			   fd, (int)p->pid);
+	fp_error le;
+	const cr_tty_info *ti = rb_tty_info(c, f, &le);
+	if (!ti || ti->rdev != fp_dev_encode(st.st_rdev))
+		return ti ? NOT("fd %d of %d: SNAP had another terminal there", fd, (int)p->pid)
+			  : NOT("fd %d of %d: SNAP's record of its terminal: %s", fd, (int)p->pid, le.msg);
+	struct fp_proc_stat ps;
+	if (ti->sid && fp_proc_read_stat(p->pid, 0, &ps, NULL) == 0 && (uint32_t)ps.tty_nr == ti->rdev &&
+	    (uint32_t)(ps.tpgid > 0 ? ps.tpgid : 0) != ti->pgrp)
+		return NOT("the foreground group of %d's terminal is %d, SNAP's was %u", (int)p->pid, (int)ps.tpgid,
+			   ti->pgrp);
+	if (!ti->has_termios)
+		return 1;
+	struct termios now;
+	int t = open(lp, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	int got = t >= 0 ? tcgetattr(t, &now) : -1;
+	if (t >= 0)
+		close(t);
+	if (got < 0)
+		return NOT("cannot read the modes of %d's terminal: %s", (int)p->pid, strerror(errno));
+	struct termios want = now;
+	cr_termios_to_kernel(&ti->termios, &want);
+	if (!memcmp(&want, &now, sizeof(now)))
+		return 1;
+	/* one terminal, however many fds: set once */
+	for (size_t i = 0; i < p->nfops; i++)
+		if (p->fops[i].kind == RB_TTY_MODES)
+			return 1;
+	struct rb_fd_op *o = fop_new(p);
+	if (!o)
+		return fp_fail(err, ENOMEM, "out of memory");
+	o->kind = RB_TTY_MODES, o->fd = fd, o->tio = want, o->old_tio = now;
+	return 1;
+}
+
 static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err)
 {
 	char path[64];
@@ -471,8 +522,8 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 			seen[fd] = true;
 		const cr_file *f = rb_file(c, fi->id);
 		if (fi->type == CR_FD_TTY) {
-			/* Its modes (termios, window size) are not rolled back here. */
-			rc = NOT("fd %d of %d is a terminal: its modes go back with a full restore", fd, (int)p->pid);
+			rc = f ? diff_tty(c, p, fd, f, why, len, err)
+			       : NOT("fd %d of %d: SNAP has no record of its terminal", fd, (int)p->pid);
 			continue;
 		}
 		if (!f || fi->type != CR_FD_REG || !f->has_reg)

@@ -24,6 +24,17 @@ const cr_file *rb_file(const struct rb_ctx *c, uint32_t id)
 	return NULL;
 }
 
+const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err)
+{
+	if (!c->ttys_read && cr_read_tty_info(c->snap_dirfd, &c->ttys, &c->nttys, err) < 0)
+		return NULL;
+	c->ttys_read = true;
+	for (size_t i = 0; f->has_tty && i < c->nttys; i++)
+		if (c->ttys[i].id == f->tty.tty_info_id)
+			return &c->ttys[i];
+	return NULL;
+}
+
 static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	int d = c->snap_dirfd;
@@ -294,6 +305,8 @@ void rb_free(struct rb_ctx *c)
 		cr_free_array(&cr_pstree_desc, c->ps, c->nps);
 	if (c->files)
 		cr_free_array(&cr_file_desc, c->files, c->nfiles);
+	if (c->ttys)
+		cr_free_array(&cr_tty_info_desc, c->ttys, c->nttys);
 	if (c->snap_dirfd > 0)
 		close(c->snap_dirfd);
 }

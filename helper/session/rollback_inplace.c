@@ -230,7 +230,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 }
 
 int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, struct fp_ws *ws, struct fp_track *t,
-			struct fp_rb_result *r, fp_error *err)
+			dev_t tty, struct fp_rb_result *r, fp_error *err)
 {
 	memset(r, 0, sizeof(*r));
 	fp_error fault;
@@ -245,7 +245,7 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 		return FP_RB_NOT_POSSIBLE;
 	}
 	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,
-			    .snap_dirfd = -1, .fault_after = fault_after() };
+			    .snap_dirfd = -1, .fault_after = fault_after(), .tty = tty };
 	window(&c);
 	/* the snapshots' page buffer, faulted in already: one process's saved
 	 * pages go there (rb_old_buf), and it is theirs again afterwards */

@@ -57,9 +57,12 @@ enum fp_rb_rc {
 };
 
 /* root: the session's target; snap_dir: SNAP's directory; ws: the
- * session's workspace or NULL; snap: SNAP's name (for the workspace). */
+ * session's workspace or NULL; snap: SNAP's name (for the workspace);
+ * tty: the session's own terminal (a shell session's pty, held by the
+ * helper), whose foreground and modes may go back in place, or 0: then a
+ * process on a terminal is restored in full. */
 int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, struct fp_ws *ws, struct fp_track *t,
-			struct fp_rb_result *r, fp_error *err);
+			dev_t tty, struct fp_rb_result *r, fp_error *err);
 
 /* After a full restore of snap_dir: write tracking for the new processes,
  * so that the next rollback can be in place. Nothing is assumed about

@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/user.h>
+#include <termios.h>
 
 #include "ptrace/inject.h"
 #include "ptrace/ptrace.h"
@@ -38,7 +40,7 @@ struct rb_vma_op {
 	bool done;
 };
 
-enum rb_fd_kind { RB_SEEK, RB_CLOSE, RB_REOPEN, RB_CHDIR };
+enum rb_fd_kind { RB_SEEK, RB_CLOSE, RB_REOPEN, RB_CHDIR, RB_TTY_MODES };
 
 struct rb_fd_op {
 	enum rb_fd_kind kind;
@@ -47,6 +49,7 @@ struct rb_fd_op {
 	int flags;                      /* reopen: open flags (O_CLOEXEC as fd flag) */
 	char path[PATH_MAX];            /* reopen, chdir: SNAP's */
 	char old_path[PATH_MAX];        /* chdir undo; reopen undo */
+	struct termios tio, old_tio;    /* tty modes: SNAP's, live (set by the helper) */
 	bool done;
 };
 
@@ -106,6 +109,10 @@ struct rb_ctx {
 	uint8_t *pool;                  /* the tracking's page buffer, lent to */
 	size_t pool_len;                /* one process's `old` (rb_old_buf) */
 	bool pool_lent;
+	dev_t tty;                      /* the terminal whose modes may go back, 0 none */
+	cr_tty_info *ttys;              /* SNAP's tty-info.img, read at its first terminal */
+	size_t nttys;
+	bool ttys_read;
 	bool per_page;                  /* SNAP's pages are proven as read (rollback_image.c) */
 };
 
@@ -116,6 +123,8 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
 bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file *f, const char *link);
+/* SNAP's record of terminal f, NULL if it has none. */
+const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
 void rb_free(struct rb_ctx *c);
 

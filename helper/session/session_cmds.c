@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "control.h"
 #include "paths.h"
@@ -195,17 +196,14 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	/* The same processes as SNAP's: back in place, no new processes. */
 	struct fp_rb_result rb;
 	int irc = FP_RB_NOT_POSSIBLE;
-	if (ctx->shell) {
-		/* A shell session's bash reads its pty: the rollback in place
-		 * refuses terminals (rollback_diff.c) after loading SNAP and
-		 * stopping the shell, a third of a restore's fixed cost, for
-		 * nothing. */
-		memset(&rb, 0, sizeof(rb));
-		snprintf(rb.why, sizeof(rb.why), "the shell's terminal: its modes go back with a full restore");
-	} else {
-		irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), &rb, &err);
-	}
+	/* A shell session's pty is the helper's own: the shell's terminal
+	 * can go back in place too. */
+	struct stat tst;
+	dev_t tty = ctx->shell && fstat(ctx->shell->slave, &tst) == 0 ? tst.st_rdev : 0;
+	irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), tty, &rb, &err);
 	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
+		if (irc == FP_RB_DONE)
+			ctx->restores++; /* the same shell, back at SNAP: a running exec's command is gone */
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
 				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\nphases=load %.1f stop %.1f diff %.1f "
@@ -221,6 +219,8 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	if (irc == FP_RB_BROKEN)
 		fprintf(stderr, "forkpoint: rollback in place of '%s' failed and could not be undone (%s): restoring it in full\n",
 			args, err.msg);
+	/* new processes, SNAP's or (failed) those from before: either way */
+	ctx->restores++;
 	fp_session_full_restore(ctx, c, args, dir, rb.why); /* session_full_restore.c */
 }
 

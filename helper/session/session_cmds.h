@@ -18,6 +18,7 @@ struct fp_session_ctx {
 	struct fp_shell *shell;    /* run --shell: the shell's terminal, else NULL */
 	struct fp_exec_srv *exec;  /* running and queued `exec` requests (session_exec.h) */
 	long long stop_deadline_ms; /* CLOCK_MONOTONIC ms after which `stop` kills everything, 0 if none */
+	unsigned restores;         /* restores done: a running exec's command did not survive them */
 };
 
 /* Reads one request from client fd c and answers it. Returns 1 if the

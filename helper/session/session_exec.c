@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,27 +21,36 @@
 #define QUEUE_MAX 16
 /* How long an interrupted command gets before its process group is killed. */
 #define GRACE_MS 2000
+/* SIGINT again, until the grace ends. */
+#define INT_AGAIN_MS 250
+/* A shell idle at its prompt this long without reporting lost its status
+ * line (check_idle); how often to look while a command runs. */
+#define IDLE_MS 100
+#define IDLE_POLL_MS 500
 
 enum { FD_OUT, FD_ERR, FD_IN, FD_N };
 
 struct exec_job {
 	int conn;          /* the caller's connection, -1 once it went away */
 	int fds[FD_N];     /* the caller's pipes: stdout, stderr (write ends), stdin (read end) */
+	int sink[2];       /* our own read ends of the stdout and stderr pipes (see hold_readers) */
 	int argv_form;     /* body is NUL-separated argv, not a shell string */
 	long long timeout_ms;
 	char *body;
 	size_t blen;
 	/* running */
 	pid_t shell;       /* shell mode: the shell it was typed into */
-	unsigned long long shell_start; /* its start time: a restore brings back the pid, not the process */
+	unsigned restores; /* the session's count when it started (a restore keeps the pid, in place the process too) */
 	pid_t child;       /* process mode: the command's process (and group) */
-	int st_r, st_w;    /* shell mode: the shell writes "TAG STATUS" here */
 	int cmd_r, rc_r;   /* shell mode: the command text; "return LAST_STATUS" */
 	char tag[32];
-	char stbuf[64];
-	size_t stlen;
-	long long t0, deadline, next_kill;
+	long long t0, deadline, next_kill, next_int;
 	int interrupted, timed_out, kills;
+	/* shell mode: the shell seen idle at its prompt with no status line
+	 * (when, and its read count then); status lines typed again */
+	long long idle_since;
+	unsigned long long idle_rchar;
+	int retyped;
 };
 
 struct fp_exec_srv {
@@ -49,6 +59,13 @@ struct fp_exec_srv {
 	int nq;
 	int last_status;   /* the shell's $? after the previous exec */
 	unsigned seq;
+	/* shell mode: the shell writes "TAG STATUS" lines here. One pipe for
+	 * the session's life: a status line that comes late (its command was
+	 * already answered) finds this pipe, never an fd number that a later
+	 * command reuses for its output, and its tag tells it apart. */
+	int st_r, st_w;
+	char stbuf[256];
+	size_t stlen;
 };
 
 static void closep(int *fd)
@@ -69,8 +86,8 @@ static void job_free(struct exec_job *j)
 	closep(&j->conn);
 	for (int i = 0; i < FD_N; i++)
 		closep(&j->fds[i]);
-	closep(&j->st_r);
-	closep(&j->st_w);
+	closep(&j->sink[0]);
+	closep(&j->sink[1]);
 	closep(&j->cmd_r);
 	closep(&j->rc_r);
 	free(j->body);
@@ -88,8 +105,8 @@ static void job_fail(struct exec_job *j, int code, const char *fmt, const char *
 
 static struct fp_exec_srv *srv_of(struct fp_session_ctx *ctx)
 {
-	if (!ctx->exec)
-		ctx->exec = calloc(1, sizeof(*ctx->exec));
+	if (!ctx->exec && (ctx->exec = calloc(1, sizeof(*ctx->exec))))
+		ctx->exec->st_r = ctx->exec->st_w = -1;
 	return ctx->exec;
 }
 
@@ -138,6 +155,13 @@ static int text_pipe(const char *text, size_t len, fp_error *err)
 	return p[0];
 }
 
+/* Reports $? on the status pipe, typed as a line of its own: it runs even
+ * when an interrupt aborted the line before it. */
+static void status_line(char *buf, size_t len, const char *tag, int st_w)
+{
+	snprintf(buf, len, " \\builtin printf '%s %%s\\n' \"$?\" >/proc/%d/fd/%d\n", tag, (int)getpid(), st_w);
+}
+
 static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error *err)
 {
 	struct fp_exec_srv *s = ctx->exec;
@@ -159,34 +183,39 @@ static int start_shell(struct fp_session_ctx *ctx, struct exec_job *j, fp_error 
 	nl[tl++] = '\n';
 	j->cmd_r = text_pipe(nl, tl, err);
 	free(nl);
+	/* $? is the status line's own, 0, when the line starts: the previous
+	 * status needs a file of its own only when it was not 0. */
 	char rc[32];
 	int rl = snprintf(rc, sizeof(rc), "return %d\n", s->last_status);
-	if (j->cmd_r < 0 || (j->rc_r = text_pipe(rc, (size_t)rl, err)) < 0)
+	if (j->cmd_r < 0 || (s->last_status && (j->rc_r = text_pipe(rc, (size_t)rl, err)) < 0))
 		return -1;
 	int p[2];
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
-		return fp_fail(err, errno, "pipe: %s", strerror(errno));
-	j->st_r = p[0];
-	j->st_w = p[1];
+	if (s->st_r < 0) {
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+			return fp_fail(err, errno, "pipe: %s", strerror(errno));
+		s->st_r = p[0];
+		s->st_w = p[1];
+	}
 	snprintf(j->tag, sizeof(j->tag), "fp%u.%lld", ++s->seq, fp_mono_ms());
 
 	/* Two lines, typed together. The first sets $? to the previous exec's
 	 * status and sources the command with its redirections, in the shell
-	 * itself, so cd, variables and jobs stay. The second reports $?: it
-	 * runs even when an interrupt aborted the first line. \builtin
-	 * escapes the user's aliases and functions. */
+	 * itself, so cd, variables and jobs stay. The second is the status
+	 * line. \builtin escapes the user's aliases and functions. */
 	int h = (int)getpid();
-	char in[64], line[1024];
+	char in[64], rcs[64] = "", line[1024];
 	if (j->fds[FD_IN] >= 0)
 		snprintf(in, sizeof(in), "/proc/%d/fd/%d", h, j->fds[FD_IN]);
 	else
 		snprintf(in, sizeof(in), "/dev/null");
-	snprintf(line, sizeof(line),
-		 " \\builtin . /proc/%d/fd/%d; \\builtin . /proc/%d/fd/%d <%s >/proc/%d/fd/%d 2>/proc/%d/fd/%d\n"
-		 " \\builtin printf '%s %%s\\n' \"$?\" >/proc/%d/fd/%d\n",
-		 h, j->rc_r, h, j->cmd_r, in, h, j->fds[FD_OUT], h, j->fds[FD_ERR], j->tag, h, j->st_w);
+	if (j->rc_r >= 0)
+		snprintf(rcs, sizeof(rcs), " \\builtin . /proc/%d/fd/%d;", h, j->rc_r);
+	int ll = snprintf(line, sizeof(line),
+			  "%s \\builtin . /proc/%d/fd/%d <%s >/proc/%d/fd/%d 2>/proc/%d/fd/%d\n",
+			  rcs, h, j->cmd_r, in, h, j->fds[FD_OUT], h, j->fds[FD_ERR]);
+	status_line(line + ll, sizeof(line) - (size_t)ll, j->tag, s->st_w);
 	j->shell = ctx->target;
-	j->shell_start = fp_proc_starttime(j->shell);
+	j->restores = ctx->restores;
 	fp_shell_flush_input(ctx->shell);
 	return fp_shell_type(ctx->shell, line, err);
 }
@@ -273,6 +302,33 @@ static void finish(struct fp_session_ctx *ctx, int exit_code, const char *note)
 	start_next(ctx);
 }
 
+/* A caller that dies takes the read ends of its output pipes with it. The
+ * command's next write would then raise SIGPIPE, and in a shell session
+ * the writer is often the shell itself (a builtin's output, or bash's
+ * "Killed" notice when the interrupt ends with SIGKILL): the shell would
+ * die, and the session with it. So the helper holds a read end of each
+ * (opened through /proc, which gives a new reader of the same pipe), and
+ * empties them once the caller is gone, until the interrupted command
+ * reports its end. */
+static void hold_readers(struct exec_job *j)
+{
+	for (int k = 0; k < 2; k++) {
+		struct stat st;
+		char path[64];
+		if (fstat(j->fds[k], &st) < 0 || !S_ISFIFO(st.st_mode))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", j->fds[k]);
+		j->sink[k] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	}
+}
+
+static void drain_sink(int fd)
+{
+	char buf[65536];
+	for (int i = 0; i < 16 && read(fd, buf, sizeof(buf)) > 0; i++) {
+	}
+}
+
 void fp_exec_request(struct fp_session_ctx *ctx, int c, const char *msg, size_t len, int *fds, int nfds)
 {
 	struct exec_job *j = calloc(1, sizeof(*j));
@@ -286,11 +342,14 @@ void fp_exec_request(struct fp_session_ctx *ctx, int c, const char *msg, size_t 
 		return;
 	}
 	j->conn = c;
-	j->st_r = j->st_w = j->cmd_r = j->rc_r = -1;
+	j->cmd_r = j->rc_r = -1;
+	j->sink[0] = j->sink[1] = -1;
 	for (int i = 0; i < FD_N; i++)
 		j->fds[i] = i < nfds ? fds[i] : -1;
 	for (int i = FD_N; i < nfds; i++)
 		close(fds[i]);
+	if (nfds >= 2)
+		hold_readers(j);
 	const char *body = memmem(msg, len, "\n\n", 2);
 	if (nfds < 2 || !body) {
 		job_fail(j, 2, "%s", "malformed exec request (forkpoint and its helper differ in version?)");
@@ -324,11 +383,10 @@ void fp_exec_request(struct fp_session_ctx *ctx, int c, const char *msg, size_t 
 	start_next(ctx);
 }
 
-/* Sends the running command SIGINT, as ^C would; later rounds kill its
- * process group. A shell's own builtin loop only ever gets SIGINT. */
-static void interrupt(struct fp_session_ctx *ctx, struct exec_job *j, int hard)
+/* Sends the running command sig, as ^C would send SIGINT. A shell's own
+ * builtin loop only ever gets SIGINT. */
+static void signal_command(struct fp_session_ctx *ctx, struct exec_job *j, int sig)
 {
-	int sig = hard ? SIGKILL : SIGINT;
 	if (j->child > 0) {
 		killpg(j->child, sig);
 	} else if (ctx->shell) {
@@ -338,9 +396,57 @@ static void interrupt(struct fp_session_ctx *ctx, struct exec_job *j, int hard)
 		else
 			killpg(fg, sig);
 	}
+}
+
+/* The first round sends SIGINT; later rounds kill the foreground group. */
+static void interrupt(struct fp_session_ctx *ctx, struct exec_job *j, int hard)
+{
+	signal_command(ctx, j, hard ? SIGKILL : SIGINT);
+	long long now = fp_mono_ms();
 	j->interrupted = 1;
 	j->kills += hard;
-	j->next_kill = fp_mono_ms() + GRACE_MS;
+	j->next_kill = now + GRACE_MS;
+	j->next_int = now + INT_AGAIN_MS;
+}
+
+/* The shell sits at its prompt with nothing left to read and has not
+ * reported: a SIGINT that reached it after the command (a race no signal
+ * sender can close) dropped the typed status line. Typed again, the line
+ * reports $?, 130 after such an interrupt. Seen twice, IDLE_MS apart, with
+ * nothing read in between: typed input can take a moment to reach the
+ * line discipline, and a shell with input on its way is not idle. */
+static void check_idle(struct fp_session_ctx *ctx, struct exec_job *j, long long now)
+{
+	struct fp_exec_srv *s = ctx->exec;
+	unsigned long long rchar;
+	struct pollfd st = { .fd = s->st_r, .events = POLLIN };
+	if (now - j->t0 < IDLE_MS || j->retyped >= 3 || !fp_shell_waits_for_input(ctx->shell, j->shell, &rchar) ||
+	    poll(&st, 1, 0) != 0) {
+		j->idle_since = 0;
+		return;
+	}
+	if (!j->idle_since || rchar != j->idle_rchar) {
+		j->idle_since = now;
+		j->idle_rchar = rchar;
+		return;
+	}
+	if (now - j->idle_since < IDLE_MS)
+		return;
+	char line[256];
+	status_line(line, sizeof(line), j->tag, s->st_w);
+	fp_error err;
+	fp_shell_type(ctx->shell, line, &err);
+	j->retyped++;
+	j->idle_since = 0;
+}
+
+static void lower_timeout(long long next, long long now, int *timeout_ms)
+{
+	if (!next)
+		return;
+	long long left = next > now ? next - now : 0;
+	if (left < *timeout_ms)
+		*timeout_ms = (int)left;
 }
 
 int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int *timeout_ms)
@@ -351,8 +457,10 @@ int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int 
 		pf[n++] = (struct pollfd){ .fd = ctx->shell->master, .events = POLLIN };
 	if (!s)
 		return n;
+	if (s->st_r >= 0 && n < max)
+		pf[n++] = (struct pollfd){ .fd = s->st_r, .events = POLLIN };
 	struct exec_job *j = s->cur;
-	if (j && j->shell && (j->shell != ctx->target || fp_proc_starttime(j->shell) != j->shell_start)) {
+	if (j && j->shell && (j->shell != ctx->target || j->restores != ctx->restores)) {
 		/* A restore replaced the shell: the command's outcome is gone
 		 * with it, and its status line must not reach the new shell. */
 		fp_shell_flush_input(ctx->shell);
@@ -377,43 +485,56 @@ int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int 
 				return fp_exec_pollfds(ctx, pf, max, timeout_ms);
 			}
 			interrupt(ctx, j, 1);
+		} else if (j->interrupted && !j->kills && j->shell && now >= j->next_int) {
+			/* A SIGINT can miss: its group ended just then, or the
+			 * shell's child had not yet exec'd and ran the shell's
+			 * handler. Pressed again, as a person would. */
+			signal_command(ctx, j, SIGINT);
+			j->next_int = now + INT_AGAIN_MS;
 		}
-		long long next = j->interrupted ? j->next_kill : j->deadline;
-		if (next) {
-			long long left = next - now;
-			if (left < 0)
-				left = 0;
-			if (left < *timeout_ms)
-				*timeout_ms = (int)left;
-		}
-		if (j->st_r >= 0 && n < max)
-			pf[n++] = (struct pollfd){ .fd = j->st_r, .events = POLLIN };
+		if (j->shell)
+			check_idle(ctx, j, now);
+		lower_timeout(j->interrupted ? j->next_kill : j->deadline, now, timeout_ms);
+		if (j->interrupted && !j->kills && j->shell)
+			lower_timeout(j->next_int, now, timeout_ms);
+		if (j->shell)
+			lower_timeout(now + (j->idle_since ? IDLE_MS : IDLE_POLL_MS), now, timeout_ms);
 	}
 	if (j && j->conn >= 0 && n < max)
 		pf[n++] = (struct pollfd){ .fd = j->conn, .events = POLLIN };
+	for (int k = 0; j && j->conn < 0 && k < 2 && n < max; k++)
+		if (j->sink[k] >= 0)
+			pf[n++] = (struct pollfd){ .fd = j->sink[k], .events = POLLIN };
 	for (int i = 0; i < s->nq && n < max; i++)
 		pf[n++] = (struct pollfd){ .fd = s->queue[i]->conn, .events = POLLIN };
 	return n;
 }
 
-static void on_status(struct fp_session_ctx *ctx, struct exec_job *j)
+/* Status lines, "TAG STATUS": the running command's ends it; any other is
+ * a late copy of an answered one. */
+static void on_status(struct fp_session_ctx *ctx)
 {
-	ssize_t r = read(j->st_r, j->stbuf + j->stlen, sizeof(j->stbuf) - 1 - j->stlen);
+	struct fp_exec_srv *s = ctx->exec;
+	ssize_t r = read(s->st_r, s->stbuf + s->stlen, sizeof(s->stbuf) - 1 - s->stlen);
 	if (r <= 0)
 		return;
-	j->stlen += (size_t)r;
-	j->stbuf[j->stlen] = '\0';
-	char *nl = strchr(j->stbuf, '\n');
-	if (!nl)
-		return;
-	size_t tl = strlen(j->tag);
-	if (strncmp(j->stbuf, j->tag, tl) || j->stbuf[tl] != ' ') {
-		j->stlen = 0; /* not ours */
-		return;
+	s->stlen += (size_t)r;
+	char *line = s->stbuf, *end = s->stbuf + s->stlen, *nl;
+	while ((nl = memchr(line, '\n', (size_t)(end - line)))) {
+		*nl = '\0';
+		struct exec_job *j = s->cur;
+		size_t tl = j ? strlen(j->tag) : 0;
+		if (j && j->shell && !strncmp(line, j->tag, tl) && line[tl] == ' ') {
+			int st = atoi(line + tl + 1);
+			s->last_status = st;
+			finish(ctx, st, NULL);
+		}
+		line = nl + 1;
 	}
-	int st = atoi(j->stbuf + tl + 1);
-	ctx->exec->last_status = st;
-	finish(ctx, st, NULL);
+	s->stlen = (size_t)(end - line);
+	if (s->stlen == sizeof(s->stbuf) - 1)
+		s->stlen = 0; /* no line of ours is that long */
+	memmove(s->stbuf, line, s->stlen);
 }
 
 /* A message or a hangup from a caller: "interrupt", or it went away. */
@@ -449,12 +570,16 @@ void fp_exec_events(struct fp_session_ctx *ctx, const struct pollfd *pf, int n)
 		if (!s)
 			continue;
 		struct exec_job *j = s->cur;
-		if (j && pf[i].fd == j->st_r) {
-			on_status(ctx, j);
+		if (s->st_r >= 0 && pf[i].fd == s->st_r) {
+			on_status(ctx);
 			continue;
 		}
 		if (j && pf[i].fd == j->conn) {
 			on_conn(ctx, j, pf[i].revents);
+			continue;
+		}
+		if (j && (pf[i].fd == j->sink[0] || pf[i].fd == j->sink[1])) {
+			drain_sink(pf[i].fd);
 			continue;
 		}
 		for (int q = 0; q < s->nq; q++) {
@@ -497,6 +622,10 @@ void fp_exec_shutdown(struct fp_session_ctx *ctx, int status)
 	}
 	for (int i = 0; i < nq; i++)
 		job_fail(q[i], 1, "%s", "the session ended before this command ran");
+	if (s->st_r >= 0)
+		close(s->st_r);
+	if (s->st_w >= 0)
+		close(s->st_w);
 	free(s);
 	ctx->exec = NULL;
 }

@@ -11,8 +11,10 @@
  *
  * One command runs at a time; later requests wait in a queue. The request
  * connection stays open while the command runs: the caller may send
- * "interrupt", and a caller that goes away interrupts the command too. The
- * last message on it is "ok\nexit_code=N\n..." or "error N\nmessage". */
+ * "interrupt", and a caller that goes away interrupts the command too
+ * (the helper then empties the output pipes the caller no longer reads,
+ * so no writer dies of SIGPIPE, the shell least of all). The last message
+ * on it is "ok\nexit_code=N\n..." or "error N\nmessage". */
 #ifndef FP_SESSION_EXEC_H
 #define FP_SESSION_EXEC_H
 

@@ -110,3 +110,25 @@ pid_t fp_shell_foreground(const struct fp_shell *sh)
 {
 	return sh->master >= 0 ? tcgetpgrp(sh->master) : -1;
 }
+
+int fp_shell_waits_for_input(const struct fp_shell *sh, pid_t shell, unsigned long long *rchar)
+{
+	int queued = 0;
+	if (fp_shell_foreground(sh) != shell || ioctl(sh->slave, FIONREAD, &queued) < 0 || queued)
+		return 0;
+	/* "0 0x0 ...": blocked in read(0, ...), its terminal. */
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)shell);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n < 6 || strncmp(buf, "0 0x0 ", 6))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)shell);
+	FILE *f = fopen(path, "re");
+	int ok = f && fscanf(f, "rchar: %llu", rchar) == 1;
+	if (f)
+		fclose(f);
+	return ok;
+}

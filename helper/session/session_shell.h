@@ -41,4 +41,9 @@ void fp_shell_drain(struct fp_shell *sh);
 /* The terminal's foreground process group, or -1. */
 pid_t fp_shell_foreground(const struct fp_shell *sh);
 
+/* The shell (pid `shell`) sits at its prompt: it owns the terminal's
+ * foreground, is blocked reading it, and nothing typed waits to be read.
+ * *rchar is its read count (to tell a later look that it read meanwhile). */
+int fp_shell_waits_for_input(const struct fp_shell *sh, pid_t shell, unsigned long long *rchar);
+
 #endif

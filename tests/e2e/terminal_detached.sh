@@ -7,7 +7,7 @@
 # shell's keys or fail on EIO). A forkpoint process stays its parent, so its
 # group is not orphaned and keeps job control: `forkpoint fg PID`, typed
 # in that shell, continues it in the foreground, where it reads its keys;
-# ^Z stops it again and fg brings it back.
+# ^Z stops it again and fg brings it back. fg exits with the job's status.
 # Every check waits for a side effect in a file, not for text on the
 # screen, which a full-screen program may erase (vim's alternate screen).
 source "$(dirname "$0")/../lib.sh"
@@ -80,8 +80,8 @@ fg_start b "$bp"
 keys b "echo inner-\$X-\$\$ >'$WORK/b.inner'" Enter
 wait_for 20 test -s "$WORK/b.inner" || fail "the restored bash does not read its keys: $(screen b)"
 [[ $(<"$WORK/b.inner") == "inner-kept-$bp" ]] || fail "the restored bash wrote $(<"$WORK/b.inner")"
-keys b 'exit' Enter
-fg_ended b 0
+keys b 'exit 7' Enter
+fg_ended b 7 # fg exits with the job's own status
 wait_for 10 test ! -e "/proc/$bk" || fail "the keeper $bk outlived its job"
 typed b "echo back >'$WORK/b.back'" # the pane's shell has its keyboard again
 
@@ -104,8 +104,8 @@ fg_ended l 148
 wait_for 10 state_is "$lp" T || fail "^Z did not stop less"
 typed l "echo shell-again >'$WORK/l.again'"
 fg_start l "$lp"
-keys l q
-fg_ended l 0
+kill -KILL "$lp"
+fg_ended l 137 # 128+SIGKILL, as a shell reports it
 wait_for 10 test ! -e "/proc/$lk" || fail "the keeper $lk outlived less"
 
 # 3. vim: edits and writes only once it is in the foreground again.
