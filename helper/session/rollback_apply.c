@@ -323,6 +323,15 @@ static int reopen(struct rb_proc *p, int fd, const char *path, int flags, uint64
 		      0, 0, 0, &nfd, err))
 		return -1;
 	int rc = inject_ok(p, "lseek", SYS_lseek, (uint64_t)nfd, pos, SEEK_SET, 0, 0, 0, NULL, err);
+	if (nfd == fd) {
+		/* fd was free (closed since SNAP) and the lowest one: the open
+		 * landed on it, and dup3 onto itself is EINVAL */
+		if (!rc && !(flags & O_CLOEXEC))
+			rc = inject_ok(p, "fcntl", SYS_fcntl, (uint64_t)fd, F_SETFD, 0, 0, 0, 0, NULL, err);
+		if (rc)
+			rb_inject(p, SYS_close, (uint64_t)nfd, 0, 0, 0, 0, 0, &r, NULL);
+		return rc;
+	}
 	if (!rc)
 		rc = inject_ok(p, "dup3", SYS_dup3, (uint64_t)nfd, (uint64_t)fd, (flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0,
 			       NULL, err);

@@ -34,4 +34,14 @@ out=$("$FP" restore rb s1 --json) || fail "restore during an exec: $out"
 wait $client && fail "the exec rolled back over succeeded"
 grep -q "restored to a snapshot while this command ran" "$WORK/loop.err" || fail "message: $(cat "$WORK/loop.err")"
 [[ $(x -c 'echo $X') == snap ]] || fail "exec after a rollback during an exec"
+
+# An fd closed since SNAP, which is then the lowest free number: reopening
+# it lands on that number itself (no dup3 onto itself), at SNAP's offset.
+printf 'one\ntwo\n' >"$WORK/lines"
+x -c "exec 3<'$WORK/lines'; read -u 3 l; echo \$l" >/dev/null || fail "open fd 3"
+"$FP" snap rb s2 >/dev/null || fail "snap s2"
+x -c 'exec 3<&-' || fail "close fd 3"
+out=$("$FP" restore rb s2 --json) || fail "restore with fd 3 closed since SNAP: $out"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["in_place"] is True, d' "$out" || fail "not in place: $out"
+[[ $(x -c 'read -u 3 l; echo $l') == two ]] || fail "fd 3 after the rollback: $(x -c 'ls -l /proc/$$/fd/3; read -u 3 l; echo $l' 2>&1)"
 echo ok
