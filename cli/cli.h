@@ -32,11 +32,6 @@ int cmd_fg(int argc, char **argv);
  * (cli_job_keep, which returns only when there is no such job). */
 void cli_job_fork(int *keep_fd);
 void cli_job_keep(int keep_fd, bool job_stopped);
-/* job_keeper.c: how a kept job ended. Open before continuing PID (its
- * keeper is its parent); wait returns its wait status, or -1 when the
- * keeper does not know it (PID is not a kept job). */
-int cli_job_status_open(pid_t pid);
-int cli_job_status_wait(int fd, int timeout_ms, int *status);
 int cmd_dump(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
 

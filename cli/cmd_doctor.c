@@ -1,15 +1,10 @@
-#include <errno.h>
-#include <libgen.h>
-#include <limits.h>
+/* forkpoint doctor: which CRIU is used and why the others were refused
+ * (forkpoint_doctor). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "cli_internal.h"
-#include "config.h"
-#include "criu.h"
-#include "criu_probe.h"
 #include "cli_json.h"
 
 static const char doctor_usage[] =
@@ -18,7 +13,7 @@ static const char doctor_usage[] =
 	"Says which CRIU forkpoint uses as its restore fallback (and `make bench` as\n"
 	"its baseline), its version, and why each other candidate was refused. The\n"
 	"candidates, in order: $FORKPOINT_CRIU (alone, when set), the prefix `make\n"
-	"setup` provisions ($FORKPOINT_CRIU_PREFIX, default " FP_CRIU_DEFAULT_PREFIX "),\n"
+	"setup` provisions ($FORKPOINT_CRIU_PREFIX, default /opt/forkpoint/criu),\n"
 	"then `criu` on PATH. A candidate must be 4.x, pass `criu check`, and dump\n"
 	"and restore a test process; each step has a deadline\n"
 	"($FORKPOINT_CRIU_PROBE_TIMEOUT seconds, default 20), after which CRIU and\n"
@@ -31,67 +26,97 @@ static const char doctor_usage[] =
 	"  --probe PATH  test PATH alone, as `make setup` does with each candidate\n"
 	"  --json        machine-readable output\n";
 
-/* What `make setup` wrote about the candidates it tried (it can try Debian
- * builds that are not candidates here). */
-static void setup_report_path(char *buf, size_t len)
-{
-	struct fp_config_value cv;
-	const char *prefix = fp_setting("criu_prefix", &cv);
-	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s", prefix && *prefix ? prefix : FP_CRIU_DEFAULT_PREFIX);
-	snprintf(buf, len, "%s/criu-setup.txt", dirname(copy));
-}
+#define GET(r, k) forkpoint_info_get(r, k)
+#define INT(r, k) forkpoint_info_int(r, k)
 
-static void print_candidate(const fp_criu_candidate *c, int used)
+static void print_candidate(const forkpoint_info *c)
 {
-	if (c->usable)
-		printf("  %s %s: CRIU %d.%d.%d, works (check, dump, restore)%s%s\n", used ? "*" : " ",
-		       c->path, c->major, c->minor, c->patch, c->cached ? ", cached" : "",
-		       used ? "  <- in use" : "");
+	if (INT(c, "usable"))
+		printf("  %s %s: CRIU %s, works (check, dump, restore)%s%s\n", INT(c, "in_use") ? "*" : " ",
+		       GET(c, "path"), GET(c, "version"), INT(c, "cached") ? ", cached" : "",
+		       INT(c, "in_use") ? "  <- in use" : "");
 	else
-		printf("    refused: %s\n", c->why);
+		printf("    refused: %s\n", GET(c, "why"));
 }
 
-static void json_candidate(fp_json *j, const fp_criu_candidate *c, int used)
+static const char *or_null(const char *s)
+{
+	return s[0] ? s : NULL;
+}
+
+static void json_candidate(fp_json *j, const forkpoint_info *c, int used)
 {
 	fp_json_obj_begin(j, NULL);
-	fp_json_str(j, "path", c->path);
-	fp_json_str(j, "source", c->source);
-	fp_json_bool(j, "usable", c->usable);
+	fp_json_str(j, "path", GET(c, "path"));
+	fp_json_str(j, "source", GET(c, "source"));
+	fp_json_bool(j, "usable", (int)INT(c, "usable"));
 	fp_json_bool(j, "in_use", used);
-	if (c->major) {
-		char v[48];
-		snprintf(v, sizeof(v), "%d.%d.%d", c->major, c->minor, c->patch);
-		fp_json_str(j, "version", v);
-	} else {
-		fp_json_str(j, "version", NULL);
-	}
-	fp_json_str(j, "refused_because", c->usable ? NULL : c->why);
-	fp_json_bool(j, "cached", c->cached);
+	fp_json_str(j, "version", or_null(GET(c, "version")));
+	fp_json_str(j, "refused_because", INT(c, "usable") ? NULL : GET(c, "why"));
+	fp_json_bool(j, "cached", (int)INT(c, "cached"));
 	fp_json_obj_end(j);
 }
 
+/* PATH alone: FORKPOINT_CRIU is the only candidate when it is set. */
 static int probe_one(const char *path, int json)
 {
-	fp_criu_candidate c;
+	forkpoint_info *r;
+	forkpoint_error err;
 	setenv("FORKPOINT_CRIU", path, 1);
-	int n = fp_criu_survey(&c, 1, true, true);
-	if (n != 1) {
-		fprintf(stderr, "forkpoint: doctor: cannot test %s\n", path);
-		return 1;
+	if (forkpoint_doctor(0, &r, &err) < 0)
+		return cli_report_api(&err);
+	const forkpoint_info *c = forkpoint_info_item(r, 0);
+	if (!c) {
+		forkpoint_info_free(r);
+		fprintf(stderr, "forkpoint: doctor: cannot test %s (is the path too long?)\n", path);
+		return FORKPOINT_EFAIL;
 	}
+	int usable = (int)INT(c, "usable");
 	if (json) {
 		fp_json j;
 		fp_json_init(&j, stdout, 1);
-		json_candidate(&j, &c, c.usable);
+		json_candidate(&j, c, usable);
 		fp_json_finish(&j);
-	} else if (c.usable) {
-		printf("%s: CRIU %d.%d.%d works (check, dump, restore)\n", c.path, c.major, c.minor,
-		       c.patch);
+	} else if (usable) {
+		printf("%s: CRIU %s works (check, dump, restore)\n", GET(c, "path"), GET(c, "version"));
 	} else {
-		printf("%s\n", c.why);
+		printf("%s\n", GET(c, "why"));
 	}
-	return c.usable ? 0 : FP_EXIT_UNSUPPORTED;
+	forkpoint_info_free(r);
+	return usable ? 0 : FORKPOINT_EUNSUPPORTED;
+}
+
+static void report(const forkpoint_info *r, int json)
+{
+	size_t n = forkpoint_info_items(r);
+	if (json) {
+		fp_json j;
+		fp_json_init(&j, stdout, 1);
+		fp_json_obj_begin(&j, NULL);
+		fp_json_str(&j, "criu", or_null(GET(r, "criu")));
+		fp_json_arr_begin(&j, "candidates");
+		for (size_t i = 0; i < n; i++)
+			json_candidate(&j, forkpoint_info_item(r, i), (int)INT(forkpoint_info_item(r, i), "in_use"));
+		fp_json_arr_end(&j);
+		fp_json_str(&j, "setup_report", or_null(GET(r, "setup_report")));
+		fp_json_obj_end(&j);
+		fp_json_finish(&j);
+		return;
+	}
+	printf("CRIU (restore fallback, bench baseline): %s\n",
+	       GET(r, "criu")[0] ? GET(r, "criu")
+				 : "none usable; forkpoint's own dump and restore still work, --engine criu refuses");
+	for (size_t i = 0; i < n; i++)
+		print_candidate(forkpoint_info_item(r, i));
+	if (GET(r, "setup_report")[0]) {
+		printf("what `make setup` found (%s):\n", GET(r, "setup_report"));
+		for (const char *p = GET(r, "setup_report_text"); *p;) {
+			const char *nl = strchr(p, '\n');
+			int len = nl ? (int)(nl - p) : (int)strlen(p);
+			printf("  %.*s\n", len, p);
+			p += len + (nl != NULL);
+		}
+	}
 }
 
 int cmd_doctor(int argc, char **argv)
@@ -115,52 +140,16 @@ int cmd_doctor(int argc, char **argv)
 	}
 	if (probe)
 		return probe_one(probe, json);
-
-	fp_criu_candidate c[FP_CRIU_MAX_CANDIDATES];
-	int n = fp_criu_survey(c, FP_CRIU_MAX_CANDIDATES, !path_only, !cached && !path_only);
-	int used = -1;
-	for (int i = 0; i < n && used < 0; i++)
-		if (c[i].usable)
-			used = i;
-	if (path_only) {
-		if (used < 0) {
-			fp_error err;
-			char p[PATH_MAX];
-			fp_criu_find(p, sizeof(p), &err);
-			return cli_report(&err);
-		}
-		printf("%s\n", c[used].path);
-		return 0;
-	}
-	char report[PATH_MAX];
-	setup_report_path(report, sizeof(report));
-	FILE *rf = fopen(report, "re");
-	if (json) {
-		fp_json j;
-		fp_json_init(&j, stdout, 1);
-		fp_json_obj_begin(&j, NULL);
-		fp_json_str(&j, "criu", used >= 0 ? c[used].path : NULL);
-		fp_json_arr_begin(&j, "candidates");
-		for (int i = 0; i < n; i++)
-			json_candidate(&j, &c[i], i == used);
-		fp_json_arr_end(&j);
-		fp_json_str(&j, "setup_report", rf ? report : NULL);
-		fp_json_obj_end(&j);
-		fp_json_finish(&j);
-	} else {
-		printf("CRIU (restore fallback, bench baseline): %s\n",
-		       used >= 0 ? c[used].path : "none usable; forkpoint's own dump and restore "
-						    "still work, --engine criu refuses");
-		for (int i = 0; i < n; i++)
-			print_candidate(&c[i], i == used);
-		if (rf) {
-			printf("what `make setup` found (%s):\n", report);
-			char line[1024];
-			while (fgets(line, sizeof(line), rf))
-				printf("  %s", line);
-		}
-	}
-	if (rf)
-		fclose(rf);
+	unsigned flags = path_only ? FORKPOINT_DOCTOR_CACHED | FORKPOINT_DOCTOR_FIRST | FORKPOINT_DOCTOR_REQUIRE
+				   : cached ? FORKPOINT_DOCTOR_CACHED : 0;
+	forkpoint_info *r;
+	forkpoint_error err;
+	if (forkpoint_doctor(flags, &r, &err) < 0)
+		return cli_report_api(&err);
+	if (path_only)
+		printf("%s\n", GET(r, "criu"));
+	else
+		report(r, json);
+	forkpoint_info_free(r);
 	return 0;
 }

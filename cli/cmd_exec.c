@@ -192,10 +192,12 @@ int cmd_exec(int argc, char **argv)
 	forkpoint_session *s;
 	forkpoint_exec_result r;
 	forkpoint_error err;
-	if (forkpoint_session_open(o.session, &s, &err) < 0 || forkpoint_session_exec_with(s, &xo, &r, &err) < 0) {
+	if (forkpoint_session_open(o.session, &s, &err) < 0)
 		return cli_report_api(&err);
-	}
+	rc = forkpoint_session_exec_with(s, &xo, &r, &err);
 	forkpoint_session_close(s);
+	if (rc < 0)
+		return cli_report_api(&err);
 	if (o.json) {
 		printf("{\"exit_code\": %d, \"stdout\": ", r.exit_code);
 		json_bytes(stdout, (unsigned char *)sink.out[0].p, sink.out[0].n);

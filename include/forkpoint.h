@@ -79,6 +79,27 @@
  *        forkpoint_info_free(st);                      // NULL is fine
  *        forkpoint_dump_options_free(o);               // always, once
  *
+ * 4. The rest of the command (version 0.3): its settings and where each
+ *    came from (forkpoint_config), the CRIU it would use and why others
+ *    were refused (forkpoint_doctor), a session in an image built from a
+ *    Dockerfile (forkpoint_build), and job control for a job that a
+ *    detached restore brought back stopped on a terminal:
+ *
+ *        forkpoint_info *c;
+ *        if (forkpoint_config("home", &c, &e) == 0)    // value, set, source, ...
+ *                printf("home from %s\n", forkpoint_info_get(c, "source"));
+ *        forkpoint_info_free(c);
+ *
+ *    The job's lifecycle: the process that restores it with
+ *    FORKPOINT_RESTORE_DETACHED | FORKPOINT_RESTORE_STOP_FOREGROUND_JOB,
+ *    and sees job_stopped 1, calls forkpoint_job_keep: it stays the job's
+ *    parent (so that the kernel does not hang up its orphaned group) and
+ *    returns when the job has ended. Meanwhile a process in the
+ *    terminal's foreground (the shell's command) calls
+ *    forkpoint_job_foreground(pid) as often as the job is stopped: it
+ *    continues the job with the terminal and returns when it ends (with
+ *    its exit code, learnt from the keeper) or stops again.
+ *
  *    The `forkpoint` command is written on these calls only: whatever it
  *    does, a program can do through this header.
  *
@@ -108,7 +129,7 @@
 extern "C" {
 #endif
 
-#define FORKPOINT_VERSION "0.2.0"
+#define FORKPOINT_VERSION "0.3.0"
 
 /* forkpoint_error.code: the kind of failure. */
 enum forkpoint_code {
@@ -128,8 +149,9 @@ typedef struct forkpoint_error {
 	char message[1536];
 } forkpoint_error;
 
-/* The library's version ("0.2.0"); its soname is libforkpoint.so.0. Calls
- * marked "Version 0.2" below are new in 0.2.0 (symbol version FORKPOINT_0.2). */
+/* The library's version ("0.3.0"); its soname is libforkpoint.so.0. Calls
+ * under "Version 0.2" below are new in 0.2.0 (symbol version FORKPOINT_0.2),
+ * those under "Version 0.3" new in 0.3.0 (FORKPOINT_0.3). */
 const char *forkpoint_version(void);
 
 /* ---- Images ---------------------------------------------------------- */
@@ -556,6 +578,74 @@ enum { FORKPOINT_INSPECT_NO_STACKS = 1 << 0 };
  * process's) fails with FORKPOINT_EINVAL, a kernel thread with
  * FORKPOINT_EUNSUPPORTED. */
 int forkpoint_inspect(const char *what, unsigned flags, forkpoint_info **res, forkpoint_error *err);
+
+/* ---- Version 0.3: settings, CRIU, images from Dockerfiles, jobs ------- */
+
+/* The settings (read as every call reads them: the environment's
+ * FORKPOINT_<KEY>, then $FORKPOINT_CONFIG, the user's and the system's
+ * config file, then the default), after forkpoint_config_check's checks
+ * (its errors fail this call too). key non-NULL: that setting alone, in
+ * *res; an unknown key fails with FORKPOINT_EINVAL naming the known ones.
+ * key NULL: *res gets files (the config files read, in order, one per
+ * line) and one item per setting. A setting has: key, value ("" when the
+ * default applies), set (1 if a value was found), source (the variable,
+ * "FILE:LINE", or "default"), env (its environment variable), default
+ * (the default, in words), meaning. */
+int forkpoint_config(const char *key, forkpoint_info **res, forkpoint_error *err);
+
+enum {
+	FORKPOINT_DOCTOR_CACHED = 1 << 0,  /* trust verdicts found earlier since this boot (else each
+					      candidate is tested again, up to a minute each) */
+	FORKPOINT_DOCTOR_FIRST = 1 << 1,   /* stop at the first usable candidate */
+	FORKPOINT_DOCTOR_REQUIRE = 1 << 2, /* no usable CRIU fails (FORKPOINT_EUNSUPPORTED), the message
+					      naming every refusal and how to get a CRIU that works */
+};
+/* The CRIU forkpoint uses (for restores its own engine cannot do, and as
+ * the benchmarks' baseline) and why each other candidate was refused.
+ * Candidates, in order: the criu setting ($FORKPOINT_CRIU; when set, the
+ * only one), the prefix that `make setup` provisions (criu_prefix), then
+ * `criu` on PATH. One must be 4.x, pass `criu check`, and dump and restore
+ * a test process under a deadline (criu_probe_timeout). *res gets: criu
+ * (the path in use, "" if none is usable: forkpoint's own dump and
+ * restore still work), criu_version, setup_report and setup_report_text
+ * (what `make setup` found, if it left a report), and one item per
+ * candidate: path, source, exists, usable, in_use, version, why (why it
+ * was refused), cached (1: the verdict came from an earlier test). Not
+ * an error when none is usable, unless with REQUIRE. */
+int forkpoint_doctor(unsigned flags, forkpoint_info **res, forkpoint_error *err);
+
+/* Builds context's Dockerfile (dockerfile NULL: context/Dockerfile) with
+ * buildah (storage driver vfs) and starts a shell session inside the
+ * image, as forkpoint_run with FORKPOINT_SESSION_SHELL | RUN_DETACH does:
+ * its own mount namespace and root (the image, with /proc, /dev and
+ * /tmp), the image's ENV, and its WORKDIR (/workspace when it sets none)
+ * as the session's workspace and working directory. Snapshots capture the
+ * workspace with the memory; forkpoint_cleanup removes the container.
+ * name NULL: one is made up; sigs as forkpoint_run's. Root only (EPERM
+ * otherwise); forks the helper from the caller, as forkpoint_run does.
+ * *res gets: name, pid, image, container, root (the container's root
+ * directory), workdir (inside the image), warning (the container could
+ * not be recorded for cleanup: how to free it by hand; "" if nothing). */
+int forkpoint_build(const char *context, const char *dockerfile, const char *name, const forkpoint_signals *sigs,
+		    forkpoint_info **res, forkpoint_error *err);
+
+/* The caller becomes the keeper of its children (the jobs a detached
+ * restore left stopped on its terminal; lifecycle in 4. above): it answers
+ * forkpoint_job_foreground's questions about how they ended, reaps them,
+ * and returns when none is left. ready_fd >= 0: a byte is written to it,
+ * and it is closed, once questions are answered (the caller's parent may
+ * exit then). SIGCHLD is blocked in the calling thread meanwhile. */
+int forkpoint_job_keep(int ready_fd, forkpoint_error *err);
+
+/* Continues pid's process group in the foreground of the caller's
+ * terminal (its stdin) and waits until pid ends or stops again, as a
+ * shell's fg does; the terminal comes back to the caller's group either
+ * way. The caller must be in pid's terminal session and in its
+ * foreground (FORKPOINT_EINVAL otherwise, saying so). *res gets: state
+ * ("ended" or "stopped"), status_known (1 when pid's parent was a
+ * forkpoint_job_keep keeper that knew its end), exit_code (when known:
+ * its exit code, 128+N when signal N ended it). */
+int forkpoint_job_foreground(pid_t pid, forkpoint_info **res, forkpoint_error *err);
 
 #ifdef __cplusplus
 }

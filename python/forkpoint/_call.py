@@ -1,7 +1,7 @@
 """Calling the C API: a forkpoint_error per call, raised as an exception."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from ._native import ffi, lib
 from .errors import from_code
@@ -43,14 +43,20 @@ def call_info(fn: Callable[..., int], *args: Any) -> Info:
         lib.forkpoint_info_free(out[0])
 
 
-def call_items(fn: Callable[..., int], *args: Any) -> List[Info]:
-    """The same for a result that is a list of records."""
+def call_full(fn: Callable[..., int], *args: Any) -> Tuple[Info, List[Info]]:
+    """The same for a result with both named values and a list of records."""
     out = ffi.new("forkpoint_info **")
     try:
         call(fn, *args, out)
-        return [_info_dict(lib.forkpoint_info_item(out[0], i)) for i in range(lib.forkpoint_info_items(out[0]))]
+        items = [_info_dict(lib.forkpoint_info_item(out[0], i)) for i in range(lib.forkpoint_info_items(out[0]))]
+        return _info_dict(out[0]), items
     finally:
         lib.forkpoint_info_free(out[0])
 
 
-__all__ = ["call", "call_info", "call_items", "Info", "text", "string", "ffi", "lib"]
+def call_items(fn: Callable[..., int], *args: Any) -> List[Info]:
+    """The same for a result that is a list of records."""
+    return call_full(fn, *args)[1]
+
+
+__all__ = ["call", "call_info", "call_items", "call_full", "Info", "text", "string", "ffi", "lib"]
