@@ -29,7 +29,8 @@ int cmd_restore(int argc, char **argv);
 int cmd_fg(int argc, char **argv);
 /* job_keeper.c: `restore -d` on a terminal forks; the parent exits with the
  * child's status, or once the child keeps a job it left stopped
- * (cli_job_keep, which returns only when there is no such job). */
+ * (cli_job_keep: it returns when there is no such job, else it becomes the
+ * job's keeper, forkpoint_job_keep, and exits when the job has ended). */
 void cli_job_fork(int *keep_fd);
 void cli_job_keep(int keep_fd, bool job_stopped);
 int cmd_dump(int argc, char **argv);

@@ -32,21 +32,21 @@ static int efd, sfd, tarmed, tfired, epfd, pipefd[2];
 static int sig;
 static bool moved;
 
-/* A number from /proc/self/fdinfo/FD after "key", or -1. */
+/* The number on fd's fdinfo line that starts with key; -1 if there is none. */
 static long long fdinfo_num(int fd, const char *key, int base)
 {
-	char path[64], buf[4096];
+	char path[64], line[512];
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
+	FILE *f = fopen(path, "re");
+	if (!f)
 		return -1;
-	ssize_t n = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	char *p = strstr(buf, key);
-	return p ? strtoll(p + strlen(key), NULL, base) : -1;
+	long long v = -1;
+	size_t kl = strlen(key);
+	while (v < 0 && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl))
+			v = strtoll(line + kl, NULL, base);
+	fclose(f);
+	return v;
 }
 
 static void check_epoll(void)

@@ -3,7 +3,9 @@
  * session driven through the streaming exec (argv form, stdin, callback),
  * snap/verify/restore/list/rm, branch's answer, cleanup; and the calls of
  * version 0.2: option handles and their range errors, forkpoint_info's
- * readers, snap/list/gc/cleanup by name. The Python tests (python/tests)
+ * readers, snap/list/gc/cleanup by name; and of version 0.3: config,
+ * doctor, and the argument errors of build and the job calls (the command's
+ * e2e tests run them for real). The Python tests (python/tests)
  * cover the same calls through libforkpoint.so. */
 #include <errno.h>
 #include <limits.h>
@@ -208,6 +210,59 @@ static void test_session_with(void)
 	CHECK(forkpoint_cleanup("api-w", 0, NULL, &e) == -1 && e.code == FORKPOINT_ENOTFOUND);
 }
 
+/* Version 0.3: the settings as the caller's environment gives them, a
+ * refused CRIU named, and errors that say what is wrong. */
+static void test_v03(const char *home)
+{
+	forkpoint_error e;
+	forkpoint_info *r;
+	CHECKF(forkpoint_config(NULL, &r, &e) == 0, "%s", e.message);
+	int seen_home = 0;
+	for (size_t i = 0; i < forkpoint_info_items(r); i++) {
+		const forkpoint_info *it = forkpoint_info_item(r, i);
+		CHECK(forkpoint_info_get(it, "meaning")[0] && forkpoint_info_get(it, "env")[0]);
+		if (!strcmp(forkpoint_info_get(it, "key"), "home")) {
+			seen_home = 1;
+			CHECKF(!strcmp(forkpoint_info_get(it, "value"), home), "%s", forkpoint_info_get(it, "value"));
+			CHECK(!strcmp(forkpoint_info_get(it, "source"), "FORKPOINT_HOME"));
+		}
+	}
+	CHECK(seen_home && forkpoint_info_items(r) >= 5);
+	forkpoint_info_free(r);
+	CHECK(forkpoint_config("criu_probe_timeout", &r, &e) == 0 && forkpoint_info_int(r, "set") == 0 &&
+	      !strcmp(forkpoint_info_get(r, "source"), "default") && forkpoint_info_items(r) == 0);
+	forkpoint_info_free(r);
+	r = (forkpoint_info *)1;
+	CHECK(forkpoint_config("hoem", &r, &e) == -1 && e.code == FORKPOINT_EINVAL && r == NULL);
+	CHECKF(strstr(e.message, "hoem") && strstr(e.message, "criu_prefix"), "%s", e.message);
+
+	char *old = getenv("FORKPOINT_CRIU") ? strdup(getenv("FORKPOINT_CRIU")) : NULL;
+	setenv("FORKPOINT_CRIU", "/nonexistent/criu", 1);
+	CHECKF(forkpoint_doctor(0, &r, &e) == 0, "%s", e.message);
+	CHECK(forkpoint_info_get(r, "criu")[0] == '\0' && forkpoint_info_items(r) == 1);
+	const forkpoint_info *c = forkpoint_info_item(r, 0);
+	CHECK(c && forkpoint_info_int(c, "usable") == 0 && forkpoint_info_int(c, "exists") == 0 &&
+	      !strcmp(forkpoint_info_get(c, "source"), "FORKPOINT_CRIU"));
+	CHECKF(c && strstr(forkpoint_info_get(c, "why"), "does not exist"), "%s", forkpoint_info_get(c, "why"));
+	forkpoint_info_free(r);
+	CHECK(forkpoint_doctor(FORKPOINT_DOCTOR_REQUIRE, &r, &e) == -1 && e.code == FORKPOINT_EUNSUPPORTED);
+	CHECKF(strstr(e.message, "/nonexistent/criu") != NULL, "%s", e.message);
+	CHECK(forkpoint_doctor(1u << 9, &r, &e) == -1 && e.code == FORKPOINT_EINVAL);
+	if (old)
+		setenv("FORKPOINT_CRIU", old, 1);
+	else
+		unsetenv("FORKPOINT_CRIU");
+	free(old);
+
+	CHECK(forkpoint_build(NULL, NULL, NULL, NULL, &r, &e) == -1 && e.code == FORKPOINT_EINVAL);
+	CHECK(forkpoint_build("/nonexistent/ctx", NULL, NULL, NULL, &r, &e) == -1 &&
+	      e.code == (geteuid() ? FORKPOINT_EPERM : FORKPOINT_ENOTFOUND));
+	CHECK(forkpoint_job_foreground(0, &r, &e) == -1 && e.code == FORKPOINT_EINVAL);
+	CHECK(forkpoint_job_foreground(0x3ffffff0, &r, &e) == -1 && e.code == FORKPOINT_ENOTFOUND);
+	/* With no child, a keeper has nothing to keep: it returns at once. */
+	CHECKF(forkpoint_job_keep(-1, &e) == 0, "%s", e.message);
+}
+
 int main(void)
 {
 	char home[] = "/tmp/fp-api.XXXXXX", shim[PATH_MAX], real[PATH_MAX];
@@ -222,6 +277,7 @@ int main(void)
 	test_session();
 	test_options();
 	test_session_with();
+	test_v03(home);
 	char cmd[64];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", home);
 	if (system(cmd) != 0)
