@@ -31,23 +31,27 @@ export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 flags=$(pkg-config --cflags --libs forkpoint) || fail "pkg-config forkpoint"
 [[ $flags == *"-I$prefix/include"* && $flags == *-lforkpoint* ]] || fail "pkg-config gives '$flags'"
 [[ $(pkg-config --modversion forkpoint) == "$ver" ]] || fail "pkg-config version $(pkg-config --modversion forkpoint), not $ver"
-# A 0.2 call through the installed header and library: its error names the range.
-printf '%s\n' '#include <stdio.h>' '#include <unistd.h>' '#include <forkpoint.h>' \
-	'int main(void) { forkpoint_error e; forkpoint_dump_options *o;' \
+# try_c NAME LINE...: a program of these lines, built against the installed
+# header and library with pkg-config's flags alone and run; $out has its output.
+try_c() {
+	local name=$1
+	shift
+	printf '%s\n' '#include <stdio.h>' '#include <unistd.h>' '#include <forkpoint.h>' "$@" >"$WORK/$name.c"
+	cc -Wall -Wextra -Werror -o "$WORK/$name" "$WORK/$name.c" $flags 2>"$WORK/$name.log" ||
+		fail "$name does not build: $(cat "$WORK/$name.log")"
+	out=$(LD_LIBRARY_PATH=$prefix/lib "$WORK/$name") || fail "$name: $out"
+}
+# A 0.2 call: its error names the range.
+try_c v02 'int main(void) { forkpoint_error e; forkpoint_dump_options *o;' \
 	'if (forkpoint_dump_options_new(getpid(), "/tmp/never", &o, &e) < 0) return 1;' \
 	'int rc = forkpoint_dump_options_set(o, FORKPOINT_DUMP_OPT_THREADS, 99, &e);' \
-	'forkpoint_dump_options_free(o); printf("%d %d %s\n", rc, e.code, e.message); return 0; }' >"$WORK/v02.c"
-cc -Wall -Wextra -Werror -o "$WORK/v02" "$WORK/v02.c" $flags 2>"$WORK/cc02.log" || fail "a 0.2 call does not build: $(cat "$WORK/cc02.log")"
-out=$(LD_LIBRARY_PATH=$prefix/lib "$WORK/v02") || fail "v02: $out"
+	'forkpoint_dump_options_free(o); printf("%d %d %s\n", rc, e.code, e.message); return 0; }'
 [[ $out == "-1 2 compression threads 99 is out of range: give 1..16" ]] || fail "v02 said: $out"
 # A 0.3 call: the home setting and where it came from, as the command says it.
-printf '%s\n' '#include <stdio.h>' '#include <forkpoint.h>' \
-	'int main(void) { forkpoint_error e; forkpoint_info *r;' \
+try_c v03 'int main(void) { forkpoint_error e; forkpoint_info *r;' \
 	'if (forkpoint_config("home", &r, &e) < 0) { puts(e.message); return 1; }' \
 	'printf("%s %s %s\n", forkpoint_version(), forkpoint_info_get(r, "value"), forkpoint_info_get(r, "source"));' \
-	'forkpoint_info_free(r); return 0; }' >"$WORK/v03.c"
-cc -Wall -Wextra -Werror -o "$WORK/v03" "$WORK/v03.c" $flags 2>"$WORK/cc03.log" || fail "a 0.3 call does not build: $(cat "$WORK/cc03.log")"
-out=$(LD_LIBRARY_PATH=$prefix/lib "$WORK/v03") || fail "v03: $out"
+	'forkpoint_info_free(r); return 0; }'
 [[ $out == "$ver $FORKPOINT_HOME FORKPOINT_HOME" ]] || fail "v03 said: $out"
 [[ $("$FP" config home) == "$FORKPOINT_HOME" ]] || fail "the command's home is not the library's"
 cc -Wall -Wextra -Werror -o "$WORK/api_dump" "$ROOT/examples/api_dump.c" $flags 2>"$WORK/cc.log" ||
