@@ -146,6 +146,12 @@ uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *e
 #define RB_RESIDENT_MAX (128u << 20)
 #define RB_CHUNK (16u << 20)
 
+/* rollback_rearm.c: the tracking goes on from SNAP (during the stop); the
+ * written pages protected then, or after the reply (fp_rollback_settle);
+ * cancel forgets those not protected yet (they stay written). */
+int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
+void rb_rearm_cancel(void);
+
 /* rollback_diff.c: before the stop, whether in place is possible (0 with
  * why); during it, what differs (0 with why: not in place after all). */
 int rb_check_tree(struct rb_ctx *c, char *why, size_t len, fp_error *err);
