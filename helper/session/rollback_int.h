@@ -18,6 +18,8 @@
 #include "images/criu_msgs.h"
 #include "images/pagestore.h"
 
+struct dump_vma;
+
 struct rb_thread {
 	pid_t tid;
 	cr_core core;                   /* SNAP's */
@@ -81,6 +83,8 @@ struct rb_proc {
 	struct fp_rlist wr_new;         /* pages to write into re-made mappings */
 	struct rb_vma_op *vops;
 	size_t nvops;
+	struct dump_vma *lv;            /* the live mappings at the stop */
+	size_t nlv;
 	struct rb_fd_op *fops;
 	size_t nfops;
 	uint8_t *old;                   /* live contents of wr (rb_old_buf) */

@@ -134,9 +134,12 @@ static int pieces_of(const struct rb_proc *p, struct pending *q)
 int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	struct fp_track_proc *tp = p->tp;
-	struct dump_vma *v = NULL;
-	size_t n = 0;
-	if (dump_vmas_read(p->pid, false, &v, &n, err))
+	/* the mappings read at the stop, unless the rollback injected calls
+	 * (mappings changed, or a scratch page for a path) */
+	bool same = !p->nvops && !p->nfops;
+	struct dump_vma *v = same ? p->lv : NULL;
+	size_t n = same ? p->nlv : 0;
+	if (!same && dump_vmas_read(p->pid, false, &v, &n, err))
 		return -1;
 	struct fp_range *reg = NULL;
 	size_t nreg = 0, cap = 0;
@@ -150,7 +153,8 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		if (fp_ranges_push(&reg, &nreg, &cap, v[i].start, v[i].end))
 			rc = fp_fail(err, ENOMEM, "out of memory");
 	}
-	free(v);
+	if (v != p->lv)
+		free(v);
 	bool later = !rc && p->resident && dump_incr_defer();
 	if (!rc && !later)
 		rc = protect_written(p->pid, reg, nreg, NULL, err);
