@@ -44,7 +44,7 @@ bool dump_incr_defer(void)
 }
 
 struct unprot {
-	struct dump_precopy *pc;
+	int uffd;
 	uint64_t s, e; /* the pending range, merged */
 	uint64_t pages;
 	int err;       /* first failure (errno), 0 if none */
@@ -56,7 +56,7 @@ static void unprot_flush(struct unprot *u)
 		return;
 	struct uffdio_writeprotect w = { .range = { u->s, u->e - u->s }, .mode = 0 };
 	/* ENOENT: unmapped meanwhile (a new mapping there is read in full) */
-	if (ioctl(u->pc->uffd, UFFDIO_WRITEPROTECT, &w) && errno != ENOENT && !u->err)
+	if (ioctl(u->uffd, UFFDIO_WRITEPROTECT, &w) && errno != ENOENT && !u->err)
 		u->err = errno;
 	u->pages += (u->e - u->s) / CR_PAGE_SIZE;
 	u->s = u->e = 0;
@@ -146,7 +146,38 @@ static int read_and_written(const struct dump_precopy *pc, struct fp_range **out
 	return 0;
 }
 
-static int recheck(struct dump_ctx *c, struct dump_proc *p, struct cmp *b, fp_error *err)
+int dump_incr_settle(pid_t pid, int uffd, const struct fp_range *x, size_t nx, const uint8_t *const *copy,
+		     uint64_t *unprotected, fp_error *err)
+{
+	struct cmp *b = calloc(1, sizeof(*b));
+	uint8_t *tmp = b ? malloc(CHUNK) : NULL;
+	if (!tmp) {
+		free(b);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	struct unprot u = { .uffd = uffd };
+	b->pid = pid;
+	b->tmp = tmp;
+	for (size_t i = 0; i < nx; i++) {
+		if (copy[i]) {
+			compare(b, &u, x[i].start, x[i].end, copy[i]);
+			continue;
+		}
+		cmp_flush(b, &u); /* in address order: unprot_add merges */
+		unprot_add(&u, x[i].start, x[i].end);
+	}
+	cmp_flush(b, &u);
+	unprot_flush(&u);
+	free(tmp);
+	free(b);
+	*unprotected = u.pages;
+	if (u.err)
+		return fp_fail(err, u.err, "unprotecting pages of %d written during its resume: %s", (int)pid,
+			       strerror(u.err));
+	return 0;
+}
+
+static int recheck(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
 	int64_t t0 = dump_now_ns();
@@ -172,50 +203,42 @@ static int recheck(struct dump_ctx *c, struct dump_proc *p, struct cmp *b, fp_er
 		prot += (x[i].end - x[i].start) / CR_PAGE_SIZE;
 	}
 	double prot_ms = (double)(dump_now_ns() - t0) / 1e6;
-	struct unprot u = { .pc = pc };
-	b->pid = p->pid;
-	b->n = b->bytes = 0;
+	const uint8_t **copy = malloc((nx ? nx : 1) * sizeof(*copy));
+	if (!copy) {
+		free(x);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
 	size_t j = 0;
 	for (size_t i = 0; i < nx; i++) {
 		while (pc->rd[j].addr + pc->rd[j].len <= x[i].start)
 			j++; /* x[i] lies inside rd[j] */
-		compare(b, &u, x[i].start, x[i].end, (const uint8_t *)pc->rd[j].local + (x[i].start - pc->rd[j].addr));
+		copy[i] = (const uint8_t *)pc->rd[j].local + (x[i].start - pc->rd[j].addr);
 	}
-	cmp_flush(b, &u);
-	unprot_flush(&u);
+	uint64_t unp = 0;
+	int rc = dump_incr_settle(p->pid, pc->uffd, x, nx, copy, &unp, err);
+	free(copy);
 	free(x);
-	if (u.err)
-		return fp_fail(err, u.err, "unprotecting pages of %d written during its resume: %s", p->pid, strerror(u.err));
+	if (rc)
+		return -1;
 	dlog(c, "%d: %" PRIu64 " written pages re-protected after the resume in %.3f ms, compared with the stop's copy: "
 		"%" PRIu64 " written meanwhile (left unprotected), %.3f ms in all",
-	     p->pid, prot, prot_ms, u.pages, (double)(dump_now_ns() - t0) / 1e6);
+	     p->pid, prot, prot_ms, unp, (double)(dump_now_ns() - t0) / 1e6);
 	return 0;
 }
 
 void dump_incr_after_resume(struct dump_ctx *c)
 {
-	struct cmp *b = NULL;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct dump_proc *p = &c->procs[i];
 		if (!p->pre || !p->pre->deferred || p->pre->uffd < 0)
 			continue;
 		fp_error e;
-		if (!b && (b = calloc(1, sizeof(*b))) && !(b->tmp = malloc(CHUNK))) {
-			free(b);
-			b = NULL;
-		}
-		if (!b) {
-			fp_fail(&e, ENOMEM, "out of memory");
-		} else if (!recheck(c, p, b, &e)) {
+		if (!recheck(c, p, &e))
 			continue;
-		}
 		/* Its tracking cannot be trusted: dropped with the dump's
 		 * end (dump_incr_keep skips it); the next snapshot reads it in
 		 * full and says why. */
 		p->pre->untrusted = true;
 		dlog(c, "%d: write tracking dropped: %s", p->pid, e.msg);
 	}
-	if (b)
-		free(b->tmp);
-	free(b);
 }

@@ -442,6 +442,14 @@ void dump_incr_keep(struct dump_ctx *c, const char *final);
  * written. A process whose check fails loses its tracking (the next
  * snapshot reads it in full). Never fails the snapshot. */
 void dump_incr_after_resume(struct dump_ctx *c);
+/* The comparison of that check, for any caller that wrote or read the
+ * pages while the process was stopped and protected them after its resume
+ * (the rollback in place too): x (sorted, nx ranges) against copy[i], the
+ * contents they must hold; every page that differs, cannot be read, or
+ * has no copy (copy[i] NULL) is unprotected again (written for the next
+ * snapshot). *unprotected: how many pages. */
+int dump_incr_settle(pid_t pid, int uffd, const struct fp_range *x, size_t nx, const uint8_t *const *copy,
+		     uint64_t *unprotected, fp_error *err);
 /* Whether the written pages are re-protected after the resume
  * (FP_DUMP_REPROTECT_STOPPED=1: during the stop, as before). */
 bool dump_incr_defer(void);

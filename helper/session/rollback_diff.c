@@ -295,7 +295,7 @@ static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	free(L);
 	free(S);
-	free(lv);
+	p->lv = lv, p->nlv = nlv; /* rb_rearm's, when no mapping changes */
 	return rc;
 }
 

@@ -299,6 +299,7 @@ void rb_free(struct rb_ctx *c)
 		}
 		free(p->vops);
 		free(p->fops);
+		free(p->lv);
 	}
 	free(c->procs);
 	if (c->ps)

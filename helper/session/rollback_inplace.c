@@ -6,21 +6,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dump/dump_int.h"
-#include "ptrace/pagemap_scan.h"
 #include "overlay/workspace.h"
 #include "session/session_hold.h"
-
-#define FP_PM_SCAN_WP_MATCHING 1ull
 
 /* The helper's own CPU time: what a rollback costs, apart from waiting
  * for a CPU on a loaded machine. */
@@ -67,64 +62,6 @@ static void release(struct rb_ctx *c)
 			fp_pt_detach(&p->pt, &e2);
 		p->seized = false;
 	}
-}
-
-/* The tracking goes on from SNAP: every mapping registered, what was
- * written (by the process since the last snapshot, or by us just now)
- * protected again, and SNAP's pages as what the next snapshot's parent
- * holds. */
-static int rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
-{
-	struct fp_track_proc *tp = p->tp;
-	struct dump_vma *v = NULL;
-	size_t n = 0;
-	if (dump_vmas_read(p->pid, false, &v, &n, err))
-		return -1;
-	struct fp_range *reg = NULL;
-	size_t nreg = 0, cap = 0;
-	int rc = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		if (!dump_precopy_protectable(&v[i]))
-			continue;
-		struct uffdio_register r = { .range = { v[i].start, v[i].end - v[i].start }, .mode = UFFDIO_REGISTER_MODE_WP };
-		if (ioctl(tp->uffd, UFFDIO_REGISTER, &r))
-			continue; /* the process's own userfaultfd: read in full by snapshots */
-		if (fp_ranges_push(&reg, &nreg, &cap, v[i].start, v[i].end))
-			rc = fp_fail(err, ENOMEM, "out of memory");
-	}
-	free(v);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->pid);
-	int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
-	if (!rc && fd < 0)
-		rc = fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
-	for (size_t i = 0; i < nreg && !rc; i++) {
-		struct fp_pm_scan_arg a = { 0 };
-		a.size = sizeof(a);
-		a.flags = FP_PM_SCAN_WP_MATCHING;
-		a.start = reg[i].start;
-		a.end = reg[i].end;
-		a.category_mask = FP_PAGE_IS_WRITTEN;
-		a.return_mask = FP_PAGE_IS_WRITTEN;
-		if (ioctl(fd, FP_PAGEMAP_SCAN, &a) < 0)
-			rc = fp_fail(err, errno, "re-protecting the pages of %d: %s", (int)p->pid, strerror(errno));
-	}
-	if (fd >= 0)
-		close(fd);
-	struct fp_range *cov = rc ? NULL : malloc((p->snap_pages.n ? p->snap_pages.n : 1) * sizeof(*cov));
-	if (!rc && !cov)
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	if (rc) {
-		free(reg);
-		return -1;
-	}
-	memcpy(cov, p->snap_pages.r, p->snap_pages.n * sizeof(*cov));
-	free(tp->reg);
-	free(tp->cov);
-	tp->reg = reg, tp->nreg = nreg;
-	tp->cov = cov, tp->ncov = p->snap_pages.n;
-	(void)c;
-	return 0;
 }
 
 static int run(struct rb_ctx *c, fp_error *err)
@@ -207,7 +144,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	/* the tracking follows SNAP now */
 	bool tracked = true;
 	for (size_t i = 0; i < c->nprocs && tracked; i++)
-		if (rearm(c, &c->procs[i], &le))
+		if (rb_rearm(c, &c->procs[i], &le))
 			tracked = false;
 	if (tracked) {
 		snprintf(c->t->parent_dir, sizeof(c->t->parent_dir), "%s", c->snap_dir);
@@ -251,10 +188,14 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 	 * pages go there (rb_old_buf), and it is theirs again afterwards */
 	c.pool = t->pool, c.pool_len = t->pool_len;
 	t->pool = NULL, t->pool_len = 0;
+	rb_rearm_cancel();
 	int rc = run(&c, err);
 	release(&c);
 	rb_free(&c);
-	rb_bufs_trim();
+	if (rc != FP_RB_DONE) { /* else fp_rollback_settle, after the reply */
+		rb_rearm_cancel();
+		rb_bufs_trim();
+	}
 	if (c.pool && t->active && !t->pool)
 		t->pool = c.pool, t->pool_len = c.pool_len;
 	else if (c.pool)

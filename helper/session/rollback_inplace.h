@@ -64,6 +64,12 @@ enum fp_rb_rc {
 int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, struct fp_ws *ws, struct fp_track *t,
 			dev_t tty, struct fp_rb_result *r, fp_error *err);
 
+/* After fp_rollback_inplace returned FP_RB_DONE and its caller replied:
+ * the pages written since the last snapshot and by the rollback are
+ * protected again (rollback_rearm.c), off the rollback's pause and its
+ * caller's wait. Must come before any other operation on the session. */
+void fp_rollback_settle(struct fp_track *t);
+
 /* After a full restore of snap_dir: write tracking for the new processes,
  * so that the next rollback can be in place. Nothing is assumed about
  * their pages (they ran before the tracking started): the next rollback

@@ -18,6 +18,8 @@
 #include "images/criu_msgs.h"
 #include "images/pagestore.h"
 
+struct dump_vma;
+
 struct rb_thread {
 	pid_t tid;
 	cr_core core;                   /* SNAP's */
@@ -81,6 +83,8 @@ struct rb_proc {
 	struct fp_rlist wr_new;         /* pages to write into re-made mappings */
 	struct rb_vma_op *vops;
 	size_t nvops;
+	struct dump_vma *lv;            /* the live mappings at the stop */
+	size_t nlv;
 	struct rb_fd_op *fops;
 	size_t nfops;
 	uint8_t *old;                   /* live contents of wr (rb_old_buf) */
@@ -145,6 +149,12 @@ uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *e
  * N pages (tests). */
 #define RB_RESIDENT_MAX (128u << 20)
 #define RB_CHUNK (16u << 20)
+
+/* rollback_rearm.c: the tracking goes on from SNAP (during the stop); the
+ * written pages protected then, or after the reply (fp_rollback_settle);
+ * cancel forgets those not protected yet (they stay written). */
+int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
+void rb_rearm_cancel(void);
 
 /* rollback_diff.c: before the stop, whether in place is possible (0 with
  * why); during it, what differs (0 with why: not in place after all). */

@@ -214,6 +214,8 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
 				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);
 		reply(c, buf);
+		if (irc == FP_RB_DONE)
+			fp_rollback_settle(fp_track_session());
 		return;
 	}
 	if (irc == FP_RB_BROKEN)
