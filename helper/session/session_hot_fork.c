@@ -240,6 +240,19 @@ fail:
 	return -1;
 }
 
+int fp_hot_close_fds(const struct fp_dump_hot *h, fp_error *err)
+{
+	uint64_t a_cr[6] = { 0, ~0U, 0, 0, 0, 0 };
+	for (size_t i = 0; i < h->n; i++) {
+		pid_t c = h->c[i].copy;
+		if (ptrace(PTRACE_SETOPTIONS, c, 0, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)))
+			return fp_fail(err, errno, "PTRACE_SETOPTIONS on the frozen copy %d: %s", (int)c, strerror(errno));
+		if (call_ok(c, h->c[i].sysret, SYS_close_range, a_cr, NULL, NULL, "closing the frozen copy's fds", err))
+			return -1;
+	}
+	return 0;
+}
+
 void fp_hot_fork_request(const char *args, int c)
 {
 	char snap[256], buf[1024];

@@ -6,8 +6,8 @@
 # and its child (memory, step and parent); the original keeps running; the
 # branches step apart without seeing each other's memory or files; a
 # snapshot and a rollback work inside a branch, and so does a branch of a
-# branch. ct_tree (a grandchild, process groups, a shared file offset)
-# branches hot too.
+# branch. ct_tree (a grandchild, process groups, a shared file offset) and
+# ct_zombies (zombie and stopped children) branch hot too.
 source "$(dirname "$0")/../lib.sh"
 [[ $(id -u) == 0 ]] || { echo "needs root (pid and mount namespaces, overlay)"; exit 77; }
 
@@ -112,5 +112,20 @@ track_pid "$h"; track_pid "$p"
 v=$(ct_verify "$ts" "$p") || fail "the hot branch of ct_tree: $v"
 v=$(ct_verify "$ts" "$tpid") || fail "ct_tree after its branch: $v"
 
-for s in "$n" "$n2" "${names[@]}" ex tr; do "$FP" cleanup "$s" >/dev/null 2>&1; done
+n3=$n
+
+# --- ct_zombies: two zombie children and a stopped one ------------------------
+zs=$WORK/zombies.status
+"$FP" run --detach --name zo -- "$T/ct_zombies" "$zs" >/dev/null || fail "run ct_zombies"
+track_pid "$(session_field zo helper_pid)"
+wait_for 20 grep -q '^ready' "$zs" || fail "ct_zombies not ready: $(cat "$zs")"
+"$FP" snap zo s --hot >/dev/null || fail "snap zo --hot"
+read -r n p h hot why < <(branch_json zo s) || fail "branch of ct_zombies"
+track_pid "$h"; track_pid "$p"
+[[ $hot == 1 ]] || fail "ct_zombies was not forked from memory: $why"
+v=$(ct_verify "$zs" "$p") || fail "the hot branch of ct_zombies: $v"
+[[ $(for k in $(cat "/proc/$p/task/$p/children"); do awk '/^State/{print $2}' "/proc/$k/status"; done | sort | tr -d '\n') == TZZ ]] ||
+	fail "the branch's children are not a stopped one and two zombies"
+
+for s in "$n" "$n2" "$n3" "${names[@]}" ex tr zo; do "$FP" cleanup "$s" >/dev/null 2>&1; done
 echo ok
