@@ -94,7 +94,6 @@ out:
 
 int rst_proc_fork_exec(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 {
-	pid_t want = (pid_t)im->pid;
 	memset(c, 0, sizeof(*c));
 	c->im = im;
 	c->log = parent->log;
@@ -104,31 +103,9 @@ int rst_proc_fork_exec(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *e
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "process %u shares its fd table or its cwd with its parent %u (CLONE_FILES/CLONE_FS)",
 				    im->pid, parent->im->pid);
-	if (ptrace(PTRACE_SETOPTIONS, parent->pid, 0,
-		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK)))
-		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
-	int64_t made = 0;
-	if (rst_queue_clone3(parent, CLONE_VM, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
-		return -1;
-	if (made != want)
-		return fp_fail(err, EIO, "process %d was created as %lld", (int)want, (long long)made);
-	c->pid = want;
-	c->pt.pid = want;
-	snprintf(c->pt.comm, sizeof(c->pt.comm), "restored %u", im->pid);
-	c->pt.timeout_ms = FP_PT_TIMEOUT_MS;
-	c->pt.cap = im->nth + 1;
-	c->pt.threads = calloc(c->pt.cap, sizeof(*c->pt.threads));
-	if (!c->pt.threads)
-		return fp_fail(err, ENOMEM, "out of memory");
-	c->pt.threads[0].tid = want;
-	c->pt.threads[0].state = FP_PT_RUNNING;
-	c->pt.nthreads = 1;
 	int st;
-	if (rst_wait_stop(c, want, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, &st, "starting a child process",
-			  err) ||
-	    exec_stub(parent, c, err))
+	if (rst_proc_clone(parent, c, CLONE_VM, &st, err) || exec_stub(parent, c, err))
 		return -1;
-	c->pt.threads[0].state = FP_PT_STOPPED;
 	if (rst_proc_prepare(c, err))
 		return -1;
 	/* The parent blocks every signal; a stub blocks all but SIGTRAP (see

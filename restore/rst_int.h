@@ -220,6 +220,9 @@ int rst_proc_prepare(rst_proc *p, fp_error *err);
 int rst_queue_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, int64_t *ret,
 		     fp_error *err);
 int rst_proc_join_group(rst_proc *parent, rst_proc *c, fp_error *err);
+/* clone3 of c (c->im set) in parent with flags and c's pid, seized from
+ * birth; c's thread table made; *st its first stop. */
+int rst_proc_clone(rst_proc *parent, rst_proc *c, uint64_t flags, int *st, fp_error *err);
 int rst_wait_stop(rst_proc *p, pid_t tid, int64_t deadline, int *st, const char *what, fp_error *err);
 /* The native engine (restore.c) on a loaded root image; adopt_pid > 0:
  * the root is that process, which holds its memory already (a fork of a

@@ -549,13 +549,40 @@ out:
 	return rc;
 }
 
+int rst_proc_clone(rst_proc *parent, rst_proc *c, uint64_t flags, int *st, fp_error *err)
+{
+	pid_t want = (pid_t)c->im->pid;
+	if (ptrace(PTRACE_SETOPTIONS, parent->pid, 0,
+		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK)))
+		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
+	int64_t made = 0;
+	if (rst_queue_clone3(parent, flags, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
+		return -1;
+	if (made != want)
+		return fp_fail(err, EIO, "process %d was created as %lld", (int)want, (long long)made);
+	c->pid = want;
+	c->pt.pid = want;
+	snprintf(c->pt.comm, sizeof(c->pt.comm), "restored %u", c->im->pid);
+	c->pt.timeout_ms = FP_PT_TIMEOUT_MS;
+	c->pt.cap = c->im->nth + 1;
+	c->pt.threads = calloc(c->pt.cap, sizeof(*c->pt.threads));
+	if (!c->pt.threads)
+		return fp_fail(err, ENOMEM, "out of memory");
+	c->pt.threads[0].tid = want;
+	c->pt.threads[0].state = FP_PT_RUNNING;
+	c->pt.nthreads = 1;
+	if (rst_wait_stop(c, want, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, st, "starting a child process", err))
+		return -1;
+	c->pt.threads[0].state = FP_PT_STOPPED;
+	return 0;
+}
+
 /* A child process of the tree: forked by its parent's stub (injected clone3
  * with the image's pid, so it is the parent's child as in the image) while
  * both are still bare stubs. It starts as a copy of the stub: same work
  * area, scratch area and parked vDSO, at the same addresses. */
 int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 {
-	pid_t want = (pid_t)im->pid;
 	memset(c, 0, sizeof(*c));
 	c->im = im;
 	c->log = parent->log;
@@ -567,10 +594,6 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOSPC,
 					    "process %u has a mapping where the restorer works in its parent (0x%llx)", im->pid,
 					    (unsigned long long)lo);
-	if (ptrace(PTRACE_SETOPTIONS, parent->pid, 0,
-		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK)))
-		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
-	int64_t made = 0;
 	/* an fd table or fs info (cwd, root, umask) shared with the parent
 	 * (clone CLONE_FILES, CLONE_FS) is shared again: the parent's, filled
 	 * when the parent's files are restored */
@@ -579,25 +602,9 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 		share |= CLONE_FILES, c->files_shared = true;
 	if (im->ids.fs_id == parent->im->ids.fs_id)
 		share |= CLONE_FS;
-	if (rst_queue_clone3(parent, share, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
-		return -1;
-	if (made != want)
-		return fp_fail(err, EIO, "process %d was created as %lld", (int)want, (long long)made);
 	int st;
-	c->pid = want;
-	c->pt.pid = c->pid;
-	snprintf(c->pt.comm, sizeof(c->pt.comm), "restored %u", im->pid);
-	c->pt.timeout_ms = FP_PT_TIMEOUT_MS;
-	c->pt.cap = im->nth + 1;
-	c->pt.threads = calloc(c->pt.cap, sizeof(*c->pt.threads));
-	if (!c->pt.threads)
-		return fp_fail(err, ENOMEM, "out of memory");
-	c->pt.threads[0].tid = c->pid;
-	c->pt.threads[0].state = FP_PT_RUNNING;
-	c->pt.nthreads = 1;
-	if (rst_wait_stop(c, c->pid, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, &st, "starting a child process", err))
+	if (rst_proc_clone(parent, c, share, &st, err))
 		return -1;
-	c->pt.threads[0].state = FP_PT_STOPPED;
 	c->stub_start = parent->stub_start;
 	c->stub_end = parent->stub_end;
 	c->scratch = parent->scratch;

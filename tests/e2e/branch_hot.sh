@@ -18,12 +18,7 @@ copies() { # SESSION: the pids of its frozen copies, from $SESSION/hot
 alive_copy() { # PID: a frozen copy still there (stopped, not a zombie)
 	[[ -e /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat") != Z ]]
 }
-branch_json() { # SESSION SNAP ARGS...: "name pid helper hot" per branch
-	local out
-	out=$("$FP" branch "$@" --json) || { echo "branch $*: $out" >&2; return 1; }
-	python3 -c 'import json,sys
-for b in json.load(sys.stdin): print(b["name"], b["pid"], b["helper_pid"], int(b["hot"]), b.get("hot_why", "-"))' <<<"$out"
-}
+source "$(dirname "$0")/branch_common.inc"
 
 # --- threads and fds: ct_threads ---------------------------------------------
 st=$WORK/threads.status

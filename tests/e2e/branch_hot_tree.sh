@@ -11,9 +11,7 @@
 source "$(dirname "$0")/../lib.sh"
 [[ $(id -u) == 0 ]] || { echo "needs root (pid and mount namespaces, overlay)"; exit 77; }
 
-branch_json() { # SESSION SNAP ARGS...: "name pid helper hot hot_why" per branch
-	local out
-	out=$("$FP" branch "$@" --json) || { echo "branch $*: $out" >&2; return 1; }
+source "$(dirname "$0")/branch_common.inc"
 	python3 -c 'import json,sys
 for b in json.load(sys.stdin): print(b["name"], b["pid"], b["helper_pid"], int(b["hot"]), b.get("hot_why", "-").replace(" ", "_"))' <<<"$out"
 }
