@@ -12,9 +12,6 @@ source "$(dirname "$0")/../lib.sh"
 [[ $(id -u) == 0 ]] || { echo "needs root (pid and mount namespaces, overlay)"; exit 77; }
 
 source "$(dirname "$0")/branch_common.inc"
-	python3 -c 'import json,sys
-for b in json.load(sys.stdin): print(b["name"], b["pid"], b["helper_pid"], int(b["hot"]), b.get("hot_why", "-").replace(" ", "_"))' <<<"$out"
-}
 at() { # STATUS PID S: the process verifies itself at step S
 	local v
 	v=$(ct_verify "$1" "$2") || fail "verify $2 (want step $3): $v"
