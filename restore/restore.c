@@ -128,10 +128,9 @@ int rst_native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_t a
 		goto fail;
 	step = "processes";
 	if (adopt) {
-		pid_t a = adopt_pid;
-		adopt = false; /* ps[0] holds it now, or rst_proc_adopt killed it */
-		if (rst_proc_adopt(&ps[0], im[0], log, a, adopt_ip, err))
-			goto fail;
+		if (rst_proc_adopt(&ps[0], im[0], log, adopt_pid, adopt_ip, err))
+			goto fail; /* killed again at done: harmless if it was */
+		adopt = false; /* ps[0] holds it now */
 	} else if (rst_proc_create(&ps[0], im[0], log, err)) {
 		goto fail;
 	}

@@ -123,9 +123,9 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		hot.n = 0;
 	} else if (drc == 0 && hot.n) {
 		fp_hot_keep(ctx->info->dir, name, &hot, hot_limit);
-	}
-	else if (drc == 0 && hot_limit > 0 && !hot.why[0])
+	} else if (drc == 0 && hot_limit > 0 && !hot.why[0]) {
 		snprintf(hot.why, sizeof(hot.why), "no frozen copy was made");
+	}
 	if (drc < 0 && wf.committed) {
 		/* The files were frozen but the memory was not written: the
 		 * snapshot does not exist, so neither may its layers' claim. */
