@@ -14,7 +14,11 @@ branch stopped before the next), and once with -n 3. Reports medians of:
 
 Not run by the tests (speed is measured here only).
 
-  bench/branch.py [--sizes 100,1024] [--runs 3] [--out FILE.md]
+With --tree the target is tests/targets/ct_explore (N MiB, three threads
+and a forked child): a hot branch forks the root's frozen copy and restores
+the child from its image.
+
+  bench/branch.py [--sizes 100,1024] [--runs 3] [--tree] [--out FILE.md]
 
 Needs root and a built tree (make all).
 """
@@ -41,14 +45,17 @@ def stop(env, names):
         time.sleep(0.01)
 
 
-def run_size(mib, runs):
+EXPLORE = os.path.join(os.path.dirname(TARGET), "../tests/targets/ct_explore")
+
+
+def run_size(mib, runs, tree=False):
     home = tempfile.mkdtemp(prefix="fp-bench-branch.")
     env = dict(os.environ, FORKPOINT_HOME=home)
     status = os.path.join(home, "status")
     name = f"m{mib}"
     res = {"mib": mib}
     try:
-        fp("run", "--detach", "--name", name, "--", TARGET, status, f"--mib={mib}", env=env)
+        fp("run", "--detach", "--name", name, "--", EXPLORE if tree else TARGET, status, f"--mib={mib}", env=env)
         wait_line(status, "ready")
         fp("snap", name, "s0", env=env)
         fp("snap", name, "h0", "--hot", env=env)
@@ -98,14 +105,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--tree", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
         raise SystemExit("needs root")
-    results = [run_size(int(s), a.runs) for s in a.sizes.split(",")]
+    results = [run_size(int(s), a.runs, a.tree) for s in a.sizes.split(",")]
     load = os.getloadavg()[0]
     head = (f"forkpoint branch, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
-            f"load {load:.1f}, kernel {os.uname().release}; {a.runs} runs per size\n\n")
+            f"load {load:.1f}, kernel {os.uname().release}; {a.runs} runs per size"
+            + (", target ct_explore (a process tree: 3 threads, a child)" if a.tree else "") + "\n\n")
     text = report(results, a.runs)
     print(head + text)
     if a.out:

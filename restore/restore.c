@@ -4,6 +4,7 @@
 #include "restore/restore.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,8 @@ static void kill_all(rst_proc *ps, size_t n)
  * the image), then each gets its memory, threads and fds (open files and
  * pipes the processes share are made once and handed on), and last their
  * registers; then all run. Any failure kills everything created. */
-static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_t *pid, fp_error *err)
+int rst_native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_t adopt_pid, uint64_t adopt_ip, pid_t *pid,
+		       fp_error *err)
 {
 	size_t n = root_im->nps;
 	rst_image *more = n > 1 ? calloc(n - 1, sizeof(*more)) : NULL;
@@ -80,6 +82,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 	int rc = -1, was_subreaper = 1; /* 1: nothing to undo */
 	size_t loaded = 0;
 	const char *step = "images";
+	bool adopt = adopt_pid > 0; /* adopt_pid is killed on failure until ps[0] holds it */
 	if (!im || !ps || !parent || (n > 1 && !more)) {
 		fp_fail(err, ENOMEM, "out of memory");
 		goto done;
@@ -115,19 +118,25 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		ps[i].usk = &usk;
 		ps[i].tcp = &tcp;
 	}
-	ps[0].pages_async = n == 1;
+	ps[0].pages_async = n == 1 && !adopt;
 	step = "processes";
 	/* The root's page data starts decoding now, while its stub is made
 	 * (rst_pages.c); the other processes' starts at their memory step. */
-	if (rst_pages_start(&ps[0], im[0], err) < 0)
+	if (!adopt && rst_pages_start(&ps[0], im[0], err) < 0)
 		goto fail;
 	if ((step = "SysV shared memory", rst_sysv_prepare(&shm, im[0], log, err)))
 		goto fail;
 	step = "processes";
-	if (rst_proc_create(&ps[0], im[0], log, err))
+	if (adopt) {
+		if (rst_proc_adopt(&ps[0], im[0], log, adopt_pid, adopt_ip, err))
+			goto fail; /* killed again at done: harmless if it was */
+		adopt = false; /* ps[0] holds it now */
+	} else if (rst_proc_create(&ps[0], im[0], log, err)) {
 		goto fail;
+	}
 	for (size_t i = 1; i < n; i++) {
-		if (rst_proc_fork(&ps[parent[i]], &ps[i], im[i], err))
+		if (adopt_pid > 0 && parent[i] == 0 ? rst_proc_fork_exec(&ps[0], &ps[i], im[i], err)
+						    : rst_proc_fork(&ps[parent[i]], &ps[i], im[i], err))
 			goto fail;
 		ps[i].share = &share;
 		ps[i].shm = &shm;
@@ -137,7 +146,7 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 			goto fail;
 	}
 	long long t1 = rst_now_ns();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = adopt_pid > 0; i < n; i++) /* an adopted root has its memory */
 		if (!im[i]->zombie && (step = "memory", rst_mem_restore(&ps[i], err) || fail_at(step, err)))
 			goto fail;
 	long long t2 = rst_now_ns();
@@ -160,7 +169,8 @@ static int native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (!im[i]->zombie && ((step = "signals", rst_task_finish(&ps[i], err) || fail_at(step, err)) ||
-				       (step = "mm", rst_mem_finish(&ps[i], err) || fail_at(step, err)) ||
+				       (step = "mm", (i == 0 && adopt_pid > 0 ? 0 : rst_mem_finish(&ps[i], err)) ||
+						fail_at(step, err)) ||
 				       (step = "registers", rst_task_regs(&ps[i], err) || fail_at(step, err))))
 			goto fail;
 	/* A process stopped at dump time stops again: SIGSTOP is queued while
@@ -200,6 +210,8 @@ fail:
 	kill_all(ps, n);
 	*pid = 0;
 done:
+	if (rc && adopt)
+		kill(adopt_pid, SIGKILL);
 	rst_shm_free(&shm);
 	rst_usk_free(&usk);
 	rst_tcp_free(&tcp);
@@ -307,7 +319,7 @@ int fp_restore(const struct fp_restore_opts *o, struct fp_restore_result *r, fp_
 		r->engine_used = FP_RESTORE_NATIVE;
 		im.take_foreground = o->foreground;
 		im.stop_foreground = o->stop_foreground_job;
-		rc = native_restore(&im, &log, timeout_ms, &r->pid, err);
+		rc = rst_native_restore(&im, &log, timeout_ms, 0, 0, &r->pid, err);
 		r->job_stopped = rc == 0 && im.job_stopped;
 		if (rc == 0 || eng == FP_RESTORE_NATIVE || err->exit_code != FP_EXIT_UNSUPPORTED)
 			goto out;

@@ -207,6 +207,30 @@ int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err);
 int rst_proc_adopt(rst_proc *p, rst_image *im, rst_log *log, pid_t pid, uint64_t sys_ip, fp_error *err);
 /* A child process of a tree, forked by its parent's stub (both bare stubs). */
 int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err);
+/* A child of an adopted process (rst_proc_adopt), which holds a whole
+ * image's memory: cloned sharing that memory (no page table copied) and
+ * made a bare stub at once by exec'ing the stub, then as rst_proc_fork's
+ * child (rst_fork_exec.c). */
+int rst_proc_fork_exec(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err);
+/* rst_proc.c's steps, shared with rst_fork_exec.c: the stub executable in
+ * a memfd; the stub's address space made ready after its exec; clone3
+ * with set_tid queued in p; a new child's session and group; a stop. */
+int rst_stub_memfd(fp_error *err);
+int rst_proc_prepare(rst_proc *p, fp_error *err);
+int rst_queue_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, int64_t *ret,
+		     fp_error *err);
+int rst_proc_join_group(rst_proc *parent, rst_proc *c, fp_error *err);
+/* clone3 of c (c->im set) in parent with flags and c's pid, seized from
+ * birth; c's thread table made; *st its first stop. */
+int rst_proc_clone(rst_proc *parent, rst_proc *c, uint64_t flags, int *st, fp_error *err);
+int rst_wait_stop(rst_proc *p, pid_t tid, int64_t deadline, int *st, const char *what, fp_error *err);
+/* The native engine (restore.c) on a loaded root image; adopt_pid > 0:
+ * the root is that process, which holds its memory already (a fork of a
+ * hot snapshot's copy, rst_proc_adopt; killed on failure), and its
+ * children come from it (rst_proc_fork_exec). */
+int rst_native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_t adopt_pid, uint64_t adopt_ip, pid_t *pid,
+		       fp_error *err);
+
 /* Kills and reaps everything created (with a deadline); safe to call twice. */
 void rst_proc_kill(rst_proc *p);
 /* Lets the restored process run (after rst_task_regs). */

@@ -110,7 +110,7 @@ static __attribute__((noreturn)) void child_exec(int memfd, int syncfd, bool set
 	_exit(127);
 }
 
-static int wait_stop(rst_proc *p, pid_t tid, int64_t deadline, int *st, const char *what, fp_error *err)
+int rst_wait_stop(rst_proc *p, pid_t tid, int64_t deadline, int *st, const char *what, fp_error *err)
 {
 	int r = rst_wait(tid, deadline, st);
 	if (r == 0)
@@ -194,7 +194,7 @@ static int map_work_area(rst_proc *p, uint64_t base, fp_error *err)
 /* Moves the stub's text (if it is in the image's way), creates the scratch
  * area, parks the kernel's vDSO/vvar and drops the stub's stack, so that only
  * the work area remains where the image has nothing. */
-static int prepare_address_space(rst_proc *p, fp_error *err)
+int rst_proc_prepare(rst_proc *p, fp_error *err)
 {
 	rst_map *m;
 	size_t n;
@@ -275,21 +275,29 @@ out:
 	return rc;
 }
 
+int rst_stub_memfd(fp_error *err)
+{
+	size_t len = (size_t)(fp_rst_stub_elf_end - fp_rst_stub_elf);
+	int memfd = (int)syscall(SYS_memfd_create, "fp-restore-stub", MFD_CLOEXEC);
+	if (memfd < 0)
+		return fp_fail(err, errno, "memfd_create for the restorer stub: %s", strerror(errno));
+	if (write(memfd, fp_rst_stub_elf, len) != (ssize_t)len) {
+		fp_fail(err, errno, "writing the restorer stub: %s", strerror(errno));
+		close(memfd);
+		return -1;
+	}
+	return memfd;
+}
+
 int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err)
 {
 	memset(&p->pt, 0, sizeof(p->pt));
 	p->im = im;
 	p->log = log;
 	p->pid = 0;
-	int memfd = -1, sync[2] = { -1, -1 }, rc = -1;
-	size_t len = (size_t)(fp_rst_stub_elf_end - fp_rst_stub_elf);
-	memfd = (int)syscall(SYS_memfd_create, "fp-restore-stub", MFD_CLOEXEC);
+	int memfd = rst_stub_memfd(err), sync[2] = { -1, -1 }, rc = -1;
 	if (memfd < 0)
-		return fp_fail(err, errno, "memfd_create for the restorer stub: %s", strerror(errno));
-	if (write(memfd, fp_rst_stub_elf, len) != (ssize_t)len) {
-		fp_fail(err, errno, "writing the restorer stub: %s", strerror(errno));
-		goto out;
-	}
+		return -1;
 	if (pipe2(sync, O_CLOEXEC) < 0) {
 		fp_fail(err, errno, "pipe: %s", strerror(errno));
 		goto out;
@@ -337,7 +345,7 @@ int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err)
 	}
 	int st;
 	int64_t dl = rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000;
-	if (wait_stop(p, p->pid, dl, &st, "starting the restorer stub", err))
+	if (rst_wait_stop(p, p->pid, dl, &st, "starting the restorer stub", err))
 		goto out;
 	if ((st >> 8) != (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
 		fp_fail(err, EIO, "the restorer stub %d stopped unexpectedly (wait status 0x%x)", (int)p->pid, st);
@@ -349,7 +357,7 @@ int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err)
 		fp_fail(err, errno, "stepping the restorer stub %d: PTRACE_SINGLESTEP: %s", (int)p->pid, strerror(errno));
 		goto out;
 	}
-	if (wait_stop(p, p->pid, dl, &st, "stepping the restorer stub", err))
+	if (rst_wait_stop(p, p->pid, dl, &st, "stepping the restorer stub", err))
 		goto out;
 	p->pt.pid = p->pid;
 	snprintf(p->pt.comm, sizeof(p->pt.comm), "restored %u", im->pid);
@@ -357,7 +365,7 @@ int rst_proc_create(rst_proc *p, rst_image *im, rst_log *log, fp_error *err)
 	p->pt.threads[0].tid = p->pid;
 	p->pt.threads[0].state = FP_PT_STOPPED;
 	p->pt.nthreads = 1;
-	rc = prepare_address_space(p, err);
+	rc = rst_proc_prepare(p, err);
 out:
 	if (memfd >= 0)
 		close(memfd);
@@ -396,7 +404,7 @@ int rst_proc_adopt(rst_proc *p, rst_image *im, rst_log *log, pid_t pid, uint64_t
 	p->deadline_ns = p->deadline_ns ? p->deadline_ns : rst_now_ns() + 60000000000LL;
 	int st;
 	int64_t dl = rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000;
-	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) || wait_stop(p, pid, dl, &st, "stopping the forked process", err)) {
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) || rst_wait_stop(p, pid, dl, &st, "stopping the forked process", err)) {
 		if (!err->msg[0])
 			fp_fail(err, errno, "PTRACE_INTERRUPT %d: %s", (int)pid, strerror(errno));
 		goto fail;
@@ -459,7 +467,7 @@ fail:
 /* Queues clone3 in p's main thread with set_tid = want. Under
  * PTRACE_O_TRACEFORK a new process is traced from its creation and stops
  * before it runs any code. */
-static int queue_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, int64_t *ret,
+int rst_queue_clone3(rst_proc *p, uint64_t flags, int exit_signal, pid_t want, const char *what, int64_t *ret,
 			fp_error *err)
 {
 	struct blob {
@@ -500,7 +508,7 @@ int rst_proc_make_threads(rst_proc *p, fp_error *err)
 		return fp_fail(err, ENOMEM, "out of memory");
 	int rc = -1;
 	for (size_t i = 1; i < im->nth; i++)
-		if (queue_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
+		if (rst_queue_clone3(p, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
 				 (pid_t)im->th[i].tid, "thread", &made[i], err))
 			goto out;
 	if (rst_flush(p, err))
@@ -530,7 +538,7 @@ int rst_proc_make_threads(rst_proc *p, fp_error *err)
 		int st;
 		if (t->state != FP_PT_RUNNING)
 			continue;
-		if (wait_stop(p, t->tid, dl, &st, "stopping a new thread", err))
+		if (rst_wait_stop(p, t->tid, dl, &st, "stopping a new thread", err))
 			goto out;
 		t->state = FP_PT_STOPPED;
 		rst_logf(p->log, 3, "thread %d created (first stop 0x%x)", (int)t->tid, st);
@@ -541,13 +549,40 @@ out:
 	return rc;
 }
 
+int rst_proc_clone(rst_proc *parent, rst_proc *c, uint64_t flags, int *st, fp_error *err)
+{
+	pid_t want = (pid_t)c->im->pid;
+	if (ptrace(PTRACE_SETOPTIONS, parent->pid, 0,
+		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK)))
+		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
+	int64_t made = 0;
+	if (rst_queue_clone3(parent, flags, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
+		return -1;
+	if (made != want)
+		return fp_fail(err, EIO, "process %d was created as %lld", (int)want, (long long)made);
+	c->pid = want;
+	c->pt.pid = want;
+	snprintf(c->pt.comm, sizeof(c->pt.comm), "restored %u", c->im->pid);
+	c->pt.timeout_ms = FP_PT_TIMEOUT_MS;
+	c->pt.cap = c->im->nth + 1;
+	c->pt.threads = calloc(c->pt.cap, sizeof(*c->pt.threads));
+	if (!c->pt.threads)
+		return fp_fail(err, ENOMEM, "out of memory");
+	c->pt.threads[0].tid = want;
+	c->pt.threads[0].state = FP_PT_RUNNING;
+	c->pt.nthreads = 1;
+	if (rst_wait_stop(c, want, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, st, "starting a child process", err))
+		return -1;
+	c->pt.threads[0].state = FP_PT_STOPPED;
+	return 0;
+}
+
 /* A child process of the tree: forked by its parent's stub (injected clone3
  * with the image's pid, so it is the parent's child as in the image) while
  * both are still bare stubs. It starts as a copy of the stub: same work
  * area, scratch area and parked vDSO, at the same addresses. */
 int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 {
-	pid_t want = (pid_t)im->pid;
 	memset(c, 0, sizeof(*c));
 	c->im = im;
 	c->log = parent->log;
@@ -559,10 +594,6 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOSPC,
 					    "process %u has a mapping where the restorer works in its parent (0x%llx)", im->pid,
 					    (unsigned long long)lo);
-	if (ptrace(PTRACE_SETOPTIONS, parent->pid, 0,
-		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK)))
-		return fp_fail(err, errno, "PTRACE_SETOPTIONS on %d: %s", (int)parent->pid, strerror(errno));
-	int64_t made = 0;
 	/* an fd table or fs info (cwd, root, umask) shared with the parent
 	 * (clone CLONE_FILES, CLONE_FS) is shared again: the parent's, filled
 	 * when the parent's files are restored */
@@ -571,25 +602,9 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 		share |= CLONE_FILES, c->files_shared = true;
 	if (im->ids.fs_id == parent->im->ids.fs_id)
 		share |= CLONE_FS;
-	if (queue_clone3(parent, share, SIGCHLD, want, "process", &made, err) || rst_flush(parent, err))
-		return -1;
-	if (made != want)
-		return fp_fail(err, EIO, "process %d was created as %lld", (int)want, (long long)made);
 	int st;
-	c->pid = want;
-	c->pt.pid = c->pid;
-	snprintf(c->pt.comm, sizeof(c->pt.comm), "restored %u", im->pid);
-	c->pt.timeout_ms = FP_PT_TIMEOUT_MS;
-	c->pt.cap = im->nth + 1;
-	c->pt.threads = calloc(c->pt.cap, sizeof(*c->pt.threads));
-	if (!c->pt.threads)
-		return fp_fail(err, ENOMEM, "out of memory");
-	c->pt.threads[0].tid = c->pid;
-	c->pt.threads[0].state = FP_PT_RUNNING;
-	c->pt.nthreads = 1;
-	if (wait_stop(c, c->pid, rst_now_ns() + (int64_t)FP_PT_TIMEOUT_MS * 1000000, &st, "starting a child process", err))
+	if (rst_proc_clone(parent, c, share, &st, err))
 		return -1;
-	c->pt.threads[0].state = FP_PT_STOPPED;
 	c->stub_start = parent->stub_start;
 	c->stub_end = parent->stub_end;
 	c->scratch = parent->scratch;
@@ -600,7 +615,16 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 	c->base_regs = parent->base_regs;
 	c->sys_ip = parent->sys_ip;
 	c->runner = parent->runner;
-	/* Session and group: a child starts in its parent's. */
+	if (rst_proc_join_group(parent, c, err))
+		return -1;
+	rst_logf(c->log, 3, "process %u forked by %u (first stop 0x%x)", im->pid, parent->im->pid, st);
+	return 0;
+}
+
+/* Session and group: a child starts in its parent's. */
+int rst_proc_join_group(rst_proc *parent, rst_proc *c, fp_error *err)
+{
+	const rst_image *im = c->im;
 	const cr_pstree *me = &im->ps[im->index];
 	int64_t rr;
 	if (me->sid == me->pid) {
@@ -615,7 +639,6 @@ int rst_proc_fork(rst_proc *parent, rst_proc *c, rst_image *im, fp_error *err)
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, (int)-rr, "process %u cannot join process group %u: %s",
 				    im->pid, me->pgid, strerror((int)-rr));
 	}
-	rst_logf(c->log, 3, "process %u forked by %u (first stop 0x%x)", im->pid, parent->im->pid, st);
 	return 0;
 }
 

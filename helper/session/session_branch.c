@@ -93,7 +93,7 @@ struct branch_job {
 	double t0;
 	int timeout_ms;
 	bool hot;        /* SNAP is hot: try forking its frozen copy first */
-	pid_t hot_pid;   /* the image's pid */
+	pid_t hot_pid;   /* the image's root pid (found in the branch) */
 };
 
 /* A shell session's bash comes back on a terminal of the branch's own: the
@@ -204,13 +204,20 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 	struct fp_restore_result r;
 	int rrc = -1;
 	if (j->hot) {
+		/* Checked here, where the workspace's files are in place (the
+		 * image names the open ones). */
 		fp_error he;
 		fp_error_clear(&he);
-		rrc = hot_start(j, &ro, &r, &rep->fork_ms, &he);
-		rep->hot = rrc == 0;
-		if (rrc < 0) {
+		j->hot_pid = fp_restore_adopt_check(j->snap_dir, rep->hot_why, sizeof(rep->hot_why), &he);
+		if (j->hot_pid < 0)
 			snprintf(rep->hot_why, sizeof(rep->hot_why), "%s", he.msg);
-			free_pid(j->hot_pid);
+		if (j->hot_pid > 0 && !rep->hot_why[0]) {
+			rrc = hot_start(j, &ro, &r, &rep->fork_ms, &he);
+			rep->hot = rrc == 0;
+			if (rrc < 0) {
+				snprintf(rep->hot_why, sizeof(rep->hot_why), "%s", he.msg);
+				free_pid(j->hot_pid);
+			}
 		}
 	}
 	if (rrc < 0)
@@ -333,18 +340,16 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 	 * the image allows it; else the branch says why it was not. */
 	bool hot = false;
 	char hot_why[256] = "";
-	pid_t hot_pid = 0;
 	if (fp_session_helper_alive(&from) && fp_hot_listed(from.dir, o->snap)) {
 		char parent[FP_SESSION_NAME_MAX + 1], psnap[FP_SNAP_NAME_MAX + 1];
-		fp_error ce;
-		int ipid = fp_restore_adopt_check(snap_dir, hot_why, sizeof(hot_why), &ce);
-		if (ipid < 0)
-			snprintf(hot_why, sizeof(hot_why), "%s", ce.msg);
-		else if (fp_session_branch_of(from.dir, parent, sizeof(parent), psnap, sizeof(psnap)))
+		/* A copy joins the branch's pid namespace only if that one is
+		 * nested in its own; a branch's branch is not nested in it (it
+		 * must outlive it), so it restores from disk. */
+		if (fp_session_branch_of(from.dir, parent, sizeof(parent), psnap, sizeof(psnap)))
 			snprintf(hot_why, sizeof(hot_why),
 				 "session '%s' is itself a branch: its frozen copies are in another pid namespace", o->session);
-		else if (!hot_why[0])
-			hot = true, hot_pid = ipid;
+		else
+			hot = true;
 	}
 	fflush(NULL);
 	for (; started < count; started++) {
@@ -355,7 +360,6 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		j->t0 = t0;
 		j->timeout_ms = o->timeout_ms ? o->timeout_ms : 120000;
 		j->hot = hot;
-		j->hot_pid = hot_pid;
 		if (reserve_name(o, started, count, &j->info, err) < 0) {
 			rc = -1;
 			break;

@@ -115,10 +115,17 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		o.hot = &hot;
 	struct fp_dump_stats st;
 	int drc = fp_dump(&o, &st, &err);
-	if (drc == 0 && hot.n)
+	fp_error he;
+	if (drc == 0 && hot.n && fp_hot_close_fds(&hot, &he) < 0) {
+		fp_hot_keep(ctx->info->dir, name, &hot, FP_HOT_MAX); /* only to release them: evicts no other */
+		fp_hot_release(ctx->info->dir, name);
+		snprintf(hot.why, sizeof(hot.why), "%s", he.msg);
+		hot.n = 0;
+	} else if (drc == 0 && hot.n) {
 		fp_hot_keep(ctx->info->dir, name, &hot, hot_limit);
-	else if (drc == 0 && hot_limit > 0 && !hot.why[0])
+	} else if (drc == 0 && hot_limit > 0 && !hot.why[0]) {
 		snprintf(hot.why, sizeof(hot.why), "no frozen copy was made");
+	}
 	if (drc < 0 && wf.committed) {
 		/* The files were frozen but the memory was not written: the
 		 * snapshot does not exist, so neither may its layers' claim. */

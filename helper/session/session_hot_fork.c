@@ -17,7 +17,8 @@
  *      sharing their offsets would harm it) and unmaps the injection page;
  *   4. P is let go in pause() with every signal blocked, before running
  *      any of its own code; HOLDER seizes it there and restores everything
- *      but memory from the snapshot's images (restore.h, fp_restore_adopt).
+ *      but memory from the snapshot's images (restore.h, fp_restore_adopt),
+ *      and for a tree the other processes, as P's children, from theirs.
  * Any failure kills what was made; the copy stays as it was (only its
  * namespace for children changed, which each fork sets again). */
 #include "session_hot_fork.h"
@@ -133,11 +134,18 @@ int fp_hot_fork(const char *snap, pid_t holder, pid_t want, pid_t *out_pid, uint
 	const struct fp_dump_hot *h = fp_hot_find(snap);
 	if (!h)
 		return fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT, "snapshot '%s' is not hot (any more)", snap);
-	if (h->n != 1)
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "snapshot '%s' holds %zu processes: a hot branch forks a single process for now", snap,
-				    h->n);
-	const struct fp_dump_hot_copy *k = &h->c[0];
+	/* A tree's root only: its children come from their images, onto
+	 * stubs the root clones inside the branch (restore/rst_fork_exec.c).
+	 * A copy of a child cannot become the root's child there: a process
+	 * gets a parent only by being forked by it, or orphaned to it as the
+	 * namespace's init, and no copy of a child descends from the root's. */
+	const struct fp_dump_hot_copy *k = NULL;
+	for (size_t i = 0; i < h->n && !k; i++)
+		if (h->c[i].pid == want)
+			k = &h->c[i];
+	if (!k)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOENT, "snapshot '%s' has no frozen copy of process %d", snap,
+				    (int)want);
 	struct layout L;
 	if (k->scratch_len < sizeof(L))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOSPC, "no room to work in the frozen copy");
@@ -145,7 +153,9 @@ int fp_hot_fork(const char *snap, pid_t holder, pid_t want, pid_t *out_pid, uint
 	snprintf(L.pidns, sizeof(L.pidns), "/proc/%d/ns/pid", (int)holder);
 	snprintf(L.mntns, sizeof(L.mntns), "/proc/%d/ns/mnt", (int)holder);
 	L.want = want;
-	L.all_signals = ~0ULL;
+	/* all but SIGTRAP, which single steps raise (the kernel would reset
+	 * a blocked one's handler) */
+	L.all_signals = ~(1ULL << (SIGTRAP - 1));
 	uint64_t at = k->scratch;
 	/* X shares the copy's memory (CLONE_VM, no thread): only P's fork
 	 * copies the page tables. X runs none of its code. */
@@ -228,6 +238,19 @@ fail:
 	kill_traced(x);
 	kill_traced(p);
 	return -1;
+}
+
+int fp_hot_close_fds(const struct fp_dump_hot *h, fp_error *err)
+{
+	uint64_t a_cr[6] = { 0, ~0U, 0, 0, 0, 0 };
+	for (size_t i = 0; i < h->n; i++) {
+		pid_t c = h->c[i].copy;
+		if (ptrace(PTRACE_SETOPTIONS, c, 0, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)))
+			return fp_fail(err, errno, "PTRACE_SETOPTIONS on the frozen copy %d: %s", (int)c, strerror(errno));
+		if (call_ok(c, h->c[i].sysret, SYS_close_range, a_cr, NULL, NULL, "closing the frozen copy's fds", err))
+			return -1;
+	}
+	return 0;
 }
 
 void fp_hot_fork_request(const char *args, int c)

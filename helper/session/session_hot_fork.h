@@ -15,6 +15,12 @@
  * *sysret: a `syscall; ret` in it. */
 int fp_hot_fork(const char *snap, pid_t holder, pid_t want, pid_t *pid, uint64_t *sysret, fp_error *err);
 
+/* Closes every fd of h's copies (a frozen copy only lends its memory):
+ * a file it held open for writing in the workspace would keep the next
+ * snapshot from freezing the workspace's layer. */
+struct fp_dump_hot;
+int fp_hot_close_fds(const struct fp_dump_hot *h, fp_error *err);
+
 /* The control request "hotfork SNAP HOLDER PID": replies "ok\npid=..\nsysret=..". */
 void fp_hot_fork_request(const char *args, int c);
 

@@ -5,7 +5,8 @@
 # targets), K=3 branches run apart from each other and from the original;
 # tree shows which snapshots are hot, --hot-limit evicts the oldest, rm
 # releases a copy, stop and cleanup leave no frozen copy behind; a snapshot
-# that cannot be forked (a process tree) branches from disk and says why.
+# that cannot be forked (shared writable memory) branches from disk and says
+# why. Process trees: branch_hot_tree.sh.
 source "$(dirname "$0")/../lib.sh"
 [[ $(id -u) == 0 ]] || { echo "needs root (pid and mount namespaces)"; exit 77; }
 
@@ -17,12 +18,7 @@ copies() { # SESSION: the pids of its frozen copies, from $SESSION/hot
 alive_copy() { # PID: a frozen copy still there (stopped, not a zombie)
 	[[ -e /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat") != Z ]]
 }
-branch_json() { # SESSION SNAP ARGS...: "name pid helper hot" per branch
-	local out
-	out=$("$FP" branch "$@" --json) || { echo "branch $*: $out" >&2; return 1; }
-	python3 -c 'import json,sys
-for b in json.load(sys.stdin): print(b["name"], b["pid"], b["helper_pid"], int(b["hot"]), b.get("hot_why", "-"))' <<<"$out"
-}
+source "$(dirname "$0")/branch_common.inc"
 
 # --- threads and fds: ct_threads ---------------------------------------------
 st=$WORK/threads.status
@@ -106,16 +102,17 @@ for c in $all; do
 	wait_for 10 bash -c "! [[ -e /proc/$c/stat && \$(awk '{print \$3}' /proc/$c/stat) != Z ]]" || fail "frozen copy $c left behind"
 done
 
-# --- a process tree: hot, but branched from disk ------------------------------
-ts=$WORK/tree.status
-mkdir -p "$WORK/tree"
-"$FP" run --detach --name tr -- "$T/ct_tree" "$ts" --dir="$WORK/tree" >/dev/null || fail "run ct_tree"
+# --- a tree that a fork cannot copy: hot, but branched from disk ------------
+# (ct_shmem's parent and child share writable memory, which a fork of the
+# frozen copy would share with the original)
+ts=$WORK/shm.status
+"$FP" run --detach --name tr -- "$T/ct_shmem" "$ts" >/dev/null || fail "run ct_shmem"
 track_pid "$(session_field tr helper_pid)"
-wait_for 20 grep -q '^ready' "$ts" || fail "ct_tree not ready: $(cat "$ts")"
+wait_for 20 grep -q '^ready' "$ts" || fail "ct_shmem not ready: $(cat "$ts")"
 "$FP" snap tr s --hot >/dev/null || fail "snap tr --hot"
-read -r n p h hot why < <(branch_json tr s) || fail "branch of a hot tree"
+read -r n p h hot why < <(branch_json tr s) || fail "branch of a hot tree with shared memory"
 track_pid "$h"
-[[ $hot == 0 && $why == *"process tree"* ]] || fail "hot tree branch: hot=$hot why=$why"
-v=$(ct_verify "$ts" "$p") || fail "the cold branch of the tree: $v"
+[[ $hot == 0 && $why == *"shared memory"* ]] || fail "hot branch of shared memory: hot=$hot why=$why"
+v=$(ct_verify "$ts" "$p") || fail "the cold branch of ct_shmem: $v"
 for s in "$n" "$bn" th-b1 cm-b1 cm-b2 cm-b3 tr; do "$FP" cleanup "$s" >/dev/null 2>&1; done
 echo ok

@@ -11,7 +11,8 @@ bookkeeping, and that its state digest is the one this walk expects (the
 digest recorded when the snapshot it came from was taken).
 
 Environment: FP, T, WORK (tests/lib.sh), FP_WALK_OPS (default 300),
-FP_WALK_SEED (default 1), FP_WALK_MAX_BRANCHES (live branches, default 3).
+FP_WALK_SEED (default 1), FP_WALK_MAX_BRANCHES (live branches, default 3),
+FP_WALK_HOT (default 1: every other snapshot is taken with --hot).
 """
 import json
 import os
@@ -26,6 +27,7 @@ WORK = os.environ["WORK"]
 OPS = int(os.environ.get("FP_WALK_OPS", "300"))
 SEED = int(os.environ.get("FP_WALK_SEED", "1"))
 MAX_BRANCHES = int(os.environ.get("FP_WALK_MAX_BRANCHES", "3"))
+HOT = os.environ.get("FP_WALK_HOT", "1") == "1"
 STATUS = os.path.join(WORK, "walk.status")
 REQ = os.path.join(WORK, "walk.req")
 DIR = os.path.join(WORK, "project")
@@ -123,7 +125,9 @@ def advance(name):
 def new_snap(name):
     counter[0] += 1
     snap = "s%d" % counter[0]
-    fp("snap", name, snap)
+    # every other snapshot hot: branches of those fork the tree's frozen
+    # copy (the rng's sequence stays the walk's)
+    fp("snap", name, snap, *(["--hot"] if HOT and counter[0] % 2 == 0 else []))
     snaps.setdefault(name, []).append((snap, live[name]))
     return snap
 
@@ -179,7 +183,11 @@ def op_branch():
     b = out[0]["name"]
     live[b] = digest
     refresh(b)
-    return "branch %s %s -> %s (%.0f ms)" % (name, snap, b, out[0]["ms"])
+    # a hot snapshot of the original must fork (its branches' own do not:
+    # their copies are in another pid namespace)
+    if name == "w" and out[0].get("hot_why"):
+        fail("branch %s %s was not forked from its hot snapshot: %s" % (name, snap, out[0]["hot_why"]))
+    return "branch %s %s -> %s (%.0f ms%s)" % (name, snap, b, out[0]["ms"], ", hot" if out[0]["hot"] else "")
 
 
 def op_rm_middle():
@@ -231,6 +239,7 @@ def main():
     for entry in log:
         verb = entry.split()[1]
         counts[verb] = counts.get(verb, 0) + 1
+    counts["(hot branches)"] = sum(1 for entry in log if entry.endswith(", hot)"))
     print("walk: %d operations, seed %d, %.1f s: %s" % (OPS, SEED, took,
           ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
     for name in sorted(live, reverse=True):
