@@ -78,6 +78,8 @@ static int rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	struct fp_track_proc *tp = p->tp;
 	struct dump_vma *v = NULL;
 	size_t n = 0;
+	/* the shim's mapping log went back to SNAP's with its memory */
+	snprintf(tp->shim_doubt, sizeof(tp->shim_doubt), "a rollback wrote the shim's mapping log back");
 	if (dump_vmas_read(p->pid, false, &v, &n, err))
 		return -1;
 	struct fp_range *reg = NULL;
