@@ -125,7 +125,7 @@ int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *
 	}
 	if (!pc->shim_ok || !pc->shim_addr) {
 		dlog(c, "%d: mappings registered from /proc: %s", pc->pid,
-		     pc->shim_addr ? "no position in the shim's mapping log yet" : "no shim table");
+		     pc->shim_ok ? "no shim table" : "no position in the shim's mapping log (the tracking started without it)");
 		return 0;
 	}
 	int64_t t0 = dump_now_ns();
@@ -235,13 +235,27 @@ int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *
 	return 1;
 }
 
-/* Does the log since `from` map [s, e) anew? */
-static bool logged_since(const struct fp_shim_mapev *ev, size_t n, uint64_t s, uint64_t e)
+/* Is all of [s, e) tracked or mapped anew by the log since the
+ * preparation? (The kernel merges neighbours: one mapping of /proc may be
+ * several of the log, some tracked and some not yet.) -1: out of memory. */
+static int covered(const struct dump_precopy *pc, const struct fp_shim_mapev *ev, size_t n, uint64_t s, uint64_t e)
 {
-	for (size_t i = 0; i < n; i++)
-		if (ev[i].kind == FP_ML_MAP && ev[i].start <= s && ev[i].end >= e)
-			return true;
-	return false;
+	struct fp_range *left = malloc(sizeof(*left));
+	size_t nleft = 1;
+	if (!left)
+		return -1;
+	left[0] = (struct fp_range){ s, e };
+	for (size_t k = fp_ranges_find(pc->reg, pc->nreg, s); k < pc->nreg && pc->reg[k].start < e && nleft; k++)
+		if (fp_ranges_cut(&left, &nleft, pc->reg[k].start, pc->reg[k].end))
+			goto oom;
+	for (size_t i = 0; i < n && nleft; i++)
+		if (ev[i].kind == FP_ML_MAP && fp_ranges_cut(&left, &nleft, ev[i].start, ev[i].end))
+			goto oom;
+	free(left);
+	return nleft == 0;
+oom:
+	free(left);
+	return -1;
 }
 
 void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p)
@@ -257,8 +271,7 @@ void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p)
 		const struct dump_vma *v = &p->vmas[i];
 		if (!dump_precopy_protectable(v))
 			continue;
-		size_t k = fp_ranges_find(pc->reg, pc->nreg, v->start);
-		if (k < pc->nreg && pc->reg[k].start <= v->start && pc->reg[k].end >= v->end)
+		if (covered(pc, NULL, 0, v->start, v->end) == 1)
 			continue;
 		if (!have_ev) {
 			/* made after the preparation: the next one finds it in the log */
@@ -272,8 +285,13 @@ void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p)
 				break;
 			}
 		}
-		if (logged_since(ev, nev, v->start, v->end))
+		int cv = covered(pc, ev, nev, v->start, v->end);
+		if (cv == 1)
 			continue;
+		if (cv < 0) {
+			snprintf(pc->shim_doubt, sizeof(pc->shim_doubt), "out of memory checking the shim's mapping log");
+			break;
+		}
 		if (!missed++)
 			snprintf(pc->shim_doubt, sizeof(pc->shim_doubt),
 				 "the last snapshot found %" PRIx64 "-%" PRIx64 " %s in /proc, never in the shim's log "
