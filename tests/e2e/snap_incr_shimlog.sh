@@ -35,12 +35,7 @@ echo "$fromlog of 5 incremental snapshots registered from the shim's log"
 grep -h "registered from /proc" "$S"/s*/dump.log || true
 
 for s in s6 s4 s2 s6; do
-	"$FP" restore sl "$s" >"$WORK/r.out" 2>&1 || fail "restore $s: $(cat "$WORK/r.out")"
-	c=$(grep -c '^verify ' "$st")
-	kill -USR2 "$pid"
-	wait_for 30 bash -c "(( \$(grep -c '^verify ' '$st') > $c ))" || fail "no verification after restoring $s"
-	last=$(grep '^verify ' "$st" | tail -n 1)
-	[[ $last == *" ok "* ]] || fail "after restoring $s: $last"
+	restore_check sl "$s" "$st"
 done
 # After a rollback (in place, the log went back with the memory: /proc
 # once; or restored anew: the position is taken again) the log is used
@@ -57,11 +52,6 @@ for k in 1 2 3 4; do
 	fi
 done
 [[ -n $used ]] || fail "the log was not used again after a rollback"
-"$FP" restore sl "$used" >"$WORK/r.out" 2>&1 || fail "restore $used: $(cat "$WORK/r.out")"
-c=$(grep -c '^verify ' "$st")
-kill -USR2 "$pid"
-wait_for 30 bash -c "(( \$(grep -c '^verify ' '$st') > $c ))" || fail "no verification after restoring $used"
-last=$(grep '^verify ' "$st" | tail -n 1)
-[[ $last == *" ok "* ]] || fail "after restoring $used: $last"
+restore_check sl "$used" "$st"
 "$FP" stop sl
 echo ok
