@@ -170,6 +170,7 @@ static void fp_do_init(void)
 	t->max_maps = FP_SHIM_MAX_MAPS;
 	t->max_threads = FP_SHIM_MAX_THREADS;
 	t->path_max = FP_SHIM_PATH_MAX;
+	t->maplog_size = FP_SHIM_MAPLOG;
 	t->pid = fp_getpid();
 	t->shim_start = (uint64_t)(uintptr_t)__ehdr_start & ~(FP_PAGE - 1);
 	t->shim_end = fp_page_up((uint64_t)(uintptr_t)_end);

@@ -74,7 +74,7 @@ enum fp_real_id {
 	FP_R_pthread_create, FP_R_pthread_join, FP_R_pthread_tryjoin_np,
 	FP_R_pthread_timedjoin_np, FP_R_pthread_clockjoin_np,
 	FP_R_fork, FP_R__Fork, FP_R_execvpe, FP_R_posix_spawn, FP_R_posix_spawnp,
-	FP_R_dlopen, FP_R_dlmopen, FP_R_dlclose,
+	FP_R_dlopen, FP_R_dlmopen, FP_R_dlclose, FP_R_sbrk, FP_R_brk,
 	FP_R_COUNT
 };
 FP_HIDDEN extern void *fp_real_fn[FP_R_COUNT];
@@ -171,6 +171,13 @@ FP_HIDDEN void fp_maps_libs_seen(void);
  * entries that come from /proc (INHERITED at init, RESYNC later). */
 FP_HIDDEN void fp_maps_resync(int full, int origin);
 FP_HIDDEN uint64_t fp_page_up(uint64_t x);
+/* brk/sbrk moved the program break from old to new (both as the kernel
+ * keeps them): logged as a mapping or an unmapping of the pages between. */
+FP_HIDDEN void fp_maps_brk(uint64_t old, uint64_t new_brk);
+
+/* ---- shim_maplog.c: the mapping change log (shim_table.h); callers hold
+ * the maps lock ---- */
+FP_HIDDEN void fp_maplog_add(uint32_t kind, uint64_t start, uint64_t end, int prot, int flags);
 
 /* ---- shim_threads.c ---- */
 FP_HIDDEN void fp_threads_seed(void);

@@ -231,6 +231,7 @@ FP_HIDDEN void fp_maps_mapped(uint64_t addr, uint64_t len, int prot, int flags, 
 	if (!maps_lock())
 		return;
 	insert(&m);
+	fp_maplog_add(FP_ML_MAP, m.start, m.end, m.prot, m.flags);
 	maps_unlock();
 }
 
@@ -239,6 +240,7 @@ FP_HIDDEN void fp_maps_unmapped(uint64_t addr, uint64_t len)
 	if (!maps_lock())
 		return;
 	remove_range(addr, addr + fp_page_up(len));
+	fp_maplog_add(FP_ML_UNMAP, addr, addr + fp_page_up(len), 0, 0);
 	maps_unlock();
 }
 
@@ -251,6 +253,7 @@ FP_HIDDEN void fp_maps_protected(uint64_t addr, uint64_t len, int prot)
 	split_at(b);
 	for (uint32_t i = first_end_after(a); i < N && E(i)->start < b; i++)
 		E(i)->prot = prot;
+	fp_maplog_add(FP_ML_PROTECT, a, b, prot, 0);
 	maps_unlock();
 }
 
@@ -282,6 +285,7 @@ FP_HIDDEN void fp_maps_mremap_begin(uint64_t old, uint64_t old_len, int flags,
 	/* old_len 0 duplicates a shared mapping; DONTUNMAP leaves the old range */
 	if (old_len && !(flags & MREMAP_DONTUNMAP)) {
 		remove_range(a, b);
+		fp_maplog_add(FP_ML_UNMAP, a, b, 0, 0);
 		s->removed = 1;
 	}
 	maps_unlock();
@@ -322,7 +326,20 @@ FP_HIDDEN void fp_maps_mremap_end(uint64_t old, uint64_t old_len, uint64_t new_a
 		p.start = new_addr + delta;
 		p.end = p.start + len;
 		insert(&p);
+		fp_maplog_add(FP_ML_MAP, p.start, p.end, p.prot, p.flags);
 	}
+	maps_unlock();
+}
+
+FP_HIDDEN void fp_maps_brk(uint64_t old, uint64_t new_brk)
+{
+	uint64_t a = fp_page_up(old), b = fp_page_up(new_brk);
+	if (a == b || !maps_lock())
+		return;
+	if (b > a)
+		fp_maplog_add(FP_ML_MAP, a, b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	else
+		fp_maplog_add(FP_ML_UNMAP, b, a, 0, 0);
 	maps_unlock();
 }
 
@@ -737,6 +754,7 @@ FP_HIDDEN void fp_maps_resync(int full, int origin)
 		LO = ms.out_n;
 		FP_T->map_overflow = ms.dropped;
 		FP_T->resyncs++;
+		fp_maplog_add(FP_ML_DOUBT, 0, 0, 0, 0);
 	}
 	maps_unlock();
 }

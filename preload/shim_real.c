@@ -58,6 +58,8 @@ static const char *const fp_real_names[FP_R_COUNT] = {
 	[FP_R_posix_spawn] = "posix_spawn",
 	[FP_R_posix_spawnp] = "posix_spawnp",
 	[FP_R_dlopen] = "dlopen",
+	[FP_R_sbrk] = "sbrk",
+	[FP_R_brk] = "brk",
 	[FP_R_dlmopen] = "dlmopen",
 	[FP_R_dlclose] = "dlclose",
 };

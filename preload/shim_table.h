@@ -42,8 +42,8 @@
 #include <stdint.h>
 
 #define FP_SHIM_MAGIC 0x31304d4948535046ULL /* "FPSHIM01" little-endian */
-#define FP_SHIM_VERSION 4 /* 2: read_gate, shim_start/shim_end; 3: map_lo (gap);
-                           * 4: 20480 fd slots */
+#define FP_SHIM_VERSION 5 /* 2: read_gate, shim_start/shim_end; 3: map_lo (gap);
+                           * 4: 20480 fd slots; 5: the mapping change log */
 #define FP_SHIM_TABLE_SYMBOL "forkpoint_shim_table"
 #define FP_SHIM_SONAME "libforkpoint-preload.so"
 
@@ -55,6 +55,7 @@
 #define FP_SHIM_MAX_THREADS 1024
 #define FP_SHIM_PATH_MAX 256
 #define FP_SHIM_GATE_MAX_NS 2000000ULL /* 2 ms */
+#define FP_SHIM_MAPLOG 8192 /* events in the mapping change log (a power of 2) */
 
 /* Environment the launcher sets and the shim keeps alive across exec, also
  * when a program clears its environment. */
@@ -135,6 +136,42 @@ struct fp_shim_map {
 	                              * path or the name ("[heap]", "[anon:x]") */
 };
 
+/* The mapping change log: a ring of the address-space changes the wrappers
+ * made, in the order they made them, for the helper to consume (it keeps
+ * the head it read last and takes the events after it; the list maps[]
+ * above only says what is, and overflows).
+ *
+ * Writers append under the maps lock: the slot's gen is set to 0, the event
+ * written, then gen = its number + 1 and maplog_head = number + 1 (release).
+ * Event number i lives in maplog[i % FP_SHIM_MAPLOG]. A reader that wants
+ * the events [from, head) copies them and reads maplog_head again after:
+ * if head - from >= FP_SHIM_MAPLOG then, some may have been overwritten
+ * (overflow: the helper goes back to /proc); each copied slot must also
+ * carry gen == its number + 1.
+ *
+ * FP_ML_DOUBT says the list lost track (a resync from /proc: a change the
+ * wrappers could not follow, dlopen, a new thread stack, a failed mremap):
+ * the helper must not trust the log across it. Changes no wrapper sees at
+ * all (libc's own mmap and brk inside malloc) are not in the log: the
+ * helper checks against /proc. */
+enum fp_maplog_kind {
+	FP_ML_MAP = 1,     /* [start, end) mapped anew (mmap, mremap's new range,
+	                    * brk/sbrk growth: prot and flags as mapped) */
+	FP_ML_UNMAP = 2,   /* [start, end) unmapped (munmap, mremap's old range,
+	                    * brk/sbrk shrinking) */
+	FP_ML_PROTECT = 3, /* [start, end) given prot */
+	FP_ML_DOUBT = 4,   /* the list was resynced from /proc */
+};
+
+struct fp_shim_mapev {
+	uint64_t gen;            /* event number + 1; 0 while written */
+	uint64_t start, end;
+	int32_t prot, flags;     /* flags: MAP_* as for maps[] (MAP_ANONYMOUS
+	                          * for anonymous memory) */
+	uint32_t kind;           /* enum fp_maplog_kind */
+	uint32_t reserved;
+};
+
 struct fp_shim_thread {
 	int32_t tid;
 	uint8_t origin;
@@ -169,11 +206,16 @@ struct fp_shim_table {
 	uint64_t shim_start;     /* [shim_start, shim_end): the shim's own object */
 	uint64_t shim_end;       /* (text, data and .bss, where this table lives) */
 
+	uint64_t maplog_head;    /* events appended to maplog[] so far */
+	uint32_t maplog_size;    /* FP_SHIM_MAPLOG */
+	uint32_t maplog_reserved;
+
 	char shim_path[FP_SHIM_PATH_MAX];
 
 	struct fp_shim_thread threads[FP_SHIM_MAX_THREADS];
 	struct fp_shim_map maps[FP_SHIM_MAX_MAPS];
 	struct fp_shim_fd fds[FP_SHIM_MAX_FDS];
+	struct fp_shim_mapev maplog[FP_SHIM_MAPLOG];
 };
 
 #endif

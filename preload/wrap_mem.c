@@ -109,6 +109,45 @@ FP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	return (void *)r;
 }
 
+/* brk and sbrk through libc (it keeps the current break): a program's own
+ * calls are logged; malloc's calls inside libc are not seen at all (the
+ * helper checks against /proc). */
+FP_EXPORT void *sbrk(intptr_t inc)
+{
+	int track = fp_enter();
+	__typeof__(&sbrk) real = FP_REAL(sbrk);
+	if (!real) {
+		errno = ENOSYS;
+		return (void *)-1;
+	}
+	void *old = real(inc);
+	if (track && old != (void *)-1 && inc) {
+		int saved = errno;
+		fp_maps_brk((uint64_t)(uintptr_t)old, (uint64_t)(uintptr_t)old + (uint64_t)inc);
+		errno = saved;
+	}
+	return old;
+}
+
+FP_EXPORT int brk(void *addr)
+{
+	int track = fp_enter();
+	__typeof__(&sbrk) rs = FP_REAL(sbrk);
+	__typeof__(&brk) real = FP_REAL(brk);
+	if (!real || !rs) {
+		errno = ENOSYS;
+		return -1;
+	}
+	void *old = rs(0);
+	int r = real(addr);
+	if (track && r == 0 && old != (void *)-1) {
+		int saved = errno;
+		fp_maps_brk((uint64_t)(uintptr_t)old, (uint64_t)(uintptr_t)addr);
+		errno = saved;
+	}
+	return r;
+}
+
 /* SysV shm: the segment size is not in the call, so ask /proc afterwards */
 FP_EXPORT void *shmat(int id, const void *addr, int flags)
 {

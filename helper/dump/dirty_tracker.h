@@ -39,6 +39,9 @@ struct fp_track_proc {
 	size_t ncov;
 	struct dump_vma *vmas;         /* its mappings and their VmFlags then (smaps) */
 	size_t nvmas;
+	uint64_t shim_addr, shim_gen;  /* the shim's mapping change log (dump_incr_shim.c) */
+	bool shim_ok;
+	char shim_doubt[160];
 };
 
 struct fp_track {

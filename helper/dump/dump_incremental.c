@@ -198,6 +198,10 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		pc->ncov = tp->ncov;
 		pc->fv_now = tp->vmas;
 		pc->nfv_now = tp->nvmas;
+		pc->shim_addr = tp->shim_addr;
+		pc->shim_gen = tp->shim_gen;
+		pc->shim_ok = tp->shim_ok;
+		memcpy(pc->shim_doubt, tp->shim_doubt, sizeof(pc->shim_doubt));
 		pc->tracked = true;
 		tp->uffd = -1;
 		tp->reg = tp->cov = NULL;
@@ -229,12 +233,17 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 			char why[96];
 			snprintf(why, sizeof(why), "process %d is new to the write tracking: its memory is written in full", pc->pid);
 			say_full(c, why);
+			dump_incr_shim_mark(c, pc);
 			int rc = dump_precopy_protect(c, pc, &regv, &nregv, err);
 			free(regv);
 			if (rc || dump_vmas_read(pc->pid, true, &pc->fv, &pc->nfv, err))
 				return fp_wrap(err, "tracking the writes of %d", pc->pid);
-		} else if (track_new_vmas(c, pc, err)) {
-			return fp_wrap(err, "tracking the new mappings of %d", pc->pid);
+		} else {
+			int r = dump_incr_shim_track(c, pc, err);
+			if (r == 0)
+				dump_incr_shim_mark(c, pc);
+			if (r < 0 || (r == 0 && track_new_vmas(c, pc, err)))
+				return fp_wrap(err, "tracking the new mappings of %d", pc->pid);
 		}
 	}
 	c->incr = true;
@@ -580,6 +589,7 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 				p = &c->procs[k];
 		if (!p || pc->uffd < 0 || pc->untrusted)
 			continue; /* not dumped with it (gone meanwhile) or not sure: dropped */
+		dump_incr_shim_check(c, p);
 		struct fp_track_proc *tp = &t->procs[t->n];
 		memset(tp, 0, sizeof(*tp));
 		tp->uffd = -1;
@@ -599,6 +609,10 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 		tp->nreg = pc->nreg;
 		tp->vmas = pc->fv_now;
 		tp->nvmas = pc->nfv_now;
+		tp->shim_addr = pc->shim_addr;
+		tp->shim_gen = pc->shim_gen;
+		tp->shim_ok = pc->shim_ok;
+		memcpy(tp->shim_doubt, pc->shim_doubt, sizeof(tp->shim_doubt));
 		pc->uffd = -1;
 		pc->reg = NULL;
 		pc->nreg = 0;

@@ -141,6 +141,13 @@ struct dump_precopy {
 	size_t nwritten;
 	fp_mem_range *rd;     /* what the stop read, into `dirty`, sorted */
 	size_t nrd;
+	/* (dump_incr_shim.c) the shim's mapping change log: the table's
+	 * address and the first event not yet taken into `reg`; shim_ok when
+	 * shim_gen is good; shim_doubt: why the next snapshot must register
+	 * from /proc instead ("" if it need not) */
+	uint64_t shim_addr, shim_gen;
+	bool shim_ok;
+	char shim_doubt[160];
 };
 
 /* npages pages at vaddr, whose data is at data (pre-copy or dirty buffer). */
@@ -435,6 +442,14 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
 void dump_incr_keep(struct dump_ctx *c, const char *final);
+/* dump_incr_shim.c: new mappings registered from the shim's change log.
+ * mark: the log's position before a walk of /proc (none without a shim);
+ * track: 1 when registered from the log, 0 when /proc must do it (dump.log
+ * says why), -1 on error; check: after the stop, a trackable mapping in
+ * /proc that the log never showed sends the next snapshot to /proc. */
+void dump_incr_shim_mark(struct dump_ctx *c, struct dump_precopy *pc);
+int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *err);
+void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p);
 /* dump_incr_recheck.c: after the resume, for every process whose written
  * pages stayed unprotected through the stop (pc->deferred): re-protects
  * them, then unprotects again those that the running process changed

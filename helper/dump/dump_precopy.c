@@ -381,6 +381,8 @@ int dump_precopy_run(struct dump_ctx *c, fp_error *err)
 		struct dump_precopy *pc = &c->pre[i];
 		struct dump_vma *regv = NULL;
 		size_t nregv = 0;
+		if (c->o->track)
+			dump_incr_shim_mark(c, pc);
 		rc = dump_precopy_protect(c, pc, &regv, &nregv, err);
 		if (!rc)
 			rc = precopy(c, pc, regv, nregv, err);

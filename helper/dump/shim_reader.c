@@ -401,3 +401,59 @@ void fp_shim_copy_free(struct fp_shim_copy *c)
 		c->t = NULL;
 	}
 }
+
+/* ---- the mapping change log ---- */
+
+int fp_shim_maplog_read(pid_t pid, uint64_t addr, uint64_t from, struct fp_shim_mapev **ev, size_t *n,
+			uint64_t *head, char *why, size_t why_len, fp_error *err)
+{
+	_Alignas(struct fp_shim_table) unsigned char hb[HDR_SIZE];
+	struct fp_shim_table *h = (struct fp_shim_table *)hb;
+	*ev = NULL;
+	*n = 0;
+	if (vm_read(pid, addr, h, HDR_SIZE, err) < 0 || check_hdr(h, pid, err) < 0)
+		return -1;
+	uint32_t size;
+	memcpy(head, hb + offsetof(struct fp_shim_table, maplog_head), sizeof(*head));
+	memcpy(&size, hb + offsetof(struct fp_shim_table, maplog_size), sizeof(size));
+	if (size != FP_SHIM_MAPLOG)
+		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, 0, "the shim table of %d has another log size (%u)", (int)pid,
+				    size);
+	if (*head < from) {
+		snprintf(why, why_len, "the log's head %llu is behind the one read last (%llu): another process image",
+			 (unsigned long long)*head, (unsigned long long)from);
+		return 0;
+	}
+	uint64_t cnt = *head - from;
+	if (cnt >= FP_SHIM_MAPLOG) {
+		snprintf(why, why_len, "%llu mapping changes since the last snapshot, more than the log holds (%u)",
+			 (unsigned long long)cnt, FP_SHIM_MAPLOG);
+		return 0;
+	}
+	if (!cnt)
+		return 1;
+	struct fp_shim_mapev *v = malloc(cnt * sizeof(*v));
+	if (!v)
+		return fp_fail(err, ENOMEM, "out of memory");
+	uint64_t base = addr + offsetof(struct fp_shim_table, maplog);
+	uint64_t first = from & (FP_SHIM_MAPLOG - 1), k1 = FP_SHIM_MAPLOG - first < cnt ? FP_SHIM_MAPLOG - first : cnt;
+	if (vm_read(pid, base + first * sizeof(*v), v, k1 * sizeof(*v), err) < 0 ||
+	    (cnt > k1 && vm_read(pid, base, v + k1, (cnt - k1) * sizeof(*v), err) < 0) ||
+	    vm_read(pid, addr + offsetof(struct fp_shim_table, maplog_head), head, sizeof(*head), err) < 0) {
+		free(v);
+		return -1;
+	}
+	/* a writer may have overwritten the oldest slots during the copy */
+	bool lost = *head - from >= FP_SHIM_MAPLOG;
+	for (uint64_t i = 0; i < cnt && !lost; i++)
+		lost = v[i].gen != from + i + 1;
+	if (lost) {
+		free(v);
+		snprintf(why, why_len, "the log was overwritten while it was read (more than %u changes)", FP_SHIM_MAPLOG);
+		return 0;
+	}
+	*head = from + cnt;
+	*ev = v;
+	*n = cnt;
+	return 1;
+}

@@ -65,4 +65,12 @@ int fp_shim_locate(pid_t pid, uint64_t *addr, char *path, size_t path_len, fp_er
 
 void fp_shim_copy_free(struct fp_shim_copy *c);
 
+/* The mapping change log's events [from, head) (shim_table.h), from the
+ * table at addr: 1 with *ev (malloc'd, *n events, oldest first) and *head
+ * (where the next read starts), 0 when they cannot all be had (the ring
+ * overflowed, another process image: why says so; *head is the current
+ * head), -1 on error (the process is gone, a shim of another version). */
+int fp_shim_maplog_read(pid_t pid, uint64_t addr, uint64_t from, struct fp_shim_mapev **ev, size_t *n,
+			uint64_t *head, char *why, size_t why_len, fp_error *err);
+
 #endif

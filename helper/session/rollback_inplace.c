@@ -217,6 +217,7 @@ void fp_rollback_arm(pid_t root, const char *snap_dir, struct fp_track *t)
 		struct dump_precopy *pc = &c.pre[i];
 		struct dump_vma *regv = NULL;
 		size_t nregv = 0;
+		dump_incr_shim_mark(&c, pc);
 		if (dump_precopy_protect(&c, pc, &regv, &nregv, &err)) {
 			free(regv);
 			rc = -1;
@@ -229,6 +230,9 @@ void fp_rollback_arm(pid_t root, const char *snap_dir, struct fp_track *t)
 		tp->uffd = pc->uffd;
 		tp->reg = pc->reg;
 		tp->nreg = pc->nreg;
+		tp->shim_addr = pc->shim_addr;
+		tp->shim_gen = pc->shim_gen;
+		tp->shim_ok = pc->shim_ok;
 		/* nothing is known to equal SNAP: the processes ran before this */
 		tp->cov = NULL;
 		tp->ncov = 0;

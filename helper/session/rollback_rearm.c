@@ -134,6 +134,8 @@ static int pieces_of(const struct rb_proc *p, struct pending *q)
 int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	struct fp_track_proc *tp = p->tp;
+	/* the shim's mapping log went back to SNAP's with its memory */
+	snprintf(tp->shim_doubt, sizeof(tp->shim_doubt), "a rollback wrote the shim's mapping log back");
 	/* the mappings read at the stop, unless the rollback injected calls
 	 * (mappings changed, or a scratch page for a path) */
 	bool same = !p->nvops && !p->nfops;

@@ -3,7 +3,8 @@
 # (mremap MREMAP_FIXED), grows a mapping with mremap, maps a new region and
 # grows its brk heap. Every page of those ranges must be present in the
 # second snapshot (none left to the parent), and the session restored from
-# it passes the target's self-check of every byte.
+# it passes the target's self-check of every byte. Under the shim the new
+# mappings are registered from its change log (dump.log says so).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
@@ -42,6 +43,17 @@ for n, prev in ((1, "a"), (2, "b1")):
             assert fl == [4], f"b{n}: page {page:#x} of the {kind} range {a:#x}+{l:#x} has flags {fl}"
     print(f"b{n}: {len(grown)} grown ranges all present; {d['pages']} pages written, {d['pages_parent']} in the parent")
 PY
+
+# Under the shim the new mappings were registered for write tracking from
+# its change log, not from a walk of /proc/PID/maps (issue 16), and the
+# check against /proc after each stop found nothing the log had missed.
+for n in 1 2; do
+	log=$S/b$n/dump.log
+	grep -q "mappings registered from the shim's change log" "$log" ||
+		fail "b$n: new mappings not registered from the shim's log: $(grep -i 'registered\|trackable' "$log")"
+	! grep -q "neither tracked nor in the shim's log" "$log" || fail "b$n: the log missed a mapping: $(grep trackable "$log")"
+done
+grep -h "registered from" "$S"/b*/dump.log
 
 # Restored from b2 the target checks X at Y's old address, the grown
 # regions and the heap: verification 3.

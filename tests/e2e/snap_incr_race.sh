@@ -38,12 +38,7 @@ echo "$n snapshots, $raced with pages written between the resume and the re-prot
 # compares every byte.
 v=0
 for s in "s$n" "s$((n - 1))" s2 "s$n"; do
-	"$FP" restore race "$s" >"$WORK/r.out" 2>&1 || fail "restore $s: $(cat "$WORK/r.out")"
-	c=$(grep -c '^verify ' "$st")
-	kill -USR2 "$pid"
-	wait_for 30 bash -c "(( \$(grep -c '^verify ' '$st') > $c ))" || fail "no verification after restoring $s"
-	last=$(grep '^verify ' "$st" | tail -n 1)
-	[[ $last == *" ok "* ]] || fail "after restoring $s: $last"
+	restore_check race "$s" "$st"
 	v=$((v + 1))
 	# and a snapshot right after, still incremental, from a racing target
 	snap_json race "a$v" "$WORK/a$v.json"

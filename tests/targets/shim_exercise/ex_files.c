@@ -180,6 +180,32 @@ void cmd_anon(void)
 
 /* ---- mappings ---- */
 
+/* For the mapping change log: n pages mapped and unmapped, then two pages
+ * mapped, the first made read-only, and the break moved up by one page:
+ * "ok TWO_PAGES OLD_BREAK". */
+void cmd_maplog(long n)
+{
+	const size_t pg = 4096;
+	for (long i = 0; i < n; i++) {
+		void *p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED || munmap(p, pg) < 0)
+			die("mmap/munmap");
+	}
+	char *two = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (two == MAP_FAILED || mprotect(two, pg, PROT_READ) < 0)
+		die("mmap/mprotect");
+	keep_map(two, 2 * pg);
+	/* from a page boundary, so that exactly one page is new */
+	char *cur = sbrk(0);
+	uintptr_t up = ((uintptr_t)cur + pg - 1) & ~(uintptr_t)(pg - 1);
+	if (sbrk((intptr_t)(up - (uintptr_t)cur)) == (void *)-1)
+		die("sbrk align");
+	char *old = sbrk((intptr_t)pg);
+	if (old == (void *)-1)
+		die("sbrk");
+	reply("ok %lx %lx", (unsigned long)(uintptr_t)two, (unsigned long)(uintptr_t)old);
+}
+
 void cmd_maps(void)
 {
 	const size_t pg = 4096;

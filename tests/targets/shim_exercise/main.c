@@ -199,6 +199,8 @@ int main(int argc, char **argv)
 			cmd_spawn(arg);
 		else if (sscanf(line, "stress %ld %ld", &a, &b) == 2)
 			cmd_stress(a, (int)b);
+		else if (sscanf(line, "maplog %ld", &a) == 1)
+			cmd_maplog(a);
 		else if (sscanf(line, "churn %ld", &a) == 1)
 			cmd_churn((int)a);
 		else if (!strcmp(line, "stop"))
