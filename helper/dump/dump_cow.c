@@ -117,7 +117,8 @@ int dump_cow_vmas_stopped(struct dump_ctx *c, struct dump_proc *p, fp_error *err
 	bool locked = dump_status_field(p->pid, "VmLck", v, sizeof(v)) == 0 && atol(v) > 0;
 	struct dump_vma *cv = NULL;
 	size_t cn = 0;
-	if (dump_vmas_read(p->pid, locked, &p->vmas, &p->nvmas, err) || copy_vmas(p, false, &cv, &cn, err))
+	if ((locked ? dump_vmas_read(p->pid, true, &p->vmas, &p->nvmas, err) : dump_vmas_stopped(p, &p->vmas, &p->nvmas, err)) ||
+	    copy_vmas(p, false, &cv, &cn, err))
 		return -1;
 	bool *missing = calloc(p->nvmas ? p->nvmas : 1, sizeof(bool));
 	if (!missing) {

@@ -447,7 +447,7 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	struct dump_precopy *pc = p->pre;
 	struct dump_vma *v = NULL;
 	size_t n = 0;
-	if (dump_vmas_read(p->pid, false, &v, &n, err))
+	if (dump_vmas_stopped(p, &v, &n, err))
 		return -1;
 	size_t missing = 0;
 	for (size_t i = 0; i < n; i++) {
