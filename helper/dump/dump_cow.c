@@ -198,7 +198,7 @@ int dump_cow_after(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				return fp_fail(err, EIO, "the frozen copy of %d lacks its area %" PRIx64 "-%" PRIx64, p->pid,
 					       p->vmas[i].start, p->vmas[i].end);
 			}
-			memcpy(p->vmas[i].vmflags, cv[j].vmflags, sizeof(p->vmas[i].vmflags));
+			p->vmas[i].vmflags = cv[j].vmflags;
 		}
 		free(cv);
 	}

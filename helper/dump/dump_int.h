@@ -36,7 +36,7 @@ struct dump_vma {
 	dev_t dev;
 	uint64_t ino;
 	const char *path;  /* never NULL; shared, from dump_path_intern */
-	char vmflags[128];
+	const char *vmflags; /* never NULL ("" without smaps); interned, as path */
 	bool dump_pages; /* anon private (incl. vdso) or file private: COW'd pages */
 	bool file_private;
 	bool flags_early; /* vmflags read before the stop (dump_precopy.c) */

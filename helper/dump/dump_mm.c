@@ -105,15 +105,16 @@ static int maps_line(struct vma_list *l, const char *s, const char *end, fp_erro
 		cur->dev = t.dev;
 		cur->ino = t.ino;
 		cur->path = dump_path_intern(name, nlen);
+		cur->vmflags = "";
 		if (!cur->path)
 			return fp_fail(err, ENOMEM, "out of memory");
 	} else if (l->n && end - s >= 8 && !memcmp(s, "VmFlags:", 8)) {
+		/* A handful of distinct flag sets: shared, not one copy per
+		 * mapping (60,000 mappings). */
 		struct dump_vma *cur = &l->v[l->n - 1];
-		size_t len = (size_t)(end - s - 8);
-		if (len >= sizeof(cur->vmflags))
-			len = sizeof(cur->vmflags) - 1;
-		memcpy(cur->vmflags, s + 8, len);
-		cur->vmflags[len] = '\0';
+		cur->vmflags = dump_path_intern(s + 8, (size_t)(end - s - 8));
+		if (!cur->vmflags)
+			return fp_fail(err, ENOMEM, "out of memory");
 	}
 	return 0;
 }
