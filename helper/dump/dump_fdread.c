@@ -9,7 +9,7 @@
  * another CPU halves the wait on an idle machine (and costs nothing but a
  * thread's start on a busy one). Both take chunks of fds from one counter,
  * so a thread that gets less CPU simply takes fewer chunks. The texts are
- * parsed afterwards, by the caller, in fd order. */
+ * parsed afterwards, by the caller, in fd order (dump_fdinfo_parse). */
 #include "dump/dump_int.h"
 
 #include <errno.h>
@@ -19,47 +19,48 @@
 #include <string.h>
 #include <unistd.h>
 
+int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn)
+{
+	const char *p = strstr(buf, "pos:"), *f = strstr(buf, "flags:");
+	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "ino:");
+	if (!p || !f)
+		return -1;
+	sn->pos = strtoull(p + 4, NULL, 10);
+	sn->flags = (uint32_t)strtoul(f + 6, NULL, 8);
+	sn->mnt_id = m ? atoi(m + 7) : -1;
+	sn->ino = i ? strtoull(i + 4, NULL, 10) : 0;
+	return 0;
+}
+
 #define CHUNK 64
 #define MIN_FOR_THREAD 512
 
-struct fdread_job {
-	const int *kept;
-	struct dump_fdtext *out;
+struct two_job {
+	void (*fn)(void *arg, size_t from, size_t to);
+	void *arg;
 	size_t n;
-	size_t next; /* the first fd no thread took yet (atomic) */
+	size_t next; /* the first item no thread took yet (atomic) */
 };
 
-static void read_chunks(struct fdread_job *j)
+static void run_chunks(struct two_job *j)
 {
 	for (;;) {
 		size_t at = __atomic_fetch_add(&j->next, CHUNK, __ATOMIC_RELAXED);
 		if (at >= j->n)
 			return;
-		size_t end = at + CHUNK < j->n ? at + CHUNK : j->n;
-		for (size_t i = at; i < end; i++) {
-			struct dump_fdtext *t = &j->out[i];
-			if (j->kept[i] < 0) {
-				t->len = DUMP_FDTEXT_NONE;
-				continue;
-			}
-			ssize_t got = pread(j->kept[i], t->txt, sizeof(t->txt) - 1, 0);
-			/* a text that fills the slot may be cut: read again whole */
-			t->len = got < 0 ? (int16_t)-errno : got >= (ssize_t)sizeof(t->txt) - 1 ? DUMP_FDTEXT_LONG : (int16_t)got;
-			if (got >= 0 && got < (ssize_t)sizeof(t->txt))
-				t->txt[got] = '\0';
-		}
+		j->fn(j->arg, at, at + CHUNK < j->n ? at + CHUNK : j->n);
 	}
 }
 
 static void *worker(void *arg)
 {
-	read_chunks(arg);
+	run_chunks(arg);
 	return NULL;
 }
 
 /* A second thread on a CPU other than this one (the dumper sits next to
  * the target while it is stopped), if there is one. */
-static bool start_helper(pthread_t *th, struct fdread_job *j)
+static bool start_helper(pthread_t *th, struct two_job *j)
 {
 	int here = sched_getcpu();
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -78,13 +79,41 @@ static bool start_helper(pthread_t *th, struct fdread_job *j)
 	return ok;
 }
 
-void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *threads)
+int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg)
 {
-	struct fdread_job j = { .kept = kept, .out = out, .n = n, .next = 0 };
+	struct two_job j = { .fn = fn, .arg = arg, .n = n, .next = 0 };
 	pthread_t th;
 	bool two = n >= MIN_FOR_THREAD && start_helper(&th, &j);
-	read_chunks(&j);
+	run_chunks(&j);
 	if (two)
 		pthread_join(th, NULL);
-	*threads = two ? 2 : 1;
+	return two ? 2 : 1;
+}
+
+struct fdread_job {
+	const int *kept;
+	struct dump_fdtext *out;
+};
+
+static void read_some(void *arg, size_t from, size_t to)
+{
+	struct fdread_job *j = arg;
+	for (size_t i = from; i < to; i++) {
+		struct dump_fdtext *t = &j->out[i];
+		if (j->kept[i] < 0) {
+			t->len = DUMP_FDTEXT_NONE;
+			continue;
+		}
+		ssize_t got = pread(j->kept[i], t->txt, sizeof(t->txt) - 1, 0);
+		/* a text that fills the slot may be cut: read again whole */
+		t->len = got < 0 ? (int16_t)-errno : got >= (ssize_t)sizeof(t->txt) - 1 ? DUMP_FDTEXT_LONG : (int16_t)got;
+		if (got >= 0 && got < (ssize_t)sizeof(t->txt))
+			t->txt[got] = '\0';
+	}
+}
+
+void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *threads)
+{
+	struct fdread_job j = { .kept = kept, .out = out };
+	*threads = dump_two_cpus(n, read_some, &j);
 }

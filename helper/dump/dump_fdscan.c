@@ -73,6 +73,8 @@ struct dump_fdscan {
 	size_t nlook;
 	int *kept;                 /* look[i].info, for dump_fdread */
 	struct dump_fdtext *texts; /* their texts at the stop (pre-faulted) */
+	struct dump_fd *fds;       /* the looked-at process's fd table at the stop (pre-faulted), until taken */
+	size_t capfds;
 	struct later_fd *later;
 	size_t nlater, caplater;
 	struct rlimit saved;
@@ -152,19 +154,6 @@ static int list_fds(int dirfd, int **out, size_t *nout)
 	qsort(fds, n, sizeof(int), cmp_int);
 	*out = fds;
 	*nout = n;
-	return 0;
-}
-
-int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn)
-{
-	const char *p = strstr(buf, "pos:"), *f = strstr(buf, "flags:");
-	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "ino:");
-	if (!p || !f)
-		return -1;
-	sn->pos = strtoull(p + 4, NULL, 10);
-	sn->flags = (uint32_t)strtoul(f + 6, NULL, 8);
-	sn->mnt_id = m ? atoi(m + 7) : -1;
-	sn->ino = i ? strtoull(i + 4, NULL, 10) : 0;
 	return 0;
 }
 
@@ -255,6 +244,15 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 		memset(s->texts, 0, s->nlook * sizeof(*s->texts));
 	for (size_t i = 0; s->kept && i < s->nlook; i++)
 		s->kept[i] = s->look[i].info;
+	/* and for the stop's records of these fds */
+	if (!s->later && (s->later = malloc((s->nlook + 16) * sizeof(*s->later)))) {
+		memset(s->later, 0, (s->nlook + 16) * sizeof(*s->later));
+		s->caplater = s->nlook + 16;
+	}
+	if ((s->fds = malloc((s->nlook + 16) * sizeof(*s->fds)))) {
+		memset(s->fds, 0, (s->nlook + 16) * sizeof(*s->fds));
+		s->capfds = s->nlook + 16;
+	}
 	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, %zu followed by the shim's shortcut, "
 		"in %.3f ms", pid, s->nlook, kept, offered, (double)(dump_now_ns() - t0) / 1e6);
 	dump_fdshort_fault_pause(c);
@@ -404,6 +402,11 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		goto out;
 	}
 	size_t total = use_look ? s->nlook : n, taken = 0;
+	if (use_look && !p->fds && s->fds) {
+		p->fds = s->fds;
+		cap = s->capfds;
+		s->fds = NULL;
+	}
 	if (fds_room(p, &cap, total))
 		goto oom;
 	if (s->caplater < s->nlater + total) {
@@ -783,6 +786,7 @@ void dump_fds_free(struct dump_ctx *c)
 	free(s->look);
 	free(s->kept);
 	free(s->texts);
+	free(s->fds);
 	free(s->later);
 	if (s->raised)
 		setrlimit(RLIMIT_NOFILE, &s->saved);

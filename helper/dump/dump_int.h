@@ -539,6 +539,9 @@ struct dump_fdtext {
 	char txt[254];
 };
 void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *threads);
+/* fn over [0, n) in chunks, by this thread and (for many) one on another
+ * CPU; how many threads ran. */
+int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_fds_pin(struct dump_ctx *c, fp_error *err);
 int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err);
