@@ -3,7 +3,9 @@
  * peak memory is its own) dumps it with --leave-running (fp_dump,
  * --compress none) three times and reports the medians of the pause, of
  * the capture (the part of the pause spent reading the process) and of the
- * whole dump, and the dumper's largest max RSS. Both should grow linearly
+ * whole dump, the pre-copy's short stop before (a process with 64 MiB or
+ * more: the stop for its userfaultfd), and the dumper's largest max RSS.
+ * Both should grow linearly
  * with N (issue 11).
  *
  *   build/bench/dump_pause fds [N...]   (default 1000 10000; needs root)
@@ -110,7 +112,7 @@ static pid_t start_maps_child(int n, int big_mib, const char *file, int file_pag
 
 struct result {
 	int ok;
-	double pause_ms, capture_ms, total_ms;
+	double pause_ms, capture_ms, total_ms, prestop_ms;
 	long maxrss_kib;
 	char msg[512];
 };
@@ -137,6 +139,7 @@ static void dump_once(pid_t target, const char *dir, struct result *res)
 			r.pause_ms = st.pause_ms;
 			r.capture_ms = st.capture_ms;
 			r.total_ms = st.total_ms;
+			r.prestop_ms = st.prestop_ms;
 		}
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
@@ -195,7 +198,7 @@ int main(int argc, char **argv)
 				maps ? "mappings (vm.max_map_count?)" : "fds");
 			return 1;
 		}
-		double pause[3], cap[3], total[3];
+		double pause[3], cap[3], total[3], pre[3];
 		long rss = 0;
 		int ok = 0;
 		for (int r = 0; r < 3; r++) {
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "%d %s: dump failed: %s\n", n, maps ? "mappings" : "fds", res.msg);
 				break;
 			}
-			pause[ok] = res.pause_ms, cap[ok] = res.capture_ms, total[ok] = res.total_ms;
+			pause[ok] = res.pause_ms, cap[ok] = res.capture_ms, total[ok] = res.total_ms, pre[ok] = res.prestop_ms;
 			if (res.maxrss_kib > rss)
 				rss = res.maxrss_kib;
 			ok++;
@@ -221,13 +224,14 @@ int main(int argc, char **argv)
 		qsort(pause, (size_t)ok, sizeof(double), cmp_d);
 		qsort(cap, (size_t)ok, sizeof(double), cmp_d);
 		qsort(total, (size_t)ok, sizeof(double), cmp_d);
+		qsort(pre, (size_t)ok, sizeof(double), cmp_d);
 		char what[64];
 		if (maps)
 			snprintf(what, sizeof(what), "%6d mappings + %d MiB", n, big_mib);
 		else
 			snprintf(what, sizeof(what), "%6d fds", n);
-		printf("%s: pause %.1f ms, capture %.1f ms, total %.1f ms (median of %d), dumper max RSS %.1f MiB\n",
-		       what, pause[ok / 2], cap[ok / 2], total[ok / 2], ok, rss / 1024.0);
+		printf("%s: pause %.1f ms, capture %.1f ms, pre-copy's stop %.1f ms, total %.1f ms (median of %d), dumper max RSS %.1f MiB\n",
+		       what, pause[ok / 2], cap[ok / 2], pre[ok / 2], total[ok / 2], ok, rss / 1024.0);
 		fflush(stdout);
 	}
 	if (keep)

@@ -8,6 +8,9 @@
 # fd read from fdinfo while stopped, as before the shortcut).
 # Measures only; never fails on a number.
 #   bench/shim_pause.sh [N] [RUNS]        (default 10000 5; needs root)
+# SHIM_PAUSE_KINDS (default "fds maps") and SHIM_PAUSE_MODES (default "shim
+# shim-noshort noshim") choose the rows; FP_BUILD another build (a
+# before/after comparison).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${FP_BUILD:-$ROOT/build}
@@ -24,8 +27,8 @@ trap '"$FP" stop --kill sp >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 
 echo "kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $N each, $RUNS snaps per row"
 printf '%-6s %-12s %12s %12s %12s  %s\n' kind shim "pause first" "pause incr" "total incr" "shim table"
-for kind in fds maps; do
-	for mode in shim shim-noshort noshim; do
+for kind in ${SHIM_PAUSE_KINDS:-fds maps}; do
+	for mode in ${SHIM_PAUSE_MODES:-shim shim-noshort noshim}; do
 		opt=() env=()
 		[[ $mode == noshim ]] && opt=(--no-shim)
 		[[ $mode == shim-noshort ]] && env=(FORKPOINT_NO_FD_SHORTCUT=1)

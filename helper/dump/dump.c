@@ -162,6 +162,7 @@ void dump_ctx_free(struct dump_ctx *c)
 			cr_core_free(&p->th[t].core);
 		free(p->th);
 		free(p->vmas);
+		free(p->maps_stop);
 		cr_mm_free(&p->mm);
 		free(p->pe);
 		free(p->fds);

@@ -117,7 +117,8 @@ int dump_cow_vmas_stopped(struct dump_ctx *c, struct dump_proc *p, fp_error *err
 	bool locked = dump_status_field(p->pid, "VmLck", v, sizeof(v)) == 0 && atol(v) > 0;
 	struct dump_vma *cv = NULL;
 	size_t cn = 0;
-	if (dump_vmas_read(p->pid, locked, &p->vmas, &p->nvmas, err) || copy_vmas(p, false, &cv, &cn, err))
+	if ((locked ? dump_vmas_read(p->pid, true, &p->vmas, &p->nvmas, err) : dump_vmas_stopped(p, &p->vmas, &p->nvmas, err)) ||
+	    copy_vmas(p, false, &cv, &cn, err))
 		return -1;
 	bool *missing = calloc(p->nvmas ? p->nvmas : 1, sizeof(bool));
 	if (!missing) {
@@ -197,7 +198,7 @@ int dump_cow_after(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				return fp_fail(err, EIO, "the frozen copy of %d lacks its area %" PRIx64 "-%" PRIx64, p->pid,
 					       p->vmas[i].start, p->vmas[i].end);
 			}
-			memcpy(p->vmas[i].vmflags, cv[j].vmflags, sizeof(p->vmas[i].vmflags));
+			p->vmas[i].vmflags = cv[j].vmflags;
 		}
 		free(cv);
 	}

@@ -71,6 +71,10 @@ struct dump_fdscan {
 	pid_t look_pid;
 	struct look_fd *look;
 	size_t nlook;
+	int *kept;                 /* look[i].info, for dump_fdread */
+	struct dump_fdtext *texts; /* their texts at the stop (pre-faulted) */
+	struct dump_fd *fds;       /* the looked-at process's fd table at the stop (pre-faulted), until taken */
+	size_t capfds;
 	struct later_fd *later;
 	size_t nlater, caplater;
 	struct rlimit saved;
@@ -153,19 +157,6 @@ static int list_fds(int dirfd, int **out, size_t *nout)
 	return 0;
 }
 
-int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn)
-{
-	const char *p = strstr(buf, "pos:"), *f = strstr(buf, "flags:");
-	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "ino:");
-	if (!p || !f)
-		return -1;
-	sn->pos = strtoull(p + 4, NULL, 10);
-	sn->flags = (uint32_t)strtoul(f + 6, NULL, 8);
-	sn->mnt_id = m ? atoi(m + 7) : -1;
-	sn->ino = i ? strtoull(i + 4, NULL, 10) : 0;
-	return 0;
-}
-
 /* fd's fdinfo into buf: through the kept file when there is one. */
 static ssize_t read_info(int infodir, int kept, int fd, char *buf, size_t len)
 {
@@ -244,6 +235,23 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 			kept--;
 		}
 		offered += r != 0;
+	}
+	/* Room for the texts read at the stop, touched now: no page faults
+	 * then. */
+	s->kept = malloc((s->nlook ? s->nlook : 1) * sizeof(*s->kept));
+	s->texts = malloc((s->nlook ? s->nlook : 1) * sizeof(*s->texts));
+	if (s->texts)
+		memset(s->texts, 0, s->nlook * sizeof(*s->texts));
+	for (size_t i = 0; s->kept && i < s->nlook; i++)
+		s->kept[i] = s->look[i].info;
+	/* and for the stop's records of these fds */
+	if (!s->later && (s->later = malloc((s->nlook + 16) * sizeof(*s->later)))) {
+		memset(s->later, 0, (s->nlook + 16) * sizeof(*s->later));
+		s->caplater = s->nlook + 16;
+	}
+	if ((s->fds = malloc((s->nlook + 16) * sizeof(*s->fds)))) {
+		memset(s->fds, 0, (s->nlook + 16) * sizeof(*s->fds));
+		s->capfds = s->nlook + 16;
 	}
 	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, %zu followed by the shim's shortcut, "
 		"in %.3f ms", pid, s->nlook, kept, offered, (double)(dump_now_ns() - t0) / 1e6);
@@ -394,6 +402,11 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		goto out;
 	}
 	size_t total = use_look ? s->nlook : n, taken = 0;
+	if (use_look && !p->fds && s->fds) {
+		p->fds = s->fds;
+		cap = s->capfds;
+		s->fds = NULL;
+	}
 	if (fds_room(p, &cap, total))
 		goto oom;
 	if (s->caplater < s->nlater + total) {
@@ -405,6 +418,12 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		s->caplater = s->nlater + total;
 	}
 	dump_fdshort_stop(c, p->pid);
+	int64_t tr0 = dump_now_ns();
+	int threads = 0;
+	bool texts = use_look && s->kept && s->texts;
+	if (texts)
+		dump_fdread(s->kept, total, s->texts, &threads);
+	read_ns += dump_now_ns() - tr0;
 	for (size_t i = 0; i < total; i++) {
 		int fd = use_look ? s->look[i].fd : fds[i];
 		const struct look_fd *l = use_look ? &s->look[i] : s->look_pid == p->pid ? find_look(s, fd) : NULL;
@@ -419,7 +438,20 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			one_ns += dump_now_ns() - to;
 			continue;
 		}
-		ssize_t got = read_info(infodir, l ? l->info : -1, fd, buf, 16384);
+		const struct dump_fdtext *t = texts ? &s->texts[i] : NULL;
+		ssize_t got;
+		const char *text = buf;
+		if (t && t->len >= 0 && t->len != DUMP_FDTEXT_LONG) {
+			got = t->len;
+			text = t->txt;
+		} else if (t && t->len < 0 && t->len != DUMP_FDTEXT_NONE) {
+			got = -1;
+			errno = -t->len;
+		} else {
+			got = read_info(infodir, l ? l->info : -1, fd, buf, 16384);
+			if (got > 0)
+				buf[got] = '\0';
+		}
 		read_ns += dump_now_ns() - tr;
 		if (got <= 0 && use_look && (got == 0 || errno == ENOENT)) {
 			gone++; /* closed since the look: others may have come */
@@ -430,9 +462,8 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				got < 0 ? strerror(errno) : "empty");
 			goto out;
 		}
-		buf[got] = '\0';
 		int64_t to = dump_now_ns();
-		if (one_fd(c, p, l, fddir, fd, buf, NULL, err))
+		if (one_fd(c, p, l, fddir, fd, text, NULL, err))
 			goto out;
 		one_ns += dump_now_ns() - to;
 	}
@@ -458,9 +489,9 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		qsort(p->fds, p->nfds, sizeof(*p->fds), cmp_dump_fd);
 	}
 	dlog(c, "%d: %zu fds read while stopped (%s), %zu of them by the shim's shortcut, %.3f ms of it reading fdinfo "
-		"or offsets, %.3f ms making entries", p->pid, p->nfds,
+		"or offsets (%d thread%s), %.3f ms making entries", p->pid, p->nfds,
 	     use_look ? (gone ? "the look's list, then listed again" : "the look's list") : "listed", taken,
-	     (double)read_ns / 1e6, (double)one_ns / 1e6);
+	     (double)read_ns / 1e6, threads ? threads : 1, threads > 1 ? "s" : "", (double)one_ns / 1e6);
 	rc = 0;
 	goto out;
 oom:
@@ -753,6 +784,9 @@ void dump_fds_free(struct dump_ctx *c)
 		free(s->later[i].locks);
 	}
 	free(s->look);
+	free(s->kept);
+	free(s->texts);
+	free(s->fds);
 	free(s->later);
 	if (s->raised)
 		setrlimit(RLIMIT_NOFILE, &s->saved);

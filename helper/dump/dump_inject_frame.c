@@ -12,6 +12,7 @@
 
 #include "ptrace/pt_internal.h"
 #include "ptrace/pt_mem.h"
+#include "ptrace/procmap_query.h"
 #include "dump/dirty_tracker.h"
 
 /* ---- page-less kill-safe calls (a signal frame on the stack) ----------
@@ -75,6 +76,51 @@ struct gadget_memo {
 static struct gadget_memo g_memo[GADGET_CACHE];
 static unsigned g_memo_next;
 
+struct exec_map {
+	uint64_t s, e;
+	int rank;
+};
+
+struct exec_list {
+	struct exec_map m[256];
+	size_t n;
+};
+
+static int note_map(void *arg, uint64_t start, uint64_t end, const char *name)
+{
+	struct exec_list *l = arg;
+	l->m[l->n++] = (struct exec_map){ start, end,
+					 strstr(name, "/ld-linux") || strstr(name, "/ld-musl") ? 0 :
+					 strstr(name, "/libc.so") || strstr(name, "/libc-")   ? 1 : 2 };
+	return l->n == 256;
+}
+
+static void search_list(pid_t pid, const struct exec_list *l, unsigned long long born, uint64_t *sysret,
+			uint64_t *sigret)
+{
+	const struct exec_map *m = l->m;
+	size_t n = l->n;
+	/* A session snapshots the same process again and again: the sequences
+	 * found last time, if still in its executable text (their bytes are
+	 * checked before each use), spare reading ld.so and libc anew. */
+	for (size_t k = 0; k < GADGET_CACHE; k++) {
+		const struct gadget_memo *g = &g_memo[k];
+		if (g->pid != pid || g->born != born || !born)
+			continue;
+		bool in1 = false, in2 = false;
+		for (size_t i = 0; i < n; i++) {
+			in1 |= g->sysret >= m[i].s && g->sysret + 3 <= m[i].e;
+			in2 |= g->sigret >= m[i].s && g->sigret + 9 <= m[i].e;
+		}
+		if (in1 && in2)
+			*sysret = g->sysret, *sigret = g->sigret;
+	}
+	for (int rank = 0; rank < 3 && !(*sysret && *sigret); rank++)
+		for (size_t i = 0; i < n && !(*sysret && *sigret); i++)
+			if (m[i].rank == rank)
+				gadget_search(pid, m[i].s, m[i].e, sysret, sigret);
+}
+
 /* Finds the two sequences, ld.so and libc first (small, always there in a
  * dynamic program), then any other text. Not with a shadow stack (`ret`
  * to a foreign address would fault). */
@@ -88,52 +134,17 @@ static void find_gadgets(struct dump_ctx *c, struct dump_proc *p)
 		dlog(c, "%d: shadow stack enabled: page creation uses the plain injection", p->pid);
 		return;
 	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return;
-	struct { uint64_t s, e; int rank; } m[256];
-	size_t n = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	while (getline(&line, &cap, f) > 0 && n < 256) {
-		unsigned long long s, e;
-		char perms[8];
-		int pos = 0;
-		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &s, &e, perms, &pos) < 3 || perms[0] != 'r' ||
-		    perms[2] != 'x')
-			continue;
-		const char *pth = pos ? line + pos : "";
-		if (!strncmp(pth, "[vsyscall]", 10))
-			continue;
-		int rank = strstr(pth, "/ld-linux") || strstr(pth, "/ld-musl") ? 0 : strstr(pth, "/libc.so") || strstr(pth, "/libc-") ? 1 : 2;
-		m[n].s = s, m[n].e = e, m[n].rank = rank;
-		n++;
-	}
-	free(line);
-	fclose(f);
 	uint64_t sysret = 0, sigret = 0;
-	/* A session snapshots the same process again and again: the sequences
-	 * found last time, if still in its executable text (their bytes are
-	 * checked before each use), spare reading ld.so and libc anew. */
 	unsigned long long born = fp_track_start_time(p->pid);
-	for (size_t k = 0; k < GADGET_CACHE; k++) {
-		const struct gadget_memo *g = &g_memo[k];
-		if (g->pid != p->pid || g->born != born || !born)
-			continue;
-		bool in1 = false, in2 = false;
-		for (size_t i = 0; i < n; i++) {
-			in1 |= g->sysret >= m[i].s && g->sysret + 3 <= m[i].e;
-			in2 |= g->sigret >= m[i].s && g->sigret + 9 <= m[i].e;
-		}
-		if (in1 && in2)
-			sysret = g->sysret, sigret = g->sigret;
+	/* ld.so's text first (by PROCMAP_QUERY, however many mappings the
+	 * process has: glibc's has both), else every executable mapping. */
+	struct exec_list *l = malloc(sizeof(*l));
+	for (int all = 0; l && all < 2 && !(sysret && sigret); all++) {
+		l->n = 0;
+		if (fp_exec_maps(p->pid, all, note_map, l) == 0)
+			search_list(p->pid, l, born, &sysret, &sigret);
 	}
-	for (int rank = 0; rank < 3 && !(sysret && sigret); rank++)
-		for (size_t i = 0; i < n && !(sysret && sigret); i++)
-			if (m[i].rank == rank)
-				gadget_search(p->pid, m[i].s, m[i].e, &sysret, &sigret);
+	free(l);
 	if (sysret && sigret) {
 		p->g_sysret = sysret;
 		p->g_sigret = sigret;
@@ -303,7 +314,9 @@ int dinj_safe_call(struct dump_ctx *c, struct dump_proc *p, fp_pt_thread *t, uin
 	memcpy(a2, a, sizeof(a2));
 	if (child)
 		a2[1] = at + size; /* newsp: the clone's `ret` pops its own frame */
+	
 	rc = dinj_run_at_sp(p, t, &r, p->g_sysret, at, nr, a2, ret, child, err) ? -1 : 1;
+	
 	if (child)
 		ptrace(PTRACE_SETOPTIONS, t->tid, 0, (void *)(long)PTRACE_O_TRACESYSGOOD);
 restore:

@@ -36,7 +36,7 @@ struct dump_vma {
 	dev_t dev;
 	uint64_t ino;
 	const char *path;  /* never NULL; shared, from dump_path_intern */
-	char vmflags[128];
+	const char *vmflags; /* never NULL ("" without smaps); interned, as path */
 	bool dump_pages; /* anon private (incl. vdso) or file private: COW'd pages */
 	bool file_private;
 	bool flags_early; /* vmflags read before the stop (dump_precopy.c) */
@@ -78,6 +78,8 @@ struct dump_proc {
 	/* memory */
 	struct dump_vma *vmas;
 	size_t nvmas;
+	struct dump_vma *maps_stop; /* maps as read at the stop (dump_shmem_capture), for the next reader */
+	size_t nmaps_stop;
 	cr_mm mm;
 	cr_pagemap_entry *pe;
 	size_t npe;
@@ -373,6 +375,9 @@ int dump_write_cores(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 /* dump_mm.c */
 int dump_proc_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *n, fp_error *err);
+/* p's maps while stopped: the list dump_shmem_capture read (taken over:
+ * one read of a long list, not two), else read now. */
+int dump_vmas_stopped(struct dump_proc *p, struct dump_vma **out, size_t *n, fp_error *err);
 /* dump_paths.c: the one copy of a mapping's path (len bytes of s), valid
  * for the life of the process; NULL when out of memory. */
 const char *dump_path_intern(const char *s, size_t len);
@@ -546,6 +551,20 @@ uint64_t dump_desc_key(const struct stat *st, uint64_t pos, uint32_t flags);
  * path checked against its inode (*stale: a path no longer names it, the
  * dump must be done again without the look). */
 void dump_fds_look(struct dump_ctx *c, pid_t pid);
+/* dump_fdread.c: the fdinfo text of each fd whose kept fdinfo file is
+ * kept[i] (-1: none, len DUMP_FDTEXT_NONE), into out[i] (len: bytes, or
+ * -errno, or DUMP_FDTEXT_LONG: too long for the slot, read it again), on
+ * two CPUs when there are many (*threads: how many read). */
+#define DUMP_FDTEXT_NONE INT16_MIN
+#define DUMP_FDTEXT_LONG INT16_MAX
+struct dump_fdtext {
+	int16_t len;
+	char txt[254];
+};
+void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *threads);
+/* fn over [0, n) in chunks, by this thread and (for many) one on another
+ * CPU; how many threads ran. */
+int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_fds_pin(struct dump_ctx *c, fp_error *err);
 int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err);

@@ -8,6 +8,8 @@
  * this table, so a mapping costs its small record and a path costs its
  * length once.
  *
+ * VmFlags texts are kept here too (a few distinct sets).
+ *
  * Strings are never freed: records are copied by value between lists and
  * the session helper keeps some lists between snapshots (write tracking),
  * so no list owns them. The table grows with the distinct paths the

@@ -449,13 +449,13 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	struct dump_precopy *pc = p->pre;
 	struct dump_vma *v = NULL;
 	size_t n = 0;
-	if (dump_vmas_read(p->pid, false, &v, &n, err))
+	if (dump_vmas_stopped(p, &v, &n, err))
 		return -1;
 	size_t missing = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct dump_vma *f = find_vma(pc->fv, pc->nfv, &v[i]);
 		if (f) {
-			memcpy(v[i].vmflags, f->vmflags, sizeof(v[i].vmflags));
+			v[i].vmflags = f->vmflags;
 			v[i].flags_early = true;
 		} else {
 			missing++;
@@ -487,7 +487,7 @@ int dump_precopy_flags_changed(struct dump_ctx *c)
 			if (!p->vmas[k].flags_early)
 				continue;
 			const struct dump_vma *f = find_vma(now, n, &p->vmas[k]);
-			char a[sizeof(f->vmflags)], b[sizeof(f->vmflags)];
+			char a[256], b[256];
 			if (!f)
 				continue; /* unmapped or merged since: not a flag change */
 			flags_norm(p->vmas[k].vmflags, a, sizeof(a));
@@ -518,7 +518,7 @@ size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma 
 	for (size_t i = 0; i < n; i++) {
 		const struct dump_vma *f = find_vma(known, nknown, &v[i]);
 		if (f)
-			memcpy(v[i].vmflags, f->vmflags, sizeof(v[i].vmflags));
+			v[i].vmflags = f->vmflags;
 		else
 			missing++;
 	}

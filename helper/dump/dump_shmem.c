@@ -334,7 +334,9 @@ int dump_shmem_capture(struct dump_ctx *c, fp_error *err)
 				s->end = v[k].end;
 			}
 		}
-		free(v);
+		free(p->maps_stop);
+		p->maps_stop = v; /* the VMAs' reader takes it */
+		p->nmaps_stop = n;
 		if (rc)
 			return -1;
 	}

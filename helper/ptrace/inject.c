@@ -3,8 +3,11 @@
 #include "inject.h"
 #include "pt_internal.h"
 #include "pt_mem.h"
+#include "procmap_query.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,41 +51,39 @@ static int search_map(pid_t pid, const struct xmap *m, uint64_t *ip)
 	return rc;
 }
 
+/* Preference: vDSO (8 KiB, always there), libc text, any other text. */
+static int rank_of(const char *path)
+{
+	return !strcmp(path, "[vdso]") ? 0 : strstr(path, "/libc.so") || strstr(path, "/libc-") ? 1 : 2;
+}
+
+struct best_maps {
+	struct xmap m[3];
+	bool have[3];
+};
+
+static int note_exec_map(void *arg, uint64_t start, uint64_t end, const char *name)
+{
+	struct best_maps *b = arg;
+	int rank = rank_of(name);
+	if (!b->have[rank]) {
+		b->m[rank] = (struct xmap){ .start = start, .end = end };
+		snprintf(b->m[rank].path, sizeof(b->m[rank].path), "%s", name);
+		b->have[rank] = true;
+	}
+	return b->have[0]; /* nothing beats the vDSO */
+}
+
 static int find_syscall_insn(fp_inject *ij, fp_error *err)
 {
 	pid_t pid = ij->proc->pid;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
-	/* Preference: vDSO (8 KiB, always there), libc text, any other text. */
-	struct xmap best[3];
-	bool have[3] = { false, false, false };
-	char *line = NULL;
-	size_t cap = 0;
-	while (getline(&line, &cap, f) > 0) {
-		struct xmap m = { 0 };
-		unsigned long long s, e;
-		int pos = 0;
-		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &s, &e, m.perms, &pos) < 3)
-			continue;
-		m.start = s;
-		m.end = e;
-		if (m.perms[0] != 'r' || m.perms[2] != 'x')
-			continue;
-		snprintf(m.path, sizeof(m.path), "%s", pos ? line + pos : "");
-		m.path[strcspn(m.path, "\n")] = '\0';
-		if (!strcmp(m.path, "[vsyscall]"))
-			continue; /* executing inside it traps (emulated entry points only) */
-		int rank = !strcmp(m.path, "[vdso]") ? 0 : strstr(m.path, "/libc.so") || strstr(m.path, "/libc-") ? 1 : 2;
-		if (!have[rank]) {
-			best[rank] = m;
-			have[rank] = true;
-		}
-	}
-	free(line);
-	fclose(f);
+	struct best_maps b = { 0 };
+	/* The vDSO by one query, else every executable mapping: a process
+	 * with many mappings is not read whole while it is stopped. */
+	if ((fp_exec_maps(pid, true, note_exec_map, &b) || !b.have[0]) && fp_exec_maps(pid, false, note_exec_map, &b))
+		return fp_fail(err, errno, "cannot read /proc/%d/maps: %s", pid, strerror(errno));
+	struct xmap *best = b.m;
+	bool *have = b.have;
 	for (int r = 0; r < 3; r++) {
 		if (have[r] && search_map(pid, &best[r], &ij->syscall_ip) == 0) {
 			const char *base = strrchr(best[r].path, '/');
