@@ -552,6 +552,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		dump_fds_look(&c, o->pid);
 	else if (!rc && err)
 		dlog(&c, "every fd read while stopped, without the look: %s", err->msg);
+	if (!rc && c.incr)
+		dump_warm_tree(&c, o->pid);
 	dump_phase(&c, DPH_PREPARE, &tph);
 	if (!rc) {
 		step = "stopping the process tree";

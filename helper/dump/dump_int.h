@@ -312,6 +312,9 @@ int dump_tree_seize(struct dump_ctx *c, fp_error *err);
 bool dump_tree_any_exiting(struct dump_ctx *c);
 /* The children of every thread of pid (malloc'd *out). */
 int dump_list_children(pid_t pid, pid_t **out, size_t *n);
+/* Before an incremental stop: sleeping threads stopped and resumed once, so
+ * that the page table re-sync is paid outside the pause (dump_warm.c). */
+void dump_warm_tree(struct dump_ctx *c, pid_t root);
 void dump_tree_release(struct dump_ctx *c, bool kill_it);
 int dump_tree_ids(struct dump_ctx *c, fp_error *err);
 int dump_write_tree(struct dump_ctx *c, fp_error *err);
