@@ -530,7 +530,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			snprintf(st->full_why, sizeof(st->full_why), "the write tracking failed: %s", ie.msg);
 			fp_track_drop(o->track, st->full_why);
 		} else if (incr > 0) {
-			dlog(&c, "incremental against %s, prepared in %.3f ms", c.parent_dir, ms_since(tp));
+			dlog(&c, "incremental against %s, prepared in %.3f ms", c.parent_dir[0] ? c.parent_dir : "nothing (every page read)",
+			     ms_since(tp));
 		}
 	}
 	if (!rc && incr <= 0 && want_precopy(&c)) {
