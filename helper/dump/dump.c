@@ -416,7 +416,11 @@ static void flags_check_start(struct flags_check *fc, struct dump_ctx *c)
 {
 	fc->c = c;
 	fc->changed = 0;
-	fc->started = pthread_create(&fc->th, NULL, flags_check_run, fc) == 0;
+	bool early = false;
+	for (size_t i = 0; i < c->nprocs && !early; i++)
+		early = dump_precopy_flags_early(&c->procs[i]);
+	/* nothing to read again (small processes): no thread to start */
+	fc->started = early && pthread_create(&fc->th, NULL, flags_check_run, fc) == 0;
 	if (!fc->started)
 		flags_check_run(fc); /* no thread: in line */
 }

@@ -449,6 +449,15 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	size_t n = 0;
 	if (dump_vmas_read(p->pid, false, &v, &n, err))
 		return -1;
+	uint64_t mapped = 0;
+	for (size_t i = 0; i < n; i++)
+		mapped += v[i].end - v[i].start;
+	if (mapped < FP_SMAPS_AT_STOP_MAX) {
+		/* A small process: its smaps costs less at the stop than the
+		 * check after the resume (a thread, and smaps read anyway). */
+		free(v);
+		return dump_proc_vmas(c, p, err);
+	}
 	size_t missing = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct dump_vma *f = find_vma(pc->fv, pc->nfv, &v[i]);
@@ -470,6 +479,14 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	return 0;
 }
 
+bool dump_precopy_flags_early(const struct dump_proc *p)
+{
+	for (size_t k = 0; p->pre && k < p->nvmas; k++)
+		if (p->vmas[k].flags_early)
+			return true;
+	return false;
+}
+
 int dump_precopy_flags_changed(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->nprocs; i++) {
@@ -478,6 +495,17 @@ int dump_precopy_flags_changed(struct dump_ctx *c)
 			continue;
 		struct dump_vma *now = NULL;
 		size_t n = 0;
+		if (!dump_precopy_flags_early(p)) {
+			/* read at the stop: exact, and the next snapshot's start */
+			now = c->keep_track ? malloc((p->nvmas ? p->nvmas : 1) * sizeof(*now)) : NULL;
+			if (now) {
+				memcpy(now, p->vmas, p->nvmas * sizeof(*now));
+				free(p->pre->fv_now);
+				p->pre->fv_now = now;
+				p->pre->nfv_now = p->nvmas;
+			}
+			continue;
+		}
 		if (dump_vmas_read(p->pid, true, &now, &n, NULL))
 			continue; /* gone: its snapshot is what it was */
 		int changed = 0;
