@@ -447,17 +447,16 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	struct dump_precopy *pc = p->pre;
 	struct dump_vma *v = NULL;
 	size_t n = 0;
+	/* A small process (by its mappings just before the stop): its smaps
+	 * costs less at the stop than the check after the resume (a thread,
+	 * and smaps read anyway). */
+	uint64_t mapped = 0;
+	for (size_t i = 0; i < pc->nfv; i++)
+		mapped += pc->fv[i].end - pc->fv[i].start;
+	if (pc->nfv && mapped < FP_SMAPS_AT_STOP_MAX)
+		return dump_proc_vmas(c, p, err);
 	if (dump_vmas_read(p->pid, false, &v, &n, err))
 		return -1;
-	uint64_t mapped = 0;
-	for (size_t i = 0; i < n; i++)
-		mapped += v[i].end - v[i].start;
-	if (mapped < FP_SMAPS_AT_STOP_MAX) {
-		/* A small process: its smaps costs less at the stop than the
-		 * check after the resume (a thread, and smaps read anyway). */
-		free(v);
-		return dump_proc_vmas(c, p, err);
-	}
 	size_t missing = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct dump_vma *f = find_vma(pc->fv, pc->nfv, &v[i]);
