@@ -6,7 +6,11 @@
 # caller sees it, taken with bash's $EPOCHREALTIME (no process of its own
 # inside the interval). Wall clock depends on the machine's load (printed);
 # the CPU time each step costs (the command, the helper, the shell) does
-# not, so it is reported too. Writes bench/results/exec-latency-<time>.md.
+# not, so it is reported too. The same steps are then measured through the
+# library in one long-lived client, as an agent drives a session (no
+# process start per call): bench/session_latency.c (C) and
+# bench/session_latency.py (the Python binding). Writes
+# bench/results/exec-latency-<time>.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FP=${FP_BUILD:-$ROOT/build}/bin/forkpoint
@@ -62,6 +66,11 @@ read -r a50 a90 <<<"$(printf '%s\n' "${after_us[@]}" | med)"
 read -r i50 i90 <<<"$(printf '%s\n' "${inner_us[@]}" | med)"
 sr=$(paste -d+ <(printf '%s\n' "${snap_us[@]}") <(printf '%s\n' "${rest_us[@]}") | bc | med)
 read -r sr50 sr90 <<<"$sr"
+# Through the library: "step median p90" lines (sessions of their own).
+"$FP" cleanup --force xb >/dev/null
+api_c=$("$(dirname "$FP")/../bench/session_latency" "$N" 2>&1) || api_c="failed: $api_c"
+api_py=$(python3 "$ROOT/bench/session_latency.py" "$N" 2>&1) || api_py="failed: $api_py"
+api() { awk -v k="$2" '$1 == k {print $2 " | " $3}' <<<"$1"; }
 out=$ROOT/bench/results/exec-latency-$(date -u +%Y%m%d-%H%M%S).md
 {
 	echo "# Shell session latencies ($(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$ROOT" rev-parse --short HEAD), $N rounds, $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg))"
@@ -77,4 +86,18 @@ out=$ROOT/bench/results/exec-latency-$(date -u +%Y%m%d-%H%M%S).md
 	echo "| of which in the helper (its total_ms; last round's phases: $phases) | $ri50 | $ri90 | - |"
 	echo "| snap + restore | $sr50 | $sr90 | Waypoint fork ~137 |"
 	echo "| exec \`true\` right after the restore | $a50 | $a90 | - |"
+	echo
+	echo "Through the library, one long-lived client (no process start per call; same rounds):"
+	echo
+	echo "| step | C API median ms | p90 ms | Python median ms | p90 ms | aim |"
+	echo "|---|---|---|---|---|---|"
+	echo "| exec \`true\` | $(api "$api_c" exec_true) | $(api "$api_py" exec_true) | < 5 |"
+	echo "| snap of an idle shell session | $(api "$api_c" snap) | $(api "$api_py" snap) | - |"
+	echo "| restore of it | $(api "$api_c" restore) | $(api "$api_py" restore) | - |"
+	echo "| snap + restore | $(api "$api_c" snap_restore) | $(api "$api_py" snap_restore) | < 20 |"
+	echo "| exec \`true\` right after the restore | $(api "$api_c" exec_after_restore) | $(api "$api_py" exec_after_restore) | - |"
+	[[ $api_c == failed* ]] && echo && echo "C bench: $api_c"
+	[[ $api_py == failed* ]] && echo && echo "Python bench: $api_py"
+	echo
+	echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out"

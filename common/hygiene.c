@@ -22,6 +22,10 @@ void fp_sanitize_self(struct fp_inherited_signals *saved)
 			continue;
 		if (saved && old.sa_handler == SIG_IGN)
 			sigaddset(&saved->ignored, sig);
+		/* the default already: after an exec nearly all are (a call
+		 * less each, on every start of the command) */
+		if (old.sa_handler == SIG_DFL)
+			continue;
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;

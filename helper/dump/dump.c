@@ -417,7 +417,11 @@ static void flags_check_start(struct flags_check *fc, struct dump_ctx *c)
 {
 	fc->c = c;
 	fc->changed = 0;
-	fc->started = pthread_create(&fc->th, NULL, flags_check_run, fc) == 0;
+	bool early = false;
+	for (size_t i = 0; i < c->nprocs && !early; i++)
+		early = dump_precopy_flags_early(&c->procs[i]);
+	/* nothing to read again (small processes): no thread to start */
+	fc->started = early && pthread_create(&fc->th, NULL, flags_check_run, fc) == 0;
 	if (!fc->started)
 		flags_check_run(fc); /* no thread: in line */
 }
@@ -531,7 +535,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			snprintf(st->full_why, sizeof(st->full_why), "the write tracking failed: %s", ie.msg);
 			fp_track_drop(o->track, st->full_why);
 		} else if (incr > 0) {
-			dlog(&c, "incremental against %s, prepared in %.3f ms", c.parent_dir, ms_since(tp));
+			dlog(&c, "incremental against %s, prepared in %.3f ms", c.parent_dir[0] ? c.parent_dir : "nothing (every page read)",
+			     ms_since(tp));
 		}
 	}
 	if (!rc && incr <= 0 && want_precopy(&c)) {

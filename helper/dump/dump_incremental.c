@@ -166,11 +166,19 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 	char man[PATH_MAX + 32];
 	snprintf(man, sizeof(man), "%s/%s", t->parent_dir, FP_MANIFEST_NAME);
 	if (access(man, F_OK) < 0) {
+		/* Nothing can be left in it, so every page is read now; the
+		 * userfaultfds and their registrations stay (taking them anew
+		 * costs a stop and an injection per process, more than all the
+		 * pages of a small process). */
 		char why[PATH_MAX + 64];
 		snprintf(why, sizeof(why), "the parent snapshot %s was removed", t->parent_dir);
-		fp_track_drop(t, why);
-		say_full(c, t->lost);
-		return 0;
+		say_full(c, why);
+		for (size_t i = 0; i < t->n; i++) {
+			free(t->procs[i].cov);
+			t->procs[i].cov = NULL;
+			t->procs[i].ncov = 0;
+		}
+		t->parent_dir[0] = '\0';
 	}
 	snprintf(c->parent_dir, sizeof(c->parent_dir), "%s", t->parent_dir);
 	c->pre = calloc(t->n + 1, sizeof(*c->pre));

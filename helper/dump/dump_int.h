@@ -431,6 +431,11 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 /* After the resume: 0 if every VmFlags taken early is still what smaps
  * says, 1 if one changed meanwhile (the dump is redone with a fork copy). */
 int dump_precopy_flags_changed(struct dump_ctx *c);
+/* Whether some of p's VmFlags were taken before the stop (so need that check). */
+bool dump_precopy_flags_early(const struct dump_proc *p);
+/* Below this much mapped memory a tracked process's smaps is read at the
+ * stop (its page-table walk is short) and nothing is checked after. */
+#define FP_SMAPS_AT_STOP_MAX (64ull << 20)
 /* Copies into v[] the VmFlags of the same mappings in known[] (both sorted);
  * returns how many v[] has that known[] has not. */
 size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma *known, size_t nknown);

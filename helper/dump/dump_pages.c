@@ -735,6 +735,9 @@ static void *hash_segs(void *arg)
 	return NULL;
 }
 
+/* Fewer pages are hashed in line: a thread costs more than hashing them. */
+#define HASH_THREAD_MIN_PAGES 4096
+
 int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	cr_pagemap_head h = { .pages_id = p->pages_id };
@@ -757,7 +760,7 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		 * thread meanwhile: the pages are in our memory already, and
 		 * hashing 1 GiB costs as much as writing it. */
 		pthread_t ht;
-		bool hashing = pthread_create(&ht, NULL, hash_segs, p) == 0;
+		bool hashing = p->npages >= HASH_THREAD_MIN_PAGES && pthread_create(&ht, NULL, hash_segs, p) == 0;
 		for (size_t k = 0; k < p->nsegs && !rc; k++)
 			for (uint64_t i = 0; i < p->segs[k].npages && !rc;) {
 				uint64_t n = p->segs[k].npages - i > 1024 ? 1024 : p->segs[k].npages - i;

@@ -449,6 +449,14 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	struct dump_precopy *pc = p->pre;
 	struct dump_vma *v = NULL;
 	size_t n = 0;
+	/* A small process (by its mappings just before the stop): its smaps
+	 * costs less at the stop than the check after the resume (a thread,
+	 * and smaps read anyway). */
+	uint64_t mapped = 0;
+	for (size_t i = 0; i < pc->nfv; i++)
+		mapped += pc->fv[i].end - pc->fv[i].start;
+	if (pc->nfv && mapped < FP_SMAPS_AT_STOP_MAX)
+		return dump_proc_vmas(c, p, err);
 	if (dump_vmas_stopped(p, &v, &n, err))
 		return -1;
 	size_t missing = 0;
@@ -472,6 +480,14 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	return 0;
 }
 
+bool dump_precopy_flags_early(const struct dump_proc *p)
+{
+	for (size_t k = 0; p->pre && k < p->nvmas; k++)
+		if (p->vmas[k].flags_early)
+			return true;
+	return false;
+}
+
 int dump_precopy_flags_changed(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->nprocs; i++) {
@@ -480,6 +496,17 @@ int dump_precopy_flags_changed(struct dump_ctx *c)
 			continue;
 		struct dump_vma *now = NULL;
 		size_t n = 0;
+		if (!dump_precopy_flags_early(p)) {
+			/* read at the stop: exact, and the next snapshot's start */
+			now = c->keep_track ? malloc((p->nvmas ? p->nvmas : 1) * sizeof(*now)) : NULL;
+			if (now) {
+				memcpy(now, p->vmas, p->nvmas * sizeof(*now));
+				free(p->pre->fv_now);
+				p->pre->fv_now = now;
+				p->pre->nfv_now = p->nvmas;
+			}
+			continue;
+		}
 		if (dump_vmas_read(p->pid, true, &now, &n, NULL))
 			continue; /* gone: its snapshot is what it was */
 		int changed = 0;

@@ -237,14 +237,34 @@ static int add_present(struct rb_ctx *c, const char *dir, char *why, size_t len,
 	return rc;
 }
 
+/* The tracking's snapshot was removed (rm of the newest, then restore of
+ * an older one): which pages differ from SNAP is not known, so every page
+ * is written back, SNAP's or zeros, when SNAP is small; a big one is
+ * restored in full (new processes) instead. */
+static int path_unknown(struct rb_ctx *c, char *why, size_t len, fp_error *err)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		uint64_t pages = 0;
+		for (size_t k = 0; k < c->procs[i].nflat; k++)
+			pages += c->procs[i].flat[k].nr_pages;
+		if (pages > RB_UNKNOWN_PATH_MAX_PAGES) {
+			snprintf(why, len, "the last snapshot %s was removed since, and SNAP is too big to write back in full",
+				 c->t->parent_dir);
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < c->nprocs; i++)
+		if (fp_rlist_add(&c->procs[i].path_pages, 0, UINT64_MAX - CR_PAGE_SIZE + 1))
+			return fp_fail(err, ENOMEM, "out of memory");
+	return 1;
+}
+
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err)
 {
 	char(*a)[PATH_MAX] = NULL, (*b)[PATH_MAX] = NULL;
 	size_t na = 0, nb = 0;
-	if (access(c->t->parent_dir, F_OK) < 0) {
-		snprintf(why, len, "the last snapshot %s was removed since", c->t->parent_dir);
-		return 0;
-	}
+	if (access(c->t->parent_dir, F_OK) < 0)
+		return path_unknown(c, why, len, err);
 	if (chain_of(c->t->parent_dir, &a, &na, err) || chain_of(c->snap_dir, &b, &nb, err)) {
 		free(a);
 		return -1;

@@ -121,6 +121,9 @@ struct rb_ctx {
 };
 
 /* rollback_image.c */
+/* Up to this many pages of a SNAP are all written back when nothing says
+ * which differ (the tracking's snapshot was removed): 64 MiB. */
+#define RB_UNKNOWN_PATH_MAX_PAGES 16384
 int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
 /* 1 and path_pages filled: SNAP and the tracking's snapshot share a chain;
  * 0 with why: they do not. */

@@ -8,7 +8,11 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
 st=$WORK/grow.st
-"$FP" run --detach --name inc -- "$T/ct_grow" "$st" --mib=16 --write-pages=8 --quiet-stdio >/dev/null || fail "run"
+# rollback-full: the restores below are of the chain by the native
+# restorer (a small SNAP would otherwise go back in place, even after the
+# rm of the tracking's snapshot)
+FORKPOINT_FAULT=rollback-full "$FP" run --detach --name inc -- "$T/ct_grow" "$st" --mib=16 --write-pages=8 --quiet-stdio >/dev/null ||
+	fail "run"
 track_pid "$(session_field inc helper_pid)"
 wait_for 20 grep -q '^ready ' "$st" || fail "target not ready: $(cat "$st")"
 pid=$(session_field inc target_pid)
