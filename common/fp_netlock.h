@@ -23,6 +23,10 @@
 
 #include "fp_error.h"
 
+/* The mark a packet that must pass the lock carries (SO_MARK): the rules
+ * drop all but it, as CRIU's do. */
+#define FP_NETLOCK_MARK 0xC114
+
 /* One connection as seen from one of its ends: src is the local address,
  * dst the peer's, both in network order (1 word for IPv4, 4 for IPv6). */
 typedef struct fp_tcp_conn {

@@ -31,22 +31,19 @@
 
 #include "fp_netlock.h"
 #include "images/criu_io.h"
-
-#define TCP_STATE_ESTABLISHED 1
+#include "images/tcp_states.h"
 
 struct dump_tcp {
 	int sk;         /* our reference; -1 once let go */
 	bool repaired;  /* in repair mode by us */
 	int reuseaddr;  /* SO_REUSEADDR before repair mode */
+	uint32_t state; /* FP_TCP_*, as the lock froze it */
 	pid_t pid;
 	int fd;
 	uint32_t ino;
 	fp_tcp_conn conn;
 	cr_tcp_stream ts;
 };
-
-static const char *const tcp_states[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-					  "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING" };
 
 static void addr_of(const struct sockaddr_storage *a, uint32_t *w, size_t *n, uint16_t *port)
 {
@@ -76,11 +73,12 @@ int dump_tcp_conn(struct dump_ctx *c, pid_t pid, int fd, int s, cr_inet_sk *k, f
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
 		return fp_fail(err, errno, "TCP_INFO of fd %d of %d: %s", fd, pid, strerror(errno));
-	if (ti.tcpi_state != TCP_STATE_ESTABLISHED)
+	if (!fp_tcp_state_has(ti.tcpi_state, FP_TCPF_CONNECTED))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d is a TCP connection in state %s; forkpoint saves ESTABLISHED ones only "
-				    "(a connection being closed: dump again once it is gone)",
-				    fd, pid, ti.tcpi_state < 12 ? tcp_states[ti.tcpi_state] : "?");
+				    "fd %d of %d is a TCP connection in state %s; forkpoint saves connections that are "
+				    "established or being closed (FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING) only: dump again "
+				    "once it has left that state",
+				    fd, pid, fp_tcp_state_name(ti.tcpi_state));
 	struct sockaddr_storage me, peer;
 	socklen_t ml = sizeof(me), pl = sizeof(peer);
 	if (getsockname(s, (struct sockaddr *)&me, &ml) < 0 || getpeername(s, (struct sockaddr *)&peer, &pl) < 0)
@@ -105,7 +103,7 @@ int dump_tcp_conn(struct dump_ctx *c, pid_t pid, int fd, int s, cr_inet_sk *k, f
 	memcpy(t->conn.dst, k->dst_addr, k->n_dst_addr * 4);
 	t->conn.sport = sport, t->conn.dport = dport;
 	k->src_port = sport, k->dst_port = dport;
-	k->state = TCP_STATE_ESTABLISHED;
+	k->state = t->state = ti.tcpi_state; /* final once the lock holds it (capture_one) */
 	return 0;
 }
 
@@ -152,10 +150,17 @@ static int capture_one(struct dump_tcp *t, fp_error *err)
 	    ioctl(t->sk, SIOCOUTQ, &outq) < 0 || ioctl(t->sk, SIOCOUTQNSD, &unsq) < 0 ||
 	    opt(t->sk, IPPROTO_TCP, TCP_MAXSEG, &mss))
 		return fp_fail(err, errno, "the state of TCP connection fd %d of %d: %s", t->fd, t->pid, strerror(errno));
-	if (ti.tcpi_state != TCP_STATE_ESTABLISHED)
+	if (!fp_tcp_state_has(ti.tcpi_state, FP_TCPF_CONNECTED))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "TCP connection fd %d of %d left ESTABLISHED (now %s) as it was dumped; dump again", t->fd,
-				    t->pid, ti.tcpi_state < 12 ? tcp_states[ti.tcpi_state] : "?");
+				    "TCP connection fd %d of %d was closed (now %s) as it was dumped; dump again", t->fd, t->pid,
+				    fp_tcp_state_name(ti.tcpi_state));
+	t->state = ti.tcpi_state; /* it may have moved on (FIN_WAIT1 -> 2) before the lock */
+	/* our FIN counts in SIOCOUTQ (and SIOCOUTQNSD while unsent), but is no
+	 * byte of the queue: the image counts data (the restore shuts down) */
+	if (fp_tcp_state_has(t->state, FP_TCPF_FIN_SENT)) {
+		outq -= outq > 0;
+		unsq -= unsq > 0;
+	}
 	ts->inq_len = (uint32_t)inq, ts->outq_len = (uint32_t)outq;
 	ts->has_unsq_len = true, ts->unsq_len = (uint32_t)unsq;
 	ts->mss_clamp = (uint32_t)mss;
@@ -209,9 +214,12 @@ int dump_tcp_capture(struct dump_ctx *c, fp_error *err)
 		struct dump_tcp *t = &c->tcp[i];
 		if (capture_one(t, err))
 			return -1;
-		dlog(c, "%d fd %d: TCP connection %u -> %u: %u bytes to read (seq %u), %u to send (%u unsent, seq %u)", t->pid,
-		     t->fd, t->conn.sport, t->conn.dport, t->ts.inq_len, t->ts.inq_seq, t->ts.outq_len, t->ts.unsq_len,
-		     t->ts.outq_seq);
+		for (size_t j = 0; j < c->nfiles; j++)
+			if (c->files[j].type == CR_FD_INETSK && c->files[j].has_isk && c->files[j].isk.ino == t->ino)
+				c->files[j].isk.state = t->state;
+		dlog(c, "%d fd %d: TCP connection %u -> %u, %s: %u bytes to read (seq %u), %u to send (%u unsent, seq %u)",
+		     t->pid, t->fd, t->conn.sport, t->conn.dport, fp_tcp_state_name(t->state), t->ts.inq_len, t->ts.inq_seq,
+		     t->ts.outq_len, t->ts.unsq_len, t->ts.outq_seq);
 	}
 	dlog(c, "%zu TCP connection(s): network locked in %.3f ms, read in %.3f ms", c->ntcp, (double)(t1 - t0) / 1e6,
 	     (double)(dump_now_ns() - t1) / 1e6);

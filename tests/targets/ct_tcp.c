@@ -12,13 +12,24 @@
  * on its own: the number of those bytes is in the file --gap-file names);
  * this process sends stream 8.
  *
+ * --closing: three connections being closed, each end's TCP state checked.
+ * A (127.0.0.1, small buffers): the client filled it until full, then shut
+ * down its sending side, so its FIN waits behind bytes the server has no
+ * room for: client FIN_WAIT1, server ESTABLISHED (it reads 100 bytes per
+ * verification, too few to let the FIN through). B (::1): the server sent
+ * bytes and shut down: server FIN_WAIT2, client CLOSE_WAIT. C (127.0.0.1):
+ * the same with the client shutting down. Every verification checks that
+ * a shut-down end cannot send (EPIPE), that its peer reads all it sent and
+ * then EOF (again and again), that the other direction still carries bytes,
+ * and leaves bytes unread on the open directions.
+ *
  * A verification reads every stream up to what its sender sent (waiting
  * for the kernel to move what is still queued), checks each byte, passes a
  * round trip both ways, then leaves bytes queued and unread in every
  * direction again for the next dump. "verify N ok ... rx=R tx=T" (the
  * totals of the first connection, or of the outside one, before that).
  *
- *   ct_tcp STATUS [--peer=PORT [--gap-file=PATH]] [common options]
+ *   ct_tcp STATUS [--peer=PORT [--gap-file=PATH] | --closing] [common options]
  */
 #include "ct_proto.h"
 
@@ -46,12 +57,15 @@ struct end {
 	unsigned out_stream, in_stream;
 	uint64_t tx, rx;
 	int reuseaddr; /* set on the first client end */
+	int state;     /* the TCP state it must be in (0: ESTABLISHED) */
+	bool shut;     /* it shut down its sending side */
+	bool peer_shut; /* ... its peer did, and the FIN reaches it: EOF after the bytes */
 	struct sockaddr_storage me, peer; /* as at setup */
 };
 
-static struct end ends[4];
+static struct end ends[6];
 static int nends;
-static bool outside;
+static bool outside, closing;
 static const char *gap_file;
 
 /* What the outside peer sent on its own (the test writes the total). */
@@ -91,13 +105,18 @@ static void send_bytes(struct end *e, size_t n, bool until_full)
 }
 
 /* Reads until e has received `until` bytes (then whatever else is there
- * now), checking each. */
-static void recv_bytes(struct end *e, uint64_t until)
+ * now, or up to EOF if its peer shut down), checking each. */
+static void recv_bytes_max(struct end *e, uint64_t until, uint64_t max)
 {
 	unsigned char buf[65536];
 	long long deadline = now_ms() + DEADLINE_MS;
 	for (;;) {
-		ssize_t r = recv(e->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		size_t want = max - e->rx < sizeof(buf) ? (size_t)(max - e->rx) : sizeof(buf);
+		ssize_t r = want ? recv(e->fd, buf, want, MSG_DONTWAIT) : -1;
+		if (!want)
+			errno = EAGAIN;
+		if (r == 0 && e->peer_shut && e->rx >= until)
+			return;
 		if (r > 0) {
 			for (ssize_t i = 0; i < r; i++)
 				if (buf[i] != ct_tcp_byte(e->in_stream, e->rx + (uint64_t)i)) {
@@ -114,7 +133,7 @@ static void recv_bytes(struct end *e, uint64_t until)
 				(unsigned long long)e->rx, r ? strerror(errno) : "EOF");
 			return;
 		}
-		if (e->rx >= until)
+		if (e->rx >= until && !e->peer_shut)
 			return;
 		long long left = deadline - now_ms();
 		if (left <= 0) {
@@ -125,6 +144,11 @@ static void recv_bytes(struct end *e, uint64_t until)
 		struct pollfd p = { .fd = e->fd, .events = POLLIN };
 		poll(&p, 1, (int)(left < 1000 ? left : 1000));
 	}
+}
+
+static void recv_bytes(struct end *e, uint64_t until)
+{
+	recv_bytes_max(e, until, UINT64_MAX);
 }
 
 static void check_addrs(struct end *e)
@@ -140,8 +164,11 @@ static void check_addrs(struct end *e)
 		ct_fail("fd %d: its peer changed (or it is not connected: %s)", e->fd, strerror(errno));
 	struct tcp_info ti;
 	l = sizeof(ti);
-	if (getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ti.tcpi_state != 1)
-		ct_fail("fd %d: not ESTABLISHED", e->fd);
+	int want = e->state ? e->state : 1;
+	if (getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ti.tcpi_state != want)
+		ct_fail("fd %d: TCP state %d, not %d", e->fd, ti.tcpi_state, want);
+	if (e->shut && (send(e->fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != -1 || errno != EPIPE))
+		ct_fail("fd %d: it shut down its sending side, but send() does not fail with EPIPE", e->fd);
 	int v = 0;
 	l = sizeof(v);
 	getsockopt(e->fd, SOL_SOCKET, SO_REUSEADDR, &v, &l);
@@ -152,6 +179,12 @@ static void check_addrs(struct end *e)
 /* Bytes left unread in every direction for the next dump. */
 static void queue_more(void)
 {
+	if (closing) {
+		for (int i = 0; i < nends; i++)
+			if (!ends[i].shut)
+				send_bytes(&ends[i], 2000, false);
+		return;
+	}
 	if (outside) {
 		send_bytes(&ends[0], 1500, false); /* answered into our receive queue */
 		return;
@@ -165,7 +198,16 @@ static void verify(void)
 	ct_verify_begin();
 	for (int i = 0; i < nends && !ct.nfail; i++)
 		check_addrs(&ends[i]);
-	if (outside) {
+	if (closing) {
+		recv_bytes_max(&ends[1], ends[1].rx + 100, ends[1].rx + 100); /* not enough to let A's FIN through */
+		for (int i = 2; i < nends && !ct.nfail; i++)
+			recv_bytes(&ends[i], ends[i ^ 1].tx); /* to EOF where the peer shut down */
+		for (int i = 0; i < nends && !ct.nfail; i++)
+			if (!ends[i].shut) {
+				send_bytes(&ends[i], 100, false);
+				recv_bytes(&ends[i ^ 1], ends[i].tx);
+			}
+	} else if (outside) {
 		struct end *e = &ends[0];
 		recv_bytes(e, e->rx); /* what is there */
 		send_bytes(e, 2000, false);
@@ -251,6 +293,48 @@ static void pair(int family, int bufsz)
 	nends += 2;
 }
 
+static void shut(struct end *e)
+{
+	if (shutdown(e->fd, SHUT_WR))
+		ct_die("shutdown: %s", strerror(errno));
+	e->shut = true;
+}
+
+/* Until the kernel has moved the connection to the states it must show. */
+static void settle(void)
+{
+	long long deadline = now_ms() + DEADLINE_MS;
+	for (int i = 0; i < nends; i++) {
+		struct tcp_info ti;
+		socklen_t l = sizeof(ti);
+		while (!getsockopt(ends[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &l) && ti.tcpi_state != ends[i].state) {
+			if (now_ms() > deadline)
+				ct_die("fd %d stays in TCP state %d, not %d", ends[i].fd, ti.tcpi_state, ends[i].state);
+			struct pollfd p = { .fd = ends[i].fd, .events = POLLRDHUP };
+			poll(&p, 1, 10);
+		}
+	}
+}
+
+static void closing_setup(void)
+{
+	pair(AF_INET, 4096);
+	send_bytes(&ends[0], 0, true);
+	shut(&ends[0]);
+	ends[0].state = 4 /* FIN_WAIT1 */, ends[1].state = 1;
+	pair(AF_INET6, 0);
+	send_bytes(&ends[3], 4000, false);
+	shut(&ends[3]);
+	ends[2].peer_shut = true;
+	ends[2].state = 8 /* CLOSE_WAIT */, ends[3].state = 5 /* FIN_WAIT2 */;
+	pair(AF_INET, 0);
+	send_bytes(&ends[4], 5000, false);
+	shut(&ends[4]);
+	ends[5].peer_shut = true;
+	ends[4].state = 5, ends[5].state = 8;
+	settle();
+}
+
 int main(int argc, char **argv)
 {
 	ct.prog = "ct_tcp";
@@ -261,8 +345,10 @@ int main(int argc, char **argv)
 	}
 	ct.status_path = argv[1];
 	for (int i = 2; i < argc; i++)
-		if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
-		    !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
+		if (!strcmp(argv[i], "--closing"))
+			closing = true;
+		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
+			 !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
 			fprintf(stderr, "ct_tcp: unknown option %s\n", argv[i]);
 			return 2;
 		}
@@ -273,6 +359,8 @@ int main(int argc, char **argv)
 		ends[0].out_stream = 8, ends[0].in_stream = 9;
 		record(&ends[0]);
 		nends = 1;
+	} else if (closing) {
+		closing_setup();
 	} else {
 		pair(AF_INET, 4096);
 		pair(AF_INET6, 0);
