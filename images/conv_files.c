@@ -46,7 +46,8 @@ PB_CONV(cr_sk_opts, cr_sk_opts, Fp__SkOptsEntry, fp__sk_opts_entry, SKOPTS);
 
 #define ISK(X) X(VAL, id) X(VAL, ino) X(VAL, family) X(VAL, type) X(VAL, proto) X(VAL, state) \
 	X(VAL, src_port) X(VAL, dst_port) X(VAL, flags) X(VAL, backlog) X(AFIX, src_addr) \
-	X(AFIX, dst_addr) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(OPT, v6only)
+	X(AFIX, dst_addr) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(OPT, v6only) \
+	X(OPT, shutdown)
 PB_CONV(cr_inet_sk, cr_inet_sk, Fp__InetSkEntry, fp__inet_sk_entry, ISK);
 
 #define FPERMS(X) X(VAL, mode) X(VAL, uid) X(VAL, gid)

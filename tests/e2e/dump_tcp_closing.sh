@@ -70,4 +70,50 @@ if [[ -n $CRIU ]]; then
 else
 	skip_part "criu restore of forkpoint's image, native restore of criu dump"
 fi
+# LAST_ACK and CLOSING last only while some segments are dropped (see
+# ct_tcp.c, --held): the
+# test's own rules (by port, in OUTPUT) hold them until the dump, and are
+# gone before the restore, which must bring the states back by itself.
+held_rules() { # -I|-D
+	local op=$1 r
+	for r in "${HELD[@]}"; do
+		# shellcheck disable=SC2086
+		iptables -w "$op" OUTPUT $r -m comment --comment fp-test-held -j DROP 2>/dev/null || [[ $op == -D ]] ||
+			fail "iptables $op OUTPUT $r"
+	done
+}
+HELD=()
+trap 'held_rules -D; cleanup' EXIT
+start_held() { # NAME
+	local st=$WORK/$1.st
+	rm -f "$st" "$st.go1" "$st.go2"
+	(cd "$WORK" && exec setsid "$T/ct_tcp" "$st" --closing --held --quiet-stdio </dev/null >/dev/null 2>&1 &)
+	wait_for 20 grep -q '^info hold ' "$st" || fail "$1 did not get to its held connections: $(cat "$st")"
+	read -r _ _ dc ds ec es < <(grep '^info hold ' "$st")
+	pure_ack="-m length --length 0:80 --tcp-flags ALL ACK"
+	HELD=("-p tcp --sport $dc --dport $ds $pure_ack" "-p tcp --sport $ec --dport $es" "-p tcp --sport $es --dport $ec")
+	held_rules -I
+	touch "$st.go1"
+	wait_for 20 bash -c "[[ \$(ss -Htn state fin-wait-1 '( sport = :$ec )' | wc -l) == 1 && \$(ss -Htn state fin-wait-1 '( sport = :$es )' | wc -l) == 1 ]]" ||
+		fail "E did not reach FIN_WAIT1 at both ends: $(ss -tn "( sport = :$ec or sport = :$es )")"
+	HELD=("${HELD[2]}")
+	held_rules -D # the server's segments of E pass from now on
+	HELD=("-p tcp --sport $dc --dport $ds $pure_ack" "-p tcp --sport $ec --dport $es")
+	touch "$st.go2"
+	wait_for 60 grep -q '^ready ' "$st" || fail "$1 did not get ready: $(tail -n 2 "$st")"
+	PID=$(awk '/^ready /{print $2; exit}' "$st")
+	track_pid "$PID"
+}
+WANT_HELD="1 11 4 4 5 5 8 8 9"
+start_held held
+ct_verify held 1
+"$FP" dump --tcp-established -t "$PID" -D "$WORK/h" >/dev/null || fail "dump of LAST_ACK, CLOSING: $(tail -n 3 "$WORK/h.failed.log")"
+wait_gone "$PID"
+held_rules -D
+[[ $(states "$WORK/h") == "$WANT_HELD" ]] || fail "the image holds states $(states "$WORK/h"), not $WANT_HELD"
+out=$("$FP" restore -D "$WORK/h" -d --engine native 2>&1) || fail "native restore of LAST_ACK, CLOSING: $out"
+[[ $(locks) == "$base" ]] || fail "the native restore left lock rules"
+ct_verify held 2
+ct_verify held 3
+kill -9 "$PID"; wait_gone "$PID"
 echo ok
