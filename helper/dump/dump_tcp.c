@@ -257,6 +257,14 @@ void dump_tcp_release(struct dump_ctx *c, bool killed)
 	if (any && c->tcp_locked && killed) {
 		dlog(c, "%zu TCP connection(s) closed in repair mode; their network lock stays until they are restored", c->ntcp);
 		c->tcp_locked = false;
+		fp_tcp_conn *conns = calloc(c->ntcp, sizeof(*conns));
+		fp_error e;
+		for (size_t i = 0; conns && i < c->ntcp; i++)
+			conns[i] = c->tcp[i].conn;
+		if (!conns || !c->final_dir || fp_netlock_record(c->final_dir, conns, c->ntcp, &e))
+			dlog(c, "WARNING: the lock's owner is not recorded (a later dump cannot lift it if %s is deleted): %s",
+			     c->final_dir ? c->final_dir : "the snapshot", conns && c->final_dir ? e.msg : "out of memory");
+		free(conns);
 	}
 }
 
