@@ -239,11 +239,11 @@ void rst_usk_free(rst_usks *s);
 int rst_tcp_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err);
 void rst_tcp_free(rst_tcps *s);
-/* rst_tcp_seg.c: a segment from c's peer to c (flags TH_FIN, TH_ACK), past
- * the network lock. */
+/* rst_tcp_seg.c: a segment from c's peer to c (flags TH_FIN, TH_ACK, and
+ * TH_URG: one urgent byte), past the network lock. */
 struct fp_tcp_conn;
 int rst_tcp_segment(const struct fp_tcp_conn *c, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window,
-		    fp_error *err);
+		    uint8_t urgent, fp_error *err);
 /* rst_inotify.c: an inotify with its watches, in p (*fd its temporary
  * number). */
 int rst_inotify_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);

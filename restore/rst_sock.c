@@ -35,6 +35,10 @@ int rst_sock_opts(rst_proc *p, int fd, const cr_sk_opts *o, bool tcp, fp_error *
 	int rc = 0;
 	rc |= q_opt(p, fd, SOL_SOCKET, SO_SNDBUF, (int)(o->so_sndbuf / 2), err);
 	rc |= q_opt(p, fd, SOL_SOCKET, SO_RCVBUF, (int)(o->so_rcvbuf / 2), err);
+	/* beyond net.core.[wr]mem_max (set by root, or grown by the kernel):
+	 * as root only, else the clamped value above stays */
+	rc |= q_opt(p, fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)(o->so_sndbuf / 2), err);
+	rc |= q_opt(p, fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)(o->so_rcvbuf / 2), err);
 	if (o->has_reuseaddr && o->reuseaddr)
 		rc |= q_opt(p, fd, SOL_SOCKET, SO_REUSEADDR, 1, err);
 	if (o->has_so_reuseport && o->so_reuseport)

@@ -38,6 +38,7 @@ struct rst_tcp_sk {
 	int fd; /* ours */
 	bool repaired;
 	bool unsent_sent; /* its never-sent bytes went before its FIN (shut_wr) */
+	int sndbuf;       /* SO_SNDBUF as dumped (doubled by the kernel) */
 	bool reuseaddr; /* leaving repair mode clears SO_REUSEADDR: set again after */
 	fp_tcp_conn conn;
 	cr_tcp_stream ts;
@@ -87,6 +88,25 @@ static int fill(int s, int queue, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* The bytes the process had written but the kernel never sent, sent now
+ * (out of repair mode): into a send buffer made roomy for them, as the
+ * kernel may pack them into more memory than the process's writes took,
+ * then set back to what it was. */
+static int send_unsent(struct rst_tcp_sk *k, const uint8_t *p, size_t len)
+{
+	if (!len)
+		return 0;
+	int room = len > INT32_MAX / 4 ? INT32_MAX / 2 : (int)len * 2 + (1 << 20);
+	if (room > k->sndbuf / 2)
+		set(k->fd, SOL_SOCKET, SO_SNDBUFFORCE, room);
+	int rc = fill(k->fd, -1, p, len);
+	int e = errno;
+	if (k->sndbuf && room > k->sndbuf / 2)
+		set(k->fd, SOL_SOCKET, SO_SNDBUFFORCE, k->sndbuf / 2);
+	errno = e;
+	return rc;
+}
+
 /* Our FIN, by shutdown(). Acknowledged (FIN_WAIT2): put in the send queue
  * as sent, in repair mode, for the peer's ACK to take. Otherwise out of
  * repair mode, behind the bytes the process wrote before it and never
@@ -103,7 +123,7 @@ static int shut_wr(struct rst_tcp_sk *k, bool acked, uint32_t unsent)
 	if (set(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
 		return -1;
 	k->unsent_sent = true;
-	if (fill(s, -1, k->ts.outq + (k->ts.outq_len - unsent), unsent) || shutdown(s, SHUT_WR))
+	if (send_unsent(k, k->ts.outq + (k->ts.outq_len - unsent), unsent) || shutdown(s, SHUT_WR))
 		return -1;
 	return set(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON);
 }
@@ -125,11 +145,11 @@ static int close_replay(struct rst_tcp_sk *k, uint32_t state, uint32_t inq_seq, 
 	if (fp_tcp_state_has(state, FP_TCPF_FIN_SENT) && state != FP_TCP_LAST_ACK && shut_wr(k, acked, unsent))
 		goto fail;
 	if (fp_tcp_state_has(state, FP_TCPF_FIN_RCVD) &&
-	    rst_tcp_segment(&k->conn, inq_seq, snd_una, TH_FIN | TH_ACK, win, err))
+	    rst_tcp_segment(&k->conn, inq_seq, snd_una, TH_FIN | TH_ACK, win, 0, err))
 		goto wrap;
 	if (state == FP_TCP_LAST_ACK && shut_wr(k, false, unsent))
 		goto fail;
-	if (acked && rst_tcp_segment(&k->conn, inq_seq, outq_seq + 1, TH_ACK, win, err))
+	if (acked && rst_tcp_segment(&k->conn, inq_seq, outq_seq + 1, TH_ACK, win, 0, err))
 		goto wrap;
 	step = "its state";
 	struct tcp_info ti;
@@ -156,6 +176,47 @@ wrap:
 		       fp_tcp_state_name(state));
 }
 
+/* A receive queue with an urgent byte the process had not read: the bytes
+ * before it, the byte from the peer as urgent, the bytes after it. */
+static int recvq_urgent(struct rst_tcp_sk *k, uint32_t inq_seq, uint32_t outq_seq)
+{
+	const cr_tcp_stream *ts = &k->ts;
+	uint32_t at = ts->fp_urg_off, start = inq_seq - ts->inq_len;
+	if (fill(k->fd, TCP_RECV_QUEUE, ts->inq, at))
+		return -1;
+	/* a window open for it, whatever the bytes before took (the image's
+	 * windows are put back after the queues) */
+	struct tcp_repair_window w;
+	socklen_t wl = sizeof(w);
+	if (getsockopt(k->fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &wl))
+		return -1;
+	w.rcv_wup = w.snd_wl1 = start + at;
+	w.rcv_wnd = w.rcv_wnd > 65535 ? w.rcv_wnd : 65535;
+	if (setsockopt(k->fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
+		return -1;
+	fp_error e;
+	if (rst_tcp_segment(&k->conn, start + at, outq_seq - ts->outq_len, TH_ACK | TH_URG, 0xffff, ts->inq[at], &e)) {
+		errno = e.errnum ? e.errnum : EIO;
+		return -1;
+	}
+	for (int waited = 0;; waited++) { /* taken in softirq, after the send */
+		int v = 0;
+		socklen_t l = sizeof(v);
+		if (set(k->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ||
+		    getsockopt(k->fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &v, &l))
+			return -1;
+		if ((uint32_t)v == start + at + 1)
+			break;
+		if (waited >= CLOSE_REPLAY_MS) {
+			errno = EPROTO;
+			return -1;
+		}
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	return fill(k->fd, TCP_RECV_QUEUE, ts->inq + at + 1, ts->inq_len - at - 1);
+}
+
 static int make(struct rst_tcp_sk *k, const cr_inet_sk *ik, int dirfd, fp_error *err)
 {
 	cr_tcp_stream *ts = &k->ts;
@@ -173,6 +234,7 @@ static int make(struct rst_tcp_sk *k, const cr_inet_sk *ik, int dirfd, fp_error 
 	if (ik->family == AF_INET6 && ik->has_v6only && ik->v6only && set(s, IPPROTO_IPV6, IPV6_V6ONLY, 1))
 		goto fail;
 	/* the buffers before the queues they must hold; the kernel doubles them */
+	k->sndbuf = (int)ik->opts.so_sndbuf;
 	if (ik->opts.so_sndbuf)
 		set(s, SOL_SOCKET, SO_SNDBUFFORCE, (int)(ik->opts.so_sndbuf / 2));
 	if (ik->opts.so_rcvbuf)
@@ -212,7 +274,7 @@ static int make(struct rst_tcp_sk *k, const cr_inet_sk *ik, int dirfd, fp_error 
 	if (ts->has_timestamp && set(s, IPPROTO_TCP, TCP_TIMESTAMP, (int)ts->timestamp))
 		goto fail;
 	step = "the receive queue";
-	if (fill(s, TCP_RECV_QUEUE, ts->inq, ts->inq_len))
+	if (ts->has_fp_urg_off ? recvq_urgent(k, inq_seq, outq_seq) : fill(s, TCP_RECV_QUEUE, ts->inq, ts->inq_len))
 		goto fail;
 	step = "the send queue";
 	uint32_t unsent = ts->has_unsq_len ? ts->unsq_len : 0;
@@ -285,7 +347,7 @@ int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err)
 			set(k->fd, SOL_SOCKET, SO_REUSEADDR, 1);
 		uint32_t unsent = k->ts.has_unsq_len && !k->unsent_sent ? k->ts.unsq_len : 0;
 		const uint8_t *u = k->ts.outq + (k->ts.outq_len - unsent);
-		if (unsent && send(k->fd, u, unsent, MSG_DONTWAIT) != (ssize_t)unsent) {
+		if (send_unsent(k, u, unsent)) {
 			free(conns);
 			return fp_fail(err, errno, "TCP connection %u -> %u: sending its %u unsent bytes: %s", k->conn.sport,
 				       k->conn.dport, unsent, strerror(errno));

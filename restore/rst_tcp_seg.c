@@ -1,7 +1,7 @@
 /* A TCP segment from a restored connection's peer, made here: the FIN the
  * peer had sent (or its ACK of ours) when the connection was dumped while
- * being closed. TCP repair mode puts back queues and sequence numbers but
- * has no call for a FIN received, so the restorer hands the socket the
+ * being closed, or the urgent byte (MSG_OOB) the process had not read. TCP repair mode puts back queues and sequence numbers but
+ * has no call for a FIN or an urgent byte received, so the restorer hands the socket the
  * segment that carried it, through a raw socket, from the peer's address.
  *
  * The segment carries the network lock's mark (fp_netlock.h), so the rules
@@ -44,9 +44,10 @@ static bool v4_mapped(const uint32_t *a)
 	return !a[0] && !a[1] && a[2] == htonl(0xffff);
 }
 
-int rst_tcp_segment(const fp_tcp_conn *c, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window, fp_error *err)
+int rst_tcp_segment(const fp_tcp_conn *c, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window, uint8_t urgent,
+		    fp_error *err)
 {
-	uint8_t pkt[sizeof(struct ip6_hdr) + sizeof(struct tcphdr)];
+	uint8_t pkt[sizeof(struct ip6_hdr) + sizeof(struct tcphdr) + 1];
 	memset(pkt, 0, sizeof(pkt));
 	bool v4 = c->family == AF_INET || v4_mapped(c->src);
 	const uint32_t *from = c->dst, *to = c->src; /* the peer's segment */
@@ -58,6 +59,11 @@ int rst_tcp_segment(const fp_tcp_conn *c, uint32_t seq, uint32_t ack, uint8_t fl
 	th->fin = !!(flags & TH_FIN), th->ack = !!(flags & TH_ACK);
 	th->window = htons(window);
 	uint32_t s = 0, plen = sizeof(*th);
+	if (flags & TH_URG) {
+		/* one byte, urgent: the pointer is the byte after it */
+		th->urg = 1, th->urg_ptr = htons(1);
+		pkt[iplen + plen++] = urgent;
+	}
 	struct sockaddr_storage dst;
 	memset(&dst, 0, sizeof(dst));
 	socklen_t dlen;
@@ -90,7 +96,7 @@ int rst_tcp_segment(const fp_tcp_conn *c, uint32_t seq, uint32_t ack, uint8_t fl
 	int r = socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (r < 0)
 		return fp_fail(err, errno, "cannot open a raw socket to give TCP connection %u -> %u its peer's %s: %s%s",
-			       c->sport, c->dport, flags & TH_FIN ? "FIN" : "ACK", strerror(errno),
+			       c->sport, c->dport, flags & TH_URG ? "urgent byte" : flags & TH_FIN ? "FIN" : "ACK", strerror(errno),
 			       errno == EPERM ? " (it needs CAP_NET_RAW: restore as root)" : "");
 	int mark = FP_NETLOCK_MARK;
 	ssize_t n = -1;
@@ -100,6 +106,6 @@ int rst_tcp_segment(const fp_tcp_conn *c, uint32_t seq, uint32_t ack, uint8_t fl
 	close(r);
 	if (n != (ssize_t)(iplen + plen))
 		return fp_fail(err, n < 0 ? e : EIO, "cannot send TCP connection %u -> %u its peer's %s: %s", c->sport,
-			       c->dport, flags & TH_FIN ? "FIN" : "ACK", n < 0 ? strerror(e) : "short write");
+			       c->dport, flags & TH_URG ? "urgent byte" : flags & TH_FIN ? "FIN" : "ACK", n < 0 ? strerror(e) : "short write");
 	return 0;
 }

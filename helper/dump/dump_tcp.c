@@ -133,6 +133,74 @@ static int read_queue(struct dump_tcp *t, int q, uint32_t len, uint32_t *seq, ui
 	return 0;
 }
 
+/* The receive queue. An urgent byte (MSG_OOB, without SO_OOBINLINE) cuts
+ * it: SIOCINQ and a read stop at its mark, and a read from the mark skips
+ * the byte itself. So the bytes after it are peeked from past the mark
+ * (SO_PEEK_OFF), and the byte is put back in its place, inline (as CRIU
+ * restores it), with its offset (forkpoint restores it urgent). A byte the
+ * process took already (MSG_OOB) is a hole reads skip: left out. */
+static int read_recvq(struct dump_tcp *t, fp_error *err)
+{
+	cr_tcp_stream *ts = &t->ts;
+	int peek_off = -1, none = -1; /* the process's own, put back after */
+	opt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off);
+	setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof(none));
+	if (read_queue(t, TCP_RECV_QUEUE, ts->inq_len, &ts->inq_seq, &ts->inq, err)) {
+		setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
+		return -1;
+	}
+	unsigned char urg;
+	bool pending = recv(t->sk, &urg, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) == 1;
+	int k = (int)ts->inq_len;
+	if (setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &k, sizeof(k)) < 0) {
+		if (pending)
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, errno,
+					    "TCP connection fd %d of %d has urgent data (MSG_OOB) not yet read, which this "
+					    "kernel cannot look past (no SO_PEEK_OFF for TCP: Linux 6.9 or later)",
+					    t->fd, t->pid);
+		return 0;
+	}
+	size_t cap = 0, rest = 0;
+	uint8_t *after = NULL;
+	int rc = 0;
+	for (;;) {
+		if (cap - rest < 65536) {
+			uint8_t *a = realloc(after, cap = cap * 2 + 262144);
+			if (!a) {
+				rc = fp_fail(err, ENOMEM, "out of memory");
+				break;
+			}
+			after = a;
+		}
+		int off = k + 1 + (int)rest; /* the mark's byte counts in the sequence */
+		if (rest && setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) < 0) {
+			rc = fp_fail(err, errno, "peeking past the urgent mark of TCP connection fd %d of %d: %s", t->fd,
+				     t->pid, strerror(errno));
+			break;
+		}
+		ssize_t n = recv(t->sk, after + rest, cap - rest, MSG_PEEK | MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		rest += (size_t)n;
+	}
+	setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
+	if (!rc && (rest || pending)) {
+		size_t len = (size_t)k + pending + rest;
+		uint8_t *q = len > UINT32_MAX ? NULL : realloc(ts->inq, len);
+		if (!q)
+			rc = fp_fail(err, ENOMEM, "out of memory for a %zu-byte TCP queue", len);
+		else {
+			ts->inq = q;
+			if (pending)
+				q[k] = urg, ts->has_fp_urg_off = true, ts->fp_urg_off = (uint32_t)k;
+			memcpy(q + k + pending, after, rest);
+			ts->inq_len = (uint32_t)len;
+		}
+	}
+	free(after);
+	return rc;
+}
+
 static int capture_one(struct dump_tcp *t, fp_error *err)
 {
 	cr_tcp_stream *ts = &t->ts;
@@ -186,8 +254,7 @@ static int capture_one(struct dump_tcp *t, fp_error *err)
 		ts->has_nodelay = ts->nodelay = true;
 	if (opt(t->sk, IPPROTO_TCP, TCP_CORK, &v) == 0 && v)
 		ts->has_cork = ts->cork = true;
-	if (read_queue(t, TCP_RECV_QUEUE, ts->inq_len, &ts->inq_seq, &ts->inq, err) ||
-	    read_queue(t, TCP_SEND_QUEUE, ts->outq_len, &ts->outq_seq, &ts->outq, err))
+	if (read_recvq(t, err) || read_queue(t, TCP_SEND_QUEUE, ts->outq_len, &ts->outq_seq, &ts->outq, err))
 		return -1;
 	int none = TCP_NO_QUEUE;
 	setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));

@@ -23,6 +23,13 @@
  * then EOF (again and again), that the other direction still carries bytes,
  * and leaves bytes unread on the open directions.
  *
+ * --bulk: one connection (127.0.0.1) with 12 MiB send buffers and a 12 MiB
+ * receive buffer at the client (SO_*BUFFORCE): the client writes until its
+ * send queue is full (about 12 MiB) while the server reads nothing, and
+ * the server sends 2 MiB the client does not read. --oob (with --bulk): in the middle
+ * of those, one urgent byte (MSG_OOB), which each verification must find
+ * with recv(MSG_OOB) before it reads the stream around it.
+ *
  * --held (with --closing): two more connections in states that last only
  * while some of their segments are dropped, by rules the test inserts
  * between the steps (it names the ports of D and E in an "info hold" line,
@@ -81,7 +88,9 @@ struct end {
 
 static struct end ends[10];
 static int nends;
-static bool outside, closing, held;
+static bool outside, closing, held, bulk, oob;
+static unsigned oob_sent, oob_got; /* urgent bytes: 0xa0 + their number */
+#define BULK_BUF (6 << 20)
 static const char *gap_file;
 
 /* What the outside peer sent on its own (the test writes the total). */
@@ -201,6 +210,16 @@ static void check_addrs(struct end *e)
 /* Bytes left unread in every direction for the next dump. */
 static void queue_more(void)
 {
+	if (bulk) {
+		send_bytes(&ends[0], 0, true);
+		send_bytes(&ends[1], 1 << 20, false);
+		unsigned char u = (unsigned char)(0xa0 + (oob_sent & 0xf));
+		if (oob && send(ends[1].fd, &u, 1, MSG_OOB | MSG_NOSIGNAL) != 1)
+			ct_fail("send(MSG_OOB): %s", strerror(errno));
+		oob_sent += oob;
+		send_bytes(&ends[1], 1 << 20, false);
+		return;
+	}
 	if (closing) {
 		for (int i = 0; i < nends; i++)
 			if (!ends[i].shut)
@@ -220,6 +239,19 @@ static void verify(void)
 	ct_verify_begin();
 	for (int i = 0; i < nends && !ct.nfail; i++)
 		check_addrs(&ends[i]);
+	if (oob && oob_got < oob_sent) {
+		unsigned char u = 0;
+		long long deadline = now_ms() + DEADLINE_MS;
+		ssize_t r;
+		while ((r = recv(ends[0].fd, &u, 1, MSG_OOB | MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
+			struct pollfd p = { .fd = ends[0].fd, .events = POLLPRI };
+			poll(&p, 1, 100);
+		}
+		if (r != 1 || u != (unsigned char)(0xa0 + (oob_got & 0xf)))
+			ct_fail("fd %d: urgent byte %u is %s%#x, not %#x", ends[0].fd, oob_got, r == 1 ? "" : strerror(errno),
+				u, 0xa0 + (oob_got & 0xf));
+		oob_got++;
+	}
 	if (closing) {
 		recv_bytes_max(&ends[1], ends[1].rx + 100, ends[1].rx + 100); /* not enough to let A's FIN through */
 		for (int i = 2; i < nends && !ct.nfail; i++)
@@ -314,6 +346,39 @@ static void pair(int family, int bufsz)
 	s->out_stream = c->in_stream = (unsigned)nends + 2;
 	record(c), record(s);
 	nends += 2;
+}
+
+static void forced(int fd, int rcvbuf)
+{
+	int v = BULK_BUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		ct_die("SO_SNDBUFFORCE/SO_RCVBUFFORCE (root only): %s", strerror(errno));
+}
+
+/* --bulk: pair()'s connection, with big buffers set before the handshake
+ * (the window scale is chosen there). */
+static void bulk_setup(void)
+{
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	forced(ls, 256 << 10); /* the server's window stays small: the client's send queue keeps the MiB */
+	if (bind(ls, (struct sockaddr *)&a, l) || listen(ls, 1) || getsockname(ls, (struct sockaddr *)&a, &l))
+		ct_die("listener: %s", strerror(errno));
+	struct end *c = &ends[0], *sv = &ends[1];
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	forced(c->fd, BULK_BUF);
+	if (connect(c->fd, (struct sockaddr *)&a, l))
+		ct_die("connect: %s", strerror(errno));
+	sv->fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	if (sv->fd < 0)
+		ct_die("accept: %s", strerror(errno));
+	close(ls);
+	c->out_stream = sv->in_stream = 1;
+	sv->out_stream = c->in_stream = 2;
+	record(c), record(sv);
+	nends = 2;
 }
 
 static void shut(struct end *e)
@@ -413,6 +478,10 @@ int main(int argc, char **argv)
 			closing = true;
 		else if (!strcmp(argv[i], "--held"))
 			held = true;
+		else if (!strcmp(argv[i], "--bulk"))
+			bulk = true;
+		else if (!strcmp(argv[i], "--oob"))
+			oob = true;
 		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
 			 !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
 			fprintf(stderr, "ct_tcp: unknown option %s\n", argv[i]);
@@ -425,6 +494,8 @@ int main(int argc, char **argv)
 		ends[0].out_stream = 8, ends[0].in_stream = 9;
 		record(&ends[0]);
 		nends = 1;
+	} else if (bulk) {
+		bulk_setup();
 	} else if (closing) {
 		closing_setup();
 		if (held)
