@@ -9,7 +9,7 @@
 # `criu dump` restored natively.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
-command -v iptables-restore >/dev/null || { echo "no iptables-restore (Debian: iptables)"; exit 77; }
+source "$(dirname "$0")/tcp_common.inc"
 
 # queues DIR: "inq outq" of each connection, largest first; checks several MiB
 queues() {
@@ -31,30 +31,23 @@ start_ct oob "$T/ct_tcp" --bulk --oob
 q=$(queues "$WORK/r") || fail "the image's queues: $q"
 echo "dump -R: queues (receive/send bytes) $q"
 ct_verify oob 1
-"$FP" dump --tcp-established -t "$PID" -D "$WORK/d" >/dev/null || fail "dump: $(tail -n 3 "$WORK/d.failed.log")"
-wait_gone "$PID"
+tcp_dump "$WORK/d"
 q=$(queues "$WORK/d") || fail "the image's queues: $q"
 echo "dump: queues (receive/send bytes) $q"
-out=$("$FP" restore -D "$WORK/d" -d --engine native 2>&1) || fail "native restore: $out"
+tcp_native "$WORK/d"
 ct_verify oob 2
 ct_verify oob 3
 kill -9 "$PID"; wait_gone "$PID"
 
 if [[ -n $CRIU ]]; then
 	start_ct crr "$T/ct_tcp" --bulk
-	"$FP" dump --tcp-established -t "$PID" -D "$WORK/c1" --compress none >/dev/null ||
-		fail "dump: $(tail -n 3 "$WORK/c1.failed.log")"
-	wait_gone "$PID"
+	tcp_dump "$WORK/c1" --compress none
 	queues "$WORK/c1" >/dev/null || fail "the image's queues"
-	criu_run restore -D "$WORK/c1" -d -v4 -o restore.log --tcp-established ||
-		fail "criu restore --tcp-established: $(grep Error "$WORK/c1/restore.log" | head -n 5)"
+	criu_tcp_restore "$WORK/c1"
 	ct_verify crr 1
-	mkdir "$WORK/c2"
-	criu_run dump -t "$PID" -D "$WORK/c2" -o dump.log --tcp-established ||
-		fail "criu dump --tcp-established: $(grep Error "$WORK/c2/dump.log" | head -n 3)"
-	wait_gone "$PID"
+	criu_tcp_dump "$WORK/c2"
 	q=$(queues "$WORK/c2") || fail "CRIU's image's queues: $q"
-	out=$("$FP" restore -D "$WORK/c2" -d --engine native 2>&1) || fail "native restore of CRIU's dump: $out"
+	tcp_native "$WORK/c2"
 	ct_verify crr 2
 	kill -9 "$PID"; wait_gone "$PID"
 else

@@ -11,7 +11,7 @@
 # a connection's pure ACKs with iptables, are dumped and restored natively.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
-command -v iptables-restore >/dev/null || { echo "no iptables-restore (Debian: iptables)"; exit 77; }
+source "$(dirname "$0")/tcp_common.inc"
 
 # states DIR: the TCP states of the image's connections, sorted
 states() {
@@ -34,46 +34,31 @@ ct_verify live 1
 ct_verify live 2
 kill -9 "$PID"; wait_gone "$PID"
 
-start_ct nat "$T/ct_tcp" --closing
-"$FP" dump --tcp-established -t "$PID" -D "$WORK/d" >/dev/null || fail "dump: $(tail -n 3 "$WORK/d.failed.log")"
-wait_gone "$PID"
-[[ $(states "$WORK/d") == "$WANT" ]] || fail "the image holds states $(states "$WORK/d"), not $WANT"
-out=$("$FP" restore -D "$WORK/d" -d --engine native 2>&1) || fail "native restore: $out"
-[[ $(locks) == "$base" ]] || fail "the native restore left lock rules"
-ct_verify nat 1
-ct_verify nat 2
-kill -9 "$PID"; wait_gone "$PID"
-
+# way NAME DUMPER RESTORER: a fresh target, dumped and restored one way
+way() {
+	local name=$1 d=$WORK/$1
+	start_ct "$name" "$T/ct_tcp" --closing
+	"$2" "$d"
+	[[ $(states "$d") == "$WANT" ]] || fail "$name: the image holds states $(states "$d"), not $WANT"
+	"$3" "$d"
+	[[ $(locks) == "$base" ]] || fail "$name: the restore left lock rules"
+	ct_verify "$name" 1
+	ct_verify "$name" 2
+	kill -9 "$PID"; wait_gone "$PID"
+}
+tcp_dump_plain() { tcp_dump "$1" --compress none; } # for criu restore
+way nat tcp_dump tcp_native
 if [[ -n $CRIU ]]; then
-	start_ct crr "$T/ct_tcp" --closing
-	"$FP" dump --tcp-established -t "$PID" -D "$WORK/dc" --compress none >/dev/null ||
-		fail "dump: $(tail -n 3 "$WORK/dc.failed.log")"
-	wait_gone "$PID"
-	criu_run restore -D "$WORK/dc" -d -v4 -o restore.log --tcp-established ||
-		fail "criu restore --tcp-established: $(grep Error "$WORK/dc/restore.log" | head -n 5)"
-	[[ $(locks) == "$base" ]] || fail "criu restore left the lock rules of forkpoint's dump"
-	ct_verify crr 1
-	ct_verify crr 2
-	kill -9 "$PID"; wait_gone "$PID"
-
-	start_ct crd "$T/ct_tcp" --closing
-	mkdir "$WORK/c"
-	criu_run dump -t "$PID" -D "$WORK/c" -o dump.log --tcp-established ||
-		fail "criu dump --tcp-established: $(grep Error "$WORK/c/dump.log" | head -n 3)"
-	wait_gone "$PID"
-	[[ $(states "$WORK/c") == "$WANT" ]] || fail "CRIU's image holds states $(states "$WORK/c"), not $WANT"
-	out=$("$FP" restore -D "$WORK/c" -d --engine native 2>&1) || fail "native restore of CRIU's dump: $out"
-	[[ $(locks) == "$base" ]] || fail "the native restore left the lock rules of CRIU's dump"
-	ct_verify crd 1
-	ct_verify crd 2
-	kill -9 "$PID"; wait_gone "$PID"
+	way crr tcp_dump_plain criu_tcp_restore
+	way crd criu_tcp_dump tcp_native
 else
 	skip_part "criu restore of forkpoint's image, native restore of criu dump"
 fi
+
 # LAST_ACK and CLOSING last only while some segments are dropped (see
-# ct_tcp.c, --held): the
-# test's own rules (by port, in OUTPUT) hold them until the dump, and are
-# gone before the restore, which must bring the states back by itself.
+# ct_tcp.c, --held): the test's own rules (by port, in OUTPUT) hold them
+# until the dump, and are gone before the restore, which must bring the
+# states back by itself.
 held_rules() { # -I|-D
 	local op=$1 r
 	for r in "${HELD[@]}"; do
@@ -107,11 +92,10 @@ start_held() { # NAME
 WANT_HELD="1 11 4 4 5 5 8 8 9"
 start_held held
 ct_verify held 1
-"$FP" dump --tcp-established -t "$PID" -D "$WORK/h" >/dev/null || fail "dump of LAST_ACK, CLOSING: $(tail -n 3 "$WORK/h.failed.log")"
-wait_gone "$PID"
+tcp_dump "$WORK/h"
 held_rules -D
 [[ $(states "$WORK/h") == "$WANT_HELD" ]] || fail "the image holds states $(states "$WORK/h"), not $WANT_HELD"
-out=$("$FP" restore -D "$WORK/h" -d --engine native 2>&1) || fail "native restore of LAST_ACK, CLOSING: $out"
+tcp_native "$WORK/h"
 [[ $(locks) == "$base" ]] || fail "the native restore left lock rules"
 ct_verify held 2
 ct_verify held 3

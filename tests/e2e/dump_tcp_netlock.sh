@@ -6,21 +6,7 @@
 # those of a snapshot still there are never touched.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
-command -v iptables-restore >/dev/null || { echo "no iptables-restore (Debian: iptables)"; exit 77; }
-
-# rules PORTS...: how many lock rules name one of these local ports
-rules() {
-	local n=0 p
-	for p in "$@"; do
-		n=$((n + $( (iptables -S; ip6tables -S) 2>/dev/null | grep -c -- "0xc114 -m tcp --sport $p ")))
-	done
-	echo "$n"
-}
-ports() {
-	crit decode -i "$1/files.img" | python3 -c 'import json, sys
-print(" ".join(str(e["isk"]["src_port"]) for e in json.load(sys.stdin)["entries"]
-      if e["type"] == "INETSK" and e["isk"]["state"] == 1))'
-}
+source "$(dirname "$0")/tcp_common.inc"
 # other_dump NAME: a dump (-R) of a process without connections; its stderr in $WORK/NAME.err
 other_dump() {
 	"$FP" dump -R -t "$IDLE" -D "$WORK/$1" >/dev/null 2>"$WORK/$1.err" || fail "dump of ct_idle: $(cat "$WORK/$1.err")"
