@@ -86,6 +86,8 @@ int fp_restore_adopt(const struct fp_restore_opts *o, pid_t pid, uint64_t sys_ip
 	if (!rc && im.th[0].core.tc.task_state == CR_TASK_STOPPED && kill(p.pid, SIGSTOP))
 		rc = fp_fail(err, errno, "cannot stop %d again: %s", (int)p.pid, strerror(errno));
 	if (!rc)
+		rst_ghosts_unlink_tree(&shm); /* the fds hold them now */
+	if (!rc)
 		rc = (step = "release", rst_proc_release(&p, err));
 	if (rc) {
 		fp_wrap(err, "restoring the %s of process %u (forked from a hot snapshot)", step, im.pid);

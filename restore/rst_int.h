@@ -152,6 +152,8 @@ typedef struct rst_shm {
 	size_t nmi;
 	bool mi_loaded;
 	struct rst_sysv *sysv; /* SysV segments (rst_sysvshm.c), NULL when none */
+	struct rst_ghost *ghosts; /* files made for ghost files, one per ghost for the tree (rst_ghost.c) */
+	size_t nghosts;
 } rst_shm;
 
 /* Unix sockets other than listeners (rst_usk.c), made once for the tree. */
@@ -398,6 +400,8 @@ const char *rst_ghost_path(rst_proc *p, const cr_file *f, fp_error *err);
  * (rst_mem_finish), or when the image is freed. */
 const char *rst_reg_path(rst_proc *p, uint32_t id, fp_error *err);
 void rst_ghosts_unlink(rst_image *im);
+/* The tree's ghost files unlinked, once every process holds what it needs. */
+void rst_ghosts_unlink_tree(rst_shm *s);
 /* rst_fifo.c: opens the named FIFO of entry f in p, without blocking. */
 int rst_fifo_open(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* rst_tty.c: gives the terminal's foreground back to p's group if it had it
