@@ -130,20 +130,21 @@ const char *rst_reg_path(rst_proc *p, uint32_t id, fp_error *err)
 	return rst_ghost_path(p, f, err);
 }
 
+static void unlink_all(struct rst_ghost **g, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		unlink((*g)[i].path);
+	free(*g);
+	*g = NULL;
+	*n = 0;
+}
+
 void rst_ghosts_unlink(rst_image *im)
 {
-	for (size_t i = 0; i < im->nghosts_made; i++)
-		unlink(im->ghosts_made[i].path);
-	free(im->ghosts_made);
-	im->ghosts_made = NULL;
-	im->nghosts_made = 0;
+	unlink_all(&im->ghosts_made, &im->nghosts_made);
 }
 
 void rst_ghosts_unlink_tree(rst_shm *s)
 {
-	for (size_t i = 0; i < s->nghosts; i++)
-		unlink(s->ghosts[i].path);
-	free(s->ghosts);
-	s->ghosts = NULL;
-	s->nghosts = 0;
+	unlink_all(&s->ghosts, &s->nghosts);
 }
