@@ -148,7 +148,10 @@ int forkpoint_dump_with(const forkpoint_dump_options *d, forkpoint_info **stats,
 		  api_info_set(i, "method", "%s", st.method ? st.method : "") < 0 ||
 		  api_info_set(i, "phases", "%s", st.phases) < 0 ||
 		  api_info_set(i, "reaped", "%d", st.reaped) < 0 ||
-		  api_info_set(i, "reaped_names", "%s", st.reaped_names) < 0)) {
+		  api_info_set(i, "reaped_names", "%s", st.reaped_names) < 0 ||
+		  api_info_set(i, "netlocks_lifted", "%d", st.netlocks) < 0 ||
+		  api_info_set(i, "netlock_conns", "%zu", st.netlock_conns) < 0 ||
+		  api_info_set(i, "netlock_names", "%s", st.netlock_names) < 0)) {
 		forkpoint_info_free(i);
 		i = NULL;
 	}

@@ -181,6 +181,12 @@ int cmd_dump(int argc, char **argv)
 	if (rc == 0)
 		rc = forkpoint_dump_with(d, &st, &err);
 	forkpoint_dump_options_free(d);
+	int netlocks = (int)forkpoint_info_int(st, "netlocks_lifted");
+	if (netlocks)
+		fprintf(stderr,
+			"forkpoint: lifted the network lock (iptables rules) of %lld TCP connection(s) left by %d snapshot(s) "
+			"deleted without a restore: %s\n",
+			(long long)forkpoint_info_int(st, "netlock_conns"), netlocks, forkpoint_info_get(st, "netlock_names"));
 	int reaped = (int)forkpoint_info_int(st, "reaped");
 	if (reaped)
 		fprintf(stderr, "forkpoint: removed %d left-over temporary director%s of dumps that died (killed or crashed): %s\n",

@@ -158,3 +158,20 @@ int fp_netlock(const fp_tcp_conn *c, size_t n, bool lock, fp_error *err)
 	}
 	return 0;
 }
+
+size_t fp_netlock_count(const fp_tcp_conn *c, size_t n)
+{
+	size_t k = 0;
+	char line[512], out[256];
+	for (size_t i = 0; i < n; i++) {
+		fp_tcp_conn p = plain(&c[i]);
+		const char *tool = p.family == AF_INET ? "iptables" : "ip6tables";
+		for (int in = 1; in >= 0; in--) {
+			fp_error err;
+			if (rule(&p, in, line, sizeof(line)) == 0 &&
+			    one(tool, "-C", in ? "INPUT" : "OUTPUT", line, out, sizeof(out), &err) == 0)
+				k++;
+		}
+	}
+	return k;
+}

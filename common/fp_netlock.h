@@ -12,8 +12,10 @@
  * The rules are exactly the ones `criu dump --tcp-established` inserts with
  * its default (iptables) lock and `criu restore` deletes (CRIU 4.2.1), so
  * either tool releases a lock the other took. A dump that is never
- * restored leaves its rules behind, as CRIU's do: `iptables -S` shows them
- * (DROP rules with `! --mark 0xc114`), `iptables -D` removes them. */
+ * restored leaves its rules behind, as CRIU's do (`iptables -S` shows them:
+ * DROP rules with `! --mark 0xc114`); forkpoint records which snapshot
+ * they wait for (fp_netlock_record), and the next dump deletes those whose
+ * snapshot is gone (fp_netlock_sweep). */
 #ifndef FP_NETLOCK_H
 #define FP_NETLOCK_H
 
@@ -22,6 +24,10 @@
 #include <stdint.h>
 
 #include "fp_error.h"
+
+/* The mark a packet that must pass the lock carries (SO_MARK): the rules
+ * drop all but it, as CRIU's do. */
+#define FP_NETLOCK_MARK 0xC114
 
 /* One connection as seen from one of its ends: src is the local address,
  * dst the peer's, both in network order (1 word for IPv4, 4 for IPv6). */
@@ -36,5 +42,20 @@ typedef struct fp_tcp_conn {
  * fails as a batch (a rule already gone) is done rule by rule, and only a
  * rule still present counts as a failure. */
 int fp_netlock(const fp_tcp_conn *c, size_t n, bool lock, fp_error *err);
+
+/* How many of the 2*n rules of n connections are in place (iptables -C). */
+size_t fp_netlock_count(const fp_tcp_conn *c, size_t n);
+
+/* fp_netlock_reg.c: records that the lock of n connections waits for the
+ * restore of the snapshot directory `snapshot` (a dump that killed its
+ * tree). */
+int fp_netlock_record(const char *snapshot, const fp_tcp_conn *c, size_t n, fp_error *err);
+/* Deletes the rules of every recorded lock whose snapshot is gone (deleted,
+ * or replaced by another directory of that name), and forgets records
+ * whose rules are all gone (restored). Returns how many locks it lifted;
+ * their snapshots' names go into names, comma-separated, and the number of
+ * their connections into *nconns. Never fails: what it cannot do stays for
+ * the next sweep. */
+int fp_netlock_sweep(char *names, size_t len, size_t *nconns);
 
 #endif

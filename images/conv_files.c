@@ -46,7 +46,8 @@ PB_CONV(cr_sk_opts, cr_sk_opts, Fp__SkOptsEntry, fp__sk_opts_entry, SKOPTS);
 
 #define ISK(X) X(VAL, id) X(VAL, ino) X(VAL, family) X(VAL, type) X(VAL, proto) X(VAL, state) \
 	X(VAL, src_port) X(VAL, dst_port) X(VAL, flags) X(VAL, backlog) X(AFIX, src_addr) \
-	X(AFIX, dst_addr) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(OPT, v6only)
+	X(AFIX, dst_addr) X(MSG, fown, cr_fown) X(MSG, opts, cr_sk_opts) X(OPT, v6only) \
+	X(OPT, shutdown)
 PB_CONV(cr_inet_sk, cr_inet_sk, Fp__InetSkEntry, fp__inet_sk_entry, ISK);
 
 #define FPERMS(X) X(VAL, mode) X(VAL, uid) X(VAL, gid)
@@ -80,7 +81,7 @@ void cr_sk_packet_free(cr_sk_packet *p)
 #define TCPS(X) X(VAL, inq_len) X(VAL, inq_seq) X(VAL, outq_len) X(VAL, outq_seq) X(VAL, opt_mask) \
 	X(VAL, snd_wscale) X(VAL, mss_clamp) X(OPT, rcv_wscale) X(OPT, timestamp) X(OPT, cork) \
 	X(OPT, nodelay) X(OPT, unsq_len) X(OPT, snd_wl1) X(OPT, snd_wnd) X(OPT, max_window) \
-	X(OPT, rcv_wnd) X(OPT, rcv_wup)
+	X(OPT, rcv_wnd) X(OPT, rcv_wup) X(OPT, fp_urg_off)
 PB_CONV(cr_tcp_stream, cr_tcp_stream, Fp__TcpStreamEntry, fp__tcp_stream_entry, TCPS);
 
 void cr_tcp_stream_free(cr_tcp_stream *t)

@@ -546,6 +546,8 @@ typedef struct cr_inet_sk { /* inet_sk_entry */
 	cr_fown fown;
 	cr_sk_opts opts;
 	bool has_v6only, v6only;
+	bool has_shutdown;
+	uint32_t shutdown; /* enum cr_sk_shutdown: a socket that is not connected, whose connection ended */
 } cr_inet_sk;
 
 typedef struct cr_file_perms { /* file_perms_entry: a socket file's mode and owner */

@@ -188,6 +188,8 @@ int rst_native_restore(rst_image *root_im, rst_log *log, int timeout_ms, pid_t a
 		}
 		root_im->job_stopped |= fg_job;
 	}
+	/* mappings, fds and executables hold the ghosts' files now */
+	rst_ghosts_unlink_tree(&shm);
 	step = "release";
 	rc = 0;
 	for (size_t i = n; i-- > 0;) /* children first: the root runs last */

@@ -12,10 +12,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "images/tcp_states.h"
 #include "ptrace/pt_mem.h"
 
 #define SETFL_MASK (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
-#define TCP_STATE_ESTABLISHED 1
 
 struct placed {
 	uint32_t id; /* file id */
@@ -309,11 +309,12 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			int tmp;
 			if (rst_fifo_open(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))
 				goto out;
-		} else if (f->type == CR_FD_INETSK && f->has_isk && f->isk.state == TCP_STATE_ESTABLISHED) {
+		} else if (f->type == CR_FD_INETSK && f->has_isk && fp_tcp_state_has(f->isk.state, FP_TCPF_CONNECTED)) {
 			int tmp;
 			if (!p->tcp) {
 				fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-					     "fd %d is an established TCP connection, which this kind of restore cannot make", fd);
+					     "fd %d is a TCP connection (%s), which this kind of restore cannot make", fd,
+					     fp_tcp_state_name(f->isk.state));
 				goto out;
 			}
 			if (rst_tcp_fd(p, f, &tmp, err) || place(p, tmp, fd, cloexec, false, err))

@@ -5,10 +5,10 @@
  * owner and times; the process opens it like any file; once its fds are in
  * place, and its mappings and executable too, the file is unlinked again:
  * the process holds the deleted file as it did. A private mapping's pages
- * copied on write come from the page store over the file's bytes. Each
- * process makes its own copy: two
- * processes of a tree that opened one deleted file separately get two
- * files (a limitation, said in the README). */
+ * copied on write come from the page store over the file's bytes. A ghost
+ * is made once for the tree (in rst_shm), so processes that shared the
+ * deleted file, a MAP_SHARED mapping above all, share it again; it is
+ * unlinked once every process has its mappings and fds. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -61,17 +61,19 @@ static int write_all(int fd, const uint8_t *p, uint64_t n)
 static int make_ghost(rst_proc *p, const cr_remap_fpath *r, const char *orig, const char **path, fp_error *err)
 {
 	rst_image *im = p->im;
+	struct rst_ghost **made = p->shm ? &p->shm->ghosts : &im->ghosts_made;
+	size_t *nmade = p->shm ? &p->shm->nghosts : &im->nghosts_made;
 	uint32_t id = ghost_id(r);
-	for (size_t i = 0; i < im->nghosts_made; i++)
-		if (im->ghosts_made[i].id == id) {
-			*path = im->ghosts_made[i].path;
+	for (size_t i = 0; i < *nmade; i++)
+		if ((*made)[i].id == id) {
+			*path = (*made)[i].path;
 			return 0;
 		}
-	struct rst_ghost *ng = realloc(im->ghosts_made, (im->nghosts_made + 1) * sizeof(*ng));
+	struct rst_ghost *ng = realloc(*made, (*nmade + 1) * sizeof(*ng));
 	if (!ng)
 		return fp_fail(err, ENOMEM, "out of memory");
-	im->ghosts_made = ng;
-	struct rst_ghost *g = &ng[im->nghosts_made];
+	*made = ng;
+	struct rst_ghost *g = &ng[*nmade];
 	cr_ghost_file gf;
 	uint8_t *data;
 	if (cr_read_ghost(im->dirfd, id, GHOST_MAX_BYTES, &gf, &data, err))
@@ -105,7 +107,7 @@ static int make_ghost(rst_proc *p, const cr_remap_fpath *r, const char *orig, co
 		return -1;
 	}
 	g->id = id;
-	im->nghosts_made++;
+	(*nmade)++;
 	*path = g->path;
 	rst_logf(p->log, 3, "ghost %u (%s): %llu bytes at %s", id, orig, (unsigned long long)gf.size, g->path);
 	return 0;
@@ -128,11 +130,21 @@ const char *rst_reg_path(rst_proc *p, uint32_t id, fp_error *err)
 	return rst_ghost_path(p, f, err);
 }
 
+static void unlink_all(struct rst_ghost **g, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		unlink((*g)[i].path);
+	free(*g);
+	*g = NULL;
+	*n = 0;
+}
+
 void rst_ghosts_unlink(rst_image *im)
 {
-	for (size_t i = 0; i < im->nghosts_made; i++)
-		unlink(im->ghosts_made[i].path);
-	free(im->ghosts_made);
-	im->ghosts_made = NULL;
-	im->nghosts_made = 0;
+	unlink_all(&im->ghosts_made, &im->nghosts_made);
+}
+
+void rst_ghosts_unlink_tree(rst_shm *s)
+{
+	unlink_all(&s->ghosts, &s->nghosts);
 }

@@ -5,6 +5,7 @@
  * length of the page data, and the files the image refers to. */
 #include "restore/rst_int.h"
 #include "images/pagestore_chain.h"
+#include "images/tcp_states.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -330,10 +331,11 @@ static int check_fds(rst_image *im, fp_error *err)
 			break;
 		case CR_FD_INETSK:
 			if (!f->has_isk || f->isk.type != SOCK_STREAM || f->isk.proto != IPPROTO_TCP ||
-			    (f->isk.state != 10 && f->isk.state != 7 && f->isk.state != 1) ||
+			    !fp_tcp_state_has(f->isk.state, FP_TCPF_CONNECTED | FP_TCPF(FP_TCP_LISTEN) |
+								    FP_TCPF(FP_TCP_CLOSE)) ||
 			    (f->isk.family != AF_INET && f->isk.family != AF_INET6))
 				rst_unsupported(im, "fd %u is a socket other than a TCP socket that listens, is not connected or "
-						"is an established connection", fi->fd);
+						"is a connection (established or being closed)", fi->fd);
 			break;
 		case CR_FD_FIFO: {
 			const cr_file *reg = f->has_fifo && f->fifo.has_regf_id ? rst_file(im, f->fifo.regf_id) : NULL;

@@ -152,6 +152,8 @@ typedef struct rst_shm {
 	size_t nmi;
 	bool mi_loaded;
 	struct rst_sysv *sysv; /* SysV segments (rst_sysvshm.c), NULL when none */
+	struct rst_ghost *ghosts; /* files made for ghost files, one per ghost for the tree (rst_ghost.c) */
+	size_t nghosts;
 } rst_shm;
 
 /* Unix sockets other than listeners (rst_usk.c), made once for the tree. */
@@ -263,6 +265,11 @@ void rst_usk_free(rst_usks *s);
 int rst_tcp_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err);
 void rst_tcp_free(rst_tcps *s);
+/* rst_tcp_seg.c: a segment from c's peer to c (flags TH_FIN, TH_ACK, and
+ * TH_URG: one urgent byte), past the network lock. */
+struct fp_tcp_conn;
+int rst_tcp_segment(const struct fp_tcp_conn *c, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window,
+		    uint8_t urgent, fp_error *err);
 /* rst_inotify.c: an inotify with its watches, in p (*fd its temporary
  * number). */
 int rst_inotify_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
@@ -417,6 +424,8 @@ const char *rst_ghost_path(rst_proc *p, const cr_file *f, fp_error *err);
  * (rst_mem_finish), or when the image is freed. */
 const char *rst_reg_path(rst_proc *p, uint32_t id, fp_error *err);
 void rst_ghosts_unlink(rst_image *im);
+/* The tree's ghost files unlinked, once every process holds what it needs. */
+void rst_ghosts_unlink_tree(rst_shm *s);
 /* rst_fifo.c: opens the named FIFO of entry f in p, without blocking. */
 int rst_fifo_open(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
 /* rst_tty.c: gives the terminal's foreground back to p's group if it had it

@@ -283,6 +283,7 @@ int rst_shm_seal(rst_shm *s, fp_error *err)
 
 void rst_shm_free(rst_shm *s)
 {
+	rst_ghosts_unlink_tree(s); /* a restore that failed before the end */
 	rst_sysv_free(s);
 	for (size_t i = 0; i < s->n; i++)
 		close(s->o[i].fd);

@@ -17,6 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "images/tcp_states.h"
+
 #define TCP_STATE_LISTEN 10
 
 static int q_opt(rst_proc *p, int fd, int level, int name, int v, fp_error *err)
@@ -33,6 +35,10 @@ int rst_sock_opts(rst_proc *p, int fd, const cr_sk_opts *o, bool tcp, fp_error *
 	int rc = 0;
 	rc |= q_opt(p, fd, SOL_SOCKET, SO_SNDBUF, (int)(o->so_sndbuf / 2), err);
 	rc |= q_opt(p, fd, SOL_SOCKET, SO_RCVBUF, (int)(o->so_rcvbuf / 2), err);
+	/* beyond net.core.[wr]mem_max (set by root, or grown by the kernel):
+	 * as root only, else the clamped value above stays */
+	rc |= q_opt(p, fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)(o->so_sndbuf / 2), err);
+	rc |= q_opt(p, fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)(o->so_rcvbuf / 2), err);
 	if (o->has_reuseaddr && o->reuseaddr)
 		rc |= q_opt(p, fd, SOL_SOCKET, SO_REUSEADDR, 1, err);
 	if (o->has_so_reuseport && o->so_reuseport)
@@ -100,13 +106,20 @@ static int inet_sock(rst_proc *p, const cr_inet_sk *k, int *fd, fp_error *err)
 		al = sizeof(*s6);
 	}
 	char what[160];
-	bool bound = k->src_port || k->state == TCP_STATE_LISTEN;
+	/* a connection that ended gave its port back (one bound by hand stays
+	 * the socket's: not restored), and reads EOF */
+	bool ended = k->has_shutdown && k->state == FP_TCP_CLOSE;
+	bool bound = (k->src_port && !ended) || k->state == TCP_STATE_LISTEN;
 	snprintf(what, sizeof(what), "binding a TCP socket to port %u again (is the dumped process still running, "
 		 "or another one on that port?)", k->src_port);
 	if (bound && rst_q_mem(p, p->pid, what, RST_MUST, SYS_bind, (uint64_t)*fd, 0, al, 0, 0, 0, 1, &a, al, NULL, err))
 		return -1;
 	if (k->state == TCP_STATE_LISTEN &&
 	    rst_q(p, p->pid, "listen", RST_MUST, SYS_listen, (uint64_t)*fd, k->backlog, 0, 0, 0, 0, NULL, err))
+		return -1;
+	/* sets the socket's shutdown flags and fails ENOTCONN: unchecked */
+	if (k->has_shutdown && k->shutdown >= CR_SK_SHUT_READ && k->shutdown <= CR_SK_SHUT_BOTH &&
+	    rst_q(p, p->pid, NULL, 0, SYS_shutdown, (uint64_t)*fd, k->shutdown - 1, 0, 0, 0, 0, NULL, err))
 		return -1;
 	return 0;
 }

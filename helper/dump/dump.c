@@ -22,6 +22,8 @@
  *
  * Any failure before 8 detaches and leaves the tree running as it was. */
 #include "dump/dump_int.h"
+
+#include "fp_netlock.h"
 #include "procfs.h"
 
 #include <dirent.h>
@@ -481,6 +483,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	if (fp_pt_check_traceable(o->pid, err))
 		return -1;
 	st->reaped = dump_tmp_reap(parent, st->reaped_names, sizeof(st->reaped_names));
+	st->netlocks = fp_netlock_sweep(st->netlock_names, sizeof(st->netlock_names), &st->netlock_conns);
+	c.final_dir = final;
 	dump_tmp_template(c.tmpdir, sizeof(c.tmpdir), parent, base);
 	if (!mkdtemp(c.tmpdir))
 		return fp_fail(err, errno, "cannot create a temporary directory in %s: %s", parent, strerror(errno));
@@ -500,6 +504,9 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		if (!c.log)
 			rc = lfd < 0 ? fp_wrap(err, "the dump log") : fp_fail(err, errno, "cannot create the log %s: %s", logpath, strerror(errno));
 	}
+	if (!rc && st->netlocks)
+		dlog(&c, "lifted the network lock of %zu TCP connection(s) left by %d deleted snapshot(s): %s",
+		     st->netlock_conns, st->netlocks, st->netlock_names);
 	if (!rc && st->reaped)
 		dlog(&c, "removed %d left-over temporary director%s of dumps that died: %s", st->reaped,
 		     st->reaped == 1 ? "y" : "ies", st->reaped_names);

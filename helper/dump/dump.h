@@ -185,6 +185,9 @@ struct fp_dump_stats {
 	char phases[512];          /* "name ms name ms ...": where the time went */
 	int reaped;                /* left-over temporary directories of dead dumps removed */
 	char reaped_names[512];
+	int netlocks;              /* network locks of deleted, never restored snapshots lifted */
+	size_t netlock_conns;      /* ... of that many TCP connections */
+	char netlock_names[512];   /* the snapshots */
 };
 
 int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err);

@@ -231,6 +231,7 @@ struct dump_ctx {
 	struct dump_tcp *tcp;         /* established TCP connections (dump_tcp.c) */
 	size_t ntcp;
 	bool tcp_locked;              /* their network lock is taken */
+	const char *final_dir;        /* the snapshot's name once published (its lock's owner) */
 	/* pages */
 	uint8_t *pagebuf;     /* leave_running: one buffer for every process */
 	size_t pagebuf_len;   /* populated */

@@ -249,10 +249,10 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 		return 0;
 	}
 	bool deleted = strstr(path, " (deleted)") != NULL;
-	if (!strncmp(path, "/memfd:", 7) || path[0] != '/' || (deleted && shared))
+	if (!strncmp(path, "/memfd:", 7) || path[0] != '/')
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "%d maps '%s' at 0x%" PRIx64 " (%s); not supported yet", p->pid, path, v->start,
-				    deleted ? "a deleted file, shared, not on tmpfs" : "a file without a path");
+				    "%d maps '%s' at 0x%" PRIx64 " (a file without a path); not supported yet", p->pid, path,
+				    v->start);
 	if (has_flag(vf, "io") || has_flag(vf, "pf"))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "%d maps device memory '%s' at 0x%" PRIx64 "; not supported", p->pid, path, v->start);
@@ -261,8 +261,9 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 		fflags = O_RDWR;
 	uint32_t id;
 	if (deleted) {
-		/* private: the file's bytes as a ghost file, the pages copied
-		 * on write as any private mapping's (below) */
+		/* the file's bytes as a ghost file (shared: one for the tree,
+		 * rst_ghost.c); private: the pages copied on write as any
+		 * private mapping's (below) */
 		char src[96];
 		snprintf(src, sizeof(src), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, p->pid, v->start, v->end);
 		if (dump_ghost_mapped(c, p->pid, src, path, fflags, "a mapping", &id, err))

@@ -18,6 +18,9 @@
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -162,6 +165,19 @@ static int inet_entry(struct dump_ctx *c, pid_t pid, int fd, int s, int family, 
 		return 0;
 	}
 	k->state = listening ? TCP_STATE_LISTEN : TCP_STATE_CLOSE;
+	/* A connection that ended while the fd stayed open (its TIME_WAIT, if
+	 * any, is the kernel's, outside the tree) leaves a closed socket that
+	 * reads EOF: shut down both ways, as only poll() tells. */
+	struct pollfd pf = { .fd = s, .events = POLLRDHUP };
+	if (!listening && poll(&pf, 1, 0) == 1 && (pf.revents & POLLRDHUP)) {
+		int unread = 0;
+		if (ioctl(s, SIOCINQ, &unread) == 0 && unread > 0)
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
+					    "fd %d of %d is a TCP connection that has ended with %d byte(s) not yet read, "
+					    "which no image keeps (nor CRIU's); dump again once they are read",
+					    fd, pid, unread);
+		k->has_shutdown = true, k->shutdown = CR_SK_SHUT_BOTH;
+	}
 	struct sockaddr_storage me;
 	socklen_t ml = sizeof(me);
 	if (getsockname(s, (struct sockaddr *)&me, &ml) < 0)

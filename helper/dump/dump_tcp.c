@@ -31,22 +31,19 @@
 
 #include "fp_netlock.h"
 #include "images/criu_io.h"
-
-#define TCP_STATE_ESTABLISHED 1
+#include "images/tcp_states.h"
 
 struct dump_tcp {
 	int sk;         /* our reference; -1 once let go */
 	bool repaired;  /* in repair mode by us */
 	int reuseaddr;  /* SO_REUSEADDR before repair mode */
+	uint32_t state; /* FP_TCP_*, as the lock froze it */
 	pid_t pid;
 	int fd;
 	uint32_t ino;
 	fp_tcp_conn conn;
 	cr_tcp_stream ts;
 };
-
-static const char *const tcp_states[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-					  "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING" };
 
 static void addr_of(const struct sockaddr_storage *a, uint32_t *w, size_t *n, uint16_t *port)
 {
@@ -76,11 +73,12 @@ int dump_tcp_conn(struct dump_ctx *c, pid_t pid, int fd, int s, cr_inet_sk *k, f
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
 		return fp_fail(err, errno, "TCP_INFO of fd %d of %d: %s", fd, pid, strerror(errno));
-	if (ti.tcpi_state != TCP_STATE_ESTABLISHED)
+	if (!fp_tcp_state_has(ti.tcpi_state, FP_TCPF_CONNECTED))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "fd %d of %d is a TCP connection in state %s; forkpoint saves ESTABLISHED ones only "
-				    "(a connection being closed: dump again once it is gone)",
-				    fd, pid, ti.tcpi_state < 12 ? tcp_states[ti.tcpi_state] : "?");
+				    "fd %d of %d is a TCP connection in state %s; forkpoint saves connections that are "
+				    "established or being closed (FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING) only: dump again "
+				    "once it has left that state",
+				    fd, pid, fp_tcp_state_name(ti.tcpi_state));
 	struct sockaddr_storage me, peer;
 	socklen_t ml = sizeof(me), pl = sizeof(peer);
 	if (getsockname(s, (struct sockaddr *)&me, &ml) < 0 || getpeername(s, (struct sockaddr *)&peer, &pl) < 0)
@@ -105,7 +103,7 @@ int dump_tcp_conn(struct dump_ctx *c, pid_t pid, int fd, int s, cr_inet_sk *k, f
 	memcpy(t->conn.dst, k->dst_addr, k->n_dst_addr * 4);
 	t->conn.sport = sport, t->conn.dport = dport;
 	k->src_port = sport, k->dst_port = dport;
-	k->state = TCP_STATE_ESTABLISHED;
+	k->state = t->state = ti.tcpi_state; /* final once the lock holds it (capture_one) */
 	return 0;
 }
 
@@ -135,6 +133,74 @@ static int read_queue(struct dump_tcp *t, int q, uint32_t len, uint32_t *seq, ui
 	return 0;
 }
 
+/* The receive queue. An urgent byte (MSG_OOB, without SO_OOBINLINE) cuts
+ * it: SIOCINQ and a read stop at its mark, and a read from the mark skips
+ * the byte itself. So the bytes after it are peeked from past the mark
+ * (SO_PEEK_OFF), and the byte is put back in its place, inline (as CRIU
+ * restores it), with its offset (forkpoint restores it urgent). A byte the
+ * process took already (MSG_OOB) is a hole reads skip: left out. */
+static int read_recvq(struct dump_tcp *t, fp_error *err)
+{
+	cr_tcp_stream *ts = &t->ts;
+	int peek_off = -1, none = -1; /* the process's own, put back after */
+	opt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off);
+	setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof(none));
+	if (read_queue(t, TCP_RECV_QUEUE, ts->inq_len, &ts->inq_seq, &ts->inq, err)) {
+		setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
+		return -1;
+	}
+	unsigned char urg;
+	bool pending = recv(t->sk, &urg, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) == 1;
+	int k = (int)ts->inq_len;
+	if (setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &k, sizeof(k)) < 0) {
+		if (pending)
+			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, errno,
+					    "TCP connection fd %d of %d has urgent data (MSG_OOB) not yet read, which this "
+					    "kernel cannot look past (no SO_PEEK_OFF for TCP: Linux 6.9 or later)",
+					    t->fd, t->pid);
+		return 0;
+	}
+	size_t cap = 0, rest = 0;
+	uint8_t *after = NULL;
+	int rc = 0;
+	for (;;) {
+		if (cap - rest < 65536) {
+			uint8_t *a = realloc(after, cap = cap * 2 + 262144);
+			if (!a) {
+				rc = fp_fail(err, ENOMEM, "out of memory");
+				break;
+			}
+			after = a;
+		}
+		int off = k + 1 + (int)rest; /* the mark's byte counts in the sequence */
+		if (rest && setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) < 0) {
+			rc = fp_fail(err, errno, "peeking past the urgent mark of TCP connection fd %d of %d: %s", t->fd,
+				     t->pid, strerror(errno));
+			break;
+		}
+		ssize_t n = recv(t->sk, after + rest, cap - rest, MSG_PEEK | MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		rest += (size_t)n;
+	}
+	setsockopt(t->sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
+	if (!rc && (rest || pending)) {
+		size_t len = (size_t)k + pending + rest;
+		uint8_t *q = len > UINT32_MAX ? NULL : realloc(ts->inq, len);
+		if (!q)
+			rc = fp_fail(err, ENOMEM, "out of memory for a %zu-byte TCP queue", len);
+		else {
+			ts->inq = q;
+			if (pending)
+				q[k] = urg, ts->has_fp_urg_off = true, ts->fp_urg_off = (uint32_t)k;
+			memcpy(q + k + pending, after, rest);
+			ts->inq_len = (uint32_t)len;
+		}
+	}
+	free(after);
+	return rc;
+}
+
 static int capture_one(struct dump_tcp *t, fp_error *err)
 {
 	cr_tcp_stream *ts = &t->ts;
@@ -152,10 +218,17 @@ static int capture_one(struct dump_tcp *t, fp_error *err)
 	    ioctl(t->sk, SIOCOUTQ, &outq) < 0 || ioctl(t->sk, SIOCOUTQNSD, &unsq) < 0 ||
 	    opt(t->sk, IPPROTO_TCP, TCP_MAXSEG, &mss))
 		return fp_fail(err, errno, "the state of TCP connection fd %d of %d: %s", t->fd, t->pid, strerror(errno));
-	if (ti.tcpi_state != TCP_STATE_ESTABLISHED)
+	if (!fp_tcp_state_has(ti.tcpi_state, FP_TCPF_CONNECTED))
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "TCP connection fd %d of %d left ESTABLISHED (now %s) as it was dumped; dump again", t->fd,
-				    t->pid, ti.tcpi_state < 12 ? tcp_states[ti.tcpi_state] : "?");
+				    "TCP connection fd %d of %d was closed (now %s) as it was dumped; dump again", t->fd, t->pid,
+				    fp_tcp_state_name(ti.tcpi_state));
+	t->state = ti.tcpi_state; /* it may have moved on (FIN_WAIT1 -> 2) before the lock */
+	/* our FIN counts in SIOCOUTQ (and SIOCOUTQNSD while unsent), but is no
+	 * byte of the queue: the image counts data (the restore shuts down) */
+	if (fp_tcp_state_has(t->state, FP_TCPF_FIN_SENT)) {
+		outq -= outq > 0;
+		unsq -= unsq > 0;
+	}
 	ts->inq_len = (uint32_t)inq, ts->outq_len = (uint32_t)outq;
 	ts->has_unsq_len = true, ts->unsq_len = (uint32_t)unsq;
 	ts->mss_clamp = (uint32_t)mss;
@@ -181,8 +254,7 @@ static int capture_one(struct dump_tcp *t, fp_error *err)
 		ts->has_nodelay = ts->nodelay = true;
 	if (opt(t->sk, IPPROTO_TCP, TCP_CORK, &v) == 0 && v)
 		ts->has_cork = ts->cork = true;
-	if (read_queue(t, TCP_RECV_QUEUE, ts->inq_len, &ts->inq_seq, &ts->inq, err) ||
-	    read_queue(t, TCP_SEND_QUEUE, ts->outq_len, &ts->outq_seq, &ts->outq, err))
+	if (read_recvq(t, err) || read_queue(t, TCP_SEND_QUEUE, ts->outq_len, &ts->outq_seq, &ts->outq, err))
 		return -1;
 	int none = TCP_NO_QUEUE;
 	setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));
@@ -209,9 +281,12 @@ int dump_tcp_capture(struct dump_ctx *c, fp_error *err)
 		struct dump_tcp *t = &c->tcp[i];
 		if (capture_one(t, err))
 			return -1;
-		dlog(c, "%d fd %d: TCP connection %u -> %u: %u bytes to read (seq %u), %u to send (%u unsent, seq %u)", t->pid,
-		     t->fd, t->conn.sport, t->conn.dport, t->ts.inq_len, t->ts.inq_seq, t->ts.outq_len, t->ts.unsq_len,
-		     t->ts.outq_seq);
+		for (size_t j = 0; j < c->nfiles; j++)
+			if (c->files[j].type == CR_FD_INETSK && c->files[j].has_isk && c->files[j].isk.ino == t->ino)
+				c->files[j].isk.state = t->state;
+		dlog(c, "%d fd %d: TCP connection %u -> %u, %s: %u bytes to read (seq %u), %u to send (%u unsent, seq %u)",
+		     t->pid, t->fd, t->conn.sport, t->conn.dport, fp_tcp_state_name(t->state), t->ts.inq_len, t->ts.inq_seq,
+		     t->ts.outq_len, t->ts.unsq_len, t->ts.outq_seq);
 	}
 	dlog(c, "%zu TCP connection(s): network locked in %.3f ms, read in %.3f ms", c->ntcp, (double)(t1 - t0) / 1e6,
 	     (double)(dump_now_ns() - t1) / 1e6);
@@ -249,6 +324,14 @@ void dump_tcp_release(struct dump_ctx *c, bool killed)
 	if (any && c->tcp_locked && killed) {
 		dlog(c, "%zu TCP connection(s) closed in repair mode; their network lock stays until they are restored", c->ntcp);
 		c->tcp_locked = false;
+		fp_tcp_conn *conns = calloc(c->ntcp, sizeof(*conns));
+		fp_error e;
+		for (size_t i = 0; conns && i < c->ntcp; i++)
+			conns[i] = c->tcp[i].conn;
+		if (!conns || !c->final_dir || fp_netlock_record(c->final_dir, conns, c->ntcp, &e))
+			dlog(c, "WARNING: the lock's owner is not recorded (a later dump cannot lift it if %s is deleted): %s",
+			     c->final_dir ? c->final_dir : "the snapshot", conns && c->final_dir ? e.msg : "out of memory");
+		free(conns);
 	}
 }
 

@@ -11,22 +11,7 @@
 # client of its tree.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
-command -v iptables-restore >/dev/null || { echo "no iptables-restore (Debian: iptables)"; exit 77; }
-
-# rules PORTS...: how many lock rules name one of these local ports
-rules() {
-	local n=0 p
-	for p in "$@"; do
-		n=$((n + $( (iptables -S; ip6tables -S) 2>/dev/null | grep -c -- "0xc114 -m tcp --sport $p ")))
-	done
-	echo "$n"
-}
-# ports DIR: the local ports of the image's established connections
-ports() {
-	crit decode -i "$1/files.img" | python3 -c 'import json, sys
-print(" ".join(str(e["isk"]["src_port"]) for e in json.load(sys.stdin)["entries"]
-      if e["type"] == "INETSK" and e["isk"]["state"] == 1))'
-}
+source "$(dirname "$0")/tcp_common.inc"
 
 start_ct tcp "$T/ct_tcp"
 ct_verify tcp 1

@@ -12,13 +12,43 @@
  * on its own: the number of those bytes is in the file --gap-file names);
  * this process sends stream 8.
  *
+ * --closing: three connections being closed, each end's TCP state checked.
+ * A (127.0.0.1, small buffers): the client filled it until full, then shut
+ * down its sending side, so its FIN waits behind bytes the server has no
+ * room for: client FIN_WAIT1, server ESTABLISHED (it reads 100 bytes per
+ * verification, too few to let the FIN through). B (::1): the server sent
+ * bytes and shut down: server FIN_WAIT2, client CLOSE_WAIT. C (127.0.0.1):
+ * the same with the client shutting down. Every verification checks that
+ * a shut-down end cannot send (EPIPE), that its peer reads all it sent and
+ * then EOF (again and again), that the other direction still carries bytes,
+ * and leaves bytes unread on the open directions.
+ *
+ * --bulk: one connection (127.0.0.1) with 12 MiB send buffers and a 12 MiB
+ * receive buffer at the client (SO_*BUFFORCE): the client writes until its
+ * send queue is full (about 12 MiB) while the server reads nothing, and
+ * the server sends 2 MiB the client does not read. --oob (with --bulk): in the middle
+ * of those, one urgent byte (MSG_OOB), which each verification must find
+ * with recv(MSG_OOB) before it reads the stream around it.
+ *
+ * --held (with --closing): two more connections in states that last only
+ * while some of their segments are dropped, by rules the test inserts
+ * between the steps (it names the ports of D and E in an "info hold" line,
+ * then creates STATUS.go1, then STATUS.go2 once its rules are in place).
+ * D: the client shuts down, then the server, whose FIN the client takes
+ * (its fd is then CLOSE: TIME_WAIT belongs to the kernel) but whose ACK is
+ * dropped: server LAST_ACK. E: both shut down while everything is dropped,
+ * then the server's segments pass, but not the client's: the client takes
+ * the server's FIN, which does not acknowledge its own (CLOSING), the
+ * server stays in FIN_WAIT1. Once the rules are gone (after a restore),
+ * they may go on (to CLOSING, then CLOSE).
+ *
  * A verification reads every stream up to what its sender sent (waiting
  * for the kernel to move what is still queued), checks each byte, passes a
  * round trip both ways, then leaves bytes queued and unread in every
  * direction again for the next dump. "verify N ok ... rx=R tx=T" (the
  * totals of the first connection, or of the outside one, before that).
  *
- *   ct_tcp STATUS [--peer=PORT [--gap-file=PATH]] [common options]
+ *   ct_tcp STATUS [--peer=PORT [--gap-file=PATH] | --closing] [common options]
  */
 #include "ct_proto.h"
 
@@ -46,12 +76,21 @@ struct end {
 	unsigned out_stream, in_stream;
 	uint64_t tx, rx;
 	int reuseaddr; /* set on the first client end */
+	int state;     /* the TCP state it must be in (0: ESTABLISHED) */
+	bool shut;     /* it shut down its sending side */
+	bool peer_shut; /* ... its peer did, and the FIN reaches it: EOF after the bytes */
+	bool gone;      /* its connection is over (CLOSE): only its state is checked */
+	bool may_close; /* it may reach CLOSE (then it has no peer name) */
+	int alt_state;  /* another state it may be in */
+	bool eof_maybe; /* its peer shut down, but the FIN may not have come yet */
 	struct sockaddr_storage me, peer; /* as at setup */
 };
 
-static struct end ends[4];
+static struct end ends[10];
 static int nends;
-static bool outside;
+static bool outside, closing, held, bulk, oob;
+static unsigned oob_sent, oob_got; /* urgent bytes: 0xa0 + their number */
+#define BULK_BUF (6 << 20)
 static const char *gap_file;
 
 /* What the outside peer sent on its own (the test writes the total). */
@@ -91,13 +130,18 @@ static void send_bytes(struct end *e, size_t n, bool until_full)
 }
 
 /* Reads until e has received `until` bytes (then whatever else is there
- * now), checking each. */
-static void recv_bytes(struct end *e, uint64_t until)
+ * now, or up to EOF if its peer shut down), checking each. */
+static void recv_bytes_max(struct end *e, uint64_t until, uint64_t max)
 {
 	unsigned char buf[65536];
 	long long deadline = now_ms() + DEADLINE_MS;
 	for (;;) {
-		ssize_t r = recv(e->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		size_t want = max - e->rx < sizeof(buf) ? (size_t)(max - e->rx) : sizeof(buf);
+		ssize_t r = want ? recv(e->fd, buf, want, MSG_DONTWAIT) : -1;
+		if (!want)
+			errno = EAGAIN;
+		if (r == 0 && (e->peer_shut || e->eof_maybe) && e->rx >= until)
+			return;
 		if (r > 0) {
 			for (ssize_t i = 0; i < r; i++)
 				if (buf[i] != ct_tcp_byte(e->in_stream, e->rx + (uint64_t)i)) {
@@ -114,7 +158,7 @@ static void recv_bytes(struct end *e, uint64_t until)
 				(unsigned long long)e->rx, r ? strerror(errno) : "EOF");
 			return;
 		}
-		if (e->rx >= until)
+		if (e->rx >= until && !e->peer_shut)
 			return;
 		long long left = deadline - now_ms();
 		if (left <= 0) {
@@ -127,10 +171,28 @@ static void recv_bytes(struct end *e, uint64_t until)
 	}
 }
 
+static void recv_bytes(struct end *e, uint64_t until)
+{
+	recv_bytes_max(e, until, UINT64_MAX);
+}
+
 static void check_addrs(struct end *e)
 {
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	int want = e->state ? e->state : 1;
+	if (getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) ||
+	    (ti.tcpi_state != want && ti.tcpi_state != e->alt_state && !(e->may_close && ti.tcpi_state == 7)))
+		ct_fail("fd %d: TCP state %d, not %d", e->fd, ti.tcpi_state, want);
+	if (e->shut && (send(e->fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != -1 || errno != EPIPE))
+		ct_fail("fd %d: it shut down its sending side, but send() does not fail with EPIPE", e->fd);
+	char c;
+	if (e->gone && recv(e->fd, &c, 1, MSG_DONTWAIT) != 0)
+		ct_fail("fd %d: its connection ended, but it does not read EOF", e->fd);
+	if (e->gone || ti.tcpi_state == 7)
+		return;
 	struct sockaddr_storage a;
-	socklen_t l = sizeof(a);
+	l = sizeof(a);
 	memset(&a, 0, sizeof(a));
 	if (getsockname(e->fd, (struct sockaddr *)&a, &l) || memcmp(&a, &e->me, l))
 		ct_fail("fd %d: its address changed", e->fd);
@@ -138,10 +200,6 @@ static void check_addrs(struct end *e)
 	memset(&a, 0, sizeof(a));
 	if (getpeername(e->fd, (struct sockaddr *)&a, &l) || memcmp(&a, &e->peer, l))
 		ct_fail("fd %d: its peer changed (or it is not connected: %s)", e->fd, strerror(errno));
-	struct tcp_info ti;
-	l = sizeof(ti);
-	if (getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ti.tcpi_state != 1)
-		ct_fail("fd %d: not ESTABLISHED", e->fd);
 	int v = 0;
 	l = sizeof(v);
 	getsockopt(e->fd, SOL_SOCKET, SO_REUSEADDR, &v, &l);
@@ -152,6 +210,22 @@ static void check_addrs(struct end *e)
 /* Bytes left unread in every direction for the next dump. */
 static void queue_more(void)
 {
+	if (bulk) {
+		send_bytes(&ends[0], 0, true);
+		send_bytes(&ends[1], 1 << 20, false);
+		unsigned char u = (unsigned char)(0xa0 + (oob_sent & 0xf));
+		if (oob && send(ends[1].fd, &u, 1, MSG_OOB | MSG_NOSIGNAL) != 1)
+			ct_fail("send(MSG_OOB): %s", strerror(errno));
+		oob_sent += oob;
+		send_bytes(&ends[1], 1 << 20, false);
+		return;
+	}
+	if (closing) {
+		for (int i = 0; i < nends; i++)
+			if (!ends[i].shut)
+				send_bytes(&ends[i], 2000, false);
+		return;
+	}
 	if (outside) {
 		send_bytes(&ends[0], 1500, false); /* answered into our receive queue */
 		return;
@@ -165,7 +239,30 @@ static void verify(void)
 	ct_verify_begin();
 	for (int i = 0; i < nends && !ct.nfail; i++)
 		check_addrs(&ends[i]);
-	if (outside) {
+	if (oob && oob_got < oob_sent) {
+		unsigned char u = 0;
+		long long deadline = now_ms() + DEADLINE_MS;
+		ssize_t r;
+		while ((r = recv(ends[0].fd, &u, 1, MSG_OOB | MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
+			struct pollfd p = { .fd = ends[0].fd, .events = POLLPRI };
+			poll(&p, 1, 100);
+		}
+		if (r != 1 || u != (unsigned char)(0xa0 + (oob_got & 0xf)))
+			ct_fail("fd %d: urgent byte %u is %s%#x, not %#x", ends[0].fd, oob_got, r == 1 ? "" : strerror(errno),
+				u, 0xa0 + (oob_got & 0xf));
+		oob_got++;
+	}
+	if (closing) {
+		recv_bytes_max(&ends[1], ends[1].rx + 100, ends[1].rx + 100); /* not enough to let A's FIN through */
+		for (int i = 2; i < nends && !ct.nfail; i++)
+			if (!ends[i].gone)
+				recv_bytes(&ends[i], ends[i ^ 1].tx); /* to EOF where the peer shut down */
+		for (int i = 0; i < nends && !ct.nfail; i++)
+			if (!ends[i].shut && !ends[i ^ 1].gone) {
+				send_bytes(&ends[i], 100, false);
+				recv_bytes(&ends[i ^ 1], ends[i].tx);
+			}
+	} else if (outside) {
 		struct end *e = &ends[0];
 		recv_bytes(e, e->rx); /* what is there */
 		send_bytes(e, 2000, false);
@@ -251,6 +348,122 @@ static void pair(int family, int bufsz)
 	nends += 2;
 }
 
+static void forced(int fd, int rcvbuf)
+{
+	int v = BULK_BUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		ct_die("SO_SNDBUFFORCE/SO_RCVBUFFORCE (root only): %s", strerror(errno));
+}
+
+/* --bulk: pair()'s connection, with big buffers set before the handshake
+ * (the window scale is chosen there). */
+static void bulk_setup(void)
+{
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	forced(ls, 256 << 10); /* the server's window stays small: the client's send queue keeps the MiB */
+	if (bind(ls, (struct sockaddr *)&a, l) || listen(ls, 1) || getsockname(ls, (struct sockaddr *)&a, &l))
+		ct_die("listener: %s", strerror(errno));
+	struct end *c = &ends[0], *sv = &ends[1];
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	forced(c->fd, BULK_BUF);
+	if (connect(c->fd, (struct sockaddr *)&a, l))
+		ct_die("connect: %s", strerror(errno));
+	sv->fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	if (sv->fd < 0)
+		ct_die("accept: %s", strerror(errno));
+	close(ls);
+	c->out_stream = sv->in_stream = 1;
+	sv->out_stream = c->in_stream = 2;
+	record(c), record(sv);
+	nends = 2;
+}
+
+static void shut(struct end *e)
+{
+	if (shutdown(e->fd, SHUT_WR))
+		ct_die("shutdown: %s", strerror(errno));
+	e->shut = true;
+}
+
+/* Until the kernel has moved the connection to the states it must show. */
+static void settle(void)
+{
+	long long deadline = now_ms() + DEADLINE_MS;
+	for (int i = 0; i < nends; i++) {
+		struct tcp_info ti;
+		socklen_t l = sizeof(ti);
+		while (ends[i].state && !getsockopt(ends[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &l) && ti.tcpi_state != ends[i].state) {
+			if (now_ms() > deadline)
+				ct_die("fd %d stays in TCP state %d, not %d", ends[i].fd, ti.tcpi_state, ends[i].state);
+			struct pollfd p = { .fd = ends[i].fd, .events = POLLRDHUP };
+			poll(&p, 1, 10);
+		}
+	}
+}
+
+static void closing_setup(void)
+{
+	pair(AF_INET, 4096);
+	send_bytes(&ends[0], 0, true);
+	shut(&ends[0]);
+	ends[0].state = 4 /* FIN_WAIT1 */, ends[1].state = 1;
+	pair(AF_INET6, 0);
+	send_bytes(&ends[3], 4000, false);
+	shut(&ends[3]);
+	ends[2].peer_shut = true;
+	ends[2].state = 8 /* CLOSE_WAIT */, ends[3].state = 5 /* FIN_WAIT2 */;
+	pair(AF_INET, 0);
+	send_bytes(&ends[4], 5000, false);
+	shut(&ends[4]);
+	ends[5].peer_shut = true;
+	ends[4].state = 5, ends[5].state = 8;
+	settle();
+}
+
+static uint16_t port_of(const struct end *e)
+{
+	return ntohs(((const struct sockaddr_in *)&e->me)->sin_port);
+}
+
+static void wait_go(const char *suffix)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s.%s", ct.status_path, suffix);
+	long long deadline = now_ms() + DEADLINE_MS;
+	while (access(path, F_OK)) {
+		if (now_ms() > deadline)
+			ct_die("no %s from the test", path);
+		struct timespec ms10 = { 0, 10000000 };
+		nanosleep(&ms10, NULL);
+	}
+}
+
+static void held_setup(void)
+{
+	pair(AF_INET, 0); /* D: 6 client, 7 server */
+	pair(AF_INET, 0); /* E: 8, 9 */
+	ct_info("hold %u %u %u %u", port_of(&ends[6]), port_of(&ends[7]), port_of(&ends[8]), port_of(&ends[9]));
+	wait_go("go1");
+	send_bytes(&ends[6], 3000, false);
+	shut(&ends[6]);
+	ends[6].state = 5, ends[7].state = 8;
+	settle();
+	send_bytes(&ends[7], 2000, false); /* taken, but never acknowledged */
+	recv_bytes(&ends[6], ends[7].tx);
+	shut(&ends[7]);
+	ends[6].state = 7, ends[6].gone = true;
+	ends[7].state = 9, ends[7].peer_shut = ends[7].may_close = true;
+	shut(&ends[8]);
+	shut(&ends[9]);
+	wait_go("go2");
+	ends[8].state = 11, ends[8].peer_shut = ends[8].may_close = true;
+	ends[9].state = 4, ends[9].alt_state = 11, ends[9].eof_maybe = ends[9].may_close = true;
+	settle();
+}
+
 int main(int argc, char **argv)
 {
 	ct.prog = "ct_tcp";
@@ -261,8 +474,16 @@ int main(int argc, char **argv)
 	}
 	ct.status_path = argv[1];
 	for (int i = 2; i < argc; i++)
-		if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
-		    !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
+		if (!strcmp(argv[i], "--closing"))
+			closing = true;
+		else if (!strcmp(argv[i], "--held"))
+			held = true;
+		else if (!strcmp(argv[i], "--bulk"))
+			bulk = true;
+		else if (!strcmp(argv[i], "--oob"))
+			oob = true;
+		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
+			 !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
 			fprintf(stderr, "ct_tcp: unknown option %s\n", argv[i]);
 			return 2;
 		}
@@ -273,6 +494,12 @@ int main(int argc, char **argv)
 		ends[0].out_stream = 8, ends[0].in_stream = 9;
 		record(&ends[0]);
 		nends = 1;
+	} else if (bulk) {
+		bulk_setup();
+	} else if (closing) {
+		closing_setup();
+		if (held)
+			held_setup();
 	} else {
 		pair(AF_INET, 4096);
 		pair(AF_INET6, 0);

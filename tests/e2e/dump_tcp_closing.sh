@@ -1,0 +1,104 @@
+# TCP connections being closed (--tcp-established): ct_tcp --closing holds
+# a connection whose client shut down while the server's window was full
+# (client FIN_WAIT1), one shut down by the server (server FIN_WAIT2, client
+# CLOSE_WAIT) and one by the client (the reverse). Dumped with
+# --leave-running first (they run on, their states unchanged), then dumped
+# and restored natively, restored by `criu restore --tcp-established` from
+# forkpoint's image, and dumped by `criu dump` and restored natively: after
+# each, the target checks every end's TCP state, that a shut-down end
+# cannot send, that its peer reads all it sent and then EOF, and that the
+# open direction carries bytes. Then LAST_ACK and CLOSING, made by dropping
+# a connection's pure ACKs with iptables, are dumped and restored natively.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/dump_common.inc"
+source "$(dirname "$0")/tcp_common.inc"
+
+# states DIR: the TCP states of the image's connections, sorted
+states() {
+	crit decode -i "$1/files.img" | python3 -c 'import json, sys
+print(" ".join(sorted(str(e["isk"]["state"]) for e in json.load(sys.stdin)["entries"]
+      if e["type"] == "INETSK" and e["isk"]["state"] not in (7, 10))))'
+}
+# locks DIR: the lock rules of the image's connections (other tests on the
+# machine may hold locks of their own)
+locks() { rules $(ports "$1"); }
+# ESTABLISHED 1, FIN_WAIT1 4, FIN_WAIT2 5, CLOSE_WAIT 8 (twice each but FIN_WAIT1/ESTABLISHED)
+WANT="1 4 5 5 8 8"
+
+# Each way on a fresh target, so that the CLOSE_WAIT ends still have their
+# bytes and the FIN behind them unread in the image.
+start_ct live "$T/ct_tcp" --closing
+"$FP" dump -R --tcp-established -t "$PID" -D "$WORK/r" >/dev/null || fail "dump -R: $(tail -n 3 "$WORK/r.failed.log")"
+[[ $(states "$WORK/r") == "$WANT" ]] || fail "the image holds states $(states "$WORK/r"), not $WANT"
+[[ $(locks "$WORK/r") == 0 ]] || fail "--leave-running left lock rules"
+ct_verify live 1
+ct_verify live 2
+kill -9 "$PID"; wait_gone "$PID"
+
+# way NAME DUMPER RESTORER: a fresh target, dumped and restored one way
+way() {
+	local name=$1 d=$WORK/$1
+	start_ct "$name" "$T/ct_tcp" --closing
+	"$2" "$d"
+	[[ $(states "$d") == "$WANT" ]] || fail "$name: the image holds states $(states "$d"), not $WANT"
+	"$3" "$d"
+	[[ $(locks "$d") == 0 ]] || fail "$name: the restore left lock rules"
+	ct_verify "$name" 1
+	ct_verify "$name" 2
+	kill -9 "$PID"; wait_gone "$PID"
+}
+tcp_dump_plain() { tcp_dump "$1" --compress none; } # for criu restore
+way nat tcp_dump tcp_native
+if [[ -n $CRIU ]]; then
+	way crr tcp_dump_plain criu_tcp_restore
+	way crd criu_tcp_dump tcp_native
+else
+	skip_part "criu restore of forkpoint's image, native restore of criu dump"
+fi
+
+# LAST_ACK and CLOSING last only while some segments are dropped (see
+# ct_tcp.c, --held): the test's own rules (by port, in OUTPUT) hold them
+# until the dump, and are gone before the restore, which must bring the
+# states back by itself.
+held_rules() { # -I|-D
+	local op=$1 r
+	for r in "${HELD[@]}"; do
+		# shellcheck disable=SC2086
+		iptables -w "$op" OUTPUT $r -m comment --comment fp-test-held -j DROP 2>/dev/null || [[ $op == -D ]] ||
+			fail "iptables $op OUTPUT $r"
+	done
+}
+HELD=()
+trap 'held_rules -D; cleanup' EXIT
+start_held() { # NAME
+	local st=$WORK/$1.st
+	rm -f "$st" "$st.go1" "$st.go2"
+	(cd "$WORK" && exec setsid "$T/ct_tcp" "$st" --closing --held --quiet-stdio </dev/null >/dev/null 2>&1 &)
+	wait_for 20 grep -q '^info hold ' "$st" || fail "$1 did not get to its held connections: $(cat "$st")"
+	read -r _ _ dc ds ec es < <(grep '^info hold ' "$st")
+	pure_ack="-m length --length 0:80 --tcp-flags ALL ACK"
+	HELD=("-p tcp --sport $dc --dport $ds $pure_ack" "-p tcp --sport $ec --dport $es" "-p tcp --sport $es --dport $ec")
+	held_rules -I
+	touch "$st.go1"
+	wait_for 20 bash -c "[[ \$(ss -Htn state fin-wait-1 '( sport = :$ec )' | wc -l) == 1 && \$(ss -Htn state fin-wait-1 '( sport = :$es )' | wc -l) == 1 ]]" ||
+		fail "E did not reach FIN_WAIT1 at both ends: $(ss -tn "( sport = :$ec or sport = :$es )")"
+	HELD=("${HELD[2]}")
+	held_rules -D # the server's segments of E pass from now on
+	HELD=("-p tcp --sport $dc --dport $ds $pure_ack" "-p tcp --sport $ec --dport $es")
+	touch "$st.go2"
+	wait_for 60 grep -q '^ready ' "$st" || fail "$1 did not get ready: $(tail -n 2 "$st")"
+	PID=$(awk '/^ready /{print $2; exit}' "$st")
+	track_pid "$PID"
+}
+WANT_HELD="1 11 4 4 5 5 8 8 9"
+start_held held
+ct_verify held 1
+tcp_dump "$WORK/h"
+held_rules -D
+[[ $(states "$WORK/h") == "$WANT_HELD" ]] || fail "the image holds states $(states "$WORK/h"), not $WANT_HELD"
+tcp_native "$WORK/h"
+[[ $(locks "$WORK/h") == 0 ]] || fail "the native restore left lock rules"
+ct_verify held 2
+ct_verify held 3
+kill -9 "$PID"; wait_gone "$PID"
+echo ok
