@@ -54,6 +54,13 @@ for n in 1 2; do
 	! grep -q "neither tracked nor in the shim's log" "$log" || fail "b$n: the log missed a mapping: $(grep trackable "$log")"
 done
 grep -h "registered from" "$S"/b*/dump.log
+# The sleeping target was stopped and resumed once before each incremental
+# stop (the warm-up; README "Incremental snapshots"), and went on to pass
+# its next verification above and its restores below.
+for n in 1 2; do
+	grep -Eq "warmed before the stop: 1 process\(es\), [1-9][0-9]* thread\(s\) stopped and resumed .*, [1-9][0-9]* asleep again" \
+		"$S/b$n/dump.log" || fail "b$n: no warm-up before the stop: $(grep -i warm "$S/b$n/dump.log")"
+done
 
 # Restored from b2 the target checks X at Y's old address, the grown
 # regions and the heap: verification 3.
