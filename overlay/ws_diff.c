@@ -152,9 +152,10 @@ static bool same_bytes(const char *a, const char *b, off_t size)
 {
 	int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
 	bool same = fa >= 0 && fb >= 0;
-	static char ba[1 << 16], bb[1 << 16];
+	char *ba = malloc(1 << 16), *bb = malloc(1 << 16);
+	same = same && ba && bb;
 	for (off_t off = 0; same && off < size;) {
-		ssize_t x = pread(fa, ba, sizeof(ba), off), y = pread(fb, bb, sizeof(bb), off);
+		ssize_t x = pread(fa, ba, 1 << 16, off), y = pread(fb, bb, 1 << 16, off);
 		if (x <= 0 || x != y || memcmp(ba, bb, (size_t)x))
 			same = false;
 		off += x > 0 ? x : 1;
@@ -163,6 +164,8 @@ static bool same_bytes(const char *a, const char *b, off_t size)
 		close(fa);
 	if (fb >= 0)
 		close(fb);
+	free(ba);
+	free(bb);
 	return same;
 }
 

@@ -41,8 +41,6 @@ static int proc_limit(pid_t pid, int r, struct rlimit *rl)
 	return rc;
 }
 
-static fp_xstate_layout g_layout;
-static bool g_layout_ok;
 
 static int parse_ids4(const char *v, uint32_t out[4])
 {
@@ -204,12 +202,11 @@ static int thread_state(struct dump_ctx *c, struct dump_proc *p, size_t idx, str
 	if (!xbuf)
 		return fp_fail(err, ENOMEM, "out of memory");
 	int rc = fp_pt_get_xstate(tid, xbuf, xs, &got, err);
-	if (!rc && !g_layout_ok) {
-		rc = fp_xstate_layout_get(&g_layout, err);
-		g_layout_ok = rc == 0;
-	}
+	fp_xstate_layout lay;
 	if (!rc)
-		rc = fp_xstate_to_image(xbuf, got, &g_layout, &ti->fpregs, err);
+		rc = fp_xstate_layout_get(&lay, err);
+	if (!rc)
+		rc = fp_xstate_to_image(xbuf, got, &lay, &ti->fpregs, err);
 	free(xbuf);
 	if (rc)
 		return fp_wrap(err, "FPU state of thread %d", tid);

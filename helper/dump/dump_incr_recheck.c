@@ -35,7 +35,7 @@
 
 bool dump_incr_defer(void)
 {
-	static int d = -1;
+	static _Atomic int d = -1;
 	if (d < 0) {
 		const char *e = getenv("FP_DUMP_REPROTECT_STOPPED");
 		d = !(e && *e && strcmp(e, "0"));

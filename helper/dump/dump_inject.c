@@ -144,7 +144,7 @@ void dinj_continuation(const struct user_regs_struct *r, uint64_t s[S_N])
  * thread left mid-injection carries on correctly. */
 void dinj_crash_point(void)
 {
-	static long n = -1, count;
+	static _Atomic long n = -1, count;
 	if (n < 0) {
 		const char *e = getenv("FP_DUMP_TEST_CRASH");
 		n = e ? atol(e) : 0;

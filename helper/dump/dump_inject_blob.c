@@ -139,7 +139,7 @@ static int pick_signal(pid_t pid, uint64_t blocked)
 
 static bool blob_off(void)
 {
-	static int off = -1;
+	static _Atomic int off = -1;
 	if (off < 0) {
 		const char *e = getenv("FP_DUMP_NO_BLOB");
 		off = e && *e && strcmp(e, "0");

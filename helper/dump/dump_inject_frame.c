@@ -4,6 +4,7 @@
 #include "dump/dump_inject_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +74,11 @@ struct gadget_memo {
 	unsigned long long born; /* start time: the same process */
 	uint64_t sysret, sigret;
 };
+/* Shared by every dump in this process (a library caller may run several
+ * at once): only under g_memo_lock. */
 static struct gadget_memo g_memo[GADGET_CACHE];
 static unsigned g_memo_next;
+static pthread_mutex_t g_memo_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct exec_map {
 	uint64_t s, e;
@@ -103,8 +107,12 @@ static void search_list(pid_t pid, const struct exec_list *l, unsigned long long
 	/* A session snapshots the same process again and again: the sequences
 	 * found last time, if still in its executable text (their bytes are
 	 * checked before each use), spare reading ld.so and libc anew. */
+	pthread_mutex_lock(&g_memo_lock);
+	struct gadget_memo memo[GADGET_CACHE];
+	memcpy(memo, g_memo, sizeof(memo));
+	pthread_mutex_unlock(&g_memo_lock);
 	for (size_t k = 0; k < GADGET_CACHE; k++) {
-		const struct gadget_memo *g = &g_memo[k];
+		const struct gadget_memo *g = &memo[k];
 		if (g->pid != pid || g->born != born || !born)
 			continue;
 		bool in1 = false, in2 = false;
@@ -150,11 +158,13 @@ static void find_gadgets(struct dump_ctx *c, struct dump_proc *p)
 		p->g_sigret = sigret;
 		p->g_ok = true;
 		dlogv(c, "%d: syscall;ret at 0x%" PRIx64 ", rt_sigreturn at 0x%" PRIx64, p->pid, sysret, sigret);
+		pthread_mutex_lock(&g_memo_lock);
 		struct gadget_memo *slot = &g_memo[g_memo_next++ % GADGET_CACHE];
 		for (size_t k = 0; k < GADGET_CACHE; k++)
 			if (g_memo[k].pid == p->pid)
 				slot = &g_memo[k];
 		*slot = (struct gadget_memo){ p->pid, born, sysret, sigret };
+		pthread_mutex_unlock(&g_memo_lock);
 	} else {
 		dlog(c, "%d: no `syscall; ret` / rt_sigreturn sequence found: page creation uses the plain injection", p->pid);
 	}
@@ -239,9 +249,11 @@ int dinj_safe_call(struct dump_ctx *c, struct dump_proc *p, fp_pt_thread *t, uin
 		     (fp_mem_read(p->pid, p->g_sigret, b2, 9, NULL) ||
 		      memcmp(b2, "\x48\xc7\xc0\x0f\x00\x00\x00\x0f\x05", 9)))) {
 			p->g_ok = p->g_searched = false;
+			pthread_mutex_lock(&g_memo_lock);
 			for (size_t k = 0; k < GADGET_CACHE; k++)
 				if (g_memo[k].pid == p->pid)
 					g_memo[k].pid = 0; /* not there any more: search */
+			pthread_mutex_unlock(&g_memo_lock);
 			find_gadgets(c, p);
 		}
 	}

@@ -209,7 +209,7 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	}
 	struct runs r = { 0 };
 	struct regions g[2] = { { 0 } }; /* anonymous, file-private */
-	static int use_scan = 1;
+	static _Atomic int use_scan = 1; /* the kernel's, once known */
 	int rc = 0;
 	for (size_t i = 0; i < p->nvmas && !rc;) {
 		struct dump_vma *v = &p->vmas[i];

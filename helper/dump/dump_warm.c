@@ -33,7 +33,7 @@
 
 static bool warm_wanted(void)
 {
-	static int w = -1;
+	static _Atomic int w = -1;
 	if (w < 0) {
 		const char *e = getenv("FP_DUMP_NO_WARM");
 		w = !(e && *e && strcmp(e, "0"));
@@ -118,7 +118,7 @@ void dump_warm_tree(struct dump_ctx *c, pid_t root)
 	size_t np = 0;
 	add_tree(root, pids, &np);
 	/* Only threads asleep now are worth it (and waited for). */
-	static struct warm_thread th[WARM_MAX_THREADS];
+	struct warm_thread th[WARM_MAX_THREADS];
 	size_t nt = 0;
 	for (size_t i = 0; i < np; i++) {
 		struct fp_proc_stat st;

@@ -5,6 +5,7 @@
 #include <cpuid.h>
 #include <elf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -37,7 +38,9 @@ int fp_pt_set_regs(pid_t tid, const struct user_regs_struct *r, fp_error *err)
 	return 0;
 }
 
-static size_t xstate_size_cache;
+/* The size and layout of the XSAVE area are the CPU's: asked once per
+ * process (CPUID traps to the hypervisor here), safely from any thread. */
+static _Atomic size_t xstate_size_cache;
 
 int fp_pt_xstate_size(pid_t tid, size_t *size, fp_error *err)
 {
@@ -83,7 +86,11 @@ int fp_pt_set_xstate(pid_t tid, const void *buf, size_t len, fp_error *err)
 	return 0;
 }
 
-int fp_xstate_layout_get(fp_xstate_layout *l, fp_error *err)
+static fp_xstate_layout layout_once;
+static int layout_once_rc;
+static pthread_once_t layout_once_ctl = PTHREAD_ONCE_INIT;
+
+static int layout_read(fp_xstate_layout *l, fp_error *err)
 {
 	unsigned a, b, c, d;
 	memset(l, 0, sizeof(*l));
@@ -105,6 +112,20 @@ int fp_xstate_layout_get(fp_xstate_layout *l, fp_error *err)
 		l->size[f] = a;
 		l->offset[f] = b;
 	}
+	return 0;
+}
+
+static void layout_init(void)
+{
+	layout_once_rc = layout_read(&layout_once, NULL);
+}
+
+int fp_xstate_layout_get(fp_xstate_layout *l, fp_error *err)
+{
+	pthread_once(&layout_once_ctl, layout_init);
+	if (layout_once_rc)
+		return layout_read(l, err); /* for its message */
+	*l = layout_once;
 	return 0;
 }
 

@@ -394,11 +394,9 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 
 static int set_thread(struct rb_thread *t, fp_error *err)
 {
-	static fp_xstate_layout lay;
-	static bool have_lay;
-	if (!have_lay && fp_xstate_layout_get(&lay, err))
+	fp_xstate_layout lay;
+	if (fp_xstate_layout_get(&lay, err))
 		return -1;
-	have_lay = true;
 	struct user_regs_struct r;
 	const cr_thread_info *ti = &t->core.thread_info;
 	if (!t->core.has_thread_info || fp_regs_from_image(&ti->gpregs, &r, err))

@@ -321,7 +321,7 @@ static int scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must
 		struct fp_rlist *out, fp_error *err)
 {
 	enum { VEC = 1024 };
-	static struct fp_page_region vec[VEC];
+	struct fp_page_region vec[VEC];
 	struct fp_pm_scan_arg m = { 0 };
 	m.category_mask = must | must_not;
 	m.category_inverted = must_not;

@@ -29,7 +29,7 @@ static double cpu_ms(void)
 /* FORKPOINT_FAULT=rollback-after-N-pages, once per helper. */
 static long fault_after(void)
 {
-	static bool fired;
+	static _Atomic bool fired;
 	long n;
 	if (fired || !fp_session_fault_num("rollback-after-%ld-pages%n", &n) || n < 0)
 		return -1;

@@ -80,7 +80,7 @@ static int protect_written(pid_t pid, const struct fp_range *reg, size_t nreg, s
 	if (fd < 0)
 		return -1;
 	enum { VEC = 512 };
-	static struct fp_page_region vec[VEC];
+	struct fp_page_region vec[VEC];
 	struct fp_pm_scan_arg m = { 0 };
 	m.flags = FP_PM_SCAN_WP_MATCHING;
 	m.category_mask = FP_PAGE_IS_WRITTEN;
