@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "dump/dump_int.h"
 #include "ptrace/pagemap_scan.h"
 #include "ptrace/pt_mem.h"
 #include "ptrace/regs_convert.h"
@@ -127,20 +128,47 @@ static int write_ranges(pid_t pid, const struct fp_rlist *l, const uint8_t *data
 	return 0;
 }
 
+/* The live pages a rollback saves lie scattered like the snap's written
+ * pages: read on two CPUs while the process is stopped (dump_two_cpus). */
+struct list_read_job {
+	pid_t pid;
+	fp_mem_range *rg;
+	int failed; /* atomic: the first failure claims err */
+	fp_error err;
+};
+
+static void read_some(void *arg, size_t from, size_t to)
+{
+	struct list_read_job *j = arg;
+	if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+		return;
+	fp_error e;
+	if (fp_mem_read_ranges(j->pid, j->rg + from, to - from, &e)) {
+		int zero = 0;
+		if (__atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			j->err = e;
+	}
+}
+
 static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error *err)
 {
-	enum { BATCH = 1024 };
-	fp_mem_range rg[BATCH];
+	if (!l->n)
+		return 0;
+	struct list_read_job j = { .pid = pid, .rg = malloc(l->n * sizeof(fp_mem_range)) };
+	if (!j.rg)
+		return fp_fail(err, ENOMEM, "out of memory");
 	size_t off = 0;
-	for (size_t i = 0; i < l->n; i += BATCH) {
-		size_t n = l->n - i < BATCH ? l->n - i : BATCH;
-		for (size_t j = 0; j < n; j++) {
-			size_t len = l->r[i + j].end - l->r[i + j].start;
-			rg[j] = (fp_mem_range){ l->r[i + j].start, len, dst + off };
-			off += len;
-		}
-		if (fp_mem_read_ranges(pid, rg, n, err))
-			return -1;
+	for (size_t i = 0; i < l->n; i++) {
+		size_t len = l->r[i].end - l->r[i].start;
+		j.rg[i] = (fp_mem_range){ l->r[i].start, len, dst + off };
+		off += len;
+	}
+	dump_two_cpus(l->n, read_some, &j);
+	free(j.rg);
+	if (j.failed) {
+		if (err)
+			*err = j.err;
+		return -1;
 	}
 	return 0;
 }
