@@ -90,6 +90,41 @@ int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void 
 	return two ? 2 : 1;
 }
 
+/* Scattered pages (a snap's written pages, a rollback's saved ones) are
+ * mostly the kernel's page walk and copy, one range each: read on two
+ * CPUs while the process is stopped, as the fdinfo texts are. */
+struct memread_job {
+	pid_t pid;
+	fp_mem_range *rg;
+	int failed; /* atomic: the first failure claims err */
+	fp_error err;
+};
+
+static void read_ranges_some(void *arg, size_t from, size_t to)
+{
+	struct memread_job *j = arg;
+	if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+		return;
+	fp_error e;
+	if (fp_mem_read_ranges(j->pid, j->rg + from, to - from, &e)) {
+		int zero = 0;
+		if (__atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			j->err = e;
+	}
+}
+
+int dump_mem_read_two_cpus(pid_t pid, fp_mem_range *rg, size_t n, fp_error *err)
+{
+	struct memread_job j = { .pid = pid, .rg = rg };
+	dump_two_cpus(n, read_ranges_some, &j);
+	if (j.failed) {
+		if (err)
+			*err = j.err;
+		return -1;
+	}
+	return 0;
+}
+
 struct fdread_job {
 	const int *kept;
 	struct dump_fdtext *out;

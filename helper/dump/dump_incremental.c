@@ -399,42 +399,6 @@ int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	return rc;
 }
 
-/* The written pages lie scattered (one range each, at 1% written at
- * random): ~2 us per page here, nearly all of it the kernel's page walk
- * and copy, while the target is stopped and the other CPU idle. So two
- * threads take chunks of ranges (dump_two_cpus), as the fdinfo reads do. */
-struct page_read_job {
-	pid_t pid;
-	fp_mem_range *rg;
-	int failed; /* atomic: the first failure claims err */
-	fp_error err;
-};
-
-static void read_some_pages(void *arg, size_t from, size_t to)
-{
-	struct page_read_job *j = arg;
-	if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED))
-		return;
-	fp_error e;
-	if (fp_mem_read_ranges(j->pid, j->rg + from, to - from, &e)) {
-		int zero = 0;
-		if (__atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			j->err = e;
-	}
-}
-
-static int read_pages_two_cpus(pid_t pid, fp_mem_range *rg, size_t nrg, fp_error *err)
-{
-	struct page_read_job j = { .pid = pid, .rg = rg };
-	dump_two_cpus(nrg, read_some_pages, &j);
-	if (j.failed) {
-		if (err)
-			*err = j.err;
-		return -1;
-	}
-	return 0;
-}
-
 int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
@@ -531,7 +495,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		}
 		for (size_t i = 0; i < nrg && !rc; i++)
 			rg[i].local = pc->dirty + (uintptr_t)rg[i].local;
-		if (!rc && read_pages_two_cpus(p->pid, rg, nrg, err))
+		if (!rc && dump_mem_read_two_cpus(p->pid, rg, nrg, err))
 			rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
 	}
 	if (pc->deferred && !rc) {

@@ -574,6 +574,8 @@ void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *thread
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+/* fp_mem_read_ranges of n ranges on two CPUs; the first failure in err. */
+int dump_mem_read_two_cpus(pid_t pid, fp_mem_range *rg, size_t n, fp_error *err);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_fds_pin(struct dump_ctx *c, fp_error *err);
 int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err);

@@ -128,49 +128,23 @@ static int write_ranges(pid_t pid, const struct fp_rlist *l, const uint8_t *data
 	return 0;
 }
 
-/* The live pages a rollback saves lie scattered like the snap's written
- * pages: read on two CPUs while the process is stopped (dump_two_cpus). */
-struct list_read_job {
-	pid_t pid;
-	fp_mem_range *rg;
-	int failed; /* atomic: the first failure claims err */
-	fp_error err;
-};
-
-static void read_some(void *arg, size_t from, size_t to)
-{
-	struct list_read_job *j = arg;
-	if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED))
-		return;
-	fp_error e;
-	if (fp_mem_read_ranges(j->pid, j->rg + from, to - from, &e)) {
-		int zero = 0;
-		if (__atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			j->err = e;
-	}
-}
-
+/* Scattered like the snap's written pages: read on two CPUs too. */
 static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error *err)
 {
 	if (!l->n)
 		return 0;
-	struct list_read_job j = { .pid = pid, .rg = malloc(l->n * sizeof(fp_mem_range)) };
-	if (!j.rg)
+	fp_mem_range *rg = malloc(l->n * sizeof(*rg));
+	if (!rg)
 		return fp_fail(err, ENOMEM, "out of memory");
 	size_t off = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		size_t len = l->r[i].end - l->r[i].start;
-		j.rg[i] = (fp_mem_range){ l->r[i].start, len, dst + off };
+		rg[i] = (fp_mem_range){ l->r[i].start, len, dst + off };
 		off += len;
 	}
-	dump_two_cpus(l->n, read_some, &j);
-	free(j.rg);
-	if (j.failed) {
-		if (err)
-			*err = j.err;
-		return -1;
-	}
-	return 0;
+	int rc = dump_mem_read_two_cpus(pid, rg, l->n, err);
+	free(rg);
+	return rc;
 }
 
 static int present_in(pid_t pid, uint64_t s, uint64_t e, struct fp_rlist *out, fp_error *err)
