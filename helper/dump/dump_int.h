@@ -576,6 +576,8 @@ void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *thread
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
 /* fp_mem_read_ranges of n ranges on two CPUs; the first failure in err. */
 int dump_mem_read_two_cpus(pid_t pid, fp_mem_range *rg, size_t n, fp_error *err);
+/* The area of p->fb (copied while stopped) that holds a, or NULL. */
+const struct dump_span *dump_span_at(const struct dump_proc *p, uint64_t a);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_fds_pin(struct dump_ctx *c, fp_error *err);
 int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err);

@@ -1,0 +1,161 @@
+/* The pre-copy's VmFlags: the mappings' flags read from smaps before the
+ * stop (or after the resume) instead of walking the page tables while the
+ * process is stopped. Split from dump_precopy.c, which does the copying. */
+#include "dump/dump_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- VmFlags without walking the page tables during the stop ----------- */
+
+static bool same_vma(const struct dump_vma *a, const struct dump_vma *b)
+{
+	return a->start == b->start && a->end == b->end && !memcmp(a->perms, b->perms, 4) && a->pgoff == b->pgoff &&
+	       a->dev == b->dev && a->ino == b->ino && !strcmp(a->path, b->path);
+}
+
+/* Both lists are sorted by address. */
+static const struct dump_vma *find_vma(const struct dump_vma *v, size_t n, const struct dump_vma *want)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid].start < want->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && same_vma(&v[lo], want) ? &v[lo] : NULL;
+}
+
+/* VmFlags without our own "uw" (write tracking), which comes and goes. */
+static void flags_norm(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (const char *s = in; *s;) {
+		while (*s == ' ')
+			s++;
+		const char *e = s;
+		while (*e && *e != ' ')
+			e++;
+		if (e > s && !(e - s == 2 && s[0] == 'u' && s[1] == 'w') && o + (size_t)(e - s) + 2 < len) {
+			memcpy(out + o, s, (size_t)(e - s));
+			o += (size_t)(e - s);
+			out[o++] = ' ';
+			out[o] = '\0';
+		}
+		s = e;
+	}
+}
+
+int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	struct dump_precopy *pc = p->pre;
+	struct dump_vma *v = NULL;
+	size_t n = 0;
+	/* A small process (by its mappings just before the stop): its smaps
+	 * costs less at the stop than the check after the resume (a thread,
+	 * and smaps read anyway). */
+	uint64_t mapped = 0;
+	for (size_t i = 0; i < pc->nfv; i++)
+		mapped += pc->fv[i].end - pc->fv[i].start;
+	if (pc->nfv && mapped < FP_SMAPS_AT_STOP_MAX)
+		return dump_proc_vmas(c, p, err);
+	if (dump_vmas_stopped(p, &v, &n, err))
+		return -1;
+	size_t missing = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct dump_vma *f = find_vma(pc->fv, pc->nfv, &v[i]);
+		if (f) {
+			v[i].vmflags = f->vmflags;
+			v[i].flags_early = true;
+		} else {
+			missing++;
+		}
+	}
+	if (missing) {
+		/* A mapping that is new or changed since: the exact way. */
+		free(v);
+		dlog(c, "%d: %zu mapping(s) changed since the pre-copy: VmFlags read now", p->pid, missing);
+		return dump_proc_vmas(c, p, err);
+	}
+	p->vmas = v;
+	p->nvmas = n;
+	return 0;
+}
+
+bool dump_precopy_flags_early(const struct dump_proc *p)
+{
+	for (size_t k = 0; p->pre && k < p->nvmas; k++)
+		if (p->vmas[k].flags_early)
+			return true;
+	return false;
+}
+
+int dump_precopy_flags_changed(struct dump_ctx *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct dump_proc *p = &c->procs[i];
+		if (!p->pre)
+			continue;
+		struct dump_vma *now = NULL;
+		size_t n = 0;
+		if (!dump_precopy_flags_early(p)) {
+			/* read at the stop: exact, and the next snapshot's start */
+			now = c->keep_track ? malloc((p->nvmas ? p->nvmas : 1) * sizeof(*now)) : NULL;
+			if (now) {
+				memcpy(now, p->vmas, p->nvmas * sizeof(*now));
+				free(p->pre->fv_now);
+				p->pre->fv_now = now;
+				p->pre->nfv_now = p->nvmas;
+			}
+			continue;
+		}
+		if (dump_vmas_read(p->pid, true, &now, &n, NULL))
+			continue; /* gone: its snapshot is what it was */
+		int changed = 0;
+		for (size_t k = 0; k < p->nvmas && !changed; k++) {
+			if (!p->vmas[k].flags_early)
+				continue;
+			const struct dump_vma *f = find_vma(now, n, &p->vmas[k]);
+			char a[256], b[256];
+			if (!f)
+				continue; /* unmapped or merged since: not a flag change */
+			flags_norm(p->vmas[k].vmflags, a, sizeof(a));
+			flags_norm(f->vmflags, b, sizeof(b));
+			if (strcmp(a, b)) {
+				dlog(c, "%d: VmFlags of %" PRIx64 "-%" PRIx64 " changed during the dump ('%s' -> '%s')", p->pid,
+				     f->start, f->end, a, b);
+				changed = 1;
+			}
+		}
+		if (c->keep_track && !changed) {
+			/* the flags as of this snapshot: the next one starts from them */
+			free(p->pre->fv_now);
+			p->pre->fv_now = now;
+			p->pre->nfv_now = n;
+		} else {
+			free(now);
+		}
+		if (changed)
+			return 1;
+	}
+	return 0;
+}
+
+size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma *known, size_t nknown)
+{
+	size_t missing = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct dump_vma *f = find_vma(known, nknown, &v[i]);
+		if (f)
+			v[i].vmflags = f->vmflags;
+		else
+			missing++;
+	}
+	return missing;
+}
+
+/* ---- 3. during the stop -------------------------------------------------- */
