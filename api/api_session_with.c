@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "session/session_branch.h"
+#include "session/session_branch_spare.h"
 #include "session/session_hot.h"
 #include "session/session_revive.h"
 #include "session/snapshots.h"
@@ -28,6 +30,39 @@ static int body_out(const char *body, forkpoint_info **out, forkpoint_error *err
 		i = NULL;
 	}
 	return api_info_out(i, out, err);
+}
+
+struct spare_args {
+	const char *session;
+	char snap[FP_SNAP_NAME_MAX + 1];
+};
+
+static int start_spare(void *arg, struct api_started *st, fp_error *err)
+{
+	const struct spare_args *a = arg;
+	struct fp_session_info from;
+	st->n = 0;
+	if (fp_session_load(a->session, &from, err) < 0)
+		return -1;
+	fp_branch_spare_spawn(&from, a->snap, 1);
+	return 0;
+}
+
+/* A hot snapshot's first spare branch (session_branch_spare.h), started
+ * from a clean child so that it does not inherit the caller's threads or
+ * fds. Best effort: without it, a branch forks the copy when asked. */
+static void spare_after_snap(forkpoint_session *s, const char *body)
+{
+	const char *n = strstr(body, "name=");
+	if (geteuid() != 0 || !n || (n != body && n[-1] != '\n'))
+		return;
+	struct spare_args a = { .session = s->info.name };
+	snprintf(a.snap, sizeof(a.snap), "%.*s", (int)strcspn(n + 5, "\n"), n + 5);
+	struct api_started *st = malloc(sizeof(*st));
+	forkpoint_error ignored;
+	if (st)
+		api_start(start_spare, &a, st, &ignored);
+	free(st);
 }
 
 int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_limit, unsigned flags,
@@ -51,6 +86,8 @@ int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_
 		snprintf(req + rl, sizeof(req) - (size_t)rl, " --tcp-established");
 	if (api_session_request(s, req, body, sizeof(body), 30 * 60 * 1000, err) < 0)
 		return -1;
+	if (hot_limit && strstr(body, "\nhot=1\n"))
+		spare_after_snap(s, body);
 	return body_out(body, res, err);
 }
 
@@ -116,9 +153,9 @@ static int start_branches(void *arg, struct api_started *st, fp_error *err)
 			snprintf(st->names[i], sizeof(st->names[i]), "%s", b[i].name);
 			snprintf(st->info[i], sizeof(st->info[i]),
 				 "name=%s\npid=%d\nns_pid=%d\nhelper_pid=%d\nms=%.17g\nrestore_ms=%.17g\n"
-				 "engine=%s\nhot=%d\nfork_ms=%.17g\nhot_why=%s\n",
+				 "engine=%s\nhot=%d\nspare=%d\nfork_ms=%.17g\nhot_why=%s\n",
 				 b[i].name, (int)b[i].pid, (int)b[i].ns_pid, (int)b[i].helper_pid, b[i].ms,
-				 b[i].restore_ms, b[i].engine_criu ? "criu" : "native", b[i].hot, b[i].fork_ms,
+				 b[i].restore_ms, b[i].engine_criu ? "criu" : "native", b[i].hot, b[i].spare, b[i].fork_ms,
 				 b[i].hot_why);
 		}
 	}

@@ -88,8 +88,10 @@ int cmd_branch(int argc, char **argv)
 			fp_json_str(&j, "engine", forkpoint_info_get(b, "engine"));
 			int hot = forkpoint_info_int(b, "hot") != 0;
 			fp_json_bool(&j, "hot", hot);
-			if (hot)
+			if (hot) {
 				fp_json_double(&j, "fork_ms", forkpoint_info_double(b, "fork_ms"));
+				fp_json_bool(&j, "spare", forkpoint_info_int(b, "spare") != 0);
+			}
 			if (forkpoint_info_get(b, "hot_why")[0])
 				fp_json_str(&j, "hot_why", forkpoint_info_get(b, "hot_why"));
 			fp_json_obj_end(&j);

@@ -7,6 +7,7 @@
  * serves the session like any helper (fp_session_serve). As pid 1 it reaps
  * everything in the branch, and when it ends the kernel ends the branch. */
 #include "session_branch.h"
+#include "session_branch_int.h"
 #include "fp_clock.h"
 
 #include <dirent.h>
@@ -30,23 +31,14 @@
 #include "paths.h"
 #include "session/session_helper.h"
 #include "session/session_shell.h"
+#include "session/session_branch_spare.h"
 #include "session/session_hot.h"
 #include "session/session_pidns.h"
 #include "session/snapshots.h"
 #include "overlay/workspace.h"
 #include "restore/restore.h"
+#include "images/img_verify.h"
 
-struct branch_report {
-	int rc;
-	int exit_code;
-	pid_t pid, ns_pid, helper_pid;
-	double ms, restore_ms;
-	int engine_criu;
-	int hot;
-	double fork_ms;
-	char hot_why[256];
-	char msg[1024];
-};
 
 int fp_session_branch_of(const char *dir, char *parent, size_t plen, char *snap, size_t slen)
 {
@@ -77,7 +69,7 @@ static pid_t outer_view(pid_t inner)
 
 /* Nothing of the caller's (a test's pipe, a terminal) may stay open in a
  * helper that outlives it. */
-static void close_inherited(int keep)
+void fp_branch_close_inherited(int keep)
 {
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int fd = 0; fd < 3 && nul >= 0; fd++)
@@ -85,16 +77,6 @@ static void close_inherited(int keep)
 	fp_close_fds_above_stdio(keep);
 }
 
-struct branch_job {
-	const struct fp_session_info *from;
-	const char *snap;
-	char snap_dir[PATH_MAX];
-	struct fp_session_info info; /* reserved for the branch */
-	double t0;
-	int timeout_ms;
-	bool hot;        /* SNAP is hot: try forking its frozen copy first */
-	pid_t hot_pid;   /* the image's root pid (found in the branch) */
-};
 
 /* A shell session's bash comes back on a terminal of the branch's own: the
  * restore gives a terminal job the pty slave it finds on the restorer's fd
@@ -122,6 +104,21 @@ static void take_terminal_back(void)
 static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, struct fp_restore_result *r,
 		     double *fork_ms, fp_error *err)
 {
+	if (j->spare_pid > 0) { /* forked before the branch was asked for */
+		if (j->spare_pid != j->hot_pid)
+			return fp_fail(err, ESRCH, "the spare holds process %d, the snapshot's root is %d",
+				       (int)j->spare_pid, (int)j->hot_pid);
+		*fork_ms = 0; /* made before the call: not part of its time */
+		return fp_restore_adopt(ro, j->hot_pid, j->spare_ip, r, err);
+	}
+	uint64_t ip = 0;
+	if (fp_branch_hotfork(j, fork_ms, &ip, err) < 0)
+		return -1;
+	return fp_restore_adopt(ro, j->hot_pid, ip, r, err);
+}
+
+int fp_branch_hotfork(const struct branch_job *j, double *fork_ms, uint64_t *ip, fp_error *err)
+{
 	double t0 = fp_mono_ms_f();
 	char sock[PATH_MAX + 16], req[256], resp[1024];
 	snprintf(sock, sizeof(sock), "%s/control.sock", j->from->dir);
@@ -133,10 +130,11 @@ static int hot_start(struct branch_job *j, const struct fp_restore_opts *ro, str
 		return fp_fail(err, EIO, "%s", m ? m + 1 : resp);
 	}
 	*fork_ms = fp_mono_ms_f() - t0;
-	const char *ip = strstr(resp, "sysret=");
-	if (!ip)
+	const char *p = strstr(resp, "sysret=");
+	if (!p)
 		return fp_fail(err, EIO, "session '%s' answered the fork without its details", j->from->name);
-	return fp_restore_adopt(ro, j->hot_pid, strtoull(ip + 7, NULL, 10), r, err);
+	*ip = strtoull(p + 7, NULL, 10);
+	return 0;
 }
 
 /* After a failed hot start: the fork, if one was made, is gone before the
@@ -151,13 +149,27 @@ static void free_pid(pid_t pid)
 	}
 }
 
+int fp_branch_ns_begin(struct branch_job *j, fp_error *err)
+{
+	if (fp_pidns_own_proc(&outer_self, &j->helper_start, &outer_proc, "the branch", err) < 0)
+		return -1;
+	j->ns_ready = true;
+	return 0;
+}
+
+pid_t fp_branch_outer_self(void)
+{
+	return outer_self;
+}
+
 static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid_t *target,
 			struct fp_shell *sh, struct branch_report *rep, fp_error *err)
 {
 	struct fp_session_info *info = &j->info;
-	if (fp_pidns_own_proc(&outer_self, &info->helper_start, &outer_proc, "the branch", err) < 0)
+	if (!j->ns_ready && fp_branch_ns_begin(j, err) < 0)
 		return -1;
 	info->helper_pid = outer_self;
+	info->helper_start = j->helper_start;
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
 	*lsock = fp_ctl_listen(sock, err);
@@ -173,7 +185,8 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 	char rec[512], path[PATH_MAX + 16];
 	int rl = snprintf(rec, sizeof(rec), "parent=%s\nsnap=%s\n", j->from->name, j->snap);
 	snprintf(path, sizeof(path), "%s/branch", info->dir);
-	if (fp_write_file_atomic(path, rec, (size_t)rl, err) < 0)
+	/* Not synced: a branch does not outlive a crash of the machine. */
+	if (fp_write_file_replace(path, rec, (size_t)rl, err) < 0)
 		return -1;
 	if (j->from->workdir[0]) {
 		char store[PATH_MAX + 16], from_store[PATH_MAX + 16];
@@ -214,11 +227,16 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 		if (j->hot_pid > 0 && !rep->hot_why[0]) {
 			rrc = hot_start(j, &ro, &r, &rep->fork_ms, &he);
 			rep->hot = rrc == 0;
+			rep->spare = rep->hot && j->spare_pid > 0;
 			if (rrc < 0) {
 				snprintf(rep->hot_why, sizeof(rep->hot_why), "%s", he.msg);
 				free_pid(j->hot_pid);
 			}
 		}
+	}
+	if (j->spare_pid > 0 && !rep->hot) { /* a spare that was not used */
+		kill(j->spare_pid, SIGKILL);
+		free_pid(j->spare_pid);
 	}
 	if (rrc < 0)
 		rrc = fp_restore(&ro, &r, err);
@@ -241,7 +259,12 @@ static int branch_setup(struct branch_job *j, struct fp_ws **ws, int *lsock, pid
 static __attribute__((noreturn)) void branch_main(struct branch_job *j, int wfd)
 {
 	setsid();
-	close_inherited(wfd);
+	fp_branch_close_inherited(wfd);
+	fp_branch_run(j, wfd);
+}
+
+void fp_branch_run(struct branch_job *j, int wfd)
+{
 	struct branch_report rep;
 	memset(&rep, 0, sizeof(rep));
 	fp_error err;
@@ -300,8 +323,14 @@ static int reserve_name(const struct fp_branch_opts *o, int i, int count, struct
 /* Ends a branch that started (its helper takes the namespace with it). */
 static void end_branch(pid_t helper, const char *dir)
 {
+	int pfd = (int)syscall(SYS_pidfd_open, helper, 0);
 	kill(helper, SIGKILL);
-	waitpid(helper, NULL, 0);
+	if (waitpid(helper, NULL, 0) < 0 && pfd >= 0) { /* a spare's: not our child */
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+		poll(&p, 1, 5000);
+	}
+	if (pfd >= 0)
+		close(pfd);
 	fp_rm_rf(dir, NULL);
 }
 
@@ -327,10 +356,13 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		return fp_fail(err, ENOMEM, "out of memory");
 	}
 	int started = 0, rc = 0;
+	unsigned spares_used = 0;
 	char snap_dir[PATH_MAX + 80];
 	snprintf(snap_dir, sizeof(snap_dir), "%s/snapshots/%s", from.dir, o->snap);
-	struct fp_snap_info si;
-	if (fp_snap_read(snap_dir, &si, err) < 0) {
+	/* Only whether it is complete: its size (fp_snap_read) is not needed. */
+	char manifest[PATH_MAX + 128];
+	snprintf(manifest, sizeof(manifest), "%s/%s", snap_dir, FP_MANIFEST_NAME);
+	if (access(manifest, R_OK) < 0) {
 		rc = fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT,
 				  "session '%s' has no complete snapshot '%s' (see `forkpoint list %s`)", o->session,
 				  o->snap, o->session);
@@ -375,6 +407,9 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 			rc = -1;
 			break;
 		}
+		if (hot && fp_branch_spare_take(&from, o->snap, j->info.name, t0, j->timeout_ms, &spares_used,
+						&rfd[started], &helpers[started]) == 1)
+			continue; /* a spare runs the rest */
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			rc = fp_fail(err, errno, "pipe: %s", strerror(errno));
@@ -436,12 +471,15 @@ int fp_session_branch(const struct fp_branch_opts *o, struct fp_branch_info *out
 		b->engine_criu = rep.engine_criu;
 		b->hot = rep.hot;
 		b->fork_ms = rep.fork_ms;
+		b->spare = rep.spare;
 		snprintf(b->hot_why, sizeof(b->hot_why), "%s", rep.hot_why);
 	}
 	if (rc < 0) /* all or none */
 		for (int i = 0; i < started; i++)
 			if (helpers[i] > 0)
 				end_branch(helpers[i], jobs[i].info.dir);
+	if (rc == 0 && hot) /* the next branches' spares, made while nobody waits */
+		fp_branch_spare_spawn(&from, o->snap, count);
 out:
 	for (int i = 0; i < started; i++)
 		if (rfd[i] > 0)

@@ -40,6 +40,7 @@ struct fp_branch_info {
 	int engine_criu;       /* restored by CRIU (fallback) instead of natively */
 	int hot;               /* forked from SNAP's frozen copy (a hot snapshot) */
 	double fork_ms;        /* hot: the fork in the original's helper (part of ms, not of restore_ms) */
+	int spare;             /* hot: forked ahead, by a spare (fork_ms was before the call) */
 	char hot_why[256];     /* SNAP is hot but the branch was restored from disk: why */
 };
 
