@@ -21,6 +21,7 @@
 #include "session/session_branch_int.h"
 #include "session/session_hot.h"
 #include "session/session_pidns.h"
+#include "session/snapshots.h"
 
 static int slot_addr(const char *dir, const char *snap, const char *slot, struct sockaddr_un *sa)
 {
@@ -189,8 +190,16 @@ static __attribute__((noreturn)) void spare_main(const struct fp_session_info *f
 		_exit(0); /* enough spares already */
 	char why[256] = "";
 	j.hot_pid = fp_restore_adopt_check(j.snap_dir, why, sizeof(why), &err);
-	if (j.hot_pid <= 0 || why[0])
+	if (why[0])
 		spare_end(); /* branches of it restore from disk: no spare helps */
+	struct fp_snap_info si;
+	/* The image may name workspace files that only the branch's own
+	 * workspace shows: then the root's pid from the manifest (its first),
+	 * and the check again when the spare is taken. */
+	if (j.hot_pid <= 0 && fp_snap_read(j.snap_dir, &si, &err) == 0)
+		j.hot_pid = (pid_t)atoi(si.pids);
+	if (j.hot_pid <= 0)
+		spare_end();
 	double fork_ms;
 	if (fp_branch_hotfork(&j, &fork_ms, &j.spare_ip, &err) < 0)
 		spare_end();

@@ -5,14 +5,16 @@
  * to step k+1. k lives in memory, so a process restored with a snapshot's
  * memory but another moment's files (or the reverse) fails its next check.
  *
- *   ct_workspace STATUS --dir=DIR [common options]
+ *   ct_workspace STATUS --dir=DIR [--no-map] [common options]
  *
  * Step k of DIR:
  *   log.txt        k+1 lines "line 0".."line k", appended through an O_APPEND fd
  *   current.txt    "k\n", rewritten in place through an O_RDWR fd
  *   step-J.txt     for J in {k-1, k} only: older ones are deleted
  *   dir-K/inner.txt  "k\n"; the directory is renamed dir-(k-1) -> dir-k
- *   counter.bin    8 bytes = k, written through a MAP_SHARED mapping
+ *   counter.bin    8 bytes = k, written through a MAP_SHARED mapping (with
+ *                  --no-map: through an fd, k kept in private memory, so
+ *                  that a hot snapshot's fork can stand for the process)
  *   link           symlink -> step-k.txt
  *   mode.txt       mode 0600 when k is even, 0640 when odd
  * The process's cwd is DIR; relative paths are used on purpose. */
@@ -22,7 +24,8 @@
 
 static const char *dir;
 static int log_fd = -1, cur_fd = -1;
-static uint64_t *counter_map;
+static uint64_t *counter_map, counter_mem;
+static int counter_fd = -1; /* --no-map */
 static unsigned long long k; /* the step the files are at */
 
 static void writef(const char *path, const char *fmt, unsigned long long v)
@@ -71,8 +74,8 @@ static void advance(void)
 	snprintf(path, sizeof(path), "dir-%llu/inner.txt", n);
 	writef(path, "%llu\n", n);
 	*counter_map = n;
-	if (msync(counter_map, 4096, MS_SYNC) < 0)
-		ct_die("msync: %s", strerror(errno));
+	if (counter_fd >= 0 ? pwrite(counter_fd, &n, 8, 0) != 8 : msync(counter_map, 4096, MS_SYNC) < 0)
+		ct_die("counter.bin: %s", strerror(errno));
 	snprintf(path, sizeof(path), "step-%llu.txt", n);
 	if (unlink("link") < 0 || symlink(path, "link") < 0)
 		ct_die("relink: %s", strerror(errno));
@@ -149,7 +152,7 @@ static void check(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ct_workspace STATUS --dir=DIR [options]\n%s", ct_common_usage);
+	fprintf(stderr, "usage: ct_workspace STATUS --dir=DIR [--no-map] [options]\n%s", ct_common_usage);
 	exit(2);
 }
 
@@ -160,7 +163,9 @@ int main(int argc, char **argv)
 		usage();
 	ct.status_path = argv[1];
 	for (int i = 2; i < argc; i++)
-		if (!ct_str_arg(argv[i], "--dir", &dir) && !ct_common_arg(argv[i]))
+		if (!strcmp(argv[i], "--no-map"))
+			counter_fd = 0; /* the fd comes below */
+		else if (!ct_str_arg(argv[i], "--dir", &dir) && !ct_common_arg(argv[i]))
 			usage();
 	if (!dir)
 		usage();
@@ -177,8 +182,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ct_workspace: setup in %s: %s\n", dir, strerror(errno));
 		return 2;
 	}
-	counter_map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
-	close(map_fd);
+	if (counter_fd == 0) {
+		counter_fd = map_fd;
+		counter_map = &counter_mem;
+	} else {
+		counter_map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+		close(map_fd);
+	}
 	if (counter_map == MAP_FAILED) {
 		fprintf(stderr, "ct_workspace: mmap: %s\n", strerror(errno));
 		return 2;
@@ -195,7 +205,8 @@ int main(int argc, char **argv)
 	}
 	writef("dir-0/inner.txt", "%llu\n", 0);
 	*counter_map = 0;
-	msync(counter_map, 4096, MS_SYNC);
+	if (counter_fd < 0)
+		msync(counter_map, 4096, MS_SYNC);
 	char realdir[PATH_MAX];
 	if (!getcwd(realdir, sizeof(realdir))) {
 		fprintf(stderr, "ct_workspace: getcwd: %s\n", strerror(errno));
