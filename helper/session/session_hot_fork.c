@@ -12,7 +12,8 @@
  *   2. X forks P with set_tid = the snapshot's pid, and exits: P is
  *      orphaned to the namespace's init, HOLDER (the zombie X is reaped
  *      by a wait4 in the copy);
- *   3. P joins HOLDER's mount namespace (the branch's workspace and /proc),
+ *   3. P leaves the original's session or group if the root leads it,
+ *      joins HOLDER's mount namespace (the branch's workspace and /proc),
  *      closes every fd it inherited (they are the original's open files:
  *      sharing their offsets would harm it) and unmaps the injection page;
  *   4. P is let go in pause() with every signal blocked, before running
@@ -206,6 +207,14 @@ int fp_hot_fork(const char *snap, pid_t holder, pid_t want, pid_t *out_pid, uint
 	uint64_t a_setns2[6] = { (uint64_t)fd, CLONE_NEWNS, 0, 0, 0, 0 };
 	uint64_t a_cr[6] = { 0, ~0U, 0, 0, 0, 0 }, a_unmap[6] = { k->area, k->area_len, 0, 0, 0, 0 };
 	uint64_t a_mask[6] = { SIG_SETMASK, at + offsetof(struct layout, all_signals), 0, 8, 0, 0 };
+	/* The original's session or group of which the root is the leader
+	 * (its pid): left at once, as the restore would, because a member
+	 * keeps that pid taken, and a rollback of the original needs it back
+	 * while a spare waits (session_branch_spare.h). */
+	uint64_t a_none[6] = { 0, 0, 0, 0, 0, 0 };
+	long leave = getsid(c) == want ? SYS_setsid : getpgid(c) == want ? SYS_setpgid : -1;
+	if (leave >= 0 && call_ok(p, ip, leave, a_none, NULL, NULL, "leaving the original's session", err))
+		goto fail;
 	if (call_ok(p, ip, SYS_setns, a_setns2, NULL, NULL, "joining the branch's mount namespace", err) ||
 	    call_ok(p, ip, SYS_close_range, a_cr, NULL, NULL, "closing the fds shared with the original", err) ||
 	    call_ok(p, ip, SYS_rt_sigprocmask, a_mask, NULL, NULL, "blocking signals", err) ||
