@@ -6,6 +6,7 @@
 # the snapshot a branch stands on leaves the branch working; tree --json.
 source "$(dirname "$0")/../lib.sh"
 [[ $(id -u) == 0 ]] || { echo "needs root (pid and mount namespaces, overlay)"; exit 77; }
+source "$(dirname "$0")/branch_common.inc"
 st=$WORK/status
 dir=$WORK/project
 mkdir -p "$dir"
@@ -16,11 +17,6 @@ track_pid "$(session_field ws helper_pid)"
 wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
 pid=$(session_field ws target_pid)
 track_pid "$pid"
-expect() { # PID STEP WHO: verifies PID, which must be at STEP (and moves on)
-	local v
-	v=$(ct_verify "$st" "$1") || fail "$3: $v"
-	[[ $v == *" step=$2" ]] || fail "$3: expected step $2: $v"
-}
 
 "$FP" snap ws s0 >/dev/null || fail "snap s0"
 expect "$pid" 0 "original"

@@ -20,11 +20,6 @@ track_pid "$(session_field sp helper_pid)"
 wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
 pid=$(session_field sp target_pid)
 track_pid "$pid"
-expect() { # PID STEP WHO: verifies PID, which must be at STEP (and moves on)
-	local v
-	v=$(ct_verify "$st" "$1") || fail "$3: $v"
-	[[ $v == *" step=$2" ]] || fail "$3: expected step $2: $v"
-}
 ready() { # SNAP N: N spares of sp's SNAP ready
 	local k n=0
 	for k in 1 2 3 4; do [[ -S $FORKPOINT_HOME/sessions/sp/spare.$1.$k.sock ]] && n=$((n + 1)); done
