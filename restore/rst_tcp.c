@@ -35,7 +35,7 @@
 
 struct rst_tcp_sk {
 	uint32_t id;
-	int fd; /* ours */
+	int fd; /* ours; -1: a lock to lift only (rst_tcp_ended) */
 	bool repaired;
 	bool unsent_sent; /* its never-sent bytes went before its FIN (shut_wr) */
 	int sndbuf;       /* SO_SNDBUF as dumped (doubled by the kernel) */
@@ -327,6 +327,31 @@ int rst_tcp_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err)
 	return rst_fetch_fd(p, getpid(), k->fd, fd, err) || rst_sock_opts(p, *fd, &f->isk.opts, true, err) ? -1 : 0;
 }
 
+/* A connection that had ended (CLOSE) as CRIU's dump writes it, with its
+ * peer: CRIU locked it like an open one, so its rules go with the others'
+ * (the socket itself is made closed, rst_sock.c). forkpoint's dump writes
+ * no peer for it and takes no lock. */
+int rst_tcp_ended(rst_proc *p, const cr_file *f, fp_error *err)
+{
+	const cr_inet_sk *ik = &f->isk;
+	if (!p->tcp || !f->has_isk || ik->state != FP_TCP_CLOSE || !ik->dst_port || !ik->src_port)
+		return 0;
+	rst_tcps *s = p->tcp;
+	struct rst_tcp_sk *a = realloc(s->sk, (s->n + 1) * sizeof(*a));
+	if (!a)
+		return fp_fail(err, ENOMEM, "out of memory");
+	s->sk = a;
+	struct rst_tcp_sk *k = &a[s->n++];
+	memset(k, 0, sizeof(*k));
+	k->id = f->id;
+	k->fd = -1;
+	k->conn.family = (int)ik->family;
+	memcpy(k->conn.src, ik->src_addr, ik->n_src_addr * 4);
+	memcpy(k->conn.dst, ik->dst_addr, ik->n_dst_addr * 4);
+	k->conn.sport = (uint16_t)ik->src_port, k->conn.dport = (uint16_t)ik->dst_port;
+	return 0;
+}
+
 int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err)
 {
 	if (!s->n)
@@ -337,6 +362,8 @@ int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err)
 	for (size_t i = 0; i < s->n; i++) {
 		struct rst_tcp_sk *k = &s->sk[i];
 		conns[i] = k->conn;
+		if (k->fd < 0)
+			continue;
 		if (set(k->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)) {
 			free(conns);
 			return fp_fail(err, errno, "TCP connection %u -> %u: leaving repair mode: %s", k->conn.sport,

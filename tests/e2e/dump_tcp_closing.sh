@@ -8,7 +8,10 @@
 # each, the target checks every end's TCP state, that a shut-down end
 # cannot send, that its peer reads all it sent and then EOF, and that the
 # open direction carries bytes. Then LAST_ACK and CLOSING, made by dropping
-# a connection's pure ACKs with iptables, are dumped and restored natively.
+# a connection's pure ACKs with iptables (with a connection that ended, fd
+# CLOSE, its port held by the kernel's TIME_WAIT), the same three ways: the
+# native restore, `criu restore` of forkpoint's image, `criu dump` restored
+# natively.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 source "$(dirname "$0")/tcp_common.inc"
@@ -91,14 +94,25 @@ start_held() { # NAME
 	track_pid "$PID"
 }
 WANT_HELD="1 11 4 4 5 5 8 8 9"
-start_held held
-ct_verify held 1
-tcp_dump "$WORK/h"
-held_rules -D
-[[ $(states "$WORK/h") == "$WANT_HELD" ]] || fail "the image holds states $(states "$WORK/h"), not $WANT_HELD"
-tcp_native "$WORK/h"
-[[ $(locks "$WORK/h") == 0 ]] || fail "the native restore left lock rules"
-ct_verify held 2
-ct_verify held 3
-kill -9 "$PID"; wait_gone "$PID"
+# held_way NAME DUMPER RESTORER: a fresh held target, dumped and restored one way
+held_way() {
+	local name=$1 d=$WORK/h$1
+	start_held "$name"
+	ct_verify "$name" 1
+	"$2" "$d"
+	held_rules -D
+	[[ $(states "$d") == "$WANT_HELD" ]] || fail "$name: the image holds states $(states "$d"), not $WANT_HELD"
+	"$3" "$d"
+	[[ $(locks "$d") == 0 ]] || fail "$name: the restore left lock rules"
+	ct_verify "$name" 2
+	ct_verify "$name" 3
+	kill -9 "$PID"; wait_gone "$PID"
+}
+held_way hnat tcp_dump tcp_native
+if [[ -n $CRIU ]]; then
+	held_way hcrr tcp_dump_plain criu_tcp_restore
+	held_way hcrd criu_tcp_dump tcp_native
+else
+	skip_part "LAST_ACK/CLOSING: criu restore of forkpoint's image, native restore of criu dump"
+fi
 echo ok
