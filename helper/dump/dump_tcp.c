@@ -279,7 +279,19 @@ int dump_tcp_capture(struct dump_ctx *c, fp_error *err)
 	int64_t t1 = dump_now_ns();
 	for (size_t i = 0; i < c->ntcp; i++) {
 		struct dump_tcp *t = &c->tcp[i];
-		if (capture_one(t, err))
+		/* Urgent data read inline (SO_OOBINLINE) still has its mark, where
+		 * a peek stops, but SIOCINQ counts past it: read as if out of
+		 * line, the byte and its place are found as there (read_recvq),
+		 * and the option is put back (the image has it, sk-opts). */
+		int inl = 0, no = 0;
+		opt(t->sk, SOL_SOCKET, SO_OOBINLINE, &inl);
+		if (inl)
+			setsockopt(t->sk, SOL_SOCKET, SO_OOBINLINE, &no, sizeof(no));
+		int r = capture_one(t, err);
+		if (inl && setsockopt(t->sk, SOL_SOCKET, SO_OOBINLINE, &inl, sizeof(inl)) && !r)
+			r = fp_fail(err, errno, "cannot set SO_OOBINLINE of TCP connection fd %d of %d again: %s", t->fd,
+				     t->pid, strerror(errno));
+		if (r)
 			return -1;
 		for (size_t j = 0; j < c->nfiles; j++)
 			if (c->files[j].type == CR_FD_INETSK && c->files[j].has_isk && c->files[j].isk.ino == t->ino)

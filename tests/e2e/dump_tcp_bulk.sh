@@ -3,7 +3,10 @@
 # queue and in the server's receive queue, and 2 MiB the client has not
 # read; with --oob an urgent byte (MSG_OOB) sits in the middle of those.
 # Dumped with --leave-running (it runs on), dumped and restored natively:
-# every byte comes back in place and the urgent byte is urgent again. CRIU
+# every byte comes back in place and the urgent byte is urgent again. The
+# same with the client reading urgent data inline (--oobinline,
+# SO_OOBINLINE): the byte in its place in the stream, at the urgent mark
+# (SIOCATMARK), the option still set. CRIU
 # has no urgent data (it would restore the byte inline), so the CRIU ways
 # run without it: forkpoint's image restored by `criu restore`, and
 # `criu dump` restored natively.
@@ -41,6 +44,15 @@ echo "dump: queues (receive/send bytes) $q"
 tcp_native "$WORK/d"
 ct_verify oob 2
 ct_verify oob 3
+kill -9 "$PID"; wait_gone "$PID"
+
+start_ct inl "$T/ct_tcp" --bulk --oobinline
+"$FP" dump -R --tcp-established -t "$PID" -D "$WORK/ri" >/dev/null || fail "dump -R: $(tail -n 3 "$WORK/ri.failed.log")"
+ct_verify inl 1
+tcp_dump "$WORK/di"
+tcp_native "$WORK/di"
+ct_verify inl 2
+ct_verify inl 3
 kill -9 "$PID"; wait_gone "$PID"
 
 if [[ -n $CRIU ]]; then
