@@ -645,6 +645,10 @@ void dump_tcp_free(struct dump_ctx *c);
  * processes are read). */
 int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, fp_error *err);
 int dump_usk_check(struct dump_ctx *c, fp_error *err);
+/* dump_tcp_urg.c: the urgent pointer (snd_up) and snd_una of n TCP
+ * sockets (ours); known[i] when socket i has an urgent byte not yet
+ * acknowledged. -1 (logged) when the kernel cannot tell. */
+int dump_tcp_snd_urg(struct dump_ctx *c, const int *sks, size_t n, uint32_t *snd_up, uint32_t *snd_una, bool *known);
 /* What sock_diag tells of a unix socket (dump_usk.c): 1 found, 0 not, -1 error. */
 struct usk_diag {
 	uint32_t state, type, peer, rq, wq;

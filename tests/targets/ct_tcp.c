@@ -31,7 +31,11 @@
  * with recv(MSG_OOB) before it reads the stream around it. --oobinline
  * (with --oob): the client reads urgent bytes inline (SO_OOBINLINE), so
  * each verification finds the byte in its place in the stream, at the
- * urgent mark (SIOCATMARK), and the option still set.
+ * urgent mark (SIOCATMARK), and the option still set. --sndoob (with
+ * --bulk): the client sends 1 MiB, one urgent byte, then fills its send
+ * queue: the server's small window leaves the byte unsent in the client's
+ * send queue; each verification has the server read up to it and find it
+ * with recv(MSG_OOB), not in the stream.
  *
  * --held (with --closing): two more connections in states that last only
  * while some of their segments are dropped, by rules the test inserts
@@ -95,6 +99,9 @@ static int nends;
 static bool outside, closing, held, bulk, oob, oobinline;
 static unsigned oob_sent, oob_got; /* urgent bytes: 0xa0 + their number */
 static uint64_t oob_at; /* --oobinline: where the last one is in stream 2 */
+static bool sndoob;
+static unsigned soob_sent, soob_got; /* --sndoob: urgent bytes client -> server, 0xc0 + their number */
+static uint64_t soob_at;             /* where the last one is in stream 1 */
 #define BULK_BUF (6 << 20)
 static const char *gap_file;
 
@@ -153,6 +160,25 @@ static bool inline_byte(struct end *e)
 	return true;
 }
 
+/* --sndoob: at the mark, the urgent byte, out of line. */
+static bool urgent_byte(struct end *e)
+{
+	long long deadline = now_ms() + DEADLINE_MS;
+	unsigned char u = 0;
+	ssize_t r;
+	while ((r = recv(e->fd, &u, 1, MSG_OOB | MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
+		struct pollfd p = { .fd = e->fd, .events = POLLPRI };
+		poll(&p, 1, 100);
+	}
+	if (r != 1 || u != (unsigned char)(0xc0 + (soob_got & 0xf))) {
+		ct_fail("fd %d: the urgent byte %u the client sent at %llu is %s%#x, not %#x", e->fd, soob_got,
+			(unsigned long long)soob_at, r == 1 ? "" : r ? strerror(errno) : "EOF ", u, 0xc0 + (soob_got & 0xf));
+		return false;
+	}
+	soob_got++;
+	return true;
+}
+
 /* Reads until e has received `until` bytes (then whatever else is there
  * now, or up to EOF if its peer shut down), checking each. */
 static void recv_bytes_max(struct end *e, uint64_t until, uint64_t max)
@@ -164,6 +190,15 @@ static void recv_bytes_max(struct end *e, uint64_t until, uint64_t max)
 			return;
 		if (oobinline && e == &ends[0] && oob_got < oob_sent && e->rx < oob_at && max > oob_at)
 			max = oob_at; /* a read stops at the mark anyway */
+		if (sndoob && e == &ends[1] && soob_got < soob_sent && e->rx == soob_at && max > soob_at && !urgent_byte(e))
+			return;
+		if (sndoob && e == &ends[1] && soob_got < soob_sent && e->rx < soob_at && max > soob_at) {
+			/* up to the mark, then the byte, then on */
+			recv_bytes_max(e, soob_at, soob_at);
+			if (ct.nfail)
+				return;
+			continue;
+		}
 		size_t want = max - e->rx < sizeof(buf) ? (size_t)(max - e->rx) : sizeof(buf);
 		ssize_t r = want ? recv(e->fd, buf, want, MSG_DONTWAIT) : -1;
 		if (!want)
@@ -239,6 +274,14 @@ static void check_addrs(struct end *e)
 static void queue_more(void)
 {
 	if (bulk) {
+		if (sndoob) {
+			send_bytes(&ends[0], 1 << 20, false);
+			unsigned char u = (unsigned char)(0xc0 + (soob_sent & 0xf));
+			soob_at = ends[0].tx;
+			if (send(ends[0].fd, &u, 1, MSG_OOB | MSG_NOSIGNAL) != 1)
+				ct_fail("send(MSG_OOB): %s", strerror(errno));
+			soob_sent++;
+		}
 		send_bytes(&ends[0], 0, true);
 		send_bytes(&ends[1], 1 << 20, false);
 		unsigned char u = (unsigned char)(0xa0 + (oob_sent & 0xf));
@@ -526,6 +569,8 @@ int main(int argc, char **argv)
 			oob = true;
 		else if (!strcmp(argv[i], "--oobinline"))
 			oob = oobinline = true;
+		else if (!strcmp(argv[i], "--sndoob"))
+			sndoob = true;
 		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
 			 !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
 			fprintf(stderr, "ct_tcp: unknown option %s\n", argv[i]);
