@@ -38,23 +38,37 @@ ct_verify live 1
 ct_verify live 2
 kill -9 "$PID"; wait_gone "$PID"
 
-# way NAME DUMPER RESTORER: a fresh target, dumped and restored one way
+# held_rules -I|-D: the test's own DROP rules, HELD (see start_held)
+held_rules() {
+	local op=$1 r
+	for r in "${HELD[@]}"; do
+		# shellcheck disable=SC2086
+		iptables -w "$op" OUTPUT $r -m comment --comment fp-test-held -j DROP 2>/dev/null || [[ $op == -D ]] ||
+			fail "iptables $op OUTPUT $r"
+	done
+}
+# way NAME START WANT DUMPER RESTORER: a fresh target (START NAME starts
+# it), dumped, restored and checked one way
 way() {
-	local name=$1 d=$WORK/$1
-	start_ct "$name" "$T/ct_tcp" --closing
-	"$2" "$d"
-	[[ $(states "$d") == "$WANT" ]] || fail "$name: the image holds states $(states "$d"), not $WANT"
-	"$3" "$d"
+	local name=$1 d=$WORK/$1 want=$3 n
+	"$2" "$name"
+	n=$(grep -c '^verify ' "$WORK/$name.st")
+	"$4" "$d"
+	held_rules -D
+	[[ $(states "$d") == "$want" ]] || fail "$name: the image holds states $(states "$d"), not $want"
+	"$5" "$d"
 	[[ $(locks "$d") == 0 ]] || fail "$name: the restore left lock rules"
-	ct_verify "$name" 1
-	ct_verify "$name" 2
+	ct_verify "$name" $((n + 1))
+	ct_verify "$name" $((n + 2))
 	kill -9 "$PID"; wait_gone "$PID"
 }
+start_closing() { start_ct "$1" "$T/ct_tcp" --closing; }
 tcp_dump_plain() { tcp_dump "$1" --compress none; } # for criu restore
-way nat tcp_dump tcp_native
+HELD=()
+way nat start_closing "$WANT" tcp_dump tcp_native
 if [[ -n $CRIU ]]; then
-	way crr tcp_dump_plain criu_tcp_restore
-	way crd criu_tcp_dump tcp_native
+	way crr start_closing "$WANT" tcp_dump_plain criu_tcp_restore
+	way crd start_closing "$WANT" criu_tcp_dump tcp_native
 else
 	skip_part "criu restore of forkpoint's image, native restore of criu dump"
 fi
@@ -63,14 +77,6 @@ fi
 # ct_tcp.c, --held): the test's own rules (by port, in OUTPUT) hold them
 # until the dump, and are gone before the restore, which must bring the
 # states back by itself.
-held_rules() { # -I|-D
-	local op=$1 r
-	for r in "${HELD[@]}"; do
-		# shellcheck disable=SC2086
-		iptables -w "$op" OUTPUT $r -m comment --comment fp-test-held -j DROP 2>/dev/null || [[ $op == -D ]] ||
-			fail "iptables $op OUTPUT $r"
-	done
-}
 HELD=()
 trap 'held_rules -D; cleanup' EXIT
 start_held() { # NAME
@@ -92,26 +98,13 @@ start_held() { # NAME
 	wait_for 60 grep -q '^ready ' "$st" || fail "$1 did not get ready: $(tail -n 2 "$st")"
 	PID=$(awk '/^ready /{print $2; exit}' "$st")
 	track_pid "$PID"
+	ct_verify "$1" 1
 }
 WANT_HELD="1 11 4 4 5 5 8 8 9"
-# held_way NAME DUMPER RESTORER: a fresh held target, dumped and restored one way
-held_way() {
-	local name=$1 d=$WORK/h$1
-	start_held "$name"
-	ct_verify "$name" 1
-	"$2" "$d"
-	held_rules -D
-	[[ $(states "$d") == "$WANT_HELD" ]] || fail "$name: the image holds states $(states "$d"), not $WANT_HELD"
-	"$3" "$d"
-	[[ $(locks "$d") == 0 ]] || fail "$name: the restore left lock rules"
-	ct_verify "$name" 2
-	ct_verify "$name" 3
-	kill -9 "$PID"; wait_gone "$PID"
-}
-held_way hnat tcp_dump tcp_native
+way hnat start_held "$WANT_HELD" tcp_dump tcp_native
 if [[ -n $CRIU ]]; then
-	held_way hcrr tcp_dump_plain criu_tcp_restore
-	held_way hcrd criu_tcp_dump tcp_native
+	way hcrr start_held "$WANT_HELD" tcp_dump_plain criu_tcp_restore
+	way hcrd start_held "$WANT_HELD" criu_tcp_dump tcp_native
 else
 	skip_part "LAST_ACK/CLOSING: criu restore of forkpoint's image, native restore of criu dump"
 fi

@@ -141,41 +141,23 @@ static void send_bytes(struct end *e, size_t n, bool until_full)
 	}
 }
 
-/* --oobinline: at the urgent mark, the urgent byte, read inline. */
-static bool inline_byte(struct end *e)
+/* At the urgent mark, the urgent byte: inline (flag 0: --oobinline) or out
+ * of line (MSG_OOB: --sndoob), the *got-th of its kind (base + its number). */
+static bool mark_byte(struct end *e, int flag, unsigned base, unsigned *got, uint64_t at)
 {
 	long long deadline = now_ms() + DEADLINE_MS;
 	unsigned char u = 0;
 	ssize_t r;
-	while ((r = recv(e->fd, &u, 1, MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
-		struct pollfd p = { .fd = e->fd, .events = POLLIN };
+	while ((r = recv(e->fd, &u, 1, flag | MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
+		struct pollfd p = { .fd = e->fd, .events = flag ? POLLPRI : POLLIN };
 		poll(&p, 1, 100);
 	}
-	if (r != 1 || u != (unsigned char)(0xa0 + (oob_got & 0xf))) {
-		ct_fail("fd %d: the inline urgent byte %u at %llu is %s%#x, not %#x", e->fd, oob_got,
-			(unsigned long long)oob_at, r == 1 ? "" : r ? strerror(errno) : "EOF ", u, 0xa0 + (oob_got & 0xf));
+	if (r != 1 || u != (unsigned char)(base + (*got & 0xf))) {
+		ct_fail("fd %d: the urgent byte %u at %llu%s is %s%#x, not %#x", e->fd, *got, (unsigned long long)at,
+			flag ? "" : " (inline)", r == 1 ? "" : r ? strerror(errno) : "EOF ", u, base + (*got & 0xf));
 		return false;
 	}
-	oob_got++;
-	return true;
-}
-
-/* --sndoob: at the mark, the urgent byte, out of line. */
-static bool urgent_byte(struct end *e)
-{
-	long long deadline = now_ms() + DEADLINE_MS;
-	unsigned char u = 0;
-	ssize_t r;
-	while ((r = recv(e->fd, &u, 1, MSG_OOB | MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
-		struct pollfd p = { .fd = e->fd, .events = POLLPRI };
-		poll(&p, 1, 100);
-	}
-	if (r != 1 || u != (unsigned char)(0xc0 + (soob_got & 0xf))) {
-		ct_fail("fd %d: the urgent byte %u the client sent at %llu is %s%#x, not %#x", e->fd, soob_got,
-			(unsigned long long)soob_at, r == 1 ? "" : r ? strerror(errno) : "EOF ", u, 0xc0 + (soob_got & 0xf));
-		return false;
-	}
-	soob_got++;
+	(*got)++;
 	return true;
 }
 
@@ -186,11 +168,13 @@ static void recv_bytes_max(struct end *e, uint64_t until, uint64_t max)
 	unsigned char buf[65536];
 	long long deadline = now_ms() + DEADLINE_MS;
 	for (;;) {
-		if (oobinline && e == &ends[0] && oob_got < oob_sent && e->rx == oob_at && max > oob_at && !inline_byte(e))
+		if (oobinline && e == &ends[0] && oob_got < oob_sent && e->rx == oob_at && max > oob_at &&
+		    !mark_byte(e, 0, 0xa0, &oob_got, oob_at))
 			return;
 		if (oobinline && e == &ends[0] && oob_got < oob_sent && e->rx < oob_at && max > oob_at)
 			max = oob_at; /* a read stops at the mark anyway */
-		if (sndoob && e == &ends[1] && soob_got < soob_sent && e->rx == soob_at && max > soob_at && !urgent_byte(e))
+		if (sndoob && e == &ends[1] && soob_got < soob_sent && e->rx == soob_at && max > soob_at &&
+		    !mark_byte(e, MSG_OOB, 0xc0, &soob_got, soob_at))
 			return;
 		if (sndoob && e == &ends[1] && soob_got < soob_sent && e->rx < soob_at && max > soob_at) {
 			/* up to the mark, then the byte, then on */
