@@ -64,14 +64,19 @@ way() {
 }
 start_closing() { start_ct "$1" "$T/ct_tcp" --closing; }
 tcp_dump_plain() { tcp_dump "$1" --compress none; } # for criu restore
+# three_ways PREFIX START WANT: native restore, `criu restore` of
+# forkpoint's image, `criu dump` restored natively
+three_ways() {
+	way "${1}nat" "$2" "$3" tcp_dump tcp_native
+	if [[ -n $CRIU ]]; then
+		way "${1}crr" "$2" "$3" tcp_dump_plain criu_tcp_restore
+		way "${1}crd" "$2" "$3" criu_tcp_dump tcp_native
+	else
+		skip_part "$2: criu restore of forkpoint's image, native restore of criu dump"
+	fi
+}
 HELD=()
-way nat start_closing "$WANT" tcp_dump tcp_native
-if [[ -n $CRIU ]]; then
-	way crr start_closing "$WANT" tcp_dump_plain criu_tcp_restore
-	way crd start_closing "$WANT" criu_tcp_dump tcp_native
-else
-	skip_part "criu restore of forkpoint's image, native restore of criu dump"
-fi
+three_ways "" start_closing "$WANT"
 
 # LAST_ACK and CLOSING last only while some segments are dropped (see
 # ct_tcp.c, --held): the test's own rules (by port, in OUTPUT) hold them
@@ -100,12 +105,7 @@ start_held() { # NAME
 	track_pid "$PID"
 	ct_verify "$1" 1
 }
-WANT_HELD="1 11 4 4 5 5 8 8 9"
-way hnat start_held "$WANT_HELD" tcp_dump tcp_native
-if [[ -n $CRIU ]]; then
-	way hcrr start_held "$WANT_HELD" tcp_dump_plain criu_tcp_restore
-	way hcrd start_held "$WANT_HELD" criu_tcp_dump tcp_native
-else
-	skip_part "LAST_ACK/CLOSING: criu restore of forkpoint's image, native restore of criu dump"
-fi
+# the closing target's states, with D's LAST_ACK 9 (its client CLOSE, left out) and E's
+# CLOSING 11 and FIN_WAIT1 4
+three_ways h start_held "1 11 4 4 5 5 8 8 9"
 echo ok
