@@ -153,8 +153,10 @@ static bool mark_byte(struct end *e, int flag, unsigned base, unsigned *got, uin
 		poll(&p, 1, 100);
 	}
 	if (r != 1 || u != (unsigned char)(base + (*got & 0xf))) {
-		ct_fail("fd %d: the urgent byte %u at %llu%s is %s%#x, not %#x", e->fd, *got, (unsigned long long)at,
-			flag ? "" : " (inline)", r == 1 ? "" : r ? strerror(errno) : "EOF ", u, base + (*got & 0xf));
+		char was[32];
+		snprintf(was, sizeof(was), "%#x", u);
+		ct_fail("fd %d: the urgent byte %u at %llu%s is %s, not %#x", e->fd, *got, (unsigned long long)at,
+			flag ? "" : " (inline)", r == 1 ? was : r ? strerror(errno) : "EOF", base + (*got & 0xf));
 		return false;
 	}
 	(*got)++;
