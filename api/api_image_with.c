@@ -68,12 +68,13 @@ int forkpoint_dump_options_set(forkpoint_dump_options *d, int option, long long 
 	switch (option) {
 	case FORKPOINT_DUMP_OPT_FLAGS:
 		if (v & ~(long long)(FORKPOINT_DUMP_LEAVE_RUNNING | FORKPOINT_DUMP_NO_COMPRESS | FORKPOINT_DUMP_FSYNC |
-				     FORKPOINT_DUMP_TCP_ESTABLISHED))
+				     FORKPOINT_DUMP_TCP_ESTABLISHED | FORKPOINT_DUMP_EXT_UNIX_SK))
 			return api_fail(err, FORKPOINT_EINVAL, EINVAL, "unknown dump flags 0x%llx", v);
 		d->o.leave_running = v & FORKPOINT_DUMP_LEAVE_RUNNING;
 		d->o.compress = (v & FORKPOINT_DUMP_NO_COMPRESS) ? FP_DUMP_NONE : FP_DUMP_ZSTD;
 		d->o.fsync = v & FORKPOINT_DUMP_FSYNC;
 		d->o.tcp_established = v & FORKPOINT_DUMP_TCP_ESTABLISHED;
+		d->o.ext_unix_sk = v & FORKPOINT_DUMP_EXT_UNIX_SK;
 		return 0;
 	case FORKPOINT_DUMP_OPT_ZSTD_LEVEL:
 		if (v < -7 || v > 19 || v == 0)

@@ -58,8 +58,11 @@ bool cli_criu_flag(const char *arg, struct cli_criu_flags *f);
 	"                        terminals and deleted files are always handled; a restore\n" \
 	"                        by CRIU gets them passed on. --tcp-established saves\n" \
 	"                        established TCP connections with TCP repair mode (root,\n" \
-	"                        iptables); without it the dump refuses them. Unix\n" \
-	"                        sockets with an outside peer are still refused\n"
+	"                        iptables); without it the dump refuses them.\n" \
+	"                        --ext-unix-sk saves a unix datagram socket connected\n" \
+	"                        to a named socket outside the tree (such as /dev/log),\n" \
+	"                        connected to that name again on restore; without it\n" \
+	"                        the dump refuses it\n"
 
 /* Prints "forkpoint: <msg>" to stderr and returns the error's code, which
  * is the command's exit code. */

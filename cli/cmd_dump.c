@@ -102,6 +102,8 @@ int cmd_dump(int argc, char **argv)
 		} else if (cli_criu_flag(a, &cf)) {
 			if (!strcmp(a, "--tcp-established"))
 				o.flags |= FORKPOINT_DUMP_TCP_ESTABLISHED;
+			if (!strcmp(a, "--ext-unix-sk"))
+				o.flags |= FORKPOINT_DUMP_EXT_UNIX_SK;
 			continue;
 		} else if (!strcmp(a, "--ghost-limit")) {
 			char *end;

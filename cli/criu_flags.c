@@ -4,9 +4,10 @@
  * --link-remap ask for (locks are dumped, terminals handled as shell jobs,
  * deleted files kept as ghost copies); --tcp-established makes forkpoint's
  * dump save established TCP connections (dump_tcp.c; without it they are
- * refused); --ext-unix-sk only takes effect on the CRIU side: forkpoint's
- * own dump still refuses unix sockets whose peer is outside. On a restore
- * that goes to CRIU, every flag given is passed on. */
+ * refused); --ext-unix-sk makes it save a unix datagram socket connected to
+ * a named socket outside the tree, as CRIU does (dump_usk_ext.c; without
+ * it such sockets are refused). On a restore that goes to CRIU, every flag
+ * given is passed on. */
 #include <string.h>
 
 #include "cli.h"

@@ -81,7 +81,7 @@ void cr_sk_packet_free(cr_sk_packet *p)
 #define TCPS(X) X(VAL, inq_len) X(VAL, inq_seq) X(VAL, outq_len) X(VAL, outq_seq) X(VAL, opt_mask) \
 	X(VAL, snd_wscale) X(VAL, mss_clamp) X(OPT, rcv_wscale) X(OPT, timestamp) X(OPT, cork) \
 	X(OPT, nodelay) X(OPT, unsq_len) X(OPT, snd_wl1) X(OPT, snd_wnd) X(OPT, max_window) \
-	X(OPT, rcv_wnd) X(OPT, rcv_wup) X(OPT, fp_urg_off)
+	X(OPT, rcv_wnd) X(OPT, rcv_wup) X(OPT, fp_urg_off) X(OPT, fp_snd_urg_off)
 PB_CONV(cr_tcp_stream, cr_tcp_stream, Fp__TcpStreamEntry, fp__tcp_stream_entry, TCPS);
 
 void cr_tcp_stream_free(cr_tcp_stream *t)

@@ -584,6 +584,9 @@ int cr_read_tcp_stream(int dirfd, uint32_t ino, cr_tcp_stream *t, fp_error *err)
 	if (rc == 0 && t->has_fp_urg_off && t->fp_urg_off >= t->inq_len)
 		rc = fp_fail(err, EINVAL, "%s: an urgent byte at %u of a %u-byte receive queue (corrupt image)", img.name,
 			     t->fp_urg_off, t->inq_len);
+	if (rc == 0 && t->has_fp_snd_urg_off && t->fp_snd_urg_off >= t->outq_len)
+		rc = fp_fail(err, EINVAL, "%s: an urgent byte at %u of a %u-byte send queue (corrupt image)", img.name,
+			     t->fp_snd_urg_off, t->outq_len);
 	if (rc == 0 && (!(t->inq = malloc((size_t)t->inq_len + 1)) || !(t->outq = malloc((size_t)t->outq_len + 1))))
 		rc = fp_fail(err, ENOMEM, "%s: out of memory", img.name);
 	if (rc == 0 && cr_img_payload(&img, t->inq_len, &p, err) == 0)

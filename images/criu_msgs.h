@@ -554,6 +554,10 @@ typedef struct cr_file_perms { /* file_perms_entry: a socket file's mode and own
 	uint32_t mode, uid, gid;
 } cr_file_perms;
 
+/* unix_sk_entry.uflags: the entry stands for a socket outside the tree (a
+ * named datagram socket others connect to: CRIU's --ext-unix-sk), no fd. */
+#define CR_USK_EXTERN 1u
+
 typedef struct cr_unix_sk { /* unix_sk_entry */
 	uint32_t id, ino, type, state, flags, uflags, backlog, peer;
 	cr_fown fown;

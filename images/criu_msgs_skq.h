@@ -58,6 +58,8 @@ typedef struct cr_tcp_stream { /* tcp_stream_entry */
 	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
 	bool has_fp_urg_off; /* forkpoint's: an urgent byte (MSG_OOB) at inq[fp_urg_off] */
 	uint32_t fp_urg_off;
+	bool has_fp_snd_urg_off; /* forkpoint's: an urgent byte the process sent, at outq[fp_snd_urg_off] */
+	uint32_t fp_snd_urg_off;
 	uint8_t *inq, *outq; /* not part of the message */
 } cr_tcp_stream;
 

@@ -162,6 +162,9 @@ enum {
 	FORKPOINT_DUMP_FSYNC = 1 << 2,         /* durable against power loss before it returns */
 	FORKPOINT_DUMP_TCP_ESTABLISHED = 1 << 3, /* save established TCP connections (TCP repair
 						    mode, `criu dump --tcp-established`); default: refused */
+	FORKPOINT_DUMP_EXT_UNIX_SK = 1 << 4, /* a unix datagram socket connected to a named socket
+						outside the tree is saved, to connect to it again
+						(`criu dump --ext-unix-sk`); default: refused */
 };
 
 /* Dumps the process tree rooted at pid into dir (which must not exist or be

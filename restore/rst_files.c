@@ -328,7 +328,8 @@ static int restore_fds(rst_proc *p, fp_error *err)
 			   f->type == CR_FD_EVENTPOLL || f->type == CR_FD_INETSK || f->type == CR_FD_UNIXSK) {
 			int tmp;
 			bool sock = f->type == CR_FD_INETSK || f->type == CR_FD_UNIXSK;
-			if ((sock ? rst_sock_make(p, f, &tmp, err) : rst_evfd_make(p, f, &tmp, err)) ||
+			if ((sock ? rst_sock_make(p, f, &tmp, err) || (f->type == CR_FD_INETSK && rst_tcp_ended(p, f, err))
+				  : rst_evfd_make(p, f, &tmp, err)) ||
 			    place(p, tmp, fd, cloexec, false, err))
 				goto out;
 		} else if (f->type == CR_FD_MEMFD) {

@@ -263,6 +263,7 @@ void rst_usk_free(rst_usks *s);
  * made in repair mode; once every process has its fds, every connection
  * leaves repair mode and the dump's network lock is lifted. */
 int rst_tcp_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err);
+int rst_tcp_ended(rst_proc *p, const cr_file *f, fp_error *err);
 int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err);
 void rst_tcp_free(rst_tcps *s);
 /* rst_tcp_seg.c: a segment from c's peer to c (flags TH_FIN, TH_ACK, and

@@ -35,7 +35,7 @@
 
 struct rst_tcp_sk {
 	uint32_t id;
-	int fd; /* ours */
+	int fd; /* ours; -1: a lock to lift only (rst_tcp_ended) */
 	bool repaired;
 	bool unsent_sent; /* its never-sent bytes went before its FIN (shut_wr) */
 	int sndbuf;       /* SO_SNDBUF as dumped (doubled by the kernel) */
@@ -88,6 +88,25 @@ static int fill(int s, int queue, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* The same, with the byte at `urg` (if < len) sent urgent (MSG_OOB): the
+ * socket's urgent pointer goes behind it, in repair mode too. */
+static int fill_urg(int s, int queue, const uint8_t *p, size_t len, size_t urg)
+{
+	if (urg >= len)
+		return fill(s, queue, p, len);
+	if (fill(s, queue, p, urg) || (queue >= 0 && set(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue)) ||
+	    send(s, p + urg, 1, MSG_OOB | MSG_DONTWAIT) != 1)
+		return -1;
+	return fill(s, queue, p + urg + 1, len - urg - 1);
+}
+
+/* Where the urgent byte the process sent is, from `from` on in its send
+ * queue (SIZE_MAX: none there). */
+static size_t urg_from(const cr_tcp_stream *ts, uint32_t from)
+{
+	return ts->has_fp_snd_urg_off && ts->fp_snd_urg_off >= from ? ts->fp_snd_urg_off - from : SIZE_MAX;
+}
+
 /* The bytes the process had written but the kernel never sent, sent now
  * (out of repair mode): into a send buffer made roomy for them, as the
  * kernel may pack them into more memory than the process's writes took,
@@ -99,7 +118,7 @@ static int send_unsent(struct rst_tcp_sk *k, const uint8_t *p, size_t len)
 	int room = len > INT32_MAX / 4 ? INT32_MAX / 2 : (int)len * 2 + (1 << 20);
 	if (room > k->sndbuf / 2)
 		set(k->fd, SOL_SOCKET, SO_SNDBUFFORCE, room);
-	int rc = fill(k->fd, -1, p, len);
+	int rc = fill_urg(k->fd, -1, p, len, urg_from(&k->ts, (uint32_t)(p - k->ts.outq)));
 	int e = errno;
 	if (k->sndbuf && room > k->sndbuf / 2)
 		set(k->fd, SOL_SOCKET, SO_SNDBUFFORCE, k->sndbuf / 2);
@@ -278,7 +297,7 @@ static int make(struct rst_tcp_sk *k, const cr_inet_sk *ik, int dirfd, fp_error 
 		goto fail;
 	step = "the send queue";
 	uint32_t unsent = ts->has_unsq_len ? ts->unsq_len : 0;
-	if (fill(s, TCP_SEND_QUEUE, ts->outq, ts->outq_len - unsent))
+	if (fill_urg(s, TCP_SEND_QUEUE, ts->outq, ts->outq_len - unsent, urg_from(ts, 0)))
 		goto fail;
 	if (ts->has_snd_wl1 && ts->has_snd_wnd && ts->has_max_window && ts->has_rcv_wnd && ts->has_rcv_wup) {
 		struct tcp_repair_window w = { ts->snd_wl1, ts->snd_wnd, ts->max_window, ts->rcv_wnd, ts->rcv_wup };
@@ -327,6 +346,31 @@ int rst_tcp_fd(rst_proc *p, const cr_file *f, int *fd, fp_error *err)
 	return rst_fetch_fd(p, getpid(), k->fd, fd, err) || rst_sock_opts(p, *fd, &f->isk.opts, true, err) ? -1 : 0;
 }
 
+/* A connection that had ended (CLOSE) as CRIU's dump writes it, with its
+ * peer: CRIU locked it like an open one, so its rules go with the others'
+ * (the socket itself is made closed, rst_sock.c). forkpoint's dump writes
+ * no peer for it and takes no lock. */
+int rst_tcp_ended(rst_proc *p, const cr_file *f, fp_error *err)
+{
+	const cr_inet_sk *ik = &f->isk;
+	if (!p->tcp || !f->has_isk || ik->state != FP_TCP_CLOSE || !ik->dst_port || !ik->src_port)
+		return 0;
+	rst_tcps *s = p->tcp;
+	struct rst_tcp_sk *a = realloc(s->sk, (s->n + 1) * sizeof(*a));
+	if (!a)
+		return fp_fail(err, ENOMEM, "out of memory");
+	s->sk = a;
+	struct rst_tcp_sk *k = &a[s->n++];
+	memset(k, 0, sizeof(*k));
+	k->id = f->id;
+	k->fd = -1;
+	k->conn.family = (int)ik->family;
+	memcpy(k->conn.src, ik->src_addr, ik->n_src_addr * 4);
+	memcpy(k->conn.dst, ik->dst_addr, ik->n_dst_addr * 4);
+	k->conn.sport = (uint16_t)ik->src_port, k->conn.dport = (uint16_t)ik->dst_port;
+	return 0;
+}
+
 int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err)
 {
 	if (!s->n)
@@ -337,6 +381,8 @@ int rst_tcp_finish(rst_tcps *s, rst_log *log, fp_error *err)
 	for (size_t i = 0; i < s->n; i++) {
 		struct rst_tcp_sk *k = &s->sk[i];
 		conns[i] = k->conn;
+		if (k->fd < 0)
+			continue;
 		if (set(k->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)) {
 			free(conns);
 			return fp_fail(err, errno, "TCP connection %u -> %u: leaving repair mode: %s", k->conn.sport,

@@ -77,11 +77,39 @@ static bool listeners_name(const rst_image *im, const cr_unix_sk *u)
 {
 	for (size_t i = 0; i < im->nfiles; i++) {
 		const cr_file *f = &im->files[i];
-		if (rst_usk_is_listener(f) && f->usk.name_len == u->name_len && &f->usk != u &&
+		if (rst_usk_is_listener(f) && !f->usk.uflags && f->usk.name_len == u->name_len && &f->usk != u &&
 		    !memcmp(f->usk.name, u->name, u->name_len))
 			return true;
 	}
 	return false;
+}
+
+/* The entry of a socket outside the tree that ino names (CRIU's
+ * USK_EXTERN: `--ext-unix-sk`), NULL if none. */
+static const cr_unix_sk *external(const rst_image *im, uint32_t ino)
+{
+	for (size_t i = 0; i < im->nfiles; i++)
+		if (im->files[i].type == CR_FD_UNIXSK && im->files[i].has_usk && im->files[i].usk.ino == ino &&
+		    (im->files[i].usk.uflags & CR_USK_EXTERN))
+			return &im->files[i].usk;
+	return NULL;
+}
+
+/* A datagram socket connected to a named socket outside the tree: to that
+ * name again, which the program outside must have bound by now. */
+static int connect_external(const rst_usk_sk *k, const cr_unix_sk *x, fp_error *err)
+{
+	struct sockaddr_un a;
+	socklen_t al = sun_of(x, &a);
+	bool path = x->name_len && x->name[0];
+	int n = (int)(path ? strnlen((const char *)x->name, x->name_len) : x->name_len - 1);
+	const char *shown = (const char *)x->name + !path;
+	if (x->name_len && !connect(k->fd, (struct sockaddr *)&a, al))
+		return 0;
+	return fp_fail(err, x->name_len ? errno : EINVAL,
+		       "connecting unix socket %u again to %s%.*s, a socket outside the restored tree (--ext-unix-sk): %s; "
+		       "start the program that binds it first",
+		       k->u->ino, path ? "" : "@", n, shown, x->name_len ? strerror(errno) : "no name in the image");
 }
 
 static int make_all(rst_usks *s, const rst_image *im, fp_error *err)
@@ -130,6 +158,9 @@ static int make_all(rst_usks *s, const rst_image *im, fp_error *err)
 	for (size_t i = 0; i < s->n; i++) {
 		rst_usk_sk *k = &s->sk[i];
 		rst_usk_sk *peer = k->u->peer ? find_ino(s, k->u->peer) : NULL;
+		const cr_unix_sk *x = !peer && k->u->peer ? external(im, k->u->peer) : NULL;
+		if (x && connect_external(k, x, err))
+			return -1;
 		if (!peer || k->other >= 0)
 			continue;
 		struct sockaddr_un a;

@@ -108,6 +108,11 @@ struct fp_dump_opts {
 				      repair mode (`criu dump --tcp-established`;
 				      needs iptables and CAP_NET_ADMIN); without
 				      it they are refused */
+	bool ext_unix_sk;          /* a unix socket connected to a named datagram
+				      socket outside the tree is saved with that
+				      peer as an external entry, to connect to
+				      again (`criu dump --ext-unix-sk`); without
+				      it such sockets are refused */
 	bool fsync;                /* durable against power loss: syncfs the
 				      images before the manifest, fsync the
 				      parent after the rename (see above) */

@@ -262,7 +262,8 @@ struct dump_inflight {
 struct dump_fkey {
 	int kind;        /* 0 path-based (maps, exe, cwd, root), 1 fd description,
 			    2 memfd mapping (dev, ino, flags), 3 in flight only,
-			    4 deleted file mapped or executed (dev, ino, flags) */
+			    4 deleted file mapped or executed (dev, ino, flags),
+			    5 a unix socket outside the tree (ino; dump_usk_ext.c) */
 	dev_t dev;
 	uint64_t ino;
 	uint32_t flags;
@@ -644,6 +645,25 @@ void dump_tcp_free(struct dump_ctx *c);
  * processes are read). */
 int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, fp_error *err);
 int dump_usk_check(struct dump_ctx *c, fp_error *err);
+/* dump_tcp_urg.c: the urgent pointer (snd_up) and snd_una of n TCP
+ * sockets (ours); known[i] when socket i has an urgent byte not yet
+ * acknowledged. -1 (logged) when the kernel cannot tell. */
+int dump_tcp_snd_urg(struct dump_ctx *c, const int *sks, size_t n, uint32_t *snd_up, uint32_t *snd_una, bool *known);
+/* What sock_diag tells of a unix socket (dump_usk.c): 1 found, 0 not, -1 error. */
+struct usk_diag {
+	uint32_t state, type, peer, rq, wq;
+	uint8_t shutdown;
+	bool has_vfs;
+	uint32_t vfs_ino;
+	char name[108]; /* sun_path as bound (abstract: a leading NUL) */
+	size_t name_len;
+};
+int dump_usk_query(uint32_t ino, struct usk_diag *d);
+const cr_file *dump_usk_by_ino(const struct dump_ctx *c, uint32_t ino);
+/* dump_usk_ext.c: file entry i is a unix socket whose peer no process of
+ * the tree holds: with --ext-unix-sk a named datagram peer becomes an
+ * external entry (CRIU's USK_EXTERN); anything else is refused. */
+int dump_usk_external(struct dump_ctx *c, size_t i, fp_error *err);
 int dump_usk_write(struct dump_ctx *c, fp_error *err);
 /* dump_usk_order.c: files.img's entries in the order CRIU's restore of fds
  * in flight needs (*out: shallow copies, NULL when c->files is in order). */

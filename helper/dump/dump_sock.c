@@ -198,6 +198,12 @@ static int inet_entry(struct dump_ctx *c, pid_t pid, int fd, int s, int family, 
 		k->has_v6only = true;
 		k->v6only = opt_int(s, IPPROTO_IPV6, IPV6_V6ONLY) != 0;
 	}
+	/* An ended connection gave its port back (a TIME_WAIT of the kernel
+	 * may hold it): the image does not claim it, or a restore that binds
+	 * it again (CRIU's) collides. getsockname still names it, as a
+	 * restored fd's does not. */
+	if (k->has_shutdown && k->state == TCP_STATE_CLOSE)
+		k->src_port = 0;
 	if (listening) {
 		struct backlog b = { 0 };
 		int r = inet_backlog(family, k->ino, &b);

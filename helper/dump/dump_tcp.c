@@ -43,6 +43,8 @@ struct dump_tcp {
 	uint32_t ino;
 	fp_tcp_conn conn;
 	cr_tcp_stream ts;
+	bool urg;                 /* an urgent byte sent, not yet acknowledged */
+	uint32_t snd_up, snd_una; /* ... the byte after it, and the queue's start */
 };
 
 static void addr_of(const struct sockaddr_storage *a, uint32_t *w, size_t *n, uint16_t *port)
@@ -258,6 +260,9 @@ static int capture_one(struct dump_tcp *t, fp_error *err)
 		return -1;
 	int none = TCP_NO_QUEUE;
 	setsockopt(t->sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));
+	uint32_t at = t->snd_up - t->snd_una - 1; /* snd_up: the byte after the urgent one */
+	if (t->urg && at < ts->outq_len)
+		ts->has_fp_snd_urg_off = true, ts->fp_snd_urg_off = at;
 	return 0;
 }
 
@@ -277,16 +282,44 @@ int dump_tcp_capture(struct dump_ctx *c, fp_error *err)
 		return fp_wrap(err, "locking the network of %zu TCP connection(s)", c->ntcp);
 	c->tcp_locked = true;
 	int64_t t1 = dump_now_ns();
+	int *sks = calloc(c->ntcp, sizeof(*sks));
+	uint32_t *up = calloc(c->ntcp, sizeof(*up)), *una = calloc(c->ntcp, sizeof(*una));
+	bool *urg = calloc(c->ntcp, sizeof(*urg));
+	if (!sks || !up || !una || !urg) {
+		free(sks), free(up), free(una), free(urg);
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < c->ntcp; i++)
+		sks[i] = c->tcp[i].sk;
+	dump_tcp_snd_urg(c, sks, c->ntcp, up, una, urg); /* (a kernel that cannot tell: logged) */
 	for (size_t i = 0; i < c->ntcp; i++) {
 		struct dump_tcp *t = &c->tcp[i];
-		if (capture_one(t, err))
+		t->urg = urg[i], t->snd_up = up[i], t->snd_una = una[i];
+	}
+	free(sks), free(up), free(una), free(urg);
+	for (size_t i = 0; i < c->ntcp; i++) {
+		struct dump_tcp *t = &c->tcp[i];
+		/* Urgent data read inline (SO_OOBINLINE) still has its mark, where
+		 * a peek stops, but SIOCINQ counts past it: read as if out of
+		 * line, the byte and its place are found as there (read_recvq),
+		 * and the option is put back (the image has it, sk-opts). */
+		int inl = 0, no = 0;
+		opt(t->sk, SOL_SOCKET, SO_OOBINLINE, &inl);
+		if (inl)
+			setsockopt(t->sk, SOL_SOCKET, SO_OOBINLINE, &no, sizeof(no));
+		int r = capture_one(t, err);
+		if (inl && setsockopt(t->sk, SOL_SOCKET, SO_OOBINLINE, &inl, sizeof(inl)) && !r)
+			r = fp_fail(err, errno, "cannot set SO_OOBINLINE of TCP connection fd %d of %d again: %s", t->fd,
+				     t->pid, strerror(errno));
+		if (r)
 			return -1;
 		for (size_t j = 0; j < c->nfiles; j++)
 			if (c->files[j].type == CR_FD_INETSK && c->files[j].has_isk && c->files[j].isk.ino == t->ino)
 				c->files[j].isk.state = t->state;
-		dlog(c, "%d fd %d: TCP connection %u -> %u, %s: %u bytes to read (seq %u), %u to send (%u unsent, seq %u)",
+		dlog(c, "%d fd %d: TCP connection %u -> %u, %s: %u bytes to read (seq %u), %u to send (%u unsent, seq %u), "
+		     "urgent byte sent at %d",
 		     t->pid, t->fd, t->conn.sport, t->conn.dport, fp_tcp_state_name(t->state), t->ts.inq_len, t->ts.inq_seq,
-		     t->ts.outq_len, t->ts.unsq_len, t->ts.outq_seq);
+		     t->ts.outq_len, t->ts.unsq_len, t->ts.outq_seq, t->ts.has_fp_snd_urg_off ? (int)t->ts.fp_snd_urg_off : -1);
 	}
 	dlog(c, "%zu TCP connection(s): network locked in %.3f ms, read in %.3f ms", c->ntcp, (double)(t1 - t0) / 1e6,
 	     (double)(dump_now_ns() - t1) / 1e6);

@@ -34,13 +34,6 @@
 #define TCP_STATE_LISTEN 10
 #define MAX_MSGS (1u << 20) /* a bound on the messages of one queue */
 
-struct usk_diag {
-	uint32_t state, type, peer, rq, wq;
-	uint8_t shutdown;
-	bool has_vfs;
-	uint32_t vfs_ino;
-};
-
 static int usk_reply(const struct nlmsghdr *h, uint32_t ino, void *arg)
 {
 	const struct unix_diag_msg *m = NLMSG_DATA(h);
@@ -59,6 +52,10 @@ static int usk_reply(const struct nlmsghdr *h, uint32_t ino, void *arg)
 			d->peer = *(const uint32_t *)RTA_DATA(a);
 		} else if (a->rta_type == UNIX_DIAG_SHUTDOWN) {
 			d->shutdown = *(const uint8_t *)RTA_DATA(a);
+		} else if (a->rta_type == UNIX_DIAG_NAME) {
+			size_t n = RTA_PAYLOAD(a);
+			d->name_len = n < sizeof(d->name) ? n : sizeof(d->name);
+			memcpy(d->name, RTA_DATA(a), d->name_len);
 		} else if (a->rta_type == UNIX_DIAG_VFS) {
 			const struct unix_diag_vfs *v = RTA_DATA(a);
 			d->has_vfs = true;
@@ -68,7 +65,7 @@ static int usk_reply(const struct nlmsghdr *h, uint32_t ino, void *arg)
 	return 1;
 }
 
-static int usk_query(uint32_t ino, struct usk_diag *d)
+int dump_usk_query(uint32_t ino, struct usk_diag *d)
 {
 	struct {
 		struct nlmsghdr h;
@@ -80,7 +77,7 @@ static int usk_query(uint32_t ino, struct usk_diag *d)
 	req.r.sdiag_family = AF_UNIX;
 	req.r.udiag_states = ~0u;
 	req.r.udiag_ino = ino;
-	req.r.udiag_show = UDIAG_SHOW_RQLEN | UDIAG_SHOW_PEER | UDIAG_SHOW_VFS;
+	req.r.udiag_show = UDIAG_SHOW_RQLEN | UDIAG_SHOW_PEER | UDIAG_SHOW_VFS | UDIAG_SHOW_NAME;
 	req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u; /* any */
 	memset(d, 0, sizeof(*d));
 	return dump_sock_diag(&req, sizeof(req), ino, usk_reply, d);
@@ -234,7 +231,7 @@ int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, f
 	cr_unix_sk *u = &f->usk;
 	f->has_usk = true;
 	struct usk_diag d;
-	int r = usk_query(u->ino, &d);
+	int r = dump_usk_query(u->ino, &d);
 	if (r <= 0)
 		return fp_fail(err, r < 0 ? errno : ENOENT, "cannot find unix socket %u (fd %d of %d) through sock_diag%s%s",
 			       u->ino, fd, pid, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
@@ -287,7 +284,7 @@ int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, f
 	return peek_queue(c, pid, fd, s, &d, f->id, err);
 }
 
-static const cr_file *usk_by_ino(const struct dump_ctx *c, uint32_t ino)
+const cr_file *dump_usk_by_ino(const struct dump_ctx *c, uint32_t ino)
 {
 	for (size_t i = 0; i < c->nfiles; i++)
 		if (c->files[i].type == CR_FD_UNIXSK && c->files[i].has_usk && c->files[i].usk.ino == ino)
@@ -349,16 +346,12 @@ int dump_usk_check(struct dump_ctx *c, fp_error *err)
 		if (inflight_id(c, fl->fd, &c->skq[fl->pkt].scm[0].rights[fl->slot], err))
 			return -1;
 	}
+	/* (dump_usk_external may add entries: by index) */
 	for (size_t i = 0; i < c->nfiles; i++) {
 		const cr_file *f = &c->files[i];
-		if (f->type != CR_FD_UNIXSK || !f->has_usk || !f->usk.peer || usk_by_ino(c, f->usk.peer))
-			continue;
-		const struct dump_fkey *k = &c->fkeys[i];
-		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
-				    "unix socket fd %d of %d is connected to socket %u, which no process of the dumped tree "
-				    "holds (a peer outside the tree, such as a system service): dump the whole tree of "
-				    "programs that talk over it, or use `criu dump --ext-unix-sk`",
-				    k->fd, k->pid, f->usk.peer);
+		if (f->type == CR_FD_UNIXSK && f->has_usk && f->usk.peer && !dump_usk_by_ino(c, f->usk.peer) &&
+		    dump_usk_external(c, i, err))
+			return -1;
 	}
 	return 0;
 }

@@ -9,7 +9,11 @@
  * a pair's end with fds in flight to receive before its peer; forkpoint
  * writes files.img in the same order: for each message with fds in flight,
  * the sender's end is moved after the receiving end when it was before.
- * forkpoint's native restore does not depend on the order. */
+ * CRIU resolves a socket's peer when it reads the socket, among the
+ * sockets read before it: so an external peer's entry (--ext-unix-sk),
+ * added once every process was read, goes before the first socket that
+ * names it, as CRIU's dump writes it. forkpoint's native restore does not
+ * depend on the order. */
 #include "dump/dump_int.h"
 
 #include <errno.h>
@@ -34,11 +38,40 @@ static size_t usk_file(const struct dump_ctx *c, uint32_t id, uint32_t ino)
 	return c->nfiles;
 }
 
+/* Moves the file at position `from` of perm to position `to` (< from). */
+static void move_before(size_t *perm, size_t to, size_t from)
+{
+	size_t f = perm[from];
+	memmove(&perm[to + 1], &perm[to], (from - to) * sizeof(*perm));
+	perm[to] = f;
+}
+
 int dump_usk_file_order(struct dump_ctx *c, cr_file **out, fp_error *err)
 {
 	*out = NULL;
-	size_t n = c->nfiles, *perm = NULL;
+	size_t n = c->nfiles, *perm = malloc((n ? n : 1) * sizeof(*perm));
 	bool moved = false;
+	if (!perm)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t x = 0; x < n; x++) {
+		const cr_file *e = &c->files[x];
+		if (e->type != CR_FD_UNIXSK || !e->has_usk || !(e->usk.uflags & CR_USK_EXTERN))
+			continue;
+		size_t px = pos_of(perm, n, x), first = px;
+		for (size_t p = 0; p < px; p++) {
+			const cr_file *f = &c->files[perm[p]];
+			if (f->type == CR_FD_UNIXSK && f->has_usk && f->usk.peer == e->usk.ino) {
+				first = p;
+				break;
+			}
+		}
+		if (first < px) {
+			move_before(perm, first, px);
+			moved = true;
+		}
+	}
 	for (size_t k = 0; k < c->nskq; k++) {
 		if (!c->skq[k].n_scm)
 			continue;
@@ -48,13 +81,6 @@ int dump_usk_file_order(struct dump_ctx *c, cr_file **out, fp_error *err)
 		size_t q = usk_file(c, 0, c->files[r].usk.peer);
 		if (q == n || c->files[q].usk.peer != c->files[r].usk.ino)
 			continue; /* not a pair: CRIU chooses no master */
-		if (!perm) {
-			perm = malloc(n * sizeof(*perm));
-			if (!perm)
-				return fp_fail(err, ENOMEM, "out of memory");
-			for (size_t i = 0; i < n; i++)
-				perm[i] = i;
-		}
 		size_t pq = pos_of(perm, n, q), pr = pos_of(perm, n, r);
 		if (pq > pr)
 			continue;

@@ -16,7 +16,8 @@ _PAGES = {"auto": "FORKPOINT_PAGES_AUTO", "precopy": "FORKPOINT_PAGES_PRECOPY", 
 def dump(pid: int, directory: PathLike, *, leave_running: bool = True, compress: bool = True,
          fsync: bool = False, zstd_level: Optional[int] = None, threads: Optional[int] = None,
          pages: str = "auto", ghost_limit: Optional[int] = None, timeout: Optional[float] = None,
-         verbose: bool = False, log: Optional[PathLike] = None, tcp_established: bool = False) -> Info:
+         verbose: bool = False, log: Optional[PathLike] = None, tcp_established: bool = False,
+         ext_unix_sk: bool = False) -> Info:
     """Dumps the process tree rooted at ``pid`` into ``directory`` (which must
     not exist, or be empty). With ``leave_running=False`` the tree is killed
     once everything is written. The calling process is the tree's tracer
@@ -27,14 +28,17 @@ def dump(pid: int, directory: PathLike, *, leave_running: bool = True, compress:
     "copy": how pages are taken while it runs on), ``ghost_limit`` (bytes of
     a deleted file the image may carry), ``timeout`` (seconds for each
     thread to stop), ``verbose`` log, ``log`` path, ``tcp_established``
-    (save established TCP connections with TCP repair mode; root). Returns what it took
+    (save established TCP connections with TCP repair mode; root),
+    ``ext_unix_sk`` (save a unix datagram socket connected to a named socket
+    outside the tree, connected to it again on restore). Returns what it took
     (strings): processes, threads, pages, bytes_written, pause_ms,
     total_ms, method, ... (forkpoint_dump_with in forkpoint.h)."""
     if pages not in _PAGES:
         raise ValueError(f"pages must be one of {sorted(_PAGES)}, not {pages!r}")
     flags = (lib.FORKPOINT_DUMP_LEAVE_RUNNING if leave_running else 0) | \
         (0 if compress else lib.FORKPOINT_DUMP_NO_COMPRESS) | (lib.FORKPOINT_DUMP_FSYNC if fsync else 0) | \
-        (lib.FORKPOINT_DUMP_TCP_ESTABLISHED if tcp_established else 0)
+        (lib.FORKPOINT_DUMP_TCP_ESTABLISHED if tcp_established else 0) | \
+        (lib.FORKPOINT_DUMP_EXT_UNIX_SK if ext_unix_sk else 0)
     out = ffi.new("forkpoint_dump_options **")
     call(lib.forkpoint_dump_options_new, pid, text(os.fspath(directory)), out)
     o = ffi.gc(out[0], lib.forkpoint_dump_options_free)

@@ -1,9 +1,14 @@
 # TCP queues of megabytes, and urgent data (--tcp-established): ct_tcp
 # --bulk holds a connection with several MiB waiting in the client's send
 # queue and in the server's receive queue, and 2 MiB the client has not
-# read; with --oob an urgent byte (MSG_OOB) sits in the middle of those.
+# read; with --oob an urgent byte (MSG_OOB) sits in the middle of those,
+# and with --sndoob one the client sent sits unsent in its send queue (the
+# server's window is full), where the dump finds it with a BPF iterator.
 # Dumped with --leave-running (it runs on), dumped and restored natively:
-# every byte comes back in place and the urgent byte is urgent again. CRIU
+# every byte comes back in place and the urgent byte is urgent again. The
+# same with the client reading urgent data inline (--oobinline,
+# SO_OOBINLINE): the byte in its place in the stream, at the urgent mark
+# (SIOCATMARK), the option still set. CRIU
 # has no urgent data (it would restore the byte inline), so the CRIU ways
 # run without it: forkpoint's image restored by `criu restore`, and
 # `criu dump` restored natively.
@@ -30,7 +35,7 @@ print(" ".join("%d/%d" % q for q in sorted(qs, reverse=True)))
 PY
 }
 
-start_ct oob "$T/ct_tcp" --bulk --oob
+start_ct oob "$T/ct_tcp" --bulk --oob --sndoob
 "$FP" dump -R --tcp-established -t "$PID" -D "$WORK/r" >/dev/null || fail "dump -R: $(tail -n 3 "$WORK/r.failed.log")"
 q=$(queues "$WORK/r") || fail "the image's queues: $q"
 echo "dump -R: queues (receive/send bytes) $q"
@@ -38,9 +43,19 @@ ct_verify oob 1
 tcp_dump "$WORK/d"
 q=$(queues "$WORK/d") || fail "the image's queues: $q"
 echo "dump: queues (receive/send bytes) $q"
+grep -q "urgent byte sent at [0-9]" "$WORK/d/dump.log" || fail "the dump did not find the urgent byte in the send queue"
 tcp_native "$WORK/d"
 ct_verify oob 2
 ct_verify oob 3
+kill -9 "$PID"; wait_gone "$PID"
+
+start_ct inl "$T/ct_tcp" --bulk --oobinline
+"$FP" dump -R --tcp-established -t "$PID" -D "$WORK/ri" >/dev/null || fail "dump -R: $(tail -n 3 "$WORK/ri.failed.log")"
+ct_verify inl 1
+tcp_dump "$WORK/di"
+tcp_native "$WORK/di"
+ct_verify inl 2
+ct_verify inl 3
 kill -9 "$PID"; wait_gone "$PID"
 
 if [[ -n $CRIU ]]; then

@@ -8,7 +8,10 @@
 # each, the target checks every end's TCP state, that a shut-down end
 # cannot send, that its peer reads all it sent and then EOF, and that the
 # open direction carries bytes. Then LAST_ACK and CLOSING, made by dropping
-# a connection's pure ACKs with iptables, are dumped and restored natively.
+# a connection's pure ACKs with iptables (with a connection that ended, fd
+# CLOSE, its port held by the kernel's TIME_WAIT), the same three ways: the
+# native restore, `criu restore` of forkpoint's image, `criu dump` restored
+# natively.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/dump_common.inc"
 source "$(dirname "$0")/tcp_common.inc"
@@ -35,32 +38,8 @@ ct_verify live 1
 ct_verify live 2
 kill -9 "$PID"; wait_gone "$PID"
 
-# way NAME DUMPER RESTORER: a fresh target, dumped and restored one way
-way() {
-	local name=$1 d=$WORK/$1
-	start_ct "$name" "$T/ct_tcp" --closing
-	"$2" "$d"
-	[[ $(states "$d") == "$WANT" ]] || fail "$name: the image holds states $(states "$d"), not $WANT"
-	"$3" "$d"
-	[[ $(locks "$d") == 0 ]] || fail "$name: the restore left lock rules"
-	ct_verify "$name" 1
-	ct_verify "$name" 2
-	kill -9 "$PID"; wait_gone "$PID"
-}
-tcp_dump_plain() { tcp_dump "$1" --compress none; } # for criu restore
-way nat tcp_dump tcp_native
-if [[ -n $CRIU ]]; then
-	way crr tcp_dump_plain criu_tcp_restore
-	way crd criu_tcp_dump tcp_native
-else
-	skip_part "criu restore of forkpoint's image, native restore of criu dump"
-fi
-
-# LAST_ACK and CLOSING last only while some segments are dropped (see
-# ct_tcp.c, --held): the test's own rules (by port, in OUTPUT) hold them
-# until the dump, and are gone before the restore, which must bring the
-# states back by itself.
-held_rules() { # -I|-D
+# held_rules -I|-D: the test's own DROP rules, HELD (see start_held)
+held_rules() {
 	local op=$1 r
 	for r in "${HELD[@]}"; do
 		# shellcheck disable=SC2086
@@ -68,6 +47,41 @@ held_rules() { # -I|-D
 			fail "iptables $op OUTPUT $r"
 	done
 }
+# way NAME START WANT DUMPER RESTORER: a fresh target (START NAME starts
+# it), dumped, restored and checked one way
+way() {
+	local name=$1 d=$WORK/$1 want=$3 n
+	"$2" "$name"
+	n=$(grep -c '^verify ' "$WORK/$name.st")
+	"$4" "$d"
+	held_rules -D
+	[[ $(states "$d") == "$want" ]] || fail "$name: the image holds states $(states "$d"), not $want"
+	"$5" "$d"
+	[[ $(locks "$d") == 0 ]] || fail "$name: the restore left lock rules"
+	ct_verify "$name" $((n + 1))
+	ct_verify "$name" $((n + 2))
+	kill -9 "$PID"; wait_gone "$PID"
+}
+start_closing() { start_ct "$1" "$T/ct_tcp" --closing; }
+tcp_dump_plain() { tcp_dump "$1" --compress none; } # for criu restore
+# three_ways PREFIX START WANT: native restore, `criu restore` of
+# forkpoint's image, `criu dump` restored natively
+three_ways() {
+	way "${1}nat" "$2" "$3" tcp_dump tcp_native
+	if [[ -n $CRIU ]]; then
+		way "${1}crr" "$2" "$3" tcp_dump_plain criu_tcp_restore
+		way "${1}crd" "$2" "$3" criu_tcp_dump tcp_native
+	else
+		skip_part "$2: criu restore of forkpoint's image, native restore of criu dump"
+	fi
+}
+HELD=()
+three_ways "" start_closing "$WANT"
+
+# LAST_ACK and CLOSING last only while some segments are dropped (see
+# ct_tcp.c, --held): the test's own rules (by port, in OUTPUT) hold them
+# until the dump, and are gone before the restore, which must bring the
+# states back by itself.
 HELD=()
 trap 'held_rules -D; cleanup' EXIT
 start_held() { # NAME
@@ -89,16 +103,9 @@ start_held() { # NAME
 	wait_for 60 grep -q '^ready ' "$st" || fail "$1 did not get ready: $(tail -n 2 "$st")"
 	PID=$(awk '/^ready /{print $2; exit}' "$st")
 	track_pid "$PID"
+	ct_verify "$1" 1
 }
-WANT_HELD="1 11 4 4 5 5 8 8 9"
-start_held held
-ct_verify held 1
-tcp_dump "$WORK/h"
-held_rules -D
-[[ $(states "$WORK/h") == "$WANT_HELD" ]] || fail "the image holds states $(states "$WORK/h"), not $WANT_HELD"
-tcp_native "$WORK/h"
-[[ $(locks "$WORK/h") == 0 ]] || fail "the native restore left lock rules"
-ct_verify held 2
-ct_verify held 3
-kill -9 "$PID"; wait_gone "$PID"
+# the closing target's states, with D's LAST_ACK 9 (its client CLOSE, left out) and E's
+# CLOSING 11 and FIN_WAIT1 4
+three_ways h start_held "1 11 4 4 5 5 8 8 9"
 echo ok

@@ -28,7 +28,14 @@
  * send queue is full (about 12 MiB) while the server reads nothing, and
  * the server sends 2 MiB the client does not read. --oob (with --bulk): in the middle
  * of those, one urgent byte (MSG_OOB), which each verification must find
- * with recv(MSG_OOB) before it reads the stream around it.
+ * with recv(MSG_OOB) before it reads the stream around it. --oobinline
+ * (with --oob): the client reads urgent bytes inline (SO_OOBINLINE), so
+ * each verification finds the byte in its place in the stream, at the
+ * urgent mark (SIOCATMARK), and the option still set. --sndoob (with
+ * --bulk): the client sends 1 MiB, one urgent byte, then fills its send
+ * queue: the server's small window leaves the byte unsent in the client's
+ * send queue; each verification has the server read up to it and find it
+ * with recv(MSG_OOB), not in the stream.
  *
  * --held (with --closing): two more connections in states that last only
  * while some of their segments are dropped, by rules the test inserts
@@ -55,6 +62,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #define DEADLINE_MS 60000 /* a peer's retransmission after a long dump gap backs off */
@@ -88,8 +96,12 @@ struct end {
 
 static struct end ends[10];
 static int nends;
-static bool outside, closing, held, bulk, oob;
+static bool outside, closing, held, bulk, oob, oobinline;
 static unsigned oob_sent, oob_got; /* urgent bytes: 0xa0 + their number */
+static uint64_t oob_at; /* --oobinline: where the last one is in stream 2 */
+static bool sndoob;
+static unsigned soob_sent, soob_got; /* --sndoob: urgent bytes client -> server, 0xc0 + their number */
+static uint64_t soob_at;             /* where the last one is in stream 1 */
 #define BULK_BUF (6 << 20)
 static const char *gap_file;
 
@@ -129,6 +141,28 @@ static void send_bytes(struct end *e, size_t n, bool until_full)
 	}
 }
 
+/* At the urgent mark, the urgent byte: inline (flag 0: --oobinline) or out
+ * of line (MSG_OOB: --sndoob), the *got-th of its kind (base + its number). */
+static bool mark_byte(struct end *e, int flag, unsigned base, unsigned *got, uint64_t at)
+{
+	long long deadline = now_ms() + DEADLINE_MS;
+	unsigned char u = 0;
+	ssize_t r;
+	while ((r = recv(e->fd, &u, 1, flag | MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
+		struct pollfd p = { .fd = e->fd, .events = flag ? POLLPRI : POLLIN };
+		poll(&p, 1, 100);
+	}
+	if (r != 1 || u != (unsigned char)(base + (*got & 0xf))) {
+		char was[32];
+		snprintf(was, sizeof(was), "%#x", u);
+		ct_fail("fd %d: the urgent byte %u at %llu%s is %s, not %#x", e->fd, *got, (unsigned long long)at,
+			flag ? "" : " (inline)", r == 1 ? was : r ? strerror(errno) : "EOF", base + (*got & 0xf));
+		return false;
+	}
+	(*got)++;
+	return true;
+}
+
 /* Reads until e has received `until` bytes (then whatever else is there
  * now, or up to EOF if its peer shut down), checking each. */
 static void recv_bytes_max(struct end *e, uint64_t until, uint64_t max)
@@ -136,6 +170,21 @@ static void recv_bytes_max(struct end *e, uint64_t until, uint64_t max)
 	unsigned char buf[65536];
 	long long deadline = now_ms() + DEADLINE_MS;
 	for (;;) {
+		if (oobinline && e == &ends[0] && oob_got < oob_sent && e->rx == oob_at && max > oob_at &&
+		    !mark_byte(e, 0, 0xa0, &oob_got, oob_at))
+			return;
+		if (oobinline && e == &ends[0] && oob_got < oob_sent && e->rx < oob_at && max > oob_at)
+			max = oob_at; /* a read stops at the mark anyway */
+		if (sndoob && e == &ends[1] && soob_got < soob_sent && e->rx == soob_at && max > soob_at &&
+		    !mark_byte(e, MSG_OOB, 0xc0, &soob_got, soob_at))
+			return;
+		if (sndoob && e == &ends[1] && soob_got < soob_sent && e->rx < soob_at && max > soob_at) {
+			/* up to the mark, then the byte, then on */
+			recv_bytes_max(e, soob_at, soob_at);
+			if (ct.nfail)
+				return;
+			continue;
+		}
 		size_t want = max - e->rx < sizeof(buf) ? (size_t)(max - e->rx) : sizeof(buf);
 		ssize_t r = want ? recv(e->fd, buf, want, MSG_DONTWAIT) : -1;
 		if (!want)
@@ -211,9 +260,18 @@ static void check_addrs(struct end *e)
 static void queue_more(void)
 {
 	if (bulk) {
+		if (sndoob) {
+			send_bytes(&ends[0], 1 << 20, false);
+			unsigned char u = (unsigned char)(0xc0 + (soob_sent & 0xf));
+			soob_at = ends[0].tx;
+			if (send(ends[0].fd, &u, 1, MSG_OOB | MSG_NOSIGNAL) != 1)
+				ct_fail("send(MSG_OOB): %s", strerror(errno));
+			soob_sent++;
+		}
 		send_bytes(&ends[0], 0, true);
 		send_bytes(&ends[1], 1 << 20, false);
 		unsigned char u = (unsigned char)(0xa0 + (oob_sent & 0xf));
+		oob_at = ends[1].tx;
 		if (oob && send(ends[1].fd, &u, 1, MSG_OOB | MSG_NOSIGNAL) != 1)
 			ct_fail("send(MSG_OOB): %s", strerror(errno));
 		oob_sent += oob;
@@ -239,7 +297,17 @@ static void verify(void)
 	ct_verify_begin();
 	for (int i = 0; i < nends && !ct.nfail; i++)
 		check_addrs(&ends[i]);
-	if (oob && oob_got < oob_sent) {
+	if (oobinline) {
+		int v = 0, mark = 0;
+		socklen_t l = sizeof(v);
+		if (getsockopt(ends[0].fd, SOL_SOCKET, SO_OOBINLINE, &v, &l) || !v)
+			ct_fail("fd %d: SO_OOBINLINE is off", ends[0].fd);
+		if (oob_got < oob_sent)
+			recv_bytes_max(&ends[0], oob_at, oob_at); /* up to the mark */
+		if (!ct.nfail && oob_got < oob_sent && (ioctl(ends[0].fd, SIOCATMARK, &mark) || !mark))
+			ct_fail("fd %d: at byte %llu, before the urgent byte, but not at the urgent mark (SIOCATMARK %d)",
+				ends[0].fd, (unsigned long long)ends[0].rx, mark);
+	} else if (oob && oob_got < oob_sent) {
 		unsigned char u = 0;
 		long long deadline = now_ms() + DEADLINE_MS;
 		ssize_t r;
@@ -369,6 +437,9 @@ static void bulk_setup(void)
 	struct end *c = &ends[0], *sv = &ends[1];
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	forced(c->fd, BULK_BUF);
+	int on = 1;
+	if (oobinline && setsockopt(c->fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on)))
+		ct_die("SO_OOBINLINE: %s", strerror(errno));
 	if (connect(c->fd, (struct sockaddr *)&a, l))
 		ct_die("connect: %s", strerror(errno));
 	sv->fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
@@ -482,6 +553,10 @@ int main(int argc, char **argv)
 			bulk = true;
 		else if (!strcmp(argv[i], "--oob"))
 			oob = true;
+		else if (!strcmp(argv[i], "--oobinline"))
+			oob = oobinline = true;
+		else if (!strcmp(argv[i], "--sndoob"))
+			sndoob = true;
 		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--peer", &peer) &&
 			 !ct_str_arg(argv[i], "--gap-file", &gap_file)) {
 			fprintf(stderr, "ct_tcp: unknown option %s\n", argv[i]);
