@@ -12,6 +12,7 @@
  * parsed afterwards, by the caller, in fd order (dump_fdinfo_parse). */
 #include "dump/dump_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -151,4 +152,46 @@ void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *thread
 {
 	struct fdread_job j = { .kept = kept, .out = out };
 	*threads = dump_two_cpus(n, read_some, &j);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* (dump_int.h) */
+int dump_list_fds(int dirfd, int **out, size_t *nout)
+{
+	int d2 = dup(dirfd);
+	DIR *d = d2 < 0 ? NULL : fdopendir(d2);
+	if (!d) {
+		if (d2 >= 0)
+			close(d2);
+		return -1;
+	}
+	rewinddir(d);
+	int *fds = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			int *nf = realloc(fds, cap * sizeof(int));
+			if (!nf) {
+				free(fds);
+				closedir(d);
+				errno = ENOMEM;
+				return -1;
+			}
+			fds = nf;
+		}
+		fds[n++] = atoi(e->d_name);
+	}
+	closedir(d);
+	qsort(fds, n, sizeof(int), cmp_int);
+	*out = fds;
+	*nout = n;
+	return 0;
 }

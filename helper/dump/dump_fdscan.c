@@ -115,48 +115,6 @@ static long fd_budget(struct dump_fdscan *s)
 	return room > 0 ? room : 0;
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
-/* The fd numbers in /proc/PID/fd (dirfd: that directory), sorted. */
-static int list_fds(int dirfd, int **out, size_t *nout)
-{
-	int d2 = dup(dirfd);
-	DIR *d = d2 < 0 ? NULL : fdopendir(d2);
-	if (!d) {
-		if (d2 >= 0)
-			close(d2);
-		return -1;
-	}
-	rewinddir(d);
-	int *fds = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			int *nf = realloc(fds, cap * sizeof(int));
-			if (!nf) {
-				free(fds);
-				closedir(d);
-				errno = ENOMEM;
-				return -1;
-			}
-			fds = nf;
-		}
-		fds[n++] = atoi(e->d_name);
-	}
-	closedir(d);
-	qsort(fds, n, sizeof(int), cmp_int);
-	*out = fds;
-	*nout = n;
-	return 0;
-}
-
 /* fd's fdinfo into buf: through the kept file when there is one. */
 static ssize_t read_info(int infodir, int kept, int fd, char *buf, size_t len)
 {
@@ -193,13 +151,25 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 	int fddir, infodir, *fds = NULL;
 	size_t n = 0, kept = 0;
 	open_dirs(pid, &fddir, &infodir);
-	if (fddir < 0 || infodir < 0 || list_fds(fddir, &fds, &n) || !(s->look = calloc(n ? n : 1, sizeof(*s->look))))
+	/* The fds the last snapshot read, unchanged by any wrapper, are taken
+	 * from it (dump_fdcarry.c); else the table's seqs before any fd is
+	 * read (dump_fdshort.c). */
+	bool carry = fddir >= 0 && dump_fdcarry_list(c, pid, &fds, &n) == 1;
+	if (fddir < 0 || infodir < 0 || (!carry && dump_list_fds(fddir, &fds, &n)) ||
+	    !(s->look = calloc(n ? n : 1, sizeof(*s->look))))
 		goto out;
-	/* The table's seqs before any fd is read: see dump_fdshort.c. */
-	dump_fdshort_begin(c, pid, n ? fds[n - 1] : -1);
+	if (!carry)
+		dump_fdshort_begin(c, pid, n ? fds[n - 1] : -1);
 	for (size_t i = 0; i < n; i++) {
 		struct look_fd *l = &s->look[s->nlook];
 		char name[16], link[PATH_MAX], buf[4096];
+		const struct dump_fdcarry_rec *r = carry ? dump_fdcarry_get(c, fds[i]) : NULL;
+		if (r && (l->link = strdup(r->link))) {
+			*l = (struct look_fd){ .fd = r->fd, .info = -1, .flags = r->flags, .mnt_id = r->mnt_id,
+					       .ino = r->ino, .pos = r->pos, .st = r->st, .link = l->link };
+			s->nlook++;
+			continue;
+		}
 		snprintf(name, sizeof(name), "%d", fds[i]);
 		ssize_t k = readlinkat(fddir, name, link, sizeof(link) - 1);
 		if (k < 0 || fstatat(fddir, name, &l->st, 0))
@@ -228,7 +198,7 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 		/* An fd the shortcut follows keeps a copy instead of its fdinfo. */
 		struct look_fd *l = &s->look[i];
 		struct dump_fd_seen sn = { .fd = l->fd, .pos = l->pos, .flags = l->flags, .mnt_id = l->mnt_id, .ino = l->ino };
-		int r = dump_fdshort_offer(c, l->fd, &l->st, l->link, &sn, l->info >= 0);
+		int r = dump_fdshort_offer(c, l->fd, &l->st, l->link, &sn, l->info >= 0 || dump_fdcarry_get(c, l->fd));
 		if (r && l->info >= 0) {
 			close(l->info);
 			l->info = -1;
@@ -397,7 +367,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	 * look's list holds unless one of its fds is gone. */
 	struct stat dst;
 	bool use_look = s->look_pid == p->pid && fstat(fddir, &dst) == 0 && (size_t)dst.st_size == s->nlook;
-	if (!use_look && list_fds(fddir, &fds, &n)) {
+	if (!use_look && dump_list_fds(fddir, &fds, &n)) {
 		fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
 		goto out;
 	}
@@ -468,7 +438,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		one_ns += dump_now_ns() - to;
 	}
 	if (gone) {
-		if (list_fds(fddir, &fds, &n)) {
+		if (dump_list_fds(fddir, &fds, &n)) {
 			fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
 			goto out;
 		}
@@ -569,6 +539,46 @@ static int make_entry(struct dump_ctx *c, struct later_fd *w, int kind, pid_t kp
 
 static int group_fds(struct dump_ctx *c, fp_error *err);
 
+/* Whether every later fd has a copy, taking the few the shortcut did not
+ * take now. */
+static bool pinned_before(struct dump_ctx *c, struct dump_fdscan *s)
+{
+	enum { FEW = 64 };
+	size_t missing = 0;
+	for (size_t i = 0; i < s->nlater && missing <= FEW; i++)
+		missing += dump_fdshort_pin(c, c->procs[s->later[i].proc].pid, s->later[i].fd) < 0;
+	if (missing > FEW)
+		return false;
+	int pidfd = -1;
+	size_t proc = (size_t)-1;
+	bool ok = true;
+	for (size_t i = 0; i < s->nlater && ok; i++) {
+		struct later_fd *w = &s->later[i];
+		w->pin = dump_fdshort_pin(c, c->procs[w->proc].pid, w->fd);
+		w->borrowed = w->pin >= 0;
+		if (w->borrowed)
+			continue;
+		if (proc != w->proc) {
+			if (pidfd >= 0)
+				close(pidfd);
+			proc = w->proc;
+			pidfd = (int)syscall(SYS_pidfd_open, c->procs[proc].pid, 0);
+		}
+		w->pin = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, w->fd, 0);
+		ok = w->pin >= 0;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	for (size_t i = 0; i < s->nlater && !ok; i++) {
+		struct later_fd *w = &s->later[i];
+		if (w->pin >= 0 && !w->borrowed)
+			close(w->pin);
+		w->pin = -1;
+		w->borrowed = false;
+	}
+	return ok;
+}
+
 int dump_fds_pin(struct dump_ctx *c, fp_error *err)
 {
 	struct dump_fdscan *s = c->fdscan;
@@ -587,9 +597,12 @@ int dump_fds_pin(struct dump_ctx *c, fp_error *err)
 	bool all_copies = true;
 	for (size_t i = 0; i < c->nprocs; i++)
 		all_copies &= c->procs[i].cow != 0;
-	if (all_copies) {
-		/* Every fd is pinned from a frozen copy after the resume: the
-		 * sort that finds the fds that may share waits until then. */
+	if (all_copies || pinned_before(c, s)) {
+		/* Every fd is pinned from a frozen copy after the resume, or
+		 * has a copy already (the shim's shortcut took it before the
+		 * stop, dump_fdshort.c; its check after the resume finds an fd
+		 * moved since): the sort that finds the fds that may share
+		 * waits until then. */
 		s->group_after = true;
 		return 0;
 	}
@@ -630,10 +643,13 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 			struct later_fd *w = &s->later[ix[k]];
 			w->share = true;
 			from_copy &= c->procs[w->proc].cow != 0;
-			/* the shortcut's copy, taken before the stop */
-			w->pin = dump_fdshort_pin(c, c->procs[w->proc].pid, w->fd);
-			w->borrowed = w->pin >= 0;
-			need += !w->borrowed;
+			/* the shortcut's copy, taken before the stop (or by
+			 * pinned_before while stopped) */
+			if (w->pin < 0) {
+				w->pin = dump_fdshort_pin(c, c->procs[w->proc].pid, w->fd);
+				w->borrowed = w->pin >= 0;
+			}
+			need += w->pin < 0;
 		}
 		bool ok = (long)(pinned + need) <= budget;
 		if (ok && from_copy) {
@@ -644,7 +660,7 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 		}
 		for (size_t k = a; k < b && ok; k++) {
 			struct later_fd *w = &s->later[ix[k]];
-			if (w->borrowed)
+			if (w->pin >= 0)
 				continue;
 			if (pidfd[w->proc] < 0)
 				pidfd[w->proc] = (int)syscall(SYS_pidfd_open, c->procs[w->proc].pid, 0);
@@ -750,7 +766,7 @@ int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 		struct later_fd *w = &s->later[i];
 		if (w->done)
 			continue;
-		if (w->pin >= 0 ? make_entry(c, w, 3, self, w->pin, true, err) :
+		if (w->pin >= 0 && w->share ? make_entry(c, w, 3, self, w->pin, true, err) :
 				  make_entry(c, w, 1, c->procs[w->proc].pid, w->fd, false, err))
 			return -1;
 	}

@@ -571,6 +571,8 @@ struct dump_fdtext {
 	char txt[254];
 };
 void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *threads);
+/* The fd numbers in /proc/PID/fd (dirfd: that directory), sorted, malloc'd. */
+int dump_list_fds(int dirfd, int **out, size_t *nout);
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
@@ -612,6 +614,33 @@ int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd);
 int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err);
 void dump_fdshort_free(struct dump_ctx *c);
 void dump_fdshort_fault_pause(const struct dump_ctx *c);
+/* What dump_fdcarry.c reads of it: the look's seq of fd (odd: none),
+ * whether the seqs were read, the process and its table, how many slots
+ * were followed once the check after the resume passed (0 if it did not),
+ * and the facts of a taken fd (link borrowed). */
+struct dump_fdcarry_rec {
+	int fd;
+	uint32_t seq;
+	uint32_t flags;
+	int mnt_id;
+	uint64_t ino;
+	uint64_t pos;
+	struct stat st;
+	char *link;
+};
+uint32_t dump_fdshort_seq(const struct dump_ctx *c, int fd);
+bool dump_fdshort_seq_ok(const struct dump_ctx *c);
+pid_t dump_fdshort_pid(const struct dump_ctx *c, uint64_t *addr);
+uint32_t dump_fdshort_slots(const struct dump_ctx *c);
+bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fdcarry_rec *r);
+/* dump_fdcarry.c: the fds a session's last snapshot read, for its next.
+ * _list (the look, instead of listing /proc/PID/fd): 1 and the fds from the
+ * shim's table (sorted, malloc'd), 0 or -1 (nothing carried: list /proc);
+ * _get: fd's record when it is carried (no wrapper touched it since);
+ * _keep: after a snapshot kept its tracking, what to carry to the next. */
+int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **fds, size_t *n);
+const struct dump_fdcarry_rec *dump_fdcarry_get(const struct dump_ctx *c, int fd);
+void dump_fdcarry_keep(struct dump_ctx *c, const char *final);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
