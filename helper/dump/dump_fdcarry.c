@@ -24,8 +24,13 @@
  *
  * The carry is only for the session's next snapshot of the same process
  * (pid and start time) whose parent is the one it came from, with the
- * shim's table at the same address; a rollback in place drops it (it
- * writes the table back and moves fds behind the wrappers). */
+ * shim's table at the same address. A rollback in place to that snapshot
+ * keeps it true: the rollback writes the table's written pages back with
+ * the rest of the memory (the seqs are the snapshot's again) and puts the
+ * fds back as the snapshot has them (the description of a reopened fd is
+ * a new one: told apart by kcmp at the next snapshot, as any fd). The
+ * rollback itself asks which fds are unchanged since that snapshot
+ * (dump_fdcarry_same) and reads no link of those. */
 #include "dump/dump_int.h"
 
 #include <errno.h>
@@ -197,4 +202,27 @@ void dump_fdcarry_keep(struct dump_ctx *c, const char *final)
 	t->fdcarry = k;
 	dlog(c, "%zu fds of %d kept for the next snapshot (the shim's table says which ones it can take as they are)",
 	     k->n, pid);
+}
+
+uint8_t *dump_fdcarry_same(const struct fp_track *t, pid_t pid, const char *snap_dir, size_t *n)
+{
+	*n = 0;
+	const struct dump_fdcarry *k = t ? t->fdcarry : NULL;
+	if (!k || !k->n || k->pid != pid || strcmp(k->parent, snap_dir) || fp_track_start_time(pid) != k->start_time ||
+	    getenv("FORKPOINT_NO_FD_SHORTCUT"))
+		return NULL;
+	struct fp_shim_copy cp = { 0 };
+	struct fp_shim_read_opts ro = { .timeout_ms = 50, .no_gate = 1 };
+	fp_error e;
+	const struct fp_shim_table *tb = fp_shim_read(pid, &ro, &cp, &e) == 1 ? cp.t : NULL;
+	uint32_t hwm = tb && cp.addr == k->addr && !tb->fd_overflow && tb->fd_hwm <= FP_SHIM_MAX_FDS ? tb->fd_hwm : 0;
+	uint8_t *same = hwm ? calloc(hwm, 1) : NULL;
+	for (size_t i = 0; same && i < k->n; i++) {
+		const struct dump_fdcarry_rec *r = &k->rec[i];
+		if (r->fd >= 0 && (uint32_t)r->fd < hwm && tb->fds[r->fd].used && tb->fds[r->fd].seq == r->seq)
+			same[r->fd] = 1;
+	}
+	fp_shim_copy_free(&cp);
+	*n = same ? hwm : 0;
+	return same;
 }
