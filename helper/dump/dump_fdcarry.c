@@ -47,7 +47,7 @@ struct dump_fdcarry {
 	unsigned long long start_time;
 	uint64_t addr;         /* the shim's table in the target */
 	char parent[PATH_MAX]; /* the snapshot it was read for */
-	struct dump_fdcarry_rec *rec; /* sorted by fd */
+	struct dump_fd_look *rec; /* sorted by fd */
 	size_t n;
 	uint8_t *use; /* per rec: carried into this dump's look */
 };
@@ -63,7 +63,7 @@ void dump_fdcarry_free(struct dump_fdcarry *k)
 	free(k);
 }
 
-static const struct dump_fdcarry_rec *find(const struct dump_fdcarry *k, int fd, size_t *at)
+static const struct dump_fd_look *find(const struct dump_fdcarry *k, int fd, size_t *at)
 {
 	size_t lo = 0, hi = k->n;
 	while (lo < hi) {
@@ -135,7 +135,7 @@ int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **out, size_t *nout)
 			continue;
 		fds[n++] = (int)fd;
 		size_t at;
-		const struct dump_fdcarry_rec *r = find(k, (int)fd, &at);
+		const struct dump_fd_look *r = find(k, (int)fd, &at);
 		if (r && !(r->seq & 1) && sl->seq == r->seq && dump_fdshort_seq(c, (int)fd) == r->seq) {
 			k->use[at] = 1;
 			carried++;
@@ -157,12 +157,12 @@ int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **out, size_t *nout)
 	return 1;
 }
 
-const struct dump_fdcarry_rec *dump_fdcarry_get(const struct dump_ctx *c, int fd)
+const struct dump_fd_look *dump_fdcarry_get(const struct dump_ctx *c, int fd)
 {
 	const struct fp_track *t = c->o->track;
 	const struct dump_fdcarry *k = t ? t->fdcarry : NULL;
 	size_t at;
-	const struct dump_fdcarry_rec *r = k && k->use ? find(k, fd, &at) : NULL;
+	const struct dump_fd_look *r = k && k->use ? find(k, fd, &at) : NULL;
 	return r && k->use[at] ? r : NULL;
 }
 
@@ -182,7 +182,7 @@ void dump_fdcarry_keep(struct dump_ctx *c, const char *final)
 		return;
 	}
 	for (uint32_t fd = 0; fd < n; fd++) {
-		struct dump_fdcarry_rec *r = &k->rec[k->n];
+		struct dump_fd_look *r = &k->rec[k->n];
 		if (!dump_fdshort_taken(c, (int)fd, r))
 			continue;
 		if (!(r->link = strdup(r->link))) {
@@ -218,7 +218,7 @@ uint8_t *dump_fdcarry_same(const struct fp_track *t, pid_t pid, const char *snap
 	uint32_t hwm = tb && cp.addr == k->addr && !tb->fd_overflow && tb->fd_hwm <= FP_SHIM_MAX_FDS ? tb->fd_hwm : 0;
 	uint8_t *same = hwm ? calloc(hwm, 1) : NULL;
 	for (size_t i = 0; same && i < k->n; i++) {
-		const struct dump_fdcarry_rec *r = &k->rec[i];
+		const struct dump_fd_look *r = &k->rec[i];
 		if (r->fd >= 0 && (uint32_t)r->fd < hwm && tb->fds[r->fd].used && tb->fds[r->fd].seq == r->seq)
 			same[r->fd] = 1;
 	}

@@ -14,6 +14,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -194,4 +196,30 @@ int dump_list_fds(int dirfd, int **out, size_t *nout)
 	*out = fds;
 	*nout = n;
 	return 0;
+}
+
+/* (dump_int.h) */
+ssize_t dump_fdinfo_read(int infodir, int kept, int fd, char *buf, size_t len)
+{
+	if (kept >= 0)
+		return pread(kept, buf, len - 1, 0);
+	char name[16];
+	snprintf(name, sizeof(name), "%d", fd);
+	int f = openat(infodir, name, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	ssize_t got = read(f, buf, len - 1);
+	int e = errno;
+	close(f);
+	errno = e;
+	return got;
+}
+
+void dump_fd_dirs(pid_t pid, int *fddir, int *infodir)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	*fddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	*infodir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }

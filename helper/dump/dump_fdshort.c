@@ -407,14 +407,14 @@ uint32_t dump_fdshort_slots(const struct dump_ctx *c)
 	return s && s->verified && s->taken ? s->n : 0;
 }
 
-bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fdcarry_rec *r)
+bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r)
 {
 	const struct dump_fdshort *s = c->fdshort;
 	if (!s || !s->verified || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_TAKEN)
 		return false;
 	const struct short_fd *f = &s->fd[fd];
 	/* seq_stop: the seq the facts hold for (seq_look is the check's now) */
-	*r = (struct dump_fdcarry_rec){ .fd = fd, .seq = s->seq_stop[fd], .flags = f->flags, .mnt_id = f->mnt_id,
+	*r = (struct dump_fd_look){ .fd = fd, .info = -1, .seq = s->seq_stop[fd], .flags = f->flags, .mnt_id = f->mnt_id,
 					.ino = f->ino, .pos = f->pos, .st = f->st, .link = (char *)f->link };
 	return f->link != NULL;
 }
