@@ -57,8 +57,10 @@ struct short_fd {
 	uint64_t ino;
 	dev_t dev;    /* st_dev, for the shared-memory files found at the stop */
 	uint64_t pos; /* the look's (files without an offset) */
-	const char *link; /* the look's (it lives until the dump ends) */
-	struct stat st;
+	bool reg;     /* a regular file: its offset is read at the stop */
+	/* the look's (they live until the dump ends), for dump_fdcarry.c */
+	const char *link;
+	const struct stat *st;
 };
 
 struct dump_fdshort {
@@ -229,8 +231,9 @@ int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const 
 	f->dev = st->st_dev;
 	f->flags = flags;
 	f->pos = sn->pos;
+	f->reg = reg;
 	f->link = link;
-	f->st = *st;
+	f->st = st;
 	s->offered++;
 	return f->pin >= 0 ? 1 : 2;
 }
@@ -297,7 +300,7 @@ bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_see
 	if (dump_shmem_file_obj(c, f->dev, f->ino))
 		return false; /* a file mapped shared: dumped as memory, from fdinfo */
 	*sn = (struct dump_fd_seen){ .fd = fd, .pos = f->pos, .flags = f->flags, .mnt_id = f->mnt_id, .ino = f->ino };
-	if (f->pin >= 0 && S_ISREG(f->st.st_mode)) {
+	if (f->pin >= 0 && f->reg) {
 		off_t o = lseek(f->pin, 0, SEEK_CUR);
 		if (o < 0)
 			return false;
@@ -415,6 +418,9 @@ bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r
 	const struct short_fd *f = &s->fd[fd];
 	/* seq_stop: the seq the facts hold for (seq_look is the check's now) */
 	*r = (struct dump_fd_look){ .fd = fd, .info = -1, .seq = s->seq_stop[fd], .flags = f->flags, .mnt_id = f->mnt_id,
-					.ino = f->ino, .pos = f->pos, .st = f->st, .link = (char *)f->link };
-	return f->link != NULL;
+					.ino = f->ino, .pos = f->pos, .link = (char *)f->link };
+	if (!f->link || !f->st)
+		return false;
+	r->st = *f->st;
+	return true;
 }

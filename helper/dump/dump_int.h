@@ -602,7 +602,8 @@ void dump_shim_disagree_note(struct dump_ctx *c, const char *line);
 int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn);
 /* dump_fdshort.c: the shim's fd table as a shortcut at the stop. _begin
  * (the look, before any fd of pid is read): the slots' seqs; _offer (after
- * the look and the table's copy): fd may take the shortcut (1: with a copy
+ * the look and the table's copy; st and link kept until the dump ends):
+ * fd may take the shortcut (1: with a copy
  * of the fd, taken when may_pin; 2: no copy needed; 0: no); _stop (stopped,
  * before the fds): the seqs again and the locks; _take: fd's fdinfo facts
  * (pos, flags, mnt_id, ino) without reading /proc when no wrapper touched
