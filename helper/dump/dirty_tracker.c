@@ -68,8 +68,15 @@ void fp_track_proc_free(struct fp_track_proc *tp)
 	tp->nreg = tp->ncov = tp->nvmas = 0;
 }
 
+void fp_track_fdcarry_drop(struct fp_track *t)
+{
+	dump_fdcarry_free(t->fdcarry);
+	t->fdcarry = NULL;
+}
+
 void fp_track_drop(struct fp_track *t, const char *why)
 {
+	fp_track_fdcarry_drop(t);
 	for (size_t i = 0; i < t->n; i++)
 		fp_track_proc_free(&t->procs[i]);
 	free(t->procs);

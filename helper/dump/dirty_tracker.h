@@ -58,6 +58,8 @@ struct fp_track {
 	 * 80% of its rollback zeroing new pages. */
 	uint8_t *pool;
 	size_t pool_len;
+	/* The root's fds as the last snapshot read them (dump_fdcarry.c) */
+	struct dump_fdcarry *fdcarry;
 };
 
 #define FP_TRACK_POOL_MAX (256u << 20)
@@ -67,6 +69,11 @@ struct fp_track *fp_track_session(void);
 
 /* The process start time (0 if it is gone). */
 unsigned long long fp_track_start_time(pid_t pid);
+
+/* Forgets the fds carried to the next snapshot (dump_fdcarry.c). */
+void fp_track_fdcarry_drop(struct fp_track *t);
+struct dump_fdcarry;
+void dump_fdcarry_free(struct dump_fdcarry *k);
 
 /* Drops every process's tracking (unregistering in small steps so the
  * process's mmap lock is never held long) and says why the next snapshot

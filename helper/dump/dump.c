@@ -680,8 +680,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		if (!rc)
 			rc = finish_dir(&c, final, parent, err);
 		dump_phase(&c, DPH_PUBLISH, &tph);
-		if (!rc && c.keep_track)
+		if (!rc && c.keep_track) {
 			dump_incr_keep(&c, final);
+			dump_fdcarry_keep(&c, final);
+		}
 		dump_phase(&c, DPH_KEEP, &tph);
 	}
 	for (size_t i = 0; i < c.nprocs; i++)

@@ -12,7 +12,10 @@
  * parsed afterwards, by the caller, in fd order (dump_fdinfo_parse). */
 #include "dump/dump_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -151,4 +154,72 @@ void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *thread
 {
 	struct fdread_job j = { .kept = kept, .out = out };
 	*threads = dump_two_cpus(n, read_some, &j);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* (dump_int.h) */
+int dump_list_fds(int dirfd, int **out, size_t *nout)
+{
+	int d2 = dup(dirfd);
+	DIR *d = d2 < 0 ? NULL : fdopendir(d2);
+	if (!d) {
+		if (d2 >= 0)
+			close(d2);
+		return -1;
+	}
+	rewinddir(d);
+	int *fds = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			int *nf = realloc(fds, cap * sizeof(int));
+			if (!nf) {
+				free(fds);
+				closedir(d);
+				errno = ENOMEM;
+				return -1;
+			}
+			fds = nf;
+		}
+		fds[n++] = atoi(e->d_name);
+	}
+	closedir(d);
+	qsort(fds, n, sizeof(int), cmp_int);
+	*out = fds;
+	*nout = n;
+	return 0;
+}
+
+/* (dump_int.h) */
+ssize_t dump_fdinfo_read(int infodir, int kept, int fd, char *buf, size_t len)
+{
+	if (kept >= 0)
+		return pread(kept, buf, len - 1, 0);
+	char name[16];
+	snprintf(name, sizeof(name), "%d", fd);
+	int f = openat(infodir, name, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	ssize_t got = read(f, buf, len - 1);
+	int e = errno;
+	close(f);
+	errno = e;
+	return got;
+}
+
+void dump_fd_dirs(pid_t pid, int *fddir, int *infodir)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	*fddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	*infodir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }

@@ -40,17 +40,6 @@
 
 #include "images/criu_io.h"
 
-struct look_fd {
-	int fd;
-	int info; /* its fdinfo file, kept open; -1 if none */
-	uint32_t flags;
-	int mnt_id;
-	uint64_t ino;
-	uint64_t pos;
-	struct stat st;
-	char *link;
-};
-
 struct later_fd {
 	size_t proc;
 	int fd;
@@ -69,7 +58,7 @@ struct later_fd {
 
 struct dump_fdscan {
 	pid_t look_pid;
-	struct look_fd *look;
+	struct dump_fd_look *look;
 	size_t nlook;
 	int *kept;                 /* look[i].info, for dump_fdread */
 	struct dump_fdtext *texts; /* their texts at the stop (pre-faulted) */
@@ -115,74 +104,6 @@ static long fd_budget(struct dump_fdscan *s)
 	return room > 0 ? room : 0;
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
-/* The fd numbers in /proc/PID/fd (dirfd: that directory), sorted. */
-static int list_fds(int dirfd, int **out, size_t *nout)
-{
-	int d2 = dup(dirfd);
-	DIR *d = d2 < 0 ? NULL : fdopendir(d2);
-	if (!d) {
-		if (d2 >= 0)
-			close(d2);
-		return -1;
-	}
-	rewinddir(d);
-	int *fds = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			int *nf = realloc(fds, cap * sizeof(int));
-			if (!nf) {
-				free(fds);
-				closedir(d);
-				errno = ENOMEM;
-				return -1;
-			}
-			fds = nf;
-		}
-		fds[n++] = atoi(e->d_name);
-	}
-	closedir(d);
-	qsort(fds, n, sizeof(int), cmp_int);
-	*out = fds;
-	*nout = n;
-	return 0;
-}
-
-/* fd's fdinfo into buf: through the kept file when there is one. */
-static ssize_t read_info(int infodir, int kept, int fd, char *buf, size_t len)
-{
-	if (kept >= 0)
-		return pread(kept, buf, len - 1, 0);
-	char name[16];
-	snprintf(name, sizeof(name), "%d", fd);
-	int f = openat(infodir, name, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return -1;
-	ssize_t got = read(f, buf, len - 1);
-	int e = errno;
-	close(f);
-	errno = e;
-	return got;
-}
-
-static void open_dirs(pid_t pid, int *fddir, int *infodir)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	*fddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
-	*infodir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
 void dump_fds_look(struct dump_ctx *c, pid_t pid)
 {
 	int64_t t0 = dump_now_ns();
@@ -192,14 +113,28 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 	long keep = fd_budget(s) / 2;
 	int fddir, infodir, *fds = NULL;
 	size_t n = 0, kept = 0;
-	open_dirs(pid, &fddir, &infodir);
-	if (fddir < 0 || infodir < 0 || list_fds(fddir, &fds, &n) || !(s->look = calloc(n ? n : 1, sizeof(*s->look))))
+	dump_fd_dirs(pid, &fddir, &infodir);
+	/* The fds the last snapshot read, unchanged by any wrapper, are taken
+	 * from it (dump_fdcarry.c); else the table's seqs before any fd is
+	 * read (dump_fdshort.c). */
+	bool carry = fddir >= 0 && dump_fdcarry_list(c, pid, &fds, &n) == 1;
+	if (fddir < 0 || infodir < 0 || (!carry && dump_list_fds(fddir, &fds, &n)) ||
+	    !(s->look = calloc(n ? n : 1, sizeof(*s->look))))
 		goto out;
-	/* The table's seqs before any fd is read: see dump_fdshort.c. */
-	dump_fdshort_begin(c, pid, n ? fds[n - 1] : -1);
+	if (!carry)
+		dump_fdshort_begin(c, pid, n ? fds[n - 1] : -1);
 	for (size_t i = 0; i < n; i++) {
-		struct look_fd *l = &s->look[s->nlook];
+		struct dump_fd_look *l = &s->look[s->nlook];
 		char name[16], link[PATH_MAX], buf[4096];
+		const struct dump_fd_look *r = carry ? dump_fdcarry_get(c, fds[i]) : NULL;
+		if (r && (l->link = strdup(r->link))) {
+			char *link_copy = l->link;
+			*l = *r;
+			l->info = -1;
+			l->link = link_copy;
+			s->nlook++;
+			continue;
+		}
 		snprintf(name, sizeof(name), "%d", fds[i]);
 		ssize_t k = readlinkat(fddir, name, link, sizeof(link) - 1);
 		if (k < 0 || fstatat(fddir, name, &l->st, 0))
@@ -208,7 +143,7 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 		l->fd = fds[i];
 		l->info = (long)kept < keep ? openat(infodir, name, O_RDONLY | O_CLOEXEC) : -1;
 		struct dump_fd_seen sn = { 0 };
-		ssize_t got = read_info(infodir, l->info, fds[i], buf, sizeof(buf));
+		ssize_t got = dump_fdinfo_read(infodir, l->info, fds[i], buf, sizeof(buf));
 		if (got <= 0 || (buf[got] = '\0', dump_fdinfo_parse(buf, &sn)) || !(l->link = strdup(link))) {
 			if (l->info >= 0)
 				close(l->info);
@@ -226,9 +161,9 @@ void dump_fds_look(struct dump_ctx *c, pid_t pid)
 	size_t offered = 0;
 	for (size_t i = 0; i < s->nlook; i++) {
 		/* An fd the shortcut follows keeps a copy instead of its fdinfo. */
-		struct look_fd *l = &s->look[i];
+		struct dump_fd_look *l = &s->look[i];
 		struct dump_fd_seen sn = { .fd = l->fd, .pos = l->pos, .flags = l->flags, .mnt_id = l->mnt_id, .ino = l->ino };
-		int r = dump_fdshort_offer(c, l->fd, &l->st, l->link, &sn, l->info >= 0);
+		int r = dump_fdshort_offer(c, l->fd, &l->st, l->link, &sn, l->info >= 0 || dump_fdcarry_get(c, l->fd));
 		if (r && l->info >= 0) {
 			close(l->info);
 			l->info = -1;
@@ -264,7 +199,7 @@ out:
 		close(infodir);
 }
 
-static const struct look_fd *find_look(const struct dump_fdscan *s, int fd)
+static const struct dump_fd_look *find_look(const struct dump_fdscan *s, int fd)
 {
 	size_t lo = 0, hi = s->nlook;
 	while (lo < hi) {
@@ -296,7 +231,7 @@ static int later_push(struct dump_fdscan *s, struct later_fd **out)
 }
 
 /* One fd of p (stopped), its fdinfo text in buf. */
-static int one_fd(struct dump_ctx *c, struct dump_proc *p, const struct look_fd *l, int fddir, int fd,
+static int one_fd(struct dump_ctx *c, struct dump_proc *p, const struct dump_fd_look *l, int fddir, int fd,
 		  const char *buf, const struct dump_fd_seen *parsed, fp_error *err)
 {
 	struct dump_fdscan *s = c->fdscan;
@@ -384,7 +319,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	size_t n = 0, cap = 0, gone = 0;
 	int64_t read_ns = 0, one_ns = 0;
 	char *buf = malloc(16384);
-	open_dirs(p->pid, &fddir, &infodir);
+	dump_fd_dirs(p->pid, &fddir, &infodir);
 	if (!buf) {
 		fp_fail(err, ENOMEM, "out of memory");
 		goto out;
@@ -397,7 +332,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	 * look's list holds unless one of its fds is gone. */
 	struct stat dst;
 	bool use_look = s->look_pid == p->pid && fstat(fddir, &dst) == 0 && (size_t)dst.st_size == s->nlook;
-	if (!use_look && list_fds(fddir, &fds, &n)) {
+	if (!use_look && dump_list_fds(fddir, &fds, &n)) {
 		fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
 		goto out;
 	}
@@ -426,7 +361,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	read_ns += dump_now_ns() - tr0;
 	for (size_t i = 0; i < total; i++) {
 		int fd = use_look ? s->look[i].fd : fds[i];
-		const struct look_fd *l = use_look ? &s->look[i] : s->look_pid == p->pid ? find_look(s, fd) : NULL;
+		const struct dump_fd_look *l = use_look ? &s->look[i] : s->look_pid == p->pid ? find_look(s, fd) : NULL;
 		int64_t tr = dump_now_ns();
 		struct dump_fd_seen sn;
 		if (l && dump_fdshort_take(c, p->pid, fd, &sn)) {
@@ -448,7 +383,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			got = -1;
 			errno = -t->len;
 		} else {
-			got = read_info(infodir, l ? l->info : -1, fd, buf, 16384);
+			got = dump_fdinfo_read(infodir, l ? l->info : -1, fd, buf, 16384);
 			if (got > 0)
 				buf[got] = '\0';
 		}
@@ -468,7 +403,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		one_ns += dump_now_ns() - to;
 	}
 	if (gone) {
-		if (list_fds(fddir, &fds, &n)) {
+		if (dump_list_fds(fddir, &fds, &n)) {
 			fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
 			goto out;
 		}
@@ -477,7 +412,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		for (size_t i = 0; i < n; i++) {
 			if (find_look(s, fds[i]))
 				continue; /* read above (or gone) */
-			ssize_t got = read_info(infodir, -1, fds[i], buf, 16384);
+			ssize_t got = dump_fdinfo_read(infodir, -1, fds[i], buf, 16384);
 			if (got <= 0) {
 				fp_fail(err, got < 0 ? errno : EIO, "cannot read /proc/%d/fdinfo/%d", p->pid, fds[i]);
 				goto out;
@@ -569,6 +504,53 @@ static int make_entry(struct dump_ctx *c, struct later_fd *w, int kind, pid_t kp
 
 static int group_fds(struct dump_ctx *c, fp_error *err);
 
+/* A copy of fd of pid (process number proc of the tree, or its frozen
+ * copy), through one pidfd kept in *pidfd while proc stays *cur. */
+static int take_fd(pid_t pid, size_t proc, int fd, int *pidfd, size_t *cur)
+{
+	if (*cur != proc) {
+		if (*pidfd >= 0)
+			close(*pidfd);
+		*cur = proc;
+		*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	}
+	return *pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, *pidfd, fd, 0);
+}
+
+/* Whether every later fd has a copy, taking the few the shortcut did not
+ * take now. */
+static bool pinned_before(struct dump_ctx *c, struct dump_fdscan *s)
+{
+	enum { FEW = 64 };
+	size_t missing = 0;
+	for (size_t i = 0; i < s->nlater && missing <= FEW; i++)
+		missing += dump_fdshort_pin(c, c->procs[s->later[i].proc].pid, s->later[i].fd) < 0;
+	if (missing > FEW)
+		return false;
+	int pidfd = -1;
+	size_t proc = (size_t)-1;
+	bool ok = true;
+	for (size_t i = 0; i < s->nlater && ok; i++) {
+		struct later_fd *w = &s->later[i];
+		w->pin = dump_fdshort_pin(c, c->procs[w->proc].pid, w->fd);
+		w->borrowed = w->pin >= 0;
+		if (w->borrowed)
+			continue;
+		w->pin = take_fd(c->procs[w->proc].pid, w->proc, w->fd, &pidfd, &proc);
+		ok = w->pin >= 0;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	for (size_t i = 0; i < s->nlater && !ok; i++) {
+		struct later_fd *w = &s->later[i];
+		if (w->pin >= 0 && !w->borrowed)
+			close(w->pin);
+		w->pin = -1;
+		w->borrowed = false;
+	}
+	return ok;
+}
+
 int dump_fds_pin(struct dump_ctx *c, fp_error *err)
 {
 	struct dump_fdscan *s = c->fdscan;
@@ -587,9 +569,12 @@ int dump_fds_pin(struct dump_ctx *c, fp_error *err)
 	bool all_copies = true;
 	for (size_t i = 0; i < c->nprocs; i++)
 		all_copies &= c->procs[i].cow != 0;
-	if (all_copies) {
-		/* Every fd is pinned from a frozen copy after the resume: the
-		 * sort that finds the fds that may share waits until then. */
+	if (all_copies || pinned_before(c, s)) {
+		/* Every fd is pinned from a frozen copy after the resume, or
+		 * has a copy already (the shim's shortcut took it before the
+		 * stop, dump_fdshort.c; its check after the resume finds an fd
+		 * moved since): the sort that finds the fds that may share
+		 * waits until then. */
 		s->group_after = true;
 		return 0;
 	}
@@ -630,10 +615,13 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 			struct later_fd *w = &s->later[ix[k]];
 			w->share = true;
 			from_copy &= c->procs[w->proc].cow != 0;
-			/* the shortcut's copy, taken before the stop */
-			w->pin = dump_fdshort_pin(c, c->procs[w->proc].pid, w->fd);
-			w->borrowed = w->pin >= 0;
-			need += !w->borrowed;
+			/* the shortcut's copy, taken before the stop (or by
+			 * pinned_before while stopped) */
+			if (w->pin < 0) {
+				w->pin = dump_fdshort_pin(c, c->procs[w->proc].pid, w->fd);
+				w->borrowed = w->pin >= 0;
+			}
+			need += w->pin < 0;
 		}
 		bool ok = (long)(pinned + need) <= budget;
 		if (ok && from_copy) {
@@ -644,7 +632,7 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 		}
 		for (size_t k = a; k < b && ok; k++) {
 			struct later_fd *w = &s->later[ix[k]];
-			if (w->borrowed)
+			if (w->pin >= 0)
 				continue;
 			if (pidfd[w->proc] < 0)
 				pidfd[w->proc] = (int)syscall(SYS_pidfd_open, c->procs[w->proc].pid, 0);
@@ -697,13 +685,7 @@ static int pin_from_copies(struct dump_ctx *c, fp_error *err)
 		struct later_fd *w = &s->later[i];
 		if (!w->share || w->done || w->pin >= 0)
 			continue;
-		if (proc != w->proc) {
-			if (pidfd >= 0)
-				close(pidfd);
-			proc = w->proc;
-			pidfd = (int)syscall(SYS_pidfd_open, c->procs[proc].cow, 0);
-		}
-		w->pin = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, w->fd, 0);
+		w->pin = take_fd(c->procs[w->proc].cow, w->proc, w->fd, &pidfd, &proc);
 		if (w->pin < 0) {
 			int e = errno;
 			if (pidfd >= 0)
@@ -750,7 +732,7 @@ int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 		struct later_fd *w = &s->later[i];
 		if (w->done)
 			continue;
-		if (w->pin >= 0 ? make_entry(c, w, 3, self, w->pin, true, err) :
+		if (w->pin >= 0 && w->share ? make_entry(c, w, 3, self, w->pin, true, err) :
 				  make_entry(c, w, 1, c->procs[w->proc].pid, w->fd, false, err))
 			return -1;
 	}
@@ -761,7 +743,7 @@ int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec)
 {
 	const struct dump_fdscan *s = c->fdscan;
-	const struct look_fd *l = s && s->look_pid == pid ? find_look(s, fd) : NULL;
+	const struct dump_fd_look *l = s && s->look_pid == pid ? find_look(s, fd) : NULL;
 	if (l)
 		*cloexec = (l->flags & O_CLOEXEC) != 0;
 	return l != NULL;

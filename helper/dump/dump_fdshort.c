@@ -57,6 +57,10 @@ struct short_fd {
 	uint64_t ino;
 	dev_t dev;    /* st_dev, for the shared-memory files found at the stop */
 	uint64_t pos; /* the look's (files without an offset) */
+	bool reg;     /* a regular file: its offset is read at the stop */
+	/* the look's (they live until the dump ends), for dump_fdcarry.c */
+	const char *link;
+	const struct stat *st;
 };
 
 struct dump_fdshort {
@@ -69,6 +73,7 @@ struct dump_fdshort {
 	uint64_t *locked; /* inodes with locks at the stop, sorted */
 	size_t nlocked;
 	size_t offered, taken;
+	bool verified; /* the taken fds agreed with /proc after the resume */
 };
 
 /* The seq of fds [0, n): odd (never equal to a read one) where unreadable.
@@ -113,6 +118,7 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
 	/* A caller's work while stopped (a workspace's freeze) re-points fds
 	 * behind the table, and must find no copy of a writable file of its
 	 * mount in the dumper: every fd is read at the stop then. */
+	dump_fdshort_free(c); /* a second look (dump_fdcarry.c gave up) */
 	if (getenv("FORKPOINT_NO_FD_SHORTCUT") || maxfd < 0 || c->o->while_stopped)
 		return;
 	uint64_t addr;
@@ -197,26 +203,37 @@ int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const 
 	    !strncmp(link, "/memfd:", 7) || !table_agrees(&t->fds[fd], s->seq_look[fd], st, link, sn->flags))
 		return 0;
 	struct short_fd *f = &s->fd[fd];
-	if (S_ISREG(st->st_mode)) {
-		if (!may_pin)
-			return 0;
+	bool reg = S_ISREG(st->st_mode);
+	if ((!reg && !fixed_chr(st)) || (reg && !may_pin))
+		return 0;
+	/* A device without an offset needs no copy, but one lets the fds
+	 * that may share a description be told apart after the resume
+	 * (dump_fdscan.c's pinned_before), and checked by kcmp. */
+	if (may_pin) {
 		struct stat pst;
 		f->pin = (int)syscall(SYS_pidfd_getfd, s->pidfd, fd, 0);
 		if (f->pin >= 0 && (fstat(f->pin, &pst) || pst.st_dev != st->st_dev || pst.st_ino != st->st_ino)) {
 			close(f->pin);
 			f->pin = -1;
 		}
-		if (f->pin < 0)
-			return 0;
-	} else if (!fixed_chr(st)) {
-		return 0;
 	}
+	if (reg && f->pin < 0)
+		return 0;
+	/* The status flags of the description move without a wrapped call
+	 * too (a raw fcntl, another process sharing it): read through the
+	 * copy, the look's (or the carried) flags may be older. A change
+	 * between here and the stop is found by the check after the resume. */
+	int fl = f->pin >= 0 ? fcntl(f->pin, F_GETFL) : -1;
+	uint32_t flags = fl >= 0 ? (uint32_t)fl | (sn->flags & O_CLOEXEC) : sn->flags;
 	f->state = FS_OFFERED;
 	f->mnt_id = sn->mnt_id;
 	f->ino = sn->ino;
 	f->dev = st->st_dev;
-	f->flags = sn->flags;
+	f->flags = flags;
 	f->pos = sn->pos;
+	f->reg = reg;
+	f->link = link;
+	f->st = st;
 	s->offered++;
 	return f->pin >= 0 ? 1 : 2;
 }
@@ -283,7 +300,7 @@ bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_see
 	if (dump_shmem_file_obj(c, f->dev, f->ino))
 		return false; /* a file mapped shared: dumped as memory, from fdinfo */
 	*sn = (struct dump_fd_seen){ .fd = fd, .pos = f->pos, .flags = f->flags, .mnt_id = f->mnt_id, .ino = f->ino };
-	if (f->pin >= 0) {
+	if (f->pin >= 0 && f->reg) {
 		off_t o = lseek(f->pin, 0, SEEK_CUR);
 		if (o < 0)
 			return false;
@@ -353,6 +370,7 @@ int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err)
 	free(was);
 	dlog(c, "%zu fds taken by the shortcut checked against /proc after the resume in %.3f ms", s->taken,
 	     (double)(dump_now_ns() - t0) / 1e6);
+	s->verified = bad < 0;
 	if (bad < 0)
 		return 0;
 	char line[256];
@@ -366,4 +384,43 @@ int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err)
 	*stale = true;
 	return fp_fail(err, EAGAIN, "the shim's table and /proc disagree (%s of %d); the snapshot is taken again from /proc alone",
 		       line, s->pid);
+}
+
+uint32_t dump_fdshort_seq(const struct dump_ctx *c, int fd)
+{
+	const struct dump_fdshort *s = c->fdshort;
+	return s && fd >= 0 && (uint32_t)fd < s->n ? s->seq_look[fd] : 1;
+}
+
+bool dump_fdshort_seq_ok(const struct dump_ctx *c)
+{
+	return c->fdshort != NULL;
+}
+
+pid_t dump_fdshort_pid(const struct dump_ctx *c, uint64_t *addr)
+{
+	const struct dump_fdshort *s = c->fdshort;
+	*addr = s ? s->addr : 0;
+	return s ? s->pid : 0;
+}
+
+uint32_t dump_fdshort_slots(const struct dump_ctx *c)
+{
+	const struct dump_fdshort *s = c->fdshort;
+	return s && s->verified && s->taken ? s->n : 0;
+}
+
+bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r)
+{
+	const struct dump_fdshort *s = c->fdshort;
+	if (!s || !s->verified || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_TAKEN)
+		return false;
+	const struct short_fd *f = &s->fd[fd];
+	/* seq_stop: the seq the facts hold for (seq_look is the check's now) */
+	*r = (struct dump_fd_look){ .fd = fd, .info = -1, .seq = s->seq_stop[fd], .flags = f->flags, .mnt_id = f->mnt_id,
+					.ino = f->ino, .pos = f->pos, .link = (char *)f->link };
+	if (!f->link || !f->st)
+		return false;
+	r->st = *f->st;
+	return true;
 }

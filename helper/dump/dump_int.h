@@ -572,6 +572,13 @@ struct dump_fdtext {
 	char txt[254];
 };
 void dump_fdread(const int *kept, size_t n, struct dump_fdtext *out, int *threads);
+/* The fd numbers in /proc/PID/fd (dirfd: that directory), sorted, malloc'd. */
+int dump_list_fds(int dirfd, int **out, size_t *nout);
+/* fd's fdinfo text into buf (len, NUL-terminated by the caller): through
+ * kept (its fdinfo file) when >= 0, else opened in infodir. */
+ssize_t dump_fdinfo_read(int infodir, int kept, int fd, char *buf, size_t len);
+/* /proc/PID/fd and /proc/PID/fdinfo opened (-1 each on failure). */
+void dump_fd_dirs(pid_t pid, int *fddir, int *infodir);
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
@@ -596,7 +603,8 @@ void dump_shim_disagree_note(struct dump_ctx *c, const char *line);
 int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn);
 /* dump_fdshort.c: the shim's fd table as a shortcut at the stop. _begin
  * (the look, before any fd of pid is read): the slots' seqs; _offer (after
- * the look and the table's copy): fd may take the shortcut (1: with a copy
+ * the look and the table's copy; st and link kept until the dump ends):
+ * fd may take the shortcut (1: with a copy
  * of the fd, taken when may_pin; 2: no copy needed; 0: no); _stop (stopped,
  * before the fds): the seqs again and the locks; _take: fd's fdinfo facts
  * (pos, flags, mnt_id, ino) without reading /proc when no wrapper touched
@@ -613,6 +621,38 @@ int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd);
 int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err);
 void dump_fdshort_free(struct dump_ctx *c);
 void dump_fdshort_fault_pause(const struct dump_ctx *c);
+/* What dump_fdcarry.c reads of it: the look's seq of fd (odd: none),
+ * whether the seqs were read, the process and its table, how many slots
+ * were followed once the check after the resume passed (0 if it did not),
+ * and the facts of a taken fd (link borrowed). */
+struct dump_fd_look { /* an fd as the look before the stop read it */
+	int fd;
+	int info; /* its fdinfo file, kept open; -1 if none */
+	uint32_t seq; /* its slot's in the shim's table (carried fds) */
+	uint32_t flags;
+	int mnt_id;
+	uint64_t ino;
+	uint64_t pos;
+	struct stat st;
+	char *link;
+};
+uint32_t dump_fdshort_seq(const struct dump_ctx *c, int fd);
+bool dump_fdshort_seq_ok(const struct dump_ctx *c);
+pid_t dump_fdshort_pid(const struct dump_ctx *c, uint64_t *addr);
+uint32_t dump_fdshort_slots(const struct dump_ctx *c);
+bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r);
+/* dump_fdcarry.c: the fds a session's last snapshot read, for its next.
+ * _list (the look, instead of listing /proc/PID/fd): 1 and the fds from the
+ * shim's table (sorted, malloc'd), 0 or -1 (nothing carried: list /proc);
+ * _get: fd's record when it is carried (no wrapper touched it since);
+ * _keep: after a snapshot kept its tracking, what to carry to the next. */
+int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **fds, size_t *n);
+const struct dump_fd_look *dump_fdcarry_get(const struct dump_ctx *c, int fd);
+void dump_fdcarry_keep(struct dump_ctx *c, const char *final);
+/* For a rollback in place to snap_dir: per fd [0, *n), 1 if the fd is as
+ * that snapshot read it by the shim's table (carried from it, its slot's
+ * seq unchanged), or NULL (nothing known: /proc). */
+uint8_t *dump_fdcarry_same(const struct fp_track *t, pid_t pid, const char *snap_dir, size_t *n);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */

@@ -21,6 +21,7 @@
 
 void dump_shim_fds_read(struct dump_ctx *c, pid_t pid)
 {
+	dump_shim_fds_free(c); /* read again: the copy is the latest */
 	struct fp_shim_copy *cp = calloc(1, sizeof(*cp));
 	if (!cp)
 		return;

@@ -488,28 +488,93 @@ static int diff_tty(struct rb_ctx *c, struct rb_proc *p, int fd, const cr_file *
 	return 1;
 }
 
+/* SNAP's fds by number and files by id: a table of many fds is looked up
+ * per fd, not searched. */
+struct fd_index {
+	const cr_fdinfo **by_fd;
+	size_t nfd;
+	const cr_file **by_id;
+	size_t nid;
+};
+
+static int cmp_fi(const void *a, const void *b)
+{
+	uint32_t x = (*(const cr_fdinfo *const *)a)->fd, y = (*(const cr_fdinfo *const *)b)->fd;
+	return (x > y) - (x < y);
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	uint32_t x = (*(const cr_file *const *)a)->id, y = (*(const cr_file *const *)b)->id;
+	return (x > y) - (x < y);
+}
+
+static int index_fds(const struct rb_ctx *c, const struct rb_proc *p, struct fd_index *x)
+{
+	x->by_fd = malloc((p->nfdi + 1) * sizeof(*x->by_fd));
+	x->by_id = malloc((c->nfiles + 1) * sizeof(*x->by_id));
+	if (!x->by_fd || !x->by_id)
+		return -1;
+	for (size_t i = 0; i < p->nfdi; i++)
+		x->by_fd[i] = &p->fdi[i];
+	for (size_t i = 0; i < c->nfiles; i++)
+		x->by_id[i] = &c->files[i];
+	x->nfd = p->nfdi, x->nid = c->nfiles;
+	qsort(x->by_fd, x->nfd, sizeof(*x->by_fd), cmp_fi);
+	qsort(x->by_id, x->nid, sizeof(*x->by_id), cmp_file);
+	return 0;
+}
+
+static const cr_fdinfo *snap_fd(const struct fd_index *x, int fd)
+{
+	cr_fdinfo key = { .fd = (uint32_t)fd }, *kp = &key;
+	const cr_fdinfo **r = fd < 0 ? NULL : bsearch(&kp, x->by_fd, x->nfd, sizeof(*x->by_fd), cmp_fi);
+	return r ? *r : NULL;
+}
+
+static const cr_file *snap_file(const struct fd_index *x, uint32_t id)
+{
+	cr_file key = { .id = id }, *kp = &key;
+	const cr_file **r = bsearch(&kp, x->by_id, x->nid, sizeof(*x->by_id), cmp_file);
+	return r ? *r : NULL;
+}
+
 static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return fp_fail(err, errno, "cannot list %s: %s", path, strerror(errno));
+	struct fd_index x = { 0 };
+	DIR *d = index_fds(c, p, &x) ? NULL : opendir(path);
+	if (!d) {
+		int e = x.by_fd && x.by_id ? errno : ENOMEM;
+		free(x.by_fd), free(x.by_id);
+		return fp_fail(err, e, "cannot list %s: %s", path, strerror(e));
+	}
+	/* fds SNAP's dump read that no wrapper of the shim touched since
+	 * (dump_fdcarry.c): SNAP's file still, their link is not read; the
+	 * list stays /proc's (fds no wrapper saw). */
+	size_t nsame = 0;
+	uint8_t *same = dump_fdcarry_same(c->t, p->pid, c->snap_dir, &nsame);
 	const char *base = c->ws ? fp_ws_base(c->ws) : NULL;
 	int rc = 1;
-	bool seen[4096] = { false };
+	/* SNAP's fds found open, by their place in p->fdi (any fd number) */
+	uint8_t *seen = calloc(p->nfdi + 1, 1);
+	if (!seen)
+		rc = fp_fail(err, ENOMEM, "out of memory");
 	for (struct dirent *e; rc == 1 && (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
 		int fd = atoi(e->d_name);
 		char lp[80], link[PATH_MAX];
-		snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
-		ssize_t n = readlink(lp, link, sizeof(link) - 1);
-		link[n > 0 ? n : 0] = '\0';
-		const cr_fdinfo *fi = NULL;
-		for (size_t k = 0; k < p->nfdi && !fi; k++)
-			if ((int)p->fdi[k].fd == fd)
-				fi = &p->fdi[k];
+		const cr_fdinfo *fi = snap_fd(&x, fd);
+		const cr_file *f = fi ? snap_file(&x, fi->id) : NULL;
+		if (fi && f && f->has_reg && (size_t)fd < nsame && same[fd]) {
+			snprintf(link, sizeof(link), "%s", f->reg.name);
+		} else {
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
+			ssize_t n = readlink(lp, link, sizeof(link) - 1);
+			link[n > 0 ? n : 0] = '\0';
+		}
 		if (!fi) { /* opened since SNAP: closed at the end */
 			struct rb_fd_op *o = fop_new(p);
 			if (!o)
@@ -518,9 +583,7 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 				o->kind = RB_CLOSE, o->fd = fd, snprintf(o->old_path, sizeof(o->old_path), "%s", link);
 			continue;
 		}
-		if (fd < 4096)
-			seen[fd] = true;
-		const cr_file *f = rb_file(c, fi->id);
+		seen[fi - p->fdi] = 1;
 		if (fi->type == CR_FD_TTY) {
 			rc = f ? diff_tty(c, p, fd, f, why, len, err)
 			       : NOT("fd %d of %d: SNAP has no record of its terminal", fd, (int)p->pid);
@@ -559,23 +622,29 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 		}
 	}
 	closedir(d);
+	free(same);
 	/* closed since: a regular file is opened again (as its own open file
 	 * description), anything else makes it a full restore */
 	for (size_t k = 0; k < p->nfdi && rc == 1; k++) {
-		if (p->fdi[k].fd < 4096 && seen[p->fdi[k].fd])
+		if (seen && seen[k])
 			continue;
-		const cr_file *f = rb_file(c, p->fdi[k].id);
+		const cr_file *f = snap_file(&x, p->fdi[k].id);
 		if (!f || p->fdi[k].type != CR_FD_REG || !f->has_reg) {
 			rc = NOT("process %d: fd %u of SNAP was closed since", (int)p->pid, p->fdi[k].fd);
 			break;
 		}
 		struct rb_fd_op *o = fop_new(p);
-		if (!o)
-			return fp_fail(err, ENOMEM, "out of memory");
+		if (!o) {
+			rc = fp_fail(err, ENOMEM, "out of memory");
+			break;
+		}
 		o->kind = RB_REOPEN, o->fd = (int)p->fdi[k].fd, o->pos = f->reg.pos;
 		o->flags = (int)f->reg.flags | ((p->fdi[k].flags & 1) ? O_CLOEXEC : 0);
 		snprintf(o->path, sizeof(o->path), "%s", f->reg.name); /* old_path "": undone by closing it */
 	}
+	free(seen);
+	free(x.by_fd);
+	free(x.by_id);
 	/* cwd */
 	const cr_file *cw = rb_file(c, p->fs.cwd_id);
 	char cwd[PATH_MAX], lp[64];

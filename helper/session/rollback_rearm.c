@@ -136,6 +136,7 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	struct fp_track_proc *tp = p->tp;
 	/* the shim's mapping log went back to SNAP's with its memory */
 	snprintf(tp->shim_doubt, sizeof(tp->shim_doubt), "a rollback wrote the shim's mapping log back");
+	fp_track_fdcarry_drop(c->t); /* and its fd table: its fds are read from /proc */
 	/* the mappings read at the stop, unless the rollback injected calls
 	 * (mappings changed, or a scratch page for a path) */
 	bool same = !p->nvops && !p->nfops;
