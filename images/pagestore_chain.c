@@ -424,22 +424,28 @@ static int open_level(struct pgs_chain *ch, uint32_t level, fp_error *err)
 	return 0;
 }
 
+/* The run that holds flat page f. */
+static size_t run_at(const struct map *m, uint64_t f)
+{
+	size_t lo = 0, hi = m->nruns;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (m->runs[mid].flat_first <= f)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int pgs_chain_read(struct pgs_chain *ch, uint64_t first, uint64_t n, void *dst, fp_error *err)
 {
 	const struct map *m = ch->m;
 	if (first > m->total || n > m->total - first)
 		return fp_fail(err, ERANGE, "pages %" PRIu64 "..%" PRIu64 " requested, the snapshot chain holds %" PRIu64, first,
 			       first + n - 1, m->total);
-	size_t lo = 0, hi = m->nruns;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (m->runs[mid].flat_first <= first)
-			lo = mid;
-		else
-			hi = mid;
-	}
 	uint8_t *d = dst;
-	for (size_t i = lo; n; i++) {
+	for (size_t i = run_at(m, first); n; i++) {
 		const struct run *r = &m->runs[i];
 		uint64_t in = first - r->flat_first, take = r->n - in < n ? r->n - in : n;
 		if (!ch->rd[r->level] && open_level(ch, r->level, err))
@@ -522,15 +528,7 @@ static int adopt_levels(struct resolver *rs, const struct map *pm, fp_error *err
 static int emit_parent(struct resolver *rs, const struct map *pm, uint64_t vaddr, uint64_t f, uint64_t n,
 		       fp_error *err)
 {
-	size_t lo = 0, hi = pm->nruns;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (pm->runs[mid].flat_first <= f)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; n; i++) {
+	for (size_t i = run_at(pm, f); n; i++) {
 		if (i >= pm->nruns)
 			return fp_fail(err, EINVAL, "the parent's page map of process %u is shorter than its pagemap", rs->pid);
 		const struct run *r = &pm->runs[i];

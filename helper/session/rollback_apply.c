@@ -130,6 +130,45 @@ static int write_ranges(pid_t pid, const struct fp_rlist *l, const uint8_t *data
 	return 0;
 }
 
+/* SNAP's pages written back on two CPUs, as they were read: one range
+ * each when written at random, the kernel's page walk per range. All of
+ * l counts as written when any part fails (the undo writes the saved
+ * pages over all of it: harmless where nothing was written yet). */
+struct write_job {
+	pid_t pid;
+	const struct fp_range *r;
+	const uint8_t *const *ptrs;
+	int failed;
+	fp_error err;
+};
+
+static void write_some(void *arg, size_t from, size_t to)
+{
+	struct write_job *j = arg;
+	struct fp_rlist sub = { (struct fp_range *)j->r + from, to - from, to - from };
+	uint64_t d;
+	fp_error e;
+	if (!__atomic_load_n(&j->failed, __ATOMIC_RELAXED) &&
+	    write_ranges(j->pid, &sub, NULL, j->ptrs + from, UINT64_MAX, &d, &e)) {
+		int zero = 0;
+		if (__atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			j->err = e;
+	}
+}
+
+static int write_two_cpus(pid_t pid, const struct fp_rlist *l, const uint8_t *const *ptrs, uint64_t *done,
+			  fp_error *err)
+{
+	struct write_job j = { .pid = pid, .r = l->r, .ptrs = ptrs };
+	dump_two_cpus(l->n, write_some, &j);
+	*done = fp_rlist_bytes(l) / CR_PAGE_SIZE;
+	if (j.failed) {
+		*err = j.err;
+		return -1;
+	}
+	return 0;
+}
+
 /* Scattered like the snap's written pages: read on two CPUs too. */
 static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error *err)
 {
@@ -459,8 +498,14 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	uint64_t limit = c->fault_after >= 0 && (uint64_t)c->fault_after < npages ? (uint64_t)c->fault_after : npages;
 	if (!p->resident && c->per_page)
 		c->r->verified_bytes += fp_rlist_bytes(&p->wr) + fp_rlist_bytes(&p->wr_new);
-	if (p->resident ? write_ranges(p->pid, &p->wr, NULL, p->wr_ptr, limit, &p->pages_done, err)
-			: stream_snap(p, &p->wr, p->newd, c->window, true, limit, &p->pages_done, err))
+	int wrc;
+	if (p->resident && limit == npages)
+		wrc = write_two_cpus(p->pid, &p->wr, p->wr_ptr, &p->pages_done, err);
+	else if (p->resident)
+		wrc = write_ranges(p->pid, &p->wr, NULL, p->wr_ptr, limit, &p->pages_done, err);
+	else
+		wrc = stream_snap(p, &p->wr, p->newd, c->window, true, limit, &p->pages_done, err);
+	if (wrc)
 		return fp_wrap(err, "writing SNAP's pages back into %d", (int)p->pid);
 	c->r->pages += p->pages_done;
 	if (c->fault_after >= 0) {
