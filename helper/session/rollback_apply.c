@@ -160,13 +160,31 @@ static int write_two_cpus(pid_t pid, const struct fp_rlist *l, const uint8_t *co
 			  fp_error *err)
 {
 	struct write_job j = { .pid = pid, .r = l->r, .ptrs = ptrs };
-	dump_two_cpus(l->n, write_some, &j);
+	rb_two_cpus(l->n, write_some, &j);
 	*done = fp_rlist_bytes(l) / CR_PAGE_SIZE;
 	if (j.failed) {
 		*err = j.err;
 		return -1;
 	}
 	return 0;
+}
+
+struct save_job {
+	pid_t pid;
+	const fp_mem_range *rg;
+	int failed;
+	fp_error err;
+};
+
+static void save_some(void *arg, size_t from, size_t to)
+{
+	struct save_job *j = arg;
+	fp_error e;
+	if (!__atomic_load_n(&j->failed, __ATOMIC_RELAXED) && fp_mem_read_ranges(j->pid, j->rg + from, to - from, &e)) {
+		int zero = 0;
+		if (__atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			j->err = e;
+	}
 }
 
 /* Scattered like the snap's written pages: read on two CPUs too. */
@@ -183,9 +201,14 @@ static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error
 		rg[i] = (fp_mem_range){ l->r[i].start, len, dst + off };
 		off += len;
 	}
-	int rc = dump_mem_read_two_cpus(pid, rg, l->n, err);
+	struct save_job j = { .pid = pid, .rg = rg };
+	rb_two_cpus(l->n, save_some, &j);
 	free(rg);
-	return rc;
+	if (j.failed) {
+		*err = j.err;
+		return -1;
+	}
+	return 0;
 }
 
 static int present_in(pid_t pid, uint64_t s, uint64_t e, struct fp_rlist *out, fp_error *err)

@@ -184,6 +184,11 @@ uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *e
 #define RB_RESIDENT_MAX (128u << 20)
 #define RB_CHUNK (16u << 20)
 
+/* rollback_two.c: fn over [0, n) in chunks, on this CPU and another;
+ * returns once every chunk taken is done, not waiting for a second
+ * thread that has not started yet (a loaded machine). */
+void rb_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+
 /* rollback_rearm.c: the tracking goes on from SNAP (during the stop); the
  * written pages protected then, or after the reply (fp_rollback_settle);
  * cancel forgets those not protected yet (they stay written). */

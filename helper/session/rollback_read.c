@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dump/dump_int.h"
-
 struct read_job {
 	struct rb_proc *p;
 	pthread_t main;
@@ -61,7 +59,7 @@ static int read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_rang
 	for (size_t i = 0; i < n; i++)
 		off[i] = o, o += r[i].end - r[i].start;
 	struct read_job j = { .p = p, .main = pthread_self(), .r = r, .off = off, .dst = dst };
-	dump_two_cpus(n, read_some, &j);
+	rb_two_cpus(n, read_some, &j);
 	free(off);
 	if (j.failed) {
 		*err = j.err;
