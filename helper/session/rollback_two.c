@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "dump/dump_int.h"
+
 #define CHUNK 64
 #define MIN_FOR_THREAD 256
 
@@ -55,15 +57,9 @@ static void *second(void *arg)
 /* On a CPU other than this one, if there is one. */
 static bool start(struct ctl *c)
 {
-	int here = sched_getcpu();
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (ncpu < 2 || here < 0)
-		return false;
 	cpu_set_t others;
-	CPU_ZERO(&others);
-	for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
-		if (i != here)
-			CPU_SET(i, &others);
+	if (!dump_other_cpus(&others))
+		return false;
 	pthread_attr_t at;
 	pthread_t th;
 	if (pthread_attr_init(&at))

@@ -11,11 +11,7 @@ source "$(dirname "$0")/incr_common.inc"
 source "$(dirname "$0")/explore_common.inc"
 st=$WORK/status
 
-"$FP" run --detach --name rc -- "$T/ct_explore" "$st" --mib=16 >/dev/null || fail "run"
-track_pid "$(session_field rc helper_pid)"
-wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
-pid=$(session_field rc target_pid)
-track_pid "$pid"
+explore_session rc 16
 sock=$FORKPOINT_HOME/sessions/rc/control.sock
 
 kept() { # how many (snapshot, process) resolutions the helper keeps
