@@ -116,6 +116,8 @@ static void keep(const struct ident *id, uint32_t pid, const cr_pagemap_entry *f
 	fp_error e2;
 	if (!per_page)
 		return; /* its pages are read unchecked, after a full check of the chain each time */
+	if (nflat * sizeof(*flat) * 2 > RB_CACHE_BYTES)
+		return; /* it alone would be over the limit */
 	struct ent n = { .id = *id, .pid = pid, .nflat = nflat, .per_page = true, .used = ++kc.clock };
 	n.flat = malloc((nflat ? nflat : 1) * sizeof(*flat));
 	n.rd = n.flat ? pgs_dup(rd, -1, 0, &e2) : NULL;
