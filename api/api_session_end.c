@@ -42,6 +42,15 @@ static int rm_one(const struct fp_session_info *info, const char *snap, fp_error
 	int kept = 0;
 	if (fp_snap_retire(info->dir, snap, gone, sizeof(gone), &kept, err) < 0)
 		return -1;
+	/* What the helper kept of it for rollbacks goes too (a helper that
+	 * does not answer only keeps it until it finds it gone). */
+	if (fp_session_helper_alive(info)) {
+		char sock[PATH_MAX + 16], req[FP_SNAP_NAME_MAX + 16], resp[256];
+		fp_error ign;
+		snprintf(sock, sizeof(sock), "%s/control.sock", info->dir);
+		snprintf(req, sizeof(req), "forget %s", snap);
+		(void)fp_ctl_request(sock, req, resp, sizeof(resp), 30000, &ign);
+	}
 	if (has_ws) {
 		struct fp_ws *ws;
 		if (fp_ws_open(store, NULL, &ws, err) < 0)

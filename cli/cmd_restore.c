@@ -105,6 +105,9 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 				fp_json_double(&j, "cpu_ms", forkpoint_info_double(r, "cpu_ms"));
 				/* what was hashed to prove SNAP: not its whole chain */
 				fp_json_int(&j, "verified_bytes", forkpoint_info_int(r, "verified_bytes"));
+				/* SNAP's page map: "kept" from before, resolved over its
+				 * "parent"'s kept one, or read from the chain's "files" */
+				fp_json_str(&j, "pagemap_from", GET("pagemap_from"));
 			} else {
 				fp_json_str(&j, "why", GET("why"));
 				fp_json_str(&j, "phases_ms", GET("phases"));

@@ -6,21 +6,34 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "images/criu_io.h"
+#include "images/pagehash.h"
+
+/* A store's per-page hashes, loaded once and shared by every map that
+ * reads that store (a chain resolved over a kept parent's, pgs_chain_open_over). */
+struct hashes {
+	atomic_int refs;
+	uint64_t *v;
+};
 
 struct level {
 	int dirfd;            /* while resolving */
 	char *path;           /* after: the directory, reopened when read */
+	dev_t dev;            /* ... which is this directory (pgs_chain_intact) */
+	ino_t ino;
 	uint32_t pages_id;
 	cr_pagemap_entry *pe; /* while resolving */
 	uint64_t *first;      /* page index of each PE_PRESENT entry's first page */
 	size_t npe;
+	struct hashes *hv;    /* pgs_check_pages: loaded when first read */
 };
 
 struct run {
@@ -30,6 +43,7 @@ struct run {
 
 struct map {
 	atomic_int refs;
+	pthread_mutex_t lock; /* hv of the levels: readers on two threads */
 	struct level *lv;
 	size_t nlv;
 	struct run *runs;
@@ -61,6 +75,14 @@ int pgs_chain_has_parent(const cr_pagemap_entry *pe, size_t npe)
 	return 0;
 }
 
+static void hashes_put(struct hashes *h)
+{
+	if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
+		free(h->v);
+		free(h);
+	}
+}
+
 static void map_put(struct map *m)
 {
 	if (!m || atomic_fetch_sub(&m->refs, 1) > 1)
@@ -68,13 +90,25 @@ static void map_put(struct map *m)
 	for (size_t i = 0; i < m->nlv; i++) {
 		if (m->lv[i].dirfd >= 0)
 			close(m->lv[i].dirfd);
+		hashes_put(m->lv[i].hv);
 		free(m->lv[i].path);
 		free(m->lv[i].pe);
 		free(m->lv[i].first);
 	}
 	free(m->lv);
 	free(m->runs);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
+}
+
+static struct map *map_new(void)
+{
+	struct map *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	pthread_mutex_init(&m->lock, NULL);
+	return m;
 }
 
 struct resolver {
@@ -243,19 +277,22 @@ static struct pgs_chain *chain_new(struct map *m)
 	return c;
 }
 
+static int finish(struct resolver *rs, int rc, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **reader,
+		  fp_error *err);
+
 int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_entry *pe, size_t npe,
 		   cr_pagemap_entry **flat, size_t *nflat, pgs_reader **reader, fp_error *err)
 {
 	struct resolver rs = { 0 };
 	rs.pid = pid;
-	rs.m = calloc(1, sizeof(*rs.m));
+	rs.m = map_new();
 	cr_pagemap_entry *top = malloc((npe ? npe : 1) * sizeof(*top));
 	if (!rs.m || !top) {
-		free(rs.m);
+		if (rs.m)
+			map_put(rs.m);
 		free(top);
 		return fp_fail(err, ENOMEM, "out of memory");
 	}
-	atomic_init(&rs.m->refs, 1);
 	memcpy(top, pe, npe * sizeof(*top));
 	rs.m->lv = calloc(8, sizeof(*rs.m->lv));
 	rs.caplv = 8;
@@ -277,9 +314,18 @@ int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_
 		else if (fl & CR_PE_PARENT)
 			rc = resolve(&rs, 1, s, e, err);
 	}
-	/* the pagemaps are not needed any more; the directories are, by path */
+	return finish(&rs, rc, flat, nflat, reader, err);
+}
+
+/* The pagemaps are not needed any more; the directories are, by path. */
+static int finish(struct resolver *rs_, int rc, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **reader,
+		  fp_error *err)
+{
+	struct resolver rs = *rs_;
 	for (size_t i = 0; rs.m->lv && i < rs.m->nlv; i++) {
 		struct level *l = &rs.m->lv[i];
+		if (l->dirfd < 0)
+			continue; /* a parent's level, named already */
 		free(l->pe);
 		free(l->first);
 		l->pe = NULL;
@@ -289,8 +335,12 @@ int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_
 		ssize_t n = l->dirfd >= 0 ? readlink(proc, path, sizeof(path) - 1) : -1;
 		if (!rc && n <= 0)
 			rc = fp_fail(err, errno, "cannot name the snapshot directory of level %zu: %s", i, strerror(errno));
+		struct stat st;
+		if (!rc && fstat(l->dirfd, &st) < 0)
+			rc = fp_fail(err, errno, "cannot stat the snapshot directory of level %zu: %s", i, strerror(errno));
 		if (!rc) {
 			path[n] = '\0';
+			l->dev = st.st_dev, l->ino = st.st_ino;
 			if (!(l->path = strdup(path)))
 				rc = fp_fail(err, ENOMEM, "out of memory");
 		}
@@ -322,6 +372,31 @@ uint64_t pgs_chain_total(const struct pgs_chain *ch)
 	return ch->m->total;
 }
 
+/* The level's per-page hashes, loaded by the first reader that needs
+ * them and lent to every reader of it after (a big store's are MiBs). */
+static int level_hashes(struct map *m, uint32_t level, pgs_reader *rd, int dirfd, fp_error *err)
+{
+	struct level *l = &m->lv[level];
+	int rc = 0;
+	pthread_mutex_lock(&m->lock);
+	if (!l->hv) {
+		struct hashes *h = calloc(1, sizeof(*h));
+		if (!h)
+			rc = fp_fail(err, ENOMEM, "out of memory");
+		else if (pgh_load(dirfd, l->pages_id, pgs_total_pages(rd), &h->v, err)) {
+			free(h);
+			rc = fp_wrap(err, "%s: its pages cannot be checked one by one", l->path);
+		} else {
+			atomic_init(&h->refs, 1);
+			l->hv = h;
+		}
+	}
+	if (!rc)
+		pgs_reader_lend_hashes(rd, l->hv->v);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 static int open_level(struct pgs_chain *ch, uint32_t level, fp_error *err)
 {
 	const struct level *l = &ch->m->lv[level];
@@ -338,7 +413,7 @@ static int open_level(struct pgs_chain *ch, uint32_t level, fp_error *err)
 	if (fd < 0)
 		return fp_fail(err, errno, "cannot open the parent snapshot %s (level %u): %s", l->path, level, strerror(errno));
 	ch->rd[level] = pgs_open(fd, l->pages_id, err);
-	if (ch->rd[level] && ch->check && pgs_check_pages(ch->rd[level], fd, l->pages_id, err)) {
+	if (ch->rd[level] && ch->check && level_hashes(ch->m, level, ch->rd[level], fd, err)) {
 		pgs_close(ch->rd[level]);
 		ch->rd[level] = NULL;
 	}
@@ -349,22 +424,28 @@ static int open_level(struct pgs_chain *ch, uint32_t level, fp_error *err)
 	return 0;
 }
 
+/* The run that holds flat page f. */
+static size_t run_at(const struct map *m, uint64_t f)
+{
+	size_t lo = 0, hi = m->nruns;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (m->runs[mid].flat_first <= f)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int pgs_chain_read(struct pgs_chain *ch, uint64_t first, uint64_t n, void *dst, fp_error *err)
 {
 	const struct map *m = ch->m;
 	if (first > m->total || n > m->total - first)
 		return fp_fail(err, ERANGE, "pages %" PRIu64 "..%" PRIu64 " requested, the snapshot chain holds %" PRIu64, first,
 			       first + n - 1, m->total);
-	size_t lo = 0, hi = m->nruns;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (m->runs[mid].flat_first <= first)
-			lo = mid;
-		else
-			hi = mid;
-	}
 	uint8_t *d = dst;
-	for (size_t i = lo; n; i++) {
+	for (size_t i = run_at(m, first); n; i++) {
 		const struct run *r = &m->runs[i];
 		uint64_t in = first - r->flat_first, take = r->n - in < n ? r->n - in : n;
 		if (!ch->rd[r->level] && open_level(ch, r->level, err))
@@ -411,4 +492,128 @@ void pgs_chain_free(struct pgs_chain *ch)
 	free(ch->used);
 	map_put(ch->m);
 	free(ch);
+}
+
+/* ---- a chain over a resolved parent ------------------------------------ */
+
+/* Parent levels become levels 1.. of rs->m (shared hashes, by path). */
+static int adopt_levels(struct resolver *rs, const struct map *pm, fp_error *err)
+{
+	struct map *m = rs->m;
+	struct level *nl = realloc(m->lv, (1 + pm->nlv) * sizeof(*nl));
+	if (!nl)
+		return fp_fail(err, ENOMEM, "out of memory");
+	m->lv = nl;
+	rs->caplv = 1 + pm->nlv;
+	for (size_t i = 0; i < pm->nlv; i++) {
+		struct level *l = &m->lv[m->nlv];
+		memset(l, 0, sizeof(*l));
+		l->dirfd = -1;
+		l->dev = pm->lv[i].dev, l->ino = pm->lv[i].ino;
+		l->pages_id = pm->lv[i].pages_id;
+		if (!(l->path = strdup(pm->lv[i].path)))
+			return fp_fail(err, ENOMEM, "out of memory");
+		m->nlv++;
+		pthread_mutex_lock((pthread_mutex_t *)&pm->lock);
+		l->hv = pm->lv[i].hv;
+		if (l->hv)
+			atomic_fetch_add(&l->hv->refs, 1);
+		pthread_mutex_unlock((pthread_mutex_t *)&pm->lock);
+	}
+	return 0;
+}
+
+/* Parent flat pages [f, f+n) (indexes into pm's flat order) as runs of
+ * rs's map, one level down. */
+static int emit_parent(struct resolver *rs, const struct map *pm, uint64_t vaddr, uint64_t f, uint64_t n,
+		       fp_error *err)
+{
+	for (size_t i = run_at(pm, f); n; i++) {
+		if (i >= pm->nruns)
+			return fp_fail(err, EINVAL, "the parent's page map of process %u is shorter than its pagemap", rs->pid);
+		const struct run *r = &pm->runs[i];
+		uint64_t in = f - r->flat_first, take = r->n - in < n ? r->n - in : n;
+		if (emit(rs, vaddr, take, r->level + 1, r->src_first + in, err))
+			return -1;
+		vaddr += take * CR_PAGE_SIZE, f += take, n -= take;
+	}
+	return 0;
+}
+
+int pgs_chain_open_over(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_entry *pe, size_t npe,
+			const pgs_reader *parent, const cr_pagemap_entry *pflat, size_t npflat, cr_pagemap_entry **flat,
+			size_t *nflat, pgs_reader **reader, fp_error *err)
+{
+	const struct pgs_chain *pch = pgs_reader_chain(parent);
+	if (!pch)
+		return fp_fail(err, EINVAL, "the parent's pages are not a resolved chain");
+	const struct map *pm = pch->m;
+	struct resolver rs = { 0 };
+	rs.pid = pid;
+	rs.m = map_new();
+	cr_pagemap_entry *top = malloc((npe ? npe : 1) * sizeof(*top));
+	uint64_t *pfirst = malloc((npflat + 1) * sizeof(*pfirst));
+	int rc = rs.m && top && pfirst ? 0 : fp_fail(err, ENOMEM, "out of memory");
+	if (!rc)
+		rs.m->lv = calloc(1, sizeof(*rs.m->lv));
+	if (!rc && !rs.m->lv)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	int fd0 = rc ? -1 : fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (!rc && fd0 < 0)
+		rc = fp_fail(err, errno, "dup: %s", strerror(errno));
+	if (!rc) {
+		memcpy(top, pe, npe * sizeof(*top));
+		rs.m->nlv = 1;
+		rc = set_level(&rs.m->lv[0], fd0, top, npe, pages_id, err);
+		top = NULL;
+	}
+	if (!rc)
+		rc = adopt_levels(&rs, pm, err);
+	uint64_t k = 0;
+	for (size_t i = 0; !rc && i < npflat; i++)
+		pfirst[i] = k, k += pflat[i].nr_pages;
+	size_t j = 0; /* the parent's flat entry that may hold the next PE_PARENT page */
+	for (size_t i = 0; i < npe && !rc; i++) {
+		uint32_t fl = cr_pagemap_flags(&pe[i]);
+		uint64_t s = pe[i].vaddr, e = s + pe[i].nr_pages * CR_PAGE_SIZE;
+		if (fl & CR_PE_PRESENT) {
+			rc = emit(&rs, s, pe[i].nr_pages, 0, rs.m->lv[0].first[i], err);
+			continue;
+		}
+		if (!(fl & CR_PE_PARENT))
+			continue;
+		while (!rc && s < e) {
+			while (j < npflat && pflat[j].vaddr + pflat[j].nr_pages * CR_PAGE_SIZE <= s)
+				j++;
+			if (j == npflat || pflat[j].vaddr > s) {
+				rc = fp_fail(err, EINVAL,
+					     "page 0x%" PRIx64 " of process %u is marked as in the parent snapshot, but the "
+					     "parent does not have it: the chain is broken", s, pid);
+				break;
+			}
+			uint64_t pe_end = pflat[j].vaddr + pflat[j].nr_pages * CR_PAGE_SIZE, to = pe_end < e ? pe_end : e;
+			rc = emit_parent(&rs, pm, s, pfirst[j] + (s - pflat[j].vaddr) / CR_PAGE_SIZE, (to - s) / CR_PAGE_SIZE,
+					 err);
+			s = to;
+		}
+	}
+	free(top);
+	free(pfirst);
+	if (!rs.m)
+		return -1;
+	return finish(&rs, rc, flat, nflat, reader, err);
+}
+
+int pgs_chain_intact(const pgs_reader *r)
+{
+	const struct pgs_chain *ch = pgs_reader_chain(r);
+	if (!ch)
+		return 0;
+	for (size_t i = 0; i < ch->m->nlv; i++) {
+		struct stat st;
+		const struct level *l = &ch->m->lv[i];
+		if (stat(l->path, &st) < 0 || st.st_dev != l->dev || st.st_ino != l->ino)
+			return 0;
+	}
+	return 1;
 }

@@ -25,6 +25,22 @@
 int pgs_chain_open(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_entry *pe, size_t npe,
 		   cr_pagemap_entry **flat, size_t *nflat, pgs_reader **reader, fp_error *err);
 
+/* As pgs_chain_open, for a pagemap whose PE_PARENT pages are those of
+ * `parent`: a reader from pgs_chain_open (or this) of the snapshot that
+ * dirfd's `parent` link names, the caller vouches for that, with its flat
+ * pagemap. The parent's levels are taken over as they are (their pagemaps
+ * are not read again, their page hashes are shared), so a chain of N
+ * snapshots costs one pagemap, not N. */
+int pgs_chain_open_over(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_entry *pe, size_t npe,
+			const pgs_reader *parent, const cr_pagemap_entry *pflat, size_t npflat, cr_pagemap_entry **flat,
+			size_t *nflat, pgs_reader **reader, fp_error *err);
+
+/* 1 if every snapshot directory r's pages come from is still the one it
+ * was at its path (rm renames a kept parent, gc deletes it): a reader
+ * kept for later is only used again then. 0 also for a reader that is no
+ * chain. */
+int pgs_chain_intact(const pgs_reader *r);
+
 /* Whether a pagemap names its parent. */
 int pgs_chain_has_parent(const cr_pagemap_entry *pe, size_t npe);
 
@@ -36,7 +52,11 @@ struct pgs_chain *pgs_chain_dup(const struct pgs_chain *ch, fp_error *err);
 /* pgs_check_pages of a chain reader: every level opened from now on. */
 void pgs_chain_check(struct pgs_chain *ch);
 void pgs_chain_free(struct pgs_chain *ch);
-/* pagestore_read.c: a reader whose pages come from ch (it owns ch). */
+/* pagestore_read.c: a reader whose pages come from ch (it owns ch); the
+ * chain of a reader (NULL if none); hashes lent to a level's reader (the
+ * map owns them, pgs_check_pages without loading its own). */
 pgs_reader *pgs_reader_of_chain(struct pgs_chain *ch, fp_error *err);
+struct pgs_chain *pgs_reader_chain(const pgs_reader *r);
+void pgs_reader_lend_hashes(pgs_reader *r, const uint64_t *hv);
 
 #endif

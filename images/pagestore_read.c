@@ -33,6 +33,7 @@ struct pgs_reader {
 	size_t cached;  /* index of the chunk in ubuf, or SIZE_MAX */
 	uint64_t seq;   /* next page for pgs_next */
 	uint64_t *hv;   /* pgs_check_pages: the store's hash chain, h_1..h_n */
+	bool hv_lent;   /* hv is a chain map's (pgs_reader_lend_hashes) */
 	struct pgs_chain *chain; /* pages resolved through parent snapshots
 				    (pagestore_chain.c), in chunks of
 				    chunk_pages assembled in ubuf */
@@ -228,6 +229,19 @@ pgs_reader *pgs_reader_of_chain(struct pgs_chain *ch, fp_error *err)
 	return r;
 }
 
+struct pgs_chain *pgs_reader_chain(const pgs_reader *r)
+{
+	return r->chain;
+}
+
+void pgs_reader_lend_hashes(pgs_reader *r, const uint64_t *hv)
+{
+	if (!r->hv_lent)
+		free(r->hv);
+	r->hv = (uint64_t *)hv;
+	r->hv_lent = true;
+}
+
 pgs_reader *pgs_dup(const pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err)
 {
 	if (!r->chain)
@@ -244,7 +258,8 @@ void pgs_close(pgs_reader *r)
 		close(r->fd);
 	pgs_chain_free(r->chain);
 	ZSTD_freeDCtx(r->dctx);
-	free(r->hv);
+	if (!r->hv_lent)
+		free(r->hv);
 	free(r->recs);
 	free(r->cbuf);
 	free(r->ubuf);
@@ -351,8 +366,10 @@ int pgs_check_pages(pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err)
 		pgs_chain_check(r->chain);
 		return 0;
 	}
-	free(r->hv);
+	if (!r->hv_lent)
+		free(r->hv);
 	r->hv = NULL;
+	r->hv_lent = false;
 	if (pgh_load(dirfd, pages_id, r->total_pages, &r->hv, err))
 		return fp_wrap(err, "%s: its pages cannot be checked one by one", r->name);
 	return 0;

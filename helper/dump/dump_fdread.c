@@ -61,19 +61,26 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* A second thread on a CPU other than this one (the dumper sits next to
- * the target while it is stopped), if there is one. */
-static bool start_helper(pthread_t *th, struct two_job *j)
+bool dump_other_cpus(cpu_set_t *others)
 {
 	int here = sched_getcpu();
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 2 || here < 0)
 		return false;
-	cpu_set_t others;
-	CPU_ZERO(&others);
+	CPU_ZERO(others);
 	for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
 		if (i != here)
-			CPU_SET(i, &others);
+			CPU_SET(i, others);
+	return true;
+}
+
+/* A second thread on a CPU other than this one (the dumper sits next to
+ * the target while it is stopped), if there is one. */
+static bool start_helper(pthread_t *th, struct two_job *j)
+{
+	cpu_set_t others;
+	if (!dump_other_cpus(&others))
+		return false;
 	pthread_attr_t at;
 	if (pthread_attr_init(&at))
 		return false;

@@ -582,6 +582,9 @@ void dump_fd_dirs(pid_t pid, int *fddir, int *infodir);
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+/* The CPUs other than this one (false: there are none), for a second
+ * thread (dump_two_cpus, and the rollback's). */
+bool dump_other_cpus(cpu_set_t *others);
 /* fp_mem_read_ranges of n ranges on two CPUs; the first failure in err. */
 int dump_mem_read_two_cpus(pid_t pid, fp_mem_range *rg, size_t n, fp_error *err);
 /* The area of p->fb (copied while stopped) that holds a, or NULL. */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define RB_BUF_SLOTS 64
+#define RB_BUF_SLOTS 96
 #define RB_BUF_ALIGN (2u << 20)
 #define RB_BUF_KEEP (256u << 20)
 
@@ -24,7 +24,8 @@ static struct {
 uint8_t *rb_buf_get(unsigned slot, size_t len, fp_error *err)
 {
 	if (slot >= RB_BUF_SLOTS) {
-		fp_fail(err, E2BIG, "a rollback in place of more than %d processes is not supported", RB_BUF_SLOTS / 2);
+		fp_fail(err, E2BIG, "a rollback in place of more than %d processes is not supported",
+			RB_BUF_SLOTS / RB_SLOTS_PER_PROC);
 		return NULL;
 	}
 	if (len > bufs[slot].cap) {
@@ -67,5 +68,10 @@ uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *e
 		c->pool_lent = true;
 		return c->pool;
 	}
-	return rb_buf_get((unsigned)(p - c->procs) * 2, len ? len : 1, err);
+	return rb_buf_get(rb_slot(c, p, RB_SLOT_OLD), len ? len : 1, err);
+}
+
+unsigned rb_slot(const struct rb_ctx *c, const struct rb_proc *p, unsigned which)
+{
+	return (unsigned)(p - c->procs) * RB_SLOTS_PER_PROC + which;
 }

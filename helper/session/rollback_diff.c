@@ -339,6 +339,21 @@ static int scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must
 	return 0;
 }
 
+int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg };
+	int rc = scan(fd, &reg, FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED, FP_PAGE_IS_WRITTEN, 0, out, err);
+	close(fd);
+	if (!rc && fp_rlist_normalize(out))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	return rc;
+}
+
 /* a := a ∪ (x △ y) */
 static int add_symdiff(struct fp_rlist *a, const struct fp_rlist *x, const struct fp_rlist *y)
 {

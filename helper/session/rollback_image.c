@@ -35,6 +35,8 @@ const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err
 	return NULL;
 }
 
+static int check_chain(struct rb_ctx *c, bool parents, fp_error *err);
+
 static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	int d = c->snap_dirfd;
@@ -57,9 +59,27 @@ static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	cr_pagemap_head h;
 	cr_pagemap_entry *pe = NULL;
 	size_t npe = 0;
-	if (cr_read_pagemap(d, (uint32_t)p->pid, &h, &pe, &npe, err))
+	enum rb_cache_how how = RB_CACHE_HIT;
+	int rc = rb_cache_kept(d, (uint32_t)p->pid, &p->flat, &p->nflat, &p->rd, err);
+	if (rc) /* resolved before: its pagemap is not even read (a chain reader needs no pages id) */
+		h.pages_id = 0;
+	else if (cr_read_pagemap(d, (uint32_t)p->pid, &h, &pe, &npe, err))
 		return -1;
-	int rc = pgs_chain_open(d, (uint32_t)p->pid, h.pages_id, pe, npe, &p->flat, &p->nflat, &p->rd, err);
+	if (rc < 0)
+		return -1;
+	if (!rc)
+		rc = rb_cache_pages(d, (uint32_t)p->pid, h.pages_id, pe, npe, c->chain_checked, c->per_page, &p->flat,
+				&p->nflat, &p->rd, &how, err);
+	else if (rc == 1)
+		rc = 0;
+	if (rc == 1) { /* its parents' pagemaps are needed: proven first */
+		rc = check_chain(c, true, err);
+		if (!rc)
+			rc = rb_cache_pages(d, (uint32_t)p->pid, h.pages_id, pe, npe, true, c->per_page, &p->flat, &p->nflat,
+					    &p->rd, &how, err);
+	}
+	if (!rc && how < c->how)
+		c->how = how;
 	free(pe);
 	if (!rc && c->per_page)
 		rc = pgs_check_pages(p->rd, d, h.pages_id, err);
@@ -109,22 +129,33 @@ static int check_chain_at(char (*ch)[PATH_MAX], size_t n, enum img_verify_depth 
 	return rc;
 }
 
-static int check_chain(struct rb_ctx *c, fp_error *err)
+/* SNAP itself, or with `parents` its whole chain. The parents are proven
+ * only when their pagemaps are read: not when SNAP's pages were resolved
+ * before from proven files (rollback_cache.c). Snapshots without per-page
+ * hashes are hashed in full, the whole chain. */
+static int check_chain(struct rb_ctx *c, bool parents, fp_error *err)
 {
 	char(*ch)[PATH_MAX] = NULL;
 	size_t n = 0;
 	if (chain_of(c->snap_dir, &ch, &n, err))
 		return -1;
-	int rc = check_chain_at(ch, n, IMG_VERIFY_READS, &c->per_page, &c->r->verified_bytes, err);
+	size_t from = parents && c->top_checked ? 1 : 0; /* SNAP itself is proven already */
+	int rc = check_chain_at(ch + from, (parents ? n : 1) - from, IMG_VERIFY_READS, &c->per_page,
+				&c->r->verified_bytes, err);
 	if (!rc && !c->per_page)
 		rc = check_chain_at(ch, n, IMG_VERIFY_FULL, &c->per_page, &c->r->verified_bytes, err);
+	c->chain_checked = !rc && (parents || !c->per_page);
+	c->top_checked = !rc;
 	free(ch);
 	return rc;
 }
 
+static const char *const how_name[] = { "files", "parent", "kept" };
+
 int rb_load_snapshot(struct rb_ctx *c, fp_error *err)
 {
-	if (check_chain(c, err))
+	c->how = RB_CACHE_HIT;
+	if (check_chain(c, false, err))
 		return -1;
 	c->snap_dirfd = open(c->snap_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->snap_dirfd < 0)
@@ -132,6 +163,11 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err)
 	if (cr_read_pstree(c->snap_dirfd, &c->ps, &c->nps, err) ||
 	    cr_read_files(c->snap_dirfd, &c->files, &c->nfiles, err))
 		return fp_wrap(err, "reading snapshot %s", c->snap_dir);
+	bool kept = true;
+	for (size_t i = 0; i < c->nps && kept && !c->chain_checked; i++)
+		kept = rb_cache_resolvable(c->snap_dirfd, c->ps[i].pid);
+	if (!kept && check_chain(c, true, err))
+		return -1;
 	c->procs = calloc(c->nps ? c->nps : 1, sizeof(*c->procs));
 	if (!c->procs)
 		return fp_fail(err, ENOMEM, "out of memory");
@@ -142,10 +178,16 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err)
 		if (load_proc(c, p, err))
 			return fp_wrap(err, "reading process %d of snapshot %s", (int)p->pid, c->snap_dir);
 	}
+	c->r->pagemap_from = how_name[c->how];
 	return 0;
 }
 
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err)
+{
+	return rb_snap_read_with(p, p->rd, addr, len, dst, err);
+}
+
+int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t len, uint8_t *dst, fp_error *err)
 {
 	uint64_t end = addr + len;
 	size_t lo = 0, hi = p->nflat;
@@ -166,7 +208,7 @@ int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_
 			continue;
 		}
 		uint64_t take = (ee < end ? ee : end) - addr;
-		if (pgs_read(p->rd, p->flat_first[lo] + (addr - es) / CR_PAGE_SIZE, take / CR_PAGE_SIZE, dst, err))
+		if (pgs_read(rd, p->flat_first[lo] + (addr - es) / CR_PAGE_SIZE, take / CR_PAGE_SIZE, dst, err))
 			return fp_wrap(err, "reading the snapshot's pages of %d at 0x%llx", (int)p->pid,
 				       (unsigned long long)addr);
 		dst += take, addr += take;
@@ -308,6 +350,10 @@ void rb_free(struct rb_ctx *c)
 		free(p->flat_first);
 		if (p->rd)
 			pgs_close(p->rd);
+		if (p->rd2)
+			pgs_close(p->rd2);
+		fp_rlist_free(&p->pre);
+		free(p->wr_ptr);
 		fp_rlist_free(&p->snap_pages);
 		fp_rlist_free(&p->path_pages);
 		fp_rlist_free(&p->keep);

@@ -80,8 +80,17 @@ static int run(struct rb_ctx *c, fp_error *err)
 		rc = rb_load_path(c, why, len, err);
 	if (rc != 1)
 		return rc < 0 ? (snprintf(why, len, "%s", err->msg), FP_RB_NOT_POSSIBLE) : FP_RB_NOT_POSSIBLE;
+	double tp = fp_mono_ms_f();
+	r->load_ms = tp - tl;
+	/* SNAP's pages that will be written back, read while the processes
+	 * still run (rollback_read.c); a failure here only means they are
+	 * read at the stop */
+	for (size_t i = 0; i < c->nprocs; i++)
+		if (rb_prefetch(c, &c->procs[i], &le))
+			fprintf(stderr, "forkpoint: rollback of %d: reading SNAP's pages ahead: %s\n", (int)c->procs[i].pid,
+				le.msg);
 	double t0 = fp_mono_ms_f();
-	r->load_ms = t0 - tl;
+	r->prefetch_ms = t0 - tp;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct rb_proc *p = &c->procs[i];
 		if (fp_pt_seize(&p->pt, p->pid, 0, &le) < 0) {

@@ -42,10 +42,14 @@ struct fp_rb_result {
 				    snapshots without per-page hashes) */
 	uint64_t fd_ops;        /* lseek/close/reopen/chdir injected */
 	unsigned nprocs, nthreads;
-	/* where the time went (ms): reading SNAP's images, stopping, comparing,
+	/* where the time went (ms): reading SNAP's images, reading SNAP's
+	 * pages that will be written back (before the stop), stopping, comparing,
 	 * saving what is overwritten (and reading SNAP's pages), writing back,
 	 * re-arming the tracking, resuming */
-	double load_ms, stop_ms, diff_ms, save_ms, apply_ms, rearm_ms, resume_ms;
+	double load_ms, prefetch_ms, stop_ms, diff_ms, save_ms, apply_ms, rearm_ms, resume_ms;
+	/* where SNAP's page map came from: "kept" (resolved before), "parent"
+	 * (over its parent's kept one), "files" (every pagemap of its chain) */
+	const char *pagemap_from;
 };
 
 enum fp_rb_rc {
@@ -69,6 +73,15 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
  * protected again (rollback_rearm.c), off the rollback's pause and its
  * caller's wait. Must come before any other operation on the session. */
 void fp_rollback_settle(struct fp_track *t);
+
+/* rollback_cache.c: after the helper wrote snapshot dir (and replied),
+ * its pages are resolved over its parent's kept resolution, so that a
+ * rollback to it reads one pagemap, not its chain's; at `rm` of dir, what
+ * is kept of it goes (and of any snapshot whose chain changed). */
+void fp_rollback_preload(const char *dir);
+void fp_rollback_forget(const char *dir);
+/* How many (snapshot, process) resolutions are kept (tests). */
+size_t fp_rollback_cached(void);
 
 /* After a full restore of snap_dir: write tracking for the new processes,
  * so that the next rollback can be in place. Nothing is assumed about

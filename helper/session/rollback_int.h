@@ -91,6 +91,11 @@ struct rb_proc {
 	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new, */
 	size_t newd_len;                /* all of them when resident, else a */
 	bool resident;                  /* window of RB_CHUNK bytes (streamed) */
+	struct fp_rlist pre;            /* SNAP's pages read before the stop (rb_prefetch), */
+	uint8_t *pre_data;              /* one after the other */
+	const uint8_t **wr_ptr;         /* resident: SNAP's contents of each range of wr */
+	const uint8_t *wrn_data;        /* ... and of wr_new, one after the other (rb_place) */
+	pgs_reader *rd2;                /* a second reader of SNAP's pages, for a second CPU */
 	uint64_t pages_done;            /* of wr, written so far */
 };
 
@@ -118,7 +123,23 @@ struct rb_ctx {
 	size_t nttys;
 	bool ttys_read;
 	bool per_page;                  /* SNAP's pages are proven as read (rollback_image.c) */
+	bool chain_checked;             /* every snapshot of SNAP's chain proven, not only SNAP */
+	bool top_checked;               /* SNAP itself proven */
+	enum rb_cache_how { RB_CACHE_MISS, RB_CACHE_PARENT, RB_CACHE_HIT } how; /* the worst of its processes' */
 };
+
+/* rollback_cache.c: SNAP's pages resolved through its chain (flat, rd),
+ * kept from the last time or made over its parent's kept resolution, or
+ * read from every pagemap of the chain: that only when chain_checked
+ * (else 1: the caller proves the chain first and asks again). per_page:
+ * the chain's stores have per-page hashes (only then is it kept). */
+int rb_cache_pages(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_entry *pe, size_t npe,
+		   bool chain_checked, bool per_page, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **rd,
+		   enum rb_cache_how *how, fp_error *err);
+/* 1 and SNAP's kept resolution (no pagemap read at all), 0 if none. */
+int rb_cache_kept(int dirfd, uint32_t pid, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **rd, fp_error *err);
+/* Whether rb_cache_pages can do without the parents' pagemaps. */
+bool rb_cache_resolvable(int dirfd, uint32_t pid);
 
 /* rollback_image.c */
 /* Up to this many pages of a SNAP are all written back when nothing says
@@ -133,11 +154,21 @@ bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file
 /* SNAP's record of terminal f, NULL if it has none. */
 const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
+int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
+
+/* rollback_read.c: before the stop, SNAP's contents of the pages written
+ * since the tracking's snapshot and of path_pages (while the processes
+ * run: they never change); at the stop, wr_ptr and wrn_data for every
+ * page to write back, from there or read then. */
+int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
+int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 void rb_free(struct rb_ctx *c);
 
 /* rollback_bufs.c: buffer `slot` (two per process) of at least len bytes,
  * kept from one rollback to the next; rb_bufs_trim after a rollback. */
 uint8_t *rb_buf_get(unsigned slot, size_t len, fp_error *err);
+enum { RB_SLOT_OLD, RB_SLOT_NEW, RB_SLOT_PRE, RB_SLOTS_PER_PROC };
+unsigned rb_slot(const struct rb_ctx *c, const struct rb_proc *p, unsigned which);
 void rb_bufs_trim(void);
 /* The buffer for the live pages that process p's rollback overwrites: the
  * tracking's (faulted in by the snapshots) when it is free and fits, else
@@ -153,6 +184,11 @@ uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *e
 #define RB_RESIDENT_MAX (128u << 20)
 #define RB_CHUNK (16u << 20)
 
+/* rollback_two.c: fn over [0, n) in chunks, on this CPU and another;
+ * returns once every chunk taken is done, not waiting for a second
+ * thread that has not started yet (a loaded machine). */
+void rb_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+
 /* rollback_rearm.c: the tracking goes on from SNAP (during the stop); the
  * written pages protected then, or after the reply (fp_rollback_settle);
  * cancel forgets those not protected yet (they stay written). */
@@ -163,6 +199,8 @@ void rb_rearm_cancel(void);
  * why); during it, what differs (0 with why: not in place after all). */
 int rb_check_tree(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err);
+/* The pages written since the tracking's snapshot, now (out normalized). */
+int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err);
 
 /* rollback_apply.c */
 int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err);

@@ -98,9 +98,9 @@ static int protect_written(pid_t pid, const struct fp_range *reg, size_t nreg, s
 	return rc;
 }
 
-/* What p's rollback wrote, with pointers into p->newd (wr's contents,
- * then wr_new's), as disjoint sorted pieces: wr and wr_new may overlap
- * where the heap grew back, with the same contents (SNAP's). */
+/* What p's rollback wrote, with pointers to what it wrote (wr_ptr,
+ * wrn_data: rb_place), as disjoint sorted pieces: wr and wr_new may
+ * overlap where the heap grew back, with the same contents (SNAP's). */
 static int pieces_of(const struct rb_proc *p, struct pending *q)
 {
 	size_t n = p->wr.n + p->wr_new.n;
@@ -108,15 +108,13 @@ static int pieces_of(const struct rb_proc *p, struct pending *q)
 	q->data = malloc((n ? n : 1) * sizeof(*q->data));
 	if (!q->piece || !q->data)
 		return -1;
-	const uint8_t *dw = p->newd, *dn = p->newd + fp_rlist_bytes(&p->wr);
+	const uint8_t *dn = p->wrn_data;
 	size_t i = 0, j = 0;
 	while (i < p->wr.n || j < p->wr_new.n) {
 		bool take_w = j == p->wr_new.n || (i < p->wr.n && p->wr.r[i].start <= p->wr_new.r[j].start);
+		const uint8_t *d = take_w ? p->wr_ptr[i] : dn;
 		const struct fp_range *r = take_w ? &p->wr.r[i++] : &p->wr_new.r[j++];
-		const uint8_t *d = take_w ? dw : dn;
-		if (take_w)
-			dw += r->end - r->start;
-		else
+		if (!take_w)
 			dn += r->end - r->start;
 		uint64_t s = r->start;
 		if (q->npiece && q->piece[q->npiece - 1].end > s)
@@ -138,8 +136,9 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	snprintf(tp->shim_doubt, sizeof(tp->shim_doubt), "a rollback wrote the shim's mapping log back");
 	fp_track_fdcarry_drop(c->t); /* and its fd table: its fds are read from /proc */
 	/* the mappings read at the stop, unless the rollback injected calls
-	 * (mappings changed, or a scratch page for a path) */
-	bool same = !p->nvops && !p->nfops;
+	 * (mappings changed, or a scratch page for a path); offsets are
+	 * moved without injecting (rollback_apply.c) */
+	bool same = !p->nvops && !p->ij_init;
 	struct dump_vma *v = same ? p->lv : NULL;
 	size_t n = same ? p->nlv : 0;
 	if (!same && dump_vmas_read(p->pid, false, &v, &n, err))

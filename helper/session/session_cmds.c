@@ -151,6 +151,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		 (unsigned long long)st.pages_parent, st.full_why, st.shim_checked, st.shim_disagree, st.shim_note,
 		 hot.n > 0, hot.n ? "" : hot.why, st.phases);
 	reply(c, buf);
+	fp_rollback_preload(dir); /* after the reply: a rollback to it finds its pages resolved */
 }
 
 /* "stop [kill]": SIGTERM to the program (SIGHUP to a shell session's bash,
@@ -213,10 +214,11 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 			ctx->restores++; /* the same shell, back at SNAP: a running exec's command is gone */
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
-				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\nphases=load %.1f stop %.1f diff %.1f "
-				 "save %.1f apply %.1f rearm %.1f resume %.1f\n", (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms() - t_in, rb.cpu_ms,
+				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\npagemap_from=%s\n"
+				 "phases=load %.1f prefetch %.1f stop %.1f diff %.1f save %.1f apply %.1f rearm %.1f resume %.1f\n",
+				 (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms() - t_in, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
-				 (unsigned long long)rb.verified_bytes, rb.load_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms);
+				 (unsigned long long)rb.verified_bytes, rb.pagemap_from ? rb.pagemap_from : "files", rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms);
 		else
 			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
 				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);
@@ -231,6 +233,20 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	/* new processes, SNAP's or (failed) those from before: either way */
 	ctx->restores++;
 	fp_session_full_restore(ctx, c, args, dir, rb.why); /* session_full_restore.c */
+}
+
+/* "forget NAME": after `rm` of NAME, what rollbacks kept of it goes
+ * (rollback_cache.c). */
+static void cmd_forget(struct fp_session_ctx *ctx, int c, char *args)
+{
+	char dir[4096], buf[64];
+	fp_error err;
+	if (args && fp_snap_name_valid(args, &err) == 0) {
+		snprintf(dir, sizeof(dir), "%s/snapshots/%s", ctx->info->dir, args);
+		fp_rollback_forget(dir);
+	}
+	snprintf(buf, sizeof(buf), "ok\nkept=%zu\n", fp_rollback_cached());
+	reply(c, buf);
 }
 
 /* "unhot NAME": `rm` of a hot snapshot lets its copies go. */
@@ -255,6 +271,7 @@ static const struct {
 	{ "snap", cmd_snap },
 	{ "restore", cmd_restore },
 	{ "unhot", cmd_unhot },
+	{ "forget", cmd_forget },
 	{ "hotfork", cmd_hotfork },
 };
 

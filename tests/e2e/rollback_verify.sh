@@ -10,11 +10,7 @@ source "$(dirname "$0")/incr_common.inc"
 source "$(dirname "$0")/explore_common.inc"
 st=$WORK/status
 
-"$FP" run --detach --name rv -- "$T/ct_explore" "$st" --mib=16 >/dev/null || fail "run"
-track_pid "$(session_field rv helper_pid)"
-wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
-pid=$(session_field rv target_pid)
-track_pid "$pid"
+explore_session rv 16
 S=$FORKPOINT_HOME/sessions/rv/snapshots
 
 "$FP" snap rv s0 >/dev/null || fail "snap s0"

@@ -3,7 +3,9 @@
  * restorer needs. A chain of three levels (zstd, plain, zstd) with pages
  * rewritten, added and dropped at each level gives every page from the
  * right level; a broken chain (a page its parent lacks, a missing parent)
- * is an error that says so, never a wrong page. */
+ * is an error that says so, never a wrong page. The same chain resolved
+ * over its parent's resolution (pgs_chain_open_over) gives the same pages;
+ * a moved level makes a kept resolution not intact. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -146,6 +148,51 @@ int main(void)
 		pgs_close(r);
 		free(flat);
 	}
+
+	/* resolved over the parent's resolution (a session helper keeps
+	 * them): the same pages from the same levels, L2's pagemap read alone */
+	cr_pagemap_entry *f1flat = NULL, *over = NULL, *pe2 = NULL;
+	size_t nf1 = 0, nover = 0, npe2 = 0;
+	pgs_reader *r1 = NULL, *ro = NULL;
+	cr_pagemap_head h2;
+	CHECKF(resolve(f1, &f1flat, &nf1, &r1, &e) == 0, "%s", e.msg);
+	CHECKF(cr_read_pagemap(f2, PID, &h2, &pe2, &npe2, &e) == 0, "%s", e.msg);
+	CHECKF(r1 && pgs_chain_open_over(f2, PID, h2.pages_id, pe2, npe2, r1, f1flat, nf1, &over, &nover, &ro, &e) == 0,
+	       "%s", e.msg);
+	if (ro) {
+		CHECK(nover == 3 && over[0].nr_pages == 3 && over[1].vaddr == BASE + 4 * PS && over[2].nr_pages == 2);
+		const unsigned pages[11] = { 0, 1, 2, 4, 5, 6, 7, 8, 9, 20, 21 };
+		const int level[11] = { 0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 1 };
+		uint8_t got[11 * PS], want[PS];
+		CHECK(pgs_total_pages(ro) == 11);
+		CHECKF(pgs_read(ro, 0, 11, got, &e) == 0, "%s", e.msg);
+		for (int i = 0; i < 11; i++) {
+			fill(want, level[i], pages[i]);
+			CHECKF(!memcmp(got + i * PS, want, PS), "over the parent: page %u should come from level %d", pages[i],
+			       level[i]);
+		}
+		CHECK(pgs_chain_intact(ro) == 1);
+		/* a level moved away (rm keeps a parent under another name) */
+		char a[512], b[512];
+		snprintf(a, sizeof(a), "%s/l1", root);
+		snprintf(b, sizeof(b), "%s/l1-moved", root);
+		CHECK(rename(a, b) == 0);
+		CHECK(pgs_chain_intact(ro) == 0 && pgs_chain_intact(r1) == 0);
+		CHECK(rename(b, a) == 0);
+		CHECK(pgs_chain_intact(ro) == 1);
+		/* a page the parent's resolution lacks */
+		const cr_pagemap_entry hole = { .vaddr = BASE + 3 * PS, .nr_pages = 1, .has_flags = true, .flags = CR_PE_PARENT };
+		cr_pagemap_entry *x = NULL;
+		size_t nx = 0;
+		pgs_reader *rx = NULL;
+		CHECK(pgs_chain_open_over(f2, PID, h2.pages_id, &hole, 1, ro, over, nover, &x, &nx, &rx, &e) < 0);
+		CHECKF(strstr(e.msg, "does not have it") != NULL, "%s", e.msg);
+		pgs_close(ro);
+	}
+	pgs_close(r1);
+	free(f1flat);
+	free(over);
+	free(pe2);
 
 	/* a page marked as in the parent that the parent does not have */
 	const struct run bad[] = { { 3, 1, CR_PE_PARENT } }; /* L2 dropped page 3 */
