@@ -69,7 +69,7 @@ static void phases_format(struct dump_ctx *c)
 {
 	static const char *const names[DPH_N] = {
 		"prepare", "seize", "while_stopped", "cores", "mm", "uninject", "vmas", "pagemap", "dirty_scan",
-		"dirty_read", "reprotect", "files", "ids", "resume", "flags_check", "write", "publish", "keep",
+		"dirty_read", "reprotect", "files", "ids", "resume", "fds_finish", "flags_check", "write", "publish", "keep",
 	};
 	size_t o = 0;
 	c->st->phases[0] = '\0';
@@ -630,7 +630,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		     st->capture_ms, st->fork_ms, st->method);
 		dump_hot_settle(&c);
 		if (c.incr) {
-			dump_incr_after_resume(&c);
+			dump_incr_settle_start(&c); /* a thread: beside the rest, and after */
 			dump_phase(&c, DPH_REPROTECT, &tph);
 		}
 		if (!c.keep_track)
@@ -639,9 +639,11 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			flags_check_start(&fcheck, &c);
 	}
 	step = "making the fds' entries after the resume";
+	tph = dump_now_ns();
 	rc = dump_fds_finish(&c, fds_stale, err);
 	if (!rc)
 		dump_shim_fds_check(&c);
+	dump_phase(&c, DPH_FDS_FINISH, &tph);
 	int64_t tw = dump_now_ns();
 	if (!rc)
 		step = "reading the frozen copies";
@@ -684,6 +686,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			dump_incr_keep(&c, final);
 		dump_phase(&c, DPH_KEEP, &tph);
 	}
+	/* not handed over with the tracking (the dump failed): its fds close */
+	dump_incr_settle_abort(&c);
+	if (!rc && o->track && !o->settle_later)
+		fp_track_settle(o->track);
 	for (size_t i = 0; i < c.nprocs; i++)
 		dump_cow_finish(&c, &c.procs[i]);
 	if (rc)
@@ -723,6 +729,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	return 0;
 
 fail:
+	dump_incr_settle_abort(&c);
 	*raced = c.raced;
 	if (err)
 		fp_wrap(err, "dump of %d failed while %s", o->pid, step);

@@ -191,8 +191,8 @@ struct dump_pipe_key {
 /* Phases of a dump, timed for st->phases (snap --json phases_ms). */
 enum dump_phase {
 	DPH_PREPARE, DPH_SEIZE, DPH_WHILE_STOPPED, DPH_CORES, DPH_MM, DPH_UNINJECT, DPH_VMAS, DPH_PAGEMAP,
-	DPH_DIRTY_SCAN, DPH_DIRTY_READ, DPH_REPROTECT, DPH_FILES, DPH_IDS, DPH_RESUME, DPH_FLAGS_CHECK,
-	DPH_WRITE, DPH_PUBLISH, DPH_KEEP, DPH_N
+	DPH_DIRTY_SCAN, DPH_DIRTY_READ, DPH_REPROTECT, DPH_FILES, DPH_IDS, DPH_RESUME, DPH_FDS_FINISH,
+	DPH_FLAGS_CHECK, DPH_WRITE, DPH_PUBLISH, DPH_KEEP, DPH_N
 };
 
 struct dump_ctx {
@@ -249,6 +249,7 @@ struct dump_ctx {
 	bool ipcns_own;       /* ... and it is not the dumper's */
 	int64_t stop_ns, resume_ns;
 	double ph[DPH_N];     /* ms per phase (st->phases) */
+	struct fp_track_settling *settling; /* the re-protection after the resume (dump_incr_settle.c) */
 };
 
 /* An fd in flight in a unix socket's queue (dump_usk.c): the dumper's copy,
@@ -464,13 +465,17 @@ void dump_incr_keep(struct dump_ctx *c, const char *final);
 void dump_incr_shim_mark(struct dump_ctx *c, struct dump_precopy *pc);
 int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *err);
 void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p);
-/* dump_incr_recheck.c: after the resume, for every process whose written
- * pages stayed unprotected through the stop (pc->deferred): re-protects
- * them, then unprotects again those that the running process changed
- * before their protection was back, so the next snapshot sees them as
- * written. A process whose check fails loses its tracking (the next
- * snapshot reads it in full). Never fails the snapshot. */
-void dump_incr_after_resume(struct dump_ctx *c);
+/* dump_incr_settle.c: after the resume, for every process whose written
+ * pages stayed unprotected through the stop (pc->deferred), a thread
+ * re-protects them, then unprotects again those that the running process
+ * changed before their protection was back, so the next snapshot sees
+ * them as written (dump_incr_settle). Never fails the snapshot.
+ * start: at the resume (c->settling); hand_over: with the tracking, in
+ * dump_incr_keep (fp_track_settle waits for it); abort: waits for it and
+ * forgets it (the dump failed: the tracking goes anyway). */
+void dump_incr_settle_start(struct dump_ctx *c);
+void dump_incr_settle_hand_over(struct dump_ctx *c, struct fp_track *t);
+void dump_incr_settle_abort(struct dump_ctx *c);
 /* The comparison of that check, for any caller that wrote or read the
  * pages while the process was stopped and protected them after its resume
  * (the rollback in place too): x (sorted, nx ranges) against copy[i], the
