@@ -12,6 +12,12 @@
  * A caller that does not say it will wait (fp_dump_opts.settle_later)
  * gets it waited for at the end of fp_dump.
  *
+ * The thread runs at a lower priority (nice +10) while the snapshot is
+ * still being written: on two CPUs the writing and the VmFlags check, which
+ * the reply waits for, come first, and it takes the CPU they leave. Once
+ * someone waits for it (fp_track_settle), it is raised back (where the
+ * helper may: CAP_SYS_NICE).
+ *
  * What the thread reads is read-only for everyone else: the stop's copy of
  * the written pages (also what write_images writes out) and lists made
  * for it here. It owns those copies (they go to the tracking's pool, or
@@ -29,6 +35,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 struct settle_job {
 	pid_t pid;
@@ -53,6 +61,10 @@ struct fp_track_settling {
 	char log[PATH_MAX]; /* the snapshot's dump.log, appended to at the end */
 	int64_t t0;
 	double ms;
+	pthread_mutex_t mu; /* the thread's priority: */
+	bool urgent;        /* someone waits for it: no lowering */
+	pid_t tid;          /* lowered, from base (0: not) */
+	int base;
 };
 
 /* The written pages the stop read: W ∩ R, both sorted. */
@@ -125,6 +137,15 @@ static void job_run(struct settle_job *j)
 static void *settle_run(void *arg)
 {
 	struct fp_track_settling *s = arg;
+	pthread_mutex_lock(&s->mu);
+	if (!s->urgent) {
+		errno = 0;
+		s->base = getpriority(PRIO_PROCESS, 0);
+		pid_t tid = gettid();
+		if (!errno && s->base < 19 && setpriority(PRIO_PROCESS, (id_t)tid, s->base + 10 > 19 ? 19 : s->base + 10) == 0)
+			s->tid = tid;
+	}
+	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < s->njob; i++)
 		job_run(&s->job[i]);
 	s->ms = (double)(dump_now_ns() - s->t0) / 1e6;
@@ -148,8 +169,14 @@ static void settling_free(struct fp_track_settling *s)
 
 static void settling_join(struct fp_track_settling *s)
 {
-	if (s->thread)
-		pthread_join(s->th, NULL);
+	if (!s->thread)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->urgent = true;
+	if (s->tid)
+		setpriority(PRIO_PROCESS, (id_t)s->tid, s->base); /* may be refused: it finishes anyway */
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->th, NULL);
 	s->thread = false;
 }
 
@@ -197,9 +224,12 @@ void dump_incr_settle_start(struct dump_ctx *c)
 	else if (c->final_dir)
 		snprintf(s->log, sizeof(s->log), "%s/%s", c->final_dir, FP_DUMP_LOG_NAME);
 	s->t0 = dump_now_ns();
+	pthread_mutex_init(&s->mu, NULL);
 	s->thread = pthread_create(&s->th, NULL, settle_run, s) == 0;
-	if (!s->thread)
+	if (!s->thread) {
+		s->urgent = true;
 		settle_run(s); /* no thread: in line */
+	}
 	c->settling = s;
 	dlog(c, "re-protection of the written pages of %zu process(es) started%s", s->njob,
 	     s->thread ? " beside the rest of the snapshot" : " (in line: no thread)");

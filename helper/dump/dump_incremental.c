@@ -420,7 +420,17 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		if (fd < 0)
 			return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 		pc->deferred = c->o->leave_running && dump_incr_defer();
-		rc = written_pages(pc, fd, &written, err);
+		if (pc->deferred && pc->written_scanned) {
+			/* found by the walk for the pages (dump_proc_pagemap), in the
+			 * dumped pages: those in the tracked ranges */
+			if (intersect(pc->written, pc->nwritten, pc->reg, pc->nreg, &written))
+				rc = fp_fail(err, ENOMEM, "out of memory");
+			free(pc->written);
+			pc->written = NULL;
+			pc->nwritten = 0;
+		} else {
+			rc = written_pages(pc, fd, &written, err);
+		}
 		close(fd);
 		/* Left in the parent: what it holds, in a tracked range, not
 		 * written since (and dumped now: present or swapped, below). */

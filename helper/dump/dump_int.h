@@ -139,6 +139,7 @@ struct dump_precopy {
 	 * resume, not during the stop: until then they stay unprotected. */
 	bool deferred;
 	bool untrusted;       /* the check after the resume failed: tracking dropped */
+	bool written_scanned; /* `written` came with the pages (dump_proc_pagemap): in the dumped pages only */
 	struct fp_range *written; /* written since the parent (at the stop), sorted */
 	size_t nwritten;
 	fp_mem_range *rd;     /* what the stop read, into `dirty`, sorted */
