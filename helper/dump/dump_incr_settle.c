@@ -265,15 +265,24 @@ static void log_line(const struct fp_track_settling *s, const char *fmt, ...)
 	fclose(f);
 }
 
-void fp_track_settle(struct fp_track *t)
+/* t's re-protection, done (NULL if none); *waited: ms waited for it. */
+static struct fp_track_settling *settling_take(struct fp_track *t, double *waited)
 {
 	struct fp_track_settling *s = t->settling;
-	if (!s)
-		return;
 	t->settling = NULL;
 	int64_t w0 = dump_now_ns();
-	settling_join(s);
-	double waited = (double)(dump_now_ns() - w0) / 1e6;
+	if (s)
+		settling_join(s);
+	*waited = (double)(dump_now_ns() - w0) / 1e6;
+	return s;
+}
+
+void fp_track_settle(struct fp_track *t)
+{
+	double waited;
+	struct fp_track_settling *s = settling_take(t, &waited);
+	if (!s)
+		return;
 	char why[300] = "";
 	for (size_t i = 0; i < s->njob; i++) {
 		const struct settle_job *j = &s->job[i];
@@ -310,10 +319,8 @@ void fp_track_settle(struct fp_track *t)
 
 void fp_track_settle_discard(struct fp_track *t)
 {
-	struct fp_track_settling *s = t->settling;
-	if (!s)
-		return;
-	t->settling = NULL;
-	settling_join(s);
-	settling_free(s);
+	double waited;
+	struct fp_track_settling *s = settling_take(t, &waited);
+	if (s)
+		settling_free(s);
 }

@@ -6,6 +6,7 @@
 #define FP_DUMP_INT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -436,6 +437,18 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_precopy_flags_changed(struct dump_ctx *c);
 /* Whether some of p's VmFlags were taken before the stop (so need that check). */
 bool dump_precopy_flags_early(const struct dump_proc *p);
+/* dump_precopy_flags_changed after the resume, in a thread beside the
+ * writing of the images (which does not need it): start, then end (its
+ * result, logged with how long the writing waited for it). */
+struct dump_flags_check {
+	struct dump_ctx *c;
+	pthread_t th;
+	bool started;
+	int changed;
+	double ms; /* what the check took */
+};
+void dump_flags_check_start(struct dump_flags_check *fc, struct dump_ctx *c);
+int dump_flags_check_end(struct dump_flags_check *fc);
 /* Below this much mapped memory a tracked process's smaps is read at the
  * stop (its page-table walk is short) and nothing is checked after. */
 #define FP_SMAPS_AT_STOP_MAX (64ull << 20)
