@@ -4,19 +4,19 @@
  * Protecting the written pages again costs a TLB flush per written page
  * (~12 ms for 1 GiB at 1% written on a quiet machine, far more under
  * load), and nothing in the snapshot itself needs it: only the next
- * snapshot or rollback does. So a thread starts it at the resume, beside
- * the writing of the images and the VmFlags check, and the tracking
+ * snapshot or rollback does. So a thread does it, started once the
+ * snapshot is published (FP_DUMP_SETTLE_AT=resume: at the resume, beside
+ * the writing of the images and the VmFlags check), and the tracking
  * carries it (fp_track.settling) until someone needs the tracking: the
  * next snapshot's preparation and fp_track_drop wait for it, the session
  * helper waits for it after its reply to `snap` (and before a rollback).
  * A caller that does not say it will wait (fp_dump_opts.settle_later)
  * gets it waited for at the end of fp_dump.
  *
- * The thread runs at a lower priority (nice +10) while the snapshot is
- * still being written: on two CPUs the writing and the VmFlags check, which
- * the reply waits for, come first, and it takes the CPU they leave. Once
- * someone waits for it (fp_track_settle), it is raised back (where the
- * helper may: CAP_SYS_NICE).
+ * The thread runs at a lower priority (nice +10) until someone waits for
+ * it (fp_track_settle), then it is raised back (where the helper may:
+ * CAP_SYS_NICE): started at the resume, it would leave the CPU to the
+ * writing and the VmFlags check that the reply waits for.
  *
  * What the thread reads is read-only for everyone else: the stop's copy of
  * the written pages (also what write_images writes out) and lists made
@@ -65,6 +65,7 @@ struct fp_track_settling {
 	bool urgent;        /* someone waits for it: no lowering */
 	pid_t tid;          /* lowered, from base (0: not) */
 	int base;
+	bool begun;         /* its thread was started */
 };
 
 /* The written pages the stop read: W ∩ R, both sorted. */
@@ -167,6 +168,32 @@ static void settling_free(struct fp_track_settling *s)
 	free(s);
 }
 
+/* FP_DUMP_SETTLE_AT=resume starts the thread at the resume, beside the
+ * writing; by default it starts once the snapshot is published, just
+ * before the reply: on two busy CPUs a third thread slowed the writing and
+ * the VmFlags check that the reply waits for. */
+static bool settle_at_resume(void)
+{
+	static _Atomic int r = -1;
+	if (r < 0) {
+		const char *e = getenv("FP_DUMP_SETTLE_AT");
+		r = e && !strcmp(e, "resume");
+	}
+	return r;
+}
+
+static void settling_run(struct dump_ctx *c, struct fp_track_settling *s)
+{
+	s->begun = true;
+	s->thread = pthread_create(&s->th, NULL, settle_run, s) == 0;
+	if (!s->thread) {
+		s->urgent = true;
+		settle_run(s); /* no thread: in line */
+	}
+	dlog(c, "re-protection of the written pages of %zu process(es) started %.3f ms after the resume%s", s->njob,
+	     (double)(dump_now_ns() - s->t0) / 1e6, s->thread ? "" : " (in line: no thread)");
+}
+
 static void settling_join(struct fp_track_settling *s)
 {
 	if (!s->thread)
@@ -225,14 +252,9 @@ void dump_incr_settle_start(struct dump_ctx *c)
 		snprintf(s->log, sizeof(s->log), "%s/%s", c->final_dir, FP_DUMP_LOG_NAME);
 	s->t0 = dump_now_ns();
 	pthread_mutex_init(&s->mu, NULL);
-	s->thread = pthread_create(&s->th, NULL, settle_run, s) == 0;
-	if (!s->thread) {
-		s->urgent = true;
-		settle_run(s); /* no thread: in line */
-	}
 	c->settling = s;
-	dlog(c, "re-protection of the written pages of %zu process(es) started%s", s->njob,
-	     s->thread ? " beside the rest of the snapshot" : " (in line: no thread)");
+	if (settle_at_resume())
+		settling_run(c, s);
 }
 
 void dump_incr_settle_abort(struct dump_ctx *c)
@@ -246,6 +268,8 @@ void dump_incr_settle_abort(struct dump_ctx *c)
 
 void dump_incr_settle_hand_over(struct dump_ctx *c, struct fp_track *t)
 {
+	if (c->settling && !c->settling->begun)
+		settling_run(c, c->settling);
 	t->settling = c->settling;
 	c->settling = NULL;
 }
