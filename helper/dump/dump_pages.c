@@ -93,6 +93,17 @@ static int region_cb(void *arg, const struct fp_page_region *x)
 	return 0;
 }
 
+/* FP_DUMP_ONE_WALK=0: the written pages in a walk of their own. */
+static bool one_walk(void)
+{
+	static _Atomic int w = -1;
+	if (w < 0) {
+		const char *e = getenv("FP_DUMP_ONE_WALK");
+		w = !(e && !strcmp(e, "0"));
+	}
+	return w;
+}
+
 /* The pages a dump takes in [start, end), as a mapping of the kind
  * file_private would have them, into g. 1: scanned; 0: PAGEMAP_SCAN not
  * available; -1: error. */
@@ -226,7 +237,8 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	static _Atomic int use_scan = 1; /* the kernel's, once known */
 	/* An incremental snapshot's written pages (found, not re-protected:
 	 * dump_incr_final) come from the same walk. */
-	struct dump_precopy *pc = c->incr && p->pre && !p->cow && c->o->leave_running && dump_incr_defer() ? p->pre : NULL;
+	struct dump_precopy *pc = c->incr && p->pre && !p->cow && c->o->leave_running && dump_incr_defer() && one_walk()
+					  ? p->pre : NULL;
 	struct wlist wl = { 0 };
 	int rc = 0;
 	for (size_t i = 0; i < p->nvmas && !rc;) {
