@@ -22,7 +22,14 @@ Medians over the runs. Not run by the tests (speed is measured here only).
 
   bench/incremental.py [--sizes 100,1024] [--pct 0.1,1,10] [--python 200]
                        [--steps 10] [--rollbacks 3] [--criu-rounds 3]
-                       [--out FILE.md]
+                       [--client cli,api] [--out FILE.md]
+
+--client says who takes the snapshots and rollbacks: `cli` runs the
+`forkpoint snap`/`restore` commands (each wall time includes starting the
+command, ~7 ms here), `api` calls them through the Python binding
+(python/forkpoint over libforkpoint.so) from this long-lived process, as an
+agent driving its session does; `cli,api` measures both, one session each
+(a column each). CRIU is run once per size and percentage.
 
 The snapshot's phases (snap --json phases_ms: where its pause and wall
 went) are reported as medians for each column.
@@ -91,15 +98,48 @@ def session_pid(env, name):
     return [s["target_pid"] for s in json.loads(out) if s["name"] == name][0]
 
 
-def run_size(kind, mib, pct, steps, rollbacks):
+def api_module(home):
+    """The Python binding, with FORKPOINT_HOME set for it (the library reads
+    it when it looks for a session)."""
+    os.environ["FORKPOINT_HOME"] = home
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import forkpoint  # noqa: E402
+    return forkpoint
+
+
+def api_snap(session, label):
+    t0 = time.perf_counter()
+    r = session.snap(label)
+    wall = (time.perf_counter() - t0) * 1000
+    # the same keys as `forkpoint snap --json`
+    return {"pause_ms": r.pause_ms, "pages": r.pages, "full": not r.incremental, "phases_ms": r.phases,
+            "why_full": r.why_full}, wall
+
+
+def api_restore(session, label):
+    t0 = time.perf_counter()
+    r = session.restore(label)
+    wall = (time.perf_counter() - t0) * 1000
+    d = {"in_place": r.in_place, "engine": r.engine, "phases_ms": r.info.get("phases", "")}
+    for k in ("restore_ms", "pages", "cpu_ms", "verified_bytes"):
+        if r.info.get(k):
+            d[k] = float(r.info[k])
+    return d, wall
+
+
+def run_size(kind, mib, pct, steps, rollbacks, client="cli"):
     home = tempfile.mkdtemp(prefix="fp-bench-incr.")
     env = dict(os.environ, FORKPOINT_HOME=home)
     status = os.path.join(home, "status")
     name = f"b{mib}"
-    res = {"kind": kind, "mib": mib, "pct": pct, "snaps": [], "rollbacks": [], "after_rollback": []}
+    res = {"kind": kind, "mib": mib, "pct": pct, "client": client, "snaps": [], "rollbacks": [],
+           "after_rollback": []}
+    session = None
     try:
         fp("run", "--detach", "--name", name, "--", *target_cmd(kind, mib, pct, status), env=env)
         wait_line(status, "ready", timeout=600)
+        if client == "api":
+            session = api_module(home).Session.open(name)
         snapdir = os.path.join(home, "sessions", name, "snapshots")
         n = 0
         at = {}  # the target's step counter in each snapshot
@@ -113,8 +153,11 @@ def run_size(kind, mib, pct, steps, rollbacks):
 
         def snap(label):
             at[label] = n
-            out, wall = fp("snap", name, label, "--json", env=env)
-            d = json.loads(out)
+            if session:
+                d, wall = api_snap(session, label)
+            else:
+                out, wall = fp("snap", name, label, "--json", env=env)
+                d = json.loads(out)
             d["wall_ms"] = wall
             d["disk"] = dir_bytes(os.path.join(snapdir, label))
             return d
@@ -126,8 +169,11 @@ def run_size(kind, mib, pct, steps, rollbacks):
         last = f"s{steps}"
         for j in range(rollbacks):
             step()
-            out, wall = fp("restore", name, last, "--json", env=env)
-            d = json.loads(out)
+            if session:
+                d, wall = api_restore(session, last)
+            else:
+                out, wall = fp("restore", name, last, "--json", env=env)
+                d = json.loads(out)
             d["wall_ms"] = wall
             res["rollbacks"].append(d)
             n = at[last]
@@ -137,6 +183,8 @@ def run_size(kind, mib, pct, steps, rollbacks):
             last = f"r{j}"
             res["after_rollback"].append(snap(last))
     finally:
+        if session:
+            session.close()
         # also when a step failed: no session is left behind
         subprocess.run([FP, "stop", "--kill", name], env=env, capture_output=True)
         time.sleep(0.5)
@@ -217,7 +265,7 @@ def phases(snaps):
 
 def report(results):
     def label(r):
-        return f"{'python3 ' if r['kind'] == 'python' else ''}{r['mib']} MiB, {r['pct']}%"
+        return f"{'python3 ' if r['kind'] == 'python' else ''}{r['mib']} MiB, {r['pct']}%, {r['client']}"
 
     lines = ["| per step | " + " | ".join(label(r) for r in results) + " |",
              "|---|" + "---|" * len(results)]
@@ -284,6 +332,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rollbacks", type=int, default=3)
     ap.add_argument("--criu-rounds", type=int, default=3)
+    ap.add_argument("--client", default="cli", help="cli, api or cli,api: who calls snap and restore")
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
@@ -295,16 +344,22 @@ def main():
     cells = [("dirty", int(size), float(p)) for size in a.sizes.split(",") if size for p in a.pct.split(",")]
     if a.python:
         cells += [("python", a.python, float(p)) for p in a.pct.split(",")]
+    clients = [c for c in a.client.split(",") if c]
+    if not clients or any(c not in ("cli", "api") for c in clients):
+        raise SystemExit(f"--client {a.client}: say cli, api or cli,api")
     results = []
     for kind, size, pct in cells:
-        r = run_size(kind, size, pct, a.steps, a.rollbacks)
-        if criu:
-            r["criu"] = run_criu(criu, kind, size, pct, a.criu_rounds)
-        results.append(r)
+        crit = run_criu(criu, kind, size, pct, a.criu_rounds) if criu else None
+        for client in clients:
+            r = run_size(kind, size, pct, a.steps, a.rollbacks, client)
+            if crit:
+                r["criu"] = crit
+            results.append(r)
     text = report(results)
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
-            f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size; CRIU: {criu or 'none'}\n\n")
+            f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size; CRIU: {criu or 'none'}; "
+            f"clients: {a.client}\n\n")
     print(head + text)
     if a.out:
         with open(a.out, "w") as f:

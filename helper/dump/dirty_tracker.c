@@ -76,6 +76,7 @@ void fp_track_fdcarry_drop(struct fp_track *t)
 
 void fp_track_drop(struct fp_track *t, const char *why)
 {
+	fp_track_settle_discard(t); /* its thread uses the fds closed here */
 	fp_track_fdcarry_drop(t);
 	for (size_t i = 0; i < t->n; i++)
 		fp_track_proc_free(&t->procs[i]);

@@ -8,8 +8,9 @@
  * with it for asynchronous write protection, and the pages the last
  * snapshot holds (its "coverage"). The kernel clears a page's protection at
  * its first write; a snapshot re-protects exactly the pages it saw written
- * (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING) while the process is stopped, so
- * between two snapshots "still protected" means "unchanged".
+ * (after the resume, checked against what the stop read:
+ * dump/dump_incr_settle.c), so between two snapshots "still protected"
+ * means "unchanged".
  *
  * Only the session helper holds these fds: if it dies, the kernel drops
  * every registration with the last reference, and a new helper starts
@@ -58,6 +59,9 @@ struct fp_track {
 	 * 80% of its rollback zeroing new pages. */
 	uint8_t *pool;
 	size_t pool_len;
+	/* The last snapshot's re-protection of the pages it saw written, still
+	 * running after its reply (dump_incr_settle.c): fp_track_settle. */
+	struct fp_track_settling *settling;
 	/* The root's fds as the last snapshot read them (dump_fdcarry.c) */
 	struct dump_fdcarry *fdcarry;
 };
@@ -79,6 +83,14 @@ void dump_fdcarry_free(struct dump_fdcarry *k);
  * process's mmap lock is never held long) and says why the next snapshot
  * will be full. */
 void fp_track_drop(struct fp_track *t, const char *why);
+
+/* Waits for the last snapshot's re-protection (t->settling) and takes its
+ * result: every user of the tracking calls it first (dump_incr_prepare and
+ * fp_track_drop do; the session helper after its reply to `snap` and
+ * before a rollback). A failed one drops the tracking, saying why. */
+void fp_track_settle(struct fp_track *t);
+/* The same, its result ignored (the tracking is being dropped). */
+void fp_track_settle_discard(struct fp_track *t);
 
 /* Frees one process's tracking (fds and lists). */
 void fp_track_proc_free(struct fp_track_proc *tp);

@@ -69,7 +69,7 @@ static void phases_format(struct dump_ctx *c)
 {
 	static const char *const names[DPH_N] = {
 		"prepare", "seize", "while_stopped", "cores", "mm", "uninject", "vmas", "pagemap", "dirty_scan",
-		"dirty_read", "reprotect", "files", "ids", "resume", "flags_check", "write", "publish", "keep",
+		"dirty_read", "reprotect", "files", "ids", "resume", "fds_finish", "flags_check", "write", "publish", "keep",
 	};
 	size_t o = 0;
 	c->st->phases[0] = '\0';
@@ -398,44 +398,6 @@ static int finish_dir(struct dump_ctx *c, const char *final, const char *parent,
 	return 0;
 }
 
-/* The VmFlags check after the resume (dump_precopy_flags_changed) walks
- * every page table through smaps, ~40 ms per GiB: it runs beside the
- * writing of the images, which does not need it. */
-struct flags_check {
-	struct dump_ctx *c;
-	pthread_t th;
-	bool started;
-	int changed;
-};
-
-static void *flags_check_run(void *arg)
-{
-	struct flags_check *fc = arg;
-	fc->changed = dump_precopy_flags_changed(fc->c);
-	return NULL;
-}
-
-static void flags_check_start(struct flags_check *fc, struct dump_ctx *c)
-{
-	fc->c = c;
-	fc->changed = 0;
-	bool early = false;
-	for (size_t i = 0; i < c->nprocs && !early; i++)
-		early = dump_precopy_flags_early(&c->procs[i]);
-	/* nothing to read again (small processes): no thread to start */
-	fc->started = early && pthread_create(&fc->th, NULL, flags_check_run, fc) == 0;
-	if (!fc->started)
-		flags_check_run(fc); /* no thread: in line */
-}
-
-static int flags_check_end(struct flags_check *fc)
-{
-	if (fc->started)
-		pthread_join(fc->th, NULL);
-	fc->started = false;
-	return fc->changed;
-}
-
 /* Pre-copy (dump_precopy.c) pays off from tens of MiB on, and needs room in
  * the dumper for a copy of the process's memory. */
 static bool want_precopy(struct dump_ctx *c)
@@ -591,7 +553,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		rc = capture(&c, err);
 	}
 	bool any_copy = false, any_cow = false, any_pre = false;
-	struct flags_check fcheck = { 0 };
+	struct dump_flags_check fcheck = { 0 };
 	for (size_t i = 0; i < c.nprocs; i++) {
 		any_cow |= c.procs[i].cow != 0;
 		any_pre |= c.procs[i].pre != NULL;
@@ -630,18 +592,20 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		     st->capture_ms, st->fork_ms, st->method);
 		dump_hot_settle(&c);
 		if (c.incr) {
-			dump_incr_after_resume(&c);
+			dump_incr_settle_start(&c); /* a thread: beside the rest, and after */
 			dump_phase(&c, DPH_REPROTECT, &tph);
 		}
 		if (!c.keep_track)
 			dump_precopy_unprotect(&c);
 		if (any_pre)
-			flags_check_start(&fcheck, &c);
+			dump_flags_check_start(&fcheck, &c);
 	}
 	step = "making the fds' entries after the resume";
+	tph = dump_now_ns();
 	rc = dump_fds_finish(&c, fds_stale, err);
 	if (!rc)
 		dump_shim_fds_check(&c);
+	dump_phase(&c, DPH_FDS_FINISH, &tph);
 	int64_t tw = dump_now_ns();
 	if (!rc)
 		step = "reading the frozen copies";
@@ -655,7 +619,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	st->write_ms = ms_since(tw);
 	c.ph[DPH_WRITE] += st->write_ms;
 	tph = dump_now_ns();
-	if (fcheck.c && flags_check_end(&fcheck) && !rc) {
+	if (fcheck.c && dump_flags_check_end(&fcheck) && !rc) {
 		/* the flags it has were read before the stop: no longer sure */
 		*redo = true;
 		if (o->track)
@@ -686,6 +650,10 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		}
 		dump_phase(&c, DPH_KEEP, &tph);
 	}
+	/* not handed over with the tracking (the dump failed): its fds close */
+	dump_incr_settle_abort(&c);
+	if (!rc && o->track && !o->settle_later)
+		fp_track_settle(o->track);
 	for (size_t i = 0; i < c.nprocs; i++)
 		dump_cow_finish(&c, &c.procs[i]);
 	if (rc)
@@ -725,6 +693,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	return 0;
 
 fail:
+	dump_incr_settle_abort(&c);
 	*raced = c.raced;
 	if (err)
 		fp_wrap(err, "dump of %d failed while %s", o->pid, step);

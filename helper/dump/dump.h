@@ -138,6 +138,11 @@ struct fp_dump_opts {
 	 * tracking names this snapshot as the next one's parent; on failure
 	 * it is dropped (the next snapshot is full). */
 	struct fp_track *track;
+	/* With track: the caller calls fp_track_settle(track) itself, when it
+	 * has replied to its client (the re-protection of the written pages
+	 * then finishes beside that); else fp_dump waits for it before it
+	 * returns. */
+	bool settle_later;
 	/* Non-NULL (with leave_running): keep a frozen copy of every process
 	 * (see struct fp_dump_hot); filled on success. A tree of more than
 	 * FP_DUMP_HOT_MAX processes, or a process where no copy can be made,

@@ -6,8 +6,9 @@
  * written, 50-100 ms on a loaded machine, all of it pause. The scan alone
  * (no protection change) takes ~0.5 ms. So the stop only scans (and reads
  * the written pages, as before) and the process resumes with those pages
- * still unprotected; here, after the resume, exactly those pages are
- * protected again (UFFDIO_WRITEPROTECT). Never whole mappings: a page that
+ * still unprotected; after the resume, exactly those pages are protected
+ * again (UFFDIO_WRITEPROTECT, in a thread beside the rest of the snapshot
+ * and after its reply: dump_incr_settle.c). Never whole mappings: a page that
  * was protected at the stop and written after the resume is written since
  * this snapshot, and a protection over it would hide that.
  *
@@ -126,26 +127,6 @@ static void compare(struct cmp *b, struct unprot *u, uint64_t s, uint64_t e, con
 	}
 }
 
-/* The written pages the stop read: W ∩ R, both sorted. */
-static int read_and_written(const struct dump_precopy *pc, struct fp_range **out, size_t *n)
-{
-	size_t cap = 0, j = 0;
-	*out = NULL;
-	*n = 0;
-	for (size_t i = 0; i < pc->nwritten; i++) {
-		uint64_t s = pc->written[i].start, e = pc->written[i].end;
-		while (j < pc->nrd && pc->rd[j].addr + pc->rd[j].len <= s)
-			j++;
-		for (size_t k = j; k < pc->nrd && pc->rd[k].addr < e; k++) {
-			uint64_t a = s > pc->rd[k].addr ? s : pc->rd[k].addr;
-			uint64_t b = e < pc->rd[k].addr + pc->rd[k].len ? e : pc->rd[k].addr + pc->rd[k].len;
-			if (a < b && fp_ranges_push(out, n, &cap, a, b))
-				return -1;
-		}
-	}
-	return 0;
-}
-
 int dump_incr_settle(pid_t pid, int uffd, const struct fp_range *x, size_t nx, const uint8_t *const *copy,
 		     uint64_t *unprotected, fp_error *err)
 {
@@ -177,68 +158,3 @@ int dump_incr_settle(pid_t pid, int uffd, const struct fp_range *x, size_t nx, c
 	return 0;
 }
 
-static int recheck(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
-{
-	struct dump_precopy *pc = p->pre;
-	int64_t t0 = dump_now_ns();
-	struct fp_range *x = NULL;
-	size_t nx = 0;
-	if (read_and_written(pc, &x, &nx))
-		return fp_fail(err, ENOMEM, "out of memory");
-	/* Exactly these pages: a page the process writes after its resume
-	 * that was protected at the stop is written since this snapshot, and
-	 * must stay so (a protection over whole mappings would hide it). The
-	 * written pages the stop did not read (not present then) stay
-	 * unprotected: written for the next snapshot too. */
-	uint64_t prot = 0;
-	for (size_t i = 0; i < nx; i++) {
-		struct uffdio_writeprotect w = { .range = { x[i].start, x[i].end - x[i].start },
-						 .mode = UFFDIO_WRITEPROTECT_MODE_WP };
-		/* ENOENT: unmapped meanwhile (a new mapping there is read in full) */
-		if (ioctl(pc->uffd, UFFDIO_WRITEPROTECT, &w) && errno != ENOENT) {
-			int e = errno;
-			free(x);
-			return fp_fail(err, e, "re-protecting the pages %d wrote: %s", p->pid, strerror(e));
-		}
-		prot += (x[i].end - x[i].start) / CR_PAGE_SIZE;
-	}
-	double prot_ms = (double)(dump_now_ns() - t0) / 1e6;
-	const uint8_t **copy = malloc((nx ? nx : 1) * sizeof(*copy));
-	if (!copy) {
-		free(x);
-		return fp_fail(err, ENOMEM, "out of memory");
-	}
-	size_t j = 0;
-	for (size_t i = 0; i < nx; i++) {
-		while (pc->rd[j].addr + pc->rd[j].len <= x[i].start)
-			j++; /* x[i] lies inside rd[j] */
-		copy[i] = (const uint8_t *)pc->rd[j].local + (x[i].start - pc->rd[j].addr);
-	}
-	uint64_t unp = 0;
-	int rc = dump_incr_settle(p->pid, pc->uffd, x, nx, copy, &unp, err);
-	free(copy);
-	free(x);
-	if (rc)
-		return -1;
-	dlog(c, "%d: %" PRIu64 " written pages re-protected after the resume in %.3f ms, compared with the stop's copy: "
-		"%" PRIu64 " written meanwhile (left unprotected), %.3f ms in all",
-	     p->pid, prot, prot_ms, unp, (double)(dump_now_ns() - t0) / 1e6);
-	return 0;
-}
-
-void dump_incr_after_resume(struct dump_ctx *c)
-{
-	for (size_t i = 0; i < c->nprocs; i++) {
-		struct dump_proc *p = &c->procs[i];
-		if (!p->pre || !p->pre->deferred || p->pre->uffd < 0)
-			continue;
-		fp_error e;
-		if (!recheck(c, p, &e))
-			continue;
-		/* Its tracking cannot be trusted: dropped with the dump's
-		 * end (dump_incr_keep skips it); the next snapshot reads it in
-		 * full and says why. */
-		p->pre->untrusted = true;
-		dlog(c, "%d: write tracking dropped: %s", p->pid, e.msg);
-	}
-}

@@ -4,8 +4,9 @@
  * The tracking (dump/dirty_tracker.h) is the pre-copy's write protection
  * (dump_precopy.c), kept instead of dropped: the userfaultfd stays in the
  * session helper, and every snapshot re-protects the pages it saw written
- * (just after the processes resume: dump_incr_recheck.c). So at the next
- * stop:
+ * (after the processes resume, in a thread that the next user of the
+ * tracking waits for: dump_incr_settle.c, dump_incr_recheck.c). So at the
+ * next stop:
  *
  *   - a page that still carries our protection bit and was in the parent
  *     (its "coverage") is unchanged: its pagemap entry is PE_PARENT and its
@@ -159,6 +160,7 @@ oom:
 int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 {
 	struct fp_track *t = c->o->track;
+	fp_track_settle(t); /* the last snapshot's re-protection: done first */
 	if (!t->active) {
 		say_full(c, t->lost[0] ? t->lost : "the first snapshot: write tracking starts with it");
 		return 0;
@@ -418,7 +420,17 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		if (fd < 0)
 			return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 		pc->deferred = c->o->leave_running && dump_incr_defer();
-		rc = written_pages(pc, fd, &written, err);
+		if (pc->deferred && pc->written_scanned) {
+			/* found by the walk for the pages (dump_proc_pagemap), in the
+			 * dumped pages: those in the tracked ranges */
+			if (intersect(pc->written, pc->nwritten, pc->reg, pc->nreg, &written))
+				rc = fp_fail(err, ENOMEM, "out of memory");
+			free(pc->written);
+			pc->written = NULL;
+			pc->nwritten = 0;
+		} else {
+			rc = written_pages(pc, fd, &written, err);
+		}
 		close(fd);
 		/* Left in the parent: what it holds, in a tracked range, not
 		 * written since (and dumped now: present or swapped, below). */
@@ -629,6 +641,12 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 	}
 	t->active = t->n > 0;
 	snprintf(t->parent_dir, sizeof(t->parent_dir), "%s", final);
+	dump_incr_settle_hand_over(c, t);
+	bool all = true; /* a process not kept: its fd closes with the dump */
+	for (size_t i = 0; i < c->npre; i++)
+		all &= c->pre[i].uffd < 0 || !c->pre[i].deferred;
+	if (!all)
+		fp_track_settle(t);
 	/* The largest buffer of written pages stays for the next snapshot,
 	 * unless it is big: the helper's memory stays bounded. */
 	for (size_t i = 0; i < c->npre; i++) {

@@ -6,6 +6,7 @@
 #define FP_DUMP_INT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -139,6 +140,7 @@ struct dump_precopy {
 	 * resume, not during the stop: until then they stay unprotected. */
 	bool deferred;
 	bool untrusted;       /* the check after the resume failed: tracking dropped */
+	bool written_scanned; /* `written` came with the pages (dump_proc_pagemap): in the dumped pages only */
 	struct fp_range *written; /* written since the parent (at the stop), sorted */
 	size_t nwritten;
 	fp_mem_range *rd;     /* what the stop read, into `dirty`, sorted */
@@ -191,8 +193,8 @@ struct dump_pipe_key {
 /* Phases of a dump, timed for st->phases (snap --json phases_ms). */
 enum dump_phase {
 	DPH_PREPARE, DPH_SEIZE, DPH_WHILE_STOPPED, DPH_CORES, DPH_MM, DPH_UNINJECT, DPH_VMAS, DPH_PAGEMAP,
-	DPH_DIRTY_SCAN, DPH_DIRTY_READ, DPH_REPROTECT, DPH_FILES, DPH_IDS, DPH_RESUME, DPH_FLAGS_CHECK,
-	DPH_WRITE, DPH_PUBLISH, DPH_KEEP, DPH_N
+	DPH_DIRTY_SCAN, DPH_DIRTY_READ, DPH_REPROTECT, DPH_FILES, DPH_IDS, DPH_RESUME, DPH_FDS_FINISH,
+	DPH_FLAGS_CHECK, DPH_WRITE, DPH_PUBLISH, DPH_KEEP, DPH_N
 };
 
 struct dump_ctx {
@@ -249,6 +251,7 @@ struct dump_ctx {
 	bool ipcns_own;       /* ... and it is not the dumper's */
 	int64_t stop_ns, resume_ns;
 	double ph[DPH_N];     /* ms per phase (st->phases) */
+	struct fp_track_settling *settling; /* the re-protection after the resume (dump_incr_settle.c) */
 };
 
 /* An fd in flight in a unix socket's queue (dump_usk.c): the dumper's copy,
@@ -435,6 +438,18 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_precopy_flags_changed(struct dump_ctx *c);
 /* Whether some of p's VmFlags were taken before the stop (so need that check). */
 bool dump_precopy_flags_early(const struct dump_proc *p);
+/* dump_precopy_flags_changed after the resume, in a thread beside the
+ * writing of the images (which does not need it): start, then end (its
+ * result, logged with how long the writing waited for it). */
+struct dump_flags_check {
+	struct dump_ctx *c;
+	pthread_t th;
+	bool started;
+	int changed;
+	double ms; /* what the check took */
+};
+void dump_flags_check_start(struct dump_flags_check *fc, struct dump_ctx *c);
+int dump_flags_check_end(struct dump_flags_check *fc);
 /* Below this much mapped memory a tracked process's smaps is read at the
  * stop (its page-table walk is short) and nothing is checked after. */
 #define FP_SMAPS_AT_STOP_MAX (64ull << 20)
@@ -465,13 +480,17 @@ void dump_incr_keep(struct dump_ctx *c, const char *final);
 void dump_incr_shim_mark(struct dump_ctx *c, struct dump_precopy *pc);
 int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *err);
 void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p);
-/* dump_incr_recheck.c: after the resume, for every process whose written
- * pages stayed unprotected through the stop (pc->deferred): re-protects
- * them, then unprotects again those that the running process changed
- * before their protection was back, so the next snapshot sees them as
- * written. A process whose check fails loses its tracking (the next
- * snapshot reads it in full). Never fails the snapshot. */
-void dump_incr_after_resume(struct dump_ctx *c);
+/* dump_incr_settle.c: after the resume, for every process whose written
+ * pages stayed unprotected through the stop (pc->deferred), a thread
+ * re-protects them, then unprotects again those that the running process
+ * changed before their protection was back, so the next snapshot sees
+ * them as written (dump_incr_settle). Never fails the snapshot.
+ * start: at the resume (c->settling); hand_over: with the tracking, in
+ * dump_incr_keep (fp_track_settle waits for it); abort: waits for it and
+ * forgets it (the dump failed: the tracking goes anyway). */
+void dump_incr_settle_start(struct dump_ctx *c);
+void dump_incr_settle_hand_over(struct dump_ctx *c, struct fp_track *t);
+void dump_incr_settle_abort(struct dump_ctx *c);
 /* The comparison of that check, for any caller that wrote or read the
  * pages while the process was stopped and protected them after its resume
  * (the rollback in place too): x (sorted, nx ranges) against copy[i], the

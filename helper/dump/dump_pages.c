@@ -67,13 +67,17 @@ static int add_run(struct runs *r, uint64_t start, uint64_t end, fp_error *err)
 }
 
 struct regions {
-	struct { uint64_t start, end; } *r;
+	struct { uint64_t start, end, cat; } *r;
 	size_t n, cap;
 };
 
-static int region_cb(void *arg, uint64_t start, uint64_t end)
+static int region_cb(void *arg, const struct fp_page_region *x)
 {
 	struct regions *g = arg;
+	if (g->n && g->r[g->n - 1].end == x->start && g->r[g->n - 1].cat == x->categories) {
+		g->r[g->n - 1].end = x->end;
+		return 0;
+	}
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 256;
 		void *n = realloc(g->r, cap * sizeof(*g->r));
@@ -82,34 +86,53 @@ static int region_cb(void *arg, uint64_t start, uint64_t end)
 		g->r = n;
 		g->cap = cap;
 	}
-	g->r[g->n].start = start;
-	g->r[g->n].end = end;
+	g->r[g->n].start = x->start;
+	g->r[g->n].end = x->end;
+	g->r[g->n].cat = x->categories;
 	g->n++;
 	return 0;
+}
+
+/* FP_DUMP_ONE_WALK=0: the written pages in a walk of their own. */
+static bool one_walk(void)
+{
+	static _Atomic int w = -1;
+	if (w < 0) {
+		const char *e = getenv("FP_DUMP_ONE_WALK");
+		w = !(e && !strcmp(e, "0"));
+	}
+	return w;
 }
 
 /* The pages a dump takes in [start, end), as a mapping of the kind
  * file_private would have them, into g. 1: scanned; 0: PAGEMAP_SCAN not
  * available; -1: error. */
-static int scan_range(int fd, uint64_t start, uint64_t end, bool file_private, struct regions *g,
+static int scan_range(int fd, uint64_t start, uint64_t end, bool file_private, bool written, struct regions *g,
 		      struct fp_page_region *vec, fp_error *err)
 {
 	struct fp_pm_scan_arg m = { 0 };
 	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
 	m.category_inverted = FP_PAGE_IS_PFNZERO | (file_private ? FP_PAGE_IS_FILE : 0);
 	m.category_mask = m.category_inverted;
-	m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	/* the write tracking's "written" too: one walk where two were */
+	m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED | (written ? FP_PAGE_IS_WRITTEN : 0);
 	g->n = 0;
-	int rc = fp_pagemap_scan(fd, start, end, &m, vec, SCAN_VEC, region_cb, g);
+	int rc = fp_pagemap_scan_regions(fd, start, end, &m, vec, SCAN_VEC, region_cb, g);
 	if (rc < 0)
 		return fp_fail(err, errno ? errno : ENOMEM, "PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", start, end,
 			       strerror(errno ? errno : ENOMEM));
 	return rc;
 }
 
+struct wlist {
+	struct fp_range *r;
+	size_t n, cap;
+};
+
 /* Adds g's parts inside [start, end) from *at on (g is sorted, and so are
- * the calls). */
-static int add_clipped(struct runs *r, const struct regions *g, size_t *at, uint64_t start, uint64_t end, fp_error *err)
+ * the calls); w (if any) gets those of them that are written. */
+static int add_clipped(struct runs *r, const struct regions *g, size_t *at, uint64_t start, uint64_t end,
+		       struct wlist *w, fp_error *err)
 {
 	while (*at < g->n && g->r[*at].end <= start)
 		(*at)++;
@@ -117,6 +140,8 @@ static int add_clipped(struct runs *r, const struct regions *g, size_t *at, uint
 		uint64_t s = g->r[k].start > start ? g->r[k].start : start, e = g->r[k].end < end ? g->r[k].end : end;
 		if (add_run(r, s, e, err))
 			return -1;
+		if (w && (g->r[k].cat & FP_PAGE_IS_WRITTEN) && fp_ranges_push(&w->r, &w->n, &w->cap, s, e))
+			return fp_fail(err, ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -210,6 +235,11 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	struct runs r = { 0 };
 	struct regions g[2] = { { 0 } }; /* anonymous, file-private */
 	static _Atomic int use_scan = 1; /* the kernel's, once known */
+	/* An incremental snapshot's written pages (found, not re-protected:
+	 * dump_incr_final) come from the same walk. */
+	struct dump_precopy *pc = c->incr && p->pre && !p->cow && c->o->leave_running && dump_incr_defer() && one_walk()
+					  ? p->pre : NULL;
+	struct wlist wl = { 0 };
 	int rc = 0;
 	for (size_t i = 0; i < p->nvmas && !rc;) {
 		struct dump_vma *v = &p->vmas[i];
@@ -218,6 +248,8 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			continue;
 		}
 		const struct dump_span *fb = dump_span_at(p, v->start);
+		if (fb || !use_scan)
+			pc = NULL; /* no written pages from this walk: dump_incr_final scans */
 		if (fb) {
 			for (size_t k = 0; k < fb->npe && !rc; k++)
 				rc = add_run(&r, fb->pe[k].vaddr, fb->pe[k].vaddr + fb->pe[k].nr_pages * CR_PAGE_SIZE, err);
@@ -240,7 +272,7 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		int sc = 1;
 		for (int k = 0; k < 2 && sc == 1; k++)
 			if (kinds[k])
-				sc = scan_range(fd, v->start, p->vmas[j - 1].end, k, &g[k], vec, err);
+				sc = scan_range(fd, v->start, p->vmas[j - 1].end, k, pc != NULL, &g[k], vec, err);
 		if (sc < 0) {
 			rc = -1;
 		} else if (sc == 0) {
@@ -251,7 +283,7 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		size_t at[2] = { 0, 0 };
 		for (size_t k = i; k < j && !rc; k++) {
 			const struct dump_vma *w = &p->vmas[k];
-			rc = add_clipped(&r, &g[w->file_private], &at[w->file_private], w->start, w->end, err);
+			rc = add_clipped(&r, &g[w->file_private], &at[w->file_private], w->start, w->end, pc ? &wl : NULL, err);
 		}
 		i = j;
 	}
@@ -261,7 +293,18 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	close(fd);
 	if (rc) {
 		free(r.pe);
+		free(wl.r);
 		return -1;
+	}
+	if (p->pre)
+		p->pre->written_scanned = false;
+	if (pc) {
+		free(pc->written);
+		pc->written = wl.r;
+		pc->nwritten = wl.n;
+		pc->written_scanned = true;
+	} else {
+		free(wl.r);
 	}
 	p->pe = r.pe;
 	p->npe = r.n;
@@ -332,14 +375,14 @@ int dump_copy_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma
 	int rc = vec ? 0 : fp_fail(err, ENOMEM, "out of memory");
 	struct regions g = { 0 };
 	if (!rc) {
-		int s = scan_range(fd, v->start, v->end, v->file_private, &g, vec, err);
+		int s = scan_range(fd, v->start, v->end, v->file_private, false, &g, vec, err);
 		size_t at = 0;
 		if (s < 0)
 			rc = -1;
 		else if (s == 0)
 			rc = read_vma(fd, v, &r, err);
 		else
-			rc = add_clipped(&r, &g, &at, v->start, v->end, err);
+			rc = add_clipped(&r, &g, &at, v->start, v->end, NULL, err);
 	}
 	free(g.r);
 	free(vec);

@@ -2,8 +2,8 @@
 
 #include <errno.h>
 
-int fp_pagemap_scan(int fd, uint64_t start, uint64_t end, const struct fp_pm_scan_arg *masks,
-		    struct fp_page_region *vec, size_t vec_len, fp_pm_range_fn fn, void *arg)
+int fp_pagemap_scan_regions(int fd, uint64_t start, uint64_t end, const struct fp_pm_scan_arg *masks,
+			    struct fp_page_region *vec, size_t vec_len, fp_pm_region_fn fn, void *arg)
 {
 	while (start < end) {
 		struct fp_pm_scan_arg a = *masks;
@@ -16,7 +16,7 @@ int fp_pagemap_scan(int fd, uint64_t start, uint64_t end, const struct fp_pm_sca
 		if (n < 0)
 			return errno == ENOTTY || errno == EINVAL ? 0 : -1;
 		for (long i = 0; i < n; i++)
-			if (fn(arg, vec[i].start, vec[i].end))
+			if (fn(arg, &vec[i]))
 				return -1;
 		if ((size_t)n < vec_len)
 			break; /* complete (walk_end is unreliable here, machine-limits §5) */
@@ -24,4 +24,22 @@ int fp_pagemap_scan(int fd, uint64_t start, uint64_t end, const struct fp_pm_sca
 		start = a.walk_end > next ? a.walk_end : next;
 	}
 	return 1;
+}
+
+struct by_range {
+	fp_pm_range_fn fn;
+	void *arg;
+};
+
+static int by_range_cb(void *arg, const struct fp_page_region *r)
+{
+	struct by_range *b = arg;
+	return b->fn(b->arg, r->start, r->end);
+}
+
+int fp_pagemap_scan(int fd, uint64_t start, uint64_t end, const struct fp_pm_scan_arg *masks,
+		    struct fp_page_region *vec, size_t vec_len, fp_pm_range_fn fn, void *arg)
+{
+	struct by_range b = { fn, arg };
+	return fp_pagemap_scan_regions(fd, start, end, masks, vec, vec_len, by_range_cb, &b);
 }

@@ -33,5 +33,9 @@ typedef int (*fp_pm_range_fn)(void *arg, uint64_t start, uint64_t end);
  * kernel has no PAGEMAP_SCAN; -1: errno, or what fn returned. */
 int fp_pagemap_scan(int fd, uint64_t start, uint64_t end, const struct fp_pm_scan_arg *masks,
 		    struct fp_page_region *vec, size_t vec_len, fp_pm_range_fn fn, void *arg);
+/* The same, fn told each range's categories (those in return_mask). */
+typedef int (*fp_pm_region_fn)(void *arg, const struct fp_page_region *r);
+int fp_pagemap_scan_regions(int fd, uint64_t start, uint64_t end, const struct fp_pm_scan_arg *masks,
+			    struct fp_page_region *vec, size_t vec_len, fp_pm_region_fn fn, void *arg);
 
 #endif

@@ -108,6 +108,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		.while_stopped = ctx->ws ? freeze_workspace : NULL,
 		.while_stopped_arg = &wf,
 		.track = fp_track_session(),
+		.settle_later = true, /* after the reply, below */
 	};
 	struct fp_dump_hot hot;
 	memset(&hot, 0, sizeof(hot));
@@ -140,6 +141,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' of session '%s' failed: %s",
 			 err.exit_code ? err.exit_code : 1, name, ctx->info->name, err.msg);
 		reply(c, buf);
+		fp_track_settle(fp_track_session()); /* nothing left to wait for, normally */
 		return;
 	}
 	snprintf(buf, sizeof(buf),
@@ -151,6 +153,10 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		 (unsigned long long)st.pages_parent, st.full_why, st.shim_checked, st.shim_disagree, st.shim_note,
 		 hot.n > 0, hot.n ? "" : hot.why, st.phases);
 	reply(c, buf);
+	/* The re-protection of the pages this snapshot saw written ran beside
+	 * it; what is left of it is waited for here, after the reply, and
+	 * before the next request (served one at a time) uses the tracking. */
+	fp_track_settle(fp_track_session());
 	fp_rollback_preload(dir); /* after the reply: a rollback to it finds its pages resolved */
 }
 
@@ -208,6 +214,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	 * can go back in place too. */
 	struct stat tst;
 	dev_t tty = ctx->shell && fstat(ctx->shell->slave, &tst) == 0 ? tst.st_rdev : 0;
+	fp_track_settle(fp_track_session()); /* the last snapshot's re-protection, if still running */
 	irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), tty, &rb, &err);
 	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
 		if (irc == FP_RB_DONE)

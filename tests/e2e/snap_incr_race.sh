@@ -1,5 +1,6 @@
 # Incremental snapshots of a process that writes all the time: the written
-# pages are re-protected only after the resume (dump_incr_recheck.c), so the
+# pages are re-protected only after the resume (dump_incr_settle.c: in a
+# thread, finished after the reply; its lines end dump.log then), so the
 # process writes pages that are still unprotected right after each snap. A
 # page written then must not be taken as unchanged by the next snapshot (nor
 # by a rollback). ct_churn's worker rewrites pages and remaps slots without
@@ -24,6 +25,8 @@ for i in $(seq 1 30); do
 	n=$i
 	if ((i > 1)); then
 		[[ $(json_field "$WORK/s$i.json" full) == False ]] || fail "s$i is not incremental: $(cat "$WORK/s$i.json")"
+		[[ -n ${FP_DUMP_REPROTECT_STOPPED:-} ]] || wait_for 20 grep -q 'written meanwhile' "$S/s$i/dump.log" ||
+			fail "s$i: no check after the resume in its log: $(grep -E 're-protect|written' "$S/s$i/dump.log")"
 		w=$(sed -n 's/.*: \([0-9][0-9]*\) written meanwhile (left unprotected).*/\1/p' "$S/s$i/dump.log")
 		[[ -n $w || -n ${FP_DUMP_REPROTECT_STOPPED:-} ]] || fail "s$i: no check after the resume in its log: $(grep -E 're-protect|written' "$S/s$i/dump.log")"
 		((w > 0)) && raced=$((raced + 1))
