@@ -9,12 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/branch_common.inc"
 st=$WORK/status
 dir=$WORK/project
-mkdir -p "$dir"
-echo "the user's file" >"$dir/README"
-
-"$FP" run --detach --name ws --workdir "$dir" -- "$T/ct_workspace" "$st" --dir="$dir" >/dev/null || fail "run"
-track_pid "$(session_field ws helper_pid)"
-wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
+start_ws_session ws
 pid=$(session_field ws target_pid)
 track_pid "$pid"
 

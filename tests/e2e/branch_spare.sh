@@ -12,12 +12,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/branch_common.inc"
 st=$WORK/status
 dir=$WORK/project
-mkdir -p "$dir"
-echo "the user's file" >"$dir/README"
-
-"$FP" run --detach --name sp --workdir "$dir" -- "$T/ct_workspace" "$st" --dir="$dir" --no-map >/dev/null || fail "run"
-track_pid "$(session_field sp helper_pid)"
-wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
+start_ws_session sp --no-map
 pid=$(session_field sp target_pid)
 track_pid "$pid"
 ready() { # SNAP N: N spares of sp's SNAP ready
