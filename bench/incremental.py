@@ -21,7 +21,7 @@ restore) in the same run.
 Medians over the runs. Not run by the tests (speed is measured here only).
 
   bench/incremental.py [--sizes 100,1024] [--pct 0.1,1,10] [--python 200]
-                       [--steps 10] [--rollbacks 3] [--criu-rounds 3]
+                       [--steps 10] [--rollbacks 3] [--criu-rounds 3] [--hot]
                        [--out FILE.md]
 
 The snapshot's phases (snap --json phases_ms: where its pause and wall
@@ -91,7 +91,7 @@ def session_pid(env, name):
     return [s["target_pid"] for s in json.loads(out) if s["name"] == name][0]
 
 
-def run_size(kind, mib, pct, steps, rollbacks):
+def run_size(kind, mib, pct, steps, rollbacks, hot=False):
     home = tempfile.mkdtemp(prefix="fp-bench-incr.")
     env = dict(os.environ, FORKPOINT_HOME=home)
     status = os.path.join(home, "status")
@@ -113,7 +113,10 @@ def run_size(kind, mib, pct, steps, rollbacks):
 
         def snap(label):
             at[label] = n
-            out, wall = fp("snap", name, label, "--json", env=env)
+            # --hot: each snapshot keeps a frozen copy (the default
+            # --hot-limit 2 keeps the last two), so each rollback target,
+            # the latest snapshot, is hot
+            out, wall = fp("snap", name, label, "--json", *(["--hot"] if hot else []), env=env)
             d = json.loads(out)
             d["wall_ms"] = wall
             d["disk"] = dir_bytes(os.path.join(snapdir, label))
@@ -237,6 +240,8 @@ def report(results):
     row("  stop to resume, in the helper (median)",
         lambda r: f"{med([x['restore_ms'] for x in r['rollbacks']]):.1f} ms")
     row("  pages written back (median)", lambda r: f"{med([x.get('pages', 0) for x in r['rollbacks']]):.0f}")
+    # SNAP's pages: from its frozen copy (a hot snapshot) or the page stores
+    row("  SNAP's pages from", lambda r: ", ".join(sorted({str(x.get('pages_from', '-')) for x in r['rollbacks']})))
     # the helper's CPU time: what a rollback costs apart from waiting for
     # a CPU on a loaded machine; and where the median one spent its time
     row("  helper CPU (median)", lambda r: f"{med([x.get('cpu_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
@@ -284,6 +289,8 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rollbacks", type=int, default=3)
     ap.add_argument("--criu-rounds", type=int, default=3)
+    ap.add_argument("--hot", action="store_true",
+                    help="snap --hot (default --hot-limit 2): rollbacks read SNAP's pages from its frozen copy")
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
@@ -297,14 +304,14 @@ def main():
         cells += [("python", a.python, float(p)) for p in a.pct.split(",")]
     results = []
     for kind, size, pct in cells:
-        r = run_size(kind, size, pct, a.steps, a.rollbacks)
+        r = run_size(kind, size, pct, a.steps, a.rollbacks, a.hot)
         if criu:
             r["criu"] = run_criu(criu, kind, size, pct, a.criu_rounds)
         results.append(r)
     text = report(results)
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
-            f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size; CRIU: {criu or 'none'}\n\n")
+            f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size{', snap --hot' if a.hot else ''}; CRIU: {criu or 'none'}\n\n")
     print(head + text)
     if a.out:
         with open(a.out, "w") as f:
