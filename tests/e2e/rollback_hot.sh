@@ -49,12 +49,7 @@ rollback rh s2 2 hot
 
 # a rollback from a hot snapshot failing half way: the state from before
 st=$WORK/status2
-FORKPOINT_FAULT=rollback-after-40-pages "$FP" run --detach --name rhf -- "$T/ct_explore" "$st" --mib=16 >/dev/null ||
-	fail "run"
-track_pid "$(session_field rhf helper_pid)"
-wait_for 20 grep -q '^ready' "$st" || fail "target not ready: $(cat "$st")"
-pid=$(session_field rhf target_pid)
-track_pid "$pid"
+FORKPOINT_FAULT=rollback-after-40-pages explore_session rhf 16
 step 1
 "$FP" snap rhf h1 --hot >/dev/null || fail "snap h1 --hot"
 step 4
