@@ -22,7 +22,7 @@ Medians over the runs. Not run by the tests (speed is measured here only).
 
   bench/incremental.py [--sizes 100,1024] [--pct 0.1,1,10] [--python 200]
                        [--steps 10] [--rollbacks 3] [--criu-rounds 3]
-                       [--client cli,api] [--out FILE.md]
+                       [--client cli,api] [--hot] [--out FILE.md]
 
 --client says who takes the snapshots and rollbacks: `cli` runs the
 `forkpoint snap`/`restore` commands (each wall time includes starting the
@@ -30,6 +30,10 @@ command, ~7 ms here), `api` calls them through the Python binding
 (python/forkpoint over libforkpoint.so) from this long-lived process, as an
 agent driving its session does; `cli,api` measures both, one session each
 (a column each). CRIU is run once per size and percentage.
+
+--hot takes every snapshot with `snap --hot` (the default --hot-limit 2
+keeps the last two), so each rollback target, the latest snapshot, is hot:
+the rollback reads SNAP's pages from its frozen copy, not the page stores.
 
 The snapshot's phases (snap --json phases_ms: where its pause and wall
 went) are reported as medians for each column.
@@ -107,9 +111,9 @@ def api_module(home):
     return forkpoint
 
 
-def api_snap(session, label):
+def api_snap(session, label, hot=False):
     t0 = time.perf_counter()
-    r = session.snap(label)
+    r = session.snap(label, hot=hot)
     wall = (time.perf_counter() - t0) * 1000
     # the same keys as `forkpoint snap --json`
     return {"pause_ms": r.pause_ms, "pages": r.pages, "full": not r.incremental, "phases_ms": r.phases,
@@ -124,10 +128,12 @@ def api_restore(session, label):
     for k in ("restore_ms", "pages", "cpu_ms", "verified_bytes"):
         if r.info.get(k):
             d[k] = float(r.info[k])
+    if r.info.get("pages_from"):
+        d["pages_from"] = r.info["pages_from"]
     return d, wall
 
 
-def run_size(kind, mib, pct, steps, rollbacks, client="cli"):
+def run_size(kind, mib, pct, steps, rollbacks, client="cli", hot=False):
     home = tempfile.mkdtemp(prefix="fp-bench-incr.")
     env = dict(os.environ, FORKPOINT_HOME=home)
     status = os.path.join(home, "status")
@@ -154,9 +160,9 @@ def run_size(kind, mib, pct, steps, rollbacks, client="cli"):
         def snap(label):
             at[label] = n
             if session:
-                d, wall = api_snap(session, label)
+                d, wall = api_snap(session, label, hot)
             else:
-                out, wall = fp("snap", name, label, "--json", env=env)
+                out, wall = fp("snap", name, label, "--json", *(["--hot"] if hot else []), env=env)
                 d = json.loads(out)
             d["wall_ms"] = wall
             d["disk"] = dir_bytes(os.path.join(snapdir, label))
@@ -285,6 +291,8 @@ def report(results):
     row("  stop to resume, in the helper (median)",
         lambda r: f"{med([x['restore_ms'] for x in r['rollbacks']]):.1f} ms")
     row("  pages written back (median)", lambda r: f"{med([x.get('pages', 0) for x in r['rollbacks']]):.0f}")
+    # SNAP's pages: from its frozen copy (a hot snapshot) or the page stores
+    row("  SNAP's pages from", lambda r: ", ".join(sorted({str(x.get('pages_from', '-')) for x in r['rollbacks']})))
     # the helper's CPU time: what a rollback costs apart from waiting for
     # a CPU on a loaded machine; and where the median one spent its time
     row("  helper CPU (median)", lambda r: f"{med([x.get('cpu_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
@@ -333,6 +341,8 @@ def main():
     ap.add_argument("--rollbacks", type=int, default=3)
     ap.add_argument("--criu-rounds", type=int, default=3)
     ap.add_argument("--client", default="cli", help="cli, api or cli,api: who calls snap and restore")
+    ap.add_argument("--hot", action="store_true",
+                    help="snap --hot (default --hot-limit 2): rollbacks read SNAP's pages from its frozen copy")
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
@@ -351,14 +361,14 @@ def main():
     for kind, size, pct in cells:
         crit = run_criu(criu, kind, size, pct, a.criu_rounds) if criu else None
         for client in clients:
-            r = run_size(kind, size, pct, a.steps, a.rollbacks, client)
+            r = run_size(kind, size, pct, a.steps, a.rollbacks, client, a.hot)
             if crit:
                 r["criu"] = crit
             results.append(r)
     text = report(results)
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
-            f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size; CRIU: {criu or 'none'}; "
+            f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size{', snap --hot' if a.hot else ''}; CRIU: {criu or 'none'}; "
             f"clients: {a.client}\n\n")
     print(head + text)
     if a.out:

@@ -108,6 +108,11 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 				/* SNAP's page map: "kept" from before, resolved over its
 				 * "parent"'s kept one, or read from the chain's "files" */
 				fp_json_str(&j, "pagemap_from", GET("pagemap_from"));
+				/* SNAP's pages: from its frozen copy ("hot", no read
+				 * or hash), the page stores ("files"), both, or "none" */
+				fp_json_str(&j, "pages_from", GET("pages_from"));
+				fp_json_int(&j, "hot_bytes", forkpoint_info_int(r, "hot_bytes"));
+				fp_json_int(&j, "files_bytes", forkpoint_info_int(r, "files_bytes"));
 			} else {
 				fp_json_str(&j, "why", GET("why"));
 				fp_json_str(&j, "phases_ms", GET("phases"));

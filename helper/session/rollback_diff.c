@@ -34,7 +34,8 @@ static void tree(pid_t pid, pid_t *out, size_t cap, size_t *n)
 	if (dump_list_children(pid, &kids, &nk))
 		return;
 	for (size_t i = 0; i < nk; i++)
-		tree(kids[i], out, cap, n);
+		if (!rb_hot_is_copy(kids[i])) /* a hot snapshot's copy is not in the tree */
+			tree(kids[i], out, cap, n);
 	free(kids);
 }
 

@@ -82,6 +82,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 		return rc < 0 ? (snprintf(why, len, "%s", err->msg), FP_RB_NOT_POSSIBLE) : FP_RB_NOT_POSSIBLE;
 	double tp = fp_mono_ms_f();
 	r->load_ms = tp - tl;
+	rb_hot_attach(c);
 	/* SNAP's pages that will be written back, read while the processes
 	 * still run (rollback_read.c); a failure here only means they are
 	 * read at the stop */

@@ -50,6 +50,9 @@ struct fp_rb_result {
 	/* where SNAP's page map came from: "kept" (resolved before), "parent"
 	 * (over its parent's kept one), "files" (every pagemap of its chain) */
 	const char *pagemap_from;
+	/* SNAP's pages read for it: from its frozen copy (a hot SNAP,
+	 * rollback_hot.c) and from the page stores */
+	uint64_t hot_bytes, files_bytes;
 };
 
 enum fp_rb_rc {

@@ -97,6 +97,8 @@ struct rb_proc {
 	const uint8_t *wrn_data;        /* ... and of wr_new, one after the other (rb_place) */
 	pgs_reader *rd2;                /* a second reader of SNAP's pages, for a second CPU */
 	uint64_t pages_done;            /* of wr, written so far */
+	pid_t hot;                      /* SNAP's frozen copy of it (rollback_hot.c), 0 none */
+	uint64_t hot_area, hot_area_len; /* the copy's injection area: not SNAP's */
 };
 
 struct rb_ctx {
@@ -163,6 +165,17 @@ int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t l
 int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 void rb_free(struct rb_ctx *c);
+
+/* rollback_hot.c: when SNAP is hot, each process's frozen copy (p->hot);
+ * rb_hot_read reads from it each range r[i] that it holds whole into
+ * dst + off[i], sets ok[i] for those, and returns their bytes: the
+ * others are for the stores. */
+void rb_hot_attach(struct rb_ctx *c);
+/* Whether child pid is a frozen copy (exit signal 0, held by this helper,
+ * or released and dead): no process of the session's tree. */
+bool rb_hot_is_copy(pid_t pid);
+size_t rb_hot_read(struct rb_proc *p, const struct fp_range *r, size_t n, const size_t *off, uint8_t *dst,
+		   uint8_t *ok);
 
 /* rollback_bufs.c: buffer `slot` (two per process) of at least len bytes,
  * kept from one rollback to the next; rb_bufs_trim after a rollback. */

@@ -42,30 +42,46 @@ static void read_some(void *arg, size_t from, size_t to)
 	}
 }
 
-/* SNAP's contents of the ranges r[0..n) into dst, one after the other. */
+/* SNAP's contents of the ranges r[0..n) into dst, one after the other:
+ * from SNAP's frozen copy those it holds (rollback_hot.c), the others
+ * from the stores. *hot: the bytes from the copy (not hashed). */
 static int read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_range *r, size_t n, uint8_t *dst,
-		       fp_error *err)
+		       size_t *hot, fp_error *err)
 {
+	*hot = 0;
 	if (!n)
 		return 0;
-	if (!p->rd2) { /* the second CPU's reader: the same chain, its own files */
-		p->rd2 = pgs_dup(p->rd, -1, 0, err);
-		if (!p->rd2 || (c->per_page && pgs_check_pages(p->rd2, -1, 0, err)))
-			return -1;
-	}
-	size_t *off = malloc(n * sizeof(*off)), o = 0;
-	if (!off)
+	size_t *off = calloc(n, sizeof(*off)), o = 0;
+	uint8_t *ok = calloc(n, 1);
+	struct fp_range *rest = malloc(n * sizeof(*rest));
+	size_t *rest_off = malloc(n * sizeof(*rest_off)), nrest = 0;
+	if (!off || !ok || !rest || !rest_off) {
+		free(off), free(ok), free(rest), free(rest_off);
 		return fp_fail(err, ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < n; i++)
 		off[i] = o, o += r[i].end - r[i].start;
-	struct read_job j = { .p = p, .main = pthread_self(), .r = r, .off = off, .dst = dst };
-	rb_two_cpus(n, read_some, &j);
-	free(off);
+	*hot = rb_hot_read(p, r, n, off, dst, ok);
+	c->r->hot_bytes += *hot;
+	for (size_t i = 0; i < n; i++)
+		if (!ok[i])
+			rest[nrest] = r[i], rest_off[nrest++] = off[i];
+	c->r->files_bytes += o - *hot;
+	int rc = 0;
+	if (nrest && !p->rd2) { /* the second CPU's reader: the same chain, its own files */
+		p->rd2 = pgs_dup(p->rd, -1, 0, err);
+		if (!p->rd2 || (c->per_page && pgs_check_pages(p->rd2, -1, 0, err)))
+			rc = -1;
+	}
+	struct read_job j = { .p = p, .main = pthread_self(), .r = rest, .off = rest_off, .dst = dst };
+	if (!rc && nrest)
+		rb_two_cpus(nrest, read_some, &j);
+	free(off), free(ok), free(rest), free(rest_off);
 	if (j.failed) {
 		*err = j.err;
 		return -1;
 	}
-	return 0;
+	return rc;
 }
 
 int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
@@ -83,13 +99,14 @@ int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		return rc;
 	}
 	p->pre_data = rb_buf_get(rb_slot(c, p, RB_SLOT_PRE), len, err);
-	if (!p->pre_data || read_ranges(c, p, p->pre.r, p->pre.n, p->pre_data, err)) {
+	size_t hot = 0;
+	if (!p->pre_data || read_ranges(c, p, p->pre.r, p->pre.n, p->pre_data, &hot, err)) {
 		fp_rlist_free(&p->pre);
 		p->pre_data = NULL;
 		return -1;
 	}
 	if (c->per_page)
-		c->r->verified_bytes += len;
+		c->r->verified_bytes += len - hot;
 	return 0;
 }
 
@@ -150,16 +167,17 @@ int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	p->newd = rc ? NULL : rb_buf_get(rb_slot(c, p, RB_SLOT_NEW), p->newd_len ? p->newd_len : 1, err);
 	if (!rc && !p->newd)
 		rc = -1;
+	size_t hot1 = 0, hot2 = 0;
 	if (!rc)
-		rc = read_ranges(c, p, miss, nmiss, p->newd, err);
+		rc = read_ranges(c, p, miss, nmiss, p->newd, &hot1, err);
 	for (size_t i = 0, o = 0; i < wr.n && !rc; i++)
 		if (!in[i])
 			p->wr_ptr[i] = p->newd + o, o += wr.r[i].end - wr.r[i].start;
 	p->wrn_data = p->newd ? p->newd + lmiss : NULL;
 	if (!rc)
-		rc = read_ranges(c, p, p->wr_new.r, p->wr_new.n, p->newd + lmiss, err);
+		rc = read_ranges(c, p, p->wr_new.r, p->wr_new.n, p->newd + lmiss, &hot2, err);
 	if (!rc && c->per_page)
-		c->r->verified_bytes += lmiss + ln;
+		c->r->verified_bytes += lmiss + ln - hot1 - hot2;
 	free(miss);
 	free(in);
 	return rc;
