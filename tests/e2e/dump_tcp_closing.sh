@@ -38,13 +38,18 @@ ct_verify live 1
 ct_verify live 2
 kill -9 "$PID"; wait_gone "$PID"
 
-# held_rules -I|-D: the test's own DROP rules, HELD (see start_held)
+# held_rules -I|-D: the test's own DROP rules, HELD (see start_held). In
+# INPUT, so that a dropped segment counts as sent and lost in transit: a
+# drop in OUTPUT fails the sender's transmission (EPERM), and TCP then
+# holds a FIN unsent behind its zero-window probe timer, whose back-off
+# reached 90 s under load, longer than the target waits once the rule is
+# gone.
 held_rules() {
 	local op=$1 r
 	for r in "${HELD[@]}"; do
 		# shellcheck disable=SC2086
-		iptables -w "$op" OUTPUT $r -m comment --comment fp-test-held -j DROP 2>/dev/null || [[ $op == -D ]] ||
-			fail "iptables $op OUTPUT $r"
+		iptables -w "$op" INPUT $r -m comment --comment fp-test-held -j DROP 2>/dev/null || [[ $op == -D ]] ||
+			fail "iptables $op INPUT $r"
 	done
 }
 # way NAME START WANT DUMPER RESTORER: a fresh target (START NAME starts
@@ -79,7 +84,7 @@ HELD=()
 three_ways "" start_closing "$WANT"
 
 # LAST_ACK and CLOSING last only while some segments are dropped (see
-# ct_tcp.c, --held): the test's own rules (by port, in OUTPUT) hold them
+# ct_tcp.c, --held): the test's own rules (by port, in INPUT) hold them
 # until the dump, and are gone before the restore, which must bring the
 # states back by itself.
 HELD=()
@@ -100,7 +105,10 @@ start_held() { # NAME
 	held_rules -D # the server's segments of E pass from now on
 	HELD=("-p tcp --sport $dc --dport $ds $pure_ack" "-p tcp --sport $ec --dport $es")
 	touch "$st.go2"
-	wait_for 60 grep -q '^ready ' "$st" || fail "$1 did not get ready: $(tail -n 2 "$st")"
+	wait_for 60 grep -q '^ready ' "$st" ||
+		fail "$1 did not get ready: $(tail -n 2 "$st")
+$(ss -tnoi "( sport = :$ec or sport = :$es )")
+$(iptables -S INPUT; iptables -S OUTPUT; nft list tables 2>&1)"
 	PID=$(awk '/^ready /{print $2; exit}' "$st")
 	track_pid "$PID"
 	ct_verify "$1" 1
