@@ -435,8 +435,6 @@ static struct rb_fd_op *fop_new(struct rb_proc *p)
 	return &x[p->nfops++];
 }
 
-#define RB_FDCARRY_MIN_FDS 512
-
 static uint64_t fd_pos(pid_t pid, int fd)
 {
 	char path[64], buf[512];
@@ -572,10 +570,9 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 	 * (dump_fdcarry.c): SNAP's file still, their link is not read; the
 	 * list stays /proc's (fds no wrapper saw). */
 	size_t nsame = 0;
-	/* Only for many fds: the table is read whole from the process (~3 MB,
-	 * 5-14 ms of the stop measured for a process of 4 fds), a readlink
-	 * costs a few us. */
-	uint8_t *same = p->nfdi >= RB_FDCARRY_MIN_FDS ? dump_fdcarry_same(c->t, p->pid, c->snap_dir, &nsame) : NULL;
+	/* A partial read: the heads of the kept fds' slots only, at the
+	 * address the snapshot found (no /proc walk, no whole table). */
+	uint8_t *same = dump_fdcarry_same(c->t, p->pid, c->snap_dir, &nsame);
 	const char *base = c->ws ? fp_ws_base(c->ws) : NULL;
 	int rc = 1;
 	/* SNAP's fds found open, by their place in p->fdi (any fd number) */
