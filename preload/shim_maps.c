@@ -54,13 +54,7 @@ static void gap_to(uint32_t i)
 static void put_at(uint32_t i, const struct fp_shim_map *m)
 {
 	gap_to(i);
-	/* the fixed fields and the path up to its end: an anonymous entry is
-	 * 56 bytes, not the whole 312 (what follows the path's end is not
-	 * read) */
-	struct fp_shim_map *d = &FP_T->maps[LO];
-	size_t l = __builtin_strlen(m->path);
-	__builtin_memcpy(d, m, __builtin_offsetof(struct fp_shim_map, path));
-	__builtin_memcpy(d->path, m->path, l + 1);
+	FP_T->maps[LO] = *m;
 	LO++;
 	N++;
 }
