@@ -237,22 +237,25 @@ int main(void)
 			CHECK(fo.t->fd_hwm == whole.t->fd_hwm &&
 			      !memcmp(fo.t->fds, whole.t->fds, whole.t->fd_hwm * sizeof(struct fp_shim_fd)));
 			uint32_t n = whole.t->fd_hwm, hwm = 0;
-			int *fds = calloc(n + 1, sizeof(int));
-			struct fp_shim_fd_head *hd = calloc(n + 1, sizeof(*hd));
+			/* both ways: a few slots (one range each), many (read in runs) */
+			for (uint32_t m = 3; m <= 2 * n + 64; m += 2 * n + 61) {
+			int *fds = calloc(m + 1, sizeof(int));
+			struct fp_shim_fd_head *hd = calloc(m + 1, sizeof(*hd));
 			CHECK(fds && hd);
-			for (uint32_t k = 0; k < n; k++)
-				fds[k] = (int)(n - 1 - k); /* any order */
-			fds[n] = (int)n + 5; /* beyond the table: unknown */
-			CHECK(fp_shim_read_heads(t.pid, a1, fds, n + 1, hd, &hwm, &err) == 1 && hwm == n);
-			for (uint32_t k = 0; k < n; k++) {
+			for (uint32_t k = 0; k < m; k++)
+				fds[k] = (int)(n - 1 - k % n); /* any order */
+			fds[m] = (int)n + 5; /* beyond the table: unknown */
+			CHECK(fp_shim_read_heads(t.pid, a1, fds, m + 1, hd, &hwm, &err) == 1 && hwm == n);
+			for (uint32_t k = 0; k < m; k++) {
 				const struct fp_shim_fd *f = &whole.t->fds[fds[k]];
 				CHECKF(hd[k].seq == f->seq && hd[k].used == f->used && hd[k].origin == f->origin,
 				       "fd %d: head seq %u used %u, whole copy seq %u used %u", fds[k], hd[k].seq, hd[k].used,
 				       f->seq, f->used);
 			}
-			CHECK(hd[n].seq & 1);
+			CHECK(hd[m].seq & 1);
 			free(fds);
 			free(hd);
+			}
 		}
 		fp_shim_copy_free(&whole);
 		fp_shim_copy_free(&fo);
