@@ -480,6 +480,12 @@ void dump_incr_keep(struct dump_ctx *c, const char *final);
 void dump_incr_shim_mark(struct dump_ctx *c, struct dump_precopy *pc);
 int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *err);
 void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p);
+/* The stop may take the preparation's VmFlags (no smaps while stopped): the
+ * shim's log shows no change since, and the process has at least
+ * FP_SHIM_FLAGS_KEPT_MIN mappings (fewer: smaps costs less than the check
+ * after the resume). */
+#define FP_SHIM_FLAGS_KEPT_MIN 1024
+bool dump_incr_shim_flags_kept(struct dump_ctx *c, const struct dump_precopy *pc);
 /* dump_incr_settle.c: after the resume, for every process whose written
  * pages stayed unprotected through the stop (pc->deferred), a thread
  * re-protects them, then unprotects again those that the running process

@@ -62,7 +62,7 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	uint64_t mapped = 0;
 	for (size_t i = 0; i < pc->nfv; i++)
 		mapped += pc->fv[i].end - pc->fv[i].start;
-	if (pc->nfv && mapped < FP_SMAPS_AT_STOP_MAX)
+	if (pc->nfv && mapped < FP_SMAPS_AT_STOP_MAX && !dump_incr_shim_flags_kept(c, pc))
 		return dump_proc_vmas(c, p, err);
 	if (dump_vmas_stopped(p, &v, &n, err))
 		return -1;

@@ -27,7 +27,7 @@ void dump_shim_fds_read(struct dump_ctx *c, pid_t pid)
 		return;
 	/* Short and without the writers' gate: this is a check, not worth a
 	 * pause of the target. */
-	struct fp_shim_read_opts ro = { .timeout_ms = 50, .no_gate = 1 };
+	struct fp_shim_read_opts ro = { .timeout_ms = 50, .no_gate = 1, .fds_only = 1 };
 	fp_error e;
 	int r = fp_shim_read(pid, &ro, cp, &e);
 	if (r != 1) {

@@ -42,6 +42,8 @@ struct fp_shim_copy {
 struct fp_shim_read_opts {
 	int timeout_ms;         /* give up after this (default 2000) */
 	int no_gate;            /* never write the gate into the target */
+	int fds_only;           /* the fd slots only: the mapping and thread
+	                         * lists are left out (zero in the copy) */
 };
 
 /* Returns 1 when the table was copied (state READY), 0 when the process is not
@@ -60,10 +62,36 @@ int fp_shim_read_at(pid_t pid, uint64_t addr, const struct fp_shim_read_opts *op
 		    struct fp_shim_copy *out, fp_error *err);
 
 /* Only finds the table: 1 with *addr (and the shim's path in path, may be
- * NULL) set, 0 if the shim is not mapped, -1 on error. */
+ * NULL) set, 0 if the shim is not mapped, -1 on error. The address is found
+ * once per process image: later calls for the same pid read only the table's
+ * header at the address found last, and walk /proc/PID/maps again only when
+ * that header is not pid's table any more (exec, another process). */
 int fp_shim_locate(pid_t pid, uint64_t *addr, char *path, size_t path_len, fp_error *err);
 
+/* The same, always from /proc/PID/maps and the shim's ELF file. */
+int fp_shim_locate_proc(pid_t pid, uint64_t *addr, char *path, size_t path_len, fp_error *err);
+
+/* How many times this process walked /proc to find a table (tests). */
+unsigned long fp_shim_locate_walks(void);
+
 void fp_shim_copy_free(struct fp_shim_copy *c);
+
+/* The first bytes of an fd slot (struct fp_shim_fd): enough to tell whether
+ * a wrapper touched the fd since an earlier read of its seq. */
+struct fp_shim_fd_head {
+	uint32_t seq;
+	uint8_t used, type, origin, path_truncated;
+};
+
+/* A partial read: the heads of the slots of fds[0, n) only (8 bytes each, in
+ * a few process_vm_readv calls), from the table at addr, an address found
+ * earlier for this process. The header is read first and must still be
+ * pid's table (else 0: find it again). A slot beyond the table, or one being
+ * written, has an odd seq in out. *hwm (may be NULL): the table's fd_hwm, or
+ * 0 when fds overflowed the table. 1 on success, -1 on error (the process is
+ * gone). */
+int fp_shim_read_heads(pid_t pid, uint64_t addr, const int *fds, size_t n, struct fp_shim_fd_head *out,
+		       uint32_t *hwm, fp_error *err);
 
 /* The mapping change log's events [from, head) (shim_table.h), from the
  * table at addr: 1 with *ev (malloc'd, *n events, oldest first) and *head

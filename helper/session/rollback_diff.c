@@ -435,23 +435,6 @@ static struct rb_fd_op *fop_new(struct rb_proc *p)
 	return &x[p->nfops++];
 }
 
-#define RB_FDCARRY_MIN_FDS 512
-
-static uint64_t fd_pos(pid_t pid, int fd)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-	if (f >= 0)
-		close(f);
-	if (n <= 0)
-		return UINT64_MAX;
-	buf[n] = '\0';
-	char *s = strstr(buf, "pos:");
-	return s ? strtoull(s + 4, NULL, 10) : UINT64_MAX;
-}
-
 static bool under(const char *path, const char *base)
 {
 	size_t l = base ? strlen(base) : 0;
@@ -572,12 +555,13 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 	 * (dump_fdcarry.c): SNAP's file still, their link is not read; the
 	 * list stays /proc's (fds no wrapper saw). */
 	size_t nsame = 0;
-	/* Only for many fds: the table is read whole from the process (~3 MB,
-	 * 5-14 ms of the stop measured for a process of 4 fds), a readlink
-	 * costs a few us. */
-	uint8_t *same = p->nfdi >= RB_FDCARRY_MIN_FDS ? dump_fdcarry_same(c->t, p->pid, c->snap_dir, &nsame) : NULL;
+	/* A partial read: the heads of the kept fds' slots only, at the
+	 * address the snapshot found (no /proc walk, no whole table). */
+	uint8_t *same = dump_fdcarry_same(c->t, p->pid, c->snap_dir, &nsame);
 	const char *base = c->ws ? fp_ws_base(c->ws) : NULL;
 	int rc = 1;
+	struct rb_fdpos fpos;
+	rb_fdpos_open(&fpos, p->pid);
 	/* SNAP's fds found open, by their place in p->fdi (any fd number) */
 	uint8_t *seen = calloc(p->nfdi + 1, 1);
 	if (!seen)
@@ -612,7 +596,7 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 		}
 		if (!f || fi->type != CR_FD_REG || !f->has_reg)
 			continue; /* pipes, sockets, event fds: the same object */
-		uint64_t pos = fd_pos(p->pid, fd);
+		uint64_t pos = rb_fdpos_get(&fpos, fd);
 		if (under(f->reg.name, base)) {
 			/* the workspace goes back to SNAP's files: open them again */
 			struct rb_fd_op *o = fop_new(p);
@@ -643,6 +627,7 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 		}
 	}
 	closedir(d);
+	rb_fdpos_close(&fpos);
 	free(same);
 	/* closed since: a regular file is opened again (as its own open file
 	 * description), anything else makes it a full restore */

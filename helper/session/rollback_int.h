@@ -153,6 +153,15 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
 bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file *f, const char *link);
+/* rollback_fdpos.c: a process's file offsets through copies of its fds */
+struct rb_fdpos {
+	pid_t pid;
+	int pidfd; /* -1: every offset from /proc/PID/fdinfo */
+};
+void rb_fdpos_open(struct rb_fdpos *x, pid_t pid);
+/* fd's offset, UINT64_MAX if it cannot be read */
+uint64_t rb_fdpos_get(struct rb_fdpos *x, int fd);
+void rb_fdpos_close(struct rb_fdpos *x);
 /* SNAP's record of terminal f, NULL if it has none. */
 const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);

@@ -3,10 +3,12 @@
  * the block index and the seed, never of an address), plus a linked list of
  * small malloc blocks with holes freed between them (the brk heap and
  * malloc's own free lists), patterned .data, .bss and stack, a .bss area and
- * an 8 MiB anonymous mapping that must stay zero. Verification recomputes
+ * an 8 MiB anonymous mapping that must stay zero, and with --maps=N N
+ * separate one-page mappings (writable and read-only by turns, so that the
+ * kernel cannot merge them), each patterned. Verification recomputes
  * everything and exercises malloc.
  *
- *   ct_heap STATUS [--mib=N (default 100; 1024 works)] [--seed=N] [common options]
+ *   ct_heap STATUS [--mib=N (default 100; 1024 works)] [--seed=N] [--maps=N] [common options]
  */
 #include "ct_proto.h"
 
@@ -31,6 +33,8 @@ static size_t nchunks;
 static struct node *list;
 static unsigned char *zero_map;
 static uint64_t seed;
+static unsigned char *pages;  /* --maps: nmaps one-page mappings */
+static size_t nmaps;
 
 static const char *const words[32] = {
 	"the ",    "data ",  "of ",     "process ", "restore ", "page ",   "memory ", "file ",
@@ -60,7 +64,7 @@ static inline void heap_block(uint64_t b, unsigned char out[64])
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ct_heap STATUS [--mib=N] [--seed=N] [--no-spare-fds] [options]\n"
+		"usage: ct_heap STATUS [--mib=N] [--seed=N] [--maps=N] [--no-spare-fds] [options]\n"
 		"  --no-spare-fds    RLIMIT_NOFILE at the fds it has: no new fd can be made in it\n"
 		"                    (raised only while it verifies)\n%s",
 		ct_common_usage);
@@ -124,6 +128,24 @@ static void setup_heap(unsigned long long mib)
 		ct_die("mmap: %s", strerror(errno));
 }
 
+static void setup_maps(void)
+{
+	if (!nmaps)
+		return;
+	pages = mmap(NULL, nmaps * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pages == MAP_FAILED)
+		ct_die("mmap: %s", strerror(errno));
+	for (size_t i = 0; i < nmaps; i++) {
+		unsigned char *p = mmap(pages + i * 4096, 4096, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (p == MAP_FAILED)
+			ct_die("mmap: %s", strerror(errno));
+		ct_fill(p, 4096, seed ^ (i << 32));
+		if (i % 2 && mprotect(p, 4096, PROT_READ))
+			ct_die("mprotect: %s", strerror(errno));
+	}
+}
+
 static void check_zero(const unsigned char *p, size_t len, const char *what)
 {
 	for (size_t i = 0; i < len; i++)
@@ -170,6 +192,11 @@ static void verify_heap(const unsigned char *stack, size_t stack_len)
 		ct_fail(".bss differs at offset %ld", off);
 	if ((off = ct_check_fill(stack, stack_len, seed + 4)) >= 0)
 		ct_fail("stack differs at offset %ld", off);
+	for (size_t i = 0; i < nmaps; i++)
+		if ((off = ct_check_fill(pages + i * 4096, 4096, seed ^ (i << 32))) >= 0) {
+			ct_fail("one-page mapping %zu differs at offset %ld", i, off);
+			break;
+		}
 	check_zero(heap_bss_zero, sizeof(heap_bss_zero), "untouched .bss");
 	check_zero(zero_map, ZERO_MAP, "untouched mapping");
 	/* malloc's free lists must still be consistent: use them. */
@@ -189,20 +216,22 @@ int main(int argc, char **argv)
 	if (argc < 2 || argv[1][0] == '-')
 		usage();
 	ct.status_path = argv[1];
-	unsigned long long mib = 100, s = 1;
+	unsigned long long mib = 100, s = 1, nm = 0;
 	bool tight = false;
 	for (int i = 2; i < argc; i++)
 		if (!strcmp(argv[i], "--no-spare-fds"))
 			tight = true;
 		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--mib", &mib) &&
-			 !ct_num_arg(argv[i], "--seed", &s))
+			 !ct_num_arg(argv[i], "--seed", &s) && !ct_num_arg(argv[i], "--maps", &nm))
 			usage();
 	seed = s;
+	nmaps = (size_t)nm;
 	ct_setup();
 
 	unsigned char stack[16384];
 	ct_fill(stack, sizeof(stack), seed + 4);
 	setup_heap(mib);
+	setup_maps();
 	if (nchunks)
 		ct_info("chunk0 %p %u", (void *)chunks[0], CHUNK);
 	ct_info("node0 %p %zu", (void *)list, sizeof(*list));

@@ -195,7 +195,7 @@ int main(void)
 	for (int i = 0; i < 20; i++) {
 		kill(t.pid, SIGSTOP);
 		CHECK(wait_stopped(t.pid, true) == 0);
-		struct fp_shim_read_opts o = {200, 0};
+		struct fp_shim_read_opts o = { .timeout_ms = 200 };
 		memset(&c, 0, sizeof(c));
 		r = fp_shim_read_at(t.pid, addr, &o, &c, &err);
 		if (r == 1) {
@@ -212,6 +212,58 @@ int main(void)
 	printf("stopped target: %u reads, %u busy\n", stopped_ok, stopped_busy);
 	CHECK(stopped_ok > 0);
 	CHECKF(bad == 0, "%u torn or inconsistent entries", bad);
+
+	/* the table is found once: later look-ups read its header only */
+	uint64_t a1 = 0, a2 = 0;
+	CHECK(fp_shim_locate(t.pid, &a1, NULL, 0, &err) == 1 && a1 == addr);
+	unsigned long walks = fp_shim_locate_walks();
+	for (int i = 0; i < 5; i++)
+		CHECK(fp_shim_locate(t.pid, &a2, NULL, 0, &err) == 1 && a2 == a1);
+	CHECKF(fp_shim_locate_walks() == walks, "%lu walks of /proc for 5 look-ups of a known table",
+	       fp_shim_locate_walks() - walks);
+	/* a header that is not this process's table is not taken: another pid */
+	CHECK(fp_shim_read_heads(getpid(), a1, (int[]){ 0 }, 1, &(struct fp_shim_fd_head){ 0 }, NULL, &err) != 1);
+
+	/* the fds alone, and the heads of chosen slots, equal the whole copy
+	 * (taken while stopped, so nothing moves between them) */
+	for (int i = 0, compared = 0; i < 20 && !compared; i++) {
+		kill(t.pid, SIGSTOP);
+		CHECK(wait_stopped(t.pid, true) == 0);
+		struct fp_shim_copy whole = { 0 }, fo = { 0 };
+		struct fp_shim_read_opts o1 = { .timeout_ms = 200 }, o2 = { .timeout_ms = 200, .fds_only = 1 };
+		if (fp_shim_read_at(t.pid, a1, &o1, &whole, &err) == 1 && fp_shim_read_at(t.pid, a1, &o2, &fo, &err) == 1) {
+			compared = 1;
+			CHECK(fo.t->map_count == 0 && fo.t->thread_count == 0 && whole.t->map_count > 0);
+			CHECK(fo.t->fd_hwm == whole.t->fd_hwm &&
+			      !memcmp(fo.t->fds, whole.t->fds, whole.t->fd_hwm * sizeof(struct fp_shim_fd)));
+			uint32_t n = whole.t->fd_hwm, hwm = 0;
+			/* both ways: a few slots (one range each), many (read in runs) */
+			for (uint32_t m = 3; m <= 2 * n + 64; m += 2 * n + 61) {
+			int *fds = calloc(m + 1, sizeof(int));
+			struct fp_shim_fd_head *hd = calloc(m + 1, sizeof(*hd));
+			CHECK(fds && hd);
+			for (uint32_t k = 0; k < m; k++)
+				fds[k] = (int)(n - 1 - k % n); /* any order */
+			fds[m] = (int)n + 5; /* beyond the table: unknown */
+			CHECK(fp_shim_read_heads(t.pid, a1, fds, m + 1, hd, &hwm, &err) == 1 && hwm == n);
+			for (uint32_t k = 0; k < m; k++) {
+				const struct fp_shim_fd *f = &whole.t->fds[fds[k]];
+				CHECKF(hd[k].seq == f->seq && hd[k].used == f->used && hd[k].origin == f->origin,
+				       "fd %d: head seq %u used %u, whole copy seq %u used %u", fds[k], hd[k].seq, hd[k].used,
+				       f->seq, f->used);
+			}
+			CHECK(hd[m].seq & 1);
+			free(fds);
+			free(hd);
+			}
+		}
+		fp_shim_copy_free(&whole);
+		fp_shim_copy_free(&fo);
+		kill(t.pid, SIGCONT);
+		CHECK(wait_stopped(t.pid, false) == 0);
+		if (i == 19)
+			CHECKF(compared, "no copy of the stopped target in 20 tries");
+	}
 
 	CHECK(tgt_cmd(&t, "stop", NULL, 0) == 0);
 	int n = shim_disagreements(t.pid, "after churn");
