@@ -157,6 +157,12 @@ bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file
 const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
 int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
+/* SNAP's pages [addr, addr+len) into dst: zeros where SNAP has none,
+ * fn(arg, first, n, at) for pages [first, first+n) of p's reader (flat
+ * order) that go to at. fn's non-zero ends the walk (returned; -1 with
+ * err wrapped). */
+int rb_snap_walk(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst,
+		 int (*fn)(void *arg, uint64_t first, uint64_t n, uint8_t *dst, fp_error *err), void *arg, fp_error *err);
 
 /* rollback_read.c: before the stop, SNAP's contents of the pages written
  * since the tracking's snapshot and of path_pages (while the processes
@@ -165,6 +171,15 @@ int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t l
 int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 void rb_free(struct rb_ctx *c);
+
+/* rollback_uring.c: SNAP's pages r[0..n) into dst + off[i] as
+ * rb_snap_read_with reads them, through io_uring (ring 0 or 1, one per
+ * CPU of rb_two_cpus): one system call per batch of reads, not one pread
+ * per page. 1: not possible here (no io_uring, a compressed store), read
+ * them otherwise; nothing is half read then that matters (all of dst
+ * is read again). */
+int rb_uring_read(struct rb_proc *p, pgs_reader *rd, unsigned ring, const struct fp_range *r, size_t n,
+		  const size_t *off, uint8_t *dst, fp_error *err);
 
 /* rollback_hot.c: when SNAP is hot, each process's frozen copy (p->hot);
  * rb_hot_read reads from it each range r[i] that it holds whole into
