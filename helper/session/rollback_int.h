@@ -227,7 +227,16 @@ void rb_rearm_cancel(void);
  * why); during it, what differs (0 with why: not in place after all). */
 int rb_check_tree(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err);
-/* The pages written since the tracking's snapshot, now (out normalized). */
+
+/* rollback_scan.c: PAGEMAP_SCAN of the ranges in of an open pagemap, the
+ * pages in the categories (any of anyof, all of must, none of must_not)
+ * added to out; the pages written since the tracking's snapshot in reg
+ * and those present in keep (not the zero page), in one walk; the pages
+ * written since the tracking's snapshot, now (out normalized). */
+int rb_scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, uint64_t must_not, struct fp_rlist *out,
+	    fp_error *err);
+int rb_scan_written_present(int fd, const struct fp_rlist *reg, const struct fp_rlist *keep, struct fp_rlist *written,
+			    struct fp_rlist *present, fp_error *err);
 int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err);
 
 /* rollback_apply.c */
