@@ -116,6 +116,11 @@ int pgs_check_pages(pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err);
  * in dirfd, or the same snapshot chain (pagestore_chain.h). */
 pgs_reader *pgs_dup(const pgs_reader *r, int dirfd, uint32_t pages_id, fp_error *err);
 
+/* A plain store's descriptor, for reads the caller batches (-1 for a
+ * compressed store or a chain), and the check that pgs_read makes of
+ * pages [first, first+n) read into d (per-page hashes, if any). */
+int pgs_plain_fd(const pgs_reader *r);
+int pgs_check_read(const pgs_reader *r, uint64_t first, uint64_t n, const void *d, fp_error *err);
 /* Makes pages-<id>.img (plain, for `criu restore`) from pages-<id>.fpz,
  * atomically; with remove_store the .fpz is deleted afterwards. A directory
  * that already has only the plain file is left alone. */

@@ -617,3 +617,34 @@ int pgs_chain_intact(const pgs_reader *r)
 	}
 	return 1;
 }
+
+int pgs_locate(pgs_reader *r, uint64_t first, uint64_t n,
+	       int (*fn)(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err), void *arg,
+	       fp_error *err)
+{
+	struct pgs_chain *ch = pgs_reader_chain(r);
+	if (!ch)
+		return pgs_plain_fd(r) < 0 ? 1 : fn(arg, r, first, n, err);
+	const struct map *m = ch->m;
+	/* a level closed to make room (open_level) would close a descriptor
+	 * that the caller's batch still reads */
+	if (m->nlv > OPEN_LEVELS)
+		return 1;
+	if (first > m->total || n > m->total - first)
+		return fp_fail(err, ERANGE, "pages %" PRIu64 "..%" PRIu64 " requested, the snapshot chain holds %" PRIu64, first,
+			       first + n - 1, m->total);
+	for (size_t i = run_at(m, first); n; i++) {
+		const struct run *rn = &m->runs[i];
+		uint64_t in = first - rn->flat_first, take = rn->n - in < n ? rn->n - in : n;
+		if (!ch->rd[rn->level] && open_level(ch, rn->level, err))
+			return -1;
+		if (pgs_plain_fd(ch->rd[rn->level]) < 0)
+			return 1;
+		int rc = fn(arg, ch->rd[rn->level], rn->src_first + in, take, err);
+		if (rc)
+			return rc;
+		first += take;
+		n -= take;
+	}
+	return 0;
+}

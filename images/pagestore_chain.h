@@ -41,6 +41,16 @@ int pgs_chain_open_over(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pag
  * chain. */
 int pgs_chain_intact(const pgs_reader *r);
 
+/* For reads that the caller batches (a rollback's io_uring): where pages
+ * [first, first+n) of r lie, piece by piece in order, each in a plain
+ * store: fn(arg, store, at, n) for pages [at, at+n) of that store's file
+ * (pgs_plain_fd), to be proven with pgs_check_read once read. Every
+ * store stays open until r is read otherwise or closed. 0 when done, 1
+ * when a piece is in a compressed store or the chain has more levels than
+ * a reader keeps open (read with pgs_read then), fn's non-zero, or -1. */
+int pgs_locate(pgs_reader *r, uint64_t first, uint64_t n,
+	       int (*fn)(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err), void *arg,
+	       fp_error *err);
 /* Whether a pagemap names its parent. */
 int pgs_chain_has_parent(const cr_pagemap_entry *pe, size_t npe);
 

@@ -504,3 +504,17 @@ int pgs_verify(int dirfd, uint32_t pages_id, fp_error *err)
 	pgs_close(r);
 	return rc;
 }
+
+int pgs_plain_fd(const pgs_reader *r)
+{
+	return r->plain && !r->chain ? r->fd : -1;
+}
+
+int pgs_check_read(const pgs_reader *r, uint64_t first, uint64_t n, const void *d, fp_error *err)
+{
+	if (first > r->total_pages || n > r->total_pages - first)
+		return fp_fail(err, ERANGE, "%s: pages %llu..%llu checked, the store holds %llu", r->name,
+			       (unsigned long long)first, (unsigned long long)(first + n - 1),
+			       (unsigned long long)r->total_pages);
+	return check_read(r, first, n, d, err);
+}

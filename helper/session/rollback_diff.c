@@ -302,59 +302,6 @@ static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv
 
 /* ---- pages -------------------------------------------------------------- */
 
-struct scan_sink {
-	struct fp_rlist *l;
-	bool oom;
-};
-
-static int sink_add(void *arg, uint64_t s, uint64_t e)
-{
-	struct scan_sink *k = arg;
-	k->oom = fp_rlist_add(k->l, s, e) != 0;
-	return k->oom;
-}
-
-/* Pages of ranges in the categories: present or swapped (anyof), and
- * (written) without our write protection, or (cow) not the file's. A
- * never-touched page under our protection carries a marker that reads as
- * swapped: "present" alone leaves those out. */
-static int scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, uint64_t must_not,
-		struct fp_rlist *out, fp_error *err)
-{
-	enum { VEC = 1024 };
-	struct fp_page_region vec[VEC];
-	struct fp_pm_scan_arg m = { 0 };
-	m.category_mask = must | must_not;
-	m.category_inverted = must_not;
-	m.category_anyof_mask = anyof;
-	m.return_mask = anyof;
-	struct scan_sink k = { out, false };
-	for (size_t i = 0; i < in->n; i++) {
-		int r = fp_pagemap_scan(fd, in->r[i].start, in->r[i].end, &m, vec, VEC, sink_add, &k);
-		if (k.oom)
-			return fp_fail(err, ENOMEM, "out of memory");
-		if (r <= 0)
-			return fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN: %s",
-				       r ? strerror(errno) : "not supported by this kernel");
-	}
-	return 0;
-}
-
-int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
-	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg };
-	int rc = scan(fd, &reg, FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED, FP_PAGE_IS_WRITTEN, 0, out, err);
-	close(fd);
-	if (!rc && fp_rlist_normalize(out))
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	return rc;
-}
-
 /* a := a ∪ (x △ y) */
 static int add_symdiff(struct fp_rlist *a, const struct fp_rlist *x, const struct fp_rlist *y)
 {
@@ -378,8 +325,8 @@ static int diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why
 			y = { 0 };
 	int rc = 1;
 	const uint64_t ps = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	if (scan(fd, &reg, ps, FP_PAGE_IS_WRITTEN, 0, &written, err) ||
-	    scan(fd, &p->keep, FP_PAGE_IS_PRESENT, 0, FP_PAGE_IS_PFNZERO, &present, err) || scan(fd, fpriv, ps, 0, FP_PAGE_IS_FILE, &cow, err))
+	if (rb_scan_written_present(fd, &reg, &p->keep, &written, &present, err) ||
+	    rb_scan(fd, fpriv, ps, 0, FP_PAGE_IS_FILE, &cow, err))
 		rc = -1;
 	close(fd);
 	/* what differs from SNAP in the mappings that stay: written since the

@@ -187,7 +187,8 @@ int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_
 	return rb_snap_read_with(p, p->rd, addr, len, dst, err);
 }
 
-int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t len, uint8_t *dst, fp_error *err)
+int rb_snap_walk(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst,
+		 int (*fn)(void *arg, uint64_t first, uint64_t n, uint8_t *dst, fp_error *err), void *arg, fp_error *err)
 {
 	uint64_t end = addr + len;
 	size_t lo = 0, hi = p->nflat;
@@ -208,13 +209,26 @@ int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t l
 			continue;
 		}
 		uint64_t take = (ee < end ? ee : end) - addr;
-		if (pgs_read(rd, p->flat_first[lo] + (addr - es) / CR_PAGE_SIZE, take / CR_PAGE_SIZE, dst, err))
+		int rc = fn(arg, p->flat_first[lo] + (addr - es) / CR_PAGE_SIZE, take / CR_PAGE_SIZE, dst, err);
+		if (rc < 0)
 			return fp_wrap(err, "reading the snapshot's pages of %d at 0x%llx", (int)p->pid,
 				       (unsigned long long)addr);
+		if (rc)
+			return rc;
 		dst += take, addr += take;
 		lo++;
 	}
 	return 0;
+}
+
+static int read_pages(void *rd, uint64_t first, uint64_t n, uint8_t *dst, fp_error *err)
+{
+	return pgs_read(rd, first, n, dst, err);
+}
+
+int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t len, uint8_t *dst, fp_error *err)
+{
+	return rb_snap_walk(p, addr, len, dst, read_pages, rd, err);
 }
 
 /* dir, its parent, its parent's parent...: real paths, *n of them. */

@@ -166,6 +166,12 @@ void rb_fdpos_close(struct rb_fdpos *x);
 const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
 int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);
+/* SNAP's pages [addr, addr+len) into dst: zeros where SNAP has none,
+ * fn(arg, first, n, at) for pages [first, first+n) of p's reader (flat
+ * order) that go to at. fn's non-zero ends the walk (returned; -1 with
+ * err wrapped). */
+int rb_snap_walk(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst,
+		 int (*fn)(void *arg, uint64_t first, uint64_t n, uint8_t *dst, fp_error *err), void *arg, fp_error *err);
 
 /* rollback_read.c: before the stop, SNAP's contents of the pages written
  * since the tracking's snapshot and of path_pages (while the processes
@@ -174,6 +180,15 @@ int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t l
 int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 void rb_free(struct rb_ctx *c);
+
+/* rollback_uring.c: SNAP's pages r[0..n) into dst + off[i] as
+ * rb_snap_read_with reads them, through io_uring (ring 0 or 1, one per
+ * CPU of rb_two_cpus): one system call per batch of reads, not one pread
+ * per page. 1: not possible here (no io_uring, a compressed store), read
+ * them otherwise; nothing is half read then that matters (all of dst
+ * is read again). */
+int rb_uring_read(struct rb_proc *p, pgs_reader *rd, unsigned ring, const struct fp_range *r, size_t n,
+		  const size_t *off, uint8_t *dst, fp_error *err);
 
 /* rollback_hot.c: when SNAP is hot, each process's frozen copy (p->hot);
  * rb_hot_read reads from it each range r[i] that it holds whole into
@@ -221,7 +236,16 @@ void rb_rearm_cancel(void);
  * why); during it, what differs (0 with why: not in place after all). */
 int rb_check_tree(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err);
-/* The pages written since the tracking's snapshot, now (out normalized). */
+
+/* rollback_scan.c: PAGEMAP_SCAN of the ranges in of an open pagemap, the
+ * pages in the categories (any of anyof, all of must, none of must_not)
+ * added to out; the pages written since the tracking's snapshot in reg
+ * and those present in keep (not the zero page), in one walk; the pages
+ * written since the tracking's snapshot, now (out normalized). */
+int rb_scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, uint64_t must_not, struct fp_rlist *out,
+	    fp_error *err);
+int rb_scan_written_present(int fd, const struct fp_rlist *reg, const struct fp_rlist *keep, struct fp_rlist *written,
+			    struct fp_rlist *present, fp_error *err);
 int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err);
 
 /* rollback_apply.c */

@@ -10,7 +10,8 @@
  * stop, the pages to write back that were read already are written from
  * there, and only the others, written in between or found by the
  * comparison (untracked memory, mappings made again), are read then
- * (rb_place). Both reads run on two CPUs, one reader each. */
+ * (rb_place). Both reads run on two CPUs, one reader each, each batching
+ * its reads in an io_uring (rollback_uring.c). */
 #include "session/rollback_int.h"
 
 #include <errno.h>
@@ -31,7 +32,16 @@ struct read_job {
 static void read_some(void *arg, size_t from, size_t to)
 {
 	struct read_job *j = arg;
-	pgs_reader *rd = pthread_equal(pthread_self(), j->main) ? j->p->rd : j->p->rd2;
+	bool main = pthread_equal(pthread_self(), j->main);
+	pgs_reader *rd = main ? j->p->rd : j->p->rd2;
+	fp_error ue;
+	int u = rb_uring_read(j->p, rd, main ? 0 : 1, j->r + from, to - from, j->off + from, j->dst, &ue);
+	if (u <= 0) {
+		int zero = 0;
+		if (u && __atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			j->err = ue;
+		return;
+	}
 	for (size_t i = from; i < to && !__atomic_load_n(&j->failed, __ATOMIC_RELAXED); i++) {
 		fp_error e;
 		if (rb_snap_read_with(j->p, rd, j->r[i].start, j->r[i].end - j->r[i].start, j->dst + j->off[i], &e)) {
