@@ -32,7 +32,7 @@ endif
 # -fPIC: the same objects make libforkpoint.a and libforkpoint.so (api/Makefile.inc).
 CFLAGS_ALL := $(BASEFLAGS) -I$(GEN) -fPIC $(SANFLAGS) $(CFLAGS)
 
-PKGS     := libzstd libbpf libelf libunwind-ptrace libunwind-generic libprotobuf-c
+PKGS     := libzstd liburing libbpf libelf libunwind-ptrace libunwind-generic libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS_ALL := $(PKG_LIBS) -lpthread

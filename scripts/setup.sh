@@ -34,7 +34,7 @@ SUITES=${FORKPOINT_CRIU_SUITES-trixie sid}
 # protobuf-c: CRIU's messages; cffi + pytest: the Python binding; clang: the
 # libFuzzer target; postgresql and nginx-light: real servers in the tests;
 # buildah: forkpoint build.
-PACKAGES=(build-essential pkg-config libzstd-dev libelf-dev libunwind-dev libbpf-dev zstd python3
+PACKAGES=(build-essential pkg-config libzstd-dev libelf-dev libunwind-dev libbpf-dev liburing-dev zstd python3
 	gnuplot-nox redis-server criu tmux vim less
 	protobuf-c-compiler libprotobuf-c-dev python3-dev python3-cffi python3-pytest clang
 	postgresql nginx-light buildah)

@@ -11,16 +11,15 @@
  * hashes), after they are read. Where io_uring is missing or refused, or
  * a store is compressed, the caller reads with pread as before.
  *
- * The rings are set up at the first rollback and kept for the helper's
- * life: one per CPU of rb_two_cpus (ring 0 for the calling thread, 1 for
- * the second), never used by two threads at once. */
+ * The rings (liburing's) are set up at the first rollback and kept for the
+ * helper's life: one per CPU of rb_two_cpus (ring 0 for the calling thread,
+ * 1 for the second), never used by two threads at once. */
 #include "session/rollback_int.h"
 
 #include <errno.h>
-#include <linux/io_uring.h>
+#include <liburing.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "images/pagestore_chain.h"
@@ -29,52 +28,11 @@
 #define PIECE_MAX (16u << 20) /* bytes per read: len is 32 bits */
 
 struct ring {
-	int fd; /* 0: not set up yet (fd 0 is never a ring's), -1: unavailable */
-	unsigned *sq_tail, *sq_mask, *sq_array;
-	unsigned *cq_head, *cq_tail, *cq_mask;
-	struct io_uring_sqe *sqes;
-	struct io_uring_cqe *cqes;
+	int state; /* 0: not set up yet, 1: ready, -1: unavailable */
+	struct io_uring u;
 };
 
 static struct ring rings[2];
-
-static int setup(struct ring *g)
-{
-	struct io_uring_params pa;
-	memset(&pa, 0, sizeof(pa));
-	int fd = (int)syscall(__NR_io_uring_setup, ENTRIES, &pa);
-	if (fd < 0)
-		return -1;
-	size_t sqsz = pa.sq_off.array + pa.sq_entries * sizeof(unsigned);
-	size_t cqsz = pa.cq_off.cqes + pa.cq_entries * sizeof(struct io_uring_cqe);
-	bool one = pa.features & IORING_FEAT_SINGLE_MMAP;
-	if (one && cqsz > sqsz)
-		sqsz = cqsz;
-	uint8_t *sq = mmap(NULL, sqsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
-	uint8_t *cq = one || sq == MAP_FAILED ? sq
-		      : mmap(NULL, cqsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
-	void *sqes = cq == MAP_FAILED ? MAP_FAILED
-		     : mmap(NULL, pa.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
-			    MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
-	if (sqes == MAP_FAILED) {
-		if (sq != MAP_FAILED)
-			munmap(sq, sqsz);
-		if (!one && cq != MAP_FAILED)
-			munmap(cq, cqsz);
-		close(fd);
-		return -1;
-	}
-	g->sq_tail = (unsigned *)(sq + pa.sq_off.tail);
-	g->sq_mask = (unsigned *)(sq + pa.sq_off.ring_mask);
-	g->sq_array = (unsigned *)(sq + pa.sq_off.array);
-	g->cq_head = (unsigned *)(cq + pa.cq_off.head);
-	g->cq_tail = (unsigned *)(cq + pa.cq_off.tail);
-	g->cq_mask = (unsigned *)(cq + pa.cq_off.ring_mask);
-	g->cqes = (struct io_uring_cqe *)(cq + pa.cq_off.cqes);
-	g->sqes = sqes;
-	g->fd = fd;
-	return 0;
-}
 
 struct piece {
 	pgs_reader *store;
@@ -97,32 +55,36 @@ struct batch {
 static int flush(struct batch *b, fp_error *err)
 {
 	struct ring *g = b->g;
-	unsigned todo = b->n, done = 0, sub = 0;
+	unsigned todo = b->n, done = 0;
+	bool submitted = false;
 	while (done < todo) {
-		long r = syscall(__NR_io_uring_enter, g->fd, todo - sub, todo - done, IORING_ENTER_GETEVENTS, NULL, 0);
-		if (r < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY) {
-			/* the ring is broken: closing it cancels what is still
-			 * in flight, and it is not used again */
+		int r = submitted ? io_uring_wait_cqe_nr(&g->u, &(struct io_uring_cqe *){ NULL }, 1)
+				  : io_uring_submit_and_wait(&g->u, todo);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			/* the ring is broken: tearing it down cancels what is
+			 * still in flight, and it is not used again */
 			if (!b->failed)
-				fp_fail(err, errno, "io_uring_enter: %s", strerror(errno));
+				fp_fail(err, -r, "io_uring: %s", strerror(-r));
 			b->failed = 1;
-			close(g->fd);
-			g->fd = -1;
+			io_uring_queue_exit(&g->u);
+			g->state = -1;
 			return -1;
 		}
-		if (r > 0)
-			sub += (unsigned)r;
-		unsigned h = *g->cq_head, t = __atomic_load_n(g->cq_tail, __ATOMIC_ACQUIRE);
-		for (; h != t; h++, done++) {
-			const struct io_uring_cqe *q = &g->cqes[h & *g->cq_mask];
-			struct piece *p = &b->pc[q->user_data];
+		if (r >= 0)
+			submitted = true;
+		unsigned head, seen = 0;
+		struct io_uring_cqe *q;
+		io_uring_for_each_cqe(&g->u, head, q) {
+			struct piece *p = &b->pc[io_uring_cqe_get_data64(q)];
 			if (q->res < 0 && !b->failed) {
 				b->failed = 1;
 				fp_fail(err, -q->res, "reading a snapshot's page store: %s", strerror(-q->res));
 			}
 			p->got = q->res > 0 ? (size_t)q->res : 0;
+			seen++;
 		}
-		__atomic_store_n(g->cq_head, h, __ATOMIC_RELEASE);
+		io_uring_cq_advance(&g->u, seen);
+		done += seen;
 	}
 	b->n = 0;
 	for (unsigned i = 0; i < todo && !b->failed; i++) {
@@ -155,19 +117,12 @@ static int queue(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error
 		uint64_t take = n < PIECE_MAX / CR_PAGE_SIZE ? n : PIECE_MAX / CR_PAGE_SIZE;
 		if (b->n == ENTRIES && flush(b, err))
 			return -1;
-		struct ring *g = b->g;
-		unsigned t = *g->sq_tail, i = t & *g->sq_mask;
-		struct io_uring_sqe *s = &g->sqes[i];
-		memset(s, 0, sizeof(*s));
-		s->opcode = IORING_OP_READ;
-		s->fd = pgs_plain_fd(store);
-		s->off = at * CR_PAGE_SIZE;
-		s->addr = (uint64_t)(uintptr_t)b->cur;
-		s->len = (uint32_t)(take * CR_PAGE_SIZE);
-		s->user_data = b->n;
-		g->sq_array[i] = i;
+		struct io_uring_sqe *s = io_uring_get_sqe(&b->g->u);
+		if (!s) /* ENTRIES reads at most are queued at a time */
+			return fp_fail(err, EBUSY, "io_uring: no free submission entry (internal error)");
+		io_uring_prep_read(s, pgs_plain_fd(store), b->cur, (unsigned)(take * CR_PAGE_SIZE), at * CR_PAGE_SIZE);
+		io_uring_sqe_set_data64(s, b->n);
 		b->pc[b->n++] = (struct piece){ store, at, take, b->cur, 0 };
-		__atomic_store_n(g->sq_tail, t + 1, __ATOMIC_RELEASE);
 		b->cur += take * CR_PAGE_SIZE;
 		at += take;
 		n -= take;
@@ -182,13 +137,19 @@ static int locate(void *arg, uint64_t first, uint64_t n, uint8_t *dst, fp_error 
 	return pgs_locate(b->rd, first, n, queue, b, err);
 }
 
+static bool uring_off(void)
+{
+	const char *e = getenv("FP_ROLLBACK_NO_URING");
+	return e && *e && strcmp(e, "0");
+}
+
 int rb_uring_read(struct rb_proc *p, pgs_reader *rd, unsigned ring, const struct fp_range *r, size_t n,
 		  const size_t *off, uint8_t *dst, fp_error *err)
 {
 	struct ring *g = &rings[ring & 1];
-	if (!g->fd && setup(g))
-		g->fd = -1;
-	if (g->fd < 0)
+	if (!g->state)
+		g->state = uring_off() || io_uring_queue_init(ENTRIES, &g->u, 0) ? -1 : 1;
+	if (g->state < 0)
 		return 1;
 	struct batch b = { .g = g, .rd = rd };
 	int rc = 0;

@@ -11,6 +11,10 @@ source "$(dirname "$0")/explore_common.inc"
 st=$WORK/status
 
 explore_session rv 16
+if [[ -n ${FP_ROLLBACK_NO_URING:-} ]]; then # rollback_pread.sh: the helper must see it
+	tr '\0' '\n' <"/proc/$(session_field rv helper_pid)/environ" | grep -qx "FP_ROLLBACK_NO_URING=$FP_ROLLBACK_NO_URING" ||
+		fail "the session helper's environment lacks FP_ROLLBACK_NO_URING"
+fi
 S=$FORKPOINT_HOME/sessions/rv/snapshots
 
 "$FP" snap rv s0 >/dev/null || fail "snap s0"
