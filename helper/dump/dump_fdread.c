@@ -89,20 +89,9 @@ static bool start_helper(pthread_t *th, struct two_job *j)
 	return ok;
 }
 
-static void worker_chunks(void *arg)
-{
-	run_chunks(arg);
-}
-
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg)
 {
 	struct two_job j = { .fn = fn, .arg = arg, .n = n, .next = 0 };
-	/* the stop's second thread, parked already: worth it from two chunks */
-	if (n > CHUNK && dump_worker_post(worker_chunks, &j)) {
-		run_chunks(&j);
-		dump_worker_wait();
-		return 2;
-	}
 	pthread_t th;
 	bool two = n >= MIN_FOR_THREAD && start_helper(&th, &j);
 	run_chunks(&j);

@@ -607,12 +607,12 @@ int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void 
  * written pages, made before the stop if the tracking holds none big
  * enough. */
 void dump_incr_pool_ready(struct dump_ctx *c);
-/* dump_worker.c: a second thread for the stop, on a CPU other than where
- * the target `near` last ran, parked (spinning) from before the seize
- * (_start) to after the resume (_end); this thread's dump only. _post hands
- * it fn(arg) if it is idle (false: not there or busy); _wait waits for it,
- * or takes the job back if it has not begun: so fn must be a share of work
- * that the poster also does (chunks taken from a common counter). */
+/* dump_worker.c: (incremental snapshots) a second thread for a job of the
+ * stop, on a CPU other than where the target `near` last ran; from _start
+ * (before the seize) to _end (after the resume), for this thread's dump
+ * only. _post starts fn(arg) on it (false: none); _wait joins it (also
+ * _end). fn must be a share of work that the poster also does (pieces
+ * taken from a common counter), and must not need its caller's frame. */
 void dump_worker_start(struct dump_ctx *c, pid_t near);
 void dump_worker_end(void);
 bool dump_worker_post(void (*fn)(void *), void *arg);

@@ -140,27 +140,39 @@ struct split_job {
 	int rc[SPLIT_PIECES];
 	int err[SPLIT_PIECES];
 	_Atomic unsigned next;
+	_Atomic int inflight; /* pieces being walked */
+	_Atomic int refs;     /* the poster's, the worker's: the last frees it */
 	struct fp_page_region *vec2; /* the worker's */
 };
+
+static void split_unref(struct split_job *j)
+{
+	if (--j->refs == 0)
+		free(j);
+}
 
 static void split_run(struct split_job *j, struct fp_page_region *vec)
 {
 	uint64_t span = (j->end - j->start) / SPLIT_PIECES;
 	span = (span + (2ull << 20) - 1) & ~((2ull << 20) - 1); /* whole page tables */
 	for (;;) {
+		j->inflight++; /* before the claim: the poster waits for it */
 		unsigned k = j->next++;
-		if (k >= SPLIT_PIECES)
+		if (k >= SPLIT_PIECES) {
+			j->inflight--;
 			return;
+		}
 		uint64_t s = j->start + span * k, e = k == SPLIT_PIECES - 1 ? j->end : s + span;
 		if (e > j->end)
 			e = j->end;
 		if (s >= e) {
 			j->rc[k] = 1;
-			continue;
+		} else {
+			fp_error err = { 0 };
+			j->rc[k] = scan_range(j->fd, s, e, j->file_private, j->written, &j->part[k], vec, &err);
+			j->err[k] = err.errnum;
 		}
-		fp_error err = { 0 };
-		j->rc[k] = scan_range(j->fd, s, e, j->file_private, j->written, &j->part[k], vec, &err);
-		j->err[k] = err.errnum;
+		j->inflight--;
 	}
 }
 
@@ -168,6 +180,7 @@ static void split_worker(void *arg)
 {
 	struct split_job *j = arg;
 	split_run(j, j->vec2);
+	split_unref(j);
 }
 
 /* scan_range of [start, end), on two CPUs when it is big and the second
@@ -184,6 +197,7 @@ static int scan_range_two(int fd, uint64_t start, uint64_t end, bool file_privat
 		j->file_private = file_private;
 		j->written = written;
 		j->vec2 = vec2;
+		j->refs = 2;
 	}
 	if (!j || !dump_worker_post(split_worker, j)) {
 		free(vec2);
@@ -191,7 +205,11 @@ static int scan_range_two(int fd, uint64_t start, uint64_t end, bool file_privat
 		return scan_range(fd, start, end, file_private, written, g, vec, err);
 	}
 	split_run(j, vec);
-	dump_worker_wait();
+	/* Only the pieces it took are waited for: a thread that starts late
+	 * (its CPU busy) finds none left and ends on its own, joined after
+	 * the resume (dump_worker_end). */
+	while (j->inflight)
+		__builtin_ia32_pause();
 	(*two)++;
 	int rc = 1;
 	g->n = 0;
@@ -208,7 +226,7 @@ static int scan_range_two(int fd, uint64_t start, uint64_t end, bool file_privat
 		free(j->part[k].r);
 	}
 	free(vec2);
-	free(j);
+	split_unref(j);
 	return rc;
 }
 

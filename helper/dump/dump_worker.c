@@ -1,52 +1,39 @@
-/* A second thread for the stop, started before it and parked on the CPU
- * the target does not run on.
+/* A second thread for a job of the stop, on a CPU the target did not run
+ * on (the dumper moves next to the target while it drives it,
+ * dump_pin_near).
  *
- * The stop of an incremental snapshot is mostly two kernel walks that split
- * well over two CPUs: the page-table walk (PAGEMAP_SCAN, ~1.3 ms per GiB of
- * present pages) and the copy of the written pages (process_vm_readv). A
- * thread created for each inside the stop costs its creation, its stack's
- * first faults and, above all, a cross-CPU wake-up (~50 us on this VM, see
- * dump_pin_near); this one is made before the seize and spins on a flag
- * while the stop lasts (a few ms), so that handing it a job costs a cache
- * line. When no job comes for a while it sleeps on a futex instead (a
- * stop that lasts, a failed dump), and a job wakes it. It ends after
- * the resume. FP_DUMP_NO_WORKER=1 turns it off (threads made per job, as
- * before). */
+ * Its job is a share of work taken in pieces from a common counter (the
+ * page-table walk of a big run, dump_pages.c), so a thread that starts late
+ * or gets less CPU simply takes fewer pieces, and the poster waits only
+ * for the pieces it took; the thread is joined after the resume. It is made per job, as the
+ * copy's second thread is (dump_two_cpus): a thread parked through the
+ * whole stop was tried and lost more than it gained. Spinning from the
+ * seize on, it made the `cores`, `uninject` and `files` phases 0.2-0.4 ms
+ * longer each (its CPU busy, and the dumper's own memory changes then need
+ * that CPU's TLB flushed too); asleep until just before the walk, each
+ * hand-over cost a cross-CPU wake-up and `files` grew by 3 ms
+ * (bench/results/stoppause-20261205.md). FP_DUMP_NO_WORKER=1: no second
+ * thread. */
 #include "dump/dump_int.h"
 
-#include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "procfs.h"
 
-/* Spinning while waiting: up to the first job (the walk comes ~1-2 ms
- * after the seize), then only briefly (the copy follows the walk within
- * ~0.1 ms). A spinning thread also keeps per-CPU kernel work (a kworker)
- * off its CPU a while: seen as 20 ms in the `files` phase with a 20 ms
- * budget under SCHED_FIFO. */
-#define WORKER_SPIN_FIRST_US 5000
-#define WORKER_SPIN_AFTER_US 500
-
-enum { W_IDLE, W_JOB, W_RUN, W_DONE, W_QUIT };
-
 struct dump_worker {
+	cpu_set_t others;
 	pthread_t th;
-	_Atomic int state;  /* W_*: the futex word too */
-	_Atomic int asleep; /* on the futex: a job must wake it */
+	bool running;
 	void (*fn)(void *);
 	void *arg;
 };
 
-/* The dump running on this thread's worker (fp_dump may run on several
- * threads of one process at once: each has its own). */
+/* This thread's dump's (fp_dump may run on several threads of one process
+ * at once: each has its own). */
 static __thread struct dump_worker *cur;
 
 static bool worker_wanted(void)
@@ -59,42 +46,6 @@ static bool worker_wanted(void)
 	return w;
 }
 
-static long futex(_Atomic int *addr, int op, int val)
-{
-	return syscall(SYS_futex, (int *)addr, op, val, NULL, NULL, 0);
-}
-
-static void *worker_main(void *arg)
-{
-	struct dump_worker *w = arg;
-	int64_t idle_since = dump_now_ns(), budget = (int64_t)WORKER_SPIN_FIRST_US * 1000;
-	for (;;) {
-		int s = w->state;
-		if (s == W_QUIT)
-			return NULL;
-		if (s == W_JOB) {
-			int j = W_JOB;
-			if (!atomic_compare_exchange_strong(&w->state, &j, W_RUN))
-				continue; /* taken back: its poster did it all */
-			w->fn(w->arg);
-			w->state = W_DONE;
-			idle_since = dump_now_ns();
-			budget = (int64_t)WORKER_SPIN_AFTER_US * 1000;
-			continue;
-		}
-		if (dump_now_ns() - idle_since < budget) {
-			__builtin_ia32_pause();
-			continue;
-		}
-		w->asleep = 1;
-		if (w->state == s)
-			futex(&w->state, FUTEX_WAIT_PRIVATE, s);
-		w->asleep = 0;
-		idle_since = dump_now_ns();
-		budget = (int64_t)WORKER_SPIN_AFTER_US * 1000;
-	}
-}
-
 void dump_worker_start(struct dump_ctx *c, pid_t near)
 {
 	if (cur || !worker_wanted())
@@ -102,36 +53,24 @@ void dump_worker_start(struct dump_ctx *c, pid_t near)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 2)
 		return;
-	/* away from where the target ran: the dumper moves there to drive it */
 	struct fp_proc_stat st;
 	fp_error e;
 	int tcpu = fp_proc_read_stat(near, 0, &st, &e) == 0 ? st.processor : -1;
-	cpu_set_t mine, others;
+	cpu_set_t mine;
 	if (sched_getaffinity(0, sizeof(mine), &mine))
-		return;
-	CPU_ZERO(&others);
-	for (int i = 0; i < ncpu && i < CPU_SETSIZE; i++)
-		if (i != tcpu && CPU_ISSET(i, &mine))
-			CPU_SET(i, &others);
-	if (!CPU_COUNT(&others))
 		return;
 	struct dump_worker *w = calloc(1, sizeof(*w));
 	if (!w)
 		return;
-	pthread_attr_t at;
-	if (pthread_attr_init(&at)) {
-		free(w);
-		return;
-	}
-	bool ok = pthread_attr_setaffinity_np(&at, sizeof(others), &others) == 0 &&
-		  pthread_create(&w->th, &at, worker_main, w) == 0;
-	pthread_attr_destroy(&at);
-	if (!ok) {
+	for (int i = 0; i < ncpu && i < CPU_SETSIZE; i++)
+		if (i != tcpu && CPU_ISSET(i, &mine))
+			CPU_SET(i, &w->others);
+	if (!CPU_COUNT(&w->others)) {
 		free(w);
 		return;
 	}
 	cur = w;
-	dlogv(c, "a second thread for the stop, off cpu %d", tcpu);
+	dlogv(c, "a second thread for the stop's walk: off cpu %d", tcpu);
 }
 
 void dump_worker_end(void)
@@ -139,38 +78,40 @@ void dump_worker_end(void)
 	struct dump_worker *w = cur;
 	if (!w)
 		return;
+	dump_worker_wait();
 	cur = NULL;
-	w->state = W_QUIT;
-	futex(&w->state, FUTEX_WAKE_PRIVATE, 1);
-	pthread_join(w->th, NULL);
 	free(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct dump_worker *w = arg;
+	w->fn(w->arg);
+	return NULL;
 }
 
 bool dump_worker_post(void (*fn)(void *), void *arg)
 {
 	struct dump_worker *w = cur;
-	if (!w || w->state != W_IDLE)
+	if (!w)
 		return false;
+	dump_worker_wait(); /* the last job's thread, long done normally */
 	w->fn = fn;
 	w->arg = arg;
-	w->state = W_JOB;
-	if (w->asleep)
-		futex(&w->state, FUTEX_WAKE_PRIVATE, 1);
-	return true;
+	pthread_attr_t at;
+	if (pthread_attr_init(&at))
+		return false;
+	w->running = pthread_attr_setaffinity_np(&at, sizeof(w->others), &w->others) == 0 &&
+		     pthread_create(&w->th, &at, worker_main, w) == 0;
+	pthread_attr_destroy(&at);
+	return w->running;
 }
 
 void dump_worker_wait(void)
 {
 	struct dump_worker *w = cur;
-	if (!w)
+	if (!w || !w->running)
 		return;
-	/* Not begun yet (its CPU busy with something else): taken back, the
-	 * job's work being shared (the caller did it all). */
-	int j = W_JOB;
-	if (atomic_compare_exchange_strong(&w->state, &j, W_IDLE))
-		return;
-	while (w->state == W_RUN)
-		__builtin_ia32_pause();
-	if (w->state == W_DONE)
-		w->state = W_IDLE;
+	pthread_join(w->th, NULL);
+	w->running = false;
 }
