@@ -27,8 +27,14 @@ static int count_cb(void *arg, uint64_t s, uint64_t e)
 	return 0;
 }
 
+/* One ioctl per tracked range: a process of thousands of mappings is not
+ * counted (its stop maps the buffer if the kept one is too small). */
+#define POOL_COUNT_MAX_RANGES 256
+
 static uint64_t written_so_far(const struct dump_precopy *pc)
 {
+	if (pc->nreg > POOL_COUNT_MAX_RANGES)
+		return 0;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pc->pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
