@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,11 +59,21 @@ static double ms_since(int64_t t0)
 	return (double)(dump_now_ns() - t0) / 1e6;
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+	return getrusage(RUSAGE_SELF, &ru) ? 0 : ru.ru_minflt;
+}
+
 void dump_phase(struct dump_ctx *c, enum dump_phase ph, int64_t *t0)
 {
 	int64_t now = dump_now_ns();
 	c->ph[ph] += (double)(now - *t0) / 1e6;
 	*t0 = now;
+	long f = minor_faults();
+	if (c->flt_at)
+		c->flt[ph] += f - c->flt_at;
+	c->flt_at = f;
 }
 
 static void phases_format(struct dump_ctx *c)
@@ -529,6 +540,8 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	if (!rc && c.incr)
 		dump_warm_tree(&c, o->pid);
 	dump_phase(&c, DPH_PREPARE, &tph);
+	if (!rc && c.incr)
+		dump_worker_start(&c, o->pid);
 	if (!rc) {
 		step = "stopping the process tree";
 		rc = dump_tree_seize(&c, err);
@@ -581,12 +594,14 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			dump_cow_finish(&c, &c.procs[i]); /* reaped while still stopped */
 		dump_hot_drop(&c);
 		dump_tree_release(&c, false);
+		dump_worker_end();
 		goto fail;
 	}
 	if (o->leave_running) {
 		tph = dump_now_ns();
 		dump_tree_release(&c, false);
 		dump_phase(&c, DPH_RESUME, &tph);
+		dump_worker_end();
 		st->pause_ms = (double)(c.resume_ns - c.stop_ns) / 1e6;
 		dlog(&c, "tree resumed: pause %.3f ms (capture %.3f ms, frozen copies %.3f ms), pages by %s", st->pause_ms,
 		     st->capture_ms, st->fork_ms, st->method);
@@ -683,9 +698,16 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			return -1;
 		}
 	}
+	dump_worker_end(); /* (not leave_running) */
 	st->total_ms = ms_since(c.t0);
 	phases_format(&c);
 	dlog(&c, "phases (ms): %s", st->phases);
+	char fl[512];
+	size_t fo = 0;
+	fl[0] = '\0';
+	for (int i = DPH_SEIZE; i <= DPH_RESUME && fo < sizeof(fl); i++)
+		fo += (size_t)snprintf(fl + fo, sizeof(fl) - fo, " %ld", c.flt[i]);
+	dlog(&c, "dumper page faults per phase, seize to resume:%s", fl);
 	fclose(c.log);
 	c.log = NULL;
 	close(c.dirfd);
@@ -693,6 +715,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	return 0;
 
 fail:
+	dump_worker_end();
 	dump_incr_settle_abort(&c);
 	*raced = c.raced;
 	if (err)

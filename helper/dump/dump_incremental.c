@@ -256,6 +256,7 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 				return fp_wrap(err, "tracking the new mappings of %d", pc->pid);
 		}
 	}
+	dump_incr_pool_ready(c);
 	c->incr = true;
 	c->keep_track = true;
 	return 1;
@@ -507,8 +508,10 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		}
 		for (size_t i = 0; i < nrg && !rc; i++)
 			rg[i].local = pc->dirty + (uintptr_t)rg[i].local;
+		int64_t tr = dump_now_ns();
 		if (!rc && dump_mem_read_two_cpus(p->pid, rg, nrg, err))
 			rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
+		dlog(c, "%d: %zu ranges copied in %.3f ms", p->pid, nrg, ms_since(tr));
 	}
 	if (pc->deferred && !rc) {
 		pc->rd = rg; /* the stop's copy, compared after the resume */

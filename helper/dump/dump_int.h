@@ -251,6 +251,8 @@ struct dump_ctx {
 	bool ipcns_own;       /* ... and it is not the dumper's */
 	int64_t stop_ns, resume_ns;
 	double ph[DPH_N];     /* ms per phase (st->phases) */
+	long flt[DPH_N];      /* the dumper's page faults per phase (dump.log): each costs tens of us here */
+	long flt_at;          /* the count at the last dump_phase */
 	struct fp_track_settling *settling; /* the re-protection after the resume (dump_incr_settle.c) */
 };
 
@@ -607,6 +609,20 @@ void dump_fd_dirs(pid_t pid, int *fddir, int *infodir);
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+/* dump_incr_pool.c: (incremental) the buffer for the stop's copy of the
+ * written pages, made before the stop if the tracking holds none big
+ * enough. */
+void dump_incr_pool_ready(struct dump_ctx *c);
+/* dump_worker.c: (incremental snapshots) a second thread for a job of the
+ * stop, on a CPU other than where the target `near` last ran; from _start
+ * (before the seize) to _end (after the resume), for this thread's dump
+ * only. _post starts fn(arg) on it (false: none); _wait joins it (also
+ * _end). fn must be a share of work that the poster also does (pieces
+ * taken from a common counter), and must not need its caller's frame. */
+void dump_worker_start(struct dump_ctx *c, pid_t near);
+void dump_worker_end(void);
+bool dump_worker_post(void (*fn)(void *), void *arg);
+void dump_worker_wait(void);
 /* The CPUs other than this one (false: there are none), for a second
  * thread (dump_two_cpus, and the rollback's). */
 bool dump_other_cpus(cpu_set_t *others);

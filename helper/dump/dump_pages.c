@@ -124,6 +124,112 @@ static int scan_range(int fd, uint64_t start, uint64_t end, bool file_private, b
 	return rc;
 }
 
+/* A big run is walked on two CPUs (the stop's second thread, parked
+ * already: dump_worker.c): in pieces taken from a counter, so that a
+ * thread that gets less CPU takes fewer, each piece's regions apart, then
+ * joined in address order. The walk costs ~1.3 ms per GiB of present
+ * pages here, most of an incremental snapshot's stop after the copy. */
+#define SPLIT_MIN (64ull << 20)
+#define SPLIT_PIECES 8
+
+struct split_job {
+	int fd;
+	uint64_t start, end;
+	bool file_private, written;
+	struct regions part[SPLIT_PIECES];
+	int rc[SPLIT_PIECES];
+	int err[SPLIT_PIECES];
+	_Atomic unsigned next;
+	_Atomic int inflight; /* pieces being walked */
+	_Atomic int refs;     /* the poster's, the worker's: the last frees it */
+	struct fp_page_region *vec2; /* the worker's */
+};
+
+static void split_unref(struct split_job *j)
+{
+	if (--j->refs == 0)
+		free(j);
+}
+
+static void split_run(struct split_job *j, struct fp_page_region *vec)
+{
+	uint64_t span = (j->end - j->start) / SPLIT_PIECES;
+	span = (span + (2ull << 20) - 1) & ~((2ull << 20) - 1); /* whole page tables */
+	for (;;) {
+		j->inflight++; /* before the claim: the poster waits for it */
+		unsigned k = j->next++;
+		if (k >= SPLIT_PIECES) {
+			j->inflight--;
+			return;
+		}
+		uint64_t s = j->start + span * k, e = k == SPLIT_PIECES - 1 ? j->end : s + span;
+		if (e > j->end)
+			e = j->end;
+		if (s >= e) {
+			j->rc[k] = 1;
+		} else {
+			fp_error err = { 0 };
+			j->rc[k] = scan_range(j->fd, s, e, j->file_private, j->written, &j->part[k], vec, &err);
+			j->err[k] = err.errnum;
+		}
+		j->inflight--;
+	}
+}
+
+static void split_worker(void *arg)
+{
+	struct split_job *j = arg;
+	split_run(j, j->vec2);
+	split_unref(j);
+}
+
+/* scan_range of [start, end), on two CPUs when it is big and the second
+ * thread is there. */
+static int scan_range_two(int fd, uint64_t start, uint64_t end, bool file_private, bool written, struct regions *g,
+			  struct fp_page_region *vec, unsigned *two, fp_error *err)
+{
+	struct fp_page_region *vec2 = end - start >= SPLIT_MIN ? malloc(SCAN_VEC * sizeof(*vec2)) : NULL;
+	struct split_job *j = vec2 ? calloc(1, sizeof(*j)) : NULL;
+	if (j) {
+		j->fd = fd;
+		j->start = start;
+		j->end = end;
+		j->file_private = file_private;
+		j->written = written;
+		j->vec2 = vec2;
+		j->refs = 2;
+	}
+	if (!j || !dump_worker_post(split_worker, j)) {
+		free(vec2);
+		free(j);
+		return scan_range(fd, start, end, file_private, written, g, vec, err);
+	}
+	split_run(j, vec);
+	/* Only the pieces it took are waited for: a thread that starts late
+	 * (its CPU busy) finds none left and ends on its own, joined after
+	 * the resume (dump_worker_end). */
+	while (j->inflight)
+		__builtin_ia32_pause();
+	(*two)++;
+	int rc = 1;
+	g->n = 0;
+	for (int k = 0; k < SPLIT_PIECES; k++) {
+		if (rc == 1 && j->rc[k] != 1)
+			rc = j->rc[k] < 0 ? fp_fail(err, j->err[k] ? j->err[k] : ENOMEM, "PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64
+						    ": %s", start, end, strerror(j->err[k] ? j->err[k] : ENOMEM))
+					  : 0;
+		for (size_t i = 0; i < j->part[k].n && rc == 1; i++) {
+			struct fp_page_region x = { j->part[k].r[i].start, j->part[k].r[i].end, j->part[k].r[i].cat };
+			if (region_cb(g, &x))
+				rc = fp_fail(err, ENOMEM, "out of memory");
+		}
+		free(j->part[k].r);
+	}
+	free(vec2);
+	split_unref(j);
+	return rc;
+}
+
 struct wlist {
 	struct fp_range *r;
 	size_t n, cap;
@@ -241,6 +347,7 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 					  ? p->pre : NULL;
 	struct wlist wl = { 0 };
 	int rc = 0;
+	unsigned two = 0;
 	for (size_t i = 0; i < p->nvmas && !rc;) {
 		struct dump_vma *v = &p->vmas[i];
 		if (!v->dump_pages) {
@@ -272,7 +379,7 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		int sc = 1;
 		for (int k = 0; k < 2 && sc == 1; k++)
 			if (kinds[k])
-				sc = scan_range(fd, v->start, p->vmas[j - 1].end, k, pc != NULL, &g[k], vec, err);
+				sc = scan_range_two(fd, v->start, p->vmas[j - 1].end, k, pc != NULL, &g[k], vec, &two, err);
 		if (sc < 0) {
 			rc = -1;
 		} else if (sc == 0) {
@@ -291,6 +398,8 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	free(g[1].r);
 	free(vec);
 	close(fd);
+	if (two)
+		dlog(c, "%d: %u run(s) of mappings walked on two CPUs", p->pid, two);
 	if (rc) {
 		free(r.pe);
 		free(wl.r);
