@@ -194,7 +194,11 @@ def run_size(kind, mib, pct, steps, rollbacks, client="cli", hot=False):
         # also when a step failed: no session is left behind
         subprocess.run([FP, "stop", "--kill", name], env=env, capture_output=True)
         time.sleep(0.5)
-        shutil.rmtree(home, ignore_errors=True)
+        if os.environ.get("FP_BENCH_KEEP"):
+            # the snapshots' dump.log files stay, to read the phases
+            print(f"kept {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
     return res
 
 

@@ -122,8 +122,7 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
 	if (getenv("FORKPOINT_NO_FD_SHORTCUT") || maxfd < 0 || c->o->while_stopped)
 		return;
 	uint64_t addr;
-	fp_error e;
-	if (fp_shim_locate(pid, &addr, NULL, 0, &e) != 1)
+	if (dump_shim_addr(c, pid, &addr) != 1)
 		return;
 	struct dump_fdshort *s = calloc(1, sizeof(*s));
 	if (!s)

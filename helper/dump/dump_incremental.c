@@ -665,5 +665,7 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 	}
 	if (!t->active)
 		snprintf(t->lost, sizeof(t->lost), "no process could be write-tracked");
+	else
+		dump_vmflags_bpf_warm(); /* for the next snapshots' VmFlags check */
 	dlog(c, "write tracking kept for %zu process(es)", t->n);
 }

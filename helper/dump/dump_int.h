@@ -41,6 +41,8 @@ struct dump_vma {
 	bool dump_pages; /* anon private (incl. vdso) or file private: COW'd pages */
 	bool file_private;
 	bool flags_early; /* vmflags read before the stop (dump_precopy.c) */
+	bool has_kbits;   /* kbits known: the kernel's vm_flags when vmflags was read */
+	uint64_t kbits;   /* (dump_vmflags_bpf.c) */
 };
 
 struct dump_fd {
@@ -244,6 +246,7 @@ struct dump_ctx {
 	unsigned nthreads;    /* compression threads */
 	bool incr;            /* o->track: pages against the parent (dump_incremental.c) */
 	bool keep_track;      /* o->track: c->pre's tracking goes to o->track */
+	unsigned vmflags_said; /* why the kernel's flags were not had: said once */
 	char parent_dir[PATH_MAX]; /* c->incr: the parent snapshot */
 	struct dump_shmem *shm; /* shared memory objects (dump_shmem.c) */
 	size_t nshm, capshm;
@@ -457,6 +460,26 @@ int dump_flags_check_end(struct dump_flags_check *fc);
 #define FP_SMAPS_AT_STOP_MAX (64ull << 20)
 /* Copies into v[] the VmFlags of the same mappings in known[] (both sorted);
  * returns how many v[] has that known[] has not. */
+/* dump_vmflags_bpf.c: the kernel's vm_flags of every mapping, by a BPF
+ * iterator instead of smaps (no page table walked). */
+struct dump_kvma {
+	uint64_t start, end, flags;
+};
+/* pid's mappings, sorted (free *out); -1 with *why when unavailable (also
+ * until dump_vmflags_bpf_warm's thread has loaded the iterator). */
+void dump_vmflags_bpf_warm(void);
+int dump_vmflags_bpf(pid_t pid, struct dump_kvma **out, size_t *n, const char **why);
+/* v (read from smaps between the reads `before` and `after`) gets the bits
+ * of its mappings; -1 (nothing set) if the two reads differ. */
+int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *before, size_t nbefore,
+		      const struct dump_kvma *after, size_t nafter);
+/* 1 when every mapping of v with flags_early has its kbits in now (same
+ * range, same bits): its VmFlags are the same; 0 when that is not known. */
+int dump_vmflags_same(const struct dump_vma *v, size_t n, const struct dump_kvma *now, size_t nnow);
+/* dump_tcp_urg.c: a member's bit offset in a BTF struct (-1 if none),
+ * looking into anonymous members. */
+struct btf;
+long dump_btf_member_bits(const struct btf *b, int32_t id, const char *name, int depth);
 size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma *known, size_t nknown);
 void dump_precopy_unprotect(struct dump_ctx *c);
 void dump_precopy_end(struct dump_ctx *c);
@@ -639,6 +662,9 @@ bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec)
 /* dump_shim_fds.c: the shim's fd table copied before the stop (pid under
  * the shim), compared after the resume with what the stop read. */
 void dump_shim_fds_read(struct dump_ctx *c, pid_t pid);
+/* The shim's table in pid: the address this dump or the tracking knows,
+ * else found (fp_shim_locate). 1 with *addr, 0 no shim, -1 error. */
+int dump_shim_addr(const struct dump_ctx *c, pid_t pid, uint64_t *addr);
 void dump_shim_fds_check(struct dump_ctx *c);
 void dump_shim_fds_free(struct dump_ctx *c);
 /* One disagreement of the table with /proc: dump.log and the statistics. */

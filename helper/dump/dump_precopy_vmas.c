@@ -71,6 +71,8 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		const struct dump_vma *f = find_vma(pc->fv, pc->nfv, &v[i]);
 		if (f) {
 			v[i].vmflags = f->vmflags;
+			v[i].has_kbits = f->has_kbits;
+			v[i].kbits = f->kbits;
 			v[i].flags_early = true;
 		} else {
 			missing++;
@@ -95,6 +97,53 @@ bool dump_precopy_flags_early(const struct dump_proc *p)
 	return false;
 }
 
+/* The VmFlags of p's mappings that took them from before the stop are the
+ * same now, by the kernel's vm_flags (dump_vmflags_bpf.c) instead of
+ * smaps: 1 if so (and p's list, as of the stop, is the next snapshot's
+ * start), 0 if not known that way. */
+static int flags_same_by_bits(struct dump_ctx *c, struct dump_proc *p)
+{
+	struct dump_kvma *k = NULL;
+	size_t nk = 0;
+	const char *why;
+	int64_t t0 = dump_now_ns();
+	if (dump_vmflags_bpf(p->pid, &k, &nk, &why)) {
+		if (!c->vmflags_said++)
+			dlog(c, "%d: VmFlags checked by smaps (%s)", p->pid, why);
+		return 0;
+	}
+	int same = dump_vmflags_same(p->vmas, p->nvmas, k, nk);
+	struct dump_vma *next = same && c->keep_track ? malloc((p->nvmas ? p->nvmas : 1) * sizeof(*next)) : NULL;
+	if (next) {
+		/* the bits are these now: the next check compares with them */
+		memcpy(next, p->vmas, p->nvmas * sizeof(*next));
+		free(p->pre->fv_now);
+		p->pre->fv_now = next;
+		p->pre->nfv_now = p->nvmas;
+	}
+	free(k);
+	dlog(c, "%d: VmFlags %s by the kernel's flags of its %zu mappings in %.3f ms", p->pid,
+	     same ? "unchanged since they were read" : "not known unchanged: smaps read", nk,
+	     (double)(dump_now_ns() - t0) / 1e6);
+	return same;
+}
+
+/* smaps, with the kernel's flags read on both sides of it when they can
+ * be (the next check then compares bits, not smaps again). */
+static int read_smaps_noted(pid_t pid, struct dump_vma **now, size_t *n)
+{
+	struct dump_kvma *k1 = NULL, *k2 = NULL;
+	size_t n1 = 0, n2 = 0;
+	const char *why;
+	bool bits = dump_vmflags_bpf(pid, &k1, &n1, &why) == 0;
+	int rc = dump_vmas_read(pid, true, now, n, NULL);
+	if (!rc && bits && dump_vmflags_bpf(pid, &k2, &n2, &why) == 0)
+		dump_vmflags_note(*now, *n, k1, n1, k2, n2);
+	free(k1);
+	free(k2);
+	return rc;
+}
+
 int dump_precopy_flags_changed(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->nprocs; i++) {
@@ -114,7 +163,9 @@ int dump_precopy_flags_changed(struct dump_ctx *c)
 			}
 			continue;
 		}
-		if (dump_vmas_read(p->pid, true, &now, &n, NULL))
+		if (flags_same_by_bits(c, p))
+			continue;
+		if (read_smaps_noted(p->pid, &now, &n))
 			continue; /* gone: its snapshot is what it was */
 		int changed = 0;
 		for (size_t k = 0; k < p->nvmas && !changed; k++) {
@@ -151,9 +202,11 @@ size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma 
 	size_t missing = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct dump_vma *f = find_vma(known, nknown, &v[i]);
-		if (f)
+		if (f) {
 			v[i].vmflags = f->vmflags;
-		else
+			v[i].has_kbits = f->has_kbits;
+			v[i].kbits = f->kbits;
+		} else
 			missing++;
 	}
 	return missing;

@@ -25,7 +25,7 @@
 /* The field offsets and the iterator's attach point come from the
  * kernel's BTF, read by libbpf; members of anonymous structs and unions
  * (no name in BTF) are looked into here. */
-static long member_bits(const struct btf *b, int32_t id, const char *name, int depth)
+long dump_btf_member_bits(const struct btf *b, int32_t id, const char *name, int depth)
 {
 	id = id > 0 ? btf__resolve_type(b, (uint32_t)id) : -1; /* through typedefs and qualifiers */
 	const struct btf_type *t = id > 0 ? btf__type_by_id(b, (uint32_t)id) : NULL;
@@ -38,7 +38,7 @@ static long member_bits(const struct btf *b, int32_t id, const char *name, int d
 		if (mn && *mn && !strcmp(mn, name))
 			return bits;
 		if (!mn || !*mn) {
-			long in = member_bits(b, (int32_t)m->type, name, depth + 1);
+			long in = dump_btf_member_bits(b, (int32_t)m->type, name, depth + 1);
 			if (in >= 0)
 				return bits + in;
 		}
@@ -63,9 +63,9 @@ static int read_records(struct urg_rec **out, size_t *n, char *why, size_t whyle
 		return -1;
 	}
 	int32_t iter = btf__find_by_name_kind(b, "bpf_iter_tcp", BTF_KIND_FUNC);
-	long cookie = member_bits(b, btf__find_by_name_kind(b, "sock_common", BTF_KIND_STRUCT), "skc_cookie", 0);
+	long cookie = dump_btf_member_bits(b, btf__find_by_name_kind(b, "sock_common", BTF_KIND_STRUCT), "skc_cookie", 0);
 	int32_t tcp = btf__find_by_name_kind(b, "tcp_sock", BTF_KIND_STRUCT);
-	long up = member_bits(b, tcp, "snd_up", 0), una = member_bits(b, tcp, "snd_una", 0);
+	long up = dump_btf_member_bits(b, tcp, "snd_up", 0), una = dump_btf_member_bits(b, tcp, "snd_una", 0);
 	btf__free(b);
 	if (iter <= 0 || cookie < 0 || up < 0 || una < 0) {
 		snprintf(why, whylen, "the kernel's BTF lacks bpf_iter_tcp or a field of tcp_sock");

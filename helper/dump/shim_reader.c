@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,23 @@ static void backoff(void)
 {
 	struct timespec ts = {0, 50000};
 	nanosleep(&ts, NULL);
+}
+
+/* The copy's room (several MB, of which a few KB are filled): its own
+ * mapping, zero pages until touched. From calloc, glibc's moving mmap
+ * threshold serves the second copy from the heap after the first is freed,
+ * and clears all of it: ~10 ms of page faults for every copy after the
+ * first. */
+static struct fp_shim_table *table_alloc(void)
+{
+	void *p = mmap(NULL, sizeof(struct fp_shim_table), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void table_free(struct fp_shim_table *t)
+{
+	if (t)
+		munmap(t, sizeof(*t));
 }
 
 static bool ends_with_soname(const char *p)
@@ -444,7 +462,7 @@ int fp_shim_read_at(pid_t pid, uint64_t addr, const struct fp_shim_read_opts *op
 	out->pid = pid;
 	out->addr = addr;
 	out->state = FP_SHIM_ABSENT;
-	out->t = calloc(1, sizeof(struct fp_shim_table));
+	out->t = table_alloc();
 	if (!out->t)
 		return fp_fail(err, ENOMEM, "out of memory for a copy of the shim table");
 	struct rd r = {pid, addr, (uint64_t)fp_mono_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 2000), o,
@@ -485,7 +503,7 @@ out:
 	if (r.gate_set)
 		gate_write(pid, addr, 0);
 	if (rc < 0) {
-		free(out->t);
+		table_free(out->t);
 		out->t = NULL;
 		out->state = FP_SHIM_ABSENT;
 	}
@@ -507,7 +525,7 @@ int fp_shim_read(pid_t pid, const struct fp_shim_read_opts *opts, struct fp_shim
 void fp_shim_copy_free(struct fp_shim_copy *c)
 {
 	if (c) {
-		free(c->t);
+		table_free(c->t);
 		c->t = NULL;
 	}
 }

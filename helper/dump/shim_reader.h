@@ -31,7 +31,7 @@ struct fp_shim_copy {
 	pid_t pid;
 	uint64_t addr;          /* address of the table in the target */
 	char shim_path[4096];   /* the shim's file as the target mapped it */
-	/* Valid when READY: malloc'd, sizeof(struct fp_shim_table) bytes, of
+	/* Valid when READY: mapped (free with fp_shim_copy_free), sizeof(struct fp_shim_table) bytes, of
 	 * which the header and fds[0, fd_hwm), maps[0, map_count),
 	 * threads[0, thread_count) are filled; the rest is zero. */
 	struct fp_shim_table *t;
