@@ -29,6 +29,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* vm.max_map_count is 65530 by default; a process can be given more */
+#define KVMA_MAX (1u << 20)
+
 #define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
 
 /* Loaded once per process, by a thread of its own started when a session
@@ -120,7 +123,18 @@ static int run(pid_t pid, struct dump_kvma **out, size_t *n)
 			rc = got < 0 || have % sizeof(struct dump_kvma) ? -1 : 0;
 			break;
 		}
+		/* The records come in address order, each mapping once. On this
+		 * kernel a process of a few thousand mappings made the iterator
+		 * start over after a full buffer, without end (the helper grew to
+		 * 24 GB): anything out of order, or more records than a process
+		 * may have mappings, fails the read and the check takes smaps. */
+		size_t from = have / sizeof(struct dump_kvma);
 		have += (size_t)got;
+		const struct dump_kvma *k = (const struct dump_kvma *)buf;
+		for (size_t i = from ? from : 1; i < have / sizeof(*k) && !rc; i++)
+			rc = k[i].start <= k[i - 1].start ? -1 : 0;
+		if (have / sizeof(*k) > KVMA_MAX)
+			rc = -1;
 	}
 	if (it >= 0)
 		close(it);

@@ -79,7 +79,7 @@ for v in mm["vmas"]:
 sys.exit("no vma at the mapping")
 PY
 if [[ $bits == 0 ]]; then
-	echo "the check by the kernel's flags was not used here: $(grep -h 'VmFlags' "$S"/*/dump.log | tail -n 1)"
+	echo "the check by the kernel's flags was not used here: $(grep -h "VmFlags checked\|VmFlags check after" "$S"/c/dump.log | tr "\n" " ")"
 	exit 77
 fi
 echo "ok"
