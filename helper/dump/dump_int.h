@@ -435,51 +435,9 @@ int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dum
 			 fp_error *err);
 bool dump_precopy_protectable(const struct dump_vma *v);
 int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
-/* During the stop, instead of dump_proc_vmas (whose smaps walk takes ~25 ms
- * per GiB): the cheap maps list, with VmFlags from the smaps read before. */
-int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
-/* After the resume: 0 if every VmFlags taken early is still what smaps
- * says, 1 if one changed meanwhile (the dump is redone with a fork copy). */
-int dump_precopy_flags_changed(struct dump_ctx *c);
-/* Whether some of p's VmFlags were taken before the stop (so need that check). */
-bool dump_precopy_flags_early(const struct dump_proc *p);
-/* dump_precopy_flags_changed after the resume, in a thread beside the
- * writing of the images (which does not need it): start, then end (its
- * result, logged with how long the writing waited for it). */
-struct dump_flags_check {
-	struct dump_ctx *c;
-	pthread_t th;
-	bool started;
-	int changed;
-	double ms; /* what the check took */
-};
-void dump_flags_check_start(struct dump_flags_check *fc, struct dump_ctx *c);
-int dump_flags_check_end(struct dump_flags_check *fc);
-/* Below this much mapped memory a tracked process's smaps is read at the
- * stop (its page-table walk is short) and nothing is checked after. */
-#define FP_SMAPS_AT_STOP_MAX (64ull << 20)
+#include "dump/dump_vmflags.h"
 /* Copies into v[] the VmFlags of the same mappings in known[] (both sorted);
  * returns how many v[] has that known[] has not. */
-/* dump_vmflags_bpf.c: the kernel's vm_flags of every mapping, by a BPF
- * iterator instead of smaps (no page table walked). */
-struct dump_kvma {
-	uint64_t start, end, flags;
-};
-/* pid's mappings, sorted (free *out); -1 with *why when unavailable (also
- * until dump_vmflags_bpf_warm's thread has loaded the iterator). */
-void dump_vmflags_bpf_warm(void);
-int dump_vmflags_bpf(pid_t pid, struct dump_kvma **out, size_t *n, const char **why);
-/* v (read from smaps between the reads `before` and `after`) gets the bits
- * of its mappings; -1 (nothing set) if the two reads differ. */
-int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *before, size_t nbefore,
-		      const struct dump_kvma *after, size_t nafter);
-/* 1 when every mapping of v with flags_early has its kbits in now (same
- * range, same bits): its VmFlags are the same; 0 when that is not known. */
-int dump_vmflags_same(const struct dump_vma *v, size_t n, const struct dump_kvma *now, size_t nnow);
-/* dump_tcp_urg.c: a member's bit offset in a BTF struct (-1 if none),
- * looking into anonymous members. */
-struct btf;
-long dump_btf_member_bits(const struct btf *b, int32_t id, const char *name, int depth);
 size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma *known, size_t nknown);
 void dump_precopy_unprotect(struct dump_ctx *c);
 void dump_precopy_end(struct dump_ctx *c);

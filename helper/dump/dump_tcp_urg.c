@@ -22,31 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The field offsets and the iterator's attach point come from the
- * kernel's BTF, read by libbpf; members of anonymous structs and unions
- * (no name in BTF) are looked into here. */
-long dump_btf_member_bits(const struct btf *b, int32_t id, const char *name, int depth)
-{
-	id = id > 0 ? btf__resolve_type(b, (uint32_t)id) : -1; /* through typedefs and qualifiers */
-	const struct btf_type *t = id > 0 ? btf__type_by_id(b, (uint32_t)id) : NULL;
-	if (!t || !btf_is_composite(t) || depth > 8)
-		return -1;
-	const struct btf_member *m = btf_members(t);
-	for (uint32_t i = 0; i < btf_vlen(t); i++, m++) {
-		long bits = (long)btf_member_bit_offset(t, i);
-		const char *mn = btf__name_by_offset(b, m->name_off);
-		if (mn && *mn && !strcmp(mn, name))
-			return bits;
-		if (!mn || !*mn) {
-			long in = dump_btf_member_bits(b, (int32_t)m->type, name, depth + 1);
-			if (in >= 0)
-				return bits + in;
-		}
-	}
-	return -1;
-}
 
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define INSN DUMP_BPF_INSN
 
 struct urg_rec {
 	uint64_t cookie;
@@ -93,17 +70,9 @@ static int read_records(struct urg_rec **out, size_t *n, char *why, size_t whyle
 		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
 		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
 	};
-	static char log[4096];
-	LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = BPF_TRACE_ITER, .attach_btf_id = (uint32_t)iter,
-		    .log_buf = log, .log_size = sizeof(log), .log_level = 1);
-	log[0] = 0;
-	int prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, "fp_tcp_urg", "GPL", p, sizeof(p) / sizeof(p[0]), &po);
-	if (prog < 0) {
-		size_t l = strlen(log);
-		snprintf(why, whylen, "loading the BPF iterator: %s%s%.200s", strerror(errno), l ? ": " : "",
-			 l > 200 ? log + l - 200 : log);
+	int prog = dump_bpf_iter_load("fp_tcp_urg", p, sizeof(p) / sizeof(p[0]), iter, why, whylen);
+	if (prog < 0)
 		return -1;
-	}
 	int link = bpf_link_create(prog, 0, BPF_TRACE_ITER, NULL);
 	int it = link >= 0 ? bpf_iter_create(link) : -1;
 	int e = errno, rc = 0;

@@ -32,7 +32,7 @@
 /* vm.max_map_count is 65530 by default; a process can be given more */
 #define KVMA_MAX (1u << 20)
 
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define INSN DUMP_BPF_INSN
 
 /* Loaded once per process, by a thread of its own started when a session
  * first keeps its write tracking (dump_vmflags_bpf_warm): reading the
@@ -81,17 +81,9 @@ static int load(void)
 		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
 		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
 	};
-	static char log[4096];
-	LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = BPF_TRACE_ITER, .attach_btf_id = (uint32_t)iter,
-		    .log_buf = log, .log_size = sizeof(log), .log_level = 1);
-	log[0] = 0;
-	prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, "fp_vmflags", "GPL", p, sizeof(p) / sizeof(p[0]), &po);
-	if (prog < 0) {
-		size_t l = strlen(log);
-		snprintf(unavailable, sizeof(unavailable), "loading the BPF iterator: %s%s%.200s", strerror(errno),
-			 l ? ": " : "", l > 200 ? log + l - 200 : log);
+	prog = dump_bpf_iter_load("fp_vmflags", p, sizeof(p) / sizeof(p[0]), iter, unavailable, sizeof(unavailable));
+	if (prog < 0)
 		return -1;
-	}
 	return 0;
 }
 
