@@ -294,7 +294,9 @@ int fp_session_cleanup(const char *name, bool force, struct fp_cleanup_result *r
 	}
 	snprintf(info.dir, sizeof(info.dir), "%s", dir);
 
+	bool stopped = false; /* a helper was there and has been stopped now */
 	if (fp_session_helper_alive(&info)) {
+		stopped = true;
 		fp_error e2;
 		if (stop_helper(&info, force ? 5000 : 20000, &e2) < 0) {
 			if (!force)
@@ -316,12 +318,24 @@ int fp_session_cleanup(const char *name, bool force, struct fp_cleanup_result *r
 		fp_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	size_t np = fp_session_find_procs(&info, procs, PROCS_MAX);
-	size_t live = 0;
-	for (size_t i = 0; i < np; i++)
-		if (alive(procs[i]))
-			procs[live++] = procs[i];
-	np = live;
+	/* The helper's `stop kill` has sent SIGKILL to every process of the
+	 * session before it exits, but the kernel may not have finished one
+	 * yet (on a loaded machine it can still show as running for a moment
+	 * after the helper is gone: e2e/branch_hot saw that). So after a stop
+	 * the list is taken again until it is empty, for a short while, before
+	 * a process counts as left behind. */
+	size_t np = 0;
+	for (long long end = fp_mono_ms() + (stopped ? 3000 : 0);;) {
+		np = fp_session_find_procs(&info, procs, PROCS_MAX);
+		size_t live = 0;
+		for (size_t i = 0; i < np; i++)
+			if (alive(procs[i]))
+				procs[live++] = procs[i];
+		np = live;
+		if (!np || fp_mono_ms() >= end)
+			break;
+		pause_ms(5);
+	}
 	if (np && !force) {
 		describe_procs(procs, np, what, 8192);
 		fp_fail_code(err, FP_EXIT_FAIL, EBUSY,
