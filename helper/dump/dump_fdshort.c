@@ -122,7 +122,8 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
 	if (getenv("FORKPOINT_NO_FD_SHORTCUT") || maxfd < 0 || c->o->while_stopped)
 		return;
 	uint64_t addr;
-	if (dump_shim_addr(c, pid, &addr) != 1)
+	fp_error le;
+	if (fp_shim_locate(pid, &addr, NULL, 0, &le) != 1)
 		return;
 	struct dump_fdshort *s = calloc(1, sizeof(*s));
 	if (!s)

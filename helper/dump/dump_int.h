@@ -620,9 +620,6 @@ bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec)
 /* dump_shim_fds.c: the shim's fd table copied before the stop (pid under
  * the shim), compared after the resume with what the stop read. */
 void dump_shim_fds_read(struct dump_ctx *c, pid_t pid);
-/* The shim's table in pid: the address this dump or the tracking knows,
- * else found (fp_shim_locate). 1 with *addr, 0 no shim, -1 error. */
-int dump_shim_addr(const struct dump_ctx *c, pid_t pid, uint64_t *addr);
 void dump_shim_fds_check(struct dump_ctx *c);
 void dump_shim_fds_free(struct dump_ctx *c);
 /* One disagreement of the table with /proc: dump.log and the statistics. */

@@ -19,29 +19,11 @@
 
 #include "dump/shim_reader.h"
 
-int dump_shim_addr(const struct dump_ctx *c, pid_t pid, uint64_t *addr)
-{
-	/* Known from this dump's first copy or the tracking (the table moves
-	 * only with an exec, which the tracking notices, and a stale address
-	 * fails the header's magic and pid check): no /proc/PID/maps and ELF
-	 * lookup again, ~0.1-1 ms each, three times per look. */
-	if (c->shimfds && c->shimfds->pid == pid && c->shimfds->addr) {
-		*addr = c->shimfds->addr;
-		return 1;
-	}
-	for (size_t i = 0; i < c->npre; i++)
-		if (c->pre[i].pid == pid && c->pre[i].shim_addr) {
-			*addr = c->pre[i].shim_addr;
-			return 1;
-		}
-	fp_error e;
-	return fp_shim_locate(pid, addr, NULL, 0, &e);
-}
-
 void dump_shim_fds_read(struct dump_ctx *c, pid_t pid)
 {
 	uint64_t addr = 0;
-	bool known = dump_shim_addr(c, pid, &addr) == 1;
+	fp_error le;
+	bool known = fp_shim_locate(pid, &addr, NULL, 0, &le) == 1;
 	dump_shim_fds_free(c); /* read again: the copy is the latest */
 	struct fp_shim_copy *cp = calloc(1, sizeof(*cp));
 	if (!cp)
