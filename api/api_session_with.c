@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "session/session_branch.h"
@@ -126,6 +127,18 @@ int api_session_restore_live(forkpoint_session *s, const char *snap, forkpoint_i
 	return restore_live(s, snap, false, res, err);
 }
 
+/* A helper that saved "exited" has closed its control socket and is on its
+ * way out: the session is revived once it is gone. Waits up to 10 s. */
+static bool helper_finishing(const struct fp_session_info *info)
+{
+	if (strcmp(info->state, "exited"))
+		return false;
+	struct timespec pause = { 0, 1000000 };
+	for (int i = 0; i < 10000 && fp_session_helper_alive(info); i++)
+		nanosleep(&pause, NULL);
+	return fp_session_helper_alive(info);
+}
+
 int forkpoint_session_restore_with(forkpoint_session *s, const char *snap, forkpoint_info **res,
 				   forkpoint_error *err)
 {
@@ -135,6 +148,11 @@ int forkpoint_session_restore_with(forkpoint_session *s, const char *snap, forkp
 	fp_error e = { 0 };
 	if (fp_session_load(s->info.name, &s->info, &e) < 0)
 		return api_error(err, &e);
+	if (helper_finishing(&s->info))
+		return api_fail(err, FORKPOINT_ETIMEOUT, ETIMEDOUT,
+				"session '%s' has ended, but its helper (pid %d) has not exited within 10 s; "
+				"see `forkpoint inspect %s`, or `forkpoint cleanup --force %s` to end it",
+				s->info.name, (int)s->info.helper_pid, s->info.name, s->info.name);
 	if (fp_session_helper_alive(&s->info))
 		return restore_live(s, snap, true, res, err);
 	*res = NULL;
