@@ -98,7 +98,10 @@ def requests(ev, root):
             wait_t = first(parent[tid], "sys_exit_wait4", exit_t or t)
             r.update({"fork>conn": t - forks[tid], "recv>exit": (exit_t or t) - (recv or t),
                       "exit>wait": (wait_t or t) - (exit_t or t)})
-        out.append(r)
+        # a connect answered by another process of the tree (CRIU's own
+        # sockets in a CRIU round) pairs events out of order: not a request
+        if all(v >= 0 for k, v in r.items() if k not in ("client", "len")):
+            out.append(r)
     return out
 
 
