@@ -3,11 +3,14 @@
  * what each branch took. Their results are forkpoint_info, so that what
  * the helper answers can grow. */
 #include "api/api_int.h"
+#include "api/session_client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "session/session_branch.h"
@@ -91,7 +94,11 @@ int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_
 	return body_out(body, res, err);
 }
 
-int api_session_restore_live(forkpoint_session *s, const char *snap, forkpoint_info **res, forkpoint_error *err)
+/* loaded: s->info was just loaded and its helper found alive, so the
+ * request goes straight to the socket (no third read of session.meta and
+ * /proc/HELPER/stat in a `forkpoint restore`). */
+static int restore_live(forkpoint_session *s, const char *snap, bool loaded, forkpoint_info **res,
+			forkpoint_error *err)
 {
 	*res = NULL;
 	fp_error e = { 0 };
@@ -99,8 +106,12 @@ int api_session_restore_live(forkpoint_session *s, const char *snap, forkpoint_i
 		return snap ? api_error(err, &e) : api_fail(err, FORKPOINT_EINVAL, 0, "which snapshot? (none given)");
 	char req[128], body[4096];
 	snprintf(req, sizeof(req), "restore %s", snap);
-	if (api_session_request(s, req, body, sizeof(body), 10 * 60 * 1000, err) < 0 ||
-	    body_out(body, res, err) < 0)
+	const int timeout_ms = 10 * 60 * 1000;
+	if (loaded && api_session_call(&s->info, req, body, sizeof(body), timeout_ms, &e) < 0)
+		return api_error(err, &e);
+	if (!loaded && api_session_request(s, req, body, sizeof(body), timeout_ms, err) < 0)
+		return -1;
+	if (body_out(body, res, err) < 0)
 		return -1;
 	s->info.target_pid = (pid_t)forkpoint_info_int(*res, "pid");
 	if (api_info_set(*res, "workdir", "%s", s->info.workdir) < 0 || api_info_set(*res, "revived", "0") < 0) {
@@ -109,6 +120,23 @@ int api_session_restore_live(forkpoint_session *s, const char *snap, forkpoint_i
 		return api_fail(err, FORKPOINT_EFAIL, ENOMEM, "out of memory");
 	}
 	return 0;
+}
+
+int api_session_restore_live(forkpoint_session *s, const char *snap, forkpoint_info **res, forkpoint_error *err)
+{
+	return restore_live(s, snap, false, res, err);
+}
+
+/* A helper that saved "exited" has closed its control socket and is on its
+ * way out: the session is revived once it is gone. Waits up to 10 s. */
+static bool helper_finishing(const struct fp_session_info *info)
+{
+	if (strcmp(info->state, "exited"))
+		return false;
+	struct timespec pause = { 0, 1000000 };
+	for (int i = 0; i < 10000 && fp_session_helper_alive(info); i++)
+		nanosleep(&pause, NULL);
+	return fp_session_helper_alive(info);
 }
 
 int forkpoint_session_restore_with(forkpoint_session *s, const char *snap, forkpoint_info **res,
@@ -120,8 +148,13 @@ int forkpoint_session_restore_with(forkpoint_session *s, const char *snap, forkp
 	fp_error e = { 0 };
 	if (fp_session_load(s->info.name, &s->info, &e) < 0)
 		return api_error(err, &e);
+	if (helper_finishing(&s->info))
+		return api_fail(err, FORKPOINT_ETIMEOUT, ETIMEDOUT,
+				"session '%s' has ended, but its helper (pid %d) has not exited within 10 s; "
+				"see `forkpoint inspect %s`, or `forkpoint cleanup --force %s` to end it",
+				s->info.name, (int)s->info.helper_pid, s->info.name, s->info.name);
 	if (fp_session_helper_alive(&s->info))
-		return api_session_restore_live(s, snap, res, err);
+		return restore_live(s, snap, true, res, err);
 	*res = NULL;
 	if (!snap)
 		return api_fail(err, FORKPOINT_EINVAL, 0, "which snapshot? (none given)");

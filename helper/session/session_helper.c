@@ -20,6 +20,7 @@
 
 #include "control.h"
 #include "elfinfo.h"
+#include "fp_fault_pause.h"
 #include "paths.h"
 #include "session_cmds.h"
 #include "session_exec.h"
@@ -579,6 +580,8 @@ int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, stru
 		fp_ws_close(ws);
 	close(lsock);
 	fp_session_finish(info, status);
+	/* a test's window: "exited" saved, the socket gone, the helper alive */
+	fp_fault_pause("session-finished", info->dir);
 	return status;
 }
 
