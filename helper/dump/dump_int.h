@@ -681,6 +681,9 @@ void dump_fdcarry_keep(struct dump_ctx *c, const char *final);
  * that snapshot read it by the shim's table (carried from it, its slot's
  * seq unchanged), or NULL (nothing known: /proc). */
 uint8_t *dump_fdcarry_same(const struct fp_track *t, pid_t pid, const char *snap_dir, size_t *n);
+/* dump_fdmark.c: after a snapshot kept its tracking, the table's position
+ * for a rollback to it (dump_fdmark.h) */
+void dump_fdmark_keep(struct dump_ctx *c, const char *final);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */
