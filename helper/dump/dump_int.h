@@ -677,10 +677,6 @@ bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r
 int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **fds, size_t *n);
 const struct dump_fd_look *dump_fdcarry_get(const struct dump_ctx *c, int fd);
 void dump_fdcarry_keep(struct dump_ctx *c, const char *final);
-/* For a rollback in place to snap_dir: per fd [0, *n), 1 if the fd is as
- * that snapshot read it by the shim's table (carried from it, its slot's
- * seq unchanged), or NULL (nothing known: /proc). */
-uint8_t *dump_fdcarry_same(const struct fp_track *t, pid_t pid, const char *snap_dir, size_t *n);
 /* dump_fdmark.c: after a snapshot kept its tracking, the table's position
  * for a rollback to it (dump_fdmark.h) */
 void dump_fdmark_keep(struct dump_ctx *c, const char *final);

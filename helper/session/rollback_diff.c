@@ -514,13 +514,10 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 	DIR *d = tab ? NULL : opendir(path);
 	if (!tab && !d)
 		return fp_fail(err, errno, "cannot list %s: %s", path, strerror(errno));
-	/* fds SNAP's dump read that no wrapper of the shim touched since
-	 * (dump_fdcarry.c): SNAP's file still, their link is not read; the
-	 * list stays /proc's (fds no wrapper saw). */
-	size_t nsame = 0;
-	/* A partial read: the heads of the kept fds' slots only, at the
-	 * address the snapshot found (no /proc walk, no whole table). */
-	uint8_t *same = tab ? NULL : dump_fdcarry_same(c->t, p->pid, c->snap_dir, &nsame);
+	/* Without the table every fd's link is read: the /proc path is the
+	 * check, it takes nothing from the table (it used to take the link of
+	 * an fd whose slot's seq was unchanged from SNAP's name, and a raw
+	 * dup3 onto such an fd then stayed after the rollback). */
 	const char *base = c->ws ? fp_ws_base(c->ws) : NULL;
 	int rc = 1;
 	struct rb_fdpos fpos;
@@ -543,7 +540,7 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			}
 			mf = NULL; /* a terminal: its modes are compared (diff_tty) */
 		}
-		if (mf || (fi && f && f->has_reg && (size_t)fd < nsame && same[fd])) {
+		if (mf) {
 			snprintf(link, sizeof(link), "%s", f->reg.name);
 		} else {
 			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
@@ -614,7 +611,6 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 	if (d)
 		closedir(d);
 	rb_fdpos_close(&fpos);
-	free(same);
 	/* closed since: a regular file is opened again (as its own open file
 	 * description), anything else makes it a full restore */
 	for (size_t k = 0; k < p->nfdi && rc == 1; k++) {
@@ -659,14 +655,19 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 		p->nfops = nops;
 		use = false;
 		rc = diff_fd_list(c, p, NULL, &x, why, len, err);
+		if (rc == 0) { /* not in place: the reason says the table was wrong too */
+			size_t l = strlen(why);
+			snprintf(why + l, len - l, " (%s)", note);
+		}
 	}
 	if (!use || !c->r->fds_from[0]) /* "proc" when any process's came from there */
 		snprintf(c->r->fds_from, sizeof(c->r->fds_from), "%s", use ? "table" : "proc");
-	if (!use && strcmp(note, "FORKPOINT_ROLLBACK_FDS_PROC is set"))
-		fprintf(stderr, "forkpoint: rollback of %d: fds listed from /proc: %s\n", (int)p->pid, note);
-	else if (use)
-		fprintf(stderr, "forkpoint: rollback of %d: %zu fds listed from the shim's table, %zu of them SNAP's "
-			"untouched, in %.3f ms\n", (int)p->pid, tab.n, tab.same, fp_mono_ms_f() - t0);
+	if (!use && !c->r->fds_note[0])
+		snprintf(c->r->fds_note, sizeof(c->r->fds_note), "fds of %d listed from /proc: %s", (int)p->pid, note);
+	else if (use && !c->r->fds_note[0])
+		snprintf(c->r->fds_note, sizeof(c->r->fds_note),
+			 "fds of %d listed from the shim's table: %zu, %zu of them SNAP's untouched, in %.3f ms", (int)p->pid,
+			 tab.n, tab.same, fp_mono_ms_f() - t0);
 	rb_fdtab_free(&tab);
 	free(x.by_fd);
 	free(x.by_id);
