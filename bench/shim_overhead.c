@@ -9,7 +9,7 @@
  *       per iteration (robust against the preemptions of a shared machine)
  *   shim_overhead --loop N [K]
  *       one run: N iterations of each pair (of pair K only), prints "pair
- *       mean median" lines; bench/shim_instr.sh counts its instructions
+ *       mean median" lines; bench/shim_overhead.sh --instr counts its instructions
  *   shim_overhead --paired N
  *       one run of N iterations, each doing a pair through libc (so through
  *       the shim when it is preloaded) and the same pair as raw syscall()s

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "dump/dirty_tracker.h"
 #include "dump/dump_fdmark.h"
@@ -40,12 +39,7 @@ void fp_fdmarks_free(struct fp_track *t)
 
 static enum fp_fdmark_kind kind_of(const struct stat *st)
 {
-	unsigned mi = minor(st->st_rdev);
-	if (S_ISREG(st->st_mode))
-		return FP_FDM_REG;
-	if (S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && (mi == 3 || mi == 5 || mi == 7 || mi == 8 || mi == 9))
-		return FP_FDM_FIXED;
-	return FP_FDM_OTHER;
+	return S_ISREG(st->st_mode) ? FP_FDM_REG : dump_fd_fixed_chr(st) ? FP_FDM_FIXED : FP_FDM_OTHER;
 }
 
 void dump_fdmark_keep(struct dump_ctx *c, const char *final)

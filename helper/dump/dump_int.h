@@ -669,6 +669,8 @@ bool dump_fdshort_seq_ok(const struct dump_ctx *c);
 pid_t dump_fdshort_pid(const struct dump_ctx *c, uint64_t *addr);
 uint32_t dump_fdshort_slots(const struct dump_ctx *c);
 bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r);
+/* /dev/null, zero, full, random, urandom: devices whose offset nothing moves */
+bool dump_fd_fixed_chr(const struct stat *st);
 /* dump_fdcarry.c: the fds a session's last snapshot read, for its next.
  * _list (the look, instead of listing /proc/PID/fd): 1 and the fds from the
  * shim's table (sorted, malloc'd), 0 or -1 (nothing carried: list /proc);
