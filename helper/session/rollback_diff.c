@@ -540,6 +540,25 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			}
 			mf = NULL; /* a terminal: its modes are compared (diff_tty) */
 		}
+		/* SNAP's file by the table: its offset, through a copy proven to
+		 * be SNAP's inode (none for /dev/null & co.: nothing moves it);
+		 * one that cannot be proven is read as without the table */
+		uint64_t pos = UINT64_MAX;
+		bool have_pos = false;
+		if (mf && fi->type == CR_FD_REG && mf->kind == FP_FDM_FIXED) {
+			pos = f->reg.pos, have_pos = true;
+		} else if (mf && fi->type == CR_FD_REG && mf->kind == FP_FDM_REG) {
+			int r = rb_fdpos_same(&fpos, fd, mf, &pos);
+			if (r == 0) {
+				rc = RB_TABLE_WRONG;
+				snprintf(why, len, "fd %d of %d is not the file SNAP had, though the shim's table says no "
+					 "wrapper touched it since", fd, (int)p->pid);
+				break;
+			}
+			have_pos = r == 1;
+		}
+		if (!have_pos)
+			mf = NULL;
 		if (mf) {
 			snprintf(link, sizeof(link), "%s", f->reg.name);
 		} else {
@@ -563,22 +582,8 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		}
 		if (!f || fi->type != CR_FD_REG || !f->has_reg)
 			continue; /* pipes, sockets, event fds: the same object */
-		uint64_t pos;
-		if (mf && mf->kind == FP_FDM_FIXED) {
-			pos = f->reg.pos; /* /dev/null & co.: nothing moves their offset */
-		} else if (mf) {
-			int r = mf->kind == FP_FDM_REG ? rb_fdpos_same(&fpos, fd, mf, &pos) : -1;
-			if (r == 0) {
-				rc = RB_TABLE_WRONG;
-				snprintf(why, len, "fd %d of %d is not the file SNAP had, though the shim's table says no "
-					 "wrapper touched it since", fd, (int)p->pid);
-				break;
-			}
-			if (r < 0)
-				pos = rb_fdpos_get(&fpos, fd);
-		} else {
+		if (!have_pos)
 			pos = rb_fdpos_get(&fpos, fd);
-		}
 		if (under(f->reg.name, base)) {
 			/* the workspace goes back to SNAP's files: open them again */
 			struct rb_fd_op *o = fop_new(p);
