@@ -376,12 +376,18 @@ static int diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why
 
 static struct rb_fd_op *fop_new(struct rb_proc *p)
 {
-	struct rb_fd_op *x = realloc(p->fops, (p->nfops + 1) * sizeof(*x));
-	if (!x)
-		return NULL;
-	p->fops = x;
-	memset(&x[p->nfops], 0, sizeof(*x));
-	return &x[p->nfops++];
+	/* an op is 8 KiB (two paths): grown by doubling, not one at a time
+	 * (300 ops copied 360 MB; 2.5 s of `diff` under ASan) */
+	if (p->nfops == p->cap_fops) {
+		size_t cap = p->cap_fops ? 2 * p->cap_fops : 16;
+		struct rb_fd_op *x = realloc(p->fops, cap * sizeof(*x));
+		if (!x)
+			return NULL;
+		p->fops = x;
+		p->cap_fops = cap;
+	}
+	memset(&p->fops[p->nfops], 0, sizeof(p->fops[0]));
+	return &p->fops[p->nfops++];
 }
 
 static bool under(const char *path, const char *base)

@@ -86,7 +86,7 @@ struct rb_proc {
 	struct dump_vma *lv;            /* the live mappings at the stop */
 	size_t nlv;
 	struct rb_fd_op *fops;
-	size_t nfops;
+	size_t nfops, cap_fops;
 	uint8_t *old;                   /* live contents of wr (rb_old_buf) */
 	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new, */
 	size_t newd_len;                /* all of them when resident, else a */
