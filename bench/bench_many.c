@@ -1,4 +1,5 @@
-/* A target with many fds or many mappings, for bench/shim_pause.sh:
+/* A target with many fds or many mappings, for bench/shim_pause.sh and
+ * bench/rollback_fds.sh:
  *
  *   bench_many fds N STATUS    N fds: a third separate opens of /dev/null,
  *                              a third of one file at distinct offsets, a

@@ -7,8 +7,9 @@
  *       operation pair two tables of medians over the runs: of each run's mean
  *       ns per iteration (what issue 16 quoted), and of each run's median ns
  *       per iteration (robust against the preemptions of a shared machine)
- *   shim_overhead --loop N
- *       one run: N iterations of each pair, prints "pair mean median" lines
+ *   shim_overhead --loop N [K]
+ *       one run: N iterations of each pair (of pair K only), prints "pair
+ *       mean median" lines; bench/shim_overhead.sh --instr counts its instructions
  *   shim_overhead --paired N
  *       one run of N iterations, each doing a pair through libc (so through
  *       the shim when it is preloaded) and the same pair as raw syscall()s
@@ -180,7 +181,7 @@ static int run_paired(long n)
 	return 0;
 }
 
-static int run_loop(long n)
+static int run_loop(long n, int only)
 {
 	struct loop l = {"/tmp/fp-shim-bench.XXXXXX", -1, NULL};
 	char *region = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -198,6 +199,8 @@ static int run_loop(long n)
 	if (!dt)
 		return 1;
 	for (int k = 0; k < NPAIRS; k++) {
+		if (only >= 0 && k != only)
+			continue;
 		/* a thread costs ~20x a system call: fewer iterations */
 		long m = k == 6 ? n / 10 + 1 : n;
 		double total = 0;
@@ -299,7 +302,7 @@ int main(int argc, char **argv)
 	long iters = 20000;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--loop") && i + 1 < argc)
-			return run_loop(atol(argv[i + 1]));
+			return run_loop(atol(argv[i + 1]), i + 2 < argc ? atoi(argv[i + 2]) : -1);
 		if (!strcmp(argv[i], "--paired") && i + 1 < argc)
 			return run_paired(atol(argv[i + 1]));
 		if (!strcmp(argv[i], "--shim") && i + 1 < argc)

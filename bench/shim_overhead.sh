@@ -7,7 +7,18 @@
 # without the shim (the shim should add none on these paths).
 # Measures only; never fails on a number.
 #   bench/shim_overhead.sh [--before GIT-REV|SO-PATH] [RUNS] [ITERATIONS]
+#   bench/shim_overhead.sh --instr [--before GIT-REV|SO-PATH] [N]
+# --instr: instead of times, the instructions the shim adds per pair,
+# counted by callgrind (exact and repeatable, unlike times on a shared
+# machine): shim_overhead's one() per iteration without and with the shim
+# (and the older one), each (count of 2N iterations - count of N) / N, so
+# one-time costs (lazy binding, a table page's first use) cancel out.
 set -eu
+INSTR=
+if [[ ${1:-} == --instr ]]; then
+	INSTR=1
+	shift
+fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${FP_BUILD:-$ROOT/build}
 BIN=$BUILD/bench/shim_overhead
@@ -34,6 +45,41 @@ if [[ -n $BEFORE && ! -f $BEFORE ]]; then
 	${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -fPIC -fvisibility=hidden -U_FORTIFY_SOURCE -pthread \
 		-I"$TMP/src" -shared -Wl,-z,defs -Wl,-z,now -o "$BEFORE" "$TMP"/src/preload/*.c
 	echo "before: the shim of $rev"
+fi
+
+if [[ -n $INSTR ]]; then
+	command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+	N=${1:-1000}
+	names=("open+close" "dup+close" "mmap+munmap(anon)" "mmap+munmap(file)" "pipe+2*close"
+		"socket+close" "pthread_create+join" "mmap+munmap(hole)")
+	count() { # SO N K: instructions inside one() for `--loop N K`
+		env ${1:+LD_PRELOAD=$1} valgrind --tool=callgrind --callgrind-out-file="$TMP/cg" \
+			--toggle-collect=one "$BIN" --loop "$2" "$3" >/dev/null 2>"$TMP/err" ||
+			{ cat "$TMP/err" >&2; exit 1; }
+		awk '/^summary:|^totals:/ { print $2; exit }' "$TMP/cg"
+	}
+	iters() { (($2 == 6)) && echo $(($1 / 10 + 1)) || echo "$1"; }
+	per() { # SO K: instructions per iteration
+		local a b
+		a=$(count "$1" "$N" "$2")
+		b=$(count "$1" $((2 * N)) "$2")
+		echo $(((b - a) / ($(iters $((2 * N)) "$2") - $(iters "$N" "$2"))))
+	}
+	echo "instructions per iteration (callgrind, (2N - N) / N, N=$N)"
+	printf '%-22s %8s' pair plain
+	[[ -n $BEFORE ]] && printf ' %8s %8s' before +before
+	printf ' %8s %8s\n' after +after
+	for k in 0 1 2 3 4 5 6 7; do
+		p=$(per "" $k)
+		printf '%-22s %8d' "${names[$k]}" "$p"
+		if [[ -n $BEFORE ]]; then
+			b=$(per "$BEFORE" $k)
+			printf ' %8d %8d' "$b" $((b - p))
+		fi
+		s=$(per "$SHIM" $k)
+		printf ' %8d %8d\n' "$s" $((s - p))
+	done
+	exit 0
 fi
 
 echo "kernel $(uname -r), $(nproc) CPUs, $(ldd --version | head -n 1), load $(cut -d' ' -f1-3 /proc/loadavg)"

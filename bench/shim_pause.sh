@@ -11,18 +11,8 @@
 # SHIM_PAUSE_KINDS (default "fds maps") and SHIM_PAUSE_MODES (default "shim
 # shim-noshort noshim") choose the rows; FP_BUILD another build (a
 # before/after comparison).
-set -eu
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${FP_BUILD:-$ROOT/build}
-FP=$BUILD/bin/forkpoint
-TGT=$BUILD/bench/bench_many
-N=${1:-10000}
-RUNS=${2:-5}
-for f in "$FP" "$TGT"; do
-	[[ -x $f ]] || { echo "missing $f: run make first" >&2; exit 1; }
-done
-TMP=$(mktemp -d /tmp/fp-shim-pause.XXXXXX)
-export FORKPOINT_HOME=$TMP/home
+N_DEFAULT=10000 RUNS_DEFAULT=5 TMP_NAME=fp-shim-pause
+source "$(dirname "$0")/many_common.inc"
 trap '"$FP" stop --kill sp >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 
 echo "kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $N each, $RUNS snaps per row"

@@ -113,6 +113,10 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 				fp_json_str(&j, "pages_from", GET("pages_from"));
 				fp_json_int(&j, "hot_bytes", forkpoint_info_int(r, "hot_bytes"));
 				fp_json_int(&j, "files_bytes", forkpoint_info_int(r, "files_bytes"));
+				/* the fds compared: listed from the shim's "table"
+				 * (checked by /proc's count) or from "proc", and why */
+				fp_json_str(&j, "fds_from", GET("fds_from"));
+				fp_json_str(&j, "fds_note", GET("fds_note"));
 			} else {
 				fp_json_str(&j, "why", GET("why"));
 				fp_json_str(&j, "phases_ms", GET("phases"));

@@ -31,7 +31,7 @@ struct fp_slot_ctx {
 	int prev_held;
 };
 
-static void slot_begin(int fd, struct fp_slot_ctx *c)
+static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_slot_ctx *c)
 {
 	struct fp_shim_fd *s = &FP_T->fds[fd];
 	c->s = s;
@@ -58,7 +58,7 @@ static void slot_begin(int fd, struct fp_slot_ctx *c)
 	fp_slot_held = fd + 1;
 }
 
-static void slot_end(struct fp_slot_ctx *c)
+static inline __attribute__((always_inline)) void slot_end(struct fp_slot_ctx *c)
 {
 	if (c->nested)
 		return;
@@ -67,10 +67,13 @@ static void slot_end(struct fp_slot_ctx *c)
 	fp_slot_held = c->prev_held;
 }
 
-/* A consistent copy of a slot, for dup. Returns 0 if the slot never became
- * stable (a writer stuck in a stopped thread): the caller treats it as
- * unknown. */
-static int slot_read(int fd, struct fp_shim_fd *out)
+/* copy(s, arg) of fd's slot, again until no writer changed the slot during
+ * it. 1: copied, and the slot is in use; 0: not in use, or it never became
+ * stable (a writer stuck in a stopped thread, or this thread's own write
+ * interrupted by a signal handler): the caller treats it as unknown.
+ * Inlined with each copy, which takes only the fields its caller needs. */
+static inline __attribute__((always_inline)) int
+slot_stable(int fd, void (*copy)(const struct fp_shim_fd *s, void *arg), void *arg)
 {
 	const struct fp_shim_fd *s = &FP_T->fds[fd];
 	for (int tries = 0; tries < 1000; tries++) {
@@ -81,20 +84,55 @@ static int slot_read(int fd, struct fp_shim_fd *out)
 			fp_cpu_relax();
 			continue;
 		}
-		memcpy(out, (const void *)s, sizeof(*out));
+		int used = s->used;
+		copy(s, arg);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == v1)
-			return 1;
+			return used;
 	}
 	return 0;
 }
 
+static void copy_whole(const struct fp_shim_fd *s, void *out)
+{
+	memcpy(out, (const void *)s, sizeof(*s));
+}
+
+/* A consistent copy of a slot in use (the slow paths). */
+static int slot_read(int fd, struct fp_shim_fd *out)
+{
+	return slot_stable(fd, copy_whole, out);
+}
+
+/* Eight bytes at a time: a byte loop cost about 8 instructions per byte of
+ * every path a program opens. The source is read in aligned words once it is
+ * aligned, and an aligned word never crosses into the next page, so the bytes
+ * read past the NUL are always readable (they are not copied). */
 FP_HIDDEN void fp_copy_path(char *dst, const char *src, uint8_t *truncated)
 {
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
 	size_t i = 0;
-	if (src)
+	if (src) {
+		for (; ((uintptr_t)(src + i) & 7) && src[i] && i < FP_SHIM_PATH_MAX - 1; i++)
+			dst[i] = src[i];
+		if (!((uintptr_t)(src + i) & 7))
+			for (; i + 8 <= FP_SHIM_PATH_MAX - 1; i += 8) {
+				uint64_t w;
+				__builtin_memcpy(&w, src + i, 8);
+				uint64_t nul = (w - ones) & ~w & highs;
+				if (nul) { /* the lowest flagged byte is the first NUL */
+					unsigned at = (unsigned)__builtin_ctzll(nul) / 8;
+					w &= at ? ~0ULL >> (64 - 8 * at) : 0;
+					__builtin_memcpy(dst + i, &w, 8);
+					if (truncated)
+						*truncated = 0;
+					return;
+				}
+				__builtin_memcpy(dst + i, &w, 8);
+			}
 		for (; src[i] && i < FP_SHIM_PATH_MAX - 1; i++)
 			dst[i] = src[i];
+	}
 	dst[i] = '\0';
 	if (truncated)
 		*truncated = src && src[i] != '\0';
@@ -249,6 +287,20 @@ FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last)
 			fp_fd_set_fdflags((int)fd, FD_CLOEXEC);
 }
 
+/* What a dup takes from the old fd's slot, straight into the new fd's slot
+ * (which the caller holds): not a copy of the whole slot on the stack first,
+ * which cost a 296-byte memcpy and a second copy of the path per dup. */
+static void copy_for_dup(const struct fp_shim_fd *o, void *arg)
+{
+	struct fp_shim_fd *d = arg;
+	d->type = o->type;
+	d->open_flags = o->open_flags;
+	d->dev = o->dev;
+	d->ino = o->ino;
+	d->path_truncated = o->path_truncated;
+	fp_copy_path(d->path, o->path, NULL);
+}
+
 /* The new fd shares the old one's open file: same path, flags and identity.
  * Only an fd the table does not know (made behind its back) costs system
  * calls, to describe it from scratch. */
@@ -256,11 +308,21 @@ FP_HIDDEN void fp_fd_dup(int oldfd, int newfd, int fd_flags)
 {
 	if (!fd_in_table(newfd))
 		return;
-	struct fp_shim_fd old;
-	if (oldfd >= 0 && oldfd < FP_SHIM_MAX_FDS && slot_read(oldfd, &old) && old.used) {
-		slot_write(newfd, old.path, old.open_flags, fd_flags, old.type, FP_ORIGIN_PROGRAM,
-			   old.dev, old.ino);
-		return;
+	if (oldfd >= 0 && oldfd < FP_SHIM_MAX_FDS && oldfd != newfd) {
+		hwm_raise(newfd);
+		struct fp_slot_ctx c;
+		slot_begin(newfd, &c);
+		int ok = slot_stable(oldfd, copy_for_dup, c.s);
+		if (ok) {
+			c.s->used = 1;
+			c.s->origin = FP_ORIGIN_PROGRAM;
+			c.s->fd_flags = fd_flags;
+		} else { /* what was copied is not oldfd's: the slot says nothing */
+			c.s->used = 0;
+		}
+		slot_end(&c);
+		if (ok)
+			return;
 	}
 	long fl = fp_sys3(SYS_fcntl, newfd, F_GETFL, 0);
 	record_stat(newfd, NULL, fp_sys_failed(fl) ? 0 : (int)fl, fd_flags, FP_ORIGIN_PROGRAM, NULL);
@@ -290,19 +352,32 @@ FP_HIDDEN void fp_fd_set_status(int fd, int status_flags)
 	slot_end(&c);
 }
 
+struct describe_out {
+	char *path;
+	uint64_t *dev, *ino;
+	int *truncated;
+};
+
+static void copy_for_describe(const struct fp_shim_fd *s, void *arg)
+{
+	struct describe_out *o = arg;
+	*o->dev = s->dev;
+	*o->ino = s->ino;
+	*o->truncated = s->path_truncated;
+	fp_copy_path(o->path, s->path, NULL);
+}
+
 FP_HIDDEN void fp_fd_describe(int fd, char path[FP_SHIM_PATH_MAX], uint64_t *dev, uint64_t *ino,
 			      int *truncated)
 {
-	struct fp_shim_fd s;
+	/* the fields wanted, straight from the slot (not a copy of the whole
+	 * slot first) */
+	struct describe_out o = { path, dev, ino, truncated };
+	if (fd >= 0 && fd < FP_SHIM_MAX_FDS && slot_stable(fd, copy_for_describe, &o))
+		return;
 	path[0] = '\0';
 	*dev = *ino = 0;
 	*truncated = 0;
-	if (fd < 0 || fd >= FP_SHIM_MAX_FDS || !slot_read(fd, &s) || !s.used)
-		return;
-	fp_copy_path(path, s.path, NULL);
-	*dev = s.dev;
-	*ino = s.ino;
-	*truncated = s.path_truncated;
 }
 
 FP_HIDDEN int fp_shim_open(const char *path, int flags)
@@ -360,7 +435,7 @@ static void seed_one(int fd, int reconcile)
 	fd_readlink(fd, link, sizeof(link));
 	if (reconcile) {
 		struct fp_shim_fd cur;
-		if (slot_read(fd, &cur) && cur.used && slot_matches(&cur, &st, link)) {
+		if (slot_read(fd, &cur) && slot_matches(&cur, &st, link)) {
 			long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
 			int fdflags = fp_sys_failed(fdfl) ? cur.fd_flags : (int)(fdfl & FD_CLOEXEC);
 			/* keep what the program said; learn the identity */

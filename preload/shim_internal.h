@@ -104,17 +104,83 @@ struct fp_list_lock {
 	uint32_t *seq;
 	int which; /* index of this thread's state for this lock */
 };
-FP_HIDDEN int fp_list_lock(const struct fp_list_lock *l);
-FP_HIDDEN void fp_list_unlock(const struct fp_list_lock *l);
 FP_HIDDEN void fp_list_fork_hold(const struct fp_list_lock *l);
 FP_HIDDEN void fp_list_missed(const struct fp_list_lock *l);
-FP_HIDDEN int fp_list_take_missed(const struct fp_list_lock *l);
 /* In a fork child: nobody else can hold the lock any more. Returns 1 if it was
  * held (by a thread that is gone) or the list was mid-change. */
 FP_HIDDEN int fp_list_reset(const struct fp_list_lock *l);
 FP_HIDDEN extern const struct fp_list_lock fp_maps_lock, fp_threads_lock;
 FP_HIDDEN void fp_futex_wait(uint32_t *w, uint32_t val, long timeout_ns);
 FP_HIDDEN void fp_futex_wake(uint32_t *w, int n);
+FP_HIDDEN void fp_gate_wait(uint32_t gate);
+FP_HIDDEN void fp_word_lock_slow(uint32_t *w);
+FP_HIDDEN extern FP_TLS int fp_depth[2], fp_changing[2], fp_missed[2];
+
+/* A compiler barrier: a signal handler runs in this thread, so ordering
+ * against it needs no fence, only that the compiler keeps the order. */
+#define FP_SIGNAL_FENCE() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+static inline int fp_list_lock(const struct fp_list_lock *l)
+{
+	const int w = l->which;
+	if (fp_depth[w] > 0) {
+		if (fp_changing[w])
+			return 0; /* a handler on top of this thread's own change */
+		/* held across fork by this thread (atfork), not being changed */
+		fp_depth[w]++;
+		fp_changing[w] = 1;
+		FP_SIGNAL_FENCE();
+		return 1;
+	}
+	uint32_t gate = __atomic_load_n(&FP_T->read_gate, __ATOMIC_RELAXED);
+	if (FP_UNLIKELY(gate))
+		fp_gate_wait(gate);
+	fp_depth[w] = 1;
+	fp_changing[w] = 1;
+	FP_SIGNAL_FENCE();
+	uint32_t z = 0;
+	if (FP_UNLIKELY(!__atomic_compare_exchange_n(l->word, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+		fp_word_lock_slow(l->word);
+	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
+	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELAXED);
+	/* The odd seq must be visible before any change to the list. The reader
+	 * is another process copying memory, so what counts is the hardware
+	 * order: x86 makes stores visible in program order, a release fence
+	 * (no instruction) keeps the compiler from moving the list's stores
+	 * above this one. An mfence here cost more than the rest of a change. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return 1;
+}
+
+static inline void fp_list_unlock(const struct fp_list_lock *l)
+{
+	const int w = l->which;
+	if (fp_depth[w] > 1) {
+		fp_depth[w]--;
+		FP_SIGNAL_FENCE();
+		fp_changing[w] = 0; /* back to the atfork hold */
+		return;
+	}
+	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
+	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELEASE);
+	if (FP_UNLIKELY(__atomic_exchange_n(l->word, 0, __ATOMIC_RELEASE) == 2))
+		fp_futex_wake(l->word, 1);
+	FP_SIGNAL_FENCE();
+	fp_changing[w] = 0;
+	fp_depth[w] = 0;
+}
+
+/* Thread-local on purpose: only the interrupted thread takes the mark, and
+ * its handler has finished (system call included) when it does. */
+static inline int fp_list_take_missed(const struct fp_list_lock *l)
+{
+	if (FP_UNLIKELY(fp_missed[l->which]) && fp_depth[l->which] == 0) {
+		fp_missed[l->which] = 0;
+		FP_SIGNAL_FENCE();
+		return 1;
+	}
+	return 0;
+}
 
 /* ---- shim_fds.c ---- */
 /* Records a new fd, without a system call. path may be NULL/"" (anon). type

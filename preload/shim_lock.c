@@ -30,10 +30,12 @@
 
 #include "shim_internal.h"
 
-/* per lock: how deep this thread holds it, and whether it is changing it */
-static FP_TLS int fp_depth[2];
-static FP_TLS int fp_changing[2];
-static FP_TLS int fp_missed[2]; /* a handler on top of a change skipped its own */
+/* per lock: how deep this thread holds it, whether it is changing it, and
+ * whether a handler on top of a change skipped its own (shim_internal.h:
+ * the uncontended paths are inlined into the wrappers) */
+FP_HIDDEN FP_TLS int fp_depth[2];
+FP_HIDDEN FP_TLS int fp_changing[2];
+FP_HIDDEN FP_TLS int fp_missed[2];
 
 FP_HIDDEN const struct fp_list_lock fp_maps_lock = {
 	&forkpoint_shim_table.maps_lock, &forkpoint_shim_table.maps_seq, 0};
@@ -58,7 +60,7 @@ static uint64_t fp_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static void fp_gate_wait(uint32_t gate)
+FP_HIDDEN void fp_gate_wait(uint32_t gate)
 {
 	uint64_t t0 = fp_now_ns();
 	while (__atomic_load_n(&FP_T->read_gate, __ATOMIC_ACQUIRE) == gate) {
@@ -73,7 +75,8 @@ static void fp_gate_wait(uint32_t gate)
 	}
 }
 
-static void fp_word_lock(uint32_t *w)
+/* The lock word is taken: spin a little, then wait on the futex. */
+FP_HIDDEN void fp_word_lock_slow(uint32_t *w)
 {
 	for (int i = 0; i < 200; i++) {
 		uint32_t z = 0;
@@ -86,62 +89,9 @@ static void fp_word_lock(uint32_t *w)
 		fp_futex_wait(w, 2, 0);
 }
 
-static void fp_word_unlock(uint32_t *w)
-{
-	if (__atomic_exchange_n(w, 0, __ATOMIC_RELEASE) == 2)
-		fp_futex_wake(w, 1);
-}
-
-/* A compiler barrier: a signal handler runs in this thread, so ordering
- * against it needs no fence, only that the compiler keeps the order. */
-#define FP_SIGNAL_FENCE() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-
-FP_HIDDEN int fp_list_lock(const struct fp_list_lock *l)
-{
-	const int w = l->which;
-	if (fp_depth[w] > 0) {
-		if (fp_changing[w])
-			return 0; /* a handler on top of this thread's own change */
-		/* held across fork by this thread (atfork), not being changed */
-		fp_depth[w]++;
-		fp_changing[w] = 1;
-		FP_SIGNAL_FENCE();
-		return 1;
-	}
-	uint32_t gate = __atomic_load_n(&FP_T->read_gate, __ATOMIC_RELAXED);
-	if (FP_UNLIKELY(gate))
-		fp_gate_wait(gate);
-	fp_depth[w] = 1;
-	fp_changing[w] = 1;
-	FP_SIGNAL_FENCE();
-	fp_word_lock(l->word);
-	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
-	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELAXED);
-	/* The odd seq must be visible before any change to the list. The reader
-	 * is another process copying memory, so what counts is the hardware
-	 * order: x86 makes stores visible in program order, a release fence
-	 * (no instruction) keeps the compiler from moving the list's stores
-	 * above this one. An mfence here cost more than the rest of a change. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	return 1;
-}
-
-FP_HIDDEN void fp_list_unlock(const struct fp_list_lock *l)
-{
-	const int w = l->which;
-	if (fp_depth[w] > 1) {
-		fp_depth[w]--;
-		FP_SIGNAL_FENCE();
-		fp_changing[w] = 0; /* back to the atfork hold */
-		return;
-	}
-	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
-	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELEASE);
-	fp_word_unlock(l->word);
-	FP_SIGNAL_FENCE();
-	fp_changing[w] = 0;
-	fp_depth[w] = 0;
-}
+/* fp_list_lock and fp_list_unlock are in shim_internal.h (inlined: a call
+ * and the lock's fields read through a pointer were a third of the lock's
+ * instructions). */
 
 FP_HIDDEN void fp_list_fork_hold(const struct fp_list_lock *l)
 {
@@ -155,16 +105,6 @@ FP_HIDDEN void fp_list_missed(const struct fp_list_lock *l)
 {
 	fp_missed[l->which] = 1;
 	FP_SIGNAL_FENCE();
-}
-
-FP_HIDDEN int fp_list_take_missed(const struct fp_list_lock *l)
-{
-	if (FP_UNLIKELY(fp_missed[l->which]) && fp_depth[l->which] == 0) {
-		fp_missed[l->which] = 0;
-		FP_SIGNAL_FENCE();
-		return 1;
-	}
-	return 0;
 }
 
 FP_HIDDEN int fp_list_reset(const struct fp_list_lock *l)

@@ -45,6 +45,9 @@ struct fp_track_proc {
 	char shim_doubt[160];
 };
 
+#define FP_FDMARKS 4
+struct fp_fdmark;
+
 struct fp_track {
 	struct fp_track_proc *procs;
 	size_t n;
@@ -64,6 +67,11 @@ struct fp_track {
 	struct fp_track_settling *settling;
 	/* The root's fds as the last snapshot read them (dump_fdcarry.c) */
 	struct dump_fdcarry *fdcarry;
+	/* Where the shim's fd table stood at the last snapshots of the
+	 * processes' current line, oldest first (dump_fdmark.c); not dropped
+	 * with the tracking: they hold for as long as the processes live */
+	struct fp_fdmark *fdmarks[FP_FDMARKS];
+	size_t nfdmarks;
 };
 
 #define FP_TRACK_POOL_MAX (256u << 20)

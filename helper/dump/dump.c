@@ -662,6 +662,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		if (!rc && c.keep_track) {
 			dump_incr_keep(&c, final);
 			dump_fdcarry_keep(&c, final);
+			dump_fdmark_keep(&c, final);
 		}
 		dump_phase(&c, DPH_KEEP, &tph);
 	}

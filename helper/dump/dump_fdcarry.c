@@ -29,8 +29,7 @@
  * the rest of the memory (the seqs are the snapshot's again) and puts the
  * fds back as the snapshot has them (the description of a reopened fd is
  * a new one: told apart by kcmp at the next snapshot, as any fd). The
- * rollback itself asks which fds are unchanged since that snapshot
- * (dump_fdcarry_same) and reads no link of those. */
+ * rollback itself uses the marks of dump_fdmark.c. */
 #include "dump/dump_int.h"
 
 #include <errno.h>
@@ -202,34 +201,4 @@ void dump_fdcarry_keep(struct dump_ctx *c, const char *final)
 	t->fdcarry = k;
 	dlog(c, "%zu fds of %d kept for the next snapshot (the shim's table says which ones it can take as they are)",
 	     k->n, pid);
-}
-
-uint8_t *dump_fdcarry_same(const struct fp_track *t, pid_t pid, const char *snap_dir, size_t *n)
-{
-	*n = 0;
-	const struct dump_fdcarry *k = t ? t->fdcarry : NULL;
-	if (!k || !k->n || k->pid != pid || strcmp(k->parent, snap_dir) || fp_track_start_time(pid) != k->start_time ||
-	    getenv("FORKPOINT_NO_FD_SHORTCUT"))
-		return NULL;
-	/* Only the heads of the kept fds' slots, at the address the snapshot
-	 * found (a few us for a process of a few fds, where the whole table
-	 * and finding it cost 5-14 ms) */
-	int *fds = malloc(k->n * sizeof(*fds));
-	struct fp_shim_fd_head *hd = malloc(k->n * sizeof(*hd));
-	uint32_t hwm = 0;
-	fp_error e;
-	for (size_t i = 0; fds && i < k->n; i++)
-		fds[i] = k->rec[i].fd;
-	if (!fds || !hd || fp_shim_read_heads(pid, k->addr, fds, k->n, hd, &hwm, &e) != 1)
-		hwm = 0;
-	uint8_t *same = hwm ? calloc(hwm, 1) : NULL;
-	for (size_t i = 0; same && i < k->n; i++) {
-		const struct dump_fd_look *r = &k->rec[i];
-		if (r->fd >= 0 && (uint32_t)r->fd < hwm && hd[i].used && !(hd[i].seq & 1) && hd[i].seq == r->seq)
-			same[r->fd] = 1;
-	}
-	free(fds);
-	free(hd);
-	*n = same ? hwm : 0;
-	return same;
 }

@@ -173,7 +173,7 @@ static bool same_name(const char *a, const char *b)
 }
 
 /* Devices whose offset nothing moves (mem major 1). */
-static bool fixed_chr(const struct stat *st)
+bool dump_fd_fixed_chr(const struct stat *st)
 {
 	unsigned mi = minor(st->st_rdev);
 	return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && (mi == 3 || mi == 5 || mi == 7 || mi == 8 || mi == 9);
@@ -204,7 +204,7 @@ int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const 
 		return 0;
 	struct short_fd *f = &s->fd[fd];
 	bool reg = S_ISREG(st->st_mode);
-	if ((!reg && !fixed_chr(st)) || (reg && !may_pin))
+	if ((!reg && !dump_fd_fixed_chr(st)) || (reg && !may_pin))
 		return 0;
 	/* A device without an offset needs no copy, but one lets the fds
 	 * that may share a description be told apart after the resume

@@ -666,6 +666,8 @@ bool dump_fdshort_seq_ok(const struct dump_ctx *c);
 pid_t dump_fdshort_pid(const struct dump_ctx *c, uint64_t *addr);
 uint32_t dump_fdshort_slots(const struct dump_ctx *c);
 bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r);
+/* /dev/null, zero, full, random, urandom: devices whose offset nothing moves */
+bool dump_fd_fixed_chr(const struct stat *st);
 /* dump_fdcarry.c: the fds a session's last snapshot read, for its next.
  * _list (the look, instead of listing /proc/PID/fd): 1 and the fds from the
  * shim's table (sorted, malloc'd), 0 or -1 (nothing carried: list /proc);
@@ -674,10 +676,9 @@ bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r
 int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **fds, size_t *n);
 const struct dump_fd_look *dump_fdcarry_get(const struct dump_ctx *c, int fd);
 void dump_fdcarry_keep(struct dump_ctx *c, const char *final);
-/* For a rollback in place to snap_dir: per fd [0, *n), 1 if the fd is as
- * that snapshot read it by the shim's table (carried from it, its slot's
- * seq unchanged), or NULL (nothing known: /proc). */
-uint8_t *dump_fdcarry_same(const struct fp_track *t, pid_t pid, const char *snap_dir, size_t *n);
+/* dump_fdmark.c: after a snapshot kept its tracking, the table's position
+ * for a rollback to it (dump_fdmark.h) */
+void dump_fdmark_keep(struct dump_ctx *c, const char *final);
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */

@@ -53,6 +53,11 @@ struct fp_rb_result {
 	/* SNAP's pages read for it: from its frozen copy (a hot SNAP,
 	 * rollback_hot.c) and from the page stores */
 	uint64_t hot_bytes, files_bytes;
+	/* where the fds to compare came from: "table" (the shim's, checked
+	 * by /proc's count, rollback_fdtab.c) or "proc", and why (fds_note:
+	 * the first process's reason); "" when no process got that far */
+	char fds_from[8];
+	char fds_note[240];
 };
 
 enum fp_rb_rc {

@@ -86,7 +86,7 @@ struct rb_proc {
 	struct dump_vma *lv;            /* the live mappings at the stop */
 	size_t nlv;
 	struct rb_fd_op *fops;
-	size_t nfops;
+	size_t nfops, cap_fops;
 	uint8_t *old;                   /* live contents of wr (rb_old_buf) */
 	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new, */
 	size_t newd_len;                /* all of them when resident, else a */
@@ -162,6 +162,21 @@ void rb_fdpos_open(struct rb_fdpos *x, pid_t pid);
 /* fd's offset, UINT64_MAX if it cannot be read */
 uint64_t rb_fdpos_get(struct rb_fdpos *x, int fd);
 void rb_fdpos_close(struct rb_fdpos *x);
+/* rollback_fdtab.c: the fds open now from the shim's table, per fd
+ * SNAP's mark when its slot's seq is still the one SNAP's dump saw (then it
+ * is SNAP's file: no wrapper touched it since). 1: filled; 0: list them
+ * from /proc, why says why. */
+struct fp_fdmark_fd;
+struct rb_fdtab {
+	int *fds;                               /* ascending */
+	const struct fp_fdmark_fd **mark_of;    /* per fds[i], NULL: changed or not marked */
+	size_t n, same;
+};
+int rb_fdtab_list(struct rb_ctx *c, struct rb_proc *p, struct rb_fdtab *x, char *why, size_t len);
+void rb_fdtab_free(struct rb_fdtab *x);
+/* fd's offset through a copy whose file must be mf's (a regular file of
+ * that inode): 1 and *pos, 0 another file, -1 not readable. */
+int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uint64_t *pos);
 /* SNAP's record of terminal f, NULL if it has none. */
 const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);

@@ -26,6 +26,8 @@
  * ms after the reply (e2e/snap_incr_race: the target writes meanwhile). */
 #include "session/rollback_int.h"
 
+#include "dump/dump_fdmark.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -135,6 +137,7 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	/* the shim's mapping log went back to SNAP's with its memory */
 	snprintf(tp->shim_doubt, sizeof(tp->shim_doubt), "a rollback wrote the shim's mapping log back");
 	fp_track_fdcarry_drop(c->t); /* and its fd table: its fds are read from /proc */
+	fp_fdmark_rolled_back(c->t, c->snap_dir); /* the marks of the line left behind */
 	/* the mappings read at the stop, unless the rollback injected calls
 	 * (mappings changed, or a scratch page for a path); offsets are
 	 * moved without injecting (rollback_apply.c) */

@@ -1,0 +1,137 @@
+# A rollback in place lists the fds created or closed since SNAP from the
+# shim's table, and /proc stays the check (issue 16, rollback_fdtab.c).
+# A Python program holds 3,000 fds (files at their own offsets, /dev/null,
+# dups, a pipe). After s1 it changes them through libc (so through the
+# shim's wrappers): closes 100 files, opens 150 new ones, dup2's files onto new
+# numbers and /dev/null fds over each other, moves 300 offsets. The rollback must
+# come out from the table ("fds_from": "table") with every fd, link and
+# offset as at s1. Then the table is made wrong on purpose, by system
+# calls the shim does not see: a raw openat (the count of /proc/PID/fd is
+# not the table's: the rollback says so and lists /proc, in place), and a
+# raw dup3 of another file onto a file fd the table calls untouched (its
+# inode is not SNAP's: said, and compared from /proc again, which finds
+# another file on a fd of SNAP: a full restore). Both come out right.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/incr_common.inc"
+
+st=$WORK/status
+for f in a b c; do head -c 65536 /dev/urandom >"$WORK/$f"; done
+cat >"$WORK/fds.py" <<'PY'
+import ctypes, os, resource, signal, stat, sys
+libc = ctypes.CDLL(None, use_errno=True)
+status, work = sys.argv[1:3]
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+def say(line):
+    with open(status, "a") as f:
+        f.write(line + "\n")
+files = [os.path.join(work, x) for x in "abc"]
+r, w = os.pipe()
+first_null = None
+for i in range(3000):
+    k = i % 4
+    if k == 0:
+        fd = os.open(files[i % 3], os.O_RDONLY)
+        os.lseek(fd, i % 60000, os.SEEK_SET)
+    elif k == 1:
+        fd = os.open("/dev/null", os.O_RDWR)
+        first_null = first_null if first_null is not None else fd
+    elif k == 2:
+        fd = os.dup(first_null)
+    else:
+        fd = os.open(files[(i + 1) % 3], os.O_RDWR)
+        os.lseek(fd, (7 * i) % 60000, os.SEEK_SET)
+def state():
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            link = os.readlink("/proc/self/fd/%d" % fd)
+            pos = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except OSError:
+            continue  # listdir's own fd
+        out[fd] = ("pipe" if link.startswith("pipe:") else link, pos)  # a full restore makes new pipes
+    return out
+snap = state()
+def change(*_):
+    mode = open(os.path.join(work, "mode")).read().strip()
+    fds = sorted(fd for fd in snap if fd > 10)
+    if mode == "wrap":
+        for _ in range(150):  # before the closes: numbers SNAP did not have
+            os.open(files[1], os.O_RDONLY)
+        for fd in [fd for fd in fds[100:300] if snap[fd][1] is not None]:
+            os.close(fd)  # regular files (reopened in place; /dev/null is not)
+        file_fds = [fd for fd in fds[300:] if snap[fd][1] is not None]
+        null_fds = [fd for fd in fds[300:] if snap[fd][0] == "/dev/null"]
+        for i, a in enumerate(file_fds[:40]):
+            os.dup2(a, 3600 + i)  # onto numbers SNAP did not have
+        for a, b in zip(null_fds[:20], null_fds[20:40]):
+            os.dup2(a, b)  # /dev/null onto /dev/null
+        for fd in file_fds[100:400]:
+            os.lseek(fd, 12345, os.SEEK_SET)
+    elif mode == "rawopen":
+        fd = libc.syscall(257, -100, files[2].encode(), os.O_RDONLY, 0)  # openat
+        os.lseek(fds[-1], 999, os.SEEK_SET) if snap[fds[-1]][1] is not None else None
+        say("raw fd %d" % fd)
+    elif mode == "rawdup":
+        file_fds = [fd for fd in fds if snap[fd][1] is not None and snap[fd][0] != files[2]]
+        other = os.open(files[2], os.O_RDONLY)
+        libc.syscall(292, other, file_fds[5], 0)  # dup3, unseen by the shim
+        os.close(other)
+        say("raw dup3 onto %d" % file_fds[5])
+    say("changed " + mode)
+def check(*_):
+    now = state()
+    bad = ["fd %d: %s, at SNAP %s" % (fd, now.get(fd), snap.get(fd))
+           for fd in sorted(set(now) | set(snap)) if now.get(fd) != snap.get(fd)]
+    say("check " + ("ok %d fds" % len(now) if not bad else "FAIL %d differ: %s" % (len(bad), "; ".join(bad[:5]))))
+signal.signal(signal.SIGUSR1, change)
+signal.signal(signal.SIGUSR2, check)
+say("ready %d %d" % (os.getpid(), len(snap)))
+while True:
+    signal.pause()
+PY
+"$FP" run --detach --name ft -- python3 "$WORK/fds.py" "$st" "$WORK" >/dev/null || fail "run"
+track_pid "$(session_field ft helper_pid)"
+wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+pid=$(awk '/^ready/ { print $2 }' "$st")
+track_pid "$pid"
+"$FP" snap ft s1 >/dev/null || fail "snap s1"
+
+# round SNAP MODE FDS_FROM IN_PLACE: change, roll back to SNAP, check every fd
+round() {
+	local n snap=$1
+	shift
+	echo "$1" >"$WORK/mode"
+	n=$(grep -c '^changed' "$st")
+	kill -USR1 "$pid"
+	wait_for 30 bash -c "(( \$(grep -c '^changed' '$st') > $n ))" || fail "$1: the target did not change its fds"
+	"$FP" restore ft "$snap" --json >"$WORK/r.json" || fail "$1: restore $snap: $(cat "$WORK/r.json")"
+	[[ $(json_field "$WORK/r.json" in_place) == "$3" ]] || fail "$1: in_place is not $3: $(cat "$WORK/r.json")"
+	if [[ $3 == True ]]; then
+		[[ $(json_field "$WORK/r.json" fds_from) == "$2" ]] ||
+			fail "$1: the fds came from $(json_field "$WORK/r.json" fds_from), not $2: $(cat "$WORK/r.json")"
+	fi
+	n=$(grep -c '^check ' "$st")
+	kill -USR2 "$pid"
+	wait_for 30 bash -c "(( \$(grep -c '^check ' '$st') > $n ))" || fail "$1: no check answer"
+	local line
+	line=$(grep '^check ' "$st" | tail -n 1)
+	[[ $line == "check ok"* ]] || fail "$1: after the rollback: $line ($(cat "$WORK/r.json"))"
+	echo "$1: $line, fds from $(json_field "$WORK/r.json" fds_from 2>/dev/null), $(json_field "$WORK/r.json" phases_ms 2>/dev/null)"
+}
+round s1 wrap table True
+# The next snapshot, and a rollback to it (the program's heap after a
+# rollback in place is not where SNAP has it at a second one: a rollback
+# to the same snapshot twice is a full restore, with or without the table)
+"$FP" snap ft s2 >/dev/null || fail "snap s2"
+round s2 rawopen proc True
+grep -q "fds of $pid listed from /proc: /proc/$pid/fd has [0-9]* fds, the shim's table" "$WORK/r.json" ||
+	fail "the restore does not say why the fds came from /proc: $(cat "$WORK/r.json")"
+"$FP" snap ft s3 >/dev/null || fail "snap s3"
+round s3 wrap table True # the raw fd was closed: the table agrees with /proc again
+"$FP" snap ft s4 >/dev/null || fail "snap s4"
+round s4 rawdup proc False
+grep -q "is not the file SNAP had, though the shim's table says no wrapper touched it" "$WORK/r.json" ||
+	fail "the restore does not say the table was wrong about an fd: $(cat "$WORK/r.json")"
+"$FP" stop --kill ft >/dev/null 2>&1
+echo ok
