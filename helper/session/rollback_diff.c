@@ -206,6 +206,17 @@ static int anon_ops(struct rb_proc *p, const struct seg *L, size_t nl, const str
 	return 0;
 }
 
+/* The heap as one span: a heap is one [heap] mapping until part of it
+ * differs from the rest (growth beside the part that the write tracking
+ * registered, an mprotect), then it is several, side by side. */
+static void heap_span(uint64_t *s, uint64_t *e, uint64_t vs, uint64_t ve)
+{
+	if (!*s || vs < *s)
+		*s = vs;
+	if (ve > *e)
+		*e = ve;
+}
+
 static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv, char *why, size_t len,
 		     fp_error *err)
 {
@@ -222,7 +233,7 @@ static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv
 	for (size_t i = 0; i < p->mm.n_vmas && rc == 1; i++) {
 		const cr_vma *v = &p->mm.vmas[i];
 		if (v->status & CR_VMA_AREA_HEAP)
-			sheap_s = v->start, sheap_e = v->end;
+			heap_span(&sheap_s, &sheap_e, v->start, v->end);
 		if (v->status & (CR_VMA_ANON_SHARED | CR_VMA_AREA_MEMFD | CR_VMA_AREA_SYSVIPC) ||
 		    ((v->status & CR_VMA_FILE_SHARED) && (v->prot & PROT_WRITE)))
 			rc = NOT("process %d has shared writable memory at 0x%llx (not rolled back in place)", (int)p->pid,
@@ -233,7 +244,7 @@ static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv
 	for (size_t i = 0; i < nlv && rc == 1; i++) {
 		const struct dump_vma *v = &lv[i];
 		if (!strcmp(v->path, "[heap]"))
-			lheap_s = v->start, lheap_e = v->end;
+			heap_span(&lheap_s, &lheap_e, v->start, v->end);
 		if (live_anon(v))
 			L[nl++] = (struct seg){ v->start, v->end, perms_prot(v->perms) };
 		else if (v->perms[3] == 's' && v->perms[1] == 'w')
@@ -270,14 +281,18 @@ static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv
 			rc = fp_fail(err, ENOMEM, "out of memory");
 		if (o) {
 			o->kind = RB_BRK, o->brk = p->mm.mm_brk, o->start = sheap_s, o->end = sheap_e;
-			for (size_t i = 0; i < nl; i++)
-				if (L[i].s == lheap_s && lheap_s) { /* becomes SNAP's heap */
-					if (sheap_s) {
-						L[i].e = sheap_e;
-					} else {
-						L[i] = L[--nl];
-					}
-				}
+			/* after brk(SNAP's): the heap's pieces up to SNAP's end stay
+			 * (cut there), the last one grows to it, the rest go */
+			for (size_t i = 0; i < nl && lheap_s; i++) {
+				if (L[i].s < lheap_s || L[i].e > lheap_e)
+					continue;
+				if (sheap_s && L[i].e == lheap_e && sheap_e > lheap_e)
+					L[i].e = sheap_e;
+				else if (sheap_s && L[i].e > sheap_e)
+					L[i].e = sheap_e;
+				if (!sheap_s || L[i].s >= L[i].e)
+					L[i--] = L[--nl];
+			}
 			if (!lheap_s && sheap_s) {
 				L[nl++] = (struct seg){ sheap_s, sheap_e, PROT_READ | PROT_WRITE };
 				/* its pages are new: written in full */
