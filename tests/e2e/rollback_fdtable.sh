@@ -120,9 +120,7 @@ round() {
 	echo "$1: $line, fds from $(json_field "$WORK/r.json" fds_from 2>/dev/null), $(json_field "$WORK/r.json" phases_ms 2>/dev/null)"
 }
 round s1 wrap table True
-# The next snapshot, and a rollback to it (the program's heap after a
-# rollback in place is not where SNAP has it at a second one: a rollback
-# to the same snapshot twice is a full restore, with or without the table)
+# The next snapshot, and a rollback to it
 "$FP" snap ft s2 >/dev/null || fail "snap s2"
 round s2 rawopen proc True
 grep -q "fds of $pid listed from /proc: /proc/$pid/fd has [0-9]* fds, the shim's table" "$WORK/r.json" ||
