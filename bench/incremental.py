@@ -142,7 +142,7 @@ def api_restore(session, label):
     r = session.restore(label)
     wall = (time.perf_counter() - t0) * 1000
     d = {"in_place": r.in_place, "engine": r.engine, "phases_ms": r.info.get("phases", ""),
-         "total_ms": r.total_ms}
+         "total_ms": r.total_ms, "steps": r.info.get("steps", "")}
     for k in ("restore_ms", "pages", "cpu_ms", "verified_bytes"):
         if r.info.get(k):
             d[k] = float(r.info[k])
@@ -318,7 +318,8 @@ def phases(snaps):
 
 def report(results):
     def label(r):
-        return f"{'python3 ' if r['kind'] == 'python' else ''}{r['mib']} MiB, {r['pct']}%, {r['client']}"
+        v = f", {r['variant']}" if r.get("variant") else ""
+        return f"{'python3 ' if r['kind'] == 'python' else ''}{r['mib']} MiB, {r['pct']}%, {r['client']}{v}"
 
     lines = ["| per step | " + " | ".join(label(r) for r in results) + " |",
              "|---|" + "---|" * len(results)]
@@ -342,6 +343,8 @@ def report(results):
     # helper finishing the work it does after its last reply
     row("  rollback wall outside the helper's total (median)",
         lambda r: f"{med([x['wall_ms'] - x['total_ms'] for x in r['rollbacks'] if 'total_ms' in x]):.1f} ms")
+    row("  request to reply, in the helper (median)",
+        lambda r: f"{med([x.get('total_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
     row("  stop to resume, in the helper (median)",
         lambda r: f"{med([x['restore_ms'] for x in r['rollbacks']]):.1f} ms")
     row("  pages written back (median)", lambda r: f"{med([x.get('pages', 0) for x in r['rollbacks']]):.0f}")
@@ -357,6 +360,20 @@ def report(results):
         rb = sorted(r["rollbacks"], key=lambda x: x.get("restore_ms", 0))
         return rb[len(rb) // 2].get("phases_ms", "n/a") if rb else "n/a"
     row("  phases of the median rollback (ms)", median_phases)
+
+    def median_steps(r):
+        per = {}
+        for x in r["rollbacks"]:
+            words = (x.get("steps") or "").split()
+            one = {}
+            for name, ms in zip(words[::2], words[1::2]):
+                one[name] = one.get(name, 0.0) + float(ms)
+            for name, ms in one.items():
+                per.setdefault(name, []).append(ms)
+        return " ".join(f"{n} {med(v):.2f}" for n, v in per.items()) or "n/a"
+    # every step of the rollback end to end, request to reply (restore's
+    # steps= reply line): median of each over the rollbacks
+    row("  steps, request to reply (median ms each)", median_steps)
     row("snap after a rollback: incremental, wall",
         lambda r: f"{all(not s['full'] for s in r['after_rollback'])}, {med([s['wall_ms'] for s in r['after_rollback']]):.0f} ms")
 
@@ -397,6 +414,10 @@ def main():
     ap.add_argument("--client", default="cli", help="cli, api or cli,api: who calls snap and restore")
     ap.add_argument("--hot", action="store_true",
                     help="snap --hot (default --hot-limit 2): rollbacks read SNAP's pages from its frozen copy")
+    ap.add_argument("--ab", default="",
+                    help="A/B: variants separated by ';', each a comma list of NAME=VALUE set in the "
+                         "environment of its session (its helper); '' the environment as it is. "
+                         "Each variant is a column, run one after the other: --ab ';FP_X=1'")
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
@@ -414,10 +435,23 @@ def main():
     results = []
     for kind, size, pct in cells:
         crit = run_criu(criu, kind, size, pct, a.criu_rounds) if criu else None
-        for r in run_size(kind, size, pct, a.steps, a.rollbacks, clients, a.hot):
-            if crit:
-                r["criu"] = crit
-            results.append(r)
+        for variant in (a.ab.split(";") if a.ab else [""]):
+            kv = dict(x.split("=", 1) for x in variant.split(",") if x)
+            saved = {k: os.environ.get(k) for k in kv}
+            os.environ.update(kv)
+            try:
+                rs = run_size(kind, size, pct, a.steps, a.rollbacks, clients, a.hot)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            for r in rs:
+                r["variant"] = variant if a.ab else ""
+                if crit:
+                    r["criu"] = crit
+                results.append(r)
     text = report(results)
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "

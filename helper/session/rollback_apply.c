@@ -292,7 +292,9 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	 * now (rb_place cuts wr there: the same pages, in the same order) */
 	if (p->resident && rb_place(c, p, err))
 		return -1;
+	fp_rb_mark(c->r, "s_place");
 	p->old = rb_old_buf(c, p, lw, err);
+	fp_rb_mark(c->r, "s_oldbuf");
 	if (!p->resident) {
 		p->newd_len = c->window;
 		p->newd = p->old ? rb_buf_get(rb_slot(c, p, RB_SLOT_NEW), p->newd_len ? p->newd_len : 1, err) : NULL;
@@ -303,6 +305,7 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		c->r->verified_bytes += lw + ln;
 	if (read_list(p->pid, &p->wr, p->old, err))
 		return fp_wrap(err, "saving the pages of %d that the rollback overwrites", (int)p->pid);
+	fp_rb_mark(c->r, "s_old");
 	if (!p->resident) { /* proven now, before anything is written; read again then */
 		uint64_t d;
 		if (stream_snap(p, &p->wr, p->newd, c->window, false, UINT64_MAX, &d, err) ||
@@ -314,6 +317,7 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		if (o->kind == RB_MUNMAP && save_area(p, o, o->start, o->end, err))
 			return -1;
 	}
+	fp_rb_mark(c->r, "s_areas");
 	for (size_t i = 0; i < p->nth; i++) {
 		struct rb_thread *t = &p->th[i];
 		size_t xs;
@@ -326,6 +330,7 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 			return -1;
 		t->saved = true;
 	}
+	fp_rb_mark(c->r, "s_regs");
 	return 0;
 }
 
@@ -517,6 +522,7 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		return -1;
 	c->r->vma_ops += p->nvops;
 	c->r->fd_ops += p->nfops;
+	fp_rb_mark(c->r, "a_ops");
 	uint64_t npages = fp_rlist_bytes(&p->wr) / CR_PAGE_SIZE;
 	uint64_t limit = c->fault_after >= 0 && (uint64_t)c->fault_after < npages ? (uint64_t)c->fault_after : npages;
 	if (!p->resident && c->per_page)
@@ -531,6 +537,7 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	if (wrc)
 		return fp_wrap(err, "writing SNAP's pages back into %d", (int)p->pid);
 	c->r->pages += p->pages_done;
+	fp_rb_mark(c->r, "a_pages");
 	if (c->fault_after >= 0) {
 		c->fault_after -= (long)p->pages_done;
 		if (p->pages_done < npages || c->fault_after <= 0) {
@@ -544,9 +551,11 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 			: stream_snap(p, &p->wr_new, p->newd, c->window, true, UINT64_MAX, &nn, err))
 		return fp_wrap(err, "writing SNAP's pages into the mappings of %d made again", (int)p->pid);
 	c->r->pages += nn;
+	fp_rb_mark(c->r, "a_new");
 	for (size_t i = 0; i < p->nth; i++)
 		if (set_thread(&p->th[i], err))
 			return fp_wrap(err, "setting the registers of thread %d", (int)p->th[i].tid);
+	fp_rb_mark(c->r, "a_regs");
 	return 0;
 }
 

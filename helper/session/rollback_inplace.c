@@ -50,6 +50,15 @@ static void window(struct rb_ctx *c)
 	}
 }
 
+void fp_rb_mark(struct fp_rb_result *r, const char *name)
+{
+	double now = fp_mono_ms_f();
+	size_t at = strlen(r->steps);
+	if (r->step_at > 0 && at + 32 < sizeof(r->steps))
+		snprintf(r->steps + at, sizeof(r->steps) - at, "%s%s %.2f", at ? " " : "", name, now - r->step_at);
+	r->step_at = now;
+}
+
 static void release(struct rb_ctx *c)
 {
 	for (size_t i = 0; i < c->nprocs; i++) {
@@ -75,14 +84,18 @@ static int run(struct rb_ctx *c, fp_error *err)
 		snprintf(why, len, "%s", le.msg);
 		return FP_RB_NOT_POSSIBLE;
 	}
+	fp_rb_mark(r, "images");
 	int rc = rb_check_tree(c, why, len, err);
+	fp_rb_mark(r, "tree");
 	if (rc == 1)
 		rc = rb_load_path(c, why, len, err);
+	fp_rb_mark(r, "path");
 	if (rc != 1)
 		return rc < 0 ? (snprintf(why, len, "%s", err->msg), FP_RB_NOT_POSSIBLE) : FP_RB_NOT_POSSIBLE;
 	double tp = fp_mono_ms_f();
 	r->load_ms = tp - tl;
 	rb_hot_attach(c);
+	fp_rb_mark(r, "hot_attach");
 	/* SNAP's pages that will be written back, read while the processes
 	 * still run (rollback_read.c); a failure here only means they are
 	 * read at the stop */
@@ -92,6 +105,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 				le.msg);
 	double t0 = fp_mono_ms_f();
 	r->prefetch_ms = t0 - tp;
+	fp_rb_mark(r, "prefetch");
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct rb_proc *p = &c->procs[i];
 		if (fp_pt_seize(&p->pt, p->pid, 0, &le) < 0) {
@@ -102,6 +116,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	}
 	double ts = fp_mono_ms_f();
 	r->stop_ms = ts - t0;
+	fp_rb_mark(r, "seize");
 	for (size_t i = 0; i < c->nprocs; i++) {
 		double td = fp_mono_ms_f();
 		rc = rb_diff(c, &c->procs[i], why, len, &le);
@@ -122,6 +137,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 		snprintf(why, len, "workspace: %s", le.msg);
 		return FP_RB_NOT_POSSIBLE;
 	}
+	fp_rb_mark(r, "ws_begin");
 	size_t applied = 0;
 	rc = 0;
 	double ta = fp_mono_ms_f();
@@ -141,8 +157,10 @@ static int run(struct rb_ctx *c, fp_error *err)
 		}
 		return FP_RB_UNDONE;
 	}
+	fp_rb_mark(r, "apply");
 	if (c->ws && fp_ws_restore_commit(c->ws, &sw, &le) < 0)
 		fprintf(stderr, "forkpoint: warning: workspace restore commit: %s\n", le.msg);
+	fp_rb_mark(r, "ws_commit");
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct rb_proc *p = &c->procs[i];
 		if (rb_commit(c, p, &le))
@@ -151,6 +169,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	}
 	double tr = fp_mono_ms_f();
 	r->apply_ms = tr - ta;
+	fp_rb_mark(r, "commit");
 	/* the tracking follows SNAP now */
 	bool tracked = true;
 	for (size_t i = 0; i < c->nprocs && tracked; i++)
@@ -168,7 +187,9 @@ static int run(struct rb_ctx *c, fp_error *err)
 		r->nthreads += (unsigned)c->procs[i].nth;
 	double tq = fp_mono_ms_f();
 	r->rearm_ms = tq - tr;
+	fp_rb_mark(r, "rearm");
 	release(c);
+	fp_rb_mark(r, "resume");
 	r->resume_ms = fp_mono_ms_f() - tq;
 	r->ms = fp_mono_ms_f() - t0;
 	r->cpu_ms = cpu_ms() - cpu0;
@@ -179,7 +200,10 @@ static int run(struct rb_ctx *c, fp_error *err)
 int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, struct fp_ws *ws, struct fp_track *t,
 			dev_t tty, struct fp_rb_result *r, fp_error *err)
 {
+	struct fp_rb_result keep = *r; /* the caller's marks so far */
 	memset(r, 0, sizeof(*r));
+	memcpy(r->steps, keep.steps, sizeof(r->steps));
+	r->step_at = keep.step_at;
 	fp_error fault;
 	if (fp_session_fault("rollback-full", &fault) < 0) { /* tests of the full restore's own recovery */
 		snprintf(r->why, sizeof(r->why), "FORKPOINT_FAULT=rollback-full");
@@ -191,6 +215,7 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 		snprintf(r->why, sizeof(r->why), "the snapshot holds established TCP connections (made anew by a full restore)");
 		return FP_RB_NOT_POSSIBLE;
 	}
+	fp_rb_mark(r, "tcp");
 	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,
 			    .snap_dirfd = -1, .fault_after = fault_after(), .tty = tty };
 	window(&c);
@@ -202,6 +227,7 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 	int rc = run(&c, err);
 	release(&c);
 	rb_free(&c);
+	fp_rb_mark(r, "free");
 	if (rc != FP_RB_DONE) { /* else fp_rollback_settle, after the reply */
 		rb_rearm_cancel();
 		rb_bufs_trim();

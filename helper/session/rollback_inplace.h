@@ -58,7 +58,14 @@ struct fp_rb_result {
 	 * the first process's reason); "" when no process got that far */
 	char fds_from[8];
 	char fds_note[240];
+	/* every step's time, end to end (ms since the one before, from the
+	 * request's arrival to the reply): "name ms name ms ..." */
+	char steps[1024];
+	double step_at;
 };
+
+/* Appends `name` and the ms since the last mark to r->steps. */
+void fp_rb_mark(struct fp_rb_result *r, const char *name);
 
 enum fp_rb_rc {
 	FP_RB_DONE = 1,         /* the processes are in SNAP's state */

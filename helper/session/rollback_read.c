@@ -101,6 +101,7 @@ int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		fp_rlist_free(&w);
 		return -1;
 	}
+	fp_rb_mark(c->r, "p_written");
 	int rc = fp_rlist_inter(&w, &p->snap_pages, &p->pre) ? fp_fail(err, ENOMEM, "out of memory") : 0;
 	fp_rlist_free(&w);
 	size_t len = fp_rlist_bytes(&p->pre);
@@ -109,6 +110,7 @@ int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		return rc;
 	}
 	p->pre_data = rb_buf_get(rb_slot(c, p, RB_SLOT_PRE), len, err);
+	fp_rb_mark(c->r, "p_buf");
 	size_t hot = 0;
 	if (!p->pre_data || read_ranges(c, p, p->pre.r, p->pre.n, p->pre_data, &hot, err)) {
 		fp_rlist_free(&p->pre);

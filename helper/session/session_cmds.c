@@ -193,6 +193,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 {
 	char buf[FP_CTL_MAX_MSG], dir[4096];
 	fp_error err;
+	double t_in_f = fp_mono_ms_f();
 	if (!args || !*args || fp_snap_name_valid(args, &err) < 0) {
 		snprintf(buf, sizeof(buf), "error 2\n%s", args && *args ? err.msg : "no snapshot given");
 		reply(c, buf);
@@ -206,29 +207,32 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		return;
 	}
-	long long t_in = fp_mono_ms();
 	/* The same processes as SNAP's: back in place, no new processes. */
-	struct fp_rb_result rb;
+	struct fp_rb_result rb = { 0 };
+	rb.step_at = t_in_f;
+	fp_rb_mark(&rb, "snap_read");
 	int irc = FP_RB_NOT_POSSIBLE;
 	/* A shell session's pty is the helper's own: the shell's terminal
 	 * can go back in place too. */
 	struct stat tst;
 	dev_t tty = ctx->shell && fstat(ctx->shell->slave, &tst) == 0 ? tst.st_rdev : 0;
 	fp_track_settle(fp_track_session()); /* the last snapshot's re-protection, if still running */
+	fp_rb_mark(&rb, "settle");
 	irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), tty, &rb, &err);
 	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
 		if (irc == FP_RB_DONE)
 			ctx->restores++; /* the same shell, back at SNAP: a running exec's command is gone */
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
-				 "total_ms=%lld\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\npagemap_from=%s\n"
+				 "total_ms=%.3f\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\npagemap_from=%s\n"
 				 "pages_from=%s\nhot_bytes=%llu\nfiles_bytes=%llu\nfds_from=%s\nfds_note=%s\n"
-				 "phases=load %.1f prefetch %.1f stop %.1f diff %.1f save %.1f apply %.1f rearm %.1f resume %.1f\n",
-				 (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms() - t_in, rb.cpu_ms,
+				 "phases=load %.1f prefetch %.1f stop %.1f diff %.1f save %.1f apply %.1f rearm %.1f resume %.1f\n"
+				 "steps=%s\n",
+				 (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms_f() - t_in_f, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
 				 (unsigned long long)rb.verified_bytes, rb.pagemap_from ? rb.pagemap_from : "files",
 				 rb.hot_bytes ? (rb.files_bytes ? "hot+files" : "hot") : rb.files_bytes ? "files" : "none",
-				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms);
+				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms, rb.steps);
 		else
 			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
 				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);
