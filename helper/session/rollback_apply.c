@@ -293,17 +293,19 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	if (p->resident && rb_place(c, p, err))
 		return -1;
 	fp_rb_mark(c->r, "s_place");
-	p->old = rb_old_buf(c, p, lw, err);
+	/* FP_ROLLBACK_SAVE=0: no copy of the live pages (rollback_inplace.h) */
+	p->old = c->no_save ? NULL : rb_old_buf(c, p, lw, err);
 	fp_rb_mark(c->r, "s_oldbuf");
 	if (!p->resident) {
 		p->newd_len = c->window;
-		p->newd = p->old ? rb_buf_get(rb_slot(c, p, RB_SLOT_NEW), p->newd_len ? p->newd_len : 1, err) : NULL;
+		p->newd = p->old || c->no_save ? rb_buf_get(rb_slot(c, p, RB_SLOT_NEW), p->newd_len ? p->newd_len : 1, err)
+						: NULL;
 	}
-	if (!p->old || !p->newd)
+	if ((!p->old && !c->no_save) || !p->newd)
 		return -1;
 	if (c->per_page && !p->resident) /* each page proven as it is read */
 		c->r->verified_bytes += lw + ln;
-	if (read_list(p->pid, &p->wr, p->old, err))
+	if (p->old && read_list(p->pid, &p->wr, p->old, err))
 		return fp_wrap(err, "saving the pages of %d that the rollback overwrites", (int)p->pid);
 	fp_rb_mark(c->r, "s_old");
 	if (!p->resident) { /* proven now, before anything is written; read again then */
@@ -599,7 +601,10 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 			rc = -1;
 	}
 	uint64_t done;
-	if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, NULL, p->pages_done, &done, rc ? &e2 : err))
+	if (p->pages_done && !p->old) /* FP_ROLLBACK_SAVE=0: the caller never gets here then */
+		rc = fp_fail(rc ? &e2 : err, EINVAL, "process %d: %llu pages written back were not saved", (int)p->pid,
+			     (unsigned long long)p->pages_done);
+	else if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, NULL, p->pages_done, &done, rc ? &e2 : err))
 		rc = -1;
 	for (size_t i = p->nfops; i-- > 0;)
 		if (p->fops[i].done && fd_op(p, &p->fops[i], true, rc ? &e2 : err))

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,13 @@ void fp_rb_mark(struct fp_rb_result *r, const char *name)
 	if (r->step_at > 0 && at + 32 < sizeof(r->steps))
 		snprintf(r->steps + at, sizeof(r->steps) - at, "%s%s %.2f", at ? " " : "", name, now - r->step_at);
 	r->step_at = now;
+}
+
+/* FP_ROLLBACK_SAVE=0 (rollback_inplace.h) */
+static bool save_pages(void)
+{
+	const char *e = getenv("FP_ROLLBACK_SAVE");
+	return !e || !*e || strcmp(e, "0");
 }
 
 static void release(struct rb_ctx *c)
@@ -146,6 +154,19 @@ static int run(struct rb_ctx *c, fp_error *err)
 	if (rc) {
 		if (c->ws)
 			fp_ws_restore_abort(c->ws, &sw);
+		uint64_t unsaved = 0;
+		for (size_t i = 0; c->no_save && i < applied; i++)
+			unsaved += c->procs[i].pages_done;
+		if (unsaved) { /* nothing to bring the pages written back with */
+			/* killed while still stopped: a mix never runs a
+			 * single instruction (the caller restores SNAP) */
+			for (size_t i = 0; i < c->nprocs; i++)
+				kill(c->procs[i].pid, SIGKILL);
+			r->mixed = true;
+			snprintf(why, len, "the rollback in place failed after writing %llu pages that were not saved "
+				 "(FP_ROLLBACK_SAVE=0): %s", (unsigned long long)unsaved, err->msg);
+			return FP_RB_BROKEN;
+		}
 		int urc = 0;
 		fp_error ue;
 		for (size_t i = applied; i-- > 0;)
@@ -217,7 +238,7 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 	}
 	fp_rb_mark(r, "tcp");
 	struct rb_ctx c = { .root = root, .snap_dir = snap_dir, .snap = snap, .ws = ws, .t = t, .r = r,
-			    .snap_dirfd = -1, .fault_after = fault_after(), .tty = tty };
+			    .snap_dirfd = -1, .fault_after = fault_after(), .tty = tty, .no_save = !save_pages() };
 	window(&c);
 	/* the snapshots' page buffer, faulted in already: one process's saved
 	 * pages go there (rb_old_buf), and it is theirs again afterwards */

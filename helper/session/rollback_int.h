@@ -127,6 +127,8 @@ struct rb_ctx {
 	bool per_page;                  /* SNAP's pages are proven as read (rollback_image.c) */
 	bool chain_checked;             /* every snapshot of SNAP's chain proven, not only SNAP */
 	bool top_checked;               /* SNAP itself proven */
+	bool no_save;                   /* FP_ROLLBACK_SAVE=0: the live pages are not
+					   saved (rollback_inplace.h) */
 	enum rb_cache_how { RB_CACHE_MISS, RB_CACHE_PARENT, RB_CACHE_HIT } how; /* the worst of its processes' */
 };
 

@@ -246,7 +246,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 			args, err.msg);
 	/* new processes, SNAP's or (failed) those from before: either way */
 	ctx->restores++;
-	fp_session_full_restore(ctx, c, args, dir, rb.why); /* session_full_restore.c */
+	fp_session_full_restore(ctx, c, args, dir, rb.why, !rb.mixed); /* session_full_restore.c */
 }
 
 /* "forget NAME": after `rm` of NAME, what rollbacks kept of it goes

@@ -167,25 +167,44 @@ static void refuse(int c, const char *snap, const char *how, const char *inplace
 	reply(c, buf);
 }
 
+/* keep_live false, and SNAP cannot be restored: nothing is left to run. */
+static void end_session(struct fp_session_ctx *ctx, int c, const char *snap, const char *inplace_why,
+			const fp_error *err)
+{
+	char buf[FP_CTL_MAX_MSG];
+	fp_error kerr;
+	kill_session(ctx, &kerr);
+	ctx->target = -1;
+	snprintf(buf, sizeof(buf), "error %d\n%s; restoring snapshot '%s' in full failed too, the session ends: %s",
+		 err->exit_code ? err->exit_code : 1, inplace_why, snap, err->msg);
+	reply(c, buf);
+}
+
 void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap, const char *dir,
-			     const char *inplace_why)
+			     const char *inplace_why, bool keep_live)
 {
 	char buf[FP_CTL_MAX_MSG], why[1024];
 	fp_error err;
 	long long t_in = fp_mono_ms();
+	if (!keep_live && kill_session(ctx, &err) < 0) { /* the mix, gone before SNAP's pids are looked at */
+		end_session(ctx, c, snap, inplace_why, &err);
+		return;
+	}
 	/* With a workspace, the snapshot's file system goes up first (stacked on
 	 * DIR, the live one still underneath), so the checks and the restored
 	 * processes see the files as they were at the snapshot. */
 	struct fp_ws_switch sw;
 	if (ctx->ws && fp_ws_restore_begin(ctx->ws, snap, &sw, &err) < 0) {
 		fp_wrap(&err, "workspace");
-		refuse(c, snap, "cannot be restored", inplace_why, &err);
+		keep_live ? refuse(c, snap, "cannot be restored", inplace_why, &err)
+			  : end_session(ctx, c, snap, inplace_why, &err);
 		return;
 	}
 	if (fp_restore_check_ex(dir, false, why, sizeof(why), &err) < 0) {
 		if (ctx->ws)
 			fp_ws_restore_abort(ctx->ws, &sw);
-		refuse(c, snap, "cannot be restored", inplace_why, &err);
+		keep_live ? refuse(c, snap, "cannot be restored", inplace_why, &err)
+			  : end_session(ctx, c, snap, inplace_why, &err);
 		return;
 	}
 	/* Validated: the workspace goes back to the live one while the
@@ -196,7 +215,8 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	 * made is checked while the session still runs untouched. */
 	bool pids_here;
 	if (fp_session_restore_preflight(dir, &pids_here, why, sizeof(why), &err) < 0) {
-		refuse(c, snap, "cannot be restored", inplace_why, &err);
+		keep_live ? refuse(c, snap, "cannot be restored", inplace_why, &err)
+			  : end_session(ctx, c, snap, inplace_why, &err);
 		return;
 	}
 	long long t0 = fp_mono_ms();
@@ -206,7 +226,9 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	/* a snapshot with TCP connections was taken of a session that has them:
 	 * the live ones are saved the same way (closed silently, locked) */
 	bool tcp = fp_setting_yes("tcp_established") || cr_has_tcp_streams(dir);
-	if (rollback_dump(ctx, rbdir, tcp, &err) < 0) {
+	if (!keep_live) { /* nothing to save: the processes are gone (kill_session above) */
+		fp_track_drop(fp_track_session(), "the session was restored from a snapshot (new processes)");
+	} else if (rollback_dump(ctx, rbdir, tcp, &err) < 0) {
 		fp_rm_rf(rbdir, NULL);
 		refuse(c, snap, "was not restored", inplace_why, &err);
 		return;
@@ -225,7 +247,10 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	if (fp_session_fault("session-restore", &err) < 0 || restore_somewhere(ctx, c, dir, log, &r, &moved, &err) < 0) {
 		if (ctx->ws)
 			fp_ws_restore_abort(ctx->ws, &sw);
-		roll_back(ctx, c, snap, rbdir, log, &err);
+		if (keep_live)
+			roll_back(ctx, c, snap, rbdir, log, &err);
+		else
+			end_session(ctx, c, snap, inplace_why, &err);
 		return;
 	}
 	long long t_restored = fp_mono_ms();

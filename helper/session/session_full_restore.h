@@ -11,12 +11,17 @@
 #ifndef FP_SESSION_FULL_RESTORE_H
 #define FP_SESSION_FULL_RESTORE_H
 
+#include <stdbool.h>
+
 #include "session/session_cmds.h"
 
 /* Restores snapshot snap (its directory dir) of the session and answers
  * client c ("ok\npid=..." or "error N\nMESSAGE"). inplace_why says why the
- * rollback in place was not used. */
+ * rollback in place was not used. keep_live false: the live processes are
+ * no state to keep (a rollback in place failed half way without saving
+ * what it overwrote, rollback_inplace.h): they are not saved, and if SNAP
+ * cannot be restored the session ends with an error. */
 void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap, const char *dir,
-			     const char *inplace_why);
+			     const char *inplace_why, bool keep_live);
 
 #endif
