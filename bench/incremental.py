@@ -139,6 +139,7 @@ def api_snap(session, label, hot=False):
 
 def api_restore(session, label):
     t0 = time.perf_counter()
+    m0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1000
     r = session.restore(label)
     wall = (time.perf_counter() - t0) * 1000
     d = {"in_place": r.in_place, "engine": r.engine, "phases_ms": r.info.get("phases", ""),
@@ -148,6 +149,12 @@ def api_restore(session, label):
             d[k] = float(r.info[k])
     if r.info.get("pages_from"):
         d["pages_from"] = r.info["pages_from"]
+    d["snap_after"] = r.info.get("snap_after", "")
+    if r.info.get("at_ms"):  # the helper's clock when the request came in
+        d["arrive_ms"] = float(r.info["at_ms"]) - m0
+        # > 0: the helper was still busy with the request before (its work
+        # after that reply) when this one was made
+        d["busy_ms"] = max(0.0, float(r.info.get("idle_at_ms", 0)) - m0)
     return d, wall
 
 
@@ -302,6 +309,16 @@ def run_criu(criu, kind, mib, pct, rounds):
     return res
 
 
+def words_med(lines):
+    """'name ms name ms' lines: each name's values, in the order first seen."""
+    per = {}
+    for line in lines:
+        words = (line or "").split()
+        for name, ms in zip(words[::2], words[1::2]):
+            per.setdefault(name, []).append(float(ms))
+    return per
+
+
 def med(v):
     return statistics.median(v) if v else float("nan")
 
@@ -345,6 +362,12 @@ def report(results):
         lambda r: f"{med([x['wall_ms'] - x['total_ms'] for x in r['rollbacks'] if 'total_ms' in x]):.1f} ms")
     row("  request to reply, in the helper (median)",
         lambda r: f"{med([x.get('total_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
+    row("    of which the call to the request's handling (median)",
+        lambda r: f"{med([x.get('arrive_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
+    row("      of which the helper still busy with the request before (median)",
+        lambda r: f"{med([x.get('busy_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
+    row("      the snapshot before: its work after the reply (median ms)",
+        lambda r: " ".join(f"{n} {med(v):.2f}" for n, v in words_med([x.get('snap_after', '') for x in r['rollbacks']]).items()))
     row("  stop to resume, in the helper (median)",
         lambda r: f"{med([x['restore_ms'] for x in r['rollbacks']]):.1f} ms")
     row("  pages written back (median)", lambda r: f"{med([x.get('pages', 0) for x in r['rollbacks']]):.0f}")

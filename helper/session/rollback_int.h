@@ -242,6 +242,8 @@ uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *e
  * returns once every chunk taken is done, not waiting for a second
  * thread that has not started yet (a loaded machine). */
 void rb_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+/* The same, `chunk` items taken at a time, a second thread from `min` items. */
+void rb_two_cpus_by(size_t n, size_t chunk, size_t min, void (*fn)(void *arg, size_t from, size_t to), void *arg);
 
 /* rollback_rearm.c: the tracking goes on from SNAP (during the stop); the
  * written pages protected then, or after the reply (fp_rollback_settle);

@@ -24,6 +24,7 @@ struct ctl {
 	void (*fn)(void *arg, size_t from, size_t to);
 	void *arg;
 	size_t n;
+	size_t chunk; /* items taken at a time */
 	size_t next; /* the first item no thread took yet */
 	int over;    /* the caller is done: take nothing more */
 	int inside;  /* the second thread is in a chunk (or deciding) */
@@ -43,10 +44,10 @@ static void *second(void *arg)
 		__atomic_store_n(&c->inside, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&c->over, __ATOMIC_SEQ_CST))
 			break;
-		size_t at = __atomic_fetch_add(&c->next, CHUNK, __ATOMIC_RELAXED);
+		size_t at = __atomic_fetch_add(&c->next, c->chunk, __ATOMIC_RELAXED);
 		if (at >= c->n)
 			break;
-		c->fn(c->arg, at, at + CHUNK < c->n ? at + CHUNK : c->n);
+		c->fn(c->arg, at, at + c->chunk < c->n ? at + c->chunk : c->n);
 		__atomic_store_n(&c->inside, 0, __ATOMIC_SEQ_CST);
 	}
 	__atomic_store_n(&c->inside, 0, __ATOMIC_SEQ_CST);
@@ -72,9 +73,14 @@ static bool start(struct ctl *c)
 
 void rb_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg)
 {
-	struct ctl *c = n >= MIN_FOR_THREAD ? calloc(1, sizeof(*c)) : NULL;
+	rb_two_cpus_by(n, CHUNK, MIN_FOR_THREAD, fn, arg);
+}
+
+void rb_two_cpus_by(size_t n, size_t chunk, size_t min, void (*fn)(void *arg, size_t from, size_t to), void *arg)
+{
+	struct ctl *c = n >= min && chunk ? calloc(1, sizeof(*c)) : NULL;
 	if (c) {
-		*c = (struct ctl){ .fn = fn, .arg = arg, .n = n, .refs = 2 };
+		*c = (struct ctl){ .fn = fn, .arg = arg, .n = n, .chunk = chunk, .refs = 2 };
 		if (!start(c)) {
 			free(c);
 			c = NULL;
@@ -85,10 +91,10 @@ void rb_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *
 		return;
 	}
 	for (;;) {
-		size_t at = __atomic_fetch_add(&c->next, CHUNK, __ATOMIC_RELAXED);
+		size_t at = __atomic_fetch_add(&c->next, chunk, __ATOMIC_RELAXED);
 		if (at >= n)
 			break;
-		fn(arg, at, at + CHUNK < n ? at + CHUNK : n);
+		fn(arg, at, at + chunk < n ? at + chunk : n);
 	}
 	__atomic_store_n(&c->over, 1, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&c->inside, __ATOMIC_SEQ_CST))

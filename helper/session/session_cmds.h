@@ -23,6 +23,10 @@ struct fp_session_ctx {
 
 /* Reads one request from client fd c and answers it. Returns 1 if the
  * request keeps c (exec), 0 if the caller closes it. */
+/* CLOCK_MONOTONIC ms when the helper was last done with a request, its
+ * work after the reply included (restore's reply says it: was the helper
+ * still busy when a request was made?) */
+extern double fp_session_idle_at;
 int fp_session_handle_client(struct fp_session_ctx *ctx, int c);
 
 #endif

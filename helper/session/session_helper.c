@@ -23,6 +23,7 @@
 #include "fp_fault_pause.h"
 #include "paths.h"
 #include "session_cmds.h"
+#include "fp_clock.h"
 #include "session_exec.h"
 #include "session_reap.h"
 #include "session_shell.h"
@@ -314,6 +315,7 @@ static int serve(struct fp_session_info *info, pid_t target, int detached, int l
 			int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0 && !fp_session_handle_client(&ctx, c))
 				close(c);
+			fp_session_idle_at = fp_mono_ms_f();
 		}
 		if (r > 0)
 			fp_exec_events(&ctx, pf + 2, nx);
