@@ -193,6 +193,7 @@ void fp_rollback_forget(const char *dir)
 	for (size_t i = kc.n; i-- > 0;)
 		if (gone ? !pgs_chain_intact(kc.e[i].rd) : kc.e[i].id.dev == st.st_dev && kc.e[i].id.ino == st.st_ino)
 			drop(i);
+	rb_map_trim(); /* its stores' mappings, once their files are gone */
 }
 
 size_t fp_rollback_cached(void)

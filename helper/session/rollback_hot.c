@@ -143,7 +143,7 @@ static void read_some(void *arg, size_t from, size_t to)
 }
 
 size_t rb_hot_read(struct rb_proc *p, const struct fp_range *r, size_t n, const size_t *off, uint8_t *dst,
-		   uint8_t *ok)
+		   uint8_t *ok, struct fp_rb_result *res)
 {
 	memset(ok, 0, n);
 	if (!p->hot || !n)
@@ -163,6 +163,7 @@ size_t rb_hot_read(struct rb_proc *p, const struct fp_range *r, size_t n, const 
 		cand += ok[i];
 	}
 	fp_rlist_free(&have);
+	fp_rb_mark(res, "h_held");
 	if (!cand)
 		return 0;
 	struct hot_job j = { .copy = p->hot, .r = r, .off = off, .dst = dst, .ok = ok };

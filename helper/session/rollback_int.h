@@ -207,6 +207,13 @@ void rb_free(struct rb_ctx *c);
 int rb_uring_read(struct rb_proc *p, pgs_reader *rd, unsigned ring, const struct fp_range *r, size_t n,
 		  const size_t *off, uint8_t *dst, fp_error *err);
 
+/* rollback_map.c: store fd's file mapped read-only (its length in *len),
+ * or NULL: read it. rb_map_copy: 0, or -1 on SIGBUS (the file shrank).
+ * rb_map_trim: the mappings of removed files go. */
+const uint8_t *rb_map_get(int fd, uint64_t *len);
+int rb_map_copy(uint8_t *dst, const uint8_t *src, size_t len);
+void rb_map_trim(void);
+
 /* rollback_hot.c: when SNAP is hot, each process's frozen copy (p->hot);
  * rb_hot_read reads from it each range r[i] that it holds whole into
  * dst + off[i], sets ok[i] for those, and returns their bytes: the
@@ -216,7 +223,7 @@ void rb_hot_attach(struct rb_ctx *c);
  * or released and dead): no process of the session's tree. */
 bool rb_hot_is_copy(pid_t pid);
 size_t rb_hot_read(struct rb_proc *p, const struct fp_range *r, size_t n, const size_t *off, uint8_t *dst,
-		   uint8_t *ok);
+		   uint8_t *ok, struct fp_rb_result *res);
 
 /* rollback_bufs.c: buffer `slot` (two per process) of at least len bytes,
  * kept from one rollback to the next; rb_bufs_trim after a rollback. */

@@ -71,8 +71,10 @@ static int read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_rang
 	}
 	for (size_t i = 0; i < n; i++)
 		off[i] = o, o += r[i].end - r[i].start;
-	*hot = rb_hot_read(p, r, n, off, dst, ok);
+	*hot = rb_hot_read(p, r, n, off, dst, ok, c->r);
 	c->r->hot_bytes += *hot;
+	if (p->hot)
+		fp_rb_mark(c->r, "h_read");
 	for (size_t i = 0; i < n; i++)
 		if (!ok[i])
 			rest[nrest] = r[i], rest_off[nrest++] = off[i];

@@ -44,6 +44,10 @@ struct piece {
 struct batch {
 	struct ring *g;
 	pgs_reader *rd;
+	pgs_reader *ms[4];        /* stores looked up in rollback_map.c, */
+	const uint8_t *mb[4];     /* their mappings (NULL: none), */
+	uint64_t ml[4];           /* and lengths */
+	unsigned nm;
 	struct piece pc[ENTRIES];
 	unsigned n;     /* queued, not submitted yet */
 	uint8_t *cur;   /* where the next piece goes (rb_snap_walk's order) */
@@ -110,9 +114,29 @@ static int flush(struct batch *b, fp_error *err)
 	return b->failed ? -1 : 0;
 }
 
+/* store's mapping (rollback_map.c), looked up once per batch */
+static const uint8_t *mapped(struct batch *b, pgs_reader *store, uint64_t *len)
+{
+	for (unsigned i = 0; i < b->nm; i++)
+		if (b->ms[i] == store)
+			return *len = b->ml[i], b->mb[i];
+	const uint8_t *m = rb_map_get(pgs_plain_fd(store), len);
+	if (b->nm < 4)
+		b->ms[b->nm] = store, b->mb[b->nm] = m, b->ml[b->nm++] = *len;
+	return m;
+}
+
 static int queue(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err)
 {
 	struct batch *b = arg;
+	uint64_t mlen = 0;
+	const uint8_t *m = mapped(b, store, &mlen);
+	if (m && at + n <= mlen / CR_PAGE_SIZE && !rb_map_copy(b->cur, m + at * CR_PAGE_SIZE, n * CR_PAGE_SIZE)) {
+		if (pgs_check_read(store, at, n, b->cur, err))
+			return -1;
+		b->cur += n * CR_PAGE_SIZE;
+		return 0;
+	}
 	while (n) {
 		uint64_t take = n < PIECE_MAX / CR_PAGE_SIZE ? n : PIECE_MAX / CR_PAGE_SIZE;
 		if (b->n == ENTRIES && flush(b, err))
