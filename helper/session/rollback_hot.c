@@ -41,9 +41,18 @@ bool rb_hot_is_copy(pid_t pid)
 	return fp_proc_status_field(pid, "TracerPid", tr, sizeof(tr), &e) == 0 && atoi(tr) == (int)getpid();
 }
 
+/* FP_ROLLBACK_HOT_READ=0: SNAP's pages from the stores even when it is hot
+ * (A/B: with the stores mapped, rollback_map.c, they cost a memcpy each,
+ * where a read from the copy is a page walk of another process). */
+static bool hot_read_off(void)
+{
+	const char *e = getenv("FP_ROLLBACK_HOT_READ");
+	return e && *e && !strcmp(e, "0");
+}
+
 void rb_hot_attach(struct rb_ctx *c)
 {
-	const struct fp_dump_hot *h = c->snap ? fp_hot_find(c->snap) : NULL;
+	const struct fp_dump_hot *h = c->snap && !hot_read_off() ? fp_hot_find(c->snap) : NULL;
 	for (size_t i = 0; h && i < c->nprocs; i++) {
 		struct rb_proc *p = &c->procs[i];
 		for (size_t k = 0; k < h->n; k++)
