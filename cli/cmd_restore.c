@@ -101,6 +101,8 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 				fp_json_int(&j, "vma_ops", forkpoint_info_int(r, "vma_ops"));
 				fp_json_int(&j, "fd_ops", forkpoint_info_int(r, "fd_ops"));
 				fp_json_str(&j, "phases_ms", GET("phases"));
+				/* every step, request to reply (where the rest goes) */
+				fp_json_str(&j, "steps_ms", GET("steps"));
 				/* the helper's CPU time in it: less dependent on the load */
 				fp_json_double(&j, "cpu_ms", forkpoint_info_double(r, "cpu_ms"));
 				/* what was hashed to prove SNAP: not its whole chain */
