@@ -222,8 +222,10 @@ void fp_rollback_preload(const char *dir)
 		enum rb_cache_how how;
 		if (!cr_read_pagemap(d, ps[i].pid, &h, &pe, &npe, &err) &&
 		    !rb_cache_pages(d, ps[i].pid, h.pages_id, pe, npe, !pgs_chain_has_parent(pe, npe), true, &flat, &nflat,
-				    &rd, &how, &err))
+				    &rd, &how, &err)) {
+			rb_map_chain(rd); /* its stores filled before a rollback reads them */
 			pgs_close(rd);
+		}
 		free(pe);
 		free(flat);
 	}

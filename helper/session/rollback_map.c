@@ -16,8 +16,12 @@
  * SIGBUS is taken. At most RB_MAP_MAX bytes of stores are mapped (their page
  * tables: 2 MiB per GiB); a store whose file is gone (its snapshot removed)
  * is unmapped at the next rb_map_trim, so that its disk space comes back.
+ * The stores of a new snapshot's chain are mapped right after the reply to
+ * `snap` (rb_map_chain, from fp_rollback_preload), so that the filling runs
+ * before the first rollback that needs them, not during it.
  * FP_ROLLBACK_MAP=0 reads every page as before (A/B). */
 #include "session/rollback_int.h"
+#include "images/pagestore_chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,6 +166,33 @@ const uint8_t *rb_map_get(int fd, uint64_t *len)
 out:
 	pthread_mutex_unlock(&lock);
 	return base;
+}
+
+struct seen {
+	pgs_reader *s[16];
+	unsigned n;
+};
+
+static int map_store(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err)
+{
+	(void)at, (void)n, (void)err;
+	struct seen *k = arg;
+	for (unsigned i = 0; i < k->n; i++)
+		if (k->s[i] == store)
+			return 0;
+	if (k->n < 16)
+		k->s[k->n++] = store;
+	uint64_t len;
+	rb_map_get(pgs_plain_fd(store), &len);
+	return 0;
+}
+
+void rb_map_chain(pgs_reader *rd)
+{
+	struct seen k = { .n = 0 };
+	fp_error err;
+	if (rd && !map_off())
+		pgs_locate(rd, 0, pgs_total_pages(rd), map_store, &k, &err);
 }
 
 void rb_map_trim(void)
