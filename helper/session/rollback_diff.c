@@ -790,18 +790,13 @@ int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error
 	if (live != p->nth)
 		return NOT("process %d has %zu threads, SNAP has %zu", (int)p->pid, live, p->nth);
 	struct fp_rlist fpriv = { 0 };
-	fp_rb_mark(c->r, "d_threads");
 	int rc = diff_signals(p, why, len);
-	fp_rb_mark(c->r, "d_signals");
 	if (rc == 1)
 		rc = diff_vmas(c, p, &fpriv, why, len, err);
-	fp_rb_mark(c->r, "d_vmas");
 	if (rc == 1)
 		rc = diff_pages(p, &fpriv, why, len, err);
-	fp_rb_mark(c->r, "d_pages");
 	if (rc == 1)
 		rc = diff_fds(c, p, why, len, err);
-	fp_rb_mark(c->r, "d_fds");
 	fp_rlist_free(&fpriv);
 	return rc;
 }

@@ -129,6 +129,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 		double td = fp_mono_ms_f();
 		rc = rb_diff(c, &c->procs[i], why, len, &le);
 		r->diff_ms += fp_mono_ms_f() - td;
+		fp_rb_mark(r, "diff"); /* rollback_diff.c has no room for finer marks */
 		td = fp_mono_ms_f();
 		if (rc == 1)
 			rc = rb_save(c, &c->procs[i], &le) ? -1 : 1;
