@@ -206,9 +206,8 @@ static int anon_ops(struct rb_proc *p, const struct seg *L, size_t nl, const str
 	return 0;
 }
 
-/* The heap as one span: a heap is one [heap] mapping until part of it
- * differs from the rest (growth beside the part that the write tracking
- * registered, an mprotect), then it is several, side by side. */
+/* The heap as one span: [heap] is several mappings side by side once part
+ * of it differs (growth beside the part the tracking registered). */
 static void heap_span(uint64_t *s, uint64_t *e, uint64_t vs, uint64_t ve)
 {
 	if (!*s || vs < *s)
@@ -281,8 +280,7 @@ static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv
 			rc = fp_fail(err, ENOMEM, "out of memory");
 		if (o) {
 			o->kind = RB_BRK, o->brk = p->mm.mm_brk, o->start = sheap_s, o->end = sheap_e;
-			/* after brk(SNAP's): the heap's pieces up to SNAP's end stay
-			 * (cut there), the last one grows to it, the rest go */
+			/* after brk(SNAP's): pieces up to SNAP's end stay, the last grows */
 			for (size_t i = 0; i < nl && lheap_s; i++) {
 				if (L[i].s < lheap_s || L[i].e > lheap_e)
 					continue;
