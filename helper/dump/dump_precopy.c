@@ -318,6 +318,13 @@ static void pre_free(struct dump_precopy *pc)
 	free(pc->rd);
 	pc->rd = NULL;
 	pc->nrd = 0;
+	free(pc->pw);
+	pc->pw = NULL;
+	pc->npw = 0;
+	free(pc->pre_rd);
+	pc->pre_rd = NULL;
+	pc->npre_rd = 0;
+	pc->pre_pages = 0;
 	pc->nfv = 0;
 	pc->nreg = pc->npiece = 0;
 }
