@@ -144,18 +144,13 @@ struct dump_precopy {
 	bool untrusted;       /* the check after the resume failed: tracking dropped */
 	bool written_scanned; /* `written` came with the pages (dump_proc_pagemap): in the dumped pages only */
 	struct fp_range *written; /* written since the parent (at the stop), sorted */
-	size_t nwritten;
 	fp_mem_range *rd;     /* what the stop read, into `dirty`, sorted */
-	size_t nrd;
-	/* (dump_incr_precopy.c) written since the parent, found, protected
-	 * again and then copied before the stop: never the parent's; pre_rd
-	 * the pieces copied (locals: offsets into `dirty`, whose first
-	 * pre_pages pages they fill) */
+	size_t nwritten, nrd;
+	/* (dump_incr_precopy.c) pw: written since the parent, protected again and
+	 * copied before the stop into `dirty` (its first pre_pages): pre_rd */
 	struct fp_range *pw;
-	size_t npw;
 	fp_mem_range *pre_rd;
-	size_t npre_rd;
-	uint64_t pre_pages;
+	size_t npw, npre_rd, pre_pages;
 	/* (dump_incr_shim.c) the shim's mapping change log: the table's
 	 * address and the first event not yet taken into `reg`; shim_ok when
 	 * shim_gen is good; shim_doubt: why the next snapshot must register
@@ -462,13 +457,6 @@ void dump_precopy_end(struct dump_ctx *c);
 int dump_incr_prepare(struct dump_ctx *c, fp_error *err);
 int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
-/* dump_incr_precopy.c: before the stop, the pages written since the parent
- * protected again and then copied; FP_DUMP_NO_PRECOPY_WRITTEN=1: off. */
-bool dump_incr_precopy_on(void);
-int dump_incr_precopy(struct dump_ctx *c, fp_error *err);
-/* The copied pieces not in w (written at the stop): *out, locals offsets. */
-int dump_incr_precopy_usable(const struct dump_precopy *pc, const struct fp_range *w, size_t nw, fp_mem_range **out,
-			     size_t *nout);
 int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
 void dump_incr_keep(struct dump_ctx *c, const char *final);
 /* dump_incr_shim.c: new mappings registered from the shim's change log.
@@ -606,9 +594,13 @@ void dump_fd_dirs(pid_t pid, int *fddir, int *infodir);
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
-/* dump_incr_pool.c: (incremental) the buffer for the stop's copy of the
- * written pages, made before the stop if the tracking holds none big
- * enough. */
+/* (incremental) dump_incr_precopy.c: the written pages protected again then
+ * copied before the stop (FP_DUMP_NO_PRECOPY_WRITTEN=1: off; usable: those
+ * not in w, written at the stop); else dump_incr_pool.c: the stop's buffer. */
+bool dump_incr_precopy_on(void);
+int dump_incr_precopy(struct dump_ctx *c, fp_error *err);
+int dump_incr_precopy_usable(const struct dump_precopy *pc, const struct fp_range *w, size_t nw, fp_mem_range **out,
+			     size_t *nout);
 void dump_incr_pool_ready(struct dump_ctx *c);
 /* dump_worker.c: (incremental snapshots) a second thread for a job of the
  * stop, on a CPU other than where the target `near` last ran; from _start
