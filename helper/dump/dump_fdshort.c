@@ -283,7 +283,8 @@ static void read_locks(struct dump_fdshort *s)
  * stop (dump_fdshort_stop). A read in the ~10 ms before leaves the next one
  * fast (0.02 ms). So the incremental snapshot's preparation starts one in a
  * thread of its own (sleeping in the kernel, it costs no CPU): the stop's
- * read finds the grace period passed, or waits only for what is left. */
+ * read finds the grace period passed, or waits only for what is left.
+ * FP_DUMP_NO_LOCKS_WARM=1: not (for A/B measurements). */
 static void *locks_warm_run(void *arg)
 {
 	(void)arg;
@@ -298,6 +299,9 @@ static void *locks_warm_run(void *arg)
 
 void dump_fdshort_locks_warm(void)
 {
+	const char *off = getenv("FP_DUMP_NO_LOCKS_WARM"); /* A/B measurement */
+	if (off && *off && strcmp(off, "0"))
+		return;
 	pthread_t th;
 	pthread_attr_t a;
 	if (pthread_attr_init(&a))
