@@ -73,6 +73,8 @@ struct dump_fdshort {
 	struct short_fd *fd;
 	uint64_t *locked; /* inodes with locks at the stop, sorted */
 	size_t nlocked;
+	pthread_t locks_th; /* reading them, from the stop on: dump_fdshort_locks */
+	bool locks_reading;
 	size_t offered, taken;
 	bool verified; /* the taken fds agreed with /proc after the resume */
 };
@@ -101,6 +103,8 @@ void dump_fdshort_free(struct dump_ctx *c)
 	struct dump_fdshort *s = c->fdshort;
 	if (!s)
 		return;
+	if (s->locks_reading)
+		pthread_join(s->locks_th, NULL);
 	for (uint32_t i = 0; s->fd && i < s->n; i++)
 		if (s->fd[i].pin >= 0)
 			close(s->fd[i].pin);
@@ -280,11 +284,15 @@ static void read_locks(struct dump_fdshort *s)
 /* Reading /proc/locks takes the kernel's file lock list for writing
  * (percpu_down_write): the first read after a quiet while waits for an RCU
  * grace period, 6-20 ms on this VM under load, and that read was inside the
- * stop (dump_fdshort_stop). A read in the ~10 ms before leaves the next one
- * fast (0.02 ms). So the incremental snapshot's preparation starts one in a
- * thread of its own (sleeping in the kernel, it costs no CPU): the stop's
- * read finds the grace period passed, or waits only for what is left.
- * FP_DUMP_NO_LOCKS_WARM=1: not (for A/B measurements). */
+ * stop (dump_fdshort_stop: the "files" phase). A read in the ~10 ms before
+ * leaves the next one fast (0.02 ms). So (stopped false) the incremental
+ * snapshot's preparation starts one in a detached thread (asleep in the
+ * kernel, it costs no CPU), and (stopped true) the stop's own read starts
+ * in a thread as soon as the tree is stopped (any moment of the stop is as
+ * good as another), beside the registers and the page walk, and
+ * dump_fdshort_stop only joins it: what is left of a grace period then
+ * overlaps the rest of the stop. FP_DUMP_NO_LOCKS_WARM=1: neither (for
+ * A/B measurements). */
 static void *locks_warm_run(void *arg)
 {
 	(void)arg;
@@ -297,11 +305,23 @@ static void *locks_warm_run(void *arg)
 	return NULL;
 }
 
-void dump_fdshort_locks_warm(void)
+static void *locks_stop_run(void *arg)
 {
-	const char *off = getenv("FP_DUMP_NO_LOCKS_WARM"); /* A/B measurement */
+	read_locks(arg);
+	return NULL;
+}
+
+void dump_fdshort_locks(struct dump_ctx *c, bool stopped)
+{
+	const char *off = getenv("FP_DUMP_NO_LOCKS_WARM");
 	if (off && *off && strcmp(off, "0"))
 		return;
+	struct dump_fdshort *s = c->fdshort;
+	if (stopped) {
+		if (s && s->offered && !s->locks_reading)
+			s->locks_reading = pthread_create(&s->locks_th, NULL, locks_stop_run, s) == 0;
+		return;
+	}
 	pthread_t th;
 	pthread_attr_t a;
 	if (pthread_attr_init(&a))
@@ -320,7 +340,12 @@ void dump_fdshort_stop(struct dump_ctx *c, pid_t pid)
 		return;
 	int64_t t0 = dump_now_ns();
 	read_seqs(s, s->seq_stop);
-	read_locks(s);
+	if (s->locks_reading) {
+		pthread_join(s->locks_th, NULL); /* started at the stop */
+		s->locks_reading = false;
+	} else {
+		read_locks(s);
+	}
 	dlog(c, "%d: the shim's table read again while stopped (%u slots, %zu locks in the system) in %.3f ms", pid, s->n,
 	     s->nlocked, (double)(dump_now_ns() - t0) / 1e6);
 }

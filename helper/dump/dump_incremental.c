@@ -160,7 +160,7 @@ oom:
 int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 {
 	struct fp_track *t = c->o->track;
-	dump_fdshort_locks_warm(); /* its grace period beside the preparation */
+	dump_fdshort_locks(c, false); /* its grace period beside the preparation */
 	fp_track_settle(t); /* the last snapshot's re-protection: done first */
 	if (!t->active) {
 		say_full(c, t->lost[0] ? t->lost : "the first snapshot: write tracking starts with it");

@@ -652,7 +652,7 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd);
 int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const char *link,
 		       const struct dump_fd_seen *sn, bool may_pin);
 void dump_fdshort_stop(struct dump_ctx *c, pid_t pid);
-void dump_fdshort_locks_warm(void); /* /proc/locks read once before the stop, in a thread */
+void dump_fdshort_locks(struct dump_ctx *c, bool stopped); /* /proc/locks read in threads */
 bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_seen *sn);
 int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd);
 int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err);
