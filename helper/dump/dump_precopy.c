@@ -319,12 +319,10 @@ static void pre_free(struct dump_precopy *pc)
 	pc->rd = NULL;
 	pc->nrd = 0;
 	free(pc->pw);
-	pc->pw = NULL;
-	pc->npw = 0;
 	free(pc->pre_rd);
+	pc->pw = NULL;
 	pc->pre_rd = NULL;
-	pc->npre_rd = 0;
-	pc->pre_pages = 0;
+	pc->npw = pc->npre_rd = pc->pre_pages = 0;
 	pc->nfv = 0;
 	pc->nreg = pc->npiece = 0;
 }
