@@ -553,6 +553,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		dump_pin_near(&c, o->pid, &saved_cpus, &pinned);
 	if (!rc) {
 		st->nprocs = (int)c.nprocs;
+		dump_fdshort_locks(&c, true); /* beside the capture */
 		st->freeze_ms = (double)(dump_now_ns() - c.stop_ns) / 1e6;
 		dlog(&c, "tree stopped: %zu process(es) in %.3f ms", c.nprocs, st->freeze_ms);
 		if (o->while_stopped) {

@@ -30,6 +30,7 @@
 #include "dump/dump_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -72,6 +73,8 @@ struct dump_fdshort {
 	struct short_fd *fd;
 	uint64_t *locked; /* inodes with locks at the stop, sorted */
 	size_t nlocked;
+	pthread_t locks_th; /* reading them, from the stop on: dump_fdshort_locks */
+	bool locks_reading;
 	size_t offered, taken;
 	bool verified; /* the taken fds agreed with /proc after the resume */
 };
@@ -100,6 +103,8 @@ void dump_fdshort_free(struct dump_ctx *c)
 	struct dump_fdshort *s = c->fdshort;
 	if (!s)
 		return;
+	if (s->locks_reading)
+		pthread_join(s->locks_th, NULL);
 	for (uint32_t i = 0; s->fd && i < s->n; i++)
 		if (s->fd[i].pin >= 0)
 			close(s->fd[i].pin);
@@ -277,6 +282,58 @@ static void read_locks(struct dump_fdshort *s)
 		qsort(s->locked, s->nlocked, sizeof(*s->locked), cmp_u64);
 }
 
+/* Reading /proc/locks takes the kernel's file lock list for writing
+ * (percpu_down_write): the first read after a quiet while waits for an RCU
+ * grace period, 6-20 ms on this VM under load, and that read was inside the
+ * stop (dump_fdshort_stop: the "files" phase). A read in the ~10 ms before
+ * leaves the next one fast (0.02 ms). So (stopped false) the incremental
+ * snapshot's preparation starts one in a detached thread (asleep in the
+ * kernel, it costs no CPU), and (stopped true) the stop's own read starts
+ * in a thread as soon as the tree is stopped (any moment of the stop is as
+ * good as another), beside the registers and the page walk, and
+ * dump_fdshort_stop only joins it: what is left of a grace period then
+ * overlaps the rest of the stop. FP_DUMP_NO_LOCKS_WARM=1: neither (for
+ * A/B measurements). */
+static void *locks_warm_run(void *arg)
+{
+	(void)arg;
+	FILE *f = fopen("/proc/locks", "re");
+	char line[512];
+	while (f && fgets(line, sizeof(line), f))
+		;
+	if (f)
+		fclose(f);
+	return NULL;
+}
+
+static void *locks_stop_run(void *arg)
+{
+	read_locks(arg);
+	return NULL;
+}
+
+void dump_fdshort_locks(struct dump_ctx *c, bool stopped)
+{
+	const char *off = getenv("FP_DUMP_NO_LOCKS_WARM");
+	if (off && *off && strcmp(off, "0"))
+		return;
+	struct dump_fdshort *s = c->fdshort;
+	if (stopped) {
+		if (s && s->offered && !s->locks_reading)
+			s->locks_reading = pthread_create(&s->locks_th, NULL, locks_stop_run, s) == 0;
+		return;
+	}
+	pthread_t th;
+	pthread_attr_t a;
+	if (pthread_attr_init(&a))
+		return;
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 << 10);
+	if (pthread_create(&th, &a, locks_warm_run, NULL) == 0)
+		(void)th;
+	pthread_attr_destroy(&a);
+}
+
 void dump_fdshort_stop(struct dump_ctx *c, pid_t pid)
 {
 	struct dump_fdshort *s = c->fdshort;
@@ -284,7 +341,12 @@ void dump_fdshort_stop(struct dump_ctx *c, pid_t pid)
 		return;
 	int64_t t0 = dump_now_ns();
 	read_seqs(s, s->seq_stop);
-	read_locks(s);
+	if (s->locks_reading) {
+		pthread_join(s->locks_th, NULL); /* started at the stop */
+		s->locks_reading = false;
+	} else {
+		read_locks(s);
+	}
 	dlog(c, "%d: the shim's table read again while stopped (%u slots, %zu locks in the system) in %.3f ms", pid, s->n,
 	     s->nlocked, (double)(dump_now_ns() - t0) / 1e6);
 }

@@ -96,8 +96,11 @@ static int ranges_union(struct fp_range **reg, size_t *nreg, const struct fp_ran
 	struct fp_range *tmp = malloc((all ? all : 1) * sizeof(*tmp)), *out = NULL;
 	if (!tmp)
 		return -1;
-	memcpy(tmp, *reg, *nreg * sizeof(*tmp));
-	memcpy(tmp + *nreg, add, nadd * sizeof(*tmp));
+	/* (memcpy from NULL is undefined even for 0 bytes: UBSan stops) */
+	if (*nreg)
+		memcpy(tmp, *reg, *nreg * sizeof(*tmp));
+	if (nadd)
+		memcpy(tmp + *nreg, add, nadd * sizeof(*tmp));
 	qsort(tmp, all, sizeof(*tmp), cmp_range);
 	for (size_t i = 0; i < all; i++)
 		if (fp_ranges_push(&out, &n, &cap, tmp[i].start, tmp[i].end)) {

@@ -160,6 +160,7 @@ oom:
 int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 {
 	struct fp_track *t = c->o->track;
+	dump_fdshort_locks(c, false); /* its grace period beside the preparation */
 	fp_track_settle(t); /* the last snapshot's re-protection: done first */
 	if (!t->active) {
 		say_full(c, t->lost[0] ? t->lost : "the first snapshot: write tracking starts with it");
@@ -256,7 +257,12 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 				return fp_wrap(err, "tracking the new mappings of %d", pc->pid);
 		}
 	}
-	dump_incr_pool_ready(c);
+	if (dump_incr_precopy_on()) {
+		if (dump_incr_precopy(c, err))
+			return -1;
+	} else {
+		dump_incr_pool_ready(c);
+	}
 	c->incr = true;
 	c->keep_track = true;
 	return 1;
@@ -406,7 +412,9 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
 	int64_t t0 = dump_now_ns();
-	struct rsink written = { 0 }, covreg = { 0 }, keep = { 0 };
+	struct rsink written = { 0 }, covreg = { 0 }, keep1 = { 0 }, keep = { 0 };
+	fp_mem_range *use = NULL; /* pre-copied, not written since: taken from the copy */
+	size_t nuse = 0;
 	int rc = 0;
 	bool alive = uffd_alive(pc->uffd, pc->reg, pc->nreg);
 	if (!alive) {
@@ -435,34 +443,56 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		close(fd);
 		/* Left in the parent: what it holds, in a tracked range, not
 		 * written since (and dumped now: present or swapped, below). */
+		/* (dump_incr_precopy.c) the pages written before the pre-copy are
+		 * not the parent's, protected again or not */
 		if (!rc && (intersect(pc->cov, pc->ncov, pc->reg, pc->nreg, &covreg) ||
-			    subtract(covreg.r, covreg.n, written.r, written.n, &keep)))
+			    subtract(covreg.r, covreg.n, written.r, written.n, &keep1) ||
+			    subtract(keep1.r, keep1.n, pc->pw, pc->npw, &keep) ||
+			    dump_incr_precopy_usable(pc, written.r, written.n, &use, &nuse)))
 			rc = fp_fail(err, ENOMEM, "out of memory");
 	}
 	double scan_ms = ms_since(t0);
 	int64_t tph = t0;
 	dump_phase(c, DPH_DIRTY_SCAN, &tph);
-	/* Split the dumped runs: pages in `keep` are the parent's. */
+	/* Split the dumped runs: pages in `keep` are the parent's, pages in
+	 * `use` come from the pre-copy, the others are read now. Offsets in
+	 * `dirty`: the pre-copy's from its start, the stop's reads after it. */
 	cr_pagemap_entry *pe = NULL;
-	size_t npe = 0, cap = 0, ki = 0;
-	uint64_t present = 0, parent = 0;
+	size_t npe = 0, cap = 0, ki = 0, ui = 0;
+	uint64_t present = 0, parent = 0, stop_pages = 0, from_pre = 0;
+	uint64_t pre_bytes = pc->pre_pages * CR_PAGE_SIZE;
 	fp_mem_range *rg = NULL;
 	size_t nrg = 0, caprg = 0;
+	struct dump_seg *seg = NULL;
+	size_t nseg = 0, capseg = 0;
 	for (size_t k = 0; k < p->npe && !rc; k++) {
 		uint64_t a = p->pe[k].vaddr, end = a + p->pe[k].nr_pages * CR_PAGE_SIZE;
 		while (a < end && !rc) {
 			while (ki < keep.n && keep.r[ki].end <= a)
 				ki++;
+			while (ui < nuse && use[ui].addr + use[ui].len <= a)
+				ui++;
 			bool in = ki < keep.n && keep.r[ki].start <= a;
+			bool pre = !in && ui < nuse && use[ui].addr <= a;
 			uint64_t stop = in ? (keep.r[ki].end < end ? keep.r[ki].end : end)
 					   : (ki < keep.n && keep.r[ki].start < end ? keep.r[ki].start : end);
+			if (pre && use[ui].addr + use[ui].len < stop)
+				stop = use[ui].addr + use[ui].len;
+			else if (!in && !pre && ui < nuse && use[ui].addr < stop)
+				stop = use[ui].addr;
 			if (pe_push(&pe, &npe, &cap, a, stop, in ? CR_PE_PARENT : CR_PE_PRESENT)) {
 				rc = fp_fail(err, ENOMEM, "out of memory");
 				break;
 			}
+			uint64_t np = (stop - a) / CR_PAGE_SIZE;
 			if (in) {
-				parent += (stop - a) / CR_PAGE_SIZE;
-			} else {
+				parent += np;
+				a = stop;
+				continue;
+			}
+			uint64_t off = pre ? (uint64_t)(uintptr_t)use[ui].local + (a - use[ui].addr)
+					   : pre_bytes + stop_pages * CR_PAGE_SIZE;
+			if (!pre) {
 				if (nrg == caprg) {
 					caprg = caprg ? caprg * 2 : 256;
 					fp_mem_range *x = realloc(rg, caprg * sizeof(*rg));
@@ -472,8 +502,27 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 					}
 					rg = x;
 				}
-				rg[nrg++] = (fp_mem_range){ a, (size_t)(stop - a), (void *)(uintptr_t)(present * CR_PAGE_SIZE) };
-				present += (stop - a) / CR_PAGE_SIZE;
+				rg[nrg++] = (fp_mem_range){ a, (size_t)(stop - a), (void *)(uintptr_t)off };
+				stop_pages += np;
+			} else {
+				from_pre += np;
+			}
+			present += np;
+			/* the image's pages, in pagemap order: pieces of `dirty` */
+			struct dump_seg *l = nseg ? &seg[nseg - 1] : NULL;
+			if (l && (uintptr_t)l->data + l->npages * CR_PAGE_SIZE == off) {
+				l->npages += np;
+			} else {
+				if (nseg == capseg) {
+					capseg = capseg ? capseg * 2 : 16;
+					struct dump_seg *x = realloc(seg, capseg * sizeof(*seg));
+					if (!x) {
+						rc = fp_fail(err, ENOMEM, "out of memory");
+						break;
+					}
+					seg = x;
+				}
+				seg[nseg++] = (struct dump_seg){ a, np, (const uint8_t *)(uintptr_t)off };
 			}
 			a = stop;
 		}
@@ -485,19 +534,32 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		free(written.r);
 	}
 	free(covreg.r);
+	free(keep1.r);
 	free(keep.r);
-	/* The pages written (or new) are read now, in pagemap order. */
-	if (!rc && present) {
-		size_t len = (size_t)present * CR_PAGE_SIZE;
+	free(use);
+	/* The pages written (or new) since the pre-copy are read now, in
+	 * pagemap order, after the pre-copied ones. */
+	size_t need = (size_t)(pre_bytes + stop_pages * CR_PAGE_SIZE);
+	if (!rc && stop_pages && pc->dirty && pc->dirty_len < need) {
+		/* more written since the pre-copy than its room: grown (the
+		 * copied pages move with it; new pages fault as they are read) */
+		size_t want = need + need / 4;
+		void *x = mremap(pc->dirty, pc->dirty_len, want, MREMAP_MAYMOVE);
+		if (x == MAP_FAILED)
+			rc = fp_fail(err, errno, "cannot grow the buffer of written pages to %zu MiB: %s", want >> 20,
+				     strerror(errno));
+		else
+			pc->dirty = x, pc->dirty_len = want;
+	} else if (!rc && stop_pages && !pc->dirty) {
 		struct fp_track *t = c->o->track;
-		if (t->pool && t->pool_len >= len) {
+		if (t->pool && t->pool_len >= need) {
 			/* the last snapshot's buffer: its pages are faulted in already */
 			pc->dirty = t->pool;
 			pc->dirty_len = t->pool_len;
 			t->pool = NULL;
 			t->pool_len = 0;
 		} else {
-			size_t want = len + len / 4; /* room for the next steps' variation */
+			size_t want = need + need / 4; /* room for the next steps' variation */
 			pc->dirty = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 			if (pc->dirty == MAP_FAILED) {
 				pc->dirty = NULL;
@@ -506,10 +568,14 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				pc->dirty_len = want;
 			}
 		}
-		for (size_t i = 0; i < nrg && !rc; i++)
-			rg[i].local = pc->dirty + (uintptr_t)rg[i].local;
+	}
+	for (size_t i = 0; i < nrg && !rc; i++)
+		rg[i].local = pc->dirty + (uintptr_t)rg[i].local;
+	for (size_t i = 0; i < nseg && !rc; i++)
+		seg[i].data = pc->dirty + (uintptr_t)seg[i].data;
+	if (!rc && stop_pages) {
 		int64_t tr = dump_now_ns();
-		if (!rc && dump_mem_read_two_cpus(p->pid, rg, nrg, err))
+		if (dump_mem_read_two_cpus(p->pid, rg, nrg, err))
 			rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
 		dlog(c, "%d: %zu ranges copied in %.3f ms", p->pid, nrg, ms_since(tr));
 	}
@@ -521,28 +587,25 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	}
 	double read_ms = ms_since(t0) - scan_ms;
 	dump_phase(c, DPH_DIRTY_READ, &tph);
-	struct dump_seg *seg = rc ? NULL : calloc(1, sizeof(*seg));
-	if (!rc && !seg)
+	/* an empty list (not NULL) says "copied already" to dump_write_pages,
+	 * which must not read the process */
+	if (!rc && !seg && !(seg = calloc(1, sizeof(*seg))))
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	if (rc) {
 		free(pe);
+		free(seg);
 		return -1;
 	}
-	/* One piece: the present pages back to back (an empty one says "copied
-	 * already" to dump_write_pages, which must not read the process). */
-	seg->vaddr = npe ? pe[0].vaddr : 0;
-	seg->npages = present;
-	seg->data = pc->dirty;
 	free(p->pe);
 	p->pe = pe;
 	p->npe = npe;
 	p->npages = present;
 	p->segs = seg;
-	p->nsegs = present ? 1 : 0;
+	p->nsegs = nseg;
 	c->st->pages_parent += parent;
-	dlog(c, "%d: %" PRIu64 " pages read while stopped (written or new), %" PRIu64 " left in the parent; scan %.3f ms, "
-		"read %.3f ms, total %.3f ms",
-	     p->pid, present, parent, scan_ms, read_ms, ms_since(t0));
+	dlog(c, "%d: %" PRIu64 " pages read while stopped (written or new), %" PRIu64 " copied before the stop, %" PRIu64
+		" left in the parent; scan %.3f ms, read %.3f ms, total %.3f ms",
+	     p->pid, stop_pages, from_pre, parent, scan_ms, read_ms, ms_since(t0));
 	return 0;
 }
 

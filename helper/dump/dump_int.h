@@ -144,9 +144,13 @@ struct dump_precopy {
 	bool untrusted;       /* the check after the resume failed: tracking dropped */
 	bool written_scanned; /* `written` came with the pages (dump_proc_pagemap): in the dumped pages only */
 	struct fp_range *written; /* written since the parent (at the stop), sorted */
-	size_t nwritten;
 	fp_mem_range *rd;     /* what the stop read, into `dirty`, sorted */
-	size_t nrd;
+	size_t nwritten, nrd;
+	/* (dump_incr_precopy.c) pw: written since the parent, protected again and
+	 * copied before the stop into `dirty` (its first pre_pages): pre_rd */
+	struct fp_range *pw;
+	fp_mem_range *pre_rd;
+	size_t npw, npre_rd, pre_pages;
 	/* (dump_incr_shim.c) the shim's mapping change log: the table's
 	 * address and the first event not yet taken into `reg`; shim_ok when
 	 * shim_gen is good; shim_doubt: why the next snapshot must register
@@ -590,9 +594,13 @@ void dump_fd_dirs(pid_t pid, int *fddir, int *infodir);
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
-/* dump_incr_pool.c: (incremental) the buffer for the stop's copy of the
- * written pages, made before the stop if the tracking holds none big
- * enough. */
+/* (incremental) dump_incr_precopy.c: the written pages protected again then
+ * copied before the stop (FP_DUMP_NO_PRECOPY_WRITTEN=1: off; usable: those
+ * not in w, written at the stop); else dump_incr_pool.c: the stop's buffer. */
+bool dump_incr_precopy_on(void);
+int dump_incr_precopy(struct dump_ctx *c, fp_error *err);
+int dump_incr_precopy_usable(const struct dump_precopy *pc, const struct fp_range *w, size_t nw, fp_mem_range **out,
+			     size_t *nout);
 void dump_incr_pool_ready(struct dump_ctx *c);
 /* dump_worker.c: (incremental snapshots) a second thread for a job of the
  * stop, on a CPU other than where the target `near` last ran; from _start
@@ -641,6 +649,7 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd);
 int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const char *link,
 		       const struct dump_fd_seen *sn, bool may_pin);
 void dump_fdshort_stop(struct dump_ctx *c, pid_t pid);
+void dump_fdshort_locks(struct dump_ctx *c, bool stopped); /* /proc/locks read in threads */
 bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_seen *sn);
 int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd);
 int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err);

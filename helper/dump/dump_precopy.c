@@ -318,6 +318,11 @@ static void pre_free(struct dump_precopy *pc)
 	free(pc->rd);
 	pc->rd = NULL;
 	pc->nrd = 0;
+	free(pc->pw);
+	free(pc->pre_rd);
+	pc->pw = NULL;
+	pc->pre_rd = NULL;
+	pc->npw = pc->npre_rd = pc->pre_pages = 0;
 	pc->nfv = 0;
 	pc->nreg = pc->npiece = 0;
 }
