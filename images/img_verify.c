@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "images/hash64.h"
 #include "images/pagehash.h"
 #include "images/pagestore.h"
+#include "images/pagestore_chain.h"
 
 #define HASH_BLOCK (64u << 10)
 #define MANIFEST_MAX (16u << 20)
@@ -484,5 +486,48 @@ int img_verify(int dirfd, const char *dir, enum img_verify_depth depth, struct i
 		info->ms = fp_mono_ms_f() - t0;
 		info->per_page = per_page && !rc;
 	}
+	return rc;
+}
+
+/* The pages a snapshot's PE_PARENT entries name live in its parent (the
+ * `parent` link, CRIU's own), and that one's in its own: each member must
+ * be proven before a restore reads any page of the chain. */
+int img_verify_chain(int dirfd, const char *dir, enum img_verify_depth depth, struct img_verify_info *info,
+		     fp_error *err)
+{
+	struct img_verify_info top, vi;
+	if (img_verify(dirfd, dir, depth, &top, err))
+		return -1;
+	int cur = dirfd, rc = 0;
+	for (unsigned level = 1; !rc; level++) {
+		int fd = openat(cur, "parent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			break;
+		char at[64], name[PATH_MAX] = "";
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+		ssize_t nl = fd >= 0 ? readlink(at, name, sizeof(name) - 1) : -1;
+		name[nl > 0 ? nl : 0] = '\0';
+		if (fd < 0)
+			rc = BAD(err, "cannot open the parent snapshot of %s (level %u): %s", dir, level, strerror(errno));
+		else if (level > PGS_CHAIN_MAX_DEPTH)
+			rc = BAD(err, "%s has more than %d parent snapshots (a loop of `parent` links?)", dir,
+				 PGS_CHAIN_MAX_DEPTH);
+		else if (img_verify(fd, name, depth, &vi, err))
+			rc = fp_wrap(err, "in the parent snapshot chain of %s", dir);
+		else {
+			top.bytes_hashed += vi.bytes_hashed;
+			top.ms += vi.ms;
+			top.per_page &= vi.per_page;
+			if (vi.trust == IMG_TRUST_CRIU)
+				top.trust = IMG_TRUST_CRIU;
+		}
+		if (cur != dirfd)
+			close(cur);
+		cur = fd;
+	}
+	if (cur != dirfd && cur >= 0)
+		close(cur);
+	if (info && !rc)
+		*info = top;
 	return rc;
 }

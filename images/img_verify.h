@@ -63,6 +63,11 @@ struct img_verify_info {
 int img_verify(int dirfd, const char *dir, enum img_verify_depth depth, struct img_verify_info *info,
 	       fp_error *err);
 
+/* img_verify of dir and of every snapshot up its `parent` links (an
+ * incremental snapshot's pages are in them); info sums them. */
+int img_verify_chain(int dirfd, const char *dir, enum img_verify_depth depth, struct img_verify_info *info,
+		     fp_error *err);
+
 /* The hash the manifest records for a file: fp_hash64 chained over 64 KiB
  * blocks. The file must be a regular file, not a symlink. */
 int img_hash_file(int dirfd, const char *name, uint64_t *size, uint64_t *hash, fp_error *err);

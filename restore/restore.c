@@ -229,8 +229,9 @@ done:
 	return rc;
 }
 
-/* Every byte of the image against its manifest, before anything else
- * reads it. */
+/* Every byte of the image and of the snapshots its pages come from (its
+ * `parent` chain) against their manifests, before anything else reads
+ * them. */
 static int verify_image(const char *dir, struct fp_restore_result *r, fp_error *err)
 {
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -238,7 +239,7 @@ static int verify_image(const char *dir, struct fp_restore_result *r, fp_error *
 		return fp_fail_code(err, errno == ENOENT ? FP_EXIT_NOTFOUND : FP_EXIT_FAIL, errno,
 				    "cannot open the image directory %s: %s", dir, strerror(errno));
 	struct img_verify_info vi;
-	int rc = img_verify(dirfd, dir, IMG_VERIFY_FULL, &vi, err);
+	int rc = img_verify_chain(dirfd, dir, IMG_VERIFY_FULL, &vi, err);
 	close(dirfd);
 	if (rc)
 		return fp_wrap(err, "refused before creating any process");

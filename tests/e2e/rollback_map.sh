@@ -2,11 +2,11 @@
 # (rollback_map.c): in place, the target proves every page; then a mapped
 # store whose end was cut and grown back to its size behind the helper's
 # back (zeros there now, in the same mapping) is refused in place by the
-# page hashes, and the helper lives. What follows the refusal is not
-# tested here: the full restore tried then does not prove the pages
-# against their hashes and restores the damaged ones (so does it without
-# mappings; reported), nor a store left shorter (the full restore and the
-# state saved before it both fail on it: the session ends).
+# page hashes, and the helper lives. The full restore tried then proves
+# SNAP's whole parent chain against its manifests (restore.c), so it is
+# refused too, before creating any process: the session is left as it was,
+# the same process in the same state. (A store left shorter is not tested
+# here.)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 source "$(dirname "$0")/explore_common.inc"
@@ -31,5 +31,9 @@ truncate -s $((size / 4 / 4096 * 4096)) "$store" && truncate -s "$size" "$store"
 kill -0 "$helper" 2>/dev/null || fail "the session's helper died"
 [[ $(json_field "$WORK/r2.json" in_place) != True ]] || fail "in place from a damaged store: $(cat "$WORK/r2.json")"
 grep -q "does not match its hash" "$WORK/r2.json" || fail "not refused by the page hashes: $(cat "$WORK/r2.json")"
+grep -q "in the parent snapshot chain of .*/s2: the pages in .*/s0/pages-" "$WORK/r2.json" ||
+	fail "the full restore did not refuse the damaged parent store: $(cat "$WORK/r2.json")"
+[[ $(session_field rm target_pid) == "$pid" ]] || fail "the target was replaced after a refused restore"
+at 3
 "$FP" stop --kill rm
 echo ok
