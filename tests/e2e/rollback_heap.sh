@@ -8,11 +8,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
 st=$WORK/grow.st
-"$FP" run --detach --name hp -- "$T/ct_grow" "$st" --mib=8 --write-pages=4 --grow --quiet-stdio >/dev/null || fail "run"
-track_pid "$(session_field hp helper_pid)"
-wait_for 20 grep -q '^ready ' "$st" || fail "target not ready: $(cat "$st")"
-pid=$(session_field hp target_pid)
-track_pid "$pid"
+grow_session hp --mib=8 --write-pages=4 --grow
 
 heap_end() { awk '/\[heap\]/ { e = $1 } END { sub(/.*-/, "", e); print e }' "/proc/$pid/maps"; }
 

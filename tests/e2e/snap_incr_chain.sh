@@ -11,13 +11,9 @@ st=$WORK/grow.st
 # rollback-full: the restores below are of the chain by the native
 # restorer (a small SNAP would otherwise go back in place, even after the
 # rm of the tracking's snapshot)
-FORKPOINT_FAULT=rollback-full "$FP" run --detach --name inc -- "$T/ct_grow" "$st" --mib=16 --write-pages=8 --quiet-stdio >/dev/null ||
-	fail "run"
-track_pid "$(session_field inc helper_pid)"
-wait_for 20 grep -q '^ready ' "$st" || fail "target not ready: $(cat "$st")"
-pid=$(session_field inc target_pid)
-track_pid "$pid"
-S=$FORKPOINT_HOME/sessions/inc/snapshots
+export FORKPOINT_FAULT=rollback-full # the session helper's, for its whole life
+grow_session inc --mib=16 --write-pages=8
+unset FORKPOINT_FAULT
 
 for i in $(seq 1 100); do
 	ct_verify "$st" "$pid" >/dev/null || fail "verification $i: $(tail -n 2 "$st")"

@@ -9,12 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
 st=$WORK/grow.st
-"$FP" run --detach --name mp -- "$T/ct_grow" "$st" --mib=8 --write-pages=4 --grow --quiet-stdio >/dev/null || fail "run"
-track_pid "$(session_field mp helper_pid)"
-wait_for 20 grep -q '^ready ' "$st" || fail "target not ready: $(cat "$st")"
-pid=$(session_field mp target_pid)
-track_pid "$pid"
-S=$FORKPOINT_HOME/sessions/mp/snapshots
+grow_session mp --mib=8 --write-pages=4 --grow
 
 snap_json mp a "$WORK/a.json"
 for n in 1 2; do

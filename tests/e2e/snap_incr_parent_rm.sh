@@ -8,12 +8,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
 st=$WORK/grow.st
-"$FP" run --detach --name pr -- "$T/ct_grow" "$st" --mib=8 --write-pages=4 --quiet-stdio >/dev/null || fail "run"
-track_pid "$(session_field pr helper_pid)"
-wait_for 20 grep -q '^ready ' "$st" || fail "target not ready: $(cat "$st")"
-pid=$(session_field pr target_pid)
-track_pid "$pid"
-S=$FORKPOINT_HOME/sessions/pr/snapshots
+grow_session pr --mib=8 --write-pages=4
 
 snap_json pr r1 "$WORK/r1.json"
 ct_verify "$st" "$pid" >/dev/null || fail "verification 1"
