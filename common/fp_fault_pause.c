@@ -37,3 +37,21 @@ void fp_fault_pause(const char *point, const char *dir)
 	unlink(go);
 	unlink(paused);
 }
+
+bool fp_fault_num(const char *pattern, long *n)
+{
+	const char *e = getenv("FORKPOINT_FAULT");
+	for (const char *p = e ? e : ""; *p;) {
+		size_t len = strcspn(p, ",");
+		char tok[128];
+		int end = -1;
+		if (len < sizeof(tok)) {
+			memcpy(tok, p, len);
+			tok[len] = '\0';
+			if (sscanf(tok, pattern, n, &end) == 1 && end == (int)len)
+				return true;
+		}
+		p += len + (p[len] == ',');
+	}
+	return false;
+}

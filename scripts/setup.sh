@@ -13,7 +13,10 @@
 #   1. the system's `criu` (Debian 12's 3.17 is installed anyway, for `crit`);
 #   2. the prefix an earlier run provisioned ($FORKPOINT_CRIU_PREFIX, default
 #      /opt/forkpoint/criu);
-#   3. Debian 13 (trixie)'s criu, then Debian sid's: the package and its
+#   3. Debian sid's criu, then Debian 13 (trixie)'s (trixie's 4.1.1 passed
+#      the probe on kernel 6.18.44-fc-v1252 but cannot dump a TCP socket
+#      there: "Can't get 1:16 opt: Operation not supported"; sid's 4.2.1
+#      can, so it comes first): the package and its
 #      libraries, down to libc, are fetched with `apt-get download` through a
 #      private apt state directory (the system's apt configuration is never
 #      touched), unpacked with dpkg -x into a staging prefix, and run through
@@ -30,7 +33,7 @@ REPORT=$(dirname "$PREFIX")/criu-setup.txt
 APT_STATE=${FORKPOINT_APT_STATE:-/var/cache/forkpoint/apt}
 # Debian suites to fetch CRIU from when no installed one works; empty: try
 # only what is installed.
-SUITES=${FORKPOINT_CRIU_SUITES-trixie sid}
+SUITES=${FORKPOINT_CRIU_SUITES-sid trixie}
 # protobuf-c: CRIU's messages; cffi + pytest: the Python binding; clang: the
 # libFuzzer target; postgresql and nginx-light: real servers in the tests;
 # buildah: forkpoint build.

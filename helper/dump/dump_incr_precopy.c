@@ -60,6 +60,7 @@
  *
  * FP_DUMP_NO_PRECOPY_WRITTEN=1 turns it off (the stop reads them all). */
 #include "dump/dump_int.h"
+#include "fp_fault_pause.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,6 @@
 
 #include "ptrace/pagemap_scan.h"
 #include "ptrace/pt_mem.h"
-#include "session/session_hold.h"
 
 #define FP_PM_SCAN_WP_MATCHING 1ull
 #define BATCH 512
@@ -86,7 +86,7 @@
 static void fault_sleep(const char *pattern)
 {
 	long ms = 0;
-	if (!fp_session_fault_num(pattern, &ms) || ms <= 0 || ms > 10000)
+	if (!fp_fault_num(pattern, &ms) || ms <= 0 || ms > 10000)
 		return;
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 	nanosleep(&ts, NULL);

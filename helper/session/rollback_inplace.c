@@ -1,6 +1,7 @@
 /* Rollback in place (rollback_inplace.h): stop, compare, save, write back,
  * re-arm the write tracking, resume; or undo. */
 #include "session/rollback_int.h"
+#include "fp_fault_pause.h"
 #include "fp_clock.h"
 #include "images/criu_io.h"
 
@@ -32,7 +33,7 @@ static long fault_after(void)
 {
 	static _Atomic bool fired;
 	long n;
-	if (fired || !fp_session_fault_num("rollback-after-%ld-pages%n", &n) || n < 0)
+	if (fired || !fp_fault_num("rollback-after-%ld-pages%n", &n) || n < 0)
 		return -1;
 	fired = true;
 	return n;
@@ -45,7 +46,7 @@ static void window(struct rb_ctx *c)
 	long n;
 	c->resident_max = RB_RESIDENT_MAX;
 	c->window = RB_CHUNK;
-	if (fp_session_fault_num("rollback-window-%ld-pages%n", &n) && n > 0 && (size_t)n < RB_CHUNK / CR_PAGE_SIZE) {
+	if (fp_fault_num("rollback-window-%ld-pages%n", &n) && n > 0 && (size_t)n < RB_CHUNK / CR_PAGE_SIZE) {
 		c->resident_max = 0;
 		c->window = (size_t)n * CR_PAGE_SIZE;
 	}

@@ -25,6 +25,7 @@
  * FORKPOINT_FAULT=rollback-settle-after-N-ms makes the protection wait N
  * ms after the reply (e2e/snap_incr_race: the target writes meanwhile). */
 #include "session/rollback_int.h"
+#include "fp_fault_pause.h"
 
 #include "dump/dump_fdmark.h"
 
@@ -260,7 +261,7 @@ void fp_rollback_settle(struct fp_track *t)
 	/* FORKPOINT_FAULT=rollback-settle-after-N-ms widens the window in
 	 * which the resumed processes write pages not protected yet (tests) */
 	long ms;
-	if (pend.n && fp_session_fault_num("rollback-settle-after-%ld-ms%n", &ms) && ms > 0 && ms < 10000) {
+	if (pend.n && fp_fault_num("rollback-settle-after-%ld-ms%n", &ms) && ms > 0 && ms < 10000) {
 		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 	}

@@ -99,27 +99,6 @@ int fp_session_fault(const char *point, fp_error *err)
 	return 0;
 }
 
-struct num_match {
-	const char *pattern;
-	long n;
-};
-
-static bool numbered(const char *tok, void *arg)
-{
-	struct num_match *m = arg;
-	int end = -1;
-	return sscanf(tok, m->pattern, &m->n, &end) == 1 && end == (int)strlen(tok);
-}
-
-bool fp_session_fault_num(const char *pattern, long *n)
-{
-	struct num_match m = { pattern, 0 };
-	if (!fault_any(numbered, &m))
-		return false;
-	*n = m.n;
-	return true;
-}
-
 int fp_session_save_fault(void *arg, struct fp_pt_proc **procs, size_t n, fp_error *err)
 {
 	(void)arg;

@@ -29,10 +29,6 @@ void fp_session_fault_pause(const char *point, const char *dir);
  * test asks this step to fail. */
 int fp_session_fault(const char *point, fp_error *err);
 
-/* A numbered fault point: true when a token of FORKPOINT_FAULT matches
- * pattern (a scanf format with one %ld, then %n: the whole token), with
- * its number in *n. */
-bool fp_session_fault_num(const char *pattern, long *n);
 
 /* The save's while_stopped hook: fails while the tree is held when
  * FORKPOINT_FAULT names session-save. */
