@@ -3,12 +3,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -49,14 +52,33 @@ static int exe_is_sleep(pid_t pid)
 	return base && !strcmp(base, "/sleep");
 }
 
+/* A TCP socket listening on loopback (any port), or -1. */
+static int tcp_listener(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (s >= 0 && (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 1) < 0)) {
+		close(s);
+		s = -1;
+	}
+	return s;
+}
+
 /* The throw-away target: a session of its own (so no --shell-job is needed),
- * stdio on /dev/null and no other fd. Only async-signal-safe calls after
+ * stdio on /dev/null, and fd 3 a TCP socket listening on loopback: CRIU
+ * 4.1.1 passed a probe without one on a kernel where it cannot dump any
+ * TCP socket ("Can't get 1:16 opt"). Only async-signal-safe calls after
  * fork: the caller may have threads. */
 static pid_t start_target(void)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
 		return -1;
+	int tcp = tcp_listener();
+	if (tcp < 0) {
+		close(devnull);
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		static char *const argv[] = {"sleep", "1000", NULL};
@@ -64,7 +86,8 @@ static pid_t start_target(void)
 		setsid();
 		for (int fd = 0; fd < 3; fd++)
 			dup2(devnull, fd);
-		syscall(SYS_close_range, 3, ~0U, 0);
+		dup2(tcp, 3); /* without close-on-exec: sleep keeps it */
+		syscall(SYS_close_range, 4, ~0U, 0);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -72,10 +95,13 @@ static pid_t start_target(void)
 		_exit(127);
 	}
 	close(devnull);
+	close(tcp);
 	return pid;
 }
 
-/* The first "Error" line of a CRIU log, or nothing. */
+/* The first "Error" line of a CRIU log, or nothing. CRIU logs one that is
+ * not fatal where root lacks CAP_SYS_RESOURCE (it cannot raise its own
+ * NOFILE limit): not the cause, so passed over. */
 static void first_error(const char *dir, const char *log, char *buf, size_t len)
 {
 	char path[PATH_MAX];
@@ -86,7 +112,7 @@ static void first_error(const char *dir, const char *log, char *buf, size_t len)
 		return;
 	char line[400];
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "Error", 5)) {
+		if (!strncmp(line, "Error", 5) && !strstr(line, "RLIMIT_NOFILE")) {
 			line[strcspn(line, "\n")] = '\0';
 			snprintf(buf, len, ": %s", line);
 			break;

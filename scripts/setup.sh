@@ -6,7 +6,8 @@
 # second, verdicts are cached) and changes nothing.
 #
 # A CRIU is kept only if `forkpoint doctor --probe` accepts it: version 4.x,
-# `criu check`, and a dump and a restore of a test process, each step under a
+# `criu check`, and a dump and a restore of a test process holding a TCP
+# socket (common/criu_probe.c), each step under a
 # deadline after which CRIU and all it started are killed (4.1.1 passes its
 # check but hangs in dump on kernels whose hardware breakpoints do not trap).
 # Candidates, in order; the first that works is kept:
