@@ -221,3 +221,9 @@ bool fp_setting_yes(const char *key)
 	const char *v = fp_setting(key, &cv);
 	return v && (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"));
 }
+
+bool fp_env_flag(const char *name)
+{
+	const char *e = getenv(name);
+	return e && *e && strcmp(e, "0");
+}

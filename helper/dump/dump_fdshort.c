@@ -31,6 +31,7 @@
  * The images are the same as without the shim: the shortcut only replaces
  * one read of the same fact by a cheaper one. */
 #include "dump/dump_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -345,8 +346,7 @@ static bool fd_locked(pid_t pid, int fd)
 
 void dump_fdshort_locks(struct dump_ctx *c, bool stopped)
 {
-	const char *off = getenv("FP_DUMP_NO_LOCKS_WARM");
-	if (off && *off && strcmp(off, "0"))
+	if (fp_env_flag("FP_DUMP_NO_LOCKS_WARM"))
 		return;
 	struct dump_fdshort *s = c->fdshort;
 	if (stopped) {

@@ -60,6 +60,7 @@
  *
  * FP_DUMP_NO_PRECOPY_WRITTEN=1 turns it off (the stop reads them all). */
 #include "dump/dump_int.h"
+#include "config.h"
 #include "fp_fault_pause.h"
 
 #include <errno.h>
@@ -96,8 +97,7 @@ bool dump_incr_precopy_on(void)
 {
 	static _Atomic int on = -1;
 	if (on < 0) {
-		const char *e = getenv("FP_DUMP_NO_PRECOPY_WRITTEN");
-		on = !(e && *e && strcmp(e, "0"));
+		on = !fp_env_flag("FP_DUMP_NO_PRECOPY_WRITTEN");
 	}
 	return on;
 }

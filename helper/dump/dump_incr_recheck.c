@@ -24,6 +24,7 @@
  * written equals its content in this snapshot (tests/e2e/snap_incr_race.sh
  * has a process write through every resume). */
 #include "dump/dump_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -38,8 +39,7 @@ bool dump_incr_defer(void)
 {
 	static _Atomic int d = -1;
 	if (d < 0) {
-		const char *e = getenv("FP_DUMP_REPROTECT_STOPPED");
-		d = !(e && *e && strcmp(e, "0"));
+		d = !fp_env_flag("FP_DUMP_REPROTECT_STOPPED");
 	}
 	return d;
 }

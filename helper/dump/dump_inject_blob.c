@@ -29,6 +29,7 @@
  * while the program runs is dropped as well: exactly what its action would
  * have done. */
 #include "dump/dump_inject_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -141,8 +142,7 @@ static bool blob_off(void)
 {
 	static _Atomic int off = -1;
 	if (off < 0) {
-		const char *e = getenv("FP_DUMP_NO_BLOB");
-		off = e && *e && strcmp(e, "0");
+		off = fp_env_flag("FP_DUMP_NO_BLOB");
 	}
 	return off;
 }

@@ -18,6 +18,7 @@
  * per snapshot, as short as a seize (FP_DUMP_NO_WARM=1 turns it off).
  * (measured: bench/results/warm-*.md) */
 #include "dump/dump_int.h"
+#include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,8 +36,7 @@ static bool warm_wanted(void)
 {
 	static _Atomic int w = -1;
 	if (w < 0) {
-		const char *e = getenv("FP_DUMP_NO_WARM");
-		w = !(e && *e && strcmp(e, "0"));
+		w = !fp_env_flag("FP_DUMP_NO_WARM");
 	}
 	return w;
 }

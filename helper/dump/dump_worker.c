@@ -15,6 +15,7 @@
  * (bench/results/stoppause-20261205.md). FP_DUMP_NO_WORKER=1: no second
  * thread. */
 #include "dump/dump_int.h"
+#include "config.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -40,8 +41,7 @@ static bool worker_wanted(void)
 {
 	static _Atomic int w = -1;
 	if (w < 0) {
-		const char *e = getenv("FP_DUMP_NO_WORKER");
-		w = !(e && *e && strcmp(e, "0"));
+		w = !fp_env_flag("FP_DUMP_NO_WORKER");
 	}
 	return w;
 }

@@ -2,6 +2,7 @@
  * (rollback_int.h), for what differs (rollback_diff.c) and for what to
  * read ahead (rollback_read.c). */
 #include "session/rollback_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +25,7 @@
 
 static bool one_cpu(void)
 {
-	const char *e = getenv("FP_ROLLBACK_SCAN_ONE_CPU");
-	return e && *e && strcmp(e, "0");
+	return fp_env_flag("FP_ROLLBACK_SCAN_ONE_CPU");
 }
 
 static struct fp_range *pieces_of(const struct fp_rlist *in, size_t *n)

@@ -15,6 +15,7 @@
  * helper's life: one per CPU of rb_two_cpus (ring 0 for the calling thread,
  * 1 for the second), never used by two threads at once. */
 #include "session/rollback_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -163,8 +164,7 @@ static int locate(void *arg, uint64_t first, uint64_t n, uint8_t *dst, fp_error 
 
 static bool uring_off(void)
 {
-	const char *e = getenv("FP_ROLLBACK_NO_URING");
-	return e && *e && strcmp(e, "0");
+	return fp_env_flag("FP_ROLLBACK_NO_URING");
 }
 
 int rb_uring_read(struct rb_proc *p, pgs_reader *rd, unsigned ring, const struct fp_range *r, size_t n,
