@@ -9,9 +9,15 @@ WORK=$(mktemp -d /tmp/fp-e2e.XXXXXX)
 export FORKPOINT_HOME=$WORK/home
 _fp_cleanup_pids=()
 cleanup() {
-	local p
+	local rc=$? p
 	for p in "${_fp_cleanup_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$WORK"
+	# FP_KEEP_WORK=1: a failed test's directory (logs, snapshots) is kept;
+	# FP_KEEP_WORK=all: every test's
+	if [[ ${FP_KEEP_WORK:-} == all || (-n ${FP_KEEP_WORK:-} && $rc != 0) ]]; then
+		echo "kept: $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -58,11 +64,13 @@ find_criu() {
 # need_criu: the whole test needs a working CRIU; without one it is skipped
 # (exit 77) with the reason.
 need_criu() { find_criu || { echo "no working CRIU: $CRIU_WHY"; exit 77; }; }
-# skip_part WHAT: one part of a test needs CRIU and there is none; tests/run.sh
-# counts each such part as skipped.
+# skip_part WHAT [WHY]: one part of a test cannot run here (WHY; by default:
+# it needs CRIU and there is none); tests/run.sh counts each such part as
+# skipped.
 skip_part() {
-	echo "$1: no working CRIU" >>"${FP_SKIP_PARTS:-/dev/null}"
-	echo "skipped: $1 (no working CRIU: $CRIU_WHY)"
+	local why=${2:-"no working CRIU: $CRIU_WHY"}
+	echo "$1: ${why%%:*}" >>"${FP_SKIP_PARTS:-/dev/null}"
+	echo "skipped: $1 ($why)"
 }
 # criu_run ARGS...: CRIU under a deadline that ends in SIGKILL (CRIU 4.1.1
 # ignores SIGTERM while it hangs).

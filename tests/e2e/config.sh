@@ -23,7 +23,7 @@ if [[ ! -e $system && $EUID == 0 ]]; then
 	printf '# system\ncriu_probe_timeout = 7\n' >"$system"
 	[[ $(src criu_probe_timeout) == "7 $system:2" ]] || fail "system level: $(src criu_probe_timeout)"
 else
-	skip_part "the system level: $system exists already or not root"
+	skip_part "the system level" "$system exists already, or not root"
 fi
 
 printf 'criu_probe_timeout = 8\n' >"$user"

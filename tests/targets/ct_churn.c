@@ -120,6 +120,48 @@ static long zero_check(const unsigned char *p, size_t len)
 	return -1;
 }
 
+/* The page at byte offset off of ct_fill(seed) (its pattern depends on the
+ * offset). */
+static bool page_is_fill(const unsigned char *pg, size_t off, uint64_t seed)
+{
+	for (size_t i = 0; i < 4096; i += 8) {
+		uint64_t v = ct_mix(seed ^ ((off + i) * 0x100000001b3ULL));
+		if (memcmp(pg + i, &v, 8))
+			return false;
+	}
+	return true;
+}
+
+/* What a page that differs from the replay holds instead: zeros, the data
+ * of an earlier round of its slot (how many of the slot's rounds back), or
+ * something else. A failure then says how stale the page is. */
+static void describe_page(int k, const unsigned char *pg, size_t off, uint64_t rounds, char *out, size_t cap)
+{
+	if (zero_check(pg, 4096) < 0) {
+		snprintf(out, cap, "zeros");
+		return;
+	}
+	if (page_is_fill(pg, off, 1000 + (uint64_t)k)) {
+		snprintf(out, cap, "the data it had before round 0");
+		return;
+	}
+	snprintf(out, cap, "unknown data");
+	unsigned back = 0;
+	for (uint64_t r = rounds; r-- > 0 && back < 512;) {
+		if ((int)(r % SLOTS) != k)
+			continue;
+		back++;
+		uint64_t s = round_seed(r);
+		unsigned c = (unsigned)((r / SLOTS) % 4);
+		bool hit = c == 3 ? off == 0 && page_is_fill(pg, 0, s ^ 1)
+				  : (c != 1 || off < SLOT_SZ / 2) && page_is_fill(pg, off, s);
+		if (hit) {
+			snprintf(out, cap, "round %llu's data (%u of the slot's rounds back)", (unsigned long long)r, back);
+			return;
+		}
+	}
+}
+
 static void check_memory(uint64_t rounds)
 {
 	struct slot_model m[SLOTS];
@@ -167,8 +209,21 @@ static void check_memory(uint64_t rounds)
 				bad = 1;
 		}
 		free(want);
-		if (bad >= 0)
-			ct_fail("round %llu: slot %d (%p) differs from the replay", (unsigned long long)rounds, k, (void *)slot[k]);
+		if (bad >= 0) {
+			char first[200] = "", d[120];
+			unsigned nbad = 0;
+			for (size_t off = 0; off < SLOT_SZ; off += 4096) {
+				bool ok = off == 0 && m[k].page0 ? page_is_fill(slot[k], 0, m[k].page0)
+					  : off < fill	       ? page_is_fill(slot[k] + off, off, m[k].seed)
+								: zero_check(slot[k] + off, 4096) < 0;
+				if (!ok && nbad++ == 0) {
+					describe_page(k, slot[k] + off, off, rounds, d, sizeof(d));
+					snprintf(first, sizeof(first), "; the first, page %zu, holds %s", off / 4096, d);
+				}
+			}
+			ct_fail("round %llu: slot %d (%p) differs from the replay in %u of its 256 pages%s",
+				(unsigned long long)rounds, k, (void *)slot[k], nbad, first);
+		}
 		else if (m[k].half && zero_check(slot[k] + SLOT_SZ / 2, SLOT_SZ / 2) >= 0)
 			ct_fail("round %llu: slot %d kept data after MADV_DONTNEED", (unsigned long long)rounds, k);
 	}
