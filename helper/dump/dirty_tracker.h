@@ -103,6 +103,12 @@ void fp_track_settle_discard(struct fp_track *t);
 /* Frees one process's tracking (fds and lists). */
 void fp_track_proc_free(struct fp_track_proc *tp);
 
+/* The parts of reg (sorted) whose mapping is not registered for
+ * asynchronous write protection any more (track_lost.c): there a page's
+ * protection bit says nothing, so every page counts as written. Appended
+ * to *out (sorted). 0, or -1 with errno set. */
+int fp_track_lost(int pagemap_fd, const struct fp_range *reg, size_t nreg, struct fp_range **out, size_t *nout);
+
 /* Ranges: sorted, non-overlapping [start, end) lists. */
 int fp_ranges_push(struct fp_range **r, size_t *n, size_t *cap, uint64_t start, uint64_t end);
 /* Removes [start, end) from *r (a new list when something is cut). */

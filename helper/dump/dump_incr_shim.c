@@ -11,10 +11,10 @@
  *     brk growth) is registered and protected now, and cut from the
  *     parent's coverage, so its pages are read in full this time and
  *     tracked from then on;
- *   - the ranges still in `reg` are registered again, in a few calls (they
- *     are merged): a no-op where our registration holds, and a fresh,
- *     unprotected registration (so every page counts as written and is
- *     read) where a mapping the log did not see replaced one of ours.
+ *   - the ranges still in `reg` are checked to be registered still (one
+ *     PAGEMAP_SCAN per range, track_lost.c); one that is not (a mapping
+ *     the log did not see replaced one of ours, or the kernel dropped the
+ *     registration in an mremap merge) is tracked anew, as a new mapping.
  *
  * The log is a shortcut and /proc the check. The preparation goes to /proc
  * (and dump.log says why) when the log overflowed, when the shim itself lost
@@ -28,6 +28,7 @@
 #include "dump/dump_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/userfaultfd.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "dump/shim_reader.h"
 
@@ -179,17 +181,35 @@ int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *
 		}
 	}
 	free(ev);
-	/* Ours again where it holds; a mapping put in place of one of ours
-	 * behind the log's back is registered afresh, with no page
-	 * protected: all of it counts as written. */
-	for (size_t i = 0; i < pc->nreg && rc == 1; i++) {
-		struct uffdio_register rg = { .range = { pc->reg[i].start, pc->reg[i].end - pc->reg[i].start },
-					      .mode = UFFDIO_REGISTER_MODE_WP };
-		if (ioctl(pc->uffd, UFFDIO_REGISTER, &rg)) {
-			dlog(c, "%d: mappings registered from /proc: %" PRIx64 "-%" PRIx64 " cannot be registered again (%s)",
-			     pc->pid, pc->reg[i].start, pc->reg[i].end, strerror(errno));
+	/* Ours where the registration holds. A tracked range whose mapping
+	 * lost it (track_lost.c: the log shows the mremap, not that the
+	 * kernel merged its neighbour) is tracked anew, as a new mapping;
+	 * never registered again as it is, which would make its stale
+	 * protection bits look valid. A mapping put in place of one of ours
+	 * behind the log's back has no registration either: the same. */
+	if (rc == 1) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pc->pid);
+		int pfd = open(path, O_RDONLY | O_CLOEXEC);
+		struct fp_range *lost = NULL;
+		size_t nlost = 0;
+		if (pfd < 0 || fp_track_lost(pfd, pc->reg, pc->nreg, &lost, &nlost)) {
+			dlog(c, "%d: mappings registered from /proc: the tracked ranges' registration not checked (%s)", pc->pid,
+			     strerror(errno));
 			rc = 0;
 		}
+		if (pfd >= 0)
+			close(pfd);
+		cap = nadd;
+		for (size_t i = 0; i < nlost && rc == 1; i++)
+			if (fp_ranges_cut(&pc->reg, &pc->nreg, lost[i].start, lost[i].end) ||
+			    ranges_insert(&add, &nadd, &cap, lost[i].start, lost[i].end))
+				rc = fail_oom(err);
+		if (nlost)
+			dlog(c, "%d: %zu tracked range(s) no longer registered for write tracking (a mapping put in "
+				"their place, or merged by an mremap): tracked anew",
+			     pc->pid, nlost);
+		free(lost);
 	}
 	size_t ok = 0;
 	for (size_t i = 0; i < nadd && rc == 1; i++) {

@@ -113,25 +113,37 @@ static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error 
 	struct fp_range *reg = NULL;
 	size_t n = 0, cap = 0, added = 0, foreign = 0;
 	int64_t t0 = dump_now_ns();
+	/* Tracked ranges whose mapping lost its registration since (replaced,
+	 * or merged by an mremap: track_lost.c) are ours no more: tracked
+	 * anew below. */
+	size_t nlost = 0;
+	if (dump_incr_drop_lost(c, pc, NULL, &nlost, err))
+		return -1;
 	for (size_t i = 0; i < pc->nfv; i++) {
 		const struct dump_vma *v = &pc->fv[i];
 		if (!dump_precopy_protectable(v))
 			continue;
-		/* Registering again with our own userfaultfd changes nothing; one
-		 * that another userfaultfd holds (the process's own) says EBUSY:
-		 * so "registered" plus "uw" means ours, exactly. */
-		bool had = has_vmflag(v->vmflags, "uw");
+		/* Ours: registered ("uw") inside a range we registered and that
+		 * kept its registration. Not registered again: that is a no-op
+		 * where it is ours, and where it was lost just now it would make
+		 * the stale protection bits look valid (the stop checks once
+		 * more, with the process stopped). */
+		size_t k = fp_ranges_find(pc->reg, pc->nreg, v->start);
+		bool ours = has_vmflag(v->vmflags, "uw") && k < pc->nreg && pc->reg[k].start <= v->start &&
+			    pc->reg[k].end >= v->end;
+		if (ours) {
+			if (fp_ranges_push(&reg, &n, &cap, v->start, v->end))
+				goto oom;
+			continue;
+		}
+		/* New, or lost: registered (EBUSY: the process's own
+		 * userfaultfd has it) and protected as a whole. */
 		struct uffdio_register r = { .range = { v->start, v->end - v->start }, .mode = UFFDIO_REGISTER_MODE_WP };
 		if (ioctl(pc->uffd, UFFDIO_REGISTER, &r)) {
 			if (errno == EBUSY)
 				foreign++;
 			dlogv(c, "%d: %" PRIx64 "-%" PRIx64 " %s not write-tracked: %s", pc->pid, v->start, v->end, v->path,
 			      strerror(errno));
-			continue;
-		}
-		if (had) {
-			if (fp_ranges_push(&reg, &n, &cap, v->start, v->end))
-				goto oom;
 			continue;
 		}
 		struct uffdio_writeprotect w = { .range = { v->start, v->end - v->start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
@@ -149,8 +161,9 @@ static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error 
 	free(pc->reg);
 	pc->reg = reg;
 	pc->nreg = n;
-	dlog(c, "%d: %zu mappings tracked, %zu new (registered in %.3f ms)%s", pc->pid, n, added, ms_since(t0),
-	     foreign ? ", some registered by the process itself (read in full)" : "");
+	dlog(c, "%d: %zu mappings tracked, %zu new (registered in %.3f ms)%s%s", pc->pid, n, added, ms_since(t0),
+	     foreign ? ", some registered by the process itself (read in full)" : "",
+	     nlost ? ", some of them tracked anew (their registration was lost)" : "");
 	return 0;
 oom:
 	free(reg);
@@ -350,6 +363,18 @@ static int intersect(const struct fp_range *a, size_t na, const struct fp_range 
 	return 0;
 }
 
+/* a ∪ b, both sorted, disjoint. */
+static int union_of(const struct fp_range *a, size_t na, const struct fp_range *b, size_t nb, struct rsink *out)
+{
+	size_t i = 0, j = 0;
+	while (i < na || j < nb) {
+		const struct fp_range *x = j == nb || (i < na && a[i].start < b[j].start) ? &a[i++] : &b[j++];
+		if (rsink_add(out, x->start, x->end))
+			return -1;
+	}
+	return 0;
+}
+
 static int pe_push(cr_pagemap_entry **pe, size_t *n, size_t *cap, uint64_t s, uint64_t e, uint32_t flags)
 {
 	if (e <= s)
@@ -412,7 +437,9 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
 	int64_t t0 = dump_now_ns();
-	struct rsink written = { 0 }, covreg = { 0 }, keep1 = { 0 }, keep = { 0 };
+	struct rsink written = { 0 }, covreg = { 0 }, keep1 = { 0 }, keep = { 0 }, notpre = { 0 };
+	struct fp_range *lost = NULL;
+	size_t nlost = 0;
 	fp_mem_range *use = NULL; /* pre-copied, not written since: taken from the copy */
 	size_t nuse = 0;
 	int rc = 0;
@@ -429,7 +456,12 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		if (fd < 0)
 			return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 		pc->deferred = c->o->leave_running && dump_incr_defer();
-		if (pc->deferred && pc->written_scanned) {
+		/* first: a range that lost its registration is no evidence of
+		 * anything (track_lost.c); out of `reg`, none of its pages is
+		 * left in the parent, and none comes from the pre-copy */
+		if (dump_incr_drop_lost(c, pc, &lost, &nlost, err))
+			rc = -1;
+		else if (pc->deferred && pc->written_scanned) {
 			/* found by the walk for the pages (dump_proc_pagemap), in the
 			 * dumped pages: those in the tracked ranges */
 			if (intersect(pc->written, pc->nwritten, pc->reg, pc->nreg, &written))
@@ -440,6 +472,8 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		} else {
 			rc = written_pages(pc, fd, &written, err);
 		}
+		if (!rc && union_of(written.r, written.n, lost, nlost, &notpre))
+			rc = fp_fail(err, ENOMEM, "out of memory");
 		close(fd);
 		/* Left in the parent: what it holds, in a tracked range, not
 		 * written since (and dumped now: present or swapped, below). */
@@ -448,8 +482,13 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		if (!rc && (intersect(pc->cov, pc->ncov, pc->reg, pc->nreg, &covreg) ||
 			    subtract(covreg.r, covreg.n, written.r, written.n, &keep1) ||
 			    subtract(keep1.r, keep1.n, pc->pw, pc->npw, &keep) ||
-			    dump_incr_precopy_usable(pc, written.r, written.n, &use, &nuse)))
+			    dump_incr_precopy_usable(pc, notpre.r, notpre.n, &use, &nuse)))
 			rc = fp_fail(err, ENOMEM, "out of memory");
+	}
+	if (!rc && c->o->verbose) {
+		const struct fp_range *lists[] = { pc->reg, lost, written.r, pc->pw, keep.r };
+		const size_t n[] = { pc->nreg, nlost, written.n, pc->npw, keep.n };
+		dump_incr_trace(c, p->pid, lists, n, pc->pre_rd, pc->npre_rd, use, nuse);
 	}
 	double scan_ms = ms_since(t0);
 	int64_t tph = t0;
@@ -536,6 +575,8 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	free(covreg.r);
 	free(keep1.r);
 	free(keep.r);
+	free(notpre.r);
+	free(lost);
 	free(use);
 	/* The pages written (or new) since the pre-copy are read now, in
 	 * pagemap order, after the pre-copied ones. */

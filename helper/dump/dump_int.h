@@ -456,6 +456,16 @@ void dump_precopy_end(struct dump_ctx *c);
  * keep: after the snapshot is published, the tracking goes to o->track. */
 int dump_incr_prepare(struct dump_ctx *c, fp_error *err);
 int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+/* Cuts from pc->reg (and pc->cov) the tracked ranges whose mapping is not
+ * registered any more (track_lost.c), saying so in dump.log; *out (may be
+ * NULL) gets them, *nlost their number (dump_incr_lost.c). */
+int dump_incr_drop_lost(struct dump_ctx *c, struct dump_precopy *pc, struct fp_range **out, size_t *nlost,
+			fp_error *err);
+/* Verbose only: the incremental stop's lists in dump.log (dump_incr_trace.c):
+ * tracked, lost, written, protected by the pre-copy, left in the parent,
+ * then the pre-copy's copied and used pieces. */
+void dump_incr_trace(struct dump_ctx *c, pid_t pid, const struct fp_range *const lists[5], const size_t n[5],
+		     const fp_mem_range *copied, size_t ncopied, const fp_mem_range *taken, size_t ntaken);
 int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
 void dump_incr_keep(struct dump_ctx *c, const char *final);

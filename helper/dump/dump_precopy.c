@@ -497,6 +497,50 @@ static int written_pages(struct dump_proc *p, struct ranges *w, fp_error *err)
 	return rc;
 }
 
+/* w ∪= the tracked ranges whose mapping lost its registration since
+ * (track_lost.c): their protection bits say nothing, every page there is
+ * read now. */
+static int add_lost(struct dump_proc *p, struct ranges *w, fp_error *err)
+{
+	struct dump_precopy *pc = p->pre;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	struct fp_range *lost = NULL;
+	size_t nlost = 0;
+	int rc = fp_track_lost(fd, pc->reg, pc->nreg, &lost, &nlost);
+	close(fd);
+	if (rc) {
+		free(lost);
+		return fp_fail(err, errno, "PAGEMAP_SCAN of %d for mappings that lost their write tracking: %s", p->pid,
+			       strerror(errno));
+	}
+	if (!nlost)
+		return 0;
+	struct ranges m = { 0 };
+	size_t i = 0, j = 0;
+	while (!rc && (i < w->n || j < nlost)) {
+		bool from_w = j == nlost || (i < w->n && w->r[i].start < lost[j].start);
+		uint64_t s = from_w ? w->r[i].start : lost[j].start, e = from_w ? w->r[i++].end : lost[j++].end;
+		if (m.n && s <= m.r[m.n - 1].end) {
+			if (e > m.r[m.n - 1].end)
+				m.r[m.n - 1].end = e;
+		} else {
+			rc = ranges_add(&m, s, e, err);
+		}
+	}
+	free(lost);
+	if (rc) {
+		free(m.r);
+		return -1;
+	}
+	free(w->r);
+	*w = m;
+	return 0;
+}
+
 /* Whether the userfaultfd still belongs to p's memory: after an exec (or an
  * exit) its mm is gone and the ioctl says ESRCH. The probe unprotects one
  * page, which is then read again below (it is taken before the scan). */
@@ -534,7 +578,7 @@ int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	bool alive = uffd_alive(pc);
 	if (!alive)
 		dlog(c, "%d: its memory is not the one pre-copied (exec?): every page is read now", p->pid);
-	if (alive && written_pages(p, &w, err)) {
+	if (alive && (written_pages(p, &w, err) || add_lost(p, &w, err))) {
 		free(w.r);
 		return -1;
 	}

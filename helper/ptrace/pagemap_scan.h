@@ -19,7 +19,8 @@ struct fp_pm_scan_arg {
 };
 
 #define FP_PAGEMAP_SCAN _IOWR('f', 16, struct fp_pm_scan_arg)
-#define FP_PAGE_IS_WRITTEN (1u << 1) /* no userfaultfd write protection */
+#define FP_PAGE_IS_WPALLOWED (1u << 0) /* its mapping is registered for asynchronous write protection */
+#define FP_PAGE_IS_WRITTEN (1u << 1)   /* no userfaultfd write protection */
 #define FP_PAGE_IS_FILE (1u << 2)
 #define FP_PAGE_IS_PRESENT (1u << 3)
 #define FP_PAGE_IS_SWAPPED (1u << 4)

@@ -147,18 +147,44 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	size_t n = same ? p->nlv : 0;
 	if (!same && dump_vmas_read(p->pid, false, &v, &n, err))
 		return -1;
+	/* A protection bit counts only where our registration held without a
+	 * break since the bit was set: in the tracked ranges that kept it
+	 * (track_lost.c). Every other mapping registered now (re-made by the
+	 * rollback, untracked, or one whose registration the kernel dropped:
+	 * it may hold pages left writable with the bit still on, which no
+	 * write would ever clear once registered again) is protected as a
+	 * whole, which rewrites every entry. The rollback wrote SNAP's pages
+	 * into all of them (rollback_diff.c), so that is exact. */
+	struct fp_rlist trusted = { 0 }, lost = { 0 };
+	struct fp_rlist old = { tp->reg, tp->nreg, tp->nreg };
+	int pfd = open_pagemap(p->pid, err);
+	int rc = pfd < 0 ? -1 : 0;
+	if (!rc && fp_track_lost(pfd, tp->reg, tp->nreg, &lost.r, &lost.n))
+		rc = fp_fail(err, errno, "PAGEMAP_SCAN of %d for mappings that lost their write tracking: %s", (int)p->pid,
+			     strerror(errno));
+	if (pfd >= 0)
+		close(pfd);
+	lost.cap = lost.n;
+	if (!rc && fp_rlist_minus(&old, &lost, &trusted))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	fp_rlist_free(&lost);
 	struct fp_range *reg = NULL;
 	size_t nreg = 0, cap = 0;
-	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (!dump_precopy_protectable(&v[i]))
 			continue;
+		size_t k = fp_ranges_find(trusted.r, trusted.n, v[i].start);
+		bool ours = k < trusted.n && trusted.r[k].start <= v[i].start && trusted.r[k].end >= v[i].end;
 		struct uffdio_register r = { .range = { v[i].start, v[i].end - v[i].start }, .mode = UFFDIO_REGISTER_MODE_WP };
 		if (ioctl(tp->uffd, UFFDIO_REGISTER, &r))
 			continue; /* the process's own userfaultfd: read in full by snapshots */
+		struct uffdio_writeprotect w = { .range = { v[i].start, v[i].end - v[i].start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+		if (!ours && ioctl(tp->uffd, UFFDIO_WRITEPROTECT, &w))
+			continue; /* untracked: the next snapshot reads it in full and tracks it anew */
 		if (fp_ranges_push(&reg, &nreg, &cap, v[i].start, v[i].end))
 			rc = fp_fail(err, ENOMEM, "out of memory");
 	}
+	fp_rlist_free(&trusted);
 	if (v != p->lv)
 		free(v);
 	bool later = !rc && p->resident && dump_incr_defer();

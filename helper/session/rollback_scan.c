@@ -77,7 +77,10 @@ struct wp_sink {
 static int wp_add(void *arg, const struct fp_page_region *r)
 {
 	struct wp_sink *k = arg;
-	if ((r->categories & FP_PAGE_IS_WRITTEN) && fp_rlist_add(k->w, r->start, r->end))
+	/* written, or in a mapping whose registration the kernel dropped
+	 * (track_lost.c): its protection bits say nothing */
+	bool written = (r->categories & FP_PAGE_IS_WRITTEN) || !(r->categories & FP_PAGE_IS_WPALLOWED);
+	if (written && fp_rlist_add(k->w, r->start, r->end))
 		k->oom = true;
 	if ((r->categories & FP_PAGE_IS_PRESENT) && !(r->categories & FP_PAGE_IS_PFNZERO) &&
 	    fp_rlist_add(k->pr, r->start, r->end))
@@ -160,7 +163,8 @@ int rb_scan_written_present(int fd, const struct fp_rlist *reg, const struct fp_
 {
 	struct par_scan j = { .fd = fd, .regions = true };
 	j.m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	j.m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED | FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO;
+	j.m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED | FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO |
+			  FP_PAGE_IS_WPALLOWED;
 	struct fp_rlist all = { 0 }, w = { 0 }, pr = { 0 };
 	int rc = fp_rlist_union(reg, keep, &all) ? fp_fail(err, ENOMEM, "out of memory") : 0;
 	if (!rc)
@@ -183,8 +187,15 @@ int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err)
 		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg };
 	int rc = rb_scan(fd, &reg, FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED, FP_PAGE_IS_WRITTEN, 0, out, err);
+	/* and all of a tracked range that lost its registration (track_lost.c) */
+	struct fp_rlist lost = { 0 };
+	if (!rc && fp_track_lost(fd, reg.r, reg.n, &lost.r, &lost.n))
+		rc = fp_fail(err, errno, "PAGEMAP_SCAN of %d for mappings that lost their write tracking: %s", (int)p->pid,
+			     strerror(errno));
 	close(fd);
-	if (!rc && fp_rlist_normalize(out))
+	lost.cap = lost.n;
+	if (!rc && (fp_rlist_normalize(out) || fp_rlist_merge(out, &lost)))
 		rc = fp_fail(err, ENOMEM, "out of memory");
+	fp_rlist_free(&lost);
 	return rc;
 }

@@ -115,6 +115,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		.while_stopped_arg = &wf,
 		.track = fp_track_session(),
 		.settle_later = true, /* after the reply, below */
+		.verbose = fp_env_flag("FP_DUMP_VERBOSE"), /* each mapping and page list in dump.log */
 	};
 	struct fp_dump_hot hot;
 	memset(&hot, 0, sizeof(hot));
