@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fp_error.h"
+
 struct dump_vma;
 
 struct fp_range {
@@ -108,6 +110,9 @@ void fp_track_proc_free(struct fp_track_proc *tp);
  * protection bit says nothing, so every page counts as written. Appended
  * to *out (sorted). 0, or -1 with errno set. */
 int fp_track_lost(int pagemap_fd, const struct fp_range *reg, size_t nreg, struct fp_range **out, size_t *nout);
+/* The same for process pid, the error named. */
+int fp_track_lost_of(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp_range **out, size_t *nout,
+		     fp_error *err);
 
 /* Ranges: sorted, non-overlapping [start, end) lists. */
 int fp_ranges_push(struct fp_range **r, size_t *n, size_t *cap, uint64_t start, uint64_t end);

@@ -28,7 +28,6 @@
 #include "dump/dump_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/userfaultfd.h>
 #include <stdlib.h>
@@ -36,7 +35,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "dump/shim_reader.h"
 
@@ -188,18 +186,13 @@ int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *
 	 * protection bits look valid. A mapping put in place of one of ours
 	 * behind the log's back has no registration either: the same. */
 	if (rc == 1) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", pc->pid);
-		int pfd = open(path, O_RDONLY | O_CLOEXEC);
 		struct fp_range *lost = NULL;
 		size_t nlost = 0;
-		if (pfd < 0 || fp_track_lost(pfd, pc->reg, pc->nreg, &lost, &nlost)) {
-			dlog(c, "%d: mappings registered from /proc: the tracked ranges' registration not checked (%s)", pc->pid,
-			     strerror(errno));
+		fp_error le;
+		if (fp_track_lost_of(pc->pid, pc->reg, pc->nreg, &lost, &nlost, &le)) {
+			dlog(c, "%d: mappings registered from /proc: %s", pc->pid, le.msg);
 			rc = 0;
 		}
-		if (pfd >= 0)
-			close(pfd);
 		cap = nadd;
 		for (size_t i = 0; i < nlost && rc == 1; i++)
 			if (fp_ranges_cut(&pc->reg, &pc->nreg, lost[i].start, lost[i].end) ||

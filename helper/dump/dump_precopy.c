@@ -503,24 +503,17 @@ static int written_pages(struct dump_proc *p, struct ranges *w, fp_error *err)
 static int add_lost(struct dump_proc *p, struct ranges *w, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 	struct fp_range *lost = NULL;
 	size_t nlost = 0;
-	int rc = fp_track_lost(fd, pc->reg, pc->nreg, &lost, &nlost);
-	close(fd);
-	if (rc) {
+	if (fp_track_lost_of(p->pid, pc->reg, pc->nreg, &lost, &nlost, err)) {
 		free(lost);
-		return fp_fail(err, errno, "PAGEMAP_SCAN of %d for mappings that lost their write tracking: %s", p->pid,
-			       strerror(errno));
+		return -1;
 	}
 	if (!nlost)
 		return 0;
 	struct ranges m = { 0 };
 	size_t i = 0, j = 0;
+	int rc = 0;
 	while (!rc && (i < w->n || j < nlost)) {
 		bool from_w = j == nlost || (i < w->n && w->r[i].start < lost[j].start);
 		uint64_t s = from_w ? w->r[i].start : lost[j].start, e = from_w ? w->r[i++].end : lost[j++].end;

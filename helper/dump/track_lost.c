@@ -31,7 +31,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "ptrace/pagemap_scan.h"
 
@@ -90,4 +93,21 @@ int fp_track_lost(int pagemap_fd, const struct fp_range *reg, size_t nreg, struc
 	}
 	free(found);
 	return rc;
+}
+
+int fp_track_lost_of(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp_range **out, size_t *nout,
+		     fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	int rc = fp_track_lost(fd, reg, nreg, out, nout);
+	int e = errno;
+	close(fd);
+	if (rc)
+		return fp_fail(err, e, "PAGEMAP_SCAN of %d for tracked mappings that lost their registration: %s", (int)pid,
+			       strerror(e));
+	return 0;
 }

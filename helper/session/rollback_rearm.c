@@ -157,13 +157,7 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	 * into all of them (rollback_diff.c), so that is exact. */
 	struct fp_rlist trusted = { 0 }, lost = { 0 };
 	struct fp_rlist old = { tp->reg, tp->nreg, tp->nreg };
-	int pfd = open_pagemap(p->pid, err);
-	int rc = pfd < 0 ? -1 : 0;
-	if (!rc && fp_track_lost(pfd, tp->reg, tp->nreg, &lost.r, &lost.n))
-		rc = fp_fail(err, errno, "PAGEMAP_SCAN of %d for mappings that lost their write tracking: %s", (int)p->pid,
-			     strerror(errno));
-	if (pfd >= 0)
-		close(pfd);
+	int rc = fp_track_lost_of(p->pid, tp->reg, tp->nreg, &lost.r, &lost.n, err);
 	lost.cap = lost.n;
 	if (!rc && fp_rlist_minus(&old, &lost, &trusted))
 		rc = fp_fail(err, ENOMEM, "out of memory");
