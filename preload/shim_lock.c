@@ -41,9 +41,9 @@ FP_HIDDEN FP_TLS int fp_missed[2];
 FP_HIDDEN FP_TLS int fp_word_held[2]; /* this thread took the lock word (not single-threaded) */
 
 FP_HIDDEN const struct fp_list_lock fp_maps_lock = {
-	&forkpoint_shim_table.maps_lock, &forkpoint_shim_table.maps_seq, 0};
+	&forkpoint_shim_table.maps_lock, &forkpoint_shim_table.maps_seq, FP_LOCK_MAPS};
 FP_HIDDEN const struct fp_list_lock fp_threads_lock = {
-	&forkpoint_shim_table.threads_lock, &forkpoint_shim_table.threads_seq, 1};
+	&forkpoint_shim_table.threads_lock, &forkpoint_shim_table.threads_seq, FP_LOCK_THREADS};
 
 FP_HIDDEN void fp_futex_wait(uint32_t *w, uint32_t val, long timeout_ns)
 {
