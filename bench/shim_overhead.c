@@ -17,6 +17,10 @@
  *       the median and the 25th percentile of the differences. With and
  *       without the shim, the difference of the two is the shim's own cost:
  *       the kernel's share and most of a loaded machine's noise cancel out.
+ *   shim_overhead --paired N --threaded
+ *       the same with a second thread blocked for the whole run: glibc then
+ *       counts the process as multi-threaded, and the shim's list locks take
+ *       their lock word (a single-threaded process skips it, shim_lock.c)
  *
  * Pairs: open+close of a file, dup+close, mmap+munmap of one anonymous page,
  * mmap+munmap of one file page, pipe+close+close, socket+close,
@@ -148,10 +152,25 @@ static void one_raw(int k, const struct loop *l)
 	}
 }
 
-static int run_paired(long n)
+/* The idle thread of --paired --threaded: blocked until the run is over. */
+static void *idle_until_closed(void *arg)
+{
+	char c;
+	while (read(*(int *)arg, &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static int run_paired(long n, int threaded)
 {
 	static const int pairs[] = { 0, 1, 2, 4, 5 };
 	struct loop l = { "/tmp/fp-shim-bench.XXXXXX", -1, NULL };
+	int idle_pipe[2] = { -1, -1 };
+	pthread_t idle;
+	if (threaded && (pipe(idle_pipe) < 0 || pthread_create(&idle, NULL, idle_until_closed, &idle_pipe[0]) != 0)) {
+		perror("the idle thread");
+		return 1;
+	}
 	l.fd = mkstemp(l.path);
 	double *d = malloc((size_t)n * sizeof(*d));
 	if (l.fd < 0 || !d)
@@ -178,6 +197,11 @@ static int run_paired(long n)
 	free(d);
 	close(l.fd);
 	unlink(l.path);
+	if (threaded) {
+		close(idle_pipe[1]);
+		pthread_join(idle, NULL);
+		close(idle_pipe[0]);
+	}
 	return 0;
 }
 
@@ -304,7 +328,8 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--loop") && i + 1 < argc)
 			return run_loop(atol(argv[i + 1]), i + 2 < argc ? atoi(argv[i + 2]) : -1);
 		if (!strcmp(argv[i], "--paired") && i + 1 < argc)
-			return run_paired(atol(argv[i + 1]));
+			return run_paired(atol(argv[i + 1]),
+					  i + 2 < argc && !strcmp(argv[i + 2], "--threaded"));
 		if (!strcmp(argv[i], "--shim") && i + 1 < argc)
 			shim = argv[++i];
 		else if (!strcmp(argv[i], "--before") && i + 1 < argc)

@@ -87,12 +87,15 @@ echo "kernel $(uname -r), $(nproc) CPUs, $(ldd --version | head -n 1), load $(cu
 
 # The shim's own cost per pair, in one process: libc's call minus the raw
 # system call, with the shim preloaded minus without it (see --paired).
+# Twice: single-threaded, and with a second thread alive (--threaded), where
+# the list locks take their lock word.
+paired() { env ${1:+LD_PRELOAD=$1} "$BIN" --paired "$2" $3; }
+for threads in "" --threaded; do
 echo
-echo "the shim's own ns per pair: (libc - raw syscall) with the shim minus without it, medians of ${2:-20000} paired iterations"
-paired() { env ${1:+LD_PRELOAD=$1} "$BIN" --paired "${2:-20000}"; }
-paired "" "${2:-20000}" >"$TMP/p.plain"
-paired "$SHIM" "${2:-20000}" >"$TMP/p.after"
-[[ -n $BEFORE ]] && paired "$BEFORE" "${2:-20000}" >"$TMP/p.before"
+echo "the shim's own ns per pair: (libc - raw syscall) with the shim minus without it, medians of ${2:-20000} paired iterations${threads:+, with a second thread alive}"
+paired "" "${2:-20000}" "$threads" >"$TMP/p.plain"
+paired "$SHIM" "${2:-20000}" "$threads" >"$TMP/p.after"
+[[ -n $BEFORE ]] && paired "$BEFORE" "${2:-20000}" "$threads" >"$TMP/p.before"
 python3 - "$TMP" ${BEFORE:+before} <<'PY'
 import sys
 tmp, vs = sys.argv[1], sys.argv[2:] + ["after"]
@@ -108,6 +111,7 @@ for k, n in names.items():
         row += " %12.1f %10.1f" % (d, d - plain[k][0])
     print(row)
 PY
+done
 
 if command -v strace >/dev/null; then
 	n=1000

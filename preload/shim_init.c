@@ -22,6 +22,8 @@
 #include "shim_internal.h"
 
 FP_EXPORT struct fp_shim_table forkpoint_shim_table;
+extern struct fp_shim_table fp_table
+	__attribute__((alias("forkpoint_shim_table"), visibility("hidden")));
 
 FP_HIDDEN int fp_init_state;
 static int fp_init_owner;

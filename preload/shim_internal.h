@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 #include <sys/types.h>
 
 #include "shim_sys.h"
@@ -23,7 +24,10 @@
 #define FP_PAGE 4096UL
 
 extern struct fp_shim_table forkpoint_shim_table;
-#define FP_T (&forkpoint_shim_table)
+/* The same object under a hidden name (shim_init.c): the exported name is
+ * reached through the GOT from -fPIC code, one more load on every access. */
+FP_HIDDEN extern struct fp_shim_table fp_table;
+#define FP_T (&fp_table)
 
 /* ---- shim_init.c ---- */
 enum { FP_INIT_NONE = 0, FP_INIT_RUNNING = 1, FP_INIT_DONE = 2 };
@@ -114,15 +118,20 @@ FP_HIDDEN void fp_futex_wait(uint32_t *w, uint32_t val, long timeout_ns);
 FP_HIDDEN void fp_futex_wake(uint32_t *w, int n);
 FP_HIDDEN void fp_gate_wait(uint32_t gate);
 FP_HIDDEN void fp_word_lock_slow(uint32_t *w);
-FP_HIDDEN extern FP_TLS int fp_depth[2], fp_changing[2], fp_missed[2];
+FP_HIDDEN extern FP_TLS int fp_depth[2], fp_changing[2], fp_missed[2], fp_word_held[2];
 
 /* A compiler barrier: a signal handler runs in this thread, so ordering
  * against it needs no fence, only that the compiler keeps the order. */
 #define FP_SIGNAL_FENCE() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 
-static inline int fp_list_lock(const struct fp_list_lock *l)
+/* The index of each lock's thread-local state (fp_list_lock.which). */
+enum { FP_LOCK_MAPS = 0, FP_LOCK_THREADS = 1 };
+
+/* fp_list_lock with the lock's fields as arguments: with constants (the maps
+ * wrappers) the fields and the thread-local slots need no loads. */
+static inline __attribute__((always_inline)) int fp_list_lock_w(uint32_t *word, uint32_t *seq,
+								  const int w)
 {
-	const int w = l->which;
 	if (fp_depth[w] > 0) {
 		if (fp_changing[w])
 			return 0; /* a handler on top of this thread's own change */
@@ -138,11 +147,23 @@ static inline int fp_list_lock(const struct fp_list_lock *l)
 	fp_depth[w] = 1;
 	fp_changing[w] = 1;
 	FP_SIGNAL_FENCE();
-	uint32_t z = 0;
-	if (FP_UNLIKELY(!__atomic_compare_exchange_n(l->word, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
-		fp_word_lock_slow(l->word);
-	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
-	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELAXED);
+	/* The lock word only keeps this process's threads apart (the reader
+	 * outside goes by seq). While glibc says the process has one thread
+	 * there is nobody to keep apart, and the word's two locked
+	 * instructions were a third of an anonymous mmap's bookkeeping. No
+	 * thread can appear during the change: this thread is busy with it,
+	 * and pthread_create is not async-signal-safe. (Threads made with a
+	 * raw clone(CLONE_VM) are outside glibc's count; they share this
+	 * thread's TLS too, which the shim never supported.) */
+	fp_word_held[w] = !__libc_single_threaded;
+	if (fp_word_held[w]) {
+		uint32_t z = 0;
+		if (FP_UNLIKELY(!__atomic_compare_exchange_n(word, &z, 1, 0, __ATOMIC_ACQUIRE,
+							     __ATOMIC_RELAXED)))
+			fp_word_lock_slow(word);
+	}
+	uint32_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+	__atomic_store_n(seq, s + 1, __ATOMIC_RELAXED);
 	/* The odd seq must be visible before any change to the list. The reader
 	 * is another process copying memory, so what counts is the hardware
 	 * order: x86 makes stores visible in program order, a release fence
@@ -152,22 +173,32 @@ static inline int fp_list_lock(const struct fp_list_lock *l)
 	return 1;
 }
 
-static inline void fp_list_unlock(const struct fp_list_lock *l)
+static inline int fp_list_lock(const struct fp_list_lock *l)
 {
-	const int w = l->which;
+	return fp_list_lock_w(l->word, l->seq, l->which);
+}
+
+static inline __attribute__((always_inline)) void fp_list_unlock_w(uint32_t *word, uint32_t *seq,
+								     const int w)
+{
 	if (fp_depth[w] > 1) {
 		fp_depth[w]--;
 		FP_SIGNAL_FENCE();
 		fp_changing[w] = 0; /* back to the atfork hold */
 		return;
 	}
-	uint32_t s = __atomic_load_n(l->seq, __ATOMIC_RELAXED);
-	__atomic_store_n(l->seq, s + 1, __ATOMIC_RELEASE);
-	if (FP_UNLIKELY(__atomic_exchange_n(l->word, 0, __ATOMIC_RELEASE) == 2))
-		fp_futex_wake(l->word, 1);
+	uint32_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+	__atomic_store_n(seq, s + 1, __ATOMIC_RELEASE);
+	if (fp_word_held[w] && FP_UNLIKELY(__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) == 2))
+		fp_futex_wake(word, 1);
 	FP_SIGNAL_FENCE();
 	fp_changing[w] = 0;
 	fp_depth[w] = 0;
+}
+
+static inline void fp_list_unlock(const struct fp_list_lock *l)
+{
+	fp_list_unlock_w(l->word, l->seq, l->which);
 }
 
 /* Thread-local on purpose: only the interrupted thread takes the mark, and

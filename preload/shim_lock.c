@@ -3,7 +3,9 @@
  * A writer takes a futex lock word (the critical sections are short, but a
  * resync reads /proc and must not make other threads burn CPU) and makes the
  * list's seq odd until it is done, which is what the out-of-process reader
- * checks. Uncontended, that is two atomic instructions and no system call.
+ * checks. Uncontended, that is two atomic instructions and no system call;
+ * while glibc counts one thread (__libc_single_threaded), the word is left
+ * alone and a change costs no atomic instruction at all.
  *
  * Signals are not blocked (that was two system calls per change, more than
  * the change itself). Instead each thread knows, in thread-local state,
@@ -36,11 +38,12 @@
 FP_HIDDEN FP_TLS int fp_depth[2];
 FP_HIDDEN FP_TLS int fp_changing[2];
 FP_HIDDEN FP_TLS int fp_missed[2];
+FP_HIDDEN FP_TLS int fp_word_held[2]; /* this thread took the lock word (not single-threaded) */
 
 FP_HIDDEN const struct fp_list_lock fp_maps_lock = {
-	&forkpoint_shim_table.maps_lock, &forkpoint_shim_table.maps_seq, 0};
+	&forkpoint_shim_table.maps_lock, &forkpoint_shim_table.maps_seq, FP_LOCK_MAPS};
 FP_HIDDEN const struct fp_list_lock fp_threads_lock = {
-	&forkpoint_shim_table.threads_lock, &forkpoint_shim_table.threads_seq, 1};
+	&forkpoint_shim_table.threads_lock, &forkpoint_shim_table.threads_seq, FP_LOCK_THREADS};
 
 FP_HIDDEN void fp_futex_wait(uint32_t *w, uint32_t val, long timeout_ns)
 {
@@ -119,5 +122,6 @@ FP_HIDDEN int fp_list_reset(const struct fp_list_lock *l)
 	fp_depth[l->which] = 0;
 	fp_changing[l->which] = 0;
 	fp_missed[l->which] = 0;
+	fp_word_held[l->which] = 0;
 	return was_busy;
 }
