@@ -15,7 +15,7 @@
  * kept after MADV_DONTNEED, munmap or mremap, shows as a mismatch.
  * "verify N ok round=R".
  *
- *   ct_churn STATUS [--mib=N] [--sleep-us=N] [common options]
+ *   ct_churn STATUS [--mib=N] [--sleep-us=N] [--thp] [common options]
  */
 #include "ct_proto.h"
 
@@ -40,6 +40,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int parked, park_req;
 static unsigned long long sleep_us;
+static bool thp;
 
 static uint64_t heap_seed(size_t page) { return 0x4ea9ull << 32 | page; }
 static uint64_t round_seed(uint64_t r) { return ct_mix(r + 77); }
@@ -259,22 +260,28 @@ int main(int argc, char **argv)
 	ct.prog = "ct_churn";
 	unsigned long long mib = 128;
 	if (argc < 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: ct_churn STATUS [--mib=N] [--sleep-us=N] [options]\n%s", ct_common_usage);
+		fprintf(stderr, "usage: ct_churn STATUS [--mib=N] [--sleep-us=N] [--thp] [options]\n%s", ct_common_usage);
 		return 2;
 	}
 	ct.status_path = argv[1];
 	for (int i = 2; i < argc; i++)
 		if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--mib", &mib) &&
-		    !ct_num_arg(argv[i], "--sleep-us", &sleep_us)) {
+		    !ct_num_arg(argv[i], "--sleep-us", &sleep_us) && !(!strcmp(argv[i], "--thp") && (thp = true))) {
 			fprintf(stderr, "ct_churn: unknown option %s\n", argv[i]);
 			return 2;
 		}
 	ct_setup();
 	ct.nthreads = 2;
 	heap_pages = (size_t)mib << 8;
-	heap = mmap(NULL, heap_pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (heap == MAP_FAILED)
+	/* --thp: the heap in transparent huge pages (2 MiB aligned, madvised),
+	 * whose write tracking works per 2 MiB until a page table is split */
+	size_t hlen = heap_pages * 4096, extra = thp ? 2u << 20 : 0;
+	unsigned char *hm = mmap(NULL, hlen + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hm == MAP_FAILED)
 		ct_die("mmap of %llu MiB: %s", mib, strerror(errno));
+	heap = thp ? (unsigned char *)(((uintptr_t)hm + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1)) : hm;
+	if (thp && madvise(heap, hlen, MADV_HUGEPAGE))
+		ct_die("madvise(MADV_HUGEPAGE): %s", strerror(errno));
 	for (size_t pg = 0; pg < heap_pages; pg++)
 		ct_fill(heap + pg * 4096, 4096, heap_seed(pg));
 	for (int k = 0; k < SLOTS; k++) {
