@@ -1,0 +1,75 @@
+/* The incremental snapshot's part of the dumper (dump_incremental.c and the
+ * dump_incr_*.c files), declared apart from dump_int.h, which includes it
+ * where the types it uses are known. */
+#ifndef FP_DUMP_INCR_INT_H
+#define FP_DUMP_INCR_INT_H
+
+/* dump_incremental.c: snapshots against a parent, with o->track.
+ * prepare: before the stop; 1 incremental (c->pre holds the tracking), 0
+ * not (a full dump that starts tracking; st->full_why says why), -1 error.
+ * final: during the stop, for p with p->pre when c->incr (after
+ * dump_proc_pagemap): PE_PARENT for the pages not written, reads the others.
+ * rearm: during the stop, re-protects what was written (keep_track).
+ * link_parent: the `parent` symlink, when a page is in the parent.
+ * keep: after the snapshot is published, the tracking goes to o->track. */
+int dump_incr_prepare(struct dump_ctx *c, fp_error *err);
+int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+/* Cuts from pc->reg (and pc->cov) the tracked ranges whose mapping is not
+ * registered any more (track_lost.c), saying so in dump.log; *out (may be
+ * NULL) gets them, *nlost their number (dump_incr_lost.c). */
+int dump_incr_drop_lost(struct dump_ctx *c, struct dump_precopy *pc, struct fp_range **out, size_t *nlost,
+			fp_error *err);
+/* Verbose only: the incremental stop's lists in dump.log (dump_incr_trace.c):
+ * tracked, lost, written, protected by the pre-copy, left in the parent,
+ * then the pre-copy's copied and used pieces. */
+void dump_incr_trace(struct dump_ctx *c, pid_t pid, const struct fp_range *const lists[5], const size_t n[5],
+		     const fp_mem_range *copied, size_t ncopied, const fp_mem_range *taken, size_t ntaken);
+int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err);
+void dump_incr_keep(struct dump_ctx *c, const char *final);
+/* dump_incr_shim.c: new mappings registered from the shim's change log.
+ * mark: the log's position before a walk of /proc (none without a shim);
+ * track: 1 when registered from the log, 0 when /proc must do it (dump.log
+ * says why), -1 on error; check: after the stop, a trackable mapping in
+ * /proc that the log never showed sends the next snapshot to /proc. */
+void dump_incr_shim_mark(struct dump_ctx *c, struct dump_precopy *pc);
+int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *err);
+void dump_incr_shim_check(struct dump_ctx *c, struct dump_proc *p);
+/* The stop may take the preparation's VmFlags (no smaps while stopped): the
+ * shim's log shows no change since, and the process has at least
+ * FP_SHIM_FLAGS_KEPT_MIN mappings (fewer: smaps costs less than the check
+ * after the resume). */
+#define FP_SHIM_FLAGS_KEPT_MIN 1024
+bool dump_incr_shim_flags_kept(struct dump_ctx *c, const struct dump_precopy *pc);
+/* dump_incr_settle.c: after the resume, for every process whose written
+ * pages stayed unprotected through the stop (pc->deferred), a thread
+ * re-protects them, then unprotects again those that the running process
+ * changed before their protection was back, so the next snapshot sees
+ * them as written (dump_incr_settle). Never fails the snapshot.
+ * start: at the resume (c->settling); hand_over: with the tracking, in
+ * dump_incr_keep (fp_track_settle waits for it); abort: waits for it and
+ * forgets it (the dump failed: the tracking goes anyway). */
+void dump_incr_settle_start(struct dump_ctx *c);
+void dump_incr_settle_hand_over(struct dump_ctx *c, struct fp_track *t);
+void dump_incr_settle_abort(struct dump_ctx *c);
+/* The comparison of that check, for any caller that wrote or read the
+ * pages while the process was stopped and protected them after its resume
+ * (the rollback in place too): x (sorted, nx ranges) against copy[i], the
+ * contents they must hold; every page that differs, cannot be read, or
+ * has no copy (copy[i] NULL) is unprotected again (written for the next
+ * snapshot). *unprotected: how many pages. */
+int dump_incr_settle(pid_t pid, int uffd, const struct fp_range *x, size_t nx, const uint8_t *const *copy,
+		     uint64_t *unprotected, fp_error *err);
+/* Whether the written pages are re-protected after the resume
+ * (FP_DUMP_REPROTECT_STOPPED=1: during the stop, as before). */
+bool dump_incr_defer(void);
+/* (incremental) dump_incr_precopy.c: the written pages protected again then
+ * copied before the stop (FP_DUMP_NO_PRECOPY_WRITTEN=1: off; usable: those
+ * not in w, written at the stop); else dump_incr_pool.c: the stop's buffer. */
+bool dump_incr_precopy_on(void);
+int dump_incr_precopy(struct dump_ctx *c, fp_error *err);
+int dump_incr_precopy_usable(const struct dump_precopy *pc, const struct fp_range *w, size_t nw, fp_mem_range **out,
+			     size_t *nout);
+void dump_incr_pool_ready(struct dump_ctx *c);
+
+#endif
