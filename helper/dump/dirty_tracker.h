@@ -10,7 +10,7 @@
  * its first write; a snapshot re-protects exactly the pages it saw written
  * (after the resume, checked against what the stop read:
  * dump/dump_incr_settle.c), so between two snapshots "still protected"
- * means "unchanged".
+ * means "unchanged", where the registration held (track_lost.c).
  *
  * Only the session helper holds these fds: if it dies, the kernel drops
  * every registration with the last reference, and a new helper starts

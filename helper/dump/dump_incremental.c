@@ -17,10 +17,13 @@
  *
  * The protection bit is positive evidence: only our userfaultfd sets it on
  * the mappings registered with it, and any write clears it (the process,
- * the kernel on its behalf, ptrace). A mapping replaced meanwhile (munmap +
- * mmap, mremap, brk growth) has no bit and no registration: its pages are
- * read, and before the stop it is registered and protected for the next
- * snapshot. A process whose memory is not the tracked one any more (exec,
+ * the kernel on its behalf, ptrace) while the registration holds. A
+ * mapping replaced meanwhile (munmap + mmap, mremap, brk growth) has no bit
+ * and no registration: its pages are read, and before the stop it is
+ * registered and protected for the next snapshot. A tracked mapping whose
+ * registration the kernel dropped while its pages kept their bits (an
+ * mremap merge) is found by track_lost.c, before and at the stop: read in
+ * full and tracked anew. A process whose memory is not the tracked one any more (exec,
  * exit and pid reuse) is read in full and tracked anew.
  *
  * On disk this is CRIU's own format: a relative `parent` symlink to the
