@@ -39,12 +39,33 @@ static long fault_after(void)
 	return n;
 }
 
+/* How much of SNAP a rollback holds at once (rollback_int.h): an eighth of
+ * the memory available now, between RB_RESIDENT_MIN and RB_RESIDENT_MAX.
+ * Beyond it every page is read and proven twice. FP_ROLLBACK_RESIDENT_MIB
+ * sets it (A/B). */
+static size_t rb_resident_max(void)
+{
+	const char *e = getenv("FP_ROLLBACK_RESIDENT_MIB");
+	if (e && *e)
+		return (size_t)strtoull(e, NULL, 10) << 20;
+	size_t avail = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %zu kB", &avail) == 1)
+			break;
+	if (f)
+		fclose(f);
+	size_t want = (avail << 10) / 8;
+	return want < RB_RESIDENT_MIN ? RB_RESIDENT_MIN : want > RB_RESIDENT_MAX ? RB_RESIDENT_MAX : want;
+}
+
 /* FORKPOINT_FAULT=rollback-window-N-pages: small targets take the
  * streamed path of big rollbacks (rb_save). */
 static void window(struct rb_ctx *c)
 {
 	long n;
-	c->resident_max = RB_RESIDENT_MAX;
+	c->resident_max = rb_resident_max();
 	c->window = RB_CHUNK;
 	if (fp_fault_num("rollback-window-%ld-pages%n", &n) && n > 0 && (size_t)n < RB_CHUNK / CR_PAGE_SIZE) {
 		c->resident_max = 0;
