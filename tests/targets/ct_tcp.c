@@ -308,10 +308,23 @@ static void verify(void)
 			ct_fail("fd %d: at byte %llu, before the urgent byte, but not at the urgent mark (SIOCATMARK %d)",
 				ends[0].fd, (unsigned long long)ends[0].rx, mark);
 	} else if (oob && oob_got < oob_sent) {
+		/* The urgent pointer travels in the segments sent after the
+		 * urgent byte. When the bytes before it fill the receive window,
+		 * none has come yet and recv says EINVAL (no urgent data known),
+		 * as a real reader finds too: it reads the stream up to the mark
+		 * (never past it: a read stops there), which opens the window,
+		 * and asks again. (Seen after a native restore, 2 in 16 runs of
+		 * e2e/dump_tcp_bulk, before this file read on.) A byte that lost
+		 * its urgency stays EINVAL at the mark: still a failure. */
 		unsigned char u = 0;
 		long long deadline = now_ms() + DEADLINE_MS;
 		ssize_t r;
-		while ((r = recv(ends[0].fd, &u, 1, MSG_OOB | MSG_DONTWAIT)) < 0 && errno == EAGAIN && now_ms() < deadline) {
+		while ((r = recv(ends[0].fd, &u, 1, MSG_OOB | MSG_DONTWAIT)) < 0 &&
+		       (errno == EAGAIN || (errno == EINVAL && ends[0].rx < oob_at)) && now_ms() < deadline) {
+			if (errno == EINVAL)
+				recv_bytes_max(&ends[0], ends[0].rx, oob_at);
+			if (ct.nfail)
+				break;
 			struct pollfd p = { .fd = ends[0].fd, .events = POLLPRI };
 			poll(&p, 1, 100);
 		}
