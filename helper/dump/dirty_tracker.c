@@ -118,6 +118,12 @@ int fp_ranges_push(struct fp_range **r, size_t *n, size_t *cap, uint64_t start, 
 	return 0;
 }
 
+bool fp_ranges_cover(const struct fp_range *r, size_t n, uint64_t start, uint64_t end)
+{
+	size_t k = fp_ranges_find(r, n, start);
+	return k < n && r[k].start <= start && r[k].end >= end;
+}
+
 size_t fp_ranges_find(const struct fp_range *r, size_t n, uint64_t a)
 {
 	size_t lo = 0, hi = n;

@@ -120,5 +120,7 @@ int fp_ranges_push(struct fp_range **r, size_t *n, size_t *cap, uint64_t start, 
 int fp_ranges_cut(struct fp_range **r, size_t *n, uint64_t start, uint64_t end);
 /* Index of the first range ending after a (n if none). */
 size_t fp_ranges_find(const struct fp_range *r, size_t n, uint64_t a);
+/* Whether one range of r holds all of [start, end). */
+bool fp_ranges_cover(const struct fp_range *r, size_t n, uint64_t start, uint64_t end);
 
 #endif

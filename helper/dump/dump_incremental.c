@@ -131,9 +131,7 @@ static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error 
 		 * where it is ours, and where it was lost just now it would make
 		 * the stale protection bits look valid (the stop checks once
 		 * more, with the process stopped). */
-		size_t k = fp_ranges_find(pc->reg, pc->nreg, v->start);
-		bool ours = has_vmflag(v->vmflags, "uw") && k < pc->nreg && pc->reg[k].start <= v->start &&
-			    pc->reg[k].end >= v->end;
+		bool ours = has_vmflag(v->vmflags, "uw") && fp_ranges_cover(pc->reg, pc->nreg, v->start, v->end);
 		if (ours) {
 			if (fp_ranges_push(&reg, &n, &cap, v->start, v->end))
 				goto oom;

@@ -167,8 +167,7 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (!dump_precopy_protectable(&v[i]))
 			continue;
-		size_t k = fp_ranges_find(trusted.r, trusted.n, v[i].start);
-		bool ours = k < trusted.n && trusted.r[k].start <= v[i].start && trusted.r[k].end >= v[i].end;
+		bool ours = fp_ranges_cover(trusted.r, trusted.n, v[i].start, v[i].end);
 		struct uffdio_register r = { .range = { v[i].start, v[i].end - v[i].start }, .mode = UFFDIO_REGISTER_MODE_WP };
 		if (ioctl(tp->uffd, UFFDIO_REGISTER, &r))
 			continue; /* the process's own userfaultfd: read in full by snapshots */
