@@ -53,6 +53,15 @@ void pgh_reset(pgh_list *l)
 	l->failed = false;
 }
 
+bool pgh_truncate(pgh_list *l, uint64_t n)
+{
+	if (l->failed || n > l->n)
+		return false;
+	l->n = n;
+	l->h = n ? l->v[n - 1] : 0;
+	return true;
+}
+
 void pgh_free(pgh_list *l)
 {
 	free(l->v);

@@ -40,6 +40,9 @@ typedef struct pgh_list {
 /* Appends npages pages to the chain; returns the new chain value. */
 uint64_t pgh_add(pgh_list *l, const void *pages, size_t npages);
 void pgh_reset(pgh_list *l);
+/* Keeps the chain's first n links (the pages after them are added again);
+ * false when l has no links kept (l->failed) or fewer than n. */
+bool pgh_truncate(pgh_list *l, uint64_t n);
 void pgh_free(pgh_list *l);
 /* Writes pagehash-<id>.fph (atomically); nothing if l->failed. */
 int pgh_write(int dirfd, uint32_t pages_id, const pgh_list *l, fp_error *err);

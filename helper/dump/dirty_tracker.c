@@ -62,10 +62,11 @@ void fp_track_proc_free(struct fp_track_proc *tp)
 	tp->uffd = -1;
 	free(tp->reg);
 	free(tp->cov);
+	free(tp->untracked);
 	free(tp->vmas);
-	tp->reg = tp->cov = NULL;
+	tp->reg = tp->cov = tp->untracked = NULL;
 	tp->vmas = NULL;
-	tp->nreg = tp->ncov = tp->nvmas = 0;
+	tp->nreg = tp->ncov = tp->nvmas = tp->nuntracked = 0;
 }
 
 void fp_track_fdcarry_drop(struct fp_track *t)

@@ -45,6 +45,11 @@ struct fp_track_proc {
 	uint64_t shim_addr, shim_gen;  /* the shim's mapping change log (dump_incr_shim.c) */
 	bool shim_ok;
 	char shim_doubt[160];
+	/* the pages the last snapshot read in full at its stop (untracked or
+	 * new): the next pre-copy copies them too, so that the page store it
+	 * writes meanwhile has their places (dump_incr_store.c) */
+	struct fp_range *untracked;
+	size_t nuntracked;
 };
 
 #define FP_FDMARKS 4

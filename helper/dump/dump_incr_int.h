@@ -71,5 +71,18 @@ int dump_incr_precopy(struct dump_ctx *c, fp_error *err);
 int dump_incr_precopy_usable(const struct dump_precopy *pc, const struct fp_range *w, size_t nw, fp_mem_range **out,
 			     size_t *nout);
 void dump_incr_pool_ready(struct dump_ctx *c);
+/* dump_incr_store.c: the pre-copy's pages written into the page store by a
+ * thread while they are copied. wanted: whether it may be (stores without
+ * compression); start: before the copy (false: not done,
+ * written after the stop as before); ready: the buffer's first `upto` bytes
+ * are copied; finish: in dump_write_pages, 1 when the store is in place
+ * (p->ph, p->pages_hash set), 0 when the caller writes it, -1 error; drop:
+ * the thread stopped and joined, its file removed (any time, twice too). */
+bool dump_incr_store_wanted(const struct dump_ctx *c);
+bool dump_incr_store_start(struct dump_ctx *c, struct dump_precopy *pc, uint64_t bytes);
+void dump_incr_store_ready(struct dump_precopy *pc, uint64_t upto);
+int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+void dump_incr_store_drop(struct dump_precopy *pc);
+void dump_incr_store_drop_all(struct dump_ctx *c);
 
 #endif

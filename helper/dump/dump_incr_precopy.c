@@ -65,6 +65,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -76,7 +77,6 @@
 #include "ptrace/pt_mem.h"
 
 #define FP_PM_SCAN_WP_MATCHING 1ull
-#define BATCH 512
 
 /* FORKPOINT_FAULT=snap-precopy-gap-N-ms (tests): N ms between the
  * protection and the copy, and snap-precopy-wait-N-ms: N ms between the
@@ -181,68 +181,146 @@ static int pre_rd_push(struct dump_precopy *pc, size_t *cap, const fp_mem_range 
 	return 0;
 }
 
-/* Step 2: pc->pw copied into pc->dirty from its start, in pw's order;
- * pre_rd lists the pieces read (locals: offsets into dirty). */
+/* The copy on two CPUs, each taking pieces of ranges from a counter (the
+ * copy is mostly the kernel's per-page walk and pinning, ~1.4-1.9 us a
+ * scattered page), a piece that fails read again range by range (one
+ * unmapped meanwhile). With a page store written beside (dump_incr_store.c)
+ * the buffer's complete prefix is handed to its thread as pieces end. */
+struct copy_job {
+	struct dump_precopy *pc;
+	fp_mem_range *rg;
+	bool *ok;     /* per range: copied */
+	bool *ended;  /* per range: its piece is done (mu) */
+	size_t n, prefix; /* (mu) ranges [0, prefix) all ended */
+	uint64_t total;
+	pthread_mutex_t mu;
+};
+
+static void copy_some(void *arg, size_t from, size_t to)
+{
+	struct copy_job *j = arg;
+	fp_error ign;
+	bool all = fp_mem_read_ranges(j->pc->pid, j->rg + from, to - from, &ign) == 0;
+	for (size_t i = from; i < to; i++)
+		j->ok[i] = all || fp_mem_read_ranges(j->pc->pid, &j->rg[i], 1, &ign) == 0;
+	if (!j->pc->store)
+		return;
+	pthread_mutex_lock(&j->mu);
+	for (size_t i = from; i < to; i++)
+		j->ended[i] = true;
+	while (j->prefix < j->n && j->ended[j->prefix])
+		j->prefix++;
+	uint64_t upto = j->prefix < j->n ? (uint64_t)((uint8_t *)j->rg[j->prefix].local - j->pc->dirty) : j->total;
+	pthread_mutex_unlock(&j->mu);
+	dump_incr_store_ready(j->pc, upto);
+}
+
+/* pc->plan: pw, and the pages the last stop read in full that pw does not
+ * hold, in address order (*from_pw: which are pw's); *extra: the pages
+ * added. Nothing (0) when there are none; -1: out of memory. */
+static int make_plan(struct dump_precopy *pc, bool **from_pw, uint64_t *extra)
+{
+	struct fp_range *u = NULL;
+	size_t nu = 0, capu = 0, k = 0;
+	*extra = 0;
+	for (size_t i = 0; i < pc->nuntracked; i++) {
+		uint64_t s = pc->untracked[i].start, e = pc->untracked[i].end;
+		while (k < pc->npw && pc->pw[k].end <= s)
+			k++;
+		for (size_t j = k; s < e; j++) {
+			uint64_t cut = j < pc->npw && pc->pw[j].start < e ? pc->pw[j].start : e;
+			if (cut > s) {
+				if (fp_ranges_push(&u, &nu, &capu, s, cut))
+					return free(u), -1;
+				*extra += (cut - s) / CR_PAGE_SIZE;
+			}
+			if (j >= pc->npw || pc->pw[j].start >= e)
+				break;
+			s = pc->pw[j].end > s ? pc->pw[j].end : s;
+		}
+	}
+	if (!nu)
+		return 0;
+	size_t n = pc->npw + nu;
+	pc->plan = malloc(n * sizeof(*pc->plan));
+	*from_pw = malloc(n * sizeof(**from_pw));
+	if (!pc->plan || !*from_pw) {
+		free(pc->plan), free(*from_pw), free(u);
+		pc->plan = NULL, *from_pw = NULL;
+		return -1;
+	}
+	for (size_t i = 0, a = 0, b = 0; i < n; i++) {
+		bool take_pw = b == nu || (a < pc->npw && pc->pw[a].start < u[b].start);
+		pc->plan[i] = take_pw ? pc->pw[a++] : u[b++];
+		(*from_pw)[i] = take_pw;
+	}
+	pc->nplan = n;
+	free(u);
+	return 1;
+}
+
+/* Step 2: pc->pw copied into pc->dirty from its start, in pw's order (with
+ * a page store written beside, pc->plan's order: untracked pages between);
+ * pre_rd lists the pw pieces read (locals: offsets into dirty). */
 static void copy_written(struct dump_ctx *c, struct dump_precopy *pc, uint64_t pages)
 {
-	size_t bytes = (size_t)pages * CR_PAGE_SIZE;
+	bool *from_pw = NULL;
+	uint64_t extra = 0;
+	if (dump_incr_store_wanted(c) && make_plan(pc, &from_pw, &extra) < 0)
+		dlog(c, "%d: out of memory for the page store's places: written after the stop", pc->pid);
 	/* room for the pages written until the stop (the stop grows it if
 	 * not enough) */
-	size_t need = bytes + (size_t)(pages / 4 + 256) * CR_PAGE_SIZE;
+	size_t need = (size_t)(pages + extra + (pages + extra) / 4 + 256) * CR_PAGE_SIZE;
 	if (!pc->dirty && !(pc->dirty = buffer_for(c, need, &pc->dirty_len))) {
 		pc->dirty = NULL;
 		pc->dirty_len = 0;
 		dlog(c, "%d: no buffer for the written pages before the stop: read at the stop", pc->pid);
+		free(from_pw);
 		return;
 	}
-	size_t cap = 0, off = 0, lost = 0;
-	fp_error ign;
-	/* All at once on two CPUs (the copy is mostly the kernel's per-page
-	 * walk and pinning: ~1.9 us a scattered page); where that fails (a
-	 * piece unmapped meanwhile), batch by batch, then one by one. */
-	fp_mem_range *all = malloc(pc->npw * sizeof(*all));
-	if (all) {
-		for (size_t i = 0; i < pc->npw; i++) {
-			size_t len = pc->pw[i].end - pc->pw[i].start;
-			all[i] = (fp_mem_range){ pc->pw[i].start, len, pc->dirty + off };
-			off += len;
-		}
-		if (dump_mem_read_two_cpus(pc->pid, all, pc->npw, &ign) == 0) {
-			for (size_t i = 0; i < pc->npw; i++) {
-				fp_mem_range r = { all[i].addr, all[i].len,
-						   (void *)(uintptr_t)((uint8_t *)all[i].local - pc->dirty) };
-				if (pre_rd_push(pc, &cap, &r))
-					lost += all[i].len / CR_PAGE_SIZE; /* read at the stop, exact too */
-			}
-			free(all);
-			goto done;
-		}
-		free(all);
-		off = 0;
+	if (!dump_incr_store_start(c, pc, (pages + extra) * CR_PAGE_SIZE) && pc->plan) {
+		/* no store: the untracked pages are read at the stop only */
+		free(pc->plan), free(from_pw);
+		pc->plan = NULL, from_pw = NULL;
+		pc->nplan = 0;
 	}
-	fp_mem_range rg[BATCH];
-	for (size_t i = 0; i < pc->npw;) {
-		size_t n = 0;
-		for (; n < BATCH && i < pc->npw; n++, i++) {
-			size_t len = pc->pw[i].end - pc->pw[i].start;
-			rg[n] = (fp_mem_range){ pc->pw[i].start, len, pc->dirty + off };
-			off += len;
-		}
-		bool whole = fp_mem_read_ranges(pc->pid, rg, n, &ign) == 0;
-		for (size_t j = 0; j < n; j++) {
-			/* one of them is gone (unmapped meanwhile): one by one */
-			if (!whole && fp_mem_read_ranges(pc->pid, &rg[j], 1, &ign)) {
-				lost += rg[j].len / CR_PAGE_SIZE;
-				continue;
-			}
-			fp_mem_range r = { rg[j].addr, rg[j].len, (void *)(uintptr_t)((uint8_t *)rg[j].local - pc->dirty) };
-			if (pre_rd_push(pc, &cap, &r)) {
-				/* not listed: read at the stop, which is exact too */
-				lost += rg[j].len / CR_PAGE_SIZE;
-			}
-		}
+	if (pc->plan) {
+		pages += extra;
+		dlog(c, "%d: %" PRIu64 " pages the last stop read in full (untracked) copied too: the page store has their "
+			"places", pc->pid, extra);
 	}
-done:
+	const struct fp_range *list = pc->plan ? pc->plan : pc->pw;
+	size_t nlist = pc->plan ? pc->nplan : pc->npw;
+	struct copy_job j = { .pc = pc, .n = nlist, .total = pages * CR_PAGE_SIZE };
+	j.rg = malloc(nlist * sizeof(*j.rg));
+	j.ok = calloc(nlist, sizeof(*j.ok));
+	j.ended = calloc(nlist, sizeof(*j.ended));
+	if (!j.rg || !j.ok || !j.ended) {
+		free(j.rg), free(j.ok), free(j.ended), free(from_pw);
+		dump_incr_store_drop(pc);
+		dlog(c, "%d: out of memory for the copy before the stop: read at the stop", pc->pid);
+		return;
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < nlist; i++) {
+		size_t len = list[i].end - list[i].start;
+		j.rg[i] = (fp_mem_range){ list[i].start, len, pc->dirty + off };
+		off += len;
+	}
+	pthread_mutex_init(&j.mu, NULL);
+	dump_two_cpus(nlist, copy_some, &j);
+	pthread_mutex_destroy(&j.mu);
+	size_t cap = 0, lost = 0;
+	for (size_t i = 0; i < nlist; i++) {
+		if (from_pw && !from_pw[i])
+			continue; /* an untracked page: read again at the stop */
+		fp_mem_range r = { j.rg[i].addr, j.rg[i].len, (void *)(uintptr_t)((uint8_t *)j.rg[i].local - pc->dirty) };
+		/* not listed: read at the stop, which is exact too */
+		if (!j.ok[i] || pre_rd_push(pc, &cap, &r))
+			lost += j.rg[i].len / CR_PAGE_SIZE;
+	}
+	free(j.rg), free(j.ok), free(j.ended);
+	pc->plan_pw = from_pw;
 	pc->pre_pages = pages;
 	if (lost)
 		dlog(c, "%d: %zu written pages not copied before the stop (unmapped meanwhile?): read at the stop", pc->pid,

@@ -259,6 +259,7 @@ void dump_incr_settle_start(struct dump_ctx *c)
 
 void dump_incr_settle_abort(struct dump_ctx *c)
 {
+	dump_incr_store_drop_all(c); /* its thread reads the buffers freed here */
 	if (!c->settling)
 		return;
 	settling_join(c->settling);

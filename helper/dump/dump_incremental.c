@@ -227,6 +227,10 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		pc->shim_gen = tp->shim_gen;
 		pc->shim_ok = tp->shim_ok;
 		memcpy(pc->shim_doubt, tp->shim_doubt, sizeof(pc->shim_doubt));
+		pc->untracked = tp->untracked;
+		pc->nuntracked = tp->nuntracked;
+		tp->untracked = NULL;
+		tp->nuntracked = 0;
 		pc->tracked = true;
 		tp->uffd = -1;
 		tp->reg = tp->cov = NULL;
@@ -434,6 +438,59 @@ int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	return rc;
 }
 
+/* A piece read at the stop for a page the pre-copy has a place for. */
+struct place_read {
+	size_t rg;      /* the read's index in the stop's list */
+	uint64_t place; /* its place: offset in `dirty` */
+};
+
+/* The pre-copy's places (dump_incr_store.c): its plan, or pw. */
+static const struct fp_range *places(const struct dump_precopy *pc, size_t *n)
+{
+	*n = pc->plan ? pc->nplan : pc->npw;
+	return pc->plan ? pc->plan : pc->pw;
+}
+
+/* The offset in `dirty` of each place (back to back in address order), or
+ * NULL (out of memory). */
+static uint64_t *slot_offsets(const struct dump_precopy *pc)
+{
+	size_t n;
+	const struct fp_range *pl = places(pc, &n);
+	uint64_t *o = malloc((n + 1) * sizeof(*o));
+	if (!o)
+		return NULL;
+	o[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		o[i + 1] = o[i] + (pl[i].end - pl[i].start);
+	return o;
+}
+
+/* a's place in `dirty` if there is one for it (then *stop is cut to that
+ * place's end), else -1 (then *stop is cut to the next place's start).
+ * *at: the place to look from (the calls go up in addresses); *pw_place:
+ * the place is pw's (written, tracked), not an untracked page's. */
+static int64_t slot_of(const struct dump_precopy *pc, const uint64_t *slots, size_t *at, uint64_t a, uint64_t *stop,
+		       bool *pw_place)
+{
+	size_t n;
+	const struct fp_range *pl = places(pc, &n);
+	while (*at < n && pl[*at].end <= a)
+		(*at)++;
+	if (*at == n)
+		return -1;
+	const struct fp_range *r = &pl[*at];
+	if (r->start > a) {
+		if (r->start < *stop)
+			*stop = r->start;
+		return -1;
+	}
+	if (r->end < *stop)
+		*stop = r->end;
+	*pw_place = !pc->plan || pc->plan_pw[*at];
+	return (int64_t)(slots[*at] + (a - r->start));
+}
+
 int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
@@ -505,6 +562,15 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	size_t nrg = 0, caprg = 0;
 	struct dump_seg *seg = NULL;
 	size_t nseg = 0, capseg = 0;
+	uint64_t *slots = NULL, slot_pages = 0; /* offset in `dirty` of each place */
+	size_t si = 0, capcmp = 0, capfull = 0, cappatch = 0;
+	struct place_read *cmp = NULL; /* the pieces of rg that have a place */
+	size_t ncmp = 0;
+	free(pc->stop_full);
+	pc->stop_full = NULL;
+	pc->nstop_full = 0;
+	if (!rc && pc->store && !(slots = slot_offsets(pc)))
+		dump_incr_store_drop(pc);
 	for (size_t k = 0; k < p->npe && !rc; k++) {
 		uint64_t a = p->pe[k].vaddr, end = a + p->pe[k].nr_pages * CR_PAGE_SIZE;
 		while (a < end && !rc) {
@@ -520,6 +586,12 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				stop = use[ui].addr + use[ui].len;
 			else if (!in && !pre && ui < nuse && use[ui].addr < stop)
 				stop = use[ui].addr;
+			/* with a page store written beside the pre-copy, a page the
+			 * pre-copy has a place for is read into that place */
+			int64_t slot = -1;
+			bool pw_place = false;
+			if (!in && !pre && slots)
+				slot = slot_of(pc, slots, &si, a, &stop, &pw_place);
 			if (pe_push(&pe, &npe, &cap, a, stop, in ? CR_PE_PARENT : CR_PE_PRESENT)) {
 				rc = fp_fail(err, ENOMEM, "out of memory");
 				break;
@@ -530,8 +602,25 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				a = stop;
 				continue;
 			}
-			uint64_t off = pre ? (uint64_t)(uintptr_t)use[ui].local + (a - use[ui].addr)
-					   : pre_bytes + stop_pages * CR_PAGE_SIZE;
+			uint64_t off = pre	     ? (uint64_t)(uintptr_t)use[ui].local + (a - use[ui].addr)
+				       : slot >= 0 ? (uint64_t)slot
+						   : pre_bytes + stop_pages * CR_PAGE_SIZE;
+			/* read beside its place (rg's next), compared with it then */
+			if (slot >= 0 && ncmp == capcmp) {
+				capcmp = capcmp ? capcmp * 2 : 64;
+				struct place_read *x = realloc(cmp, capcmp * sizeof(*x));
+				if (!x) {
+					rc = fp_fail(err, ENOMEM, "out of memory");
+					break;
+				}
+				cmp = x;
+			}
+			if (slot >= 0)
+				cmp[ncmp++] = (struct place_read){ nrg, off };
+			if (!pre && !pw_place && fp_ranges_push(&pc->stop_full, &pc->nstop_full, &capfull, a, stop)) {
+				rc = fp_fail(err, ENOMEM, "out of memory");
+				break;
+			}
 			if (!pre) {
 				if (nrg == caprg) {
 					caprg = caprg ? caprg * 2 : 256;
@@ -542,8 +631,11 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 					}
 					rg = x;
 				}
-				rg[nrg++] = (fp_mem_range){ a, (size_t)(stop - a), (void *)(uintptr_t)off };
+				rg[nrg++] = (fp_mem_range){ a, (size_t)(stop - a),
+							    (void *)(uintptr_t)(pre_bytes + stop_pages * CR_PAGE_SIZE) };
 				stop_pages += np;
+				if (slot >= 0)
+					slot_pages += np;
 			} else {
 				from_pre += np;
 			}
@@ -567,6 +659,11 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			a = stop;
 		}
 	}
+	free(slots);
+	/* the image's data pages are the pre-copy's places, all and in order */
+	if (pc->store)
+		pc->store_layout = !rc && stop_pages == slot_pages && pre_bytes &&
+				   (nseg == 1 && (uintptr_t)seg[0].data == 0 && seg[0].npages * CR_PAGE_SIZE == pre_bytes);
 	if (pc->deferred) {
 		pc->written = written.r; /* for the check after the resume */
 		pc->nwritten = written.n;
@@ -580,9 +677,11 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	free(lost);
 	free(use);
 	/* The pages written (or new) since the pre-copy are read now, in
-	 * pagemap order, after the pre-copied ones. */
+	 * pagemap order, after the pre-copied ones (those with a place are
+	 * copied there after the read). */
 	size_t need = (size_t)(pre_bytes + stop_pages * CR_PAGE_SIZE);
 	if (!rc && stop_pages && pc->dirty && pc->dirty_len < need) {
+		dump_incr_store_drop(pc); /* its thread reads the buffer, which moves */
 		/* more written since the pre-copy than its room: grown (the
 		 * copied pages move with it; new pages fault as they are read) */
 		size_t want = need + need / 4;
@@ -619,8 +718,21 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		int64_t tr = dump_now_ns();
 		if (dump_mem_read_two_cpus(p->pid, rg, nrg, err))
 			rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
+		/* into their places; the store's thread writes them again
+		 * (patch) where they changed since the pre-copy */
+		for (size_t i = 0; i < ncmp && !rc; i++) {
+			const fp_mem_range *got = &rg[cmp[i].rg];
+			uint8_t *place = pc->dirty + cmp[i].place;
+			if (!memcmp(got->local, place, got->len))
+				continue;
+			memcpy(place, got->local, got->len);
+			if (pc->store &&
+			    fp_ranges_push(&pc->patch, &pc->npatch, &cappatch, cmp[i].place, cmp[i].place + got->len))
+				rc = fp_fail(err, ENOMEM, "out of memory");
+		}
 		dlog(c, "%d: %zu ranges copied in %.3f ms", p->pid, nrg, ms_since(tr));
 	}
+	free(cmp);
 	if (pc->deferred && !rc) {
 		pc->rd = rg; /* the stop's copy, compared after the resume */
 		pc->nrd = nrg;
@@ -740,6 +852,10 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 		tp->shim_gen = pc->shim_gen;
 		tp->shim_ok = pc->shim_ok;
 		memcpy(tp->shim_doubt, pc->shim_doubt, sizeof(tp->shim_doubt));
+		tp->untracked = pc->stop_full;
+		tp->nuntracked = pc->nstop_full;
+		pc->stop_full = NULL;
+		pc->nstop_full = 0;
 		pc->uffd = -1;
 		pc->reg = NULL;
 		pc->nreg = 0;

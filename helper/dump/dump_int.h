@@ -117,6 +117,7 @@ struct dump_pre_piece {
 	bool ok;      /* read; false: unmapped while it was read */
 };
 
+struct dump_store;
 struct dump_precopy {
 	pid_t pid;
 	int uffd;             /* the process's userfaultfd, -1 once closed */
@@ -151,6 +152,19 @@ struct dump_precopy {
 	struct fp_range *pw;
 	fp_mem_range *pre_rd;
 	size_t npw, npre_rd, pre_pages;
+	/* (dump_incr_store.c) the page store written while the pre-copy
+	 * copies; the stop's reads over the pre-copy's places (offsets in
+	 * `dirty`); whether the image's pages are exactly the pre-copy's */
+	struct dump_store *store;
+	struct fp_range *patch;
+	size_t npatch;
+	bool store_layout;
+	/* the store's places: pw and the pages the last stop read in full
+	 * (untracked, from the tracking), in address order; this stop's pages
+	 * read in full, for the next */
+	struct fp_range *untracked, *plan, *stop_full;
+	bool *plan_pw; /* per place of plan: pw's */
+	size_t nuntracked, nplan, nstop_full;
 	/* (dump_incr_shim.c) the shim's mapping change log: the table's
 	 * address and the first event not yet taken into `reg`; shim_ok when
 	 * shim_gen is good; shim_doubt: why the next snapshot must register

@@ -292,6 +292,12 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	cr_pagemap_head h = { .pages_id = p->pages_id };
 	if (cr_write_pagemap(c->dirfd, (uint32_t)p->pid, &h, p->pe, p->npe, err))
 		return -1;
+	/* written beside the pre-copy already (dump_incr_store.c)? */
+	int beside = p->segs ? dump_incr_store_finish(c, p, err) : 0;
+	if (beside < 0)
+		return -1;
+	if (beside)
+		return pgh_write(c->dirfd, p->pages_id, &p->ph, err);
 	pgs_opts po = { 0 };
 	po.compress = c->o->compress == FP_DUMP_NONE ? PGS_COMPRESS_NONE : PGS_COMPRESS_ZSTD;
 	po.level = c->o->zstd_level ? c->o->zstd_level : FP_DUMP_DEFAULT_LEVEL;

@@ -291,6 +291,7 @@ static int precopy(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma 
 
 static void pre_free(struct dump_precopy *pc)
 {
+	dump_incr_store_drop(pc);
 	if (pc->uffd >= 0)
 		close(pc->uffd);
 	pc->uffd = -1;
@@ -320,6 +321,13 @@ static void pre_free(struct dump_precopy *pc)
 	pc->nrd = 0;
 	free(pc->pw);
 	free(pc->pre_rd);
+	free(pc->untracked);
+	free(pc->plan);
+	free(pc->stop_full);
+	free(pc->plan_pw);
+	pc->plan_pw = NULL;
+	pc->untracked = pc->plan = pc->stop_full = NULL;
+	pc->nuntracked = pc->nplan = pc->nstop_full = 0;
 	pc->pw = NULL;
 	pc->pre_rd = NULL;
 	pc->npw = pc->npre_rd = pc->pre_pages = 0;

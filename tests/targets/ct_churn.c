@@ -8,14 +8,18 @@
  *   2  munmap the slot and map a new one (often elsewhere), fill it
  *   3  mremap the slot to another address, rewrite its first page
  *
- * and rewrites a few pages of a big heap (--mib, default 128). Everything a
+ * and rewrites a few pages of a big heap (--mib, default 128). With
+ * --rewrite-only every round overwrites its slot (0) and nothing else: the
+ * pages it has stay the same ones, rewritten without pause (an incremental
+ * snapshot's page store written beside its pre-copy, dump_incr_store.c,
+ * then has the stop's reads to put over their places). Everything a
  * round leaves behind is a function of the round number, so a verification
  * (at a round boundary, the worker parked) replays the rounds on a small
  * model and compares every byte: a page taken from before a write, a page
  * kept after MADV_DONTNEED, munmap or mremap, shows as a mismatch.
  * "verify N ok round=R".
  *
- *   ct_churn STATUS [--mib=N] [--sleep-us=N] [--thp] [common options]
+ *   ct_churn STATUS [--mib=N] [--sleep-us=N] [--thp] [--rewrite-only] [common options]
  */
 #include "ct_proto.h"
 
@@ -40,11 +44,14 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int parked, park_req;
 static unsigned long long sleep_us;
-static bool thp;
+static bool thp, rewrite_only;
 
 static uint64_t heap_seed(size_t page) { return 0x4ea9ull << 32 | page; }
 static uint64_t round_seed(uint64_t r) { return ct_mix(r + 77); }
 static size_t heap_page_of(uint64_t r, int k) { return ct_mix(r * 8 + (uint64_t)k) % heap_pages; }
+/* what round r does to its slot (0-3 above), and to how many heap pages */
+static unsigned op_of(uint64_t r) { return rewrite_only ? 0 : (unsigned)((r / SLOTS) % 4); }
+static int heap_writes(void) { return rewrite_only ? 0 : HEAP_WRITES; }
 
 static void *map_slot(void)
 {
@@ -58,7 +65,7 @@ static void do_round(uint64_t r)
 {
 	int k = (int)(r % SLOTS);
 	uint64_t s = round_seed(r);
-	switch ((r / SLOTS) % 4) {
+	switch (op_of(r)) {
 	case 0:
 		ct_fill(slot[k], SLOT_SZ, s);
 		break;
@@ -85,7 +92,7 @@ static void do_round(uint64_t r)
 		break;
 	}
 	}
-	for (int i = 0; i < HEAP_WRITES; i++) {
+	for (int i = 0; i < heap_writes(); i++) {
 		size_t pg = heap_page_of(r, i);
 		ct_fill(heap + pg * 4096, 4096, s + (uint64_t)i);
 	}
@@ -153,7 +160,7 @@ static void describe_page(int k, const unsigned char *pg, size_t off, uint64_t r
 			continue;
 		back++;
 		uint64_t s = round_seed(r);
-		unsigned c = (unsigned)((r / SLOTS) % 4);
+		unsigned c = op_of(r);
 		bool hit = c == 3 ? off == 0 && page_is_fill(pg, 0, s ^ 1)
 				  : (c != 1 || off < SLOT_SZ / 2) && page_is_fill(pg, off, s);
 		if (hit) {
@@ -178,7 +185,7 @@ static void check_memory(uint64_t rounds)
 	for (uint64_t r = 0; r < rounds; r++) {
 		int k = (int)(r % SLOTS);
 		uint64_t s = round_seed(r);
-		switch ((r / SLOTS) % 4) {
+		switch (op_of(r)) {
 		case 0:
 		case 2:
 			m[k] = (struct slot_model){ .seed = s };
@@ -190,7 +197,7 @@ static void check_memory(uint64_t rounds)
 			m[k].page0 = s ^ 1;
 			break;
 		}
-		for (int i = 0; i < HEAP_WRITES; i++)
+		for (int i = 0; i < heap_writes(); i++)
 			last[heap_page_of(r, i)] = s + (uint64_t)i;
 	}
 	for (int k = 0; k < SLOTS; k++) {
@@ -260,13 +267,15 @@ int main(int argc, char **argv)
 	ct.prog = "ct_churn";
 	unsigned long long mib = 128;
 	if (argc < 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: ct_churn STATUS [--mib=N] [--sleep-us=N] [--thp] [options]\n%s", ct_common_usage);
+		fprintf(stderr, "usage: ct_churn STATUS [--mib=N] [--sleep-us=N] [--thp] [--rewrite-only] [options]\n%s",
+			ct_common_usage);
 		return 2;
 	}
 	ct.status_path = argv[1];
 	for (int i = 2; i < argc; i++)
 		if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--mib", &mib) &&
-		    !ct_num_arg(argv[i], "--sleep-us", &sleep_us) && !(!strcmp(argv[i], "--thp") && (thp = true))) {
+		    !ct_num_arg(argv[i], "--sleep-us", &sleep_us) && !(!strcmp(argv[i], "--thp") && (thp = true)) &&
+		    !(!strcmp(argv[i], "--rewrite-only") && (rewrite_only = true))) {
 			fprintf(stderr, "ct_churn: unknown option %s\n", argv[i]);
 			return 2;
 		}
