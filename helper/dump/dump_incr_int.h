@@ -4,7 +4,8 @@
 #ifndef FP_DUMP_INCR_INT_H
 #define FP_DUMP_INCR_INT_H
 
-/* dump_incremental.c: snapshots against a parent, with o->track.
+/* dump_incremental.c (dump_incr_keep.c: link_parent, keep): snapshots
+ * against a parent, with o->track.
  * prepare: before the stop; 1 incremental (c->pre holds the tracking), 0
  * not (a full dump that starts tracking; st->full_why says why), -1 error.
  * final: during the stop, for p with p->pre when c->incr (after
