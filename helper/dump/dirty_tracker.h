@@ -50,6 +50,11 @@ struct fp_track_proc {
 	 * writes meanwhile has their places (dump_incr_store.c) */
 	struct fp_range *untracked;
 	size_t nuntracked;
+	/* snapshots still to write their page store after the stop, and the
+	 * stores written beside that were not the image's, in a row
+	 * (dump_incr_store.c) */
+	unsigned store_skip, store_misses;
+	bool untracked_known; /* `untracked` is a stop's (not the first incremental) */
 };
 
 #define FP_FDMARKS 4

@@ -85,5 +85,7 @@ void dump_incr_store_ready(struct dump_precopy *pc, uint64_t upto);
 int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 void dump_incr_store_drop(struct dump_precopy *pc);
 void dump_incr_store_drop_all(struct dump_ctx *c);
+/* The tracking's store_skip and store_misses after this snapshot. */
+void dump_incr_store_skip_next(const struct dump_precopy *pc, unsigned *skip, unsigned *misses);
 
 #endif

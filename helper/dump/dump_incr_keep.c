@@ -99,6 +99,8 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 		tp->shim_gen = pc->shim_gen;
 		tp->shim_ok = pc->shim_ok;
 		memcpy(tp->shim_doubt, pc->shim_doubt, sizeof(tp->shim_doubt));
+		dump_incr_store_skip_next(pc, &tp->store_skip, &tp->store_misses);
+		tp->untracked_known = pc->untracked_made;
 		tp->untracked = pc->stop_full;
 		tp->nuntracked = pc->nstop_full;
 		pc->stop_full = NULL;

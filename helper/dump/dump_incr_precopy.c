@@ -266,7 +266,11 @@ static void copy_written(struct dump_ctx *c, struct dump_precopy *pc, uint64_t p
 {
 	bool *from_pw = NULL;
 	uint64_t extra = 0;
-	if (dump_incr_store_wanted(c) && make_plan(pc, &from_pw, &extra) < 0)
+	bool beside = dump_incr_store_wanted(c) && !pc->store_skip;
+	if (pc->store_skip && dump_incr_store_wanted(c))
+		dlog(c, "%d: the page store is written after the stop (the last one written beside was not the image's; "
+			"%u more snapshot(s) before trying again)", pc->pid, pc->store_skip - 1);
+	if (beside && make_plan(pc, &from_pw, &extra) < 0)
 		dlog(c, "%d: out of memory for the page store's places: written after the stop", pc->pid);
 	/* room for the pages written until the stop (the stop grows it if
 	 * not enough) */
@@ -278,7 +282,7 @@ static void copy_written(struct dump_ctx *c, struct dump_precopy *pc, uint64_t p
 		free(from_pw);
 		return;
 	}
-	if (!dump_incr_store_start(c, pc, (pages + extra) * CR_PAGE_SIZE) && pc->plan) {
+	if (!(beside && dump_incr_store_start(c, pc, (pages + extra) * CR_PAGE_SIZE)) && pc->plan) {
 		/* no store: the untracked pages are read at the stop only */
 		free(pc->plan), free(from_pw);
 		pc->plan = NULL, from_pw = NULL;

@@ -197,6 +197,30 @@ void dump_incr_store_drop(struct dump_precopy *pc)
 	pc->store_layout = false;
 }
 
+/* A process whose pages change from one stop to the next (python3
+ * replacing objects allocates new pages) misses every time, and each miss
+ * writes its pages twice; one that maps memory now and then misses now and
+ * then. After m misses in a row, 2^(m-1) - 1 snapshots (at most
+ * SKIP_MAX) write their store after the stop only; a store used resets. */
+#define SKIP_MAX 15u
+
+void dump_incr_store_skip_next(const struct dump_precopy *pc, unsigned *skip, unsigned *misses)
+{
+	/* the first incremental snapshot has no places for the pages its stop
+	 * reads in full (untracked): its miss says nothing */
+	if (pc->store_missed && pc->untracked_known) {
+		*misses = pc->store_misses + 1;
+		unsigned s = *misses > 5 ? SKIP_MAX : (1u << (*misses - 1)) - 1;
+		*skip = s < SKIP_MAX ? s : SKIP_MAX;
+	} else if (pc->store_used) {
+		*misses = 0;
+		*skip = 0;
+	} else {
+		*misses = pc->store_misses;
+		*skip = pc->store_skip ? pc->store_skip - 1 : 0;
+	}
+}
+
 void dump_incr_store_drop_all(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->npre; i++)
@@ -247,6 +271,7 @@ int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *er
 		why = "its pages are not the image's";
 	if (why) {
 		dlog(c, "%d: the page store written beside the pre-copy is not used (%s): written again", p->pid, why);
+		pc->store_missed = !pc->store_layout;
 		dump_incr_store_drop(pc);
 		return 0;
 	}
@@ -274,5 +299,6 @@ int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *er
 	     p->pid, s->total / CR_PAGE_SIZE, s->ms, waited, pc->npatch, (double)(dump_now_ns() - t0) / 1e6 - waited);
 	c->st->bytes_pages += s->total;
 	dump_incr_store_drop(pc);
+	pc->store_used = true;
 	return 1;
 }

@@ -230,6 +230,9 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		pc->shim_gen = tp->shim_gen;
 		pc->shim_ok = tp->shim_ok;
 		memcpy(pc->shim_doubt, tp->shim_doubt, sizeof(pc->shim_doubt));
+		pc->store_skip = tp->store_skip;
+		pc->store_misses = tp->store_misses;
+		pc->untracked_known = tp->untracked_known;
 		pc->untracked = tp->untracked;
 		pc->nuntracked = tp->nuntracked;
 		tp->untracked = NULL;
@@ -572,6 +575,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	free(pc->stop_full);
 	pc->stop_full = NULL;
 	pc->nstop_full = 0;
+	pc->untracked_made = true;
 	if (!rc && pc->store && !(slots = slot_offsets(pc)))
 		dump_incr_store_drop(pc);
 	for (size_t k = 0; k < p->npe && !rc; k++) {
@@ -684,6 +688,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	 * copied there after the read). */
 	size_t need = (size_t)(pre_bytes + stop_pages * CR_PAGE_SIZE);
 	if (!rc && stop_pages && pc->dirty && pc->dirty_len < need) {
+		pc->store_missed |= pc->store != NULL; /* new pages: not the places */
 		dump_incr_store_drop(pc); /* its thread reads the buffer, which moves */
 		/* more written since the pre-copy than its room: grown (the
 		 * copied pages move with it; new pages fault as they are read) */

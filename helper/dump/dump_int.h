@@ -164,6 +164,11 @@ struct dump_precopy {
 	 * read in full, for the next */
 	struct fp_range *untracked, *plan, *stop_full;
 	bool *plan_pw; /* per place of plan: pw's */
+	unsigned store_skip, store_misses; /* the tracking's (dirty_tracker.h) */
+	bool store_missed;   /* the one written beside was not the image's */
+	bool store_used;     /* ... or was */
+	bool untracked_known; /* the tracking's: `untracked` came from a stop */
+	bool untracked_made;  /* this stop made stop_full (dump_incr_final) */
 	size_t nuntracked, nplan, nstop_full;
 	/* (dump_incr_shim.c) the shim's mapping change log: the table's
 	 * address and the first event not yet taken into `reg`; shim_ok when
