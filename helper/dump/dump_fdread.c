@@ -41,17 +41,17 @@ int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn)
 struct two_job {
 	void (*fn)(void *arg, size_t from, size_t to);
 	void *arg;
-	size_t n;
+	size_t n, chunk;
 	size_t next; /* the first item no thread took yet (atomic) */
 };
 
 static void run_chunks(struct two_job *j)
 {
 	for (;;) {
-		size_t at = __atomic_fetch_add(&j->next, CHUNK, __ATOMIC_RELAXED);
+		size_t at = __atomic_fetch_add(&j->next, j->chunk, __ATOMIC_RELAXED);
 		if (at >= j->n)
 			return;
-		j->fn(j->arg, at, at + CHUNK < j->n ? at + CHUNK : j->n);
+		j->fn(j->arg, at, at + j->chunk < j->n ? at + j->chunk : j->n);
 	}
 }
 
@@ -91,9 +91,14 @@ static bool start_helper(pthread_t *th, struct two_job *j)
 
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg)
 {
-	struct two_job j = { .fn = fn, .arg = arg, .n = n, .next = 0 };
+	return dump_two_cpus_by(n, CHUNK, MIN_FOR_THREAD, fn, arg);
+}
+
+int dump_two_cpus_by(size_t n, size_t chunk, size_t min, void (*fn)(void *arg, size_t from, size_t to), void *arg)
+{
+	struct two_job j = { .fn = fn, .arg = arg, .n = n, .chunk = chunk ? chunk : 1, .next = 0 };
 	pthread_t th;
-	bool two = n >= MIN_FOR_THREAD && start_helper(&th, &j);
+	bool two = n >= min && n > j.chunk && start_helper(&th, &j);
 	run_chunks(&j);
 	if (two)
 		pthread_join(th, NULL);

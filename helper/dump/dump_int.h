@@ -564,6 +564,9 @@ void dump_fd_dirs(pid_t pid, int *fddir, int *infodir);
 /* fn over [0, n) in chunks, by this thread and (for many) one on another
  * CPU; how many threads ran. */
 int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+/* The same with items taken `chunk` at a time, a second thread from `min`
+ * items on. */
+int dump_two_cpus_by(size_t n, size_t chunk, size_t min, void (*fn)(void *arg, size_t from, size_t to), void *arg);
 #include "dump/dump_incr_int.h" /* incremental snapshots */
 /* dump_worker.c: (incremental snapshots) a second thread for a job of the
  * stop, on a CPU other than where the target `near` last ran; from _start
