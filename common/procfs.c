@@ -602,3 +602,22 @@ int fp_proc_read_status(pid_t pid, struct fp_proc_status *out, fp_error *err)
 	free(buf);
 	return 0;
 }
+
+size_t fp_mem_available(void)
+{
+	size_t avail = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %zu kB", &avail) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return avail << 10;
+}
+
+size_t fp_mem_share(size_t lo, size_t hi)
+{
+	size_t want = fp_mem_available() / 8;
+	return want < lo ? lo : want > hi ? hi : want;
+}

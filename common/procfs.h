@@ -145,4 +145,12 @@ int fp_proc_read_status(pid_t pid, struct fp_proc_status *out, fp_error *err);
  * if the key is not there. */
 int fp_proc_status_field(pid_t pid, const char *key, char *val, size_t len, fp_error *err);
 
+/* ---- the machine ---- */
+
+/* /proc/meminfo's MemAvailable in bytes (0 if it cannot be read). */
+size_t fp_mem_available(void);
+/* An eighth of it, within [lo, hi]: how much the helper holds of its own
+ * between operations (a buffer kept faulted in, pages held resident). */
+size_t fp_mem_share(size_t lo, size_t hi);
+
 #endif

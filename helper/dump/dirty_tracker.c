@@ -1,5 +1,6 @@
 /* The session's write tracking between snapshots (dirty_tracker.h). */
 #include "dump/dirty_tracker.h"
+#include "procfs.h"
 
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -165,4 +166,12 @@ int fp_ranges_cut(struct fp_range **r, size_t *n, uint64_t start, uint64_t end)
 	*r = out;
 	*n = o;
 	return 0;
+}
+
+size_t fp_track_pool_max(void)
+{
+	const char *e = getenv("FP_TRACK_POOL_MIB");
+	if (e && *e)
+		return (size_t)strtoull(e, NULL, 10) << 20;
+	return fp_mem_share(256u << 20, 1u << 30);
 }

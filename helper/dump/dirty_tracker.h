@@ -68,7 +68,7 @@ struct fp_track {
 	char lost[256];            /* why the next snapshot is full, "" if never tracked */
 	/* The buffer the last snapshot read the written pages into, kept
 	 * (faulted in) for the next one, and lent to a rollback for the
-	 * pages it overwrites: up to FP_TRACK_POOL_MAX bytes. Fresh memory
+	 * pages it overwrites: up to fp_track_pool_max() bytes. Fresh memory
 	 * costs a fault per page here, and far more on a loaded host (the
 	 * guest reports free pages to it): a python3 step of 48k pages spent
 	 * 80% of its rollback zeroing new pages. */
@@ -86,7 +86,11 @@ struct fp_track {
 	size_t nfdmarks;
 };
 
-#define FP_TRACK_POOL_MAX (256u << 20)
+/* The pool's bound: an eighth of the available memory, 256 MiB to 1 GiB
+ * (FP_TRACK_POOL_MIB sets it, for A/B). At 256 MiB fixed, a python3 step
+ * writing 188 MiB (a buffer of ~295 MiB with the room for the stop's
+ * pages) had a fresh buffer faulted in at every snapshot. */
+size_t fp_track_pool_max(void);
 
 /* The session helper's tracking (one session per helper process). */
 struct fp_track *fp_track_session(void);

@@ -124,7 +124,7 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 	 * unless it is big: the helper's memory stays bounded. */
 	for (size_t i = 0; i < c->npre; i++) {
 		struct dump_precopy *pc = &c->pre[i];
-		if (!pc->dirty || pc->dirty_len > FP_TRACK_POOL_MAX || pc->dirty_len <= t->pool_len)
+		if (!pc->dirty || pc->dirty_len > fp_track_pool_max() || pc->dirty_len <= t->pool_len)
 			continue;
 		if (t->pool)
 			munmap(t->pool, t->pool_len);

@@ -331,7 +331,7 @@ void fp_track_settle(struct fp_track *t)
 	/* The largest copy becomes the pool (faulted in already) for the next
 	 * snapshot, unless it is big: the helper's memory stays bounded. */
 	for (size_t i = 0; i < s->nbuf && t->active; i++) {
-		if (!s->buf[i] || s->buf_len[i] > FP_TRACK_POOL_MAX || s->buf_len[i] <= t->pool_len)
+		if (!s->buf[i] || s->buf_len[i] > fp_track_pool_max() || s->buf_len[i] <= t->pool_len)
 			continue;
 		if (t->pool)
 			munmap(t->pool, t->pool_len);

@@ -3,6 +3,7 @@
 #include "session/rollback_int.h"
 #include "fp_fault_pause.h"
 #include "fp_clock.h"
+#include "procfs.h"
 #include "images/criu_io.h"
 
 #include <errno.h>
@@ -48,16 +49,7 @@ static size_t rb_resident_max(void)
 	const char *e = getenv("FP_ROLLBACK_RESIDENT_MIB");
 	if (e && *e)
 		return (size_t)strtoull(e, NULL, 10) << 20;
-	size_t avail = 0;
-	FILE *f = fopen("/proc/meminfo", "re");
-	char line[128];
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %zu kB", &avail) == 1)
-			break;
-	if (f)
-		fclose(f);
-	size_t want = (avail << 10) / 8;
-	return want < RB_RESIDENT_MIN ? RB_RESIDENT_MIN : want > RB_RESIDENT_MAX ? RB_RESIDENT_MAX : want;
+	return fp_mem_share(RB_RESIDENT_MIN, RB_RESIDENT_MAX);
 }
 
 /* FORKPOINT_FAULT=rollback-window-N-pages: small targets take the
