@@ -227,3 +227,9 @@ bool fp_env_flag(const char *name)
 	const char *e = getenv(name);
 	return e && *e && strcmp(e, "0");
 }
+
+bool fp_env_off(const char *name)
+{
+	const char *e = getenv(name);
+	return e && !strcmp(e, "0");
+}

@@ -53,6 +53,9 @@ int fp_config_check(fp_error *err);
 /* An environment switch (FP_DUMP_NO_WARM=1 and the like, for A/B
  * measurements): true when name is set to anything but "" or "0". */
 bool fp_env_flag(const char *name);
+/* The other way (FP_ROLLBACK_MAP=0 and the like, a switch that is on
+ * unless set): true when name is set to "0". */
+bool fp_env_off(const char *name);
 
 /* The path of level 2, 3 or 4 (empty when that level has no file name). */
 void fp_config_file(int level, char *buf, size_t len);

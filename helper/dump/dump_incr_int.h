@@ -85,7 +85,11 @@ void dump_incr_store_ready(struct dump_precopy *pc, uint64_t upto);
 int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 void dump_incr_store_drop(struct dump_precopy *pc);
 void dump_incr_store_drop_all(struct dump_ctx *c);
-/* The tracking's store_skip and store_misses after this snapshot. */
-void dump_incr_store_skip_next(const struct dump_precopy *pc, unsigned *skip, unsigned *misses);
+/* take: the tracking's part for the store (back-off after misses, the
+ * untracked pages the last stop read) into pc, at the preparation; give:
+ * back to the tracking after this snapshot, at its hand-over. */
+struct fp_track_proc;
+void dump_incr_store_take(struct dump_precopy *pc, struct fp_track_proc *tp);
+void dump_incr_store_give(struct dump_precopy *pc, struct fp_track_proc *tp);
 
 #endif

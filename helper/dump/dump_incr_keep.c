@@ -99,12 +99,7 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 		tp->shim_gen = pc->shim_gen;
 		tp->shim_ok = pc->shim_ok;
 		memcpy(tp->shim_doubt, pc->shim_doubt, sizeof(tp->shim_doubt));
-		dump_incr_store_skip_next(pc, &tp->store_skip, &tp->store_misses);
-		tp->untracked_known = pc->untracked_made;
-		tp->untracked = pc->stop_full;
-		tp->nuntracked = pc->nstop_full;
-		pc->stop_full = NULL;
-		pc->nstop_full = 0;
+		dump_incr_store_give(pc, tp);
 		pc->uffd = -1;
 		pc->reg = NULL;
 		pc->nreg = 0;

@@ -77,10 +77,8 @@ struct dump_store {
 static bool store_on(void)
 {
 	static _Atomic int on = -1;
-	if (on < 0) {
-		const char *e = getenv("FP_DUMP_STORE_BESIDE");
-		on = !(e && !strcmp(e, "0"));
-	}
+	if (on < 0)
+		on = !fp_env_off("FP_DUMP_STORE_BESIDE");
 	return on;
 }
 
@@ -230,21 +228,39 @@ void dump_incr_store_drop(struct dump_precopy *pc)
  * SKIP_MAX) write their store after the stop only; a store used resets. */
 #define SKIP_MAX 15u
 
-void dump_incr_store_skip_next(const struct dump_precopy *pc, unsigned *skip, unsigned *misses)
+void dump_incr_store_take(struct dump_precopy *pc, struct fp_track_proc *tp)
 {
-	/* the first incremental snapshot has no places for the pages its stop
-	 * reads in full (untracked): its miss says nothing */
+	pc->store_skip = tp->store_skip;
+	pc->store_misses = tp->store_misses;
+	pc->untracked_known = tp->untracked_known;
+	pc->untracked = tp->untracked;
+	pc->nuntracked = tp->nuntracked;
+	tp->untracked = NULL;
+	tp->nuntracked = 0;
+}
+
+void dump_incr_store_give(struct dump_precopy *pc, struct fp_track_proc *tp)
+{
 	if (pc->store_missed && pc->untracked_known) {
-		*misses = pc->store_misses + 1;
-		unsigned s = *misses > 5 ? SKIP_MAX : (1u << (*misses - 1)) - 1;
-		*skip = s < SKIP_MAX ? s : SKIP_MAX;
+		/* the first incremental snapshot has no places for the pages
+		 * its stop reads in full (untracked): its miss says nothing */
+		tp->store_misses = pc->store_misses + 1;
+		tp->store_skip = tp->store_misses > 5 ? SKIP_MAX : (1u << (tp->store_misses - 1)) - 1;
+		if (tp->store_skip > SKIP_MAX)
+			tp->store_skip = SKIP_MAX;
 	} else if (pc->store_used) {
-		*misses = 0;
-		*skip = 0;
+		tp->store_misses = 0;
+		tp->store_skip = 0;
 	} else {
-		*misses = pc->store_misses;
-		*skip = pc->store_skip ? pc->store_skip - 1 : 0;
+		tp->store_misses = pc->store_misses;
+		tp->store_skip = pc->store_skip ? pc->store_skip - 1 : 0;
 	}
+	tp->untracked_known = pc->untracked_made;
+	free(tp->untracked);
+	tp->untracked = pc->stop_full;
+	tp->nuntracked = pc->nstop_full;
+	pc->stop_full = NULL;
+	pc->nstop_full = 0;
 }
 
 void dump_incr_store_drop_all(struct dump_ctx *c)

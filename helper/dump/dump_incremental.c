@@ -230,13 +230,7 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		pc->shim_gen = tp->shim_gen;
 		pc->shim_ok = tp->shim_ok;
 		memcpy(pc->shim_doubt, tp->shim_doubt, sizeof(pc->shim_doubt));
-		pc->store_skip = tp->store_skip;
-		pc->store_misses = tp->store_misses;
-		pc->untracked_known = tp->untracked_known;
-		pc->untracked = tp->untracked;
-		pc->nuntracked = tp->nuntracked;
-		tp->untracked = NULL;
-		tp->nuntracked = 0;
+		dump_incr_store_take(pc, tp);
 		pc->tracked = true;
 		tp->uffd = -1;
 		tp->reg = tp->cov = NULL;

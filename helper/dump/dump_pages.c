@@ -5,6 +5,7 @@
  * pages are found with the PAGEMAP_SCAN ioctl (Linux 6.7+), else by reading
  * /proc/PID/pagemap. */
 #include "dump/dump_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -97,10 +98,8 @@ static int region_cb(void *arg, const struct fp_page_region *x)
 static bool one_walk(void)
 {
 	static _Atomic int w = -1;
-	if (w < 0) {
-		const char *e = getenv("FP_DUMP_ONE_WALK");
-		w = !(e && !strcmp(e, "0"));
-	}
+	if (w < 0)
+		w = !fp_env_off("FP_DUMP_ONE_WALK");
 	return w;
 }
 

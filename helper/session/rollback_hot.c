@@ -15,6 +15,7 @@
  * (PAGEMAP_SCAN: present or swapped) are read from it; the others, and
  * any range that the read cannot take whole, come from the stores. */
 #include "session/rollback_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,8 +47,7 @@ bool rb_hot_is_copy(pid_t pid)
  * where a read from the copy is a page walk of another process). */
 static bool hot_read_off(void)
 {
-	const char *e = getenv("FP_ROLLBACK_HOT_READ");
-	return e && *e && !strcmp(e, "0");
+	return fp_env_off("FP_ROLLBACK_HOT_READ");
 }
 
 void rb_hot_attach(struct rb_ctx *c)

@@ -21,6 +21,7 @@
  * before the first rollback that needs them, not during it.
  * FP_ROLLBACK_MAP=0 reads every page as before (A/B). */
 #include "session/rollback_int.h"
+#include "config.h"
 #include "images/pagestore_chain.h"
 
 #include <errno.h>
@@ -60,8 +61,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool map_off(void)
 {
-	const char *e = getenv("FP_ROLLBACK_MAP");
-	return e && *e && !strcmp(e, "0");
+	return fp_env_off("FP_ROLLBACK_MAP");
 }
 
 /* ---- SIGBUS in a copy --------------------------------------------------- */
