@@ -346,6 +346,9 @@ static int write_images(struct dump_ctx *c, fp_error *err)
 		if (dump_write_pages(c, p, err))
 			return fp_wrap(err, "writing the pages of %d", p->pid);
 	}
+	/* a store written beside for a process that is not in the dump (it
+	 * exited before the stop) goes before the directory is published */
+	dump_incr_store_drop_all(c);
 	if (dump_write_files(c, err) || dump_shmem_write(c, err) || dump_usk_write(c, err) ||
 	    dump_tcp_write(c, err))
 		return -1;
