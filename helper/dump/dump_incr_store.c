@@ -5,22 +5,26 @@
  * out of the process (~0.25-0.4 ms a MiB each here), and both are the
  * kernel's work on one CPU per thread. Done one after the other, they were
  * most of an incremental snapshot's wall time (1 GiB at 1%: copy 2.6 ms,
- * write 4.3-5 ms). Here a thread writes and hashes each piece of the
- * pre-copy's buffer as soon as its copy is complete, in the buffer's order,
- * which is the order of the pages in the store: in ascending addresses,
- * exactly the order of the pagemap's data pages when the stop finds the
- * same pages written (the usual case: the process did not map, unmap or
- * first touch memory between the pre-copy and the stop).
+ * write 4.3-5 ms). Here two threads follow the copy: one writes each piece
+ * of the pre-copy's buffer as soon as its copy is complete, one takes the
+ * hash chain (pagehash.h) over it, in the buffer's order. That is the
+ * order of the pages in the store (ascending addresses) when the stop finds
+ * the same pages to dump: the pages written since the parent, and those
+ * the last stop read in full (untracked memory), which the pre-copy copies
+ * too to give them their places (pc->plan). The usual case: the process
+ * did not map, unmap or first touch memory between the pre-copy and the
+ * stop.
  *
- * The stop reads the pages written again since the pre-copy into their
- * place in the buffer (pc->patch lists them) and says whether the image's
- * pages are exactly the buffer's (pc->store_layout). After the resume,
- * dump_incr_store_finish then waits for the thread, writes the patched
- * pages over their places, takes the hash chain (pagehash.h) as far as the
- * first patched page and hashes the rest again from the buffer, and renames
- * the file into pages-<id>.img. When the layout differs (new pages, pages
- * gone), the file is removed and the pages are written as before, from the
- * buffer: what the thread wrote is lost work, never wrong data.
+ * The stop reads the pages written again since the pre-copy beside their
+ * places, copies those that changed over them (pc->patch lists them) and
+ * says whether the image's pages are exactly the places
+ * (pc->store_layout). After the resume, dump_incr_store_finish waits for
+ * the threads, writes the patched places over the file, keeps the chain as
+ * far as the first of them and hashes the rest again from the buffer, and
+ * renames the file into pages-<id>.img. When the layout differs (new
+ * pages, pages gone), the file is removed and the pages are written as
+ * before, from the buffer: what the threads did is lost work, never wrong
+ * data. Misses in a row make the next snapshots skip it (SKIP_MAX).
  *
  * Only for stores without compression (the sessions' incremental
  * snapshots); FP_DUMP_STORE_BESIDE=0 turns it off (A/B). */
