@@ -136,8 +136,7 @@ static void protect_some(void *arg, size_t from, size_t to)
 	enum { VEC = 4096 };
 	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
 	for (size_t i = from; i < to; i++) {
-		size_t cap = 0;
-		struct pwsink k = { .r = &j->out[i], .n = &j->nout[i], .cap = cap };
+		struct pwsink k = { .r = &j->out[i], .n = &j->nout[i] };
 		if (!vec) {
 			j->rc[i] = -1, j->err[i] = ENOMEM;
 			continue;

@@ -562,7 +562,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	size_t nrg = 0, caprg = 0;
 	struct dump_seg *seg = NULL;
 	size_t nseg = 0, capseg = 0;
-	uint64_t *slots = NULL, slot_pages = 0; /* offset in `dirty` of each place */
+	uint64_t *slots = NULL; /* offset in `dirty` of each place */
 	size_t si = 0, capcmp = 0, capfull = 0, cappatch = 0;
 	struct place_read *cmp = NULL; /* the pieces of rg that have a place */
 	size_t ncmp = 0;
@@ -588,7 +588,8 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			else if (!in && !pre && ui < nuse && use[ui].addr < stop)
 				stop = use[ui].addr;
 			/* with a page store written beside the pre-copy, a page the
-			 * pre-copy has a place for is read into that place */
+			 * pre-copy has a place for keeps it (read beside, copied
+			 * over it after the read) */
 			int64_t slot = -1;
 			bool pw_place = false;
 			if (!in && !pre && slots)
@@ -635,8 +636,6 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				rg[nrg++] = (fp_mem_range){ a, (size_t)(stop - a),
 							    (void *)(uintptr_t)(pre_bytes + stop_pages * CR_PAGE_SIZE) };
 				stop_pages += np;
-				if (slot >= 0)
-					slot_pages += np;
 			} else {
 				from_pre += np;
 			}
@@ -661,10 +660,11 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		}
 	}
 	free(slots);
-	/* the image's data pages are the pre-copy's places, all and in order */
+	/* the image's data pages are the pre-copy's places, all and in order
+	 * (a page without a place would be a piece of its own) */
 	if (pc->store)
-		pc->store_layout = !rc && stop_pages == slot_pages && pre_bytes &&
-				   (nseg == 1 && (uintptr_t)seg[0].data == 0 && seg[0].npages * CR_PAGE_SIZE == pre_bytes);
+		pc->store_layout = !rc && nseg == 1 && (uintptr_t)seg[0].data == 0 &&
+				   seg[0].npages * CR_PAGE_SIZE == pre_bytes;
 	if (pc->deferred) {
 		pc->written = written.r; /* for the check after the resume */
 		pc->nwritten = written.n;
