@@ -81,8 +81,9 @@
 /* FORKPOINT_FAULT=snap-precopy-gap-N-ms (tests): N ms between the
  * protection and the copy, and snap-precopy-wait-N-ms: N ms between the
  * copy and the stop, so that a process writing without pause surely writes,
- * zaps and remaps pages in both windows (tests/e2e/snap_incr_precopy.sh). */
-static void fault_sleep(const char *pattern)
+ * zaps and remaps pages in both windows (tests/e2e/snap_incr_precopy.sh;
+ * the full pre-copy waits too: dump_precopy_copy.c). */
+void dump_fault_sleep(const char *pattern)
 {
 	long ms = 0;
 	if (!fp_fault_num(pattern, &ms) || ms <= 0 || ms > 10000)
@@ -392,7 +393,7 @@ int dump_incr_precopy(struct dump_ctx *c, fp_error *err)
 		if (find_and_protect(pc, err))
 			return fp_wrap(err, "finding the pages %d wrote before the stop", pc->pid);
 		double prot_ms = (double)(dump_now_ns() - t0) / 1e6;
-		fault_sleep("snap-precopy-gap-%ld-ms%n");
+		dump_fault_sleep("snap-precopy-gap-%ld-ms%n");
 		uint64_t pages = 0;
 		for (size_t k = 0; k < pc->npw; k++)
 			pages += (pc->pw[k].end - pc->pw[k].start) / CR_PAGE_SIZE;
@@ -402,7 +403,7 @@ int dump_incr_precopy(struct dump_ctx *c, fp_error *err)
 			"%.3f ms in all",
 		     pc->pid, pages, pc->npw, prot_ms, (double)(dump_now_ns() - t0) / 1e6);
 	}
-	fault_sleep("snap-precopy-wait-%ld-ms%n");
+	dump_fault_sleep("snap-precopy-wait-%ld-ms%n");
 	return 0;
 }
 

@@ -115,6 +115,9 @@ struct dump_pre_piece {
 	uint64_t vaddr, npages;
 	uint64_t off; /* in buf */
 	bool ok;      /* read; false: unmapped while it was read */
+	bool place;   /* untracked memory: copied for its place in buf only (the
+			 stop reads it again) */
+	bool copied;  /* (atomic) its copy is over, ok or not */
 };
 
 struct dump_store;
@@ -128,6 +131,12 @@ struct dump_precopy {
 	uint64_t npages;
 	uint8_t *buf;         /* the pre-copied pages */
 	size_t buf_len;
+	/* buf is the page cache of this unlinked file (dump_precopy_copy.c):
+	 * the page store itself when the image's pages are exactly buf's
+	 * (dump_precopy_store.c) */
+	bool buf_file;
+	int buf_fd;
+	struct dump_pre_hash *hash; /* the chain taken behind the copy */
 	uint8_t *dirty;       /* pages read during the stop */
 	size_t dirty_len;
 	struct dump_vma *fv;  /* smaps read just before the stop, for VmFlags */
@@ -457,6 +466,12 @@ int dump_precopy_take(struct dump_ctx *c, fp_error *err);
 int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv,
 			 fp_error *err);
 bool dump_precopy_protectable(const struct dump_vma *v);
+/* FORKPOINT_FAULT pattern with one number of ms (tests): sleeps that long
+ * (dump_incr_precopy.c). */
+void dump_fault_sleep(const char *pattern);
+/* dump_precopy_copy.c: the present pages of regv (and the places of the
+ * untracked ones) copied into pc->buf while pc->pid runs. */
+int dump_precopy_copy(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma *regv, size_t nregv, fp_error *err);
 int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 #include "dump/dump_vmflags.h"
 /* Copies into v[] the VmFlags of the same mappings in known[] (both sorted);
@@ -464,6 +479,26 @@ int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 size_t dump_vmas_flags_from(struct dump_vma *v, size_t n, const struct dump_vma *known, size_t nknown);
 void dump_precopy_unprotect(struct dump_ctx *c);
 void dump_precopy_end(struct dump_ctx *c);
+
+/* dump_precopy_store.c: a full pre-copy's buffer as the page store.
+ * wanted: whether the buffer may become the store. with_places: the
+ * registered mappings regv[] and the untracked ones whose pages the stop
+ * will read (place_only[i]), sorted. finish: 1 when p's pages-<id>.img is
+ * buf's file now (and p->ph its chain), 0 when the pages must be written as
+ * usual. close: the file's fd, if the store was not used. */
+bool dump_precopy_store_wanted(const struct dump_ctx *c);
+void dump_precopy_settle(struct dump_ctx *c, pid_t pid, const struct dump_vma *v, size_t n);
+/* The hash chain over buf, taken by a thread behind the copy: start before
+ * it, copied after each piece's copy (pieces [from, to)), wait after the
+ * last; patched: buf changed from offset off on (the stop's pages). */
+void dump_precopy_hash_start(struct dump_precopy *pc);
+void dump_precopy_copied(struct dump_precopy *pc, size_t from, size_t to);
+void dump_precopy_hash_wait(struct dump_ctx *c, struct dump_precopy *pc);
+void dump_precopy_patched(struct dump_precopy *pc, uint64_t off);
+int dump_precopy_with_places(pid_t pid, const struct dump_vma *regv, size_t nregv, struct dump_vma **all,
+			     bool **place_only, size_t *n);
+int dump_precopy_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+void dump_precopy_store_close(struct dump_precopy *pc);
 
 /* dump_shmem.c: shared anonymous memory. capture: while the tree is
  * stopped, before the VMA entries are built: finds every shared object the

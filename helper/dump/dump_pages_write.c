@@ -294,6 +294,8 @@ int dump_write_pages(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		return -1;
 	/* written beside the pre-copy already (dump_incr_store.c)? */
 	int beside = p->segs ? dump_incr_store_finish(c, p, err) : 0;
+	if (!beside && p->segs) /* or the full pre-copy's buffer is the store (dump_precopy_store.c) */
+		beside = dump_precopy_store_finish(c, p, err);
 	if (beside < 0)
 		return -1;
 	if (beside)

@@ -40,7 +40,7 @@
  * pieces, so the mmap lock is never held long), or by the kernel when the
  * dumper dies (the last reference to the userfaultfd is the dumper's).
  *
- * The pre-copy needs room for every page (precopy_buffer: page cache of an
+ * The pre-copy needs room for every page (dump_precopy_copy.c: page cache of an
  * unlinked file beside the image, not the dumper's anonymous memory) and
  * costs a second short stop; for small processes a
  * fork copy is as quick, so FP_DUMP_SNAP_AUTO uses it only from
@@ -69,7 +69,6 @@
 /* Unregistering a whole GiB holds the process's mmap lock for ~25 ms while
  * it walks the page tables; in 2 MiB steps each hold is ~60 us. */
 #define UNREG_STEP (2u << 20)
-#define COPY_PIECE (4u << 20)
 
 static double ms_since(int64_t t0)
 {
@@ -191,107 +190,10 @@ int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dum
 	return 0;
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
-/* The pre-copy's room: an unlinked file beside the image (O_TMPFILE), mapped
- * shared, so that a copy of a big process is page cache the kernel can write
- * out and reclaim under pressure, not anonymous memory of forkpoint's that
- * only the OOM killer can take back. Its blocks are allocated first: a full
- * disk is an error here, not a SIGBUS in the middle of the copy. Where the
- * file system has no O_TMPFILE or no room, anonymous memory as before. */
-static uint8_t *precopy_buffer(struct dump_ctx *c, size_t len, fp_error *err)
-{
-	const char *why = NULL;
-	int fd = openat(c->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		why = "no O_TMPFILE here";
-	else if ((errno = posix_fallocate(fd, 0, (off_t)len)) != 0)
-		why = errno == ENOSPC ? "no room on the image's file system" : "cannot allocate it";
-	uint8_t *b = MAP_FAILED;
-	if (!why) {
-		b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (b == MAP_FAILED)
-			why = "cannot map it";
-	}
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (why) {
-		dlog(c, "pre-copy of %zu MiB in anonymous memory: a file beside the image failed (%s: %s)", len >> 20, why,
-		     strerror(e));
-		b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (b == MAP_FAILED)
-			return fp_fail(err, errno, "cannot map %zu MiB for the pre-copy: %s", len >> 20, strerror(errno)),
-			       NULL;
-		madvise(b, len, MADV_HUGEPAGE);
-	}
-	/* faulting while copying would halve the copy rate */
-	madvise(b, len, MADV_POPULATE_WRITE);
-	return b;
-}
-
-/* Copies the present pages of the tracked mappings. A piece that cannot be
- * read (unmapped meanwhile) is simply not pre-copied. */
-static int precopy(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma *regv, size_t nregv, fp_error *err)
-{
-	struct dump_proc tmp = { 0 };
-	tmp.pid = pc->pid;
-	tmp.vmas = regv;
-	tmp.nvmas = nregv;
-	if (dump_proc_pagemap(c, &tmp, err))
-		return -1;
-	int rc = 0;
-	size_t len = (size_t)tmp.npages * CR_PAGE_SIZE;
-	size_t npieces = 0;
-	for (size_t k = 0; k < tmp.npe; k++)
-		npieces += (tmp.pe[k].nr_pages * CR_PAGE_SIZE + COPY_PIECE - 1) / COPY_PIECE;
-	if (len && !(pc->buf = precopy_buffer(c, len, err)))
-		rc = -1;
-	else if (len)
-		pc->buf_len = len;
-	pc->piece = rc ? NULL : calloc(npieces ? npieces : 1, sizeof(*pc->piece));
-	if (!rc && !pc->piece)
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	uint64_t off = 0;
-	for (size_t k = 0; k < tmp.npe && !rc; k++) {
-		uint64_t a = tmp.pe[k].vaddr, left = tmp.pe[k].nr_pages * CR_PAGE_SIZE;
-		while (left) {
-			uint64_t take = left > COPY_PIECE ? COPY_PIECE : left;
-			pc->piece[pc->npiece++] = (struct dump_pre_piece){ a, take / CR_PAGE_SIZE, off, false };
-			a += take, off += take, left -= take;
-		}
-	}
-	free(tmp.pe);
-	if (rc)
-		return -1;
-	int64_t t0 = dump_now_ns();
-	uint64_t lost = 0;
-	enum { BATCH = 64 };
-	fp_mem_range rg[BATCH];
-	for (size_t i = 0; i < pc->npiece; i += BATCH) {
-		size_t n = pc->npiece - i < BATCH ? pc->npiece - i : BATCH;
-		for (size_t j = 0; j < n; j++) {
-			struct dump_pre_piece *q = &pc->piece[i + j];
-			rg[j] = (fp_mem_range){ q->vaddr, (size_t)q->npages * CR_PAGE_SIZE, pc->buf + q->off };
-		}
-		bool ok = fp_mem_read_ranges(pc->pid, rg, n, NULL) == 0;
-		for (size_t j = 0; j < n; j++) {
-			pc->piece[i + j].ok = ok;
-			if (!ok)
-				lost += pc->piece[i + j].npages;
-		}
-	}
-	pc->npages = off / CR_PAGE_SIZE;
-	dlog(c, "%d: pre-copied %" PRIu64 " pages (%" PRIu64 " MiB) while running in %.3f ms%s", pc->pid, pc->npages - lost,
-	     (pc->npages - lost) >> 8, ms_since(t0), lost ? " (some were unmapped meanwhile)" : "");
-	return 0;
-}
-
 static void pre_free(struct dump_precopy *pc)
 {
 	dump_incr_store_drop(pc);
+	dump_precopy_store_close(pc);
 	if (pc->uffd >= 0)
 		close(pc->uffd);
 	pc->uffd = -1;
@@ -398,7 +300,7 @@ int dump_precopy_run(struct dump_ctx *c, fp_error *err)
 			dump_incr_shim_mark(c, pc);
 		rc = dump_precopy_protect(c, pc, &regv, &nregv, err);
 		if (!rc)
-			rc = precopy(c, pc, regv, nregv, err);
+			rc = dump_precopy_copy(c, pc, regv, nregv, err);
 		free(regv);
 		if (rc)
 			fp_wrap(err, "pre-copying %d", pc->pid);
@@ -571,6 +473,56 @@ static uint64_t next_piece(const struct dump_precopy *pc, uint64_t a, uint64_t s
 	return stop;
 }
 
+/* The piece holding page a, copied or not, or NULL. */
+static const struct dump_pre_piece *place_at(const struct dump_precopy *pc, uint64_t a)
+{
+	size_t lo = 0, hi = pc->npiece;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct dump_pre_piece *q = &pc->piece[mid];
+		if (a < q->vaddr)
+			hi = mid;
+		else if (a >= q->vaddr + q->npages * CR_PAGE_SIZE)
+			lo = mid + 1;
+		else
+			return q;
+	}
+	return NULL;
+}
+
+/* Start of the first piece after a and before stop, else stop. */
+static uint64_t next_place(const struct dump_precopy *pc, uint64_t a, uint64_t stop)
+{
+	size_t lo = 0, hi = pc->npiece;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (pc->piece[mid].vaddr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < pc->npiece && pc->piece[lo].vaddr < stop ? pc->piece[lo].vaddr : stop;
+}
+
+/* Pages read during the stop, each range with where it goes. */
+struct places {
+	fp_mem_range *r;
+	size_t n, cap;
+};
+
+static int place_add(struct places *l, uint64_t s, uint64_t e, uint8_t *to, fp_error *err)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		fp_mem_range *r = realloc(l->r, cap * sizeof(*r));
+		if (!r)
+			return fp_fail(err, ENOMEM, "out of memory");
+		l->r = r, l->cap = cap;
+	}
+	l->r[l->n++] = (fp_mem_range){ s, (size_t)(e - s), to };
+	return 0;
+}
+
 int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
@@ -589,6 +541,7 @@ int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	size_t cap = p->npe + 16, ns = 0, wi = 0;
 	struct dump_seg *seg = malloc(cap * sizeof(*seg));
 	struct ranges now = { 0 };
+	struct places inpl = { 0 };
 	int rc = seg ? 0 : fp_fail(err, ENOMEM, "out of memory");
 	for (size_t k = 0; k < p->npe && !rc; k++) {
 		uint64_t a = p->pe[k].vaddr, end = a + p->pe[k].nr_pages * CR_PAGE_SIZE;
@@ -618,8 +571,19 @@ int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 				rc = fp_fail(err, EIO, "internal: empty page piece at 0x%" PRIx64 " of %d", a, p->pid);
 				break;
 			}
-			if (!data)
-				rc = ranges_add(&now, a, stop, err);
+			if (!data) { /* read now: over its place in buf, if it has one */
+				const struct dump_pre_piece *q = place_at(pc, a);
+				if (q) {
+					uint64_t qe = q->vaddr + q->npages * CR_PAGE_SIZE;
+					if (qe < stop)
+						stop = qe;
+					data = pc->buf + q->off + (a - q->vaddr);
+					rc = place_add(&inpl, a, stop, (uint8_t *)data, err);
+				} else {
+					stop = next_place(pc, a, stop);
+					rc = ranges_add(&now, a, stop, err);
+				}
+			}
 			if (!rc && ns == cap) {
 				cap *= 2;
 				struct dump_seg *n2 = realloc(seg, cap * sizeof(*seg));
@@ -636,51 +600,68 @@ int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		}
 	}
 	free(w.r);
-	uint64_t dirty = 0;
+	/* the scratch: first the pages with a place (read beside it, then
+	 * copied over it where they differ), then those without one */
+	uint64_t in_place = 0, dirty = 0;
+	for (size_t i = 0; i < inpl.n; i++)
+		in_place += inpl.r[i].len;
 	for (size_t i = 0; i < now.n; i++)
 		dirty += now.r[i].end - now.r[i].start;
-	if (!rc && dirty) {
-		pc->dirty = mmap(NULL, dirty, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (!rc && dirty + in_place) {
+		pc->dirty = mmap(NULL, dirty + in_place, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (pc->dirty == MAP_FAILED) {
 			pc->dirty = NULL;
-			rc = fp_fail(err, errno, "cannot map %" PRIu64 " MiB for the written pages: %s", dirty >> 20,
-				     strerror(errno));
+			rc = fp_fail(err, errno, "cannot map %" PRIu64 " MiB for the written pages: %s",
+				     (dirty + in_place) >> 20, strerror(errno));
 		} else {
-			pc->dirty_len = dirty;
+			pc->dirty_len = dirty + in_place;
 		}
 	}
-	uint64_t off = 0;
+	uint64_t off = in_place;
 	for (size_t i = 0; i < ns && !rc; i++)
 		if (!seg[i].data) {
 			seg[i].data = pc->dirty + off;
 			off += seg[i].npages * CR_PAGE_SIZE;
 		}
-	/* Read them in batches of the iovec limit. */
-	fp_mem_range rg[256];
-	size_t nr = 0;
+	size_t nplaces = inpl.n;
+	uint8_t **place = rc ? NULL : malloc((nplaces ? nplaces : 1) * sizeof(*place));
+	if (!rc && !place)
+		rc = fp_fail(err, ENOMEM, "out of memory");
 	off = 0;
-	for (size_t i = 0; i <= now.n && !rc; i++) {
-		if (nr == 256 || (i == now.n && nr)) {
-			if (fp_mem_read_ranges(p->pid, rg, nr, err))
-				rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
-			nr = 0;
-		}
-		if (i < now.n) {
-			size_t l = (size_t)(now.r[i].end - now.r[i].start);
-			rg[nr++] = (fp_mem_range){ now.r[i].start, l, pc->dirty + off };
-			off += l;
-		}
+	for (size_t i = 0; i < nplaces && !rc; i++) {
+		place[i] = inpl.r[i].local;
+		inpl.r[i].local = pc->dirty + off;
+		off += inpl.r[i].len;
 	}
+	for (size_t i = 0; i < now.n && !rc; i++) {
+		size_t l = (size_t)(now.r[i].end - now.r[i].start);
+		rc = place_add(&inpl, now.r[i].start, now.r[i].end, pc->dirty + off, err);
+		off += l;
+	}
+	if (!rc && inpl.n && dump_mem_read_two_cpus(p->pid, inpl.r, inpl.n, err))
+		rc = fp_wrap(err, "reading the pages %d wrote", p->pid);
+	uint64_t changed = 0;
+	for (size_t i = 0; i < nplaces && !rc; i++)
+		for (size_t o = 0; o < inpl.r[i].len; o += CR_PAGE_SIZE)
+			if (memcmp(place[i] + o, (uint8_t *)inpl.r[i].local + o, CR_PAGE_SIZE)) {
+				memcpy(place[i] + o, (uint8_t *)inpl.r[i].local + o, CR_PAGE_SIZE);
+				dump_precopy_patched(pc, (uint64_t)(place[i] + o - pc->buf));
+				changed++;
+			}
+	free(place);
 	free(now.r);
+	free(inpl.r);
 	if (rc) {
 		free(seg);
 		return -1;
 	}
 	p->segs = seg;
 	p->nsegs = ns;
-	dlog(c, "%d: %" PRIu64 " pages read while stopped (written or new), %" PRIu64 " from the pre-copy; scan %.3f ms, "
-		"total %.3f ms",
-	     p->pid, dirty / CR_PAGE_SIZE, p->npages - dirty / CR_PAGE_SIZE, scan_ms, ms_since(t0));
+	dlog(c, "%d: %" PRIu64 " pages read while stopped (written or new; %" PRIu64 " with a place in the pre-copy, %"
+		PRIu64 " changed there), %" PRIu64 " from the pre-copy; scan %.3f ms, total %.3f ms",
+	     p->pid, (dirty + in_place) / CR_PAGE_SIZE, in_place / CR_PAGE_SIZE, changed,
+	     p->npages - (dirty + in_place) / CR_PAGE_SIZE, scan_ms, ms_since(t0));
 	return 0;
 }
 
