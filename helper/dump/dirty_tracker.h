@@ -84,6 +84,11 @@ struct fp_track {
 	 * with the tracking: they hold for as long as the processes live */
 	struct fp_fdmark *fdmarks[FP_FDMARKS];
 	size_t nfdmarks;
+	/* Pipes and sockets made anew by full restores: the inode a snapshot
+	 * recorded and the one standing for it now (rollback_objmap.c); kept
+	 * for the helper's life */
+	struct fp_objmap_note { uint64_t was, now; } *objmap;
+	size_t nobjmap, capobjmap;
 };
 
 /* The pool's bound: an eighth of the available memory, 256 MiB to 1 GiB

@@ -387,7 +387,7 @@ static int diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why
 
 /* ---- fds, cwd, signals, timers ------------------------------------------ */
 
-static struct rb_fd_op *fop_new(struct rb_proc *p)
+struct rb_fd_op *rb_fop_new(struct rb_proc *p)
 {
 	/* an op is 8 KiB (two paths): grown by doubling, not one at a time
 	 * (300 ops copied 360 MB; 2.5 s of `diff` under ASan) */
@@ -407,54 +407,6 @@ static bool under(const char *path, const char *base)
 {
 	size_t l = base ? strlen(base) : 0;
 	return l && !strncmp(path, base, l) && (path[l] == '/' || path[l] == '\0');
-}
-
-/* A terminal stays in place only if it is the session's own (a shell
- * session's pty, which the helper holds: nobody else changes it behind
- * the session's back) and SNAP had that same one. Its foreground group
- * must be SNAP's; its modes are put back by the helper. Any other terminal
- * belongs to someone else: a full restore decides what to do with it. */
-static int diff_tty(struct rb_ctx *c, struct rb_proc *p, int fd, const cr_file *f, char *why, size_t len,
-		    fp_error *err)
-{
-	char lp[64];
-	struct stat st;
-	snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
-	if (!c->tty || stat(lp, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != c->tty)
-		return NOT("fd %d of %d is a terminal that is not the session's own: its modes go back with a full restore",
-			   fd, (int)p->pid);
-	fp_error le;
-	const cr_tty_info *ti = rb_tty_info(c, f, &le);
-	if (!ti || ti->rdev != fp_dev_encode(st.st_rdev))
-		return ti ? NOT("fd %d of %d: SNAP had another terminal there", fd, (int)p->pid)
-			  : NOT("fd %d of %d: SNAP's record of its terminal: %s", fd, (int)p->pid, le.msg);
-	struct fp_proc_stat ps;
-	if (ti->sid && fp_proc_read_stat(p->pid, 0, &ps, NULL) == 0 && (uint32_t)ps.tty_nr == ti->rdev &&
-	    (uint32_t)(ps.tpgid > 0 ? ps.tpgid : 0) != ti->pgrp)
-		return NOT("the foreground group of %d's terminal is %d, SNAP's was %u", (int)p->pid, (int)ps.tpgid,
-			   ti->pgrp);
-	if (!ti->has_termios)
-		return 1;
-	struct termios now;
-	int t = open(lp, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	int got = t >= 0 ? tcgetattr(t, &now) : -1;
-	if (t >= 0)
-		close(t);
-	if (got < 0)
-		return NOT("cannot read the modes of %d's terminal: %s", (int)p->pid, strerror(errno));
-	struct termios want = now;
-	cr_termios_to_kernel(&ti->termios, &want);
-	if (!memcmp(&want, &now, sizeof(now)))
-		return 1;
-	/* one terminal, however many fds: set once */
-	for (size_t i = 0; i < p->nfops; i++)
-		if (p->fops[i].kind == RB_TTY_MODES)
-			return 1;
-	struct rb_fd_op *o = fop_new(p);
-	if (!o)
-		return fp_fail(err, ENOMEM, "out of memory");
-	o->kind = RB_TTY_MODES, o->fd = fd, o->tio = want, o->old_tio = now;
-	return 1;
 }
 
 /* SNAP's fds by number and files by id: a table of many fds is looked up
@@ -552,13 +504,8 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		const cr_file *f = fi ? snap_file(x, fi->id) : NULL;
 		/* the table's word: SNAP's fd, no wrapper touched it since */
 		const struct fp_fdmark_fd *mf = tab && fi ? tab->mark_of[ti - 1] : NULL;
-		if (mf && !(f && f->has_reg)) {
-			if (fi->type != CR_FD_TTY) {
-				seen[fi - p->fdi] = 1;
-				continue; /* pipes, sockets, event fds: the same object */
-			}
-			mf = NULL; /* a terminal: its modes are compared (diff_tty) */
-		}
+		if (mf && !(f && f->has_reg))
+			mf = NULL; /* a terminal's modes, a pipe's or socket's inode: compared below */
 		/* SNAP's file by the table: its offset, through a copy proven to
 		 * be SNAP's inode (none for /dev/null & co.: nothing moves it);
 		 * one that cannot be proven is read as without the table */
@@ -586,7 +533,7 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			link[n > 0 ? n : 0] = '\0';
 		}
 		if (!fi) { /* opened since SNAP: closed at the end */
-			struct rb_fd_op *o = fop_new(p);
+			struct rb_fd_op *o = rb_fop_new(p);
 			if (!o)
 				rc = fp_fail(err, ENOMEM, "out of memory");
 			else
@@ -595,17 +542,20 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		}
 		seen[fi - p->fdi] = 1;
 		if (fi->type == CR_FD_TTY) {
-			rc = f ? diff_tty(c, p, fd, f, why, len, err)
+			rc = f ? rb_diff_tty(c, p, fd, f, why, len, err)
 			       : NOT("fd %d of %d: SNAP has no record of its terminal", fd, (int)p->pid);
 			continue;
 		}
-		if (!f || fi->type != CR_FD_REG || !f->has_reg)
-			continue; /* pipes, sockets, event fds: the same object */
+		if (!f || fi->type != CR_FD_REG || !f->has_reg) {
+			/* pipes, sockets, event fds: left as they are, if SNAP's */
+			rc = rb_fd_same_object(c, p->pid, fd, fi, f, link, why, len);
+			continue;
+		}
 		if (!have_pos)
 			pos = rb_fdpos_get(&fpos, fd);
 		if (under(f->reg.name, base)) {
 			/* the workspace goes back to SNAP's files: open them again */
-			struct rb_fd_op *o = fop_new(p);
+			struct rb_fd_op *o = rb_fop_new(p);
 			if (!o) {
 				rc = fp_fail(err, ENOMEM, "out of memory");
 				continue;
@@ -625,7 +575,7 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			continue;
 		}
 		if (pos != f->reg.pos) {
-			struct rb_fd_op *o = fop_new(p);
+			struct rb_fd_op *o = rb_fop_new(p);
 			if (!o)
 				rc = fp_fail(err, ENOMEM, "out of memory");
 			else
@@ -645,7 +595,7 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			rc = NOT("process %d: fd %u of SNAP was closed since", (int)p->pid, p->fdi[k].fd);
 			break;
 		}
-		struct rb_fd_op *o = fop_new(p);
+		struct rb_fd_op *o = rb_fop_new(p);
 		if (!o) {
 			rc = fp_fail(err, ENOMEM, "out of memory");
 			break;
@@ -703,7 +653,7 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 	ssize_t n = readlink(lp, cwd, sizeof(cwd) - 1);
 	cwd[n > 0 ? n : 0] = '\0';
 	if (rc == 1 && cw && cw->has_reg && (strcmp(cwd, cw->reg.name) || under(cw->reg.name, base))) {
-		struct rb_fd_op *o = fop_new(p);
+		struct rb_fd_op *o = rb_fop_new(p);
 		if (!o)
 			return fp_fail(err, ENOMEM, "out of memory");
 		o->kind = RB_CHDIR;
@@ -788,11 +738,15 @@ int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error
 	if (live != p->nth)
 		return NOT("process %d has %zu threads, SNAP has %zu", (int)p->pid, live, p->nth);
 	struct fp_rlist fpriv = { 0 };
+	fp_rb_mark(c->r, "d_threads");
 	int rc = diff_signals(p, why, len);
+	fp_rb_mark(c->r, "d_signals");
 	if (rc == 1)
 		rc = diff_vmas(c, p, &fpriv, why, len, err);
+	fp_rb_mark(c->r, "d_vmas");
 	if (rc == 1)
 		rc = diff_pages(p, &fpriv, why, len, err);
+	fp_rb_mark(c->r, "d_pages");
 	if (rc == 1)
 		rc = diff_fds(c, p, why, len, err);
 	fp_rlist_free(&fpriv);

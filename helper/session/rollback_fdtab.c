@@ -19,9 +19,10 @@
  * of slots in use; a slot being written (odd seq) or an fd of the shim's
  * own open also sends the rollback to /proc. An fd made by a raw system
  * call changes the count. What neither check sees: a raw dup2 onto an fd
- * the table calls unchanged, when that fd is a pipe, socket or one of the
- * fixed devices (a regular file is proven by its inode); the /proc path
- * does not look at pipes and sockets either. */
+ * the table calls unchanged, when that fd is one of the fixed devices (a
+ * regular file is proven by its inode; pipes and sockets are not taken by
+ * the dump's shortcut, so they have no mark, and are compared by inode,
+ * rollback_fdkind.c). */
 #include "session/rollback_int.h"
 
 #include <stdio.h>

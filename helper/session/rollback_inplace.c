@@ -143,7 +143,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 		double td = fp_mono_ms_f();
 		rc = rb_diff(c, &c->procs[i], why, len, &le);
 		r->diff_ms += fp_mono_ms_f() - td;
-		fp_rb_mark(r, "diff"); /* rollback_diff.c has no room for finer marks */
+		fp_rb_mark(r, "d_fds");
 		td = fp_mono_ms_f();
 		if (rc == 1)
 			rc = rb_save(c, &c->procs[i], &le) ? -1 : 1;
@@ -278,6 +278,7 @@ int fp_rollback_inplace(pid_t root, const char *snap_dir, const char *snap, stru
 void fp_rollback_arm(pid_t root, const char *snap_dir, struct fp_track *t)
 {
 	fp_track_drop(t, "");
+	rb_objmap_learn(t, snap_dir); /* the pipes and sockets it made anew */
 	struct fp_dump_opts o = { .pid = root };
 	struct fp_dump_stats st = { 0 };
 	struct dump_ctx c = { 0 };

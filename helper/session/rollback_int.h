@@ -155,6 +155,21 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
 bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file *f, const char *link);
+/* rollback_fdkind.c: the fds that are not regular files. diff_tty: the
+ * session's terminal (its modes as an op); same_object: 1 when fd (whose
+ * /proc link is link) is still the pipe, socket or event fd of SNAP's fi,
+ * else 0 with why. rb_fop_new: a new fd op of p (rollback_diff.c). */
+int rb_diff_tty(struct rb_ctx *c, struct rb_proc *p, int fd, const cr_file *f, char *why, size_t len, fp_error *err);
+int rb_fd_same_object(const struct rb_ctx *c, pid_t pid, int fd, const cr_fdinfo *fi, const cr_file *f,
+		      const char *link, char *why, size_t len);
+/* rollback_objmap.c: SNAP's inode and file type of fi's pipe or socket
+ * (ino 0: not recorded), false for other kinds; learn: after a full
+ * restore from snap_dir, notes which new object stands for which recorded
+ * one; same: whether live_ino is snap_ino, directly or through notes. */
+bool rb_snap_object(const cr_fdinfo *fi, const cr_file *f, uint64_t *ino, mode_t *fmt);
+void rb_objmap_learn(struct fp_track *t, const char *snap_dir);
+bool rb_objmap_same(const struct fp_track *t, uint64_t snap_ino, uint64_t live_ino);
+struct rb_fd_op *rb_fop_new(struct rb_proc *p);
 /* rollback_fdpos.c: a process's file offsets through copies of its fds */
 struct rb_fdpos {
 	pid_t pid;
