@@ -72,94 +72,18 @@ int dump_file_path(struct dump_ctx *c, const char *path, uint32_t flags, uint32_
 	return dump_findex_add_path(c, path, flags, c->nfiles - 1, err);
 }
 
-/* The file behind fd FD of PID, as a new fd of ours, -1 if it cannot be had. */
-static int pidfd_getfd_of(pid_t pid, int fd)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return -1;
-	int got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
-	return got;
-}
-
-/* The bytes queued in a pipe, without taking them out: tee() duplicates
- * the pipe's buffers into a pipe of ours. */
+/* The bytes queued in a pipe (dump_pipepeek.c), kept for pipes-data.img. */
 static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool fifo, fp_error *err)
 {
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	int pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	bool readable = true;
-	if (pfd < 0 && (errno == EACCES || errno == EPERM)) {
-		/* A pipe made by another user (one the process inherited from
-		 * root, say) is 0600 to its maker: a non-root dumper cannot
-		 * reopen it, but may take the process's own file, which can be
-		 * queried and, when it is a read end, tee'd. */
-		int open_errno = errno;
-		pfd = pidfd_getfd_of(pid, fd);
-		if (pfd < 0)
-			return fp_fail(err, open_errno, "cannot open %s to read the pipe's queued data: %s", path,
-				       strerror(open_errno));
-		int fl = fcntl(pfd, F_GETFL);
-		readable = fl >= 0 && (fl & O_ACCMODE) != O_WRONLY;
-	} else if (pfd < 0)
-		return fp_fail(err, errno, "cannot open %s to read the pipe's queued data: %s", path, strerror(errno));
-	int queued = 0, rc = 0, mine[2] = { -1, -1 };
-	int size = fcntl(pfd, F_GETPIPE_SZ);
-	if (ioctl(pfd, FIONREAD, &queued) < 0)
-		queued = -1;
-	uint8_t *data = NULL;
-	if (queued < 0 || size < 0) {
-		rc = fp_fail(err, errno, "cannot query pipe %" PRIu64 " (fd %d of %d): %s", ino, fd, pid, strerror(errno));
-		goto out;
-	}
-	if (queued > 0 && !readable) {
-		rc = fp_fail(err, EACCES,
-			     "pipe %" PRIu64 " (fd %d of %d, its write end) holds %d queued byte(s) and belongs to another "
-			     "user: this user cannot open it to read them (dump as root, or let its reader drain it)",
-			     ino, fd, pid, queued);
-		goto out;
-	}
-	if (queued > 0) {
-		if (pipe2(mine, O_CLOEXEC | O_NONBLOCK) < 0) {
-			rc = fp_fail(err, errno, "pipe: %s", strerror(errno));
-			goto out;
-		}
-		if (fcntl(mine[1], F_SETPIPE_SZ, size) < size) {
-			rc = fp_fail_code(err, FP_EXIT_UNSUPPORTED, errno,
-					  "pipe %" PRIu64 " (fd %d of %d) has a %d-byte buffer and this process cannot make one that "
-					  "big (no CAP_SYS_RESOURCE; /proc/sys/fs/pipe-max-size): its queued data cannot be copied",
-					  ino, fd, pid, size);
-			goto out;
-		}
-		ssize_t t = tee(pfd, mine[1], (size_t)queued, SPLICE_F_NONBLOCK);
-		if (t != queued) {
-			rc = fp_fail(err, t < 0 ? errno : EIO, "tee from pipe %" PRIu64 " (fd %d of %d) copied %zd of %d bytes%s%s",
-				     ino, fd, pid, t, queued, t < 0 ? ": " : "", t < 0 ? strerror(errno) : "");
-			goto out;
-		}
-		data = malloc((size_t)queued);
-		if (!data) {
-			rc = fp_fail(err, ENOMEM, "out of memory");
-			goto out;
-		}
-		size_t got = 0;
-		while (got < (size_t)queued) {
-			ssize_t r = read(mine[0], data + got, (size_t)queued - got);
-			if (r <= 0) {
-				rc = fp_fail(err, r < 0 ? errno : EIO, "reading back pipe data: %s", r < 0 ? strerror(errno) : "EOF");
-				goto out;
-			}
-			got += (size_t)r;
-		}
-	}
+	struct dump_pipe_bytes pb;
+	if (dump_pipe_peek(pid, fd, ino, &pb, err))
+		return -1;
 	if (c->npipes == c->cappipes) {
 		size_t cap = c->cappipes ? c->cappipes * 2 : 8;
 		cr_pipe_data *np = realloc(c->pipes, cap * sizeof(*np));
 		if (!np) {
-			rc = fp_fail(err, ENOMEM, "out of memory");
-			goto out;
+			free(pb.data);
+			return fp_fail(err, ENOMEM, "out of memory");
 		}
 		c->pipes = np;
 		c->cappipes = cap;
@@ -168,18 +92,12 @@ static int peek_pipe(struct dump_ctx *c, pid_t pid, int fd, uint64_t ino, bool f
 	memset(pd, 0, sizeof(*pd));
 	pd->pipe_id = (uint32_t)ino;
 	pd->fifo = fifo;
-	pd->bytes = (uint32_t)queued;
+	pd->bytes = (uint32_t)pb.queued;
 	pd->has_size = true;
-	pd->size = (uint32_t)size;
-	pd->data = data;
-	data = NULL;
-	dlogv(c, "pipe %" PRIu64 ": %d byte(s) queued, capacity %d", ino, queued, size);
-out:
-	free(data);
-	if (mine[0] >= 0)
-		close(mine[0]), close(mine[1]);
-	close(pfd);
-	return rc;
+	pd->size = (uint32_t)pb.size;
+	pd->data = pb.data;
+	dlogv(c, "pipe %" PRIu64 ": %d byte(s) queued, capacity %d", ino, pb.queued, pb.size);
+	return 0;
 }
 
 /* fds of one open file description agree on the inode, the offset and the

@@ -466,6 +466,13 @@ int dump_precopy_take(struct dump_ctx *c, fp_error *err);
 int dump_precopy_protect(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma **regv, size_t *nregv,
 			 fp_error *err);
 bool dump_precopy_protectable(const struct dump_vma *v);
+/* dump_pipepeek.c: the bytes queued in pipe ino (fd of pid), left queued:
+ * data (malloc'd, NULL when none), their count, the pipe's capacity. */
+struct dump_pipe_bytes {
+	int queued, size;
+	uint8_t *data;
+};
+int dump_pipe_peek(pid_t pid, int fd, uint64_t ino, struct dump_pipe_bytes *out, fp_error *err);
 /* FORKPOINT_FAULT pattern with one number of ms (tests): sleeps that long
  * (dump_incr_precopy.c). */
 void dump_fault_sleep(const char *pattern);

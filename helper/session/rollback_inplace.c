@@ -154,6 +154,14 @@ static int run(struct rb_ctx *c, fp_error *err)
 			return FP_RB_NOT_POSSIBLE;
 		}
 	}
+	/* what the pipes and sockets hold: SNAP's bytes, or a full restore */
+	rc = rb_diff_queues(c, why, len, &le);
+	fp_rb_mark(r, "d_queues");
+	if (rc != 1) {
+		if (rc < 0)
+			snprintf(why, len, "%s", le.msg);
+		return FP_RB_NOT_POSSIBLE;
+	}
 	/* From here on the processes change: every failure undoes. */
 	struct fp_ws_switch sw;
 	if (c->ws && fp_ws_restore_begin(c->ws, c->snap, &sw, &le) < 0) {

@@ -168,6 +168,10 @@ int rb_fd_same_object(const struct rb_ctx *c, pid_t pid, int fd, const cr_fdinfo
  * one; same: whether live_ino is snap_ino, directly or through notes. */
 bool rb_snap_object(const cr_fdinfo *fi, const cr_file *f, uint64_t *ino, mode_t *fmt);
 void rb_objmap_learn(struct fp_track *t, const char *snap_dir);
+/* rollback_queues.c: 1 when every pipe, FIFO and socket of the tree holds
+ * the bytes SNAP recorded (after rb_diff of every process: the fds are
+ * SNAP's), 0 with why when one does not, -1 on error. */
+int rb_diff_queues(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 bool rb_objmap_same(const struct fp_track *t, uint64_t snap_ino, uint64_t live_ino);
 struct rb_fd_op *rb_fop_new(struct rb_proc *p);
 /* rollback_fdpos.c: a process's file offsets through copies of its fds */

@@ -1,0 +1,111 @@
+# A rollback in place leaves pipes and sockets where they are, and with
+# them what they hold; it must hold what SNAP recorded
+# (helper/session/rollback_queues.c). A Python program holds a pipe and a
+# socketpair. Each round: set what the pipe holds, snapshot, then change
+# it (read the bytes out, or queue more; queue a datagram on the
+# socketpair), and roll back. A changed queue makes the rollback a full
+# restore (`restore --json` says why) that puts SNAP's bytes back; an
+# unchanged one keeps the rollback in place. After each, the program reads
+# its pipe and socket without blocking and must find exactly SNAP's bytes.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/incr_common.inc"
+
+st=$WORK/status
+cat >"$WORK/q.py" <<'PY'
+import os, signal, socket, sys
+status, work = sys.argv[1:3]
+def say(line):
+    with open(status, "a") as f:
+        f.write(line + "\n")
+r, w = os.pipe()
+os.set_blocking(r, False)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+a.setblocking(False)
+junk = bytearray(1 << 20)
+def drain():
+    try:
+        return os.read(r, 1 << 16)
+    except BlockingIOError:
+        return b""
+def act(*_):
+    what = open(os.path.join(work, "act")).read().strip()
+    if what.startswith("put:"):  # the pipe holds exactly this
+        drain()
+        os.write(w, what[4:].encode())
+    elif what == "drain":
+        drain()
+    elif what == "more":
+        os.write(w, b"zz")
+    elif what == "sock":
+        b.send(b"q")
+    elif what == "memory":
+        junk[::4096] = b"m" * len(junk[::4096])
+    say("did " + what)
+def check(*_):
+    want = open(os.path.join(work, "want")).read().strip().encode()
+    got = drain()
+    if got:
+        os.write(w, got)  # left as it was
+    try:
+        sk = a.recv(16)
+    except BlockingIOError:
+        sk = None
+    bad = []
+    if got != want:
+        bad.append("pipe holds %r, not %r" % (got, want))
+    if sk is not None:
+        bad.append("socket holds %r" % sk)
+    say("check " + ("ok" if not bad else "FAIL " + "; ".join(bad)))
+signal.signal(signal.SIGUSR1, act)
+signal.signal(signal.SIGUSR2, check)
+say("ready %d" % os.getpid())
+while True:
+    signal.pause()
+PY
+"$FP" run --detach --name q -- python3 "$WORK/q.py" "$st" "$WORK" >/dev/null || fail "run"
+track_pid "$(session_field q helper_pid)"
+wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+
+act() { # ACTION
+	local n pid
+	pid=$(session_field q target_pid)
+	echo "$1" >"$WORK/act"
+	n=$(grep -c '^did ' "$st")
+	kill -USR1 "$pid"
+	wait_for 30 bash -c "(( \$(grep -c '^did ' '$st') > $n ))" || fail "$1: the target did not act"
+}
+check() { # WANT: the pipe must hold WANT, the socket nothing
+	local n pid line
+	echo "$1" >"$WORK/want"
+	pid=$(session_field q target_pid)
+	track_pid "$pid"
+	n=$(grep -c '^check ' "$st")
+	kill -USR2 "$pid"
+	wait_for 30 bash -c "(( \$(grep -c '^check ' '$st') > $n ))" || fail "no check answer"
+	line=$(grep '^check ' "$st" | tail -n 1)
+	[[ $line == "check ok" ]] || fail "$2: $line ($(cat "$WORK/r.json" 2>/dev/null))"
+}
+# round NAME SNAP_HOLDS CHANGE IN_PLACE
+i=0
+round() {
+	i=$((i + 1))
+	act "put:$2"
+	"$FP" snap q "s$i" >/dev/null || fail "$1: snap s$i"
+	act "$3"
+	"$FP" restore q "s$i" --json >"$WORK/r.json" || fail "$1: restore s$i: $(cat "$WORK/r.json")"
+	[[ $(json_field "$WORK/r.json" in_place) == "$4" ]] || fail "$1: in_place is not $4: $(cat "$WORK/r.json")"
+	if [[ $4 == False ]]; then
+		grep -q "queued\|queue goes back" "$WORK/r.json" ||
+			fail "$1: the restore does not say which queue differs: $(cat "$WORK/r.json")"
+	fi
+	check "$2" "$1"
+	echo "$1: ok, in place $4: $(json_field "$WORK/r.json" why 2>/dev/null)"
+}
+round "read since" abc drain False
+round "written since" abc more False
+round "unchanged" abc memory True
+round "empty, written since" "" more False
+round "datagram since" xy sock False
+round "empty, unchanged" "" memory True
+"$FP" stop --kill q >/dev/null 2>&1
+echo ok
