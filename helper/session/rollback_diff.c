@@ -663,10 +663,25 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 	return rc;
 }
 
-static uint64_t status_mask(pid_t pid, const char *key)
+/* The set of the signals queued in q. */
+static uint64_t sig_set(const cr_sigqueue *q)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	uint64_t m = 0;
+	for (size_t i = 0; q && i < q->n_signals; i++)
+		if (q->signals[i].siginfo && q->signals[i].siginfo_len >= sizeof(int)) {
+			int signo;
+			memcpy(&signo, q->signals[i].siginfo, sizeof(signo));
+			if (signo >= 1 && signo <= 64)
+				m |= 1ull << (signo - 1);
+		}
+	return m;
+}
+
+/* A mask line (hex) of /proc/WHO/status, WHO "PID" or "PID/task/TID". */
+static uint64_t status_mask_of(const char *who, const char *key)
+{
+	char path[96], line[256];
+	snprintf(path, sizeof(path), "/proc/%s/status", who);
 	FILE *f = fopen(path, "re");
 	uint64_t v = 0;
 	size_t l = strlen(key);
@@ -676,6 +691,13 @@ static uint64_t status_mask(pid_t pid, const char *key)
 	if (f)
 		fclose(f);
 	return v;
+}
+
+static uint64_t status_mask(pid_t pid, const char *key)
+{
+	char who[16];
+	snprintf(who, sizeof(who), "%d", (int)pid);
+	return status_mask_of(who, key);
 }
 
 static int count_timers(pid_t pid)
@@ -718,6 +740,21 @@ static int diff_signals(struct rb_proc *p, char *why, size_t len)
 	if (nt != (int)(lc->tc.has_timers ? lc->tc.timers.n_posix : 0))
 		return NOT("process %d has %d POSIX timers, SNAP has %zu", (int)p->pid, nt,
 			   lc->tc.has_timers ? lc->tc.timers.n_posix : 0);
+	/* pending signals stay as they are now: they must be SNAP's (by set;
+	 * a full restore queues SNAP's own again) */
+	uint64_t shared = status_mask(p->pid, "ShdPnd:");
+	if (shared != sig_set(lc->tc.has_signals_s ? &lc->tc.signals_s : NULL))
+		return NOT("process %d has signals pending (0x%llx) that SNAP had not, or not those SNAP had", (int)p->pid,
+			   (unsigned long long)shared);
+	for (size_t i = 0; i < p->nth; i++) {
+		const cr_thread_core *tc = p->th[i].core.has_thread_core ? &p->th[i].core.thread_core : NULL;
+		char key[64];
+		snprintf(key, sizeof(key), "%d/task/%d", (int)p->pid, (int)p->th[i].tid);
+		uint64_t own = status_mask_of(key, "SigPnd:");
+		if (own != sig_set(tc && tc->has_signals_p ? &tc->signals_p : NULL))
+			return NOT("thread %d of %d has signals pending (0x%llx) that SNAP had not, or not those SNAP had",
+				   (int)p->th[i].tid, (int)p->pid, (unsigned long long)own);
+	}
 	return 1;
 }
 
