@@ -510,6 +510,27 @@ int fp_exec_pollfds(struct fp_session_ctx *ctx, struct pollfd *pf, int max, int 
 	return n;
 }
 
+/* bash undoes the status line's redirection right after its printf: until
+ * then the shell's fd 1 is the status pipe. The answer waits for that (a
+ * condition, at most SETTLE_MS), so that a snapshot or a rollback the
+ * caller makes next finds the shell's own terminal on fd 1: a rollback in
+ * place under load found the pipe there and refused ("fd 1 ... is a
+ * terminal that is not the session's own"). */
+#define SETTLE_MS 200
+
+static void settle_fd1(const struct fp_exec_srv *s, pid_t shell)
+{
+	struct stat pst, st;
+	char lp[64];
+	snprintf(lp, sizeof(lp), "/proc/%d/fd/1", (int)shell);
+	long long deadline = fp_mono_ms() + SETTLE_MS;
+	while (fstat(s->st_w, &pst) == 0 && stat(lp, &st) == 0 && st.st_ino == pst.st_ino && st.st_dev == pst.st_dev &&
+	       fp_mono_ms() < deadline) {
+		struct timespec ts = { 0, 50 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Status lines, "TAG STATUS": the running command's ends it; any other is
  * a late copy of an answered one. */
 static void on_status(struct fp_session_ctx *ctx)
@@ -527,6 +548,7 @@ static void on_status(struct fp_session_ctx *ctx)
 		if (j && j->shell && !strncmp(line, j->tag, tl) && line[tl] == ' ') {
 			int st = atoi(line + tl + 1);
 			s->last_status = st;
+			settle_fd1(s, j->shell);
 			finish(ctx, st, NULL);
 		}
 		line = nl + 1;
