@@ -316,8 +316,8 @@ int dump_precopy_run(struct dump_ctx *c, fp_error *err)
 	return rc;
 }
 
-/* The pre-copied piece holding page a, or NULL. */
-static const struct dump_pre_piece *piece_at(const struct dump_precopy *pc, uint64_t a)
+/* The piece holding page a, copied or not, or NULL. */
+static const struct dump_pre_piece *place_at(const struct dump_precopy *pc, uint64_t a)
 {
 	size_t lo = 0, hi = pc->npiece;
 	while (lo < hi) {
@@ -328,9 +328,16 @@ static const struct dump_pre_piece *piece_at(const struct dump_precopy *pc, uint
 		else if (a >= q->vaddr + q->npages * CR_PAGE_SIZE)
 			lo = mid + 1;
 		else
-			return q->ok ? q : NULL;
+			return q;
 	}
 	return NULL;
+}
+
+/* The pre-copied piece holding page a, or NULL. */
+static const struct dump_pre_piece *piece_at(const struct dump_precopy *pc, uint64_t a)
+{
+	const struct dump_pre_piece *q = place_at(pc, a);
+	return q && q->ok ? q : NULL;
 }
 
 struct ranges {
@@ -455,9 +462,8 @@ static bool uffd_alive(struct dump_precopy *pc)
 	return ioctl(pc->uffd, UFFDIO_WRITEPROTECT, &w) == 0 || errno != ESRCH;
 }
 
-/* Start of the first usable pre-copied piece after a and before stop, else
- * stop. */
-static uint64_t next_piece(const struct dump_precopy *pc, uint64_t a, uint64_t stop)
+/* The first piece starting after a. */
+static size_t piece_after(const struct dump_precopy *pc, uint64_t a)
 {
 	size_t lo = 0, hi = pc->npiece;
 	while (lo < hi) {
@@ -467,41 +473,24 @@ static uint64_t next_piece(const struct dump_precopy *pc, uint64_t a, uint64_t s
 		else
 			hi = mid;
 	}
-	for (size_t j = lo; j < pc->npiece && pc->piece[j].vaddr < stop; j++)
+	return lo;
+}
+
+/* Start of the first usable pre-copied piece after a and before stop, else
+ * stop. */
+static uint64_t next_piece(const struct dump_precopy *pc, uint64_t a, uint64_t stop)
+{
+	for (size_t j = piece_after(pc, a); j < pc->npiece && pc->piece[j].vaddr < stop; j++)
 		if (pc->piece[j].ok)
 			return pc->piece[j].vaddr;
 	return stop;
 }
 
-/* The piece holding page a, copied or not, or NULL. */
-static const struct dump_pre_piece *place_at(const struct dump_precopy *pc, uint64_t a)
-{
-	size_t lo = 0, hi = pc->npiece;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct dump_pre_piece *q = &pc->piece[mid];
-		if (a < q->vaddr)
-			hi = mid;
-		else if (a >= q->vaddr + q->npages * CR_PAGE_SIZE)
-			lo = mid + 1;
-		else
-			return q;
-	}
-	return NULL;
-}
-
 /* Start of the first piece after a and before stop, else stop. */
 static uint64_t next_place(const struct dump_precopy *pc, uint64_t a, uint64_t stop)
 {
-	size_t lo = 0, hi = pc->npiece;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (pc->piece[mid].vaddr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < pc->npiece && pc->piece[lo].vaddr < stop ? pc->piece[lo].vaddr : stop;
+	size_t j = piece_after(pc, a);
+	return j < pc->npiece && pc->piece[j].vaddr < stop ? pc->piece[j].vaddr : stop;
 }
 
 /* Pages read during the stop, each range with where it goes. */

@@ -76,13 +76,11 @@ wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/d
 # round SNAP MODE IN_PLACE: change (or not: MODE none), roll back to SNAP,
 # check the connections
 round() {
-	local n pid snap=$1 mode=$2
+	local pid snap=$1 mode=$2
 	pid=$(session_field fo target_pid)
 	if [[ $mode != none ]]; then
 		echo "$mode" >"$WORK/mode"
-		n=$(grep -c '^changed' "$st")
-		kill -USR1 "$pid"
-		wait_for 30 bash -c "(( \$(grep -c '^changed' '$st') > $n ))" || fail "$mode: the target did not change its fds"
+		ask "$pid" USR1 "$st" changed || fail "$mode: the target did not change its fds"
 	fi
 	"$FP" restore fo "$snap" --json >"$WORK/r.json" || fail "$mode: restore $snap: $(cat "$WORK/r.json")"
 	[[ $(json_field "$WORK/r.json" in_place) == "$3" ]] || fail "$mode: in_place is not $3: $(cat "$WORK/r.json")"
@@ -92,9 +90,7 @@ round() {
 	fi
 	pid=$(session_field fo target_pid)
 	track_pid "$pid"
-	n=$(grep -c '^check ' "$st")
-	kill -USR2 "$pid"
-	wait_for 30 bash -c "(( \$(grep -c '^check ' '$st') > $n ))" || fail "$mode: no check answer"
+	ask "$pid" USR2 "$st" 'check ' || fail "$mode: no check answer"
 	local line
 	line=$(grep '^check ' "$st" | tail -n 1)
 	[[ $line == "check ok" ]] || fail "$mode: after the rollback: $line ($(cat "$WORK/r.json"))"

@@ -67,21 +67,17 @@ track_pid "$(session_field q helper_pid)"
 wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
 
 act() { # ACTION
-	local n pid
+	local pid
 	pid=$(session_field q target_pid)
 	echo "$1" >"$WORK/act"
-	n=$(grep -c '^did ' "$st")
-	kill -USR1 "$pid"
-	wait_for 30 bash -c "(( \$(grep -c '^did ' '$st') > $n ))" || fail "$1: the target did not act"
+	ask "$pid" USR1 "$st" 'did ' || fail "$1: the target did not act"
 }
 check() { # WANT: the pipe must hold WANT, the socket nothing
-	local n pid line
+	local pid line
 	echo "$1" >"$WORK/want"
 	pid=$(session_field q target_pid)
 	track_pid "$pid"
-	n=$(grep -c '^check ' "$st")
-	kill -USR2 "$pid"
-	wait_for 30 bash -c "(( \$(grep -c '^check ' '$st') > $n ))" || fail "no check answer"
+	ask "$pid" USR2 "$st" 'check ' || fail "no check answer"
 	line=$(grep '^check ' "$st" | tail -n 1)
 	[[ $line == "check ok" ]] || fail "$2: $line ($(cat "$WORK/r.json" 2>/dev/null))"
 }

@@ -34,13 +34,11 @@ track_pid "$(session_field sg helper_pid)"
 wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
 
 cmd() { # CMD: prints the pending set after it
-	local n pid
+	local pid
 	pid=$(session_field sg target_pid)
 	track_pid "$pid"
 	echo "$1" >"$WORK/cmd"
-	n=$(grep -c "^$1 " "$st")
-	kill -USR2 "$pid"
-	wait_for 30 bash -c "(( \$(grep -c '^$1 ' '$st') > $n ))" || fail "no answer to $1"
+	ask "$pid" USR2 "$st" "$1 " || fail "no answer to $1"
 	grep "^$1 " "$st" | tail -n 1 | cut -d' ' -f2
 }
 restore() { # SNAP IN_PLACE

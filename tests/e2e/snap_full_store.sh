@@ -33,17 +33,7 @@ restore_check full s1 "$st"
 "$FP" stop --kill full
 wait_for 15 test ! -e "/proc/$pid" || fail "session did not stop"
 
-CRIU=${FORKPOINT_CRIU:-/opt/forkpoint/criu/bin/criu}
-if [[ -x $CRIU ]]; then
-	"$FP" restore -D "$S/s1" --engine criu -d -o "$WORK/criu.log" >"$WORK/criu.out" 2>&1 ||
-		fail "criu restore of s1: $(cat "$WORK/criu.out")"
-	wait_for 20 test -e "/proc/$pid" || fail "criu restored no process $pid"
-	track_pid "$pid"
-	line=$(ct_verify "$st" "$pid") || fail "after criu restore of s1: $line"
-	kill -9 "$pid"
-else
-	echo "no CRIU at $CRIU: the criu restore is skipped"
-fi
+criu_restore_verify "$S/s1" "$st" "$pid"
 
 st=$WORK/off.st
 FP_DUMP_PRECOPY_STORE=0 "$FP" run --detach --name off -- "$T/ct_churn" "$st" --mib=4 --rewrite-only >/dev/null ||

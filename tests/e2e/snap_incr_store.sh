@@ -44,17 +44,7 @@ done
 "$FP" stop --kill store
 wait_for 15 test ! -e "/proc/$pid" || fail "session did not stop"
 
-CRIU=${FORKPOINT_CRIU:-/opt/forkpoint/criu/bin/criu}
-if [[ -x $CRIU ]]; then
-	"$FP" restore -D "$S/s6" --engine criu -d -o "$WORK/criu.log" >"$WORK/criu.out" 2>&1 ||
-		fail "criu restore of s6: $(cat "$WORK/criu.out")"
-	wait_for 20 test -e "/proc/$pid" || fail "criu restored no process $pid"
-	track_pid "$pid"
-	line=$(ct_verify "$st" "$pid") || fail "after criu restore of s6: $line"
-	kill -9 "$pid"
-else
-	echo "no CRIU at $CRIU: the criu restore is skipped"
-fi
+criu_restore_verify "$S/s6" "$st" "$pid"
 
 st=$WORK/off.st
 FP_DUMP_STORE_BESIDE=0 FORKPOINT_FAULT=snap-precopy-wait-20-ms "$FP" run --detach --name off -- "$T/ct_churn" "$st" \
