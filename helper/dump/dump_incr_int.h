@@ -91,5 +91,8 @@ void dump_incr_store_drop_all(struct dump_ctx *c);
 struct fp_track_proc;
 void dump_incr_store_take(struct dump_precopy *pc, struct fp_track_proc *tp);
 void dump_incr_store_give(struct dump_precopy *pc, struct fp_track_proc *tp);
+/* [a, stop) is in the image, copied before the stop or read over a place:
+ * its part that was a place of untracked memory stays one (stop_full). */
+int dump_incr_store_still_untracked(struct dump_precopy *pc, size_t *cap, uint64_t a, uint64_t stop);
 
 #endif

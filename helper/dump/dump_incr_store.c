@@ -267,6 +267,26 @@ void dump_incr_store_give(struct dump_precopy *pc, struct fp_track_proc *tp)
 	pc->nstop_full = 0;
 }
 
+/* A page read in full at one stop (written only after the pre-copy) and
+ * copied before the next one (written before it) is written at every
+ * snapshot, on either side of the pre-copy: it keeps its place for as long
+ * as it is in the images. Dropping it when it was copied before the stop
+ * made its place come and go, a miss one snapshot in two for a process
+ * whose thread writes a page now and then (e2e/snap_incr_store: its store
+ * used in 3 of 6 snapshots in 3 of 20 runs). */
+int dump_incr_store_still_untracked(struct dump_precopy *pc, size_t *cap, uint64_t a, uint64_t stop)
+{
+	for (size_t k = fp_ranges_find(pc->untracked, pc->nuntracked, a); k < pc->nuntracked; k++) {
+		const struct fp_range *u = &pc->untracked[k];
+		if (u->start >= stop)
+			break;
+		uint64_t s = u->start > a ? u->start : a, e = u->end < stop ? u->end : stop;
+		if (s < e && fp_ranges_push(&pc->stop_full, &pc->nstop_full, cap, s, e))
+			return -1;
+	}
+	return 0;
+}
+
 void dump_incr_store_drop_all(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->npre; i++)

@@ -619,7 +619,8 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			}
 			if (slot >= 0)
 				cmp[ncmp++] = (struct place_read){ nrg, off };
-			if (!pre && !pw_place && fp_ranges_push(&pc->stop_full, &pc->nstop_full, &capfull, a, stop)) {
+			if (!pre && !pw_place ? fp_ranges_push(&pc->stop_full, &pc->nstop_full, &capfull, a, stop)
+					      : dump_incr_store_still_untracked(pc, &capfull, a, stop)) {
 				rc = fp_fail(err, ENOMEM, "out of memory");
 				break;
 			}
