@@ -3,6 +3,7 @@
  * target or the areas copied while stopped. Which pages, and the copies made
  * while stopped, are dump_pages.c's. */
 #include "dump/dump_int.h"
+#include "dump/dump_precopy_store.h"
 
 #include <errno.h>
 #include <fcntl.h>

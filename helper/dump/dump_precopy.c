@@ -46,6 +46,7 @@
  * fork copy is as quick, so FP_DUMP_SNAP_AUTO uses it only from
  * FP_PRECOPY_MIN_BYTES of anonymous memory on. */
 #include "dump/dump_int.h"
+#include "dump/dump_precopy_store.h"
 
 #include <errno.h>
 #include <fcntl.h>

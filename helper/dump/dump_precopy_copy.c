@@ -19,6 +19,7 @@
  * Where the file system has no O_TMPFILE or no room: anonymous memory,
  * copied into directly. */
 #include "dump/dump_int.h"
+#include "dump/dump_precopy_store.h"
 
 #include <errno.h>
 #include <fcntl.h>

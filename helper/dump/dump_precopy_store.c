@@ -22,6 +22,7 @@
  * Only for stores without compression; FP_DUMP_PRECOPY_STORE=0 turns it off
  * (A/B). */
 #include "dump/dump_int.h"
+#include "dump/dump_precopy_store.h"
 #include "config.h"
 
 #include <errno.h>
