@@ -58,6 +58,22 @@ int dump_incr_link_parent(struct dump_ctx *c, const char *final, fp_error *err)
 	return 0;
 }
 
+void dump_incr_hand_over(struct dump_precopy *pc, struct fp_track_proc *tp)
+{
+	tp->pid = pc->pid;
+	tp->start_time = fp_track_start_time(pc->pid);
+	tp->uffd = pc->uffd;
+	tp->reg = pc->reg;
+	tp->nreg = pc->nreg;
+	tp->shim_addr = pc->shim_addr;
+	tp->shim_gen = pc->shim_gen;
+	tp->shim_ok = pc->shim_ok;
+	memcpy(tp->shim_doubt, pc->shim_doubt, sizeof(tp->shim_doubt));
+	pc->uffd = -1;
+	pc->reg = NULL;
+	pc->nreg = 0;
+}
+
 void dump_incr_keep(struct dump_ctx *c, const char *final)
 {
 	struct fp_track *t = c->o->track;
@@ -88,21 +104,10 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 			fp_track_proc_free(tp);
 			continue;
 		}
-		tp->pid = pc->pid;
-		tp->start_time = fp_track_start_time(pc->pid);
-		tp->uffd = pc->uffd;
-		tp->reg = pc->reg;
-		tp->nreg = pc->nreg;
 		tp->vmas = pc->fv_now;
 		tp->nvmas = pc->nfv_now;
-		tp->shim_addr = pc->shim_addr;
-		tp->shim_gen = pc->shim_gen;
-		tp->shim_ok = pc->shim_ok;
-		memcpy(tp->shim_doubt, pc->shim_doubt, sizeof(tp->shim_doubt));
 		dump_incr_store_give(pc, tp);
-		pc->uffd = -1;
-		pc->reg = NULL;
-		pc->nreg = 0;
+		dump_incr_hand_over(pc, tp);
 		pc->fv_now = NULL;
 		pc->nfv_now = 0;
 		t->n++;

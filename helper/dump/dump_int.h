@@ -480,6 +480,10 @@ void dump_fault_sleep(const char *pattern);
  * untracked ones) copied into pc->buf while pc->pid runs. */
 int dump_precopy_copy(struct dump_ctx *c, struct dump_precopy *pc, struct dump_vma *regv, size_t nregv, fp_error *err);
 int dump_precopy_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
+/* dump_incr_keep.c: pc's write tracking (userfaultfd, tracked ranges, the
+ * shim's log position) handed to tp, which holds it from then on. */
+struct fp_track_proc;
+void dump_incr_hand_over(struct dump_precopy *pc, struct fp_track_proc *tp);
 #include "dump/dump_vmflags.h"
 /* Copies into v[] the VmFlags of the same mappings in known[] (both sorted);
  * returns how many v[] has that known[] has not. */

@@ -306,20 +306,10 @@ void fp_rollback_arm(pid_t root, const char *snap_dir, struct fp_track *t)
 		}
 		free(regv);
 		struct fp_track_proc *tp = &t->procs[t->n++];
-		tp->pid = pc->pid;
-		tp->start_time = fp_track_start_time(pc->pid);
-		tp->uffd = pc->uffd;
-		tp->reg = pc->reg;
-		tp->nreg = pc->nreg;
-		tp->shim_addr = pc->shim_addr;
-		tp->shim_gen = pc->shim_gen;
-		tp->shim_ok = pc->shim_ok;
+		dump_incr_hand_over(pc, tp);
 		/* nothing is known to equal SNAP: the processes ran before this */
 		tp->cov = NULL;
 		tp->ncov = 0;
-		pc->uffd = -1;
-		pc->reg = NULL;
-		pc->nreg = 0;
 	}
 	dump_ctx_free(&c);
 	if (rc || !t->procs || !t->n) {
