@@ -311,8 +311,10 @@ struct dump_fkey {
 	int fd;
 };
 
-/* dump_timers.c: the process's POSIX timers into t (injects; p stopped). */
+/* dump_timers.c: the process's POSIX timers into t (injects; p stopped);
+ * _list: as /proc lists them, without their times (no injection). */
 int dump_posix_timers(struct dump_ctx *c, struct dump_proc *p, cr_timers *t, fp_error *err);
+int dump_timers_list(pid_t pid, cr_timers *t, fp_error *err);
 
 struct fp_proc_stat;
 /* dump_zombies.c: a zombie child of ppid (its /proc stat) joins the tree;

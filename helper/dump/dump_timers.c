@@ -86,17 +86,23 @@ static int parse_timers(pid_t pid, const char *text, cr_timers *t, fp_error *err
 	return 0;
 }
 
-int dump_posix_timers(struct dump_ctx *c, struct dump_proc *p, cr_timers *t, fp_error *err)
+int dump_timers_list(pid_t pid, cr_timers *t, fp_error *err)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/timers", p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/timers", (int)pid);
 	char *text = malloc(PROC_TIMERS_MAX);
 	if (!text)
 		return fp_fail(err, ENOMEM, "out of memory");
 	long n = dump_read_proc(path, text, PROC_TIMERS_MAX);
 	int rc = n < 0 ? fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno))
-		       : parse_timers(p->pid, n > 0 ? text : "", t, err);
+		       : parse_timers(pid, n > 0 ? text : "", t, err);
 	free(text);
+	return rc;
+}
+
+int dump_posix_timers(struct dump_ctx *c, struct dump_proc *p, cr_timers *t, fp_error *err)
+{
+	int rc = dump_timers_list(p->pid, t, err);
 	if (rc || !t->n_posix)
 		return rc;
 	for (size_t first = 0; first < t->n_posix && !rc; first += TIMERS_PER_ROUND) {

@@ -235,12 +235,8 @@ int fp_inject_scratch(fp_inject *ij, size_t len, uint64_t *addr, fp_error *err)
 	if (ij->depth <= 0)
 		return fp_fail(err, EINVAL, "fp_inject_scratch outside a session");
 	int64_t ret;
-	if (ij->scratch) {
-		uint64_t a[6] = { ij->scratch, ij->scratch_len };
-		if (fp_inject_call(ij, SYS_munmap, a, &ret, err))
-			return -1;
-		ij->scratch = 0;
-	}
+	if (fp_inject_scratch_drop(ij, err))
+		return -1;
 	size_t want = len < 16384 ? 16384 : (len + 4095) & ~(size_t)4095;
 	uint64_t a[6] = { 0, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
 	if (fp_inject_call(ij, SYS_mmap, a, &ret, err) || check_ret("injected mmap of scratch memory", ij->t->tid, ret, err))
@@ -248,6 +244,22 @@ int fp_inject_scratch(fp_inject *ij, size_t len, uint64_t *addr, fp_error *err)
 	ij->scratch = (uint64_t)ret;
 	ij->scratch_len = want;
 	*addr = ij->scratch;
+	return 0;
+}
+
+int fp_inject_scratch_drop(fp_inject *ij, fp_error *err)
+{
+	if (!ij->scratch)
+		return 0;
+	if (ij->depth <= 0)
+		return fp_fail(err, EINVAL, "fp_inject_scratch_drop outside a session");
+	uint64_t a[6] = { ij->scratch, ij->scratch_len };
+	int64_t ret;
+	if (fp_inject_call(ij, SYS_munmap, a, &ret, err) ||
+	    check_ret("injected munmap of scratch memory", ij->t->tid, ret, err))
+		return -1;
+	ij->scratch = 0;
+	ij->scratch_len = 0;
 	return 0;
 }
 

@@ -75,6 +75,9 @@ int fp_inject_syscall(fp_inject *ij, pid_t tid, long nr, const uint64_t args[6],
 /* Remote address of at least len bytes of scratch memory (made on first use,
  * inside the open session). */
 int fp_inject_scratch(fp_inject *ij, size_t len, uint64_t *addr, fp_error *err);
+/* The scratch mapping unmapped now, inside the session (one call, where
+ * fp_inject_fini needs a session of its own). */
+int fp_inject_scratch_drop(fp_inject *ij, fp_error *err);
 
 /* ---- what a dumper asks for (each fails if the syscall returns -errno) -- */
 

@@ -1,7 +1,7 @@
 /* Rollback in place: saving what is overwritten, writing SNAP's state
  * back, and undoing it (rollback_int.h). Order of the writes: injected
- * calls first (brk, munmap, mmap, mprotect, lseek, reopen, chdir), then the
- * pages, then the registers; undo goes the other way. Closing the fds
+ * calls first (brk, munmap, mmap, mprotect, lseek, reopen, chdir, timers),
+ * then the pages, then the registers; undo goes the other way. Closing the fds
  * opened since SNAP is the one step that cannot be undone: it comes last
  * (rb_commit), once everything else succeeded. */
 #include "session/rollback_int.h"
@@ -70,9 +70,14 @@ static int inject_end(struct rb_proc *p, fp_error *err)
 	return p->ij_init && p->ij.depth ? fp_inject_end(&p->ij, err) : 0;
 }
 
+int rb_scratch(struct rb_proc *p, size_t len, uint64_t *addr, fp_error *err)
+{
+	return session(p, err) || fp_inject_scratch(&p->ij, len, addr, err) ? -1 : 0;
+}
+
 static int scratch_path(struct rb_proc *p, const char *path, uint64_t *addr, fp_error *err)
 {
-	if (session(p, err) || fp_inject_scratch(&p->ij, PATH_MAX + 16, addr, err))
+	if (rb_scratch(p, PATH_MAX + 16, addr, err))
 		return -1;
 	return fp_mem_write(p->pid, *addr, path, strlen(path) + 1, err);
 }
@@ -520,6 +525,10 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	for (size_t i = 0; i < p->nfops; i++)
 		if (fd_op(p, &p->fops[i], false, err))
 			return -1;
+	/* the scratch mapping goes in this same run of injected calls: the
+	 * mappings are SNAP's again before the pages are written */
+	if (rb_timers_set(p, false, err) || fp_inject_scratch_drop(&p->ij, err))
+		return -1;
 	if (inject_end(p, err))
 		return -1;
 	c->r->vma_ops += p->nvops;
@@ -605,6 +614,8 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		rc = fp_fail(rc ? &e2 : err, EINVAL, "process %d: %llu pages written back were not saved", (int)p->pid,
 			     (unsigned long long)p->pages_done);
 	else if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, NULL, p->pages_done, &done, rc ? &e2 : err))
+		rc = -1;
+	if (p->timers_set && rb_timers_set(p, true, rc ? &e2 : err))
 		rc = -1;
 	for (size_t i = p->nfops; i-- > 0;)
 		if (p->fops[i].done && fd_op(p, &p->fops[i], true, rc ? &e2 : err))

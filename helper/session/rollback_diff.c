@@ -700,19 +700,6 @@ static uint64_t status_mask(pid_t pid, const char *key)
 	return status_mask_of(who, key);
 }
 
-static int count_timers(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/timers", (int)pid);
-	FILE *f = fopen(path, "re");
-	int n = 0;
-	while (f && fgets(line, sizeof(line), f))
-		n += !strncmp(line, "ID:", 3);
-	if (f)
-		fclose(f);
-	return n;
-}
-
 static int diff_signals(struct rb_proc *p, char *why, size_t len)
 {
 	const cr_core *lc = NULL;
@@ -736,10 +723,6 @@ static int diff_signals(struct rb_proc *p, char *why, size_t len)
 	}
 	if (status_mask(p->pid, "SigIgn:") != ign || status_mask(p->pid, "SigCgt:") != cgt)
 		return NOT("process %d changed its signal handlers since SNAP", (int)p->pid);
-	int nt = count_timers(p->pid);
-	if (nt != (int)(lc->tc.has_timers ? lc->tc.timers.n_posix : 0))
-		return NOT("process %d has %d POSIX timers, SNAP has %zu", (int)p->pid, nt,
-			   lc->tc.has_timers ? lc->tc.timers.n_posix : 0);
 	/* pending signals stay as they are now: they must be SNAP's (by set;
 	 * a full restore queues SNAP's own again) */
 	uint64_t shared = status_mask(p->pid, "ShdPnd:");
@@ -777,6 +760,8 @@ int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error
 	struct fp_rlist fpriv = { 0 };
 	fp_rb_mark(c->r, "d_threads");
 	int rc = diff_signals(p, why, len);
+	if (rc == 1)
+		rc = rb_diff_timers(p, why, len, err);
 	fp_rb_mark(c->r, "d_signals");
 	if (rc == 1)
 		rc = diff_vmas(c, p, &fpriv, why, len, err);

@@ -368,6 +368,7 @@ void rb_free(struct rb_ctx *c)
 			pgs_close(p->rd2);
 		fp_rlist_free(&p->pre);
 		free(p->wr_ptr);
+		free(p->pt_old);
 		fp_rlist_free(&p->snap_pages);
 		fp_rlist_free(&p->path_pages);
 		fp_rlist_free(&p->keep);

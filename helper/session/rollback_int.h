@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/user.h>
 #include <termios.h>
 
@@ -98,6 +100,9 @@ struct rb_proc {
 	pgs_reader *rd2;                /* a second reader of SNAP's pages, for a second CPU */
 	uint64_t pages_done;            /* of wr, written so far */
 	pid_t hot;                      /* SNAP's frozen copy of it (rollback_hot.c), 0 none */
+	struct itimerval it_old[3];     /* the live timers that rb_timers_set replaced */
+	struct itimerspec *pt_old;      /* (per SNAP's POSIX timer, in its order), */
+	size_t timers_set;              /* the first this many (3 itimers, then POSIX) */
 	uint64_t hot_area, hot_area_len; /* the copy's injection area: not SNAP's */
 };
 
@@ -306,5 +311,13 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_commit(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_inject(struct rb_proc *p, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	      uint64_t a5, int64_t *ret, fp_error *err);
+/* Scratch memory of len bytes in p (an injection session begun). */
+int rb_scratch(struct rb_proc *p, size_t len, uint64_t *addr, fp_error *err);
+
+/* rollback_timers.c: during the stop, whether p's POSIX timers are SNAP's
+ * (id, clock, signal, target; 0 with why if not); in rb_apply, SNAP's
+ * interval and POSIX timers set (undo: the live ones back). */
+int rb_diff_timers(struct rb_proc *p, char *why, size_t len, fp_error *err);
+int rb_timers_set(struct rb_proc *p, bool undo, fp_error *err);
 
 #endif
