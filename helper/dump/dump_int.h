@@ -699,6 +699,9 @@ struct nlmsghdr;
 int dump_sock_diag(const void *req, size_t len, uint32_t ino,
 		   int (*fn)(const struct nlmsghdr *h, uint32_t ino, void *arg), void *arg);
 void dump_sock_opts(int s, bool tcp, cr_sk_opts *o);
+/* The connections waiting to be accepted on listening TCP socket ino:
+ * 1 found, 0 not, -1 errno. */
+int dump_inet_waiting(int family, uint32_t ino, uint32_t *waiting);
 /* dump_tcp.c: an established TCP connection (o->tcp_established), socket s
  * (a copy of fd of pid): its entry now, its state once every fd is seen
  * (dump_tcp_capture: network lock, repair mode, queues, while stopped),

@@ -105,6 +105,14 @@ static int inet_backlog(int family, uint32_t ino, struct backlog *b)
 	return dump_sock_diag(&req, sizeof(req), ino, inet_reply, b);
 }
 
+int dump_inet_waiting(int family, uint32_t ino, uint32_t *waiting)
+{
+	struct backlog b = { 0 };
+	int r = inet_backlog(family, ino, &b);
+	*waiting = b.waiting;
+	return r;
+}
+
 static int opt_int(int s, int level, int name)
 {
 	int v = 0;
@@ -211,7 +219,10 @@ static int inet_entry(struct dump_ctx *c, pid_t pid, int fd, int s, int family, 
 			return fp_fail(err, r < 0 ? errno : ENOENT,
 				       "cannot find listening socket %u (fd %d of %d) through sock_diag%s%s", k->ino, fd, pid,
 				       r < 0 ? ": " : " (is it in another network namespace?)", r < 0 ? strerror(errno) : "");
-		if (b.waiting)
+		if (b.waiting && c->o->drop_waiting)
+			dlog(c, "listening socket fd %d of %d: %u connection(s) waiting to be accepted left out", fd, pid,
+			     b.waiting);
+		else if (b.waiting)
 			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, EAGAIN,
 					    "listening socket fd %d of %d has %u connection(s) waiting to be accepted, which a "
 					    "snapshot would drop; dump again once they are accepted",

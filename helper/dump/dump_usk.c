@@ -273,7 +273,10 @@ int dump_unix_socket(struct dump_ctx *c, pid_t pid, int fd, int s, cr_file *f, f
 	if (d.state == TCP_STATE_LISTEN) {
 		if (d.type != SOCK_STREAM && d.type != SOCK_SEQPACKET)
 			return fp_fail(err, EINVAL, "unix socket fd %d of %d listens but is of type %u", fd, pid, d.type);
-		if (d.rq)
+		if (d.rq && c->o->drop_waiting)
+			dlog(c, "listening unix socket fd %d of %d: %u connection(s) waiting to be accepted left out",
+			     fd, pid, d.rq);
+		else if (d.rq)
 			return fp_fail_code(err, FP_EXIT_UNSUPPORTED, EAGAIN,
 					    "listening unix socket fd %d of %d has %u connection(s) waiting to be accepted, "
 					    "which a snapshot would drop; dump again once they are accepted",

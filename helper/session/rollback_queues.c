@@ -13,7 +13,9 @@
  * which stay queued (dump_pipepeek.c). A socket's queue cannot be read
  * without taking it (a peek sees one datagram at a time), so a socket is
  * compared by emptiness: nothing queued at SNAP and nothing now (SIOCINQ).
- * Listening sockets (their queue is of connections) are not compared. */
+ * A listening socket's queue is of connections: a snapshot never has one
+ * waiting (the dump refuses), so none may wait now either (sock_diag), or
+ * the processes would accept a connection SNAP never saw. */
 #include "session/rollback_int.h"
 
 #include <errno.h>
@@ -31,6 +33,7 @@
 
 #define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
 #define UNIX_LISTEN 10 /* TCP_LISTEN, as CRIU records a unix socket's state */
+#define TCP_LISTEN 10
 
 struct queues {
 	cr_pipe_data *pd, *fd;
@@ -90,11 +93,44 @@ static int pipe_same(struct queues *q, pid_t pid, int fd, const cr_fdinfo *fi, c
 	return 1;
 }
 
+/* 1 when listening socket fd of pid (inet family, 0: unix) has no
+ * connection waiting to be accepted, else 0 with why. */
+static int listener_same(pid_t pid, int pidfd, int fd, int family, char *why, size_t len)
+{
+	int sk = pidfd >= 0 ? (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0) : -1;
+	struct stat st;
+	int ok = sk >= 0 && fstat(sk, &st) == 0;
+	int e = errno;
+	if (sk >= 0)
+		close(sk);
+	if (!ok)
+		return NOT("the connections waiting on listening socket fd %d of %d cannot be counted: %s", fd, (int)pid,
+			   strerror(e));
+	uint32_t waiting = 0;
+	int r;
+	if (family) {
+		r = dump_inet_waiting(family, (uint32_t)st.st_ino, &waiting);
+	} else {
+		struct usk_diag d = { 0 };
+		r = dump_usk_query((uint32_t)st.st_ino, &d);
+		waiting = d.rq;
+	}
+	if (r <= 0)
+		return NOT("the connections waiting on listening socket fd %d of %d cannot be counted (sock_diag%s%s)", fd,
+			   (int)pid, r < 0 ? ": " : ": not found", r < 0 ? strerror(errno) : "");
+	if (waiting)
+		return NOT("listening socket fd %d of %d has %u connection(s) waiting to be accepted, which SNAP had not: "
+			   "a full restore drops them", fd, (int)pid, waiting);
+	return 1;
+}
+
 static int socket_same(struct queues *q, pid_t pid, int pidfd, int fd, const cr_fdinfo *fi, const cr_file *f,
 		       char *why, size_t len)
 {
-	if (fi->type == CR_FD_UNIXSK && f->has_usk && f->usk.state == UNIX_LISTEN)
-		return 1;
+	bool usk_listen = fi->type == CR_FD_UNIXSK && f->has_usk && f->usk.state == UNIX_LISTEN;
+	bool isk_listen = fi->type == CR_FD_INETSK && f->has_isk && f->isk.state == TCP_LISTEN;
+	if (usk_listen || isk_listen)
+		return listener_same(pid, pidfd, fd, isk_listen ? (int)f->isk.family : 0, why, len);
 	bool had = false;
 	for (size_t i = 0; i < q->npk && !had; i++)
 		had = q->pk[i].id_for == fi->id;

@@ -66,6 +66,7 @@ static int rollback_dump(struct fp_session_ctx *ctx, const char *rbdir, bool tcp
 		.dir = rbdir,
 		.leave_running = false,
 		.tcp_established = tcp,
+		.drop_waiting = true, /* no image holds them: killed next */
 		.compress = FP_DUMP_NONE,
 		.track = fp_track_session(), /* only what changed since the last snapshot */
 		.while_stopped = fp_session_save_fault, /* session_hold.c: tests only */

@@ -7,6 +7,9 @@
 # restore (`restore --json` says why) that puts SNAP's bytes back; an
 # unchanged one keeps the rollback in place. After each, the program reads
 # its pipe and socket without blocking and must find exactly SNAP's bytes.
+# It also listens on a unix and a TCP socket: a connection waiting to be
+# accepted since SNAP makes it a full restore too, after which none waits;
+# a snapshot with one waiting is refused.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
@@ -22,6 +25,15 @@ os.set_blocking(r, False)
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
 a.setblocking(False)
 junk = bytearray(1 << 20)
+ul = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+ul.bind("\0fp-rq-%d" % os.getpid())
+ul.listen(4)
+tl = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+tl.bind(("127.0.0.1", 0))
+tl.listen(4)
+for l in (ul, tl):
+    l.setblocking(False)
+clients = []
 def drain():
     try:
         return os.read(r, 1 << 16)
@@ -38,6 +50,10 @@ def act(*_):
         os.write(w, b"zz")
     elif what == "sock":
         b.send(b"q")
+    elif what == "uconn":
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(ul.getsockname())
+        clients.append(c)
     elif what == "memory":
         junk[::4096] = b"m" * len(junk[::4096])
     say("did " + what)
@@ -55,10 +71,16 @@ def check(*_):
         bad.append("pipe holds %r, not %r" % (got, want))
     if sk is not None:
         bad.append("socket holds %r" % sk)
+    for name, l in (("unix", ul), ("tcp", tl)):
+        try:
+            l.accept()
+            bad.append("a connection waits on the %s listener" % name)
+        except BlockingIOError:
+            pass
     say("check " + ("ok" if not bad else "FAIL " + "; ".join(bad)))
 signal.signal(signal.SIGUSR1, act)
 signal.signal(signal.SIGUSR2, check)
-say("ready %d" % os.getpid())
+say("ready %d %d" % (os.getpid(), tl.getsockname()[1]))
 while True:
     signal.pause()
 PY
@@ -68,6 +90,11 @@ wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/d
 
 act() { # ACTION
 	local pid
+	if [[ $1 == tconn ]]; then # a client of its own (an established TCP fd would refuse the save of a full restore)
+		python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()' \
+			"$(grep '^ready ' "$st" | tail -n 1 | cut -d' ' -f3)" || fail "cannot connect to the TCP listener"
+		return
+	fi
 	pid=$(session_field q target_pid)
 	echo "$1" >"$WORK/act"
 	ask "$pid" USR1 "$st" 'did ' || fail "$1: the target did not act"
@@ -91,7 +118,7 @@ round() {
 	"$FP" restore q "s$i" --json >"$WORK/r.json" || fail "$1: restore s$i: $(cat "$WORK/r.json")"
 	[[ $(json_field "$WORK/r.json" in_place) == "$4" ]] || fail "$1: in_place is not $4: $(cat "$WORK/r.json")"
 	if [[ $4 == False ]]; then
-		grep -q "queued\|queue goes back" "$WORK/r.json" ||
+		grep -q "queued\|queue goes back\|waiting to be accepted" "$WORK/r.json" ||
 			fail "$1: the restore does not say which queue differs: $(cat "$WORK/r.json")"
 	fi
 	check "$2" "$1"
@@ -103,5 +130,14 @@ round "unchanged" abc memory True
 round "empty, written since" "" more False
 round "datagram since" xy sock False
 round "empty, unchanged" "" memory True
+round "unix connection since" ab uconn False
+round "TCP connection since" ab tconn False
+round "listeners unchanged" ab memory True
+# a snapshot does not drop a waiting connection (only the save of
+# processes that a full restore kills does): it refuses, and says why
+act tconn
+out=$("$FP" snap q refused 2>&1) && fail "a snapshot with a connection waiting to be accepted succeeded"
+[[ $out == *"waiting to be accepted"* ]] || fail "the refused snapshot does not say why: $out"
+act memory
 "$FP" stop --kill q >/dev/null 2>&1
 echo ok
