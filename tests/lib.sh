@@ -9,7 +9,15 @@ WORK=$(mktemp -d /tmp/fp-e2e.XXXXXX)
 export FORKPOINT_HOME=$WORK/home
 _fp_cleanup_pids=()
 cleanup() {
-	local rc=$? p
+	local rc=$? p s
+	# the sessions a test left behind (it failed half way): their
+	# processes too, which a pid tracked inside $(...) never reached
+	if [[ -d $FORKPOINT_HOME/sessions ]]; then
+		for s in $("$FP" ps --json 2>/dev/null |
+			python3 -c 'import json, sys; print(" ".join(x["name"] for x in json.load(sys.stdin)))' 2>/dev/null); do
+			timeout -s KILL 30 "$FP" stop --kill "$s" >/dev/null 2>&1
+		done
+	fi
 	for p in "${_fp_cleanup_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	# FP_KEEP_WORK=1: a failed test's directory (logs, snapshots) is kept;
 	# FP_KEEP_WORK=all: every test's

@@ -2,6 +2,7 @@
  * list, creds; and the leader's task-wide part (sigactions, rlimits,
  * itimers, personality). Runs while the process is stopped. */
 #include "dump/dump_int.h"
+#include "dump/dump_attrs.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +43,18 @@ static int proc_limit(pid_t pid, int r, struct rlimit *rl)
 }
 
 
+int dump_read_rlimit(pid_t pid, int r, cr_rlimit *out)
+{
+	struct rlimit rl;
+	/* prlimit on another user's process needs CAP_SYS_RESOURCE;
+	 * /proc/PID/limits tells anyone */
+	if (prlimit(pid, (__rlimit_resource_t)r, NULL, &rl) && (errno != EPERM || proc_limit(pid, r, &rl)))
+		return -1;
+	out->cur = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+	out->max = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max;
+	return 0;
+}
+
 static int parse_ids4(const char *v, uint32_t out[4])
 {
 	unsigned a, b, c, d;
@@ -59,14 +72,8 @@ static void cap_words(const char *v, uint32_t w[2], size_t *n)
 	*n = 2;
 }
 
-/* Creds and seccomp from /proc/<tid>/status. */
-static int read_creds(pid_t pid, pid_t tid, cr_thread_core *tc, fp_error *err)
+int dump_creds_parse(char *buf, pid_t pid, pid_t tid, cr_creds *cr, fp_error *err)
 {
-	char path[96], buf[8192];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
-		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
-	cr_creds *cr = &tc->creds;
 	bool have_uid = false, have_gid = false;
 	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
 		char *colon = strchr(line, ':');
@@ -121,11 +128,21 @@ static int read_creds(pid_t pid, pid_t tid, cr_thread_core *tc, fp_error *err)
 		}
 	}
 	if (!have_uid || !have_gid)
-		return fp_fail(err, EIO, "no Uid/Gid lines in %s", path);
+		return fp_fail(err, EIO, "no Uid/Gid lines in /proc/%d/task/%d/status", pid, tid);
 	/* Securebits have no /proc interface; 0 is the normal value and what a
 	 * process that never called prctl(PR_SET_SECUREBITS) has. */
 	cr->secbits = 0;
 	return 0;
+}
+
+/* Creds and seccomp from /proc/<tid>/status. */
+static int read_creds(pid_t pid, pid_t tid, cr_thread_core *tc, fp_error *err)
+{
+	char path[96], buf[8192];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	if (dump_read_proc(path, buf, sizeof(buf)) <= 0)
+		return fp_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	return dump_creds_parse(buf, pid, tid, &tc->creds, err);
 }
 
 /* If ip is inside the thread's rseq critical section, the kernel would
@@ -149,7 +166,7 @@ static void rseq_fixup(struct dump_ctx *c, pid_t pid, pid_t tid, const fp_rseq_c
 	}
 }
 
-static void read_comm(pid_t pid, pid_t tid, char *out, size_t len)
+void dump_read_comm(pid_t pid, pid_t tid, char *out, size_t len)
 {
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
@@ -265,22 +282,28 @@ static int thread_state(struct dump_ctx *c, struct dump_proc *p, size_t idx, str
 
 	if (read_creds(p->pid, tid, tc, err))
 		return -1;
-	read_comm(p->pid, tid, tc->comm, sizeof(tc->comm));
+	dump_read_comm(p->pid, tid, tc->comm, sizeof(tc->comm));
 	tc->has_comm = tc->comm[0] != '\0';
 
+	if (dump_read_sched(tid, &tc->sched_policy, &tc->sched_prio, &tc->sched_nice))
+		tc->has_sched_policy = tc->has_sched_prio = tc->has_sched_nice = true;
+	return 0;
+}
+
+bool dump_read_sched(pid_t tid, uint32_t *policy, uint32_t *prio, int32_t *nice)
+{
 	int pol = sched_getscheduler(tid);
 	struct sched_param sp;
-	if (pol >= 0 && sched_getparam(tid, &sp) == 0) {
-		errno = 0;
-		int nice = getpriority(PRIO_PROCESS, (id_t)tid);
-		if (!errno) {
-			tc->has_sched_policy = tc->has_sched_prio = tc->has_sched_nice = true;
-			tc->sched_policy = (uint32_t)(pol & ~SCHED_RESET_ON_FORK);
-			tc->sched_prio = (uint32_t)sp.sched_priority;
-			tc->sched_nice = nice;
-		}
-	}
-	return 0;
+	if (pol < 0 || sched_getparam(tid, &sp))
+		return false;
+	errno = 0;
+	int n = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (errno)
+		return false;
+	*policy = (uint32_t)(pol & ~SCHED_RESET_ON_FORK);
+	*prio = (uint32_t)sp.sched_priority;
+	*nice = n;
+	return true;
 }
 
 static uint64_t read_hex_file(const char *path, uint64_t dflt)
@@ -335,15 +358,9 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, const struct di
 
 	tc->has_rlimits = true;
 	tc->rlimits.n_rlimits = CR_RLIMITS;
-	for (int r = 0; r < CR_RLIMITS; r++) {
-		struct rlimit rl;
-		/* prlimit on another user's process needs CAP_SYS_RESOURCE;
-		 * /proc/PID/limits tells anyone */
-		if (prlimit(pid, (__rlimit_resource_t)r, NULL, &rl) && (errno != EPERM || proc_limit(pid, r, &rl)))
+	for (int r = 0; r < CR_RLIMITS; r++)
+		if (dump_read_rlimit(pid, r, &tc->rlimits.rlimits[r]))
 			return fp_fail(err, errno, "prlimit(%d, %d): %s", pid, r, strerror(errno));
-		tc->rlimits.rlimits[r].cur = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
-		tc->rlimits.rlimits[r].max = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max;
-	}
 
 	size_t k = 0;
 	for (int sig = 1; sig <= 64; sig++) {

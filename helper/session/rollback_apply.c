@@ -1,9 +1,9 @@
 /* Rollback in place: saving what is overwritten, writing SNAP's state
  * back, and undoing it (rollback_int.h). Order of the writes: injected
- * calls first (brk, munmap, mmap, mprotect, lseek, reopen, chdir, timers),
- * then the pages, then the registers; undo goes the other way. Closing the fds
- * opened since SNAP is the one step that cannot be undone: it comes last
- * (rb_commit), once everything else succeeded. */
+ * calls first (brk, munmap, mmap, mprotect, lseek, reopen, chdir, timers,
+ * umask), then the pages, then the registers; undo goes the other way.
+ * Closing the fds opened since SNAP is the one step that cannot be undone:
+ * it comes last (rb_commit), once everything else succeeded. */
 #include "session/rollback_int.h"
 
 #include <errno.h>
@@ -527,7 +527,7 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 			return -1;
 	/* the scratch mapping goes in this same run of injected calls: the
 	 * mappings are SNAP's again before the pages are written */
-	if (rb_timers_set(p, false, err) || fp_inject_scratch_drop(&p->ij, err))
+	if (rb_timers_set(p, false, err) || rb_attrs_set(p, false, err) || fp_inject_scratch_drop(&p->ij, err))
 		return -1;
 	if (inject_end(p, err))
 		return -1;
@@ -614,6 +614,8 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		rc = fp_fail(rc ? &e2 : err, EINVAL, "process %d: %llu pages written back were not saved", (int)p->pid,
 			     (unsigned long long)p->pages_done);
 	else if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, NULL, p->pages_done, &done, rc ? &e2 : err))
+		rc = -1;
+	if (rb_attrs_set(p, true, rc ? &e2 : err))
 		rc = -1;
 	if (p->timers_set && rb_timers_set(p, true, rc ? &e2 : err))
 		rc = -1;

@@ -764,6 +764,9 @@ int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error
 		rc = rb_diff_timers(p, why, len, err);
 	fp_rb_mark(c->r, "d_signals");
 	if (rc == 1)
+		rc = rb_diff_attrs(p, why, len, err);
+	fp_rb_mark(c->r, "d_attrs");
+	if (rc == 1)
 		rc = diff_vmas(c, p, &fpriv, why, len, err);
 	fp_rb_mark(c->r, "d_vmas");
 	if (rc == 1)

@@ -103,6 +103,8 @@ struct rb_proc {
 	struct itimerval it_old[3];     /* the live timers that rb_timers_set replaced */
 	struct itimerspec *pt_old;      /* (per SNAP's POSIX timer, in its order), */
 	size_t timers_set;              /* the first this many (3 itimers, then POSIX) */
+	bool umask_set, umask_done;     /* SNAP's umask (fs.umask) is set back, */
+	uint32_t umask_old;             /* the live one for an undo */
 	uint64_t hot_area, hot_area_len; /* the copy's injection area: not SNAP's */
 };
 
@@ -319,5 +321,12 @@ int rb_scratch(struct rb_proc *p, size_t len, uint64_t *addr, fp_error *err);
  * interval and POSIX timers set (undo: the live ones back). */
 int rb_diff_timers(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_timers_set(struct rb_proc *p, bool undo, fp_error *err);
+
+/* rollback_attrs.c: during the stop, whether p's creds, thread names,
+ * scheduling, resource limits, personality and oom_score_adj are SNAP's
+ * (0 with why if not), and whether its umask must go back; in rb_apply,
+ * the umask set (undo: the live one back). */
+int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
+int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
 
 #endif

@@ -1,0 +1,79 @@
+# A rollback in place leaves the kernel's attributes of a process as they
+# are, so they must be SNAP's (helper/session/rollback_attrs.c): a umask
+# changed since SNAP is set back in place; a changed thread name, resource
+# limit, nice value, group list, personality or oom_score_adj makes it a
+# full restore that says why. A Python program changes one on each command
+# (SIGUSR2) and reports them all; after each rollback they must be SNAP's.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/incr_common.inc"
+
+st=$WORK/status
+cat >"$WORK/at.py" <<'PY'
+import ctypes, os, resource, signal, sys
+status, work = sys.argv[1:3]
+libc = ctypes.CDLL(None, use_errno=True)
+def say(line):
+    with open(status, "a") as f:
+        f.write(line + "\n")
+def name():
+    return open("/proc/self/comm").read().strip()
+def cmd(*_):
+    w = open(os.path.join(work, "cmd")).read().strip()
+    if w == "umask":
+        os.umask(0o077)
+    elif w == "name":
+        libc.prctl(15, b"renamed", 0, 0, 0)  # PR_SET_NAME
+    elif w == "limit":
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
+    elif w == "nice":
+        os.nice(1)
+    elif w == "groups":
+        os.setgroups(os.getgroups() + [4242])
+    elif w == "personality":
+        libc.personality(0x0040000)  # ADDR_NO_RANDOMIZE
+    elif w == "oom":
+        open("/proc/self/oom_score_adj", "w").write("77")
+    m = os.umask(0)
+    os.umask(m)
+    pers = libc.personality(0xffffffff)
+    oom = open("/proc/self/oom_score_adj").read().strip()
+    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s" % (
+        w, m, name(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], os.nice(0),
+        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom))
+signal.signal(signal.SIGUSR2, cmd)
+say("ready %d" % os.getpid())
+while True:
+    signal.pause()
+PY
+"$FP" run --detach --name at -- python3 "$WORK/at.py" "$st" "$WORK" >/dev/null || fail "run"
+track_pid "$(session_field at helper_pid)"
+wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+
+cmd() { # CMD: prints the attributes after it
+	local pid
+	pid=$(session_field at target_pid)
+	track_pid "$pid"
+	echo "$1" >"$WORK/cmd"
+	ask "$pid" USR2 "$st" "$1 " || fail "no answer to $1"
+	grep "^$1 " "$st" | tail -n 1 | cut -d' ' -f2-
+}
+
+snap_attrs=$(cmd look)
+i=0
+for change in umask name limit nice groups personality oom; do
+	i=$((i + 1))
+	"$FP" snap at "s$i" >/dev/null || fail "snap s$i"
+	after=$(cmd "$change")
+	[[ $after != "$snap_attrs" ]] || fail "$change changed nothing: $after"
+	"$FP" restore at "s$i" --json >"$WORK/r.json" || fail "restore s$i: $(cat "$WORK/r.json")"
+	want=False
+	[[ $change == umask ]] && want=True
+	[[ $(json_field "$WORK/r.json" in_place) == "$want" ]] ||
+		fail "$change: in_place is not $want: $(cat "$WORK/r.json")"
+	now=$(cmd look)
+	[[ $now == "$snap_attrs" ]] || fail "$change: after the rollback to s$i: $now, SNAP: $snap_attrs"
+	echo "$change: in place $want: $(json_field "$WORK/r.json" why 2>/dev/null)"
+done
+"$FP" stop --kill at >/dev/null 2>&1
+echo ok
