@@ -3,6 +3,7 @@
 #   - build/tests/unit/*       unit and real-process tests in C (plain build)
 #   - build-san/tests/unit/*   the same under ASan+UBSan
 #   - tests/e2e/*.sh           end-to-end tests through the forkpoint command
+#                              (those of the session engine also with build-san)
 #   - tests/fuzz/*.sh          libFuzzer targets (`make fuzz`), FUZZ_SECONDS
 #                              each (60); a crash prints the input's path
 #   - python/tests/            pytest tests of the Python binding, each counted
@@ -56,6 +57,12 @@ for t in "$ROOT"/build-san/tests/unit/*; do
 done
 for t in "$ROOT"/tests/e2e/*.sh; do
 	[[ -f $t ]] && run_one "e2e/$(basename "$t" .sh)" build bash "$t"
+done
+# The session engine (incremental snapshots, rollbacks in place, branches)
+# under ASan+UBSan too: the e2e tests that drive it, run with build-san's
+# forkpoint, whose session helper is that same binary.
+for t in "$ROOT"/tests/e2e/{rollback,snap_incr}_*.sh "$ROOT"/tests/e2e/{walk,branch,snap_full_store}.sh; do
+	[[ -f $t ]] && run_one "san-e2e/$(basename "$t" .sh)" build-san bash "$t"
 done
 
 for t in "$ROOT"/tests/fuzz/*.sh; do
