@@ -114,10 +114,10 @@ struct fp_dump_opts {
 				      again (`criu dump --ext-unix-sk`); without
 				      it such sockets are refused */
 	bool drop_waiting;         /* connections waiting on a listening socket
-				      are left out of the image (a rollback's
-				      save of processes it kills: they die with
-				      them either way); without it such a
-				      listener is refused */
+				      and inotify events not read are left out
+				      of the image (a rollback's save of
+				      processes it kills: they die with them
+				      either way); without it they are refused */
 	bool fsync;                /* durable against power loss: syncfs the
 				      images before the manifest, fsync the
 				      parent after the rename (see above) */

@@ -77,7 +77,9 @@ int dump_inotify_entry(struct dump_ctx *c, pid_t pid, int fd, const char *info, 
 	int queued = pending_events(pid, fd);
 	if (queued < 0)
 		return fp_fail(err, errno, "cannot ask inotify fd %d of %d for its queued events: %s", fd, pid, strerror(errno));
-	if (queued > 0)
+	if (queued > 0 && c->o->drop_waiting)
+		dlog(c, "inotify fd %d of %d: %d bytes of events not yet read left out", fd, pid, queued);
+	else if (queued > 0)
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, EAGAIN,
 				    "inotify fd %d of %d has %d bytes of events not yet read, which a snapshot cannot "
 				    "keep; dump again once the program has read them",

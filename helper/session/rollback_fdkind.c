@@ -100,8 +100,10 @@ int rb_fd_same_object(const struct rb_ctx *c, pid_t pid, int fd, const cr_fdinfo
 	if (!f)
 		return 1; /* SNAP has no record to compare with */
 	const char *anon = anon_link(fi->type);
-	if (anon)
-		return strcmp(link, anon) ? NOT("process %d: fd %d is %s, SNAP had %s there", (int)pid, fd, link, anon) : 1;
+	if (anon && strcmp(link, anon))
+		return NOT("process %d: fd %d is %s, SNAP had %s there", (int)pid, fd, link, anon);
+	if (anon) /* and what it holds (rollback_evfd.c) */
+		return fi->type == CR_FD_FANOTIFY ? 1 : rb_event_same(pid, fd, fi, f, why, len);
 	if (fi->type == CR_FD_MEMFD)
 		return strncmp(link, "/memfd:", 7) ? NOT("process %d: fd %d is %s, SNAP had a memfd there", (int)pid, fd,
 							 link)

@@ -174,6 +174,9 @@ int rb_fd_same_object(const struct rb_ctx *c, pid_t pid, int fd, const cr_fdinfo
  * restore from snap_dir, notes which new object stands for which recorded
  * one; same: whether live_ino is snap_ino, directly or through notes. */
 bool rb_snap_object(const cr_fdinfo *fi, const cr_file *f, uint64_t *ino, mode_t *fmt);
+/* rollback_evfd.c: 1 when event fd fd of pid (of SNAP's kind) holds what
+ * SNAP's f recorded (count, watches, mask, timer), else 0 with why. */
+int rb_event_same(pid_t pid, int fd, const cr_fdinfo *fi, const cr_file *f, char *why, size_t len);
 void rb_objmap_learn(struct fp_track *t, const char *snap_dir);
 /* rollback_queues.c: 1 when every pipe, FIFO and socket of the tree holds
  * the bytes SNAP recorded (after rb_diff of every process: the fds are
