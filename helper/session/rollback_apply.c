@@ -450,6 +450,24 @@ static int seek_here(struct rb_proc *p, int fd, uint64_t pos, fp_error *err)
 	return 1;
 }
 
+/* An fd's status flags belong to its open file description too: set
+ * through a copy (1), or 0 when none could be taken (the caller injects). */
+static int setfl_here(struct rb_proc *p, int fd, int flags, fp_error *err)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	int mine = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (mine < 0)
+		return 0;
+	int r = fcntl(mine, F_SETFL, flags);
+	int e = errno;
+	close(mine);
+	if (r < 0)
+		return fp_fail(err, e, "process %d: fcntl(F_SETFL) of fd %d failed: %s", (int)p->pid, fd, strerror(e));
+	return 1;
+}
+
 static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err)
 {
 	uint64_t a;
@@ -478,6 +496,12 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 		break;
 	case RB_TTY_MODES:
 		if (tty_modes(p->pid, o->fd, undo ? &o->old_tio : &o->tio, err))
+			return -1;
+		break;
+	case RB_SETFL:
+		here = setfl_here(p, o->fd, undo ? o->old_flags : o->flags, err);
+		if (here < 0 || (!here && inject_ok(p, "fcntl(F_SETFL)", SYS_fcntl, (uint64_t)o->fd, F_SETFL,
+						     (uint64_t)(undo ? o->old_flags : o->flags), 0, 0, 0, NULL, err)))
 			return -1;
 		break;
 	case RB_CLOSE:

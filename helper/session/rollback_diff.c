@@ -510,11 +510,12 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		 * be SNAP's inode (none for /dev/null & co.: nothing moves it);
 		 * one that cannot be proven is read as without the table */
 		uint64_t pos = UINT64_MAX;
+		uint32_t fl = UINT32_MAX; /* status flags, when read */
 		bool have_pos = false;
 		if (mf && fi->type == CR_FD_REG && mf->kind == FP_FDM_FIXED) {
 			pos = f->reg.pos, have_pos = true;
 		} else if (mf && fi->type == CR_FD_REG && mf->kind == FP_FDM_REG) {
-			int r = rb_fdpos_same(&fpos, fd, mf, &pos);
+			int r = rb_fdpos_same(&fpos, fd, mf, &pos, &fl);
 			if (r == 0) {
 				rc = RB_TABLE_WRONG;
 				snprintf(why, len, "fd %d of %d is not the file SNAP had, though the shim's table says no "
@@ -549,10 +550,12 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		if (!f || fi->type != CR_FD_REG || !f->has_reg) {
 			/* pipes, sockets, event fds: left as they are, if SNAP's */
 			rc = rb_fd_same_object(c, p->pid, fd, fi, f, link, why, len);
+			if (rc == 1 && f)
+				rc = rb_diff_status(p, fd, f, rb_fd_status(&fpos, fd), err);
 			continue;
 		}
 		if (!have_pos)
-			pos = rb_fdpos_get(&fpos, fd);
+			pos = rb_fdpos_get(&fpos, fd, &fl);
 		if (under(f->reg.name, base)) {
 			/* the workspace goes back to SNAP's files: open them again */
 			struct rb_fd_op *o = rb_fop_new(p);
@@ -580,7 +583,9 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 				rc = fp_fail(err, ENOMEM, "out of memory");
 			else
 				o->kind = RB_SEEK, o->fd = fd, o->pos = f->reg.pos, o->old_pos = pos;
-		}
+		}		if (rc == 1 && fl != UINT32_MAX)
+			rc = rb_diff_status(p, fd, f, fl, err);
+
 	}
 	if (d)
 		closedir(d);

@@ -122,3 +122,53 @@ int rb_fd_same_object(const struct rb_ctx *c, pid_t pid, int fd, const cr_fdinfo
 			   fmt == S_IFIFO ? "pipe" : "socket", ino ? " (another inode)" : "");
 	return 1;
 }
+
+/* The status flags SNAP recorded for f (without O_CLOEXEC); false if its
+ * kind records none here. */
+static bool snap_status(const cr_file *f, uint32_t *out)
+{
+	if (f->has_reg)
+		*out = f->reg.flags;
+	else if (f->has_pipe)
+		*out = f->pipe.flags;
+	else if (f->has_tty)
+		*out = f->tty.flags;
+	else if (f->has_efd)
+		*out = f->efd.flags;
+	else if (f->has_epfd)
+		*out = f->epfd.flags;
+	else if (f->has_sgfd)
+		*out = f->sgfd.flags;
+	else if (f->has_tfd)
+		*out = f->tfd.flags;
+	else if (f->has_isk)
+		*out = f->isk.flags;
+	else if (f->has_usk)
+		*out = f->usk.flags;
+	else if (f->has_memfd)
+		*out = f->memfd.flags;
+	else if (f->has_ify)
+		*out = f->ify.flags;
+	else
+		return false;
+	return true;
+}
+
+/* What F_SETFL changes of an open file description (the kernel's
+ * SETFL_MASK): a program that made a pipe non-blocking since SNAP would
+ * otherwise see EAGAIN where SNAP's waited. */
+#define RB_SETFL_MASK (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
+
+int rb_diff_status(struct rb_proc *p, int fd, const cr_file *f, uint32_t live, fp_error *err)
+{
+	uint32_t snap;
+	if (live == UINT32_MAX || !snap_status(f, &snap) || !((snap ^ live) & RB_SETFL_MASK))
+		return 1;
+	struct rb_fd_op *o = rb_fop_new(p);
+	if (!o)
+		return fp_fail(err, ENOMEM, "out of memory");
+	o->kind = RB_SETFL, o->fd = fd;
+	o->flags = (int)((live & ~(uint32_t)RB_SETFL_MASK) | (snap & RB_SETFL_MASK));
+	o->old_flags = (int)live;
+	return 1;
+}

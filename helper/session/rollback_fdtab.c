@@ -25,6 +25,7 @@
  * rollback_fdkind.c). */
 #include "session/rollback_int.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,7 @@ int rb_fdtab_list(struct rb_ctx *c, struct rb_proc *p, struct rb_fdtab *x, char 
 	return 1;
 }
 
-int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uint64_t *pos)
+int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uint64_t *pos, uint32_t *flags)
 {
 	int copy = x->pidfd >= 0 ? (int)syscall(SYS_pidfd_getfd, x->pidfd, fd, 0) : -1;
 	if (copy < 0)
@@ -117,6 +118,8 @@ int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uin
 			 ? 1
 			 : 0;
 	off_t at = rc ? lseek(copy, 0, SEEK_CUR) : -1;
+	int fl = rc ? fcntl(copy, F_GETFL) : -1;
+	*flags = fl < 0 ? UINT32_MAX : (uint32_t)fl;
 	close(copy);
 	if (rc && at < 0)
 		return -1;

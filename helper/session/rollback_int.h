@@ -44,13 +44,14 @@ struct rb_vma_op {
 	bool done;
 };
 
-enum rb_fd_kind { RB_SEEK, RB_CLOSE, RB_REOPEN, RB_CHDIR, RB_TTY_MODES };
+enum rb_fd_kind { RB_SEEK, RB_CLOSE, RB_REOPEN, RB_CHDIR, RB_TTY_MODES, RB_SETFL };
 
 struct rb_fd_op {
 	enum rb_fd_kind kind;
 	int fd;
 	uint64_t pos, old_pos;
-	int flags;                      /* reopen: open flags (O_CLOEXEC as fd flag) */
+	int flags;                      /* reopen: open flags (O_CLOEXEC as fd flag); */
+	int old_flags;                  /* setfl: SNAP's status flags, the live ones */
 	char path[PATH_MAX];            /* reopen, chdir: SNAP's */
 	char old_path[PATH_MAX];        /* chdir undo; reopen undo */
 	struct termios tio, old_tio;    /* tty modes: SNAP's, live (set by the helper) */
@@ -184,14 +185,21 @@ void rb_objmap_learn(struct fp_track *t, const char *snap_dir);
 int rb_diff_queues(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 bool rb_objmap_same(const struct fp_track *t, uint64_t snap_ino, uint64_t live_ino);
 struct rb_fd_op *rb_fop_new(struct rb_proc *p);
+/* rollback_fdkind.c: an fd's status flags (live, UINT32_MAX: not read)
+ * against SNAP's record f: the ones F_SETFL changes go back (an op);
+ * 1, or -1 on error. */
+int rb_diff_status(struct rb_proc *p, int fd, const cr_file *f, uint32_t live, fp_error *err);
 /* rollback_fdpos.c: a process's file offsets through copies of its fds */
 struct rb_fdpos {
 	pid_t pid;
 	int pidfd; /* -1: every offset from /proc/PID/fdinfo */
 };
 void rb_fdpos_open(struct rb_fdpos *x, pid_t pid);
-/* fd's offset, UINT64_MAX if it cannot be read */
-uint64_t rb_fdpos_get(struct rb_fdpos *x, int fd);
+/* fd's offset, UINT64_MAX if it cannot be read; *flags its status flags
+ * (F_GETFL, without O_CLOEXEC), UINT32_MAX if they cannot be read */
+uint64_t rb_fdpos_get(struct rb_fdpos *x, int fd, uint32_t *flags);
+/* The status flags of any fd, UINT32_MAX if they cannot be read. */
+uint32_t rb_fd_status(struct rb_fdpos *x, int fd);
 void rb_fdpos_close(struct rb_fdpos *x);
 /* rollback_fdtab.c: the fds open now from the shim's table, per fd
  * SNAP's mark when its slot's seq is still the one SNAP's dump saw (then it
@@ -207,7 +215,7 @@ int rb_fdtab_list(struct rb_ctx *c, struct rb_proc *p, struct rb_fdtab *x, char 
 void rb_fdtab_free(struct rb_fdtab *x);
 /* fd's offset through a copy whose file must be mf's (a regular file of
  * that inode): 1 and *pos, 0 another file, -1 not readable. */
-int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uint64_t *pos);
+int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uint64_t *pos, uint32_t *flags);
 /* SNAP's record of terminal f, NULL if it has none. */
 const cr_tty_info *rb_tty_info(struct rb_ctx *c, const cr_file *f, fp_error *err);
 int rb_snap_read(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst, fp_error *err);

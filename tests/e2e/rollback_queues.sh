@@ -9,13 +9,14 @@
 # its pipe and socket without blocking and must find exactly SNAP's bytes.
 # It also listens on a unix and a TCP socket: a connection waiting to be
 # accepted since SNAP makes it a full restore too, after which none waits;
-# a snapshot with one waiting is refused.
+# a snapshot with one waiting is refused. Status flags changed since SNAP
+# (F_SETFL: O_NONBLOCK) are set back in place.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
 st=$WORK/status
 cat >"$WORK/q.py" <<'PY'
-import os, signal, socket, sys
+import fcntl, os, signal, socket, sys
 status, work = sys.argv[1:3]
 def say(line):
     with open(status, "a") as f:
@@ -25,6 +26,7 @@ os.set_blocking(r, False)
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
 a.setblocking(False)
 junk = bytearray(1 << 20)
+lf = os.open(os.path.join(work, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 ul = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 ul.bind("\0fp-rq-%d" % os.getpid())
 ul.listen(4)
@@ -54,6 +56,10 @@ def act(*_):
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.connect(ul.getsockname())
         clients.append(c)
+    elif what == "flags":  # F_SETFL since SNAP: set back in place
+        os.set_blocking(w, False)
+        os.set_blocking(a.fileno(), True)
+        fcntl.fcntl(lf, fcntl.F_SETFL, fcntl.fcntl(lf, fcntl.F_GETFL) & ~os.O_APPEND)
     elif what == "memory":
         junk[::4096] = b"m" * len(junk[::4096])
     say("did " + what)
@@ -71,6 +77,8 @@ def check(*_):
         bad.append("pipe holds %r, not %r" % (got, want))
     if sk is not None:
         bad.append("socket holds %r" % sk)
+    if not os.get_blocking(w) or os.get_blocking(a.fileno()) or not fcntl.fcntl(lf, fcntl.F_GETFL) & os.O_APPEND:
+        bad.append("the pipe's write end, the socket or the file has other status flags than SNAP's")
     for name, l in (("unix", ul), ("tcp", tl)):
         try:
             l.accept()
@@ -133,6 +141,7 @@ round "empty, unchanged" "" memory True
 round "unix connection since" ab uconn False
 round "TCP connection since" ab tconn False
 round "listeners unchanged" ab memory True
+round "status flags since" ab flags True
 # a snapshot does not drop a waiting connection (only the save of
 # processes that a full restore kills does): it refuses, and says why
 act tconn
