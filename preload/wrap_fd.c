@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -190,6 +191,24 @@ static void fcntl_done(int fd, int cmd, void *arg, int r)
 	}
 FCNTL_WRAPPER(fcntl)
 FCNTL_WRAPPER(fcntl64)
+
+/* FIOCLEX and FIONCLEX set and clear close-on-exec as fcntl(F_SETFD) does
+ * (Python's os.set_inheritable uses them): the slot follows, so that a
+ * rollback that takes the table's word for an fd untouched since a
+ * snapshot is not told wrong. Every other request goes straight to the
+ * kernel, as libc's ioctl does on x86_64. */
+FP_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	int track = (req == FIOCLEX || req == FIONCLEX) && fp_enter();
+	long r = fp_sys3(SYS_ioctl, fd, req, arg);
+	if (track && !fp_sys_failed(r))
+		fp_fd_set_fdflags(fd, req == FIOCLEX ? FD_CLOEXEC : 0);
+	return (int)fp_sys_ret(r);
+}
 
 static void pipe_made(const int fds[2], int flags)
 {

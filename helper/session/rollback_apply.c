@@ -504,6 +504,11 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 						     (uint64_t)(undo ? o->old_flags : o->flags), 0, 0, 0, NULL, err)))
 			return -1;
 		break;
+	case RB_SETFD: /* the fd table is the process's own: injected */
+		if (inject_ok(p, "fcntl(F_SETFD)", SYS_fcntl, (uint64_t)o->fd, F_SETFD,
+			      (uint64_t)(undo ? o->old_flags : o->flags), 0, 0, 0, NULL, err))
+			return -1;
+		break;
 	case RB_CLOSE:
 		return 0; /* rb_commit */
 	}

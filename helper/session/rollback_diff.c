@@ -542,6 +542,10 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			continue;
 		}
 		seen[fi - p->fdi] = 1;
+		/* close-on-exec: the table's word for a marked fd (no wrapper
+		 * touched it since), fdinfo's for the others */
+		if (!mf && (rc = rb_diff_cloexec(p, fd, fi, err)) != 1)
+			continue;
 		if (fi->type == CR_FD_TTY) {
 			rc = f ? rb_diff_tty(c, p, fd, f, why, len, err)
 			       : NOT("fd %d of %d: SNAP has no record of its terminal", fd, (int)p->pid);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -170,5 +171,26 @@ int rb_diff_status(struct rb_proc *p, int fd, const cr_file *f, uint32_t live, f
 	o->kind = RB_SETFL, o->fd = fd;
 	o->flags = (int)((live & ~(uint32_t)RB_SETFL_MASK) | (snap & RB_SETFL_MASK));
 	o->old_flags = (int)live;
+	return 1;
+}
+
+int rb_diff_cloexec(struct rb_proc *p, int fd, const cr_fdinfo *fi, fp_error *err)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)p->pid, fd);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+	if (f >= 0)
+		close(f);
+	const char *fl = n > 0 ? (buf[n] = '\0', strstr(buf, "flags:")) : NULL;
+	if (!fl)
+		return 1; /* gone or unreadable: the fd's other checks say */
+	int live = (strtoul(fl + 6, NULL, 8) & O_CLOEXEC) ? FD_CLOEXEC : 0, snap = (fi->flags & 1) ? FD_CLOEXEC : 0;
+	if (live == snap)
+		return 1;
+	struct rb_fd_op *o = rb_fop_new(p);
+	if (!o)
+		return fp_fail(err, ENOMEM, "out of memory");
+	o->kind = RB_SETFD, o->fd = fd, o->flags = snap, o->old_flags = live;
 	return 1;
 }

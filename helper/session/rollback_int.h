@@ -44,14 +44,15 @@ struct rb_vma_op {
 	bool done;
 };
 
-enum rb_fd_kind { RB_SEEK, RB_CLOSE, RB_REOPEN, RB_CHDIR, RB_TTY_MODES, RB_SETFL };
+enum rb_fd_kind { RB_SEEK, RB_CLOSE, RB_REOPEN, RB_CHDIR, RB_TTY_MODES, RB_SETFL, RB_SETFD };
 
 struct rb_fd_op {
 	enum rb_fd_kind kind;
 	int fd;
 	uint64_t pos, old_pos;
 	int flags;                      /* reopen: open flags (O_CLOEXEC as fd flag); */
-	int old_flags;                  /* setfl: SNAP's status flags, the live ones */
+	int old_flags;                  /* setfl: SNAP's status flags, the live ones;
+					   setfd: SNAP's fd flags, the live ones */
 	char path[PATH_MAX];            /* reopen, chdir: SNAP's */
 	char old_path[PATH_MAX];        /* chdir undo; reopen undo */
 	struct termios tio, old_tio;    /* tty modes: SNAP's, live (set by the helper) */
@@ -189,6 +190,9 @@ struct rb_fd_op *rb_fop_new(struct rb_proc *p);
  * against SNAP's record f: the ones F_SETFL changes go back (an op);
  * 1, or -1 on error. */
 int rb_diff_status(struct rb_proc *p, int fd, const cr_file *f, uint32_t live, fp_error *err);
+/* fd's close-on-exec flag against SNAP's fi (read from fdinfo: nothing
+ * else tells it): set back by an op; 1, or -1 on error. */
+int rb_diff_cloexec(struct rb_proc *p, int fd, const cr_fdinfo *fi, fp_error *err);
 /* rollback_fdpos.c: a process's file offsets through copies of its fds */
 struct rb_fdpos {
 	pid_t pid;

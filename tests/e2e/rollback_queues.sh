@@ -10,7 +10,8 @@
 # It also listens on a unix and a TCP socket: a connection waiting to be
 # accepted since SNAP makes it a full restore too, after which none waits;
 # a snapshot with one waiting is refused. Status flags changed since SNAP
-# (F_SETFL: O_NONBLOCK) are set back in place.
+# (F_SETFL: O_NONBLOCK, O_APPEND) and close-on-exec (ioctl FIONCLEX) are
+# set back in place.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
@@ -60,6 +61,8 @@ def act(*_):
         os.set_blocking(w, False)
         os.set_blocking(a.fileno(), True)
         fcntl.fcntl(lf, fcntl.F_SETFL, fcntl.fcntl(lf, fcntl.F_GETFL) & ~os.O_APPEND)
+    elif what == "cloexec":  # alone: ioctl(FIONCLEX), not fcntl
+        os.set_inheritable(lf, True)
     elif what == "memory":
         junk[::4096] = b"m" * len(junk[::4096])
     say("did " + what)
@@ -79,6 +82,8 @@ def check(*_):
         bad.append("socket holds %r" % sk)
     if not os.get_blocking(w) or os.get_blocking(a.fileno()) or not fcntl.fcntl(lf, fcntl.F_GETFL) & os.O_APPEND:
         bad.append("the pipe's write end, the socket or the file has other status flags than SNAP's")
+    if os.get_inheritable(lf):
+        bad.append("the file lost its close-on-exec flag")
     for name, l in (("unix", ul), ("tcp", tl)):
         try:
             l.accept()
@@ -142,6 +147,7 @@ round "unix connection since" ab uconn False
 round "TCP connection since" ab tconn False
 round "listeners unchanged" ab memory True
 round "status flags since" ab flags True
+round "close-on-exec since" ab cloexec True
 # a snapshot does not drop a waiting connection (only the save of
 # processes that a full restore kills does): it refuses, and says why
 act tconn
