@@ -7,7 +7,8 @@
  * thread names they set since. Per thread: creds (ids, groups,
  * capabilities, no_new_privs; under seccomp now, which SNAP cannot be),
  * name, scheduling policy, priority and nice. Per process: resource
- * limits, personality, oom_score_adj and umask. The umask (a shell's
+ * limits, personality, oom_score_adj, process group, session and umask.
+ * The umask (a shell's
  * `umask 077`) is put back with an injected umask(); any other difference
  * makes it a full restore, which sets them all, and says which. Not
  * compared: the alternate signal stack (only the thread itself can tell
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "dump/dump_attrs.h"
 #include "dump/dump_int.h"
@@ -125,6 +127,12 @@ int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err)
 		if (adj != (tc->has_oom_score_adj ? tc->oom_score_adj : 0))
 			return NOT("process %d changed its oom_score_adj since SNAP (%ld, SNAP %d)", (int)p->pid, adj,
 				   tc->has_oom_score_adj ? tc->oom_score_adj : 0);
+	}
+	if (p->ps) { /* a child that made itself a group leader (setpgid) or a session's (setsid) */
+		pid_t g = getpgid(p->pid), s = getsid(p->pid);
+		if ((g >= 0 && (uint32_t)g != p->ps->pgid) || (s >= 0 && (uint32_t)s != p->ps->sid))
+			return NOT("process %d changed its process group or session since SNAP (%d/%d, SNAP %u/%u)",
+				   (int)p->pid, (int)g, (int)s, p->ps->pgid, p->ps->sid);
 	}
 	p->umask_set = p->fs.has_umask && umask >= 0 && (uint32_t)umask != p->fs.umask;
 	return 1;

@@ -1,8 +1,8 @@
 # A rollback in place leaves the kernel's attributes of a process as they
 # are, so they must be SNAP's (helper/session/rollback_attrs.c): a umask
 # changed since SNAP is set back in place; a changed thread name, resource
-# limit, nice value, group list, personality or oom_score_adj makes it a
-# full restore that says why. A Python program changes one on each command
+# limit, nice value, group list, personality, oom_score_adj or a child's
+# process group makes it a full restore that says why. A Python program changes one on each command
 # (SIGUSR2) and reports them all; after each rollback they must be SNAP's.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
@@ -76,4 +76,42 @@ for change in umask name limit nice groups personality oom; do
 	echo "$change: in place $want: $(json_field "$WORK/r.json" why 2>/dev/null)"
 done
 "$FP" stop --kill at >/dev/null 2>&1
+
+# a child (there at SNAP) that made itself a process group leader since
+st2=$WORK/status2
+cat >"$WORK/pg.py" <<'PY'
+import os, signal, sys
+status = sys.argv[1]
+def say(line):
+    with open(status, "a") as f:
+        f.write(line + "\n")
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    def lead(*_):
+        os.setpgid(0, 0)
+        say("led %d" % os.getpgid(0))
+    signal.signal(signal.SIGUSR1, lead)
+    signal.signal(signal.SIGUSR2, lambda *_: say("pgid %d" % os.getpgid(0)))
+    os.write(w, b"x")
+    while True:
+        signal.pause()
+os.read(r, 1)
+say("ready %d %d" % (os.getpid(), child))
+while True:
+    signal.pause()
+PY
+"$FP" run --detach --name pg -- python3 "$WORK/pg.py" "$st2" >/dev/null || fail "run pg"
+track_pid "$(session_field pg helper_pid)"
+wait_for 60 grep -qs '^ready ' "$st2" || fail "pg not ready: $(cat "$st2" 2>/dev/null)"
+read -r _ parent child < <(grep '^ready ' "$st2")
+"$FP" snap pg s1 >/dev/null || fail "snap pg s1"
+ask "$child" USR1 "$st2" 'led ' || fail "the child did not lead its group"
+"$FP" restore pg s1 --json >"$WORK/r.json" || fail "restore pg s1: $(cat "$WORK/r.json")"
+[[ $(json_field "$WORK/r.json" in_place) == False ]] || fail "setpgid since SNAP: in place: $(cat "$WORK/r.json")"
+grep -q "process group" "$WORK/r.json" || fail "the full restore does not say why: $(cat "$WORK/r.json")"
+ask "$child" USR2 "$st2" 'pgid ' || fail "no pgid from the child"
+[[ $(grep '^pgid ' "$st2" | tail -n 1) == "pgid $parent" ]] ||
+	fail "the child's group after the rollback: $(grep '^pgid ' "$st2" | tail -n 1), SNAP: $parent"
+"$FP" stop --kill pg >/dev/null 2>&1
 echo ok
