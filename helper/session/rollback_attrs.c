@@ -8,9 +8,13 @@
  * capabilities, no_new_privs; under seccomp now, which SNAP cannot be),
  * name, scheduling policy, priority and nice. Per process: resource
  * limits, personality, oom_score_adj, process group, session and umask.
- * The umask (a shell's
- * `umask 077`) is put back with an injected umask(); any other difference
- * makes it a full restore, which sets them all, and says which. Not
+ * The umask (a shell's `umask 077`) is put back with an injected umask();
+ * any other difference makes it a full restore, which sets them all, and
+ * says which. Signal handlers: which signals are ignored and which caught
+ * is compared (rollback_diff.c); a caught one's handler, flags and mask
+ * only the process can tell, so each rollback sets SNAP's back with an
+ * injected rt_sigaction per caught signal (a handful for most programs),
+ * whose old value an undo sets again. Not
  * compared: the alternate signal stack (only the thread itself can tell
  * it, by an injected call per thread), securebits, the parent-death
  * signal and the child-subreaper flag. */
@@ -25,6 +29,7 @@
 
 #include "dump/dump_attrs.h"
 #include "dump/dump_int.h"
+#include "ptrace/pt_mem.h"
 
 #define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
 
@@ -138,7 +143,7 @@ int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err)
 	return 1;
 }
 
-int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
+static int umask_set(struct rb_proc *p, bool undo, fp_error *err)
 {
 	if (!p->umask_set || undo != p->umask_done)
 		return 0;
@@ -149,4 +154,71 @@ int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
 		p->umask_old = (uint32_t)r;
 	p->umask_done = !undo;
 	return 0;
+}
+
+/* SNAP's handlers of the signals it catches; undo: the live ones of those
+ * set. Scratch: the values to set, then the values they replace. */
+static int handlers_set(struct rb_proc *p, bool undo, fp_error *err)
+{
+	const cr_task_core *tc = NULL;
+	for (size_t i = 0; i < p->nth && !tc; i++)
+		if (p->th[i].core.has_tc)
+			tc = &p->th[i].core.tc;
+	fp_ksigaction want[64];
+	int sigs[64], n = 0;
+	for (size_t i = 0, sig = 1; tc && i < tc->n_sigactions && sig <= 64; i++, sig++) {
+		if (sig == 9 || sig == 19)
+			sig++;
+		if (sig == 9 || sig == 19)
+			sig++;
+		const cr_sa *sa = &tc->sigactions[i];
+		bool set = p->sa_set & (1ull << (sig - 1));
+		if (sig > 64 || (undo ? !set : sa->sigaction <= 1))
+			continue;
+		want[n] = undo ? p->sa_old[sig - 1]
+			       : (fp_ksigaction){ .handler = sa->sigaction, .flags = sa->flags, .restorer = sa->restorer,
+						  .mask = sa->mask };
+		sigs[n++] = (int)sig;
+	}
+	if (!n)
+		return 0;
+	size_t half = (size_t)n * sizeof(fp_ksigaction);
+	uint64_t a;
+	if (rb_scratch(p, 2 * half, &a, err) || fp_mem_write(p->pid, a, want, half, err))
+		return -1;
+	int rc = 0, done = 0;
+	for (; done < n && !rc; done++) {
+		int64_t r;
+		rc = rb_inject(p, SYS_rt_sigaction, (uint64_t)sigs[done], a + (uint64_t)done * sizeof(fp_ksigaction),
+			       a + half + (uint64_t)done * sizeof(fp_ksigaction), 8, 0, 0, &r, err);
+		if (!rc && r < 0)
+			rc = fp_fail(err, (int)-r, "process %d: rt_sigaction(%d) failed: %s", (int)p->pid, sigs[done],
+				     strerror((int)-r));
+		if (rc)
+			break;
+	}
+	if (undo) {
+		for (int i = 0; i < done; i++)
+			p->sa_set &= ~(1ull << (sigs[i] - 1));
+		return rc;
+	}
+	fp_ksigaction old[64];
+	fp_error e2;
+	if (done && fp_mem_read(p->pid, a + half, old, (size_t)done * sizeof(fp_ksigaction), rc ? &e2 : err))
+		return -1; /* nothing known to undo them with: the rollback fails without an undo of these */
+	for (int i = 0; i < done; i++) {
+		p->sa_old[sigs[i] - 1] = old[i];
+		p->sa_set |= 1ull << (sigs[i] - 1);
+	}
+	return rc;
+}
+
+int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
+{
+	if (undo) { /* the other way round, each tried */
+		fp_error e2;
+		int h = handlers_set(p, true, err), u = umask_set(p, true, h ? &e2 : err);
+		return h || u ? -1 : 0;
+	}
+	return umask_set(p, false, err) || handlers_set(p, false, err) ? -1 : 0;
 }

@@ -107,6 +107,8 @@ struct rb_proc {
 	size_t timers_set;              /* the first this many (3 itimers, then POSIX) */
 	bool umask_set, umask_done;     /* SNAP's umask (fs.umask) is set back, */
 	uint32_t umask_old;             /* the live one for an undo */
+	fp_ksigaction sa_old[64];       /* the live handlers rb_attrs_set replaced: */
+	uint64_t sa_set;                /* of the signals in this set (bit sig - 1) */
 	uint64_t hot_area, hot_area_len; /* the copy's injection area: not SNAP's */
 };
 
@@ -338,9 +340,10 @@ int rb_diff_timers(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_timers_set(struct rb_proc *p, bool undo, fp_error *err);
 
 /* rollback_attrs.c: during the stop, whether p's creds, thread names,
- * scheduling, resource limits, personality and oom_score_adj are SNAP's
- * (0 with why if not), and whether its umask must go back; in rb_apply,
- * the umask set (undo: the live one back). */
+ * scheduling, resource limits, personality, oom_score_adj, process group
+ * and session are SNAP's (0 with why if not), and whether its umask must
+ * go back; in rb_apply, the umask and SNAP's handlers of the signals it
+ * catches set (undo: the live ones back). */
 int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
 

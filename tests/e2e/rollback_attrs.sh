@@ -1,6 +1,7 @@
 # A rollback in place leaves the kernel's attributes of a process as they
 # are, so they must be SNAP's (helper/session/rollback_attrs.c): a umask
-# changed since SNAP is set back in place; a changed thread name, resource
+# and a signal handler's flags changed since SNAP are set back in place; a
+# changed thread name, resource
 # limit, nice value, group list, personality, oom_score_adj or a child's
 # process group makes it a full restore that says why. A Python program changes one on each command
 # (SIGUSR2) and reports them all; after each rollback they must be SNAP's.
@@ -17,6 +18,14 @@ def say(line):
         f.write(line + "\n")
 def name():
     return open("/proc/self/comm").read().strip()
+class sigaction_t(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16), ("flags", ctypes.c_int),
+                ("restorer", ctypes.c_void_p)]
+def sa_flags(sig):
+    old = sigaction_t()
+    assert libc.sigaction(sig, None, ctypes.byref(old)) == 0
+    return old.flags & 0x10000000  # SA_RESTART
+signal.signal(signal.SIGWINCH, lambda *_: None)
 def cmd(*_):
     w = open(os.path.join(work, "cmd")).read().strip()
     if w == "umask":
@@ -34,13 +43,15 @@ def cmd(*_):
         libc.personality(0x0040000)  # ADDR_NO_RANDOMIZE
     elif w == "oom":
         open("/proc/self/oom_score_adj", "w").write("77")
+    elif w == "handler":  # the same signal caught, with SA_RESTART now
+        signal.siginterrupt(signal.SIGWINCH, False)
     m = os.umask(0)
     os.umask(m)
     pers = libc.personality(0xffffffff)
     oom = open("/proc/self/oom_score_adj").read().strip()
-    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s" % (
+    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s winch=%x" % (
         w, m, name(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], os.nice(0),
-        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom))
+        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom, sa_flags(signal.SIGWINCH)))
 signal.signal(signal.SIGUSR2, cmd)
 say("ready %d" % os.getpid())
 while True:
@@ -61,14 +72,14 @@ cmd() { # CMD: prints the attributes after it
 
 snap_attrs=$(cmd look)
 i=0
-for change in umask name limit nice groups personality oom; do
+for change in umask handler name limit nice groups personality oom; do
 	i=$((i + 1))
 	"$FP" snap at "s$i" >/dev/null || fail "snap s$i"
 	after=$(cmd "$change")
 	[[ $after != "$snap_attrs" ]] || fail "$change changed nothing: $after"
 	"$FP" restore at "s$i" --json >"$WORK/r.json" || fail "restore s$i: $(cat "$WORK/r.json")"
 	want=False
-	[[ $change == umask ]] && want=True
+	[[ $change == umask || $change == handler ]] && want=True
 	[[ $(json_field "$WORK/r.json" in_place) == "$want" ]] ||
 		fail "$change: in_place is not $want: $(cat "$WORK/r.json")"
 	now=$(cmd look)
