@@ -428,6 +428,17 @@ static int tty_modes(pid_t pid, int fd, const struct termios *tio, fp_error *err
 	return 0;
 }
 
+/* A copy of p's fd (pidfd_getfd: the same open file description), -1 if
+ * none can be taken. */
+static int copy_of(struct rb_proc *p, int fd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	int mine = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	return mine;
+}
+
 /* An fd's offset belongs to its open file description, which a copy taken
  * with pidfd_getfd shares: the helper moves it itself. An injected lseek
  * was the rollback's first return of the stopped thread to user mode,
@@ -436,10 +447,7 @@ static int tty_modes(pid_t pid, int fd, const struct termios *tio, fp_error *err
  * no copy could be taken (the caller injects). */
 static int seek_here(struct rb_proc *p, int fd, uint64_t pos, fp_error *err)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	int mine = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	if (pidfd >= 0)
-		close(pidfd);
+	int mine = copy_of(p, fd);
 	if (mine < 0)
 		return 0;
 	off_t r = lseek(mine, (off_t)pos, SEEK_SET);
@@ -454,10 +462,7 @@ static int seek_here(struct rb_proc *p, int fd, uint64_t pos, fp_error *err)
  * through a copy (1), or 0 when none could be taken (the caller injects). */
 static int setfl_here(struct rb_proc *p, int fd, int flags, fp_error *err)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	int mine = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	if (pidfd >= 0)
-		close(pidfd);
+	int mine = copy_of(p, fd);
 	if (mine < 0)
 		return 0;
 	int r = fcntl(mine, F_SETFL, flags);

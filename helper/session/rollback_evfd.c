@@ -37,51 +37,48 @@ static int by_watch(const void *a, const void *b)
 	return x->data < y->data ? -1 : x->data > y->data;
 }
 
-static bool same_watches(const cr_eventpoll *a, const cr_eventpoll *b)
+#define CMP(f) \
+	if (x->f != y->f) \
+		return x->f < y->f ? -1 : 1
+static int by_wd(const void *a, const void *b)
 {
-	if (a->n_tfd != b->n_tfd)
-		return false;
-	size_t n = a->n_tfd;
-	cr_epoll_tfd *x = malloc((n ? n : 1) * sizeof(*x)), *y = malloc((n ? n : 1) * sizeof(*y));
+	const cr_inotify_wd *x = a, *y = b;
+	CMP(wd);
+	CMP(i_ino);
+	CMP(s_dev);
+	CMP(mask);
+	CMP(ignored_mask);
+	return 0;
+}
+#undef CMP
+
+/* Whether a[0..n) and b[0..n) hold the same elements in any order (cmp:
+ * an order where 0 means the same). */
+static bool same_set(const void *a, const void *b, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	uint8_t *x = malloc(n ? n * size : 1), *y = malloc(n ? n * size : 1);
 	bool same = x && y;
 	if (same && n) {
-		memcpy(x, a->tfd, n * sizeof(*x));
-		memcpy(y, b->tfd, n * sizeof(*y));
-		qsort(x, n, sizeof(*x), by_watch);
-		qsort(y, n, sizeof(*y), by_watch);
+		memcpy(x, a, n * size);
+		memcpy(y, b, n * size);
+		qsort(x, n, size, cmp);
+		qsort(y, n, size, cmp);
 		for (size_t i = 0; i < n && same; i++)
-			same = !by_watch(&x[i], &y[i]);
+			same = !cmp(x + i * size, y + i * size);
 	}
 	free(x);
 	free(y);
 	return same;
 }
 
-static int by_wd(const void *a, const void *b)
+static bool same_watches(const cr_eventpoll *a, const cr_eventpoll *b)
 {
-	uint32_t x = ((const cr_inotify_wd *)a)->wd, y = ((const cr_inotify_wd *)b)->wd;
-	return x < y ? -1 : x > y;
+	return a->n_tfd == b->n_tfd && same_set(a->tfd, b->tfd, a->n_tfd, sizeof(*a->tfd), by_watch);
 }
 
 static bool same_inotify(const cr_inotify *a, const cr_inotify *b)
 {
-	if (a->n_wd != b->n_wd)
-		return false;
-	size_t n = a->n_wd;
-	cr_inotify_wd *x = malloc((n ? n : 1) * sizeof(*x)), *y = malloc((n ? n : 1) * sizeof(*y));
-	bool same = x && y;
-	if (same && n) {
-		memcpy(x, a->wd, n * sizeof(*x));
-		memcpy(y, b->wd, n * sizeof(*y));
-		qsort(x, n, sizeof(*x), by_wd);
-		qsort(y, n, sizeof(*y), by_wd);
-		for (size_t i = 0; i < n && same; i++)
-			same = x[i].wd == y[i].wd && x[i].i_ino == y[i].i_ino && x[i].s_dev == y[i].s_dev &&
-			       x[i].mask == y[i].mask && x[i].ignored_mask == y[i].ignored_mask;
-	}
-	free(x);
-	free(y);
-	return same;
+	return a->n_wd == b->n_wd && same_set(a->wd, b->wd, a->n_wd, sizeof(*a->wd), by_wd);
 }
 
 static bool timer_idle(const cr_timerfd *t)
