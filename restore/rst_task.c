@@ -5,7 +5,9 @@
 #include "restore/rst_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,28 @@
 #include "ptrace/inject.h"
 #include "ptrace/pt_mem.h"
 #include "ptrace/regs_convert.h"
+
+/* The leader's personality (its own call) and oom_score_adj (written
+ * here, as root may: lowering it below 0 needs CAP_SYS_RESOURCE, which a
+ * failure logs). 0, what a new process has, is left as it is. */
+static int restore_proc_attrs(rst_proc *p, fp_error *err)
+{
+	const cr_task_core *tc = &p->im->th[0].core.tc;
+	if (tc->personality &&
+	    rst_q(p, p->pid, "personality", RST_MUST, SYS_personality, tc->personality, 0, 0, 0, 0, 0, NULL, err))
+		return -1;
+	if (tc->has_oom_score_adj && tc->oom_score_adj) {
+		char path[64], v[16];
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)p->pid);
+		int n = snprintf(v, sizeof(v), "%d", tc->oom_score_adj);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, v, (size_t)n) != n)
+			rst_logf(p->log, 2, "oom_score_adj %d not restored: %s", tc->oom_score_adj, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
 
 static int restore_rlimits(rst_proc *p, fp_error *err)
 {
@@ -133,7 +157,8 @@ static int restore_thread(rst_proc *p, const rst_thread *t, bool leader, fp_erro
 int rst_task_restore(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
-	if (restore_rlimits(p, err) || restore_sigactions(p, err) || restore_itimers(p, err))
+	if (restore_rlimits(p, err) || restore_sigactions(p, err) || restore_itimers(p, err) ||
+	    restore_proc_attrs(p, err))
 		return -1;
 	if (rst_proc_make_threads(p, err) || rst_posix_timers(p, err))
 		return -1;

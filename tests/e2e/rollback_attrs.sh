@@ -43,6 +43,9 @@ def cmd(*_):
         libc.personality(0x0040000)  # ADDR_NO_RANDOMIZE
     elif w == "oom":
         open("/proc/self/oom_score_adj", "w").write("77")
+    elif w == "plain":  # personality and oom_score_adj back to a new process's
+        libc.personality(0)
+        open("/proc/self/oom_score_adj", "w").write("0")
     elif w == "handler":  # the same signal caught, with SA_RESTART now
         signal.siginterrupt(signal.SIGWINCH, False)
     m = os.umask(0)
@@ -86,6 +89,16 @@ for change in umask handler name limit nice groups personality oom; do
 	[[ $now == "$snap_attrs" ]] || fail "$change: after the rollback to s$i: $now, SNAP: $snap_attrs"
 	echo "$change: in place $want: $(json_field "$WORK/r.json" why 2>/dev/null)"
 done
+# a snapshot whose personality and oom_score_adj are not a new process's:
+# the full restore (native) gives them back
+cmd personality >/dev/null
+with=$(cmd oom)
+"$FP" snap at sx >/dev/null || fail "snap sx"
+[[ $(cmd plain) != "$with" ]] || fail "plain changed nothing"
+"$FP" restore at sx --json >"$WORK/r.json" || fail "restore sx: $(cat "$WORK/r.json")"
+[[ $(json_field "$WORK/r.json" in_place) == False ]] || fail "restore sx: in place: $(cat "$WORK/r.json")"
+now=$(cmd look)
+[[ $now == "$with" ]] || fail "after the full restore of sx: $now, SNAP: $with"
 "$FP" stop --kill at >/dev/null 2>&1
 
 # a child (there at SNAP) that made itself a process group leader since
