@@ -152,9 +152,12 @@ def canon(snap, d, home):
         f = files[e['id']]
         reg = f.get('reg', {})
         first.setdefault(e['id'], e['fd'])
+        name = reg.get('name', '').replace(d, '$DIR').replace(home, '$HOME')
+        # the status file's offset is its length, which holds the target's
+        # pid: one more digit in one session's pid is one byte more there
+        pos = None if name == '$DIR/status' else reg.get('pos')
         fds.append({'fd': e['fd'], 'flags': e.get('flags', ''), 'type': e['type'], 'kind': f['type'],
-                    'name': reg.get('name', '').replace(d, '$DIR').replace(home, '$HOME'), 'fflags': reg.get('flags'),
-                    'pos': reg.get('pos'), 'desc': first[e['id']]})
+                    'name': name, 'fflags': reg.get('flags'), 'pos': pos, 'desc': first[e['id']]})
     json.dump(fds, sys.stdout, indent=0, sort_keys=True)
 
 
