@@ -542,9 +542,13 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			continue;
 		}
 		seen[fi - p->fdi] = 1;
-		/* close-on-exec: the table's word for a marked fd (no wrapper
-		 * touched it since), fdinfo's for the others */
-		if (!mf && (rc = rb_diff_cloexec(p, fd, fi, err)) != 1)
+		/* the table's word for a marked fd (no wrapper touched it since),
+		 * one read of its fdinfo for any other: offset, status flags,
+		 * close-on-exec */
+		struct rb_fdinfo now = { UINT64_MAX, UINT32_MAX, -1 };
+		if (!mf)
+			rb_fdinfo_read(p->pid, fd, &now);
+		if (!mf && (rc = rb_diff_cloexec(p, fd, fi, now.cloexec, err)) != 1)
 			continue;
 		if (fi->type == CR_FD_TTY) {
 			rc = f ? rb_diff_tty(c, p, fd, f, why, len, err)
@@ -555,11 +559,11 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			/* pipes, sockets, event fds: left as they are, if SNAP's */
 			rc = rb_fd_same_object(c, p->pid, fd, fi, f, link, why, len);
 			if (rc == 1 && f)
-				rc = rb_diff_status(p, fd, f, rb_fd_status(&fpos, fd), err);
+				rc = rb_diff_status(p, fd, f, now.flags, err);
 			continue;
 		}
 		if (!have_pos)
-			pos = rb_fdpos_get(&fpos, fd, &fl);
+			pos = now.pos, fl = now.flags;
 		if (under(f->reg.name, base)) {
 			/* the workspace goes back to SNAP's files: open them again */
 			struct rb_fd_op *o = rb_fop_new(p);
@@ -587,9 +591,9 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 				rc = fp_fail(err, ENOMEM, "out of memory");
 			else
 				o->kind = RB_SEEK, o->fd = fd, o->pos = f->reg.pos, o->old_pos = pos;
-		}		if (rc == 1 && fl != UINT32_MAX)
+		}
+		if (rc == 1 && fl != UINT32_MAX)
 			rc = rb_diff_status(p, fd, f, fl, err);
-
 	}
 	if (d)
 		closedir(d);

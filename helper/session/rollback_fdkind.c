@@ -174,23 +174,13 @@ int rb_diff_status(struct rb_proc *p, int fd, const cr_file *f, uint32_t live, f
 	return 1;
 }
 
-int rb_diff_cloexec(struct rb_proc *p, int fd, const cr_fdinfo *fi, fp_error *err)
+int rb_diff_cloexec(struct rb_proc *p, int fd, const cr_fdinfo *fi, int live, fp_error *err)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)p->pid, fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-	if (f >= 0)
-		close(f);
-	const char *fl = n > 0 ? (buf[n] = '\0', strstr(buf, "flags:")) : NULL;
-	if (!fl)
-		return 1; /* gone or unreadable: the fd's other checks say */
-	int live = (strtoul(fl + 6, NULL, 8) & O_CLOEXEC) ? FD_CLOEXEC : 0, snap = (fi->flags & 1) ? FD_CLOEXEC : 0;
-	if (live == snap)
-		return 1;
+	if (live < 0 || live == (int)(fi->flags & 1))
+		return 1; /* not read: the fd's other checks say */
 	struct rb_fd_op *o = rb_fop_new(p);
 	if (!o)
 		return fp_fail(err, ENOMEM, "out of memory");
-	o->kind = RB_SETFD, o->fd = fd, o->flags = snap, o->old_flags = live;
+	o->kind = RB_SETFD, o->fd = fd, o->flags = (fi->flags & 1) ? FD_CLOEXEC : 0, o->old_flags = live ? FD_CLOEXEC : 0;
 	return 1;
 }

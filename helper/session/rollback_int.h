@@ -192,20 +192,23 @@ struct rb_fd_op *rb_fop_new(struct rb_proc *p);
  * against SNAP's record f: the ones F_SETFL changes go back (an op);
  * 1, or -1 on error. */
 int rb_diff_status(struct rb_proc *p, int fd, const cr_file *f, uint32_t live, fp_error *err);
-/* fd's close-on-exec flag against SNAP's fi (read from fdinfo: nothing
- * else tells it): set back by an op; 1, or -1 on error. */
-int rb_diff_cloexec(struct rb_proc *p, int fd, const cr_fdinfo *fi, fp_error *err);
+/* fd's close-on-exec flag (live: 0 or 1, -1 not read) against SNAP's fi:
+ * set back by an op; 1, or -1 on error. */
+int rb_diff_cloexec(struct rb_proc *p, int fd, const cr_fdinfo *fi, int live, fp_error *err);
 /* rollback_fdpos.c: a process's file offsets through copies of its fds */
 struct rb_fdpos {
 	pid_t pid;
 	int pidfd; /* -1: every offset from /proc/PID/fdinfo */
 };
 void rb_fdpos_open(struct rb_fdpos *x, pid_t pid);
-/* fd's offset, UINT64_MAX if it cannot be read; *flags its status flags
- * (F_GETFL, without O_CLOEXEC), UINT32_MAX if they cannot be read */
-uint64_t rb_fdpos_get(struct rb_fdpos *x, int fd, uint32_t *flags);
-/* The status flags of any fd, UINT32_MAX if they cannot be read. */
-uint32_t rb_fd_status(struct rb_fdpos *x, int fd);
+/* fd's fdinfo: offset (UINT64_MAX), status flags without O_CLOEXEC
+ * (UINT32_MAX) and close-on-exec (-1) when they cannot be read */
+struct rb_fdinfo {
+	uint64_t pos;
+	uint32_t flags;
+	int cloexec;
+};
+void rb_fdinfo_read(pid_t pid, int fd, struct rb_fdinfo *out);
 void rb_fdpos_close(struct rb_fdpos *x);
 /* rollback_fdtab.c: the fds open now from the shim's table, per fd
  * SNAP's mark when its slot's seq is still the one SNAP's dump saw (then it
