@@ -4,9 +4,10 @@
  * (so two writers of one slot exclude each other), writes, and makes it even
  * again. The reader outside the process only ever sees a slot whose seq is even
  * and unchanged across its copy. No signals are blocked here (it would cost two
- * system calls per open/close): if a signal handler interrupts a slot write and
- * writes the same slot, it notices through fp_slot_held that its own thread
- * holds the slot and writes without waiting, instead of deadlocking.
+ * system calls per open/close): if a signal handler interrupts a slot write (or
+ * a hold across a system call, shim_internal.h) and writes the same slot, it
+ * notices through fp_slot_held that its own thread holds the slot and writes
+ * without waiting, instead of deadlocking.
  *
  * A wrapper makes no system call of its own: it records the path as the
  * program named it, the flags it asked for, that the fd is the program's, and
@@ -23,20 +24,21 @@
 #include "shim_fdtype.h"
 #include "shim_internal.h"
 
-static FP_TLS int fp_slot_held; /* fd + 1 of the slot this thread is writing */
+/* fd + 1 of the slots this thread holds: two while a dup2/dup3 holds both of
+ * its fds, one otherwise. */
+static FP_TLS int fp_slot_held[2];
 
-struct fp_slot_ctx {
-	struct fp_shim_fd *s;
-	int nested;
-	int prev_held;
-};
+static inline __attribute__((always_inline)) int held_here(int fd)
+{
+	return fp_slot_held[0] == fd + 1 || fp_slot_held[1] == fd + 1;
+}
 
-static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_slot_ctx *c)
+static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_fd_hold *c)
 {
 	struct fp_shim_fd *s = &FP_T->fds[fd];
 	c->s = s;
-	c->prev_held = fp_slot_held;
 	c->nested = 0;
+	c->idx = -1;
 	for (unsigned spins = 0;; spins++) {
 		uint32_t v = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 		if (!(v & 1)) {
@@ -45,8 +47,8 @@ static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_s
 				break;
 			continue;
 		}
-		if (fp_slot_held == fd + 1) {
-			/* a handler on top of our own half-written slot */
+		if (held_here(fd)) {
+			/* a handler on top of our own held slot */
 			c->nested = 1;
 			return;
 		}
@@ -55,16 +57,19 @@ static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_s
 		else
 			fp_cpu_relax();
 	}
-	fp_slot_held = fd + 1;
+	c->idx = !fp_slot_held[0] ? 0 : !fp_slot_held[1] ? 1 : -1;
+	if (c->idx >= 0)
+		fp_slot_held[c->idx] = fd + 1;
 }
 
-static inline __attribute__((always_inline)) void slot_end(struct fp_slot_ctx *c)
+static inline __attribute__((always_inline)) void slot_end(struct fp_fd_hold *c)
 {
 	if (c->nested)
 		return;
 	uint32_t v = __atomic_load_n(&c->s->seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->s->seq, v + 1, __ATOMIC_RELEASE);
-	fp_slot_held = c->prev_held;
+	if (c->idx >= 0)
+		fp_slot_held[c->idx] = 0;
 }
 
 /* copy(s, arg) of fd's slot, again until no writer changed the slot during
@@ -79,7 +84,7 @@ slot_stable(int fd, void (*copy)(const struct fp_shim_fd *s, void *arg), void *a
 	for (int tries = 0; tries < 1000; tries++) {
 		uint32_t v1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 		if (v1 & 1) {
-			if (fp_slot_held == fd + 1)
+			if (held_here(fd))
 				return 0;
 			fp_cpu_relax();
 			continue;
@@ -148,13 +153,9 @@ static void hwm_raise(int fd)
 		;
 }
 
-static void slot_write(int fd, const char *path, int open_flags, int fd_flags, int type,
-		       int origin, uint64_t dev, uint64_t ino)
+static void slot_fill(struct fp_shim_fd *s, const char *path, int open_flags, int fd_flags,
+		      int type, int origin, uint64_t dev, uint64_t ino)
 {
-	hwm_raise(fd);
-	struct fp_slot_ctx c;
-	slot_begin(fd, &c);
-	struct fp_shim_fd *s = c.s;
 	s->used = 1;
 	s->type = (uint8_t)type;
 	s->origin = (uint8_t)origin;
@@ -163,6 +164,15 @@ static void slot_write(int fd, const char *path, int open_flags, int fd_flags, i
 	s->dev = dev;
 	s->ino = ino;
 	fp_copy_path(s->path, path, &s->path_truncated);
+}
+
+static void slot_write(int fd, const char *path, int open_flags, int fd_flags, int type,
+		       int origin, uint64_t dev, uint64_t ino)
+{
+	hwm_raise(fd);
+	struct fp_fd_hold c;
+	slot_begin(fd, &c);
+	slot_fill(c.s, path, open_flags, fd_flags, type, origin, dev, ino);
 	slot_end(&c);
 }
 
@@ -218,13 +228,11 @@ FP_HIDDEN void fp_fd_record(int fd, const char *path, int open_flags, int fd_fla
 	slot_write(fd, path, open_flags, fd_flags, type, origin, 0, 0);
 }
 
-/* Seeding and the slow paths: the full description from fstat (and the /proc
- * link for anon inodes). link: the fd's /proc link if the caller has it. */
-static void record_stat(int fd, const char *path, int open_flags, int fd_flags, int origin,
-			const char *link)
+/* The full description from fstat (and the /proc link for anon inodes), for
+ * seeding and the slow paths. link: the fd's /proc link if the caller has it. */
+static void stat_fill(struct fp_shim_fd *s, int fd, const char *path, int open_flags,
+		      int fd_flags, int origin, const char *link)
 {
-	if (!fd_in_table(fd))
-		return;
 	struct stat st;
 	uint64_t dev = 0, ino = 0;
 	int type = FP_FD_UNKNOWN;
@@ -238,7 +246,63 @@ static void record_stat(int fd, const char *path, int open_flags, int fd_flags, 
 		}
 		type = fp_fdtype_classify(st.st_mode, link, dev, fp_pipefs_dev);
 	}
-	slot_write(fd, path, open_flags, fd_flags, type, origin, dev, ino);
+	slot_fill(s, path, open_flags, fd_flags, type, origin, dev, ino);
+}
+
+static void record_stat(int fd, const char *path, int open_flags, int fd_flags, int origin,
+			const char *link)
+{
+	if (!fd_in_table(fd))
+		return;
+	hwm_raise(fd);
+	struct fp_fd_hold c;
+	slot_begin(fd, &c);
+	stat_fill(c.s, fd, path, open_flags, fd_flags, origin, link);
+	slot_end(&c);
+}
+
+/* An fd the table did not know, described from the kernel (made behind the
+ * table's back, or copied from such an fd). */
+static void describe_from_kernel(struct fp_shim_fd *s, int fd, int fd_flags)
+{
+	long fl = fp_sys3(SYS_fcntl, fd, F_GETFL, 0);
+	stat_fill(s, fd, NULL, fp_sys_failed(fl) ? 0 : (int)fl, fd_flags, FP_ORIGIN_PROGRAM, NULL);
+}
+
+FP_HIDDEN int fp_fd_hold(int fd, struct fp_fd_hold *h)
+{
+	/* not taken: the held operations and the release do nothing */
+	h->s = NULL;
+	h->nested = 1;
+	if (fd < 0 || fd >= FP_SHIM_MAX_FDS)
+		return 0;
+	slot_begin(fd, h);
+	return 1;
+}
+
+FP_HIDDEN void fp_fd_release(struct fp_fd_hold *h)
+{
+	slot_end(h);
+}
+
+FP_HIDDEN void fp_fd_release_cb(void *h)
+{
+	slot_end(h);
+}
+
+static void slot_clear(struct fp_shim_fd *s)
+{
+	s->used = 0;
+	s->type = FP_FD_UNKNOWN;
+	s->origin = FP_ORIGIN_NONE;
+	s->path[0] = '\0';
+	s->dev = s->ino = 0;
+}
+
+FP_HIDDEN void fp_fd_forget_held(struct fp_fd_hold *h)
+{
+	if (h->s)
+		slot_clear(h->s);
 }
 
 FP_HIDDEN void fp_fd_forget(int fd)
@@ -249,13 +313,9 @@ FP_HIDDEN void fp_fd_forget(int fd)
 	if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED) &&
 	    !(__atomic_load_n(&s->seq, __ATOMIC_RELAXED) & 1))
 		return;
-	struct fp_slot_ctx c;
+	struct fp_fd_hold c;
 	slot_begin(fd, &c);
-	s->used = 0;
-	s->type = FP_FD_UNKNOWN;
-	s->origin = FP_ORIGIN_NONE;
-	s->path[0] = '\0';
-	s->dev = s->ino = 0;
+	slot_clear(s);
 	slot_end(&c);
 }
 
@@ -301,54 +361,73 @@ static void copy_for_dup(const struct fp_shim_fd *o, void *arg)
 	fp_copy_path(d->path, o->path, NULL);
 }
 
+static void dup_fill(struct fp_shim_fd *d, const struct fp_shim_fd *o, int newfd, int fd_flags)
+{
+	if (o && o->used) {
+		copy_for_dup(o, d);
+		d->used = 1;
+		d->origin = FP_ORIGIN_PROGRAM;
+		d->fd_flags = fd_flags;
+	} else {
+		describe_from_kernel(d, newfd, fd_flags);
+	}
+}
+
 /* The new fd shares the old one's open file: same path, flags and identity.
  * Only an fd the table does not know (made behind its back) costs system
  * calls, to describe it from scratch. */
-FP_HIDDEN void fp_fd_dup(int oldfd, int newfd, int fd_flags)
+FP_HIDDEN void fp_fd_dup_held(const struct fp_fd_hold *old, struct fp_fd_hold *nw, int newfd,
+			      int fd_flags)
+{
+	if (nw->s) {
+		hwm_raise(newfd);
+		dup_fill(nw->s, old->s, newfd, fd_flags);
+	}
+}
+
+FP_HIDDEN int fp_fd_take_copy(struct fp_fd_hold *h, struct fp_shim_fd *out)
+{
+	int known = h->s && h->s->used;
+	if (known) {
+		copy_for_dup(h->s, out);
+		out->used = 1;
+	}
+	slot_end(h);
+	return known;
+}
+
+FP_HIDDEN void fp_fd_dup_copied(const struct fp_shim_fd *copy, int newfd, int fd_flags)
 {
 	if (!fd_in_table(newfd))
 		return;
-	if (oldfd >= 0 && oldfd < FP_SHIM_MAX_FDS && oldfd != newfd) {
-		hwm_raise(newfd);
-		struct fp_slot_ctx c;
-		slot_begin(newfd, &c);
-		int ok = slot_stable(oldfd, copy_for_dup, c.s);
-		if (ok) {
-			c.s->used = 1;
-			c.s->origin = FP_ORIGIN_PROGRAM;
-			c.s->fd_flags = fd_flags;
-		} else { /* what was copied is not oldfd's: the slot says nothing */
-			c.s->used = 0;
-		}
-		slot_end(&c);
-		if (ok)
-			return;
-	}
-	long fl = fp_sys3(SYS_fcntl, newfd, F_GETFL, 0);
-	record_stat(newfd, NULL, fp_sys_failed(fl) ? 0 : (int)fl, fd_flags, FP_ORIGIN_PROGRAM, NULL);
+	hwm_raise(newfd);
+	struct fp_fd_hold c;
+	slot_begin(newfd, &c);
+	dup_fill(c.s, copy, newfd, fd_flags);
+	slot_end(&c);
+}
+
+FP_HIDDEN void fp_fd_set_fdflags_held(struct fp_fd_hold *h, int fd_flags)
+{
+	if (h->s && h->s->used)
+		h->s->fd_flags = fd_flags;
+}
+
+FP_HIDDEN void fp_fd_set_status_held(struct fp_fd_hold *h, int status_flags)
+{
+	/* the bits F_SETFL can change */
+	const int mask = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
+	if (h->s && h->s->used)
+		h->s->open_flags = (h->s->open_flags & ~mask) | (status_flags & mask);
 }
 
 FP_HIDDEN void fp_fd_set_fdflags(int fd, int fd_flags)
 {
 	if (fd < 0 || fd >= FP_SHIM_MAX_FDS || !__atomic_load_n(&FP_T->fds[fd].used, __ATOMIC_RELAXED))
 		return;
-	struct fp_slot_ctx c;
+	struct fp_fd_hold c;
 	slot_begin(fd, &c);
-	if (c.s->used)
-		c.s->fd_flags = fd_flags;
-	slot_end(&c);
-}
-
-FP_HIDDEN void fp_fd_set_status(int fd, int status_flags)
-{
-	/* the bits F_SETFL can change */
-	const int mask = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
-	if (fd < 0 || fd >= FP_SHIM_MAX_FDS || !__atomic_load_n(&FP_T->fds[fd].used, __ATOMIC_RELAXED))
-		return;
-	struct fp_slot_ctx c;
-	slot_begin(fd, &c);
-	if (c.s->used)
-		c.s->open_flags = (c.s->open_flags & ~mask) | (status_flags & mask);
+	fp_fd_set_fdflags_held(&c, fd_flags);
 	slot_end(&c);
 }
 

@@ -219,15 +219,44 @@ static inline int fp_list_take_missed(const struct fp_list_lock *l)
  * takes it from /proc. dev/ino are left 0 (unknown). */
 FP_HIDDEN void fp_fd_record(int fd, const char *path, int open_flags, int fd_flags, int type,
 			    int origin);
-/* Clears the slot; called BEFORE closing, so the number cannot be reused by
- * another thread while the slot still describes the old file. */
+/* Clears the slot (no system call made here). */
 FP_HIDDEN void fp_fd_forget(int fd);
 FP_HIDDEN void fp_fd_forget_range(unsigned first, unsigned last);
 FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last);
-/* newfd becomes a copy of oldfd's slot with its own fd_flags. */
-FP_HIDDEN void fp_fd_dup(int oldfd, int newfd, int fd_flags);
+
+/* A wrapper that changes what an existing fd number is (close, dup2/dup3 onto
+ * it, F_SETFD, F_SETFL...) or copies it (dup) holds the number's slot across
+ * its system call: another thread's change to the same number (two dup3 onto
+ * one target, a close racing a dup3) then reaches the kernel and the slot in
+ * the same order. Without it the slot kept whichever thread recorded last,
+ * not the one the kernel applied last. A reader outside sees a held slot as
+ * odd: unknown, taken from /proc. No other slot is taken while one is held,
+ * except the second fd of a dup2/dup3 (taken in fd order), so holds never
+ * wait on each other in a cycle. */
+struct fp_fd_hold {
+	struct fp_shim_fd *s; /* NULL: not held (fd outside the table) */
+	int nested;           /* a signal handler on top of this thread's own hold */
+	int idx;
+};
+/* 1 if held; release always (it does nothing for a hold not taken). */
+FP_HIDDEN int fp_fd_hold(int fd, struct fp_fd_hold *h);
+FP_HIDDEN void fp_fd_release(struct fp_fd_hold *h);
+FP_HIDDEN void fp_fd_release_cb(void *h); /* for pthread_cleanup_push */
+/* Called BEFORE closing: a signal handler that opens while the close runs may
+ * get the number, and its record must be the one that stays. */
+FP_HIDDEN void fp_fd_forget_held(struct fp_fd_hold *h);
+/* newfd (held) becomes a copy of oldfd's slot (held) with its own fd_flags. */
+FP_HIDDEN void fp_fd_dup_held(const struct fp_fd_hold *old, struct fp_fd_hold *nw, int newfd,
+			      int fd_flags);
+/* dup/F_DUPFD: the new number is the kernel's choice, unknown while oldfd is
+ * held, so oldfd's slot is copied out and released before newfd's is taken.
+ * take_copy: 1 if oldfd's slot was known (out filled); releases h. */
+FP_HIDDEN int fp_fd_take_copy(struct fp_fd_hold *h, struct fp_shim_fd *out);
+/* copy NULL: oldfd unknown to the table, newfd is described from the kernel. */
+FP_HIDDEN void fp_fd_dup_copied(const struct fp_shim_fd *copy, int newfd, int fd_flags);
+FP_HIDDEN void fp_fd_set_fdflags_held(struct fp_fd_hold *h, int fd_flags);
+FP_HIDDEN void fp_fd_set_status_held(struct fp_fd_hold *h, int status_flags);
 FP_HIDDEN void fp_fd_set_fdflags(int fd, int fd_flags);
-FP_HIDDEN void fp_fd_set_status(int fd, int status_flags);
 /* The slot's path ("" if unknown) and identity (0 if unknown). */
 FP_HIDDEN void fp_fd_describe(int fd, char path[FP_SHIM_PATH_MAX], uint64_t *dev, uint64_t *ino,
 			      int *truncated);

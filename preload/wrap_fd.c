@@ -7,6 +7,7 @@
  * the raw system call. */
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
@@ -109,12 +110,21 @@ OPEN2_WRAPPER(__openat64_2, (int dirfd, const char *path, int flags), (dirfd, pa
 CREAT_WRAPPER(creat)
 CREAT_WRAPPER(creat64)
 
+/* close is a cancellation point: a thread cancelled in it still lets go of
+ * the slot it holds. */
 FP_EXPORT int close(int fd)
 {
-	if (fp_enter())
-		fp_fd_forget(fd);
 	__typeof__(&close) real = FP_REAL(close);
-	return real ? real(fd) : (int)fp_sys_ret(fp_sys1(SYS_close, fd));
+	if (!fp_enter())
+		return real ? real(fd) : (int)fp_sys_ret(fp_sys1(SYS_close, fd));
+	struct fp_fd_hold h;
+	fp_fd_hold(fd, &h);
+	fp_fd_forget_held(&h);
+	int r;
+	pthread_cleanup_push(fp_fd_release_cb, &h);
+	r = real ? real(fd) : (int)fp_sys_ret(fp_sys1(SYS_close, fd));
+	pthread_cleanup_pop(1);
+	return r;
 }
 
 FP_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
@@ -129,49 +139,92 @@ FP_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	return (int)fp_sys_ret(r);
 }
 
+/* dup and F_DUPFD: oldfd is held across the call, so that what is copied
+ * into the new slot is what the kernel copied. */
+struct dup_from {
+	struct fp_fd_hold h;
+	struct fp_shim_fd copy;
+};
+
+static void dup_begin(struct dup_from *d, int oldfd)
+{
+	fp_fd_hold(oldfd, &d->h);
+}
+
+static void dup_end(struct dup_from *d, long r, int fd_flags)
+{
+	if (fp_sys_failed(r)) {
+		fp_fd_release(&d->h);
+		return;
+	}
+	int known = fp_fd_take_copy(&d->h, &d->copy);
+	fp_fd_dup_copied(known ? &d->copy : NULL, (int)r, fd_flags);
+}
+
 FP_EXPORT int dup(int oldfd)
 {
-	int track = fp_enter();
+	if (!fp_enter())
+		return (int)fp_sys_ret(fp_sys1(SYS_dup, oldfd));
+	struct dup_from d;
+	dup_begin(&d, oldfd);
 	long r = fp_sys1(SYS_dup, oldfd);
-	if (track && !fp_sys_failed(r))
-		fp_fd_dup(oldfd, (int)r, 0);
+	dup_end(&d, r, 0);
 	return (int)fp_sys_ret(r);
+}
+
+/* Both numbers held, in fd order (two threads' dup2(a, b) and dup2(b, a)
+ * take them in the same order). */
+static long dup_onto(int oldfd, int newfd, int flags, int fd_flags)
+{
+	struct fp_fd_hold lo, hi;
+	int old_lo = oldfd < newfd;
+	fp_fd_hold(old_lo ? oldfd : newfd, &lo);
+	fp_fd_hold(old_lo ? newfd : oldfd, &hi);
+	long r = fp_sys3(SYS_dup3, oldfd, newfd, flags);
+	if (!fp_sys_failed(r))
+		fp_fd_dup_held(old_lo ? &lo : &hi, old_lo ? &hi : &lo, newfd, fd_flags);
+	fp_fd_release(&hi);
+	fp_fd_release(&lo);
+	return r;
 }
 
 FP_EXPORT int dup2(int oldfd, int newfd)
 {
-	int track = fp_enter();
-	long r = fp_sys2(SYS_dup2, oldfd, newfd);
-	if (track && !fp_sys_failed(r) && oldfd != newfd)
-		fp_fd_dup(oldfd, newfd, 0);
-	return (int)fp_sys_ret(r);
+	if (!fp_enter() || oldfd == newfd)
+		return (int)fp_sys_ret(fp_sys2(SYS_dup2, oldfd, newfd));
+	return (int)fp_sys_ret(dup_onto(oldfd, newfd, 0, 0));
 }
 
 FP_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	int track = fp_enter();
-	long r = fp_sys3(SYS_dup3, oldfd, newfd, flags);
-	if (track && !fp_sys_failed(r))
-		fp_fd_dup(oldfd, newfd, (flags & O_CLOEXEC) ? FD_CLOEXEC : 0);
-	return (int)fp_sys_ret(r);
+	if (!fp_enter() || oldfd == newfd)
+		return (int)fp_sys_ret(fp_sys3(SYS_dup3, oldfd, newfd, flags));
+	return (int)fp_sys_ret(dup_onto(oldfd, newfd, flags, (flags & O_CLOEXEC) ? FD_CLOEXEC : 0));
 }
 
-static void fcntl_done(int fd, int cmd, void *arg, int r)
+/* The fcntl commands the table follows, with fd held across the call. */
+static int fcntl_tracked(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
-	switch (cmd) {
-	case F_DUPFD:
-		fp_fd_dup(fd, r, 0);
-		break;
-	case F_DUPFD_CLOEXEC:
-		fp_fd_dup(fd, r, FD_CLOEXEC);
-		break;
-	case F_SETFD:
-		fp_fd_set_fdflags(fd, (int)(long)arg & FD_CLOEXEC);
-		break;
-	case F_SETFL:
-		fp_fd_set_status(fd, (int)(long)arg);
-		break;
+	long r;
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+		struct dup_from d;
+		dup_begin(&d, fd);
+		/* libc's failure is -1 with errno set: a failure to dup_end too */
+		r = real ? real(fd, cmd, arg) : fp_sys3(SYS_fcntl, fd, cmd, arg);
+		dup_end(&d, r, cmd == F_DUPFD_CLOEXEC ? FD_CLOEXEC : 0);
+		return real ? (int)r : (int)fp_sys_ret(r);
 	}
+	struct fp_fd_hold h;
+	fp_fd_hold(fd, &h);
+	int ret = real ? real(fd, cmd, arg) : (int)fp_sys_ret(fp_sys3(SYS_fcntl, fd, cmd, arg));
+	if (ret >= 0) {
+		if (cmd == F_SETFD)
+			fp_fd_set_fdflags_held(&h, (int)(long)arg & FD_CLOEXEC);
+		else
+			fp_fd_set_status_held(&h, (int)(long)arg);
+	}
+	fp_fd_release(&h);
+	return ret;
 }
 
 #define FCNTL_WRAPPER(name)                                                         \
@@ -181,13 +234,12 @@ static void fcntl_done(int fd, int cmd, void *arg, int r)
 		va_start(ap, cmd);                                                  \
 		void *arg = va_arg(ap, void *);                                     \
 		va_end(ap);                                                         \
-		int track = fp_enter();                                             \
 		__typeof__(&name) real = FP_REAL(name);                             \
-		int r = real ? real(fd, cmd, arg)                                   \
-			     : (int)fp_sys_ret(fp_sys3(SYS_fcntl, fd, cmd, arg));   \
-		if (track && r >= 0)                                                \
-			fcntl_done(fd, cmd, arg, r);                                \
-		return r;                                                           \
+		if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC || cmd == F_SETFD ||  \
+		     cmd == F_SETFL) && fp_enter())                                 \
+			return fcntl_tracked(real, fd, cmd, arg);                   \
+		return real ? real(fd, cmd, arg)                                    \
+			    : (int)fp_sys_ret(fp_sys3(SYS_fcntl, fd, cmd, arg));    \
 	}
 FCNTL_WRAPPER(fcntl)
 FCNTL_WRAPPER(fcntl64)
@@ -203,10 +255,14 @@ FP_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	int track = (req == FIOCLEX || req == FIONCLEX) && fp_enter();
+	if (!(req == FIOCLEX || req == FIONCLEX) || !fp_enter())
+		return (int)fp_sys_ret(fp_sys3(SYS_ioctl, fd, req, arg));
+	struct fp_fd_hold h;
+	fp_fd_hold(fd, &h);
 	long r = fp_sys3(SYS_ioctl, fd, req, arg);
-	if (track && !fp_sys_failed(r))
-		fp_fd_set_fdflags(fd, req == FIOCLEX ? FD_CLOEXEC : 0);
+	if (!fp_sys_failed(r))
+		fp_fd_set_fdflags_held(&h, req == FIOCLEX ? FD_CLOEXEC : 0);
+	fp_fd_release(&h);
 	return (int)fp_sys_ret(r);
 }
 

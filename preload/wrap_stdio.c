@@ -3,6 +3,7 @@
  * result holds. Closing ones clear the slot before libc closes the fd. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -73,40 +74,54 @@ static void stream_opened(FILE *f, const char *path, const char *mode)
 FOPEN_WRAPPER(fopen)
 FOPEN_WRAPPER(fopen64)
 
-FP_EXPORT int fclose(FILE *f)
+/* The stream's fd, without the EBADF fileno sets on a stream without one. */
+static int stream_fd(FILE *f)
 {
-	if (fp_enter() && f) {
-		int saved = errno; /* fileno sets EBADF on non-file streams */
-		int fd = fileno(f);
-		errno = saved;
-		if (fd >= 0)
-			fp_fd_forget(fd);
-	}
-	REAL_OR_ENOSYS(fclose, EOF);
-	return real(f);
+	int saved = errno;
+	int fd = fileno(f);
+	errno = saved;
+	return fd;
 }
 
+/* fclose is a cancellation point: the slot held across it is let go if the
+ * thread is cancelled in it (see close in wrap_fd.c). */
+FP_EXPORT int fclose(FILE *f)
+{
+	REAL_OR_ENOSYS(fclose, EOF);
+	struct fp_fd_hold h;
+	fp_fd_hold(fp_enter() && f ? stream_fd(f) : -1, &h);
+	fp_fd_forget_held(&h);
+	int r;
+	pthread_cleanup_push(fp_fd_release_cb, &h);
+	r = real(f);
+	pthread_cleanup_pop(1);
+	return r;
+}
+
+/* freopen closes the stream's fd and opens path, which may or may not get
+ * the same number: the old number is held across the call (a cancellation
+ * point too), and the new fd is recorded once it is let go. path NULL
+ * reopens the same file with another mode. */
 #define FREOPEN_WRAPPER(name)                                                       \
 	FP_EXPORT FILE *name(const char *path, const char *mode, FILE *f)           \
 	{                                                                           \
 		int track = fp_enter();                                             \
-		REAL_OR_ENOSYS(name, NULL);                             \
+		REAL_OR_ENOSYS(name, NULL);                                         \
 		char old_path[FP_SHIM_PATH_MAX];                                    \
 		old_path[0] = '\0';                                                 \
-		if (track && f) {                                                   \
-			int saved = errno;                                          \
-			int fd = fileno(f);                                         \
-			errno = saved;                                              \
-			if (fd >= 0) {                                              \
-				if (!path) {                                        \
-					uint64_t d_, i_;                            \
-					int t_;                                     \
-					fp_fd_describe(fd, old_path, &d_, &i_, &t_); \
-				}                                                   \
-				fp_fd_forget(fd);                                   \
-			}                                                           \
+		int fd = track && f ? stream_fd(f) : -1;                            \
+		if (fd >= 0 && !path) {                                             \
+			uint64_t d_, i_;                                            \
+			int t_;                                                     \
+			fp_fd_describe(fd, old_path, &d_, &i_, &t_);                \
 		}                                                                   \
-		FILE *r = real(path, mode, f);                                      \
+		struct fp_fd_hold h;                                                \
+		fp_fd_hold(fd, &h);                                                 \
+		fp_fd_forget_held(&h);                                              \
+		FILE *r;                                                            \
+		pthread_cleanup_push(fp_fd_release_cb, &h);                         \
+		r = real(path, mode, f);                                            \
+		pthread_cleanup_pop(1);                                             \
 		if (track && r) {                                                   \
 			int saved = errno;                                          \
 			stream_opened(r, path ? path : old_path, mode);             \
@@ -138,15 +153,18 @@ FP_EXPORT FILE *fdopen(int fd, const char *mode)
 {
 	int track = fp_enter();
 	REAL_OR_ENOSYS(fdopen, NULL);
+	struct fp_fd_hold h;
+	fp_fd_hold(track ? fd : -1, &h);
 	FILE *f = real(fd, mode);
-	if (track && f) {
+	if (f) {
 		long fl = fp_sys3(SYS_fcntl, fd, F_GETFL, 0);
 		if (!fp_sys_failed(fl))
-			fp_fd_set_status(fd, (int)fl);
+			fp_fd_set_status_held(&h, (int)fl);
 		long fdfl = fp_sys3(SYS_fcntl, fd, F_GETFD, 0);
 		if (!fp_sys_failed(fdfl))
-			fp_fd_set_fdflags(fd, (int)(fdfl & FD_CLOEXEC));
+			fp_fd_set_fdflags_held(&h, (int)(fdfl & FD_CLOEXEC));
 	}
+	fp_fd_release(&h);
 	return f;
 }
 
@@ -169,13 +187,15 @@ FP_EXPORT DIR *opendir(const char *path)
 
 FP_EXPORT int closedir(DIR *d)
 {
-	if (fp_enter()) {
-		int fd = dirfd(d);
-		if (fd >= 0)
-			fp_fd_forget(fd);
-	}
 	REAL_OR_ENOSYS(closedir, -1);
-	return real(d);
+	struct fp_fd_hold h;
+	fp_fd_hold(fp_enter() ? dirfd(d) : -1, &h);
+	fp_fd_forget_held(&h);
+	int r;
+	pthread_cleanup_push(fp_fd_release_cb, &h);
+	r = real(d);
+	pthread_cleanup_pop(1);
+	return r;
 }
 
 static void temp_made(int fd, const char *tmpl, int flags)

@@ -40,6 +40,7 @@ int make_file(const char *name, size_t size);
 
 void cmd_anon(void);
 void cmd_churn(int t);
+void cmd_collide(long n, int t);
 void cmd_cleanup(void);
 void cmd_exec(const char *mode);
 void cmd_files(void);

@@ -21,6 +21,9 @@
  *   spawn-exit       close that pipe and wait for the copy
  *   stress N T       N calls over T threads; at half way every thread waits and
  *                    "mid" is printed; "cont" lets them go on; then "ok"
+ *   collide N T      N calls over T threads on the same four fd numbers (dup3,
+ *                    dup2, close, F_SETFD, FIOCLEX onto them; dup
+ *                    and F_DUPFD from them); "ok" when all have ended
  *   churn T          T threads change fds, maps and threads without pause
  *   stop             end the churn ("ok")
  *   raw / unraw      open, close, map, change behind the shim's back with raw
@@ -199,6 +202,8 @@ int main(int argc, char **argv)
 			cmd_spawn(arg);
 		else if (sscanf(line, "stress %ld %ld", &a, &b) == 2)
 			cmd_stress(a, (int)b);
+		else if (sscanf(line, "collide %ld %ld", &a, &b) == 2)
+			cmd_collide(a, (int)b);
 		else if (sscanf(line, "maplog %ld", &a) == 1)
 			cmd_maplog(a);
 		else if (sscanf(line, "churn %ld", &a) == 1)
