@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump_attrs.h"
 #include "dump_int.h"
 #include "images/criu_io.h"
 
@@ -36,7 +37,7 @@ static int same_lock(const struct dump_held_lock *a, const struct dump_held_lock
 }
 
 /* One "lock:" line: "1: POSIX  ADVISORY  WRITE 8828 fe:00:10963102 0 EOF". */
-static int parse_line(const char *l, pid_t pid, int fd, struct dump_held_lock *h, fp_error *err)
+int dump_lock_parse(const char *l, pid_t pid, int fd, cr_file_lock *e, uint64_t *ino_out, fp_error *err)
 {
 	char kind[16], mode[16], rw[16], end[32];
 	unsigned maj, min;
@@ -45,13 +46,13 @@ static int parse_line(const char *l, pid_t pid, int fd, struct dump_held_lock *h
 	if (sscanf(l, "%*d: %15s %15s %15s %ld %x:%x:%llu %llu %31s", kind, mode, rw, &owner, &maj, &min,
 		   &ino, &start, end) != 9)
 		return fp_fail(err, EIO, "fd %d of %d: cannot parse the lock line \"%.80s\"", fd, (int)pid, l);
-	memset(h, 0, sizeof(*h));
+	memset(e, 0, sizeof(*e));
 	if (!strcmp(kind, "POSIX"))
-		h->e.flag = CR_FL_POSIX;
+		e->flag = CR_FL_POSIX;
 	else if (!strcmp(kind, "FLOCK"))
-		h->e.flag = CR_FL_FLOCK;
+		e->flag = CR_FL_FLOCK;
 	else if (!strcmp(kind, "OFDLCK"))
-		h->e.flag = CR_FL_OFD;
+		e->flag = CR_FL_OFD;
 	else
 		return fp_fail_code(err, FP_EXIT_UNSUPPORTED, ENOTSUP,
 				    "fd %d of %d holds a %s (a lease or delegation), which cannot be taken back "
@@ -62,24 +63,24 @@ static int parse_line(const char *l, pid_t pid, int fd, struct dump_held_lock *h
 				    "fd %d of %d holds a %s %s lock, which forkpoint does not restore", fd,
 				    (int)pid, mode, kind);
 	if (!strcmp(rw, "READ"))
-		h->e.type = F_RDLCK;
+		e->type = F_RDLCK;
 	else if (!strcmp(rw, "WRITE"))
-		h->e.type = F_WRLCK;
+		e->type = F_WRLCK;
 	else
 		return fp_fail(err, EIO, "fd %d of %d: lock of unknown type %s", fd, (int)pid, rw);
-	h->e.pid = pid;
-	h->e.fd = fd;
-	h->e.start = start;
+	e->pid = pid;
+	e->fd = fd;
+	e->start = start;
 	if (!strcmp(end, "EOF"))
-		h->e.len = 0;
+		e->len = 0;
 	else {
 		unsigned long long last = strtoull(end, NULL, 10);
 		if (last < start)
 			return fp_fail(err, EIO, "fd %d of %d: lock ends (%llu) before it starts (%llu)", fd,
 				       (int)pid, last, start);
-		h->e.len = last - start + 1;
+		e->len = last - start + 1;
 	}
-	h->ino = ino;
+	*ino_out = ino;
 	return 0;
 }
 
@@ -89,7 +90,7 @@ int dump_fd_locks(struct dump_ctx *c, pid_t pid, int fd, uint32_t file_id, const
 	for (const char *l = strstr(fdinfo, "lock:"); l; l = strstr(l + 1, "\nlock:")) {
 		l += l[0] == '\n';
 		struct dump_held_lock h;
-		if (parse_line(l + 5, pid, fd, &h, err))
+		if (dump_lock_parse(l + 5, pid, fd, &h.e, &h.ino, err))
 			return -1;
 		h.file_id = file_id;
 		int seen = 0;

@@ -157,6 +157,10 @@ static int run(struct rb_ctx *c, fp_error *err)
 	/* what the pipes and sockets hold: SNAP's bytes, or a full restore */
 	rc = rb_diff_queues(c, why, len, &le);
 	fp_rb_mark(r, "d_queues");
+	if (rc == 1) { /* and the file locks they hold: SNAP's */
+		rc = rb_diff_locks(c, why, len, &le);
+		fp_rb_mark(r, "d_locks");
+	}
 	if (rc != 1) {
 		if (rc < 0)
 			snprintf(why, len, "%s", le.msg);

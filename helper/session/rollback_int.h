@@ -187,6 +187,10 @@ void rb_objmap_learn(struct fp_track *t, const char *snap_dir);
  * SNAP's), 0 with why when one does not, -1 on error. */
 int rb_diff_queues(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 bool rb_objmap_same(const struct fp_track *t, uint64_t snap_ino, uint64_t live_ino);
+/* rollback_locks.c: 1 when the file locks the processes hold are SNAP's
+ * (after rb_diff of every process: its fd ops known), 0 with why when
+ * not, -1 on error. */
+int rb_diff_locks(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 struct rb_fd_op *rb_fop_new(struct rb_proc *p);
 /* rollback_fdkind.c: an fd's status flags (live, UINT32_MAX: not read)
  * against SNAP's record f: the ones F_SETFL changes go back (an op);

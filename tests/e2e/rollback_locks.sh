@@ -1,0 +1,99 @@
+# A rollback in place leaves the file locks a process holds as they are, so
+# they must be SNAP's (helper/session/rollback_locks.c): a lock taken since
+# SNAP would stay held by a process that does not know it holds it, one
+# released since SNAP would be missing while the process goes on as its
+# holder. A Python program holds three files and takes or releases a POSIX,
+# flock or OFD lock per command (SIGUSR1); it reports the locks the kernel
+# says it holds (its fdinfo) on SIGUSR2. Each round: snapshot, change, roll
+# back; a change makes the rollback a full restore that says why (and that
+# takes SNAP's locks back), and after it the report must be SNAP's again.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/incr_common.inc"
+
+st=$WORK/status
+cat >"$WORK/lk.py" <<'PY'
+import fcntl, os, signal, struct, sys
+status, work = sys.argv[1:3]
+def say(line):
+    with open(status, "a") as f:
+        f.write(line + "\n")
+fds = {}
+for name in ("a", "b", "c"):
+    fds[name] = os.open(os.path.join(work, "file-" + name), os.O_RDWR | os.O_CREAT, 0o600)
+    os.write(fds[name], b"x" * 4096)
+F_OFD_SETLK = 37
+def ofd(kind):
+    # struct flock: type, whence, start, len, pid (0 for OFD locks)
+    fcntl.fcntl(fds["c"], F_OFD_SETLK, struct.pack("hhqqi4x", kind, 0, 100, 1, 0))
+junk = bytearray(1 << 20)
+def act(*_):
+    what = open(os.path.join(work, "act")).read().strip()
+    if what == "flock":
+        fcntl.flock(fds["a"], fcntl.LOCK_EX | fcntl.LOCK_NB)
+    elif what == "unflock":
+        fcntl.flock(fds["a"], fcntl.LOCK_UN)
+    elif what == "posix":
+        fcntl.lockf(fds["b"], fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 5)
+    elif what == "unposix":
+        fcntl.lockf(fds["b"], fcntl.LOCK_UN, 10, 5)
+    elif what == "ofd":
+        ofd(fcntl.F_WRLCK)
+    elif what == "memory":
+        junk[::4096] = b"m" * len(junk[::4096])
+    say("did " + what)
+def locks(fd):
+    out = []
+    for line in open("/proc/self/fdinfo/%d" % fd):
+        if line.startswith("lock:"):
+            v = line.split()
+            out.append("/".join(v[2:5] + v[7:9]))  # kind, mode, rw, start, end
+    return ",".join(sorted(out))
+def look(*_):
+    say("look a[%s] b[%s] c[%s]" % (locks(fds["a"]), locks(fds["b"]), locks(fds["c"])))
+signal.signal(signal.SIGUSR1, act)
+signal.signal(signal.SIGUSR2, look)
+say("ready %d" % os.getpid())
+while True:
+    signal.pause()
+PY
+"$FP" run --detach --name lk -- python3 "$WORK/lk.py" "$st" "$WORK" >/dev/null || fail "run"
+track_pid "$(session_field lk helper_pid)"
+wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+
+act() { # ACTION
+	echo "$1" >"$WORK/act"
+	ask "$(session_field lk target_pid)" USR1 "$st" 'did ' || fail "$1: the target did not act"
+}
+look() {
+	ask "$(session_field lk target_pid)" USR2 "$st" 'look ' || fail "no report"
+	grep '^look ' "$st" | tail -n 1
+}
+i=0
+round() { # CHANGE IN_PLACE
+	i=$((i + 1))
+	"$FP" snap lk "s$i" >/dev/null || fail "$1: snap s$i"
+	local before after
+	before=$(look)
+	act "$1"
+	after=$(look)
+	[[ $1 == memory || $after != "$before" ]] || fail "$1 changed nothing the report shows: $after"
+	"$FP" restore lk "s$i" --json >"$WORK/r.json" || fail "$1: restore s$i: $(cat "$WORK/r.json")"
+	[[ $(json_field "$WORK/r.json" in_place) == "$2" ]] || fail "$1: in_place is not $2: $(cat "$WORK/r.json")"
+	[[ $2 == True ]] || grep -q "lock" "$WORK/r.json" ||
+		fail "$1: the full restore does not say which lock differs: $(cat "$WORK/r.json")"
+	[[ $(look) == "$before" ]] || fail "$1: after the rollback to s$i: $(look), SNAP: $before"
+	echo "$1: ok, in place $2: $(json_field "$WORK/r.json" why 2>/dev/null)"
+}
+round memory True
+round posix False
+round flock False
+round ofd False
+act flock
+round memory True
+round unflock False
+act posix
+round memory True
+round unposix False
+[[ $(look) == *FLOCK* && $(look) == *POSIX* ]] || fail "SNAP's flock and POSIX locks are not held at the end: $(look)"
+"$FP" stop --kill lk >/dev/null 2>&1
+echo ok
