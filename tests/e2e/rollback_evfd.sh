@@ -87,38 +87,15 @@ PY
 track_pid "$(session_field ev helper_pid)"
 wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
 
-act() { # ACTION
-	echo "$1" >"$WORK/act"
-	ask "$(session_field ev target_pid)" USR1 "$st" 'did ' || fail "$1: the target did not act"
-}
-look() {
-	ask "$(session_field ev target_pid)" USR2 "$st" 'look ' || fail "no report"
-	grep '^look ' "$st" | tail -n 1
-}
-i=0
-round() { # CHANGE IN_PLACE
-	i=$((i + 1))
-	"$FP" snap ev "s$i" >/dev/null || fail "$1: snap s$i"
-	local before after
-	before=$(look)
-	act "$1"
-	after=$(look)
-	[[ $1 == memory || $after != "$before" ]] || fail "$1 changed nothing the report shows: $after"
-	"$FP" restore ev "s$i" --json >"$WORK/r.json" || fail "$1: restore s$i: $(cat "$WORK/r.json")"
-	[[ $(json_field "$WORK/r.json" in_place) == "$2" ]] || fail "$1: in_place is not $2: $(cat "$WORK/r.json")"
-	[[ $2 == True ]] || grep -q "eventfd\|epoll\|signalfd\|timerfd\|inotify" "$WORK/r.json" ||
-		fail "$1: the full restore does not say which event fd differs: $(cat "$WORK/r.json")"
-	[[ $(look) == "$before" ]] || fail "$1: after the rollback to s$i: $(look), SNAP: $before"
-	echo "$1: ok, in place $2: $(json_field "$WORK/r.json" why 2>/dev/null)"
-}
-act count5
-round memory True
-round count False
-round unwatch False
-round watch False
-round sigmask False
-round arm False
-round inotify False
-round memory True
+why="eventfd\|epoll\|signalfd\|timerfd\|inotify"
+sig_act ev count5
+sig_round ev "$why" memory True
+sig_round ev "$why" count False
+sig_round ev "$why" unwatch False
+sig_round ev "$why" watch False
+sig_round ev "$why" sigmask False
+sig_round ev "$why" arm False
+sig_round ev "$why" inotify False
+sig_round ev "$why" memory True
 "$FP" stop --kill ev >/dev/null 2>&1
 echo ok

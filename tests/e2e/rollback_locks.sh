@@ -60,40 +60,18 @@ PY
 track_pid "$(session_field lk helper_pid)"
 wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
 
-act() { # ACTION
-	echo "$1" >"$WORK/act"
-	ask "$(session_field lk target_pid)" USR1 "$st" 'did ' || fail "$1: the target did not act"
-}
-look() {
-	ask "$(session_field lk target_pid)" USR2 "$st" 'look ' || fail "no report"
-	grep '^look ' "$st" | tail -n 1
-}
-i=0
-round() { # CHANGE IN_PLACE
-	i=$((i + 1))
-	"$FP" snap lk "s$i" >/dev/null || fail "$1: snap s$i"
-	local before after
-	before=$(look)
-	act "$1"
-	after=$(look)
-	[[ $1 == memory || $after != "$before" ]] || fail "$1 changed nothing the report shows: $after"
-	"$FP" restore lk "s$i" --json >"$WORK/r.json" || fail "$1: restore s$i: $(cat "$WORK/r.json")"
-	[[ $(json_field "$WORK/r.json" in_place) == "$2" ]] || fail "$1: in_place is not $2: $(cat "$WORK/r.json")"
-	[[ $2 == True ]] || grep -q "lock" "$WORK/r.json" ||
-		fail "$1: the full restore does not say which lock differs: $(cat "$WORK/r.json")"
-	[[ $(look) == "$before" ]] || fail "$1: after the rollback to s$i: $(look), SNAP: $before"
-	echo "$1: ok, in place $2: $(json_field "$WORK/r.json" why 2>/dev/null)"
-}
-round memory True
-round posix False
-round flock False
-round ofd False
-act flock
-round memory True
-round unflock False
-act posix
-round memory True
-round unposix False
-[[ $(look) == *FLOCK* && $(look) == *POSIX* ]] || fail "SNAP's flock and POSIX locks are not held at the end: $(look)"
+why="lock"
+
+sig_round lk "$why" memory True
+sig_round lk "$why" posix False
+sig_round lk "$why" flock False
+sig_round lk "$why" ofd False
+sig_act lk flock
+sig_round lk "$why" memory True
+sig_round lk "$why" unflock False
+sig_act lk posix
+sig_round lk "$why" memory True
+sig_round lk "$why" unposix False
+[[ $(sig_look lk) == *FLOCK* && $(sig_look lk) == *POSIX* ]] || fail "SNAP's flock and POSIX locks are not held at the end: $(sig_look lk)"
 "$FP" stop --kill lk >/dev/null 2>&1
 echo ok
