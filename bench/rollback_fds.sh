@@ -37,4 +37,9 @@ for s, name in (("rt", "the shim's table"), ("rp", "/proc")):
           statistics.median(x["restore_ms"] for x in d), statistics.median(x["total_ms"] for x in d),
           ",".join(sorted({"%s/%s" % (x["in_place"], x.get("fds_from", "?")) for x in d}))))
     print("%-18s %s" % ("", "diff ms of each: " + " ".join("%.1f" % v for v in diff)))
+    def step(x, name):
+        w = (x.get("steps_ms") or "").split()
+        return sum(float(v) for k, v in zip(w[::2], w[1::2]) if k == name)
+    print("%-18s %s" % ("", "stopped, median ms of: " + " ".join(
+        "%s %.2f" % (k, statistics.median(step(x, k) for x in d)) for k in ("d_fds", "d_queues", "d_locks"))))
 PY

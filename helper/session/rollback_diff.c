@@ -414,8 +414,7 @@ static bool under(const char *path, const char *base)
 struct fd_index {
 	const cr_fdinfo **by_fd;
 	size_t nfd;
-	const cr_file **by_id;
-	size_t nid;
+	const struct rb_ctx *c; /* SNAP's files by id: rb_file */
 };
 
 static int cmp_fi(const void *a, const void *b)
@@ -424,25 +423,16 @@ static int cmp_fi(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int cmp_file(const void *a, const void *b)
-{
-	uint32_t x = (*(const cr_file *const *)a)->id, y = (*(const cr_file *const *)b)->id;
-	return (x > y) - (x < y);
-}
-
 static int index_fds(const struct rb_ctx *c, const struct rb_proc *p, struct fd_index *x)
 {
 	x->by_fd = malloc((p->nfdi + 1) * sizeof(*x->by_fd));
-	x->by_id = malloc((c->nfiles + 1) * sizeof(*x->by_id));
-	if (!x->by_fd || !x->by_id)
+	if (!x->by_fd)
 		return -1;
 	for (size_t i = 0; i < p->nfdi; i++)
 		x->by_fd[i] = &p->fdi[i];
-	for (size_t i = 0; i < c->nfiles; i++)
-		x->by_id[i] = &c->files[i];
-	x->nfd = p->nfdi, x->nid = c->nfiles;
+	x->nfd = p->nfdi;
+	x->c = c;
 	qsort(x->by_fd, x->nfd, sizeof(*x->by_fd), cmp_fi);
-	qsort(x->by_id, x->nid, sizeof(*x->by_id), cmp_file);
 	return 0;
 }
 
@@ -455,9 +445,7 @@ static const cr_fdinfo *snap_fd(const struct fd_index *x, int fd)
 
 static const cr_file *snap_file(const struct fd_index *x, uint32_t id)
 {
-	cr_file key = { .id = id }, *kp = &key;
-	const cr_file **r = bsearch(&kp, x->by_id, x->nid, sizeof(*x->by_id), cmp_file);
-	return r ? *r : NULL;
+	return rb_file(x->c, id);
 }
 
 /* The next fd open now: from the table's list, or /proc's. -1 at the end. */
@@ -625,7 +613,7 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 {
 	struct fd_index x = { 0 };
 	if (index_fds(c, p, &x)) {
-		free(x.by_fd), free(x.by_id);
+		free(x.by_fd);
 		return fp_fail(err, ENOMEM, "out of memory");
 	}
 	/* the fds created or closed since SNAP from the shim's table, with
@@ -657,7 +645,6 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 			 tab.n, tab.same, fp_mono_ms_f() - t0);
 	rb_fdtab_free(&tab);
 	free(x.by_fd);
-	free(x.by_id);
 	/* cwd */
 	const char *base = c->ws ? fp_ws_base(c->ws) : NULL;
 	const cr_file *cw = rb_file(c, p->fs.cwd_id);

@@ -139,6 +139,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 	double ts = fp_mono_ms_f();
 	r->stop_ms = ts - t0;
 	fp_rb_mark(r, "seize");
+	rb_locks_start(c);
 	for (size_t i = 0; i < c->nprocs; i++) {
 		double td = fp_mono_ms_f();
 		rc = rb_diff(c, &c->procs[i], why, len, &le);

@@ -123,6 +123,8 @@ struct rb_ctx {
 	size_t nps;
 	cr_file *files;
 	size_t nfiles;
+	const cr_file **file_by_id;     /* files sorted by id (rb_file) */
+	struct rb_locks_read *locks_rd; /* /proc/locks being read (rollback_locks.c) */
 	struct rb_proc *procs;
 	size_t nprocs;
 	long fault_after;               /* FORKPOINT_FAULT pages, -1 none */
@@ -165,6 +167,9 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
  * 0 with why: they do not. */
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
+/* f[0..n) sorted by id (NULL: out of memory), and a search of it. */
+const cr_file **rb_files_index(const cr_file *f, size_t n);
+const cr_file *rb_files_find(const cr_file *const *x, size_t n, uint32_t id);
 bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file *f, const char *link);
 /* rollback_fdkind.c: the fds that are not regular files. diff_tty: the
  * session's terminal (its modes as an op); same_object: 1 when fd (whose
@@ -191,6 +196,10 @@ bool rb_objmap_same(const struct fp_track *t, uint64_t snap_ino, uint64_t live_i
  * (after rb_diff of every process: its fd ops known), 0 with why when
  * not, -1 on error. */
 int rb_diff_locks(struct rb_ctx *c, char *why, size_t len, fp_error *err);
+/* At the stop: /proc/locks read in a thread when a process has many fds
+ * (rb_diff_locks takes it); rb_locks_free (rb_free) ends an unused one. */
+void rb_locks_start(struct rb_ctx *c);
+void rb_locks_free(struct rb_ctx *c);
 struct rb_fd_op *rb_fop_new(struct rb_proc *p);
 /* rollback_fdkind.c: an fd's status flags (live, UINT32_MAX: not read)
  * against SNAP's record f: the ones F_SETFL changes go back (an op);

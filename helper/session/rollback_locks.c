@@ -14,8 +14,8 @@
  * file description). The fds read are SNAP's and those the rollback closes
  * or opens again. Up to MANY_FDS of them per process are read one by one
  * (~10 us each). Above that, one read of /proc/locks (5-12 ms here: it
- * waits for an RCU grace period) first tells whether the process can hold
- * any lock at all: when no line names its pid and no OFD lock (which
+ * waits for an RCU grace period; made beside the comparison of the fds,
+ * rb_locks_start) first tells whether the process can hold any lock at all: when no line names its pid and no OFD lock (which
  * /proc/locks shows without a pid) exists anywhere, and SNAP held none,
  * nothing more is read.
  *
@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,16 +150,112 @@ static bool op_on(const struct rb_proc *p, int fd)
 	return false;
 }
 
+/* /proc/locks read whole (NULL with err). */
+static char *read_proc_locks(fp_error *err)
+{
+	int f = open("/proc/locks", O_RDONLY | O_CLOEXEC);
+	if (f < 0) {
+		fp_fail(err, errno, "cannot read /proc/locks: %s", strerror(errno));
+		return NULL;
+	}
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	if (!buf)
+		fp_fail(err, ENOMEM, "out of memory");
+	for (ssize_t n = 1; buf && n > 0;) {
+		if (cap - len < 4096) {
+			char *b = realloc(buf, cap * 2);
+			if (!b) {
+				fp_fail(err, ENOMEM, "out of memory");
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = b;
+			cap *= 2;
+		}
+		n = read(f, buf + len, cap - len - 1);
+		if (n < 0) {
+			fp_fail(err, errno, "cannot read /proc/locks: %s", strerror(errno));
+			free(buf);
+			buf = NULL;
+		} else {
+			len += (size_t)n;
+		}
+	}
+	close(f);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+/* The read at the stop runs beside the fd comparison (rb_diff), which for
+ * the processes that need it (many fds) takes as long or longer: the read
+ * waits for an RCU grace period unless something read the file in the last
+ * few ms. */
+struct rb_locks_read {
+	pthread_t th;
+	char *text;
+	fp_error err;
+};
+
+static void *reader(void *arg)
+{
+	struct rb_locks_read *r = arg;
+	r->text = read_proc_locks(&r->err);
+	return NULL;
+}
+
+static bool many_fds(const struct rb_proc *p)
+{
+	return p->nfdi + p->nfops > MANY_FDS;
+}
+
+void rb_locks_start(struct rb_ctx *c)
+{
+	bool any = false;
+	for (size_t i = 0; i < c->nprocs; i++)
+		any |= many_fds(&c->procs[i]);
+	struct rb_locks_read *r = any ? calloc(1, sizeof(*r)) : NULL;
+	if (r && pthread_create(&r->th, NULL, reader, r)) {
+		free(r);
+		r = NULL;
+	}
+	c->locks_rd = r;
+}
+
+/* The text read beside the diff, or read now. */
+static char *locks_text(struct rb_ctx *c, fp_error *err)
+{
+	struct rb_locks_read *r = c->locks_rd;
+	if (!r)
+		return read_proc_locks(err);
+	pthread_join(r->th, NULL);
+	c->locks_rd = NULL;
+	char *t = r->text;
+	if (!t)
+		*err = r->err;
+	free(r);
+	return t;
+}
+
+void rb_locks_free(struct rb_ctx *c)
+{
+	if (c->locks_rd)
+		free(locks_text(c, &(fp_error){ 0 }));
+}
+
 /* /proc/locks: whether a line names one of the processes (hold[i]) and
  * whether any OFD lock exists. */
-static int proc_locks(const struct rb_ctx *c, bool *hold, bool *ofd, fp_error *err)
+static int proc_locks(struct rb_ctx *c, bool *hold, bool *ofd, fp_error *err)
 {
-	FILE *f = fopen("/proc/locks", "re");
-	if (!f)
-		return fp_fail(err, errno, "cannot read /proc/locks: %s", strerror(errno));
-	char line[512];
+	char *text = locks_text(c, err);
+	if (!text)
+		return -1;
 	*ofd = false;
-	while (fgets(line, sizeof(line), f)) {
+	for (char *line = text, *next; *line; line = next) {
+		next = strchr(line, '\n');
+		next = next ? next + 1 : line + strlen(line);
 		char kind[16];
 		long pid;
 		/* "1: POSIX  ADVISORY  WRITE 8828 fe:00:109 0 EOF", blocked
@@ -173,7 +270,7 @@ static int proc_locks(const struct rb_ctx *c, bool *hold, bool *ofd, fp_error *e
 			if (c->procs[i].pid == (pid_t)pid)
 				hold[i] = true;
 	}
-	fclose(f);
+	free(text);
 	return 0;
 }
 
@@ -261,13 +358,13 @@ int rb_diff_locks(struct rb_ctx *c, char *why, size_t len, fp_error *err)
 	int rc = skip ? 1 : fp_fail(err, ENOMEM, "out of memory");
 	bool many = false;
 	for (size_t i = 0; i < c->nprocs; i++)
-		many |= c->procs[i].nfdi + c->procs[i].nfops > MANY_FDS;
+		many |= many_fds(&c->procs[i]);
 	if (rc == 1 && many) {
 		bool *hold = calloc(c->nprocs, sizeof(*hold)), ofd = false;
 		if (!hold || proc_locks(c, hold, &ofd, err))
 			rc = -1;
 		for (size_t i = 0; rc == 1 && i < c->nprocs; i++)
-			skip[i] = c->procs[i].nfdi + c->procs[i].nfops > MANY_FDS && !hold[i] && !ofd;
+			skip[i] = many_fds(&c->procs[i]) && !hold[i] && !ofd;
 		free(hold);
 	}
 	for (size_t i = 0; rc == 1 && i < c->nprocs; i++)

@@ -73,14 +73,6 @@ static void note(struct fp_track *t, uint64_t was, uint64_t now)
 	t->nobjmap++;
 }
 
-static const cr_file *file_of(const cr_file *f, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (f[i].id == id)
-			return &f[i];
-	return NULL;
-}
-
 void rb_objmap_learn(struct fp_track *t, const char *snap_dir)
 {
 	int d = open(snap_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -88,7 +80,9 @@ void rb_objmap_learn(struct fp_track *t, const char *snap_dir)
 	cr_file *files = NULL;
 	size_t nps = 0, nfiles = 0;
 	fp_error err;
-	if (d < 0 || cr_read_pstree(d, &ps, &nps, &err) || cr_read_files(d, &files, &nfiles, &err))
+	const cr_file **by_id = NULL;
+	if (d < 0 || cr_read_pstree(d, &ps, &nps, &err) || cr_read_files(d, &files, &nfiles, &err) ||
+	    !(by_id = rb_files_index(files, nfiles)))
 		nps = 0; /* no notes: a later rollback to this line is a full restore */
 	for (size_t i = 0; i < nps; i++) {
 		cr_ids ids;
@@ -97,7 +91,7 @@ void rb_objmap_learn(struct fp_track *t, const char *snap_dir)
 		if (cr_read_ids(d, ps[i].pid, &ids, &err) || cr_read_fdinfo(d, ids.files_id, &fi, &nfi, &err))
 			continue;
 		for (size_t k = 0; k < nfi; k++) {
-			const cr_file *f = file_of(files, nfiles, fi[k].id);
+			const cr_file *f = rb_files_find(by_id, nfiles, fi[k].id);
 			uint64_t ino;
 			mode_t fmt;
 			char lp[64];
@@ -111,6 +105,7 @@ void rb_objmap_learn(struct fp_track *t, const char *snap_dir)
 			cr_fdinfo_free(&fi[k]);
 		free(fi);
 	}
+	free(by_id);
 	if (files)
 		cr_free_array(&cr_file_desc, files, nfiles);
 	if (ps)

@@ -26,6 +26,7 @@ def ofd(kind):
     # struct flock: type, whence, start, len, pid (0 for OFD locks)
     fcntl.fcntl(fds["c"], F_OFD_SETLK, struct.pack("hhqqi4x", kind, 0, 100, 1, 0))
 junk = bytearray(1 << 20)
+kept = []
 def act(*_):
     what = open(os.path.join(work, "act")).read().strip()
     if what == "flock":
@@ -40,6 +41,8 @@ def act(*_):
         ofd(fcntl.F_WRLCK)
     elif what == "memory":
         junk[::4096] = b"m" * len(junk[::4096])
+    elif what == "many":  # past the count whose fdinfo is read one by one
+        kept.extend(os.open("/dev/null", os.O_RDONLY) for _ in range(100))
     say("did " + what)
 def locks(fd):
     out = []
@@ -72,6 +75,17 @@ sig_round lk "$why" unflock False
 sig_act lk posix
 sig_round lk "$why" memory True
 sig_round lk "$why" unposix False
-[[ $(sig_look lk) == *FLOCK* && $(sig_look lk) == *POSIX* ]] || fail "SNAP's flock and POSIX locks are not held at the end: $(sig_look lk)"
+[[ $(sig_look lk) == *FLOCK* && $(sig_look lk) == *POSIX* ]] || fail "SNAP's flock and POSIX locks are not held: $(sig_look lk)"
+# Past 64 fds, /proc/locks says first whether the process can hold a lock
+sig_act lk unflock
+sig_act lk unposix
+sig_act lk many
+sig_round lk "$why" memory True
+sig_round lk "$why" posix False
+sig_round lk "$why" flock False
+sig_round lk "$why" ofd False
+sig_act lk flock
+sig_round lk "$why" memory True
+sig_round lk "$why" unflock False
 "$FP" stop --kill lk >/dev/null 2>&1
 echo ok
