@@ -70,6 +70,16 @@ static int inject_end(struct rb_proc *p, fp_error *err)
 	return p->ij_init && p->ij.depth ? fp_inject_end(&p->ij, err) : 0;
 }
 
+int rb_inject_session(struct rb_proc *p, fp_error *err)
+{
+	return session(p, err);
+}
+
+int rb_inject_end(struct rb_proc *p, fp_error *err)
+{
+	return inject_end(p, err);
+}
+
 int rb_scratch(struct rb_proc *p, size_t len, uint64_t *addr, fp_error *err)
 {
 	return session(p, err) || fp_inject_scratch(&p->ij, len, addr, err) ? -1 : 0;
@@ -561,7 +571,8 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 			return -1;
 	/* the scratch mapping goes in this same run of injected calls: the
 	 * mappings are SNAP's again before the pages are written */
-	if (rb_timers_set(p, false, err) || rb_attrs_set(p, false, err) || fp_inject_scratch_drop(&p->ij, err))
+	if (rb_timers_set(p, false, err) || rb_attrs_set(p, false, err) || rb_stacks_set(p, false, err) ||
+	    fp_inject_scratch_drop(&p->ij, err))
 		return -1;
 	if (inject_end(p, err))
 		return -1;
@@ -648,6 +659,8 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		rc = fp_fail(rc ? &e2 : err, EINVAL, "process %d: %llu pages written back were not saved", (int)p->pid,
 			     (unsigned long long)p->pages_done);
 	else if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, NULL, p->pages_done, &done, rc ? &e2 : err))
+		rc = -1;
+	if (rb_stacks_set(p, true, rc ? &e2 : err))
 		rc = -1;
 	if (rb_attrs_set(p, true, rc ? &e2 : err))
 		rc = -1;

@@ -14,10 +14,9 @@
  * is compared (rollback_diff.c); a caught one's handler, flags and mask
  * only the process can tell, so each rollback sets SNAP's back with an
  * injected rt_sigaction per caught signal (a handful for most programs),
- * whose old value an undo sets again. File locks: rollback_locks.c. Not
- * compared: the alternate signal stack (only the thread itself can tell
- * it, by an injected call per thread), securebits, the parent-death
- * signal and the child-subreaper flag. */
+ * whose old value an undo sets again. File locks: rollback_locks.c; each
+ * thread's alternate signal stack: rollback_altstack.c. Not compared:
+ * securebits, the parent-death signal and the child-subreaper flag. */
 #include "session/rollback_int.h"
 
 #include <errno.h>

@@ -22,6 +22,14 @@
 
 struct dump_vma;
 
+/* The kernel's stack_t (x86_64), as sigaltstack reads and writes it. */
+struct rb_kstack {
+	uint64_t sp;
+	int32_t flags;
+	int32_t pad;
+	uint64_t size;
+};
+
 struct rb_thread {
 	pid_t tid;
 	cr_core core;                   /* SNAP's */
@@ -30,6 +38,8 @@ struct rb_thread {
 	size_t old_xs_len;
 	uint64_t old_mask;
 	bool saved, written;
+	struct rb_kstack sas_old;       /* the live alternate stack rb_stacks_set replaced */
+	bool sas_done;
 };
 
 enum rb_vma_kind { RB_MUNMAP, RB_MMAP, RB_MPROTECT, RB_BRK };
@@ -346,6 +356,9 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_commit(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_inject(struct rb_proc *p, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	      uint64_t a5, int64_t *ret, fp_error *err);
+/* The injection session on p's leader: opened (if it is not), ended. */
+int rb_inject_session(struct rb_proc *p, fp_error *err);
+int rb_inject_end(struct rb_proc *p, fp_error *err);
 /* Scratch memory of len bytes in p (an injection session begun). */
 int rb_scratch(struct rb_proc *p, size_t len, uint64_t *addr, fp_error *err);
 
@@ -362,5 +375,9 @@ int rb_timers_set(struct rb_proc *p, bool undo, fp_error *err);
  * catches set (undo: the live ones back). */
 int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
+/* rollback_altstack.c: in rb_apply, SNAP's alternate signal stack set on
+ * every thread (undo: the live ones back); leaves an injection session
+ * open on the leader, as it found one. */
+int rb_stacks_set(struct rb_proc *p, bool undo, fp_error *err);
 
 #endif
