@@ -571,7 +571,7 @@ int rb_apply(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 			return -1;
 	/* the scratch mapping goes in this same run of injected calls: the
 	 * mappings are SNAP's again before the pages are written */
-	if (rb_timers_set(p, false, err) || rb_attrs_set(p, false, err) || rb_stacks_set(p, false, err) ||
+	if (rb_timers_set(p, false, err) || rb_attrs_set(p, false, err) || rb_thread_attrs_set(p, false, err) ||
 	    fp_inject_scratch_drop(&p->ij, err))
 		return -1;
 	if (inject_end(p, err))
@@ -660,7 +660,7 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 			     (unsigned long long)p->pages_done);
 	else if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, NULL, p->pages_done, &done, rc ? &e2 : err))
 		rc = -1;
-	if (rb_stacks_set(p, true, rc ? &e2 : err))
+	if (rb_thread_attrs_set(p, true, rc ? &e2 : err))
 		rc = -1;
 	if (rb_attrs_set(p, true, rc ? &e2 : err))
 		rc = -1;

@@ -15,8 +15,9 @@
  * only the process can tell, so each rollback sets SNAP's back with an
  * injected rt_sigaction per caught signal (a handful for most programs),
  * whose old value an undo sets again. File locks: rollback_locks.c; each
- * thread's alternate signal stack: rollback_altstack.c. Not compared:
- * securebits, the parent-death signal and the child-subreaper flag. */
+ * thread's alternate signal stack and parent-death signal:
+ * rollback_threadset.c. Not compared: securebits and the child-subreaper
+ * flag. */
 #include "session/rollback_int.h"
 
 #include <errno.h>

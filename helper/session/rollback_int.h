@@ -38,8 +38,9 @@ struct rb_thread {
 	size_t old_xs_len;
 	uint64_t old_mask;
 	bool saved, written;
-	struct rb_kstack sas_old;       /* the live alternate stack rb_stacks_set replaced */
-	bool sas_done;
+	struct rb_kstack sas_old;       /* the live alternate stack and parent-death */
+	int32_t pdeath_old;             /* signal rb_thread_attrs_set replaced */
+	bool sas_done, pdeath_done;
 };
 
 enum rb_vma_kind { RB_MUNMAP, RB_MMAP, RB_MPROTECT, RB_BRK };
@@ -375,9 +376,9 @@ int rb_timers_set(struct rb_proc *p, bool undo, fp_error *err);
  * catches set (undo: the live ones back). */
 int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
-/* rollback_altstack.c: in rb_apply, SNAP's alternate signal stack set on
- * every thread (undo: the live ones back); leaves an injection session
- * open on the leader, as it found one. */
-int rb_stacks_set(struct rb_proc *p, bool undo, fp_error *err);
+/* rollback_threadset.c: in rb_apply, SNAP's alternate signal stack and
+ * parent-death signal set on every thread (undo: the live ones back);
+ * leaves an injection session open on the leader. */
+int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
 
 #endif

@@ -1,7 +1,7 @@
 # A rollback in place leaves the kernel's attributes of a process as they
 # are, so they must be SNAP's (helper/session/rollback_attrs.c): a umask,
-# a signal handler's flags and an alternate signal stack (rollback_altstack.c)
-# changed since SNAP are set back in place; a
+# a signal handler's flags, an alternate signal stack and a parent-death
+# signal (rollback_threadset.c) changed since SNAP are set back in place; a
 # changed thread name, resource
 # limit, nice value, group list, personality, oom_score_adj or a child's
 # process group makes it a full restore that says why. A Python program changes one on each command
@@ -34,6 +34,10 @@ def altstack():
     assert libc.sigaltstack(None, ctypes.byref(old)) == 0
     return "%d/%d" % (old.flags, old.size)
 kept = []
+def pdeath():
+    v = ctypes.c_int()
+    assert libc.prctl(2, ctypes.byref(v), 0, 0, 0) == 0  # PR_GET_PDEATHSIG
+    return v.value
 def cmd(*_):
     w = open(os.path.join(work, "cmd")).read().strip()
     if w == "umask":
@@ -56,6 +60,8 @@ def cmd(*_):
         open("/proc/self/oom_score_adj", "w").write("0")
     elif w == "handler":  # the same signal caught, with SA_RESTART now
         signal.siginterrupt(signal.SIGWINCH, False)
+    elif w == "pdeath":
+        assert libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0  # PR_SET_PDEATHSIG
     elif w == "altstack":  # in memory allocated since SNAP
         kept.append(ctypes.create_string_buffer(65536))
         new = stack_t(ctypes.cast(kept[-1], ctypes.c_void_p), 0, 65536)
@@ -64,9 +70,9 @@ def cmd(*_):
     os.umask(m)
     pers = libc.personality(0xffffffff)
     oom = open("/proc/self/oom_score_adj").read().strip()
-    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s winch=%x alt=%s" % (
+    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s winch=%x alt=%s pdeath=%d" % (
         w, m, name(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], os.nice(0),
-        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom, sa_flags(signal.SIGWINCH), altstack()))
+        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom, sa_flags(signal.SIGWINCH), altstack(), pdeath()))
 signal.signal(signal.SIGUSR2, cmd)
 say("ready %d" % os.getpid())
 while True:
@@ -87,14 +93,14 @@ cmd() { # CMD: prints the attributes after it
 
 snap_attrs=$(cmd look)
 i=0
-for change in umask handler altstack name limit nice groups personality oom; do
+for change in umask handler altstack pdeath name limit nice groups personality oom; do
 	i=$((i + 1))
 	"$FP" snap at "s$i" >/dev/null || fail "snap s$i"
 	after=$(cmd "$change")
 	[[ $after != "$snap_attrs" ]] || fail "$change changed nothing: $after"
 	"$FP" restore at "s$i" --json >"$WORK/r.json" || fail "restore s$i: $(cat "$WORK/r.json")"
 	want=False
-	[[ $change == umask || $change == handler || $change == altstack ]] && want=True
+	[[ $change == umask || $change == handler || $change == altstack || $change == pdeath ]] && want=True
 	[[ $(json_field "$WORK/r.json" in_place) == "$want" ]] ||
 		fail "$change: in_place is not $want: $(cat "$WORK/r.json")"
 	now=$(cmd look)
