@@ -23,14 +23,19 @@
 #include "ptrace/pt_mem.h"
 #include "ptrace/regs_convert.h"
 
-/* The leader's personality (its own call) and oom_score_adj (written
- * here, as root may: lowering it below 0 needs CAP_SYS_RESOURCE, which a
- * failure logs). 0, what a new process has, is left as it is. */
+/* The leader's personality and child-subreaper flag (its own calls) and
+ * oom_score_adj (written here, as root may: lowering it below 0 needs
+ * CAP_SYS_RESOURCE, which a failure logs). 0, what a new process has, is
+ * left as it is. */
 static int restore_proc_attrs(rst_proc *p, fp_error *err)
 {
 	const cr_task_core *tc = &p->im->th[0].core.tc;
 	if (tc->personality &&
 	    rst_q(p, p->pid, "personality", RST_MUST, SYS_personality, tc->personality, 0, 0, 0, 0, 0, NULL, err))
+		return -1;
+	if (tc->has_child_subreaper && tc->child_subreaper &&
+	    rst_q(p, p->pid, "prctl(PR_SET_CHILD_SUBREAPER)", RST_MUST, SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0,
+		  NULL, err))
 		return -1;
 	if (tc->has_oom_score_adj && tc->oom_score_adj) {
 		char path[64], v[16];

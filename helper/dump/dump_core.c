@@ -347,6 +347,12 @@ static int leader_state(struct dump_ctx *c, struct dump_proc *p, const struct di
 	p->mm.mm_brk = f->brk;
 	p->mm.dumpable = f->dumpable;
 	p->mm.has_dumpable = true;
+	/* recorded when set, as CRIU does: a supervisor (tini, a shell's job
+	 * runner) that adopts its orphaned grandchildren goes on doing so */
+	if (f->subreaper) {
+		tc->has_child_subreaper = true;
+		tc->child_subreaper = true;
+	}
 	cr_itimer *dst[3] = { &tc->timers.real, &tc->timers.virt, &tc->timers.prof };
 	for (int i = 0; i < 3; i++) {
 		dst[i]->isec = (uint64_t)it[i].it_interval.tv_sec;

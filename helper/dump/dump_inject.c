@@ -517,7 +517,7 @@ uint64_t dinj_sigactions_wanted(pid_t pid)
 
 /* Process facts, from the leader: sigactions, itimers, brk, dumpable. */
 int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
-		    fp_error *err)
+		    int *subreaper, fp_error *err)
 {
 	pid_t tid = p->pid;
 	if (dinj_begin(p, tid, err))
@@ -551,6 +551,11 @@ int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval 
 		rc = dinj_call(p, SYS_prctl, a, &r, err) || check("prctl(PR_GET_DUMPABLE)", tid, r, err) ? -1 : 0;
 		*dumpable = (int)r;
 	}
+	const uint64_t sub_at = 2048 + 3 * sizeof(struct itimerval);
+	if (!rc) {
+		uint64_t a[6] = { PR_GET_CHILD_SUBREAPER, d + sub_at, 0, 0, 0, 0 };
+		rc = dinj_call(p, SYS_prctl, a, &r, err) || check("prctl(PR_GET_CHILD_SUBREAPER)", tid, r, err) ? -1 : 0;
+	}
 	uint8_t buf[4096];
 	if (results_and_end(p, d, buf, sizeof(buf), rc, err))
 		return -1;
@@ -558,5 +563,6 @@ int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval 
 	memset(&sa[SIGKILL - 1], 0, sizeof(sa[0]));
 	memset(&sa[SIGSTOP - 1], 0, sizeof(sa[0]));
 	memcpy(it, buf + 2048, 3 * sizeof(struct itimerval));
+	memcpy(subreaper, buf + sub_at, sizeof(*subreaper));
 	return 0;
 }

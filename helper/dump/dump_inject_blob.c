@@ -45,6 +45,7 @@
 #define BLOB_AT (DI_LEN - DI_PAGE) /* the last page: clone frames stay below */
 #define RES_OFF 3072u              /* results in the data page, 8 bytes each */
 #define RES_MAX ((DI_PAGE - RES_OFF) / 8)
+#define SUB_OFF 192u               /* the child-subreaper flag (an int) */
 #define SA_OFF 256u                /* sigactions (32 bytes each), then itimers */
 #define IT_OFF (SA_OFF + 64u * 32u)
 
@@ -207,6 +208,7 @@ int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t
 	if (proc) {
 		call(&e, d, "brk", SYS_brk, 1, 0, 0, 0, 0);
 		call(&e, d, "prctl(PR_GET_DUMPABLE)", SYS_prctl, 1, PR_GET_DUMPABLE, 0, 0, 0);
+		call(&e, d, "prctl(PR_GET_CHILD_SUBREAPER)", SYS_prctl, 2, PR_GET_CHILD_SUBREAPER, d + SUB_OFF, 0, 0);
 	}
 	static const uint8_t rdi_rax[] = { 0x48, 0x89, 0xc7 }, rsi_rax[] = { 0x48, 0x89, 0xc6 };
 	mov_imm(&e, 0, SYS_getpid);
@@ -265,6 +267,7 @@ int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t
 		memcpy(f->it, buf + IT_OFF, sizeof(f->it));
 		f->brk = (uint64_t)res[brk_i];
 		f->dumpable = (int)res[brk_i + 1];
+		memcpy(&f->subreaper, buf + SUB_OFF, sizeof(f->subreaper));
 	}
 	dlog(c, "thread %d: %u calls in one run (%u sigactions, stop on signal %d), %.3f ms", tid, e.nres,
 	      first_it - first_sa, sig, (double)(dump_now_ns() - t0) / 1e6);
@@ -279,5 +282,5 @@ int dinj_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t bloc
 		return r < 0 ? -1 : 0;
 	if (dinj_thread_facts(p, tid, &f->tid_addr, &f->ss, &f->pdeath, err))
 		return -1;
-	return proc ? dinj_proc_facts(p, f->sa, f->it, &f->brk, &f->dumpable, err) : 0;
+	return proc ? dinj_proc_facts(p, f->sa, f->it, &f->brk, &f->dumpable, &f->subreaper, err) : 0;
 }

@@ -392,7 +392,7 @@ int dinj_reap(struct dump_ctx *c, struct dump_proc *p, pid_t child, fp_error *er
 int dinj_fini(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err);
 int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
-		    fp_error *err);
+		    int *subreaper, fp_error *err);
 /* The signals whose action must be asked (handled, ignored, and SIGCHLD):
  * the others are SIG_DFL, whose flags and mask never take effect. */
 uint64_t dinj_sigactions_wanted(pid_t pid);
@@ -408,6 +408,7 @@ struct dinj_facts {
 	struct itimerval it[3];
 	uint64_t brk;
 	int dumpable;
+	int subreaper; /* PR_GET_CHILD_SUBREAPER */
 };
 int dinj_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t blocked, bool proc, struct dinj_facts *f,
 	       fp_error *err);

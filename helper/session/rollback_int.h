@@ -120,6 +120,8 @@ struct rb_proc {
 	uint32_t umask_old;             /* the live one for an undo */
 	fp_ksigaction sa_old[64];       /* the live handlers rb_attrs_set replaced: */
 	uint64_t sa_set;                /* of the signals in this set (bit sig - 1) */
+	int sub_old;                    /* the live child-subreaper flag, when */
+	bool sub_done;                  /* SNAP's was set over it */
 	uint64_t hot_area, hot_area_len; /* the copy's injection area: not SNAP's */
 };
 

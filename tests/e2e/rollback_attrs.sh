@@ -1,7 +1,8 @@
 # A rollback in place leaves the kernel's attributes of a process as they
 # are, so they must be SNAP's (helper/session/rollback_attrs.c): a umask,
-# a signal handler's flags, an alternate signal stack and a parent-death
-# signal (rollback_threadset.c) changed since SNAP are set back in place; a
+# a signal handler's flags, the child-subreaper flag, an alternate signal
+# stack and a parent-death signal (rollback_threadset.c) changed since SNAP
+# are set back in place; a
 # changed thread name, resource
 # limit, nice value, group list, personality, oom_score_adj or a child's
 # process group makes it a full restore that says why. A Python program changes one on each command
@@ -38,6 +39,10 @@ def pdeath():
     v = ctypes.c_int()
     assert libc.prctl(2, ctypes.byref(v), 0, 0, 0) == 0  # PR_GET_PDEATHSIG
     return v.value
+def subreaper():
+    v = ctypes.c_int()
+    assert libc.prctl(37, ctypes.byref(v), 0, 0, 0) == 0  # PR_GET_CHILD_SUBREAPER
+    return v.value
 def cmd(*_):
     w = open(os.path.join(work, "cmd")).read().strip()
     if w == "umask":
@@ -55,11 +60,14 @@ def cmd(*_):
         libc.personality(0x0040000)  # ADDR_NO_RANDOMIZE
     elif w == "oom":
         open("/proc/self/oom_score_adj", "w").write("77")
-    elif w == "plain":  # personality and oom_score_adj back to a new process's
+    elif w == "plain":  # personality, oom_score_adj, subreaper: a new process's
         libc.personality(0)
         open("/proc/self/oom_score_adj", "w").write("0")
+        assert libc.prctl(36, 0, 0, 0, 0) == 0
     elif w == "handler":  # the same signal caught, with SA_RESTART now
         signal.siginterrupt(signal.SIGWINCH, False)
+    elif w == "subreaper":
+        assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     elif w == "pdeath":
         assert libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0  # PR_SET_PDEATHSIG
     elif w == "altstack":  # in memory allocated since SNAP
@@ -70,9 +78,9 @@ def cmd(*_):
     os.umask(m)
     pers = libc.personality(0xffffffff)
     oom = open("/proc/self/oom_score_adj").read().strip()
-    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s winch=%x alt=%s pdeath=%d" % (
+    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s winch=%x alt=%s pdeath=%d sub=%d" % (
         w, m, name(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], os.nice(0),
-        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom, sa_flags(signal.SIGWINCH), altstack(), pdeath()))
+        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom, sa_flags(signal.SIGWINCH), altstack(), pdeath(), subreaper()))
 signal.signal(signal.SIGUSR2, cmd)
 say("ready %d" % os.getpid())
 while True:
@@ -93,23 +101,24 @@ cmd() { # CMD: prints the attributes after it
 
 snap_attrs=$(cmd look)
 i=0
-for change in umask handler altstack pdeath name limit nice groups personality oom; do
+for change in umask handler subreaper altstack pdeath name limit nice groups personality oom; do
 	i=$((i + 1))
 	"$FP" snap at "s$i" >/dev/null || fail "snap s$i"
 	after=$(cmd "$change")
 	[[ $after != "$snap_attrs" ]] || fail "$change changed nothing: $after"
 	"$FP" restore at "s$i" --json >"$WORK/r.json" || fail "restore s$i: $(cat "$WORK/r.json")"
 	want=False
-	[[ $change == umask || $change == handler || $change == altstack || $change == pdeath ]] && want=True
+	[[ $change == umask || $change == handler || $change == altstack || $change == pdeath || $change == subreaper ]] && want=True
 	[[ $(json_field "$WORK/r.json" in_place) == "$want" ]] ||
 		fail "$change: in_place is not $want: $(cat "$WORK/r.json")"
 	now=$(cmd look)
 	[[ $now == "$snap_attrs" ]] || fail "$change: after the rollback to s$i: $now, SNAP: $snap_attrs"
 	echo "$change: in place $want: $(json_field "$WORK/r.json" why 2>/dev/null)"
 done
-# a snapshot whose personality and oom_score_adj are not a new process's:
-# the full restore (native) gives them back
+# a snapshot whose personality, oom_score_adj and child-subreaper flag are
+# not a new process's: the full restore (native) gives them back
 cmd personality >/dev/null
+cmd subreaper >/dev/null
 with=$(cmd oom)
 "$FP" snap at sx >/dev/null || fail "snap sx"
 [[ $(cmd plain) != "$with" ]] || fail "plain changed nothing"
