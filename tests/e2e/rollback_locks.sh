@@ -64,14 +64,18 @@ track_pid "$(session_field lk helper_pid)"
 wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
 
 why="lock"
-
-sig_round lk "$why" memory True
-sig_round lk "$why" posix False
-sig_round lk "$why" flock False
-sig_round lk "$why" ofd False
-sig_act lk flock
-sig_round lk "$why" memory True
-sig_round lk "$why" unflock False
+# each kind taken since SNAP, and a flock released since SNAP
+rounds() {
+	local change
+	sig_round lk "$why" memory True
+	for change in posix flock ofd; do
+		sig_round lk "$why" $change False
+	done
+	sig_act lk flock
+	sig_round lk "$why" memory True
+	sig_round lk "$why" unflock False
+}
+rounds
 sig_act lk posix
 sig_round lk "$why" memory True
 sig_round lk "$why" unposix False
@@ -80,12 +84,6 @@ sig_round lk "$why" unposix False
 sig_act lk unflock
 sig_act lk unposix
 sig_act lk many
-sig_round lk "$why" memory True
-sig_round lk "$why" posix False
-sig_round lk "$why" flock False
-sig_round lk "$why" ofd False
-sig_act lk flock
-sig_round lk "$why" memory True
-sig_round lk "$why" unflock False
+rounds
 "$FP" stop --kill lk >/dev/null 2>&1
 echo ok
