@@ -232,7 +232,10 @@ FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last);
  * not the one the kernel applied last. A reader outside sees a held slot as
  * odd: unknown, taken from /proc. No other slot is taken while one is held,
  * except the second fd of a dup2/dup3 (taken in fd order), so holds never
- * wait on each other in a cycle. */
+ * wait on each other in a cycle; the one exception is a signal handler that
+ * changes fds while its thread holds a slot (it may wait on a slot another
+ * thread's dup2 holds while that one waits for ours), which the shim
+ * cannot order. */
 struct fp_fd_hold {
 	struct fp_shim_fd *s; /* NULL: not held (fd outside the table) */
 	int nested;           /* a signal handler on top of this thread's own hold */
