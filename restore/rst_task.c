@@ -219,7 +219,12 @@ int rst_task_finish(rst_proc *p, fp_error *err)
 }
 
 /* Credentials go last in every thread: once a thread is no longer root it
- * could not run the privileged steps. Only ids and groups are restored. */
+ * could not run the privileged steps. Securebits, ids and groups are
+ * restored; capabilities are not (a restored thread has the restorer's, or
+ * what the kernel leaves of them after its uid changes). Securebits go
+ * first, while the thread may still set them (CAP_SETPCAP), so the uid
+ * changes after them keep or drop capabilities as they say (KEEP_CAPS,
+ * NO_SETUID_FIXUP). */
 static int restore_creds(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
@@ -228,10 +233,16 @@ static int restore_creds(rst_proc *p, fp_error *err)
 		if (!tc->has_creds)
 			continue;
 		const cr_creds *cr = &tc->creds;
+		pid_t tid = (pid_t)im->th[i].tid;
+		if (cr->secbits) {
+			char what[96];
+			snprintf(what, sizeof(what), "prctl(PR_SET_SECUREBITS, 0x%x) (thread %d)", cr->secbits, (int)tid);
+			if (rst_q(p, tid, what, RST_MUST, SYS_prctl, PR_SET_SECUREBITS, cr->secbits, 0, 0, 0, 0, NULL, err))
+				return -1;
+		}
 		if (cr->uid == getuid() && cr->gid == getgid() && cr->euid == geteuid() && cr->egid == getegid() &&
 		    cr->suid == getuid() && cr->sgid == getgid() && !cr->n_groups)
 			continue;
-		pid_t tid = (pid_t)im->th[i].tid;
 		char what[5][64];
 		const char *names[5] = { "setgroups", "setresgid", "setresuid", "setfsgid", "setfsuid" };
 		for (int k = 0; k < 5; k++)

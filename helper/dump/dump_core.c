@@ -129,8 +129,8 @@ int dump_creds_parse(char *buf, pid_t pid, pid_t tid, cr_creds *cr, fp_error *er
 	}
 	if (!have_uid || !have_gid)
 		return fp_fail(err, EIO, "no Uid/Gid lines in /proc/%d/task/%d/status", pid, tid);
-	/* Securebits have no /proc interface; 0 is the normal value and what a
-	 * process that never called prctl(PR_SET_SECUREBITS) has. */
+	/* Securebits have no /proc interface: the thread's own prctl tells
+	 * them (dump_core.c sets them from its injected facts). */
 	cr->secbits = 0;
 	return 0;
 }
@@ -282,6 +282,7 @@ static int thread_state(struct dump_ctx *c, struct dump_proc *p, size_t idx, str
 
 	if (read_creds(p->pid, tid, tc, err))
 		return -1;
+	tc->creds.secbits = (uint32_t)f->secbits;
 	dump_read_comm(p->pid, tid, tc->comm, sizeof(tc->comm));
 	tc->has_comm = tc->comm[0] != '\0';
 

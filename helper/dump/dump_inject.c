@@ -481,24 +481,28 @@ static int check(const char *what, pid_t tid, int64_t ret, fp_error *err)
 }
 
 /* Per-thread facts: clear_child_tid, sigaltstack, pdeath signal. */
-int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err)
+int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, int *secbits,
+		      fp_error *err)
 {
 	if (dinj_begin(p, tid, err))
 		return -1;
 	uint64_t d = dinj_data(p);
-	int64_t r1 = 0, r2 = 0, r3 = 0;
+	int64_t r1 = 0, r2 = 0, r3 = 0, r4 = 0;
 	uint64_t a1[6] = { PR_GET_TID_ADDRESS, d, 0, 0, 0, 0 };
 	uint64_t a2[6] = { 0, d + 64, 0, 0, 0, 0 };
 	uint64_t a3[6] = { PR_GET_PDEATHSIG, d + 128, 0, 0, 0, 0 };
+	uint64_t a4[6] = { PR_GET_SECUREBITS, 0, 0, 0, 0, 0 };
 	int rc = dinj_call(p, SYS_prctl, a1, &r1, err) || check("prctl(PR_GET_TID_ADDRESS)", tid, r1, err) ||
 		 dinj_call(p, SYS_sigaltstack, a2, &r2, err) || check("sigaltstack", tid, r2, err) ||
-		 dinj_call(p, SYS_prctl, a3, &r3, err) || check("prctl(PR_GET_PDEATHSIG)", tid, r3, err) ? -1 : 0;
+		 dinj_call(p, SYS_prctl, a3, &r3, err) || check("prctl(PR_GET_PDEATHSIG)", tid, r3, err) ||
+		 dinj_call(p, SYS_prctl, a4, &r4, err) || check("prctl(PR_GET_SECUREBITS)", tid, r4, err) ? -1 : 0;
 	uint8_t buf[256];
 	if (results_and_end(p, d, buf, sizeof(buf), rc, err))
 		return -1;
 	memcpy(tid_addr, buf, 8);
 	memcpy(ss, buf + 64, sizeof(*ss));
 	memcpy(pdeath, buf + 128, sizeof(*pdeath));
+	*secbits = (int)r4;
 	return 0;
 }
 

@@ -197,6 +197,8 @@ int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t
 	call(&e, d, "prctl(PR_GET_TID_ADDRESS)", SYS_prctl, 2, PR_GET_TID_ADDRESS, d, 0, 0);
 	call(&e, d, "sigaltstack", SYS_sigaltstack, 2, 0, d + 64, 0, 0);
 	call(&e, d, "prctl(PR_GET_PDEATHSIG)", SYS_prctl, 2, PR_GET_PDEATHSIG, d + 128, 0, 0);
+	unsigned sec_i = e.nres;
+	call(&e, d, "prctl(PR_GET_SECUREBITS)", SYS_prctl, 1, PR_GET_SECUREBITS, 0, 0, 0);
 	unsigned first_sa = e.nres;
 	for (int s = 1; s <= 64 && proc; s++)
 		if (s != SIGKILL && s != SIGSTOP && (want & (1ull << (s - 1))))
@@ -260,6 +262,7 @@ int dinj_blob_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t
 	memcpy(&f->tid_addr, buf, 8);
 	memcpy(&f->ss, buf + 64, sizeof(f->ss));
 	memcpy(&f->pdeath, buf + 128, sizeof(f->pdeath));
+	f->secbits = (int)res[sec_i];
 	if (proc) {
 		memcpy(f->sa, buf + SA_OFF, sizeof(f->sa));
 		memset(&f->sa[SIGKILL - 1], 0, sizeof(f->sa[0]));
@@ -280,7 +283,7 @@ int dinj_facts(struct dump_ctx *c, struct dump_proc *p, pid_t tid, uint64_t bloc
 	int r = dinj_blob_facts(c, p, tid, blocked, proc, f, err);
 	if (r)
 		return r < 0 ? -1 : 0;
-	if (dinj_thread_facts(p, tid, &f->tid_addr, &f->ss, &f->pdeath, err))
+	if (dinj_thread_facts(p, tid, &f->tid_addr, &f->ss, &f->pdeath, &f->secbits, err))
 		return -1;
 	return proc ? dinj_proc_facts(p, f->sa, f->it, &f->brk, &f->dumpable, &f->subreaper, err) : 0;
 }

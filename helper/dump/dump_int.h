@@ -390,7 +390,8 @@ uint64_t dinj_copy_scratch(struct dump_proc *p, size_t *len);
  * child: nobody else can reap it). */
 int dinj_reap(struct dump_ctx *c, struct dump_proc *p, pid_t child, fp_error *err);
 int dinj_fini(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
-int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, fp_error *err);
+int dinj_thread_facts(struct dump_proc *p, pid_t tid, uint64_t *tid_addr, stack_t *ss, int *pdeath, int *secbits,
+		      fp_error *err);
 int dinj_proc_facts(struct dump_proc *p, fp_ksigaction sa[64], struct itimerval it[3], uint64_t *brk, int *dumpable,
 		    int *subreaper, fp_error *err);
 /* The signals whose action must be asked (handled, ignored, and SIGCHLD):
@@ -404,6 +405,7 @@ struct dinj_facts {
 	uint64_t tid_addr; /* clear_child_tid */
 	stack_t ss;
 	int pdeath;
+	int secbits; /* PR_GET_SECUREBITS */
 	fp_ksigaction sa[64];
 	struct itimerval it[3];
 	uint64_t brk;

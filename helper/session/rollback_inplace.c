@@ -144,7 +144,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 		double td = fp_mono_ms_f();
 		rc = rb_diff(c, &c->procs[i], why, len, &le);
 		r->diff_ms += fp_mono_ms_f() - td;
-		fp_rb_mark(r, "d_fds");
+		fp_rb_mark(r, "d_threadset");
 		td = fp_mono_ms_f();
 		if (rc == 1)
 			rc = rb_save(c, &c->procs[i], &le) ? -1 : 1;

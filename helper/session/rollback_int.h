@@ -38,9 +38,10 @@ struct rb_thread {
 	size_t old_xs_len;
 	uint64_t old_mask;
 	bool saved, written;
-	struct rb_kstack sas_old;       /* the live alternate stack and parent-death */
-	int32_t pdeath_old;             /* signal rb_thread_attrs_set replaced */
-	bool sas_done, pdeath_done;
+	struct rb_kstack sas_live;      /* the alternate stack and parent-death signal */
+	int32_t pdeath_live;            /* at the stop (rb_diff_thread_attrs), */
+	bool sas_set, pdeath_set;       /* whether SNAP's must be set over them, */
+	bool sas_done, pdeath_done;     /* and whether it was (rb_thread_attrs_set) */
 };
 
 enum rb_vma_kind { RB_MUNMAP, RB_MMAP, RB_MPROTECT, RB_BRK };
@@ -378,9 +379,12 @@ int rb_timers_set(struct rb_proc *p, bool undo, fp_error *err);
  * catches set (undo: the live ones back). */
 int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
-/* rollback_threadset.c: in rb_apply, SNAP's alternate signal stack and
- * parent-death signal set on every thread (undo: the live ones back);
- * leaves an injection session open on the leader. */
+/* rollback_threadset.c: during the stop, each thread's alternate signal
+ * stack, parent-death signal and securebits asked (0 with why: securebits
+ * not SNAP's, or a thread on an alternate stack that is not SNAP's); in
+ * rb_apply, SNAP's stack and signal set where they differ (undo: the live
+ * ones back); leaves an injection session open on the leader. */
+int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
 
 #endif

@@ -1,25 +1,28 @@
-/* Rollback in place: what only a thread itself can tell of its state, its
- * alternate signal stack and its parent-death signal (rollback_int.h).
+/* Rollback in place: what only a thread itself can tell of its state: its
+ * alternate signal stack, parent-death signal and securebits
+ * (rollback_int.h).
  *
- * A rollback leaves the kernel's record of a thread's alternate signal
- * stack as it is now. One set up since SNAP (Python's faulthandler.enable(),
- * which pytest turns on, puts one on the main thread) points into memory
- * the process allocated since: after the rollback that memory is SNAP's
- * again, free or another object's, and the next signal handled on that
- * stack writes its frame over it. Only the thread itself can tell its
- * stack (sigaltstack), so every rollback sets SNAP's back on each thread
- * with one injected sigaltstack(SNAP's, &live), whose old value an undo
- * sets again. A thread running on its alternate stack now (inside a
- * handler) cannot have it changed (EPERM): the rollback is undone and
- * becomes a full restore. The parent-death signal (prctl) goes the same
- * way: read with the stack's call, set only where it is not SNAP's. The
- * calls run in a session of their own on each thread (about 22 us a
- * thread with the stack alone), with the values in the process's
- * injection scratch. */
+ * A rollback leaves the kernel's record of these as it is now. An
+ * alternate stack set up since SNAP (Python's faulthandler.enable(), which
+ * pytest turns on, puts one on the main thread) points into memory the
+ * process allocated since: after the rollback that memory is SNAP's again,
+ * free or another object's, and the next signal handled on that stack
+ * writes its frame over it. No /proc file shows them, so while the
+ * processes are stopped each thread is asked, in an injection session of
+ * its own (sigaltstack(NULL, &now), prctl(PR_GET_PDEATHSIG),
+ * prctl(PR_GET_SECUREBITS): about 25 us a thread), and the answers are
+ * compared with SNAP's. Securebits that differ make it a full restore (the
+ * restorer sets them with the credentials); a stack or signal that differs
+ * is set back in place during the apply, and an undo sets the live one
+ * again. A thread running on its alternate stack now cannot have it
+ * changed: a full restore then. The injection scratch made for the
+ * questions is dropped again before the apply, whose mapping changes could
+ * otherwise land on it. */
 #include "session/rollback_int.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -27,56 +30,56 @@
 
 #include "ptrace/pt_mem.h"
 
-static bool has_stack(const struct rb_thread *t)
+#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
+
+static const cr_thread_core *core_of(const struct rb_thread *t)
 {
-	return t->core.has_thread_core && t->core.thread_core.has_sas;
+	return t->core.has_thread_core ? &t->core.thread_core : NULL;
 }
 
 /* The dump records a parent-death signal only when there is one (as CRIU
- * does): none recorded is none (0). */
-static bool has_pdeath(const struct rb_thread *t)
-{
-	return t->core.has_thread_core;
-}
-
+ * does): none recorded is none. */
 static uint32_t snap_pdeath(const struct rb_thread *t)
 {
-	return t->core.thread_core.has_pdeath_sig ? t->core.thread_core.pdeath_sig : 0;
+	const cr_thread_core *tc = core_of(t);
+	return tc && tc->has_pdeath_sig ? tc->pdeath_sig : 0;
 }
 
-static bool wanted(const struct rb_thread *t, bool undo)
+/* SNAP's stack as sigaltstack sets it: SS_ONSTACK (the thread was on it at
+ * SNAP) is not a mode to set. */
+static struct rb_kstack snap_stack(const struct rb_thread *t)
 {
-	return undo ? t->sas_done || t->pdeath_done : has_stack(t) || has_pdeath(t);
+	const cr_sas *s = &t->core.thread_core.sas;
+	return (struct rb_kstack){ .sp = s->ss_sp, .flags = (int32_t)(s->ss_flags & ~(uint32_t)SS_ONSTACK),
+				   .size = s->ss_size };
 }
 
-/* Thread t's calls, in a session of its own: sigaltstack(a, old) and, for
- * a rollback, prctl(PR_GET_PDEATHSIG, pd); set_pd: prctl(PR_SET_PDEATHSIG,
- * pdeath) (an undo, or a signal found to differ from SNAP's). */
-static int thread_calls(struct rb_proc *p, struct rb_thread *t, bool stack, uint64_t a, uint64_t old, uint64_t pd,
-			bool set_pd, uint32_t pdeath, fp_error *err)
+static bool same_stack(struct rb_kstack a, struct rb_kstack b)
+{
+	a.flags &= ~SS_ONSTACK;
+	b.flags &= ~SS_ONSTACK;
+	if ((a.flags & SS_DISABLE) && (b.flags & SS_DISABLE))
+		return true;
+	return a.sp == b.sp && a.size == b.size && a.flags == b.flags;
+}
+
+/* One thread's questions: its stack into st, its signal into pd. */
+static int ask(struct rb_proc *p, const struct rb_thread *t, uint64_t st, uint64_t pd, int64_t *secbits, fp_error *err)
 {
 	if (fp_inject_begin(&p->ij, t->tid, err))
 		return -1;
-	int rc = 0;
-	int64_t r;
-	if (pd) {
-		const uint64_t get[6] = { PR_GET_PDEATHSIG, pd };
-		if (!(rc = fp_inject_call(&p->ij, SYS_prctl, get, &r, err)) && r < 0)
-			rc = fp_fail(err, (int)-r, "thread %d: prctl(PR_GET_PDEATHSIG): %s", (int)t->tid,
-				     strerror((int)-r));
-	}
-	if (!rc && set_pd) {
-		const uint64_t set[6] = { PR_SET_PDEATHSIG, pdeath };
-		if (!(rc = fp_inject_call(&p->ij, SYS_prctl, set, &r, err)) && r < 0)
-			rc = fp_fail(err, (int)-r, "thread %d: prctl(PR_SET_PDEATHSIG): %s", (int)t->tid,
-				     strerror((int)-r));
-	}
-	if (!rc && stack) {
-		const uint64_t args[6] = { a, old };
-		if (!(rc = fp_inject_call(&p->ij, SYS_sigaltstack, args, &r, err)) && r < 0)
-			rc = fp_fail(err, (int)-r,
-				     "thread %d: its alternate signal stack cannot be set back to SNAP's: %s%s", (int)t->tid,
-				     strerror((int)-r), r == -EPERM ? " (it is running on it now)" : "");
+	const uint64_t a1[6] = { 0, st }, a2[6] = { PR_GET_PDEATHSIG, pd }, a3[6] = { PR_GET_SECUREBITS };
+	int64_t r1 = 0, r2 = 0;
+	int rc = fp_inject_call(&p->ij, SYS_sigaltstack, a1, &r1, err) ||
+			 fp_inject_call(&p->ij, SYS_prctl, a2, &r2, err) ||
+			 fp_inject_call(&p->ij, SYS_prctl, a3, secbits, err)
+		 ? -1
+		 : 0;
+	if (!rc && (r1 < 0 || r2 < 0 || *secbits < 0)) {
+		int64_t bad = r1 < 0 ? r1 : r2 < 0 ? r2 : *secbits;
+		rc = fp_fail(err, (int)-bad, "thread %d: %s failed: %s", (int)t->tid,
+			     r1 < 0 ? "sigaltstack" : r2 < 0 ? "prctl(PR_GET_PDEATHSIG)" : "prctl(PR_GET_SECUREBITS)",
+			     strerror((int)-bad));
 	}
 	fp_error e2;
 	if (fp_inject_end(&p->ij, rc ? &e2 : err))
@@ -84,76 +87,116 @@ static int thread_calls(struct rb_proc *p, struct rb_thread *t, bool stack, uint
 	return rc;
 }
 
-/* Scratch, per thread j of n: the stack to set at a + j * S, the one it
- * replaces at a + (n + j) * S, the parent-death signal at a + 2 * n * S
- * + 4 * j. A rollback reads every thread's signal and sets its stack in
- * one session per thread, then sets the signal only where it differs from
- * SNAP's (rarely: one more session). */
-int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
+int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < p->nth; i++)
-		n += wanted(&p->th[i], undo);
+	size_t n = p->nth;
 	if (!n)
-		return 0;
-	const size_t S = sizeof(struct rb_kstack);
-	size_t len = 2 * n * S + n * sizeof(int32_t);
-	uint8_t *buf = calloc(1, len);
-	size_t *which = calloc(n, sizeof(*which));
-	int rc = buf && which ? 0 : fp_fail(err, ENOMEM, "out of memory");
-	struct rb_kstack *want = (struct rb_kstack *)buf;
-	size_t k = 0;
-	for (size_t i = 0; !rc && i < p->nth; i++) {
-		struct rb_thread *t = &p->th[i];
-		if (!wanted(t, undo))
-			continue;
-		const cr_sas *s = &t->core.thread_core.sas;
-		/* SS_ONSTACK (the thread was on it at SNAP) is not a mode to set */
-		want[k] = undo ? t->sas_old
-			       : (struct rb_kstack){ .sp = s->ss_sp,
-						     .flags = (int32_t)(s->ss_flags & ~(uint32_t)SS_ONSTACK),
-						     .size = s->ss_size };
-		which[k++] = i;
-	}
+		return 1;
+	const size_t S = sizeof(struct rb_kstack), size = n * (S + sizeof(int32_t));
+	uint8_t *buf = malloc(size);
+	if (!buf)
+		return fp_fail(err, ENOMEM, "out of memory");
 	uint64_t a = 0;
-	if (!rc && (rb_scratch(p, len, &a, err) || fp_mem_write(p->pid, a, want, n * S, err) || rb_inject_end(p, err)))
-		rc = -1;
-	size_t done = 0; /* the threads whose calls all succeeded */
-	for (; !rc && done < n; done++) {
-		struct rb_thread *t = &p->th[which[done]];
-		bool stack = undo ? t->sas_done : has_stack(t);
-		bool pd = !undo && has_pdeath(t);
-		if (thread_calls(p, t, stack, a + done * S, a + (n + done) * S, pd ? a + 2 * n * S + 4 * done : 0,
-				 undo && t->pdeath_done, (uint32_t)t->pdeath_old, err)) {
+	int rc = rb_scratch(p, size, &a, err) || rb_inject_end(p, err) ? -1 : 1;
+	for (size_t j = 0; rc == 1 && j < n; j++) {
+		const struct rb_thread *t = &p->th[j];
+		int64_t sec = 0;
+		if (ask(p, t, a + j * S, a + n * S + 4 * j, &sec, err))
 			rc = -1;
-			break;
-		}
-		if (undo)
-			t->sas_done = t->pdeath_done = false;
+		else if (core_of(t) && core_of(t)->has_creds && (uint64_t)sec != core_of(t)->creds.secbits)
+			rc = NOT("thread %d of %d changed its securebits since SNAP (0x%llx, SNAP 0x%x)", (int)t->tid,
+				 (int)p->pid, (unsigned long long)sec, core_of(t)->creds.secbits);
 	}
+	if (rc == 1 && fp_mem_read(p->pid, a, buf, size, err))
+		rc = -1;
+	for (size_t j = 0; rc == 1 && j < n; j++) {
+		struct rb_thread *t = &p->th[j];
+		memcpy(&t->sas_live, buf + j * S, S);
+		memcpy(&t->pdeath_live, buf + n * S + 4 * j, sizeof(t->pdeath_live));
+		t->sas_set = core_of(t) && core_of(t)->has_sas && !same_stack(t->sas_live, snap_stack(t));
+		t->pdeath_set = core_of(t) && (uint32_t)t->pdeath_live != snap_pdeath(t);
+		if (t->sas_set && (t->sas_live.flags & SS_ONSTACK))
+			rc = NOT("thread %d of %d runs on an alternate signal stack that is not SNAP's", (int)t->tid,
+				 (int)p->pid);
+	}
+	/* the scratch goes: the apply's mapping changes could land on it */
 	fp_error e2;
-	if (!undo && done && fp_mem_read(p->pid, a + n * S, buf + n * S, n * S + n * sizeof(int32_t), rc ? &e2 : err)) {
-		rc = -1; /* nothing known to undo them with */
-		done = 0;
-	}
-	for (size_t j = 0; !undo && j < done; j++) {
-		struct rb_thread *t = &p->th[which[j]];
-		int32_t now;
-		memcpy(&now, buf + 2 * n * S + 4 * j, sizeof(now));
-		if (has_stack(t)) {
-			memcpy(&t->sas_old, buf + (n + j) * S, S);
-			t->sas_done = true;
-		}
-		t->pdeath_old = now;
-		if (!rc && has_pdeath(t) && (uint32_t)now != snap_pdeath(t)) {
-			rc = thread_calls(p, t, false, 0, 0, 0, true, snap_pdeath(t), err);
-			t->pdeath_done = !rc;
-		}
-	}
-	/* the calls after these (the scratch dropped) run on the leader again */
-	if (rb_inject_session(p, rc ? &e2 : err))
+	if (rb_inject_session(p, rc < 0 ? &e2 : err) || fp_inject_scratch_drop(&p->ij, rc < 0 ? &e2 : err) ||
+	    rb_inject_end(p, rc < 0 ? &e2 : err))
 		rc = -1;
 	free(buf);
-	free(which);
+	return rc;
+}
+
+/* Thread t's signal (set_pd) and stack (at scratch st, if set_stack) set;
+ * *pd_done, *st_done: which were. */
+static int tell(struct rb_proc *p, const struct rb_thread *t, bool set_pd, uint32_t pd, bool set_stack, uint64_t st,
+		bool *pd_done, bool *st_done, fp_error *err)
+{
+	*pd_done = *st_done = false;
+	if (fp_inject_begin(&p->ij, t->tid, err))
+		return -1;
+	int rc = 0;
+	int64_t r;
+	if (set_pd) {
+		const uint64_t a[6] = { PR_SET_PDEATHSIG, pd };
+		if (!(rc = fp_inject_call(&p->ij, SYS_prctl, a, &r, err)) && r < 0)
+			rc = fp_fail(err, (int)-r, "thread %d: prctl(PR_SET_PDEATHSIG): %s", (int)t->tid, strerror((int)-r));
+		*pd_done = !rc;
+	}
+	if (!rc && set_stack) {
+		const uint64_t a[6] = { st, 0 };
+		if (!(rc = fp_inject_call(&p->ij, SYS_sigaltstack, a, &r, err)) && r < 0)
+			rc = fp_fail(err, (int)-r, "thread %d: its alternate signal stack cannot be set: %s", (int)t->tid,
+				     strerror((int)-r));
+		*st_done = !rc;
+	}
+	fp_error e2;
+	if (fp_inject_end(&p->ij, rc ? &e2 : err))
+		rc = -1;
+	return rc;
+}
+
+int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
+{
+	const size_t S = sizeof(struct rb_kstack);
+	bool any = false;
+	for (size_t i = 0; i < p->nth; i++) {
+		const struct rb_thread *t = &p->th[i];
+		any |= undo ? t->sas_done || t->pdeath_done : t->sas_set || t->pdeath_set;
+	}
+	if (!any)
+		return 0;
+	struct rb_kstack *want = calloc(p->nth, S);
+	if (!want)
+		return fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->nth; i++) {
+		const struct rb_thread *t = &p->th[i];
+		if (undo ? t->sas_done : t->sas_set)
+			want[i] = undo ? t->sas_live : snap_stack(t);
+	}
+	uint64_t a = 0;
+	int rc = rb_scratch(p, p->nth * S, &a, err) || fp_mem_write(p->pid, a, want, p->nth * S, err) ||
+			 rb_inject_end(p, err)
+		 ? -1
+		 : 0;
+	for (size_t i = 0; !rc && i < p->nth; i++) {
+		struct rb_thread *t = &p->th[i];
+		bool st = undo ? t->sas_done : t->sas_set, pd = undo ? t->pdeath_done : t->pdeath_set, st_did, pd_did;
+		if (!st && !pd)
+			continue;
+		rc = tell(p, t, pd, undo ? (uint32_t)t->pdeath_live : snap_pdeath(t), st, a + i * S, &pd_did, &st_did,
+			  err);
+		/* done: SNAP's is set (an undo sets the live one back over it) */
+		if (pd_did)
+			t->pdeath_done = !undo;
+		if (st_did)
+			t->sas_done = !undo;
+	}
+	/* the calls after these (the scratch dropped) run on the leader again */
+	fp_error e2;
+	if (rb_inject_session(p, rc ? &e2 : err))
+		rc = -1;
+	free(want);
 	return rc;
 }

@@ -2,10 +2,9 @@
 # are, so they must be SNAP's (helper/session/rollback_attrs.c): a umask,
 # a signal handler's flags, the child-subreaper flag, an alternate signal
 # stack and a parent-death signal (rollback_threadset.c) changed since SNAP
-# are set back in place; a
-# changed thread name, resource
-# limit, nice value, group list, personality, oom_score_adj or a child's
-# process group makes it a full restore that says why. A Python program changes one on each command
+# are set back in place; a changed thread name, resource limit, nice value,
+# group list, securebits, personality, oom_score_adj or a child's process
+# group makes it a full restore that says why. A Python program changes one on each command
 # (SIGUSR2) and reports them all; after each rollback they must be SNAP's.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
@@ -64,8 +63,11 @@ def cmd(*_):
         libc.personality(0)
         open("/proc/self/oom_score_adj", "w").write("0")
         assert libc.prctl(36, 0, 0, 0, 0) == 0
+        assert libc.prctl(28, 0, 0, 0, 0) == 0
     elif w == "handler":  # the same signal caught, with SA_RESTART now
         signal.siginterrupt(signal.SIGWINCH, False)
+    elif w == "securebits":
+        assert libc.prctl(28, 1 << 4, 0, 0, 0) == 0  # PR_SET_SECUREBITS, SECBIT_KEEP_CAPS
     elif w == "subreaper":
         assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     elif w == "pdeath":
@@ -78,9 +80,9 @@ def cmd(*_):
     os.umask(m)
     pers = libc.personality(0xffffffff)
     oom = open("/proc/self/oom_score_adj").read().strip()
-    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s winch=%x alt=%s pdeath=%d sub=%d" % (
+    say("%s umask=%o name=%s nofile=%d nice=%d groups=%s pers=%x oom=%s winch=%x alt=%s pdeath=%d sub=%d sec=%x" % (
         w, m, name(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], os.nice(0),
-        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom, sa_flags(signal.SIGWINCH), altstack(), pdeath(), subreaper()))
+        ",".join(map(str, sorted(os.getgroups()))) or "-", pers, oom, sa_flags(signal.SIGWINCH), altstack(), pdeath(), subreaper(), libc.prctl(27, 0, 0, 0, 0)))
 signal.signal(signal.SIGUSR2, cmd)
 say("ready %d" % os.getpid())
 while True:
@@ -101,7 +103,7 @@ cmd() { # CMD: prints the attributes after it
 
 snap_attrs=$(cmd look)
 i=0
-for change in umask handler subreaper altstack pdeath name limit nice groups personality oom; do
+for change in umask handler subreaper altstack pdeath name limit nice groups securebits personality oom; do
 	i=$((i + 1))
 	"$FP" snap at "s$i" >/dev/null || fail "snap s$i"
 	after=$(cmd "$change")
@@ -119,6 +121,7 @@ done
 # not a new process's: the full restore (native) gives them back
 cmd personality >/dev/null
 cmd subreaper >/dev/null
+cmd securebits >/dev/null
 with=$(cmd oom)
 "$FP" snap at sx >/dev/null || fail "snap sx"
 [[ $(cmd plain) != "$with" ]] || fail "plain changed nothing"
