@@ -342,6 +342,15 @@ int rst_q_mem(rst_proc *p, pid_t tid, const char *what, unsigned flags, long nr,
 void *rst_q_data(rst_proc *p, size_t len, uint64_t *remote, fp_error *err);
 /* Flushes now unless `entries` calls with `bytes` of data fit the queue. */
 int rst_q_room(rst_proc *p, size_t entries, size_t bytes, fp_error *err);
+
+/* rst_caps.c: whether a thread of these creds needs its capabilities set
+ * (they are not the restorer's own); the securebits to set before its ids
+ * change (KEEP_CAPS, NO_SETUID_FIXUP and its unlocked bits); after them,
+ * the calls that give it the image's capabilities and securebits (bits_now:
+ * the securebits set before). */
+int rst_caps_wanted(const cr_creds *cr, bool *wanted, fp_error *err);
+uint32_t rst_caps_keep_bits(uint32_t secbits);
+int rst_caps_after_ids(rst_proc *p, pid_t tid, const cr_creds *cr, uint32_t bits_now, fp_error *err);
 /* Runs everything queued: each thread's calls in one round trip, all
  * threads at once. Fails naming the first RST_MUST call that failed. */
 int rst_flush(rst_proc *p, fp_error *err);

@@ -219,12 +219,11 @@ int rst_task_finish(rst_proc *p, fp_error *err)
 }
 
 /* Credentials go last in every thread: once a thread is no longer root it
- * could not run the privileged steps. Securebits, ids and groups are
- * restored; capabilities are not (a restored thread has the restorer's, or
- * what the kernel leaves of them after its uid changes). Securebits go
- * first, while the thread may still set them (CAP_SETPCAP), so the uid
- * changes after them keep or drop capabilities as they say (KEEP_CAPS,
- * NO_SETUID_FIXUP). */
+ * could not run the privileged steps. Securebits go first, while the thread
+ * may still set them (CAP_SETPCAP), so the uid changes after them keep or
+ * drop capabilities as they say (KEEP_CAPS, NO_SETUID_FIXUP); a thread whose
+ * capabilities are not the restorer's gets them back after its ids
+ * (rst_caps.c). */
 static int restore_creds(rst_proc *p, fp_error *err)
 {
 	rst_image *im = p->im;
@@ -234,26 +233,33 @@ static int restore_creds(rst_proc *p, fp_error *err)
 			continue;
 		const cr_creds *cr = &tc->creds;
 		pid_t tid = (pid_t)im->th[i].tid;
-		if (cr->secbits) {
+		bool caps;
+		if (rst_caps_wanted(cr, &caps, err))
+			return -1;
+		uint32_t bits = caps ? rst_caps_keep_bits(cr->secbits) : cr->secbits;
+		if (bits) {
 			char what[96];
-			snprintf(what, sizeof(what), "prctl(PR_SET_SECUREBITS, 0x%x) (thread %d)", cr->secbits, (int)tid);
-			if (rst_q(p, tid, what, RST_MUST, SYS_prctl, PR_SET_SECUREBITS, cr->secbits, 0, 0, 0, 0, NULL, err))
+			snprintf(what, sizeof(what), "prctl(PR_SET_SECUREBITS, 0x%x) (thread %d)", bits, (int)tid);
+			if (rst_q(p, tid, what, RST_MUST, SYS_prctl, PR_SET_SECUREBITS, bits, 0, 0, 0, 0, NULL, err))
 				return -1;
 		}
-		if (cr->uid == getuid() && cr->gid == getgid() && cr->euid == geteuid() && cr->egid == getegid() &&
-		    cr->suid == getuid() && cr->sgid == getgid() && !cr->n_groups)
-			continue;
+		bool ids = !(cr->uid == getuid() && cr->gid == getgid() && cr->euid == geteuid() &&
+			     cr->egid == getegid() && cr->suid == getuid() && cr->sgid == getgid() && !cr->n_groups);
 		char what[5][64];
 		const char *names[5] = { "setgroups", "setresgid", "setresuid", "setfsgid", "setfsuid" };
 		for (int k = 0; k < 5; k++)
 			snprintf(what[k], sizeof(what[k]), "%s (credentials of thread %d)", names[k], (int)tid);
 		uint32_t none = 0;
-		if (rst_q_mem(p, tid, what[0], RST_MUST, SYS_setgroups, cr->n_groups, 0, 0, 0, 0, 0, 1,
-			      cr->n_groups ? (const void *)cr->groups : &none, cr->n_groups ? cr->n_groups * 4 : 4, NULL, err) ||
-		    rst_q(p, tid, what[1], RST_MUST, SYS_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0, 0, NULL, err) ||
-		    rst_q(p, tid, what[2], RST_MUST, SYS_setresuid, cr->uid, cr->euid, cr->suid, 0, 0, 0, NULL, err) ||
-		    rst_q(p, tid, what[3], RST_MUST, SYS_setfsgid, cr->fsgid, 0, 0, 0, 0, 0, NULL, err) ||
-		    rst_q(p, tid, what[4], RST_MUST, SYS_setfsuid, cr->fsuid, 0, 0, 0, 0, 0, NULL, err))
+		if (ids &&
+		    (rst_q_mem(p, tid, what[0], RST_MUST, SYS_setgroups, cr->n_groups, 0, 0, 0, 0, 0, 1,
+			       cr->n_groups ? (const void *)cr->groups : &none, cr->n_groups ? cr->n_groups * 4 : 4, NULL,
+			       err) ||
+		     rst_q(p, tid, what[1], RST_MUST, SYS_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0, 0, NULL, err) ||
+		     rst_q(p, tid, what[2], RST_MUST, SYS_setresuid, cr->uid, cr->euid, cr->suid, 0, 0, 0, NULL, err) ||
+		     rst_q(p, tid, what[3], RST_MUST, SYS_setfsgid, cr->fsgid, 0, 0, 0, 0, 0, NULL, err) ||
+		     rst_q(p, tid, what[4], RST_MUST, SYS_setfsuid, cr->fsuid, 0, 0, 0, 0, 0, NULL, err)))
+			return -1;
+		if (caps && rst_caps_after_ids(p, tid, cr, bits, err))
 			return -1;
 	}
 	return rst_flush(p, err);
