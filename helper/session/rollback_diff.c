@@ -777,7 +777,7 @@ int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error
 	fp_rlist_free(&fpriv);
 	fp_rb_mark(c->r, "d_fds");
 	/* last: its injection scratch must not be there when the mappings
-	 * are read, and it is gone again before the apply */
+	 * are read (the mapping changes planned are checked against it) */
 	if (rc == 1)
 		rc = rb_diff_thread_attrs(p, why, len, err);
 	return rc; /* the caller marks d_threadset */

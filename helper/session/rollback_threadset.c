@@ -16,8 +16,8 @@
  * is set back in place during the apply, and an undo sets the live one
  * again. A thread running on its alternate stack now cannot have it
  * changed: a full restore then. The injection scratch made for the
- * questions is dropped again before the apply, whose mapping changes could
- * otherwise land on it. */
+ * questions serves the apply's calls too, unless one of the apply's mapping
+ * changes could land on it: then it is dropped here. */
 #include "session/rollback_int.h"
 
 #include <errno.h>
@@ -119,10 +119,14 @@ int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err
 			rc = NOT("thread %d of %d runs on an alternate signal stack that is not SNAP's", (int)t->tid,
 				 (int)p->pid);
 	}
-	/* the scratch goes: the apply's mapping changes could land on it */
+	/* the scratch stays for the apply's injected calls, unless one of its
+	 * mapping changes (SNAP's mappings made again) could land on it */
+	bool in_way = false;
+	for (size_t i = 0; i < p->nvops; i++)
+		in_way |= p->vops[i].start < p->ij.scratch + p->ij.scratch_len && p->ij.scratch < p->vops[i].end;
 	fp_error e2;
-	if (rb_inject_session(p, rc < 0 ? &e2 : err) || fp_inject_scratch_drop(&p->ij, rc < 0 ? &e2 : err) ||
-	    rb_inject_end(p, rc < 0 ? &e2 : err))
+	if (in_way && (rb_inject_session(p, rc < 0 ? &e2 : err) || fp_inject_scratch_drop(&p->ij, rc < 0 ? &e2 : err) ||
+		       rb_inject_end(p, rc < 0 ? &e2 : err)))
 		rc = -1;
 	free(buf);
 	return rc;
