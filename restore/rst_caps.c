@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +78,25 @@ static int own_sets(struct capsets *s, fp_error *err)
 	return 0;
 }
 
+/* The restorer's sets do not change while it runs: read once. */
+static struct capsets own_cache;
+static fp_error own_err;
+static int own_rc;
+static pthread_once_t own_once = PTHREAD_ONCE_INIT;
+
+static void read_own(void)
+{
+	own_rc = own_sets(&own_cache, &own_err);
+}
+
 int rst_caps_wanted(const cr_creds *cr, bool *wanted, fp_error *err)
 {
-	struct capsets own = { 0 }, img = image_sets(cr);
-	if (own_sets(&own, err))
+	pthread_once(&own_once, read_own);
+	if (own_rc) {
+		*err = own_err;
 		return -1;
+	}
+	struct capsets own = own_cache, img = image_sets(cr);
 	uint64_t all = last_cap() >= 63 ? ~0ull : (1ull << (last_cap() + 1)) - 1;
 	/* the bounding set is compared over the capabilities this kernel has */
 	*wanted = own.inh != img.inh || own.prm != img.prm || own.eff != img.eff || (own.bnd & all) != (img.bnd & all) ||
