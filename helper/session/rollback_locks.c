@@ -75,29 +75,45 @@ static int add_lock(struct lockset *s, const cr_file_lock *e, uint64_t ino, fp_e
  * through it, added to s. */
 static int read_fd(pid_t pid, int fd, uint64_t *ino, struct lockset *s, fp_error *err)
 {
-	char path[64], buf[4096];
+	char path[64];
 	*ino = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
 	int f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return 0;
-	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	/* whole: an fd with many locks has one line each */
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	for (ssize_t n = 1; buf && n > 0;) {
+		if (cap - len < 1024) {
+			char *b = realloc(buf, cap * 2);
+			if (!b) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = b;
+			cap *= 2;
+		}
+		n = read(f, buf + len, cap - len - 1);
+		if (n > 0)
+			len += (size_t)n;
+	}
 	close(f);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
+	if (!buf)
+		return fp_fail(err, ENOMEM, "out of memory");
+	buf[len] = '\0';
 	const char *i = strstr(buf, "\nino:");
 	if (i)
 		*ino = strtoull(i + 5, NULL, 10);
-	for (const char *l = strstr(buf, "\nlock:"); l; l = strstr(l + 1, "\nlock:")) {
+	int rc = 0;
+	for (const char *l = strstr(buf, "\nlock:"); l && !rc; l = strstr(l + 1, "\nlock:")) {
 		cr_file_lock e;
 		uint64_t lino;
-		if (dump_lock_parse(l + 6, pid, fd, &e, &lino, err))
-			return -1;
-		if (add_lock(s, &e, lino, err))
-			return -1;
+		rc = dump_lock_parse(l + 6, pid, fd, &e, &lino, err) || add_lock(s, &e, lino, err) ? -1 : 0;
 	}
-	return 0;
+	free(buf);
+	return rc;
 }
 
 /* The fds of p to read: SNAP's, and those an op closes or opens again
