@@ -42,8 +42,7 @@ static int proc_fail(fp_error *err, pid_t pid, const char *what, int e)
 	return fp_fail(err, e, "cannot read /proc/%d/%s: %s", (int)pid, what, strerror(e));
 }
 
-/* Whole file into a NUL-terminated malloc'd buffer. */
-static char *slurp(const char *path, size_t *len, int *eno)
+char *fp_slurp(const char *path, size_t *len, int *eno)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -98,7 +97,7 @@ static char *slurp_proc(pid_t pid, const char *what, fp_error *err)
 		return NULL;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
-	char *s = slurp(path, NULL, &eno);
+	char *s = fp_slurp(path, NULL, &eno);
 	if (!s)
 		proc_fail(err, pid, what, eno);
 	return s;
@@ -293,7 +292,7 @@ static int read_one_fd(pid_t pid, int fd, struct fp_fd *f, fp_error *err)
 	}
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
 	int eno = 0;
-	char *info = slurp(path, NULL, &eno);
+	char *info = fp_slurp(path, NULL, &eno);
 	if (!info) {
 		free(f->target);
 		f->target = NULL;

@@ -149,6 +149,9 @@ int fp_proc_status_field(pid_t pid, const char *key, char *val, size_t len, fp_e
 
 /* /proc/meminfo's MemAvailable in bytes (0 if it cannot be read). */
 size_t fp_mem_available(void);
+/* A whole file (a /proc file read to its end, not one read's worth) in a
+ * NUL-terminated malloc'd buffer; NULL with *eno set. len may be NULL. */
+char *fp_slurp(const char *path, size_t *len, int *eno);
 /* An eighth of it, within [lo, hi]: how much the helper holds of its own
  * between operations (a buffer kept faulted in, pages held resident). */
 size_t fp_mem_share(size_t lo, size_t hi);

@@ -37,6 +37,7 @@
 
 #include "dump/dump_attrs.h"
 #include "images/criu_io.h"
+#include "procfs.h"
 
 #define MANY_FDS 64
 
@@ -78,39 +79,19 @@ static int read_fd(pid_t pid, int fd, uint64_t *ino, struct lockset *s, fp_error
 	char path[64];
 	*ino = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return 0;
 	/* whole: an fd with many locks has one line each */
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	for (ssize_t n = 1; buf && n > 0;) {
-		if (cap - len < 1024) {
-			char *b = realloc(buf, cap * 2);
-			if (!b) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = b;
-			cap *= 2;
-		}
-		n = read(f, buf + len, cap - len - 1);
-		if (n > 0)
-			len += (size_t)n;
-	}
-	close(f);
+	int e = 0;
+	char *buf = fp_slurp(path, NULL, &e);
 	if (!buf)
-		return fp_fail(err, ENOMEM, "out of memory");
-	buf[len] = '\0';
+		return e == ENOMEM ? fp_fail(err, ENOMEM, "out of memory") : 0; /* not open */
 	const char *i = strstr(buf, "\nino:");
 	if (i)
 		*ino = strtoull(i + 5, NULL, 10);
 	int rc = 0;
 	for (const char *l = strstr(buf, "\nlock:"); l && !rc; l = strstr(l + 1, "\nlock:")) {
-		cr_file_lock e;
+		cr_file_lock lk;
 		uint64_t lino;
-		rc = dump_lock_parse(l + 6, pid, fd, &e, &lino, err) || add_lock(s, &e, lino, err) ? -1 : 0;
+		rc = dump_lock_parse(l + 6, pid, fd, &lk, &lino, err) || add_lock(s, &lk, lino, err) ? -1 : 0;
 	}
 	free(buf);
 	return rc;
@@ -169,40 +150,11 @@ static bool op_on(const struct rb_proc *p, int fd)
 /* /proc/locks read whole (NULL with err). */
 static char *read_proc_locks(fp_error *err)
 {
-	int f = open("/proc/locks", O_RDONLY | O_CLOEXEC);
-	if (f < 0) {
-		fp_fail(err, errno, "cannot read /proc/locks: %s", strerror(errno));
-		return NULL;
-	}
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	if (!buf)
-		fp_fail(err, ENOMEM, "out of memory");
-	for (ssize_t n = 1; buf && n > 0;) {
-		if (cap - len < 4096) {
-			char *b = realloc(buf, cap * 2);
-			if (!b) {
-				fp_fail(err, ENOMEM, "out of memory");
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = b;
-			cap *= 2;
-		}
-		n = read(f, buf + len, cap - len - 1);
-		if (n < 0) {
-			fp_fail(err, errno, "cannot read /proc/locks: %s", strerror(errno));
-			free(buf);
-			buf = NULL;
-		} else {
-			len += (size_t)n;
-		}
-	}
-	close(f);
-	if (buf)
-		buf[len] = '\0';
-	return buf;
+	int e = 0;
+	char *t = fp_slurp("/proc/locks", NULL, &e);
+	if (!t)
+		fp_fail(err, e, "cannot read /proc/locks: %s", strerror(e));
+	return t;
 }
 
 /* The read at the stop runs beside the fd comparison (rb_diff), which for
