@@ -16,9 +16,9 @@
  * injected rt_sigaction per caught signal (a handful for most programs),
  * whose old value an undo sets again. File locks: rollback_locks.c; each
  * thread's alternate signal stack and parent-death signal:
- * rollback_threadset.c. The child-subreaper flag is read by an injected
- * prctl and set back where it differs. Not compared: securebits (the dump
- * does not record them). */
+ * rollback_threadset.c, which also compares each thread's securebits. The
+ * child-subreaper flag is read by an injected prctl and set back where it
+ * differs. */
 #include "session/rollback_int.h"
 
 #include <errno.h>
