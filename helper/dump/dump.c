@@ -654,6 +654,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			 "capture_ms %.3f write_ms %.3f total_ms %.3f",
 		     st->nprocs, st->nthreads, st->pages, st->bytes_pages, st->freeze_ms,
 		     o->leave_running ? st->pause_ms : ms_since(c.stop_ns), st->capture_ms, st->write_ms, ms_since(c.t0));
+		dump_vmflags_keep(&c);
 		fflush(c.log);
 		step = "linking the snapshot to its parent";
 		rc = dump_incr_link_parent(&c, final, err);

@@ -172,6 +172,20 @@ int dump_vmas_read(pid_t pid, bool smaps, struct dump_vma **out, size_t *nout, f
 	return 0;
 }
 
+void dump_vmflags_image(const char *vf, uint32_t *flags, uint64_t *madv)
+{
+	*flags = (has_flag(vf, "gd") ? MAP_GROWSDOWN : 0) | (has_flag(vf, "lo") ? MAP_LOCKED : 0) |
+		 (has_flag(vf, "nr") ? MAP_NORESERVE : 0);
+	static const struct { const char *f; int adv; } adv[] = {
+		{ "sr", MADV_SEQUENTIAL }, { "rr", MADV_RANDOM }, { "dc", MADV_DONTFORK }, { "mg", MADV_MERGEABLE },
+		{ "hg", MADV_HUGEPAGE },   { "nh", MADV_NOHUGEPAGE }, { "dd", MADV_DONTDUMP },
+	};
+	*madv = 0;
+	for (size_t i = 0; i < sizeof(adv) / sizeof(adv[0]); i++)
+		if (has_flag(vf, adv[i].f))
+			*madv |= 1ull << adv[i].adv;
+}
+
 int dump_vmas_stopped(struct dump_proc *p, struct dump_vma **out, size_t *n, fp_error *err)
 {
 	if (!p->maps_stop)
@@ -195,19 +209,9 @@ static int classify(struct dump_ctx *c, struct dump_proc *p, struct dump_vma *v,
 	bool shared = v->perms[3] == 's';
 	o->flags = shared ? MAP_SHARED : MAP_PRIVATE;
 	const char *vf = v->vmflags;
-	if (has_flag(vf, "gd"))
-		o->flags |= MAP_GROWSDOWN;
-	if (has_flag(vf, "lo"))
-		o->flags |= MAP_LOCKED;
-	if (has_flag(vf, "nr"))
-		o->flags |= MAP_NORESERVE;
-	static const struct { const char *f; int adv; } madv[] = {
-		{ "sr", MADV_SEQUENTIAL }, { "rr", MADV_RANDOM }, { "dc", MADV_DONTFORK }, { "mg", MADV_MERGEABLE },
-		{ "hg", MADV_HUGEPAGE },   { "nh", MADV_NOHUGEPAGE }, { "dd", MADV_DONTDUMP },
-	};
-	for (size_t i = 0; i < sizeof(madv) / sizeof(madv[0]); i++)
-		if (has_flag(vf, madv[i].f))
-			o->madv |= 1ull << madv[i].adv;
+	uint32_t fl;
+	dump_vmflags_image(vf, &fl, &o->madv);
+	o->flags |= fl;
 	o->has_madv = o->madv != 0;
 	const char *path = v->path;
 

@@ -51,6 +51,21 @@ static void flags_norm(const char *in, char *out, size_t len)
 	}
 }
 
+/* smaps read at the stop, and (for a session's rollbacks in place,
+ * dump_vmflags_keep.c) the kernel's bits of the same moment. */
+static int vmas_at_stop(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
+{
+	if (dump_proc_vmas(c, p, err))
+		return -1;
+	struct dump_kvma *k = NULL;
+	size_t nk = 0;
+	const char *why;
+	if (c->o->track && !dump_vmflags_bpf(p->pid, &k, &nk, &why))
+		dump_vmflags_note(p->vmas, p->nvmas, k, nk, k, nk);
+	free(k);
+	return 0;
+}
+
 int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
@@ -63,7 +78,7 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	for (size_t i = 0; i < pc->nfv; i++)
 		mapped += pc->fv[i].end - pc->fv[i].start;
 	if (pc->nfv && mapped < FP_SMAPS_AT_STOP_MAX && !dump_incr_shim_flags_kept(c, pc))
-		return dump_proc_vmas(c, p, err);
+		return vmas_at_stop(c, p, err);
 	if (dump_vmas_stopped(p, &v, &n, err))
 		return -1;
 	size_t missing = 0;
@@ -82,7 +97,7 @@ int dump_precopy_vmas(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		/* A mapping that is new or changed since: the exact way. */
 		free(v);
 		dlog(c, "%d: %zu mapping(s) changed since the pre-copy: VmFlags read now", p->pid, missing);
-		return dump_proc_vmas(c, p, err);
+		return vmas_at_stop(c, p, err);
 	}
 	p->vmas = v;
 	p->nvmas = n;
@@ -183,6 +198,10 @@ int dump_precopy_flags_changed(struct dump_ctx *c)
 				changed = 1;
 			}
 		}
+		/* the same mnemonics, but the bits taken before the stop are
+		 * not known to be the stop's: none kept for a rollback */
+		for (size_t k = 0; k < p->nvmas; k++)
+			p->vmas[k].has_kbits = false;
 		if (c->keep_track && !changed) {
 			/* the flags as of this snapshot: the next one starts from them */
 			free(p->pre->fv_now);

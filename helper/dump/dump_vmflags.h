@@ -56,6 +56,18 @@ int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *befo
 /* 1 when every mapping of v with flags_early has its kbits in now (same
  * range, same bits): its VmFlags are the same; 0 when that is not known. */
 int dump_vmflags_same(const struct dump_vma *v, size_t n, const struct dump_kvma *now, size_t nnow);
+/* dump_mm.c: what a mapping's VmFlags (smaps's mnemonics) put into its
+ * VmaEntry: the mmap flags MAP_GROWSDOWN, MAP_LOCKED, MAP_NORESERVE and
+ * the madvise bits (bit n: advice n). */
+void dump_vmflags_image(const char *vmflags, uint32_t *flags, uint64_t *madv);
+/* dump_vmflags_keep.c: a tracked process's kernel flags as of a
+ * snapshot's stop, kept in its directory (vmflags-PID.fpv) for a rollback
+ * in place to compare with (rollback_vmflags.c). Written only where every
+ * mapping's bits are known as of the stop; a failure only logs. */
+void dump_vmflags_keep(struct dump_ctx *c);
+/* pid's kept list in snapshot dirfd (free *out): 0, or -1 (none, or not
+ * readable: the rollback reads smaps). */
+int dump_vmflags_kept(int dirfd, pid_t pid, struct dump_kvma **out, size_t *n);
 /* dump_bpf.c: a member's bit offset in a BTF struct (-1 if none),
  * looking into anonymous members. */
 struct btf;

@@ -770,6 +770,8 @@ int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error
 		rc = diff_vmas(c, p, &fpriv, why, len, err);
 	fp_rb_mark(c->r, "d_vmas");
 	if (rc == 1)
+		rc = rb_diff_vmflags(c, p, why, len, err); /* marks its own step */
+	if (rc == 1)
 		rc = diff_pages(p, &fpriv, why, len, err);
 	fp_rb_mark(c->r, "d_pages");
 	if (rc == 1)

@@ -386,5 +386,9 @@ int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
  * ones back); leaves an injection session open on the leader. */
 int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
+/* rollback_vmflags.c: during the stop, after the mappings are compared,
+ * whether the flags that madvise and mlock set are SNAP's on every
+ * mapping the rollback keeps or maps again (0 with why if not). */
+int rb_diff_vmflags(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err);
 
 #endif
