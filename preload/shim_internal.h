@@ -248,6 +248,18 @@ FP_HIDDEN void fp_fd_release_cb(void *h); /* for pthread_cleanup_push */
 /* Called BEFORE closing: a signal handler that opens while the close runs may
  * get the number, and its record must be the one that stays. */
 FP_HIDDEN void fp_fd_forget_held(struct fp_fd_hold *h);
+/* stmt (a close-like call: close, fclose, closedir, freopen) with fd's slot
+ * held and forgotten across it. These calls are cancellation points: a
+ * thread cancelled inside still lets the slot go (the cleanup handler). */
+#define FP_FD_CLOSING(fd, stmt)                                  \
+	do {                                                     \
+		struct fp_fd_hold closing_;                      \
+		fp_fd_hold((fd), &closing_);                     \
+		fp_fd_forget_held(&closing_);                    \
+		pthread_cleanup_push(fp_fd_release_cb, &closing_); \
+		stmt;                                            \
+		pthread_cleanup_pop(1);                          \
+	} while (0)
 /* newfd (held) becomes a copy of oldfd's slot (held) with its own fd_flags. */
 FP_HIDDEN void fp_fd_dup_held(const struct fp_fd_hold *old, struct fp_fd_hold *nw, int newfd,
 			      int fd_flags);

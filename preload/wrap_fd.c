@@ -110,20 +110,13 @@ OPEN2_WRAPPER(__openat64_2, (int dirfd, const char *path, int flags), (dirfd, pa
 CREAT_WRAPPER(creat)
 CREAT_WRAPPER(creat64)
 
-/* close is a cancellation point: a thread cancelled in it still lets go of
- * the slot it holds. */
 FP_EXPORT int close(int fd)
 {
 	__typeof__(&close) real = FP_REAL(close);
 	if (!fp_enter())
 		return real ? real(fd) : (int)fp_sys_ret(fp_sys1(SYS_close, fd));
-	struct fp_fd_hold h;
-	fp_fd_hold(fd, &h);
-	fp_fd_forget_held(&h);
 	int r;
-	pthread_cleanup_push(fp_fd_release_cb, &h);
-	r = real ? real(fd) : (int)fp_sys_ret(fp_sys1(SYS_close, fd));
-	pthread_cleanup_pop(1);
+	FP_FD_CLOSING(fd, r = real ? real(fd) : (int)fp_sys_ret(fp_sys1(SYS_close, fd)));
 	return r;
 }
 

@@ -83,18 +83,11 @@ static int stream_fd(FILE *f)
 	return fd;
 }
 
-/* fclose is a cancellation point: the slot held across it is let go if the
- * thread is cancelled in it (see close in wrap_fd.c). */
 FP_EXPORT int fclose(FILE *f)
 {
 	REAL_OR_ENOSYS(fclose, EOF);
-	struct fp_fd_hold h;
-	fp_fd_hold(fp_enter() && f ? stream_fd(f) : -1, &h);
-	fp_fd_forget_held(&h);
 	int r;
-	pthread_cleanup_push(fp_fd_release_cb, &h);
-	r = real(f);
-	pthread_cleanup_pop(1);
+	FP_FD_CLOSING(fp_enter() && f ? stream_fd(f) : -1, r = real(f));
 	return r;
 }
 
@@ -115,13 +108,8 @@ FP_EXPORT int fclose(FILE *f)
 			int t_;                                                     \
 			fp_fd_describe(fd, old_path, &d_, &i_, &t_);                \
 		}                                                                   \
-		struct fp_fd_hold h;                                                \
-		fp_fd_hold(fd, &h);                                                 \
-		fp_fd_forget_held(&h);                                              \
 		FILE *r;                                                            \
-		pthread_cleanup_push(fp_fd_release_cb, &h);                         \
-		r = real(path, mode, f);                                            \
-		pthread_cleanup_pop(1);                                             \
+		FP_FD_CLOSING(fd, r = real(path, mode, f));                         \
 		if (track && r) {                                                   \
 			int saved = errno;                                          \
 			stream_opened(r, path ? path : old_path, mode);             \
@@ -188,13 +176,8 @@ FP_EXPORT DIR *opendir(const char *path)
 FP_EXPORT int closedir(DIR *d)
 {
 	REAL_OR_ENOSYS(closedir, -1);
-	struct fp_fd_hold h;
-	fp_fd_hold(fp_enter() ? dirfd(d) : -1, &h);
-	fp_fd_forget_held(&h);
 	int r;
-	pthread_cleanup_push(fp_fd_release_cb, &h);
-	r = real(d);
-	pthread_cleanup_pop(1);
+	FP_FD_CLOSING(fp_enter() ? dirfd(d) : -1, r = real(d));
 	return r;
 }
 
