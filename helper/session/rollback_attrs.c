@@ -15,17 +15,14 @@
  * only the process can tell, so each rollback sets SNAP's back with an
  * injected rt_sigaction per caught signal (a handful for most programs),
  * whose old value an undo sets again. File locks: rollback_locks.c; each
- * thread's alternate signal stack and parent-death signal:
- * rollback_threadset.c, which also compares each thread's securebits. The
- * child-subreaper flag is read by an injected prctl and set back where it
- * differs. */
+ * thread's alternate signal stack and parent-death signal, the
+ * child-subreaper flag and securebits: rollback_threadset.c. */
 #include "session/rollback_int.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -215,55 +212,12 @@ static int handlers_set(struct rb_proc *p, bool undo, fp_error *err)
 	return rc;
 }
 
-/* The child-subreaper flag (prctl; no /proc file shows it): read, and
- * SNAP's set where it differs (none recorded is not one); undo: the live
- * one back. */
-static int subreaper_set(struct rb_proc *p, bool undo, fp_error *err)
-{
-	int64_t r;
-	if (undo) {
-		if (!p->sub_done)
-			return 0;
-		if (rb_inject(p, SYS_prctl, PR_SET_CHILD_SUBREAPER, (uint64_t)p->sub_old, 0, 0, 0, 0, &r, err))
-			return -1;
-		p->sub_done = false;
-		return r < 0 ? fp_fail(err, (int)-r, "process %d: prctl(PR_SET_CHILD_SUBREAPER): %s", (int)p->pid,
-				       strerror((int)-r))
-			     : 0;
-	}
-	const cr_task_core *tc = NULL;
-	for (size_t i = 0; i < p->nth && !tc; i++)
-		if (p->th[i].core.has_tc)
-			tc = &p->th[i].core.tc;
-	int snap = tc && tc->has_child_subreaper && tc->child_subreaper, now = 0;
-	uint64_t a;
-	if (rb_scratch(p, sizeof(int), &a, err) ||
-	    rb_inject(p, SYS_prctl, PR_GET_CHILD_SUBREAPER, a, 0, 0, 0, 0, &r, err))
-		return -1;
-	if (r < 0)
-		return fp_fail(err, (int)-r, "process %d: prctl(PR_GET_CHILD_SUBREAPER): %s", (int)p->pid,
-			       strerror((int)-r));
-	if (fp_mem_read(p->pid, a, &now, sizeof(now), err))
-		return -1;
-	if (!now == !snap)
-		return 0;
-	if (rb_inject(p, SYS_prctl, PR_SET_CHILD_SUBREAPER, (uint64_t)snap, 0, 0, 0, 0, &r, err))
-		return -1;
-	if (r < 0)
-		return fp_fail(err, (int)-r, "process %d: prctl(PR_SET_CHILD_SUBREAPER): %s", (int)p->pid,
-			       strerror((int)-r));
-	p->sub_old = now;
-	p->sub_done = true;
-	return 0;
-}
-
 int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
 {
 	if (undo) { /* the other way round, each tried */
 		fp_error e2;
-		int s = subreaper_set(p, true, err), h = handlers_set(p, true, s ? &e2 : err),
-		    u = umask_set(p, true, s || h ? &e2 : err);
-		return s || h || u ? -1 : 0;
+		int h = handlers_set(p, true, err), u = umask_set(p, true, h ? &e2 : err);
+		return h || u ? -1 : 0;
 	}
-	return umask_set(p, false, err) || handlers_set(p, false, err) || subreaper_set(p, false, err) ? -1 : 0;
+	return umask_set(p, false, err) || handlers_set(p, false, err) ? -1 : 0;
 }

@@ -121,8 +121,8 @@ struct rb_proc {
 	uint32_t umask_old;             /* the live one for an undo */
 	fp_ksigaction sa_old[64];       /* the live handlers rb_attrs_set replaced: */
 	uint64_t sa_set;                /* of the signals in this set (bit sig - 1) */
-	int sub_old;                    /* the live child-subreaper flag, when */
-	bool sub_done;                  /* SNAP's was set over it */
+	int32_t sub_live;               /* the child-subreaper flag at the stop; */
+	bool sub_set, sub_done;         /* SNAP's differs; SNAP's was set over it */
 	uint64_t hot_area, hot_area_len; /* the copy's injection area: not SNAP's */
 };
 
@@ -380,10 +380,11 @@ int rb_timers_set(struct rb_proc *p, bool undo, fp_error *err);
 int rb_diff_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
 /* rollback_threadset.c: during the stop, each thread's alternate signal
- * stack, parent-death signal and securebits asked (0 with why: securebits
- * not SNAP's, or a thread on an alternate stack that is not SNAP's); in
- * rb_apply, SNAP's stack and signal set where they differ (undo: the live
- * ones back); leaves an injection session open on the leader. */
+ * stack, parent-death signal and securebits, and the process's
+ * child-subreaper flag asked (0 with why: securebits not SNAP's, or a
+ * thread on an alternate stack that is not SNAP's); in rb_apply, SNAP's
+ * stack, signal and flag set where they differ (undo: the live ones back);
+ * leaves an injection session open on the leader. */
 int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
 /* rollback_vmflags.c: during the stop, after the mappings are compared,

@@ -1,6 +1,6 @@
 /* Rollback in place: what only a thread itself can tell of its state: its
- * alternate signal stack, parent-death signal and securebits
- * (rollback_int.h).
+ * alternate signal stack, parent-death signal and securebits, and its
+ * process's child-subreaper flag (rollback_int.h).
  *
  * A rollback leaves the kernel's record of these as it is now. An
  * alternate stack set up since SNAP (Python's faulthandler.enable(), which
@@ -10,10 +10,11 @@
  * writes its frame over it. No /proc file shows them, so while the
  * processes are stopped each thread is asked, in an injection session of
  * its own (sigaltstack(NULL, &now), prctl(PR_GET_PDEATHSIG),
- * prctl(PR_GET_SECUREBITS): about 25 us a thread), and the answers are
- * compared with SNAP's. Securebits that differ make it a full restore (the
- * restorer sets them with the credentials); a stack or signal that differs
- * is set back in place during the apply, and an undo sets the live one
+ * prctl(PR_GET_SECUREBITS): about 25 us a thread; the first thread also
+ * PR_GET_CHILD_SUBREAPER), and the answers are compared with SNAP's.
+ * Securebits that differ make it a full restore (the restorer sets them
+ * with the credentials); a stack, signal or subreaper flag that differs is
+ * set back in place during the apply, and an undo sets the live one
  * again. A thread running on its alternate stack now cannot have it
  * changed: a full restore then. The injection scratch made for the
  * questions serves the apply's calls too, unless one of the apply's mapping
@@ -63,22 +64,38 @@ static bool same_stack(struct rb_kstack a, struct rb_kstack b)
 	return a.sp == b.sp && a.size == b.size && a.flags == b.flags;
 }
 
-/* One thread's questions: its stack into st, its signal into pd. */
-static int ask(struct rb_proc *p, const struct rb_thread *t, uint64_t st, uint64_t pd, int64_t *secbits, fp_error *err)
+/* SNAP's child-subreaper flag: recorded only when set */
+static int32_t snap_subreaper(const struct rb_proc *p)
+{
+	for (size_t i = 0; i < p->nth; i++)
+		if (p->th[i].core.has_tc)
+			return p->th[i].core.tc.has_child_subreaper && p->th[i].core.tc.child_subreaper;
+	return 0;
+}
+
+/* One thread's questions: its stack into st, its signal into pd, and (sub
+ * not 0) its process's subreaper flag into sub. */
+static int ask(struct rb_proc *p, const struct rb_thread *t, uint64_t st, uint64_t pd, uint64_t sub, int64_t *secbits,
+	       fp_error *err)
 {
 	if (fp_inject_begin(&p->ij, t->tid, err))
 		return -1;
-	const uint64_t a1[6] = { 0, st }, a2[6] = { PR_GET_PDEATHSIG, pd }, a3[6] = { PR_GET_SECUREBITS };
-	int64_t r1 = 0, r2 = 0;
+	const uint64_t a1[6] = { 0, st }, a2[6] = { PR_GET_PDEATHSIG, pd }, a3[6] = { PR_GET_SECUREBITS },
+		       a4[6] = { PR_GET_CHILD_SUBREAPER, sub };
+	int64_t r1 = 0, r2 = 0, r4 = 0;
 	int rc = fp_inject_call(&p->ij, SYS_sigaltstack, a1, &r1, err) ||
 			 fp_inject_call(&p->ij, SYS_prctl, a2, &r2, err) ||
-			 fp_inject_call(&p->ij, SYS_prctl, a3, secbits, err)
+			 fp_inject_call(&p->ij, SYS_prctl, a3, secbits, err) ||
+			 (sub && fp_inject_call(&p->ij, SYS_prctl, a4, &r4, err))
 		 ? -1
 		 : 0;
-	if (!rc && (r1 < 0 || r2 < 0 || *secbits < 0)) {
-		int64_t bad = r1 < 0 ? r1 : r2 < 0 ? r2 : *secbits;
+	if (!rc && (r1 < 0 || r2 < 0 || *secbits < 0 || r4 < 0)) {
+		int64_t bad = r1 < 0 ? r1 : r2 < 0 ? r2 : *secbits < 0 ? *secbits : r4;
 		rc = fp_fail(err, (int)-bad, "thread %d: %s failed: %s", (int)t->tid,
-			     r1 < 0 ? "sigaltstack" : r2 < 0 ? "prctl(PR_GET_PDEATHSIG)" : "prctl(PR_GET_SECUREBITS)",
+			     r1 < 0	      ? "sigaltstack"
+			     : r2 < 0	      ? "prctl(PR_GET_PDEATHSIG)"
+			     : *secbits < 0 ? "prctl(PR_GET_SECUREBITS)"
+					      : "prctl(PR_GET_CHILD_SUBREAPER)",
 			     strerror((int)-bad));
 	}
 	fp_error e2;
@@ -92,7 +109,8 @@ int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err
 	size_t n = p->nth;
 	if (!n)
 		return 1;
-	const size_t S = sizeof(struct rb_kstack), size = n * (S + sizeof(int32_t));
+	/* the threads' stacks, their signals, the process's subreaper flag */
+	const size_t S = sizeof(struct rb_kstack), size = n * (S + sizeof(int32_t)) + sizeof(int32_t);
 	uint8_t *buf = malloc(size);
 	if (!buf)
 		return fp_fail(err, ENOMEM, "out of memory");
@@ -101,7 +119,7 @@ int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err
 	for (size_t j = 0; rc == 1 && j < n; j++) {
 		const struct rb_thread *t = &p->th[j];
 		int64_t sec = 0;
-		if (ask(p, t, a + j * S, a + n * S + 4 * j, &sec, err))
+		if (ask(p, t, a + j * S, a + n * S + 4 * j, j ? 0 : a + n * (S + 4), &sec, err))
 			rc = -1;
 		else if (core_of(t) && core_of(t)->has_creds && (uint64_t)sec != core_of(t)->creds.secbits)
 			rc = NOT("thread %d of %d changed its securebits since SNAP (0x%llx, SNAP 0x%x)", (int)t->tid,
@@ -109,6 +127,10 @@ int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err
 	}
 	if (rc == 1 && fp_mem_read(p->pid, a, buf, size, err))
 		rc = -1;
+	if (rc == 1) {
+		memcpy(&p->sub_live, buf + n * (S + 4), sizeof(p->sub_live));
+		p->sub_set = !p->sub_live != !snap_subreaper(p);
+	}
 	for (size_t j = 0; rc == 1 && j < n; j++) {
 		struct rb_thread *t = &p->th[j];
 		memcpy(&t->sas_live, buf + j * S, S);
@@ -161,7 +183,23 @@ static int tell(struct rb_proc *p, const struct rb_thread *t, bool set_pd, uint3
 	return rc;
 }
 
-int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
+/* SNAP's flag set where it differs; undo: the live one back */
+static int subreaper_set(struct rb_proc *p, bool undo, fp_error *err)
+{
+	if (undo ? !p->sub_done : !p->sub_set)
+		return 0;
+	int32_t want = undo ? p->sub_live : snap_subreaper(p);
+	int64_t r;
+	if (rb_inject(p, SYS_prctl, PR_SET_CHILD_SUBREAPER, (uint64_t)want, 0, 0, 0, 0, &r, err))
+		return -1;
+	if (r < 0)
+		return fp_fail(err, (int)-r, "process %d: prctl(PR_SET_CHILD_SUBREAPER): %s", (int)p->pid,
+			       strerror((int)-r));
+	p->sub_done = !undo;
+	return 0;
+}
+
+static int threads_set(struct rb_proc *p, bool undo, fp_error *err)
 {
 	const size_t S = sizeof(struct rb_kstack);
 	bool any = false;
@@ -202,5 +240,16 @@ int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
 	if (rb_inject_session(p, rc ? &e2 : err))
 		rc = -1;
 	free(want);
+	return rc;
+}
+
+int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err)
+{
+	if (!undo && subreaper_set(p, false, err))
+		return -1;
+	int rc = threads_set(p, undo, err);
+	fp_error e2;
+	if (undo && subreaper_set(p, true, rc ? &e2 : err))
+		rc = -1;
 	return rc;
 }
