@@ -295,6 +295,7 @@ static int put_shim(forkpoint_info *all, const struct view *v)
 	SET(all, "shim_calls", "%" PRIu64, t->calls);
 	SET(all, "shim_resyncs", "%" PRIu64, t->resyncs);
 	SET(all, "shim_fd_overflow", "%u", t->fd_overflow);
+	SET(all, "shim_fd_unrecorded", "%u", t->fd_unrecorded);
 	SET(all, "shim_map_overflow", "%u", t->map_overflow);
 	SET(all, "shim_thread_overflow", "%u", t->thread_overflow);
 	SET(all, "report_ok", "%d", v->report_ok);

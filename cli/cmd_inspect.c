@@ -94,6 +94,9 @@ static void print_text(const forkpoint_info *v)
 	if (U64(v, "shim_fd_overflow") || U64(v, "shim_map_overflow") || U64(v, "shim_thread_overflow"))
 		printf("  overflow: %s fds, %s mappings, %s threads did not fit\n", GET(v, "shim_fd_overflow"),
 		       GET(v, "shim_map_overflow"), GET(v, "shim_thread_overflow"));
+	if (U64(v, "shim_fd_unrecorded"))
+		printf("  %s fd change(s) made by signal handlers were not recorded: its fds are read from /proc\n",
+		       GET(v, "shim_fd_unrecorded"));
 	if (!forkpoint_info_int(v, "report_ok")) {
 		printf("  %s\n", GET(v, "shim_note"));
 		return;

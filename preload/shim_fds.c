@@ -27,13 +27,38 @@
 /* fd + 1 of the slots this thread holds: two while a dup2/dup3 holds both of
  * its fds, one otherwise. */
 static FP_TLS int fp_slot_held[2];
+/* What a change no slot takes is written to (see give_up). */
+static FP_TLS struct fp_shim_fd fp_slot_void;
 
 static inline __attribute__((always_inline)) int held_here(int fd)
 {
 	return fp_slot_held[0] == fd + 1 || fp_slot_held[1] == fd + 1;
 }
 
-static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_fd_hold *c)
+/* Whether this thread holds a slot other than may_hold (fd + 1, or 0). A
+ * wrapper never starts a hold while it holds one, but for dup2/dup3's
+ * second fd (taken in fd order, after the first): a thread that does is a
+ * signal handler on top of its thread's hold. */
+static inline __attribute__((always_inline)) int holds_other(int may_hold)
+{
+	return (fp_slot_held[0] && fp_slot_held[0] != may_hold) || (fp_slot_held[1] && fp_slot_held[1] != may_hold);
+}
+
+/* A signal handler must not wait for another thread's slot while its own
+ * thread holds one: that thread may be waiting for ours (its dup2 holds its
+ * first fd and waits for ours as its second, or its own handler waits for
+ * ours), and neither would ever go on. Its change is written nowhere and
+ * counted instead: the table no longer knows its fds, and the readers go
+ * to /proc for every fd (helper/dump/shim_reader.c). */
+static void give_up(struct fp_fd_hold *c)
+{
+	memset(&fp_slot_void, 0, sizeof(fp_slot_void));
+	c->s = &fp_slot_void;
+	c->nested = 1; /* no release */
+	__atomic_fetch_add(&FP_T->fd_unrecorded, 1, __ATOMIC_RELAXED);
+}
+
+static inline __attribute__((always_inline)) void slot_take(int fd, struct fp_fd_hold *c, int may_hold)
 {
 	struct fp_shim_fd *s = &FP_T->fds[fd];
 	c->s = s;
@@ -52,6 +77,10 @@ static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_f
 			c->nested = 1;
 			return;
 		}
+		if (holds_other(may_hold)) {
+			give_up(c);
+			return;
+		}
 		if (spins > 1000)
 			fp_sys0(SYS_sched_yield);
 		else
@@ -60,6 +89,11 @@ static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_f
 	c->idx = !fp_slot_held[0] ? 0 : !fp_slot_held[1] ? 1 : -1;
 	if (c->idx >= 0)
 		fp_slot_held[c->idx] = fd + 1;
+}
+
+static inline __attribute__((always_inline)) void slot_begin(int fd, struct fp_fd_hold *c)
+{
+	slot_take(fd, c, 0);
 }
 
 static inline __attribute__((always_inline)) void slot_end(struct fp_fd_hold *c)
@@ -277,6 +311,16 @@ FP_HIDDEN int fp_fd_hold(int fd, struct fp_fd_hold *h)
 	if (fd < 0 || fd >= FP_SHIM_MAX_FDS)
 		return 0;
 	slot_begin(fd, h);
+	return 1;
+}
+
+FP_HIDDEN int fp_fd_hold_after(int fd, const struct fp_fd_hold *first, struct fp_fd_hold *h)
+{
+	h->s = NULL;
+	h->nested = 1;
+	if (fd < 0 || fd >= FP_SHIM_MAX_FDS)
+		return 0;
+	slot_take(fd, h, first->idx >= 0 ? fp_slot_held[first->idx] : 0);
 	return 1;
 }
 

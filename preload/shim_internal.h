@@ -232,10 +232,11 @@ FP_HIDDEN void fp_fd_cloexec_range(unsigned first, unsigned last);
  * not the one the kernel applied last. A reader outside sees a held slot as
  * odd: unknown, taken from /proc. No other slot is taken while one is held,
  * except the second fd of a dup2/dup3 (taken in fd order), so holds never
- * wait on each other in a cycle; the one exception is a signal handler that
- * changes fds while its thread holds a slot (it may wait on a slot another
- * thread's dup2 holds while that one waits for ours), which the shim
- * cannot order. */
+ * wait on each other in a cycle. A signal handler that changes fds while
+ * its thread holds a slot could close one (it would wait for a slot whose
+ * holder waits for ours): it never waits for another thread's slot, and a
+ * change it cannot record makes the table's fds unknown (shim_fds.c,
+ * fd_unrecorded). */
 struct fp_fd_hold {
 	struct fp_shim_fd *s; /* NULL: not held (fd outside the table) */
 	int nested;           /* a signal handler on top of this thread's own hold */
@@ -243,6 +244,8 @@ struct fp_fd_hold {
 };
 /* 1 if held; release always (it does nothing for a hold not taken). */
 FP_HIDDEN int fp_fd_hold(int fd, struct fp_fd_hold *h);
+/* dup2/dup3's second fd, after first (held, or not taken). */
+FP_HIDDEN int fp_fd_hold_after(int fd, const struct fp_fd_hold *first, struct fp_fd_hold *h);
 FP_HIDDEN void fp_fd_release(struct fp_fd_hold *h);
 FP_HIDDEN void fp_fd_release_cb(void *h); /* for pthread_cleanup_push */
 /* Called BEFORE closing: a signal handler that opens while the close runs may

@@ -208,7 +208,10 @@ struct fp_shim_table {
 
 	uint64_t maplog_head;    /* events appended to maplog[] so far */
 	uint32_t maplog_size;    /* FP_SHIM_MAPLOG */
-	uint32_t maplog_reserved;
+	uint32_t fd_unrecorded;  /* fd changes no slot took: a signal handler's, on
+	                          * a thread holding a slot, whose fd another
+	                          * thread held (preload/shim_fds.c). Non-zero:
+	                          * readers take no fd from the table */
 
 	char shim_path[FP_SHIM_PATH_MAX];
 

@@ -172,7 +172,7 @@ static long dup_onto(int oldfd, int newfd, int flags, int fd_flags)
 	struct fp_fd_hold lo, hi;
 	int old_lo = oldfd < newfd;
 	fp_fd_hold(old_lo ? oldfd : newfd, &lo);
-	fp_fd_hold(old_lo ? newfd : oldfd, &hi);
+	fp_fd_hold_after(old_lo ? newfd : oldfd, &lo, &hi);
 	long r = fp_sys3(SYS_dup3, oldfd, newfd, flags);
 	if (!fp_sys_failed(r))
 		fp_fd_dup_held(old_lo ? &lo : &hi, old_lo ? &hi : &lo, newfd, fd_flags);

@@ -114,10 +114,11 @@ int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **out, size_t *nout)
 	char path[64];
 	struct stat dst;
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	if (!t || c->shimfds->addr != k->addr || !dump_fdshort_seq_ok(c) || t->fd_overflow || t->fd_hwm > FP_SHIM_MAX_FDS ||
-	    stat(path, &dst)) {
+	if (!t || c->shimfds->addr != k->addr || !dump_fdshort_seq_ok(c) || t->fd_overflow || t->fd_unrecorded ||
+	    t->fd_hwm > FP_SHIM_MAX_FDS || stat(path, &dst)) {
 		dlog(c, "no fds carried from the last snapshot: the shim's table %s", !t ? "was not read" :
-			c->shimfds->addr != k->addr ? "moved" : t->fd_overflow ? "overflowed" : "or /proc/PID/fd unreadable");
+			c->shimfds->addr != k->addr ? "moved" : t->fd_overflow ? "overflowed" :
+			t->fd_unrecorded ? "missed fd changes (a signal handler's)" : "or /proc/PID/fd unreadable");
 		return -1;
 	}
 	int *fds = malloc((t->fd_hwm ? t->fd_hwm : 1) * sizeof(int));

@@ -95,8 +95,8 @@ void dump_shim_fds_check(struct dump_ctx *c)
 	for (size_t i = 0; i < p->nfds; i++)
 		beyond += p->fds[i].fd >= (int)hwm;
 	dlog(c, "shim table of %d checked against /proc: %zu fds in the table, %zu dumped (%zu at or above its "
-		"high-water mark %u, overflow %u), %u disagreement(s)",
-	     p->pid, in_table, p->nfds, beyond, hwm, t->fd_overflow, c->st->shim_disagree);
+		"high-water mark %u, overflow %u, changes it missed %u), %u disagreement(s)",
+	     p->pid, in_table, p->nfds, beyond, hwm, t->fd_overflow, t->fd_unrecorded, c->st->shim_disagree);
 }
 
 void dump_shim_fds_free(struct dump_ctx *c)

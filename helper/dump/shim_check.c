@@ -136,6 +136,13 @@ static int check_fds(struct ctx *c, fp_error *err)
 	const struct fp_shim_table *t = c->t;
 	uint32_t hwm = t->fd_hwm > FP_SHIM_MAX_FDS ? FP_SHIM_MAX_FDS : t->fd_hwm;
 	struct fp_shim_dis *d;
+	if (t->fd_unrecorded) { /* its fds are not read (shim_reader.c): one finding, not one per fd */
+		c->r->fds += fds.n;
+		add(c, FP_DIS_FD_MISSING, "the table missed %u fd change(s) made by signal handlers: no fd is taken from it",
+		    t->fd_unrecorded);
+		fp_proc_fds_free(&fds);
+		return 0;
+	}
 	for (size_t k = 0; k < fds.n; k++) {
 		const struct fp_fd *p = &fds.v[k];
 		const struct fp_shim_fd *s =

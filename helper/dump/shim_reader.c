@@ -477,7 +477,8 @@ int fp_shim_read_at(pid_t pid, uint64_t addr, const struct fp_shim_read_opts *op
 	}
 	if (check_hdr(t, pid, err) < 0)
 		goto out;
-	uint32_t hwm = t->fd_hwm > FP_SHIM_MAX_FDS ? FP_SHIM_MAX_FDS : t->fd_hwm;
+	/* a change no slot took (preload/shim_fds.c): no fd is known */
+	uint32_t hwm = t->fd_unrecorded ? 0 : t->fd_hwm > FP_SHIM_MAX_FDS ? FP_SHIM_MAX_FDS : t->fd_hwm;
 	if (read_fds(&r, hwm, err) < 0)
 		goto out;
 	t->fd_hwm = hwm;
@@ -634,7 +635,8 @@ int fp_shim_read_heads(pid_t pid, uint64_t addr, const int *fds, size_t n, struc
 		return -1;
 	if (!hdr_is_table(hb, pid, addr))
 		return 0;
-	uint32_t top = HF(hb, fd_hwm) > FP_SHIM_MAX_FDS ? FP_SHIM_MAX_FDS : HF(hb, fd_hwm);
+	/* a change no slot took (preload/shim_fds.c): no fd is known */
+	uint32_t top = HF(hb, fd_unrecorded) ? 0 : HF(hb, fd_hwm) > FP_SHIM_MAX_FDS ? FP_SHIM_MAX_FDS : HF(hb, fd_hwm);
 	if (hwm)
 		*hwm = HF(hb, fd_overflow) ? 0 : top;
 	uint64_t base = addr + offsetof(struct fp_shim_table, fds);

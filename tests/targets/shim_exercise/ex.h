@@ -47,6 +47,7 @@ void cmd_files(void);
 void cmd_fork(void);
 void cmd_maps(void);
 void cmd_maplog(long n);
+void cmd_nested(void);
 void cmd_pipes(void);
 void cmd_raw(void);
 void cmd_reap(void);

@@ -26,6 +26,8 @@
  *                    and F_DUPFD from them); "ok" when all have ended
  *   churn T          T threads change fds, maps and threads without pause
  *   stop             end the churn ("ok")
+ *   nested           a signal handler changes an fd held by another thread
+ *                    while its own thread holds a slot ("ok": it did not wait)
  *   raw / unraw      open, close, map, change behind the shim's back with raw
  *                    system calls (the checker must see it), and undo that
  *   cleanup          close every fd above 2 the exerciser made, unmap its maps
@@ -210,6 +212,8 @@ int main(int argc, char **argv)
 			cmd_churn((int)a);
 		else if (!strcmp(line, "stop"))
 			cmd_stop();
+		else if (!strcmp(line, "nested"))
+			cmd_nested();
 		else if (!strcmp(line, "raw"))
 			cmd_raw();
 		else if (!strcmp(line, "unraw"))
