@@ -57,7 +57,7 @@ struct fp_track_proc {
 	bool untracked_known; /* `untracked` is a stop's (not the first incremental) */
 };
 
-#define FP_FDMARKS 4
+#define FP_FDMARKS 16 /* per process and snapshot: 4 snapshots of 4 processes */
 struct fp_fdmark;
 
 struct fp_track {
@@ -77,7 +77,7 @@ struct fp_track {
 	/* The last snapshot's re-protection of the pages it saw written, still
 	 * running after its reply (dump_incr_settle.c): fp_track_settle. */
 	struct fp_track_settling *settling;
-	/* The root's fds as the last snapshot read them (dump_fdcarry.c) */
+	/* Each process's fds as the last snapshot read them (dump_fdcarry.c) */
 	struct dump_fdcarry *fdcarry;
 	/* Where the shim's fd table stood at the last snapshots of the
 	 * processes' current line, oldest first (dump_fdmark.c); not dropped

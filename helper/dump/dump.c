@@ -758,29 +758,32 @@ fail:
 
 int fp_dump(const struct fp_dump_opts *o, struct fp_dump_stats *st, fp_error *err)
 {
-	bool redo = false, raced = false, fds_stale = false;
+	bool redo = false, raced = false, fds_stale = false, stale_tried = false;
 	int rc = dump_once(o, st, &redo, &raced, &fds_stale, err);
 	char failed[PATH_MAX + 16];
 	snprintf(failed, sizeof(failed), "%s.failed.log", o->dir);
-	if (rc && fds_stale) {
-		/* A path read before the stop went stale: every path is read
-		 * while stopped this time. */
-		unlink(failed);
+	/* Tried again, in whichever order they come: a path (or an fd the
+	 * shim's table gave) read before the stop went stale, and every fd is
+	 * read while stopped from then on; a process of the tree was caught
+	 * ending. */
+	for (int i = 1; rc && !redo && i < DUMP_RACE_TRIES; i++) {
+		bool stale_now = fds_stale && !stale_tried;
+		if (!stale_now && !raced)
+			break;
 		struct fp_dump_stats first = st ? *st : (struct fp_dump_stats){ 0 };
+		struct timespec ts = { 0, 200000L * i }; /* for the parent to reap what ended */
+		if (stale_now)
+			stale_tried = true;
+		else
+			nanosleep(&ts, NULL);
+		unlink(failed);
+		raced = false;
 		rc = dump_once(o, st, &redo, &raced, &fds_stale, err);
-		if (st && first.shim_disagree) {
-			/* the table's lie that sent the dump back to /proc */
+		if (stale_now && st && first.shim_disagree) { /* the table's lie that sent it to /proc */
 			st->shim_checked = true;
 			st->shim_disagree += first.shim_disagree;
 			memcpy(st->shim_note, first.shim_note, sizeof(st->shim_note));
 		}
-	}
-	for (int i = 1; rc && raced && !redo && i < DUMP_RACE_TRIES; i++) {
-		struct timespec ts = { 0, 200000L * i }; /* for the parent to reap what ended */
-		nanosleep(&ts, NULL);
-		unlink(failed);
-		raced = false;
-		rc = dump_once(o, st, &redo, &raced, &fds_stale, err);
 	}
 	if (rc && redo) {
 		/* Rare: the process changed a mapping's flags (madvise, mlock)

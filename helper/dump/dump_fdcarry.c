@@ -42,6 +42,7 @@
 #include "dump/shim_reader.h"
 
 struct dump_fdcarry {
+	struct dump_fdcarry *next; /* another process's */
 	pid_t pid;
 	unsigned long long start_time;
 	uint64_t addr;         /* the shim's table in the target */
@@ -53,13 +54,23 @@ struct dump_fdcarry {
 
 void dump_fdcarry_free(struct dump_fdcarry *k)
 {
-	if (!k)
-		return;
-	for (size_t i = 0; i < k->n; i++)
-		free(k->rec[i].link);
-	free(k->rec);
-	free(k->use);
-	free(k);
+	while (k) {
+		struct dump_fdcarry *next = k->next;
+		for (size_t i = 0; i < k->n; i++)
+			free(k->rec[i].link);
+		free(k->rec);
+		free(k->use);
+		free(k);
+		k = next;
+	}
+}
+
+static struct dump_fdcarry *carry_of(const struct fp_track *t, pid_t pid)
+{
+	struct dump_fdcarry *k = t ? t->fdcarry : NULL;
+	while (k && k->pid != pid)
+		k = k->next;
+	return k;
 }
 
 static const struct dump_fd_look *find(const struct dump_fdcarry *k, int fd, size_t *at)
@@ -81,8 +92,7 @@ static const struct dump_fd_look *find(const struct dump_fdcarry *k, int fd, siz
 
 static struct dump_fdcarry *usable(struct dump_ctx *c, pid_t pid, const char **why)
 {
-	struct fp_track *t = c->o->track;
-	struct dump_fdcarry *k = t ? t->fdcarry : NULL;
+	struct dump_fdcarry *k = carry_of(c->o->track, pid);
 	*why = NULL;
 	if (!k)
 		return NULL;
@@ -90,7 +100,7 @@ static struct dump_fdcarry *usable(struct dump_ctx *c, pid_t pid, const char **w
 		*why = "the shortcut is off";
 	else if (!c->incr || strcmp(k->parent, c->parent_dir))
 		*why = "not an incremental snapshot on the one they were read for";
-	else if (k->pid != pid || fp_track_start_time(pid) != k->start_time)
+	else if (fp_track_start_time(pid) != k->start_time)
 		*why = "another process";
 	return *why ? NULL : k;
 }
@@ -108,16 +118,17 @@ int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **out, size_t *nout)
 	/* The table, then the seqs of its fds (before any of them is read
 	 * from /proc): an fd is carried when both say the carried seq. */
 	dump_shim_fds_read(c, pid);
-	const struct fp_shim_table *t = c->shimfds ? c->shimfds->t : NULL;
+	const struct fp_shim_copy *cp = dump_shim_fds_of(c, pid);
+	const struct fp_shim_table *t = cp ? cp->t : NULL;
 	if (t && t->fd_hwm && t->fd_hwm <= FP_SHIM_MAX_FDS)
 		dump_fdshort_begin(c, pid, (int)t->fd_hwm - 1);
 	char path[64];
 	struct stat dst;
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	if (!t || c->shimfds->addr != k->addr || !dump_fdshort_seq_ok(c) || t->fd_overflow || t->fd_unrecorded ||
+	if (!t || cp->addr != k->addr || !dump_fdshort_seq_ok(c, pid) || t->fd_overflow || t->fd_unrecorded ||
 	    t->fd_hwm > FP_SHIM_MAX_FDS || stat(path, &dst)) {
-		dlog(c, "no fds carried from the last snapshot: the shim's table %s", !t ? "was not read" :
-			c->shimfds->addr != k->addr ? "moved" : t->fd_overflow ? "overflowed" :
+		dlog(c, "no fds of %d carried from the last snapshot: the shim's table %s", pid, !t ? "was not read" :
+			cp->addr != k->addr ? "moved" : t->fd_overflow ? "overflowed" :
 			t->fd_unrecorded ? "missed fd changes (a signal handler's)" : "or /proc/PID/fd unreadable");
 		return -1;
 	}
@@ -136,7 +147,7 @@ int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **out, size_t *nout)
 		fds[n++] = (int)fd;
 		size_t at;
 		const struct dump_fd_look *r = find(k, (int)fd, &at);
-		if (r && !(r->seq & 1) && sl->seq == r->seq && dump_fdshort_seq(c, (int)fd) == r->seq) {
+		if (r && !(r->seq & 1) && sl->seq == r->seq && dump_fdshort_seq(c, pid, (int)fd) == r->seq) {
 			k->use[at] = 1;
 			carried++;
 		}
@@ -144,7 +155,7 @@ int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **out, size_t *nout)
 	/* An fd no wrapper saw (a raw open, SCM_RIGHTS) or one closed behind
 	 * the table: the count differs, /proc is listed. */
 	if ((size_t)dst.st_size != n) {
-		dlog(c, "no fds carried from the last snapshot: /proc/%d/fd has %lld fds, the shim's table %zu", pid,
+		dlog(c, "no fds of %d carried from the last snapshot: /proc/%d/fd has %lld fds, the shim's table %zu", pid, pid,
 		     (long long)dst.st_size, n);
 		free(fds);
 		memset(k->use, 0, k->n);
@@ -157,13 +168,45 @@ int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **out, size_t *nout)
 	return 1;
 }
 
-const struct dump_fd_look *dump_fdcarry_get(const struct dump_ctx *c, int fd)
+const struct dump_fd_look *dump_fdcarry_get(const struct dump_ctx *c, pid_t pid, int fd)
 {
-	const struct fp_track *t = c->o->track;
-	const struct dump_fdcarry *k = t ? t->fdcarry : NULL;
+	const struct dump_fdcarry *k = carry_of(c->o->track, pid);
 	size_t at;
 	const struct dump_fd_look *r = k && k->use ? find(k, fd, &at) : NULL;
 	return r && k->use[at] ? r : NULL;
+}
+
+/* What p's snapshot can carry to the next, or NULL. */
+static struct dump_fdcarry *carry_made(struct dump_ctx *c, pid_t pid, const char *final)
+{
+	uint64_t addr;
+	uint32_t n = dump_fdshort_slots(c, pid, &addr);
+	struct dump_fdcarry *k = n ? calloc(1, sizeof(*k)) : NULL;
+	if (!k || !(k->rec = malloc(n * sizeof(*k->rec)))) {
+		free(k);
+		return NULL;
+	}
+	for (uint32_t fd = 0; fd < n; fd++) {
+		struct dump_fd_look *r = &k->rec[k->n];
+		if (!dump_fdshort_taken(c, pid, (int)fd, r))
+			continue;
+		if (!(r->link = strdup(r->link))) {
+			dump_fdcarry_free(k);
+			return NULL;
+		}
+		k->n++;
+	}
+	if (!k->n) {
+		dump_fdcarry_free(k);
+		return NULL;
+	}
+	k->pid = pid;
+	k->addr = addr;
+	k->start_time = fp_track_start_time(pid);
+	snprintf(k->parent, sizeof(k->parent), "%s", final);
+	dlog(c, "%zu fds of %d kept for the next snapshot (the shim's table says which ones it can take as they are)",
+	     k->n, pid);
+	return k;
 }
 
 void dump_fdcarry_keep(struct dump_ctx *c, const char *final)
@@ -173,33 +216,11 @@ void dump_fdcarry_keep(struct dump_ctx *c, const char *final)
 		return;
 	dump_fdcarry_free(t->fdcarry);
 	t->fdcarry = NULL;
-	uint64_t addr;
-	pid_t pid = dump_fdshort_pid(c, &addr);
-	uint32_t n = dump_fdshort_slots(c);
-	struct dump_fdcarry *k = n && t->active ? calloc(1, sizeof(*k)) : NULL;
-	if (!k || !(k->rec = malloc(n * sizeof(*k->rec)))) {
-		free(k);
-		return;
-	}
-	for (uint32_t fd = 0; fd < n; fd++) {
-		struct dump_fd_look *r = &k->rec[k->n];
-		if (!dump_fdshort_taken(c, (int)fd, r))
-			continue;
-		if (!(r->link = strdup(r->link))) {
-			dump_fdcarry_free(k);
-			return;
+	for (size_t i = 0; t->active && i < c->nprocs; i++) {
+		struct dump_fdcarry *k = carry_made(c, c->procs[i].pid, final);
+		if (k) {
+			k->next = t->fdcarry;
+			t->fdcarry = k;
 		}
-		k->n++;
 	}
-	if (!k->n) {
-		dump_fdcarry_free(k);
-		return;
-	}
-	k->pid = pid;
-	k->addr = addr;
-	k->start_time = fp_track_start_time(pid);
-	snprintf(k->parent, sizeof(k->parent), "%s", final);
-	t->fdcarry = k;
-	dlog(c, "%zu fds of %d kept for the next snapshot (the shim's table says which ones it can take as they are)",
-	     k->n, pid);
 }

@@ -13,7 +13,8 @@
  * snapshot puts the table's memory back, and the seqs then count up again
  * from there and may meet a later snapshot's values for other files. So
  * the marks are kept for the snapshots of the current line only
- * (fp_fdmark_rolled_back), at most FP_FDMARKS of them, the newest. */
+ * (fp_fdmark_rolled_back), at most FP_FDMARKS of them, the newest: one
+ * per process of a snapshot whose stop took its fds from its table. */
 #include "dump/dump_int.h"
 
 #include <stdlib.h>
@@ -42,14 +43,10 @@ static enum fp_fdmark_kind kind_of(const struct stat *st)
 	return S_ISREG(st->st_mode) ? FP_FDM_REG : dump_fd_fixed_chr(st) ? FP_FDM_FIXED : FP_FDM_OTHER;
 }
 
-void dump_fdmark_keep(struct dump_ctx *c, const char *final)
+static void keep_one(struct dump_ctx *c, struct fp_track *t, pid_t pid, const char *final)
 {
-	struct fp_track *t = c->o->track;
-	if (!t)
-		return;
 	uint64_t addr;
-	pid_t pid = dump_fdshort_pid(c, &addr);
-	uint32_t n = dump_fdshort_slots(c);
+	uint32_t n = dump_fdshort_slots(c, pid, &addr);
 	struct fp_fdmark *m = n ? calloc(1, sizeof(*m)) : NULL;
 	if (!m || !(m->fd = malloc(n * sizeof(*m->fd)))) {
 		mark_free(m);
@@ -57,7 +54,7 @@ void dump_fdmark_keep(struct dump_ctx *c, const char *final)
 	}
 	for (uint32_t fd = 0; fd < n; fd++) {
 		struct dump_fd_look r;
-		if (!dump_fdshort_taken(c, (int)fd, &r) || (r.seq & 1))
+		if (!dump_fdshort_taken(c, pid, (int)fd, &r) || (r.seq & 1))
 			continue;
 		m->fd[m->n++] = (struct fp_fdmark_fd){ .fd = (int32_t)fd, .seq = r.seq, .dev = (uint64_t)r.st.st_dev,
 						       .ino = (uint64_t)r.st.st_ino, .kind = (uint8_t)kind_of(&r.st) };
@@ -70,7 +67,21 @@ void dump_fdmark_keep(struct dump_ctx *c, const char *final)
 	m->addr = addr;
 	m->start_time = fp_track_start_time(pid);
 	snprintf(m->snap, sizeof(m->snap), "%s", final);
-	/* a snapshot taken again under the same name replaces its mark */
+	if (t->nfdmarks == FP_FDMARKS) {
+		mark_free(t->fdmarks[0]);
+		memmove(&t->fdmarks[0], &t->fdmarks[1], (FP_FDMARKS - 1) * sizeof(t->fdmarks[0]));
+		t->nfdmarks--;
+	}
+	t->fdmarks[t->nfdmarks++] = m;
+	dlog(c, "the shim's table at this snapshot marked for a rollback to it: %zu fds of %d", m->n, pid);
+}
+
+void dump_fdmark_keep(struct dump_ctx *c, const char *final)
+{
+	struct fp_track *t = c->o->track;
+	if (!t)
+		return;
+	/* a snapshot taken again under the same name replaces its marks */
 	size_t k = 0;
 	for (size_t i = 0; i < t->nfdmarks; i++) {
 		if (!strcmp(t->fdmarks[i]->snap, final))
@@ -79,13 +90,8 @@ void dump_fdmark_keep(struct dump_ctx *c, const char *final)
 			t->fdmarks[k++] = t->fdmarks[i];
 	}
 	t->nfdmarks = k;
-	if (t->nfdmarks == FP_FDMARKS) {
-		mark_free(t->fdmarks[0]);
-		memmove(&t->fdmarks[0], &t->fdmarks[1], (FP_FDMARKS - 1) * sizeof(t->fdmarks[0]));
-		t->nfdmarks--;
-	}
-	t->fdmarks[t->nfdmarks++] = m;
-	dlog(c, "the shim's table at this snapshot marked for a rollback to it: %zu fds of %d", m->n, pid);
+	for (size_t i = 0; i < c->nprocs; i++)
+		keep_one(c, t, c->procs[i].pid, final);
 }
 
 const struct fp_fdmark *fp_fdmark_find(const struct fp_track *t, pid_t pid, const char *snap_dir)

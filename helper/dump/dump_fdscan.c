@@ -1,7 +1,7 @@
 /* fd capture with as little as possible done while the tree is stopped
  * (issue 11: the pause grows linearly with the fd count, and stays small).
  *
- * Before the stop (dump_fds_look, the root process): each fd's path and
+ * Before the stop (dump_fds_look, dump_fdlook.c: each process of the tree): each fd's path and
  * stat, and its /proc/PID/fdinfo/N opened and kept. An open fdinfo file
  * shows the fd as it is at each read (pread at 0 reads it again, with no
  * path walk). An inode never changes its kind, so what the look found
@@ -25,7 +25,7 @@
  * apart with kcmp on the pinned copies, and each path that came from the
  * look checked to still name its inode (else the dump is done again
  * without the look: a file renamed or deleted just before the stop). */
-#include "dump/dump_int.h"
+#include "dump/dump_fdscan_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,180 +39,6 @@
 #include <unistd.h>
 
 #include "images/criu_io.h"
-
-struct later_fd {
-	size_t proc;
-	int fd;
-	uint64_t pos;
-	uint32_t flags; /* without O_CLOEXEC */
-	struct stat st;
-	char *link;            /* read at the stop, or NULL: look_link */
-	const char *look_link; /* the look's (kept until the dump ends) */
-	char *locks; /* the fdinfo text when it lists locks */
-	int pin;     /* pidfd_getfd copy, -1 if it shares with no other fd */
-	bool borrowed; /* pin is the shortcut's (dump_fdshort.c), not closed here */
-	bool check;  /* the link came from the look */
-	bool share;  /* another fd has the same inode, offset and flags */
-	bool done;
-};
-
-struct dump_fdscan {
-	pid_t look_pid;
-	struct dump_fd_look *look;
-	size_t nlook;
-	int *kept;                 /* look[i].info, for dump_fdread */
-	struct dump_fdtext *texts; /* their texts at the stop (pre-faulted) */
-	struct dump_fd *fds;       /* the looked-at process's fd table at the stop (pre-faulted), until taken */
-	size_t capfds;
-	struct later_fd *later;
-	size_t nlater, caplater;
-	struct rlimit saved;
-	bool raised;
-	bool group_after; /* every process has a frozen copy: fds grouped after the resume */
-};
-
-static const char *wlink(const struct later_fd *w)
-{
-	return w->link ? w->link : w->look_link;
-}
-
-static struct dump_fdscan *scan(struct dump_ctx *c)
-{
-	if (!c->fdscan)
-		c->fdscan = calloc(1, sizeof(*c->fdscan));
-	return c->fdscan;
-}
-
-/* A look keeps one fdinfo file per fd and pins take one more each: the
- * soft limit goes up to the hard one for the dump (put back after). */
-static long fd_budget(struct dump_fdscan *s)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return 0;
-	if (!s->raised && rl.rlim_cur < rl.rlim_max) {
-		s->saved = rl;
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-			s->raised = true;
-		else
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	struct stat st;
-	long open_now = stat("/proc/self/fd", &st) == 0 ? (long)st.st_size : 1024;
-	long room = (long)(rl.rlim_cur > 1L << 30 ? 1L << 30 : rl.rlim_cur) - open_now - 256;
-	return room > 0 ? room : 0;
-}
-
-void dump_fds_look(struct dump_ctx *c, pid_t pid)
-{
-	int64_t t0 = dump_now_ns();
-	struct dump_fdscan *s = scan(c);
-	if (!s)
-		return;
-	long keep = fd_budget(s) / 2;
-	int fddir, infodir, *fds = NULL;
-	size_t n = 0, kept = 0;
-	dump_fd_dirs(pid, &fddir, &infodir);
-	/* The fds the last snapshot read, unchanged by any wrapper, are taken
-	 * from it (dump_fdcarry.c); else the table's seqs before any fd is
-	 * read (dump_fdshort.c). */
-	bool carry = fddir >= 0 && dump_fdcarry_list(c, pid, &fds, &n) == 1;
-	if (fddir < 0 || infodir < 0 || (!carry && dump_list_fds(fddir, &fds, &n)) ||
-	    !(s->look = calloc(n ? n : 1, sizeof(*s->look))))
-		goto out;
-	if (!carry)
-		dump_fdshort_begin(c, pid, n ? fds[n - 1] : -1);
-	for (size_t i = 0; i < n; i++) {
-		struct dump_fd_look *l = &s->look[s->nlook];
-		char name[16], link[PATH_MAX], buf[4096];
-		const struct dump_fd_look *r = carry ? dump_fdcarry_get(c, fds[i]) : NULL;
-		if (r && (l->link = strdup(r->link))) {
-			char *link_copy = l->link;
-			*l = *r;
-			l->info = -1;
-			l->link = link_copy;
-			s->nlook++;
-			continue;
-		}
-		snprintf(name, sizeof(name), "%d", fds[i]);
-		ssize_t k = readlinkat(fddir, name, link, sizeof(link) - 1);
-		if (k < 0 || fstatat(fddir, name, &l->st, 0))
-			continue;
-		link[k] = '\0';
-		l->fd = fds[i];
-		l->info = (long)kept < keep ? openat(infodir, name, O_RDONLY | O_CLOEXEC) : -1;
-		struct dump_fd_seen sn = { 0 };
-		ssize_t got = dump_fdinfo_read(infodir, l->info, fds[i], buf, sizeof(buf));
-		if (got <= 0 || (buf[got] = '\0', dump_fdinfo_parse(buf, &sn)) || !(l->link = strdup(link))) {
-			if (l->info >= 0)
-				close(l->info);
-			continue;
-		}
-		kept += l->info >= 0;
-		l->mnt_id = sn.mnt_id;
-		l->ino = sn.ino;
-		l->flags = sn.flags;
-		l->pos = sn.pos;
-		s->nlook++;
-	}
-	s->look_pid = pid;
-	dump_shim_fds_read(c, pid);
-	size_t offered = 0;
-	for (size_t i = 0; i < s->nlook; i++) {
-		/* An fd the shortcut follows keeps a copy instead of its fdinfo. */
-		struct dump_fd_look *l = &s->look[i];
-		struct dump_fd_seen sn = { .fd = l->fd, .pos = l->pos, .flags = l->flags, .mnt_id = l->mnt_id, .ino = l->ino };
-		int r = dump_fdshort_offer(c, l->fd, &l->st, l->link, &sn, l->info >= 0 || dump_fdcarry_get(c, l->fd));
-		if (r && l->info >= 0) {
-			close(l->info);
-			l->info = -1;
-			kept--;
-		}
-		offered += r != 0;
-	}
-	/* Room for the texts read at the stop, touched now: no page faults
-	 * then. */
-	s->kept = malloc((s->nlook ? s->nlook : 1) * sizeof(*s->kept));
-	s->texts = malloc((s->nlook ? s->nlook : 1) * sizeof(*s->texts));
-	if (s->texts)
-		memset(s->texts, 0, s->nlook * sizeof(*s->texts));
-	for (size_t i = 0; s->kept && i < s->nlook; i++)
-		s->kept[i] = s->look[i].info;
-	/* and for the stop's records of these fds */
-	if (!s->later && (s->later = malloc((s->nlook + 16) * sizeof(*s->later)))) {
-		memset(s->later, 0, (s->nlook + 16) * sizeof(*s->later));
-		s->caplater = s->nlook + 16;
-	}
-	if ((s->fds = malloc((s->nlook + 16) * sizeof(*s->fds)))) {
-		memset(s->fds, 0, (s->nlook + 16) * sizeof(*s->fds));
-		s->capfds = s->nlook + 16;
-	}
-	dlog(c, "fds of %d looked at before the stop: %zu, fdinfo kept open for %zu, %zu followed by the shim's shortcut, "
-		"in %.3f ms", pid, s->nlook, kept, offered, (double)(dump_now_ns() - t0) / 1e6);
-	dump_fdshort_fault_pause(c);
-out:
-	free(fds);
-	if (fddir >= 0)
-		close(fddir);
-	if (infodir >= 0)
-		close(infodir);
-}
-
-static const struct dump_fd_look *find_look(const struct dump_fdscan *s, int fd)
-{
-	size_t lo = 0, hi = s->nlook;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->look[mid].fd == fd)
-			return &s->look[mid];
-		if (s->look[mid].fd < fd)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
 
 static int later_push(struct dump_fdscan *s, struct later_fd **out)
 {
@@ -331,16 +157,17 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	/* The directory's size is its fd count: when it is the look's, the
 	 * look's list holds unless one of its fds is gone. */
 	struct stat dst;
-	bool use_look = s->look_pid == p->pid && fstat(fddir, &dst) == 0 && (size_t)dst.st_size == s->nlook;
+	struct look_set *ls = set_of(s, p->pid);
+	bool use_look = ls && fstat(fddir, &dst) == 0 && (size_t)dst.st_size == ls->nlook;
 	if (!use_look && dump_list_fds(fddir, &fds, &n)) {
 		fp_fail(err, errno, "cannot list /proc/%d/fd: %s", p->pid, strerror(errno));
 		goto out;
 	}
-	size_t total = use_look ? s->nlook : n, taken = 0;
-	if (use_look && !p->fds && s->fds) {
-		p->fds = s->fds;
-		cap = s->capfds;
-		s->fds = NULL;
+	size_t total = use_look ? ls->nlook : n, taken = 0;
+	if (use_look && !p->fds && ls->fds) {
+		p->fds = ls->fds;
+		cap = ls->capfds;
+		ls->fds = NULL;
 	}
 	if (fds_room(p, &cap, total))
 		goto oom;
@@ -355,13 +182,13 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	dump_fdshort_stop(c, p->pid);
 	int64_t tr0 = dump_now_ns();
 	int threads = 0;
-	bool texts = use_look && s->kept && s->texts;
+	bool texts = use_look && ls->kept && ls->texts;
 	if (texts)
-		dump_fdread(s->kept, total, s->texts, &threads);
+		dump_fdread(ls->kept, total, ls->texts, &threads);
 	read_ns += dump_now_ns() - tr0;
 	for (size_t i = 0; i < total; i++) {
-		int fd = use_look ? s->look[i].fd : fds[i];
-		const struct dump_fd_look *l = use_look ? &s->look[i] : s->look_pid == p->pid ? find_look(s, fd) : NULL;
+		int fd = use_look ? ls->look[i].fd : fds[i];
+		const struct dump_fd_look *l = use_look ? &ls->look[i] : find_look(ls, fd);
 		int64_t tr = dump_now_ns();
 		struct dump_fd_seen sn;
 		if (l && dump_fdshort_take(c, p->pid, fd, &sn)) {
@@ -373,7 +200,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 			one_ns += dump_now_ns() - to;
 			continue;
 		}
-		const struct dump_fdtext *t = texts ? &s->texts[i] : NULL;
+		const struct dump_fdtext *t = texts ? &ls->texts[i] : NULL;
 		ssize_t got;
 		const char *text = buf;
 		if (t && t->len >= 0 && t->len != DUMP_FDTEXT_LONG) {
@@ -410,7 +237,7 @@ int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		if (fds_room(p, &cap, n))
 			goto oom;
 		for (size_t i = 0; i < n; i++) {
-			if (find_look(s, fds[i]))
+			if (find_look(ls, fds[i]))
 				continue; /* read above (or gone) */
 			ssize_t got = dump_fdinfo_read(infodir, -1, fds[i], buf, 16384);
 			if (got <= 0) {
@@ -601,7 +428,7 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 		pidfd[i] = -1;
 	sort_scan = s;
 	qsort(ix, s->nlater, sizeof(*ix), cmp_later);
-	long budget = fd_budget(s);
+	long budget = dump_fd_budget(s);
 	size_t pinned = 0, now = 0;
 	int rc = 0;
 	for (size_t a = 0, b; a < s->nlater && !rc; a = b) {
@@ -740,35 +567,30 @@ int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err)
 	return 0;
 }
 
-bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec)
-{
-	const struct dump_fdscan *s = c->fdscan;
-	const struct dump_fd_look *l = s && s->look_pid == pid ? find_look(s, fd) : NULL;
-	if (l)
-		*cloexec = (l->flags & O_CLOEXEC) != 0;
-	return l != NULL;
-}
-
 void dump_fds_free(struct dump_ctx *c)
 {
 	struct dump_fdscan *s = c->fdscan;
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nlook; i++) {
-		if (s->look[i].info >= 0)
-			close(s->look[i].info);
-		free(s->look[i].link);
+	for (size_t k = 0; k < s->nsets; k++) {
+		struct look_set *ls = &s->sets[k];
+		for (size_t i = 0; i < ls->nlook; i++) {
+			if (ls->look[i].info >= 0)
+				close(ls->look[i].info);
+			free(ls->look[i].link);
+		}
+		free(ls->look);
+		free(ls->kept);
+		free(ls->texts);
+		free(ls->fds);
 	}
+	free(s->sets);
 	for (size_t i = 0; i < s->nlater; i++) {
 		if (s->later[i].pin >= 0 && !s->later[i].borrowed)
 			close(s->later[i].pin);
 		free(s->later[i].link);
 		free(s->later[i].locks);
 	}
-	free(s->look);
-	free(s->kept);
-	free(s->texts);
-	free(s->fds);
 	free(s->later);
 	if (s->raised)
 		setrlimit(RLIMIT_NOFILE, &s->saved);

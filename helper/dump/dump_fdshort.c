@@ -68,6 +68,7 @@ struct short_fd {
 	const struct stat *st;
 };
 
+/* One process's. */
 struct dump_fdshort {
 	pid_t pid;
 	int pidfd;
@@ -75,13 +76,28 @@ struct dump_fdshort {
 	uint32_t n;    /* slots followed: fds [0, n) */
 	uint32_t *seq_look, *seq_stop;
 	struct short_fd *fd;
-	uint64_t *locked; /* inodes with locks at the stop, sorted */
-	size_t nlocked;
-	pthread_t locks_th; /* reading them, from the stop on: dump_fdshort_locks */
-	bool locks_reading;
 	size_t offered, taken;
 	bool verified; /* the taken fds agreed with /proc after the resume */
 };
+
+/* Every process's, and the locks of the system at the stop (one read
+ * serves the whole tree: it is stopped at once). */
+struct dump_fdshorts {
+	struct dump_fdshort **p;
+	size_t n;
+	uint64_t *locked; /* inodes with locks at the stop, sorted */
+	size_t nlocked;
+	pthread_t locks_th; /* reading them, from the stop on: dump_fdshort_locks */
+	bool locks_reading, locks_read;
+};
+
+static struct dump_fdshort *of(const struct dump_ctx *c, pid_t pid)
+{
+	for (size_t i = 0; c->fdshort && i < c->fdshort->n; i++)
+		if (c->fdshort->p[i]->pid == pid)
+			return c->fdshort->p[i];
+	return NULL;
+}
 
 /* The seq of fds [0, n): odd (never equal to a read one) where unreadable.
  * The slots are copied whole, in runs: one remote range per run costs far
@@ -102,13 +118,8 @@ static void read_seqs(struct dump_fdshort *s, uint32_t *out)
 	free(buf);
 }
 
-void dump_fdshort_free(struct dump_ctx *c)
+static void free_one(struct dump_fdshort *s)
 {
-	struct dump_fdshort *s = c->fdshort;
-	if (!s)
-		return;
-	if (s->locks_reading)
-		pthread_join(s->locks_th, NULL);
 	for (uint32_t i = 0; s->fd && i < s->n; i++)
 		if (s->fd[i].pin >= 0)
 			close(s->fd[i].pin);
@@ -117,8 +128,33 @@ void dump_fdshort_free(struct dump_ctx *c)
 	free(s->seq_look);
 	free(s->seq_stop);
 	free(s->fd);
-	free(s->locked);
 	free(s);
+}
+
+/* pid's state gone (a second look of it starts over) */
+static void drop(struct dump_ctx *c, pid_t pid)
+{
+	struct dump_fdshorts *h = c->fdshort;
+	for (size_t i = 0; h && i < h->n; i++)
+		if (h->p[i]->pid == pid) {
+			free_one(h->p[i]);
+			h->p[i] = h->p[--h->n];
+			return;
+		}
+}
+
+void dump_fdshort_free(struct dump_ctx *c)
+{
+	struct dump_fdshorts *h = c->fdshort;
+	if (!h)
+		return;
+	if (h->locks_reading)
+		pthread_join(h->locks_th, NULL);
+	for (size_t i = 0; i < h->n; i++)
+		free_one(h->p[i]);
+	free(h->p);
+	free(h->locked);
+	free(h);
 	c->fdshort = NULL;
 }
 
@@ -127,17 +163,23 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
 	/* A caller's work while stopped (a workspace's freeze) re-points fds
 	 * behind the table, and must find no copy of a writable file of its
 	 * mount in the dumper: every fd is read at the stop then. */
-	dump_fdshort_free(c); /* a second look (dump_fdcarry.c gave up) */
+	drop(c, pid); /* a second look (dump_fdcarry.c gave up) */
 	if (getenv("FORKPOINT_NO_FD_SHORTCUT") || maxfd < 0 || c->o->while_stopped)
 		return;
 	uint64_t addr;
 	fp_error le;
 	if (fp_shim_locate(pid, &addr, NULL, 0, &le) != 1)
 		return;
+	if (!c->fdshort && !(c->fdshort = calloc(1, sizeof(*c->fdshort))))
+		return;
+	struct dump_fdshorts *h = c->fdshort;
+	struct dump_fdshort **more = realloc(h->p, (h->n + 1) * sizeof(*more));
+	if (!more)
+		return;
+	h->p = more;
 	struct dump_fdshort *s = calloc(1, sizeof(*s));
 	if (!s)
 		return;
-	c->fdshort = s;
 	s->pid = pid;
 	s->addr = addr;
 	s->n = (uint32_t)maxfd + 1 < FP_SHIM_MAX_FDS ? (uint32_t)maxfd + 1 : FP_SHIM_MAX_FDS;
@@ -148,10 +190,11 @@ void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd)
 	for (uint32_t i = 0; s->fd && i < s->n; i++)
 		s->fd[i].pin = -1;
 	if (s->pidfd < 0 || !s->seq_look || !s->seq_stop || !s->fd) {
-		dump_fdshort_free(c);
+		free_one(s);
 		return;
 	}
 	read_seqs(s, s->seq_look);
+	h->p[h->n++] = s;
 }
 
 /* FORKPOINT_FAULT=dump-pause-after-look (tests): after the look, before
@@ -202,12 +245,13 @@ static bool table_agrees(const struct fp_shim_fd *t, uint32_t seq, const struct 
 	return t->path[0] && !t->path_truncated && same_name(t->path, link);
 }
 
-int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const char *link,
+int dump_fdshort_offer(struct dump_ctx *c, pid_t pid, int fd, const struct stat *st, const char *link,
 		       const struct dump_fd_seen *sn, bool may_pin)
 {
-	struct dump_fdshort *s = c->fdshort;
-	const struct fp_shim_table *t = c->shimfds ? c->shimfds->t : NULL;
-	if (!s || !t || c->shimfds->addr != s->addr || fd < 0 || (uint32_t)fd >= s->n || (uint32_t)fd >= t->fd_hwm ||
+	struct dump_fdshort *s = of(c, pid);
+	const struct fp_shim_copy *cp = dump_shim_fds_of(c, pid);
+	const struct fp_shim_table *t = cp ? cp->t : NULL;
+	if (!s || !t || cp->addr != s->addr || fd < 0 || (uint32_t)fd >= s->n || (uint32_t)fd >= t->fd_hwm ||
 	    (s->seq_look[fd] & 1) || link[0] != '/' || !strncmp(link, "/proc/", 6) || strstr(link, " (deleted)") ||
 	    !strncmp(link, "/memfd:", 7) || !table_agrees(&t->fds[fd], s->seq_look[fd], st, link, sn->flags))
 		return 0;
@@ -254,7 +298,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The inodes of every lock in the system (a lock line's MAJ:MIN:INO). */
-static void read_locks(struct dump_fdshort *s)
+static void read_locks(struct dump_fdshorts *s)
 {
 	FILE *f = fopen("/proc/locks", "re");
 	size_t cap = 0;
@@ -344,14 +388,24 @@ static bool fd_locked(pid_t pid, int fd)
 	return strstr(buf, "\nlock:") != NULL;
 }
 
+/* Whether some process's locks are found in /proc/locks (not in its fds'
+ * fdinfo). */
+static bool any_many(const struct dump_fdshorts *h)
+{
+	for (size_t i = 0; h && i < h->n; i++)
+		if (h->p[i]->offered && !few_fds(h->p[i]))
+			return true;
+	return false;
+}
+
 void dump_fdshort_locks(struct dump_ctx *c, bool stopped)
 {
 	if (fp_env_flag("FP_DUMP_NO_LOCKS_WARM"))
 		return;
-	struct dump_fdshort *s = c->fdshort;
+	struct dump_fdshorts *h = c->fdshort;
 	if (stopped) {
-		if (s && s->offered && !few_fds(s) && !s->locks_reading)
-			s->locks_reading = pthread_create(&s->locks_th, NULL, locks_stop_run, s) == 0;
+		if (any_many(h) && !h->locks_reading && !h->locks_read)
+			h->locks_reading = pthread_create(&h->locks_th, NULL, locks_stop_run, h) == 0;
 		return;
 	}
 	pthread_t th;
@@ -367,31 +421,35 @@ void dump_fdshort_locks(struct dump_ctx *c, bool stopped)
 
 void dump_fdshort_stop(struct dump_ctx *c, pid_t pid)
 {
-	struct dump_fdshort *s = c->fdshort;
-	if (!s || s->pid != pid || !s->offered)
+	struct dump_fdshort *s = of(c, pid);
+	struct dump_fdshorts *h = c->fdshort;
+	if (!s || !s->offered)
 		return;
 	int64_t t0 = dump_now_ns();
 	read_seqs(s, s->seq_stop);
-	if (s->locks_reading) {
-		pthread_join(s->locks_th, NULL); /* started at the stop */
-		s->locks_reading = false;
-	} else if (!few_fds(s)) {
-		read_locks(s);
+	if (h->locks_reading) {
+		pthread_join(h->locks_th, NULL); /* started at the stop */
+		h->locks_reading = false;
+		h->locks_read = true;
+	} else if (!few_fds(s) && !h->locks_read) {
+		read_locks(h);
+		h->locks_read = true;
 	}
 	if (few_fds(s))
 		dlog(c, "%d: the shim's table read again while stopped (%u slots; locks from each fd's fdinfo) in %.3f ms",
 		     pid, s->n, (double)(dump_now_ns() - t0) / 1e6);
 	else
 		dlog(c, "%d: the shim's table read again while stopped (%u slots, %zu locks in the system) in %.3f ms",
-		     pid, s->n, s->nlocked, (double)(dump_now_ns() - t0) / 1e6);
+		     pid, s->n, h->nlocked, (double)(dump_now_ns() - t0) / 1e6);
 }
 
 bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_seen *sn)
 {
-	struct dump_fdshort *s = c->fdshort;
-	if (!s || s->pid != pid || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_OFFERED ||
-	    s->seq_stop[fd] != s->seq_look[fd] ||
-	    (s->nlocked && bsearch(&s->fd[fd].ino, s->locked, s->nlocked, sizeof(uint64_t), cmp_u64)) ||
+	struct dump_fdshort *s = of(c, pid);
+	const struct dump_fdshorts *h = c->fdshort;
+	if (!s || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_OFFERED || s->seq_stop[fd] != s->seq_look[fd] ||
+	    (!few_fds(s) && !h->locks_read) ||
+	    (h->nlocked && bsearch(&s->fd[fd].ino, h->locked, h->nlocked, sizeof(uint64_t), cmp_u64)) ||
 	    (few_fds(s) && fd_locked(pid, fd)))
 		return false;
 	struct short_fd *f = &s->fd[fd];
@@ -411,8 +469,8 @@ bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_see
 
 int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd)
 {
-	const struct dump_fdshort *s = c->fdshort;
-	if (!s || s->pid != pid || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_TAKEN)
+	const struct dump_fdshort *s = of(c, pid);
+	if (!s || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_TAKEN)
 		return -1;
 	return s->fd[fd].pin;
 }
@@ -433,10 +491,9 @@ static int fdinfo_now(pid_t pid, int fd, struct dump_fd_seen *sn)
 	return dump_fdinfo_parse(buf, sn);
 }
 
-int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err)
+static int verify_one(struct dump_ctx *c, struct dump_fdshort *s, bool *stale, fp_error *err)
 {
-	struct dump_fdshort *s = c->fdshort;
-	if (!s || !s->offered)
+	if (!s->offered)
 		return 0;
 	dlog(c, "the shim's table as a shortcut for %d: %zu fds offered at the look, %zu taken at the stop", s->pid,
 	     s->offered, s->taken);
@@ -484,33 +541,35 @@ int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err)
 		       line, s->pid);
 }
 
-uint32_t dump_fdshort_seq(const struct dump_ctx *c, int fd)
+int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err)
 {
-	const struct dump_fdshort *s = c->fdshort;
+	for (size_t i = 0; c->fdshort && i < c->fdshort->n; i++)
+		if (verify_one(c, c->fdshort->p[i], stale, err))
+			return -1;
+	return 0;
+}
+
+uint32_t dump_fdshort_seq(const struct dump_ctx *c, pid_t pid, int fd)
+{
+	const struct dump_fdshort *s = of(c, pid);
 	return s && fd >= 0 && (uint32_t)fd < s->n ? s->seq_look[fd] : 1;
 }
 
-bool dump_fdshort_seq_ok(const struct dump_ctx *c)
+bool dump_fdshort_seq_ok(const struct dump_ctx *c, pid_t pid)
 {
-	return c->fdshort != NULL;
+	return of(c, pid) != NULL;
 }
 
-pid_t dump_fdshort_pid(const struct dump_ctx *c, uint64_t *addr)
+uint32_t dump_fdshort_slots(const struct dump_ctx *c, pid_t pid, uint64_t *addr)
 {
-	const struct dump_fdshort *s = c->fdshort;
+	const struct dump_fdshort *s = of(c, pid);
 	*addr = s ? s->addr : 0;
-	return s ? s->pid : 0;
-}
-
-uint32_t dump_fdshort_slots(const struct dump_ctx *c)
-{
-	const struct dump_fdshort *s = c->fdshort;
 	return s && s->verified && s->taken ? s->n : 0;
 }
 
-bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r)
+bool dump_fdshort_taken(const struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_look *r)
 {
-	const struct dump_fdshort *s = c->fdshort;
+	const struct dump_fdshort *s = of(c, pid);
 	if (!s || !s->verified || fd < 0 || (uint32_t)fd >= s->n || s->fd[fd].state != FS_TAKEN)
 		return false;
 	const struct short_fd *f = &s->fd[fd];

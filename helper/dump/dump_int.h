@@ -246,8 +246,8 @@ struct dump_ctx {
 	struct dump_fkey *fkeys; /* parallel to files */
 	struct dump_findex *findex; /* files by path and by description (dump_findex.c) */
 	struct dump_fdscan *fdscan; /* fd capture state (dump_fdscan.c) */
-	struct fp_shim_copy *shimfds; /* the shim's table, as a check (dump_shim_fds.c) */
-	struct dump_fdshort *fdshort; /* the table as a shortcut at the stop (dump_fdshort.c) */
+	struct dump_shimfds *shimfds; /* the shim's tables, as a check (dump_shim_fds.c) */
+	struct dump_fdshorts *fdshort; /* the tables as a shortcut at the stop (dump_fdshort.c) */
 	cr_pipe_data *pipes;
 	size_t npipes, cappipes;
 	cr_tty_info *ttys;    /* tty-info.img, one per terminal */
@@ -566,15 +566,16 @@ bool dump_fd_shim_transient(const char *link, uint32_t flags);
 int dump_fd_now(struct dump_ctx *c, struct dump_proc *p, const struct dump_fd_seen *s, struct dump_fd *out,
 		fp_error *err);
 uint64_t dump_desc_key(const struct stat *st, uint64_t pos, uint32_t flags);
-/* dump_fdscan.c: fd capture in one pass. _look: before the stop, what
- * cannot change while pid runs (paths, inodes, fdinfo files kept open),
+/* dump_fdscan.c: fd capture in one pass. _look (dump_fdlook.c): before
+ * the stop, for each process of root's tree, what cannot change while it
+ * runs (paths, inodes, fdinfo files kept open),
  * best effort; _files: while stopped, one fdinfo read per fd, the kinds
  * whose state is read at once done at once; _pin: still stopped, a
  * pidfd_getfd copy of each fd that may share its description; _finish:
  * after the resume, the rest of the entries (kcmp on the copies), each
  * path checked against its inode (*stale: a path no longer names it, the
  * dump must be done again without the look). */
-void dump_fds_look(struct dump_ctx *c, pid_t pid);
+void dump_fds_look(struct dump_ctx *c, pid_t root);
 /* dump_fdread.c: the fdinfo text of each fd whose kept fdinfo file is
  * kept[i] (-1: none, len DUMP_FDTEXT_NONE), into out[i] (len: bytes, or
  * -errno, or DUMP_FDTEXT_LONG: too long for the slot, read it again), on
@@ -623,69 +624,7 @@ int dump_fds_finish(struct dump_ctx *c, bool *stale, fp_error *err);
 void dump_fds_free(struct dump_ctx *c);
 /* Whether the look saw fd of pid open (and its close-on-exec flag). */
 bool dump_fds_looked(const struct dump_ctx *c, pid_t pid, int fd, bool *cloexec);
-/* dump_shim_fds.c: the shim's fd table copied before the stop (pid under
- * the shim), compared after the resume with what the stop read. */
-void dump_shim_fds_read(struct dump_ctx *c, pid_t pid);
-void dump_shim_fds_check(struct dump_ctx *c);
-void dump_shim_fds_free(struct dump_ctx *c);
-/* One disagreement of the table with /proc: dump.log and the statistics. */
-void dump_shim_disagree_note(struct dump_ctx *c, const char *line);
-/* fdinfo text: pos, flags, mnt_id, ino (dump_fdscan.c). */
-int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn);
-/* dump_fdshort.c: the shim's fd table as a shortcut at the stop. _begin
- * (the look, before any fd of pid is read): the slots' seqs; _offer (after
- * the look and the table's copy; st and link kept until the dump ends):
- * fd may take the shortcut (1: with a copy
- * of the fd, taken when may_pin; 2: no copy needed; 0: no); _stop (stopped,
- * before the fds): the seqs again and the locks; _take: fd's fdinfo facts
- * (pos, flags, mnt_id, ino) without reading /proc when no wrapper touched
- * it since the look (false: read fdinfo); _pin: the copy of a taken fd (owned here, -1 if none); _verify
- * (after the resume): every taken fd against /proc (*stale and -1 when one
- * differs: the dump is done again without the look). */
-struct dump_fdshort;
-void dump_fdshort_begin(struct dump_ctx *c, pid_t pid, int maxfd);
-int dump_fdshort_offer(struct dump_ctx *c, int fd, const struct stat *st, const char *link,
-		       const struct dump_fd_seen *sn, bool may_pin);
-void dump_fdshort_stop(struct dump_ctx *c, pid_t pid);
-void dump_fdshort_locks(struct dump_ctx *c, bool stopped); /* /proc/locks read in threads */
-bool dump_fdshort_take(struct dump_ctx *c, pid_t pid, int fd, struct dump_fd_seen *sn);
-int dump_fdshort_pin(const struct dump_ctx *c, pid_t pid, int fd);
-int dump_fdshort_verify(struct dump_ctx *c, bool *stale, fp_error *err);
-void dump_fdshort_free(struct dump_ctx *c);
-void dump_fdshort_fault_pause(const struct dump_ctx *c);
-/* What dump_fdcarry.c reads of it: the look's seq of fd (odd: none),
- * whether the seqs were read, the process and its table, how many slots
- * were followed once the check after the resume passed (0 if it did not),
- * and the facts of a taken fd (link borrowed). */
-struct dump_fd_look { /* an fd as the look before the stop read it */
-	int fd;
-	int info; /* its fdinfo file, kept open; -1 if none */
-	uint32_t seq; /* its slot's in the shim's table (carried fds) */
-	uint32_t flags;
-	int mnt_id;
-	uint64_t ino;
-	uint64_t pos;
-	struct stat st;
-	char *link;
-};
-uint32_t dump_fdshort_seq(const struct dump_ctx *c, int fd);
-bool dump_fdshort_seq_ok(const struct dump_ctx *c);
-pid_t dump_fdshort_pid(const struct dump_ctx *c, uint64_t *addr);
-uint32_t dump_fdshort_slots(const struct dump_ctx *c);
-bool dump_fdshort_taken(const struct dump_ctx *c, int fd, struct dump_fd_look *r);
-/* /dev/null, zero, full, random, urandom: devices whose offset nothing moves */
-bool dump_fd_fixed_chr(const struct stat *st);
-/* dump_fdcarry.c: the fds a session's last snapshot read, for its next.
- * _list (the look, instead of listing /proc/PID/fd): 1 and the fds from the
- * shim's table (sorted, malloc'd), 0 or -1 (nothing carried: list /proc);
- * _get: fd's record when it is carried (no wrapper touched it since);
- * _keep: after a snapshot kept its tracking, what to carry to the next. */
-int dump_fdcarry_list(struct dump_ctx *c, pid_t pid, int **fds, size_t *n);
-const struct dump_fd_look *dump_fdcarry_get(const struct dump_ctx *c, int fd);
-void dump_fdcarry_keep(struct dump_ctx *c, const char *final);
-/* dump_fdmark.c: after a snapshot kept its tracking, the table's position
- * for a rollback to it (dump_fdmark.h) */
-void dump_fdmark_keep(struct dump_ctx *c, const char *final);
+#include "dump/dump_fdshort.h" /* the shim's fd table: check, shortcut, carry, marks */
 int dump_write_files(struct dump_ctx *c, fp_error *err);
 /* dump_evfd.c: eventfd, epoll, signalfd, timerfd (CR_FD_* type of a
  * /proc/PID/fd link, 0 if none of them; the entry from its fdinfo). */

@@ -19,15 +19,53 @@
 
 #include "dump/shim_reader.h"
 
+/* Each process's copy (at most one per pid). */
+struct dump_shimfds {
+	struct fp_shim_copy **cp;
+	size_t n;
+};
+
+static size_t index_of(const struct dump_shimfds *h, pid_t pid)
+{
+	size_t i = 0;
+	while (h && i < h->n && h->cp[i]->pid != pid)
+		i++;
+	return i;
+}
+
+static void copy_free(struct fp_shim_copy *cp)
+{
+	fp_shim_copy_free(cp);
+	free(cp);
+}
+
+const struct fp_shim_copy *dump_shim_fds_of(const struct dump_ctx *c, pid_t pid)
+{
+	size_t i = index_of(c->shimfds, pid);
+	return c->shimfds && i < c->shimfds->n ? c->shimfds->cp[i] : NULL;
+}
+
 void dump_shim_fds_read(struct dump_ctx *c, pid_t pid)
 {
+	if (!c->shimfds && !(c->shimfds = calloc(1, sizeof(*c->shimfds))))
+		return;
+	struct dump_shimfds *h = c->shimfds;
+	size_t at = index_of(h, pid);
+	if (at < h->n) { /* read again: the copy is the latest */
+		copy_free(h->cp[at]);
+		h->cp[at] = h->cp[--h->n];
+	}
 	uint64_t addr = 0;
 	fp_error le;
 	bool known = fp_shim_locate(pid, &addr, NULL, 0, &le) == 1;
-	dump_shim_fds_free(c); /* read again: the copy is the latest */
 	struct fp_shim_copy *cp = calloc(1, sizeof(*cp));
-	if (!cp)
+	struct fp_shim_copy **more = realloc(h->cp, (h->n + 1) * sizeof(*more));
+	if (more)
+		h->cp = more;
+	if (!cp || !more) {
+		free(cp);
 		return;
+	}
 	/* Short and without the writers' gate: this is a check, not worth a
 	 * pause of the target. */
 	struct fp_shim_read_opts ro = { .timeout_ms = 50, .no_gate = 1, .fds_only = 1 };
@@ -41,11 +79,10 @@ void dump_shim_fds_read(struct dump_ctx *c, pid_t pid)
 	if (r != 1) {
 		if (r < 0)
 			dlog(c, "the shim's table of %d not read (%s): /proc alone", pid, e.msg);
-		fp_shim_copy_free(cp);
-		free(cp);
+		copy_free(cp);
 		return;
 	}
-	c->shimfds = cp;
+	h->cp[h->n++] = cp;
 }
 
 void dump_shim_disagree_note(struct dump_ctx *c, const char *line)
@@ -62,12 +99,12 @@ static void disagree(struct dump_ctx *c, const char *fmt, int fd, const char *wh
 	dump_shim_disagree_note(c, line);
 }
 
-void dump_shim_fds_check(struct dump_ctx *c)
+static void check_one(struct dump_ctx *c, const struct fp_shim_copy *cp)
 {
-	const struct fp_shim_table *t = c->shimfds ? c->shimfds->t : NULL;
+	const struct fp_shim_table *t = cp->t;
 	struct dump_proc *p = NULL;
 	for (size_t i = 0; t && i < c->nprocs; i++)
-		if (c->procs[i].pid == c->shimfds->pid)
+		if (c->procs[i].pid == cp->pid)
 			p = &c->procs[i];
 	if (!p)
 		return;
@@ -99,11 +136,19 @@ void dump_shim_fds_check(struct dump_ctx *c)
 	     p->pid, in_table, p->nfds, beyond, hwm, t->fd_overflow, t->fd_unrecorded, c->st->shim_disagree);
 }
 
+void dump_shim_fds_check(struct dump_ctx *c)
+{
+	for (size_t i = 0; c->shimfds && i < c->shimfds->n; i++)
+		check_one(c, c->shimfds->cp[i]);
+}
+
 void dump_shim_fds_free(struct dump_ctx *c)
 {
 	if (!c->shimfds)
 		return;
-	fp_shim_copy_free(c->shimfds);
+	for (size_t i = 0; i < c->shimfds->n; i++)
+		copy_free(c->shimfds->cp[i]);
+	free(c->shimfds->cp);
 	free(c->shimfds);
 	c->shimfds = NULL;
 }

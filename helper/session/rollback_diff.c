@@ -635,9 +635,11 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 			snprintf(why + l, len - l, " (%s)", note);
 		}
 	}
-	if (!use || !c->r->fds_from[0]) /* "proc" when any process's came from there */
+	/* "proc" when any process's came from there, and its note says why */
+	bool first_proc = !use && strcmp(c->r->fds_from, "proc");
+	if (!use || !c->r->fds_from[0])
 		snprintf(c->r->fds_from, sizeof(c->r->fds_from), "%s", use ? "table" : "proc");
-	if (!use && !c->r->fds_note[0])
+	if (first_proc)
 		snprintf(c->r->fds_note, sizeof(c->r->fds_note), "fds of %d listed from /proc: %s", (int)p->pid, note);
 	else if (use && !c->r->fds_note[0])
 		snprintf(c->r->fds_note, sizeof(c->r->fds_note),

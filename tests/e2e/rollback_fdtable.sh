@@ -11,6 +11,8 @@
 # raw dup3 of another file onto a file fd the table calls untouched (its
 # inode is not SNAP's: said, and compared from /proc again, which finds
 # another file on a fd of SNAP: a full restore). Both come out right.
+# Then the same program as the session root's child: the first two rounds
+# again, the child's fds from its own table (each process has one).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
@@ -20,6 +22,11 @@ cat >"$WORK/fds.py" <<'PY'
 import ctypes, os, resource, signal, stat, sys
 libc = ctypes.CDLL(None, use_errno=True)
 status, work = sys.argv[1:3]
+if sys.argv[3:] == ["child"]:  # the fds' holder is the root's child
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        sys.exit(0)
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
 def say(line):
     with open(status, "a") as f:
@@ -90,12 +97,20 @@ say("ready %d %d" % (os.getpid(), len(snap)))
 while True:
     signal.pause()
 PY
-"$FP" run --detach --name ft -- python3 "$WORK/fds.py" "$st" "$WORK" >/dev/null || fail "run"
-track_pid "$(session_field ft helper_pid)"
-wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
-pid=$(awk '/^ready/ { print $2 }' "$st")
-track_pid "$pid"
-"$FP" snap ft s1 >/dev/null || fail "snap s1"
+S=ft
+start() { # [child]: a session named $S
+	rm -f "$st"
+	"$FP" run --detach --name "$S" -- python3 "$WORK/fds.py" "$st" "$WORK" "$@" >/dev/null || fail "run"
+	track_pid "$(session_field "$S" helper_pid)"
+	wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+	pid=$(awk '/^ready/ { print $2 }' "$st")
+	track_pid "$pid"
+	# a child's fds come from its table from the first snapshot after
+	# one it lived through (a busy shell's pipeline children are not)
+	[[ $# == 0 ]] || "$FP" snap "$S" s0 >/dev/null || fail "snap s0"
+	"$FP" snap "$S" s1 >/dev/null || fail "snap s1"
+}
+start
 
 # round SNAP MODE FDS_FROM IN_PLACE: change, roll back to SNAP, check every fd
 round() {
@@ -105,7 +120,7 @@ round() {
 	n=$(grep -c '^changed' "$st")
 	kill -USR1 "$pid"
 	wait_for 30 bash -c "(( \$(grep -c '^changed' '$st') > $n ))" || fail "$1: the target did not change its fds"
-	"$FP" restore ft "$snap" --json >"$WORK/r.json" || fail "$1: restore $snap: $(cat "$WORK/r.json")"
+	"$FP" restore "$S" "$snap" --json >"$WORK/r.json" || fail "$1: restore $snap: $(cat "$WORK/r.json")"
 	[[ $(json_field "$WORK/r.json" in_place) == "$3" ]] || fail "$1: in_place is not $3: $(cat "$WORK/r.json")"
 	if [[ $3 == True ]]; then
 		[[ $(json_field "$WORK/r.json" fds_from) == "$2" ]] ||
@@ -119,12 +134,15 @@ round() {
 	[[ $line == "check ok"* ]] || fail "$1: after the rollback: $line ($(cat "$WORK/r.json"))"
 	echo "$1: $line, fds from $(json_field "$WORK/r.json" fds_from 2>/dev/null), $(json_field "$WORK/r.json" phases_ms 2>/dev/null)"
 }
-round s1 wrap table True
-# The next snapshot, and a rollback to it
-"$FP" snap ft s2 >/dev/null || fail "snap s2"
-round s2 rawopen proc True
-grep -q "fds of $pid listed from /proc: /proc/$pid/fd has [0-9]* fds, the shim's table" "$WORK/r.json" ||
-	fail "the restore does not say why the fds came from /proc: $(cat "$WORK/r.json")"
+two_rounds() {
+	round s1 wrap table True
+	# The next snapshot, and a rollback to it
+	"$FP" snap "$S" s2 >/dev/null || fail "snap s2"
+	round s2 rawopen proc True
+	grep -q "fds of $pid listed from /proc: /proc/$pid/fd has [0-9]* fds, the shim's table" "$WORK/r.json" ||
+		fail "the restore does not say why the fds came from /proc: $(cat "$WORK/r.json")"
+}
+two_rounds
 "$FP" snap ft s3 >/dev/null || fail "snap s3"
 round s3 wrap table True # the raw fd was closed: the table agrees with /proc again
 "$FP" snap ft s4 >/dev/null || fail "snap s4"
@@ -132,4 +150,8 @@ round s4 rawdup proc False
 grep -q "is not the file SNAP had, though the shim's table says no wrapper touched it" "$WORK/r.json" ||
 	fail "the restore does not say the table was wrong about an fd: $(cat "$WORK/r.json")"
 "$FP" stop --kill ft >/dev/null 2>&1
+S=ftc
+start child
+two_rounds
+"$FP" stop --kill "$S" >/dev/null 2>&1
 echo ok

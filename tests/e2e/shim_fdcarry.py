@@ -2,7 +2,8 @@
 """Two roles for tests/e2e/shim_fdcarry.sh.
 
     shim_fdcarry.py target STATUS DIR N   the self-checking target
-    shim_fdcarry.py canon SNAPDIR DIR HOME the root's fds in a snapshot, canonical
+    shim_fdcarry.py target-child STATUS DIR N   the same target, as the root's child
+    shim_fdcarry.py canon SNAPDIR DIR HOME the holder's fds in a snapshot, canonical
 
 The target opens N fds on eight files of DIR, /dev/null and dups of them,
 then waits. SIGUSR1 makes the next change step (closes, dup2 over, new
@@ -14,7 +15,7 @@ compares the live table with that record and writes "verify ok" or "verify
 FAIL: WHY". The record lives in the process's memory: a process restored
 from the snapshot of step K checks itself against step K.
 
-canon prints the root process's fds from the images (crit decode): per fd its
+canon prints the fds of the tree's last process (the target) from the images (crit decode): per fd its
 close-on-exec flag, type, file (the path with DIR as $DIR, flags, pos), and
 the first fd with the same open file description (DIR and the session's HOME
 written as $DIR and $HOME)."""
@@ -143,8 +144,9 @@ def canon(snap, d, home):
                              capture_output=True, text=True).stdout
         return json.loads(out)['entries']
 
-    root = entries('pstree.img')[0]['pid']
-    ids = entries('ids-%d.img' % root)[0]
+    # the fds' holder: the last process of the tree (the root, or its child)
+    holder = entries('pstree.img')[-1]['pid']
+    ids = entries('ids-%d.img' % holder)[0]
     files = {f['id']: f for f in entries('files.img')}
     first = {}
     fds = []
@@ -161,8 +163,19 @@ def canon(snap, d, home):
     json.dump(fds, sys.stdout, indent=0, sort_keys=True)
 
 
+def target_child(status, d, n):
+    """The same fds held by a child of the session's root: the dump's look,
+    shortcut, carry and marks serve every process of the tree."""
+    child = os.fork()
+    if child == 0:
+        target(status, d, n)
+    os.waitpid(child, 0)
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'target':
         target(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == 'target-child':
+        target_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         canon(sys.argv[2], sys.argv[3], sys.argv[4])
