@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "paths.h"
+
 static const char MAGIC[8] = { 'F', 'P', 'V', 'M', 'F', 'L', 'G', '1' };
 
 static void name_of(char *buf, size_t len, pid_t pid)
@@ -30,54 +32,35 @@ static void name_of(char *buf, size_t len, pid_t pid)
 	snprintf(buf, len, "vmflags-%d.fpv", (int)pid);
 }
 
-static int write_all(int fd, const void *b, size_t len)
-{
-	for (const char *p = b; len;) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int keep_one(struct dump_ctx *c, const struct dump_proc *p)
+/* 1 written, 0 not every mapping's bits known (no file), -1 failed (why). */
+static int keep_one(struct dump_ctx *c, const struct dump_proc *p, fp_error *err)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < p->nvmas; i++) {
 		if (p->vmas[i].start >> 63) /* the vsyscall page: in no mapping tree */
 			continue;
 		if (!p->vmas[i].has_kbits)
-			return 0; /* not every one known as of the stop: no file */
+			return 0;
 		n++;
 	}
-	struct dump_kvma *k = malloc((n ? n : 1) * sizeof(*k));
-	if (!k)
-		return -1;
+	size_t len = 16 + n * sizeof(struct dump_kvma);
+	uint8_t *buf = malloc(len);
+	if (!buf)
+		return fp_fail(err, ENOMEM, "out of memory");
+	uint64_t cnt = n;
+	memcpy(buf, MAGIC, sizeof(MAGIC));
+	memcpy(buf + 8, &cnt, sizeof(cnt));
+	struct dump_kvma *k = (struct dump_kvma *)(buf + 16);
 	n = 0;
 	for (size_t i = 0; i < p->nvmas; i++)
 		if (!(p->vmas[i].start >> 63))
 			k[n++] = (struct dump_kvma){ p->vmas[i].start, p->vmas[i].end, p->vmas[i].kbits };
-	char name[64];
+	char path[PATH_MAX], name[64];
 	name_of(name, sizeof(name), p->pid);
-	int fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	uint64_t cnt = n;
-	int rc = fd < 0 || write_all(fd, MAGIC, sizeof(MAGIC)) || write_all(fd, &cnt, sizeof(cnt)) ||
-			 write_all(fd, k, n * sizeof(*k))
-		 ? -1
-		 : 1;
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	free(k);
-	if (rc < 0) {
-		unlinkat(c->dirfd, name, 0);
-		errno = e;
-	}
-	return rc;
+	snprintf(path, sizeof(path), "%s/%s", c->tmpdir, name);
+	int rc = fp_write_file_replace(path, buf, len, err);
+	free(buf);
+	return rc ? -1 : 1;
 }
 
 void dump_vmflags_keep(struct dump_ctx *c)
@@ -85,10 +68,11 @@ void dump_vmflags_keep(struct dump_ctx *c)
 	if (!c->o->track)
 		return;
 	for (size_t i = 0; i < c->nprocs; i++) {
-		int rc = keep_one(c, &c->procs[i]);
+		fp_error e;
+		int rc = keep_one(c, &c->procs[i], &e);
 		if (rc < 0)
 			dlog(c, "%d: the mappings' kernel flags not kept (%s): a rollback to this snapshot reads smaps",
-			     c->procs[i].pid, strerror(errno));
+			     c->procs[i].pid, e.msg);
 		else if (rc == 0)
 			dlog(c, "%d: the mappings' kernel flags not all known as of the stop: none kept (a rollback to "
 				"this snapshot reads smaps)",
