@@ -5,7 +5,10 @@
 # --json` (the first is full, the others incremental) of each, and what the
 # dump said about the shim's table. "shim-noshort" is the shim with the
 # table's shortcut at the stop turned off (FORKPOINT_NO_FD_SHORTCUT=1: every
-# fd read from fdinfo while stopped, as before the shortcut).
+# fd read from fdinfo while stopped, as before the shortcut). Kind
+# "childfds": the fds held by a child of the session's root (a shell that
+# started it), whose fds the dump's look serves since it lived through a
+# snapshot (helper/dump/dump_fdlook.c).
 # Measures only; never fails on a number.
 #   bench/shim_pause.sh [N] [RUNS]        (default 10000 5; needs root)
 # SHIM_PAUSE_KINDS (default "fds maps") and SHIM_PAUSE_MODES (default "shim
@@ -23,7 +26,9 @@ for kind in ${SHIM_PAUSE_KINDS:-fds maps}; do
 		[[ $mode == noshim ]] && opt=(--no-shim)
 		[[ $mode == shim-noshort ]] && env=(FORKPOINT_NO_FD_SHORTCUT=1)
 		rm -f "$TMP/st"
-		env "${env[@]}" "$FP" run --detach --name sp "${opt[@]}" -- "$TGT" "$kind" "$N" "$TMP/st" >/dev/null
+		cmd=("$TGT" "$kind" "$N" "$TMP/st")
+		[[ $kind == childfds ]] && cmd=(sh -c '"$0" fds "$1" "$2" & wait' "$TGT" "$N" "$TMP/st")
+		env "${env[@]}" "$FP" run --detach --name sp "${opt[@]}" -- "${cmd[@]}" >/dev/null
 		for _ in $(seq 600); do grep -q '^ready ' "$TMP/st" 2>/dev/null && break; sleep 0.1; done
 		grep -q '^ready ' "$TMP/st" || { echo "$kind $mode: target not ready" >&2; exit 1; }
 		for r in $(seq "$RUNS"); do
