@@ -41,5 +41,5 @@ for s, name in (("rt", "the shim's table"), ("rp", "/proc")):
         w = (x.get("steps_ms") or "").split()
         return sum(float(v) for k, v in zip(w[::2], w[1::2]) if k == name)
     print("%-18s %s" % ("", "stopped, median ms of: " + " ".join(
-        "%s %.2f" % (k, statistics.median(step(x, k) for x in d)) for k in ("d_fds", "d_queues", "d_locks"))))
+        "%s %.2f" % (k, statistics.median(step(x, k) for x in d)) for k in ("d_fds", "d_shares", "d_shares_kcmp", "d_queues", "d_locks"))))
 PY

@@ -228,6 +228,11 @@ struct fp_ws_ref {
 	uint64_t start, end, offset;/* MAP */
 	int prot;                   /* MAP: PROT_* */
 	char path[4096];            /* absolute, as the process sees it (DIR/rel) */
+	/* FD: set by the caller when the fd shares its open file description
+	 * with an earlier ref (share_pid's share_fd): re-pointed as a copy of
+	 * that one, not opened on its own; 0 otherwise */
+	pid_t share_pid;
+	int share_fd;
 };
 int fp_ws_scan_refs(pid_t pid, uint64_t mnt_id, const char *mount_path, struct fp_ws_ref **out,
 		    size_t *n, fp_error *err);

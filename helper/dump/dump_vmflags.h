@@ -49,6 +49,13 @@ struct dump_kvma {
  * until dump_vmflags_bpf_warm's thread has loaded the iterator). */
 void dump_vmflags_bpf_warm(void);
 int dump_vmflags_bpf(pid_t pid, struct dump_kvma **out, size_t *n, const char **why);
+/* pid's open fds and the address of each one's open file description
+ * (struct file), sorted by fd (free *out): equal addresses, one
+ * description. -1 when the iterator is not loaded or fails. */
+struct dump_kfile {
+	uint64_t fd, file;
+};
+int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n);
 /* v (read from smaps between the reads `before` and `after`) gets the bits
  * of its mappings; -1 (nothing set) if the two reads differ. */
 int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *before, size_t nbefore,

@@ -103,5 +103,10 @@ int fp_inject_umask(fp_inject *ij, pid_t tid, unsigned *mask, fp_error *err);
 /* userfaultfd(flags) in the target: *fd is the target's fd number. */
 int fp_inject_userfaultfd(fp_inject *ij, pid_t tid, int flags, int *fd, fp_error *err);
 int fp_inject_close(fp_inject *ij, pid_t tid, int fd, fp_error *err);
+/* inject_fd.c, in an open session: the process's fd becomes a copy of
+ * src_pid's src_fd, the same open file description (dup3 when src_pid is
+ * the process itself; else pidfd_open and pidfd_getfd in the process,
+ * which needs the right to ptrace src_pid). */
+int fp_inject_dup_from(fp_inject *ij, pid_t src_pid, int src_fd, int fd, bool cloexec, fp_error *err);
 
 #endif

@@ -501,6 +501,12 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 				return -1;
 			break;
 		}
+		if (!undo && o->src_pid) { /* SNAP's description, shared (rollback_fdshare.c) */
+			if (rb_inject_session(p, err) ||
+			    fp_inject_dup_from(&p->ij, o->src_pid, o->src_fd, o->fd, (o->flags & O_CLOEXEC) != 0, err))
+				return -1;
+			break;
+		}
 		if (reopen(p, o->fd, undo ? o->old_path : o->path, o->flags, undo ? o->old_pos : o->pos, err))
 			return -1;
 		break;

@@ -155,8 +155,13 @@ static int run(struct rb_ctx *c, fp_error *err)
 			return FP_RB_NOT_POSSIBLE;
 		}
 	}
+	/* fds opened again share SNAP's descriptions; those that stay, too */
+	bool by_bpf = false;
+	rc = rb_fd_shares(c, &by_bpf, why, len, &le);
+	fp_rb_mark(r, by_bpf ? "d_shares" : "d_shares_kcmp");
 	/* what the pipes and sockets hold: SNAP's bytes, or a full restore */
-	rc = rb_diff_queues(c, why, len, &le);
+	if (rc == 1)
+		rc = rb_diff_queues(c, why, len, &le);
 	fp_rb_mark(r, "d_queues");
 	if (rc == 1) { /* and the file locks they hold: SNAP's */
 		rc = rb_diff_locks(c, why, len, &le);

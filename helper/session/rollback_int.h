@@ -68,6 +68,8 @@ struct rb_fd_op {
 	char path[PATH_MAX];            /* reopen, chdir: SNAP's */
 	char old_path[PATH_MAX];        /* chdir undo; reopen undo */
 	struct termios tio, old_tio;    /* tty modes: SNAP's, live (set by the helper) */
+	pid_t src_pid;                  /* reopen: SNAP's description is src_pid's */
+	int src_fd;                     /* src_fd's by then (rollback_fdshare.c); 0 none */
 	bool done;
 };
 
@@ -387,6 +389,12 @@ int rb_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
  * leaves an injection session open on the leader. */
 int rb_diff_thread_attrs(struct rb_proc *p, char *why, size_t len, fp_error *err);
 int rb_thread_attrs_set(struct rb_proc *p, bool undo, fp_error *err);
+/* rollback_fdshare.c: after every process's diff, each fd to be opened
+ * again whose SNAP description other fds shared (dup, fork) takes that of
+ * one of them (src_pid, src_fd) instead of an open of its own; the fds
+ * that stay must share as at SNAP (0 with why if not). *by_bpf: told by
+ * the descriptions' addresses (a BPF iterator), not kcmp. */
+int rb_fd_shares(struct rb_ctx *c, bool *by_bpf, char *why, size_t len, fp_error *err);
 /* rollback_vmflags.c: during the stop, after the mappings are compared,
  * whether the flags that madvise and mlock set are SNAP's on every
  * mapping the rollback keeps or maps again (0 with why if not). */

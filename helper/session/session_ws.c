@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@ static int repoint_one(fp_inject *ij, pid_t pid, uint64_t scratch, const char *r
 				       strerror((int)-rc));
 		return 0;
 	case FP_WS_REF_FD: {
+		if (r->share_pid) /* its description was re-pointed already */
+			return fp_inject_dup_from(ij, r->share_pid, r->share_fd, r->fd, (r->open_flags & O_CLOEXEC) != 0, err);
 		int flags = r->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
 		if (call(ij, SYS_openat, (uint64_t)AT_FDCWD, scratch, (uint64_t)(flags | O_CLOEXEC), 0, 0, 0,
 			 &fd, err) < 0)
@@ -138,6 +141,62 @@ static int repoint(fp_pt_proc *p, const struct fp_ws_ref *refs, size_t n, fp_err
 	return rc;
 }
 
+struct ref_at {
+	const char *path;
+	pid_t pid;
+	size_t proc, i; /* the order the refs are re-pointed in */
+	struct fp_ws_ref *r;
+};
+
+static int by_path(const void *a, const void *b)
+{
+	const struct ref_at *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+	if (c)
+		return c;
+	if (x->proc != y->proc)
+		return x->proc < y->proc ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* fds that share an open file description (a dup, a fork: a shell's 2>&1,
+ * a child writing to its parent's log) must share one again once moved,
+ * or each writes at an offset of its own over the others. Only fds on one
+ * path can share: among them kcmp tells, and each later one is re-pointed
+ * as a copy of the first of its description (repoint_one), which the
+ * order of re-pointing has moved before it. */
+static int group_shares(fp_pt_proc **procs, size_t nprocs, struct fp_ws_ref **refs, const size_t *nrefs,
+			fp_error *err)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < nprocs; i++)
+		for (size_t k = 0; k < nrefs[i]; k++)
+			n += refs[i][k].kind == FP_WS_REF_FD && !(refs[i][k].flags & FP_WS_REF_DELETED);
+	struct ref_at *v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v)
+		return fp_fail(err, ENOMEM, "out of memory");
+	n = 0;
+	for (size_t i = 0; i < nprocs; i++)
+		for (size_t k = 0; k < nrefs[i]; k++)
+			if (refs[i][k].kind == FP_WS_REF_FD && !(refs[i][k].flags & FP_WS_REF_DELETED))
+				v[n++] = (struct ref_at){ refs[i][k].path, procs[i]->pid, i, k, &refs[i][k] };
+	qsort(v, n, sizeof(*v), by_path);
+	for (size_t a = 0, b; a < n; a = b) {
+		for (b = a + 1; b < n && !strcmp(v[a].path, v[b].path); b++)
+			;
+		for (size_t m = a + 1; m < b; m++) /* m shares with the first earlier one that opens its own */
+			for (size_t l = a; l < m; l++)
+				if (!v[l].r->share_pid &&
+				    syscall(SYS_kcmp, v[l].pid, v[m].pid, KCMP_FILE, v[l].r->fd, v[m].r->fd) == 0) {
+					v[m].r->share_pid = v[l].pid;
+					v[m].r->share_fd = v[l].r->fd;
+					break;
+				}
+	}
+	free(v);
+	return 0;
+}
+
 int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc **procs, size_t nprocs,
 			 double *ms, fp_error *err)
 {
@@ -153,6 +212,8 @@ int fp_session_ws_freeze(struct fp_ws *ws, const char *snap, fp_pt_proc **procs,
 	 * back as the new mount. */
 	for (size_t i = 0; rc == 0 && i < nprocs; i++)
 		rc = fp_ws_scan_refs(procs[i]->pid, sw.old_mnt_id, fp_ws_base(ws), &refs[i], &nrefs[i], err);
+	if (rc == 0)
+		rc = group_shares(procs, nprocs, refs, nrefs, err);
 	for (size_t i = 0; rc == 0 && i < nprocs; i++) {
 		rc = repoint(procs[i], refs[i], nrefs[i], err);
 		moved = i + 1; /* a failed one may be half moved: undo it too */
