@@ -62,13 +62,7 @@ static int read_records(struct urg_rec **out, size_t *n, char *why, size_t whyle
 		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -8, 0),
 		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 0, (int16_t)(una / 8), 0),
 		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -4, 0),
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 8, 0, 0),  /* meta->seq */
-		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),
-		INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -16),
-		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 16),
-		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_seq_write),
-		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
-		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		DUMP_BPF_WRITE_EXIT(8, 16),
 	};
 	int prog = dump_bpf_iter_load("fp_tcp_urg", p, sizeof(p) / sizeof(p[0]), iter, why, whylen);
 	if (prog < 0)

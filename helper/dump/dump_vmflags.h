@@ -86,5 +86,16 @@ int dump_bpf_iter_load(const char *name, const struct bpf_insn *p, size_t n, int
 /* one BPF instruction, for the small iterators written out by hand */
 #define DUMP_BPF_INSN(c, d, s, o, i) \
 	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+/* Their common end (7 instructions): the record, the len bytes below the
+ * frame pointer, written to the iterator's seq (meta, the context's first
+ * member, in register m), and return 0. */
+#define DUMP_BPF_WRITE_EXIT(m, len)                                                 \
+	DUMP_BPF_INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, (m), 0, 0),                     \
+	DUMP_BPF_INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),                      \
+	DUMP_BPF_INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -(len)),                  \
+	DUMP_BPF_INSN(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, (len)),                   \
+	DUMP_BPF_INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_seq_write),               \
+	DUMP_BPF_INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),                       \
+	DUMP_BPF_INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 #endif

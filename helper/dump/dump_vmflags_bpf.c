@@ -71,13 +71,7 @@ static void load_files(void)
 		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 6, (int16_t)(fd / 8), 0),    /* ctx->fd */
 		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -16, 0),
 		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 7, -8, 0),
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 8, 0, 0), /* meta->seq */
-		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),
-		INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -16),
-		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 16),
-		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_seq_write),
-		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
-		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		DUMP_BPF_WRITE_EXIT(8, 16),
 	};
 	char why[320];
 	fprog = dump_bpf_iter_load("fp_fdfiles", p, sizeof(p) / sizeof(p[0]), iter, why, sizeof(why));
@@ -113,13 +107,7 @@ static int load(void)
 		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -16, 0),
 		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 7, (int16_t)(fl / 8), 0),
 		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -8, 0),
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 8, 0, 0),  /* meta->seq */
-		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),
-		INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -24),
-		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 24),
-		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_seq_write),
-		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
-		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		DUMP_BPF_WRITE_EXIT(8, 24),
 	};
 	prog = dump_bpf_iter_load("fp_vmflags", p, sizeof(p) / sizeof(p[0]), iter, unavailable, sizeof(unavailable));
 	if (prog < 0)
