@@ -502,10 +502,16 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 			break;
 		}
 		if (!undo && o->src_pid) { /* SNAP's description, shared (rollback_fdshare.c) */
-			if (rb_inject_session(p, err) ||
-			    fp_inject_dup_from(&p->ij, o->src_pid, o->src_fd, o->fd, (o->flags & O_CLOEXEC) != 0, err))
+			fp_error de;
+			if (rb_inject_session(p, err))
 				return -1;
-			break;
+			if (!fp_inject_dup_from(&p->ij, o->src_pid, o->src_fd, o->fd, (o->flags & O_CLOEXEC) != 0, &de))
+				break;
+			if (de.errnum != EPERM && de.errnum != EACCES) {
+				*err = de;
+				return -1;
+			}
+			/* not allowed to take another process's fd (Yama): its own, as before */
 		}
 		if (reopen(p, o->fd, undo ? o->old_path : o->path, o->flags, undo ? o->old_pos : o->pos, err))
 			return -1;

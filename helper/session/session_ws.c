@@ -57,8 +57,17 @@ static int repoint_one(fp_inject *ij, pid_t pid, uint64_t scratch, const char *r
 				       strerror((int)-rc));
 		return 0;
 	case FP_WS_REF_FD: {
-		if (r->share_pid) /* its description was re-pointed already */
-			return fp_inject_dup_from(ij, r->share_pid, r->share_fd, r->fd, (r->open_flags & O_CLOEXEC) != 0, err);
+		if (r->share_pid) { /* its description was re-pointed already */
+			fp_error de;
+			if (!fp_inject_dup_from(ij, r->share_pid, r->share_fd, r->fd, (r->open_flags & O_CLOEXEC) != 0, &de))
+				return 0;
+			if (de.errnum != EPERM && de.errnum != EACCES) {
+				*err = de;
+				return -1;
+			}
+			/* the process may not take another's fd (Yama's ptrace
+			 * scope): it opens its own, as it did before */
+		}
 		int flags = r->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
 		if (call(ij, SYS_openat, (uint64_t)AT_FDCWD, scratch, (uint64_t)(flags | O_CLOEXEC), 0, 0, 0,
 			 &fd, err) < 0)
