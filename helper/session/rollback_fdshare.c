@@ -246,6 +246,8 @@ int rb_fd_shares(struct rb_ctx *c, bool *by_bpf, char *why, size_t len, fp_error
 					 "share at SNAP (%s)", kept[i - 1].fd, (int)c->procs[kept[i - 1].proc].pid, kept[i].fd,
 					 (int)c->procs[kept[i].proc].pid, kept[i].name);
 	} else if (rc == 1 && nkept > 1) {
+		for (size_t i = 0; i < nkept; i++)
+			kept[i].file = 0; /* one order for the sort: kcmp's */
 		qsort(kept, nkept, sizeof(*kept), by_name);
 		rc = apart(c, kept, nkept, why, len);
 	}

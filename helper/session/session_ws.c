@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dump/dump_int.h"
 #include "ptrace/inject.h"
 #include "ptrace/pt_mem.h"
 
@@ -154,26 +155,46 @@ struct ref_at {
 	const char *path;
 	pid_t pid;
 	size_t proc, i; /* the order the refs are re-pointed in */
+	uint64_t file;  /* the description's address (dump_fdfiles_bpf), 0 unknown */
 	struct fp_ws_ref *r;
 };
 
-static int by_path(const void *a, const void *b)
+static int by_order(const struct ref_at *x, const struct ref_at *y)
 {
-	const struct ref_at *x = a, *y = b;
-	int c = strcmp(x->path, y->path);
-	if (c)
-		return c;
 	if (x->proc != y->proc)
 		return x->proc < y->proc ? -1 : 1;
 	return (x->i > y->i) - (x->i < y->i);
 }
 
+static int by_path(const void *a, const void *b)
+{
+	const struct ref_at *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+	return c ? c : by_order(x, y);
+}
+
+/* 0: one description; else their order (the addresses', or kcmp's) */
+static int desc_cmp(const struct ref_at *x, const struct ref_at *y)
+{
+	if (x->file && y->file)
+		return (x->file > y->file) - (x->file < y->file);
+	long r = syscall(SYS_kcmp, x->pid, y->pid, KCMP_FILE, x->r->fd, y->r->fd);
+	return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : by_order(x, y);
+}
+
+static int by_desc(const void *a, const void *b)
+{
+	int c = desc_cmp(a, b);
+	return c ? c : by_order(a, b);
+}
+
 /* fds that share an open file description (a dup, a fork: a shell's 2>&1,
  * a child writing to its parent's log) must share one again once moved,
  * or each writes at an offset of its own over the others. Only fds on one
- * path can share: among them kcmp tells, and each later one is re-pointed
- * as a copy of the first of its description (repoint_one), which the
- * order of re-pointing has moved before it. */
+ * path can share: sorted by description (the kernel's addresses of them,
+ * from a BPF iterator, or kcmp's order), each one after the first of its
+ * description is re-pointed as a copy of that first one (repoint_one),
+ * which the order of re-pointing has moved before it. */
 static int group_shares(fp_pt_proc **procs, size_t nprocs, struct fp_ws_ref **refs, const size_t *nrefs,
 			fp_error *err)
 {
@@ -181,26 +202,53 @@ static int group_shares(fp_pt_proc **procs, size_t nprocs, struct fp_ws_ref **re
 	for (size_t i = 0; i < nprocs; i++)
 		for (size_t k = 0; k < nrefs[i]; k++)
 			n += refs[i][k].kind == FP_WS_REF_FD && !(refs[i][k].flags & FP_WS_REF_DELETED);
-	struct ref_at *v = malloc((n ? n : 1) * sizeof(*v));
+	struct ref_at *v = n ? malloc(n * sizeof(*v)) : NULL;
+	if (!n)
+		return 0;
 	if (!v)
 		return fp_fail(err, ENOMEM, "out of memory");
 	n = 0;
-	for (size_t i = 0; i < nprocs; i++)
-		for (size_t k = 0; k < nrefs[i]; k++)
-			if (refs[i][k].kind == FP_WS_REF_FD && !(refs[i][k].flags & FP_WS_REF_DELETED))
-				v[n++] = (struct ref_at){ refs[i][k].path, procs[i]->pid, i, k, &refs[i][k] };
+	for (size_t i = 0; i < nprocs; i++) {
+		struct dump_kfile *kf = NULL;
+		size_t nkf = 0;
+		dump_fdfiles_bpf(procs[i]->pid, &kf, &nkf);
+		for (size_t k = 0; k < nrefs[i]; k++) {
+			struct fp_ws_ref *r = &refs[i][k];
+			if (r->kind != FP_WS_REF_FD || (r->flags & FP_WS_REF_DELETED))
+				continue;
+			size_t lo = 0, hi = nkf; /* kf is sorted by fd */
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (kf[mid].fd < (uint64_t)r->fd)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			uint64_t file = lo < nkf && kf[lo].fd == (uint64_t)r->fd ? kf[lo].file : 0;
+			v[n++] = (struct ref_at){ r->path, procs[i]->pid, i, k, file, r };
+		}
+		free(kf);
+	}
 	qsort(v, n, sizeof(*v), by_path);
 	for (size_t a = 0, b; a < n; a = b) {
 		for (b = a + 1; b < n && !strcmp(v[a].path, v[b].path); b++)
 			;
-		for (size_t m = a + 1; m < b; m++) /* m shares with the first earlier one that opens its own */
-			for (size_t l = a; l < m; l++)
-				if (!v[l].r->share_pid &&
-				    syscall(SYS_kcmp, v[l].pid, v[m].pid, KCMP_FILE, v[l].r->fd, v[m].r->fd) == 0) {
-					v[m].r->share_pid = v[l].pid;
-					v[m].r->share_fd = v[l].r->fd;
-					break;
-				}
+		if (b - a < 2)
+			continue;
+		bool known = true; /* one order for all: the addresses, or kcmp's */
+		for (size_t m = a; m < b; m++)
+			known &= v[m].file != 0;
+		for (size_t m = a; m < b && !known; m++)
+			v[m].file = 0;
+		qsort(v + a, b - a, sizeof(*v), by_desc);
+		for (size_t m = a + 1, first = a; m < b; m++) {
+			if (desc_cmp(&v[first], &v[m])) {
+				first = m; /* a description of its own: opened */
+				continue;
+			}
+			v[m].r->share_pid = v[first].pid;
+			v[m].r->share_fd = v[first].r->fd;
+		}
 	}
 	free(v);
 	return 0;
