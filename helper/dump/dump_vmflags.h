@@ -56,6 +56,8 @@ struct dump_kfile {
 	uint64_t fd, file;
 };
 int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n);
+/* fd's address in k (n records, sorted by fd), 0 if fd is not there */
+uint64_t dump_fdfile_of(const struct dump_kfile *k, size_t n, int fd);
 /* v (read from smaps between the reads `before` and `after`) gets the bits
  * of its mappings; -1 (nothing set) if the two reads differ. */
 int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *before, size_t nbefore,

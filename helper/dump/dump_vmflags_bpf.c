@@ -231,6 +231,19 @@ int dump_vmflags_bpf(pid_t pid, struct dump_kvma **out, size_t *n, const char **
 	return 0;
 }
 
+uint64_t dump_fdfile_of(const struct dump_kfile *k, size_t n, int fd)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (k[mid].fd < (uint64_t)fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && k[lo].fd == (uint64_t)fd ? k[lo].file : 0;
+}
+
 int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n)
 {
 	*out = NULL;

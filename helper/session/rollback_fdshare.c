@@ -89,20 +89,6 @@ static bool same_desc(const struct rb_ctx *c, const struct use *x, const struct 
 	return syscall(SYS_kcmp, c->procs[x->proc].pid, c->procs[y->proc].pid, KCMP_FILE, x->fd, y->fd) == 0;
 }
 
-/* fd's description address in k (sorted by fd), 0 if none */
-static uint64_t file_of(const struct dump_kfile *k, size_t n, int fd)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (k[mid].fd < (uint64_t)fd)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && k[lo].fd == (uint64_t)fd ? k[lo].file : 0;
-}
-
 static const char *name_of(const struct rb_ctx *c, uint32_t id)
 {
 	const cr_file *f = rb_file(c, id);
@@ -205,7 +191,7 @@ int rb_fd_shares(struct rb_ctx *c, bool *by_bpf, char *why, size_t len, fp_error
 		}
 		for (size_t k = 0; k < p->nfdi; k++)
 			v[n++] = (struct use){ p->fdi[k].id, i, reopen_of(ro, nro, (int)p->fdi[k].fd), (int)p->fdi[k].fd,
-					       file_of(kf, nkf, (int)p->fdi[k].fd), name_of(c, p->fdi[k].id) };
+					       dump_fdfile_of(kf, nkf, (int)p->fdi[k].fd), name_of(c, p->fdi[k].id) };
 		free(kf);
 		free(ro);
 	}

@@ -202,34 +202,40 @@ static int group_shares(fp_pt_proc **procs, size_t nprocs, struct fp_ws_ref **re
 	for (size_t i = 0; i < nprocs; i++)
 		for (size_t k = 0; k < nrefs[i]; k++)
 			n += refs[i][k].kind == FP_WS_REF_FD && !(refs[i][k].flags & FP_WS_REF_DELETED);
-	struct ref_at *v = n ? malloc(n * sizeof(*v)) : NULL;
-	if (!n)
+	if (n < 2)
 		return 0;
-	if (!v)
+	struct ref_at *v = malloc(n * sizeof(*v));
+	bool *need = calloc(nprocs, sizeof(*need)); /* has an fd on a path with others */
+	if (!v || !need) {
+		free(v);
+		free(need);
 		return fp_fail(err, ENOMEM, "out of memory");
+	}
 	n = 0;
+	for (size_t i = 0; i < nprocs; i++)
+		for (size_t k = 0; k < nrefs[i]; k++)
+			if (refs[i][k].kind == FP_WS_REF_FD && !(refs[i][k].flags & FP_WS_REF_DELETED))
+				v[n++] = (struct ref_at){ refs[i][k].path, procs[i]->pid, i, k, 0, &refs[i][k] };
+	qsort(v, n, sizeof(*v), by_path);
+	for (size_t a = 0, b; a < n; a = b) {
+		for (b = a + 1; b < n && !strcmp(v[a].path, v[b].path); b++)
+			;
+		for (size_t m = a; m < b && b - a > 1; m++)
+			need[v[m].proc] = true;
+	}
+	/* the addresses only of the processes that may share (this is the
+	 * pause): one BPF read each */
 	for (size_t i = 0; i < nprocs; i++) {
 		struct dump_kfile *kf = NULL;
 		size_t nkf = 0;
-		dump_fdfiles_bpf(procs[i]->pid, &kf, &nkf);
-		for (size_t k = 0; k < nrefs[i]; k++) {
-			struct fp_ws_ref *r = &refs[i][k];
-			if (r->kind != FP_WS_REF_FD || (r->flags & FP_WS_REF_DELETED))
-				continue;
-			size_t lo = 0, hi = nkf; /* kf is sorted by fd */
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-				if (kf[mid].fd < (uint64_t)r->fd)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			uint64_t file = lo < nkf && kf[lo].fd == (uint64_t)r->fd ? kf[lo].file : 0;
-			v[n++] = (struct ref_at){ r->path, procs[i]->pid, i, k, file, r };
-		}
+		if (!need[i] || dump_fdfiles_bpf(procs[i]->pid, &kf, &nkf))
+			continue;
+		for (size_t m = 0; m < n; m++)
+			if (v[m].proc == i)
+				v[m].file = dump_fdfile_of(kf, nkf, v[m].r->fd);
 		free(kf);
 	}
-	qsort(v, n, sizeof(*v), by_path);
+	free(need);
 	for (size_t a = 0, b; a < n; a = b) {
 		for (b = a + 1; b < n && !strcmp(v[a].path, v[b].path); b++)
 			;
