@@ -46,6 +46,7 @@
  * Until it is loaded, the check reads smaps. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int prog = -1, fprog = -1; /* over mappings; over fds (load_files) */
+static pthread_mutex_t fmu = PTHREAD_MUTEX_INITIALIZER; /* fprog's */
 static bool tried;
 static char unavailable[320];
 
@@ -112,7 +113,6 @@ static int load(void)
 	prog = dump_bpf_iter_load("fp_vmflags", p, sizeof(p) / sizeof(p[0]), iter, unavailable, sizeof(unavailable));
 	if (prog < 0)
 		return -1;
-	load_files();
 	return 0;
 }
 
@@ -180,9 +180,16 @@ static void *load_run(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
-	if (!tried)
+	bool first = !tried;
+	if (first)
 		load();
 	pthread_mutex_unlock(&mu);
+	/* after: the mappings' iterator is not kept waiting for this one's
+	 * BTF read (0.1-0.6 s) */
+	pthread_mutex_lock(&fmu);
+	if (first)
+		load_files();
+	pthread_mutex_unlock(&fmu);
 	return NULL;
 }
 
@@ -248,10 +255,10 @@ int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
-	if (pthread_mutex_trylock(&mu))
+	if (pthread_mutex_trylock(&fmu))
 		return -1; /* being loaded */
 	int p = fprog;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&fmu);
 	void *v;
 	if (p < 0 || run(p, pid, sizeof(**out), &v, n))
 		return -1;
