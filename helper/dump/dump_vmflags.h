@@ -58,6 +58,12 @@ struct dump_kfile {
 int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n);
 /* fd's address in k (n records, sorted by fd), 0 if fd is not there */
 uint64_t dump_fdfile_of(const struct dump_kfile *k, size_t n, int fd);
+/* Two fds' open file descriptions (file: the address from the iterator,
+ * 0 if not known): 0 when they are one, else -1 or 1, their order (the
+ * addresses' when both are known, else kcmp's: a total order either way,
+ * so a sort by it puts the fds of one description next to each other);
+ * 2 when kcmp cannot tell (a process gone, an fd closed). */
+int dump_fdesc_cmp(pid_t px, int fdx, uint64_t filex, pid_t py, int fdy, uint64_t filey);
 /* v (read from smaps between the reads `before` and `after`) gets the bits
  * of its mappings; -1 (nothing set) if the two reads differ. */
 int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *before, size_t nbefore,

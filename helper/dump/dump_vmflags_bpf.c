@@ -30,9 +30,11 @@
 #include <bpf/btf.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/kcmp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* vm.max_map_count is 65530 by default; a process can be given more */
@@ -249,6 +251,14 @@ uint64_t dump_fdfile_of(const struct dump_kfile *k, size_t n, int fd)
 			hi = mid;
 	}
 	return lo < n && k[lo].fd == (uint64_t)fd ? k[lo].file : 0;
+}
+
+int dump_fdesc_cmp(pid_t px, int fdx, uint64_t filex, pid_t py, int fdy, uint64_t filey)
+{
+	if (filex && filey)
+		return (filex > filey) - (filex < filey);
+	long r = syscall(SYS_kcmp, px, py, KCMP_FILE, fdx, fdy);
+	return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : 2;
 }
 
 int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n)

@@ -30,8 +30,6 @@
 #include "dump/dump_int.h"
 #include "ptrace/pt_mem.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
-
 static const char *const limit_names[CR_RLIMITS] = {
 	"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
 	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",

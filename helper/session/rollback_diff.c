@@ -25,8 +25,6 @@
 #include "ptrace/pagemap_scan.h"
 #include "overlay/workspace.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
-
 static void tree(pid_t pid, pid_t *out, size_t cap, size_t *n)
 {
 	if (*n < cap)

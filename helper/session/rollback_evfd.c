@@ -25,8 +25,6 @@
 
 #include "dump/dump_int.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
-
 static int by_watch(const void *a, const void *b)
 {
 	const cr_epoll_tfd *x = a, *y = b;

@@ -24,8 +24,6 @@
 #include "images/tty_modes.h"
 #include "procfs.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
-
 /* A terminal stays in place only if it is the session's own (a shell
  * session's pty, which the helper holds: nobody else changes it behind
  * the session's back) and SNAP had that same one. Its foreground group

@@ -23,14 +23,10 @@
 #include "dump/dump_int.h"
 
 #include <errno.h>
-#include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
 
 struct use {
 	uint32_t id;
@@ -84,9 +80,7 @@ static size_t reopen_of(const struct reopen *r, size_t n, int fd)
 
 static bool same_desc(const struct rb_ctx *c, const struct use *x, const struct use *y)
 {
-	if (x->file && y->file)
-		return x->file == y->file;
-	return syscall(SYS_kcmp, c->procs[x->proc].pid, c->procs[y->proc].pid, KCMP_FILE, x->fd, y->fd) == 0;
+	return !dump_fdesc_cmp(c->procs[x->proc].pid, x->fd, x->file, c->procs[y->proc].pid, y->fd, y->file);
 }
 
 static const char *name_of(const struct rb_ctx *c, uint32_t id)
@@ -126,21 +120,16 @@ struct kcmp_sort {
 	struct use x, y; /* a pair found to be one description (copies: the sort moves them) */
 };
 
-/* kcmp's order of open file descriptions (1: less, 2: greater), a total
- * one: a sort with it compares every pair that ends next to each other,
- * so two that are one description meet (O(k log k) calls for k fds). */
+/* The descriptions' order (dump_fdesc_cmp): equal ones meet in the sort,
+ * where the first pair found is kept for the message. */
 static int by_desc(const void *a, const void *b, void *arg)
 {
 	struct kcmp_sort *k = arg;
 	const struct use *x = a, *y = b;
-	long r = x->file && y->file ? (x->file == y->file ? 0 : x->file < y->file ? 1 : 2)
-				    : syscall(SYS_kcmp, k->c->procs[x->proc].pid, k->c->procs[y->proc].pid, KCMP_FILE,
-					      x->fd, y->fd);
+	int r = dump_fdesc_cmp(k->c->procs[x->proc].pid, x->fd, x->file, k->c->procs[y->proc].pid, y->fd, y->file);
 	if (r == 0 && !k->found)
 		k->found = true, k->x = *x, k->y = *y;
-	if (r == 1 || r == 2)
-		return r == 1 ? -1 : 1;
-	return by_id(a, b);
+	return r == -1 || r == 1 ? r : by_id(a, b);
 }
 
 /* Kept fds on one file, of different SNAP ids, that are one description

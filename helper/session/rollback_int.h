@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
@@ -21,6 +22,10 @@
 #include "images/pagestore.h"
 
 struct dump_vma;
+
+/* The checks' answer that a rollback in place cannot be made: the reason
+ * into why (len bytes, both the checking function's parameters), then 0. */
+#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
 
 /* The kernel's stack_t (x86_64), as sigaltstack reads and writes it. */
 struct rb_kstack {

@@ -31,7 +31,6 @@
 #include "dump/dump_int.h"
 #include "images/criu_io.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
 #define UNIX_LISTEN 10 /* TCP_LISTEN, as CRIU records a unix socket's state */
 #define TCP_LISTEN 10
 

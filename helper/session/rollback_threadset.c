@@ -31,8 +31,6 @@
 
 #include "ptrace/pt_mem.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
-
 static const cr_thread_core *core_of(const struct rb_thread *t)
 {
 	return t->core.has_thread_core ? &t->core.thread_core : NULL;

@@ -19,8 +19,6 @@
 #include "dump/dump_int.h"
 #include "ptrace/pt_mem.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
-
 static const cr_timers *snap_timers(const struct rb_proc *p)
 {
 	for (size_t i = 0; i < p->nth; i++)

@@ -28,8 +28,6 @@
 
 #include "dump/dump_int.h"
 
-#define NOT(...) (snprintf(why, len, __VA_ARGS__), 0)
-
 /* VM_UFFD_MISSING, VM_UFFD_WP (include/linux/mm.h; these two bits have
  * not moved since userfaultfd came) */
 #define TRACKING_BITS (0x200ull | 0x1000ull)

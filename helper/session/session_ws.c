@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,13 +172,11 @@ static int by_path(const void *a, const void *b)
 	return c ? c : by_order(x, y);
 }
 
-/* 0: one description; else their order (the addresses', or kcmp's) */
+/* 0: one description; else their order (dump_fdesc_cmp) */
 static int desc_cmp(const struct ref_at *x, const struct ref_at *y)
 {
-	if (x->file && y->file)
-		return (x->file > y->file) - (x->file < y->file);
-	long r = syscall(SYS_kcmp, x->pid, y->pid, KCMP_FILE, x->r->fd, y->r->fd);
-	return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : by_order(x, y);
+	int r = dump_fdesc_cmp(x->pid, x->r->fd, x->file, y->pid, y->r->fd, y->file);
+	return r == 2 ? by_order(x, y) : r;
 }
 
 static int by_desc(const void *a, const void *b)
