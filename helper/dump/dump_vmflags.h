@@ -49,6 +49,9 @@ struct dump_kvma {
  * until dump_vmflags_bpf_warm's thread has loaded the iterator). */
 void dump_vmflags_bpf_warm(void);
 int dump_vmflags_bpf(pid_t pid, struct dump_kvma **out, size_t *n, const char **why);
+/* dump_fdfiles_bpf.c: BPF iterators over a process's fds, loaded by
+ * dump_vmflags_bpf_warm's thread after the mappings' one. */
+void dump_fdfiles_bpf_load(void);
 /* pid's open fds and the address of each one's open file description
  * (struct file), sorted by fd (free *out): equal addresses, one
  * description. -1 when the iterator is not loaded or fails. */
@@ -64,6 +67,11 @@ uint64_t dump_fdfile_of(const struct dump_kfile *k, size_t n, int fd);
  * so a sort by it puts the fds of one description next to each other);
  * 2 when kcmp cannot tell (a process gone, an fd closed). */
 int dump_fdesc_cmp(pid_t px, int fdx, uint64_t filex, pid_t py, int fdy, uint64_t filey);
+/* pid's close-on-exec flags as the kernel holds them: fd's is bit fd % 64
+ * of (*words)[fd / 64], for the fds below 64 * *nwords (free *words; fewer
+ * words than fds when the table is larger than the iterator reads, or the
+ * process has no fd table). -1 when the iterator is not loaded or fails. */
+int dump_cloexec_bpf(pid_t pid, uint64_t **words, size_t *nwords);
 /* v (read from smaps between the reads `before` and `after`) gets the bits
  * of its mappings; -1 (nothing set) if the two reads differ. */
 int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *before, size_t nbefore,
@@ -91,6 +99,11 @@ long dump_btf_member_bits(const struct btf *b, int32_t id, const char *name, int
  * kernel's BTF); its fd, or -1 with why (the verifier's last words). */
 int dump_bpf_iter_load(const char *name, const struct bpf_insn *p, size_t n, int32_t iter_id, char *why,
 		       size_t whylen);
+/* dump_bpf.c: every record (rec bytes) of task iterator prog over pid (one
+ * task), which must come in the order of their first 8 bytes (addresses,
+ * fd numbers, indexes), each once: *out malloc'd, *n records; -1 if the
+ * run fails or breaks that order. */
+int dump_bpf_iter_run(int prog, pid_t pid, size_t rec, void **out, size_t *n);
 /* one BPF instruction, for the small iterators written out by hand */
 #define DUMP_BPF_INSN(c, d, s, o, i) \
 	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })

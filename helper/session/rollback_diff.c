@@ -492,6 +492,9 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		const struct fp_fdmark_fd *mf = tab && fi ? tab->mark_of[ti - 1] : NULL;
 		if (mf && !(f && f->has_reg))
 			mf = NULL; /* a terminal's modes, a pipe's or socket's inode: compared below */
+		int coe = mf ? rb_fdtab_cloexec(tab, fd) : -1;
+		if (coe < 0)
+			mf = NULL; /* its close-on-exec flag from its fdinfo, with the rest */
 		/* SNAP's file by the table: its offset, through a copy proven to
 		 * be SNAP's inode (none for /dev/null & co.: nothing moves it);
 		 * one that cannot be proven is read as without the table */
@@ -528,13 +531,13 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			continue;
 		}
 		seen[fi - p->fdi] = 1;
-		/* the table's word for a marked fd (no wrapper touched it since),
-		 * one read of its fdinfo for any other: offset, status flags,
-		 * close-on-exec */
-		struct rb_fdinfo now = { UINT64_MAX, UINT32_MAX, -1 };
+		/* the table's word for a marked fd (no wrapper touched it since)
+		 * and the kernel's close-on-exec bit, one read of its fdinfo for
+		 * any other: offset, status flags, close-on-exec */
+		struct rb_fdinfo now = { UINT64_MAX, UINT32_MAX, coe };
 		if (!mf)
 			rb_fdinfo_read(p->pid, fd, &now);
-		if (!mf && (rc = rb_diff_cloexec(p, fd, fi, now.cloexec, err)) != 1)
+		if ((rc = rb_diff_cloexec(p, fd, fi, now.cloexec, err)) != 1)
 			continue;
 		if (fi->type == CR_FD_TTY) {
 			rc = f ? rb_diff_tty(c, p, fd, f, why, len, err)
@@ -641,8 +644,9 @@ static int diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, 
 		snprintf(c->r->fds_note, sizeof(c->r->fds_note), "fds of %d listed from /proc: %s", (int)p->pid, note);
 	else if (use && !c->r->fds_note[0])
 		snprintf(c->r->fds_note, sizeof(c->r->fds_note),
-			 "fds of %d listed from the shim's table: %zu, %zu of them SNAP's untouched, in %.3f ms", (int)p->pid,
-			 tab.n, tab.same, fp_mono_ms_f() - t0);
+			 "fds of %d listed from the shim's table: %zu, %zu of them SNAP's untouched (close-on-exec from %s), "
+			 "in %.3f ms", (int)p->pid, tab.n, tab.same, tab.ncoe ? "the kernel's bitmap" : "fdinfo",
+			 fp_mono_ms_f() - t0);
 	rb_fdtab_free(&tab);
 	free(x.by_fd);
 	/* cwd */

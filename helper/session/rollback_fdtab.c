@@ -14,6 +14,10 @@
  *    not even that for devices whose offset nothing moves (/dev/null...);
  *  - every other fd (changed, new, or not marked) is read from /proc as
  *    the /proc path reads it.
+ * The close-on-exec flag is per fd and moves by a raw fcntl(F_SETFD)
+ * unseen by the table: it is read for every fd at once from the kernel's
+ * bitmap (a BPF iterator, dump_fdfiles_bpf.c); where that cannot be read,
+ * a marked fd is read from its fdinfo as an unmarked one is.
  * The check that the table is complete: stat() of /proc/PID/fd gives the
  * number of open fds as st_size (Linux 6.2 on), which must be the number
  * of slots in use; a slot being written (odd seq) or an fd of the shim's
@@ -34,6 +38,7 @@
 #include <unistd.h>
 
 #include "dump/dirty_tracker.h"
+#include "dump/dump_int.h"
 #include "dump/dump_fdmark.h"
 #include "dump/shim_reader.h"
 
@@ -43,6 +48,7 @@ void rb_fdtab_free(struct rb_fdtab *x)
 {
 	free(x->fds);
 	free(x->mark_of);
+	free(x->coe);
 	*x = (struct rb_fdtab){ 0 };
 }
 
@@ -104,7 +110,14 @@ int rb_fdtab_list(struct rb_ctx *c, struct rb_proc *p, struct rb_fdtab *x, char 
 		return WHY("/proc/%d/fd has %lld fds, the shim's table %zu", (int)p->pid, (long long)st.st_size, n);
 	}
 	x->same = same;
+	if (same && dump_cloexec_bpf(p->pid, &x->coe, &x->ncoe))
+		x->coe = NULL, x->ncoe = 0;
 	return 1;
+}
+
+int rb_fdtab_cloexec(const struct rb_fdtab *x, int fd)
+{
+	return fd >= 0 && (size_t)fd / 64 < x->ncoe ? (int)((x->coe[fd / 64] >> (fd % 64)) & 1) : -1;
 }
 
 int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uint64_t *pos, uint32_t *flags)

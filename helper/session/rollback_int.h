@@ -253,7 +253,13 @@ struct rb_fdtab {
 	int *fds;                               /* ascending */
 	const struct fp_fdmark_fd **mark_of;    /* per fds[i], NULL: changed or not marked */
 	size_t n, same;
+	/* the close-on-exec flags as the kernel holds them (dump_cloexec_bpf):
+	 * fds below 64 * ncoe; a marked fd above is read from fdinfo */
+	uint64_t *coe;
+	size_t ncoe;
 };
+/* fd's close-on-exec flag from x's bitmap: 0 or 1, -1 if not covered */
+int rb_fdtab_cloexec(const struct rb_fdtab *x, int fd);
 int rb_fdtab_list(struct rb_ctx *c, struct rb_proc *p, struct rb_fdtab *x, char *why, size_t len);
 void rb_fdtab_free(struct rb_fdtab *x);
 /* fd's offset through a copy whose file must be mf's (a regular file of

@@ -10,7 +10,9 @@
 # not the table's: the rollback says so and lists /proc, in place), and a
 # raw dup3 of another file onto a file fd the table calls untouched (its
 # inode is not SNAP's: said, and compared from /proc again, which finds
-# another file on a fd of SNAP: a full restore). Both come out right.
+# another file on a fd of SNAP: a full restore), and raw fcntl(F_SETFD)s
+# that flip close-on-exec on fds the table calls untouched (each fd's flag
+# is read from the kernel's bitmap: in place, set back). All come out right.
 # Then the same program as the session root's child: the first two rounds
 # again, the child's fds from its own table (each process has one).
 source "$(dirname "$0")/../lib.sh"
@@ -56,7 +58,8 @@ def state():
             pos = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
         except OSError:
             continue  # listdir's own fd
-        out[fd] = ("pipe" if link.startswith("pipe:") else link, pos)  # a full restore makes new pipes
+        out[fd] = ("pipe" if link.startswith("pipe:") else link, pos,  # a full restore makes new pipes
+                   os.get_inheritable(fd))
     return out
 snap = state()
 def change(*_):
@@ -79,6 +82,12 @@ def change(*_):
         fd = libc.syscall(257, -100, files[2].encode(), os.O_RDONLY, 0)  # openat
         os.lseek(fds[-1], 999, os.SEEK_SET) if snap[fds[-1]][1] is not None else None
         say("raw fd %d" % fd)
+    elif mode == "rawcloexec":  # fcntl(F_SETFD) by the system call: the table sees nothing
+        file_fds = [fd for fd in fds if snap[fd][1] is not None][::9]
+        null_fds = [fd for fd in fds if snap[fd][0] == "/dev/null"][::9]
+        for fd in file_fds + null_fds:
+            libc.syscall(72, fd, 2, 0 if libc.syscall(72, fd, 1, 0) else 1)  # F_SETFD (F_GETFD ^ 1)
+        say("raw cloexec on %d fds" % len(file_fds + null_fds))
     elif mode == "rawdup":
         file_fds = [fd for fd in fds if snap[fd][1] is not None and snap[fd][0] != files[2]]
         other = os.open(files[2], os.O_RDONLY)
@@ -145,6 +154,11 @@ two_rounds() {
 two_rounds
 "$FP" snap ft s3 >/dev/null || fail "snap s3"
 round s3 wrap table True # the raw fd was closed: the table agrees with /proc again
+# close-on-exec flipped behind the table's back on fds it calls untouched:
+# read from the kernel's bitmap, set back in place
+round s3 rawcloexec table True
+grep -q "close-on-exec from the kernel's bitmap" "$WORK/r.json" ||
+	fail "the rollback does not say where close-on-exec came from: $(cat "$WORK/r.json")"
 "$FP" snap ft s4 >/dev/null || fail "snap s4"
 round s4 rawdup proc False
 grep -q "is not the file SNAP had, though the shim's table says no wrapper touched it" "$WORK/r.json" ||
