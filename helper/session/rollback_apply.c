@@ -483,6 +483,25 @@ static int setfl_here(struct rb_proc *p, int fd, int flags, fp_error *err)
 	return 1;
 }
 
+/* Before a reopen replaces a live fd: its description kept at a spare fd
+ * of the process, above every fd open now or in SNAP, so that no op of
+ * this rollback lands on it. An undo puts that one description back, not
+ * a new open of the path (which would lose the offset's sharing with other
+ * fds and processes, its locks, and a file deleted since). The op counts
+ * as done from here: its undo applies however far it got. Where no spare
+ * fd can be had (the fd limit), the undo opens the path again. */
+static int keep_live(struct rb_proc *p, struct rb_fd_op *o, fp_error *err)
+{
+	int64_t spare;
+	if (rb_inject(p, SYS_fcntl, (uint64_t)o->fd, F_DUPFD_CLOEXEC, (uint64_t)p->fd_max + 1, 0, 0, 0, &spare, err))
+		return -1;
+	if (spare > 0) {
+		o->spare = (int)spare;
+		o->done = true;
+	}
+	return 0;
+}
+
 static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err)
 {
 	uint64_t a;
@@ -501,6 +520,17 @@ static int fd_op(struct rb_proc *p, struct rb_fd_op *o, bool undo, fp_error *err
 				return -1;
 			break;
 		}
+		if (undo && o->spare) { /* the live description, as it was */
+			int cloexec = (o->flags & O_CLOEXEC) ? O_CLOEXEC : 0; /* SNAP's = the live one, or RB_SETFD's undo follows */
+			if (inject_ok(p, "dup3", SYS_dup3, (uint64_t)o->spare, (uint64_t)o->fd, (uint64_t)cloexec, 0, 0, 0,
+				      NULL, err) ||
+			    inject_ok(p, "close", SYS_close, (uint64_t)o->spare, 0, 0, 0, 0, 0, NULL, err))
+				return -1;
+			o->spare = 0;
+			break;
+		}
+		if (!undo && o->old_path[0] && keep_live(p, o, err))
+			return -1;
 		if (!undo && o->src_pid) { /* SNAP's description, shared (rollback_fdshare.c) */
 			fp_error de;
 			if (rb_inject_session(p, err))
@@ -693,11 +723,13 @@ int rb_commit(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	(void)c;
 	int rc = 0;
-	for (size_t i = 0; i < p->nfops && !rc; i++)
-		if (p->fops[i].kind == RB_CLOSE) {
-			int64_t r;
+	for (size_t i = 0; i < p->nfops && !rc; i++) {
+		int64_t r;
+		if (p->fops[i].kind == RB_CLOSE)
 			rc = rb_inject(p, SYS_close, (uint64_t)p->fops[i].fd, 0, 0, 0, 0, 0, &r, err);
-		}
+		else if (p->fops[i].spare) /* the live description it replaced */
+			rc = rb_inject(p, SYS_close, (uint64_t)p->fops[i].spare, 0, 0, 0, 0, 0, &r, err);
+	}
 	if (inject_end(p, rc ? NULL : err))
 		rc = -1;
 	return rc;

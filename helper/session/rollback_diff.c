@@ -484,8 +484,11 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 	if (!seen)
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	size_t ti = 0;
+	for (size_t k = 0; k < p->nfdi; k++)
+		p->fd_max = (int)p->fdi[k].fd > p->fd_max ? (int)p->fdi[k].fd : p->fd_max;
 	for (int fd; rc == 1 && (fd = next_fd(d, tab, &ti)) >= 0;) {
 		char lp[80], link[PATH_MAX];
+		p->fd_max = fd > p->fd_max ? fd : p->fd_max;
 		const cr_fdinfo *fi = snap_fd(x, fd);
 		const cr_file *f = fi ? snap_file(x, fi->id) : NULL;
 		/* the table's word: SNAP's fd, no wrapper touched it since */

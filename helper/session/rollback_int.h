@@ -75,6 +75,10 @@ struct rb_fd_op {
 	struct termios tio, old_tio;    /* tty modes: SNAP's, live (set by the helper) */
 	pid_t src_pid;                  /* reopen: SNAP's description is src_pid's */
 	int src_fd;                     /* src_fd's by then (rollback_fdshare.c); 0 none */
+	/* reopen over a live fd: the live description kept at this fd of the
+	 * process itself until the commit closes it (an undo puts it back:
+	 * its offset, flags, locks and sharing); 0 none */
+	int spare;
 	bool done;
 };
 
@@ -110,6 +114,7 @@ struct rb_proc {
 	size_t nlv;
 	struct rb_fd_op *fops;
 	size_t nfops, cap_fops;
+	int fd_max;                     /* the highest fd open now or in SNAP (rb_diff) */
 	uint8_t *old;                   /* live contents of wr (rb_old_buf) */
 	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new, */
 	size_t newd_len;                /* all of them when resident, else a */

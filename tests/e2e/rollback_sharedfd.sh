@@ -13,7 +13,8 @@
 # each round: snapshot, change (write through a, close c, reopen b as a
 # description of its own, dup2 a onto d), roll back; the report must be
 # SNAP's again. A change to the sharing of fds that stay outside the
-# workspace makes it a full restore that says so.
+# workspace makes it a full restore that says so. A rollback that fails
+# half way leaves the live descriptions as they were.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
@@ -96,4 +97,31 @@ sig_round sf "$why" "split ws" True
 sig_round sf "$why" "join ws" True
 [[ $(sig_look sf) == "$want" ]] || fail "at the end: $(sig_look sf)"
 "$FP" stop --kill sf >/dev/null 2>&1
+
+# A rollback that fails half way (after its first page) brings back the
+# live fds it had replaced as they were: the descriptions themselves (kept
+# at spare fds until the commit), still shared with the dups and the
+# child, at their offsets; not the workspace files opened again.
+rm -f "$st"
+FORKPOINT_FAULT=rollback-after-1-pages "$FP" run --detach --name sff --workdir "$ws" -- \
+	python3 "$WORK/sh.py" "$st" "$WORK" "$ws" >/dev/null || fail "run sff"
+track_pid "$(session_field sff helper_pid)"
+wait_for 60 grep -qs '^ready ' "$st" || fail "target sff not ready: $(cat "$st" 2>/dev/null)"
+read -r _ _ kid < <(grep '^ready ' "$st")
+track_pid "$kid"
+"$FP" snap sff f1 >/dev/null || fail "snap f1"
+sig_act sff "write ws"
+sig_act sff "write out"
+before=$(sig_look sff)
+err=$("$FP" restore sff f1 --json 2>&1) && fail "a rollback failing on purpose succeeded: $err"
+[[ $err == *"failing on purpose"* ]] || fail "the failed rollback: $err"
+[[ $(sig_look sff) == "$before" ]] || fail "after the failed rollback: $(sig_look sff), before it: $before"
+n=$(ls "/proc/$(session_field sff target_pid)/fd" | wc -l)
+sig_act sff "write ws" # the fds work on: a write through a moves them all
+[[ $(sig_look sff) == *"ws: ab=1 ac=1 ad=0 kid=1 pos=26"* ]] || fail "writing after the failed rollback: $(sig_look sff)"
+"$FP" restore sff f1 --json >"$WORK/r.json" || fail "restore without the fault: $(cat "$WORK/r.json")"
+[[ $(json_field "$WORK/r.json" in_place) == True ]] || fail "not in place: $(cat "$WORK/r.json")"
+[[ $(sig_look sff) == "$want" ]] || fail "after the rollback: $(sig_look sff)"
+[[ $(ls "/proc/$(session_field sff target_pid)/fd" | wc -l) == "$n" ]] || fail "the fds left: $(ls -l "/proc/$(session_field sff target_pid)/fd")"
+"$FP" stop --kill sff >/dev/null 2>&1
 echo ok
