@@ -50,17 +50,24 @@ struct dump_kvma {
 void dump_vmflags_bpf_warm(void);
 int dump_vmflags_bpf(pid_t pid, struct dump_kvma **out, size_t *n, const char **why);
 /* dump_fdfiles_bpf.c: BPF iterators over a process's fds, loaded by
- * dump_vmflags_bpf_warm's thread after the mappings' one. */
-void dump_fdfiles_bpf_load(void);
+ * dump_vmflags_bpf_warm's thread after the mappings' one, with the
+ * kernel's BTF it read; each used from the moment it is loaded. */
+struct btf;
+void dump_fdfiles_bpf_load(const struct btf *b);
 /* pid's open fds and the address of each one's open file description
  * (struct file), sorted by fd (free *out): equal addresses, one
- * description. -1 when the iterator is not loaded or fails. */
+ * description; with the description's offset and status flags (F_GETFL's)
+ * and its inode's number and device (st_dev's encoding; both 0 if none).
+ * -1 when the iterator is not loaded or fails. */
 struct dump_kfile {
-	uint64_t fd, file;
+	uint64_t fd, file, pos, ino;
+	uint32_t flags, dev;
 };
 int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n);
 /* fd's address in k (n records, sorted by fd), 0 if fd is not there */
 uint64_t dump_fdfile_of(const struct dump_kfile *k, size_t n, int fd);
+/* fd's record in k, NULL if fd is not there */
+const struct dump_kfile *dump_fdfile_find(const struct dump_kfile *k, size_t n, int fd);
 /* Two fds' open file descriptions (file: the address from the iterator,
  * 0 if not known): 0 when they are one, else -1 or 1, their order (the
  * addresses' when both are known, else kcmp's: a total order either way,
@@ -93,7 +100,6 @@ void dump_vmflags_keep(struct dump_ctx *c);
 int dump_vmflags_kept(int dirfd, pid_t pid, struct dump_kvma **out, size_t *n);
 /* dump_bpf.c: a member's bit offset in a BTF struct (-1 if none),
  * looking into anonymous members. */
-struct btf;
 long dump_btf_member_bits(const struct btf *b, int32_t id, const char *name, int depth);
 /* dump_bpf.c: loads a BPF iterator program (attach point iter_id in the
  * kernel's BTF); its fd, or -1 with why (the verifier's last words). */

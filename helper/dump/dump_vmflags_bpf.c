@@ -43,10 +43,9 @@ static int prog = -1;
 static bool tried;
 static char unavailable[320];
 
-static int load(void)
+static int load(const struct btf *b)
 {
 	tried = true;
-	struct btf *b = btf__load_vmlinux_btf();
 	if (!b) {
 		snprintf(unavailable, sizeof(unavailable), "no kernel BTF (/sys/kernel/btf/vmlinux): %s", strerror(errno));
 		return -1;
@@ -55,7 +54,6 @@ static int load(void)
 	int32_t vma = btf__find_by_name_kind(b, "vm_area_struct", BTF_KIND_STRUCT);
 	long st = dump_btf_member_bits(b, vma, "vm_start", 0), en = dump_btf_member_bits(b, vma, "vm_end", 0);
 	long fl = dump_btf_member_bits(b, vma, "vm_flags", 0);
-	btf__free(b);
 	if (iter <= 0 || st < 0 || en < 0 || fl < 0 || st % 64 || en % 64 || fl % 64 || fl / 8 > 32000) {
 		snprintf(unavailable, sizeof(unavailable), "the kernel's BTF lacks bpf_iter_task_vma or a field of vm_area_struct");
 		return -1;
@@ -86,13 +84,15 @@ static void *load_run(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&mu);
 	bool first = !tried;
+	struct btf *b = first ? btf__load_vmlinux_btf() : NULL;
 	if (first)
-		load();
+		load(b);
 	pthread_mutex_unlock(&mu);
-	/* after: the mappings' iterator is not kept waiting for their BTF
-	 * read (0.1-0.6 s) */
-	if (first)
-		dump_fdfiles_bpf_load();
+	/* after: the mappings' iterator is not kept waiting for theirs (the
+	 * BTF is read once: 0.1-0.6 s) */
+	if (b)
+		dump_fdfiles_bpf_load(b);
+	btf__free(b);
 	return NULL;
 }
 

@@ -483,7 +483,8 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 	uint8_t *seen = calloc(p->nfdi + 1, 1);
 	if (!seen)
 		rc = fp_fail(err, ENOMEM, "out of memory");
-	size_t ti = 0;
+	size_t ti = 0, nkf = 0;
+	const struct dump_kfile *kf = tab && tab->same ? rb_kfiles(p, &nkf) : NULL;
 	for (size_t k = 0; k < p->nfdi; k++)
 		p->fd_max = (int)p->fdi[k].fd > p->fd_max ? (int)p->fdi[k].fd : p->fd_max;
 	for (int fd; rc == 1 && (fd = next_fd(d, tab, &ti)) >= 0;) {
@@ -498,16 +499,29 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		int coe = mf ? rb_fdtab_cloexec(tab, fd) : -1;
 		if (coe < 0)
 			mf = NULL; /* its close-on-exec flag from its fdinfo, with the rest */
-		/* SNAP's file by the table: its offset, through a copy proven to
-		 * be SNAP's inode (none for /dev/null & co.: nothing moves it);
-		 * one that cannot be proven is read as without the table */
+		/* SNAP's file by the table: its offset and status flags, proven
+		 * to be SNAP's inode, by the kernel's fd iterator or through a
+		 * copy (no offset for /dev/null & co.: nothing moves it); one
+		 * that cannot be proven is read as without the table */
 		uint64_t pos = UINT64_MAX;
 		uint32_t fl = UINT32_MAX; /* status flags, when read */
 		bool have_pos = false;
 		if (mf && fi->type == CR_FD_REG && mf->kind == FP_FDM_FIXED) {
+			/* proven by the iterator where it is loaded (a raw dup2
+			 * of another file onto it), with its status flags */
+			const struct dump_kfile *k = dump_fdfile_find(kf, nkf, fd);
+			if (k && (k->ino != mf->ino || k->dev != mf->dev)) {
+				rc = RB_TABLE_WRONG;
+				snprintf(why, len, "fd %d of %d is not the file SNAP had, though the shim's table says no "
+					 "wrapper touched it since", fd, (int)p->pid);
+				break;
+			}
 			pos = f->reg.pos, have_pos = true;
+			fl = k ? k->flags : UINT32_MAX;
 		} else if (mf && fi->type == CR_FD_REG && mf->kind == FP_FDM_REG) {
-			int r = rb_fdpos_same(&fpos, fd, mf, &pos, &fl);
+			const struct dump_kfile *k = dump_fdfile_find(kf, nkf, fd);
+			int r = k && k->ino == mf->ino && k->dev == mf->dev ? (pos = k->pos, fl = k->flags, 1)
+									 : rb_fdpos_same(&fpos, fd, mf, &pos, &fl);
 			if (r == 0) {
 				rc = RB_TABLE_WRONG;
 				snprintf(why, len, "fd %d of %d is not the file SNAP had, though the shim's table says no "

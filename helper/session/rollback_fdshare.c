@@ -167,13 +167,12 @@ int rb_fd_shares(struct rb_ctx *c, bool *by_bpf, char *why, size_t len, fp_error
 	n = 0;
 	bool all = true; /* every description's address known: no kcmp */
 	for (size_t i = 0; i < c->nprocs; i++) {
-		const struct rb_proc *p = &c->procs[i];
-		struct dump_kfile *kf = NULL;
+		struct rb_proc *p = &c->procs[i];
 		struct reopen *ro = NULL;
 		size_t nkf = 0, nro = 0;
-		all &= !dump_fdfiles_bpf(p->pid, &kf, &nkf);
+		const struct dump_kfile *kf = rb_kfiles(p, &nkf);
+		all &= kf != NULL;
 		if (reopens(p, &ro, &nro)) {
-			free(kf);
 			free(v);
 			free(kept);
 			return fp_fail(err, ENOMEM, "out of memory");
@@ -181,7 +180,6 @@ int rb_fd_shares(struct rb_ctx *c, bool *by_bpf, char *why, size_t len, fp_error
 		for (size_t k = 0; k < p->nfdi; k++)
 			v[n++] = (struct use){ p->fdi[k].id, i, reopen_of(ro, nro, (int)p->fdi[k].fd), (int)p->fdi[k].fd,
 					       dump_fdfile_of(kf, nkf, (int)p->fdi[k].fd), name_of(c, p->fdi[k].id) };
-		free(kf);
 		free(ro);
 	}
 	*by_bpf = all;

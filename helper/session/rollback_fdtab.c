@@ -9,9 +9,12 @@
  *  - the fds open now are the slots in use (no readdir of /proc/PID/fd,
  *    no readlink of each fd);
  *  - an fd whose seq is still SNAP's is SNAP's file (no wrapper opened,
- *    closed or dup'ed over it since): only its offset is read, through a
- *    copy of the fd whose identity must be SNAP's (rb_fdpos_same), and
- *    not even that for devices whose offset nothing moves (/dev/null...);
+ *    closed or dup'ed over it since): only its offset and status flags are
+ *    read, with its inode's identity, which must be SNAP's: from the
+ *    kernel's fd iterator (rb_kfiles, one BPF read for all fds), or where
+ *    that is not loaded or names another inode, through a copy of the fd
+ *    (rb_fdpos_same, the proof); not even that for devices whose offset
+ *    nothing moves (/dev/null...);
  *  - every other fd (changed, new, or not marked) is read from /proc as
  *    the /proc path reads it.
  * The close-on-exec flag is per fd and moves by a raw fcntl(F_SETFD)
@@ -22,11 +25,11 @@
  * number of open fds as st_size (Linux 6.2 on), which must be the number
  * of slots in use; a slot being written (odd seq) or an fd of the shim's
  * own open also sends the rollback to /proc. An fd made by a raw system
- * call changes the count. What neither check sees: a raw dup2 onto an fd
- * the table calls unchanged, when that fd is one of the fixed devices (a
- * regular file is proven by its inode; pipes and sockets are not taken by
- * the dump's shortcut, so they have no mark, and are compared by inode,
- * rollback_fdkind.c). */
+ * call changes the count. A raw dup2 onto an fd the table calls unchanged
+ * is seen by the inode: a regular file's always, one of the fixed devices'
+ * where the fd iterator is loaded (not without it); pipes and sockets are
+ * not taken by the dump's shortcut, so they have no mark, and are compared
+ * by inode (rollback_fdkind.c). */
 #include "session/rollback_int.h"
 
 #include <fcntl.h>
@@ -113,6 +116,15 @@ int rb_fdtab_list(struct rb_ctx *c, struct rb_proc *p, struct rb_fdtab *x, char 
 	if (same && dump_cloexec_bpf(p->pid, &x->coe, &x->ncoe))
 		x->coe = NULL, x->ncoe = 0;
 	return 1;
+}
+
+const struct dump_kfile *rb_kfiles(struct rb_proc *p, size_t *n)
+{
+	if (!p->kf_read && dump_fdfiles_bpf(p->pid, &p->kf, &p->nkf))
+		p->kf = NULL, p->nkf = 0;
+	p->kf_read = true;
+	*n = p->nkf;
+	return p->kf;
 }
 
 int rb_fdtab_cloexec(const struct rb_fdtab *x, int fd)

@@ -408,6 +408,7 @@ void rb_free(struct rb_ctx *c)
 		}
 		free(p->vops);
 		free(p->fops);
+		free(p->kf);
 		free(p->lv);
 	}
 	free(c->procs);

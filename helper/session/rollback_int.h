@@ -22,6 +22,7 @@
 #include "images/pagestore.h"
 
 struct dump_vma;
+struct dump_kfile;
 
 /* The checks' answer that a rollback in place cannot be made: the reason
  * into why (len bytes, both the checking function's parameters), then 0. */
@@ -115,6 +116,9 @@ struct rb_proc {
 	struct rb_fd_op *fops;
 	size_t nfops, cap_fops;
 	int fd_max;                     /* the highest fd open now or in SNAP (rb_diff) */
+	struct dump_kfile *kf;          /* its fds by the kernel's iterator (rb_kfiles) */
+	size_t nkf;
+	bool kf_read;
 	uint8_t *old;                   /* live contents of wr (rb_old_buf) */
 	uint8_t *newd;                  /* SNAP's contents of wr, then of wr_new, */
 	size_t newd_len;                /* all of them when resident, else a */
@@ -265,6 +269,9 @@ struct rb_fdtab {
 };
 /* fd's close-on-exec flag from x's bitmap: 0 or 1, -1 if not covered */
 int rb_fdtab_cloexec(const struct rb_fdtab *x, int fd);
+/* p's fds as the BPF fd iterator reads them (dump_fdfiles_bpf), read once
+ * per rollback (the processes are stopped): NULL when not available. */
+const struct dump_kfile *rb_kfiles(struct rb_proc *p, size_t *n);
 int rb_fdtab_list(struct rb_ctx *c, struct rb_proc *p, struct rb_fdtab *x, char *why, size_t len);
 void rb_fdtab_free(struct rb_fdtab *x);
 /* fd's offset through a copy whose file must be mf's (a regular file of

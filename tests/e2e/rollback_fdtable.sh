@@ -12,7 +12,9 @@
 # inode is not SNAP's: said, and compared from /proc again, which finds
 # another file on a fd of SNAP: a full restore), and raw fcntl(F_SETFD)s
 # that flip close-on-exec on fds the table calls untouched (each fd's flag
-# is read from the kernel's bitmap: in place, set back). All come out right.
+# is read from the kernel's bitmap: in place, set back), and a raw dup3 of
+# a file onto a /dev/null fd (its inode by the kernel's fd iterator: the
+# table is said to be wrong, a full restore). All come out right.
 # Then the same program as the session root's child: the first two rounds
 # again, the child's fds from its own table (each process has one).
 source "$(dirname "$0")/../lib.sh"
@@ -88,6 +90,12 @@ def change(*_):
         for fd in file_fds + null_fds:
             libc.syscall(72, fd, 2, 0 if libc.syscall(72, fd, 1, 0) else 1)  # F_SETFD (F_GETFD ^ 1)
         say("raw cloexec on %d fds" % len(file_fds + null_fds))
+    elif mode == "rawdupnull":  # a file onto a /dev/null fd, unseen by the shim
+        null_fds = [fd for fd in fds if snap[fd][0] == "/dev/null"]
+        other = os.open(files[2], os.O_RDONLY)
+        libc.syscall(292, other, null_fds[7], 0)  # dup3
+        os.close(other)
+        say("raw dup3 onto /dev/null's %d" % null_fds[7])
     elif mode == "rawdup":
         file_fds = [fd for fd in fds if snap[fd][1] is not None and snap[fd][0] != files[2]]
         other = os.open(files[2], os.O_RDONLY)
@@ -159,8 +167,15 @@ round s3 wrap table True # the raw fd was closed: the table agrees with /proc ag
 round s3 rawcloexec table True
 grep -q "close-on-exec from the kernel's bitmap" "$WORK/r.json" ||
 	fail "the rollback does not say where close-on-exec came from: $(cat "$WORK/r.json")"
+# a file dup'ed onto a /dev/null fd the table calls untouched: its inode
+# (from the kernel's fd iterator) is not SNAP's, the table is said to be
+# wrong, and the fds compared from /proc: a full restore
 "$FP" snap ft s4 >/dev/null || fail "snap s4"
-round s4 rawdup proc False
+round s4 rawdupnull proc False
+grep -q "is not the file SNAP had, though the shim's table says no wrapper touched it" "$WORK/r.json" ||
+	fail "the restore does not say the table was wrong about a /dev/null fd: $(cat "$WORK/r.json")"
+"$FP" snap ft s4b >/dev/null || fail "snap s4b"
+round s4b rawdup proc False
 grep -q "is not the file SNAP had, though the shim's table says no wrapper touched it" "$WORK/r.json" ||
 	fail "the restore does not say the table was wrong about an fd: $(cat "$WORK/r.json")"
 "$FP" stop --kill ft >/dev/null 2>&1

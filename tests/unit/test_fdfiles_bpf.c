@@ -5,7 +5,9 @@
  *    fds above the first 512 (records of 512 fds each) are covered;
  *  - the open file descriptions' addresses: two fds have one address
  *    exactly when kcmp calls them one description (dups against separate
- *    opens of one file), and dump_fdesc_cmp agrees with kcmp's order. */
+ *    opens of one file), and dump_fdesc_cmp agrees with kcmp's order;
+ *  - each fd's offset, status flags, inode number and device: those of a
+ *    copy of the fd (pidfd_getfd), through lseek, F_GETFL and fstat. */
 #include "fp_test.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <linux/kcmp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +47,10 @@ static pid_t child_with_fds(int *go, int *done)
 					    : open("/proc/self/exe", O_RDONLY | (i % 3 ? O_CLOEXEC : 0));
 			if (fd < 0)
 				_exit(2);
+			if (i % 3 != 2)
+				lseek(fd, i, SEEK_SET);
+			if (i % 5 == 0)
+				fcntl(fd, F_SETFL, O_NONBLOCK | O_APPEND);
 			first = fd;
 		}
 		char c = 'r';
@@ -128,6 +135,33 @@ static void check_files(pid_t pid)
 		same += a == b;
 	}
 	CHECKF(!bad && same >= NFDS / 3 - 8, "%d pairs differ from kcmp, %d pairs shared", bad, same);
+	/* each fd's offset, status flags and inode, against a copy of it */
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), seen = 0;
+	bad = 0;
+	for (size_t i = 0; i < n && pidfd >= 0; i++) {
+		int c = (int)syscall(SYS_pidfd_getfd, pidfd, (int)k[i].fd, 0);
+		struct stat st;
+		if (c < 0 || fstat(c, &st)) {
+			if (c >= 0)
+				close(c);
+			continue;
+		}
+		off_t at = lseek(c, 0, SEEK_CUR);
+		int fl = fcntl(c, F_GETFL);
+		if ((S_ISREG(st.st_mode) && (uint64_t)at != k[i].pos) || (uint32_t)fl != k[i].flags ||
+		    k[i].ino != (uint64_t)st.st_ino || k[i].dev != (uint32_t)st.st_dev) {
+			if (bad++ < 5)
+				fprintf(stderr, "fd %d: pos %lld/%llu flags %o/%o ino %llu/%llu dev %llx/%x\n", (int)k[i].fd,
+					(long long)at, (unsigned long long)k[i].pos, fl, k[i].flags,
+					(unsigned long long)st.st_ino, (unsigned long long)k[i].ino,
+					(unsigned long long)st.st_dev, k[i].dev);
+		}
+		seen += S_ISREG(st.st_mode);
+		close(c);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	CHECKF(!bad && seen >= NFDS, "%d of %d fds' offset, flags or inode differ from a copy's", bad, seen);
 	free(k);
 }
 
