@@ -159,12 +159,32 @@ int cr_img_open_mem(cr_img *img, const char *name, const void *data, size_t size
 	return 0;
 }
 
+/* img->where: "<name> entry N", made for each entry (an error message
+ * names it) by hand: snprintf per entry was 10% of reading 10,000 fds'
+ * images. */
+static void where_is(cr_img *img)
+{
+	static const char mid[] = " entry ";
+	char num[12];
+	size_t k = sizeof(num);
+	unsigned v = img->idx;
+	do
+		num[--k] = (char)('0' + v % 10);
+	while ((v /= 10) && k);
+	size_t nl = strnlen(img->name, sizeof(img->where) - sizeof(mid) - sizeof(num));
+	char *w = img->where;
+	memcpy(w, img->name, nl);
+	memcpy(w + nl, mid, sizeof(mid) - 1);
+	memcpy(w + nl + sizeof(mid) - 1, num + k, sizeof(num) - k);
+	w[nl + sizeof(mid) - 1 + sizeof(num) - k] = '\0';
+}
+
 int cr_img_next(cr_img *img, const uint8_t **msg, size_t *len, fp_error *err)
 {
 	size_t left = img->size - img->off;
 	if (left == 0)
 		return 0;
-	snprintf(img->where, sizeof(img->where), "%s entry %u", img->name, img->idx);
+	where_is(img);
 	if (left < 4)
 		return fp_fail_code(err, FP_EXIT_FAIL, EINVAL,
 				    "%s: only %zu bytes left at offset %zu, too few for an entry "

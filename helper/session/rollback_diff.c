@@ -532,8 +532,9 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		}
 		if (!have_pos)
 			mf = NULL;
+		const char *lk = link; /* the fd's path: SNAP's by the table, else its /proc link */
 		if (mf) {
-			snprintf(link, sizeof(link), "%s", f->reg.name);
+			lk = f->reg.name;
 		} else {
 			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
 			ssize_t n = readlink(lp, link, sizeof(link) - 1);
@@ -544,7 +545,7 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			if (!o)
 				rc = fp_fail(err, ENOMEM, "out of memory");
 			else
-				o->kind = RB_CLOSE, o->fd = fd, snprintf(o->old_path, sizeof(o->old_path), "%s", link);
+				o->kind = RB_CLOSE, o->fd = fd, snprintf(o->old_path, sizeof(o->old_path), "%s", lk);
 			continue;
 		}
 		seen[fi - p->fdi] = 1;
@@ -563,7 +564,7 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		}
 		if (!f || fi->type != CR_FD_REG || !f->has_reg) {
 			/* pipes, sockets, event fds: left as they are, if SNAP's */
-			rc = rb_fd_same_object(c, p->pid, fd, fi, f, link, why, len);
+			rc = rb_fd_same_object(c, p->pid, fd, fi, f, lk, why, len);
 			if (rc == 1 && f)
 				rc = rb_diff_status(p, fd, f, now.flags, err);
 			continue;
@@ -580,15 +581,15 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 			o->kind = RB_REOPEN, o->fd = fd, o->pos = f->reg.pos, o->old_pos = pos;
 			o->flags = (int)f->reg.flags | ((fi->flags & 1) ? O_CLOEXEC : 0);
 			snprintf(o->path, sizeof(o->path), "%s", f->reg.name);
-			snprintf(o->old_path, sizeof(o->old_path), "%s", link);
+			snprintf(o->old_path, sizeof(o->old_path), "%s", lk);
 			continue;
 		}
-		if (strcmp(link, f->reg.name) && !rb_ghost_unchanged(c, p->pid, fd, f, link)) {
-			if (strstr(link, " (deleted)"))
+		if (strcmp(lk, f->reg.name) && !rb_ghost_unchanged(c, p->pid, fd, f, lk)) {
+			if (strstr(lk, " (deleted)"))
 				rc = NOT("process %d: fd %d is %s, whose bytes SNAP kept: it is another file now or was "
-					 "written since", (int)p->pid, fd, link);
+					 "written since", (int)p->pid, fd, lk);
 			else
-				rc = NOT("process %d: fd %d is %s, SNAP has %s", (int)p->pid, fd, link, f->reg.name);
+				rc = NOT("process %d: fd %d is %s, SNAP has %s", (int)p->pid, fd, lk, f->reg.name);
 			continue;
 		}
 		if (pos != f->reg.pos) {

@@ -16,33 +16,34 @@
 #include "images/img_verify.h"
 #include "images/pagestore_chain.h"
 
-static int cmp_file(const void *a, const void *b)
+static int cmp_at(const void *a, const void *b)
 {
-	uint32_t x = (*(const cr_file *const *)a)->id, y = (*(const cr_file *const *)b)->id;
-	return (x > y) - (x < y);
+	const struct rb_file_at *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
 }
 
-const cr_file **rb_files_index(const cr_file *f, size_t n)
+struct rb_file_at *rb_files_index(const cr_file *f, size_t n)
 {
-	const cr_file **x = malloc((n + 1) * sizeof(*x));
+	struct rb_file_at *x = malloc((n + 1) * sizeof(*x));
 	if (!x)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		x[i] = &f[i];
-	qsort(x, n, sizeof(*x), cmp_file);
+		x[i] = (struct rb_file_at){ f[i].id, &f[i] };
+	qsort(x, n, sizeof(*x), cmp_at);
 	return x;
 }
 
-const cr_file *rb_files_find(const cr_file *const *x, size_t n, uint32_t id)
+const cr_file *rb_files_find(const struct rb_file_at *x, size_t n, uint32_t id)
 {
-	cr_file key = { .id = id };
-	const cr_file *kp = &key;
-	const cr_file *const *r = x ? bsearch(&kp, x, n, sizeof(*x), cmp_file) : NULL;
-	return r ? *r : NULL;
+	struct rb_file_at key = { id, NULL };
+	const struct rb_file_at *r = x ? bsearch(&key, x, n, sizeof(*x), cmp_at) : NULL;
+	return r ? r->f : NULL;
 }
 
 /* A search of SNAP's files by id, not a walk of them: with 10,000 fds the
- * walks of the rollback's checks (one per fd) took 23 ms of its stop. */
+ * walks of the rollback's checks (one per fd) took 23 ms of its stop; in
+ * an index of (id, file) pairs, not of pointers to the files, whose each
+ * comparison was a cache miss (2 ms of the stop at 10,000 fds). */
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id)
 {
 	return rb_files_find(c->file_by_id, c->nfiles, id);

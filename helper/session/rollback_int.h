@@ -153,7 +153,7 @@ struct rb_ctx {
 	size_t nps;
 	cr_file *files;
 	size_t nfiles;
-	const cr_file **file_by_id;     /* files sorted by id (rb_file) */
+	struct rb_file_at *file_by_id;  /* files sorted by id (rb_file) */
 	struct rb_locks_read *locks_rd; /* /proc/locks being read (rollback_locks.c) */
 	struct rb_proc *procs;
 	size_t nprocs;
@@ -198,8 +198,12 @@ int rb_load_snapshot(struct rb_ctx *c, fp_error *err);
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err);
 const cr_file *rb_file(const struct rb_ctx *c, uint32_t id);
 /* f[0..n) sorted by id (NULL: out of memory), and a search of it. */
-const cr_file **rb_files_index(const cr_file *f, size_t n);
-const cr_file *rb_files_find(const cr_file *const *x, size_t n, uint32_t id);
+struct rb_file_at {
+	uint32_t id;
+	const cr_file *f;
+};
+struct rb_file_at *rb_files_index(const cr_file *f, size_t n);
+const cr_file *rb_files_find(const struct rb_file_at *x, size_t n, uint32_t id);
 bool rb_ghost_unchanged(const struct rb_ctx *c, pid_t pid, int fd, const cr_file *f, const char *link);
 /* rollback_fdkind.c: the fds that are not regular files. diff_tty: the
  * session's terminal (its modes as an op); same_object: 1 when fd (whose

@@ -80,7 +80,7 @@ void rb_objmap_learn(struct fp_track *t, const char *snap_dir)
 	cr_file *files = NULL;
 	size_t nps = 0, nfiles = 0;
 	fp_error err;
-	const cr_file **by_id = NULL;
+	struct rb_file_at *by_id = NULL;
 	if (d < 0 || cr_read_pstree(d, &ps, &nps, &err) || cr_read_files(d, &files, &nfiles, &err) ||
 	    !(by_id = rb_files_index(files, nfiles)))
 		nps = 0; /* no notes: a later rollback to this line is a full restore */
