@@ -507,10 +507,15 @@ static int diff_fd_list(struct rb_ctx *c, struct rb_proc *p, const struct rb_fdt
 		uint32_t fl = UINT32_MAX; /* status flags, when read */
 		bool have_pos = false;
 		if (mf && fi->type == CR_FD_REG && mf->kind == FP_FDM_FIXED) {
-			/* proven by the iterator where it is loaded (a raw dup2
-			 * of another file onto it), with its status flags */
+			/* proven against a raw dup2 of another file onto it: by
+			 * the iterator, with its status flags; without it, by a
+			 * stat of its /proc link */
 			const struct dump_kfile *k = dump_fdfile_find(kf, nkf, fd);
-			if (k && (k->ino != mf->ino || k->dev != mf->dev)) {
+			struct stat lst;
+			if (!k)
+				snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)p->pid, fd);
+			if (k ? k->ino != mf->ino || k->dev != mf->dev
+			      : stat(lp, &lst) || (uint64_t)lst.st_ino != mf->ino || (uint64_t)lst.st_dev != mf->dev) {
 				rc = RB_TABLE_WRONG;
 				snprintf(why, len, "fd %d of %d is not the file SNAP had, though the shim's table says no "
 					 "wrapper touched it since", fd, (int)p->pid);

@@ -26,10 +26,10 @@
  * of slots in use; a slot being written (odd seq) or an fd of the shim's
  * own open also sends the rollback to /proc. An fd made by a raw system
  * call changes the count. A raw dup2 onto an fd the table calls unchanged
- * is seen by the inode: a regular file's always, one of the fixed devices'
- * where the fd iterator is loaded (not without it); pipes and sockets are
- * not taken by the dump's shortcut, so they have no mark, and are compared
- * by inode (rollback_fdkind.c). */
+ * is seen by the inode: a regular file's and one of the fixed devices' (by
+ * the fd iterator, or a stat of the fd's /proc link); pipes and sockets
+ * are not taken by the dump's shortcut, so they have no mark, and are
+ * compared by inode (rollback_fdkind.c). */
 #include "session/rollback_int.h"
 
 #include <fcntl.h>

@@ -16,7 +16,8 @@
 # a file onto a /dev/null fd (its inode by the kernel's fd iterator: the
 # table is said to be wrong, a full restore). All come out right.
 # Then the same program as the session root's child: the first two rounds
-# again, the child's fds from its own table (each process has one).
+# again, the child's fds from its own table (each process has one); and
+# the raw changes again in a session whose helper loads no BPF iterator.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
 
@@ -182,5 +183,17 @@ grep -q "is not the file SNAP had, though the shim's table says no wrapper touch
 S=ftc
 start child
 two_rounds
+"$FP" stop --kill "$S" >/dev/null 2>&1
+# Without the kernel's iterators (FP_DUMP_VMFLAGS_SMAPS=1 keeps the helper
+# from loading any BPF): each fd read from /proc (close-on-exec from its
+# fdinfo, its link), only the list from the table
+S=ftn
+FP_DUMP_VMFLAGS_SMAPS=1 start
+round s1 rawcloexec table True
+grep -q "close-on-exec from fdinfo" "$WORK/r.json" || fail "no BPF: not from fdinfo: $(cat "$WORK/r.json")"
+"$FP" snap "$S" s2 >/dev/null || fail "snap s2"
+round s2 rawdupnull table False
+grep -q "is $WORK/c, SNAP has /dev/null" "$WORK/r.json" ||
+	fail "no BPF: the restore does not name the /dev/null fd: $(cat "$WORK/r.json")"
 "$FP" stop --kill "$S" >/dev/null 2>&1
 echo ok
