@@ -65,36 +65,55 @@ static void load_files(const struct btf *b)
 	long pos = off_of(b, "file", "f_pos", 8), flags = off_of(b, "file", "f_flags", 4);
 	long inode = off_of(b, "file", "f_inode", 8), ino = off_of(b, "inode", "i_ino", 8);
 	long sb = off_of(b, "inode", "i_sb", 8), dev = off_of(b, "super_block", "s_dev", 4);
-	if (iter <= 0 || fd < 0 || file < 0 || pos < 0 || flags < 0 || inode < 0 || ino < 0 || sb < 0 || dev < 0)
+	long flctx = off_of(b, "inode", "i_flctx", 8), flock = off_of(b, "file_lock_context", "flc_flock", 8);
+	long posix = off_of(b, "file_lock_context", "flc_posix", 8), lease = off_of(b, "file_lock_context", "flc_lease", 8);
+	if (iter <= 0 || fd < 0 || file < 0 || pos < 0 || flags < 0 || inode < 0 || ino < 0 || sb < 0 || dev < 0 ||
+	    flctx < 0 || flock < 0 || posix < 0 || lease < 0)
 		return;
-	/* One record (struct dump_kfile: fd, the struct file's address, its
-	 * offset, inode number, status flags, the inode's device) per fd. */
+	/* One record (struct dump_kfile) per fd: its number, the struct
+	 * file's address, offset and status flags, the inode's number and
+	 * device, and whether any lock list of the inode (flock, POSIX and
+	 * OFD, leases) is not empty (a list_head whose next is not itself). */
 	struct bpf_insn p[] = {
 		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0),
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 7, 6, (int16_t)file, 0), /* ctx->file */
-		INSN(BPF_JMP | BPF_JEQ | BPF_K, 7, 0, 24, 0),             /* to the exit */
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 8, 6, 0, 0),             /* ctx->meta */
-		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 6, (int16_t)fd, 0),    /* ctx->fd */
-		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -40, 0),
-		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 7, -32, 0),
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 7, (int16_t)pos, 0),  /* ->f_pos */
-		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -24, 0),
-		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 7, (int16_t)flags, 0), /* ->f_flags */
-		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -8, 0),
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 7, 6, (int16_t)file, 0),    /* ctx->file */
+		INSN(BPF_JMP | BPF_JEQ | BPF_K, 7, 0, 38, 0),                /* to the exit */
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 8, 6, 0, 0),                /* ctx->meta */
+		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 6, (int16_t)fd, 0),       /* ctx->fd */
+		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -48, 0),
+		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 7, -40, 0),
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 7, (int16_t)pos, 0),     /* ->f_pos */
+		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -32, 0),
+		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 7, (int16_t)flags, 0),    /* ->f_flags */
+		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -16, 0),
 		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 1, 0, 0, 0),
-		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -16, 0),          /* ino 0: none */
-		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -4, 0),            /* dev 0 */
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 2, 7, (int16_t)inode, 0), /* ->f_inode */
-		INSN(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 6, 0),              /* to the write */
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 2, (int16_t)ino, 0),  /* ->i_ino */
-		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -16, 0),
-		INSN(BPF_LDX | BPF_MEM | BPF_DW, 3, 2, (int16_t)sb, 0),   /* ->i_sb */
-		INSN(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 2, 0),              /* to the write */
-		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 3, (int16_t)dev, 0),   /* ->s_dev */
-		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -4, 0),
-		DUMP_BPF_WRITE_EXIT(8, 40),
+		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -24, 0),             /* ino 0: none */
+		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -12, 0),              /* dev 0 */
+		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -8, 0),              /* no locks */
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 2, 7, (int16_t)inode, 0),   /* ->f_inode */
+		INSN(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 19, 0),                /* to the write */
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 2, (int16_t)ino, 0),     /* ->i_ino */
+		INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -24, 0),
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 3, 2, (int16_t)sb, 0),      /* ->i_sb */
+		INSN(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 2, 0),                 /* to the locks */
+		INSN(BPF_LDX | BPF_MEM | BPF_W, 1, 3, (int16_t)dev, 0),      /* ->s_dev */
+		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -12, 0),
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 4, 2, (int16_t)flctx, 0),   /* ->i_flctx */
+		INSN(BPF_JMP | BPF_JEQ | BPF_K, 4, 0, 11, 0),                /* to the write */
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 5, 4, (int16_t)flock, 0),   /* flc_flock.next */
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, (int32_t)flock),  /* &flc_flock */
+		INSN(BPF_JMP | BPF_JNE | BPF_X, 5, 4, 6, 0),                 /* to "locked" */
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 5, 4, (int16_t)(posix - flock), 0),
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, (int32_t)(posix - flock)),
+		INSN(BPF_JMP | BPF_JNE | BPF_X, 5, 4, 3, 0),
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 5, 4, (int16_t)(lease - posix), 0),
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, (int32_t)(lease - posix)),
+		INSN(BPF_JMP | BPF_JEQ | BPF_X, 5, 4, 2, 0),                 /* to the write */
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 1, 0, 0, 1),               /* locked */
+		INSN(BPF_STX | BPF_MEM | BPF_W, 10, 1, -8, 0),
+		DUMP_BPF_WRITE_EXIT(8, 48),
 	};
-	_Static_assert(sizeof(struct dump_kfile) == 40, "the program's record");
+	_Static_assert(sizeof(struct dump_kfile) == 48, "the program's record");
 	char why[320];
 	int fd_prog = dump_bpf_iter_load("fp_fdfiles", p, sizeof(p) / sizeof(p[0]), iter, why, sizeof(why));
 	fprog = fd_prog;

@@ -56,12 +56,15 @@ struct btf;
 void dump_fdfiles_bpf_load(const struct btf *b);
 /* pid's open fds and the address of each one's open file description
  * (struct file), sorted by fd (free *out): equal addresses, one
- * description; with the description's offset and status flags (F_GETFL's)
- * and its inode's number and device (st_dev's encoding; both 0 if none).
+ * description; with the description's offset and status flags (F_GETFL's),
+ * its inode's number and device (st_dev's encoding; both 0 if none), and
+ * whether the inode has any file lock.
  * -1 when the iterator is not loaded or fails. */
 struct dump_kfile {
 	uint64_t fd, file, pos, ino;
 	uint32_t flags, dev;
+	uint32_t locked; /* 1: its inode has locks (flock, POSIX, OFD, leases), anyone's */
+	uint32_t pad;
 };
 int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n);
 /* fd's address in k (n records, sorted by fd), 0 if fd is not there */

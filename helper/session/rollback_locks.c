@@ -13,11 +13,15 @@
  * ones of this process on the fd's file, flock and OFD ones of its open
  * file description). The fds read are SNAP's and those the rollback closes
  * or opens again. Up to MANY_FDS of them per process are read one by one
- * (~10 us each). Above that, one read of /proc/locks (5-12 ms here: it
- * waits for an RCU grace period; made beside the comparison of the fds,
- * rb_locks_start) first tells whether the process can hold any lock at all: when no line names its pid and no OFD lock (which
- * /proc/locks shows without a pid) exists anywhere, and SNAP held none,
- * nothing more is read.
+ * (~10 us each). Where the BPF fd iterator is loaded (dump_fdfiles_bpf.c),
+ * it says of each fd whether its inode has any lock, anyone's: only those
+ * fds (and those SNAP's locks name) are read, usually none. Without it,
+ * above MANY_FDS, one read of /proc/locks (5-12 ms here: it waits for an
+ * RCU grace period; made beside the comparison of the fds,
+ * rb_locks_start) first tells whether the process can hold any lock at
+ * all: when no line names its pid and no OFD lock (which /proc/locks shows
+ * without a pid) exists anywhere, and SNAP held none, nothing more is
+ * read.
  *
  * Locks are compared as sets of (kind, type, start, length, inode; the
  * holder for POSIX ones): SNAP's through the inode of the fd it names, as
@@ -36,6 +40,7 @@
 #include <unistd.h>
 
 #include "dump/dump_attrs.h"
+#include "dump/dump_int.h"
 #include "images/criu_io.h"
 #include "procfs.h"
 
@@ -179,11 +184,19 @@ static bool many_fds(const struct rb_proc *p)
 	return p->nfdi + p->nfops > MANY_FDS;
 }
 
+/* Many fds, and no word from the fd iterator on which inodes have locks:
+ * /proc/locks is read. */
+static bool needs_proc_locks(struct rb_proc *p)
+{
+	size_t n;
+	return many_fds(p) && !rb_kfiles(p, &n);
+}
+
 void rb_locks_start(struct rb_ctx *c)
 {
 	bool any = false;
 	for (size_t i = 0; i < c->nprocs; i++)
-		any |= many_fds(&c->procs[i]);
+		any |= needs_proc_locks(&c->procs[i]);
 	struct rb_locks_read *r = any ? calloc(1, sizeof(*r)) : NULL;
 	if (r && pthread_create(&r->th, NULL, reader, r)) {
 		free(r);
@@ -251,10 +264,25 @@ static int diff_proc(struct rb_proc *p, const cr_file_lock *sl, size_t nsl, bool
 		snap_n += sl[i].pid == (int32_t)p->pid;
 	if (skip && !snap_n)
 		return 1;
-	size_t nfd;
+	size_t nfd, nkf;
 	int *fds = fds_to_read(p, &nfd, err);
 	if (!fds)
 		return -1;
+	/* with the iterator's word, only the fds whose inode has a lock
+	 * (anyone's) and those SNAP's locks name are read */
+	const struct dump_kfile *kf = rb_kfiles(p, &nkf);
+	if (kf) {
+		size_t keep = 0;
+		for (size_t i = 0; i < nfd; i++) {
+			const struct dump_kfile *k = dump_fdfile_find(kf, nkf, fds[i]);
+			bool named = false;
+			for (size_t j = 0; j < nsl && !named; j++)
+				named = sl[j].pid == (int32_t)p->pid && sl[j].fd == (int32_t)fds[i];
+			if (!k || k->locked || named)
+				fds[keep++] = fds[i];
+		}
+		nfd = keep;
+	}
 	uint64_t *ino = calloc(nfd ? nfd : 1, sizeof(*ino));
 	struct lockset live = { 0 };
 	int rc = ino ? 1 : fp_fail(err, ENOMEM, "out of memory");
@@ -326,13 +354,13 @@ int rb_diff_locks(struct rb_ctx *c, char *why, size_t len, fp_error *err)
 	int rc = skip ? 1 : fp_fail(err, ENOMEM, "out of memory");
 	bool many = false;
 	for (size_t i = 0; i < c->nprocs; i++)
-		many |= many_fds(&c->procs[i]);
+		many |= needs_proc_locks(&c->procs[i]);
 	if (rc == 1 && many) {
 		bool *hold = calloc(c->nprocs, sizeof(*hold)), ofd = false;
 		if (!hold || proc_locks(c, hold, &ofd, err))
 			rc = -1;
 		for (size_t i = 0; rc == 1 && i < c->nprocs; i++)
-			skip[i] = many_fds(&c->procs[i]) && !hold[i] && !ofd;
+			skip[i] = needs_proc_locks(&c->procs[i]) && !hold[i] && !ofd;
 		free(hold);
 	}
 	for (size_t i = 0; rc == 1 && i < c->nprocs; i++)

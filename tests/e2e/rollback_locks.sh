@@ -59,31 +59,43 @@ say("ready %d" % os.getpid())
 while True:
     signal.pause()
 PY
-"$FP" run --detach --name lk -- python3 "$WORK/lk.py" "$st" "$WORK" >/dev/null || fail "run"
-track_pid "$(session_field lk helper_pid)"
-wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+start() { # a session named $S
+	rm -f "$st"
+	"$FP" run --detach --name "$S" -- python3 "$WORK/lk.py" "$st" "$WORK" >/dev/null || fail "run $S"
+	track_pid "$(session_field "$S" helper_pid)"
+	wait_for 60 grep -qs '^ready ' "$st" || fail "target not ready: $(cat "$st" 2>/dev/null)"
+}
+S=lk
+start
 
 why="lock"
 # each kind taken since SNAP, and a flock released since SNAP
 rounds() {
 	local change
-	sig_round lk "$why" memory True
+	sig_round $S "$why" memory True
 	for change in posix flock ofd; do
-		sig_round lk "$why" $change False
+		sig_round $S "$why" $change False
 	done
-	sig_act lk flock
-	sig_round lk "$why" memory True
-	sig_round lk "$why" unflock False
+	sig_act $S flock
+	sig_round $S "$why" memory True
+	sig_round $S "$why" unflock False
 }
 rounds
-sig_act lk posix
-sig_round lk "$why" memory True
-sig_round lk "$why" unposix False
-[[ $(sig_look lk) == *FLOCK* && $(sig_look lk) == *POSIX* ]] || fail "SNAP's flock and POSIX locks are not held: $(sig_look lk)"
-# Past 64 fds, /proc/locks says first whether the process can hold a lock
-sig_act lk unflock
-sig_act lk unposix
-sig_act lk many
+sig_act $S posix
+sig_round $S "$why" memory True
+sig_round $S "$why" unposix False
+[[ $(sig_look $S) == *FLOCK* && $(sig_look $S) == *POSIX* ]] || fail "SNAP's flock and POSIX locks are not held: $(sig_look $S)"
+# Past 64 fds, the fd iterator says which fds' files have locks (only
+# those are read), or without it (a helper that loads no BPF) /proc/locks
+# says first whether the process can hold a lock
+sig_act $S unflock
+sig_act $S unposix
+sig_act $S many
 rounds
 "$FP" stop --kill lk >/dev/null 2>&1
+S=lkn
+FP_DUMP_VMFLAGS_SMAPS=1 start
+sig_act $S many
+rounds
+"$FP" stop --kill $S >/dev/null 2>&1
 echo ok

@@ -7,13 +7,16 @@
  *    exactly when kcmp calls them one description (dups against separate
  *    opens of one file), and dump_fdesc_cmp agrees with kcmp's order;
  *  - each fd's offset, status flags, inode number and device: those of a
- *    copy of the fd (pidfd_getfd), through lseek, F_GETFL and fstat. */
+ *    copy of the fd (pidfd_getfd), through lseek, F_GETFL and fstat;
+ *  - whether its inode has locks: a flock, a POSIX and an OFD lock on
+ *    three files, none on the others. */
 #include "fp_test.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,6 +27,7 @@
 #include "dump/dump_int.h"
 
 #define NFDS 1500
+#define LOCKED_FD 1800
 
 static pid_t child_with_fds(int *go, int *done)
 {
@@ -39,6 +43,21 @@ static pid_t child_with_fds(int *go, int *done)
 			_exit(1);
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+		/* fds 900-903: a flock'ed file, a POSIX-locked one, an OFD-locked
+		 * one, and one without a lock */
+		static const char *const name[] = { "/tmp/fp-fdbpf-flock", "/tmp/fp-fdbpf-posix", "/tmp/fp-fdbpf-ofd",
+						     "/tmp/fp-fdbpf-none" };
+		for (int i = 0; i < 4; i++) {
+			int f = open(name[i], O_RDWR | O_CREAT | O_TRUNC, 0600);
+			if (f < 0 || dup2(f, LOCKED_FD + i) < 0)
+				_exit(6);
+			close(f);
+			unlink(name[i]);
+		}
+		struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+		if (flock(LOCKED_FD, LOCK_EX) || fcntl(LOCKED_FD + 1, F_SETLK, &lk) ||
+		    fcntl(LOCKED_FD + 2, F_OFD_SETLK, &lk))
+			_exit(7);
 		int first = -1;
 		for (int i = 0; i < NFDS; i++) {
 			/* every third a dup of the one before; a third of the
@@ -162,6 +181,14 @@ static void check_files(pid_t pid)
 	if (pidfd >= 0)
 		close(pidfd);
 	CHECKF(!bad && seen >= NFDS, "%d of %d fds' offset, flags or inode differ from a copy's", bad, seen);
+	/* locks: on the three locked files' fds only */
+	int locked = 0, at_locked = 0;
+	for (size_t i = 0; i < n; i++) {
+		locked += k[i].locked != 0;
+		at_locked += k[i].locked && k[i].fd >= LOCKED_FD && k[i].fd < LOCKED_FD + 3;
+	}
+	CHECKF(locked == 3 && at_locked == 3, "%d fds seen locked, %d of them the locked files' (3 each)", locked,
+	       at_locked);
 	free(k);
 }
 
