@@ -24,7 +24,11 @@
  *    the same file by identity or name) and its copy is the same inode;
  *  - after the resume, every fd taken by the shortcut is checked against
  *    /proc: its copy is still its open file description (kcmp) and fdinfo
- *    shows the inode and flags the look saw. A difference means the fd
+ *    shows the inode and flags the look saw; or, where the BPF fd
+ *    iterators are loaded, by the kernel's own records: the fd's
+ *    description is its copy's (the same struct file, whose mount and
+ *    inode the look checked through the copy with statx) and its status
+ *    flags and close-on-exec bit are the look's. A difference means the fd
  *    changed behind the table's back (a raw system call) around the stop, or
  *    right after it: the dump says so (dump.log, shim_disagree when the
  *    table still claims no change) and is done again from /proc alone.
@@ -63,6 +67,9 @@ struct short_fd {
 	dev_t dev;    /* st_dev, for the shared-memory files found at the stop */
 	uint64_t pos; /* the look's (files without an offset) */
 	bool reg;     /* a regular file: its offset is read at the stop */
+	bool pin_mnt; /* the copy's mount is the look's (statx): the check after
+			 the resume may compare descriptions by the kernel's
+			 addresses (dump_fdfiles_bpf) instead of fdinfo */
 	/* the look's (they live until the dump ends), for dump_fdcarry.c */
 	const char *link;
 	const struct stat *st;
@@ -262,13 +269,16 @@ int dump_fdshort_offer(struct dump_ctx *c, pid_t pid, int fd, const struct stat 
 	/* A device without an offset needs no copy, but one lets the fds
 	 * that may share a description be told apart after the resume
 	 * (dump_fdscan.c's pinned_before), and checked by kcmp. */
+	f->pin_mnt = false;
 	if (may_pin) {
-		struct stat pst;
+		struct statx px;
 		f->pin = (int)syscall(SYS_pidfd_getfd, s->pidfd, fd, 0);
-		if (f->pin >= 0 && (fstat(f->pin, &pst) || pst.st_dev != st->st_dev || pst.st_ino != st->st_ino)) {
+		if (f->pin >= 0 && (statx(f->pin, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &px) ||
+				    makedev(px.stx_dev_major, px.stx_dev_minor) != st->st_dev || px.stx_ino != st->st_ino)) {
 			close(f->pin);
 			f->pin = -1;
 		}
+		f->pin_mnt = f->pin >= 0 && (px.stx_mask & STATX_MNT_ID) && px.stx_mnt_id == (uint64_t)sn->mnt_id;
 	}
 	if (reg && f->pin < 0)
 		return 0;
@@ -509,10 +519,30 @@ static int verify_one(struct dump_ctx *c, struct dump_fdshort *s, bool *stale, f
 	pid_t self = getpid();
 	int bad = -1;
 	bool lied = false;
+	/* The kernel's word for all fds at once: an fd whose description is
+	 * its copy's (the same address; the copy holds it, so no other can
+	 * take that address) has the copy's inode and mount, which the look
+	 * checked; its status flags and close-on-exec are compared. */
+	struct dump_kfile *kt = NULL, *kh = NULL;
+	uint64_t *coe = NULL;
+	size_t nkt = 0, nkh = 0, ncoe = 0, by_addr = 0;
+	bool bpf = !dump_fdfiles_bpf(s->pid, &kt, &nkt) && !dump_fdfiles_bpf(self, &kh, &nkh) &&
+		   !dump_cloexec_bpf(s->pid, &coe, &ncoe);
 	for (uint32_t fd = 0; fd < s->n && bad < 0; fd++) {
 		const struct short_fd *f = &s->fd[fd];
 		if (f->state != FS_TAKEN)
 			continue;
+		const struct dump_kfile *k = bpf && f->pin_mnt ? dump_fdfile_find(kt, nkt, (int)fd) : NULL;
+		const struct dump_kfile *h = k ? dump_fdfile_find(kh, nkh, f->pin) : NULL;
+		if (h && fd / 64 < ncoe) {
+			bool ce = (coe[fd / 64] >> (fd % 64)) & 1;
+			if (k->file != h->file || (k->flags | (ce ? O_CLOEXEC : 0)) != f->flags) {
+				bad = (int)fd;
+				lied = seq_now[fd] == was[fd];
+			}
+			by_addr++;
+			continue;
+		}
 		struct dump_fd_seen sn = { 0 };
 		bool same = fdinfo_now(s->pid, (int)fd, &sn) == 0 && sn.mnt_id == f->mnt_id && sn.ino == f->ino &&
 			    sn.flags == f->flags &&
@@ -523,8 +553,11 @@ static int verify_one(struct dump_ctx *c, struct dump_fdshort *s, bool *stale, f
 		}
 	}
 	free(was);
-	dlog(c, "%zu fds taken by the shortcut checked against /proc after the resume in %.3f ms", s->taken,
-	     (double)(dump_now_ns() - t0) / 1e6);
+	free(kt);
+	free(kh);
+	free(coe);
+	dlog(c, "%zu fds taken by the shortcut checked after the resume in %.3f ms (%zu by the kernel's addresses, the "
+	     "others against /proc)", s->taken, (double)(dump_now_ns() - t0) / 1e6, by_addr);
 	s->verified = bad < 0;
 	if (bad < 0)
 		return 0;
