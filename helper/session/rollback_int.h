@@ -271,6 +271,9 @@ struct rb_fdtab {
 	uint64_t *coe;
 	size_t ncoe;
 };
+/* rollback_fds.c: p's fds and cwd against SNAP's (1, ops made; 0 with why:
+ * not in place). rb_fop_new: a new fd op of p. */
+int rb_diff_fds(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error *err);
 /* fd's close-on-exec flag from x's bitmap: 0 or 1, -1 if not covered */
 int rb_fdtab_cloexec(const struct rb_fdtab *x, int fd);
 /* p's fds as the BPF fd iterator reads them (dump_fdfiles_bpf), read once
