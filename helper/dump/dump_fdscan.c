@@ -268,11 +268,11 @@ out:
 	return rc;
 }
 
-static const struct dump_fdscan *sort_scan; /* qsort has no argument */
-
-static int cmp_later(const void *a, const void *b)
+/* (by qsort_r: no sorting state in a global) */
+static int cmp_later(const void *a, const void *b, void *arg)
 {
-	const struct later_fd *x = &sort_scan->later[*(const size_t *)a], *y = &sort_scan->later[*(const size_t *)b];
+	const struct dump_fdscan *sc = arg;
+	const struct later_fd *x = &sc->later[*(const size_t *)a], *y = &sc->later[*(const size_t *)b];
 	if (x->st.st_dev != y->st.st_dev)
 		return x->st.st_dev < y->st.st_dev ? -1 : 1;
 	if (x->st.st_ino != y->st.st_ino)
@@ -433,8 +433,7 @@ static int group_fds(struct dump_ctx *c, fp_error *err)
 		ix[i] = i;
 	for (size_t i = 0; i < c->nprocs; i++)
 		pidfd[i] = -1;
-	sort_scan = s;
-	qsort(ix, s->nlater, sizeof(*ix), cmp_later);
+	qsort_r(ix, s->nlater, sizeof(*ix), cmp_later, s);
 	long budget = dump_fd_budget(s);
 	size_t pinned = 0, now = 0;
 	int rc = 0;
@@ -533,14 +532,17 @@ static int pin_from_copies(struct dump_ctx *c, fp_error *err)
 	return 0;
 }
 
-static const struct dump_kfile *addr_sort_k;
-static size_t addr_sort_n;
-static const struct later_fd *addr_sort_w;
+struct addr_sort {
+	const struct dump_kfile *k;
+	size_t n;
+	const struct later_fd *w;
+};
 
-static int by_pin_addr(const void *a, const void *b)
+static int by_pin_addr(const void *a, const void *b, void *arg)
 {
-	uint64_t x = dump_fdfile_of(addr_sort_k, addr_sort_n, addr_sort_w[*(const size_t *)a].pin);
-	uint64_t y = dump_fdfile_of(addr_sort_k, addr_sort_n, addr_sort_w[*(const size_t *)b].pin);
+	const struct addr_sort *o = arg;
+	uint64_t x = dump_fdfile_of(o->k, o->n, o->w[*(const size_t *)a].pin);
+	uint64_t y = dump_fdfile_of(o->k, o->n, o->w[*(const size_t *)b].pin);
 	return (x > y) - (x < y);
 }
 
@@ -576,8 +578,8 @@ static int entries_by_addr(struct dump_ctx *c, pid_t self, fp_error *err)
 	}
 	int rc = all ? 0 : 1;
 	if (all) {
-		addr_sort_k = k, addr_sort_n = nk, addr_sort_w = s->later;
-		qsort(ix, n, sizeof(*ix), by_pin_addr);
+		struct addr_sort o = { k, nk, s->later };
+		qsort_r(ix, n, sizeof(*ix), by_pin_addr, &o);
 	}
 	uint64_t last = 0;
 	uint32_t id = 0;
