@@ -33,7 +33,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from incremental import FP, TARGET, fp, wait_line  # noqa: E402
+from incremental import FP, ROOT, TARGET, fp, wait_line  # noqa: E402
+import tools  # noqa: E402
 
 
 def stop(env, names):
@@ -133,15 +134,17 @@ def main():
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tree", action="store_true")
+    ap.add_argument("--no-warm", action="store_true", help="do not touch the free memory first (tools.warm_memory)")
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
         raise SystemExit("needs root")
+    warmed = "not warmed here (--no-warm)" if a.no_warm else tools.warm_memory(os.path.join(ROOT, "build/bench/warm_memory"))
     results = [run_size(int(s), a.runs, a.tree) for s in a.sizes.split(",")]
     load = os.getloadavg()[0]
     head = (f"forkpoint branch, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
             f"load {load:.1f}, kernel {os.uname().release}; {a.runs} runs per size"
-            + (", target ct_explore (a process tree: 3 threads, a child)" if a.tree else "") + "\n\n")
+            + (", target ct_explore (a process tree: 3 threads, a child)" if a.tree else "") + f"; {warmed}\n\n")
     text = report(results, a.runs)
     print(head + text)
     if a.out:

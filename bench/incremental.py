@@ -68,9 +68,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tools  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FP = os.path.join(ROOT, "build/bin/forkpoint")
 TARGET = os.path.join(ROOT, "build/bench/bench_dirty")
+WARM = os.path.join(ROOT, "build/bench/warm_memory")
 PY_TARGET = os.path.join(ROOT, "bench/target_python_steps.py")
 
 
@@ -441,6 +445,9 @@ def main():
                     help="A/B: variants separated by ';', each a comma list of NAME=VALUE set in the "
                          "environment of its session (its helper); '' the environment as it is. "
                          "Each variant is a column, run one after the other: --ab ';FP_X=1'")
+    ap.add_argument("--no-warm", action="store_true",
+                    help="do not touch the free memory first (bench/warm_memory.c: a fresh VM's pages "
+                         "cost a host fault each the first time; bench/run.sh warms once for all)")
     ap.add_argument("--out")
     a = ap.parse_args()
     if os.geteuid():
@@ -455,6 +462,7 @@ def main():
     clients = [c for c in a.client.split(",") if c]
     if not clients or any(c not in ("cli", "api") for c in clients) or len(set(clients)) != len(clients):
         raise SystemExit(f"--client {a.client}: say cli, api, cli,api or api,cli")
+    warmed = "not warmed here (--no-warm)" if a.no_warm else tools.warm_memory(WARM)
     results = []
     for kind, size, pct in cells:
         crit = run_criu(criu, kind, size, pct, a.criu_rounds) if criu else None
@@ -479,7 +487,7 @@ def main():
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
             f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size{', snap --hot' if a.hot else ''}; CRIU: {criu or 'none'}; "
-            f"clients: {a.client}\n\n")
+            f"clients: {a.client}; {warmed}\n\n")
     print(head + text)
     if a.out:
         with open(a.out, "w") as f:

@@ -120,3 +120,16 @@ def error_summary(result, log_path):
         except OSError:
             pass
     return "exit %d: %s" % (result["rc"], msg[:400]) if msg else "exit %d" % result["rc"]
+
+
+def warm_memory(binary):
+    """Touches the machine's free memory once (bench/warm_memory.c: in a VM
+    whose host backs guest memory lazily, fresh page cache costs a host
+    fault a page, which both tools would otherwise pay in what is measured).
+    Returns its report line for the results' head."""
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(f"{binary} missing: make all")
+    r = subprocess.run([binary], capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        raise SystemExit(f"{binary} failed: {r.stderr.strip()}")
+    return r.stdout.strip()
