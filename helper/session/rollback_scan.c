@@ -186,7 +186,15 @@ int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err)
 	if (fd < 0)
 		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg };
-	int rc = rb_scan(fd, &reg, FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED, FP_PAGE_IS_WRITTEN, 0, out, err);
+	/* Exactly "written" asked and returned: the kernel's fast loop, which
+	 * reads only each entry's protection bit (p_written 0.41-0.45 ms at 1 GiB here,
+	 * against 0.64-0.76 ms with each page's categories worked out as well).
+	 * It also reports entries emptied since (MADV_DONTNEED): more to read
+	 * ahead, never less. A hint only: the stop's walk decides. */
+	struct par_scan j = { .fd = fd };
+	j.m.category_mask = FP_PAGE_IS_WRITTEN;
+	j.m.return_mask = FP_PAGE_IS_WRITTEN;
+	int rc = par_scan(&j, &reg, out, NULL, err);
 	/* and all of a tracked range that lost its registration (track_lost.c) */
 	struct fp_rlist lost = { 0 };
 	if (!rc && fp_track_lost(fd, reg.r, reg.n, &lost.r, &lost.n))
