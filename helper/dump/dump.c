@@ -202,6 +202,7 @@ void dump_ctx_free(struct dump_ctx *c)
 	free(c->pipes);
 	free(c->ttys);
 	free(c->locks);
+	free(c->self_kf);
 	free(c->ghosts);
 	free(c->zombies);
 	free(c->remaps);

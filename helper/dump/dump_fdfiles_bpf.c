@@ -203,6 +203,15 @@ int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n)
 	return 0;
 }
 
+int dump_self_kfiles(struct dump_ctx *c, const struct dump_kfile **k, size_t *n)
+{
+	if (!c->self_kf_state)
+		c->self_kf_state = dump_fdfiles_bpf(getpid(), &c->self_kf, &c->nself_kf) ? -1 : 1;
+	*k = c->self_kf;
+	*n = c->nself_kf;
+	return c->self_kf_state > 0 ? 0 : -1;
+}
+
 const struct dump_kfile *dump_fdfile_find(const struct dump_kfile *k, size_t n, int fd)
 {
 	size_t lo = 0, hi = n;

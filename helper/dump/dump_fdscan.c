@@ -560,10 +560,10 @@ static int entries_by_addr(struct dump_ctx *c, pid_t self, fp_error *err)
 		n += !s->later[i].done && s->later[i].pin >= 0 && s->later[i].share;
 	if (!n)
 		return 1;
-	struct dump_kfile *k = NULL;
+	const struct dump_kfile *k = NULL;
 	size_t nk = 0;
 	size_t *ix = malloc(n * sizeof(*ix));
-	if (!ix || dump_fdfiles_bpf(self, &k, &nk)) {
+	if (!ix || dump_self_kfiles(c, &k, &nk)) {
 		free(ix);
 		return 1;
 	}
@@ -596,7 +596,6 @@ static int entries_by_addr(struct dump_ctx *c, pid_t self, fp_error *err)
 		last = a;
 	}
 	free(ix);
-	free(k);
 	return rc;
 }
 

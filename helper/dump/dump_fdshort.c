@@ -523,10 +523,11 @@ static int verify_one(struct dump_ctx *c, struct dump_fdshort *s, bool *stale, f
 	 * its copy's (the same address; the copy holds it, so no other can
 	 * take that address) has the copy's inode and mount, which the look
 	 * checked; its status flags and close-on-exec are compared. */
-	struct dump_kfile *kt = NULL, *kh = NULL;
+	struct dump_kfile *kt = NULL;
+	const struct dump_kfile *kh = NULL;
 	uint64_t *coe = NULL;
 	size_t nkt = 0, nkh = 0, ncoe = 0, by_addr = 0;
-	bool bpf = !dump_fdfiles_bpf(s->pid, &kt, &nkt) && !dump_fdfiles_bpf(self, &kh, &nkh) &&
+	bool bpf = !dump_fdfiles_bpf(s->pid, &kt, &nkt) && !dump_self_kfiles(c, &kh, &nkh) &&
 		   !dump_cloexec_bpf(s->pid, &coe, &ncoe);
 	for (uint32_t fd = 0; fd < s->n && bad < 0; fd++) {
 		const struct short_fd *f = &s->fd[fd];
@@ -534,8 +535,8 @@ static int verify_one(struct dump_ctx *c, struct dump_fdshort *s, bool *stale, f
 			continue;
 		const struct dump_kfile *k = bpf && f->pin_mnt ? dump_fdfile_find(kt, nkt, (int)fd) : NULL;
 		const struct dump_kfile *h = k ? dump_fdfile_find(kh, nkh, f->pin) : NULL;
-		if (h && fd / 64 < ncoe) {
-			bool ce = (coe[fd / 64] >> (fd % 64)) & 1;
+		int ce = h ? dump_cloexec_bit(coe, ncoe, (int)fd) : -1;
+		if (ce >= 0) {
 			if (k->file != h->file || (k->flags | (ce ? O_CLOEXEC : 0)) != f->flags) {
 				bad = (int)fd;
 				lied = seq_now[fd] == was[fd];
@@ -554,7 +555,6 @@ static int verify_one(struct dump_ctx *c, struct dump_fdshort *s, bool *stale, f
 	}
 	free(was);
 	free(kt);
-	free(kh);
 	free(coe);
 	dlog(c, "%zu fds taken by the shortcut checked after the resume in %.3f ms (%zu by the kernel's addresses, the "
 	     "others against /proc)", s->taken, (double)(dump_now_ns() - t0) / 1e6, by_addr);

@@ -248,6 +248,9 @@ struct dump_ctx {
 	struct dump_fdscan *fdscan; /* fd capture state (dump_fdscan.c) */
 	struct dump_shimfds *shimfds; /* the shim's tables, as a check (dump_shim_fds.c) */
 	struct dump_fdshorts *fdshort; /* the tables as a shortcut at the stop (dump_fdshort.c) */
+	struct dump_kfile *self_kf;    /* the dumper's own fds, read once after the stop (dump_self_kfiles) */
+	size_t nself_kf;
+	int self_kf_state;             /* 0 not read, 1 read, -1 cannot be */
 	cr_pipe_data *pipes;
 	size_t npipes, cappipes;
 	cr_tty_info *ttys;    /* tty-info.img, one per terminal */

@@ -67,6 +67,11 @@ struct dump_kfile {
 	uint32_t pad;
 };
 int dump_fdfiles_bpf(pid_t pid, struct dump_kfile **out, size_t *n);
+/* The dumper's own records, read once per dump at the first call (after the
+ * stop: every copy of a target's fd that they are looked up for is taken
+ * by then, and holds its description) and kept in c. -1 as above. */
+struct dump_ctx;
+int dump_self_kfiles(struct dump_ctx *c, const struct dump_kfile **k, size_t *n);
 /* fd's address in k (n records, sorted by fd), 0 if fd is not there */
 uint64_t dump_fdfile_of(const struct dump_kfile *k, size_t n, int fd);
 /* fd's record in k, NULL if fd is not there */
@@ -82,6 +87,11 @@ int dump_fdesc_cmp(pid_t px, int fdx, uint64_t filex, pid_t py, int fdy, uint64_
  * words than fds when the table is larger than the iterator reads, or the
  * process has no fd table). -1 when the iterator is not loaded or fails. */
 int dump_cloexec_bpf(pid_t pid, uint64_t **words, size_t *nwords);
+/* fd's bit in those words: 1 or 0, -1 when they do not reach it. */
+static inline int dump_cloexec_bit(const uint64_t *words, size_t nwords, int fd)
+{
+	return fd >= 0 && (size_t)fd / 64 < nwords ? (int)((words[fd / 64] >> (fd % 64)) & 1) : -1;
+}
 /* v (read from smaps between the reads `before` and `after`) gets the bits
  * of its mappings; -1 (nothing set) if the two reads differ. */
 int dump_vmflags_note(struct dump_vma *v, size_t n, const struct dump_kvma *before, size_t nbefore,

@@ -129,7 +129,7 @@ const struct dump_kfile *rb_kfiles(struct rb_proc *p, size_t *n)
 
 int rb_fdtab_cloexec(const struct rb_fdtab *x, int fd)
 {
-	return fd >= 0 && (size_t)fd / 64 < x->ncoe ? (int)((x->coe[fd / 64] >> (fd % 64)) & 1) : -1;
+	return dump_cloexec_bit(x->coe, x->ncoe, fd);
 }
 
 int rb_fdpos_same(struct rb_fdpos *x, int fd, const struct fp_fdmark_fd *mf, uint64_t *pos, uint32_t *flags)
