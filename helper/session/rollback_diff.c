@@ -311,74 +311,6 @@ static int diff_vmas(struct rb_ctx *c, struct rb_proc *p, struct fp_rlist *fpriv
 
 /* ---- pages -------------------------------------------------------------- */
 
-/* a := a ∪ (x △ y) */
-static int add_symdiff(struct fp_rlist *a, const struct fp_rlist *x, const struct fp_rlist *y)
-{
-	struct fp_rlist d1 = { 0 }, d2 = { 0 };
-	int rc = fp_rlist_minus(x, y, &d1) || fp_rlist_minus(y, x, &d2) || fp_rlist_merge(a, &d1) ||
-		 fp_rlist_merge(a, &d2);
-	fp_rlist_free(&d1);
-	fp_rlist_free(&d2);
-	return rc ? -1 : 0;
-}
-
-static int diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, size_t len, fp_error *err)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
-	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg }, cov = { p->tp->cov, p->tp->ncov, p->tp->ncov };
-	struct fp_rlist written = { 0 }, present = { 0 }, d = { 0 }, untracked = { 0 }, cow = { 0 }, x = { 0 },
-			y = { 0 };
-	int rc = 1;
-	const uint64_t ps = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	if (rb_scan_written_present(fd, &reg, &p->keep, &written, &present, err) ||
-	    rb_scan(fd, fpriv, ps, 0, FP_PAGE_IS_FILE, &cow, err))
-		rc = -1;
-	close(fd);
-	/* what differs from SNAP in the mappings that stay: written since the
-	 * tracking's snapshot, different between that one and SNAP, present
-	 * in one of SNAP and now only, and all of the untracked memory */
-	if (rc == 1 && (fp_rlist_merge(&d, &written) || fp_rlist_merge(&d, &p->path_pages) ||
-			add_symdiff(&d, &p->snap_pages, &cov) || add_symdiff(&d, &p->snap_pages, &present) ||
-			fp_rlist_minus(&p->keep, &reg, &untracked) || fp_rlist_merge(&d, &untracked)))
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	/* written back: SNAP's pages, and zeros where SNAP has none but a
-	 * page is there now */
-	struct fp_rlist sp = { 0 };
-	if (rc == 1 && (fp_rlist_union(&p->snap_pages, &present, &sp) || fp_rlist_merge(&sp, &written) ||
-			fp_rlist_inter(&d, &sp, &x) ||
-			fp_rlist_inter(&x, &p->keep, &p->wr)))
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	/* private file mappings: SNAP's copied-on-write pages; a page copied
-	 * since would need the file's bytes back */
-	fp_rlist_free(&x);
-	if (rc == 1 && (fp_rlist_minus(&cow, &p->snap_pages, &y)))
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	if (rc == 1 && y.n)
-		rc = NOT("process %d wrote to a private file mapping at 0x%llx since SNAP", (int)p->pid,
-			 (unsigned long long)y.r[0].start);
-	if (rc == 1 && (fp_rlist_inter(&p->snap_pages, fpriv, &x) || fp_rlist_merge(&p->wr, &x)))
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	fp_rlist_free(&sp);
-	fp_rlist_free(&x);
-	fp_rlist_free(&y);
-	fp_rlist_free(&written);
-	fp_rlist_free(&present);
-	fp_rlist_free(&d);
-	fp_rlist_free(&untracked);
-	fp_rlist_free(&cow);
-	/* the new mappings: only the pages SNAP has there */
-	struct fp_rlist wn = { 0 };
-	if (rc == 1 && fp_rlist_inter(&p->wr_new, &p->snap_pages, &wn))
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	fp_rlist_free(&p->wr_new);
-	p->wr_new = wn;
-	return rc;
-}
-
 /* ---- signals (fds and cwd: rollback_fds.c) ------------------------------ */
 
 /* The set of the signals queued in q. */
@@ -490,7 +422,7 @@ int rb_diff(struct rb_ctx *c, struct rb_proc *p, char *why, size_t len, fp_error
 	if (rc == 1)
 		rc = rb_diff_vmflags(c, p, why, len, err); /* marks its own step */
 	if (rc == 1)
-		rc = diff_pages(p, &fpriv, why, len, err);
+		rc = rb_diff_pages(p, &fpriv, why, len, err); /* rollback_pages.c */
 	fp_rb_mark(c->r, "d_pages");
 	if (rc == 1)
 		rc = rb_diff_fds(c, p, why, len, err);

@@ -384,6 +384,10 @@ int rb_scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, ui
 int rb_scan_written_present(int fd, const struct fp_rlist *reg, const struct fp_rlist *keep, struct fp_rlist *written,
 			    struct fp_rlist *present, fp_error *err);
 int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err);
+/* rollback_pages.c: p->wr (and p->wr_new cut to SNAP's pages), the pages
+ * to write back; 1, 0 when not in place (why), -1 error. fpriv: the
+ * private file mappings that stay. */
+int rb_diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, size_t len, fp_error *err);
 
 /* rollback_apply.c */
 int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err);

@@ -78,8 +78,12 @@ static int wp_add(void *arg, const struct fp_page_region *r)
 {
 	struct wp_sink *k = arg;
 	/* written, or in a mapping whose registration the kernel dropped
-	 * (track_lost.c): its protection bits say nothing */
-	bool written = (r->categories & FP_PAGE_IS_WRITTEN) || !(r->categories & FP_PAGE_IS_WPALLOWED);
+	 * (track_lost.c): its protection bits say nothing. Not the shared
+	 * zero page (a read of a page that was never there): it reads as no
+	 * page does, and taken as written it had zeros written over it, a
+	 * page made for each (e2e/rollback_drop's resident size) */
+	bool written = ((r->categories & FP_PAGE_IS_WRITTEN) || !(r->categories & FP_PAGE_IS_WPALLOWED)) &&
+		       !(r->categories & FP_PAGE_IS_PFNZERO);
 	if (written && fp_rlist_add(k->w, r->start, r->end))
 		k->oom = true;
 	if ((r->categories & FP_PAGE_IS_PRESENT) && !(r->categories & FP_PAGE_IS_PFNZERO) &&

@@ -15,11 +15,19 @@
  *               256 KiB (sbrk) and fill that.
  *     and reports each new range as "info grown KIND ADDR LEN" (hex).
  *
+ *   - with --drop: in an area of 8 blocks of 2 MiB (2 MiB-aligned, no
+ *     huge pages; blocks 0-3 filled at setup, 4-7 never touched), drops a
+ *     whole block with MADV_DONTNEED (the kernel frees its page table),
+ *     drops three single pages of another, writes two pages of a third
+ *     (fresh pages where nothing was) and reads two of a fourth (the
+ *     shared zero page where nothing was): the pages whose presence
+ *     changes without a write to them.
+ *
  * All patterns are functions of the verification number, so a process
  * restored from a snapshot taken after verification N checks exactly the
  * state of verification N. "verify N ok pid=P pages=K".
  *
- *   ct_grow STATUS [--mib=N] [--write-pages=K] [--grow] [common options]
+ *   ct_grow STATUS [--mib=N] [--write-pages=K] [--grow] [--drop] [common options]
  */
 #include "ct_proto.h"
 
@@ -43,6 +51,14 @@ static struct region reg[MAXR]; /* regions mapped by steps */
 static size_t nreg;
 static unsigned char *y_addr;
 static unsigned steps; /* growth steps done */
+
+#define BLOCK (2u * MIB)
+#define DROP_BLOCKS 8u
+#define DROP_PAGES (DROP_BLOCKS * BLOCK / PAGE)
+#define BLOCK_PAGES (BLOCK / PAGE)
+static bool drop_on;
+static unsigned char *drop;
+static uint64_t drop_seed[DROP_PAGES]; /* each page's pattern, 0: zeros */
 
 static uint64_t page_seed(unsigned step, size_t i) { return ct_mix((uint64_t)step << 32 | i); }
 
@@ -77,9 +93,62 @@ static unsigned char *map(size_t len)
 static unsigned char *x_addr;
 static uint64_t x_seed(unsigned s) { return s ? ct_mix(s) | 1 : 0x1111; }
 
+static unsigned char *drop_page(unsigned block, size_t k) { return drop + (size_t)block * BLOCK + k * PAGE; }
+
+static void drop_setup(void)
+{
+	unsigned char *m = map(DROP_BLOCKS * BLOCK + BLOCK);
+	drop = (unsigned char *)(((uintptr_t)m + BLOCK - 1) & ~(uintptr_t)(BLOCK - 1));
+	if (madvise(drop, DROP_BLOCKS * BLOCK, MADV_NOHUGEPAGE))
+		ct_die("madvise(MADV_NOHUGEPAGE): %s", strerror(errno));
+	for (size_t i = 0; i < DROP_PAGES / 2; i++) {
+		drop_seed[i] = ct_mix(0xd00000 + i) | 1;
+		ct_fill(drop + i * PAGE, PAGE, drop_seed[i]);
+	}
+	ct_info("drop %lx %x", (unsigned long)(uintptr_t)drop, DROP_BLOCKS * BLOCK);
+}
+
+static void drop_step(unsigned n)
+{
+	unsigned whole = n % DROP_BLOCKS;
+	if (madvise(drop_page(whole, 0), BLOCK, MADV_DONTNEED))
+		ct_die("madvise(MADV_DONTNEED): %s", strerror(errno));
+	memset(drop_seed + (size_t)whole * BLOCK_PAGES, 0, BLOCK_PAGES * sizeof(*drop_seed));
+	unsigned b = (n + 3) % DROP_BLOCKS;
+	for (size_t j = 0; j < 3; j++) {
+		size_t k = (n * 37 + j * 101) % BLOCK_PAGES;
+		if (madvise(drop_page(b, k), PAGE, MADV_DONTNEED))
+			ct_die("madvise(MADV_DONTNEED): %s", strerror(errno));
+		drop_seed[(size_t)b * BLOCK_PAGES + k] = 0;
+	}
+	b = (n * 3 + 1) % DROP_BLOCKS;
+	for (size_t j = 0; j < 2; j++) {
+		size_t k = (n * 53 + j * 211) % BLOCK_PAGES, i = (size_t)b * BLOCK_PAGES + k;
+		drop_seed[i] = ct_mix((uint64_t)n << 20 | i) | 1;
+		ct_fill(drop_page(b, k), PAGE, drop_seed[i]);
+	}
+	b = (n * 5 + 2) % DROP_BLOCKS;
+	for (size_t j = 0; j < 2; j++)
+		(void)*(volatile unsigned char *)drop_page(b, (n * 29 + j * 157) % BLOCK_PAGES);
+}
+
+static void drop_check(void)
+{
+	static const unsigned char zero[PAGE];
+	for (size_t i = 0; i < DROP_PAGES; i++) {
+		const unsigned char *pg = drop + i * PAGE;
+		long off = drop_seed[i] ? ct_check_fill(pg, PAGE, drop_seed[i]) : memcmp(pg, zero, PAGE) ? 0 : -1;
+		if (off >= 0)
+			ct_fail("drop area page %zu (block %zu) differs at offset %ld: it should hold %s", i, i / BLOCK_PAGES,
+				off, drop_seed[i] ? "its pattern" : "zeros");
+	}
+}
+
 static void step(void)
 {
 	steps++;
+	if (drop_on)
+		drop_step(steps);
 	size_t k = (size_t)write_pages;
 	if ((size_t)steps * k > heap_pages)
 		ct_die("the heap of %zu pages is too small for step %u", heap_pages, steps);
@@ -123,7 +192,7 @@ static void check_x(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ct_grow STATUS [--mib=N] [--write-pages=K] [--grow] [options]\n%s", ct_common_usage);
+	fprintf(stderr, "usage: ct_grow STATUS [--mib=N] [--write-pages=K] [--grow] [--drop] [options]\n%s", ct_common_usage);
 	exit(2);
 }
 
@@ -137,6 +206,8 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++)
 		if (!strcmp(argv[i], "--grow"))
 			grow = true;
+		else if (!strcmp(argv[i], "--drop"))
+			drop_on = true;
 		else if (!ct_common_arg(argv[i]) && !ct_num_arg(argv[i], "--mib", &mib) &&
 			 !ct_num_arg(argv[i], "--write-pages", &write_pages))
 			usage();
@@ -150,6 +221,8 @@ int main(int argc, char **argv)
 	y_addr = map(MIB);
 	ct_fill(y_addr, MIB, 0x2222);
 	ct_info("heap %lx %zx", (unsigned long)(uintptr_t)heap, heap_pages * PAGE);
+	if (drop_on)
+		drop_setup();
 	ct_ready();
 
 	for (;;) {
@@ -158,6 +231,8 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < heap_pages; i++)
 			heap_page_check(i);
 		check_x();
+		if (drop_on)
+			drop_check();
 		for (size_t i = 0; i < nreg; i++) {
 			long off = ct_check_fill(reg[i].p, reg[i].len, reg[i].seed);
 			if (off >= 0)
