@@ -16,7 +16,7 @@
 
 #include "ptrace/inject.h"
 #include "ptrace/ptrace.h"
-#include "session/ranges_ops.h"
+#include "dump/ranges_ops.h"
 #include "session/rollback_inplace.h"
 #include "images/criu_msgs.h"
 #include "images/pagestore.h"

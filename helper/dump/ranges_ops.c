@@ -1,5 +1,5 @@
 /* Range list set operations (ranges_ops.h). */
-#include "session/ranges_ops.h"
+#include "dump/ranges_ops.h"
 
 #include <stdlib.h>
 #include <string.h>
