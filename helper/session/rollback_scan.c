@@ -20,7 +20,9 @@
  * larger part of `diff` during the stop (1.9-3.3 ms) and of finding the
  * pages to read ahead (0.9-1.6 ms). Both CPUs use the one pagemap fd
  * (PAGEMAP_SCAN keeps no position). FP_ROLLBACK_SCAN_ONE_CPU=1 walks on
- * one, as before (A/B). */
+ * one, as before (A/B). Both now ask for "written" alone, which the kernel
+ * answers from each entry's protection bit (rollback_pages.c); the walk of
+ * every entry's categories is FP_ROLLBACK_FULL_WALK=1's. */
 #define SCAN_PIECE (32ull << 20)
 
 static bool one_cpu(void)
