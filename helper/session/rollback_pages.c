@@ -12,7 +12,14 @@
  * entry emptied (MADV_DONTNEED) and every range whose page table the
  * kernel freed (CONFIG_PT_RECLAIM, after MADV_DONTNEED of a whole 2 MiB):
  * what it does not report still carries our protection, so it has the
- * content, and the presence, it had at T. Only for the pages it reports
+ * content, and the presence, it had at T. T's pages (`cov`) are the whole
+ * page list of T's image, or SNAP's own after a rollback to SNAP; pages
+ * with content outside that list hold zeros (those a rollback wrote where
+ * SNAP had none, and the markers our protection leaves in emptied
+ * entries): so in the three e2e tests where a trial that walked
+ * everything at each snapshot's stop and compared found such pages
+ * (rollback_drop, snap_incr_race: zeros read; snap_incr_shimlog:
+ * markers). Only for the pages it reports
  * that SNAP does not have (and for untracked memory) is presence asked,
  * with the slower walk that works each entry's categories out; that walk
  * over the whole of 1 GiB was ~2 ms of the stop (FP_ROLLBACK_FULL_WALK=1
