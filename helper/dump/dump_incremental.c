@@ -33,6 +33,7 @@
  * Here: before the stop (prepare) and during it (final, rearm); the parent
  * link and the hand-over after it are dump_incr_keep.c's. */
 #include "dump/dump_int.h"
+#include "dump/ranges_ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -288,17 +289,16 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 
 /* ---- during the stop ------------------------------------------------------ */
 
+/* fp_pagemap_scan's sink into a range list; out of memory stops it */
 struct rsink {
-	struct fp_range *r;
-	size_t n, cap;
+	struct fp_rlist *l;
 	bool oom;
 };
 
 static int rsink_add(void *arg, uint64_t s, uint64_t e)
 {
 	struct rsink *k = arg;
-	if (fp_ranges_push(&k->r, &k->n, &k->cap, s, e))
-		k->oom = true;
+	k->oom = fp_rlist_add(k->l, s, e) != 0;
 	return k->oom;
 }
 
@@ -307,7 +307,7 @@ static int rsink_add(void *arg, uint64_t s, uint64_t e)
  * page tables while the process is stopped, where a scan for the clean
  * pages and a second walk to re-protect took two. The dump fails as a
  * whole if anything after it fails, and the tracking goes with it. */
-static int written_pages(struct dump_precopy *pc, int pmfd, struct rsink *out, fp_error *err)
+static int written_pages(struct dump_precopy *pc, int pmfd, struct fp_rlist *out, fp_error *err)
 {
 	enum { VEC = 4096 };
 	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
@@ -319,9 +319,10 @@ static int written_pages(struct dump_precopy *pc, int pmfd, struct rsink *out, f
 	m.category_mask = FP_PAGE_IS_WRITTEN;
 	m.return_mask = FP_PAGE_IS_WRITTEN;
 	int rc = 0;
+	struct rsink k = { out, false };
 	for (size_t i = 0; i < pc->nreg && !rc; i++) {
-		int r = fp_pagemap_scan(pmfd, pc->reg[i].start, pc->reg[i].end, &m, vec, VEC, rsink_add, out);
-		if (out->oom)
+		int r = fp_pagemap_scan(pmfd, pc->reg[i].start, pc->reg[i].end, &m, vec, VEC, rsink_add, &k);
+		if (k.oom)
 			rc = fp_fail(err, ENOMEM, "out of memory");
 		else if (r <= 0)
 			rc = fp_fail(err, r ? errno : ENOTSUP, "PAGEMAP_SCAN of %d for written pages: %s", pc->pid,
@@ -329,55 +330,6 @@ static int written_pages(struct dump_precopy *pc, int pmfd, struct rsink *out, f
 	}
 	free(vec);
 	return rc;
-}
-
-/* a - b, both sorted. */
-static int subtract(const struct fp_range *a, size_t na, const struct fp_range *b, size_t nb, struct rsink *out)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < na; i++) {
-		uint64_t s = a[i].start;
-		while (j < nb && b[j].end <= s)
-			j++;
-		for (size_t k = j; k < nb && b[k].start < a[i].end && s < a[i].end; k++) {
-			if (b[k].start > s && rsink_add(out, s, b[k].start))
-				return -1;
-			if (b[k].end > s)
-				s = b[k].end;
-		}
-		if (s < a[i].end && rsink_add(out, s, a[i].end))
-			return -1;
-	}
-	return 0;
-}
-
-/* a ∩ b, both sorted. */
-static int intersect(const struct fp_range *a, size_t na, const struct fp_range *b, size_t nb, struct rsink *out)
-{
-	size_t i = 0, j = 0;
-	while (i < na && j < nb) {
-		uint64_t s = a[i].start > b[j].start ? a[i].start : b[j].start;
-		uint64_t e = a[i].end < b[j].end ? a[i].end : b[j].end;
-		if (s < e && rsink_add(out, s, e))
-			return -1;
-		if (a[i].end < b[j].end)
-			i++;
-		else
-			j++;
-	}
-	return 0;
-}
-
-/* a ∪ b, both sorted, disjoint. */
-static int union_of(const struct fp_range *a, size_t na, const struct fp_range *b, size_t nb, struct rsink *out)
-{
-	size_t i = 0, j = 0;
-	while (i < na || j < nb) {
-		const struct fp_range *x = j == nb || (i < na && a[i].start < b[j].start) ? &a[i++] : &b[j++];
-		if (rsink_add(out, x->start, x->end))
-			return -1;
-	}
-	return 0;
 }
 
 static int pe_push(cr_pagemap_entry **pe, size_t *n, size_t *cap, uint64_t s, uint64_t e, uint32_t flags)
@@ -495,7 +447,7 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
 	int64_t t0 = dump_now_ns();
-	struct rsink written = { 0 }, covreg = { 0 }, keep1 = { 0 }, keep = { 0 }, notpre = { 0 };
+	struct fp_rlist written = { 0 }, covreg = { 0 }, keep1 = { 0 }, keep = { 0 }, notpre = { 0 };
 	struct fp_range *lost = NULL;
 	size_t nlost = 0;
 	fp_mem_range *use = NULL; /* pre-copied, not written since: taken from the copy */
@@ -517,12 +469,17 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		/* first: a range that lost its registration is no evidence of
 		 * anything (track_lost.c); out of `reg`, none of its pages is
 		 * left in the parent, and none comes from the pre-copy */
-		if (dump_incr_drop_lost(c, pc, &lost, &nlost, err))
+		int dropped = dump_incr_drop_lost(c, pc, &lost, &nlost, err);
+		/* the lists as they are after the drop (it cuts reg and cov) */
+		const struct fp_rlist reg = { pc->reg, pc->nreg, pc->nreg }, cov = { pc->cov, pc->ncov, pc->ncov },
+				      pw = { pc->pw, pc->npw, pc->npw };
+		if (dropped)
 			rc = -1;
 		else if (pc->deferred && pc->written_scanned) {
 			/* found by the walk for the pages (dump_proc_pagemap), in the
 			 * dumped pages: those in the tracked ranges */
-			if (intersect(pc->written, pc->nwritten, pc->reg, pc->nreg, &written))
+			const struct fp_rlist found = { pc->written, pc->nwritten, pc->nwritten };
+			if (fp_rlist_inter(&found, &reg, &written))
 				rc = fp_fail(err, ENOMEM, "out of memory");
 			free(pc->written);
 			pc->written = NULL;
@@ -530,16 +487,16 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		} else {
 			rc = written_pages(pc, fd, &written, err);
 		}
-		if (!rc && union_of(written.r, written.n, lost, nlost, &notpre))
+		const struct fp_rlist gone = { lost, nlost, nlost };
+		if (!rc && fp_rlist_union(&written, &gone, &notpre))
 			rc = fp_fail(err, ENOMEM, "out of memory");
 		close(fd);
 		/* Left in the parent: what it holds, in a tracked range, not
 		 * written since (and dumped now: present or swapped, below). */
 		/* (dump_incr_precopy.c) the pages written before the pre-copy are
 		 * not the parent's, protected again or not */
-		if (!rc && (intersect(pc->cov, pc->ncov, pc->reg, pc->nreg, &covreg) ||
-			    subtract(covreg.r, covreg.n, written.r, written.n, &keep1) ||
-			    subtract(keep1.r, keep1.n, pc->pw, pc->npw, &keep) ||
+		if (!rc && (fp_rlist_inter(&cov, &reg, &covreg) || fp_rlist_minus(&covreg, &written, &keep1) ||
+			    fp_rlist_minus(&keep1, &pw, &keep) ||
 			    dump_incr_precopy_usable(pc, notpre.r, notpre.n, &use, &nuse)))
 			rc = fp_fail(err, ENOMEM, "out of memory");
 	}
