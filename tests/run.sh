@@ -60,9 +60,12 @@ for t in "$ROOT"/tests/e2e/*.sh; do
 done
 # The session engine (incremental snapshots, rollbacks in place, branches)
 # under ASan+UBSan too: the e2e tests that drive it, run with build-san's
-# forkpoint, whose session helper is that same binary.
+# forkpoint, whose session helper is that same binary. There each rollback
+# in place also compares its pages with the full walk's answer
+# (FP_ROLLBACK_CHECK, helper/session/rollback_pages.c) and fails where they
+# would write back different pages.
 for t in "$ROOT"/tests/e2e/{rollback,snap_incr}_*.sh "$ROOT"/tests/e2e/{walk,branch,snap_full_store}.sh; do
-	[[ -f $t ]] && run_one "san-e2e/$(basename "$t" .sh)" build-san bash "$t"
+	[[ -f $t ]] && FP_ROLLBACK_CHECK=1 run_one "san-e2e/$(basename "$t" .sh)" build-san bash "$t"
 done
 
 for t in "$ROOT"/tests/fuzz/*.sh; do

@@ -126,6 +126,53 @@ static int by_walk(struct rb_proc *p, int fd, const struct fp_rlist *reg, const 
 	return rc;
 }
 
+/* out = d ∩ (SNAP's pages ∪ has) ∩ the mappings that stay: what is written
+ * back, SNAP's page or zeros */
+static int to_write(const struct rb_proc *p, const struct fp_rlist *d, const struct fp_rlist *has,
+		    struct fp_rlist *out)
+{
+	struct fp_rlist sp = { 0 }, x = { 0 };
+	int rc = fp_rlist_union(&p->snap_pages, has, &sp) || fp_rlist_inter(d, &sp, &x) || fp_rlist_inter(&x, &p->keep, out);
+	fp_rlist_free(&sp);
+	fp_rlist_free(&x);
+	return rc ? -1 : 0;
+}
+
+/* FP_ROLLBACK_CHECK=1 (tests): the full walk's answer too; every page
+ * where the two differ (one writes it back, the other not) must hold
+ * SNAP's content already (or zeros where SNAP has none), read now through
+ * /proc/PID/mem, or the rollback fails here (before anything changed):
+ * then the two are not the same rollback. */
+static int check_with_walk(struct rb_proc *p, int fd, const struct fp_rlist *reg, const struct fp_rlist *cov,
+			   fp_error *err)
+{
+	struct fp_rlist d = { 0 }, has = { 0 }, wr = { 0 }, a = { 0 }, b = { 0 };
+	int rc = by_walk(p, fd, reg, cov, &d, &has, err) || to_write(p, &d, &has, &wr) ||
+			 fp_rlist_minus(&wr, &p->wr, &a) || fp_rlist_minus(&p->wr, &wr, &b) || fp_rlist_merge(&a, &b)
+		 ? -1
+		 : 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)p->pid);
+	int mem = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	if (!rc && mem < 0)
+		rc = fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	static uint8_t live[CR_PAGE_SIZE], snap[CR_PAGE_SIZE];
+	for (size_t i = 0; i < a.n && !rc; i++)
+		for (uint64_t at = a.r[i].start; at < a.r[i].end && !rc; at += CR_PAGE_SIZE) {
+			if (pread(mem, live, CR_PAGE_SIZE, (off_t)at) != CR_PAGE_SIZE)
+				rc = fp_fail(err, errno, "reading page 0x%llx of %d: %s", (unsigned long long)at, (int)p->pid,
+					     strerror(errno));
+			else if (!rb_snap_read(p, at, CR_PAGE_SIZE, snap, err) && memcmp(live, snap, CR_PAGE_SIZE))
+				rc = fp_fail(err, EIO, "FP_ROLLBACK_CHECK: page 0x%llx of %d is written back by one of the fast "
+					      "comparison and the full walk only, and it is not SNAP's now",
+					     (unsigned long long)at, (int)p->pid);
+		}
+	if (mem >= 0)
+		close(mem);
+	fp_rlist_free(&d), fp_rlist_free(&has), fp_rlist_free(&wr), fp_rlist_free(&a), fp_rlist_free(&b);
+	return rc ? -1 : 0;
+}
+
 int rb_diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, size_t len, fp_error *err)
 {
 	char path[64];
@@ -134,18 +181,20 @@ int rb_diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, si
 	if (fd < 0)
 		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
 	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg }, cov = { p->tp->cov, p->tp->ncov, p->tp->ncov };
-	struct fp_rlist d = { 0 }, has = { 0 }, cow = { 0 }, x = { 0 }, y = { 0 }, sp = { 0 };
+	struct fp_rlist d = { 0 }, has = { 0 }, cow = { 0 }, x = { 0 }, y = { 0 };
 	int rc = 1;
 	const uint64_t ps = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	if ((fp_env_flag("FP_ROLLBACK_FULL_WALK") ? by_walk : by_written)(p, fd, &reg, &cov, &d, &has, err) ||
+	bool walk = fp_env_flag("FP_ROLLBACK_FULL_WALK");
+	if ((walk ? by_walk : by_written)(p, fd, &reg, &cov, &d, &has, err) ||
 	    rb_scan(fd, fpriv, ps, 0, FP_PAGE_IS_FILE, &cow, err))
 		rc = -1;
-	close(fd);
 	/* written back: SNAP's pages, and zeros where SNAP has none but a
 	 * page is there now */
-	if (rc == 1 && (fp_rlist_union(&p->snap_pages, &has, &sp) || fp_rlist_inter(&d, &sp, &x) ||
-			fp_rlist_inter(&x, &p->keep, &p->wr)))
+	if (rc == 1 && to_write(p, &d, &has, &p->wr))
 		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (rc == 1 && !walk && fp_env_flag("FP_ROLLBACK_CHECK") && check_with_walk(p, fd, &reg, &cov, err))
+		rc = -1;
+	close(fd);
 	/* private file mappings: SNAP's copied-on-write pages; a page copied
 	 * since would need the file's bytes back */
 	fp_rlist_free(&x);
@@ -156,7 +205,6 @@ int rb_diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, si
 			 (unsigned long long)y.r[0].start);
 	if (rc == 1 && (fp_rlist_inter(&p->snap_pages, fpriv, &x) || fp_rlist_merge(&p->wr, &x)))
 		rc = fp_fail(err, ENOMEM, "out of memory");
-	fp_rlist_free(&sp);
 	fp_rlist_free(&x);
 	fp_rlist_free(&y);
 	fp_rlist_free(&d);
