@@ -293,8 +293,6 @@ static struct dump_fd *fd_slot(struct dump_proc *p, int fd)
 	return bsearch(&key, p->fds, p->nfds, sizeof(*p->fds), cmp_dump_fd);
 }
 
-/* w's entry: looked up (kcmp of kpid's kfd) among those of kind when
- * index, else new. */
 /* w's fd is file id's. */
 static int fd_gets(struct dump_ctx *c, struct later_fd *w, uint32_t id, fp_error *err)
 {
@@ -307,6 +305,8 @@ static int fd_gets(struct dump_ctx *c, struct later_fd *w, uint32_t id, fp_error
 	return w->locks ? dump_fd_locks(c, p->pid, w->fd, id, w->locks, err) : 0;
 }
 
+/* w's entry: looked up (kcmp of kpid's kfd) among those of kind when
+ * index, else new. */
 static int make_entry(struct dump_ctx *c, struct later_fd *w, int kind, pid_t kpid, int kfd, bool index,
 		      fp_error *err)
 {

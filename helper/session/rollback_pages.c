@@ -147,22 +147,24 @@ static int check_with_walk(struct rb_proc *p, int fd, const struct fp_rlist *reg
 			   fp_error *err)
 {
 	struct fp_rlist d = { 0 }, has = { 0 }, wr = { 0 }, a = { 0 }, b = { 0 };
-	int rc = by_walk(p, fd, reg, cov, &d, &has, err) || to_write(p, &d, &has, &wr) ||
-			 fp_rlist_minus(&wr, &p->wr, &a) || fp_rlist_minus(&p->wr, &wr, &b) || fp_rlist_merge(&a, &b)
-		 ? -1
-		 : 0;
+	int rc = by_walk(p, fd, reg, cov, &d, &has, err);
+	if (!rc && (to_write(p, &d, &has, &wr) || fp_rlist_minus(&wr, &p->wr, &a) || fp_rlist_minus(&p->wr, &wr, &b) ||
+		    fp_rlist_merge(&a, &b)))
+		rc = fp_fail(err, ENOMEM, "out of memory");
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)p->pid);
 	int mem = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	if (!rc && mem < 0)
 		rc = fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
-	static uint8_t live[CR_PAGE_SIZE], snap[CR_PAGE_SIZE];
+	uint8_t live[CR_PAGE_SIZE], snap[CR_PAGE_SIZE];
 	for (size_t i = 0; i < a.n && !rc; i++)
 		for (uint64_t at = a.r[i].start; at < a.r[i].end && !rc; at += CR_PAGE_SIZE) {
 			if (pread(mem, live, CR_PAGE_SIZE, (off_t)at) != CR_PAGE_SIZE)
 				rc = fp_fail(err, errno, "reading page 0x%llx of %d: %s", (unsigned long long)at, (int)p->pid,
 					     strerror(errno));
-			else if (!rb_snap_read(p, at, CR_PAGE_SIZE, snap, err) && memcmp(live, snap, CR_PAGE_SIZE))
+			else if (rb_snap_read(p, at, CR_PAGE_SIZE, snap, err))
+				rc = -1;
+			else if (memcmp(live, snap, CR_PAGE_SIZE))
 				rc = fp_fail(err, EIO, "FP_ROLLBACK_CHECK: page 0x%llx of %d is written back by one of the fast "
 					      "comparison and the full walk only, and it is not SNAP's now",
 					     (unsigned long long)at, (int)p->pid);
