@@ -40,6 +40,10 @@ struct fp_track_proc {
 	size_t nreg;
 	struct fp_range *cov;          /* pages of the last snapshot, sorted */
 	size_t ncov;
+	/* cov is exactly the page list of the state the tracking started
+	 * from (a snapshot's, or SNAP's after a rollback to it); not after the
+	 * arming that ends a full restore (the processes ran in between) */
+	bool cov_known;
 	struct dump_vma *vmas;         /* its mappings and their VmFlags then (smaps) */
 	size_t nvmas;
 	uint64_t shim_addr, shim_gen;  /* the shim's mapping change log (dump_incr_shim.c) */

@@ -104,6 +104,7 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 			fp_track_proc_free(tp);
 			continue;
 		}
+		tp->cov_known = true;
 		tp->vmas = pc->fv_now;
 		tp->nvmas = pc->nfv_now;
 		dump_incr_store_give(pc, tp);

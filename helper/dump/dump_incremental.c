@@ -198,6 +198,7 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 			free(t->procs[i].cov);
 			t->procs[i].cov = NULL;
 			t->procs[i].ncov = 0;
+			t->procs[i].cov_known = false;
 		}
 		t->parent_dir[0] = '\0';
 	}
@@ -225,6 +226,7 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		pc->nreg = tp->nreg;
 		pc->cov = tp->cov;
 		pc->ncov = tp->ncov;
+		pc->cov_known = tp->cov_known;
 		pc->fv_now = tp->vmas;
 		pc->nfv_now = tp->nvmas;
 		pc->shim_addr = tp->shim_addr;

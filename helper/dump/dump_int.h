@@ -147,6 +147,7 @@ struct dump_precopy {
 	 * holds; a page in them still write-protected is left in the parent */
 	struct fp_range *cov;
 	size_t ncov;
+	bool cov_known;       /* fp_track_proc's: cov is exactly the parent's pages */
 	bool tracked;         /* the tracking ran since the parent */
 	/* (dump_incr_recheck.c) the written pages are re-protected after the
 	 * resume, not during the stop: until then they stay unprotected. */

@@ -13,7 +13,8 @@
  * kernel freed (CONFIG_PT_RECLAIM, after MADV_DONTNEED of a whole 2 MiB):
  * what it does not report still carries our protection, so it has the
  * content, and the presence, it had at T. T's pages (`cov`) are the whole
- * page list of T's image, or SNAP's own after a rollback to SNAP; pages
+ * page list of T's image, or SNAP's own after a rollback to SNAP (and
+ * unknown after the arming that ends a full restore: then it walks); pages
  * with content outside that list hold zeros (those a rollback wrote where
  * SNAP had none, and the markers our protection leaves in emptied
  * entries): so in the three e2e tests where a trial that walked
@@ -186,7 +187,10 @@ int rb_diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, si
 	struct fp_rlist d = { 0 }, has = { 0 }, cow = { 0 }, x = { 0 }, y = { 0 };
 	int rc = 1;
 	const uint64_t ps = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	bool walk = fp_env_flag("FP_ROLLBACK_FULL_WALK");
+	/* T's page list unknown (the arming after a full restore: the
+	 * processes ran before it): only the walk tells which pages have
+	 * content (e2e/rollback_after_full) */
+	bool walk = fp_env_flag("FP_ROLLBACK_FULL_WALK") || !p->tp->cov_known;
 	if ((walk ? by_walk : by_written)(p, fd, &reg, &cov, &d, &has, err) ||
 	    rb_scan(fd, fpriv, ps, 0, FP_PAGE_IS_FILE, &cow, err))
 		rc = -1;

@@ -208,6 +208,7 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	free(tp->cov);
 	tp->reg = reg, tp->nreg = nreg;
 	tp->cov = cov, tp->ncov = p->snap_pages.n;
+	tp->cov_known = true;
 	(void)c;
 	return 0;
 }

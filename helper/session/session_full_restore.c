@@ -275,5 +275,7 @@ void fp_session_full_restore(struct fp_session_ctx *ctx, int c, const char *snap
 	 * disk; a leftover is removed by the next rollback_dump) and the
 	 * arming of the next rollback in place. */
 	fp_rm_rf(rbdir, NULL);
+	/* tests: the restored processes run here before the arming */
+	fp_session_fault_pause("session-pause-before-arm", ctx->info->dir);
 	fp_rollback_arm(r.pid, dir, fp_track_session()); /* the next rollback can be in place */
 }
