@@ -63,9 +63,11 @@ done
 # forkpoint, whose session helper is that same binary. There each rollback
 # in place also compares its pages with the full walk's answer
 # (FP_ROLLBACK_CHECK, helper/session/rollback_pages.c) and fails where they
-# would write back different pages.
+# would write back different pages, and each incremental snapshot's stop
+# checks its tracked pages against the full walk, content included
+# (FP_DUMP_FAST_CHECK, helper/dump/dump_incr_fastcheck.c).
 for t in "$ROOT"/tests/e2e/{rollback,snap_incr}_*.sh "$ROOT"/tests/e2e/{walk,branch,snap_full_store}.sh; do
-	[[ -f $t ]] && FP_ROLLBACK_CHECK=1 run_one "san-e2e/$(basename "$t" .sh)" build-san bash "$t"
+	[[ -f $t ]] && FP_ROLLBACK_CHECK=1 FP_DUMP_FAST_CHECK=1 run_one "san-e2e/$(basename "$t" .sh)" build-san bash "$t"
 done
 
 for t in "$ROOT"/tests/fuzz/*.sh; do

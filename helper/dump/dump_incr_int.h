@@ -4,6 +4,33 @@
 #ifndef FP_DUMP_INCR_INT_H
 #define FP_DUMP_INCR_INT_H
 
+#include "dump/ranges_ops.h"
+
+/* dump_incr_content.c: at an incremental stop (dump_proc_pagemap's one
+ * walk), the tracked ranges whose registration holds, the pages in them
+ * (sorted, as the walk would find them: present or swapped, not the zero
+ * page) and which of those were written since the protection, from the
+ * fast loop for written pages; the others are walked as before.
+ * 1: f filled; 0: not available here (the walk); -1 error. on: not
+ * FP_DUMP_FAST_WRITTEN=0. */
+struct dump_incr_fast {
+	struct fp_rlist tracked, pages, written;
+};
+bool dump_incr_fast_on(void);
+int dump_incr_fast(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_incr_fast *f, fp_error *err);
+void dump_incr_fast_free(struct dump_incr_fast *f);
+/* the pages with content (present or swapped, not the zero page) in
+ * spans, and which of them are written: the full walk's view */
+int dump_incr_content_walk(pid_t pid, int fd, const struct fp_rlist *spans, struct fp_rlist *pages,
+			   struct fp_rlist *written, fp_error *err);
+/* dump_incr_fastcheck.c: FP_DUMP_FAST_CHECK=1, f against the full walk */
+int dump_incr_fast_check(struct dump_ctx *c, struct dump_proc *p, int fd, const struct dump_incr_fast *f, fp_error *err);
+/* whether [start, end) lies in one of f's tracked ranges; fn over the
+ * parts of l (sorted) in [start, end), in order */
+bool dump_incr_fast_covers(const struct dump_incr_fast *f, uint64_t start, uint64_t end);
+int dump_incr_fast_each(const struct fp_rlist *l, uint64_t start, uint64_t end, int (*fn)(void *arg, uint64_t s, uint64_t e),
+			void *arg);
+
 /* dump_incremental.c (dump_incr_keep.c: link_parent, keep): snapshots
  * against a parent, with o->track.
  * prepare: before the stop; 1 incremental (c->pre holds the tracking), 0

@@ -102,15 +102,19 @@ bool dump_incr_precopy_on(void)
 }
 
 struct pwsink {
-	struct fp_range **r;
-	size_t *n, cap;
+	struct fp_range **r, **gone;
+	size_t *n, cap, *ngone, capgone;
 	bool oom;
 };
 
-static int pw_add(void *arg, uint64_t s, uint64_t e)
+/* each written region; those neither present nor swapped (emptied) also
+ * in `gone` */
+static int pw_add(void *arg, const struct fp_page_region *x)
 {
 	struct pwsink *k = arg;
-	if (fp_ranges_push(k->r, k->n, &k->cap, s, e))
+	if (fp_ranges_push(k->r, k->n, &k->cap, x->start, x->end) ||
+	    (!(x->categories & (FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED)) &&
+	     fp_ranges_push(k->gone, k->ngone, &k->capgone, x->start, x->end)))
 		k->oom = true;
 	return k->oom;
 }
@@ -127,6 +131,8 @@ struct protect_job {
 	struct fp_range *piece;     /* [start, end) of each piece */
 	struct fp_range **out;      /* each piece's written ranges */
 	size_t *nout;
+	struct fp_range **gone;     /* and of those, the emptied ones */
+	size_t *ngone;
 	int *rc;                    /* each piece's: 1 done, 0 unsupported, -1 errno */
 	int *err;
 };
@@ -137,12 +143,12 @@ static void protect_some(void *arg, size_t from, size_t to)
 	enum { VEC = 4096 };
 	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
 	for (size_t i = from; i < to; i++) {
-		struct pwsink k = { .r = &j->out[i], .n = &j->nout[i] };
+		struct pwsink k = { .r = &j->out[i], .n = &j->nout[i], .gone = &j->gone[i], .ngone = &j->ngone[i] };
 		if (!vec) {
 			j->rc[i] = -1, j->err[i] = ENOMEM;
 			continue;
 		}
-		int r = fp_pagemap_scan(j->fd, j->piece[i].start, j->piece[i].end, j->m, vec, VEC, pw_add, &k);
+		int r = fp_pagemap_scan_regions(j->fd, j->piece[i].start, j->piece[i].end, j->m, vec, VEC, pw_add, &k);
 		j->rc[i] = k.oom ? -1 : r;
 		j->err[i] = k.oom ? ENOMEM : errno;
 	}
@@ -161,7 +167,7 @@ static int find_and_protect(struct dump_precopy *pc, fp_error *err)
 	/* written, and not the shared zero page (never dumped) */
 	m.category_inverted = FP_PAGE_IS_PFNZERO;
 	m.category_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO;
-	m.return_mask = FP_PAGE_IS_WRITTEN;
+	m.return_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
 	size_t n = 0;
 	for (size_t i = 0; i < pc->nreg; i++)
 		n += (size_t)((pc->reg[i].end - pc->reg[i].start + PIECE - 1) / PIECE);
@@ -169,10 +175,12 @@ static int find_and_protect(struct dump_precopy *pc, fp_error *err)
 	j.piece = malloc((n ? n : 1) * sizeof(*j.piece));
 	j.out = calloc(n ? n : 1, sizeof(*j.out));
 	j.nout = calloc(n ? n : 1, sizeof(*j.nout));
+	j.gone = calloc(n ? n : 1, sizeof(*j.gone));
+	j.ngone = calloc(n ? n : 1, sizeof(*j.ngone));
 	j.rc = calloc(n ? n : 1, sizeof(*j.rc));
 	j.err = calloc(n ? n : 1, sizeof(*j.err));
 	int rc = 0;
-	if (!j.piece || !j.out || !j.nout || !j.rc || !j.err) {
+	if (!j.piece || !j.out || !j.nout || !j.gone || !j.ngone || !j.rc || !j.err) {
 		rc = fp_fail(err, ENOMEM, "out of memory");
 		n = 0;
 	}
@@ -184,7 +192,7 @@ static int find_and_protect(struct dump_precopy *pc, fp_error *err)
 		dump_two_cpus_by(n, 1, 2, protect_some, &j);
 	/* joined in order; the first failure fails it all (the kernel may
 	 * have protected pages that were not recorded) */
-	size_t cap = 0;
+	size_t cap = 0, capgone = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!rc && j.rc[i] <= 0)
 			rc = fp_fail(err, j.rc[i] ? j.err[i] : ENOTSUP, "PAGEMAP_SCAN of %d protecting its written pages: %s",
@@ -192,9 +200,13 @@ static int find_and_protect(struct dump_precopy *pc, fp_error *err)
 		for (size_t x = 0; x < j.nout[i] && !rc; x++)
 			if (fp_ranges_push(&pc->pw, &pc->npw, &cap, j.out[i][x].start, j.out[i][x].end))
 				rc = fp_fail(err, ENOMEM, "out of memory");
+		for (size_t x = 0; x < j.ngone[i] && !rc; x++)
+			if (fp_ranges_push(&pc->pw_gone, &pc->npw_gone, &capgone, j.gone[i][x].start, j.gone[i][x].end))
+				rc = fp_fail(err, ENOMEM, "out of memory");
 		free(j.out[i]);
+		free(j.gone[i]);
 	}
-	free(j.piece), free(j.out), free(j.nout), free(j.rc), free(j.err);
+	free(j.piece), free(j.out), free(j.nout), free(j.gone), free(j.ngone), free(j.rc), free(j.err);
 	close(fd);
 	return rc;
 }

@@ -219,7 +219,8 @@ int dump_incr_shim_track(struct dump_ctx *c, struct dump_precopy *pc, fp_error *
 			dlogv(c, "%d: protecting %" PRIx64 "-%" PRIx64 ": %s", pc->pid, a->start, a->end, strerror(errno));
 		/* protected before the stop, so unwritten-looking: what the
 		 * parent had at these addresses is not their content */
-		if (fp_ranges_cut(&pc->cov, &pc->ncov, a->start, a->end)) {
+		if (fp_ranges_cut(&pc->cov, &pc->ncov, a->start, a->end) ||
+		    fp_ranges_push(&pc->fresh, &pc->nfresh, &pc->capfresh, a->start, a->end)) {
 			rc = fail_oom(err);
 			break;
 		}

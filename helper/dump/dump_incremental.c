@@ -158,6 +158,7 @@ static int track_new_vmas(struct dump_ctx *c, struct dump_precopy *pc, fp_error 
 		 * unwritten: whatever the parent had at these addresses (another
 		 * mapping, since unmapped or moved over) is not their content. */
 		if (fp_ranges_push(&reg, &n, &cap, v->start, v->end) ||
+		    fp_ranges_push(&pc->fresh, &pc->nfresh, &pc->capfresh, v->start, v->end) ||
 		    fp_ranges_cut(&pc->cov, &pc->ncov, v->start, v->end))
 			goto oom;
 		added++;

@@ -162,6 +162,14 @@ struct dump_precopy {
 	struct fp_range *pw;
 	fp_mem_range *pre_rd;
 	size_t npw, npre_rd, pre_pages;
+	/* of pw: the pages that had no content then (emptied, neither present
+	 * nor swapped): the protection leaves a marker there (dump_incr_content.c) */
+	struct fp_range *pw_gone;
+	size_t npw_gone;
+	/* ranges registered by this snapshot's preparation (new mappings, or
+	 * tracked anew): the parent says nothing about them */
+	struct fp_range *fresh;
+	size_t nfresh, capfresh;
 	/* (dump_incr_store.c) the page store written while the pre-copy
 	 * copies; the stop's reads over the pre-copy's places (offsets in
 	 * `dirty`); whether the image's pages are exactly the pre-copy's */

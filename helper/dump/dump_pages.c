@@ -251,6 +251,24 @@ static int add_clipped(struct runs *r, const struct regions *g, size_t *at, uint
 	return 0;
 }
 
+struct fast_sink {
+	struct runs *r;
+	struct wlist *w;
+	fp_error *err;
+};
+
+static int fast_page(void *arg, uint64_t s, uint64_t e)
+{
+	struct fast_sink *k = arg;
+	return add_run(k->r, s, e, k->err);
+}
+
+static int fast_written(void *arg, uint64_t s, uint64_t e)
+{
+	struct fast_sink *k = arg;
+	return fp_ranges_push(&k->w->r, &k->w->n, &k->w->cap, s, e) ? fp_fail(k->err, ENOMEM, "out of memory") : 0;
+}
+
 static uint64_t zero_pfn(void)
 {
 	static uint64_t pfn = UINT64_MAX;
@@ -347,6 +365,14 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 	struct wlist wl = { 0 };
 	int rc = 0;
 	unsigned two = 0;
+	/* the tracked memory's pages from its written ones (dump_incr_content.c) */
+	struct dump_incr_fast fast;
+	int have_fast = pc && use_scan && dump_incr_fast_on() ? dump_incr_fast(c, p, fd, &fast, err) : 0;
+	if (have_fast < 0)
+		rc = -1;
+	if (have_fast > 0 && dump_incr_fast_check(c, p, fd, &fast, err))
+		rc = -1;
+	struct fast_sink fs = { &r, &wl, err };
 	for (size_t i = 0; i < p->nvmas && !rc;) {
 		struct dump_vma *v = &p->vmas[i];
 		if (!v->dump_pages) {
@@ -356,6 +382,12 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		const struct dump_span *fb = dump_span_at(p, v->start);
 		if (fb || !use_scan)
 			pc = NULL; /* no written pages from this walk: dump_incr_final scans */
+		if (!fb && have_fast > 0 && dump_incr_fast_covers(&fast, v->start, v->end)) {
+			rc = dump_incr_fast_each(&fast.pages, v->start, v->end, fast_page, &fs) ||
+			     dump_incr_fast_each(&fast.written, v->start, v->end, fast_written, &fs);
+			i++;
+			continue;
+		}
 		if (fb) {
 			for (size_t k = 0; k < fb->npe && !rc; k++)
 				rc = add_run(&r, fb->pe[k].vaddr, fb->pe[k].vaddr + fb->pe[k].nr_pages * CR_PAGE_SIZE, err);
@@ -371,7 +403,8 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		size_t j = i + 1;
 		bool kinds[2] = { !v->file_private, v->file_private };
 		while (j < p->nvmas && p->vmas[j].dump_pages && p->vmas[j].start == p->vmas[j - 1].end &&
-		       !dump_span_at(p, p->vmas[j].start)) {
+		       !dump_span_at(p, p->vmas[j].start) &&
+		       !(have_fast > 0 && dump_incr_fast_covers(&fast, p->vmas[j].start, p->vmas[j].end))) {
 			kinds[p->vmas[j].file_private] = true;
 			j++;
 		}
@@ -393,6 +426,8 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		}
 		i = j;
 	}
+	if (have_fast > 0)
+		dump_incr_fast_free(&fast);
 	free(g[0].r);
 	free(g[1].r);
 	free(vec);

@@ -232,6 +232,12 @@ static void pre_free(struct dump_precopy *pc)
 	pc->untracked = pc->plan = pc->stop_full = NULL;
 	pc->nuntracked = pc->nplan = pc->nstop_full = 0;
 	pc->pw = NULL;
+	free(pc->pw_gone);
+	pc->pw_gone = NULL;
+	pc->npw_gone = 0;
+	free(pc->fresh);
+	pc->fresh = NULL;
+	pc->nfresh = pc->capfresh = 0;
 	pc->pre_rd = NULL;
 	pc->npw = pc->npre_rd = pc->pre_pages = 0;
 	pc->nfv = 0;
