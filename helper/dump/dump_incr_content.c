@@ -180,10 +180,9 @@ int dump_incr_fast(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_
 		return 0;
 	int64_t t0 = dump_now_ns();
 	struct fp_rlist reg = { pc->reg, pc->nreg, pc->nreg }, cov = { pc->cov, pc->ncov, pc->ncov };
-	struct fp_rlist pw0 = { pc->pw, pc->npw, pc->npw }, gone = { pc->pw_gone, pc->npw_gone, pc->npw_gone }, pw = { 0 },
-			lost = { 0 }, ws = { 0 }, x = { 0 }, y = { 0 }, j = { 0 },
-			pages = { 0 }, written = { 0 };
-	int rc = fp_rlist_minus(&pw0, &gone, &pw) ? fp_fail(err, ENOMEM, "out of memory") : 0;
+	struct fp_rlist pw = { pc->pw, pc->npw, pc->npw }, gone = { pc->pw_gone, pc->npw_gone, pc->npw_gone },
+			lost = { 0 }, ws = { 0 }, x = { 0 }, y = { 0 }, j = { 0 }, pages = { 0 }, written = { 0 };
+	int rc = 0;
 	/* the ranges whose registration the kernel dropped (track_lost.c) are
 	 * walked: their bits say nothing */
 	if (!rc && fp_track_lost(fd, reg.r, reg.n, &lost.r, &lost.n))
@@ -210,14 +209,15 @@ int dump_incr_fast(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_
 	}
 	if (!rc && dump_incr_content_walk(p->pid, fd, &j, &x, &y, err))
 		rc = -1;
-	/* pages: cov outside pw and ws, pw (with content then) outside ws,
-	 * and what the walk of ws found there; written: what it found written
-	 * there */
+	/* pages: cov and pw, less pw's emptied ones (gone is part of pw, so
+	 * this is cov outside pw and pw with content then), outside ws; and
+	 * what the walk of ws found there. written: what it found written
+	 * there. (One pass over the long lists: a 10% step's pw has ~25,000
+	 * ranges, and five passes took 2 ms of the stop.) */
 	struct fp_rlist a = { 0 }, b = { 0 }, d = { 0 }, e = { 0 };
-	if (!rc && (fp_rlist_inter(&x, &ws, &pages) ||
-		    fp_rlist_inter(&y, &ws, &written) || fp_rlist_union(&pw0, &ws, &a) || fp_rlist_minus(&cov, &a, &b) ||
-		    fp_rlist_minus(&pw, &ws, &d) || fp_rlist_merge(&pages, &b) || fp_rlist_merge(&pages, &d) ||
-		    fp_rlist_inter(&pages, &f->tracked, &e)))
+	if (!rc && (fp_rlist_union(&cov, &pw, &a) || fp_rlist_minus(&a, &gone, &b) || fp_rlist_minus(&b, &ws, &d) ||
+		    fp_rlist_inter(&x, &ws, &pages) || fp_rlist_merge(&pages, &d) || fp_rlist_inter(&pages, &f->tracked, &e) ||
+		    fp_rlist_inter(&y, &ws, &written)))
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	size_t nws = ws.n, nj = j.n;
 	f->pages = e;
@@ -225,7 +225,7 @@ int dump_incr_fast(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_
 	f->written = written;
 	written = (struct fp_rlist){ 0 };
 	fp_rlist_free(&a), fp_rlist_free(&b), fp_rlist_free(&d), fp_rlist_free(&e);
-	fp_rlist_free(&pw), fp_rlist_free(&lost), fp_rlist_free(&ws), fp_rlist_free(&x), fp_rlist_free(&y), fp_rlist_free(&j);
+	fp_rlist_free(&lost), fp_rlist_free(&ws), fp_rlist_free(&x), fp_rlist_free(&y), fp_rlist_free(&j);
 	fp_rlist_free(&pages), fp_rlist_free(&written);
 	if (rc) {
 		dump_incr_fast_free(f);
