@@ -39,12 +39,8 @@
 #include "dump/ranges_ops.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
 
 #include "ptrace/pagemap_scan.h"
 
@@ -237,30 +233,15 @@ int dump_incr_fast(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_
 	return 1;
 }
 
-/* The first range of l that ends after a (l sorted). */
-static size_t first_after(const struct fp_rlist *l, uint64_t a)
-{
-	size_t lo = 0, hi = l->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (l->r[mid].end <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 bool dump_incr_fast_covers(const struct dump_incr_fast *f, uint64_t start, uint64_t end)
 {
-	size_t i = first_after(&f->tracked, start);
-	return i < f->tracked.n && f->tracked.r[i].start <= start && f->tracked.r[i].end >= end;
+	return fp_ranges_cover(f->tracked.r, f->tracked.n, start, end);
 }
 
 int dump_incr_fast_each(const struct fp_rlist *l, uint64_t start, uint64_t end, int (*fn)(void *arg, uint64_t s, uint64_t e),
 			void *arg)
 {
-	for (size_t i = first_after(l, start); i < l->n && l->r[i].start < end; i++)
+	for (size_t i = fp_ranges_find(l->r, l->n, start); i < l->n && l->r[i].start < end; i++)
 		if (fn(arg, l->r[i].start > start ? l->r[i].start : start, l->r[i].end < end ? l->r[i].end : end))
 			return -1;
 	return 0;
