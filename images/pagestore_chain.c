@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,8 +56,24 @@ struct map {
  * and chunk buffers per reader: at most this many levels stay open, the
  * least recently read one is closed to make room. Pages are read in address
  * order, which is each level's own order, so a level that is closed and
- * opened again decodes at most one chunk twice. */
-#define OPEN_LEVELS 16
+ * opened again decodes at most one chunk twice.
+ *
+ * But a rollback reads scattered pages, from every level of a long chain
+ * in turn: with 16 levels open, a chain of 150 (1 GiB, 1% written per
+ * step) closed and opened a level for nearly every page (its directory,
+ * its store, its page hashes), and its batched reads (pgs_locate) were
+ * refused. So the bound follows the file limit: a 32nd of the soft
+ * RLIMIT_NOFILE, from 16 to 256 levels. */
+static size_t open_levels(void)
+{
+	static _Atomic size_t n;
+	if (!n) {
+		struct rlimit rl;
+		rlim_t k = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ? 8192 : rl.rlim_cur / 32;
+		n = k < 16 ? 16 : k > 256 ? 256 : (size_t)k;
+	}
+	return n;
+}
 
 struct pgs_chain {
 	struct map *m;
@@ -400,7 +417,7 @@ static int level_hashes(struct map *m, uint32_t level, pgs_reader *rd, int dirfd
 static int open_level(struct pgs_chain *ch, uint32_t level, fp_error *err)
 {
 	const struct level *l = &ch->m->lv[level];
-	if (ch->nopen == OPEN_LEVELS) {
+	if (ch->nopen >= open_levels()) {
 		size_t lru = SIZE_MAX;
 		for (size_t i = 0; i < ch->m->nlv; i++)
 			if (ch->rd[i] && (lru == SIZE_MAX || ch->used[i] < ch->used[lru]))
@@ -628,7 +645,7 @@ int pgs_locate(pgs_reader *r, uint64_t first, uint64_t n,
 	const struct map *m = ch->m;
 	/* a level closed to make room (open_level) would close a descriptor
 	 * that the caller's batch still reads */
-	if (m->nlv > OPEN_LEVELS)
+	if (m->nlv > open_levels())
 		return 1;
 	if (first > m->total || n > m->total - first)
 		return fp_fail(err, ERANGE, "pages %" PRIu64 "..%" PRIu64 " requested, the snapshot chain holds %" PRIu64, first,
@@ -645,6 +662,25 @@ int pgs_locate(pgs_reader *r, uint64_t first, uint64_t n,
 			return rc;
 		first += take;
 		n -= take;
+	}
+	return 0;
+}
+
+int pgs_stores(pgs_reader *r, int (*fn)(void *arg, pgs_reader *store, fp_error *err), void *arg, fp_error *err)
+{
+	struct pgs_chain *ch = pgs_reader_chain(r);
+	if (!ch)
+		return pgs_plain_fd(r) < 0 ? 1 : fn(arg, r, err);
+	if (ch->m->nlv > open_levels())
+		return 1;
+	for (size_t l = 0; l < ch->m->nlv; l++) {
+		if (!ch->rd[l] && open_level(ch, (uint32_t)l, err))
+			return -1;
+		if (pgs_plain_fd(ch->rd[l]) < 0)
+			continue;
+		int rc = fn(arg, ch->rd[l], err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

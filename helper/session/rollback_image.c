@@ -123,7 +123,7 @@ static int load_proc(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	return fp_rlist_normalize(&p->snap_pages) ? fp_fail(err, ENOMEM, "out of memory") : 0;
 }
 
-static int chain_of(const char *dir, char (**out)[PATH_MAX], size_t *n, fp_error *err);
+static int chain_of(const char *dir, size_t max, char (**out)[PATH_MAX], size_t *n, fp_error *err);
 
 /* SNAP and every snapshot its pages come from, against their manifests,
  * before anything is read from them: a flipped byte must be refused, not
@@ -162,11 +162,16 @@ static int check_chain(struct rb_ctx *c, bool parents, fp_error *err)
 {
 	char(*ch)[PATH_MAX] = NULL;
 	size_t n = 0;
-	if (chain_of(c->snap_dir, &ch, &n, err))
+	/* SNAP alone needs no walk of a long chain's links */
+	if (chain_of(c->snap_dir, parents ? 0 : 1, &ch, &n, err))
 		return -1;
 	size_t from = parents && c->top_checked ? 1 : 0; /* SNAP itself is proven already */
-	int rc = check_chain_at(ch + from, (parents ? n : 1) - from, IMG_VERIFY_READS, &c->per_page,
-				&c->r->verified_bytes, err);
+	int rc = check_chain_at(ch + from, n - from, IMG_VERIFY_READS, &c->per_page, &c->r->verified_bytes, err);
+	if (!rc && !c->per_page && !parents) {
+		free(ch);
+		ch = NULL;
+		rc = chain_of(c->snap_dir, 0, &ch, &n, err);
+	}
 	if (!rc && !c->per_page)
 		rc = check_chain_at(ch, n, IMG_VERIFY_FULL, &c->per_page, &c->r->verified_bytes, err);
 	c->chain_checked = !rc && (parents || !c->per_page);
@@ -259,8 +264,9 @@ int rb_snap_read_with(struct rb_proc *p, pgs_reader *rd, uint64_t addr, size_t l
 	return rb_snap_walk(p, addr, len, dst, read_pages, rd, err);
 }
 
-/* dir, its parent, its parent's parent...: real paths, *n of them. */
-static int chain_of(const char *dir, char (**out)[PATH_MAX], size_t *n, fp_error *err)
+/* dir, its parent, its parent's parent...: real paths, *n of them (at
+ * most max, all with 0). */
+static int chain_of(const char *dir, size_t max, char (**out)[PATH_MAX], size_t *n, fp_error *err)
 {
 	char cur[PATH_MAX];
 	if (!realpath(dir, cur))
@@ -278,7 +284,7 @@ static int chain_of(const char *dir, char (**out)[PATH_MAX], size_t *n, fp_error
 		memcpy((*out)[(*n)++], cur, PATH_MAX);
 		char link[PATH_MAX + 8];
 		snprintf(link, sizeof(link), "%s/parent", cur);
-		if (access(link, F_OK) < 0 || *n > PGS_CHAIN_MAX_DEPTH)
+		if (*n == max || access(link, F_OK) < 0 || *n > PGS_CHAIN_MAX_DEPTH)
 			return 0;
 		if (!realpath(link, cur))
 			return fp_fail(err, errno, "cannot resolve %s: %s", link, strerror(errno));
@@ -343,34 +349,89 @@ static int path_unknown(struct rb_ctx *c, char *why, size_t len, fp_error *err)
 	return 1;
 }
 
+/* One chain of snapshots, walked up one `parent` link at a time. */
+struct chain_walk {
+	char (*p)[PATH_MAX];
+	size_t n, cap;
+	bool top; /* no parent above p[n-1] */
+};
+
+static int walk_up(struct chain_walk *w, const char *start, fp_error *err)
+{
+	char link[PATH_MAX + 8];
+	if (w->top)
+		return 0;
+	if (w->n) {
+		snprintf(link, sizeof(link), "%s/parent", w->p[w->n - 1]);
+		if (access(link, F_OK) < 0 || w->n > PGS_CHAIN_MAX_DEPTH) {
+			w->top = true;
+			return 0;
+		}
+	}
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? 2 * w->cap : 8;
+		char(*x)[PATH_MAX] = realloc(w->p, nc * PATH_MAX);
+		if (!x)
+			return fp_fail(err, ENOMEM, "out of memory");
+		w->p = x, w->cap = nc;
+	}
+	const char *from = w->n ? link : start;
+	if (!realpath(from, w->p[w->n]))
+		return fp_fail(err, errno, "cannot resolve %s: %s", from, strerror(errno));
+	w->n++;
+	return 0;
+}
+
+static size_t index_in(const struct chain_walk *w, const char *path)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (!strcmp(w->p[i], path))
+			return i;
+	return SIZE_MAX;
+}
+
 int rb_load_path(struct rb_ctx *c, char *why, size_t len, fp_error *err)
 {
-	char(*a)[PATH_MAX] = NULL, (*b)[PATH_MAX] = NULL;
-	size_t na = 0, nb = 0;
 	if (access(c->t->parent_dir, F_OK) < 0)
 		return path_unknown(c, why, len, err);
-	if (chain_of(c->t->parent_dir, &a, &na, err) || chain_of(c->snap_dir, &b, &nb, err)) {
-		free(a);
-		return -1;
-	}
 	/* the closest common ancestor: pages differ only in the snapshots
-	 * below it, on either side */
-	size_t ia = na, ib = nb;
-	for (size_t j = 0; j < nb && ib == nb; j++)
-		for (size_t i = 0; i < na; i++)
-			if (!strcmp(a[i], b[j])) {
-				ia = i, ib = j;
-				break;
-			}
+	 * below it, on either side. Both chains are walked up together and
+	 * stop at the first snapshot both have reached, which is that
+	 * ancestor (whichever reaches a common one second, the other passed
+	 * the closest one before it): a rollback to the tracking's own
+	 * snapshot reads no link, where resolving two whole chains of 150
+	 * took ~3 ms. */
+	struct chain_walk a = { 0 }, b = { 0 };
+	size_t ia = SIZE_MAX, ib = SIZE_MAX;
+	int rc = 1;
+	while (ia == SIZE_MAX && !(a.top && b.top)) {
+		size_t was = a.n;
+		if (walk_up(&a, c->t->parent_dir, err)) {
+			rc = -1;
+			break;
+		}
+		if (a.n > was && (ib = index_in(&b, a.p[a.n - 1])) != SIZE_MAX) {
+			ia = a.n - 1;
+			break;
+		}
+		was = b.n;
+		if (walk_up(&b, c->snap_dir, err)) {
+			rc = -1;
+			break;
+		}
+		if (b.n > was && (ia = index_in(&a, b.p[b.n - 1])) != SIZE_MAX)
+			ib = b.n - 1;
+	}
 	/* no common ancestor (two full snapshots): every page either chain
 	 * holds may differ */
-	int rc = 1;
+	if (ia == SIZE_MAX)
+		ia = a.n, ib = b.n;
 	for (size_t i = 0; i < ia && rc == 1; i++)
-		rc = add_present(c, a[i], why, len, err);
+		rc = add_present(c, a.p[i], why, len, err);
 	for (size_t j = 0; j < ib && rc == 1; j++)
-		rc = add_present(c, b[j], why, len, err);
-	free(a);
-	free(b);
+		rc = add_present(c, b.p[j], why, len, err);
+	free(a.p);
+	free(b.p);
 	return rc;
 }
 

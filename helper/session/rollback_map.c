@@ -40,7 +40,7 @@
 #endif
 
 #define RB_MAP_MAX (4ull << 30)
-#define RB_MAPS 64
+#define RB_MAPS 256
 
 struct store_map {
 	dev_t dev;
@@ -168,20 +168,9 @@ out:
 	return base;
 }
 
-struct seen {
-	pgs_reader *s[16];
-	unsigned n;
-};
-
-static int map_store(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err)
+static int map_store(void *arg, pgs_reader *store, fp_error *err)
 {
-	(void)at, (void)n, (void)err;
-	struct seen *k = arg;
-	for (unsigned i = 0; i < k->n; i++)
-		if (k->s[i] == store)
-			return 0;
-	if (k->n < 16)
-		k->s[k->n++] = store;
+	(void)arg, (void)err;
 	uint64_t len;
 	rb_map_get(pgs_plain_fd(store), &len);
 	return 0;
@@ -189,10 +178,9 @@ static int map_store(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_e
 
 void rb_map_chain(pgs_reader *rd)
 {
-	struct seen k = { .n = 0 };
 	fp_error err;
 	if (rd && !map_off())
-		pgs_locate(rd, 0, pgs_total_pages(rd), map_store, &k, &err);
+		pgs_stores(rd, map_store, NULL, &err);
 }
 
 void rb_map_trim(void)

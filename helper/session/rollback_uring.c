@@ -27,6 +27,7 @@
 
 #define ENTRIES 128u
 #define PIECE_MAX (16u << 20) /* bytes per read: len is 32 bits */
+#define MAPPED_SLOTS 512u     /* a power of two, over the levels a chain keeps open */
 
 struct ring {
 	int state; /* 0: not set up yet, 1: ready, -1: unavailable */
@@ -45,10 +46,10 @@ struct piece {
 struct batch {
 	struct ring *g;
 	pgs_reader *rd;
-	pgs_reader *ms[4];        /* stores looked up in rollback_map.c, */
-	const uint8_t *mb[4];     /* their mappings (NULL: none), */
-	uint64_t ml[4];           /* and lengths */
-	unsigned nm;
+	/* stores looked up in rollback_map.c, by the reader's address (a
+	 * long chain's pages come from many stores in turn), with their
+	 * mappings (NULL: none) and lengths */
+	struct { pgs_reader *s; const uint8_t *b; uint64_t l; } mc[MAPPED_SLOTS];
 	struct piece pc[ENTRIES];
 	unsigned n;     /* queued, not submitted yet */
 	uint8_t *cur;   /* where the next piece goes (rb_snap_walk's order) */
@@ -115,16 +116,21 @@ static int flush(struct batch *b, fp_error *err)
 	return b->failed ? -1 : 0;
 }
 
-/* store's mapping (rollback_map.c), looked up once per batch */
+/* store's mapping (rollback_map.c), looked up once per batch (open
+ * addressing; a full table looks it up each time) */
 static const uint8_t *mapped(struct batch *b, pgs_reader *store, uint64_t *len)
 {
-	for (unsigned i = 0; i < b->nm; i++)
-		if (b->ms[i] == store)
-			return *len = b->ml[i], b->mb[i];
-	const uint8_t *m = rb_map_get(pgs_plain_fd(store), len);
-	if (b->nm < 4)
-		b->ms[b->nm] = store, b->mb[b->nm] = m, b->ml[b->nm++] = *len;
-	return m;
+	unsigned h = (unsigned)(((uintptr_t)store >> 4) * 0x9E3779B1u) & (MAPPED_SLOTS - 1);
+	for (unsigned k = 0; k < MAPPED_SLOTS; k++, h = (h + 1) & (MAPPED_SLOTS - 1)) {
+		if (b->mc[h].s == store)
+			return *len = b->mc[h].l, b->mc[h].b;
+		if (!b->mc[h].s) {
+			const uint8_t *m = rb_map_get(pgs_plain_fd(store), len);
+			b->mc[h].s = store, b->mc[h].b = m, b->mc[h].l = *len;
+			return m;
+		}
+	}
+	return rb_map_get(pgs_plain_fd(store), len);
 }
 
 static int queue(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err)

@@ -5,13 +5,15 @@
  * right level; a broken chain (a page its parent lacks, a missing parent)
  * is an error that says so, never a wrong page. The same chain resolved
  * over its parent's resolution (pgs_chain_open_over) gives the same pages;
- * a moved level makes a kept resolution not intact. */
+ * a moved level makes a kept resolution not intact. A chain longer than
+ * the levels a reader keeps open reads right too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,11 +89,112 @@ static int resolve(int fd, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **
 	return rc;
 }
 
+struct located {
+	unsigned calls;
+	uint64_t next; /* the flat page of the next piece's first */
+	bool wrong;
+};
+
+/* pgs_locate's pieces, read from their store's file, must hold the
+ * pattern of page first + k of the deep chain below (level = page, or 0
+ * past its top). */
+static int check_piece(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err)
+{
+	(void)err;
+	struct located *l = arg;
+	l->calls++;
+	uint8_t got[PS], want[PS];
+	for (uint64_t k = 0; k < n; k++, l->next++) {
+		if (pread(pgs_plain_fd(store), got, PS, (off_t)((at + k) * PS)) != PS)
+			return l->wrong = true, 0;
+		fill(want, l->next >= 1 && l->next <= 10 ? (int)l->next : 0, (unsigned)l->next);
+		l->wrong |= memcmp(got, want, PS) != 0;
+	}
+	return 0;
+}
+
+static int count_store(void *arg, pgs_reader *store, fp_error *err)
+{
+	(void)err;
+	unsigned *n = arg;
+	*n += pgs_plain_fd(store) >= 0;
+	return 0;
+}
+
+/* A chain longer than the levels a reader keeps open (16 here: the file
+ * limit is lowered first): deep/0 has pages 0-63, deep/k (k = 1..40)
+ * rewrites page k alone. Every page read from the top comes from its
+ * level, levels closed and opened again on the way; batched reads and
+ * the walk over the stores are refused (1), and allowed for a chain of
+ * 11 levels, where each piece pgs_locate gives is the right page. */
+static void deep_chain(void)
+{
+	char d[512];
+	snprintf(d, sizeof(d), "%s/deep", root);
+	mkdir(d, 0700);
+	const struct run base[] = { { 0, 64, CR_PE_PRESENT } };
+	close(make_level("deep/0", NULL, 0, base, 1, false));
+	int top = -1, mid = -1;
+	for (int k = 1; k <= 40; k++) {
+		char name[32], parent[32];
+		snprintf(name, sizeof(name), "deep/%d", k);
+		snprintf(parent, sizeof(parent), "../%d", k - 1);
+		const struct run lk[] = { { 0, (unsigned)k, CR_PE_PARENT }, { (unsigned)k, 1, CR_PE_PRESENT },
+					  { (unsigned)k + 1, 63 - (unsigned)k, CR_PE_PARENT } };
+		int fd = make_level(name, parent, k, lk, 3, false);
+		if (k == 10)
+			mid = fd;
+		else if (k == 40)
+			top = fd;
+		else
+			close(fd);
+	}
+	cr_pagemap_entry *flat = NULL;
+	size_t nflat = 0;
+	pgs_reader *r = NULL;
+	fp_error e;
+	CHECKF(resolve(top, &flat, &nflat, &r, &e) == 0, "%s", e.msg);
+	if (r) {
+		CHECK(pgs_total_pages(r) == 64);
+		uint8_t got[PS], want[PS];
+		for (unsigned pass = 0; pass < 2; pass++) /* the second after every level was closed once */
+			for (unsigned pg = 0; pg < 64; pg++) {
+				CHECKF(pgs_read(r, pg, 1, got, &e) == 0, "%s", e.msg);
+				fill(want, pg <= 40 ? (int)pg : 0, pg);
+				CHECKF(!memcmp(got, want, PS), "deep chain: page %u should come from level %u", pg, pg <= 40 ? pg : 0);
+			}
+		struct located l = { 0 };
+		unsigned stores = 0;
+		CHECK(pgs_locate(r, 0, 64, check_piece, &l, &e) == 1);
+		CHECK(pgs_stores(r, count_store, &stores, &e) == 1);
+		pgs_close(r);
+	}
+	free(flat);
+	CHECKF(resolve(mid, &flat, &nflat, &r, &e) == 0, "%s", e.msg);
+	if (r) {
+		struct located l = { 0 };
+		unsigned stores = 0;
+		CHECK(pgs_locate(r, 0, 64, check_piece, &l, &e) == 0 && l.calls > 0 && !l.wrong);
+		CHECK(pgs_stores(r, count_store, &stores, &e) == 0 && stores == 11);
+		pgs_close(r);
+	}
+	free(flat);
+	close(top), close(mid);
+}
+
 int main(void)
 {
+	/* a reader keeps a 32nd of this many levels open, at least 16: the
+	 * deep chain is longer */
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur > 512) {
+		rl.rlim_cur = 512;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	snprintf(root, sizeof(root), "/tmp/fp-test-chain.XXXXXX");
 	if (!mkdtemp(root))
 		SKIP("no temporary directory");
+	deep_chain();
 	/* L0: pages 0-9, all present */
 	const struct run l0[] = { { 0, 10, CR_PE_PRESENT } };
 	int f0 = make_level("l0", NULL, 0, l0, 1, true);
