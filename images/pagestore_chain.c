@@ -666,14 +666,16 @@ int pgs_locate(pgs_reader *r, uint64_t first, uint64_t n,
 	return 0;
 }
 
-int pgs_stores(pgs_reader *r, int (*fn)(void *arg, pgs_reader *store, fp_error *err), void *arg, fp_error *err)
+int pgs_stores(pgs_reader *r, size_t levels, int (*fn)(void *arg, pgs_reader *store, fp_error *err), void *arg,
+	       fp_error *err)
 {
 	struct pgs_chain *ch = pgs_reader_chain(r);
 	if (!ch)
 		return pgs_plain_fd(r) < 0 ? 1 : fn(arg, r, err);
-	if (ch->m->nlv > open_levels())
+	size_t n = levels && levels < ch->m->nlv ? levels : ch->m->nlv;
+	if (n > open_levels())
 		return 1;
-	for (size_t l = 0; l < ch->m->nlv; l++) {
+	for (size_t l = 0; l < n; l++) {
 		if (!ch->rd[l] && open_level(ch, (uint32_t)l, err))
 			return -1;
 		if (pgs_plain_fd(ch->rd[l]) < 0)

@@ -51,11 +51,12 @@ int pgs_chain_intact(const pgs_reader *r);
 int pgs_locate(pgs_reader *r, uint64_t first, uint64_t n,
 	       int (*fn)(void *arg, pgs_reader *store, uint64_t at, uint64_t n, fp_error *err), void *arg,
 	       fp_error *err);
-/* fn(arg, store) for each plain store of r (each level of a chain, opened
- * now, compressed ones left out; or r itself): 0 when done, 1 when r has
- * more levels than it keeps open or is itself compressed, fn's non-zero,
- * or -1. */
-int pgs_stores(pgs_reader *r, int (*fn)(void *arg, pgs_reader *store, fp_error *err), void *arg, fp_error *err);
+/* fn(arg, store) for each plain store of r (each level of a chain from
+ * its top, at most `levels` of them (0: all), opened now, compressed ones
+ * left out; or r itself): 0 when done, 1 when that is more levels than r
+ * keeps open or r is itself compressed, fn's non-zero, or -1. */
+int pgs_stores(pgs_reader *r, size_t levels, int (*fn)(void *arg, pgs_reader *store, fp_error *err), void *arg,
+	       fp_error *err);
 /* Whether a pagemap names its parent. */
 int pgs_chain_has_parent(const cr_pagemap_entry *pe, size_t npe);
 

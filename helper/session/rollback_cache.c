@@ -223,7 +223,13 @@ void fp_rollback_preload(const char *dir)
 		if (!cr_read_pagemap(d, ps[i].pid, &h, &pe, &npe, &err) &&
 		    !rb_cache_pages(d, ps[i].pid, h.pages_id, pe, npe, !pgs_chain_has_parent(pe, npe), true, &flat, &nflat,
 				    &rd, &how, &err)) {
-			rb_map_chain(rd); /* its stores filled before a rollback reads them */
+			/* its own store filled before a rollback reads it: the
+			 * parents' were mapped by their own `snap` (and any store
+			 * not mapped yet is at its first read): every level of a
+			 * chain of ~100 opened again after each `snap` made its
+			 * work after the reply 8.1 ms against 5.2 (A/B, median
+			 * of 6) */
+			rb_map_chain(rd, 1);
 			pgs_close(rd);
 		}
 		free(pe);

@@ -318,8 +318,9 @@ int rb_uring_read(struct rb_proc *p, pgs_reader *rd, unsigned ring, const struct
 const uint8_t *rb_map_get(int fd, uint64_t *len);
 int rb_map_copy(uint8_t *dst, const uint8_t *src, size_t len);
 void rb_map_trim(void);
-/* Every plain store of rd's chain mapped (rb_map_get), ahead of a rollback. */
-void rb_map_chain(pgs_reader *rd);
+/* The plain stores of rd's chain mapped (rb_map_get), ahead of a
+ * rollback: the top `levels` of them (0: all). */
+void rb_map_chain(pgs_reader *rd, size_t levels);
 
 /* rollback_hot.c: when SNAP is hot, each process's frozen copy (p->hot);
  * rb_hot_read reads from it each range r[i] that it holds whole into

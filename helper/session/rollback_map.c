@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +42,19 @@
 
 #define RB_MAP_MAX (4ull << 30)
 #define RB_MAPS 256
+
+/* Each mapping keeps a descriptor: at most an eighth of the soft file
+ * limit of them (256 with this machine's 20,000, 128 with 1,024). */
+static size_t map_slots(void)
+{
+	static _Atomic size_t n;
+	if (!n) {
+		struct rlimit rl;
+		rlim_t k = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ? RB_MAPS : rl.rlim_cur / 8;
+		n = k < 16 ? 16 : k > RB_MAPS ? RB_MAPS : (size_t)k;
+	}
+	return n;
+}
 
 struct store_map {
 	dev_t dev;
@@ -129,7 +143,7 @@ const uint8_t *rb_map_get(int fd, uint64_t *len)
 			pthread_mutex_unlock(&lock);
 			return base;
 		}
-	if (maps.n == RB_MAPS || maps.bytes + (uint64_t)st.st_size > RB_MAP_MAX)
+	if (maps.n >= map_slots() || maps.bytes + (uint64_t)st.st_size > RB_MAP_MAX)
 		goto out;
 	if (!maps.handler) {
 		struct sigaction sa = { 0 };
@@ -176,11 +190,11 @@ static int map_store(void *arg, pgs_reader *store, fp_error *err)
 	return 0;
 }
 
-void rb_map_chain(pgs_reader *rd)
+void rb_map_chain(pgs_reader *rd, size_t levels)
 {
 	fp_error err;
 	if (rd && !map_off())
-		pgs_stores(rd, map_store, NULL, &err);
+		pgs_stores(rd, levels, map_store, NULL, &err);
 }
 
 void rb_map_trim(void)

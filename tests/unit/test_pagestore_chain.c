@@ -166,7 +166,9 @@ static void deep_chain(void)
 		struct located l = { 0 };
 		unsigned stores = 0;
 		CHECK(pgs_locate(r, 0, 64, check_piece, &l, &e) == 1);
-		CHECK(pgs_stores(r, count_store, &stores, &e) == 1);
+		CHECK(pgs_stores(r, 0, count_store, &stores, &e) == 1);
+		/* its top levels alone are within bounds */
+		CHECK(pgs_stores(r, 3, count_store, &stores, &e) == 0 && stores == 3);
 		pgs_close(r);
 	}
 	free(flat);
@@ -175,7 +177,7 @@ static void deep_chain(void)
 		struct located l = { 0 };
 		unsigned stores = 0;
 		CHECK(pgs_locate(r, 0, 64, check_piece, &l, &e) == 0 && l.calls > 0 && !l.wrong);
-		CHECK(pgs_stores(r, count_store, &stores, &e) == 0 && stores == 11);
+		CHECK(pgs_stores(r, 0, count_store, &stores, &e) == 0 && stores == 11);
 		pgs_close(r);
 	}
 	free(flat);
