@@ -89,6 +89,18 @@ static int resolve(int fd, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **
 	return rc;
 }
 
+/* The chain whose top is fd, read as a restorer would. */
+static pgs_reader *reader_of(int fd)
+{
+	cr_pagemap_entry *flat = NULL;
+	size_t nflat = 0;
+	pgs_reader *r = NULL;
+	fp_error e;
+	CHECKF(resolve(fd, &flat, &nflat, &r, &e) == 0, "%s", e.msg);
+	free(flat);
+	return r;
+}
+
 struct located {
 	unsigned calls;
 	uint64_t next; /* the flat page of the next piece's first */
@@ -149,11 +161,8 @@ static void deep_chain(void)
 		else
 			close(fd);
 	}
-	cr_pagemap_entry *flat = NULL;
-	size_t nflat = 0;
-	pgs_reader *r = NULL;
 	fp_error e;
-	CHECKF(resolve(top, &flat, &nflat, &r, &e) == 0, "%s", e.msg);
+	pgs_reader *r = reader_of(top);
 	if (r) {
 		CHECK(pgs_total_pages(r) == 64);
 		uint8_t got[PS], want[PS];
@@ -171,16 +180,13 @@ static void deep_chain(void)
 		CHECK(pgs_stores(r, 3, count_store, &stores, &e) == 0 && stores == 3);
 		pgs_close(r);
 	}
-	free(flat);
-	CHECKF(resolve(mid, &flat, &nflat, &r, &e) == 0, "%s", e.msg);
-	if (r) {
+	if ((r = reader_of(mid))) {
 		struct located l = { 0 };
 		unsigned stores = 0;
 		CHECK(pgs_locate(r, 0, 64, check_piece, &l, &e) == 0 && l.calls > 0 && !l.wrong);
 		CHECK(pgs_stores(r, 0, count_store, &stores, &e) == 0 && stores == 11);
 		pgs_close(r);
 	}
-	free(flat);
 	close(top), close(mid);
 }
 
