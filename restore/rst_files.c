@@ -198,6 +198,9 @@ static int restore_fds(rst_proc *p, fp_error *err)
 	for (size_t i = 0; i < im->nfdi; i++)
 		if ((int)im->fdi[i].fd >= high)
 			high = (int)im->fdi[i].fd + 1;
+	/* pipe ends wait above high until placed: two per fd at most */
+	if (rst_fd_room(p, high, 2 * im->nfdi + 16, err))
+		return -1;
 	struct placed *pl = calloc(im->nfdi + 1, sizeof(*pl));
 	struct pipe_ends *pp = calloc(im->nfdi + 1, sizeof(*pp));
 	struct {

@@ -200,6 +200,10 @@ typedef struct rst_proc {
 	uint64_t kvvar_start, kvvar_end, kvdso_start, kvdso_end;
 	uint64_t kvclock_start, kvclock_end; /* 0 when the kernel has none */
 	int64_t deadline_ns;
+	/* the soft RLIMIT_NOFILE before restore_fds raised it (rst_fdroom.c),
+	 * put back by rst_task_restore when the image has no limit of its own */
+	bool nofile_raised;
+	uint64_t nofile_soft;
 } rst_proc;
 
 /* Creates the stub with the image's pid, seized and stopped at its first
@@ -408,6 +412,10 @@ int rst_uffd_copy(int fd, uint64_t dst, const void *src, uint64_t len, fp_error 
  * protection back: before anything reads the memory (rseq registration). */
 int rst_mem_pages_done(rst_proc *p, fp_error *err);
 int rst_files_restore(rst_proc *p, fp_error *err);   /* fds, pipes, cwd, root, umask, locks */
+/* Room for the fds that wait above the image's highest one (rst_fdroom.c);
+ * the limit as it was when the image has none of its own. */
+int rst_fd_room(rst_proc *p, int high, size_t extra, fp_error *err);
+void rst_fd_room_back(rst_proc *p);
 /* rst_timers.c: p's POSIX timers, with their ids, once its threads exist;
  * whether this kernel can give a timer a chosen id. */
 int rst_posix_timers(rst_proc *p, fp_error *err);

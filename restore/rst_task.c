@@ -53,6 +53,10 @@ static int restore_proc_attrs(rst_proc *p, fp_error *err)
 static int restore_rlimits(rst_proc *p, fp_error *err)
 {
 	const cr_task_core *tc = &p->im->th[0].core.tc;
+	if (!tc->has_rlimits || tc->rlimits.n_rlimits <= RLIMIT_NOFILE)
+		rst_fd_room_back(p); /* the image does not say: as it was */
+	else
+		p->nofile_raised = false; /* the image's, set below */
 	if (!tc->has_rlimits)
 		return 0;
 	for (size_t i = 0; i < tc->rlimits.n_rlimits; i++) {

@@ -1,0 +1,45 @@
+# A process tree whose fds reach up to its soft file limit: ct_tree (eight
+# pipes shared by four processes) started under `ulimit -Sn 64` with an fd
+# at 60, dumped, and restored natively under the same soft limit. Placing
+# the pipes needs fds above 60 for a moment, more than the limit leaves:
+# the restore gave "moving a pipe end failed in the restored process: Too
+# many open files". Now the stub's soft limit goes up for its files and
+# the image's (64) is set again after: every process checks its state, fd
+# 60 is there, and the limit is what it was.
+source "$(dirname "$0")/../lib.sh"
+[[ $(id -u) == 0 ]] || { echo "needs root (clone3 set_tid)"; exit 77; }
+(($(ulimit -Hn) >= 128)) || { echo "needs a hard file limit of 128 or more"; exit 77; }
+
+st=$WORK/lim.status
+(
+	ulimit -Sn 64
+	exec 60>"$WORK/high"
+	exec "$T/ct_tree" "$st" --dir="$WORK" --setsid --same-pid --quiet-stdio </dev/null >/dev/null 2>&1
+) &
+wait_for 20 grep -qs '^ready' "$st" || fail "ct_tree not ready: $(cat "$st" 2>/dev/null)"
+pid=$(awk '/^ready/{print $2}' "$st")
+kids=$(awk '/^info child/{printf "%s ", $5}' "$st")
+track_pid "$pid"
+for k in $kids; do track_pid "$k"; done
+v=$(ct_verify "$st" "$pid") || fail "verify 1: $v"
+[[ -e /proc/$pid/fd/60 ]] || fail "ct_tree has no fd 60"
+soft() { awk '/^Max open files/{print $4}' "/proc/$1/limits"; }
+[[ $(soft "$pid") == 64 ]] || fail "soft file limit of ct_tree: $(soft "$pid")"
+
+gone() { for p in "$pid" $kids; do [[ ! -e /proc/$p ]] || return 1; done; }
+"$FP" dump -t "$pid" -D "$WORK/d" >/dev/null || fail "dump of the tree"
+wait_for 15 gone || fail "the tree is still there after the dump"
+
+out=$(ulimit -Sn 64 && "$FP" restore -D "$WORK/d" --engine native -d -o "$WORK/native.log" 2>&1) ||
+	fail "native restore under a soft file limit of 64: $out"
+[[ $out == "$pid" ]] || fail "native restore printed '$out'"
+v=$(ct_verify "$st" "$pid") || fail "verify after the restore: $v"
+[[ $v == "verify 2 ok"* ]] || fail "state after the restore: $v"
+for p in "$pid" $kids; do
+	[[ -e /proc/$p/fd/60 ]] || fail "process $p has no fd 60 after the restore"
+	[[ $(soft "$p") == 64 ]] || fail "soft file limit of $p after the restore: $(soft "$p") (not the image's 64)"
+done
+grep -q "soft file limit 64 -> " "$WORK/native.log" || fail "the log does not say the limit was raised for the files"
+kill -9 "$pid" $kids
+wait_for 15 gone || fail "the restored tree did not die"
+echo ok
