@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -139,8 +140,13 @@ int fp_which(const char *name, char *buf, size_t len, fp_error *err)
 /* Between fork and exec: async-signal-safe calls only. */
 static void __attribute__((noreturn))
 child_exec(const char *exe, const char *const argv[], char *const envp[], const char *cwd,
-	   int devnull, int outw, int errw, int maxfd)
+	   int devnull, int outw, int errw, int maxfd, bool nofile_up)
 {
+	struct rlimit rl;
+	if (nofile_up && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl); /* as it was where refused */
+	}
 	/* Every signal is blocked (the parent blocked them around fork), so no
 	 * inherited handler can run here before it is reset. The raw syscall
 	 * also reaches the two signals glibc reserves for itself (32, 33),
@@ -268,7 +274,7 @@ int fp_spawn(const char *const argv[], const fp_spawn_opts *opts, char *out, siz
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid_t pid = fork();
 	if (pid == 0)
-		child_exec(exe, argv, envp, cwd, devnull, outp[1], errp[1], (int)maxfd);
+		child_exec(exe, argv, envp, cwd, devnull, outp[1], errp[1], (int)maxfd, opts && opts->nofile_up);
 	int fork_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {

@@ -24,6 +24,10 @@ typedef struct fp_spawn_opts {
 	const char *cwd;   /* NULL: the caller's */
 	char *const *envp; /* NULL: the caller's environment */
 	bool stdin_tty;    /* stdin: the caller's terminal (of fds 0-2), if any */
+	/* the child's soft file limit up to its hard one: CRIU puts its
+	 * service fds above the image's highest fd, which a soft limit
+	 * that the dumped process was close to leaves no room for */
+	bool nofile_up;
 } fp_spawn_opts;
 
 typedef struct fp_spawn_result {

@@ -205,7 +205,7 @@ int rst_criu_restore(const struct fp_restore_opts *o, const char *log_path, int 
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	char out[4096];
 	fp_spawn_result res;
-	fp_spawn_opts so = { .timeout_ms = timeout_ms, .stdin_tty = shell_job };
+	fp_spawn_opts so = { .timeout_ms = timeout_ms, .stdin_tty = shell_job, .nofile_up = true };
 	rc = fp_spawn(argv, &so, out, sizeof(out), &res, err);
 	if (need)
 		fp_rm_rf(staged, NULL);
