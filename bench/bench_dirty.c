@@ -3,7 +3,15 @@
  * pages, chosen at random (8 bytes in each: the page is written), and
  * appends "step N" to STATUS. A stand-in for an agent's or a search's step.
  *
- *   bench_dirty STATUS [--mib=N (default 1024)] [--pct=P (default 1)]
+ * Each step's pages come from a fresh random salt (getrandom), which a
+ * rollback does not take back: after a rollback the next step writes
+ * other pages, as the next alternative of a search would. With
+ * --same-pages they follow the step counter only, which the rollback
+ * restores, so every step after a rollback to the same snapshot writes the
+ * same pages again (the pages a rollback reads are then the ones the last
+ * one read: warm; bench results before 2026-12-07 used that).
+ *
+ *   bench_dirty STATUS [--mib=N (default 1024)] [--pct=P (default 1)] [--same-pages]
  */
 #include <signal.h>
 #include <stdint.h>
@@ -11,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t go;
@@ -30,11 +39,14 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "usage: bench_dirty STATUS [--mib=N] [--pct=P]\n"), 2;
 	size_t mib = 1024;
 	double pct = 1;
+	int same = 0;
 	for (int i = 2; i < argc; i++)
 		if (!strncmp(argv[i], "--mib=", 6))
 			mib = strtoull(argv[i] + 6, NULL, 10);
 		else if (!strncmp(argv[i], "--pct=", 6))
 			pct = atof(argv[i] + 6);
+		else if (!strcmp(argv[i], "--same-pages"))
+			same = 1;
 	size_t len = mib << 20, pages = len / 4096;
 	unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -60,8 +72,11 @@ int main(int argc, char **argv)
 		while (!go)
 			sigsuspend(&old);
 		go = 0;
+		uint64_t salt = 0;
+		if (!same && getrandom(&salt, sizeof(salt), 0) != sizeof(salt))
+			return perror("getrandom"), 1;
 		for (size_t k = 0; k < per_step; k++) {
-			size_t p = mix(n << 32 | k) % pages;
+			size_t p = mix(salt ^ (n << 32 | k)) % pages;
 			uint64_t v = mix(n ^ p);
 			memcpy(m + p * 4096 + (k % 512) * 8, &v, 8);
 		}

@@ -4,6 +4,10 @@
 A session runs bench_dirty (N MiB of data; each step writes P% of its
 pages at random) or, with --python MIB, a python3 process of MIB MiB of
 objects that replaces P% of them per step (bench/target_python_steps.py).
+Each step draws fresh pages, also the step after a rollback, as a
+search's next alternative would (--same-pages: the choice follows the
+target's step counter, which a rollback restores, so every rollback reads
+the pages the one before read; results before 2026-12-07 were made so).
 For each size and percentage it measures, per step:
 
   snap pause   the processes' stop (snap --json pause_ms)
@@ -22,7 +26,7 @@ Medians over the runs. Not run by the tests (speed is measured here only).
 
   bench/incremental.py [--sizes 100,1024] [--pct 0.1,1,10] [--python 200]
                        [--steps 10] [--rollbacks 3] [--criu-rounds 3]
-                       [--client cli,api] [--hot] [--out FILE.md]
+                       [--client cli,api] [--hot] [--same-pages] [--out FILE.md]
 
 --client says who takes the snapshots and rollbacks: `cli` runs the
 `forkpoint snap`/`restore` commands (each wall time includes starting the
@@ -78,10 +82,13 @@ WARM = os.path.join(ROOT, "build/bench/warm_memory")
 PY_TARGET = os.path.join(ROOT, "bench/target_python_steps.py")
 
 
+SAME_PAGES = []  # ["--same-pages"] with --same-pages
+
+
 def target_cmd(kind, mib, pct, status):
     if kind == "python":
-        return [sys.executable, PY_TARGET, status, str(mib), str(pct)]
-    return [TARGET, status, f"--mib={mib}", f"--pct={pct}"]
+        return [sys.executable, PY_TARGET, status, str(mib), str(pct), *SAME_PAGES]
+    return [TARGET, status, f"--mib={mib}", f"--pct={pct}", *SAME_PAGES]
 
 
 def fp(*args, env):
@@ -467,8 +474,16 @@ def main():
     ap.add_argument("--no-warm", action="store_true",
                     help="do not touch the free memory first (bench/warm_memory.c: a fresh VM's pages "
                          "cost a host fault each the first time; bench/run.sh warms once for all)")
+    ap.add_argument("--same-pages", action="store_true",
+                    help="the target's step after a rollback writes the same pages as the step after the "
+                         "rollback before (its choice follows its step counter, which the rollback restores): "
+                         "each rollback then reads the pages the last one read. By default each step draws "
+                         "fresh pages, as a search's next alternative would; results before 2026-12-07 "
+                         "were measured the --same-pages way")
     ap.add_argument("--out")
     a = ap.parse_args()
+    if a.same_pages:
+        SAME_PAGES.append("--same-pages")
     if os.geteuid():
         raise SystemExit("needs root")
     for p in (FP, TARGET):
@@ -506,7 +521,7 @@ def main():
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
             f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size{', snap --hot' if a.hot else ''}; CRIU: {criu or 'none'}; "
-            f"clients: {a.client}; {warmed}\n\n")
+            f"clients: {a.client}; {'the same pages after each rollback (--same-pages)' if a.same_pages else 'fresh pages at every step'}; {warmed}\n\n")
     print(head + text)
     if a.out:
         with open(a.out, "w") as f:
