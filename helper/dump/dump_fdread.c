@@ -7,17 +7,15 @@
  * the kernel's, so 10,000 of them are ~35 ms on one CPU. Nothing else in
  * the dump runs then, and the target is stopped, so a second thread on
  * another CPU halves the wait on an idle machine (and costs nothing but a
- * thread's start on a busy one). Both take chunks of fds from one counter,
- * so a thread that gets less CPU simply takes fewer chunks. The texts are
- * parsed afterwards, by the caller, in fd order (dump_fdinfo_parse). */
+ * thread's start on a busy one): dump_two_cpus (dump_two_cpus.c). The
+ * texts are parsed afterwards, by the caller, in fd order
+ * (dump_fdinfo_parse). */
 #include "dump/dump_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,111 +30,6 @@ int dump_fdinfo_parse(const char *buf, struct dump_fd_seen *sn)
 	sn->flags = (uint32_t)strtoul(f + 6, NULL, 8);
 	sn->mnt_id = m ? atoi(m + 7) : -1;
 	sn->ino = i ? strtoull(i + 4, NULL, 10) : 0;
-	return 0;
-}
-
-#define CHUNK 64
-#define MIN_FOR_THREAD 512
-
-struct two_job {
-	void (*fn)(void *arg, size_t from, size_t to);
-	void *arg;
-	size_t n, chunk;
-	size_t next; /* the first item no thread took yet (atomic) */
-};
-
-static void run_chunks(struct two_job *j)
-{
-	for (;;) {
-		size_t at = __atomic_fetch_add(&j->next, j->chunk, __ATOMIC_RELAXED);
-		if (at >= j->n)
-			return;
-		j->fn(j->arg, at, at + j->chunk < j->n ? at + j->chunk : j->n);
-	}
-}
-
-static void *worker(void *arg)
-{
-	run_chunks(arg);
-	return NULL;
-}
-
-bool dump_other_cpus(cpu_set_t *others)
-{
-	int here = sched_getcpu();
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (ncpu < 2 || here < 0)
-		return false;
-	CPU_ZERO(others);
-	for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
-		if (i != here)
-			CPU_SET(i, others);
-	return true;
-}
-
-/* A second thread on a CPU other than this one (the dumper sits next to
- * the target while it is stopped), if there is one. */
-static bool start_helper(pthread_t *th, struct two_job *j)
-{
-	cpu_set_t others;
-	if (!dump_other_cpus(&others))
-		return false;
-	pthread_attr_t at;
-	if (pthread_attr_init(&at))
-		return false;
-	bool ok = pthread_attr_setaffinity_np(&at, sizeof(others), &others) == 0 && pthread_create(th, &at, worker, j) == 0;
-	pthread_attr_destroy(&at);
-	return ok;
-}
-
-int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg)
-{
-	return dump_two_cpus_by(n, CHUNK, MIN_FOR_THREAD, fn, arg);
-}
-
-int dump_two_cpus_by(size_t n, size_t chunk, size_t min, void (*fn)(void *arg, size_t from, size_t to), void *arg)
-{
-	struct two_job j = { .fn = fn, .arg = arg, .n = n, .chunk = chunk ? chunk : 1, .next = 0 };
-	pthread_t th;
-	bool two = n >= min && n > j.chunk && start_helper(&th, &j);
-	run_chunks(&j);
-	if (two)
-		pthread_join(th, NULL);
-	return two ? 2 : 1;
-}
-
-/* Scattered pages (a snap's written pages, a rollback's saved ones) are
- * mostly the kernel's page walk and copy, one range each: read on two
- * CPUs while the process is stopped, as the fdinfo texts are. */
-struct memread_job {
-	pid_t pid;
-	fp_mem_range *rg;
-	int failed; /* atomic: the first failure claims err */
-	fp_error err;
-};
-
-static void read_ranges_some(void *arg, size_t from, size_t to)
-{
-	struct memread_job *j = arg;
-	if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED))
-		return;
-	fp_error e;
-	if (fp_mem_read_ranges(j->pid, j->rg + from, to - from, &e)) {
-		int zero = 0;
-		if (__atomic_compare_exchange_n(&j->failed, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			j->err = e;
-	}
-}
-
-int dump_mem_read_two_cpus(pid_t pid, fp_mem_range *rg, size_t n, fp_error *err)
-{
-	struct memread_job j = { .pid = pid, .rg = rg };
-	dump_two_cpus(n, read_ranges_some, &j);
-	if (j.failed) {
-		if (err)
-			*err = j.err;
-		return -1;
-	}
 	return 0;
 }
 

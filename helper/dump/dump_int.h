@@ -606,12 +606,7 @@ int dump_list_fds(int dirfd, int **out, size_t *nout);
 ssize_t dump_fdinfo_read(int infodir, int kept, int fd, char *buf, size_t len);
 /* /proc/PID/fd and /proc/PID/fdinfo opened (-1 each on failure). */
 void dump_fd_dirs(pid_t pid, int *fddir, int *infodir);
-/* fn over [0, n) in chunks, by this thread and (for many) one on another
- * CPU; how many threads ran. */
-int dump_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
-/* The same with items taken `chunk` at a time, a second thread from `min`
- * items on. */
-int dump_two_cpus_by(size_t n, size_t chunk, size_t min, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+#include "dump/dump_two_cpus.h"
 #include "dump/dump_incr_int.h" /* incremental snapshots */
 /* dump_worker.c: (incremental snapshots) a second thread for a job of the
  * stop, on a CPU other than where the target `near` last ran; from _start
@@ -623,11 +618,6 @@ void dump_worker_start(struct dump_ctx *c, pid_t near);
 void dump_worker_end(void);
 bool dump_worker_post(void (*fn)(void *), void *arg);
 void dump_worker_wait(void);
-/* The CPUs other than this one (false: there are none), for a second
- * thread (dump_two_cpus, and the rollback's). */
-bool dump_other_cpus(cpu_set_t *others);
-/* fp_mem_read_ranges of n ranges on two CPUs; the first failure in err. */
-int dump_mem_read_two_cpus(pid_t pid, fp_mem_range *rg, size_t n, fp_error *err);
 /* The area of p->fb (copied while stopped) that holds a, or NULL. */
 const struct dump_span *dump_span_at(const struct dump_proc *p, uint64_t a);
 int dump_proc_files(struct dump_ctx *c, struct dump_proc *p, fp_error *err);

@@ -17,6 +17,7 @@
 #include "ptrace/inject.h"
 #include "ptrace/ptrace.h"
 #include "dump/ranges_ops.h"
+#include "dump/dump_two_cpus.h"
 #include "session/rollback_inplace.h"
 #include "images/criu_msgs.h"
 #include "images/pagestore.h"
@@ -357,12 +358,12 @@ uint8_t *rb_old_buf(struct rb_ctx *c, struct rb_proc *p, size_t len, fp_error *e
 #define RB_RESIDENT_MAX (1ull << 30)
 #define RB_CHUNK (16u << 20)
 
-/* rollback_two.c: fn over [0, n) in chunks, on this CPU and another;
- * returns once every chunk taken is done, not waiting for a second
- * thread that has not started yet (a loaded machine). */
-void rb_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg);
-/* The same, `chunk` items taken at a time, a second thread from `min` items. */
-void rb_two_cpus_by(size_t n, size_t chunk, size_t min, void (*fn)(void *arg, size_t from, size_t to), void *arg);
+/* fn over [0, n) on this CPU and another (dump_two_cpus.c), 64 ranges a
+ * chunk, a second thread from 256 of them */
+static inline void rb_two_cpus(size_t n, void (*fn)(void *arg, size_t from, size_t to), void *arg)
+{
+	dump_two_cpus_by(n, 64, 256, fn, arg);
+}
 
 /* rollback_rearm.c: the tracking goes on from SNAP (during the stop); the
  * written pages protected then, or after the reply (fp_rollback_settle);

@@ -14,7 +14,7 @@
 
 #include "ptrace/pagemap_scan.h"
 
-/* The page tables are walked on two CPUs (rollback_two.c), in pieces of
+/* The page tables are walked on two CPUs (dump_two_cpus.c), in pieces of
  * at most SCAN_PIECE bytes cut at its multiples, each CPU into its own
  * lists, merged afterwards: the walk of 1 GiB (262,144 entries) was the
  * larger part of `diff` during the stop (1.9-3.3 ms) and of finding the
@@ -126,7 +126,7 @@ static int par_scan(struct par_scan *j, const struct fp_rlist *in, struct fp_rli
 	if (one_cpu())
 		scan_some(j, 0, n);
 	else
-		rb_two_cpus_by(n, 1, 4, scan_some, j);
+		dump_two_cpus_by(n, 1, 4, scan_some, j);
 	free(pc);
 	int rc = 0;
 	if (j->failed == 2 || (!j->failed && (fp_rlist_merge(out_a, &j->a[0]) || fp_rlist_merge(out_a, &j->a[1]) ||
