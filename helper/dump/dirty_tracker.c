@@ -87,6 +87,7 @@ void fp_track_drop(struct fp_track *t, const char *why)
 	t->n = 0;
 	t->active = false;
 	t->parent_dir[0] = '\0';
+	t->parent_depth = 0;
 	snprintf(t->lost, sizeof(t->lost), "%s", why ? why : "");
 	/* "" is a hand-over to new tracking (dump_incr_keep, a rollback):
 	 * the buffer stays for it; with tracking lost it has no use. */

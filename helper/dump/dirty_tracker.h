@@ -69,6 +69,9 @@ struct fp_track {
 	size_t n;
 	bool active;               /* procs hold tracking since parent_dir */
 	char parent_dir[PATH_MAX]; /* the last snapshot taken with it */
+	unsigned parent_depth;     /* levels of parent_dir's chain (1: it holds
+				      every page); 0: not known, counted when
+				      asked (dump_chain.c) */
 	char lost[256];            /* why the next snapshot is full, "" if never tracked */
 	/* The buffer the last snapshot read the written pages into, kept
 	 * (faulted in) for the next one, and lent to a rollback for the

@@ -48,6 +48,11 @@ int dump_incr_fast_each(const struct fp_rlist *l, uint64_t start, uint64_t end, 
  * link_parent: the `parent` symlink, when a page is in the parent.
  * keep: after the snapshot is published, the tracking goes to o->track. */
 int dump_incr_prepare(struct dump_ctx *c, fp_error *err);
+/* dump_chain.c: the deepest chain a session's next snapshot may extend
+ * (FORKPOINT_CHAIN_MAX, default 256), and the levels of dir's chain
+ * (dir itself counts one). */
+unsigned dump_chain_max(struct dump_ctx *c);
+unsigned dump_chain_depth(const char *dir);
 int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 /* Cuts from pc->reg (and pc->cov) the tracked ranges whose mapping is not
  * registered any more (track_lost.c), saying so in dump.log; *out (may be

@@ -114,6 +114,8 @@ void dump_incr_keep(struct dump_ctx *c, const char *final)
 		t->n++;
 	}
 	t->active = t->n > 0;
+	/* one level more than its parent's chain, or a chain of its own */
+	t->parent_depth = !c->parent_dir[0] ? 1 : t->parent_depth ? t->parent_depth + 1 : 0;
 	snprintf(t->parent_dir, sizeof(t->parent_dir), "%s", final);
 	dump_incr_settle_hand_over(c, t);
 	bool all = true; /* a process not kept: its fd closes with the dump */

@@ -203,6 +203,26 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		}
 		t->parent_dir[0] = '\0';
 	}
+	unsigned max = dump_chain_max(c);
+	if (t->parent_dir[0] && !t->parent_depth)
+		t->parent_depth = dump_chain_depth(t->parent_dir);
+	if (t->parent_dir[0] && t->parent_depth >= max) {
+		/* as after a removed parent: every page is read now, and the
+		 * next snapshots build on this one */
+		char why[PATH_MAX + 160];
+		snprintf(why, sizeof(why),
+			 "the chain of incremental snapshots up to %s is %u deep (FORKPOINT_CHAIN_MAX %u): this one "
+			 "holds every page, and the next ones build on it",
+			 t->parent_dir, t->parent_depth, max);
+		say_full(c, why);
+		for (size_t i = 0; i < t->n; i++) {
+			free(t->procs[i].cov);
+			t->procs[i].cov = NULL;
+			t->procs[i].ncov = 0;
+			t->procs[i].cov_known = false;
+		}
+		t->parent_dir[0] = '\0';
+	}
 	snprintf(c->parent_dir, sizeof(c->parent_dir), "%s", t->parent_dir);
 	c->pre = calloc(t->n + 1, sizeof(*c->pre));
 	if (!c->pre)

@@ -231,6 +231,7 @@ static int run(struct rb_ctx *c, fp_error *err)
 			tracked = false;
 	if (tracked) {
 		snprintf(c->t->parent_dir, sizeof(c->t->parent_dir), "%s", c->snap_dir);
+		c->t->parent_depth = 0; /* SNAP's: counted by the next snapshot */
 	} else {
 		char w[300];
 		snprintf(w, sizeof(w), "the write tracking could not follow a rollback: %s", le.msg);
@@ -336,4 +337,5 @@ void fp_rollback_arm(pid_t root, const char *snap_dir, struct fp_track *t)
 	}
 	t->active = true;
 	snprintf(t->parent_dir, sizeof(t->parent_dir), "%s", snap_dir);
+	t->parent_depth = 0;
 }
