@@ -231,6 +231,16 @@ void fp_rollback_preload(const char *dir)
 			 * of 6) */
 			rb_map_chain(rd, 1);
 			pgs_close(rd);
+			/* a rollback to it reads ahead about as many pages as this
+			 * snapshot wrote (the next step's), and the processes after
+			 * the first save theirs in a slot of their own */
+			uint64_t own = 0;
+			for (size_t k = 0; k < npe; k++)
+				own += pe[k].flags & CR_PE_PRESENT ? pe[k].nr_pages : 0;
+			size_t len = (size_t)(own + own / 4) * CR_PAGE_SIZE;
+			rb_bufs_warm((unsigned)i * RB_SLOTS_PER_PROC + RB_SLOT_PRE, len);
+			if (i)
+				rb_bufs_warm((unsigned)i * RB_SLOTS_PER_PROC + RB_SLOT_OLD, len);
 		}
 		free(pe);
 		free(flat);

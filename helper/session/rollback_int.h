@@ -340,6 +340,9 @@ uint8_t *rb_buf_get(unsigned slot, size_t len, fp_error *err);
 enum { RB_SLOT_OLD, RB_SLOT_NEW, RB_SLOT_PRE, RB_SLOTS_PER_PROC };
 unsigned rb_slot(const struct rb_ctx *c, const struct rb_proc *p, unsigned which);
 void rb_bufs_trim(void);
+/* Buffer `slot` made at least len bytes now and faulted in on a thread of
+ * its own (after a snapshot's reply, for a rollback to it). */
+void rb_bufs_warm(unsigned slot, size_t len);
 /* The buffer for the live pages that process p's rollback overwrites: the
  * tracking's (faulted in by the snapshots) when it is free and fits, else
  * p's slot. */
