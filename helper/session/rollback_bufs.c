@@ -73,7 +73,12 @@ static void *populate(void *arg)
  * on a thread of their own, for a rollback to that snapshot. */
 void rb_bufs_warm(unsigned slot, size_t len)
 {
-	if (slot >= RB_BUF_SLOTS || !len || len > RB_BUF_KEEP || (bufs[slot].p && bufs[slot].cap >= len))
+	if (slot >= RB_BUF_SLOTS || !len || (bufs[slot].p && bufs[slot].cap >= len))
+		return;
+	size_t kept = len; /* all of them within what rb_bufs_trim keeps */
+	for (unsigned i = 0; i < RB_BUF_SLOTS; i++)
+		kept += i == slot ? 0 : bufs[i].cap;
+	if (kept > RB_BUF_KEEP)
 		return;
 	fp_error e;
 	uint8_t *p = rb_buf_get(slot, len, &e);
