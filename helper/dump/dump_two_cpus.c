@@ -58,8 +58,14 @@ static void *second(void *arg)
 
 bool dump_other_cpus(cpu_set_t *others)
 {
+	/* sysconf reads /sys/devices/system/cpu/online each time (4 opens a
+	 * snapshot); a CPU gone offline since only makes the second thread
+	 * fail to start, and the caller then works alone */
+	static _Atomic long ncpu_seen;
+	long ncpu = ncpu_seen;
+	if (!ncpu)
+		ncpu_seen = ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int here = sched_getcpu();
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 2 || here < 0)
 		return false;
 	CPU_ZERO(others);
