@@ -38,6 +38,18 @@ wait_for() {
 	done
 }
 track_pid() { _fp_cleanup_pids+=("$1"); }
+
+# tree_ready STATUS: once the ct_tree started with STATUS is ready, its
+# root in $pid and its children in $kids, all tracked for the cleanup;
+# tree_gone: none of them is left.
+tree_ready() {
+	wait_for 20 grep -qs '^ready' "$1" || fail "ct_tree not ready: $(cat "$1" 2>/dev/null)"
+	pid=$(awk '/^ready/{print $2}' "$1")
+	kids=$(awk '/^info child/{printf "%s ", $5}' "$1")
+	track_pid "$pid"
+	for k in $kids; do track_pid "$k"; done
+}
+tree_gone() { for p in "$pid" $kids; do [[ ! -e /proc/$p ]] || return 1; done; }
 # ct_* target protocol (tests/targets/README.md): ask PID to verify itself and
 # wait for its "verify N ok|FAIL" line in STATUS. Prints the line; fails on FAIL.
 ct_verify() { # STATUS PID

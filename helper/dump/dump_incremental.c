@@ -176,6 +176,23 @@ oom:
 	return fp_fail(err, ENOMEM, "out of memory");
 }
 
+/* This snapshot builds on no parent (removed, or the chain is deep
+ * enough): every page is read now. The userfaultfds and their
+ * registrations stay (taking them anew costs a stop and an injection per
+ * process, more than all the pages of a small process), and the next
+ * snapshots build on this one. */
+static void without_parent(struct dump_ctx *c, struct fp_track *t, const char *why)
+{
+	say_full(c, why);
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->procs[i].cov);
+		t->procs[i].cov = NULL;
+		t->procs[i].ncov = 0;
+		t->procs[i].cov_known = false;
+	}
+	t->parent_dir[0] = '\0';
+}
+
 int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 {
 	struct fp_track *t = c->o->track;
@@ -187,41 +204,20 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 	}
 	char man[PATH_MAX + 32];
 	snprintf(man, sizeof(man), "%s/%s", t->parent_dir, FP_MANIFEST_NAME);
+	char nop[PATH_MAX + 160]; /* why there is no parent */
 	if (access(man, F_OK) < 0) {
-		/* Nothing can be left in it, so every page is read now; the
-		 * userfaultfds and their registrations stay (taking them anew
-		 * costs a stop and an injection per process, more than all the
-		 * pages of a small process). */
-		char why[PATH_MAX + 64];
-		snprintf(why, sizeof(why), "the parent snapshot %s was removed", t->parent_dir);
-		say_full(c, why);
-		for (size_t i = 0; i < t->n; i++) {
-			free(t->procs[i].cov);
-			t->procs[i].cov = NULL;
-			t->procs[i].ncov = 0;
-			t->procs[i].cov_known = false;
-		}
-		t->parent_dir[0] = '\0';
+		snprintf(nop, sizeof(nop), "the parent snapshot %s was removed", t->parent_dir);
+		without_parent(c, t, nop);
 	}
 	unsigned max = dump_chain_max(c);
 	if (t->parent_dir[0] && !t->parent_depth)
 		t->parent_depth = dump_chain_depth(t->parent_dir);
 	if (t->parent_dir[0] && t->parent_depth >= max) {
-		/* as after a removed parent: every page is read now, and the
-		 * next snapshots build on this one */
-		char why[PATH_MAX + 160];
-		snprintf(why, sizeof(why),
+		snprintf(nop, sizeof(nop),
 			 "the chain of incremental snapshots up to %s is %u deep (FORKPOINT_CHAIN_MAX %u): this one "
 			 "holds every page, and the next ones build on it",
 			 t->parent_dir, t->parent_depth, max);
-		say_full(c, why);
-		for (size_t i = 0; i < t->n; i++) {
-			free(t->procs[i].cov);
-			t->procs[i].cov = NULL;
-			t->procs[i].ncov = 0;
-			t->procs[i].cov_known = false;
-		}
-		t->parent_dir[0] = '\0';
+		without_parent(c, t, nop);
 	}
 	snprintf(c->parent_dir, sizeof(c->parent_dir), "%s", t->parent_dir);
 	c->pre = calloc(t->n + 1, sizeof(*c->pre));

@@ -52,17 +52,35 @@ uint8_t *rb_buf_get(unsigned slot, size_t len, fp_error *err)
 	return bufs[slot].p;
 }
 
-struct warm {
+struct fill {
 	void *p;
 	size_t len;
+	int advice;
 };
 
+/* A range unmapped meanwhile (a buffer remapped, a store's file removed)
+ * makes this fail, which is harmless: it only faults in what is there. */
 static void *populate(void *arg)
 {
-	struct warm w = *(struct warm *)arg;
+	struct fill f = *(struct fill *)arg;
 	free(arg);
-	madvise(w.p, w.len, MADV_POPULATE_WRITE); /* a buffer remapped meanwhile: harmless, it only faults in */
+	madvise(f.p, f.len, f.advice);
 	return NULL;
+}
+
+void rb_populate_later(void *p, size_t len, int advice)
+{
+	struct fill *f = malloc(sizeof(*f));
+	pthread_attr_t at;
+	pthread_t th;
+	if (!f || pthread_attr_init(&at)) {
+		free(f);
+		return;
+	}
+	*f = (struct fill){ p, len, advice };
+	if (pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) || pthread_create(&th, &at, populate, f))
+		free(f);
+	pthread_attr_destroy(&at);
 }
 
 /* The first rollback of a session made its read-ahead buffer then, and
@@ -81,20 +99,8 @@ void rb_bufs_warm(unsigned slot, size_t len)
 	if (kept > RB_BUF_KEEP)
 		return;
 	fp_error e;
-	uint8_t *p = rb_buf_get(slot, len, &e);
-	struct warm *w = p ? malloc(sizeof(*w)) : NULL;
-	if (!w)
-		return;
-	*w = (struct warm){ p, bufs[slot].cap };
-	pthread_attr_t at;
-	pthread_t th;
-	if (pthread_attr_init(&at)) {
-		free(w);
-		return;
-	}
-	if (pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) || pthread_create(&th, &at, populate, w))
-		free(w);
-	pthread_attr_destroy(&at);
+	if (rb_buf_get(slot, len, &e))
+		rb_populate_later(bufs[slot].p, bufs[slot].cap, MADV_POPULATE_WRITE);
 }
 
 void rb_bufs_trim(void)

@@ -343,6 +343,8 @@ void rb_bufs_trim(void);
 /* Buffer `slot` made at least len bytes now and faulted in on a thread of
  * its own (after a snapshot's reply, for a rollback to it). */
 void rb_bufs_warm(unsigned slot, size_t len);
+/* madvise(p, len, advice) (MADV_POPULATE_*) on a detached thread. */
+void rb_populate_later(void *p, size_t len, int advice);
 /* The buffer for the live pages that process p's rollback overwrites: the
  * tracking's (faulted in by the snapshots) when it is free and fits, else
  * p's slot. */

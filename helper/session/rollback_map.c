@@ -113,21 +113,6 @@ int rb_map_copy(uint8_t *dst, const uint8_t *src, size_t len)
 
 /* ---- the mappings ------------------------------------------------------- */
 
-struct fill {
-	void *base;
-	size_t len;
-};
-
-/* A mapping unmapped meanwhile (its file removed) makes this fail, which
- * is harmless: it only faults in what is mapped there. */
-static void *populate(void *arg)
-{
-	struct fill f = *(struct fill *)arg;
-	free(arg);
-	madvise(f.base, f.len, MADV_POPULATE_READ);
-	return NULL;
-}
-
 const uint8_t *rb_map_get(int fd, uint64_t *len)
 {
 	struct stat st;
@@ -164,17 +149,7 @@ const uint8_t *rb_map_get(int fd, uint64_t *len)
 	struct store_map *m = &maps.m[maps.n++];
 	*m = (struct store_map){ st.st_dev, st.st_ino, st.st_size, own, p };
 	maps.bytes += (uint64_t)st.st_size;
-	pthread_t th;
-	pthread_attr_t at;
-	struct fill *f = malloc(sizeof(*f));
-	if (f && !pthread_attr_init(&at)) {
-		*f = (struct fill){ p, (size_t)st.st_size };
-		if (pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) || pthread_create(&th, &at, populate, f))
-			free(f);
-		pthread_attr_destroy(&at);
-	} else {
-		free(f);
-	}
+	rb_populate_later(p, (size_t)st.st_size, MADV_POPULATE_READ);
 	base = p;
 	*len = (uint64_t)st.st_size;
 out:

@@ -17,19 +17,14 @@ st=$WORK/lim.status
 	exec 60>"$WORK/high"
 	exec "$T/ct_tree" "$st" --dir="$WORK" --setsid --same-pid --quiet-stdio </dev/null >/dev/null 2>&1
 ) &
-wait_for 20 grep -qs '^ready' "$st" || fail "ct_tree not ready: $(cat "$st" 2>/dev/null)"
-pid=$(awk '/^ready/{print $2}' "$st")
-kids=$(awk '/^info child/{printf "%s ", $5}' "$st")
-track_pid "$pid"
-for k in $kids; do track_pid "$k"; done
+tree_ready "$st"
 v=$(ct_verify "$st" "$pid") || fail "verify 1: $v"
 [[ -e /proc/$pid/fd/60 ]] || fail "ct_tree has no fd 60"
 soft() { awk '/^Max open files/{print $4}' "/proc/$1/limits"; }
 [[ $(soft "$pid") == 64 ]] || fail "soft file limit of ct_tree: $(soft "$pid")"
 
-gone() { for p in "$pid" $kids; do [[ ! -e /proc/$p ]] || return 1; done; }
 "$FP" dump -t "$pid" -D "$WORK/d" >/dev/null || fail "dump of the tree"
-wait_for 15 gone || fail "the tree is still there after the dump"
+wait_for 15 tree_gone || fail "the tree is still there after the dump"
 
 out=$(ulimit -Sn 64 && "$FP" restore -D "$WORK/d" --engine native -d -o "$WORK/native.log" 2>&1) ||
 	fail "native restore under a soft file limit of 64: $out"
@@ -42,7 +37,7 @@ for p in "$pid" $kids; do
 done
 grep -q "soft file limit 64 -> " "$WORK/native.log" || fail "the log does not say the limit was raised for the files"
 kill -9 "$pid" $kids
-wait_for 15 gone || fail "the restored tree did not die"
+wait_for 15 tree_gone || fail "the restored tree did not die"
 
 # CRIU puts its service fds above the image's highest fd, within its own
 # soft limit: forkpoint starts it with the soft limit at the hard one.
@@ -56,7 +51,7 @@ if find_criu; then
 		[[ $(soft "$p") == 64 ]] || fail "soft file limit of $p after the criu restore: $(soft "$p")"
 	done
 	kill -9 "$pid" $kids
-	wait_for 15 gone || fail "the tree restored by CRIU did not die"
+	wait_for 15 tree_gone || fail "the tree restored by CRIU did not die"
 else
 	echo "no working CRIU: its part skipped"
 fi

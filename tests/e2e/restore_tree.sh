@@ -9,25 +9,20 @@ source "$(dirname "$0")/../lib.sh"
 
 st=$WORK/tree.status
 "$T/ct_tree" "$st" --dir="$WORK" --setsid --same-pid --quiet-stdio </dev/null >/dev/null 2>&1 &
-wait_for 20 grep -qs '^ready' "$st" || fail "ct_tree not ready: $(cat "$st" 2>/dev/null)"
-pid=$(awk '/^ready/{print $2}' "$st")
-kids=$(awk '/^info child/{printf "%s ", $5}' "$st")
-track_pid "$pid"
-for k in $kids; do track_pid "$k"; done
+tree_ready "$st"
 v=$(ct_verify "$st" "$pid") || fail "verify 1: $v"
 shape() { for p in "$pid" $kids; do ps -o pid=,ppid=,pgid=,sid= -p "$p"; done | awk '{$1=$1; print}'; }
 before=$(shape)
 [[ $(wc -l <<<"$before") == 4 ]] || fail "expected 4 processes: $before"
 
-gone() { for p in "$pid" $kids; do [[ ! -e /proc/$p ]] || return 1; done; }
 "$FP" dump -t "$pid" -D "$WORK/d" >/dev/null || fail "dump of the tree"
-wait_for 15 gone || fail "the tree is still there after the dump"
+wait_for 15 tree_gone || fail "the tree is still there after the dump"
 
 # Half way failures leave nothing behind.
 for step in memory files registers; do
 	out=$(FORKPOINT_RESTORE_FAIL_AT=$step "$FP" restore -D "$WORK/d" --engine native -d 2>&1) &&
 		fail "a restore failing at $step succeeded"
-	gone || fail "a restore failing at $step left processes: $(shape)"
+	tree_gone || fail "a restore failing at $step left processes: $(shape)"
 done
 
 out=$("$FP" restore -D "$WORK/d" --engine native -d -o "$WORK/native.log" 2>&1) || fail "native restore: $out"
@@ -41,14 +36,14 @@ after=$(shape)
 	fail "pids, groups or sessions differ: before '$before', after '$after'"
 [[ $(tail -n +2 <<<"$after") == "$(tail -n +2 <<<"$before")" ]] || fail "children's parents differ: '$before' / '$after'"
 kill -9 "$pid" $kids
-wait_for 15 gone || fail "the restored tree did not die"
+wait_for 15 tree_gone || fail "the restored tree did not die"
 
 if find_criu; then
 	out=$("$FP" restore -D "$WORK/d" --engine criu -d -o "$WORK/criu.log" 2>&1) || fail "criu restore: $out"
 	v=$(ct_verify "$st" "$pid") || fail "verify after the criu restore: $v"
 	[[ $v == "verify 2 ok"* ]] || fail "state after the criu restore: $v"
 	kill -9 "$pid" $kids
-	wait_for 15 gone || fail "the criu-restored tree did not die"
+	wait_for 15 tree_gone || fail "the criu-restored tree did not die"
 else
 	skip_part "restore --engine criu of the tree"
 fi
