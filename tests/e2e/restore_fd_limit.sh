@@ -26,15 +26,20 @@ soft() { awk '/^Max open files/{print $4}' "/proc/$1/limits"; }
 "$FP" dump -t "$pid" -D "$WORK/d" >/dev/null || fail "dump of the tree"
 wait_for 15 tree_gone || fail "the tree is still there after the dump"
 
-out=$(ulimit -Sn 64 && "$FP" restore -D "$WORK/d" --engine native -d -o "$WORK/native.log" 2>&1) ||
-	fail "native restore under a soft file limit of 64: $out"
-[[ $out == "$pid" ]] || fail "native restore printed '$out'"
-v=$(ct_verify "$st" "$pid") || fail "verify after the restore: $v"
-[[ $v == "verify 2 ok"* ]] || fail "state after the restore: $v"
-for p in "$pid" $kids; do
-	[[ -e /proc/$p/fd/60 ]] || fail "process $p has no fd 60 after the restore"
-	[[ $(soft "$p") == 64 ]] || fail "soft file limit of $p after the restore: $(soft "$p") (not the image's 64)"
-done
+# restore_under_64 ENGINE: restored under the soft limit of 64, every
+# process checked, its fd 60 there and its limit the image's again
+restore_under_64() {
+	local out v p
+	out=$(ulimit -Sn 64 && "$FP" restore -D "$WORK/d" --engine "$1" -d -o "$WORK/$1.log" 2>&1) ||
+		fail "$1 restore under a soft file limit of 64: $out"
+	v=$(ct_verify "$st" "$pid") || fail "verify after the $1 restore: $v"
+	[[ $v == "verify 2 ok"* ]] || fail "state after the $1 restore: $v"
+	for p in "$pid" $kids; do
+		[[ -e /proc/$p/fd/60 ]] || fail "process $p has no fd 60 after the $1 restore"
+		[[ $(soft "$p") == 64 ]] || fail "soft file limit of $p after the $1 restore: $(soft "$p") (not the image's 64)"
+	done
+}
+restore_under_64 native
 grep -q "soft file limit 64 -> " "$WORK/native.log" || fail "the log does not say the limit was raised for the files"
 kill -9 "$pid" $kids
 wait_for 15 tree_gone || fail "the restored tree did not die"
@@ -42,14 +47,7 @@ wait_for 15 tree_gone || fail "the restored tree did not die"
 # CRIU puts its service fds above the image's highest fd, within its own
 # soft limit: forkpoint starts it with the soft limit at the hard one.
 if find_criu; then
-	out=$(ulimit -Sn 64 && "$FP" restore -D "$WORK/d" --engine criu -d -o "$WORK/criu.log" 2>&1) ||
-		fail "criu restore under a soft file limit of 64: $out"
-	v=$(ct_verify "$st" "$pid") || fail "verify after the criu restore: $v"
-	[[ $v == "verify 2 ok"* ]] || fail "state after the criu restore: $v"
-	for p in "$pid" $kids; do
-		[[ -e /proc/$p/fd/60 ]] || fail "process $p has no fd 60 after the criu restore"
-		[[ $(soft "$p") == 64 ]] || fail "soft file limit of $p after the criu restore: $(soft "$p")"
-	done
+	restore_under_64 criu
 	kill -9 "$pid" $kids
 	wait_for 15 tree_gone || fail "the tree restored by CRIU did not die"
 else
