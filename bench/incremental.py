@@ -385,6 +385,9 @@ def report(results):
     row("all incremental", lambda r: str(all(not s["full"] for s in r["snaps"])))
     row("rollbacks in place", lambda r: f"{sum(bool(x.get('in_place')) for x in r['rollbacks'])} of {len(r['rollbacks'])}")
     row("rollback wall (median)", lambda r: f"{med([x['wall_ms'] for x in r['rollbacks']]):.0f} ms")
+    # the session's first rollback alone: the one an agent that goes back
+    # once waits for (buffers made, stores mapped and filled for it)
+    row("  first rollback of this column, wall", lambda r: f"{r['rollbacks'][0]['wall_ms']:.0f} ms" if r["rollbacks"] else "-")
     # what the caller waited for apart from the helper's own total_ms: the
     # client (a command's start and exit, or the binding's call), and the
     # helper finishing the work it does after its last reply
