@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,6 +87,32 @@ static void test_options(void)
 	fp_spawn_opts bad_cwd = {.cwd = "/nonexistent-fp-dir"};
 	CHECK(fp_spawn(pwd, &bad_cwd, out, sizeof(out), &r, &err) < 0);
 	CHECKF(err.errnum == ENOENT, "errnum %d: %s", err.errnum, err.msg);
+}
+
+/* nofile_up: the child's soft file limit at the hard one (CRIU's service
+ * fds), the caller's own left as it was; without it, the caller's. */
+static void test_nofile_up(void)
+{
+	struct rlimit was;
+	CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+	if (was.rlim_max == RLIM_INFINITY || was.rlim_max <= 64)
+		return;
+	struct rlimit low = { 64, was.rlim_max };
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	char out[256], want[64];
+	fp_spawn_result r;
+	fp_error err;
+	fp_error_clear(&err);
+	const char *soft[] = {"/bin/sh", "-c", "ulimit -Sn", NULL};
+	fp_spawn_opts up = {.nofile_up = true}, plain = {0};
+	CHECKF(fp_spawn(soft, &up, out, sizeof(out), &r, &err) == 0, "%s", err.msg);
+	snprintf(want, sizeof(want), "%llu\n", (unsigned long long)was.rlim_max);
+	CHECKF(!strcmp(out, want), "with nofile_up the child's soft limit is '%s', not the hard %s", out, want);
+	CHECKF(fp_spawn(soft, &plain, out, sizeof(out), &r, &err) == 0, "%s", err.msg);
+	CHECKF(!strcmp(out, "64\n"), "without it the child's soft limit is '%s', not the caller's 64", out);
+	struct rlimit now;
+	CHECK(getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur == 64);
+	CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
 }
 
 static void test_exec_failures(void)
@@ -335,6 +362,7 @@ int main(void)
 	test_which();
 	test_capture_and_exit_codes();
 	test_options();
+	test_nofile_up();
 	test_exec_failures();
 	test_timeout();
 	test_hostile_caller_state();
