@@ -10,13 +10,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "images/criu_io.h"
 #include "images/pagehash.h"
+#include "fp_fdlimit.h"
 
 /* A store's per-page hashes, loaded once and shared by every map that
  * reads that store (a chain resolved over a kept parent's, pgs_chain_open_over). */
@@ -67,11 +67,8 @@ struct map {
 static size_t open_levels(void)
 {
 	static _Atomic size_t n;
-	if (!n) {
-		struct rlimit rl;
-		rlim_t k = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ? 8192 : rl.rlim_cur / 32;
-		n = k < 16 ? 16 : k > 256 ? 256 : (size_t)k;
-	}
+	if (!n)
+		n = fp_fdlimit_share(32, 16, 256);
 	return n;
 }
 

@@ -22,6 +22,7 @@
  * FP_ROLLBACK_MAP=0 reads every page as before (A/B). */
 #include "session/rollback_int.h"
 #include "config.h"
+#include "fp_fdlimit.h"
 #include "images/pagestore_chain.h"
 
 #include <errno.h>
@@ -32,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,11 +48,8 @@
 static size_t map_slots(void)
 {
 	static _Atomic size_t n;
-	if (!n) {
-		struct rlimit rl;
-		rlim_t k = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ? RB_MAPS : rl.rlim_cur / 8;
-		n = k < 16 ? 16 : k > RB_MAPS ? RB_MAPS : (size_t)k;
-	}
+	if (!n)
+		n = fp_fdlimit_share(8, 16, RB_MAPS);
 	return n;
 }
 
