@@ -59,7 +59,11 @@ struct fp_track_proc {
 	 * (dump_incr_store.c) */
 	unsigned store_skip, store_misses;
 	bool untracked_known; /* `untracked` is a stop's (not the first incremental) */
+	uint64_t store_pages; /* the last pre-copy's places: the next store's size */
 };
+
+#define FP_RESERVES 8 /* page store files made ahead (dump_incr_reserve.c) */
+struct fp_store_reserve;
 
 #define FP_FDMARKS 16 /* per process and snapshot: 4 snapshots of 4 processes */
 struct fp_fdmark;
@@ -96,6 +100,11 @@ struct fp_track {
 	 * for the helper's life */
 	struct fp_objmap_note { uint64_t was, now; } *objmap;
 	size_t nobjmap, capobjmap;
+	/* Each process's next page store, filled with zeros ahead of its
+	 * snapshot (dump_incr_reserve.c); kept across the tracking's drops */
+	struct fp_store_reserve *reserve[FP_RESERVES];
+	size_t nreserve;
+	char reserve_dir[PATH_MAX]; /* "" until the first is made */
 };
 
 /* The pool's bound: an eighth of the available memory, 256 MiB to 1 GiB
@@ -127,6 +136,14 @@ void fp_track_drop(struct fp_track *t, const char *why);
 void fp_track_settle(struct fp_track *t);
 /* The same, its result ignored (the tracking is being dropped). */
 void fp_track_settle_discard(struct fp_track *t);
+
+/* After the reply to `snap`: for each tracked process whose next snapshot
+ * writes its page store beside the pre-copy, a file of about that store's
+ * size filled with zeros by a thread of its own, under SESSION_DIR (the
+ * page cache that the next store is written over). */
+void fp_track_reserve(struct fp_track *t, const char *session_dir);
+/* Ends them: threads joined, files and their directory removed. */
+void fp_track_reserve_free(struct fp_track *t);
 
 /* Frees one process's tracking (fds and lists). */
 void fp_track_proc_free(struct fp_track_proc *tp);

@@ -69,6 +69,7 @@ struct dump_store {
 			       until the dump's end, and the store goes
 			       before it may move) */
 	uint64_t total;     /* bytes it fills */
+	uint64_t reserved;  /* the file's zeros when it was a reserve (dump_incr_reserve.c) */
 	struct follower f[FOLLOWERS];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -157,7 +158,12 @@ bool dump_incr_store_start(struct dump_ctx *c, struct dump_precopy *pc, uint64_t
 	s->total = bytes;
 	snprintf(s->tmp, sizeof(s->tmp), ".pages-beside-%d.tmp", (int)pc->pid);
 	unlinkat(c->dirfd, s->tmp, 0);
-	s->fd = openat(c->dirfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	s->fd = dump_reserve_take(c->o->track, pc->pid, c->dirfd, s->tmp, &s->reserved);
+	if (s->fd >= 0)
+		dlog(c, "%d: the page store written over its reserve (%" PRIu64 " pages of page cache made before)", pc->pid,
+		     s->reserved / CR_PAGE_SIZE);
+	else
+		s->fd = openat(c->dirfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (s->fd < 0) {
 		dlog(c, "%d: the page store is written after the stop (%s: %s)", pc->pid, s->tmp, strerror(errno));
 		free(s);
@@ -245,6 +251,7 @@ void dump_incr_store_take(struct dump_precopy *pc, struct fp_track_proc *tp)
 
 void dump_incr_store_give(struct dump_precopy *pc, struct fp_track_proc *tp)
 {
+	tp->store_pages = pc->pre_pages;
 	if (pc->store_missed && pc->untracked_known) {
 		/* the first incremental snapshot has no places for the pages
 		 * its stop reads in full (untracked): its miss says nothing */
@@ -345,6 +352,12 @@ int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *er
 	if (complete(s, pc, err)) {
 		dump_incr_store_drop(pc);
 		return -1;
+	}
+	if (s->reserved > s->total && ftruncate(s->fd, (off_t)s->total) < 0) {
+		dlog(c, "%d: the page store written beside the pre-copy is not used (cutting its reserve's zeros off: "
+			"%s): written again", p->pid, strerror(errno));
+		dump_incr_store_drop(pc);
+		return 0;
 	}
 	char name[64];
 	pgs_plain_name(name, sizeof(name), p->pages_id);

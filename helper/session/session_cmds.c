@@ -169,6 +169,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	fp_rollback_preload(dir); /* after the reply: a rollback to it finds its pages resolved */
 	snap_after.settle_ms = t_preload - t_settle;
 	snap_after.preload_ms = fp_mono_ms_f() - t_preload;
+	fp_track_reserve(fp_track_session(), ctx->info->dir); /* the next snapshot's page cache, filled by a thread */
 }
 
 /* "stop [kill]": SIGTERM to the program (SIGHUP to a shell session's bash,

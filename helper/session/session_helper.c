@@ -28,6 +28,7 @@
 #include "session_reap.h"
 #include "session_shell.h"
 #include "session_hot.h"
+#include "dump/dirty_tracker.h"
 #include "overlay/workspace.h"
 
 int fp_resolve_command(const char *cmd, char *path, size_t len, fp_error *err)
@@ -576,6 +577,7 @@ int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, stru
 {
 	int status = serve(info, target, info->detached, lsock, ws, sh && sh->master >= 0 ? sh : NULL);
 	fp_hot_release_all(info->dir);
+	fp_track_reserve_free(fp_track_session());
 	if (sh)
 		fp_shell_close(sh);
 	if (ws)
