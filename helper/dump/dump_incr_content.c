@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump/dump_scan_two_cpus.h"
 #include "ptrace/pagemap_scan.h"
 
 bool dump_incr_fast_on(void)
@@ -129,8 +130,7 @@ int dump_incr_fast(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_
 	m.category_mask = FP_PAGE_IS_WRITTEN;
 	m.return_mask = FP_PAGE_IS_WRITTEN;
 	if (!rc) {
-		rc = dump_scan_two_cpus(fd, f->tracked.r, f->tracked.n, &m, &ws.r, &ws.n, NULL, NULL, err);
-		ws.cap = ws.n;
+		rc = fp_scan_two_cpus(fd, f->tracked.r, f->tracked.n, &m, NULL, NULL, false, &ws, NULL, err);
 		if (rc < 0)
 			fp_wrap(err, "PAGEMAP_SCAN of %d for written pages", p->pid);
 	}

@@ -20,12 +20,6 @@ struct dump_incr_fast {
 bool dump_incr_fast_on(void);
 int dump_incr_fast(struct dump_ctx *c, struct dump_proc *p, int fd, struct dump_incr_fast *f, fp_error *err);
 void dump_incr_fast_free(struct dump_incr_fast *f);
-/* dump_incr_precopy.c: PAGEMAP_SCAN with m over reg on two CPUs, in
- * pieces, the regions it returns appended to *out in address order (with
- * gone: those of them neither present nor swapped there too). 0, 1 when
- * the kernel has no PAGEMAP_SCAN, -1. */
-int dump_scan_two_cpus(int fd, const struct fp_range *reg, size_t nreg, const struct fp_pm_scan_arg *m,
-		       struct fp_range **out, size_t *nout, struct fp_range **gone, size_t *ngone, fp_error *err);
 /* the pages with content (present or swapped, not the zero page) in
  * spans, and which of them are written: the full walk's view */
 int dump_incr_content_walk(pid_t pid, int fd, const struct fp_rlist *spans, struct fp_rlist *pages,

@@ -73,6 +73,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dump/dump_scan_two_cpus.h"
 #include "ptrace/pagemap_scan.h"
 #include "ptrace/pt_mem.h"
 
@@ -101,107 +102,13 @@ bool dump_incr_precopy_on(void)
 	return on;
 }
 
-struct pwsink {
-	struct fp_range **r, **gone;
-	size_t *n, cap, *ngone, capgone;
-	bool oom;
-};
-
-/* each region; with `gone`, those neither present nor swapped (emptied)
- * there too */
-static int pw_add(void *arg, const struct fp_page_region *x)
+/* each region into the written pages (a), and those neither present nor
+ * swapped (emptied) into b too */
+static int pw_sort(void *arg, const struct fp_page_region *r, struct fp_rlist *a, struct fp_rlist *b)
 {
-	struct pwsink *k = arg;
-	if (fp_ranges_push(k->r, k->n, &k->cap, x->start, x->end) ||
-	    (k->gone && !(x->categories & (FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED)) &&
-	     fp_ranges_push(k->gone, k->ngone, &k->capgone, x->start, x->end)))
-		k->oom = true;
-	return k->oom;
-}
-
-/* The walk (~1 ms a GiB here for step 1, ~0.5 ms for the stop's fast loop,
- * most of it the page tables) runs on two CPUs, in pieces of the ranges;
- * each piece's list apart, then joined in address order. */
-#define PIECE (64ull << 20)
-
-struct scan_job {
-	int fd;
-	const struct fp_pm_scan_arg *m;
-	struct fp_range *piece;     /* [start, end) of each piece */
-	struct fp_range **out;      /* each piece's regions */
-	size_t *nout;
-	struct fp_range **gone;     /* and of those, the emptied ones (NULL: not asked) */
-	size_t *ngone;
-	int *rc;                    /* each piece's: 1 done, 0 unsupported, -1 errno */
-	int *err;
-};
-
-static void scan_some(void *arg, size_t from, size_t to)
-{
-	struct scan_job *j = arg;
-	enum { VEC = 4096 };
-	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
-	for (size_t i = from; i < to; i++) {
-		struct pwsink k = { .r = &j->out[i], .n = &j->nout[i], .gone = j->gone ? &j->gone[i] : NULL,
-				    .ngone = j->ngone ? &j->ngone[i] : NULL };
-		if (!vec) {
-			j->rc[i] = -1, j->err[i] = ENOMEM;
-			continue;
-		}
-		errno = 0;
-		int r = fp_pagemap_scan_regions(j->fd, j->piece[i].start, j->piece[i].end, j->m, vec, VEC, pw_add, &k);
-		j->rc[i] = k.oom ? -1 : r;
-		j->err[i] = k.oom ? ENOMEM : errno;
-	}
-	free(vec);
-}
-
-int dump_scan_two_cpus(int fd, const struct fp_range *reg, size_t nreg, const struct fp_pm_scan_arg *m,
-		       struct fp_range **out, size_t *nout, struct fp_range **gone, size_t *ngone, fp_error *err)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < nreg; i++)
-		n += (size_t)((reg[i].end - reg[i].start + PIECE - 1) / PIECE);
-	struct scan_job j = { .fd = fd, .m = m };
-	j.piece = malloc((n ? n : 1) * sizeof(*j.piece));
-	j.out = calloc(n ? n : 1, sizeof(*j.out));
-	j.nout = calloc(n ? n : 1, sizeof(*j.nout));
-	if (gone) {
-		j.gone = calloc(n ? n : 1, sizeof(*j.gone));
-		j.ngone = calloc(n ? n : 1, sizeof(*j.ngone));
-	}
-	j.rc = calloc(n ? n : 1, sizeof(*j.rc));
-	j.err = calloc(n ? n : 1, sizeof(*j.err));
-	int rc = 0;
-	if (!j.piece || !j.out || !j.nout || (gone && (!j.gone || !j.ngone)) || !j.rc || !j.err) {
-		rc = fp_fail(err, ENOMEM, "out of memory");
-		n = 0;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < nreg && !rc; i++)
-		for (uint64_t a = reg[i].start; a < reg[i].end; a += PIECE)
-			j.piece[k++] = (struct fp_range){ a, a + PIECE < reg[i].end ? a + PIECE : reg[i].end };
-	if (n)
-		dump_two_cpus_by(n, 1, 2, scan_some, &j);
-	/* joined in order; the first failure fails it all (with
-	 * PM_SCAN_WP_MATCHING the kernel may have protected pages that were
-	 * not recorded) */
-	size_t cap = 0, capgone = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!rc && j.rc[i] <= 0)
-			rc = j.rc[i] ? fp_fail(err, j.err[i], "%s", strerror(j.err[i])) : 1;
-		for (size_t x = 0; x < j.nout[i] && !rc; x++)
-			if (fp_ranges_push(out, nout, &cap, j.out[i][x].start, j.out[i][x].end))
-				rc = fp_fail(err, ENOMEM, "out of memory");
-		for (size_t x = 0; gone && x < j.ngone[i] && !rc; x++)
-			if (fp_ranges_push(gone, ngone, &capgone, j.gone[i][x].start, j.gone[i][x].end))
-				rc = fp_fail(err, ENOMEM, "out of memory");
-		free(j.out[i]);
-		if (gone)
-			free(j.gone[i]);
-	}
-	free(j.piece), free(j.out), free(j.nout), free(j.gone), free(j.ngone), free(j.rc), free(j.err);
-	return rc;
+	(void)arg;
+	return fp_rlist_add(a, r->start, r->end) ||
+	       (!(r->categories & (FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED)) && fp_rlist_add(b, r->start, r->end));
 }
 
 /* Step 1: the written pages, protected again and listed in pc->pw (and
@@ -219,7 +126,10 @@ static int find_and_protect(struct dump_precopy *pc, fp_error *err)
 	m.category_inverted = FP_PAGE_IS_PFNZERO;
 	m.category_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO;
 	m.return_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	int rc = dump_scan_two_cpus(fd, pc->reg, pc->nreg, &m, &pc->pw, &pc->npw, &pc->pw_gone, &pc->npw_gone, err);
+	struct fp_rlist pw = { 0 }, gone = { 0 };
+	int rc = fp_scan_two_cpus(fd, pc->reg, pc->nreg, &m, pw_sort, NULL, false, &pw, &gone, err);
+	pc->pw = pw.r, pc->npw = pw.n;
+	pc->pw_gone = gone.r, pc->npw_gone = gone.n;
 	if (rc)
 		rc = rc > 0 ? fp_fail(err, ENOTSUP, "PAGEMAP_SCAN of %d protecting its written pages: not supported by this "
 				      "kernel", pc->pid)

@@ -6,138 +6,49 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dump/dump_scan_two_cpus.h"
 #include "ptrace/pagemap_scan.h"
 
-/* The page tables are walked on two CPUs (dump_two_cpus.c), in pieces of
- * at most SCAN_PIECE bytes cut at its multiples, each CPU into its own
- * lists, merged afterwards: the walk of 1 GiB (262,144 entries) was the
- * larger part of `diff` during the stop (1.9-3.3 ms) and of finding the
- * pages to read ahead (0.9-1.6 ms). Both CPUs use the one pagemap fd
- * (PAGEMAP_SCAN keeps no position). FP_ROLLBACK_SCAN_ONE_CPU=1 walks on
- * one, as before (A/B). Both now ask for "written" alone, which the kernel
- * answers from each entry's protection bit (rollback_pages.c); the walk of
- * every entry's categories is FP_ROLLBACK_FULL_WALK=1's. */
-#define SCAN_PIECE (32ull << 20)
-
+/* The page tables are walked on two CPUs (dump_scan_two_cpus.c): the walk
+ * of 1 GiB (262,144 entries) was the larger part of `diff` during the stop
+ * (1.9-3.3 ms on one) and of finding the pages to read ahead (0.9-1.6 ms).
+ * FP_ROLLBACK_SCAN_ONE_CPU=1 walks on one, as before (A/B). Both now ask
+ * for "written" alone, which the kernel answers from each entry's
+ * protection bit (rollback_pages.c); the walk of every entry's categories
+ * is FP_ROLLBACK_FULL_WALK=1's. */
 static bool one_cpu(void)
 {
 	return fp_env_flag("FP_ROLLBACK_SCAN_ONE_CPU");
 }
 
-static struct fp_range *pieces_of(const struct fp_rlist *in, size_t *n)
+/* in walked into out_a (and out_b) */
+static int scan(int fd, const struct fp_rlist *in, const struct fp_pm_scan_arg *m, fp_scan_sort_fn sort,
+		struct fp_rlist *out_a, struct fp_rlist *out_b, fp_error *err)
 {
-	size_t cap = 0;
-	for (size_t i = 0; i < in->n; i++)
-		cap += (in->r[i].end - in->r[i].start) / SCAN_PIECE + 2;
-	struct fp_range *pc = malloc((cap ? cap : 1) * sizeof(*pc));
-	*n = 0;
-	for (size_t i = 0; pc && i < in->n; i++)
-		for (uint64_t a = in->r[i].start; a < in->r[i].end;) {
-			uint64_t e = (a / SCAN_PIECE + 1) * SCAN_PIECE;
-			if (e > in->r[i].end)
-				e = in->r[i].end;
-			pc[(*n)++] = (struct fp_range){ a, e };
-			a = e;
-		}
-	return pc;
+	int rc = fp_scan_two_cpus(fd, in->r, in->n, m, sort, NULL, one_cpu(), out_a, out_b, err);
+	if (rc > 0)
+		return fp_fail(err, ENOTSUP, "PAGEMAP_SCAN: not supported by this kernel");
+	return rc ? fp_wrap(err, "PAGEMAP_SCAN") : 0;
 }
 
-struct par_scan {
-	int fd;
-	pthread_t main;
-	const struct fp_range *pc;
-	struct fp_pm_scan_arg m;
-	bool regions;                   /* wp_add per region, else sink_add per range */
-	struct fp_rlist a[2], b[2];     /* per CPU: the lists filled */
-	int failed;                     /* 1: errno in err_no; 2: out of memory */
-	int err_no;
-};
-
-struct scan_sink {
-	struct fp_rlist *l;
-	bool oom;
-};
-
-static int sink_add(void *arg, uint64_t s, uint64_t e)
+/* written (a), or in a mapping whose registration the kernel dropped
+ * (track_lost.c): its protection bits say nothing. Not the shared zero
+ * page (a read of a page that was never there): it reads as no page does,
+ * and taken as written it had zeros written over it, a page made for each
+ * (e2e/rollback_drop's resident size). Present (b): not the zero page. */
+static int wp_sort(void *arg, const struct fp_page_region *r, struct fp_rlist *a, struct fp_rlist *b)
 {
-	struct scan_sink *k = arg;
-	k->oom = fp_rlist_add(k->l, s, e) != 0;
-	return k->oom;
-}
-
-struct wp_sink {
-	struct fp_rlist *w, *pr;
-	bool oom;
-};
-
-static int wp_add(void *arg, const struct fp_page_region *r)
-{
-	struct wp_sink *k = arg;
-	/* written, or in a mapping whose registration the kernel dropped
-	 * (track_lost.c): its protection bits say nothing. Not the shared
-	 * zero page (a read of a page that was never there): it reads as no
-	 * page does, and taken as written it had zeros written over it, a
-	 * page made for each (e2e/rollback_drop's resident size) */
+	(void)arg;
 	bool written = ((r->categories & FP_PAGE_IS_WRITTEN) || !(r->categories & FP_PAGE_IS_WPALLOWED)) &&
 		       !(r->categories & FP_PAGE_IS_PFNZERO);
-	if (written && fp_rlist_add(k->w, r->start, r->end))
-		k->oom = true;
-	if ((r->categories & FP_PAGE_IS_PRESENT) && !(r->categories & FP_PAGE_IS_PFNZERO) &&
-	    fp_rlist_add(k->pr, r->start, r->end))
-		k->oom = true;
-	return k->oom;
-}
-
-static void scan_some(void *arg, size_t from, size_t to)
-{
-	struct par_scan *j = arg;
-	unsigned me = pthread_equal(pthread_self(), j->main) ? 0 : 1;
-	enum { VEC = 1024 };
-	struct fp_page_region vec[VEC];
-	struct scan_sink k = { &j->a[me], false };
-	struct wp_sink wk = { &j->a[me], &j->b[me], false };
-	for (size_t i = from; i < to && !__atomic_load_n(&j->failed, __ATOMIC_RELAXED); i++) {
-		int r = j->regions ? fp_pagemap_scan_regions(j->fd, j->pc[i].start, j->pc[i].end, &j->m, vec, VEC, wp_add, &wk)
-				   : fp_pagemap_scan(j->fd, j->pc[i].start, j->pc[i].end, &j->m, vec, VEC, sink_add, &k);
-		int zero = 0, e = errno;
-		if ((k.oom || wk.oom || r <= 0) &&
-		    __atomic_compare_exchange_n(&j->failed, &zero, k.oom || wk.oom ? 2 : 1, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
-			j->err_no = r < 0 ? e : ENOTSUP;
-	}
-}
-
-/* in walked into j's lists; then a (and b) merged into out_a (out_b). */
-static int par_scan(struct par_scan *j, const struct fp_rlist *in, struct fp_rlist *out_a, struct fp_rlist *out_b,
-		    fp_error *err)
-{
-	size_t n;
-	struct fp_range *pc = pieces_of(in, &n);
-	if (!pc)
-		return fp_fail(err, ENOMEM, "out of memory");
-	j->pc = pc;
-	j->main = pthread_self();
-	if (one_cpu())
-		scan_some(j, 0, n);
-	else
-		dump_two_cpus_by(n, 1, 4, scan_some, j);
-	free(pc);
-	int rc = 0;
-	if (j->failed == 2 || (!j->failed && (fp_rlist_merge(out_a, &j->a[0]) || fp_rlist_merge(out_a, &j->a[1]) ||
-					      (out_b && (fp_rlist_merge(out_b, &j->b[0]) || fp_rlist_merge(out_b, &j->b[1]))))))
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	else if (j->failed)
-		rc = fp_fail(err, j->err_no, "PAGEMAP_SCAN: %s",
-			     j->err_no == ENOTSUP ? "not supported by this kernel" : strerror(j->err_no));
-	for (int i = 0; i < 2; i++)
-		fp_rlist_free(&j->a[i]), fp_rlist_free(&j->b[i]);
-	return rc;
+	return (written && fp_rlist_add(a, r->start, r->end)) ||
+	       ((r->categories & FP_PAGE_IS_PRESENT) && !(r->categories & FP_PAGE_IS_PFNZERO) &&
+		fp_rlist_add(b, r->start, r->end));
 }
 
 /* Pages of ranges in the categories: present or swapped (anyof), and
@@ -147,12 +58,12 @@ static int par_scan(struct par_scan *j, const struct fp_rlist *in, struct fp_rli
 int rb_scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, uint64_t must_not,
 		struct fp_rlist *out, fp_error *err)
 {
-	struct par_scan j = { .fd = fd };
-	j.m.category_mask = must | must_not;
-	j.m.category_inverted = must_not;
-	j.m.category_anyof_mask = anyof;
-	j.m.return_mask = anyof;
-	if (par_scan(&j, in, out, NULL, err))
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_mask = must | must_not;
+	m.category_inverted = must_not;
+	m.category_anyof_mask = anyof;
+	m.return_mask = anyof;
+	if (scan(fd, in, &m, NULL, out, NULL, err))
 		return -1;
 	return fp_rlist_normalize(out) ? fp_fail(err, ENOMEM, "out of memory") : 0;
 }
@@ -167,14 +78,14 @@ int rb_scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, ui
 int rb_scan_written_present(int fd, const struct fp_rlist *reg, const struct fp_rlist *keep,
 			    struct fp_rlist *written, struct fp_rlist *present, fp_error *err)
 {
-	struct par_scan j = { .fd = fd, .regions = true };
-	j.m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
-	j.m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED | FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO |
-			  FP_PAGE_IS_WPALLOWED;
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_anyof_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	m.return_mask = FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED | FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO |
+			FP_PAGE_IS_WPALLOWED;
 	struct fp_rlist all = { 0 }, w = { 0 }, pr = { 0 };
 	int rc = fp_rlist_union(reg, keep, &all) ? fp_fail(err, ENOMEM, "out of memory") : 0;
 	if (!rc)
-		rc = par_scan(&j, &all, &w, &pr, err);
+		rc = scan(fd, &all, &m, wp_sort, &w, &pr, err);
 	if (!rc && (fp_rlist_normalize(&w) || fp_rlist_normalize(&pr) || fp_rlist_inter(&w, reg, written) ||
 		    fp_rlist_inter(&pr, keep, present)))
 		rc = fp_fail(err, ENOMEM, "out of memory");
@@ -197,10 +108,10 @@ int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err)
 	 * against 0.64-0.76 ms with each page's categories worked out as well).
 	 * It also reports entries emptied since (MADV_DONTNEED): more to read
 	 * ahead, never less. A hint only: the stop's walk decides. */
-	struct par_scan j = { .fd = fd };
-	j.m.category_mask = FP_PAGE_IS_WRITTEN;
-	j.m.return_mask = FP_PAGE_IS_WRITTEN;
-	int rc = par_scan(&j, &reg, out, NULL, err);
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_mask = FP_PAGE_IS_WRITTEN;
+	m.return_mask = FP_PAGE_IS_WRITTEN;
+	int rc = scan(fd, &reg, &m, NULL, out, NULL, err);
 	/* and all of a tracked range that lost its registration (track_lost.c) */
 	struct fp_rlist lost = { 0 };
 	if (!rc && fp_track_lost(fd, reg.r, reg.n, &lost.r, &lost.n))
