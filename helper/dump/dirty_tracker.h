@@ -142,6 +142,10 @@ void fp_track_settle_discard(struct fp_track *t);
  * size filled with zeros by a thread of its own, under SESSION_DIR (the
  * page cache that the next store is written over). */
 void fp_track_reserve(struct fp_track *t, const char *session_dir);
+/* Tells their threads to stop after their current write, for a request
+ * that wants the CPUs and the page allocator (a rollback): the next
+ * fp_track_reserve goes on where they stopped. */
+void fp_track_reserve_pause(struct fp_track *t);
 /* Ends them: threads joined, files and their directory removed. */
 void fp_track_reserve_free(struct fp_track *t);
 

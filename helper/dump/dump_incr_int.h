@@ -118,9 +118,9 @@ void dump_incr_store_ready(struct dump_precopy *pc, uint64_t upto);
 int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 void dump_incr_store_drop(struct dump_precopy *pc);
 void dump_incr_store_drop_all(struct dump_ctx *c);
-/* dump_incr_reserve.c: pid's reserve file renamed to dirfd/name once
- * filled (waited for if it still fills) and returned open for writing,
- * its size in *bytes; -1 when there is none, or its filling failed (the
+/* dump_incr_reserve.c: pid's reserve file renamed to dirfd/name (its
+ * filling stopped where it is) and returned open for writing, its zeros'
+ * bytes in *bytes; -1 when there is none, or its filling failed (the
  * store makes a new file). */
 int dump_reserve_take(struct fp_track *t, pid_t pid, int dirfd, const char *name, uint64_t *bytes);
 /* take: the tracking's part for the store (back-off after misses, the

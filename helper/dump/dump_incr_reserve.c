@@ -10,25 +10,30 @@
  * (free page reporting), 20-25 ms whenever the new pages were such memory:
  * 2 snapshots in 8 of a session waited 20 ms for their store
  * (scratch programs and a 1 GiB, 1% session, 2026-12-07). The zeros here
- * pay that allocation between the snapshots (2.3 ms for 12.8 MiB).
+ * pay that allocation between the snapshots (2.3 ms for 12.8 MiB), on a
+ * thread at SCHED_IDLE: on a CPU that neither the processes nor the
+ * helper's other work want.
  *
- * A file is used only once its thread has ended (a snapshot that comes
- * while it still fills waits for it: the pages it has yet to fill would
- * cost as much in a new file), and by one snapshot: it is taken out of the
- * tracking before it is renamed. The next snapshot
- * may write more pages than the file holds (the write extends it) or
- * fewer (dump_incr_store_finish cuts the zeros off before the rename).
- * The files live in the session's directory, under .store-reserve/, one
- * per process; fp_track_reserve_free removes them when the session ends,
- * and a helper's first reserve removes those a crashed helper left.
- * FP_DUMP_STORE_RESERVE=0 turns it off (A/B). */
+ * A snapshot that comes while its reserve still fills stops the thread
+ * and uses the zeros written so far. Waiting for it instead made a python3
+ * step of 188 MiB snap in 282 ms instead of 72 (the zeros then cost the
+ * host's faults, at ~10 us a page); hence also the bound of 64 MiB. A file
+ * is taken by one snapshot, out of the tracking before it is renamed. The
+ * snapshot may write more pages than the file holds (the write extends
+ * it) or fewer (dump_incr_store_finish cuts the zeros off). The files
+ * live in the session's directory, under .store-reserve/, one per process
+ * ("PID.filling" until full, then "PID"); fp_track_reserve_free removes
+ * them when the session ends, and a helper's first reserve removes those a
+ * crashed helper left. FP_DUMP_STORE_RESERVE=0 turns it off (A/B). */
 #include "dump/dump_int.h"
 #include "config.h"
+#include "fp_fault_pause.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,19 +43,21 @@
 
 #define RESERVE_DIR ".store-reserve"
 #define RESERVE_MIN_PAGES 64u          /* below: the new file costs little */
-#define RESERVE_MAX (256ull << 20)     /* per process: the disk and page cache it holds */
+#define RESERVE_MAX (64ull << 20)      /* per process: the background work, disk and page cache it holds */
 
 struct fp_store_reserve {
 	pid_t pid;         /* the tracked process */
 	pid_t owner;       /* the helper whose thread fills it */
 	int dirfd, fd;     /* the reserve directory; the file, read-write */
-	char name[24];
+	const char *dir;   /* its path (the tracking's reserve_dir) */
+	char name[32];     /* "PID.filling", "PID" once full (the thread's until it ends) */
 	uint64_t bytes;    /* zeros to write */
+	_Atomic uint64_t filled; /* zeros written, from the start */
 	pthread_t th;
 	bool started;
-	_Atomic bool done; /* the thread ended (ok says how) */
+	_Atomic bool done; /* the thread ended */
 	_Atomic bool cancel;
-	bool ok;
+	bool failed;       /* a write failed: the file is not used */
 };
 
 static bool reserve_on(void)
@@ -63,29 +70,45 @@ static bool reserve_on(void)
 
 static uint8_t zeros[1u << 20]; /* never written: the kernel's zero page behind it */
 
+/* At SCHED_IDLE: it takes a CPU that nothing else wants (the process's
+ * step, a rollback, a snapshot's threads come first). */
 static void *fill(void *arg)
 {
 	struct fp_store_reserve *r = arg;
-	bool ok = true;
-	for (uint64_t at = 0; ok && at < r->bytes && !r->cancel;) {
+	struct sched_param sp = { 0 };
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	while (r->filled < r->bytes && !r->cancel) {
+		uint64_t at = r->filled;
 		size_t n = r->bytes - at < sizeof(zeros) ? (size_t)(r->bytes - at) : sizeof(zeros);
 		ssize_t w = pwrite(r->fd, zeros, n, (off_t)at);
 		if (w < 0 && errno == EINTR)
 			continue;
-		ok = w > 0;
-		at += ok ? (uint64_t)w : 0;
+		if (w <= 0) {
+			r->failed = true;
+			break;
+		}
+		r->filled = at + (uint64_t)w;
+		static _Atomic bool held;
+		if (!at && !held) { /* a test's hold, once: a rollback comes while it fills */
+			held = true;
+			fp_fault_pause("reserve-fill-held", r->dir);
+		}
 	}
-	r->ok = ok && !r->cancel;
+	char full[sizeof(r->name)];
+	snprintf(full, sizeof(full), "%d", (int)r->pid);
+	if (!r->failed && r->filled == r->bytes && renameat(r->dirfd, r->name, r->dirfd, full) == 0)
+		memcpy(r->name, full, sizeof(full));
 	r->done = true;
 	return NULL;
 }
 
-/* The thread ended (cancel: told to stop first); false when it is not
- * this process's (a fork of the helper holds the record, not the thread). */
-static bool reserve_join(struct fp_store_reserve *r, bool cancel)
+/* The thread told to stop after its current write (~0.25 ms), and ended;
+ * false when it is not this process's (a fork of the helper holds the
+ * record, not the thread). */
+static bool reserve_join(struct fp_store_reserve *r)
 {
 	if (r->started && r->owner == getpid()) {
-		r->cancel = cancel;
+		r->cancel = true;
 		pthread_join(r->th, NULL);
 		r->started = false;
 	}
@@ -96,7 +119,7 @@ static void reserve_free(struct fp_store_reserve *r, bool unlink_it)
 {
 	if (!r)
 		return;
-	reserve_join(r, true);
+	reserve_join(r);
 	if (r->fd >= 0)
 		close(r->fd);
 	if (unlink_it && r->dirfd >= 0)
@@ -151,15 +174,36 @@ static void drop_at(struct fp_track *t, size_t i, bool unlink_it)
 	t->reserve[i] = t->reserve[--t->nreserve];
 }
 
+/* The filling goes on where it stopped (fp_track_reserve_pause), up to
+ * bytes at least; false when it is over (failed). */
+static bool resume(struct fp_store_reserve *r, uint64_t bytes)
+{
+	if (r->started && r->owner == getpid()) {
+		pthread_join(r->th, NULL); /* told to stop: ends after its write */
+		r->started = false;
+	}
+	if (!r->done || r->failed || r->owner != getpid())
+		return !r->failed;
+	if (r->bytes < bytes)
+		r->bytes = bytes;
+	if (r->filled >= r->bytes)
+		return true;
+	r->cancel = false;
+	r->done = false;
+	r->started = pthread_create(&r->th, NULL, fill, r) == 0;
+	r->done = !r->started;
+	return true;
+}
+
 static void start_one(struct fp_track *t, const char *session_dir, pid_t pid, uint64_t bytes)
 {
 	struct fp_store_reserve **have = find(t, pid);
-	if (have) {
-		/* still filling, or big enough: kept as it is */
-		if (!(*have)->done || ((*have)->ok && (*have)->bytes >= bytes))
-			return;
+	if (have && (*have)->started && !(*have)->cancel && !(*have)->done)
+		return; /* still filling */
+	if (have && resume(*have, bytes))
+		return;
+	if (have)
 		drop_at(t, (size_t)(have - t->reserve), true);
-	}
 	if (t->nreserve == FP_RESERVES)
 		return;
 	struct fp_store_reserve *r = calloc(1, sizeof(*r));
@@ -174,6 +218,9 @@ static void start_one(struct fp_track *t, const char *session_dir, pid_t pid, ui
 		free(r);
 		return;
 	}
+	r->dir = t->reserve_dir;
+	unlinkat(r->dirfd, r->name, 0);
+	snprintf(r->name, sizeof(r->name), "%d.filling", (int)pid);
 	unlinkat(r->dirfd, r->name, 0);
 	r->fd = openat(r->dirfd, r->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	r->started = r->fd >= 0 && pthread_create(&r->th, NULL, fill, r) == 0;
@@ -188,12 +235,14 @@ void fp_track_reserve(struct fp_track *t, const char *session_dir)
 {
 	if (!reserve_on() || !t->active || !session_dir)
 		return;
-	/* the processes gone from the tracking first (their slots) */
+	/* the processes gone from the tracking first (their slots); the
+	 * others' fillings go on (after a rollback: not after a snapshot,
+	 * which took its own) */
 	for (size_t i = 0; i < t->nreserve;) {
 		bool tracked = false;
 		for (size_t k = 0; k < t->n && !tracked; k++)
 			tracked = t->procs[k].pid == t->reserve[i]->pid;
-		if (tracked)
+		if (tracked && resume(t->reserve[i], 0))
 			i++;
 		else
 			drop_at(t, i, true);
@@ -216,17 +265,23 @@ int dump_reserve_take(struct fp_track *t, pid_t pid, int dirfd, const char *name
 	struct fp_store_reserve *r = *have;
 	size_t i = (size_t)(have - t->reserve);
 	t->reserve[i] = t->reserve[--t->nreserve];
-	/* Still filling (the snapshot came right after the one before): the
-	 * rest of its pages cost what a new file's would, so it is waited for. */
-	bool done = reserve_join(r, false);
+	/* Still filling (the snapshot came before its thread got the CPU it
+	 * needs): stopped where it is, its zeros so far used all the same. */
+	bool done = reserve_join(r);
 	int fd = -1;
-	if (done && r->ok && renameat(r->dirfd, r->name, dirfd, name) == 0) {
+	if (done && !r->failed && r->filled && renameat(r->dirfd, r->name, dirfd, name) == 0) {
 		fd = r->fd;
 		r->fd = -1;
-		*bytes = r->bytes;
+		*bytes = r->filled;
 	}
 	reserve_free(r, fd < 0);
 	return fd;
+}
+
+void fp_track_reserve_pause(struct fp_track *t)
+{
+	for (size_t i = 0; i < t->nreserve; i++)
+		t->reserve[i]->cancel = true; /* resume joins the thread */
 }
 
 void fp_track_reserve_free(struct fp_track *t)

@@ -229,6 +229,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	struct stat tst;
 	dev_t tty = ctx->shell && fstat(ctx->shell->slave, &tst) == 0 ? tst.st_rdev : 0;
 	fp_track_settle(fp_track_session()); /* the last snapshot's re-protection, if still running */
+	fp_track_reserve_pause(fp_track_session()); /* the CPUs are the rollback's; goes on after it */
 	fp_rb_mark(&rb, "settle");
 	irc = fp_rollback_inplace(ctx->target, dir, args, ctx->ws, fp_track_session(), tty, &rb, &err);
 	if (irc == FP_RB_DONE || irc == FP_RB_UNDONE) {
@@ -251,6 +252,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		reply(c, buf);
 		if (irc == FP_RB_DONE)
 			fp_rollback_settle(fp_track_session());
+		fp_track_reserve(fp_track_session(), ctx->info->dir);
 		return;
 	}
 	if (irc == FP_RB_BROKEN)

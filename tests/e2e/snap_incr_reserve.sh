@@ -6,8 +6,10 @@
 # after them must be cut off), s4 three verifications' pages, more than
 # its reserve (the file grows). Each store must hold exactly its image's
 # pages, the rollbacks to s3 and s4 must give the target its state then
-# (it checks every page), `criu restore` of s4 too, and the reserve files
-# must be gone when the session stops. With FP_DUMP_STORE_RESERVE=0 there
+# (it checks every page), `criu restore` of s4 too; s5, after two
+# rollbacks (which stop a reserve's filling, and let it go on after
+# them), uses its reserve too; and the reserve files must be gone when
+# the session stops. With FP_DUMP_STORE_RESERVE=0 there
 # is none.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
@@ -61,12 +63,45 @@ verify 7
 verify 4
 "$FP" restore res s4 >"$WORK/r.out" 2>&1 || fail "restore s4: $(cat "$WORK/r.out")"
 verify 7
+# the reserve made after s4, its filling stopped by each rollback and gone
+# on after it, is s5's
+wait_for 20 test -e "$R/$pid" || fail "the reserve for s5 is not filled after the rollbacks: $(ls -la "$R")"
+snap_json res s5 "$WORK/s5.json"
+used s5 >/dev/null
+exact s5 "$WORK/s5.json"
+verify 8
+"$FP" restore res s5 >"$WORK/r.out" 2>&1 || fail "restore s5: $(cat "$WORK/r.out")"
+verify 8
 "$FP" stop --kill res >/dev/null 2>&1
 wait_for 15 test ! -e "/proc/$pid" || fail "session did not stop"
 wait_for 15 test ! -e "$R" || fail "reserves left after the session: $(ls -la "$R")"
 
 criu_restore_verify "$S/s4" "$st" "$pid"
 kill -9 "$pid" 2>/dev/null
+
+# A rollback while a reserve fills (held after its first MiB): the
+# rollback stops the filling, which goes on after it where it stopped; the
+# next snapshot uses the whole file.
+st=$WORK/held.st
+FORKPOINT_FAULT=reserve-fill-held grow_session held --mib=16 --write-pages=200
+R=$FORKPOINT_HOME/sessions/held/.store-reserve
+verify 1
+snap_json held h1 "$WORK/h1.json"
+verify 2
+snap_json held h2 "$WORK/h2.json"
+wait_for 20 test -e "$R/reserve-fill-held.paused" || fail "the reserve's filling was not held: $(ls -la "$R" 2>&1)"
+verify 3
+"$FP" restore held h2 >"$WORK/r.out" 2>&1 || fail "restore h2 while the reserve fills: $(cat "$WORK/r.out")"
+test ! -e "$R/$pid" || fail "the reserve was full before the rollback: the test shows nothing"
+touch "$R/reserve-fill-held.go"
+wait_for 20 test -e "$R/$pid" || fail "the reserve's filling did not go on after the rollback: $(ls -la "$R")"
+verify 3
+snap_json held h3 "$WORK/h3.json"
+used h3 >/dev/null
+exact h3 "$WORK/h3.json"
+"$FP" restore held h3 >"$WORK/r.out" 2>&1 || fail "restore h3: $(cat "$WORK/r.out")"
+verify 4
+"$FP" stop --kill held >/dev/null 2>&1
 
 st=$WORK/off.st
 FP_DUMP_STORE_RESERVE=0 grow_session off --mib=16 --write-pages=200
