@@ -174,8 +174,14 @@ static void drop_at(struct fp_track *t, size_t i, bool unlink_it)
 	t->reserve[i] = t->reserve[--t->nreserve];
 }
 
+/* Its thread runs and was not told to stop. */
+static bool filling(const struct fp_store_reserve *r)
+{
+	return r->started && !r->cancel && !r->done;
+}
+
 /* The filling goes on where it stopped (fp_track_reserve_pause), up to
- * bytes at least; false when it is over (failed). */
+ * bytes at least; false when it is over (failed). Not for one filling. */
 static bool resume(struct fp_store_reserve *r, uint64_t bytes)
 {
 	if (r->started && r->owner == getpid()) {
@@ -198,8 +204,8 @@ static bool resume(struct fp_store_reserve *r, uint64_t bytes)
 static void start_one(struct fp_track *t, const char *session_dir, pid_t pid, uint64_t bytes)
 {
 	struct fp_store_reserve **have = find(t, pid);
-	if (have && (*have)->started && !(*have)->cancel && !(*have)->done)
-		return; /* still filling */
+	if (have && filling(*have))
+		return;
 	if (have && resume(*have, bytes))
 		return;
 	if (have)
@@ -242,7 +248,7 @@ void fp_track_reserve(struct fp_track *t, const char *session_dir)
 		bool tracked = false;
 		for (size_t k = 0; k < t->n && !tracked; k++)
 			tracked = t->procs[k].pid == t->reserve[i]->pid;
-		if (tracked && resume(t->reserve[i], 0))
+		if (tracked && (filling(t->reserve[i]) || resume(t->reserve[i], 0)))
 			i++;
 		else
 			drop_at(t, i, true);
