@@ -79,11 +79,16 @@ steps=$(grep '^verify ' "$cs" | sed -n 's/.* step=\([0-9]*\).*/\1/p' | sort -u |
 (( steps >= 3 )) || fail "the branches did not compute apart: $(grep '^verify ' "$cs")"
 
 # --- limit, rm, stop, cleanup -------------------------------------------------
+cc0=$(grep '^c0 ' "$FORKPOINT_HOME/sessions/cm/hot" | sed 's/.*://')
+alive_copy "$cc0" || fail "c0's copy is not there"
 "$FP" snap cm c1 --hot-limit 2 >/dev/null || fail "snap c1"
 "$FP" snap cm c2 --hot-limit 2 >/dev/null || fail "snap c2"
 hot=$("$FP" tree cm --json | python3 -c 'import json,sys
 print(" ".join(s["name"] for s in json.load(sys.stdin)["snapshots"] if s["hot"]))')
 [[ $hot == "c1 c2" ]] || fail "hot after --hot-limit 2: '$hot'"
+# evicted: killed before the reply, its exit waited for later
+wait_for 10 bash -c "! [[ -e /proc/$cc0/stat && \$(awk '{print \$3}' /proc/$cc0/stat) != Z ]]" ||
+	fail "c0's copy $cc0 still there after its eviction"
 c1=$(grep '^c1 ' "$FORKPOINT_HOME/sessions/cm/hot" | sed 's/.*://')
 alive_copy "$c1" || fail "c1's copy is not there"
 "$FP" rm cm c1 || fail "rm c1"
