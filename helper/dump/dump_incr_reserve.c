@@ -28,8 +28,8 @@
 #include "dump/dump_int.h"
 #include "config.h"
 #include "fp_fault_pause.h"
+#include "paths.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -129,35 +129,20 @@ static void reserve_free(struct fp_store_reserve *r, bool unlink_it)
 	free(r);
 }
 
-/* The files a helper before this one left (it crashed, or was killed). */
-static void clean_dir(int dirfd)
-{
-	int fd = dup(dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	for (struct dirent *e; (e = readdir(d));)
-		if (e->d_name[0] != '.')
-			unlinkat(dirfd, e->d_name, 0);
-	closedir(d);
-}
-
+/* The directory, made on the helper's first reserve without what a helper
+ * before this one left there (it crashed, or was killed). */
 static int reserve_dir(struct fp_track *t, const char *session_dir)
 {
 	char path[PATH_MAX];
 	if (snprintf(path, sizeof(path), "%s/%s", session_dir, RESERVE_DIR) >= (int)sizeof(path))
 		return -1;
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -1;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0 && strcmp(t->reserve_dir, path)) {
-		clean_dir(fd);
+	if (!t->reserve_dir[0]) {
+		fp_rm_rf(path, NULL);
 		snprintf(t->reserve_dir, sizeof(t->reserve_dir), "%s", path);
 	}
-	return fd;
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 }
 
 static struct fp_store_reserve **find(struct fp_track *t, pid_t pid)
