@@ -26,7 +26,18 @@ Medians over the runs. Not run by the tests (speed is measured here only).
 
   bench/incremental.py [--sizes 100,1024] [--pct 0.1,1,10] [--python 200]
                        [--steps 10] [--rollbacks 3] [--criu-rounds 3]
-                       [--client cli,api] [--hot] [--same-pages] [--out FILE.md]
+                       [--client cli,api] [--hot] [--same-pages]
+                       [--think-ms MS] [--out FILE.md]
+
+--think-ms waits MS ms after each step of the target before the next
+snap or rollback, as an agent deciding what to try next does (a model's
+answer takes far longer) and a search computing its next move may. The
+session helper reads ahead, while it waits, SNAP's pages that a rollback
+to the last snapshot will write back (helper/session/rollback_ahead.c);
+with 0 (the default) the request follows the step at once (within the
+bench's 5 ms polling of the target's status) and finds little of that
+done. CRIU's dump and restore are measured without any wait: they cannot
+use it.
 
 --client says who takes the snapshots and rollbacks: `cli` runs the
 `forkpoint snap`/`restore` commands (each wall time includes starting the
@@ -83,6 +94,7 @@ PY_TARGET = os.path.join(ROOT, "bench/target_python_steps.py")
 
 
 SAME_PAGES = []  # ["--same-pages"] with --same-pages
+THINK = [0.0]  # --think-ms, in seconds
 
 
 def target_cmd(kind, mib, pct, status):
@@ -164,7 +176,7 @@ def api_restore(session, label):
     wall = (time.perf_counter() - t0) * 1000
     d = {"in_place": r.in_place, "engine": r.engine, "phases_ms": r.info.get("phases", ""),
          "total_ms": r.total_ms, "steps": r.info.get("steps", "")}
-    for k in ("restore_ms", "pages", "cpu_ms", "verified_bytes"):
+    for k in ("restore_ms", "pages", "cpu_ms", "verified_bytes", "ahead_bytes", "files_bytes"):
         if r.info.get(k):
             d[k] = float(r.info[k])
     if r.info.get("pages_from"):
@@ -221,6 +233,7 @@ def run_size(kind, mib, pct, steps, rollbacks, clients=("cli",), hot=False):
             off = os.path.getsize(status)
             os.kill(session_pid(env, name), signal.SIGUSR1)
             wait_line(status, f"step {n}\n", off)
+            time.sleep(THINK[0])  # the caller deciding what comes next
 
         def snap(label, client):
             at[label] = n
@@ -406,6 +419,10 @@ def report(results):
     row("  pages written back (median)", lambda r: f"{med([x.get('pages', 0) for x in r['rollbacks']]):.0f}")
     # SNAP's pages: from its frozen copy (a hot snapshot) or the page stores
     row("  SNAP's pages from", lambda r: ", ".join(sorted({str(x.get('pages_from', '-')) for x in r['rollbacks']})))
+    # read before the request (rollback_ahead.c) or at it, from the stores
+    row("  of them read ahead / at the request (median)",
+        lambda r: f"{med([x.get('ahead_bytes', 0) for x in r['rollbacks']]) / 2**20:.1f} / "
+                  f"{med([x.get('files_bytes', 0) for x in r['rollbacks']]) / 2**20:.1f} MiB")
     # the helper's CPU time: what a rollback costs apart from waiting for
     # a CPU on a loaded machine; and where the median one spent its time
     row("  helper CPU (median)", lambda r: f"{med([x.get('cpu_ms', float('nan')) for x in r['rollbacks']]):.1f} ms")
@@ -483,10 +500,13 @@ def main():
                          "each rollback then reads the pages the last one read. By default each step draws "
                          "fresh pages, as a search's next alternative would; results before 2026-12-07 "
                          "were measured the --same-pages way")
+    ap.add_argument("--think-ms", type=float, default=0.0,
+                    help="wait MS ms after each step of the target before the next request (an agent deciding)")
     ap.add_argument("--out")
     a = ap.parse_args()
     if a.same_pages:
         SAME_PAGES.append("--same-pages")
+    THINK[0] = a.think_ms / 1000
     if os.geteuid():
         raise SystemExit("needs root")
     for p in (FP, TARGET):
@@ -524,7 +544,8 @@ def main():
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
             f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size{', snap --hot' if a.hot else ''}; CRIU: {criu or 'none'}; "
-            f"clients: {a.client}; {'the same pages after each rollback (--same-pages)' if a.same_pages else 'fresh pages at every step'}; {warmed}\n\n")
+            f"clients: {a.client}; {'the same pages after each rollback (--same-pages)' if a.same_pages else 'fresh pages at every step'}; "
+            f"{a.think_ms:g} ms between a step and the next request (--think-ms); {warmed}\n\n")
     print(head + text)
     if a.out:
         with open(a.out, "w") as f:

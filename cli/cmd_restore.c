@@ -111,9 +111,12 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 				 * "parent"'s kept one, or read from the chain's "files" */
 				fp_json_str(&j, "pagemap_from", GET("pagemap_from"));
 				/* SNAP's pages: from its frozen copy ("hot", no read
-				 * or hash), the page stores ("files"), both, or "none" */
+				 * or hash), read from the page stores before the
+				 * request ("ahead") or at it ("files"), joined by '+',
+				 * or "none" */
 				fp_json_str(&j, "pages_from", GET("pages_from"));
 				fp_json_int(&j, "hot_bytes", forkpoint_info_int(r, "hot_bytes"));
+				fp_json_int(&j, "ahead_bytes", forkpoint_info_int(r, "ahead_bytes"));
 				fp_json_int(&j, "files_bytes", forkpoint_info_int(r, "files_bytes"));
 				/* the fds compared: listed from the shim's "table"
 				 * (checked by /proc's count) or from "proc", and why */

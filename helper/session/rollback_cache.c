@@ -38,15 +38,8 @@
 #define RB_CACHE_MAX 32
 #define RB_CACHE_BYTES (64u << 20)
 
-struct ident {
-	dev_t dev;
-	ino_t ino, mino; /* the directory, its manifest */
-	off_t msize;
-	struct timespec mctime;
-};
-
 struct ent {
-	struct ident id;
+	struct rb_ident id;
 	uint32_t pid;
 	cr_pagemap_entry *flat;
 	size_t nflat;
@@ -61,18 +54,18 @@ static struct {
 	uint64_t clock;
 } kc;
 
-static int ident_of(int dirfd, const char *sub, struct ident *id)
+int rb_ident_of(int dirfd, const char *sub, struct rb_ident *id)
 {
 	struct stat d, m;
 	char man[PATH_MAX];
 	snprintf(man, sizeof(man), "%s%s" FP_MANIFEST_NAME, sub ? sub : "", sub ? "/" : "");
 	if ((sub ? fstatat(dirfd, sub, &d, 0) : fstat(dirfd, &d)) < 0 || fstatat(dirfd, man, &m, AT_SYMLINK_NOFOLLOW) < 0)
 		return -1;
-	*id = (struct ident){ d.st_dev, d.st_ino, m.st_ino, m.st_size, m.st_ctim };
+	*id = (struct rb_ident){ d.st_dev, d.st_ino, m.st_ino, m.st_size, m.st_ctim };
 	return 0;
 }
 
-static bool same(const struct ident *a, const struct ident *b)
+bool rb_ident_same(const struct rb_ident *a, const struct rb_ident *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->mino == b->mino && a->msize == b->msize &&
 	       a->mctime.tv_sec == b->mctime.tv_sec && a->mctime.tv_nsec == b->mctime.tv_nsec;
@@ -94,13 +87,13 @@ static size_t bytes(void)
 }
 
 /* A kept entry of (id, pid) still good, else NULL (a stale one dropped). */
-static struct ent *find(const struct ident *id, uint32_t pid)
+static struct ent *find(const struct rb_ident *id, uint32_t pid)
 {
 	for (size_t i = 0; i < kc.n; i++) {
 		struct ent *e = &kc.e[i];
 		if (e->pid != pid || e->id.dev != id->dev || e->id.ino != id->ino)
 			continue;
-		if (!same(&e->id, id) || !e->per_page || !pgs_chain_intact(e->rd)) {
+		if (!rb_ident_same(&e->id, id) || !e->per_page || !pgs_chain_intact(e->rd)) {
 			drop(i);
 			return NULL;
 		}
@@ -110,7 +103,7 @@ static struct ent *find(const struct ident *id, uint32_t pid)
 	return NULL;
 }
 
-static void keep(const struct ident *id, uint32_t pid, const cr_pagemap_entry *flat, size_t nflat, const pgs_reader *rd,
+static void keep(const struct rb_ident *id, uint32_t pid, const cr_pagemap_entry *flat, size_t nflat, const pgs_reader *rd,
 		 bool per_page)
 {
 	fp_error e2;
@@ -138,8 +131,8 @@ static void keep(const struct ident *id, uint32_t pid, const cr_pagemap_entry *f
 
 int rb_cache_kept(int dirfd, uint32_t pid, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **rd, fp_error *err)
 {
-	struct ident id;
-	struct ent *e = ident_of(dirfd, NULL, &id) ? NULL : find(&id, pid);
+	struct rb_ident id;
+	struct ent *e = rb_ident_of(dirfd, NULL, &id) ? NULL : find(&id, pid);
 	if (!e)
 		return 0;
 	*flat = malloc((e->nflat ? e->nflat : 1) * sizeof(**flat));
@@ -157,14 +150,14 @@ int rb_cache_pages(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_
 		   bool chain_checked, bool per_page, cr_pagemap_entry **flat, size_t *nflat, pgs_reader **rd,
 		   enum rb_cache_how *how, fp_error *err)
 {
-	struct ident id, pid_;
-	bool known = !ident_of(dirfd, NULL, &id);
+	struct rb_ident id, pid_;
+	bool known = !rb_ident_of(dirfd, NULL, &id);
 	int k = known ? rb_cache_kept(dirfd, pid, flat, nflat, rd, err) : 0;
 	if (k) {
 		*how = RB_CACHE_HIT;
 		return k < 0 ? -1 : 0;
 	}
-	struct ent *pe_ = pgs_chain_has_parent(pe, npe) && !ident_of(dirfd, "parent", &pid_) ? find(&pid_, pid) : NULL;
+	struct ent *pe_ = pgs_chain_has_parent(pe, npe) && !rb_ident_of(dirfd, "parent", &pid_) ? find(&pid_, pid) : NULL;
 	int rc;
 	if (pe_) {
 		rc = pgs_chain_open_over(dirfd, pid, pages_id, pe, npe, pe_->rd, pe_->flat, pe_->nflat, flat, nflat, rd, err);
@@ -182,8 +175,8 @@ int rb_cache_pages(int dirfd, uint32_t pid, uint32_t pages_id, const cr_pagemap_
 
 bool rb_cache_resolvable(int dirfd, uint32_t pid)
 {
-	struct ident id;
-	return (!ident_of(dirfd, NULL, &id) && find(&id, pid)) || (!ident_of(dirfd, "parent", &id) && find(&id, pid));
+	struct rb_ident id;
+	return (!rb_ident_of(dirfd, NULL, &id) && find(&id, pid)) || (!rb_ident_of(dirfd, "parent", &id) && find(&id, pid));
 }
 
 void fp_rollback_forget(const char *dir)

@@ -457,6 +457,7 @@ void rb_free(struct rb_ctx *c)
 		if (p->rd2)
 			pgs_close(p->rd2);
 		fp_rlist_free(&p->pre);
+		free(p->pre_ptr);
 		free(p->wr_ptr);
 		free(p->pt_old);
 		fp_rlist_free(&p->snap_pages);

@@ -53,6 +53,9 @@ struct fp_rb_result {
 	/* SNAP's pages read for it: from its frozen copy (a hot SNAP,
 	 * rollback_hot.c) and from the page stores */
 	uint64_t hot_bytes, files_bytes;
+	/* of SNAP's pages written back, those read ahead before the request
+	 * (rollback_ahead.c) */
+	uint64_t ahead_bytes;
 	/* where the fds to compare came from: "table" (the shim's, checked
 	 * by /proc's count, rollback_fdtab.c) or "proc", and why (fds_note:
 	 * the first process's reason); "" when no process got that far */
@@ -113,6 +116,19 @@ void fp_rollback_preload(const char *dir);
 void fp_rollback_forget(const char *dir);
 /* How many (snapshot, process) resolutions are kept (tests). */
 size_t fp_rollback_cached(void);
+
+/* rollback_ahead.c: after a reply to `snap` or to a rollback in place,
+ * a thread reads SNAP's contents of the pages written since the
+ * tracking's snapshot while the session waits for its next request, so
+ * that a rollback to that snapshot finds most of them read. Every request
+ * but `status` and `exec` stops it first (fp_rollback_ahead_stop), and
+ * the session's end frees
+ * what it read (fp_rollback_ahead_free). FP_ROLLBACK_AHEAD=0: never. */
+void fp_rollback_ahead_start(struct fp_track *t);
+void fp_rollback_ahead_stop(void);
+void fp_rollback_ahead_free(void);
+/* SNAP's bytes it has read so far (for `status`). */
+unsigned long long fp_rollback_ahead_bytes(void);
 
 /* After a full restore of snap_dir: write tracking for the new processes,
  * so that the next rollback can be in place. Nothing is assumed about

@@ -125,7 +125,7 @@ struct rb_proc {
 	size_t newd_len;                /* all of them when resident, else a */
 	bool resident;                  /* window of RB_CHUNK bytes (streamed) */
 	struct fp_rlist pre;            /* SNAP's pages read before the stop (rb_prefetch), */
-	uint8_t *pre_data;              /* one after the other */
+	const uint8_t **pre_ptr;        /* each range's contents (read ahead, or now) */
 	const uint8_t **wr_ptr;         /* resident: SNAP's contents of each range of wr */
 	const uint8_t *wrn_data;        /* ... and of wr_new, one after the other (rb_place) */
 	pgs_reader *rd2;                /* a second reader of SNAP's pages, for a second CPU */
@@ -175,6 +175,19 @@ struct rb_ctx {
 					   saved (rollback_inplace.h) */
 	enum rb_cache_how { RB_CACHE_MISS, RB_CACHE_PARENT, RB_CACHE_HIT } how; /* the worst of its processes' */
 };
+
+/* A snapshot directory's identity: its device and inode, and its
+ * manifest's inode, size and change time (a directory removed and made
+ * again under its name is another one). */
+struct rb_ident {
+	dev_t dev;
+	ino_t ino, mino;
+	off_t msize;
+	struct timespec mctime;
+};
+/* dirfd's (sub NULL) or that of sub in it; -1 if it has no manifest. */
+int rb_ident_of(int dirfd, const char *sub, struct rb_ident *id);
+bool rb_ident_same(const struct rb_ident *a, const struct rb_ident *b);
 
 /* rollback_cache.c: SNAP's pages resolved through its chain (flat, rd),
  * kept from the last time or made over its parent's kept resolution, or
@@ -303,6 +316,18 @@ int rb_snap_walk(struct rb_proc *p, uint64_t addr, size_t len, uint8_t *dst,
 int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err);
 void rb_free(struct rb_ctx *c);
+/* SNAP's contents of r[0..n) into dst, one after the other, proven (on
+ * this thread alone with one_cpu); *hot: the bytes from SNAP's frozen
+ * copy. */
+int rb_read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_range *r, size_t n, uint8_t *dst,
+		   bool one_cpu, size_t *hot, fp_error *err);
+
+/* rollback_ahead.c: 1 with p->pre and pre_ptr what a read ahead of the
+ * request (fp_rollback_ahead_start) holds of SNAP for p, *bytes of it; 0
+ * when it holds none (not SNAP's, not p's: nothing is set). It stands
+ * for the prefetch's scan and reads: a page written since its last pass
+ * is read at the stop (rb_place), which walks the page tables anyway. */
+int rb_ahead_take(struct rb_ctx *c, struct rb_proc *p, uint64_t *bytes, fp_error *err);
 
 /* rollback_uring.c: SNAP's pages r[0..n) into dst + off[i] as
  * rb_snap_read_with reads them, through io_uring (ring 0 or 1, one per

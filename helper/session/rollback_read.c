@@ -52,11 +52,10 @@ static void read_some(void *arg, size_t from, size_t to)
 	}
 }
 
-/* SNAP's contents of the ranges r[0..n) into dst, one after the other:
- * from SNAP's frozen copy those it holds (rollback_hot.c), the others
- * from the stores. *hot: the bytes from the copy (not hashed). */
-static int read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_range *r, size_t n, uint8_t *dst,
-		       size_t *hot, fp_error *err)
+/* From SNAP's frozen copy the ranges it holds (rollback_hot.c), the
+ * others from the stores; *hot: the bytes from the copy (not hashed). */
+int rb_read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_range *r, size_t n, uint8_t *dst,
+		   bool one_cpu, size_t *hot, fp_error *err)
 {
 	*hot = 0;
 	if (!n)
@@ -80,13 +79,15 @@ static int read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_rang
 			rest[nrest] = r[i], rest_off[nrest++] = off[i];
 	c->r->files_bytes += o - *hot;
 	int rc = 0;
-	if (nrest && !p->rd2) { /* the second CPU's reader: the same chain, its own files */
+	if (nrest && !one_cpu && !p->rd2) { /* the second CPU's reader: the same chain, its own files */
 		p->rd2 = pgs_dup(p->rd, -1, 0, err);
 		if (!p->rd2 || (c->per_page && pgs_check_pages(p->rd2, -1, 0, err)))
 			rc = -1;
 	}
 	struct read_job j = { .p = p, .main = pthread_self(), .r = rest, .off = rest_off, .dst = dst };
-	if (!rc && nrest)
+	if (!rc && nrest && one_cpu)
+		read_some(&j, 0, nrest);
+	else if (!rc && nrest)
 		rb_two_cpus(nrest, read_some, &j);
 	free(off), free(ok), free(rest), free(rest_off);
 	if (j.failed) {
@@ -96,8 +97,32 @@ static int read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_rang
 	return rc;
 }
 
+/* p->pre read into one buffer, one range after the other (pre_ptr) */
+static int read_ranges_pre(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
+{
+	size_t len = fp_rlist_bytes(&p->pre), o = 0, hot = 0;
+	uint8_t *dst = rb_buf_get(rb_slot(c, p, RB_SLOT_PRE), len, err);
+	fp_rb_mark(c->r, "p_buf");
+	if (!dst || rb_read_ranges(c, p, p->pre.r, p->pre.n, dst, false, &hot, err))
+		return -1;
+	for (size_t k = 0; k < p->pre.n; k++)
+		p->pre_ptr[k] = dst + o, o += p->pre.r[k].end - p->pre.r[k].start;
+	if (c->per_page)
+		c->r->verified_bytes += len - hot;
+	return 0;
+}
+
 int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
+	uint64_t ahead = 0;
+	int a = rb_ahead_take(c, p, &ahead, err);
+	if (a) {
+		c->r->ahead_bytes += ahead;
+		if (c->per_page) /* proven as they were read ahead */
+			c->r->verified_bytes += ahead;
+		fp_rb_mark(c->r, "p_ahead");
+		return a < 0 ? -1 : 0;
+	}
 	struct fp_rlist w = { 0 };
 	if (rb_written_now(p, &w, err) || fp_rlist_merge(&w, &p->path_pages)) {
 		fp_rlist_free(&w);
@@ -111,17 +136,16 @@ int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		fp_rlist_free(&p->pre);
 		return rc;
 	}
-	p->pre_data = rb_buf_get(rb_slot(c, p, RB_SLOT_PRE), len, err);
-	fp_rb_mark(c->r, "p_buf");
-	size_t hot = 0;
-	if (!p->pre_data || read_ranges(c, p, p->pre.r, p->pre.n, p->pre_data, &hot, err)) {
+	if (!(p->pre_ptr = calloc(p->pre.n, sizeof(*p->pre_ptr))))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (!rc)
+		rc = read_ranges_pre(c, p, err);
+	if (rc) {
 		fp_rlist_free(&p->pre);
-		p->pre_data = NULL;
-		return -1;
+		free(p->pre_ptr);
+		p->pre_ptr = NULL;
 	}
-	if (c->per_page)
-		c->r->verified_bytes += len - hot;
-	return 0;
+	return rc;
 }
 
 /* wr cut where the prefetched ranges begin and end, so that each piece
@@ -165,16 +189,16 @@ int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	p->wr_ptr = malloc((wr.n ? wr.n : 1) * sizeof(*p->wr_ptr));
 	struct fp_range *miss = malloc((wr.n ? wr.n : 1) * sizeof(*miss));
 	int rc = p->wr_ptr && miss ? 0 : fp_fail(err, ENOMEM, "out of memory");
-	size_t nmiss = 0, lmiss = 0, k = 0, po = 0; /* pre.r[k] starts at pre_data + po */
+	size_t nmiss = 0, lmiss = 0, k = 0;
 	for (size_t i = 0; i < wr.n && !rc; i++) {
 		size_t len = wr.r[i].end - wr.r[i].start;
 		if (!in[i]) {
 			miss[nmiss++] = wr.r[i], lmiss += len;
 			continue;
 		}
-		for (; p->pre.r[k].end <= wr.r[i].start; k++) /* pre is walked once, in order */
-			po += p->pre.r[k].end - p->pre.r[k].start;
-		p->wr_ptr[i] = p->pre_data + po + (wr.r[i].start - p->pre.r[k].start);
+		while (p->pre.r[k].end <= wr.r[i].start) /* pre is walked once, in order */
+			k++;
+		p->wr_ptr[i] = p->pre_ptr[k] + (wr.r[i].start - p->pre.r[k].start);
 	}
 	size_t ln = fp_rlist_bytes(&p->wr_new);
 	p->newd_len = lmiss + ln;
@@ -183,13 +207,13 @@ int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		rc = -1;
 	size_t hot1 = 0, hot2 = 0;
 	if (!rc)
-		rc = read_ranges(c, p, miss, nmiss, p->newd, &hot1, err);
+		rc = rb_read_ranges(c, p, miss, nmiss, p->newd, false, &hot1, err);
 	for (size_t i = 0, o = 0; i < wr.n && !rc; i++)
 		if (!in[i])
 			p->wr_ptr[i] = p->newd + o, o += wr.r[i].end - wr.r[i].start;
 	p->wrn_data = p->newd ? p->newd + lmiss : NULL;
 	if (!rc)
-		rc = read_ranges(c, p, p->wr_new.r, p->wr_new.n, p->newd + lmiss, &hot2, err);
+		rc = rb_read_ranges(c, p, p->wr_new.r, p->wr_new.n, p->newd + lmiss, false, &hot2, err);
 	if (!rc && c->per_page)
 		c->r->verified_bytes += lmiss + ln - hot1 - hot2;
 	free(miss);

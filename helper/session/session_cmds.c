@@ -40,9 +40,9 @@ static void cmd_status(struct fp_session_ctx *ctx, int c, char *args)
 {
 	(void)args;
 	char buf[4096];
-	snprintf(buf, sizeof(buf), "ok\nname=%s\nhelper_pid=%d\ntarget_pid=%d\nstate=%s\nshim=%d\ncmd=%s\n",
+	snprintf(buf, sizeof(buf), "ok\nname=%s\nhelper_pid=%d\ntarget_pid=%d\nstate=%s\nshim=%d\ncmd=%s\nahead_bytes=%llu\n",
 		 ctx->info->name, (int)ctx->info->helper_pid, (int)ctx->target, ctx->info->state,
-		 ctx->info->shim, ctx->info->cmd);
+		 ctx->info->shim, ctx->info->cmd, (unsigned long long)fp_rollback_ahead_bytes());
 	reply(c, buf);
 }
 
@@ -170,6 +170,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	snap_after.settle_ms = t_preload - t_settle;
 	snap_after.preload_ms = fp_mono_ms_f() - t_preload;
 	fp_track_reserve(fp_track_session(), ctx->info->dir); /* the next snapshot's page cache, filled by a thread */
+	fp_rollback_ahead_start(fp_track_session()); /* and a rollback's pages, read by another */
 }
 
 /* "stop [kill]": SIGTERM to the program (SIGHUP to a shell session's bash,
@@ -197,13 +198,24 @@ static void cmd_stop(struct fp_session_ctx *ctx, int c, char *args)
 	reply(c, "ok\n");
 }
 
+/* Where SNAP's pages came from: "hot" (its frozen copy), "ahead" (read
+ * before the request, rollback_ahead.c), "files" (read at the request),
+ * joined by '+', or "none". */
+static const char *pages_from(const struct fp_rb_result *rb, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s%s%s%s", rb->hot_bytes ? "hot" : "", rb->hot_bytes && rb->ahead_bytes ? "+" : "",
+		 rb->ahead_bytes ? "ahead" : "", (rb->hot_bytes || rb->ahead_bytes) && rb->files_bytes ? "+" : "",
+		 rb->files_bytes ? "files" : "");
+	return *out ? out : "none";
+}
+
 /* "restore SNAP": the session goes back to SNAP, in place when its
  * processes are SNAP's (rollback_inplace.h), else in full
  * (session_full_restore.h). Either way it ends in SNAP's state or in the
  * one before, never in neither. */
 static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 {
-	char buf[FP_CTL_MAX_MSG], dir[4096];
+	char buf[FP_CTL_MAX_MSG], dir[4096], from[32];
 	fp_error err;
 	double t_in_f = fp_mono_ms_f();
 	if (!args || !*args || fp_snap_name_valid(args, &err) < 0) {
@@ -238,14 +250,14 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
 				 "total_ms=%.3f\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\npagemap_from=%s\n"
-				 "pages_from=%s\nhot_bytes=%llu\nfiles_bytes=%llu\nfds_from=%s\nfds_note=%s\n"
+				 "pages_from=%s\nhot_bytes=%llu\nfiles_bytes=%llu\nahead_bytes=%llu\nfds_from=%s\nfds_note=%s\n"
 				 "phases=load %.1f prefetch %.1f stop %.1f diff %.1f save %.1f apply %.1f rearm %.1f resume %.1f\n"
-				 "steps=%s\nat_ms=%.3f\nidle_at_ms=%.3f\nsnap_after=settle %.2f preload %.2f\n",
+				 "steps=%s\nat_ms=%.3f\nidle_at_ms=%.3f\nsnap_after=settle %.2f preload %.2f\nahead_stop_ms=%.3f\n",
 				 (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms_f() - t_in_f, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
 				 (unsigned long long)rb.verified_bytes, rb.pagemap_from ? rb.pagemap_from : "files",
-				 rb.hot_bytes ? (rb.files_bytes ? "hot+files" : "hot") : rb.files_bytes ? "files" : "none",
-				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms, rb.steps, t_in_f, fp_session_idle_at, snap_after.settle_ms, snap_after.preload_ms);
+				 pages_from(&rb, from, sizeof(from)),
+				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, (unsigned long long)rb.ahead_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms, rb.steps, t_in_f, fp_session_idle_at, snap_after.settle_ms, snap_after.preload_ms, fp_session_ahead_stop_ms);
 		else
 			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
 				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);
@@ -253,6 +265,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		if (irc == FP_RB_DONE)
 			fp_rollback_settle(fp_track_session());
 		fp_track_reserve(fp_track_session(), ctx->info->dir);
+		fp_rollback_ahead_start(fp_track_session());
 		return;
 	}
 	if (irc == FP_RB_BROKEN)
@@ -293,17 +306,19 @@ static void cmd_hotfork(struct fp_session_ctx *ctx, int c, char *args)
 static const struct {
 	const char *verb;
 	void (*fn)(struct fp_session_ctx *, int, char *);
+	bool beside_ahead; /* touches nothing that the read ahead uses */
 } cmds[] = {
-	{ "status", cmd_status },
-	{ "stop", cmd_stop },
-	{ "snap", cmd_snap },
-	{ "restore", cmd_restore },
-	{ "unhot", cmd_unhot },
-	{ "forget", cmd_forget },
-	{ "hotfork", cmd_hotfork },
+	{ "status", cmd_status, true },
+	{ "stop", cmd_stop, false },
+	{ "snap", cmd_snap, false },
+	{ "restore", cmd_restore, false },
+	{ "unhot", cmd_unhot, false },
+	{ "forget", cmd_forget, false },
+	{ "hotfork", cmd_hotfork, false },
 };
 
 double fp_session_idle_at;
+double fp_session_ahead_stop_ms;
 
 int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 {
@@ -328,6 +343,8 @@ int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 		return 0;
 	}
 	req[n] = '\0';
+	/* an exec's command runs while the read ahead goes on (it is the
+	 * step an exploration goes back from) */
 	if (!strncmp(req, "exec\n", 5)) {
 		fp_exec_request(ctx, c, req, (size_t)n, fds, nfds);
 		free(req);
@@ -341,6 +358,11 @@ int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 		*args++ = '\0';
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(req, cmds[i].verb)) {
+			if (!cmds[i].beside_ahead) { /* the helper's state is the request's alone */
+				double t_stop = fp_mono_ms_f();
+				fp_rollback_ahead_stop();
+				fp_session_ahead_stop_ms = fp_mono_ms_f() - t_stop;
+			}
 			cmds[i].fn(ctx, c, args);
 			free(req);
 			return 0;

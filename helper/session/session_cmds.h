@@ -27,6 +27,8 @@ struct fp_session_ctx {
  * work after the reply included (restore's reply says it: was the helper
  * still busy when a request was made?) */
 extern double fp_session_idle_at;
+/* How long the last request waited for the read ahead to stop (ms). */
+extern double fp_session_ahead_stop_ms;
 int fp_session_handle_client(struct fp_session_ctx *ctx, int c);
 
 #endif

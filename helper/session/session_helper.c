@@ -28,6 +28,7 @@
 #include "session_reap.h"
 #include "session_shell.h"
 #include "session_hot.h"
+#include "rollback_inplace.h"
 #include "dump/dirty_tracker.h"
 #include "overlay/workspace.h"
 
@@ -576,6 +577,7 @@ int fp_session_serve(struct fp_session_info *info, pid_t target, int lsock, stru
 		     struct fp_shell *sh)
 {
 	int status = serve(info, target, info->detached, lsock, ws, sh && sh->master >= 0 ? sh : NULL);
+	fp_rollback_ahead_free();
 	fp_hot_release_all(info->dir);
 	fp_track_reserve_free(fp_track_session());
 	if (sh)

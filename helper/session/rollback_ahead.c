@@ -1,0 +1,433 @@
+/* SNAP's pages read ahead of a rollback to it, before its request
+ * (rollback_inplace.h, rollback_int.h).
+ *
+ * A rollback in place reads SNAP's contents of the pages written since
+ * SNAP before it stops the processes (rb_prefetch): at 1 GiB with 1%
+ * written per step, ~2,600 scattered pages, each proven by its hash,
+ * 1.9-4.7 ms of a rollback of 7.5-11 ms here. Which pages those are is
+ * known before the request: the ones written since the tracking's
+ * snapshot, and an exploration step goes back to that snapshot most often
+ * (snap, try something, go back). So after each reply, while the session
+ * waits for its next request, a thread finds them (PAGEMAP_SCAN reading
+ * only the protection bits: the tracking is not changed) and reads SNAP's
+ * contents of them, in passes at growing intervals while the processes
+ * write more. A rollback to that snapshot then takes what they read
+ * instead of its own scan and reads (rb_ahead_take), and reads at the
+ * stop only the pages written since their last pass; any other request
+ * leaves it unused.
+ *
+ * What is kept is SNAP's bytes at some addresses, proven as every read of
+ * SNAP is; which pages are written back is decided at the stop, as
+ * always. It is used only for the same snapshot directory (the identity
+ * rollback_cache.c keeps entries by: a snapshot removed and made again
+ * under its name is another) and the same process.
+ *
+ * The thread runs at nice 19, not SCHED_IDLE: its page-table walks hold
+ * the process's mmap lock for reading, and a thread that gets no CPU must
+ * not hold it. It walks 64 MiB and reads 16 ranges (at most 256 KiB) at a
+ * time, and looks
+ * between them whether it must stop: a request waits for at most one
+ * such piece (~0.1 ms). Passes: 2 ms after the reply, then at doubling intervals (at
+ * least four times what the last pass took), nine in all. */
+#include "session/rollback_int.h"
+#include "config.h"
+#include "fp_fault_pause.h"
+#include "fp_clock.h"
+#include "procfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dump/dirty_tracker.h"
+#include "dump/dump_scan_two_cpus.h"
+
+#define PASSES 9
+#define FIRST_MS 2.0
+#define WALK_BYTES (64ull << 20)
+#define READ_RANGES 16
+#define READ_BYTES (256u << 10)
+#define ARENA_MAX (256ull << 20)
+#define ARENA_KEEP (32ull << 20) /* kept faulted in from one job to the next */
+
+/* SNAP's contents of one process's pages read so far: pieces sorted by
+ * address, each with its bytes in the arena */
+struct ahead_proc {
+	pid_t pid;
+	struct fp_range *r;
+	const uint8_t **ptr;
+	size_t n, cap;
+};
+
+static struct {
+	pid_t owner; /* the process whose thread it is: a fork's copy has none */
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* to the thread: a job, or stop */
+	pthread_cond_t out;  /* from it: out of a pass */
+	bool busy;           /* (mu) in a pass: using the context, the process */
+	bool stop, go;       /* (mu) */
+	unsigned gen;        /* (mu) the job's: a new job ends the one before */
+	/* the job, set while the thread waits for one */
+	struct fp_track *t;
+	char snap_dir[PATH_MAX], session_dir[PATH_MAX];
+	/* written in its passes, read by others when it is not in one */
+	struct rb_ctx c;
+	struct fp_rb_result r;
+	bool have_ctx;
+	struct rb_ident id;
+	bool have_id;
+	struct ahead_proc *procs;
+	size_t nprocs;
+	uint8_t *arena;
+	size_t arena_cap, used;
+} ah = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void conds_init(void)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&ah.cv, &a);
+	pthread_cond_init(&ah.out, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static bool told_to_stop(void)
+{
+	pthread_mutex_lock(&ah.mu);
+	bool s = ah.stop;
+	pthread_mutex_unlock(&ah.mu);
+	return s;
+}
+
+/* Out of the pass for ms: true when the job goes on after them, false
+ * when it was told to stop or replaced (then it must touch nothing).
+ * FORKPOINT_FAULT=rollback-ahead-pass holds it after them, before the
+ * pass, until a test lets it go (docs/hacking.md). */
+static bool pause_for(unsigned gen, double ms, const char *session_dir)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	long long ns = ts.tv_nsec + (long long)(ms * 1e6);
+	ts.tv_sec += ns / 1000000000;
+	ts.tv_nsec = ns % 1000000000;
+	pthread_mutex_lock(&ah.mu);
+	ah.busy = false;
+	pthread_cond_broadcast(&ah.out);
+	while (!ah.stop && ah.gen == gen && pthread_cond_timedwait(&ah.cv, &ah.mu, &ts) != ETIMEDOUT)
+		;
+	bool go = !ah.stop && ah.gen == gen;
+	if (go) {
+		pthread_mutex_unlock(&ah.mu);
+		fp_fault_pause("rollback-ahead-pass", session_dir);
+		pthread_mutex_lock(&ah.mu);
+		go = !ah.stop && ah.gen == gen;
+	}
+	ah.busy = go;
+	pthread_mutex_unlock(&ah.mu);
+	return go;
+}
+
+static void forget(void)
+{
+	size_t used = __atomic_load_n(&ah.used, __ATOMIC_RELAXED);
+	if (used > ARENA_KEEP) /* a big step's pages: given back, not kept */
+		madvise(ah.arena + ARENA_KEEP, used - ARENA_KEEP, MADV_DONTNEED);
+	for (size_t i = 0; i < ah.nprocs; i++) {
+		free(ah.procs[i].r);
+		free(ah.procs[i].ptr);
+	}
+	free(ah.procs);
+	ah.procs = NULL;
+	ah.nprocs = 0;
+	ah.have_id = false;
+	__atomic_store_n(&ah.used, 0, __ATOMIC_RELAXED);
+	if (ah.have_ctx)
+		rb_free(&ah.c);
+	ah.have_ctx = false;
+}
+
+/* The pages written since the tracking's snapshot in reg, walked a piece
+ * at a time: 0, 1 when told to stop, -1 with err. */
+static int written(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp_rlist *out, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	struct fp_pm_scan_arg m = { 0 };
+	m.category_mask = FP_PAGE_IS_WRITTEN;
+	m.return_mask = FP_PAGE_IS_WRITTEN;
+	int rc = 0;
+	for (size_t i = 0; i < nreg && !rc; i++)
+		for (uint64_t s = reg[i].start; s < reg[i].end && !rc; s += WALK_BYTES) {
+			struct fp_range piece = { s, reg[i].end - s > WALK_BYTES ? s + WALK_BYTES : reg[i].end };
+			if (told_to_stop())
+				rc = 1;
+			else if (fp_scan_two_cpus(fd, &piece, 1, &m, NULL, NULL, true, out, NULL, err))
+				rc = fp_fail(err, ENOTSUP, "PAGEMAP_SCAN of %d failed", (int)pid);
+		}
+	close(fd);
+	return rc;
+}
+
+/* r[0..n) (sorted, none in ap yet) with their bytes at at, one after the
+ * other, into ap's pieces */
+static int add_pieces(struct ahead_proc *ap, const struct fp_range *r, size_t n, const uint8_t *at)
+{
+	size_t total = ap->n + n;
+	struct fp_range *nr = malloc(total * sizeof(*nr));
+	const uint8_t **np = malloc(total * sizeof(*np));
+	if (!nr || !np) {
+		free(nr), free(np);
+		return -1;
+	}
+	for (size_t i = 0, a = 0, b = 0; i < total; i++) {
+		if (b == n || (a < ap->n && ap->r[a].start < r[b].start)) {
+			nr[i] = ap->r[a], np[i] = ap->ptr[a], a++;
+		} else {
+			nr[i] = r[b], np[i] = at;
+			at += r[b].end - r[b].start;
+			b++;
+		}
+	}
+	free(ap->r), free(ap->ptr);
+	ap->r = nr, ap->ptr = np, ap->n = ap->cap = total;
+	return 0;
+}
+
+/* l's ranges cut into pieces of at most max bytes (a multiple of pages) */
+static int cut(struct fp_rlist *l, uint64_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < l->n; i++)
+		n += (l->r[i].end - l->r[i].start + max - 1) / max;
+	if (n == l->n)
+		return 0;
+	struct fp_range *r = malloc(n * sizeof(*r));
+	if (!r)
+		return -1;
+	for (size_t i = 0, k = 0; i < l->n; i++)
+		for (uint64_t a = l->r[i].start; a < l->r[i].end; a += max)
+			r[k++] = (struct fp_range){ a, l->r[i].end - a > max ? a + max : l->r[i].end };
+	free(l->r);
+	l->r = r, l->n = l->cap = n;
+	return 0;
+}
+
+/* One pass over p: its pages written now that SNAP has and that were not
+ * read yet, read into the arena. 0, 1 when told to stop (or the arena is
+ * full), -1 with err. */
+static int pass(struct rb_ctx *c, struct rb_proc *p, struct ahead_proc *ap, fp_error *err)
+{
+	struct fp_rlist w = { 0 }, want = { 0 }, fresh = { 0 };
+	struct fp_rlist have = { ap->r, ap->n, ap->cap };
+	int rc = written(p->pid, p->tp->reg, p->tp->nreg, &w, err);
+	if (!rc && (fp_rlist_inter(&w, &p->snap_pages, &want) || fp_rlist_minus(&want, &have, &fresh)))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	if (!rc && cut(&fresh, READ_BYTES))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < fresh.n;) {
+		size_t k = 0, len = 0;
+		while (k < READ_RANGES && i + k < fresh.n && len + (fresh.r[i + k].end - fresh.r[i + k].start) <= READ_BYTES &&
+		       ah.used + len + (fresh.r[i + k].end - fresh.r[i + k].start) <= ah.arena_cap)
+			len += fresh.r[i + k].end - fresh.r[i + k].start, k++;
+		size_t hot = 0;
+		if (!k || told_to_stop())
+			rc = 1;
+		else if (rb_read_ranges(c, p, fresh.r + i, k, ah.arena + ah.used, true, &hot, err))
+			rc = -1;
+		else if (add_pieces(ap, fresh.r + i, k, ah.arena + ah.used))
+			rc = fp_fail(err, ENOMEM, "out of memory");
+		if (!rc)
+			__atomic_store_n(&ah.used, ah.used + len, __ATOMIC_RELAXED), i += k;
+	}
+	fp_rlist_free(&w);
+	fp_rlist_free(&want);
+	fp_rlist_free(&fresh);
+	return rc;
+}
+
+static struct fp_track_proc *tracked(struct fp_track *t, pid_t pid)
+{
+	for (size_t k = 0; k < t->n; k++)
+		if (t->procs[k].pid == pid && t->procs[k].nreg)
+			return &t->procs[k];
+	return NULL;
+}
+
+/* One job: SNAP loaded, then the passes. Returns when it is over, told
+ * to stop, or replaced (it touches nothing then: the context is freed by
+ * the helper's thread, forget). */
+static void job(unsigned gen, const char *session_dir)
+{
+	double wait = FIRST_MS;
+	fp_error e;
+	if (!pause_for(gen, wait, session_dir))
+		return;
+	struct rb_ctx *c = &ah.c;
+	memset(&ah.r, 0, sizeof(ah.r));
+	*c = (struct rb_ctx){ .snap_dir = ah.snap_dir, .t = ah.t, .r = &ah.r, .snap_dirfd = -1 };
+	ah.have_ctx = true;
+	if (rb_load_snapshot(c, &e) || !c->per_page || rb_ident_of(c->snap_dirfd, NULL, &ah.id) ||
+	    !(ah.procs = calloc(c->nprocs ? c->nprocs : 1, sizeof(*ah.procs))))
+		return;
+	ah.nprocs = c->nprocs;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		ah.procs[i].pid = c->procs[i].pid;
+		c->procs[i].tp = tracked(ah.t, c->procs[i].pid);
+	}
+	ah.have_id = true;
+	for (int k = 0; k < PASSES; k++) {
+		double t0 = fp_mono_ms_f();
+		for (size_t i = 0; i < c->nprocs; i++)
+			if (c->procs[i].tp && pass(c, &c->procs[i], &ah.procs[i], &e))
+				return; /* what was read stays good */
+		double took = fp_mono_ms_f() - t0;
+		wait = wait * 2 > took * 4 ? wait * 2 : took * 4;
+		if (!pause_for(gen, wait, session_dir))
+			return;
+	}
+}
+
+static void *ahead_main(void *arg)
+{
+	(void)arg;
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	for (;;) {
+		pthread_mutex_lock(&ah.mu);
+		while (!ah.go)
+			pthread_cond_wait(&ah.cv, &ah.mu);
+		ah.go = false;
+		ah.busy = true;
+		unsigned gen = ah.gen;
+		char session_dir[PATH_MAX];
+		snprintf(session_dir, sizeof(session_dir), "%s", ah.session_dir);
+		pthread_mutex_unlock(&ah.mu);
+		job(gen, session_dir);
+		pthread_mutex_lock(&ah.mu);
+		ah.busy = false;
+		pthread_cond_broadcast(&ah.out);
+		pthread_mutex_unlock(&ah.mu);
+	}
+	return NULL;
+}
+
+void fp_rollback_ahead_stop(void)
+{
+	if (ah.owner != getpid()) { /* a fork of the helper: its thread is not here */
+		if (ah.owner) { /* and its lock may have been held at the fork */
+			ah.mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+			conds_init();
+			ah.busy = false;
+		}
+		ah.owner = 0;
+		return;
+	}
+	pthread_mutex_lock(&ah.mu);
+	ah.stop = true;
+	pthread_cond_broadcast(&ah.cv);
+	while (ah.busy)
+		pthread_cond_wait(&ah.out, &ah.mu);
+	pthread_mutex_unlock(&ah.mu);
+}
+
+void fp_rollback_ahead_start(struct fp_track *t)
+{
+	fp_rollback_ahead_stop();
+	forget();
+	if (fp_env_off("FP_ROLLBACK_AHEAD") || !t->active || !t->parent_dir[0])
+		return;
+	if (!ah.arena) {
+		size_t cap = fp_mem_share(RB_RESIDENT_MIN, ARENA_MAX);
+		void *a = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (a == MAP_FAILED)
+			return;
+		madvise(a, cap, MADV_HUGEPAGE);
+		ah.arena = a;
+		ah.arena_cap = cap;
+	}
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, conds_init);
+	if (ah.owner != getpid()) {
+		pthread_attr_t at;
+		if (pthread_attr_init(&at))
+			return;
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		bool made = pthread_create(&ah.th, &at, ahead_main, NULL) == 0;
+		pthread_attr_destroy(&at);
+		if (!made)
+			return;
+		ah.owner = getpid();
+	}
+	pthread_mutex_lock(&ah.mu);
+	ah.t = t;
+	snprintf(ah.snap_dir, sizeof(ah.snap_dir), "%s", t->parent_dir);
+	/* SESSION/snapshots/SNAP: SESSION holds a test's hold files */
+	snprintf(ah.session_dir, sizeof(ah.session_dir), "%s", t->parent_dir);
+	for (int up = 0; up < 2; up++) {
+		char *slash = strrchr(ah.session_dir, '/');
+		if (slash && slash != ah.session_dir)
+			*slash = '\0';
+	}
+	ah.gen++;
+	ah.stop = false;
+	ah.go = true;
+	pthread_cond_broadcast(&ah.cv);
+	pthread_mutex_unlock(&ah.mu);
+}
+
+void fp_rollback_ahead_free(void)
+{
+	fp_rollback_ahead_stop();
+	forget();
+	if (ah.arena)
+		munmap(ah.arena, ah.arena_cap);
+	ah.arena = NULL;
+	ah.arena_cap = 0;
+}
+
+int rb_ahead_take(struct rb_ctx *c, struct rb_proc *p, uint64_t *bytes, fp_error *err)
+{
+	*bytes = 0;
+	fp_rollback_ahead_stop(); /* the caller's request did already: never two users */
+	struct ahead_proc *ap = NULL;
+	struct rb_ident id;
+	for (size_t i = 0; ah.have_id && i < ah.nprocs && !ap; i++)
+		if (ah.procs[i].pid == p->pid && ah.procs[i].n)
+			ap = &ah.procs[i];
+	/* a hot SNAP's frozen copy gives its pages without a read or a hash */
+	if (!ap || !c->per_page || p->hot || p->path_pages.n || rb_ident_of(c->snap_dirfd, NULL, &id) ||
+	    !rb_ident_same(&id, &ah.id))
+		return 0;
+	uint64_t len = 0;
+	for (size_t i = 0; i < ap->n; i++)
+		len += ap->r[i].end - ap->r[i].start;
+	if (len > c->resident_max) /* a window smaller than that (tests): streamed */
+		return 0;
+	p->pre.r = malloc(ap->n * sizeof(*p->pre.r));
+	p->pre_ptr = malloc(ap->n * sizeof(*p->pre_ptr));
+	if (!p->pre.r || !p->pre_ptr) {
+		free(p->pre.r), free(p->pre_ptr);
+		p->pre.r = NULL, p->pre_ptr = NULL;
+		return fp_fail(err, ENOMEM, "out of memory");
+	}
+	memcpy(p->pre.r, ap->r, ap->n * sizeof(*p->pre.r));
+	memcpy(p->pre_ptr, ap->ptr, ap->n * sizeof(*p->pre_ptr));
+	p->pre.n = p->pre.cap = ap->n;
+	*bytes = len;
+	return 1;
+}
+
+unsigned long long fp_rollback_ahead_bytes(void)
+{
+	return __atomic_load_n(&ah.used, __ATOMIC_RELAXED);
+}
