@@ -18,7 +18,9 @@ cleanup() {
 			timeout -s KILL 30 "$FP" stop --kill "$s" >/dev/null 2>&1
 		done
 	fi
-	for p in "${_fp_cleanup_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# the tracked processes and everything they forked (a target's child
+	# outlives a kill of its parent), the tree found before any dies
+	for p in "${_fp_cleanup_pids[@]}" $(_fp_descendants "${_fp_cleanup_pids[@]}"); do kill -9 "$p" 2>/dev/null; done
 	# FP_KEEP_WORK=1: a failed test's directory (logs, snapshots) is kept;
 	# FP_KEEP_WORK=all: every test's
 	if [[ ${FP_KEEP_WORK:-} == all || (-n ${FP_KEEP_WORK:-} && $rc != 0) ]]; then
@@ -26,6 +28,29 @@ cleanup() {
 	else
 		rm -rf "$WORK"
 	fi
+}
+# _fp_descendants PID...: every live descendant of the PIDs (from /proc)
+_fp_descendants() {
+	(($#)) || return 0
+	python3 - "$@" <<'PY' 2>/dev/null
+import os, sys
+kids = {}
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+todo, seen = [int(p) for p in sys.argv[1:] if p.isdigit()], set()
+while todo:
+    for k in kids.get(todo.pop(), []):
+        if k not in seen:
+            seen.add(k)
+            todo.append(k)
+print(" ".join(map(str, sorted(seen))))
+PY
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
