@@ -306,15 +306,18 @@ static void cmd_hotfork(struct fp_session_ctx *ctx, int c, char *args)
 static const struct {
 	const char *verb;
 	void (*fn)(struct fp_session_ctx *, int, char *);
-	bool beside_ahead; /* touches nothing that the read ahead uses */
+	/* the read ahead (rollback_ahead.c) during it: goes on beside it (it
+	 * touches nothing the read ahead uses), starts again after it (it
+	 * changes nothing the read ahead depends on), or is the request's */
+	enum { AHEAD_BESIDE, AHEAD_AFTER, AHEAD_OWN } ahead;
 } cmds[] = {
-	{ "status", cmd_status, true },
-	{ "stop", cmd_stop, false },
-	{ "snap", cmd_snap, false },
-	{ "restore", cmd_restore, false },
-	{ "unhot", cmd_unhot, false },
-	{ "forget", cmd_forget, false },
-	{ "hotfork", cmd_hotfork, false },
+	{ "status", cmd_status, AHEAD_BESIDE },
+	{ "stop", cmd_stop, AHEAD_OWN },
+	{ "snap", cmd_snap, AHEAD_OWN },
+	{ "restore", cmd_restore, AHEAD_OWN },
+	{ "unhot", cmd_unhot, AHEAD_AFTER },
+	{ "forget", cmd_forget, AHEAD_AFTER },
+	{ "hotfork", cmd_hotfork, AHEAD_AFTER },
 };
 
 double fp_session_idle_at;
@@ -358,12 +361,14 @@ int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 		*args++ = '\0';
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(req, cmds[i].verb)) {
-			if (!cmds[i].beside_ahead) { /* the helper's state is the request's alone */
+			if (cmds[i].ahead != AHEAD_BESIDE) { /* the helper's state is the request's alone */
 				double t_stop = fp_mono_ms_f();
 				fp_rollback_ahead_stop();
 				fp_session_ahead_stop_ms = fp_mono_ms_f() - t_stop;
 			}
 			cmds[i].fn(ctx, c, args);
+			if (cmds[i].ahead == AHEAD_AFTER) /* what it read is read again */
+				fp_rollback_ahead_start(fp_track_session());
 			free(req);
 			return 0;
 		}

@@ -12,6 +12,8 @@
 #   - a rollback to an older snapshot: nothing from it;
 #   - the snapshot after the rollbacks is incremental, and a rollback to
 #     it takes its pages read ahead again;
+#   - after `rm` of a snapshot of its chain it starts again, and serves
+#     the rollback as before;
 #   - `status` does not stop it; FP_ROLLBACK_AHEAD=0: nothing is read.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/incr_common.inc"
@@ -97,6 +99,14 @@ snap_json ra s3 "$WORK/s3.json"
 go_on # s1's ends, s3's held at its start
 verify 4
 go_on
+rollback ra s3 4 yes less # (verification 4 writes them again)
+go_on # the one before ends: s3's held at its start
+go_on # a pass
+# rm of s3's parent: `forget` stops the read ahead, which starts again
+# after it (s3's chain now goes through the parent's hidden directory)
+"$FP" rm ra s1 || fail "rm s1"
+go_on # the one before ends: the new one held at its start
+go_on # its pass
 rollback ra s3 4 yes less
 touch "$H.go"
 "$FP" stop --kill ra >/dev/null 2>&1
