@@ -115,11 +115,9 @@ static int pw_sort(void *arg, const struct fp_page_region *r, struct fp_rlist *a
  * of them the emptied ones in pc->pw_gone). */
 static int find_and_protect(struct dump_precopy *pc, fp_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pc->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(pc->pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	struct fp_pm_scan_arg m = { 0 };
 	m.flags = FP_PM_SCAN_WP_MATCHING;
 	/* written, and not the shared zero page (never dumped) */

@@ -1,6 +1,9 @@
 #include "ptrace/pagemap_scan.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 
 int fp_pagemap_scan_regions(int fd, uint64_t start, uint64_t end, const struct fp_pm_scan_arg *masks,
 			    struct fp_page_region *vec, size_t vec_len, fp_pm_region_fn fn, void *arg)
@@ -42,4 +45,14 @@ int fp_pagemap_scan(int fd, uint64_t start, uint64_t end, const struct fp_pm_sca
 {
 	struct by_range b = { fn, arg };
 	return fp_pagemap_scan_regions(fd, start, end, masks, vec, vec_len, by_range_cb, &b);
+}
+
+int fp_pagemap_open(pid_t pid, fp_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+	return fd;
 }

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/types.h>
+
+#include "fp_error.h"
 
 struct fp_page_region {
 	uint64_t start, end, categories;
@@ -28,6 +31,9 @@ struct fp_pm_scan_arg {
 
 /* Called for each matching range, in address order; nonzero stops. */
 typedef int (*fp_pm_range_fn)(void *arg, uint64_t start, uint64_t end);
+
+/* /proc/PID/pagemap opened for reading (close-on-exec), or -1 with err. */
+int fp_pagemap_open(pid_t pid, fp_error *err);
 
 /* Scans [start, end) of an open pagemap with the category masks of *masks
  * (its other fields are set here), vec_len ranges per call. 1: done; 0: the

@@ -158,11 +158,9 @@ static void forget(void)
  * at a time: 0, 1 when told to stop, -1 with err. */
 static int written(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp_rlist *out, fp_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	struct fp_pm_scan_arg m = { 0 };
 	m.category_mask = FP_PAGE_IS_WRITTEN;
 	m.return_mask = FP_PAGE_IS_WRITTEN;

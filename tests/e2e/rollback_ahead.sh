@@ -37,16 +37,7 @@ go_on() { # let go of its hold, until it is held again: after its pass, or
 	touch "$H.go"
 	hold
 }
-ahead_bytes() { # what it read so far (the session's `status`)
-	python3 - "$D/control.sock" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sys.argv[1])
-s.send(b"status")
-r = s.recv(4096).decode()
-print([l.split("=")[1] for l in r.splitlines() if l.startswith("ahead_bytes=")][0])
-PY
-}
+ahead_bytes() { helper_field "$D/control.sock" status ahead_bytes; } # what it read so far
 P=$((200 * 4096)) # the heap pages a verification writes
 rollback() { # SESSION SNAP N AHEAD FILES: in place, the next verification is N,
 	# SNAP's pages read ahead >= P bytes or none (AHEAD: yes/no), those

@@ -14,16 +14,7 @@ st=$WORK/status
 explore_session rc 16
 sock=$FORKPOINT_HOME/sessions/rc/control.sock
 
-kept() { # how many (snapshot, process) resolutions the helper keeps
-	python3 - "$sock" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sys.argv[1])
-s.send(b"forget none")
-r = s.recv(4096).decode()
-print([l.split("=")[1] for l in r.splitlines() if l.startswith("kept=")][0])
-PY
-}
+kept() { helper_field "$sock" "forget none" kept; } # (snapshot, process) resolutions the helper keeps
 rollback() { # SNAP STEP FROM: in place, SNAP's page map from FROM, the target at STEP
 	"$FP" restore rc "$1" --json >"$WORK/r.json" || fail "restore $1: $(cat "$WORK/r.json")"
 	[[ $(json_field "$WORK/r.json" in_place) == True ]] || fail "$1 not in place: $(cat "$WORK/r.json")"
