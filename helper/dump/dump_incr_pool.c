@@ -35,9 +35,7 @@ static uint64_t written_so_far(const struct dump_precopy *pc)
 {
 	if (pc->nreg > POOL_COUNT_MAX_RANGES)
 		return 0;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pc->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(pc->pid, NULL);
 	if (fd < 0)
 		return 0;
 	struct fp_page_region vec[512];

@@ -383,11 +383,9 @@ static int pe_push(cr_pagemap_entry **pe, size_t *n, size_t *cap, uint64_t s, ui
 int dump_incr_rearm(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
 	struct dump_precopy *pc = p->pre;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(p->pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	int64_t t0 = dump_now_ns();
 	int rc = 0;
 	for (size_t i = 0; i < pc->nreg && !rc; i++) {
@@ -479,11 +477,9 @@ int dump_incr_final(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 		say_full(c, why);
 	}
 	if (alive) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = fp_pagemap_open(p->pid, err);
 		if (fd < 0)
-			return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+			return -1;
 		pc->deferred = c->o->leave_running && dump_incr_defer();
 		/* first: a range that lost its registration is no evidence of
 		 * anything (track_lost.c); out of `reg`, none of its pages is

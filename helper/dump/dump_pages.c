@@ -345,11 +345,9 @@ const struct dump_span *dump_span_at(const struct dump_proc *p, uint64_t a)
  * pages of its kind. */
 int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->cow ? p->cow : p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(p->cow ? p->cow : p->pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	struct fp_page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
 	if (!vec) {
 		close(fd);
@@ -459,9 +457,7 @@ int dump_proc_pagemap(struct dump_ctx *c, struct dump_proc *p, fp_error *err)
  * it cannot tell. A probe (max_pages 1): it stops at the first page. */
 int dump_range_has_pages(pid_t pid, uint64_t start, uint64_t end, bool file_private)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(pid, NULL);
 	if (fd < 0)
 		return -1;
 	struct fp_page_region vec[1];
@@ -508,11 +504,9 @@ int dump_range_has_pages(pid_t pid, uint64_t start, uint64_t end, bool file_priv
 int dump_copy_vma(struct dump_ctx *c, struct dump_proc *p, const struct dump_vma *v, fp_error *err)
 {
 	(void)c;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(p->pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	struct fp_page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
 	struct runs r = { 0 };
 	int rc = vec ? 0 : fp_fail(err, ENOMEM, "out of memory");

@@ -385,11 +385,9 @@ static int add_written(void *arg, uint64_t start, uint64_t end)
 /* Pages of p's dumped mappings without our protection: written since. */
 static int written_pages(struct dump_proc *p, struct ranges *w, fp_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(p->pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	enum { VEC = 1024 };
 	struct fp_page_region *vec = malloc(VEC * sizeof(*vec));
 	int rc = vec ? 0 : fp_fail(err, ENOMEM, "out of memory");

@@ -122,9 +122,7 @@ static int settle_range(void *arg, uint64_t start, uint64_t end)
 
 void dump_precopy_settle(struct dump_ctx *c, pid_t pid, const struct dump_vma *v, size_t n)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(pid, NULL);
 	enum { VEC = 256 };
 	struct fp_page_region *vec = fd >= 0 ? malloc(VEC * sizeof(*vec)) : NULL;
 	struct settle *st = vec ? calloc(1, sizeof(*st)) : NULL;

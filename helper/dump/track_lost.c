@@ -98,11 +98,9 @@ int fp_track_lost(int pagemap_fd, const struct fp_range *reg, size_t nreg, struc
 int fp_track_lost_of(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp_range **out, size_t *nout,
 		     fp_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	int rc = fp_track_lost(fd, reg, nreg, out, nout);
 	int e = errno;
 	close(fd);

@@ -228,11 +228,9 @@ static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error
 
 static int present_in(pid_t pid, uint64_t s, uint64_t e, struct fp_rlist *out, fp_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	enum { VEC = 512 };
 	struct fp_page_region vec[VEC];
 	struct fp_pm_scan_arg m = { 0 };

@@ -79,9 +79,7 @@ static int add_held(void *arg, uint64_t start, uint64_t end)
  * its injection area. */
 static int held(struct rb_proc *p, const struct fp_range *r, size_t n, struct fp_rlist *out)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->hot);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(p->hot, NULL);
 	if (fd < 0)
 		return -1;
 	enum { VEC = 512 };

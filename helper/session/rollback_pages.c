@@ -178,11 +178,9 @@ static int check_with_walk(struct rb_proc *p, int fd, const struct fp_rlist *reg
 
 int rb_diff_pages(struct rb_proc *p, const struct fp_rlist *fpriv, char *why, size_t len, fp_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)p->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fp_pagemap_open(p->pid, err);
 	if (fd < 0)
-		return fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
+		return -1;
 	struct fp_rlist reg = { p->tp->reg, p->tp->nreg, p->tp->nreg }, cov = { p->tp->cov, p->tp->ncov, p->tp->ncov };
 	struct fp_rlist d = { 0 }, has = { 0 }, cow = { 0 }, x = { 0 }, y = { 0 };
 	int rc = 1;

@@ -61,16 +61,6 @@ static struct {
 	size_t n;
 } pend;
 
-static int open_pagemap(pid_t pid, fp_error *err)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fp_fail(err, errno, "cannot open %s: %s", path, strerror(errno));
-	return fd;
-}
-
 static int sink_add(void *arg, uint64_t s, uint64_t e)
 {
 	return fp_rlist_add(arg, s, e) ? -1 : 0;
@@ -79,7 +69,7 @@ static int sink_add(void *arg, uint64_t s, uint64_t e)
 /* Protects every written page of reg; out (may be NULL) gets them. */
 static int protect_written(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp_rlist *out, fp_error *err)
 {
-	int fd = open_pagemap(pid, err);
+	int fd = fp_pagemap_open(pid, err);
 	if (fd < 0)
 		return -1;
 	enum { VEC = 512 };
