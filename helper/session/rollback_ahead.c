@@ -24,7 +24,7 @@
  *
  * The thread runs at nice 19, not SCHED_IDLE: its page-table walks hold
  * the process's mmap lock for reading, and a thread that gets no CPU must
- * not hold it. It walks 64 MiB and reads 16 ranges (at most 256 KiB) at a
+ * not hold it; a request that must wait for it raises it to nice 0. It walks 64 MiB and reads 16 ranges (at most 256 KiB) at a
  * time, and looks
  * between them whether it must stop: a request waits for at most one
  * such piece (~0.1 ms). Passes: 2 ms after the reply, then at doubling intervals (at
@@ -68,6 +68,7 @@ struct ahead_proc {
 static struct {
 	pid_t owner; /* the process whose thread it is: a fork's copy has none */
 	pthread_t th;
+	_Atomic pid_t tid; /* its thread id, for its priority */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* to the thread: a job, or stop */
 	pthread_cond_t out;  /* from it: out of a pass */
@@ -233,7 +234,10 @@ static int pass(struct rb_ctx *c, struct rb_proc *p, struct ahead_proc *ap, fp_e
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	if (!rc && cut(&fresh, READ_BYTES))
 		rc = fp_fail(err, ENOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < fresh.n;) {
+	/* fresh[0, i) read one after the other from here, added to ap at the
+	 * end (also when told to stop): once a pass, not once a piece */
+	size_t i = 0, from = ah.used;
+	while (!rc && i < fresh.n) {
 		size_t k = 0, len = 0;
 		while (k < READ_RANGES && i + k < fresh.n && len + (fresh.r[i + k].end - fresh.r[i + k].start) <= READ_BYTES &&
 		       ah.used + len + (fresh.r[i + k].end - fresh.r[i + k].start) <= ah.arena_cap)
@@ -243,11 +247,11 @@ static int pass(struct rb_ctx *c, struct rb_proc *p, struct ahead_proc *ap, fp_e
 			rc = 1;
 		else if (rb_read_ranges(c, p, fresh.r + i, k, ah.arena + ah.used, true, &hot, err))
 			rc = -1;
-		else if (add_pieces(ap, fresh.r + i, k, ah.arena + ah.used))
-			rc = fp_fail(err, ENOMEM, "out of memory");
 		if (!rc)
 			__atomic_store_n(&ah.used, ah.used + len, __ATOMIC_RELAXED), i += k;
 	}
+	if (i && add_pieces(ap, fresh.r, i, ah.arena + from))
+		rc = fp_fail(err, ENOMEM, "out of memory");
 	fp_rlist_free(&w);
 	fp_rlist_free(&want);
 	fp_rlist_free(&fresh);
@@ -299,11 +303,12 @@ static void job(unsigned gen, const char *session_dir)
 static void *ahead_main(void *arg)
 {
 	(void)arg;
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	ah.tid = (pid_t)syscall(SYS_gettid);
 	for (;;) {
 		pthread_mutex_lock(&ah.mu);
 		while (!ah.go)
 			pthread_cond_wait(&ah.cv, &ah.mu);
+		setpriority(PRIO_PROCESS, (id_t)ah.tid, 19); /* each job; stop may have raised it */
 		ah.go = false;
 		ah.busy = true;
 		unsigned gen = ah.gen;
@@ -333,6 +338,12 @@ void fp_rollback_ahead_stop(void)
 	pthread_mutex_lock(&ah.mu);
 	ah.stop = true;
 	pthread_cond_broadcast(&ah.cv);
+	/* In a pass at nice 19 on a busy machine it may wait long for a CPU
+	 * to reach its next look at `stop` (a request waited 4.8 ms for it
+	 * while a frozen copy of 1 GiB was exiting): the request's priority
+	 * is lent to it, as far as the helper may raise it. */
+	if (ah.busy && ah.tid)
+		setpriority(PRIO_PROCESS, (id_t)ah.tid, 0);
 	while (ah.busy)
 		pthread_cond_wait(&ah.out, &ah.mu);
 	pthread_mutex_unlock(&ah.mu);

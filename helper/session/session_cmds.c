@@ -74,7 +74,7 @@ static int freeze_workspace(void *arg, struct fp_pt_proc **procs, size_t n, fp_e
 /* What the last snapshot's work after its reply took (ms), for restore's
  * reply: a request made meanwhile waits for it. */
 static struct {
-	double settle_ms, preload_ms;
+	double settle_ms, preload_ms, reserve_ms, ahead_ms;
 } snap_after;
 
 /* "snap [NAME]": a --leave-running dump of the session's process tree into
@@ -167,10 +167,14 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	fp_track_settle(fp_track_session());
 	double t_preload = fp_mono_ms_f();
 	fp_rollback_preload(dir); /* after the reply: a rollback to it finds its pages resolved */
+	double t_reserve = fp_mono_ms_f();
 	snap_after.settle_ms = t_preload - t_settle;
-	snap_after.preload_ms = fp_mono_ms_f() - t_preload;
+	snap_after.preload_ms = t_reserve - t_preload;
 	fp_track_reserve(fp_track_session(), ctx->info->dir); /* the next snapshot's page cache, filled by a thread */
+	double t_ahead = fp_mono_ms_f();
+	snap_after.reserve_ms = t_ahead - t_reserve;
 	fp_rollback_ahead_start(fp_track_session()); /* and a rollback's pages, read by another */
+	snap_after.ahead_ms = fp_mono_ms_f() - t_ahead;
 }
 
 /* "stop [kill]": SIGTERM to the program (SIGHUP to a shell session's bash,
@@ -252,12 +256,12 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 				 "total_ms=%.3f\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\npagemap_from=%s\n"
 				 "pages_from=%s\nhot_bytes=%llu\nfiles_bytes=%llu\nahead_bytes=%llu\nfds_from=%s\nfds_note=%s\n"
 				 "phases=load %.1f prefetch %.1f stop %.1f diff %.1f save %.1f apply %.1f rearm %.1f resume %.1f\n"
-				 "steps=%s\nat_ms=%.3f\nidle_at_ms=%.3f\nsnap_after=settle %.2f preload %.2f\nahead_stop_ms=%.3f\n",
+				 "steps=%s\nat_ms=%.3f\nidle_at_ms=%.3f\nsnap_after=settle %.2f preload %.2f reserve %.2f ahead %.2f\nahead_stop_ms=%.3f\n",
 				 (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms_f() - t_in_f, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
 				 (unsigned long long)rb.verified_bytes, rb.pagemap_from ? rb.pagemap_from : "files",
 				 pages_from(&rb, from, sizeof(from)),
-				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, (unsigned long long)rb.ahead_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms, rb.steps, t_in_f, fp_session_idle_at, snap_after.settle_ms, snap_after.preload_ms, fp_session_ahead_stop_ms);
+				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, (unsigned long long)rb.ahead_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms, rb.steps, t_in_f, fp_session_idle_at, snap_after.settle_ms, snap_after.preload_ms, snap_after.reserve_ms, snap_after.ahead_ms, fp_session_ahead_stop_ms);
 		else
 			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
 				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);
