@@ -70,7 +70,6 @@ struct ahead_proc {
 
 static struct {
 	pid_t owner; /* the process whose thread it is: a fork's copy has none */
-	pthread_t th;
 	_Atomic pid_t tid; /* its thread id, for its priority */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* to the thread: a job, or stop */
@@ -172,10 +171,13 @@ static int written(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp
 	for (size_t i = 0; i < nreg && !rc; i++)
 		for (uint64_t s = reg[i].start; s < reg[i].end && !rc; s += WALK_BYTES) {
 			struct fp_range piece = { s, reg[i].end - s > WALK_BYTES ? s + WALK_BYTES : reg[i].end };
-			int r = told_to_stop() ? 1 : fp_scan_two_cpus(fd, &piece, 1, &m, NULL, NULL, true, out, NULL, err);
-			if (r > 0 && !told_to_stop())
-				r = fp_fail(err, ENOTSUP, "PAGEMAP_SCAN of %d: not supported by this kernel", (int)pid);
-			rc = r;
+			if (told_to_stop()) {
+				rc = 1;
+				break;
+			}
+			rc = fp_scan_two_cpus(fd, &piece, 1, &m, NULL, NULL, true, out, NULL, err);
+			if (rc > 0)
+				rc = fp_fail(err, ENOTSUP, "PAGEMAP_SCAN of %d: not supported by this kernel", (int)pid);
 		}
 	close(fd);
 	return rc;
@@ -354,7 +356,7 @@ void fp_rollback_ahead_stop(void)
 	pthread_mutex_unlock(&ah.mu);
 }
 
-void fp_rollback_ahead_start(struct fp_track *t)
+void fp_rollback_ahead_start(struct fp_track *t, const char *session_dir)
 {
 	fp_rollback_ahead_stop();
 	forget();
@@ -376,7 +378,8 @@ void fp_rollback_ahead_start(struct fp_track *t)
 		if (pthread_attr_init(&at))
 			return;
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		bool made = pthread_create(&ah.th, &at, ahead_main, NULL) == 0;
+		pthread_t th;
+		bool made = pthread_create(&th, &at, ahead_main, NULL) == 0;
 		pthread_attr_destroy(&at);
 		if (!made)
 			return;
@@ -385,13 +388,7 @@ void fp_rollback_ahead_start(struct fp_track *t)
 	pthread_mutex_lock(&ah.mu);
 	ah.t = t;
 	snprintf(ah.snap_dir, sizeof(ah.snap_dir), "%s", t->parent_dir);
-	/* SESSION/snapshots/SNAP: SESSION holds a test's hold files */
-	snprintf(ah.session_dir, sizeof(ah.session_dir), "%s", t->parent_dir);
-	for (int up = 0; up < 2; up++) {
-		char *slash = strrchr(ah.session_dir, '/');
-		if (slash && slash != ah.session_dir)
-			*slash = '\0';
-	}
+	snprintf(ah.session_dir, sizeof(ah.session_dir), "%s", session_dir); /* a test's hold files */
 	ah.gen++;
 	ah.stop = false;
 	ah.go = true;

@@ -124,7 +124,7 @@ size_t fp_rollback_cached(void);
  * but `status` and `exec` stops it first (fp_rollback_ahead_stop), and
  * the session's end frees
  * what it read (fp_rollback_ahead_free). FP_ROLLBACK_AHEAD=0: never. */
-void fp_rollback_ahead_start(struct fp_track *t);
+void fp_rollback_ahead_start(struct fp_track *t, const char *session_dir);
 void fp_rollback_ahead_stop(void);
 void fp_rollback_ahead_free(void);
 /* SNAP's bytes it has read so far (for `status`). */

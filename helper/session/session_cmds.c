@@ -173,7 +173,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	fp_track_reserve(fp_track_session(), ctx->info->dir); /* the next snapshot's page cache, filled by a thread */
 	double t_ahead = fp_mono_ms_f();
 	snap_after.reserve_ms = t_ahead - t_reserve;
-	fp_rollback_ahead_start(fp_track_session()); /* and a rollback's pages, read by another */
+	fp_rollback_ahead_start(fp_track_session(), ctx->info->dir); /* and a rollback's pages, read by another */
 	snap_after.ahead_ms = fp_mono_ms_f() - t_ahead;
 }
 
@@ -269,7 +269,7 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		if (irc == FP_RB_DONE)
 			fp_rollback_settle(fp_track_session());
 		fp_track_reserve(fp_track_session(), ctx->info->dir);
-		fp_rollback_ahead_start(fp_track_session());
+		fp_rollback_ahead_start(fp_track_session(), ctx->info->dir);
 		return;
 	}
 	if (irc == FP_RB_BROKEN)
@@ -372,7 +372,7 @@ int fp_session_handle_client(struct fp_session_ctx *ctx, int c)
 			}
 			cmds[i].fn(ctx, c, args);
 			if (cmds[i].ahead == AHEAD_AFTER) /* what it read is read again */
-				fp_rollback_ahead_start(fp_track_session());
+				fp_rollback_ahead_start(fp_track_session(), ctx->info->dir);
 			free(req);
 			return 0;
 		}
