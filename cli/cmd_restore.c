@@ -117,6 +117,7 @@ static int restore_session(const char *session, const char *snap, bool json, boo
 				fp_json_str(&j, "pages_from", GET("pages_from"));
 				fp_json_int(&j, "hot_bytes", forkpoint_info_int(r, "hot_bytes"));
 				fp_json_int(&j, "ahead_bytes", forkpoint_info_int(r, "ahead_bytes"));
+				fp_json_int(&j, "saved_ahead_bytes", forkpoint_info_int(r, "saved_ahead_bytes"));
 				fp_json_int(&j, "files_bytes", forkpoint_info_int(r, "files_bytes"));
 				/* the fds compared: listed from the shim's "table"
 				 * (checked by /proc's count) or from "proc", and why */

@@ -65,6 +65,10 @@ void fp_track_proc_free(struct fp_track_proc *tp)
 	free(tp->cov);
 	free(tp->untracked);
 	free(tp->vmas);
+	free(tp->ahead_w);
+	free(tp->ahead_gone);
+	tp->ahead_w = tp->ahead_gone = NULL;
+	tp->nahead_w = tp->nahead_gone = 0;
 	tp->reg = tp->cov = tp->untracked = NULL;
 	tp->vmas = NULL;
 	tp->nreg = tp->ncov = tp->nvmas = tp->nuntracked = 0;

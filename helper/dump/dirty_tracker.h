@@ -10,7 +10,9 @@
  * its first write; a snapshot re-protects exactly the pages it saw written
  * (after the resume, checked against what the stop read:
  * dump/dump_incr_settle.c), so between two snapshots "still protected"
- * means "unchanged", where the registration held (track_lost.c).
+ * means "unchanged", where the registration held (track_lost.c), but for
+ * the pages that a rollback's read ahead protected again between requests
+ * (ahead_w below), which the readers add.
  *
  * Only the session helper holds these fds: if it dies, the kernel drops
  * every registration with the last reference, and a new helper starts
@@ -60,6 +62,14 @@ struct fp_track_proc {
 	unsigned store_skip, store_misses;
 	bool untracked_known; /* `untracked` is a stop's (not the first incremental) */
 	uint64_t store_pages; /* the last pre-copy's places: the next store's size */
+	/* Pages written since the tracking's snapshot that the rollback's read
+	 * ahead protected again between requests (rollback_ahead.c), and of
+	 * them those it found emptied then: they no longer read as written,
+	 * so every reader of the tracking adds them (the snapshot's pre-copy,
+	 * dump_incr_ahead_merge; the rollback, rb_written_now). Sorted; emptied
+	 * when the tracking moves to a new state (a snapshot, a rollback). */
+	struct fp_range *ahead_w, *ahead_gone;
+	size_t nahead_w, nahead_gone;
 };
 
 #define FP_RESERVES 8 /* page store files made ahead (dump_incr_reserve.c) */

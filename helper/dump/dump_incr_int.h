@@ -102,6 +102,9 @@ bool dump_incr_defer(void);
  * not in w, written at the stop); else dump_incr_pool.c: the stop's buffer. */
 bool dump_incr_precopy_on(void);
 int dump_incr_precopy(struct dump_ctx *c, fp_error *err);
+/* pc->apw and apw_gone (the read ahead's, dirty_tracker.h) into pw and
+ * pw_gone, as written since the parent: nonzero when out of memory. */
+int dump_incr_ahead_merge(struct dump_precopy *pc);
 int dump_incr_precopy_usable(const struct dump_precopy *pc, const struct fp_range *w, size_t nw, fp_mem_range **out,
 			     size_t *nout);
 void dump_incr_pool_ready(struct dump_ctx *c);

@@ -57,7 +57,14 @@
  * own, in asynchronous write-protect mode, after ours was dropped from it:
  * we know of no program that does.
  *
- * FP_DUMP_NO_PRECOPY_WRITTEN=1 turns it off (the stop reads them all). */
+ * Pages that a rollback's read ahead protected again between requests
+ * (dirty_tracker.h: ahead_w) were written since the parent too, though
+ * step 1 does not find them: they join `pw` before step 2
+ * (dump_incr_ahead_merge), so they are copied, never left in the parent;
+ * those it found emptied join `pw_gone`, unless written again since.
+ *
+ * FP_DUMP_NO_PRECOPY_WRITTEN=1 turns it off (the stop reads them all;
+ * the read ahead's pages are `pw` alone then, read at the stop). */
 #include "dump/dump_int.h"
 #include "config.h"
 #include "fp_fault_pause.h"
@@ -76,8 +83,6 @@
 #include "dump/dump_scan_two_cpus.h"
 #include "ptrace/pagemap_scan.h"
 #include "ptrace/pt_mem.h"
-
-#define FP_PM_SCAN_WP_MATCHING 1ull
 
 /* FORKPOINT_FAULT=snap-precopy-gap-N-ms (tests): N ms between the
  * protection and the copy, and snap-precopy-wait-N-ms: N ms between the
@@ -102,15 +107,6 @@ bool dump_incr_precopy_on(void)
 	return on;
 }
 
-/* each region into the written pages (a), and those neither present nor
- * swapped (emptied) into b too */
-static int pw_sort(void *arg, const struct fp_page_region *r, struct fp_rlist *a, struct fp_rlist *b)
-{
-	(void)arg;
-	return fp_rlist_add(a, r->start, r->end) ||
-	       (!(r->categories & (FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED)) && fp_rlist_add(b, r->start, r->end));
-}
-
 /* Step 1: the written pages, protected again and listed in pc->pw (and
  * of them the emptied ones in pc->pw_gone). */
 static int find_and_protect(struct dump_precopy *pc, fp_error *err)
@@ -118,14 +114,8 @@ static int find_and_protect(struct dump_precopy *pc, fp_error *err)
 	int fd = fp_pagemap_open(pc->pid, err);
 	if (fd < 0)
 		return -1;
-	struct fp_pm_scan_arg m = { 0 };
-	m.flags = FP_PM_SCAN_WP_MATCHING;
-	/* written, and not the shared zero page (never dumped) */
-	m.category_inverted = FP_PAGE_IS_PFNZERO;
-	m.category_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO;
-	m.return_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
 	struct fp_rlist pw = { 0 }, gone = { 0 };
-	int rc = fp_scan_two_cpus(fd, pc->reg, pc->nreg, &m, pw_sort, NULL, false, &pw, &gone, err);
+	int rc = fp_scan_protect_written(fd, pc->reg, pc->nreg, false, &pw, &gone, err);
 	pc->pw = pw.r, pc->npw = pw.n;
 	pc->pw_gone = gone.r, pc->npw_gone = gone.n;
 	if (rc)
@@ -318,6 +308,26 @@ static void copy_written(struct dump_ctx *c, struct dump_precopy *pc, uint64_t p
 		     lost);
 }
 
+int dump_incr_ahead_merge(struct dump_precopy *pc)
+{
+	if (!pc->napw && !pc->napw_gone)
+		return 0;
+	struct fp_rlist pw = { pc->pw, pc->npw, pc->npw }, gone = { pc->pw_gone, pc->npw_gone, pc->npw_gone };
+	struct fp_rlist apw = { pc->apw, pc->napw, pc->napw }, ag = { pc->apw_gone, pc->napw_gone, pc->napw_gone };
+	struct fp_rlist ag_now = { 0 };
+	/* emptied then, and not written since (written ones are in pw now) */
+	int rc = fp_rlist_minus(&ag, &pw, &ag_now) || fp_rlist_merge(&pw, &apw) || fp_rlist_merge(&gone, &ag_now) ? -1 : 0;
+	fp_rlist_free(&ag_now);
+	pc->pw = pw.r, pc->npw = pw.n;
+	pc->pw_gone = gone.r, pc->npw_gone = gone.n;
+	if (!rc) {
+		fp_rlist_free(&apw), fp_rlist_free(&ag);
+		pc->apw = pc->apw_gone = NULL;
+		pc->napw = pc->napw_gone = 0;
+	}
+	return rc;
+}
+
 int dump_incr_precopy(struct dump_ctx *c, fp_error *err)
 {
 	if (!dump_incr_precopy_on())
@@ -329,6 +339,12 @@ int dump_incr_precopy(struct dump_ctx *c, fp_error *err)
 		int64_t t0 = dump_now_ns();
 		if (find_and_protect(pc, err))
 			return fp_wrap(err, "finding the pages %d wrote before the stop", pc->pid);
+		size_t from_ahead = pc->napw;
+		if (dump_incr_ahead_merge(pc))
+			return fp_fail(err, ENOMEM, "out of memory");
+		if (from_ahead)
+			dlog(c, "%d: %zu range(s) of written pages protected again by the rollback's read ahead added", pc->pid,
+			     from_ahead);
 		double prot_ms = (double)(dump_now_ns() - t0) / 1e6;
 		dump_fault_sleep("snap-precopy-gap-%ld-ms%n");
 		uint64_t pages = 0;

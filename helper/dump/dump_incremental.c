@@ -251,6 +251,10 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		pc->shim_ok = tp->shim_ok;
 		memcpy(pc->shim_doubt, tp->shim_doubt, sizeof(pc->shim_doubt));
 		dump_incr_store_take(pc, tp);
+		pc->apw = tp->ahead_w, pc->napw = tp->nahead_w;
+		pc->apw_gone = tp->ahead_gone, pc->napw_gone = tp->nahead_gone;
+		tp->ahead_w = tp->ahead_gone = NULL;
+		tp->nahead_w = tp->nahead_gone = 0;
 		pc->tracked = true;
 		tp->uffd = -1;
 		tp->reg = tp->cov = NULL;
@@ -298,9 +302,14 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 	if (dump_incr_precopy_on()) {
 		if (dump_incr_precopy(c, err))
 			return -1;
-	} else {
-		dump_incr_pool_ready(c);
 	}
+	/* without the pre-copy, the read ahead's protected pages are pw alone:
+	 * read at the stop */
+	for (size_t i = 0; i < c->npre; i++)
+		if (dump_incr_ahead_merge(&c->pre[i]))
+			return fp_fail(err, ENOMEM, "out of memory");
+	if (!dump_incr_precopy_on())
+		dump_incr_pool_ready(c);
 	c->incr = true;
 	c->keep_track = true;
 	return 1;

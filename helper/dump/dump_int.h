@@ -166,6 +166,11 @@ struct dump_precopy {
 	 * nor swapped): the protection leaves a marker there (dump_incr_content.c) */
 	struct fp_range *pw_gone;
 	size_t npw_gone;
+	/* the tracking's pages protected again by the rollback's read ahead
+	 * (dirty_tracker.h: ahead_w, ahead_gone), added to pw and pw_gone by
+	 * dump_incr_ahead_merge before anything reads those */
+	struct fp_range *apw, *apw_gone;
+	size_t napw, napw_gone;
 	/* ranges registered by this snapshot's preparation (new mappings, or
 	 * tracked anew): the parent says nothing about them */
 	struct fp_range *fresh;

@@ -235,6 +235,10 @@ static void pre_free(struct dump_precopy *pc)
 	free(pc->pw_gone);
 	pc->pw_gone = NULL;
 	pc->npw_gone = 0;
+	free(pc->apw);
+	free(pc->apw_gone);
+	pc->apw = pc->apw_gone = NULL;
+	pc->napw = pc->napw_gone = 0;
 	free(pc->fresh);
 	pc->fresh = NULL;
 	pc->nfresh = pc->capfresh = 0;

@@ -103,3 +103,26 @@ int fp_scan_two_cpus(int fd, const struct fp_range *reg, size_t nreg, const stru
 		fp_rlist_free(&j.a[t]), fp_rlist_free(&j.b[t]);
 	return rc;
 }
+
+#define PM_SCAN_WP_MATCHING_FLAG 1ull /* linux/fs.h's PM_SCAN_WP_MATCHING */
+
+/* each region into the written pages (a), and those neither present nor
+ * swapped (emptied) into b too */
+static int written_sort(void *arg, const struct fp_page_region *r, struct fp_rlist *a, struct fp_rlist *b)
+{
+	(void)arg;
+	return fp_rlist_add(a, r->start, r->end) ||
+	       (!(r->categories & (FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED)) && fp_rlist_add(b, r->start, r->end));
+}
+
+int fp_scan_protect_written(int fd, const struct fp_range *reg, size_t nreg, bool one_cpu, struct fp_rlist *written,
+			    struct fp_rlist *gone, fp_error *err)
+{
+	struct fp_pm_scan_arg m = { 0 };
+	m.flags = PM_SCAN_WP_MATCHING_FLAG;
+	/* written, and not the shared zero page (never dumped) */
+	m.category_inverted = FP_PAGE_IS_PFNZERO;
+	m.category_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PFNZERO;
+	m.return_mask = FP_PAGE_IS_WRITTEN | FP_PAGE_IS_PRESENT | FP_PAGE_IS_SWAPPED;
+	return fp_scan_two_cpus(fd, reg, nreg, &m, written_sort, NULL, one_cpu, written, gone, err);
+}

@@ -22,4 +22,11 @@ int fp_scan_two_cpus(int fd, const struct fp_range *reg, size_t nreg, const stru
 		     fp_scan_sort_fn sort, void *arg, bool one_cpu, struct fp_rlist *a, struct fp_rlist *b,
 		     fp_error *err);
 
+/* The written pages of reg (not the shared zero page) protected again in
+ * the same walk (PM_SCAN_WP_MATCHING: the list returned is the list
+ * protected), into written; of them those emptied (neither present nor
+ * swapped) into gone too. Returns as fp_scan_two_cpus. */
+int fp_scan_protect_written(int fd, const struct fp_range *reg, size_t nreg, bool one_cpu, struct fp_rlist *written,
+			    struct fp_rlist *gone, fp_error *err);
+
 #endif

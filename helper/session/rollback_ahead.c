@@ -1,5 +1,6 @@
 /* SNAP's pages read ahead of a rollback to it, before its request
- * (rollback_inplace.h, rollback_int.h).
+ * (rollback_inplace.h, rollback_int.h); and the live pages that a
+ * rollback saves, copied before it too.
  *
  * A rollback in place reads SNAP's contents of the pages written since
  * SNAP before it stops the processes (rb_prefetch): at 1 GiB with 1%
@@ -8,11 +9,10 @@
  * known before the request: the ones written since the tracking's
  * snapshot, and an exploration step goes back to that snapshot most often
  * (snap, try something, go back). So after each reply, while the session
- * waits for its next request, a thread finds them (PAGEMAP_SCAN reading
- * only the protection bits: the tracking is not changed) and reads SNAP's
- * contents of them, in passes at growing intervals while the processes
- * write more. A rollback to that snapshot then takes what they read
- * instead of its own scan and reads (rb_ahead_take), and reads at the
+ * waits for its next request, a thread finds them (PAGEMAP_SCAN) and reads
+ * SNAP's contents of them, in passes at growing intervals while the
+ * processes write more. A rollback to that snapshot then takes what they
+ * read instead of its own scan and reads (rb_ahead_take), and reads at the
  * stop only the pages written since their last pass; any other request
  * leaves it unused.
  *
@@ -21,6 +21,23 @@
  * always. It is used only for the same snapshot directory (the identity
  * rollback_cache.c keeps entries by: a snapshot removed and made again
  * under its name is another) and the same process.
+ *
+ * The live pages: a rollback keeps a copy of every page it overwrites
+ * until it has succeeded (2.2-2.6 ms of its stop at 1 GiB, 1%). A pass
+ * that finds a process at rest (less than a tenth of the time since the
+ * last look on a CPU: between two steps, not in one) protects its written
+ * pages again in the same walk that finds them, as the snapshot's
+ * pre-copy does, and then copies them (copy_live); a page written after
+ * its protection reads as written at the stop, so a copy of a page that
+ * does not is exactly what the page holds (rb_live_unwritten), and the
+ * rollback's save takes it from there. Pages protected again no longer
+ * read as written, yet are written since the tracking's snapshot: they go
+ * into the tracking (fp_track_proc.ahead_w, dirty_tracker.h), which every
+ * reader of it adds (the snapshot's pre-copy, dump_incr_ahead_merge; a
+ * rollback, rb_written_now and its full walk), until a snapshot or a
+ * rollback moves the tracking on. A busy process is not protected: it
+ * would write most pages again at once, a fault each (~0.7 us), pass
+ * after pass. FP_ROLLBACK_AHEAD_PROTECT=0 turns this part off (A/B).
  *
  * The thread runs at nice 19, not SCHED_IDLE: its page-table walks hold
  * the process's mmap lock for reading, and a thread that gets no CPU must
@@ -60,12 +77,21 @@
 #define ARENA_KEEP (32ull << 20) /* kept faulted in from one job to the next */
 
 /* SNAP's contents of one process's pages read so far: pieces sorted by
- * address, each with its bytes in the arena */
+ * address, each with its bytes in the arena; and the live contents of the
+ * pages it protected again (live: the same) */
 struct ahead_proc {
 	pid_t pid;
+	struct fp_track_proc *tp;
 	struct fp_range *r;
 	const uint8_t **ptr;
 	size_t n, cap;
+	struct fp_range *lr;
+	const uint8_t **lptr;
+	size_t ln;
+	/* its CPU time (all threads) and the time at the last look (at_rest) */
+	clockid_t clk;
+	bool have_clk;
+	double cpu_ms, at_ms;
 };
 
 static struct {
@@ -90,6 +116,9 @@ static struct {
 	size_t nprocs;
 	uint8_t *arena;
 	size_t arena_cap, used;
+	/* a pass protected pages that it could not add to the tracking: the
+	 * tracking is void, dropped by the next request (fp_rollback_ahead_stop) */
+	char void_why[200];
 } ah = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static void conds_init(void)
@@ -100,6 +129,16 @@ static void conds_init(void)
 	pthread_cond_init(&ah.cv, &a);
 	pthread_cond_init(&ah.out, &a);
 	pthread_condattr_destroy(&a);
+}
+
+/* FP_ROLLBACK_AHEAD_PROTECT=0: the passes only read the protection bits
+ * and copy no live page (A/B) */
+static bool protect_on(void)
+{
+	static _Atomic int on = -1;
+	if (on < 0)
+		on = !fp_env_off("FP_ROLLBACK_AHEAD_PROTECT");
+	return on;
 }
 
 static bool told_to_stop(void)
@@ -146,6 +185,8 @@ static void forget(void)
 	for (size_t i = 0; i < ah.nprocs; i++) {
 		free(ah.procs[i].r);
 		free(ah.procs[i].ptr);
+		free(ah.procs[i].lr);
+		free(ah.procs[i].lptr);
 	}
 	free(ah.procs);
 	ah.procs = NULL;
@@ -183,31 +224,6 @@ static int written(pid_t pid, const struct fp_range *reg, size_t nreg, struct fp
 	return rc;
 }
 
-/* r[0..n) (sorted, none in ap yet) with their bytes at at, one after the
- * other, into ap's pieces */
-static int add_pieces(struct ahead_proc *ap, const struct fp_range *r, size_t n, const uint8_t *at)
-{
-	size_t total = ap->n + n;
-	struct fp_range *nr = malloc(total * sizeof(*nr));
-	const uint8_t **np = malloc(total * sizeof(*np));
-	if (!nr || !np) {
-		free(nr), free(np);
-		return -1;
-	}
-	for (size_t i = 0, a = 0, b = 0; i < total; i++) {
-		if (b == n || (a < ap->n && ap->r[a].start < r[b].start)) {
-			nr[i] = ap->r[a], np[i] = ap->ptr[a], a++;
-		} else {
-			nr[i] = r[b], np[i] = at;
-			at += r[b].end - r[b].start;
-			b++;
-		}
-	}
-	free(ap->r), free(ap->ptr);
-	ap->r = nr, ap->ptr = np, ap->n = ap->cap = total;
-	return 0;
-}
-
 /* l's ranges cut into pieces of at most max bytes (a multiple of pages) */
 static int cut(struct fp_rlist *l, uint64_t max)
 {
@@ -227,14 +243,212 @@ static int cut(struct fp_rlist *l, uint64_t max)
 	return 0;
 }
 
+/* The pages written since the last protection in tp's ranges, protected
+ * again a piece at a time and added to tp's ahead_w and ahead_gone at once
+ * (dirty_tracker.h: from then on they read as not written), and to got.
+ * 0, 1 when told to stop, -1 with err; after a failure that may have
+ * protected pages no list holds, the tracking is void (ah.void_why). */
+static int protect(pid_t pid, struct fp_track_proc *tp, struct fp_rlist *got, fp_error *err)
+{
+	int fd = fp_pagemap_open(pid, err);
+	if (fd < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < tp->nreg && !rc; i++)
+		for (uint64_t s = tp->reg[i].start; s < tp->reg[i].end && !rc; s += WALK_BYTES) {
+			struct fp_range piece = { s, tp->reg[i].end - s > WALK_BYTES ? s + WALK_BYTES : tp->reg[i].end };
+			if (told_to_stop()) {
+				rc = 1;
+				break;
+			}
+			struct fp_rlist w = { 0 }, g = { 0 };
+			struct fp_rlist aw = { tp->ahead_w, tp->nahead_w, tp->nahead_w },
+					ag = { tp->ahead_gone, tp->nahead_gone, tp->nahead_gone };
+			int r = fp_scan_protect_written(fd, &piece, 1, true, &w, &g, err);
+			if (!r && (fp_rlist_merge(&aw, &w) || fp_rlist_merge(&ag, &g) || fp_rlist_merge(got, &w)))
+				r = fp_fail(err, ENOMEM, "out of memory");
+			tp->ahead_w = aw.r, tp->nahead_w = aw.n;
+			tp->ahead_gone = ag.r, tp->nahead_gone = ag.n;
+			fp_rlist_free(&w), fp_rlist_free(&g);
+			if (r > 0) {
+				rc = fp_fail(err, ENOTSUP, "PAGEMAP_SCAN of %d: not supported by this kernel", (int)pid);
+			} else if (r < 0) {
+				snprintf(ah.void_why, sizeof(ah.void_why),
+					 "the write tracking of %d failed between requests (%s): the next snapshot is full", (int)pid,
+					 err->msg);
+				rc = -1;
+			}
+		}
+	close(fd);
+	return rc;
+}
+
+/* r[0..n) (sorted, none in *pr yet) with their bytes at at, one after the
+ * other, into the pieces *pr, *pptr, *pn */
+static int add_to(struct fp_range **pr, const uint8_t ***pptr, size_t *pn, const struct fp_range *r, size_t n,
+		  const uint8_t *at)
+{
+	size_t total = *pn + n;
+	struct fp_range *nr = malloc((total ? total : 1) * sizeof(*nr));
+	const uint8_t **np = malloc((total ? total : 1) * sizeof(*np));
+	if (!nr || !np) {
+		free(nr), free(np);
+		return -1;
+	}
+	for (size_t i = 0, a = 0, b = 0; i < total; i++) {
+		if (b == n || (a < *pn && (*pr)[a].start < r[b].start)) {
+			nr[i] = (*pr)[a], np[i] = (*pptr)[a], a++;
+		} else {
+			nr[i] = r[b], np[i] = at;
+			at += r[b].end - r[b].start;
+			b++;
+		}
+	}
+	free(*pr), free(*pptr);
+	*pr = nr, *pptr = np, *pn = total;
+	return 0;
+}
+
+static int add_pieces(struct ahead_proc *ap, const struct fp_range *r, size_t n, const uint8_t *at)
+{
+	int rc = add_to(&ap->r, &ap->ptr, &ap->n, r, n, at);
+	ap->cap = ap->n;
+	return rc;
+}
+
+int rb_pieces_minus(const struct fp_range *r, const uint8_t *const *ptr, size_t n, const struct fp_rlist *w,
+		    struct fp_range **out, const uint8_t ***optr, size_t *nout)
+{
+	size_t cap = n + w->n + 1, k = 0, j = 0;
+	*out = malloc(cap * sizeof(**out));
+	*optr = malloc(cap * sizeof(**optr));
+	*nout = 0;
+	if (!*out || !*optr) {
+		free(*out), free(*optr);
+		*out = NULL, *optr = NULL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = r[i].start, e = r[i].end;
+		while (j < w->n && w->r[j].end <= s)
+			j++;
+		for (size_t q = j; s < e; q++) {
+			uint64_t cut = q < w->n && w->r[q].start < e ? (w->r[q].start > s ? w->r[q].start : s) : e;
+			if (cut > s) {
+				(*out)[k] = (struct fp_range){ s, cut };
+				(*optr)[k++] = ptr[i] + (s - r[i].start);
+			}
+			if (cut >= e)
+				break;
+			s = w->r[q].end > cut ? w->r[q].end : cut;
+		}
+	}
+	*nout = k;
+	return 0;
+}
+
+/* The live contents of p's protected pages that ap holds none of, copied
+ * into the arena after their protection (so a write since shows as
+ * written at the stop, and the copy of a page not written since is its
+ * content); those in `got` (written again since their copy) dropped
+ * first. 0, 1 when told to stop (or the arena is full), -1 when out of
+ * memory. A piece the process unmapped meanwhile is not copied. */
+static int copy_live(pid_t pid, const struct fp_track_proc *tp, struct ahead_proc *ap, const struct fp_rlist *got)
+{
+	struct fp_range *kr = NULL;
+	const uint8_t **kp = NULL;
+	size_t kn = 0;
+	if (rb_pieces_minus(ap->lr, ap->lptr, ap->ln, got, &kr, &kp, &kn))
+		return -1;
+	free(ap->lr), free(ap->lptr);
+	ap->lr = kr, ap->lptr = kp, ap->ln = kn;
+	struct fp_rlist all = { tp->ahead_w, tp->nahead_w, tp->nahead_w }, have = { ap->lr, ap->ln, ap->ln }, need = { 0 };
+	if (fp_rlist_minus(&all, &have, &need) || cut(&need, READ_BYTES)) {
+		fp_rlist_free(&need);
+		return -1;
+	}
+	int rc = 0;
+	fp_mem_range rg[READ_RANGES];
+	for (size_t i = 0; !rc && i < need.n;) {
+		size_t k = 0, len = 0;
+		while (k < READ_RANGES && i + k < need.n) {
+			size_t l = need.r[i + k].end - need.r[i + k].start;
+			if (len + l > READ_BYTES || ah.used + len + l > ah.arena_cap)
+				break;
+			rg[k] = (fp_mem_range){ need.r[i + k].start, l, ah.arena + ah.used + len };
+			len += l, k++;
+		}
+		if (!k || told_to_stop()) {
+			rc = 1;
+			break;
+		}
+		fp_error ign;
+		if (fp_mem_read_ranges(pid, rg, k, &ign) == 0) {
+			if (add_to(&ap->lr, &ap->lptr, &ap->ln, need.r + i, k, ah.arena + ah.used))
+				rc = -1;
+			else
+				__atomic_store_n(&ah.used, ah.used + len, __ATOMIC_RELAXED);
+		}
+		i += k;
+	}
+	fp_rlist_free(&need);
+	return rc;
+}
+
 /* One pass over p: its pages written now that SNAP has and that were not
  * read yet, read into the arena. 0, 1 when told to stop (or the arena is
  * full), -1 with err. */
+/* The process's CPU time now, in ms (false: not known). */
+static bool cpu_now(struct ahead_proc *ap, double *ms)
+{
+	struct timespec ts;
+	if (!ap->have_clk || clock_gettime(ap->clk, &ts))
+		return false;
+	*ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return true;
+}
+
+static void look(struct ahead_proc *ap)
+{
+	ap->have_clk = clock_getcpuclockid(ap->pid, &ap->clk) == 0;
+	if (!cpu_now(ap, &ap->cpu_ms))
+		ap->have_clk = false;
+	ap->at_ms = fp_mono_ms_f();
+}
+
+/* Whether the process ran less than a tenth of the time since the last
+ * look (its threads together): at rest between two steps. Only then are
+ * its written pages protected again: a busy process would write most of
+ * them again at once, each first write a fault (~0.7 us), pass after
+ * pass. */
+static bool at_rest(struct ahead_proc *ap)
+{
+	double cpu, then = ap->cpu_ms, was = ap->at_ms;
+	if (!cpu_now(ap, &cpu))
+		return false;
+	ap->cpu_ms = cpu;
+	ap->at_ms = fp_mono_ms_f();
+	return (cpu - then) * 10 < ap->at_ms - was;
+}
+
 static int pass(struct rb_ctx *c, struct rb_proc *p, struct ahead_proc *ap, fp_error *err)
 {
 	struct fp_rlist w = { 0 }, want = { 0 }, fresh = { 0 };
 	struct fp_rlist have = { ap->r, ap->n, ap->cap };
-	int rc = written(p->pid, p->tp->reg, p->tp->nreg, &w, err);
+	int rc;
+	if (protect_on() && at_rest(ap)) {
+		struct fp_rlist got = { 0 };
+		rc = protect(p->pid, p->tp, &got, err);
+		if (!rc && (rc = copy_live(p->pid, p->tp, ap, &got)) < 0)
+			rc = fp_fail(err, ENOMEM, "out of memory");
+		fp_rlist_free(&got);
+	} else {
+		rc = written(p->pid, p->tp->reg, p->tp->nreg, &w, err);
+	}
+	/* written since the tracking's snapshot: what reads as written, and
+	 * what the passes protected again */
+	if (!rc && rb_ahead_written(p, &w))
+		rc = fp_fail(err, ENOMEM, "out of memory");
 	if (!rc && (fp_rlist_inter(&w, &p->snap_pages, &want) || fp_rlist_minus(&want, &have, &fresh)))
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	if (!rc && cut(&fresh, READ_BYTES))
@@ -278,20 +492,37 @@ static void job(unsigned gen, const char *session_dir)
 {
 	double wait = FIRST_MS;
 	fp_error e;
-	if (!pause_for(gen, wait, session_dir))
+	/* the processes' CPU time from the reply on (at_rest) */
+	struct ahead_proc *base = calloc(ah.t->n ? ah.t->n : 1, sizeof(*base));
+	for (size_t k = 0; base && k < ah.t->n; k++) {
+		base[k].pid = ah.t->procs[k].pid;
+		look(&base[k]);
+	}
+	bool go = pause_for(gen, wait, session_dir);
+	if (!go) {
+		free(base);
 		return;
+	}
 	struct rb_ctx *c = &ah.c;
 	memset(&ah.r, 0, sizeof(ah.r));
 	*c = (struct rb_ctx){ .snap_dir = ah.snap_dir, .t = ah.t, .r = &ah.r, .snap_dirfd = -1 };
 	ah.have_ctx = true;
 	if (rb_load_snapshot(c, &e) || !c->per_page || rb_ident_of(c->snap_dirfd, NULL, &ah.id) ||
-	    !(ah.procs = calloc(c->nprocs ? c->nprocs : 1, sizeof(*ah.procs))))
+	    !(ah.procs = calloc(c->nprocs ? c->nprocs : 1, sizeof(*ah.procs)))) {
+		free(base);
 		return;
+	}
 	ah.nprocs = c->nprocs;
 	for (size_t i = 0; i < c->nprocs; i++) {
 		ah.procs[i].pid = c->procs[i].pid;
-		c->procs[i].tp = tracked(ah.t, c->procs[i].pid);
+		ah.procs[i].tp = c->procs[i].tp = tracked(ah.t, c->procs[i].pid);
+		look(&ah.procs[i]);
+		for (size_t k = 0; base && k < ah.t->n; k++)
+			if (base[k].pid == ah.procs[i].pid && base[k].have_clk)
+				ah.procs[i].cpu_ms = base[k].cpu_ms, ah.procs[i].at_ms = base[k].at_ms;
 	}
+	free(base);
+	base = NULL;
 	ah.have_id = true;
 	for (int k = 0;; k++) {
 		double t0 = fp_mono_ms_f();
@@ -354,6 +585,11 @@ void fp_rollback_ahead_stop(void)
 	while (ah.busy)
 		pthread_cond_wait(&ah.out, &ah.mu);
 	pthread_mutex_unlock(&ah.mu);
+	if (ah.void_why[0] && ah.t) { /* the request sees no tracking it cannot trust */
+		forget(); /* its context points into the tracking */
+		fp_track_drop(ah.t, ah.void_why);
+		ah.void_why[0] = '\0';
+	}
 }
 
 void fp_rollback_ahead_start(struct fp_track *t, const char *session_dir)
@@ -435,6 +671,28 @@ int rb_ahead_take(struct rb_ctx *c, struct rb_proc *p, uint64_t *bytes, fp_error
 	memcpy(p->pre_ptr, ap->ptr, ap->n * sizeof(*p->pre_ptr));
 	p->pre.n = p->pre.cap = ap->n;
 	*bytes = len;
+	return 1;
+}
+
+int rb_ahead_live(struct rb_ctx *c, struct rb_proc *p)
+{
+	fp_rollback_ahead_stop();
+	struct ahead_proc *ap = NULL;
+	for (size_t i = 0; ah.have_id && ah.t == c->t && i < ah.nprocs && !ap; i++)
+		if (ah.procs[i].pid == p->pid && ah.procs[i].tp == p->tp && ah.procs[i].ln)
+			ap = &ah.procs[i];
+	if (!ap || p->live.n)
+		return 0;
+	p->live.r = malloc(ap->ln * sizeof(*p->live.r));
+	p->live_ptr = malloc(ap->ln * sizeof(*p->live_ptr));
+	if (!p->live.r || !p->live_ptr) {
+		free(p->live.r), free(p->live_ptr);
+		p->live.r = NULL, p->live_ptr = NULL;
+		return -1;
+	}
+	memcpy(p->live.r, ap->lr, ap->ln * sizeof(*p->live.r));
+	memcpy(p->live_ptr, ap->lptr, ap->ln * sizeof(*p->live_ptr));
+	p->live.n = p->live.cap = ap->ln;
 	return 1;
 }
 

@@ -202,7 +202,18 @@ static void save_some(void *arg, size_t from, size_t to)
 	}
 }
 
-/* Scattered like the snap's written pages: read on two CPUs too. */
+/* rg[0..n) read on two CPUs: scattered like the snap's written pages */
+static int read_ranges_now(pid_t pid, const fp_mem_range *rg, size_t n, fp_error *err)
+{
+	struct save_job j = { .pid = pid, .rg = rg };
+	rb_two_cpus(n, save_some, &j);
+	if (j.failed) {
+		*err = j.err;
+		return -1;
+	}
+	return 0;
+}
+
 static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error *err)
 {
 	if (!l->n)
@@ -216,14 +227,40 @@ static int read_list(pid_t pid, const struct fp_rlist *l, uint8_t *dst, fp_error
 		rg[i] = (fp_mem_range){ l->r[i].start, len, dst + off };
 		off += len;
 	}
-	struct save_job j = { .pid = pid, .rg = rg };
-	rb_two_cpus(l->n, save_some, &j);
+	int rc = read_ranges_now(pid, rg, l->n, err);
 	free(rg);
-	if (j.failed) {
-		*err = j.err;
-		return -1;
+	return rc;
+}
+
+/* The live contents of wr, for an undo: p->old_ptr[i] for wr's range i.
+ * A range wholly inside a copy that the read ahead made after protecting
+ * its pages, and not written since (live_ok), points there; the others
+ * are read now, one after the other into p->old. */
+static int save_old(struct rb_proc *p, fp_error *err)
+{
+	size_t n = p->wr.n, m = 0, k = 0, off = 0;
+	p->old_ptr = malloc((n ? n : 1) * sizeof(*p->old_ptr));
+	fp_mem_range *rg = malloc((n ? n : 1) * sizeof(*rg));
+	if (!p->old_ptr || !rg) {
+		free(rg);
+		return fp_fail(err, ENOMEM, "out of memory");
 	}
-	return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = p->wr.r[i].start, e = p->wr.r[i].end;
+		while (k < p->live_ok.n && p->live_ok.r[k].end <= s)
+			k++;
+		if (k < p->live_ok.n && p->live_ok.r[k].start <= s && e <= p->live_ok.r[k].end) {
+			p->old_ptr[i] = p->live_ok_ptr[k] + (s - p->live_ok.r[k].start);
+			p->saved_ahead += e - s;
+			continue;
+		}
+		p->old_ptr[i] = p->old + off;
+		rg[m++] = (fp_mem_range){ s, (size_t)(e - s), p->old + off };
+		off += e - s;
+	}
+	int rc = m ? read_ranges_now(p->pid, rg, m, err) : 0;
+	free(rg);
+	return rc;
 }
 
 static int present_in(pid_t pid, uint64_t s, uint64_t e, struct fp_rlist *out, fp_error *err)
@@ -303,6 +340,17 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	p->resident = lw + ln <= c->resident_max;
 	/* resident: SNAP's pages where rb_prefetch read them, the others read
 	 * now (rb_place cuts wr there: the same pages, in the same order) */
+	/* cut where the read ahead's live copies begin and end: a range is
+	 * saved from one of them or read */
+	if (p->live_ok.n && !c->no_save) {
+		struct fp_rlist cw = { 0 };
+		if (rb_cut_at(&p->wr, p->live_ok.r, p->live_ok.n, &cw, NULL)) {
+			free(cw.r);
+			return fp_fail(err, ENOMEM, "out of memory");
+		}
+		fp_rlist_free(&p->wr);
+		p->wr = cw;
+	}
 	if (p->resident && rb_place(c, p, err))
 		return -1;
 	fp_rb_mark(c->r, "s_place");
@@ -318,8 +366,9 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		return -1;
 	if (c->per_page && !p->resident) /* each page proven as it is read */
 		c->r->verified_bytes += lw + ln;
-	if (p->old && read_list(p->pid, &p->wr, p->old, err))
+	if (p->old && save_old(p, err))
 		return fp_wrap(err, "saving the pages of %d that the rollback overwrites", (int)p->pid);
+	c->r->saved_ahead_bytes += p->saved_ahead;
 	fp_rb_mark(c->r, "s_old");
 	if (!p->resident) { /* proven now, before anything is written; read again then */
 		uint64_t d;
@@ -698,7 +747,8 @@ int rb_undo(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	if (p->pages_done && !p->old) /* FP_ROLLBACK_SAVE=0: the caller never gets here then */
 		rc = fp_fail(rc ? &e2 : err, EINVAL, "process %d: %llu pages written back were not saved", (int)p->pid,
 			     (unsigned long long)p->pages_done);
-	else if (p->pages_done && write_ranges(p->pid, &p->wr, p->old, NULL, p->pages_done, &done, rc ? &e2 : err))
+	else if (p->pages_done && write_ranges(p->pid, &p->wr, p->old_ptr ? NULL : p->old, p->old_ptr, p->pages_done, &done,
+					       rc ? &e2 : err))
 		rc = -1;
 	if (rb_thread_attrs_set(p, true, rc ? &e2 : err))
 		rc = -1;

@@ -458,6 +458,11 @@ void rb_free(struct rb_ctx *c)
 			pgs_close(p->rd2);
 		fp_rlist_free(&p->pre);
 		free(p->pre_ptr);
+		fp_rlist_free(&p->live);
+		free(p->live_ptr);
+		fp_rlist_free(&p->live_ok);
+		free(p->live_ok_ptr);
+		free(p->old_ptr);
 		free(p->wr_ptr);
 		free(p->pt_old);
 		fp_rlist_free(&p->snap_pages);

@@ -56,6 +56,9 @@ struct fp_rb_result {
 	/* of SNAP's pages written back, those read ahead before the request
 	 * (rollback_ahead.c) */
 	uint64_t ahead_bytes;
+	/* of the live pages saved for an undo, those the read ahead copied
+	 * (not written since it protected them again) */
+	uint64_t saved_ahead_bytes;
 	/* where the fds to compare came from: "table" (the shim's, checked
 	 * by /proc's count, rollback_fdtab.c) or "proc", and why (fds_note:
 	 * the first process's reason); "" when no process got that far */

@@ -126,6 +126,12 @@ struct rb_proc {
 	bool resident;                  /* window of RB_CHUNK bytes (streamed) */
 	struct fp_rlist pre;            /* SNAP's pages read before the stop (rb_prefetch), */
 	const uint8_t **pre_ptr;        /* each range's contents (read ahead, or now) */
+	struct fp_rlist live;           /* live pages copied by the read ahead after it */
+	const uint8_t **live_ptr;       /* protected them (rb_ahead_live), each range's */
+	struct fp_rlist live_ok;        /* of them those not written since (the stop's */
+	const uint8_t **live_ok_ptr;    /* rb_written_now): what they hold now */
+	const uint8_t **old_ptr;        /* each range of wr's live contents (rb_save) */
+	uint64_t saved_ahead;           /* bytes of them from live_ok */
 	const uint8_t **wr_ptr;         /* resident: SNAP's contents of each range of wr */
 	const uint8_t *wrn_data;        /* ... and of wr_new, one after the other (rb_place) */
 	pgs_reader *rd2;                /* a second reader of SNAP's pages, for a second CPU */
@@ -328,6 +334,19 @@ int rb_read_ranges(struct rb_ctx *c, struct rb_proc *p, const struct fp_range *r
  * for the prefetch's scan and reads: a page written since its last pass
  * is read at the stop (rb_place), which walks the page tables anyway. */
 int rb_ahead_take(struct rb_ctx *c, struct rb_proc *p, uint64_t *bytes, fp_error *err);
+/* 1 with p->live and live_ptr the live pages the read ahead copied after
+ * protecting them again (a rollback's save takes those not written since
+ * from there); 0 none, -1 out of memory. */
+int rb_ahead_live(struct rb_ctx *c, struct rb_proc *p);
+/* rollback_read.c: l cut where the pieces by[0..nby) (sorted) begin and
+ * end, so that each range of out is wholly inside one or outside all
+ * ((*in)[i] says which, when in is not NULL). -1: out of memory. */
+int rb_cut_at(const struct fp_rlist *l, const struct fp_range *by, size_t nby, struct fp_rlist *out, bool **in);
+/* r[0..n) (sorted pieces, each with its bytes at ptr[i]) less w (sorted):
+ * the pieces left, their pointers moved with their starts. -1: out of
+ * memory. */
+int rb_pieces_minus(const struct fp_range *r, const uint8_t *const *ptr, size_t n, const struct fp_rlist *w,
+		    struct fp_range **out, const uint8_t ***optr, size_t *nout);
 
 /* rollback_uring.c: SNAP's pages r[0..n) into dst + off[i] as
  * rb_snap_read_with reads them, through io_uring (ring 0 or 1, one per
@@ -415,7 +434,18 @@ int rb_scan(int fd, const struct fp_rlist *in, uint64_t anyof, uint64_t must, ui
 	    fp_error *err);
 int rb_scan_written_present(int fd, const struct fp_rlist *reg, const struct fp_rlist *keep, struct fp_rlist *written,
 			    struct fp_rlist *present, fp_error *err);
-int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err);
+int rb_written_now(struct rb_proc *p, bool at_stop, struct fp_rlist *out, fp_error *err);
+/* (at_stop: and p->live_ok, rb_live_unwritten) */
+/* out ∪= the pages the read ahead protected again (tp->ahead_w, in reg):
+ * written since the tracking's snapshot too. -1: out of memory. */
+int rb_ahead_written(const struct rb_proc *p, struct fp_rlist *out);
+/* At the stop, p->live_ok: the read ahead's live copies (p->live) less
+ * the pages written since (written: what the stop's scan reports, every
+ * range that lost its registration included) and, given present, less
+ * the pages without content now (the fast loop reports emptied entries as
+ * written; the full walk does not); they hold what the pages hold now.
+ * -1: out of memory. */
+int rb_live_unwritten(struct rb_proc *p, const struct fp_rlist *written, const struct fp_rlist *present);
 /* rollback_pages.c: p->wr (and p->wr_new cut to SNAP's pages), the pages
  * to write back; 1, 0 when not in place (why), -1 error. fpriv: the
  * private file mappings that stay. */

@@ -6,7 +6,8 @@
  * Written back then: SNAP's page, or zeros where SNAP has none and the
  * page has content now.
  *
- * "Written" comes from PAGEMAP_SCAN's fast loop, which asks exactly for
+ * "Written" comes from PAGEMAP_SCAN's fast loop (with the pages the read
+ * ahead protected again, rb_written_now), which asks exactly for
  * written pages and reads only each entry's protection bit (0.4 ms for
  * 1 GiB here). On this kernel it reports, besides the pages written, every
  * entry emptied (MADV_DONTNEED) and every range whose page table the
@@ -86,7 +87,7 @@ static int by_written(struct rb_proc *p, int fd, const struct fp_rlist *reg, con
 		      struct fp_rlist *d, struct fp_rlist *has, fp_error *err)
 {
 	struct fp_rlist w = { 0 }, untracked = { 0 }, asked = { 0 }, x = { 0 }, y = { 0 }, quiet = { 0 };
-	int rc = rb_written_now(p, &w, err);
+	int rc = rb_written_now(p, true, &w, err);
 	/* d: written (or emptied), SNAP against T, untracked memory */
 	if (!rc && (fp_rlist_merge(d, &w) || fp_rlist_merge(d, &p->path_pages) || add_symdiff(d, &p->snap_pages, cov) ||
 		    fp_rlist_minus(&p->keep, reg, &untracked) || fp_rlist_merge(d, &untracked)))
@@ -115,8 +116,10 @@ static int by_walk(struct rb_proc *p, int fd, const struct fp_rlist *reg, const 
 {
 	struct fp_rlist written = { 0 }, present = { 0 }, untracked = { 0 };
 	int rc = rb_scan_written_present(fd, reg, &p->keep, &written, &present, err);
-	/* present in one of SNAP and now only, too */
-	if (!rc && (fp_rlist_merge(d, &written) || fp_rlist_merge(d, &p->path_pages) ||
+	/* present in one of SNAP and now only, too; and the pages the read
+	 * ahead protected again (differ, though neither list has them) */
+	if (!rc && (rb_live_unwritten(p, &written, &present) || fp_rlist_merge(d, &written) || rb_ahead_written(p, d) ||
+		    fp_rlist_merge(d, &p->path_pages) ||
 		    add_symdiff(d, &p->snap_pages, cov) || add_symdiff(d, &p->snap_pages, &present) ||
 		    fp_rlist_minus(&p->keep, reg, &untracked) || fp_rlist_merge(d, &untracked) ||
 		    fp_rlist_union(&present, &written, has)))

@@ -114,6 +114,8 @@ static int read_ranges_pre(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 
 int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
+	if (!c->no_save && rb_ahead_live(c, p) < 0)
+		return fp_fail(err, ENOMEM, "out of memory");
 	uint64_t ahead = 0;
 	int a = rb_ahead_take(c, p, &ahead, err);
 	if (a) {
@@ -124,7 +126,7 @@ int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		return a < 0 ? -1 : 0;
 	}
 	struct fp_rlist w = { 0 };
-	if (rb_written_now(p, &w, err) || fp_rlist_merge(&w, &p->path_pages)) {
+	if (rb_written_now(p, false, &w, err) || fp_rlist_merge(&w, &p->path_pages)) {
 		fp_rlist_free(&w);
 		return -1;
 	}
@@ -148,26 +150,27 @@ int rb_prefetch(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	return rc;
 }
 
-/* wr cut where the prefetched ranges begin and end, so that each piece
- * is wholly read already or not at all. */
-static int split(struct rb_proc *p, struct fp_rlist *out, bool **in)
+int rb_cut_at(const struct fp_rlist *l, const struct fp_range *by, size_t nby, struct fp_rlist *out, bool **in)
 {
-	size_t cap = p->wr.n + 2 * p->pre.n + 1, k = 0;
+	size_t cap = l->n + 2 * nby + 1, k = 0;
+	*out = (struct fp_rlist){ 0 };
 	out->r = malloc(cap * sizeof(*out->r));
-	*in = malloc(cap * sizeof(**in));
-	if (!out->r || !*in)
+	if (in)
+		*in = malloc(cap * sizeof(**in));
+	if (!out->r || (in && !*in))
 		return -1;
 	out->cap = cap;
-	for (size_t i = 0; i < p->wr.n; i++) {
-		uint64_t a = p->wr.r[i].start, b = p->wr.r[i].end;
+	for (size_t i = 0; i < l->n; i++) {
+		uint64_t a = l->r[i].start, b = l->r[i].end;
 		while (a < b) {
-			while (k < p->pre.n && p->pre.r[k].end <= a)
+			while (k < nby && by[k].end <= a)
 				k++;
-			bool inside = k < p->pre.n && p->pre.r[k].start <= a;
-			uint64_t e = inside ? p->pre.r[k].end : k < p->pre.n ? p->pre.r[k].start : b;
+			bool inside = k < nby && by[k].start <= a;
+			uint64_t e = inside ? by[k].end : k < nby ? by[k].start : b;
 			if (e > b)
 				e = b;
-			(*in)[out->n] = inside;
+			if (in)
+				(*in)[out->n] = inside;
 			out->r[out->n++] = (struct fp_range){ a, e };
 			a = e;
 		}
@@ -179,7 +182,7 @@ int rb_place(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	struct fp_rlist wr = { 0 };
 	bool *in = NULL;
-	if (split(p, &wr, &in)) {
+	if (rb_cut_at(&p->wr, p->pre.r, p->pre.n, &wr, &in)) {
 		free(wr.r);
 		free(in);
 		return fp_fail(err, ENOMEM, "out of memory");

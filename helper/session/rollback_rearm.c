@@ -199,6 +199,10 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	tp->reg = reg, tp->nreg = nreg;
 	tp->cov = cov, tp->ncov = p->snap_pages.n;
 	tp->cov_known = true;
+	/* what the read ahead protected again was written back to SNAP's */
+	free(tp->ahead_w), free(tp->ahead_gone);
+	tp->ahead_w = tp->ahead_gone = NULL;
+	tp->nahead_w = tp->nahead_gone = 0;
 	(void)c;
 	return 0;
 }

@@ -95,7 +95,38 @@ int rb_scan_written_present(int fd, const struct fp_rlist *reg, const struct fp_
 	return rc;
 }
 
-int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err)
+int rb_live_unwritten(struct rb_proc *p, const struct fp_rlist *written, const struct fp_rlist *present)
+{
+	free(p->live_ok.r), free(p->live_ok_ptr);
+	p->live_ok = (struct fp_rlist){ 0 };
+	p->live_ok_ptr = NULL;
+	if (!p->live.n)
+		return 0;
+	struct fp_rlist not_present = { 0 }, all = { 0 };
+	int rc = 0;
+	if (present) { /* ~(present) within the copies' span */
+		struct fp_range span = { p->live.r[0].start, p->live.r[p->live.n - 1].end };
+		struct fp_rlist sp = { &span, 1, 1 };
+		rc = fp_rlist_minus(&sp, present, &not_present) || fp_rlist_union(written, &not_present, &all);
+	}
+	if (!rc)
+		rc = rb_pieces_minus(p->live.r, p->live_ptr, p->live.n, present ? &all : written, &p->live_ok.r,
+				     &p->live_ok_ptr, &p->live_ok.n);
+	p->live_ok.cap = p->live_ok.n;
+	fp_rlist_free(&not_present), fp_rlist_free(&all);
+	return rc ? -1 : 0;
+}
+
+int rb_ahead_written(const struct rb_proc *p, struct fp_rlist *out)
+{
+	struct fp_rlist aw = { p->tp->ahead_w, p->tp->nahead_w, p->tp->nahead_w }, reg = { p->tp->reg, p->tp->nreg, p->tp->nreg },
+			x = { 0 };
+	int rc = aw.n && (fp_rlist_inter(&aw, &reg, &x) || fp_rlist_merge(out, &x)) ? -1 : 0;
+	fp_rlist_free(&x);
+	return rc;
+}
+
+int rb_written_now(struct rb_proc *p, bool at_stop, struct fp_rlist *out, fp_error *err)
 {
 	int fd = fp_pagemap_open(p->pid, err);
 	if (fd < 0)
@@ -120,5 +151,11 @@ int rb_written_now(struct rb_proc *p, struct fp_rlist *out, fp_error *err)
 	if (!rc && (fp_rlist_normalize(out) || fp_rlist_merge(out, &lost)))
 		rc = fp_fail(err, ENOMEM, "out of memory");
 	fp_rlist_free(&lost);
+	if (!rc && at_stop && rb_live_unwritten(p, out, NULL))
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	/* and the pages the read ahead protected again: written, though the
+	 * scan no longer says so (rollback_ahead.c) */
+	if (!rc && rb_ahead_written(p, out))
+		rc = fp_fail(err, ENOMEM, "out of memory");
 	return rc;
 }

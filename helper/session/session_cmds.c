@@ -254,14 +254,14 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 		if (irc == FP_RB_DONE)
 			snprintf(buf, sizeof(buf), "ok\npid=%d\nengine=in-place\nin_place=1\nrestore_ms=%.3f\nsave_ms=0\n"
 				 "total_ms=%.3f\ncpu_ms=%.3f\npages=%llu\nvma_ops=%llu\nfd_ops=%llu\nverified_bytes=%llu\npagemap_from=%s\n"
-				 "pages_from=%s\nhot_bytes=%llu\nfiles_bytes=%llu\nahead_bytes=%llu\nfds_from=%s\nfds_note=%s\n"
+				 "pages_from=%s\nhot_bytes=%llu\nfiles_bytes=%llu\nahead_bytes=%llu\nsaved_ahead_bytes=%llu\nfds_from=%s\nfds_note=%s\n"
 				 "phases=load %.1f prefetch %.1f stop %.1f diff %.1f save %.1f apply %.1f rearm %.1f resume %.1f\n"
 				 "steps=%s\nat_ms=%.3f\nidle_at_ms=%.3f\nsnap_after=settle %.2f preload %.2f reserve %.2f ahead %.2f\nahead_stop_ms=%.3f\n",
 				 (int)fp_session_pidns_outer(ctx->target), rb.ms, fp_mono_ms_f() - t_in_f, rb.cpu_ms,
 				 (unsigned long long)rb.pages, (unsigned long long)rb.vma_ops, (unsigned long long)rb.fd_ops,
 				 (unsigned long long)rb.verified_bytes, rb.pagemap_from ? rb.pagemap_from : "files",
 				 pages_from(&rb, from, sizeof(from)),
-				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, (unsigned long long)rb.ahead_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms, rb.steps, t_in_f, fp_session_idle_at, snap_after.settle_ms, snap_after.preload_ms, snap_after.reserve_ms, snap_after.ahead_ms, fp_session_ahead_stop_ms);
+				 (unsigned long long)rb.hot_bytes, (unsigned long long)rb.files_bytes, (unsigned long long)rb.ahead_bytes, (unsigned long long)rb.saved_ahead_bytes, rb.fds_from, rb.fds_note, rb.load_ms, rb.prefetch_ms, rb.stop_ms, rb.diff_ms, rb.save_ms, rb.apply_ms, rb.rearm_ms, rb.resume_ms, rb.steps, t_in_f, fp_session_idle_at, snap_after.settle_ms, snap_after.preload_ms, snap_after.reserve_ms, snap_after.ahead_ms, fp_session_ahead_stop_ms);
 		else
 			snprintf(buf, sizeof(buf), "error %d\nrestoring snapshot '%s' in place failed: %s; the session is back in "
 				 "its state from before the restore", err.exit_code ? err.exit_code : 1, args, err.msg);

@@ -1,0 +1,122 @@
+# Between requests the read ahead also protects again the pages written
+# since the tracking's snapshot, and copies their live contents after that
+# (helper/session/rollback_ahead.c). Those pages no longer read as written,
+# so every reader of the tracking adds them: a snapshot holds them, a
+# rollback writes SNAP's back over them and saves their live contents from
+# the copies ("saved_ahead_bytes"), and an undo writes those copies back.
+# A pass protects only when the processes are at rest (less than a tenth of
+# the time since the last look on a CPU). Each pass is held until the test
+# lets it go (FORKPOINT_FAULT=rollback-ahead-pass), and ct_grow checks
+# every page at each verification (200 pages rewritten each time), so that:
+#   - a rollback after a pass is exact, and saves the pages from the copies;
+#   - pages written again after the pass are read at the stop;
+#   - a snapshot taken after a pass holds the pages it protected: a
+#     rollback to an older snapshot and then back to it is exact;
+#   - a rollback that fails half way after a pass leaves every page as it
+#     was (its undo writes the copies back);
+# with the snapshot's pre-copy (and without: FP_DUMP_NO_PRECOPY_WRITTEN=1),
+# the rollback's fast comparison (and its full walk: FP_ROLLBACK_FULL_WALK=1),
+# and with pages emptied and faulted in between (--drop).
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/incr_common.inc"
+
+P=$((200 * 4096)) # the heap pages a verification writes
+
+verify() { # N: verification N passes (and rewrites the next pages)
+	local line
+	line=$(ct_verify "$st" "$pid") || fail "$name: verification $1: $line"
+	# ct_grow's own count and the steps its memory says it made: both SNAP's
+	[[ $line == "verify $1 ok"* && " $line " == *" steps=$1 "* ]] || fail "$name: expected verification $1, step $1: $line"
+}
+hold() { # the read ahead is held before a pass (or at its start)
+	wait_for 20 bash -c "[[ -e '$H.paused' && ! -e '$H.go' ]]" || fail "$name: the read ahead is not held: $(ls "$D")"
+}
+go_on() { # its hold let go, until it is held again: after its pass, or
+	# (replaced by a request's new one) at the start of the next
+	rm -f "$H.paused"
+	touch "$H.go"
+	hold
+}
+protected() { # two passes: the first may find the process still busy with
+	# its verification, the second finds it at rest, and protects its pages
+	go_on
+	go_on
+}
+restore() { # SNAP: in place, its JSON in $WORK/r.json
+	"$FP" restore "$name" "$1" --json >"$WORK/r.json" || fail "$name: restore $1: $(cat "$WORK/r.json")"
+	[[ $(json_field "$WORK/r.json" in_place) == True ]] || fail "$name: $1 not in place: $(cat "$WORK/r.json")"
+}
+saved() { json_field "$WORK/r.json" saved_ahead_bytes; }
+
+start() { # NAME [ENV=VALUE...] -- CT_GROW_ARGS...
+	name=$1
+	shift
+	local envs=()
+	while [[ $1 != -- ]]; do envs+=("$1") && shift; done
+	shift
+	st=$WORK/$name.st
+	D=$FORKPOINT_HOME/sessions/$name
+	H=$D/rollback-ahead-pass
+	env "${envs[@]}" FORKPOINT_FAULT="${FAULT:-rollback-ahead-pass}" "$FP" run --detach --name "$name" -- \
+		"$T/ct_grow" "$st" --mib=16 --write-pages=200 "$@" --quiet-stdio >/dev/null || fail "$name: run"
+	track_pid "$(session_field "$name" helper_pid)"
+	wait_for 20 grep -q '^ready ' "$st" || fail "$name: target not ready: $(cat "$st")"
+	pid=$(session_field "$name" target_pid)
+	track_pid "$pid"
+}
+
+core() { # NAME [ENV=VALUE...] -- CT_GROW_ARGS...
+	start "$@"
+	verify 1
+	snap_json "$name" s1 "$WORK/s1.json" # full
+	hold                                 # s1's read ahead, at its start
+	verify 2
+	protected # verification 2's pages protected again and copied
+	restore s1
+	verify 2 # exact: verification 1's state (SNAP's pages written over the protected ones)
+	(($(saved) >= P)) || fail "$name: rollback after a pass: $(saved) bytes saved from its copies, want $P at least: $(cat "$WORK/r.json")"
+
+	go_on     # the one before ends: s1's again, held at its start
+	protected # verification 2's pages
+	verify 3  # 200 more, after the pass: read at the stop
+	restore s1
+	verify 2
+	local all
+	all=$(($(json_field "$WORK/r.json" pages) * 4096))
+	(($(saved) >= P && $(saved) < all)) ||
+		fail "$name: rollback with pages written after the pass: $(saved) of $all bytes saved from its copies"
+
+	go_on
+	protected # verification 2's pages
+	snap_json "$name" s2 "$WORK/s2.json"
+	[[ $(json_field "$WORK/s2.json" full) == False ]] || fail "$name: s2 is full: $(cat "$WORK/s2.json")"
+	go_on      # s2's, held at its start
+	restore s1 # verification 2's pages back to s1's: only if s2 holds them
+	verify 2   # (or they still hold verification 2's)
+	go_on
+	restore s2 # and to s2's
+	verify 3
+	"$FP" stop --kill "$name" >/dev/null 2>&1
+	echo "$name: ok"
+}
+
+core pre --
+core noprecopy FP_DUMP_NO_PRECOPY_WRITTEN=1 --
+core walk FP_ROLLBACK_FULL_WALK=1 FP_ROLLBACK_CHECK=1 --
+core drop -- --drop
+
+# The undo of a rollback that fails half way writes the copies back.
+FAULT=rollback-ahead-pass,rollback-after-40-pages start undo --
+verify 1
+snap_json undo u1 "$WORK/u1.json"
+hold
+verify 2
+protected # verification 2's pages protected again and copied
+err=$("$FP" restore undo u1 --json 2>&1) && fail "undo: a rollback failing on purpose succeeded: $err"
+[[ $err == *"back in its state from before"* ]] || fail "undo: message: $err"
+verify 3 # every page as after verification 2
+go_on
+restore u1 # the fault fires once: in place now
+verify 2
+"$FP" stop --kill undo >/dev/null 2>&1
+echo ok
