@@ -642,6 +642,24 @@ void fp_rollback_ahead_free(void)
 	ah.arena_cap = 0;
 }
 
+/* n pieces (r, ptr) copied into *l and *lptr: 0, or -1 (out of memory,
+ * nothing set) */
+static int give(const struct fp_range *r, const uint8_t *const *ptr, size_t n, struct fp_rlist *l,
+		const uint8_t ***lptr)
+{
+	l->r = malloc(n * sizeof(*l->r));
+	*lptr = malloc(n * sizeof(**lptr));
+	if (!l->r || !*lptr) {
+		free(l->r), free(*lptr);
+		l->r = NULL, *lptr = NULL;
+		return -1;
+	}
+	memcpy(l->r, r, n * sizeof(*l->r));
+	memcpy(*lptr, ptr, n * sizeof(**lptr));
+	l->n = l->cap = n;
+	return 0;
+}
+
 int rb_ahead_take(struct rb_ctx *c, struct rb_proc *p, uint64_t *bytes, fp_error *err)
 {
 	*bytes = 0;
@@ -660,16 +678,8 @@ int rb_ahead_take(struct rb_ctx *c, struct rb_proc *p, uint64_t *bytes, fp_error
 		len += ap->r[i].end - ap->r[i].start;
 	if (len > c->resident_max) /* a window smaller than that (tests): streamed */
 		return 0;
-	p->pre.r = malloc(ap->n * sizeof(*p->pre.r));
-	p->pre_ptr = malloc(ap->n * sizeof(*p->pre_ptr));
-	if (!p->pre.r || !p->pre_ptr) {
-		free(p->pre.r), free(p->pre_ptr);
-		p->pre.r = NULL, p->pre_ptr = NULL;
+	if (give(ap->r, ap->ptr, ap->n, &p->pre, &p->pre_ptr))
 		return fp_fail(err, ENOMEM, "out of memory");
-	}
-	memcpy(p->pre.r, ap->r, ap->n * sizeof(*p->pre.r));
-	memcpy(p->pre_ptr, ap->ptr, ap->n * sizeof(*p->pre_ptr));
-	p->pre.n = p->pre.cap = ap->n;
 	*bytes = len;
 	return 1;
 }
@@ -683,17 +693,7 @@ int rb_ahead_live(struct rb_ctx *c, struct rb_proc *p)
 			ap = &ah.procs[i];
 	if (!ap || p->live.n)
 		return 0;
-	p->live.r = malloc(ap->ln * sizeof(*p->live.r));
-	p->live_ptr = malloc(ap->ln * sizeof(*p->live_ptr));
-	if (!p->live.r || !p->live_ptr) {
-		free(p->live.r), free(p->live_ptr);
-		p->live.r = NULL, p->live_ptr = NULL;
-		return -1;
-	}
-	memcpy(p->live.r, ap->lr, ap->ln * sizeof(*p->live.r));
-	memcpy(p->live_ptr, ap->lptr, ap->ln * sizeof(*p->live_ptr));
-	p->live.n = p->live.cap = ap->ln;
-	return 1;
+	return give(ap->lr, ap->lptr, ap->ln, &p->live, &p->live_ptr) ? -1 : 1;
 }
 
 unsigned long long fp_rollback_ahead_bytes(void)

@@ -23,21 +23,6 @@ FORKPOINT_FAULT=rollback-ahead-pass grow_session ra --mib=16 --write-pages=200
 D=$FORKPOINT_HOME/sessions/ra
 H=$D/rollback-ahead-pass
 
-verify() { # N: verification N passes (and rewrites the next pages)
-	local line
-	line=$(ct_verify "$st" "$pid") || fail "verification $1: $line"
-	# ct_grow's own count and the steps its memory says it made: both SNAP's
-	[[ $line == "verify $1 ok"* && " $line " == *" steps=$1 "* ]] || fail "expected verification $1, step $1: $line"
-}
-hold() { # the read ahead is held before a pass (or at its start)
-	wait_for 20 bash -c "[[ -e '$H.paused' && ! -e '$H.go' ]]" || fail "the read ahead is not held: $(ls "$D")"
-}
-go_on() { # let go of its hold, until it is held again: after its pass, or
-	# (replaced by a request's new one) at the start of the next
-	rm -f "$H.paused"
-	touch "$H.go"
-	hold
-}
 ahead_bytes() { helper_field "$D/control.sock" status ahead_bytes; } # what it read so far
 P=$((200 * 4096)) # the heap pages a verification writes
 rollback() { # SESSION SNAP N AHEAD FILES: in place, the next verification is N,
@@ -57,48 +42,48 @@ rollback() { # SESSION SNAP N AHEAD FILES: in place, the next verification is N,
 	more) ((f >= P)) || fail "restore $2: $f bytes read at the request, want $P at least: $(cat "$WORK/r.json")" ;;
 	less) ((f < P)) || fail "restore $2: $f bytes read at the request, want fewer than $P: $(cat "$WORK/r.json")" ;;
 	esac
-	verify "$3"
+	grow_verify "$3"
 	echo "restore $2: $a bytes read ahead, $f at the request ($(json_field "$WORK/r.json" pages_from))"
 }
 
-verify 1
+grow_verify 1
 snap_json ra s1 "$WORK/s1.json" # full
-hold                            # s1's read ahead, at its start
-verify 2
+ahead_hold                            # s1's read ahead, at its start
+grow_verify 2
 snap_json ra s2 "$WORK/s2.json"
-go_on # s1's ends (replaced): s2's held at its start
-verify 3
+ahead_go_on # s1's ends (replaced): s2's held at its start
+grow_verify 3
 (($(ahead_bytes) == 0)) || fail "$(ahead_bytes) bytes read ahead before its first pass"
-go_on # its first pass: the pages verification 3 wrote
+ahead_go_on # its first pass: the pages verification 3 wrote
 n=$(ahead_bytes)
 ((n >= 200 * 4096)) || fail "$n bytes read ahead after a pass over 200 written pages"
 (($(ahead_bytes) == n)) || fail "status changed what was read ahead" # and did not stop it
 rollback ra s2 3 yes less # (its verification 3 writes them again)
 
-go_on # the one before ends: s2's again, held at its start
-go_on # a pass: verification 3's pages
-verify 4 # 200 pages more, written after it: read at the request
+ahead_go_on # the one before ends: s2's again, held at its start
+ahead_go_on # a pass: verification 3's pages
+grow_verify 4 # 200 pages more, written after it: read at the request
 rollback ra s2 3 yes more
 
-go_on
-go_on
+ahead_go_on
+ahead_go_on
 rollback ra s1 2 no more # not the tracking's snapshot (s2): nothing of it read ahead
 
-go_on # after the rollback to s1, the tracking's snapshot is s1
-verify 3
+ahead_go_on # after the rollback to s1, the tracking's snapshot is s1
+grow_verify 3
 snap_json ra s3 "$WORK/s3.json"
 [[ $(json_field "$WORK/s3.json" full) == False ]] || fail "s3 after the rollbacks is full: $(cat "$WORK/s3.json")"
-go_on # s1's ends, s3's held at its start
-verify 4
-go_on
+ahead_go_on # s1's ends, s3's held at its start
+grow_verify 4
+ahead_go_on
 rollback ra s3 4 yes less # (verification 4 writes them again)
-go_on # the one before ends: s3's held at its start
-go_on # a pass
+ahead_go_on # the one before ends: s3's held at its start
+ahead_go_on # a pass
 # rm of s3's parent: `forget` stops the read ahead, which starts again
 # after it (s3's chain now goes through the parent's hidden directory)
 "$FP" rm ra s1 || fail "rm s1"
-go_on # the one before ends: the new one held at its start
-go_on # its pass
+ahead_go_on # the one before ends: the new one held at its start
+ahead_go_on # its pass
 rollback ra s3 4 yes less
 touch "$H.go"
 "$FP" stop --kill ra >/dev/null 2>&1
@@ -106,9 +91,9 @@ touch "$H.go"
 st=$WORK/off.st
 FP_ROLLBACK_AHEAD=0 grow_session off --mib=16 --write-pages=200
 D=$FORKPOINT_HOME/sessions/off
-verify 1
+grow_verify 1
 snap_json off o1 "$WORK/o1.json"
-verify 2
+grow_verify 2
 (($(ahead_bytes) == 0)) || fail "$(ahead_bytes) bytes read ahead though FP_ROLLBACK_AHEAD=0"
 rollback off o1 2 no more
 "$FP" stop --kill off >/dev/null 2>&1

@@ -22,25 +22,10 @@ source "$(dirname "$0")/incr_common.inc"
 
 P=$((200 * 4096)) # the heap pages a verification writes
 
-verify() { # N: verification N passes (and rewrites the next pages)
-	local line
-	line=$(ct_verify "$st" "$pid") || fail "$name: verification $1: $line"
-	# ct_grow's own count and the steps its memory says it made: both SNAP's
-	[[ $line == "verify $1 ok"* && " $line " == *" steps=$1 "* ]] || fail "$name: expected verification $1, step $1: $line"
-}
-hold() { # the read ahead is held before a pass (or at its start)
-	wait_for 20 bash -c "[[ -e '$H.paused' && ! -e '$H.go' ]]" || fail "$name: the read ahead is not held: $(ls "$D")"
-}
-go_on() { # its hold let go, until it is held again: after its pass, or
-	# (replaced by a request's new one) at the start of the next
-	rm -f "$H.paused"
-	touch "$H.go"
-	hold
-}
 protected() { # two passes: the first may find the process still busy with
 	# its verification, the second finds it at rest, and protects its pages
-	go_on
-	go_on
+	ahead_go_on
+	ahead_go_on
 }
 restore() { # SNAP: in place, its JSON in $WORK/r.json
 	"$FP" restore "$name" "$1" --json >"$WORK/r.json" || fail "$name: restore $1: $(cat "$WORK/r.json")"
@@ -67,35 +52,35 @@ start() { # NAME [ENV=VALUE...] -- CT_GROW_ARGS...
 
 core() { # NAME [ENV=VALUE...] -- CT_GROW_ARGS...
 	start "$@"
-	verify 1
+	grow_verify 1
 	snap_json "$name" s1 "$WORK/s1.json" # full
-	hold                                 # s1's read ahead, at its start
-	verify 2
+	ahead_hold                                 # s1's read ahead, at its start
+	grow_verify 2
 	protected # verification 2's pages protected again and copied
 	restore s1
-	verify 2 # exact: verification 1's state (SNAP's pages written over the protected ones)
+	grow_verify 2 # exact: verification 1's state (SNAP's pages written over the protected ones)
 	(($(saved) >= P)) || fail "$name: rollback after a pass: $(saved) bytes saved from its copies, want $P at least: $(cat "$WORK/r.json")"
 
-	go_on     # the one before ends: s1's again, held at its start
+	ahead_go_on     # the one before ends: s1's again, held at its start
 	protected # verification 2's pages
-	verify 3  # 200 more, after the pass: read at the stop
+	grow_verify 3  # 200 more, after the pass: read at the stop
 	restore s1
-	verify 2
+	grow_verify 2
 	local all
 	all=$(($(json_field "$WORK/r.json" pages) * 4096))
 	(($(saved) >= P && $(saved) < all)) ||
 		fail "$name: rollback with pages written after the pass: $(saved) of $all bytes saved from its copies"
 
-	go_on
+	ahead_go_on
 	protected # verification 2's pages
 	snap_json "$name" s2 "$WORK/s2.json"
 	[[ $(json_field "$WORK/s2.json" full) == False ]] || fail "$name: s2 is full: $(cat "$WORK/s2.json")"
-	go_on      # s2's, held at its start
+	ahead_go_on      # s2's, held at its start
 	restore s1 # verification 2's pages back to s1's: only if s2 holds them
-	verify 2   # (or they still hold verification 2's)
-	go_on
+	grow_verify 2   # (or they still hold verification 2's)
+	ahead_go_on
 	restore s2 # and to s2's
-	verify 3
+	grow_verify 3
 	"$FP" stop --kill "$name" >/dev/null 2>&1
 	echo "$name: ok"
 }
@@ -107,16 +92,16 @@ core drop -- --drop
 
 # The undo of a rollback that fails half way writes the copies back.
 FAULT=rollback-ahead-pass,rollback-after-40-pages start undo --
-verify 1
+grow_verify 1
 snap_json undo u1 "$WORK/u1.json"
-hold
-verify 2
+ahead_hold
+grow_verify 2
 protected # verification 2's pages protected again and copied
 err=$("$FP" restore undo u1 --json 2>&1) && fail "undo: a rollback failing on purpose succeeded: $err"
 [[ $err == *"back in its state from before"* ]] || fail "undo: message: $err"
-verify 3 # every page as after verification 2
-go_on
+grow_verify 3 # every page as after verification 2
+ahead_go_on
 restore u1 # the fault fires once: in place now
-verify 2
+grow_verify 2
 "$FP" stop --kill undo >/dev/null 2>&1
 echo ok
