@@ -97,6 +97,7 @@ int cmd_snap(int argc, char **argv)
 		/* incremental snapshots (dump/dump_incremental.c) */
 		fp_json_bool(&j, "full", !forkpoint_info_int(r, "incremental"));
 		fp_json_uint(&j, "pages_parent", strtoull(GET("pages_parent"), NULL, 10));
+		fp_json_uint(&j, "pages_ahead", strtoull(GET("pages_ahead"), NULL, 10));
 		fp_json_str(&j, "why", GET("why"));
 		/* the shim's fd table checked against /proc (dump_shim_fds.c) */
 		fp_json_bool(&j, "shim_checked", forkpoint_info_int(r, "shim_checked") != 0);

@@ -95,6 +95,13 @@ struct fp_track {
 	 * 80% of its rollback zeroing new pages. */
 	uint8_t *pool;
 	size_t pool_len;
+	/* The live pages of process pid that a rollback's read ahead copied
+	 * after protecting them again (set by session/rollback_ahead.c; the
+	 * pieces stay valid until the request being served ends): how many,
+	 * *r and *ptr their addresses and bytes. The snapshot's pre-copy takes
+	 * those not written since from there (dump_incr_precopy.c). */
+	size_t (*live_copies)(const struct fp_track *t, pid_t pid, const struct fp_range **r,
+			      const uint8_t *const **ptr);
 	/* The last snapshot's re-protection of the pages it saw written, still
 	 * running after its reply (dump_incr_settle.c): fp_track_settle. */
 	struct fp_track_settling *settling;

@@ -193,6 +193,8 @@ struct fp_dump_stats {
 	/* with o->track */
 	bool incremental;          /* some pages are left in the parent */
 	uint64_t pages_parent;     /* how many */
+	uint64_t pages_ahead;      /* copied before the stop from a rollback's read
+				      ahead's copies (dump_incr_precopy.c) */
 	char full_why[256];        /* why it is full (or partly full), "" if not */
 	bool shim_checked;         /* the shim's fd table was compared with /proc */
 	unsigned shim_disagree;    /* fds where they disagree (/proc was kept) */

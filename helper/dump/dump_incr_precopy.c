@@ -166,6 +166,7 @@ static int pre_rd_push(struct dump_precopy *pc, size_t *cap, const fp_mem_range 
 struct copy_job {
 	struct dump_precopy *pc;
 	fp_mem_range *rg;
+	const uint8_t **src; /* per range: a copy of it to take, or NULL: read */
 	bool *ok;     /* per range: copied */
 	bool *ended;  /* per range: its piece is done (mu) */
 	size_t n, prefix; /* (mu) ranges [0, prefix) all ended */
@@ -173,13 +174,33 @@ struct copy_job {
 	pthread_mutex_t mu;
 };
 
+/* rd[0..n) read at once, and those that failed one by one: ok[at[k]] */
+static void read_batch(struct copy_job *j, const fp_mem_range *rd, const size_t *at, size_t n)
+{
+	fp_error ign;
+	bool all = fp_mem_read_ranges(j->pc->pid, rd, n, &ign) == 0;
+	for (size_t k = 0; k < n; k++)
+		j->ok[at[k]] = all || fp_mem_read_ranges(j->pc->pid, &rd[k], 1, &ign) == 0;
+}
+
 static void copy_some(void *arg, size_t from, size_t to)
 {
 	struct copy_job *j = arg;
-	fp_error ign;
-	bool all = fp_mem_read_ranges(j->pc->pid, j->rg + from, to - from, &ign) == 0;
-	for (size_t i = from; i < to; i++)
-		j->ok[i] = all || fp_mem_read_ranges(j->pc->pid, &j->rg[i], 1, &ign) == 0;
+	enum { BATCH = 64 };
+	fp_mem_range rd[BATCH];
+	size_t at[BATCH], n = 0;
+	for (size_t i = from; i < to; i++) {
+		if (j->src[i]) {
+			memcpy(j->rg[i].local, j->src[i], j->rg[i].len);
+			j->ok[i] = true;
+			continue;
+		}
+		at[n] = i, rd[n++] = j->rg[i];
+		if (n == BATCH)
+			read_batch(j, rd, at, n), n = 0;
+	}
+	if (n)
+		read_batch(j, rd, at, n);
 	if (!j->pc->store)
 		return;
 	pthread_mutex_lock(&j->mu);
@@ -239,7 +260,8 @@ static int make_plan(struct dump_precopy *pc, bool **from_pw, uint64_t *extra)
 /* Step 2: pc->pw copied into pc->dirty from its start, in pw's order (with
  * a page store written beside, pc->plan's order: untracked pages between);
  * pre_rd lists the pw pieces read (locals: offsets into dirty). */
-static void copy_written(struct dump_ctx *c, struct dump_precopy *pc, uint64_t pages)
+static void copy_written(struct dump_ctx *c, struct dump_precopy *pc, uint64_t pages, const struct fp_range *vr,
+			 const uint8_t *const *vp, size_t vn)
 {
 	bool *from_pw = NULL;
 	uint64_t extra = 0;
@@ -271,36 +293,58 @@ static void copy_written(struct dump_ctx *c, struct dump_precopy *pc, uint64_t p
 			"places", pc->pid, extra);
 	}
 	const struct fp_range *list = pc->plan ? pc->plan : pc->pw;
-	size_t nlist = pc->plan ? pc->nplan : pc->npw;
-	struct copy_job j = { .pc = pc, .n = nlist, .total = pages * CR_PAGE_SIZE };
-	j.rg = malloc(nlist * sizeof(*j.rg));
-	j.ok = calloc(nlist, sizeof(*j.ok));
-	j.ended = calloc(nlist, sizeof(*j.ended));
-	if (!j.rg || !j.ok || !j.ended) {
-		free(j.rg), free(j.ok), free(j.ended), free(from_pw);
+	size_t nlist = pc->plan ? pc->nplan : pc->npw, cap_rg = nlist + 2 * vn;
+	struct copy_job j = { .pc = pc, .total = pages * CR_PAGE_SIZE };
+	j.rg = malloc(cap_rg * sizeof(*j.rg));
+	j.src = calloc(cap_rg, sizeof(*j.src));
+	j.ok = calloc(cap_rg, sizeof(*j.ok));
+	j.ended = calloc(cap_rg, sizeof(*j.ended));
+	bool *pwf = malloc(cap_rg * sizeof(*pwf)); /* per range of rg: pw's */
+	if (!j.rg || !j.src || !j.ok || !j.ended || !pwf) {
+		free(j.rg), free(j.src), free(j.ok), free(j.ended), free(pwf), free(from_pw);
 		dump_incr_store_drop(pc);
 		dlog(c, "%d: out of memory for the copy before the stop: read at the stop", pc->pid);
 		return;
 	}
-	size_t off = 0;
+	/* list's ranges back to back into `dirty`; cut where the live copies
+	 * not written since begin and end: a piece inside one is taken from
+	 * it (a written page of pw only; an untracked page's bits say
+	 * nothing), the others are read */
+	size_t off = 0, v = 0;
+	uint64_t from_live = 0;
 	for (size_t i = 0; i < nlist; i++) {
-		size_t len = list[i].end - list[i].start;
-		j.rg[i] = (fp_mem_range){ list[i].start, len, pc->dirty + off };
-		off += len;
+		bool is_pw = !from_pw || from_pw[i];
+		for (uint64_t a = list[i].start, e; a < list[i].end; a = e) {
+			while (is_pw && v < vn && vr[v].end <= a)
+				v++;
+			bool in = is_pw && v < vn && vr[v].start <= a;
+			e = in ? vr[v].end : is_pw && v < vn ? vr[v].start : list[i].end;
+			if (e > list[i].end)
+				e = list[i].end;
+			j.rg[j.n] = (fp_mem_range){ a, (size_t)(e - a), pc->dirty + off };
+			j.src[j.n] = in ? vp[v] + (a - vr[v].start) : NULL;
+			pwf[j.n++] = is_pw;
+			off += e - a;
+			from_live += in ? e - a : 0;
+		}
 	}
+	c->st->pages_ahead += from_live / CR_PAGE_SIZE;
+	if (from_live)
+		dlog(c, "%d: %" PRIu64 " pages from the copies the rollback's read ahead made (not written since)",
+		     pc->pid, from_live / CR_PAGE_SIZE);
 	pthread_mutex_init(&j.mu, NULL);
-	dump_two_cpus(nlist, copy_some, &j);
+	dump_two_cpus(j.n, copy_some, &j);
 	pthread_mutex_destroy(&j.mu);
 	size_t cap = 0, lost = 0;
-	for (size_t i = 0; i < nlist; i++) {
-		if (from_pw && !from_pw[i])
+	for (size_t i = 0; i < j.n; i++) {
+		if (!pwf[i])
 			continue; /* an untracked page: read again at the stop */
 		fp_mem_range r = { j.rg[i].addr, j.rg[i].len, (void *)(uintptr_t)((uint8_t *)j.rg[i].local - pc->dirty) };
 		/* not listed: read at the stop, which is exact too */
 		if (!j.ok[i] || pre_rd_push(pc, &cap, &r))
 			lost += j.rg[i].len / CR_PAGE_SIZE;
 	}
-	free(j.rg), free(j.ok), free(j.ended);
+	free(j.rg), free(j.src), free(j.ok), free(j.ended), free(pwf);
 	pc->plan_pw = from_pw;
 	pc->pre_pages = pages;
 	if (lost)
@@ -332,6 +376,7 @@ int dump_incr_precopy(struct dump_ctx *c, fp_error *err)
 {
 	if (!dump_incr_precopy_on())
 		return 0;
+	const struct fp_track *t = c->o->track;
 	for (size_t i = 0; i < c->npre; i++) {
 		struct dump_precopy *pc = &c->pre[i];
 		if (!pc->tracked || pc->uffd < 0)
@@ -339,9 +384,21 @@ int dump_incr_precopy(struct dump_ctx *c, fp_error *err)
 		int64_t t0 = dump_now_ns();
 		if (find_and_protect(pc, err))
 			return fp_wrap(err, "finding the pages %d wrote before the stop", pc->pid);
+		/* the read ahead's live copies, less the pages written since
+		 * their protection (found just now, and protected again) */
+		const struct fp_range *lr = NULL;
+		const uint8_t *const *lp = NULL;
+		struct fp_range *vr = NULL;
+		const uint8_t **vp = NULL;
+		size_t vn = 0, ln = t->live_copies ? t->live_copies(t, pc->pid, &lr, &lp) : 0;
+		struct fp_rlist now = { pc->pw, pc->npw, pc->npw };
+		if (ln && fp_pieces_minus(lr, lp, ln, &now, &vr, &vp, &vn))
+			vn = 0; /* out of memory: all read */
 		size_t from_ahead = pc->napw;
-		if (dump_incr_ahead_merge(pc))
+		if (dump_incr_ahead_merge(pc)) {
+			free(vr), free(vp);
 			return fp_fail(err, ENOMEM, "out of memory");
+		}
 		if (from_ahead)
 			dlog(c, "%d: %zu range(s) of written pages protected again by the rollback's read ahead added", pc->pid,
 			     from_ahead);
@@ -351,7 +408,8 @@ int dump_incr_precopy(struct dump_ctx *c, fp_error *err)
 		for (size_t k = 0; k < pc->npw; k++)
 			pages += (pc->pw[k].end - pc->pw[k].start) / CR_PAGE_SIZE;
 		if (pages)
-			copy_written(c, pc, pages);
+			copy_written(c, pc, pages, vr, vp, vn);
+		free(vr), free(vp);
 		dlog(c, "%d: %" PRIu64 " written pages (%zu ranges) protected again in %.3f ms and copied before the stop, "
 			"%.3f ms in all",
 		     pc->pid, pages, pc->npw, prot_ms, (double)(dump_now_ns() - t0) / 1e6);

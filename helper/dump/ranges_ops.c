@@ -119,3 +119,34 @@ uint64_t fp_rlist_bytes(const struct fp_rlist *l)
 		b += l->r[i].end - l->r[i].start;
 	return b;
 }
+
+int fp_pieces_minus(const struct fp_range *r, const uint8_t *const *ptr, size_t n, const struct fp_rlist *w,
+		    struct fp_range **out, const uint8_t ***optr, size_t *nout)
+{
+	size_t cap = n + w->n + 1, k = 0, j = 0;
+	*out = malloc(cap * sizeof(**out));
+	*optr = malloc(cap * sizeof(**optr));
+	*nout = 0;
+	if (!*out || !*optr) {
+		free(*out), free(*optr);
+		*out = NULL, *optr = NULL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = r[i].start, e = r[i].end;
+		while (j < w->n && w->r[j].end <= s)
+			j++;
+		for (size_t q = j; s < e; q++) {
+			uint64_t cut = q < w->n && w->r[q].start < e ? (w->r[q].start > s ? w->r[q].start : s) : e;
+			if (cut > s) {
+				(*out)[k] = (struct fp_range){ s, cut };
+				(*optr)[k++] = ptr[i] + (s - r[i].start);
+			}
+			if (cut >= e)
+				break;
+			s = w->r[q].end > cut ? w->r[q].end : cut;
+		}
+	}
+	*nout = k;
+	return 0;
+}

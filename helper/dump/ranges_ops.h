@@ -22,5 +22,10 @@ int fp_rlist_merge(struct fp_rlist *a, const struct fp_rlist *b);
 /* Sorts and merges a list whose ranges were added in any order. */
 int fp_rlist_normalize(struct fp_rlist *l);
 uint64_t fp_rlist_bytes(const struct fp_rlist *l);
+/* r[0..n) (sorted pieces, each with its bytes at ptr[i]) less w (sorted):
+ * the pieces left into *out, *optr, *nout (new arrays), their pointers
+ * moved with their starts. -1: out of memory. */
+int fp_pieces_minus(const struct fp_range *r, const uint8_t *const *ptr, size_t n, const struct fp_rlist *w,
+		    struct fp_range **out, const uint8_t ***optr, size_t *nout);
 
 #endif

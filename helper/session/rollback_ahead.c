@@ -316,37 +316,6 @@ static int add_pieces(struct ahead_proc *ap, const struct fp_range *r, size_t n,
 	return rc;
 }
 
-int rb_pieces_minus(const struct fp_range *r, const uint8_t *const *ptr, size_t n, const struct fp_rlist *w,
-		    struct fp_range **out, const uint8_t ***optr, size_t *nout)
-{
-	size_t cap = n + w->n + 1, k = 0, j = 0;
-	*out = malloc(cap * sizeof(**out));
-	*optr = malloc(cap * sizeof(**optr));
-	*nout = 0;
-	if (!*out || !*optr) {
-		free(*out), free(*optr);
-		*out = NULL, *optr = NULL;
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t s = r[i].start, e = r[i].end;
-		while (j < w->n && w->r[j].end <= s)
-			j++;
-		for (size_t q = j; s < e; q++) {
-			uint64_t cut = q < w->n && w->r[q].start < e ? (w->r[q].start > s ? w->r[q].start : s) : e;
-			if (cut > s) {
-				(*out)[k] = (struct fp_range){ s, cut };
-				(*optr)[k++] = ptr[i] + (s - r[i].start);
-			}
-			if (cut >= e)
-				break;
-			s = w->r[q].end > cut ? w->r[q].end : cut;
-		}
-	}
-	*nout = k;
-	return 0;
-}
-
 /* The live contents of p's protected pages that ap holds none of, copied
  * into the arena after their protection (so a write since shows as
  * written at the stop, and the copy of a page not written since is its
@@ -358,7 +327,7 @@ static int copy_live(pid_t pid, const struct fp_track_proc *tp, struct ahead_pro
 	struct fp_range *kr = NULL;
 	const uint8_t **kp = NULL;
 	size_t kn = 0;
-	if (rb_pieces_minus(ap->lr, ap->lptr, ap->ln, got, &kr, &kp, &kn))
+	if (fp_pieces_minus(ap->lr, ap->lptr, ap->ln, got, &kr, &kp, &kn))
 		return -1;
 	free(ap->lr), free(ap->lptr);
 	ap->lr = kr, ap->lptr = kp, ap->ln = kn;
@@ -492,13 +461,20 @@ static void job(unsigned gen, const char *session_dir)
 {
 	double wait = FIRST_MS;
 	fp_error e;
-	/* the processes' CPU time from the reply on (at_rest) */
-	struct ahead_proc *base = calloc(ah.t->n ? ah.t->n : 1, sizeof(*base));
+	/* the processes' CPU time from the reply on (at_rest); the tracking is
+	 * read only while the job is on (a request that came first may be
+	 * changing it: the thread is busy, a request waits until it is not) */
+	struct ahead_proc *base = NULL;
+	pthread_mutex_lock(&ah.mu);
+	bool go = !ah.stop && ah.gen == gen;
+	pthread_mutex_unlock(&ah.mu);
+	if (go)
+		base = calloc(ah.t->n ? ah.t->n : 1, sizeof(*base));
 	for (size_t k = 0; base && k < ah.t->n; k++) {
 		base[k].pid = ah.t->procs[k].pid;
 		look(&base[k]);
 	}
-	bool go = pause_for(gen, wait, session_dir);
+	go = go && pause_for(gen, wait, session_dir);
 	if (!go) {
 		free(base);
 		return;
@@ -592,6 +568,20 @@ void fp_rollback_ahead_stop(void)
 	}
 }
 
+/* fp_track.live_copies: what the last job copied of pid's live pages
+ * (the thread is stopped while a request is served, and the pieces stay
+ * until the next job starts) */
+static size_t lend(const struct fp_track *t, pid_t pid, const struct fp_range **r, const uint8_t *const **ptr)
+{
+	for (size_t i = 0; ah.owner == getpid() && t == ah.t && ah.have_id && i < ah.nprocs; i++)
+		if (ah.procs[i].pid == pid && ah.procs[i].ln) {
+			*r = ah.procs[i].lr;
+			*ptr = ah.procs[i].lptr;
+			return ah.procs[i].ln;
+		}
+	return 0;
+}
+
 void fp_rollback_ahead_start(struct fp_track *t, const char *session_dir)
 {
 	fp_rollback_ahead_stop();
@@ -623,6 +613,7 @@ void fp_rollback_ahead_start(struct fp_track *t, const char *session_dir)
 	}
 	pthread_mutex_lock(&ah.mu);
 	ah.t = t;
+	t->live_copies = lend;
 	snprintf(ah.snap_dir, sizeof(ah.snap_dir), "%s", t->parent_dir);
 	snprintf(ah.session_dir, sizeof(ah.session_dir), "%s", session_dir); /* a test's hold files */
 	ah.gen++;

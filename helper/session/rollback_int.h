@@ -342,11 +342,6 @@ int rb_ahead_live(struct rb_ctx *c, struct rb_proc *p);
  * end, so that each range of out is wholly inside one or outside all
  * ((*in)[i] says which, when in is not NULL). -1: out of memory. */
 int rb_cut_at(const struct fp_rlist *l, const struct fp_range *by, size_t nby, struct fp_rlist *out, bool **in);
-/* r[0..n) (sorted pieces, each with its bytes at ptr[i]) less w (sorted):
- * the pieces left, their pointers moved with their starts. -1: out of
- * memory. */
-int rb_pieces_minus(const struct fp_range *r, const uint8_t *const *ptr, size_t n, const struct fp_rlist *w,
-		    struct fp_range **out, const uint8_t ***optr, size_t *nout);
 
 /* rollback_uring.c: SNAP's pages r[0..n) into dst + off[i] as
  * rb_snap_read_with reads them, through io_uring (ring 0 or 1, one per

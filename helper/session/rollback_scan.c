@@ -110,7 +110,7 @@ int rb_live_unwritten(struct rb_proc *p, const struct fp_rlist *written, const s
 		rc = fp_rlist_minus(&sp, present, &not_present) || fp_rlist_union(written, &not_present, &all);
 	}
 	if (!rc)
-		rc = rb_pieces_minus(p->live.r, p->live_ptr, p->live.n, present ? &all : written, &p->live_ok.r,
+		rc = fp_pieces_minus(p->live.r, p->live_ptr, p->live.n, present ? &all : written, &p->live_ok.r,
 				     &p->live_ok_ptr, &p->live_ok.n);
 	p->live_ok.cap = p->live_ok.n;
 	fp_rlist_free(&not_present), fp_rlist_free(&all);

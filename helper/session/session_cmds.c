@@ -153,11 +153,11 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	}
 	snprintf(buf, sizeof(buf),
 		 "ok\nname=%s\ndir=%s\nprocesses=%d\nthreads=%d\npause_ms=%.3f\ntotal_ms=%.3f\n"
-		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\nwhy=%s\n"
+		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\npages_ahead=%llu\nwhy=%s\n"
 		 "shim_checked=%d\nshim_disagree=%u\nshim_note=%s\nhot=%d\nhot_why=%s\nphases=%s\n",
 		 name, dir, st.nprocs, st.nthreads, st.pause_ms, st.total_ms,
 		 (unsigned long long)st.pages, (unsigned long long)st.bytes_written, st.incremental,
-		 (unsigned long long)st.pages_parent, st.full_why, st.shim_checked, st.shim_disagree, st.shim_note,
+		 (unsigned long long)st.pages_parent, (unsigned long long)st.pages_ahead, st.full_why, st.shim_checked, st.shim_disagree, st.shim_note,
 		 hot.n > 0, hot.n ? "" : hot.why, st.phases);
 	reply(c, buf);
 	/* The re-protection of the pages this snapshot saw written ran beside

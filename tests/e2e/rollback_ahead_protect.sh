@@ -10,8 +10,9 @@
 # every page at each verification (200 pages rewritten each time), so that:
 #   - a rollback after a pass is exact, and saves the pages from the copies;
 #   - pages written again after the pass are read at the stop;
-#   - a snapshot taken after a pass holds the pages it protected: a
-#     rollback to an older snapshot and then back to it is exact;
+#   - a snapshot taken after a pass holds the pages it protected (its
+#     pre-copy takes them from the copies): a rollback to an older
+#     snapshot and then back to it is exact;
 #   - a rollback that fails half way after a pass leaves every page as it
 #     was (its undo writes the copies back);
 # with the snapshot's pre-copy (and without: FP_DUMP_NO_PRECOPY_WRITTEN=1),
@@ -75,6 +76,14 @@ core() { # NAME [ENV=VALUE...] -- CT_GROW_ARGS...
 	protected # verification 2's pages
 	snap_json "$name" s2 "$WORK/s2.json"
 	[[ $(json_field "$WORK/s2.json" full) == False ]] || fail "$name: s2 is full: $(cat "$WORK/s2.json")"
+	# its pages from the pass's copies (its pre-copy's; none without it)
+	local ahead
+	ahead=$(json_field "$WORK/s2.json" pages_ahead)
+	if [[ $name == noprecopy ]]; then
+		((ahead == 0)) || fail "$name: s2 took $ahead pages from the copies without its pre-copy"
+	else
+		((ahead >= 200)) || fail "$name: s2 took $ahead pages from the copies, want 200 at least: $(cat "$WORK/s2.json")"
+	fi
 	ahead_go_on      # s2's, held at its start
 	restore s1 # verification 2's pages back to s1's: only if s2 holds them
 	grow_verify 2   # (or they still hold verification 2's)
