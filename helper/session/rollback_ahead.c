@@ -364,9 +364,6 @@ static int copy_live(pid_t pid, const struct fp_track_proc *tp, struct ahead_pro
 	return rc;
 }
 
-/* One pass over p: its pages written now that SNAP has and that were not
- * read yet, read into the arena. 0, 1 when told to stop (or the arena is
- * full), -1 with err. */
 /* The process's CPU time now, in ms (false: not known). */
 static bool cpu_now(struct ahead_proc *ap, double *ms)
 {
@@ -400,6 +397,10 @@ static bool at_rest(struct ahead_proc *ap)
 	return (cpu - then) * 10 < ap->at_ms - was;
 }
 
+/* One pass over p: its written pages protected again and copied when it is
+ * at rest, and SNAP's contents of those written since the tracking's
+ * snapshot that were not read yet, read into the arena. 0, 1 when told to
+ * stop (or the arena is full), -1 with err. */
 static int pass(struct rb_ctx *c, struct rb_proc *p, struct ahead_proc *ap, fp_error *err)
 {
 	struct fp_rlist w = { 0 }, want = { 0 }, fresh = { 0 };

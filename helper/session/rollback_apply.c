@@ -338,8 +338,6 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 {
 	size_t lw = fp_rlist_bytes(&p->wr), ln = fp_rlist_bytes(&p->wr_new);
 	p->resident = lw + ln <= c->resident_max;
-	/* resident: SNAP's pages where rb_prefetch read them, the others read
-	 * now (rb_place cuts wr there: the same pages, in the same order) */
 	/* cut where the read ahead's live copies begin and end: a range is
 	 * saved from one of them or read */
 	if (p->live_ok.n && !c->no_save) {
@@ -351,6 +349,8 @@ int rb_save(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 		fp_rlist_free(&p->wr);
 		p->wr = cw;
 	}
+	/* resident: SNAP's pages where rb_prefetch read them, the others read
+	 * now (rb_place cuts wr there: the same pages, in the same order) */
 	if (p->resident && rb_place(c, p, err))
 		return -1;
 	fp_rb_mark(c->r, "s_place");
