@@ -37,7 +37,8 @@
  * rollback, rb_written_now and its full walk), until a snapshot or a
  * rollback moves the tracking on. A busy process is not protected: it
  * would write most pages again at once, a fault each (~0.7 us), pass
- * after pass. FP_ROLLBACK_AHEAD_PROTECT=0 turns this part off (A/B).
+ * after pass. FP_ROLLBACK_AHEAD_PROTECT=1 turns this part on (off by
+ * default: protect_on).
  *
  * The thread runs at nice 19, not SCHED_IDLE: its page-table walks hold
  * the process's mmap lock for reading, and a thread that gets no CPU must
@@ -131,13 +132,16 @@ static void conds_init(void)
 	pthread_condattr_destroy(&a);
 }
 
-/* FP_ROLLBACK_AHEAD_PROTECT=0: the passes only read the protection bits
- * and copy no live page (A/B) */
+/* FP_ROLLBACK_AHEAD_PROTECT=1: passes at rest protect and copy (below);
+ * else they only read the protection bits and copy no live page. Off by
+ * default since a clean-clone CI run saw e2e/rollback_inplace's target
+ * stop answering once (in three runs; not reproduced in 28 runs by hand):
+ * until that is understood, a session opts in. */
 static bool protect_on(void)
 {
 	static _Atomic int on = -1;
 	if (on < 0)
-		on = !fp_env_off("FP_ROLLBACK_AHEAD_PROTECT");
+		on = fp_env_flag("FP_ROLLBACK_AHEAD_PROTECT");
 	return on;
 }
 

@@ -1,4 +1,5 @@
-# Between requests the read ahead also protects again the pages written
+# With FP_ROLLBACK_AHEAD_PROTECT=1 (off by default for now), between
+# requests the read ahead also protects again the pages written
 # since the tracking's snapshot, and copies their live contents after that
 # (helper/session/rollback_ahead.c). Those pages no longer read as written,
 # so every reader of the tracking adds them: a snapshot holds them, a
@@ -43,7 +44,7 @@ start() { # NAME [ENV=VALUE...] -- CT_GROW_ARGS...
 	st=$WORK/$name.st
 	D=$FORKPOINT_HOME/sessions/$name
 	H=$D/rollback-ahead-pass
-	env "${envs[@]}" FORKPOINT_FAULT="${FAULT:-rollback-ahead-pass}" "$FP" run --detach --name "$name" -- \
+	env FP_ROLLBACK_AHEAD_PROTECT=1 "${envs[@]}" FORKPOINT_FAULT="${FAULT:-rollback-ahead-pass}" "$FP" run --detach --name "$name" -- \
 		"$T/ct_grow" "$st" --mib=16 --write-pages=200 "$@" --quiet-stdio >/dev/null || fail "$name: run"
 	track_pid "$(session_field "$name" helper_pid)"
 	wait_for 20 grep -q '^ready ' "$st" || fail "$name: target not ready: $(cat "$st")"
