@@ -75,13 +75,30 @@ tree_ready() {
 	for k in $kids; do track_pid "$k"; done
 }
 tree_gone() { for p in "$pid" $kids; do [[ ! -e /proc/$p ]] || return 1; done; }
+# proc_state PID...: what each process and thread is doing, for a failure
+# message about a process that does not answer (stopped, blocked, where).
+proc_state() {
+	local p t
+	for p in "$@"; do
+		for t in /proc/"$p"/task/*; do
+			[[ -d $t ]] || continue
+			echo "  ${t#/proc/}: $(awk '/^(State|SigQ|SigPnd|ShdPnd|SigBlk|SigCgt|TracerPid):/ {printf "%s %s ", $1, $2}' "$t/status" 2>/dev/null)" \
+				"wchan=$(cat "$t/wchan" 2>/dev/null) syscall=$(cat "$t/syscall" 2>/dev/null)"
+			sed 's/^/      /' "$t/stack" 2>/dev/null | head -n 12
+		done
+	done
+}
 # ct_* target protocol (tests/targets/README.md): ask PID to verify itself and
 # wait for its "verify N ok|FAIL" line in STATUS. Prints the line; fails on FAIL.
 ct_verify() { # STATUS PID
 	local status=$1 pid=$2 before
 	before=$(grep -c '^verify ' "$status")
 	kill -USR2 "$pid" || { echo "cannot signal $pid"; return 1; }
-	wait_for 30 bash -c "(( \$(grep -c '^verify ' '$status') > $before ))" || { echo "no verify line from $pid"; return 1; }
+	wait_for 30 bash -c "(( \$(grep -c '^verify ' '$status') > $before ))" || {
+		echo "no verify line from $pid; its state:"
+		proc_state "$pid" $(_fp_descendants "$pid")
+		return 1
+	}
 	local line
 	line=$(grep '^verify ' "$status" | tail -n 1)
 	echo "$line"
