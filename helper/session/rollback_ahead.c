@@ -265,6 +265,9 @@ static int protect(pid_t pid, struct fp_track_proc *tp, struct fp_rlist *got, fp
 				rc = 1;
 				break;
 			}
+			/* FORKPOINT_FAULT=rollback-ahead-protect: held with its
+			 * pagemap open, so a test can exec the process under it */
+			fp_fault_pause("rollback-ahead-protect", ah.session_dir);
 			struct fp_rlist w = { 0 }, g = { 0 };
 			struct fp_rlist aw = { tp->ahead_w, tp->nahead_w, tp->nahead_w },
 					ag = { tp->ahead_gone, tp->nahead_gone, tp->nahead_gone };
@@ -276,6 +279,11 @@ static int protect(pid_t pid, struct fp_track_proc *tp, struct fp_rlist *got, fp
 			fp_rlist_free(&w), fp_rlist_free(&g);
 			if (r > 0) {
 				rc = fp_fail(err, ENOTSUP, "PAGEMAP_SCAN of %d: not supported by this kernel", (int)pid);
+			} else if (r < 0 && err->errnum == ESRCH) {
+				/* its memory is gone (an exec or an exit during the
+				 * pass): so are the pages protected; the request finds
+				 * the tracking of it lost and says why */
+				rc = -1;
 			} else if (r < 0) {
 				snprintf(ah.void_why, sizeof(ah.void_why),
 					 "the write tracking of %d failed between requests (%s): the next snapshot is full", (int)pid,
