@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static bool named(const char *point)
+bool fp_fault_named(const char *point)
 {
 	const char *e = getenv("FORKPOINT_FAULT");
 	size_t n = strlen(point);
@@ -21,9 +21,11 @@ static bool named(const char *point)
 	return false;
 }
 
-void fp_fault_pause(const char *point, const char *dir)
+void fp_fault_pause(const char *point, const char *dir) { fp_fault_pause_until(point, dir, NULL); }
+
+void fp_fault_pause_until(const char *point, const char *dir, bool (*until)(void))
 {
-	if (!named(point))
+	if (!fp_fault_named(point))
 		return;
 	char paused[4096], go[4096];
 	snprintf(paused, sizeof(paused), "%s/%s.paused", dir, point);
@@ -32,7 +34,7 @@ void fp_fault_pause(const char *point, const char *dir)
 	if (fd >= 0)
 		close(fd);
 	struct timespec step = { 0, 5000000 };
-	for (int i = 0; i < 60 * 200 && access(go, F_OK) < 0; i++)
+	for (int i = 0; i < 60 * 200 && access(go, F_OK) < 0 && !(until && until()); i++)
 		nanosleep(&step, NULL); /* a test's deadline, not synchronisation */
 	unlink(go);
 	unlink(paused);

@@ -247,12 +247,43 @@ static int cut(struct fp_rlist *l, uint64_t max)
 	return 0;
 }
 
+/* FORKPOINT_FAULT=rollback-ahead-nomem-N: the Nth walk that protects
+ * pages (of the helper's life) runs out of memory recording them */
+static bool nomem_fault(void)
+{
+	static long walks;
+	long n;
+	return fp_fault_num("rollback-ahead-nomem-%ld%n", &n) && ++walks == n;
+}
+
+/* A test's holds on a walk that protects (docs/hacking.md), each once in
+ * the helper's life (a request waits for a pass to end), with the pagemap
+ * open: FORKPOINT_FAULT=rollback-ahead-protect the first walk (a test
+ * execs the process under it), rollback-ahead-reprotect the first of a
+ * process that has copies already once the test made the file
+ * rollback-ahead-reprotect.arm, until a request asks the thread to stop
+ * (the walk is then cut short after its first piece). */
+static void hold_walk(bool has_copies)
+{
+	static bool first_held, re_held;
+	if (!first_held) {
+		first_held = true;
+		fp_fault_pause("rollback-ahead-protect", ah.session_dir);
+	}
+	char arm[PATH_MAX];
+	snprintf(arm, sizeof(arm), "%s/rollback-ahead-reprotect.arm", ah.session_dir);
+	if (has_copies && !re_held && fp_fault_named("rollback-ahead-reprotect") && access(arm, F_OK) == 0) {
+		re_held = true;
+		fp_fault_pause_until("rollback-ahead-reprotect", ah.session_dir, told_to_stop);
+	}
+}
+
 /* The pages written since the last protection in tp's ranges, protected
  * again a piece at a time and added to tp's ahead_w and ahead_gone at once
  * (dirty_tracker.h: from then on they read as not written), and to got.
  * 0, 1 when told to stop, -1 with err; after a failure that may have
  * protected pages no list holds, the tracking is void (ah.void_why). */
-static int protect(pid_t pid, struct fp_track_proc *tp, struct fp_rlist *got, fp_error *err)
+static int protect(pid_t pid, struct fp_track_proc *tp, bool has_copies, struct fp_rlist *got, fp_error *err)
 {
 	int fd = fp_pagemap_open(pid, err);
 	if (fd < 0)
@@ -265,14 +296,13 @@ static int protect(pid_t pid, struct fp_track_proc *tp, struct fp_rlist *got, fp
 				rc = 1;
 				break;
 			}
-			/* FORKPOINT_FAULT=rollback-ahead-protect: held with its
-			 * pagemap open, so a test can exec the process under it */
-			fp_fault_pause("rollback-ahead-protect", ah.session_dir);
+			if (i == 0 && s == tp->reg[0].start)
+				hold_walk(has_copies);
 			struct fp_rlist w = { 0 }, g = { 0 };
 			struct fp_rlist aw = { tp->ahead_w, tp->nahead_w, tp->nahead_w },
 					ag = { tp->ahead_gone, tp->nahead_gone, tp->nahead_gone };
 			int r = fp_scan_protect_written(fd, &piece, 1, true, &w, &g, err);
-			if (!r && (fp_rlist_merge(&aw, &w) || fp_rlist_merge(&ag, &g) || fp_rlist_merge(got, &w)))
+			if (!r && (nomem_fault() || fp_rlist_merge(&aw, &w) || fp_rlist_merge(&ag, &g) || fp_rlist_merge(got, &w)))
 				r = fp_fail(err, ENOMEM, "out of memory");
 			tp->ahead_w = aw.r, tp->nahead_w = aw.n;
 			tp->ahead_gone = ag.r, tp->nahead_gone = ag.n;
@@ -328,21 +358,32 @@ static int add_pieces(struct ahead_proc *ap, const struct fp_range *r, size_t n,
 	return rc;
 }
 
-/* The live contents of p's protected pages that ap holds none of, copied
- * into the arena after their protection (so a write since shows as
- * written at the stop, and the copy of a page not written since is its
- * content); those in `got` (written again since their copy) dropped
- * first. 0, 1 when told to stop (or the arena is full), -1 when out of
- * memory. A piece the process unmapped meanwhile is not copied. */
-static int copy_live(pid_t pid, const struct fp_track_proc *tp, struct ahead_proc *ap, const struct fp_rlist *got)
+/* The copies of the pages in `got` dropped: a walk protected them again,
+ * so they no longer read as written, and they were written since their
+ * copy (a reader would take the copy as their content). Whether or not
+ * that walk went to its end: one told to stop half way protected some.
+ * Out of memory, every copy of ap is dropped (they are only a shortcut). */
+static void drop_copies(struct ahead_proc *ap, const struct fp_rlist *got)
 {
 	struct fp_range *kr = NULL;
 	const uint8_t **kp = NULL;
 	size_t kn = 0;
+	if (!got->n || !ap->ln)
+		return;
 	if (fp_pieces_minus(ap->lr, ap->lptr, ap->ln, got, &kr, &kp, &kn))
-		return -1;
+		kr = NULL, kp = NULL, kn = 0;
 	free(ap->lr), free(ap->lptr);
 	ap->lr = kr, ap->lptr = kp, ap->ln = kn;
+}
+
+/* The live contents of p's protected pages that ap holds none of, copied
+ * into the arena after their protection (so a write since shows as
+ * written at the stop, and the copy of a page not written since is its
+ * content); those written again since their copy were dropped before
+ * (drop_copies). 0, 1 when told to stop (or the arena is full), -1 when
+ * out of memory. A piece the process unmapped meanwhile is not copied. */
+static int copy_live(pid_t pid, const struct fp_track_proc *tp, struct ahead_proc *ap)
+{
 	struct fp_rlist all = { tp->ahead_w, tp->nahead_w, tp->nahead_w }, have = { ap->lr, ap->ln, ap->ln }, need = { 0 };
 	if (fp_rlist_minus(&all, &have, &need) || cut(&need, READ_BYTES)) {
 		fp_rlist_free(&need);
@@ -420,8 +461,9 @@ static int pass(struct rb_ctx *c, struct rb_proc *p, struct ahead_proc *ap, fp_e
 	int rc;
 	if (protect_on() && at_rest(ap)) {
 		struct fp_rlist got = { 0 };
-		rc = protect(p->pid, p->tp, &got, err);
-		if (!rc && (rc = copy_live(p->pid, p->tp, ap, &got)) < 0)
+		rc = protect(p->pid, p->tp, ap->ln > 0, &got, err);
+		drop_copies(ap, &got);
+		if (!rc && (rc = copy_live(p->pid, p->tp, ap)) < 0)
 			rc = fp_fail(err, ENOMEM, "out of memory");
 		fp_rlist_free(&got);
 	} else {

@@ -16,6 +16,8 @@
 #     snapshot and then back to it is exact;
 #   - a rollback that fails half way after a pass leaves every page as it
 #     was (its undo writes the copies back);
+#   - a pass whose walk a request cuts short drops the copies of the pages
+#     that walk protected again (written since their copy);
 # with the snapshot's pre-copy (and without: FP_DUMP_NO_PRECOPY_WRITTEN=1),
 # the rollback's fast comparison (and its full walk: FP_ROLLBACK_FULL_WALK=1),
 # and with pages emptied and faulted in between (--drop).
@@ -99,6 +101,36 @@ core pre --
 core noprecopy FP_DUMP_NO_PRECOPY_WRITTEN=1 --
 core walk FP_ROLLBACK_FULL_WALK=1 FP_ROLLBACK_CHECK=1 --
 core drop -- --drop
+
+# A walk that protects pages again, cut short by a request: the copies of
+# the pages it protected, written since they were copied, are stale and
+# must be dropped though the pass does not go on to copy again. Held at the
+# walk (FORKPOINT_FAULT=rollback-ahead-reprotect) until the snapshot's
+# request comes; ct_grow's own variables and stack are written at each
+# verification, and are in the walk's first piece.
+FAULT=rollback-ahead-pass,rollback-ahead-reprotect start cut --
+R=$D/rollback-ahead-reprotect
+grow_verify 1
+snap_json cut c1 "$WORK/c1.json"
+ahead_hold
+grow_verify 2
+protected     # copies of what verification 2 wrote
+grow_verify 3 # written again
+touch "$R.arm"
+reprotect_held() { # passes let go until one protects again, held
+	[[ -e $R.paused ]] && return 0
+	[[ -e $H.paused && ! -e $H.go ]] && rm -f "$H.paused" && touch "$H.go"
+	return 1
+}
+wait_for 20 reprotect_held || fail "cut: no pass protected the pages again"
+snap_json cut c2 "$WORK/c2.json"
+ahead_go_on # c2's read ahead, held at its start
+restore c1
+grow_verify 2
+ahead_go_on
+restore c2 # verification 3's state: only if c2 took no stale copy
+grow_verify 4
+"$FP" stop --kill cut >/dev/null 2>&1
 
 # The undo of a rollback that fails half way writes the copies back.
 FAULT=rollback-ahead-pass,rollback-after-40-pages start undo --
