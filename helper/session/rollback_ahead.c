@@ -30,15 +30,17 @@
  * pre-copy does, and then copies them (copy_live); a page written after
  * its protection reads as written at the stop, so a copy of a page that
  * does not is exactly what the page holds (rb_live_unwritten), and the
- * rollback's save takes it from there. Pages protected again no longer
+ * rollback's save takes it from there. A walk that protects a page again
+ * makes its copy stale (it no longer reads as written): the copy is
+ * dropped, also when a request cuts the walk short (drop_copies). Pages protected again no longer
  * read as written, yet are written since the tracking's snapshot: they go
  * into the tracking (fp_track_proc.ahead_w, dirty_tracker.h), which every
  * reader of it adds (the snapshot's pre-copy, dump_incr_ahead_merge; a
  * rollback, rb_written_now and its full walk), until a snapshot or a
  * rollback moves the tracking on. A busy process is not protected: it
  * would write most pages again at once, a fault each (~0.7 us), pass
- * after pass. FP_ROLLBACK_AHEAD_PROTECT=1 turns this part on (off by
- * default: protect_on).
+ * after pass. FP_ROLLBACK_AHEAD_PROTECT=0 turns this part off
+ * (protect_on).
  *
  * The thread runs at nice 19, not SCHED_IDLE: its page-table walks hold
  * the process's mmap lock for reading, and a thread that gets no CPU must
@@ -132,16 +134,13 @@ static void conds_init(void)
 	pthread_condattr_destroy(&a);
 }
 
-/* FP_ROLLBACK_AHEAD_PROTECT=1: passes at rest protect and copy (below);
- * else they only read the protection bits and copy no live page. Off by
- * default since a clean-clone CI run saw e2e/rollback_inplace's target
- * stop answering once (in three runs; not reproduced in 28 runs by hand):
- * until that is understood, a session opts in. */
+/* FP_ROLLBACK_AHEAD_PROTECT=0: passes only read the protection bits and
+ * copy no live page (for an A/B measurement). */
 static bool protect_on(void)
 {
 	static _Atomic int on = -1;
 	if (on < 0)
-		on = fp_env_flag("FP_ROLLBACK_AHEAD_PROTECT");
+		on = !fp_env_off("FP_ROLLBACK_AHEAD_PROTECT");
 	return on;
 }
 

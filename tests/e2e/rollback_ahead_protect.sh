@@ -1,5 +1,4 @@
-# With FP_ROLLBACK_AHEAD_PROTECT=1 (off by default for now), between
-# requests the read ahead also protects again the pages written
+# Between requests the read ahead also protects again the pages written
 # since the tracking's snapshot, and copies their live contents after that
 # (helper/session/rollback_ahead.c). Those pages no longer read as written,
 # so every reader of the tracking adds them: a snapshot holds them, a
