@@ -19,12 +19,7 @@ start() { # NAME FAULTS: a ct_explore session, its pass held at its walks
 	st=$WORK/$name.status
 	D=$FORKPOINT_HOME/sessions/$name
 	H=$D/rollback-ahead-protect
-	FP_ROLLBACK_AHEAD_PROTECT=1 FORKPOINT_FAULT=$2 \
-		"$FP" run --detach --name "$name" -- "$T/ct_explore" "$st" --mib=8 >/dev/null || fail "$name: run"
-	track_pid "$(session_field "$name" helper_pid)"
-	wait_for 20 grep -q '^ready' "$st" || fail "$name: target not ready: $(cat "$st")"
-	pid=$(session_field "$name" target_pid)
-	track_pid "$pid"
+	FP_ROLLBACK_AHEAD_PROTECT=1 FORKPOINT_FAULT=$2 explore_session "$name" 8
 	step 1
 	"$FP" snap "$name" s1 >/dev/null || fail "$name: snap s1"
 	step 1
