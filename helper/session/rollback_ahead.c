@@ -32,15 +32,15 @@
  * does not is exactly what the page holds (rb_live_unwritten), and the
  * rollback's save takes it from there. A walk that protects a page again
  * makes its copy stale (it no longer reads as written): the copy is
- * dropped, also when a request cuts the walk short (drop_copies). Pages protected again no longer
- * read as written, yet are written since the tracking's snapshot: they go
- * into the tracking (fp_track_proc.ahead_w, dirty_tracker.h), which every
- * reader of it adds (the snapshot's pre-copy, dump_incr_ahead_merge; a
- * rollback, rb_written_now and its full walk), until a snapshot or a
- * rollback moves the tracking on. A busy process is not protected: it
- * would write most pages again at once, a fault each (~0.7 us), pass
- * after pass. FP_ROLLBACK_AHEAD_PROTECT=0 turns this part off
- * (protect_on).
+ * dropped, also when a request cuts the walk short (drop_copies). Pages
+ * protected again no longer read as written, yet are written since the
+ * tracking's snapshot: they go into the tracking (fp_track_proc.ahead_w,
+ * dirty_tracker.h), which every reader of it adds (the snapshot's
+ * pre-copy, dump_incr_ahead_merge; a rollback, rb_written_now and its full
+ * walk), until a snapshot or a rollback moves the tracking on. A busy
+ * process is not protected: it would write most pages again at once, a
+ * fault each (~0.7 us), pass after pass. FP_ROLLBACK_AHEAD_PROTECT=0 turns
+ * this part off (protect_on).
  *
  * The thread runs at nice 19, not SCHED_IDLE: its page-table walks hold
  * the process's mmap lock for reading, and a thread that gets no CPU must
