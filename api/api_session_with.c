@@ -81,12 +81,18 @@ int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_
 				FORKPOINT_HOT_MAX, hot_limit);
 	char req[160], body[4096];
 	int rl = snprintf(req, sizeof(req), "snap%s%s", name ? " " : "", name ? name : "");
-	if (flags & ~(unsigned)FORKPOINT_SNAP_TCP_ESTABLISHED)
-		return api_fail(err, FORKPOINT_EINVAL, 0, "unknown snap flags %#x", flags & ~(unsigned)FORKPOINT_SNAP_TCP_ESTABLISHED);
+	const unsigned known = FORKPOINT_SNAP_TCP_ESTABLISHED | FORKPOINT_SNAP_EARLY_REPLY;
+	if (flags & ~known)
+		return api_fail(err, FORKPOINT_EINVAL, 0, "unknown snap flags %#x", flags & ~known);
+	if (hot_limit && (flags & FORKPOINT_SNAP_EARLY_REPLY))
+		return api_fail(err, FORKPOINT_EINVAL, 0, "a hot snapshot cannot reply early: its frozen copies are "
+				"handed over after the images are written (drop one of the two)");
 	if (hot_limit)
 		rl += snprintf(req + rl, sizeof(req) - (size_t)rl, " --hot=%d", hot_limit);
 	if (flags & FORKPOINT_SNAP_TCP_ESTABLISHED)
-		snprintf(req + rl, sizeof(req) - (size_t)rl, " --tcp-established");
+		rl += snprintf(req + rl, sizeof(req) - (size_t)rl, " --tcp-established");
+	if (flags & FORKPOINT_SNAP_EARLY_REPLY)
+		snprintf(req + rl, sizeof(req) - (size_t)rl, " --early-reply");
 	if (api_session_request(s, req, body, sizeof(body), 30 * 60 * 1000, err) < 0)
 		return -1;
 	if (hot_limit && strstr(body, "\nhot=1\n"))

@@ -160,9 +160,15 @@ def api_module(home):
     return forkpoint
 
 
+def early_reply():
+    """snap --early-reply (the reply before the images are written): with
+    --early-reply, or FP_BENCH_EARLY_REPLY=1 in an --ab variant."""
+    return os.environ.get("FP_BENCH_EARLY_REPLY") == "1"
+
+
 def api_snap(session, label, hot=False):
     t0 = time.perf_counter()
-    r = session.snap(label, hot=hot)
+    r = session.snap(label, hot=hot, early_reply=early_reply() and not hot)
     wall = (time.perf_counter() - t0) * 1000
     # the same keys as `forkpoint snap --json`
     return {"pause_ms": r.pause_ms, "pages": r.pages, "full": not r.incremental, "phases_ms": r.phases,
@@ -226,6 +232,7 @@ def run_size(kind, mib, pct, steps, rollbacks, clients=("cli",), hot=False):
         snapdir = os.path.join(home, "sessions", name, "snapshots")
         n = 0
         at = {}  # the target's step counter in each snapshot
+        sized = []
 
         def step():
             nonlocal n
@@ -240,11 +247,12 @@ def run_size(kind, mib, pct, steps, rollbacks, clients=("cli",), hot=False):
             if client == "api":
                 d, wall = api_snap(session, label, hot)
             else:
-                out_, wall = fp("snap", name, label, "--json", *(["--hot"] if hot else []), env=env)
+                flags = ["--hot"] if hot else ["--early-reply"] if early_reply() else []
+                out_, wall = fp("snap", name, label, "--json", *flags, env=env)
                 d = json.loads(out_)
             d["wall_ms"] = wall
-            d["disk"] = dir_bytes(os.path.join(snapdir, label))
             d["dirty_mib"] = dirty_mib()
+            sized.append((d, label))  # the disk it takes, once written (an early reply comes before)
             return d
 
         first = snap("s0", clients[0])
@@ -273,6 +281,12 @@ def run_size(kind, mib, pct, steps, rollbacks, clients=("cli",), hot=False):
             step()
             last = f"r{j}"
             out[c]["after_rollback"].append(snap(last, c))
+        # an early reply comes before its snapshot is published
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.path.join(snapdir, last, "forkpoint.manifest")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        for d, label in sized:
+            d["disk"] = dir_bytes(os.path.join(snapdir, label))
     finally:
         if os.environ.get("RT"):
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
@@ -487,6 +501,9 @@ def main():
     ap.add_argument("--client", default="cli", help="cli, api or cli,api: who calls snap and restore")
     ap.add_argument("--hot", action="store_true",
                     help="snap --hot (default --hot-limit 2): rollbacks read SNAP's pages from its frozen copy")
+    ap.add_argument("--early-reply", action="store_true",
+                    help="snap --early-reply: the reply once the processes run again, before the images are "
+                         "written (FP_BENCH_EARLY_REPLY=1 in an --ab variant does the same for its column)")
     ap.add_argument("--ab", default="",
                     help="A/B: variants separated by ';', each a comma list of NAME=VALUE set in the "
                          "environment of its session (its helper); '' the environment as it is. "
@@ -507,6 +524,8 @@ def main():
     if a.same_pages:
         SAME_PAGES.append("--same-pages")
     THINK[0] = a.think_ms / 1000
+    if a.early_reply:
+        os.environ["FP_BENCH_EARLY_REPLY"] = "1"
     if os.geteuid():
         raise SystemExit("needs root")
     for p in (FP, TARGET):
@@ -544,7 +563,7 @@ def main():
     head = (f"forkpoint incremental snapshots, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average {os.getloadavg()[0]:.1f}; "
             f"{a.steps} steps, {a.rollbacks} rollbacks, {a.criu_rounds} CRIU rounds per size{', snap --hot' if a.hot else ''}; CRIU: {criu or 'none'}; "
-            f"clients: {a.client}; {'the same pages after each rollback (--same-pages)' if a.same_pages else 'fresh pages at every step'}; "
+            f"clients: {a.client}{', snap --early-reply' if a.early_reply else ''}; {'the same pages after each rollback (--same-pages)' if a.same_pages else 'fresh pages at every step'}; "
             f"{a.think_ms:g} ms between a step and the next request (--think-ms); {warmed}\n\n")
     print(head + text)
     if a.out:

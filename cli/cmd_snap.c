@@ -9,7 +9,7 @@
 
 static const char snap_usage[] =
 	"usage: forkpoint snap SESSION [NAME] [--hot] [--hot-limit N] [--tcp-established]\n"
-	"                      [--json | --quiet]\n"
+	"                      [--early-reply] [--json | --quiet]\n"
 	"\n"
 	"Snapshots the session's processes (memory, threads, registers, fds) while\n"
 	"they keep running. The snapshot is kept in the session's directory under\n"
@@ -30,6 +30,11 @@ static const char snap_usage[] =
 	"                 `criu dump --tcp-established`); without it (or the setting\n"
 	"                 tcp_established = yes, FORKPOINT_TCP_ESTABLISHED=yes in the\n"
 	"                 session's environment) a session with one is refused\n"
+	"  --early-reply  return once the processes run again, before the images are\n"
+	"                 written (not with --hot): the session's next request waits\n"
+	"                 for them, but the directory may not be there yet when this\n"
+	"                 returns. If writing fails, the snapshot is not made: the\n"
+	"                 next snapshot's why and SNAP.failed.log say so.\n"
 	"--json says \"hot\": false and \"hot_why\" when no frozen copy could be kept.\n";
 
 static const char list_usage[] =
@@ -45,7 +50,7 @@ static const char list_usage[] =
 int cmd_snap(int argc, char **argv)
 {
 	const char *session = NULL, *name = NULL;
-	int json = 0, quiet = 0, hot = 0, tcp = 0;
+	int json = 0, quiet = 0, hot = 0, tcp = 0, early = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
@@ -58,6 +63,8 @@ int cmd_snap(int argc, char **argv)
 		}
 		else if (!strcmp(argv[i], "--tcp-established"))
 			tcp = 1;
+		else if (!strcmp(argv[i], "--early-reply"))
+			early = 1;
 		else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
 			quiet = 1;
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -79,7 +86,8 @@ int cmd_snap(int argc, char **argv)
 	forkpoint_info *r;
 	if (forkpoint_session_open(session, &s, &err) < 0)
 		return cli_report_api(&err);
-	int rc = forkpoint_session_snap_with(s, name, hot, tcp ? FORKPOINT_SNAP_TCP_ESTABLISHED : 0, &r, &err);
+	unsigned flags = (tcp ? FORKPOINT_SNAP_TCP_ESTABLISHED : 0) | (early ? FORKPOINT_SNAP_EARLY_REPLY : 0);
+	int rc = forkpoint_session_snap_with(s, name, hot, flags, &r, &err);
 	forkpoint_session_close(s);
 	if (rc < 0)
 		return cli_report_api(&err);
@@ -108,6 +116,7 @@ int cmd_snap(int argc, char **argv)
 			fp_json_str(&j, "hot_why", GET("hot_why"));
 		/* where the time went: "name ms name ms ..." (dump/dump.c) */
 		fp_json_str(&j, "phases_ms", GET("phases"));
+		fp_json_bool(&j, "early_reply", forkpoint_info_int(r, "early_reply") == 1);
 		fp_json_obj_end(&j);
 		fp_json_finish(&j);
 	} else if (quiet) {

@@ -502,6 +502,12 @@ int forkpoint_run(const char *name, const char *workdir, unsigned flags, char *c
 enum {
 	FORKPOINT_SNAP_TCP_ESTABLISHED = 1 << 0, /* save established TCP connections (TCP repair mode, root;
 						    as `criu dump --tcp-established`) */
+	FORKPOINT_SNAP_EARLY_REPLY = 1 << 1,     /* return once the processes run again, before the images
+						    are written (not with hot_limit): the session's next
+						    request waits for them; early_reply=1 in *res then,
+						    bytes_written 0. If writing them fails, the snapshot
+						    is not made: the session's log and the next snapshot's
+						    why say so, and NAME.failed.log keeps its log */
 };
 int forkpoint_session_snap_with(forkpoint_session *s, const char *name, int hot_limit, unsigned flags,
 				forkpoint_info **res, forkpoint_error *err);

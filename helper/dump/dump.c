@@ -23,6 +23,7 @@
  * Any failure before 8 detaches and leaves the tree running as it was. */
 #include "dump/dump_int.h"
 
+#include "fp_fault_pause.h"
 #include "fp_netlock.h"
 #include "procfs.h"
 
@@ -76,7 +77,7 @@ void dump_phase(struct dump_ctx *c, enum dump_phase ph, int64_t *t0)
 	c->flt_at = f;
 }
 
-static void phases_format(struct dump_ctx *c)
+void dump_phases_format(struct dump_ctx *c)
 {
 	static const char *const names[DPH_N] = {
 		"prepare", "seize", "while_stopped", "cores", "mm", "uninject", "vmas", "pagemap", "dirty_scan",
@@ -356,63 +357,6 @@ static int write_images(struct dump_ctx *c, fp_error *err)
 	return 0;
 }
 
-static int finish_dir(struct dump_ctx *c, const char *final, const char *parent, fp_error *err)
-{
-	if (c->o->fsync && img_sync_dir(c->dirfd, err))
-		return -1;
-	size_t nids = c->nprocs + c->nshm; /* shared memory objects have pages files too */
-	pid_t *pids = calloc(c->nprocs, sizeof(pid_t));
-	uint32_t *ids = calloc(nids, sizeof(uint32_t));
-	uint64_t *np = calloc(nids, sizeof(uint64_t)), *hs = calloc(nids, sizeof(uint64_t));
-	int rc = 0;
-	if (!pids || !ids || !np || !hs)
-		rc = fp_fail(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < c->nprocs && !rc; i++) {
-		pids[i] = c->procs[i].pid;
-		ids[i] = c->procs[i].pages_id;
-		np[i] = c->procs[i].npages;
-		hs[i] = c->procs[i].pages_hash;
-	}
-	for (size_t i = 0; i < c->nshm && !rc; i++) {
-		ids[c->nprocs + i] = c->shm[i].pages_id;
-		np[c->nprocs + i] = c->shm[i].npages;
-		hs[c->nprocs + i] = c->shm[i].hash;
-	}
-	c->st->total_ms = ms_since(c->t0);
-	struct dump_manifest_info mi = {
-		.compress = c->o->compress == FP_DUMP_NONE ? "none" : "zstd",
-		.pause_ms = c->o->leave_running ? c->st->pause_ms : c->st->total_ms,
-		.total_ms = c->st->total_ms,
-		.prestop_ms = c->st->prestop_ms,
-		.pids = pids,
-		.npids = c->nprocs,
-		.pages_ids = ids,
-		.pages_n = np,
-		.pages_hash = hs,
-		.npages_ids = nids,
-		.fsync = c->o->fsync,
-	};
-	if (!rc)
-		rc = dump_manifest_write(c->dirfd, &mi, &c->st->bytes_written, err);
-	free(pids), free(ids), free(np), free(hs);
-	if (rc)
-		return -1;
-	if (c->log)
-		fflush(c->log);
-	/* rename(2) replaces an empty directory, so an existing empty DIR is fine. */
-	if (rename(c->tmpdir, final) < 0)
-		return fp_fail(err, errno, "cannot move the finished snapshot into place (%s -> %s): %s", c->tmpdir, final,
-			       strerror(errno));
-	c->tmpdir[0] = '\0';
-	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pfd >= 0) {
-		if (c->o->fsync)
-			fsync(pfd);
-		close(pfd);
-	}
-	return 0;
-}
-
 /* Pre-copy (dump_precopy.c) pays off from tens of MiB on, and needs room in
  * the dumper for a copy of the process's memory. */
 static bool want_precopy(struct dump_ctx *c)
@@ -626,6 +570,11 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	if (!rc)
 		dump_shim_fds_check(&c);
 	dump_phase(&c, DPH_FDS_FINISH, &tph);
+	if (!rc && dump_early_reply(&c, &fcheck, redo, err)) {
+		rc = -1;
+		step = "checking the mappings after the pre-copy";
+		goto fail;
+	}
 	int64_t tw = dump_now_ns();
 	if (!rc)
 		step = "reading the frozen copies";
@@ -636,15 +585,13 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		step = "writing images";
 		rc = write_images(&c, err);
 	}
+	if (!rc && c.replied && fp_fault_named("snap-fail-after-reply")) /* tests: a full disk, say */
+		rc = fp_fail(err, EIO, "failing on purpose after the early reply (FORKPOINT_FAULT=snap-fail-after-reply)");
 	st->write_ms = ms_since(tw);
 	c.ph[DPH_WRITE] += st->write_ms;
 	tph = dump_now_ns();
-	if (fcheck.c && dump_flags_check_end(&fcheck) && !rc) {
-		/* the flags it has were read before the stop: no longer sure */
-		*redo = true;
-		if (o->track)
-			fp_track_drop(o->track, "a mapping's flags changed during the snapshot before");
-		rc = fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
+	if (dump_flags_check_fail(&fcheck, rc, redo, err) && !rc) {
+		rc = -1;
 		step = "checking the mappings after the pre-copy";
 		goto fail;
 	}
@@ -663,7 +610,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 			snprintf(st->full_why, sizeof(st->full_why), "every page was written since the parent");
 		step = "publishing the snapshot";
 		if (!rc)
-			rc = finish_dir(&c, final, parent, err);
+			rc = dump_publish(&c, final, parent, err);
 		dump_phase(&c, DPH_PUBLISH, &tph);
 		if (!rc && c.keep_track) {
 			dump_incr_keep(&c, final);
@@ -707,7 +654,7 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	}
 	dump_worker_end(); /* (not leave_running) */
 	st->total_ms = ms_since(c.t0);
-	phases_format(&c);
+	dump_phases_format(&c);
 	dlog(&c, "phases (ms): %s", st->phases);
 	char fl[512];
 	size_t fo = 0;
@@ -725,10 +672,15 @@ fail:
 	dump_worker_end();
 	dump_incr_settle_abort(&c);
 	*raced = c.raced;
+	if (c.replied) /* the caller has its reply: the snapshot is not made again later */
+		*raced = *redo = *fds_stale = false;
 	if (err)
 		fp_wrap(err, "dump of %d failed while %s", o->pid, step);
-	if (o->track && (c.incr || c.keep_track) && !*redo)
-		fp_track_drop(o->track, "the snapshot before failed"); /* its tracking went with it */
+	if (o->track && (c.incr || c.keep_track) && !*redo) { /* its tracking went with it */
+		char why[sizeof(err->msg) + NAME_MAX + 64];
+		snprintf(why, sizeof(why), "snapshot '%s' failed after its early reply: %s", base, err ? err->msg : "?");
+		fp_track_drop(o->track, c.replied ? why : "the snapshot before failed");
+	}
 	if (c.log) {
 		fclose(c.log);
 		c.log = NULL;

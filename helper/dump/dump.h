@@ -89,6 +89,7 @@ enum fp_dump_snap {
  * bigger, and a snapshot carries pages of that size anyway. */
 #define FP_DUMP_GHOST_LIMIT (64ull << 20)
 
+struct fp_dump_stats;
 struct fp_dump_opts {
 	pid_t pid;                 /* root of the tree to dump */
 	const char *dir;           /* snapshot directory to create */
@@ -153,6 +154,16 @@ struct fp_dump_opts {
 	 * FP_DUMP_HOT_MAX processes, or a process where no copy can be made,
 	 * keeps none (hot->why). */
 	struct fp_dump_hot *hot;
+	/* With leave_running, without hot: called once the processes run
+	 * again and everything the images hold is in the dumper's memory
+	 * (st as known then: pages, incremental, pause_ms; total_ms to this
+	 * call), before the images are written. The caller replies to its
+	 * client here; fp_dump then writes and publishes the snapshot and
+	 * returns as usual (st->replied_early set). A failure after this
+	 * call is never retried: the snapshot does not appear, its log stays
+	 * as DIR.failed.log. */
+	void (*early_reply)(void *arg, const struct fp_dump_stats *st);
+	void *early_reply_arg;
 };
 
 /* A hot snapshot (o->hot): a frozen copy-on-write copy of each process,
@@ -200,6 +211,7 @@ struct fp_dump_stats {
 	unsigned shim_disagree;    /* fds where they disagree (/proc was kept) */
 	char shim_note[256];       /* the first disagreement, "" if none */
 	char phases[512];          /* "name ms name ms ...": where the time went */
+	bool replied_early;        /* o->early_reply was called */
 	int reaped;                /* left-over temporary directories of dead dumps removed */
 	char reaped_names[512];
 	int netlocks;              /* network locks of deleted, never restored snapshots lifted */

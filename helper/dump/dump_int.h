@@ -247,6 +247,7 @@ enum dump_phase {
 
 struct dump_ctx {
 	bool raced; /* a process of the tree exited while it was being stopped or read: try again */
+	bool replied; /* o->early_reply was called: nothing is tried again */
 	const struct fp_dump_opts *o;
 	FILE *log;
 	int64_t t0;           /* dump start, ns */
@@ -737,6 +738,12 @@ void dump_findex_free(struct dump_ctx *c);
  * their number, and their names in note. */
 void dump_tmp_template(char *buf, size_t len, const char *parent, const char *base);
 int dump_tmp_reap(const char *parent, char *note, size_t len);
+
+/* dump_manifest.c: the snapshot made whole: its manifest, then the
+ * temporary directory renamed to final (fsync'd with o->fsync). */
+int dump_publish(struct dump_ctx *c, const char *final, const char *parent, fp_error *err);
+/* dump.c: st->phases from c->ph. */
+void dump_phases_format(struct dump_ctx *c);
 
 /* Small /proc readers (dump_misc.c). */
 long dump_read_proc(const char *path, char *buf, size_t len);

@@ -269,3 +269,62 @@ static int decompress_one(const char *dir, bool keep_store, fp_error *err)
 	(void)done;
 	return rc;
 }
+
+/* The manifest, written last, then the directory renamed into place
+ * (dump_int.h). */
+int dump_publish(struct dump_ctx *c, const char *final, const char *parent, fp_error *err)
+{
+	if (c->o->fsync && img_sync_dir(c->dirfd, err))
+		return -1;
+	size_t nids = c->nprocs + c->nshm; /* shared memory objects have pages files too */
+	pid_t *pids = calloc(c->nprocs, sizeof(pid_t));
+	uint32_t *ids = calloc(nids, sizeof(uint32_t));
+	uint64_t *np = calloc(nids, sizeof(uint64_t)), *hs = calloc(nids, sizeof(uint64_t));
+	int rc = 0;
+	if (!pids || !ids || !np || !hs)
+		rc = fp_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nprocs && !rc; i++) {
+		pids[i] = c->procs[i].pid;
+		ids[i] = c->procs[i].pages_id;
+		np[i] = c->procs[i].npages;
+		hs[i] = c->procs[i].pages_hash;
+	}
+	for (size_t i = 0; i < c->nshm && !rc; i++) {
+		ids[c->nprocs + i] = c->shm[i].pages_id;
+		np[c->nprocs + i] = c->shm[i].npages;
+		hs[c->nprocs + i] = c->shm[i].hash;
+	}
+	c->st->total_ms = (double)(dump_now_ns() - c->t0) / 1e6;
+	struct dump_manifest_info mi = {
+		.compress = c->o->compress == FP_DUMP_NONE ? "none" : "zstd",
+		.pause_ms = c->o->leave_running ? c->st->pause_ms : c->st->total_ms,
+		.total_ms = c->st->total_ms,
+		.prestop_ms = c->st->prestop_ms,
+		.pids = pids,
+		.npids = c->nprocs,
+		.pages_ids = ids,
+		.pages_n = np,
+		.pages_hash = hs,
+		.npages_ids = nids,
+		.fsync = c->o->fsync,
+	};
+	if (!rc)
+		rc = dump_manifest_write(c->dirfd, &mi, &c->st->bytes_written, err);
+	free(pids), free(ids), free(np), free(hs);
+	if (rc)
+		return -1;
+	if (c->log)
+		fflush(c->log);
+	/* rename(2) replaces an empty directory, so an existing empty DIR is fine. */
+	if (rename(c->tmpdir, final) < 0)
+		return fp_fail(err, errno, "cannot move the finished snapshot into place (%s -> %s): %s", c->tmpdir, final,
+			       strerror(errno));
+	c->tmpdir[0] = '\0';
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd >= 0) {
+		if (c->o->fsync)
+			fsync(pfd);
+		close(pfd);
+	}
+	return 0;
+}

@@ -37,6 +37,13 @@ struct dump_flags_check {
 };
 void dump_flags_check_start(struct dump_flags_check *fc, struct dump_ctx *c);
 int dump_flags_check_end(struct dump_flags_check *fc);
+/* dump_flags_check_end (once; fc->c NULL after), and when a flag changed
+ * and the dump had not failed already (rc): -1, the failure that has the
+ * dump redone with a fork copy (*redo). */
+int dump_flags_check_fail(struct dump_flags_check *fc, int rc, bool *redo, fp_error *err);
+/* dump_early_reply.c: o->early_reply, once nothing after it can have the
+ * dump tried again (the flags check ends first: its failure is -1). */
+int dump_early_reply(struct dump_ctx *c, struct dump_flags_check *fc, bool *redo, fp_error *err);
 /* Below this much mapped memory a tracked process's smaps is read at the
  * stop (its page-table walk is short) and nothing is checked after. */
 #define FP_SMAPS_AT_STOP_MAX (64ull << 20)

@@ -77,6 +77,38 @@ static struct {
 	double settle_ms, preload_ms, reserve_ms, ahead_ms;
 } snap_after;
 
+static void snap_reply(int c, const char *name, const char *dir, const struct fp_dump_stats *st,
+		       const struct fp_dump_hot *hot)
+{
+	char buf[FP_CTL_MAX_MSG];
+	snprintf(buf, sizeof(buf),
+		 "ok\nname=%s\ndir=%s\nprocesses=%d\nthreads=%d\npause_ms=%.3f\ntotal_ms=%.3f\n"
+		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\npages_ahead=%llu\nwhy=%s\n"
+		 "shim_checked=%d\nshim_disagree=%u\nshim_note=%s\nhot=%d\nhot_why=%s\nphases=%s\nearly_reply=%d\n",
+		 name, dir, st->nprocs, st->nthreads, st->pause_ms, st->total_ms,
+		 (unsigned long long)st->pages, (unsigned long long)st->bytes_written, st->incremental,
+		 (unsigned long long)st->pages_parent, (unsigned long long)st->pages_ahead, st->full_why, st->shim_checked, st->shim_disagree, st->shim_note,
+		 hot->n > 0, hot->n ? "" : hot->why, st->phases, st->replied_early);
+	reply(c, buf);
+}
+
+/* --early-reply: the reply once the processes run again, before the
+ * images are written (dump_early_reply.c); the next request, served after
+ * this one, finds the snapshot published. */
+struct early {
+	int c;
+	const char *name, *dir;
+	const struct fp_dump_hot *hot;
+};
+
+static void reply_early(void *arg, const struct fp_dump_stats *st)
+{
+	const struct early *e = arg;
+	struct fp_dump_stats now = *st;
+	now.replied_early = true;
+	snap_reply(e->c, e->name, e->dir, &now, e->hot);
+}
+
 /* "snap [NAME]": a --leave-running dump of the session's process tree into
  * the session's snapshots/ directory. The helper does it itself: it is the
  * target's parent, so ptrace is always allowed, and requests are served one
@@ -88,12 +120,14 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	/* "snap [NAME] [--hot=LIMIT] [--tcp-established]" */
 	const char *want = NULL;
 	int hot_limit = 0;
-	bool tcp = fp_setting_yes("tcp_established");
+	bool tcp = fp_setting_yes("tcp_established"), early = false;
 	for (char *tok = args ? strtok(args, " ") : NULL; tok; tok = strtok(NULL, " ")) {
 		if (!strncmp(tok, "--hot=", 6))
 			hot_limit = atoi(tok + 6);
 		else if (!strcmp(tok, "--tcp-established"))
 			tcp = true;
+		else if (!strcmp(tok, "--early-reply"))
+			early = true;
 		else
 			want = tok;
 	}
@@ -121,6 +155,11 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	memset(&hot, 0, sizeof(hot));
 	if (hot_limit > 0)
 		o.hot = &hot;
+	struct early er = { c, name, dir, &hot };
+	if (early && hot_limit <= 0) {
+		o.early_reply = reply_early;
+		o.early_reply_arg = &er;
+	}
 	struct fp_dump_stats st;
 	int drc = fp_dump(&o, &st, &err);
 	fp_error he;
@@ -144,6 +183,14 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		fp_error e2;
 		fp_ws_maintain(ctx->ws, NULL, &e2); /* squash a deep chain, outside the pause */
 	}
+	if (drc < 0 && st.replied_early) {
+		/* its client was told it is taken: the log (NAME.failed.log)
+		 * and the next snapshot's reason say it is not */
+		fprintf(stderr, "forkpoint: snapshot '%s' of session '%s' failed after its early reply: %s\n", name,
+			ctx->info->name, err.msg);
+		fp_track_settle(fp_track_session());
+		return;
+	}
 	if (drc < 0) {
 		snprintf(buf, sizeof(buf), "error %d\nsnapshot '%s' of session '%s' failed: %s",
 			 err.exit_code ? err.exit_code : 1, name, ctx->info->name, err.msg);
@@ -151,15 +198,8 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 		fp_track_settle(fp_track_session()); /* nothing left to wait for, normally */
 		return;
 	}
-	snprintf(buf, sizeof(buf),
-		 "ok\nname=%s\ndir=%s\nprocesses=%d\nthreads=%d\npause_ms=%.3f\ntotal_ms=%.3f\n"
-		 "pages=%llu\nbytes_written=%llu\nincremental=%d\npages_parent=%llu\npages_ahead=%llu\nwhy=%s\n"
-		 "shim_checked=%d\nshim_disagree=%u\nshim_note=%s\nhot=%d\nhot_why=%s\nphases=%s\n",
-		 name, dir, st.nprocs, st.nthreads, st.pause_ms, st.total_ms,
-		 (unsigned long long)st.pages, (unsigned long long)st.bytes_written, st.incremental,
-		 (unsigned long long)st.pages_parent, (unsigned long long)st.pages_ahead, st.full_why, st.shim_checked, st.shim_disagree, st.shim_note,
-		 hot.n > 0, hot.n ? "" : hot.why, st.phases);
-	reply(c, buf);
+	if (!st.replied_early)
+		snap_reply(c, name, dir, &st, &hot);
 	/* The re-protection of the pages this snapshot saw written ran beside
 	 * it; what is left of it is waited for here, after the reply, and
 	 * before the next request (served one at a time) uses the tracking. */
@@ -230,8 +270,12 @@ static void cmd_restore(struct fp_session_ctx *ctx, int c, char *args)
 	snprintf(dir, sizeof(dir), "%s/snapshots/%s", ctx->info->dir, args);
 	struct fp_snap_info si;
 	if (fp_snap_read(dir, &si, &err) < 0) {
-		snprintf(buf, sizeof(buf), "error 3\nsession '%s' has no complete snapshot '%s' (see `forkpoint list %s`)",
-			 ctx->info->name, args, ctx->info->name);
+		char failed[4200];
+		snprintf(failed, sizeof(failed), "%s.failed.log", dir);
+		bool lost = access(failed, F_OK) == 0; /* such as one written after an early reply */
+		snprintf(buf, sizeof(buf), "error 3\nsession '%s' has no complete snapshot '%s'%s%s (see `forkpoint list %s`)",
+			 ctx->info->name, args, lost ? ": taking it failed, its log is " : "", lost ? failed : "",
+			 ctx->info->name);
 		reply(c, buf);
 		return;
 	}

@@ -215,16 +215,22 @@ class Session:
                           int(res.duration_ms), bool(res.timed_out), out, err, string(res.note))
 
     def snap(self, name: Optional[str] = None, *, hot: Union[bool, int] = False,
-             tcp_established: bool = False) -> SnapResult:
+             tcp_established: bool = False, early_reply: bool = False) -> SnapResult:
         """Snapshots the session while it runs (memory, threads, fds, and
         its workspace's files). ``name`` default: "snap-N". ``hot``: also
         keep the processes frozen in memory (copy-on-write), so that
         :meth:`branch` forks them instead of restoring from disk; True keeps
         at most 2 hot snapshots in the session, a number 1..8 that many
         (the oldest is released first). ``tcp_established``: save its
-        established TCP connections (TCP repair mode; root)."""
+        established TCP connections (TCP repair mode; root).
+        ``early_reply``: return once the processes run again, before the
+        images are written (not with ``hot``); the session's next request
+        waits for them. If writing them fails the snapshot is not made (the
+        next snapshot's ``why_full`` says so)."""
         limit = int(lib.FORKPOINT_HOT_DEFAULT_LIMIT) if hot is True else int(hot)
         flags = int(lib.FORKPOINT_SNAP_TCP_ESTABLISHED) if tcp_established else 0
+        if early_reply:
+            flags |= int(lib.FORKPOINT_SNAP_EARLY_REPLY)
         with self._lock:
             i = call_info(lib.forkpoint_session_snap_with, self._handle(), text(name) if name else ffi.NULL, limit,
                           flags)

@@ -1,0 +1,57 @@
+/* A snapshot's reply before its images are written (fp_dump_opts's
+ * early_reply).
+ *
+ * Once the processes run again, an incremental snapshot's remaining work
+ * is the dumper's alone: writing the pages it holds and the other images,
+ * linking the parent, publishing the directory (1 GiB at 1%: 1-7 ms, most
+ * of it the page cache's). A caller that asked for it gets its reply
+ * before that work, so that its next step overlaps it; a session serves
+ * its requests one at a time, so its next request still finds the
+ * snapshot published.
+ *
+ * Nothing after the reply may have the dump tried again: a second try
+ * would capture a later state under the name already given. The steps
+ * that can (the fds' entries, the check of the VmFlags read before the
+ * stop) end before it; a failure after it (a full disk) loses the
+ * snapshot, keeps its log as DIR.failed.log, and drops the write tracking
+ * with the cause, so the next snapshot is full and says why. */
+#include "dump/dump_int.h"
+#include "dump/dump_vmflags.h"
+
+#include <errno.h>
+
+int dump_flags_check_fail(struct dump_flags_check *fc, int rc, bool *redo, fp_error *err)
+{
+	if (!fc->c)
+		return 0;
+	int changed = dump_flags_check_end(fc);
+	struct dump_ctx *c = fc->c;
+	fc->c = NULL;
+	if (!changed || rc)
+		return 0;
+	/* the flags it has were read before the stop: no longer sure */
+	*redo = true;
+	if (c->o->track)
+		fp_track_drop(c->o->track, "a mapping's flags changed during the snapshot before");
+	return fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
+}
+
+int dump_early_reply(struct dump_ctx *c, struct dump_flags_check *fc, bool *redo, fp_error *err)
+{
+	const struct fp_dump_opts *o = c->o;
+	if (!o->early_reply || !o->leave_running || o->hot)
+		return 0;
+	if (dump_flags_check_fail(fc, 0, redo, err))
+		return -1;
+	struct fp_dump_stats *st = c->st;
+	/* what dump_incr_link_parent and the publishing say later */
+	st->incremental = c->incr && st->pages_parent;
+	if (o->track && !st->incremental && !st->full_why[0])
+		snprintf(st->full_why, sizeof(st->full_why), "every page was written since the parent");
+	st->total_ms = (double)(dump_now_ns() - c->t0) / 1e6;
+	dump_phases_format(c);
+	o->early_reply(o->early_reply_arg, st);
+	c->replied = st->replied_early = true;
+	dlog(c, "replied after %.3f ms: the images are written after the reply", st->total_ms);
+	return 0;
+}
