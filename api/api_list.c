@@ -1,6 +1,7 @@
 /* forkpoint_sessions: the session directories of FORKPOINT_HOME as the
  * public struct. */
 #include "api/api_int.h"
+#include "api/session_client.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -86,8 +87,10 @@ int forkpoint_snapshots_with(const char *name, unsigned flags, forkpoint_info **
 	struct fp_snap_info *si;
 	size_t n;
 	fp_error e = { 0 };
-	if (fp_session_load(name, &info, &e) < 0 ||
-	    fp_snap_list(info.dir, flags & FORKPOINT_SNAPSHOTS_VERIFY, &si, &n, &e) < 0)
+	if (fp_session_load(name, &info, &e) < 0)
+		return api_error(err, &e);
+	api_session_settled(&info);
+	if (fp_snap_list(info.dir, flags & FORKPOINT_SNAPSHOTS_VERIFY, &si, &n, &e) < 0)
 		return api_error(err, &e);
 	bool alive = fp_session_helper_alive(&info);
 	forkpoint_info *all = api_info_new();

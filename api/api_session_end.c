@@ -1,6 +1,7 @@
 /* Ending things: a snapshot (rm), a session's program (stop), a session and
  * everything it kept (cleanup). */
 #include "api/api_int.h"
+#include "api/session_client.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +26,7 @@ static int rm_one(const struct fp_session_info *info, const char *snap, fp_error
 	snprintf(dir, sizeof(dir), "%s/snapshots/%s", info->dir, snap);
 	snprintf(store, sizeof(store), "%s/workspace", info->dir);
 	int has_ws = access(store, F_OK) == 0;
+	api_session_settled(info); /* a snapshot it still writes is a child of snap's, or snap */
 	if (access(dir, F_OK) < 0)
 		return fp_fail_code(err, FP_EXIT_NOTFOUND, ENOENT, "session '%s' has no snapshot '%s'",
 				    info->name, snap);

@@ -208,6 +208,10 @@ int api_branch_start(const char *session, const char *snap, const char *name, in
 	if (!session || !snap || n < 1 || n > FORKPOINT_BRANCH_MAX)
 		return api_fail(err, FORKPOINT_EINVAL, 0,
 				"a branch needs a session, one of its snapshots and 1 to %d branches", FORKPOINT_BRANCH_MAX);
+	struct fp_session_info info;
+	fp_error ign;
+	if (fp_session_load(session, &info, &ign) == 0)
+		api_session_settled(&info); /* SNAP, taken with --early-reply, is on disk */
 	struct fp_branch_opts o = { .session = session, .snap = snap, .name = name, .count = n };
 	return api_start(start_branches, &o, st, err);
 }

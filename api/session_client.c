@@ -45,6 +45,14 @@ int api_session_call(const struct fp_session_info *info, const char *req, char *
 	return -1;
 }
 
+void api_session_settled(const struct fp_session_info *info)
+{
+	char body[512];
+	fp_error ign;
+	if (fp_session_helper_alive(info))
+		(void)api_session_call(info, "status", body, sizeof(body), 60 * 1000, &ign);
+}
+
 const char *api_kv(const char *body, const char *key, char *val, size_t len)
 {
 	size_t kl = strlen(key);

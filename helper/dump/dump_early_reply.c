@@ -7,7 +7,9 @@
  * of it the page cache's). A caller that asked for it gets its reply
  * before that work, so that its next step overlaps it; a session serves
  * its requests one at a time, so its next request still finds the
- * snapshot published.
+ * snapshot published. The threads that write and hash its page store
+ * beside the pre-copy (dump_incr_store.c) wait for the reply too: before
+ * it, the copy and the stop have both CPUs.
  *
  * Nothing after the reply may have the dump tried again: a second try
  * would capture a later state under the name already given. The steps
@@ -16,6 +18,7 @@
  * snapshot, keeps its log as DIR.failed.log, and drops the write tracking
  * with the cause, so the next snapshot is full and says why. */
 #include "dump/dump_int.h"
+#include "dump/dump_incr_int.h"
 #include "dump/dump_vmflags.h"
 
 #include <errno.h>
@@ -52,6 +55,7 @@ int dump_early_reply(struct dump_ctx *c, struct dump_flags_check *fc, bool *redo
 	dump_phases_format(c);
 	o->early_reply(o->early_reply_arg, st);
 	c->replied = st->replied_early = true;
+	dump_incr_store_go(c);
 	dlog(c, "replied after %.3f ms: the images are written after the reply", st->total_ms);
 	return 0;
 }

@@ -118,6 +118,8 @@ void dump_incr_pool_ready(struct dump_ctx *c);
 bool dump_incr_store_wanted(const struct dump_ctx *c);
 bool dump_incr_store_start(struct dump_ctx *c, struct dump_precopy *pc, uint64_t bytes);
 void dump_incr_store_ready(struct dump_precopy *pc, uint64_t upto);
+/* After an early reply: the stores' threads, held until then, start. */
+void dump_incr_store_go(struct dump_ctx *c);
 int dump_incr_store_finish(struct dump_ctx *c, struct dump_proc *p, fp_error *err);
 void dump_incr_store_drop(struct dump_precopy *pc);
 void dump_incr_store_drop_all(struct dump_ctx *c);

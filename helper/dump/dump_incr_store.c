@@ -75,6 +75,9 @@ struct dump_store {
 	pthread_cond_t cv;
 	uint64_t ready; /* (mu) bytes of buf copied, from its start */
 	bool stop;      /* (mu) end before the end */
+	bool hold;      /* (mu) not yet: a snapshot that replies early takes
+			   both CPUs for its copy and stop first, and the
+			   followers start after its reply (dump_incr_store_go) */
 	pgh_list ph;    /* the hasher's chain */
 	int werr;       /* the writer's errno of a failed write */
 };
@@ -120,7 +123,7 @@ static void *follow(void *arg)
 	int64_t t0 = dump_now_ns();
 	for (bool stop = false; !stop && f->done < s->total;) {
 		pthread_mutex_lock(&s->mu);
-		while (s->ready <= f->done && !s->stop)
+		while ((s->ready <= f->done || s->hold) && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
 		uint64_t upto = s->ready;
 		stop = s->stop;
@@ -171,6 +174,7 @@ bool dump_incr_store_start(struct dump_ctx *c, struct dump_precopy *pc, uint64_t
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	s->hold = c->o->early_reply && c->o->leave_running && !c->o->hot;
 	for (int k = 0; k < FOLLOWERS; k++) {
 		s->f[k].s = s;
 		s->f[k].running = pthread_create(&s->f[k].th, NULL, follow, &s->f[k]) == 0;
@@ -196,9 +200,25 @@ void dump_incr_store_ready(struct dump_precopy *pc, uint64_t upto)
 	pthread_mutex_unlock(&s->mu);
 }
 
+static void go(struct dump_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->hold = false;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void dump_incr_store_go(struct dump_ctx *c)
+{
+	for (size_t i = 0; i < c->npre; i++)
+		if (c->pre[i].store)
+			go(c->pre[i].store);
+}
+
 static void join(struct dump_store *s, bool stop)
 {
 	pthread_mutex_lock(&s->mu);
+	s->hold = false;
 	if (stop)
 		s->stop = true;
 	pthread_cond_broadcast(&s->cv);

@@ -12,7 +12,8 @@ digest recorded when the snapshot it came from was taken).
 
 Environment: FP, T, WORK (tests/lib.sh), FP_WALK_OPS (default 300),
 FP_WALK_SEED (default 1), FP_WALK_MAX_BRANCHES (live branches, default 3),
-FP_WALK_HOT (default 1: every other snapshot is taken with --hot).
+FP_WALK_HOT (default 1: every other snapshot is taken with --hot); every
+fourth snapshot is taken with --early-reply.
 """
 import json
 import os
@@ -126,8 +127,11 @@ def new_snap(name):
     counter[0] += 1
     snap = "s%d" % counter[0]
     # every other snapshot hot: branches of those fork the tree's frozen
-    # copy (the rng's sequence stays the walk's)
-    fp("snap", name, snap, *(["--hot"] if HOT and counter[0] % 2 == 0 else []))
+    # copy; of the others every other replies before its images are
+    # written, and the next operation (rm, branch, restore) meets it
+    # (the rng's sequence stays the walk's)
+    flags = ["--hot"] if HOT and counter[0] % 2 == 0 else ["--early-reply"] if counter[0] % 4 == 1 else []
+    fp("snap", name, snap, *flags)
     snaps.setdefault(name, []).append((snap, live[name]))
     return snap
 
