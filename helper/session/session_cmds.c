@@ -3,6 +3,7 @@
 #include "fp_clock.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -34,6 +35,13 @@
 static void reply(int c, const char *msg)
 {
 	send(c, msg, strlen(msg), MSG_NOSIGNAL);
+	/* The send wakes the client on this CPU (a unix socket's wakeup is a
+	 * "sync" one: the sender is expected to sleep next), but the helper
+	 * goes on with the request's work after its reply: the client then
+	 * waited up to 4 ms for this CPU while the other one was idle (seen
+	 * with perf's sched events after 1 in 3 rollbacks in place,
+	 * 2026-12-07). Yielding lets it run at once. */
+	sched_yield();
 }
 
 static void cmd_status(struct fp_session_ctx *ctx, int c, char *args)
