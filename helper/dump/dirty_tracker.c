@@ -69,6 +69,7 @@ void fp_track_proc_free(struct fp_track_proc *tp)
 	free(tp->ahead_gone);
 	tp->ahead_w = tp->ahead_gone = NULL;
 	tp->nahead_w = tp->nahead_gone = 0;
+	tp->ahead_walked = false;
 	tp->reg = tp->cov = tp->untracked = NULL;
 	tp->vmas = NULL;
 	tp->nreg = tp->ncov = tp->nvmas = tp->nuntracked = 0;

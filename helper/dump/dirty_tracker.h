@@ -70,6 +70,13 @@ struct fp_track_proc {
 	 * when the tracking moves to a new state (a snapshot, a rollback). */
 	struct fp_range *ahead_w, *ahead_gone;
 	size_t nahead_w, nahead_gone;
+	/* The process's CPU time (its threads together, ms) when the read
+	 * ahead's last protecting walk over all of its tracked memory began
+	 * (ahead_walked): while it stands still, few pages are written since,
+	 * and the snapshot's pre-copy needs no walk of its own
+	 * (dump_incr_precopy.c). Dropped with ahead_w. */
+	double ahead_cpu_ms;
+	bool ahead_walked;
 };
 
 #define FP_RESERVES 8 /* page store files made ahead (dump_incr_reserve.c) */

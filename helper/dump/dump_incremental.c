@@ -253,8 +253,10 @@ int dump_incr_prepare(struct dump_ctx *c, fp_error *err)
 		dump_incr_store_take(pc, tp);
 		pc->apw = tp->ahead_w, pc->napw = tp->nahead_w;
 		pc->apw_gone = tp->ahead_gone, pc->napw_gone = tp->nahead_gone;
+		pc->ahead_cpu_ms = tp->ahead_cpu_ms, pc->ahead_walked = tp->ahead_walked;
 		tp->ahead_w = tp->ahead_gone = NULL;
 		tp->nahead_w = tp->nahead_gone = 0;
+		tp->ahead_walked = false;
 		pc->tracked = true;
 		tp->uffd = -1;
 		tp->reg = tp->cov = NULL;

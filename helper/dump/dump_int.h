@@ -171,6 +171,8 @@ struct dump_precopy {
 	 * dump_incr_ahead_merge before anything reads those */
 	struct fp_range *apw, *apw_gone;
 	size_t napw, napw_gone;
+	double ahead_cpu_ms; /* (dirty_tracker.h) */
+	bool ahead_walked;
 	/* ranges registered by this snapshot's preparation (new mappings, or
 	 * tracked anew): the parent says nothing about them */
 	struct fp_range *fresh;

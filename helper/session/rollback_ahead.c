@@ -460,7 +460,12 @@ static int pass(struct rb_ctx *c, struct rb_proc *p, struct ahead_proc *ap, fp_e
 	int rc;
 	if (protect_on() && at_rest(ap)) {
 		struct fp_rlist got = { 0 };
+		double cpu = ap->cpu_ms; /* at_rest's look, just before the walk */
 		rc = protect(p->pid, p->tp, ap->ln > 0, &got, err);
+		if (!rc) { /* every tracked page walked: the snapshot's pre-copy may skip its walk */
+			p->tp->ahead_cpu_ms = cpu;
+			p->tp->ahead_walked = true;
+		}
 		drop_copies(ap, &got);
 		if (!rc && (rc = copy_live(p->pid, p->tp, ap)) < 0)
 			rc = fp_fail(err, ENOMEM, "out of memory");

@@ -203,6 +203,7 @@ int rb_rearm(struct rb_ctx *c, struct rb_proc *p, fp_error *err)
 	free(tp->ahead_w), free(tp->ahead_gone);
 	tp->ahead_w = tp->ahead_gone = NULL;
 	tp->nahead_w = tp->nahead_gone = 0;
+	tp->ahead_walked = false;
 	(void)c;
 	return 0;
 }
