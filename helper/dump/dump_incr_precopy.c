@@ -136,6 +136,15 @@ static int find_and_protect(struct dump_precopy *pc, fp_error *err)
  * nothing new. FP_DUMP_PRECOPY_WALK=1 walks always (A/B). */
 #define REST_CPU_MS 0.5 /* of CPU since the read ahead's walk: a few hundred pages written at most */
 
+static double rest_cpu_ms(void)
+{
+	/* FP_DUMP_PRECOPY_REST_CPU_MS (tests): another bound, so that many
+	 * pages written after the walk are left to the stop */
+	const char *e = getenv("FP_DUMP_PRECOPY_REST_CPU_MS");
+	double v = e && *e ? strtod(e, NULL) : REST_CPU_MS;
+	return v >= 0 ? v : REST_CPU_MS;
+}
+
 static bool walk_needed(struct dump_precopy *pc, double *ran_ms)
 {
 	clockid_t clk;
@@ -144,7 +153,7 @@ static bool walk_needed(struct dump_precopy *pc, double *ran_ms)
 	    clock_gettime(clk, &ts))
 		return true;
 	*ran_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 - pc->ahead_cpu_ms;
-	return *ran_ms > REST_CPU_MS;
+	return *ran_ms > rest_cpu_ms();
 }
 
 static uint8_t *buffer_for(struct dump_ctx *c, size_t need, size_t *len)

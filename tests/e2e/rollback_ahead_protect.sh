@@ -17,6 +17,8 @@
 #     was (its undo writes the copies back);
 #   - a pass whose walk a request cuts short drops the copies of the pages
 #     that walk protected again (written since their copy);
+#   - a snapshot that makes no walk before its stop (the pass walked, the
+#     process at rest) reads the pages written after the pass at the stop;
 # with the snapshot's pre-copy (and without: FP_DUMP_NO_PRECOPY_WRITTEN=1),
 # the rollback's fast comparison (and its full walk: FP_ROLLBACK_FULL_WALK=1),
 # and with pages emptied and faulted in between (--drop).
@@ -130,6 +132,28 @@ ahead_go_on
 restore c2 # verification 3's state: only if c2 took no stale copy
 grow_verify 4
 "$FP" stop --kill cut >/dev/null 2>&1
+
+# A snapshot after a pass that protected every written page, of a process
+# that has hardly run since, makes no walk of its own before the stop
+# (dump_incr_precopy.c); FP_DUMP_PRECOPY_REST_CPU_MS raises that bound
+# here, so that 200 pages written after the pass are left to the stop,
+# which must find and read them.
+start rest FP_DUMP_PRECOPY_REST_CPU_MS=100000 --
+grow_verify 1
+snap_json rest t1 "$WORK/t1.json"
+ahead_hold
+grow_verify 2
+protected     # verification 2's pages protected again and copied
+grow_verify 3 # 200 more, after the pass
+snap_json rest t2 "$WORK/t2.json"
+grep -q "no walk before the stop" "$D/snapshots/t2/dump.log" || fail "rest: t2 walked before its stop"
+ahead_go_on # t2's read ahead, held at its start
+restore t1
+grow_verify 2
+ahead_go_on
+restore t2 # verification 3's state: the pass's copies and the stop's reads
+grow_verify 4
+"$FP" stop --kill rest >/dev/null 2>&1
 
 # The undo of a rollback that fails half way writes the copies back.
 FAULT=rollback-ahead-pass,rollback-after-40-pages start undo --
