@@ -66,7 +66,7 @@ done
 # would write back different pages, and each incremental snapshot's stop
 # checks its tracked pages against the full walk, content included
 # (FP_DUMP_FAST_CHECK, helper/dump/dump_incr_fastcheck.c).
-for t in "$ROOT"/tests/e2e/{rollback,snap_incr}_*.sh "$ROOT"/tests/e2e/{walk,branch,snap_full_store,snap_chain_max}.sh; do
+for t in "$ROOT"/tests/e2e/{rollback,snap_incr}_*.sh "$ROOT"/tests/e2e/{walk,branch,snap_full_store,snap_chain_max,snap_early_reply}.sh; do
 	[[ -f $t ]] && FP_ROLLBACK_CHECK=1 FP_DUMP_FAST_CHECK=1 run_one "san-e2e/$(basename "$t" .sh)" build-san bash "$t"
 done
 

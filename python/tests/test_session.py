@@ -45,6 +45,21 @@ def test_snap_restore_list_rm() -> None:
         assert [x.name for x in s.list()] == names[1:]
 
 
+def test_snap_early_reply() -> None:
+    """early_reply: the reply before the images are written; the session's
+    next request (and list) finds the snapshot there, and it restores."""
+    with forkpoint.Session.create(shell=True, name="py-early") as s:
+        s.exec("v=early")
+        snap = s.snap("e", early_reply=True)
+        assert snap.info.get("early_reply") == "1" and snap.name == "e"
+        s.exec("v=later")
+        assert [x.name for x in s.list()] == ["e"] and os.path.isdir(snap.dir)
+        s.restore("e")
+        assert s.exec("echo $v").stdout == "early\n"
+        with pytest.raises(forkpoint.ForkpointError, match="hot snapshot cannot reply early"):
+            s.snap("h", hot=True, early_reply=True)
+
+
 def test_errors_carry_forkpoint_messages() -> None:
     with pytest.raises(forkpoint.NotFoundError, match="no session named 'py-none'"):
         forkpoint.Session.open("py-none")
