@@ -22,6 +22,7 @@
 #include "dump/dump_vmflags.h"
 
 #include <errno.h>
+#include <inttypes.h>
 
 int dump_flags_check_fail(struct dump_flags_check *fc, int rc, bool *redo, fp_error *err)
 {
@@ -39,11 +40,31 @@ int dump_flags_check_fail(struct dump_flags_check *fc, int rc, bool *redo, fp_er
 	return fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
 }
 
+/* Beyond this much page data to write, the reply waits for the writing as
+ * usual. Writing 100 MiB (1 GiB at 10%, a python3 step) runs beside the
+ * process's next step, slows it and is slowed by it on two CPUs, and runs
+ * past the time between requests: the next request waited 150-250 ms for
+ * it and the steps took 361-485 ms against 249-326 replying after the
+ * writing (A/B by turns, bench/results/early-reply-big-20261207.md). */
+#define EARLY_MAX_BYTES (32ull << 20)
+
+bool dump_early_reply_wanted(const struct dump_ctx *c, uint64_t bytes)
+{
+	const struct fp_dump_opts *o = c->o;
+	return o->early_reply && o->leave_running && !o->hot && bytes <= EARLY_MAX_BYTES;
+}
+
 int dump_early_reply(struct dump_ctx *c, struct dump_flags_check *fc, bool *redo, fp_error *err)
 {
 	const struct fp_dump_opts *o = c->o;
 	if (!o->early_reply || !o->leave_running || o->hot)
 		return 0;
+	if (!dump_early_reply_wanted(c, c->st->pages * CR_PAGE_SIZE)) {
+		dlog(c, "no early reply: %" PRIu64 " MiB of pages to write first (more than %llu)",
+		     c->st->pages * CR_PAGE_SIZE >> 20, EARLY_MAX_BYTES >> 20);
+		dump_incr_store_go(c);
+		return 0;
+	}
 	if (dump_flags_check_fail(fc, 0, redo, err))
 		return -1;
 	struct fp_dump_stats *st = c->st;

@@ -29,6 +29,7 @@
  * Only for stores without compression (the sessions' incremental
  * snapshots); FP_DUMP_STORE_BESIDE=0 turns it off (A/B). */
 #include "dump/dump_int.h"
+#include "dump/dump_vmflags.h"
 #include "config.h"
 
 #include <errno.h>
@@ -174,7 +175,7 @@ bool dump_incr_store_start(struct dump_ctx *c, struct dump_precopy *pc, uint64_t
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	s->hold = c->o->early_reply && c->o->leave_running && !c->o->hot;
+	s->hold = dump_early_reply_wanted(c, bytes);
 	for (int k = 0; k < FOLLOWERS; k++) {
 		s->f[k].s = s;
 		s->f[k].running = pthread_create(&s->f[k].th, NULL, follow, &s->f[k]) == 0;

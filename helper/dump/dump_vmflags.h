@@ -44,6 +44,9 @@ int dump_flags_check_fail(struct dump_flags_check *fc, int rc, bool *redo, fp_er
 /* dump_early_reply.c: o->early_reply, once nothing after it can have the
  * dump tried again (the flags check ends first: its failure is -1). */
 int dump_early_reply(struct dump_ctx *c, struct dump_flags_check *fc, bool *redo, fp_error *err);
+/* Whether a snapshot of this many bytes of pages replies early (asked for,
+ * and small enough: the writing after the reply is short). */
+bool dump_early_reply_wanted(const struct dump_ctx *c, uint64_t bytes);
 /* Below this much mapped memory a tracked process's smaps is read at the
  * stop (its page-table walk is short) and nothing is checked after. */
 #define FP_SMAPS_AT_STOP_MAX (64ull << 20)
