@@ -31,10 +31,11 @@ static const char snap_usage[] =
 	"                 tcp_established = yes, FORKPOINT_TCP_ESTABLISHED=yes in the\n"
 	"                 session's environment) a session with one is refused\n"
 	"  --early-reply  return once the processes run again, before the images are\n"
-	"                 written (not with --hot): the session's next request waits\n"
-	"                 for them, but the directory may not be there yet when this\n"
-	"                 returns. If writing fails, the snapshot is not made: the\n"
-	"                 next snapshot's why and SNAP.failed.log say so.\n"
+	"                 written, when at most 32 MiB of pages are to be written\n"
+	"                 (--json: early_reply); not with --hot. The session's next\n"
+	"                 request waits for them, but the directory may not be there\n"
+	"                 yet when this returns. If writing fails, the snapshot is not\n"
+	"                 made: the next snapshot's why and SNAP.failed.log say so.\n"
 	"--json says \"hot\": false and \"hot_why\" when no frozen copy could be kept.\n";
 
 static const char list_usage[] =

@@ -503,7 +503,8 @@ enum {
 	FORKPOINT_SNAP_TCP_ESTABLISHED = 1 << 0, /* save established TCP connections (TCP repair mode, root;
 						    as `criu dump --tcp-established`) */
 	FORKPOINT_SNAP_EARLY_REPLY = 1 << 1,     /* return once the processes run again, before the images
-						    are written (not with hot_limit): the session's next
+						    are written, when at most 32 MiB of pages are to be
+						    written (not with hot_limit): the session's next
 						    request waits for them; early_reply=1 in *res then,
 						    bytes_written 0. If writing them fails, the snapshot
 						    is not made: the session's log and the next snapshot's

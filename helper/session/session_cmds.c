@@ -40,8 +40,13 @@ static void reply(int c, const char *msg)
 	 * goes on with the request's work after its reply: the client then
 	 * waited up to 4 ms for this CPU while the other one was idle (seen
 	 * with perf's sched events after 1 in 3 rollbacks in place,
-	 * 2026-12-07). Yielding lets it run at once. */
-	sched_yield();
+	 * 2026-12-07). Yielding lets it run at once (FP_SESSION_NO_YIELD=1:
+	 * not, for A/B). */
+	static int yield = -1;
+	if (yield < 0)
+		yield = !fp_env_flag("FP_SESSION_NO_YIELD");
+	if (yield)
+		sched_yield();
 }
 
 static void cmd_status(struct fp_session_ctx *ctx, int c, char *args)

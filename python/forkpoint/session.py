@@ -224,7 +224,8 @@ class Session:
         (the oldest is released first). ``tcp_established``: save its
         established TCP connections (TCP repair mode; root).
         ``early_reply``: return once the processes run again, before the
-        images are written (not with ``hot``); the session's next request
+        images are written, when at most 32 MiB of pages are to be written
+        (``info["early_reply"]`` says whether it did; not with ``hot``); the session's next request
         waits for them. If writing them fails the snapshot is not made (the
         next snapshot's ``why_full`` says so)."""
         limit = int(lib.FORKPOINT_HOT_DEFAULT_LIMIT) if hot is True else int(hot)
