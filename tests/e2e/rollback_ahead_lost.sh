@@ -48,13 +48,9 @@ at 1
 start an rollback-ahead-protect,rollback-ahead-nomem-1
 let_go
 snap_json an s2 "$WORK/s2.json"
-[[ $(json_field "$WORK/s2.json" full) == True ]] || fail "an: s2 is not full: $(cat "$WORK/s2.json")"
-[[ $(json_field "$WORK/s2.json" why) == *"failed between requests"*"out of memory"* ]] ||
-	fail "an: s2 does not say why it is full: $(cat "$WORK/s2.json")"
+full_because "$WORK/s2.json" "*failed between requests*out of memory*"
 at 2
-"$FP" restore an s1 >/dev/null || fail "an: restore s1"
-at 1
-"$FP" restore an s2 >/dev/null || fail "an: restore s2"
-at 2
+back_to an s1 1
+back_to an s2 2
 "$FP" stop an
 echo ok

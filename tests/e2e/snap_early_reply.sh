@@ -32,10 +32,8 @@ step 1
 "$FP" snap e s3 --early-reply --json >"$WORK/s3.json" ||
 	fail "snap s3 --early-reply: $(cat "$WORK/s3.json")"
 step 1
-"$FP" restore e s1 >/dev/null || fail "restore s1"
-at 1
-"$FP" restore e s3 >/dev/null || fail "restore s3"
-at 3
+back_to e s1 1
+back_to e s3 3
 "$FP" list e | grep -q '^s3 ' || fail "s3 not listed: $("$FP" list e)"
 "$FP" stop e
 
@@ -48,16 +46,12 @@ step 1
 	fail "snap s2 --early-reply: $(cat "$WORK/f2.json")" # told it is taken; it fails after
 step 1
 snap_json f s3 "$WORK/f3.json"
-[[ $(json_field "$WORK/f3.json" full) == True ]] || fail "s3 is not full after s2 failed: $(cat "$WORK/f3.json")"
-[[ $(json_field "$WORK/f3.json" why) == *"snapshot 's2' failed after its early reply"* ]] ||
-	fail "s3 does not say why it is full: $(cat "$WORK/f3.json")"
+full_because "$WORK/f3.json" "*snapshot 's2' failed after its early reply*"
 if "$FP" restore f s2 >"$WORK/fr2.out" 2>&1; then fail "restore of the failed s2 succeeded"; fi
 grep -q "s2.failed.log" "$WORK/fr2.out" || fail "restore of s2 does not name its log: $(cat "$WORK/fr2.out")"
 [[ -f $FORKPOINT_HOME/sessions/f/snapshots/s2.failed.log ]] || fail "no s2.failed.log"
 at 3
-"$FP" restore f s1 >/dev/null || fail "restore s1"
-at 1
-"$FP" restore f s3 >/dev/null || fail "restore s3"
-at 3
+back_to f s1 1
+back_to f s3 3
 "$FP" stop f
 echo ok
