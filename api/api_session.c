@@ -143,6 +143,7 @@ int forkpoint_session_snapshots(forkpoint_session *s, forkpoint_snapshot **out, 
 	struct fp_snap_info *si;
 	size_t n;
 	fp_error e = { 0 };
+	api_session_settled(&s->info); /* a snapshot written after an early reply is listed */
 	if (fp_snap_list(s->info.dir, false, &si, &n, &e) < 0)
 		return api_error(err, &e);
 	forkpoint_snapshot *l = calloc(n ? n : 1, sizeof(*l));
