@@ -8,7 +8,9 @@
 #   BENCH_EXPLORE=0      skip the exploration workload (bench/incremental.py:
 #                        incremental snap + rollback per step at 100 MiB and
 #                        1 GiB with 0.1, 1 and 10% written, and a python3
-#                        process of 200 MiB; then bench/branch.py), written
+#                        process of 200 MiB, through the Python binding with
+#                        50 ms between steps and --early-reply; then
+#                        bench/branch.py), written
 #                        to bench/results/explore-<time>.md
 # Results in bench/results/: bench-<time>.{md,csv,json} and
 # bench-<time>-{dump,pause,restore}.png, each also copied to latest*.
@@ -75,11 +77,15 @@ rc=$?
 # (branches, cold and hot, need root: namespaces).
 if [[ ${BENCH_EXPLORE:-1} != 0 ]]; then
 	OUT=$ROOT/bench/results/explore-$(date -u +%Y%m%d-%H%M%S).md
+	# as an agent drives a session: through the Python binding, 50 ms
+	# between a step and its next request, snapshots replying before
+	# their images are written (README, "Incremental snapshots")
+	AGENT=(--client api --think-ms 50 --early-reply)
 	if [[ -n ${BENCH_QUICK:-} ]]; then
-		EXPLORE=(--sizes 100 --pct 1 --python 200 --steps 5 --rollbacks 2 --criu-rounds 1)
+		EXPLORE=(--sizes 100 --pct 1 --python 200 --steps 5 --rollbacks 2 --criu-rounds 1 "${AGENT[@]}")
 		BRANCH=(--sizes 100 --runs 3)
 	else
-		EXPLORE=(--sizes 100,1024 --pct 0.1,1,10 --python 200)
+		EXPLORE=(--sizes 100,1024 --pct 0.1,1,10 --python 200 "${AGENT[@]}")
 		BRANCH=(--sizes 100,1024 --runs 3)
 	fi
 	"$PY" "$ROOT/bench/incremental.py" "${EXPLORE[@]}" --no-warm --out "$OUT" || rc=$?
