@@ -570,6 +570,9 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 	if (!rc)
 		dump_shim_fds_check(&c);
 	dump_phase(&c, DPH_FDS_FINISH, &tph);
+	/* dump_incr_link_parent links a parent exactly then */
+	if (!rc && o->track && !(c.incr && st->pages_parent) && !st->full_why[0])
+		snprintf(st->full_why, sizeof(st->full_why), "every page was written since the parent");
 	if (!rc && dump_early_reply(&c, &fcheck, redo, err)) {
 		rc = -1;
 		step = "checking the mappings after the pre-copy";
@@ -606,8 +609,6 @@ static int dump_once(const struct fp_dump_opts *o, struct fp_dump_stats *st, boo
 		fflush(c.log);
 		step = "linking the snapshot to its parent";
 		rc = dump_incr_link_parent(&c, final, err);
-		if (!rc && o->track && !st->incremental && !st->full_why[0])
-			snprintf(st->full_why, sizeof(st->full_why), "every page was written since the parent");
 		step = "publishing the snapshot";
 		if (!rc)
 			rc = dump_publish(&c, final, parent, err);

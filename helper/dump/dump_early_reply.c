@@ -21,24 +21,7 @@
 #include "dump/dump_incr_int.h"
 #include "dump/dump_vmflags.h"
 
-#include <errno.h>
 #include <inttypes.h>
-
-int dump_flags_check_fail(struct dump_flags_check *fc, int rc, bool *redo, fp_error *err)
-{
-	if (!fc->c)
-		return 0;
-	int changed = dump_flags_check_end(fc);
-	struct dump_ctx *c = fc->c;
-	fc->c = NULL;
-	if (!changed || rc)
-		return 0;
-	/* the flags it has were read before the stop: no longer sure */
-	*redo = true;
-	if (c->o->track)
-		fp_track_drop(c->o->track, "a mapping's flags changed during the snapshot before");
-	return fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
-}
 
 /* Beyond this much page data to write, the reply waits for the writing as
  * usual. Writing 100 MiB (1 GiB at 10%, a python3 step) runs beside the
@@ -57,25 +40,22 @@ bool dump_early_reply_wanted(const struct dump_ctx *c, uint64_t bytes)
 int dump_early_reply(struct dump_ctx *c, struct dump_flags_check *fc, bool *redo, fp_error *err)
 {
 	const struct fp_dump_opts *o = c->o;
-	if (!o->early_reply || !o->leave_running || o->hot)
+	if (!o->early_reply)
 		return 0;
 	if (!dump_early_reply_wanted(c, c->st->pages * CR_PAGE_SIZE)) {
-		dlog(c, "no early reply: %" PRIu64 " MiB of pages to write first (more than %llu)",
-		     c->st->pages * CR_PAGE_SIZE >> 20, EARLY_MAX_BYTES >> 20);
+		dlog(c, "no early reply (%" PRIu64 " MiB of pages to write first, at most %llu replied early; or hot, or "
+			"not left running)", c->st->pages * CR_PAGE_SIZE >> 20, EARLY_MAX_BYTES >> 20);
 		dump_incr_store_go(c);
 		return 0;
 	}
 	if (dump_flags_check_fail(fc, 0, redo, err))
 		return -1;
 	struct fp_dump_stats *st = c->st;
-	/* what dump_incr_link_parent and the publishing say later */
-	st->incremental = c->incr && st->pages_parent;
-	if (o->track && !st->incremental && !st->full_why[0])
-		snprintf(st->full_why, sizeof(st->full_why), "every page was written since the parent");
+	st->incremental = c->incr && st->pages_parent; /* what dump_incr_link_parent says later */
 	st->total_ms = (double)(dump_now_ns() - c->t0) / 1e6;
 	dump_phases_format(c);
-	o->early_reply(o->early_reply_arg, st);
 	c->replied = st->replied_early = true;
+	o->early_reply(o->early_reply_arg, st);
 	dump_incr_store_go(c);
 	dlog(c, "replied after %.3f ms: the images are written after the reply", st->total_ms);
 	return 0;

@@ -4,6 +4,7 @@
 #include "dump/dump_int.h"
 
 #include <inttypes.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,4 +270,20 @@ int dump_flags_check_end(struct dump_flags_check *fc)
 	dlog(fc->c, "VmFlags check after the resume: %.3f ms (%s), waited %.3f ms for it after the writing", fc->ms,
 	     thread ? "beside the writing" : "in line", (double)(dump_now_ns() - t0) / 1e6);
 	return fc->changed;
+}
+
+int dump_flags_check_fail(struct dump_flags_check *fc, int rc, bool *redo, fp_error *err)
+{
+	if (!fc->c)
+		return 0;
+	int changed = dump_flags_check_end(fc);
+	struct dump_ctx *c = fc->c;
+	fc->c = NULL;
+	if (!changed || rc)
+		return 0;
+	/* the flags it has were read before the stop: no longer sure */
+	*redo = true;
+	if (c->o->track)
+		fp_track_drop(c->o->track, "a mapping's flags changed during the snapshot before");
+	return fp_fail(err, EAGAIN, "a mapping's flags changed while its pages were pre-copied");
 }

@@ -117,9 +117,7 @@ struct early {
 static void reply_early(void *arg, const struct fp_dump_stats *st)
 {
 	const struct early *e = arg;
-	struct fp_dump_stats now = *st;
-	now.replied_early = true;
-	snap_reply(e->c, e->name, e->dir, &now, e->hot);
+	snap_reply(e->c, e->name, e->dir, st, e->hot);
 }
 
 /* "snap [NAME]": a --leave-running dump of the session's process tree into
@@ -169,7 +167,7 @@ static void cmd_snap(struct fp_session_ctx *ctx, int c, char *args)
 	if (hot_limit > 0)
 		o.hot = &hot;
 	struct early er = { c, name, dir, &hot };
-	if (early && hot_limit <= 0) {
+	if (early) { /* not with o.hot: fp_dump replies after writing then */
 		o.early_reply = reply_early;
 		o.early_reply_arg = &er;
 	}
